@@ -19,7 +19,7 @@ func main() {
 		entgql.WithConfigPath("../gqlgen.yml"),
 		entgql.WithWhereInputs(true),
 		entgql.WithRelaySpec(true),
-		entgql.WithSchemaHook(dropNodeQueries),
+		entgql.WithSchemaHook(dropNodeQueries, declareMap),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
@@ -38,5 +38,11 @@ func main() {
 // The Query type is declared in graph/schema/berth.graphqls instead.
 func dropNodeQueries(_ *gen.Graph, s *ast.Schema) error {
 	delete(s.Types, "Query")
+	return nil
+}
+
+// declareMap declares the Map scalar that the annotations field is typed as.
+func declareMap(_ *gen.Graph, s *ast.Schema) error {
+	s.Types["Map"] = &ast.Definition{Kind: ast.Scalar, Name: "Map", Description: "A JSON object, such as OCI annotations."}
 	return nil
 }

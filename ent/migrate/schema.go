@@ -26,7 +26,7 @@ var (
 				Symbol:     "accessories_artifacts_accessory_links",
 				Columns:    []*schema.Column{AccessoriesColumns[4]},
 				RefColumns: []*schema.Column{ArtifactsColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -61,7 +61,7 @@ var (
 				Symbol:     "artifacts_repositories_artifacts",
 				Columns:    []*schema.Column{ArtifactsColumns[10]},
 				RefColumns: []*schema.Column{RepositoriesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -125,7 +125,7 @@ var (
 				Symbol:     "labels_projects_labels",
 				Columns:    []*schema.Column{LabelsColumns[5]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
-				OnDelete:   schema.SetNull,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -154,13 +154,13 @@ var (
 				Symbol:     "members_projects_members",
 				Columns:    []*schema.Column{MembersColumns[3]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "members_users_memberships",
 				Columns:    []*schema.Column{MembersColumns[4]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -212,7 +212,7 @@ var (
 				Symbol:     "repositories_projects_repositories",
 				Columns:    []*schema.Column{RepositoriesColumns[5]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -241,7 +241,7 @@ var (
 				Symbol:     "sessions_users_sessions",
 				Columns:    []*schema.Column{SessionsColumns[4]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -271,13 +271,13 @@ var (
 				Symbol:     "tags_artifacts_tags",
 				Columns:    []*schema.Column{TagsColumns[4]},
 				RefColumns: []*schema.Column{ArtifactsColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "tags_repositories_tags",
 				Columns:    []*schema.Column{TagsColumns[5]},
 				RefColumns: []*schema.Column{RepositoriesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{

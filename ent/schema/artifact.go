@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -42,6 +43,7 @@ func (Artifact) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("repository", Repository.Type).Ref("artifacts").Field("repository_id").Unique().Required(),
 		edge.To("tags", Tag.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("labels", Label.Type),
 		edge.To("blobs", Blob.Type).
@@ -50,6 +52,7 @@ func (Artifact) Edges() []ent.Edge {
 			From("parents").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("accessory_links", Accessory.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Set when this artifact is itself an accessory of another.").
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}

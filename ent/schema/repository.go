@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -36,8 +37,10 @@ func (Repository) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("project", Project.Type).Ref("repositories").Field("project_id").Unique().Required(),
 		edge.To("artifacts", Artifact.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.RelayConnection()),
 		edge.To("tags", Tag.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.RelayConnection()),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
@@ -37,8 +38,10 @@ func (User) Fields() []ent.Field {
 func (User) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("memberships", Member.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip()),
 		edge.To("sessions", Session.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip()),
 	}
 }

@@ -2123,7 +2123,7 @@ input LabelWhereInput {
   projectIDNotNil: Boolean
 }
 """
-The builtin Map type
+A JSON object, such as OCI annotations.
 """
 scalar Map
 type Member implements Node {

@@ -1,0 +1,61 @@
+package auth
+
+import (
+	"context"
+	"errors"
+)
+
+// Kind says what sort of identity a principal is.
+type Kind string
+
+// The kinds of principal.
+const (
+	KindAnonymous Kind = "ANONYMOUS"
+	KindUser      Kind = "USER"
+	KindRobot     Kind = "ROBOT"
+)
+
+// Principal is who is making a request, however they proved it.
+type Principal struct {
+	Kind   Kind
+	UserID int    // for KindUser
+	Name   string // username, robot name, or "anonymous"
+	Admin  bool   // system administrator
+}
+
+// Anonymous is the principal of a request that carries no credentials.
+var Anonymous = &Principal{Kind: KindAnonymous, Name: "anonymous"}
+
+// Authenticated reports whether the principal proved an identity.
+func (p *Principal) Authenticated() bool { return p != nil && p.Kind != KindAnonymous }
+
+type principalKey struct{}
+
+// WithPrincipal returns a context that carries p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal carried by ctx, or Anonymous.
+func PrincipalFrom(ctx context.Context) *Principal {
+	if p, ok := ctx.Value(principalKey{}).(*Principal); ok && p != nil {
+		return p
+	}
+	return Anonymous
+}
+
+// Errors every surface maps to its own status: 401, 403 and a login failure.
+var (
+	ErrUnauthenticated = errors.New("authentication required")
+	ErrForbidden       = errors.New("permission denied")
+	ErrBadCredentials  = errors.New("invalid username or password")
+)
+
+// Denied returns the error for a principal who may not do something: 401 for the anonymous
+// (logging in may help), 403 for everyone else.
+func Denied(p *Principal) error {
+	if p.Authenticated() {
+		return ErrForbidden
+	}
+	return ErrUnauthenticated
+}

@@ -1,0 +1,213 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/ent/predicate"
+	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/ent/user"
+)
+
+// SessionCookie is the name of the dashboard's session cookie.
+const SessionCookie = "berth_session"
+
+// Service authenticates requests and answers permission questions against the database.
+type Service struct {
+	db         *ent.Client
+	tokens     *Tokens
+	sessionTTL time.Duration
+}
+
+// NewService returns a Service over db that verifies tokens with tokens.
+func NewService(db *ent.Client, tokens *Tokens, sessionTTL time.Duration) *Service {
+	return &Service{db: db, tokens: tokens, sessionTTL: sessionTTL}
+}
+
+// Tokens returns the token signer.
+func (s *Service) Tokens() *Tokens { return s.tokens }
+
+// Login checks a username and password. Unknown users, wrong passwords and disabled accounts all
+// get ErrBadCredentials, in about the same time, so a caller cannot tell which it was.
+func (s *Service) Login(ctx context.Context, username, password string) (*Principal, error) {
+	u, err := s.db.User.Query().Where(user.Username(username)).Only(ctx)
+	if ent.IsNotFound(err) {
+		checkPassword(string(dummyHash), password)
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up user: %w", err)
+	}
+	if !checkPassword(u.PasswordHash, password) || u.Disabled {
+		return nil, ErrBadCredentials
+	}
+	return userPrincipal(u), nil
+}
+
+func userPrincipal(u *ent.User) *Principal {
+	return &Principal{Kind: KindUser, UserID: u.ID, Name: u.Username, Admin: u.Admin}
+}
+
+// StartSession creates a session for a logged-in user and returns the cookie to set.
+func (s *Service) StartSession(ctx context.Context, p *Principal, secure bool) (*http.Cookie, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("session token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	expires := time.Now().Add(s.sessionTTL)
+	err := s.db.Session.Create().SetUserID(p.UserID).SetTokenHash(hashToken(token)).SetExpiresAt(expires).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store session: %w", err)
+	}
+	if err := s.db.User.UpdateOneID(p.UserID).SetLastLoginAt(time.Now()).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("record login time: %w", err)
+	}
+	return &http.Cookie{
+		Name: SessionCookie, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	}, nil
+}
+
+// EndSession deletes the session named by the request's cookie and returns a cookie that clears it.
+func (s *Service) EndSession(ctx context.Context, r *http.Request) (*http.Cookie, error) {
+	if c, err := r.Cookie(SessionCookie); err == nil {
+		if _, err := s.db.Session.Delete().Where(session.TokenHash(hashToken(c.Value))).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("delete session: %w", err)
+		}
+	}
+	return &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode}, nil
+}
+
+// PurgeExpiredSessions deletes sessions past their expiry and returns how many went.
+func (s *Service) PurgeExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	n, err := s.db.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("purge expired sessions: %w", err)
+	}
+	return n, nil
+}
+
+func hashToken(token string) []byte {
+	sum := sha256.Sum256([]byte(token))
+	return sum[:]
+}
+
+// Authenticate works out who sent r, from (in this order) an Authorization header, Basic or
+// Bearer, or the session cookie. No credentials at all is Anonymous, not an error; credentials
+// that do not check out are ErrBadCredentials or ErrInvalidToken. A Bearer token's claims are
+// returned too, so the registry can honour the token's scope.
+func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, *Claims, error) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, value, _ := strings.Cut(h, " ")
+		switch strings.ToLower(scheme) {
+		case "basic":
+			username, password, ok := r.BasicAuth()
+			if !ok {
+				return nil, nil, ErrBadCredentials
+			}
+			p, err := s.Login(ctx, username, password)
+			return p, nil, err
+		case "bearer":
+			return s.fromToken(ctx, strings.TrimSpace(value))
+		default:
+			return nil, nil, fmt.Errorf("unsupported authorization scheme %q: use Basic or Bearer", scheme)
+		}
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		p, err := s.fromSession(ctx, c.Value)
+		if errors.Is(err, ErrUnauthenticated) {
+			return Anonymous, nil, nil // an expired cookie is the same as none
+		}
+		return p, nil, err
+	}
+	return Anonymous, nil, nil
+}
+
+func (s *Service) fromSession(ctx context.Context, token string) (*Principal, error) {
+	sess, err := s.db.Session.Query().
+		Where(session.TokenHash(hashToken(token)), session.ExpiresAtGT(time.Now())).
+		WithUser().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up session: %w", err)
+	}
+	if sess.Edges.User.Disabled {
+		return nil, ErrUnauthenticated
+	}
+	return userPrincipal(sess.Edges.User), nil
+}
+
+// fromToken verifies a Bearer token and reloads its user, so that a deleted or disabled account,
+// or one whose admin flag changed, counts from the next request on.
+func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Claims, error) {
+	claims, err := s.tokens.Verify(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	if claims.Kind != KindUser {
+		return Anonymous, claims, nil
+	}
+	u, err := s.db.User.Get(ctx, claims.UserID)
+	if ent.IsNotFound(err) || (err == nil && u.Disabled) {
+		return nil, nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up token user: %w", err)
+	}
+	return userPrincipal(u), claims, nil
+}
+
+// Access loads what p may do in proj.
+func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (Access, error) {
+	a := Access{Admin: p.Admin, Public: proj.Public}
+	if p.Kind != KindUser || p.Admin {
+		return a, nil
+	}
+	m, err := s.db.Member.Query().Where(member.ProjectID(proj.ID), member.UserID(p.UserID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+	case err != nil:
+		return a, fmt.Errorf("look up membership: %w", err)
+	default:
+		a.Role = m.Role
+	}
+	return a, nil
+}
+
+// Check returns nil if p may do action in proj, else the error to report (401 or 403).
+func (s *Service) Check(ctx context.Context, p *Principal, proj *ent.Project, action Action) error {
+	a, err := s.Access(ctx, p, proj)
+	if err != nil {
+		return err
+	}
+	if !a.Allows(action) {
+		return Denied(p)
+	}
+	return nil
+}
+
+// VisibleProjects is the filter for the projects p may see: every one for an admin, else the
+// public ones and those p is a member of.
+func VisibleProjects(p *Principal) predicate.Project {
+	switch {
+	case p.Admin:
+		return project.IDGT(0)
+	case p.Kind == KindUser:
+		return project.Or(project.Public(true), project.HasMembersWith(member.UserID(p.UserID)))
+	default:
+		return project.Public(true)
+	}
+}

@@ -1,0 +1,174 @@
+package auth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// TokenIssuer is the "iss" of every token Berth signs.
+const TokenIssuer = "berth-token-service"
+
+// ResourceActions is one grant in a registry token, as the Docker token specification writes it:
+// {"type": "repository", "name": "library/nginx", "actions": ["pull", "push"]}.
+type ResourceActions struct {
+	Type    string   `json:"type"`
+	Name    string   `json:"name"`
+	Actions []string `json:"actions"`
+}
+
+// Claims are the contents of a Berth token. A token without Access is an identity token: it proves
+// who the holder is and may be used as a Bearer token on GraphQL and REST. A token with Access is a
+// registry token, good only on /v2 and only for what it lists.
+type Claims struct {
+	jwt.RegisteredClaims
+	Kind   Kind              `json:"kind"`
+	UserID int               `json:"uid,omitempty"`
+	Access []ResourceActions `json:"access,omitempty"`
+}
+
+// Grants reports whether the token grants action on the named resource of the given type.
+func (c *Claims) Grants(typ, name, action string) bool {
+	for _, ra := range c.Access {
+		if ra.Type != typ || ra.Name != name {
+			continue
+		}
+		for _, a := range ra.Actions {
+			if a == action || a == "*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Tokens signs and verifies tokens with an ECDSA key kept in the data directory, so that every
+// replica sharing the directory (or the key file) accepts every other replica's tokens.
+type Tokens struct {
+	key     *ecdsa.PrivateKey
+	service string
+	ttl     time.Duration
+}
+
+// NewTokens loads the signing key from keyPath, creating it on first use.
+func NewTokens(keyPath, service string, ttl time.Duration) (*Tokens, error) {
+	key, err := loadOrCreateKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	return &Tokens{key: key, service: service, ttl: ttl}, nil
+}
+
+// Service is the "service" name clients must ask tokens for (the "aud" of every token).
+func (t *Tokens) Service() string { return t.service }
+
+// TTL is how long an issued token stays valid.
+func (t *Tokens) TTL() time.Duration { return t.ttl }
+
+// Issue signs a token for p granting access (nil for an identity token).
+func (t *Tokens) Issue(p *Principal, access []ResourceActions, now time.Time) (string, error) {
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    TokenIssuer,
+			Subject:   p.Name,
+			Audience:  jwt.ClaimStrings{t.service},
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        uuid.NewString(),
+		},
+		Kind:   p.Kind,
+		UserID: p.UserID,
+		Access: access,
+	}
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(t.key)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return signed, nil
+}
+
+// ErrInvalidToken is returned for a token that is malformed, expired, or not signed by Berth.
+var ErrInvalidToken = errors.New("invalid or expired token")
+
+// Verify checks a token's signature, issuer, audience and lifetime and returns its claims.
+func (t *Tokens) Verify(token string) (*Claims, error) {
+	var claims Claims
+	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return &t.key.PublicKey, nil },
+		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
+		jwt.WithIssuer(TokenIssuer),
+		jwt.WithAudience(t.service),
+		jwt.WithExpirationRequired(),
+	)
+	if err != nil {
+		return nil, ErrInvalidToken
+	}
+	return &claims, nil
+}
+
+func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return createKey(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token signing key %s: %w", path, err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("token signing key %s: no PEM block", path)
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("token signing key %s: %w", path, err)
+	}
+	key, ok := parsed.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("token signing key %s: not an ECDSA key", path)
+	}
+	return key, nil
+}
+
+func createKey(path string) (*ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate token signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("encode token signing key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create key directory: %w", err)
+	}
+	// Write a temporary file, then hard-link it into place: when two replicas start together on a
+	// shared directory, one key wins whole and the other process reads it.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".token-key-*")
+	if err != nil {
+		return nil, fmt.Errorf("write token signing key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		tmp.Close()
+		return nil, fmt.Errorf("write token signing key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, fmt.Errorf("write token signing key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return loadOrCreateKey(path)
+	} else if err != nil {
+		return nil, fmt.Errorf("write token signing key: %w", err)
+	}
+	return key, nil
+}
