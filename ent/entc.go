@@ -19,7 +19,7 @@ func main() {
 		entgql.WithConfigPath("../gqlgen.yml"),
 		entgql.WithWhereInputs(true),
 		entgql.WithRelaySpec(true),
-		entgql.WithSchemaHook(dropNodeQueries, declareMap),
+		entgql.WithSchemaHook(dropNodeQueries, declareScalars),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
@@ -41,8 +41,16 @@ func dropNodeQueries(_ *gen.Graph, s *ast.Schema) error {
 	return nil
 }
 
-// declareMap declares the Map scalar that the annotations field is typed as.
-func declareMap(_ *gen.Graph, s *ast.Schema) error {
-	s.Types["Map"] = &ast.Definition{Kind: ast.Scalar, Name: "Map", Description: "A JSON object, such as OCI annotations."}
+// declareScalars declares the scalars the generated types use. entgql leaves out a scalar it
+// finds already declared in the schema files it loads, and the file it is about to overwrite is
+// one of them, so without this every other run would drop them.
+func declareScalars(_ *gen.Graph, s *ast.Schema) error {
+	for name, doc := range map[string]string{
+		"Map":    "A JSON object, such as OCI annotations.",
+		"Time":   "An RFC 3339 timestamp.",
+		"Cursor": "An opaque pagination cursor.",
+	} {
+		s.Types[name] = &ast.Definition{Kind: ast.Scalar, Name: name, Description: doc}
+	}
 	return nil
 }

@@ -758,19 +758,6 @@ func (_q *ProjectQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				*wq = *query
 			})
 
-		case "members":
-			var (
-				alias = field.Alias
-				path  = append(path, alias)
-				query = (&MemberClient{config: _q.config}).Query()
-			)
-			if err := query.collectField(ctx, false, opCtx, field, path, mayAddCondition(satisfies, memberImplementors)...); err != nil {
-				return err
-			}
-			_q.WithNamedMembers(alias, func(wq *MemberQuery) {
-				*wq = *query
-			})
-
 		case "labels":
 			var (
 				alias = field.Alias

@@ -129,18 +129,6 @@ func (_m *Project) Repositories(
 	return _m.QueryRepositories().Paginate(ctx, after, first, before, last, opts...)
 }
 
-func (_m *Project) Members(ctx context.Context) (result []*Member, err error) {
-	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
-		result, err = _m.NamedMembers(graphql.GetFieldContext(ctx).Field.Alias)
-	} else {
-		result, err = _m.Edges.MembersOrErr()
-	}
-	if IsNotLoaded(err) {
-		result, err = _m.QueryMembers().All(ctx)
-	}
-	return result, err
-}
-
 func (_m *Project) Labels(ctx context.Context) (result []*Label, err error) {
 	if fc := graphql.GetFieldContext(ctx); fc != nil && fc.Field.Alias != "" {
 		result, err = _m.NamedLabels(graphql.GetFieldContext(ctx).Field.Alias)

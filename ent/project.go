@@ -41,7 +41,7 @@ type Project struct {
 type ProjectEdges struct {
 	// Repositories holds the value of the repositories edge.
 	Repositories []*Repository `json:"repositories,omitempty"`
-	// Members holds the value of the members edge.
+	// Exposed in GraphQL as memberList, which checks the member:read permission.
 	Members []*Member `json:"members,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
@@ -49,7 +49,7 @@ type ProjectEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [2]map[string]int
 
 	namedRepositories map[string][]*Repository
 	namedMembers      map[string][]*Member

@@ -8,177 +8,490 @@ package graph
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"entgo.io/contrib/entgql"
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/generated"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/opencontainers/go-digest"
 )
 
 // AccessoryArtifacts is the resolver for the accessoryArtifacts field.
 func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error) {
-	panic(fmt.Errorf("not implemented: AccessoryArtifacts - accessoryArtifacts"))
+	links, err := r.DB.Accessory.Query().
+		Where(accessory.RepositoryID(obj.RepositoryID), accessory.SubjectDigest(obj.Digest)).
+		WithArtifact().All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ent.Artifact, len(links))
+	for i, l := range links {
+		out[i] = l.Edges.Artifact
+	}
+	return out, nil
 }
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Login - login"))
+	p, err := r.Auth.Login(ctx, username, password)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := ctx.Value(responseWriterKey{}).(http.ResponseWriter)
+	if !ok {
+		return nil, badInput("log in over HTTP POST, not a WebSocket")
+	}
+	req, _ := ctx.Value(requestKey{}).(*http.Request)
+	cookie, err := r.Auth.StartSession(ctx, p, req != nil && req.TLS != nil)
+	if err != nil {
+		return nil, err
+	}
+	http.SetCookie(w, cookie)
+	u, err := r.DB.User.Get(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &model.Viewer{User: u, Admin: p.Admin, Kind: string(p.Kind)}, nil
 }
 
 // Logout is the resolver for the logout field.
 func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
-	panic(fmt.Errorf("not implemented: Logout - logout"))
+	req, _ := ctx.Value(requestKey{}).(*http.Request)
+	w, ok := ctx.Value(responseWriterKey{}).(http.ResponseWriter)
+	if req == nil || !ok {
+		return false, badInput("log out over HTTP POST, not a WebSocket")
+	}
+	cookie, err := r.Auth.EndSession(ctx, req)
+	if err != nil {
+		return false, err
+	}
+	http.SetCookie(w, cookie)
+	return true, nil
 }
 
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword string, newPassword string) (bool, error) {
-	panic(fmt.Errorf("not implemented: ChangePassword - changePassword"))
+	p, err := r.requireLogin(ctx)
+	if err != nil {
+		return false, err
+	}
+	if p.Kind != auth.KindUser {
+		return false, badInput("only user accounts have passwords")
+	}
+	if _, err := r.Auth.Login(ctx, p.Name, oldPassword); err != nil {
+		return false, badInput("the current password is wrong")
+	}
+	hash, err := auth.HashPassword(newPassword)
+	if err != nil {
+		return false, badInput("%s", err.Error())
+	}
+	return true, r.DB.User.UpdateOneID(p.UserID).SetPasswordHash(hash).Exec(ctx)
 }
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error) {
-	panic(fmt.Errorf("not implemented: CreateProject - createProject"))
+	p, err := r.requireLogin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(input.Name) > 255 || !projectNameRE.MatchString(input.Name) {
+		return nil, badInput("invalid project name %q: use lower-case letters and digits, separated by single '.', '_' or '-'", input.Name)
+	}
+	exists, err := r.DB.Project.Query().Where(project.Name(input.Name)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, conflict("project %q already exists", input.Name)
+	}
+	var proj *ent.Project
+	err = withTx(ctx, r.DB, func(tx *ent.Tx) error {
+		proj, err = tx.Project.Create().SetInput(input).Save(ctx)
+		if err != nil {
+			return err
+		}
+		if p.Kind != auth.KindUser {
+			return nil
+		}
+		// The creator administers the project, as in Harbor.
+		return tx.Member.Create().SetProjectID(proj.ID).SetUserID(p.UserID).SetRole(member.RoleProjectAdmin).Exec(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.publish(ctx, event.Event{Type: event.ProjectCreated, ProjectID: proj.ID, ProjectName: proj.Name})
+	return proj, nil
 }
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error) {
-	panic(fmt.Errorf("not implemented: UpdateProject - updateProject"))
+	if _, err := r.projectFor(ctx, id, auth.ActionUpdateProject); err != nil {
+		return nil, err
+	}
+	return r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
 // DeleteProject is the resolver for the deleteProject field.
 func (r *mutationResolver) DeleteProject(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteProject - deleteProject"))
+	proj, err := r.projectFor(ctx, id, auth.ActionDeleteProject)
+	if err != nil {
+		return false, err
+	}
+	n, err := proj.QueryRepositories().Count(ctx)
+	if err != nil {
+		return false, err
+	}
+	if n > 0 {
+		return false, conflict("project %s still holds %d repositories: delete them first", proj.Name, n)
+	}
+	if err := r.DB.Project.DeleteOneID(id).Exec(ctx); err != nil {
+		return false, err
+	}
+	r.publish(ctx, event.Event{Type: event.ProjectDeleted, ProjectID: proj.ID, ProjectName: proj.Name})
+	return true, nil
 }
 
 // AddMember is the resolver for the addMember field.
 func (r *mutationResolver) AddMember(ctx context.Context, projectID int, username string, role member.Role) (*ent.Member, error) {
-	panic(fmt.Errorf("not implemented: AddMember - addMember"))
+	if _, err := r.projectFor(ctx, projectID, auth.ActionManageMembers); err != nil {
+		return nil, err
+	}
+	u, err := r.DB.User.Query().Where(user.Username(username)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound(fmt.Sprintf("user %q", username))
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := r.DB.Member.Create().SetProjectID(projectID).SetUserID(u.ID).SetRole(role).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, conflict("%s is already a member of this project", username)
+	}
+	return m, err
 }
 
 // UpdateMember is the resolver for the updateMember field.
 func (r *mutationResolver) UpdateMember(ctx context.Context, id int, role member.Role) (*ent.Member, error) {
-	panic(fmt.Errorf("not implemented: UpdateMember - updateMember"))
+	m, err := r.memberFor(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return m.Update().SetRole(role).Save(ctx)
 }
 
 // RemoveMember is the resolver for the removeMember field.
 func (r *mutationResolver) RemoveMember(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: RemoveMember - removeMember"))
+	m, err := r.memberFor(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	return true, r.DB.Member.DeleteOne(m).Exec(ctx)
 }
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: CreateUser - createUser"))
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	if len(input.Username) > 255 || !usernameRE.MatchString(input.Username) {
+		return nil, badInput("invalid username %q: use letters, digits, '.', '_' and '-'", input.Username)
+	}
+	hash, err := auth.HashPassword(input.Password)
+	if err != nil {
+		return nil, badInput("%s", err.Error())
+	}
+	c := r.DB.User.Create().SetUsername(input.Username).SetPasswordHash(hash).
+		SetNillableEmail(input.Email).SetNillableFullName(input.FullName).SetNillableAdmin(input.Admin)
+	u, err := c.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, conflict("user %q already exists", input.Username)
+	}
+	return u, err
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input model.UpdateUserInput) (*ent.User, error) {
-	panic(fmt.Errorf("not implemented: UpdateUser - updateUser"))
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	up := r.DB.User.UpdateOneID(id).SetNillableEmail(input.Email).SetNillableFullName(input.FullName).
+		SetNillableAdmin(input.Admin).SetNillableDisabled(input.Disabled)
+	if input.Password != nil {
+		hash, err := auth.HashPassword(*input.Password)
+		if err != nil {
+			return nil, badInput("%s", err.Error())
+		}
+		up.SetPasswordHash(hash)
+	}
+	u, err := up.Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound(fmt.Sprintf("user %d", id))
+	}
+	return u, err
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteUser - deleteUser"))
+	if err := r.requireAdmin(ctx); err != nil {
+		return false, err
+	}
+	if r.principal(ctx).UserID == id {
+		return false, badInput("you cannot delete your own account")
+	}
+	err := r.DB.User.DeleteOneID(id).Exec(ctx)
+	if ent.IsNotFound(err) {
+		return false, notFound(fmt.Sprintf("user %d", id))
+	}
+	return err == nil, err
 }
 
 // CreateLabel is the resolver for the createLabel field.
 func (r *mutationResolver) CreateLabel(ctx context.Context, input model.CreateLabelInput) (*ent.Label, error) {
-	panic(fmt.Errorf("not implemented: CreateLabel - createLabel"))
+	if input.ProjectID == nil {
+		if err := r.requireAdmin(ctx); err != nil {
+			return nil, err
+		}
+	} else if _, err := r.projectFor(ctx, *input.ProjectID, auth.ActionUpdateProject); err != nil {
+		return nil, err
+	}
+	if input.Name == "" || len(input.Name) > 128 {
+		return nil, badInput("a label name must be 1 to 128 characters long")
+	}
+	l, err := r.DB.Label.Create().SetName(input.Name).SetNillableDescription(input.Description).
+		SetNillableColor(input.Color).SetNillableProjectID(input.ProjectID).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, conflict("label %q already exists", input.Name)
+	}
+	return l, err
 }
 
 // DeleteLabel is the resolver for the deleteLabel field.
 func (r *mutationResolver) DeleteLabel(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteLabel - deleteLabel"))
+	l, err := r.DB.Label.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return false, notFound(fmt.Sprintf("label %d", id))
+	}
+	if err != nil {
+		return false, err
+	}
+	if l.ProjectID == nil {
+		err = r.requireAdmin(ctx)
+	} else {
+		_, err = r.projectFor(ctx, *l.ProjectID, auth.ActionUpdateProject)
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, r.DB.Label.DeleteOne(l).Exec(ctx)
 }
 
 // AddArtifactLabel is the resolver for the addArtifactLabel field.
 func (r *mutationResolver) AddArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error) {
-	panic(fmt.Errorf("not implemented: AddArtifactLabel - addArtifactLabel"))
+	a, l, err := r.artifactAndLabel(ctx, artifactID, labelID)
+	if err != nil {
+		return nil, err
+	}
+	return a.Update().AddLabels(l).Save(ctx)
 }
 
 // RemoveArtifactLabel is the resolver for the removeArtifactLabel field.
 func (r *mutationResolver) RemoveArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error) {
-	panic(fmt.Errorf("not implemented: RemoveArtifactLabel - removeArtifactLabel"))
+	a, l, err := r.artifactAndLabel(ctx, artifactID, labelID)
+	if err != nil {
+		return nil, err
+	}
+	return a.Update().RemoveLabels(l).Save(ctx)
 }
 
 // CreateTag is the resolver for the createTag field.
 func (r *mutationResolver) CreateTag(ctx context.Context, artifactID int, name string) (*ent.Tag, error) {
-	panic(fmt.Errorf("not implemented: CreateTag - createTag"))
+	a, err := r.artifactFor(ctx, artifactID, auth.ActionCreateTag)
+	if err != nil {
+		return nil, err
+	}
+	repo := a.Edges.Repository
+	if err := r.Registry.Tag(ctx, repo.Name, name, digest.Digest(a.Digest)); err != nil {
+		return nil, badInput("%s", err.Error())
+	}
+	return r.DB.Tag.Query().Where(tag.RepositoryID(repo.ID), tag.Name(name)).Only(ctx)
 }
 
 // DeleteTag is the resolver for the deleteTag field.
 func (r *mutationResolver) DeleteTag(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteTag - deleteTag"))
+	t, err := r.DB.Tag.Query().Where(tag.ID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
+	if ent.IsNotFound(err) {
+		return false, notFound(fmt.Sprintf("tag %d", id))
+	}
+	if err != nil {
+		return false, err
+	}
+	repo := t.Edges.Repository
+	if err := r.authorize(ctx, repo.Edges.Project, auth.ActionDeleteTag); err != nil {
+		return false, err
+	}
+	return true, r.Registry.Untag(ctx, repo.Name, t.Name)
 }
 
 // DeleteArtifact is the resolver for the deleteArtifact field.
 func (r *mutationResolver) DeleteArtifact(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteArtifact - deleteArtifact"))
+	a, err := r.artifactFor(ctx, id, auth.ActionDeleteArtifact)
+	if err != nil {
+		return false, err
+	}
+	return true, r.Registry.DeleteArtifact(ctx, a.Edges.Repository.Name, digest.Digest(a.Digest))
 }
 
 // DeleteRepository is the resolver for the deleteRepository field.
 func (r *mutationResolver) DeleteRepository(ctx context.Context, id int) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteRepository - deleteRepository"))
+	repo, err := r.repositoryFor(ctx, id, auth.ActionDeleteArtifact)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Registry.DeleteRepository(ctx, repo); err != nil {
+		return false, err
+	}
+	r.publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID, ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
+	return true, nil
 }
 
 // MyRole is the resolver for the myRole field.
 func (r *projectResolver) MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error) {
-	panic(fmt.Errorf("not implemented: MyRole - myRole"))
+	return loadersFrom(ctx).role(ctx, obj.ID)
 }
 
 // RepositoryCount is the resolver for the repositoryCount field.
 func (r *projectResolver) RepositoryCount(ctx context.Context, obj *ent.Project) (int, error) {
-	panic(fmt.Errorf("not implemented: RepositoryCount - repositoryCount"))
+	return loadersFrom(ctx).repositoryCount(ctx, obj.ID)
 }
 
 // MemberList is the resolver for the memberList field.
 func (r *projectResolver) MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error) {
-	panic(fmt.Errorf("not implemented: MemberList - memberList"))
+	if err := r.authorize(ctx, obj, auth.ActionReadMembers); err != nil {
+		return nil, err
+	}
+	return obj.QueryMembers().WithUser().Order(ent.Asc(member.FieldID)).All(ctx)
 }
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Me - me"))
+	p := r.principal(ctx)
+	v := &model.Viewer{Admin: p.Admin, Kind: string(p.Kind)}
+	if p.Kind == auth.KindUser {
+		u, err := r.DB.User.Get(ctx, p.UserID)
+		if err != nil {
+			return nil, err
+		}
+		v.User = u
+	}
+	return v, nil
 }
 
 // Projects is the resolver for the projects field.
 func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) (*ent.ProjectConnection, error) {
-	panic(fmt.Errorf("not implemented: Projects - projects"))
+	first, last, err := pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.DB.Project.Query().Where(auth.VisibleProjects(r.principal(ctx))).
+		Paginate(ctx, after, first, before, last, ent.WithProjectOrder(orderBy), ent.WithProjectFilter(where.Filter))
 }
 
 // Project is the resolver for the project field.
 func (r *queryResolver) Project(ctx context.Context, id *int, name *string) (*ent.Project, error) {
-	panic(fmt.Errorf("not implemented: Project - project"))
+	switch {
+	case id != nil:
+		proj, err := r.DB.Project.Query().Where(project.ID(*id), auth.VisibleProjects(r.principal(ctx))).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil, nil
+		}
+		return proj, err
+	case name != nil:
+		return r.projectByName(ctx, *name)
+	default:
+		return nil, badInput("give a project id or name")
+	}
 }
 
 // Repositories is the resolver for the repositories field.
 func (r *queryResolver) Repositories(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) (*ent.RepositoryConnection, error) {
-	panic(fmt.Errorf("not implemented: Repositories - repositories"))
+	first, last, err := pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.DB.Repository.Query().Where(repository.HasProjectWith(auth.VisibleProjects(r.principal(ctx)))).
+		Paginate(ctx, after, first, before, last, ent.WithRepositoryOrder(orderBy), ent.WithRepositoryFilter(where.Filter))
 }
 
 // Repository is the resolver for the repository field.
 func (r *queryResolver) Repository(ctx context.Context, name string) (*ent.Repository, error) {
-	panic(fmt.Errorf("not implemented: Repository - repository"))
+	repo, err := r.DB.Repository.Query().
+		Where(repository.Name(name), repository.HasProjectWith(auth.VisibleProjects(r.principal(ctx)))).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return repo, err
 }
 
 // Artifact is the resolver for the artifact field.
 func (r *queryResolver) Artifact(ctx context.Context, repository string, reference string) (*ent.Artifact, error) {
-	panic(fmt.Errorf("not implemented: Artifact - artifact"))
+	repo, err := r.Query().Repository(ctx, repository)
+	if err != nil || repo == nil {
+		return nil, err
+	}
+	q := r.DB.Artifact.Query().Where(artifact.RepositoryID(repo.ID))
+	if strings.Contains(reference, ":") {
+		q = q.Where(artifact.Digest(reference))
+	} else {
+		q = q.Where(artifact.HasTagsWith(tag.Name(reference)))
+	}
+	a, err := q.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return a, err
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
-	panic(fmt.Errorf("not implemented: Users - users"))
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	first, last, err := pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.DB.User.Query().Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
 // Labels is the resolver for the labels field.
 func (r *queryResolver) Labels(ctx context.Context, projectID *int) ([]*ent.Label, error) {
-	panic(fmt.Errorf("not implemented: Labels - labels"))
+	q := r.DB.Label.Query()
+	if projectID == nil {
+		q = q.Where(label.ProjectIDIsNil())
+	} else {
+		if _, err := r.projectFor(ctx, *projectID, auth.ActionReadProject); err != nil {
+			return nil, err
+		}
+		q = q.Where(label.Or(label.ProjectIDIsNil(), label.ProjectID(*projectID)))
+	}
+	return q.Order(ent.Asc(label.FieldName)).All(ctx)
 }
 
 // Events is the resolver for the events field.
 func (r *subscriptionResolver) Events(ctx context.Context, projectID *int, types []model.EventType) (<-chan *model.Event, error) {
-	panic(fmt.Errorf("not implemented: Events - events"))
+	return r.subscribeEvents(ctx, projectID, types)
 }
 
 // Mutation returns generated.MutationResolver implementation.

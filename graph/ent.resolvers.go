@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
@@ -15,7 +14,11 @@ import (
 
 // Annotations is the resolver for the annotations field.
 func (r *artifactResolver) Annotations(ctx context.Context, obj *ent.Artifact) (map[string]any, error) {
-	panic(fmt.Errorf("not implemented: Annotations - annotations"))
+	out := make(map[string]any, len(obj.Annotations))
+	for k, v := range obj.Annotations {
+		out[k] = v
+	}
+	return out, nil
 }
 
 // Artifact returns generated.ArtifactResolver implementation.

@@ -1,8 +1,38 @@
+// Package graph is Berth's GraphQL API: the schema in schema/, the resolvers beside this file and
+// the generated executor in generated/. Resolvers check permissions through auth and do the work
+// through ent and the registry; they hold no state of their own.
 package graph
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import (
+	"context"
+	"log/slog"
+	"net/http"
 
-type Resolver struct{}
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/registry"
+)
+
+// Resolver holds what every resolver needs. The server builds one.
+type Resolver struct {
+	DB       *ent.Client
+	Auth     *auth.Service
+	Registry *registry.Registry
+	Events   *event.Bus
+	Log      *slog.Logger
+}
+
+type responseWriterKey struct{}
+
+// WithResponseWriter lets resolvers set cookies on the HTTP response (login and logout do).
+func WithResponseWriter(ctx context.Context, w http.ResponseWriter) context.Context {
+	return context.WithValue(ctx, responseWriterKey{}, w)
+}
+
+type requestKey struct{}
+
+// WithRequest gives resolvers the HTTP request (logout reads its session cookie).
+func WithRequest(ctx context.Context, r *http.Request) context.Context {
+	return context.WithValue(ctx, requestKey{}, r)
+}

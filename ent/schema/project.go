@@ -41,7 +41,8 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.To("members", Member.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
-			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+			Comment("Exposed in GraphQL as memberList, which checks the member:read permission.").
+			Annotations(entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

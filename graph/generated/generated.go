@@ -163,7 +163,6 @@ type ComplexityRoot struct {
 		ID                func(childComplexity int) int
 		Labels            func(childComplexity int) int
 		MemberList        func(childComplexity int) int
-		Members           func(childComplexity int) int
 		MyRole            func(childComplexity int) int
 		Name              func(childComplexity int) int
 		PreventVulnerable func(childComplexity int) int
@@ -970,12 +969,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.MemberList(childComplexity), true
-	case "Project.members":
-		if e.ComplexityRoot.Project.Members == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Project.Members(childComplexity), true
 	case "Project.myRole":
 		if e.ComplexityRoot.Project.MyRole == nil {
 			break
@@ -2002,8 +1995,7 @@ input CreateProjectInput {
   severityThreshold: ProjectSeverityThreshold
 }
 """
-Define a Relay Cursor type:
-https://relay.dev/graphql/connections.htm#sec-Cursor
+An opaque pagination cursor.
 """
 scalar Cursor
 type Label implements Node {
@@ -2232,7 +2224,6 @@ type Project implements Node {
     """
     where: RepositoryWhereInput
   ): RepositoryConnection!
-  members: [Member!]
   labels: [Label!]
 }
 """
@@ -2742,7 +2733,7 @@ input TagWhereInput {
   artifactIDNotIn: [ID!]
 }
 """
-The builtin Time type
+An RFC 3339 timestamp.
 """
 scalar Time
 """
@@ -3131,8 +3122,6 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_updatedAt(ctx, field)
 	case "repositories":
 		return ec.fieldContext_Project_repositories(ctx, field)
-	case "members":
-		return ec.fieldContext_Project_members(ctx, field)
 	case "labels":
 		return ec.fieldContext_Project_labels(ctx, field)
 	case "myRole":
@@ -6918,38 +6907,6 @@ func (ec *executionContext) fieldContext_Project_repositories(ctx context.Contex
 	if fc.Args, err = ec.field_Project_repositories_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _Project_members(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Project_members(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.Members(ctx)
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Member) graphql.Marshaler {
-			return ec.marshalOMember2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐMemberᚄ(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Project_members(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "Project",
-		Field:      field,
-		IsMethod:   true,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.childFields_Member(ctx, field)
-		},
 	}
 	return fc, nil
 }
@@ -14524,12 +14481,6 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_repositories(ctx, field, obj)
 				})
-		case "members":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Project_members(ctx, field, obj)
-				})
 		case "labels":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -16598,25 +16549,6 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	_ = ctx
 	res := graphql.MarshalMap(v)
 	return res
-}
-
-func (ec *executionContext) marshalOMember2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Member) graphql.Marshaler {
-	if v == nil {
-		return graphql.Null
-	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
-		fc := graphql.GetFieldContext(ctx)
-		fc.Result = &v[i]
-		return ec.marshalNMember2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐMember(ctx, sel, v[i])
-	})
-
-	for _, e := range ret {
-		if e == graphql.Null {
-			return graphql.Null
-		}
-	}
-
-	return ret
 }
 
 func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx context.Context, sel ast.SelectionSet, v *ent.Project) graphql.Marshaler {

@@ -1,0 +1,188 @@
+// Command berth is the whole Berth registry platform in one binary.
+//
+//	berth serve     serve the registry, GraphQL, REST and the dashboard (and run jobs)
+//	berth worker    run background jobs only
+//	berth migrate   bring the database schema up to date and exit
+//	berth admin     administrative commands (reset-password)
+//	berth version   print the version
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/server"
+	"github.com/berth-registry/berth/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `Berth: a container registry platform.
+
+Usage:
+  berth serve   [flags]            serve /v2, /graphql, /api/v2.0 and the dashboard
+  berth worker  [flags]            run background jobs only
+  berth migrate [flags]            apply database migrations and exit
+  berth admin reset-password USER  set a user's password (read from BERTH_NEW_PASSWORD or stdin)
+  berth version
+
+Run "berth serve --help" for the settings; each flag also reads an environment variable.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "serve":
+		err = serve(ctx, args)
+	case "worker":
+		err = runWorker(ctx, args)
+	case "migrate":
+		err = migrate(ctx, args)
+	case "admin":
+		err = admin(ctx, args)
+	case "version", "--version":
+		fmt.Println("berth", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "berth: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth:", err)
+		os.Exit(1)
+	}
+}
+
+// config parses the shared flags for a subcommand.
+func config(name string, args []string) (server.Config, *slog.Logger, []string, error) {
+	fs := flag.NewFlagSet("berth "+name, flag.ContinueOnError)
+	load := server.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return server.Config{}, nil, nil, err
+	}
+	cfg, err := load()
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	return cfg, log, fs.Args(), nil
+}
+
+func serve(ctx context.Context, args []string) error {
+	cfg, log, _, err := config("serve", args)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}
+
+func runWorker(ctx context.Context, args []string) error {
+	cfg, log, _, err := config("worker", args)
+	if err != nil {
+		return err
+	}
+	pool, _, db, err := server.Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	tokens, err := auth.NewTokens(cfg.DataDir+"/keys/token-signing.pem", "berth", cfg.TokenTTL)
+	if err != nil {
+		return err
+	}
+	client, err := worker.NewClient(pool, worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), Log: log}, true)
+	if err != nil {
+		return err
+	}
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("worker running")
+	<-ctx.Done()
+	log.Info("worker stopping: letting running jobs finish")
+	return client.Stop(context.WithoutCancel(ctx))
+}
+
+func migrate(ctx context.Context, args []string) error {
+	cfg, log, _, err := config("migrate", args)
+	if err != nil {
+		return err
+	}
+	pool, _, db, err := server.Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	db.Close()
+	pool.Close()
+	log.Info("database is up to date")
+	return nil
+}
+
+func admin(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "reset-password" {
+		return errors.New("usage: berth admin reset-password USER [flags]")
+	}
+	cfg, log, rest, err := config("admin", args[1:])
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return errors.New("usage: berth admin reset-password USER [flags]")
+	}
+	password := os.Getenv("BERTH_NEW_PASSWORD")
+	if password == "" {
+		fmt.Fprint(os.Stderr, "new password: ")
+		line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("read password: %w", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	pool, _, db, err := server.Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	n, err := db.User.Update().Where(user.Username(rest[0])).SetPasswordHash(hash).SetDisabled(false).Save(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("no user named %q", rest[0])
+	}
+	fmt.Fprintf(os.Stderr, "password of %s changed\n", rest[0])
+	return nil
+}

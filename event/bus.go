@@ -1,0 +1,117 @@
+package event
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// channel is the PostgreSQL notification channel every replica listens on.
+const channel = "berth_events"
+
+// Bus publishes events through PostgreSQL NOTIFY and hands every notification it hears to its
+// local subscribers. An event published on one replica reaches the subscribers of all of them,
+// its own included, by the same road.
+type Bus struct {
+	pool *pgxpool.Pool
+	log  *slog.Logger
+
+	mu   sync.Mutex
+	subs map[chan Event]struct{}
+}
+
+// NewBus returns a bus over pool. Call Run to start receiving.
+func NewBus(pool *pgxpool.Pool, log *slog.Logger) *Bus {
+	return &Bus{pool: pool, log: log, subs: map[chan Event]struct{}{}}
+}
+
+// Publish sends e to every replica. Call it after the change it reports has committed.
+func (b *Bus) Publish(ctx context.Context, e Event) error {
+	if e.OccurredAt.IsZero() {
+		e.OccurredAt = time.Now().UTC()
+	}
+	payload, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encode event %s: %w", e.Type, err)
+	}
+	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, string(payload)); err != nil {
+		return fmt.Errorf("publish event %s: %w", e.Type, err)
+	}
+	return nil
+}
+
+// Subscribe returns a channel of every event heard from now on, and a function that ends the
+// subscription. A subscriber that falls more than buffer events behind misses events (it is
+// told in the log) rather than slowing the bus for everyone.
+func (b *Bus) Subscribe(buffer int) (<-chan Event, func()) {
+	ch := make(chan Event, buffer)
+	b.mu.Lock()
+	b.subs[ch] = struct{}{}
+	b.mu.Unlock()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			b.mu.Lock()
+			delete(b.subs, ch)
+			b.mu.Unlock()
+		})
+	}
+}
+
+// Run listens for notifications until ctx ends, reconnecting after a lost connection.
+func (b *Bus) Run(ctx context.Context) error {
+	for {
+		err := b.listen(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		b.log.Warn("event bus: listener lost, reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (b *Bus) listen(ctx context.Context) error {
+	pooled, err := b.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	// The connection carries a LISTEN; it never goes back to the pool for others to use.
+	conn := pooled.Hijack()
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		var e Event
+		if err := json.Unmarshal([]byte(n.Payload), &e); err != nil {
+			b.log.Error("event bus: undecodable notification", "err", err)
+			continue
+		}
+		b.deliver(e)
+	}
+}
+
+func (b *Bus) deliver(e Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for ch := range b.subs {
+		select {
+		case ch <- e:
+		default:
+			b.log.Warn("event bus: subscriber too slow, event dropped for it", "type", e.Type)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package graph
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/vikstrous/dataloadgen"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/ent/repository"
+)
+
+// loaders batch the per-project fields of a list into one query each, so that a page of 100
+// projects costs two extra queries, not two hundred. They live for one request.
+type loaders struct {
+	counts *dataloadgen.Loader[int, int]
+	roles  *dataloadgen.Loader[int, *member.Role]
+}
+
+type loadersKey struct{}
+
+// Loaders wraps next so that every request gets fresh loaders for the caller in its context.
+func (r *Resolver) Loaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		ctx := context.WithValue(req.Context(), loadersKey{}, r.newLoaders(auth.PrincipalFrom(req.Context())))
+		next.ServeHTTP(w, req.WithContext(ctx))
+	})
+}
+
+func loadersFrom(ctx context.Context) *loaders {
+	l, _ := ctx.Value(loadersKey{}).(*loaders)
+	return l
+}
+
+func (r *Resolver) newLoaders(p *auth.Principal) *loaders {
+	wait := dataloadgen.WithWait(time.Millisecond)
+	return &loaders{
+		counts: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]int, []error) {
+			var rows []struct {
+				ProjectID int `json:"project_id"`
+				Count     int `json:"count"`
+			}
+			err := r.DB.Repository.Query().Where(repository.ProjectIDIn(ids...)).
+				GroupBy(repository.FieldProjectID).Aggregate(ent.Count()).Scan(ctx, &rows)
+			if err != nil {
+				return nil, []error{err}
+			}
+			byID := make(map[int]int, len(rows))
+			for _, row := range rows {
+				byID[row.ProjectID] = row.Count
+			}
+			out := make([]int, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id]
+			}
+			return out, nil
+		}, wait),
+		roles: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]*member.Role, []error) {
+			out := make([]*member.Role, len(ids))
+			if p.Kind != auth.KindUser {
+				return out, nil
+			}
+			ms, err := r.DB.Member.Query().Where(member.UserID(p.UserID), member.ProjectIDIn(ids...)).All(ctx)
+			if err != nil {
+				return nil, []error{err}
+			}
+			byID := make(map[int]member.Role, len(ms))
+			for _, m := range ms {
+				byID[m.ProjectID] = m.Role
+			}
+			for i, id := range ids {
+				if role, ok := byID[id]; ok {
+					out[i] = &role
+				}
+			}
+			return out, nil
+		}, wait),
+	}
+}
+
+func (l *loaders) repositoryCount(ctx context.Context, projectID int) (int, error) {
+	return l.counts.Load(ctx, projectID)
+}
+
+func (l *loaders) role(ctx context.Context, projectID int) (*member.Role, error) {
+	return l.roles.Load(ctx, projectID)
+}

@@ -1,0 +1,289 @@
+package registry
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/distribution/distribution/v3/registry/api/errcode"
+	"github.com/distribution/reference"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/project"
+)
+
+// routeKind is which /v2 API a request is for.
+type routeKind int
+
+const (
+	routeBase routeKind = iota
+	routeCatalog
+	routeTags
+	routeManifest
+	routeBlob
+	routeUpload
+	routeReferrers
+	routeUnknown
+)
+
+// route is a parsed /v2 path.
+type route struct {
+	kind      routeKind
+	name      string // repository name, for every kind but base and catalog
+	reference string // tag or digest, for manifests, blobs and referrers
+}
+
+// The suffixes that end a repository name in a /v2 path, tried in this order.
+var routeSuffixes = []struct {
+	re   *regexp.Regexp
+	kind routeKind
+}{
+	{regexp.MustCompile(`^(.+)/blobs/uploads/?([^/]*)$`), routeUpload},
+	{regexp.MustCompile(`^(.+)/blobs/([^/]+)$`), routeBlob},
+	{regexp.MustCompile(`^(.+)/manifests/([^/]+)$`), routeManifest},
+	{regexp.MustCompile(`^(.+)/tags/list$`), routeTags},
+	{regexp.MustCompile(`^(.+)/referrers/([^/]+)$`), routeReferrers},
+}
+
+func parseRoute(path string) route {
+	rest, ok := strings.CutPrefix(path, "/v2/")
+	switch {
+	case path == "/v2" || path == "/v2/":
+		return route{kind: routeBase}
+	case !ok:
+		return route{kind: routeUnknown}
+	case rest == "_catalog":
+		return route{kind: routeCatalog}
+	}
+	for _, s := range routeSuffixes {
+		if m := s.re.FindStringSubmatch(rest); m != nil {
+			r := route{kind: s.kind, name: m[1]}
+			if len(m) > 2 {
+				r.reference = m[2]
+			}
+			return r
+		}
+	}
+	return route{kind: routeUnknown}
+}
+
+// action is the permission a request needs.
+func (rt route) action(method string) auth.Action {
+	read := method == http.MethodGet || method == http.MethodHead
+	switch {
+	case read:
+		return auth.ActionPull
+	case method == http.MethodDelete && rt.kind == routeManifest && !strings.Contains(rt.reference, ":"):
+		return auth.ActionDeleteTag
+	case method == http.MethodDelete:
+		return auth.ActionDeleteArtifact
+	default:
+		return auth.ActionPush
+	}
+}
+
+// tokenAction is the Docker token-scope verb for a permission.
+func tokenAction(a auth.Action) string {
+	switch a {
+	case auth.ActionPull:
+		return "pull"
+	case auth.ActionPush:
+		return "push"
+	default:
+		return "delete"
+	}
+}
+
+// ServeHTTP authenticates and authorises every /v2 request, answers the catalog and referrers
+// from the index, and hands the rest to Distribution with the principal in the context.
+func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	ctx := req.Context()
+	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
+	rt := parseRoute(req.URL.Path)
+
+	p, claims, err := r.auth.Authenticate(ctx, req)
+	if err != nil {
+		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrInvalidToken) {
+			r.log.Error("registry: authenticate", "err", err)
+		}
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage(err.Error()))
+		return
+	}
+	ctx = auth.WithPrincipal(ctx, p)
+	req = req.WithContext(ctx)
+
+	switch rt.kind {
+	case routeUnknown:
+		serveError(w, errcode.ErrorCodeUnsupported.WithMessage("no such registry API"), http.StatusNotFound)
+		return
+	case routeBase:
+		if !p.Authenticated() {
+			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte("{}"))
+		return
+	case routeCatalog:
+		if !p.Authenticated() {
+			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+			return
+		}
+		r.serveCatalog(w, req, p)
+		return
+	}
+
+	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
+		serveError(w, errcode.ErrorCodeNameInvalid.WithMessage(
+			fmt.Sprintf("invalid repository name %q: use <project>/<name> in lower case", rt.name)), http.StatusBadRequest)
+		return
+	}
+	needed := rt.action(req.Method)
+	proj, err := r.db.Project.Query().Where(project.Name(projectOf(rt.name))).Only(ctx)
+	if ent.IsNotFound(err) {
+		if !p.Authenticated() {
+			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+			return
+		}
+		serveError(w, errcode.ErrorCodeNameUnknown.WithMessage(
+			fmt.Sprintf("project %q does not exist: create it first", projectOf(rt.name))), http.StatusNotFound)
+		return
+	}
+	if err != nil {
+		r.log.Error("registry: look up project", "err", err)
+		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		return
+	}
+	access, err := r.auth.Access(ctx, p, proj)
+	if err != nil {
+		r.log.Error("registry: load access", "err", err)
+		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		return
+	}
+	switch {
+	case !access.Allows(needed) && !p.Authenticated():
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+		return
+	case !access.Allows(needed):
+		serveError(w, errcode.ErrorCodeDenied.WithMessage(
+			fmt.Sprintf("%s may not %s in project %s", p.Name, tokenAction(needed), proj.Name)), http.StatusForbidden)
+		return
+	case claims != nil && !claims.Grants("repository", rt.name, tokenAction(needed)):
+		// The permission is there but this token's scope lacks it: a new challenge makes the
+		// client ask for a token that has it.
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage("token does not cover this request"))
+		return
+	}
+
+	switch rt.kind {
+	case routeReferrers:
+		r.serveReferrers(w, req, rt)
+		return
+	case routeUpload:
+		r.checkMount(req, p, claims)
+	}
+	r.app.ServeHTTP(w, req)
+}
+
+// allowed decides one request: the permission table for the principal and, for a registry token,
+// the token's own scope as well.
+func (r *Registry) allowed(req *http.Request, p *auth.Principal, claims *auth.Claims, proj *ent.Project, repo string, needed auth.Action) bool {
+	access, err := r.auth.Access(req.Context(), p, proj)
+	if err != nil {
+		r.log.Error("registry: load access", "err", err)
+		return false
+	}
+	if !access.Allows(needed) {
+		return false
+	}
+	return claims == nil || claims.Grants("repository", repo, tokenAction(needed))
+}
+
+// checkMount drops a cross-repository mount whose source the principal may not pull from:
+// Distribution then starts an ordinary upload instead of leaking the blob.
+func (r *Registry) checkMount(req *http.Request, p *auth.Principal, claims *auth.Claims) {
+	q := req.URL.Query()
+	from := q.Get("from")
+	if q.Get("mount") == "" || from == "" {
+		return
+	}
+	proj, err := r.db.Project.Query().Where(project.Name(projectOf(from))).Only(req.Context())
+	if err == nil && r.allowed(req, p, claims, proj, from, auth.ActionPull) {
+		return
+	}
+	q.Del("mount")
+	q.Del("from")
+	req.URL.RawQuery = q.Encode()
+}
+
+// challenge answers 401 with the Bearer challenge that sends Docker clients to the token service.
+func (r *Registry) challenge(w http.ResponseWriter, req *http.Request, rt route, e error) {
+	base := r.externalURL
+	if base == "" {
+		base = externalBase(req)
+	}
+	realm := base + "/service/token"
+	h := fmt.Sprintf("Bearer realm=%q,service=%q", realm, r.auth.Tokens().Service())
+	switch rt.kind {
+	case routeCatalog:
+		h += `,scope="registry:catalog:*"`
+	case routeBase, routeUnknown:
+	default:
+		scope := "pull"
+		if act := rt.action(req.Method); act != auth.ActionPull {
+			scope = "pull," + tokenAction(act)
+		}
+		h += fmt.Sprintf(`,scope="repository:%s:%s"`, rt.name, scope)
+	}
+	w.Header().Set("WWW-Authenticate", h)
+	serveError(w, e, http.StatusUnauthorized)
+}
+
+// externalBase is the scheme and host clients reached Berth at.
+func externalBase(req *http.Request) string {
+	scheme := "http"
+	if req.TLS != nil || strings.EqualFold(req.Header.Get("X-Forwarded-Proto"), "https") {
+		scheme = "https"
+	}
+	return scheme + "://" + req.Host
+}
+
+func serveError(w http.ResponseWriter, e error, status int) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(errcode.Errors{e})
+}
+
+// serveCatalog lists the repositories the principal may see, from the index, in name order,
+// paginated as the distribution spec says (n and last, a Link header to the next page).
+func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request, p *auth.Principal) {
+	n := 100
+	if s := req.URL.Query().Get("n"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v < 0 {
+			serveError(w, errcode.ErrorCodePaginationNumberInvalid, http.StatusBadRequest)
+			return
+		}
+		n = min(v, 1000)
+	}
+	last := req.URL.Query().Get("last")
+	names, err := r.visibleRepositories(req.Context(), p, last, n+1)
+	if err != nil {
+		r.log.Error("registry: catalog", "err", err)
+		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		return
+	}
+	if len(names) > n {
+		names = names[:n]
+		v := url.Values{"n": {strconv.Itoa(n)}, "last": {names[len(names)-1]}}
+		w.Header().Set("Link", fmt.Sprintf(`</v2/_catalog?%s>; rel="next"`, v.Encode()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string][]string{"repositories": names})
+}

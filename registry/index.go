@@ -1,0 +1,427 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/event"
+)
+
+// maxConfigSize is the largest image config the index keeps a copy of.
+const maxConfigSize = 256 << 10
+
+// cosignSignatureTag matches the tag cosign gives a signature: sha256-<hex>.sig.
+var cosignSignatureTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})\.sig$`)
+
+// Indexer records in PostgreSQL what the registry stores: every manifest put, delete, tag and
+// untag, each in one transaction, after storage has accepted it. It publishes an event for each
+// once the transaction has committed.
+type Indexer struct {
+	db     *ent.Client
+	events *event.Bus
+	log    *slog.Logger
+}
+
+// NewIndexer returns an indexer writing to db and publishing on events.
+func NewIndexer(db *ent.Client, events *event.Bus, log *slog.Logger) *Indexer {
+	return &Indexer{db: db, events: events, log: log}
+}
+
+// manifestDoc is the part of every manifest format (Docker schema 2, Docker manifest list, OCI
+// image, OCI index) that the index needs. The formats share these field names.
+type manifestDoc struct {
+	MediaType    string            `json:"mediaType"`
+	ArtifactType string            `json:"artifactType"`
+	Config       *v1.Descriptor    `json:"config"`
+	Layers       []v1.Descriptor   `json:"layers"`
+	Manifests    []v1.Descriptor   `json:"manifests"`
+	Subject      *v1.Descriptor    `json:"subject"`
+	Annotations  map[string]string `json:"annotations"`
+}
+
+// pushedManifest is what ManifestPut needs to know about one manifest.
+type pushedManifest struct {
+	repo      string
+	digest    digest.Digest
+	mediaType string
+	payload   []byte
+	tag       string // empty for a push by digest
+	config    string // the config JSON for images, when small
+}
+
+// projectOf returns the project part of a repository name: "library" for "library/nginx".
+func projectOf(repo string) string {
+	name, _, _ := strings.Cut(repo, "/")
+	return name
+}
+
+// ManifestPut records a manifest the registry has just stored, and its tag if it was pushed by tag.
+func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
+	var doc manifestDoc
+	if err := json.Unmarshal(m.payload, &doc); err != nil {
+		return fmt.Errorf("index %s@%s: decode manifest: %w", m.repo, m.digest, err)
+	}
+	mediaType := m.mediaType
+	if mediaType == "" {
+		mediaType = doc.MediaType
+	}
+	artifactType := doc.ArtifactType
+	if artifactType == "" && doc.Config != nil {
+		artifactType = doc.Config.MediaType
+	}
+	now := time.Now().UTC()
+
+	var projectID int
+	err := ix.withTx(ctx, func(tx *ent.Tx) error {
+		proj, err := tx.Project.Query().Where(project.Name(projectOf(m.repo))).Only(ctx)
+		if err != nil {
+			return fmt.Errorf("project of %s: %w", m.repo, err)
+		}
+		projectID = proj.ID
+		repoID, err := tx.Repository.Create().
+			SetName(m.repo).SetProjectID(proj.ID).SetUpdatedAt(now).
+			OnConflictColumns(repository.FieldName).
+			Update(func(u *ent.RepositoryUpsert) { u.SetUpdatedAt(now) }).
+			ID(ctx)
+		if err != nil {
+			return fmt.Errorf("upsert repository: %w", err)
+		}
+
+		// The blobs this manifest stands on, the manifest itself included: garbage collection
+		// keeps exactly the blobs some artifact links to.
+		blobs := []v1.Descriptor{{MediaType: mediaType, Digest: m.digest, Size: int64(len(m.payload))}}
+		size := int64(len(m.payload))
+		if doc.Config != nil {
+			blobs = append(blobs, *doc.Config)
+			size += doc.Config.Size
+		}
+		for _, l := range doc.Layers {
+			if len(l.URLs) > 0 {
+				continue // non-distributable: never stored here
+			}
+			blobs = append(blobs, l)
+			size += l.Size
+		}
+		var childIDs []int
+		if len(doc.Manifests) > 0 {
+			digests := make([]string, len(doc.Manifests))
+			for i, c := range doc.Manifests {
+				digests[i] = c.Digest.String()
+			}
+			children, err := tx.Artifact.Query().
+				Where(artifact.RepositoryID(repoID), artifact.DigestIn(digests...)).
+				Select(artifact.FieldID, artifact.FieldSize).All(ctx)
+			if err != nil {
+				return fmt.Errorf("look up index children: %w", err)
+			}
+			for _, c := range children {
+				childIDs = append(childIDs, c.ID)
+				size += c.Size
+			}
+		}
+
+		artifactID, err := tx.Artifact.Create().
+			SetRepositoryID(repoID).SetDigest(m.digest.String()).
+			SetMediaType(mediaType).SetArtifactType(artifactType).SetSize(size).
+			SetConfig(m.config).SetAnnotations(doc.Annotations).SetPushTime(now).
+			OnConflictColumns(artifact.FieldRepositoryID, artifact.FieldDigest).
+			Update(func(u *ent.ArtifactUpsert) {
+				u.SetMediaType(mediaType).SetArtifactType(artifactType).SetSize(size).
+					SetConfig(m.config).SetAnnotations(doc.Annotations).SetPushTime(now)
+			}).
+			ID(ctx)
+		if err != nil {
+			return fmt.Errorf("upsert artifact: %w", err)
+		}
+
+		blobIDs, err := upsertBlobs(ctx, tx, blobs, now)
+		if err != nil {
+			return err
+		}
+		err = tx.Artifact.UpdateOneID(artifactID).
+			ClearBlobs().AddBlobIDs(blobIDs...).
+			ClearChildren().AddChildIDs(childIDs...).
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("link blobs and children: %w", err)
+		}
+
+		if _, err := tx.Accessory.Delete().Where(accessory.HasArtifactWith(artifact.ID(artifactID))).Exec(ctx); err != nil {
+			return fmt.Errorf("clear accessory links: %w", err)
+		}
+		if doc.Subject != nil {
+			err := tx.Accessory.Create().SetType("subject").SetSubjectDigest(doc.Subject.Digest.String()).
+				SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("link subject: %w", err)
+			}
+		}
+		if m.tag != "" {
+			return tagArtifact(ctx, tx, repoID, artifactID, m.tag, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	ix.publish(ctx, event.Event{Type: event.ArtifactPushed, ProjectID: projectID, ProjectName: projectOf(m.repo),
+		Repository: m.repo, Digest: m.digest.String(), Tag: m.tag})
+	return nil
+}
+
+// upsertBlobs records blobs (touching the ones already known, so a GC window counts from now)
+// and returns their ids in any order.
+func upsertBlobs(ctx context.Context, tx *ent.Tx, descs []v1.Descriptor, now time.Time) ([]int, error) {
+	seen := map[digest.Digest]bool{}
+	creates := make([]*ent.BlobCreate, 0, len(descs))
+	digests := make([]string, 0, len(descs))
+	for _, d := range descs {
+		if seen[d.Digest] {
+			continue
+		}
+		seen[d.Digest] = true
+		digests = append(digests, d.Digest.String())
+		creates = append(creates, tx.Blob.Create().SetDigest(d.Digest.String()).SetMediaType(d.MediaType).
+			SetSize(d.Size).SetUpdatedAt(now))
+	}
+	err := tx.Blob.CreateBulk(creates...).
+		OnConflictColumns(blob.FieldDigest).
+		Update(func(u *ent.BlobUpsert) { u.SetUpdatedAt(now) }).
+		Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("upsert blobs: %w", err)
+	}
+	ids, err := tx.Blob.Query().Where(blob.DigestIn(digests...)).IDs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("look up blobs: %w", err)
+	}
+	return ids, nil
+}
+
+// tagArtifact points a tag at an artifact, moving it if it pointed elsewhere. A cosign signature
+// tag also links the signature to the artifact it signs.
+func tagArtifact(ctx context.Context, tx *ent.Tx, repoID, artifactID int, name string, now time.Time) error {
+	err := tx.Tag.Create().SetRepositoryID(repoID).SetArtifactID(artifactID).SetName(name).SetPushTime(now).
+		OnConflictColumns(tag.FieldRepositoryID, tag.FieldName).
+		Update(func(u *ent.TagUpsert) { u.SetArtifactID(artifactID).SetPushTime(now) }).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("upsert tag %s: %w", name, err)
+	}
+	if sig := cosignSignatureTag.FindStringSubmatch(name); sig != nil {
+		exists, err := tx.Accessory.Query().Where(accessory.HasArtifactWith(artifact.ID(artifactID)), accessory.Type("signature.cosign")).Exist(ctx)
+		if err != nil || exists {
+			return err
+		}
+		err = tx.Accessory.Create().SetType("signature.cosign").SetSubjectDigest(sig[1] + ":" + sig[2]).
+			SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("link signature: %w", err)
+		}
+	}
+	return nil
+}
+
+// Tagged records that a tag now points at dgst.
+func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Digest) error {
+	changed := false
+	err := ix.withTx(ctx, func(tx *ent.Tx) error {
+		a, err := tx.Artifact.Query().
+			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
+			Only(ctx)
+		if err != nil {
+			return fmt.Errorf("artifact %s@%s: %w", repo, dgst, err)
+		}
+		current, err := tx.Tag.Query().Where(tag.RepositoryID(a.RepositoryID), tag.Name(name)).Only(ctx)
+		if err == nil && current.ArtifactID == a.ID {
+			return nil // the push already recorded it
+		}
+		changed = true
+		return tagArtifact(ctx, tx, a.RepositoryID, a.ID, name, time.Now().UTC())
+	})
+	if err != nil || !changed {
+		return err
+	}
+	ix.publish(ctx, event.Event{Type: event.TagCreated, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String(), Tag: name})
+	return nil
+}
+
+// Untagged records that a tag was removed.
+func (ix *Indexer) Untagged(ctx context.Context, repo, name string) error {
+	n, err := ix.db.Tag.Delete().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete tag %s:%s: %w", repo, name, err)
+	}
+	if n > 0 {
+		ix.publish(ctx, event.Event{Type: event.TagDeleted, ProjectName: projectOf(repo), Repository: repo, Tag: name})
+	}
+	return nil
+}
+
+// ManifestDeleted records that a manifest is gone from storage, with its tags.
+func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest.Digest) error {
+	n, err := ix.db.Artifact.Delete().
+		Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
+		Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("delete artifact %s@%s: %w", repo, dgst, err)
+	}
+	if n > 0 {
+		ix.publish(ctx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()})
+	}
+	return nil
+}
+
+func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	tx, err := ix.db.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// publish sends an event, naming the principal of ctx as the operator. A lost event is logged,
+// never turned into a failed push: the change itself has committed.
+func (ix *Indexer) publish(ctx context.Context, e event.Event) {
+	e.Operator = auth.PrincipalFrom(ctx).Name
+	if err := ix.events.Publish(ctx, e); err != nil {
+		ix.log.Error("publish registry event", "type", e.Type, "repository", e.Repository, "err", err)
+	}
+}
+
+// The wrappers below sit between Distribution's handlers and its storage: each calls storage
+// first and, once storage has succeeded, the indexer.
+
+// indexedNamespace wraps every repository of a namespace with the indexer.
+type indexedNamespace struct {
+	distribution.Namespace
+	ix *Indexer
+}
+
+func (n indexedNamespace) Repository(ctx context.Context, name reference.Named) (distribution.Repository, error) {
+	r, err := n.Namespace.Repository(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return indexedRepository{Repository: r, ix: n.ix}, nil
+}
+
+// Remove deletes a whole repository from storage; Distribution looks for this method.
+func (n indexedNamespace) Remove(ctx context.Context, name reference.Named) error {
+	remover, ok := n.Namespace.(distribution.RepositoryRemover)
+	if !ok {
+		return distribution.ErrUnsupported
+	}
+	return remover.Remove(ctx, name)
+}
+
+type indexedRepository struct {
+	distribution.Repository
+	ix *Indexer
+}
+
+func (r indexedRepository) Manifests(ctx context.Context, options ...distribution.ManifestServiceOption) (distribution.ManifestService, error) {
+	ms, err := r.Repository.Manifests(ctx, options...)
+	if err != nil {
+		return nil, err
+	}
+	return indexedManifests{ManifestService: ms, repo: r}, nil
+}
+
+func (r indexedRepository) Tags(ctx context.Context) distribution.TagService {
+	return indexedTags{TagService: r.Repository.Tags(ctx), repo: r}
+}
+
+type indexedManifests struct {
+	distribution.ManifestService
+	repo indexedRepository
+}
+
+func (m indexedManifests) Put(ctx context.Context, manifest distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
+	dgst, err := m.ManifestService.Put(ctx, manifest, options...)
+	if err != nil {
+		return dgst, err
+	}
+	mediaType, payload, err := manifest.Payload()
+	if err != nil {
+		return dgst, fmt.Errorf("read manifest payload: %w", err)
+	}
+	pm := pushedManifest{repo: m.repo.Named().Name(), digest: dgst, mediaType: mediaType, payload: payload}
+	for _, o := range options {
+		if t, ok := o.(distribution.WithTagOption); ok {
+			pm.tag = t.Tag
+		}
+	}
+	pm.config = m.repo.readConfig(ctx, payload)
+	return dgst, m.repo.ix.ManifestPut(ctx, pm)
+}
+
+func (m indexedManifests) Delete(ctx context.Context, dgst digest.Digest) error {
+	err := m.ManifestService.Delete(ctx, dgst)
+	if err != nil && !errors.Is(err, distribution.ErrBlobUnknown) {
+		return err
+	}
+	// Storage no longer has it, whether it went now or before: the index must agree.
+	if ixErr := m.repo.ix.ManifestDeleted(ctx, m.repo.Named().Name(), dgst); ixErr != nil {
+		return ixErr
+	}
+	return err
+}
+
+// readConfig returns an image's config JSON when it is small enough to keep, else "".
+func (r indexedRepository) readConfig(ctx context.Context, payload []byte) string {
+	var doc manifestDoc
+	if json.Unmarshal(payload, &doc) != nil || doc.Config == nil || doc.Config.Size > maxConfigSize ||
+		!strings.HasSuffix(doc.Config.MediaType, "json") {
+		return ""
+	}
+	b, err := r.Blobs(ctx).Get(ctx, doc.Config.Digest)
+	if err != nil || !json.Valid(b) {
+		return ""
+	}
+	return string(b)
+}
+
+type indexedTags struct {
+	distribution.TagService
+	repo indexedRepository
+}
+
+func (t indexedTags) Tag(ctx context.Context, name string, desc v1.Descriptor) error {
+	if err := t.TagService.Tag(ctx, name, desc); err != nil {
+		return err
+	}
+	return t.repo.ix.Tagged(ctx, t.repo.Named().Name(), name, desc.Digest)
+}
+
+func (t indexedTags) Untag(ctx context.Context, name string) error {
+	if err := t.TagService.Untag(ctx, name); err != nil {
+		return err
+	}
+	return t.repo.ix.Untagged(ctx, t.repo.Named().Name(), name)
+}

@@ -1,0 +1,276 @@
+// Package registry is Berth's OCI side: the embedded Distribution application, the access layer in
+// front of it (authentication, the permission table, the catalog and referrers from the index),
+// and the namespace middleware that indexes every push and delete into PostgreSQL. It stores and
+// serves content; it does not decide policy beyond asking auth.
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	registrymiddleware "github.com/distribution/distribution/v3/registry/middleware/registry"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+
+	// The storage drivers Berth can be configured with.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+)
+
+// middlewareName is the name Berth's namespace middleware is registered under in Distribution.
+const middlewareName = "berth-index"
+
+func init() {
+	// Distribution finds middleware by name in a registry of its own; the options carry the
+	// *Registry being built, so nothing global beyond the name is shared.
+	err := registrymiddleware.Register(middlewareName, func(_ context.Context, ns distribution.Namespace, _ storagedriver.StorageDriver, options map[string]any) (distribution.Namespace, error) {
+		r, ok := options["registry"].(*Registry)
+		if !ok {
+			return nil, errors.New("berth-index middleware: no registry in options")
+		}
+		r.ns = indexedNamespace{Namespace: ns, ix: r.indexer}
+		return r.ns, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Config is what the registry needs from Berth's configuration.
+type Config struct {
+	// DataDir holds the filesystem storage (under registry/) and the upload secret.
+	DataDir string
+	// Storage is a Distribution storage section, e.g. {"s3": {"bucket": …}}. Empty means the
+	// filesystem driver under DataDir.
+	Storage map[string]map[string]any
+	// ExternalURL is where clients reach Berth; empty means the scheme and host of each request.
+	ExternalURL string
+}
+
+// Registry serves /v2/ and offers the same storage operations to the rest of Berth.
+type Registry struct {
+	app     *handlers.App
+	ns      distribution.Namespace
+	indexer *Indexer
+	auth    *auth.Service
+	db      *ent.Client
+	log     *slog.Logger
+
+	externalURL string
+}
+
+// New builds the embedded Distribution application. Its configuration is made here in code, never
+// read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
+func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
+	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL}
+	dcfg, err := r.distributionConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// Distribution logs through logrus; keep it to warnings so Berth's own slog lines stand out.
+	logrus.SetLevel(logrus.WarnLevel)
+	app, err := newApp(ctx, dcfg)
+	if err != nil {
+		return nil, err
+	}
+	r.app = app
+	if r.ns == nil {
+		return nil, errors.New("registry: the index middleware was not applied")
+	}
+	return r, nil
+}
+
+func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration, error) {
+	storage := configuration.Storage{}
+	if len(cfg.Storage) == 0 {
+		storage["filesystem"] = configuration.Parameters{"rootdirectory": filepath.Join(cfg.DataDir, "registry")}
+	} else {
+		for name, params := range cfg.Storage {
+			storage[name] = configuration.Parameters(params)
+		}
+	}
+	driverName := storage.Type()
+	if driverName == "" {
+		return nil, errors.New("registry storage: exactly one storage driver must be configured")
+	}
+	// Validate the driver here: Distribution panics on a bad one.
+	if _, err := factory.Create(context.Background(), driverName, storage.Parameters()); err != nil {
+		return nil, fmt.Errorf("registry storage %q: %w", driverName, err)
+	}
+	storage["delete"] = configuration.Parameters{"enabled": true}
+	storage["redirect"] = configuration.Parameters{"disable": true}
+
+	secret, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "keys", "upload-secret"))
+	if err != nil {
+		return nil, err
+	}
+	dcfg := &configuration.Configuration{Storage: storage}
+	dcfg.Version = configuration.MajorMinorVersion(0, 1)
+	dcfg.HTTP.Secret = secret
+	dcfg.HTTP.RelativeURLs = true
+	dcfg.Middleware = map[string][]configuration.Middleware{
+		"registry": {{Name: middlewareName, Options: configuration.Parameters{"registry": r}}},
+	}
+	return dcfg, nil
+}
+
+// newApp turns Distribution's panics on bad configuration into errors.
+func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handlers.App, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("registry configuration: %v", p)
+		}
+	}()
+	return handlers.NewApp(ctx, cfg), nil
+}
+
+// loadOrCreateSecret returns the secret Distribution signs upload state with. Every replica must
+// share it, so it lives in the data directory.
+func loadOrCreateSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read upload secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate upload secret: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create key directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateSecret(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write upload secret: %w", err)
+	}
+	defer f.Close()
+	secret := hex.EncodeToString(raw)
+	if _, err := f.WriteString(secret); err != nil {
+		return "", fmt.Errorf("write upload secret: %w", err)
+	}
+	return secret, nil
+}
+
+// Close stops Distribution's background work (the upload purger).
+func (r *Registry) Close() error {
+	return r.app.Shutdown()
+}
+
+func (r *Registry) repository(ctx context.Context, name string) (distribution.Repository, error) {
+	named, err := reference.WithName(name)
+	if err != nil {
+		return nil, fmt.Errorf("repository name %q: %w", name, err)
+	}
+	return r.ns.Repository(ctx, named)
+}
+
+// Tag points tag at the manifest dgst in repo, in storage and in the index.
+func (r *Registry) Tag(ctx context.Context, repo, tag string, dgst digest.Digest) error {
+	if !reference.TagRegexp.MatchString(tag) || len(tag) > 128 {
+		return fmt.Errorf("invalid tag %q: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", tag)
+	}
+	rep, err := r.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	desc, err := rep.Blobs(ctx).Stat(ctx, dgst)
+	if err != nil {
+		return fmt.Errorf("manifest %s@%s: %w", repo, dgst, err)
+	}
+	return rep.Tags(ctx).Tag(ctx, tag, desc)
+}
+
+// Untag removes tag from repo.
+func (r *Registry) Untag(ctx context.Context, repo, tag string) error {
+	rep, err := r.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	err = rep.Tags(ctx).Untag(ctx, tag)
+	var unknown distribution.ErrTagUnknown
+	if errors.As(err, &unknown) {
+		// Storage has no such tag: make sure the index agrees, then report success.
+		return r.indexer.Untagged(ctx, repo, tag)
+	}
+	return err
+}
+
+// DeleteArtifact deletes a manifest and every tag that points at it, as DELETE
+// /v2/<repo>/manifests/<digest> does.
+func (r *Registry) DeleteArtifact(ctx context.Context, repo string, dgst digest.Digest) error {
+	rep, err := r.repository(ctx, repo)
+	if err != nil {
+		return err
+	}
+	tags := rep.Tags(ctx)
+	referencing, err := tags.Lookup(ctx, v1.Descriptor{Digest: dgst})
+	if err != nil {
+		return fmt.Errorf("find tags of %s@%s: %w", repo, dgst, err)
+	}
+	ms, err := rep.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	if err := ms.Delete(ctx, dgst); err != nil && !errors.Is(err, distribution.ErrBlobUnknown) {
+		return fmt.Errorf("delete %s@%s: %w", repo, dgst, err)
+	}
+	for _, t := range referencing {
+		if err := tags.Untag(ctx, t); err != nil {
+			return fmt.Errorf("untag %s:%s: %w", repo, t, err)
+		}
+	}
+	return nil
+}
+
+// DeleteRepository deletes every artifact of repo and then the repository itself.
+func (r *Registry) DeleteRepository(ctx context.Context, repo *ent.Repository) error {
+	digests, err := repo.QueryArtifacts().Select("digest").Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("list artifacts of %s: %w", repo.Name, err)
+	}
+	for _, d := range digests {
+		if err := r.DeleteArtifact(ctx, repo.Name, digest.Digest(d)); err != nil {
+			return err
+		}
+	}
+	named, err := reference.WithName(repo.Name)
+	if err != nil {
+		return err
+	}
+	if remover, ok := r.ns.(distribution.RepositoryRemover); ok {
+		if err := remover.Remove(ctx, named); err != nil && !isPathNotFound(err) {
+			return fmt.Errorf("remove %s from storage: %w", repo.Name, err)
+		}
+	}
+	if err := r.db.Repository.DeleteOneID(repo.ID).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("delete repository %s: %w", repo.Name, err)
+	}
+	return nil
+}
+
+func isPathNotFound(err error) bool {
+	var nf storagedriver.PathNotFoundError
+	return errors.As(err, &nf)
+}

@@ -1,0 +1,162 @@
+// Package server is Berth's composition root: it reads the configuration, builds every part
+// (database, auth, event bus, registry, GraphQL, jobs) and wires them into one HTTP server with
+// the token service, the Harbor-compatible REST endpoints, health, metrics and the dashboard.
+// It owns wiring and HTTP plumbing; the behaviour lives in the parts.
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything `berth serve` can be told. Each field can come from a flag, from the
+// environment variable named in its flag's help, or from the optional YAML file, in that order of
+// precedence.
+type Config struct {
+	Addr          string        `yaml:"addr"`
+	ExternalURL   string        `yaml:"external_url"`
+	DatabaseURL   string        `yaml:"database_url"`
+	DataDir       string        `yaml:"data_dir"`
+	AdminPassword string        `yaml:"admin_password"`
+	RedisURL      string        `yaml:"redis_url"`
+	TLSCert       string        `yaml:"tls_cert"`
+	TLSKey        string        `yaml:"tls_key"`
+	LogLevel      string        `yaml:"log_level"`
+	RunJobs       bool          `yaml:"run_jobs"`
+	SessionTTL    time.Duration `yaml:"session_ttl"`
+	TokenTTL      time.Duration `yaml:"token_ttl"`
+	// Storage is a Distribution storage section (driver name → parameters), YAML only.
+	Storage map[string]map[string]any `yaml:"storage"`
+}
+
+// DefaultDatabaseURL is the local PostgreSQL that `make run` expects.
+const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/berth?sslmode=disable"
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Addr:        "127.0.0.1:8080",
+		DatabaseURL: DefaultDatabaseURL,
+		DataDir:     "./data",
+		LogLevel:    "info",
+		RunJobs:     true,
+		SessionTTL:  12 * time.Hour,
+		TokenTTL:    30 * time.Minute,
+	}
+}
+
+// Flags registers the serve flags on fs and returns a function that, after fs.Parse, gives the
+// final configuration: defaults, then the YAML file, then environment variables, then flags.
+func Flags(fs *flag.FlagSet) func() (Config, error) {
+	type setting struct {
+		env, usage string
+		value      *string
+	}
+	var (
+		file     = fs.String("config", os.Getenv("BERTH_CONFIG"), "optional YAML configuration file (env BERTH_CONFIG)")
+		settings = map[string]*setting{}
+	)
+	add := func(name, env, usage string) {
+		s := &setting{env: env, usage: usage}
+		s.value = fs.String(name, "", fmt.Sprintf("%s (env %s)", usage, env))
+		settings[name] = s
+	}
+	d := Defaults()
+	add("addr", "BERTH_ADDR", "address to listen on; default "+d.Addr)
+	add("external-url", "BERTH_EXTERNAL_URL", "the URL clients reach Berth at, e.g. https://registry.example.com; default: taken from each request")
+	add("database-url", "DATABASE_URL", "PostgreSQL URL; the database is created if missing; default "+d.DatabaseURL)
+	add("data-dir", "BERTH_DATA_DIR", "directory for blobs (filesystem storage) and keys; default "+d.DataDir)
+	add("admin-password", "BERTH_ADMIN_PASSWORD", "password of the first admin account, used once at first start; default: a generated password printed once")
+	add("redis-url", "REDIS_URL", "optional Redis URL for the shared cache tier, e.g. redis://127.0.0.1:6379/0")
+	add("tls-cert", "BERTH_TLS_CERT", "certificate file: serve HTTPS (docker requires it for any host but localhost)")
+	add("tls-key", "BERTH_TLS_KEY", "private key file for --tls-cert")
+	add("log-level", "BERTH_LOG_LEVEL", "debug, info, warn or error; default "+d.LogLevel)
+	add("run-jobs", "BERTH_RUN_JOBS", "true to run background jobs in this process too, false to leave them to berth worker processes; default true")
+	add("session-ttl", "BERTH_SESSION_TTL", "how long a dashboard login lasts; default "+d.SessionTTL.String())
+	add("token-ttl", "BERTH_TOKEN_TTL", "how long a registry token lasts; default "+d.TokenTTL.String())
+
+	return func() (Config, error) {
+		cfg := Defaults()
+		if *file != "" {
+			b, err := os.ReadFile(*file)
+			if err != nil {
+				return cfg, fmt.Errorf("read config file: %w", err)
+			}
+			dec := yaml.NewDecoder(strings.NewReader(string(b)))
+			dec.KnownFields(true)
+			if err := dec.Decode(&cfg); err != nil {
+				return cfg, fmt.Errorf("config file %s: %w", *file, err)
+			}
+		}
+		var errs []error
+		for name, s := range settings {
+			v := *s.value
+			if v == "" {
+				v = os.Getenv(s.env)
+			}
+			if v == "" {
+				continue
+			}
+			if err := cfg.set(name, v); err != nil {
+				errs = append(errs, fmt.Errorf("--%s / %s: %w", name, s.env, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return cfg, err
+		}
+		return cfg, cfg.validate()
+	}
+}
+
+func (c *Config) set(name, v string) error {
+	var err error
+	switch name {
+	case "addr":
+		c.Addr = v
+	case "external-url":
+		c.ExternalURL = strings.TrimRight(v, "/")
+	case "database-url":
+		c.DatabaseURL = v
+	case "data-dir":
+		c.DataDir = v
+	case "admin-password":
+		c.AdminPassword = v
+	case "redis-url":
+		c.RedisURL = v
+	case "tls-cert":
+		c.TLSCert = v
+	case "tls-key":
+		c.TLSKey = v
+	case "log-level":
+		c.LogLevel = v
+	case "run-jobs":
+		c.RunJobs, err = strconv.ParseBool(v)
+	case "session-ttl":
+		c.SessionTTL, err = time.ParseDuration(v)
+	case "token-ttl":
+		c.TokenTTL, err = time.ParseDuration(v)
+	}
+	return err
+}
+
+func (c *Config) validate() error {
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("set both BERTH_TLS_CERT and BERTH_TLS_KEY, or neither")
+	}
+	if c.SessionTTL <= 0 || c.TokenTTL <= 0 {
+		return errors.New("session and token lifetimes must be positive")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}

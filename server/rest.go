@@ -1,0 +1,311 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/graph"
+)
+
+// rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
+// Every handler goes through the same resolvers as GraphQL, so permissions and validation are the
+// same on both; this file only translates shapes and errors.
+type rest struct {
+	res *graph.Resolver
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
+	h := &rest{res: res, log: log, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /api/v2.0/users/current", h.currentUser)
+	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
+	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)
+	h.mux.HandleFunc("GET /api/v2.0/projects/{project}", h.getProject)
+	h.mux.HandleFunc("DELETE /api/v2.0/projects/{project}", h.deleteProject)
+	h.mux.HandleFunc("GET /api/v2.0/projects/{project}/repositories", h.listRepositories)
+	h.mux.HandleFunc("GET /api/v2.0/projects/{project}/repositories/{repo}/artifacts", h.listArtifacts)
+	h.mux.HandleFunc("DELETE /api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}", h.deleteArtifact)
+	return h
+}
+
+func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+type harborProject struct {
+	ProjectID    int               `json:"project_id"`
+	Name         string            `json:"name"`
+	Metadata     map[string]string `json:"metadata"`
+	RepoCount    int               `json:"repo_count"`
+	CreationTime time.Time         `json:"creation_time"`
+	UpdateTime   time.Time         `json:"update_time"`
+}
+
+func toHarborProject(p *ent.Project, repos int) harborProject {
+	return harborProject{
+		ProjectID: p.ID, Name: p.Name, RepoCount: repos, CreationTime: p.CreatedAt, UpdateTime: p.UpdatedAt,
+		Metadata: map[string]string{
+			"public": strconv.FormatBool(p.Public), "auto_scan": strconv.FormatBool(p.AutoScan),
+			"prevent_vul": strconv.FormatBool(p.PreventVulnerable), "severity": string(p.SeverityThreshold),
+		},
+	}
+}
+
+func (h *rest) currentUser(w http.ResponseWriter, r *http.Request) {
+	v, err := h.res.Query().Me(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if v.User == nil {
+		h.fail(w, auth.ErrUnauthenticated)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"user_id": v.User.ID, "username": v.User.Username, "email": v.User.Email,
+		"realname": v.User.FullName, "sysadmin_flag": v.User.Admin, "creation_time": v.User.CreatedAt,
+	})
+}
+
+// page reads Harbor's page and page_size (1-based; page_size at most 100).
+func page(r *http.Request) (offset, limit int, err error) {
+	pageNo, size := 1, 10
+	if v := r.URL.Query().Get("page"); v != "" {
+		if pageNo, err = strconv.Atoi(v); err != nil || pageNo < 1 {
+			return 0, 0, fmt.Errorf("page must be a positive integer")
+		}
+	}
+	if v := r.URL.Query().Get("page_size"); v != "" {
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > 100 {
+			return 0, 0, fmt.Errorf("page_size must be between 1 and 100")
+		}
+	}
+	return (pageNo - 1) * size, size, nil
+}
+
+func (h *rest) listProjects(w http.ResponseWriter, r *http.Request) {
+	offset, limit, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+	q := h.res.DB.Project.Query().Where(auth.VisibleProjects(auth.PrincipalFrom(r.Context())))
+	if name := r.URL.Query().Get("name"); name != "" {
+		q = q.Where(project.NameContains(name))
+	}
+	total, err := q.Clone().Count(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	projects, err := q.Order(ent.Asc(project.FieldName)).Offset(offset).Limit(limit).
+		WithRepositories(func(rq *ent.RepositoryQuery) { rq.Select(repository.FieldProjectID) }).All(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := make([]harborProject, len(projects))
+	for i, p := range projects {
+		out[i] = toHarborProject(p, len(p.Edges.Repositories))
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ProjectName string            `json:"project_name"`
+		Public      *bool             `json:"public"`
+		Metadata    map[string]string `json:"metadata"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "invalid JSON body: "+err.Error())
+		return
+	}
+	public := body.Public != nil && *body.Public
+	if v, ok := body.Metadata["public"]; ok {
+		public = v == "true"
+	}
+	p, err := h.res.Mutation().CreateProject(r.Context(), ent.CreateProjectInput{Name: body.ProjectName, Public: &public})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v2.0/projects/"+strconv.Itoa(p.ID))
+	w.WriteHeader(http.StatusCreated)
+}
+
+// projectOf finds the project named in the path by name or, when it is a number, by id; the
+// project must be visible to the caller.
+func (h *rest) projectOf(r *http.Request) (*ent.Project, error) {
+	ref := r.PathValue("project")
+	q := h.res.DB.Project.Query().Where(auth.VisibleProjects(auth.PrincipalFrom(r.Context())))
+	if id, err := strconv.Atoi(ref); err == nil && r.Header.Get("X-Is-Resource-Name") != "true" {
+		q = q.Where(project.ID(id))
+	} else {
+		q = q.Where(project.Name(ref))
+	}
+	p, err := q.Only(r.Context())
+	if ent.IsNotFound(err) {
+		return nil, errNotFound("project " + ref)
+	}
+	return p, err
+}
+
+func (h *rest) getProject(w http.ResponseWriter, r *http.Request) {
+	p, err := h.projectOf(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	n, err := p.QueryRepositories().Count(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toHarborProject(p, n))
+}
+
+func (h *rest) deleteProject(w http.ResponseWriter, r *http.Request) {
+	p, err := h.projectOf(r)
+	if err == nil {
+		_, err = h.res.Mutation().DeleteProject(r.Context(), p.ID)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *rest) listRepositories(w http.ResponseWriter, r *http.Request) {
+	p, err := h.projectOf(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	offset, limit, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+	repos, err := p.QueryRepositories().Order(ent.Asc(repository.FieldName)).Offset(offset).Limit(limit).
+		WithArtifacts(func(q *ent.ArtifactQuery) { q.Select(artifact.FieldRepositoryID) }).All(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, len(repos))
+	for i, repo := range repos {
+		out[i] = map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID,
+			"artifact_count": len(repo.Edges.Artifacts), "pull_count": repo.PullCount,
+			"creation_time": repo.CreatedAt, "update_time": repo.UpdatedAt}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// repositoryName is "<project>/<repo>" from the path; Harbor clients escape a slash in the repo
+// part twice ("a%252Fb"), which the router has already undone once.
+func repositoryName(r *http.Request) string {
+	repo, err := url.PathUnescape(r.PathValue("repo"))
+	if err != nil {
+		repo = r.PathValue("repo")
+	}
+	return r.PathValue("project") + "/" + repo
+}
+
+func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
+	repo, err := h.res.Query().Repository(r.Context(), repositoryName(r))
+	if err == nil && repo == nil {
+		err = errNotFound("repository " + repositoryName(r))
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	offset, limit, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+	arts, err := repo.QueryArtifacts().Order(ent.Desc(artifact.FieldPushTime)).Offset(offset).Limit(limit).
+		WithTags().All(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := make([]map[string]any, len(arts))
+	for i, a := range arts {
+		tags := make([]map[string]any, len(a.Edges.Tags))
+		for j, t := range a.Edges.Tags {
+			tags[j] = map[string]any{"id": t.ID, "name": t.Name, "push_time": t.PushTime}
+		}
+		out[i] = map[string]any{"id": a.ID, "digest": a.Digest, "size": a.Size, "media_type": a.MediaType,
+			"manifest_media_type": a.MediaType, "artifact_type": a.ArtifactType, "push_time": a.PushTime,
+			"pull_time": a.PullTime, "repository_id": a.RepositoryID, "tags": tags, "annotations": a.Annotations}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *rest) deleteArtifact(w http.ResponseWriter, r *http.Request) {
+	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
+	if err == nil && a == nil {
+		err = errNotFound("artifact " + r.PathValue("reference"))
+	}
+	if err == nil {
+		_, err = h.res.Mutation().DeleteArtifact(r.Context(), a.ID)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+type notFoundError string
+
+func (e notFoundError) Error() string { return string(e) + " not found" }
+
+func errNotFound(what string) error { return notFoundError(what) }
+
+// fail maps an error from a resolver to Harbor's status codes and error shape.
+func (h *rest) fail(w http.ResponseWriter, err error) {
+	var nf notFoundError
+	var userErr *graph.UserError
+	switch {
+	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
+	case errors.Is(err, auth.ErrForbidden):
+		writeError(w, http.StatusForbidden, "FORBIDDEN", err.Error())
+	case errors.As(err, &nf):
+		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
+	case errors.As(err, &userErr):
+		status := map[string]int{"NOT_FOUND": http.StatusNotFound, "CONFLICT": http.StatusConflict}[userErr.Code]
+		if status == 0 {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, strings.ReplaceAll(userErr.Code, "BAD_USER_INPUT", "BAD_REQUEST"), userErr.Message)
+	default:
+		h.log.Error("rest: request failed", "err", err)
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,215 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/river"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/migrations"
+	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker"
+)
+
+// Server is a running Berth: every part, built and wired.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	pool     *pgxpool.Pool
+	sqlDB    *sql.DB
+	db       *ent.Client
+	auth     *auth.Service
+	events   *event.Bus
+	registry *registry.Registry
+	jobs     *river.Client[pgx.Tx]
+	redis    *redis.Client
+	handler  http.Handler
+}
+
+// Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
+// brings the schema up to date, and returns the pool with an ent client over it.
+func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
+	if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
+	}
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
+	}
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		pool.Close()
+		return nil, nil, nil, err
+	}
+	// ent runs on the same pool through pgx's database/sql adapter: one set of connections.
+	sqlDB := stdlib.OpenDBFromPool(pool)
+	db := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, sqlDB)))
+	return pool, sqlDB, db, nil
+}
+
+// New builds every part of Berth from cfg. Nothing listens until Run.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	warnIgnoredEnv(log)
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	pool, sqlDB, db, err := Database(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, db: db}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	if err := bootstrap(ctx, db, cfg.AdminPassword, log); err != nil {
+		return nil, err
+	}
+	tokens, err := auth.NewTokens(filepath.Join(cfg.DataDir, "keys", "token-signing.pem"), "berth", cfg.TokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
+	s.events = event.NewBus(pool, log)
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		s.redis = redis.NewClient(opts)
+	}
+	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL}, db, s.auth,
+		registry.NewIndexer(db, s.events, log), log)
+	if err != nil {
+		return nil, err
+	}
+	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, Log: log}, cfg.RunJobs)
+	if err != nil {
+		return nil, err
+	}
+	res := &graph.Resolver{DB: db, Auth: s.auth, Registry: s.registry, Events: s.events, Log: log}
+	s.handler = s.routes(res)
+	ok = true
+	return s, nil
+}
+
+// Handler is the whole HTTP API, for tests that serve it themselves.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Start runs the background parts (event listener, jobs) until ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	go func() {
+		if err := s.events.Run(ctx); err != nil {
+			s.log.Error("event bus stopped", "err", err)
+		}
+	}()
+	if err := worker.Start(ctx, s.jobs, s.cfg.RunJobs); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// Run serves until ctx is cancelled (SIGTERM), then shuts down gracefully: in-flight requests
+// finish (up to 30 s), running jobs get to finish, connections close.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener the caller made.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	defer s.close()
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBackground()
+	if err := s.Start(bg); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return bg },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		scheme := "http"
+		var err error
+		if s.cfg.TLSCert != "" {
+			scheme = "https"
+			err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
+			err = srv.Serve(ln)
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if stopErr := s.stopJobs(shutdownCtx); stopErr != nil && !errors.Is(stopErr, context.Canceled) {
+		err = errors.Join(err, fmt.Errorf("stop jobs: %w", stopErr))
+	}
+	stopBackground()
+	return err
+}
+
+func (s *Server) close() {
+	if s.registry != nil {
+		_ = s.registry.Close()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
+	if s.db != nil {
+		_ = s.db.Close()
+	}
+	if s.pool != nil {
+		s.pool.Close()
+	}
+}
+
+// warnIgnoredEnv tells the operator that Distribution's own variables do nothing here: the
+// embedded registry is configured by Berth alone.
+func warnIgnoredEnv(log *slog.Logger) {
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "REGISTRY_") {
+			log.Warn("ignoring environment variable: the embedded registry is configured through Berth's own settings", "name", name)
+		}
+	}
+}
+
+func (s *Server) stopJobs(ctx context.Context) error {
+	if !s.cfg.RunJobs {
+		return nil
+	}
+	return s.jobs.Stop(ctx)
+}

@@ -1,0 +1,117 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/project"
+)
+
+// serveToken is the Docker token service (GET /service/token): it checks the caller's Basic
+// credentials (or none, for anonymous pulls), grants the requested scopes as far as the
+// permission table allows, and returns a signed token. Without a scope the token is an identity
+// token: `docker login` asks for one to check credentials, and scripts may use it as a Bearer
+// token on GraphQL and REST.
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p, _, err := s.auth.Authenticate(ctx, r)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
+		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
+		return
+	}
+	if svc := r.URL.Query().Get("service"); svc != "" && svc != s.auth.Tokens().Service() {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "unknown service "+svc+": use "+s.auth.Tokens().Service())
+		return
+	}
+	var access []auth.ResourceActions
+	for _, scope := range r.URL.Query()["scope"] {
+		for _, one := range strings.Split(scope, " ") {
+			ra, err := s.grant(r, p, one)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+				return
+			}
+			if ra != nil {
+				access = append(access, *ra)
+			}
+		}
+	}
+	now := time.Now()
+	token, err := s.auth.Tokens().Issue(p, access, now)
+	if err != nil {
+		s.log.Error("issue token", "err", err)
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "could not issue a token")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"token":        token,
+		"access_token": token,
+		"expires_in":   int(s.auth.Tokens().TTL().Seconds()),
+		"issued_at":    now.UTC().Format(time.RFC3339),
+	})
+}
+
+// grant returns what of one requested scope ("repository:library/nginx:pull,push") p may have,
+// or nil if nothing. Actions not granted are left out rather than refused, as the Docker token
+// specification asks: the registry then answers 401 or 403 for the request that needs them.
+func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.ResourceActions, error) {
+	if scope == "" {
+		return nil, nil
+	}
+	parts := strings.Split(scope, ":")
+	if len(parts) < 3 {
+		return nil, errors.New("malformed scope " + scope + ": want type:name:actions")
+	}
+	typ, name, actions := parts[0], strings.Join(parts[1:len(parts)-1], ":"), strings.Split(parts[len(parts)-1], ",")
+	switch typ {
+	case "registry":
+		if name == "catalog" && p.Authenticated() {
+			return &auth.ResourceActions{Type: typ, Name: name, Actions: []string{"*"}}, nil
+		}
+		return nil, nil
+	case "repository":
+	default:
+		return nil, nil
+	}
+	proj, err := s.db.Project.Query().Where(project.Name(strings.SplitN(name, "/", 2)[0])).Only(r.Context())
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.auth.Access(r.Context(), p, proj)
+	if err != nil {
+		return nil, err
+	}
+	var granted []string
+	for _, act := range actions {
+		switch {
+		case act == "pull" && a.Allows(auth.ActionPull),
+			act == "push" && a.Allows(auth.ActionPush),
+			act == "delete" && (a.Allows(auth.ActionDeleteArtifact) || a.Allows(auth.ActionDeleteTag)):
+			granted = append(granted, act)
+		case act == "*" && a.Allows(auth.ActionPull) && a.Allows(auth.ActionPush) && a.Allows(auth.ActionDeleteArtifact):
+			granted = append(granted, "pull", "push", "delete")
+		}
+	}
+	if len(granted) == 0 {
+		return nil, nil
+	}
+	return &auth.ResourceActions{Type: typ, Name: name, Actions: granted}, nil
+}
+
+// writeError answers in Harbor's error shape: {"errors":[{"code":…,"message":…}]}.
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": code, "message": message}}})
+}

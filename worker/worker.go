@@ -1,0 +1,76 @@
+// Package worker runs Berth's background jobs on River, in the same PostgreSQL as everything else.
+// It owns the River client, its queues and its periodic schedules; each kind of job lives in a
+// subpackage (or, for small housekeeping, beside this file) with the service the API calls.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	"github.com/berth-registry/berth/auth"
+)
+
+// Deps are the parts jobs need, handed in by the composition root.
+type Deps struct {
+	Auth *auth.Service
+	Log  *slog.Logger
+}
+
+// NewClient returns a River client over pool. With work true it works jobs and runs the periodic
+// schedules (River elects one leader among all clients for those); with work false it can only
+// insert jobs, for a `berth serve` that leaves the work to `berth worker` processes.
+func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx], error) {
+	cfg := &river.Config{Logger: deps.Log}
+	if work {
+		workers := river.NewWorkers()
+		river.AddWorker(workers, &sessionPurgeWorker{auth: deps.Auth})
+		cfg.Workers = workers
+		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+		cfg.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return SessionPurgeArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "session-purge", RunOnStart: true}),
+		}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return client, nil
+}
+
+// Start starts client if it works jobs; an insert-only client has nothing to start.
+func Start(ctx context.Context, client *river.Client[pgx.Tx], work bool) error {
+	if !work {
+		return nil
+	}
+	return client.Start(ctx)
+}
+
+// SessionPurgeArgs is the hourly job that deletes expired dashboard sessions.
+type SessionPurgeArgs struct{}
+
+// Kind names the job in River's table.
+func (SessionPurgeArgs) Kind() string { return "session_purge" }
+
+// InsertOpts makes the job unique per hour, so replicas never queue it twice.
+func (SessionPurgeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+}
+
+type sessionPurgeWorker struct {
+	river.WorkerDefaults[SessionPurgeArgs]
+	auth *auth.Service
+}
+
+func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPurgeArgs]) error {
+	_, err := w.auth.PurgeExpiredSessions(ctx, time.Now())
+	return err
+}
