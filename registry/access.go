@@ -1,9 +1,11 @@
 package registry
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -187,8 +189,49 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	case routeUpload:
 		r.checkMount(req, p, claims)
+	case routeManifest:
+		if req.Method == http.MethodPut {
+			w = withSubjectHeader(w, req)
+		}
 	}
 	r.app.ServeHTTP(w, req)
+}
+
+// maxManifestSize is Distribution's own limit on a manifest body.
+const maxManifestSize = 4 << 20
+
+// withSubjectHeader reads a manifest being pushed and, if it names a subject, answers the push
+// with the OCI-Subject header: the client then knows the registry indexed the referrer itself.
+// The body is handed on to Distribution unchanged (oversized ones are cut off there, with its
+// error).
+func withSubjectHeader(w http.ResponseWriter, req *http.Request) http.ResponseWriter {
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxManifestSize+1))
+	req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
+	if err != nil || len(body) > maxManifestSize {
+		return w
+	}
+	var doc struct {
+		Subject *struct {
+			Digest string `json:"digest"`
+		} `json:"subject"`
+	}
+	if json.Unmarshal(body, &doc) != nil || doc.Subject == nil || doc.Subject.Digest == "" {
+		return w
+	}
+	return &headerOnSuccess{ResponseWriter: w, name: "OCI-Subject", value: doc.Subject.Digest}
+}
+
+// headerOnSuccess adds one header to a 2xx response.
+type headerOnSuccess struct {
+	http.ResponseWriter
+	name, value string
+}
+
+func (h *headerOnSuccess) WriteHeader(code int) {
+	if code >= 200 && code < 300 {
+		h.Header().Set(h.name, h.value)
+	}
+	h.ResponseWriter.WriteHeader(code)
 }
 
 // allowed decides one request: the permission table for the principal and, for a registry token,
