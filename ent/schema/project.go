@@ -4,8 +4,8 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"

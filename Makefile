@@ -1,0 +1,66 @@
+# Berth. `make run` serves on http://127.0.0.1:8080; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+export PATH := $(CURDIR)/tools/bin:$(PATH)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GO_TEST_FLAGS ?= -count=1 -timeout 20m
+
+.PHONY: build run test test-go test-e2e generate check-generated lint bench tools ui services clean
+
+## build: bin/berth with the dashboard embedded
+build: ui
+	go build -ldflags "-X main.version=$(VERSION)" -o bin/berth ./cmd/berth
+
+## ui: the dashboard, built into ui/dist (embedded by the Go build)
+ui: ui/node_modules/.installed
+	cd ui && npm run build
+
+ui/node_modules/.installed: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+## run: build, make sure PostgreSQL is up, serve on http://127.0.0.1:8080 (migrates at start)
+run: build services
+	./bin/berth serve
+
+services:
+	scripts/services.sh
+
+## tools: the pinned clients, conformance suite and browser the tests use
+tools:
+	scripts/tools.sh
+
+## test: every test: static checks, generated code up to date, Go tests, browser tests
+test: services tools lint check-generated build test-go test-e2e
+
+test-go:
+	BERTH_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
+
+test-e2e: build
+	mkdir -p test-artifacts/e2e
+	cd ui && BERTH_BIN=$(CURDIR)/bin/berth CRANE=$(CURDIR)/tools/bin/crane npm run e2e
+
+## generate: ent client, GraphQL schema and executor, and a migration if the schema changed
+generate:
+	cd ent && go run -mod=mod entc.go
+	go tool gqlgen generate
+	go run ./migrations/gen schema
+
+## check-generated: fail if generated code or migrations are stale
+check-generated: services generate
+	@if [ -n "$$(git status --porcelain -- ent graph migrations go.mod go.sum)" ]; then \
+		git status --porcelain -- ent graph migrations go.mod go.sum; \
+		echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; fi
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+		if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted >&2; exit 1; fi
+	go vet ./...
+
+## bench: Go benchmarks (see docs/operations.md for the figures)
+bench: services
+	go test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin ui/dist/assets ui/dist/index.html test-artifacts

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, at pinned versions, every tool the tests use: registry clients (crane, oras, skopeo),
+# the OCI conformance suite, Chromium for the browser tests, and the dashboard's npm packages.
+# Go tools go to tools/bin; Debian packages through apt (as root, or with sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="$PWD/tools/bin"
+mkdir -p "$BIN"
+
+go_tool() { # name module@version
+  if [ ! -x "$BIN/$1" ] || [ "$(cat "$BIN/.$1.version" 2>/dev/null)" != "$2" ]; then
+    echo "tools: installing $2"
+    GOBIN="$BIN" go install "$2"
+    echo "$2" > "$BIN/.$1.version"
+  fi
+}
+go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
+go_tool oras oras.land/oras/cmd/oras@v1.3.6
+go_tool conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
+
+apt_packages=()
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v skopeo >/dev/null 2>&1 || apt_packages+=(skopeo)
+command -v pg_isready >/dev/null 2>&1 || apt_packages+=(postgresql-client)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "tools: installing ${apt_packages[*]} from Debian"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
+fi
