@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -43,6 +44,7 @@ type Server struct {
 	jobs     *river.Client[pgx.Tx]
 	redis    *redis.Client
 	handler  http.Handler
+	queries  *atomic.Int64
 }
 
 // Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
@@ -75,7 +77,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, db: db}
+	// The API's own client counts its statements; Database's client (for commands) does not.
+	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64)}
+	// (The plain client holds nothing but sqlDB, which the counting one shares: closing it would close both.)
+	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
+	s.db = db
 	ok := false
 	defer func() {
 		if !ok {

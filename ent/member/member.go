@@ -76,11 +76,11 @@ type Role string
 
 // Role values.
 const (
-	RoleProjectAdmin Role = "project_admin"
-	RoleMaintainer   Role = "maintainer"
-	RoleDeveloper    Role = "developer"
-	RoleGuest        Role = "guest"
-	RoleLimitedGuest Role = "limited_guest"
+	RoleProjectAdmin Role = "PROJECT_ADMIN"
+	RoleMaintainer   Role = "MAINTAINER"
+	RoleDeveloper    Role = "DEVELOPER"
+	RoleGuest        Role = "GUEST"
+	RoleLimitedGuest Role = "LIMITED_GUEST"
 )
 
 func (r Role) String() string {

@@ -139,7 +139,7 @@ var (
 	// MembersColumns holds the columns for the "members" table.
 	MembersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
-		{Name: "role", Type: field.TypeEnum, Enums: []string{"project_admin", "maintainer", "developer", "guest", "limited_guest"}},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"PROJECT_ADMIN", "MAINTAINER", "DEVELOPER", "GUEST", "LIMITED_GUEST"}},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "project_id", Type: field.TypeInt},
 		{Name: "user_id", Type: field.TypeInt},
@@ -183,7 +183,7 @@ var (
 		{Name: "public", Type: field.TypeBool, Default: false},
 		{Name: "auto_scan", Type: field.TypeBool, Default: false},
 		{Name: "prevent_vulnerable", Type: field.TypeBool, Default: false},
-		{Name: "severity_threshold", Type: field.TypeEnum, Enums: []string{"low", "medium", "high", "critical"}, Default: "critical"},
+		{Name: "severity_threshold", Type: field.TypeEnum, Enums: []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "CRITICAL"},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 	}

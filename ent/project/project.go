@@ -109,10 +109,10 @@ const DefaultSeverityThreshold = SeverityThresholdCritical
 
 // SeverityThreshold values.
 const (
-	SeverityThresholdLow      SeverityThreshold = "low"
-	SeverityThresholdMedium   SeverityThreshold = "medium"
-	SeverityThresholdHigh     SeverityThreshold = "high"
-	SeverityThresholdCritical SeverityThreshold = "critical"
+	SeverityThresholdLow      SeverityThreshold = "LOW"
+	SeverityThresholdMedium   SeverityThreshold = "MEDIUM"
+	SeverityThresholdHigh     SeverityThreshold = "HIGH"
+	SeverityThresholdCritical SeverityThreshold = "CRITICAL"
 )
 
 func (st SeverityThreshold) String() string {

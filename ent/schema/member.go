@@ -20,7 +20,13 @@ type Member struct {
 func (Member) Fields() []ent.Field {
 	return []ent.Field{
 		field.Enum("role").
-			Values("project_admin", "maintainer", "developer", "guest", "limited_guest").
+			NamedValues(
+				"ProjectAdmin", "PROJECT_ADMIN",
+				"Maintainer", "MAINTAINER",
+				"Developer", "DEVELOPER",
+				"Guest", "GUEST",
+				"LimitedGuest", "LIMITED_GUEST",
+			).
 			Annotations(entgql.Type("Role")),
 		field.Time("created_at").Default(time.Now).Immutable(),
 		field.Int("project_id"),

@@ -25,7 +25,9 @@ func (Project) Fields() []ent.Field {
 		field.Bool("public").Default(false).Comment("Anyone, even anonymous, may pull."),
 		field.Bool("auto_scan").Default(false).Comment("Scan every artifact when it is pushed."),
 		field.Bool("prevent_vulnerable").Default(false).Comment("Refuse pulls of artifacts at or above severity_threshold."),
-		field.Enum("severity_threshold").Values("low", "medium", "high", "critical").Default("critical"),
+		field.Enum("severity_threshold").
+			NamedValues("Low", "LOW", "Medium", "MEDIUM", "High", "HIGH", "Critical", "CRITICAL").
+			Default("CRITICAL"),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput)),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).

@@ -2281,10 +2281,10 @@ enum ProjectOrderField {
 ProjectSeverityThreshold is enum for the field severity_threshold
 """
 enum ProjectSeverityThreshold @goModel(model: "github.com/berth-registry/berth/ent/project.SeverityThreshold") {
-  low
-  medium
-  high
-  critical
+  LOW
+  MEDIUM
+  HIGH
+  CRITICAL
 }
 """
 ProjectWhereInput is used for filtering Project objects.
@@ -2592,11 +2592,11 @@ input RepositoryWhereInput {
 Role is enum for the field role
 """
 enum Role @goModel(model: "github.com/berth-registry/berth/ent/member.Role") {
-  project_admin
-  maintainer
-  developer
-  guest
-  limited_guest
+  PROJECT_ADMIN
+  MAINTAINER
+  DEVELOPER
+  GUEST
+  LIMITED_GUEST
 }
 type Tag implements Node {
   id: ID!

@@ -1,0 +1,89 @@
+package server_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/berth-registry/berth/server/servertest"
+)
+
+// setupCrane returns a crane runner logged in to env as user.
+func setupCrane(t *testing.T, env *servertest.Env, user, password string) func(args ...string) (string, error) {
+	t.Helper()
+	crane := servertest.Tool(t, "crane")
+	cfgDir := t.TempDir()
+	vars := []string{"DOCKER_CONFIG=" + cfgDir}
+	if user != "" {
+		servertest.Run(t, vars, crane, "auth", "login", env.Host, "-u", user, "-p", password, "--insecure")
+	}
+	return func(args ...string) (string, error) {
+		return servertest.RunErr(vars, crane, append(args, "--insecure")...)
+	}
+}
+
+// layerTar writes a one-file tar archive, a layer crane can append.
+func layerTar(t *testing.T, name, content string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(t.TempDir(), "layer.tar")
+	servertest.Run(t, nil, "tar", "-C", dir, "-cf", tarPath, name)
+	return tarPath
+}
+
+func TestCranePushPullListDelete(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	ref := env.Host + "/library/hello:v1"
+
+	if out, err := crane("append", "-f", layerTar(t, "hello.txt", "hello"), "-t", ref); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	out, err := crane("ls", env.Host+"/library/hello")
+	if err != nil || strings.TrimSpace(out) != "v1" {
+		t.Fatalf("ls = %q, %v; want v1", out, err)
+	}
+	out, err = crane("catalog", env.Host)
+	if err != nil || !strings.Contains(out, "library/hello") {
+		t.Fatalf("catalog = %q, %v", out, err)
+	}
+	digest, err := crane("digest", ref)
+	if err != nil {
+		t.Fatalf("digest: %v %s", err, digest)
+	}
+	digest = strings.TrimSpace(digest)
+	if out, err := crane("pull", ref, filepath.Join(t.TempDir(), "img.tar")); err != nil {
+		t.Fatalf("pull: %v\n%s", err, out)
+	}
+
+	// The push is indexed: GraphQL sees the artifact with its tag and size.
+	var got struct {
+		Artifact struct {
+			Digest string `json:"digest"`
+			Size   int    `json:"size"`
+			Tags   []struct {
+				Name string `json:"name"`
+			} `json:"tags"`
+		} `json:"artifact"`
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `{ artifact(repository: "library/hello", reference: "v1") { digest size tags { name } } }`, nil, &got)
+	if got.Artifact.Digest != digest || len(got.Artifact.Tags) != 1 || got.Artifact.Tags[0].Name != "v1" || got.Artifact.Size == 0 {
+		t.Fatalf("indexed artifact = %+v, want digest %s tagged v1", got.Artifact, digest)
+	}
+
+	if out, err := crane("delete", env.Host+"/library/hello@"+digest); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if _, err := crane("manifest", ref); err == nil {
+		t.Fatal("manifest still served after delete")
+	}
+	n, err := env.DB.Artifact.Query().Count(t.Context())
+	if err != nil || n != 0 {
+		t.Fatalf("artifacts in index after delete = %d, %v; want 0", n, err)
+	}
+}
