@@ -190,11 +190,39 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case routeUpload:
 		r.checkMount(req, p, claims)
 	case routeManifest:
-		if req.Method == http.MethodPut {
+		switch req.Method {
+		case http.MethodPut:
 			w = withSubjectHeader(w, req)
+		case http.MethodGet:
+			rec := &statusWriter{ResponseWriter: w}
+			r.app.ServeHTTP(rec, req)
+			if rec.status == http.StatusOK {
+				r.pulls.record(rt.name, rt.reference)
+			}
+			return
 		}
 	}
 	r.app.ServeHTTP(w, req)
+}
+
+// statusWriter remembers the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
 }
 
 // maxManifestSize is Distribution's own limit on a manifest body.

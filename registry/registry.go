@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -74,6 +75,7 @@ type Registry struct {
 	log     *slog.Logger
 
 	externalURL string
+	pulls       *pullRecorder
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never
@@ -84,13 +86,17 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 	if err != nil {
 		return nil, err
 	}
-	// Distribution logs through logrus; keep it to warnings so Berth's own slog lines stand out.
-	logrus.SetLevel(logrus.WarnLevel)
+	// Distribution logs through logrus, and logs every 4xx answer as an error. Berth logs what
+	// matters (5xx, failures) itself; Distribution's lines appear only at debug level.
+	if !log.Enabled(ctx, slog.LevelDebug) {
+		logrus.SetOutput(io.Discard)
+	}
 	app, err := newApp(ctx, dcfg)
 	if err != nil {
 		return nil, err
 	}
 	r.app = app
+	r.pulls = newPullRecorder(db, log)
 	if r.ns == nil {
 		return nil, errors.New("registry: the index middleware was not applied")
 	}
@@ -173,8 +179,10 @@ func loadOrCreateSecret(path string) (string, error) {
 	return secret, nil
 }
 
-// Close stops Distribution's background work (the upload purger).
+// Close writes the pull statistics still queued and stops Distribution's background work (the
+// upload purger). Call it after the HTTP server has stopped taking requests.
 func (r *Registry) Close() error {
+	r.pulls.close()
 	return r.app.Shutdown()
 }
 

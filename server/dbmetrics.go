@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
@@ -62,3 +63,18 @@ func (t countingTx) Query(ctx context.Context, query string, args, v any) error 
 
 // QueryCount is how many statements this server has sent through ent so far.
 func (s *Server) QueryCount() int64 { return s.queries.Load() }
+
+// ExecContext and QueryContext pass raw SQL through (ent's ExecContext feature), counted too.
+func (d countingDriver) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	d.count()
+	return d.Driver.(interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}).ExecContext(ctx, query, args...)
+}
+
+func (d countingDriver) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	d.count()
+	return d.Driver.(interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}).QueryContext(ctx, query, args...)
+}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berth-registry/berth/server/servertest"
 )
@@ -85,5 +86,37 @@ func TestCranePushPullListDelete(t *testing.T) {
 	n, err := env.DB.Artifact.Query().Count(t.Context())
 	if err != nil || n != 0 {
 		t.Fatalf("artifacts in index after delete = %d, %v; want 0", n, err)
+	}
+}
+
+func TestPullsAreCounted(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	ref := env.Host + "/library/counted:v1"
+	if out, err := crane("append", "-f", layerTar(t, "a", "a"), "-t", ref); err != nil {
+		t.Fatalf("push: %v %s", err, out)
+	}
+	digest, _ := crane("digest", ref) // a HEAD: not a pull
+	for range 3 {
+		if out, err := crane("manifest", ref); err != nil {
+			t.Fatalf("manifest: %v %s", err, out)
+		}
+	}
+	if out, err := crane("manifest", env.Host+"/library/counted@"+strings.TrimSpace(digest)); err != nil {
+		t.Fatalf("manifest by digest: %v %s", err, out)
+	}
+	// Pull statistics are written within about a second, off the request path.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a := env.DB.Artifact.Query().OnlyX(t.Context())
+		repo := env.DB.Repository.Query().OnlyX(t.Context())
+		if a.PullCount == 4 && repo.PullCount == 4 && a.PullTime != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("artifact pull count %d (time %v), repository %d; want 4, 4", a.PullCount, a.PullTime, repo.PullCount)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
