@@ -42,7 +42,7 @@ type Env struct {
 	// DB is a direct client on the server's database, for arranging and checking state.
 	DB *ent.Client
 
-	t *testing.T
+	t testing.TB
 }
 
 // BaseDatabaseURL is the PostgreSQL server tests create their databases on.
@@ -89,7 +89,7 @@ func NewDatabase(t testing.TB) string {
 }
 
 // Start runs a fresh Berth until the test ends. modify, if given, may change the configuration.
-func Start(t *testing.T, modify ...func(*server.Config)) *Env {
+func Start(t testing.TB, modify ...func(*server.Config)) *Env {
 	t.Helper()
 	cfg := server.Defaults()
 	cfg.DatabaseURL = NewDatabase(t)
@@ -135,7 +135,7 @@ func Start(t *testing.T, modify ...func(*server.Config)) *Env {
 }
 
 // testWriter sends server logs to the test log, so they show only for failing tests.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
