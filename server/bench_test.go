@@ -85,4 +85,3 @@ func benchToken(b *testing.B, env *servertest.Env, scope string) string {
 	}
 	return out.Token
 }
-
