@@ -161,16 +161,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		scheme := "http"
-		var err error
 		if s.cfg.TLSCert != "" {
-			scheme = "https"
-			err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
-		} else {
-			s.log.Info("serving", "url", scheme+"://"+ln.Addr().String())
-			err = srv.Serve(ln)
+			s.log.Info("serving", "url", "https://"+ln.Addr().String())
+			errc <- srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+			return
 		}
-		errc <- err
+		s.log.Info("serving", "url", "http://"+ln.Addr().String())
+		errc <- srv.Serve(ln)
 	}()
 	select {
 	case err := <-errc:
