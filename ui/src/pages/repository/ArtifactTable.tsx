@@ -1,0 +1,136 @@
+import { Fragment, useState } from 'react'
+import { CopyButton } from '../../components/CopyButton'
+import { Time } from '../../components/Time'
+import { formatBytes, registryHost, shortDigest } from '../../format'
+import { graphql } from '../../gql'
+import type { ArtifactRowFragment } from '../../gql/graphql'
+
+// Fragment masking is off (codegen.ts), so the page's query hands these fields over as they are.
+graphql(`
+  fragment ArtifactRow on Artifact {
+    id
+    digest
+    mediaType
+    artifactType
+    size
+    pushTime
+    pullTime
+    pullCount
+    tags {
+      id
+      name
+    }
+  }
+`)
+
+/** ArtifactTable shows artifacts with their tags, digest, size and push time, and how to pull them. */
+export function ArtifactTable({ repository, artifacts }: { repository: string; artifacts: ArtifactRowFragment[] }) {
+  const [open, setOpen] = useState<string | null>(null)
+  return (
+    <table className="artifacts">
+      <caption className="sr-only">Artifacts in {repository}, newest first</caption>
+      <thead>
+        <tr>
+          <th scope="col">Tags</th>
+          <th scope="col">Digest</th>
+          <th scope="col" className="num">
+            Size
+          </th>
+          <th scope="col">Pushed</th>
+          <th scope="col">Pull</th>
+        </tr>
+      </thead>
+      <tbody>
+        {artifacts.map((a) => {
+          const pull = `docker pull ${registryHost()}/${repository}@${a.digest}`
+          const tags = a.tags ?? []
+          const detailsID = `artifact-${a.id}`
+          const isOpen = open === a.id
+          const ref = tags[0]?.name ?? shortDigest(a.digest)
+          return (
+            <Fragment key={a.id}>
+              <tr>
+                <td>
+                  {tags.length === 0 ? (
+                    <span className="muted">untagged</span>
+                  ) : (
+                    <ul className="tags">
+                      {tags.map((t) => (
+                        <li key={t.id} className="tag">
+                          {t.name}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </td>
+                <td>
+                  <code title={a.digest} className="digest">
+                    {shortDigest(a.digest)}
+                  </code>{' '}
+                  <CopyButton text={a.digest} label={`Copy digest ${a.digest}`} />
+                </td>
+                <td className="num">{formatBytes(a.size)}</td>
+                <td>
+                  <Time value={a.pushTime} />
+                </td>
+                <td className="row-actions">
+                  <CopyButton text={pull} label={`Copy pull command for ${ref}`}>
+                    docker pull
+                  </CopyButton>
+                  <button
+                    type="button"
+                    className="link"
+                    aria-expanded={isOpen}
+                    aria-controls={detailsID}
+                    onClick={() => setOpen(isOpen ? null : a.id)}
+                  >
+                    {isOpen ? 'Hide details' : 'Details'}
+                    <span className="sr-only"> of {ref}</span>
+                  </button>
+                </td>
+              </tr>
+              {isOpen && (
+                <tr id={detailsID} className="details">
+                  <td colSpan={5}>
+                    <dl className="facts small">
+                      <div>
+                        <dt>Digest</dt>
+                        <dd>
+                          <code>{a.digest}</code>
+                        </dd>
+                      </div>
+                      <div>
+                        <dt>Media type</dt>
+                        <dd>
+                          <code>{a.mediaType}</code>
+                        </dd>
+                      </div>
+                      {a.artifactType && (
+                        <div>
+                          <dt>Artifact type</dt>
+                          <dd>
+                            <code>{a.artifactType}</code>
+                          </dd>
+                        </div>
+                      )}
+                      <div>
+                        <dt>Pulls</dt>
+                        <dd>{a.pullCount}</dd>
+                      </div>
+                      <div>
+                        <dt>Last pulled</dt>
+                        <dd>
+                          <Time value={a.pullTime} />
+                        </dd>
+                      </div>
+                    </dl>
+                  </td>
+                </tr>
+              )}
+            </Fragment>
+          )
+        })}
+      </tbody>
+    </table>
+  )
+}
