@@ -15,6 +15,8 @@ import (
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/blob"
+
+	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -22,6 +24,8 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/webhookdelivery"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -82,16 +86,19 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			accessory.Table:  accessory.ValidColumn,
-			artifact.Table:   artifact.ValidColumn,
-			blob.Table:       blob.ValidColumn,
-			label.Table:      label.ValidColumn,
-			member.Table:     member.ValidColumn,
-			project.Table:    project.ValidColumn,
-			repository.Table: repository.ValidColumn,
-			session.Table:    session.ValidColumn,
-			tag.Table:        tag.ValidColumn,
-			user.Table:       user.ValidColumn,
+			accessory.Table:       accessory.ValidColumn,
+			artifact.Table:        artifact.ValidColumn,
+			blob.Table:            blob.ValidColumn,
+			entevent.Table:        entevent.ValidColumn,
+			label.Table:           label.ValidColumn,
+			member.Table:          member.ValidColumn,
+			project.Table:         project.ValidColumn,
+			repository.Table:      repository.ValidColumn,
+			session.Table:         session.ValidColumn,
+			tag.Table:             tag.ValidColumn,
+			user.Table:            user.ValidColumn,
+			webhookdelivery.Table: webhookdelivery.ValidColumn,
+			webhookpolicy.Table:   webhookpolicy.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -19,6 +19,8 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/webhookdelivery"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
@@ -1429,6 +1431,375 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WebhookDeliveryQuery) CollectFields(ctx context.Context, satisfies ...string) (*WebhookDeliveryQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WebhookDeliveryQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(webhookdelivery.Columns))
+		selectedFields = []string{webhookdelivery.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "policy":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WebhookPolicyClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, webhookpolicyImplementors)...); err != nil {
+				return err
+			}
+			_q.withPolicy = query
+			if _, ok := fieldSeen[webhookdelivery.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldPolicyID)
+				fieldSeen[webhookdelivery.FieldPolicyID] = struct{}{}
+			}
+		case "eventType":
+			if _, ok := fieldSeen[webhookdelivery.FieldEventType]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldEventType)
+				fieldSeen[webhookdelivery.FieldEventType] = struct{}{}
+			}
+		case "payload":
+			if _, ok := fieldSeen[webhookdelivery.FieldPayload]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldPayload)
+				fieldSeen[webhookdelivery.FieldPayload] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[webhookdelivery.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldStatus)
+				fieldSeen[webhookdelivery.FieldStatus] = struct{}{}
+			}
+		case "attempts":
+			if _, ok := fieldSeen[webhookdelivery.FieldAttempts]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldAttempts)
+				fieldSeen[webhookdelivery.FieldAttempts] = struct{}{}
+			}
+		case "statusCode":
+			if _, ok := fieldSeen[webhookdelivery.FieldStatusCode]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldStatusCode)
+				fieldSeen[webhookdelivery.FieldStatusCode] = struct{}{}
+			}
+		case "latencyMs":
+			if _, ok := fieldSeen[webhookdelivery.FieldLatencyMs]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldLatencyMs)
+				fieldSeen[webhookdelivery.FieldLatencyMs] = struct{}{}
+			}
+		case "responseExcerpt":
+			if _, ok := fieldSeen[webhookdelivery.FieldResponseExcerpt]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldResponseExcerpt)
+				fieldSeen[webhookdelivery.FieldResponseExcerpt] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[webhookdelivery.FieldError]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldError)
+				fieldSeen[webhookdelivery.FieldError] = struct{}{}
+			}
+		case "test":
+			if _, ok := fieldSeen[webhookdelivery.FieldTest]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldTest)
+				fieldSeen[webhookdelivery.FieldTest] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[webhookdelivery.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldCreatedAt)
+				fieldSeen[webhookdelivery.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[webhookdelivery.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldUpdatedAt)
+				fieldSeen[webhookdelivery.FieldUpdatedAt] = struct{}{}
+			}
+		case "policyID":
+			if _, ok := fieldSeen[webhookdelivery.FieldPolicyID]; !ok {
+				selectedFields = append(selectedFields, webhookdelivery.FieldPolicyID)
+				fieldSeen[webhookdelivery.FieldPolicyID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type webhookdeliveryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WebhookDeliveryPaginateOption
+}
+
+func newWebhookDeliveryPaginateArgs(rv map[string]any) *webhookdeliveryPaginateArgs {
+	args := &webhookdeliveryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &WebhookDeliveryOrder{Field: &WebhookDeliveryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithWebhookDeliveryOrder(order))
+			}
+		case *WebhookDeliveryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithWebhookDeliveryOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *WebhookPolicyQuery) CollectFields(ctx context.Context, satisfies ...string) (*WebhookPolicyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *WebhookPolicyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(webhookpolicy.Columns))
+		selectedFields = []string{webhookpolicy.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "project":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProjectClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, projectImplementors)...); err != nil {
+				return err
+			}
+			_q.withProject = query
+			if _, ok := fieldSeen[webhookpolicy.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldProjectID)
+				fieldSeen[webhookpolicy.FieldProjectID] = struct{}{}
+			}
+
+		case "deliveries":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WebhookDeliveryClient{config: _q.config}).Query()
+			)
+			args := newWebhookDeliveryPaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newWebhookDeliveryPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*WebhookPolicy) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID int `sql:"policy_id"`
+							Count  int `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(webhookpolicy.DeliveriesColumn), ids...))
+						})
+						if err := query.GroupBy(webhookpolicy.DeliveriesColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[int]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*WebhookPolicy) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Deliveries)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, webhookdeliveryImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(webhookpolicy.DeliveriesColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedDeliveries(alias, func(wq *WebhookDeliveryQuery) {
+				*wq = *query
+			})
+		case "name":
+			if _, ok := fieldSeen[webhookpolicy.FieldName]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldName)
+				fieldSeen[webhookpolicy.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[webhookpolicy.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldDescription)
+				fieldSeen[webhookpolicy.FieldDescription] = struct{}{}
+			}
+		case "enabled":
+			if _, ok := fieldSeen[webhookpolicy.FieldEnabled]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldEnabled)
+				fieldSeen[webhookpolicy.FieldEnabled] = struct{}{}
+			}
+		case "eventTypes":
+			if _, ok := fieldSeen[webhookpolicy.FieldEventTypes]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldEventTypes)
+				fieldSeen[webhookpolicy.FieldEventTypes] = struct{}{}
+			}
+		case "address":
+			if _, ok := fieldSeen[webhookpolicy.FieldAddress]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldAddress)
+				fieldSeen[webhookpolicy.FieldAddress] = struct{}{}
+			}
+		case "skipCertVerify":
+			if _, ok := fieldSeen[webhookpolicy.FieldSkipCertVerify]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldSkipCertVerify)
+				fieldSeen[webhookpolicy.FieldSkipCertVerify] = struct{}{}
+			}
+		case "payloadFormat":
+			if _, ok := fieldSeen[webhookpolicy.FieldPayloadFormat]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldPayloadFormat)
+				fieldSeen[webhookpolicy.FieldPayloadFormat] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[webhookpolicy.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldCreatedAt)
+				fieldSeen[webhookpolicy.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[webhookpolicy.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldUpdatedAt)
+				fieldSeen[webhookpolicy.FieldUpdatedAt] = struct{}{}
+			}
+		case "projectID":
+			if _, ok := fieldSeen[webhookpolicy.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, webhookpolicy.FieldProjectID)
+				fieldSeen[webhookpolicy.FieldProjectID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type webhookpolicyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []WebhookPolicyPaginateOption
+}
+
+func newWebhookPolicyPaginateArgs(rv map[string]any) *webhookpolicyPaginateArgs {
+	args := &webhookpolicyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

@@ -43,17 +43,20 @@ type ProjectEdges struct {
 	Repositories []*Repository `json:"repositories,omitempty"`
 	// Exposed in GraphQL as memberList, which checks the member:read permission.
 	Members []*Member `json:"members,omitempty"`
+	// Exposed in GraphQL as webhookPolicies, which checks the webhook permission.
+	WebhookPolicies []*WebhookPolicy `json:"webhook_policies,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedRepositories map[string][]*Repository
-	namedMembers      map[string][]*Member
-	namedLabels       map[string][]*Label
+	namedRepositories    map[string][]*Repository
+	namedMembers         map[string][]*Member
+	namedWebhookPolicies map[string][]*WebhookPolicy
+	namedLabels          map[string][]*Label
 }
 
 // RepositoriesOrErr returns the Repositories value or an error if the edge
@@ -74,10 +77,19 @@ func (e ProjectEdges) MembersOrErr() ([]*Member, error) {
 	return nil, &NotLoadedError{edge: "members"}
 }
 
+// WebhookPoliciesOrErr returns the WebhookPolicies value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) WebhookPoliciesOrErr() ([]*WebhookPolicy, error) {
+	if e.loadedTypes[2] {
+		return e.WebhookPolicies, nil
+	}
+	return nil, &NotLoadedError{edge: "webhook_policies"}
+}
+
 // LabelsOrErr returns the Labels value or an error if the edge
 // was not loaded in eager-loading.
 func (e ProjectEdges) LabelsOrErr() ([]*Label, error) {
-	if e.loadedTypes[2] {
+	if e.loadedTypes[3] {
 		return e.Labels, nil
 	}
 	return nil, &NotLoadedError{edge: "labels"}
@@ -182,6 +194,11 @@ func (_m *Project) QueryMembers() *MemberQuery {
 	return NewProjectClient(_m.config).QueryMembers(_m)
 }
 
+// QueryWebhookPolicies queries the "webhook_policies" edge of the Project entity.
+func (_m *Project) QueryWebhookPolicies() *WebhookPolicyQuery {
+	return NewProjectClient(_m.config).QueryWebhookPolicies(_m)
+}
+
 // QueryLabels queries the "labels" edge of the Project entity.
 func (_m *Project) QueryLabels() *LabelQuery {
 	return NewProjectClient(_m.config).QueryLabels(_m)
@@ -279,6 +296,30 @@ func (_m *Project) appendNamedMembers(name string, edges ...*Member) {
 		_m.Edges.namedMembers[name] = []*Member{}
 	} else {
 		_m.Edges.namedMembers[name] = append(_m.Edges.namedMembers[name], edges...)
+	}
+}
+
+// NamedWebhookPolicies returns the WebhookPolicies named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedWebhookPolicies(name string) ([]*WebhookPolicy, error) {
+	if _m.Edges.namedWebhookPolicies == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedWebhookPolicies[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedWebhookPolicies(name string, edges ...*WebhookPolicy) {
+	if _m.Edges.namedWebhookPolicies == nil {
+		_m.Edges.namedWebhookPolicies = make(map[string][]*WebhookPolicy)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedWebhookPolicies[name] = []*WebhookPolicy{}
+	} else {
+		_m.Edges.namedWebhookPolicies[name] = append(_m.Edges.namedWebhookPolicies[name], edges...)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // ProjectCreate is the builder for creating a Project entity.
@@ -143,6 +144,21 @@ func (_c *ProjectCreate) AddMembers(v ...*Member) *ProjectCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddMemberIDs(ids...)
+}
+
+// AddWebhookPolicyIDs adds the "webhook_policies" edge to the WebhookPolicy entity by IDs.
+func (_c *ProjectCreate) AddWebhookPolicyIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddWebhookPolicyIDs(ids...)
+	return _c
+}
+
+// AddWebhookPolicies adds the "webhook_policies" edges to the WebhookPolicy entity.
+func (_c *ProjectCreate) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddWebhookPolicyIDs(ids...)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -334,6 +350,22 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(member.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.WebhookPoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

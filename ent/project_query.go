@@ -18,23 +18,26 @@ import (
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // ProjectQuery is the builder for querying Project entities.
 type ProjectQuery struct {
 	config
-	ctx                   *QueryContext
-	order                 []project.OrderOption
-	inters                []Interceptor
-	predicates            []predicate.Project
-	withRepositories      *RepositoryQuery
-	withMembers           *MemberQuery
-	withLabels            *LabelQuery
-	loadTotal             []func(context.Context, []*Project) error
-	modifiers             []func(*sql.Selector)
-	withNamedRepositories map[string]*RepositoryQuery
-	withNamedMembers      map[string]*MemberQuery
-	withNamedLabels       map[string]*LabelQuery
+	ctx                      *QueryContext
+	order                    []project.OrderOption
+	inters                   []Interceptor
+	predicates               []predicate.Project
+	withRepositories         *RepositoryQuery
+	withMembers              *MemberQuery
+	withWebhookPolicies      *WebhookPolicyQuery
+	withLabels               *LabelQuery
+	loadTotal                []func(context.Context, []*Project) error
+	modifiers                []func(*sql.Selector)
+	withNamedRepositories    map[string]*RepositoryQuery
+	withNamedMembers         map[string]*MemberQuery
+	withNamedWebhookPolicies map[string]*WebhookPolicyQuery
+	withNamedLabels          map[string]*LabelQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -108,6 +111,28 @@ func (_q *ProjectQuery) QueryMembers() *MemberQuery {
 			sqlgraph.From(project.Table, project.FieldID, selector),
 			sqlgraph.To(member.Table, member.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, project.MembersTable, project.MembersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryWebhookPolicies chains the current query on the "webhook_policies" edge.
+func (_q *ProjectQuery) QueryWebhookPolicies() *WebhookPolicyQuery {
+	query := (&WebhookPolicyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(webhookpolicy.Table, webhookpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.WebhookPoliciesTable, project.WebhookPoliciesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -324,14 +349,15 @@ func (_q *ProjectQuery) Clone() *ProjectQuery {
 		return nil
 	}
 	return &ProjectQuery{
-		config:           _q.config,
-		ctx:              _q.ctx.Clone(),
-		order:            append([]project.OrderOption{}, _q.order...),
-		inters:           append([]Interceptor{}, _q.inters...),
-		predicates:       append([]predicate.Project{}, _q.predicates...),
-		withRepositories: _q.withRepositories.Clone(),
-		withMembers:      _q.withMembers.Clone(),
-		withLabels:       _q.withLabels.Clone(),
+		config:              _q.config,
+		ctx:                 _q.ctx.Clone(),
+		order:               append([]project.OrderOption{}, _q.order...),
+		inters:              append([]Interceptor{}, _q.inters...),
+		predicates:          append([]predicate.Project{}, _q.predicates...),
+		withRepositories:    _q.withRepositories.Clone(),
+		withMembers:         _q.withMembers.Clone(),
+		withWebhookPolicies: _q.withWebhookPolicies.Clone(),
+		withLabels:          _q.withLabels.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -358,6 +384,17 @@ func (_q *ProjectQuery) WithMembers(opts ...func(*MemberQuery)) *ProjectQuery {
 		opt(query)
 	}
 	_q.withMembers = query
+	return _q
+}
+
+// WithWebhookPolicies tells the query-builder to eager-load the nodes that are connected to
+// the "webhook_policies" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithWebhookPolicies(opts ...func(*WebhookPolicyQuery)) *ProjectQuery {
+	query := (&WebhookPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withWebhookPolicies = query
 	return _q
 }
 
@@ -450,9 +487,10 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 	var (
 		nodes       = []*Project{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withRepositories != nil,
 			_q.withMembers != nil,
+			_q.withWebhookPolicies != nil,
 			_q.withLabels != nil,
 		}
 	)
@@ -491,6 +529,13 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 			return nil, err
 		}
 	}
+	if query := _q.withWebhookPolicies; query != nil {
+		if err := _q.loadWebhookPolicies(ctx, query, nodes,
+			func(n *Project) { n.Edges.WebhookPolicies = []*WebhookPolicy{} },
+			func(n *Project, e *WebhookPolicy) { n.Edges.WebhookPolicies = append(n.Edges.WebhookPolicies, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withLabels; query != nil {
 		if err := _q.loadLabels(ctx, query, nodes,
 			func(n *Project) { n.Edges.Labels = []*Label{} },
@@ -509,6 +554,13 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 		if err := _q.loadMembers(ctx, query, nodes,
 			func(n *Project) { n.appendNamedMembers(name) },
 			func(n *Project, e *Member) { n.appendNamedMembers(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedWebhookPolicies {
+		if err := _q.loadWebhookPolicies(ctx, query, nodes,
+			func(n *Project) { n.appendNamedWebhookPolicies(name) },
+			func(n *Project, e *WebhookPolicy) { n.appendNamedWebhookPolicies(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -572,6 +624,36 @@ func (_q *ProjectQuery) loadMembers(ctx context.Context, query *MemberQuery, nod
 	}
 	query.Where(predicate.Member(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(project.MembersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadWebhookPolicies(ctx context.Context, query *WebhookPolicyQuery, nodes []*Project, init func(*Project), assign func(*Project, *WebhookPolicy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(webhookpolicy.FieldProjectID)
+	}
+	query.Where(predicate.WebhookPolicy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.WebhookPoliciesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -765,6 +847,20 @@ func (_q *ProjectQuery) WithNamedMembers(name string, opts ...func(*MemberQuery)
 		_q.withNamedMembers = make(map[string]*MemberQuery)
 	}
 	_q.withNamedMembers[name] = query
+	return _q
+}
+
+// WithNamedWebhookPolicies tells the query-builder to eager-load the nodes that are connected to the "webhook_policies"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithNamedWebhookPolicies(name string, opts ...func(*WebhookPolicyQuery)) *ProjectQuery {
+	query := (&WebhookPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedWebhookPolicies == nil {
+		_q.withNamedWebhookPolicies = make(map[string]*WebhookPolicyQuery)
+	}
+	_q.withNamedWebhookPolicies[name] = query
 	return _q
 }
 

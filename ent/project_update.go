@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // ProjectUpdate is the builder for updating Project entities.
@@ -124,6 +125,21 @@ func (_u *ProjectUpdate) AddMembers(v ...*Member) *ProjectUpdate {
 	return _u.AddMemberIDs(ids...)
 }
 
+// AddWebhookPolicyIDs adds the "webhook_policies" edge to the WebhookPolicy entity by IDs.
+func (_u *ProjectUpdate) AddWebhookPolicyIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddWebhookPolicyIDs(ids...)
+	return _u
+}
+
+// AddWebhookPolicies adds the "webhook_policies" edges to the WebhookPolicy entity.
+func (_u *ProjectUpdate) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddWebhookPolicyIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdate) AddLabelIDs(ids ...int) *ProjectUpdate {
 	_u.mutation.AddLabelIDs(ids...)
@@ -184,6 +200,27 @@ func (_u *ProjectUpdate) RemoveMembers(v ...*Member) *ProjectUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMemberIDs(ids...)
+}
+
+// ClearWebhookPolicies clears all "webhook_policies" edges to the WebhookPolicy entity.
+func (_u *ProjectUpdate) ClearWebhookPolicies() *ProjectUpdate {
+	_u.mutation.ClearWebhookPolicies()
+	return _u
+}
+
+// RemoveWebhookPolicyIDs removes the "webhook_policies" edge to WebhookPolicy entities by IDs.
+func (_u *ProjectUpdate) RemoveWebhookPolicyIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveWebhookPolicyIDs(ids...)
+	return _u
+}
+
+// RemoveWebhookPolicies removes "webhook_policies" edges to WebhookPolicy entities.
+func (_u *ProjectUpdate) RemoveWebhookPolicies(v ...*WebhookPolicy) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveWebhookPolicyIDs(ids...)
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -376,6 +413,51 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.WebhookPoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedWebhookPoliciesIDs(); len(nodes) > 0 && !_u.mutation.WebhookPoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.WebhookPoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.LabelsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -535,6 +617,21 @@ func (_u *ProjectUpdateOne) AddMembers(v ...*Member) *ProjectUpdateOne {
 	return _u.AddMemberIDs(ids...)
 }
 
+// AddWebhookPolicyIDs adds the "webhook_policies" edge to the WebhookPolicy entity by IDs.
+func (_u *ProjectUpdateOne) AddWebhookPolicyIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddWebhookPolicyIDs(ids...)
+	return _u
+}
+
+// AddWebhookPolicies adds the "webhook_policies" edges to the WebhookPolicy entity.
+func (_u *ProjectUpdateOne) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddWebhookPolicyIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdateOne) AddLabelIDs(ids ...int) *ProjectUpdateOne {
 	_u.mutation.AddLabelIDs(ids...)
@@ -595,6 +692,27 @@ func (_u *ProjectUpdateOne) RemoveMembers(v ...*Member) *ProjectUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMemberIDs(ids...)
+}
+
+// ClearWebhookPolicies clears all "webhook_policies" edges to the WebhookPolicy entity.
+func (_u *ProjectUpdateOne) ClearWebhookPolicies() *ProjectUpdateOne {
+	_u.mutation.ClearWebhookPolicies()
+	return _u
+}
+
+// RemoveWebhookPolicyIDs removes the "webhook_policies" edge to WebhookPolicy entities by IDs.
+func (_u *ProjectUpdateOne) RemoveWebhookPolicyIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveWebhookPolicyIDs(ids...)
+	return _u
+}
+
+// RemoveWebhookPolicies removes "webhook_policies" edges to WebhookPolicy entities.
+func (_u *ProjectUpdateOne) RemoveWebhookPolicies(v ...*WebhookPolicy) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveWebhookPolicyIDs(ids...)
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -810,6 +928,51 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(member.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.WebhookPoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedWebhookPoliciesIDs(); len(nodes) > 0 && !_u.mutation.WebhookPoliciesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.WebhookPoliciesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.WebhookPoliciesTable,
+			Columns: []string{project.WebhookPoliciesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

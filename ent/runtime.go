@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/blob"
+	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -16,6 +17,8 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/webhookdelivery"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
 // The init function reads all schema descriptors with runtime code
@@ -120,6 +123,50 @@ func init() {
 	blobDescUpdatedAt := blobFields[6].Descriptor()
 	// blob.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	blob.DefaultUpdatedAt = blobDescUpdatedAt.Default.(func() time.Time)
+	enteventFields := schema.Event{}.Fields()
+	_ = enteventFields
+	// enteventDescType is the schema descriptor for type field.
+	enteventDescType := enteventFields[0].Descriptor()
+	// entevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	entevent.TypeValidator = enteventDescType.Validators[0].(func(string) error)
+	// enteventDescOccurredAt is the schema descriptor for occurred_at field.
+	enteventDescOccurredAt := enteventFields[1].Descriptor()
+	// entevent.DefaultOccurredAt holds the default value on creation for the occurred_at field.
+	entevent.DefaultOccurredAt = enteventDescOccurredAt.Default.(func() time.Time)
+	// enteventDescOperator is the schema descriptor for operator field.
+	enteventDescOperator := enteventFields[2].Descriptor()
+	// entevent.DefaultOperator holds the default value on creation for the operator field.
+	entevent.DefaultOperator = enteventDescOperator.Default.(string)
+	// entevent.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	entevent.OperatorValidator = enteventDescOperator.Validators[0].(func(string) error)
+	// enteventDescProjectName is the schema descriptor for project_name field.
+	enteventDescProjectName := enteventFields[4].Descriptor()
+	// entevent.DefaultProjectName holds the default value on creation for the project_name field.
+	entevent.DefaultProjectName = enteventDescProjectName.Default.(string)
+	// entevent.ProjectNameValidator is a validator for the "project_name" field. It is called by the builders before save.
+	entevent.ProjectNameValidator = enteventDescProjectName.Validators[0].(func(string) error)
+	// enteventDescRepository is the schema descriptor for repository field.
+	enteventDescRepository := enteventFields[5].Descriptor()
+	// entevent.DefaultRepository holds the default value on creation for the repository field.
+	entevent.DefaultRepository = enteventDescRepository.Default.(string)
+	// entevent.RepositoryValidator is a validator for the "repository" field. It is called by the builders before save.
+	entevent.RepositoryValidator = enteventDescRepository.Validators[0].(func(string) error)
+	// enteventDescDigest is the schema descriptor for digest field.
+	enteventDescDigest := enteventFields[6].Descriptor()
+	// entevent.DefaultDigest holds the default value on creation for the digest field.
+	entevent.DefaultDigest = enteventDescDigest.Default.(string)
+	// entevent.DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	entevent.DigestValidator = enteventDescDigest.Validators[0].(func(string) error)
+	// enteventDescTag is the schema descriptor for tag field.
+	enteventDescTag := enteventFields[7].Descriptor()
+	// entevent.DefaultTag holds the default value on creation for the tag field.
+	entevent.DefaultTag = enteventDescTag.Default.(string)
+	// entevent.TagValidator is a validator for the "tag" field. It is called by the builders before save.
+	entevent.TagValidator = enteventDescTag.Validators[0].(func(string) error)
+	// enteventDescCount is the schema descriptor for count field.
+	enteventDescCount := enteventFields[8].Descriptor()
+	// entevent.DefaultCount holds the default value on creation for the count field.
+	entevent.DefaultCount = enteventDescCount.Default.(int64)
 	labelFields := schema.Label{}.Fields()
 	_ = labelFields
 	// labelDescName is the schema descriptor for name field.
@@ -316,4 +363,106 @@ func init() {
 	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
 	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	webhookdeliveryFields := schema.WebhookDelivery{}.Fields()
+	_ = webhookdeliveryFields
+	// webhookdeliveryDescEventType is the schema descriptor for event_type field.
+	webhookdeliveryDescEventType := webhookdeliveryFields[0].Descriptor()
+	// webhookdelivery.EventTypeValidator is a validator for the "event_type" field. It is called by the builders before save.
+	webhookdelivery.EventTypeValidator = webhookdeliveryDescEventType.Validators[0].(func(string) error)
+	// webhookdeliveryDescAttempts is the schema descriptor for attempts field.
+	webhookdeliveryDescAttempts := webhookdeliveryFields[3].Descriptor()
+	// webhookdelivery.DefaultAttempts holds the default value on creation for the attempts field.
+	webhookdelivery.DefaultAttempts = webhookdeliveryDescAttempts.Default.(int)
+	// webhookdeliveryDescResponseExcerpt is the schema descriptor for response_excerpt field.
+	webhookdeliveryDescResponseExcerpt := webhookdeliveryFields[6].Descriptor()
+	// webhookdelivery.DefaultResponseExcerpt holds the default value on creation for the response_excerpt field.
+	webhookdelivery.DefaultResponseExcerpt = webhookdeliveryDescResponseExcerpt.Default.(string)
+	// webhookdelivery.ResponseExcerptValidator is a validator for the "response_excerpt" field. It is called by the builders before save.
+	webhookdelivery.ResponseExcerptValidator = webhookdeliveryDescResponseExcerpt.Validators[0].(func(string) error)
+	// webhookdeliveryDescError is the schema descriptor for error field.
+	webhookdeliveryDescError := webhookdeliveryFields[7].Descriptor()
+	// webhookdelivery.DefaultError holds the default value on creation for the error field.
+	webhookdelivery.DefaultError = webhookdeliveryDescError.Default.(string)
+	// webhookdelivery.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	webhookdelivery.ErrorValidator = webhookdeliveryDescError.Validators[0].(func(string) error)
+	// webhookdeliveryDescTest is the schema descriptor for test field.
+	webhookdeliveryDescTest := webhookdeliveryFields[8].Descriptor()
+	// webhookdelivery.DefaultTest holds the default value on creation for the test field.
+	webhookdelivery.DefaultTest = webhookdeliveryDescTest.Default.(bool)
+	// webhookdeliveryDescCreatedAt is the schema descriptor for created_at field.
+	webhookdeliveryDescCreatedAt := webhookdeliveryFields[9].Descriptor()
+	// webhookdelivery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookdelivery.DefaultCreatedAt = webhookdeliveryDescCreatedAt.Default.(func() time.Time)
+	// webhookdeliveryDescUpdatedAt is the schema descriptor for updated_at field.
+	webhookdeliveryDescUpdatedAt := webhookdeliveryFields[10].Descriptor()
+	// webhookdelivery.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webhookdelivery.DefaultUpdatedAt = webhookdeliveryDescUpdatedAt.Default.(func() time.Time)
+	// webhookdelivery.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webhookdelivery.UpdateDefaultUpdatedAt = webhookdeliveryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	webhookpolicyFields := schema.WebhookPolicy{}.Fields()
+	_ = webhookpolicyFields
+	// webhookpolicyDescName is the schema descriptor for name field.
+	webhookpolicyDescName := webhookpolicyFields[0].Descriptor()
+	// webhookpolicy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	webhookpolicy.NameValidator = func() func(string) error {
+		validators := webhookpolicyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookpolicyDescDescription is the schema descriptor for description field.
+	webhookpolicyDescDescription := webhookpolicyFields[1].Descriptor()
+	// webhookpolicy.DefaultDescription holds the default value on creation for the description field.
+	webhookpolicy.DefaultDescription = webhookpolicyDescDescription.Default.(string)
+	// webhookpolicy.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	webhookpolicy.DescriptionValidator = webhookpolicyDescDescription.Validators[0].(func(string) error)
+	// webhookpolicyDescEnabled is the schema descriptor for enabled field.
+	webhookpolicyDescEnabled := webhookpolicyFields[2].Descriptor()
+	// webhookpolicy.DefaultEnabled holds the default value on creation for the enabled field.
+	webhookpolicy.DefaultEnabled = webhookpolicyDescEnabled.Default.(bool)
+	// webhookpolicyDescAddress is the schema descriptor for address field.
+	webhookpolicyDescAddress := webhookpolicyFields[4].Descriptor()
+	// webhookpolicy.AddressValidator is a validator for the "address" field. It is called by the builders before save.
+	webhookpolicy.AddressValidator = func() func(string) error {
+		validators := webhookpolicyDescAddress.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(address string) error {
+			for _, fn := range fns {
+				if err := fn(address); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// webhookpolicyDescAuthHeader is the schema descriptor for auth_header field.
+	webhookpolicyDescAuthHeader := webhookpolicyFields[5].Descriptor()
+	// webhookpolicy.DefaultAuthHeader holds the default value on creation for the auth_header field.
+	webhookpolicy.DefaultAuthHeader = webhookpolicyDescAuthHeader.Default.(string)
+	// webhookpolicyDescSkipCertVerify is the schema descriptor for skip_cert_verify field.
+	webhookpolicyDescSkipCertVerify := webhookpolicyFields[6].Descriptor()
+	// webhookpolicy.DefaultSkipCertVerify holds the default value on creation for the skip_cert_verify field.
+	webhookpolicy.DefaultSkipCertVerify = webhookpolicyDescSkipCertVerify.Default.(bool)
+	// webhookpolicyDescCreatedAt is the schema descriptor for created_at field.
+	webhookpolicyDescCreatedAt := webhookpolicyFields[9].Descriptor()
+	// webhookpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	webhookpolicy.DefaultCreatedAt = webhookpolicyDescCreatedAt.Default.(func() time.Time)
+	// webhookpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	webhookpolicyDescUpdatedAt := webhookpolicyFields[10].Descriptor()
+	// webhookpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	webhookpolicy.DefaultUpdatedAt = webhookpolicyDescUpdatedAt.Default.(func() time.Time)
+	// webhookpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	webhookpolicy.UpdateDefaultUpdatedAt = webhookpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
 }

@@ -20,6 +20,8 @@ type Tx struct {
 	Artifact *ArtifactClient
 	// Blob is the client for interacting with the Blob builders.
 	Blob *BlobClient
+	// Event is the client for interacting with the Event builders.
+	Event *EventClient
 	// Label is the client for interacting with the Label builders.
 	Label *LabelClient
 	// Member is the client for interacting with the Member builders.
@@ -34,6 +36,10 @@ type Tx struct {
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
+	WebhookDelivery *WebhookDeliveryClient
+	// WebhookPolicy is the client for interacting with the WebhookPolicy builders.
+	WebhookPolicy *WebhookPolicyClient
 
 	// lazily loaded.
 	client     *Client
@@ -168,6 +174,7 @@ func (tx *Tx) init() {
 	tx.Accessory = NewAccessoryClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
 	tx.Blob = NewBlobClient(tx.config)
+	tx.Event = NewEventClient(tx.config)
 	tx.Label = NewLabelClient(tx.config)
 	tx.Member = NewMemberClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
@@ -175,6 +182,8 @@ func (tx *Tx) init() {
 	tx.Session = NewSessionClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
+	tx.WebhookPolicy = NewWebhookPolicyClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.

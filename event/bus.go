@@ -14,9 +14,9 @@ import (
 // channel is the PostgreSQL notification channel every replica listens on.
 const channel = "berth_events"
 
-// Bus publishes events through PostgreSQL NOTIFY and hands every notification it hears to its
-// local subscribers. An event published on one replica reaches the subscribers of all of them,
-// its own included, by the same road.
+// Bus hands every event notification this replica hears to its local subscribers. The Dispatcher
+// sends the notifications (on whichever replica dispatches), so an event recorded anywhere
+// reaches the subscribers of every replica by the same road.
 type Bus struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
@@ -28,21 +28,6 @@ type Bus struct {
 // NewBus returns a bus over pool. Call Run to start receiving.
 func NewBus(pool *pgxpool.Pool, log *slog.Logger) *Bus {
 	return &Bus{pool: pool, log: log, subs: map[chan Event]struct{}{}}
-}
-
-// Publish sends e to every replica. Call it after the change it reports has committed.
-func (b *Bus) Publish(ctx context.Context, e Event) error {
-	if e.OccurredAt.IsZero() {
-		e.OccurredAt = time.Now().UTC()
-	}
-	payload, err := json.Marshal(e)
-	if err != nil {
-		return fmt.Errorf("encode event %s: %w", e.Type, err)
-	}
-	if _, err := b.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, string(payload)); err != nil {
-		return fmt.Errorf("publish event %s: %w", e.Type, err)
-	}
-	return nil
 }
 
 // Subscribe returns a channel of every event heard from now on, and a function that ends the

@@ -3,7 +3,12 @@
 // PostgreSQL LISTEN/NOTIFY. It owns the event types and their delivery, never their consequences.
 package event
 
-import "time"
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
 
 // Type names what happened. The values are the GraphQL EventType enum's.
 type Type string
@@ -11,6 +16,7 @@ type Type string
 // The event types.
 const (
 	ArtifactPushed    Type = "ARTIFACT_PUSHED"
+	ArtifactPulled    Type = "ARTIFACT_PULLED"
 	ArtifactDeleted   Type = "ARTIFACT_DELETED"
 	TagCreated        Type = "TAG_CREATED"
 	TagDeleted        Type = "TAG_DELETED"
@@ -19,8 +25,30 @@ const (
 	ProjectDeleted    Type = "PROJECT_DELETED"
 )
 
+// Types lists every event type.
+var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, ProjectCreated, ProjectDeleted}
+
+// UnmarshalGQL reads a GraphQL EventType.
+func (t *Type) UnmarshalGQL(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("event type must be a string, not %T", v)
+	}
+	for _, known := range Types {
+		if Type(s) == known {
+			*t = known
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown event type %q", s)
+}
+
+// MarshalGQL writes a GraphQL EventType.
+func (t Type) MarshalGQL(w io.Writer) { _, _ = io.WriteString(w, strconv.Quote(string(t))) }
+
 // Event is one thing that happened, with who did it and when.
 type Event struct {
+	ID          int64     `json:"id"`
 	Type        Type      `json:"type"`
 	OccurredAt  time.Time `json:"occurred_at"`
 	Operator    string    `json:"operator"`
@@ -29,4 +57,5 @@ type Event struct {
 	Repository  string    `json:"repository,omitempty"`
 	Digest      string    `json:"digest,omitempty"`
 	Tag         string    `json:"tag,omitempty"`
+	Count       int64     `json:"count,omitempty"` // for batched events (pulls): how many times
 }

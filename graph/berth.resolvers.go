@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,9 +23,11 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/generated"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/webhook"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -366,6 +369,82 @@ func (r *mutationResolver) DeleteRepository(ctx context.Context, id int) (bool, 
 	return true, nil
 }
 
+// CreateWebhookPolicy is the resolver for the createWebhookPolicy field.
+func (r *mutationResolver) CreateWebhookPolicy(ctx context.Context, input model.CreateWebhookPolicyInput) (*model.CreatedWebhookPolicy, error) {
+	if _, err := r.projectFor(ctx, input.ProjectID, auth.ActionManageWebhooks); err != nil {
+		return nil, err
+	}
+	if err := validateWebhook(&input.Name, input.EventTypes, &input.Address); err != nil {
+		return nil, err
+	}
+	secret := webhook.NewSecret()
+	if input.Secret != nil {
+		if len(*input.Secret) < 16 {
+			return nil, badInput("a webhook secret must be at least 16 characters long")
+		}
+		secret = *input.Secret
+	}
+	c := r.DB.WebhookPolicy.Create().SetProjectID(input.ProjectID).SetName(input.Name).
+		SetNillableDescription(input.Description).SetNillableEnabled(input.Enabled).SetEventTypes(input.EventTypes).
+		SetAddress(input.Address).SetNillableAuthHeader(input.AuthHeader).SetNillableSkipCertVerify(input.SkipCertVerify).
+		SetNillablePayloadFormat(input.PayloadFormat).SetSecret(secret)
+	p, err := c.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, conflict("this project already has a webhook policy named %q", input.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreatedWebhookPolicy{Policy: p, Secret: secret}, nil
+}
+
+// UpdateWebhookPolicy is the resolver for the updateWebhookPolicy field.
+func (r *mutationResolver) UpdateWebhookPolicy(ctx context.Context, id int, input model.UpdateWebhookPolicyInput) (*ent.WebhookPolicy, error) {
+	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
+	if err != nil {
+		return nil, err
+	}
+	name, address, types := p.Name, p.Address, p.EventTypes
+	if input.Name != nil {
+		name = *input.Name
+	}
+	if input.Address != nil {
+		address = *input.Address
+	}
+	if input.EventTypes != nil {
+		types = input.EventTypes
+	}
+	if err := validateWebhook(&name, types, &address); err != nil {
+		return nil, err
+	}
+	p, err = p.Update().SetName(name).SetAddress(address).SetEventTypes(types).
+		SetNillableDescription(input.Description).SetNillableEnabled(input.Enabled).
+		SetNillableAuthHeader(input.AuthHeader).SetNillableSkipCertVerify(input.SkipCertVerify).
+		SetNillablePayloadFormat(input.PayloadFormat).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, conflict("this project already has a webhook policy named %q", name)
+	}
+	return p, err
+}
+
+// DeleteWebhookPolicy is the resolver for the deleteWebhookPolicy field.
+func (r *mutationResolver) DeleteWebhookPolicy(ctx context.Context, id int) (bool, error) {
+	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
+	if err != nil {
+		return false, err
+	}
+	return true, r.DB.WebhookPolicy.DeleteOne(p).Exec(ctx)
+}
+
+// TestWebhookPolicy is the resolver for the testWebhookPolicy field.
+func (r *mutationResolver) TestWebhookPolicy(ctx context.Context, id int) (*ent.WebhookDelivery, error) {
+	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
+	if err != nil {
+		return nil, err
+	}
+	return r.Webhooks.SendTest(ctx, p, p.Edges.Project.Name, r.principal(ctx).Name)
+}
+
 // MyRole is the resolver for the myRole field.
 func (r *projectResolver) MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error) {
 	return loadersFrom(ctx).role(ctx, obj.ID)
@@ -489,8 +568,26 @@ func (r *queryResolver) Labels(ctx context.Context, projectID *int) ([]*ent.Labe
 	return q.Order(ent.Asc(label.FieldName)).All(ctx)
 }
 
+// WebhookPolicies is the resolver for the webhookPolicies field.
+func (r *queryResolver) WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error) {
+	if _, err := r.projectFor(ctx, projectID, auth.ActionListWebhooks); err != nil {
+		return nil, err
+	}
+	return r.DB.WebhookPolicy.Query().Where(webhookpolicy.ProjectID(projectID)).Order(ent.Asc(webhookpolicy.FieldName)).All(ctx)
+}
+
+// WebhookPolicy is the resolver for the webhookPolicy field.
+func (r *queryResolver) WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error) {
+	p, err := r.webhookPolicyFor(ctx, id, auth.ActionListWebhooks)
+	var nf *UserError
+	if errors.As(err, &nf) && nf.Code == "NOT_FOUND" {
+		return nil, nil
+	}
+	return p, err
+}
+
 // Events is the resolver for the events field.
-func (r *subscriptionResolver) Events(ctx context.Context, projectID *int, types []model.EventType) (<-chan *model.Event, error) {
+func (r *subscriptionResolver) Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error) {
 	return r.subscribeEvents(ctx, projectID, types)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
@@ -12,8 +13,8 @@ import (
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
-	"github.com/berth-registry/berth/graph/model"
 )
 
 func artifactID(id int) predicate.Artifact     { return artifact.ID(id) }
@@ -31,12 +32,15 @@ func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) erro
 	return tx.Commit()
 }
 
-// publish sends an event with the caller as operator; a failure is logged, the change stands.
+// publish records an event with the caller as operator, for a change that has committed, and
+// has it dispatched. A failure is logged; the change stands.
 func (r *Resolver) publish(ctx context.Context, e event.Event) {
 	e.Operator = r.principal(ctx).Name
-	if err := r.Events.Publish(ctx, e); err != nil {
-		r.Log.Error("publish event", "type", e.Type, "err", err)
+	if err := event.Record(ctx, r.DB, e); err != nil {
+		r.Log.Error("record event", "type", e.Type, "err", err)
+		return
 	}
+	r.Dispatcher.Kick()
 }
 
 // memberFor loads a membership and checks that the caller may manage the project's members.
@@ -72,18 +76,18 @@ func (r *Resolver) artifactAndLabel(ctx context.Context, artifactID, labelID int
 }
 
 // subscribeEvents streams bus events that the caller may see, filtered by project and type.
-func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []model.EventType) (<-chan *model.Event, error) {
+func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error) {
 	if projectID != nil {
 		if _, err := r.projectFor(ctx, *projectID, auth.ActionReadProject); err != nil {
 			return nil, err
 		}
 	}
-	wanted := map[model.EventType]bool{}
+	wanted := map[event.Type]bool{}
 	for _, t := range types {
 		wanted[t] = true
 	}
 	in, cancel := r.Events.Subscribe(64)
-	out := make(chan *model.Event)
+	out := make(chan *ent.Event)
 	go func() {
 		defer close(out)
 		defer cancel()
@@ -94,7 +98,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 				return
 			case e = <-in:
 			}
-			if len(wanted) > 0 && !wanted[model.EventType(e.Type)] {
+			if len(wanted) > 0 && !wanted[e.Type] {
 				continue
 			}
 			// Every event is checked against the caller's permissions as they are now.
@@ -112,8 +116,8 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 			} else if !r.principal(ctx).Admin {
 				continue // a deleted project's events go to admins only
 			}
-			me := &model.Event{Type: model.EventType(e.Type), OccurredAt: e.OccurredAt, Operator: e.Operator,
-				ProjectName: e.ProjectName, Repository: e.Repository, Digest: e.Digest, Tag: e.Tag}
+			me := &ent.Event{ID: int(e.ID), Type: e.Type, OccurredAt: e.OccurredAt, Operator: e.Operator,
+				ProjectName: e.ProjectName, Repository: e.Repository, Digest: e.Digest, Tag: e.Tag, Count: e.Count}
 			if proj != nil {
 				me.ProjectID = &proj.ID
 			}
@@ -125,4 +129,32 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 		}
 	}()
 	return out, nil
+}
+
+// webhookPolicyFor loads a policy with its project and checks action on the project.
+func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Action) (*ent.WebhookPolicy, error) {
+	p, err := r.DB.WebhookPolicy.Query().Where(webhookpolicy.ID(id)).WithProject().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, notFound(fmt.Sprintf("webhook policy %d", id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return p, r.authorize(ctx, p.Edges.Project, action)
+}
+
+// validateWebhook checks what a policy must have: a name, at least one event type, and an
+// absolute http(s) URL.
+func validateWebhook(name *string, types []event.Type, address *string) error {
+	if *name == "" || len(*name) > 255 {
+		return badInput("a webhook policy name must be 1 to 255 characters long")
+	}
+	if len(types) == 0 {
+		return badInput("choose at least one event type")
+	}
+	u, err := url.Parse(*address)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return badInput("webhook address %q must be an absolute http or https URL", *address)
+	}
+	return nil
 }

@@ -12,15 +12,18 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker/webhook"
 )
 
 // Resolver holds what every resolver needs. The server builds one.
 type Resolver struct {
-	DB       *ent.Client
-	Auth     *auth.Service
-	Registry *registry.Registry
-	Events   *event.Bus
-	Log      *slog.Logger
+	DB         *ent.Client
+	Auth       *auth.Service
+	Registry   *registry.Registry
+	Events     *event.Bus        // what subscriptions listen to
+	Dispatcher *event.Dispatcher // kicked after recording an event
+	Webhooks   *webhook.Service
+	Log        *slog.Logger
 }
 
 type responseWriterKey struct{}

@@ -197,7 +197,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			rec := &statusWriter{ResponseWriter: w}
 			r.app.ServeHTTP(rec, req)
 			if rec.status == http.StatusOK {
-				r.pulls.record(rt.name, rt.reference)
+				r.pulls.record(rt.name, rt.reference, p.Name)
 			}
 			return
 		}

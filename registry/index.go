@@ -33,16 +33,16 @@ const maxConfigSize = 256 << 10
 var cosignSignatureTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})\.sig$`)
 
 // Indexer records in PostgreSQL what the registry stores: every manifest put, delete, tag and
-// untag, each in one transaction, after storage has accepted it. It publishes an event for each
-// once the transaction has committed.
+// untag, each in one transaction, after storage has accepted it. The event that reports the
+// change is written in the same transaction (the outbox), so it exists exactly when the change does.
 type Indexer struct {
 	db     *ent.Client
-	events *event.Bus
+	events *event.Dispatcher
 	log    *slog.Logger
 }
 
-// NewIndexer returns an indexer writing to db and publishing on events.
-func NewIndexer(db *ent.Client, events *event.Bus, log *slog.Logger) *Indexer {
+// NewIndexer returns an indexer writing to db and dispatching events through events.
+func NewIndexer(db *ent.Client, events *event.Dispatcher, log *slog.Logger) *Indexer {
 	return &Indexer{db: db, events: events, log: log}
 }
 
@@ -90,13 +90,11 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 	}
 	now := time.Now().UTC()
 
-	var projectID int
-	err := ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx) error {
 		proj, err := tx.Project.Query().Where(project.Name(projectOf(m.repo))).Only(ctx)
 		if err != nil {
 			return fmt.Errorf("project of %s: %w", m.repo, err)
 		}
-		projectID = proj.ID
 		repoID, err := tx.Repository.Create().
 			SetName(m.repo).SetProjectID(proj.ID).SetUpdatedAt(now).
 			OnConflictColumns(repository.FieldName).
@@ -176,16 +174,13 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 			}
 		}
 		if m.tag != "" {
-			return tagArtifact(ctx, tx, repoID, artifactID, m.tag, now)
+			if err := tagArtifact(ctx, tx, repoID, artifactID, m.tag, now); err != nil {
+				return err
+			}
 		}
-		return nil
+		return ix.record(ctx, tx, event.Event{Type: event.ArtifactPushed, ProjectName: projectOf(m.repo),
+			Repository: m.repo, Digest: m.digest.String(), Tag: m.tag})
 	})
-	if err != nil {
-		return err
-	}
-	ix.publish(ctx, event.Event{Type: event.ArtifactPushed, ProjectID: projectID, ProjectName: projectOf(m.repo),
-		Repository: m.repo, Digest: m.digest.String(), Tag: m.tag})
-	return nil
 }
 
 // upsertBlobs records blobs (touching the ones already known, so a GC window counts from now)
@@ -243,8 +238,7 @@ func tagArtifact(ctx context.Context, tx *ent.Tx, repoID, artifactID int, name s
 
 // Tagged records that a tag now points at dgst.
 func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Digest) error {
-	changed := false
-	err := ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx) error {
 		a, err := tx.Artifact.Query().
 			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
 			Only(ctx)
@@ -255,42 +249,38 @@ func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Di
 		if err == nil && current.ArtifactID == a.ID {
 			return nil // the push already recorded it
 		}
-		changed = true
-		return tagArtifact(ctx, tx, a.RepositoryID, a.ID, name, time.Now().UTC())
+		if err := tagArtifact(ctx, tx, a.RepositoryID, a.ID, name, time.Now().UTC()); err != nil {
+			return err
+		}
+		return ix.record(ctx, tx, event.Event{Type: event.TagCreated, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String(), Tag: name})
 	})
-	if err != nil || !changed {
-		return err
-	}
-	ix.publish(ctx, event.Event{Type: event.TagCreated, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String(), Tag: name})
-	return nil
 }
 
 // Untagged records that a tag was removed.
 func (ix *Indexer) Untagged(ctx context.Context, repo, name string) error {
-	n, err := ix.db.Tag.Delete().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete tag %s:%s: %w", repo, name, err)
-	}
-	if n > 0 {
-		ix.publish(ctx, event.Event{Type: event.TagDeleted, ProjectName: projectOf(repo), Repository: repo, Tag: name})
-	}
-	return nil
+	return ix.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Tag.Delete().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).Exec(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		return ix.record(ctx, tx, event.Event{Type: event.TagDeleted, ProjectName: projectOf(repo), Repository: repo, Tag: name})
+	})
 }
 
 // ManifestDeleted records that a manifest is gone from storage, with its tags.
 func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest.Digest) error {
-	n, err := ix.db.Artifact.Delete().
-		Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
-		Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("delete artifact %s@%s: %w", repo, dgst, err)
-	}
-	if n > 0 {
-		ix.publish(ctx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()})
-	}
-	return nil
+	return ix.withTx(ctx, func(tx *ent.Tx) error {
+		n, err := tx.Artifact.Delete().
+			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
+			Exec(ctx)
+		if err != nil || n == 0 {
+			return err
+		}
+		return ix.record(ctx, tx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()})
+	})
 }
 
+// withTx runs fn in a transaction and, once it has committed, has its events dispatched.
 func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 	tx, err := ix.db.Tx(ctx)
 	if err != nil {
@@ -302,16 +292,14 @@ func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error 
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	ix.events.Kick()
 	return nil
 }
 
-// publish sends an event, naming the principal of ctx as the operator. A lost event is logged,
-// never turned into a failed push: the change itself has committed.
-func (ix *Indexer) publish(ctx context.Context, e event.Event) {
+// record writes an event into tx, naming the principal of ctx as the operator.
+func (ix *Indexer) record(ctx context.Context, tx *ent.Tx, e event.Event) error {
 	e.Operator = auth.PrincipalFrom(ctx).Name
-	if err := ix.events.Publish(ctx, e); err != nil {
-		ix.log.Error("publish registry event", "type", e.Type, "repository", e.Repository, "err", err)
-	}
+	return event.Record(ctx, tx, e)
 }
 
 // The wrappers below sit between Distribution's handlers and its storage: each calls storage

@@ -2,13 +2,16 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/event"
 )
 
 var pullsDropped = prometheus.NewCounter(prometheus.CounterOpts{
@@ -20,7 +23,7 @@ func init() { prometheus.MustRegister(pullsDropped) }
 
 // pull is one manifest GET that succeeded: reference is a tag or a digest.
 type pull struct {
-	repo, reference string
+	repo, reference, operator string
 }
 
 // pullRecorder keeps pull counts and times off the request path: a pull only puts a record on a
@@ -29,6 +32,7 @@ type pull struct {
 // than slowing pulls.
 type pullRecorder struct {
 	db       *ent.Client
+	events   *event.Dispatcher
 	log      *slog.Logger
 	queue    chan pull
 	interval time.Duration
@@ -36,15 +40,15 @@ type pullRecorder struct {
 	stop     sync.Once
 }
 
-func newPullRecorder(db *ent.Client, log *slog.Logger) *pullRecorder {
-	p := &pullRecorder{db: db, log: log, queue: make(chan pull, 10000), interval: time.Second, done: make(chan struct{})}
+func newPullRecorder(db *ent.Client, events *event.Dispatcher, log *slog.Logger) *pullRecorder {
+	p := &pullRecorder{db: db, events: events, log: log, queue: make(chan pull, 10000), interval: time.Second, done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
-func (p *pullRecorder) record(repo, reference string) {
+func (p *pullRecorder) record(repo, reference, operator string) {
 	select {
-	case p.queue <- pull{repo, reference}:
+	case p.queue <- pull{repo, reference, operator}:
 	default:
 		pullsDropped.Inc()
 	}
@@ -86,9 +90,23 @@ func (p *pullRecorder) flush(pending map[pull]int) {
 	defer cancel()
 	now := time.Now().UTC()
 	for rec, n := range pending {
-		// One statement updates the artifact (by digest, or through the tag), the tag's pull
-		// time, and the repository's count.
-		_, err := p.db.ExecContext(ctx, `
+		if err := p.flushOne(ctx, rec, n, now); err != nil {
+			p.log.Error("record pulls", "repository", rec.repo, "reference", rec.reference, "err", err)
+		}
+	}
+	p.events.Kick()
+}
+
+// flushOne adds n pulls of one reference to the statistics and records one ARTIFACT_PULLED event
+// with that count, in one transaction.
+func (p *pullRecorder) flushOne(ctx context.Context, rec pull, n int, now time.Time) error {
+	tx, err := p.db.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	// One statement updates the artifact (by digest, or through the tag), the tag's pull time,
+	// and the repository's count.
+	_, err = tx.ExecContext(ctx, `
 WITH repo AS (
     UPDATE repositories SET pull_count = pull_count + $3 WHERE name = $1 RETURNING id
 ), tagged AS (
@@ -98,9 +116,19 @@ UPDATE artifacts SET pull_count = pull_count + $3, pull_time = $4
 FROM repo
 WHERE artifacts.repository_id = repo.id
   AND (artifacts.digest = $2 OR artifacts.id IN (SELECT artifact_id FROM tagged))`,
-			rec.repo, rec.reference, n, now)
-		if err != nil {
-			p.log.Error("record pulls", "repository", rec.repo, "reference", rec.reference, "err", err)
+		rec.repo, rec.reference, n, now)
+	if err == nil {
+		e := event.Event{Type: event.ArtifactPulled, OccurredAt: now, Operator: rec.operator,
+			ProjectName: projectOf(rec.repo), Repository: rec.repo, Count: int64(n)}
+		if strings.Contains(rec.reference, ":") {
+			e.Digest = rec.reference
+		} else {
+			e.Tag = rec.reference
 		}
+		err = event.Record(ctx, tx, e)
 	}
+	if err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
 }

@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 		return nil, err
 	}
 	r.app = app
-	r.pulls = newPullRecorder(db, log)
+	r.pulls = newPullRecorder(db, indexer.events, log)
 	if r.ns == nil {
 		return nil, errors.New("registry: the index middleware was not applied")
 	}

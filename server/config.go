@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -34,6 +35,17 @@ type Config struct {
 	TokenTTL      time.Duration `yaml:"token_ttl"`
 	// Storage is a Distribution storage section (driver name → parameters), YAML only.
 	Storage map[string]map[string]any `yaml:"storage"`
+	// WebhookRetryBase is the first wait before a failed webhook delivery is retried (doubling
+	// each time), YAML only. Zero means 10 seconds.
+	WebhookRetryBase time.Duration `yaml:"webhook_retry_base"`
+}
+
+// RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
+func (c Config) RegistryHost() string {
+	if u, err := url.Parse(c.ExternalURL); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return c.Addr
 }
 
 // DefaultDatabaseURL is the local PostgreSQL that `make run` expects.

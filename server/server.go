@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
+	"github.com/berth-registry/berth/worker/webhook"
 )
 
 // Server is a running Berth: every part, built and wired.
@@ -40,6 +41,7 @@ type Server struct {
 	db       *ent.Client
 	auth     *auth.Service
 	events   *event.Bus
+	dispatch *event.Dispatcher
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
 	redis    *redis.Client
@@ -98,6 +100,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
+	s.dispatch = event.NewDispatcher(pool, log)
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -106,15 +109,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		s.redis = redis.NewClient(opts)
 	}
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL}, db, s.auth,
-		registry.NewIndexer(db, s.events, log), log)
+		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, Log: log}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
-	res := &graph.Resolver{DB: db, Auth: s.auth, Registry: s.registry, Events: s.events, Log: log}
+	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
+	s.dispatch.AddConsumer(hooks)
+	res := &graph.Resolver{DB: db, Auth: s.auth, Registry: s.registry, Events: s.events, Dispatcher: s.dispatch,
+		Webhooks: hooks, Log: log}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
@@ -123,8 +129,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Start runs the background parts (event listener, jobs) until ctx ends.
+// Start runs the background parts (event dispatcher and listener, jobs) until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
+	go s.dispatch.Run(ctx)
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
 			s.log.Error("event bus stopped", "err", err)

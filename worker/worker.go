@@ -15,12 +15,20 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/worker/webhook"
 )
 
 // Deps are the parts jobs need, handed in by the composition root.
 type Deps struct {
 	Auth *auth.Service
+	DB   *ent.Client
 	Log  *slog.Logger
+	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
+	// doubles it. Zero means 10 seconds. (A retry also waits for River's scheduler, which runs
+	// every 5 seconds.)
+	WebhookRetryBase time.Duration
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -30,13 +38,25 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 	cfg := &river.Config{Logger: deps.Log}
 	if work {
 		workers := river.NewWorkers()
+		retryBase := deps.WebhookRetryBase
+		if retryBase == 0 {
+			retryBase = 10 * time.Second
+		}
 		river.AddWorker(workers, &sessionPurgeWorker{auth: deps.Auth})
+		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
+		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
 		cfg.Workers = workers
-		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 10}}
+		cfg.Queues = map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 10},
+			webhook.Queue:      {MaxWorkers: 20},
+		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return SessionPurgeArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "session-purge", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+				func() (river.JobArgs, *river.InsertOpts) { return EventPruneArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "event-prune", RunOnStart: true}),
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)
@@ -72,5 +92,31 @@ type sessionPurgeWorker struct {
 
 func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPurgeArgs]) error {
 	_, err := w.auth.PurgeExpiredSessions(ctx, time.Now())
+	return err
+}
+
+// EventRetention is how long dispatched events stay in the outbox table.
+const EventRetention = 7 * 24 * time.Hour
+
+// EventPruneArgs is the hourly job that deletes dispatched events past EventRetention.
+type EventPruneArgs struct{}
+
+// Kind names the job in River's table.
+func (EventPruneArgs) Kind() string { return "event_prune" }
+
+// InsertOpts makes the job unique per hour.
+func (EventPruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
+}
+
+type eventPruneWorker struct {
+	river.WorkerDefaults[EventPruneArgs]
+	db *ent.Client
+}
+
+func (w *eventPruneWorker) Work(ctx context.Context, job *river.Job[EventPruneArgs]) error {
+	_, err := w.db.Event.Delete().
+		Where(entevent.DispatchedAtNotNil(), entevent.OccurredAtLT(time.Now().Add(-EventRetention))).
+		Exec(ctx)
 	return err
 }

@@ -118,7 +118,8 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	client, err := worker.NewClient(pool, worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), Log: log}, true)
+	deps := worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), DB: db, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
+	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err
 	}

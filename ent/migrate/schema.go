@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -103,6 +104,41 @@ var (
 				Name:    "blob_status_updated_at",
 				Unique:  false,
 				Columns: []*schema.Column{BlobsColumns[4], BlobsColumns[7]},
+			},
+		},
+	}
+	// EventsColumns holds the columns for the "events" table.
+	EventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "type", Type: field.TypeString, Size: 64},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "project_id", Type: field.TypeInt, Nullable: true},
+		{Name: "project_name", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "repository", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "digest", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "tag", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "count", Type: field.TypeInt64, Default: 1},
+		{Name: "dispatched_at", Type: field.TypeTime, Nullable: true},
+	}
+	// EventsTable holds the schema information for the "events" table.
+	EventsTable = &schema.Table{
+		Name:       "events",
+		Columns:    EventsColumns,
+		PrimaryKey: []*schema.Column{EventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "event_undispatched",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "dispatched_at IS NULL",
+				},
+			},
+			{
+				Name:    "event_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{EventsColumns[2]},
 			},
 		},
 	}
@@ -312,6 +348,80 @@ var (
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
 	}
+	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
+	WebhookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "event_type", Type: field.TypeString, Size: 64},
+		{Name: "payload", Type: field.TypeString, Size: 2147483647},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "SUCCEEDED", "FAILED"}, Default: "PENDING"},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "status_code", Type: field.TypeInt, Nullable: true},
+		{Name: "latency_ms", Type: field.TypeInt64, Nullable: true},
+		{Name: "response_excerpt", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "error", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "test", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "policy_id", Type: field.TypeInt},
+	}
+	// WebhookDeliveriesTable holds the schema information for the "webhook_deliveries" table.
+	WebhookDeliveriesTable = &schema.Table{
+		Name:       "webhook_deliveries",
+		Columns:    WebhookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{WebhookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_deliveries_webhook_policies_deliveries",
+				Columns:    []*schema.Column{WebhookDeliveriesColumns[12]},
+				RefColumns: []*schema.Column{WebhookPoliciesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookdelivery_policy_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{WebhookDeliveriesColumns[12], WebhookDeliveriesColumns[10]},
+			},
+		},
+	}
+	// WebhookPoliciesColumns holds the columns for the "webhook_policies" table.
+	WebhookPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "event_types", Type: field.TypeJSON},
+		{Name: "address", Type: field.TypeString, Size: 2048},
+		{Name: "auth_header", Type: field.TypeString, Default: ""},
+		{Name: "skip_cert_verify", Type: field.TypeBool, Default: false},
+		{Name: "payload_format", Type: field.TypeEnum, Enums: []string{"HARBOR", "CLOUDEVENTS"}, Default: "HARBOR"},
+		{Name: "secret", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "project_id", Type: field.TypeInt},
+	}
+	// WebhookPoliciesTable holds the schema information for the "webhook_policies" table.
+	WebhookPoliciesTable = &schema.Table{
+		Name:       "webhook_policies",
+		Columns:    WebhookPoliciesColumns,
+		PrimaryKey: []*schema.Column{WebhookPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "webhook_policies_projects_webhook_policies",
+				Columns:    []*schema.Column{WebhookPoliciesColumns[12]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "webhookpolicy_project_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{WebhookPoliciesColumns[12], WebhookPoliciesColumns[1]},
+			},
+		},
+	}
 	// ArtifactLabelsColumns holds the columns for the "artifact_labels" table.
 	ArtifactLabelsColumns = []*schema.Column{
 		{Name: "artifact_id", Type: field.TypeInt},
@@ -392,6 +502,7 @@ var (
 		AccessoriesTable,
 		ArtifactsTable,
 		BlobsTable,
+		EventsTable,
 		LabelsTable,
 		MembersTable,
 		ProjectsTable,
@@ -399,6 +510,8 @@ var (
 		SessionsTable,
 		TagsTable,
 		UsersTable,
+		WebhookDeliveriesTable,
+		WebhookPoliciesTable,
 		ArtifactLabelsTable,
 		ArtifactBlobsTable,
 		ArtifactChildrenTable,
@@ -415,6 +528,8 @@ func init() {
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	TagsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	TagsTable.ForeignKeys[1].RefTable = RepositoriesTable
+	WebhookDeliveriesTable.ForeignKeys[0].RefTable = WebhookPoliciesTable
+	WebhookPoliciesTable.ForeignKeys[0].RefTable = ProjectsTable
 	ArtifactLabelsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactLabelsTable.ForeignKeys[1].RefTable = LabelsTable
 	ArtifactBlobsTable.ForeignKeys[0].RefTable = ArtifactsTable

@@ -15,6 +15,9 @@ type Artifact func(*sql.Selector)
 // Blob is the predicate function for blob builders.
 type Blob func(*sql.Selector)
 
+// Event is the predicate function for entevent builders.
+type Event func(*sql.Selector)
+
 // Label is the predicate function for label builders.
 type Label func(*sql.Selector)
 
@@ -35,3 +38,9 @@ type Tag func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// WebhookDelivery is the predicate function for webhookdelivery builders.
+type WebhookDelivery func(*sql.Selector)
+
+// WebhookPolicy is the predicate function for webhookpolicy builders.
+type WebhookPolicy func(*sql.Selector)

@@ -35,6 +35,8 @@ const (
 	EdgeRepositories = "repositories"
 	// EdgeMembers holds the string denoting the members edge name in mutations.
 	EdgeMembers = "members"
+	// EdgeWebhookPolicies holds the string denoting the webhook_policies edge name in mutations.
+	EdgeWebhookPolicies = "webhook_policies"
 	// EdgeLabels holds the string denoting the labels edge name in mutations.
 	EdgeLabels = "labels"
 	// Table holds the table name of the project in the database.
@@ -53,6 +55,13 @@ const (
 	MembersInverseTable = "members"
 	// MembersColumn is the table column denoting the members relation/edge.
 	MembersColumn = "project_id"
+	// WebhookPoliciesTable is the table that holds the webhook_policies relation/edge.
+	WebhookPoliciesTable = "webhook_policies"
+	// WebhookPoliciesInverseTable is the table name for the WebhookPolicy entity.
+	// It exists in this package in order to avoid circular dependency with the "webhookpolicy" package.
+	WebhookPoliciesInverseTable = "webhook_policies"
+	// WebhookPoliciesColumn is the table column denoting the webhook_policies relation/edge.
+	WebhookPoliciesColumn = "project_id"
 	// LabelsTable is the table that holds the labels relation/edge.
 	LabelsTable = "labels"
 	// LabelsInverseTable is the table name for the Label entity.
@@ -200,6 +209,20 @@ func ByMembers(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByWebhookPoliciesCount orders the results by webhook_policies count.
+func ByWebhookPoliciesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newWebhookPoliciesStep(), opts...)
+	}
+}
+
+// ByWebhookPolicies orders the results by webhook_policies terms.
+func ByWebhookPolicies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newWebhookPoliciesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByLabelsCount orders the results by labels count.
 func ByLabelsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -225,6 +248,13 @@ func newMembersStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(MembersInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, MembersTable, MembersColumn),
+	)
+}
+func newWebhookPoliciesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(WebhookPoliciesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, WebhookPoliciesTable, WebhookPoliciesColumn),
 	)
 }
 func newLabelsStep() *sqlgraph.Step {

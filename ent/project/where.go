@@ -326,6 +326,29 @@ func HasMembersWith(preds ...predicate.Member) predicate.Project {
 	})
 }
 
+// HasWebhookPolicies applies the HasEdge predicate on the "webhook_policies" edge.
+func HasWebhookPolicies() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, WebhookPoliciesTable, WebhookPoliciesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasWebhookPoliciesWith applies the HasEdge predicate on the "webhook_policies" edge with a given conditions (other predicates).
+func HasWebhookPoliciesWith(preds ...predicate.WebhookPolicy) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newWebhookPoliciesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasLabels applies the HasEdge predicate on the "labels" edge.
 func HasLabels() predicate.Project {
 	return predicate.Project(func(s *sql.Selector) {

@@ -45,6 +45,10 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as memberList, which checks the member:read permission.").
 			Annotations(entgql.Skip()),
+		edge.To("webhook_policies", WebhookPolicy.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
+			Comment("Exposed in GraphQL as webhookPolicies, which checks the webhook permission.").
+			Annotations(entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

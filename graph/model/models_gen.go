@@ -3,13 +3,9 @@
 package model
 
 import (
-	"bytes"
-	"fmt"
-	"io"
-	"strconv"
-	"time"
-
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/webhookpolicy"
+	"github.com/berth-registry/berth/event"
 )
 
 type CreateLabelInput struct {
@@ -28,17 +24,26 @@ type CreateUserInput struct {
 	Admin    *bool   `json:"admin,omitempty"`
 }
 
-// Something that happened in the registry.
-type Event struct {
-	Type       EventType `json:"type"`
-	OccurredAt time.Time `json:"occurredAt"`
-	// Who did it: a username, a robot's name or anonymous.
-	Operator    string `json:"operator"`
-	ProjectID   *int   `json:"projectID,omitempty"`
-	ProjectName string `json:"projectName"`
-	Repository  string `json:"repository"`
-	Digest      string `json:"digest"`
-	Tag         string `json:"tag"`
+type CreateWebhookPolicyInput struct {
+	ProjectID   int          `json:"projectID"`
+	Name        string       `json:"name"`
+	Description *string      `json:"description,omitempty"`
+	Enabled     *bool        `json:"enabled,omitempty"`
+	EventTypes  []event.Type `json:"eventTypes"`
+	// An http or https URL.
+	Address string `json:"address"`
+	// Sent as the Authorization header of every delivery.
+	AuthHeader     *string                      `json:"authHeader,omitempty"`
+	SkipCertVerify *bool                        `json:"skipCertVerify,omitempty"`
+	PayloadFormat  *webhookpolicy.PayloadFormat `json:"payloadFormat,omitempty"`
+	// The HMAC-SHA256 key for X-Berth-Signature-256; generated when left out.
+	Secret *string `json:"secret,omitempty"`
+}
+
+type CreatedWebhookPolicy struct {
+	Policy *ent.WebhookPolicy `json:"policy"`
+	// Receivers verify X-Berth-Signature-256 (sha256=<hex HMAC of the body>) with it. Shown only here.
+	Secret string `json:"secret"`
 }
 
 type Subscription struct {
@@ -52,6 +57,17 @@ type UpdateUserInput struct {
 	Password *string `json:"password,omitempty"`
 }
 
+type UpdateWebhookPolicyInput struct {
+	Name           *string                      `json:"name,omitempty"`
+	Description    *string                      `json:"description,omitempty"`
+	Enabled        *bool                        `json:"enabled,omitempty"`
+	EventTypes     []event.Type                 `json:"eventTypes,omitempty"`
+	Address        *string                      `json:"address,omitempty"`
+	AuthHeader     *string                      `json:"authHeader,omitempty"`
+	SkipCertVerify *bool                        `json:"skipCertVerify,omitempty"`
+	PayloadFormat  *webhookpolicy.PayloadFormat `json:"payloadFormat,omitempty"`
+}
+
 // Who is calling.
 type Viewer struct {
 	User *ent.User `json:"user,omitempty"`
@@ -59,69 +75,4 @@ type Viewer struct {
 	Admin bool `json:"admin"`
 	// USER, ROBOT or ANONYMOUS.
 	Kind string `json:"kind"`
-}
-
-type EventType string
-
-const (
-	EventTypeArtifactPushed    EventType = "ARTIFACT_PUSHED"
-	EventTypeArtifactDeleted   EventType = "ARTIFACT_DELETED"
-	EventTypeTagCreated        EventType = "TAG_CREATED"
-	EventTypeTagDeleted        EventType = "TAG_DELETED"
-	EventTypeRepositoryDeleted EventType = "REPOSITORY_DELETED"
-	EventTypeProjectCreated    EventType = "PROJECT_CREATED"
-	EventTypeProjectDeleted    EventType = "PROJECT_DELETED"
-)
-
-var AllEventType = []EventType{
-	EventTypeArtifactPushed,
-	EventTypeArtifactDeleted,
-	EventTypeTagCreated,
-	EventTypeTagDeleted,
-	EventTypeRepositoryDeleted,
-	EventTypeProjectCreated,
-	EventTypeProjectDeleted,
-}
-
-func (e EventType) IsValid() bool {
-	switch e {
-	case EventTypeArtifactPushed, EventTypeArtifactDeleted, EventTypeTagCreated, EventTypeTagDeleted, EventTypeRepositoryDeleted, EventTypeProjectCreated, EventTypeProjectDeleted:
-		return true
-	}
-	return false
-}
-
-func (e EventType) String() string {
-	return string(e)
-}
-
-func (e *EventType) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = EventType(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid EventType", str)
-	}
-	return nil
-}
-
-func (e EventType) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *EventType) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e EventType) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
 }
