@@ -1,4 +1,5 @@
 import { expect, test, type Page } from '@playwright/test'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { screenshotsDir } from './paths'
@@ -6,6 +7,17 @@ import { screenshotsDir } from './paths'
 // What global-setup.ts left for us: a running Berth with library/e2e-hello:v1 pushed by crane.
 const adminPassword = () => process.env.BERTH_E2E_ADMIN_PASSWORD ?? ''
 const digest = () => process.env.BERTH_E2E_DIGEST ?? ''
+
+// crane runs crane with the credentials global-setup.ts logged in with.
+function crane(...args: string[]): string {
+  const r = spawnSync(process.env.BERTH_E2E_CRANE ?? 'crane', [...args, '--insecure'], {
+    env: { ...process.env, DOCKER_CONFIG: process.env.BERTH_E2E_DOCKER_CONFIG },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  if (r.status !== 0) throw new Error(`crane ${args.join(' ')}: ${r.error?.message ?? r.stderr}`)
+  return r.stdout.trim()
+}
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(screenshotsDir, `${name}.png`), fullPage: true })
@@ -159,4 +171,26 @@ test('long lists page with Next and Previous, 25 rows at a time', async ({ page 
   // The browser's Back button walks the same pages.
   await page.goBack()
   await expect(projectLinks).toHaveText([`${prefix}-25`, `${prefix}-26`])
+})
+
+test('the repository page shows a tag pushed while it is open, without a reload', async ({ page }) => {
+  const host = process.env.BERTH_E2E_HOST ?? ''
+  const repo = `library/e2e-live-${randomBytes(3).toString('hex')}`
+  crane('append', '-f', process.env.BERTH_E2E_LAYER ?? '', '-t', `${host}/${repo}:v1`)
+
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  // The page subscribes over a WebSocket (graphql-transport-ws); wait until it has.
+  const subscribed = page
+    .waitForEvent('websocket', (ws) => ws.url().endsWith('/graphql'))
+    .then((ws) => ws.waitForEvent('framesent', (f) => String(f.payload).includes('"type":"subscribe"')))
+  await page.goto(`/repositories/${repo}`)
+  const row = page.getByRole('row').filter({ has: page.getByRole('listitem').filter({ hasText: 'v1' }) })
+  await expect(row).toHaveCount(1)
+  await expect(row.getByRole('listitem')).toHaveText(['v1'])
+  await subscribed
+
+  crane('tag', `${host}/${repo}:v1`, 'live')
+  await expect(row.getByRole('listitem')).toHaveText(['live', 'v1'], { timeout: 15_000 })
+  await shot(page, 'repository-live-update')
 })

@@ -129,6 +129,10 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     process.env.BERTH_E2E_HOST = host
     process.env.BERTH_E2E_ADMIN_PASSWORD = password
     process.env.BERTH_E2E_DIGEST = digest
+    // For tests that push while the browser watches.
+    process.env.BERTH_E2E_CRANE = crane
+    process.env.BERTH_E2E_DOCKER_CONFIG = craneEnv.DOCKER_CONFIG
+    process.env.BERTH_E2E_LAYER = layer
   } catch (err) {
     await teardown()
     throw err

@@ -43,7 +43,7 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
       <tbody>
         {artifacts.map((a) => {
           const pull = `docker pull ${registryHost()}/${repository}@${a.digest}`
-          const tags = a.tags ?? []
+          const tags = [...(a.tags ?? [])].sort((x, y) => x.name.localeCompare(y.name))
           const detailsID = `artifact-${a.id}`
           const isOpen = open === a.id
           const ref = tags[0]?.name ?? shortDigest(a.digest)
