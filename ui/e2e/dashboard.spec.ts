@@ -131,6 +131,11 @@ test('anonymous visitors see public projects and a login link; logging out retur
   await expect(page.getByRole('link', { name: 'library', exact: true })).toBeVisible()
   await expect(page.getByRole('button', { name: 'New project' })).toHaveCount(0)
   await shot(page, 'projects-anonymous')
+
+  await page.goto('/repositories/library/no-such-repository')
+  await expect(page.getByText('Repository “library/no-such-repository” does not exist')).toBeVisible()
+  await expect(page.getByRole('main').getByRole('link', { name: 'Log in' })).toBeVisible()
+  await shot(page, 'repository-missing')
 })
 
 test('long lists page with Next and Previous, 25 rows at a time', async ({ page }) => {

@@ -1,6 +1,7 @@
 import { Link, useParams } from 'react-router'
 import { useQuery } from 'urql'
 import { ErrorMessage } from '../../components/ErrorMessage'
+import { Missing } from '../../components/Missing'
 import { Pager, usePage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
@@ -74,12 +75,7 @@ export function ProjectPage() {
       {result.error && <ErrorMessage error={result.error} title="Could not load the project" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
       {result.data && !project && (
-        <div className="empty">
-          <p>Project “{name}” does not exist, or you may not see it.</p>
-          <p>
-            <Link to="/projects">Back to projects</Link>
-          </p>
-        </div>
+        <Missing what={`Project “${name}”`} />
       )}
       {project && (
         <>

@@ -2,6 +2,7 @@ import { Link, useParams } from 'react-router'
 import { useQuery, useSubscription } from 'urql'
 import { CopyButton } from '../../components/CopyButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
+import { Missing } from '../../components/Missing'
 import { Pager, usePage } from '../../components/Pager'
 import { useTitle } from '../../components/title'
 import { registryHost } from '../../format'
@@ -85,12 +86,7 @@ export function RepositoryPage() {
       {result.error && <ErrorMessage error={result.error} title="Could not load the repository" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
       {result.data && !repository && (
-        <div className="empty">
-          <p>Repository “{name}” does not exist, or you may not see it.</p>
-          <p>
-            <Link to="/projects">Back to projects</Link>
-          </p>
-        </div>
+        <Missing what={`Repository “${name}”`} />
       )}
       {repository && artifacts && (
         <>
