@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -125,7 +126,10 @@ func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 		return nil
 	}
 	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
-		return gqlerror.Errorf("query is nested %d levels deep; the limit is %d", depth, d.max)
+		// A code like the complexity limit's, so clients can tell this refusal apart.
+		err := gqlerror.Errorf("query is nested %d levels deep; the limit is %d", depth, d.max)
+		errcode.Set(err, "DEPTH_LIMIT_EXCEEDED")
+		return err
 	}
 	return nil
 }

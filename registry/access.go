@@ -350,6 +350,11 @@ func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request, p *aut
 		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
 		return
 	}
+	if names == nil || n == 0 {
+		// An empty catalog is [], not null; n=0 asks for an empty page with no Link, as in
+		// Distribution (and there is no last name to link from).
+		names = []string{}
+	}
 	if len(names) > n {
 		names = names[:n]
 		v := url.Values{"n": {strconv.Itoa(n)}, "last": {names[len(names)-1]}}
