@@ -59,3 +59,16 @@ func Denied(p *Principal) error {
 	}
 	return ErrUnauthenticated
 }
+
+type sourceIPKey struct{}
+
+// WithSourceIP returns a context that carries the client address a request came from.
+func WithSourceIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, sourceIPKey{}, ip)
+}
+
+// SourceIPFrom returns the client address carried by ctx, or "".
+func SourceIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(sourceIPKey{}).(string)
+	return ip
+}

@@ -17,13 +17,16 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -41,6 +44,8 @@ type Client struct {
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
+	// AuditLog is the client for interacting with the AuditLog builders.
+	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
 	Blob *BlobClient
 	// Event is the client for interacting with the Event builders.
@@ -51,10 +56,14 @@ type Client struct {
 	Member *MemberClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
+	// PurgeRun is the client for interacting with the PurgeRun builders.
+	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// Setting is the client for interacting with the Setting builders.
+	Setting *SettingClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
@@ -78,13 +87,16 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.Accessory = NewAccessoryClient(c.config)
 	c.Artifact = NewArtifactClient(c.config)
+	c.AuditLog = NewAuditLogClient(c.config)
 	c.Blob = NewBlobClient(c.config)
 	c.Event = NewEventClient(c.config)
 	c.Label = NewLabelClient(c.config)
 	c.Member = NewMemberClient(c.config)
 	c.Project = NewProjectClient(c.config)
+	c.PurgeRun = NewPurgeRunClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
 	c.Session = NewSessionClient(c.config)
+	c.Setting = NewSettingClient(c.config)
 	c.Tag = NewTagClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.WebhookDelivery = NewWebhookDeliveryClient(c.config)
@@ -183,13 +195,16 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:          cfg,
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
+		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
 		Event:           NewEventClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
 		Project:         NewProjectClient(cfg),
+		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
 		Session:         NewSessionClient(cfg),
+		Setting:         NewSettingClient(cfg),
 		Tag:             NewTagClient(cfg),
 		User:            NewUserClient(cfg),
 		WebhookDelivery: NewWebhookDeliveryClient(cfg),
@@ -215,13 +230,16 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:          cfg,
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
+		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
 		Event:           NewEventClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
 		Project:         NewProjectClient(cfg),
+		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
 		Session:         NewSessionClient(cfg),
+		Setting:         NewSettingClient(cfg),
 		Tag:             NewTagClient(cfg),
 		User:            NewUserClient(cfg),
 		WebhookDelivery: NewWebhookDeliveryClient(cfg),
@@ -255,8 +273,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Accessory, c.Artifact, c.Blob, c.Event, c.Label, c.Member, c.Project,
-		c.Repository, c.Session, c.Tag, c.User, c.WebhookDelivery, c.WebhookPolicy,
+		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
+		c.Project, c.PurgeRun, c.Repository, c.Session, c.Setting, c.Tag, c.User,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -266,8 +285,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Accessory, c.Artifact, c.Blob, c.Event, c.Label, c.Member, c.Project,
-		c.Repository, c.Session, c.Tag, c.User, c.WebhookDelivery, c.WebhookPolicy,
+		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
+		c.Project, c.PurgeRun, c.Repository, c.Session, c.Setting, c.Tag, c.User,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -280,6 +300,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Accessory.mutate(ctx, m)
 	case *ArtifactMutation:
 		return c.Artifact.mutate(ctx, m)
+	case *AuditLogMutation:
+		return c.AuditLog.mutate(ctx, m)
 	case *BlobMutation:
 		return c.Blob.mutate(ctx, m)
 	case *EventMutation:
@@ -290,10 +312,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Member.mutate(ctx, m)
 	case *ProjectMutation:
 		return c.Project.mutate(ctx, m)
+	case *PurgeRunMutation:
+		return c.PurgeRun.mutate(ctx, m)
 	case *RepositoryMutation:
 		return c.Repository.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
+	case *SettingMutation:
+		return c.Setting.mutate(ctx, m)
 	case *TagMutation:
 		return c.Tag.mutate(ctx, m)
 	case *UserMutation:
@@ -698,6 +724,139 @@ func (c *ArtifactClient) mutate(ctx context.Context, m *ArtifactMutation) (Value
 		return (&ArtifactDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Artifact mutation op: %q", m.Op())
+	}
+}
+
+// AuditLogClient is a client for the AuditLog schema.
+type AuditLogClient struct {
+	config
+}
+
+// NewAuditLogClient returns a client for the AuditLog from the given config.
+func NewAuditLogClient(c config) *AuditLogClient {
+	return &AuditLogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `auditlog.Hooks(f(g(h())))`.
+func (c *AuditLogClient) Use(hooks ...Hook) {
+	c.hooks.AuditLog = append(c.hooks.AuditLog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `auditlog.Intercept(f(g(h())))`.
+func (c *AuditLogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditLog = append(c.inters.AuditLog, interceptors...)
+}
+
+// Create returns a builder for creating a AuditLog entity.
+func (c *AuditLogClient) Create() *AuditLogCreate {
+	mutation := newAuditLogMutation(c.config, OpCreate)
+	return &AuditLogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditLog entities.
+func (c *AuditLogClient) CreateBulk(builders ...*AuditLogCreate) *AuditLogCreateBulk {
+	return &AuditLogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditLogClient) MapCreateBulk(slice any, setFunc func(*AuditLogCreate, int)) *AuditLogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditLogCreateBulk{err: fmt.Errorf("calling to AuditLogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditLogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditLogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditLog.
+func (c *AuditLogClient) Update() *AuditLogUpdate {
+	mutation := newAuditLogMutation(c.config, OpUpdate)
+	return &AuditLogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditLogClient) UpdateOne(_m *AuditLog) *AuditLogUpdateOne {
+	mutation := newAuditLogMutation(c.config, OpUpdateOne, withAuditLog(_m))
+	return &AuditLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditLogClient) UpdateOneID(id int) *AuditLogUpdateOne {
+	mutation := newAuditLogMutation(c.config, OpUpdateOne, withAuditLogID(id))
+	return &AuditLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditLog.
+func (c *AuditLogClient) Delete() *AuditLogDelete {
+	mutation := newAuditLogMutation(c.config, OpDelete)
+	return &AuditLogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditLogClient) DeleteOne(_m *AuditLog) *AuditLogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditLogClient) DeleteOneID(id int) *AuditLogDeleteOne {
+	builder := c.Delete().Where(auditlog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditLogDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditLog.
+func (c *AuditLogClient) Query() *AuditLogQuery {
+	return &AuditLogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditLog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditLog entity by its id.
+func (c *AuditLogClient) Get(ctx context.Context, id int) (*AuditLog, error) {
+	return c.Query().Where(auditlog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditLogClient) GetX(ctx context.Context, id int) *AuditLog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditLogClient) Hooks() []Hook {
+	return c.hooks.AuditLog
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditLogClient) Interceptors() []Interceptor {
+	return c.inters.AuditLog
+}
+
+func (c *AuditLogClient) mutate(ctx context.Context, m *AuditLogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditLogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditLogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditLogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditLog mutation op: %q", m.Op())
 	}
 }
 
@@ -1510,6 +1669,139 @@ func (c *ProjectClient) mutate(ctx context.Context, m *ProjectMutation) (Value, 
 	}
 }
 
+// PurgeRunClient is a client for the PurgeRun schema.
+type PurgeRunClient struct {
+	config
+}
+
+// NewPurgeRunClient returns a client for the PurgeRun from the given config.
+func NewPurgeRunClient(c config) *PurgeRunClient {
+	return &PurgeRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `purgerun.Hooks(f(g(h())))`.
+func (c *PurgeRunClient) Use(hooks ...Hook) {
+	c.hooks.PurgeRun = append(c.hooks.PurgeRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `purgerun.Intercept(f(g(h())))`.
+func (c *PurgeRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PurgeRun = append(c.inters.PurgeRun, interceptors...)
+}
+
+// Create returns a builder for creating a PurgeRun entity.
+func (c *PurgeRunClient) Create() *PurgeRunCreate {
+	mutation := newPurgeRunMutation(c.config, OpCreate)
+	return &PurgeRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PurgeRun entities.
+func (c *PurgeRunClient) CreateBulk(builders ...*PurgeRunCreate) *PurgeRunCreateBulk {
+	return &PurgeRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PurgeRunClient) MapCreateBulk(slice any, setFunc func(*PurgeRunCreate, int)) *PurgeRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PurgeRunCreateBulk{err: fmt.Errorf("calling to PurgeRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PurgeRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PurgeRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PurgeRun.
+func (c *PurgeRunClient) Update() *PurgeRunUpdate {
+	mutation := newPurgeRunMutation(c.config, OpUpdate)
+	return &PurgeRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PurgeRunClient) UpdateOne(_m *PurgeRun) *PurgeRunUpdateOne {
+	mutation := newPurgeRunMutation(c.config, OpUpdateOne, withPurgeRun(_m))
+	return &PurgeRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PurgeRunClient) UpdateOneID(id int) *PurgeRunUpdateOne {
+	mutation := newPurgeRunMutation(c.config, OpUpdateOne, withPurgeRunID(id))
+	return &PurgeRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PurgeRun.
+func (c *PurgeRunClient) Delete() *PurgeRunDelete {
+	mutation := newPurgeRunMutation(c.config, OpDelete)
+	return &PurgeRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PurgeRunClient) DeleteOne(_m *PurgeRun) *PurgeRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PurgeRunClient) DeleteOneID(id int) *PurgeRunDeleteOne {
+	builder := c.Delete().Where(purgerun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PurgeRunDeleteOne{builder}
+}
+
+// Query returns a query builder for PurgeRun.
+func (c *PurgeRunClient) Query() *PurgeRunQuery {
+	return &PurgeRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePurgeRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PurgeRun entity by its id.
+func (c *PurgeRunClient) Get(ctx context.Context, id int) (*PurgeRun, error) {
+	return c.Query().Where(purgerun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PurgeRunClient) GetX(ctx context.Context, id int) *PurgeRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *PurgeRunClient) Hooks() []Hook {
+	return c.hooks.PurgeRun
+}
+
+// Interceptors returns the client interceptors.
+func (c *PurgeRunClient) Interceptors() []Interceptor {
+	return c.inters.PurgeRun
+}
+
+func (c *PurgeRunClient) mutate(ctx context.Context, m *PurgeRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PurgeRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PurgeRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PurgeRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PurgeRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PurgeRun mutation op: %q", m.Op())
+	}
+}
+
 // RepositoryClient is a client for the Repository schema.
 type RepositoryClient struct {
 	config
@@ -1837,6 +2129,139 @@ func (c *SessionClient) mutate(ctx context.Context, m *SessionMutation) (Value, 
 		return (&SessionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Session mutation op: %q", m.Op())
+	}
+}
+
+// SettingClient is a client for the Setting schema.
+type SettingClient struct {
+	config
+}
+
+// NewSettingClient returns a client for the Setting from the given config.
+func NewSettingClient(c config) *SettingClient {
+	return &SettingClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `setting.Hooks(f(g(h())))`.
+func (c *SettingClient) Use(hooks ...Hook) {
+	c.hooks.Setting = append(c.hooks.Setting, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `setting.Intercept(f(g(h())))`.
+func (c *SettingClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Setting = append(c.inters.Setting, interceptors...)
+}
+
+// Create returns a builder for creating a Setting entity.
+func (c *SettingClient) Create() *SettingCreate {
+	mutation := newSettingMutation(c.config, OpCreate)
+	return &SettingCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Setting entities.
+func (c *SettingClient) CreateBulk(builders ...*SettingCreate) *SettingCreateBulk {
+	return &SettingCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SettingClient) MapCreateBulk(slice any, setFunc func(*SettingCreate, int)) *SettingCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SettingCreateBulk{err: fmt.Errorf("calling to SettingClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SettingCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SettingCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Setting.
+func (c *SettingClient) Update() *SettingUpdate {
+	mutation := newSettingMutation(c.config, OpUpdate)
+	return &SettingUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SettingClient) UpdateOne(_m *Setting) *SettingUpdateOne {
+	mutation := newSettingMutation(c.config, OpUpdateOne, withSetting(_m))
+	return &SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SettingClient) UpdateOneID(id int) *SettingUpdateOne {
+	mutation := newSettingMutation(c.config, OpUpdateOne, withSettingID(id))
+	return &SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Setting.
+func (c *SettingClient) Delete() *SettingDelete {
+	mutation := newSettingMutation(c.config, OpDelete)
+	return &SettingDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SettingClient) DeleteOne(_m *Setting) *SettingDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SettingClient) DeleteOneID(id int) *SettingDeleteOne {
+	builder := c.Delete().Where(setting.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SettingDeleteOne{builder}
+}
+
+// Query returns a query builder for Setting.
+func (c *SettingClient) Query() *SettingQuery {
+	return &SettingQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSetting},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Setting entity by its id.
+func (c *SettingClient) Get(ctx context.Context, id int) (*Setting, error) {
+	return c.Query().Where(setting.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SettingClient) GetX(ctx context.Context, id int) *Setting {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SettingClient) Hooks() []Hook {
+	return c.hooks.Setting
+}
+
+// Interceptors returns the client interceptors.
+func (c *SettingClient) Interceptors() []Interceptor {
+	return c.inters.Setting
+}
+
+func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SettingCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SettingUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SettingUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SettingDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Setting mutation op: %q", m.Op())
 	}
 }
 
@@ -2487,12 +2912,14 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Accessory, Artifact, Blob, Event, Label, Member, Project, Repository, Session,
-		Tag, User, WebhookDelivery, WebhookPolicy []ent.Hook
+		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
+		Repository, Session, Setting, Tag, User, WebhookDelivery,
+		WebhookPolicy []ent.Hook
 	}
 	inters struct {
-		Accessory, Artifact, Blob, Event, Label, Member, Project, Repository, Session,
-		Tag, User, WebhookDelivery, WebhookPolicy []ent.Interceptor
+		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
+		Repository, Session, Setting, Tag, User, WebhookDelivery,
+		WebhookPolicy []ent.Interceptor
 	}
 )
 

@@ -14,14 +14,17 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -88,13 +91,16 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			accessory.Table:       accessory.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
+			auditlog.Table:        auditlog.ValidColumn,
 			blob.Table:            blob.ValidColumn,
 			entevent.Table:        entevent.ValidColumn,
 			label.Table:           label.ValidColumn,
 			member.Table:          member.ValidColumn,
 			project.Table:         project.ValidColumn,
+			purgerun.Table:        purgerun.ValidColumn,
 			repository.Table:      repository.ValidColumn,
 			session.Table:         session.ValidColumn,
+			setting.Table:         setting.ValidColumn,
 			tag.Table:             tag.ValidColumn,
 			user.Table:            user.ValidColumn,
 			webhookdelivery.Table: webhookdelivery.ValidColumn,

@@ -34,6 +34,8 @@ type Event struct {
 	Digest string `json:"digest,omitempty"`
 	// Tag holds the value of the "tag" field.
 	Tag string `json:"tag,omitempty"`
+	// SourceIP holds the value of the "source_ip" field.
+	SourceIP string `json:"source_ip,omitempty"`
 	// How many times it happened, for events recorded in batches (pulls).
 	Count int64 `json:"count,omitempty"`
 	// DispatchedAt holds the value of the "dispatched_at" field.
@@ -48,7 +50,7 @@ func (*Event) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case entevent.FieldID, entevent.FieldProjectID, entevent.FieldCount:
 			values[i] = new(sql.NullInt64)
-		case entevent.FieldType, entevent.FieldOperator, entevent.FieldProjectName, entevent.FieldRepository, entevent.FieldDigest, entevent.FieldTag:
+		case entevent.FieldType, entevent.FieldOperator, entevent.FieldProjectName, entevent.FieldRepository, entevent.FieldDigest, entevent.FieldTag, entevent.FieldSourceIP:
 			values[i] = new(sql.NullString)
 		case entevent.FieldOccurredAt, entevent.FieldDispatchedAt:
 			values[i] = new(sql.NullTime)
@@ -121,6 +123,12 @@ func (_m *Event) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field tag", values[i])
 			} else if value.Valid {
 				_m.Tag = value.String
+			}
+		case entevent.FieldSourceIP:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field source_ip", values[i])
+			} else if value.Valid {
+				_m.SourceIP = value.String
 			}
 		case entevent.FieldCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -196,6 +204,9 @@ func (_m *Event) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("tag=")
 	builder.WriteString(_m.Tag)
+	builder.WriteString(", ")
+	builder.WriteString("source_ip=")
+	builder.WriteString(_m.SourceIP)
 	builder.WriteString(", ")
 	builder.WriteString("count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Count))

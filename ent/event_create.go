@@ -127,6 +127,20 @@ func (_c *EventCreate) SetNillableTag(v *string) *EventCreate {
 	return _c
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_c *EventCreate) SetSourceIP(v string) *EventCreate {
+	_c.mutation.SetSourceIP(v)
+	return _c
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_c *EventCreate) SetNillableSourceIP(v *string) *EventCreate {
+	if v != nil {
+		_c.SetSourceIP(*v)
+	}
+	return _c
+}
+
 // SetCount sets the "count" field.
 func (_c *EventCreate) SetCount(v int64) *EventCreate {
 	_c.mutation.SetCount(v)
@@ -214,6 +228,10 @@ func (_c *EventCreate) defaults() {
 		v := entevent.DefaultTag
 		_c.mutation.SetTag(v)
 	}
+	if _, ok := _c.mutation.SourceIP(); !ok {
+		v := entevent.DefaultSourceIP
+		_c.mutation.SetSourceIP(v)
+	}
 	if _, ok := _c.mutation.Count(); !ok {
 		v := entevent.DefaultCount
 		_c.mutation.SetCount(v)
@@ -271,6 +289,14 @@ func (_c *EventCreate) check() error {
 	if v, ok := _c.mutation.Tag(); ok {
 		if err := entevent.TagValidator(v); err != nil {
 			return &ValidationError{Name: "tag", err: fmt.Errorf(`ent: validator failed for field "Event.tag": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SourceIP(); !ok {
+		return &ValidationError{Name: "source_ip", err: errors.New(`ent: missing required field "Event.source_ip"`)}
+	}
+	if v, ok := _c.mutation.SourceIP(); ok {
+		if err := entevent.SourceIPValidator(v); err != nil {
+			return &ValidationError{Name: "source_ip", err: fmt.Errorf(`ent: validator failed for field "Event.source_ip": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Count(); !ok {
@@ -334,6 +360,10 @@ func (_c *EventCreate) createSpec() (*Event, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Tag(); ok {
 		_spec.SetField(entevent.FieldTag, field.TypeString, value)
 		_node.Tag = value
+	}
+	if value, ok := _c.mutation.SourceIP(); ok {
+		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
+		_node.SourceIP = value
 	}
 	if value, ok := _c.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)
@@ -488,6 +518,18 @@ func (u *EventUpsert) SetTag(v string) *EventUpsert {
 // UpdateTag sets the "tag" field to the value that was provided on create.
 func (u *EventUpsert) UpdateTag() *EventUpsert {
 	u.SetExcluded(entevent.FieldTag)
+	return u
+}
+
+// SetSourceIP sets the "source_ip" field.
+func (u *EventUpsert) SetSourceIP(v string) *EventUpsert {
+	u.Set(entevent.FieldSourceIP, v)
+	return u
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *EventUpsert) UpdateSourceIP() *EventUpsert {
+	u.SetExcluded(entevent.FieldSourceIP)
 	return u
 }
 
@@ -681,6 +723,20 @@ func (u *EventUpsertOne) SetTag(v string) *EventUpsertOne {
 func (u *EventUpsertOne) UpdateTag() *EventUpsertOne {
 	return u.Update(func(s *EventUpsert) {
 		s.UpdateTag()
+	})
+}
+
+// SetSourceIP sets the "source_ip" field.
+func (u *EventUpsertOne) SetSourceIP(v string) *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.SetSourceIP(v)
+	})
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *EventUpsertOne) UpdateSourceIP() *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdateSourceIP()
 	})
 }
 
@@ -1046,6 +1102,20 @@ func (u *EventUpsertBulk) SetTag(v string) *EventUpsertBulk {
 func (u *EventUpsertBulk) UpdateTag() *EventUpsertBulk {
 	return u.Update(func(s *EventUpsert) {
 		s.UpdateTag()
+	})
+}
+
+// SetSourceIP sets the "source_ip" field.
+func (u *EventUpsertBulk) SetSourceIP(v string) *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.SetSourceIP(v)
+	})
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *EventUpsertBulk) UpdateSourceIP() *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdateSourceIP()
 	})
 }
 

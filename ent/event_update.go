@@ -141,6 +141,20 @@ func (_u *EventUpdate) SetNillableTag(v *string) *EventUpdate {
 	return _u
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_u *EventUpdate) SetSourceIP(v string) *EventUpdate {
+	_u.mutation.SetSourceIP(v)
+	return _u
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_u *EventUpdate) SetNillableSourceIP(v *string) *EventUpdate {
+	if v != nil {
+		_u.SetSourceIP(*v)
+	}
+	return _u
+}
+
 // SetCount sets the "count" field.
 func (_u *EventUpdate) SetCount(v int64) *EventUpdate {
 	_u.mutation.ResetCount()
@@ -246,6 +260,11 @@ func (_u *EventUpdate) check() error {
 			return &ValidationError{Name: "tag", err: fmt.Errorf(`ent: validator failed for field "Event.tag": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SourceIP(); ok {
+		if err := entevent.SourceIPValidator(v); err != nil {
+			return &ValidationError{Name: "source_ip", err: fmt.Errorf(`ent: validator failed for field "Event.source_ip": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -293,6 +312,9 @@ func (_u *EventUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Tag(); ok {
 		_spec.SetField(entevent.FieldTag, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SourceIP(); ok {
+		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)
@@ -439,6 +461,20 @@ func (_u *EventUpdateOne) SetNillableTag(v *string) *EventUpdateOne {
 	return _u
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_u *EventUpdateOne) SetSourceIP(v string) *EventUpdateOne {
+	_u.mutation.SetSourceIP(v)
+	return _u
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_u *EventUpdateOne) SetNillableSourceIP(v *string) *EventUpdateOne {
+	if v != nil {
+		_u.SetSourceIP(*v)
+	}
+	return _u
+}
+
 // SetCount sets the "count" field.
 func (_u *EventUpdateOne) SetCount(v int64) *EventUpdateOne {
 	_u.mutation.ResetCount()
@@ -557,6 +593,11 @@ func (_u *EventUpdateOne) check() error {
 			return &ValidationError{Name: "tag", err: fmt.Errorf(`ent: validator failed for field "Event.tag": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SourceIP(); ok {
+		if err := entevent.SourceIPValidator(v); err != nil {
+			return &ValidationError{Name: "source_ip", err: fmt.Errorf(`ent: validator failed for field "Event.source_ip": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -621,6 +662,9 @@ func (_u *EventUpdateOne) sqlSave(ctx context.Context) (_node *Event, err error)
 	}
 	if value, ok := _u.mutation.Tag(); ok {
 		_spec.SetField(entevent.FieldTag, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SourceIP(); ok {
+		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)

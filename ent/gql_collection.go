@@ -12,10 +12,12 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
@@ -318,6 +320,135 @@ func newArtifactPaginateArgs(rv map[string]any) *artifactPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ArtifactWhereInput); ok {
 		args.opts = append(args.opts, WithArtifactFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *AuditLogQuery) CollectFields(ctx context.Context, satisfies ...string) (*AuditLogQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *AuditLogQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(auditlog.Columns))
+		selectedFields = []string{auditlog.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "occurredAt":
+			if _, ok := fieldSeen[auditlog.FieldOccurredAt]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldOccurredAt)
+				fieldSeen[auditlog.FieldOccurredAt] = struct{}{}
+			}
+		case "username":
+			if _, ok := fieldSeen[auditlog.FieldUsername]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldUsername)
+				fieldSeen[auditlog.FieldUsername] = struct{}{}
+			}
+		case "projectID":
+			if _, ok := fieldSeen[auditlog.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldProjectID)
+				fieldSeen[auditlog.FieldProjectID] = struct{}{}
+			}
+		case "projectName":
+			if _, ok := fieldSeen[auditlog.FieldProjectName]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldProjectName)
+				fieldSeen[auditlog.FieldProjectName] = struct{}{}
+			}
+		case "operation":
+			if _, ok := fieldSeen[auditlog.FieldOperation]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldOperation)
+				fieldSeen[auditlog.FieldOperation] = struct{}{}
+			}
+		case "resourceType":
+			if _, ok := fieldSeen[auditlog.FieldResourceType]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldResourceType)
+				fieldSeen[auditlog.FieldResourceType] = struct{}{}
+			}
+		case "resource":
+			if _, ok := fieldSeen[auditlog.FieldResource]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldResource)
+				fieldSeen[auditlog.FieldResource] = struct{}{}
+			}
+		case "sourceIP":
+			if _, ok := fieldSeen[auditlog.FieldSourceIP]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldSourceIP)
+				fieldSeen[auditlog.FieldSourceIP] = struct{}{}
+			}
+		case "result":
+			if _, ok := fieldSeen[auditlog.FieldResult]; !ok {
+				selectedFields = append(selectedFields, auditlog.FieldResult)
+				fieldSeen[auditlog.FieldResult] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type auditlogPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []AuditLogPaginateOption
+}
+
+func newAuditLogPaginateArgs(rv map[string]any) *auditlogPaginateArgs {
+	args := &auditlogPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &AuditLogOrder{Field: &AuditLogOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithAuditLogOrder(order))
+			}
+		case *AuditLogOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithAuditLogOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*AuditLogWhereInput); ok {
+		args.opts = append(args.opts, WithAuditLogFilter(v.Filter))
 	}
 	return args
 }
@@ -866,6 +997,142 @@ func newProjectPaginateArgs(rv map[string]any) *projectPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ProjectWhereInput); ok {
 		args.opts = append(args.opts, WithProjectFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *PurgeRunQuery) CollectFields(ctx context.Context, satisfies ...string) (*PurgeRunQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *PurgeRunQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(purgerun.Columns))
+		selectedFields = []string{purgerun.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "status":
+			if _, ok := fieldSeen[purgerun.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldStatus)
+				fieldSeen[purgerun.FieldStatus] = struct{}{}
+			}
+		case "trigger":
+			if _, ok := fieldSeen[purgerun.FieldTrigger]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldTrigger)
+				fieldSeen[purgerun.FieldTrigger] = struct{}{}
+			}
+		case "retentionHours":
+			if _, ok := fieldSeen[purgerun.FieldRetentionHours]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldRetentionHours)
+				fieldSeen[purgerun.FieldRetentionHours] = struct{}{}
+			}
+		case "operations":
+			if _, ok := fieldSeen[purgerun.FieldOperations]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldOperations)
+				fieldSeen[purgerun.FieldOperations] = struct{}{}
+			}
+		case "dryRun":
+			if _, ok := fieldSeen[purgerun.FieldDryRun]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldDryRun)
+				fieldSeen[purgerun.FieldDryRun] = struct{}{}
+			}
+		case "rowsPurged":
+			if _, ok := fieldSeen[purgerun.FieldRowsPurged]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldRowsPurged)
+				fieldSeen[purgerun.FieldRowsPurged] = struct{}{}
+			}
+		case "log":
+			if _, ok := fieldSeen[purgerun.FieldLog]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldLog)
+				fieldSeen[purgerun.FieldLog] = struct{}{}
+			}
+		case "operator":
+			if _, ok := fieldSeen[purgerun.FieldOperator]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldOperator)
+				fieldSeen[purgerun.FieldOperator] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[purgerun.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldCreatedAt)
+				fieldSeen[purgerun.FieldCreatedAt] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[purgerun.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldStartedAt)
+				fieldSeen[purgerun.FieldStartedAt] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[purgerun.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, purgerun.FieldEndedAt)
+				fieldSeen[purgerun.FieldEndedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type purgerunPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []PurgeRunPaginateOption
+}
+
+func newPurgeRunPaginateArgs(rv map[string]any) *purgerunPaginateArgs {
+	args := &purgerunPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &PurgeRunOrder{Field: &PurgeRunOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithPurgeRunOrder(order))
+			}
+		case *PurgeRunOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithPurgeRunOrder(v))
+			}
+		}
 	}
 	return args
 }

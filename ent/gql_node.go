@@ -15,10 +15,12 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
@@ -43,6 +45,11 @@ var artifactImplementors = []string{"Artifact", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Artifact) IsNode() {}
 
+var auditlogImplementors = []string{"AuditLog", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*AuditLog) IsNode() {}
+
 var blobImplementors = []string{"Blob", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -62,6 +69,11 @@ var projectImplementors = []string{"Project", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Project) IsNode() {}
+
+var purgerunImplementors = []string{"PurgeRun", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*PurgeRun) IsNode() {}
 
 var repositoryImplementors = []string{"Repository", "Node"}
 
@@ -164,6 +176,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case auditlog.Table:
+		query := c.AuditLog.Query().
+			Where(auditlog.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, auditlogImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case blob.Table:
 		query := c.Blob.Query().
 			Where(blob.ID(id))
@@ -196,6 +217,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(project.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, projectImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case purgerun.Table:
+		query := c.PurgeRun.Query().
+			Where(purgerun.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, purgerunImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -350,6 +380,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case auditlog.Table:
+		query := c.AuditLog.Query().
+			Where(auditlog.IDIn(ids...))
+		query, err := query.CollectFields(ctx, auditlogImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case blob.Table:
 		query := c.Blob.Query().
 			Where(blob.IDIn(ids...))
@@ -402,6 +448,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Project.Query().
 			Where(project.IDIn(ids...))
 		query, err := query.CollectFields(ctx, projectImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case purgerun.Table:
+		query := c.PurgeRun.Query().
+			Where(purgerun.IDIn(ids...))
+		query, err := query.CollectFields(ctx, purgerunImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -16,10 +16,12 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
@@ -684,6 +686,356 @@ func (_m *Artifact) ToEdge(order *ArtifactOrder) *ArtifactEdge {
 		order = DefaultArtifactOrder
 	}
 	return &ArtifactEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// AuditLogEdge is the edge representation of AuditLog.
+type AuditLogEdge struct {
+	Node   *AuditLog `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// AuditLogConnection is the connection containing edges to AuditLog.
+type AuditLogConnection struct {
+	Edges      []*AuditLogEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *AuditLogConnection) build(nodes []*AuditLog, pager *auditlogPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *AuditLog
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *AuditLog {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *AuditLog {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*AuditLogEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &AuditLogEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// AuditLogPaginateOption enables pagination customization.
+type AuditLogPaginateOption func(*auditlogPager) error
+
+// WithAuditLogOrder configures pagination ordering.
+func WithAuditLogOrder(order *AuditLogOrder) AuditLogPaginateOption {
+	if order == nil {
+		order = DefaultAuditLogOrder
+	}
+	o := *order
+	return func(pager *auditlogPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAuditLogOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAuditLogFilter configures pagination filter.
+func WithAuditLogFilter(filter func(*AuditLogQuery) (*AuditLogQuery, error)) AuditLogPaginateOption {
+	return func(pager *auditlogPager) error {
+		if filter == nil {
+			return errors.New("AuditLogQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type auditlogPager struct {
+	reverse bool
+	order   *AuditLogOrder
+	filter  func(*AuditLogQuery) (*AuditLogQuery, error)
+}
+
+func newAuditLogPager(opts []AuditLogPaginateOption, reverse bool) (*auditlogPager, error) {
+	pager := &auditlogPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAuditLogOrder
+	}
+	return pager, nil
+}
+
+func (p *auditlogPager) applyFilter(query *AuditLogQuery) (*AuditLogQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *auditlogPager) toCursor(_m *AuditLog) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *auditlogPager) applyCursors(query *AuditLogQuery, after, before *Cursor) (*AuditLogQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAuditLogOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *auditlogPager) applyOrder(query *AuditLogQuery) *AuditLogQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAuditLogOrder.Field {
+		query = query.Order(DefaultAuditLogOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *auditlogPager) orderExpr(query *AuditLogQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAuditLogOrder.Field {
+			b.Comma().Ident(DefaultAuditLogOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to AuditLog.
+func (_m *AuditLogQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...AuditLogPaginateOption,
+) (*AuditLogConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAuditLogPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &AuditLogConnection{Edges: []*AuditLogEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// AuditLogOrderFieldOccurredAt orders AuditLog by occurred_at.
+	AuditLogOrderFieldOccurredAt = &AuditLogOrderField{
+		Value: func(_m *AuditLog) (ent.Value, error) {
+			return _m.OccurredAt, nil
+		},
+		column: auditlog.FieldOccurredAt,
+		toTerm: auditlog.ByOccurredAt,
+		toCursor: func(_m *AuditLog) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.OccurredAt,
+			}
+		},
+	}
+	// AuditLogOrderFieldUsername orders AuditLog by username.
+	AuditLogOrderFieldUsername = &AuditLogOrderField{
+		Value: func(_m *AuditLog) (ent.Value, error) {
+			return _m.Username, nil
+		},
+		column: auditlog.FieldUsername,
+		toTerm: auditlog.ByUsername,
+		toCursor: func(_m *AuditLog) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Username,
+			}
+		},
+	}
+	// AuditLogOrderFieldOperation orders AuditLog by operation.
+	AuditLogOrderFieldOperation = &AuditLogOrderField{
+		Value: func(_m *AuditLog) (ent.Value, error) {
+			return _m.Operation, nil
+		},
+		column: auditlog.FieldOperation,
+		toTerm: auditlog.ByOperation,
+		toCursor: func(_m *AuditLog) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Operation,
+			}
+		},
+	}
+	// AuditLogOrderFieldResourceType orders AuditLog by resource_type.
+	AuditLogOrderFieldResourceType = &AuditLogOrderField{
+		Value: func(_m *AuditLog) (ent.Value, error) {
+			return _m.ResourceType, nil
+		},
+		column: auditlog.FieldResourceType,
+		toTerm: auditlog.ByResourceType,
+		toCursor: func(_m *AuditLog) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ResourceType,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f AuditLogOrderField) String() string {
+	var str string
+	switch f.column {
+	case AuditLogOrderFieldOccurredAt.column:
+		str = "OCCURRED_AT"
+	case AuditLogOrderFieldUsername.column:
+		str = "USERNAME"
+	case AuditLogOrderFieldOperation.column:
+		str = "OPERATION"
+	case AuditLogOrderFieldResourceType.column:
+		str = "RESOURCE_TYPE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f AuditLogOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *AuditLogOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("AuditLogOrderField %T must be a string", v)
+	}
+	switch str {
+	case "OCCURRED_AT":
+		*f = *AuditLogOrderFieldOccurredAt
+	case "USERNAME":
+		*f = *AuditLogOrderFieldUsername
+	case "OPERATION":
+		*f = *AuditLogOrderFieldOperation
+	case "RESOURCE_TYPE":
+		*f = *AuditLogOrderFieldResourceType
+	default:
+		return fmt.Errorf("%s is not a valid AuditLogOrderField", str)
+	}
+	return nil
+}
+
+// AuditLogOrderField defines the ordering field of AuditLog.
+type AuditLogOrderField struct {
+	// Value extracts the ordering value from the given AuditLog.
+	Value    func(*AuditLog) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) auditlog.OrderOption
+	toCursor func(*AuditLog) Cursor
+}
+
+// AuditLogOrder defines the ordering of AuditLog.
+type AuditLogOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *AuditLogOrderField `json:"field"`
+}
+
+// DefaultAuditLogOrder is the default ordering of AuditLog.
+var DefaultAuditLogOrder = &AuditLogOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &AuditLogOrderField{
+		Value: func(_m *AuditLog) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: auditlog.FieldID,
+		toTerm: auditlog.ByID,
+		toCursor: func(_m *AuditLog) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts AuditLog into AuditLogEdge.
+func (_m *AuditLog) ToEdge(order *AuditLogOrder) *AuditLogEdge {
+	if order == nil {
+		order = DefaultAuditLogOrder
+	}
+	return &AuditLogEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -1810,6 +2162,302 @@ func (_m *Project) ToEdge(order *ProjectOrder) *ProjectEdge {
 		order = DefaultProjectOrder
 	}
 	return &ProjectEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// PurgeRunEdge is the edge representation of PurgeRun.
+type PurgeRunEdge struct {
+	Node   *PurgeRun `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// PurgeRunConnection is the connection containing edges to PurgeRun.
+type PurgeRunConnection struct {
+	Edges      []*PurgeRunEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *PurgeRunConnection) build(nodes []*PurgeRun, pager *purgerunPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *PurgeRun
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *PurgeRun {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *PurgeRun {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*PurgeRunEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &PurgeRunEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// PurgeRunPaginateOption enables pagination customization.
+type PurgeRunPaginateOption func(*purgerunPager) error
+
+// WithPurgeRunOrder configures pagination ordering.
+func WithPurgeRunOrder(order *PurgeRunOrder) PurgeRunPaginateOption {
+	if order == nil {
+		order = DefaultPurgeRunOrder
+	}
+	o := *order
+	return func(pager *purgerunPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultPurgeRunOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithPurgeRunFilter configures pagination filter.
+func WithPurgeRunFilter(filter func(*PurgeRunQuery) (*PurgeRunQuery, error)) PurgeRunPaginateOption {
+	return func(pager *purgerunPager) error {
+		if filter == nil {
+			return errors.New("PurgeRunQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type purgerunPager struct {
+	reverse bool
+	order   *PurgeRunOrder
+	filter  func(*PurgeRunQuery) (*PurgeRunQuery, error)
+}
+
+func newPurgeRunPager(opts []PurgeRunPaginateOption, reverse bool) (*purgerunPager, error) {
+	pager := &purgerunPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultPurgeRunOrder
+	}
+	return pager, nil
+}
+
+func (p *purgerunPager) applyFilter(query *PurgeRunQuery) (*PurgeRunQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *purgerunPager) toCursor(_m *PurgeRun) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *purgerunPager) applyCursors(query *PurgeRunQuery, after, before *Cursor) (*PurgeRunQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultPurgeRunOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *purgerunPager) applyOrder(query *PurgeRunQuery) *PurgeRunQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultPurgeRunOrder.Field {
+		query = query.Order(DefaultPurgeRunOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *purgerunPager) orderExpr(query *PurgeRunQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultPurgeRunOrder.Field {
+			b.Comma().Ident(DefaultPurgeRunOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to PurgeRun.
+func (_m *PurgeRunQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...PurgeRunPaginateOption,
+) (*PurgeRunConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newPurgeRunPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &PurgeRunConnection{Edges: []*PurgeRunEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// PurgeRunOrderFieldCreatedAt orders PurgeRun by created_at.
+	PurgeRunOrderFieldCreatedAt = &PurgeRunOrderField{
+		Value: func(_m *PurgeRun) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: purgerun.FieldCreatedAt,
+		toTerm: purgerun.ByCreatedAt,
+		toCursor: func(_m *PurgeRun) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f PurgeRunOrderField) String() string {
+	var str string
+	switch f.column {
+	case PurgeRunOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f PurgeRunOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *PurgeRunOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("PurgeRunOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *PurgeRunOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid PurgeRunOrderField", str)
+	}
+	return nil
+}
+
+// PurgeRunOrderField defines the ordering field of PurgeRun.
+type PurgeRunOrderField struct {
+	// Value extracts the ordering value from the given PurgeRun.
+	Value    func(*PurgeRun) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) purgerun.OrderOption
+	toCursor func(*PurgeRun) Cursor
+}
+
+// PurgeRunOrder defines the ordering of PurgeRun.
+type PurgeRunOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *PurgeRunOrderField `json:"field"`
+}
+
+// DefaultPurgeRunOrder is the default ordering of PurgeRun.
+var DefaultPurgeRunOrder = &PurgeRunOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &PurgeRunOrderField{
+		Value: func(_m *PurgeRun) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: purgerun.FieldID,
+		toTerm: purgerun.ByID,
+		toCursor: func(_m *PurgeRun) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts PurgeRun into PurgeRunEdge.
+func (_m *PurgeRun) ToEdge(order *PurgeRunOrder) *PurgeRunEdge {
+	if order == nil {
+		order = DefaultPurgeRunOrder
+	}
+	return &PurgeRunEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
@@ -581,6 +582,548 @@ func (i *ArtifactWhereInput) P() (predicate.Artifact, error) {
 		return predicates[0], nil
 	default:
 		return artifact.And(predicates...), nil
+	}
+}
+
+// AuditLogWhereInput represents a where input for filtering AuditLog queries.
+type AuditLogWhereInput struct {
+	Predicates []predicate.AuditLog  `json:"-"`
+	Not        *AuditLogWhereInput   `json:"not,omitempty"`
+	Or         []*AuditLogWhereInput `json:"or,omitempty"`
+	And        []*AuditLogWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "occurred_at" field predicates.
+	OccurredAt      *time.Time  `json:"occurredAt,omitempty"`
+	OccurredAtNEQ   *time.Time  `json:"occurredAtNEQ,omitempty"`
+	OccurredAtIn    []time.Time `json:"occurredAtIn,omitempty"`
+	OccurredAtNotIn []time.Time `json:"occurredAtNotIn,omitempty"`
+	OccurredAtGT    *time.Time  `json:"occurredAtGT,omitempty"`
+	OccurredAtGTE   *time.Time  `json:"occurredAtGTE,omitempty"`
+	OccurredAtLT    *time.Time  `json:"occurredAtLT,omitempty"`
+	OccurredAtLTE   *time.Time  `json:"occurredAtLTE,omitempty"`
+
+	// "username" field predicates.
+	Username             *string  `json:"username,omitempty"`
+	UsernameNEQ          *string  `json:"usernameNEQ,omitempty"`
+	UsernameIn           []string `json:"usernameIn,omitempty"`
+	UsernameNotIn        []string `json:"usernameNotIn,omitempty"`
+	UsernameGT           *string  `json:"usernameGT,omitempty"`
+	UsernameGTE          *string  `json:"usernameGTE,omitempty"`
+	UsernameLT           *string  `json:"usernameLT,omitempty"`
+	UsernameLTE          *string  `json:"usernameLTE,omitempty"`
+	UsernameContains     *string  `json:"usernameContains,omitempty"`
+	UsernameHasPrefix    *string  `json:"usernameHasPrefix,omitempty"`
+	UsernameHasSuffix    *string  `json:"usernameHasSuffix,omitempty"`
+	UsernameEqualFold    *string  `json:"usernameEqualFold,omitempty"`
+	UsernameContainsFold *string  `json:"usernameContainsFold,omitempty"`
+
+	// "project_id" field predicates.
+	ProjectID       *int  `json:"projectID,omitempty"`
+	ProjectIDNEQ    *int  `json:"projectIDNEQ,omitempty"`
+	ProjectIDIn     []int `json:"projectIDIn,omitempty"`
+	ProjectIDNotIn  []int `json:"projectIDNotIn,omitempty"`
+	ProjectIDGT     *int  `json:"projectIDGT,omitempty"`
+	ProjectIDGTE    *int  `json:"projectIDGTE,omitempty"`
+	ProjectIDLT     *int  `json:"projectIDLT,omitempty"`
+	ProjectIDLTE    *int  `json:"projectIDLTE,omitempty"`
+	ProjectIDIsNil  bool  `json:"projectIDIsNil,omitempty"`
+	ProjectIDNotNil bool  `json:"projectIDNotNil,omitempty"`
+
+	// "project_name" field predicates.
+	ProjectName             *string  `json:"projectName,omitempty"`
+	ProjectNameNEQ          *string  `json:"projectNameNEQ,omitempty"`
+	ProjectNameIn           []string `json:"projectNameIn,omitempty"`
+	ProjectNameNotIn        []string `json:"projectNameNotIn,omitempty"`
+	ProjectNameGT           *string  `json:"projectNameGT,omitempty"`
+	ProjectNameGTE          *string  `json:"projectNameGTE,omitempty"`
+	ProjectNameLT           *string  `json:"projectNameLT,omitempty"`
+	ProjectNameLTE          *string  `json:"projectNameLTE,omitempty"`
+	ProjectNameContains     *string  `json:"projectNameContains,omitempty"`
+	ProjectNameHasPrefix    *string  `json:"projectNameHasPrefix,omitempty"`
+	ProjectNameHasSuffix    *string  `json:"projectNameHasSuffix,omitempty"`
+	ProjectNameEqualFold    *string  `json:"projectNameEqualFold,omitempty"`
+	ProjectNameContainsFold *string  `json:"projectNameContainsFold,omitempty"`
+
+	// "operation" field predicates.
+	Operation             *string  `json:"operation,omitempty"`
+	OperationNEQ          *string  `json:"operationNEQ,omitempty"`
+	OperationIn           []string `json:"operationIn,omitempty"`
+	OperationNotIn        []string `json:"operationNotIn,omitempty"`
+	OperationGT           *string  `json:"operationGT,omitempty"`
+	OperationGTE          *string  `json:"operationGTE,omitempty"`
+	OperationLT           *string  `json:"operationLT,omitempty"`
+	OperationLTE          *string  `json:"operationLTE,omitempty"`
+	OperationContains     *string  `json:"operationContains,omitempty"`
+	OperationHasPrefix    *string  `json:"operationHasPrefix,omitempty"`
+	OperationHasSuffix    *string  `json:"operationHasSuffix,omitempty"`
+	OperationEqualFold    *string  `json:"operationEqualFold,omitempty"`
+	OperationContainsFold *string  `json:"operationContainsFold,omitempty"`
+
+	// "resource_type" field predicates.
+	ResourceType             *string  `json:"resourceType,omitempty"`
+	ResourceTypeNEQ          *string  `json:"resourceTypeNEQ,omitempty"`
+	ResourceTypeIn           []string `json:"resourceTypeIn,omitempty"`
+	ResourceTypeNotIn        []string `json:"resourceTypeNotIn,omitempty"`
+	ResourceTypeGT           *string  `json:"resourceTypeGT,omitempty"`
+	ResourceTypeGTE          *string  `json:"resourceTypeGTE,omitempty"`
+	ResourceTypeLT           *string  `json:"resourceTypeLT,omitempty"`
+	ResourceTypeLTE          *string  `json:"resourceTypeLTE,omitempty"`
+	ResourceTypeContains     *string  `json:"resourceTypeContains,omitempty"`
+	ResourceTypeHasPrefix    *string  `json:"resourceTypeHasPrefix,omitempty"`
+	ResourceTypeHasSuffix    *string  `json:"resourceTypeHasSuffix,omitempty"`
+	ResourceTypeEqualFold    *string  `json:"resourceTypeEqualFold,omitempty"`
+	ResourceTypeContainsFold *string  `json:"resourceTypeContainsFold,omitempty"`
+
+	// "resource" field predicates.
+	Resource             *string  `json:"resource,omitempty"`
+	ResourceNEQ          *string  `json:"resourceNEQ,omitempty"`
+	ResourceIn           []string `json:"resourceIn,omitempty"`
+	ResourceNotIn        []string `json:"resourceNotIn,omitempty"`
+	ResourceGT           *string  `json:"resourceGT,omitempty"`
+	ResourceGTE          *string  `json:"resourceGTE,omitempty"`
+	ResourceLT           *string  `json:"resourceLT,omitempty"`
+	ResourceLTE          *string  `json:"resourceLTE,omitempty"`
+	ResourceContains     *string  `json:"resourceContains,omitempty"`
+	ResourceHasPrefix    *string  `json:"resourceHasPrefix,omitempty"`
+	ResourceHasSuffix    *string  `json:"resourceHasSuffix,omitempty"`
+	ResourceEqualFold    *string  `json:"resourceEqualFold,omitempty"`
+	ResourceContainsFold *string  `json:"resourceContainsFold,omitempty"`
+
+	// "source_ip" field predicates.
+	SourceIP             *string  `json:"sourceIP,omitempty"`
+	SourceIPNEQ          *string  `json:"sourceIPNEQ,omitempty"`
+	SourceIPIn           []string `json:"sourceIPIn,omitempty"`
+	SourceIPNotIn        []string `json:"sourceIPNotIn,omitempty"`
+	SourceIPGT           *string  `json:"sourceIPGT,omitempty"`
+	SourceIPGTE          *string  `json:"sourceIPGTE,omitempty"`
+	SourceIPLT           *string  `json:"sourceIPLT,omitempty"`
+	SourceIPLTE          *string  `json:"sourceIPLTE,omitempty"`
+	SourceIPContains     *string  `json:"sourceIPContains,omitempty"`
+	SourceIPHasPrefix    *string  `json:"sourceIPHasPrefix,omitempty"`
+	SourceIPHasSuffix    *string  `json:"sourceIPHasSuffix,omitempty"`
+	SourceIPEqualFold    *string  `json:"sourceIPEqualFold,omitempty"`
+	SourceIPContainsFold *string  `json:"sourceIPContainsFold,omitempty"`
+
+	// "result" field predicates.
+	Result      *auditlog.Result  `json:"result,omitempty"`
+	ResultNEQ   *auditlog.Result  `json:"resultNEQ,omitempty"`
+	ResultIn    []auditlog.Result `json:"resultIn,omitempty"`
+	ResultNotIn []auditlog.Result `json:"resultNotIn,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *AuditLogWhereInput) AddPredicates(predicates ...predicate.AuditLog) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the AuditLogWhereInput filter on the AuditLogQuery builder.
+func (i *AuditLogWhereInput) Filter(q *AuditLogQuery) (*AuditLogQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyAuditLogWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyAuditLogWhereInput is returned in case the AuditLogWhereInput is empty.
+var ErrEmptyAuditLogWhereInput = errors.New("ent: empty predicate AuditLogWhereInput")
+
+// P returns a predicate for filtering auditlogs.
+// An error is returned if the input is empty or invalid.
+func (i *AuditLogWhereInput) P() (predicate.AuditLog, error) {
+	var predicates []predicate.AuditLog
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, auditlog.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.AuditLog, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, auditlog.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.AuditLog, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, auditlog.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, auditlog.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, auditlog.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, auditlog.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, auditlog.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, auditlog.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, auditlog.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, auditlog.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, auditlog.IDLTE(*i.IDLTE))
+	}
+	if i.OccurredAt != nil {
+		predicates = append(predicates, auditlog.OccurredAtEQ(*i.OccurredAt))
+	}
+	if i.OccurredAtNEQ != nil {
+		predicates = append(predicates, auditlog.OccurredAtNEQ(*i.OccurredAtNEQ))
+	}
+	if len(i.OccurredAtIn) > 0 {
+		predicates = append(predicates, auditlog.OccurredAtIn(i.OccurredAtIn...))
+	}
+	if len(i.OccurredAtNotIn) > 0 {
+		predicates = append(predicates, auditlog.OccurredAtNotIn(i.OccurredAtNotIn...))
+	}
+	if i.OccurredAtGT != nil {
+		predicates = append(predicates, auditlog.OccurredAtGT(*i.OccurredAtGT))
+	}
+	if i.OccurredAtGTE != nil {
+		predicates = append(predicates, auditlog.OccurredAtGTE(*i.OccurredAtGTE))
+	}
+	if i.OccurredAtLT != nil {
+		predicates = append(predicates, auditlog.OccurredAtLT(*i.OccurredAtLT))
+	}
+	if i.OccurredAtLTE != nil {
+		predicates = append(predicates, auditlog.OccurredAtLTE(*i.OccurredAtLTE))
+	}
+	if i.Username != nil {
+		predicates = append(predicates, auditlog.UsernameEQ(*i.Username))
+	}
+	if i.UsernameNEQ != nil {
+		predicates = append(predicates, auditlog.UsernameNEQ(*i.UsernameNEQ))
+	}
+	if len(i.UsernameIn) > 0 {
+		predicates = append(predicates, auditlog.UsernameIn(i.UsernameIn...))
+	}
+	if len(i.UsernameNotIn) > 0 {
+		predicates = append(predicates, auditlog.UsernameNotIn(i.UsernameNotIn...))
+	}
+	if i.UsernameGT != nil {
+		predicates = append(predicates, auditlog.UsernameGT(*i.UsernameGT))
+	}
+	if i.UsernameGTE != nil {
+		predicates = append(predicates, auditlog.UsernameGTE(*i.UsernameGTE))
+	}
+	if i.UsernameLT != nil {
+		predicates = append(predicates, auditlog.UsernameLT(*i.UsernameLT))
+	}
+	if i.UsernameLTE != nil {
+		predicates = append(predicates, auditlog.UsernameLTE(*i.UsernameLTE))
+	}
+	if i.UsernameContains != nil {
+		predicates = append(predicates, auditlog.UsernameContains(*i.UsernameContains))
+	}
+	if i.UsernameHasPrefix != nil {
+		predicates = append(predicates, auditlog.UsernameHasPrefix(*i.UsernameHasPrefix))
+	}
+	if i.UsernameHasSuffix != nil {
+		predicates = append(predicates, auditlog.UsernameHasSuffix(*i.UsernameHasSuffix))
+	}
+	if i.UsernameEqualFold != nil {
+		predicates = append(predicates, auditlog.UsernameEqualFold(*i.UsernameEqualFold))
+	}
+	if i.UsernameContainsFold != nil {
+		predicates = append(predicates, auditlog.UsernameContainsFold(*i.UsernameContainsFold))
+	}
+	if i.ProjectID != nil {
+		predicates = append(predicates, auditlog.ProjectIDEQ(*i.ProjectID))
+	}
+	if i.ProjectIDNEQ != nil {
+		predicates = append(predicates, auditlog.ProjectIDNEQ(*i.ProjectIDNEQ))
+	}
+	if len(i.ProjectIDIn) > 0 {
+		predicates = append(predicates, auditlog.ProjectIDIn(i.ProjectIDIn...))
+	}
+	if len(i.ProjectIDNotIn) > 0 {
+		predicates = append(predicates, auditlog.ProjectIDNotIn(i.ProjectIDNotIn...))
+	}
+	if i.ProjectIDGT != nil {
+		predicates = append(predicates, auditlog.ProjectIDGT(*i.ProjectIDGT))
+	}
+	if i.ProjectIDGTE != nil {
+		predicates = append(predicates, auditlog.ProjectIDGTE(*i.ProjectIDGTE))
+	}
+	if i.ProjectIDLT != nil {
+		predicates = append(predicates, auditlog.ProjectIDLT(*i.ProjectIDLT))
+	}
+	if i.ProjectIDLTE != nil {
+		predicates = append(predicates, auditlog.ProjectIDLTE(*i.ProjectIDLTE))
+	}
+	if i.ProjectIDIsNil {
+		predicates = append(predicates, auditlog.ProjectIDIsNil())
+	}
+	if i.ProjectIDNotNil {
+		predicates = append(predicates, auditlog.ProjectIDNotNil())
+	}
+	if i.ProjectName != nil {
+		predicates = append(predicates, auditlog.ProjectNameEQ(*i.ProjectName))
+	}
+	if i.ProjectNameNEQ != nil {
+		predicates = append(predicates, auditlog.ProjectNameNEQ(*i.ProjectNameNEQ))
+	}
+	if len(i.ProjectNameIn) > 0 {
+		predicates = append(predicates, auditlog.ProjectNameIn(i.ProjectNameIn...))
+	}
+	if len(i.ProjectNameNotIn) > 0 {
+		predicates = append(predicates, auditlog.ProjectNameNotIn(i.ProjectNameNotIn...))
+	}
+	if i.ProjectNameGT != nil {
+		predicates = append(predicates, auditlog.ProjectNameGT(*i.ProjectNameGT))
+	}
+	if i.ProjectNameGTE != nil {
+		predicates = append(predicates, auditlog.ProjectNameGTE(*i.ProjectNameGTE))
+	}
+	if i.ProjectNameLT != nil {
+		predicates = append(predicates, auditlog.ProjectNameLT(*i.ProjectNameLT))
+	}
+	if i.ProjectNameLTE != nil {
+		predicates = append(predicates, auditlog.ProjectNameLTE(*i.ProjectNameLTE))
+	}
+	if i.ProjectNameContains != nil {
+		predicates = append(predicates, auditlog.ProjectNameContains(*i.ProjectNameContains))
+	}
+	if i.ProjectNameHasPrefix != nil {
+		predicates = append(predicates, auditlog.ProjectNameHasPrefix(*i.ProjectNameHasPrefix))
+	}
+	if i.ProjectNameHasSuffix != nil {
+		predicates = append(predicates, auditlog.ProjectNameHasSuffix(*i.ProjectNameHasSuffix))
+	}
+	if i.ProjectNameEqualFold != nil {
+		predicates = append(predicates, auditlog.ProjectNameEqualFold(*i.ProjectNameEqualFold))
+	}
+	if i.ProjectNameContainsFold != nil {
+		predicates = append(predicates, auditlog.ProjectNameContainsFold(*i.ProjectNameContainsFold))
+	}
+	if i.Operation != nil {
+		predicates = append(predicates, auditlog.OperationEQ(*i.Operation))
+	}
+	if i.OperationNEQ != nil {
+		predicates = append(predicates, auditlog.OperationNEQ(*i.OperationNEQ))
+	}
+	if len(i.OperationIn) > 0 {
+		predicates = append(predicates, auditlog.OperationIn(i.OperationIn...))
+	}
+	if len(i.OperationNotIn) > 0 {
+		predicates = append(predicates, auditlog.OperationNotIn(i.OperationNotIn...))
+	}
+	if i.OperationGT != nil {
+		predicates = append(predicates, auditlog.OperationGT(*i.OperationGT))
+	}
+	if i.OperationGTE != nil {
+		predicates = append(predicates, auditlog.OperationGTE(*i.OperationGTE))
+	}
+	if i.OperationLT != nil {
+		predicates = append(predicates, auditlog.OperationLT(*i.OperationLT))
+	}
+	if i.OperationLTE != nil {
+		predicates = append(predicates, auditlog.OperationLTE(*i.OperationLTE))
+	}
+	if i.OperationContains != nil {
+		predicates = append(predicates, auditlog.OperationContains(*i.OperationContains))
+	}
+	if i.OperationHasPrefix != nil {
+		predicates = append(predicates, auditlog.OperationHasPrefix(*i.OperationHasPrefix))
+	}
+	if i.OperationHasSuffix != nil {
+		predicates = append(predicates, auditlog.OperationHasSuffix(*i.OperationHasSuffix))
+	}
+	if i.OperationEqualFold != nil {
+		predicates = append(predicates, auditlog.OperationEqualFold(*i.OperationEqualFold))
+	}
+	if i.OperationContainsFold != nil {
+		predicates = append(predicates, auditlog.OperationContainsFold(*i.OperationContainsFold))
+	}
+	if i.ResourceType != nil {
+		predicates = append(predicates, auditlog.ResourceTypeEQ(*i.ResourceType))
+	}
+	if i.ResourceTypeNEQ != nil {
+		predicates = append(predicates, auditlog.ResourceTypeNEQ(*i.ResourceTypeNEQ))
+	}
+	if len(i.ResourceTypeIn) > 0 {
+		predicates = append(predicates, auditlog.ResourceTypeIn(i.ResourceTypeIn...))
+	}
+	if len(i.ResourceTypeNotIn) > 0 {
+		predicates = append(predicates, auditlog.ResourceTypeNotIn(i.ResourceTypeNotIn...))
+	}
+	if i.ResourceTypeGT != nil {
+		predicates = append(predicates, auditlog.ResourceTypeGT(*i.ResourceTypeGT))
+	}
+	if i.ResourceTypeGTE != nil {
+		predicates = append(predicates, auditlog.ResourceTypeGTE(*i.ResourceTypeGTE))
+	}
+	if i.ResourceTypeLT != nil {
+		predicates = append(predicates, auditlog.ResourceTypeLT(*i.ResourceTypeLT))
+	}
+	if i.ResourceTypeLTE != nil {
+		predicates = append(predicates, auditlog.ResourceTypeLTE(*i.ResourceTypeLTE))
+	}
+	if i.ResourceTypeContains != nil {
+		predicates = append(predicates, auditlog.ResourceTypeContains(*i.ResourceTypeContains))
+	}
+	if i.ResourceTypeHasPrefix != nil {
+		predicates = append(predicates, auditlog.ResourceTypeHasPrefix(*i.ResourceTypeHasPrefix))
+	}
+	if i.ResourceTypeHasSuffix != nil {
+		predicates = append(predicates, auditlog.ResourceTypeHasSuffix(*i.ResourceTypeHasSuffix))
+	}
+	if i.ResourceTypeEqualFold != nil {
+		predicates = append(predicates, auditlog.ResourceTypeEqualFold(*i.ResourceTypeEqualFold))
+	}
+	if i.ResourceTypeContainsFold != nil {
+		predicates = append(predicates, auditlog.ResourceTypeContainsFold(*i.ResourceTypeContainsFold))
+	}
+	if i.Resource != nil {
+		predicates = append(predicates, auditlog.ResourceEQ(*i.Resource))
+	}
+	if i.ResourceNEQ != nil {
+		predicates = append(predicates, auditlog.ResourceNEQ(*i.ResourceNEQ))
+	}
+	if len(i.ResourceIn) > 0 {
+		predicates = append(predicates, auditlog.ResourceIn(i.ResourceIn...))
+	}
+	if len(i.ResourceNotIn) > 0 {
+		predicates = append(predicates, auditlog.ResourceNotIn(i.ResourceNotIn...))
+	}
+	if i.ResourceGT != nil {
+		predicates = append(predicates, auditlog.ResourceGT(*i.ResourceGT))
+	}
+	if i.ResourceGTE != nil {
+		predicates = append(predicates, auditlog.ResourceGTE(*i.ResourceGTE))
+	}
+	if i.ResourceLT != nil {
+		predicates = append(predicates, auditlog.ResourceLT(*i.ResourceLT))
+	}
+	if i.ResourceLTE != nil {
+		predicates = append(predicates, auditlog.ResourceLTE(*i.ResourceLTE))
+	}
+	if i.ResourceContains != nil {
+		predicates = append(predicates, auditlog.ResourceContains(*i.ResourceContains))
+	}
+	if i.ResourceHasPrefix != nil {
+		predicates = append(predicates, auditlog.ResourceHasPrefix(*i.ResourceHasPrefix))
+	}
+	if i.ResourceHasSuffix != nil {
+		predicates = append(predicates, auditlog.ResourceHasSuffix(*i.ResourceHasSuffix))
+	}
+	if i.ResourceEqualFold != nil {
+		predicates = append(predicates, auditlog.ResourceEqualFold(*i.ResourceEqualFold))
+	}
+	if i.ResourceContainsFold != nil {
+		predicates = append(predicates, auditlog.ResourceContainsFold(*i.ResourceContainsFold))
+	}
+	if i.SourceIP != nil {
+		predicates = append(predicates, auditlog.SourceIPEQ(*i.SourceIP))
+	}
+	if i.SourceIPNEQ != nil {
+		predicates = append(predicates, auditlog.SourceIPNEQ(*i.SourceIPNEQ))
+	}
+	if len(i.SourceIPIn) > 0 {
+		predicates = append(predicates, auditlog.SourceIPIn(i.SourceIPIn...))
+	}
+	if len(i.SourceIPNotIn) > 0 {
+		predicates = append(predicates, auditlog.SourceIPNotIn(i.SourceIPNotIn...))
+	}
+	if i.SourceIPGT != nil {
+		predicates = append(predicates, auditlog.SourceIPGT(*i.SourceIPGT))
+	}
+	if i.SourceIPGTE != nil {
+		predicates = append(predicates, auditlog.SourceIPGTE(*i.SourceIPGTE))
+	}
+	if i.SourceIPLT != nil {
+		predicates = append(predicates, auditlog.SourceIPLT(*i.SourceIPLT))
+	}
+	if i.SourceIPLTE != nil {
+		predicates = append(predicates, auditlog.SourceIPLTE(*i.SourceIPLTE))
+	}
+	if i.SourceIPContains != nil {
+		predicates = append(predicates, auditlog.SourceIPContains(*i.SourceIPContains))
+	}
+	if i.SourceIPHasPrefix != nil {
+		predicates = append(predicates, auditlog.SourceIPHasPrefix(*i.SourceIPHasPrefix))
+	}
+	if i.SourceIPHasSuffix != nil {
+		predicates = append(predicates, auditlog.SourceIPHasSuffix(*i.SourceIPHasSuffix))
+	}
+	if i.SourceIPEqualFold != nil {
+		predicates = append(predicates, auditlog.SourceIPEqualFold(*i.SourceIPEqualFold))
+	}
+	if i.SourceIPContainsFold != nil {
+		predicates = append(predicates, auditlog.SourceIPContainsFold(*i.SourceIPContainsFold))
+	}
+	if i.Result != nil {
+		predicates = append(predicates, auditlog.ResultEQ(*i.Result))
+	}
+	if i.ResultNEQ != nil {
+		predicates = append(predicates, auditlog.ResultNEQ(*i.ResultNEQ))
+	}
+	if len(i.ResultIn) > 0 {
+		predicates = append(predicates, auditlog.ResultIn(i.ResultIn...))
+	}
+	if len(i.ResultNotIn) > 0 {
+		predicates = append(predicates, auditlog.ResultNotIn(i.ResultNotIn...))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyAuditLogWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return auditlog.And(predicates...), nil
 	}
 }
 

@@ -7,14 +7,17 @@ import (
 
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -81,6 +84,44 @@ func init() {
 	artifactDescPullCount := artifactFields[8].Descriptor()
 	// artifact.DefaultPullCount holds the default value on creation for the pull_count field.
 	artifact.DefaultPullCount = artifactDescPullCount.Default.(int64)
+	auditlogFields := schema.AuditLog{}.Fields()
+	_ = auditlogFields
+	// auditlogDescOccurredAt is the schema descriptor for occurred_at field.
+	auditlogDescOccurredAt := auditlogFields[0].Descriptor()
+	// auditlog.DefaultOccurredAt holds the default value on creation for the occurred_at field.
+	auditlog.DefaultOccurredAt = auditlogDescOccurredAt.Default.(func() time.Time)
+	// auditlogDescUsername is the schema descriptor for username field.
+	auditlogDescUsername := auditlogFields[1].Descriptor()
+	// auditlog.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	auditlog.UsernameValidator = auditlogDescUsername.Validators[0].(func(string) error)
+	// auditlogDescProjectName is the schema descriptor for project_name field.
+	auditlogDescProjectName := auditlogFields[3].Descriptor()
+	// auditlog.DefaultProjectName holds the default value on creation for the project_name field.
+	auditlog.DefaultProjectName = auditlogDescProjectName.Default.(string)
+	// auditlog.ProjectNameValidator is a validator for the "project_name" field. It is called by the builders before save.
+	auditlog.ProjectNameValidator = auditlogDescProjectName.Validators[0].(func(string) error)
+	// auditlogDescOperation is the schema descriptor for operation field.
+	auditlogDescOperation := auditlogFields[4].Descriptor()
+	// auditlog.OperationValidator is a validator for the "operation" field. It is called by the builders before save.
+	auditlog.OperationValidator = auditlogDescOperation.Validators[0].(func(string) error)
+	// auditlogDescResourceType is the schema descriptor for resource_type field.
+	auditlogDescResourceType := auditlogFields[5].Descriptor()
+	// auditlog.ResourceTypeValidator is a validator for the "resource_type" field. It is called by the builders before save.
+	auditlog.ResourceTypeValidator = auditlogDescResourceType.Validators[0].(func(string) error)
+	// auditlogDescResource is the schema descriptor for resource field.
+	auditlogDescResource := auditlogFields[6].Descriptor()
+	// auditlog.ResourceValidator is a validator for the "resource" field. It is called by the builders before save.
+	auditlog.ResourceValidator = auditlogDescResource.Validators[0].(func(string) error)
+	// auditlogDescSourceIP is the schema descriptor for source_ip field.
+	auditlogDescSourceIP := auditlogFields[7].Descriptor()
+	// auditlog.DefaultSourceIP holds the default value on creation for the source_ip field.
+	auditlog.DefaultSourceIP = auditlogDescSourceIP.Default.(string)
+	// auditlog.SourceIPValidator is a validator for the "source_ip" field. It is called by the builders before save.
+	auditlog.SourceIPValidator = auditlogDescSourceIP.Validators[0].(func(string) error)
+	// auditlogDescForwarded is the schema descriptor for forwarded field.
+	auditlogDescForwarded := auditlogFields[9].Descriptor()
+	// auditlog.DefaultForwarded holds the default value on creation for the forwarded field.
+	auditlog.DefaultForwarded = auditlogDescForwarded.Default.(bool)
 	blobFields := schema.Blob{}.Fields()
 	_ = blobFields
 	// blobDescDigest is the schema descriptor for digest field.
@@ -163,8 +204,14 @@ func init() {
 	entevent.DefaultTag = enteventDescTag.Default.(string)
 	// entevent.TagValidator is a validator for the "tag" field. It is called by the builders before save.
 	entevent.TagValidator = enteventDescTag.Validators[0].(func(string) error)
+	// enteventDescSourceIP is the schema descriptor for source_ip field.
+	enteventDescSourceIP := enteventFields[8].Descriptor()
+	// entevent.DefaultSourceIP holds the default value on creation for the source_ip field.
+	entevent.DefaultSourceIP = enteventDescSourceIP.Default.(string)
+	// entevent.SourceIPValidator is a validator for the "source_ip" field. It is called by the builders before save.
+	entevent.SourceIPValidator = enteventDescSourceIP.Validators[0].(func(string) error)
 	// enteventDescCount is the schema descriptor for count field.
-	enteventDescCount := enteventFields[8].Descriptor()
+	enteventDescCount := enteventFields[9].Descriptor()
 	// entevent.DefaultCount holds the default value on creation for the count field.
 	entevent.DefaultCount = enteventDescCount.Default.(int64)
 	labelFields := schema.Label{}.Fields()
@@ -251,6 +298,26 @@ func init() {
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	project.UpdateDefaultUpdatedAt = projectDescUpdatedAt.UpdateDefault.(func() time.Time)
+	purgerunFields := schema.PurgeRun{}.Fields()
+	_ = purgerunFields
+	// purgerunDescRowsPurged is the schema descriptor for rows_purged field.
+	purgerunDescRowsPurged := purgerunFields[5].Descriptor()
+	// purgerun.DefaultRowsPurged holds the default value on creation for the rows_purged field.
+	purgerun.DefaultRowsPurged = purgerunDescRowsPurged.Default.(int64)
+	// purgerunDescLog is the schema descriptor for log field.
+	purgerunDescLog := purgerunFields[6].Descriptor()
+	// purgerun.DefaultLog holds the default value on creation for the log field.
+	purgerun.DefaultLog = purgerunDescLog.Default.(string)
+	// purgerunDescOperator is the schema descriptor for operator field.
+	purgerunDescOperator := purgerunFields[7].Descriptor()
+	// purgerun.DefaultOperator holds the default value on creation for the operator field.
+	purgerun.DefaultOperator = purgerunDescOperator.Default.(string)
+	// purgerun.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	purgerun.OperatorValidator = purgerunDescOperator.Validators[0].(func(string) error)
+	// purgerunDescCreatedAt is the schema descriptor for created_at field.
+	purgerunDescCreatedAt := purgerunFields[9].Descriptor()
+	// purgerun.DefaultCreatedAt holds the default value on creation for the created_at field.
+	purgerun.DefaultCreatedAt = purgerunDescCreatedAt.Default.(func() time.Time)
 	repositoryFields := schema.Repository{}.Fields()
 	_ = repositoryFields
 	// repositoryDescName is the schema descriptor for name field.
@@ -289,6 +356,32 @@ func init() {
 	sessionDescCreatedAt := sessionFields[1].Descriptor()
 	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
 	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	settingFields := schema.Setting{}.Fields()
+	_ = settingFields
+	// settingDescKey is the schema descriptor for key field.
+	settingDescKey := settingFields[0].Descriptor()
+	// setting.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	setting.KeyValidator = func() func(string) error {
+		validators := settingDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// settingDescUpdatedAt is the schema descriptor for updated_at field.
+	settingDescUpdatedAt := settingFields[2].Descriptor()
+	// setting.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	setting.DefaultUpdatedAt = settingDescUpdatedAt.Default.(func() time.Time)
+	// setting.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	setting.UpdateDefaultUpdatedAt = settingDescUpdatedAt.UpdateDefault.(func() time.Time)
 	tagFields := schema.Tag{}.Fields()
 	_ = tagFields
 	// tagDescName is the schema descriptor for name field.

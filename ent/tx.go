@@ -18,6 +18,8 @@ type Tx struct {
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
+	// AuditLog is the client for interacting with the AuditLog builders.
+	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
 	Blob *BlobClient
 	// Event is the client for interacting with the Event builders.
@@ -28,10 +30,14 @@ type Tx struct {
 	Member *MemberClient
 	// Project is the client for interacting with the Project builders.
 	Project *ProjectClient
+	// PurgeRun is the client for interacting with the PurgeRun builders.
+	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
+	// Setting is the client for interacting with the Setting builders.
+	Setting *SettingClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
@@ -173,13 +179,16 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.Accessory = NewAccessoryClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
+	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Blob = NewBlobClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.Label = NewLabelClient(tx.config)
 	tx.Member = NewMemberClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
+	tx.PurgeRun = NewPurgeRunClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
+	tx.Setting = NewSettingClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)

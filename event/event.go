@@ -57,5 +57,6 @@ type Event struct {
 	Repository  string    `json:"repository,omitempty"`
 	Digest      string    `json:"digest,omitempty"`
 	Tag         string    `json:"tag,omitempty"`
+	SourceIP    string    `json:"source_ip,omitempty"`
 	Count       int64     `json:"count,omitempty"` // for batched events (pulls): how many times
 }

@@ -9,6 +9,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/ent/auditlog"
+	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/worker/purge"
 	"net/http"
 	"strings"
 
@@ -49,6 +53,7 @@ func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Arti
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.Viewer, error) {
 	p, err := r.Auth.Login(ctx, username, password)
+	r.audit(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session", Resource: username, Failed: err != nil})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +105,11 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword strin
 	if err != nil {
 		return false, badInput("%s", err.Error())
 	}
-	return true, r.DB.User.UpdateOneID(p.UserID).SetPasswordHash(hash).Exec(ctx)
+	if err := r.DB.User.UpdateOneID(p.UserID).SetPasswordHash(hash).Exec(ctx); err != nil {
+		return false, err
+	}
+	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "user", Resource: p.Name + " (password)"})
+	return true, nil
 }
 
 // CreateProject is the resolver for the createProject field.
@@ -140,10 +149,15 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreatePr
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error) {
-	if _, err := r.projectFor(ctx, id, auth.ActionUpdateProject); err != nil {
+	proj, err := r.projectFor(ctx, id, auth.ActionUpdateProject)
+	if err != nil {
 		return nil, err
 	}
-	return r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)
+	proj, err = r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)
+	if err == nil {
+		r.audit(ctx, audit.Entry{Project: proj.Name, Operation: audit.OpUpdate, ResourceType: "project", Resource: proj.Name})
+	}
+	return proj, err
 }
 
 // DeleteProject is the resolver for the deleteProject field.
@@ -182,6 +196,9 @@ func (r *mutationResolver) AddMember(ctx context.Context, projectID int, usernam
 	if ent.IsConstraintError(err) {
 		return nil, conflict("%s is already a member of this project", username)
 	}
+	if err == nil {
+		r.auditMember(ctx, audit.OpCreate, m)
+	}
 	return m, err
 }
 
@@ -191,7 +208,11 @@ func (r *mutationResolver) UpdateMember(ctx context.Context, id int, role member
 	if err != nil {
 		return nil, err
 	}
-	return m.Update().SetRole(role).Save(ctx)
+	updated, err := m.Update().SetRole(role).Save(ctx)
+	if err == nil {
+		r.auditMember(ctx, audit.OpUpdate, m)
+	}
+	return updated, err
 }
 
 // RemoveMember is the resolver for the removeMember field.
@@ -200,7 +221,11 @@ func (r *mutationResolver) RemoveMember(ctx context.Context, id int) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	return true, r.DB.Member.DeleteOne(m).Exec(ctx)
+	if err := r.DB.Member.DeleteOne(m).Exec(ctx); err != nil {
+		return false, err
+	}
+	r.auditMember(ctx, audit.OpDelete, m)
+	return true, nil
 }
 
 // CreateUser is the resolver for the createUser field.
@@ -220,6 +245,9 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUse
 	u, err := c.Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, conflict("user %q already exists", input.Username)
+	}
+	if err == nil {
+		r.audit(ctx, audit.Entry{Operation: audit.OpCreate, ResourceType: "user", Resource: u.Username})
 	}
 	return u, err
 }
@@ -242,6 +270,9 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input model.U
 	if ent.IsNotFound(err) {
 		return nil, notFound(fmt.Sprintf("user %d", id))
 	}
+	if err == nil {
+		r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "user", Resource: u.Username})
+	}
 	return u, err
 }
 
@@ -253,9 +284,15 @@ func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (bool, error)
 	if r.principal(ctx).UserID == id {
 		return false, badInput("you cannot delete your own account")
 	}
-	err := r.DB.User.DeleteOneID(id).Exec(ctx)
+	u, err := r.DB.User.Get(ctx, id)
 	if ent.IsNotFound(err) {
 		return false, notFound(fmt.Sprintf("user %d", id))
+	}
+	if err == nil {
+		err = r.DB.User.DeleteOne(u).Exec(ctx)
+	}
+	if err == nil {
+		r.audit(ctx, audit.Entry{Operation: audit.OpDelete, ResourceType: "user", Resource: u.Username})
 	}
 	return err == nil, err
 }
@@ -395,6 +432,7 @@ func (r *mutationResolver) CreateWebhookPolicy(ctx context.Context, input model.
 	if err != nil {
 		return nil, err
 	}
+	r.auditWebhook(ctx, audit.OpCreate, p)
 	return &model.CreatedWebhookPolicy{Policy: p, Secret: secret}, nil
 }
 
@@ -424,6 +462,9 @@ func (r *mutationResolver) UpdateWebhookPolicy(ctx context.Context, id int, inpu
 	if ent.IsConstraintError(err) {
 		return nil, conflict("this project already has a webhook policy named %q", name)
 	}
+	if err == nil {
+		r.auditWebhook(ctx, audit.OpUpdate, p)
+	}
 	return p, err
 }
 
@@ -433,7 +474,11 @@ func (r *mutationResolver) DeleteWebhookPolicy(ctx context.Context, id int) (boo
 	if err != nil {
 		return false, err
 	}
-	return true, r.DB.WebhookPolicy.DeleteOne(p).Exec(ctx)
+	if err := r.DB.WebhookPolicy.DeleteOne(p).Exec(ctx); err != nil {
+		return false, err
+	}
+	r.auditWebhook(ctx, audit.OpDelete, p)
+	return true, nil
 }
 
 // TestWebhookPolicy is the resolver for the testWebhookPolicy field.
@@ -443,6 +488,81 @@ func (r *mutationResolver) TestWebhookPolicy(ctx context.Context, id int) (*ent.
 		return nil, err
 	}
 	return r.Webhooks.SendTest(ctx, p, p.Edges.Project.Name, r.principal(ctx).Name)
+}
+
+// UpdateAuditSettings is the resolver for the updateAuditSettings field.
+func (r *mutationResolver) UpdateAuditSettings(ctx context.Context, input model.AuditSettingsInput) (*model.AuditSettings, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	cfg := r.AuditConfig.Current()
+	if input.ForwardEndpoint != nil {
+		cfg.ForwardEndpoint = *input.ForwardEndpoint
+	}
+	if input.ForwardProtocol != nil {
+		cfg.ForwardProtocol = strings.ToLower(string(*input.ForwardProtocol))
+	}
+	if input.SkipDatabase != nil {
+		cfg.SkipDatabase = *input.SkipDatabase
+	}
+	if input.LogPulls != nil {
+		cfg.LogPulls = *input.LogPulls
+	}
+	if cfg.SkipDatabase && !cfg.Forwarding() {
+		return nil, badInput("skipDatabase needs a forwarding endpoint: without one the entries would be lost")
+	}
+	if cfg.Forwarding() {
+		if err := r.CheckForwardEndpoint(ctx, cfg.ForwardEndpoint, cfg.ForwardProtocol); err != nil {
+			return nil, badInput("%s", err.Error())
+		}
+	}
+	if err := r.AuditConfig.Save(ctx, cfg); err != nil {
+		return nil, err
+	}
+	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "audit log settings"})
+	return r.Query().AuditSettings(ctx)
+}
+
+// PurgeAuditLogs is the resolver for the purgeAuditLogs field.
+func (r *mutationResolver) PurgeAuditLogs(ctx context.Context, input model.PurgeInput) (*ent.PurgeRun, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	params := purge.Params{RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}
+	if err := params.Validate(); err != nil {
+		return nil, badInput("%s", err.Error())
+	}
+	return r.Purge.Start(ctx, r.Jobs, params, purgerun.TriggerManual, r.principal(ctx).Name)
+}
+
+// StopPurge is the resolver for the stopPurge field.
+func (r *mutationResolver) StopPurge(ctx context.Context, id int) (*ent.PurgeRun, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	run, err := r.Purge.Stop(ctx, r.Jobs, id)
+	if ent.IsNotFound(err) {
+		return nil, notFound(fmt.Sprintf("purge run %d", id))
+	}
+	return run, err
+}
+
+// SetPurgeSchedule is the resolver for the setPurgeSchedule field.
+func (r *mutationResolver) SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	sched := purge.Schedule{Kind: purge.ScheduleKind(input.Kind), Params: purge.Params{
+		RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}}
+	if input.Cron != nil {
+		sched.Cron = *input.Cron
+	}
+	sched, err := purge.SaveSchedule(ctx, r.Pool, sched)
+	if err != nil {
+		return nil, badInput("%s", err.Error())
+	}
+	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "audit log purge schedule"})
+	return scheduleModel(sched), nil
 }
 
 // MyRole is the resolver for the myRole field.
@@ -584,6 +704,85 @@ func (r *queryResolver) WebhookPolicy(ctx context.Context, id int) (*ent.Webhook
 		return nil, nil
 	}
 	return p, err
+}
+
+// AuditLogs is the resolver for the auditLogs field.
+func (r *queryResolver) AuditLogs(ctx context.Context, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) (*ent.AuditLogConnection, error) {
+	p := r.principal(ctx)
+	q := r.DB.AuditLog.Query()
+	switch {
+	case projectID != nil:
+		if _, err := r.projectFor(ctx, *projectID, auth.ActionReadLog); err != nil {
+			return nil, err
+		}
+		q = q.Where(auditlog.ProjectID(*projectID))
+	case !p.Admin:
+		return nil, auth.Denied(p)
+	}
+	if resourceGlob != nil {
+		pred, err := globPredicate(*resourceGlob)
+		if err != nil {
+			return nil, err
+		}
+		q = q.Where(pred)
+	}
+	first, last, err := pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	if orderBy == nil {
+		orderBy = &ent.AuditLogOrder{Field: ent.AuditLogOrderFieldOccurredAt, Direction: entgql.OrderDirectionDesc}
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithAuditLogOrder(orderBy), ent.WithAuditLogFilter(where.Filter))
+}
+
+// AuditSettings is the resolver for the auditSettings field.
+func (r *queryResolver) AuditSettings(ctx context.Context) (*model.AuditSettings, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	cfg := r.AuditConfig.Current()
+	st, err := audit.State(ctx, r.Pool)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := purge.LoadSchedule(ctx, r.Pool)
+	if err != nil {
+		return nil, err
+	}
+	healthy := st.Healthy || (st.LastError == "" && st.Behind == 0) || !cfg.Forwarding()
+	return &model.AuditSettings{
+		ForwardEndpoint: cfg.ForwardEndpoint, ForwardProtocol: model.ForwardProtocol(strings.ToUpper(cfg.ForwardProtocol)),
+		SkipDatabase: cfg.SkipDatabase, LogPulls: cfg.LogPulls,
+		Forwarder: &model.ForwarderState{Healthy: healthy, Behind: int(st.Behind), LastError: st.LastError,
+			LastErrorAt: st.LastErrorAt, LastSuccessAt: st.LastSuccessAt},
+		PurgeSchedule: scheduleModel(sched),
+	}, nil
+}
+
+// PurgeRuns is the resolver for the purgeRuns field.
+func (r *queryResolver) PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	first, last, err := pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.DB.PurgeRun.Query().Paginate(ctx, after, first, before, last,
+		ent.WithPurgeRunOrder(&ent.PurgeRunOrder{Field: ent.PurgeRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+}
+
+// PurgeRun is the resolver for the purgeRun field.
+func (r *queryResolver) PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	run, err := r.DB.PurgeRun.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return run, err
 }
 
 // Events is the resolver for the events field.

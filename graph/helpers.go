@@ -36,6 +36,7 @@ func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) erro
 // has it dispatched. A failure is logged; the change stands.
 func (r *Resolver) publish(ctx context.Context, e event.Event) {
 	e.Operator = r.principal(ctx).Name
+	e.SourceIP = auth.SourceIPFrom(ctx)
 	if err := event.Record(ctx, r.DB, e); err != nil {
 		r.Log.Error("record event", "type", e.Type, "err", err)
 		return

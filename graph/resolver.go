@@ -8,22 +8,35 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
 // Resolver holds what every resolver needs. The server builds one.
 type Resolver struct {
-	DB         *ent.Client
-	Auth       *auth.Service
-	Registry   *registry.Registry
-	Events     *event.Bus        // what subscriptions listen to
-	Dispatcher *event.Dispatcher // kicked after recording an event
-	Webhooks   *webhook.Service
-	Log        *slog.Logger
+	DB          *ent.Client
+	Pool        *pgxpool.Pool
+	Jobs        *river.Client[pgx.Tx]
+	Audit       *audit.Writer
+	AuditConfig *audit.Settings
+	Purge       *purge.Service
+	// CheckForwardEndpoint dials an audit forwarding endpoint before it is saved.
+	CheckForwardEndpoint func(ctx context.Context, address, protocol string) error
+	Auth                 *auth.Service
+	Registry             *registry.Registry
+	Events               *event.Bus        // what subscriptions listen to
+	Dispatcher           *event.Dispatcher // kicked after recording an event
+	Webhooks             *webhook.Service
+	Log                  *slog.Logger
 }
 
 type responseWriterKey struct{}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/distribution/reference"
 
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
@@ -198,6 +200,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.app.ServeHTTP(rec, req)
 			if rec.status == http.StatusOK {
 				r.pulls.record(rt.name, rt.reference, p.Name)
+				r.auditPull(ctx, rt)
 			}
 			return
 		}
@@ -362,4 +365,20 @@ func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request, p *aut
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string][]string{"repositories": names})
+}
+
+// auditPull records a pull in the audit log, when pulls are logged. The entry goes on the audit
+// writer's queue; only a full queue makes the pull wait (back-pressure, never a lost entry).
+func (r *Registry) auditPull(ctx context.Context, rt route) {
+	if r.audit == nil || !r.audit.LogPulls() {
+		return
+	}
+	resource := rt.name + ":" + rt.reference
+	if strings.Contains(rt.reference, ":") {
+		resource = rt.name + "@" + rt.reference
+	}
+	err := r.audit.Record(ctx, audit.Entry{Project: projectOf(rt.name), Operation: audit.OpPull, ResourceType: "artifact", Resource: resource})
+	if err != nil {
+		r.log.Error("audit: record pull", "resource", resource, "err", err)
+	}
 }

@@ -299,6 +299,7 @@ func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error 
 // record writes an event into tx, naming the principal of ctx as the operator.
 func (ix *Indexer) record(ctx context.Context, tx *ent.Tx, e event.Event) error {
 	e.Operator = auth.PrincipalFrom(ctx).Name
+	e.SourceIP = auth.SourceIPFrom(ctx)
 	return event.Record(ctx, tx, e)
 }
 

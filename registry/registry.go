@@ -31,6 +31,7 @@ import (
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 )
@@ -63,6 +64,14 @@ type Config struct {
 	Storage map[string]map[string]any
 	// ExternalURL is where clients reach Berth; empty means the scheme and host of each request.
 	ExternalURL string
+	// Audit records pulls (when its settings say so); nil records nothing.
+	Audit Auditor
+}
+
+// Auditor is the part of the audit log the registry writes to.
+type Auditor interface {
+	Record(ctx context.Context, e audit.Entry) error
+	LogPulls() bool
 }
 
 // Registry serves /v2/ and offers the same storage operations to the rest of Berth.
@@ -76,12 +85,13 @@ type Registry struct {
 
 	externalURL string
 	pulls       *pullRecorder
+	audit       Auditor
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never
 // read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
 func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
-	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL}
+	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit}
 	dcfg, err := r.distributionConfig(cfg)
 	if err != nil {
 		return nil, err

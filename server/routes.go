@@ -121,6 +121,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	_ = registerMetrics
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			r = r.WithContext(auth.WithSourceIP(r.Context(), host))
+		}
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
 		api := apiOf(r.URL.Path)

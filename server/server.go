@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
@@ -29,6 +30,7 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
+	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -42,6 +44,8 @@ type Server struct {
 	auth     *auth.Service
 	events   *event.Bus
 	dispatch *event.Dispatcher
+	audit    *audit.Writer
+	auditCfg *audit.Settings
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
 	redis    *redis.Client
@@ -101,6 +105,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
 	s.dispatch = event.NewDispatcher(pool, log)
+	if s.auditCfg, err = audit.LoadSettings(ctx, pool, log); err != nil {
+		return nil, err
+	}
+	s.audit = audit.NewWriter(pool, s.auditCfg, log)
+	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -108,19 +117,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.redis = redis.NewClient(opts)
 	}
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL}, db, s.auth,
+	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit}, db, s.auth,
 		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
-	res := &graph.Resolver{DB: db, Auth: s.auth, Registry: s.registry, Events: s.events, Dispatcher: s.dispatch,
-		Webhooks: hooks, Log: log}
+	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
+		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
+		Purge: purge.NewService(pool, db), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
@@ -132,6 +142,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Start runs the background parts (event dispatcher and listener, jobs) until ctx ends.
 func (s *Server) Start(ctx context.Context) error {
 	go s.dispatch.Run(ctx)
+	go s.auditCfg.Run(ctx)
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
 			s.log.Error("event bus stopped", "err", err)
@@ -196,6 +207,9 @@ func (s *Server) close() {
 	if s.registry != nil {
 		_ = s.registry.Close()
 	}
+	if s.audit != nil {
+		s.audit.Close() // after the registry: its last pulls are queued by now
+	}
 	if s.redis != nil {
 		_ = s.redis.Close()
 	}
@@ -222,4 +236,9 @@ func (s *Server) stopJobs(ctx context.Context) error {
 		return nil
 	}
 	return s.jobs.Stop(ctx)
+}
+
+// checkForwardEndpoint refuses every endpoint until the syslog forwarder is wired in.
+func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
+	return errors.New("audit forwarding is not available in this build")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
@@ -20,6 +21,13 @@ import (
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, _, err := s.auth.Authenticate(ctx, r)
+	if user, _, basic := r.BasicAuth(); basic && (err != nil || len(r.URL.Query()["scope"]) == 0) {
+		// `docker login` asks for a token without a scope: that, and every failure, is a login.
+		if auditErr := s.audit.Record(ctx, audit.Entry{User: user, Operation: audit.OpLogin, ResourceType: "session",
+			Resource: user, Failed: err != nil}); auditErr != nil {
+			s.log.Error("audit: record login", "err", auditErr)
+		}
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -24,6 +25,7 @@ import (
 type Deps struct {
 	Auth *auth.Service
 	DB   *ent.Client
+	Pool *pgxpool.Pool
 	Log  *slog.Logger
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
 	// doubles it. Zero means 10 seconds. (A retry also waits for River's scheduler, which runs
@@ -45,6 +47,8 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		river.AddWorker(workers, &sessionPurgeWorker{auth: deps.Auth})
 		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
+		river.AddWorker(workers, purge.NewWorker(deps.DB))
+		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 10},
@@ -57,6 +61,9 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return EventPruneArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "event-prune", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -118,7 +118,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	deps := worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), DB: db, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
+	deps := worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err

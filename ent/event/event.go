@@ -29,6 +29,8 @@ const (
 	FieldDigest = "digest"
 	// FieldTag holds the string denoting the tag field in the database.
 	FieldTag = "tag"
+	// FieldSourceIP holds the string denoting the source_ip field in the database.
+	FieldSourceIP = "source_ip"
 	// FieldCount holds the string denoting the count field in the database.
 	FieldCount = "count"
 	// FieldDispatchedAt holds the string denoting the dispatched_at field in the database.
@@ -48,6 +50,7 @@ var Columns = []string{
 	FieldRepository,
 	FieldDigest,
 	FieldTag,
+	FieldSourceIP,
 	FieldCount,
 	FieldDispatchedAt,
 }
@@ -87,6 +90,10 @@ var (
 	DefaultTag string
 	// TagValidator is a validator for the "tag" field. It is called by the builders before save.
 	TagValidator func(string) error
+	// DefaultSourceIP holds the default value on creation for the "source_ip" field.
+	DefaultSourceIP string
+	// SourceIPValidator is a validator for the "source_ip" field. It is called by the builders before save.
+	SourceIPValidator func(string) error
 	// DefaultCount holds the default value on creation for the "count" field.
 	DefaultCount int64
 )
@@ -137,6 +144,11 @@ func ByDigest(opts ...sql.OrderTermOption) OrderOption {
 // ByTag orders the results by the tag field.
 func ByTag(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTag, opts...).ToFunc()
+}
+
+// BySourceIP orders the results by the source_ip field.
+func BySourceIP(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSourceIP, opts...).ToFunc()
 }
 
 // ByCount orders the results by the count field.

@@ -96,6 +96,11 @@ func Tag(v string) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldTag, v))
 }
 
+// SourceIP applies equality check predicate on the "source_ip" field. It's identical to SourceIPEQ.
+func SourceIP(v string) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldSourceIP, v))
+}
+
 // Count applies equality check predicate on the "count" field. It's identical to CountEQ.
 func Count(v int64) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldCount, v))
@@ -603,6 +608,71 @@ func TagEqualFold(v string) predicate.Event {
 // TagContainsFold applies the ContainsFold predicate on the "tag" field.
 func TagContainsFold(v string) predicate.Event {
 	return predicate.Event(sql.FieldContainsFold(FieldTag, v))
+}
+
+// SourceIPEQ applies the EQ predicate on the "source_ip" field.
+func SourceIPEQ(v string) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldSourceIP, v))
+}
+
+// SourceIPNEQ applies the NEQ predicate on the "source_ip" field.
+func SourceIPNEQ(v string) predicate.Event {
+	return predicate.Event(sql.FieldNEQ(FieldSourceIP, v))
+}
+
+// SourceIPIn applies the In predicate on the "source_ip" field.
+func SourceIPIn(vs ...string) predicate.Event {
+	return predicate.Event(sql.FieldIn(FieldSourceIP, vs...))
+}
+
+// SourceIPNotIn applies the NotIn predicate on the "source_ip" field.
+func SourceIPNotIn(vs ...string) predicate.Event {
+	return predicate.Event(sql.FieldNotIn(FieldSourceIP, vs...))
+}
+
+// SourceIPGT applies the GT predicate on the "source_ip" field.
+func SourceIPGT(v string) predicate.Event {
+	return predicate.Event(sql.FieldGT(FieldSourceIP, v))
+}
+
+// SourceIPGTE applies the GTE predicate on the "source_ip" field.
+func SourceIPGTE(v string) predicate.Event {
+	return predicate.Event(sql.FieldGTE(FieldSourceIP, v))
+}
+
+// SourceIPLT applies the LT predicate on the "source_ip" field.
+func SourceIPLT(v string) predicate.Event {
+	return predicate.Event(sql.FieldLT(FieldSourceIP, v))
+}
+
+// SourceIPLTE applies the LTE predicate on the "source_ip" field.
+func SourceIPLTE(v string) predicate.Event {
+	return predicate.Event(sql.FieldLTE(FieldSourceIP, v))
+}
+
+// SourceIPContains applies the Contains predicate on the "source_ip" field.
+func SourceIPContains(v string) predicate.Event {
+	return predicate.Event(sql.FieldContains(FieldSourceIP, v))
+}
+
+// SourceIPHasPrefix applies the HasPrefix predicate on the "source_ip" field.
+func SourceIPHasPrefix(v string) predicate.Event {
+	return predicate.Event(sql.FieldHasPrefix(FieldSourceIP, v))
+}
+
+// SourceIPHasSuffix applies the HasSuffix predicate on the "source_ip" field.
+func SourceIPHasSuffix(v string) predicate.Event {
+	return predicate.Event(sql.FieldHasSuffix(FieldSourceIP, v))
+}
+
+// SourceIPEqualFold applies the EqualFold predicate on the "source_ip" field.
+func SourceIPEqualFold(v string) predicate.Event {
+	return predicate.Event(sql.FieldEqualFold(FieldSourceIP, v))
+}
+
+// SourceIPContainsFold applies the ContainsFold predicate on the "source_ip" field.
+func SourceIPContainsFold(v string) predicate.Event {
+	return predicate.Event(sql.FieldContainsFold(FieldSourceIP, v))
 }
 
 // CountEQ applies the EQ predicate on the "count" field.

@@ -83,6 +83,69 @@ var (
 			},
 		},
 	}
+	// AuditLogsColumns holds the columns for the "audit_logs" table.
+	AuditLogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "username", Type: field.TypeString, Size: 255},
+		{Name: "project_id", Type: field.TypeInt, Nullable: true},
+		{Name: "project_name", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "operation", Type: field.TypeString, Size: 32},
+		{Name: "resource_type", Type: field.TypeString, Size: 32},
+		{Name: "resource", Type: field.TypeString, Size: 1024},
+		{Name: "source_ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "result", Type: field.TypeEnum, Enums: []string{"SUCCESS", "FAILURE"}, Default: "SUCCESS"},
+		{Name: "forwarded", Type: field.TypeBool, Default: true},
+	}
+	// AuditLogsTable holds the schema information for the "audit_logs" table.
+	AuditLogsTable = &schema.Table{
+		Name:       "audit_logs",
+		Columns:    AuditLogsColumns,
+		PrimaryKey: []*schema.Column{AuditLogsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "auditlog_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[1]},
+			},
+			{
+				Name:    "auditlog_project_id_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[3], AuditLogsColumns[1]},
+			},
+			{
+				Name:    "auditlog_username_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[2], AuditLogsColumns[1]},
+			},
+			{
+				Name:    "auditlog_operation_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[5], AuditLogsColumns[1]},
+			},
+			{
+				Name:    "auditlog_resource_type_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[6], AuditLogsColumns[1]},
+			},
+			{
+				Name:    "auditlog_resource",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[7]},
+				Annotation: &entsql.IndexAnnotation{
+					OpClass: "text_pattern_ops",
+				},
+			},
+			{
+				Name:    "auditlog_unforwarded",
+				Unique:  false,
+				Columns: []*schema.Column{AuditLogsColumns[0]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "NOT forwarded",
+				},
+			},
+		},
+	}
 	// BlobsColumns holds the columns for the "blobs" table.
 	BlobsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -118,6 +181,7 @@ var (
 		{Name: "repository", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "digest", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "tag", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "source_ip", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "count", Type: field.TypeInt64, Default: 1},
 		{Name: "dispatched_at", Type: field.TypeTime, Nullable: true},
 	}
@@ -229,6 +293,35 @@ var (
 		Columns:    ProjectsColumns,
 		PrimaryKey: []*schema.Column{ProjectsColumns[0]},
 	}
+	// PurgeRunsColumns holds the columns for the "purge_runs" table.
+	PurgeRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "SCHEDULE"}},
+		{Name: "retention_hours", Type: field.TypeInt},
+		{Name: "operations", Type: field.TypeJSON},
+		{Name: "dry_run", Type: field.TypeBool},
+		{Name: "rows_purged", Type: field.TypeInt64, Default: 0},
+		{Name: "log", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+	}
+	// PurgeRunsTable holds the schema information for the "purge_runs" table.
+	PurgeRunsTable = &schema.Table{
+		Name:       "purge_runs",
+		Columns:    PurgeRunsColumns,
+		PrimaryKey: []*schema.Column{PurgeRunsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "purgerun_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{PurgeRunsColumns[10]},
+			},
+		},
+	}
 	// RepositoriesColumns holds the columns for the "repositories" table.
 	RepositoriesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -287,6 +380,19 @@ var (
 				Columns: []*schema.Column{SessionsColumns[3]},
 			},
 		},
+	}
+	// SettingsColumns holds the columns for the "settings" table.
+	SettingsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 128},
+		{Name: "value", Type: field.TypeString, Size: 2147483647},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// SettingsTable holds the schema information for the "settings" table.
+	SettingsTable = &schema.Table{
+		Name:       "settings",
+		Columns:    SettingsColumns,
+		PrimaryKey: []*schema.Column{SettingsColumns[0]},
 	}
 	// TagsColumns holds the columns for the "tags" table.
 	TagsColumns = []*schema.Column{
@@ -501,13 +607,16 @@ var (
 	Tables = []*schema.Table{
 		AccessoriesTable,
 		ArtifactsTable,
+		AuditLogsTable,
 		BlobsTable,
 		EventsTable,
 		LabelsTable,
 		MembersTable,
 		ProjectsTable,
+		PurgeRunsTable,
 		RepositoriesTable,
 		SessionsTable,
+		SettingsTable,
 		TagsTable,
 		UsersTable,
 		WebhookDeliveriesTable,

@@ -31,6 +31,7 @@ func (Event) Fields() []ent.Field {
 		field.String("repository").Default("").MaxLen(255),
 		field.String("digest").Default("").MaxLen(255),
 		field.String("tag").Default("").MaxLen(128),
+		field.String("source_ip").Default("").MaxLen(64),
 		field.Int64("count").Default(1).Comment("How many times it happened, for events recorded in batches (pulls)."),
 		field.Time("dispatched_at").Optional().Nillable(),
 	}

@@ -16,9 +16,11 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
@@ -88,6 +90,39 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditLog struct {
+		ID           func(childComplexity int) int
+		OccurredAt   func(childComplexity int) int
+		Operation    func(childComplexity int) int
+		ProjectID    func(childComplexity int) int
+		ProjectName  func(childComplexity int) int
+		Resource     func(childComplexity int) int
+		ResourceType func(childComplexity int) int
+		Result       func(childComplexity int) int
+		SourceIP     func(childComplexity int) int
+		Username     func(childComplexity int) int
+	}
+
+	AuditLogConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AuditLogEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AuditSettings struct {
+		ForwardEndpoint func(childComplexity int) int
+		ForwardProtocol func(childComplexity int) int
+		Forwarder       func(childComplexity int) int
+		LogPulls        func(childComplexity int) int
+		PurgeSchedule   func(childComplexity int) int
+		SkipDatabase    func(childComplexity int) int
+	}
+
 	Blob struct {
 		CreatedAt func(childComplexity int) int
 		Digest    func(childComplexity int) int
@@ -114,6 +149,14 @@ type ComplexityRoot struct {
 		Repository  func(childComplexity int) int
 		Tag         func(childComplexity int) int
 		Type        func(childComplexity int) int
+	}
+
+	ForwarderState struct {
+		Behind        func(childComplexity int) int
+		Healthy       func(childComplexity int) int
+		LastError     func(childComplexity int) int
+		LastErrorAt   func(childComplexity int) int
+		LastSuccessAt func(childComplexity int) int
 	}
 
 	Label struct {
@@ -154,9 +197,13 @@ type ComplexityRoot struct {
 		DeleteWebhookPolicy func(childComplexity int, id int) int
 		Login               func(childComplexity int, username string, password string) int
 		Logout              func(childComplexity int) int
+		PurgeAuditLogs      func(childComplexity int, input model.PurgeInput) int
 		RemoveArtifactLabel func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember        func(childComplexity int, id int) int
+		SetPurgeSchedule    func(childComplexity int, input model.PurgeScheduleInput) int
+		StopPurge           func(childComplexity int, id int) int
 		TestWebhookPolicy   func(childComplexity int, id int) int
+		UpdateAuditSettings func(childComplexity int, input model.AuditSettingsInput) int
 		UpdateMember        func(childComplexity int, id int, role member.Role) int
 		UpdateProject       func(childComplexity int, id int, input ent.UpdateProjectInput) int
 		UpdateUser          func(childComplexity int, id int, input model.UpdateUserInput) int
@@ -197,12 +244,52 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PurgeRun struct {
+		CreatedAt      func(childComplexity int) int
+		DryRun         func(childComplexity int) int
+		EndedAt        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Log            func(childComplexity int) int
+		Operations     func(childComplexity int) int
+		Operator       func(childComplexity int) int
+		RetentionHours func(childComplexity int) int
+		RowsPurged     func(childComplexity int) int
+		StartedAt      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Trigger        func(childComplexity int) int
+	}
+
+	PurgeRunConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	PurgeRunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	PurgeSchedule struct {
+		Cron           func(childComplexity int) int
+		DryRun         func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		LastRunAt      func(childComplexity int) int
+		NextRunAt      func(childComplexity int) int
+		Operations     func(childComplexity int) int
+		RetentionHours func(childComplexity int) int
+	}
+
 	Query struct {
 		Artifact        func(childComplexity int, repository string, reference string) int
+		AuditLogs       func(childComplexity int, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
+		AuditSettings   func(childComplexity int) int
 		Labels          func(childComplexity int, projectID *int) int
 		Me              func(childComplexity int) int
 		Project         func(childComplexity int, id *int, name *string) int
 		Projects        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
+		PurgeRun        func(childComplexity int, id int) int
+		PurgeRuns       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
 		Repositories    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		Repository      func(childComplexity int, name string) int
 		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
@@ -367,6 +454,10 @@ type MutationResolver interface {
 	UpdateWebhookPolicy(ctx context.Context, id int, input model.UpdateWebhookPolicyInput) (*ent.WebhookPolicy, error)
 	DeleteWebhookPolicy(ctx context.Context, id int) (bool, error)
 	TestWebhookPolicy(ctx context.Context, id int) (*ent.WebhookDelivery, error)
+	UpdateAuditSettings(ctx context.Context, input model.AuditSettingsInput) (*model.AuditSettings, error)
+	PurgeAuditLogs(ctx context.Context, input model.PurgeInput) (*ent.PurgeRun, error)
+	StopPurge(ctx context.Context, id int) (*ent.PurgeRun, error)
+	SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error)
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
@@ -384,6 +475,10 @@ type QueryResolver interface {
 	Labels(ctx context.Context, projectID *int) ([]*ent.Label, error)
 	WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error)
 	WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error)
+	AuditLogs(ctx context.Context, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) (*ent.AuditLogConnection, error)
+	AuditSettings(ctx context.Context) (*model.AuditSettings, error)
+	PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error)
+	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
 }
 type SubscriptionResolver interface {
 	Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error)
@@ -579,6 +674,136 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ArtifactEdge.Node(childComplexity), true
 
+	case "AuditLog.id":
+		if e.ComplexityRoot.AuditLog.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ID(childComplexity), true
+	case "AuditLog.occurredAt":
+		if e.ComplexityRoot.AuditLog.OccurredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.OccurredAt(childComplexity), true
+	case "AuditLog.operation":
+		if e.ComplexityRoot.AuditLog.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Operation(childComplexity), true
+	case "AuditLog.projectID":
+		if e.ComplexityRoot.AuditLog.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ProjectID(childComplexity), true
+	case "AuditLog.projectName":
+		if e.ComplexityRoot.AuditLog.ProjectName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ProjectName(childComplexity), true
+	case "AuditLog.resource":
+		if e.ComplexityRoot.AuditLog.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Resource(childComplexity), true
+	case "AuditLog.resourceType":
+		if e.ComplexityRoot.AuditLog.ResourceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.ResourceType(childComplexity), true
+	case "AuditLog.result":
+		if e.ComplexityRoot.AuditLog.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Result(childComplexity), true
+	case "AuditLog.sourceIP":
+		if e.ComplexityRoot.AuditLog.SourceIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.SourceIP(childComplexity), true
+	case "AuditLog.username":
+		if e.ComplexityRoot.AuditLog.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLog.Username(childComplexity), true
+
+	case "AuditLogConnection.edges":
+		if e.ComplexityRoot.AuditLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.Edges(childComplexity), true
+	case "AuditLogConnection.pageInfo":
+		if e.ComplexityRoot.AuditLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.PageInfo(childComplexity), true
+	case "AuditLogConnection.totalCount":
+		if e.ComplexityRoot.AuditLogConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogConnection.TotalCount(childComplexity), true
+
+	case "AuditLogEdge.cursor":
+		if e.ComplexityRoot.AuditLogEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogEdge.Cursor(childComplexity), true
+	case "AuditLogEdge.node":
+		if e.ComplexityRoot.AuditLogEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditLogEdge.Node(childComplexity), true
+
+	case "AuditSettings.forwardEndpoint":
+		if e.ComplexityRoot.AuditSettings.ForwardEndpoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.ForwardEndpoint(childComplexity), true
+	case "AuditSettings.forwardProtocol":
+		if e.ComplexityRoot.AuditSettings.ForwardProtocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.ForwardProtocol(childComplexity), true
+	case "AuditSettings.forwarder":
+		if e.ComplexityRoot.AuditSettings.Forwarder == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.Forwarder(childComplexity), true
+	case "AuditSettings.logPulls":
+		if e.ComplexityRoot.AuditSettings.LogPulls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.LogPulls(childComplexity), true
+	case "AuditSettings.purgeSchedule":
+		if e.ComplexityRoot.AuditSettings.PurgeSchedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.PurgeSchedule(childComplexity), true
+	case "AuditSettings.skipDatabase":
+		if e.ComplexityRoot.AuditSettings.SkipDatabase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditSettings.SkipDatabase(childComplexity), true
+
 	case "Blob.createdAt":
 		if e.ComplexityRoot.Blob.CreatedAt == nil {
 			break
@@ -695,6 +920,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Type(childComplexity), true
+
+	case "ForwarderState.behind":
+		if e.ComplexityRoot.ForwarderState.Behind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForwarderState.Behind(childComplexity), true
+	case "ForwarderState.healthy":
+		if e.ComplexityRoot.ForwarderState.Healthy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForwarderState.Healthy(childComplexity), true
+	case "ForwarderState.lastError":
+		if e.ComplexityRoot.ForwarderState.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForwarderState.LastError(childComplexity), true
+	case "ForwarderState.lastErrorAt":
+		if e.ComplexityRoot.ForwarderState.LastErrorAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForwarderState.LastErrorAt(childComplexity), true
+	case "ForwarderState.lastSuccessAt":
+		if e.ComplexityRoot.ForwarderState.LastSuccessAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ForwarderState.LastSuccessAt(childComplexity), true
 
 	case "Label.color":
 		if e.ComplexityRoot.Label.Color == nil {
@@ -964,6 +1220,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.purgeAuditLogs":
+		if e.ComplexityRoot.Mutation.PurgeAuditLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_purgeAuditLogs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PurgeAuditLogs(childComplexity, args["input"].(model.PurgeInput)), true
 	case "Mutation.removeArtifactLabel":
 		if e.ComplexityRoot.Mutation.RemoveArtifactLabel == nil {
 			break
@@ -986,6 +1253,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["id"].(int)), true
+	case "Mutation.setPurgeSchedule":
+		if e.ComplexityRoot.Mutation.SetPurgeSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setPurgeSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.stopPurge":
+		if e.ComplexityRoot.Mutation.StopPurge == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopPurge_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopPurge(childComplexity, args["id"].(int)), true
 	case "Mutation.testWebhookPolicy":
 		if e.ComplexityRoot.Mutation.TestWebhookPolicy == nil {
 			break
@@ -997,6 +1286,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestWebhookPolicy(childComplexity, args["id"].(int)), true
+	case "Mutation.updateAuditSettings":
+		if e.ComplexityRoot.Mutation.UpdateAuditSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateAuditSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateAuditSettings(childComplexity, args["input"].(model.AuditSettingsInput)), true
 	case "Mutation.updateMember":
 		if e.ComplexityRoot.Mutation.UpdateMember == nil {
 			break
@@ -1183,6 +1483,154 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
 
+	case "PurgeRun.createdAt":
+		if e.ComplexityRoot.PurgeRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.CreatedAt(childComplexity), true
+	case "PurgeRun.dryRun":
+		if e.ComplexityRoot.PurgeRun.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.DryRun(childComplexity), true
+	case "PurgeRun.endedAt":
+		if e.ComplexityRoot.PurgeRun.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.EndedAt(childComplexity), true
+	case "PurgeRun.id":
+		if e.ComplexityRoot.PurgeRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.ID(childComplexity), true
+	case "PurgeRun.log":
+		if e.ComplexityRoot.PurgeRun.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.Log(childComplexity), true
+	case "PurgeRun.operations":
+		if e.ComplexityRoot.PurgeRun.Operations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.Operations(childComplexity), true
+	case "PurgeRun.operator":
+		if e.ComplexityRoot.PurgeRun.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.Operator(childComplexity), true
+	case "PurgeRun.retentionHours":
+		if e.ComplexityRoot.PurgeRun.RetentionHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.RetentionHours(childComplexity), true
+	case "PurgeRun.rowsPurged":
+		if e.ComplexityRoot.PurgeRun.RowsPurged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.RowsPurged(childComplexity), true
+	case "PurgeRun.startedAt":
+		if e.ComplexityRoot.PurgeRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.StartedAt(childComplexity), true
+	case "PurgeRun.status":
+		if e.ComplexityRoot.PurgeRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.Status(childComplexity), true
+	case "PurgeRun.trigger":
+		if e.ComplexityRoot.PurgeRun.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRun.Trigger(childComplexity), true
+
+	case "PurgeRunConnection.edges":
+		if e.ComplexityRoot.PurgeRunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRunConnection.Edges(childComplexity), true
+	case "PurgeRunConnection.pageInfo":
+		if e.ComplexityRoot.PurgeRunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRunConnection.PageInfo(childComplexity), true
+	case "PurgeRunConnection.totalCount":
+		if e.ComplexityRoot.PurgeRunConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRunConnection.TotalCount(childComplexity), true
+
+	case "PurgeRunEdge.cursor":
+		if e.ComplexityRoot.PurgeRunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRunEdge.Cursor(childComplexity), true
+	case "PurgeRunEdge.node":
+		if e.ComplexityRoot.PurgeRunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeRunEdge.Node(childComplexity), true
+
+	case "PurgeSchedule.cron":
+		if e.ComplexityRoot.PurgeSchedule.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.Cron(childComplexity), true
+	case "PurgeSchedule.dryRun":
+		if e.ComplexityRoot.PurgeSchedule.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.DryRun(childComplexity), true
+	case "PurgeSchedule.kind":
+		if e.ComplexityRoot.PurgeSchedule.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.Kind(childComplexity), true
+	case "PurgeSchedule.lastRunAt":
+		if e.ComplexityRoot.PurgeSchedule.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.LastRunAt(childComplexity), true
+	case "PurgeSchedule.nextRunAt":
+		if e.ComplexityRoot.PurgeSchedule.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.NextRunAt(childComplexity), true
+	case "PurgeSchedule.operations":
+		if e.ComplexityRoot.PurgeSchedule.Operations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.Operations(childComplexity), true
+	case "PurgeSchedule.retentionHours":
+		if e.ComplexityRoot.PurgeSchedule.RetentionHours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PurgeSchedule.RetentionHours(childComplexity), true
+
 	case "Query.artifact":
 		if e.ComplexityRoot.Query.Artifact == nil {
 			break
@@ -1194,6 +1642,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Artifact(childComplexity, args["repository"].(string), args["reference"].(string)), true
+	case "Query.auditLogs":
+		if e.ComplexityRoot.Query.AuditLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditLogs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditLogs(childComplexity, args["projectID"].(*int), args["resourceGlob"].(*string), args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditLogOrder), args["where"].(*ent.AuditLogWhereInput)), true
+	case "Query.auditSettings":
+		if e.ComplexityRoot.Query.AuditSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AuditSettings(childComplexity), true
 
 	case "Query.labels":
 		if e.ComplexityRoot.Query.Labels == nil {
@@ -1234,6 +1699,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Projects(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ProjectOrder), args["where"].(*ent.ProjectWhereInput)), true
+	case "Query.purgeRun":
+		if e.ComplexityRoot.Query.PurgeRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_purgeRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PurgeRun(childComplexity, args["id"].(int)), true
+	case "Query.purgeRuns":
+		if e.ComplexityRoot.Query.PurgeRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_purgeRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PurgeRuns(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
 	case "Query.repositories":
 		if e.ComplexityRoot.Query.Repositories == nil {
 			break
@@ -1798,6 +2285,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("ArtifactOrder", ec.unmarshalInputArtifactOrder),
 			graphql.NewInputUnmarshaler("ArtifactWhereInput", ec.unmarshalInputArtifactWhereInput),
+			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
+			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
+			graphql.NewInputUnmarshaler("AuditSettingsInput", ec.unmarshalInputAuditSettingsInput),
 			graphql.NewInputUnmarshaler("CreateLabelInput", ec.unmarshalInputCreateLabelInput),
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
@@ -1806,6 +2296,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("LabelWhereInput", ec.unmarshalInputLabelWhereInput),
 			graphql.NewInputUnmarshaler("ProjectOrder", ec.unmarshalInputProjectOrder),
 			graphql.NewInputUnmarshaler("ProjectWhereInput", ec.unmarshalInputProjectWhereInput),
+			graphql.NewInputUnmarshaler("PurgeInput", ec.unmarshalInputPurgeInput),
+			graphql.NewInputUnmarshaler("PurgeRunOrder", ec.unmarshalInputPurgeRunOrder),
+			graphql.NewInputUnmarshaler("PurgeScheduleInput", ec.unmarshalInputPurgeScheduleInput),
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
 			graphql.NewInputUnmarshaler("TagOrder", ec.unmarshalInputTagOrder),
@@ -2105,6 +2598,113 @@ type CreatedWebhookPolicy {
   "Receivers verify X-Berth-Signature-256 (sha256=<hex HMAC of the body>) with it. Shown only here."
   secret: String!
 }
+
+extend type Query {
+  """
+  Audit log entries, newest first by default. System admins see all; with projectID, members who may
+  read the project's log see that project's. resourceGlob filters resources with *, ? and {a,b}.
+  """
+  auditLogs(
+    projectID: ID
+    resourceGlob: String
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: AuditLogOrder
+    where: AuditLogWhereInput
+  ): AuditLogConnection!
+  "Audit forwarding, pull logging and the purge schedule (system admins)."
+  auditSettings: AuditSettings!
+  "Past and running purges, newest first (system admins)."
+  purgeRuns(after: Cursor, first: Int, before: Cursor, last: Int): PurgeRunConnection!
+  purgeRun(id: ID!): PurgeRun
+}
+
+extend type Mutation {
+  """
+  Changes audit settings (system admins). A new forwarding endpoint is dialled first: an unreachable
+  one is refused. skipDatabase needs an endpoint.
+  """
+  updateAuditSettings(input: AuditSettingsInput!): AuditSettings!
+  "Purges the audit log now, or counts what would go with dryRun (system admins)."
+  purgeAuditLogs(input: PurgeInput!): PurgeRun!
+  "Stops a pending or running purge after its current batch."
+  stopPurge(id: ID!): PurgeRun!
+  "Sets when purges run by themselves."
+  setPurgeSchedule(input: PurgeScheduleInput!): PurgeSchedule!
+}
+
+enum ForwardProtocol {
+  TCP
+  UDP
+  TLS
+}
+
+type AuditSettings {
+  "host:port of the syslog receiver; empty when not forwarding."
+  forwardEndpoint: String!
+  forwardProtocol: ForwardProtocol!
+  "Entries stay in the database only until they are forwarded."
+  skipDatabase: Boolean!
+  "Record every manifest pull."
+  logPulls: Boolean!
+  forwarder: ForwarderState!
+  purgeSchedule: PurgeSchedule!
+}
+
+type ForwarderState {
+  "True when the last attempt to forward succeeded (or nothing needed forwarding)."
+  healthy: Boolean!
+  "Entries waiting to be forwarded."
+  behind: Int!
+  lastError: String!
+  lastErrorAt: Time
+  lastSuccessAt: Time
+}
+
+input AuditSettingsInput {
+  "host:port; an empty string turns forwarding off."
+  forwardEndpoint: String
+  forwardProtocol: ForwardProtocol
+  skipDatabase: Boolean
+  logPulls: Boolean
+}
+
+input PurgeInput {
+  "Entries older than this are purged: 1 to 240000 hours."
+  retentionHours: Int!
+  "Operations whose entries are purged (create, delete, update, pull, login); none purges nothing."
+  operations: [String!]!
+  dryRun: Boolean
+}
+
+enum ScheduleKind {
+  NONE
+  HOURLY
+  DAILY
+  WEEKLY
+  CUSTOM
+}
+
+type PurgeSchedule {
+  kind: ScheduleKind!
+  "The cron expression, for CUSTOM (five fields)."
+  cron: String!
+  retentionHours: Int!
+  operations: [String!]!
+  dryRun: Boolean!
+  nextRunAt: Time
+  lastRunAt: Time
+}
+
+input PurgeScheduleInput {
+  kind: ScheduleKind!
+  cron: String
+  retentionHours: Int!
+  operations: [String!]!
+  dryRun: Boolean
+}
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
@@ -2354,6 +2954,224 @@ input ArtifactWhereInput {
   """
   hasChildren: Boolean
   hasChildrenWith: [ArtifactWhereInput!]
+}
+type AuditLog implements Node {
+  id: ID!
+  occurredAt: Time!
+  username: String!
+  projectID: Int
+  projectName: String!
+  operation: String!
+  resourceType: String!
+  resource: String!
+  sourceIP: String!
+  result: AuditLogResult!
+}
+"""
+A connection to a list of items.
+"""
+type AuditLogConnection {
+  """
+  A list of edges.
+  """
+  edges: [AuditLogEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type AuditLogEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: AuditLog
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for AuditLog connections
+"""
+input AuditLogOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order AuditLogs.
+  """
+  field: AuditLogOrderField!
+}
+"""
+Properties by which AuditLog connections can be ordered.
+"""
+enum AuditLogOrderField {
+  OCCURRED_AT
+  USERNAME
+  OPERATION
+  RESOURCE_TYPE
+}
+"""
+AuditLogResult is enum for the field result
+"""
+enum AuditLogResult @goModel(model: "github.com/berth-registry/berth/ent/auditlog.Result") {
+  SUCCESS
+  FAILURE
+}
+"""
+AuditLogWhereInput is used for filtering AuditLog objects.
+Input was generated by ent.
+"""
+input AuditLogWhereInput {
+  not: AuditLogWhereInput
+  and: [AuditLogWhereInput!]
+  or: [AuditLogWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  occurred_at field predicates
+  """
+  occurredAt: Time
+  occurredAtNEQ: Time
+  occurredAtIn: [Time!]
+  occurredAtNotIn: [Time!]
+  occurredAtGT: Time
+  occurredAtGTE: Time
+  occurredAtLT: Time
+  occurredAtLTE: Time
+  """
+  username field predicates
+  """
+  username: String
+  usernameNEQ: String
+  usernameIn: [String!]
+  usernameNotIn: [String!]
+  usernameGT: String
+  usernameGTE: String
+  usernameLT: String
+  usernameLTE: String
+  usernameContains: String
+  usernameHasPrefix: String
+  usernameHasSuffix: String
+  usernameEqualFold: String
+  usernameContainsFold: String
+  """
+  project_id field predicates
+  """
+  projectID: Int
+  projectIDNEQ: Int
+  projectIDIn: [Int!]
+  projectIDNotIn: [Int!]
+  projectIDGT: Int
+  projectIDGTE: Int
+  projectIDLT: Int
+  projectIDLTE: Int
+  projectIDIsNil: Boolean
+  projectIDNotNil: Boolean
+  """
+  project_name field predicates
+  """
+  projectName: String
+  projectNameNEQ: String
+  projectNameIn: [String!]
+  projectNameNotIn: [String!]
+  projectNameGT: String
+  projectNameGTE: String
+  projectNameLT: String
+  projectNameLTE: String
+  projectNameContains: String
+  projectNameHasPrefix: String
+  projectNameHasSuffix: String
+  projectNameEqualFold: String
+  projectNameContainsFold: String
+  """
+  operation field predicates
+  """
+  operation: String
+  operationNEQ: String
+  operationIn: [String!]
+  operationNotIn: [String!]
+  operationGT: String
+  operationGTE: String
+  operationLT: String
+  operationLTE: String
+  operationContains: String
+  operationHasPrefix: String
+  operationHasSuffix: String
+  operationEqualFold: String
+  operationContainsFold: String
+  """
+  resource_type field predicates
+  """
+  resourceType: String
+  resourceTypeNEQ: String
+  resourceTypeIn: [String!]
+  resourceTypeNotIn: [String!]
+  resourceTypeGT: String
+  resourceTypeGTE: String
+  resourceTypeLT: String
+  resourceTypeLTE: String
+  resourceTypeContains: String
+  resourceTypeHasPrefix: String
+  resourceTypeHasSuffix: String
+  resourceTypeEqualFold: String
+  resourceTypeContainsFold: String
+  """
+  resource field predicates
+  """
+  resource: String
+  resourceNEQ: String
+  resourceIn: [String!]
+  resourceNotIn: [String!]
+  resourceGT: String
+  resourceGTE: String
+  resourceLT: String
+  resourceLTE: String
+  resourceContains: String
+  resourceHasPrefix: String
+  resourceHasSuffix: String
+  resourceEqualFold: String
+  resourceContainsFold: String
+  """
+  source_ip field predicates
+  """
+  sourceIP: String
+  sourceIPNEQ: String
+  sourceIPIn: [String!]
+  sourceIPNotIn: [String!]
+  sourceIPGT: String
+  sourceIPGTE: String
+  sourceIPLT: String
+  sourceIPLTE: String
+  sourceIPContains: String
+  sourceIPHasPrefix: String
+  sourceIPHasSuffix: String
+  sourceIPEqualFold: String
+  sourceIPContainsFold: String
+  """
+  result field predicates
+  """
+  result: AuditLogResult
+  resultNEQ: AuditLogResult
+  resultIn: [AuditLogResult!]
+  resultNotIn: [AuditLogResult!]
 }
 type Blob implements Node {
   id: ID!
@@ -2776,6 +3594,89 @@ input ProjectWhereInput {
   """
   hasRepositories: Boolean
   hasRepositoriesWith: [RepositoryWhereInput!]
+}
+type PurgeRun implements Node {
+  id: ID!
+  status: PurgeRunStatus!
+  trigger: PurgeRunTrigger!
+  retentionHours: Int!
+  operations: [String!]!
+  dryRun: Boolean!
+  """
+  Rows deleted, or for a dry run the rows that would be.
+  """
+  rowsPurged: Int!
+  log: String!
+  operator: String!
+  createdAt: Time!
+  startedAt: Time
+  endedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type PurgeRunConnection {
+  """
+  A list of edges.
+  """
+  edges: [PurgeRunEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type PurgeRunEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: PurgeRun
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for PurgeRun connections
+"""
+input PurgeRunOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order PurgeRuns.
+  """
+  field: PurgeRunOrderField!
+}
+"""
+Properties by which PurgeRun connections can be ordered.
+"""
+enum PurgeRunOrderField {
+  CREATED_AT
+}
+"""
+PurgeRunStatus is enum for the field status
+"""
+enum PurgeRunStatus @goModel(model: "github.com/berth-registry/berth/ent/purgerun.Status") {
+  PENDING
+  RUNNING
+  SUCCESS
+  ERROR
+  STOPPED
+}
+"""
+PurgeRunTrigger is enum for the field trigger
+"""
+enum PurgeRunTrigger @goModel(model: "github.com/berth-registry/berth/ent/purgerun.Trigger") {
+  MANUAL
+  SCHEDULE
 }
 type Repository implements Node {
   id: ID!
@@ -3545,6 +4446,72 @@ func (ec *executionContext) childFields_ArtifactEdge(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type ArtifactEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_AuditLog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditLog_id(ctx, field)
+	case "occurredAt":
+		return ec.fieldContext_AuditLog_occurredAt(ctx, field)
+	case "username":
+		return ec.fieldContext_AuditLog_username(ctx, field)
+	case "projectID":
+		return ec.fieldContext_AuditLog_projectID(ctx, field)
+	case "projectName":
+		return ec.fieldContext_AuditLog_projectName(ctx, field)
+	case "operation":
+		return ec.fieldContext_AuditLog_operation(ctx, field)
+	case "resourceType":
+		return ec.fieldContext_AuditLog_resourceType(ctx, field)
+	case "resource":
+		return ec.fieldContext_AuditLog_resource(ctx, field)
+	case "sourceIP":
+		return ec.fieldContext_AuditLog_sourceIP(ctx, field)
+	case "result":
+		return ec.fieldContext_AuditLog_result(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLog", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditLogConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditLogConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditLogConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_AuditLogEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AuditLogEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditLogEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditSettings(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "forwardEndpoint":
+		return ec.fieldContext_AuditSettings_forwardEndpoint(ctx, field)
+	case "forwardProtocol":
+		return ec.fieldContext_AuditSettings_forwardProtocol(ctx, field)
+	case "skipDatabase":
+		return ec.fieldContext_AuditSettings_skipDatabase(ctx, field)
+	case "logPulls":
+		return ec.fieldContext_AuditSettings_logPulls(ctx, field)
+	case "forwarder":
+		return ec.fieldContext_AuditSettings_forwarder(ctx, field)
+	case "purgeSchedule":
+		return ec.fieldContext_AuditSettings_purgeSchedule(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditSettings", field.Name)
+}
+
 func (ec *executionContext) childFields_Blob(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3599,6 +4566,22 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_count(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
+}
+
+func (ec *executionContext) childFields_ForwarderState(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "healthy":
+		return ec.fieldContext_ForwarderState_healthy(ctx, field)
+	case "behind":
+		return ec.fieldContext_ForwarderState_behind(ctx, field)
+	case "lastError":
+		return ec.fieldContext_ForwarderState_lastError(ctx, field)
+	case "lastErrorAt":
+		return ec.fieldContext_ForwarderState_lastErrorAt(ctx, field)
+	case "lastSuccessAt":
+		return ec.fieldContext_ForwarderState_lastSuccessAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ForwarderState", field.Name)
 }
 
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3707,6 +4690,78 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 		return ec.fieldContext_ProjectEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PurgeRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_PurgeRun_id(ctx, field)
+	case "status":
+		return ec.fieldContext_PurgeRun_status(ctx, field)
+	case "trigger":
+		return ec.fieldContext_PurgeRun_trigger(ctx, field)
+	case "retentionHours":
+		return ec.fieldContext_PurgeRun_retentionHours(ctx, field)
+	case "operations":
+		return ec.fieldContext_PurgeRun_operations(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_PurgeRun_dryRun(ctx, field)
+	case "rowsPurged":
+		return ec.fieldContext_PurgeRun_rowsPurged(ctx, field)
+	case "log":
+		return ec.fieldContext_PurgeRun_log(ctx, field)
+	case "operator":
+		return ec.fieldContext_PurgeRun_operator(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_PurgeRun_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_PurgeRun_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_PurgeRun_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurgeRun", field.Name)
+}
+
+func (ec *executionContext) childFields_PurgeRunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_PurgeRunConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_PurgeRunConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_PurgeRunConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurgeRunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_PurgeRunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_PurgeRunEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_PurgeRunEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurgeRunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_PurgeSchedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_PurgeSchedule_kind(ctx, field)
+	case "cron":
+		return ec.fieldContext_PurgeSchedule_cron(ctx, field)
+	case "retentionHours":
+		return ec.fieldContext_PurgeSchedule_retentionHours(ctx, field)
+	case "operations":
+		return ec.fieldContext_PurgeSchedule_operations(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_PurgeSchedule_dryRun(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_PurgeSchedule_nextRunAt(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_PurgeSchedule_lastRunAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PurgeSchedule", field.Name)
 }
 
 func (ec *executionContext) childFields_Repository(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4333,6 +5388,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_purgeAuditLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PurgeInput, error) {
+			return ec.unmarshalNPurgeInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeArtifactLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4369,6 +5438,34 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.PurgeScheduleInput, error) {
+			return ec.unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeScheduleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopPurge_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_testWebhookPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4380,6 +5477,20 @@ func (ec *executionContext) field_Mutation_testWebhookPolicy_args(ctx context.Co
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateAuditSettings_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AuditSettingsInput, error) {
+			return ec.unmarshalNAuditSettingsInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAuditSettingsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -4561,6 +5672,76 @@ func (ec *executionContext) field_Query_artifact_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_auditLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "resourceGlob",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["resourceGlob"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.AuditLogOrder, error) {
+			return ec.unmarshalOAuditLogOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "where",
+		func(ctx context.Context, v any) (*ent.AuditLogWhereInput, error) {
+			return ec.unmarshalOAuditLogWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg7
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_labels_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4648,6 +5829,58 @@ func (ec *executionContext) field_Query_projects_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_purgeRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_purgeRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
 	return args, nil
 }
 
@@ -5794,6 +7027,534 @@ func (ec *executionContext) fieldContext_ArtifactEdge_cursor(_ context.Context, 
 	return graphql.NewScalarFieldContext("ArtifactEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _AuditLog_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditLog_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_occurredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OccurredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_occurredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditLog_username(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_username(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Username, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_username(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLog_projectName(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_projectName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_projectName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_operation(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_resourceType(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_resourceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_resourceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_resource(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_sourceIP(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_sourceIP(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceIP, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_sourceIP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditLog_result(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLog_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v auditlog.Result) graphql.Marshaler {
+			return ec.marshalNAuditLogResult2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLog_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLog", field, false, false, "AuditLogResult")
+}
+
+func (ec *executionContext) _AuditLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.AuditLogEdge) graphql.Marshaler {
+			return ec.marshalOAuditLogEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditLogEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLog) graphql.Marshaler {
+			return ec.marshalOAuditLog2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLog(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditLogEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLog(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.AuditLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditLogEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditLogEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditLogEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _AuditSettings_forwardEndpoint(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_forwardEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ForwardEndpoint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_forwardEndpoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSettings", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditSettings_forwardProtocol(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_forwardProtocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ForwardProtocol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ForwardProtocol) graphql.Marshaler {
+			return ec.marshalNForwardProtocol2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_forwardProtocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSettings", field, false, false, "ForwardProtocol")
+}
+
+func (ec *executionContext) _AuditSettings_skipDatabase(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_skipDatabase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SkipDatabase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_skipDatabase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditSettings_logPulls(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_logPulls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LogPulls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_logPulls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditSettings", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AuditSettings_forwarder(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_forwarder(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Forwarder, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ForwarderState) graphql.Marshaler {
+			return ec.marshalNForwarderState2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwarderState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_forwarder(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ForwarderState(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditSettings_purgeSchedule(ctx context.Context, field graphql.CollectedField, obj *model.AuditSettings) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditSettings_purgeSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PurgeSchedule, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PurgeSchedule) graphql.Marshaler {
+			return ec.marshalNPurgeSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditSettings_purgeSchedule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditSettings",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeSchedule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Blob_id(ctx context.Context, field graphql.CollectedField, obj *ent.Blob) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6238,6 +7999,121 @@ func (ec *executionContext) _Event_count(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Event_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForwarderState_healthy(ctx context.Context, field graphql.CollectedField, obj *model.ForwarderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForwarderState_healthy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Healthy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForwarderState_healthy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ForwarderState_behind(ctx context.Context, field graphql.CollectedField, obj *model.ForwarderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForwarderState_behind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Behind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForwarderState_behind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ForwarderState_lastError(ctx context.Context, field graphql.CollectedField, obj *model.ForwarderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForwarderState_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ForwarderState_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "String")
+}
+
+func (ec *executionContext) _ForwarderState_lastErrorAt(ctx context.Context, field graphql.CollectedField, obj *model.ForwarderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForwarderState_lastErrorAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastErrorAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ForwarderState_lastErrorAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ForwarderState_lastSuccessAt(ctx context.Context, field graphql.CollectedField, obj *model.ForwarderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ForwarderState_lastSuccessAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSuccessAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ForwarderState_lastSuccessAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Label_id(ctx context.Context, field graphql.CollectedField, obj *ent.Label) (ret graphql.Marshaler) {
@@ -7624,6 +9500,182 @@ func (ec *executionContext) fieldContext_Mutation_testWebhookPolicy(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_updateAuditSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateAuditSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateAuditSettings(ctx, fc.Args["input"].(model.AuditSettingsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditSettings) graphql.Marshaler {
+			return ec.marshalNAuditSettings2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAuditSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateAuditSettings(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditSettings(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateAuditSettings_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_purgeAuditLogs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_purgeAuditLogs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PurgeAuditLogs(ctx, fc.Args["input"].(model.PurgeInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+			return ec.marshalNPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_purgeAuditLogs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_purgeAuditLogs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopPurge(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopPurge(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopPurge(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+			return ec.marshalNPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopPurge(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopPurge_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setPurgeSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setPurgeSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetPurgeSchedule(ctx, fc.Args["input"].(model.PurgeScheduleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PurgeSchedule) graphql.Marshaler {
+			return ec.marshalNPurgeSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setPurgeSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setPurgeSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8196,6 +10248,585 @@ func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _PurgeRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _PurgeRun_status(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v purgerun.Status) graphql.Marshaler {
+			return ec.marshalNPurgeRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "PurgeRunStatus")
+}
+
+func (ec *executionContext) _PurgeRun_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v purgerun.Trigger) graphql.Marshaler {
+			return ec.marshalNPurgeRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "PurgeRunTrigger")
+}
+
+func (ec *executionContext) _PurgeRun_retentionHours(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_retentionHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetentionHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_retentionHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PurgeRun_operations(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_operations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_operations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurgeRun_dryRun(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PurgeRun_rowsPurged(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_rowsPurged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RowsPurged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_rowsPurged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PurgeRun_log(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurgeRun_operator(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurgeRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PurgeRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PurgeRun_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRun_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRun_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PurgeRunConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRunConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.PurgeRunEdge) graphql.Marshaler {
+			return ec.marshalOPurgeRunEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRunConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PurgeRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRunEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PurgeRunConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRunConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRunConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PurgeRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PurgeRunConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRunConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRunConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRunConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PurgeRunEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRunEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+			return ec.marshalOPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRunEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "PurgeRunEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _PurgeRunEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeRunEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeRunEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeRunEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _PurgeSchedule_kind(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
+			return ec.marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "ScheduleKind")
+}
+
+func (ec *executionContext) _PurgeSchedule_cron(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurgeSchedule_retentionHours(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_retentionHours(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetentionHours, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_retentionHours(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _PurgeSchedule_operations(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_operations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_operations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _PurgeSchedule_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _PurgeSchedule_nextRunAt(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_nextRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_nextRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _PurgeSchedule_lastRunAt(ctx context.Context, field graphql.CollectedField, obj *model.PurgeSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PurgeSchedule_lastRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_PurgeSchedule_lastRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PurgeSchedule", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8618,6 +11249,170 @@ func (ec *executionContext) fieldContext_Query_webhookPolicy(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_webhookPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditLogs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditLogs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditLogs(ctx, fc.Args["projectID"].(*int), fc.Args["resourceGlob"].(*string), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.AuditLogOrder), fc.Args["where"].(*ent.AuditLogWhereInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
+			return ec.marshalNAuditLogConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditLogs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditLogConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditLogs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditSettings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AuditSettings(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditSettings) graphql.Marshaler {
+			return ec.marshalNAuditSettings2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAuditSettings(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditSettings(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_purgeRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_purgeRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PurgeRuns(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRunConnection) graphql.Marshaler {
+			return ec.marshalNPurgeRunConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_purgeRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRunConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_purgeRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_purgeRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_purgeRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PurgeRun(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+			return ec.marshalOPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_purgeRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_purgeRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12627,6 +15422,934 @@ func UnmarshalArtifactWhereInput(ctx context.Context, raw any) (ent.ArtifactWher
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAuditLogOrder(ctx context.Context, obj any) (ent.AuditLogOrder, error) {
+	var it ent.AuditLogOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNAuditLogOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditLogOrder unmarshals raw into the AuditLogOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditLogOrder(ctx context.Context, raw any) (ent.AuditLogOrder, error) {
+	var out ent.AuditLogOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditLogOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAuditLogWhereInput(ctx context.Context, obj any) (ent.AuditLogWhereInput, error) {
+	var it ent.AuditLogWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "username", "usernameNEQ", "usernameIn", "usernameNotIn", "usernameGT", "usernameGTE", "usernameLT", "usernameLTE", "usernameContains", "usernameHasPrefix", "usernameHasSuffix", "usernameEqualFold", "usernameContainsFold", "projectID", "projectIDNEQ", "projectIDIn", "projectIDNotIn", "projectIDGT", "projectIDGTE", "projectIDLT", "projectIDLTE", "projectIDIsNil", "projectIDNotNil", "projectName", "projectNameNEQ", "projectNameIn", "projectNameNotIn", "projectNameGT", "projectNameGTE", "projectNameLT", "projectNameLTE", "projectNameContains", "projectNameHasPrefix", "projectNameHasSuffix", "projectNameEqualFold", "projectNameContainsFold", "operation", "operationNEQ", "operationIn", "operationNotIn", "operationGT", "operationGTE", "operationLT", "operationLTE", "operationContains", "operationHasPrefix", "operationHasSuffix", "operationEqualFold", "operationContainsFold", "resourceType", "resourceTypeNEQ", "resourceTypeIn", "resourceTypeNotIn", "resourceTypeGT", "resourceTypeGTE", "resourceTypeLT", "resourceTypeLTE", "resourceTypeContains", "resourceTypeHasPrefix", "resourceTypeHasSuffix", "resourceTypeEqualFold", "resourceTypeContainsFold", "resource", "resourceNEQ", "resourceIn", "resourceNotIn", "resourceGT", "resourceGTE", "resourceLT", "resourceLTE", "resourceContains", "resourceHasPrefix", "resourceHasSuffix", "resourceEqualFold", "resourceContainsFold", "sourceIP", "sourceIPNEQ", "sourceIPIn", "sourceIPNotIn", "sourceIPGT", "sourceIPGTE", "sourceIPLT", "sourceIPLTE", "sourceIPContains", "sourceIPHasPrefix", "sourceIPHasSuffix", "sourceIPEqualFold", "sourceIPContainsFold", "result", "resultNEQ", "resultIn", "resultNotIn"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOAuditLogWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOAuditLogWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOAuditLogWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "occurredAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAt = data
+		case "occurredAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtNEQ = data
+		case "occurredAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtIn = data
+		case "occurredAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtNotIn = data
+		case "occurredAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtGT = data
+		case "occurredAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtGTE = data
+		case "occurredAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtLT = data
+		case "occurredAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OccurredAtLTE = data
+		case "username":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("username"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Username = data
+		case "usernameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameNEQ = data
+		case "usernameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameIn = data
+		case "usernameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameNotIn = data
+		case "usernameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameGT = data
+		case "usernameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameGTE = data
+		case "usernameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameLT = data
+		case "usernameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameLTE = data
+		case "usernameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameContains = data
+		case "usernameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameHasPrefix = data
+		case "usernameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameHasSuffix = data
+		case "usernameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameEqualFold = data
+		case "usernameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usernameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsernameContainsFold = data
+		case "projectID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "projectIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDNEQ = data
+		case "projectIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDIn = data
+		case "projectIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDNotIn = data
+		case "projectIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDGT = data
+		case "projectIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDGTE = data
+		case "projectIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDLT = data
+		case "projectIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDLTE = data
+		case "projectIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDIsNil = data
+		case "projectIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectIDNotNil = data
+		case "projectName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectName = data
+		case "projectNameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameNEQ = data
+		case "projectNameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameIn = data
+		case "projectNameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameNotIn = data
+		case "projectNameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameGT = data
+		case "projectNameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameGTE = data
+		case "projectNameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameLT = data
+		case "projectNameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameLTE = data
+		case "projectNameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameContains = data
+		case "projectNameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameHasPrefix = data
+		case "projectNameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameHasSuffix = data
+		case "projectNameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameEqualFold = data
+		case "projectNameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectNameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectNameContainsFold = data
+		case "operation":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operation"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operation = data
+		case "operationNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationNEQ = data
+		case "operationIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationIn = data
+		case "operationNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationNotIn = data
+		case "operationGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationGT = data
+		case "operationGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationGTE = data
+		case "operationLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationLT = data
+		case "operationLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationLTE = data
+		case "operationContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationContains = data
+		case "operationHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationHasPrefix = data
+		case "operationHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationHasSuffix = data
+		case "operationEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationEqualFold = data
+		case "operationContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operationContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OperationContainsFold = data
+		case "resourceType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceType = data
+		case "resourceTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeNEQ = data
+		case "resourceTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeIn = data
+		case "resourceTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeNotIn = data
+		case "resourceTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeGT = data
+		case "resourceTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeGTE = data
+		case "resourceTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeLT = data
+		case "resourceTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeLTE = data
+		case "resourceTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeContains = data
+		case "resourceTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeHasPrefix = data
+		case "resourceTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeHasSuffix = data
+		case "resourceTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeEqualFold = data
+		case "resourceTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceTypeContainsFold = data
+		case "resource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resource"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resource = data
+		case "resourceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceNEQ = data
+		case "resourceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceIn = data
+		case "resourceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceNotIn = data
+		case "resourceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceGT = data
+		case "resourceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceGTE = data
+		case "resourceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceLT = data
+		case "resourceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceLTE = data
+		case "resourceContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceContains = data
+		case "resourceHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceHasPrefix = data
+		case "resourceHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceHasSuffix = data
+		case "resourceEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceEqualFold = data
+		case "resourceContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resourceContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResourceContainsFold = data
+		case "sourceIP":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIP"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIP = data
+		case "sourceIPNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPNEQ = data
+		case "sourceIPIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPIn = data
+		case "sourceIPNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPNotIn = data
+		case "sourceIPGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPGT = data
+		case "sourceIPGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPGTE = data
+		case "sourceIPLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPLT = data
+		case "sourceIPLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPLTE = data
+		case "sourceIPContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPContains = data
+		case "sourceIPHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPHasPrefix = data
+		case "sourceIPHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPHasSuffix = data
+		case "sourceIPEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPEqualFold = data
+		case "sourceIPContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceIPContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceIPContainsFold = data
+		case "result":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("result"))
+			data, err := ec.unmarshalOAuditLogResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Result = data
+		case "resultNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultNEQ"))
+			data, err := ec.unmarshalOAuditLogResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultNEQ = data
+		case "resultIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultIn"))
+			data, err := ec.unmarshalOAuditLogResult2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResultᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultIn = data
+		case "resultNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resultNotIn"))
+			data, err := ec.unmarshalOAuditLogResult2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResultᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ResultNotIn = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditLogWhereInput unmarshals raw into the AuditLogWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditLogWhereInput(ctx context.Context, raw any) (ent.AuditLogWhereInput, error) {
+	var out ent.AuditLogWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditLogWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAuditSettingsInput(ctx context.Context, obj any) (model.AuditSettingsInput, error) {
+	var it model.AuditSettingsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"forwardEndpoint", "forwardProtocol", "skipDatabase", "logPulls"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "forwardEndpoint":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("forwardEndpoint"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ForwardEndpoint = data
+		case "forwardProtocol":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("forwardProtocol"))
+			data, err := ec.unmarshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ForwardProtocol = data
+		case "skipDatabase":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("skipDatabase"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SkipDatabase = data
+		case "logPulls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("logPulls"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LogPulls = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditSettingsInput unmarshals raw into the AuditSettingsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditSettingsInput(ctx context.Context, raw any) (model.AuditSettingsInput, error) {
+	var out model.AuditSettingsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditSettingsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateLabelInput(ctx context.Context, obj any) (model.CreateLabelInput, error) {
 	var it model.CreateLabelInput
 	if obj == nil {
@@ -13920,6 +17643,185 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 func UnmarshalProjectWhereInput(ctx context.Context, raw any) (ent.ProjectWhereInput, error) {
 	var out ent.ProjectWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ProjectWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPurgeInput(ctx context.Context, obj any) (model.PurgeInput, error) {
+	var it model.PurgeInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"retentionHours", "operations", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "retentionHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionHours"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RetentionHours = data
+		case "operations":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operations"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operations = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPurgeInput unmarshals raw into the PurgeInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPurgeInput(ctx context.Context, raw any) (model.PurgeInput, error) {
+	var out model.PurgeInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PurgeInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPurgeRunOrder(ctx context.Context, obj any) (ent.PurgeRunOrder, error) {
+	var it ent.PurgeRunOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNPurgeRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPurgeRunOrder unmarshals raw into the PurgeRunOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPurgeRunOrder(ctx context.Context, raw any) (ent.PurgeRunOrder, error) {
+	var out ent.PurgeRunOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PurgeRunOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputPurgeScheduleInput(ctx context.Context, obj any) (model.PurgeScheduleInput, error) {
+	var it model.PurgeScheduleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "cron", "retentionHours", "operations", "dryRun"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "cron":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cron"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cron = data
+		case "retentionHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("retentionHours"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RetentionHours = data
+		case "operations":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operations"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operations = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalPurgeScheduleInput unmarshals raw into the PurgeScheduleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalPurgeScheduleInput(ctx context.Context, raw any) (model.PurgeScheduleInput, error) {
+	var out model.PurgeScheduleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "PurgeScheduleInput", raw, &out)
 	return out, err
 }
 
@@ -15813,6 +19715,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Repository(ctx, sel, obj)
+	case *ent.PurgeRun:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._PurgeRun(ctx, sel, obj)
 	case *ent.Project:
 		if obj == nil {
 			return graphql.Null
@@ -15833,6 +19740,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Blob(ctx, sel, obj)
+	case *ent.AuditLog:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._AuditLog(ctx, sel, obj)
 	case *ent.Artifact:
 		if obj == nil {
 			return graphql.Null
@@ -16117,6 +20029,223 @@ func (ec *executionContext) _ArtifactEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var auditLogImplementors = []string{"AuditLog", "Node"}
+
+func (ec *executionContext) _AuditLog(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditLog) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLog")
+		case "id":
+			out.Values[i] = ec._AuditLog_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "occurredAt":
+			out.Values[i] = ec._AuditLog_occurredAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "username":
+			out.Values[i] = ec._AuditLog_username(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectID":
+			out.Values[i] = ec._AuditLog_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "projectName":
+			out.Values[i] = ec._AuditLog_projectName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._AuditLog_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resourceType":
+			out.Values[i] = ec._AuditLog_resourceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resource":
+			out.Values[i] = ec._AuditLog_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sourceIP":
+			out.Values[i] = ec._AuditLog_sourceIP(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._AuditLog_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogConnectionImplementors = []string{"AuditLogConnection"}
+
+func (ec *executionContext) _AuditLogConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditLogConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogConnection")
+		case "edges":
+			out.Values[i] = ec._AuditLogConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AuditLogConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AuditLogConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditLogEdgeImplementors = []string{"AuditLogEdge"}
+
+func (ec *executionContext) _AuditLogEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditLogEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditLogEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditLogEdge")
+		case "node":
+			out.Values[i] = ec._AuditLogEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._AuditLogEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditSettingsImplementors = []string{"AuditSettings"}
+
+func (ec *executionContext) _AuditSettings(ctx context.Context, sel ast.SelectionSet, obj *model.AuditSettings) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditSettingsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditSettings")
+		case "forwardEndpoint":
+			out.Values[i] = ec._AuditSettings_forwardEndpoint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "forwardProtocol":
+			out.Values[i] = ec._AuditSettings_forwardProtocol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipDatabase":
+			out.Values[i] = ec._AuditSettings_skipDatabase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "logPulls":
+			out.Values[i] = ec._AuditSettings_logPulls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "forwarder":
+			out.Values[i] = ec._AuditSettings_forwarder(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purgeSchedule":
+			out.Values[i] = ec._AuditSettings_purgeSchedule(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var blobImplementors = []string{"Blob", "Node"}
 
 func (ec *executionContext) _Blob(ctx context.Context, sel ast.SelectionSet, obj *ent.Blob) graphql.Marshaler {
@@ -16277,6 +20406,59 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 		case "count":
 			out.Values[i] = ec._Event_count(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var forwarderStateImplementors = []string{"ForwarderState"}
+
+func (ec *executionContext) _ForwarderState(ctx context.Context, sel ast.SelectionSet, obj *model.ForwarderState) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, forwarderStateImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ForwarderState")
+		case "healthy":
+			out.Values[i] = ec._ForwarderState_healthy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "behind":
+			out.Values[i] = ec._ForwarderState_behind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._ForwarderState_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastErrorAt":
+			out.Values[i] = ec._ForwarderState_lastErrorAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastSuccessAt":
+			out.Values[i] = ec._ForwarderState_lastSuccessAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -16612,6 +20794,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "updateAuditSettings":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateAuditSettings(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purgeAuditLogs":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_purgeAuditLogs(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopPurge":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopPurge(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setPurgeSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setPurgeSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16856,6 +21066,238 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var purgeRunImplementors = []string{"PurgeRun", "Node"}
+
+func (ec *executionContext) _PurgeRun(ctx context.Context, sel ast.SelectionSet, obj *ent.PurgeRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purgeRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurgeRun")
+		case "id":
+			out.Values[i] = ec._PurgeRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._PurgeRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._PurgeRun_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retentionHours":
+			out.Values[i] = ec._PurgeRun_retentionHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operations":
+			out.Values[i] = ec._PurgeRun_operations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._PurgeRun_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rowsPurged":
+			out.Values[i] = ec._PurgeRun_rowsPurged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "log":
+			out.Values[i] = ec._PurgeRun_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operator":
+			out.Values[i] = ec._PurgeRun_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._PurgeRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._PurgeRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endedAt":
+			out.Values[i] = ec._PurgeRun_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var purgeRunConnectionImplementors = []string{"PurgeRunConnection"}
+
+func (ec *executionContext) _PurgeRunConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.PurgeRunConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purgeRunConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurgeRunConnection")
+		case "edges":
+			out.Values[i] = ec._PurgeRunConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._PurgeRunConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._PurgeRunConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var purgeRunEdgeImplementors = []string{"PurgeRunEdge"}
+
+func (ec *executionContext) _PurgeRunEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.PurgeRunEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purgeRunEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurgeRunEdge")
+		case "node":
+			out.Values[i] = ec._PurgeRunEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._PurgeRunEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var purgeScheduleImplementors = []string{"PurgeSchedule"}
+
+func (ec *executionContext) _PurgeSchedule(ctx context.Context, sel ast.SelectionSet, obj *model.PurgeSchedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, purgeScheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PurgeSchedule")
+		case "kind":
+			out.Values[i] = ec._PurgeSchedule_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cron":
+			out.Values[i] = ec._PurgeSchedule_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retentionHours":
+			out.Values[i] = ec._PurgeSchedule_retentionHours(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operations":
+			out.Values[i] = ec._PurgeSchedule_operations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._PurgeSchedule_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextRunAt":
+			out.Values[i] = ec._PurgeSchedule_nextRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastRunAt":
+			out.Values[i] = ec._PurgeSchedule_lastRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -16934,6 +21376,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_webhookPolicy(ctx, field)
+				})
+		case "auditLogs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditLogs(ctx, field)
+				})
+		case "auditSettings":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditSettings(ctx, field)
+				})
+		case "purgeRuns":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_purgeRuns(ctx, field)
+				})
+		case "purgeRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_purgeRun(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -18179,6 +22645,56 @@ func (ec *executionContext) unmarshalNArtifactWhereInput2ᚖgithubᚗcomᚋberth
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNAuditLogConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLogConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogConnection!")
+		return graphql.Null
+	}
+	return ec._AuditLogConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAuditLogOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogOrderField(ctx context.Context, v any) (*ent.AuditLogOrderField, error) {
+	var res = new(ent.AuditLogOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditLogOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLogOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditLogOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNAuditLogResult2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx context.Context, v any) (auditlog.Result, error) {
+	var res auditlog.Result
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditLogResult2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx context.Context, sel ast.SelectionSet, v auditlog.Result) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNAuditLogWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInput(ctx context.Context, v any) (*ent.AuditLogWhereInput, error) {
+	res, err := ec.unmarshalInputAuditLogWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditSettings2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAuditSettings(ctx context.Context, sel ast.SelectionSet, v *model.AuditSettings) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditSettings!")
+		return graphql.Null
+	}
+	return ec._AuditSettings(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAuditSettingsInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAuditSettingsInput(ctx context.Context, v any) (model.AuditSettingsInput, error) {
+	res, err := ec.unmarshalInputAuditSettingsInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNBlob2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐBlob(ctx context.Context, sel ast.SelectionSet, v *ent.Blob) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Blob!")
@@ -18295,6 +22811,24 @@ func (ec *executionContext) marshalNEventType2ᚕgithubᚗcomᚋberthᚑregistry
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNForwardProtocol2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, v any) (model.ForwardProtocol, error) {
+	var res model.ForwardProtocol
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNForwardProtocol2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, sel ast.SelectionSet, v model.ForwardProtocol) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNForwarderState2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwarderState(ctx context.Context, sel ast.SelectionSet, v *model.ForwarderState) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ForwarderState!")
+		return graphql.Null
+	}
+	return ec._ForwarderState(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
@@ -18465,6 +22999,74 @@ func (ec *executionContext) unmarshalNProjectWhereInput2ᚖgithubᚗcomᚋberth�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNPurgeInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeInput(ctx context.Context, v any) (model.PurgeInput, error) {
+	res, err := ec.unmarshalInputPurgeInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx context.Context, sel ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PurgeRun!")
+		return graphql.Null
+	}
+	return ec._PurgeRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPurgeRunConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunConnection(ctx context.Context, sel ast.SelectionSet, v *ent.PurgeRunConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PurgeRunConnection!")
+		return graphql.Null
+	}
+	return ec._PurgeRunConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPurgeRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunOrderField(ctx context.Context, v any) (*ent.PurgeRunOrderField, error) {
+	var res = new(ent.PurgeRunOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPurgeRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.PurgeRunOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PurgeRunOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNPurgeRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐStatus(ctx context.Context, v any) (purgerun.Status, error) {
+	var res purgerun.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPurgeRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐStatus(ctx context.Context, sel ast.SelectionSet, v purgerun.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNPurgeRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐTrigger(ctx context.Context, v any) (purgerun.Trigger, error) {
+	var res purgerun.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNPurgeRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋpurgerunᚐTrigger(ctx context.Context, sel ast.SelectionSet, v purgerun.Trigger) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNPurgeSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeSchedule(ctx context.Context, sel ast.SelectionSet, v *model.PurgeSchedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "PurgeSchedule!")
+		return graphql.Null
+	}
+	return ec._PurgeSchedule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeScheduleInput(ctx context.Context, v any) (model.PurgeScheduleInput, error) {
+	res, err := ec.unmarshalInputPurgeScheduleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNRepository2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRepository(ctx context.Context, sel ast.SelectionSet, v *ent.Repository) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Repository!")
@@ -18510,6 +23112,16 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋberthᚑregistryᚋberth
 	return v
 }
 
+func (ec *executionContext) unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, v any) (model.ScheduleKind, error) {
+	var res model.ScheduleKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, sel ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -18522,6 +23134,35 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNTag2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTag(ctx context.Context, sel ast.SelectionSet, v *ent.Tag) graphql.Marshaler {
@@ -18926,6 +23567,118 @@ func (ec *executionContext) unmarshalOArtifactWhereInput2ᚖgithubᚗcomᚋberth
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalOAuditLog2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLog(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLog) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditLog(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAuditLogEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.AuditLogEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOAuditLogEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOAuditLogEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogEdge(ctx context.Context, sel ast.SelectionSet, v *ent.AuditLogEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AuditLogEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOAuditLogOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogOrder(ctx context.Context, v any) (*ent.AuditLogOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAuditLogOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAuditLogResult2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResultᚄ(ctx context.Context, v any) ([]auditlog.Result, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]auditlog.Result, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAuditLogResult2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOAuditLogResult2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResultᚄ(ctx context.Context, sel ast.SelectionSet, v []auditlog.Result) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditLogResult2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOAuditLogResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx context.Context, v any) (*auditlog.Result, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(auditlog.Result)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOAuditLogResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋauditlogᚐResult(ctx context.Context, sel ast.SelectionSet, v *auditlog.Result) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOAuditLogWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInputᚄ(ctx context.Context, v any) ([]*ent.AuditLogWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.AuditLogWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAuditLogWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOAuditLogWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAuditLogWhereInput(ctx context.Context, v any) (*ent.AuditLogWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAuditLogWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalOBlob2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐBlobᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Blob) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -19027,6 +23780,22 @@ func (ec *executionContext) marshalOEventType2ᚕgithubᚗcomᚋberthᚑregistry
 	return ret
 }
 
+func (ec *executionContext) unmarshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, v any) (*model.ForwardProtocol, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.ForwardProtocol)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, sel ast.SelectionSet, v *model.ForwardProtocol) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
 	if v == nil {
 		return nil, nil
@@ -19104,6 +23873,41 @@ func (ec *executionContext) marshalOInt2ᚕint64ᚄ(ctx context.Context, sel ast
 	ret := make(graphql.Array, len(v))
 	for i := range v {
 		ret[i] = ec.marshalNInt2int64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOInt2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNInt2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOInt2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNInt2int(ctx, sel, v[i])
 	}
 
 	for _, e := range ret {
@@ -19323,6 +24127,33 @@ func (ec *executionContext) unmarshalOProjectWhereInput2ᚖgithubᚗcomᚋberth�
 	}
 	res, err := ec.unmarshalInputProjectWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx context.Context, sel ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PurgeRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOPurgeRunEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.PurgeRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOPurgeRunEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOPurgeRunEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRunEdge(ctx context.Context, sel ast.SelectionSet, v *ent.PurgeRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._PurgeRunEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORepository2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRepository(ctx context.Context, sel ast.SelectionSet, v *ent.Repository) graphql.Marshaler {

@@ -3,10 +3,36 @@
 package model
 
 import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 )
+
+type AuditSettings struct {
+	// host:port of the syslog receiver; empty when not forwarding.
+	ForwardEndpoint string          `json:"forwardEndpoint"`
+	ForwardProtocol ForwardProtocol `json:"forwardProtocol"`
+	// Entries stay in the database only until they are forwarded.
+	SkipDatabase bool `json:"skipDatabase"`
+	// Record every manifest pull.
+	LogPulls      bool            `json:"logPulls"`
+	Forwarder     *ForwarderState `json:"forwarder"`
+	PurgeSchedule *PurgeSchedule  `json:"purgeSchedule"`
+}
+
+type AuditSettingsInput struct {
+	// host:port; an empty string turns forwarding off.
+	ForwardEndpoint *string          `json:"forwardEndpoint,omitempty"`
+	ForwardProtocol *ForwardProtocol `json:"forwardProtocol,omitempty"`
+	SkipDatabase    *bool            `json:"skipDatabase,omitempty"`
+	LogPulls        *bool            `json:"logPulls,omitempty"`
+}
 
 type CreateLabelInput struct {
 	Name        string  `json:"name"`
@@ -46,6 +72,43 @@ type CreatedWebhookPolicy struct {
 	Secret string `json:"secret"`
 }
 
+type ForwarderState struct {
+	// True when the last attempt to forward succeeded (or nothing needed forwarding).
+	Healthy bool `json:"healthy"`
+	// Entries waiting to be forwarded.
+	Behind        int        `json:"behind"`
+	LastError     string     `json:"lastError"`
+	LastErrorAt   *time.Time `json:"lastErrorAt,omitempty"`
+	LastSuccessAt *time.Time `json:"lastSuccessAt,omitempty"`
+}
+
+type PurgeInput struct {
+	// Entries older than this are purged: 1 to 240000 hours.
+	RetentionHours int `json:"retentionHours"`
+	// Operations whose entries are purged (create, delete, update, pull, login); none purges nothing.
+	Operations []string `json:"operations"`
+	DryRun     *bool    `json:"dryRun,omitempty"`
+}
+
+type PurgeSchedule struct {
+	Kind ScheduleKind `json:"kind"`
+	// The cron expression, for CUSTOM (five fields).
+	Cron           string     `json:"cron"`
+	RetentionHours int        `json:"retentionHours"`
+	Operations     []string   `json:"operations"`
+	DryRun         bool       `json:"dryRun"`
+	NextRunAt      *time.Time `json:"nextRunAt,omitempty"`
+	LastRunAt      *time.Time `json:"lastRunAt,omitempty"`
+}
+
+type PurgeScheduleInput struct {
+	Kind           ScheduleKind `json:"kind"`
+	Cron           *string      `json:"cron,omitempty"`
+	RetentionHours int          `json:"retentionHours"`
+	Operations     []string     `json:"operations"`
+	DryRun         *bool        `json:"dryRun,omitempty"`
+}
+
 type Subscription struct {
 }
 
@@ -75,4 +138,122 @@ type Viewer struct {
 	Admin bool `json:"admin"`
 	// USER, ROBOT or ANONYMOUS.
 	Kind string `json:"kind"`
+}
+
+type ForwardProtocol string
+
+const (
+	ForwardProtocolTCP ForwardProtocol = "TCP"
+	ForwardProtocolUDP ForwardProtocol = "UDP"
+	ForwardProtocolTLS ForwardProtocol = "TLS"
+)
+
+var AllForwardProtocol = []ForwardProtocol{
+	ForwardProtocolTCP,
+	ForwardProtocolUDP,
+	ForwardProtocolTLS,
+}
+
+func (e ForwardProtocol) IsValid() bool {
+	switch e {
+	case ForwardProtocolTCP, ForwardProtocolUDP, ForwardProtocolTLS:
+		return true
+	}
+	return false
+}
+
+func (e ForwardProtocol) String() string {
+	return string(e)
+}
+
+func (e *ForwardProtocol) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ForwardProtocol(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ForwardProtocol", str)
+	}
+	return nil
+}
+
+func (e ForwardProtocol) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ForwardProtocol) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ForwardProtocol) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ScheduleKind string
+
+const (
+	ScheduleKindNone   ScheduleKind = "NONE"
+	ScheduleKindHourly ScheduleKind = "HOURLY"
+	ScheduleKindDaily  ScheduleKind = "DAILY"
+	ScheduleKindWeekly ScheduleKind = "WEEKLY"
+	ScheduleKindCustom ScheduleKind = "CUSTOM"
+)
+
+var AllScheduleKind = []ScheduleKind{
+	ScheduleKindNone,
+	ScheduleKindHourly,
+	ScheduleKindDaily,
+	ScheduleKindWeekly,
+	ScheduleKindCustom,
+}
+
+func (e ScheduleKind) IsValid() bool {
+	switch e {
+	case ScheduleKindNone, ScheduleKindHourly, ScheduleKindDaily, ScheduleKindWeekly, ScheduleKindCustom:
+		return true
+	}
+	return false
+}
+
+func (e ScheduleKind) String() string {
+	return string(e)
+}
+
+func (e *ScheduleKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ScheduleKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ScheduleKind", str)
+	}
+	return nil
+}
+
+func (e ScheduleKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ScheduleKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ScheduleKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }

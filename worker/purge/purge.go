@@ -1,0 +1,357 @@
+// Package purge runs audit-log purges (Harbor's "log rotation"): on demand or on a schedule kept in
+// the database, deleting in small batches so that writers are never blocked for long, stoppable
+// between batches, each run recorded with its parameters, status, count and log.
+package purge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/robfig/cron/v3"
+
+	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/purgerun"
+)
+
+// Limits of a purge's parameters (Harbor's).
+const (
+	MinRetentionHours = 1
+	MaxRetentionHours = 240000
+	// keptRuns is how many past runs the history keeps.
+	keptRuns = 50
+	// batch is how many rows one DELETE removes: each batch is its own short transaction.
+	batch = 5000
+)
+
+// Params say what a purge removes: entries older than RetentionHours whose operation is one of
+// Operations (none: nothing is purged). A dry run only counts them.
+type Params struct {
+	RetentionHours int      `json:"retention_hours"`
+	Operations     []string `json:"operations"`
+	DryRun         bool     `json:"dry_run"`
+}
+
+// Validate returns an error that says what is wrong with p.
+func (p Params) Validate() error {
+	if p.RetentionHours < MinRetentionHours || p.RetentionHours > MaxRetentionHours {
+		return fmt.Errorf("retention must be between %d and %d hours, not %d", MinRetentionHours, MaxRetentionHours, p.RetentionHours)
+	}
+	for _, op := range p.Operations {
+		if !slices.Contains(audit.Operations, op) {
+			return fmt.Errorf("unknown operation %q: choose from %s", op, strings.Join(audit.Operations, ", "))
+		}
+	}
+	return nil
+}
+
+// Args is the job that performs one run.
+type Args struct {
+	RunID int `json:"run_id"`
+}
+
+// Kind names the job in River's table.
+func (Args) Kind() string { return "audit_purge" }
+
+// InsertOpts: a run is tried once; its record says how it ended.
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+
+// Service starts and stops runs.
+type Service struct {
+	pool *pgxpool.Pool
+	db   *ent.Client
+}
+
+// NewService returns the purge service.
+func NewService(pool *pgxpool.Pool, db *ent.Client) *Service { return &Service{pool: pool, db: db} }
+
+// Start records a run and queues its job in one transaction: a run exists only with its job.
+func (s *Service) Start(ctx context.Context, client *river.Client[pgx.Tx], p Params, trigger purgerun.Trigger, operator string) (*ent.PurgeRun, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := start(ctx, s.pool, client, p, trigger, operator)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.PurgeRun.Get(ctx, id)
+}
+
+func start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx], p Params, trigger purgerun.Trigger, operator string) (int, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	var id int
+	ops := p.Operations
+	if ops == nil {
+		ops = []string{}
+	}
+	err = tx.QueryRow(ctx, `
+INSERT INTO purge_runs (status, trigger, retention_hours, operations, dry_run, rows_purged, log, operator, created_at)
+VALUES ('PENDING', $1, $2, $3, $4, 0, '', $5, now()) RETURNING id`,
+		string(trigger), p.RetentionHours, ops, p.DryRun, operator).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record purge run: %w", err)
+	}
+	res, err := client.InsertTx(ctx, tx, Args{RunID: id}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("queue purge run: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE purge_runs SET job_id = $1 WHERE id = $2", res.Job.ID, id); err != nil {
+		return 0, err
+	}
+	// The history keeps the newest runs only.
+	if _, err := tx.Exec(ctx, `DELETE FROM purge_runs WHERE id NOT IN (SELECT id FROM purge_runs ORDER BY id DESC LIMIT $1)
+AND status NOT IN ('PENDING', 'RUNNING')`, keptRuns); err != nil {
+		return 0, err
+	}
+	return id, tx.Commit(ctx)
+}
+
+// Stop cancels a pending or running run; a running one stops after its current batch.
+func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.PurgeRun, error) {
+	run, err := s.db.PurgeRun.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.Status != purgerun.StatusPending && run.Status != purgerun.StatusRunning {
+		return run, nil
+	}
+	if run.JobID != nil {
+		if _, err := client.JobCancel(ctx, *run.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+			return nil, fmt.Errorf("stop purge %d: %w", id, err)
+		}
+	}
+	// A run whose job had not started is stopped now; a running one records it itself.
+	err = s.db.PurgeRun.Update().Where(purgerun.ID(id), purgerun.StatusEQ(purgerun.StatusPending)).
+		SetStatus(purgerun.StatusStopped).SetEndedAt(time.Now()).SetLog(run.Log + "stopped before it started\n").Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.PurgeRun.Get(ctx, id)
+}
+
+// Worker performs runs.
+type Worker struct {
+	river.WorkerDefaults[Args]
+	db *ent.Client
+}
+
+// NewWorker returns the run worker.
+func NewWorker(db *ent.Client) *Worker { return &Worker{db: db} }
+
+// Timeout: a purge of tens of millions of rows takes minutes, not hours.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 6 * time.Hour }
+
+// Work deletes (or counts) the matching entries in batches, recording progress after each.
+func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	run, err := w.db.PurgeRun.Get(ctx, job.Args.RunID)
+	if ent.IsNotFound(err) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status != purgerun.StatusPending {
+		return nil
+	}
+	cutoff := time.Now().Add(-time.Duration(run.RetentionHours) * time.Hour)
+	logf := func(format string, args ...any) string {
+		return time.Now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n"
+	}
+	run, err = run.Update().SetStatus(purgerun.StatusRunning).SetStartedAt(time.Now()).
+		SetLog(logf("purging entries before %s with operations [%s]%s", cutoff.UTC().Format(time.RFC3339),
+			strings.Join(run.Operations, ", "), map[bool]string{true: " (dry run)"}[run.DryRun])).Save(ctx)
+	if err != nil {
+		return err
+	}
+	finish := func(status purgerun.Status, rows int64, line string) error {
+		return w.db.PurgeRun.UpdateOne(run).SetStatus(status).SetRowsPurged(rows).SetEndedAt(time.Now()).
+			SetLog(run.Log + line).Exec(context.WithoutCancel(ctx))
+	}
+	if len(run.Operations) == 0 {
+		return finish(purgerun.StatusSuccess, 0, logf("no operations chosen: nothing to purge"))
+	}
+	if run.DryRun {
+		var n int64
+		rows, err := w.db.QueryContext(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2)`, cutoff, run.Operations)
+		if err == nil {
+			if rows.Next() {
+				err = rows.Scan(&n)
+			}
+			rows.Close()
+		}
+		if err != nil {
+			_ = finish(purgerun.StatusError, 0, logf("count failed: %v", err))
+			return err
+		}
+		return finish(purgerun.StatusSuccess, n, logf("dry run: %d entries would be purged", n))
+	}
+	var total int64
+	for {
+		if ctx.Err() != nil {
+			_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
+			return river.JobCancel(ctx.Err())
+		}
+		res, err := w.db.ExecContext(ctx, `
+DELETE FROM audit_logs WHERE id IN (
+    SELECT id FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2) ORDER BY id LIMIT $3)`,
+			cutoff, run.Operations, batch)
+		if err != nil {
+			if ctx.Err() != nil {
+				_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
+				return river.JobCancel(ctx.Err())
+			}
+			_ = finish(purgerun.StatusError, total, logf("failed after %d entries: %v", total, err))
+			return err
+		}
+		n, _ := res.RowsAffected()
+		total += n
+		if err := w.db.PurgeRun.UpdateOne(run).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
+			return err
+		}
+		if n < batch {
+			return finish(purgerun.StatusSuccess, total, logf("purged %d entries", total))
+		}
+	}
+}
+
+// ScheduleKind says when scheduled purges run.
+type ScheduleKind string
+
+// The schedule kinds; CUSTOM uses Schedule.Cron.
+const (
+	ScheduleNone   ScheduleKind = "NONE"
+	ScheduleHourly ScheduleKind = "HOURLY"
+	ScheduleDaily  ScheduleKind = "DAILY"
+	ScheduleWeekly ScheduleKind = "WEEKLY"
+	ScheduleCustom ScheduleKind = "CUSTOM"
+)
+
+// Schedule is the purge schedule, kept in the settings table.
+type Schedule struct {
+	Kind      ScheduleKind `json:"kind"`
+	Cron      string       `json:"cron"`
+	Params    Params       `json:"params"`
+	UpdatedAt time.Time    `json:"updated_at"`
+	LastRunAt *time.Time   `json:"last_run_at"`
+}
+
+const scheduleKey = "audit.purge_schedule"
+
+// cronOf returns the cron expression a schedule runs on, or "" for none.
+func (s Schedule) cronOf() string {
+	switch s.Kind {
+	case ScheduleHourly:
+		return "0 * * * *"
+	case ScheduleDaily:
+		return "0 0 * * *"
+	case ScheduleWeekly:
+		return "0 0 * * 0"
+	case ScheduleCustom:
+		return s.Cron
+	default:
+		return ""
+	}
+}
+
+// Next is when the schedule next runs after the last run (or its last change), or nil.
+func (s Schedule) Next() *time.Time {
+	expr := s.cronOf()
+	if expr == "" {
+		return nil
+	}
+	spec, err := cron.ParseStandard(expr)
+	if err != nil {
+		return nil
+	}
+	from := s.UpdatedAt
+	if s.LastRunAt != nil && s.LastRunAt.After(from) {
+		from = *s.LastRunAt
+	}
+	next := spec.Next(from)
+	return &next
+}
+
+// Validate checks the kind, the cron expression and the parameters.
+func (s Schedule) Validate() error {
+	switch s.Kind {
+	case ScheduleNone:
+		return nil
+	case ScheduleHourly, ScheduleDaily, ScheduleWeekly:
+	case ScheduleCustom:
+		if _, err := cron.ParseStandard(s.Cron); err != nil {
+			return fmt.Errorf("invalid cron expression %q (five fields: minute hour day-of-month month day-of-week): %v", s.Cron, err)
+		}
+	default:
+		return fmt.Errorf("unknown schedule %q: use NONE, HOURLY, DAILY, WEEKLY or CUSTOM", s.Kind)
+	}
+	return s.Params.Validate()
+}
+
+// LoadSchedule reads the schedule (NONE if never set).
+func LoadSchedule(ctx context.Context, pool *pgxpool.Pool) (Schedule, error) {
+	s := Schedule{Kind: ScheduleNone, Params: Params{RetentionHours: 720, Operations: []string{audit.OpPull}}}
+	return s, audit.LoadSetting(ctx, pool, scheduleKey, &s)
+}
+
+// SaveSchedule validates and stores a schedule; it counts from now.
+func SaveSchedule(ctx context.Context, pool *pgxpool.Pool, s Schedule) (Schedule, error) {
+	if err := s.Validate(); err != nil {
+		return s, err
+	}
+	s.UpdatedAt = time.Now().UTC()
+	return s, audit.SaveSetting(ctx, pool, scheduleKey, s)
+}
+
+// SchedulerArgs is the periodic job (every minute, on River's elected leader) that starts a
+// scheduled run when one is due.
+type SchedulerArgs struct{}
+
+// Kind names the job in River's table.
+func (SchedulerArgs) Kind() string { return "audit_purge_scheduler" }
+
+// InsertOpts makes it unique per minute.
+func (SchedulerArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
+}
+
+// Scheduler starts scheduled runs.
+type Scheduler struct {
+	river.WorkerDefaults[SchedulerArgs]
+	pool *pgxpool.Pool
+}
+
+// NewScheduler returns the scheduler worker.
+func NewScheduler(pool *pgxpool.Pool) *Scheduler { return &Scheduler{pool: pool} }
+
+// Work starts a run if the schedule says one is due.
+func (w *Scheduler) Work(ctx context.Context, job *river.Job[SchedulerArgs]) error {
+	s, err := LoadSchedule(ctx, w.pool)
+	if err != nil {
+		return err
+	}
+	next := s.Next()
+	if next == nil || next.After(time.Now()) {
+		return nil
+	}
+	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := start(ctx, w.pool, client, s.Params, purgerun.TriggerSchedule, "scheduler"); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	s.LastRunAt = &now
+	return audit.SaveSetting(ctx, w.pool, scheduleKey, s)
+}
