@@ -213,11 +213,19 @@ func (r *Registry) Tag(ctx context.Context, repo, tag string, dgst digest.Digest
 	if err != nil {
 		return err
 	}
-	desc, err := rep.Blobs(ctx).Stat(ctx, dgst)
+	// Manifests live in the repository's manifest store, not its layer links: ask that one.
+	ms, err := rep.Manifests(ctx)
+	if err != nil {
+		return err
+	}
+	exists, err := ms.Exists(ctx, dgst)
 	if err != nil {
 		return fmt.Errorf("manifest %s@%s: %w", repo, dgst, err)
 	}
-	return rep.Tags(ctx).Tag(ctx, tag, desc)
+	if !exists {
+		return fmt.Errorf("no manifest %s in %s", dgst, repo)
+	}
+	return rep.Tags(ctx).Tag(ctx, tag, v1.Descriptor{Digest: dgst})
 }
 
 // Untag removes tag from repo.
