@@ -173,7 +173,9 @@ func TestAuditPullSwitchFiltersAndPermissions(t *testing.T) {
 	q := `query($p: ID) { auditLogs(projectID: $p, first: 100) { edges { node { projectName } } } }`
 	r := env.GraphQL("dev", "dev-password", q, map[string]any{"p": projectID})
 	var devOut struct {
-		AuditLogs struct{ Edges []struct{ Node struct{ ProjectName string } } }
+		AuditLogs struct {
+			Edges []struct{ Node struct{ ProjectName string } }
+		}
 	}
 	_ = json.Unmarshal(r.Data, &devOut)
 	if len(r.Errors) > 0 || len(devOut.AuditLogs.Edges) == 0 {
