@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run test test-go test-e2e generate check-generated lint bench tools ui services clean
+.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -64,3 +64,7 @@ bench: services
 
 clean:
 	rm -rf bin ui/dist/assets ui/dist/index.html test-artifacts
+
+## bench-audit: pull cost of audit logging, ingest rate, purge of 10 million rows (issue figures)
+bench-audit: services tools
+	BERTH_BENCH=audit go test -run TestBenchAudit -count=1 -v -timeout 60m ./server/ 2>&1 | grep -E 'bench_audit_test|^(---|ok|FAIL|PASS)'

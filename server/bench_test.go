@@ -60,7 +60,7 @@ func BenchmarkGraphQLProjectPage(b *testing.B) {
 	}
 }
 
-func benchPush(b *testing.B, env *servertest.Env) {
+func benchPush(b testing.TB, env *servertest.Env) {
 	b.Helper()
 	crane := servertest.Tool(b, "crane")
 	dir := b.TempDir()
@@ -70,7 +70,7 @@ func benchPush(b *testing.B, env *servertest.Env) {
 	servertest.Run(b, vars, crane, "append", "--insecure", "-f", dir+"/l.tar", "-t", env.Host+"/library/bench:v1")
 }
 
-func benchToken(b *testing.B, env *servertest.Env, scope string) string {
+func benchToken(b testing.TB, env *servertest.Env, scope string) string {
 	b.Helper()
 	req, _ := http.NewRequest(http.MethodGet, env.URL+"/service/token?service=berth&scope="+scope, nil)
 	req.SetBasicAuth("admin", servertest.AdminPassword)

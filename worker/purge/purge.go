@@ -27,8 +27,8 @@ const (
 	MaxRetentionHours = 240000
 	// keptRuns is how many past runs the history keeps.
 	keptRuns = 50
-	// batch is how many rows one DELETE removes: each batch is its own short transaction.
-	batch = 5000
+	// batch is the width of the id range one DELETE covers: each batch is its own short transaction.
+	batch = 10000
 )
 
 // Params say what a purge removes: entries older than RetentionHours whose operation is one of
@@ -183,29 +183,32 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	if run.DryRun {
 		var n int64
-		rows, err := w.db.QueryContext(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2)`, cutoff, run.Operations)
-		if err == nil {
-			if rows.Next() {
-				err = rows.Scan(&n)
-			}
-			rows.Close()
-		}
+		err := w.scanRow(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2)`,
+			[]any{cutoff, run.Operations}, &n)
 		if err != nil {
 			_ = finish(purgerun.StatusError, 0, logf("count failed: %v", err))
 			return err
 		}
 		return finish(purgerun.StatusSuccess, n, logf("dry run: %d entries would be purged", n))
 	}
+	// Walk the primary key in ranges: each DELETE touches one range through the index, so the
+	// work is linear in the rows purged however many there are, and each batch is a short
+	// transaction that never holds up writers (who only insert above the range).
+	var lo, hi *int64
+	if err := w.scanRow(ctx, `SELECT min(id), max(id) FROM audit_logs WHERE occurred_at < $1`, []any{cutoff}, &lo, &hi); err != nil {
+		_ = finish(purgerun.StatusError, 0, logf("find the range to purge: %v", err))
+		return err
+	}
 	var total int64
-	for {
+	lastReport := time.Now()
+	for next := lo; next != nil && *next <= *hi; *next += batch {
 		if ctx.Err() != nil {
 			_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
 			return river.JobCancel(ctx.Err())
 		}
 		res, err := w.db.ExecContext(ctx, `
-DELETE FROM audit_logs WHERE id IN (
-    SELECT id FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2) ORDER BY id LIMIT $3)`,
-			cutoff, run.Operations, batch)
+DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND operation = ANY($4)`,
+			*next, *next+batch, cutoff, run.Operations)
 		if err != nil {
 			if ctx.Err() != nil {
 				_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
@@ -216,13 +219,27 @@ DELETE FROM audit_logs WHERE id IN (
 		}
 		n, _ := res.RowsAffected()
 		total += n
-		if err := w.db.PurgeRun.UpdateOne(run).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
-			return err
-		}
-		if n < batch {
-			return finish(purgerun.StatusSuccess, total, logf("purged %d entries", total))
+		if time.Since(lastReport) > time.Second {
+			lastReport = time.Now()
+			if err := w.db.PurgeRun.UpdateOne(run).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
 		}
 	}
+	return finish(purgerun.StatusSuccess, total, logf("purged %d entries", total))
+}
+
+// scanRow runs a one-row query through ent's database/sql connection.
+func (w *Worker) scanRow(ctx context.Context, query string, args []any, dest ...any) error {
+	rows, err := w.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return rows.Err()
+	}
+	return rows.Scan(dest...)
 }
 
 // ScheduleKind says when scheduled purges run.
