@@ -36,6 +36,8 @@ type Event struct {
 	Tag string `json:"tag,omitempty"`
 	// SourceIP holds the value of the "source_ip" field.
 	SourceIP string `json:"source_ip,omitempty"`
+	// For job events: the run's id.
+	JobID int64 `json:"job_id,omitempty"`
 	// How many times it happened, for events recorded in batches (pulls).
 	Count int64 `json:"count,omitempty"`
 	// DispatchedAt holds the value of the "dispatched_at" field.
@@ -48,7 +50,7 @@ func (*Event) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case entevent.FieldID, entevent.FieldProjectID, entevent.FieldCount:
+		case entevent.FieldID, entevent.FieldProjectID, entevent.FieldJobID, entevent.FieldCount:
 			values[i] = new(sql.NullInt64)
 		case entevent.FieldType, entevent.FieldOperator, entevent.FieldProjectName, entevent.FieldRepository, entevent.FieldDigest, entevent.FieldTag, entevent.FieldSourceIP:
 			values[i] = new(sql.NullString)
@@ -130,6 +132,12 @@ func (_m *Event) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SourceIP = value.String
 			}
+		case entevent.FieldJobID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field job_id", values[i])
+			} else if value.Valid {
+				_m.JobID = value.Int64
+			}
 		case entevent.FieldCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field count", values[i])
@@ -207,6 +215,9 @@ func (_m *Event) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("source_ip=")
 	builder.WriteString(_m.SourceIP)
+	builder.WriteString(", ")
+	builder.WriteString("job_id=")
+	builder.WriteString(fmt.Sprintf("%v", _m.JobID))
 	builder.WriteString(", ")
 	builder.WriteString("count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Count))

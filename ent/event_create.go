@@ -141,6 +141,20 @@ func (_c *EventCreate) SetNillableSourceIP(v *string) *EventCreate {
 	return _c
 }
 
+// SetJobID sets the "job_id" field.
+func (_c *EventCreate) SetJobID(v int64) *EventCreate {
+	_c.mutation.SetJobID(v)
+	return _c
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_c *EventCreate) SetNillableJobID(v *int64) *EventCreate {
+	if v != nil {
+		_c.SetJobID(*v)
+	}
+	return _c
+}
+
 // SetCount sets the "count" field.
 func (_c *EventCreate) SetCount(v int64) *EventCreate {
 	_c.mutation.SetCount(v)
@@ -232,6 +246,10 @@ func (_c *EventCreate) defaults() {
 		v := entevent.DefaultSourceIP
 		_c.mutation.SetSourceIP(v)
 	}
+	if _, ok := _c.mutation.JobID(); !ok {
+		v := entevent.DefaultJobID
+		_c.mutation.SetJobID(v)
+	}
 	if _, ok := _c.mutation.Count(); !ok {
 		v := entevent.DefaultCount
 		_c.mutation.SetCount(v)
@@ -299,6 +317,9 @@ func (_c *EventCreate) check() error {
 			return &ValidationError{Name: "source_ip", err: fmt.Errorf(`ent: validator failed for field "Event.source_ip": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.JobID(); !ok {
+		return &ValidationError{Name: "job_id", err: errors.New(`ent: missing required field "Event.job_id"`)}
+	}
 	if _, ok := _c.mutation.Count(); !ok {
 		return &ValidationError{Name: "count", err: errors.New(`ent: missing required field "Event.count"`)}
 	}
@@ -364,6 +385,10 @@ func (_c *EventCreate) createSpec() (*Event, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SourceIP(); ok {
 		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
 		_node.SourceIP = value
+	}
+	if value, ok := _c.mutation.JobID(); ok {
+		_spec.SetField(entevent.FieldJobID, field.TypeInt64, value)
+		_node.JobID = value
 	}
 	if value, ok := _c.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)
@@ -530,6 +555,24 @@ func (u *EventUpsert) SetSourceIP(v string) *EventUpsert {
 // UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
 func (u *EventUpsert) UpdateSourceIP() *EventUpsert {
 	u.SetExcluded(entevent.FieldSourceIP)
+	return u
+}
+
+// SetJobID sets the "job_id" field.
+func (u *EventUpsert) SetJobID(v int64) *EventUpsert {
+	u.Set(entevent.FieldJobID, v)
+	return u
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *EventUpsert) UpdateJobID() *EventUpsert {
+	u.SetExcluded(entevent.FieldJobID)
+	return u
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *EventUpsert) AddJobID(v int64) *EventUpsert {
+	u.Add(entevent.FieldJobID, v)
 	return u
 }
 
@@ -737,6 +780,27 @@ func (u *EventUpsertOne) SetSourceIP(v string) *EventUpsertOne {
 func (u *EventUpsertOne) UpdateSourceIP() *EventUpsertOne {
 	return u.Update(func(s *EventUpsert) {
 		s.UpdateSourceIP()
+	})
+}
+
+// SetJobID sets the "job_id" field.
+func (u *EventUpsertOne) SetJobID(v int64) *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.SetJobID(v)
+	})
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *EventUpsertOne) AddJobID(v int64) *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.AddJobID(v)
+	})
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *EventUpsertOne) UpdateJobID() *EventUpsertOne {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdateJobID()
 	})
 }
 
@@ -1116,6 +1180,27 @@ func (u *EventUpsertBulk) SetSourceIP(v string) *EventUpsertBulk {
 func (u *EventUpsertBulk) UpdateSourceIP() *EventUpsertBulk {
 	return u.Update(func(s *EventUpsert) {
 		s.UpdateSourceIP()
+	})
+}
+
+// SetJobID sets the "job_id" field.
+func (u *EventUpsertBulk) SetJobID(v int64) *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.SetJobID(v)
+	})
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *EventUpsertBulk) AddJobID(v int64) *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.AddJobID(v)
+	})
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *EventUpsertBulk) UpdateJobID() *EventUpsertBulk {
+	return u.Update(func(s *EventUpsert) {
+		s.UpdateJobID()
 	})
 }
 

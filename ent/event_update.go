@@ -155,6 +155,27 @@ func (_u *EventUpdate) SetNillableSourceIP(v *string) *EventUpdate {
 	return _u
 }
 
+// SetJobID sets the "job_id" field.
+func (_u *EventUpdate) SetJobID(v int64) *EventUpdate {
+	_u.mutation.ResetJobID()
+	_u.mutation.SetJobID(v)
+	return _u
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_u *EventUpdate) SetNillableJobID(v *int64) *EventUpdate {
+	if v != nil {
+		_u.SetJobID(*v)
+	}
+	return _u
+}
+
+// AddJobID adds value to the "job_id" field.
+func (_u *EventUpdate) AddJobID(v int64) *EventUpdate {
+	_u.mutation.AddJobID(v)
+	return _u
+}
+
 // SetCount sets the "count" field.
 func (_u *EventUpdate) SetCount(v int64) *EventUpdate {
 	_u.mutation.ResetCount()
@@ -316,6 +337,12 @@ func (_u *EventUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.SourceIP(); ok {
 		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.JobID(); ok {
+		_spec.SetField(entevent.FieldJobID, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedJobID(); ok {
+		_spec.AddField(entevent.FieldJobID, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)
 	}
@@ -472,6 +499,27 @@ func (_u *EventUpdateOne) SetNillableSourceIP(v *string) *EventUpdateOne {
 	if v != nil {
 		_u.SetSourceIP(*v)
 	}
+	return _u
+}
+
+// SetJobID sets the "job_id" field.
+func (_u *EventUpdateOne) SetJobID(v int64) *EventUpdateOne {
+	_u.mutation.ResetJobID()
+	_u.mutation.SetJobID(v)
+	return _u
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_u *EventUpdateOne) SetNillableJobID(v *int64) *EventUpdateOne {
+	if v != nil {
+		_u.SetJobID(*v)
+	}
+	return _u
+}
+
+// AddJobID adds value to the "job_id" field.
+func (_u *EventUpdateOne) AddJobID(v int64) *EventUpdateOne {
+	_u.mutation.AddJobID(v)
 	return _u
 }
 
@@ -665,6 +713,12 @@ func (_u *EventUpdateOne) sqlSave(ctx context.Context) (_node *Event, err error)
 	}
 	if value, ok := _u.mutation.SourceIP(); ok {
 		_spec.SetField(entevent.FieldSourceIP, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.JobID(); ok {
+		_spec.SetField(entevent.FieldJobID, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedJobID(); ok {
+		_spec.AddField(entevent.FieldJobID, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.Count(); ok {
 		_spec.SetField(entevent.FieldCount, field.TypeInt64, value)

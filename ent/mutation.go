@@ -3770,6 +3770,8 @@ type EventMutation struct {
 	digest        *string
 	tag           *string
 	source_ip     *string
+	job_id        *int64
+	addjob_id     *int64
 	count         *int64
 	addcount      *int64
 	dispatched_at *time.Time
@@ -4235,6 +4237,62 @@ func (m *EventMutation) ResetSourceIP() {
 	m.source_ip = nil
 }
 
+// SetJobID sets the "job_id" field.
+func (m *EventMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *EventMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the Event entity.
+// If the Event object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *EventMutation) OldJobID(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *EventMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *EventMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *EventMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+}
+
 // SetCount sets the "count" field.
 func (m *EventMutation) SetCount(i int64) {
 	m.count = &i
@@ -4374,7 +4432,7 @@ func (m *EventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *EventMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m._type != nil {
 		fields = append(fields, entevent.FieldType)
 	}
@@ -4401,6 +4459,9 @@ func (m *EventMutation) Fields() []string {
 	}
 	if m.source_ip != nil {
 		fields = append(fields, entevent.FieldSourceIP)
+	}
+	if m.job_id != nil {
+		fields = append(fields, entevent.FieldJobID)
 	}
 	if m.count != nil {
 		fields = append(fields, entevent.FieldCount)
@@ -4434,6 +4495,8 @@ func (m *EventMutation) Field(name string) (ent.Value, bool) {
 		return m.Tag()
 	case entevent.FieldSourceIP:
 		return m.SourceIP()
+	case entevent.FieldJobID:
+		return m.JobID()
 	case entevent.FieldCount:
 		return m.Count()
 	case entevent.FieldDispatchedAt:
@@ -4465,6 +4528,8 @@ func (m *EventMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldTag(ctx)
 	case entevent.FieldSourceIP:
 		return m.OldSourceIP(ctx)
+	case entevent.FieldJobID:
+		return m.OldJobID(ctx)
 	case entevent.FieldCount:
 		return m.OldCount(ctx)
 	case entevent.FieldDispatchedAt:
@@ -4541,6 +4606,13 @@ func (m *EventMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSourceIP(v)
 		return nil
+	case entevent.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
 	case entevent.FieldCount:
 		v, ok := value.(int64)
 		if !ok {
@@ -4566,6 +4638,9 @@ func (m *EventMutation) AddedFields() []string {
 	if m.addproject_id != nil {
 		fields = append(fields, entevent.FieldProjectID)
 	}
+	if m.addjob_id != nil {
+		fields = append(fields, entevent.FieldJobID)
+	}
 	if m.addcount != nil {
 		fields = append(fields, entevent.FieldCount)
 	}
@@ -4579,6 +4654,8 @@ func (m *EventMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case entevent.FieldProjectID:
 		return m.AddedProjectID()
+	case entevent.FieldJobID:
+		return m.AddedJobID()
 	case entevent.FieldCount:
 		return m.AddedCount()
 	}
@@ -4596,6 +4673,13 @@ func (m *EventMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddProjectID(v)
+		return nil
+	case entevent.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
 		return nil
 	case entevent.FieldCount:
 		v, ok := value.(int64)
@@ -4672,6 +4756,9 @@ func (m *EventMutation) ResetField(name string) error {
 		return nil
 	case entevent.FieldSourceIP:
 		m.ResetSourceIP()
+		return nil
+	case entevent.FieldJobID:
+		m.ResetJobID()
 		return nil
 	case entevent.FieldCount:
 		m.ResetCount()

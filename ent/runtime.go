@@ -210,8 +210,12 @@ func init() {
 	entevent.DefaultSourceIP = enteventDescSourceIP.Default.(string)
 	// entevent.SourceIPValidator is a validator for the "source_ip" field. It is called by the builders before save.
 	entevent.SourceIPValidator = enteventDescSourceIP.Validators[0].(func(string) error)
+	// enteventDescJobID is the schema descriptor for job_id field.
+	enteventDescJobID := enteventFields[9].Descriptor()
+	// entevent.DefaultJobID holds the default value on creation for the job_id field.
+	entevent.DefaultJobID = enteventDescJobID.Default.(int64)
 	// enteventDescCount is the schema descriptor for count field.
-	enteventDescCount := enteventFields[9].Descriptor()
+	enteventDescCount := enteventFields[10].Descriptor()
 	// entevent.DefaultCount holds the default value on creation for the count field.
 	entevent.DefaultCount = enteventDescCount.Default.(int64)
 	labelFields := schema.Label{}.Fields()

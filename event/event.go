@@ -23,10 +23,13 @@ const (
 	RepositoryDeleted Type = "REPOSITORY_DELETED"
 	ProjectCreated    Type = "PROJECT_CREATED"
 	ProjectDeleted    Type = "PROJECT_DELETED"
+	PurgeProgress     Type = "PURGE_PROGRESS"
+	PurgeCompleted    Type = "PURGE_COMPLETED"
 )
 
 // Types lists every event type.
-var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted, ProjectCreated, ProjectDeleted}
+var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
+	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted}
 
 // UnmarshalGQL reads a GraphQL EventType.
 func (t *Type) UnmarshalGQL(v any) error {
@@ -58,5 +61,6 @@ type Event struct {
 	Digest      string    `json:"digest,omitempty"`
 	Tag         string    `json:"tag,omitempty"`
 	SourceIP    string    `json:"source_ip,omitempty"`
+	JobID       int64     `json:"job_id,omitempty"` // for job events: the run's id (a purge run, an export, …)
 	Count       int64     `json:"count,omitempty"` // for batched events (pulls): how many times
 }

@@ -28,9 +28,9 @@ func Record(ctx context.Context, db Execer, e Event) error {
 		e.Count = 1
 	}
 	_, err := db.ExecContext(ctx, `
-INSERT INTO events (type, occurred_at, operator, project_id, project_name, repository, digest, tag, source_ip, count)
-VALUES ($1, $2, $3, (SELECT id FROM projects WHERE name = $4), $4, $5, $6, $7, $8, $9)`,
-		string(e.Type), e.OccurredAt, e.Operator, e.ProjectName, e.Repository, e.Digest, e.Tag, e.SourceIP, e.Count)
+INSERT INTO events (type, occurred_at, operator, project_id, project_name, repository, digest, tag, source_ip, count, job_id)
+VALUES ($1, $2, $3, (SELECT id FROM projects WHERE name = $4), $4, $5, $6, $7, $8, $9, $10)`,
+		string(e.Type), e.OccurredAt, e.Operator, e.ProjectName, e.Repository, e.Digest, e.Tag, e.SourceIP, e.Count, e.JobID)
 	if err != nil {
 		return fmt.Errorf("record event %s: %w", e.Type, err)
 	}
@@ -108,7 +108,7 @@ func (d *Dispatcher) dispatchBatch(ctx context.Context) (int, error) {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 	rows, err := tx.Query(ctx, `
-SELECT id, type, occurred_at, operator, coalesce(project_id, 0), project_name, repository, digest, tag, source_ip, count
+SELECT id, type, occurred_at, operator, coalesce(project_id, 0), project_name, repository, digest, tag, source_ip, count, job_id
 FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, batchSize)
 	if err != nil {
 		return 0, fmt.Errorf("claim events: %w", err)
@@ -122,7 +122,7 @@ FROM events WHERE dispatched_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOC
 			e  Event
 			id int64
 		)
-		if err := rows.Scan(&id, &e.Type, &e.OccurredAt, &e.Operator, &e.ProjectID, &e.ProjectName, &e.Repository, &e.Digest, &e.Tag, &e.SourceIP, &e.Count); err != nil {
+		if err := rows.Scan(&id, &e.Type, &e.OccurredAt, &e.Operator, &e.ProjectID, &e.ProjectName, &e.Repository, &e.Digest, &e.Tag, &e.SourceIP, &e.Count, &e.JobID); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("read event: %w", err)
 		}

@@ -9,21 +9,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/ent/auditlog"
-	"github.com/berth-registry/berth/ent/purgerun"
-	"github.com/berth-registry/berth/worker/purge"
 	"net/http"
 	"strings"
 
 	"entgo.io/contrib/entgql"
+	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
@@ -31,6 +30,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/generated"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 	"github.com/opencontainers/go-digest"
 )
@@ -788,6 +788,14 @@ func (r *queryResolver) PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, er
 // Events is the resolver for the events field.
 func (r *subscriptionResolver) Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error) {
 	return r.subscribeEvents(ctx, projectID, types)
+}
+
+// PurgeProgress is the resolver for the purgeProgress field.
+func (r *subscriptionResolver) PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return nil, err
+	}
+	return r.subscribePurge(ctx, id)
 }
 
 // Mutation returns generated.MutationResolver implementation.

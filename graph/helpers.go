@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
@@ -12,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
@@ -102,6 +104,17 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 			if len(wanted) > 0 && !wanted[e.Type] {
 				continue
 			}
+			if e.ProjectName == "" { // system events (purges): admins only
+				if !r.principal(ctx).Admin || projectID != nil {
+					continue
+				}
+				select {
+				case out <- &ent.Event{ID: int(e.ID), Type: e.Type, OccurredAt: e.OccurredAt, Operator: e.Operator, Count: e.Count, JobID: e.JobID}:
+				case <-ctx.Done():
+					return
+				}
+				continue
+			}
 			// Every event is checked against the caller's permissions as they are now.
 			proj, err := r.DB.Project.Query().Where(project.Name(e.ProjectName)).Only(ctx)
 			if err != nil && e.Type != event.ProjectDeleted {
@@ -158,4 +171,51 @@ func validateWebhook(name *string, types []event.Type, address *string) error {
 		return badInput("webhook address %q must be an absolute http or https URL", *address)
 	}
 	return nil
+}
+
+// subscribePurge streams a purge run: as it is now, then after every progress event, until it ends.
+func (r *Resolver) subscribePurge(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
+	run, err := r.DB.PurgeRun.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, notFound(fmt.Sprintf("purge run %d", id))
+	}
+	if err != nil {
+		return nil, err
+	}
+	in, cancel := r.Events.Subscribe(64)
+	out := make(chan *ent.PurgeRun, 1)
+	out <- run
+	go func() {
+		defer close(out)
+		defer cancel()
+		for !finished(run) {
+			select {
+			case <-ctx.Done():
+				return
+			case e := <-in:
+				if (e.Type != event.PurgeProgress && e.Type != event.PurgeCompleted) || e.JobID != int64(id) {
+					continue
+				}
+			case <-time.After(5 * time.Second): // a missed notification costs at most this
+			}
+			next, err := r.DB.PurgeRun.Get(ctx, id)
+			if err != nil {
+				return
+			}
+			if next.Status == run.Status && next.RowsPurged == run.RowsPurged {
+				continue
+			}
+			run = next
+			select {
+			case out <- run:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+func finished(run *ent.PurgeRun) bool {
+	return run.Status != purgerun.StatusPending && run.Status != purgerun.StatusRunning
 }

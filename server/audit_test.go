@@ -330,3 +330,56 @@ func TestStopPendingPurge(t *testing.T) {
 		t.Fatalf("stopped run = %+v", stopped.StopPurge)
 	}
 }
+
+// Purges report progress and completion on the event bus, to admins only; purgeProgress streams a
+// run until it ends.
+func TestPurgeProgressIsPublished(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	_, err := env.DB.ExecContext(context.Background(), `
+INSERT INTO audit_logs (occurred_at, username, project_name, operation, resource_type, resource, source_ip, result, forwarded)
+SELECT now() - interval '48 hours', 'u', '', 'pull', 'artifact', 'r' || g, '', 'SUCCESS', true FROM generate_series(1, 1234) g`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
+	admin.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { events(types: [PURGE_COMPLETED]) { type jobID count } }`}})
+	time.Sleep(300 * time.Millisecond)
+
+	var run struct{ PurgeAuditLogs purgeRun }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { purgeAuditLogs(input: {retentionHours: 24, operations: ["pull"]}) { id } }`, nil, &run)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	m := admin.next(ctx)
+	b, _ := json.Marshal(m["payload"])
+	if !strings.Contains(string(b), `"type":"PURGE_COMPLETED"`) || !strings.Contains(string(b), `"jobID":`+run.PurgeAuditLogs.ID) ||
+		!strings.Contains(string(b), `"count":1234`) {
+		t.Fatalf("completion event = %s (run %s)", b, run.PurgeAuditLogs.ID)
+	}
+
+	// purgeProgress on a finished run sends its final state and completes.
+	admin.send(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($id: ID!) { purgeProgress(id: $id) { status rowsPurged } }`, "variables": map[string]any{"id": run.PurgeAuditLogs.ID}}})
+	var got []string
+	for {
+		m := admin.next(ctx)
+		if m["id"] != "2" {
+			continue
+		}
+		if m["type"] == "complete" {
+			break
+		}
+		b, _ := json.Marshal(m["payload"])
+		got = append(got, string(b))
+	}
+	if len(got) == 0 || !strings.Contains(got[len(got)-1], `"status":"SUCCESS"`) || !strings.Contains(got[len(got)-1], `"rowsPurged":1234`) {
+		t.Fatalf("purgeProgress sent %v", got)
+	}
+
+	// Someone else's subscription gets no system events.
+	env.CreateUser("dev", "dev-password")
+	if r := env.GraphQL("dev", "dev-password", `mutation { purgeAuditLogs(input: {retentionHours: 24, operations: ["pull"]}) { id } }`, nil); r.Code() != "FORBIDDEN" {
+		t.Fatalf("developer starting a purge: %+v", r.Errors)
+	}
+}

@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,8 @@ type Deps struct {
 	DB   *ent.Client
 	Pool *pgxpool.Pool
 	Log  *slog.Logger
+	// Kick has events recorded by jobs dispatched at once (nil: within the dispatcher's sweep).
+	Kick func()
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
 	// doubles it. Zero means 10 seconds. (A retry also waits for River's scheduler, which runs
 	// every 5 seconds.)
@@ -47,7 +49,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		river.AddWorker(workers, &sessionPurgeWorker{auth: deps.Auth})
 		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
-		river.AddWorker(workers, purge.NewWorker(deps.DB))
+		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
 		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{

@@ -31,6 +31,8 @@ const (
 	FieldTag = "tag"
 	// FieldSourceIP holds the string denoting the source_ip field in the database.
 	FieldSourceIP = "source_ip"
+	// FieldJobID holds the string denoting the job_id field in the database.
+	FieldJobID = "job_id"
 	// FieldCount holds the string denoting the count field in the database.
 	FieldCount = "count"
 	// FieldDispatchedAt holds the string denoting the dispatched_at field in the database.
@@ -51,6 +53,7 @@ var Columns = []string{
 	FieldDigest,
 	FieldTag,
 	FieldSourceIP,
+	FieldJobID,
 	FieldCount,
 	FieldDispatchedAt,
 }
@@ -94,6 +97,8 @@ var (
 	DefaultSourceIP string
 	// SourceIPValidator is a validator for the "source_ip" field. It is called by the builders before save.
 	SourceIPValidator func(string) error
+	// DefaultJobID holds the default value on creation for the "job_id" field.
+	DefaultJobID int64
 	// DefaultCount holds the default value on creation for the "count" field.
 	DefaultCount int64
 )
@@ -149,6 +154,11 @@ func ByTag(opts ...sql.OrderTermOption) OrderOption {
 // BySourceIP orders the results by the source_ip field.
 func BySourceIP(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSourceIP, opts...).ToFunc()
+}
+
+// ByJobID orders the results by the job_id field.
+func ByJobID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldJobID, opts...).ToFunc()
 }
 
 // ByCount orders the results by the count field.

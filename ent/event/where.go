@@ -101,6 +101,11 @@ func SourceIP(v string) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldSourceIP, v))
 }
 
+// JobID applies equality check predicate on the "job_id" field. It's identical to JobIDEQ.
+func JobID(v int64) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldJobID, v))
+}
+
 // Count applies equality check predicate on the "count" field. It's identical to CountEQ.
 func Count(v int64) predicate.Event {
 	return predicate.Event(sql.FieldEQ(FieldCount, v))
@@ -673,6 +678,46 @@ func SourceIPEqualFold(v string) predicate.Event {
 // SourceIPContainsFold applies the ContainsFold predicate on the "source_ip" field.
 func SourceIPContainsFold(v string) predicate.Event {
 	return predicate.Event(sql.FieldContainsFold(FieldSourceIP, v))
+}
+
+// JobIDEQ applies the EQ predicate on the "job_id" field.
+func JobIDEQ(v int64) predicate.Event {
+	return predicate.Event(sql.FieldEQ(FieldJobID, v))
+}
+
+// JobIDNEQ applies the NEQ predicate on the "job_id" field.
+func JobIDNEQ(v int64) predicate.Event {
+	return predicate.Event(sql.FieldNEQ(FieldJobID, v))
+}
+
+// JobIDIn applies the In predicate on the "job_id" field.
+func JobIDIn(vs ...int64) predicate.Event {
+	return predicate.Event(sql.FieldIn(FieldJobID, vs...))
+}
+
+// JobIDNotIn applies the NotIn predicate on the "job_id" field.
+func JobIDNotIn(vs ...int64) predicate.Event {
+	return predicate.Event(sql.FieldNotIn(FieldJobID, vs...))
+}
+
+// JobIDGT applies the GT predicate on the "job_id" field.
+func JobIDGT(v int64) predicate.Event {
+	return predicate.Event(sql.FieldGT(FieldJobID, v))
+}
+
+// JobIDGTE applies the GTE predicate on the "job_id" field.
+func JobIDGTE(v int64) predicate.Event {
+	return predicate.Event(sql.FieldGTE(FieldJobID, v))
+}
+
+// JobIDLT applies the LT predicate on the "job_id" field.
+func JobIDLT(v int64) predicate.Event {
+	return predicate.Event(sql.FieldLT(FieldJobID, v))
+}
+
+// JobIDLTE applies the LTE predicate on the "job_id" field.
+func JobIDLTE(v int64) predicate.Event {
+	return predicate.Event(sql.FieldLTE(FieldJobID, v))
 }
 
 // CountEQ applies the EQ predicate on the "count" field.

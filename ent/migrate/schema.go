@@ -182,6 +182,7 @@ var (
 		{Name: "digest", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "tag", Type: field.TypeString, Size: 128, Default: ""},
 		{Name: "source_ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Default: 0},
 		{Name: "count", Type: field.TypeInt64, Default: 1},
 		{Name: "dispatched_at", Type: field.TypeTime, Nullable: true},
 	}

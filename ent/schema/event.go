@@ -32,6 +32,7 @@ func (Event) Fields() []ent.Field {
 		field.String("digest").Default("").MaxLen(255),
 		field.String("tag").Default("").MaxLen(128),
 		field.String("source_ip").Default("").MaxLen(64),
+		field.Int64("job_id").Default(0).Comment("For job events: the run's id."),
 		field.Int64("count").Default(1).Comment("How many times it happened, for events recorded in batches (pulls)."),
 		field.Time("dispatched_at").Optional().Nillable(),
 	}

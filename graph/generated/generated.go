@@ -142,6 +142,7 @@ type ComplexityRoot struct {
 	Event struct {
 		Count       func(childComplexity int) int
 		Digest      func(childComplexity int) int
+		JobID       func(childComplexity int) int
 		OccurredAt  func(childComplexity int) int
 		Operator    func(childComplexity int) int
 		ProjectID   func(childComplexity int) int
@@ -321,7 +322,8 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Events func(childComplexity int, projectID *int, types []event.Type) int
+		Events        func(childComplexity int, projectID *int, types []event.Type) int
+		PurgeProgress func(childComplexity int, id int) int
 	}
 
 	Tag struct {
@@ -482,6 +484,7 @@ type QueryResolver interface {
 }
 type SubscriptionResolver interface {
 	Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error)
+	PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -878,6 +881,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Event.Digest(childComplexity), true
+	case "Event.jobID":
+		if e.ComplexityRoot.Event.JobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Event.JobID(childComplexity), true
 	case "Event.occurredAt":
 		if e.ComplexityRoot.Event.OccurredAt == nil {
 			break
@@ -1885,6 +1894,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Events(childComplexity, args["projectID"].(*int), args["types"].([]event.Type)), true
+	case "Subscription.purgeProgress":
+		if e.ComplexityRoot.Subscription.PurgeProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_purgeProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.PurgeProgress(childComplexity, args["id"].(int)), true
 
 	case "Tag.artifact":
 		if e.ComplexityRoot.Tag.Artifact == nil {
@@ -2476,6 +2496,8 @@ type Mutation {
 type Subscription {
   "Registry events in the projects the caller may see, from every replica."
   events(projectID: ID, types: [EventType!]): Event!
+  "A purge run as it progresses, from any replica, until it ends (system admins)."
+  purgeProgress(id: ID!): PurgeRun!
 }
 
 "Who is calling."
@@ -2534,6 +2556,10 @@ enum EventType {
   REPOSITORY_DELETED
   PROJECT_CREATED
   PROJECT_DELETED
+  "A purge run made progress (system admins only)."
+  PURGE_PROGRESS
+  "A purge run ended (system admins only)."
+  PURGE_COMPLETED
 }
 
 "Something that happened in the registry."
@@ -2549,6 +2575,8 @@ type Event {
   tag: String!
   "How many times it happened: pulls are reported in batches."
   count: Int!
+  "For job events, the run's id."
+  jobID: Int!
 }
 
 extend type Query {
@@ -4564,6 +4592,8 @@ func (ec *executionContext) childFields_Event(ctx context.Context, field graphql
 		return ec.fieldContext_Event_tag(ctx, field)
 	case "count":
 		return ec.fieldContext_Event_count(ctx, field)
+	case "jobID":
+		return ec.fieldContext_Event_jobID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Event", field.Name)
 }
@@ -6161,6 +6191,20 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["types"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_purgeProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7998,6 +8042,29 @@ func (ec *executionContext) _Event_count(ctx context.Context, field graphql.Coll
 	)
 }
 func (ec *executionContext) fieldContext_Event_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Event_jobID(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Event_jobID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Event_jobID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Event", field, false, false, "Int")
 }
 
@@ -11933,6 +12000,50 @@ func (ec *executionContext) fieldContext_Subscription_events(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_events_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_purgeProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_purgeProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().PurgeProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.PurgeRun) graphql.Marshaler {
+			return ec.marshalNPurgeRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐPurgeRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_purgeProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PurgeRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_purgeProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -20408,6 +20519,11 @@ func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, ob
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "jobID":
+			out.Values[i] = ec._Event_jobID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21604,6 +21720,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "events":
 		return ec._Subscription_events(ctx, fields[0])
+	case "purgeProgress":
+		return ec._Subscription_purgeProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}

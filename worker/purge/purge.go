@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/event"
 )
 
 // Limits of a purge's parameters (Harbor's).
@@ -143,11 +144,20 @@ func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int
 // Worker performs runs.
 type Worker struct {
 	river.WorkerDefaults[Args]
-	db *ent.Client
+	db   *ent.Client
+	kick func() // dispatch recorded events now; nil waits for the dispatcher's sweep
 }
 
-// NewWorker returns the run worker.
-func NewWorker(db *ent.Client) *Worker { return &Worker{db: db} }
+// NewWorker returns the run worker; kick, if not nil, has progress events dispatched at once.
+func NewWorker(db *ent.Client, kick func()) *Worker { return &Worker{db: db, kick: kick} }
+
+// progress records a PURGE_PROGRESS or PURGE_COMPLETED event for subscribers.
+func (w *Worker) progress(ctx context.Context, run *ent.PurgeRun, typ event.Type, rows int64) {
+	err := event.Record(context.WithoutCancel(ctx), w.db, event.Event{Type: typ, Operator: run.Operator, JobID: int64(run.ID), Count: rows})
+	if err == nil && w.kick != nil {
+		w.kick()
+	}
+}
 
 // Timeout: a purge of tens of millions of rows takes minutes, not hours.
 func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 6 * time.Hour }
@@ -174,9 +184,12 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if err != nil {
 		return err
 	}
+	w.progress(ctx, run, event.PurgeProgress, 0)
 	finish := func(status purgerun.Status, rows int64, line string) error {
-		return w.db.PurgeRun.UpdateOne(run).SetStatus(status).SetRowsPurged(rows).SetEndedAt(time.Now()).
+		err := w.db.PurgeRun.UpdateOne(run).SetStatus(status).SetRowsPurged(rows).SetEndedAt(time.Now()).
 			SetLog(run.Log + line).Exec(context.WithoutCancel(ctx))
+		w.progress(ctx, run, event.PurgeCompleted, rows)
+		return err
 	}
 	if len(run.Operations) == 0 {
 		return finish(purgerun.StatusSuccess, 0, logf("no operations chosen: nothing to purge"))
@@ -224,6 +237,7 @@ DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND opera
 			if err := w.db.PurgeRun.UpdateOne(run).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
 				return err
 			}
+			w.progress(ctx, run, event.PurgeProgress, total)
 		}
 	}
 	return finish(purgerun.StatusSuccess, total, logf("purged %d entries", total))
