@@ -62,5 +62,5 @@ type Event struct {
 	Tag         string    `json:"tag,omitempty"`
 	SourceIP    string    `json:"source_ip,omitempty"`
 	JobID       int64     `json:"job_id,omitempty"` // for job events: the run's id (a purge run, an export, …)
-	Count       int64     `json:"count,omitempty"` // for batched events (pulls): how many times
+	Count       int64     `json:"count,omitempty"`  // for batched events (pulls): how many times
 }
