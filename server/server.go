@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/audit/syslog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
@@ -46,6 +47,7 @@ type Server struct {
 	dispatch *event.Dispatcher
 	audit    *audit.Writer
 	auditCfg *audit.Settings
+	forward  *audit.Forwarder
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
 	redis    *redis.Client
@@ -109,6 +111,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.audit = audit.NewWriter(pool, s.auditCfg, log)
+	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
 	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -143,6 +146,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Start(ctx context.Context) error {
 	go s.dispatch.Run(ctx)
 	go s.auditCfg.Run(ctx)
+	go s.forward.Run(ctx)
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
 			s.log.Error("event bus stopped", "err", err)
@@ -238,7 +242,12 @@ func (s *Server) stopJobs(ctx context.Context) error {
 	return s.jobs.Stop(ctx)
 }
 
-// checkForwardEndpoint refuses every endpoint until the syslog forwarder is wired in.
+// checkForwardEndpoint dials an audit forwarding endpoint, so that a setting that cannot work is
+// refused when it is saved.
 func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
-	return errors.New("audit forwarding is not available in this build")
+	ep, err := syslog.ParseEndpoint(address, protocol)
+	if err != nil {
+		return err
+	}
+	return syslog.Check(ctx, ep, 3*time.Second)
 }
