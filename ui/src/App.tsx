@@ -1,12 +1,22 @@
-import { Navigate, Route, Routes } from 'react-router'
+import { Navigate, Route, Routes, useParams } from 'react-router'
 import { Layout } from './components/Layout'
+import { parseRepositoryPath } from './paths'
+import { ArtifactPage } from './pages/artifact/ArtifactPage'
 import { LoginPage } from './pages/login/LoginPage'
 import { NotFoundPage } from './pages/not-found/NotFoundPage'
+import { MembersTab } from './pages/project/MembersTab'
 import { ProjectPage } from './pages/project/ProjectPage'
+import { RepositoriesTab } from './pages/project/RepositoriesTab'
+import { SettingsTab } from './pages/project/SettingsTab'
+import { WebhooksTab } from './pages/project/WebhooksTab'
 import { ProjectsPage } from './pages/projects/ProjectsPage'
 import { RepositoryPage } from './pages/repository/RepositoryPage'
+import { UsersPage } from './pages/users/UsersPage'
 
-/** App maps addresses to pages. Repository names hold slashes, so their route takes the rest of the path. */
+/**
+ * App maps addresses to pages. Repository names hold slashes, so their route takes the rest of the
+ * path, and an artifact's page is that path followed by /artifacts/<digest>.
+ */
 export function App() {
   return (
     <Routes>
@@ -14,10 +24,23 @@ export function App() {
       <Route element={<Layout />}>
         <Route index element={<Navigate to="/projects" replace />} />
         <Route path="/projects" element={<ProjectsPage />} />
-        <Route path="/projects/:name" element={<ProjectPage />} />
-        <Route path="/repositories/*" element={<RepositoryPage />} />
+        <Route path="/projects/:name" element={<ProjectPage />}>
+          <Route index element={<RepositoriesTab />} />
+          <Route path="members" element={<MembersTab />} />
+          <Route path="settings" element={<SettingsTab />} />
+          <Route path="webhooks" element={<WebhooksTab />} />
+        </Route>
+        <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
+        <Route path="/admin" element={<Navigate to="/admin/users" replace />} />
+        <Route path="/admin/users" element={<UsersPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>
   )
+}
+
+function RepositoryOrArtifact() {
+  const { repository, digest } = parseRepositoryPath(useParams()['*'] ?? '')
+  // The key gives each artifact a fresh page, with none of the previous one's form state.
+  return digest ? <ArtifactPage key={`${repository}@${digest}`} repository={repository} digest={digest} /> : <RepositoryPage />
 }

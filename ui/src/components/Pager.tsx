@@ -1,3 +1,4 @@
+import { useState } from 'react'
 import { useSearchParams } from 'react-router'
 
 /** PAGE_SIZE is how many rows every list shows at once. */
@@ -35,6 +36,21 @@ export function usePage(): Page {
     atStart: after === undefined && before === undefined,
     next: (cursor) => move('after', cursor),
     previous: (cursor) => move('before', cursor),
+  }
+}
+
+/**
+ * useLocalPage is usePage for a list inside a page (a webhook's deliveries): the cursor lives in
+ * the component, so several such lists can page independently and a reload starts afresh.
+ */
+export function useLocalPage(size = PAGE_SIZE): Page {
+  const [cursor, setCursor] = useState<{ after?: string; before?: string }>({})
+  return {
+    variables: cursor.before ? { last: size, before: cursor.before } : { first: size, after: cursor.after },
+    backwards: cursor.before !== undefined,
+    atStart: cursor.after === undefined && cursor.before === undefined,
+    next: (after) => setCursor({ after }),
+    previous: (before) => setCursor({ before }),
   }
 }
 

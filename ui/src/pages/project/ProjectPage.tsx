@@ -1,65 +1,44 @@
-import { Link, useParams } from 'react-router'
+import { Link, NavLink, Outlet, useParams } from 'react-router'
 import { useQuery } from 'urql'
+import { projectAccess, roleNames } from '../../components/access'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Missing } from '../../components/Missing'
-import { Pager, usePage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
+import { useViewer } from '../../components/viewer'
 import { graphql } from '../../gql'
+import type { ProjectContext } from './context'
 
 const ProjectQuery = graphql(`
-  query Project($name: String!, $first: Int, $after: Cursor, $last: Int, $before: Cursor) {
+  query Project($name: String!) {
     project(name: $name) {
       id
       name
       public
+      autoScan
+      preventVulnerable
+      severityThreshold
       createdAt
       myRole
       repositoryCount
-      repositories(
-        first: $first
-        after: $after
-        last: $last
-        before: $before
-        orderBy: { field: NAME, direction: ASC }
-      ) {
-        totalCount
-        pageInfo {
-          hasNextPage
-          hasPreviousPage
-          startCursor
-          endCursor
-        }
-        edges {
-          node {
-            id
-            name
-            pullCount
-            updatedAt
-          }
-        }
-      }
     }
   }
 `)
 
-const roleNames: Record<string, string> = {
-  PROJECT_ADMIN: 'Project admin',
-  MAINTAINER: 'Maintainer',
-  DEVELOPER: 'Developer',
-  GUEST: 'Guest',
-  LIMITED_GUEST: 'Limited guest',
-}
-
-/** ProjectPage shows one project and its repositories. */
+/**
+ * ProjectPage shows one project: its name and facts, then tabs (repositories, members, settings,
+ * webhooks), each a nested route so that it has its own address. Tabs the viewer may not use are
+ * left out; the server refuses them anyway.
+ */
 export function ProjectPage() {
   const name = useParams().name ?? ''
   useTitle(name)
-  const page = usePage()
-  const [result] = useQuery({ query: ProjectQuery, variables: { name, ...page.variables } })
+  const { viewer } = useViewer()
+  const [result] = useQuery({ query: ProjectQuery, variables: { name } })
   const project = result.data?.project
-  const repositories = project?.repositories
-  const rows = repositories?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  const access = projectAccess(viewer, project?.myRole)
+  const member = !!viewer && !viewer.anonymous && (viewer.admin || !!project?.myRole)
+  const base = `/projects/${name}`
 
   return (
     <>
@@ -74,9 +53,7 @@ export function ProjectPage() {
       </div>
       {result.error && <ErrorMessage error={result.error} title="Could not load the project" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
-      {result.data && !project && (
-        <Missing what={`Project “${name}”`} />
-      )}
+      {result.data && !project && <Missing what={`Project “${name}”`} />}
       {project && (
         <>
           <dl className="facts">
@@ -97,42 +74,15 @@ export function ProjectPage() {
               </div>
             )}
           </dl>
-          <h2>Repositories</h2>
-          {rows.length === 0 ? (
-            <div className="empty">
-              <p>No repositories yet.</p>
-              <p className="muted">
-                Push an image to create one: <code>docker push {window.location.host}/{project.name}/NAME:TAG</code>
-              </p>
-            </div>
-          ) : (
-            <table>
-              <caption className="sr-only">Repositories in {project.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col" className="num">
-                    Pulls
-                  </th>
-                  <th scope="col">Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {rows.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      <Link to={`/repositories/${r.name}`}>{r.name}</Link>
-                    </td>
-                    <td className="num">{r.pullCount}</td>
-                    <td>
-                      <Time value={r.updatedAt} />
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-          {repositories && <Pager page={page} pageInfo={repositories.pageInfo} label="Repositories" />}
+          <nav aria-label="Project sections" className="tabs">
+            <NavLink to={base} end>
+              Repositories
+            </NavLink>
+            {access.readMembers && <NavLink to={`${base}/members`}>Members</NavLink>}
+            {member && <NavLink to={`${base}/settings`}>Settings</NavLink>}
+            {access.listWebhooks && <NavLink to={`${base}/webhooks`}>Webhooks</NavLink>}
+          </nav>
+          <Outlet context={{ project, access } satisfies ProjectContext} />
         </>
       )}
     </>

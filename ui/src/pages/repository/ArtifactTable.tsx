@@ -1,9 +1,11 @@
 import { Fragment, useState } from 'react'
+import { Link } from 'react-router'
 import { CopyButton } from '../../components/CopyButton'
 import { Time } from '../../components/Time'
 import { formatBytes, registryHost, shortDigest } from '../../format'
 import { graphql } from '../../gql'
 import type { ArtifactRowFragment } from '../../gql/graphql'
+import { artifactPath } from '../../paths'
 
 // Fragment masking is off (codegen.ts), so the page's query hands these fields over as they are.
 graphql(`
@@ -64,9 +66,12 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
                   )}
                 </td>
                 <td>
-                  <code title={a.digest} className="digest">
-                    {shortDigest(a.digest)}
-                  </code>{' '}
+                  <Link to={artifactPath(repository, a.digest)}>
+                    <code title={a.digest} className="digest">
+                      {shortDigest(a.digest)}
+                    </code>
+                    <span className="sr-only"> (open the artifact {ref})</span>
+                  </Link>{' '}
                   <CopyButton text={a.digest} label={`Copy digest ${a.digest}`} />
                 </td>
                 <td className="num">{formatBytes(a.size)}</td>

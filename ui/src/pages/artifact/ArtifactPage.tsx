@@ -1,0 +1,326 @@
+import { useMemo } from 'react'
+import { Link, useNavigate } from 'react-router'
+import { useMutation, useQuery } from 'urql'
+import { projectAccess } from '../../components/access'
+import { ConfirmButton } from '../../components/ConfirmButton'
+import { CopyButton } from '../../components/CopyButton'
+import { ErrorMessage } from '../../components/ErrorMessage'
+import { Missing } from '../../components/Missing'
+import { Time } from '../../components/Time'
+import { useTitle } from '../../components/title'
+import { useViewer } from '../../components/viewer'
+import { formatBytes, registryHost, shortDigest } from '../../format'
+import { graphql } from '../../gql'
+import { artifactPath, repositoryPath } from '../../paths'
+import { ArtifactLabels } from './ArtifactLabels'
+import { ArtifactTags } from './ArtifactTags'
+
+const ArtifactQuery = graphql(`
+  query Artifact($repository: String!, $reference: String!) {
+    artifact(repository: $repository, reference: $reference) {
+      id
+      digest
+      mediaType
+      artifactType
+      size
+      config
+      annotations
+      pushTime
+      pullTime
+      pullCount
+      tags {
+        id
+        name
+        pushTime
+      }
+      labels {
+        id
+        name
+        description
+        color
+      }
+      children {
+        id
+        digest
+        mediaType
+        artifactType
+        size
+      }
+      accessoryArtifacts {
+        id
+        digest
+        artifactType
+        mediaType
+        size
+      }
+      repository {
+        id
+        name
+        project {
+          id
+          name
+          myRole
+        }
+      }
+    }
+  }
+`)
+
+const DeleteArtifactMutation = graphql(`
+  mutation DeleteArtifact($id: ID!) {
+    deleteArtifact(id: $id)
+  }
+`)
+
+// prettyConfig indents the image config for reading; anything that is not JSON is shown as it is.
+function prettyConfig(config: string): string {
+  try {
+    return JSON.stringify(JSON.parse(config), null, 2)
+  } catch {
+    return config
+  }
+}
+
+/**
+ * ArtifactPage shows one artifact, found by repository and digest: what it is, its tags and labels
+ * (with the controls to change them), its annotations and config, the manifests an index holds,
+ * the accessories that refer to it, and a way to delete it.
+ */
+export function ArtifactPage({ repository, digest }: { repository: string; digest: string }) {
+  useTitle(`${repository}@${shortDigest(digest)}`)
+  const { viewer } = useViewer()
+  const navigate = useNavigate()
+  const context = useMemo(() => ({ additionalTypenames: ['Tag', 'Label'] }), [])
+  const [result, refetch] = useQuery({ query: ArtifactQuery, variables: { repository, reference: digest }, context })
+  const [, deleteArtifact] = useMutation(DeleteArtifactMutation)
+  const artifact = result.data?.artifact
+  const project = artifact?.repository.project
+  const access = projectAccess(viewer, project?.myRole)
+  const projectName = project?.name ?? repository.split('/')[0]
+  const reload = () => refetch({ requestPolicy: 'network-only' })
+  const annotations = Object.entries(artifact?.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))
+  const children = artifact?.children ?? []
+  const pull = `docker pull ${registryHost()}/${repository}@${digest}`
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="breadcrumb">
+        <Link to="/projects">Projects</Link> / <Link to={`/projects/${projectName}`}>{projectName}</Link> /{' '}
+        <Link to={repositoryPath(repository)}>{repository.slice(projectName.length + 1) || repository}</Link> /{' '}
+        <span aria-current="page">{shortDigest(digest)}</span>
+      </nav>
+      <div className="page-head">
+        <h1 className="artifact-title">
+          {repository}
+          <span className="muted">@{shortDigest(digest)}</span>
+        </h1>
+      </div>
+      {result.error && <ErrorMessage error={result.error} title="Could not load the artifact" />}
+      {!result.data && result.fetching && <p className="muted">Loading…</p>}
+      {result.data && !artifact && <Missing what={`Artifact ${shortDigest(digest)} in “${repository}”`} />}
+      {artifact && project && (
+        <>
+          <dl className="facts artifact-facts">
+            <div className="wide">
+              <dt>Digest</dt>
+              <dd>
+                <code>{artifact.digest}</code> <CopyButton text={artifact.digest} label="Copy digest" />
+              </dd>
+            </div>
+            <div>
+              <dt>Media type</dt>
+              <dd>
+                <code>{artifact.mediaType}</code>
+              </dd>
+            </div>
+            <div>
+              <dt>Artifact type</dt>
+              <dd>{artifact.artifactType ? <code>{artifact.artifactType}</code> : <span className="muted">none</span>}</dd>
+            </div>
+            <div>
+              <dt>Size</dt>
+              <dd>{formatBytes(artifact.size)}</dd>
+            </div>
+            <div>
+              <dt>Pushed</dt>
+              <dd>
+                <Time value={artifact.pushTime} />
+              </dd>
+            </div>
+            <div>
+              <dt>Last pulled</dt>
+              <dd>
+                <Time value={artifact.pullTime} />
+              </dd>
+            </div>
+            <div>
+              <dt>Pulls</dt>
+              <dd>{artifact.pullCount}</dd>
+            </div>
+          </dl>
+          <div className="command">
+            <code>{pull}</code>
+            <CopyButton text={pull} label="Copy pull command" />
+          </div>
+
+          <ArtifactTags
+            artifactID={artifact.id}
+            tags={artifact.tags ?? []}
+            canCreate={access.createTag}
+            canDelete={access.deleteTag}
+            onChanged={reload}
+          />
+          <ArtifactLabels
+            artifactID={artifact.id}
+            projectID={project.id}
+            labels={artifact.labels ?? []}
+            canEdit={access.labelArtifact}
+            onChanged={reload}
+          />
+
+          <section aria-labelledby="annotations-title">
+            <h2 id="annotations-title">Annotations</h2>
+            {annotations.length === 0 ? (
+              <p className="muted">No annotations.</p>
+            ) : (
+              <table className="key-values">
+                <caption className="sr-only">Annotations</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Key</th>
+                    <th scope="col">Value</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {annotations.map(([k, v]) => (
+                    <tr key={k}>
+                      <th scope="row">
+                        <code>{k}</code>
+                      </th>
+                      <td>{v}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
+
+          {(children.length > 0 || /index|manifest\.list/.test(artifact.mediaType)) && (
+            <section aria-labelledby="children-title">
+              <h2 id="children-title">Manifests in this index</h2>
+              {children.length === 0 ? (
+                <p className="muted">This index lists no manifests stored here.</p>
+              ) : (
+                <table>
+                  <caption className="sr-only">Manifests in this index</caption>
+                  <thead>
+                    <tr>
+                      <th scope="col">Digest</th>
+                      <th scope="col">Media type</th>
+                      <th scope="col" className="num">
+                        Size
+                      </th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {children.map((c) => (
+                      <tr key={c.id}>
+                        <td>
+                          <Link to={artifactPath(repository, c.digest)}>
+                            <code className="digest" title={c.digest}>
+                              {shortDigest(c.digest)}
+                            </code>
+                          </Link>
+                        </td>
+                        <td>
+                          <code>{c.mediaType}</code>
+                        </td>
+                        <td className="num">{formatBytes(c.size)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </section>
+          )}
+
+          <section aria-labelledby="accessories-title">
+            <h2 id="accessories-title">Accessories</h2>
+            {artifact.accessoryArtifacts.length === 0 ? (
+              <p className="muted">No signatures, SBOMs or other artifacts refer to this one.</p>
+            ) : (
+              <table>
+                <caption className="sr-only">Accessories of this artifact</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Digest</th>
+                    <th scope="col">Artifact type</th>
+                    <th scope="col" className="num">
+                      Size
+                    </th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {artifact.accessoryArtifacts.map((a) => (
+                    <tr key={a.id}>
+                      <td>
+                        <Link to={artifactPath(repository, a.digest)}>
+                          <code className="digest" title={a.digest}>
+                            {shortDigest(a.digest)}
+                          </code>
+                        </Link>
+                      </td>
+                      <td>
+                        <code>{a.artifactType || a.mediaType}</code>
+                      </td>
+                      <td className="num">{formatBytes(a.size)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
+
+          <section aria-labelledby="config-title">
+            <h2 id="config-title">Config</h2>
+            {artifact.config ? (
+              <pre className="config" tabIndex={0} aria-labelledby="config-title">
+                <code>{prettyConfig(artifact.config)}</code>
+              </pre>
+            ) : (
+              <p className="muted">No config to show: this artifact has none, or it is not a small JSON document.</p>
+            )}
+          </section>
+
+          {access.deleteArtifact && (
+            <section className="panel danger-zone" aria-labelledby="delete-artifact-title">
+              <h2 id="delete-artifact-title">Delete this artifact</h2>
+              <p>Its tags and accessories go with it. Clients can no longer pull it, by tag or by digest.</p>
+              <ConfirmButton
+                title="Delete this artifact?"
+                message={
+                  <p>
+                    <code>{repository}@{shortDigest(artifact.digest)}</code>
+                    {(artifact.tags?.length ?? 0) > 0 && (
+                      <> and its tags {(artifact.tags ?? []).map((t) => t.name).join(', ')}</>
+                    )}{' '}
+                    will be deleted. This cannot be undone.
+                  </p>
+                }
+                confirmLabel="Delete artifact"
+                onConfirm={async () => {
+                  const res = await deleteArtifact({ id: artifact.id })
+                  if (res.error) return res.error
+                  navigate(repositoryPath(repository), { replace: true })
+                  return null
+                }}
+              >
+                Delete artifact
+              </ConfirmButton>
+            </section>
+          )}
+        </>
+      )}
+    </>
+  )
+}

@@ -1,0 +1,121 @@
+import { useState, type FormEvent } from 'react'
+import { useMutation } from 'urql'
+import { ConfirmButton } from '../../components/ConfirmButton'
+import { ErrorMessage } from '../../components/ErrorMessage'
+import { Time } from '../../components/Time'
+import { graphql } from '../../gql'
+
+const CreateTagMutation = graphql(`
+  mutation CreateTag($artifactID: ID!, $name: String!) {
+    createTag(artifactID: $artifactID, name: $name) {
+      id
+      name
+    }
+  }
+`)
+
+const DeleteTagMutation = graphql(`
+  mutation DeleteTag($id: ID!) {
+    deleteTag(id: $id)
+  }
+`)
+
+interface Props {
+  artifactID: string
+  tags: { id: string; name: string; pushTime: string }[]
+  canCreate: boolean
+  canDelete: boolean
+  onChanged: () => void
+}
+
+/** ArtifactTags lists an artifact's tags, with a form to add one and a button to delete each. */
+export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged }: Props) {
+  const [name, setName] = useState('')
+  const [create, createTag] = useMutation(CreateTagMutation)
+  const [, deleteTag] = useMutation(DeleteTagMutation)
+  const [showError, setShowError] = useState(false)
+  const [notice, setNotice] = useState<string | null>(null)
+  const sorted = [...tags].sort((a, b) => a.name.localeCompare(b.name))
+
+  const onSubmit = async (e: FormEvent) => {
+    e.preventDefault()
+    setShowError(true)
+    setNotice(null)
+    const tag = name.trim()
+    const result = await createTag({ artifactID, name: tag })
+    if (result.error) return
+    setShowError(false)
+    setName('')
+    setNotice(`Tag ${tag} now points at this artifact.`)
+    onChanged()
+  }
+
+  return (
+    <section aria-labelledby="tags-title">
+      <h2 id="tags-title">Tags</h2>
+      {notice && (
+        <p className="notice" role="status">
+          {notice}
+        </p>
+      )}
+      {sorted.length === 0 ? (
+        <p className="muted">Untagged: pull it by digest.</p>
+      ) : (
+        <ul className="tags big" aria-label="Tags">
+          {sorted.map((t) => (
+            <li key={t.id} className="tag">
+              <span title={`Pushed ${t.pushTime}`}>{t.name}</span>
+              {canDelete && (
+                <ConfirmButton
+                  className="chip-remove"
+                  label={`Delete tag ${t.name}`}
+                  title={`Delete tag ${t.name}?`}
+                  message={
+                    <p>
+                      The tag goes; the artifact stays, reachable by digest{sorted.length > 1 ? ' and its other tags' : ''}.
+                    </p>
+                  }
+                  confirmLabel="Delete tag"
+                  onConfirm={async () => {
+                    const result = await deleteTag({ id: t.id })
+                    if (result.error) return result.error
+                    setNotice(`Tag ${t.name} deleted.`)
+                    onChanged()
+                    return null
+                  }}
+                >
+                  ×
+                </ConfirmButton>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {sorted.length > 0 && (
+        <p className="help">
+          Newest tag pushed <Time value={sorted.map((t) => t.pushTime).sort().at(-1)} />.
+        </p>
+      )}
+      {canCreate && (
+        <form className="inline-form" onSubmit={onSubmit}>
+          <div className="field">
+            <label htmlFor="new-tag">New tag</label>
+            <input
+              id="new-tag"
+              required
+              autoComplete="off"
+              pattern="[A-Za-z0-9_][A-Za-z0-9._\-]{0,127}"
+              title="Letters, digits, “_”, “.” and “-”, up to 128, not starting with “.” or “-”"
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+            />
+          </div>
+          <button type="submit" disabled={create.fetching}>
+            {create.fetching ? 'Adding…' : 'Add tag'}
+          </button>
+          {showError && create.error && <ErrorMessage error={create.error} title="Could not add the tag" />}
+        </form>
+      )}
+    </section>
+  )
+}

@@ -1,0 +1,36 @@
+import type { EventType, WebhookPolicyPayloadFormat } from '../../gql/graphql'
+
+/** eventTypeNames are the event types as people read them. */
+export const eventTypeNames: Record<EventType, string> = {
+  ARTIFACT_PUSHED: 'Artifact pushed',
+  ARTIFACT_PULLED: 'Artifact pulled',
+  ARTIFACT_DELETED: 'Artifact deleted',
+  TAG_CREATED: 'Tag created',
+  TAG_DELETED: 'Tag deleted',
+  REPOSITORY_DELETED: 'Repository deleted',
+  PROJECT_CREATED: 'Project created',
+  PROJECT_DELETED: 'Project deleted',
+  PURGE_PROGRESS: 'Audit purge progress',
+  PURGE_COMPLETED: 'Audit purge completed',
+}
+
+/**
+ * webhookEventTypes are the types a project's policy is offered. The purge events belong to no
+ * project, and a project's policies do not exist yet when it is created and are gone (deleted with
+ * it) when it is deleted, so the server never delivers those four to a policy; a policy that
+ * already lists one keeps it when edited.
+ */
+export const webhookEventTypes: EventType[] = [
+  'ARTIFACT_PUSHED',
+  'ARTIFACT_PULLED',
+  'ARTIFACT_DELETED',
+  'TAG_CREATED',
+  'TAG_DELETED',
+  'REPOSITORY_DELETED',
+]
+
+/** payloadFormatNames are the body formats a receiver can ask for. */
+export const payloadFormatNames: Record<WebhookPolicyPayloadFormat, string> = {
+  HARBOR: 'Harbor',
+  CLOUDEVENTS: 'CloudEvents',
+}
