@@ -1,34 +1,6 @@
-import { expect, test, type Page } from '@playwright/test'
-import { spawnSync } from 'node:child_process'
+import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
-import { screenshotsDir } from './paths'
-
-// What global-setup.ts left for us: a running Berth with library/e2e-hello:v1 pushed by crane.
-const adminPassword = () => process.env.BERTH_E2E_ADMIN_PASSWORD ?? ''
-const digest = () => process.env.BERTH_E2E_DIGEST ?? ''
-
-// crane runs crane with the credentials global-setup.ts logged in with.
-function crane(...args: string[]): string {
-  const r = spawnSync(process.env.BERTH_E2E_CRANE ?? 'crane', [...args, '--insecure'], {
-    env: { ...process.env, DOCKER_CONFIG: process.env.BERTH_E2E_DOCKER_CONFIG },
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-  if (r.status !== 0) throw new Error(`crane ${args.join(' ')}: ${r.error?.message ?? r.stderr}`)
-  return r.stdout.trim()
-}
-
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: join(screenshotsDir, `${name}.png`), fullPage: true })
-}
-
-async function logIn(page: Page, password = adminPassword()) {
-  await page.goto('/login')
-  await page.getByLabel('Username').fill('admin')
-  await page.getByLabel('Password').fill(password)
-  await page.getByRole('button', { name: 'Log in' }).click()
-}
+import { crane, digest, logIn, shot } from './helpers'
 
 test('a wrong password shows the server error and stays on the form', async ({ page }) => {
   await logIn(page, 'not-the-password')

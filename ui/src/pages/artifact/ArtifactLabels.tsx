@@ -99,7 +99,7 @@ export function ArtifactLabels({ artifactID, projectID, labels, canEdit, onChang
         <ul className="tags big" aria-label="Labels">
           {sorted.map((l) => (
             <li key={l.id} className="tag label" style={swatch(l.color)} title={l.description || undefined}>
-              <span>{l.name}</span>
+              <span className="chip-name">{l.name}</span>
               {canEdit && (
                 <button
                   type="button"

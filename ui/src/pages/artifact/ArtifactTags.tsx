@@ -64,7 +64,9 @@ export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged
         <ul className="tags big" aria-label="Tags">
           {sorted.map((t) => (
             <li key={t.id} className="tag">
-              <span title={`Pushed ${t.pushTime}`}>{t.name}</span>
+              <span className="chip-name" title={`Pushed ${t.pushTime}`}>
+                {t.name}
+              </span>
               {canDelete && (
                 <ConfirmButton
                   className="chip-remove"

@@ -1,4 +1,4 @@
-import { useMemo, useState } from 'react'
+import { useEffect, useMemo, useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
@@ -114,6 +114,9 @@ function PolicyCard({ policy, manage, projectID, onChanged }: PolicyCardProps) {
   const [test, testPolicy] = useMutation(TestWebhookPolicyMutation)
   const [, deletePolicy] = useMutation(DeleteWebhookPolicyMutation)
   const [testSent, setTestSent] = useState(false)
+  // The switch moves at once and goes back if the server refuses.
+  const [enabled, setEnabled] = useState(policy.enabled)
+  useEffect(() => setEnabled(policy.enabled), [policy.enabled])
   const headingID = `webhook-${policy.id}-title`
   const historyID = `webhook-${policy.id}-history`
 
@@ -135,12 +138,14 @@ function PolicyCard({ policy, manage, projectID, onChanged }: PolicyCardProps) {
             <input
               type="checkbox"
               role="switch"
-              checked={policy.enabled}
+              checked={enabled}
               disabled={toggle.fetching}
               onChange={async (e) => {
-                const enabled = e.target.checked
-                const result = await togglePolicy({ id: policy.id, enabled })
-                if (!result.error) onChanged(`Webhook ${policy.name} ${enabled ? 'enabled' : 'disabled'}.`)
+                const on = e.target.checked
+                setEnabled(on)
+                const result = await togglePolicy({ id: policy.id, enabled: on })
+                if (result.error) setEnabled(policy.enabled)
+                else onChanged(`Webhook ${policy.name} ${on ? 'enabled' : 'disabled'}.`)
               }}
             />
             Enabled
