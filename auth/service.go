@@ -89,15 +89,6 @@ func (s *Service) EndSession(ctx context.Context, r *http.Request) (*http.Cookie
 	return &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode}, nil
 }
 
-// PurgeExpiredSessions deletes sessions past their expiry and returns how many went.
-func (s *Service) PurgeExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	n, err := s.db.Session.Delete().Where(session.ExpiresAtLT(now)).Exec(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("purge expired sessions: %w", err)
-	}
-	return n, nil
-}
-
 func hashToken(token string) []byte {
 	sum := sha256.Sum256([]byte(token))
 	return sum[:]

@@ -85,7 +85,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The API's own client counts its statements; Database's client (for commands) does not.
+	// The API's own client counts its statements; background jobs keep Database's plain client, so
+	// that the count (and berth_db_queries_total) is the API's alone.
+	jobsDB := db
 	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64)}
 	// (The plain client holds nothing but sqlDB, which the counting one shares: closing it would close both.)
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
@@ -125,7 +127,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{Auth: s.auth, DB: db, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}

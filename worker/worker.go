@@ -14,16 +14,15 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
 // Deps are the parts jobs need, handed in by the composition root.
 type Deps struct {
-	Auth *auth.Service
 	DB   *ent.Client
 	Pool *pgxpool.Pool
 	Log  *slog.Logger
@@ -46,7 +45,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		if retryBase == 0 {
 			retryBase = 10 * time.Second
 		}
-		river.AddWorker(workers, &sessionPurgeWorker{auth: deps.Auth})
+		river.AddWorker(workers, &sessionPurgeWorker{db: deps.DB})
 		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
 		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
@@ -96,11 +95,11 @@ func (SessionPurgeArgs) InsertOpts() river.InsertOpts {
 
 type sessionPurgeWorker struct {
 	river.WorkerDefaults[SessionPurgeArgs]
-	auth *auth.Service
+	db *ent.Client
 }
 
 func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPurgeArgs]) error {
-	_, err := w.auth.PurgeExpiredSessions(ctx, time.Now())
+	_, err := w.db.Session.Delete().Where(session.ExpiresAtLT(time.Now())).Exec(ctx)
 	return err
 }
 

@@ -114,11 +114,7 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	defer db.Close()
-	tokens, err := auth.NewTokens(cfg.DataDir+"/keys/token-signing.pem", "berth", cfg.TokenTTL)
-	if err != nil {
-		return err
-	}
-	deps := worker.Deps{Auth: auth.NewService(db, tokens, cfg.SessionTTL), DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
+	deps := worker.Deps{DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err
