@@ -36,7 +36,9 @@ func loadersFrom(ctx context.Context) *loaders {
 }
 
 func (r *Resolver) newLoaders(p *auth.Principal) *loaders {
-	wait := dataloadgen.WithWait(time.Millisecond)
+	// Fields of one list are resolved in parallel goroutines; on a busy machine they can spread
+	// over more than a millisecond, and a shorter window would split one batch into two.
+	wait := dataloadgen.WithWait(5 * time.Millisecond)
 	return &loaders{
 		counts: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]int, []error) {
 			var rows []struct {
