@@ -68,4 +68,13 @@ test('an admin creates a user, adds them to a project, changes their role and re
   await expect(page.getByRole('status')).toHaveText(`${username} was removed from ${projectName}.`)
   await expect(page.getByRole('row').filter({ hasText: username })).toHaveCount(0)
   await shot(page, 'members-removed')
+
+  // Back in Administration → Users: disable the account, then delete it.
+  await page.goto(`/admin/users?q=${username}`)
+  const account = page.getByRole('row').filter({ hasText: username })
+  await account.getByRole('button', { name: `Disable ${username}` }).click()
+  await expect(account).toContainText('Disabled')
+  await account.getByRole('button', { name: `Delete user ${username}` }).click()
+  await page.getByRole('dialog', { name: `Delete user ${username}?` }).getByRole('button', { name: 'Delete user' }).click()
+  await expect(page.getByText(`No username contains “${username}”.`)).toBeVisible()
 })

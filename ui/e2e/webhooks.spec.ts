@@ -2,7 +2,7 @@ import { expect, test } from '@playwright/test'
 import { createHmac, randomBytes } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createProject, logIn, shot } from './helpers'
+import { createProject, gql, logIn, shot } from './helpers'
 
 interface Received {
   method: string
@@ -94,6 +94,44 @@ test('a webhook policy is created, shows its secret once, and delivers a signed 
     await expect(page.getByRole('status').first()).toContainText('Webhook receiver disabled.')
     await page.reload()
     await expect(page.getByRole('region', { name: 'receiver' }).getByRole('switch', { name: 'Enabled' })).not.toBeChecked()
+
+    // Twenty more test events (through the API): the history pages by 20 and polls until none is pending.
+    const { project } = await gql<{ project: { id: string } }>(page, `query { project(name: "${projectName}") { id } }`)
+    const { webhookPolicies } = await gql<{ webhookPolicies: { id: string }[] }>(
+      page,
+      'query($id: ID!) { webhookPolicies(projectID: $id) { id } }',
+      { id: project.id },
+    )
+    for (let i = 0; i < 20; i++) {
+      await gql(page, 'mutation($id: ID!) { testWebhookPolicy(id: $id) { id } }', { id: webhookPolicies[0].id })
+    }
+    await policy.getByRole('button', { name: 'Show deliveries of receiver' }).click()
+    await expect(policy).toContainText('21 deliveries')
+    await expect(history.getByRole('row')).toHaveCount(21) // the header and 20 deliveries
+    await expect(history.getByText('Pending')).toHaveCount(0, { timeout: 20_000 })
+    await expect(history.getByText('Succeeded')).toHaveCount(20)
+    const pager = policy.getByRole('navigation', { name: 'Deliveries of receiver pages' })
+    await pager.getByRole('button', { name: /Next/ }).click()
+    await expect(history.getByRole('row')).toHaveCount(2)
+    await pager.getByRole('button', { name: /Previous/ }).click()
+    await expect(history.getByRole('row')).toHaveCount(21)
+    expect(received).toHaveLength(21)
+
+    // Edit: a new name and fewer events.
+    await policy.getByRole('button', { name: 'Edit webhook receiver' }).click()
+    const edit = page.getByRole('dialog', { name: 'Edit webhook receiver' })
+    await edit.getByLabel('Name').fill('receiver-2')
+    await edit.getByRole('group', { name: 'Event types' }).getByLabel('Tag created').uncheck()
+    await edit.getByRole('button', { name: 'Save' }).click()
+    await expect(edit).toBeHidden()
+    const renamed = page.getByRole('region', { name: 'receiver-2' })
+    await expect(renamed.getByRole('listitem')).toHaveText(['Artifact pushed'])
+    await shot(page, 'webhook-edited')
+
+    // Delete, after a confirmation.
+    await renamed.getByRole('button', { name: 'Delete webhook receiver-2' }).click()
+    await page.getByRole('dialog', { name: 'Delete webhook receiver-2?' }).getByRole('button', { name: 'Delete webhook' }).click()
+    await expect(page.getByText('No webhooks yet.')).toBeVisible()
   } finally {
     await new Promise((done) => receiver.close(done))
   }

@@ -146,9 +146,11 @@ export function WebhookPolicyDialog({ projectID, policy, onSaved }: Props) {
               Receivers verify each delivery with this secret: the <code>X-Berth-Signature-256</code> header is{' '}
               <code>sha256=</code> followed by the hex HMAC-SHA256 of the body.
             </p>
-            <label htmlFor={`${id}-secret`}>Signing secret</label>
-            <div className="command">
-              <code id={`${id}-secret`} data-testid="webhook-secret">
+            <h3 id={`${id}-secret-title`} className="label">
+              Signing secret
+            </h3>
+            <div className="command" role="group" aria-labelledby={`${id}-secret-title`}>
+              <code data-testid="webhook-secret">
                 {secret}
               </code>
               <CopyButton text={secret} label="Copy signing secret" />
