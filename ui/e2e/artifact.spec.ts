@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
-import { digest, gql, logIn, shot } from './helpers'
+import { crane, createProject, digest, gql, logIn, shot } from './helpers'
 
 test('the artifact page shows the pushed image, its config, and adds and deletes a tag and a label', async ({ page }) => {
   const tag = `e2e-${randomBytes(3).toString('hex')}`
@@ -61,4 +61,25 @@ test('an unknown digest says so', async ({ page }) => {
   await page.goto(`/repositories/library/e2e-hello/artifacts/sha256:${'0'.repeat(64)}`)
   await expect(page.getByText('does not exist, or you may not see it')).toBeVisible()
   await shot(page, 'artifact-missing')
+})
+
+test('an index lists its manifests, which link to their own pages', async ({ page }) => {
+  const host = process.env.BERTH_E2E_HOST ?? ''
+  const projectName = `e2e-index-${randomBytes(3).toString('hex')}`
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  await createProject(page, projectName)
+  crane('index', 'append', '-m', `${host}/library/e2e-hello@${digest()}`, '-t', `${host}/${projectName}/multi:v1`)
+  const indexDigest = crane('digest', `${host}/${projectName}/multi:v1`)
+
+  await page.goto(`/repositories/${projectName}/multi/artifacts/${indexDigest}`)
+  await expect(page.getByRole('main')).toContainText('application/vnd.oci.image.index.v1+json')
+  const children = page.getByRole('table', { name: 'Manifests in this index' })
+  await expect(children.getByRole('row')).toHaveCount(2)
+  await expect(children.locator('code.digest')).toHaveAttribute('title', digest())
+  await shot(page, 'artifact-index')
+
+  await children.getByRole('link').click()
+  await expect(page).toHaveURL(new RegExp(`/repositories/${projectName}/multi/artifacts/${digest()}$`))
+  await expect(page.getByRole('region', { name: 'Config' })).toContainText('"rootfs"')
 })

@@ -100,6 +100,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
   const reload = () => refetch({ requestPolicy: 'network-only' })
   const annotations = Object.entries(artifact?.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))
   const children = artifact?.children ?? []
+  const isIndex = children.length > 0 || /index|manifest\.list/.test(artifact?.mediaType ?? '')
   const pull = `docker pull ${registryHost()}/${repository}@${digest}`
 
   return (
@@ -205,7 +206,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             )}
           </section>
 
-          {(children.length > 0 || /index|manifest\.list/.test(artifact.mediaType)) && (
+          {isIndex && (
             <section aria-labelledby="children-title">
               <h2 id="children-title">Manifests in this index</h2>
               {children.length === 0 ? (
@@ -287,6 +288,8 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
               <pre className="config" tabIndex={0} aria-labelledby="config-title">
                 <code>{prettyConfig(artifact.config)}</code>
               </pre>
+            ) : isIndex ? (
+              <p className="muted">An index has no config of its own: open one of its manifests.</p>
             ) : (
               <p className="muted">No config to show: this artifact has none, or it is not a small JSON document.</p>
             )}

@@ -49,6 +49,7 @@ const DELIVERIES_PAGE = 20
 /** How often the history asks again while a delivery is still on its way. */
 const POLL_MS = 2000
 
+// A pending delivery that has been tried already is waiting for its next retry: it says so.
 const statusNames: Record<WebhookDeliveryStatus, string> = {
   PENDING: 'Pending',
   SUCCEEDED: 'Succeeded',
@@ -108,7 +109,9 @@ export function DeliveryHistory({ policyID, policyName, refreshKey }: { policyID
             {rows.map((d) => (
               <tr key={d.id}>
                 <td>
-                  <span className={`badge status-${d.status.toLowerCase()}`}>{statusNames[d.status]}</span>
+                  <span className={`badge status-${d.status.toLowerCase()}`}>
+                    {d.status === 'PENDING' && d.attempts > 0 ? 'Retrying' : statusNames[d.status]}
+                  </span>
                 </td>
                 <td>
                   <code>{d.eventType}</code>
