@@ -2,7 +2,6 @@ import { useState, type FormEvent } from 'react'
 import { useMutation } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { Time } from '../../components/Time'
 import { graphql } from '../../gql'
 
 const CreateTagMutation = graphql(`
@@ -92,11 +91,6 @@ export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged
             </li>
           ))}
         </ul>
-      )}
-      {sorted.length > 0 && (
-        <p className="help">
-          Newest tag pushed <Time value={sorted.map((t) => t.pushTime).sort().at(-1)} />.
-        </p>
       )}
       {canCreate && (
         <form className="inline-form" onSubmit={onSubmit}>

@@ -234,8 +234,9 @@ function MemberRow({ member, projectName, editable, self, onChanged }: MemberRow
             title={`Remove ${username}?`}
             message={
               <p>
-                {username} will lose access to {projectName}
-                {self ? ', and so will you: you are removing yourself' : ''}.
+                {self
+                  ? `You are removing yourself: you will lose access to ${projectName} unless you are a system admin.`
+                  : `${username} will lose access to ${projectName}.`}
               </p>
             }
             confirmLabel="Remove"
