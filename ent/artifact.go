@@ -59,11 +59,13 @@ type ArtifactEdges struct {
 	Parents []*Artifact `json:"parents,omitempty"`
 	// Children holds the value of the children edge.
 	Children []*Artifact `json:"children,omitempty"`
+	// ScanReports holds the value of the scan_reports edge.
+	ScanReports []*ScanReport `json:"scan_reports,omitempty"`
 	// Set when this artifact is itself an accessory of another.
 	AccessoryLinks []*Accessory `json:"accessory_links,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [8]bool
 	// totalCount holds the count of the edges above.
 	totalCount [6]map[string]int
 
@@ -72,6 +74,7 @@ type ArtifactEdges struct {
 	namedBlobs          map[string][]*Blob
 	namedParents        map[string][]*Artifact
 	namedChildren       map[string][]*Artifact
+	namedScanReports    map[string][]*ScanReport
 	namedAccessoryLinks map[string][]*Accessory
 }
 
@@ -131,10 +134,19 @@ func (e ArtifactEdges) ChildrenOrErr() ([]*Artifact, error) {
 	return nil, &NotLoadedError{edge: "children"}
 }
 
+// ScanReportsOrErr returns the ScanReports value or an error if the edge
+// was not loaded in eager-loading.
+func (e ArtifactEdges) ScanReportsOrErr() ([]*ScanReport, error) {
+	if e.loadedTypes[6] {
+		return e.ScanReports, nil
+	}
+	return nil, &NotLoadedError{edge: "scan_reports"}
+}
+
 // AccessoryLinksOrErr returns the AccessoryLinks value or an error if the edge
 // was not loaded in eager-loading.
 func (e ArtifactEdges) AccessoryLinksOrErr() ([]*Accessory, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.AccessoryLinks, nil
 	}
 	return nil, &NotLoadedError{edge: "accessory_links"}
@@ -278,6 +290,11 @@ func (_m *Artifact) QueryParents() *ArtifactQuery {
 // QueryChildren queries the "children" edge of the Artifact entity.
 func (_m *Artifact) QueryChildren() *ArtifactQuery {
 	return NewArtifactClient(_m.config).QueryChildren(_m)
+}
+
+// QueryScanReports queries the "scan_reports" edge of the Artifact entity.
+func (_m *Artifact) QueryScanReports() *ScanReportQuery {
+	return NewArtifactClient(_m.config).QueryScanReports(_m)
 }
 
 // QueryAccessoryLinks queries the "accessory_links" edge of the Artifact entity.
@@ -460,6 +477,30 @@ func (_m *Artifact) appendNamedChildren(name string, edges ...*Artifact) {
 		_m.Edges.namedChildren[name] = []*Artifact{}
 	} else {
 		_m.Edges.namedChildren[name] = append(_m.Edges.namedChildren[name], edges...)
+	}
+}
+
+// NamedScanReports returns the ScanReports named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Artifact) NamedScanReports(name string) ([]*ScanReport, error) {
+	if _m.Edges.namedScanReports == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedScanReports[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Artifact) appendNamedScanReports(name string, edges ...*ScanReport) {
+	if _m.Edges.namedScanReports == nil {
+		_m.Edges.namedScanReports = make(map[string][]*ScanReport)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedScanReports[name] = []*ScanReport{}
+	} else {
+		_m.Edges.namedScanReports[name] = append(_m.Edges.namedScanReports[name], edges...)
 	}
 }
 

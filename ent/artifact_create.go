@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 )
 
@@ -213,6 +214,21 @@ func (_c *ArtifactCreate) AddChildren(v ...*Artifact) *ArtifactCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddChildIDs(ids...)
+}
+
+// AddScanReportIDs adds the "scan_reports" edge to the ScanReport entity by IDs.
+func (_c *ArtifactCreate) AddScanReportIDs(ids ...int) *ArtifactCreate {
+	_c.mutation.AddScanReportIDs(ids...)
+	return _c
+}
+
+// AddScanReports adds the "scan_reports" edges to the ScanReport entity.
+func (_c *ArtifactCreate) AddScanReports(v ...*ScanReport) *ArtifactCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddScanReportIDs(ids...)
 }
 
 // AddAccessoryLinkIDs adds the "accessory_links" edge to the Accessory entity by IDs.
@@ -484,6 +500,22 @@ func (_c *ArtifactCreate) createSpec() (*Artifact, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(artifact.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ScanReportsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

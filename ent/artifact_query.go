@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 )
 
@@ -35,6 +36,7 @@ type ArtifactQuery struct {
 	withBlobs               *BlobQuery
 	withParents             *ArtifactQuery
 	withChildren            *ArtifactQuery
+	withScanReports         *ScanReportQuery
 	withAccessoryLinks      *AccessoryQuery
 	loadTotal               []func(context.Context, []*Artifact) error
 	modifiers               []func(*sql.Selector)
@@ -43,6 +45,7 @@ type ArtifactQuery struct {
 	withNamedBlobs          map[string]*BlobQuery
 	withNamedParents        map[string]*ArtifactQuery
 	withNamedChildren       map[string]*ArtifactQuery
+	withNamedScanReports    map[string]*ScanReportQuery
 	withNamedAccessoryLinks map[string]*AccessoryQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -205,6 +208,28 @@ func (_q *ArtifactQuery) QueryChildren() *ArtifactQuery {
 			sqlgraph.From(artifact.Table, artifact.FieldID, selector),
 			sqlgraph.To(artifact.Table, artifact.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, false, artifact.ChildrenTable, artifact.ChildrenPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryScanReports chains the current query on the "scan_reports" edge.
+func (_q *ArtifactQuery) QueryScanReports() *ScanReportQuery {
+	query := (&ScanReportClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(artifact.Table, artifact.FieldID, selector),
+			sqlgraph.To(scanreport.Table, scanreport.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, artifact.ScanReportsTable, artifact.ScanReportsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -432,6 +457,7 @@ func (_q *ArtifactQuery) Clone() *ArtifactQuery {
 		withBlobs:          _q.withBlobs.Clone(),
 		withParents:        _q.withParents.Clone(),
 		withChildren:       _q.withChildren.Clone(),
+		withScanReports:    _q.withScanReports.Clone(),
 		withAccessoryLinks: _q.withAccessoryLinks.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -503,6 +529,17 @@ func (_q *ArtifactQuery) WithChildren(opts ...func(*ArtifactQuery)) *ArtifactQue
 		opt(query)
 	}
 	_q.withChildren = query
+	return _q
+}
+
+// WithScanReports tells the query-builder to eager-load the nodes that are connected to
+// the "scan_reports" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArtifactQuery) WithScanReports(opts ...func(*ScanReportQuery)) *ArtifactQuery {
+	query := (&ScanReportClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withScanReports = query
 	return _q
 }
 
@@ -595,13 +632,14 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 	var (
 		nodes       = []*Artifact{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [8]bool{
 			_q.withRepository != nil,
 			_q.withTags != nil,
 			_q.withLabels != nil,
 			_q.withBlobs != nil,
 			_q.withParents != nil,
 			_q.withChildren != nil,
+			_q.withScanReports != nil,
 			_q.withAccessoryLinks != nil,
 		}
 	)
@@ -667,6 +705,13 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 			return nil, err
 		}
 	}
+	if query := _q.withScanReports; query != nil {
+		if err := _q.loadScanReports(ctx, query, nodes,
+			func(n *Artifact) { n.Edges.ScanReports = []*ScanReport{} },
+			func(n *Artifact, e *ScanReport) { n.Edges.ScanReports = append(n.Edges.ScanReports, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withAccessoryLinks; query != nil {
 		if err := _q.loadAccessoryLinks(ctx, query, nodes,
 			func(n *Artifact) { n.Edges.AccessoryLinks = []*Accessory{} },
@@ -706,6 +751,13 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 		if err := _q.loadChildren(ctx, query, nodes,
 			func(n *Artifact) { n.appendNamedChildren(name) },
 			func(n *Artifact, e *Artifact) { n.appendNamedChildren(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedScanReports {
+		if err := _q.loadScanReports(ctx, query, nodes,
+			func(n *Artifact) { n.appendNamedScanReports(name) },
+			func(n *Artifact, e *ScanReport) { n.appendNamedScanReports(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1027,6 +1079,36 @@ func (_q *ArtifactQuery) loadChildren(ctx context.Context, query *ArtifactQuery,
 	}
 	return nil
 }
+func (_q *ArtifactQuery) loadScanReports(ctx context.Context, query *ScanReportQuery, nodes []*Artifact, init func(*Artifact), assign func(*Artifact, *ScanReport)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Artifact)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(scanreport.FieldArtifactID)
+	}
+	query.Where(predicate.ScanReport(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(artifact.ScanReportsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ArtifactID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "artifact_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 func (_q *ArtifactQuery) loadAccessoryLinks(ctx context.Context, query *AccessoryQuery, nodes []*Artifact, init func(*Artifact), assign func(*Artifact, *Accessory)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*Artifact)
@@ -1248,6 +1330,20 @@ func (_q *ArtifactQuery) WithNamedChildren(name string, opts ...func(*ArtifactQu
 		_q.withNamedChildren = make(map[string]*ArtifactQuery)
 	}
 	_q.withNamedChildren[name] = query
+	return _q
+}
+
+// WithNamedScanReports tells the query-builder to eager-load the nodes that are connected to the "scan_reports"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArtifactQuery) WithNamedScanReports(name string, opts ...func(*ScanReportQuery)) *ArtifactQuery {
+	query := (&ScanReportClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedScanReports == nil {
+		_q.withNamedScanReports = make(map[string]*ScanReportQuery)
+	}
+	_q.withNamedScanReports[name] = query
 	return _q
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 )
 
@@ -272,6 +273,21 @@ func (_u *ArtifactUpdate) AddChildren(v ...*Artifact) *ArtifactUpdate {
 	return _u.AddChildIDs(ids...)
 }
 
+// AddScanReportIDs adds the "scan_reports" edge to the ScanReport entity by IDs.
+func (_u *ArtifactUpdate) AddScanReportIDs(ids ...int) *ArtifactUpdate {
+	_u.mutation.AddScanReportIDs(ids...)
+	return _u
+}
+
+// AddScanReports adds the "scan_reports" edges to the ScanReport entity.
+func (_u *ArtifactUpdate) AddScanReports(v ...*ScanReport) *ArtifactUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddScanReportIDs(ids...)
+}
+
 // AddAccessoryLinkIDs adds the "accessory_links" edge to the Accessory entity by IDs.
 func (_u *ArtifactUpdate) AddAccessoryLinkIDs(ids ...int) *ArtifactUpdate {
 	_u.mutation.AddAccessoryLinkIDs(ids...)
@@ -401,6 +417,27 @@ func (_u *ArtifactUpdate) RemoveChildren(v ...*Artifact) *ArtifactUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveChildIDs(ids...)
+}
+
+// ClearScanReports clears all "scan_reports" edges to the ScanReport entity.
+func (_u *ArtifactUpdate) ClearScanReports() *ArtifactUpdate {
+	_u.mutation.ClearScanReports()
+	return _u
+}
+
+// RemoveScanReportIDs removes the "scan_reports" edge to ScanReport entities by IDs.
+func (_u *ArtifactUpdate) RemoveScanReportIDs(ids ...int) *ArtifactUpdate {
+	_u.mutation.RemoveScanReportIDs(ids...)
+	return _u
+}
+
+// RemoveScanReports removes "scan_reports" edges to ScanReport entities.
+func (_u *ArtifactUpdate) RemoveScanReports(v ...*ScanReport) *ArtifactUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveScanReportIDs(ids...)
 }
 
 // ClearAccessoryLinks clears all "accessory_links" edges to the Accessory entity.
@@ -785,6 +822,51 @@ func (_u *ArtifactUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ScanReportsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedScanReportsIDs(); len(nodes) > 0 && !_u.mutation.ScanReportsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ScanReportsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.AccessoryLinksCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -1090,6 +1172,21 @@ func (_u *ArtifactUpdateOne) AddChildren(v ...*Artifact) *ArtifactUpdateOne {
 	return _u.AddChildIDs(ids...)
 }
 
+// AddScanReportIDs adds the "scan_reports" edge to the ScanReport entity by IDs.
+func (_u *ArtifactUpdateOne) AddScanReportIDs(ids ...int) *ArtifactUpdateOne {
+	_u.mutation.AddScanReportIDs(ids...)
+	return _u
+}
+
+// AddScanReports adds the "scan_reports" edges to the ScanReport entity.
+func (_u *ArtifactUpdateOne) AddScanReports(v ...*ScanReport) *ArtifactUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddScanReportIDs(ids...)
+}
+
 // AddAccessoryLinkIDs adds the "accessory_links" edge to the Accessory entity by IDs.
 func (_u *ArtifactUpdateOne) AddAccessoryLinkIDs(ids ...int) *ArtifactUpdateOne {
 	_u.mutation.AddAccessoryLinkIDs(ids...)
@@ -1219,6 +1316,27 @@ func (_u *ArtifactUpdateOne) RemoveChildren(v ...*Artifact) *ArtifactUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveChildIDs(ids...)
+}
+
+// ClearScanReports clears all "scan_reports" edges to the ScanReport entity.
+func (_u *ArtifactUpdateOne) ClearScanReports() *ArtifactUpdateOne {
+	_u.mutation.ClearScanReports()
+	return _u
+}
+
+// RemoveScanReportIDs removes the "scan_reports" edge to ScanReport entities by IDs.
+func (_u *ArtifactUpdateOne) RemoveScanReportIDs(ids ...int) *ArtifactUpdateOne {
+	_u.mutation.RemoveScanReportIDs(ids...)
+	return _u
+}
+
+// RemoveScanReports removes "scan_reports" edges to ScanReport entities.
+func (_u *ArtifactUpdateOne) RemoveScanReports(v ...*ScanReport) *ArtifactUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveScanReportIDs(ids...)
 }
 
 // ClearAccessoryLinks clears all "accessory_links" edges to the Accessory entity.
@@ -1626,6 +1744,51 @@ func (_u *ArtifactUpdateOne) sqlSave(ctx context.Context) (_node *Artifact, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(artifact.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ScanReportsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedScanReportsIDs(); len(nodes) > 0 && !_u.mutation.ScanReportsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ScanReportsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   artifact.ScanReportsTable,
+			Columns: []string{artifact.ScanReportsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(scanreport.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

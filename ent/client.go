@@ -25,10 +25,13 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 
@@ -60,6 +63,10 @@ type Client struct {
 	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// ScanReport is the client for interacting with the ScanReport builders.
+	ScanReport *ScanReportClient
+	// Scanner is the client for interacting with the Scanner builders.
+	Scanner *ScannerClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
@@ -68,6 +75,8 @@ type Client struct {
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// Vulnerability is the client for interacting with the Vulnerability builders.
+	Vulnerability *VulnerabilityClient
 	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
 	WebhookDelivery *WebhookDeliveryClient
 	// WebhookPolicy is the client for interacting with the WebhookPolicy builders.
@@ -95,10 +104,13 @@ func (c *Client) init() {
 	c.Project = NewProjectClient(c.config)
 	c.PurgeRun = NewPurgeRunClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
+	c.ScanReport = NewScanReportClient(c.config)
+	c.Scanner = NewScannerClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Setting = NewSettingClient(c.config)
 	c.Tag = NewTagClient(c.config)
 	c.User = NewUserClient(c.config)
+	c.Vulnerability = NewVulnerabilityClient(c.config)
 	c.WebhookDelivery = NewWebhookDeliveryClient(c.config)
 	c.WebhookPolicy = NewWebhookPolicyClient(c.config)
 }
@@ -203,10 +215,13 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Project:         NewProjectClient(cfg),
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
+		ScanReport:      NewScanReportClient(cfg),
+		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
 		Setting:         NewSettingClient(cfg),
 		Tag:             NewTagClient(cfg),
 		User:            NewUserClient(cfg),
+		Vulnerability:   NewVulnerabilityClient(cfg),
 		WebhookDelivery: NewWebhookDeliveryClient(cfg),
 		WebhookPolicy:   NewWebhookPolicyClient(cfg),
 	}, nil
@@ -238,10 +253,13 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Project:         NewProjectClient(cfg),
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
+		ScanReport:      NewScanReportClient(cfg),
+		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
 		Setting:         NewSettingClient(cfg),
 		Tag:             NewTagClient(cfg),
 		User:            NewUserClient(cfg),
+		Vulnerability:   NewVulnerabilityClient(cfg),
 		WebhookDelivery: NewWebhookDeliveryClient(cfg),
 		WebhookPolicy:   NewWebhookPolicyClient(cfg),
 	}, nil
@@ -274,8 +292,8 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
-		c.Project, c.PurgeRun, c.Repository, c.Session, c.Setting, c.Tag, c.User,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner, c.Session,
+		c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -286,8 +304,8 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
-		c.Project, c.PurgeRun, c.Repository, c.Session, c.Setting, c.Tag, c.User,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner, c.Session,
+		c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -316,6 +334,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PurgeRun.mutate(ctx, m)
 	case *RepositoryMutation:
 		return c.Repository.mutate(ctx, m)
+	case *ScanReportMutation:
+		return c.ScanReport.mutate(ctx, m)
+	case *ScannerMutation:
+		return c.Scanner.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
 	case *SettingMutation:
@@ -324,6 +346,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Tag.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
+	case *VulnerabilityMutation:
+		return c.Vulnerability.mutate(ctx, m)
 	case *WebhookDeliveryMutation:
 		return c.WebhookDelivery.mutate(ctx, m)
 	case *WebhookPolicyMutation:
@@ -679,6 +703,22 @@ func (c *ArtifactClient) QueryChildren(_m *Artifact) *ArtifactQuery {
 			sqlgraph.From(artifact.Table, artifact.FieldID, id),
 			sqlgraph.To(artifact.Table, artifact.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, false, artifact.ChildrenTable, artifact.ChildrenPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryScanReports queries the scan_reports edge of a Artifact.
+func (c *ArtifactClient) QueryScanReports(_m *Artifact) *ScanReportQuery {
+	query := (&ScanReportClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(artifact.Table, artifact.FieldID, id),
+			sqlgraph.To(scanreport.Table, scanreport.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, artifact.ScanReportsTable, artifact.ScanReportsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1983,6 +2023,336 @@ func (c *RepositoryClient) mutate(ctx context.Context, m *RepositoryMutation) (V
 	}
 }
 
+// ScanReportClient is a client for the ScanReport schema.
+type ScanReportClient struct {
+	config
+}
+
+// NewScanReportClient returns a client for the ScanReport from the given config.
+func NewScanReportClient(c config) *ScanReportClient {
+	return &ScanReportClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scanreport.Hooks(f(g(h())))`.
+func (c *ScanReportClient) Use(hooks ...Hook) {
+	c.hooks.ScanReport = append(c.hooks.ScanReport, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scanreport.Intercept(f(g(h())))`.
+func (c *ScanReportClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScanReport = append(c.inters.ScanReport, interceptors...)
+}
+
+// Create returns a builder for creating a ScanReport entity.
+func (c *ScanReportClient) Create() *ScanReportCreate {
+	mutation := newScanReportMutation(c.config, OpCreate)
+	return &ScanReportCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScanReport entities.
+func (c *ScanReportClient) CreateBulk(builders ...*ScanReportCreate) *ScanReportCreateBulk {
+	return &ScanReportCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScanReportClient) MapCreateBulk(slice any, setFunc func(*ScanReportCreate, int)) *ScanReportCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScanReportCreateBulk{err: fmt.Errorf("calling to ScanReportClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScanReportCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScanReportCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScanReport.
+func (c *ScanReportClient) Update() *ScanReportUpdate {
+	mutation := newScanReportMutation(c.config, OpUpdate)
+	return &ScanReportUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScanReportClient) UpdateOne(_m *ScanReport) *ScanReportUpdateOne {
+	mutation := newScanReportMutation(c.config, OpUpdateOne, withScanReport(_m))
+	return &ScanReportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScanReportClient) UpdateOneID(id int) *ScanReportUpdateOne {
+	mutation := newScanReportMutation(c.config, OpUpdateOne, withScanReportID(id))
+	return &ScanReportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScanReport.
+func (c *ScanReportClient) Delete() *ScanReportDelete {
+	mutation := newScanReportMutation(c.config, OpDelete)
+	return &ScanReportDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScanReportClient) DeleteOne(_m *ScanReport) *ScanReportDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScanReportClient) DeleteOneID(id int) *ScanReportDeleteOne {
+	builder := c.Delete().Where(scanreport.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScanReportDeleteOne{builder}
+}
+
+// Query returns a query builder for ScanReport.
+func (c *ScanReportClient) Query() *ScanReportQuery {
+	return &ScanReportQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScanReport},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScanReport entity by its id.
+func (c *ScanReportClient) Get(ctx context.Context, id int) (*ScanReport, error) {
+	return c.Query().Where(scanreport.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScanReportClient) GetX(ctx context.Context, id int) *ScanReport {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryArtifact queries the artifact edge of a ScanReport.
+func (c *ScanReportClient) QueryArtifact(_m *ScanReport) *ArtifactQuery {
+	query := (&ArtifactClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scanreport.Table, scanreport.FieldID, id),
+			sqlgraph.To(artifact.Table, artifact.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, scanreport.ArtifactTable, scanreport.ArtifactColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryScanner queries the scanner edge of a ScanReport.
+func (c *ScanReportClient) QueryScanner(_m *ScanReport) *ScannerQuery {
+	query := (&ScannerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scanreport.Table, scanreport.FieldID, id),
+			sqlgraph.To(scanner.Table, scanner.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, scanreport.ScannerTable, scanreport.ScannerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryVulnerabilities queries the vulnerabilities edge of a ScanReport.
+func (c *ScanReportClient) QueryVulnerabilities(_m *ScanReport) *VulnerabilityQuery {
+	query := (&VulnerabilityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scanreport.Table, scanreport.FieldID, id),
+			sqlgraph.To(vulnerability.Table, vulnerability.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, scanreport.VulnerabilitiesTable, scanreport.VulnerabilitiesPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ScanReportClient) Hooks() []Hook {
+	return c.hooks.ScanReport
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScanReportClient) Interceptors() []Interceptor {
+	return c.inters.ScanReport
+}
+
+func (c *ScanReportClient) mutate(ctx context.Context, m *ScanReportMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScanReportCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScanReportUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScanReportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScanReportDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScanReport mutation op: %q", m.Op())
+	}
+}
+
+// ScannerClient is a client for the Scanner schema.
+type ScannerClient struct {
+	config
+}
+
+// NewScannerClient returns a client for the Scanner from the given config.
+func NewScannerClient(c config) *ScannerClient {
+	return &ScannerClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scanner.Hooks(f(g(h())))`.
+func (c *ScannerClient) Use(hooks ...Hook) {
+	c.hooks.Scanner = append(c.hooks.Scanner, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scanner.Intercept(f(g(h())))`.
+func (c *ScannerClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Scanner = append(c.inters.Scanner, interceptors...)
+}
+
+// Create returns a builder for creating a Scanner entity.
+func (c *ScannerClient) Create() *ScannerCreate {
+	mutation := newScannerMutation(c.config, OpCreate)
+	return &ScannerCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Scanner entities.
+func (c *ScannerClient) CreateBulk(builders ...*ScannerCreate) *ScannerCreateBulk {
+	return &ScannerCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScannerClient) MapCreateBulk(slice any, setFunc func(*ScannerCreate, int)) *ScannerCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScannerCreateBulk{err: fmt.Errorf("calling to ScannerClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScannerCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScannerCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Scanner.
+func (c *ScannerClient) Update() *ScannerUpdate {
+	mutation := newScannerMutation(c.config, OpUpdate)
+	return &ScannerUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScannerClient) UpdateOne(_m *Scanner) *ScannerUpdateOne {
+	mutation := newScannerMutation(c.config, OpUpdateOne, withScanner(_m))
+	return &ScannerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScannerClient) UpdateOneID(id int) *ScannerUpdateOne {
+	mutation := newScannerMutation(c.config, OpUpdateOne, withScannerID(id))
+	return &ScannerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Scanner.
+func (c *ScannerClient) Delete() *ScannerDelete {
+	mutation := newScannerMutation(c.config, OpDelete)
+	return &ScannerDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScannerClient) DeleteOne(_m *Scanner) *ScannerDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScannerClient) DeleteOneID(id int) *ScannerDeleteOne {
+	builder := c.Delete().Where(scanner.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScannerDeleteOne{builder}
+}
+
+// Query returns a query builder for Scanner.
+func (c *ScannerClient) Query() *ScannerQuery {
+	return &ScannerQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScanner},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Scanner entity by its id.
+func (c *ScannerClient) Get(ctx context.Context, id int) (*Scanner, error) {
+	return c.Query().Where(scanner.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScannerClient) GetX(ctx context.Context, id int) *Scanner {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryReports queries the reports edge of a Scanner.
+func (c *ScannerClient) QueryReports(_m *Scanner) *ScanReportQuery {
+	query := (&ScanReportClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(scanner.Table, scanner.FieldID, id),
+			sqlgraph.To(scanreport.Table, scanreport.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, scanner.ReportsTable, scanner.ReportsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ScannerClient) Hooks() []Hook {
+	return c.hooks.Scanner
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScannerClient) Interceptors() []Interceptor {
+	return c.inters.Scanner
+}
+
+func (c *ScannerClient) mutate(ctx context.Context, m *ScannerMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScannerCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScannerUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScannerUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScannerDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Scanner mutation op: %q", m.Op())
+	}
+}
+
 // SessionClient is a client for the Session schema.
 type SessionClient struct {
 	config
@@ -2595,6 +2965,155 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 	}
 }
 
+// VulnerabilityClient is a client for the Vulnerability schema.
+type VulnerabilityClient struct {
+	config
+}
+
+// NewVulnerabilityClient returns a client for the Vulnerability from the given config.
+func NewVulnerabilityClient(c config) *VulnerabilityClient {
+	return &VulnerabilityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `vulnerability.Hooks(f(g(h())))`.
+func (c *VulnerabilityClient) Use(hooks ...Hook) {
+	c.hooks.Vulnerability = append(c.hooks.Vulnerability, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `vulnerability.Intercept(f(g(h())))`.
+func (c *VulnerabilityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Vulnerability = append(c.inters.Vulnerability, interceptors...)
+}
+
+// Create returns a builder for creating a Vulnerability entity.
+func (c *VulnerabilityClient) Create() *VulnerabilityCreate {
+	mutation := newVulnerabilityMutation(c.config, OpCreate)
+	return &VulnerabilityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Vulnerability entities.
+func (c *VulnerabilityClient) CreateBulk(builders ...*VulnerabilityCreate) *VulnerabilityCreateBulk {
+	return &VulnerabilityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *VulnerabilityClient) MapCreateBulk(slice any, setFunc func(*VulnerabilityCreate, int)) *VulnerabilityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &VulnerabilityCreateBulk{err: fmt.Errorf("calling to VulnerabilityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*VulnerabilityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &VulnerabilityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Vulnerability.
+func (c *VulnerabilityClient) Update() *VulnerabilityUpdate {
+	mutation := newVulnerabilityMutation(c.config, OpUpdate)
+	return &VulnerabilityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *VulnerabilityClient) UpdateOne(_m *Vulnerability) *VulnerabilityUpdateOne {
+	mutation := newVulnerabilityMutation(c.config, OpUpdateOne, withVulnerability(_m))
+	return &VulnerabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *VulnerabilityClient) UpdateOneID(id int) *VulnerabilityUpdateOne {
+	mutation := newVulnerabilityMutation(c.config, OpUpdateOne, withVulnerabilityID(id))
+	return &VulnerabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Vulnerability.
+func (c *VulnerabilityClient) Delete() *VulnerabilityDelete {
+	mutation := newVulnerabilityMutation(c.config, OpDelete)
+	return &VulnerabilityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *VulnerabilityClient) DeleteOne(_m *Vulnerability) *VulnerabilityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *VulnerabilityClient) DeleteOneID(id int) *VulnerabilityDeleteOne {
+	builder := c.Delete().Where(vulnerability.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &VulnerabilityDeleteOne{builder}
+}
+
+// Query returns a query builder for Vulnerability.
+func (c *VulnerabilityClient) Query() *VulnerabilityQuery {
+	return &VulnerabilityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeVulnerability},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Vulnerability entity by its id.
+func (c *VulnerabilityClient) Get(ctx context.Context, id int) (*Vulnerability, error) {
+	return c.Query().Where(vulnerability.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *VulnerabilityClient) GetX(ctx context.Context, id int) *Vulnerability {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryReports queries the reports edge of a Vulnerability.
+func (c *VulnerabilityClient) QueryReports(_m *Vulnerability) *ScanReportQuery {
+	query := (&ScanReportClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(vulnerability.Table, vulnerability.FieldID, id),
+			sqlgraph.To(scanreport.Table, scanreport.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, vulnerability.ReportsTable, vulnerability.ReportsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *VulnerabilityClient) Hooks() []Hook {
+	return c.hooks.Vulnerability
+}
+
+// Interceptors returns the client interceptors.
+func (c *VulnerabilityClient) Interceptors() []Interceptor {
+	return c.inters.Vulnerability
+}
+
+func (c *VulnerabilityClient) mutate(ctx context.Context, m *VulnerabilityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&VulnerabilityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&VulnerabilityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&VulnerabilityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&VulnerabilityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Vulnerability mutation op: %q", m.Op())
+	}
+}
+
 // WebhookDeliveryClient is a client for the WebhookDelivery schema.
 type WebhookDeliveryClient struct {
 	config
@@ -2913,13 +3432,13 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 type (
 	hooks struct {
 		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
-		Repository, Session, Setting, Tag, User, WebhookDelivery,
-		WebhookPolicy []ent.Hook
+		Repository, ScanReport, Scanner, Session, Setting, Tag, User, Vulnerability,
+		WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
-		Repository, Session, Setting, Tag, User, WebhookDelivery,
-		WebhookPolicy []ent.Interceptor
+		Repository, ScanReport, Scanner, Session, Setting, Tag, User, Vulnerability,
+		WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )
 

@@ -23,10 +23,13 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
@@ -99,10 +102,13 @@ func checkColumn(t, c string) error {
 			project.Table:         project.ValidColumn,
 			purgerun.Table:        purgerun.ValidColumn,
 			repository.Table:      repository.ValidColumn,
+			scanreport.Table:      scanreport.ValidColumn,
+			scanner.Table:         scanner.ValidColumn,
 			session.Table:         session.ValidColumn,
 			setting.Table:         setting.ValidColumn,
 			tag.Table:             tag.ValidColumn,
 			user.Table:            user.ValidColumn,
+			vulnerability.Table:   vulnerability.ValidColumn,
 			webhookdelivery.Table: webhookdelivery.ValidColumn,
 			webhookpolicy.Table:   webhookpolicy.ValidColumn,
 		})

@@ -19,8 +19,11 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
@@ -1440,6 +1443,367 @@ func newRepositoryPaginateArgs(rv map[string]any) *repositoryPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ScanReportQuery) CollectFields(ctx context.Context, satisfies ...string) (*ScanReportQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ScanReportQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(scanreport.Columns))
+		selectedFields = []string{scanreport.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "artifact":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ArtifactClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, artifactImplementors)...); err != nil {
+				return err
+			}
+			_q.withArtifact = query
+			if _, ok := fieldSeen[scanreport.FieldArtifactID]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldArtifactID)
+				fieldSeen[scanreport.FieldArtifactID] = struct{}{}
+			}
+
+		case "scanner":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ScannerClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, scannerImplementors)...); err != nil {
+				return err
+			}
+			_q.withScanner = query
+			if _, ok := fieldSeen[scanreport.FieldScannerID]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldScannerID)
+				fieldSeen[scanreport.FieldScannerID] = struct{}{}
+			}
+
+		case "vulnerabilities":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&VulnerabilityClient{config: _q.config}).Query()
+			)
+			args := newVulnerabilityPaginateArgs(fieldArgs(ctx, nil, path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newVulnerabilityPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*ScanReport) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID int `sql:"scan_report_id"`
+							Count  int `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							joinT := sql.Table(scanreport.VulnerabilitiesTable)
+							s.Join(joinT).On(s.C(vulnerability.FieldID), joinT.C(scanreport.VulnerabilitiesPrimaryKey[1]))
+							s.Where(sql.InValues(joinT.C(scanreport.VulnerabilitiesPrimaryKey[0]), ids...))
+							s.Select(joinT.C(scanreport.VulnerabilitiesPrimaryKey[0]), sql.Count("*"))
+							s.GroupBy(joinT.C(scanreport.VulnerabilitiesPrimaryKey[0]))
+						})
+						if err := query.Select().Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[int]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*ScanReport) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Vulnerabilities)
+							if nodes[i].Edges.totalCount[2] == nil {
+								nodes[i].Edges.totalCount[2] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[2][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, vulnerabilityImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(scanreport.VulnerabilitiesPrimaryKey[0], limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedVulnerabilities(alias, func(wq *VulnerabilityQuery) {
+				*wq = *query
+			})
+		case "artifactID":
+			if _, ok := fieldSeen[scanreport.FieldArtifactID]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldArtifactID)
+				fieldSeen[scanreport.FieldArtifactID] = struct{}{}
+			}
+		case "scannerID":
+			if _, ok := fieldSeen[scanreport.FieldScannerID]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldScannerID)
+				fieldSeen[scanreport.FieldScannerID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[scanreport.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldStatus)
+				fieldSeen[scanreport.FieldStatus] = struct{}{}
+			}
+		case "mimeType":
+			if _, ok := fieldSeen[scanreport.FieldMimeType]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldMimeType)
+				fieldSeen[scanreport.FieldMimeType] = struct{}{}
+			}
+		case "severity":
+			if _, ok := fieldSeen[scanreport.FieldSeverity]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldSeverity)
+				fieldSeen[scanreport.FieldSeverity] = struct{}{}
+			}
+		case "summary":
+			if _, ok := fieldSeen[scanreport.FieldSummary]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldSummary)
+				fieldSeen[scanreport.FieldSummary] = struct{}{}
+			}
+		case "fixable":
+			if _, ok := fieldSeen[scanreport.FieldFixable]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldFixable)
+				fieldSeen[scanreport.FieldFixable] = struct{}{}
+			}
+		case "progress":
+			if _, ok := fieldSeen[scanreport.FieldProgress]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldProgress)
+				fieldSeen[scanreport.FieldProgress] = struct{}{}
+			}
+		case "log":
+			if _, ok := fieldSeen[scanreport.FieldLog]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldLog)
+				fieldSeen[scanreport.FieldLog] = struct{}{}
+			}
+		case "scannerName":
+			if _, ok := fieldSeen[scanreport.FieldScannerName]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldScannerName)
+				fieldSeen[scanreport.FieldScannerName] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[scanreport.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldStartedAt)
+				fieldSeen[scanreport.FieldStartedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[scanreport.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldFinishedAt)
+				fieldSeen[scanreport.FieldFinishedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type scanreportPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ScanReportPaginateOption
+}
+
+func newScanReportPaginateArgs(rv map[string]any) *scanreportPaginateArgs {
+	args := &scanreportPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ScannerQuery) CollectFields(ctx context.Context, satisfies ...string) (*ScannerQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ScannerQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(scanner.Columns))
+		selectedFields = []string{scanner.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "name":
+			if _, ok := fieldSeen[scanner.FieldName]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldName)
+				fieldSeen[scanner.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[scanner.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldDescription)
+				fieldSeen[scanner.FieldDescription] = struct{}{}
+			}
+		case "url":
+			if _, ok := fieldSeen[scanner.FieldURL]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldURL)
+				fieldSeen[scanner.FieldURL] = struct{}{}
+			}
+		case "builtin":
+			if _, ok := fieldSeen[scanner.FieldBuiltin]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldBuiltin)
+				fieldSeen[scanner.FieldBuiltin] = struct{}{}
+			}
+		case "auth":
+			if _, ok := fieldSeen[scanner.FieldAuth]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldAuth)
+				fieldSeen[scanner.FieldAuth] = struct{}{}
+			}
+		case "skipCertVerify":
+			if _, ok := fieldSeen[scanner.FieldSkipCertVerify]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldSkipCertVerify)
+				fieldSeen[scanner.FieldSkipCertVerify] = struct{}{}
+			}
+		case "isDefault":
+			if _, ok := fieldSeen[scanner.FieldIsDefault]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldIsDefault)
+				fieldSeen[scanner.FieldIsDefault] = struct{}{}
+			}
+		case "enabled":
+			if _, ok := fieldSeen[scanner.FieldEnabled]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldEnabled)
+				fieldSeen[scanner.FieldEnabled] = struct{}{}
+			}
+		case "vendor":
+			if _, ok := fieldSeen[scanner.FieldVendor]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldVendor)
+				fieldSeen[scanner.FieldVendor] = struct{}{}
+			}
+		case "version":
+			if _, ok := fieldSeen[scanner.FieldVersion]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldVersion)
+				fieldSeen[scanner.FieldVersion] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[scanner.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldCreatedAt)
+				fieldSeen[scanner.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[scanner.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, scanner.FieldUpdatedAt)
+				fieldSeen[scanner.FieldUpdatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type scannerPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ScannerPaginateOption
+}
+
+func newScannerPaginateArgs(rv map[string]any) *scannerPaginateArgs {
+	args := &scannerPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *TagQuery) CollectFields(ctx context.Context, satisfies ...string) (*TagQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -1698,6 +2062,160 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *VulnerabilityQuery) CollectFields(ctx context.Context, satisfies ...string) (*VulnerabilityQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *VulnerabilityQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(vulnerability.Columns))
+		selectedFields = []string{vulnerability.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "scannerID":
+			if _, ok := fieldSeen[vulnerability.FieldScannerID]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldScannerID)
+				fieldSeen[vulnerability.FieldScannerID] = struct{}{}
+			}
+		case "cveID":
+			if _, ok := fieldSeen[vulnerability.FieldCveID]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCveID)
+				fieldSeen[vulnerability.FieldCveID] = struct{}{}
+			}
+		case "package":
+			if _, ok := fieldSeen[vulnerability.FieldPackage]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldPackage)
+				fieldSeen[vulnerability.FieldPackage] = struct{}{}
+			}
+		case "packageVersion":
+			if _, ok := fieldSeen[vulnerability.FieldPackageVersion]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldPackageVersion)
+				fieldSeen[vulnerability.FieldPackageVersion] = struct{}{}
+			}
+		case "fixedVersion":
+			if _, ok := fieldSeen[vulnerability.FieldFixedVersion]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldFixedVersion)
+				fieldSeen[vulnerability.FieldFixedVersion] = struct{}{}
+			}
+		case "severity":
+			if _, ok := fieldSeen[vulnerability.FieldSeverity]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldSeverity)
+				fieldSeen[vulnerability.FieldSeverity] = struct{}{}
+			}
+		case "severityRank":
+			if _, ok := fieldSeen[vulnerability.FieldSeverityRank]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldSeverityRank)
+				fieldSeen[vulnerability.FieldSeverityRank] = struct{}{}
+			}
+		case "cvssScoreV3":
+			if _, ok := fieldSeen[vulnerability.FieldCvssScoreV3]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCvssScoreV3)
+				fieldSeen[vulnerability.FieldCvssScoreV3] = struct{}{}
+			}
+		case "cvssVectorV3":
+			if _, ok := fieldSeen[vulnerability.FieldCvssVectorV3]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCvssVectorV3)
+				fieldSeen[vulnerability.FieldCvssVectorV3] = struct{}{}
+			}
+		case "cvssScoreV2":
+			if _, ok := fieldSeen[vulnerability.FieldCvssScoreV2]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCvssScoreV2)
+				fieldSeen[vulnerability.FieldCvssScoreV2] = struct{}{}
+			}
+		case "cvssVectorV2":
+			if _, ok := fieldSeen[vulnerability.FieldCvssVectorV2]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCvssVectorV2)
+				fieldSeen[vulnerability.FieldCvssVectorV2] = struct{}{}
+			}
+		case "cweIds":
+			if _, ok := fieldSeen[vulnerability.FieldCweIds]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldCweIds)
+				fieldSeen[vulnerability.FieldCweIds] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[vulnerability.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldDescription)
+				fieldSeen[vulnerability.FieldDescription] = struct{}{}
+			}
+		case "links":
+			if _, ok := fieldSeen[vulnerability.FieldLinks]; !ok {
+				selectedFields = append(selectedFields, vulnerability.FieldLinks)
+				fieldSeen[vulnerability.FieldLinks] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type vulnerabilityPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []VulnerabilityPaginateOption
+}
+
+func newVulnerabilityPaginateArgs(rv map[string]any) *vulnerabilityPaginateArgs {
+	args := &vulnerabilityPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &VulnerabilityOrder{Field: &VulnerabilityOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithVulnerabilityOrder(order))
+			}
+		case *VulnerabilityOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithVulnerabilityOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*VulnerabilityWhereInput); ok {
+		args.opts = append(args.opts, WithVulnerabilityFilter(v.Filter))
 	}
 	return args
 }

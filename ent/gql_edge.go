@@ -191,6 +191,42 @@ func (_m *Repository) Tags(
 	return _m.QueryTags().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *ScanReport) Artifact(ctx context.Context) (*Artifact, error) {
+	result, err := _m.Edges.ArtifactOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryArtifact().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ScanReport) Scanner(ctx context.Context) (*Scanner, error) {
+	result, err := _m.Edges.ScannerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryScanner().Only(ctx)
+	}
+	return result, err
+}
+
+func (_m *ScanReport) Vulnerabilities(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *VulnerabilityOrder,
+) (*VulnerabilityConnection, error) {
+	opts := []VulnerabilityPaginateOption{
+		WithVulnerabilityOrder(orderBy),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	if nodes, err := _m.NamedVulnerabilities(alias); err == nil || hasTotalCount {
+		pager, err := newVulnerabilityPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &VulnerabilityConnection{Edges: []*VulnerabilityEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryVulnerabilities().Paginate(ctx, after, first, before, last, opts...)
+}
+
 func (_m *Tag) Repository(ctx context.Context) (*Repository, error) {
 	result, err := _m.Edges.RepositoryOrErr()
 	if IsNotLoaded(err) {

@@ -22,8 +22,11 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/hashicorp/go-multierror"
@@ -80,6 +83,16 @@ var repositoryImplementors = []string{"Repository", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Repository) IsNode() {}
 
+var scanreportImplementors = []string{"ScanReport", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ScanReport) IsNode() {}
+
+var scannerImplementors = []string{"Scanner", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Scanner) IsNode() {}
+
 var tagImplementors = []string{"Tag", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -89,6 +102,11 @@ var userImplementors = []string{"User", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*User) IsNode() {}
+
+var vulnerabilityImplementors = []string{"Vulnerability", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Vulnerability) IsNode() {}
 
 var webhookdeliveryImplementors = []string{"WebhookDelivery", "Node"}
 
@@ -239,6 +257,24 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case scanreport.Table:
+		query := c.ScanReport.Query().
+			Where(scanreport.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scanreportImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case scanner.Table:
+		query := c.Scanner.Query().
+			Where(scanner.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scannerImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case tag.Table:
 		query := c.Tag.Query().
 			Where(tag.ID(id))
@@ -253,6 +289,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(user.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, userImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case vulnerability.Table:
+		query := c.Vulnerability.Query().
+			Where(vulnerability.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, vulnerabilityImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -492,6 +537,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case scanreport.Table:
+		query := c.ScanReport.Query().
+			Where(scanreport.IDIn(ids...))
+		query, err := query.CollectFields(ctx, scanreportImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case scanner.Table:
+		query := c.Scanner.Query().
+			Where(scanner.IDIn(ids...))
+		query, err := query.CollectFields(ctx, scannerImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case tag.Table:
 		query := c.Tag.Query().
 			Where(tag.IDIn(ids...))
@@ -512,6 +589,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.User.Query().
 			Where(user.IDIn(ids...))
 		query, err := query.CollectFields(ctx, userImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case vulnerability.Table:
+		query := c.Vulnerability.Query().
+			Where(vulnerability.IDIn(ids...))
+		query, err := query.CollectFields(ctx, vulnerabilityImplementors...)
 		if err != nil {
 			return nil, err
 		}

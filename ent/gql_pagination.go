@@ -23,8 +23,11 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -2813,6 +2816,504 @@ func (_m *Repository) ToEdge(order *RepositoryOrder) *RepositoryEdge {
 	}
 }
 
+// ScanReportEdge is the edge representation of ScanReport.
+type ScanReportEdge struct {
+	Node   *ScanReport `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// ScanReportConnection is the connection containing edges to ScanReport.
+type ScanReportConnection struct {
+	Edges      []*ScanReportEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *ScanReportConnection) build(nodes []*ScanReport, pager *scanreportPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ScanReport
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ScanReport {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ScanReport {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ScanReportEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ScanReportEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ScanReportPaginateOption enables pagination customization.
+type ScanReportPaginateOption func(*scanreportPager) error
+
+// WithScanReportOrder configures pagination ordering.
+func WithScanReportOrder(order *ScanReportOrder) ScanReportPaginateOption {
+	if order == nil {
+		order = DefaultScanReportOrder
+	}
+	o := *order
+	return func(pager *scanreportPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultScanReportOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithScanReportFilter configures pagination filter.
+func WithScanReportFilter(filter func(*ScanReportQuery) (*ScanReportQuery, error)) ScanReportPaginateOption {
+	return func(pager *scanreportPager) error {
+		if filter == nil {
+			return errors.New("ScanReportQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type scanreportPager struct {
+	reverse bool
+	order   *ScanReportOrder
+	filter  func(*ScanReportQuery) (*ScanReportQuery, error)
+}
+
+func newScanReportPager(opts []ScanReportPaginateOption, reverse bool) (*scanreportPager, error) {
+	pager := &scanreportPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultScanReportOrder
+	}
+	return pager, nil
+}
+
+func (p *scanreportPager) applyFilter(query *ScanReportQuery) (*ScanReportQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *scanreportPager) toCursor(_m *ScanReport) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *scanreportPager) applyCursors(query *ScanReportQuery, after, before *Cursor) (*ScanReportQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultScanReportOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *scanreportPager) applyOrder(query *ScanReportQuery) *ScanReportQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultScanReportOrder.Field {
+		query = query.Order(DefaultScanReportOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *scanreportPager) orderExpr(query *ScanReportQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultScanReportOrder.Field {
+			b.Comma().Ident(DefaultScanReportOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ScanReport.
+func (_m *ScanReportQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ScanReportPaginateOption,
+) (*ScanReportConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newScanReportPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ScanReportConnection{Edges: []*ScanReportEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// ScanReportOrderField defines the ordering field of ScanReport.
+type ScanReportOrderField struct {
+	// Value extracts the ordering value from the given ScanReport.
+	Value    func(*ScanReport) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) scanreport.OrderOption
+	toCursor func(*ScanReport) Cursor
+}
+
+// ScanReportOrder defines the ordering of ScanReport.
+type ScanReportOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *ScanReportOrderField `json:"field"`
+}
+
+// DefaultScanReportOrder is the default ordering of ScanReport.
+var DefaultScanReportOrder = &ScanReportOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ScanReportOrderField{
+		Value: func(_m *ScanReport) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: scanreport.FieldID,
+		toTerm: scanreport.ByID,
+		toCursor: func(_m *ScanReport) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ScanReport into ScanReportEdge.
+func (_m *ScanReport) ToEdge(order *ScanReportOrder) *ScanReportEdge {
+	if order == nil {
+		order = DefaultScanReportOrder
+	}
+	return &ScanReportEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ScannerEdge is the edge representation of Scanner.
+type ScannerEdge struct {
+	Node   *Scanner `json:"node"`
+	Cursor Cursor   `json:"cursor"`
+}
+
+// ScannerConnection is the connection containing edges to Scanner.
+type ScannerConnection struct {
+	Edges      []*ScannerEdge `json:"edges"`
+	PageInfo   PageInfo       `json:"pageInfo"`
+	TotalCount int            `json:"totalCount"`
+}
+
+func (c *ScannerConnection) build(nodes []*Scanner, pager *scannerPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Scanner
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Scanner {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Scanner {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ScannerEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ScannerEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ScannerPaginateOption enables pagination customization.
+type ScannerPaginateOption func(*scannerPager) error
+
+// WithScannerOrder configures pagination ordering.
+func WithScannerOrder(order *ScannerOrder) ScannerPaginateOption {
+	if order == nil {
+		order = DefaultScannerOrder
+	}
+	o := *order
+	return func(pager *scannerPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultScannerOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithScannerFilter configures pagination filter.
+func WithScannerFilter(filter func(*ScannerQuery) (*ScannerQuery, error)) ScannerPaginateOption {
+	return func(pager *scannerPager) error {
+		if filter == nil {
+			return errors.New("ScannerQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type scannerPager struct {
+	reverse bool
+	order   *ScannerOrder
+	filter  func(*ScannerQuery) (*ScannerQuery, error)
+}
+
+func newScannerPager(opts []ScannerPaginateOption, reverse bool) (*scannerPager, error) {
+	pager := &scannerPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultScannerOrder
+	}
+	return pager, nil
+}
+
+func (p *scannerPager) applyFilter(query *ScannerQuery) (*ScannerQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *scannerPager) toCursor(_m *Scanner) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *scannerPager) applyCursors(query *ScannerQuery, after, before *Cursor) (*ScannerQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultScannerOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *scannerPager) applyOrder(query *ScannerQuery) *ScannerQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultScannerOrder.Field {
+		query = query.Order(DefaultScannerOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *scannerPager) orderExpr(query *ScannerQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultScannerOrder.Field {
+			b.Comma().Ident(DefaultScannerOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Scanner.
+func (_m *ScannerQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ScannerPaginateOption,
+) (*ScannerConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newScannerPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ScannerConnection{Edges: []*ScannerEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// ScannerOrderField defines the ordering field of Scanner.
+type ScannerOrderField struct {
+	// Value extracts the ordering value from the given Scanner.
+	Value    func(*Scanner) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) scanner.OrderOption
+	toCursor func(*Scanner) Cursor
+}
+
+// ScannerOrder defines the ordering of Scanner.
+type ScannerOrder struct {
+	Direction OrderDirection     `json:"direction"`
+	Field     *ScannerOrderField `json:"field"`
+}
+
+// DefaultScannerOrder is the default ordering of Scanner.
+var DefaultScannerOrder = &ScannerOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ScannerOrderField{
+		Value: func(_m *Scanner) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: scanner.FieldID,
+		toTerm: scanner.ByID,
+		toCursor: func(_m *Scanner) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Scanner into ScannerEdge.
+func (_m *Scanner) ToEdge(order *ScannerOrder) *ScannerEdge {
+	if order == nil {
+		order = DefaultScannerOrder
+	}
+	return &ScannerEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // TagEdge is the edge representation of Tag.
 type TagEdge struct {
 	Node   *Tag   `json:"node"`
@@ -3436,6 +3937,338 @@ func (_m *User) ToEdge(order *UserOrder) *UserEdge {
 		order = DefaultUserOrder
 	}
 	return &UserEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// VulnerabilityEdge is the edge representation of Vulnerability.
+type VulnerabilityEdge struct {
+	Node   *Vulnerability `json:"node"`
+	Cursor Cursor         `json:"cursor"`
+}
+
+// VulnerabilityConnection is the connection containing edges to Vulnerability.
+type VulnerabilityConnection struct {
+	Edges      []*VulnerabilityEdge `json:"edges"`
+	PageInfo   PageInfo             `json:"pageInfo"`
+	TotalCount int                  `json:"totalCount"`
+}
+
+func (c *VulnerabilityConnection) build(nodes []*Vulnerability, pager *vulnerabilityPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Vulnerability
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Vulnerability {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Vulnerability {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*VulnerabilityEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &VulnerabilityEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// VulnerabilityPaginateOption enables pagination customization.
+type VulnerabilityPaginateOption func(*vulnerabilityPager) error
+
+// WithVulnerabilityOrder configures pagination ordering.
+func WithVulnerabilityOrder(order *VulnerabilityOrder) VulnerabilityPaginateOption {
+	if order == nil {
+		order = DefaultVulnerabilityOrder
+	}
+	o := *order
+	return func(pager *vulnerabilityPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultVulnerabilityOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithVulnerabilityFilter configures pagination filter.
+func WithVulnerabilityFilter(filter func(*VulnerabilityQuery) (*VulnerabilityQuery, error)) VulnerabilityPaginateOption {
+	return func(pager *vulnerabilityPager) error {
+		if filter == nil {
+			return errors.New("VulnerabilityQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type vulnerabilityPager struct {
+	reverse bool
+	order   *VulnerabilityOrder
+	filter  func(*VulnerabilityQuery) (*VulnerabilityQuery, error)
+}
+
+func newVulnerabilityPager(opts []VulnerabilityPaginateOption, reverse bool) (*vulnerabilityPager, error) {
+	pager := &vulnerabilityPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultVulnerabilityOrder
+	}
+	return pager, nil
+}
+
+func (p *vulnerabilityPager) applyFilter(query *VulnerabilityQuery) (*VulnerabilityQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *vulnerabilityPager) toCursor(_m *Vulnerability) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *vulnerabilityPager) applyCursors(query *VulnerabilityQuery, after, before *Cursor) (*VulnerabilityQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultVulnerabilityOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *vulnerabilityPager) applyOrder(query *VulnerabilityQuery) *VulnerabilityQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultVulnerabilityOrder.Field {
+		query = query.Order(DefaultVulnerabilityOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *vulnerabilityPager) orderExpr(query *VulnerabilityQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultVulnerabilityOrder.Field {
+			b.Comma().Ident(DefaultVulnerabilityOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Vulnerability.
+func (_m *VulnerabilityQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...VulnerabilityPaginateOption,
+) (*VulnerabilityConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newVulnerabilityPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &VulnerabilityConnection{Edges: []*VulnerabilityEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// VulnerabilityOrderFieldCveID orders Vulnerability by cve_id.
+	VulnerabilityOrderFieldCveID = &VulnerabilityOrderField{
+		Value: func(_m *Vulnerability) (ent.Value, error) {
+			return _m.CveID, nil
+		},
+		column: vulnerability.FieldCveID,
+		toTerm: vulnerability.ByCveID,
+		toCursor: func(_m *Vulnerability) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CveID,
+			}
+		},
+	}
+	// VulnerabilityOrderFieldPackage orders Vulnerability by package.
+	VulnerabilityOrderFieldPackage = &VulnerabilityOrderField{
+		Value: func(_m *Vulnerability) (ent.Value, error) {
+			return _m.Package, nil
+		},
+		column: vulnerability.FieldPackage,
+		toTerm: vulnerability.ByPackage,
+		toCursor: func(_m *Vulnerability) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Package,
+			}
+		},
+	}
+	// VulnerabilityOrderFieldSeverityRank orders Vulnerability by severity_rank.
+	VulnerabilityOrderFieldSeverityRank = &VulnerabilityOrderField{
+		Value: func(_m *Vulnerability) (ent.Value, error) {
+			return _m.SeverityRank, nil
+		},
+		column: vulnerability.FieldSeverityRank,
+		toTerm: vulnerability.BySeverityRank,
+		toCursor: func(_m *Vulnerability) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.SeverityRank,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f VulnerabilityOrderField) String() string {
+	var str string
+	switch f.column {
+	case VulnerabilityOrderFieldCveID.column:
+		str = "CVE_ID"
+	case VulnerabilityOrderFieldPackage.column:
+		str = "PACKAGE"
+	case VulnerabilityOrderFieldSeverityRank.column:
+		str = "SEVERITY"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f VulnerabilityOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *VulnerabilityOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("VulnerabilityOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CVE_ID":
+		*f = *VulnerabilityOrderFieldCveID
+	case "PACKAGE":
+		*f = *VulnerabilityOrderFieldPackage
+	case "SEVERITY":
+		*f = *VulnerabilityOrderFieldSeverityRank
+	default:
+		return fmt.Errorf("%s is not a valid VulnerabilityOrderField", str)
+	}
+	return nil
+}
+
+// VulnerabilityOrderField defines the ordering field of Vulnerability.
+type VulnerabilityOrderField struct {
+	// Value extracts the ordering value from the given Vulnerability.
+	Value    func(*Vulnerability) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) vulnerability.OrderOption
+	toCursor func(*Vulnerability) Cursor
+}
+
+// VulnerabilityOrder defines the ordering of Vulnerability.
+type VulnerabilityOrder struct {
+	Direction OrderDirection           `json:"direction"`
+	Field     *VulnerabilityOrderField `json:"field"`
+}
+
+// DefaultVulnerabilityOrder is the default ordering of Vulnerability.
+var DefaultVulnerabilityOrder = &VulnerabilityOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &VulnerabilityOrderField{
+		Value: func(_m *Vulnerability) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: vulnerability.FieldID,
+		toTerm: vulnerability.ByID,
+		toCursor: func(_m *Vulnerability) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Vulnerability into VulnerabilityEdge.
+func (_m *Vulnerability) ToEdge(order *VulnerabilityOrder) *VulnerabilityEdge {
+	if order == nil {
+		order = DefaultVulnerabilityOrder
+	}
+	return &VulnerabilityEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 )
 
 // ArtifactWhereInput represents a where input for filtering Artifact queries.
@@ -2856,5 +2857,677 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 		return predicates[0], nil
 	default:
 		return user.And(predicates...), nil
+	}
+}
+
+// VulnerabilityWhereInput represents a where input for filtering Vulnerability queries.
+type VulnerabilityWhereInput struct {
+	Predicates []predicate.Vulnerability  `json:"-"`
+	Not        *VulnerabilityWhereInput   `json:"not,omitempty"`
+	Or         []*VulnerabilityWhereInput `json:"or,omitempty"`
+	And        []*VulnerabilityWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "scanner_id" field predicates.
+	ScannerID      *int  `json:"scannerID,omitempty"`
+	ScannerIDNEQ   *int  `json:"scannerIDNEQ,omitempty"`
+	ScannerIDIn    []int `json:"scannerIDIn,omitempty"`
+	ScannerIDNotIn []int `json:"scannerIDNotIn,omitempty"`
+	ScannerIDGT    *int  `json:"scannerIDGT,omitempty"`
+	ScannerIDGTE   *int  `json:"scannerIDGTE,omitempty"`
+	ScannerIDLT    *int  `json:"scannerIDLT,omitempty"`
+	ScannerIDLTE   *int  `json:"scannerIDLTE,omitempty"`
+
+	// "cve_id" field predicates.
+	CveID             *string  `json:"cveID,omitempty"`
+	CveIDNEQ          *string  `json:"cveIDNEQ,omitempty"`
+	CveIDIn           []string `json:"cveIDIn,omitempty"`
+	CveIDNotIn        []string `json:"cveIDNotIn,omitempty"`
+	CveIDGT           *string  `json:"cveIDGT,omitempty"`
+	CveIDGTE          *string  `json:"cveIDGTE,omitempty"`
+	CveIDLT           *string  `json:"cveIDLT,omitempty"`
+	CveIDLTE          *string  `json:"cveIDLTE,omitempty"`
+	CveIDContains     *string  `json:"cveIDContains,omitempty"`
+	CveIDHasPrefix    *string  `json:"cveIDHasPrefix,omitempty"`
+	CveIDHasSuffix    *string  `json:"cveIDHasSuffix,omitempty"`
+	CveIDEqualFold    *string  `json:"cveIDEqualFold,omitempty"`
+	CveIDContainsFold *string  `json:"cveIDContainsFold,omitempty"`
+
+	// "package" field predicates.
+	Package             *string  `json:"package,omitempty"`
+	PackageNEQ          *string  `json:"packageNEQ,omitempty"`
+	PackageIn           []string `json:"packageIn,omitempty"`
+	PackageNotIn        []string `json:"packageNotIn,omitempty"`
+	PackageGT           *string  `json:"packageGT,omitempty"`
+	PackageGTE          *string  `json:"packageGTE,omitempty"`
+	PackageLT           *string  `json:"packageLT,omitempty"`
+	PackageLTE          *string  `json:"packageLTE,omitempty"`
+	PackageContains     *string  `json:"packageContains,omitempty"`
+	PackageHasPrefix    *string  `json:"packageHasPrefix,omitempty"`
+	PackageHasSuffix    *string  `json:"packageHasSuffix,omitempty"`
+	PackageEqualFold    *string  `json:"packageEqualFold,omitempty"`
+	PackageContainsFold *string  `json:"packageContainsFold,omitempty"`
+
+	// "package_version" field predicates.
+	PackageVersion             *string  `json:"packageVersion,omitempty"`
+	PackageVersionNEQ          *string  `json:"packageVersionNEQ,omitempty"`
+	PackageVersionIn           []string `json:"packageVersionIn,omitempty"`
+	PackageVersionNotIn        []string `json:"packageVersionNotIn,omitempty"`
+	PackageVersionGT           *string  `json:"packageVersionGT,omitempty"`
+	PackageVersionGTE          *string  `json:"packageVersionGTE,omitempty"`
+	PackageVersionLT           *string  `json:"packageVersionLT,omitempty"`
+	PackageVersionLTE          *string  `json:"packageVersionLTE,omitempty"`
+	PackageVersionContains     *string  `json:"packageVersionContains,omitempty"`
+	PackageVersionHasPrefix    *string  `json:"packageVersionHasPrefix,omitempty"`
+	PackageVersionHasSuffix    *string  `json:"packageVersionHasSuffix,omitempty"`
+	PackageVersionEqualFold    *string  `json:"packageVersionEqualFold,omitempty"`
+	PackageVersionContainsFold *string  `json:"packageVersionContainsFold,omitempty"`
+
+	// "fixed_version" field predicates.
+	FixedVersion             *string  `json:"fixedVersion,omitempty"`
+	FixedVersionNEQ          *string  `json:"fixedVersionNEQ,omitempty"`
+	FixedVersionIn           []string `json:"fixedVersionIn,omitempty"`
+	FixedVersionNotIn        []string `json:"fixedVersionNotIn,omitempty"`
+	FixedVersionGT           *string  `json:"fixedVersionGT,omitempty"`
+	FixedVersionGTE          *string  `json:"fixedVersionGTE,omitempty"`
+	FixedVersionLT           *string  `json:"fixedVersionLT,omitempty"`
+	FixedVersionLTE          *string  `json:"fixedVersionLTE,omitempty"`
+	FixedVersionContains     *string  `json:"fixedVersionContains,omitempty"`
+	FixedVersionHasPrefix    *string  `json:"fixedVersionHasPrefix,omitempty"`
+	FixedVersionHasSuffix    *string  `json:"fixedVersionHasSuffix,omitempty"`
+	FixedVersionEqualFold    *string  `json:"fixedVersionEqualFold,omitempty"`
+	FixedVersionContainsFold *string  `json:"fixedVersionContainsFold,omitempty"`
+
+	// "severity" field predicates.
+	Severity      *vulnerability.Severity  `json:"severity,omitempty"`
+	SeverityNEQ   *vulnerability.Severity  `json:"severityNEQ,omitempty"`
+	SeverityIn    []vulnerability.Severity `json:"severityIn,omitempty"`
+	SeverityNotIn []vulnerability.Severity `json:"severityNotIn,omitempty"`
+
+	// "severity_rank" field predicates.
+	SeverityRank      *int  `json:"severityRank,omitempty"`
+	SeverityRankNEQ   *int  `json:"severityRankNEQ,omitempty"`
+	SeverityRankIn    []int `json:"severityRankIn,omitempty"`
+	SeverityRankNotIn []int `json:"severityRankNotIn,omitempty"`
+	SeverityRankGT    *int  `json:"severityRankGT,omitempty"`
+	SeverityRankGTE   *int  `json:"severityRankGTE,omitempty"`
+	SeverityRankLT    *int  `json:"severityRankLT,omitempty"`
+	SeverityRankLTE   *int  `json:"severityRankLTE,omitempty"`
+
+	// "cvss_score_v3" field predicates.
+	CvssScoreV3       *float64  `json:"cvssScoreV3,omitempty"`
+	CvssScoreV3NEQ    *float64  `json:"cvssScoreV3NEQ,omitempty"`
+	CvssScoreV3In     []float64 `json:"cvssScoreV3In,omitempty"`
+	CvssScoreV3NotIn  []float64 `json:"cvssScoreV3NotIn,omitempty"`
+	CvssScoreV3GT     *float64  `json:"cvssScoreV3GT,omitempty"`
+	CvssScoreV3GTE    *float64  `json:"cvssScoreV3GTE,omitempty"`
+	CvssScoreV3LT     *float64  `json:"cvssScoreV3LT,omitempty"`
+	CvssScoreV3LTE    *float64  `json:"cvssScoreV3LTE,omitempty"`
+	CvssScoreV3IsNil  bool      `json:"cvssScoreV3IsNil,omitempty"`
+	CvssScoreV3NotNil bool      `json:"cvssScoreV3NotNil,omitempty"`
+
+	// "cvss_vector_v3" field predicates.
+	CvssVectorV3             *string  `json:"cvssVectorV3,omitempty"`
+	CvssVectorV3NEQ          *string  `json:"cvssVectorV3NEQ,omitempty"`
+	CvssVectorV3In           []string `json:"cvssVectorV3In,omitempty"`
+	CvssVectorV3NotIn        []string `json:"cvssVectorV3NotIn,omitempty"`
+	CvssVectorV3GT           *string  `json:"cvssVectorV3GT,omitempty"`
+	CvssVectorV3GTE          *string  `json:"cvssVectorV3GTE,omitempty"`
+	CvssVectorV3LT           *string  `json:"cvssVectorV3LT,omitempty"`
+	CvssVectorV3LTE          *string  `json:"cvssVectorV3LTE,omitempty"`
+	CvssVectorV3Contains     *string  `json:"cvssVectorV3Contains,omitempty"`
+	CvssVectorV3HasPrefix    *string  `json:"cvssVectorV3HasPrefix,omitempty"`
+	CvssVectorV3HasSuffix    *string  `json:"cvssVectorV3HasSuffix,omitempty"`
+	CvssVectorV3EqualFold    *string  `json:"cvssVectorV3EqualFold,omitempty"`
+	CvssVectorV3ContainsFold *string  `json:"cvssVectorV3ContainsFold,omitempty"`
+
+	// "cvss_score_v2" field predicates.
+	CvssScoreV2       *float64  `json:"cvssScoreV2,omitempty"`
+	CvssScoreV2NEQ    *float64  `json:"cvssScoreV2NEQ,omitempty"`
+	CvssScoreV2In     []float64 `json:"cvssScoreV2In,omitempty"`
+	CvssScoreV2NotIn  []float64 `json:"cvssScoreV2NotIn,omitempty"`
+	CvssScoreV2GT     *float64  `json:"cvssScoreV2GT,omitempty"`
+	CvssScoreV2GTE    *float64  `json:"cvssScoreV2GTE,omitempty"`
+	CvssScoreV2LT     *float64  `json:"cvssScoreV2LT,omitempty"`
+	CvssScoreV2LTE    *float64  `json:"cvssScoreV2LTE,omitempty"`
+	CvssScoreV2IsNil  bool      `json:"cvssScoreV2IsNil,omitempty"`
+	CvssScoreV2NotNil bool      `json:"cvssScoreV2NotNil,omitempty"`
+
+	// "cvss_vector_v2" field predicates.
+	CvssVectorV2             *string  `json:"cvssVectorV2,omitempty"`
+	CvssVectorV2NEQ          *string  `json:"cvssVectorV2NEQ,omitempty"`
+	CvssVectorV2In           []string `json:"cvssVectorV2In,omitempty"`
+	CvssVectorV2NotIn        []string `json:"cvssVectorV2NotIn,omitempty"`
+	CvssVectorV2GT           *string  `json:"cvssVectorV2GT,omitempty"`
+	CvssVectorV2GTE          *string  `json:"cvssVectorV2GTE,omitempty"`
+	CvssVectorV2LT           *string  `json:"cvssVectorV2LT,omitempty"`
+	CvssVectorV2LTE          *string  `json:"cvssVectorV2LTE,omitempty"`
+	CvssVectorV2Contains     *string  `json:"cvssVectorV2Contains,omitempty"`
+	CvssVectorV2HasPrefix    *string  `json:"cvssVectorV2HasPrefix,omitempty"`
+	CvssVectorV2HasSuffix    *string  `json:"cvssVectorV2HasSuffix,omitempty"`
+	CvssVectorV2EqualFold    *string  `json:"cvssVectorV2EqualFold,omitempty"`
+	CvssVectorV2ContainsFold *string  `json:"cvssVectorV2ContainsFold,omitempty"`
+
+	// "description" field predicates.
+	Description             *string  `json:"description,omitempty"`
+	DescriptionNEQ          *string  `json:"descriptionNEQ,omitempty"`
+	DescriptionIn           []string `json:"descriptionIn,omitempty"`
+	DescriptionNotIn        []string `json:"descriptionNotIn,omitempty"`
+	DescriptionGT           *string  `json:"descriptionGT,omitempty"`
+	DescriptionGTE          *string  `json:"descriptionGTE,omitempty"`
+	DescriptionLT           *string  `json:"descriptionLT,omitempty"`
+	DescriptionLTE          *string  `json:"descriptionLTE,omitempty"`
+	DescriptionContains     *string  `json:"descriptionContains,omitempty"`
+	DescriptionHasPrefix    *string  `json:"descriptionHasPrefix,omitempty"`
+	DescriptionHasSuffix    *string  `json:"descriptionHasSuffix,omitempty"`
+	DescriptionEqualFold    *string  `json:"descriptionEqualFold,omitempty"`
+	DescriptionContainsFold *string  `json:"descriptionContainsFold,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *VulnerabilityWhereInput) AddPredicates(predicates ...predicate.Vulnerability) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the VulnerabilityWhereInput filter on the VulnerabilityQuery builder.
+func (i *VulnerabilityWhereInput) Filter(q *VulnerabilityQuery) (*VulnerabilityQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyVulnerabilityWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyVulnerabilityWhereInput is returned in case the VulnerabilityWhereInput is empty.
+var ErrEmptyVulnerabilityWhereInput = errors.New("ent: empty predicate VulnerabilityWhereInput")
+
+// P returns a predicate for filtering vulnerabilities.
+// An error is returned if the input is empty or invalid.
+func (i *VulnerabilityWhereInput) P() (predicate.Vulnerability, error) {
+	var predicates []predicate.Vulnerability
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, vulnerability.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Vulnerability, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, vulnerability.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Vulnerability, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, vulnerability.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, vulnerability.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, vulnerability.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, vulnerability.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, vulnerability.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, vulnerability.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, vulnerability.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, vulnerability.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, vulnerability.IDLTE(*i.IDLTE))
+	}
+	if i.ScannerID != nil {
+		predicates = append(predicates, vulnerability.ScannerIDEQ(*i.ScannerID))
+	}
+	if i.ScannerIDNEQ != nil {
+		predicates = append(predicates, vulnerability.ScannerIDNEQ(*i.ScannerIDNEQ))
+	}
+	if len(i.ScannerIDIn) > 0 {
+		predicates = append(predicates, vulnerability.ScannerIDIn(i.ScannerIDIn...))
+	}
+	if len(i.ScannerIDNotIn) > 0 {
+		predicates = append(predicates, vulnerability.ScannerIDNotIn(i.ScannerIDNotIn...))
+	}
+	if i.ScannerIDGT != nil {
+		predicates = append(predicates, vulnerability.ScannerIDGT(*i.ScannerIDGT))
+	}
+	if i.ScannerIDGTE != nil {
+		predicates = append(predicates, vulnerability.ScannerIDGTE(*i.ScannerIDGTE))
+	}
+	if i.ScannerIDLT != nil {
+		predicates = append(predicates, vulnerability.ScannerIDLT(*i.ScannerIDLT))
+	}
+	if i.ScannerIDLTE != nil {
+		predicates = append(predicates, vulnerability.ScannerIDLTE(*i.ScannerIDLTE))
+	}
+	if i.CveID != nil {
+		predicates = append(predicates, vulnerability.CveIDEQ(*i.CveID))
+	}
+	if i.CveIDNEQ != nil {
+		predicates = append(predicates, vulnerability.CveIDNEQ(*i.CveIDNEQ))
+	}
+	if len(i.CveIDIn) > 0 {
+		predicates = append(predicates, vulnerability.CveIDIn(i.CveIDIn...))
+	}
+	if len(i.CveIDNotIn) > 0 {
+		predicates = append(predicates, vulnerability.CveIDNotIn(i.CveIDNotIn...))
+	}
+	if i.CveIDGT != nil {
+		predicates = append(predicates, vulnerability.CveIDGT(*i.CveIDGT))
+	}
+	if i.CveIDGTE != nil {
+		predicates = append(predicates, vulnerability.CveIDGTE(*i.CveIDGTE))
+	}
+	if i.CveIDLT != nil {
+		predicates = append(predicates, vulnerability.CveIDLT(*i.CveIDLT))
+	}
+	if i.CveIDLTE != nil {
+		predicates = append(predicates, vulnerability.CveIDLTE(*i.CveIDLTE))
+	}
+	if i.CveIDContains != nil {
+		predicates = append(predicates, vulnerability.CveIDContains(*i.CveIDContains))
+	}
+	if i.CveIDHasPrefix != nil {
+		predicates = append(predicates, vulnerability.CveIDHasPrefix(*i.CveIDHasPrefix))
+	}
+	if i.CveIDHasSuffix != nil {
+		predicates = append(predicates, vulnerability.CveIDHasSuffix(*i.CveIDHasSuffix))
+	}
+	if i.CveIDEqualFold != nil {
+		predicates = append(predicates, vulnerability.CveIDEqualFold(*i.CveIDEqualFold))
+	}
+	if i.CveIDContainsFold != nil {
+		predicates = append(predicates, vulnerability.CveIDContainsFold(*i.CveIDContainsFold))
+	}
+	if i.Package != nil {
+		predicates = append(predicates, vulnerability.PackageEQ(*i.Package))
+	}
+	if i.PackageNEQ != nil {
+		predicates = append(predicates, vulnerability.PackageNEQ(*i.PackageNEQ))
+	}
+	if len(i.PackageIn) > 0 {
+		predicates = append(predicates, vulnerability.PackageIn(i.PackageIn...))
+	}
+	if len(i.PackageNotIn) > 0 {
+		predicates = append(predicates, vulnerability.PackageNotIn(i.PackageNotIn...))
+	}
+	if i.PackageGT != nil {
+		predicates = append(predicates, vulnerability.PackageGT(*i.PackageGT))
+	}
+	if i.PackageGTE != nil {
+		predicates = append(predicates, vulnerability.PackageGTE(*i.PackageGTE))
+	}
+	if i.PackageLT != nil {
+		predicates = append(predicates, vulnerability.PackageLT(*i.PackageLT))
+	}
+	if i.PackageLTE != nil {
+		predicates = append(predicates, vulnerability.PackageLTE(*i.PackageLTE))
+	}
+	if i.PackageContains != nil {
+		predicates = append(predicates, vulnerability.PackageContains(*i.PackageContains))
+	}
+	if i.PackageHasPrefix != nil {
+		predicates = append(predicates, vulnerability.PackageHasPrefix(*i.PackageHasPrefix))
+	}
+	if i.PackageHasSuffix != nil {
+		predicates = append(predicates, vulnerability.PackageHasSuffix(*i.PackageHasSuffix))
+	}
+	if i.PackageEqualFold != nil {
+		predicates = append(predicates, vulnerability.PackageEqualFold(*i.PackageEqualFold))
+	}
+	if i.PackageContainsFold != nil {
+		predicates = append(predicates, vulnerability.PackageContainsFold(*i.PackageContainsFold))
+	}
+	if i.PackageVersion != nil {
+		predicates = append(predicates, vulnerability.PackageVersionEQ(*i.PackageVersion))
+	}
+	if i.PackageVersionNEQ != nil {
+		predicates = append(predicates, vulnerability.PackageVersionNEQ(*i.PackageVersionNEQ))
+	}
+	if len(i.PackageVersionIn) > 0 {
+		predicates = append(predicates, vulnerability.PackageVersionIn(i.PackageVersionIn...))
+	}
+	if len(i.PackageVersionNotIn) > 0 {
+		predicates = append(predicates, vulnerability.PackageVersionNotIn(i.PackageVersionNotIn...))
+	}
+	if i.PackageVersionGT != nil {
+		predicates = append(predicates, vulnerability.PackageVersionGT(*i.PackageVersionGT))
+	}
+	if i.PackageVersionGTE != nil {
+		predicates = append(predicates, vulnerability.PackageVersionGTE(*i.PackageVersionGTE))
+	}
+	if i.PackageVersionLT != nil {
+		predicates = append(predicates, vulnerability.PackageVersionLT(*i.PackageVersionLT))
+	}
+	if i.PackageVersionLTE != nil {
+		predicates = append(predicates, vulnerability.PackageVersionLTE(*i.PackageVersionLTE))
+	}
+	if i.PackageVersionContains != nil {
+		predicates = append(predicates, vulnerability.PackageVersionContains(*i.PackageVersionContains))
+	}
+	if i.PackageVersionHasPrefix != nil {
+		predicates = append(predicates, vulnerability.PackageVersionHasPrefix(*i.PackageVersionHasPrefix))
+	}
+	if i.PackageVersionHasSuffix != nil {
+		predicates = append(predicates, vulnerability.PackageVersionHasSuffix(*i.PackageVersionHasSuffix))
+	}
+	if i.PackageVersionEqualFold != nil {
+		predicates = append(predicates, vulnerability.PackageVersionEqualFold(*i.PackageVersionEqualFold))
+	}
+	if i.PackageVersionContainsFold != nil {
+		predicates = append(predicates, vulnerability.PackageVersionContainsFold(*i.PackageVersionContainsFold))
+	}
+	if i.FixedVersion != nil {
+		predicates = append(predicates, vulnerability.FixedVersionEQ(*i.FixedVersion))
+	}
+	if i.FixedVersionNEQ != nil {
+		predicates = append(predicates, vulnerability.FixedVersionNEQ(*i.FixedVersionNEQ))
+	}
+	if len(i.FixedVersionIn) > 0 {
+		predicates = append(predicates, vulnerability.FixedVersionIn(i.FixedVersionIn...))
+	}
+	if len(i.FixedVersionNotIn) > 0 {
+		predicates = append(predicates, vulnerability.FixedVersionNotIn(i.FixedVersionNotIn...))
+	}
+	if i.FixedVersionGT != nil {
+		predicates = append(predicates, vulnerability.FixedVersionGT(*i.FixedVersionGT))
+	}
+	if i.FixedVersionGTE != nil {
+		predicates = append(predicates, vulnerability.FixedVersionGTE(*i.FixedVersionGTE))
+	}
+	if i.FixedVersionLT != nil {
+		predicates = append(predicates, vulnerability.FixedVersionLT(*i.FixedVersionLT))
+	}
+	if i.FixedVersionLTE != nil {
+		predicates = append(predicates, vulnerability.FixedVersionLTE(*i.FixedVersionLTE))
+	}
+	if i.FixedVersionContains != nil {
+		predicates = append(predicates, vulnerability.FixedVersionContains(*i.FixedVersionContains))
+	}
+	if i.FixedVersionHasPrefix != nil {
+		predicates = append(predicates, vulnerability.FixedVersionHasPrefix(*i.FixedVersionHasPrefix))
+	}
+	if i.FixedVersionHasSuffix != nil {
+		predicates = append(predicates, vulnerability.FixedVersionHasSuffix(*i.FixedVersionHasSuffix))
+	}
+	if i.FixedVersionEqualFold != nil {
+		predicates = append(predicates, vulnerability.FixedVersionEqualFold(*i.FixedVersionEqualFold))
+	}
+	if i.FixedVersionContainsFold != nil {
+		predicates = append(predicates, vulnerability.FixedVersionContainsFold(*i.FixedVersionContainsFold))
+	}
+	if i.Severity != nil {
+		predicates = append(predicates, vulnerability.SeverityEQ(*i.Severity))
+	}
+	if i.SeverityNEQ != nil {
+		predicates = append(predicates, vulnerability.SeverityNEQ(*i.SeverityNEQ))
+	}
+	if len(i.SeverityIn) > 0 {
+		predicates = append(predicates, vulnerability.SeverityIn(i.SeverityIn...))
+	}
+	if len(i.SeverityNotIn) > 0 {
+		predicates = append(predicates, vulnerability.SeverityNotIn(i.SeverityNotIn...))
+	}
+	if i.SeverityRank != nil {
+		predicates = append(predicates, vulnerability.SeverityRankEQ(*i.SeverityRank))
+	}
+	if i.SeverityRankNEQ != nil {
+		predicates = append(predicates, vulnerability.SeverityRankNEQ(*i.SeverityRankNEQ))
+	}
+	if len(i.SeverityRankIn) > 0 {
+		predicates = append(predicates, vulnerability.SeverityRankIn(i.SeverityRankIn...))
+	}
+	if len(i.SeverityRankNotIn) > 0 {
+		predicates = append(predicates, vulnerability.SeverityRankNotIn(i.SeverityRankNotIn...))
+	}
+	if i.SeverityRankGT != nil {
+		predicates = append(predicates, vulnerability.SeverityRankGT(*i.SeverityRankGT))
+	}
+	if i.SeverityRankGTE != nil {
+		predicates = append(predicates, vulnerability.SeverityRankGTE(*i.SeverityRankGTE))
+	}
+	if i.SeverityRankLT != nil {
+		predicates = append(predicates, vulnerability.SeverityRankLT(*i.SeverityRankLT))
+	}
+	if i.SeverityRankLTE != nil {
+		predicates = append(predicates, vulnerability.SeverityRankLTE(*i.SeverityRankLTE))
+	}
+	if i.CvssScoreV3 != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3EQ(*i.CvssScoreV3))
+	}
+	if i.CvssScoreV3NEQ != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3NEQ(*i.CvssScoreV3NEQ))
+	}
+	if len(i.CvssScoreV3In) > 0 {
+		predicates = append(predicates, vulnerability.CvssScoreV3In(i.CvssScoreV3In...))
+	}
+	if len(i.CvssScoreV3NotIn) > 0 {
+		predicates = append(predicates, vulnerability.CvssScoreV3NotIn(i.CvssScoreV3NotIn...))
+	}
+	if i.CvssScoreV3GT != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3GT(*i.CvssScoreV3GT))
+	}
+	if i.CvssScoreV3GTE != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3GTE(*i.CvssScoreV3GTE))
+	}
+	if i.CvssScoreV3LT != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3LT(*i.CvssScoreV3LT))
+	}
+	if i.CvssScoreV3LTE != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV3LTE(*i.CvssScoreV3LTE))
+	}
+	if i.CvssScoreV3IsNil {
+		predicates = append(predicates, vulnerability.CvssScoreV3IsNil())
+	}
+	if i.CvssScoreV3NotNil {
+		predicates = append(predicates, vulnerability.CvssScoreV3NotNil())
+	}
+	if i.CvssVectorV3 != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3EQ(*i.CvssVectorV3))
+	}
+	if i.CvssVectorV3NEQ != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3NEQ(*i.CvssVectorV3NEQ))
+	}
+	if len(i.CvssVectorV3In) > 0 {
+		predicates = append(predicates, vulnerability.CvssVectorV3In(i.CvssVectorV3In...))
+	}
+	if len(i.CvssVectorV3NotIn) > 0 {
+		predicates = append(predicates, vulnerability.CvssVectorV3NotIn(i.CvssVectorV3NotIn...))
+	}
+	if i.CvssVectorV3GT != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3GT(*i.CvssVectorV3GT))
+	}
+	if i.CvssVectorV3GTE != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3GTE(*i.CvssVectorV3GTE))
+	}
+	if i.CvssVectorV3LT != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3LT(*i.CvssVectorV3LT))
+	}
+	if i.CvssVectorV3LTE != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3LTE(*i.CvssVectorV3LTE))
+	}
+	if i.CvssVectorV3Contains != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3Contains(*i.CvssVectorV3Contains))
+	}
+	if i.CvssVectorV3HasPrefix != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3HasPrefix(*i.CvssVectorV3HasPrefix))
+	}
+	if i.CvssVectorV3HasSuffix != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3HasSuffix(*i.CvssVectorV3HasSuffix))
+	}
+	if i.CvssVectorV3EqualFold != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3EqualFold(*i.CvssVectorV3EqualFold))
+	}
+	if i.CvssVectorV3ContainsFold != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV3ContainsFold(*i.CvssVectorV3ContainsFold))
+	}
+	if i.CvssScoreV2 != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2EQ(*i.CvssScoreV2))
+	}
+	if i.CvssScoreV2NEQ != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2NEQ(*i.CvssScoreV2NEQ))
+	}
+	if len(i.CvssScoreV2In) > 0 {
+		predicates = append(predicates, vulnerability.CvssScoreV2In(i.CvssScoreV2In...))
+	}
+	if len(i.CvssScoreV2NotIn) > 0 {
+		predicates = append(predicates, vulnerability.CvssScoreV2NotIn(i.CvssScoreV2NotIn...))
+	}
+	if i.CvssScoreV2GT != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2GT(*i.CvssScoreV2GT))
+	}
+	if i.CvssScoreV2GTE != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2GTE(*i.CvssScoreV2GTE))
+	}
+	if i.CvssScoreV2LT != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2LT(*i.CvssScoreV2LT))
+	}
+	if i.CvssScoreV2LTE != nil {
+		predicates = append(predicates, vulnerability.CvssScoreV2LTE(*i.CvssScoreV2LTE))
+	}
+	if i.CvssScoreV2IsNil {
+		predicates = append(predicates, vulnerability.CvssScoreV2IsNil())
+	}
+	if i.CvssScoreV2NotNil {
+		predicates = append(predicates, vulnerability.CvssScoreV2NotNil())
+	}
+	if i.CvssVectorV2 != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2EQ(*i.CvssVectorV2))
+	}
+	if i.CvssVectorV2NEQ != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2NEQ(*i.CvssVectorV2NEQ))
+	}
+	if len(i.CvssVectorV2In) > 0 {
+		predicates = append(predicates, vulnerability.CvssVectorV2In(i.CvssVectorV2In...))
+	}
+	if len(i.CvssVectorV2NotIn) > 0 {
+		predicates = append(predicates, vulnerability.CvssVectorV2NotIn(i.CvssVectorV2NotIn...))
+	}
+	if i.CvssVectorV2GT != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2GT(*i.CvssVectorV2GT))
+	}
+	if i.CvssVectorV2GTE != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2GTE(*i.CvssVectorV2GTE))
+	}
+	if i.CvssVectorV2LT != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2LT(*i.CvssVectorV2LT))
+	}
+	if i.CvssVectorV2LTE != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2LTE(*i.CvssVectorV2LTE))
+	}
+	if i.CvssVectorV2Contains != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2Contains(*i.CvssVectorV2Contains))
+	}
+	if i.CvssVectorV2HasPrefix != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2HasPrefix(*i.CvssVectorV2HasPrefix))
+	}
+	if i.CvssVectorV2HasSuffix != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2HasSuffix(*i.CvssVectorV2HasSuffix))
+	}
+	if i.CvssVectorV2EqualFold != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2EqualFold(*i.CvssVectorV2EqualFold))
+	}
+	if i.CvssVectorV2ContainsFold != nil {
+		predicates = append(predicates, vulnerability.CvssVectorV2ContainsFold(*i.CvssVectorV2ContainsFold))
+	}
+	if i.Description != nil {
+		predicates = append(predicates, vulnerability.DescriptionEQ(*i.Description))
+	}
+	if i.DescriptionNEQ != nil {
+		predicates = append(predicates, vulnerability.DescriptionNEQ(*i.DescriptionNEQ))
+	}
+	if len(i.DescriptionIn) > 0 {
+		predicates = append(predicates, vulnerability.DescriptionIn(i.DescriptionIn...))
+	}
+	if len(i.DescriptionNotIn) > 0 {
+		predicates = append(predicates, vulnerability.DescriptionNotIn(i.DescriptionNotIn...))
+	}
+	if i.DescriptionGT != nil {
+		predicates = append(predicates, vulnerability.DescriptionGT(*i.DescriptionGT))
+	}
+	if i.DescriptionGTE != nil {
+		predicates = append(predicates, vulnerability.DescriptionGTE(*i.DescriptionGTE))
+	}
+	if i.DescriptionLT != nil {
+		predicates = append(predicates, vulnerability.DescriptionLT(*i.DescriptionLT))
+	}
+	if i.DescriptionLTE != nil {
+		predicates = append(predicates, vulnerability.DescriptionLTE(*i.DescriptionLTE))
+	}
+	if i.DescriptionContains != nil {
+		predicates = append(predicates, vulnerability.DescriptionContains(*i.DescriptionContains))
+	}
+	if i.DescriptionHasPrefix != nil {
+		predicates = append(predicates, vulnerability.DescriptionHasPrefix(*i.DescriptionHasPrefix))
+	}
+	if i.DescriptionHasSuffix != nil {
+		predicates = append(predicates, vulnerability.DescriptionHasSuffix(*i.DescriptionHasSuffix))
+	}
+	if i.DescriptionEqualFold != nil {
+		predicates = append(predicates, vulnerability.DescriptionEqualFold(*i.DescriptionEqualFold))
+	}
+	if i.DescriptionContainsFold != nil {
+		predicates = append(predicates, vulnerability.DescriptionContainsFold(*i.DescriptionContainsFold))
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyVulnerabilityWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return vulnerability.And(predicates...), nil
 	}
 }

@@ -22,10 +22,13 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
@@ -50,10 +53,13 @@ const (
 	TypeProject         = "Project"
 	TypePurgeRun        = "PurgeRun"
 	TypeRepository      = "Repository"
+	TypeScanReport      = "ScanReport"
+	TypeScanner         = "Scanner"
 	TypeSession         = "Session"
 	TypeSetting         = "Setting"
 	TypeTag             = "Tag"
 	TypeUser            = "User"
+	TypeVulnerability   = "Vulnerability"
 	TypeWebhookDelivery = "WebhookDelivery"
 	TypeWebhookPolicy   = "WebhookPolicy"
 )
@@ -630,6 +636,9 @@ type ArtifactMutation struct {
 	children               map[int]struct{}
 	removedchildren        map[int]struct{}
 	clearedchildren        bool
+	scan_reports           map[int]struct{}
+	removedscan_reports    map[int]struct{}
+	clearedscan_reports    bool
 	accessory_links        map[int]struct{}
 	removedaccessory_links map[int]struct{}
 	clearedaccessory_links bool
@@ -1459,6 +1468,60 @@ func (m *ArtifactMutation) ResetChildren() {
 	m.removedchildren = nil
 }
 
+// AddScanReportIDs adds the "scan_reports" edge to the ScanReport entity by ids.
+func (m *ArtifactMutation) AddScanReportIDs(ids ...int) {
+	if m.scan_reports == nil {
+		m.scan_reports = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.scan_reports[ids[i]] = struct{}{}
+	}
+}
+
+// ClearScanReports clears the "scan_reports" edge to the ScanReport entity.
+func (m *ArtifactMutation) ClearScanReports() {
+	m.clearedscan_reports = true
+}
+
+// ScanReportsCleared reports if the "scan_reports" edge to the ScanReport entity was cleared.
+func (m *ArtifactMutation) ScanReportsCleared() bool {
+	return m.clearedscan_reports
+}
+
+// RemoveScanReportIDs removes the "scan_reports" edge to the ScanReport entity by IDs.
+func (m *ArtifactMutation) RemoveScanReportIDs(ids ...int) {
+	if m.removedscan_reports == nil {
+		m.removedscan_reports = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.scan_reports, ids[i])
+		m.removedscan_reports[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedScanReports returns the removed IDs of the "scan_reports" edge to the ScanReport entity.
+func (m *ArtifactMutation) RemovedScanReportsIDs() (ids []int) {
+	for id := range m.removedscan_reports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ScanReportsIDs returns the "scan_reports" edge IDs in the mutation.
+func (m *ArtifactMutation) ScanReportsIDs() (ids []int) {
+	for id := range m.scan_reports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetScanReports resets all changes to the "scan_reports" edge.
+func (m *ArtifactMutation) ResetScanReports() {
+	m.scan_reports = nil
+	m.clearedscan_reports = false
+	m.removedscan_reports = nil
+}
+
 // AddAccessoryLinkIDs adds the "accessory_links" edge to the Accessory entity by ids.
 func (m *ArtifactMutation) AddAccessoryLinkIDs(ids ...int) {
 	if m.accessory_links == nil {
@@ -1841,7 +1904,7 @@ func (m *ArtifactMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ArtifactMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.repository != nil {
 		edges = append(edges, artifact.EdgeRepository)
 	}
@@ -1859,6 +1922,9 @@ func (m *ArtifactMutation) AddedEdges() []string {
 	}
 	if m.children != nil {
 		edges = append(edges, artifact.EdgeChildren)
+	}
+	if m.scan_reports != nil {
+		edges = append(edges, artifact.EdgeScanReports)
 	}
 	if m.accessory_links != nil {
 		edges = append(edges, artifact.EdgeAccessoryLinks)
@@ -1904,6 +1970,12 @@ func (m *ArtifactMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case artifact.EdgeScanReports:
+		ids := make([]ent.Value, 0, len(m.scan_reports))
+		for id := range m.scan_reports {
+			ids = append(ids, id)
+		}
+		return ids
 	case artifact.EdgeAccessoryLinks:
 		ids := make([]ent.Value, 0, len(m.accessory_links))
 		for id := range m.accessory_links {
@@ -1916,7 +1988,7 @@ func (m *ArtifactMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ArtifactMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.removedtags != nil {
 		edges = append(edges, artifact.EdgeTags)
 	}
@@ -1931,6 +2003,9 @@ func (m *ArtifactMutation) RemovedEdges() []string {
 	}
 	if m.removedchildren != nil {
 		edges = append(edges, artifact.EdgeChildren)
+	}
+	if m.removedscan_reports != nil {
+		edges = append(edges, artifact.EdgeScanReports)
 	}
 	if m.removedaccessory_links != nil {
 		edges = append(edges, artifact.EdgeAccessoryLinks)
@@ -1972,6 +2047,12 @@ func (m *ArtifactMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case artifact.EdgeScanReports:
+		ids := make([]ent.Value, 0, len(m.removedscan_reports))
+		for id := range m.removedscan_reports {
+			ids = append(ids, id)
+		}
+		return ids
 	case artifact.EdgeAccessoryLinks:
 		ids := make([]ent.Value, 0, len(m.removedaccessory_links))
 		for id := range m.removedaccessory_links {
@@ -1984,7 +2065,7 @@ func (m *ArtifactMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ArtifactMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 8)
 	if m.clearedrepository {
 		edges = append(edges, artifact.EdgeRepository)
 	}
@@ -2002,6 +2083,9 @@ func (m *ArtifactMutation) ClearedEdges() []string {
 	}
 	if m.clearedchildren {
 		edges = append(edges, artifact.EdgeChildren)
+	}
+	if m.clearedscan_reports {
+		edges = append(edges, artifact.EdgeScanReports)
 	}
 	if m.clearedaccessory_links {
 		edges = append(edges, artifact.EdgeAccessoryLinks)
@@ -2025,6 +2109,8 @@ func (m *ArtifactMutation) EdgeCleared(name string) bool {
 		return m.clearedparents
 	case artifact.EdgeChildren:
 		return m.clearedchildren
+	case artifact.EdgeScanReports:
+		return m.clearedscan_reports
 	case artifact.EdgeAccessoryLinks:
 		return m.clearedaccessory_links
 	}
@@ -2063,6 +2149,9 @@ func (m *ArtifactMutation) ResetEdge(name string) error {
 		return nil
 	case artifact.EdgeChildren:
 		m.ResetChildren()
+		return nil
+	case artifact.EdgeScanReports:
+		m.ResetScanReports()
 		return nil
 	case artifact.EdgeAccessoryLinks:
 		m.ResetAccessoryLinks()
@@ -9006,6 +9095,2288 @@ func (m *RepositoryMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Repository edge %s", name)
 }
 
+// ScanReportMutation represents an operation that mutates the ScanReport nodes in the graph.
+type ScanReportMutation struct {
+	config
+	op                     Op
+	typ                    string
+	id                     *int
+	status                 *scanreport.Status
+	mime_type              *string
+	severity               *scanreport.Severity
+	summary                *map[string]int
+	fixable                *int
+	addfixable             *int
+	progress               *int
+	addprogress            *int
+	log                    *string
+	scanner_name           *string
+	started_at             *time.Time
+	finished_at            *time.Time
+	clearedFields          map[string]struct{}
+	artifact               *int
+	clearedartifact        bool
+	scanner                *int
+	clearedscanner         bool
+	vulnerabilities        map[int]struct{}
+	removedvulnerabilities map[int]struct{}
+	clearedvulnerabilities bool
+	done                   bool
+	oldValue               func(context.Context) (*ScanReport, error)
+	predicates             []predicate.ScanReport
+}
+
+var _ ent.Mutation = (*ScanReportMutation)(nil)
+
+// scanreportOption allows management of the mutation configuration using functional options.
+type scanreportOption func(*ScanReportMutation)
+
+// newScanReportMutation creates new mutation for the ScanReport entity.
+func newScanReportMutation(c config, op Op, opts ...scanreportOption) *ScanReportMutation {
+	m := &ScanReportMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScanReport,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScanReportID sets the ID field of the mutation.
+func withScanReportID(id int) scanreportOption {
+	return func(m *ScanReportMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScanReport
+		)
+		m.oldValue = func(ctx context.Context) (*ScanReport, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScanReport.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScanReport sets the old ScanReport of the mutation.
+func withScanReport(node *ScanReport) scanreportOption {
+	return func(m *ScanReportMutation) {
+		m.oldValue = func(context.Context) (*ScanReport, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScanReportMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScanReportMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScanReportMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScanReportMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScanReport.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetArtifactID sets the "artifact_id" field.
+func (m *ScanReportMutation) SetArtifactID(i int) {
+	m.artifact = &i
+}
+
+// ArtifactID returns the value of the "artifact_id" field in the mutation.
+func (m *ScanReportMutation) ArtifactID() (r int, exists bool) {
+	v := m.artifact
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArtifactID returns the old "artifact_id" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldArtifactID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArtifactID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArtifactID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArtifactID: %w", err)
+	}
+	return oldValue.ArtifactID, nil
+}
+
+// ResetArtifactID resets all changes to the "artifact_id" field.
+func (m *ScanReportMutation) ResetArtifactID() {
+	m.artifact = nil
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (m *ScanReportMutation) SetScannerID(i int) {
+	m.scanner = &i
+}
+
+// ScannerID returns the value of the "scanner_id" field in the mutation.
+func (m *ScanReportMutation) ScannerID() (r int, exists bool) {
+	v := m.scanner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScannerID returns the old "scanner_id" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldScannerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScannerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScannerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScannerID: %w", err)
+	}
+	return oldValue.ScannerID, nil
+}
+
+// ResetScannerID resets all changes to the "scanner_id" field.
+func (m *ScanReportMutation) ResetScannerID() {
+	m.scanner = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ScanReportMutation) SetStatus(s scanreport.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ScanReportMutation) Status() (r scanreport.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldStatus(ctx context.Context) (v scanreport.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ScanReportMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMimeType sets the "mime_type" field.
+func (m *ScanReportMutation) SetMimeType(s string) {
+	m.mime_type = &s
+}
+
+// MimeType returns the value of the "mime_type" field in the mutation.
+func (m *ScanReportMutation) MimeType() (r string, exists bool) {
+	v := m.mime_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMimeType returns the old "mime_type" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldMimeType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMimeType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMimeType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMimeType: %w", err)
+	}
+	return oldValue.MimeType, nil
+}
+
+// ResetMimeType resets all changes to the "mime_type" field.
+func (m *ScanReportMutation) ResetMimeType() {
+	m.mime_type = nil
+}
+
+// SetSeverity sets the "severity" field.
+func (m *ScanReportMutation) SetSeverity(s scanreport.Severity) {
+	m.severity = &s
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *ScanReportMutation) Severity() (r scanreport.Severity, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldSeverity(ctx context.Context) (v scanreport.Severity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *ScanReportMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// SetSummary sets the "summary" field.
+func (m *ScanReportMutation) SetSummary(value map[string]int) {
+	m.summary = &value
+}
+
+// Summary returns the value of the "summary" field in the mutation.
+func (m *ScanReportMutation) Summary() (r map[string]int, exists bool) {
+	v := m.summary
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSummary returns the old "summary" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldSummary(ctx context.Context) (v map[string]int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSummary is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSummary requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSummary: %w", err)
+	}
+	return oldValue.Summary, nil
+}
+
+// ClearSummary clears the value of the "summary" field.
+func (m *ScanReportMutation) ClearSummary() {
+	m.summary = nil
+	m.clearedFields[scanreport.FieldSummary] = struct{}{}
+}
+
+// SummaryCleared returns if the "summary" field was cleared in this mutation.
+func (m *ScanReportMutation) SummaryCleared() bool {
+	_, ok := m.clearedFields[scanreport.FieldSummary]
+	return ok
+}
+
+// ResetSummary resets all changes to the "summary" field.
+func (m *ScanReportMutation) ResetSummary() {
+	m.summary = nil
+	delete(m.clearedFields, scanreport.FieldSummary)
+}
+
+// SetFixable sets the "fixable" field.
+func (m *ScanReportMutation) SetFixable(i int) {
+	m.fixable = &i
+	m.addfixable = nil
+}
+
+// Fixable returns the value of the "fixable" field in the mutation.
+func (m *ScanReportMutation) Fixable() (r int, exists bool) {
+	v := m.fixable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFixable returns the old "fixable" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldFixable(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFixable is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFixable requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFixable: %w", err)
+	}
+	return oldValue.Fixable, nil
+}
+
+// AddFixable adds i to the "fixable" field.
+func (m *ScanReportMutation) AddFixable(i int) {
+	if m.addfixable != nil {
+		*m.addfixable += i
+	} else {
+		m.addfixable = &i
+	}
+}
+
+// AddedFixable returns the value that was added to the "fixable" field in this mutation.
+func (m *ScanReportMutation) AddedFixable() (r int, exists bool) {
+	v := m.addfixable
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFixable resets all changes to the "fixable" field.
+func (m *ScanReportMutation) ResetFixable() {
+	m.fixable = nil
+	m.addfixable = nil
+}
+
+// SetProgress sets the "progress" field.
+func (m *ScanReportMutation) SetProgress(i int) {
+	m.progress = &i
+	m.addprogress = nil
+}
+
+// Progress returns the value of the "progress" field in the mutation.
+func (m *ScanReportMutation) Progress() (r int, exists bool) {
+	v := m.progress
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProgress returns the old "progress" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldProgress(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProgress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProgress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProgress: %w", err)
+	}
+	return oldValue.Progress, nil
+}
+
+// AddProgress adds i to the "progress" field.
+func (m *ScanReportMutation) AddProgress(i int) {
+	if m.addprogress != nil {
+		*m.addprogress += i
+	} else {
+		m.addprogress = &i
+	}
+}
+
+// AddedProgress returns the value that was added to the "progress" field in this mutation.
+func (m *ScanReportMutation) AddedProgress() (r int, exists bool) {
+	v := m.addprogress
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProgress resets all changes to the "progress" field.
+func (m *ScanReportMutation) ResetProgress() {
+	m.progress = nil
+	m.addprogress = nil
+}
+
+// SetLog sets the "log" field.
+func (m *ScanReportMutation) SetLog(s string) {
+	m.log = &s
+}
+
+// Log returns the value of the "log" field in the mutation.
+func (m *ScanReportMutation) Log() (r string, exists bool) {
+	v := m.log
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLog returns the old "log" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldLog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLog: %w", err)
+	}
+	return oldValue.Log, nil
+}
+
+// ResetLog resets all changes to the "log" field.
+func (m *ScanReportMutation) ResetLog() {
+	m.log = nil
+}
+
+// SetScannerName sets the "scanner_name" field.
+func (m *ScanReportMutation) SetScannerName(s string) {
+	m.scanner_name = &s
+}
+
+// ScannerName returns the value of the "scanner_name" field in the mutation.
+func (m *ScanReportMutation) ScannerName() (r string, exists bool) {
+	v := m.scanner_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScannerName returns the old "scanner_name" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldScannerName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScannerName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScannerName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScannerName: %w", err)
+	}
+	return oldValue.ScannerName, nil
+}
+
+// ResetScannerName resets all changes to the "scanner_name" field.
+func (m *ScanReportMutation) ResetScannerName() {
+	m.scanner_name = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ScanReportMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ScanReportMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ScanReportMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *ScanReportMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *ScanReportMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *ScanReportMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[scanreport.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *ScanReportMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[scanreport.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *ScanReportMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, scanreport.FieldFinishedAt)
+}
+
+// ClearArtifact clears the "artifact" edge to the Artifact entity.
+func (m *ScanReportMutation) ClearArtifact() {
+	m.clearedartifact = true
+	m.clearedFields[scanreport.FieldArtifactID] = struct{}{}
+}
+
+// ArtifactCleared reports if the "artifact" edge to the Artifact entity was cleared.
+func (m *ScanReportMutation) ArtifactCleared() bool {
+	return m.clearedartifact
+}
+
+// ArtifactIDs returns the "artifact" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ArtifactID instead. It exists only for internal usage by the builders.
+func (m *ScanReportMutation) ArtifactIDs() (ids []int) {
+	if id := m.artifact; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetArtifact resets all changes to the "artifact" edge.
+func (m *ScanReportMutation) ResetArtifact() {
+	m.artifact = nil
+	m.clearedartifact = false
+}
+
+// ClearScanner clears the "scanner" edge to the Scanner entity.
+func (m *ScanReportMutation) ClearScanner() {
+	m.clearedscanner = true
+	m.clearedFields[scanreport.FieldScannerID] = struct{}{}
+}
+
+// ScannerCleared reports if the "scanner" edge to the Scanner entity was cleared.
+func (m *ScanReportMutation) ScannerCleared() bool {
+	return m.clearedscanner
+}
+
+// ScannerIDs returns the "scanner" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ScannerID instead. It exists only for internal usage by the builders.
+func (m *ScanReportMutation) ScannerIDs() (ids []int) {
+	if id := m.scanner; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetScanner resets all changes to the "scanner" edge.
+func (m *ScanReportMutation) ResetScanner() {
+	m.scanner = nil
+	m.clearedscanner = false
+}
+
+// AddVulnerabilityIDs adds the "vulnerabilities" edge to the Vulnerability entity by ids.
+func (m *ScanReportMutation) AddVulnerabilityIDs(ids ...int) {
+	if m.vulnerabilities == nil {
+		m.vulnerabilities = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.vulnerabilities[ids[i]] = struct{}{}
+	}
+}
+
+// ClearVulnerabilities clears the "vulnerabilities" edge to the Vulnerability entity.
+func (m *ScanReportMutation) ClearVulnerabilities() {
+	m.clearedvulnerabilities = true
+}
+
+// VulnerabilitiesCleared reports if the "vulnerabilities" edge to the Vulnerability entity was cleared.
+func (m *ScanReportMutation) VulnerabilitiesCleared() bool {
+	return m.clearedvulnerabilities
+}
+
+// RemoveVulnerabilityIDs removes the "vulnerabilities" edge to the Vulnerability entity by IDs.
+func (m *ScanReportMutation) RemoveVulnerabilityIDs(ids ...int) {
+	if m.removedvulnerabilities == nil {
+		m.removedvulnerabilities = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.vulnerabilities, ids[i])
+		m.removedvulnerabilities[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedVulnerabilities returns the removed IDs of the "vulnerabilities" edge to the Vulnerability entity.
+func (m *ScanReportMutation) RemovedVulnerabilitiesIDs() (ids []int) {
+	for id := range m.removedvulnerabilities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// VulnerabilitiesIDs returns the "vulnerabilities" edge IDs in the mutation.
+func (m *ScanReportMutation) VulnerabilitiesIDs() (ids []int) {
+	for id := range m.vulnerabilities {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetVulnerabilities resets all changes to the "vulnerabilities" edge.
+func (m *ScanReportMutation) ResetVulnerabilities() {
+	m.vulnerabilities = nil
+	m.clearedvulnerabilities = false
+	m.removedvulnerabilities = nil
+}
+
+// Where appends a list predicates to the ScanReportMutation builder.
+func (m *ScanReportMutation) Where(ps ...predicate.ScanReport) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScanReportMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScanReportMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScanReport, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScanReportMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScanReportMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScanReport).
+func (m *ScanReportMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScanReportMutation) Fields() []string {
+	fields := make([]string, 0, 12)
+	if m.artifact != nil {
+		fields = append(fields, scanreport.FieldArtifactID)
+	}
+	if m.scanner != nil {
+		fields = append(fields, scanreport.FieldScannerID)
+	}
+	if m.status != nil {
+		fields = append(fields, scanreport.FieldStatus)
+	}
+	if m.mime_type != nil {
+		fields = append(fields, scanreport.FieldMimeType)
+	}
+	if m.severity != nil {
+		fields = append(fields, scanreport.FieldSeverity)
+	}
+	if m.summary != nil {
+		fields = append(fields, scanreport.FieldSummary)
+	}
+	if m.fixable != nil {
+		fields = append(fields, scanreport.FieldFixable)
+	}
+	if m.progress != nil {
+		fields = append(fields, scanreport.FieldProgress)
+	}
+	if m.log != nil {
+		fields = append(fields, scanreport.FieldLog)
+	}
+	if m.scanner_name != nil {
+		fields = append(fields, scanreport.FieldScannerName)
+	}
+	if m.started_at != nil {
+		fields = append(fields, scanreport.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, scanreport.FieldFinishedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScanReportMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scanreport.FieldArtifactID:
+		return m.ArtifactID()
+	case scanreport.FieldScannerID:
+		return m.ScannerID()
+	case scanreport.FieldStatus:
+		return m.Status()
+	case scanreport.FieldMimeType:
+		return m.MimeType()
+	case scanreport.FieldSeverity:
+		return m.Severity()
+	case scanreport.FieldSummary:
+		return m.Summary()
+	case scanreport.FieldFixable:
+		return m.Fixable()
+	case scanreport.FieldProgress:
+		return m.Progress()
+	case scanreport.FieldLog:
+		return m.Log()
+	case scanreport.FieldScannerName:
+		return m.ScannerName()
+	case scanreport.FieldStartedAt:
+		return m.StartedAt()
+	case scanreport.FieldFinishedAt:
+		return m.FinishedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScanReportMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scanreport.FieldArtifactID:
+		return m.OldArtifactID(ctx)
+	case scanreport.FieldScannerID:
+		return m.OldScannerID(ctx)
+	case scanreport.FieldStatus:
+		return m.OldStatus(ctx)
+	case scanreport.FieldMimeType:
+		return m.OldMimeType(ctx)
+	case scanreport.FieldSeverity:
+		return m.OldSeverity(ctx)
+	case scanreport.FieldSummary:
+		return m.OldSummary(ctx)
+	case scanreport.FieldFixable:
+		return m.OldFixable(ctx)
+	case scanreport.FieldProgress:
+		return m.OldProgress(ctx)
+	case scanreport.FieldLog:
+		return m.OldLog(ctx)
+	case scanreport.FieldScannerName:
+		return m.OldScannerName(ctx)
+	case scanreport.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case scanreport.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScanReport field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScanReportMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scanreport.FieldArtifactID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactID(v)
+		return nil
+	case scanreport.FieldScannerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScannerID(v)
+		return nil
+	case scanreport.FieldStatus:
+		v, ok := value.(scanreport.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case scanreport.FieldMimeType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMimeType(v)
+		return nil
+	case scanreport.FieldSeverity:
+		v, ok := value.(scanreport.Severity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	case scanreport.FieldSummary:
+		v, ok := value.(map[string]int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSummary(v)
+		return nil
+	case scanreport.FieldFixable:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFixable(v)
+		return nil
+	case scanreport.FieldProgress:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProgress(v)
+		return nil
+	case scanreport.FieldLog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLog(v)
+		return nil
+	case scanreport.FieldScannerName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScannerName(v)
+		return nil
+	case scanreport.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case scanreport.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScanReportMutation) AddedFields() []string {
+	var fields []string
+	if m.addfixable != nil {
+		fields = append(fields, scanreport.FieldFixable)
+	}
+	if m.addprogress != nil {
+		fields = append(fields, scanreport.FieldProgress)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScanReportMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scanreport.FieldFixable:
+		return m.AddedFixable()
+	case scanreport.FieldProgress:
+		return m.AddedProgress()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScanReportMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case scanreport.FieldFixable:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFixable(v)
+		return nil
+	case scanreport.FieldProgress:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProgress(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScanReportMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(scanreport.FieldSummary) {
+		fields = append(fields, scanreport.FieldSummary)
+	}
+	if m.FieldCleared(scanreport.FieldFinishedAt) {
+		fields = append(fields, scanreport.FieldFinishedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScanReportMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScanReportMutation) ClearField(name string) error {
+	switch name {
+	case scanreport.FieldSummary:
+		m.ClearSummary()
+		return nil
+	case scanreport.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScanReportMutation) ResetField(name string) error {
+	switch name {
+	case scanreport.FieldArtifactID:
+		m.ResetArtifactID()
+		return nil
+	case scanreport.FieldScannerID:
+		m.ResetScannerID()
+		return nil
+	case scanreport.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case scanreport.FieldMimeType:
+		m.ResetMimeType()
+		return nil
+	case scanreport.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	case scanreport.FieldSummary:
+		m.ResetSummary()
+		return nil
+	case scanreport.FieldFixable:
+		m.ResetFixable()
+		return nil
+	case scanreport.FieldProgress:
+		m.ResetProgress()
+		return nil
+	case scanreport.FieldLog:
+		m.ResetLog()
+		return nil
+	case scanreport.FieldScannerName:
+		m.ResetScannerName()
+		return nil
+	case scanreport.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case scanreport.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScanReportMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.artifact != nil {
+		edges = append(edges, scanreport.EdgeArtifact)
+	}
+	if m.scanner != nil {
+		edges = append(edges, scanreport.EdgeScanner)
+	}
+	if m.vulnerabilities != nil {
+		edges = append(edges, scanreport.EdgeVulnerabilities)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScanReportMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case scanreport.EdgeArtifact:
+		if id := m.artifact; id != nil {
+			return []ent.Value{*id}
+		}
+	case scanreport.EdgeScanner:
+		if id := m.scanner; id != nil {
+			return []ent.Value{*id}
+		}
+	case scanreport.EdgeVulnerabilities:
+		ids := make([]ent.Value, 0, len(m.vulnerabilities))
+		for id := range m.vulnerabilities {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScanReportMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedvulnerabilities != nil {
+		edges = append(edges, scanreport.EdgeVulnerabilities)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScanReportMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case scanreport.EdgeVulnerabilities:
+		ids := make([]ent.Value, 0, len(m.removedvulnerabilities))
+		for id := range m.removedvulnerabilities {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScanReportMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedartifact {
+		edges = append(edges, scanreport.EdgeArtifact)
+	}
+	if m.clearedscanner {
+		edges = append(edges, scanreport.EdgeScanner)
+	}
+	if m.clearedvulnerabilities {
+		edges = append(edges, scanreport.EdgeVulnerabilities)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScanReportMutation) EdgeCleared(name string) bool {
+	switch name {
+	case scanreport.EdgeArtifact:
+		return m.clearedartifact
+	case scanreport.EdgeScanner:
+		return m.clearedscanner
+	case scanreport.EdgeVulnerabilities:
+		return m.clearedvulnerabilities
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScanReportMutation) ClearEdge(name string) error {
+	switch name {
+	case scanreport.EdgeArtifact:
+		m.ClearArtifact()
+		return nil
+	case scanreport.EdgeScanner:
+		m.ClearScanner()
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScanReportMutation) ResetEdge(name string) error {
+	switch name {
+	case scanreport.EdgeArtifact:
+		m.ResetArtifact()
+		return nil
+	case scanreport.EdgeScanner:
+		m.ResetScanner()
+		return nil
+	case scanreport.EdgeVulnerabilities:
+		m.ResetVulnerabilities()
+		return nil
+	}
+	return fmt.Errorf("unknown ScanReport edge %s", name)
+}
+
+// ScannerMutation represents an operation that mutates the Scanner nodes in the graph.
+type ScannerMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	name              *string
+	description       *string
+	url               *string
+	builtin           *bool
+	auth              *scanner.Auth
+	access_credential *string
+	skip_cert_verify  *bool
+	is_default        *bool
+	enabled           *bool
+	vendor            *string
+	version           *string
+	created_at        *time.Time
+	updated_at        *time.Time
+	clearedFields     map[string]struct{}
+	reports           map[int]struct{}
+	removedreports    map[int]struct{}
+	clearedreports    bool
+	done              bool
+	oldValue          func(context.Context) (*Scanner, error)
+	predicates        []predicate.Scanner
+}
+
+var _ ent.Mutation = (*ScannerMutation)(nil)
+
+// scannerOption allows management of the mutation configuration using functional options.
+type scannerOption func(*ScannerMutation)
+
+// newScannerMutation creates new mutation for the Scanner entity.
+func newScannerMutation(c config, op Op, opts ...scannerOption) *ScannerMutation {
+	m := &ScannerMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScanner,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScannerID sets the ID field of the mutation.
+func withScannerID(id int) scannerOption {
+	return func(m *ScannerMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Scanner
+		)
+		m.oldValue = func(ctx context.Context) (*Scanner, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Scanner.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScanner sets the old Scanner of the mutation.
+func withScanner(node *Scanner) scannerOption {
+	return func(m *ScannerMutation) {
+		m.oldValue = func(context.Context) (*Scanner, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScannerMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScannerMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScannerMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScannerMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Scanner.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *ScannerMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ScannerMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ScannerMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ScannerMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ScannerMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ScannerMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetURL sets the "url" field.
+func (m *ScannerMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *ScannerMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *ScannerMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetBuiltin sets the "builtin" field.
+func (m *ScannerMutation) SetBuiltin(b bool) {
+	m.builtin = &b
+}
+
+// Builtin returns the value of the "builtin" field in the mutation.
+func (m *ScannerMutation) Builtin() (r bool, exists bool) {
+	v := m.builtin
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBuiltin returns the old "builtin" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldBuiltin(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBuiltin is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBuiltin requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBuiltin: %w", err)
+	}
+	return oldValue.Builtin, nil
+}
+
+// ResetBuiltin resets all changes to the "builtin" field.
+func (m *ScannerMutation) ResetBuiltin() {
+	m.builtin = nil
+}
+
+// SetAuth sets the "auth" field.
+func (m *ScannerMutation) SetAuth(s scanner.Auth) {
+	m.auth = &s
+}
+
+// Auth returns the value of the "auth" field in the mutation.
+func (m *ScannerMutation) Auth() (r scanner.Auth, exists bool) {
+	v := m.auth
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAuth returns the old "auth" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldAuth(ctx context.Context) (v scanner.Auth, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAuth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAuth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAuth: %w", err)
+	}
+	return oldValue.Auth, nil
+}
+
+// ResetAuth resets all changes to the "auth" field.
+func (m *ScannerMutation) ResetAuth() {
+	m.auth = nil
+}
+
+// SetAccessCredential sets the "access_credential" field.
+func (m *ScannerMutation) SetAccessCredential(s string) {
+	m.access_credential = &s
+}
+
+// AccessCredential returns the value of the "access_credential" field in the mutation.
+func (m *ScannerMutation) AccessCredential() (r string, exists bool) {
+	v := m.access_credential
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessCredential returns the old "access_credential" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldAccessCredential(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessCredential is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessCredential requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessCredential: %w", err)
+	}
+	return oldValue.AccessCredential, nil
+}
+
+// ResetAccessCredential resets all changes to the "access_credential" field.
+func (m *ScannerMutation) ResetAccessCredential() {
+	m.access_credential = nil
+}
+
+// SetSkipCertVerify sets the "skip_cert_verify" field.
+func (m *ScannerMutation) SetSkipCertVerify(b bool) {
+	m.skip_cert_verify = &b
+}
+
+// SkipCertVerify returns the value of the "skip_cert_verify" field in the mutation.
+func (m *ScannerMutation) SkipCertVerify() (r bool, exists bool) {
+	v := m.skip_cert_verify
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSkipCertVerify returns the old "skip_cert_verify" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldSkipCertVerify(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSkipCertVerify is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSkipCertVerify requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSkipCertVerify: %w", err)
+	}
+	return oldValue.SkipCertVerify, nil
+}
+
+// ResetSkipCertVerify resets all changes to the "skip_cert_verify" field.
+func (m *ScannerMutation) ResetSkipCertVerify() {
+	m.skip_cert_verify = nil
+}
+
+// SetIsDefault sets the "is_default" field.
+func (m *ScannerMutation) SetIsDefault(b bool) {
+	m.is_default = &b
+}
+
+// IsDefault returns the value of the "is_default" field in the mutation.
+func (m *ScannerMutation) IsDefault() (r bool, exists bool) {
+	v := m.is_default
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIsDefault returns the old "is_default" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldIsDefault(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIsDefault is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIsDefault requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIsDefault: %w", err)
+	}
+	return oldValue.IsDefault, nil
+}
+
+// ResetIsDefault resets all changes to the "is_default" field.
+func (m *ScannerMutation) ResetIsDefault() {
+	m.is_default = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *ScannerMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *ScannerMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *ScannerMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetVendor sets the "vendor" field.
+func (m *ScannerMutation) SetVendor(s string) {
+	m.vendor = &s
+}
+
+// Vendor returns the value of the "vendor" field in the mutation.
+func (m *ScannerMutation) Vendor() (r string, exists bool) {
+	v := m.vendor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVendor returns the old "vendor" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldVendor(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVendor is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVendor requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVendor: %w", err)
+	}
+	return oldValue.Vendor, nil
+}
+
+// ResetVendor resets all changes to the "vendor" field.
+func (m *ScannerMutation) ResetVendor() {
+	m.vendor = nil
+}
+
+// SetVersion sets the "version" field.
+func (m *ScannerMutation) SetVersion(s string) {
+	m.version = &s
+}
+
+// Version returns the value of the "version" field in the mutation.
+func (m *ScannerMutation) Version() (r string, exists bool) {
+	v := m.version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersion returns the old "version" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersion: %w", err)
+	}
+	return oldValue.Version, nil
+}
+
+// ResetVersion resets all changes to the "version" field.
+func (m *ScannerMutation) ResetVersion() {
+	m.version = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ScannerMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ScannerMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ScannerMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ScannerMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ScannerMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Scanner entity.
+// If the Scanner object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScannerMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ScannerMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// AddReportIDs adds the "reports" edge to the ScanReport entity by ids.
+func (m *ScannerMutation) AddReportIDs(ids ...int) {
+	if m.reports == nil {
+		m.reports = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.reports[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReports clears the "reports" edge to the ScanReport entity.
+func (m *ScannerMutation) ClearReports() {
+	m.clearedreports = true
+}
+
+// ReportsCleared reports if the "reports" edge to the ScanReport entity was cleared.
+func (m *ScannerMutation) ReportsCleared() bool {
+	return m.clearedreports
+}
+
+// RemoveReportIDs removes the "reports" edge to the ScanReport entity by IDs.
+func (m *ScannerMutation) RemoveReportIDs(ids ...int) {
+	if m.removedreports == nil {
+		m.removedreports = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.reports, ids[i])
+		m.removedreports[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReports returns the removed IDs of the "reports" edge to the ScanReport entity.
+func (m *ScannerMutation) RemovedReportsIDs() (ids []int) {
+	for id := range m.removedreports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReportsIDs returns the "reports" edge IDs in the mutation.
+func (m *ScannerMutation) ReportsIDs() (ids []int) {
+	for id := range m.reports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReports resets all changes to the "reports" edge.
+func (m *ScannerMutation) ResetReports() {
+	m.reports = nil
+	m.clearedreports = false
+	m.removedreports = nil
+}
+
+// Where appends a list predicates to the ScannerMutation builder.
+func (m *ScannerMutation) Where(ps ...predicate.Scanner) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScannerMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScannerMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Scanner, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScannerMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScannerMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Scanner).
+func (m *ScannerMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScannerMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.name != nil {
+		fields = append(fields, scanner.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, scanner.FieldDescription)
+	}
+	if m.url != nil {
+		fields = append(fields, scanner.FieldURL)
+	}
+	if m.builtin != nil {
+		fields = append(fields, scanner.FieldBuiltin)
+	}
+	if m.auth != nil {
+		fields = append(fields, scanner.FieldAuth)
+	}
+	if m.access_credential != nil {
+		fields = append(fields, scanner.FieldAccessCredential)
+	}
+	if m.skip_cert_verify != nil {
+		fields = append(fields, scanner.FieldSkipCertVerify)
+	}
+	if m.is_default != nil {
+		fields = append(fields, scanner.FieldIsDefault)
+	}
+	if m.enabled != nil {
+		fields = append(fields, scanner.FieldEnabled)
+	}
+	if m.vendor != nil {
+		fields = append(fields, scanner.FieldVendor)
+	}
+	if m.version != nil {
+		fields = append(fields, scanner.FieldVersion)
+	}
+	if m.created_at != nil {
+		fields = append(fields, scanner.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, scanner.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScannerMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scanner.FieldName:
+		return m.Name()
+	case scanner.FieldDescription:
+		return m.Description()
+	case scanner.FieldURL:
+		return m.URL()
+	case scanner.FieldBuiltin:
+		return m.Builtin()
+	case scanner.FieldAuth:
+		return m.Auth()
+	case scanner.FieldAccessCredential:
+		return m.AccessCredential()
+	case scanner.FieldSkipCertVerify:
+		return m.SkipCertVerify()
+	case scanner.FieldIsDefault:
+		return m.IsDefault()
+	case scanner.FieldEnabled:
+		return m.Enabled()
+	case scanner.FieldVendor:
+		return m.Vendor()
+	case scanner.FieldVersion:
+		return m.Version()
+	case scanner.FieldCreatedAt:
+		return m.CreatedAt()
+	case scanner.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScannerMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scanner.FieldName:
+		return m.OldName(ctx)
+	case scanner.FieldDescription:
+		return m.OldDescription(ctx)
+	case scanner.FieldURL:
+		return m.OldURL(ctx)
+	case scanner.FieldBuiltin:
+		return m.OldBuiltin(ctx)
+	case scanner.FieldAuth:
+		return m.OldAuth(ctx)
+	case scanner.FieldAccessCredential:
+		return m.OldAccessCredential(ctx)
+	case scanner.FieldSkipCertVerify:
+		return m.OldSkipCertVerify(ctx)
+	case scanner.FieldIsDefault:
+		return m.OldIsDefault(ctx)
+	case scanner.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case scanner.FieldVendor:
+		return m.OldVendor(ctx)
+	case scanner.FieldVersion:
+		return m.OldVersion(ctx)
+	case scanner.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case scanner.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Scanner field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScannerMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scanner.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case scanner.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case scanner.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case scanner.FieldBuiltin:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBuiltin(v)
+		return nil
+	case scanner.FieldAuth:
+		v, ok := value.(scanner.Auth)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAuth(v)
+		return nil
+	case scanner.FieldAccessCredential:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessCredential(v)
+		return nil
+	case scanner.FieldSkipCertVerify:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSkipCertVerify(v)
+		return nil
+	case scanner.FieldIsDefault:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIsDefault(v)
+		return nil
+	case scanner.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case scanner.FieldVendor:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVendor(v)
+		return nil
+	case scanner.FieldVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersion(v)
+		return nil
+	case scanner.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case scanner.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Scanner field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScannerMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScannerMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScannerMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Scanner numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScannerMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScannerMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScannerMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Scanner nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScannerMutation) ResetField(name string) error {
+	switch name {
+	case scanner.FieldName:
+		m.ResetName()
+		return nil
+	case scanner.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case scanner.FieldURL:
+		m.ResetURL()
+		return nil
+	case scanner.FieldBuiltin:
+		m.ResetBuiltin()
+		return nil
+	case scanner.FieldAuth:
+		m.ResetAuth()
+		return nil
+	case scanner.FieldAccessCredential:
+		m.ResetAccessCredential()
+		return nil
+	case scanner.FieldSkipCertVerify:
+		m.ResetSkipCertVerify()
+		return nil
+	case scanner.FieldIsDefault:
+		m.ResetIsDefault()
+		return nil
+	case scanner.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case scanner.FieldVendor:
+		m.ResetVendor()
+		return nil
+	case scanner.FieldVersion:
+		m.ResetVersion()
+		return nil
+	case scanner.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case scanner.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Scanner field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScannerMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.reports != nil {
+		edges = append(edges, scanner.EdgeReports)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScannerMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case scanner.EdgeReports:
+		ids := make([]ent.Value, 0, len(m.reports))
+		for id := range m.reports {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScannerMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedreports != nil {
+		edges = append(edges, scanner.EdgeReports)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScannerMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case scanner.EdgeReports:
+		ids := make([]ent.Value, 0, len(m.removedreports))
+		for id := range m.removedreports {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScannerMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedreports {
+		edges = append(edges, scanner.EdgeReports)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScannerMutation) EdgeCleared(name string) bool {
+	switch name {
+	case scanner.EdgeReports:
+		return m.clearedreports
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScannerMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Scanner unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScannerMutation) ResetEdge(name string) error {
+	switch name {
+	case scanner.EdgeReports:
+		m.ResetReports()
+		return nil
+	}
+	return fmt.Errorf("unknown Scanner edge %s", name)
+}
+
 // SessionMutation represents an operation that mutates the Session nodes in the graph.
 type SessionMutation struct {
 	config
@@ -11562,6 +13933,1485 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)
+}
+
+// VulnerabilityMutation represents an operation that mutates the Vulnerability nodes in the graph.
+type VulnerabilityMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	key               *string
+	scanner_id        *int
+	addscanner_id     *int
+	cve_id            *string
+	_package          *string
+	package_version   *string
+	fixed_version     *string
+	severity          *vulnerability.Severity
+	severity_rank     *int
+	addseverity_rank  *int
+	cvss_score_v3     *float64
+	addcvss_score_v3  *float64
+	cvss_vector_v3    *string
+	cvss_score_v2     *float64
+	addcvss_score_v2  *float64
+	cvss_vector_v2    *string
+	cwe_ids           *[]string
+	appendcwe_ids     []string
+	description       *string
+	links             *[]string
+	appendlinks       []string
+	vendor_attributes *string
+	clearedFields     map[string]struct{}
+	reports           map[int]struct{}
+	removedreports    map[int]struct{}
+	clearedreports    bool
+	done              bool
+	oldValue          func(context.Context) (*Vulnerability, error)
+	predicates        []predicate.Vulnerability
+}
+
+var _ ent.Mutation = (*VulnerabilityMutation)(nil)
+
+// vulnerabilityOption allows management of the mutation configuration using functional options.
+type vulnerabilityOption func(*VulnerabilityMutation)
+
+// newVulnerabilityMutation creates new mutation for the Vulnerability entity.
+func newVulnerabilityMutation(c config, op Op, opts ...vulnerabilityOption) *VulnerabilityMutation {
+	m := &VulnerabilityMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeVulnerability,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withVulnerabilityID sets the ID field of the mutation.
+func withVulnerabilityID(id int) vulnerabilityOption {
+	return func(m *VulnerabilityMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Vulnerability
+		)
+		m.oldValue = func(ctx context.Context) (*Vulnerability, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Vulnerability.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withVulnerability sets the old Vulnerability of the mutation.
+func withVulnerability(node *Vulnerability) vulnerabilityOption {
+	return func(m *VulnerabilityMutation) {
+		m.oldValue = func(context.Context) (*Vulnerability, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m VulnerabilityMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m VulnerabilityMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *VulnerabilityMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *VulnerabilityMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Vulnerability.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKey sets the "key" field.
+func (m *VulnerabilityMutation) SetKey(s string) {
+	m.key = &s
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *VulnerabilityMutation) Key() (r string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// ResetKey resets all changes to the "key" field.
+func (m *VulnerabilityMutation) ResetKey() {
+	m.key = nil
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (m *VulnerabilityMutation) SetScannerID(i int) {
+	m.scanner_id = &i
+	m.addscanner_id = nil
+}
+
+// ScannerID returns the value of the "scanner_id" field in the mutation.
+func (m *VulnerabilityMutation) ScannerID() (r int, exists bool) {
+	v := m.scanner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScannerID returns the old "scanner_id" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldScannerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScannerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScannerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScannerID: %w", err)
+	}
+	return oldValue.ScannerID, nil
+}
+
+// AddScannerID adds i to the "scanner_id" field.
+func (m *VulnerabilityMutation) AddScannerID(i int) {
+	if m.addscanner_id != nil {
+		*m.addscanner_id += i
+	} else {
+		m.addscanner_id = &i
+	}
+}
+
+// AddedScannerID returns the value that was added to the "scanner_id" field in this mutation.
+func (m *VulnerabilityMutation) AddedScannerID() (r int, exists bool) {
+	v := m.addscanner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetScannerID resets all changes to the "scanner_id" field.
+func (m *VulnerabilityMutation) ResetScannerID() {
+	m.scanner_id = nil
+	m.addscanner_id = nil
+}
+
+// SetCveID sets the "cve_id" field.
+func (m *VulnerabilityMutation) SetCveID(s string) {
+	m.cve_id = &s
+}
+
+// CveID returns the value of the "cve_id" field in the mutation.
+func (m *VulnerabilityMutation) CveID() (r string, exists bool) {
+	v := m.cve_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCveID returns the old "cve_id" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCveID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCveID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCveID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCveID: %w", err)
+	}
+	return oldValue.CveID, nil
+}
+
+// ResetCveID resets all changes to the "cve_id" field.
+func (m *VulnerabilityMutation) ResetCveID() {
+	m.cve_id = nil
+}
+
+// SetPackage sets the "package" field.
+func (m *VulnerabilityMutation) SetPackage(s string) {
+	m._package = &s
+}
+
+// Package returns the value of the "package" field in the mutation.
+func (m *VulnerabilityMutation) Package() (r string, exists bool) {
+	v := m._package
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackage returns the old "package" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldPackage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackage: %w", err)
+	}
+	return oldValue.Package, nil
+}
+
+// ResetPackage resets all changes to the "package" field.
+func (m *VulnerabilityMutation) ResetPackage() {
+	m._package = nil
+}
+
+// SetPackageVersion sets the "package_version" field.
+func (m *VulnerabilityMutation) SetPackageVersion(s string) {
+	m.package_version = &s
+}
+
+// PackageVersion returns the value of the "package_version" field in the mutation.
+func (m *VulnerabilityMutation) PackageVersion() (r string, exists bool) {
+	v := m.package_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackageVersion returns the old "package_version" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldPackageVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackageVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackageVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackageVersion: %w", err)
+	}
+	return oldValue.PackageVersion, nil
+}
+
+// ResetPackageVersion resets all changes to the "package_version" field.
+func (m *VulnerabilityMutation) ResetPackageVersion() {
+	m.package_version = nil
+}
+
+// SetFixedVersion sets the "fixed_version" field.
+func (m *VulnerabilityMutation) SetFixedVersion(s string) {
+	m.fixed_version = &s
+}
+
+// FixedVersion returns the value of the "fixed_version" field in the mutation.
+func (m *VulnerabilityMutation) FixedVersion() (r string, exists bool) {
+	v := m.fixed_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFixedVersion returns the old "fixed_version" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldFixedVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFixedVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFixedVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFixedVersion: %w", err)
+	}
+	return oldValue.FixedVersion, nil
+}
+
+// ResetFixedVersion resets all changes to the "fixed_version" field.
+func (m *VulnerabilityMutation) ResetFixedVersion() {
+	m.fixed_version = nil
+}
+
+// SetSeverity sets the "severity" field.
+func (m *VulnerabilityMutation) SetSeverity(v vulnerability.Severity) {
+	m.severity = &v
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *VulnerabilityMutation) Severity() (r vulnerability.Severity, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldSeverity(ctx context.Context) (v vulnerability.Severity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *VulnerabilityMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// SetSeverityRank sets the "severity_rank" field.
+func (m *VulnerabilityMutation) SetSeverityRank(i int) {
+	m.severity_rank = &i
+	m.addseverity_rank = nil
+}
+
+// SeverityRank returns the value of the "severity_rank" field in the mutation.
+func (m *VulnerabilityMutation) SeverityRank() (r int, exists bool) {
+	v := m.severity_rank
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverityRank returns the old "severity_rank" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldSeverityRank(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverityRank is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverityRank requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverityRank: %w", err)
+	}
+	return oldValue.SeverityRank, nil
+}
+
+// AddSeverityRank adds i to the "severity_rank" field.
+func (m *VulnerabilityMutation) AddSeverityRank(i int) {
+	if m.addseverity_rank != nil {
+		*m.addseverity_rank += i
+	} else {
+		m.addseverity_rank = &i
+	}
+}
+
+// AddedSeverityRank returns the value that was added to the "severity_rank" field in this mutation.
+func (m *VulnerabilityMutation) AddedSeverityRank() (r int, exists bool) {
+	v := m.addseverity_rank
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeverityRank resets all changes to the "severity_rank" field.
+func (m *VulnerabilityMutation) ResetSeverityRank() {
+	m.severity_rank = nil
+	m.addseverity_rank = nil
+}
+
+// SetCvssScoreV3 sets the "cvss_score_v3" field.
+func (m *VulnerabilityMutation) SetCvssScoreV3(f float64) {
+	m.cvss_score_v3 = &f
+	m.addcvss_score_v3 = nil
+}
+
+// CvssScoreV3 returns the value of the "cvss_score_v3" field in the mutation.
+func (m *VulnerabilityMutation) CvssScoreV3() (r float64, exists bool) {
+	v := m.cvss_score_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssScoreV3 returns the old "cvss_score_v3" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCvssScoreV3(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssScoreV3 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssScoreV3 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssScoreV3: %w", err)
+	}
+	return oldValue.CvssScoreV3, nil
+}
+
+// AddCvssScoreV3 adds f to the "cvss_score_v3" field.
+func (m *VulnerabilityMutation) AddCvssScoreV3(f float64) {
+	if m.addcvss_score_v3 != nil {
+		*m.addcvss_score_v3 += f
+	} else {
+		m.addcvss_score_v3 = &f
+	}
+}
+
+// AddedCvssScoreV3 returns the value that was added to the "cvss_score_v3" field in this mutation.
+func (m *VulnerabilityMutation) AddedCvssScoreV3() (r float64, exists bool) {
+	v := m.addcvss_score_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCvssScoreV3 clears the value of the "cvss_score_v3" field.
+func (m *VulnerabilityMutation) ClearCvssScoreV3() {
+	m.cvss_score_v3 = nil
+	m.addcvss_score_v3 = nil
+	m.clearedFields[vulnerability.FieldCvssScoreV3] = struct{}{}
+}
+
+// CvssScoreV3Cleared returns if the "cvss_score_v3" field was cleared in this mutation.
+func (m *VulnerabilityMutation) CvssScoreV3Cleared() bool {
+	_, ok := m.clearedFields[vulnerability.FieldCvssScoreV3]
+	return ok
+}
+
+// ResetCvssScoreV3 resets all changes to the "cvss_score_v3" field.
+func (m *VulnerabilityMutation) ResetCvssScoreV3() {
+	m.cvss_score_v3 = nil
+	m.addcvss_score_v3 = nil
+	delete(m.clearedFields, vulnerability.FieldCvssScoreV3)
+}
+
+// SetCvssVectorV3 sets the "cvss_vector_v3" field.
+func (m *VulnerabilityMutation) SetCvssVectorV3(s string) {
+	m.cvss_vector_v3 = &s
+}
+
+// CvssVectorV3 returns the value of the "cvss_vector_v3" field in the mutation.
+func (m *VulnerabilityMutation) CvssVectorV3() (r string, exists bool) {
+	v := m.cvss_vector_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssVectorV3 returns the old "cvss_vector_v3" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCvssVectorV3(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssVectorV3 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssVectorV3 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssVectorV3: %w", err)
+	}
+	return oldValue.CvssVectorV3, nil
+}
+
+// ResetCvssVectorV3 resets all changes to the "cvss_vector_v3" field.
+func (m *VulnerabilityMutation) ResetCvssVectorV3() {
+	m.cvss_vector_v3 = nil
+}
+
+// SetCvssScoreV2 sets the "cvss_score_v2" field.
+func (m *VulnerabilityMutation) SetCvssScoreV2(f float64) {
+	m.cvss_score_v2 = &f
+	m.addcvss_score_v2 = nil
+}
+
+// CvssScoreV2 returns the value of the "cvss_score_v2" field in the mutation.
+func (m *VulnerabilityMutation) CvssScoreV2() (r float64, exists bool) {
+	v := m.cvss_score_v2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssScoreV2 returns the old "cvss_score_v2" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCvssScoreV2(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssScoreV2 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssScoreV2 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssScoreV2: %w", err)
+	}
+	return oldValue.CvssScoreV2, nil
+}
+
+// AddCvssScoreV2 adds f to the "cvss_score_v2" field.
+func (m *VulnerabilityMutation) AddCvssScoreV2(f float64) {
+	if m.addcvss_score_v2 != nil {
+		*m.addcvss_score_v2 += f
+	} else {
+		m.addcvss_score_v2 = &f
+	}
+}
+
+// AddedCvssScoreV2 returns the value that was added to the "cvss_score_v2" field in this mutation.
+func (m *VulnerabilityMutation) AddedCvssScoreV2() (r float64, exists bool) {
+	v := m.addcvss_score_v2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCvssScoreV2 clears the value of the "cvss_score_v2" field.
+func (m *VulnerabilityMutation) ClearCvssScoreV2() {
+	m.cvss_score_v2 = nil
+	m.addcvss_score_v2 = nil
+	m.clearedFields[vulnerability.FieldCvssScoreV2] = struct{}{}
+}
+
+// CvssScoreV2Cleared returns if the "cvss_score_v2" field was cleared in this mutation.
+func (m *VulnerabilityMutation) CvssScoreV2Cleared() bool {
+	_, ok := m.clearedFields[vulnerability.FieldCvssScoreV2]
+	return ok
+}
+
+// ResetCvssScoreV2 resets all changes to the "cvss_score_v2" field.
+func (m *VulnerabilityMutation) ResetCvssScoreV2() {
+	m.cvss_score_v2 = nil
+	m.addcvss_score_v2 = nil
+	delete(m.clearedFields, vulnerability.FieldCvssScoreV2)
+}
+
+// SetCvssVectorV2 sets the "cvss_vector_v2" field.
+func (m *VulnerabilityMutation) SetCvssVectorV2(s string) {
+	m.cvss_vector_v2 = &s
+}
+
+// CvssVectorV2 returns the value of the "cvss_vector_v2" field in the mutation.
+func (m *VulnerabilityMutation) CvssVectorV2() (r string, exists bool) {
+	v := m.cvss_vector_v2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssVectorV2 returns the old "cvss_vector_v2" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCvssVectorV2(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssVectorV2 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssVectorV2 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssVectorV2: %w", err)
+	}
+	return oldValue.CvssVectorV2, nil
+}
+
+// ResetCvssVectorV2 resets all changes to the "cvss_vector_v2" field.
+func (m *VulnerabilityMutation) ResetCvssVectorV2() {
+	m.cvss_vector_v2 = nil
+}
+
+// SetCweIds sets the "cwe_ids" field.
+func (m *VulnerabilityMutation) SetCweIds(s []string) {
+	m.cwe_ids = &s
+	m.appendcwe_ids = nil
+}
+
+// CweIds returns the value of the "cwe_ids" field in the mutation.
+func (m *VulnerabilityMutation) CweIds() (r []string, exists bool) {
+	v := m.cwe_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCweIds returns the old "cwe_ids" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldCweIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCweIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCweIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCweIds: %w", err)
+	}
+	return oldValue.CweIds, nil
+}
+
+// AppendCweIds adds s to the "cwe_ids" field.
+func (m *VulnerabilityMutation) AppendCweIds(s []string) {
+	m.appendcwe_ids = append(m.appendcwe_ids, s...)
+}
+
+// AppendedCweIds returns the list of values that were appended to the "cwe_ids" field in this mutation.
+func (m *VulnerabilityMutation) AppendedCweIds() ([]string, bool) {
+	if len(m.appendcwe_ids) == 0 {
+		return nil, false
+	}
+	return m.appendcwe_ids, true
+}
+
+// ClearCweIds clears the value of the "cwe_ids" field.
+func (m *VulnerabilityMutation) ClearCweIds() {
+	m.cwe_ids = nil
+	m.appendcwe_ids = nil
+	m.clearedFields[vulnerability.FieldCweIds] = struct{}{}
+}
+
+// CweIdsCleared returns if the "cwe_ids" field was cleared in this mutation.
+func (m *VulnerabilityMutation) CweIdsCleared() bool {
+	_, ok := m.clearedFields[vulnerability.FieldCweIds]
+	return ok
+}
+
+// ResetCweIds resets all changes to the "cwe_ids" field.
+func (m *VulnerabilityMutation) ResetCweIds() {
+	m.cwe_ids = nil
+	m.appendcwe_ids = nil
+	delete(m.clearedFields, vulnerability.FieldCweIds)
+}
+
+// SetDescription sets the "description" field.
+func (m *VulnerabilityMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *VulnerabilityMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *VulnerabilityMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetLinks sets the "links" field.
+func (m *VulnerabilityMutation) SetLinks(s []string) {
+	m.links = &s
+	m.appendlinks = nil
+}
+
+// Links returns the value of the "links" field in the mutation.
+func (m *VulnerabilityMutation) Links() (r []string, exists bool) {
+	v := m.links
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLinks returns the old "links" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldLinks(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLinks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLinks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLinks: %w", err)
+	}
+	return oldValue.Links, nil
+}
+
+// AppendLinks adds s to the "links" field.
+func (m *VulnerabilityMutation) AppendLinks(s []string) {
+	m.appendlinks = append(m.appendlinks, s...)
+}
+
+// AppendedLinks returns the list of values that were appended to the "links" field in this mutation.
+func (m *VulnerabilityMutation) AppendedLinks() ([]string, bool) {
+	if len(m.appendlinks) == 0 {
+		return nil, false
+	}
+	return m.appendlinks, true
+}
+
+// ClearLinks clears the value of the "links" field.
+func (m *VulnerabilityMutation) ClearLinks() {
+	m.links = nil
+	m.appendlinks = nil
+	m.clearedFields[vulnerability.FieldLinks] = struct{}{}
+}
+
+// LinksCleared returns if the "links" field was cleared in this mutation.
+func (m *VulnerabilityMutation) LinksCleared() bool {
+	_, ok := m.clearedFields[vulnerability.FieldLinks]
+	return ok
+}
+
+// ResetLinks resets all changes to the "links" field.
+func (m *VulnerabilityMutation) ResetLinks() {
+	m.links = nil
+	m.appendlinks = nil
+	delete(m.clearedFields, vulnerability.FieldLinks)
+}
+
+// SetVendorAttributes sets the "vendor_attributes" field.
+func (m *VulnerabilityMutation) SetVendorAttributes(s string) {
+	m.vendor_attributes = &s
+}
+
+// VendorAttributes returns the value of the "vendor_attributes" field in the mutation.
+func (m *VulnerabilityMutation) VendorAttributes() (r string, exists bool) {
+	v := m.vendor_attributes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVendorAttributes returns the old "vendor_attributes" field's value of the Vulnerability entity.
+// If the Vulnerability object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *VulnerabilityMutation) OldVendorAttributes(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVendorAttributes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVendorAttributes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVendorAttributes: %w", err)
+	}
+	return oldValue.VendorAttributes, nil
+}
+
+// ResetVendorAttributes resets all changes to the "vendor_attributes" field.
+func (m *VulnerabilityMutation) ResetVendorAttributes() {
+	m.vendor_attributes = nil
+}
+
+// AddReportIDs adds the "reports" edge to the ScanReport entity by ids.
+func (m *VulnerabilityMutation) AddReportIDs(ids ...int) {
+	if m.reports == nil {
+		m.reports = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.reports[ids[i]] = struct{}{}
+	}
+}
+
+// ClearReports clears the "reports" edge to the ScanReport entity.
+func (m *VulnerabilityMutation) ClearReports() {
+	m.clearedreports = true
+}
+
+// ReportsCleared reports if the "reports" edge to the ScanReport entity was cleared.
+func (m *VulnerabilityMutation) ReportsCleared() bool {
+	return m.clearedreports
+}
+
+// RemoveReportIDs removes the "reports" edge to the ScanReport entity by IDs.
+func (m *VulnerabilityMutation) RemoveReportIDs(ids ...int) {
+	if m.removedreports == nil {
+		m.removedreports = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.reports, ids[i])
+		m.removedreports[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedReports returns the removed IDs of the "reports" edge to the ScanReport entity.
+func (m *VulnerabilityMutation) RemovedReportsIDs() (ids []int) {
+	for id := range m.removedreports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ReportsIDs returns the "reports" edge IDs in the mutation.
+func (m *VulnerabilityMutation) ReportsIDs() (ids []int) {
+	for id := range m.reports {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetReports resets all changes to the "reports" edge.
+func (m *VulnerabilityMutation) ResetReports() {
+	m.reports = nil
+	m.clearedreports = false
+	m.removedreports = nil
+}
+
+// Where appends a list predicates to the VulnerabilityMutation builder.
+func (m *VulnerabilityMutation) Where(ps ...predicate.Vulnerability) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the VulnerabilityMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *VulnerabilityMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Vulnerability, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *VulnerabilityMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *VulnerabilityMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Vulnerability).
+func (m *VulnerabilityMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *VulnerabilityMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.key != nil {
+		fields = append(fields, vulnerability.FieldKey)
+	}
+	if m.scanner_id != nil {
+		fields = append(fields, vulnerability.FieldScannerID)
+	}
+	if m.cve_id != nil {
+		fields = append(fields, vulnerability.FieldCveID)
+	}
+	if m._package != nil {
+		fields = append(fields, vulnerability.FieldPackage)
+	}
+	if m.package_version != nil {
+		fields = append(fields, vulnerability.FieldPackageVersion)
+	}
+	if m.fixed_version != nil {
+		fields = append(fields, vulnerability.FieldFixedVersion)
+	}
+	if m.severity != nil {
+		fields = append(fields, vulnerability.FieldSeverity)
+	}
+	if m.severity_rank != nil {
+		fields = append(fields, vulnerability.FieldSeverityRank)
+	}
+	if m.cvss_score_v3 != nil {
+		fields = append(fields, vulnerability.FieldCvssScoreV3)
+	}
+	if m.cvss_vector_v3 != nil {
+		fields = append(fields, vulnerability.FieldCvssVectorV3)
+	}
+	if m.cvss_score_v2 != nil {
+		fields = append(fields, vulnerability.FieldCvssScoreV2)
+	}
+	if m.cvss_vector_v2 != nil {
+		fields = append(fields, vulnerability.FieldCvssVectorV2)
+	}
+	if m.cwe_ids != nil {
+		fields = append(fields, vulnerability.FieldCweIds)
+	}
+	if m.description != nil {
+		fields = append(fields, vulnerability.FieldDescription)
+	}
+	if m.links != nil {
+		fields = append(fields, vulnerability.FieldLinks)
+	}
+	if m.vendor_attributes != nil {
+		fields = append(fields, vulnerability.FieldVendorAttributes)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *VulnerabilityMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case vulnerability.FieldKey:
+		return m.Key()
+	case vulnerability.FieldScannerID:
+		return m.ScannerID()
+	case vulnerability.FieldCveID:
+		return m.CveID()
+	case vulnerability.FieldPackage:
+		return m.Package()
+	case vulnerability.FieldPackageVersion:
+		return m.PackageVersion()
+	case vulnerability.FieldFixedVersion:
+		return m.FixedVersion()
+	case vulnerability.FieldSeverity:
+		return m.Severity()
+	case vulnerability.FieldSeverityRank:
+		return m.SeverityRank()
+	case vulnerability.FieldCvssScoreV3:
+		return m.CvssScoreV3()
+	case vulnerability.FieldCvssVectorV3:
+		return m.CvssVectorV3()
+	case vulnerability.FieldCvssScoreV2:
+		return m.CvssScoreV2()
+	case vulnerability.FieldCvssVectorV2:
+		return m.CvssVectorV2()
+	case vulnerability.FieldCweIds:
+		return m.CweIds()
+	case vulnerability.FieldDescription:
+		return m.Description()
+	case vulnerability.FieldLinks:
+		return m.Links()
+	case vulnerability.FieldVendorAttributes:
+		return m.VendorAttributes()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *VulnerabilityMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case vulnerability.FieldKey:
+		return m.OldKey(ctx)
+	case vulnerability.FieldScannerID:
+		return m.OldScannerID(ctx)
+	case vulnerability.FieldCveID:
+		return m.OldCveID(ctx)
+	case vulnerability.FieldPackage:
+		return m.OldPackage(ctx)
+	case vulnerability.FieldPackageVersion:
+		return m.OldPackageVersion(ctx)
+	case vulnerability.FieldFixedVersion:
+		return m.OldFixedVersion(ctx)
+	case vulnerability.FieldSeverity:
+		return m.OldSeverity(ctx)
+	case vulnerability.FieldSeverityRank:
+		return m.OldSeverityRank(ctx)
+	case vulnerability.FieldCvssScoreV3:
+		return m.OldCvssScoreV3(ctx)
+	case vulnerability.FieldCvssVectorV3:
+		return m.OldCvssVectorV3(ctx)
+	case vulnerability.FieldCvssScoreV2:
+		return m.OldCvssScoreV2(ctx)
+	case vulnerability.FieldCvssVectorV2:
+		return m.OldCvssVectorV2(ctx)
+	case vulnerability.FieldCweIds:
+		return m.OldCweIds(ctx)
+	case vulnerability.FieldDescription:
+		return m.OldDescription(ctx)
+	case vulnerability.FieldLinks:
+		return m.OldLinks(ctx)
+	case vulnerability.FieldVendorAttributes:
+		return m.OldVendorAttributes(ctx)
+	}
+	return nil, fmt.Errorf("unknown Vulnerability field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VulnerabilityMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case vulnerability.FieldKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case vulnerability.FieldScannerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScannerID(v)
+		return nil
+	case vulnerability.FieldCveID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCveID(v)
+		return nil
+	case vulnerability.FieldPackage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackage(v)
+		return nil
+	case vulnerability.FieldPackageVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackageVersion(v)
+		return nil
+	case vulnerability.FieldFixedVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFixedVersion(v)
+		return nil
+	case vulnerability.FieldSeverity:
+		v, ok := value.(vulnerability.Severity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	case vulnerability.FieldSeverityRank:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverityRank(v)
+		return nil
+	case vulnerability.FieldCvssScoreV3:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssScoreV3(v)
+		return nil
+	case vulnerability.FieldCvssVectorV3:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssVectorV3(v)
+		return nil
+	case vulnerability.FieldCvssScoreV2:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssScoreV2(v)
+		return nil
+	case vulnerability.FieldCvssVectorV2:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssVectorV2(v)
+		return nil
+	case vulnerability.FieldCweIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCweIds(v)
+		return nil
+	case vulnerability.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case vulnerability.FieldLinks:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLinks(v)
+		return nil
+	case vulnerability.FieldVendorAttributes:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVendorAttributes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Vulnerability field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *VulnerabilityMutation) AddedFields() []string {
+	var fields []string
+	if m.addscanner_id != nil {
+		fields = append(fields, vulnerability.FieldScannerID)
+	}
+	if m.addseverity_rank != nil {
+		fields = append(fields, vulnerability.FieldSeverityRank)
+	}
+	if m.addcvss_score_v3 != nil {
+		fields = append(fields, vulnerability.FieldCvssScoreV3)
+	}
+	if m.addcvss_score_v2 != nil {
+		fields = append(fields, vulnerability.FieldCvssScoreV2)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *VulnerabilityMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case vulnerability.FieldScannerID:
+		return m.AddedScannerID()
+	case vulnerability.FieldSeverityRank:
+		return m.AddedSeverityRank()
+	case vulnerability.FieldCvssScoreV3:
+		return m.AddedCvssScoreV3()
+	case vulnerability.FieldCvssScoreV2:
+		return m.AddedCvssScoreV2()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *VulnerabilityMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case vulnerability.FieldScannerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddScannerID(v)
+		return nil
+	case vulnerability.FieldSeverityRank:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeverityRank(v)
+		return nil
+	case vulnerability.FieldCvssScoreV3:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCvssScoreV3(v)
+		return nil
+	case vulnerability.FieldCvssScoreV2:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCvssScoreV2(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Vulnerability numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *VulnerabilityMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(vulnerability.FieldCvssScoreV3) {
+		fields = append(fields, vulnerability.FieldCvssScoreV3)
+	}
+	if m.FieldCleared(vulnerability.FieldCvssScoreV2) {
+		fields = append(fields, vulnerability.FieldCvssScoreV2)
+	}
+	if m.FieldCleared(vulnerability.FieldCweIds) {
+		fields = append(fields, vulnerability.FieldCweIds)
+	}
+	if m.FieldCleared(vulnerability.FieldLinks) {
+		fields = append(fields, vulnerability.FieldLinks)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *VulnerabilityMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *VulnerabilityMutation) ClearField(name string) error {
+	switch name {
+	case vulnerability.FieldCvssScoreV3:
+		m.ClearCvssScoreV3()
+		return nil
+	case vulnerability.FieldCvssScoreV2:
+		m.ClearCvssScoreV2()
+		return nil
+	case vulnerability.FieldCweIds:
+		m.ClearCweIds()
+		return nil
+	case vulnerability.FieldLinks:
+		m.ClearLinks()
+		return nil
+	}
+	return fmt.Errorf("unknown Vulnerability nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *VulnerabilityMutation) ResetField(name string) error {
+	switch name {
+	case vulnerability.FieldKey:
+		m.ResetKey()
+		return nil
+	case vulnerability.FieldScannerID:
+		m.ResetScannerID()
+		return nil
+	case vulnerability.FieldCveID:
+		m.ResetCveID()
+		return nil
+	case vulnerability.FieldPackage:
+		m.ResetPackage()
+		return nil
+	case vulnerability.FieldPackageVersion:
+		m.ResetPackageVersion()
+		return nil
+	case vulnerability.FieldFixedVersion:
+		m.ResetFixedVersion()
+		return nil
+	case vulnerability.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	case vulnerability.FieldSeverityRank:
+		m.ResetSeverityRank()
+		return nil
+	case vulnerability.FieldCvssScoreV3:
+		m.ResetCvssScoreV3()
+		return nil
+	case vulnerability.FieldCvssVectorV3:
+		m.ResetCvssVectorV3()
+		return nil
+	case vulnerability.FieldCvssScoreV2:
+		m.ResetCvssScoreV2()
+		return nil
+	case vulnerability.FieldCvssVectorV2:
+		m.ResetCvssVectorV2()
+		return nil
+	case vulnerability.FieldCweIds:
+		m.ResetCweIds()
+		return nil
+	case vulnerability.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case vulnerability.FieldLinks:
+		m.ResetLinks()
+		return nil
+	case vulnerability.FieldVendorAttributes:
+		m.ResetVendorAttributes()
+		return nil
+	}
+	return fmt.Errorf("unknown Vulnerability field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *VulnerabilityMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.reports != nil {
+		edges = append(edges, vulnerability.EdgeReports)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *VulnerabilityMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case vulnerability.EdgeReports:
+		ids := make([]ent.Value, 0, len(m.reports))
+		for id := range m.reports {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *VulnerabilityMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedreports != nil {
+		edges = append(edges, vulnerability.EdgeReports)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *VulnerabilityMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case vulnerability.EdgeReports:
+		ids := make([]ent.Value, 0, len(m.removedreports))
+		for id := range m.removedreports {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *VulnerabilityMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedreports {
+		edges = append(edges, vulnerability.EdgeReports)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *VulnerabilityMutation) EdgeCleared(name string) bool {
+	switch name {
+	case vulnerability.EdgeReports:
+		return m.clearedreports
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *VulnerabilityMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Vulnerability unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *VulnerabilityMutation) ResetEdge(name string) error {
+	switch name {
+	case vulnerability.EdgeReports:
+		m.ResetReports()
+		return nil
+	}
+	return fmt.Errorf("unknown Vulnerability edge %s", name)
 }
 
 // WebhookDeliveryMutation represents an operation that mutates the WebhookDelivery nodes in the graph.

@@ -15,11 +15,14 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
@@ -354,6 +357,110 @@ func init() {
 	repositoryDescUpdatedAt := repositoryFields[3].Descriptor()
 	// repository.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	repository.DefaultUpdatedAt = repositoryDescUpdatedAt.Default.(func() time.Time)
+	scanreportFields := schema.ScanReport{}.Fields()
+	_ = scanreportFields
+	// scanreportDescMimeType is the schema descriptor for mime_type field.
+	scanreportDescMimeType := scanreportFields[3].Descriptor()
+	// scanreport.DefaultMimeType holds the default value on creation for the mime_type field.
+	scanreport.DefaultMimeType = scanreportDescMimeType.Default.(string)
+	// scanreport.MimeTypeValidator is a validator for the "mime_type" field. It is called by the builders before save.
+	scanreport.MimeTypeValidator = scanreportDescMimeType.Validators[0].(func(string) error)
+	// scanreportDescFixable is the schema descriptor for fixable field.
+	scanreportDescFixable := scanreportFields[6].Descriptor()
+	// scanreport.DefaultFixable holds the default value on creation for the fixable field.
+	scanreport.DefaultFixable = scanreportDescFixable.Default.(int)
+	// scanreportDescProgress is the schema descriptor for progress field.
+	scanreportDescProgress := scanreportFields[7].Descriptor()
+	// scanreport.DefaultProgress holds the default value on creation for the progress field.
+	scanreport.DefaultProgress = scanreportDescProgress.Default.(int)
+	// scanreportDescLog is the schema descriptor for log field.
+	scanreportDescLog := scanreportFields[8].Descriptor()
+	// scanreport.DefaultLog holds the default value on creation for the log field.
+	scanreport.DefaultLog = scanreportDescLog.Default.(string)
+	// scanreportDescScannerName is the schema descriptor for scanner_name field.
+	scanreportDescScannerName := scanreportFields[9].Descriptor()
+	// scanreport.DefaultScannerName holds the default value on creation for the scanner_name field.
+	scanreport.DefaultScannerName = scanreportDescScannerName.Default.(string)
+	// scanreport.ScannerNameValidator is a validator for the "scanner_name" field. It is called by the builders before save.
+	scanreport.ScannerNameValidator = scanreportDescScannerName.Validators[0].(func(string) error)
+	// scanreportDescStartedAt is the schema descriptor for started_at field.
+	scanreportDescStartedAt := scanreportFields[10].Descriptor()
+	// scanreport.DefaultStartedAt holds the default value on creation for the started_at field.
+	scanreport.DefaultStartedAt = scanreportDescStartedAt.Default.(func() time.Time)
+	scannerFields := schema.Scanner{}.Fields()
+	_ = scannerFields
+	// scannerDescName is the schema descriptor for name field.
+	scannerDescName := scannerFields[0].Descriptor()
+	// scanner.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	scanner.NameValidator = func() func(string) error {
+		validators := scannerDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// scannerDescDescription is the schema descriptor for description field.
+	scannerDescDescription := scannerFields[1].Descriptor()
+	// scanner.DefaultDescription holds the default value on creation for the description field.
+	scanner.DefaultDescription = scannerDescDescription.Default.(string)
+	// scanner.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	scanner.DescriptionValidator = scannerDescDescription.Validators[0].(func(string) error)
+	// scannerDescURL is the schema descriptor for url field.
+	scannerDescURL := scannerFields[2].Descriptor()
+	// scanner.DefaultURL holds the default value on creation for the url field.
+	scanner.DefaultURL = scannerDescURL.Default.(string)
+	// scanner.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	scanner.URLValidator = scannerDescURL.Validators[0].(func(string) error)
+	// scannerDescBuiltin is the schema descriptor for builtin field.
+	scannerDescBuiltin := scannerFields[3].Descriptor()
+	// scanner.DefaultBuiltin holds the default value on creation for the builtin field.
+	scanner.DefaultBuiltin = scannerDescBuiltin.Default.(bool)
+	// scannerDescAccessCredential is the schema descriptor for access_credential field.
+	scannerDescAccessCredential := scannerFields[5].Descriptor()
+	// scanner.DefaultAccessCredential holds the default value on creation for the access_credential field.
+	scanner.DefaultAccessCredential = scannerDescAccessCredential.Default.(string)
+	// scannerDescSkipCertVerify is the schema descriptor for skip_cert_verify field.
+	scannerDescSkipCertVerify := scannerFields[6].Descriptor()
+	// scanner.DefaultSkipCertVerify holds the default value on creation for the skip_cert_verify field.
+	scanner.DefaultSkipCertVerify = scannerDescSkipCertVerify.Default.(bool)
+	// scannerDescIsDefault is the schema descriptor for is_default field.
+	scannerDescIsDefault := scannerFields[7].Descriptor()
+	// scanner.DefaultIsDefault holds the default value on creation for the is_default field.
+	scanner.DefaultIsDefault = scannerDescIsDefault.Default.(bool)
+	// scannerDescEnabled is the schema descriptor for enabled field.
+	scannerDescEnabled := scannerFields[8].Descriptor()
+	// scanner.DefaultEnabled holds the default value on creation for the enabled field.
+	scanner.DefaultEnabled = scannerDescEnabled.Default.(bool)
+	// scannerDescVendor is the schema descriptor for vendor field.
+	scannerDescVendor := scannerFields[9].Descriptor()
+	// scanner.DefaultVendor holds the default value on creation for the vendor field.
+	scanner.DefaultVendor = scannerDescVendor.Default.(string)
+	// scanner.VendorValidator is a validator for the "vendor" field. It is called by the builders before save.
+	scanner.VendorValidator = scannerDescVendor.Validators[0].(func(string) error)
+	// scannerDescVersion is the schema descriptor for version field.
+	scannerDescVersion := scannerFields[10].Descriptor()
+	// scanner.DefaultVersion holds the default value on creation for the version field.
+	scanner.DefaultVersion = scannerDescVersion.Default.(string)
+	// scanner.VersionValidator is a validator for the "version" field. It is called by the builders before save.
+	scanner.VersionValidator = scannerDescVersion.Validators[0].(func(string) error)
+	// scannerDescCreatedAt is the schema descriptor for created_at field.
+	scannerDescCreatedAt := scannerFields[11].Descriptor()
+	// scanner.DefaultCreatedAt holds the default value on creation for the created_at field.
+	scanner.DefaultCreatedAt = scannerDescCreatedAt.Default.(func() time.Time)
+	// scannerDescUpdatedAt is the schema descriptor for updated_at field.
+	scannerDescUpdatedAt := scannerFields[12].Descriptor()
+	// scanner.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	scanner.DefaultUpdatedAt = scannerDescUpdatedAt.Default.(func() time.Time)
+	// scanner.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	scanner.UpdateDefaultUpdatedAt = scannerDescUpdatedAt.UpdateDefault.(func() time.Time)
 	sessionFields := schema.Session{}.Fields()
 	_ = sessionFields
 	// sessionDescCreatedAt is the schema descriptor for created_at field.
@@ -460,6 +567,86 @@ func init() {
 	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
 	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	vulnerabilityFields := schema.Vulnerability{}.Fields()
+	_ = vulnerabilityFields
+	// vulnerabilityDescKey is the schema descriptor for key field.
+	vulnerabilityDescKey := vulnerabilityFields[0].Descriptor()
+	// vulnerability.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	vulnerability.KeyValidator = func() func(string) error {
+		validators := vulnerabilityDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vulnerabilityDescCveID is the schema descriptor for cve_id field.
+	vulnerabilityDescCveID := vulnerabilityFields[2].Descriptor()
+	// vulnerability.CveIDValidator is a validator for the "cve_id" field. It is called by the builders before save.
+	vulnerability.CveIDValidator = func() func(string) error {
+		validators := vulnerabilityDescCveID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(cve_id string) error {
+			for _, fn := range fns {
+				if err := fn(cve_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// vulnerabilityDescPackage is the schema descriptor for package field.
+	vulnerabilityDescPackage := vulnerabilityFields[3].Descriptor()
+	// vulnerability.DefaultPackage holds the default value on creation for the package field.
+	vulnerability.DefaultPackage = vulnerabilityDescPackage.Default.(string)
+	// vulnerability.PackageValidator is a validator for the "package" field. It is called by the builders before save.
+	vulnerability.PackageValidator = vulnerabilityDescPackage.Validators[0].(func(string) error)
+	// vulnerabilityDescPackageVersion is the schema descriptor for package_version field.
+	vulnerabilityDescPackageVersion := vulnerabilityFields[4].Descriptor()
+	// vulnerability.DefaultPackageVersion holds the default value on creation for the package_version field.
+	vulnerability.DefaultPackageVersion = vulnerabilityDescPackageVersion.Default.(string)
+	// vulnerability.PackageVersionValidator is a validator for the "package_version" field. It is called by the builders before save.
+	vulnerability.PackageVersionValidator = vulnerabilityDescPackageVersion.Validators[0].(func(string) error)
+	// vulnerabilityDescFixedVersion is the schema descriptor for fixed_version field.
+	vulnerabilityDescFixedVersion := vulnerabilityFields[5].Descriptor()
+	// vulnerability.DefaultFixedVersion holds the default value on creation for the fixed_version field.
+	vulnerability.DefaultFixedVersion = vulnerabilityDescFixedVersion.Default.(string)
+	// vulnerability.FixedVersionValidator is a validator for the "fixed_version" field. It is called by the builders before save.
+	vulnerability.FixedVersionValidator = vulnerabilityDescFixedVersion.Validators[0].(func(string) error)
+	// vulnerabilityDescSeverityRank is the schema descriptor for severity_rank field.
+	vulnerabilityDescSeverityRank := vulnerabilityFields[7].Descriptor()
+	// vulnerability.DefaultSeverityRank holds the default value on creation for the severity_rank field.
+	vulnerability.DefaultSeverityRank = vulnerabilityDescSeverityRank.Default.(int)
+	// vulnerabilityDescCvssVectorV3 is the schema descriptor for cvss_vector_v3 field.
+	vulnerabilityDescCvssVectorV3 := vulnerabilityFields[9].Descriptor()
+	// vulnerability.DefaultCvssVectorV3 holds the default value on creation for the cvss_vector_v3 field.
+	vulnerability.DefaultCvssVectorV3 = vulnerabilityDescCvssVectorV3.Default.(string)
+	// vulnerability.CvssVectorV3Validator is a validator for the "cvss_vector_v3" field. It is called by the builders before save.
+	vulnerability.CvssVectorV3Validator = vulnerabilityDescCvssVectorV3.Validators[0].(func(string) error)
+	// vulnerabilityDescCvssVectorV2 is the schema descriptor for cvss_vector_v2 field.
+	vulnerabilityDescCvssVectorV2 := vulnerabilityFields[11].Descriptor()
+	// vulnerability.DefaultCvssVectorV2 holds the default value on creation for the cvss_vector_v2 field.
+	vulnerability.DefaultCvssVectorV2 = vulnerabilityDescCvssVectorV2.Default.(string)
+	// vulnerability.CvssVectorV2Validator is a validator for the "cvss_vector_v2" field. It is called by the builders before save.
+	vulnerability.CvssVectorV2Validator = vulnerabilityDescCvssVectorV2.Validators[0].(func(string) error)
+	// vulnerabilityDescDescription is the schema descriptor for description field.
+	vulnerabilityDescDescription := vulnerabilityFields[13].Descriptor()
+	// vulnerability.DefaultDescription holds the default value on creation for the description field.
+	vulnerability.DefaultDescription = vulnerabilityDescDescription.Default.(string)
+	// vulnerabilityDescVendorAttributes is the schema descriptor for vendor_attributes field.
+	vulnerabilityDescVendorAttributes := vulnerabilityFields[15].Descriptor()
+	// vulnerability.DefaultVendorAttributes holds the default value on creation for the vendor_attributes field.
+	vulnerability.DefaultVendorAttributes = vulnerabilityDescVendorAttributes.Default.(string)
 	webhookdeliveryFields := schema.WebhookDelivery{}.Fields()
 	_ = webhookdeliveryFields
 	// webhookdeliveryDescEventType is the schema descriptor for event_type field.

@@ -34,6 +34,10 @@ type Tx struct {
 	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// ScanReport is the client for interacting with the ScanReport builders.
+	ScanReport *ScanReportClient
+	// Scanner is the client for interacting with the Scanner builders.
+	Scanner *ScannerClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
@@ -42,6 +46,8 @@ type Tx struct {
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
+	// Vulnerability is the client for interacting with the Vulnerability builders.
+	Vulnerability *VulnerabilityClient
 	// WebhookDelivery is the client for interacting with the WebhookDelivery builders.
 	WebhookDelivery *WebhookDeliveryClient
 	// WebhookPolicy is the client for interacting with the WebhookPolicy builders.
@@ -187,10 +193,13 @@ func (tx *Tx) init() {
 	tx.Project = NewProjectClient(tx.config)
 	tx.PurgeRun = NewPurgeRunClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
+	tx.ScanReport = NewScanReportClient(tx.config)
+	tx.Scanner = NewScannerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
+	tx.Vulnerability = NewVulnerabilityClient(tx.config)
 	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)
 	tx.WebhookPolicy = NewWebhookPolicyClient(tx.config)
 }

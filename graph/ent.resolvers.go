@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
@@ -21,13 +22,22 @@ func (r *artifactResolver) Annotations(ctx context.Context, obj *ent.Artifact) (
 	return out, nil
 }
 
+// Summary is the resolver for the summary field.
+func (r *scanReportResolver) Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error) {
+	panic(fmt.Errorf("not implemented: Summary - summary"))
+}
+
 // Artifact returns generated.ArtifactResolver implementation.
 func (r *Resolver) Artifact() generated.ArtifactResolver { return &artifactResolver{r} }
 
 // Project returns generated.ProjectResolver implementation.
 func (r *Resolver) Project() generated.ProjectResolver { return &projectResolver{r} }
 
+// ScanReport returns generated.ScanReportResolver implementation.
+func (r *Resolver) ScanReport() generated.ScanReportResolver { return &scanReportResolver{r} }
+
 type (
-	artifactResolver struct{ *Resolver }
-	projectResolver  struct{ *Resolver }
+	artifactResolver   struct{ *Resolver }
+	projectResolver    struct{ *Resolver }
+	scanReportResolver struct{ *Resolver }
 )

@@ -46,6 +46,8 @@ const (
 	EdgeParents = "parents"
 	// EdgeChildren holds the string denoting the children edge name in mutations.
 	EdgeChildren = "children"
+	// EdgeScanReports holds the string denoting the scan_reports edge name in mutations.
+	EdgeScanReports = "scan_reports"
 	// EdgeAccessoryLinks holds the string denoting the accessory_links edge name in mutations.
 	EdgeAccessoryLinks = "accessory_links"
 	// Table holds the table name of the artifact in the database.
@@ -78,6 +80,13 @@ const (
 	ParentsTable = "artifact_children"
 	// ChildrenTable is the table that holds the children relation/edge. The primary key declared below.
 	ChildrenTable = "artifact_children"
+	// ScanReportsTable is the table that holds the scan_reports relation/edge.
+	ScanReportsTable = "scan_reports"
+	// ScanReportsInverseTable is the table name for the ScanReport entity.
+	// It exists in this package in order to avoid circular dependency with the "scanreport" package.
+	ScanReportsInverseTable = "scan_reports"
+	// ScanReportsColumn is the table column denoting the scan_reports relation/edge.
+	ScanReportsColumn = "artifact_id"
 	// AccessoryLinksTable is the table that holds the accessory_links relation/edge.
 	AccessoryLinksTable = "accessories"
 	// AccessoryLinksInverseTable is the table name for the Accessory entity.
@@ -276,6 +285,20 @@ func ByChildren(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByScanReportsCount orders the results by scan_reports count.
+func ByScanReportsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newScanReportsStep(), opts...)
+	}
+}
+
+// ByScanReports orders the results by scan_reports terms.
+func ByScanReports(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newScanReportsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByAccessoryLinksCount orders the results by accessory_links count.
 func ByAccessoryLinksCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -329,6 +352,13 @@ func newChildrenStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, false, ChildrenTable, ChildrenPrimaryKey...),
+	)
+}
+func newScanReportsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ScanReportsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ScanReportsTable, ScanReportsColumn),
 	)
 }
 func newAccessoryLinksStep() *sqlgraph.Step {

@@ -698,6 +698,29 @@ func HasChildrenWith(preds ...predicate.Artifact) predicate.Artifact {
 	})
 }
 
+// HasScanReports applies the HasEdge predicate on the "scan_reports" edge.
+func HasScanReports() predicate.Artifact {
+	return predicate.Artifact(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ScanReportsTable, ScanReportsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasScanReportsWith applies the HasEdge predicate on the "scan_reports" edge with a given conditions (other predicates).
+func HasScanReportsWith(preds ...predicate.ScanReport) predicate.Artifact {
+	return predicate.Artifact(func(s *sql.Selector) {
+		step := newScanReportsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasAccessoryLinks applies the HasEdge predicate on the "accessory_links" edge.
 func HasAccessoryLinks() predicate.Artifact {
 	return predicate.Artifact(func(s *sql.Selector) {

@@ -129,6 +129,30 @@ func (f RepositoryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RepositoryMutation", m)
 }
 
+// The ScanReportFunc type is an adapter to allow the use of ordinary
+// function as ScanReport mutator.
+type ScanReportFunc func(context.Context, *ent.ScanReportMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ScanReportFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ScanReportMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ScanReportMutation", m)
+}
+
+// The ScannerFunc type is an adapter to allow the use of ordinary
+// function as Scanner mutator.
+type ScannerFunc func(context.Context, *ent.ScannerMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ScannerFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ScannerMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ScannerMutation", m)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary
 // function as Session mutator.
 type SessionFunc func(context.Context, *ent.SessionMutation) (ent.Value, error)
@@ -175,6 +199,18 @@ func (f UserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UserMutation", m)
+}
+
+// The VulnerabilityFunc type is an adapter to allow the use of ordinary
+// function as Vulnerability mutator.
+type VulnerabilityFunc func(context.Context, *ent.VulnerabilityMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f VulnerabilityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.VulnerabilityMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.VulnerabilityMutation", m)
 }
 
 // The WebhookDeliveryFunc type is an adapter to allow the use of ordinary

@@ -353,6 +353,72 @@ var (
 			},
 		},
 	}
+	// ScanReportsColumns holds the columns for the "scan_reports" table.
+	ScanReportsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "mime_type", Type: field.TypeString, Size: 255, Default: "application/vnd.security.vulnerability.report; version=1.1"},
+		{Name: "severity", Type: field.TypeEnum, Enums: []string{"UNKNOWN", "NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "UNKNOWN"},
+		{Name: "summary", Type: field.TypeJSON, Nullable: true},
+		{Name: "fixable", Type: field.TypeInt, Default: 0},
+		{Name: "progress", Type: field.TypeInt, Default: 0},
+		{Name: "log", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "scanner_name", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "artifact_id", Type: field.TypeInt},
+		{Name: "scanner_id", Type: field.TypeInt},
+	}
+	// ScanReportsTable holds the schema information for the "scan_reports" table.
+	ScanReportsTable = &schema.Table{
+		Name:       "scan_reports",
+		Columns:    ScanReportsColumns,
+		PrimaryKey: []*schema.Column{ScanReportsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "scan_reports_artifacts_scan_reports",
+				Columns:    []*schema.Column{ScanReportsColumns[11]},
+				RefColumns: []*schema.Column{ArtifactsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "scan_reports_scanners_reports",
+				Columns:    []*schema.Column{ScanReportsColumns[12]},
+				RefColumns: []*schema.Column{ScannersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scanreport_artifact_id_scanner_id",
+				Unique:  true,
+				Columns: []*schema.Column{ScanReportsColumns[11], ScanReportsColumns[12]},
+			},
+		},
+	}
+	// ScannersColumns holds the columns for the "scanners" table.
+	ScannersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "url", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "builtin", Type: field.TypeBool, Default: false},
+		{Name: "auth", Type: field.TypeEnum, Enums: []string{"NONE", "BASIC", "BEARER", "API_KEY"}, Default: "NONE"},
+		{Name: "access_credential", Type: field.TypeString, Default: ""},
+		{Name: "skip_cert_verify", Type: field.TypeBool, Default: false},
+		{Name: "is_default", Type: field.TypeBool, Default: false},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "vendor", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "version", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// ScannersTable holds the schema information for the "scanners" table.
+	ScannersTable = &schema.Table{
+		Name:       "scanners",
+		Columns:    ScannersColumns,
+		PrimaryKey: []*schema.Column{ScannersColumns[0]},
+	}
 	// SessionsColumns holds the columns for the "sessions" table.
 	SessionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -454,6 +520,49 @@ var (
 		Name:       "users",
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
+	}
+	// VulnerabilitiesColumns holds the columns for the "vulnerabilities" table.
+	VulnerabilitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "key", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "scanner_id", Type: field.TypeInt},
+		{Name: "cve_id", Type: field.TypeString, Size: 255},
+		{Name: "package", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "package_version", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "fixed_version", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "severity", Type: field.TypeEnum, Enums: []string{"UNKNOWN", "NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "UNKNOWN"},
+		{Name: "severity_rank", Type: field.TypeInt, Default: 0},
+		{Name: "cvss_score_v3", Type: field.TypeFloat64, Nullable: true},
+		{Name: "cvss_vector_v3", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "cvss_score_v2", Type: field.TypeFloat64, Nullable: true},
+		{Name: "cvss_vector_v2", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "cwe_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "description", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "links", Type: field.TypeJSON, Nullable: true},
+		{Name: "vendor_attributes", Type: field.TypeString, Size: 2147483647, Default: ""},
+	}
+	// VulnerabilitiesTable holds the schema information for the "vulnerabilities" table.
+	VulnerabilitiesTable = &schema.Table{
+		Name:       "vulnerabilities",
+		Columns:    VulnerabilitiesColumns,
+		PrimaryKey: []*schema.Column{VulnerabilitiesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "vulnerability_cve_id",
+				Unique:  false,
+				Columns: []*schema.Column{VulnerabilitiesColumns[3]},
+			},
+			{
+				Name:    "vulnerability_package",
+				Unique:  false,
+				Columns: []*schema.Column{VulnerabilitiesColumns[4]},
+			},
+			{
+				Name:    "vulnerability_severity_rank",
+				Unique:  false,
+				Columns: []*schema.Column{VulnerabilitiesColumns[8]},
+			},
+		},
 	}
 	// WebhookDeliveriesColumns holds the columns for the "webhook_deliveries" table.
 	WebhookDeliveriesColumns = []*schema.Column{
@@ -604,6 +713,31 @@ var (
 			},
 		},
 	}
+	// ScanReportVulnerabilitiesColumns holds the columns for the "scan_report_vulnerabilities" table.
+	ScanReportVulnerabilitiesColumns = []*schema.Column{
+		{Name: "scan_report_id", Type: field.TypeInt},
+		{Name: "vulnerability_id", Type: field.TypeInt},
+	}
+	// ScanReportVulnerabilitiesTable holds the schema information for the "scan_report_vulnerabilities" table.
+	ScanReportVulnerabilitiesTable = &schema.Table{
+		Name:       "scan_report_vulnerabilities",
+		Columns:    ScanReportVulnerabilitiesColumns,
+		PrimaryKey: []*schema.Column{ScanReportVulnerabilitiesColumns[0], ScanReportVulnerabilitiesColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "scan_report_vulnerabilities_scan_report_id",
+				Columns:    []*schema.Column{ScanReportVulnerabilitiesColumns[0]},
+				RefColumns: []*schema.Column{ScanReportsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "scan_report_vulnerabilities_vulnerability_id",
+				Columns:    []*schema.Column{ScanReportVulnerabilitiesColumns[1]},
+				RefColumns: []*schema.Column{VulnerabilitiesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		AccessoriesTable,
@@ -616,15 +750,19 @@ var (
 		ProjectsTable,
 		PurgeRunsTable,
 		RepositoriesTable,
+		ScanReportsTable,
+		ScannersTable,
 		SessionsTable,
 		SettingsTable,
 		TagsTable,
 		UsersTable,
+		VulnerabilitiesTable,
 		WebhookDeliveriesTable,
 		WebhookPoliciesTable,
 		ArtifactLabelsTable,
 		ArtifactBlobsTable,
 		ArtifactChildrenTable,
+		ScanReportVulnerabilitiesTable,
 	}
 )
 
@@ -635,6 +773,8 @@ func init() {
 	MembersTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[1].RefTable = UsersTable
 	RepositoriesTable.ForeignKeys[0].RefTable = ProjectsTable
+	ScanReportsTable.ForeignKeys[0].RefTable = ArtifactsTable
+	ScanReportsTable.ForeignKeys[1].RefTable = ScannersTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	TagsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	TagsTable.ForeignKeys[1].RefTable = RepositoriesTable
@@ -646,4 +786,6 @@ func init() {
 	ArtifactBlobsTable.ForeignKeys[1].RefTable = BlobsTable
 	ArtifactChildrenTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactChildrenTable.ForeignKeys[1].RefTable = ArtifactsTable
+	ScanReportVulnerabilitiesTable.ForeignKeys[0].RefTable = ScanReportsTable
+	ScanReportVulnerabilitiesTable.ForeignKeys[1].RefTable = VulnerabilitiesTable
 }

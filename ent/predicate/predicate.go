@@ -36,6 +36,12 @@ type PurgeRun func(*sql.Selector)
 // Repository is the predicate function for repository builders.
 type Repository func(*sql.Selector)
 
+// ScanReport is the predicate function for scanreport builders.
+type ScanReport func(*sql.Selector)
+
+// Scanner is the predicate function for scanner builders.
+type Scanner func(*sql.Selector)
+
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
 
@@ -47,6 +53,9 @@ type Tag func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
+
+// Vulnerability is the predicate function for vulnerability builders.
+type Vulnerability func(*sql.Selector)
 
 // WebhookDelivery is the predicate function for webhookdelivery builders.
 type WebhookDelivery func(*sql.Selector)

@@ -51,6 +51,9 @@ func (Artifact) Edges() []ent.Edge {
 		edge.To("children", Artifact.Type).
 			From("parents").
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+		edge.To("scan_reports", ScanReport.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		edge.To("accessory_links", Accessory.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Set when this artifact is itself an accessory of another.").

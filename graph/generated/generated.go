@@ -21,6 +21,9 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/scanner"
+	"github.com/berth-registry/berth/ent/scanreport"
+	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
@@ -43,6 +46,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Project() ProjectResolver
 	Query() QueryResolver
+	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -321,6 +325,41 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ScanReport struct {
+		Artifact        func(childComplexity int) int
+		ArtifactID      func(childComplexity int) int
+		FinishedAt      func(childComplexity int) int
+		Fixable         func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Log             func(childComplexity int) int
+		MimeType        func(childComplexity int) int
+		Progress        func(childComplexity int) int
+		Scanner         func(childComplexity int) int
+		ScannerID       func(childComplexity int) int
+		ScannerName     func(childComplexity int) int
+		Severity        func(childComplexity int) int
+		StartedAt       func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Summary         func(childComplexity int) int
+		Vulnerabilities func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder) int
+	}
+
+	Scanner struct {
+		Auth           func(childComplexity int) int
+		Builtin        func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Description    func(childComplexity int) int
+		Enabled        func(childComplexity int) int
+		ID             func(childComplexity int) int
+		IsDefault      func(childComplexity int) int
+		Name           func(childComplexity int) int
+		SkipCertVerify func(childComplexity int) int
+		URL            func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Vendor         func(childComplexity int) int
+		Version        func(childComplexity int) int
+	}
+
 	Subscription struct {
 		Events        func(childComplexity int, projectID *int, types []event.Type) int
 		PurgeProgress func(childComplexity int, id int) int
@@ -375,6 +414,35 @@ type ComplexityRoot struct {
 		Admin func(childComplexity int) int
 		Kind  func(childComplexity int) int
 		User  func(childComplexity int) int
+	}
+
+	Vulnerability struct {
+		CveID          func(childComplexity int) int
+		CvssScoreV2    func(childComplexity int) int
+		CvssScoreV3    func(childComplexity int) int
+		CvssVectorV2   func(childComplexity int) int
+		CvssVectorV3   func(childComplexity int) int
+		CweIds         func(childComplexity int) int
+		Description    func(childComplexity int) int
+		FixedVersion   func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Links          func(childComplexity int) int
+		Package        func(childComplexity int) int
+		PackageVersion func(childComplexity int) int
+		ScannerID      func(childComplexity int) int
+		Severity       func(childComplexity int) int
+		SeverityRank   func(childComplexity int) int
+	}
+
+	VulnerabilityConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	VulnerabilityEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	WebhookDelivery struct {
@@ -481,6 +549,9 @@ type QueryResolver interface {
 	AuditSettings(ctx context.Context) (*model.AuditSettings, error)
 	PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error)
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
+}
+type ScanReportResolver interface {
+	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
 }
 type SubscriptionResolver interface {
 	Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error)
@@ -1883,6 +1954,187 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RepositoryEdge.Node(childComplexity), true
 
+	case "ScanReport.artifact":
+		if e.ComplexityRoot.ScanReport.Artifact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Artifact(childComplexity), true
+	case "ScanReport.artifactID":
+		if e.ComplexityRoot.ScanReport.ArtifactID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.ArtifactID(childComplexity), true
+	case "ScanReport.finishedAt":
+		if e.ComplexityRoot.ScanReport.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.FinishedAt(childComplexity), true
+	case "ScanReport.fixable":
+		if e.ComplexityRoot.ScanReport.Fixable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Fixable(childComplexity), true
+	case "ScanReport.id":
+		if e.ComplexityRoot.ScanReport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.ID(childComplexity), true
+	case "ScanReport.log":
+		if e.ComplexityRoot.ScanReport.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Log(childComplexity), true
+	case "ScanReport.mimeType":
+		if e.ComplexityRoot.ScanReport.MimeType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.MimeType(childComplexity), true
+	case "ScanReport.progress":
+		if e.ComplexityRoot.ScanReport.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Progress(childComplexity), true
+	case "ScanReport.scanner":
+		if e.ComplexityRoot.ScanReport.Scanner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Scanner(childComplexity), true
+	case "ScanReport.scannerID":
+		if e.ComplexityRoot.ScanReport.ScannerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.ScannerID(childComplexity), true
+	case "ScanReport.scannerName":
+		if e.ComplexityRoot.ScanReport.ScannerName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.ScannerName(childComplexity), true
+	case "ScanReport.severity":
+		if e.ComplexityRoot.ScanReport.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Severity(childComplexity), true
+	case "ScanReport.startedAt":
+		if e.ComplexityRoot.ScanReport.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.StartedAt(childComplexity), true
+	case "ScanReport.status":
+		if e.ComplexityRoot.ScanReport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Status(childComplexity), true
+	case "ScanReport.summary":
+		if e.ComplexityRoot.ScanReport.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Summary(childComplexity), true
+	case "ScanReport.vulnerabilities":
+		if e.ComplexityRoot.ScanReport.Vulnerabilities == nil {
+			break
+		}
+
+		args, err := ec.field_ScanReport_vulnerabilities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ScanReport.Vulnerabilities(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.VulnerabilityOrder)), true
+
+	case "Scanner.auth":
+		if e.ComplexityRoot.Scanner.Auth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Auth(childComplexity), true
+	case "Scanner.builtin":
+		if e.ComplexityRoot.Scanner.Builtin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Builtin(childComplexity), true
+	case "Scanner.createdAt":
+		if e.ComplexityRoot.Scanner.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.CreatedAt(childComplexity), true
+	case "Scanner.description":
+		if e.ComplexityRoot.Scanner.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Description(childComplexity), true
+	case "Scanner.enabled":
+		if e.ComplexityRoot.Scanner.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Enabled(childComplexity), true
+	case "Scanner.id":
+		if e.ComplexityRoot.Scanner.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.ID(childComplexity), true
+	case "Scanner.isDefault":
+		if e.ComplexityRoot.Scanner.IsDefault == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.IsDefault(childComplexity), true
+	case "Scanner.name":
+		if e.ComplexityRoot.Scanner.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Name(childComplexity), true
+	case "Scanner.skipCertVerify":
+		if e.ComplexityRoot.Scanner.SkipCertVerify == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.SkipCertVerify(childComplexity), true
+	case "Scanner.url":
+		if e.ComplexityRoot.Scanner.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.URL(childComplexity), true
+	case "Scanner.updatedAt":
+		if e.ComplexityRoot.Scanner.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.UpdatedAt(childComplexity), true
+	case "Scanner.vendor":
+		if e.ComplexityRoot.Scanner.Vendor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Vendor(childComplexity), true
+	case "Scanner.version":
+		if e.ComplexityRoot.Scanner.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Scanner.Version(childComplexity), true
+
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
 			break
@@ -2092,6 +2344,129 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
+
+	case "Vulnerability.cveID":
+		if e.ComplexityRoot.Vulnerability.CveID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CveID(childComplexity), true
+	case "Vulnerability.cvssScoreV2":
+		if e.ComplexityRoot.Vulnerability.CvssScoreV2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CvssScoreV2(childComplexity), true
+	case "Vulnerability.cvssScoreV3":
+		if e.ComplexityRoot.Vulnerability.CvssScoreV3 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CvssScoreV3(childComplexity), true
+	case "Vulnerability.cvssVectorV2":
+		if e.ComplexityRoot.Vulnerability.CvssVectorV2 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CvssVectorV2(childComplexity), true
+	case "Vulnerability.cvssVectorV3":
+		if e.ComplexityRoot.Vulnerability.CvssVectorV3 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CvssVectorV3(childComplexity), true
+	case "Vulnerability.cweIds":
+		if e.ComplexityRoot.Vulnerability.CweIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.CweIds(childComplexity), true
+	case "Vulnerability.description":
+		if e.ComplexityRoot.Vulnerability.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.Description(childComplexity), true
+	case "Vulnerability.fixedVersion":
+		if e.ComplexityRoot.Vulnerability.FixedVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.FixedVersion(childComplexity), true
+	case "Vulnerability.id":
+		if e.ComplexityRoot.Vulnerability.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.ID(childComplexity), true
+	case "Vulnerability.links":
+		if e.ComplexityRoot.Vulnerability.Links == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.Links(childComplexity), true
+	case "Vulnerability.package":
+		if e.ComplexityRoot.Vulnerability.Package == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.Package(childComplexity), true
+	case "Vulnerability.packageVersion":
+		if e.ComplexityRoot.Vulnerability.PackageVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.PackageVersion(childComplexity), true
+	case "Vulnerability.scannerID":
+		if e.ComplexityRoot.Vulnerability.ScannerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.ScannerID(childComplexity), true
+	case "Vulnerability.severity":
+		if e.ComplexityRoot.Vulnerability.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.Severity(childComplexity), true
+	case "Vulnerability.severityRank":
+		if e.ComplexityRoot.Vulnerability.SeverityRank == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Vulnerability.SeverityRank(childComplexity), true
+
+	case "VulnerabilityConnection.edges":
+		if e.ComplexityRoot.VulnerabilityConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VulnerabilityConnection.Edges(childComplexity), true
+	case "VulnerabilityConnection.pageInfo":
+		if e.ComplexityRoot.VulnerabilityConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VulnerabilityConnection.PageInfo(childComplexity), true
+	case "VulnerabilityConnection.totalCount":
+		if e.ComplexityRoot.VulnerabilityConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VulnerabilityConnection.TotalCount(childComplexity), true
+
+	case "VulnerabilityEdge.cursor":
+		if e.ComplexityRoot.VulnerabilityEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VulnerabilityEdge.Cursor(childComplexity), true
+	case "VulnerabilityEdge.node":
+		if e.ComplexityRoot.VulnerabilityEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.VulnerabilityEdge.Node(childComplexity), true
 
 	case "WebhookDelivery.attempts":
 		if e.ComplexityRoot.WebhookDelivery.Attempts == nil {
@@ -2328,6 +2703,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateWebhookPolicyInput", ec.unmarshalInputUpdateWebhookPolicyInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
+			graphql.NewInputUnmarshaler("VulnerabilityOrder", ec.unmarshalInputVulnerabilityOrder),
+			graphql.NewInputUnmarshaler("VulnerabilityWhereInput", ec.unmarshalInputVulnerabilityWhereInput),
 			graphql.NewInputUnmarshaler("WebhookDeliveryOrder", ec.unmarshalInputWebhookDeliveryOrder),
 		)
 	}
@@ -3933,6 +4310,121 @@ enum Role @goModel(model: "github.com/berth-registry/berth/ent/member.Role") {
   GUEST
   LIMITED_GUEST
 }
+type ScanReport implements Node {
+  id: ID!
+  artifactID: ID!
+  scannerID: ID!
+  status: ScanReportStatus!
+  mimeType: String!
+  """
+  The highest severity found.
+  """
+  severity: ScanReportSeverity!
+  """
+  Count of findings per severity name.
+  """
+  summary: Map
+  """
+  Findings with a fixed version.
+  """
+  fixable: Int!
+  """
+  0–100 while running.
+  """
+  progress: Int!
+  """
+  What went wrong, for an Error report.
+  """
+  log: String!
+  """
+  As the scanner reported it in the report.
+  """
+  scannerName: String!
+  startedAt: Time!
+  finishedAt: Time
+  artifact: Artifact!
+  scanner: Scanner!
+  vulnerabilities(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for Vulnerabilities returned from the connection.
+    """
+    orderBy: VulnerabilityOrder
+  ): VulnerabilityConnection!
+}
+"""
+ScanReportSeverity is enum for the field severity
+"""
+enum ScanReportSeverity @goModel(model: "github.com/berth-registry/berth/ent/scanreport.Severity") {
+  UNKNOWN
+  NONE
+  LOW
+  MEDIUM
+  HIGH
+  CRITICAL
+}
+"""
+ScanReportStatus is enum for the field status
+"""
+enum ScanReportStatus @goModel(model: "github.com/berth-registry/berth/ent/scanreport.Status") {
+  PENDING
+  RUNNING
+  SUCCESS
+  ERROR
+  STOPPED
+}
+type Scanner implements Node {
+  id: ID!
+  name: String!
+  description: String!
+  """
+  The adapter's base URL (…/api/v1 is appended); empty for the built-in scanner.
+  """
+  url: String!
+  builtin: Boolean!
+  auth: ScannerAuth!
+  skipCertVerify: Boolean!
+  isDefault: Boolean!
+  enabled: Boolean!
+  """
+  From the adapter's metadata.
+  """
+  vendor: String!
+  """
+  From the adapter's metadata.
+  """
+  version: String!
+  createdAt: Time!
+  updatedAt: Time!
+}
+"""
+ScannerAuth is enum for the field auth
+"""
+enum ScannerAuth @goModel(model: "github.com/berth-registry/berth/ent/scanner.Auth") {
+  NONE
+  BASIC
+  BEARER
+  API_KEY
+}
 type Tag implements Node {
   id: ID!
   name: String!
@@ -4266,6 +4758,278 @@ input UserWhereInput {
   lastLoginAtLTE: Time
   lastLoginAtIsNil: Boolean
   lastLoginAtNotNil: Boolean
+}
+type Vulnerability implements Node {
+  id: ID!
+  scannerID: Int!
+  cveID: String!
+  package: String!
+  packageVersion: String!
+  """
+  Empty when no fix is known.
+  """
+  fixedVersion: String!
+  severity: VulnerabilitySeverity!
+  """
+  0 Unknown … 5 Critical, so thresholds and ordering are integer comparisons.
+  """
+  severityRank: Int!
+  cvssScoreV3: Float
+  cvssVectorV3: String!
+  cvssScoreV2: Float
+  cvssVectorV2: String!
+  cweIds: [String!]
+  description: String!
+  links: [String!]
+}
+"""
+A connection to a list of items.
+"""
+type VulnerabilityConnection {
+  """
+  A list of edges.
+  """
+  edges: [VulnerabilityEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type VulnerabilityEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: Vulnerability
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for Vulnerability connections
+"""
+input VulnerabilityOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Vulnerabilities.
+  """
+  field: VulnerabilityOrderField!
+}
+"""
+Properties by which Vulnerability connections can be ordered.
+"""
+enum VulnerabilityOrderField {
+  CVE_ID
+  PACKAGE
+  SEVERITY
+}
+"""
+VulnerabilitySeverity is enum for the field severity
+"""
+enum VulnerabilitySeverity @goModel(model: "github.com/berth-registry/berth/ent/vulnerability.Severity") {
+  UNKNOWN
+  NONE
+  LOW
+  MEDIUM
+  HIGH
+  CRITICAL
+}
+"""
+VulnerabilityWhereInput is used for filtering Vulnerability objects.
+Input was generated by ent.
+"""
+input VulnerabilityWhereInput {
+  not: VulnerabilityWhereInput
+  and: [VulnerabilityWhereInput!]
+  or: [VulnerabilityWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  scanner_id field predicates
+  """
+  scannerID: Int
+  scannerIDNEQ: Int
+  scannerIDIn: [Int!]
+  scannerIDNotIn: [Int!]
+  scannerIDGT: Int
+  scannerIDGTE: Int
+  scannerIDLT: Int
+  scannerIDLTE: Int
+  """
+  cve_id field predicates
+  """
+  cveID: String
+  cveIDNEQ: String
+  cveIDIn: [String!]
+  cveIDNotIn: [String!]
+  cveIDGT: String
+  cveIDGTE: String
+  cveIDLT: String
+  cveIDLTE: String
+  cveIDContains: String
+  cveIDHasPrefix: String
+  cveIDHasSuffix: String
+  cveIDEqualFold: String
+  cveIDContainsFold: String
+  """
+  package field predicates
+  """
+  package: String
+  packageNEQ: String
+  packageIn: [String!]
+  packageNotIn: [String!]
+  packageGT: String
+  packageGTE: String
+  packageLT: String
+  packageLTE: String
+  packageContains: String
+  packageHasPrefix: String
+  packageHasSuffix: String
+  packageEqualFold: String
+  packageContainsFold: String
+  """
+  package_version field predicates
+  """
+  packageVersion: String
+  packageVersionNEQ: String
+  packageVersionIn: [String!]
+  packageVersionNotIn: [String!]
+  packageVersionGT: String
+  packageVersionGTE: String
+  packageVersionLT: String
+  packageVersionLTE: String
+  packageVersionContains: String
+  packageVersionHasPrefix: String
+  packageVersionHasSuffix: String
+  packageVersionEqualFold: String
+  packageVersionContainsFold: String
+  """
+  fixed_version field predicates
+  """
+  fixedVersion: String
+  fixedVersionNEQ: String
+  fixedVersionIn: [String!]
+  fixedVersionNotIn: [String!]
+  fixedVersionGT: String
+  fixedVersionGTE: String
+  fixedVersionLT: String
+  fixedVersionLTE: String
+  fixedVersionContains: String
+  fixedVersionHasPrefix: String
+  fixedVersionHasSuffix: String
+  fixedVersionEqualFold: String
+  fixedVersionContainsFold: String
+  """
+  severity field predicates
+  """
+  severity: VulnerabilitySeverity
+  severityNEQ: VulnerabilitySeverity
+  severityIn: [VulnerabilitySeverity!]
+  severityNotIn: [VulnerabilitySeverity!]
+  """
+  severity_rank field predicates
+  """
+  severityRank: Int
+  severityRankNEQ: Int
+  severityRankIn: [Int!]
+  severityRankNotIn: [Int!]
+  severityRankGT: Int
+  severityRankGTE: Int
+  severityRankLT: Int
+  severityRankLTE: Int
+  """
+  cvss_score_v3 field predicates
+  """
+  cvssScoreV3: Float
+  cvssScoreV3NEQ: Float
+  cvssScoreV3In: [Float!]
+  cvssScoreV3NotIn: [Float!]
+  cvssScoreV3GT: Float
+  cvssScoreV3GTE: Float
+  cvssScoreV3LT: Float
+  cvssScoreV3LTE: Float
+  cvssScoreV3IsNil: Boolean
+  cvssScoreV3NotNil: Boolean
+  """
+  cvss_vector_v3 field predicates
+  """
+  cvssVectorV3: String
+  cvssVectorV3NEQ: String
+  cvssVectorV3In: [String!]
+  cvssVectorV3NotIn: [String!]
+  cvssVectorV3GT: String
+  cvssVectorV3GTE: String
+  cvssVectorV3LT: String
+  cvssVectorV3LTE: String
+  cvssVectorV3Contains: String
+  cvssVectorV3HasPrefix: String
+  cvssVectorV3HasSuffix: String
+  cvssVectorV3EqualFold: String
+  cvssVectorV3ContainsFold: String
+  """
+  cvss_score_v2 field predicates
+  """
+  cvssScoreV2: Float
+  cvssScoreV2NEQ: Float
+  cvssScoreV2In: [Float!]
+  cvssScoreV2NotIn: [Float!]
+  cvssScoreV2GT: Float
+  cvssScoreV2GTE: Float
+  cvssScoreV2LT: Float
+  cvssScoreV2LTE: Float
+  cvssScoreV2IsNil: Boolean
+  cvssScoreV2NotNil: Boolean
+  """
+  cvss_vector_v2 field predicates
+  """
+  cvssVectorV2: String
+  cvssVectorV2NEQ: String
+  cvssVectorV2In: [String!]
+  cvssVectorV2NotIn: [String!]
+  cvssVectorV2GT: String
+  cvssVectorV2GTE: String
+  cvssVectorV2LT: String
+  cvssVectorV2LTE: String
+  cvssVectorV2Contains: String
+  cvssVectorV2HasPrefix: String
+  cvssVectorV2HasSuffix: String
+  cvssVectorV2EqualFold: String
+  cvssVectorV2ContainsFold: String
+  """
+  description field predicates
+  """
+  description: String
+  descriptionNEQ: String
+  descriptionIn: [String!]
+  descriptionNotIn: [String!]
+  descriptionGT: String
+  descriptionGTE: String
+  descriptionLT: String
+  descriptionLTE: String
+  descriptionContains: String
+  descriptionHasPrefix: String
+  descriptionHasSuffix: String
+  descriptionEqualFold: String
+  descriptionContainsFold: String
 }
 type WebhookDelivery implements Node {
   id: ID!
@@ -4840,6 +5604,38 @@ func (ec *executionContext) childFields_RepositoryEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type RepositoryEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Scanner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Scanner_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Scanner_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Scanner_description(ctx, field)
+	case "url":
+		return ec.fieldContext_Scanner_url(ctx, field)
+	case "builtin":
+		return ec.fieldContext_Scanner_builtin(ctx, field)
+	case "auth":
+		return ec.fieldContext_Scanner_auth(ctx, field)
+	case "skipCertVerify":
+		return ec.fieldContext_Scanner_skipCertVerify(ctx, field)
+	case "isDefault":
+		return ec.fieldContext_Scanner_isDefault(ctx, field)
+	case "enabled":
+		return ec.fieldContext_Scanner_enabled(ctx, field)
+	case "vendor":
+		return ec.fieldContext_Scanner_vendor(ctx, field)
+	case "version":
+		return ec.fieldContext_Scanner_version(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Scanner_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Scanner_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Scanner", field.Name)
+}
+
 func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4940,6 +5736,64 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 		return ec.fieldContext_Viewer_kind(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
+}
+
+func (ec *executionContext) childFields_Vulnerability(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Vulnerability_id(ctx, field)
+	case "scannerID":
+		return ec.fieldContext_Vulnerability_scannerID(ctx, field)
+	case "cveID":
+		return ec.fieldContext_Vulnerability_cveID(ctx, field)
+	case "package":
+		return ec.fieldContext_Vulnerability_package(ctx, field)
+	case "packageVersion":
+		return ec.fieldContext_Vulnerability_packageVersion(ctx, field)
+	case "fixedVersion":
+		return ec.fieldContext_Vulnerability_fixedVersion(ctx, field)
+	case "severity":
+		return ec.fieldContext_Vulnerability_severity(ctx, field)
+	case "severityRank":
+		return ec.fieldContext_Vulnerability_severityRank(ctx, field)
+	case "cvssScoreV3":
+		return ec.fieldContext_Vulnerability_cvssScoreV3(ctx, field)
+	case "cvssVectorV3":
+		return ec.fieldContext_Vulnerability_cvssVectorV3(ctx, field)
+	case "cvssScoreV2":
+		return ec.fieldContext_Vulnerability_cvssScoreV2(ctx, field)
+	case "cvssVectorV2":
+		return ec.fieldContext_Vulnerability_cvssVectorV2(ctx, field)
+	case "cweIds":
+		return ec.fieldContext_Vulnerability_cweIds(ctx, field)
+	case "description":
+		return ec.fieldContext_Vulnerability_description(ctx, field)
+	case "links":
+		return ec.fieldContext_Vulnerability_links(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Vulnerability", field.Name)
+}
+
+func (ec *executionContext) childFields_VulnerabilityConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_VulnerabilityConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_VulnerabilityConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_VulnerabilityConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VulnerabilityConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_VulnerabilityEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_VulnerabilityEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_VulnerabilityEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type VulnerabilityEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_WebhookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6169,6 +7023,52 @@ func (ec *executionContext) field_Repository_tags_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_ScanReport_vulnerabilities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.VulnerabilityOrder, error) {
+			return ec.unmarshalOVulnerabilityOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
 	return args, nil
 }
 
@@ -11962,6 +12862,712 @@ func (ec *executionContext) fieldContext_RepositoryEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("RepositoryEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _ScanReport_id(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScanReport_artifactID(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_artifactID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_artifactID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScanReport_scannerID(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_scannerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_scannerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ScanReport_status(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scanreport.Status) graphql.Marshaler {
+			return ec.marshalNScanReportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "ScanReportStatus")
+}
+
+func (ec *executionContext) _ScanReport_mimeType(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_mimeType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MimeType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_mimeType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanReport_severity(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scanreport.Severity) graphql.Marshaler {
+			return ec.marshalNScanReportSeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "ScanReportSeverity")
+}
+
+func (ec *executionContext) _ScanReport_summary(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ScanReport().Summary(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_summary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, true, true, "Map")
+}
+
+func (ec *executionContext) _ScanReport_fixable(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_fixable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fixable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_fixable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScanReport_progress(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Progress, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScanReport_log(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanReport_scannerName(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_scannerName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannerName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_scannerName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanReport_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanReport_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanReport_artifact(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_artifact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Artifact(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Artifact) graphql.Marshaler {
+			return ec.marshalNArtifact2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_artifact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanReport",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Artifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScanReport_scanner(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_scanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scanner(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_scanner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanReport",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScanReport_vulnerabilities(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_vulnerabilities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return obj.Vulnerabilities(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.VulnerabilityOrder))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.VulnerabilityConnection) graphql.Marshaler {
+			return ec.marshalNVulnerabilityConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_vulnerabilities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanReport",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VulnerabilityConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ScanReport_vulnerabilities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Scanner_id(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Scanner_name(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scanner_description(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scanner_url(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scanner_builtin(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_builtin(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Builtin, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_builtin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Scanner_auth(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_auth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scanner.Auth) graphql.Marshaler {
+			return ec.marshalNScannerAuth2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_auth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "ScannerAuth")
+}
+
+func (ec *executionContext) _Scanner_skipCertVerify(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_skipCertVerify(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SkipCertVerify, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_skipCertVerify(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Scanner_isDefault(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_isDefault(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDefault, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_isDefault(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Scanner_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Scanner_vendor(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_vendor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vendor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_vendor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scanner_version(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "String")
+}
+
+func (ec *executionContext) _Scanner_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Scanner_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Scanner) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Scanner_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Scanner_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -12819,6 +14425,493 @@ func (ec *executionContext) _Viewer_kind(ctx context.Context, field graphql.Coll
 }
 func (ec *executionContext) fieldContext_Viewer_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Viewer", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_id(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Vulnerability_scannerID(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_scannerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_scannerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Vulnerability_cveID(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cveID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CveID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cveID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_package(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_package(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Package, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_package(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_packageVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_packageVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PackageVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_packageVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_fixedVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_fixedVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FixedVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_fixedVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_severity(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v vulnerability.Severity) graphql.Marshaler {
+			return ec.marshalNVulnerabilitySeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "VulnerabilitySeverity")
+}
+
+func (ec *executionContext) _Vulnerability_severityRank(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_severityRank(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SeverityRank, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_severityRank(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Vulnerability_cvssScoreV3(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cvssScoreV3(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CvssScoreV3, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cvssScoreV3(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Vulnerability_cvssVectorV3(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cvssVectorV3(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CvssVectorV3, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cvssVectorV3(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_cvssScoreV2(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cvssScoreV2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CvssScoreV2, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cvssScoreV2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Vulnerability_cvssVectorV2(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cvssVectorV2(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CvssVectorV2, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cvssVectorV2(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_cweIds(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_cweIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CweIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_cweIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_description(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _Vulnerability_links(ctx context.Context, field graphql.CollectedField, obj *ent.Vulnerability) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Vulnerability_links(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Links, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Vulnerability_links(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Vulnerability", field, false, false, "String")
+}
+
+func (ec *executionContext) _VulnerabilityConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.VulnerabilityConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VulnerabilityConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.VulnerabilityEdge) graphql.Marshaler {
+			return ec.marshalOVulnerabilityEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VulnerabilityConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VulnerabilityConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VulnerabilityEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VulnerabilityConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.VulnerabilityConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VulnerabilityConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VulnerabilityConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VulnerabilityConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VulnerabilityConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.VulnerabilityConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VulnerabilityConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VulnerabilityConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VulnerabilityConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _VulnerabilityEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.VulnerabilityEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VulnerabilityEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Vulnerability) graphql.Marshaler {
+			return ec.marshalOVulnerability2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerability(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_VulnerabilityEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "VulnerabilityEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Vulnerability(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _VulnerabilityEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.VulnerabilityEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_VulnerabilityEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_VulnerabilityEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("VulnerabilityEdge", field, false, false, "Cursor")
 }
 
 func (ec *executionContext) _WebhookDelivery_id(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -19740,6 +21833,1088 @@ func UnmarshalUserWhereInput(ctx context.Context, raw any) (ent.UserWhereInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputVulnerabilityOrder(ctx context.Context, obj any) (ent.VulnerabilityOrder, error) {
+	var it ent.VulnerabilityOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNVulnerabilityOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVulnerabilityOrder unmarshals raw into the VulnerabilityOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVulnerabilityOrder(ctx context.Context, raw any) (ent.VulnerabilityOrder, error) {
+	var out ent.VulnerabilityOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VulnerabilityOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputVulnerabilityWhereInput(ctx context.Context, obj any) (ent.VulnerabilityWhereInput, error) {
+	var it ent.VulnerabilityWhereInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "cveID", "cveIDNEQ", "cveIDIn", "cveIDNotIn", "cveIDGT", "cveIDGTE", "cveIDLT", "cveIDLTE", "cveIDContains", "cveIDHasPrefix", "cveIDHasSuffix", "cveIDEqualFold", "cveIDContainsFold", "package", "packageNEQ", "packageIn", "packageNotIn", "packageGT", "packageGTE", "packageLT", "packageLTE", "packageContains", "packageHasPrefix", "packageHasSuffix", "packageEqualFold", "packageContainsFold", "packageVersion", "packageVersionNEQ", "packageVersionIn", "packageVersionNotIn", "packageVersionGT", "packageVersionGTE", "packageVersionLT", "packageVersionLTE", "packageVersionContains", "packageVersionHasPrefix", "packageVersionHasSuffix", "packageVersionEqualFold", "packageVersionContainsFold", "fixedVersion", "fixedVersionNEQ", "fixedVersionIn", "fixedVersionNotIn", "fixedVersionGT", "fixedVersionGTE", "fixedVersionLT", "fixedVersionLTE", "fixedVersionContains", "fixedVersionHasPrefix", "fixedVersionHasSuffix", "fixedVersionEqualFold", "fixedVersionContainsFold", "severity", "severityNEQ", "severityIn", "severityNotIn", "severityRank", "severityRankNEQ", "severityRankIn", "severityRankNotIn", "severityRankGT", "severityRankGTE", "severityRankLT", "severityRankLTE", "cvssScoreV3", "cvssScoreV3NEQ", "cvssScoreV3In", "cvssScoreV3NotIn", "cvssScoreV3GT", "cvssScoreV3GTE", "cvssScoreV3LT", "cvssScoreV3LTE", "cvssScoreV3IsNil", "cvssScoreV3NotNil", "cvssVectorV3", "cvssVectorV3NEQ", "cvssVectorV3In", "cvssVectorV3NotIn", "cvssVectorV3GT", "cvssVectorV3GTE", "cvssVectorV3LT", "cvssVectorV3LTE", "cvssVectorV3Contains", "cvssVectorV3HasPrefix", "cvssVectorV3HasSuffix", "cvssVectorV3EqualFold", "cvssVectorV3ContainsFold", "cvssScoreV2", "cvssScoreV2NEQ", "cvssScoreV2In", "cvssScoreV2NotIn", "cvssScoreV2GT", "cvssScoreV2GTE", "cvssScoreV2LT", "cvssScoreV2LTE", "cvssScoreV2IsNil", "cvssScoreV2NotNil", "cvssVectorV2", "cvssVectorV2NEQ", "cvssVectorV2In", "cvssVectorV2NotIn", "cvssVectorV2GT", "cvssVectorV2GTE", "cvssVectorV2LT", "cvssVectorV2LTE", "cvssVectorV2Contains", "cvssVectorV2HasPrefix", "cvssVectorV2HasSuffix", "cvssVectorV2EqualFold", "cvssVectorV2ContainsFold", "description", "descriptionNEQ", "descriptionIn", "descriptionNotIn", "descriptionGT", "descriptionGTE", "descriptionLT", "descriptionLTE", "descriptionContains", "descriptionHasPrefix", "descriptionHasSuffix", "descriptionEqualFold", "descriptionContainsFold"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOVulnerabilityWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		case "and":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("and"))
+			data, err := ec.unmarshalOVulnerabilityWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.And = data
+		case "or":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("or"))
+			data, err := ec.unmarshalOVulnerabilityWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Or = data
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "idNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNEQ"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNEQ = data
+		case "idIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDIn = data
+		case "idNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idNotIn"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDNotIn = data
+		case "idGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGT = data
+		case "idGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idGTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDGTE = data
+		case "idLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLT"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLT = data
+		case "idLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("idLTE"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IDLTE = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
+		case "scannerIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNEQ = data
+		case "scannerIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDIn = data
+		case "scannerIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNotIn = data
+		case "scannerIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGT = data
+		case "scannerIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGTE = data
+		case "scannerIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLT = data
+		case "scannerIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLTE = data
+		case "cveID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveID = data
+		case "cveIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDNEQ = data
+		case "cveIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDIn = data
+		case "cveIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDNotIn = data
+		case "cveIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDGT = data
+		case "cveIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDGTE = data
+		case "cveIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDLT = data
+		case "cveIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDLTE = data
+		case "cveIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDContains = data
+		case "cveIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDHasPrefix = data
+		case "cveIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDHasSuffix = data
+		case "cveIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDEqualFold = data
+		case "cveIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIDContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIDContainsFold = data
+		case "package":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("package"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Package = data
+		case "packageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageNEQ = data
+		case "packageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageIn = data
+		case "packageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageNotIn = data
+		case "packageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageGT = data
+		case "packageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageGTE = data
+		case "packageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageLT = data
+		case "packageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageLTE = data
+		case "packageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageContains = data
+		case "packageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageHasPrefix = data
+		case "packageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageHasSuffix = data
+		case "packageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageEqualFold = data
+		case "packageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageContainsFold = data
+		case "packageVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersion"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersion = data
+		case "packageVersionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionNEQ = data
+		case "packageVersionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionIn = data
+		case "packageVersionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionNotIn = data
+		case "packageVersionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionGT = data
+		case "packageVersionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionGTE = data
+		case "packageVersionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionLT = data
+		case "packageVersionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionLTE = data
+		case "packageVersionContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionContains = data
+		case "packageVersionHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionHasPrefix = data
+		case "packageVersionHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionHasSuffix = data
+		case "packageVersionEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionEqualFold = data
+		case "packageVersionContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("packageVersionContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PackageVersionContainsFold = data
+		case "fixedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersion"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersion = data
+		case "fixedVersionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionNEQ = data
+		case "fixedVersionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionIn = data
+		case "fixedVersionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionNotIn = data
+		case "fixedVersionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionGT = data
+		case "fixedVersionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionGTE = data
+		case "fixedVersionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionLT = data
+		case "fixedVersionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionLTE = data
+		case "fixedVersionContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionContains = data
+		case "fixedVersionHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionHasPrefix = data
+		case "fixedVersionHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionHasSuffix = data
+		case "fixedVersionEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionEqualFold = data
+		case "fixedVersionContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixedVersionContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FixedVersionContainsFold = data
+		case "severity":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severity"))
+			data, err := ec.unmarshalOVulnerabilitySeverity2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severity = data
+		case "severityNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityNEQ"))
+			data, err := ec.unmarshalOVulnerabilitySeverity2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityNEQ = data
+		case "severityIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityIn"))
+			data, err := ec.unmarshalOVulnerabilitySeverity2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityIn = data
+		case "severityNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityNotIn"))
+			data, err := ec.unmarshalOVulnerabilitySeverity2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityNotIn = data
+		case "severityRank":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRank"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRank = data
+		case "severityRankNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankNEQ = data
+		case "severityRankIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankIn = data
+		case "severityRankNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankNotIn = data
+		case "severityRankGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankGT = data
+		case "severityRankGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankGTE = data
+		case "severityRankLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankLT = data
+		case "severityRankLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityRankLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeverityRankLTE = data
+		case "cvssScoreV3":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3 = data
+		case "cvssScoreV3NEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3NEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3NEQ = data
+		case "cvssScoreV3In":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3In"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3In = data
+		case "cvssScoreV3NotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3NotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3NotIn = data
+		case "cvssScoreV3GT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3GT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3GT = data
+		case "cvssScoreV3GTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3GTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3GTE = data
+		case "cvssScoreV3LT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3LT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3LT = data
+		case "cvssScoreV3LTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3LTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3LTE = data
+		case "cvssScoreV3IsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3IsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3IsNil = data
+		case "cvssScoreV3NotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV3NotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV3NotNil = data
+		case "cvssVectorV3":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3 = data
+		case "cvssVectorV3NEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3NEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3NEQ = data
+		case "cvssVectorV3In":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3In"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3In = data
+		case "cvssVectorV3NotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3NotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3NotIn = data
+		case "cvssVectorV3GT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3GT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3GT = data
+		case "cvssVectorV3GTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3GTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3GTE = data
+		case "cvssVectorV3LT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3LT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3LT = data
+		case "cvssVectorV3LTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3LTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3LTE = data
+		case "cvssVectorV3Contains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3Contains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3Contains = data
+		case "cvssVectorV3HasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3HasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3HasPrefix = data
+		case "cvssVectorV3HasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3HasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3HasSuffix = data
+		case "cvssVectorV3EqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3EqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3EqualFold = data
+		case "cvssVectorV3ContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV3ContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV3ContainsFold = data
+		case "cvssScoreV2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2 = data
+		case "cvssScoreV2NEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2NEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2NEQ = data
+		case "cvssScoreV2In":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2In"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2In = data
+		case "cvssScoreV2NotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2NotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2NotIn = data
+		case "cvssScoreV2GT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2GT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2GT = data
+		case "cvssScoreV2GTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2GTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2GTE = data
+		case "cvssScoreV2LT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2LT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2LT = data
+		case "cvssScoreV2LTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2LTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2LTE = data
+		case "cvssScoreV2IsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2IsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2IsNil = data
+		case "cvssScoreV2NotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssScoreV2NotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssScoreV2NotNil = data
+		case "cvssVectorV2":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2 = data
+		case "cvssVectorV2NEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2NEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2NEQ = data
+		case "cvssVectorV2In":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2In"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2In = data
+		case "cvssVectorV2NotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2NotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2NotIn = data
+		case "cvssVectorV2GT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2GT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2GT = data
+		case "cvssVectorV2GTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2GTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2GTE = data
+		case "cvssVectorV2LT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2LT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2LT = data
+		case "cvssVectorV2LTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2LTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2LTE = data
+		case "cvssVectorV2Contains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2Contains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2Contains = data
+		case "cvssVectorV2HasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2HasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2HasPrefix = data
+		case "cvssVectorV2HasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2HasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2HasSuffix = data
+		case "cvssVectorV2EqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2EqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2EqualFold = data
+		case "cvssVectorV2ContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cvssVectorV2ContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CvssVectorV2ContainsFold = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "descriptionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionNEQ = data
+		case "descriptionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionIn = data
+		case "descriptionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionNotIn = data
+		case "descriptionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionGT = data
+		case "descriptionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionGTE = data
+		case "descriptionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionLT = data
+		case "descriptionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionLTE = data
+		case "descriptionContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionContains = data
+		case "descriptionHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionHasPrefix = data
+		case "descriptionHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionHasSuffix = data
+		case "descriptionEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionEqualFold = data
+		case "descriptionContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("descriptionContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DescriptionContainsFold = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVulnerabilityWhereInput unmarshals raw into the VulnerabilityWhereInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVulnerabilityWhereInput(ctx context.Context, raw any) (ent.VulnerabilityWhereInput, error) {
+	var out ent.VulnerabilityWhereInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VulnerabilityWhereInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputWebhookDeliveryOrder(ctx context.Context, obj any) (ent.WebhookDeliveryOrder, error) {
 	var it ent.WebhookDeliveryOrder
 	if obj == nil {
@@ -19811,6 +22986,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._WebhookDelivery(ctx, sel, obj)
+	case *ent.Vulnerability:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Vulnerability(ctx, sel, obj)
 	case *ent.User:
 		if obj == nil {
 			return graphql.Null
@@ -19821,6 +23001,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Tag(ctx, sel, obj)
+	case *ent.Scanner:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Scanner(ctx, sel, obj)
+	case *ent.ScanReport:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ScanReport(ctx, sel, obj)
 	case *ent.Repository:
 		if obj == nil {
 			return graphql.Null
@@ -21705,6 +24895,211 @@ func (ec *executionContext) _RepositoryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var scanReportImplementors = []string{"ScanReport", "Node"}
+
+func (ec *executionContext) _ScanReport(ctx context.Context, sel ast.SelectionSet, obj *ent.ScanReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanReport")
+		case "id":
+			out.Values[i] = ec._ScanReport_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactID":
+			out.Values[i] = ec._ScanReport_artifactID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scannerID":
+			out.Values[i] = ec._ScanReport_scannerID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ScanReport_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mimeType":
+			out.Values[i] = ec._ScanReport_mimeType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "severity":
+			out.Values[i] = ec._ScanReport_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "summary":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScanReport_summary(ctx, field, obj)
+				})
+		case "fixable":
+			out.Values[i] = ec._ScanReport_fixable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "progress":
+			out.Values[i] = ec._ScanReport_progress(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "log":
+			out.Values[i] = ec._ScanReport_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scannerName":
+			out.Values[i] = ec._ScanReport_scannerName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._ScanReport_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ScanReport_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifact":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScanReport_artifact(ctx, field, obj)
+				})
+		case "scanner":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScanReport_scanner(ctx, field, obj)
+				})
+		case "vulnerabilities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ScanReport_vulnerabilities(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var scannerImplementors = []string{"Scanner", "Node"}
+
+func (ec *executionContext) _Scanner(ctx context.Context, sel ast.SelectionSet, obj *ent.Scanner) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scannerImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Scanner")
+		case "id":
+			out.Values[i] = ec._Scanner_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Scanner_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._Scanner_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._Scanner_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "builtin":
+			out.Values[i] = ec._Scanner_builtin(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auth":
+			out.Values[i] = ec._Scanner_auth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipCertVerify":
+			out.Values[i] = ec._Scanner_skipCertVerify(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "isDefault":
+			out.Values[i] = ec._Scanner_isDefault(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "enabled":
+			out.Values[i] = ec._Scanner_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vendor":
+			out.Values[i] = ec._Scanner_vendor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._Scanner_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Scanner_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Scanner_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -22055,6 +25450,190 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 			}
 		case "kind":
 			out.Values[i] = ec._Viewer_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vulnerabilityImplementors = []string{"Vulnerability", "Node"}
+
+func (ec *executionContext) _Vulnerability(ctx context.Context, sel ast.SelectionSet, obj *ent.Vulnerability) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vulnerabilityImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Vulnerability")
+		case "id":
+			out.Values[i] = ec._Vulnerability_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scannerID":
+			out.Values[i] = ec._Vulnerability_scannerID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cveID":
+			out.Values[i] = ec._Vulnerability_cveID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "package":
+			out.Values[i] = ec._Vulnerability_package(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "packageVersion":
+			out.Values[i] = ec._Vulnerability_packageVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fixedVersion":
+			out.Values[i] = ec._Vulnerability_fixedVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._Vulnerability_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severityRank":
+			out.Values[i] = ec._Vulnerability_severityRank(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cvssScoreV3":
+			out.Values[i] = ec._Vulnerability_cvssScoreV3(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cvssVectorV3":
+			out.Values[i] = ec._Vulnerability_cvssVectorV3(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cvssScoreV2":
+			out.Values[i] = ec._Vulnerability_cvssScoreV2(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cvssVectorV2":
+			out.Values[i] = ec._Vulnerability_cvssVectorV2(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cweIds":
+			out.Values[i] = ec._Vulnerability_cweIds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._Vulnerability_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "links":
+			out.Values[i] = ec._Vulnerability_links(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vulnerabilityConnectionImplementors = []string{"VulnerabilityConnection"}
+
+func (ec *executionContext) _VulnerabilityConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.VulnerabilityConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vulnerabilityConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VulnerabilityConnection")
+		case "edges":
+			out.Values[i] = ec._VulnerabilityConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._VulnerabilityConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._VulnerabilityConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var vulnerabilityEdgeImplementors = []string{"VulnerabilityEdge"}
+
+func (ec *executionContext) _VulnerabilityEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.VulnerabilityEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, vulnerabilityEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("VulnerabilityEdge")
+		case "node":
+			out.Values[i] = ec._VulnerabilityEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._VulnerabilityEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22931,6 +26510,20 @@ func (ec *executionContext) marshalNEventType2ᚕgithubᚗcomᚋberthᚑregistry
 	return ret
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalNForwardProtocol2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, v any) (model.ForwardProtocol, error) {
 	var res model.ForwardProtocol
 	err := res.UnmarshalGQL(v)
@@ -23230,6 +26823,44 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋberthᚑregistryᚋberth
 	return v
 }
 
+func (ec *executionContext) unmarshalNScanReportSeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐSeverity(ctx context.Context, v any) (scanreport.Severity, error) {
+	var res scanreport.Severity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanReportSeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐSeverity(ctx context.Context, sel ast.SelectionSet, v scanreport.Severity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNScanReportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐStatus(ctx context.Context, v any) (scanreport.Status, error) {
+	var res scanreport.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScanReportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐStatus(ctx context.Context, sel ast.SelectionSet, v scanreport.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx context.Context, sel ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Scanner!")
+		return graphql.Null
+	}
+	return ec._Scanner(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScannerAuth2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx context.Context, v any) (scanner.Auth, error) {
+	var res scanner.Auth
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScannerAuth2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx context.Context, sel ast.SelectionSet, v scanner.Auth) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, v any) (model.ScheduleKind, error) {
 	var res model.ScheduleKind
 	err := res.UnmarshalGQL(v)
@@ -23388,6 +27019,43 @@ func (ec *executionContext) marshalNViewer2ᚖgithubᚗcomᚋberthᚑregistryᚋ
 		return graphql.Null
 	}
 	return ec._Viewer(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNVulnerabilityConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityConnection(ctx context.Context, sel ast.SelectionSet, v *ent.VulnerabilityConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VulnerabilityConnection!")
+		return graphql.Null
+	}
+	return ec._VulnerabilityConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNVulnerabilityOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrderField(ctx context.Context, v any) (*ent.VulnerabilityOrderField, error) {
+	var res = new(ent.VulnerabilityOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVulnerabilityOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.VulnerabilityOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "VulnerabilityOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNVulnerabilitySeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx context.Context, v any) (vulnerability.Severity, error) {
+	var res vulnerability.Severity
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNVulnerabilitySeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx context.Context, sel ast.SelectionSet, v vulnerability.Severity) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNVulnerabilityWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInput(ctx context.Context, v any) (*ent.VulnerabilityWhereInput, error) {
+	res, err := ec.unmarshalInputVulnerabilityWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNWebhookDelivery2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐWebhookDelivery(ctx context.Context, sel ast.SelectionSet, v *ent.WebhookDelivery) graphql.Marshaler {
@@ -23896,6 +27564,58 @@ func (ec *executionContext) marshalOEventType2ᚕgithubᚗcomᚋberthᚑregistry
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚕfloat64ᚄ(ctx context.Context, v any) ([]float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]float64, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNFloat2float64(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOFloat2ᚕfloat64ᚄ(ctx context.Context, sel ast.SelectionSet, v []float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNFloat2float64(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOFloat2ᚖfloat64(ctx context.Context, v any) (*float64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel ast.SelectionSet, v *float64) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalFloatContext(*v)
+	return graphql.WrapContextMarshaler(ctx, res)
 }
 
 func (ec *executionContext) unmarshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, v any) (*model.ForwardProtocol, error) {
@@ -24592,6 +28312,118 @@ func (ec *executionContext) unmarshalOUserWhereInput2ᚖgithubᚗcomᚋberthᚑr
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputUserWhereInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOVulnerability2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerability(ctx context.Context, sel ast.SelectionSet, v *ent.Vulnerability) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Vulnerability(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOVulnerabilityEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.VulnerabilityEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOVulnerabilityEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOVulnerabilityEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityEdge(ctx context.Context, sel ast.SelectionSet, v *ent.VulnerabilityEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._VulnerabilityEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOVulnerabilityOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrder(ctx context.Context, v any) (*ent.VulnerabilityOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputVulnerabilityOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOVulnerabilitySeverity2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverityᚄ(ctx context.Context, v any) ([]vulnerability.Severity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]vulnerability.Severity, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNVulnerabilitySeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOVulnerabilitySeverity2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverityᚄ(ctx context.Context, sel ast.SelectionSet, v []vulnerability.Severity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNVulnerabilitySeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOVulnerabilitySeverity2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx context.Context, v any) (*vulnerability.Severity, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(vulnerability.Severity)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOVulnerabilitySeverity2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverity(ctx context.Context, sel ast.SelectionSet, v *vulnerability.Severity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOVulnerabilityWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInputᚄ(ctx context.Context, v any) ([]*ent.VulnerabilityWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*ent.VulnerabilityWhereInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNVulnerabilityWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOVulnerabilityWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityWhereInput(ctx context.Context, v any) (*ent.VulnerabilityWhereInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputVulnerabilityWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
