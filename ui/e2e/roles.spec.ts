@@ -43,7 +43,7 @@ test('a maintainer sees members read-only, may change settings but not delete, a
 
   // Administration is for system admins only, even by address.
   await page.goto('/admin/users')
-  await expect(page.getByText('Only system administrators may manage users.')).toBeVisible()
+  await expect(page.getByText('Only system administrators may see this page.')).toBeVisible()
 })
 
 test('anonymous visitors of a public project see only its repositories', async ({ page }) => {

@@ -2,8 +2,13 @@ import { Navigate, Route, Routes, useParams } from 'react-router'
 import { Layout } from './components/Layout'
 import { parseRepositoryPath } from './paths'
 import { ArtifactPage } from './pages/artifact/ArtifactPage'
+import { AuditLogPage } from './pages/audit/AuditLogPage'
+import { CleanUpPage } from './pages/cleanup/CleanUpPage'
+import { LogRotationTab } from './pages/cleanup/LogRotationTab'
+import { ConfigurationPage } from './pages/configuration/ConfigurationPage'
 import { LoginPage } from './pages/login/LoginPage'
 import { NotFoundPage } from './pages/not-found/NotFoundPage'
+import { LogsTab } from './pages/project/LogsTab'
 import { MembersTab } from './pages/project/MembersTab'
 import { ProjectPage } from './pages/project/ProjectPage'
 import { RepositoriesTab } from './pages/project/RepositoriesTab'
@@ -29,10 +34,17 @@ export function App() {
           <Route path="members" element={<MembersTab />} />
           <Route path="settings" element={<SettingsTab />} />
           <Route path="webhooks" element={<WebhooksTab />} />
+          <Route path="logs" element={<LogsTab />} />
         </Route>
         <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
         <Route path="/admin" element={<Navigate to="/admin/users" replace />} />
         <Route path="/admin/users" element={<UsersPage />} />
+        <Route path="/admin/audit-log" element={<AuditLogPage />} />
+        <Route path="/admin/configuration" element={<ConfigurationPage />} />
+        <Route path="/admin/clean-up" element={<CleanUpPage />}>
+          <Route index element={<Navigate to="log-rotation" replace />} />
+          <Route path="log-rotation" element={<LogRotationTab />} />
+        </Route>
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -24,7 +24,7 @@ export function Header() {
       </Link>
       <nav aria-label="Main">
         <NavLink to="/projects">Projects</NavLink>
-        {viewer?.admin && <NavLink to="/admin/users">Administration</NavLink>}
+        {viewer?.admin && <NavLink to="/admin">Administration</NavLink>}
       </nav>
       <div className="header-end">
         {viewer && viewer.anonymous && (

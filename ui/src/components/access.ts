@@ -25,6 +25,7 @@ export interface ProjectAccess {
   deleteTag: boolean
   labelArtifact: boolean
   deleteArtifact: boolean
+  readLogs: boolean
 }
 
 /**
@@ -45,5 +46,6 @@ export function projectAccess(viewer: Viewer | undefined, role: Role | null | un
     deleteTag: any('PROJECT_ADMIN', 'MAINTAINER'),
     labelArtifact: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER'),
     deleteArtifact: any('PROJECT_ADMIN', 'MAINTAINER'),
+    readLogs: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER', 'GUEST'),
   }
 }

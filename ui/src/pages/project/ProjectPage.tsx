@@ -27,7 +27,7 @@ const ProjectQuery = graphql(`
 
 /**
  * ProjectPage shows one project: its name and facts, then tabs (repositories, members, settings,
- * webhooks), each a nested route so that it has its own address. Tabs the viewer may not use are
+ * webhooks, logs), each a nested route so that it has its own address. Tabs the viewer may not use are
  * left out; the server refuses them anyway.
  */
 export function ProjectPage() {
@@ -81,6 +81,7 @@ export function ProjectPage() {
             {access.readMembers && <NavLink to={`${base}/members`}>Members</NavLink>}
             {member && <NavLink to={`${base}/settings`}>Settings</NavLink>}
             {access.listWebhooks && <NavLink to={`${base}/webhooks`}>Webhooks</NavLink>}
+            {access.readLogs && <NavLink to={`${base}/logs`}>Logs</NavLink>}
           </nav>
           <Outlet context={{ project, access } satisfies ProjectContext} />
         </>

@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useState } from 'react'
-import { Link, useSearchParams } from 'react-router'
+import { useSearchParams } from 'react-router'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
@@ -9,6 +9,7 @@ import { useTitle } from '../../components/title'
 import { useViewer } from '../../components/viewer'
 import { graphql } from '../../gql'
 import type { UsersQuery } from '../../gql/graphql'
+import { AdminHead } from '../admin/AdminHead'
 import { NewUserDialog } from './NewUserDialog'
 
 const UsersQueryDocument = graphql(`
@@ -98,34 +99,8 @@ export function UsersPage() {
     reload()
   }
 
-  const head = (
-    <>
-      <nav aria-label="Breadcrumb" className="breadcrumb">
-        <span>Administration</span> / <span aria-current="page">Users</span>
-      </nav>
-      <div className="page-head">
-        <h1>Users</h1>
-        {viewer?.admin && <NewUserDialog onCreated={(name) => changed(`User ${name} created.`)} />}
-      </div>
-    </>
-  )
-  if (viewer && !viewer.admin) {
-    return (
-      <>
-        {head}
-        <div className="empty">
-          <p>Only system administrators may manage users.</p>
-          <p>
-            <Link to="/projects">Back to the projects</Link>.
-          </p>
-        </div>
-      </>
-    )
-  }
-
   return (
-    <>
-      {head}
+    <AdminHead title="Users" actions={<NewUserDialog onCreated={(name) => changed(`User ${name} created.`)} />}>
       {notice && (
         <p className="notice" role="status">
           {notice}
@@ -147,7 +122,7 @@ export function UsersPage() {
         )}
       </form>
       {result.error && <ErrorMessage error={result.error} title="Could not load the users" />}
-      {!users && (result.fetching || !viewer) && <p className="muted">Loading users…</p>}
+      {!users && result.fetching && <p className="muted">Loading users…</p>}
       {users && rows.length === 0 && (
         <div className="empty">{search ? <p>No username contains “{search}”.</p> : <p>No users yet.</p>}</div>
       )}
@@ -172,7 +147,7 @@ export function UsersPage() {
         </table>
       )}
       {users && <Pager page={page} pageInfo={users.pageInfo} label="Users" />}
-    </>
+    </AdminHead>
   )
 }
 
