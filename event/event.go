@@ -31,6 +31,21 @@ const (
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted}
 
+// WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
+// content. Job events belong to no project, and a project's policies do not exist yet when it is
+// created and are deleted with it, so those types would never be delivered.
+var WebhookTypes = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted}
+
+// ForWebhooks reports whether a project's webhook policy can receive events of type t.
+func (t Type) ForWebhooks() bool {
+	for _, w := range WebhookTypes {
+		if t == w {
+			return true
+		}
+	}
+	return false
+}
+
 // UnmarshalGQL reads a GraphQL EventType.
 func (t *Type) UnmarshalGQL(v any) error {
 	s, ok := v.(string)

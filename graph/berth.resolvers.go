@@ -411,7 +411,7 @@ func (r *mutationResolver) CreateWebhookPolicy(ctx context.Context, input model.
 	if _, err := r.projectFor(ctx, input.ProjectID, auth.ActionManageWebhooks); err != nil {
 		return nil, err
 	}
-	if err := validateWebhook(&input.Name, input.EventTypes, &input.Address); err != nil {
+	if err := validateWebhook(&input.Name, input.EventTypes, nil, &input.Address); err != nil {
 		return nil, err
 	}
 	secret := webhook.NewSecret()
@@ -452,7 +452,7 @@ func (r *mutationResolver) UpdateWebhookPolicy(ctx context.Context, id int, inpu
 	if input.EventTypes != nil {
 		types = input.EventTypes
 	}
-	if err := validateWebhook(&name, types, &address); err != nil {
+	if err := validateWebhook(&name, types, p.EventTypes, &address); err != nil {
 		return nil, err
 	}
 	p, err = p.Update().SetName(name).SetAddress(address).SetEventTypes(types).

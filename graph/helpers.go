@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/berth-registry/berth/auth"
@@ -157,14 +158,20 @@ func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Act
 	return p, r.authorize(ctx, p.Edges.Project, action)
 }
 
-// validateWebhook checks what a policy must have: a name, at least one event type, and an
-// absolute http(s) URL.
-func validateWebhook(name *string, types []event.Type, address *string) error {
+// validateWebhook checks what a policy must have: a name, at least one event type a project's
+// policy can receive (or that it had before: had), and an absolute http(s) URL.
+func validateWebhook(name *string, types, had []event.Type, address *string) error {
 	if *name == "" || len(*name) > 255 {
 		return badInput("a webhook policy name must be 1 to 255 characters long")
 	}
 	if len(types) == 0 {
 		return badInput("choose at least one event type")
+	}
+	for _, t := range types {
+		// A policy saved before this check may list such a type: editing it keeps it.
+		if !t.ForWebhooks() && !slices.Contains(had, t) {
+			return badInput("a project's webhooks cannot receive %s events: they belong to no project", t)
+		}
 	}
 	u, err := url.Parse(*address)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -289,6 +289,16 @@ func TestWebhookPermissions(t *testing.T) {
 	if _, _, r := createPolicy(t, env, "admin", servertest.AdminPassword, bad); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "http") {
 		t.Errorf("policy with an ftp address: %+v", r.Errors)
 	}
+	// Job and project-lifecycle events never reach a project's policy: asking for them is refused.
+	bad["address"] = "http://127.0.0.1:9/"
+	bad["eventTypes"] = []string{"ARTIFACT_PUSHED", "PURGE_COMPLETED"}
+	if _, _, r := createPolicy(t, env, "admin", servertest.AdminPassword, bad); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "PURGE_COMPLETED") {
+		t.Errorf("policy for purge events: %+v", r.Errors)
+	}
+	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { updateWebhookPolicy(id: $id, input: {eventTypes: [PROJECT_DELETED]}) { id } }`,
+		map[string]any{"id": policyID}); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("policy changed to project deletions: %+v", r.Errors)
+	}
 }
 
 // Two replicas on one database and one storage: a subscriber on B sees a push made through A, and

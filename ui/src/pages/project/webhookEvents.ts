@@ -15,10 +15,10 @@ export const eventTypeNames: Record<EventType, string> = {
 }
 
 /**
- * webhookEventTypes are the types a project's policy is offered. The purge events belong to no
- * project, and a project's policies do not exist yet when it is created and are gone (deleted with
- * it) when it is deleted, so the server never delivers those four to a policy; a policy that
- * already lists one keeps it when edited.
+ * webhookEventTypes are the types a project's policy is offered: the server's event.WebhookTypes.
+ * Job events belong to no project, and a project's policies do not exist yet when it is created and
+ * are gone (deleted with it) when it is deleted, so the server refuses those types for a new policy;
+ * a policy that already lists one keeps it when edited.
  */
 export const webhookEventTypes: EventType[] = [
   'ARTIFACT_PUSHED',
