@@ -575,6 +575,12 @@ func (r *projectResolver) RepositoryCount(ctx context.Context, obj *ent.Project)
 	return loadersFrom(ctx).repositoryCount(ctx, obj.ID)
 }
 
+// StorageUsed is the resolver for the storageUsed field.
+func (r *projectResolver) StorageUsed(ctx context.Context, obj *ent.Project) (int, error) {
+	n, err := loadersFrom(ctx).storageUsed(ctx, obj.ID)
+	return int(n), err
+}
+
 // MemberList is the resolver for the memberList field.
 func (r *projectResolver) MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error) {
 	if err := r.authorize(ctx, obj, auth.ActionReadMembers); err != nil {

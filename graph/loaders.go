@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // loaders batch the per-project fields of a list into one query each, so that a page of 100
 // projects costs two extra queries, not two hundred. They live for one request.
 type loaders struct {
-	counts *dataloadgen.Loader[int, int]
-	roles  *dataloadgen.Loader[int, *member.Role]
+	counts  *dataloadgen.Loader[int, int]
+	storage *dataloadgen.Loader[int, int64]
+	roles   *dataloadgen.Loader[int, *member.Role]
 }
 
 type loadersKey struct{}
@@ -60,6 +62,39 @@ func (r *Resolver) newLoaders(p *auth.Principal) *loaders {
 			}
 			return out, nil
 		}, wait),
+		storage: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]int64, []error) {
+			// A blob shared by several artifacts of a project is stored once, so count it once.
+			rows, err := r.DB.QueryContext(ctx, `
+				SELECT p.project_id, COALESCE(SUM(b.size), 0)::bigint
+				FROM (SELECT DISTINCT r.project_id, ab.blob_id
+				      FROM repositories r
+				      JOIN artifacts a ON a.repository_id = r.id
+				      JOIN artifact_blobs ab ON ab.artifact_id = a.id
+				      WHERE r.project_id = ANY($1)) p
+				JOIN blobs b ON b.id = p.blob_id
+				GROUP BY p.project_id`, ids)
+			if err != nil {
+				return nil, []error{fmt.Errorf("storage used: %w", err)}
+			}
+			defer rows.Close()
+			byID := make(map[int]int64, len(ids))
+			for rows.Next() {
+				var id int
+				var size int64
+				if err := rows.Scan(&id, &size); err != nil {
+					return nil, []error{fmt.Errorf("storage used: %w", err)}
+				}
+				byID[id] = size
+			}
+			if err := rows.Err(); err != nil {
+				return nil, []error{fmt.Errorf("storage used: %w", err)}
+			}
+			out := make([]int64, len(ids))
+			for i, id := range ids {
+				out[i] = byID[id]
+			}
+			return out, nil
+		}, wait),
 		roles: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]*member.Role, []error) {
 			out := make([]*member.Role, len(ids))
 			if p.Kind != auth.KindUser {
@@ -85,6 +120,10 @@ func (r *Resolver) newLoaders(p *auth.Principal) *loaders {
 
 func (l *loaders) repositoryCount(ctx context.Context, projectID int) (int, error) {
 	return l.counts.Load(ctx, projectID)
+}
+
+func (l *loaders) storageUsed(ctx context.Context, projectID int) (int64, error) {
+	return l.storage.Load(ctx, projectID)
 }
 
 func (l *loaders) role(ctx context.Context, projectID int) (*member.Role, error) {

@@ -120,3 +120,47 @@ func TestPullsAreCounted(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// storageUsed counts each blob once however many artifacts share it, and is what the storage
+// actually holds: the sum of the blob files on disk.
+func TestProjectStorageUsedMatchesStorage(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	base := env.Host + "/library/app:v1"
+	if out, err := crane("append", "-f", layerTar(t, "a.txt", strings.Repeat("a", 5000)), "-t", base); err != nil {
+		t.Fatalf("push v1: %v\n%s", err, out)
+	}
+	// v2 shares v1's layer and adds one; a second repository holds the same image again.
+	if out, err := crane("append", "-b", base, "-f", layerTar(t, "b.txt", strings.Repeat("b", 7000)), "-t", env.Host+"/library/app:v2"); err != nil {
+		t.Fatalf("push v2: %v\n%s", err, out)
+	}
+	if out, err := crane("copy", base, env.Host+"/library/copy:v1"); err != nil {
+		t.Fatalf("copy: %v\n%s", err, out)
+	}
+
+	var onDisk int64
+	err := filepath.WalkDir(filepath.Join(env.DataDir, "registry"), func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Name() == "data" && strings.Contains(path, string(filepath.Separator)+"blobs"+string(filepath.Separator)) {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			onDisk += info.Size()
+		}
+		return nil
+	})
+	if err != nil || onDisk == 0 {
+		t.Fatalf("walking storage: %d bytes, %v", onDisk, err)
+	}
+	var got struct {
+		Project struct{ StorageUsed int64 }
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `{ project(name: "library") { storageUsed } }`, nil, &got)
+	if got.Project.StorageUsed != onDisk {
+		t.Fatalf("storageUsed = %d, storage holds %d bytes of blobs", got.Project.StorageUsed, onDisk)
+	}
+}

@@ -235,6 +235,7 @@ type ComplexityRoot struct {
 		Repositories      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		RepositoryCount   func(childComplexity int) int
 		SeverityThreshold func(childComplexity int) int
+		StorageUsed       func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
 	}
 
@@ -532,6 +533,7 @@ type MutationResolver interface {
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
+	StorageUsed(ctx context.Context, obj *ent.Project) (int, error)
 	MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error)
 }
 type QueryResolver interface {
@@ -1524,6 +1526,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.SeverityThreshold(childComplexity), true
+	case "Project.storageUsed":
+		if e.ComplexityRoot.Project.StorageUsed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.StorageUsed(childComplexity), true
 	case "Project.updatedAt":
 		if e.ComplexityRoot.Project.UpdatedAt == nil {
 			break
@@ -2890,6 +2898,8 @@ extend type Project {
   "The caller's role in this project, if they are a member."
   myRole: Role
   repositoryCount: Int!
+  "Bytes of storage the project's artifacts use: manifests, configs and layers, each blob counted once."
+  storageUsed: Int!
   "Members, for those who may read them."
   memberList: [Member!]!
 }
@@ -5458,6 +5468,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_myRole(ctx, field)
 	case "repositoryCount":
 		return ec.fieldContext_Project_repositoryCount(ctx, field)
+	case "storageUsed":
+		return ec.fieldContext_Project_storageUsed(ctx, field)
 	case "memberList":
 		return ec.fieldContext_Project_memberList(ctx, field)
 	}
@@ -11038,6 +11050,29 @@ func (ec *executionContext) _Project_repositoryCount(ctx context.Context, field 
 	)
 }
 func (ec *executionContext) fieldContext_Project_repositoryCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Project_storageUsed(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_storageUsed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().StorageUsed(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_storageUsed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, true, true, "Int")
 }
 
@@ -24267,6 +24302,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_repositoryCount(ctx, field, obj)
+				})
+		case "storageUsed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_storageUsed(ctx, field, obj)
 				})
 		case "memberList":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

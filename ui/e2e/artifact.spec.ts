@@ -26,6 +26,9 @@ test('the artifact page shows the pushed image, its config, and adds and deletes
   await expect(config).toContainText('"rootfs": {')
   await expect(config).toContainText('"diff_ids": [')
   await expect(page.getByRole('region', { name: 'Accessories' })).toContainText('No signatures')
+  // What the manifest stands on: its config first, then the one layer.
+  const blobs = page.getByRole('table', { name: 'Layers and config blob' }).locator('tbody tr td:first-child')
+  await expect(blobs).toHaveText(['Config', 'Layer'])
 
   // A new tag appears among the tags.
   // Each tag and label is a list item: its name, then the button that takes it off.

@@ -19,6 +19,7 @@ test('admin logs in and goes from the project list to the pushed artifact', asyn
   const library = page.getByRole('row').filter({ has: page.getByRole('link', { name: 'library', exact: true }) })
   await expect(library).toContainText('Public')
   await expect(library.getByRole('cell').nth(2)).toHaveText('1')
+  await expect(library.getByRole('cell').nth(3)).not.toHaveText('0 B')
   await shot(page, 'projects')
 
   await library.getByRole('link', { name: 'library', exact: true }).click()
@@ -65,6 +66,7 @@ test('a new project is created through the dialog and listed', async ({ page }) 
   const row = page.getByRole('row').filter({ has: page.getByRole('link', { name, exact: true }) })
   await expect(row).toContainText('Public')
   await expect(row.getByRole('cell').nth(2)).toHaveText('0')
+  await expect(row.getByRole('cell').nth(3)).toHaveText('0 B')
   await shot(page, 'projects-after-create')
 
   // The search box narrows the list to the new project.

@@ -46,6 +46,12 @@ const ArtifactQuery = graphql(`
         artifactType
         size
       }
+      blobs {
+        id
+        digest
+        mediaType
+        size
+      }
       accessoryArtifacts {
         id
         digest
@@ -245,6 +251,13 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             </section>
           )}
 
+          {!isIndex && (
+            <section aria-labelledby="layers-title">
+              <h2 id="layers-title">Layers</h2>
+              <BlobTable blobs={(artifact.blobs ?? []).filter((b) => b.digest !== artifact.digest)} />
+            </section>
+          )}
+
           <section aria-labelledby="accessories-title">
             <h2 id="accessories-title">Accessories</h2>
             {artifact.accessoryArtifacts.length === 0 ? (
@@ -325,5 +338,46 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
         </>
       )}
     </>
+  )
+}
+
+type Blob = { id: string; digest: string; mediaType: string; size: number }
+
+/** BlobTable lists what a manifest stands on: its config first, then its layers. */
+function BlobTable({ blobs }: { blobs: Blob[] }) {
+  if (blobs.length === 0) return <p className="muted">This manifest references no blobs.</p>
+  // OCI and artifact configs say so in their media type; Docker's image config is container.image.
+  const isConfig = (b: Blob) => /config|container\.image\.v1\+json/.test(b.mediaType)
+  const sorted = [...blobs].sort((a, b) => Number(isConfig(b)) - Number(isConfig(a)))
+  return (
+    <table>
+      <caption className="sr-only">Layers and config blob</caption>
+      <thead>
+        <tr>
+          <th scope="col">Kind</th>
+          <th scope="col">Digest</th>
+          <th scope="col">Media type</th>
+          <th scope="col" className="num">
+            Size
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {sorted.map((b) => (
+          <tr key={b.id}>
+            <td>{isConfig(b) ? 'Config' : 'Layer'}</td>
+            <td>
+              <code className="digest" title={b.digest}>
+                {shortDigest(b.digest)}
+              </code>
+            </td>
+            <td>
+              <code>{b.mediaType}</code>
+            </td>
+            <td className="num">{formatBytes(b.size)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
   )
 }

@@ -6,6 +6,7 @@ import { Pager, usePage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
 import { useViewer } from '../../components/viewer'
+import { formatBytes } from '../../format'
 import { graphql } from '../../gql'
 import { NewProjectDialog } from './NewProjectDialog'
 
@@ -32,6 +33,7 @@ const ProjectsQuery = graphql(`
           name
           public
           repositoryCount
+          storageUsed
           createdAt
         }
       }
@@ -125,6 +127,9 @@ export function ProjectsPage() {
               <th scope="col" className="num">
                 Repositories
               </th>
+              <th scope="col" className="num">
+                Storage used
+              </th>
               <th scope="col">Created</th>
             </tr>
           </thead>
@@ -138,6 +143,7 @@ export function ProjectsPage() {
                   <span className={p.public ? 'badge public' : 'badge'}>{p.public ? 'Public' : 'Private'}</span>
                 </td>
                 <td className="num">{p.repositoryCount}</td>
+                <td className="num">{formatBytes(p.storageUsed)}</td>
                 <td>
                   <Time value={p.createdAt} />
                 </td>
