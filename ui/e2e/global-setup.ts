@@ -126,6 +126,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new Error(`crane digest printed ${JSON.stringify(digest)}`)
 
     process.env.BERTH_E2E_URL = url
+    process.env.BERTH_E2E_DATABASE_URL = `postgres://postgres@127.0.0.1:5432/${database}`
     process.env.BERTH_E2E_HOST = host
     process.env.BERTH_E2E_ADMIN_PASSWORD = password
     process.env.BERTH_E2E_DIGEST = digest
