@@ -178,6 +178,30 @@ function OperationChoices({ id, chosen, onChange }: { id: string; chosen: string
   )
 }
 
+/** RetentionField is the age past which entries are purged, in hours, with what is wrong with it. */
+function RetentionField({ id, value, error, onChange }: { id: string; value: string; error: string | null; onChange: (v: string) => void }) {
+  return (
+    <div className="field">
+      <label htmlFor={id}>Keep entries of the last (hours)</label>
+      <input
+        id={id}
+        type="number"
+        min={1}
+        max={MAX_RETENTION_HOURS}
+        value={value}
+        aria-invalid={!!error}
+        aria-describedby={error ? `${id}-error` : undefined}
+        onChange={(e) => onChange(e.target.value)}
+      />
+      {error && (
+        <p className="error-text" id={`${id}-error`}>
+          {error}
+        </p>
+      )}
+    </div>
+  )
+}
+
 /** retentionError says what is wrong with a typed retention, or null if the server will take it. */
 function retentionError(value: string): string | null {
   const n = Number(value)
@@ -207,19 +231,7 @@ function PurgeNow({ onStarted }: { onStarted: () => void }) {
   return (
     <form className="panel settings" aria-label="Purge now" onSubmit={(e) => e.preventDefault()}>
       <h2>Purge now</h2>
-      <div className="field">
-        <label htmlFor="purge-retention">Keep entries of the last (hours)</label>
-        <input
-          id="purge-retention"
-          type="number"
-          min={1}
-          max={MAX_RETENTION_HOURS}
-          value={retention}
-          aria-invalid={!!invalid}
-          onChange={(e) => setRetention(e.target.value)}
-        />
-        {invalid && <p className="error-text">{invalid}</p>}
-      </div>
+      <RetentionField id="purge-retention" value={retention} error={invalid} onChange={setRetention} />
       <OperationChoices id="purge-operations" chosen={ops} onChange={setOps} />
       {notice && (
         <p className="notice" role="status">
@@ -280,19 +292,7 @@ function ScheduleForm({ schedule }: { schedule: Schedule }) {
       <ScheduleFields id="purge-schedule" kind={kind} cron={cron} onKind={setKind} onCron={setCron} />
       {kind !== 'NONE' && (
         <>
-          <div className="field">
-            <label htmlFor="schedule-retention">Keep entries of the last (hours)</label>
-            <input
-              id="schedule-retention"
-              type="number"
-              min={1}
-              max={MAX_RETENTION_HOURS}
-              value={retention}
-              aria-invalid={!!invalid}
-              onChange={(e) => setRetention(e.target.value)}
-            />
-            {invalid && <p className="error-text">{invalid}</p>}
-          </div>
+          <RetentionField id="schedule-retention" value={retention} error={invalid} onChange={setRetention} />
           <OperationChoices id="schedule-operations" chosen={ops} onChange={setOps} />
           <label className="check">
             <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.target.checked)} />

@@ -7,20 +7,27 @@ import { graphql } from '../../gql'
 import type { AuditSettingsQuery, ForwardProtocol } from '../../gql/graphql'
 import { AdminHead } from '../admin/AdminHead'
 
+// What this page shows of the settings; the query and the mutation's answer both spread it.
+graphql(`
+  fragment AuditSettingsFields on AuditSettings {
+    forwardEndpoint
+    forwardProtocol
+    skipDatabase
+    logPulls
+    forwarder {
+      healthy
+      behind
+      lastError
+      lastErrorAt
+      lastSuccessAt
+    }
+  }
+`)
+
 const AuditSettingsDocument = graphql(`
   query AuditSettings {
     auditSettings {
-      forwardEndpoint
-      forwardProtocol
-      skipDatabase
-      logPulls
-      forwarder {
-        healthy
-        behind
-        lastError
-        lastErrorAt
-        lastSuccessAt
-      }
+      ...AuditSettingsFields
     }
   }
 `)
@@ -28,17 +35,7 @@ const AuditSettingsDocument = graphql(`
 const UpdateAuditSettingsMutation = graphql(`
   mutation UpdateAuditSettings($input: AuditSettingsInput!) {
     updateAuditSettings(input: $input) {
-      forwardEndpoint
-      forwardProtocol
-      skipDatabase
-      logPulls
-      forwarder {
-        healthy
-        behind
-        lastError
-        lastErrorAt
-        lastSuccessAt
-      }
+      ...AuditSettingsFields
     }
   }
 `)
