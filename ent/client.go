@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
@@ -51,6 +52,8 @@ type Client struct {
 	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
 	Blob *BlobClient
+	// CVEExport is the client for interacting with the CVEExport builders.
+	CVEExport *CVEExportClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
 	// Label is the client for interacting with the Label builders.
@@ -98,6 +101,7 @@ func (c *Client) init() {
 	c.Artifact = NewArtifactClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.Blob = NewBlobClient(c.config)
+	c.CVEExport = NewCVEExportClient(c.config)
 	c.Event = NewEventClient(c.config)
 	c.Label = NewLabelClient(c.config)
 	c.Member = NewMemberClient(c.config)
@@ -209,6 +213,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Artifact:        NewArtifactClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
+		CVEExport:       NewCVEExportClient(cfg),
 		Event:           NewEventClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
@@ -247,6 +252,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Artifact:        NewArtifactClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
+		CVEExport:       NewCVEExportClient(cfg),
 		Event:           NewEventClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
@@ -291,9 +297,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
-		c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner, c.Session,
-		c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.Label,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner,
+		c.Session, c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery,
+		c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -303,9 +310,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.Event, c.Label, c.Member,
-		c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner, c.Session,
-		c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.Label,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner,
+		c.Session, c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery,
+		c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -322,6 +330,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditLog.mutate(ctx, m)
 	case *BlobMutation:
 		return c.Blob.mutate(ctx, m)
+	case *CVEExportMutation:
+		return c.CVEExport.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
 	case *LabelMutation:
@@ -1046,6 +1056,139 @@ func (c *BlobClient) mutate(ctx context.Context, m *BlobMutation) (Value, error)
 		return (&BlobDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Blob mutation op: %q", m.Op())
+	}
+}
+
+// CVEExportClient is a client for the CVEExport schema.
+type CVEExportClient struct {
+	config
+}
+
+// NewCVEExportClient returns a client for the CVEExport from the given config.
+func NewCVEExportClient(c config) *CVEExportClient {
+	return &CVEExportClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cveexport.Hooks(f(g(h())))`.
+func (c *CVEExportClient) Use(hooks ...Hook) {
+	c.hooks.CVEExport = append(c.hooks.CVEExport, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cveexport.Intercept(f(g(h())))`.
+func (c *CVEExportClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CVEExport = append(c.inters.CVEExport, interceptors...)
+}
+
+// Create returns a builder for creating a CVEExport entity.
+func (c *CVEExportClient) Create() *CVEExportCreate {
+	mutation := newCVEExportMutation(c.config, OpCreate)
+	return &CVEExportCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CVEExport entities.
+func (c *CVEExportClient) CreateBulk(builders ...*CVEExportCreate) *CVEExportCreateBulk {
+	return &CVEExportCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CVEExportClient) MapCreateBulk(slice any, setFunc func(*CVEExportCreate, int)) *CVEExportCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CVEExportCreateBulk{err: fmt.Errorf("calling to CVEExportClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CVEExportCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CVEExportCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CVEExport.
+func (c *CVEExportClient) Update() *CVEExportUpdate {
+	mutation := newCVEExportMutation(c.config, OpUpdate)
+	return &CVEExportUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CVEExportClient) UpdateOne(_m *CVEExport) *CVEExportUpdateOne {
+	mutation := newCVEExportMutation(c.config, OpUpdateOne, withCVEExport(_m))
+	return &CVEExportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CVEExportClient) UpdateOneID(id int) *CVEExportUpdateOne {
+	mutation := newCVEExportMutation(c.config, OpUpdateOne, withCVEExportID(id))
+	return &CVEExportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CVEExport.
+func (c *CVEExportClient) Delete() *CVEExportDelete {
+	mutation := newCVEExportMutation(c.config, OpDelete)
+	return &CVEExportDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CVEExportClient) DeleteOne(_m *CVEExport) *CVEExportDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CVEExportClient) DeleteOneID(id int) *CVEExportDeleteOne {
+	builder := c.Delete().Where(cveexport.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CVEExportDeleteOne{builder}
+}
+
+// Query returns a query builder for CVEExport.
+func (c *CVEExportClient) Query() *CVEExportQuery {
+	return &CVEExportQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCVEExport},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CVEExport entity by its id.
+func (c *CVEExportClient) Get(ctx context.Context, id int) (*CVEExport, error) {
+	return c.Query().Where(cveexport.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CVEExportClient) GetX(ctx context.Context, id int) *CVEExport {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *CVEExportClient) Hooks() []Hook {
+	return c.hooks.CVEExport
+}
+
+// Interceptors returns the client interceptors.
+func (c *CVEExportClient) Interceptors() []Interceptor {
+	return c.inters.CVEExport
+}
+
+func (c *CVEExportClient) mutate(ctx context.Context, m *CVEExportMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CVEExportCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CVEExportUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CVEExportUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CVEExportDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CVEExport mutation op: %q", m.Op())
 	}
 }
 
@@ -3431,14 +3574,14 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
-		Repository, ScanReport, Scanner, Session, Setting, Tag, User, Vulnerability,
-		WebhookDelivery, WebhookPolicy []ent.Hook
+		Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member, Project,
+		PurgeRun, Repository, ScanReport, Scanner, Session, Setting, Tag, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
-		Accessory, Artifact, AuditLog, Blob, Event, Label, Member, Project, PurgeRun,
-		Repository, ScanReport, Scanner, Session, Setting, Tag, User, Vulnerability,
-		WebhookDelivery, WebhookPolicy []ent.Interceptor
+		Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member, Project,
+		PurgeRun, Repository, ScanReport, Scanner, Session, Setting, Tag, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )
 

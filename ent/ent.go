@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
@@ -96,6 +97,7 @@ func checkColumn(t, c string) error {
 			artifact.Table:        artifact.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
 			blob.Table:            blob.ValidColumn,
+			cveexport.Table:       cveexport.ValidColumn,
 			entevent.Table:        entevent.ValidColumn,
 			label.Table:           label.ValidColumn,
 			member.Table:          member.ValidColumn,

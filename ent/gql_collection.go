@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -532,6 +533,140 @@ type blobPaginateArgs struct {
 
 func newBlobPaginateArgs(rv map[string]any) *blobPaginateArgs {
 	args := &blobPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CVEExportQuery) CollectFields(ctx context.Context, satisfies ...string) (*CVEExportQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CVEExportQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(cveexport.Columns))
+		selectedFields = []string{cveexport.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "owner":
+			if _, ok := fieldSeen[cveexport.FieldOwner]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldOwner)
+				fieldSeen[cveexport.FieldOwner] = struct{}{}
+			}
+		case "ownerUserID":
+			if _, ok := fieldSeen[cveexport.FieldOwnerUserID]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldOwnerUserID)
+				fieldSeen[cveexport.FieldOwnerUserID] = struct{}{}
+			}
+		case "jobName":
+			if _, ok := fieldSeen[cveexport.FieldJobName]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldJobName)
+				fieldSeen[cveexport.FieldJobName] = struct{}{}
+			}
+		case "params":
+			if _, ok := fieldSeen[cveexport.FieldParams]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldParams)
+				fieldSeen[cveexport.FieldParams] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[cveexport.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldStatus)
+				fieldSeen[cveexport.FieldStatus] = struct{}{}
+			}
+		case "statusText":
+			if _, ok := fieldSeen[cveexport.FieldStatusText]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldStatusText)
+				fieldSeen[cveexport.FieldStatusText] = struct{}{}
+			}
+		case "rows":
+			if _, ok := fieldSeen[cveexport.FieldRows]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldRows)
+				fieldSeen[cveexport.FieldRows] = struct{}{}
+			}
+		case "estimatedRows":
+			if _, ok := fieldSeen[cveexport.FieldEstimatedRows]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldEstimatedRows)
+				fieldSeen[cveexport.FieldEstimatedRows] = struct{}{}
+			}
+		case "size":
+			if _, ok := fieldSeen[cveexport.FieldSize]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldSize)
+				fieldSeen[cveexport.FieldSize] = struct{}{}
+			}
+		case "digest":
+			if _, ok := fieldSeen[cveexport.FieldDigest]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldDigest)
+				fieldSeen[cveexport.FieldDigest] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[cveexport.FieldError]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldError)
+				fieldSeen[cveexport.FieldError] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[cveexport.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldCreatedAt)
+				fieldSeen[cveexport.FieldCreatedAt] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[cveexport.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldStartedAt)
+				fieldSeen[cveexport.FieldStartedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[cveexport.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldFinishedAt)
+				fieldSeen[cveexport.FieldFinishedAt] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[cveexport.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, cveexport.FieldExpiresAt)
+				fieldSeen[cveexport.FieldExpiresAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type cveexportPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CVEExportPaginateOption
+}
+
+func newCVEExportPaginateArgs(rv map[string]any) *cveexportPaginateArgs {
+	args := &cveexportPaginateArgs{}
 	if rv == nil {
 		return args
 	}

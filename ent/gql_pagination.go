@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -1288,6 +1289,255 @@ func (_m *Blob) ToEdge(order *BlobOrder) *BlobEdge {
 		order = DefaultBlobOrder
 	}
 	return &BlobEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// CVEExportEdge is the edge representation of CVEExport.
+type CVEExportEdge struct {
+	Node   *CVEExport `json:"node"`
+	Cursor Cursor     `json:"cursor"`
+}
+
+// CVEExportConnection is the connection containing edges to CVEExport.
+type CVEExportConnection struct {
+	Edges      []*CVEExportEdge `json:"edges"`
+	PageInfo   PageInfo         `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (c *CVEExportConnection) build(nodes []*CVEExport, pager *cveexportPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *CVEExport
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *CVEExport {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *CVEExport {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CVEExportEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CVEExportEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CVEExportPaginateOption enables pagination customization.
+type CVEExportPaginateOption func(*cveexportPager) error
+
+// WithCVEExportOrder configures pagination ordering.
+func WithCVEExportOrder(order *CVEExportOrder) CVEExportPaginateOption {
+	if order == nil {
+		order = DefaultCVEExportOrder
+	}
+	o := *order
+	return func(pager *cveexportPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCVEExportOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCVEExportFilter configures pagination filter.
+func WithCVEExportFilter(filter func(*CVEExportQuery) (*CVEExportQuery, error)) CVEExportPaginateOption {
+	return func(pager *cveexportPager) error {
+		if filter == nil {
+			return errors.New("CVEExportQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type cveexportPager struct {
+	reverse bool
+	order   *CVEExportOrder
+	filter  func(*CVEExportQuery) (*CVEExportQuery, error)
+}
+
+func newCVEExportPager(opts []CVEExportPaginateOption, reverse bool) (*cveexportPager, error) {
+	pager := &cveexportPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCVEExportOrder
+	}
+	return pager, nil
+}
+
+func (p *cveexportPager) applyFilter(query *CVEExportQuery) (*CVEExportQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *cveexportPager) toCursor(_m *CVEExport) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *cveexportPager) applyCursors(query *CVEExportQuery, after, before *Cursor) (*CVEExportQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCVEExportOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *cveexportPager) applyOrder(query *CVEExportQuery) *CVEExportQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCVEExportOrder.Field {
+		query = query.Order(DefaultCVEExportOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *cveexportPager) orderExpr(query *CVEExportQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCVEExportOrder.Field {
+			b.Comma().Ident(DefaultCVEExportOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to CVEExport.
+func (_m *CVEExportQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CVEExportPaginateOption,
+) (*CVEExportConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCVEExportPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CVEExportConnection{Edges: []*CVEExportEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// CVEExportOrderField defines the ordering field of CVEExport.
+type CVEExportOrderField struct {
+	// Value extracts the ordering value from the given CVEExport.
+	Value    func(*CVEExport) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) cveexport.OrderOption
+	toCursor func(*CVEExport) Cursor
+}
+
+// CVEExportOrder defines the ordering of CVEExport.
+type CVEExportOrder struct {
+	Direction OrderDirection       `json:"direction"`
+	Field     *CVEExportOrderField `json:"field"`
+}
+
+// DefaultCVEExportOrder is the default ordering of CVEExport.
+var DefaultCVEExportOrder = &CVEExportOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CVEExportOrderField{
+		Value: func(_m *CVEExport) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: cveexport.FieldID,
+		toTerm: cveexport.ByID,
+		toCursor: func(_m *CVEExport) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts CVEExport into CVEExportEdge.
+func (_m *CVEExport) ToEdge(order *CVEExportOrder) *CVEExportEdge {
+	if order == nil {
+		order = DefaultCVEExportOrder
+	}
+	return &CVEExportEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

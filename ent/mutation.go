@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
@@ -47,6 +48,7 @@ const (
 	TypeArtifact        = "Artifact"
 	TypeAuditLog        = "AuditLog"
 	TypeBlob            = "Blob"
+	TypeCVEExport       = "CVEExport"
 	TypeEvent           = "Event"
 	TypeLabel           = "Label"
 	TypeMember          = "Member"
@@ -3841,6 +3843,1464 @@ func (m *BlobMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Blob edge %s", name)
+}
+
+// CVEExportMutation represents an operation that mutates the CVEExport nodes in the graph.
+type CVEExportMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	owner             *string
+	owner_user_id     *int
+	addowner_user_id  *int
+	job_name          *string
+	params            *map[string]interface{}
+	status            *cveexport.Status
+	status_text       *string
+	rows              *int64
+	addrows           *int64
+	estimated_rows    *int64
+	addestimated_rows *int64
+	size              *int64
+	addsize           *int64
+	digest            *string
+	file_path         *string
+	error             *string
+	job_id            *int64
+	addjob_id         *int64
+	created_at        *time.Time
+	started_at        *time.Time
+	finished_at       *time.Time
+	expires_at        *time.Time
+	clearedFields     map[string]struct{}
+	done              bool
+	oldValue          func(context.Context) (*CVEExport, error)
+	predicates        []predicate.CVEExport
+}
+
+var _ ent.Mutation = (*CVEExportMutation)(nil)
+
+// cveexportOption allows management of the mutation configuration using functional options.
+type cveexportOption func(*CVEExportMutation)
+
+// newCVEExportMutation creates new mutation for the CVEExport entity.
+func newCVEExportMutation(c config, op Op, opts ...cveexportOption) *CVEExportMutation {
+	m := &CVEExportMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCVEExport,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCVEExportID sets the ID field of the mutation.
+func withCVEExportID(id int) cveexportOption {
+	return func(m *CVEExportMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CVEExport
+		)
+		m.oldValue = func(ctx context.Context) (*CVEExport, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CVEExport.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCVEExport sets the old CVEExport of the mutation.
+func withCVEExport(node *CVEExport) cveexportOption {
+	return func(m *CVEExportMutation) {
+		m.oldValue = func(context.Context) (*CVEExport, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CVEExportMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CVEExportMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CVEExportMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CVEExportMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CVEExport.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOwner sets the "owner" field.
+func (m *CVEExportMutation) SetOwner(s string) {
+	m.owner = &s
+}
+
+// Owner returns the value of the "owner" field in the mutation.
+func (m *CVEExportMutation) Owner() (r string, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwner returns the old "owner" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwner: %w", err)
+	}
+	return oldValue.Owner, nil
+}
+
+// ResetOwner resets all changes to the "owner" field.
+func (m *CVEExportMutation) ResetOwner() {
+	m.owner = nil
+}
+
+// SetOwnerUserID sets the "owner_user_id" field.
+func (m *CVEExportMutation) SetOwnerUserID(i int) {
+	m.owner_user_id = &i
+	m.addowner_user_id = nil
+}
+
+// OwnerUserID returns the value of the "owner_user_id" field in the mutation.
+func (m *CVEExportMutation) OwnerUserID() (r int, exists bool) {
+	v := m.owner_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwnerUserID returns the old "owner_user_id" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldOwnerUserID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwnerUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwnerUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwnerUserID: %w", err)
+	}
+	return oldValue.OwnerUserID, nil
+}
+
+// AddOwnerUserID adds i to the "owner_user_id" field.
+func (m *CVEExportMutation) AddOwnerUserID(i int) {
+	if m.addowner_user_id != nil {
+		*m.addowner_user_id += i
+	} else {
+		m.addowner_user_id = &i
+	}
+}
+
+// AddedOwnerUserID returns the value that was added to the "owner_user_id" field in this mutation.
+func (m *CVEExportMutation) AddedOwnerUserID() (r int, exists bool) {
+	v := m.addowner_user_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearOwnerUserID clears the value of the "owner_user_id" field.
+func (m *CVEExportMutation) ClearOwnerUserID() {
+	m.owner_user_id = nil
+	m.addowner_user_id = nil
+	m.clearedFields[cveexport.FieldOwnerUserID] = struct{}{}
+}
+
+// OwnerUserIDCleared returns if the "owner_user_id" field was cleared in this mutation.
+func (m *CVEExportMutation) OwnerUserIDCleared() bool {
+	_, ok := m.clearedFields[cveexport.FieldOwnerUserID]
+	return ok
+}
+
+// ResetOwnerUserID resets all changes to the "owner_user_id" field.
+func (m *CVEExportMutation) ResetOwnerUserID() {
+	m.owner_user_id = nil
+	m.addowner_user_id = nil
+	delete(m.clearedFields, cveexport.FieldOwnerUserID)
+}
+
+// SetJobName sets the "job_name" field.
+func (m *CVEExportMutation) SetJobName(s string) {
+	m.job_name = &s
+}
+
+// JobName returns the value of the "job_name" field in the mutation.
+func (m *CVEExportMutation) JobName() (r string, exists bool) {
+	v := m.job_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobName returns the old "job_name" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldJobName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobName: %w", err)
+	}
+	return oldValue.JobName, nil
+}
+
+// ResetJobName resets all changes to the "job_name" field.
+func (m *CVEExportMutation) ResetJobName() {
+	m.job_name = nil
+}
+
+// SetParams sets the "params" field.
+func (m *CVEExportMutation) SetParams(value map[string]interface{}) {
+	m.params = &value
+}
+
+// Params returns the value of the "params" field in the mutation.
+func (m *CVEExportMutation) Params() (r map[string]interface{}, exists bool) {
+	v := m.params
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldParams returns the old "params" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldParams(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldParams is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldParams requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldParams: %w", err)
+	}
+	return oldValue.Params, nil
+}
+
+// ResetParams resets all changes to the "params" field.
+func (m *CVEExportMutation) ResetParams() {
+	m.params = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *CVEExportMutation) SetStatus(c cveexport.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CVEExportMutation) Status() (r cveexport.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldStatus(ctx context.Context) (v cveexport.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CVEExportMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetStatusText sets the "status_text" field.
+func (m *CVEExportMutation) SetStatusText(s string) {
+	m.status_text = &s
+}
+
+// StatusText returns the value of the "status_text" field in the mutation.
+func (m *CVEExportMutation) StatusText() (r string, exists bool) {
+	v := m.status_text
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusText returns the old "status_text" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldStatusText(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusText is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusText requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusText: %w", err)
+	}
+	return oldValue.StatusText, nil
+}
+
+// ResetStatusText resets all changes to the "status_text" field.
+func (m *CVEExportMutation) ResetStatusText() {
+	m.status_text = nil
+}
+
+// SetRows sets the "rows" field.
+func (m *CVEExportMutation) SetRows(i int64) {
+	m.rows = &i
+	m.addrows = nil
+}
+
+// Rows returns the value of the "rows" field in the mutation.
+func (m *CVEExportMutation) Rows() (r int64, exists bool) {
+	v := m.rows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRows returns the old "rows" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldRows(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRows is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRows requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRows: %w", err)
+	}
+	return oldValue.Rows, nil
+}
+
+// AddRows adds i to the "rows" field.
+func (m *CVEExportMutation) AddRows(i int64) {
+	if m.addrows != nil {
+		*m.addrows += i
+	} else {
+		m.addrows = &i
+	}
+}
+
+// AddedRows returns the value that was added to the "rows" field in this mutation.
+func (m *CVEExportMutation) AddedRows() (r int64, exists bool) {
+	v := m.addrows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRows resets all changes to the "rows" field.
+func (m *CVEExportMutation) ResetRows() {
+	m.rows = nil
+	m.addrows = nil
+}
+
+// SetEstimatedRows sets the "estimated_rows" field.
+func (m *CVEExportMutation) SetEstimatedRows(i int64) {
+	m.estimated_rows = &i
+	m.addestimated_rows = nil
+}
+
+// EstimatedRows returns the value of the "estimated_rows" field in the mutation.
+func (m *CVEExportMutation) EstimatedRows() (r int64, exists bool) {
+	v := m.estimated_rows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEstimatedRows returns the old "estimated_rows" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldEstimatedRows(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEstimatedRows is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEstimatedRows requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEstimatedRows: %w", err)
+	}
+	return oldValue.EstimatedRows, nil
+}
+
+// AddEstimatedRows adds i to the "estimated_rows" field.
+func (m *CVEExportMutation) AddEstimatedRows(i int64) {
+	if m.addestimated_rows != nil {
+		*m.addestimated_rows += i
+	} else {
+		m.addestimated_rows = &i
+	}
+}
+
+// AddedEstimatedRows returns the value that was added to the "estimated_rows" field in this mutation.
+func (m *CVEExportMutation) AddedEstimatedRows() (r int64, exists bool) {
+	v := m.addestimated_rows
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetEstimatedRows resets all changes to the "estimated_rows" field.
+func (m *CVEExportMutation) ResetEstimatedRows() {
+	m.estimated_rows = nil
+	m.addestimated_rows = nil
+}
+
+// SetSize sets the "size" field.
+func (m *CVEExportMutation) SetSize(i int64) {
+	m.size = &i
+	m.addsize = nil
+}
+
+// Size returns the value of the "size" field in the mutation.
+func (m *CVEExportMutation) Size() (r int64, exists bool) {
+	v := m.size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSize returns the old "size" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldSize(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSize: %w", err)
+	}
+	return oldValue.Size, nil
+}
+
+// AddSize adds i to the "size" field.
+func (m *CVEExportMutation) AddSize(i int64) {
+	if m.addsize != nil {
+		*m.addsize += i
+	} else {
+		m.addsize = &i
+	}
+}
+
+// AddedSize returns the value that was added to the "size" field in this mutation.
+func (m *CVEExportMutation) AddedSize() (r int64, exists bool) {
+	v := m.addsize
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSize resets all changes to the "size" field.
+func (m *CVEExportMutation) ResetSize() {
+	m.size = nil
+	m.addsize = nil
+}
+
+// SetDigest sets the "digest" field.
+func (m *CVEExportMutation) SetDigest(s string) {
+	m.digest = &s
+}
+
+// Digest returns the value of the "digest" field in the mutation.
+func (m *CVEExportMutation) Digest() (r string, exists bool) {
+	v := m.digest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDigest returns the old "digest" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldDigest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDigest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDigest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDigest: %w", err)
+	}
+	return oldValue.Digest, nil
+}
+
+// ResetDigest resets all changes to the "digest" field.
+func (m *CVEExportMutation) ResetDigest() {
+	m.digest = nil
+}
+
+// SetFilePath sets the "file_path" field.
+func (m *CVEExportMutation) SetFilePath(s string) {
+	m.file_path = &s
+}
+
+// FilePath returns the value of the "file_path" field in the mutation.
+func (m *CVEExportMutation) FilePath() (r string, exists bool) {
+	v := m.file_path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilePath returns the old "file_path" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldFilePath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilePath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilePath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilePath: %w", err)
+	}
+	return oldValue.FilePath, nil
+}
+
+// ResetFilePath resets all changes to the "file_path" field.
+func (m *CVEExportMutation) ResetFilePath() {
+	m.file_path = nil
+}
+
+// SetError sets the "error" field.
+func (m *CVEExportMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *CVEExportMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *CVEExportMutation) ResetError() {
+	m.error = nil
+}
+
+// SetJobID sets the "job_id" field.
+func (m *CVEExportMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *CVEExportMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldJobID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *CVEExportMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *CVEExportMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (m *CVEExportMutation) ClearJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	m.clearedFields[cveexport.FieldJobID] = struct{}{}
+}
+
+// JobIDCleared returns if the "job_id" field was cleared in this mutation.
+func (m *CVEExportMutation) JobIDCleared() bool {
+	_, ok := m.clearedFields[cveexport.FieldJobID]
+	return ok
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *CVEExportMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	delete(m.clearedFields, cveexport.FieldJobID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CVEExportMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CVEExportMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CVEExportMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *CVEExportMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *CVEExportMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *CVEExportMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[cveexport.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *CVEExportMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[cveexport.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *CVEExportMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, cveexport.FieldStartedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *CVEExportMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *CVEExportMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *CVEExportMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[cveexport.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *CVEExportMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[cveexport.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *CVEExportMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, cveexport.FieldFinishedAt)
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *CVEExportMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *CVEExportMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the CVEExport entity.
+// If the CVEExport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CVEExportMutation) OldExpiresAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ClearExpiresAt clears the value of the "expires_at" field.
+func (m *CVEExportMutation) ClearExpiresAt() {
+	m.expires_at = nil
+	m.clearedFields[cveexport.FieldExpiresAt] = struct{}{}
+}
+
+// ExpiresAtCleared returns if the "expires_at" field was cleared in this mutation.
+func (m *CVEExportMutation) ExpiresAtCleared() bool {
+	_, ok := m.clearedFields[cveexport.FieldExpiresAt]
+	return ok
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *CVEExportMutation) ResetExpiresAt() {
+	m.expires_at = nil
+	delete(m.clearedFields, cveexport.FieldExpiresAt)
+}
+
+// Where appends a list predicates to the CVEExportMutation builder.
+func (m *CVEExportMutation) Where(ps ...predicate.CVEExport) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CVEExportMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CVEExportMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CVEExport, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CVEExportMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CVEExportMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CVEExport).
+func (m *CVEExportMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CVEExportMutation) Fields() []string {
+	fields := make([]string, 0, 17)
+	if m.owner != nil {
+		fields = append(fields, cveexport.FieldOwner)
+	}
+	if m.owner_user_id != nil {
+		fields = append(fields, cveexport.FieldOwnerUserID)
+	}
+	if m.job_name != nil {
+		fields = append(fields, cveexport.FieldJobName)
+	}
+	if m.params != nil {
+		fields = append(fields, cveexport.FieldParams)
+	}
+	if m.status != nil {
+		fields = append(fields, cveexport.FieldStatus)
+	}
+	if m.status_text != nil {
+		fields = append(fields, cveexport.FieldStatusText)
+	}
+	if m.rows != nil {
+		fields = append(fields, cveexport.FieldRows)
+	}
+	if m.estimated_rows != nil {
+		fields = append(fields, cveexport.FieldEstimatedRows)
+	}
+	if m.size != nil {
+		fields = append(fields, cveexport.FieldSize)
+	}
+	if m.digest != nil {
+		fields = append(fields, cveexport.FieldDigest)
+	}
+	if m.file_path != nil {
+		fields = append(fields, cveexport.FieldFilePath)
+	}
+	if m.error != nil {
+		fields = append(fields, cveexport.FieldError)
+	}
+	if m.job_id != nil {
+		fields = append(fields, cveexport.FieldJobID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, cveexport.FieldCreatedAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, cveexport.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, cveexport.FieldFinishedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, cveexport.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CVEExportMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cveexport.FieldOwner:
+		return m.Owner()
+	case cveexport.FieldOwnerUserID:
+		return m.OwnerUserID()
+	case cveexport.FieldJobName:
+		return m.JobName()
+	case cveexport.FieldParams:
+		return m.Params()
+	case cveexport.FieldStatus:
+		return m.Status()
+	case cveexport.FieldStatusText:
+		return m.StatusText()
+	case cveexport.FieldRows:
+		return m.Rows()
+	case cveexport.FieldEstimatedRows:
+		return m.EstimatedRows()
+	case cveexport.FieldSize:
+		return m.Size()
+	case cveexport.FieldDigest:
+		return m.Digest()
+	case cveexport.FieldFilePath:
+		return m.FilePath()
+	case cveexport.FieldError:
+		return m.Error()
+	case cveexport.FieldJobID:
+		return m.JobID()
+	case cveexport.FieldCreatedAt:
+		return m.CreatedAt()
+	case cveexport.FieldStartedAt:
+		return m.StartedAt()
+	case cveexport.FieldFinishedAt:
+		return m.FinishedAt()
+	case cveexport.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CVEExportMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cveexport.FieldOwner:
+		return m.OldOwner(ctx)
+	case cveexport.FieldOwnerUserID:
+		return m.OldOwnerUserID(ctx)
+	case cveexport.FieldJobName:
+		return m.OldJobName(ctx)
+	case cveexport.FieldParams:
+		return m.OldParams(ctx)
+	case cveexport.FieldStatus:
+		return m.OldStatus(ctx)
+	case cveexport.FieldStatusText:
+		return m.OldStatusText(ctx)
+	case cveexport.FieldRows:
+		return m.OldRows(ctx)
+	case cveexport.FieldEstimatedRows:
+		return m.OldEstimatedRows(ctx)
+	case cveexport.FieldSize:
+		return m.OldSize(ctx)
+	case cveexport.FieldDigest:
+		return m.OldDigest(ctx)
+	case cveexport.FieldFilePath:
+		return m.OldFilePath(ctx)
+	case cveexport.FieldError:
+		return m.OldError(ctx)
+	case cveexport.FieldJobID:
+		return m.OldJobID(ctx)
+	case cveexport.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case cveexport.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case cveexport.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case cveexport.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CVEExport field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CVEExportMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cveexport.FieldOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwner(v)
+		return nil
+	case cveexport.FieldOwnerUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwnerUserID(v)
+		return nil
+	case cveexport.FieldJobName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobName(v)
+		return nil
+	case cveexport.FieldParams:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetParams(v)
+		return nil
+	case cveexport.FieldStatus:
+		v, ok := value.(cveexport.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case cveexport.FieldStatusText:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusText(v)
+		return nil
+	case cveexport.FieldRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRows(v)
+		return nil
+	case cveexport.FieldEstimatedRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEstimatedRows(v)
+		return nil
+	case cveexport.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSize(v)
+		return nil
+	case cveexport.FieldDigest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDigest(v)
+		return nil
+	case cveexport.FieldFilePath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilePath(v)
+		return nil
+	case cveexport.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case cveexport.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
+	case cveexport.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case cveexport.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case cveexport.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case cveexport.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CVEExport field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CVEExportMutation) AddedFields() []string {
+	var fields []string
+	if m.addowner_user_id != nil {
+		fields = append(fields, cveexport.FieldOwnerUserID)
+	}
+	if m.addrows != nil {
+		fields = append(fields, cveexport.FieldRows)
+	}
+	if m.addestimated_rows != nil {
+		fields = append(fields, cveexport.FieldEstimatedRows)
+	}
+	if m.addsize != nil {
+		fields = append(fields, cveexport.FieldSize)
+	}
+	if m.addjob_id != nil {
+		fields = append(fields, cveexport.FieldJobID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CVEExportMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case cveexport.FieldOwnerUserID:
+		return m.AddedOwnerUserID()
+	case cveexport.FieldRows:
+		return m.AddedRows()
+	case cveexport.FieldEstimatedRows:
+		return m.AddedEstimatedRows()
+	case cveexport.FieldSize:
+		return m.AddedSize()
+	case cveexport.FieldJobID:
+		return m.AddedJobID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CVEExportMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case cveexport.FieldOwnerUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOwnerUserID(v)
+		return nil
+	case cveexport.FieldRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRows(v)
+		return nil
+	case cveexport.FieldEstimatedRows:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEstimatedRows(v)
+		return nil
+	case cveexport.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSize(v)
+		return nil
+	case cveexport.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CVEExport numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CVEExportMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(cveexport.FieldOwnerUserID) {
+		fields = append(fields, cveexport.FieldOwnerUserID)
+	}
+	if m.FieldCleared(cveexport.FieldJobID) {
+		fields = append(fields, cveexport.FieldJobID)
+	}
+	if m.FieldCleared(cveexport.FieldStartedAt) {
+		fields = append(fields, cveexport.FieldStartedAt)
+	}
+	if m.FieldCleared(cveexport.FieldFinishedAt) {
+		fields = append(fields, cveexport.FieldFinishedAt)
+	}
+	if m.FieldCleared(cveexport.FieldExpiresAt) {
+		fields = append(fields, cveexport.FieldExpiresAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CVEExportMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CVEExportMutation) ClearField(name string) error {
+	switch name {
+	case cveexport.FieldOwnerUserID:
+		m.ClearOwnerUserID()
+		return nil
+	case cveexport.FieldJobID:
+		m.ClearJobID()
+		return nil
+	case cveexport.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case cveexport.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	case cveexport.FieldExpiresAt:
+		m.ClearExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CVEExport nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CVEExportMutation) ResetField(name string) error {
+	switch name {
+	case cveexport.FieldOwner:
+		m.ResetOwner()
+		return nil
+	case cveexport.FieldOwnerUserID:
+		m.ResetOwnerUserID()
+		return nil
+	case cveexport.FieldJobName:
+		m.ResetJobName()
+		return nil
+	case cveexport.FieldParams:
+		m.ResetParams()
+		return nil
+	case cveexport.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case cveexport.FieldStatusText:
+		m.ResetStatusText()
+		return nil
+	case cveexport.FieldRows:
+		m.ResetRows()
+		return nil
+	case cveexport.FieldEstimatedRows:
+		m.ResetEstimatedRows()
+		return nil
+	case cveexport.FieldSize:
+		m.ResetSize()
+		return nil
+	case cveexport.FieldDigest:
+		m.ResetDigest()
+		return nil
+	case cveexport.FieldFilePath:
+		m.ResetFilePath()
+		return nil
+	case cveexport.FieldError:
+		m.ResetError()
+		return nil
+	case cveexport.FieldJobID:
+		m.ResetJobID()
+		return nil
+	case cveexport.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case cveexport.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case cveexport.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case cveexport.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CVEExport field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CVEExportMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CVEExportMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CVEExportMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CVEExportMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CVEExportMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CVEExportMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CVEExportMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown CVEExport unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CVEExportMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown CVEExport edge %s", name)
 }
 
 // EventMutation represents an operation that mutates the Event nodes in the graph.

@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
@@ -167,6 +168,70 @@ func init() {
 	blobDescUpdatedAt := blobFields[6].Descriptor()
 	// blob.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	blob.DefaultUpdatedAt = blobDescUpdatedAt.Default.(func() time.Time)
+	cveexportFields := schema.CVEExport{}.Fields()
+	_ = cveexportFields
+	// cveexportDescOwner is the schema descriptor for owner field.
+	cveexportDescOwner := cveexportFields[0].Descriptor()
+	// cveexport.OwnerValidator is a validator for the "owner" field. It is called by the builders before save.
+	cveexport.OwnerValidator = func() func(string) error {
+		validators := cveexportDescOwner.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(owner string) error {
+			for _, fn := range fns {
+				if err := fn(owner); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// cveexportDescJobName is the schema descriptor for job_name field.
+	cveexportDescJobName := cveexportFields[2].Descriptor()
+	// cveexport.DefaultJobName holds the default value on creation for the job_name field.
+	cveexport.DefaultJobName = cveexportDescJobName.Default.(string)
+	// cveexport.JobNameValidator is a validator for the "job_name" field. It is called by the builders before save.
+	cveexport.JobNameValidator = cveexportDescJobName.Validators[0].(func(string) error)
+	// cveexportDescStatusText is the schema descriptor for status_text field.
+	cveexportDescStatusText := cveexportFields[5].Descriptor()
+	// cveexport.DefaultStatusText holds the default value on creation for the status_text field.
+	cveexport.DefaultStatusText = cveexportDescStatusText.Default.(string)
+	// cveexport.StatusTextValidator is a validator for the "status_text" field. It is called by the builders before save.
+	cveexport.StatusTextValidator = cveexportDescStatusText.Validators[0].(func(string) error)
+	// cveexportDescRows is the schema descriptor for rows field.
+	cveexportDescRows := cveexportFields[6].Descriptor()
+	// cveexport.DefaultRows holds the default value on creation for the rows field.
+	cveexport.DefaultRows = cveexportDescRows.Default.(int64)
+	// cveexportDescEstimatedRows is the schema descriptor for estimated_rows field.
+	cveexportDescEstimatedRows := cveexportFields[7].Descriptor()
+	// cveexport.DefaultEstimatedRows holds the default value on creation for the estimated_rows field.
+	cveexport.DefaultEstimatedRows = cveexportDescEstimatedRows.Default.(int64)
+	// cveexportDescSize is the schema descriptor for size field.
+	cveexportDescSize := cveexportFields[8].Descriptor()
+	// cveexport.DefaultSize holds the default value on creation for the size field.
+	cveexport.DefaultSize = cveexportDescSize.Default.(int64)
+	// cveexportDescDigest is the schema descriptor for digest field.
+	cveexportDescDigest := cveexportFields[9].Descriptor()
+	// cveexport.DefaultDigest holds the default value on creation for the digest field.
+	cveexport.DefaultDigest = cveexportDescDigest.Default.(string)
+	// cveexport.DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	cveexport.DigestValidator = cveexportDescDigest.Validators[0].(func(string) error)
+	// cveexportDescFilePath is the schema descriptor for file_path field.
+	cveexportDescFilePath := cveexportFields[10].Descriptor()
+	// cveexport.DefaultFilePath holds the default value on creation for the file_path field.
+	cveexport.DefaultFilePath = cveexportDescFilePath.Default.(string)
+	// cveexport.FilePathValidator is a validator for the "file_path" field. It is called by the builders before save.
+	cveexport.FilePathValidator = cveexportDescFilePath.Validators[0].(func(string) error)
+	// cveexportDescError is the schema descriptor for error field.
+	cveexportDescError := cveexportFields[11].Descriptor()
+	// cveexport.DefaultError holds the default value on creation for the error field.
+	cveexport.DefaultError = cveexportDescError.Default.(string)
+	// cveexportDescCreatedAt is the schema descriptor for created_at field.
+	cveexportDescCreatedAt := cveexportFields[13].Descriptor()
+	// cveexport.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cveexport.DefaultCreatedAt = cveexportDescCreatedAt.Default.(func() time.Time)
 	enteventFields := schema.Event{}.Fields()
 	_ = enteventFields
 	// enteventDescType is the schema descriptor for type field.

@@ -22,6 +22,8 @@ type Tx struct {
 	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
 	Blob *BlobClient
+	// CVEExport is the client for interacting with the CVEExport builders.
+	CVEExport *CVEExportClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
 	// Label is the client for interacting with the Label builders.
@@ -187,6 +189,7 @@ func (tx *Tx) init() {
 	tx.Artifact = NewArtifactClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Blob = NewBlobClient(tx.config)
+	tx.CVEExport = NewCVEExportClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.Label = NewLabelClient(tx.config)
 	tx.Member = NewMemberClient(tx.config)

@@ -170,6 +170,45 @@ var (
 			},
 		},
 	}
+	// CveExportsColumns holds the columns for the "cve_exports" table.
+	CveExportsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "owner", Type: field.TypeString, Size: 255},
+		{Name: "owner_user_id", Type: field.TypeInt, Nullable: true},
+		{Name: "job_name", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "params", Type: field.TypeJSON},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "status_text", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "rows", Type: field.TypeInt64, Default: 0},
+		{Name: "estimated_rows", Type: field.TypeInt64, Default: 0},
+		{Name: "size", Type: field.TypeInt64, Default: 0},
+		{Name: "digest", Type: field.TypeString, Size: 80, Default: ""},
+		{Name: "file_path", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+	}
+	// CveExportsTable holds the schema information for the "cve_exports" table.
+	CveExportsTable = &schema.Table{
+		Name:       "cve_exports",
+		Columns:    CveExportsColumns,
+		PrimaryKey: []*schema.Column{CveExportsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cveexport_owner_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{CveExportsColumns[1], CveExportsColumns[14]},
+			},
+			{
+				Name:    "cveexport_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{CveExportsColumns[17]},
+			},
+		},
+	}
 	// EventsColumns holds the columns for the "events" table.
 	EventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -744,6 +783,7 @@ var (
 		ArtifactsTable,
 		AuditLogsTable,
 		BlobsTable,
+		CveExportsTable,
 		EventsTable,
 		LabelsTable,
 		MembersTable,

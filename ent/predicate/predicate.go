@@ -18,6 +18,9 @@ type AuditLog func(*sql.Selector)
 // Blob is the predicate function for blob builders.
 type Blob func(*sql.Selector)
 
+// CVEExport is the predicate function for cveexport builders.
+type CVEExport func(*sql.Selector)
+
 // Event is the predicate function for entevent builders.
 type Event func(*sql.Selector)
 

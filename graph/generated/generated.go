@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
@@ -136,6 +137,25 @@ type ComplexityRoot struct {
 		Status    func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
 		Version   func(childComplexity int) int
+	}
+
+	CVEExport struct {
+		CreatedAt     func(childComplexity int) int
+		Digest        func(childComplexity int) int
+		Error         func(childComplexity int) int
+		EstimatedRows func(childComplexity int) int
+		ExpiresAt     func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		ID            func(childComplexity int) int
+		JobName       func(childComplexity int) int
+		Owner         func(childComplexity int) int
+		OwnerUserID   func(childComplexity int) int
+		Params        func(childComplexity int) int
+		Rows          func(childComplexity int) int
+		Size          func(childComplexity int) int
+		StartedAt     func(childComplexity int) int
+		Status        func(childComplexity int) int
+		StatusText    func(childComplexity int) int
 	}
 
 	CreatedWebhookPolicy struct {
@@ -928,6 +948,103 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Blob.Version(childComplexity), true
+
+	case "CVEExport.createdAt":
+		if e.ComplexityRoot.CVEExport.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.CreatedAt(childComplexity), true
+	case "CVEExport.digest":
+		if e.ComplexityRoot.CVEExport.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Digest(childComplexity), true
+	case "CVEExport.error":
+		if e.ComplexityRoot.CVEExport.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Error(childComplexity), true
+	case "CVEExport.estimatedRows":
+		if e.ComplexityRoot.CVEExport.EstimatedRows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.EstimatedRows(childComplexity), true
+	case "CVEExport.expiresAt":
+		if e.ComplexityRoot.CVEExport.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.ExpiresAt(childComplexity), true
+	case "CVEExport.finishedAt":
+		if e.ComplexityRoot.CVEExport.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.FinishedAt(childComplexity), true
+	case "CVEExport.id":
+		if e.ComplexityRoot.CVEExport.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.ID(childComplexity), true
+	case "CVEExport.jobName":
+		if e.ComplexityRoot.CVEExport.JobName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.JobName(childComplexity), true
+	case "CVEExport.owner":
+		if e.ComplexityRoot.CVEExport.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Owner(childComplexity), true
+	case "CVEExport.ownerUserID":
+		if e.ComplexityRoot.CVEExport.OwnerUserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.OwnerUserID(childComplexity), true
+	case "CVEExport.params":
+		if e.ComplexityRoot.CVEExport.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Params(childComplexity), true
+	case "CVEExport.rows":
+		if e.ComplexityRoot.CVEExport.Rows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Rows(childComplexity), true
+	case "CVEExport.size":
+		if e.ComplexityRoot.CVEExport.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Size(childComplexity), true
+	case "CVEExport.startedAt":
+		if e.ComplexityRoot.CVEExport.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.StartedAt(childComplexity), true
+	case "CVEExport.status":
+		if e.ComplexityRoot.CVEExport.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.Status(childComplexity), true
+	case "CVEExport.statusText":
+		if e.ComplexityRoot.CVEExport.StatusText == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.StatusText(childComplexity), true
 
 	case "CreatedWebhookPolicy.policy":
 		if e.ComplexityRoot.CreatedWebhookPolicy.Policy == nil {
@@ -3609,6 +3726,58 @@ enum BlobStatus @goModel(model: "github.com/berth-registry/berth/ent/blob.Status
   delete
   deleting
   deletefailed
+}
+type CVEExport implements Node {
+  id: ID!
+  """
+  The principal's name (a username or robot$…): only it may read or download the export.
+  """
+  owner: String!
+  """
+  The owner's user id; empty for a robot.
+  """
+  ownerUserID: Int
+  jobName: String!
+  """
+  The filters as given: projects, repositories, tags, labels, cveIds.
+  """
+  params: Map!
+  status: CVEExportStatus!
+  statusText: String!
+  """
+  Rows written so far (the header is not counted).
+  """
+  rows: Int!
+  """
+  PostgreSQL's estimate of the rows the filters match.
+  """
+  estimatedRows: Int!
+  """
+  Bytes of the finished file.
+  """
+  size: Int!
+  """
+  sha256:<hex> of the finished file.
+  """
+  digest: String!
+  error: String!
+  createdAt: Time!
+  startedAt: Time
+  finishedAt: Time
+  """
+  When an undownloaded file is deleted.
+  """
+  expiresAt: Time
+}
+"""
+CVEExportStatus is enum for the field status
+"""
+enum CVEExportStatus @goModel(model: "github.com/berth-registry/berth/ent/cveexport.Status") {
+  PENDING
+  RUNNING
+  SUCCESS
+  ERROR
+  STOPPED
 }
 """
 CreateProjectInput is used for create Project object.
@@ -8693,6 +8862,374 @@ func (ec *executionContext) _Blob_updatedAt(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Blob_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Blob", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CVEExport_id(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "ID")
+}
+
+func (ec *executionContext) _CVEExport_owner(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Owner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _CVEExport_ownerUserID(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_ownerUserID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OwnerUserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_ownerUserID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CVEExport_jobName(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_jobName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.JobName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_jobName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _CVEExport_params(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_params(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Params, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_params(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Map")
+}
+
+func (ec *executionContext) _CVEExport_status(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cveexport.Status) graphql.Marshaler {
+			return ec.marshalNCVEExportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋcveexportᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "CVEExportStatus")
+}
+
+func (ec *executionContext) _CVEExport_statusText(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_statusText(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StatusText, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_statusText(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _CVEExport_rows(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_rows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CVEExport_estimatedRows(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_estimatedRows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EstimatedRows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_estimatedRows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CVEExport_size(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _CVEExport_digest(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _CVEExport_error(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "String")
+}
+
+func (ec *executionContext) _CVEExport_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CVEExport_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CVEExport_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CVEExport_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Time")
 }
 
 func (ec *executionContext) _CreatedWebhookPolicy_policy(ctx context.Context, field graphql.CollectedField, obj *model.CreatedWebhookPolicy) (ret graphql.Marshaler) {
@@ -23071,6 +23608,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Label(ctx, sel, obj)
+	case *ent.CVEExport:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CVEExport(ctx, sel, obj)
 	case *ent.Blob:
 		if obj == nil {
 			return graphql.Null
@@ -23631,6 +24173,114 @@ func (ec *executionContext) _Blob(ctx context.Context, sel ast.SelectionSet, obj
 		case "updatedAt":
 			out.Values[i] = ec._Blob_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var cVEExportImplementors = []string{"CVEExport", "Node"}
+
+func (ec *executionContext) _CVEExport(ctx context.Context, sel ast.SelectionSet, obj *ent.CVEExport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cVEExportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CVEExport")
+		case "id":
+			out.Values[i] = ec._CVEExport_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "owner":
+			out.Values[i] = ec._CVEExport_owner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ownerUserID":
+			out.Values[i] = ec._CVEExport_ownerUserID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "jobName":
+			out.Values[i] = ec._CVEExport_jobName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "params":
+			out.Values[i] = ec._CVEExport_params(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._CVEExport_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "statusText":
+			out.Values[i] = ec._CVEExport_statusText(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rows":
+			out.Values[i] = ec._CVEExport_rows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "estimatedRows":
+			out.Values[i] = ec._CVEExport_estimatedRows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._CVEExport_size(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "digest":
+			out.Values[i] = ec._CVEExport_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._CVEExport_error(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._CVEExport_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._CVEExport_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._CVEExport_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._CVEExport_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -26465,6 +27115,16 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) unmarshalNCVEExportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋcveexportᚐStatus(ctx context.Context, v any) (cveexport.Status, error) {
+	var res cveexport.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCVEExportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋcveexportᚐStatus(ctx context.Context, sel ast.SelectionSet, v cveexport.Status) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNCreateLabelInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateLabelInput(ctx context.Context, v any) (model.CreateLabelInput, error) {
 	res, err := ec.unmarshalInputCreateLabelInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -26666,6 +27326,24 @@ func (ec *executionContext) marshalNLabelOrderField2ᚖgithubᚗcomᚋberthᚑre
 func (ec *executionContext) unmarshalNLabelWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐLabelWhereInput(ctx context.Context, v any) (*ent.LabelWhereInput, error) {
 	res, err := ec.unmarshalInputLabelWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNMap2map(ctx context.Context, v any) (map[string]any, error) {
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMap2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Map!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalMap(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Map!")
+	}
+	return res
 }
 
 func (ec *executionContext) marshalNMember2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐMemberᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Member) graphql.Marshaler {
