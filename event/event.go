@@ -25,11 +25,16 @@ const (
 	ProjectDeleted    Type = "PROJECT_DELETED"
 	PurgeProgress     Type = "PURGE_PROGRESS"
 	PurgeCompleted    Type = "PURGE_COMPLETED"
+	ExportStarted     Type = "EXPORT_STARTED"
+	ExportProgress    Type = "EXPORT_PROGRESS"
+	ExportCompleted   Type = "EXPORT_COMPLETED"
+	ExportFailed      Type = "EXPORT_FAILED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
-	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted}
+	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
+	ExportStarted, ExportProgress, ExportCompleted, ExportFailed}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is

@@ -30,6 +30,9 @@ func (r *scanReportResolver) Summary(ctx context.Context, obj *ent.ScanReport) (
 // Artifact returns generated.ArtifactResolver implementation.
 func (r *Resolver) Artifact() generated.ArtifactResolver { return &artifactResolver{r} }
 
+// CVEExport returns generated.CVEExportResolver implementation.
+func (r *Resolver) CVEExport() generated.CVEExportResolver { return &cVEExportResolver{r} }
+
 // Project returns generated.ProjectResolver implementation.
 func (r *Resolver) Project() generated.ProjectResolver { return &projectResolver{r} }
 
@@ -38,6 +41,7 @@ func (r *Resolver) ScanReport() generated.ScanReportResolver { return &scanRepor
 
 type (
 	artifactResolver   struct{ *Resolver }
+	cVEExportResolver  struct{ *Resolver }
 	projectResolver    struct{ *Resolver }
 	scanReportResolver struct{ *Resolver }
 )

@@ -113,7 +113,9 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 	return r, nil
 }
 
-func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration, error) {
+// storageSection is the Distribution storage section cfg names, with its driver built once to
+// validate it (Distribution panics on a bad one).
+func storageSection(cfg Config) (configuration.Storage, storagedriver.StorageDriver, error) {
 	storage := configuration.Storage{}
 	if len(cfg.Storage) == 0 {
 		storage["filesystem"] = configuration.Parameters{"rootdirectory": filepath.Join(cfg.DataDir, "registry")}
@@ -124,11 +126,27 @@ func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration,
 	}
 	driverName := storage.Type()
 	if driverName == "" {
-		return nil, errors.New("registry storage: exactly one storage driver must be configured")
+		return nil, nil, errors.New("registry storage: exactly one storage driver must be configured")
 	}
-	// Validate the driver here: Distribution panics on a bad one.
-	if _, err := factory.Create(context.Background(), driverName, storage.Parameters()); err != nil {
-		return nil, fmt.Errorf("registry storage %q: %w", driverName, err)
+	driver, err := factory.Create(context.Background(), driverName, storage.Parameters())
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry storage %q: %w", driverName, err)
+	}
+	return storage, driver, nil
+}
+
+// StorageDriver returns a driver on the storage the registry is configured with, for files that
+// other parts of Berth keep beside the blobs (CVE export files), so that every replica reads
+// and writes the same place. Paths under /docker belong to Distribution.
+func StorageDriver(cfg Config) (storagedriver.StorageDriver, error) {
+	_, driver, err := storageSection(cfg)
+	return driver, err
+}
+
+func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration, error) {
+	storage, _, err := storageSection(cfg)
+	if err != nil {
+		return nil, err
 	}
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["redirect"] = configuration.Parameters{"disable": true}

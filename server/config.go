@@ -33,6 +33,8 @@ type Config struct {
 	RunJobs       bool          `yaml:"run_jobs"`
 	SessionTTL    time.Duration `yaml:"session_ttl"`
 	TokenTTL      time.Duration `yaml:"token_ttl"`
+	// ExportTTL is how long an undownloaded CVE export file is kept.
+	ExportTTL time.Duration `yaml:"export_ttl"`
 	// Storage is a Distribution storage section (driver name → parameters), YAML only.
 	Storage map[string]map[string]any `yaml:"storage"`
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried (doubling
@@ -61,6 +63,7 @@ func Defaults() Config {
 		RunJobs:     true,
 		SessionTTL:  12 * time.Hour,
 		TokenTTL:    30 * time.Minute,
+		ExportTTL:   24 * time.Hour,
 	}
 }
 
@@ -93,6 +96,7 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("run-jobs", "BERTH_RUN_JOBS", "true to run background jobs in this process too, false to leave them to berth worker processes; default true")
 	add("session-ttl", "BERTH_SESSION_TTL", "how long a dashboard login lasts; default "+d.SessionTTL.String())
 	add("token-ttl", "BERTH_TOKEN_TTL", "how long a registry token lasts; default "+d.TokenTTL.String())
+	add("export-ttl", "BERTH_EXPORT_TTL", "how long an undownloaded CVE export file is kept; default "+d.ExportTTL.String())
 
 	return func() (Config, error) {
 		cfg := Defaults()
@@ -154,6 +158,8 @@ func (c *Config) set(name, v string) error {
 		c.SessionTTL, err = time.ParseDuration(v)
 	case "token-ttl":
 		c.TokenTTL, err = time.ParseDuration(v)
+	case "export-ttl":
+		c.ExportTTL, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -162,8 +168,8 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("set both BERTH_TLS_CERT and BERTH_TLS_KEY, or neither")
 	}
-	if c.SessionTTL <= 0 || c.TokenTTL <= 0 {
-		return errors.New("session and token lifetimes must be positive")
+	if c.SessionTTL <= 0 || c.TokenTTL <= 0 || c.ExportTTL <= 0 {
+		return errors.New("session, token and export lifetimes must be positive")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

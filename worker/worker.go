@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -32,6 +33,10 @@ type Deps struct {
 	// doubles it. Zero means 10 seconds. (A retry also waits for River's scheduler, which runs
 	// every 5 seconds.)
 	WebhookRetryBase time.Duration
+	// Exports writes CVE export files to the registry's storage; nil leaves exports unworked.
+	Exports *export.Service
+	// ExportTTL is how long an undownloaded export file is kept (zero: 24 hours).
+	ExportTTL time.Duration
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -55,6 +60,11 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.QueueDefault: {MaxWorkers: 10},
 			webhook.Queue:      {MaxWorkers: 20},
 		}
+		if deps.Exports != nil {
+			river.AddWorker(workers, export.NewWorker(deps.Exports, deps.ExportTTL, deps.Kick))
+			river.AddWorker(workers, export.NewExpirer(deps.Exports))
+			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
+		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return SessionPurgeArgs{}, nil },
@@ -65,6 +75,11 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
+		}
+		if deps.Exports != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return export.ExpireArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "cve-export-expire", RunOnStart: true}))
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -21,8 +21,10 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent/user"
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/worker"
+	"github.com/berth-registry/berth/worker/export"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -114,7 +116,12 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	defer db.Close()
-	deps := worker.Deps{DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
+	exportStore, err := registry.StorageDriver(registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage})
+	if err != nil {
+		return err
+	}
+	deps := worker.Deps{DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase,
+		Exports: export.NewService(pool, db, exportStore, log), ExportTTL: cfg.ExportTTL}
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err

@@ -44,6 +44,7 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Artifact() ArtifactResolver
+	CVEExport() CVEExportResolver
 	Mutation() MutationResolver
 	Project() ProjectResolver
 	Query() QueryResolver
@@ -142,6 +143,7 @@ type ComplexityRoot struct {
 	CVEExport struct {
 		CreatedAt     func(childComplexity int) int
 		Digest        func(childComplexity int) int
+		DownloadURL   func(childComplexity int) int
 		Error         func(childComplexity int) int
 		EstimatedRows func(childComplexity int) int
 		ExpiresAt     func(childComplexity int) int
@@ -220,12 +222,14 @@ type ComplexityRoot struct {
 		DeleteTag           func(childComplexity int, id int) int
 		DeleteUser          func(childComplexity int, id int) int
 		DeleteWebhookPolicy func(childComplexity int, id int) int
+		ExportCve           func(childComplexity int, input model.ExportCVEInput) int
 		Login               func(childComplexity int, username string, password string) int
 		Logout              func(childComplexity int) int
 		PurgeAuditLogs      func(childComplexity int, input model.PurgeInput) int
 		RemoveArtifactLabel func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember        func(childComplexity int, id int) int
 		SetPurgeSchedule    func(childComplexity int, input model.PurgeScheduleInput) int
+		StopCVEExport       func(childComplexity int, id int) int
 		StopPurge           func(childComplexity int, id int) int
 		TestWebhookPolicy   func(childComplexity int, id int) int
 		UpdateAuditSettings func(childComplexity int, input model.AuditSettingsInput) int
@@ -310,6 +314,8 @@ type ComplexityRoot struct {
 		Artifact        func(childComplexity int, repository string, reference string) int
 		AuditLogs       func(childComplexity int, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
 		AuditSettings   func(childComplexity int) int
+		CveExport       func(childComplexity int, id int) int
+		CveExports      func(childComplexity int) int
 		Labels          func(childComplexity int, projectID *int) int
 		Me              func(childComplexity int) int
 		Project         func(childComplexity int, id *int, name *string) int
@@ -382,8 +388,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Events        func(childComplexity int, projectID *int, types []event.Type) int
-		PurgeProgress func(childComplexity int, id int) int
+		Events         func(childComplexity int, projectID *int, types []event.Type) int
+		ExportProgress func(childComplexity int, id int) int
+		PurgeProgress  func(childComplexity int, id int) int
 	}
 
 	Tag struct {
@@ -520,6 +527,9 @@ type ArtifactResolver interface {
 
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 }
+type CVEExportResolver interface {
+	DownloadURL(ctx context.Context, obj *ent.CVEExport) (*string, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, username string, password string) (*model.Viewer, error)
 	Logout(ctx context.Context) (bool, error)
@@ -549,6 +559,8 @@ type MutationResolver interface {
 	PurgeAuditLogs(ctx context.Context, input model.PurgeInput) (*ent.PurgeRun, error)
 	StopPurge(ctx context.Context, id int) (*ent.PurgeRun, error)
 	SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error)
+	ExportCve(ctx context.Context, input model.ExportCVEInput) (*ent.CVEExport, error)
+	StopCVEExport(ctx context.Context, id int) (*ent.CVEExport, error)
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
@@ -571,6 +583,8 @@ type QueryResolver interface {
 	AuditSettings(ctx context.Context) (*model.AuditSettings, error)
 	PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error)
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
+	CveExports(ctx context.Context) ([]*ent.CVEExport, error)
+	CveExport(ctx context.Context, id int) (*ent.CVEExport, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -578,6 +592,7 @@ type ScanReportResolver interface {
 type SubscriptionResolver interface {
 	Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error)
 	PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error)
+	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -961,6 +976,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CVEExport.Digest(childComplexity), true
+	case "CVEExport.downloadURL":
+		if e.ComplexityRoot.CVEExport.DownloadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CVEExport.DownloadURL(childComplexity), true
 	case "CVEExport.error":
 		if e.ComplexityRoot.CVEExport.Error == nil {
 			break
@@ -1402,6 +1423,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteWebhookPolicy(childComplexity, args["id"].(int)), true
+	case "Mutation.exportCVE":
+		if e.ComplexityRoot.Mutation.ExportCve == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_exportCVE_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ExportCve(childComplexity, args["input"].(model.ExportCVEInput)), true
 	case "Mutation.login":
 		if e.ComplexityRoot.Mutation.Login == nil {
 			break
@@ -1463,6 +1495,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.stopCVEExport":
+		if e.ComplexityRoot.Mutation.StopCVEExport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopCVEExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopCVEExport(childComplexity, args["id"].(int)), true
 	case "Mutation.stopPurge":
 		if e.ComplexityRoot.Mutation.StopPurge == nil {
 			break
@@ -1864,6 +1907,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditSettings(childComplexity), true
+	case "Query.cveExport":
+		if e.ComplexityRoot.Query.CveExport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_cveExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.CveExport(childComplexity, args["id"].(int)), true
+	case "Query.cveExports":
+		if e.ComplexityRoot.Query.CveExports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.CveExports(childComplexity), true
 
 	case "Query.labels":
 		if e.ComplexityRoot.Query.Labels == nil {
@@ -2271,6 +2331,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Events(childComplexity, args["projectID"].(*int), args["types"].([]event.Type)), true
+	case "Subscription.exportProgress":
+		if e.ComplexityRoot.Subscription.ExportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_exportProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ExportProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.purgeProgress":
 		if e.ComplexityRoot.Subscription.PurgeProgress == nil {
 			break
@@ -2812,6 +2883,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateWebhookPolicyInput", ec.unmarshalInputCreateWebhookPolicyInput),
+			graphql.NewInputUnmarshaler("ExportCVEInput", ec.unmarshalInputExportCVEInput),
 			graphql.NewInputUnmarshaler("LabelOrder", ec.unmarshalInputLabelOrder),
 			graphql.NewInputUnmarshaler("LabelWhereInput", ec.unmarshalInputLabelWhereInput),
 			graphql.NewInputUnmarshaler("ProjectOrder", ec.unmarshalInputProjectOrder),
@@ -3064,6 +3136,14 @@ enum EventType {
   PURGE_PROGRESS
   "A purge run ended (system admins only)."
   PURGE_COMPLETED
+  "A CVE export began writing its file (its owner and system admins)."
+  EXPORT_STARTED
+  "A CVE export wrote more rows."
+  EXPORT_PROGRESS
+  "A CVE export finished: its file is ready, or nothing matched."
+  EXPORT_COMPLETED
+  "A CVE export failed or was stopped."
+  EXPORT_FAILED
 }
 
 "Something that happened in the registry."
@@ -5346,6 +5426,51 @@ enum WebhookPolicyPayloadFormat @goModel(model: "github.com/berth-registry/berth
   CLOUDEVENTS
 }
 `, BuiltIn: false},
+	{Name: "../schema/export.graphqls", Input: `# CVE export: a CSV of the vulnerabilities found in one or more projects, written by a job and
+# downloaded once (harbor-compat §2). The same executions are served by Harbor's REST paths.
+
+extend type Query {
+  "The caller's CVE exports, newest first (at most 50 are kept per user)."
+  cveExports: [CVEExport!]!
+  "One of the caller's CVE exports."
+  cveExport(id: ID!): CVEExport
+}
+
+extend type Mutation {
+  """
+  Starts a CVE export. The caller must be allowed to export in every project named (Project
+  Admin, Maintainer, Developer, a robot with the export permission, or a system admin).
+  """
+  exportCVE(input: ExportCVEInput!): CVEExport!
+  "Stops a pending or running export of the caller's."
+  stopCVEExport(id: ID!): CVEExport!
+}
+
+extend type Subscription {
+  "An export of the caller's as it runs, from any replica: started, rows written, done or failed."
+  exportProgress(id: ID!): CVEExport!
+}
+
+"What to export. Globs are doublestar globs: *, **, ?, [abc] and {a,b}."
+input ExportCVEInput {
+  jobName: String
+  "Projects to export from: one or more."
+  projects: [ID!]!
+  "Glob on the repository name without its project prefix, e.g. {goharbor/*,nginx}."
+  repositories: String
+  "Glob on tags: an artifact is kept if any tag matches; untagged artifacts are always kept."
+  tags: String
+  "Keep artifacts that carry any of these labels."
+  labels: [ID!]
+  "Glob on CVE ids, e.g. {CVE-2021-44228,CVE-2022-*}."
+  cveIds: String
+}
+
+extend type CVEExport {
+  "Where the owner downloads the file, once; null until the file is ready or when nothing matched."
+  downloadURL: String
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -5503,6 +5628,46 @@ func (ec *executionContext) childFields_Blob(ctx context.Context, field graphql.
 		return ec.fieldContext_Blob_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Blob", field.Name)
+}
+
+func (ec *executionContext) childFields_CVEExport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_CVEExport_id(ctx, field)
+	case "owner":
+		return ec.fieldContext_CVEExport_owner(ctx, field)
+	case "ownerUserID":
+		return ec.fieldContext_CVEExport_ownerUserID(ctx, field)
+	case "jobName":
+		return ec.fieldContext_CVEExport_jobName(ctx, field)
+	case "params":
+		return ec.fieldContext_CVEExport_params(ctx, field)
+	case "status":
+		return ec.fieldContext_CVEExport_status(ctx, field)
+	case "statusText":
+		return ec.fieldContext_CVEExport_statusText(ctx, field)
+	case "rows":
+		return ec.fieldContext_CVEExport_rows(ctx, field)
+	case "estimatedRows":
+		return ec.fieldContext_CVEExport_estimatedRows(ctx, field)
+	case "size":
+		return ec.fieldContext_CVEExport_size(ctx, field)
+	case "digest":
+		return ec.fieldContext_CVEExport_digest(ctx, field)
+	case "error":
+		return ec.fieldContext_CVEExport_error(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_CVEExport_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_CVEExport_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_CVEExport_finishedAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_CVEExport_expiresAt(ctx, field)
+	case "downloadURL":
+		return ec.fieldContext_CVEExport_downloadURL(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CVEExport", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedWebhookPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6431,6 +6596,20 @@ func (ec *executionContext) field_Mutation_deleteWebhookPolicy_args(ctx context.
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_exportCVE_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ExportCVEInput, error) {
+			return ec.unmarshalNExportCVEInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐExportCVEInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6514,6 +6693,20 @@ func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopCVEExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -6804,6 +6997,20 @@ func (ec *executionContext) field_Query_auditLogs_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["where"] = arg7
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_cveExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7272,6 +7479,20 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 		return nil, err
 	}
 	args["types"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_exportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -9230,6 +9451,29 @@ func (ec *executionContext) _CVEExport_expiresAt(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_CVEExport_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CVEExport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CVEExport_downloadURL(ctx context.Context, field graphql.CollectedField, obj *ent.CVEExport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CVEExport_downloadURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CVEExport().DownloadURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CVEExport_downloadURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CVEExport", field, true, true, "String")
 }
 
 func (ec *executionContext) _CreatedWebhookPolicy_policy(ctx context.Context, field graphql.CollectedField, obj *model.CreatedWebhookPolicy) (ret graphql.Marshaler) {
@@ -11192,6 +11436,94 @@ func (ec *executionContext) fieldContext_Mutation_setPurgeSchedule(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_exportCVE(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_exportCVE(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ExportCve(ctx, fc.Args["input"].(model.ExportCVEInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+			return ec.marshalNCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_exportCVE(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CVEExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_exportCVE_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopCVEExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopCVEExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopCVEExport(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+			return ec.marshalNCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopCVEExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CVEExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopCVEExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12958,6 +13290,82 @@ func (ec *executionContext) fieldContext_Query_purgeRun(ctx context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_cveExports(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cveExports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().CveExports(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CVEExport) graphql.Marshaler {
+			return ec.marshalNCVEExport2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExportᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cveExports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CVEExport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_cveExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_cveExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().CveExport(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+			return ec.marshalOCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_cveExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CVEExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_cveExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14222,6 +14630,50 @@ func (ec *executionContext) fieldContext_Subscription_purgeProgress(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_purgeProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_exportProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_exportProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ExportProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+			return ec.marshalNCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_exportProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CVEExport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_exportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19434,6 +19886,83 @@ func UnmarshalCreateWebhookPolicyInput(ctx context.Context, raw any) (model.Crea
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputExportCVEInput(ctx context.Context, obj any) (model.ExportCVEInput, error) {
+	var it model.ExportCVEInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"jobName", "projects", "repositories", "tags", "labels", "cveIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "jobName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("jobName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.JobName = data
+		case "projects":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projects"))
+			data, err := ec.unmarshalNID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Projects = data
+		case "repositories":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositories"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Repositories = data
+		case "tags":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tags"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tags = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOID2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "cveIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveIds"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExportCVEInput unmarshals raw into the ExportCVEInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExportCVEInput(ctx context.Context, raw any) (model.ExportCVEInput, error) {
+	var out model.ExportCVEInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExportCVEInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLabelOrder(ctx context.Context, obj any) (ent.LabelOrder, error) {
 	var it ent.LabelOrder
 	if obj == nil {
@@ -24206,83 +24735,89 @@ func (ec *executionContext) _CVEExport(ctx context.Context, sel ast.SelectionSet
 		case "id":
 			out.Values[i] = ec._CVEExport_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "owner":
 			out.Values[i] = ec._CVEExport_owner(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ownerUserID":
 			out.Values[i] = ec._CVEExport_ownerUserID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "jobName":
 			out.Values[i] = ec._CVEExport_jobName(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "params":
 			out.Values[i] = ec._CVEExport_params(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
 			out.Values[i] = ec._CVEExport_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "statusText":
 			out.Values[i] = ec._CVEExport_statusText(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "rows":
 			out.Values[i] = ec._CVEExport_rows(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "estimatedRows":
 			out.Values[i] = ec._CVEExport_estimatedRows(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "size":
 			out.Values[i] = ec._CVEExport_size(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "digest":
 			out.Values[i] = ec._CVEExport_digest(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "error":
 			out.Values[i] = ec._CVEExport_error(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._CVEExport_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "startedAt":
 			out.Values[i] = ec._CVEExport_startedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "finishedAt":
 			out.Values[i] = ec._CVEExport_finishedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
 			out.Values[i] = ec._CVEExport_expiresAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "downloadURL":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CVEExport_downloadURL(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24809,6 +25344,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setPurgeSchedule":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setPurgeSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "exportCVE":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_exportCVE(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopCVEExport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopCVEExport(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -25398,6 +25947,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_purgeRun(ctx, field)
 				})
+		case "cveExports":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cveExports(ctx, field)
+				})
+		case "cveExport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_cveExport(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -25808,6 +26369,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_events(ctx, fields[0])
 	case "purgeProgress":
 		return ec._Subscription_purgeProgress(ctx, fields[0])
+	case "exportProgress":
+		return ec._Subscription_exportProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -27115,6 +27678,30 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCVEExport2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExportᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.CVEExport) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx context.Context, sel ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CVEExport!")
+		return graphql.Null
+	}
+	return ec._CVEExport(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCVEExportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋcveexportᚐStatus(ctx context.Context, v any) (cveexport.Status, error) {
 	var res cveexport.Status
 	err := res.UnmarshalGQL(v)
@@ -27211,6 +27798,11 @@ func (ec *executionContext) marshalNEventType2ᚕgithubᚗcomᚋberthᚑregistry
 	return ret
 }
 
+func (ec *executionContext) unmarshalNExportCVEInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐExportCVEInput(ctx context.Context, v any) (model.ExportCVEInput, error) {
+	res, err := ec.unmarshalInputExportCVEInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
 	res, err := graphql.UnmarshalFloatContext(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -27255,6 +27847,35 @@ func (ec *executionContext) marshalNID2int(ctx context.Context, sel ast.Selectio
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕintᚄ(ctx context.Context, v any) ([]int, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]int, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2int(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.SelectionSet, v []int) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2int(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -28231,6 +28852,13 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOCVEExport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCVEExport(ctx context.Context, sel ast.SelectionSet, v *ent.CVEExport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CVEExport(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[int], error) {

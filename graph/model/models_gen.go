@@ -72,6 +72,21 @@ type CreatedWebhookPolicy struct {
 	Secret string `json:"secret"`
 }
 
+// What to export. Globs are doublestar globs: *, **, ?, [abc] and {a,b}.
+type ExportCVEInput struct {
+	JobName *string `json:"jobName,omitempty"`
+	// Projects to export from: one or more.
+	Projects []int `json:"projects"`
+	// Glob on the repository name without its project prefix, e.g. {goharbor/*,nginx}.
+	Repositories *string `json:"repositories,omitempty"`
+	// Glob on tags: an artifact is kept if any tag matches; untagged artifacts are always kept.
+	Tags *string `json:"tags,omitempty"`
+	// Keep artifacts that carry any of these labels.
+	Labels []int `json:"labels,omitempty"`
+	// Glob on CVE ids, e.g. {CVE-2021-44228,CVE-2022-*}.
+	CveIds *string `json:"cveIds,omitempty"`
+}
+
 type ForwarderState struct {
 	// True when the last attempt to forward succeeded (or nothing needed forwarding).
 	Healthy bool `json:"healthy"`

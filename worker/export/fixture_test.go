@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/berth-registry/berth/ent"
@@ -17,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/server/servertest"
 )
 
@@ -101,4 +103,14 @@ func (f *fixture) report(a *ent.Artifact, vulns ...vuln) {
 	}
 	db.ScanReport.Create().SetArtifactID(a.ID).SetScannerID(f.scanner.ID).SetStatus(scanreport.StatusSuccess).
 		SetScannerName("Trivy").AddVulnerabilityIDs(ids...).ExecX(ctx)
+}
+
+// storage is a driver on the server's registry storage, as the server builds it.
+func (f *fixture) storage() storagedriver.StorageDriver {
+	f.t.Helper()
+	d, err := registry.StorageDriver(registry.Config{DataDir: f.env.DataDir, Storage: f.env.Config.Storage})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
 }

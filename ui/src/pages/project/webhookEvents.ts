@@ -12,6 +12,10 @@ export const eventTypeNames: Record<EventType, string> = {
   PROJECT_DELETED: 'Project deleted',
   PURGE_PROGRESS: 'Audit purge progress',
   PURGE_COMPLETED: 'Audit purge completed',
+  EXPORT_STARTED: 'CVE export started',
+  EXPORT_PROGRESS: 'CVE export progress',
+  EXPORT_COMPLETED: 'CVE export completed',
+  EXPORT_FAILED: 'CVE export failed',
 }
 
 /**
