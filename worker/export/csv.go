@@ -90,6 +90,9 @@ func WriteCSV(ctx context.Context, conn Querier, p Params, w io.Writer, progress
 		ptrs[i] = &record[i]
 	}
 	for res.Next() {
+		if err := ctx.Err(); err != nil { // stopped
+			return f.rows, f.size, "", err
+		}
 		if err := res.Scan(ptrs...); err != nil {
 			return f.rows, f.size, "", fmt.Errorf("read export row: %w", err)
 		}
@@ -107,6 +110,9 @@ func WriteCSV(ctx context.Context, conn Querier, p Params, w io.Writer, progress
 	}
 	if err := f.flush(); err != nil {
 		return f.rows, f.size, "", fmt.Errorf("write CSV: %w", err)
+	}
+	if err := ctx.Err(); err != nil { // stopped while the last rows were written
+		return f.rows, f.size, "", err
 	}
 	return f.rows, f.size, f.digest(), nil
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/export"
 )
@@ -38,6 +41,16 @@ func setupScanned(t *testing.T) *scanned {
 	f.crane("delete", f.env.Host+"/alpha/multi:amd")
 	f.crane("delete", f.env.Host+"/alpha/multi:arm")
 	s.app = f.push("beta/app:1", "app")
+	// An SBOM attached to core: an accessory, whose findings are never exported.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sbom.json"), []byte(`{"packages":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	servertest.Run(t, nil, servertest.Tool(t, "oras"), "attach", "--plain-http", "-u", "admin", "-p", servertest.AdminPassword,
+		"--disable-path-validation", "--artifact-type", "application/spdx+json", "--distribution-spec", "v1.1-referrers-api",
+		f.env.Host+"/alpha/goharbor/core:v1.0", filepath.Join(dir, "sbom.json"))
+	sbom := f.env.DB.Artifact.Query().Where(artifact.HasAccessoryLinks()).OnlyX(ctx)
+	f.report(sbom, vuln{cve: "CVE-2099-0001", pkg: "in-the-sbom", version: "1", severity: "HIGH"})
 
 	log4j := vuln{cve: "CVE-2021-44228", pkg: "log4j", version: "2.14.1", fixed: "2.15.0", severity: "CRITICAL",
 		cwe: []string{"CWE-502", "CWE-400"}, vendor: `{"CVSS":{"nvd":{"V3Score":10}}}`}
@@ -109,7 +122,7 @@ func TestExportCSVAndFilters(t *testing.T) {
 		p    export.Params
 		want []string
 	}{
-		{"no filter: the whole project", export.Params{Projects: []int{s.alpha}}, all},
+		{"no filter: the whole project, without the SBOM's findings", export.Params{Projects: []int{s.alpha}}, all},
 		{"several projects", export.Params{Projects: []int{s.alpha, s.beta}}, append(slices.Clone(all), "beta/app CVE-2021-44228")},
 		{"repository without its project prefix, with {a,b}", export.Params{Projects: []int{s.alpha}, Repositories: "{goharbor/*,nginx}"},
 			[]string{"alpha/goharbor/core CVE-2021-44228", "alpha/goharbor/core CVE-2022-0001", "alpha/goharbor/portal CVE-2022-1234", "alpha/nginx CVE-2020-5555"}},

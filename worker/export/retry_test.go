@@ -16,6 +16,8 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/berth-registry/berth/ent/cveexport"
+	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/worker/export"
 )
 
@@ -117,5 +119,53 @@ func TestStopBeforeStart(t *testing.T) {
 	}
 	if after := s.env.DB.CVEExport.GetX(ctx, e.ID); after.Status != cveexport.StatusStopped || after.Rows != 0 || after.FilePath != "" {
 		t.Errorf("a stopped export ran: %+v", after)
+	}
+}
+
+// stoppingStorage is the real storage that receives a stop (River's remote cancellation) as soon
+// as the first bytes of the file arrive.
+type stoppingStorage struct {
+	storagedriver.StorageDriver
+	stop context.CancelCauseFunc
+}
+
+func (s stoppingStorage) Writer(ctx context.Context, path string, append bool) (storagedriver.FileWriter, error) {
+	w, err := s.StorageDriver.Writer(ctx, path, append)
+	return &stoppingWriter{FileWriter: w, stop: s.stop}, err
+}
+
+type stoppingWriter struct {
+	storagedriver.FileWriter
+	stop context.CancelCauseFunc
+}
+
+func (w *stoppingWriter) Write(p []byte) (int, error) {
+	w.stop(river.ErrJobCancelledRemotely)
+	return w.FileWriter.Write(p)
+}
+
+// TestStopWhileRunning: a stop that arrives mid-file ends the export Stopped, with no file kept.
+func TestStopWhileRunning(t *testing.T) {
+	t.Parallel()
+	s := setupScanned(t)
+	ctx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e := s.env.DB.CVEExport.Create().SetOwner("admin").SetParams(map[string]any{"projects": []int{s.alpha}}).SaveX(ctx)
+	w := export.NewWorker(export.NewService(s.pool, s.env.DB, stoppingStorage{s.storage(), stop}, log), 0, nil)
+	job := &river.Job[export.Args]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 3}, Args: export.Args{ExportID: e.ID}}
+	var cancelled *river.JobCancelError
+	if err := w.Work(ctx, job); !errors.As(err, &cancelled) {
+		t.Fatalf("Work = %v, want River's job cancellation", err)
+	}
+	after := s.env.DB.CVEExport.GetX(context.Background(), e.ID)
+	if after.Status != cveexport.StatusStopped || after.FilePath != "" || after.FinishedAt == nil {
+		t.Errorf("after a stop: %+v", after)
+	}
+	if left, _ := os.ReadDir(filepath.Join(s.env.DataDir, "registry", "berth", "cve-exports", fmt.Sprint(e.ID))); len(left) != 0 {
+		t.Errorf("a stopped export left %v", left)
+	}
+	if n := s.env.DB.Event.Query().Where(entevent.Type(event.ExportFailed), entevent.JobID(int64(e.ID))).CountX(context.Background()); n != 1 {
+		t.Errorf("%d EXPORT_FAILED events for the stopped export, want 1", n)
 	}
 }
