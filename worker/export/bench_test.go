@@ -153,7 +153,7 @@ func TestBenchExport(t *testing.T) {
 	// Interleave the two so that drift on a shared machine hits both alike; keep the best of each.
 	var copyBest, berthBest time.Duration
 	var heapPeak uint64
-	for round := 0; round < 2; round++ {
+	for round := 0; round < 3; round++ {
 		c := runCopy()
 		b, h := runBerth()
 		t.Logf("round %d: COPY %v, berth %v", round+1, c.Round(time.Millisecond), b.Round(time.Millisecond))

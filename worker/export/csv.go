@@ -10,6 +10,7 @@ import (
 	"io"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // csvFile writes an export's CSV to w while counting its rows and bytes and hashing it, so the
@@ -69,44 +70,66 @@ func (c *counter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// WriteCSV runs p's query on conn and streams every row into w as CSV, header first, calling
-// progress (if not nil) every progressEvery rows. Rows are read as PostgreSQL sends them and
-// written at once: memory does not grow with the export. It returns the rows written, the bytes
-// and the sha256 digest of what it wrote.
-func WriteCSV(ctx context.Context, conn Querier, p Params, w io.Writer, progress func(rows int64) error) (rows, size int64, digest string, err error) {
+// WriteCSV runs p's query through a PostgreSQL cursor and streams every row into w as CSV,
+// header first, calling progress (if not nil) every progressEvery rows. Rows are fetched a batch
+// at a time and written at once: memory does not grow with the export. It returns the rows
+// written, the bytes and the sha256 digest of what it wrote.
+func WriteCSV(ctx context.Context, pool *pgxpool.Pool, p Params, w io.Writer, progress func(rows int64) error) (rows, size int64, digest string, err error) {
 	f, err := newCSVFile(w)
 	if err != nil {
 		return 0, 0, "", err
 	}
-	query, args := p.Query()
-	res, err := conn.Query(ctx, query, args...)
+	// One read-only snapshot for the whole file, however many fetches it takes.
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
+		return 0, 0, "", fmt.Errorf("begin export query: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only: nothing to undo
+	// The whole result is wanted: plan for total time, not for the first rows (the cursor default).
+	query, args := p.Query()
+	if _, err := tx.Exec(ctx, "SET LOCAL cursor_tuple_fraction = 1"); err != nil {
+		return 0, 0, "", fmt.Errorf("prepare export query: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "DECLARE export_rows NO SCROLL CURSOR FOR "+query, args...); err != nil {
 		return 0, 0, "", fmt.Errorf("run export query: %w", err)
 	}
-	defer res.Close()
 	record := make([]string, len(header))
 	ptrs := make([]any, len(header))
 	for i := range record {
 		ptrs[i] = &record[i]
 	}
-	for res.Next() {
+	for {
 		if err := ctx.Err(); err != nil { // stopped
 			return f.rows, f.size, "", err
 		}
-		if err := res.Scan(ptrs...); err != nil {
-			return f.rows, f.size, "", fmt.Errorf("read export row: %w", err)
+		res, err := tx.Query(ctx, fmt.Sprintf("FETCH %d FROM export_rows", fetchSize))
+		if err != nil {
+			return f.rows, f.size, "", fmt.Errorf("fetch export rows: %w", err)
 		}
-		if err := f.write(record); err != nil {
-			return f.rows, f.size, "", fmt.Errorf("write CSV row %d: %w", f.rows+1, err)
-		}
-		if progress != nil && f.rows%progressEvery == 0 {
-			if err := progress(f.rows); err != nil {
-				return f.rows, f.size, "", err
+		fetched := 0
+		for res.Next() {
+			fetched++
+			if err := res.Scan(ptrs...); err != nil {
+				res.Close()
+				return f.rows, f.size, "", fmt.Errorf("read export row: %w", err)
+			}
+			if err := f.write(record); err != nil {
+				res.Close()
+				return f.rows, f.size, "", fmt.Errorf("write CSV row %d: %w", f.rows+1, err)
+			}
+			if progress != nil && f.rows%progressEvery == 0 {
+				if err := progress(f.rows); err != nil {
+					res.Close()
+					return f.rows, f.size, "", err
+				}
 			}
 		}
-	}
-	if err := res.Err(); err != nil {
-		return f.rows, f.size, "", fmt.Errorf("read export rows: %w", err)
+		if err := res.Err(); err != nil {
+			return f.rows, f.size, "", fmt.Errorf("fetch export rows: %w", err)
+		}
+		if fetched < fetchSize {
+			break
+		}
 	}
 	if err := f.flush(); err != nil {
 		return f.rows, f.size, "", fmt.Errorf("write CSV: %w", err)
@@ -117,10 +140,8 @@ func WriteCSV(ctx context.Context, conn Querier, p Params, w io.Writer, progress
 	return f.rows, f.size, f.digest(), nil
 }
 
+// fetchSize is how many rows one FETCH brings: a few MiB at most.
+const fetchSize = 5000
+
 // progressEvery is how many rows pass between progress calls.
 const progressEvery = 10000
-
-// Querier is what WriteCSV reads through: a pgx pool, connection or transaction.
-type Querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
