@@ -3136,13 +3136,13 @@ enum EventType {
   PURGE_PROGRESS
   "A purge run ended (system admins only)."
   PURGE_COMPLETED
-  "A CVE export began writing its file (its owner and system admins)."
+  "A CVE export began writing its file (system admins only; an export's owner follows it with exportProgress)."
   EXPORT_STARTED
-  "A CVE export wrote more rows."
+  "A CVE export wrote more rows (system admins only)."
   EXPORT_PROGRESS
-  "A CVE export finished: its file is ready, or nothing matched."
+  "A CVE export finished: its file is ready, or nothing matched (system admins only)."
   EXPORT_COMPLETED
-  "A CVE export failed or was stopped."
+  "A CVE export failed or was stopped (system admins only)."
   EXPORT_FAILED
 }
 
