@@ -182,8 +182,27 @@ func TestExportRequestsAndPermissions(t *testing.T) {
 		t.Errorf("GraphQL bad glob: %+v", r.Errors)
 	}
 
-	// A developer exports; nobody else may see, list or download it.
-	status, out := start("dev", map[string]any{"projects": []int{s.alpha}, "cveIds": "CVE-2021-*"}, hdr)
+	// A developer exports, with an identity token this time; nobody else may see, list or download it.
+	tokenReq, _ := http.NewRequest(http.MethodGet, env.URL+"/service/token?service=berth", nil)
+	tokenReq.SetBasicAuth("dev", "dev-password")
+	tokenResp, err := http.DefaultClient.Do(tokenReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var token struct{ Token string }
+	_ = json.NewDecoder(tokenResp.Body).Decode(&token)
+	tokenResp.Body.Close()
+	b, _ := json.Marshal(map[string]any{"projects": []int{s.alpha}, "cveIds": "CVE-2021-*"})
+	req, _ := http.NewRequest(http.MethodPost, env.URL+"/api/v2.0/export/cve", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+token.Token)
+	req.Header.Set("X-Scan-Data-Type", scanDataType)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	status, out := resp.StatusCode, string(raw)
 	if status != 200 {
 		t.Fatalf("developer export: %d %s", status, out)
 	}
@@ -222,7 +241,7 @@ func TestExportRequestsAndPermissions(t *testing.T) {
 	}
 
 	// Nothing matched: Success, Harbor's status text, no file.
-	status, raw, _ := s.call("admin", servertest.AdminPassword, "POST", "/api/v2.0/export/cve", map[string]any{"projects": []int{s.beta}, "cveIds": "CVE-1999-*"}, hdr)
+	status, raw, _ = s.call("admin", servertest.AdminPassword, "POST", "/api/v2.0/export/cve", map[string]any{"projects": []int{s.beta}, "cveIds": "CVE-1999-*"}, hdr)
 	out = string(raw)
 	if status != 200 {
 		t.Fatalf("admin export: %d %s", status, out)
