@@ -72,7 +72,7 @@ func robotInput(projectID *int, name string, perms ...string) map[string]any {
 }
 
 func robotPerms(perms ...string) []map[string]string {
-	var out []map[string]string
+	out := []map[string]string{}
 	for _, p := range perms {
 		f := strings.Fields(p)
 		out = append(out, map[string]string{"namespace": f[0], "resource": f[1], "action": f[2]})
@@ -258,4 +258,227 @@ func TestRobotRefusedEverywhere(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createdToken is createAPIToken's answer.
+type createdToken struct {
+	Token struct {
+		ID string `json:"id"`
+	} `json:"token"`
+	Secret string `json:"secret"`
+}
+
+const createTokenMutation = `mutation($n: String!, $s: [String!]!) { createAPIToken(input: {name: $n, scopes: $s}) { token { id } secret } }`
+
+func (f *robotFixture) createToken(t *testing.T, user, password, name string, scopes ...string) createdToken {
+	t.Helper()
+	var out struct {
+		CreateAPIToken createdToken `json:"createAPIToken"`
+	}
+	f.env.MustGraphQL(user, password, createTokenMutation, map[string]any{"n": name, "s": scopes}, &out)
+	return out.CreateAPIToken
+}
+
+// bearerGraphQL posts a query with Authorization: Bearer token.
+func (f *robotFixture) bearerGraphQL(token, query string, vars map[string]any) *servertest.GraphQLResponse {
+	return f.env.GraphQLWith(http.DefaultClient, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }, query, vars)
+}
+
+func TestAPITokens(t *testing.T) {
+	t.Parallel()
+	f := setupRobots(t)
+	host := f.env.Host
+	f.env.CreateUser("alice", "alice-password")
+	f.env.AddMember(f.alpha, "alice", "developer")
+
+	full := f.createToken(t, "alice", "alice-password", "laptop", "*")
+	if !strings.HasPrefix(full.Secret, "berth_pat_") {
+		t.Fatalf("token secret %q lacks the berth_pat_ prefix", full.Secret)
+	}
+	r := f.bearerGraphQL(full.Secret, `{ me { kind user { username } } }`, nil)
+	if len(r.Errors) > 0 || !strings.Contains(string(r.Data), `"username":"alice"`) {
+		t.Fatalf("me with an API token = %s %+v, want alice", r.Data, r.Errors)
+	}
+	if got := f.status(t, http.MethodGet, "/api/v2.0/projects/alpha/repositories", "Bearer "+full.Secret, nil); got != http.StatusOK {
+		t.Fatalf("REST with an API token: %d, want 200", got)
+	}
+	// A token cannot mint tokens, so a scoped or stolen one cannot widen itself.
+	r = f.bearerGraphQL(full.Secret, createTokenMutation, map[string]any{"n": "more", "s": []string{"*"}})
+	if r.Code() != "FORBIDDEN" {
+		t.Fatalf("createAPIToken with an API token: %+v, want FORBIDDEN", r.Errors)
+	}
+	// As the password of docker login / crane.
+	crane := setupCrane(t, f.env, "alice", full.Secret)
+	if out, err := crane("append", "-f", layerTar(t, "t.txt", "t"), "-t", host+"/alpha/app:by-token"); err != nil {
+		t.Fatalf("push with alice's full token: %v\n%s", err, out)
+	}
+	idToken := f.registryToken(t, "alice", full.Secret, "")
+
+	// A token scoped to pull cannot push, whatever alice's role.
+	pullOnly := f.createToken(t, "alice", "alice-password", "ci", "repository:pull")
+	crane = setupCrane(t, f.env, "alice", pullOnly.Secret)
+	if out, err := crane("manifest", host+"/alpha/app:v1"); err != nil {
+		t.Fatalf("pull with a pull-scoped token: %v\n%s", err, out)
+	}
+	if out, err := crane("append", "-f", layerTar(t, "u.txt", "u"), "-t", host+"/alpha/app:scoped"); err == nil {
+		t.Fatalf("a pull-scoped token pushed:\n%s", out)
+	}
+	if got := f.status(t, http.MethodGet, "/v2/alpha/app/manifests/v1", basic("bob", pullOnly.Secret), nil); got != http.StatusUnauthorized {
+		t.Fatalf("alice's token with another username: %d, want 401", got)
+	}
+
+	// The list never shows a secret again: the type has no such field.
+	if r := f.env.GraphQL("alice", "alice-password", `{ myAPITokens { name secret } }`, nil); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("myAPITokens { secret }: %+v, want a validation error", r.Errors)
+	}
+	var list struct {
+		MyAPITokens []struct {
+			Name       string  `json:"name"`
+			LastUsedAt *string `json:"lastUsedAt"`
+		} `json:"myAPITokens"`
+	}
+	f.env.MustGraphQL("alice", "alice-password", `{ myAPITokens { name lastUsedAt } }`, nil, &list)
+	if len(list.MyAPITokens) != 2 || list.MyAPITokens[0].Name != "ci" {
+		t.Fatalf("myAPITokens = %+v, want ci and laptop", list.MyAPITokens)
+	}
+
+	f.env.MustGraphQL("alice", "alice-password", `mutation($id: ID!) { revokeAPIToken(id: $id) { revokedAt } }`,
+		map[string]any{"id": full.Token.ID}, nil)
+	if r := f.bearerGraphQL(full.Secret, `{ me { kind } }`, nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("GraphQL with a revoked token: %d, want 401", r.Status)
+	}
+	if r := f.bearerGraphQL(idToken, `{ me { kind } }`, nil); r.Status != http.StatusUnauthorized {
+		t.Fatalf("GraphQL with an identity token of a revoked token: %d, want 401", r.Status)
+	}
+	for what, authz := range map[string]string{"REST": "Bearer " + full.Secret, "/v2": basic("alice", full.Secret)} {
+		path := "/api/v2.0/projects/alpha/repositories"
+		if what == "/v2" {
+			path = "/v2/alpha/app/manifests/v1"
+		}
+		if got := f.status(t, http.MethodGet, path, authz, nil); got != http.StatusUnauthorized {
+			t.Fatalf("%s with a revoked token: %d, want 401", what, got)
+		}
+	}
+	waitFor(t, "the pull-scoped token's last use", func() bool {
+		f.env.MustGraphQL("alice", "alice-password", `{ myAPITokens { name lastUsedAt } }`, nil, &list)
+		return list.MyAPITokens[0].LastUsedAt != nil
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s. "Last used" and the audit log
+// are written off the request path, a few seconds later.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not seen within 30s", what)
+		}
+	}
+}
+
+func TestRobotManagement(t *testing.T) {
+	t.Parallel()
+	f := setupRobots(t)
+	for user, role := range map[string]string{"pa": "project_admin", "maint": "maintainer", "dev": "developer"} {
+		f.env.CreateUser(user, user+"-password")
+		f.env.AddMember(f.alpha, user, role)
+	}
+	f.env.CreateUser("outsider", "outsider-password")
+
+	// Project admins manage project robots; maintainers and developers only read them.
+	rb := f.createRobot(t, "pa", "pa-password", &f.alpha, "builder", "alpha repository pull", "alpha repository push")
+	for _, user := range []string{"maint", "dev"} {
+		r := f.env.GraphQL(user, user+"-password", createRobotMutation, map[string]any{"in": robotInput(&f.alpha, user, "alpha repository pull")})
+		if r.Code() != "FORBIDDEN" {
+			t.Fatalf("%s creates a robot: %+v, want FORBIDDEN", user, r.Errors)
+		}
+		var list struct {
+			Robots []struct{ Name string } `json:"robots"`
+		}
+		f.env.MustGraphQL(user, user+"-password", `query($p: ID) { robots(projectID: $p) { name } }`, map[string]any{"p": f.alpha}, &list)
+		if len(list.Robots) != 1 || list.Robots[0].Name != "robot$alpha+builder" {
+			t.Fatalf("%s lists %+v, want robot$alpha+builder", user, list.Robots)
+		}
+		r = f.env.GraphQL(user, user+"-password", `mutation($id: ID!) { deleteRobot(id: $id) }`, map[string]any{"id": rb.id()})
+		if r.Code() != "FORBIDDEN" {
+			t.Fatalf("%s deletes a robot: %+v, want FORBIDDEN", user, r.Errors)
+		}
+	}
+	if r := f.env.GraphQL("outsider", "outsider-password", `query($p: ID) { robots(projectID: $p) { name } }`, map[string]any{"p": f.alpha}); r.Code() != "NOT_FOUND" {
+		t.Fatalf("outsider lists alpha's robots: %+v, want NOT_FOUND", r.Errors)
+	}
+	// System robots are for system admins.
+	if r := f.env.GraphQL("pa", "pa-password", createRobotMutation, map[string]any{"in": robotInput(nil, "sys", "alpha repository pull")}); r.Code() != "FORBIDDEN" {
+		t.Fatalf("project admin creates a system robot: %+v, want FORBIDDEN", r.Errors)
+	}
+	if r := f.env.GraphQL("pa", "pa-password", `{ robots { name } }`, nil); r.Code() != "FORBIDDEN" {
+		t.Fatalf("project admin lists system robots: %+v, want FORBIDDEN", r.Errors)
+	}
+	// Unknown actions and bad names are refused.
+	for what, in := range map[string]map[string]any{
+		"unknown action": robotInput(&f.alpha, "x", "alpha repository fly"),
+		"bad name":       robotInput(&f.alpha, "Bad Name", "alpha repository pull"),
+		"no permission":  robotInput(&f.alpha, "x"),
+	} {
+		if r := f.env.GraphQL("pa", "pa-password", createRobotMutation, map[string]any{"in": in}); r.Code() != "BAD_USER_INPUT" {
+			t.Fatalf("%s: %+v, want BAD_USER_INPUT", what, r.Errors)
+		}
+	}
+	if r := f.env.GraphQL("pa", "pa-password", createRobotMutation, map[string]any{"in": robotInput(&f.alpha, "builder", "alpha repository pull")}); r.Code() != "CONFLICT" {
+		t.Fatalf("second robot$alpha+builder: %+v, want CONFLICT", r.Errors)
+	}
+
+	// A robot that may manage robots cannot give more than it holds itself.
+	mgr := f.createRobot(t, "pa", "pa-password", &f.alpha, "manager", "alpha robot create", "alpha repository pull")
+	r := f.env.GraphQL(mgr.Robot.Name, mgr.Secret, createRobotMutation, map[string]any{"in": robotInput(&f.alpha, "wider", "alpha repository push")})
+	if r.Code() != "FORBIDDEN" {
+		t.Fatalf("robot grants push it lacks: %+v, want FORBIDDEN", r.Errors)
+	}
+	var made struct {
+		CreateRobot createdRobot `json:"createRobot"`
+	}
+	f.env.MustGraphQL(mgr.Robot.Name, mgr.Secret, createRobotMutation, map[string]any{"in": robotInput(&f.alpha, "narrow", "alpha repository pull")}, &made)
+
+	// The secret is shown once: no query returns it, and only its hash is stored.
+	if r := f.env.GraphQL("pa", "pa-password", `query($p: ID) { robots(projectID: $p) { name secret } }`, map[string]any{"p": f.alpha}); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
+		t.Fatalf("robots { secret }: %+v, want a validation error", r.Errors)
+	}
+	stored, err := f.env.DB.Robot.Get(t.Context(), rb.id())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stored.SecretHash, []byte(rb.Secret)) || len(stored.SecretHash) != 32 {
+		t.Fatalf("stored secret hash %x is not a SHA-256 of the secret", stored.SecretHash)
+	}
+
+	// Each use updates lastUsedAt (written off the request path).
+	if got := f.status(t, http.MethodGet, "/v2/alpha/app/manifests/v1", basic(rb.Robot.Name, rb.Secret), nil); got != http.StatusOK {
+		t.Fatalf("builder pulls: %d", got)
+	}
+	waitFor(t, "the robot's last use", func() bool {
+		var out struct {
+			Robot struct {
+				LastUsedAt *string `json:"lastUsedAt"`
+			} `json:"robot"`
+		}
+		f.env.MustGraphQL("pa", "pa-password", `query($id: ID!) { robot(id: $id) { lastUsedAt } }`, map[string]any{"id": rb.id()}, &out)
+		return out.Robot.LastUsedAt != nil
+	})
+
+	f.env.MustGraphQL("pa", "pa-password", `mutation($id: ID!) { deleteRobot(id: $id) }`, map[string]any{"id": rb.id()}, nil)
+	waitFor(t, "audit entries for the robot's creation and deletion", func() bool {
+		var out struct {
+			AuditLogs struct {
+				Edges []struct {
+					Node struct{ Operation, Username string } `json:"node"`
+				} `json:"edges"`
+			} `json:"auditLogs"`
+		}
+		f.env.MustGraphQL("admin", servertest.AdminPassword, `{ auditLogs(where: {resourceType: "robot", resource: "robot$alpha+builder"}) { edges { node { operation username } } } }`, nil, &out)
+		ops := map[string]string{}
+		for _, e := range out.AuditLogs.Edges {
+			ops[e.Node.Operation] = e.Node.Username
+		}
+		return ops["create"] == "pa" && ops["delete"] == "pa"
+	})
 }
