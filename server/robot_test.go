@@ -482,3 +482,85 @@ func TestRobotManagement(t *testing.T) {
 		return ops["create"] == "pa" && ops["delete"] == "pa"
 	})
 }
+
+// rest sends a JSON request to the REST API and decodes a JSON answer into out (if not nil).
+func (f *robotFixture) rest(t *testing.T, method, path, authorization, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, f.env.URL+"/api/v2.0"+path, strings.NewReader(body))
+	req.Header.Set("Authorization", authorization)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if out != nil && resp.StatusCode < 300 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, raw, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func TestRobotHarborREST(t *testing.T) {
+	t.Parallel()
+	f := setupRobots(t)
+	admin := basic("admin", servertest.AdminPassword)
+	f.env.CreateUser("dev", "dev-password")
+	f.env.AddMember(f.alpha, "dev", "developer")
+	body := `{"name":"ci","duration":30,"level":"project","permissions":[{"kind":"project","namespace":"alpha",
+		"access":[{"resource":"repository","action":"pull"},{"resource":"repository","action":"push"}]}]}`
+	if got := f.rest(t, http.MethodPost, "/robots", basic("dev", "dev-password"), body, nil); got != http.StatusForbidden {
+		t.Fatalf("developer creates a robot over REST: %d, want 403", got)
+	}
+	var created struct {
+		ID        int    `json:"id"`
+		Name      string `json:"name"`
+		Secret    string `json:"secret"`
+		ExpiresAt int64  `json:"expires_at"`
+	}
+	if got := f.rest(t, http.MethodPost, "/robots", admin, body, &created); got != http.StatusCreated {
+		t.Fatalf("create robot over REST: %d, want 201", got)
+	}
+	if created.Name != "robot$alpha+ci" || created.Secret == "" || created.ExpiresAt < time.Now().AddDate(0, 0, 29).Unix() {
+		t.Fatalf("created = %+v", created)
+	}
+	// The robot itself uses REST with its Basic credentials.
+	var repos []map[string]any
+	if got := f.rest(t, http.MethodGet, "/projects/alpha/repositories", basic(created.Name, created.Secret), "", &repos); got != http.StatusOK || len(repos) != 1 {
+		t.Fatalf("robot lists alpha's repositories over REST: %d %v", got, repos)
+	}
+	if got := f.rest(t, http.MethodGet, "/projects/beta/repositories", basic(created.Name, created.Secret), "", nil); got != http.StatusNotFound {
+		t.Fatalf("alpha's robot lists beta's repositories over REST: %d, want 404", got)
+	}
+
+	var list []map[string]any
+	if got := f.rest(t, http.MethodGet, fmt.Sprintf("/robots?q=Level=project,ProjectID=%d", f.alpha), admin, "", &list); got != http.StatusOK || len(list) != 1 {
+		t.Fatalf("list alpha's robots: %d %v", got, list)
+	}
+	if _, ok := list[0]["secret"]; ok || list[0]["name"] != "robot$alpha+ci" {
+		t.Fatalf("listed robot %v: want robot$alpha+ci without a secret", list[0])
+	}
+	var refreshed struct {
+		Secret string `json:"secret"`
+	}
+	if got := f.rest(t, http.MethodPatch, fmt.Sprintf("/robots/%d", created.ID), admin, `{}`, &refreshed); got != http.StatusOK || refreshed.Secret == "" || refreshed.Secret == created.Secret {
+		t.Fatalf("refresh over REST: %d %+v", got, refreshed)
+	}
+	if got := f.rest(t, http.MethodGet, "/projects/alpha/repositories", basic(created.Name, created.Secret), "", nil); got != http.StatusUnauthorized {
+		t.Fatalf("old secret after refresh: %d, want 401", got)
+	}
+	if got := f.rest(t, http.MethodPut, fmt.Sprintf("/robots/%d", created.ID), admin, `{"disable":true}`, nil); got != http.StatusOK {
+		t.Fatalf("disable over REST: %d", got)
+	}
+	if got := f.rest(t, http.MethodGet, "/projects/alpha/repositories", basic(created.Name, refreshed.Secret), "", nil); got != http.StatusUnauthorized {
+		t.Fatalf("disabled robot on REST: %d, want 401", got)
+	}
+	if got := f.rest(t, http.MethodDelete, fmt.Sprintf("/robots/%d", created.ID), admin, "", nil); got != http.StatusOK {
+		t.Fatalf("delete over REST: %d", got)
+	}
+	if got := f.rest(t, http.MethodGet, fmt.Sprintf("/robots/%d", created.ID), admin, "", nil); got != http.StatusNotFound {
+		t.Fatalf("deleted robot: %d, want 404", got)
+	}
+}
