@@ -428,6 +428,19 @@ func TestRobotManagement(t *testing.T) {
 		t.Fatalf("second robot$alpha+builder: %+v, want CONFLICT", r.Errors)
 	}
 
+	// The vocabulary is the role table's, CVE export included (Harbor's robots cannot export).
+	var choices struct {
+		RobotPermissionChoices []struct{ Resource, Action string } `json:"robotPermissionChoices"`
+	}
+	f.env.MustGraphQL("pa", "pa-password", `{ robotPermissionChoices { resource action } }`, nil, &choices)
+	found := false
+	for _, c := range choices.RobotPermissionChoices {
+		found = found || (c.Resource == "export-cve" && c.Action == "create")
+	}
+	if !found || len(choices.RobotPermissionChoices) < 19 {
+		t.Fatalf("robotPermissionChoices = %+v, want the role table's actions with export-cve:create", choices.RobotPermissionChoices)
+	}
+
 	// A robot that may manage robots cannot give more than it holds itself.
 	mgr := f.createRobot(t, "pa", "pa-password", &f.alpha, "manager", "alpha robot create", "alpha repository pull")
 	r := f.env.GraphQL(mgr.Robot.Name, mgr.Secret, createRobotMutation, map[string]any{"in": robotInput(&f.alpha, "wider", "alpha repository push")})
