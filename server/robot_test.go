@@ -451,6 +451,9 @@ func TestRobotManagement(t *testing.T) {
 		CreateRobot createdRobot `json:"createRobot"`
 	}
 	f.env.MustGraphQL(mgr.Robot.Name, mgr.Secret, createRobotMutation, map[string]any{"in": robotInput(&f.alpha, "narrow", "alpha repository pull")}, &made)
+	if r := f.env.GraphQL(mgr.Robot.Name, mgr.Secret, `mutation { createProject(input: {name: "robots-own"}) { id } }`, nil); r.Code() != "FORBIDDEN" {
+		t.Fatalf("robot creates a project: %+v, want FORBIDDEN", r.Errors)
+	}
 
 	// The secret is shown once: no query returns it, and only its hash is stored.
 	if r := f.env.GraphQL("pa", "pa-password", `query($p: ID) { robots(projectID: $p) { name secret } }`, map[string]any{"p": f.alpha}); r.Code() != "GRAPHQL_VALIDATION_FAILED" {
