@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/robot"
 )
@@ -81,13 +80,13 @@ func (s *Service) FlushUse(ctx context.Context) error {
 	now := time.Now()
 	if len(robots) > 0 {
 		ids := slices.Sorted(maps.Keys(robots))
-		if err := s.db.Robot.Update().Where(robot.IDIn(ids...)).SetLastUsedAt(now).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		if err := s.db.Robot.Update().Where(robot.IDIn(ids...)).SetLastUsedAt(now).Exec(ctx); err != nil {
 			return fmt.Errorf("robots %v: %w", ids, err)
 		}
 	}
 	if len(tokens) > 0 {
 		ids := slices.Sorted(maps.Keys(tokens))
-		if err := s.db.APIToken.Update().Where(apitoken.IDIn(ids...)).SetLastUsedAt(now).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		if err := s.db.APIToken.Update().Where(apitoken.IDIn(ids...)).SetLastUsedAt(now).Exec(ctx); err != nil {
 			return fmt.Errorf("API tokens %v: %w", ids, err)
 		}
 	}
