@@ -37,7 +37,7 @@ type Entry struct {
 	User         string // username, robot name, or "anonymous"
 	Project      string // project name, or ""
 	Operation    string
-	ResourceType string // project, repository, artifact, tag, user, member, webhook, configuration, session
+	ResourceType string // project, repository, artifact, tag, user, member, robot, api-token, webhook, configuration, session
 	Resource     string
 	SourceIP     string
 	Failed       bool

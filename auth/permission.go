@@ -103,13 +103,23 @@ type Access struct {
 	Admin  bool        // system administrator
 	Role   member.Role // empty when not a member
 	Public bool        // the project is public
+	// Robot, for a robot account, is what its permission list gives it here (never a role).
+	Robot map[Action]bool
+	// Scope, for a personal API token with scopes, bounds everything else: an action outside it is
+	// refused whatever the role.
+	Scope map[Action]bool
 }
 
 // Allows reports whether the access grants the action. It is the single decision every surface makes.
 func (a Access) Allows(action Action) bool {
+	if a.Scope != nil && !a.Scope[action] {
+		return false
+	}
 	switch {
 	case a.Admin:
 		return true
+	case a.Robot != nil:
+		return a.Robot[action] || (a.Public && PublicAllows(action))
 	case a.Role != "" && RoleAllows(a.Role, action):
 		return true
 	default:

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+
+	"github.com/berth-registry/berth/ent/schema"
 )
 
 // Kind says what sort of identity a principal is.
@@ -21,6 +23,20 @@ type Principal struct {
 	UserID int    // for KindUser
 	Name   string // username, robot name, or "anonymous"
 	Admin  bool   // system administrator
+
+	// RobotID, RobotProjectID and Permissions describe a robot (KindRobot): what it may do is its
+	// permission list, never a role. RobotProjectID is 0 for a system robot.
+	RobotID        int
+	RobotProjectID int
+	Permissions    []schema.RobotPermission
+
+	// TokenID is the personal API token a user authenticated with (0 for a password or session);
+	// Scopes, when not nil, limits the user's project actions to those listed.
+	TokenID int
+	Scopes  []Action
+
+	// credential fingerprints the robot secret the request proved, for the tokens issued to it.
+	credential string
 }
 
 // Anonymous is the principal of a request that carries no credentials.

@@ -27,6 +27,7 @@ type Service struct {
 	db         *ent.Client
 	tokens     *Tokens
 	sessionTTL time.Duration
+	usage      usage
 }
 
 // NewService returns a Service over db that verifies tokens with tokens.
@@ -107,10 +108,30 @@ func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal
 			if !ok {
 				return nil, nil, ErrBadCredentials
 			}
+			switch {
+			case IsRobotName(username):
+				p, err := s.robotLogin(ctx, username, password)
+				return p, nil, err
+			case strings.HasPrefix(password, APITokenPrefix):
+				// A personal API token in place of the password, as `docker login` sends it.
+				p, err := s.apiTokenLogin(ctx, password)
+				if err == nil && p.Name != username {
+					return nil, nil, ErrBadCredentials
+				}
+				if errors.Is(err, ErrInvalidToken) {
+					err = ErrBadCredentials
+				}
+				return p, nil, err
+			}
 			p, err := s.Login(ctx, username, password)
 			return p, nil, err
 		case "bearer":
-			return s.fromToken(ctx, strings.TrimSpace(value))
+			value = strings.TrimSpace(value)
+			if strings.HasPrefix(value, APITokenPrefix) {
+				p, err := s.apiTokenLogin(ctx, value)
+				return p, nil, err
+			}
+			return s.fromToken(ctx, value)
 		default:
 			return nil, nil, fmt.Errorf("unsupported authorization scheme %q: use Basic or Bearer", scheme)
 		}
@@ -141,15 +162,29 @@ func (s *Service) fromSession(ctx context.Context, token string) (*Principal, er
 	return userPrincipal(sess.Edges.User), nil
 }
 
-// fromToken verifies a Bearer token and reloads its user, so that a deleted or disabled account,
-// or one whose admin flag changed, counts from the next request on.
+// fromToken verifies a Bearer token and reloads its user or robot (and the API token it was
+// obtained with), so that a deleted, disabled, expired or revoked credential, or an account whose
+// admin flag changed, counts from the next request on.
 func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Claims, error) {
 	claims, err := s.tokens.Verify(token)
 	if err != nil {
 		return nil, nil, err
 	}
-	if claims.Kind != KindUser {
+	switch {
+	case claims.Kind == KindRobot:
+		p, err := s.robotFromToken(ctx, claims)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, claims, nil
+	case claims.Kind != KindUser:
 		return Anonymous, claims, nil
+	case claims.TokenID != 0:
+		p, err := s.apiTokenFromClaims(ctx, claims)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, claims, nil
 	}
 	u, err := s.db.User.Get(ctx, claims.UserID)
 	if ent.IsNotFound(err) || (err == nil && u.Disabled) {
@@ -164,6 +199,19 @@ func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Cla
 // Access loads what p may do in proj.
 func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (Access, error) {
 	a := Access{Admin: p.Admin, Public: proj.Public}
+	if p.Scopes != nil {
+		a.Scope = make(map[Action]bool, len(p.Scopes))
+		for _, sc := range p.Scopes {
+			a.Scope[sc] = true
+		}
+	}
+	if p.Kind == KindRobot {
+		a.Robot = robotActions(p, proj.ID)
+		if a.Robot == nil {
+			a.Robot = map[Action]bool{}
+		}
+		return a, nil
+	}
 	if p.Kind != KindUser || p.Admin {
 		return a, nil
 	}
@@ -198,6 +246,12 @@ func VisibleProjects(p *Principal) predicate.Project {
 		return project.IDGT(0)
 	case p.Kind == KindUser:
 		return project.Or(project.Public(true), project.HasMembersWith(member.UserID(p.UserID)))
+	case p.Kind == KindRobot:
+		ids, all := robotProjects(p)
+		if all {
+			return project.IDGT(0)
+		}
+		return project.Or(project.Public(true), project.IDIn(ids...))
 	default:
 		return project.Public(true)
 	}

@@ -35,6 +35,12 @@ type Claims struct {
 	Kind   Kind              `json:"kind"`
 	UserID int               `json:"uid,omitempty"`
 	Access []ResourceActions `json:"access,omitempty"`
+	// RobotID names the robot of a KindRobot token, and Credential the secret it was issued for.
+	RobotID    int    `json:"rid,omitempty"`
+	Credential string `json:"cv,omitempty"`
+	// TokenID is the personal API token a user's token was obtained with: the token is good only
+	// while that one is, and only for its scopes.
+	TokenID int `json:"tid,omitempty"`
 }
 
 // Grants reports whether the token grants action on the named resource of the given type.
@@ -87,9 +93,12 @@ func (t *Tokens) Issue(p *Principal, access []ResourceActions, now time.Time) (s
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        uuid.NewString(),
 		},
-		Kind:   p.Kind,
-		UserID: p.UserID,
-		Access: access,
+		Kind:       p.Kind,
+		UserID:     p.UserID,
+		Access:     access,
+		RobotID:    p.RobotID,
+		Credential: p.credential,
+		TokenID:    p.TokenID,
 	}
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(t.key)
 	if err != nil {

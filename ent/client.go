@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -26,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
@@ -44,6 +46,8 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// APIToken is the client for interacting with the APIToken builders.
+	APIToken *APITokenClient
 	// Accessory is the client for interacting with the Accessory builders.
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
@@ -66,6 +70,8 @@ type Client struct {
 	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// Robot is the client for interacting with the Robot builders.
+	Robot *RobotClient
 	// ScanReport is the client for interacting with the ScanReport builders.
 	ScanReport *ScanReportClient
 	// Scanner is the client for interacting with the Scanner builders.
@@ -97,6 +103,7 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.APIToken = NewAPITokenClient(c.config)
 	c.Accessory = NewAccessoryClient(c.config)
 	c.Artifact = NewArtifactClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
@@ -108,6 +115,7 @@ func (c *Client) init() {
 	c.Project = NewProjectClient(c.config)
 	c.PurgeRun = NewPurgeRunClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
+	c.Robot = NewRobotClient(c.config)
 	c.ScanReport = NewScanReportClient(c.config)
 	c.Scanner = NewScannerClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -209,6 +217,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:             ctx,
 		config:          cfg,
+		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
@@ -220,6 +229,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Project:         NewProjectClient(cfg),
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
+		Robot:           NewRobotClient(cfg),
 		ScanReport:      NewScanReportClient(cfg),
 		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
@@ -248,6 +258,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:             ctx,
 		config:          cfg,
+		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
@@ -259,6 +270,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Project:         NewProjectClient(cfg),
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
+		Robot:           NewRobotClient(cfg),
 		ScanReport:      NewScanReportClient(cfg),
 		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
@@ -274,7 +286,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		Accessory.
+//		APIToken.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -297,10 +309,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner,
-		c.Session, c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery,
-		c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event,
+		c.Label, c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
+		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -310,10 +322,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.ScanReport, c.Scanner,
-		c.Session, c.Setting, c.Tag, c.User, c.Vulnerability, c.WebhookDelivery,
-		c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event,
+		c.Label, c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
+		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -322,6 +334,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *APITokenMutation:
+		return c.APIToken.mutate(ctx, m)
 	case *AccessoryMutation:
 		return c.Accessory.mutate(ctx, m)
 	case *ArtifactMutation:
@@ -344,6 +358,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.PurgeRun.mutate(ctx, m)
 	case *RepositoryMutation:
 		return c.Repository.mutate(ctx, m)
+	case *RobotMutation:
+		return c.Robot.mutate(ctx, m)
 	case *ScanReportMutation:
 		return c.ScanReport.mutate(ctx, m)
 	case *ScannerMutation:
@@ -364,6 +380,155 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.WebhookPolicy.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// APITokenClient is a client for the APIToken schema.
+type APITokenClient struct {
+	config
+}
+
+// NewAPITokenClient returns a client for the APIToken from the given config.
+func NewAPITokenClient(c config) *APITokenClient {
+	return &APITokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `apitoken.Hooks(f(g(h())))`.
+func (c *APITokenClient) Use(hooks ...Hook) {
+	c.hooks.APIToken = append(c.hooks.APIToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `apitoken.Intercept(f(g(h())))`.
+func (c *APITokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.APIToken = append(c.inters.APIToken, interceptors...)
+}
+
+// Create returns a builder for creating a APIToken entity.
+func (c *APITokenClient) Create() *APITokenCreate {
+	mutation := newAPITokenMutation(c.config, OpCreate)
+	return &APITokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of APIToken entities.
+func (c *APITokenClient) CreateBulk(builders ...*APITokenCreate) *APITokenCreateBulk {
+	return &APITokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *APITokenClient) MapCreateBulk(slice any, setFunc func(*APITokenCreate, int)) *APITokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &APITokenCreateBulk{err: fmt.Errorf("calling to APITokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*APITokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &APITokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for APIToken.
+func (c *APITokenClient) Update() *APITokenUpdate {
+	mutation := newAPITokenMutation(c.config, OpUpdate)
+	return &APITokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *APITokenClient) UpdateOne(_m *APIToken) *APITokenUpdateOne {
+	mutation := newAPITokenMutation(c.config, OpUpdateOne, withAPIToken(_m))
+	return &APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *APITokenClient) UpdateOneID(id int) *APITokenUpdateOne {
+	mutation := newAPITokenMutation(c.config, OpUpdateOne, withAPITokenID(id))
+	return &APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for APIToken.
+func (c *APITokenClient) Delete() *APITokenDelete {
+	mutation := newAPITokenMutation(c.config, OpDelete)
+	return &APITokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *APITokenClient) DeleteOne(_m *APIToken) *APITokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *APITokenClient) DeleteOneID(id int) *APITokenDeleteOne {
+	builder := c.Delete().Where(apitoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &APITokenDeleteOne{builder}
+}
+
+// Query returns a query builder for APIToken.
+func (c *APITokenClient) Query() *APITokenQuery {
+	return &APITokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAPIToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a APIToken entity by its id.
+func (c *APITokenClient) Get(ctx context.Context, id int) (*APIToken, error) {
+	return c.Query().Where(apitoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *APITokenClient) GetX(ctx context.Context, id int) *APIToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a APIToken.
+func (c *APITokenClient) QueryUser(_m *APIToken) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(apitoken.Table, apitoken.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, apitoken.UserTable, apitoken.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *APITokenClient) Hooks() []Hook {
+	return c.hooks.APIToken
+}
+
+// Interceptors returns the client interceptors.
+func (c *APITokenClient) Interceptors() []Interceptor {
+	return c.inters.APIToken
+}
+
+func (c *APITokenClient) mutate(ctx context.Context, m *APITokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&APITokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&APITokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&APITokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&APITokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown APIToken mutation op: %q", m.Op())
 	}
 }
 
@@ -1811,6 +1976,22 @@ func (c *ProjectClient) QueryWebhookPolicies(_m *Project) *WebhookPolicyQuery {
 	return query
 }
 
+// QueryRobots queries the robots edge of a Project.
+func (c *ProjectClient) QueryRobots(_m *Project) *RobotQuery {
+	query := (&RobotClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(robot.Table, robot.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.RobotsTable, project.RobotsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryLabels queries the labels edge of a Project.
 func (c *ProjectClient) QueryLabels(_m *Project) *LabelQuery {
 	query := (&LabelClient{config: c.config}).Query()
@@ -2163,6 +2344,155 @@ func (c *RepositoryClient) mutate(ctx context.Context, m *RepositoryMutation) (V
 		return (&RepositoryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Repository mutation op: %q", m.Op())
+	}
+}
+
+// RobotClient is a client for the Robot schema.
+type RobotClient struct {
+	config
+}
+
+// NewRobotClient returns a client for the Robot from the given config.
+func NewRobotClient(c config) *RobotClient {
+	return &RobotClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `robot.Hooks(f(g(h())))`.
+func (c *RobotClient) Use(hooks ...Hook) {
+	c.hooks.Robot = append(c.hooks.Robot, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `robot.Intercept(f(g(h())))`.
+func (c *RobotClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Robot = append(c.inters.Robot, interceptors...)
+}
+
+// Create returns a builder for creating a Robot entity.
+func (c *RobotClient) Create() *RobotCreate {
+	mutation := newRobotMutation(c.config, OpCreate)
+	return &RobotCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Robot entities.
+func (c *RobotClient) CreateBulk(builders ...*RobotCreate) *RobotCreateBulk {
+	return &RobotCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RobotClient) MapCreateBulk(slice any, setFunc func(*RobotCreate, int)) *RobotCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RobotCreateBulk{err: fmt.Errorf("calling to RobotClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RobotCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RobotCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Robot.
+func (c *RobotClient) Update() *RobotUpdate {
+	mutation := newRobotMutation(c.config, OpUpdate)
+	return &RobotUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RobotClient) UpdateOne(_m *Robot) *RobotUpdateOne {
+	mutation := newRobotMutation(c.config, OpUpdateOne, withRobot(_m))
+	return &RobotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RobotClient) UpdateOneID(id int) *RobotUpdateOne {
+	mutation := newRobotMutation(c.config, OpUpdateOne, withRobotID(id))
+	return &RobotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Robot.
+func (c *RobotClient) Delete() *RobotDelete {
+	mutation := newRobotMutation(c.config, OpDelete)
+	return &RobotDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RobotClient) DeleteOne(_m *Robot) *RobotDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RobotClient) DeleteOneID(id int) *RobotDeleteOne {
+	builder := c.Delete().Where(robot.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RobotDeleteOne{builder}
+}
+
+// Query returns a query builder for Robot.
+func (c *RobotClient) Query() *RobotQuery {
+	return &RobotQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRobot},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Robot entity by its id.
+func (c *RobotClient) Get(ctx context.Context, id int) (*Robot, error) {
+	return c.Query().Where(robot.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RobotClient) GetX(ctx context.Context, id int) *Robot {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a Robot.
+func (c *RobotClient) QueryProject(_m *Robot) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(robot.Table, robot.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, robot.ProjectTable, robot.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RobotClient) Hooks() []Hook {
+	return c.hooks.Robot
+}
+
+// Interceptors returns the client interceptors.
+func (c *RobotClient) Interceptors() []Interceptor {
+	return c.inters.Robot
+}
+
+func (c *RobotClient) mutate(ctx context.Context, m *RobotMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RobotCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RobotUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RobotUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RobotDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Robot mutation op: %q", m.Op())
 	}
 }
 
@@ -3083,6 +3413,22 @@ func (c *UserClient) QuerySessions(_m *User) *SessionQuery {
 	return query
 }
 
+// QueryAPITokens queries the api_tokens edge of a User.
+func (c *UserClient) QueryAPITokens(_m *User) *APITokenQuery {
+	query := (&APITokenClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(apitoken.Table, apitoken.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.APITokensTable, user.APITokensColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	return c.hooks.User
@@ -3574,14 +3920,14 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member, Project,
-		PurgeRun, Repository, ScanReport, Scanner, Session, Setting, Tag, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
+		APIToken, Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member,
+		Project, PurgeRun, Repository, Robot, ScanReport, Scanner, Session, Setting,
+		Tag, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
-		Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member, Project,
-		PurgeRun, Repository, ScanReport, Scanner, Session, Setting, Tag, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
+		APIToken, Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member,
+		Project, PurgeRun, Repository, Robot, ScanReport, Scanner, Session, Setting,
+		Tag, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )
 

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -24,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
@@ -93,6 +95,7 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			apitoken.Table:        apitoken.ValidColumn,
 			accessory.Table:       accessory.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
@@ -104,6 +107,7 @@ func checkColumn(t, c string) error {
 			project.Table:         project.ValidColumn,
 			purgerun.Table:        purgerun.ValidColumn,
 			repository.Table:      repository.ValidColumn,
+			robot.Table:           robot.ValidColumn,
 			scanreport.Table:      scanreport.ValidColumn,
 			scanner.Table:         scanner.ValidColumn,
 			session.Table:         session.ValidColumn,

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -20,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
@@ -28,6 +30,100 @@ import (
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *APITokenQuery) CollectFields(ctx context.Context, satisfies ...string) (*APITokenQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *APITokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(apitoken.Columns))
+		selectedFields = []string{apitoken.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "name":
+			if _, ok := fieldSeen[apitoken.FieldName]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldName)
+				fieldSeen[apitoken.FieldName] = struct{}{}
+			}
+		case "scopes":
+			if _, ok := fieldSeen[apitoken.FieldScopes]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldScopes)
+				fieldSeen[apitoken.FieldScopes] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[apitoken.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldExpiresAt)
+				fieldSeen[apitoken.FieldExpiresAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[apitoken.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldRevokedAt)
+				fieldSeen[apitoken.FieldRevokedAt] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[apitoken.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldCreatedAt)
+				fieldSeen[apitoken.FieldCreatedAt] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[apitoken.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldLastUsedAt)
+				fieldSeen[apitoken.FieldLastUsedAt] = struct{}{}
+			}
+		case "userID":
+			if _, ok := fieldSeen[apitoken.FieldUserID]; !ok {
+				selectedFields = append(selectedFields, apitoken.FieldUserID)
+				fieldSeen[apitoken.FieldUserID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type apitokenPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []APITokenPaginateOption
+}
+
+func newAPITokenPaginateArgs(rv map[string]any) *apitokenPaginateArgs {
+	args := &apitokenPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *AccessoryQuery) CollectFields(ctx context.Context, satisfies ...string) (*AccessoryQuery, error) {
@@ -1573,6 +1669,125 @@ func newRepositoryPaginateArgs(rv map[string]any) *repositoryPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*RepositoryWhereInput); ok {
 		args.opts = append(args.opts, WithRepositoryFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *RobotQuery) CollectFields(ctx context.Context, satisfies ...string) (*RobotQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *RobotQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(robot.Columns))
+		selectedFields = []string{robot.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "name":
+			if _, ok := fieldSeen[robot.FieldName]; !ok {
+				selectedFields = append(selectedFields, robot.FieldName)
+				fieldSeen[robot.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[robot.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, robot.FieldDescription)
+				fieldSeen[robot.FieldDescription] = struct{}{}
+			}
+		case "level":
+			if _, ok := fieldSeen[robot.FieldLevel]; !ok {
+				selectedFields = append(selectedFields, robot.FieldLevel)
+				fieldSeen[robot.FieldLevel] = struct{}{}
+			}
+		case "projectID":
+			if _, ok := fieldSeen[robot.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, robot.FieldProjectID)
+				fieldSeen[robot.FieldProjectID] = struct{}{}
+			}
+		case "permissions":
+			if _, ok := fieldSeen[robot.FieldPermissions]; !ok {
+				selectedFields = append(selectedFields, robot.FieldPermissions)
+				fieldSeen[robot.FieldPermissions] = struct{}{}
+			}
+		case "duration":
+			if _, ok := fieldSeen[robot.FieldDuration]; !ok {
+				selectedFields = append(selectedFields, robot.FieldDuration)
+				fieldSeen[robot.FieldDuration] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[robot.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, robot.FieldExpiresAt)
+				fieldSeen[robot.FieldExpiresAt] = struct{}{}
+			}
+		case "disabled":
+			if _, ok := fieldSeen[robot.FieldDisabled]; !ok {
+				selectedFields = append(selectedFields, robot.FieldDisabled)
+				fieldSeen[robot.FieldDisabled] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[robot.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, robot.FieldCreatedBy)
+				fieldSeen[robot.FieldCreatedBy] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[robot.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, robot.FieldCreatedAt)
+				fieldSeen[robot.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[robot.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, robot.FieldUpdatedAt)
+				fieldSeen[robot.FieldUpdatedAt] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[robot.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, robot.FieldLastUsedAt)
+				fieldSeen[robot.FieldLastUsedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type robotPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []RobotPaginateOption
+}
+
+func newRobotPaginateArgs(rv map[string]any) *robotPaginateArgs {
+	args := &robotPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/schema"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -23,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
@@ -38,6 +40,11 @@ import (
 type Noder interface {
 	IsNode()
 }
+
+var apitokenImplementors = []string{"APIToken", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*APIToken) IsNode() {}
 
 var accessoryImplementors = []string{"Accessory", "Node"}
 
@@ -88,6 +95,11 @@ var repositoryImplementors = []string{"Repository", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Repository) IsNode() {}
+
+var robotImplementors = []string{"Robot", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Robot) IsNode() {}
 
 var scanreportImplementors = []string{"ScanReport", "Node"}
 
@@ -182,6 +194,15 @@ func (c *Client) Noder(ctx context.Context, id int, opts ...NodeOption) (_ Noder
 
 func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error) {
 	switch table {
+	case apitoken.Table:
+		query := c.APIToken.Query().
+			Where(apitoken.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, apitokenImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case accessory.Table:
 		query := c.Accessory.Query().
 			Where(accessory.ID(id))
@@ -268,6 +289,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(repository.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, repositoryImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case robot.Table:
+		query := c.Robot.Query().
+			Where(robot.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, robotImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -408,6 +438,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case apitoken.Table:
+		query := c.APIToken.Query().
+			Where(apitoken.IDIn(ids...))
+		query, err := query.CollectFields(ctx, apitokenImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case accessory.Table:
 		query := c.Accessory.Query().
 			Where(accessory.IDIn(ids...))
@@ -556,6 +602,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Repository.Query().
 			Where(repository.IDIn(ids...))
 		query, err := query.CollectFields(ctx, repositoryImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case robot.Table:
+		query := c.Robot.Query().
+			Where(robot.IDIn(ids...))
+		query, err := query.CollectFields(ctx, robotImplementors...)
 		if err != nil {
 			return nil, err
 		}

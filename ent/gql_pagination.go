@@ -15,6 +15,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -24,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
@@ -112,6 +114,255 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// APITokenEdge is the edge representation of APIToken.
+type APITokenEdge struct {
+	Node   *APIToken `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// APITokenConnection is the connection containing edges to APIToken.
+type APITokenConnection struct {
+	Edges      []*APITokenEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *APITokenConnection) build(nodes []*APIToken, pager *apitokenPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *APIToken
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *APIToken {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *APIToken {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*APITokenEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &APITokenEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// APITokenPaginateOption enables pagination customization.
+type APITokenPaginateOption func(*apitokenPager) error
+
+// WithAPITokenOrder configures pagination ordering.
+func WithAPITokenOrder(order *APITokenOrder) APITokenPaginateOption {
+	if order == nil {
+		order = DefaultAPITokenOrder
+	}
+	o := *order
+	return func(pager *apitokenPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultAPITokenOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithAPITokenFilter configures pagination filter.
+func WithAPITokenFilter(filter func(*APITokenQuery) (*APITokenQuery, error)) APITokenPaginateOption {
+	return func(pager *apitokenPager) error {
+		if filter == nil {
+			return errors.New("APITokenQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type apitokenPager struct {
+	reverse bool
+	order   *APITokenOrder
+	filter  func(*APITokenQuery) (*APITokenQuery, error)
+}
+
+func newAPITokenPager(opts []APITokenPaginateOption, reverse bool) (*apitokenPager, error) {
+	pager := &apitokenPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultAPITokenOrder
+	}
+	return pager, nil
+}
+
+func (p *apitokenPager) applyFilter(query *APITokenQuery) (*APITokenQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *apitokenPager) toCursor(_m *APIToken) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *apitokenPager) applyCursors(query *APITokenQuery, after, before *Cursor) (*APITokenQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultAPITokenOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *apitokenPager) applyOrder(query *APITokenQuery) *APITokenQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultAPITokenOrder.Field {
+		query = query.Order(DefaultAPITokenOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *apitokenPager) orderExpr(query *APITokenQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultAPITokenOrder.Field {
+			b.Comma().Ident(DefaultAPITokenOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to APIToken.
+func (_m *APITokenQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...APITokenPaginateOption,
+) (*APITokenConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newAPITokenPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &APITokenConnection{Edges: []*APITokenEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// APITokenOrderField defines the ordering field of APIToken.
+type APITokenOrderField struct {
+	// Value extracts the ordering value from the given APIToken.
+	Value    func(*APIToken) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) apitoken.OrderOption
+	toCursor func(*APIToken) Cursor
+}
+
+// APITokenOrder defines the ordering of APIToken.
+type APITokenOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *APITokenOrderField `json:"field"`
+}
+
+// DefaultAPITokenOrder is the default ordering of APIToken.
+var DefaultAPITokenOrder = &APITokenOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &APITokenOrderField{
+		Value: func(_m *APIToken) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: apitoken.FieldID,
+		toTerm: apitoken.ByID,
+		toCursor: func(_m *APIToken) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts APIToken into APITokenEdge.
+func (_m *APIToken) ToEdge(order *APITokenOrder) *APITokenEdge {
+	if order == nil {
+		order = DefaultAPITokenOrder
+	}
+	return &APITokenEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // AccessoryEdge is the edge representation of Accessory.
@@ -3061,6 +3312,255 @@ func (_m *Repository) ToEdge(order *RepositoryOrder) *RepositoryEdge {
 		order = DefaultRepositoryOrder
 	}
 	return &RepositoryEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// RobotEdge is the edge representation of Robot.
+type RobotEdge struct {
+	Node   *Robot `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// RobotConnection is the connection containing edges to Robot.
+type RobotConnection struct {
+	Edges      []*RobotEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *RobotConnection) build(nodes []*Robot, pager *robotPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Robot
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Robot {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Robot {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*RobotEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &RobotEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// RobotPaginateOption enables pagination customization.
+type RobotPaginateOption func(*robotPager) error
+
+// WithRobotOrder configures pagination ordering.
+func WithRobotOrder(order *RobotOrder) RobotPaginateOption {
+	if order == nil {
+		order = DefaultRobotOrder
+	}
+	o := *order
+	return func(pager *robotPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultRobotOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithRobotFilter configures pagination filter.
+func WithRobotFilter(filter func(*RobotQuery) (*RobotQuery, error)) RobotPaginateOption {
+	return func(pager *robotPager) error {
+		if filter == nil {
+			return errors.New("RobotQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type robotPager struct {
+	reverse bool
+	order   *RobotOrder
+	filter  func(*RobotQuery) (*RobotQuery, error)
+}
+
+func newRobotPager(opts []RobotPaginateOption, reverse bool) (*robotPager, error) {
+	pager := &robotPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultRobotOrder
+	}
+	return pager, nil
+}
+
+func (p *robotPager) applyFilter(query *RobotQuery) (*RobotQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *robotPager) toCursor(_m *Robot) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *robotPager) applyCursors(query *RobotQuery, after, before *Cursor) (*RobotQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultRobotOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *robotPager) applyOrder(query *RobotQuery) *RobotQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultRobotOrder.Field {
+		query = query.Order(DefaultRobotOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *robotPager) orderExpr(query *RobotQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultRobotOrder.Field {
+			b.Comma().Ident(DefaultRobotOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Robot.
+func (_m *RobotQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...RobotPaginateOption,
+) (*RobotConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newRobotPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &RobotConnection{Edges: []*RobotEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// RobotOrderField defines the ordering field of Robot.
+type RobotOrderField struct {
+	// Value extracts the ordering value from the given Robot.
+	Value    func(*Robot) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) robot.OrderOption
+	toCursor func(*Robot) Cursor
+}
+
+// RobotOrder defines the ordering of Robot.
+type RobotOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *RobotOrderField `json:"field"`
+}
+
+// DefaultRobotOrder is the default ordering of Robot.
+var DefaultRobotOrder = &RobotOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &RobotOrderField{
+		Value: func(_m *Robot) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: robot.FieldID,
+		toTerm: robot.ByID,
+		toCursor: func(_m *Robot) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Robot into RobotEdge.
+func (_m *Robot) ToEdge(order *RobotOrder) *RobotEdge {
+	if order == nil {
+		order = DefaultRobotOrder
+	}
+	return &RobotEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -45,17 +45,20 @@ type ProjectEdges struct {
 	Members []*Member `json:"members,omitempty"`
 	// Exposed in GraphQL as webhookPolicies, which checks the webhook permission.
 	WebhookPolicies []*WebhookPolicy `json:"webhook_policies,omitempty"`
+	// Exposed in GraphQL as robots(projectID), which checks the robot:read permission.
+	Robots []*Robot `json:"robots,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
 	namedRepositories    map[string][]*Repository
 	namedMembers         map[string][]*Member
 	namedWebhookPolicies map[string][]*WebhookPolicy
+	namedRobots          map[string][]*Robot
 	namedLabels          map[string][]*Label
 }
 
@@ -86,10 +89,19 @@ func (e ProjectEdges) WebhookPoliciesOrErr() ([]*WebhookPolicy, error) {
 	return nil, &NotLoadedError{edge: "webhook_policies"}
 }
 
+// RobotsOrErr returns the Robots value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) RobotsOrErr() ([]*Robot, error) {
+	if e.loadedTypes[3] {
+		return e.Robots, nil
+	}
+	return nil, &NotLoadedError{edge: "robots"}
+}
+
 // LabelsOrErr returns the Labels value or an error if the edge
 // was not loaded in eager-loading.
 func (e ProjectEdges) LabelsOrErr() ([]*Label, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.Labels, nil
 	}
 	return nil, &NotLoadedError{edge: "labels"}
@@ -197,6 +209,11 @@ func (_m *Project) QueryMembers() *MemberQuery {
 // QueryWebhookPolicies queries the "webhook_policies" edge of the Project entity.
 func (_m *Project) QueryWebhookPolicies() *WebhookPolicyQuery {
 	return NewProjectClient(_m.config).QueryWebhookPolicies(_m)
+}
+
+// QueryRobots queries the "robots" edge of the Project entity.
+func (_m *Project) QueryRobots() *RobotQuery {
+	return NewProjectClient(_m.config).QueryRobots(_m)
 }
 
 // QueryLabels queries the "labels" edge of the Project entity.
@@ -320,6 +337,30 @@ func (_m *Project) appendNamedWebhookPolicies(name string, edges ...*WebhookPoli
 		_m.Edges.namedWebhookPolicies[name] = []*WebhookPolicy{}
 	} else {
 		_m.Edges.namedWebhookPolicies[name] = append(_m.Edges.namedWebhookPolicies[name], edges...)
+	}
+}
+
+// NamedRobots returns the Robots named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedRobots(name string) ([]*Robot, error) {
+	if _m.Edges.namedRobots == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRobots[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedRobots(name string, edges ...*Robot) {
+	if _m.Edges.namedRobots == nil {
+		_m.Edges.namedRobots = make(map[string][]*Robot)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRobots[name] = []*Robot{}
+	} else {
+		_m.Edges.namedRobots[name] = append(_m.Edges.namedRobots[name], edges...)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
@@ -159,6 +160,21 @@ func (_c *ProjectCreate) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectCreate 
 		ids[i] = v[i].ID
 	}
 	return _c.AddWebhookPolicyIDs(ids...)
+}
+
+// AddRobotIDs adds the "robots" edge to the Robot entity by IDs.
+func (_c *ProjectCreate) AddRobotIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddRobotIDs(ids...)
+	return _c
+}
+
+// AddRobots adds the "robots" edges to the Robot entity.
+func (_c *ProjectCreate) AddRobots(v ...*Robot) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRobotIDs(ids...)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -366,6 +382,22 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RobotsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
@@ -140,6 +141,21 @@ func (_u *ProjectUpdate) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectUpdate 
 	return _u.AddWebhookPolicyIDs(ids...)
 }
 
+// AddRobotIDs adds the "robots" edge to the Robot entity by IDs.
+func (_u *ProjectUpdate) AddRobotIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddRobotIDs(ids...)
+	return _u
+}
+
+// AddRobots adds the "robots" edges to the Robot entity.
+func (_u *ProjectUpdate) AddRobots(v ...*Robot) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRobotIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdate) AddLabelIDs(ids ...int) *ProjectUpdate {
 	_u.mutation.AddLabelIDs(ids...)
@@ -221,6 +237,27 @@ func (_u *ProjectUpdate) RemoveWebhookPolicies(v ...*WebhookPolicy) *ProjectUpda
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveWebhookPolicyIDs(ids...)
+}
+
+// ClearRobots clears all "robots" edges to the Robot entity.
+func (_u *ProjectUpdate) ClearRobots() *ProjectUpdate {
+	_u.mutation.ClearRobots()
+	return _u
+}
+
+// RemoveRobotIDs removes the "robots" edge to Robot entities by IDs.
+func (_u *ProjectUpdate) RemoveRobotIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveRobotIDs(ids...)
+	return _u
+}
+
+// RemoveRobots removes "robots" edges to Robot entities.
+func (_u *ProjectUpdate) RemoveRobots(v ...*Robot) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRobotIDs(ids...)
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -458,6 +495,51 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.RobotsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRobotsIDs(); len(nodes) > 0 && !_u.mutation.RobotsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RobotsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.LabelsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -632,6 +714,21 @@ func (_u *ProjectUpdateOne) AddWebhookPolicies(v ...*WebhookPolicy) *ProjectUpda
 	return _u.AddWebhookPolicyIDs(ids...)
 }
 
+// AddRobotIDs adds the "robots" edge to the Robot entity by IDs.
+func (_u *ProjectUpdateOne) AddRobotIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddRobotIDs(ids...)
+	return _u
+}
+
+// AddRobots adds the "robots" edges to the Robot entity.
+func (_u *ProjectUpdateOne) AddRobots(v ...*Robot) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRobotIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdateOne) AddLabelIDs(ids ...int) *ProjectUpdateOne {
 	_u.mutation.AddLabelIDs(ids...)
@@ -713,6 +810,27 @@ func (_u *ProjectUpdateOne) RemoveWebhookPolicies(v ...*WebhookPolicy) *ProjectU
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveWebhookPolicyIDs(ids...)
+}
+
+// ClearRobots clears all "robots" edges to the Robot entity.
+func (_u *ProjectUpdateOne) ClearRobots() *ProjectUpdateOne {
+	_u.mutation.ClearRobots()
+	return _u
+}
+
+// RemoveRobotIDs removes the "robots" edge to Robot entities by IDs.
+func (_u *ProjectUpdateOne) RemoveRobotIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveRobotIDs(ids...)
+	return _u
+}
+
+// RemoveRobots removes "robots" edges to Robot entities.
+func (_u *ProjectUpdateOne) RemoveRobots(v ...*Robot) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRobotIDs(ids...)
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -973,6 +1091,51 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(webhookpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RobotsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRobotsIDs(); len(nodes) > 0 && !_u.mutation.RobotsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RobotsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RobotsTable,
+			Columns: []string{project.RobotsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -16,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
@@ -32,6 +34,30 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	apitokenFields := schema.APIToken{}.Fields()
+	_ = apitokenFields
+	// apitokenDescName is the schema descriptor for name field.
+	apitokenDescName := apitokenFields[0].Descriptor()
+	// apitoken.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apitoken.NameValidator = func() func(string) error {
+		validators := apitokenDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apitokenDescCreatedAt is the schema descriptor for created_at field.
+	apitokenDescCreatedAt := apitokenFields[5].Descriptor()
+	// apitoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apitoken.DefaultCreatedAt = apitokenDescCreatedAt.Default.(func() time.Time)
 	accessoryFields := schema.Accessory{}.Fields()
 	_ = accessoryFields
 	// accessoryDescType is the schema descriptor for type field.
@@ -422,6 +448,56 @@ func init() {
 	repositoryDescUpdatedAt := repositoryFields[3].Descriptor()
 	// repository.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	repository.DefaultUpdatedAt = repositoryDescUpdatedAt.Default.(func() time.Time)
+	robotFields := schema.Robot{}.Fields()
+	_ = robotFields
+	// robotDescName is the schema descriptor for name field.
+	robotDescName := robotFields[0].Descriptor()
+	// robot.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	robot.NameValidator = func() func(string) error {
+		validators := robotDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// robotDescDescription is the schema descriptor for description field.
+	robotDescDescription := robotFields[1].Descriptor()
+	// robot.DefaultDescription holds the default value on creation for the description field.
+	robot.DefaultDescription = robotDescDescription.Default.(string)
+	// robot.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	robot.DescriptionValidator = robotDescDescription.Validators[0].(func(string) error)
+	// robotDescDuration is the schema descriptor for duration field.
+	robotDescDuration := robotFields[5].Descriptor()
+	// robot.DefaultDuration holds the default value on creation for the duration field.
+	robot.DefaultDuration = robotDescDuration.Default.(int)
+	// robotDescDisabled is the schema descriptor for disabled field.
+	robotDescDisabled := robotFields[7].Descriptor()
+	// robot.DefaultDisabled holds the default value on creation for the disabled field.
+	robot.DefaultDisabled = robotDescDisabled.Default.(bool)
+	// robotDescCreatedBy is the schema descriptor for created_by field.
+	robotDescCreatedBy := robotFields[9].Descriptor()
+	// robot.DefaultCreatedBy holds the default value on creation for the created_by field.
+	robot.DefaultCreatedBy = robotDescCreatedBy.Default.(string)
+	// robot.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	robot.CreatedByValidator = robotDescCreatedBy.Validators[0].(func(string) error)
+	// robotDescCreatedAt is the schema descriptor for created_at field.
+	robotDescCreatedAt := robotFields[10].Descriptor()
+	// robot.DefaultCreatedAt holds the default value on creation for the created_at field.
+	robot.DefaultCreatedAt = robotDescCreatedAt.Default.(func() time.Time)
+	// robotDescUpdatedAt is the schema descriptor for updated_at field.
+	robotDescUpdatedAt := robotFields[11].Descriptor()
+	// robot.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	robot.DefaultUpdatedAt = robotDescUpdatedAt.Default.(func() time.Time)
+	// robot.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	robot.UpdateDefaultUpdatedAt = robotDescUpdatedAt.UpdateDefault.(func() time.Time)
 	scanreportFields := schema.ScanReport{}.Fields()
 	_ = scanreportFields
 	// scanreportDescMimeType is the schema descriptor for mime_type field.

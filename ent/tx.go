@@ -14,6 +14,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// APIToken is the client for interacting with the APIToken builders.
+	APIToken *APITokenClient
 	// Accessory is the client for interacting with the Accessory builders.
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
@@ -36,6 +38,8 @@ type Tx struct {
 	PurgeRun *PurgeRunClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// Robot is the client for interacting with the Robot builders.
+	Robot *RobotClient
 	// ScanReport is the client for interacting with the ScanReport builders.
 	ScanReport *ScanReportClient
 	// Scanner is the client for interacting with the Scanner builders.
@@ -185,6 +189,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Accessory = NewAccessoryClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
@@ -196,6 +201,7 @@ func (tx *Tx) init() {
 	tx.Project = NewProjectClient(tx.config)
 	tx.PurgeRun = NewPurgeRunClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
+	tx.Robot = NewRobotClient(tx.config)
 	tx.ScanReport = NewScanReportClient(tx.config)
 	tx.Scanner = NewScannerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
@@ -214,7 +220,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: Accessory.QueryXXX(), the query will be executed
+// applies a query, for example: APIToken.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

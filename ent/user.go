@@ -47,12 +47,15 @@ type UserEdges struct {
 	Memberships []*Member `json:"memberships,omitempty"`
 	// Sessions holds the value of the sessions edge.
 	Sessions []*Session `json:"sessions,omitempty"`
+	// APITokens holds the value of the api_tokens edge.
+	APITokens []*APIToken `json:"api_tokens,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 
 	namedMemberships map[string][]*Member
 	namedSessions    map[string][]*Session
+	namedAPITokens   map[string][]*APIToken
 }
 
 // MembershipsOrErr returns the Memberships value or an error if the edge
@@ -71,6 +74,15 @@ func (e UserEdges) SessionsOrErr() ([]*Session, error) {
 		return e.Sessions, nil
 	}
 	return nil, &NotLoadedError{edge: "sessions"}
+}
+
+// APITokensOrErr returns the APITokens value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) APITokensOrErr() ([]*APIToken, error) {
+	if e.loadedTypes[2] {
+		return e.APITokens, nil
+	}
+	return nil, &NotLoadedError{edge: "api_tokens"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -185,6 +197,11 @@ func (_m *User) QuerySessions() *SessionQuery {
 	return NewUserClient(_m.config).QuerySessions(_m)
 }
 
+// QueryAPITokens queries the "api_tokens" edge of the User entity.
+func (_m *User) QueryAPITokens() *APITokenQuery {
+	return NewUserClient(_m.config).QueryAPITokens(_m)
+}
+
 // Update returns a builder for updating this User.
 // Note that you need to call User.Unwrap() before calling this method if this User
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -284,6 +301,30 @@ func (_m *User) appendNamedSessions(name string, edges ...*Session) {
 		_m.Edges.namedSessions[name] = []*Session{}
 	} else {
 		_m.Edges.namedSessions[name] = append(_m.Edges.namedSessions[name], edges...)
+	}
+}
+
+// NamedAPITokens returns the APITokens named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *User) NamedAPITokens(name string) ([]*APIToken, error) {
+	if _m.Edges.namedAPITokens == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedAPITokens[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *User) appendNamedAPITokens(name string, edges ...*APIToken) {
+	if _m.Edges.namedAPITokens == nil {
+		_m.Edges.namedAPITokens = make(map[string][]*APIToken)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedAPITokens[name] = []*APIToken{}
+	} else {
+		_m.Edges.namedAPITokens[name] = append(_m.Edges.namedAPITokens[name], edges...)
 	}
 }
 

@@ -118,6 +118,10 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreatePr
 	if err != nil {
 		return nil, err
 	}
+	if p.Kind != auth.KindUser || p.Scopes != nil {
+		// Creating a project is no project action, so no robot permission or token scope can name it.
+		return nil, forbidden("robots and scoped API tokens cannot create projects")
+	}
 	if len(input.Name) > 255 || !projectNameRE.MatchString(input.Name) {
 		return nil, badInput("invalid project name %q: use lower-case letters and digits, separated by single '.', '_' or '-'", input.Name)
 	}

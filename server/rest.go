@@ -39,6 +39,7 @@ func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v2.0/projects/{project}/repositories/{repo}/artifacts", h.listArtifacts)
 	h.mux.HandleFunc("DELETE /api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}", h.deleteArtifact)
 	h.exportRoutes()
+	h.robotRoutes()
 	return h
 }
 
@@ -294,7 +295,7 @@ func (h *rest) fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &nf):
 		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
 	case errors.As(err, &userErr):
-		status := map[string]int{"NOT_FOUND": http.StatusNotFound, "CONFLICT": http.StatusConflict}[userErr.Code]
+		status := map[string]int{"NOT_FOUND": http.StatusNotFound, "CONFLICT": http.StatusConflict, "FORBIDDEN": http.StatusForbidden}[userErr.Code]
 		if status == 0 {
 			status = http.StatusBadRequest
 		}

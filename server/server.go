@@ -156,6 +156,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.dispatch.Run(ctx)
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
+	go s.auth.RecordUse(ctx, s.log)
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
 			s.log.Error("event bus stopped", "err", err)

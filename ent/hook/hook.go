@@ -9,6 +9,18 @@ import (
 	"github.com/berth-registry/berth/ent"
 )
 
+// The APITokenFunc type is an adapter to allow the use of ordinary
+// function as APIToken mutator.
+type APITokenFunc func(context.Context, *ent.APITokenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f APITokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.APITokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.APITokenMutation", m)
+}
+
 // The AccessoryFunc type is an adapter to allow the use of ordinary
 // function as Accessory mutator.
 type AccessoryFunc func(context.Context, *ent.AccessoryMutation) (ent.Value, error)
@@ -139,6 +151,18 @@ func (f RepositoryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RepositoryMutation", m)
+}
+
+// The RobotFunc type is an adapter to allow the use of ordinary
+// function as Robot mutator.
+type RobotFunc func(context.Context, *ent.RobotMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RobotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RobotMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RobotMutation", m)
 }
 
 // The ScanReportFunc type is an adapter to allow the use of ordinary

@@ -9,6 +9,39 @@ import (
 )
 
 var (
+	// APITokensColumns holds the columns for the "api_tokens" table.
+	APITokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 255},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "scopes", Type: field.TypeJSON},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// APITokensTable holds the schema information for the "api_tokens" table.
+	APITokensTable = &schema.Table{
+		Name:       "api_tokens",
+		Columns:    APITokensColumns,
+		PrimaryKey: []*schema.Column{APITokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "api_tokens_users_api_tokens",
+				Columns:    []*schema.Column{APITokensColumns[8]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apitoken_user_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{APITokensColumns[8], APITokensColumns[1]},
+			},
+		},
+	}
 	// AccessoriesColumns holds the columns for the "accessories" table.
 	AccessoriesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -389,6 +422,44 @@ var (
 				Name:    "repository_project_id_name",
 				Unique:  false,
 				Columns: []*schema.Column{RepositoriesColumns[5], RepositoriesColumns[1]},
+			},
+		},
+	}
+	// RobotsColumns holds the columns for the "robots" table.
+	RobotsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "level", Type: field.TypeEnum, Enums: []string{"SYSTEM", "PROJECT"}},
+		{Name: "permissions", Type: field.TypeJSON},
+		{Name: "duration", Type: field.TypeInt, Default: -1},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "disabled", Type: field.TypeBool, Default: false},
+		{Name: "secret_hash", Type: field.TypeBytes},
+		{Name: "created_by", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "project_id", Type: field.TypeInt, Nullable: true},
+	}
+	// RobotsTable holds the schema information for the "robots" table.
+	RobotsTable = &schema.Table{
+		Name:       "robots",
+		Columns:    RobotsColumns,
+		PrimaryKey: []*schema.Column{RobotsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "robots_projects_robots",
+				Columns:    []*schema.Column{RobotsColumns[13]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "robot_project_id",
+				Unique:  false,
+				Columns: []*schema.Column{RobotsColumns[13]},
 			},
 		},
 	}
@@ -779,6 +850,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		APITokensTable,
 		AccessoriesTable,
 		ArtifactsTable,
 		AuditLogsTable,
@@ -790,6 +862,7 @@ var (
 		ProjectsTable,
 		PurgeRunsTable,
 		RepositoriesTable,
+		RobotsTable,
 		ScanReportsTable,
 		ScannersTable,
 		SessionsTable,
@@ -807,12 +880,14 @@ var (
 )
 
 func init() {
+	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	AccessoriesTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactsTable.ForeignKeys[0].RefTable = RepositoriesTable
 	LabelsTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[1].RefTable = UsersTable
 	RepositoriesTable.ForeignKeys[0].RefTable = ProjectsTable
+	RobotsTable.ForeignKeys[0].RefTable = ProjectsTable
 	ScanReportsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ScanReportsTable.ForeignKeys[1].RefTable = ScannersTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable

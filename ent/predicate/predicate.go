@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// APIToken is the predicate function for apitoken builders.
+type APIToken func(*sql.Selector)
+
 // Accessory is the predicate function for accessory builders.
 type Accessory func(*sql.Selector)
 
@@ -38,6 +41,9 @@ type PurgeRun func(*sql.Selector)
 
 // Repository is the predicate function for repository builders.
 type Repository func(*sql.Selector)
+
+// Robot is the predicate function for robot builders.
+type Robot func(*sql.Selector)
 
 // ScanReport is the predicate function for scanreport builders.
 type ScanReport func(*sql.Selector)

@@ -37,6 +37,8 @@ const (
 	EdgeMembers = "members"
 	// EdgeWebhookPolicies holds the string denoting the webhook_policies edge name in mutations.
 	EdgeWebhookPolicies = "webhook_policies"
+	// EdgeRobots holds the string denoting the robots edge name in mutations.
+	EdgeRobots = "robots"
 	// EdgeLabels holds the string denoting the labels edge name in mutations.
 	EdgeLabels = "labels"
 	// Table holds the table name of the project in the database.
@@ -62,6 +64,13 @@ const (
 	WebhookPoliciesInverseTable = "webhook_policies"
 	// WebhookPoliciesColumn is the table column denoting the webhook_policies relation/edge.
 	WebhookPoliciesColumn = "project_id"
+	// RobotsTable is the table that holds the robots relation/edge.
+	RobotsTable = "robots"
+	// RobotsInverseTable is the table name for the Robot entity.
+	// It exists in this package in order to avoid circular dependency with the "robot" package.
+	RobotsInverseTable = "robots"
+	// RobotsColumn is the table column denoting the robots relation/edge.
+	RobotsColumn = "project_id"
 	// LabelsTable is the table that holds the labels relation/edge.
 	LabelsTable = "labels"
 	// LabelsInverseTable is the table name for the Label entity.
@@ -223,6 +232,20 @@ func ByWebhookPolicies(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByRobotsCount orders the results by robots count.
+func ByRobotsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRobotsStep(), opts...)
+	}
+}
+
+// ByRobots orders the results by robots terms.
+func ByRobots(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRobotsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByLabelsCount orders the results by labels count.
 func ByLabelsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -255,6 +278,13 @@ func newWebhookPoliciesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(WebhookPoliciesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, WebhookPoliciesTable, WebhookPoliciesColumn),
+	)
+}
+func newRobotsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RobotsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RobotsTable, RobotsColumn),
 	)
 }
 func newLabelsStep() *sqlgraph.Step {

@@ -49,6 +49,10 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as webhookPolicies, which checks the webhook permission.").
 			Annotations(entgql.Skip()),
+		edge.To("robots", Robot.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
+			Comment("Exposed in GraphQL as robots(projectID), which checks the robot:read permission.").
+			Annotations(entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

@@ -43,6 +43,9 @@ func (User) Edges() []ent.Edge {
 		edge.To("sessions", Session.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip()),
+		edge.To("api_tokens", APIToken.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
+			Annotations(entgql.Skip()),
 	}
 }
 

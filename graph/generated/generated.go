@@ -22,8 +22,10 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
+	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -56,6 +58,17 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	APIToken struct {
+		CreatedAt  func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+		RevokedAt  func(childComplexity int) int
+		Scopes     func(childComplexity int) int
+		UserID     func(childComplexity int) int
+	}
+
 	Accessory struct {
 		Artifact      func(childComplexity int) int
 		ID            func(childComplexity int) int
@@ -160,6 +173,16 @@ type ComplexityRoot struct {
 		StatusText    func(childComplexity int) int
 	}
 
+	CreatedAPIToken struct {
+		Secret func(childComplexity int) int
+		Token  func(childComplexity int) int
+	}
+
+	CreatedRobot struct {
+		Robot  func(childComplexity int) int
+		Secret func(childComplexity int) int
+	}
+
 	CreatedWebhookPolicy struct {
 		Policy func(childComplexity int) int
 		Secret func(childComplexity int) int
@@ -210,8 +233,10 @@ type ComplexityRoot struct {
 		AddArtifactLabel    func(childComplexity int, artifactID int, labelID int) int
 		AddMember           func(childComplexity int, projectID int, username string, role member.Role) int
 		ChangePassword      func(childComplexity int, oldPassword string, newPassword string) int
+		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel         func(childComplexity int, input model.CreateLabelInput) int
 		CreateProject       func(childComplexity int, input ent.CreateProjectInput) int
+		CreateRobot         func(childComplexity int, input model.CreateRobotInput) int
 		CreateTag           func(childComplexity int, artifactID int, name string) int
 		CreateUser          func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhookPolicy func(childComplexity int, input model.CreateWebhookPolicyInput) int
@@ -219,6 +244,7 @@ type ComplexityRoot struct {
 		DeleteLabel         func(childComplexity int, id int) int
 		DeleteProject       func(childComplexity int, id int) int
 		DeleteRepository    func(childComplexity int, id int) int
+		DeleteRobot         func(childComplexity int, id int) int
 		DeleteTag           func(childComplexity int, id int) int
 		DeleteUser          func(childComplexity int, id int) int
 		DeleteWebhookPolicy func(childComplexity int, id int) int
@@ -226,8 +252,10 @@ type ComplexityRoot struct {
 		Login               func(childComplexity int, username string, password string) int
 		Logout              func(childComplexity int) int
 		PurgeAuditLogs      func(childComplexity int, input model.PurgeInput) int
+		RefreshRobotSecret  func(childComplexity int, id int) int
 		RemoveArtifactLabel func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember        func(childComplexity int, id int) int
+		RevokeAPIToken      func(childComplexity int, id int) int
 		SetPurgeSchedule    func(childComplexity int, input model.PurgeScheduleInput) int
 		StopCVEExport       func(childComplexity int, id int) int
 		StopPurge           func(childComplexity int, id int) int
@@ -235,6 +263,7 @@ type ComplexityRoot struct {
 		UpdateAuditSettings func(childComplexity int, input model.AuditSettingsInput) int
 		UpdateMember        func(childComplexity int, id int, role member.Role) int
 		UpdateProject       func(childComplexity int, id int, input ent.UpdateProjectInput) int
+		UpdateRobot         func(childComplexity int, id int, input model.UpdateRobotInput) int
 		UpdateUser          func(childComplexity int, id int, input model.UpdateUserInput) int
 		UpdateWebhookPolicy func(childComplexity int, id int, input model.UpdateWebhookPolicyInput) int
 	}
@@ -311,22 +340,26 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Artifact        func(childComplexity int, repository string, reference string) int
-		AuditLogs       func(childComplexity int, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
-		AuditSettings   func(childComplexity int) int
-		CveExport       func(childComplexity int, id int) int
-		CveExports      func(childComplexity int) int
-		Labels          func(childComplexity int, projectID *int) int
-		Me              func(childComplexity int) int
-		Project         func(childComplexity int, id *int, name *string) int
-		Projects        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
-		PurgeRun        func(childComplexity int, id int) int
-		PurgeRuns       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
-		Repositories    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
-		Repository      func(childComplexity int, name string) int
-		Users           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		WebhookPolicies func(childComplexity int, projectID int) int
-		WebhookPolicy   func(childComplexity int, id int) int
+		Artifact               func(childComplexity int, repository string, reference string) int
+		AuditLogs              func(childComplexity int, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
+		AuditSettings          func(childComplexity int) int
+		CveExport              func(childComplexity int, id int) int
+		CveExports             func(childComplexity int) int
+		Labels                 func(childComplexity int, projectID *int) int
+		Me                     func(childComplexity int) int
+		MyAPITokens            func(childComplexity int) int
+		Project                func(childComplexity int, id *int, name *string) int
+		Projects               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
+		PurgeRun               func(childComplexity int, id int) int
+		PurgeRuns              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		Repositories           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
+		Repository             func(childComplexity int, name string) int
+		Robot                  func(childComplexity int, id int) int
+		RobotPermissionChoices func(childComplexity int) int
+		Robots                 func(childComplexity int, projectID *int) int
+		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		WebhookPolicies        func(childComplexity int, projectID int) int
+		WebhookPolicy          func(childComplexity int, id int) int
 	}
 
 	Repository struct {
@@ -350,6 +383,28 @@ type ComplexityRoot struct {
 	RepositoryEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	Robot struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		Description func(childComplexity int) int
+		Disabled    func(childComplexity int) int
+		Duration    func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastUsedAt  func(childComplexity int) int
+		Level       func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Permissions func(childComplexity int) int
+		ProjectID   func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+	}
+
+	RobotPermission struct {
+		Action    func(childComplexity int) int
+		Namespace func(childComplexity int) int
+		Resource  func(childComplexity int) int
 	}
 
 	ScanReport struct {
@@ -561,6 +616,12 @@ type MutationResolver interface {
 	SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error)
 	ExportCve(ctx context.Context, input model.ExportCVEInput) (*ent.CVEExport, error)
 	StopCVEExport(ctx context.Context, id int) (*ent.CVEExport, error)
+	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
+	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
+	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
+	DeleteRobot(ctx context.Context, id int) (bool, error)
+	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error)
+	RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error)
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
@@ -585,6 +646,10 @@ type QueryResolver interface {
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
 	CveExports(ctx context.Context) ([]*ent.CVEExport, error)
 	CveExport(ctx context.Context, id int) (*ent.CVEExport, error)
+	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
+	Robot(ctx context.Context, id int) (*ent.Robot, error)
+	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
+	MyAPITokens(ctx context.Context) ([]*ent.APIToken, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -612,6 +677,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "APIToken.createdAt":
+		if e.ComplexityRoot.APIToken.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.CreatedAt(childComplexity), true
+	case "APIToken.expiresAt":
+		if e.ComplexityRoot.APIToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.ExpiresAt(childComplexity), true
+	case "APIToken.id":
+		if e.ComplexityRoot.APIToken.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.ID(childComplexity), true
+	case "APIToken.lastUsedAt":
+		if e.ComplexityRoot.APIToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.LastUsedAt(childComplexity), true
+	case "APIToken.name":
+		if e.ComplexityRoot.APIToken.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.Name(childComplexity), true
+	case "APIToken.revokedAt":
+		if e.ComplexityRoot.APIToken.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.RevokedAt(childComplexity), true
+	case "APIToken.scopes":
+		if e.ComplexityRoot.APIToken.Scopes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.Scopes(childComplexity), true
+	case "APIToken.userID":
+		if e.ComplexityRoot.APIToken.UserID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIToken.UserID(childComplexity), true
 
 	case "Accessory.artifact":
 		if e.ComplexityRoot.Accessory.Artifact == nil {
@@ -1067,6 +1181,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CVEExport.StatusText(childComplexity), true
 
+	case "CreatedAPIToken.secret":
+		if e.ComplexityRoot.CreatedAPIToken.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedAPIToken.Secret(childComplexity), true
+	case "CreatedAPIToken.token":
+		if e.ComplexityRoot.CreatedAPIToken.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedAPIToken.Token(childComplexity), true
+
+	case "CreatedRobot.robot":
+		if e.ComplexityRoot.CreatedRobot.Robot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedRobot.Robot(childComplexity), true
+	case "CreatedRobot.secret":
+		if e.ComplexityRoot.CreatedRobot.Secret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreatedRobot.Secret(childComplexity), true
+
 	case "CreatedWebhookPolicy.policy":
 		if e.ComplexityRoot.CreatedWebhookPolicy.Policy == nil {
 			break
@@ -1291,6 +1431,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["oldPassword"].(string), args["newPassword"].(string)), true
+	case "Mutation.createAPIToken":
+		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createAPIToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
 	case "Mutation.createLabel":
 		if e.ComplexityRoot.Mutation.CreateLabel == nil {
 			break
@@ -1313,6 +1464,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(ent.CreateProjectInput)), true
+	case "Mutation.createRobot":
+		if e.ComplexityRoot.Mutation.CreateRobot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createRobot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateRobot(childComplexity, args["input"].(model.CreateRobotInput)), true
 	case "Mutation.createTag":
 		if e.ComplexityRoot.Mutation.CreateTag == nil {
 			break
@@ -1390,6 +1552,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRepository(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteRobot":
+		if e.ComplexityRoot.Mutation.DeleteRobot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteRobot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteRobot(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteTag":
 		if e.ComplexityRoot.Mutation.DeleteTag == nil {
 			break
@@ -1462,6 +1635,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PurgeAuditLogs(childComplexity, args["input"].(model.PurgeInput)), true
+	case "Mutation.refreshRobotSecret":
+		if e.ComplexityRoot.Mutation.RefreshRobotSecret == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshRobotSecret_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshRobotSecret(childComplexity, args["id"].(int)), true
 	case "Mutation.removeArtifactLabel":
 		if e.ComplexityRoot.Mutation.RemoveArtifactLabel == nil {
 			break
@@ -1484,6 +1668,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["id"].(int)), true
+	case "Mutation.revokeAPIToken":
+		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAPIToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(int)), true
 	case "Mutation.setPurgeSchedule":
 		if e.ComplexityRoot.Mutation.SetPurgeSchedule == nil {
 			break
@@ -1561,6 +1756,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["id"].(int), args["input"].(ent.UpdateProjectInput)), true
+	case "Mutation.updateRobot":
+		if e.ComplexityRoot.Mutation.UpdateRobot == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRobot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRobot(childComplexity, args["id"].(int), args["input"].(model.UpdateRobotInput)), true
 	case "Mutation.updateUser":
 		if e.ComplexityRoot.Mutation.UpdateUser == nil {
 			break
@@ -1942,6 +2148,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.myAPITokens":
+		if e.ComplexityRoot.Query.MyAPITokens == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.MyAPITokens(childComplexity), true
 	case "Query.project":
 		if e.ComplexityRoot.Query.Project == nil {
 			break
@@ -2008,6 +2220,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Repository(childComplexity, args["name"].(string)), true
+	case "Query.robot":
+		if e.ComplexityRoot.Query.Robot == nil {
+			break
+		}
+
+		args, err := ec.field_Query_robot_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Robot(childComplexity, args["id"].(int)), true
+	case "Query.robotPermissionChoices":
+		if e.ComplexityRoot.Query.RobotPermissionChoices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.RobotPermissionChoices(childComplexity), true
+	case "Query.robots":
+		if e.ComplexityRoot.Query.Robots == nil {
+			break
+		}
+
+		args, err := ec.field_Query_robots_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Robots(childComplexity, args["projectID"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2138,6 +2378,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RepositoryEdge.Node(childComplexity), true
+
+	case "Robot.createdAt":
+		if e.ComplexityRoot.Robot.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.CreatedAt(childComplexity), true
+	case "Robot.createdBy":
+		if e.ComplexityRoot.Robot.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.CreatedBy(childComplexity), true
+	case "Robot.description":
+		if e.ComplexityRoot.Robot.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Description(childComplexity), true
+	case "Robot.disabled":
+		if e.ComplexityRoot.Robot.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Disabled(childComplexity), true
+	case "Robot.duration":
+		if e.ComplexityRoot.Robot.Duration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Duration(childComplexity), true
+	case "Robot.expiresAt":
+		if e.ComplexityRoot.Robot.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.ExpiresAt(childComplexity), true
+	case "Robot.id":
+		if e.ComplexityRoot.Robot.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.ID(childComplexity), true
+	case "Robot.lastUsedAt":
+		if e.ComplexityRoot.Robot.LastUsedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.LastUsedAt(childComplexity), true
+	case "Robot.level":
+		if e.ComplexityRoot.Robot.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Level(childComplexity), true
+	case "Robot.name":
+		if e.ComplexityRoot.Robot.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Name(childComplexity), true
+	case "Robot.permissions":
+		if e.ComplexityRoot.Robot.Permissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.Permissions(childComplexity), true
+	case "Robot.projectID":
+		if e.ComplexityRoot.Robot.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.ProjectID(childComplexity), true
+	case "Robot.updatedAt":
+		if e.ComplexityRoot.Robot.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Robot.UpdatedAt(childComplexity), true
+
+	case "RobotPermission.action":
+		if e.ComplexityRoot.RobotPermission.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotPermission.Action(childComplexity), true
+	case "RobotPermission.namespace":
+		if e.ComplexityRoot.RobotPermission.Namespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotPermission.Namespace(childComplexity), true
+	case "RobotPermission.resource":
+		if e.ComplexityRoot.RobotPermission.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RobotPermission.Resource(childComplexity), true
 
 	case "ScanReport.artifact":
 		if e.ComplexityRoot.ScanReport.Artifact == nil {
@@ -2879,8 +3217,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
 			graphql.NewInputUnmarshaler("AuditLogWhereInput", ec.unmarshalInputAuditLogWhereInput),
 			graphql.NewInputUnmarshaler("AuditSettingsInput", ec.unmarshalInputAuditSettingsInput),
+			graphql.NewInputUnmarshaler("CreateAPITokenInput", ec.unmarshalInputCreateAPITokenInput),
 			graphql.NewInputUnmarshaler("CreateLabelInput", ec.unmarshalInputCreateLabelInput),
 			graphql.NewInputUnmarshaler("CreateProjectInput", ec.unmarshalInputCreateProjectInput),
+			graphql.NewInputUnmarshaler("CreateRobotInput", ec.unmarshalInputCreateRobotInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateWebhookPolicyInput", ec.unmarshalInputCreateWebhookPolicyInput),
 			graphql.NewInputUnmarshaler("ExportCVEInput", ec.unmarshalInputExportCVEInput),
@@ -2893,9 +3233,11 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PurgeScheduleInput", ec.unmarshalInputPurgeScheduleInput),
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
+			graphql.NewInputUnmarshaler("RobotPermissionInput", ec.unmarshalInputRobotPermissionInput),
 			graphql.NewInputUnmarshaler("TagOrder", ec.unmarshalInputTagOrder),
 			graphql.NewInputUnmarshaler("TagWhereInput", ec.unmarshalInputTagWhereInput),
 			graphql.NewInputUnmarshaler("UpdateProjectInput", ec.unmarshalInputUpdateProjectInput),
+			graphql.NewInputUnmarshaler("UpdateRobotInput", ec.unmarshalInputUpdateRobotInput),
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UpdateWebhookPolicyInput", ec.unmarshalInputUpdateWebhookPolicyInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
@@ -3320,6 +3662,19 @@ input PurgeScheduleInput {
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
+type APIToken implements Node {
+  id: ID!
+  name: String!
+  """
+  Role-table actions ("repository:pull") the token may use, or "*" for all the user may do.
+  """
+  scopes: [String!]!
+  expiresAt: Time
+  revokedAt: Time
+  createdAt: Time!
+  lastUsedAt: Time
+  userID: ID!
+}
 type Accessory implements Node {
   id: ID!
   """
@@ -4559,6 +4914,37 @@ input RepositoryWhereInput {
   hasTags: Boolean
   hasTagsWith: [TagWhereInput!]
 }
+type Robot implements Node {
+  id: ID!
+  """
+  The full login name: robot$<name> or robot$<project>+<name>.
+  """
+  name: String!
+  description: String!
+  level: RobotLevel!
+  """
+  The project of a project robot.
+  """
+  projectID: ID
+  permissions: [RobotPermission!]!
+  """
+  Lifetime in days from creation; -1 never expires.
+  """
+  duration: Int!
+  expiresAt: Time
+  disabled: Boolean!
+  createdBy: String!
+  createdAt: Time!
+  updatedAt: Time!
+  lastUsedAt: Time
+}
+"""
+RobotLevel is enum for the field level
+"""
+enum RobotLevel @goModel(model: "github.com/berth-registry/berth/ent/robot.Level") {
+  SYSTEM
+  PROJECT
+}
 """
 Role is enum for the field role
 """
@@ -5471,12 +5857,128 @@ extend type CVEExport {
   downloadURL: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
+
+"""
+One grant of a robot account: an action of the role table (resource and action, such as repository and
+pull) in one project, or in every project when namespace is *.
+"""
+type RobotPermission {
+  "The project's name, or * for every project (system robots only)."
+  namespace: String!
+  resource: String!
+  action: String!
+}
+
+input RobotPermissionInput {
+  "The project's name, or * for every project (system robots only)."
+  namespace: String!
+  resource: String!
+  action: String!
+}
+
+extend type Query {
+  """
+  Robot accounts: a project's with projectID (members who may read robots), else the system robots
+  (system admins).
+  """
+  robots(projectID: ID): [Robot!]!
+  robot(id: ID!): Robot
+  "Every permission a robot may be given (namespace *), in the order of the role table."
+  robotPermissionChoices: [RobotPermission!]!
+  "The caller's personal API tokens, newest first (secrets are never shown again)."
+  myAPITokens: [APIToken!]!
+}
+
+extend type Mutation {
+  """
+  Creates a robot account: a project robot (robot$<project>+<name>) by the project's admins, a system
+  robot (robot$<name>) by system admins. Each permission must be one the creator holds. The answer
+  carries the secret, shown only once.
+  """
+  createRobot(input: CreateRobotInput!): CreatedRobot!
+  "Changes a robot's description, lifetime, permissions, or disables and enables it."
+  updateRobot(id: ID!, input: UpdateRobotInput!): Robot!
+  "Replaces a robot's secret; the old one stops working at once. The new secret is shown only here."
+  refreshRobotSecret(id: ID!): CreatedRobot!
+  deleteRobot(id: ID!): Boolean!
+  """
+  Creates a personal API token for the caller, used as ` + "`" + `Authorization: Bearer <secret>` + "`" + ` on GraphQL
+  and REST, or as the password with the caller's username on the registry. Shown only once.
+  """
+  createAPIToken(input: CreateAPITokenInput!): CreatedAPIToken!
+  "Revokes one of the caller's API tokens; it stops working at once."
+  revokeAPIToken(id: ID!): APIToken!
+}
+
+input CreateRobotInput {
+  "The project of a project robot; left out for a system robot."
+  projectID: ID
+  "Lower-case letters, digits, '.', '_' and '-'; the login name adds robot$ (and <project>+)."
+  name: String!
+  description: String
+  "Lifetime in days from creation; -1 (the default) never expires."
+  duration: Int
+  disabled: Boolean
+  permissions: [RobotPermissionInput!]!
+}
+
+input UpdateRobotInput {
+  description: String
+  "Lifetime in days from creation; -1 never expires."
+  duration: Int
+  disabled: Boolean
+  permissions: [RobotPermissionInput!]
+}
+
+type CreatedRobot {
+  robot: Robot!
+  "The password for robot.name. Shown only here: Berth keeps a hash of it."
+  secret: String!
+}
+
+input CreateAPITokenInput {
+  name: String!
+  "Role-table actions (repository:pull, …) the token may use, or * for everything the user may do."
+  scopes: [String!]!
+  "Days until the token expires; left out, never."
+  expiresInDays: Int
+}
+
+type CreatedAPIToken {
+  token: APIToken!
+  "The token itself. Shown only here: Berth keeps a hash of it."
+  secret: String!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_APIToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_APIToken_id(ctx, field)
+	case "name":
+		return ec.fieldContext_APIToken_name(ctx, field)
+	case "scopes":
+		return ec.fieldContext_APIToken_scopes(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_APIToken_expiresAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_APIToken_revokedAt(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_APIToken_createdAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_APIToken_lastUsedAt(ctx, field)
+	case "userID":
+		return ec.fieldContext_APIToken_userID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIToken", field.Name)
+}
 
 func (ec *executionContext) childFields_Artifact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -5668,6 +6170,26 @@ func (ec *executionContext) childFields_CVEExport(ctx context.Context, field gra
 		return ec.fieldContext_CVEExport_downloadURL(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CVEExport", field.Name)
+}
+
+func (ec *executionContext) childFields_CreatedAPIToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "token":
+		return ec.fieldContext_CreatedAPIToken_token(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreatedAPIToken_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreatedAPIToken", field.Name)
+}
+
+func (ec *executionContext) childFields_CreatedRobot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "robot":
+		return ec.fieldContext_CreatedRobot_robot(ctx, field)
+	case "secret":
+		return ec.fieldContext_CreatedRobot_secret(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreatedRobot", field.Name)
 }
 
 func (ec *executionContext) childFields_CreatedWebhookPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5948,6 +6470,50 @@ func (ec *executionContext) childFields_RepositoryEdge(ctx context.Context, fiel
 		return ec.fieldContext_RepositoryEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RepositoryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Robot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Robot_id(ctx, field)
+	case "name":
+		return ec.fieldContext_Robot_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Robot_description(ctx, field)
+	case "level":
+		return ec.fieldContext_Robot_level(ctx, field)
+	case "projectID":
+		return ec.fieldContext_Robot_projectID(ctx, field)
+	case "permissions":
+		return ec.fieldContext_Robot_permissions(ctx, field)
+	case "duration":
+		return ec.fieldContext_Robot_duration(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_Robot_expiresAt(ctx, field)
+	case "disabled":
+		return ec.fieldContext_Robot_disabled(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Robot_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Robot_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Robot_updatedAt(ctx, field)
+	case "lastUsedAt":
+		return ec.fieldContext_Robot_lastUsedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Robot", field.Name)
+}
+
+func (ec *executionContext) childFields_RobotPermission(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "namespace":
+		return ec.fieldContext_RobotPermission_namespace(ctx, field)
+	case "resource":
+		return ec.fieldContext_RobotPermission_resource(ctx, field)
+	case "action":
+		return ec.fieldContext_RobotPermission_action(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RobotPermission", field.Name)
 }
 
 func (ec *executionContext) childFields_Scanner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -6420,6 +6986,20 @@ func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createAPIToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateAPITokenInput, error) {
+			return ec.unmarshalNCreateAPITokenInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateAPITokenInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6440,6 +7020,20 @@ func (ec *executionContext) field_Mutation_createProject_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.CreateProjectInput, error) {
 			return ec.unmarshalNCreateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCreateProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createRobot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateRobotInput, error) {
+			return ec.unmarshalNCreateRobotInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateRobotInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6554,6 +7148,20 @@ func (ec *executionContext) field_Mutation_deleteRepository_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteRobot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteTag_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6646,6 +7254,20 @@ func (ec *executionContext) field_Mutation_purgeAuditLogs_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_refreshRobotSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeArtifactLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6669,6 +7291,20 @@ func (ec *executionContext) field_Mutation_removeArtifactLabel_args(ctx context.
 }
 
 func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeAPIToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6788,6 +7424,28 @@ func (ec *executionContext) field_Mutation_updateProject_args(ctx context.Contex
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdateProjectInput, error) {
 			return ec.unmarshalNUpdateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐUpdateProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateRobot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateRobotInput, error) {
+			return ec.unmarshalNUpdateRobotInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐUpdateRobotInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -7224,6 +7882,34 @@ func (ec *executionContext) field_Query_repository_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_robot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_robots_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_users_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7629,6 +8315,190 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _APIToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "ID")
+}
+
+func (ec *executionContext) _APIToken_name(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIToken_scopes(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_scopes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scopes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _APIToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _APIToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _APIToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "Time")
+}
+
+func (ec *executionContext) _APIToken_userID(ctx context.Context, field graphql.CollectedField, obj *ent.APIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIToken_userID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UserID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIToken_userID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIToken", field, false, false, "ID")
+}
 
 func (ec *executionContext) _Accessory_id(ctx context.Context, field graphql.CollectedField, obj *ent.Accessory) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -9474,6 +10344,116 @@ func (ec *executionContext) _CVEExport_downloadURL(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_CVEExport_downloadURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CVEExport", field, true, true, "String")
+}
+
+func (ec *executionContext) _CreatedAPIToken_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedAPIToken_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIToken) graphql.Marshaler {
+			return ec.marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPIToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedAPIToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreatedAPIToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreatedAPIToken_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedAPIToken_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedAPIToken_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreatedAPIToken", field, false, false, "String")
+}
+
+func (ec *executionContext) _CreatedRobot_robot(ctx context.Context, field graphql.CollectedField, obj *model.CreatedRobot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedRobot_robot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Robot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Robot) graphql.Marshaler {
+			return ec.marshalNRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedRobot_robot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreatedRobot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Robot(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreatedRobot_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreatedRobot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CreatedRobot_secret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CreatedRobot_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CreatedRobot", field, false, false, "String")
 }
 
 func (ec *executionContext) _CreatedWebhookPolicy_policy(ctx context.Context, field graphql.CollectedField, obj *model.CreatedWebhookPolicy) (ret graphql.Marshaler) {
@@ -11524,6 +12504,270 @@ func (ec *executionContext) fieldContext_Mutation_stopCVEExport(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createRobot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateRobot(ctx, fc.Args["input"].(model.CreateRobotInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreatedRobot) graphql.Marshaler {
+			return ec.marshalNCreatedRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedRobot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createRobot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreatedRobot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createRobot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateRobot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateRobot(ctx, fc.Args["id"].(int), fc.Args["input"].(model.UpdateRobotInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Robot) graphql.Marshaler {
+			return ec.marshalNRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateRobot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Robot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateRobot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshRobotSecret(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshRobotSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshRobotSecret(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreatedRobot) graphql.Marshaler {
+			return ec.marshalNCreatedRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedRobot(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshRobotSecret(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreatedRobot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshRobotSecret_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteRobot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteRobot(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteRobot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteRobot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createAPIToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createAPIToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateAPIToken(ctx, fc.Args["input"].(model.CreateAPITokenInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreatedAPIToken) graphql.Marshaler {
+			return ec.marshalNCreatedAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedAPIToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createAPIToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreatedAPIToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createAPIToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeAPIToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeAPIToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeAPIToken(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.APIToken) graphql.Marshaler {
+			return ec.marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPIToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeAPIToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeAPIToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13366,6 +14610,158 @@ func (ec *executionContext) fieldContext_Query_cveExport(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_robots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_robots(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Robots(ctx, fc.Args["projectID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Robot) graphql.Marshaler {
+			return ec.marshalNRobot2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobotᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_robots(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Robot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_robots_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_robot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_robot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Robot(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Robot) graphql.Marshaler {
+			return ec.marshalORobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_robot(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Robot(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_robot_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_robotPermissionChoices(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_robotPermissionChoices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().RobotPermissionChoices(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*schema.RobotPermission) graphql.Marshaler {
+			return ec.marshalNRobotPermission2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_robotPermissionChoices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RobotPermission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_myAPITokens(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_myAPITokens(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().MyAPITokens(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.APIToken) graphql.Marshaler {
+			return ec.marshalNAPIToken2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPITokenᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_myAPITokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIToken(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13840,6 +15236,383 @@ func (ec *executionContext) _RepositoryEdge_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RepositoryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RepositoryEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _Robot_id(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Robot_name(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "String")
+}
+
+func (ec *executionContext) _Robot_description(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "String")
+}
+
+func (ec *executionContext) _Robot_level(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_level(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Level, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v robot.Level) graphql.Marshaler {
+			return ec.marshalNRobotLevel2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋrobotᚐLevel(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_level(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "RobotLevel")
+}
+
+func (ec *executionContext) _Robot_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Robot_permissions(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_permissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Permissions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []schema.RobotPermission) graphql.Marshaler {
+			return ec.marshalNRobotPermission2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_permissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Robot",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RobotPermission(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Robot_duration(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_duration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Duration, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_duration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Robot_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Robot_disabled(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Robot_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "String")
+}
+
+func (ec *executionContext) _Robot_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Robot_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Robot_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Robot_lastUsedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Robot_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Robot", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RobotPermission_namespace(ctx context.Context, field graphql.CollectedField, obj *schema.RobotPermission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotPermission_namespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Namespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotPermission_namespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotPermission_resource(ctx context.Context, field graphql.CollectedField, obj *schema.RobotPermission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotPermission_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotPermission_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
+}
+
+func (ec *executionContext) _RobotPermission_action(ctx context.Context, field graphql.CollectedField, obj *schema.RobotPermission) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RobotPermission_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RobotPermission_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
 }
 
 func (ec *executionContext) _ScanReport_id(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
@@ -19578,6 +21351,62 @@ func UnmarshalAuditSettingsInput(ctx context.Context, raw any) (model.AuditSetti
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCreateAPITokenInput(ctx context.Context, obj any) (model.CreateAPITokenInput, error) {
+	var it model.CreateAPITokenInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "scopes", "expiresInDays"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "scopes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scopes"))
+			data, err := ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Scopes = data
+		case "expiresInDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresInDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresInDays = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateAPITokenInput unmarshals raw into the CreateAPITokenInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateAPITokenInput(ctx context.Context, raw any) (model.CreateAPITokenInput, error) {
+	var out model.CreateAPITokenInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateAPITokenInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateLabelInput(ctx context.Context, obj any) (model.CreateLabelInput, error) {
 	var it model.CreateLabelInput
 	if obj == nil {
@@ -19708,6 +21537,83 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 func UnmarshalCreateProjectInput(ctx context.Context, raw any) (ent.CreateProjectInput, error) {
 	var out ent.CreateProjectInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateProjectInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCreateRobotInput(ctx context.Context, obj any) (model.CreateRobotInput, error) {
+	var it model.CreateRobotInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectID", "name", "description", "duration", "disabled", "permissions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "duration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("duration"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Duration = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		case "permissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
+			data, err := ec.unmarshalNRobotPermissionInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permissions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCreateRobotInput unmarshals raw into the CreateRobotInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCreateRobotInput(ctx context.Context, raw any) (model.CreateRobotInput, error) {
+	var out model.CreateRobotInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CreateRobotInput", raw, &out)
 	return out, err
 }
 
@@ -21624,6 +23530,62 @@ func UnmarshalRepositoryWhereInput(ctx context.Context, raw any) (ent.Repository
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRobotPermissionInput(ctx context.Context, obj any) (schema.RobotPermission, error) {
+	var it schema.RobotPermission
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"namespace", "resource", "action"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "namespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("namespace"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Namespace = data
+		case "resource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resource"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resource = data
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRobotPermissionInput unmarshals raw into the RobotPermissionInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRobotPermissionInput(ctx context.Context, raw any) (schema.RobotPermission, error) {
+	var out schema.RobotPermission
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RobotPermissionInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTagOrder(ctx context.Context, obj any) (ent.TagOrder, error) {
 	var it ent.TagOrder
 	if obj == nil {
@@ -22122,6 +24084,69 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 func UnmarshalUpdateProjectInput(ctx context.Context, raw any) (ent.UpdateProjectInput, error) {
 	var out ent.UpdateProjectInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateProjectInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputUpdateRobotInput(ctx context.Context, obj any) (model.UpdateRobotInput, error) {
+	var it model.UpdateRobotInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"description", "duration", "disabled", "permissions"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "duration":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("duration"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Duration = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		case "permissions":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("permissions"))
+			data, err := ec.unmarshalORobotPermissionInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Permissions = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalUpdateRobotInput unmarshals raw into the UpdateRobotInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalUpdateRobotInput(ctx context.Context, raw any) (model.UpdateRobotInput, error) {
+	var out model.UpdateRobotInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "UpdateRobotInput", raw, &out)
 	return out, err
 }
 
@@ -24112,6 +26137,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._ScanReport(ctx, sel, obj)
+	case *ent.Robot:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Robot(ctx, sel, obj)
 	case *ent.Repository:
 		if obj == nil {
 			return graphql.Null
@@ -24162,6 +26192,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Accessory(ctx, sel, obj)
+	case *ent.APIToken:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._APIToken(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -24174,6 +26209,74 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var aPITokenImplementors = []string{"APIToken", "Node"}
+
+func (ec *executionContext) _APIToken(ctx context.Context, sel ast.SelectionSet, obj *ent.APIToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aPITokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("APIToken")
+		case "id":
+			out.Values[i] = ec._APIToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._APIToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scopes":
+			out.Values[i] = ec._APIToken_scopes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._APIToken_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "revokedAt":
+			out.Values[i] = ec._APIToken_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._APIToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._APIToken_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "userID":
+			out.Values[i] = ec._APIToken_userID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var accessoryImplementors = []string{"Accessory", "Node"}
 
@@ -24835,6 +26938,82 @@ func (ec *executionContext) _CVEExport(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var createdAPITokenImplementors = []string{"CreatedAPIToken"}
+
+func (ec *executionContext) _CreatedAPIToken(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedAPIToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createdAPITokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreatedAPIToken")
+		case "token":
+			out.Values[i] = ec._CreatedAPIToken_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._CreatedAPIToken_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var createdRobotImplementors = []string{"CreatedRobot"}
+
+func (ec *executionContext) _CreatedRobot(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedRobot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createdRobotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreatedRobot")
+		case "robot":
+			out.Values[i] = ec._CreatedRobot_robot(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "secret":
+			out.Values[i] = ec._CreatedRobot_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdWebhookPolicyImplementors = []string{"CreatedWebhookPolicy"}
 
 func (ec *executionContext) _CreatedWebhookPolicy(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedWebhookPolicy) graphql.Marshaler {
@@ -25358,6 +27537,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "stopCVEExport":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_stopCVEExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createRobot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createRobot(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateRobot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateRobot(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshRobotSecret":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshRobotSecret(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteRobot":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteRobot(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createAPIToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createAPIToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeAPIToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeAPIToken(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -25959,6 +28180,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_cveExport(ctx, field)
 				})
+		case "robots":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_robots(ctx, field)
+				})
+		case "robot":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_robot(ctx, field)
+				})
+		case "robotPermissionChoices":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_robotPermissionChoices(ctx, field)
+				})
+		case "myAPITokens":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_myAPITokens(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -26127,6 +28372,142 @@ func (ec *executionContext) _RepositoryEdge(ctx context.Context, sel ast.Selecti
 			}
 		case "cursor":
 			out.Values[i] = ec._RepositoryEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var robotImplementors = []string{"Robot", "Node"}
+
+func (ec *executionContext) _Robot(ctx context.Context, sel ast.SelectionSet, obj *ent.Robot) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, robotImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Robot")
+		case "id":
+			out.Values[i] = ec._Robot_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Robot_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._Robot_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "level":
+			out.Values[i] = ec._Robot_level(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectID":
+			out.Values[i] = ec._Robot_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "permissions":
+			out.Values[i] = ec._Robot_permissions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "duration":
+			out.Values[i] = ec._Robot_duration(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Robot_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._Robot_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdBy":
+			out.Values[i] = ec._Robot_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Robot_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Robot_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._Robot_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var robotPermissionImplementors = []string{"RobotPermission"}
+
+func (ec *executionContext) _RobotPermission(ctx context.Context, sel ast.SelectionSet, obj *schema.RobotPermission) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, robotPermissionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RobotPermission")
+		case "namespace":
+			out.Values[i] = ec._RobotPermission_namespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resource":
+			out.Values[i] = ec._RobotPermission_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._RobotPermission_action(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -27545,6 +29926,30 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAPIToken2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPITokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.APIToken) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPIToken(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐAPIToken(ctx context.Context, sel ast.SelectionSet, v *ent.APIToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIToken!")
+		return graphql.Null
+	}
+	return ec._APIToken(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNArtifact2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Artifact) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -27712,6 +30117,11 @@ func (ec *executionContext) marshalNCVEExportStatus2githubᚗcomᚋberthᚑregis
 	return v
 }
 
+func (ec *executionContext) unmarshalNCreateAPITokenInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateAPITokenInput(ctx context.Context, v any) (model.CreateAPITokenInput, error) {
+	res, err := ec.unmarshalInputCreateAPITokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateLabelInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateLabelInput(ctx context.Context, v any) (model.CreateLabelInput, error) {
 	res, err := ec.unmarshalInputCreateLabelInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -27719,6 +30129,11 @@ func (ec *executionContext) unmarshalNCreateLabelInput2githubᚗcomᚋberthᚑre
 
 func (ec *executionContext) unmarshalNCreateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐCreateProjectInput(ctx context.Context, v any) (ent.CreateProjectInput, error) {
 	res, err := ec.unmarshalInputCreateProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNCreateRobotInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateRobotInput(ctx context.Context, v any) (model.CreateRobotInput, error) {
+	res, err := ec.unmarshalInputCreateRobotInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -27730,6 +30145,22 @@ func (ec *executionContext) unmarshalNCreateUserInput2githubᚗcomᚋberthᚑreg
 func (ec *executionContext) unmarshalNCreateWebhookPolicyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateWebhookPolicyInput(ctx context.Context, v any) (model.CreateWebhookPolicyInput, error) {
 	res, err := ec.unmarshalInputCreateWebhookPolicyInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreatedAPIToken2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedAPIToken(ctx context.Context, sel ast.SelectionSet, v *model.CreatedAPIToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreatedAPIToken!")
+		return graphql.Null
+	}
+	return ec._CreatedAPIToken(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCreatedRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedRobot(ctx context.Context, sel ast.SelectionSet, v *model.CreatedRobot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CreatedRobot!")
+		return graphql.Null
+	}
+	return ec._CreatedRobot(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNCreatedWebhookPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreatedWebhookPolicy(ctx context.Context, sel ast.SelectionSet, v *model.CreatedWebhookPolicy) graphql.Marshaler {
@@ -28153,6 +30584,103 @@ func (ec *executionContext) unmarshalNRepositoryWhereInput2ᚖgithubᚗcomᚋber
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRobot2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobotᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Robot) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx context.Context, sel ast.SelectionSet, v *ent.Robot) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Robot!")
+		return graphql.Null
+	}
+	return ec._Robot(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRobotLevel2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋrobotᚐLevel(ctx context.Context, v any) (robot.Level, error) {
+	var res robot.Level
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRobotLevel2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋrobotᚐLevel(ctx context.Context, sel ast.SelectionSet, v robot.Level) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNRobotPermission2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx context.Context, sel ast.SelectionSet, v schema.RobotPermission) graphql.Marshaler {
+	return ec._RobotPermission(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRobotPermission2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []schema.RobotPermission) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRobotPermission2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRobotPermission2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx context.Context, sel ast.SelectionSet, v []*schema.RobotPermission) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRobotPermission2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRobotPermission2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx context.Context, sel ast.SelectionSet, v *schema.RobotPermission) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RobotPermission!")
+		return graphql.Null
+	}
+	return ec._RobotPermission(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRobotPermissionInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx context.Context, v any) ([]*schema.RobotPermission, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*schema.RobotPermission, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRobotPermissionInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNRobotPermissionInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx context.Context, v any) (*schema.RobotPermission, error) {
+	res, err := ec.unmarshalInputRobotPermissionInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋmemberᚐRole(ctx context.Context, v any) (member.Role, error) {
 	var res member.Role
 	err := res.UnmarshalGQL(v)
@@ -28305,6 +30833,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 
 func (ec *executionContext) unmarshalNUpdateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐUpdateProjectInput(ctx context.Context, v any) (ent.UpdateProjectInput, error) {
 	res, err := ec.unmarshalInputUpdateProjectInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateRobotInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐUpdateRobotInput(ctx context.Context, v any) (model.UpdateRobotInput, error) {
+	res, err := ec.unmarshalInputUpdateRobotInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -29399,6 +31932,30 @@ func (ec *executionContext) unmarshalORepositoryWhereInput2ᚖgithubᚗcomᚋber
 	}
 	res, err := ec.unmarshalInputRepositoryWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx context.Context, sel ast.SelectionSet, v *ent.Robot) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Robot(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORobotPermissionInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermissionᚄ(ctx context.Context, v any) ([]*schema.RobotPermission, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*schema.RobotPermission, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRobotPermissionInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐRobotPermission(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalORole2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋmemberᚐRole(ctx context.Context, v any) (*member.Role, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 )
@@ -34,12 +35,32 @@ type AuditSettingsInput struct {
 	LogPulls        *bool            `json:"logPulls,omitempty"`
 }
 
+type CreateAPITokenInput struct {
+	Name string `json:"name"`
+	// Role-table actions (repository:pull, …) the token may use, or * for everything the user may do.
+	Scopes []string `json:"scopes"`
+	// Days until the token expires; left out, never.
+	ExpiresInDays *int `json:"expiresInDays,omitempty"`
+}
+
 type CreateLabelInput struct {
 	Name        string  `json:"name"`
 	Description *string `json:"description,omitempty"`
 	Color       *string `json:"color,omitempty"`
 	// Leave out for a system-wide label (system admins only).
 	ProjectID *int `json:"projectID,omitempty"`
+}
+
+type CreateRobotInput struct {
+	// The project of a project robot; left out for a system robot.
+	ProjectID *int `json:"projectID,omitempty"`
+	// Lower-case letters, digits, '.', '_' and '-'; the login name adds robot$ (and <project>+).
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	// Lifetime in days from creation; -1 (the default) never expires.
+	Duration    *int                      `json:"duration,omitempty"`
+	Disabled    *bool                     `json:"disabled,omitempty"`
+	Permissions []*schema.RobotPermission `json:"permissions"`
 }
 
 type CreateUserInput struct {
@@ -64,6 +85,18 @@ type CreateWebhookPolicyInput struct {
 	PayloadFormat  *webhookpolicy.PayloadFormat `json:"payloadFormat,omitempty"`
 	// The HMAC-SHA256 key for X-Berth-Signature-256; generated when left out.
 	Secret *string `json:"secret,omitempty"`
+}
+
+type CreatedAPIToken struct {
+	Token *ent.APIToken `json:"token"`
+	// The token itself. Shown only here: Berth keeps a hash of it.
+	Secret string `json:"secret"`
+}
+
+type CreatedRobot struct {
+	Robot *ent.Robot `json:"robot"`
+	// The password for robot.name. Shown only here: Berth keeps a hash of it.
+	Secret string `json:"secret"`
 }
 
 type CreatedWebhookPolicy struct {
@@ -125,6 +158,14 @@ type PurgeScheduleInput struct {
 }
 
 type Subscription struct {
+}
+
+type UpdateRobotInput struct {
+	Description *string `json:"description,omitempty"`
+	// Lifetime in days from creation; -1 never expires.
+	Duration    *int                      `json:"duration,omitempty"`
+	Disabled    *bool                     `json:"disabled,omitempty"`
+	Permissions []*schema.RobotPermission `json:"permissions,omitempty"`
 }
 
 type UpdateUserInput struct {

@@ -56,7 +56,7 @@ const AuditLogsQuery = graphql(`
 export const operations = ['create', 'delete', 'update', 'pull', 'login']
 
 /** resourceTypes are the kinds of resource the log records. */
-const resourceTypes = ['artifact', 'tag', 'repository', 'project', 'user', 'member', 'robot', 'webhook', 'configuration', 'session']
+const resourceTypes = ['artifact', 'tag', 'repository', 'project', 'user', 'member', 'robot', 'api-token', 'webhook', 'configuration', 'session']
 
 /** The filters live in the address, so a filtered view can be reloaded and shared. */
 const filterKeys = ['user', 'operation', 'type', 'resource', 'from', 'to', 'sort'] as const
