@@ -14,10 +14,12 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/artifactblob"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -94,9 +96,11 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			accessory.Table:       accessory.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
+			artifactblob.Table:    artifactblob.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
 			blob.Table:            blob.ValidColumn,
 			entevent.Table:        entevent.ValidColumn,
+			gcrun.Table:           gcrun.ValidColumn,
 			label.Table:           label.ValidColumn,
 			member.Table:          member.ValidColumn,
 			project.Table:         project.ValidColumn,

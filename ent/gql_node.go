@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -57,6 +58,11 @@ var blobImplementors = []string{"Blob", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Blob) IsNode() {}
+
+var gcrunImplementors = []string{"GCRun", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*GCRun) IsNode() {}
 
 var labelImplementors = []string{"Label", "Node"}
 
@@ -208,6 +214,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(blob.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, blobImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case gcrun.Table:
+		query := c.GCRun.Query().
+			Where(gcrun.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, gcrunImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -445,6 +460,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Blob.Query().
 			Where(blob.IDIn(ids...))
 		query, err := query.CollectFields(ctx, blobImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case gcrun.Table:
+		query := c.GCRun.Query().
+			Where(gcrun.IDIn(ids...))
+		query, err := query.CollectFields(ctx, gcrunImplementors...)
 		if err != nil {
 			return nil, err
 		}

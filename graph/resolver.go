@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -29,6 +30,7 @@ type Resolver struct {
 	Audit       *audit.Writer
 	AuditConfig *audit.Settings
 	Purge       *purge.Service
+	GC          *gc.Service
 	// CheckForwardEndpoint dials an audit forwarding endpoint before it is saved.
 	CheckForwardEndpoint func(ctx context.Context, address, protocol string) error
 	Auth                 *auth.Service

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -47,7 +48,7 @@ func init() {
 		if !ok {
 			return nil, errors.New("berth-index middleware: no registry in options")
 		}
-		r.ns = indexedNamespace{Namespace: ns, ix: r.indexer}
+		r.ns = indexedNamespace{Namespace: ns, ix: r.indexer, guard: r.guard}
 		return r.ns, nil
 	})
 	if err != nil {
@@ -66,6 +67,9 @@ type Config struct {
 	ExternalURL string
 	// Audit records pulls (when its settings say so); nil records nothing.
 	Audit Auditor
+	// GCWindow is how long a pushed, HEADed or referenced blob is never a garbage collection
+	// candidate; zero means DefaultGCWindow.
+	GCWindow time.Duration
 }
 
 // Auditor is the part of the audit log the registry writes to.
@@ -79,6 +83,8 @@ type Registry struct {
 	app     *handlers.App
 	ns      distribution.Namespace
 	indexer *Indexer
+	guard   *BlobGuard
+	driver  storagedriver.StorageDriver
 	auth    *auth.Service
 	db      *ent.Client
 	log     *slog.Logger
@@ -91,8 +97,9 @@ type Registry struct {
 // New builds the embedded Distribution application. Its configuration is made here in code, never
 // read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
 func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
-	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit}
-	dcfg, err := r.distributionConfig(cfg)
+	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit,
+		guard: NewBlobGuard(db, cfg.GCWindow)}
+	dcfg, err := r.distributionConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +120,7 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 	return r, nil
 }
 
-func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration, error) {
+func (r *Registry) distributionConfig(ctx context.Context, cfg Config) (*configuration.Configuration, error) {
 	storage := configuration.Storage{}
 	if len(cfg.Storage) == 0 {
 		storage["filesystem"] = configuration.Parameters{"rootdirectory": filepath.Join(cfg.DataDir, "registry")}
@@ -126,12 +133,17 @@ func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration,
 	if driverName == "" {
 		return nil, errors.New("registry storage: exactly one storage driver must be configured")
 	}
-	// Validate the driver here: Distribution panics on a bad one.
-	if _, err := factory.Create(context.Background(), driverName, storage.Parameters()); err != nil {
+	// Validate the driver here: Distribution panics on a bad one. Garbage collection and upload
+	// purging keep this instance; Distribution makes its own over the same storage.
+	driver, err := factory.Create(ctx, driverName, storage.Parameters())
+	if err != nil {
 		return nil, fmt.Errorf("registry storage %q: %w", driverName, err)
 	}
+	r.driver = driver
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["redirect"] = configuration.Parameters{"disable": true}
+	// Berth purges uploads itself (worker/gc), on its schedule and with a record of each run.
+	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 
 	secret, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "keys", "upload-secret"))
 	if err != nil {
@@ -188,6 +200,12 @@ func loadOrCreateSecret(path string) (string, error) {
 	}
 	return secret, nil
 }
+
+// Driver is the storage driver under the registry, for garbage collection and upload purging.
+func (r *Registry) Driver() storagedriver.StorageDriver { return r.driver }
+
+// Guard is the blob guard that keeps garbage collection safe while pushes go on.
+func (r *Registry) Guard() *BlobGuard { return r.guard }
 
 // Close writes the pull statistics still queued and stops Distribution's background work (the
 // upload purger). Call it after the HTTP server has stopped taking requests.

@@ -31,6 +31,7 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
+	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -122,12 +123,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.redis = redis.NewClient(opts)
 	}
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit}, db, s.auth,
+	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
+		GCWindow: cfg.GCWindow}, db, s.auth,
 		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase,
+		Storage: s.registry.Driver(), Artifacts: s.registry, GCWindow: s.registry.Guard().Window(),
+		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun}, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +139,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.dispatch.AddConsumer(hooks)
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge: purge.NewService(pool, db), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
+		Purge: purge.NewService(pool, db), GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

@@ -12,6 +12,9 @@ export const eventTypeNames: Record<EventType, string> = {
   PROJECT_DELETED: 'Project deleted',
   PURGE_PROGRESS: 'Audit purge progress',
   PURGE_COMPLETED: 'Audit purge completed',
+  GC_STARTED: 'Garbage collection started',
+  GC_PROGRESS: 'Garbage collection progress',
+  GC_COMPLETED: 'Garbage collection completed',
 }
 
 /**
