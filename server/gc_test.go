@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -446,4 +447,134 @@ func TestGCRacesPushes(t *testing.T) {
 			t.Errorf("%s does not pull whole after a second gc: %v\n%s", ref, err, out)
 		}
 	}
+}
+
+// TestGCAdminsOnlyHistoryScheduleEvents checks who may run GC, one GC at a time, the schedule, the
+// history and the events a run leaves.
+func TestGCAdminsOnlyHistoryScheduleEvents(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 0)
+	g.env.CreateUser("dev", "dev-password-1")
+	for _, q := range []string{
+		`mutation { startGC(input: {}) { id } }`,
+		`mutation { purgeUploads { id } }`,
+		`mutation { setGCSchedule(input: {kind: HOURLY}) { kind } }`,
+		`query { gcRuns { totalCount } }`,
+		`query { gcSchedule { kind } }`,
+	} {
+		if r := g.env.GraphQL("dev", "dev-password-1", q, nil); r.Code() != "FORBIDDEN" {
+			t.Errorf("%s as a non-admin: code %q; want FORBIDDEN", q, r.Code())
+		}
+	}
+	if r := g.env.GraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {workers: 11}) { id } }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("11 workers: code %q; want BAD_USER_INPUT", r.Code())
+	}
+
+	run := g.gc(t, map[string]any{"workers": 3})
+	if run.Status != "SUCCESS" || !strings.Contains(run.Log, "workers 3") {
+		t.Fatalf("gc = %+v", run)
+	}
+	rows, err := g.env.DB.QueryContext(context.Background(), `SELECT type FROM events WHERE job_id = $1 ORDER BY id`, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for rows.Next() {
+		var typ string
+		_ = rows.Scan(&typ)
+		types = append(types, typ)
+	}
+	rows.Close()
+	if len(types) < 2 || types[0] != "GC_STARTED" || types[len(types)-1] != "GC_COMPLETED" {
+		t.Errorf("events of run %s: %v; want GC_STARTED … GC_COMPLETED", run.ID, types)
+	}
+
+	// One GC at a time: while one is running, another is refused.
+	g.exec(t, `INSERT INTO gc_runs (kind, status, trigger, log, operator, created_at) VALUES ('GC', 'RUNNING', 'MANUAL', '', 'x', now())`)
+	if r := g.env.GraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {}) { id } }`, nil); r.Code() != "CONFLICT" {
+		t.Errorf("second gc while one runs: code %q; want CONFLICT", r.Code())
+	}
+	var hist struct {
+		GcRuns struct {
+			TotalCount int
+			Edges      []struct{ Node struct{ ID, Status string } }
+		}
+	}
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `query { gcRuns(kind: GC) { totalCount edges { node { id status } } } }`, nil, &hist)
+	if hist.GcRuns.TotalCount != 2 || hist.GcRuns.Edges[1].Node.ID != run.ID || hist.GcRuns.Edges[0].Node.Status != "RUNNING" {
+		t.Errorf("history = %+v; want the running one, then run %s", hist, run.ID)
+	}
+
+	if r := g.env.GraphQL("admin", servertest.AdminPassword, `mutation { setGCSchedule(input: {kind: CUSTOM, cron: "every day"}) { kind } }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("bad cron: code %q; want BAD_USER_INPUT", r.Code())
+	}
+	var sched struct {
+		GcSchedule struct {
+			Kind      string
+			Cron      string
+			Workers   int
+			DryRun    bool
+			NextRunAt *time.Time
+		}
+	}
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation { setGCSchedule(input: {kind: CUSTOM, cron: "30 4 * * *", workers: 5, dryRun: true}) { kind } }`, nil, nil)
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `query { gcSchedule { kind cron workers dryRun nextRunAt } }`, nil, &sched)
+	s := sched.GcSchedule
+	if s.Kind != "CUSTOM" || s.Cron != "30 4 * * *" || s.Workers != 5 || !s.DryRun || s.NextRunAt == nil ||
+		s.NextRunAt.UTC().Hour() != 4 || s.NextRunAt.UTC().Minute() != 30 {
+		t.Errorf("schedule = %+v", s)
+	}
+}
+
+// TestUploadPurge starts uploads, ages one, and checks that a dry run lists only the old one and
+// a real purge removes only it.
+func TestUploadPurge(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 0)
+	start := func() string {
+		req, _ := newRequest("POST", g.env.URL+"/v2/library/up/blobs/uploads/", "")
+		req.SetBasicAuth("admin", servertest.AdminPassword)
+		resp, err := servertest.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 202 {
+			t.Fatalf("start upload: %d", resp.StatusCode)
+		}
+		return resp.Header.Get("Docker-Upload-UUID")
+	}
+	oldID, newID := start(), start()
+	uploads := filepath.Join(filepath.Dir(g.blobsDir), "repositories", "library", "up", "_uploads")
+	startedAt := filepath.Join(uploads, oldID, "startedat")
+	if err := os.WriteFile(startedAt, []byte(time.Now().Add(-200*time.Hour).UTC().Format(time.RFC3339)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	purge := func(dry bool) gcRunResult {
+		var out struct{ PurgeUploads gcRunResult }
+		g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation($d: Boolean) { purgeUploads(dryRun: $d) { id } }`,
+			map[string]any{"d": dry}, &out)
+		return g.wait(t, out.PurgeUploads.ID)
+	}
+	dry := purge(true)
+	if dry.Status != "SUCCESS" || dry.UploadsPurged != 1 {
+		t.Fatalf("dry run = %+v; want one upload", dry)
+	}
+	if _, err := os.Stat(filepath.Join(uploads, oldID)); err != nil {
+		t.Fatalf("dry run removed the upload: %v", err)
+	}
+	run := purge(false)
+	if run.Status != "SUCCESS" || run.UploadsPurged != 1 || run.Failures != 0 {
+		t.Fatalf("purge = %+v; want one upload", run)
+	}
+	if _, err := os.Stat(filepath.Join(uploads, oldID)); !os.IsNotExist(err) {
+		t.Errorf("old upload still there: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(uploads, newID)); err != nil {
+		t.Errorf("new upload removed: %v", err)
+	}
+}
+
+func newRequest(method, url, body string) (*http.Request, error) {
+	return http.NewRequest(method, url, strings.NewReader(body))
 }
