@@ -46,6 +46,11 @@ func blobDir(d digest.Digest) string {
 	return path.Join(root, "blobs", d.Algorithm().String(), hex[:2], hex)
 }
 
+// batch is how many marked blobs a sweep worker claims and deletes at a time. Claiming is one
+// statement and forgetting one more, so a batch costs two commits instead of two per blob; while a
+// batch is being deleted its blobs answer 404 and uploads of them wait.
+const batch = 50
+
 // candidate is a blob marked for deletion.
 type candidate struct {
 	id        int64
@@ -124,20 +129,21 @@ FROM blobs b WHERE `+unreferenced, []any{cutoff, spared, manifestTypes}, &n, &ma
 	return r.orphans(ctx, cutoff)
 }
 
-// sweep deletes the marked blobs with run.Workers workers, page by page.
+// sweep deletes the marked blobs with run.Workers workers. The feeder reads them page by page
+// and hands them out in small batches; each batch costs a few statements whatever its size.
 func (r *runState) sweep(ctx context.Context) error {
 	links, err := r.manifestLinks(ctx)
 	if err != nil {
 		return err
 	}
-	items := make(chan candidate)
+	batches := make(chan []candidate)
 	var wg sync.WaitGroup
 	for range r.run.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range items {
-				r.sweepOne(ctx, c, links)
+			for b := range batches {
+				r.sweepBatch(ctx, b, links)
 				r.progress(ctx)
 			}
 		}()
@@ -154,7 +160,7 @@ WHERE status = 'delete' AND id > $1 ORDER BY id LIMIT $2`, lastID, page)
 			}
 			break
 		}
-		var batch []candidate
+		var got []candidate
 		for rows.Next() {
 			var c candidate
 			var d string
@@ -163,65 +169,94 @@ WHERE status = 'delete' AND id > $1 ORDER BY id LIMIT $2`, lastID, page)
 				break
 			}
 			c.digest = digest.Digest(d)
-			batch = append(batch, c)
+			got = append(got, c)
 		}
 		rows.Close()
-		if readErr != nil || len(batch) == 0 {
+		if readErr != nil || len(got) == 0 {
 			break
 		}
-		for _, c := range batch {
-			// Stoppable between items: a cancelled run hands out nothing more.
+		for len(got) > 0 {
+			n := min(batch, len(got))
+			// Stoppable between batches: a cancelled run hands out nothing more.
 			select {
-			case items <- c:
+			case batches <- got[:n]:
 			case <-ctx.Done():
 				break feed
 			}
+			lastID = got[n-1].id
+			got = got[n:]
 		}
-		lastID = batch[len(batch)-1].id
 	}
-	close(items)
+	close(batches)
 	wg.Wait()
 	return readErr
 }
 
-// sweepOne deletes one marked blob: claim it by compare-and-set (delete → deleting), delete its
-// manifest links and data from storage, then its row. A blob touched since it was marked fails the
-// claim and is kept; a storage error marks it deletefailed and the sweep goes on.
-func (r *runState) sweepOne(ctx context.Context, c candidate, links map[digest.Digest][]string) {
+// sweepBatch deletes marked blobs: it claims them by compare-and-set (delete → deleting, version
+// unchanged since the mark), deletes each one's manifest links and data from storage, then the
+// rows of those that went. A blob touched since it was marked fails the claim and is kept; a
+// storage error marks that blob deletefailed, and the others go on.
+func (r *runState) sweepBatch(ctx context.Context, b []candidate, links map[digest.Digest][]string) {
 	if ctx.Err() != nil {
 		return
 	}
-	res, err := r.w.db.ExecContext(ctx, `UPDATE blobs SET status = 'deleting', version = version + 1
-WHERE id = $1 AND version = $2 AND status = 'delete'`, c.id, c.version)
+	ids := make([]int64, len(b))
+	versions := make([]int64, len(b))
+	for i, c := range b {
+		ids[i], versions[i] = c.id, c.version
+	}
+	rows, err := r.w.db.QueryContext(ctx, `UPDATE blobs b SET status = 'deleting', version = b.version + 1
+FROM unnest($1::bigint[], $2::bigint[]) AS c(id, version)
+WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.id`, ids, versions)
 	if err != nil {
 		if ctx.Err() == nil {
-			r.fail("claim blob %s: %v", c.digest, err)
+			r.fail("claim %d blobs: %v", len(b), err)
 		}
 		return
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return // pushed, HEADed or referenced since it was marked: it stays
+	claimed := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err == nil {
+			claimed[id] = true
+		}
 	}
-	// From here the item is finished even if the run is stopped: a blob must not stay `deleting`.
+	rows.Close()
+	// From here the batch is finished even if the run is stopped: a blob must not stay `deleting`.
 	ctx = context.WithoutCancel(ctx)
-	freed, err := r.deleteFromStorage(ctx, c, links[c.digest])
-	if err != nil {
-		if _, dbErr := r.w.db.ExecContext(ctx, `UPDATE blobs SET status = 'deletefailed', version = version + 1 WHERE id = $1`, c.id); dbErr != nil {
-			err = errors.Join(err, dbErr)
+	var gone, failed []int64
+	var n counts
+	for _, c := range b {
+		if !claimed[c.id] {
+			continue // pushed, HEADed or referenced since it was marked: it stays
 		}
-		r.fail("delete blob %s: %v", c.digest, err)
-		return
-	}
-	if _, err := r.w.db.ExecContext(ctx, `DELETE FROM blobs WHERE id = $1 AND status = 'deleting'`, c.id); err != nil {
-		r.fail("forget deleted blob %s: %v", c.digest, err)
-		return
-	}
-	r.add(func(n *counts) {
+		freed, err := r.deleteFromStorage(ctx, c, links[c.digest])
+		if err != nil {
+			failed = append(failed, c.id)
+			r.fail("delete blob %s: %v", c.digest, err)
+			continue
+		}
+		gone = append(gone, c.id)
 		n.blobs++
 		n.bytes += freed
 		if isManifest(c.mediaType) {
 			n.manifests++
 		}
+	}
+	if len(failed) > 0 {
+		if _, err := r.w.db.ExecContext(ctx, `UPDATE blobs SET status = 'deletefailed', version = version + 1 WHERE id = ANY($1)`, failed); err != nil {
+			r.fail("mark %d blobs deletefailed: %v", len(failed), err)
+		}
+	}
+	if len(gone) > 0 {
+		if _, err := r.w.db.ExecContext(ctx, `DELETE FROM blobs WHERE id = ANY($1) AND status = 'deleting'`, gone); err != nil {
+			r.fail("forget %d deleted blobs: %v", len(gone), err)
+		}
+	}
+	r.add(func(c *counts) {
+		c.blobs += n.blobs
+		c.bytes += n.bytes
+		c.manifests += n.manifests
 	})
 }
 
