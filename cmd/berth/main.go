@@ -114,7 +114,11 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	defer db.Close()
-	deps := worker.Deps{DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase}
+	deps, release, err := server.WorkerDeps(ctx, cfg, log, pool, db)
+	if err != nil {
+		return err
+	}
+	defer release()
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err
