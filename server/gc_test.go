@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -577,4 +578,58 @@ func TestUploadPurge(t *testing.T) {
 
 func newRequest(method, url, body string) (*http.Request, error) {
 	return http.NewRequest(method, url, strings.NewReader(body))
+}
+
+// TestStopGCBetweenBatches stops a slow GC: it ends STOPPED, the batch in hand finished, no blob
+// left `deleting`, and every blob it did not reach still stored and still in the database.
+func TestStopGCBetweenBatches(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 40*time.Millisecond)
+	const n = 200
+	for i := range n {
+		data := []byte(fmt.Sprintf("blob %d", i))
+		h := sha256Hex(data)
+		dir := filepath.Join(g.blobsDir, "sha256", h[:2], h)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g.exec(t, `INSERT INTO blobs (digest, media_type, size, status, version, created_at, updated_at)
+VALUES ($1, 'application/octet-stream', $2, 'none', 0, now() - interval '1 hour', now() - interval '1 hour')`, "sha256:"+h, len(data))
+	}
+	var out struct{ StartGC gcRunResult }
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {workers: 1}) { id } }`, nil, &out)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		var s struct{ GcRun gcRunResult }
+		g.env.MustGraphQL("admin", servertest.AdminPassword, `query($id: ID!) { gcRun(id: $id) { status } }`, map[string]any{"id": out.StartGC.ID}, &s)
+		if s.GcRun.Status == "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gc never ran: %+v", s.GcRun)
+		}
+	}
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { stopGC(id: $id) { id } }`, map[string]any{"id": out.StartGC.ID}, nil)
+	run := g.wait(t, out.StartGC.ID)
+	if run.Status != "STOPPED" || run.BlobsDeleted >= n || run.BlobsDeleted%50 != 0 {
+		t.Fatalf("stopped gc = %+v; want STOPPED after whole batches of 50, short of %d", run, n)
+	}
+	var deleting, left int
+	rows, err := g.env.DB.QueryContext(context.Background(), `SELECT count(*) FILTER (WHERE status = 'deleting'), count(*) FROM blobs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows.Next()
+	_ = rows.Scan(&deleting, &left)
+	rows.Close()
+	if deleting != 0 || int64(left) != n-run.BlobsDeleted || len(g.stored(t)) != left {
+		t.Fatalf("after the stop: %d deleting, %d rows, %d stored; want 0, %d, %d", deleting, left, len(g.stored(t)), n-run.BlobsDeleted, n-run.BlobsDeleted)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
