@@ -586,19 +586,7 @@ func TestStopGCBetweenBatches(t *testing.T) {
 	t.Parallel()
 	g := setupGC(t, time.Millisecond, 40*time.Millisecond)
 	const n = 200
-	for i := range n {
-		data := []byte(fmt.Sprintf("blob %d", i))
-		h := sha256Hex(data)
-		dir := filepath.Join(g.blobsDir, "sha256", h[:2], h)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g.exec(t, `INSERT INTO blobs (digest, media_type, size, status, version, created_at, updated_at)
-VALUES ($1, 'application/octet-stream', $2, 'none', 0, now() - interval '1 hour', now() - interval '1 hour')`, "sha256:"+h, len(data))
-	}
+	g.seedBlobs(t, n)
 	var out struct{ StartGC gcRunResult }
 	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {workers: 1}) { id } }`, nil, &out)
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
@@ -626,6 +614,63 @@ VALUES ($1, 'application/octet-stream', $2, 'none', 0, now() - interval '1 hour'
 	rows.Close()
 	if deleting != 0 || int64(left) != n-run.BlobsDeleted || len(g.stored(t)) != left {
 		t.Fatalf("after the stop: %d deleting, %d rows, %d stored; want 0, %d, %d", deleting, left, len(g.stored(t)), n-run.BlobsDeleted, n-run.BlobsDeleted)
+	}
+}
+
+// seedBlobs stores n small unreferenced blobs, known to the database and an hour old.
+func (g *gcBundle) seedBlobs(t *testing.T, n int) {
+	t.Helper()
+	for i := range n {
+		data := []byte(fmt.Sprintf("blob %d", i))
+		h := sha256Hex(data)
+		dir := filepath.Join(g.blobsDir, "sha256", h[:2], h)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "data"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g.exec(t, `INSERT INTO blobs (digest, media_type, size, status, version, created_at, updated_at)
+VALUES ($1, 'application/octet-stream', $2, 'none', 0, now() - interval '1 hour', now() - interval '1 hour')`, "sha256:"+h, len(data))
+	}
+}
+
+// TestGCProgressIsPublished follows a GC through the events subscription and gcProgress.
+func TestGCProgressIsPublished(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 0)
+	g.seedBlobs(t, 120)
+	admin := dialGraphQLWS(t, g.env, "admin", servertest.AdminPassword)
+	admin.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { events(types: [GC_COMPLETED]) { type jobID count } }`}})
+	time.Sleep(300 * time.Millisecond)
+
+	var out struct{ StartGC gcRunResult }
+	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {workers: 2}) { id } }`, nil, &out)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m := admin.next(ctx)
+	b, _ := json.Marshal(m["payload"])
+	if !strings.Contains(string(b), `"type":"GC_COMPLETED"`) || !strings.Contains(string(b), `"jobID":`+out.StartGC.ID) ||
+		!strings.Contains(string(b), `"count":120`) {
+		t.Fatalf("completion event = %s (run %s)", b, out.StartGC.ID)
+	}
+	admin.send(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($id: ID!) { gcProgress(id: $id) { status blobsDeleted } }`, "variables": map[string]any{"id": out.StartGC.ID}}})
+	var got []string
+	for {
+		m := admin.next(ctx)
+		if m["id"] != "2" {
+			continue
+		}
+		if m["type"] == "complete" {
+			break
+		}
+		b, _ := json.Marshal(m["payload"])
+		got = append(got, string(b))
+	}
+	if len(got) == 0 || !strings.Contains(got[len(got)-1], `"status":"SUCCESS"`) || !strings.Contains(got[len(got)-1], `"blobsDeleted":120`) {
+		t.Fatalf("gcProgress sent %v", got)
 	}
 }
 
