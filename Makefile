@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-ui tools ui services clean
+.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -77,3 +77,7 @@ bench-export: services
 bench-ui: build services tools
 	mkdir -p test-artifacts/e2e
 	cd ui && BERTH_BIN=$(CURDIR)/bin/berth CRANE=$(CURDIR)/tools/bin/crane npx playwright test -c e2e/bench.config.ts
+
+## bench-gc: mark and sweep of 100,000 unreferenced blobs on filesystem storage, 1 and 8 workers
+bench-gc: services
+	BERTH_BENCH=gc BERTH_BENCH_GC_BLOBS=$${BERTH_BENCH_GC_BLOBS:-100000} go test -run TestBenchGC -count=1 -v -timeout 20m ./worker/gc/ 2>&1 | grep -E 'bench_gc_test|^(---|ok|FAIL|PASS)'

@@ -63,9 +63,11 @@ type ArtifactEdges struct {
 	ScanReports []*ScanReport `json:"scan_reports,omitempty"`
 	// Set when this artifact is itself an accessory of another.
 	AccessoryLinks []*Accessory `json:"accessory_links,omitempty"`
+	// ArtifactBlobs holds the value of the artifact_blobs edge.
+	ArtifactBlobs []*ArtifactBlob `json:"artifact_blobs,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 	// totalCount holds the count of the edges above.
 	totalCount [6]map[string]int
 
@@ -76,6 +78,7 @@ type ArtifactEdges struct {
 	namedChildren       map[string][]*Artifact
 	namedScanReports    map[string][]*ScanReport
 	namedAccessoryLinks map[string][]*Accessory
+	namedArtifactBlobs  map[string][]*ArtifactBlob
 }
 
 // RepositoryOrErr returns the Repository value or an error if the edge
@@ -150,6 +153,15 @@ func (e ArtifactEdges) AccessoryLinksOrErr() ([]*Accessory, error) {
 		return e.AccessoryLinks, nil
 	}
 	return nil, &NotLoadedError{edge: "accessory_links"}
+}
+
+// ArtifactBlobsOrErr returns the ArtifactBlobs value or an error if the edge
+// was not loaded in eager-loading.
+func (e ArtifactEdges) ArtifactBlobsOrErr() ([]*ArtifactBlob, error) {
+	if e.loadedTypes[8] {
+		return e.ArtifactBlobs, nil
+	}
+	return nil, &NotLoadedError{edge: "artifact_blobs"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -300,6 +312,11 @@ func (_m *Artifact) QueryScanReports() *ScanReportQuery {
 // QueryAccessoryLinks queries the "accessory_links" edge of the Artifact entity.
 func (_m *Artifact) QueryAccessoryLinks() *AccessoryQuery {
 	return NewArtifactClient(_m.config).QueryAccessoryLinks(_m)
+}
+
+// QueryArtifactBlobs queries the "artifact_blobs" edge of the Artifact entity.
+func (_m *Artifact) QueryArtifactBlobs() *ArtifactBlobQuery {
+	return NewArtifactClient(_m.config).QueryArtifactBlobs(_m)
 }
 
 // Update returns a builder for updating this Artifact.
@@ -525,6 +542,30 @@ func (_m *Artifact) appendNamedAccessoryLinks(name string, edges ...*Accessory) 
 		_m.Edges.namedAccessoryLinks[name] = []*Accessory{}
 	} else {
 		_m.Edges.namedAccessoryLinks[name] = append(_m.Edges.namedAccessoryLinks[name], edges...)
+	}
+}
+
+// NamedArtifactBlobs returns the ArtifactBlobs named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Artifact) NamedArtifactBlobs(name string) ([]*ArtifactBlob, error) {
+	if _m.Edges.namedArtifactBlobs == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedArtifactBlobs[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Artifact) appendNamedArtifactBlobs(name string, edges ...*ArtifactBlob) {
+	if _m.Edges.namedArtifactBlobs == nil {
+		_m.Edges.namedArtifactBlobs = make(map[string][]*ArtifactBlob)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedArtifactBlobs[name] = []*ArtifactBlob{}
+	} else {
+		_m.Edges.namedArtifactBlobs[name] = append(_m.Edges.namedArtifactBlobs[name], edges...)
 	}
 }
 

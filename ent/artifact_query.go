@@ -15,6 +15,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/artifactblob"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/predicate"
@@ -38,6 +39,7 @@ type ArtifactQuery struct {
 	withChildren            *ArtifactQuery
 	withScanReports         *ScanReportQuery
 	withAccessoryLinks      *AccessoryQuery
+	withArtifactBlobs       *ArtifactBlobQuery
 	loadTotal               []func(context.Context, []*Artifact) error
 	modifiers               []func(*sql.Selector)
 	withNamedTags           map[string]*TagQuery
@@ -47,6 +49,7 @@ type ArtifactQuery struct {
 	withNamedChildren       map[string]*ArtifactQuery
 	withNamedScanReports    map[string]*ScanReportQuery
 	withNamedAccessoryLinks map[string]*AccessoryQuery
+	withNamedArtifactBlobs  map[string]*ArtifactBlobQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -259,6 +262,28 @@ func (_q *ArtifactQuery) QueryAccessoryLinks() *AccessoryQuery {
 	return query
 }
 
+// QueryArtifactBlobs chains the current query on the "artifact_blobs" edge.
+func (_q *ArtifactQuery) QueryArtifactBlobs() *ArtifactBlobQuery {
+	query := (&ArtifactBlobClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(artifact.Table, artifact.FieldID, selector),
+			sqlgraph.To(artifactblob.Table, artifactblob.ArtifactColumn),
+			sqlgraph.Edge(sqlgraph.O2M, true, artifact.ArtifactBlobsTable, artifact.ArtifactBlobsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Artifact entity from the query.
 // Returns a *NotFoundError when no Artifact was found.
 func (_q *ArtifactQuery) First(ctx context.Context) (*Artifact, error) {
@@ -459,6 +484,7 @@ func (_q *ArtifactQuery) Clone() *ArtifactQuery {
 		withChildren:       _q.withChildren.Clone(),
 		withScanReports:    _q.withScanReports.Clone(),
 		withAccessoryLinks: _q.withAccessoryLinks.Clone(),
+		withArtifactBlobs:  _q.withArtifactBlobs.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -554,6 +580,17 @@ func (_q *ArtifactQuery) WithAccessoryLinks(opts ...func(*AccessoryQuery)) *Arti
 	return _q
 }
 
+// WithArtifactBlobs tells the query-builder to eager-load the nodes that are connected to
+// the "artifact_blobs" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArtifactQuery) WithArtifactBlobs(opts ...func(*ArtifactBlobQuery)) *ArtifactQuery {
+	query := (&ArtifactBlobClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withArtifactBlobs = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -632,7 +669,7 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 	var (
 		nodes       = []*Artifact{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withRepository != nil,
 			_q.withTags != nil,
 			_q.withLabels != nil,
@@ -641,6 +678,7 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 			_q.withChildren != nil,
 			_q.withScanReports != nil,
 			_q.withAccessoryLinks != nil,
+			_q.withArtifactBlobs != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -719,6 +757,13 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 			return nil, err
 		}
 	}
+	if query := _q.withArtifactBlobs; query != nil {
+		if err := _q.loadArtifactBlobs(ctx, query, nodes,
+			func(n *Artifact) { n.Edges.ArtifactBlobs = []*ArtifactBlob{} },
+			func(n *Artifact, e *ArtifactBlob) { n.Edges.ArtifactBlobs = append(n.Edges.ArtifactBlobs, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedTags {
 		if err := _q.loadTags(ctx, query, nodes,
 			func(n *Artifact) { n.appendNamedTags(name) },
@@ -765,6 +810,13 @@ func (_q *ArtifactQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Art
 		if err := _q.loadAccessoryLinks(ctx, query, nodes,
 			func(n *Artifact) { n.appendNamedAccessoryLinks(name) },
 			func(n *Artifact, e *Accessory) { n.appendNamedAccessoryLinks(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedArtifactBlobs {
+		if err := _q.loadArtifactBlobs(ctx, query, nodes,
+			func(n *Artifact) { n.appendNamedArtifactBlobs(name) },
+			func(n *Artifact, e *ArtifactBlob) { n.appendNamedArtifactBlobs(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1140,6 +1192,36 @@ func (_q *ArtifactQuery) loadAccessoryLinks(ctx context.Context, query *Accessor
 	}
 	return nil
 }
+func (_q *ArtifactQuery) loadArtifactBlobs(ctx context.Context, query *ArtifactBlobQuery, nodes []*Artifact, init func(*Artifact), assign func(*Artifact, *ArtifactBlob)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Artifact)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(artifactblob.FieldArtifactID)
+	}
+	query.Where(predicate.ArtifactBlob(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(artifact.ArtifactBlobsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ArtifactID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "artifact_id" returned %v for node %v`, fk, n)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *ArtifactQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -1358,6 +1440,20 @@ func (_q *ArtifactQuery) WithNamedAccessoryLinks(name string, opts ...func(*Acce
 		_q.withNamedAccessoryLinks = make(map[string]*AccessoryQuery)
 	}
 	_q.withNamedAccessoryLinks[name] = query
+	return _q
+}
+
+// WithNamedArtifactBlobs tells the query-builder to eager-load the nodes that are connected to the "artifact_blobs"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ArtifactQuery) WithNamedArtifactBlobs(name string, opts ...func(*ArtifactBlobQuery)) *ArtifactQuery {
+	query := (&ArtifactBlobClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedArtifactBlobs == nil {
+		_q.withNamedArtifactBlobs = make(map[string]*ArtifactBlobQuery)
+	}
+	_q.withNamedArtifactBlobs[name] = query
 	return _q
 }
 

@@ -18,10 +18,12 @@ import (
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/artifactblob"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -52,6 +54,8 @@ type Client struct {
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
+	// ArtifactBlob is the client for interacting with the ArtifactBlob builders.
+	ArtifactBlob *ArtifactBlobClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
@@ -60,6 +64,8 @@ type Client struct {
 	CVEExport *CVEExportClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// GCRun is the client for interacting with the GCRun builders.
+	GCRun *GCRunClient
 	// Label is the client for interacting with the Label builders.
 	Label *LabelClient
 	// Member is the client for interacting with the Member builders.
@@ -106,10 +112,12 @@ func (c *Client) init() {
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Accessory = NewAccessoryClient(c.config)
 	c.Artifact = NewArtifactClient(c.config)
+	c.ArtifactBlob = NewArtifactBlobClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
 	c.Blob = NewBlobClient(c.config)
 	c.CVEExport = NewCVEExportClient(c.config)
 	c.Event = NewEventClient(c.config)
+	c.GCRun = NewGCRunClient(c.config)
 	c.Label = NewLabelClient(c.config)
 	c.Member = NewMemberClient(c.config)
 	c.Project = NewProjectClient(c.config)
@@ -220,10 +228,12 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
+		ArtifactBlob:    NewArtifactBlobClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
 		CVEExport:       NewCVEExportClient(cfg),
 		Event:           NewEventClient(cfg),
+		GCRun:           NewGCRunClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
 		Project:         NewProjectClient(cfg),
@@ -261,10 +271,12 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
+		ArtifactBlob:    NewArtifactBlobClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
 		Blob:            NewBlobClient(cfg),
 		CVEExport:       NewCVEExportClient(cfg),
 		Event:           NewEventClient(cfg),
+		GCRun:           NewGCRunClient(cfg),
 		Label:           NewLabelClient(cfg),
 		Member:          NewMemberClient(cfg),
 		Project:         NewProjectClient(cfg),
@@ -309,10 +321,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event,
-		c.Label, c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
-		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Artifact, c.ArtifactBlob, c.AuditLog, c.Blob,
+		c.CVEExport, c.Event, c.GCRun, c.Label, c.Member, c.Project, c.PurgeRun,
+		c.Repository, c.Robot, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag,
+		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -322,10 +334,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Accessory, c.Artifact, c.AuditLog, c.Blob, c.CVEExport, c.Event,
-		c.Label, c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
-		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Artifact, c.ArtifactBlob, c.AuditLog, c.Blob,
+		c.CVEExport, c.Event, c.GCRun, c.Label, c.Member, c.Project, c.PurgeRun,
+		c.Repository, c.Robot, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag,
+		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -340,6 +352,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Accessory.mutate(ctx, m)
 	case *ArtifactMutation:
 		return c.Artifact.mutate(ctx, m)
+	case *ArtifactBlobMutation:
+		return c.ArtifactBlob.mutate(ctx, m)
 	case *AuditLogMutation:
 		return c.AuditLog.mutate(ctx, m)
 	case *BlobMutation:
@@ -348,6 +362,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CVEExport.mutate(ctx, m)
 	case *EventMutation:
 		return c.Event.mutate(ctx, m)
+	case *GCRunMutation:
+		return c.GCRun.mutate(ctx, m)
 	case *LabelMutation:
 		return c.Label.mutate(ctx, m)
 	case *MemberMutation:
@@ -917,6 +933,22 @@ func (c *ArtifactClient) QueryAccessoryLinks(_m *Artifact) *AccessoryQuery {
 	return query
 }
 
+// QueryArtifactBlobs queries the artifact_blobs edge of a Artifact.
+func (c *ArtifactClient) QueryArtifactBlobs(_m *Artifact) *ArtifactBlobQuery {
+	query := (&ArtifactBlobClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(artifact.Table, artifact.FieldID, id),
+			sqlgraph.To(artifactblob.Table, artifactblob.ArtifactColumn),
+			sqlgraph.Edge(sqlgraph.O2M, true, artifact.ArtifactBlobsTable, artifact.ArtifactBlobsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *ArtifactClient) Hooks() []Hook {
 	return c.hooks.Artifact
@@ -939,6 +971,122 @@ func (c *ArtifactClient) mutate(ctx context.Context, m *ArtifactMutation) (Value
 		return (&ArtifactDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Artifact mutation op: %q", m.Op())
+	}
+}
+
+// ArtifactBlobClient is a client for the ArtifactBlob schema.
+type ArtifactBlobClient struct {
+	config
+}
+
+// NewArtifactBlobClient returns a client for the ArtifactBlob from the given config.
+func NewArtifactBlobClient(c config) *ArtifactBlobClient {
+	return &ArtifactBlobClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `artifactblob.Hooks(f(g(h())))`.
+func (c *ArtifactBlobClient) Use(hooks ...Hook) {
+	c.hooks.ArtifactBlob = append(c.hooks.ArtifactBlob, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `artifactblob.Intercept(f(g(h())))`.
+func (c *ArtifactBlobClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ArtifactBlob = append(c.inters.ArtifactBlob, interceptors...)
+}
+
+// Create returns a builder for creating a ArtifactBlob entity.
+func (c *ArtifactBlobClient) Create() *ArtifactBlobCreate {
+	mutation := newArtifactBlobMutation(c.config, OpCreate)
+	return &ArtifactBlobCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ArtifactBlob entities.
+func (c *ArtifactBlobClient) CreateBulk(builders ...*ArtifactBlobCreate) *ArtifactBlobCreateBulk {
+	return &ArtifactBlobCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ArtifactBlobClient) MapCreateBulk(slice any, setFunc func(*ArtifactBlobCreate, int)) *ArtifactBlobCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ArtifactBlobCreateBulk{err: fmt.Errorf("calling to ArtifactBlobClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ArtifactBlobCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ArtifactBlobCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ArtifactBlob.
+func (c *ArtifactBlobClient) Update() *ArtifactBlobUpdate {
+	mutation := newArtifactBlobMutation(c.config, OpUpdate)
+	return &ArtifactBlobUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ArtifactBlobClient) UpdateOne(_m *ArtifactBlob) *ArtifactBlobUpdateOne {
+	mutation := newArtifactBlobMutation(c.config, OpUpdateOne)
+	mutation.artifact = &_m.ArtifactID
+	mutation.blob = &_m.BlobID
+	return &ArtifactBlobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ArtifactBlob.
+func (c *ArtifactBlobClient) Delete() *ArtifactBlobDelete {
+	mutation := newArtifactBlobMutation(c.config, OpDelete)
+	return &ArtifactBlobDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Query returns a query builder for ArtifactBlob.
+func (c *ArtifactBlobClient) Query() *ArtifactBlobQuery {
+	return &ArtifactBlobQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeArtifactBlob},
+		inters: c.Interceptors(),
+	}
+}
+
+// QueryArtifact queries the artifact edge of a ArtifactBlob.
+func (c *ArtifactBlobClient) QueryArtifact(_m *ArtifactBlob) *ArtifactQuery {
+	return c.Query().
+		Where(artifactblob.ArtifactID(_m.ArtifactID), artifactblob.BlobID(_m.BlobID)).
+		QueryArtifact()
+}
+
+// QueryBlob queries the blob edge of a ArtifactBlob.
+func (c *ArtifactBlobClient) QueryBlob(_m *ArtifactBlob) *BlobQuery {
+	return c.Query().
+		Where(artifactblob.ArtifactID(_m.ArtifactID), artifactblob.BlobID(_m.BlobID)).
+		QueryBlob()
+}
+
+// Hooks returns the client hooks.
+func (c *ArtifactBlobClient) Hooks() []Hook {
+	return c.hooks.ArtifactBlob
+}
+
+// Interceptors returns the client interceptors.
+func (c *ArtifactBlobClient) Interceptors() []Interceptor {
+	return c.inters.ArtifactBlob
+}
+
+func (c *ArtifactBlobClient) mutate(ctx context.Context, m *ArtifactBlobMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ArtifactBlobCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ArtifactBlobUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ArtifactBlobUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ArtifactBlobDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ArtifactBlob mutation op: %q", m.Op())
 	}
 }
 
@@ -1487,6 +1635,139 @@ func (c *EventClient) mutate(ctx context.Context, m *EventMutation) (Value, erro
 		return (&EventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Event mutation op: %q", m.Op())
+	}
+}
+
+// GCRunClient is a client for the GCRun schema.
+type GCRunClient struct {
+	config
+}
+
+// NewGCRunClient returns a client for the GCRun from the given config.
+func NewGCRunClient(c config) *GCRunClient {
+	return &GCRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `gcrun.Hooks(f(g(h())))`.
+func (c *GCRunClient) Use(hooks ...Hook) {
+	c.hooks.GCRun = append(c.hooks.GCRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `gcrun.Intercept(f(g(h())))`.
+func (c *GCRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.GCRun = append(c.inters.GCRun, interceptors...)
+}
+
+// Create returns a builder for creating a GCRun entity.
+func (c *GCRunClient) Create() *GCRunCreate {
+	mutation := newGCRunMutation(c.config, OpCreate)
+	return &GCRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of GCRun entities.
+func (c *GCRunClient) CreateBulk(builders ...*GCRunCreate) *GCRunCreateBulk {
+	return &GCRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GCRunClient) MapCreateBulk(slice any, setFunc func(*GCRunCreate, int)) *GCRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GCRunCreateBulk{err: fmt.Errorf("calling to GCRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GCRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GCRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for GCRun.
+func (c *GCRunClient) Update() *GCRunUpdate {
+	mutation := newGCRunMutation(c.config, OpUpdate)
+	return &GCRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GCRunClient) UpdateOne(_m *GCRun) *GCRunUpdateOne {
+	mutation := newGCRunMutation(c.config, OpUpdateOne, withGCRun(_m))
+	return &GCRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GCRunClient) UpdateOneID(id int) *GCRunUpdateOne {
+	mutation := newGCRunMutation(c.config, OpUpdateOne, withGCRunID(id))
+	return &GCRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for GCRun.
+func (c *GCRunClient) Delete() *GCRunDelete {
+	mutation := newGCRunMutation(c.config, OpDelete)
+	return &GCRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GCRunClient) DeleteOne(_m *GCRun) *GCRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GCRunClient) DeleteOneID(id int) *GCRunDeleteOne {
+	builder := c.Delete().Where(gcrun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GCRunDeleteOne{builder}
+}
+
+// Query returns a query builder for GCRun.
+func (c *GCRunClient) Query() *GCRunQuery {
+	return &GCRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGCRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a GCRun entity by its id.
+func (c *GCRunClient) Get(ctx context.Context, id int) (*GCRun, error) {
+	return c.Query().Where(gcrun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GCRunClient) GetX(ctx context.Context, id int) *GCRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GCRunClient) Hooks() []Hook {
+	return c.hooks.GCRun
+}
+
+// Interceptors returns the client interceptors.
+func (c *GCRunClient) Interceptors() []Interceptor {
+	return c.inters.GCRun
+}
+
+func (c *GCRunClient) mutate(ctx context.Context, m *GCRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GCRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GCRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GCRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GCRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown GCRun mutation op: %q", m.Op())
 	}
 }
 
@@ -3920,14 +4201,16 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member,
-		Project, PurgeRun, Repository, Robot, ScanReport, Scanner, Session, Setting,
-		Tag, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
+		APIToken, Accessory, Artifact, ArtifactBlob, AuditLog, Blob, CVEExport, Event,
+		GCRun, Label, Member, Project, PurgeRun, Repository, Robot, ScanReport,
+		Scanner, Session, Setting, Tag, User, Vulnerability, WebhookDelivery,
+		WebhookPolicy []ent.Hook
 	}
 	inters struct {
-		APIToken, Accessory, Artifact, AuditLog, Blob, CVEExport, Event, Label, Member,
-		Project, PurgeRun, Repository, Robot, ScanReport, Scanner, Session, Setting,
-		Tag, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
+		APIToken, Accessory, Artifact, ArtifactBlob, AuditLog, Blob, CVEExport, Event,
+		GCRun, Label, Member, Project, PurgeRun, Repository, Robot, ScanReport,
+		Scanner, Session, Setting, Tag, User, Vulnerability, WebhookDelivery,
+		WebhookPolicy []ent.Interceptor
 	}
 )
 

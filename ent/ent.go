@@ -15,11 +15,13 @@ import (
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/artifactblob"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
 
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -98,10 +100,12 @@ func checkColumn(t, c string) error {
 			apitoken.Table:        apitoken.ValidColumn,
 			accessory.Table:       accessory.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
+			artifactblob.Table:    artifactblob.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
 			blob.Table:            blob.ValidColumn,
 			cveexport.Table:       cveexport.ValidColumn,
 			entevent.Table:        entevent.ValidColumn,
+			gcrun.Table:           gcrun.ValidColumn,
 			label.Table:           label.ValidColumn,
 			member.Table:          member.ValidColumn,
 			project.Table:         project.ValidColumn,

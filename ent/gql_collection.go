@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -777,6 +778,197 @@ func newCVEExportPaginateArgs(rv map[string]any) *cveexportPaginateArgs {
 	}
 	if v := rv[beforeField]; v != nil {
 		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *GCRunQuery) CollectFields(ctx context.Context, satisfies ...string) (*GCRunQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *GCRunQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(gcrun.Columns))
+		selectedFields = []string{gcrun.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "kind":
+			if _, ok := fieldSeen[gcrun.FieldKind]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldKind)
+				fieldSeen[gcrun.FieldKind] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[gcrun.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldStatus)
+				fieldSeen[gcrun.FieldStatus] = struct{}{}
+			}
+		case "trigger":
+			if _, ok := fieldSeen[gcrun.FieldTrigger]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldTrigger)
+				fieldSeen[gcrun.FieldTrigger] = struct{}{}
+			}
+		case "dryRun":
+			if _, ok := fieldSeen[gcrun.FieldDryRun]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldDryRun)
+				fieldSeen[gcrun.FieldDryRun] = struct{}{}
+			}
+		case "deleteUntagged":
+			if _, ok := fieldSeen[gcrun.FieldDeleteUntagged]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldDeleteUntagged)
+				fieldSeen[gcrun.FieldDeleteUntagged] = struct{}{}
+			}
+		case "removeOrphans":
+			if _, ok := fieldSeen[gcrun.FieldRemoveOrphans]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldRemoveOrphans)
+				fieldSeen[gcrun.FieldRemoveOrphans] = struct{}{}
+			}
+		case "workers":
+			if _, ok := fieldSeen[gcrun.FieldWorkers]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldWorkers)
+				fieldSeen[gcrun.FieldWorkers] = struct{}{}
+			}
+		case "windowSeconds":
+			if _, ok := fieldSeen[gcrun.FieldWindowSeconds]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldWindowSeconds)
+				fieldSeen[gcrun.FieldWindowSeconds] = struct{}{}
+			}
+		case "uploadAgeSeconds":
+			if _, ok := fieldSeen[gcrun.FieldUploadAgeSeconds]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldUploadAgeSeconds)
+				fieldSeen[gcrun.FieldUploadAgeSeconds] = struct{}{}
+			}
+		case "artifactsDeleted":
+			if _, ok := fieldSeen[gcrun.FieldArtifactsDeleted]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldArtifactsDeleted)
+				fieldSeen[gcrun.FieldArtifactsDeleted] = struct{}{}
+			}
+		case "manifestsDeleted":
+			if _, ok := fieldSeen[gcrun.FieldManifestsDeleted]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldManifestsDeleted)
+				fieldSeen[gcrun.FieldManifestsDeleted] = struct{}{}
+			}
+		case "blobsDeleted":
+			if _, ok := fieldSeen[gcrun.FieldBlobsDeleted]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldBlobsDeleted)
+				fieldSeen[gcrun.FieldBlobsDeleted] = struct{}{}
+			}
+		case "bytesFreed":
+			if _, ok := fieldSeen[gcrun.FieldBytesFreed]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldBytesFreed)
+				fieldSeen[gcrun.FieldBytesFreed] = struct{}{}
+			}
+		case "orphans":
+			if _, ok := fieldSeen[gcrun.FieldOrphans]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldOrphans)
+				fieldSeen[gcrun.FieldOrphans] = struct{}{}
+			}
+		case "orphanBytes":
+			if _, ok := fieldSeen[gcrun.FieldOrphanBytes]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldOrphanBytes)
+				fieldSeen[gcrun.FieldOrphanBytes] = struct{}{}
+			}
+		case "uploadsPurged":
+			if _, ok := fieldSeen[gcrun.FieldUploadsPurged]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldUploadsPurged)
+				fieldSeen[gcrun.FieldUploadsPurged] = struct{}{}
+			}
+		case "failures":
+			if _, ok := fieldSeen[gcrun.FieldFailures]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldFailures)
+				fieldSeen[gcrun.FieldFailures] = struct{}{}
+			}
+		case "log":
+			if _, ok := fieldSeen[gcrun.FieldLog]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldLog)
+				fieldSeen[gcrun.FieldLog] = struct{}{}
+			}
+		case "operator":
+			if _, ok := fieldSeen[gcrun.FieldOperator]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldOperator)
+				fieldSeen[gcrun.FieldOperator] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[gcrun.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldCreatedAt)
+				fieldSeen[gcrun.FieldCreatedAt] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[gcrun.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldStartedAt)
+				fieldSeen[gcrun.FieldStartedAt] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[gcrun.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldEndedAt)
+				fieldSeen[gcrun.FieldEndedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type gcrunPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []GCRunPaginateOption
+}
+
+func newGCRunPaginateArgs(rv map[string]any) *gcrunPaginateArgs {
+	args := &gcrunPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &GCRunOrder{Field: &GCRunOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithGCRunOrder(order))
+			}
+		case *GCRunOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithGCRunOrder(v))
+			}
+		}
 	}
 	return args
 }

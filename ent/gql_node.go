@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -70,6 +71,11 @@ var cveexportImplementors = []string{"CVEExport", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*CVEExport) IsNode() {}
+
+var gcrunImplementors = []string{"GCRun", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*GCRun) IsNode() {}
 
 var labelImplementors = []string{"Label", "Node"}
 
@@ -244,6 +250,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(cveexport.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, cveexportImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case gcrun.Table:
+		query := c.GCRun.Query().
+			Where(gcrun.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, gcrunImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -522,6 +537,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.CVEExport.Query().
 			Where(cveexport.IDIn(ids...))
 		query, err := query.CollectFields(ctx, cveexportImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case gcrun.Table:
+		query := c.GCRun.Query().
+			Where(gcrun.IDIn(ids...))
+		query, err := query.CollectFields(ctx, gcrunImplementors...)
 		if err != nil {
 			return nil, err
 		}

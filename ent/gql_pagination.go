@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -1789,6 +1790,302 @@ func (_m *CVEExport) ToEdge(order *CVEExportOrder) *CVEExportEdge {
 		order = DefaultCVEExportOrder
 	}
 	return &CVEExportEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// GCRunEdge is the edge representation of GCRun.
+type GCRunEdge struct {
+	Node   *GCRun `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// GCRunConnection is the connection containing edges to GCRun.
+type GCRunConnection struct {
+	Edges      []*GCRunEdge `json:"edges"`
+	PageInfo   PageInfo     `json:"pageInfo"`
+	TotalCount int          `json:"totalCount"`
+}
+
+func (c *GCRunConnection) build(nodes []*GCRun, pager *gcrunPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *GCRun
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *GCRun {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *GCRun {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*GCRunEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &GCRunEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// GCRunPaginateOption enables pagination customization.
+type GCRunPaginateOption func(*gcrunPager) error
+
+// WithGCRunOrder configures pagination ordering.
+func WithGCRunOrder(order *GCRunOrder) GCRunPaginateOption {
+	if order == nil {
+		order = DefaultGCRunOrder
+	}
+	o := *order
+	return func(pager *gcrunPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultGCRunOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithGCRunFilter configures pagination filter.
+func WithGCRunFilter(filter func(*GCRunQuery) (*GCRunQuery, error)) GCRunPaginateOption {
+	return func(pager *gcrunPager) error {
+		if filter == nil {
+			return errors.New("GCRunQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type gcrunPager struct {
+	reverse bool
+	order   *GCRunOrder
+	filter  func(*GCRunQuery) (*GCRunQuery, error)
+}
+
+func newGCRunPager(opts []GCRunPaginateOption, reverse bool) (*gcrunPager, error) {
+	pager := &gcrunPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultGCRunOrder
+	}
+	return pager, nil
+}
+
+func (p *gcrunPager) applyFilter(query *GCRunQuery) (*GCRunQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *gcrunPager) toCursor(_m *GCRun) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *gcrunPager) applyCursors(query *GCRunQuery, after, before *Cursor) (*GCRunQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultGCRunOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *gcrunPager) applyOrder(query *GCRunQuery) *GCRunQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultGCRunOrder.Field {
+		query = query.Order(DefaultGCRunOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *gcrunPager) orderExpr(query *GCRunQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultGCRunOrder.Field {
+			b.Comma().Ident(DefaultGCRunOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to GCRun.
+func (_m *GCRunQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...GCRunPaginateOption,
+) (*GCRunConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newGCRunPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &GCRunConnection{Edges: []*GCRunEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// GCRunOrderFieldCreatedAt orders GCRun by created_at.
+	GCRunOrderFieldCreatedAt = &GCRunOrderField{
+		Value: func(_m *GCRun) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: gcrun.FieldCreatedAt,
+		toTerm: gcrun.ByCreatedAt,
+		toCursor: func(_m *GCRun) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f GCRunOrderField) String() string {
+	var str string
+	switch f.column {
+	case GCRunOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f GCRunOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *GCRunOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("GCRunOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *GCRunOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid GCRunOrderField", str)
+	}
+	return nil
+}
+
+// GCRunOrderField defines the ordering field of GCRun.
+type GCRunOrderField struct {
+	// Value extracts the ordering value from the given GCRun.
+	Value    func(*GCRun) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) gcrun.OrderOption
+	toCursor func(*GCRun) Cursor
+}
+
+// GCRunOrder defines the ordering of GCRun.
+type GCRunOrder struct {
+	Direction OrderDirection   `json:"direction"`
+	Field     *GCRunOrderField `json:"field"`
+}
+
+// DefaultGCRunOrder is the default ordering of GCRun.
+var DefaultGCRunOrder = &GCRunOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &GCRunOrderField{
+		Value: func(_m *GCRun) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: gcrun.FieldID,
+		toTerm: gcrun.ByID,
+		toCursor: func(_m *GCRun) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts GCRun into GCRunEdge.
+func (_m *GCRun) ToEdge(order *GCRunOrder) *GCRunEdge {
+	if order == nil {
+		order = DefaultGCRunOrder
+	}
+	return &GCRunEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -14,10 +14,12 @@ import (
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/artifactblob"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
@@ -50,10 +52,12 @@ const (
 	TypeAPIToken        = "APIToken"
 	TypeAccessory       = "Accessory"
 	TypeArtifact        = "Artifact"
+	TypeArtifactBlob    = "ArtifactBlob"
 	TypeAuditLog        = "AuditLog"
 	TypeBlob            = "Blob"
 	TypeCVEExport       = "CVEExport"
 	TypeEvent           = "Event"
+	TypeGCRun           = "GCRun"
 	TypeLabel           = "Label"
 	TypeMember          = "Member"
 	TypeProject         = "Project"
@@ -3002,6 +3006,388 @@ func (m *ArtifactMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Artifact edge %s", name)
+}
+
+// ArtifactBlobMutation represents an operation that mutates the ArtifactBlob nodes in the graph.
+type ArtifactBlobMutation struct {
+	config
+	op              Op
+	typ             string
+	clearedFields   map[string]struct{}
+	artifact        *int
+	clearedartifact bool
+	blob            *int
+	clearedblob     bool
+	done            bool
+	oldValue        func(context.Context) (*ArtifactBlob, error)
+	predicates      []predicate.ArtifactBlob
+}
+
+var _ ent.Mutation = (*ArtifactBlobMutation)(nil)
+
+// artifactblobOption allows management of the mutation configuration using functional options.
+type artifactblobOption func(*ArtifactBlobMutation)
+
+// newArtifactBlobMutation creates new mutation for the ArtifactBlob entity.
+func newArtifactBlobMutation(c config, op Op, opts ...artifactblobOption) *ArtifactBlobMutation {
+	m := &ArtifactBlobMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeArtifactBlob,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ArtifactBlobMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ArtifactBlobMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetArtifactID sets the "artifact_id" field.
+func (m *ArtifactBlobMutation) SetArtifactID(i int) {
+	m.artifact = &i
+}
+
+// ArtifactID returns the value of the "artifact_id" field in the mutation.
+func (m *ArtifactBlobMutation) ArtifactID() (r int, exists bool) {
+	v := m.artifact
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArtifactID resets all changes to the "artifact_id" field.
+func (m *ArtifactBlobMutation) ResetArtifactID() {
+	m.artifact = nil
+}
+
+// SetBlobID sets the "blob_id" field.
+func (m *ArtifactBlobMutation) SetBlobID(i int) {
+	m.blob = &i
+}
+
+// BlobID returns the value of the "blob_id" field in the mutation.
+func (m *ArtifactBlobMutation) BlobID() (r int, exists bool) {
+	v := m.blob
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBlobID resets all changes to the "blob_id" field.
+func (m *ArtifactBlobMutation) ResetBlobID() {
+	m.blob = nil
+}
+
+// ClearArtifact clears the "artifact" edge to the Artifact entity.
+func (m *ArtifactBlobMutation) ClearArtifact() {
+	m.clearedartifact = true
+	m.clearedFields[artifactblob.FieldArtifactID] = struct{}{}
+}
+
+// ArtifactCleared reports if the "artifact" edge to the Artifact entity was cleared.
+func (m *ArtifactBlobMutation) ArtifactCleared() bool {
+	return m.clearedartifact
+}
+
+// ArtifactIDs returns the "artifact" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ArtifactID instead. It exists only for internal usage by the builders.
+func (m *ArtifactBlobMutation) ArtifactIDs() (ids []int) {
+	if id := m.artifact; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetArtifact resets all changes to the "artifact" edge.
+func (m *ArtifactBlobMutation) ResetArtifact() {
+	m.artifact = nil
+	m.clearedartifact = false
+}
+
+// ClearBlob clears the "blob" edge to the Blob entity.
+func (m *ArtifactBlobMutation) ClearBlob() {
+	m.clearedblob = true
+	m.clearedFields[artifactblob.FieldBlobID] = struct{}{}
+}
+
+// BlobCleared reports if the "blob" edge to the Blob entity was cleared.
+func (m *ArtifactBlobMutation) BlobCleared() bool {
+	return m.clearedblob
+}
+
+// BlobIDs returns the "blob" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// BlobID instead. It exists only for internal usage by the builders.
+func (m *ArtifactBlobMutation) BlobIDs() (ids []int) {
+	if id := m.blob; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetBlob resets all changes to the "blob" edge.
+func (m *ArtifactBlobMutation) ResetBlob() {
+	m.blob = nil
+	m.clearedblob = false
+}
+
+// Where appends a list predicates to the ArtifactBlobMutation builder.
+func (m *ArtifactBlobMutation) Where(ps ...predicate.ArtifactBlob) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ArtifactBlobMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ArtifactBlobMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ArtifactBlob, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ArtifactBlobMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ArtifactBlobMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ArtifactBlob).
+func (m *ArtifactBlobMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ArtifactBlobMutation) Fields() []string {
+	fields := make([]string, 0, 2)
+	if m.artifact != nil {
+		fields = append(fields, artifactblob.FieldArtifactID)
+	}
+	if m.blob != nil {
+		fields = append(fields, artifactblob.FieldBlobID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ArtifactBlobMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case artifactblob.FieldArtifactID:
+		return m.ArtifactID()
+	case artifactblob.FieldBlobID:
+		return m.BlobID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ArtifactBlobMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	return nil, errors.New("edge schema ArtifactBlob does not support getting old values")
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArtifactBlobMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case artifactblob.FieldArtifactID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactID(v)
+		return nil
+	case artifactblob.FieldBlobID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBlobID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ArtifactBlob field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ArtifactBlobMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ArtifactBlobMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ArtifactBlobMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ArtifactBlob numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ArtifactBlobMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ArtifactBlobMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ArtifactBlobMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ArtifactBlob nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ArtifactBlobMutation) ResetField(name string) error {
+	switch name {
+	case artifactblob.FieldArtifactID:
+		m.ResetArtifactID()
+		return nil
+	case artifactblob.FieldBlobID:
+		m.ResetBlobID()
+		return nil
+	}
+	return fmt.Errorf("unknown ArtifactBlob field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ArtifactBlobMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.artifact != nil {
+		edges = append(edges, artifactblob.EdgeArtifact)
+	}
+	if m.blob != nil {
+		edges = append(edges, artifactblob.EdgeBlob)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ArtifactBlobMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case artifactblob.EdgeArtifact:
+		if id := m.artifact; id != nil {
+			return []ent.Value{*id}
+		}
+	case artifactblob.EdgeBlob:
+		if id := m.blob; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ArtifactBlobMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ArtifactBlobMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ArtifactBlobMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedartifact {
+		edges = append(edges, artifactblob.EdgeArtifact)
+	}
+	if m.clearedblob {
+		edges = append(edges, artifactblob.EdgeBlob)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ArtifactBlobMutation) EdgeCleared(name string) bool {
+	switch name {
+	case artifactblob.EdgeArtifact:
+		return m.clearedartifact
+	case artifactblob.EdgeBlob:
+		return m.clearedblob
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ArtifactBlobMutation) ClearEdge(name string) error {
+	switch name {
+	case artifactblob.EdgeArtifact:
+		m.ClearArtifact()
+		return nil
+	case artifactblob.EdgeBlob:
+		m.ClearBlob()
+		return nil
+	}
+	return fmt.Errorf("unknown ArtifactBlob unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ArtifactBlobMutation) ResetEdge(name string) error {
+	switch name {
+	case artifactblob.EdgeArtifact:
+		m.ResetArtifact()
+		return nil
+	case artifactblob.EdgeBlob:
+		m.ResetBlob()
+		return nil
+	}
+	return fmt.Errorf("unknown ArtifactBlob edge %s", name)
 }
 
 // AuditLogMutation represents an operation that mutates the AuditLog nodes in the graph.
@@ -7207,6 +7593,1980 @@ func (m *EventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *EventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Event edge %s", name)
+}
+
+// GCRunMutation represents an operation that mutates the GCRun nodes in the graph.
+type GCRunMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	kind                  *gcrun.Kind
+	status                *gcrun.Status
+	trigger               *gcrun.Trigger
+	dry_run               *bool
+	delete_untagged       *bool
+	remove_orphans        *bool
+	workers               *int
+	addworkers            *int
+	window_seconds        *int64
+	addwindow_seconds     *int64
+	upload_age_seconds    *int64
+	addupload_age_seconds *int64
+	artifacts_deleted     *int64
+	addartifacts_deleted  *int64
+	manifests_deleted     *int64
+	addmanifests_deleted  *int64
+	blobs_deleted         *int64
+	addblobs_deleted      *int64
+	bytes_freed           *int64
+	addbytes_freed        *int64
+	orphans               *int64
+	addorphans            *int64
+	orphan_bytes          *int64
+	addorphan_bytes       *int64
+	uploads_purged        *int64
+	adduploads_purged     *int64
+	failures              *int64
+	addfailures           *int64
+	log                   *string
+	operator              *string
+	job_id                *int64
+	addjob_id             *int64
+	created_at            *time.Time
+	started_at            *time.Time
+	ended_at              *time.Time
+	clearedFields         map[string]struct{}
+	done                  bool
+	oldValue              func(context.Context) (*GCRun, error)
+	predicates            []predicate.GCRun
+}
+
+var _ ent.Mutation = (*GCRunMutation)(nil)
+
+// gcrunOption allows management of the mutation configuration using functional options.
+type gcrunOption func(*GCRunMutation)
+
+// newGCRunMutation creates new mutation for the GCRun entity.
+func newGCRunMutation(c config, op Op, opts ...gcrunOption) *GCRunMutation {
+	m := &GCRunMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGCRun,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGCRunID sets the ID field of the mutation.
+func withGCRunID(id int) gcrunOption {
+	return func(m *GCRunMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *GCRun
+		)
+		m.oldValue = func(ctx context.Context) (*GCRun, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().GCRun.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGCRun sets the old GCRun of the mutation.
+func withGCRun(node *GCRun) gcrunOption {
+	return func(m *GCRunMutation) {
+		m.oldValue = func(context.Context) (*GCRun, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GCRunMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GCRunMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GCRunMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GCRunMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().GCRun.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKind sets the "kind" field.
+func (m *GCRunMutation) SetKind(gc gcrun.Kind) {
+	m.kind = &gc
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *GCRunMutation) Kind() (r gcrun.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldKind(ctx context.Context) (v gcrun.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *GCRunMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *GCRunMutation) SetStatus(gc gcrun.Status) {
+	m.status = &gc
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *GCRunMutation) Status() (r gcrun.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldStatus(ctx context.Context) (v gcrun.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *GCRunMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetTrigger sets the "trigger" field.
+func (m *GCRunMutation) SetTrigger(gc gcrun.Trigger) {
+	m.trigger = &gc
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *GCRunMutation) Trigger() (r gcrun.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldTrigger(ctx context.Context) (v gcrun.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *GCRunMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
+// SetDryRun sets the "dry_run" field.
+func (m *GCRunMutation) SetDryRun(b bool) {
+	m.dry_run = &b
+}
+
+// DryRun returns the value of the "dry_run" field in the mutation.
+func (m *GCRunMutation) DryRun() (r bool, exists bool) {
+	v := m.dry_run
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDryRun returns the old "dry_run" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldDryRun(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDryRun is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDryRun requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDryRun: %w", err)
+	}
+	return oldValue.DryRun, nil
+}
+
+// ResetDryRun resets all changes to the "dry_run" field.
+func (m *GCRunMutation) ResetDryRun() {
+	m.dry_run = nil
+}
+
+// SetDeleteUntagged sets the "delete_untagged" field.
+func (m *GCRunMutation) SetDeleteUntagged(b bool) {
+	m.delete_untagged = &b
+}
+
+// DeleteUntagged returns the value of the "delete_untagged" field in the mutation.
+func (m *GCRunMutation) DeleteUntagged() (r bool, exists bool) {
+	v := m.delete_untagged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeleteUntagged returns the old "delete_untagged" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldDeleteUntagged(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeleteUntagged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeleteUntagged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeleteUntagged: %w", err)
+	}
+	return oldValue.DeleteUntagged, nil
+}
+
+// ResetDeleteUntagged resets all changes to the "delete_untagged" field.
+func (m *GCRunMutation) ResetDeleteUntagged() {
+	m.delete_untagged = nil
+}
+
+// SetRemoveOrphans sets the "remove_orphans" field.
+func (m *GCRunMutation) SetRemoveOrphans(b bool) {
+	m.remove_orphans = &b
+}
+
+// RemoveOrphans returns the value of the "remove_orphans" field in the mutation.
+func (m *GCRunMutation) RemoveOrphans() (r bool, exists bool) {
+	v := m.remove_orphans
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRemoveOrphans returns the old "remove_orphans" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldRemoveOrphans(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRemoveOrphans is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRemoveOrphans requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRemoveOrphans: %w", err)
+	}
+	return oldValue.RemoveOrphans, nil
+}
+
+// ResetRemoveOrphans resets all changes to the "remove_orphans" field.
+func (m *GCRunMutation) ResetRemoveOrphans() {
+	m.remove_orphans = nil
+}
+
+// SetWorkers sets the "workers" field.
+func (m *GCRunMutation) SetWorkers(i int) {
+	m.workers = &i
+	m.addworkers = nil
+}
+
+// Workers returns the value of the "workers" field in the mutation.
+func (m *GCRunMutation) Workers() (r int, exists bool) {
+	v := m.workers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkers returns the old "workers" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldWorkers(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkers: %w", err)
+	}
+	return oldValue.Workers, nil
+}
+
+// AddWorkers adds i to the "workers" field.
+func (m *GCRunMutation) AddWorkers(i int) {
+	if m.addworkers != nil {
+		*m.addworkers += i
+	} else {
+		m.addworkers = &i
+	}
+}
+
+// AddedWorkers returns the value that was added to the "workers" field in this mutation.
+func (m *GCRunMutation) AddedWorkers() (r int, exists bool) {
+	v := m.addworkers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWorkers resets all changes to the "workers" field.
+func (m *GCRunMutation) ResetWorkers() {
+	m.workers = nil
+	m.addworkers = nil
+}
+
+// SetWindowSeconds sets the "window_seconds" field.
+func (m *GCRunMutation) SetWindowSeconds(i int64) {
+	m.window_seconds = &i
+	m.addwindow_seconds = nil
+}
+
+// WindowSeconds returns the value of the "window_seconds" field in the mutation.
+func (m *GCRunMutation) WindowSeconds() (r int64, exists bool) {
+	v := m.window_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWindowSeconds returns the old "window_seconds" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldWindowSeconds(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWindowSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWindowSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWindowSeconds: %w", err)
+	}
+	return oldValue.WindowSeconds, nil
+}
+
+// AddWindowSeconds adds i to the "window_seconds" field.
+func (m *GCRunMutation) AddWindowSeconds(i int64) {
+	if m.addwindow_seconds != nil {
+		*m.addwindow_seconds += i
+	} else {
+		m.addwindow_seconds = &i
+	}
+}
+
+// AddedWindowSeconds returns the value that was added to the "window_seconds" field in this mutation.
+func (m *GCRunMutation) AddedWindowSeconds() (r int64, exists bool) {
+	v := m.addwindow_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWindowSeconds resets all changes to the "window_seconds" field.
+func (m *GCRunMutation) ResetWindowSeconds() {
+	m.window_seconds = nil
+	m.addwindow_seconds = nil
+}
+
+// SetUploadAgeSeconds sets the "upload_age_seconds" field.
+func (m *GCRunMutation) SetUploadAgeSeconds(i int64) {
+	m.upload_age_seconds = &i
+	m.addupload_age_seconds = nil
+}
+
+// UploadAgeSeconds returns the value of the "upload_age_seconds" field in the mutation.
+func (m *GCRunMutation) UploadAgeSeconds() (r int64, exists bool) {
+	v := m.upload_age_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUploadAgeSeconds returns the old "upload_age_seconds" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldUploadAgeSeconds(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUploadAgeSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUploadAgeSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUploadAgeSeconds: %w", err)
+	}
+	return oldValue.UploadAgeSeconds, nil
+}
+
+// AddUploadAgeSeconds adds i to the "upload_age_seconds" field.
+func (m *GCRunMutation) AddUploadAgeSeconds(i int64) {
+	if m.addupload_age_seconds != nil {
+		*m.addupload_age_seconds += i
+	} else {
+		m.addupload_age_seconds = &i
+	}
+}
+
+// AddedUploadAgeSeconds returns the value that was added to the "upload_age_seconds" field in this mutation.
+func (m *GCRunMutation) AddedUploadAgeSeconds() (r int64, exists bool) {
+	v := m.addupload_age_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUploadAgeSeconds resets all changes to the "upload_age_seconds" field.
+func (m *GCRunMutation) ResetUploadAgeSeconds() {
+	m.upload_age_seconds = nil
+	m.addupload_age_seconds = nil
+}
+
+// SetArtifactsDeleted sets the "artifacts_deleted" field.
+func (m *GCRunMutation) SetArtifactsDeleted(i int64) {
+	m.artifacts_deleted = &i
+	m.addartifacts_deleted = nil
+}
+
+// ArtifactsDeleted returns the value of the "artifacts_deleted" field in the mutation.
+func (m *GCRunMutation) ArtifactsDeleted() (r int64, exists bool) {
+	v := m.artifacts_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArtifactsDeleted returns the old "artifacts_deleted" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldArtifactsDeleted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArtifactsDeleted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArtifactsDeleted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArtifactsDeleted: %w", err)
+	}
+	return oldValue.ArtifactsDeleted, nil
+}
+
+// AddArtifactsDeleted adds i to the "artifacts_deleted" field.
+func (m *GCRunMutation) AddArtifactsDeleted(i int64) {
+	if m.addartifacts_deleted != nil {
+		*m.addartifacts_deleted += i
+	} else {
+		m.addartifacts_deleted = &i
+	}
+}
+
+// AddedArtifactsDeleted returns the value that was added to the "artifacts_deleted" field in this mutation.
+func (m *GCRunMutation) AddedArtifactsDeleted() (r int64, exists bool) {
+	v := m.addartifacts_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArtifactsDeleted resets all changes to the "artifacts_deleted" field.
+func (m *GCRunMutation) ResetArtifactsDeleted() {
+	m.artifacts_deleted = nil
+	m.addartifacts_deleted = nil
+}
+
+// SetManifestsDeleted sets the "manifests_deleted" field.
+func (m *GCRunMutation) SetManifestsDeleted(i int64) {
+	m.manifests_deleted = &i
+	m.addmanifests_deleted = nil
+}
+
+// ManifestsDeleted returns the value of the "manifests_deleted" field in the mutation.
+func (m *GCRunMutation) ManifestsDeleted() (r int64, exists bool) {
+	v := m.manifests_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldManifestsDeleted returns the old "manifests_deleted" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldManifestsDeleted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldManifestsDeleted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldManifestsDeleted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldManifestsDeleted: %w", err)
+	}
+	return oldValue.ManifestsDeleted, nil
+}
+
+// AddManifestsDeleted adds i to the "manifests_deleted" field.
+func (m *GCRunMutation) AddManifestsDeleted(i int64) {
+	if m.addmanifests_deleted != nil {
+		*m.addmanifests_deleted += i
+	} else {
+		m.addmanifests_deleted = &i
+	}
+}
+
+// AddedManifestsDeleted returns the value that was added to the "manifests_deleted" field in this mutation.
+func (m *GCRunMutation) AddedManifestsDeleted() (r int64, exists bool) {
+	v := m.addmanifests_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetManifestsDeleted resets all changes to the "manifests_deleted" field.
+func (m *GCRunMutation) ResetManifestsDeleted() {
+	m.manifests_deleted = nil
+	m.addmanifests_deleted = nil
+}
+
+// SetBlobsDeleted sets the "blobs_deleted" field.
+func (m *GCRunMutation) SetBlobsDeleted(i int64) {
+	m.blobs_deleted = &i
+	m.addblobs_deleted = nil
+}
+
+// BlobsDeleted returns the value of the "blobs_deleted" field in the mutation.
+func (m *GCRunMutation) BlobsDeleted() (r int64, exists bool) {
+	v := m.blobs_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBlobsDeleted returns the old "blobs_deleted" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldBlobsDeleted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBlobsDeleted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBlobsDeleted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBlobsDeleted: %w", err)
+	}
+	return oldValue.BlobsDeleted, nil
+}
+
+// AddBlobsDeleted adds i to the "blobs_deleted" field.
+func (m *GCRunMutation) AddBlobsDeleted(i int64) {
+	if m.addblobs_deleted != nil {
+		*m.addblobs_deleted += i
+	} else {
+		m.addblobs_deleted = &i
+	}
+}
+
+// AddedBlobsDeleted returns the value that was added to the "blobs_deleted" field in this mutation.
+func (m *GCRunMutation) AddedBlobsDeleted() (r int64, exists bool) {
+	v := m.addblobs_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBlobsDeleted resets all changes to the "blobs_deleted" field.
+func (m *GCRunMutation) ResetBlobsDeleted() {
+	m.blobs_deleted = nil
+	m.addblobs_deleted = nil
+}
+
+// SetBytesFreed sets the "bytes_freed" field.
+func (m *GCRunMutation) SetBytesFreed(i int64) {
+	m.bytes_freed = &i
+	m.addbytes_freed = nil
+}
+
+// BytesFreed returns the value of the "bytes_freed" field in the mutation.
+func (m *GCRunMutation) BytesFreed() (r int64, exists bool) {
+	v := m.bytes_freed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytesFreed returns the old "bytes_freed" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldBytesFreed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytesFreed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytesFreed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytesFreed: %w", err)
+	}
+	return oldValue.BytesFreed, nil
+}
+
+// AddBytesFreed adds i to the "bytes_freed" field.
+func (m *GCRunMutation) AddBytesFreed(i int64) {
+	if m.addbytes_freed != nil {
+		*m.addbytes_freed += i
+	} else {
+		m.addbytes_freed = &i
+	}
+}
+
+// AddedBytesFreed returns the value that was added to the "bytes_freed" field in this mutation.
+func (m *GCRunMutation) AddedBytesFreed() (r int64, exists bool) {
+	v := m.addbytes_freed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytesFreed resets all changes to the "bytes_freed" field.
+func (m *GCRunMutation) ResetBytesFreed() {
+	m.bytes_freed = nil
+	m.addbytes_freed = nil
+}
+
+// SetOrphans sets the "orphans" field.
+func (m *GCRunMutation) SetOrphans(i int64) {
+	m.orphans = &i
+	m.addorphans = nil
+}
+
+// Orphans returns the value of the "orphans" field in the mutation.
+func (m *GCRunMutation) Orphans() (r int64, exists bool) {
+	v := m.orphans
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrphans returns the old "orphans" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldOrphans(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrphans is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrphans requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrphans: %w", err)
+	}
+	return oldValue.Orphans, nil
+}
+
+// AddOrphans adds i to the "orphans" field.
+func (m *GCRunMutation) AddOrphans(i int64) {
+	if m.addorphans != nil {
+		*m.addorphans += i
+	} else {
+		m.addorphans = &i
+	}
+}
+
+// AddedOrphans returns the value that was added to the "orphans" field in this mutation.
+func (m *GCRunMutation) AddedOrphans() (r int64, exists bool) {
+	v := m.addorphans
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrphans resets all changes to the "orphans" field.
+func (m *GCRunMutation) ResetOrphans() {
+	m.orphans = nil
+	m.addorphans = nil
+}
+
+// SetOrphanBytes sets the "orphan_bytes" field.
+func (m *GCRunMutation) SetOrphanBytes(i int64) {
+	m.orphan_bytes = &i
+	m.addorphan_bytes = nil
+}
+
+// OrphanBytes returns the value of the "orphan_bytes" field in the mutation.
+func (m *GCRunMutation) OrphanBytes() (r int64, exists bool) {
+	v := m.orphan_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOrphanBytes returns the old "orphan_bytes" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldOrphanBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOrphanBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOrphanBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOrphanBytes: %w", err)
+	}
+	return oldValue.OrphanBytes, nil
+}
+
+// AddOrphanBytes adds i to the "orphan_bytes" field.
+func (m *GCRunMutation) AddOrphanBytes(i int64) {
+	if m.addorphan_bytes != nil {
+		*m.addorphan_bytes += i
+	} else {
+		m.addorphan_bytes = &i
+	}
+}
+
+// AddedOrphanBytes returns the value that was added to the "orphan_bytes" field in this mutation.
+func (m *GCRunMutation) AddedOrphanBytes() (r int64, exists bool) {
+	v := m.addorphan_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetOrphanBytes resets all changes to the "orphan_bytes" field.
+func (m *GCRunMutation) ResetOrphanBytes() {
+	m.orphan_bytes = nil
+	m.addorphan_bytes = nil
+}
+
+// SetUploadsPurged sets the "uploads_purged" field.
+func (m *GCRunMutation) SetUploadsPurged(i int64) {
+	m.uploads_purged = &i
+	m.adduploads_purged = nil
+}
+
+// UploadsPurged returns the value of the "uploads_purged" field in the mutation.
+func (m *GCRunMutation) UploadsPurged() (r int64, exists bool) {
+	v := m.uploads_purged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUploadsPurged returns the old "uploads_purged" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldUploadsPurged(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUploadsPurged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUploadsPurged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUploadsPurged: %w", err)
+	}
+	return oldValue.UploadsPurged, nil
+}
+
+// AddUploadsPurged adds i to the "uploads_purged" field.
+func (m *GCRunMutation) AddUploadsPurged(i int64) {
+	if m.adduploads_purged != nil {
+		*m.adduploads_purged += i
+	} else {
+		m.adduploads_purged = &i
+	}
+}
+
+// AddedUploadsPurged returns the value that was added to the "uploads_purged" field in this mutation.
+func (m *GCRunMutation) AddedUploadsPurged() (r int64, exists bool) {
+	v := m.adduploads_purged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUploadsPurged resets all changes to the "uploads_purged" field.
+func (m *GCRunMutation) ResetUploadsPurged() {
+	m.uploads_purged = nil
+	m.adduploads_purged = nil
+}
+
+// SetFailures sets the "failures" field.
+func (m *GCRunMutation) SetFailures(i int64) {
+	m.failures = &i
+	m.addfailures = nil
+}
+
+// Failures returns the value of the "failures" field in the mutation.
+func (m *GCRunMutation) Failures() (r int64, exists bool) {
+	v := m.failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailures returns the old "failures" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldFailures(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailures: %w", err)
+	}
+	return oldValue.Failures, nil
+}
+
+// AddFailures adds i to the "failures" field.
+func (m *GCRunMutation) AddFailures(i int64) {
+	if m.addfailures != nil {
+		*m.addfailures += i
+	} else {
+		m.addfailures = &i
+	}
+}
+
+// AddedFailures returns the value that was added to the "failures" field in this mutation.
+func (m *GCRunMutation) AddedFailures() (r int64, exists bool) {
+	v := m.addfailures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailures resets all changes to the "failures" field.
+func (m *GCRunMutation) ResetFailures() {
+	m.failures = nil
+	m.addfailures = nil
+}
+
+// SetLog sets the "log" field.
+func (m *GCRunMutation) SetLog(s string) {
+	m.log = &s
+}
+
+// Log returns the value of the "log" field in the mutation.
+func (m *GCRunMutation) Log() (r string, exists bool) {
+	v := m.log
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLog returns the old "log" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldLog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLog: %w", err)
+	}
+	return oldValue.Log, nil
+}
+
+// ResetLog resets all changes to the "log" field.
+func (m *GCRunMutation) ResetLog() {
+	m.log = nil
+}
+
+// SetOperator sets the "operator" field.
+func (m *GCRunMutation) SetOperator(s string) {
+	m.operator = &s
+}
+
+// Operator returns the value of the "operator" field in the mutation.
+func (m *GCRunMutation) Operator() (r string, exists bool) {
+	v := m.operator
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperator returns the old "operator" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldOperator(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperator is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperator requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperator: %w", err)
+	}
+	return oldValue.Operator, nil
+}
+
+// ResetOperator resets all changes to the "operator" field.
+func (m *GCRunMutation) ResetOperator() {
+	m.operator = nil
+}
+
+// SetJobID sets the "job_id" field.
+func (m *GCRunMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *GCRunMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldJobID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *GCRunMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *GCRunMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (m *GCRunMutation) ClearJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	m.clearedFields[gcrun.FieldJobID] = struct{}{}
+}
+
+// JobIDCleared returns if the "job_id" field was cleared in this mutation.
+func (m *GCRunMutation) JobIDCleared() bool {
+	_, ok := m.clearedFields[gcrun.FieldJobID]
+	return ok
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *GCRunMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	delete(m.clearedFields, gcrun.FieldJobID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *GCRunMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *GCRunMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *GCRunMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *GCRunMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *GCRunMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *GCRunMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[gcrun.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *GCRunMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[gcrun.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *GCRunMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, gcrun.FieldStartedAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *GCRunMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *GCRunMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *GCRunMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[gcrun.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *GCRunMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[gcrun.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *GCRunMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, gcrun.FieldEndedAt)
+}
+
+// Where appends a list predicates to the GCRunMutation builder.
+func (m *GCRunMutation) Where(ps ...predicate.GCRun) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GCRunMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GCRunMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.GCRun, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GCRunMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GCRunMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (GCRun).
+func (m *GCRunMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GCRunMutation) Fields() []string {
+	fields := make([]string, 0, 23)
+	if m.kind != nil {
+		fields = append(fields, gcrun.FieldKind)
+	}
+	if m.status != nil {
+		fields = append(fields, gcrun.FieldStatus)
+	}
+	if m.trigger != nil {
+		fields = append(fields, gcrun.FieldTrigger)
+	}
+	if m.dry_run != nil {
+		fields = append(fields, gcrun.FieldDryRun)
+	}
+	if m.delete_untagged != nil {
+		fields = append(fields, gcrun.FieldDeleteUntagged)
+	}
+	if m.remove_orphans != nil {
+		fields = append(fields, gcrun.FieldRemoveOrphans)
+	}
+	if m.workers != nil {
+		fields = append(fields, gcrun.FieldWorkers)
+	}
+	if m.window_seconds != nil {
+		fields = append(fields, gcrun.FieldWindowSeconds)
+	}
+	if m.upload_age_seconds != nil {
+		fields = append(fields, gcrun.FieldUploadAgeSeconds)
+	}
+	if m.artifacts_deleted != nil {
+		fields = append(fields, gcrun.FieldArtifactsDeleted)
+	}
+	if m.manifests_deleted != nil {
+		fields = append(fields, gcrun.FieldManifestsDeleted)
+	}
+	if m.blobs_deleted != nil {
+		fields = append(fields, gcrun.FieldBlobsDeleted)
+	}
+	if m.bytes_freed != nil {
+		fields = append(fields, gcrun.FieldBytesFreed)
+	}
+	if m.orphans != nil {
+		fields = append(fields, gcrun.FieldOrphans)
+	}
+	if m.orphan_bytes != nil {
+		fields = append(fields, gcrun.FieldOrphanBytes)
+	}
+	if m.uploads_purged != nil {
+		fields = append(fields, gcrun.FieldUploadsPurged)
+	}
+	if m.failures != nil {
+		fields = append(fields, gcrun.FieldFailures)
+	}
+	if m.log != nil {
+		fields = append(fields, gcrun.FieldLog)
+	}
+	if m.operator != nil {
+		fields = append(fields, gcrun.FieldOperator)
+	}
+	if m.job_id != nil {
+		fields = append(fields, gcrun.FieldJobID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, gcrun.FieldCreatedAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, gcrun.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, gcrun.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GCRunMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case gcrun.FieldKind:
+		return m.Kind()
+	case gcrun.FieldStatus:
+		return m.Status()
+	case gcrun.FieldTrigger:
+		return m.Trigger()
+	case gcrun.FieldDryRun:
+		return m.DryRun()
+	case gcrun.FieldDeleteUntagged:
+		return m.DeleteUntagged()
+	case gcrun.FieldRemoveOrphans:
+		return m.RemoveOrphans()
+	case gcrun.FieldWorkers:
+		return m.Workers()
+	case gcrun.FieldWindowSeconds:
+		return m.WindowSeconds()
+	case gcrun.FieldUploadAgeSeconds:
+		return m.UploadAgeSeconds()
+	case gcrun.FieldArtifactsDeleted:
+		return m.ArtifactsDeleted()
+	case gcrun.FieldManifestsDeleted:
+		return m.ManifestsDeleted()
+	case gcrun.FieldBlobsDeleted:
+		return m.BlobsDeleted()
+	case gcrun.FieldBytesFreed:
+		return m.BytesFreed()
+	case gcrun.FieldOrphans:
+		return m.Orphans()
+	case gcrun.FieldOrphanBytes:
+		return m.OrphanBytes()
+	case gcrun.FieldUploadsPurged:
+		return m.UploadsPurged()
+	case gcrun.FieldFailures:
+		return m.Failures()
+	case gcrun.FieldLog:
+		return m.Log()
+	case gcrun.FieldOperator:
+		return m.Operator()
+	case gcrun.FieldJobID:
+		return m.JobID()
+	case gcrun.FieldCreatedAt:
+		return m.CreatedAt()
+	case gcrun.FieldStartedAt:
+		return m.StartedAt()
+	case gcrun.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GCRunMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case gcrun.FieldKind:
+		return m.OldKind(ctx)
+	case gcrun.FieldStatus:
+		return m.OldStatus(ctx)
+	case gcrun.FieldTrigger:
+		return m.OldTrigger(ctx)
+	case gcrun.FieldDryRun:
+		return m.OldDryRun(ctx)
+	case gcrun.FieldDeleteUntagged:
+		return m.OldDeleteUntagged(ctx)
+	case gcrun.FieldRemoveOrphans:
+		return m.OldRemoveOrphans(ctx)
+	case gcrun.FieldWorkers:
+		return m.OldWorkers(ctx)
+	case gcrun.FieldWindowSeconds:
+		return m.OldWindowSeconds(ctx)
+	case gcrun.FieldUploadAgeSeconds:
+		return m.OldUploadAgeSeconds(ctx)
+	case gcrun.FieldArtifactsDeleted:
+		return m.OldArtifactsDeleted(ctx)
+	case gcrun.FieldManifestsDeleted:
+		return m.OldManifestsDeleted(ctx)
+	case gcrun.FieldBlobsDeleted:
+		return m.OldBlobsDeleted(ctx)
+	case gcrun.FieldBytesFreed:
+		return m.OldBytesFreed(ctx)
+	case gcrun.FieldOrphans:
+		return m.OldOrphans(ctx)
+	case gcrun.FieldOrphanBytes:
+		return m.OldOrphanBytes(ctx)
+	case gcrun.FieldUploadsPurged:
+		return m.OldUploadsPurged(ctx)
+	case gcrun.FieldFailures:
+		return m.OldFailures(ctx)
+	case gcrun.FieldLog:
+		return m.OldLog(ctx)
+	case gcrun.FieldOperator:
+		return m.OldOperator(ctx)
+	case gcrun.FieldJobID:
+		return m.OldJobID(ctx)
+	case gcrun.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case gcrun.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case gcrun.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown GCRun field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GCRunMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case gcrun.FieldKind:
+		v, ok := value.(gcrun.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case gcrun.FieldStatus:
+		v, ok := value.(gcrun.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case gcrun.FieldTrigger:
+		v, ok := value.(gcrun.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
+	case gcrun.FieldDryRun:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDryRun(v)
+		return nil
+	case gcrun.FieldDeleteUntagged:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeleteUntagged(v)
+		return nil
+	case gcrun.FieldRemoveOrphans:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRemoveOrphans(v)
+		return nil
+	case gcrun.FieldWorkers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkers(v)
+		return nil
+	case gcrun.FieldWindowSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWindowSeconds(v)
+		return nil
+	case gcrun.FieldUploadAgeSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUploadAgeSeconds(v)
+		return nil
+	case gcrun.FieldArtifactsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactsDeleted(v)
+		return nil
+	case gcrun.FieldManifestsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetManifestsDeleted(v)
+		return nil
+	case gcrun.FieldBlobsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBlobsDeleted(v)
+		return nil
+	case gcrun.FieldBytesFreed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytesFreed(v)
+		return nil
+	case gcrun.FieldOrphans:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrphans(v)
+		return nil
+	case gcrun.FieldOrphanBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOrphanBytes(v)
+		return nil
+	case gcrun.FieldUploadsPurged:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUploadsPurged(v)
+		return nil
+	case gcrun.FieldFailures:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailures(v)
+		return nil
+	case gcrun.FieldLog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLog(v)
+		return nil
+	case gcrun.FieldOperator:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperator(v)
+		return nil
+	case gcrun.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
+	case gcrun.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case gcrun.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case gcrun.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GCRun field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GCRunMutation) AddedFields() []string {
+	var fields []string
+	if m.addworkers != nil {
+		fields = append(fields, gcrun.FieldWorkers)
+	}
+	if m.addwindow_seconds != nil {
+		fields = append(fields, gcrun.FieldWindowSeconds)
+	}
+	if m.addupload_age_seconds != nil {
+		fields = append(fields, gcrun.FieldUploadAgeSeconds)
+	}
+	if m.addartifacts_deleted != nil {
+		fields = append(fields, gcrun.FieldArtifactsDeleted)
+	}
+	if m.addmanifests_deleted != nil {
+		fields = append(fields, gcrun.FieldManifestsDeleted)
+	}
+	if m.addblobs_deleted != nil {
+		fields = append(fields, gcrun.FieldBlobsDeleted)
+	}
+	if m.addbytes_freed != nil {
+		fields = append(fields, gcrun.FieldBytesFreed)
+	}
+	if m.addorphans != nil {
+		fields = append(fields, gcrun.FieldOrphans)
+	}
+	if m.addorphan_bytes != nil {
+		fields = append(fields, gcrun.FieldOrphanBytes)
+	}
+	if m.adduploads_purged != nil {
+		fields = append(fields, gcrun.FieldUploadsPurged)
+	}
+	if m.addfailures != nil {
+		fields = append(fields, gcrun.FieldFailures)
+	}
+	if m.addjob_id != nil {
+		fields = append(fields, gcrun.FieldJobID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GCRunMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case gcrun.FieldWorkers:
+		return m.AddedWorkers()
+	case gcrun.FieldWindowSeconds:
+		return m.AddedWindowSeconds()
+	case gcrun.FieldUploadAgeSeconds:
+		return m.AddedUploadAgeSeconds()
+	case gcrun.FieldArtifactsDeleted:
+		return m.AddedArtifactsDeleted()
+	case gcrun.FieldManifestsDeleted:
+		return m.AddedManifestsDeleted()
+	case gcrun.FieldBlobsDeleted:
+		return m.AddedBlobsDeleted()
+	case gcrun.FieldBytesFreed:
+		return m.AddedBytesFreed()
+	case gcrun.FieldOrphans:
+		return m.AddedOrphans()
+	case gcrun.FieldOrphanBytes:
+		return m.AddedOrphanBytes()
+	case gcrun.FieldUploadsPurged:
+		return m.AddedUploadsPurged()
+	case gcrun.FieldFailures:
+		return m.AddedFailures()
+	case gcrun.FieldJobID:
+		return m.AddedJobID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GCRunMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case gcrun.FieldWorkers:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWorkers(v)
+		return nil
+	case gcrun.FieldWindowSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWindowSeconds(v)
+		return nil
+	case gcrun.FieldUploadAgeSeconds:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUploadAgeSeconds(v)
+		return nil
+	case gcrun.FieldArtifactsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddArtifactsDeleted(v)
+		return nil
+	case gcrun.FieldManifestsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddManifestsDeleted(v)
+		return nil
+	case gcrun.FieldBlobsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBlobsDeleted(v)
+		return nil
+	case gcrun.FieldBytesFreed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytesFreed(v)
+		return nil
+	case gcrun.FieldOrphans:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrphans(v)
+		return nil
+	case gcrun.FieldOrphanBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddOrphanBytes(v)
+		return nil
+	case gcrun.FieldUploadsPurged:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUploadsPurged(v)
+		return nil
+	case gcrun.FieldFailures:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailures(v)
+		return nil
+	case gcrun.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown GCRun numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GCRunMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(gcrun.FieldJobID) {
+		fields = append(fields, gcrun.FieldJobID)
+	}
+	if m.FieldCleared(gcrun.FieldStartedAt) {
+		fields = append(fields, gcrun.FieldStartedAt)
+	}
+	if m.FieldCleared(gcrun.FieldEndedAt) {
+		fields = append(fields, gcrun.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GCRunMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GCRunMutation) ClearField(name string) error {
+	switch name {
+	case gcrun.FieldJobID:
+		m.ClearJobID()
+		return nil
+	case gcrun.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case gcrun.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown GCRun nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GCRunMutation) ResetField(name string) error {
+	switch name {
+	case gcrun.FieldKind:
+		m.ResetKind()
+		return nil
+	case gcrun.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case gcrun.FieldTrigger:
+		m.ResetTrigger()
+		return nil
+	case gcrun.FieldDryRun:
+		m.ResetDryRun()
+		return nil
+	case gcrun.FieldDeleteUntagged:
+		m.ResetDeleteUntagged()
+		return nil
+	case gcrun.FieldRemoveOrphans:
+		m.ResetRemoveOrphans()
+		return nil
+	case gcrun.FieldWorkers:
+		m.ResetWorkers()
+		return nil
+	case gcrun.FieldWindowSeconds:
+		m.ResetWindowSeconds()
+		return nil
+	case gcrun.FieldUploadAgeSeconds:
+		m.ResetUploadAgeSeconds()
+		return nil
+	case gcrun.FieldArtifactsDeleted:
+		m.ResetArtifactsDeleted()
+		return nil
+	case gcrun.FieldManifestsDeleted:
+		m.ResetManifestsDeleted()
+		return nil
+	case gcrun.FieldBlobsDeleted:
+		m.ResetBlobsDeleted()
+		return nil
+	case gcrun.FieldBytesFreed:
+		m.ResetBytesFreed()
+		return nil
+	case gcrun.FieldOrphans:
+		m.ResetOrphans()
+		return nil
+	case gcrun.FieldOrphanBytes:
+		m.ResetOrphanBytes()
+		return nil
+	case gcrun.FieldUploadsPurged:
+		m.ResetUploadsPurged()
+		return nil
+	case gcrun.FieldFailures:
+		m.ResetFailures()
+		return nil
+	case gcrun.FieldLog:
+		m.ResetLog()
+		return nil
+	case gcrun.FieldOperator:
+		m.ResetOperator()
+		return nil
+	case gcrun.FieldJobID:
+		m.ResetJobID()
+		return nil
+	case gcrun.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case gcrun.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case gcrun.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown GCRun field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GCRunMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GCRunMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GCRunMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GCRunMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GCRunMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GCRunMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GCRunMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown GCRun unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GCRunMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown GCRun edge %s", name)
 }
 
 // LabelMutation represents an operation that mutates the Label nodes in the graph.

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
@@ -312,6 +313,78 @@ func init() {
 	enteventDescCount := enteventFields[10].Descriptor()
 	// entevent.DefaultCount holds the default value on creation for the count field.
 	entevent.DefaultCount = enteventDescCount.Default.(int64)
+	gcrunFields := schema.GCRun{}.Fields()
+	_ = gcrunFields
+	// gcrunDescDryRun is the schema descriptor for dry_run field.
+	gcrunDescDryRun := gcrunFields[3].Descriptor()
+	// gcrun.DefaultDryRun holds the default value on creation for the dry_run field.
+	gcrun.DefaultDryRun = gcrunDescDryRun.Default.(bool)
+	// gcrunDescDeleteUntagged is the schema descriptor for delete_untagged field.
+	gcrunDescDeleteUntagged := gcrunFields[4].Descriptor()
+	// gcrun.DefaultDeleteUntagged holds the default value on creation for the delete_untagged field.
+	gcrun.DefaultDeleteUntagged = gcrunDescDeleteUntagged.Default.(bool)
+	// gcrunDescRemoveOrphans is the schema descriptor for remove_orphans field.
+	gcrunDescRemoveOrphans := gcrunFields[5].Descriptor()
+	// gcrun.DefaultRemoveOrphans holds the default value on creation for the remove_orphans field.
+	gcrun.DefaultRemoveOrphans = gcrunDescRemoveOrphans.Default.(bool)
+	// gcrunDescWorkers is the schema descriptor for workers field.
+	gcrunDescWorkers := gcrunFields[6].Descriptor()
+	// gcrun.DefaultWorkers holds the default value on creation for the workers field.
+	gcrun.DefaultWorkers = gcrunDescWorkers.Default.(int)
+	// gcrunDescWindowSeconds is the schema descriptor for window_seconds field.
+	gcrunDescWindowSeconds := gcrunFields[7].Descriptor()
+	// gcrun.DefaultWindowSeconds holds the default value on creation for the window_seconds field.
+	gcrun.DefaultWindowSeconds = gcrunDescWindowSeconds.Default.(int64)
+	// gcrunDescUploadAgeSeconds is the schema descriptor for upload_age_seconds field.
+	gcrunDescUploadAgeSeconds := gcrunFields[8].Descriptor()
+	// gcrun.DefaultUploadAgeSeconds holds the default value on creation for the upload_age_seconds field.
+	gcrun.DefaultUploadAgeSeconds = gcrunDescUploadAgeSeconds.Default.(int64)
+	// gcrunDescArtifactsDeleted is the schema descriptor for artifacts_deleted field.
+	gcrunDescArtifactsDeleted := gcrunFields[9].Descriptor()
+	// gcrun.DefaultArtifactsDeleted holds the default value on creation for the artifacts_deleted field.
+	gcrun.DefaultArtifactsDeleted = gcrunDescArtifactsDeleted.Default.(int64)
+	// gcrunDescManifestsDeleted is the schema descriptor for manifests_deleted field.
+	gcrunDescManifestsDeleted := gcrunFields[10].Descriptor()
+	// gcrun.DefaultManifestsDeleted holds the default value on creation for the manifests_deleted field.
+	gcrun.DefaultManifestsDeleted = gcrunDescManifestsDeleted.Default.(int64)
+	// gcrunDescBlobsDeleted is the schema descriptor for blobs_deleted field.
+	gcrunDescBlobsDeleted := gcrunFields[11].Descriptor()
+	// gcrun.DefaultBlobsDeleted holds the default value on creation for the blobs_deleted field.
+	gcrun.DefaultBlobsDeleted = gcrunDescBlobsDeleted.Default.(int64)
+	// gcrunDescBytesFreed is the schema descriptor for bytes_freed field.
+	gcrunDescBytesFreed := gcrunFields[12].Descriptor()
+	// gcrun.DefaultBytesFreed holds the default value on creation for the bytes_freed field.
+	gcrun.DefaultBytesFreed = gcrunDescBytesFreed.Default.(int64)
+	// gcrunDescOrphans is the schema descriptor for orphans field.
+	gcrunDescOrphans := gcrunFields[13].Descriptor()
+	// gcrun.DefaultOrphans holds the default value on creation for the orphans field.
+	gcrun.DefaultOrphans = gcrunDescOrphans.Default.(int64)
+	// gcrunDescOrphanBytes is the schema descriptor for orphan_bytes field.
+	gcrunDescOrphanBytes := gcrunFields[14].Descriptor()
+	// gcrun.DefaultOrphanBytes holds the default value on creation for the orphan_bytes field.
+	gcrun.DefaultOrphanBytes = gcrunDescOrphanBytes.Default.(int64)
+	// gcrunDescUploadsPurged is the schema descriptor for uploads_purged field.
+	gcrunDescUploadsPurged := gcrunFields[15].Descriptor()
+	// gcrun.DefaultUploadsPurged holds the default value on creation for the uploads_purged field.
+	gcrun.DefaultUploadsPurged = gcrunDescUploadsPurged.Default.(int64)
+	// gcrunDescFailures is the schema descriptor for failures field.
+	gcrunDescFailures := gcrunFields[16].Descriptor()
+	// gcrun.DefaultFailures holds the default value on creation for the failures field.
+	gcrun.DefaultFailures = gcrunDescFailures.Default.(int64)
+	// gcrunDescLog is the schema descriptor for log field.
+	gcrunDescLog := gcrunFields[17].Descriptor()
+	// gcrun.DefaultLog holds the default value on creation for the log field.
+	gcrun.DefaultLog = gcrunDescLog.Default.(string)
+	// gcrunDescOperator is the schema descriptor for operator field.
+	gcrunDescOperator := gcrunFields[18].Descriptor()
+	// gcrun.DefaultOperator holds the default value on creation for the operator field.
+	gcrun.DefaultOperator = gcrunDescOperator.Default.(string)
+	// gcrun.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	gcrun.OperatorValidator = gcrunDescOperator.Validators[0].(func(string) error)
+	// gcrunDescCreatedAt is the schema descriptor for created_at field.
+	gcrunDescCreatedAt := gcrunFields[20].Descriptor()
+	// gcrun.DefaultCreatedAt holds the default value on creation for the created_at field.
+	gcrun.DefaultCreatedAt = gcrunDescCreatedAt.Default.(func() time.Time)
 	labelFields := schema.Label{}.Fields()
 	_ = labelFields
 	// labelDescName is the schema descriptor for name field.

@@ -20,6 +20,8 @@ type Tx struct {
 	Accessory *AccessoryClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
+	// ArtifactBlob is the client for interacting with the ArtifactBlob builders.
+	ArtifactBlob *ArtifactBlobClient
 	// AuditLog is the client for interacting with the AuditLog builders.
 	AuditLog *AuditLogClient
 	// Blob is the client for interacting with the Blob builders.
@@ -28,6 +30,8 @@ type Tx struct {
 	CVEExport *CVEExportClient
 	// Event is the client for interacting with the Event builders.
 	Event *EventClient
+	// GCRun is the client for interacting with the GCRun builders.
+	GCRun *GCRunClient
 	// Label is the client for interacting with the Label builders.
 	Label *LabelClient
 	// Member is the client for interacting with the Member builders.
@@ -192,10 +196,12 @@ func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Accessory = NewAccessoryClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
+	tx.ArtifactBlob = NewArtifactBlobClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Blob = NewBlobClient(tx.config)
 	tx.CVEExport = NewCVEExportClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
+	tx.GCRun = NewGCRunClient(tx.config)
 	tx.Label = NewLabelClient(tx.config)
 	tx.Member = NewMemberClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)

@@ -29,12 +29,15 @@ const (
 	ExportProgress    Type = "EXPORT_PROGRESS"
 	ExportCompleted   Type = "EXPORT_COMPLETED"
 	ExportFailed      Type = "EXPORT_FAILED"
+	GCStarted         Type = "GC_STARTED"
+	GCProgress        Type = "GC_PROGRESS"
+	GCCompleted       Type = "GC_COMPLETED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
-	ExportStarted, ExportProgress, ExportCompleted, ExportFailed}
+	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is
@@ -81,6 +84,6 @@ type Event struct {
 	Digest      string    `json:"digest,omitempty"`
 	Tag         string    `json:"tag,omitempty"`
 	SourceIP    string    `json:"source_ip,omitempty"`
-	JobID       int64     `json:"job_id,omitempty"` // for job events: the run's id (a purge run, an export, …)
+	JobID       int64     `json:"job_id,omitempty"` // for job events: the run's id (a purge run, a GC run, an export, …)
 	Count       int64     `json:"count,omitempty"`  // for batched events (pulls): how many times
 }

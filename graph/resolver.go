@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -31,6 +32,7 @@ type Resolver struct {
 	AuditConfig *audit.Settings
 	Purge       *purge.Service
 	Exports     *export.Service
+	GC          *gc.Service
 	// CheckForwardEndpoint dials an audit forwarding endpoint before it is saved.
 	CheckForwardEndpoint func(ctx context.Context, address, protocol string) error
 	Auth                 *auth.Service

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
@@ -198,16 +199,30 @@ func upsertBlobs(ctx context.Context, tx *ent.Tx, descs []v1.Descriptor, now tim
 		creates = append(creates, tx.Blob.Create().SetDigest(d.Digest.String()).SetMediaType(d.MediaType).
 			SetSize(d.Size).SetUpdatedAt(now))
 	}
+	// A blob marked for garbage collection that a manifest now references goes back to none; the
+	// version bump makes the collector's compare-and-set fail. One being deleted is left alone and
+	// fails the push below, so the client pushes again (and uploads it again).
 	err := tx.Blob.CreateBulk(creates...).
-		OnConflictColumns(blob.FieldDigest).
-		Update(func(u *ent.BlobUpsert) { u.SetUpdatedAt(now) }).
+		OnConflict(sql.ConflictColumns(blob.FieldDigest),
+			sql.UpdateWhere(sql.NEQ(blob.FieldStatus, blob.StatusDeleting.String()))).
+		Update(func(u *ent.BlobUpsert) {
+			u.SetUpdatedAt(now).SetStatus(blob.StatusNone).AddVersion(1)
+			u.UpdateMediaType().UpdateSize() // an upload recorded neither
+		}).
 		Exec(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("upsert blobs: %w", err)
 	}
-	ids, err := tx.Blob.Query().Where(blob.DigestIn(digests...)).IDs(ctx)
+	rows, err := tx.Blob.Query().Where(blob.DigestIn(digests...)).Select(blob.FieldID, blob.FieldDigest, blob.FieldStatus).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("look up blobs: %w", err)
+	}
+	ids := make([]int, len(rows))
+	for i, b := range rows {
+		if b.Status == blob.StatusDeleting {
+			return nil, fmt.Errorf("blob %s is being garbage-collected: push it again", b.Digest)
+		}
+		ids[i] = b.ID
 	}
 	return ids, nil
 }
@@ -309,7 +324,8 @@ func (ix *Indexer) record(ctx context.Context, tx *ent.Tx, e event.Event) error 
 // indexedNamespace wraps every repository of a namespace with the indexer.
 type indexedNamespace struct {
 	distribution.Namespace
-	ix *Indexer
+	ix    *Indexer
+	guard *BlobGuard
 }
 
 func (n indexedNamespace) Repository(ctx context.Context, name reference.Named) (distribution.Repository, error) {
@@ -317,7 +333,7 @@ func (n indexedNamespace) Repository(ctx context.Context, name reference.Named) 
 	if err != nil {
 		return nil, err
 	}
-	return indexedRepository{Repository: r, ix: n.ix}, nil
+	return indexedRepository{Repository: r, ix: n.ix, guard: n.guard}, nil
 }
 
 // Remove deletes a whole repository from storage; Distribution looks for this method.
@@ -331,7 +347,15 @@ func (n indexedNamespace) Remove(ctx context.Context, name reference.Named) erro
 
 type indexedRepository struct {
 	distribution.Repository
-	ix *Indexer
+	ix    *Indexer
+	guard *BlobGuard
+}
+
+func (r indexedRepository) Blobs(ctx context.Context) distribution.BlobStore {
+	if r.guard == nil {
+		return r.Repository.Blobs(ctx)
+	}
+	return guardedBlobs{BlobStore: r.Repository.Blobs(ctx), guard: r.guard}
 }
 
 func (r indexedRepository) Manifests(ctx context.Context, options ...distribution.ManifestServiceOption) (distribution.ManifestService, error) {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
@@ -47,7 +48,7 @@ func init() {
 		if !ok {
 			return nil, errors.New("berth-index middleware: no registry in options")
 		}
-		r.ns = indexedNamespace{Namespace: ns, ix: r.indexer}
+		r.ns = indexedNamespace{Namespace: ns, ix: r.indexer, guard: r.guard}
 		return r.ns, nil
 	})
 	if err != nil {
@@ -66,6 +67,9 @@ type Config struct {
 	ExternalURL string
 	// Audit records pulls (when its settings say so); nil records nothing.
 	Audit Auditor
+	// GCWindow is how long a pushed, HEADed or referenced blob is never a garbage collection
+	// candidate; zero means DefaultGCWindow.
+	GCWindow time.Duration
 }
 
 // Auditor is the part of the audit log the registry writes to.
@@ -79,6 +83,8 @@ type Registry struct {
 	app     *handlers.App
 	ns      distribution.Namespace
 	indexer *Indexer
+	guard   *BlobGuard
+	driver  storagedriver.StorageDriver
 	auth    *auth.Service
 	db      *ent.Client
 	log     *slog.Logger
@@ -91,8 +97,9 @@ type Registry struct {
 // New builds the embedded Distribution application. Its configuration is made here in code, never
 // read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
 func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
-	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit}
-	dcfg, err := r.distributionConfig(cfg)
+	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit,
+		guard: NewBlobGuard(db, cfg.GCWindow)}
+	dcfg, err := r.distributionConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +122,7 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 
 // storageSection is the Distribution storage section cfg names, with its driver built once to
 // validate it (Distribution panics on a bad one).
-func storageSection(cfg Config) (configuration.Storage, storagedriver.StorageDriver, error) {
+func storageSection(ctx context.Context, cfg Config) (configuration.Storage, storagedriver.StorageDriver, error) {
 	storage := configuration.Storage{}
 	if len(cfg.Storage) == 0 {
 		storage["filesystem"] = configuration.Parameters{"rootdirectory": filepath.Join(cfg.DataDir, "registry")}
@@ -128,28 +135,33 @@ func storageSection(cfg Config) (configuration.Storage, storagedriver.StorageDri
 	if driverName == "" {
 		return nil, nil, errors.New("registry storage: exactly one storage driver must be configured")
 	}
-	driver, err := factory.Create(context.Background(), driverName, storage.Parameters())
+	driver, err := factory.Create(ctx, driverName, storage.Parameters())
 	if err != nil {
 		return nil, nil, fmt.Errorf("registry storage %q: %w", driverName, err)
 	}
 	return storage, driver, nil
 }
 
-// StorageDriver returns a driver on the storage the registry is configured with, for files that
-// other parts of Berth keep beside the blobs (CVE export files), so that every replica reads
-// and writes the same place. Paths under /docker belong to Distribution.
-func StorageDriver(cfg Config) (storagedriver.StorageDriver, error) {
-	_, driver, err := storageSection(cfg)
+// StorageDriver returns a driver on the storage the registry is configured with, for processes
+// that need the storage without serving the registry (berth worker). Paths under /docker belong
+// to Distribution; Berth's own files (CVE exports) live beside them.
+func StorageDriver(ctx context.Context, cfg Config) (storagedriver.StorageDriver, error) {
+	_, driver, err := storageSection(ctx, cfg)
 	return driver, err
 }
 
-func (r *Registry) distributionConfig(cfg Config) (*configuration.Configuration, error) {
-	storage, _, err := storageSection(cfg)
+func (r *Registry) distributionConfig(ctx context.Context, cfg Config) (*configuration.Configuration, error) {
+	// Garbage collection, upload purging and CVE export files go through this driver instance;
+	// Distribution makes its own over the same storage.
+	storage, driver, err := storageSection(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	r.driver = driver
 	storage["delete"] = configuration.Parameters{"enabled": true}
 	storage["redirect"] = configuration.Parameters{"disable": true}
+	// Berth purges uploads itself (worker/gc), on its schedule and with a record of each run.
+	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 
 	secret, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "keys", "upload-secret"))
 	if err != nil {
@@ -206,6 +218,12 @@ func loadOrCreateSecret(path string) (string, error) {
 	}
 	return secret, nil
 }
+
+// Driver is the storage driver under the registry, for garbage collection and upload purging.
+func (r *Registry) Driver() storagedriver.StorageDriver { return r.driver }
+
+// Guard is the blob guard that keeps garbage collection safe while pushes go on.
+func (r *Registry) Guard() *BlobGuard { return r.guard }
 
 // Close writes the pull statistics still queued and stops Distribution's background work (the
 // upload purger). Call it after the HTTP server has stopped taking requests.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/graph"
 	"github.com/berth-registry/berth/server/servertest"
 )
@@ -294,15 +295,17 @@ func TestRegistryRefusesBadPushes(t *testing.T) {
 	}
 
 	// The server still answers after the oversized body, and nothing refused reached storage's
-	// index or the registry: no repository, artifact, tag or blob rows, no manifest to pull.
+	// index or the registry: no repository, artifact or tag rows, no manifest to pull. The one blob
+	// row is the config that was uploaded: uploads are recorded so that GC can collect them.
 	if a := send(t, http.MethodGet, v2, "admin", pw, nil, nil); a.status != http.StatusOK {
 		t.Fatalf("/v2/ after the refused pushes: %d %s", a.status, a.body)
 	}
 	ctx := t.Context()
 	repos, artifacts := env.DB.Repository.Query().CountX(ctx), env.DB.Artifact.Query().CountX(ctx)
 	tags, blobs := env.DB.Tag.Query().CountX(ctx), env.DB.Blob.Query().CountX(ctx)
-	if repos+artifacts+tags+blobs != 0 {
-		t.Fatalf("index after refused pushes: %d repositories, %d artifacts, %d tags, %d blobs; want none", repos, artifacts, tags, blobs)
+	configBlob := env.DB.Blob.Query().Where(blob.Digest(digestOf(config))).ExistX(ctx)
+	if repos+artifacts+tags != 0 || blobs != 1 || !configBlob {
+		t.Fatalf("index after refused pushes: %d repositories, %d artifacts, %d tags, %d blobs; want only the uploaded config's blob", repos, artifacts, tags, blobs)
 	}
 	for _, ref := range []string{"v1", "big"} {
 		if a := send(t, http.MethodGet, v2+"library/refused/manifests/"+ref, "admin", pw, nil, nil); a.status != http.StatusNotFound {

@@ -40,6 +40,13 @@ type Config struct {
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried (doubling
 	// each time), YAML only. Zero means 10 seconds.
 	WebhookRetryBase time.Duration `yaml:"webhook_retry_base"`
+	// GCWindow: blobs pushed, HEADed or referenced this recently are never garbage-collected.
+	GCWindow time.Duration `yaml:"gc_window"`
+	// UploadPurgeAge: half-finished uploads older than this are purged every UploadPurgeInterval
+	// (a dry run only reports them when UploadPurgeDryRun).
+	UploadPurgeAge      time.Duration `yaml:"upload_purge_age"`
+	UploadPurgeInterval time.Duration `yaml:"upload_purge_interval"`
+	UploadPurgeDryRun   bool          `yaml:"upload_purge_dry_run"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -64,6 +71,10 @@ func Defaults() Config {
 		SessionTTL:  12 * time.Hour,
 		TokenTTL:    30 * time.Minute,
 		ExportTTL:   24 * time.Hour,
+
+		GCWindow:            2 * time.Hour,
+		UploadPurgeAge:      168 * time.Hour,
+		UploadPurgeInterval: 24 * time.Hour,
 	}
 }
 
@@ -97,6 +108,10 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("session-ttl", "BERTH_SESSION_TTL", "how long a dashboard login lasts; default "+d.SessionTTL.String())
 	add("token-ttl", "BERTH_TOKEN_TTL", "how long a registry token lasts; default "+d.TokenTTL.String())
 	add("export-ttl", "BERTH_EXPORT_TTL", "how long an undownloaded CVE export file is kept; default "+d.ExportTTL.String())
+	add("gc-window", "BERTH_GC_WINDOW", "blobs pushed, HEADed or referenced this recently are never garbage-collected; default "+d.GCWindow.String())
+	add("upload-purge-age", "BERTH_UPLOAD_PURGE_AGE", "half-finished uploads older than this are purged; default "+d.UploadPurgeAge.String())
+	add("upload-purge-interval", "BERTH_UPLOAD_PURGE_INTERVAL", "how often uploads are purged; default "+d.UploadPurgeInterval.String())
+	add("upload-purge-dry-run", "BERTH_UPLOAD_PURGE_DRY_RUN", "true to have scheduled upload purges only report what they would remove; default false")
 
 	return func() (Config, error) {
 		cfg := Defaults()
@@ -160,6 +175,14 @@ func (c *Config) set(name, v string) error {
 		c.TokenTTL, err = time.ParseDuration(v)
 	case "export-ttl":
 		c.ExportTTL, err = time.ParseDuration(v)
+	case "gc-window":
+		c.GCWindow, err = time.ParseDuration(v)
+	case "upload-purge-age":
+		c.UploadPurgeAge, err = time.ParseDuration(v)
+	case "upload-purge-interval":
+		c.UploadPurgeInterval, err = time.ParseDuration(v)
+	case "upload-purge-dry-run":
+		c.UploadPurgeDryRun, err = strconv.ParseBool(v)
 	}
 	return err
 }
@@ -170,6 +193,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionTTL <= 0 || c.TokenTTL <= 0 || c.ExportTTL <= 0 {
 		return errors.New("session, token and export lifetimes must be positive")
+	}
+	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
+		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

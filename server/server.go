@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -123,18 +124,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.redis = redis.NewClient(opts)
 	}
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit}, db, s.auth,
+	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
+		GCWindow: cfg.GCWindow}, db, s.auth,
 		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
-	// CVE export files live in the registry's storage, so any replica can serve them.
-	exportStore, err := registry.StorageDriver(registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage})
-	if err != nil {
-		return nil, err
-	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase,
-		Exports: export.NewService(pool, jobsDB, exportStore, log), ExportTTL: cfg.ExportTTL}, cfg.RunJobs)
+	s.jobs, err = worker.NewClient(pool, jobDeps(cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick), cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +138,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.dispatch.AddConsumer(hooks)
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, exportStore, log), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
+		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
+		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -18,6 +19,7 @@ import (
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -37,6 +39,17 @@ type Deps struct {
 	Exports *export.Service
 	// ExportTTL is how long an undownloaded export file is kept (zero: 24 hours).
 	ExportTTL time.Duration
+	// Storage is the registry's storage driver, which garbage collection and upload purging delete through.
+	Storage storagedriver.StorageDriver
+	// Artifacts deletes untagged artifacts for garbage collection, as the registry API does.
+	Artifacts gc.ArtifactDeleter
+	// GCWindow is how long a touched blob is never a GC candidate (registry.DefaultGCWindow if zero).
+	GCWindow time.Duration
+	// UploadPurgeAge, UploadPurgeInterval and UploadPurgeDryRun drive the scheduled upload purge;
+	// zero age or interval means gc.DefaultUploadAge and gc.DefaultUploadPurgeInterval.
+	UploadPurgeAge      time.Duration
+	UploadPurgeInterval time.Duration
+	UploadPurgeDryRun   bool
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -55,6 +68,16 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
 		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
 		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
+		river.AddWorker(workers, gc.NewWorker(deps.DB, deps.Storage, deps.Artifacts, deps.Log, deps.Kick))
+		river.AddWorker(workers, gc.NewScheduler(deps.Pool, deps.GCWindow))
+		river.AddWorker(workers, gc.NewUploadPurgeScheduler(deps.Pool))
+		uploadAge, uploadEvery := deps.UploadPurgeAge, deps.UploadPurgeInterval
+		if uploadAge == 0 {
+			uploadAge = gc.DefaultUploadAge
+		}
+		if uploadEvery == 0 {
+			uploadEvery = gc.DefaultUploadPurgeInterval
+		}
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 10},
@@ -75,6 +98,14 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return gc.SchedulerArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "gc-scheduler", RunOnStart: true}),
+			river.NewPeriodicJob(river.PeriodicInterval(uploadEvery),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, nil
+				},
+				&river.PeriodicJobOpts{ID: "upload-purge"}),
 		}
 		if deps.Exports != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),

@@ -21,10 +21,8 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent/user"
-	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/worker"
-	"github.com/berth-registry/berth/worker/export"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -116,12 +114,11 @@ func runWorker(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	defer db.Close()
-	exportStore, err := registry.StorageDriver(registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage})
+	deps, release, err := server.WorkerDeps(ctx, cfg, log, pool, db)
 	if err != nil {
 		return err
 	}
-	deps := worker.Deps{DB: db, Pool: pool, Log: log, WebhookRetryBase: cfg.WebhookRetryBase,
-		Exports: export.NewService(pool, db, exportStore, log), ExportTTL: cfg.ExportTTL}
+	defer release()
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err

@@ -50,6 +50,8 @@ const (
 	EdgeScanReports = "scan_reports"
 	// EdgeAccessoryLinks holds the string denoting the accessory_links edge name in mutations.
 	EdgeAccessoryLinks = "accessory_links"
+	// EdgeArtifactBlobs holds the string denoting the artifact_blobs edge name in mutations.
+	EdgeArtifactBlobs = "artifact_blobs"
 	// Table holds the table name of the artifact in the database.
 	Table = "artifacts"
 	// RepositoryTable is the table that holds the repository relation/edge.
@@ -94,6 +96,13 @@ const (
 	AccessoryLinksInverseTable = "accessories"
 	// AccessoryLinksColumn is the table column denoting the accessory_links relation/edge.
 	AccessoryLinksColumn = "artifact_accessory_links"
+	// ArtifactBlobsTable is the table that holds the artifact_blobs relation/edge.
+	ArtifactBlobsTable = "artifact_blobs"
+	// ArtifactBlobsInverseTable is the table name for the ArtifactBlob entity.
+	// It exists in this package in order to avoid circular dependency with the "artifactblob" package.
+	ArtifactBlobsInverseTable = "artifact_blobs"
+	// ArtifactBlobsColumn is the table column denoting the artifact_blobs relation/edge.
+	ArtifactBlobsColumn = "artifact_id"
 )
 
 // Columns holds all SQL columns for artifact fields.
@@ -312,6 +321,20 @@ func ByAccessoryLinks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newAccessoryLinksStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByArtifactBlobsCount orders the results by artifact_blobs count.
+func ByArtifactBlobsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newArtifactBlobsStep(), opts...)
+	}
+}
+
+// ByArtifactBlobs orders the results by artifact_blobs terms.
+func ByArtifactBlobs(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newArtifactBlobsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newRepositoryStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -366,5 +389,12 @@ func newAccessoryLinksStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(AccessoryLinksInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, AccessoryLinksTable, AccessoryLinksColumn),
+	)
+}
+func newArtifactBlobsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ArtifactBlobsInverseTable, ArtifactBlobsColumn),
+		sqlgraph.Edge(sqlgraph.O2M, true, ArtifactBlobsTable, ArtifactBlobsColumn),
 	)
 }

@@ -744,6 +744,29 @@ func HasAccessoryLinksWith(preds ...predicate.Accessory) predicate.Artifact {
 	})
 }
 
+// HasArtifactBlobs applies the HasEdge predicate on the "artifact_blobs" edge.
+func HasArtifactBlobs() predicate.Artifact {
+	return predicate.Artifact(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, true, ArtifactBlobsTable, ArtifactBlobsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasArtifactBlobsWith applies the HasEdge predicate on the "artifact_blobs" edge with a given conditions (other predicates).
+func HasArtifactBlobsWith(preds ...predicate.ArtifactBlob) predicate.Artifact {
+	return predicate.Artifact(func(s *sql.Selector) {
+		step := newArtifactBlobsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Artifact) predicate.Artifact {
 	return predicate.Artifact(sql.AndPredicates(predicates...))

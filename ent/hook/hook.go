@@ -45,6 +45,18 @@ func (f ArtifactFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ArtifactMutation", m)
 }
 
+// The ArtifactBlobFunc type is an adapter to allow the use of ordinary
+// function as ArtifactBlob mutator.
+type ArtifactBlobFunc func(context.Context, *ent.ArtifactBlobMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ArtifactBlobFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ArtifactBlobMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ArtifactBlobMutation", m)
+}
+
 // The AuditLogFunc type is an adapter to allow the use of ordinary
 // function as AuditLog mutator.
 type AuditLogFunc func(context.Context, *ent.AuditLogMutation) (ent.Value, error)
@@ -91,6 +103,18 @@ func (f EventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EventMutation", m)
+}
+
+// The GCRunFunc type is an adapter to allow the use of ordinary
+// function as GCRun mutator.
+type GCRunFunc func(context.Context, *ent.GCRunMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f GCRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.GCRunMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GCRunMutation", m)
 }
 
 // The LabelFunc type is an adapter to allow the use of ordinary

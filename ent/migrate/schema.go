@@ -116,6 +116,38 @@ var (
 			},
 		},
 	}
+	// ArtifactBlobsColumns holds the columns for the "artifact_blobs" table.
+	ArtifactBlobsColumns = []*schema.Column{
+		{Name: "artifact_id", Type: field.TypeInt},
+		{Name: "blob_id", Type: field.TypeInt},
+	}
+	// ArtifactBlobsTable holds the schema information for the "artifact_blobs" table.
+	ArtifactBlobsTable = &schema.Table{
+		Name:       "artifact_blobs",
+		Columns:    ArtifactBlobsColumns,
+		PrimaryKey: []*schema.Column{ArtifactBlobsColumns[0], ArtifactBlobsColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "artifact_blobs_artifacts_artifact",
+				Columns:    []*schema.Column{ArtifactBlobsColumns[0]},
+				RefColumns: []*schema.Column{ArtifactsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "artifact_blobs_blobs_blob",
+				Columns:    []*schema.Column{ArtifactBlobsColumns[1]},
+				RefColumns: []*schema.Column{BlobsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "artifactblob_blob_id",
+				Unique:  false,
+				Columns: []*schema.Column{ArtifactBlobsColumns[1]},
+			},
+		},
+	}
 	// AuditLogsColumns holds the columns for the "audit_logs" table.
 	AuditLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -276,6 +308,51 @@ var (
 				Name:    "event_occurred_at",
 				Unique:  false,
 				Columns: []*schema.Column{EventsColumns[2]},
+			},
+		},
+	}
+	// GcRunsColumns holds the columns for the "gc_runs" table.
+	GcRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"GC", "UPLOAD_PURGE"}, Default: "GC"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "SCHEDULE"}},
+		{Name: "dry_run", Type: field.TypeBool, Default: false},
+		{Name: "delete_untagged", Type: field.TypeBool, Default: false},
+		{Name: "remove_orphans", Type: field.TypeBool, Default: false},
+		{Name: "workers", Type: field.TypeInt, Default: 1},
+		{Name: "window_seconds", Type: field.TypeInt64, Default: 0},
+		{Name: "upload_age_seconds", Type: field.TypeInt64, Default: 0},
+		{Name: "artifacts_deleted", Type: field.TypeInt64, Default: 0},
+		{Name: "manifests_deleted", Type: field.TypeInt64, Default: 0},
+		{Name: "blobs_deleted", Type: field.TypeInt64, Default: 0},
+		{Name: "bytes_freed", Type: field.TypeInt64, Default: 0},
+		{Name: "orphans", Type: field.TypeInt64, Default: 0},
+		{Name: "orphan_bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "uploads_purged", Type: field.TypeInt64, Default: 0},
+		{Name: "failures", Type: field.TypeInt64, Default: 0},
+		{Name: "log", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+	}
+	// GcRunsTable holds the schema information for the "gc_runs" table.
+	GcRunsTable = &schema.Table{
+		Name:       "gc_runs",
+		Columns:    GcRunsColumns,
+		PrimaryKey: []*schema.Column{GcRunsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "gcrun_kind_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{GcRunsColumns[1], GcRunsColumns[21]},
+			},
+			{
+				Name:    "gcrun_status",
+				Unique:  false,
+				Columns: []*schema.Column{GcRunsColumns[2]},
 			},
 		},
 	}
@@ -773,31 +850,6 @@ var (
 			},
 		},
 	}
-	// ArtifactBlobsColumns holds the columns for the "artifact_blobs" table.
-	ArtifactBlobsColumns = []*schema.Column{
-		{Name: "artifact_id", Type: field.TypeInt},
-		{Name: "blob_id", Type: field.TypeInt},
-	}
-	// ArtifactBlobsTable holds the schema information for the "artifact_blobs" table.
-	ArtifactBlobsTable = &schema.Table{
-		Name:       "artifact_blobs",
-		Columns:    ArtifactBlobsColumns,
-		PrimaryKey: []*schema.Column{ArtifactBlobsColumns[0], ArtifactBlobsColumns[1]},
-		ForeignKeys: []*schema.ForeignKey{
-			{
-				Symbol:     "artifact_blobs_artifact_id",
-				Columns:    []*schema.Column{ArtifactBlobsColumns[0]},
-				RefColumns: []*schema.Column{ArtifactsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-			{
-				Symbol:     "artifact_blobs_blob_id",
-				Columns:    []*schema.Column{ArtifactBlobsColumns[1]},
-				RefColumns: []*schema.Column{BlobsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-		},
-	}
 	// ArtifactChildrenColumns holds the columns for the "artifact_children" table.
 	ArtifactChildrenColumns = []*schema.Column{
 		{Name: "artifact_id", Type: field.TypeInt},
@@ -853,10 +905,12 @@ var (
 		APITokensTable,
 		AccessoriesTable,
 		ArtifactsTable,
+		ArtifactBlobsTable,
 		AuditLogsTable,
 		BlobsTable,
 		CveExportsTable,
 		EventsTable,
+		GcRunsTable,
 		LabelsTable,
 		MembersTable,
 		ProjectsTable,
@@ -873,7 +927,6 @@ var (
 		WebhookDeliveriesTable,
 		WebhookPoliciesTable,
 		ArtifactLabelsTable,
-		ArtifactBlobsTable,
 		ArtifactChildrenTable,
 		ScanReportVulnerabilitiesTable,
 	}
@@ -883,6 +936,8 @@ func init() {
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	AccessoriesTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactsTable.ForeignKeys[0].RefTable = RepositoriesTable
+	ArtifactBlobsTable.ForeignKeys[0].RefTable = ArtifactsTable
+	ArtifactBlobsTable.ForeignKeys[1].RefTable = BlobsTable
 	LabelsTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[1].RefTable = UsersTable
@@ -897,8 +952,6 @@ func init() {
 	WebhookPoliciesTable.ForeignKeys[0].RefTable = ProjectsTable
 	ArtifactLabelsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactLabelsTable.ForeignKeys[1].RefTable = LabelsTable
-	ArtifactBlobsTable.ForeignKeys[0].RefTable = ArtifactsTable
-	ArtifactBlobsTable.ForeignKeys[1].RefTable = BlobsTable
 	ArtifactChildrenTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactChildrenTable.ForeignKeys[1].RefTable = ArtifactsTable
 	ScanReportVulnerabilitiesTable.ForeignKeys[0].RefTable = ScanReportsTable

@@ -15,6 +15,9 @@ type Accessory func(*sql.Selector)
 // Artifact is the predicate function for artifact builders.
 type Artifact func(*sql.Selector)
 
+// ArtifactBlob is the predicate function for artifactblob builders.
+type ArtifactBlob func(*sql.Selector)
+
 // AuditLog is the predicate function for auditlog builders.
 type AuditLog func(*sql.Selector)
 
@@ -26,6 +29,9 @@ type CVEExport func(*sql.Selector)
 
 // Event is the predicate function for entevent builders.
 type Event func(*sql.Selector)
+
+// GCRun is the predicate function for gcrun builders.
+type GCRun func(*sql.Selector)
 
 // Label is the predicate function for label builders.
 type Label func(*sql.Selector)

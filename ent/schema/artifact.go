@@ -46,7 +46,7 @@ func (Artifact) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("labels", Label.Type),
-		edge.To("blobs", Blob.Type).
+		edge.To("blobs", Blob.Type).Through("artifact_blobs", ArtifactBlob.Type).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)),
 		edge.To("children", Artifact.Type).
 			From("parents").

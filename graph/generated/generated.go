@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
+	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
@@ -209,6 +210,54 @@ type ComplexityRoot struct {
 		LastSuccessAt func(childComplexity int) int
 	}
 
+	GCRun struct {
+		ArtifactsDeleted func(childComplexity int) int
+		BlobsDeleted     func(childComplexity int) int
+		BytesFreed       func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		DeleteUntagged   func(childComplexity int) int
+		DryRun           func(childComplexity int) int
+		EndedAt          func(childComplexity int) int
+		Failures         func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Kind             func(childComplexity int) int
+		Log              func(childComplexity int) int
+		ManifestsDeleted func(childComplexity int) int
+		Operator         func(childComplexity int) int
+		OrphanBytes      func(childComplexity int) int
+		Orphans          func(childComplexity int) int
+		RemoveOrphans    func(childComplexity int) int
+		StartedAt        func(childComplexity int) int
+		Status           func(childComplexity int) int
+		Trigger          func(childComplexity int) int
+		UploadAgeSeconds func(childComplexity int) int
+		UploadsPurged    func(childComplexity int) int
+		WindowSeconds    func(childComplexity int) int
+		Workers          func(childComplexity int) int
+	}
+
+	GCRunConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	GCRunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	GCSchedule struct {
+		Cron           func(childComplexity int) int
+		DeleteUntagged func(childComplexity int) int
+		DryRun         func(childComplexity int) int
+		Kind           func(childComplexity int) int
+		LastRunAt      func(childComplexity int) int
+		NextRunAt      func(childComplexity int) int
+		RemoveOrphans  func(childComplexity int) int
+		Workers        func(childComplexity int) int
+	}
+
 	Label struct {
 		Color       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -252,12 +301,16 @@ type ComplexityRoot struct {
 		Login               func(childComplexity int, username string, password string) int
 		Logout              func(childComplexity int) int
 		PurgeAuditLogs      func(childComplexity int, input model.PurgeInput) int
+		PurgeUploads        func(childComplexity int, olderThanHours *int, dryRun *bool) int
 		RefreshRobotSecret  func(childComplexity int, id int) int
 		RemoveArtifactLabel func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember        func(childComplexity int, id int) int
 		RevokeAPIToken      func(childComplexity int, id int) int
+		SetGCSchedule       func(childComplexity int, input model.GCScheduleInput) int
 		SetPurgeSchedule    func(childComplexity int, input model.PurgeScheduleInput) int
+		StartGc             func(childComplexity int, input model.GCInput) int
 		StopCVEExport       func(childComplexity int, id int) int
+		StopGc              func(childComplexity int, id int) int
 		StopPurge           func(childComplexity int, id int) int
 		TestWebhookPolicy   func(childComplexity int, id int) int
 		UpdateAuditSettings func(childComplexity int, input model.AuditSettingsInput) int
@@ -345,6 +398,9 @@ type ComplexityRoot struct {
 		AuditSettings          func(childComplexity int) int
 		CveExport              func(childComplexity int, id int) int
 		CveExports             func(childComplexity int) int
+		GcRun                  func(childComplexity int, id int) int
+		GcRuns                 func(childComplexity int, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		GcSchedule             func(childComplexity int) int
 		Labels                 func(childComplexity int, projectID *int) int
 		Me                     func(childComplexity int) int
 		MyAPITokens            func(childComplexity int) int
@@ -445,6 +501,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		Events         func(childComplexity int, projectID *int, types []event.Type) int
 		ExportProgress func(childComplexity int, id int) int
+		GcProgress     func(childComplexity int, id int) int
 		PurgeProgress  func(childComplexity int, id int) int
 	}
 
@@ -616,6 +673,10 @@ type MutationResolver interface {
 	SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error)
 	ExportCve(ctx context.Context, input model.ExportCVEInput) (*ent.CVEExport, error)
 	StopCVEExport(ctx context.Context, id int) (*ent.CVEExport, error)
+	StartGc(ctx context.Context, input model.GCInput) (*ent.GCRun, error)
+	StopGc(ctx context.Context, id int) (*ent.GCRun, error)
+	SetGCSchedule(ctx context.Context, input model.GCScheduleInput) (*model.GCSchedule, error)
+	PurgeUploads(ctx context.Context, olderThanHours *int, dryRun *bool) (*ent.GCRun, error)
 	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
 	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
 	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
@@ -646,6 +707,9 @@ type QueryResolver interface {
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
 	CveExports(ctx context.Context) ([]*ent.CVEExport, error)
 	CveExport(ctx context.Context, id int) (*ent.CVEExport, error)
+	GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error)
+	GcRun(ctx context.Context, id int) (*ent.GCRun, error)
+	GcSchedule(ctx context.Context) (*model.GCSchedule, error)
 	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
@@ -658,6 +722,7 @@ type SubscriptionResolver interface {
 	Events(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error)
 	PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error)
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
+	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1312,6 +1377,226 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ForwarderState.LastSuccessAt(childComplexity), true
 
+	case "GCRun.artifactsDeleted":
+		if e.ComplexityRoot.GCRun.ArtifactsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.ArtifactsDeleted(childComplexity), true
+	case "GCRun.blobsDeleted":
+		if e.ComplexityRoot.GCRun.BlobsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.BlobsDeleted(childComplexity), true
+	case "GCRun.bytesFreed":
+		if e.ComplexityRoot.GCRun.BytesFreed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.BytesFreed(childComplexity), true
+	case "GCRun.createdAt":
+		if e.ComplexityRoot.GCRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.CreatedAt(childComplexity), true
+	case "GCRun.deleteUntagged":
+		if e.ComplexityRoot.GCRun.DeleteUntagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.DeleteUntagged(childComplexity), true
+	case "GCRun.dryRun":
+		if e.ComplexityRoot.GCRun.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.DryRun(childComplexity), true
+	case "GCRun.endedAt":
+		if e.ComplexityRoot.GCRun.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.EndedAt(childComplexity), true
+	case "GCRun.failures":
+		if e.ComplexityRoot.GCRun.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Failures(childComplexity), true
+	case "GCRun.id":
+		if e.ComplexityRoot.GCRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.ID(childComplexity), true
+	case "GCRun.kind":
+		if e.ComplexityRoot.GCRun.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Kind(childComplexity), true
+	case "GCRun.log":
+		if e.ComplexityRoot.GCRun.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Log(childComplexity), true
+	case "GCRun.manifestsDeleted":
+		if e.ComplexityRoot.GCRun.ManifestsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.ManifestsDeleted(childComplexity), true
+	case "GCRun.operator":
+		if e.ComplexityRoot.GCRun.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Operator(childComplexity), true
+	case "GCRun.orphanBytes":
+		if e.ComplexityRoot.GCRun.OrphanBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.OrphanBytes(childComplexity), true
+	case "GCRun.orphans":
+		if e.ComplexityRoot.GCRun.Orphans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Orphans(childComplexity), true
+	case "GCRun.removeOrphans":
+		if e.ComplexityRoot.GCRun.RemoveOrphans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.RemoveOrphans(childComplexity), true
+	case "GCRun.startedAt":
+		if e.ComplexityRoot.GCRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.StartedAt(childComplexity), true
+	case "GCRun.status":
+		if e.ComplexityRoot.GCRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Status(childComplexity), true
+	case "GCRun.trigger":
+		if e.ComplexityRoot.GCRun.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Trigger(childComplexity), true
+	case "GCRun.uploadAgeSeconds":
+		if e.ComplexityRoot.GCRun.UploadAgeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.UploadAgeSeconds(childComplexity), true
+	case "GCRun.uploadsPurged":
+		if e.ComplexityRoot.GCRun.UploadsPurged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.UploadsPurged(childComplexity), true
+	case "GCRun.windowSeconds":
+		if e.ComplexityRoot.GCRun.WindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.WindowSeconds(childComplexity), true
+	case "GCRun.workers":
+		if e.ComplexityRoot.GCRun.Workers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.Workers(childComplexity), true
+
+	case "GCRunConnection.edges":
+		if e.ComplexityRoot.GCRunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRunConnection.Edges(childComplexity), true
+	case "GCRunConnection.pageInfo":
+		if e.ComplexityRoot.GCRunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRunConnection.PageInfo(childComplexity), true
+	case "GCRunConnection.totalCount":
+		if e.ComplexityRoot.GCRunConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRunConnection.TotalCount(childComplexity), true
+
+	case "GCRunEdge.cursor":
+		if e.ComplexityRoot.GCRunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRunEdge.Cursor(childComplexity), true
+	case "GCRunEdge.node":
+		if e.ComplexityRoot.GCRunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRunEdge.Node(childComplexity), true
+
+	case "GCSchedule.cron":
+		if e.ComplexityRoot.GCSchedule.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.Cron(childComplexity), true
+	case "GCSchedule.deleteUntagged":
+		if e.ComplexityRoot.GCSchedule.DeleteUntagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.DeleteUntagged(childComplexity), true
+	case "GCSchedule.dryRun":
+		if e.ComplexityRoot.GCSchedule.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.DryRun(childComplexity), true
+	case "GCSchedule.kind":
+		if e.ComplexityRoot.GCSchedule.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.Kind(childComplexity), true
+	case "GCSchedule.lastRunAt":
+		if e.ComplexityRoot.GCSchedule.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.LastRunAt(childComplexity), true
+	case "GCSchedule.nextRunAt":
+		if e.ComplexityRoot.GCSchedule.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.NextRunAt(childComplexity), true
+	case "GCSchedule.removeOrphans":
+		if e.ComplexityRoot.GCSchedule.RemoveOrphans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.RemoveOrphans(childComplexity), true
+	case "GCSchedule.workers":
+		if e.ComplexityRoot.GCSchedule.Workers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCSchedule.Workers(childComplexity), true
+
 	case "Label.color":
 		if e.ComplexityRoot.Label.Color == nil {
 			break
@@ -1635,6 +1920,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PurgeAuditLogs(childComplexity, args["input"].(model.PurgeInput)), true
+	case "Mutation.purgeUploads":
+		if e.ComplexityRoot.Mutation.PurgeUploads == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_purgeUploads_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PurgeUploads(childComplexity, args["olderThanHours"].(*int), args["dryRun"].(*bool)), true
 	case "Mutation.refreshRobotSecret":
 		if e.ComplexityRoot.Mutation.RefreshRobotSecret == nil {
 			break
@@ -1679,6 +1975,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(int)), true
+	case "Mutation.setGCSchedule":
+		if e.ComplexityRoot.Mutation.SetGCSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setGCSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetGCSchedule(childComplexity, args["input"].(model.GCScheduleInput)), true
 	case "Mutation.setPurgeSchedule":
 		if e.ComplexityRoot.Mutation.SetPurgeSchedule == nil {
 			break
@@ -1690,6 +1997,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.startGC":
+		if e.ComplexityRoot.Mutation.StartGc == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startGC_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartGc(childComplexity, args["input"].(model.GCInput)), true
 	case "Mutation.stopCVEExport":
 		if e.ComplexityRoot.Mutation.StopCVEExport == nil {
 			break
@@ -1701,6 +2019,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopCVEExport(childComplexity, args["id"].(int)), true
+	case "Mutation.stopGC":
+		if e.ComplexityRoot.Mutation.StopGc == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopGC_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopGc(childComplexity, args["id"].(int)), true
 	case "Mutation.stopPurge":
 		if e.ComplexityRoot.Mutation.StopPurge == nil {
 			break
@@ -2130,6 +2459,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.CveExports(childComplexity), true
+	case "Query.gcRun":
+		if e.ComplexityRoot.Query.GcRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_gcRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GcRun(childComplexity, args["id"].(int)), true
+	case "Query.gcRuns":
+		if e.ComplexityRoot.Query.GcRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_gcRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.GcRuns(childComplexity, args["kind"].(*gcrun.Kind), args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
+	case "Query.gcSchedule":
+		if e.ComplexityRoot.Query.GcSchedule == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.GcSchedule(childComplexity), true
 
 	case "Query.labels":
 		if e.ComplexityRoot.Query.Labels == nil {
@@ -2680,6 +3037,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ExportProgress(childComplexity, args["id"].(int)), true
+	case "Subscription.gcProgress":
+		if e.ComplexityRoot.Subscription.GcProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_gcProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.GcProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.purgeProgress":
 		if e.ComplexityRoot.Subscription.PurgeProgress == nil {
 			break
@@ -3224,6 +3592,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("CreateWebhookPolicyInput", ec.unmarshalInputCreateWebhookPolicyInput),
 			graphql.NewInputUnmarshaler("ExportCVEInput", ec.unmarshalInputExportCVEInput),
+			graphql.NewInputUnmarshaler("GCInput", ec.unmarshalInputGCInput),
+			graphql.NewInputUnmarshaler("GCRunOrder", ec.unmarshalInputGCRunOrder),
+			graphql.NewInputUnmarshaler("GCScheduleInput", ec.unmarshalInputGCScheduleInput),
 			graphql.NewInputUnmarshaler("LabelOrder", ec.unmarshalInputLabelOrder),
 			graphql.NewInputUnmarshaler("LabelWhereInput", ec.unmarshalInputLabelWhereInput),
 			graphql.NewInputUnmarshaler("ProjectOrder", ec.unmarshalInputProjectOrder),
@@ -3486,6 +3857,12 @@ enum EventType {
   EXPORT_COMPLETED
   "A CVE export failed or was stopped (system admins only)."
   EXPORT_FAILED
+  "A garbage collection or upload purge started (system admins only)."
+  GC_STARTED
+  "A garbage collection or upload purge made progress (system admins only)."
+  GC_PROGRESS
+  "A garbage collection or upload purge ended (system admins only)."
+  GC_COMPLETED
 }
 
 "Something that happened in the registry."
@@ -4241,6 +4618,119 @@ input CreateProjectInput {
 An opaque pagination cursor.
 """
 scalar Cursor
+type GCRun implements Node {
+  id: ID!
+  kind: GCRunKind!
+  status: GCRunStatus!
+  trigger: GCRunTrigger!
+  dryRun: Boolean!
+  deleteUntagged: Boolean!
+  """
+  Delete blobs storage holds that the database never knew (else only report them).
+  """
+  removeOrphans: Boolean!
+  workers: Int!
+  """
+  Blobs and uploads touched this recently are never candidates.
+  """
+  windowSeconds: Int!
+  """
+  Upload purge: uploads older than this are removed.
+  """
+  uploadAgeSeconds: Int!
+  artifactsDeleted: Int!
+  manifestsDeleted: Int!
+  """
+  Blobs (manifests included) removed, or for a dry run that would be.
+  """
+  blobsDeleted: Int!
+  bytesFreed: Int!
+  """
+  Blobs in storage the database never knew.
+  """
+  orphans: Int!
+  orphanBytes: Int!
+  uploadsPurged: Int!
+  failures: Int!
+  log: String!
+  operator: String!
+  createdAt: Time!
+  startedAt: Time
+  endedAt: Time
+}
+"""
+A connection to a list of items.
+"""
+type GCRunConnection {
+  """
+  A list of edges.
+  """
+  edges: [GCRunEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type GCRunEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: GCRun
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+GCRunKind is enum for the field kind
+"""
+enum GCRunKind @goModel(model: "github.com/berth-registry/berth/ent/gcrun.Kind") {
+  GC
+  UPLOAD_PURGE
+}
+"""
+Ordering options for GCRun connections
+"""
+input GCRunOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order GCRuns.
+  """
+  field: GCRunOrderField!
+}
+"""
+Properties by which GCRun connections can be ordered.
+"""
+enum GCRunOrderField {
+  CREATED_AT
+}
+"""
+GCRunStatus is enum for the field status
+"""
+enum GCRunStatus @goModel(model: "github.com/berth-registry/berth/ent/gcrun.Status") {
+  PENDING
+  RUNNING
+  SUCCESS
+  ERROR
+  STOPPED
+}
+"""
+GCRunTrigger is enum for the field trigger
+"""
+enum GCRunTrigger @goModel(model: "github.com/berth-registry/berth/ent/gcrun.Trigger") {
+  MANUAL
+  SCHEDULE
+}
 type Label implements Node {
   id: ID!
   name: String!
@@ -5857,6 +6347,67 @@ extend type CVEExport {
   downloadURL: String
 }
 `, BuiltIn: false},
+	{Name: "../schema/gc.graphqls", Input: `# Garbage collection and upload purging (system admins only).
+
+extend type Query {
+  "Past and running garbage collections and upload purges, newest first (system admins)."
+  gcRuns(kind: GCRunKind, after: Cursor, first: Int, before: Cursor, last: Int): GCRunConnection!
+  gcRun(id: ID!): GCRun
+  "When garbage collection runs by itself (system admins)."
+  gcSchedule: GCSchedule!
+}
+
+extend type Mutation {
+  """
+  Starts a garbage collection now (system admins). Only one runs at a time: asking while one is
+  pending or running is a CONFLICT.
+  """
+  startGC(input: GCInput!): GCRun!
+  "Stops a pending or running garbage collection or upload purge after the items in hand."
+  stopGC(id: ID!): GCRun!
+  "Sets when garbage collection runs by itself."
+  setGCSchedule(input: GCScheduleInput!): GCSchedule!
+  "Removes half-finished uploads older than olderThanHours (default 168) now, or lists them with dryRun."
+  purgeUploads(olderThanHours: Int, dryRun: Boolean): GCRun!
+}
+
+extend type Subscription {
+  "A garbage collection or upload purge as it progresses, from any replica, until it ends (system admins)."
+  gcProgress(id: ID!): GCRun!
+}
+
+input GCInput {
+  "Delete artifacts without tags first (not index children or accessories), so their blobs can go too."
+  deleteUntagged: Boolean
+  "Report what would go and the bytes it would free; delete nothing."
+  dryRun: Boolean
+  "How many blobs are deleted at once: 1 to 10 (default 1)."
+  workers: Int
+  "Delete blobs storage holds that the database never knew (otherwise they are only reported)."
+  removeOrphans: Boolean
+}
+
+type GCSchedule {
+  kind: ScheduleKind!
+  "The cron expression, for CUSTOM (five fields)."
+  cron: String!
+  deleteUntagged: Boolean!
+  dryRun: Boolean!
+  workers: Int!
+  removeOrphans: Boolean!
+  nextRunAt: Time
+  lastRunAt: Time
+}
+
+input GCScheduleInput {
+  kind: ScheduleKind!
+  cron: String
+  deleteUntagged: Boolean
+  dryRun: Boolean
+  workers: Int
+  removeOrphans: Boolean
+}
+`, BuiltIn: false},
 	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
 
 """
@@ -6242,6 +6793,102 @@ func (ec *executionContext) childFields_ForwarderState(ctx context.Context, fiel
 		return ec.fieldContext_ForwarderState_lastSuccessAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ForwarderState", field.Name)
+}
+
+func (ec *executionContext) childFields_GCRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_GCRun_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_GCRun_kind(ctx, field)
+	case "status":
+		return ec.fieldContext_GCRun_status(ctx, field)
+	case "trigger":
+		return ec.fieldContext_GCRun_trigger(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_GCRun_dryRun(ctx, field)
+	case "deleteUntagged":
+		return ec.fieldContext_GCRun_deleteUntagged(ctx, field)
+	case "removeOrphans":
+		return ec.fieldContext_GCRun_removeOrphans(ctx, field)
+	case "workers":
+		return ec.fieldContext_GCRun_workers(ctx, field)
+	case "windowSeconds":
+		return ec.fieldContext_GCRun_windowSeconds(ctx, field)
+	case "uploadAgeSeconds":
+		return ec.fieldContext_GCRun_uploadAgeSeconds(ctx, field)
+	case "artifactsDeleted":
+		return ec.fieldContext_GCRun_artifactsDeleted(ctx, field)
+	case "manifestsDeleted":
+		return ec.fieldContext_GCRun_manifestsDeleted(ctx, field)
+	case "blobsDeleted":
+		return ec.fieldContext_GCRun_blobsDeleted(ctx, field)
+	case "bytesFreed":
+		return ec.fieldContext_GCRun_bytesFreed(ctx, field)
+	case "orphans":
+		return ec.fieldContext_GCRun_orphans(ctx, field)
+	case "orphanBytes":
+		return ec.fieldContext_GCRun_orphanBytes(ctx, field)
+	case "uploadsPurged":
+		return ec.fieldContext_GCRun_uploadsPurged(ctx, field)
+	case "failures":
+		return ec.fieldContext_GCRun_failures(ctx, field)
+	case "log":
+		return ec.fieldContext_GCRun_log(ctx, field)
+	case "operator":
+		return ec.fieldContext_GCRun_operator(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_GCRun_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_GCRun_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_GCRun_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GCRun", field.Name)
+}
+
+func (ec *executionContext) childFields_GCRunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_GCRunConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_GCRunConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_GCRunConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GCRunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_GCRunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_GCRunEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_GCRunEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GCRunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_GCSchedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_GCSchedule_kind(ctx, field)
+	case "cron":
+		return ec.fieldContext_GCSchedule_cron(ctx, field)
+	case "deleteUntagged":
+		return ec.fieldContext_GCSchedule_deleteUntagged(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_GCSchedule_dryRun(ctx, field)
+	case "workers":
+		return ec.fieldContext_GCSchedule_workers(ctx, field)
+	case "removeOrphans":
+		return ec.fieldContext_GCSchedule_removeOrphans(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_GCSchedule_nextRunAt(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_GCSchedule_lastRunAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GCSchedule", field.Name)
 }
 
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7254,6 +7901,28 @@ func (ec *executionContext) field_Mutation_purgeAuditLogs_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_purgeUploads_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "olderThanHours",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["olderThanHours"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshRobotSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7318,6 +7987,20 @@ func (ec *executionContext) field_Mutation_revokeAPIToken_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setGCSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GCScheduleInput, error) {
+			return ec.unmarshalNGCScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCScheduleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7332,7 +8015,35 @@ func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startGC_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.GCInput, error) {
+			return ec.unmarshalNGCInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_stopCVEExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopGC_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -7669,6 +8380,66 @@ func (ec *executionContext) field_Query_cveExport_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_gcRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_gcRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*gcrun.Kind, error) {
+			return ec.unmarshalOGCRunKind2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg4
 	return args, nil
 }
 
@@ -8169,6 +8940,20 @@ func (ec *executionContext) field_Subscription_events_args(ctx context.Context, 
 }
 
 func (ec *executionContext) field_Subscription_exportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_gcProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -10856,6 +11641,861 @@ func (ec *executionContext) fieldContext_ForwarderState_lastSuccessAt(_ context.
 	return graphql.NewScalarFieldContext("ForwarderState", field, false, false, "Time")
 }
 
+func (ec *executionContext) _GCRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _GCRun_kind(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gcrun.Kind) graphql.Marshaler {
+			return ec.marshalNGCRunKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "GCRunKind")
+}
+
+func (ec *executionContext) _GCRun_status(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gcrun.Status) graphql.Marshaler {
+			return ec.marshalNGCRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "GCRunStatus")
+}
+
+func (ec *executionContext) _GCRun_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v gcrun.Trigger) graphql.Marshaler {
+			return ec.marshalNGCRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "GCRunTrigger")
+}
+
+func (ec *executionContext) _GCRun_dryRun(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCRun_deleteUntagged(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_deleteUntagged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeleteUntagged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_deleteUntagged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCRun_removeOrphans(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_removeOrphans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemoveOrphans, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_removeOrphans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCRun_workers(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_workers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Workers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_workers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_windowSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_windowSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WindowSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_windowSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_uploadAgeSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_uploadAgeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UploadAgeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_uploadAgeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_artifactsDeleted(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_artifactsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_artifactsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_manifestsDeleted(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_manifestsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ManifestsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_manifestsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_blobsDeleted(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_blobsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BlobsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_blobsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_bytesFreed(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_bytesFreed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BytesFreed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_bytesFreed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_orphans(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_orphans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Orphans, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_orphans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_orphanBytes(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_orphanBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OrphanBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_orphanBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_uploadsPurged(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_uploadsPurged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UploadsPurged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_uploadsPurged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_failures(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_log(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _GCRun_operator(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _GCRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GCRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GCRun_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GCRunConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.GCRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRunConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.GCRunEdge) graphql.Marshaler {
+			return ec.marshalOGCRunEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCRunConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GCRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRunEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GCRunConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.GCRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRunConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRunConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GCRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GCRunConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.GCRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRunConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRunConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRunConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRunEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.GCRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRunEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalOGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCRunEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GCRunEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GCRunEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.GCRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRunEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[int]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRunEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRunEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _GCSchedule_kind(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
+			return ec.marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "ScheduleKind")
+}
+
+func (ec *executionContext) _GCSchedule_cron(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _GCSchedule_deleteUntagged(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_deleteUntagged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeleteUntagged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_deleteUntagged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCSchedule_dryRun(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCSchedule_workers(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_workers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Workers, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_workers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCSchedule_removeOrphans(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_removeOrphans(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemoveOrphans, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_removeOrphans(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GCSchedule_nextRunAt(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_nextRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NextRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_nextRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _GCSchedule_lastRunAt(ctx context.Context, field graphql.CollectedField, obj *model.GCSchedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCSchedule_lastRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GCSchedule_lastRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Label_id(ctx context.Context, field graphql.CollectedField, obj *ent.Label) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12498,6 +14138,182 @@ func (ec *executionContext) fieldContext_Mutation_stopCVEExport(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_stopCVEExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startGC(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startGC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartGc(ctx, fc.Args["input"].(model.GCInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalNGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startGC(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startGC_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopGC(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopGC(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopGc(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalNGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopGC(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopGC_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setGCSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setGCSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetGCSchedule(ctx, fc.Args["input"].(model.GCScheduleInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GCSchedule) graphql.Marshaler {
+			return ec.marshalNGCSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setGCSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setGCSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_purgeUploads(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_purgeUploads(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PurgeUploads(ctx, fc.Args["olderThanHours"].(*int), fc.Args["dryRun"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalNGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_purgeUploads(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_purgeUploads_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14610,6 +16426,126 @@ func (ec *executionContext) fieldContext_Query_cveExport(ctx context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_gcRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_gcRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().GcRuns(ctx, fc.Args["kind"].(*gcrun.Kind), fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRunConnection) graphql.Marshaler {
+			return ec.marshalNGCRunConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_gcRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRunConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_gcRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_gcRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_gcRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().GcRun(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalOGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_gcRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_gcRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_gcSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_gcSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().GcSchedule(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GCSchedule) graphql.Marshaler {
+			return ec.marshalNGCSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_gcSchedule(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCSchedule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_robots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16447,6 +18383,50 @@ func (ec *executionContext) fieldContext_Subscription_exportProgress(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_exportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_gcProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_gcProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().GcProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+			return ec.marshalNGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_gcProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GCRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_gcProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21869,6 +23849,199 @@ func UnmarshalExportCVEInput(ctx context.Context, raw any) (model.ExportCVEInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputGCInput(ctx context.Context, obj any) (model.GCInput, error) {
+	var it model.GCInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"deleteUntagged", "dryRun", "workers", "removeOrphans"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "deleteUntagged":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deleteUntagged"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeleteUntagged = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		case "workers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workers"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Workers = data
+		case "removeOrphans":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeOrphans"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveOrphans = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGCInput unmarshals raw into the GCInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGCInput(ctx context.Context, raw any) (model.GCInput, error) {
+	var out model.GCInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GCInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGCRunOrder(ctx context.Context, obj any) (ent.GCRunOrder, error) {
+	var it ent.GCRunOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNGCRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGCRunOrder unmarshals raw into the GCRunOrder input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGCRunOrder(ctx context.Context, raw any) (ent.GCRunOrder, error) {
+	var out ent.GCRunOrder
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GCRunOrder", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGCScheduleInput(ctx context.Context, obj any) (model.GCScheduleInput, error) {
+	var it model.GCScheduleInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"kind", "cron", "deleteUntagged", "dryRun", "workers", "removeOrphans"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "cron":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cron"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cron = data
+		case "deleteUntagged":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("deleteUntagged"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DeleteUntagged = data
+		case "dryRun":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dryRun"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DryRun = data
+		case "workers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workers"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Workers = data
+		case "removeOrphans":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("removeOrphans"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RemoveOrphans = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGCScheduleInput unmarshals raw into the GCScheduleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGCScheduleInput(ctx context.Context, raw any) (model.GCScheduleInput, error) {
+	var out model.GCScheduleInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GCScheduleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLabelOrder(ctx context.Context, obj any) (ent.LabelOrder, error) {
 	var it ent.LabelOrder
 	if obj == nil {
@@ -26167,6 +28340,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Label(ctx, sel, obj)
+	case *ent.GCRun:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._GCRun(ctx, sel, obj)
 	case *ent.CVEExport:
 		if obj == nil {
 			return graphql.Null
@@ -27183,6 +29361,298 @@ func (ec *executionContext) _ForwarderState(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var gCRunImplementors = []string{"GCRun", "Node"}
+
+func (ec *executionContext) _GCRun(ctx context.Context, sel ast.SelectionSet, obj *ent.GCRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gCRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GCRun")
+		case "id":
+			out.Values[i] = ec._GCRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._GCRun_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._GCRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._GCRun_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._GCRun_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteUntagged":
+			out.Values[i] = ec._GCRun_deleteUntagged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeOrphans":
+			out.Values[i] = ec._GCRun_removeOrphans(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "workers":
+			out.Values[i] = ec._GCRun_workers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "windowSeconds":
+			out.Values[i] = ec._GCRun_windowSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadAgeSeconds":
+			out.Values[i] = ec._GCRun_uploadAgeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifactsDeleted":
+			out.Values[i] = ec._GCRun_artifactsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "manifestsDeleted":
+			out.Values[i] = ec._GCRun_manifestsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blobsDeleted":
+			out.Values[i] = ec._GCRun_blobsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytesFreed":
+			out.Values[i] = ec._GCRun_bytesFreed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orphans":
+			out.Values[i] = ec._GCRun_orphans(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "orphanBytes":
+			out.Values[i] = ec._GCRun_orphanBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uploadsPurged":
+			out.Values[i] = ec._GCRun_uploadsPurged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failures":
+			out.Values[i] = ec._GCRun_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "log":
+			out.Values[i] = ec._GCRun_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operator":
+			out.Values[i] = ec._GCRun_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._GCRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._GCRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endedAt":
+			out.Values[i] = ec._GCRun_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gCRunConnectionImplementors = []string{"GCRunConnection"}
+
+func (ec *executionContext) _GCRunConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.GCRunConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gCRunConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GCRunConnection")
+		case "edges":
+			out.Values[i] = ec._GCRunConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._GCRunConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._GCRunConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gCRunEdgeImplementors = []string{"GCRunEdge"}
+
+func (ec *executionContext) _GCRunEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.GCRunEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gCRunEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GCRunEdge")
+		case "node":
+			out.Values[i] = ec._GCRunEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._GCRunEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gCScheduleImplementors = []string{"GCSchedule"}
+
+func (ec *executionContext) _GCSchedule(ctx context.Context, sel ast.SelectionSet, obj *model.GCSchedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gCScheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GCSchedule")
+		case "kind":
+			out.Values[i] = ec._GCSchedule_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cron":
+			out.Values[i] = ec._GCSchedule_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteUntagged":
+			out.Values[i] = ec._GCSchedule_deleteUntagged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dryRun":
+			out.Values[i] = ec._GCSchedule_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "workers":
+			out.Values[i] = ec._GCSchedule_workers(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeOrphans":
+			out.Values[i] = ec._GCSchedule_removeOrphans(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nextRunAt":
+			out.Values[i] = ec._GCSchedule_nextRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "lastRunAt":
+			out.Values[i] = ec._GCSchedule_lastRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var labelImplementors = []string{"Label", "Node"}
 
 func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *ent.Label) graphql.Marshaler {
@@ -27537,6 +30007,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "stopCVEExport":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_stopCVEExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startGC":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startGC(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopGC":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopGC(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setGCSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setGCSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "purgeUploads":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_purgeUploads(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -28180,6 +30678,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_cveExport(ctx, field)
 				})
+		case "gcRuns":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_gcRuns(ctx, field)
+				})
+		case "gcRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_gcRun(ctx, field)
+				})
+		case "gcSchedule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_gcSchedule(ctx, field)
+				})
 		case "robots":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -28752,6 +31268,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_purgeProgress(ctx, fields[0])
 	case "exportProgress":
 		return ec._Subscription_exportProgress(ctx, fields[0])
+	case "gcProgress":
+		return ec._Subscription_gcProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -30266,6 +32784,84 @@ func (ec *executionContext) marshalNForwarderState2ᚖgithubᚗcomᚋberthᚑreg
 	return ec._ForwarderState(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNGCInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCInput(ctx context.Context, v any) (model.GCInput, error) {
+	res, err := ec.unmarshalInputGCInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx context.Context, sel ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GCRun!")
+		return graphql.Null
+	}
+	return ec._GCRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGCRunConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunConnection(ctx context.Context, sel ast.SelectionSet, v *ent.GCRunConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GCRunConnection!")
+		return graphql.Null
+	}
+	return ec._GCRunConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGCRunKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx context.Context, v any) (gcrun.Kind, error) {
+	var res gcrun.Kind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGCRunKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx context.Context, sel ast.SelectionSet, v gcrun.Kind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNGCRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunOrderField(ctx context.Context, v any) (*ent.GCRunOrderField, error) {
+	var res = new(ent.GCRunOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGCRunOrderField2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.GCRunOrderField) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GCRunOrderField!")
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNGCRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐStatus(ctx context.Context, v any) (gcrun.Status, error) {
+	var res gcrun.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGCRunStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐStatus(ctx context.Context, sel ast.SelectionSet, v gcrun.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNGCRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐTrigger(ctx context.Context, v any) (gcrun.Trigger, error) {
+	var res gcrun.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGCRunTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐTrigger(ctx context.Context, sel ast.SelectionSet, v gcrun.Trigger) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNGCSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCSchedule(ctx context.Context, sel ast.SelectionSet, v *model.GCSchedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GCSchedule!")
+		return graphql.Null
+	}
+	return ec._GCSchedule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGCScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐGCScheduleInput(ctx context.Context, v any) (model.GCScheduleInput, error) {
+	res, err := ec.unmarshalInputGCScheduleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalIntID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -31508,6 +34104,49 @@ func (ec *executionContext) unmarshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑ
 }
 
 func (ec *executionContext) marshalOForwardProtocol2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐForwardProtocol(ctx context.Context, sel ast.SelectionSet, v *model.ForwardProtocol) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOGCRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRun(ctx context.Context, sel ast.SelectionSet, v *ent.GCRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._GCRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOGCRunEdge2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.GCRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOGCRunEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOGCRunEdge2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐGCRunEdge(ctx context.Context, sel ast.SelectionSet, v *ent.GCRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._GCRunEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOGCRunKind2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx context.Context, v any) (*gcrun.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(gcrun.Kind)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGCRunKind2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋgcrunᚐKind(ctx context.Context, sel ast.SelectionSet, v *gcrun.Kind) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

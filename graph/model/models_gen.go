@@ -130,6 +130,38 @@ type ForwarderState struct {
 	LastSuccessAt *time.Time `json:"lastSuccessAt,omitempty"`
 }
 
+type GCInput struct {
+	// Delete artifacts without tags first (not index children or accessories), so their blobs can go too.
+	DeleteUntagged *bool `json:"deleteUntagged,omitempty"`
+	// Report what would go and the bytes it would free; delete nothing.
+	DryRun *bool `json:"dryRun,omitempty"`
+	// How many blobs are deleted at once: 1 to 10 (default 1).
+	Workers *int `json:"workers,omitempty"`
+	// Delete blobs storage holds that the database never knew (otherwise they are only reported).
+	RemoveOrphans *bool `json:"removeOrphans,omitempty"`
+}
+
+type GCSchedule struct {
+	Kind ScheduleKind `json:"kind"`
+	// The cron expression, for CUSTOM (five fields).
+	Cron           string     `json:"cron"`
+	DeleteUntagged bool       `json:"deleteUntagged"`
+	DryRun         bool       `json:"dryRun"`
+	Workers        int        `json:"workers"`
+	RemoveOrphans  bool       `json:"removeOrphans"`
+	NextRunAt      *time.Time `json:"nextRunAt,omitempty"`
+	LastRunAt      *time.Time `json:"lastRunAt,omitempty"`
+}
+
+type GCScheduleInput struct {
+	Kind           ScheduleKind `json:"kind"`
+	Cron           *string      `json:"cron,omitempty"`
+	DeleteUntagged *bool        `json:"deleteUntagged,omitempty"`
+	DryRun         *bool        `json:"dryRun,omitempty"`
+	Workers        *int         `json:"workers,omitempty"`
+	RemoveOrphans  *bool        `json:"removeOrphans,omitempty"`
+}
+
 type PurgeInput struct {
 	// Entries older than this are purged: 1 to 240000 hours.
 	RetentionHours int `json:"retentionHours"`

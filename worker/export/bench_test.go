@@ -103,7 +103,7 @@ func TestBenchExport(t *testing.T) {
 		return d
 	}
 
-	storage, err := registry.StorageDriver(registry.Config{DataDir: cfg.DataDir})
+	storage, err := registry.StorageDriver(context.Background(), registry.Config{DataDir: cfg.DataDir})
 	if err != nil {
 		t.Fatal(err)
 	}

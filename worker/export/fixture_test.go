@@ -108,7 +108,7 @@ func (f *fixture) report(a *ent.Artifact, vulns ...vuln) {
 // storage is a driver on the server's registry storage, as the server builds it.
 func (f *fixture) storage() storagedriver.StorageDriver {
 	f.t.Helper()
-	d, err := registry.StorageDriver(registry.Config{DataDir: f.env.DataDir, Storage: f.env.Config.Storage})
+	d, err := registry.StorageDriver(context.Background(), registry.Config{DataDir: f.env.DataDir, Storage: f.env.Config.Storage})
 	if err != nil {
 		f.t.Fatal(err)
 	}

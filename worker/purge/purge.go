@@ -14,12 +14,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
-	"github.com/robfig/cron/v3"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/schedule"
 )
 
 // Limits of a purge's parameters (Harbor's).
@@ -257,15 +257,15 @@ func (w *Worker) scanRow(ctx context.Context, query string, args []any, dest ...
 }
 
 // ScheduleKind says when scheduled purges run.
-type ScheduleKind string
+type ScheduleKind = schedule.Kind
 
 // The schedule kinds; CUSTOM uses Schedule.Cron.
 const (
-	ScheduleNone   ScheduleKind = "NONE"
-	ScheduleHourly ScheduleKind = "HOURLY"
-	ScheduleDaily  ScheduleKind = "DAILY"
-	ScheduleWeekly ScheduleKind = "WEEKLY"
-	ScheduleCustom ScheduleKind = "CUSTOM"
+	ScheduleNone   = schedule.None
+	ScheduleHourly = schedule.Hourly
+	ScheduleDaily  = schedule.Daily
+	ScheduleWeekly = schedule.Weekly
+	ScheduleCustom = schedule.Custom
 )
 
 // Schedule is the purge schedule, kept in the settings table.
@@ -279,52 +279,21 @@ type Schedule struct {
 
 const scheduleKey = "audit.purge_schedule"
 
-// cronOf returns the cron expression a schedule runs on, or "" for none.
-func (s Schedule) cronOf() string {
-	switch s.Kind {
-	case ScheduleHourly:
-		return "0 * * * *"
-	case ScheduleDaily:
-		return "0 0 * * *"
-	case ScheduleWeekly:
-		return "0 0 * * 0"
-	case ScheduleCustom:
-		return s.Cron
-	default:
-		return ""
-	}
+// rule is the schedule's timing, which worker/schedule interprets.
+func (s Schedule) rule() schedule.Schedule {
+	return schedule.Schedule{Kind: s.Kind, Cron: s.Cron, UpdatedAt: s.UpdatedAt, LastRunAt: s.LastRunAt}
 }
 
 // Next is when the schedule next runs after the last run (or its last change), or nil.
-func (s Schedule) Next() *time.Time {
-	expr := s.cronOf()
-	if expr == "" {
-		return nil
-	}
-	spec, err := cron.ParseStandard(expr)
-	if err != nil {
-		return nil
-	}
-	from := s.UpdatedAt
-	if s.LastRunAt != nil && s.LastRunAt.After(from) {
-		from = *s.LastRunAt
-	}
-	next := spec.Next(from)
-	return &next
-}
+func (s Schedule) Next() *time.Time { return s.rule().Next() }
 
 // Validate checks the kind, the cron expression and the parameters.
 func (s Schedule) Validate() error {
-	switch s.Kind {
-	case ScheduleNone:
+	if err := s.rule().Validate(); err != nil {
+		return err
+	}
+	if s.Kind == ScheduleNone {
 		return nil
-	case ScheduleHourly, ScheduleDaily, ScheduleWeekly:
-	case ScheduleCustom:
-		if _, err := cron.ParseStandard(s.Cron); err != nil {
-			return fmt.Errorf("invalid cron expression %q (five fields: minute hour day-of-month month day-of-week): %v", s.Cron, err)
-		}
-	default:
-		return fmt.Errorf("unknown schedule %q: use NONE, HOURLY, DAILY, WEEKLY or CUSTOM", s.Kind)
 	}
 	return s.Params.Validate()
 }

@@ -16,6 +16,9 @@ export const eventTypeNames: Record<EventType, string> = {
   EXPORT_PROGRESS: 'CVE export progress',
   EXPORT_COMPLETED: 'CVE export completed',
   EXPORT_FAILED: 'CVE export failed',
+  GC_STARTED: 'Garbage collection started',
+  GC_PROGRESS: 'Garbage collection progress',
+  GC_COMPLETED: 'Garbage collection completed',
 }
 
 /**

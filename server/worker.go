@@ -1,0 +1,36 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker"
+	"github.com/berth-registry/berth/worker/export"
+)
+
+// WorkerDeps builds what the jobs of a `berth worker` process need: the database, and for garbage
+// collection and upload purging the registry's storage (its namespace, without the HTTP side).
+// Events its jobs record are dispatched by a serving replica's sweep. release closes the registry.
+func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client) (deps worker.Deps, release func(), err error) {
+	indexer := registry.NewIndexer(db, event.NewDispatcher(pool, log), log)
+	reg, err := registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, GCWindow: cfg.GCWindow}, db, nil, indexer, log)
+	if err != nil {
+		return worker.Deps{}, nil, err
+	}
+	return jobDeps(cfg, log, pool, db, reg, nil), func() { _ = reg.Close() }, nil
+}
+
+// jobDeps is what every process that works jobs hands River's workers: `berth serve` and
+// `berth worker` alike. kick has events that jobs record dispatched at once (nil: at the next sweep).
+func jobDeps(cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func()) worker.Deps {
+	return worker.Deps{DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
+		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(),
+		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
+		// CVE export files live in the registry's storage, so any replica can serve them.
+		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
+}

@@ -1,0 +1,375 @@
+// Package gc runs garbage collection and upload purging: on demand or on a schedule kept in the
+// database, one GC at a time, each run recorded in gc_runs with its parameters, counts and log,
+// and reported as GC_* events while it runs. It owns the blobs table's GC statuses (changed only by
+// compare-and-set on their version, as registry.BlobGuard does on the push side) and deletes
+// through Distribution's storage driver; it never deletes an artifact except through the registry.
+package gc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/opencontainers/go-digest"
+	"github.com/riverqueue/river"
+
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/event"
+)
+
+// Limits and defaults of a run's parameters (Harbor's).
+const (
+	MinWorkers = 1
+	MaxWorkers = 10
+	// DefaultUploadAge is how old a half-finished upload must be before a purge removes it.
+	DefaultUploadAge = 168 * time.Hour
+	// DefaultUploadPurgeInterval is how often uploads are purged.
+	DefaultUploadPurgeInterval = 24 * time.Hour
+	// keptRuns is how many past runs of each kind the history keeps.
+	keptRuns = 50
+	// page is how many marked blobs the sweep reads at a time.
+	page = 1000
+	// maxLoggedFailures bounds the failure lines a run's log keeps (the count is always exact).
+	maxLoggedFailures = 200
+)
+
+// runLock is the advisory lock key that makes starting a GC exclusive: "berth-gc".
+const runLock = 0x6265727468_6763
+
+// ErrRunning is returned when a GC is asked for while another is pending or running.
+var ErrRunning = errors.New("a garbage collection is already running: wait for it or stop it")
+
+// Params say what a GC does.
+type Params struct {
+	// DeleteUntagged deletes artifacts without tags first (not index children, not accessories,
+	// not pushed within the window), so their blobs can go too.
+	DeleteUntagged bool `json:"delete_untagged"`
+	// DryRun reports what would go and the bytes it would free, deleting nothing.
+	DryRun bool `json:"dry_run"`
+	// Workers is how many items are deleted at once: 1 to 10.
+	Workers int `json:"workers"`
+	// RemoveOrphans deletes blobs storage holds that the database never knew; otherwise they are
+	// only reported.
+	RemoveOrphans bool `json:"remove_orphans"`
+}
+
+// Validate returns an error that says what is wrong with p.
+func (p Params) Validate() error {
+	if p.Workers < MinWorkers || p.Workers > MaxWorkers {
+		return fmt.Errorf("workers must be between %d and %d, not %d", MinWorkers, MaxWorkers, p.Workers)
+	}
+	return nil
+}
+
+// Args is the job that performs one run (a GC or an upload purge).
+type Args struct {
+	RunID int `json:"run_id"`
+}
+
+// Kind names the job in River's table.
+func (Args) Kind() string { return "gc" }
+
+// InsertOpts: a run is tried once; its record says how it ended.
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+
+// ArtifactDeleter deletes an artifact from storage and the index, as the registry API does.
+type ArtifactDeleter interface {
+	DeleteArtifact(ctx context.Context, repo string, dgst digest.Digest) error
+}
+
+// Service starts and stops runs.
+type Service struct {
+	pool   *pgxpool.Pool
+	db     *ent.Client
+	window time.Duration
+}
+
+// NewService returns the GC service; window is how long a touched blob is never a candidate.
+func NewService(pool *pgxpool.Pool, db *ent.Client, window time.Duration) *Service {
+	return &Service{pool: pool, db: db, window: window}
+}
+
+// Start records a GC run and queues its job in one transaction: a run exists only with its job.
+// It returns ErrRunning while another GC is pending or running.
+func (s *Service) Start(ctx context.Context, client *river.Client[pgx.Tx], p Params, trigger gcrun.Trigger, operator string) (*ent.GCRun, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := start(ctx, s.pool, client, gcrun.KindGC, trigger, operator, p, s.window, 0)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.GCRun.Get(ctx, id)
+}
+
+// PurgeUploads records an upload purge (uploads older than age) and queues its job.
+func (s *Service) PurgeUploads(ctx context.Context, client *river.Client[pgx.Tx], age time.Duration, dryRun bool, trigger gcrun.Trigger, operator string) (*ent.GCRun, error) {
+	if age < time.Hour {
+		return nil, fmt.Errorf("upload age must be at least 1 hour, not %s", age)
+	}
+	id, err := start(ctx, s.pool, client, gcrun.KindUploadPurge, trigger, operator, Params{DryRun: dryRun, Workers: 1}, 0, age)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.GCRun.Get(ctx, id)
+}
+
+func start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx], kind gcrun.Kind, trigger gcrun.Trigger,
+	operator string, p Params, window, uploadAge time.Duration) (int, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if kind == gcrun.KindGC {
+		// One GC at a time, whichever replica or schedule asks.
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(runLock)); err != nil {
+			return 0, fmt.Errorf("lock gc runs: %w", err)
+		}
+		var busy bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM gc_runs WHERE kind = 'GC' AND status IN ('PENDING', 'RUNNING'))`).Scan(&busy)
+		if err != nil {
+			return 0, fmt.Errorf("look for a running gc: %w", err)
+		}
+		if busy {
+			return 0, ErrRunning
+		}
+	}
+	var id int
+	err = tx.QueryRow(ctx, `
+INSERT INTO gc_runs (kind, status, trigger, dry_run, delete_untagged, remove_orphans, workers, window_seconds,
+	upload_age_seconds, log, operator, created_at)
+VALUES ($1, 'PENDING', $2, $3, $4, $5, $6, $7, $8, '', $9, now()) RETURNING id`,
+		string(kind), string(trigger), p.DryRun, p.DeleteUntagged, p.RemoveOrphans, p.Workers,
+		int64(window/time.Second), int64(uploadAge/time.Second), operator).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("record %s run: %w", kind, err)
+	}
+	res, err := client.InsertTx(ctx, tx, Args{RunID: id}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("queue %s run: %w", kind, err)
+	}
+	if _, err := tx.Exec(ctx, "UPDATE gc_runs SET job_id = $1 WHERE id = $2", res.Job.ID, id); err != nil {
+		return 0, err
+	}
+	// The history keeps the newest runs of each kind only.
+	if _, err := tx.Exec(ctx, `DELETE FROM gc_runs WHERE kind = $1 AND status NOT IN ('PENDING', 'RUNNING')
+AND id NOT IN (SELECT id FROM gc_runs WHERE kind = $1 ORDER BY id DESC LIMIT $2)`, string(kind), keptRuns); err != nil {
+		return 0, err
+	}
+	return id, tx.Commit(ctx)
+}
+
+// Stop cancels a pending or running run; a running one stops after the items in hand.
+func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.GCRun, error) {
+	run, err := s.db.GCRun.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if run.Status != gcrun.StatusPending && run.Status != gcrun.StatusRunning {
+		return run, nil
+	}
+	if run.JobID != nil {
+		if _, err := client.JobCancel(ctx, *run.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+			return nil, fmt.Errorf("stop gc run %d: %w", id, err)
+		}
+	}
+	// A run whose job had not started is stopped now; a running one records it itself.
+	err = s.db.GCRun.Update().Where(gcrun.ID(id), gcrun.StatusEQ(gcrun.StatusPending)).
+		SetStatus(gcrun.StatusStopped).SetEndedAt(time.Now()).SetLog(run.Log + "stopped before it started\n").Exec(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.GCRun.Get(ctx, id)
+}
+
+// Worker performs runs.
+type Worker struct {
+	river.WorkerDefaults[Args]
+	db        *ent.Client
+	driver    storagedriver.StorageDriver
+	artifacts ArtifactDeleter
+	log       *slog.Logger
+	kick      func() // dispatch recorded events now; nil waits for the dispatcher's sweep
+}
+
+// NewWorker returns the run worker: it deletes through driver, and untagged artifacts through
+// artifacts; kick, if not nil, has progress events dispatched at once.
+func NewWorker(db *ent.Client, driver storagedriver.StorageDriver, artifacts ArtifactDeleter, log *slog.Logger, kick func()) *Worker {
+	return &Worker{db: db, driver: driver, artifacts: artifacts, log: log, kick: kick}
+}
+
+// Timeout: a GC of millions of blobs on an object store takes hours.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 24 * time.Hour }
+
+// Work performs the run the job names.
+func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	run, err := w.db.GCRun.Get(ctx, job.Args.RunID)
+	if ent.IsNotFound(err) {
+		return river.JobCancel(err)
+	}
+	if err != nil {
+		return err
+	}
+	if run.Status != gcrun.StatusPending {
+		return nil
+	}
+	r := &runState{w: w, run: run, lastReport: time.Now()}
+	r.logf("%s", describe(run))
+	run, err = run.Update().SetStatus(gcrun.StatusRunning).SetStartedAt(time.Now()).SetLog(r.logText()).Save(ctx)
+	if err != nil {
+		return err
+	}
+	r.run = run
+	w.event(ctx, run, event.GCStarted, 0)
+	if run.Kind == gcrun.KindUploadPurge {
+		err = r.purgeUploads(ctx)
+	} else {
+		err = r.collect(ctx)
+	}
+	status := gcrun.StatusSuccess
+	switch {
+	case ctx.Err() != nil:
+		status = gcrun.StatusStopped
+		r.logf("stopped")
+	case err != nil:
+		status = gcrun.StatusError
+		r.logf("failed: %v", err)
+	default:
+		r.logf("done: %s", r.summary())
+	}
+	if saveErr := r.save(context.WithoutCancel(ctx), status); saveErr != nil {
+		return errors.Join(err, saveErr)
+	}
+	w.event(ctx, run, event.GCCompleted, r.counts.blobs+r.counts.uploads)
+	if status == gcrun.StatusStopped {
+		return river.JobCancel(ctx.Err())
+	}
+	return err
+}
+
+// event records a GC_* event for subscribers.
+func (w *Worker) event(ctx context.Context, run *ent.GCRun, typ event.Type, n int64) {
+	err := event.Record(context.WithoutCancel(ctx), w.db, event.Event{Type: typ, Operator: run.Operator, JobID: int64(run.ID), Count: n})
+	if err == nil && w.kick != nil {
+		w.kick()
+	}
+}
+
+func describe(run *ent.GCRun) string {
+	dry := map[bool]string{true: " (dry run)"}[run.DryRun]
+	if run.Kind == gcrun.KindUploadPurge {
+		return fmt.Sprintf("purging uploads older than %s%s", time.Duration(run.UploadAgeSeconds)*time.Second, dry)
+	}
+	return fmt.Sprintf("garbage collection%s: delete untagged %t, workers %d, remove orphans %t, window %s",
+		dry, run.DeleteUntagged, run.Workers, run.RemoveOrphans, time.Duration(run.WindowSeconds)*time.Second)
+}
+
+// counts are a run's figures as it goes.
+type counts struct {
+	artifacts, manifests, blobs, bytes, orphans, orphanBytes, uploads, failures int64
+}
+
+// runState is one run in progress: its counts and log, shared by the sweep's workers.
+type runState struct {
+	w   *Worker
+	run *ent.GCRun
+
+	mu         sync.Mutex
+	counts     counts
+	log        strings.Builder
+	failLines  int
+	lastReport time.Time
+}
+
+func (r *runState) logf(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.log.WriteString(time.Now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n")
+}
+
+// fail records one item that could not be deleted: logged (up to a bound) and counted.
+func (r *runState) fail(format string, args ...any) {
+	r.mu.Lock()
+	r.counts.failures++
+	n := r.failLines
+	r.failLines++
+	r.mu.Unlock()
+	msg := fmt.Sprintf(format, args...)
+	r.w.log.Warn("gc: "+msg, "run", r.run.ID)
+	switch {
+	case n < maxLoggedFailures:
+		r.logf("%s", msg)
+	case n == maxLoggedFailures:
+		r.logf("more failures are counted but not logged")
+	}
+}
+
+func (r *runState) add(f func(c *counts)) {
+	r.mu.Lock()
+	f(&r.counts)
+	r.mu.Unlock()
+}
+
+func (r *runState) logText() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.log.String()
+}
+
+func (r *runState) summary() string {
+	r.mu.Lock()
+	c := r.counts
+	r.mu.Unlock()
+	verb := "deleted"
+	if r.run.DryRun {
+		verb = "would delete"
+	}
+	if r.run.Kind == gcrun.KindUploadPurge {
+		return fmt.Sprintf("%s %d uploads (%d bytes), %d failures", verb, c.uploads, c.bytes, c.failures)
+	}
+	return fmt.Sprintf("%s %d artifacts, %d manifests and %d blobs in all, %d bytes; %d orphan blobs (%d bytes)%s; %d failures",
+		verb, c.artifacts, c.manifests, c.blobs, c.bytes, c.orphans, c.orphanBytes,
+		map[bool]string{true: " removed", false: " reported"}[r.run.RemoveOrphans && !r.run.DryRun], c.failures)
+}
+
+// save writes the counts and log; a status other than RUNNING ends the run.
+func (r *runState) save(ctx context.Context, status gcrun.Status) error {
+	r.mu.Lock()
+	c := r.counts
+	r.mu.Unlock()
+	u := r.w.db.GCRun.UpdateOneID(r.run.ID).SetStatus(status).
+		SetArtifactsDeleted(c.artifacts).SetManifestsDeleted(c.manifests).SetBlobsDeleted(c.blobs).
+		SetBytesFreed(c.bytes).SetOrphans(c.orphans).SetOrphanBytes(c.orphanBytes).SetUploadsPurged(c.uploads).
+		SetFailures(c.failures).SetLog(r.logText())
+	if status != gcrun.StatusRunning {
+		u.SetEndedAt(time.Now())
+	}
+	return u.Exec(ctx)
+}
+
+// progress saves the counts and sends GC_PROGRESS, at most once a second.
+func (r *runState) progress(ctx context.Context) {
+	r.mu.Lock()
+	due := time.Since(r.lastReport) >= time.Second
+	if due {
+		r.lastReport = time.Now()
+	}
+	n := r.counts.blobs + r.counts.uploads
+	r.mu.Unlock()
+	if !due || ctx.Err() != nil {
+		return
+	}
+	if err := r.save(ctx, gcrun.StatusRunning); err != nil && ctx.Err() == nil {
+		r.w.log.Warn("gc: save progress", "run", r.run.ID, "err", err)
+	}
+	r.w.event(ctx, r.run, event.GCProgress, n)
+}
