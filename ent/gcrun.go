@@ -39,6 +39,8 @@ type GCRun struct {
 	ArtifactsDeleted int64 `json:"artifacts_deleted,omitempty"`
 	// ManifestsDeleted holds the value of the "manifests_deleted" field.
 	ManifestsDeleted int64 `json:"manifests_deleted,omitempty"`
+	// Blobs the mark found unreferenced: what the sweep works through, for a progress bar.
+	BlobsMarked int64 `json:"blobs_marked,omitempty"`
 	// Blobs (manifests included) removed, or for a dry run that would be.
 	BlobsDeleted int64 `json:"blobs_deleted,omitempty"`
 	// BytesFreed holds the value of the "bytes_freed" field.
@@ -73,7 +75,7 @@ func (*GCRun) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case gcrun.FieldDryRun, gcrun.FieldDeleteUntagged, gcrun.FieldRemoveOrphans:
 			values[i] = new(sql.NullBool)
-		case gcrun.FieldID, gcrun.FieldWorkers, gcrun.FieldWindowSeconds, gcrun.FieldUploadAgeSeconds, gcrun.FieldArtifactsDeleted, gcrun.FieldManifestsDeleted, gcrun.FieldBlobsDeleted, gcrun.FieldBytesFreed, gcrun.FieldOrphans, gcrun.FieldOrphanBytes, gcrun.FieldUploadsPurged, gcrun.FieldFailures, gcrun.FieldJobID:
+		case gcrun.FieldID, gcrun.FieldWorkers, gcrun.FieldWindowSeconds, gcrun.FieldUploadAgeSeconds, gcrun.FieldArtifactsDeleted, gcrun.FieldManifestsDeleted, gcrun.FieldBlobsMarked, gcrun.FieldBlobsDeleted, gcrun.FieldBytesFreed, gcrun.FieldOrphans, gcrun.FieldOrphanBytes, gcrun.FieldUploadsPurged, gcrun.FieldFailures, gcrun.FieldJobID:
 			values[i] = new(sql.NullInt64)
 		case gcrun.FieldKind, gcrun.FieldStatus, gcrun.FieldTrigger, gcrun.FieldLog, gcrun.FieldOperator:
 			values[i] = new(sql.NullString)
@@ -165,6 +167,12 @@ func (_m *GCRun) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field manifests_deleted", values[i])
 			} else if value.Valid {
 				_m.ManifestsDeleted = value.Int64
+			}
+		case gcrun.FieldBlobsMarked:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field blobs_marked", values[i])
+			} else if value.Valid {
+				_m.BlobsMarked = value.Int64
 			}
 		case gcrun.FieldBlobsDeleted:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -309,6 +317,9 @@ func (_m *GCRun) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("manifests_deleted=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ManifestsDeleted))
+	builder.WriteString(", ")
+	builder.WriteString("blobs_marked=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BlobsMarked))
 	builder.WriteString(", ")
 	builder.WriteString("blobs_deleted=")
 	builder.WriteString(fmt.Sprintf("%v", _m.BlobsDeleted))

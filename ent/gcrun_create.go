@@ -168,6 +168,20 @@ func (_c *GCRunCreate) SetNillableManifestsDeleted(v *int64) *GCRunCreate {
 	return _c
 }
 
+// SetBlobsMarked sets the "blobs_marked" field.
+func (_c *GCRunCreate) SetBlobsMarked(v int64) *GCRunCreate {
+	_c.mutation.SetBlobsMarked(v)
+	return _c
+}
+
+// SetNillableBlobsMarked sets the "blobs_marked" field if the given value is not nil.
+func (_c *GCRunCreate) SetNillableBlobsMarked(v *int64) *GCRunCreate {
+	if v != nil {
+		_c.SetBlobsMarked(*v)
+	}
+	return _c
+}
+
 // SetBlobsDeleted sets the "blobs_deleted" field.
 func (_c *GCRunCreate) SetBlobsDeleted(v int64) *GCRunCreate {
 	_c.mutation.SetBlobsDeleted(v)
@@ -411,6 +425,10 @@ func (_c *GCRunCreate) defaults() {
 		v := gcrun.DefaultManifestsDeleted
 		_c.mutation.SetManifestsDeleted(v)
 	}
+	if _, ok := _c.mutation.BlobsMarked(); !ok {
+		v := gcrun.DefaultBlobsMarked
+		_c.mutation.SetBlobsMarked(v)
+	}
 	if _, ok := _c.mutation.BlobsDeleted(); !ok {
 		v := gcrun.DefaultBlobsDeleted
 		_c.mutation.SetBlobsDeleted(v)
@@ -498,6 +516,9 @@ func (_c *GCRunCreate) check() error {
 	}
 	if _, ok := _c.mutation.ManifestsDeleted(); !ok {
 		return &ValidationError{Name: "manifests_deleted", err: errors.New(`ent: missing required field "GCRun.manifests_deleted"`)}
+	}
+	if _, ok := _c.mutation.BlobsMarked(); !ok {
+		return &ValidationError{Name: "blobs_marked", err: errors.New(`ent: missing required field "GCRun.blobs_marked"`)}
 	}
 	if _, ok := _c.mutation.BlobsDeleted(); !ok {
 		return &ValidationError{Name: "blobs_deleted", err: errors.New(`ent: missing required field "GCRun.blobs_deleted"`)}
@@ -601,6 +622,10 @@ func (_c *GCRunCreate) createSpec() (*GCRun, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ManifestsDeleted(); ok {
 		_spec.SetField(gcrun.FieldManifestsDeleted, field.TypeInt64, value)
 		_node.ManifestsDeleted = value
+	}
+	if value, ok := _c.mutation.BlobsMarked(); ok {
+		_spec.SetField(gcrun.FieldBlobsMarked, field.TypeInt64, value)
+		_node.BlobsMarked = value
 	}
 	if value, ok := _c.mutation.BlobsDeleted(); ok {
 		_spec.SetField(gcrun.FieldBlobsDeleted, field.TypeInt64, value)
@@ -861,6 +886,24 @@ func (u *GCRunUpsert) UpdateManifestsDeleted() *GCRunUpsert {
 // AddManifestsDeleted adds v to the "manifests_deleted" field.
 func (u *GCRunUpsert) AddManifestsDeleted(v int64) *GCRunUpsert {
 	u.Add(gcrun.FieldManifestsDeleted, v)
+	return u
+}
+
+// SetBlobsMarked sets the "blobs_marked" field.
+func (u *GCRunUpsert) SetBlobsMarked(v int64) *GCRunUpsert {
+	u.Set(gcrun.FieldBlobsMarked, v)
+	return u
+}
+
+// UpdateBlobsMarked sets the "blobs_marked" field to the value that was provided on create.
+func (u *GCRunUpsert) UpdateBlobsMarked() *GCRunUpsert {
+	u.SetExcluded(gcrun.FieldBlobsMarked)
+	return u
+}
+
+// AddBlobsMarked adds v to the "blobs_marked" field.
+func (u *GCRunUpsert) AddBlobsMarked(v int64) *GCRunUpsert {
+	u.Add(gcrun.FieldBlobsMarked, v)
 	return u
 }
 
@@ -1287,6 +1330,27 @@ func (u *GCRunUpsertOne) AddManifestsDeleted(v int64) *GCRunUpsertOne {
 func (u *GCRunUpsertOne) UpdateManifestsDeleted() *GCRunUpsertOne {
 	return u.Update(func(s *GCRunUpsert) {
 		s.UpdateManifestsDeleted()
+	})
+}
+
+// SetBlobsMarked sets the "blobs_marked" field.
+func (u *GCRunUpsertOne) SetBlobsMarked(v int64) *GCRunUpsertOne {
+	return u.Update(func(s *GCRunUpsert) {
+		s.SetBlobsMarked(v)
+	})
+}
+
+// AddBlobsMarked adds v to the "blobs_marked" field.
+func (u *GCRunUpsertOne) AddBlobsMarked(v int64) *GCRunUpsertOne {
+	return u.Update(func(s *GCRunUpsert) {
+		s.AddBlobsMarked(v)
+	})
+}
+
+// UpdateBlobsMarked sets the "blobs_marked" field to the value that was provided on create.
+func (u *GCRunUpsertOne) UpdateBlobsMarked() *GCRunUpsertOne {
+	return u.Update(func(s *GCRunUpsert) {
+		s.UpdateBlobsMarked()
 	})
 }
 
@@ -1911,6 +1975,27 @@ func (u *GCRunUpsertBulk) AddManifestsDeleted(v int64) *GCRunUpsertBulk {
 func (u *GCRunUpsertBulk) UpdateManifestsDeleted() *GCRunUpsertBulk {
 	return u.Update(func(s *GCRunUpsert) {
 		s.UpdateManifestsDeleted()
+	})
+}
+
+// SetBlobsMarked sets the "blobs_marked" field.
+func (u *GCRunUpsertBulk) SetBlobsMarked(v int64) *GCRunUpsertBulk {
+	return u.Update(func(s *GCRunUpsert) {
+		s.SetBlobsMarked(v)
+	})
+}
+
+// AddBlobsMarked adds v to the "blobs_marked" field.
+func (u *GCRunUpsertBulk) AddBlobsMarked(v int64) *GCRunUpsertBulk {
+	return u.Update(func(s *GCRunUpsert) {
+		s.AddBlobsMarked(v)
+	})
+}
+
+// UpdateBlobsMarked sets the "blobs_marked" field to the value that was provided on create.
+func (u *GCRunUpsertBulk) UpdateBlobsMarked() *GCRunUpsertBulk {
+	return u.Update(func(s *GCRunUpsert) {
+		s.UpdateBlobsMarked()
 	})
 }
 

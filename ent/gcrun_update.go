@@ -218,6 +218,27 @@ func (_u *GCRunUpdate) AddManifestsDeleted(v int64) *GCRunUpdate {
 	return _u
 }
 
+// SetBlobsMarked sets the "blobs_marked" field.
+func (_u *GCRunUpdate) SetBlobsMarked(v int64) *GCRunUpdate {
+	_u.mutation.ResetBlobsMarked()
+	_u.mutation.SetBlobsMarked(v)
+	return _u
+}
+
+// SetNillableBlobsMarked sets the "blobs_marked" field if the given value is not nil.
+func (_u *GCRunUpdate) SetNillableBlobsMarked(v *int64) *GCRunUpdate {
+	if v != nil {
+		_u.SetBlobsMarked(*v)
+	}
+	return _u
+}
+
+// AddBlobsMarked adds value to the "blobs_marked" field.
+func (_u *GCRunUpdate) AddBlobsMarked(v int64) *GCRunUpdate {
+	_u.mutation.AddBlobsMarked(v)
+	return _u
+}
+
 // SetBlobsDeleted sets the "blobs_deleted" field.
 func (_u *GCRunUpdate) SetBlobsDeleted(v int64) *GCRunUpdate {
 	_u.mutation.ResetBlobsDeleted()
@@ -562,6 +583,12 @@ func (_u *GCRunUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedManifestsDeleted(); ok {
 		_spec.AddField(gcrun.FieldManifestsDeleted, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.BlobsMarked(); ok {
+		_spec.SetField(gcrun.FieldBlobsMarked, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedBlobsMarked(); ok {
+		_spec.AddField(gcrun.FieldBlobsMarked, field.TypeInt64, value)
+	}
 	if value, ok := _u.mutation.BlobsDeleted(); ok {
 		_spec.SetField(gcrun.FieldBlobsDeleted, field.TypeInt64, value)
 	}
@@ -833,6 +860,27 @@ func (_u *GCRunUpdateOne) SetNillableManifestsDeleted(v *int64) *GCRunUpdateOne 
 // AddManifestsDeleted adds value to the "manifests_deleted" field.
 func (_u *GCRunUpdateOne) AddManifestsDeleted(v int64) *GCRunUpdateOne {
 	_u.mutation.AddManifestsDeleted(v)
+	return _u
+}
+
+// SetBlobsMarked sets the "blobs_marked" field.
+func (_u *GCRunUpdateOne) SetBlobsMarked(v int64) *GCRunUpdateOne {
+	_u.mutation.ResetBlobsMarked()
+	_u.mutation.SetBlobsMarked(v)
+	return _u
+}
+
+// SetNillableBlobsMarked sets the "blobs_marked" field if the given value is not nil.
+func (_u *GCRunUpdateOne) SetNillableBlobsMarked(v *int64) *GCRunUpdateOne {
+	if v != nil {
+		_u.SetBlobsMarked(*v)
+	}
+	return _u
+}
+
+// AddBlobsMarked adds value to the "blobs_marked" field.
+func (_u *GCRunUpdateOne) AddBlobsMarked(v int64) *GCRunUpdateOne {
+	_u.mutation.AddBlobsMarked(v)
 	return _u
 }
 
@@ -1209,6 +1257,12 @@ func (_u *GCRunUpdateOne) sqlSave(ctx context.Context) (_node *GCRun, err error)
 	}
 	if value, ok := _u.mutation.AddedManifestsDeleted(); ok {
 		_spec.AddField(gcrun.FieldManifestsDeleted, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.BlobsMarked(); ok {
+		_spec.SetField(gcrun.FieldBlobsMarked, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedBlobsMarked(); ok {
+		_spec.AddField(gcrun.FieldBlobsMarked, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.BlobsDeleted(); ok {
 		_spec.SetField(gcrun.FieldBlobsDeleted, field.TypeInt64, value)

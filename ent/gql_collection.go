@@ -858,6 +858,11 @@ func (_q *GCRunQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, gcrun.FieldManifestsDeleted)
 				fieldSeen[gcrun.FieldManifestsDeleted] = struct{}{}
 			}
+		case "blobsMarked":
+			if _, ok := fieldSeen[gcrun.FieldBlobsMarked]; !ok {
+				selectedFields = append(selectedFields, gcrun.FieldBlobsMarked)
+				fieldSeen[gcrun.FieldBlobsMarked] = struct{}{}
+			}
 		case "blobsDeleted":
 			if _, ok := fieldSeen[gcrun.FieldBlobsDeleted]; !ok {
 				selectedFields = append(selectedFields, gcrun.FieldBlobsDeleted)

@@ -7617,6 +7617,8 @@ type GCRunMutation struct {
 	addartifacts_deleted  *int64
 	manifests_deleted     *int64
 	addmanifests_deleted  *int64
+	blobs_marked          *int64
+	addblobs_marked       *int64
 	blobs_deleted         *int64
 	addblobs_deleted      *int64
 	bytes_freed           *int64
@@ -8234,6 +8236,62 @@ func (m *GCRunMutation) AddedManifestsDeleted() (r int64, exists bool) {
 func (m *GCRunMutation) ResetManifestsDeleted() {
 	m.manifests_deleted = nil
 	m.addmanifests_deleted = nil
+}
+
+// SetBlobsMarked sets the "blobs_marked" field.
+func (m *GCRunMutation) SetBlobsMarked(i int64) {
+	m.blobs_marked = &i
+	m.addblobs_marked = nil
+}
+
+// BlobsMarked returns the value of the "blobs_marked" field in the mutation.
+func (m *GCRunMutation) BlobsMarked() (r int64, exists bool) {
+	v := m.blobs_marked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBlobsMarked returns the old "blobs_marked" field's value of the GCRun entity.
+// If the GCRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GCRunMutation) OldBlobsMarked(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBlobsMarked is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBlobsMarked requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBlobsMarked: %w", err)
+	}
+	return oldValue.BlobsMarked, nil
+}
+
+// AddBlobsMarked adds i to the "blobs_marked" field.
+func (m *GCRunMutation) AddBlobsMarked(i int64) {
+	if m.addblobs_marked != nil {
+		*m.addblobs_marked += i
+	} else {
+		m.addblobs_marked = &i
+	}
+}
+
+// AddedBlobsMarked returns the value that was added to the "blobs_marked" field in this mutation.
+func (m *GCRunMutation) AddedBlobsMarked() (r int64, exists bool) {
+	v := m.addblobs_marked
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBlobsMarked resets all changes to the "blobs_marked" field.
+func (m *GCRunMutation) ResetBlobsMarked() {
+	m.blobs_marked = nil
+	m.addblobs_marked = nil
 }
 
 // SetBlobsDeleted sets the "blobs_deleted" field.
@@ -8882,7 +8940,7 @@ func (m *GCRunMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *GCRunMutation) Fields() []string {
-	fields := make([]string, 0, 23)
+	fields := make([]string, 0, 24)
 	if m.kind != nil {
 		fields = append(fields, gcrun.FieldKind)
 	}
@@ -8915,6 +8973,9 @@ func (m *GCRunMutation) Fields() []string {
 	}
 	if m.manifests_deleted != nil {
 		fields = append(fields, gcrun.FieldManifestsDeleted)
+	}
+	if m.blobs_marked != nil {
+		fields = append(fields, gcrun.FieldBlobsMarked)
 	}
 	if m.blobs_deleted != nil {
 		fields = append(fields, gcrun.FieldBlobsDeleted)
@@ -8982,6 +9043,8 @@ func (m *GCRunMutation) Field(name string) (ent.Value, bool) {
 		return m.ArtifactsDeleted()
 	case gcrun.FieldManifestsDeleted:
 		return m.ManifestsDeleted()
+	case gcrun.FieldBlobsMarked:
+		return m.BlobsMarked()
 	case gcrun.FieldBlobsDeleted:
 		return m.BlobsDeleted()
 	case gcrun.FieldBytesFreed:
@@ -9037,6 +9100,8 @@ func (m *GCRunMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldArtifactsDeleted(ctx)
 	case gcrun.FieldManifestsDeleted:
 		return m.OldManifestsDeleted(ctx)
+	case gcrun.FieldBlobsMarked:
+		return m.OldBlobsMarked(ctx)
 	case gcrun.FieldBlobsDeleted:
 		return m.OldBlobsDeleted(ctx)
 	case gcrun.FieldBytesFreed:
@@ -9147,6 +9212,13 @@ func (m *GCRunMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetManifestsDeleted(v)
 		return nil
+	case gcrun.FieldBlobsMarked:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBlobsMarked(v)
+		return nil
 	case gcrun.FieldBlobsDeleted:
 		v, ok := value.(int64)
 		if !ok {
@@ -9254,6 +9326,9 @@ func (m *GCRunMutation) AddedFields() []string {
 	if m.addmanifests_deleted != nil {
 		fields = append(fields, gcrun.FieldManifestsDeleted)
 	}
+	if m.addblobs_marked != nil {
+		fields = append(fields, gcrun.FieldBlobsMarked)
+	}
 	if m.addblobs_deleted != nil {
 		fields = append(fields, gcrun.FieldBlobsDeleted)
 	}
@@ -9293,6 +9368,8 @@ func (m *GCRunMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedArtifactsDeleted()
 	case gcrun.FieldManifestsDeleted:
 		return m.AddedManifestsDeleted()
+	case gcrun.FieldBlobsMarked:
+		return m.AddedBlobsMarked()
 	case gcrun.FieldBlobsDeleted:
 		return m.AddedBlobsDeleted()
 	case gcrun.FieldBytesFreed:
@@ -9350,6 +9427,13 @@ func (m *GCRunMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddManifestsDeleted(v)
+		return nil
+	case gcrun.FieldBlobsMarked:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBlobsMarked(v)
 		return nil
 	case gcrun.FieldBlobsDeleted:
 		v, ok := value.(int64)
@@ -9480,6 +9564,9 @@ func (m *GCRunMutation) ResetField(name string) error {
 		return nil
 	case gcrun.FieldManifestsDeleted:
 		m.ResetManifestsDeleted()
+		return nil
+	case gcrun.FieldBlobsMarked:
+		m.ResetBlobsMarked()
 		return nil
 	case gcrun.FieldBlobsDeleted:
 		m.ResetBlobsDeleted()

@@ -347,42 +347,46 @@ func init() {
 	gcrunDescManifestsDeleted := gcrunFields[10].Descriptor()
 	// gcrun.DefaultManifestsDeleted holds the default value on creation for the manifests_deleted field.
 	gcrun.DefaultManifestsDeleted = gcrunDescManifestsDeleted.Default.(int64)
+	// gcrunDescBlobsMarked is the schema descriptor for blobs_marked field.
+	gcrunDescBlobsMarked := gcrunFields[11].Descriptor()
+	// gcrun.DefaultBlobsMarked holds the default value on creation for the blobs_marked field.
+	gcrun.DefaultBlobsMarked = gcrunDescBlobsMarked.Default.(int64)
 	// gcrunDescBlobsDeleted is the schema descriptor for blobs_deleted field.
-	gcrunDescBlobsDeleted := gcrunFields[11].Descriptor()
+	gcrunDescBlobsDeleted := gcrunFields[12].Descriptor()
 	// gcrun.DefaultBlobsDeleted holds the default value on creation for the blobs_deleted field.
 	gcrun.DefaultBlobsDeleted = gcrunDescBlobsDeleted.Default.(int64)
 	// gcrunDescBytesFreed is the schema descriptor for bytes_freed field.
-	gcrunDescBytesFreed := gcrunFields[12].Descriptor()
+	gcrunDescBytesFreed := gcrunFields[13].Descriptor()
 	// gcrun.DefaultBytesFreed holds the default value on creation for the bytes_freed field.
 	gcrun.DefaultBytesFreed = gcrunDescBytesFreed.Default.(int64)
 	// gcrunDescOrphans is the schema descriptor for orphans field.
-	gcrunDescOrphans := gcrunFields[13].Descriptor()
+	gcrunDescOrphans := gcrunFields[14].Descriptor()
 	// gcrun.DefaultOrphans holds the default value on creation for the orphans field.
 	gcrun.DefaultOrphans = gcrunDescOrphans.Default.(int64)
 	// gcrunDescOrphanBytes is the schema descriptor for orphan_bytes field.
-	gcrunDescOrphanBytes := gcrunFields[14].Descriptor()
+	gcrunDescOrphanBytes := gcrunFields[15].Descriptor()
 	// gcrun.DefaultOrphanBytes holds the default value on creation for the orphan_bytes field.
 	gcrun.DefaultOrphanBytes = gcrunDescOrphanBytes.Default.(int64)
 	// gcrunDescUploadsPurged is the schema descriptor for uploads_purged field.
-	gcrunDescUploadsPurged := gcrunFields[15].Descriptor()
+	gcrunDescUploadsPurged := gcrunFields[16].Descriptor()
 	// gcrun.DefaultUploadsPurged holds the default value on creation for the uploads_purged field.
 	gcrun.DefaultUploadsPurged = gcrunDescUploadsPurged.Default.(int64)
 	// gcrunDescFailures is the schema descriptor for failures field.
-	gcrunDescFailures := gcrunFields[16].Descriptor()
+	gcrunDescFailures := gcrunFields[17].Descriptor()
 	// gcrun.DefaultFailures holds the default value on creation for the failures field.
 	gcrun.DefaultFailures = gcrunDescFailures.Default.(int64)
 	// gcrunDescLog is the schema descriptor for log field.
-	gcrunDescLog := gcrunFields[17].Descriptor()
+	gcrunDescLog := gcrunFields[18].Descriptor()
 	// gcrun.DefaultLog holds the default value on creation for the log field.
 	gcrun.DefaultLog = gcrunDescLog.Default.(string)
 	// gcrunDescOperator is the schema descriptor for operator field.
-	gcrunDescOperator := gcrunFields[18].Descriptor()
+	gcrunDescOperator := gcrunFields[19].Descriptor()
 	// gcrun.DefaultOperator holds the default value on creation for the operator field.
 	gcrun.DefaultOperator = gcrunDescOperator.Default.(string)
 	// gcrun.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
 	gcrun.OperatorValidator = gcrunDescOperator.Validators[0].(func(string) error)
 	// gcrunDescCreatedAt is the schema descriptor for created_at field.
-	gcrunDescCreatedAt := gcrunFields[20].Descriptor()
+	gcrunDescCreatedAt := gcrunFields[21].Descriptor()
 	// gcrun.DefaultCreatedAt holds the default value on creation for the created_at field.
 	gcrun.DefaultCreatedAt = gcrunDescCreatedAt.Default.(func() time.Time)
 	labelFields := schema.Label{}.Fields()

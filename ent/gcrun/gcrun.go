@@ -38,6 +38,8 @@ const (
 	FieldArtifactsDeleted = "artifacts_deleted"
 	// FieldManifestsDeleted holds the string denoting the manifests_deleted field in the database.
 	FieldManifestsDeleted = "manifests_deleted"
+	// FieldBlobsMarked holds the string denoting the blobs_marked field in the database.
+	FieldBlobsMarked = "blobs_marked"
 	// FieldBlobsDeleted holds the string denoting the blobs_deleted field in the database.
 	FieldBlobsDeleted = "blobs_deleted"
 	// FieldBytesFreed holds the string denoting the bytes_freed field in the database.
@@ -80,6 +82,7 @@ var Columns = []string{
 	FieldUploadAgeSeconds,
 	FieldArtifactsDeleted,
 	FieldManifestsDeleted,
+	FieldBlobsMarked,
 	FieldBlobsDeleted,
 	FieldBytesFreed,
 	FieldOrphans,
@@ -121,6 +124,8 @@ var (
 	DefaultArtifactsDeleted int64
 	// DefaultManifestsDeleted holds the default value on creation for the "manifests_deleted" field.
 	DefaultManifestsDeleted int64
+	// DefaultBlobsMarked holds the default value on creation for the "blobs_marked" field.
+	DefaultBlobsMarked int64
 	// DefaultBlobsDeleted holds the default value on creation for the "blobs_deleted" field.
 	DefaultBlobsDeleted int64
 	// DefaultBytesFreed holds the default value on creation for the "bytes_freed" field.
@@ -282,6 +287,11 @@ func ByArtifactsDeleted(opts ...sql.OrderTermOption) OrderOption {
 // ByManifestsDeleted orders the results by the manifests_deleted field.
 func ByManifestsDeleted(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldManifestsDeleted, opts...).ToFunc()
+}
+
+// ByBlobsMarked orders the results by the blobs_marked field.
+func ByBlobsMarked(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBlobsMarked, opts...).ToFunc()
 }
 
 // ByBlobsDeleted orders the results by the blobs_deleted field.

@@ -94,6 +94,11 @@ func ManifestsDeleted(v int64) predicate.GCRun {
 	return predicate.GCRun(sql.FieldEQ(FieldManifestsDeleted, v))
 }
 
+// BlobsMarked applies equality check predicate on the "blobs_marked" field. It's identical to BlobsMarkedEQ.
+func BlobsMarked(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldEQ(FieldBlobsMarked, v))
+}
+
 // BlobsDeleted applies equality check predicate on the "blobs_deleted" field. It's identical to BlobsDeletedEQ.
 func BlobsDeleted(v int64) predicate.GCRun {
 	return predicate.GCRun(sql.FieldEQ(FieldBlobsDeleted, v))
@@ -442,6 +447,46 @@ func ManifestsDeletedLT(v int64) predicate.GCRun {
 // ManifestsDeletedLTE applies the LTE predicate on the "manifests_deleted" field.
 func ManifestsDeletedLTE(v int64) predicate.GCRun {
 	return predicate.GCRun(sql.FieldLTE(FieldManifestsDeleted, v))
+}
+
+// BlobsMarkedEQ applies the EQ predicate on the "blobs_marked" field.
+func BlobsMarkedEQ(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldEQ(FieldBlobsMarked, v))
+}
+
+// BlobsMarkedNEQ applies the NEQ predicate on the "blobs_marked" field.
+func BlobsMarkedNEQ(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldNEQ(FieldBlobsMarked, v))
+}
+
+// BlobsMarkedIn applies the In predicate on the "blobs_marked" field.
+func BlobsMarkedIn(vs ...int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldIn(FieldBlobsMarked, vs...))
+}
+
+// BlobsMarkedNotIn applies the NotIn predicate on the "blobs_marked" field.
+func BlobsMarkedNotIn(vs ...int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldNotIn(FieldBlobsMarked, vs...))
+}
+
+// BlobsMarkedGT applies the GT predicate on the "blobs_marked" field.
+func BlobsMarkedGT(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldGT(FieldBlobsMarked, v))
+}
+
+// BlobsMarkedGTE applies the GTE predicate on the "blobs_marked" field.
+func BlobsMarkedGTE(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldGTE(FieldBlobsMarked, v))
+}
+
+// BlobsMarkedLT applies the LT predicate on the "blobs_marked" field.
+func BlobsMarkedLT(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldLT(FieldBlobsMarked, v))
+}
+
+// BlobsMarkedLTE applies the LTE predicate on the "blobs_marked" field.
+func BlobsMarkedLTE(v int64) predicate.GCRun {
+	return predicate.GCRun(sql.FieldLTE(FieldBlobsMarked, v))
 }
 
 // BlobsDeletedEQ applies the EQ predicate on the "blobs_deleted" field.

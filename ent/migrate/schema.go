@@ -325,6 +325,7 @@ var (
 		{Name: "upload_age_seconds", Type: field.TypeInt64, Default: 0},
 		{Name: "artifacts_deleted", Type: field.TypeInt64, Default: 0},
 		{Name: "manifests_deleted", Type: field.TypeInt64, Default: 0},
+		{Name: "blobs_marked", Type: field.TypeInt64, Default: 0},
 		{Name: "blobs_deleted", Type: field.TypeInt64, Default: 0},
 		{Name: "bytes_freed", Type: field.TypeInt64, Default: 0},
 		{Name: "orphans", Type: field.TypeInt64, Default: 0},
@@ -347,7 +348,7 @@ var (
 			{
 				Name:    "gcrun_kind_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{GcRunsColumns[1], GcRunsColumns[21]},
+				Columns: []*schema.Column{GcRunsColumns[1], GcRunsColumns[22]},
 			},
 			{
 				Name:    "gcrun_status",

@@ -30,6 +30,7 @@ func (GCRun) Fields() []ent.Field {
 		field.Int64("upload_age_seconds").Default(0).Comment("Upload purge: uploads older than this are removed."),
 		field.Int64("artifacts_deleted").Default(0),
 		field.Int64("manifests_deleted").Default(0),
+		field.Int64("blobs_marked").Default(0).Comment("Blobs the mark found unreferenced: what the sweep works through, for a progress bar."),
 		field.Int64("blobs_deleted").Default(0).Comment("Blobs (manifests included) removed, or for a dry run that would be."),
 		field.Int64("bytes_freed").Default(0),
 		field.Int64("orphans").Default(0).Comment("Blobs in storage the database never knew."),

@@ -213,6 +213,7 @@ type ComplexityRoot struct {
 	GCRun struct {
 		ArtifactsDeleted func(childComplexity int) int
 		BlobsDeleted     func(childComplexity int) int
+		BlobsMarked      func(childComplexity int) int
 		BytesFreed       func(childComplexity int) int
 		CreatedAt        func(childComplexity int) int
 		DeleteUntagged   func(childComplexity int) int
@@ -1389,6 +1390,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.GCRun.BlobsDeleted(childComplexity), true
+	case "GCRun.blobsMarked":
+		if e.ComplexityRoot.GCRun.BlobsMarked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GCRun.BlobsMarked(childComplexity), true
 	case "GCRun.bytesFreed":
 		if e.ComplexityRoot.GCRun.BytesFreed == nil {
 			break
@@ -4641,6 +4648,10 @@ type GCRun implements Node {
   artifactsDeleted: Int!
   manifestsDeleted: Int!
   """
+  Blobs the mark found unreferenced: what the sweep works through, for a progress bar.
+  """
+  blobsMarked: Int!
+  """
   Blobs (manifests included) removed, or for a dry run that would be.
   """
   blobsDeleted: Int!
@@ -6821,6 +6832,8 @@ func (ec *executionContext) childFields_GCRun(ctx context.Context, field graphql
 		return ec.fieldContext_GCRun_artifactsDeleted(ctx, field)
 	case "manifestsDeleted":
 		return ec.fieldContext_GCRun_manifestsDeleted(ctx, field)
+	case "blobsMarked":
+		return ec.fieldContext_GCRun_blobsMarked(ctx, field)
 	case "blobsDeleted":
 		return ec.fieldContext_GCRun_blobsDeleted(ctx, field)
 	case "bytesFreed":
@@ -11914,6 +11927,29 @@ func (ec *executionContext) _GCRun_manifestsDeleted(ctx context.Context, field g
 	)
 }
 func (ec *executionContext) fieldContext_GCRun_manifestsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _GCRun_blobsMarked(ctx context.Context, field graphql.CollectedField, obj *ent.GCRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GCRun_blobsMarked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BlobsMarked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GCRun_blobsMarked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("GCRun", field, false, false, "Int")
 }
 
@@ -29429,6 +29465,11 @@ func (ec *executionContext) _GCRun(ctx context.Context, sel ast.SelectionSet, ob
 			}
 		case "manifestsDeleted":
 			out.Values[i] = ec._GCRun_manifestsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "blobsMarked":
+			out.Values[i] = ec._GCRun_blobsMarked(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

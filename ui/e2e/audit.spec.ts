@@ -98,6 +98,7 @@ test('log rotation: a dry run counts and deletes nothing; a schedule is saved', 
   await logIn(page)
   await expect(page).toHaveURL(/\/projects$/)
   await page.goto('/admin/clean-up')
+  await page.getByRole('navigation', { name: 'Clean-up sections' }).getByRole('link', { name: 'Log Rotation' }).click()
   await expect(page).toHaveURL(/\/admin\/clean-up\/log-rotation$/)
 
   // A retention out of range is refused before it reaches the server.

@@ -4,6 +4,7 @@ import { parseRepositoryPath } from './paths'
 import { ArtifactPage } from './pages/artifact/ArtifactPage'
 import { AuditLogPage } from './pages/audit/AuditLogPage'
 import { CleanUpPage } from './pages/cleanup/CleanUpPage'
+import { GCTab } from './pages/cleanup/GCTab'
 import { LogRotationTab } from './pages/cleanup/LogRotationTab'
 import { ConfigurationPage } from './pages/configuration/ConfigurationPage'
 import { LoginPage } from './pages/login/LoginPage'
@@ -42,7 +43,8 @@ export function App() {
         <Route path="/admin/audit-log" element={<AuditLogPage />} />
         <Route path="/admin/configuration" element={<ConfigurationPage />} />
         <Route path="/admin/clean-up" element={<CleanUpPage />}>
-          <Route index element={<Navigate to="log-rotation" replace />} />
+          <Route index element={<Navigate to="gc" replace />} />
+          <Route path="gc" element={<GCTab />} />
           <Route path="log-rotation" element={<LogRotationTab />} />
         </Route>
         <Route path="*" element={<NotFoundPage />} />

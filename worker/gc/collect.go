@@ -109,7 +109,7 @@ FROM blobs b WHERE `+unreferenced, []any{cutoff, spared, manifestTypes}, &n, &ma
 		if err != nil {
 			return fmt.Errorf("count unreferenced blobs: %w", err)
 		}
-		r.add(func(c *counts) { c.blobs, c.manifests, c.bytes = n, manifests, bytes })
+		r.add(func(c *counts) { c.marked, c.blobs, c.manifests, c.bytes = n, n, manifests, bytes })
 		r.logf("mark: %d blobs (%d manifests) would be deleted, %d bytes", n, manifests, bytes)
 	} else {
 		res, err := r.w.db.ExecContext(ctx, `UPDATE blobs b SET status = 'delete', version = version + 1 WHERE `+unreferenced,
@@ -118,7 +118,9 @@ FROM blobs b WHERE `+unreferenced, []any{cutoff, spared, manifestTypes}, &n, &ma
 			return fmt.Errorf("mark unreferenced blobs: %w", err)
 		}
 		marked, _ := res.RowsAffected()
+		r.add(func(c *counts) { c.marked = marked })
 		r.logf("mark: %d blobs marked for deletion", marked)
+		r.progress(ctx) // the total, before the sweep starts
 		if err := r.sweep(ctx); err != nil {
 			return err
 		}

@@ -275,7 +275,7 @@ func describe(run *ent.GCRun) string {
 
 // counts are a run's figures as it goes.
 type counts struct {
-	artifacts, manifests, blobs, bytes, orphans, orphanBytes, uploads, failures int64
+	artifacts, manifests, marked, blobs, bytes, orphans, orphanBytes, uploads, failures int64
 }
 
 // runState is one run in progress: its counts and log, shared by the sweep's workers.
@@ -347,7 +347,7 @@ func (r *runState) save(ctx context.Context, status gcrun.Status) error {
 	c := r.counts
 	r.mu.Unlock()
 	u := r.w.db.GCRun.UpdateOneID(r.run.ID).SetStatus(status).
-		SetArtifactsDeleted(c.artifacts).SetManifestsDeleted(c.manifests).SetBlobsDeleted(c.blobs).
+		SetArtifactsDeleted(c.artifacts).SetManifestsDeleted(c.manifests).SetBlobsMarked(c.marked).SetBlobsDeleted(c.blobs).
 		SetBytesFreed(c.bytes).SetOrphans(c.orphans).SetOrphanBytes(c.orphanBytes).SetUploadsPurged(c.uploads).
 		SetFailures(c.failures).SetLog(r.logText())
 	if status != gcrun.StatusRunning {

@@ -8,6 +8,7 @@ export function CleanUpPage() {
   return (
     <AdminHead title="Clean Up">
       <nav aria-label="Clean-up sections" className="tabs">
+        <NavLink to="/admin/clean-up/gc">Garbage Collection</NavLink>
         <NavLink to="/admin/clean-up/log-rotation">Log Rotation</NavLink>
       </nav>
       <Outlet />
