@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/advisory"
+	"github.com/berth-registry/berth/ent/advisorypackage"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -93,6 +95,8 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			accessory.Table:       accessory.ValidColumn,
+			advisory.Table:        advisory.ValidColumn,
+			advisorypackage.Table: advisorypackage.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,
 			blob.Table:            blob.ValidColumn,

@@ -16,6 +16,10 @@ type Tx struct {
 	config
 	// Accessory is the client for interacting with the Accessory builders.
 	Accessory *AccessoryClient
+	// Advisory is the client for interacting with the Advisory builders.
+	Advisory *AdvisoryClient
+	// AdvisoryPackage is the client for interacting with the AdvisoryPackage builders.
+	AdvisoryPackage *AdvisoryPackageClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
 	// AuditLog is the client for interacting with the AuditLog builders.
@@ -184,6 +188,8 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.Accessory = NewAccessoryClient(tx.config)
+	tx.Advisory = NewAdvisoryClient(tx.config)
+	tx.AdvisoryPackage = NewAdvisoryPackageClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)
 	tx.Blob = NewBlobClient(tx.config)

@@ -225,6 +225,7 @@ type ComplexityRoot struct {
 	Project struct {
 		AutoScan          func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
+		CveAllowlist      func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Labels            func(childComplexity int) int
 		MemberList        func(childComplexity int) int
@@ -234,6 +235,7 @@ type ComplexityRoot struct {
 		Public            func(childComplexity int) int
 		Repositories      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		RepositoryCount   func(childComplexity int) int
+		ScannerID         func(childComplexity int) int
 		SeverityThreshold func(childComplexity int) int
 		StorageUsed       func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
@@ -329,11 +331,13 @@ type ComplexityRoot struct {
 	ScanReport struct {
 		Artifact        func(childComplexity int) int
 		ArtifactID      func(childComplexity int) int
+		Digest          func(childComplexity int) int
 		FinishedAt      func(childComplexity int) int
 		Fixable         func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Log             func(childComplexity int) int
 		MimeType        func(childComplexity int) int
+		Operator        func(childComplexity int) int
 		Progress        func(childComplexity int) int
 		Scanner         func(childComplexity int) int
 		ScannerID       func(childComplexity int) int
@@ -1461,6 +1465,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.CreatedAt(childComplexity), true
+	case "Project.cveAllowlist":
+		if e.ComplexityRoot.Project.CveAllowlist == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.CveAllowlist(childComplexity), true
 	case "Project.id":
 		if e.ComplexityRoot.Project.ID == nil {
 			break
@@ -1520,6 +1530,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.RepositoryCount(childComplexity), true
+	case "Project.scannerID":
+		if e.ComplexityRoot.Project.ScannerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.ScannerID(childComplexity), true
 	case "Project.severityThreshold":
 		if e.ComplexityRoot.Project.SeverityThreshold == nil {
 			break
@@ -1974,6 +1990,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScanReport.ArtifactID(childComplexity), true
+	case "ScanReport.digest":
+		if e.ComplexityRoot.ScanReport.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Digest(childComplexity), true
 	case "ScanReport.finishedAt":
 		if e.ComplexityRoot.ScanReport.FinishedAt == nil {
 			break
@@ -2004,6 +2026,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScanReport.MimeType(childComplexity), true
+	case "ScanReport.operator":
+		if e.ComplexityRoot.ScanReport.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Operator(childComplexity), true
 	case "ScanReport.progress":
 		if e.ComplexityRoot.ScanReport.Progress == nil {
 			break
@@ -3632,6 +3660,14 @@ input CreateProjectInput {
   """
   preventVulnerable: Boolean
   severityThreshold: ProjectSeverityThreshold
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
 }
 """
 An opaque pagination cursor.
@@ -3830,6 +3866,14 @@ type Project implements Node {
   """
   preventVulnerable: Boolean!
   severityThreshold: ProjectSeverityThreshold!
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
   createdAt: Time!
   updatedAt: Time!
   repositories(
@@ -3982,6 +4026,19 @@ input ProjectWhereInput {
   severityThresholdNEQ: ProjectSeverityThreshold
   severityThresholdIn: [ProjectSeverityThreshold!]
   severityThresholdNotIn: [ProjectSeverityThreshold!]
+  """
+  scanner_id field predicates
+  """
+  scannerID: Int
+  scannerIDNEQ: Int
+  scannerIDIn: [Int!]
+  scannerIDNotIn: [Int!]
+  scannerIDGT: Int
+  scannerIDGTE: Int
+  scannerIDLT: Int
+  scannerIDLTE: Int
+  scannerIDIsNil: Boolean
+  scannerIDNotNil: Boolean
   """
   created_at field predicates
   """
@@ -4352,6 +4409,14 @@ type ScanReport implements Node {
   scannerName: String!
   startedAt: Time!
   finishedAt: Time
+  """
+  Who started the scan (a user, or system for scan on push and scan all).
+  """
+  operator: String!
+  """
+  The artifact's digest, kept for the CSV export and events.
+  """
+  digest: String!
   artifact: Artifact!
   scanner: Scanner!
   vulnerabilities(
@@ -4591,6 +4656,17 @@ input UpdateProjectInput {
   """
   preventVulnerable: Boolean
   severityThreshold: ProjectSeverityThreshold
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  appendCveAllowlist: [String!]
+  clearCveAllowlist: Boolean
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
+  clearScannerID: Boolean
 }
 type User implements Node {
   id: ID!
@@ -5456,6 +5532,10 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_preventVulnerable(ctx, field)
 	case "severityThreshold":
 		return ec.fieldContext_Project_severityThreshold(ctx, field)
+	case "cveAllowlist":
+		return ec.fieldContext_Project_cveAllowlist(ctx, field)
+	case "scannerID":
+		return ec.fieldContext_Project_scannerID(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":
@@ -10885,6 +10965,52 @@ func (ec *executionContext) fieldContext_Project_severityThreshold(_ context.Con
 	return graphql.NewScalarFieldContext("Project", field, false, false, "ProjectSeverityThreshold")
 }
 
+func (ec *executionContext) _Project_cveAllowlist(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_cveAllowlist(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CveAllowlist, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_cveAllowlist(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "String")
+}
+
+func (ec *executionContext) _Project_scannerID(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_scannerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_scannerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13194,6 +13320,52 @@ func (ec *executionContext) _ScanReport_finishedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ScanReport_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanReport_operator(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanReport_digest(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
 }
 
 func (ec *executionContext) _ScanReport_artifact(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
@@ -18663,7 +18835,7 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold"}
+	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18705,6 +18877,20 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.SeverityThreshold = data
+		case "cveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveAllowlist = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
 		}
 	}
 	return it, nil
@@ -19497,7 +19683,7 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19742,6 +19928,76 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SeverityThresholdNotIn = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
+		case "scannerIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNEQ = data
+		case "scannerIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDIn = data
+		case "scannerIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNotIn = data
+		case "scannerIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGT = data
+		case "scannerIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGTE = data
+		case "scannerIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLT = data
+		case "scannerIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLTE = data
+		case "scannerIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDIsNil = data
+		case "scannerIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNotNil = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -21007,7 +21263,7 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold"}
+	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21042,6 +21298,41 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.SeverityThreshold = data
+		case "cveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveAllowlist = data
+		case "appendCveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appendCveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppendCveAllowlist = data
+		case "clearCveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearCveAllowlist"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearCveAllowlist = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
+		case "clearScannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearScannerID"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearScannerID = data
 		}
 	}
 	return it, nil
@@ -24269,6 +24560,16 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "cveAllowlist":
+			out.Values[i] = ec._Project_cveAllowlist(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scannerID":
+			out.Values[i] = ec._Project_scannerID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._Project_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -25011,6 +25312,16 @@ func (ec *executionContext) _ScanReport(ctx context.Context, sel ast.SelectionSe
 		case "finishedAt":
 			out.Values[i] = ec._ScanReport_finishedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			out.Values[i] = ec._ScanReport_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "digest":
+			out.Values[i] = ec._ScanReport_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "artifact":
