@@ -25,11 +25,15 @@ const (
 	ProjectDeleted    Type = "PROJECT_DELETED"
 	PurgeProgress     Type = "PURGE_PROGRESS"
 	PurgeCompleted    Type = "PURGE_COMPLETED"
+	ScanStarted       Type = "SCAN_STARTED"
+	ScanCompleted     Type = "SCAN_COMPLETED"
+	ScanFailed        Type = "SCAN_FAILED"
+	ScanStopped       Type = "SCAN_STOPPED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
-	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted}
+	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted, ScanStarted, ScanCompleted, ScanFailed, ScanStopped}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -37,6 +38,9 @@ type Resolver struct {
 	Dispatcher           *event.Dispatcher // kicked after recording an event
 	Webhooks             *webhook.Service
 	Log                  *slog.Logger
+	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
+	Scans       *scan.Service
+	ScanAdapter *scan.AdapterClient
 }
 
 type responseWriterKey struct{}

@@ -38,6 +38,11 @@ type Config struct {
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried (doubling
 	// each time), YAML only. Zero means 10 seconds.
 	WebhookRetryBase time.Duration `yaml:"webhook_retry_base"`
+	// AdvisoryDir holds OSV advisories (JSON files or osv.dev all.zip files) imported at start
+	// for the built-in scanner.
+	AdvisoryDir string `yaml:"advisory_dir"`
+	// ScanAllSchedule is a cron expression on which every artifact is rescanned; empty never.
+	ScanAllSchedule string `yaml:"scan_all_schedule"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -93,6 +98,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("run-jobs", "BERTH_RUN_JOBS", "true to run background jobs in this process too, false to leave them to berth worker processes; default true")
 	add("session-ttl", "BERTH_SESSION_TTL", "how long a dashboard login lasts; default "+d.SessionTTL.String())
 	add("token-ttl", "BERTH_TOKEN_TTL", "how long a registry token lasts; default "+d.TokenTTL.String())
+	add("advisory-dir", "BERTH_ADVISORY_DIR", "directory of OSV advisories (JSON files, or osv.dev all.zip files) imported at start for the built-in scanner")
+	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
 		cfg := Defaults()
@@ -154,6 +161,10 @@ func (c *Config) set(name, v string) error {
 		c.SessionTTL, err = time.ParseDuration(v)
 	case "token-ttl":
 		c.TokenTTL, err = time.ParseDuration(v)
+	case "advisory-dir":
+		c.AdvisoryDir = v
+	case "scan-all-schedule":
+		c.ScanAllSchedule = v
 	}
 	return err
 }

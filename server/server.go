@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -127,15 +128,25 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}, cfg.RunJobs)
+	deps := worker.Deps{DB: jobsDB, Pool: pool, Log: log, Kick: s.dispatch.Kick, WebhookRetryBase: cfg.WebhookRetryBase}
+	if err := AddScanDeps(ctx, cfg, &deps); err != nil {
+		return nil, err
+	}
+	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
+		return nil, err
+	}
+	s.jobs, err = worker.NewClient(pool, deps, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
+	scans := scan.NewService(pool, db)
+	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge: purge.NewService(pool, db), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
+		Purge: purge.NewService(pool, db), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
+		Scans: scans, ScanAdapter: deps.Adapter}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

@@ -14,10 +14,12 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -32,6 +34,13 @@ type Deps struct {
 	// doubles it. Zero means 10 seconds. (A retry also waits for River's scheduler, which runs
 	// every 5 seconds.)
 	WebhookRetryBase time.Duration
+	// Content reads images for the built-in scanner; Advisories is its vulnerability database;
+	// Adapter talks to pluggable scanners (nil: this process cannot).
+	Content    scan.Content
+	Advisories *advisory.Store
+	Adapter    *scan.AdapterClient
+	// ScanAll is the parsed scan-all schedule (nil: never).
+	ScanAll river.PeriodicSchedule
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -50,6 +59,8 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
 		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
 		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
+		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log))
+		river.AddWorker(workers, scan.NewAllWorker(scan.NewService(deps.Pool, deps.DB)))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 10},
@@ -65,6 +76,10 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
+		}
+		if deps.ScanAll != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(deps.ScanAll,
+				func() (river.JobArgs, *river.InsertOpts) { return scan.AllArgs{}, nil }, &river.PeriodicJobOpts{ID: "scan-all"}))
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

@@ -12,6 +12,10 @@ export const eventTypeNames: Record<EventType, string> = {
   PROJECT_DELETED: 'Project deleted',
   PURGE_PROGRESS: 'Audit purge progress',
   PURGE_COMPLETED: 'Audit purge completed',
+  SCAN_STARTED: 'Scan started',
+  SCAN_COMPLETED: 'Scan completed',
+  SCAN_FAILED: 'Scan failed',
+  SCAN_STOPPED: 'Scan stopped',
 }
 
 /**
