@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -19,9 +18,6 @@ import (
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
 )
-
-// systemAllowlistKey is the settings row that holds the system CVE allowlist (a JSON array).
-const systemAllowlistKey = "scan.cve_allowlist"
 
 var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
 
@@ -184,23 +180,6 @@ func metadataModel(m *scan.Metadata) *model.ScannerMetadata {
 		out.Produces = append(out.Produces, c.ProducesMimeTypes...)
 	}
 	return out
-}
-
-// SystemCVEAllowlist reads the system CVE allowlist.
-func (r *Resolver) systemCVEAllowlist(ctx context.Context) ([]string, error) {
-	var v string
-	err := r.Pool.QueryRow(ctx, "SELECT value FROM settings WHERE key = $1", systemAllowlistKey).Scan(&v)
-	if err != nil {
-		if strings.Contains(err.Error(), "no rows") {
-			return []string{}, nil
-		}
-		return nil, err
-	}
-	var list []string
-	if err := json.Unmarshal([]byte(v), &list); err != nil {
-		return nil, fmt.Errorf("system CVE allowlist: %w", err)
-	}
-	return list, nil
 }
 
 // subscribeScan follows one scan report until it ends.

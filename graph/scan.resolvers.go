@@ -213,7 +213,7 @@ func (r *mutationResolver) SetSystemCVEAllowlist(ctx context.Context, cveIDs []s
 	}
 	b, _ := json.Marshal(list)
 	_, err := r.Pool.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, now())
-ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, systemAllowlistKey, string(b))
+ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, scan.SystemAllowlistKey, string(b))
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +242,7 @@ func (r *queryResolver) SystemCVEAllowlist(ctx context.Context) ([]string, error
 	if _, err := r.requireLogin(ctx); err != nil {
 		return nil, err
 	}
-	return r.systemCVEAllowlist(ctx)
+	return r.Scans.SystemAllowlist(ctx)
 }
 
 // ScanProgress is the resolver for the scanProgress field.

@@ -66,6 +66,14 @@ type Config struct {
 	ExternalURL string
 	// Audit records pulls (when its settings say so); nil records nothing.
 	Audit Auditor
+	// PullPolicy refuses pulls of vulnerable or unscanned artifacts where a project says so; nil
+	// allows every pull.
+	PullPolicy PullPolicy
+}
+
+// PullPolicy decides whether a manifest may be pulled: a non-empty reason refuses it (412).
+type PullPolicy interface {
+	Check(ctx context.Context, proj *ent.Project, repo, reference string) (reason string, err error)
 }
 
 // Auditor is the part of the audit log the registry writes to.
@@ -86,12 +94,13 @@ type Registry struct {
 	externalURL string
 	pulls       *pullRecorder
 	audit       Auditor
+	policy      PullPolicy
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never
 // read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
 func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
-	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit}
+	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit, policy: cfg.PullPolicy}
 	dcfg, err := r.distributionConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -71,7 +71,7 @@ func pullToken(db *ent.Client, tokens *auth.Tokens) func(ctx context.Context, re
 		if err != nil {
 			return "", fmt.Errorf("find an administrator to sign the scanner's pull token: %w", err)
 		}
-		p := &auth.Principal{Kind: auth.KindUser, UserID: u.ID, Name: u.Username, Admin: true}
+		p := &auth.Principal{Kind: auth.KindUser, UserID: u.ID, Name: auth.ScannerSubject, Admin: true}
 		return tokens.Issue(p, []auth.ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, time.Now())
 	}
 }

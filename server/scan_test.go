@@ -194,7 +194,9 @@ func waitScan(t *testing.T, env *servertest.Env, a ref) scanOverview {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		var out struct{ Artifact struct{ ScanOverview *scanOverview } }
+		var out struct {
+			Artifact struct{ ScanOverview *scanOverview }
+		}
 		env.MustGraphQL("admin", servertest.AdminPassword, `query($repo: String!, $ref: String!) { artifact(repository: $repo, reference: $ref) { scanOverview {
   status severity total fixable summary { critical high medium low none unknown } reports { id status log } } } }`,
 			a.vars(nil), &out)
@@ -248,7 +250,9 @@ func TestBuiltinScannerFindsFixtureVulnerabilities(t *testing.T) {
 	alpID := artifactIDOf(t, env, crane, env.Host+"/library/alp:3.19")
 	deb, alp := ref{"library/deb", "12"}, ref{"library/alp", "3.19"}
 
-	var none struct{ Artifact struct{ ScanOverview *scanOverview } }
+	var none struct {
+		Artifact struct{ ScanOverview *scanOverview }
+	}
 	env.MustGraphQL("admin", servertest.AdminPassword, `query($repo: String!, $ref: String!) { artifact(repository: $repo, reference: $ref) { scanOverview { status } } }`, deb.vars(nil), &none)
 	if none.Artifact.ScanOverview != nil {
 		t.Fatalf("an unscanned artifact has an overview: %+v", none.Artifact.ScanOverview)
@@ -338,5 +342,75 @@ func TestBuiltinScannerFindsFixtureVulnerabilities(t *testing.T) {
 	}
 	if after, _ := env.DB.Vulnerability.Query().Count(ctx); after != before || before != 9 {
 		t.Errorf("vulnerability records: %d before the rescan, %d after; want 9 both times", before, after)
+	}
+}
+
+func TestScanOnPushAndPreventVulnerablePulls(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) { c.AdvisoryDir = osvFixtures })
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	secure := env.CreateProject("secure", false)
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { updateProject(id: $id, input: {
+  autoScan: true, preventVulnerable: true, severityThreshold: HIGH }) { id } }`, map[string]any{"id": secure}, nil)
+	manual := env.CreateProject("manual", false)
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { updateProject(id: $id, input: {
+  preventVulnerable: true, severityThreshold: CRITICAL }) { id } }`, map[string]any{"id": manual}, nil)
+
+	// Not scanned (no auto scan in this project): refused with 412, saying so.
+	pushDebian(t, crane, env.Host+"/manual/deb:12")
+	out, err := crane("manifest", env.Host+"/manual/deb:12")
+	if err == nil || !strings.Contains(out, "412") || !strings.Contains(out, "has not been scanned") {
+		t.Fatalf("pull of an unscanned artifact: %v\n%s", err, out)
+	}
+
+	// Scan on push: the push alone starts the scan.
+	pushDebian(t, crane, env.Host+"/secure/deb:12")
+	pushAlpine(t, crane, env.Host+"/secure/alp:3.19")
+	deb, alp := ref{"secure/deb", "12"}, ref{"secure/alp", "3.19"}
+	if o := waitScan(t, env, deb); o.Status != "SUCCESS" || o.Total != 6 {
+		t.Fatalf("scan on push: %+v", o)
+	}
+	if o := waitScan(t, env, alp); o.Status != "SUCCESS" || o.Total != 3 {
+		t.Fatalf("scan on push: %+v", o)
+	}
+	rs, _ := env.DB.ScanReport.Query().All(context.Background())
+	if len(rs) != 2 {
+		t.Errorf("%d scan reports after two pushes to an auto-scan project, want 2", len(rs))
+	}
+	for _, r := range rs {
+		if r.Operator != "system" {
+			t.Errorf("a scan on push was started by %q, want system", r.Operator)
+		}
+	}
+
+	// Critical and high findings: refused, naming them.
+	out, err = crane("manifest", env.Host+"/secure/deb:12")
+	if err == nil || !strings.Contains(out, "412") || !strings.Contains(out, "4 vulnerabilities of severity HIGH or higher") ||
+		!strings.Contains(out, "CVE-2024-2398") {
+		t.Fatalf("pull of a vulnerable artifact: %v\n%s", err, out)
+	}
+	// By digest too.
+	dgst, _ := crane("digest", env.Host+"/secure/deb:12")
+	if _, err := crane("manifest", env.Host+"/secure/deb@"+strings.TrimSpace(dgst)); err == nil {
+		t.Fatal("a pull by digest of a vulnerable artifact was allowed")
+	}
+	// Medium findings only: below the threshold, allowed.
+	if out, err := crane("manifest", env.Host+"/secure/alp:3.19"); err != nil {
+		t.Fatalf("pull below the threshold: %v\n%s", err, out)
+	}
+
+	// Allowlists: the project's and the system's together cover all four.
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { updateProject(id: $id, input: {
+  cveAllowlist: ["CVE-2023-45853", "CVE-2023-5363", "CVE-2023-5678"] }) { id } }`, map[string]any{"id": secure}, nil)
+	out, err = crane("manifest", env.Host+"/secure/deb:12")
+	if err == nil || !strings.Contains(out, "1 vulnerabilities") {
+		t.Fatalf("pull with a partial allowlist: %v\n%s", err, out)
+	}
+	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation { setSystemCVEAllowlist(cveIDs: ["not a cve"]) }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("a bad allowlist entry: %+v", r.Errors)
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { setSystemCVEAllowlist(cveIDs: ["CVE-2024-2398"]) }`, nil, nil)
+	if out, err := crane("manifest", env.Host+"/secure/deb:12"); err != nil {
+		t.Fatalf("pull with every finding allowlisted: %v\n%s", err, out)
 	}
 }

@@ -123,7 +123,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.redis = redis.NewClient(opts)
 	}
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit}, db, s.auth,
+	scans := scan.NewService(pool, db)
+	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
+		PullPolicy: scan.NewPolicy(scans)}, db, s.auth,
 		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
@@ -141,7 +143,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
-	scans := scan.NewService(pool, db)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,

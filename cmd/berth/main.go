@@ -19,9 +19,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent/user"
-	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/worker"
 )
