@@ -3,6 +3,7 @@ package server_test
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -413,4 +414,110 @@ func TestScanOnPushAndPreventVulnerablePulls(t *testing.T) {
 	if out, err := crane("manifest", env.Host+"/secure/deb:12"); err != nil {
 		t.Fatalf("pull with every finding allowlisted: %v\n%s", err, out)
 	}
+}
+
+func TestIndexScanEventsAndStop(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) { c.AdvisoryDir = osvFixtures })
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	pushDebian(t, crane, env.Host+"/library/multi:deb")
+	pushAlpine(t, crane, env.Host+"/library/multi:alp")
+	debDigest, _ := crane("digest", env.Host+"/library/multi:deb")
+	alpDigest, _ := crane("digest", env.Host+"/library/multi:alp")
+	if out, err := crane("index", "append", "-m", env.Host+"/library/multi@"+strings.TrimSpace(debDigest),
+		"-m", env.Host+"/library/multi@"+strings.TrimSpace(alpDigest), "-t", env.Host+"/library/multi:both"); err != nil {
+		t.Fatalf("index append: %v\n%s", err, out)
+	}
+	index := artifactIDOf(t, env, crane, env.Host+"/library/multi:both")
+
+	ws := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
+	ws.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { events(types: [SCAN_STARTED, SCAN_COMPLETED]) { type jobID repository digest } }`}})
+	time.Sleep(300 * time.Millisecond)
+
+	// Scanning an index scans each child; its overview and vulnerabilities are their union.
+	var started struct{ ScanArtifact []struct{ ID string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { scanArtifact(id: $id) { id } }`, map[string]any{"id": index}, &started)
+	if len(started.ScanArtifact) != 2 {
+		t.Fatalf("scanning an index of two images started %d scans", len(started.ScanArtifact))
+	}
+	o := waitScan(t, env, ref{"library/multi", "both"})
+	if o.Status != "SUCCESS" || o.Total != 9 || len(o.Reports) != 2 || o.Severity != "CRITICAL" {
+		t.Fatalf("index overview: %+v", o)
+	}
+	if got := findings(t, env, ref{"library/multi", "both"}, nil); len(got) != 9 {
+		t.Errorf("index vulnerabilities: %v", got)
+	}
+
+	// Each scan announced its start and completion, with its report id as jobID.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seen := map[string]int{}
+	for seen["SCAN_COMPLETED"] < 2 {
+		m := ws.next(ctx)
+		var p struct {
+			Data struct {
+				Events struct {
+					Type, Repository, Digest string
+					JobID                    int
+				}
+			}
+		}
+		b, _ := json.Marshal(m["payload"])
+		_ = json.Unmarshal(b, &p)
+		e := p.Data.Events
+		if e.Repository != "library/multi" || (fmt.Sprint(e.JobID) != started.ScanArtifact[0].ID && fmt.Sprint(e.JobID) != started.ScanArtifact[1].ID) {
+			t.Fatalf("unexpected event %s (reports %v)", b, started.ScanArtifact)
+		}
+		seen[e.Type]++
+	}
+	if seen["SCAN_STARTED"] != 2 {
+		t.Errorf("events: %v", seen)
+	}
+
+	// scanProgress on a finished report sends its final state and completes.
+	ws.send(map[string]any{"id": "2", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($id: ID!) { scanProgress(id: $id) { status progress } }`, "variables": map[string]any{"id": started.ScanArtifact[0].ID}}})
+	var last string
+	for {
+		m := ws.next(ctx)
+		if m["id"] != "2" {
+			continue
+		}
+		if m["type"] == "complete" {
+			break
+		}
+		b, _ := json.Marshal(m["payload"])
+		last = string(b)
+	}
+	if !strings.Contains(last, `"status":"SUCCESS"`) || !strings.Contains(last, `"progress":100`) {
+		t.Errorf("scanProgress ended with %s", last)
+	}
+
+	// A pending scan is stopped at once. Scans of these small images finish before a test could
+	// catch one pending, so one report is set back to PENDING by hand.
+	rep, err := env.DB.ScanReport.Get(ctx, mustAtoi(t, started.ScanArtifact[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Update().SetStatus("PENDING").Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var stopped struct{ StopScan int }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { stopScan(id: $id) }`, map[string]any{"id": index}, &stopped)
+	if stopped.StopScan != 1 {
+		t.Errorf("stopScan stopped %d scans, want 1", stopped.StopScan)
+	}
+	if o := waitScan(t, env, ref{"library/multi", "both"}); o.Status != "STOPPED" {
+		t.Errorf("overview after stopping one child's scan: %+v", o)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
