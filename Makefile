@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-ui tools ui services clean
+.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -68,6 +68,10 @@ clean:
 ## bench-audit: pull cost of audit logging, ingest rate, purge of 10 million rows (issue figures)
 bench-audit: services tools
 	BERTH_BENCH=audit go test -run TestBenchAudit -count=1 -v -timeout 60m ./server/ 2>&1 | grep -E 'bench_audit_test|^(---|ok|FAIL|PASS)'
+
+## bench-scan: built-in scanner, an image with 2,000 packages against 100,000 advisories (issue figures)
+bench-scan: services tools
+	BERTH_BENCH=scan go test -run TestBenchScan -count=1 -v -timeout 20m ./server/ 2>&1 | grep -E 'bench_scan_test|^(---|ok|FAIL|PASS)'
 
 ## bench-ui: how long each dashboard page takes to render in Chromium on a project with 10,000 artifacts
 bench-ui: build services tools

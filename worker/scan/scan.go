@@ -387,6 +387,7 @@ func (w *Worker) write(ctx context.Context, r *ent.ScanReport, scannerID int, sc
 	top, fixable := "NONE", 0
 	keys := make([]string, 0, len(findings))
 	seen := map[string]bool{}
+	var unique []*Finding
 	for i := range findings {
 		f := &findings[i]
 		f.Severity = strings.ToUpper(f.Severity)
@@ -399,6 +400,7 @@ func (w *Worker) write(ctx context.Context, r *ent.ScanReport, scannerID int, sc
 		}
 		seen[k] = true
 		keys = append(keys, k)
+		unique = append(unique, f)
 		summary[f.Severity]++
 		if f.FixedVersion != "" {
 			fixable++
@@ -406,15 +408,44 @@ func (w *Worker) write(ctx context.Context, r *ent.ScanReport, scannerID int, sc
 		if advisory.SeverityRank(f.Severity) > advisory.SeverityRank(top) || top == "NONE" && f.Severity == "UNKNOWN" {
 			top = f.Severity
 		}
+	}
+	// Records go in batches of 1,000 rows, one statement each; a record another report already
+	// has is left as it is (the key covers every field).
+	for lo := 0; lo < len(unique); lo += 1000 {
+		batch := unique[lo:min(lo+1000, len(unique))]
+		cols := struct {
+			key, cve, pkg, ver, fixed, sev, vec3, vec2, cwes, desc, links, vendor []string
+			rank                                                                  []int
+			score3, score2                                                        []*float64
+		}{}
+		for i, f := range batch {
+			cols.key = append(cols.key, keys[lo+i])
+			cols.cve = append(cols.cve, f.CVEID)
+			cols.pkg = append(cols.pkg, f.Package)
+			cols.ver = append(cols.ver, f.Version)
+			cols.fixed = append(cols.fixed, f.FixedVersion)
+			cols.sev = append(cols.sev, f.Severity)
+			cols.rank = append(cols.rank, advisory.SeverityRank(f.Severity))
+			cols.score3 = append(cols.score3, f.CVSSScoreV3)
+			cols.vec3 = append(cols.vec3, f.CVSSVectorV3)
+			cols.score2 = append(cols.score2, f.CVSSScoreV2)
+			cols.vec2 = append(cols.vec2, f.CVSSVectorV2)
+			cols.cwes = append(cols.cwes, jsonList(f.CWEIDs))
+			cols.desc = append(cols.desc, f.Description)
+			cols.links = append(cols.links, jsonList(f.Links))
+			cols.vendor = append(cols.vendor, f.VendorAttributes)
+		}
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO vulnerabilities (key, scanner_id, cve_id, package, package_version, fixed_version, severity, severity_rank,
   cvss_score_v3, cvss_vector_v3, cvss_score_v2, cvss_vector_v2, cwe_ids, description, links, vendor_attributes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+SELECT k, $1, c, p, v, f, s, r, s3, v3, s2, v2, cw::jsonb, d, l::jsonb, va
+FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::float8[], $10::text[],
+  $11::float8[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[]) AS t(k, c, p, v, f, s, r, s3, v3, s2, v2, cw, d, l, va)
 ON CONFLICT (key) DO NOTHING`,
-			k, scannerID, f.CVEID, f.Package, f.Version, f.FixedVersion, f.Severity, advisory.SeverityRank(f.Severity),
-			f.CVSSScoreV3, f.CVSSVectorV3, f.CVSSScoreV2, f.CVSSVectorV2, jsonList(f.CWEIDs), f.Description, jsonList(f.Links), f.VendorAttributes)
+			scannerID, cols.key, cols.cve, cols.pkg, cols.ver, cols.fixed, cols.sev, cols.rank, cols.score3, cols.vec3,
+			cols.score2, cols.vec2, cols.cwes, cols.desc, cols.links, cols.vendor)
 		if err != nil {
-			return fmt.Errorf("scan %d: store %s: %w", r.ID, f.CVEID, err)
+			return fmt.Errorf("scan %d: store vulnerabilities: %w", r.ID, err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, "DELETE FROM scan_report_vulnerabilities WHERE scan_report_id = $1", r.ID); err != nil {
