@@ -242,6 +242,11 @@ func (s *Store) write(ctx context.Context, batch []record) (advisories, packages
 		return 0, 0, fmt.Errorf("import advisories: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	// Replicas starting together import the same directory: one batch at a time, or the second
+	// would trip over the first's rows.
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('berth.advisory.import'))"); err != nil {
+		return 0, 0, fmt.Errorf("import advisories: lock: %w", err)
+	}
 	ids := make([]string, len(batch))
 	for i, r := range batch {
 		ids[i] = r.ID

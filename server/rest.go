@@ -38,6 +38,7 @@ func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("GET /api/v2.0/projects/{project}/repositories", h.listRepositories)
 	h.mux.HandleFunc("GET /api/v2.0/projects/{project}/repositories/{repo}/artifacts", h.listArtifacts)
 	h.mux.HandleFunc("DELETE /api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}", h.deleteArtifact)
+	h.addScanRoutes()
 	return h
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -295,6 +296,39 @@ func TestBuiltinScannerFindsFixtureVulnerabilities(t *testing.T) {
 	if got := findings(t, env, alp, nil); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Alpine findings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+
+	// Harbor's REST shapes: the report addition, and starting a scan.
+	rest := func(method, path, user string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, env.URL+"/api/v2.0/projects/library/repositories/"+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, servertest.AdminPassword)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		return resp.StatusCode, body
+	}
+	status, body := rest(http.MethodGet, "alp/artifacts/3.19/additions/vulnerabilities", "admin")
+	report, _ := body["application/vnd.security.vulnerability.report; version=1.1"].(map[string]any)
+	if status != http.StatusOK || report == nil || report["severity"] != "Medium" || len(report["vulnerabilities"].([]any)) != 3 ||
+		report["scanner"].(map[string]any)["name"] != "Berth" {
+		t.Errorf("REST report: %d %v", status, body)
+	}
+	first := report["vulnerabilities"].([]any)[0].(map[string]any)
+	if first["id"] != "CVE-2023-42363" || first["severity"] != "Medium" || first["fix_version"] != "1.36.1-r16" {
+		t.Errorf("REST report's first finding: %v", first)
+	}
+	if status, _ := rest(http.MethodPost, "alp/artifacts/3.19/scan", ""); status != http.StatusUnauthorized {
+		t.Errorf("anonymous REST scan: %d", status)
+	}
+	if status, _ := rest(http.MethodPost, "alp/artifacts/3.19/scan", "admin"); status != http.StatusAccepted {
+		t.Errorf("REST scan: %d", status)
+	}
+	waitScan(t, env, alp)
 
 	// Filters.
 	for _, c := range []struct {
