@@ -22,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
+	"github.com/riverqueue/river"
 )
 
 // ScanOverview is the resolver for the scanOverview field.
@@ -194,6 +195,17 @@ func (r *mutationResolver) StopScan(ctx context.Context, id int) (int, error) {
 		return 0, nil
 	}
 	return n, err
+}
+
+// ScanAll is the resolver for the scanAll field.
+func (r *mutationResolver) ScanAll(ctx context.Context) (bool, error) {
+	if err := r.requireAdmin(ctx); err != nil {
+		return false, err
+	}
+	if _, err := r.Jobs.Insert(ctx, scan.AllArgs{}, &river.InsertOpts{MaxAttempts: 1}); err != nil {
+		return false, fmt.Errorf("queue scan all: %w", err)
+	}
+	return true, nil
 }
 
 // SetSystemCVEAllowlist is the resolver for the setSystemCVEAllowlist field.

@@ -555,3 +555,22 @@ func mustAtoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+func TestScanAll(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) { c.AdvisoryDir = osvFixtures })
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	pushDebian(t, crane, env.Host+"/library/a:1")
+	pushAlpine(t, crane, env.Host+"/library/b:1")
+	env.CreateUser("someone", "someone-password")
+	if r := env.GraphQL("someone", "someone-password", `mutation { scanAll }`, nil); r.Code() != "FORBIDDEN" {
+		t.Errorf("a user starting scan all: %+v", r.Errors)
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { scanAll }`, nil, nil)
+	if o := waitScan(t, env, ref{"library/a", "1"}); o.Status != "SUCCESS" || o.Total != 6 {
+		t.Errorf("a after scan all: %+v", o)
+	}
+	if o := waitScan(t, env, ref{"library/b", "1"}); o.Status != "SUCCESS" || o.Total != 3 {
+		t.Errorf("b after scan all: %+v", o)
+	}
+}

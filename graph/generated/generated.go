@@ -210,6 +210,7 @@ type ComplexityRoot struct {
 		RemoveArtifactLabel   func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember          func(childComplexity int, id int) int
 		RemoveScanner         func(childComplexity int, id int) int
+		ScanAll               func(childComplexity int) int
 		ScanArtifact          func(childComplexity int, id int) int
 		SetDefaultScanner     func(childComplexity int, id int) int
 		SetPurgeSchedule      func(childComplexity int, input model.PurgeScheduleInput) int
@@ -585,6 +586,7 @@ type MutationResolver interface {
 	RemoveScanner(ctx context.Context, id int) (bool, error)
 	ScanArtifact(ctx context.Context, id int) ([]*ent.ScanReport, error)
 	StopScan(ctx context.Context, id int) (int, error)
+	ScanAll(ctx context.Context) (bool, error)
 	SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error)
 }
 type ProjectResolver interface {
@@ -1446,6 +1448,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveScanner(childComplexity, args["id"].(int)), true
+	case "Mutation.scanAll":
+		if e.ComplexityRoot.Mutation.ScanAll == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.ScanAll(childComplexity), true
 	case "Mutation.scanArtifact":
 		if e.ComplexityRoot.Mutation.ScanArtifact == nil {
 			break
@@ -5603,6 +5611,8 @@ extend type Mutation {
   scanArtifact(id: ID!): [ScanReport!]!
   "Stops the pending or running scans of an artifact; returns how many were stopped."
   stopScan(id: ID!): Int!
+  "Queues a scan of every image now, as the scan-all schedule does (system admins)."
+  scanAll: Boolean!
   "Sets the CVE ids the pull-prevention policy ignores in every project (system admins)."
   setSystemCVEAllowlist(cveIDs: [String!]!): [String!]!
 }
@@ -11844,6 +11854,29 @@ func (ec *executionContext) fieldContext_Mutation_stopScan(ctx context.Context, 
 		return fc, err
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scanAll(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanAll(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().ScanAll(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanAll(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _Mutation_setSystemCVEAllowlist(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -26415,6 +26448,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "stopScan":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_stopScan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanAll":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanAll(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
