@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
 )
@@ -572,5 +573,23 @@ func TestScanAll(t *testing.T) {
 	}
 	if o := waitScan(t, env, ref{"library/b", "1"}); o.Status != "SUCCESS" || o.Total != 3 {
 		t.Errorf("b after scan all: %+v", o)
+	}
+
+	// A report left RUNNING by a job that is gone (a crashed worker) does not block a rescan.
+	ctx := context.Background()
+	id := artifactIDOf(t, env, crane, env.Host+"/library/a:1")
+	rep, err := env.DB.ScanReport.Query().Where(scanreport.ArtifactID(id)).Only(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.Update().SetStatus(scanreport.StatusRunning).ClearFinishedAt().Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { scanArtifact(id: $id) { id } }`, map[string]any{"id": id}, nil)
+	if o := waitScan(t, env, ref{"library/a", "1"}); o.Status != "SUCCESS" || o.Reports[0].ID != fmt.Sprint(rep.ID) {
+		t.Errorf("rescan of a report whose job is gone: %+v", o)
+	}
+	if after, _ := env.DB.ScanReport.Get(ctx, rep.ID); after.JobID == nil || *after.JobID == *rep.JobID {
+		t.Errorf("the stuck report was not given a new job: %v → %v", rep.JobID, after.JobID)
 	}
 }

@@ -151,10 +151,15 @@ func (s *Service) ScanTx(ctx context.Context, tx pgx.Tx, client *river.Client[pg
 func queue(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], artifactID int, dgst string, scannerID int, operator string) (int, error) {
 	var id int
 	var status string
-	err := tx.QueryRow(ctx, "SELECT id, status FROM scan_reports WHERE artifact_id = $1 AND scanner_id = $2 FOR UPDATE",
-		artifactID, scannerID).Scan(&id, &status)
+	var jobAlive bool
+	// A report is under way only while its job can still run: a job lost with a crashed process
+	// (River discards it, a scan is tried once) must not hold the report forever.
+	err := tx.QueryRow(ctx, `
+SELECT r.id, r.status, coalesce(j.state IN ('available', 'pending', 'retryable', 'running', 'scheduled'), false)
+FROM scan_reports r LEFT JOIN river_job j ON j.id = r.job_id
+WHERE r.artifact_id = $1 AND r.scanner_id = $2 FOR UPDATE OF r`, artifactID, scannerID).Scan(&id, &status, &jobAlive)
 	switch {
-	case err == nil && (status == "PENDING" || status == "RUNNING"):
+	case err == nil && (status == "PENDING" || status == "RUNNING") && jobAlive:
 		return id, nil
 	case err != nil && !errors.Is(err, pgx.ErrNoRows):
 		return 0, fmt.Errorf("scan artifact %d: %w", artifactID, err)
