@@ -144,7 +144,7 @@ func (s *Store) Import(ctx context.Context, path string) (ImportStats, error) {
 		return nil
 	})
 	if err != nil {
-		return st, err
+		return st, fmt.Errorf("import %s: %w", path, err)
 	}
 	if err := flush(); err != nil {
 		return st, err
