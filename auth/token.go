@@ -58,6 +58,10 @@ func (c *Claims) Grants(typ, name, action string) bool {
 	return false
 }
 
+// ScannerSubject is the subject of the pull tokens Berth gives scanner adapters: the registry
+// lets them pull artifacts that a project's vulnerability policy holds back, so they can be scanned.
+const ScannerSubject = "berth-scanner"
+
 // Tokens signs and verifies tokens with an ECDSA key kept in the data directory, so that every
 // replica sharing the directory (or the key file) accepts every other replica's tokens.
 type Tokens struct {

@@ -16,6 +16,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/advisory"
+	"github.com/berth-registry/berth/ent/advisorypackage"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/artifactblob"
@@ -52,6 +54,10 @@ type Client struct {
 	APIToken *APITokenClient
 	// Accessory is the client for interacting with the Accessory builders.
 	Accessory *AccessoryClient
+	// Advisory is the client for interacting with the Advisory builders.
+	Advisory *AdvisoryClient
+	// AdvisoryPackage is the client for interacting with the AdvisoryPackage builders.
+	AdvisoryPackage *AdvisoryPackageClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
 	// ArtifactBlob is the client for interacting with the ArtifactBlob builders.
@@ -111,6 +117,8 @@ func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Accessory = NewAccessoryClient(c.config)
+	c.Advisory = NewAdvisoryClient(c.config)
+	c.AdvisoryPackage = NewAdvisoryPackageClient(c.config)
 	c.Artifact = NewArtifactClient(c.config)
 	c.ArtifactBlob = NewArtifactBlobClient(c.config)
 	c.AuditLog = NewAuditLogClient(c.config)
@@ -227,6 +235,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		config:          cfg,
 		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
+		Advisory:        NewAdvisoryClient(cfg),
+		AdvisoryPackage: NewAdvisoryPackageClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
 		ArtifactBlob:    NewArtifactBlobClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
@@ -270,6 +280,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		config:          cfg,
 		APIToken:        NewAPITokenClient(cfg),
 		Accessory:       NewAccessoryClient(cfg),
+		Advisory:        NewAdvisoryClient(cfg),
+		AdvisoryPackage: NewAdvisoryPackageClient(cfg),
 		Artifact:        NewArtifactClient(cfg),
 		ArtifactBlob:    NewArtifactBlobClient(cfg),
 		AuditLog:        NewAuditLogClient(cfg),
@@ -321,10 +333,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Accessory, c.Artifact, c.ArtifactBlob, c.AuditLog, c.Blob,
-		c.CVEExport, c.Event, c.GCRun, c.Label, c.Member, c.Project, c.PurgeRun,
-		c.Repository, c.Robot, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag,
-		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
+		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
+		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -334,10 +347,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Accessory, c.Artifact, c.ArtifactBlob, c.AuditLog, c.Blob,
-		c.CVEExport, c.Event, c.GCRun, c.Label, c.Member, c.Project, c.PurgeRun,
-		c.Repository, c.Robot, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag,
-		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
+		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
+		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -350,6 +364,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.APIToken.mutate(ctx, m)
 	case *AccessoryMutation:
 		return c.Accessory.mutate(ctx, m)
+	case *AdvisoryMutation:
+		return c.Advisory.mutate(ctx, m)
+	case *AdvisoryPackageMutation:
+		return c.AdvisoryPackage.mutate(ctx, m)
 	case *ArtifactMutation:
 		return c.Artifact.mutate(ctx, m)
 	case *ArtifactBlobMutation:
@@ -694,6 +712,304 @@ func (c *AccessoryClient) mutate(ctx context.Context, m *AccessoryMutation) (Val
 		return (&AccessoryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Accessory mutation op: %q", m.Op())
+	}
+}
+
+// AdvisoryClient is a client for the Advisory schema.
+type AdvisoryClient struct {
+	config
+}
+
+// NewAdvisoryClient returns a client for the Advisory from the given config.
+func NewAdvisoryClient(c config) *AdvisoryClient {
+	return &AdvisoryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `advisory.Hooks(f(g(h())))`.
+func (c *AdvisoryClient) Use(hooks ...Hook) {
+	c.hooks.Advisory = append(c.hooks.Advisory, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `advisory.Intercept(f(g(h())))`.
+func (c *AdvisoryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Advisory = append(c.inters.Advisory, interceptors...)
+}
+
+// Create returns a builder for creating a Advisory entity.
+func (c *AdvisoryClient) Create() *AdvisoryCreate {
+	mutation := newAdvisoryMutation(c.config, OpCreate)
+	return &AdvisoryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Advisory entities.
+func (c *AdvisoryClient) CreateBulk(builders ...*AdvisoryCreate) *AdvisoryCreateBulk {
+	return &AdvisoryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AdvisoryClient) MapCreateBulk(slice any, setFunc func(*AdvisoryCreate, int)) *AdvisoryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AdvisoryCreateBulk{err: fmt.Errorf("calling to AdvisoryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AdvisoryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AdvisoryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Advisory.
+func (c *AdvisoryClient) Update() *AdvisoryUpdate {
+	mutation := newAdvisoryMutation(c.config, OpUpdate)
+	return &AdvisoryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AdvisoryClient) UpdateOne(_m *Advisory) *AdvisoryUpdateOne {
+	mutation := newAdvisoryMutation(c.config, OpUpdateOne, withAdvisory(_m))
+	return &AdvisoryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AdvisoryClient) UpdateOneID(id int) *AdvisoryUpdateOne {
+	mutation := newAdvisoryMutation(c.config, OpUpdateOne, withAdvisoryID(id))
+	return &AdvisoryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Advisory.
+func (c *AdvisoryClient) Delete() *AdvisoryDelete {
+	mutation := newAdvisoryMutation(c.config, OpDelete)
+	return &AdvisoryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AdvisoryClient) DeleteOne(_m *Advisory) *AdvisoryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AdvisoryClient) DeleteOneID(id int) *AdvisoryDeleteOne {
+	builder := c.Delete().Where(advisory.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AdvisoryDeleteOne{builder}
+}
+
+// Query returns a query builder for Advisory.
+func (c *AdvisoryClient) Query() *AdvisoryQuery {
+	return &AdvisoryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAdvisory},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Advisory entity by its id.
+func (c *AdvisoryClient) Get(ctx context.Context, id int) (*Advisory, error) {
+	return c.Query().Where(advisory.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AdvisoryClient) GetX(ctx context.Context, id int) *Advisory {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPackages queries the packages edge of a Advisory.
+func (c *AdvisoryClient) QueryPackages(_m *Advisory) *AdvisoryPackageQuery {
+	query := (&AdvisoryPackageClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(advisory.Table, advisory.FieldID, id),
+			sqlgraph.To(advisorypackage.Table, advisorypackage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, advisory.PackagesTable, advisory.PackagesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AdvisoryClient) Hooks() []Hook {
+	return c.hooks.Advisory
+}
+
+// Interceptors returns the client interceptors.
+func (c *AdvisoryClient) Interceptors() []Interceptor {
+	return c.inters.Advisory
+}
+
+func (c *AdvisoryClient) mutate(ctx context.Context, m *AdvisoryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AdvisoryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AdvisoryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AdvisoryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AdvisoryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Advisory mutation op: %q", m.Op())
+	}
+}
+
+// AdvisoryPackageClient is a client for the AdvisoryPackage schema.
+type AdvisoryPackageClient struct {
+	config
+}
+
+// NewAdvisoryPackageClient returns a client for the AdvisoryPackage from the given config.
+func NewAdvisoryPackageClient(c config) *AdvisoryPackageClient {
+	return &AdvisoryPackageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `advisorypackage.Hooks(f(g(h())))`.
+func (c *AdvisoryPackageClient) Use(hooks ...Hook) {
+	c.hooks.AdvisoryPackage = append(c.hooks.AdvisoryPackage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `advisorypackage.Intercept(f(g(h())))`.
+func (c *AdvisoryPackageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AdvisoryPackage = append(c.inters.AdvisoryPackage, interceptors...)
+}
+
+// Create returns a builder for creating a AdvisoryPackage entity.
+func (c *AdvisoryPackageClient) Create() *AdvisoryPackageCreate {
+	mutation := newAdvisoryPackageMutation(c.config, OpCreate)
+	return &AdvisoryPackageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AdvisoryPackage entities.
+func (c *AdvisoryPackageClient) CreateBulk(builders ...*AdvisoryPackageCreate) *AdvisoryPackageCreateBulk {
+	return &AdvisoryPackageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AdvisoryPackageClient) MapCreateBulk(slice any, setFunc func(*AdvisoryPackageCreate, int)) *AdvisoryPackageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AdvisoryPackageCreateBulk{err: fmt.Errorf("calling to AdvisoryPackageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AdvisoryPackageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AdvisoryPackageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AdvisoryPackage.
+func (c *AdvisoryPackageClient) Update() *AdvisoryPackageUpdate {
+	mutation := newAdvisoryPackageMutation(c.config, OpUpdate)
+	return &AdvisoryPackageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AdvisoryPackageClient) UpdateOne(_m *AdvisoryPackage) *AdvisoryPackageUpdateOne {
+	mutation := newAdvisoryPackageMutation(c.config, OpUpdateOne, withAdvisoryPackage(_m))
+	return &AdvisoryPackageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AdvisoryPackageClient) UpdateOneID(id int) *AdvisoryPackageUpdateOne {
+	mutation := newAdvisoryPackageMutation(c.config, OpUpdateOne, withAdvisoryPackageID(id))
+	return &AdvisoryPackageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AdvisoryPackage.
+func (c *AdvisoryPackageClient) Delete() *AdvisoryPackageDelete {
+	mutation := newAdvisoryPackageMutation(c.config, OpDelete)
+	return &AdvisoryPackageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AdvisoryPackageClient) DeleteOne(_m *AdvisoryPackage) *AdvisoryPackageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AdvisoryPackageClient) DeleteOneID(id int) *AdvisoryPackageDeleteOne {
+	builder := c.Delete().Where(advisorypackage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AdvisoryPackageDeleteOne{builder}
+}
+
+// Query returns a query builder for AdvisoryPackage.
+func (c *AdvisoryPackageClient) Query() *AdvisoryPackageQuery {
+	return &AdvisoryPackageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAdvisoryPackage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AdvisoryPackage entity by its id.
+func (c *AdvisoryPackageClient) Get(ctx context.Context, id int) (*AdvisoryPackage, error) {
+	return c.Query().Where(advisorypackage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AdvisoryPackageClient) GetX(ctx context.Context, id int) *AdvisoryPackage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryAdvisory queries the advisory edge of a AdvisoryPackage.
+func (c *AdvisoryPackageClient) QueryAdvisory(_m *AdvisoryPackage) *AdvisoryQuery {
+	query := (&AdvisoryClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(advisorypackage.Table, advisorypackage.FieldID, id),
+			sqlgraph.To(advisory.Table, advisory.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, advisorypackage.AdvisoryTable, advisorypackage.AdvisoryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *AdvisoryPackageClient) Hooks() []Hook {
+	return c.hooks.AdvisoryPackage
+}
+
+// Interceptors returns the client interceptors.
+func (c *AdvisoryPackageClient) Interceptors() []Interceptor {
+	return c.inters.AdvisoryPackage
+}
+
+func (c *AdvisoryPackageClient) mutate(ctx context.Context, m *AdvisoryPackageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AdvisoryPackageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AdvisoryPackageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AdvisoryPackageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AdvisoryPackageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AdvisoryPackage mutation op: %q", m.Op())
 	}
 }
 
@@ -4201,16 +4517,16 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Accessory, Artifact, ArtifactBlob, AuditLog, Blob, CVEExport, Event,
-		GCRun, Label, Member, Project, PurgeRun, Repository, Robot, ScanReport,
-		Scanner, Session, Setting, Tag, User, Vulnerability, WebhookDelivery,
-		WebhookPolicy []ent.Hook
+		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
+		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
+		Repository, Robot, ScanReport, Scanner, Session, Setting, Tag, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
-		APIToken, Accessory, Artifact, ArtifactBlob, AuditLog, Blob, CVEExport, Event,
-		GCRun, Label, Member, Project, PurgeRun, Repository, Robot, ScanReport,
-		Scanner, Session, Setting, Tag, User, Vulnerability, WebhookDelivery,
-		WebhookPolicy []ent.Interceptor
+		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
+		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
+		Repository, Robot, ScanReport, Scanner, Session, Setting, Tag, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )
 

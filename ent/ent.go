@@ -13,6 +13,8 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/advisory"
+	"github.com/berth-registry/berth/ent/advisorypackage"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/artifactblob"
@@ -99,6 +101,8 @@ func checkColumn(t, c string) error {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apitoken.Table:        apitoken.ValidColumn,
 			accessory.Table:       accessory.ValidColumn,
+			advisory.Table:        advisory.ValidColumn,
+			advisorypackage.Table: advisorypackage.ValidColumn,
 			artifact.Table:        artifact.ValidColumn,
 			artifactblob.Table:    artifactblob.ValidColumn,
 			auditlog.Table:        auditlog.ValidColumn,

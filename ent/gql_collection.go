@@ -1359,6 +1359,16 @@ func (_q *ProjectQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, project.FieldSeverityThreshold)
 				fieldSeen[project.FieldSeverityThreshold] = struct{}{}
 			}
+		case "cveAllowlist":
+			if _, ok := fieldSeen[project.FieldCveAllowlist]; !ok {
+				selectedFields = append(selectedFields, project.FieldCveAllowlist)
+				fieldSeen[project.FieldCveAllowlist] = struct{}{}
+			}
+		case "scannerID":
+			if _, ok := fieldSeen[project.FieldScannerID]; !ok {
+				selectedFields = append(selectedFields, project.FieldScannerID)
+				fieldSeen[project.FieldScannerID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[project.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, project.FieldCreatedAt)
@@ -2192,6 +2202,16 @@ func (_q *ScanReportQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[scanreport.FieldFinishedAt]; !ok {
 				selectedFields = append(selectedFields, scanreport.FieldFinishedAt)
 				fieldSeen[scanreport.FieldFinishedAt] = struct{}{}
+			}
+		case "operator":
+			if _, ok := fieldSeen[scanreport.FieldOperator]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldOperator)
+				fieldSeen[scanreport.FieldOperator] = struct{}{}
+			}
+		case "digest":
+			if _, ok := fieldSeen[scanreport.FieldDigest]; !ok {
+				selectedFields = append(selectedFields, scanreport.FieldDigest)
+				fieldSeen[scanreport.FieldDigest] = struct{}{}
 			}
 		case "id":
 		case "__typename":

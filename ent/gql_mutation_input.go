@@ -13,6 +13,8 @@ type CreateProjectInput struct {
 	AutoScan          *bool
 	PreventVulnerable *bool
 	SeverityThreshold *project.SeverityThreshold
+	CveAllowlist      []string
+	ScannerID         *int
 }
 
 // Mutate applies the CreateProjectInput on the ProjectMutation builder.
@@ -30,6 +32,12 @@ func (i *CreateProjectInput) Mutate(m *ProjectMutation) {
 	if v := i.SeverityThreshold; v != nil {
 		m.SetSeverityThreshold(*v)
 	}
+	if v := i.CveAllowlist; v != nil {
+		m.SetCveAllowlist(v)
+	}
+	if v := i.ScannerID; v != nil {
+		m.SetScannerID(*v)
+	}
 }
 
 // SetInput applies the change-set in the CreateProjectInput on the ProjectCreate builder.
@@ -40,10 +48,15 @@ func (c *ProjectCreate) SetInput(i CreateProjectInput) *ProjectCreate {
 
 // UpdateProjectInput represents a mutation input for updating projects.
 type UpdateProjectInput struct {
-	Public            *bool
-	AutoScan          *bool
-	PreventVulnerable *bool
-	SeverityThreshold *project.SeverityThreshold
+	Public             *bool
+	AutoScan           *bool
+	PreventVulnerable  *bool
+	SeverityThreshold  *project.SeverityThreshold
+	ClearCveAllowlist  bool
+	CveAllowlist       []string
+	AppendCveAllowlist []string
+	ClearScannerID     bool
+	ScannerID          *int
 }
 
 // Mutate applies the UpdateProjectInput on the ProjectMutation builder.
@@ -59,6 +72,21 @@ func (i *UpdateProjectInput) Mutate(m *ProjectMutation) {
 	}
 	if v := i.SeverityThreshold; v != nil {
 		m.SetSeverityThreshold(*v)
+	}
+	if i.ClearCveAllowlist {
+		m.ClearCveAllowlist()
+	}
+	if v := i.CveAllowlist; v != nil {
+		m.SetCveAllowlist(v)
+	}
+	if i.AppendCveAllowlist != nil {
+		m.AppendCveAllowlist(i.CveAllowlist)
+	}
+	if i.ClearScannerID {
+		m.ClearScannerID()
+	}
+	if v := i.ScannerID; v != nil {
+		m.SetScannerID(*v)
 	}
 }
 

@@ -1524,6 +1524,18 @@ type ProjectWhereInput struct {
 	SeverityThresholdIn    []project.SeverityThreshold `json:"severityThresholdIn,omitempty"`
 	SeverityThresholdNotIn []project.SeverityThreshold `json:"severityThresholdNotIn,omitempty"`
 
+	// "scanner_id" field predicates.
+	ScannerID       *int  `json:"scannerID,omitempty"`
+	ScannerIDNEQ    *int  `json:"scannerIDNEQ,omitempty"`
+	ScannerIDIn     []int `json:"scannerIDIn,omitempty"`
+	ScannerIDNotIn  []int `json:"scannerIDNotIn,omitempty"`
+	ScannerIDGT     *int  `json:"scannerIDGT,omitempty"`
+	ScannerIDGTE    *int  `json:"scannerIDGTE,omitempty"`
+	ScannerIDLT     *int  `json:"scannerIDLT,omitempty"`
+	ScannerIDLTE    *int  `json:"scannerIDLTE,omitempty"`
+	ScannerIDIsNil  bool  `json:"scannerIDIsNil,omitempty"`
+	ScannerIDNotNil bool  `json:"scannerIDNotNil,omitempty"`
+
 	// "created_at" field predicates.
 	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
 	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
@@ -1712,6 +1724,36 @@ func (i *ProjectWhereInput) P() (predicate.Project, error) {
 	}
 	if len(i.SeverityThresholdNotIn) > 0 {
 		predicates = append(predicates, project.SeverityThresholdNotIn(i.SeverityThresholdNotIn...))
+	}
+	if i.ScannerID != nil {
+		predicates = append(predicates, project.ScannerIDEQ(*i.ScannerID))
+	}
+	if i.ScannerIDNEQ != nil {
+		predicates = append(predicates, project.ScannerIDNEQ(*i.ScannerIDNEQ))
+	}
+	if len(i.ScannerIDIn) > 0 {
+		predicates = append(predicates, project.ScannerIDIn(i.ScannerIDIn...))
+	}
+	if len(i.ScannerIDNotIn) > 0 {
+		predicates = append(predicates, project.ScannerIDNotIn(i.ScannerIDNotIn...))
+	}
+	if i.ScannerIDGT != nil {
+		predicates = append(predicates, project.ScannerIDGT(*i.ScannerIDGT))
+	}
+	if i.ScannerIDGTE != nil {
+		predicates = append(predicates, project.ScannerIDGTE(*i.ScannerIDGTE))
+	}
+	if i.ScannerIDLT != nil {
+		predicates = append(predicates, project.ScannerIDLT(*i.ScannerIDLT))
+	}
+	if i.ScannerIDLTE != nil {
+		predicates = append(predicates, project.ScannerIDLTE(*i.ScannerIDLTE))
+	}
+	if i.ScannerIDIsNil {
+		predicates = append(predicates, project.ScannerIDIsNil())
+	}
+	if i.ScannerIDNotNil {
+		predicates = append(predicates, project.ScannerIDNotNil())
 	}
 	if i.CreatedAt != nil {
 		predicates = append(predicates, project.CreatedAtEQ(*i.CreatedAt))

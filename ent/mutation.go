@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/advisory"
+	"github.com/berth-registry/berth/ent/advisorypackage"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/artifactblob"
@@ -51,6 +53,8 @@ const (
 	// Node types.
 	TypeAPIToken        = "APIToken"
 	TypeAccessory       = "Accessory"
+	TypeAdvisory        = "Advisory"
+	TypeAdvisoryPackage = "AdvisoryPackage"
 	TypeArtifact        = "Artifact"
 	TypeArtifactBlob    = "ArtifactBlob"
 	TypeAuditLog        = "AuditLog"
@@ -1447,6 +1451,1860 @@ func (m *AccessoryMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Accessory edge %s", name)
+}
+
+// AdvisoryMutation represents an operation that mutates the Advisory nodes in the graph.
+type AdvisoryMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	osv_id           *string
+	cve_id           *string
+	aliases          *[]string
+	appendaliases    []string
+	summary          *string
+	details          *string
+	severity         *advisory.Severity
+	cvss_score_v3    *float64
+	addcvss_score_v3 *float64
+	cvss_vector_v3   *string
+	cwe_ids          *[]string
+	appendcwe_ids    []string
+	links            *[]string
+	appendlinks      []string
+	modified         *time.Time
+	clearedFields    map[string]struct{}
+	packages         map[int]struct{}
+	removedpackages  map[int]struct{}
+	clearedpackages  bool
+	done             bool
+	oldValue         func(context.Context) (*Advisory, error)
+	predicates       []predicate.Advisory
+}
+
+var _ ent.Mutation = (*AdvisoryMutation)(nil)
+
+// advisoryOption allows management of the mutation configuration using functional options.
+type advisoryOption func(*AdvisoryMutation)
+
+// newAdvisoryMutation creates new mutation for the Advisory entity.
+func newAdvisoryMutation(c config, op Op, opts ...advisoryOption) *AdvisoryMutation {
+	m := &AdvisoryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAdvisory,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAdvisoryID sets the ID field of the mutation.
+func withAdvisoryID(id int) advisoryOption {
+	return func(m *AdvisoryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Advisory
+		)
+		m.oldValue = func(ctx context.Context) (*Advisory, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Advisory.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAdvisory sets the old Advisory of the mutation.
+func withAdvisory(node *Advisory) advisoryOption {
+	return func(m *AdvisoryMutation) {
+		m.oldValue = func(context.Context) (*Advisory, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AdvisoryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AdvisoryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AdvisoryMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AdvisoryMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Advisory.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetOsvID sets the "osv_id" field.
+func (m *AdvisoryMutation) SetOsvID(s string) {
+	m.osv_id = &s
+}
+
+// OsvID returns the value of the "osv_id" field in the mutation.
+func (m *AdvisoryMutation) OsvID() (r string, exists bool) {
+	v := m.osv_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOsvID returns the old "osv_id" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldOsvID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOsvID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOsvID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOsvID: %w", err)
+	}
+	return oldValue.OsvID, nil
+}
+
+// ResetOsvID resets all changes to the "osv_id" field.
+func (m *AdvisoryMutation) ResetOsvID() {
+	m.osv_id = nil
+}
+
+// SetCveID sets the "cve_id" field.
+func (m *AdvisoryMutation) SetCveID(s string) {
+	m.cve_id = &s
+}
+
+// CveID returns the value of the "cve_id" field in the mutation.
+func (m *AdvisoryMutation) CveID() (r string, exists bool) {
+	v := m.cve_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCveID returns the old "cve_id" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldCveID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCveID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCveID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCveID: %w", err)
+	}
+	return oldValue.CveID, nil
+}
+
+// ResetCveID resets all changes to the "cve_id" field.
+func (m *AdvisoryMutation) ResetCveID() {
+	m.cve_id = nil
+}
+
+// SetAliases sets the "aliases" field.
+func (m *AdvisoryMutation) SetAliases(s []string) {
+	m.aliases = &s
+	m.appendaliases = nil
+}
+
+// Aliases returns the value of the "aliases" field in the mutation.
+func (m *AdvisoryMutation) Aliases() (r []string, exists bool) {
+	v := m.aliases
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAliases returns the old "aliases" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldAliases(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAliases is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAliases requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAliases: %w", err)
+	}
+	return oldValue.Aliases, nil
+}
+
+// AppendAliases adds s to the "aliases" field.
+func (m *AdvisoryMutation) AppendAliases(s []string) {
+	m.appendaliases = append(m.appendaliases, s...)
+}
+
+// AppendedAliases returns the list of values that were appended to the "aliases" field in this mutation.
+func (m *AdvisoryMutation) AppendedAliases() ([]string, bool) {
+	if len(m.appendaliases) == 0 {
+		return nil, false
+	}
+	return m.appendaliases, true
+}
+
+// ClearAliases clears the value of the "aliases" field.
+func (m *AdvisoryMutation) ClearAliases() {
+	m.aliases = nil
+	m.appendaliases = nil
+	m.clearedFields[advisory.FieldAliases] = struct{}{}
+}
+
+// AliasesCleared returns if the "aliases" field was cleared in this mutation.
+func (m *AdvisoryMutation) AliasesCleared() bool {
+	_, ok := m.clearedFields[advisory.FieldAliases]
+	return ok
+}
+
+// ResetAliases resets all changes to the "aliases" field.
+func (m *AdvisoryMutation) ResetAliases() {
+	m.aliases = nil
+	m.appendaliases = nil
+	delete(m.clearedFields, advisory.FieldAliases)
+}
+
+// SetSummary sets the "summary" field.
+func (m *AdvisoryMutation) SetSummary(s string) {
+	m.summary = &s
+}
+
+// Summary returns the value of the "summary" field in the mutation.
+func (m *AdvisoryMutation) Summary() (r string, exists bool) {
+	v := m.summary
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSummary returns the old "summary" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldSummary(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSummary is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSummary requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSummary: %w", err)
+	}
+	return oldValue.Summary, nil
+}
+
+// ResetSummary resets all changes to the "summary" field.
+func (m *AdvisoryMutation) ResetSummary() {
+	m.summary = nil
+}
+
+// SetDetails sets the "details" field.
+func (m *AdvisoryMutation) SetDetails(s string) {
+	m.details = &s
+}
+
+// Details returns the value of the "details" field in the mutation.
+func (m *AdvisoryMutation) Details() (r string, exists bool) {
+	v := m.details
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDetails returns the old "details" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldDetails(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDetails is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDetails requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDetails: %w", err)
+	}
+	return oldValue.Details, nil
+}
+
+// ResetDetails resets all changes to the "details" field.
+func (m *AdvisoryMutation) ResetDetails() {
+	m.details = nil
+}
+
+// SetSeverity sets the "severity" field.
+func (m *AdvisoryMutation) SetSeverity(a advisory.Severity) {
+	m.severity = &a
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *AdvisoryMutation) Severity() (r advisory.Severity, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldSeverity(ctx context.Context) (v advisory.Severity, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *AdvisoryMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// SetCvssScoreV3 sets the "cvss_score_v3" field.
+func (m *AdvisoryMutation) SetCvssScoreV3(f float64) {
+	m.cvss_score_v3 = &f
+	m.addcvss_score_v3 = nil
+}
+
+// CvssScoreV3 returns the value of the "cvss_score_v3" field in the mutation.
+func (m *AdvisoryMutation) CvssScoreV3() (r float64, exists bool) {
+	v := m.cvss_score_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssScoreV3 returns the old "cvss_score_v3" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldCvssScoreV3(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssScoreV3 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssScoreV3 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssScoreV3: %w", err)
+	}
+	return oldValue.CvssScoreV3, nil
+}
+
+// AddCvssScoreV3 adds f to the "cvss_score_v3" field.
+func (m *AdvisoryMutation) AddCvssScoreV3(f float64) {
+	if m.addcvss_score_v3 != nil {
+		*m.addcvss_score_v3 += f
+	} else {
+		m.addcvss_score_v3 = &f
+	}
+}
+
+// AddedCvssScoreV3 returns the value that was added to the "cvss_score_v3" field in this mutation.
+func (m *AdvisoryMutation) AddedCvssScoreV3() (r float64, exists bool) {
+	v := m.addcvss_score_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearCvssScoreV3 clears the value of the "cvss_score_v3" field.
+func (m *AdvisoryMutation) ClearCvssScoreV3() {
+	m.cvss_score_v3 = nil
+	m.addcvss_score_v3 = nil
+	m.clearedFields[advisory.FieldCvssScoreV3] = struct{}{}
+}
+
+// CvssScoreV3Cleared returns if the "cvss_score_v3" field was cleared in this mutation.
+func (m *AdvisoryMutation) CvssScoreV3Cleared() bool {
+	_, ok := m.clearedFields[advisory.FieldCvssScoreV3]
+	return ok
+}
+
+// ResetCvssScoreV3 resets all changes to the "cvss_score_v3" field.
+func (m *AdvisoryMutation) ResetCvssScoreV3() {
+	m.cvss_score_v3 = nil
+	m.addcvss_score_v3 = nil
+	delete(m.clearedFields, advisory.FieldCvssScoreV3)
+}
+
+// SetCvssVectorV3 sets the "cvss_vector_v3" field.
+func (m *AdvisoryMutation) SetCvssVectorV3(s string) {
+	m.cvss_vector_v3 = &s
+}
+
+// CvssVectorV3 returns the value of the "cvss_vector_v3" field in the mutation.
+func (m *AdvisoryMutation) CvssVectorV3() (r string, exists bool) {
+	v := m.cvss_vector_v3
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCvssVectorV3 returns the old "cvss_vector_v3" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldCvssVectorV3(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCvssVectorV3 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCvssVectorV3 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCvssVectorV3: %w", err)
+	}
+	return oldValue.CvssVectorV3, nil
+}
+
+// ResetCvssVectorV3 resets all changes to the "cvss_vector_v3" field.
+func (m *AdvisoryMutation) ResetCvssVectorV3() {
+	m.cvss_vector_v3 = nil
+}
+
+// SetCweIds sets the "cwe_ids" field.
+func (m *AdvisoryMutation) SetCweIds(s []string) {
+	m.cwe_ids = &s
+	m.appendcwe_ids = nil
+}
+
+// CweIds returns the value of the "cwe_ids" field in the mutation.
+func (m *AdvisoryMutation) CweIds() (r []string, exists bool) {
+	v := m.cwe_ids
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCweIds returns the old "cwe_ids" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldCweIds(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCweIds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCweIds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCweIds: %w", err)
+	}
+	return oldValue.CweIds, nil
+}
+
+// AppendCweIds adds s to the "cwe_ids" field.
+func (m *AdvisoryMutation) AppendCweIds(s []string) {
+	m.appendcwe_ids = append(m.appendcwe_ids, s...)
+}
+
+// AppendedCweIds returns the list of values that were appended to the "cwe_ids" field in this mutation.
+func (m *AdvisoryMutation) AppendedCweIds() ([]string, bool) {
+	if len(m.appendcwe_ids) == 0 {
+		return nil, false
+	}
+	return m.appendcwe_ids, true
+}
+
+// ClearCweIds clears the value of the "cwe_ids" field.
+func (m *AdvisoryMutation) ClearCweIds() {
+	m.cwe_ids = nil
+	m.appendcwe_ids = nil
+	m.clearedFields[advisory.FieldCweIds] = struct{}{}
+}
+
+// CweIdsCleared returns if the "cwe_ids" field was cleared in this mutation.
+func (m *AdvisoryMutation) CweIdsCleared() bool {
+	_, ok := m.clearedFields[advisory.FieldCweIds]
+	return ok
+}
+
+// ResetCweIds resets all changes to the "cwe_ids" field.
+func (m *AdvisoryMutation) ResetCweIds() {
+	m.cwe_ids = nil
+	m.appendcwe_ids = nil
+	delete(m.clearedFields, advisory.FieldCweIds)
+}
+
+// SetLinks sets the "links" field.
+func (m *AdvisoryMutation) SetLinks(s []string) {
+	m.links = &s
+	m.appendlinks = nil
+}
+
+// Links returns the value of the "links" field in the mutation.
+func (m *AdvisoryMutation) Links() (r []string, exists bool) {
+	v := m.links
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLinks returns the old "links" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldLinks(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLinks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLinks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLinks: %w", err)
+	}
+	return oldValue.Links, nil
+}
+
+// AppendLinks adds s to the "links" field.
+func (m *AdvisoryMutation) AppendLinks(s []string) {
+	m.appendlinks = append(m.appendlinks, s...)
+}
+
+// AppendedLinks returns the list of values that were appended to the "links" field in this mutation.
+func (m *AdvisoryMutation) AppendedLinks() ([]string, bool) {
+	if len(m.appendlinks) == 0 {
+		return nil, false
+	}
+	return m.appendlinks, true
+}
+
+// ClearLinks clears the value of the "links" field.
+func (m *AdvisoryMutation) ClearLinks() {
+	m.links = nil
+	m.appendlinks = nil
+	m.clearedFields[advisory.FieldLinks] = struct{}{}
+}
+
+// LinksCleared returns if the "links" field was cleared in this mutation.
+func (m *AdvisoryMutation) LinksCleared() bool {
+	_, ok := m.clearedFields[advisory.FieldLinks]
+	return ok
+}
+
+// ResetLinks resets all changes to the "links" field.
+func (m *AdvisoryMutation) ResetLinks() {
+	m.links = nil
+	m.appendlinks = nil
+	delete(m.clearedFields, advisory.FieldLinks)
+}
+
+// SetModified sets the "modified" field.
+func (m *AdvisoryMutation) SetModified(t time.Time) {
+	m.modified = &t
+}
+
+// Modified returns the value of the "modified" field in the mutation.
+func (m *AdvisoryMutation) Modified() (r time.Time, exists bool) {
+	v := m.modified
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModified returns the old "modified" field's value of the Advisory entity.
+// If the Advisory object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryMutation) OldModified(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModified is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModified requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModified: %w", err)
+	}
+	return oldValue.Modified, nil
+}
+
+// ResetModified resets all changes to the "modified" field.
+func (m *AdvisoryMutation) ResetModified() {
+	m.modified = nil
+}
+
+// AddPackageIDs adds the "packages" edge to the AdvisoryPackage entity by ids.
+func (m *AdvisoryMutation) AddPackageIDs(ids ...int) {
+	if m.packages == nil {
+		m.packages = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.packages[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPackages clears the "packages" edge to the AdvisoryPackage entity.
+func (m *AdvisoryMutation) ClearPackages() {
+	m.clearedpackages = true
+}
+
+// PackagesCleared reports if the "packages" edge to the AdvisoryPackage entity was cleared.
+func (m *AdvisoryMutation) PackagesCleared() bool {
+	return m.clearedpackages
+}
+
+// RemovePackageIDs removes the "packages" edge to the AdvisoryPackage entity by IDs.
+func (m *AdvisoryMutation) RemovePackageIDs(ids ...int) {
+	if m.removedpackages == nil {
+		m.removedpackages = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.packages, ids[i])
+		m.removedpackages[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPackages returns the removed IDs of the "packages" edge to the AdvisoryPackage entity.
+func (m *AdvisoryMutation) RemovedPackagesIDs() (ids []int) {
+	for id := range m.removedpackages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PackagesIDs returns the "packages" edge IDs in the mutation.
+func (m *AdvisoryMutation) PackagesIDs() (ids []int) {
+	for id := range m.packages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPackages resets all changes to the "packages" edge.
+func (m *AdvisoryMutation) ResetPackages() {
+	m.packages = nil
+	m.clearedpackages = false
+	m.removedpackages = nil
+}
+
+// Where appends a list predicates to the AdvisoryMutation builder.
+func (m *AdvisoryMutation) Where(ps ...predicate.Advisory) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AdvisoryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AdvisoryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Advisory, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AdvisoryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AdvisoryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Advisory).
+func (m *AdvisoryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AdvisoryMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.osv_id != nil {
+		fields = append(fields, advisory.FieldOsvID)
+	}
+	if m.cve_id != nil {
+		fields = append(fields, advisory.FieldCveID)
+	}
+	if m.aliases != nil {
+		fields = append(fields, advisory.FieldAliases)
+	}
+	if m.summary != nil {
+		fields = append(fields, advisory.FieldSummary)
+	}
+	if m.details != nil {
+		fields = append(fields, advisory.FieldDetails)
+	}
+	if m.severity != nil {
+		fields = append(fields, advisory.FieldSeverity)
+	}
+	if m.cvss_score_v3 != nil {
+		fields = append(fields, advisory.FieldCvssScoreV3)
+	}
+	if m.cvss_vector_v3 != nil {
+		fields = append(fields, advisory.FieldCvssVectorV3)
+	}
+	if m.cwe_ids != nil {
+		fields = append(fields, advisory.FieldCweIds)
+	}
+	if m.links != nil {
+		fields = append(fields, advisory.FieldLinks)
+	}
+	if m.modified != nil {
+		fields = append(fields, advisory.FieldModified)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AdvisoryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case advisory.FieldOsvID:
+		return m.OsvID()
+	case advisory.FieldCveID:
+		return m.CveID()
+	case advisory.FieldAliases:
+		return m.Aliases()
+	case advisory.FieldSummary:
+		return m.Summary()
+	case advisory.FieldDetails:
+		return m.Details()
+	case advisory.FieldSeverity:
+		return m.Severity()
+	case advisory.FieldCvssScoreV3:
+		return m.CvssScoreV3()
+	case advisory.FieldCvssVectorV3:
+		return m.CvssVectorV3()
+	case advisory.FieldCweIds:
+		return m.CweIds()
+	case advisory.FieldLinks:
+		return m.Links()
+	case advisory.FieldModified:
+		return m.Modified()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AdvisoryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case advisory.FieldOsvID:
+		return m.OldOsvID(ctx)
+	case advisory.FieldCveID:
+		return m.OldCveID(ctx)
+	case advisory.FieldAliases:
+		return m.OldAliases(ctx)
+	case advisory.FieldSummary:
+		return m.OldSummary(ctx)
+	case advisory.FieldDetails:
+		return m.OldDetails(ctx)
+	case advisory.FieldSeverity:
+		return m.OldSeverity(ctx)
+	case advisory.FieldCvssScoreV3:
+		return m.OldCvssScoreV3(ctx)
+	case advisory.FieldCvssVectorV3:
+		return m.OldCvssVectorV3(ctx)
+	case advisory.FieldCweIds:
+		return m.OldCweIds(ctx)
+	case advisory.FieldLinks:
+		return m.OldLinks(ctx)
+	case advisory.FieldModified:
+		return m.OldModified(ctx)
+	}
+	return nil, fmt.Errorf("unknown Advisory field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdvisoryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case advisory.FieldOsvID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOsvID(v)
+		return nil
+	case advisory.FieldCveID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCveID(v)
+		return nil
+	case advisory.FieldAliases:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAliases(v)
+		return nil
+	case advisory.FieldSummary:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSummary(v)
+		return nil
+	case advisory.FieldDetails:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDetails(v)
+		return nil
+	case advisory.FieldSeverity:
+		v, ok := value.(advisory.Severity)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	case advisory.FieldCvssScoreV3:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssScoreV3(v)
+		return nil
+	case advisory.FieldCvssVectorV3:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCvssVectorV3(v)
+		return nil
+	case advisory.FieldCweIds:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCweIds(v)
+		return nil
+	case advisory.FieldLinks:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLinks(v)
+		return nil
+	case advisory.FieldModified:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModified(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Advisory field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AdvisoryMutation) AddedFields() []string {
+	var fields []string
+	if m.addcvss_score_v3 != nil {
+		fields = append(fields, advisory.FieldCvssScoreV3)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AdvisoryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case advisory.FieldCvssScoreV3:
+		return m.AddedCvssScoreV3()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdvisoryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case advisory.FieldCvssScoreV3:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCvssScoreV3(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Advisory numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AdvisoryMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(advisory.FieldAliases) {
+		fields = append(fields, advisory.FieldAliases)
+	}
+	if m.FieldCleared(advisory.FieldCvssScoreV3) {
+		fields = append(fields, advisory.FieldCvssScoreV3)
+	}
+	if m.FieldCleared(advisory.FieldCweIds) {
+		fields = append(fields, advisory.FieldCweIds)
+	}
+	if m.FieldCleared(advisory.FieldLinks) {
+		fields = append(fields, advisory.FieldLinks)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AdvisoryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AdvisoryMutation) ClearField(name string) error {
+	switch name {
+	case advisory.FieldAliases:
+		m.ClearAliases()
+		return nil
+	case advisory.FieldCvssScoreV3:
+		m.ClearCvssScoreV3()
+		return nil
+	case advisory.FieldCweIds:
+		m.ClearCweIds()
+		return nil
+	case advisory.FieldLinks:
+		m.ClearLinks()
+		return nil
+	}
+	return fmt.Errorf("unknown Advisory nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AdvisoryMutation) ResetField(name string) error {
+	switch name {
+	case advisory.FieldOsvID:
+		m.ResetOsvID()
+		return nil
+	case advisory.FieldCveID:
+		m.ResetCveID()
+		return nil
+	case advisory.FieldAliases:
+		m.ResetAliases()
+		return nil
+	case advisory.FieldSummary:
+		m.ResetSummary()
+		return nil
+	case advisory.FieldDetails:
+		m.ResetDetails()
+		return nil
+	case advisory.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	case advisory.FieldCvssScoreV3:
+		m.ResetCvssScoreV3()
+		return nil
+	case advisory.FieldCvssVectorV3:
+		m.ResetCvssVectorV3()
+		return nil
+	case advisory.FieldCweIds:
+		m.ResetCweIds()
+		return nil
+	case advisory.FieldLinks:
+		m.ResetLinks()
+		return nil
+	case advisory.FieldModified:
+		m.ResetModified()
+		return nil
+	}
+	return fmt.Errorf("unknown Advisory field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AdvisoryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.packages != nil {
+		edges = append(edges, advisory.EdgePackages)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AdvisoryMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case advisory.EdgePackages:
+		ids := make([]ent.Value, 0, len(m.packages))
+		for id := range m.packages {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AdvisoryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedpackages != nil {
+		edges = append(edges, advisory.EdgePackages)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AdvisoryMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case advisory.EdgePackages:
+		ids := make([]ent.Value, 0, len(m.removedpackages))
+		for id := range m.removedpackages {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AdvisoryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedpackages {
+		edges = append(edges, advisory.EdgePackages)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AdvisoryMutation) EdgeCleared(name string) bool {
+	switch name {
+	case advisory.EdgePackages:
+		return m.clearedpackages
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AdvisoryMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Advisory unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AdvisoryMutation) ResetEdge(name string) error {
+	switch name {
+	case advisory.EdgePackages:
+		m.ResetPackages()
+		return nil
+	}
+	return fmt.Errorf("unknown Advisory edge %s", name)
+}
+
+// AdvisoryPackageMutation represents an operation that mutates the AdvisoryPackage nodes in the graph.
+type AdvisoryPackageMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	ecosystem       *string
+	_package        *string
+	ranges          *[]map[string]interface{}
+	appendranges    []map[string]interface{}
+	versions        *[]string
+	appendversions  []string
+	severity        *string
+	clearedFields   map[string]struct{}
+	advisory        *int
+	clearedadvisory bool
+	done            bool
+	oldValue        func(context.Context) (*AdvisoryPackage, error)
+	predicates      []predicate.AdvisoryPackage
+}
+
+var _ ent.Mutation = (*AdvisoryPackageMutation)(nil)
+
+// advisorypackageOption allows management of the mutation configuration using functional options.
+type advisorypackageOption func(*AdvisoryPackageMutation)
+
+// newAdvisoryPackageMutation creates new mutation for the AdvisoryPackage entity.
+func newAdvisoryPackageMutation(c config, op Op, opts ...advisorypackageOption) *AdvisoryPackageMutation {
+	m := &AdvisoryPackageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAdvisoryPackage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAdvisoryPackageID sets the ID field of the mutation.
+func withAdvisoryPackageID(id int) advisorypackageOption {
+	return func(m *AdvisoryPackageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AdvisoryPackage
+		)
+		m.oldValue = func(ctx context.Context) (*AdvisoryPackage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AdvisoryPackage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAdvisoryPackage sets the old AdvisoryPackage of the mutation.
+func withAdvisoryPackage(node *AdvisoryPackage) advisorypackageOption {
+	return func(m *AdvisoryPackageMutation) {
+		m.oldValue = func(context.Context) (*AdvisoryPackage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AdvisoryPackageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AdvisoryPackageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AdvisoryPackageMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AdvisoryPackageMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AdvisoryPackage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAdvisoryID sets the "advisory_id" field.
+func (m *AdvisoryPackageMutation) SetAdvisoryID(i int) {
+	m.advisory = &i
+}
+
+// AdvisoryID returns the value of the "advisory_id" field in the mutation.
+func (m *AdvisoryPackageMutation) AdvisoryID() (r int, exists bool) {
+	v := m.advisory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAdvisoryID returns the old "advisory_id" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldAdvisoryID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAdvisoryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAdvisoryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAdvisoryID: %w", err)
+	}
+	return oldValue.AdvisoryID, nil
+}
+
+// ResetAdvisoryID resets all changes to the "advisory_id" field.
+func (m *AdvisoryPackageMutation) ResetAdvisoryID() {
+	m.advisory = nil
+}
+
+// SetEcosystem sets the "ecosystem" field.
+func (m *AdvisoryPackageMutation) SetEcosystem(s string) {
+	m.ecosystem = &s
+}
+
+// Ecosystem returns the value of the "ecosystem" field in the mutation.
+func (m *AdvisoryPackageMutation) Ecosystem() (r string, exists bool) {
+	v := m.ecosystem
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEcosystem returns the old "ecosystem" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldEcosystem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEcosystem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEcosystem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEcosystem: %w", err)
+	}
+	return oldValue.Ecosystem, nil
+}
+
+// ResetEcosystem resets all changes to the "ecosystem" field.
+func (m *AdvisoryPackageMutation) ResetEcosystem() {
+	m.ecosystem = nil
+}
+
+// SetPackage sets the "package" field.
+func (m *AdvisoryPackageMutation) SetPackage(s string) {
+	m._package = &s
+}
+
+// Package returns the value of the "package" field in the mutation.
+func (m *AdvisoryPackageMutation) Package() (r string, exists bool) {
+	v := m._package
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPackage returns the old "package" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldPackage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPackage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPackage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPackage: %w", err)
+	}
+	return oldValue.Package, nil
+}
+
+// ResetPackage resets all changes to the "package" field.
+func (m *AdvisoryPackageMutation) ResetPackage() {
+	m._package = nil
+}
+
+// SetRanges sets the "ranges" field.
+func (m *AdvisoryPackageMutation) SetRanges(value []map[string]interface{}) {
+	m.ranges = &value
+	m.appendranges = nil
+}
+
+// Ranges returns the value of the "ranges" field in the mutation.
+func (m *AdvisoryPackageMutation) Ranges() (r []map[string]interface{}, exists bool) {
+	v := m.ranges
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRanges returns the old "ranges" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldRanges(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRanges is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRanges requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRanges: %w", err)
+	}
+	return oldValue.Ranges, nil
+}
+
+// AppendRanges adds value to the "ranges" field.
+func (m *AdvisoryPackageMutation) AppendRanges(value []map[string]interface{}) {
+	m.appendranges = append(m.appendranges, value...)
+}
+
+// AppendedRanges returns the list of values that were appended to the "ranges" field in this mutation.
+func (m *AdvisoryPackageMutation) AppendedRanges() ([]map[string]interface{}, bool) {
+	if len(m.appendranges) == 0 {
+		return nil, false
+	}
+	return m.appendranges, true
+}
+
+// ClearRanges clears the value of the "ranges" field.
+func (m *AdvisoryPackageMutation) ClearRanges() {
+	m.ranges = nil
+	m.appendranges = nil
+	m.clearedFields[advisorypackage.FieldRanges] = struct{}{}
+}
+
+// RangesCleared returns if the "ranges" field was cleared in this mutation.
+func (m *AdvisoryPackageMutation) RangesCleared() bool {
+	_, ok := m.clearedFields[advisorypackage.FieldRanges]
+	return ok
+}
+
+// ResetRanges resets all changes to the "ranges" field.
+func (m *AdvisoryPackageMutation) ResetRanges() {
+	m.ranges = nil
+	m.appendranges = nil
+	delete(m.clearedFields, advisorypackage.FieldRanges)
+}
+
+// SetVersions sets the "versions" field.
+func (m *AdvisoryPackageMutation) SetVersions(s []string) {
+	m.versions = &s
+	m.appendversions = nil
+}
+
+// Versions returns the value of the "versions" field in the mutation.
+func (m *AdvisoryPackageMutation) Versions() (r []string, exists bool) {
+	v := m.versions
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVersions returns the old "versions" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldVersions(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVersions is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVersions requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVersions: %w", err)
+	}
+	return oldValue.Versions, nil
+}
+
+// AppendVersions adds s to the "versions" field.
+func (m *AdvisoryPackageMutation) AppendVersions(s []string) {
+	m.appendversions = append(m.appendversions, s...)
+}
+
+// AppendedVersions returns the list of values that were appended to the "versions" field in this mutation.
+func (m *AdvisoryPackageMutation) AppendedVersions() ([]string, bool) {
+	if len(m.appendversions) == 0 {
+		return nil, false
+	}
+	return m.appendversions, true
+}
+
+// ClearVersions clears the value of the "versions" field.
+func (m *AdvisoryPackageMutation) ClearVersions() {
+	m.versions = nil
+	m.appendversions = nil
+	m.clearedFields[advisorypackage.FieldVersions] = struct{}{}
+}
+
+// VersionsCleared returns if the "versions" field was cleared in this mutation.
+func (m *AdvisoryPackageMutation) VersionsCleared() bool {
+	_, ok := m.clearedFields[advisorypackage.FieldVersions]
+	return ok
+}
+
+// ResetVersions resets all changes to the "versions" field.
+func (m *AdvisoryPackageMutation) ResetVersions() {
+	m.versions = nil
+	m.appendversions = nil
+	delete(m.clearedFields, advisorypackage.FieldVersions)
+}
+
+// SetSeverity sets the "severity" field.
+func (m *AdvisoryPackageMutation) SetSeverity(s string) {
+	m.severity = &s
+}
+
+// Severity returns the value of the "severity" field in the mutation.
+func (m *AdvisoryPackageMutation) Severity() (r string, exists bool) {
+	v := m.severity
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeverity returns the old "severity" field's value of the AdvisoryPackage entity.
+// If the AdvisoryPackage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AdvisoryPackageMutation) OldSeverity(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeverity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeverity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeverity: %w", err)
+	}
+	return oldValue.Severity, nil
+}
+
+// ResetSeverity resets all changes to the "severity" field.
+func (m *AdvisoryPackageMutation) ResetSeverity() {
+	m.severity = nil
+}
+
+// ClearAdvisory clears the "advisory" edge to the Advisory entity.
+func (m *AdvisoryPackageMutation) ClearAdvisory() {
+	m.clearedadvisory = true
+	m.clearedFields[advisorypackage.FieldAdvisoryID] = struct{}{}
+}
+
+// AdvisoryCleared reports if the "advisory" edge to the Advisory entity was cleared.
+func (m *AdvisoryPackageMutation) AdvisoryCleared() bool {
+	return m.clearedadvisory
+}
+
+// AdvisoryIDs returns the "advisory" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AdvisoryID instead. It exists only for internal usage by the builders.
+func (m *AdvisoryPackageMutation) AdvisoryIDs() (ids []int) {
+	if id := m.advisory; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAdvisory resets all changes to the "advisory" edge.
+func (m *AdvisoryPackageMutation) ResetAdvisory() {
+	m.advisory = nil
+	m.clearedadvisory = false
+}
+
+// Where appends a list predicates to the AdvisoryPackageMutation builder.
+func (m *AdvisoryPackageMutation) Where(ps ...predicate.AdvisoryPackage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AdvisoryPackageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AdvisoryPackageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AdvisoryPackage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AdvisoryPackageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AdvisoryPackageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AdvisoryPackage).
+func (m *AdvisoryPackageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AdvisoryPackageMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.advisory != nil {
+		fields = append(fields, advisorypackage.FieldAdvisoryID)
+	}
+	if m.ecosystem != nil {
+		fields = append(fields, advisorypackage.FieldEcosystem)
+	}
+	if m._package != nil {
+		fields = append(fields, advisorypackage.FieldPackage)
+	}
+	if m.ranges != nil {
+		fields = append(fields, advisorypackage.FieldRanges)
+	}
+	if m.versions != nil {
+		fields = append(fields, advisorypackage.FieldVersions)
+	}
+	if m.severity != nil {
+		fields = append(fields, advisorypackage.FieldSeverity)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AdvisoryPackageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case advisorypackage.FieldAdvisoryID:
+		return m.AdvisoryID()
+	case advisorypackage.FieldEcosystem:
+		return m.Ecosystem()
+	case advisorypackage.FieldPackage:
+		return m.Package()
+	case advisorypackage.FieldRanges:
+		return m.Ranges()
+	case advisorypackage.FieldVersions:
+		return m.Versions()
+	case advisorypackage.FieldSeverity:
+		return m.Severity()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AdvisoryPackageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case advisorypackage.FieldAdvisoryID:
+		return m.OldAdvisoryID(ctx)
+	case advisorypackage.FieldEcosystem:
+		return m.OldEcosystem(ctx)
+	case advisorypackage.FieldPackage:
+		return m.OldPackage(ctx)
+	case advisorypackage.FieldRanges:
+		return m.OldRanges(ctx)
+	case advisorypackage.FieldVersions:
+		return m.OldVersions(ctx)
+	case advisorypackage.FieldSeverity:
+		return m.OldSeverity(ctx)
+	}
+	return nil, fmt.Errorf("unknown AdvisoryPackage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdvisoryPackageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case advisorypackage.FieldAdvisoryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAdvisoryID(v)
+		return nil
+	case advisorypackage.FieldEcosystem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEcosystem(v)
+		return nil
+	case advisorypackage.FieldPackage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPackage(v)
+		return nil
+	case advisorypackage.FieldRanges:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRanges(v)
+		return nil
+	case advisorypackage.FieldVersions:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVersions(v)
+		return nil
+	case advisorypackage.FieldSeverity:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeverity(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AdvisoryPackage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AdvisoryPackageMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AdvisoryPackageMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AdvisoryPackageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown AdvisoryPackage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AdvisoryPackageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(advisorypackage.FieldRanges) {
+		fields = append(fields, advisorypackage.FieldRanges)
+	}
+	if m.FieldCleared(advisorypackage.FieldVersions) {
+		fields = append(fields, advisorypackage.FieldVersions)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AdvisoryPackageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AdvisoryPackageMutation) ClearField(name string) error {
+	switch name {
+	case advisorypackage.FieldRanges:
+		m.ClearRanges()
+		return nil
+	case advisorypackage.FieldVersions:
+		m.ClearVersions()
+		return nil
+	}
+	return fmt.Errorf("unknown AdvisoryPackage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AdvisoryPackageMutation) ResetField(name string) error {
+	switch name {
+	case advisorypackage.FieldAdvisoryID:
+		m.ResetAdvisoryID()
+		return nil
+	case advisorypackage.FieldEcosystem:
+		m.ResetEcosystem()
+		return nil
+	case advisorypackage.FieldPackage:
+		m.ResetPackage()
+		return nil
+	case advisorypackage.FieldRanges:
+		m.ResetRanges()
+		return nil
+	case advisorypackage.FieldVersions:
+		m.ResetVersions()
+		return nil
+	case advisorypackage.FieldSeverity:
+		m.ResetSeverity()
+		return nil
+	}
+	return fmt.Errorf("unknown AdvisoryPackage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AdvisoryPackageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.advisory != nil {
+		edges = append(edges, advisorypackage.EdgeAdvisory)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AdvisoryPackageMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case advisorypackage.EdgeAdvisory:
+		if id := m.advisory; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AdvisoryPackageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AdvisoryPackageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AdvisoryPackageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedadvisory {
+		edges = append(edges, advisorypackage.EdgeAdvisory)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AdvisoryPackageMutation) EdgeCleared(name string) bool {
+	switch name {
+	case advisorypackage.EdgeAdvisory:
+		return m.clearedadvisory
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AdvisoryPackageMutation) ClearEdge(name string) error {
+	switch name {
+	case advisorypackage.EdgeAdvisory:
+		m.ClearAdvisory()
+		return nil
+	}
+	return fmt.Errorf("unknown AdvisoryPackage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AdvisoryPackageMutation) ResetEdge(name string) error {
+	switch name {
+	case advisorypackage.EdgeAdvisory:
+		m.ResetAdvisory()
+		return nil
+	}
+	return fmt.Errorf("unknown AdvisoryPackage edge %s", name)
 }
 
 // ArtifactMutation represents an operation that mutates the Artifact nodes in the graph.
@@ -10964,6 +12822,10 @@ type ProjectMutation struct {
 	auto_scan               *bool
 	prevent_vulnerable      *bool
 	severity_threshold      *project.SeverityThreshold
+	cve_allowlist           *[]string
+	appendcve_allowlist     []string
+	scanner_id              *int
+	addscanner_id           *int
 	created_at              *time.Time
 	updated_at              *time.Time
 	clearedFields           map[string]struct{}
@@ -11263,6 +13125,141 @@ func (m *ProjectMutation) OldSeverityThreshold(ctx context.Context) (v project.S
 // ResetSeverityThreshold resets all changes to the "severity_threshold" field.
 func (m *ProjectMutation) ResetSeverityThreshold() {
 	m.severity_threshold = nil
+}
+
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (m *ProjectMutation) SetCveAllowlist(s []string) {
+	m.cve_allowlist = &s
+	m.appendcve_allowlist = nil
+}
+
+// CveAllowlist returns the value of the "cve_allowlist" field in the mutation.
+func (m *ProjectMutation) CveAllowlist() (r []string, exists bool) {
+	v := m.cve_allowlist
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCveAllowlist returns the old "cve_allowlist" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldCveAllowlist(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCveAllowlist is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCveAllowlist requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCveAllowlist: %w", err)
+	}
+	return oldValue.CveAllowlist, nil
+}
+
+// AppendCveAllowlist adds s to the "cve_allowlist" field.
+func (m *ProjectMutation) AppendCveAllowlist(s []string) {
+	m.appendcve_allowlist = append(m.appendcve_allowlist, s...)
+}
+
+// AppendedCveAllowlist returns the list of values that were appended to the "cve_allowlist" field in this mutation.
+func (m *ProjectMutation) AppendedCveAllowlist() ([]string, bool) {
+	if len(m.appendcve_allowlist) == 0 {
+		return nil, false
+	}
+	return m.appendcve_allowlist, true
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (m *ProjectMutation) ClearCveAllowlist() {
+	m.cve_allowlist = nil
+	m.appendcve_allowlist = nil
+	m.clearedFields[project.FieldCveAllowlist] = struct{}{}
+}
+
+// CveAllowlistCleared returns if the "cve_allowlist" field was cleared in this mutation.
+func (m *ProjectMutation) CveAllowlistCleared() bool {
+	_, ok := m.clearedFields[project.FieldCveAllowlist]
+	return ok
+}
+
+// ResetCveAllowlist resets all changes to the "cve_allowlist" field.
+func (m *ProjectMutation) ResetCveAllowlist() {
+	m.cve_allowlist = nil
+	m.appendcve_allowlist = nil
+	delete(m.clearedFields, project.FieldCveAllowlist)
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (m *ProjectMutation) SetScannerID(i int) {
+	m.scanner_id = &i
+	m.addscanner_id = nil
+}
+
+// ScannerID returns the value of the "scanner_id" field in the mutation.
+func (m *ProjectMutation) ScannerID() (r int, exists bool) {
+	v := m.scanner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScannerID returns the old "scanner_id" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldScannerID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScannerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScannerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScannerID: %w", err)
+	}
+	return oldValue.ScannerID, nil
+}
+
+// AddScannerID adds i to the "scanner_id" field.
+func (m *ProjectMutation) AddScannerID(i int) {
+	if m.addscanner_id != nil {
+		*m.addscanner_id += i
+	} else {
+		m.addscanner_id = &i
+	}
+}
+
+// AddedScannerID returns the value that was added to the "scanner_id" field in this mutation.
+func (m *ProjectMutation) AddedScannerID() (r int, exists bool) {
+	v := m.addscanner_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (m *ProjectMutation) ClearScannerID() {
+	m.scanner_id = nil
+	m.addscanner_id = nil
+	m.clearedFields[project.FieldScannerID] = struct{}{}
+}
+
+// ScannerIDCleared returns if the "scanner_id" field was cleared in this mutation.
+func (m *ProjectMutation) ScannerIDCleared() bool {
+	_, ok := m.clearedFields[project.FieldScannerID]
+	return ok
+}
+
+// ResetScannerID resets all changes to the "scanner_id" field.
+func (m *ProjectMutation) ResetScannerID() {
+	m.scanner_id = nil
+	m.addscanner_id = nil
+	delete(m.clearedFields, project.FieldScannerID)
 }
 
 // SetCreatedAt sets the "created_at" field.
@@ -11641,7 +13638,7 @@ func (m *ProjectMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProjectMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 9)
 	if m.name != nil {
 		fields = append(fields, project.FieldName)
 	}
@@ -11656,6 +13653,12 @@ func (m *ProjectMutation) Fields() []string {
 	}
 	if m.severity_threshold != nil {
 		fields = append(fields, project.FieldSeverityThreshold)
+	}
+	if m.cve_allowlist != nil {
+		fields = append(fields, project.FieldCveAllowlist)
+	}
+	if m.scanner_id != nil {
+		fields = append(fields, project.FieldScannerID)
 	}
 	if m.created_at != nil {
 		fields = append(fields, project.FieldCreatedAt)
@@ -11681,6 +13684,10 @@ func (m *ProjectMutation) Field(name string) (ent.Value, bool) {
 		return m.PreventVulnerable()
 	case project.FieldSeverityThreshold:
 		return m.SeverityThreshold()
+	case project.FieldCveAllowlist:
+		return m.CveAllowlist()
+	case project.FieldScannerID:
+		return m.ScannerID()
 	case project.FieldCreatedAt:
 		return m.CreatedAt()
 	case project.FieldUpdatedAt:
@@ -11704,6 +13711,10 @@ func (m *ProjectMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldPreventVulnerable(ctx)
 	case project.FieldSeverityThreshold:
 		return m.OldSeverityThreshold(ctx)
+	case project.FieldCveAllowlist:
+		return m.OldCveAllowlist(ctx)
+	case project.FieldScannerID:
+		return m.OldScannerID(ctx)
 	case project.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case project.FieldUpdatedAt:
@@ -11752,6 +13763,20 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSeverityThreshold(v)
 		return nil
+	case project.FieldCveAllowlist:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCveAllowlist(v)
+		return nil
+	case project.FieldScannerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScannerID(v)
+		return nil
 	case project.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -11773,13 +13798,21 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *ProjectMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addscanner_id != nil {
+		fields = append(fields, project.FieldScannerID)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *ProjectMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case project.FieldScannerID:
+		return m.AddedScannerID()
+	}
 	return nil, false
 }
 
@@ -11788,6 +13821,13 @@ func (m *ProjectMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ProjectMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case project.FieldScannerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddScannerID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Project numeric field %s", name)
 }
@@ -11795,7 +13835,14 @@ func (m *ProjectMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ProjectMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(project.FieldCveAllowlist) {
+		fields = append(fields, project.FieldCveAllowlist)
+	}
+	if m.FieldCleared(project.FieldScannerID) {
+		fields = append(fields, project.FieldScannerID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -11808,6 +13855,14 @@ func (m *ProjectMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ProjectMutation) ClearField(name string) error {
+	switch name {
+	case project.FieldCveAllowlist:
+		m.ClearCveAllowlist()
+		return nil
+	case project.FieldScannerID:
+		m.ClearScannerID()
+		return nil
+	}
 	return fmt.Errorf("unknown Project nullable field %s", name)
 }
 
@@ -11829,6 +13884,12 @@ func (m *ProjectMutation) ResetField(name string) error {
 		return nil
 	case project.FieldSeverityThreshold:
 		m.ResetSeverityThreshold()
+		return nil
+	case project.FieldCveAllowlist:
+		m.ResetCveAllowlist()
+		return nil
+	case project.FieldScannerID:
+		m.ResetScannerID()
 		return nil
 	case project.FieldCreatedAt:
 		m.ResetCreatedAt()
@@ -15085,6 +17146,10 @@ type ScanReportMutation struct {
 	scanner_name           *string
 	started_at             *time.Time
 	finished_at            *time.Time
+	job_id                 *int64
+	addjob_id              *int64
+	operator               *string
+	digest                 *string
 	clearedFields          map[string]struct{}
 	artifact               *int
 	clearedartifact        bool
@@ -15694,6 +17759,148 @@ func (m *ScanReportMutation) ResetFinishedAt() {
 	delete(m.clearedFields, scanreport.FieldFinishedAt)
 }
 
+// SetJobID sets the "job_id" field.
+func (m *ScanReportMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *ScanReportMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldJobID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *ScanReportMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *ScanReportMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (m *ScanReportMutation) ClearJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	m.clearedFields[scanreport.FieldJobID] = struct{}{}
+}
+
+// JobIDCleared returns if the "job_id" field was cleared in this mutation.
+func (m *ScanReportMutation) JobIDCleared() bool {
+	_, ok := m.clearedFields[scanreport.FieldJobID]
+	return ok
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *ScanReportMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	delete(m.clearedFields, scanreport.FieldJobID)
+}
+
+// SetOperator sets the "operator" field.
+func (m *ScanReportMutation) SetOperator(s string) {
+	m.operator = &s
+}
+
+// Operator returns the value of the "operator" field in the mutation.
+func (m *ScanReportMutation) Operator() (r string, exists bool) {
+	v := m.operator
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperator returns the old "operator" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldOperator(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperator is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperator requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperator: %w", err)
+	}
+	return oldValue.Operator, nil
+}
+
+// ResetOperator resets all changes to the "operator" field.
+func (m *ScanReportMutation) ResetOperator() {
+	m.operator = nil
+}
+
+// SetDigest sets the "digest" field.
+func (m *ScanReportMutation) SetDigest(s string) {
+	m.digest = &s
+}
+
+// Digest returns the value of the "digest" field in the mutation.
+func (m *ScanReportMutation) Digest() (r string, exists bool) {
+	v := m.digest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDigest returns the old "digest" field's value of the ScanReport entity.
+// If the ScanReport object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScanReportMutation) OldDigest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDigest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDigest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDigest: %w", err)
+	}
+	return oldValue.Digest, nil
+}
+
+// ResetDigest resets all changes to the "digest" field.
+func (m *ScanReportMutation) ResetDigest() {
+	m.digest = nil
+}
+
 // ClearArtifact clears the "artifact" edge to the Artifact entity.
 func (m *ScanReportMutation) ClearArtifact() {
 	m.clearedartifact = true
@@ -15836,7 +18043,7 @@ func (m *ScanReportMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ScanReportMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 15)
 	if m.artifact != nil {
 		fields = append(fields, scanreport.FieldArtifactID)
 	}
@@ -15873,6 +18080,15 @@ func (m *ScanReportMutation) Fields() []string {
 	if m.finished_at != nil {
 		fields = append(fields, scanreport.FieldFinishedAt)
 	}
+	if m.job_id != nil {
+		fields = append(fields, scanreport.FieldJobID)
+	}
+	if m.operator != nil {
+		fields = append(fields, scanreport.FieldOperator)
+	}
+	if m.digest != nil {
+		fields = append(fields, scanreport.FieldDigest)
+	}
 	return fields
 }
 
@@ -15905,6 +18121,12 @@ func (m *ScanReportMutation) Field(name string) (ent.Value, bool) {
 		return m.StartedAt()
 	case scanreport.FieldFinishedAt:
 		return m.FinishedAt()
+	case scanreport.FieldJobID:
+		return m.JobID()
+	case scanreport.FieldOperator:
+		return m.Operator()
+	case scanreport.FieldDigest:
+		return m.Digest()
 	}
 	return nil, false
 }
@@ -15938,6 +18160,12 @@ func (m *ScanReportMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldStartedAt(ctx)
 	case scanreport.FieldFinishedAt:
 		return m.OldFinishedAt(ctx)
+	case scanreport.FieldJobID:
+		return m.OldJobID(ctx)
+	case scanreport.FieldOperator:
+		return m.OldOperator(ctx)
+	case scanreport.FieldDigest:
+		return m.OldDigest(ctx)
 	}
 	return nil, fmt.Errorf("unknown ScanReport field %s", name)
 }
@@ -16031,6 +18259,27 @@ func (m *ScanReportMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFinishedAt(v)
 		return nil
+	case scanreport.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
+	case scanreport.FieldOperator:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperator(v)
+		return nil
+	case scanreport.FieldDigest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDigest(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ScanReport field %s", name)
 }
@@ -16045,6 +18294,9 @@ func (m *ScanReportMutation) AddedFields() []string {
 	if m.addprogress != nil {
 		fields = append(fields, scanreport.FieldProgress)
 	}
+	if m.addjob_id != nil {
+		fields = append(fields, scanreport.FieldJobID)
+	}
 	return fields
 }
 
@@ -16057,6 +18309,8 @@ func (m *ScanReportMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedFixable()
 	case scanreport.FieldProgress:
 		return m.AddedProgress()
+	case scanreport.FieldJobID:
+		return m.AddedJobID()
 	}
 	return nil, false
 }
@@ -16080,6 +18334,13 @@ func (m *ScanReportMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddProgress(v)
 		return nil
+	case scanreport.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
+		return nil
 	}
 	return fmt.Errorf("unknown ScanReport numeric field %s", name)
 }
@@ -16093,6 +18354,9 @@ func (m *ScanReportMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(scanreport.FieldFinishedAt) {
 		fields = append(fields, scanreport.FieldFinishedAt)
+	}
+	if m.FieldCleared(scanreport.FieldJobID) {
+		fields = append(fields, scanreport.FieldJobID)
 	}
 	return fields
 }
@@ -16113,6 +18377,9 @@ func (m *ScanReportMutation) ClearField(name string) error {
 		return nil
 	case scanreport.FieldFinishedAt:
 		m.ClearFinishedAt()
+		return nil
+	case scanreport.FieldJobID:
+		m.ClearJobID()
 		return nil
 	}
 	return fmt.Errorf("unknown ScanReport nullable field %s", name)
@@ -16157,6 +18424,15 @@ func (m *ScanReportMutation) ResetField(name string) error {
 		return nil
 	case scanreport.FieldFinishedAt:
 		m.ResetFinishedAt()
+		return nil
+	case scanreport.FieldJobID:
+		m.ResetJobID()
+		return nil
+	case scanreport.FieldOperator:
+		m.ResetOperator()
+		return nil
+	case scanreport.FieldDigest:
+		m.ResetDigest()
 		return nil
 	}
 	return fmt.Errorf("unknown ScanReport field %s", name)

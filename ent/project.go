@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -27,6 +28,10 @@ type Project struct {
 	PreventVulnerable bool `json:"prevent_vulnerable,omitempty"`
 	// SeverityThreshold holds the value of the "severity_threshold" field.
 	SeverityThreshold project.SeverityThreshold `json:"severity_threshold,omitempty"`
+	// CVE ids the pull-prevention policy ignores in this project.
+	CveAllowlist []string `json:"cve_allowlist,omitempty"`
+	// The scanner this project uses; nil means the default scanner.
+	ScannerID *int `json:"scanner_id,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -112,9 +117,11 @@ func (*Project) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case project.FieldCveAllowlist:
+			values[i] = new([]byte)
 		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable:
 			values[i] = new(sql.NullBool)
-		case project.FieldID:
+		case project.FieldID, project.FieldScannerID:
 			values[i] = new(sql.NullInt64)
 		case project.FieldName, project.FieldSeverityThreshold:
 			values[i] = new(sql.NullString)
@@ -170,6 +177,21 @@ func (_m *Project) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field severity_threshold", values[i])
 			} else if value.Valid {
 				_m.SeverityThreshold = project.SeverityThreshold(value.String)
+			}
+		case project.FieldCveAllowlist:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field cve_allowlist", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.CveAllowlist); err != nil {
+					return fmt.Errorf("unmarshal field cve_allowlist: %w", err)
+				}
+			}
+		case project.FieldScannerID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field scanner_id", values[i])
+			} else if value.Valid {
+				_m.ScannerID = new(int)
+				*_m.ScannerID = int(value.Int64)
 			}
 		case project.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -258,6 +280,14 @@ func (_m *Project) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("severity_threshold=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SeverityThreshold))
+	builder.WriteString(", ")
+	builder.WriteString("cve_allowlist=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CveAllowlist))
+	builder.WriteString(", ")
+	if v := _m.ScannerID; v != nil {
+		builder.WriteString("scanner_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -89,6 +89,26 @@ func (_c *ProjectCreate) SetNillableSeverityThreshold(v *project.SeverityThresho
 	return _c
 }
 
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (_c *ProjectCreate) SetCveAllowlist(v []string) *ProjectCreate {
+	_c.mutation.SetCveAllowlist(v)
+	return _c
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (_c *ProjectCreate) SetScannerID(v int) *ProjectCreate {
+	_c.mutation.SetScannerID(v)
+	return _c
+}
+
+// SetNillableScannerID sets the "scanner_id" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableScannerID(v *int) *ProjectCreate {
+	if v != nil {
+		_c.SetScannerID(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *ProjectCreate) SetCreatedAt(v time.Time) *ProjectCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -333,6 +353,14 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
 		_node.SeverityThreshold = value
 	}
+	if value, ok := _c.mutation.CveAllowlist(); ok {
+		_spec.SetField(project.FieldCveAllowlist, field.TypeJSON, value)
+		_node.CveAllowlist = value
+	}
+	if value, ok := _c.mutation.ScannerID(); ok {
+		_spec.SetField(project.FieldScannerID, field.TypeInt, value)
+		_node.ScannerID = &value
+	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(project.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -521,6 +549,48 @@ func (u *ProjectUpsert) UpdateSeverityThreshold() *ProjectUpsert {
 	return u
 }
 
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (u *ProjectUpsert) SetCveAllowlist(v []string) *ProjectUpsert {
+	u.Set(project.FieldCveAllowlist, v)
+	return u
+}
+
+// UpdateCveAllowlist sets the "cve_allowlist" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateCveAllowlist() *ProjectUpsert {
+	u.SetExcluded(project.FieldCveAllowlist)
+	return u
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (u *ProjectUpsert) ClearCveAllowlist() *ProjectUpsert {
+	u.SetNull(project.FieldCveAllowlist)
+	return u
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (u *ProjectUpsert) SetScannerID(v int) *ProjectUpsert {
+	u.Set(project.FieldScannerID, v)
+	return u
+}
+
+// UpdateScannerID sets the "scanner_id" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateScannerID() *ProjectUpsert {
+	u.SetExcluded(project.FieldScannerID)
+	return u
+}
+
+// AddScannerID adds v to the "scanner_id" field.
+func (u *ProjectUpsert) AddScannerID(v int) *ProjectUpsert {
+	u.Add(project.FieldScannerID, v)
+	return u
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (u *ProjectUpsert) ClearScannerID() *ProjectUpsert {
+	u.SetNull(project.FieldScannerID)
+	return u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (u *ProjectUpsert) SetUpdatedAt(v time.Time) *ProjectUpsert {
 	u.Set(project.FieldUpdatedAt, v)
@@ -634,6 +704,55 @@ func (u *ProjectUpsertOne) SetSeverityThreshold(v project.SeverityThreshold) *Pr
 func (u *ProjectUpsertOne) UpdateSeverityThreshold() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdateSeverityThreshold()
+	})
+}
+
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (u *ProjectUpsertOne) SetCveAllowlist(v []string) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetCveAllowlist(v)
+	})
+}
+
+// UpdateCveAllowlist sets the "cve_allowlist" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateCveAllowlist() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateCveAllowlist()
+	})
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (u *ProjectUpsertOne) ClearCveAllowlist() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearCveAllowlist()
+	})
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (u *ProjectUpsertOne) SetScannerID(v int) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetScannerID(v)
+	})
+}
+
+// AddScannerID adds v to the "scanner_id" field.
+func (u *ProjectUpsertOne) AddScannerID(v int) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddScannerID(v)
+	})
+}
+
+// UpdateScannerID sets the "scanner_id" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateScannerID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateScannerID()
+	})
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (u *ProjectUpsertOne) ClearScannerID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearScannerID()
 	})
 }
 
@@ -918,6 +1037,55 @@ func (u *ProjectUpsertBulk) SetSeverityThreshold(v project.SeverityThreshold) *P
 func (u *ProjectUpsertBulk) UpdateSeverityThreshold() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdateSeverityThreshold()
+	})
+}
+
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (u *ProjectUpsertBulk) SetCveAllowlist(v []string) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetCveAllowlist(v)
+	})
+}
+
+// UpdateCveAllowlist sets the "cve_allowlist" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateCveAllowlist() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateCveAllowlist()
+	})
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (u *ProjectUpsertBulk) ClearCveAllowlist() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearCveAllowlist()
+	})
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (u *ProjectUpsertBulk) SetScannerID(v int) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetScannerID(v)
+	})
+}
+
+// AddScannerID adds v to the "scanner_id" field.
+func (u *ProjectUpsertBulk) AddScannerID(v int) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddScannerID(v)
+	})
+}
+
+// UpdateScannerID sets the "scanner_id" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateScannerID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateScannerID()
+	})
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (u *ProjectUpsertBulk) ClearScannerID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearScannerID()
 	})
 }
 

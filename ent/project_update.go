@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
@@ -87,6 +88,51 @@ func (_u *ProjectUpdate) SetNillableSeverityThreshold(v *project.SeverityThresho
 	if v != nil {
 		_u.SetSeverityThreshold(*v)
 	}
+	return _u
+}
+
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (_u *ProjectUpdate) SetCveAllowlist(v []string) *ProjectUpdate {
+	_u.mutation.SetCveAllowlist(v)
+	return _u
+}
+
+// AppendCveAllowlist appends value to the "cve_allowlist" field.
+func (_u *ProjectUpdate) AppendCveAllowlist(v []string) *ProjectUpdate {
+	_u.mutation.AppendCveAllowlist(v)
+	return _u
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (_u *ProjectUpdate) ClearCveAllowlist() *ProjectUpdate {
+	_u.mutation.ClearCveAllowlist()
+	return _u
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (_u *ProjectUpdate) SetScannerID(v int) *ProjectUpdate {
+	_u.mutation.ResetScannerID()
+	_u.mutation.SetScannerID(v)
+	return _u
+}
+
+// SetNillableScannerID sets the "scanner_id" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableScannerID(v *int) *ProjectUpdate {
+	if v != nil {
+		_u.SetScannerID(*v)
+	}
+	return _u
+}
+
+// AddScannerID adds value to the "scanner_id" field.
+func (_u *ProjectUpdate) AddScannerID(v int) *ProjectUpdate {
+	_u.mutation.AddScannerID(v)
+	return _u
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (_u *ProjectUpdate) ClearScannerID() *ProjectUpdate {
+	_u.mutation.ClearScannerID()
 	return _u
 }
 
@@ -356,6 +402,26 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.SeverityThreshold(); ok {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.CveAllowlist(); ok {
+		_spec.SetField(project.FieldCveAllowlist, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedCveAllowlist(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, project.FieldCveAllowlist, value)
+		})
+	}
+	if _u.mutation.CveAllowlistCleared() {
+		_spec.ClearField(project.FieldCveAllowlist, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ScannerID(); ok {
+		_spec.SetField(project.FieldScannerID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedScannerID(); ok {
+		_spec.AddField(project.FieldScannerID, field.TypeInt, value)
+	}
+	if _u.mutation.ScannerIDCleared() {
+		_spec.ClearField(project.FieldScannerID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)
@@ -663,6 +729,51 @@ func (_u *ProjectUpdateOne) SetNillableSeverityThreshold(v *project.SeverityThre
 	return _u
 }
 
+// SetCveAllowlist sets the "cve_allowlist" field.
+func (_u *ProjectUpdateOne) SetCveAllowlist(v []string) *ProjectUpdateOne {
+	_u.mutation.SetCveAllowlist(v)
+	return _u
+}
+
+// AppendCveAllowlist appends value to the "cve_allowlist" field.
+func (_u *ProjectUpdateOne) AppendCveAllowlist(v []string) *ProjectUpdateOne {
+	_u.mutation.AppendCveAllowlist(v)
+	return _u
+}
+
+// ClearCveAllowlist clears the value of the "cve_allowlist" field.
+func (_u *ProjectUpdateOne) ClearCveAllowlist() *ProjectUpdateOne {
+	_u.mutation.ClearCveAllowlist()
+	return _u
+}
+
+// SetScannerID sets the "scanner_id" field.
+func (_u *ProjectUpdateOne) SetScannerID(v int) *ProjectUpdateOne {
+	_u.mutation.ResetScannerID()
+	_u.mutation.SetScannerID(v)
+	return _u
+}
+
+// SetNillableScannerID sets the "scanner_id" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableScannerID(v *int) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetScannerID(*v)
+	}
+	return _u
+}
+
+// AddScannerID adds value to the "scanner_id" field.
+func (_u *ProjectUpdateOne) AddScannerID(v int) *ProjectUpdateOne {
+	_u.mutation.AddScannerID(v)
+	return _u
+}
+
+// ClearScannerID clears the value of the "scanner_id" field.
+func (_u *ProjectUpdateOne) ClearScannerID() *ProjectUpdateOne {
+	_u.mutation.ClearScannerID()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ProjectUpdateOne) SetUpdatedAt(v time.Time) *ProjectUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -959,6 +1070,26 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 	}
 	if value, ok := _u.mutation.SeverityThreshold(); ok {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.CveAllowlist(); ok {
+		_spec.SetField(project.FieldCveAllowlist, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedCveAllowlist(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, project.FieldCveAllowlist, value)
+		})
+	}
+	if _u.mutation.CveAllowlistCleared() {
+		_spec.ClearField(project.FieldCveAllowlist, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ScannerID(); ok {
+		_spec.SetField(project.FieldScannerID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedScannerID(); ok {
+		_spec.AddField(project.FieldScannerID, field.TypeInt, value)
+	}
+	if _u.mutation.ScannerIDCleared() {
+		_spec.ClearField(project.FieldScannerID, field.TypeInt)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/advisory"
+	"github.com/berth-registry/berth/ent/advisorypackage"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
@@ -69,6 +71,94 @@ func init() {
 	accessoryDescSubjectDigest := accessoryFields[1].Descriptor()
 	// accessory.SubjectDigestValidator is a validator for the "subject_digest" field. It is called by the builders before save.
 	accessory.SubjectDigestValidator = accessoryDescSubjectDigest.Validators[0].(func(string) error)
+	advisoryFields := schema.Advisory{}.Fields()
+	_ = advisoryFields
+	// advisoryDescOsvID is the schema descriptor for osv_id field.
+	advisoryDescOsvID := advisoryFields[0].Descriptor()
+	// advisory.OsvIDValidator is a validator for the "osv_id" field. It is called by the builders before save.
+	advisory.OsvIDValidator = func() func(string) error {
+		validators := advisoryDescOsvID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(osv_id string) error {
+			for _, fn := range fns {
+				if err := fn(osv_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// advisoryDescCveID is the schema descriptor for cve_id field.
+	advisoryDescCveID := advisoryFields[1].Descriptor()
+	// advisory.DefaultCveID holds the default value on creation for the cve_id field.
+	advisory.DefaultCveID = advisoryDescCveID.Default.(string)
+	// advisory.CveIDValidator is a validator for the "cve_id" field. It is called by the builders before save.
+	advisory.CveIDValidator = advisoryDescCveID.Validators[0].(func(string) error)
+	// advisoryDescSummary is the schema descriptor for summary field.
+	advisoryDescSummary := advisoryFields[3].Descriptor()
+	// advisory.DefaultSummary holds the default value on creation for the summary field.
+	advisory.DefaultSummary = advisoryDescSummary.Default.(string)
+	// advisoryDescDetails is the schema descriptor for details field.
+	advisoryDescDetails := advisoryFields[4].Descriptor()
+	// advisory.DefaultDetails holds the default value on creation for the details field.
+	advisory.DefaultDetails = advisoryDescDetails.Default.(string)
+	// advisoryDescCvssVectorV3 is the schema descriptor for cvss_vector_v3 field.
+	advisoryDescCvssVectorV3 := advisoryFields[7].Descriptor()
+	// advisory.DefaultCvssVectorV3 holds the default value on creation for the cvss_vector_v3 field.
+	advisory.DefaultCvssVectorV3 = advisoryDescCvssVectorV3.Default.(string)
+	// advisory.CvssVectorV3Validator is a validator for the "cvss_vector_v3" field. It is called by the builders before save.
+	advisory.CvssVectorV3Validator = advisoryDescCvssVectorV3.Validators[0].(func(string) error)
+	// advisoryDescModified is the schema descriptor for modified field.
+	advisoryDescModified := advisoryFields[10].Descriptor()
+	// advisory.DefaultModified holds the default value on creation for the modified field.
+	advisory.DefaultModified = advisoryDescModified.Default.(func() time.Time)
+	advisorypackageFields := schema.AdvisoryPackage{}.Fields()
+	_ = advisorypackageFields
+	// advisorypackageDescEcosystem is the schema descriptor for ecosystem field.
+	advisorypackageDescEcosystem := advisorypackageFields[1].Descriptor()
+	// advisorypackage.EcosystemValidator is a validator for the "ecosystem" field. It is called by the builders before save.
+	advisorypackage.EcosystemValidator = func() func(string) error {
+		validators := advisorypackageDescEcosystem.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(ecosystem string) error {
+			for _, fn := range fns {
+				if err := fn(ecosystem); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// advisorypackageDescPackage is the schema descriptor for package field.
+	advisorypackageDescPackage := advisorypackageFields[2].Descriptor()
+	// advisorypackage.PackageValidator is a validator for the "package" field. It is called by the builders before save.
+	advisorypackage.PackageValidator = func() func(string) error {
+		validators := advisorypackageDescPackage.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_package string) error {
+			for _, fn := range fns {
+				if err := fn(_package); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// advisorypackageDescSeverity is the schema descriptor for severity field.
+	advisorypackageDescSeverity := advisorypackageFields[5].Descriptor()
+	// advisorypackage.DefaultSeverity holds the default value on creation for the severity field.
+	advisorypackage.DefaultSeverity = advisorypackageDescSeverity.Default.(string)
+	// advisorypackage.SeverityValidator is a validator for the "severity" field. It is called by the builders before save.
+	advisorypackage.SeverityValidator = advisorypackageDescSeverity.Validators[0].(func(string) error)
 	artifactFields := schema.Artifact{}.Fields()
 	_ = artifactFields
 	// artifactDescDigest is the schema descriptor for digest field.
@@ -464,11 +554,11 @@ func init() {
 	// project.DefaultPreventVulnerable holds the default value on creation for the prevent_vulnerable field.
 	project.DefaultPreventVulnerable = projectDescPreventVulnerable.Default.(bool)
 	// projectDescCreatedAt is the schema descriptor for created_at field.
-	projectDescCreatedAt := projectFields[5].Descriptor()
+	projectDescCreatedAt := projectFields[7].Descriptor()
 	// project.DefaultCreatedAt holds the default value on creation for the created_at field.
 	project.DefaultCreatedAt = projectDescCreatedAt.Default.(func() time.Time)
 	// projectDescUpdatedAt is the schema descriptor for updated_at field.
-	projectDescUpdatedAt := projectFields[6].Descriptor()
+	projectDescUpdatedAt := projectFields[8].Descriptor()
 	// project.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
@@ -605,6 +695,18 @@ func init() {
 	scanreportDescStartedAt := scanreportFields[10].Descriptor()
 	// scanreport.DefaultStartedAt holds the default value on creation for the started_at field.
 	scanreport.DefaultStartedAt = scanreportDescStartedAt.Default.(func() time.Time)
+	// scanreportDescOperator is the schema descriptor for operator field.
+	scanreportDescOperator := scanreportFields[13].Descriptor()
+	// scanreport.DefaultOperator holds the default value on creation for the operator field.
+	scanreport.DefaultOperator = scanreportDescOperator.Default.(string)
+	// scanreport.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	scanreport.OperatorValidator = scanreportDescOperator.Validators[0].(func(string) error)
+	// scanreportDescDigest is the schema descriptor for digest field.
+	scanreportDescDigest := scanreportFields[14].Descriptor()
+	// scanreport.DefaultDigest holds the default value on creation for the digest field.
+	scanreport.DefaultDigest = scanreportDescDigest.Default.(string)
+	// scanreport.DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	scanreport.DigestValidator = scanreportDescDigest.Validators[0].(func(string) error)
 	scannerFields := schema.Scanner{}.Fields()
 	_ = scannerFields
 	// scannerDescName is the schema descriptor for name field.

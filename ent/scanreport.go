@@ -44,6 +44,12 @@ type ScanReport struct {
 	StartedAt time.Time `json:"started_at,omitempty"`
 	// FinishedAt holds the value of the "finished_at" field.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// The River job of the current scan.
+	JobID *int64 `json:"job_id,omitempty"`
+	// Who started the scan (a user, or system for scan on push and scan all).
+	Operator string `json:"operator,omitempty"`
+	// The artifact's digest, kept for the CSV export and events.
+	Digest string `json:"digest,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ScanReportQuery when eager-loading is set.
 	Edges        ScanReportEdges `json:"edges"`
@@ -105,9 +111,9 @@ func (*ScanReport) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case scanreport.FieldSummary:
 			values[i] = new([]byte)
-		case scanreport.FieldID, scanreport.FieldArtifactID, scanreport.FieldScannerID, scanreport.FieldFixable, scanreport.FieldProgress:
+		case scanreport.FieldID, scanreport.FieldArtifactID, scanreport.FieldScannerID, scanreport.FieldFixable, scanreport.FieldProgress, scanreport.FieldJobID:
 			values[i] = new(sql.NullInt64)
-		case scanreport.FieldStatus, scanreport.FieldMimeType, scanreport.FieldSeverity, scanreport.FieldLog, scanreport.FieldScannerName:
+		case scanreport.FieldStatus, scanreport.FieldMimeType, scanreport.FieldSeverity, scanreport.FieldLog, scanreport.FieldScannerName, scanreport.FieldOperator, scanreport.FieldDigest:
 			values[i] = new(sql.NullString)
 		case scanreport.FieldStartedAt, scanreport.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
@@ -207,6 +213,25 @@ func (_m *ScanReport) assignValues(columns []string, values []any) error {
 				_m.FinishedAt = new(time.Time)
 				*_m.FinishedAt = value.Time
 			}
+		case scanreport.FieldJobID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field job_id", values[i])
+			} else if value.Valid {
+				_m.JobID = new(int64)
+				*_m.JobID = value.Int64
+			}
+		case scanreport.FieldOperator:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field operator", values[i])
+			} else if value.Valid {
+				_m.Operator = value.String
+			}
+		case scanreport.FieldDigest:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field digest", values[i])
+			} else if value.Valid {
+				_m.Digest = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -295,6 +320,17 @@ func (_m *ScanReport) String() string {
 		builder.WriteString("finished_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	if v := _m.JobID; v != nil {
+		builder.WriteString("job_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("operator=")
+	builder.WriteString(_m.Operator)
+	builder.WriteString(", ")
+	builder.WriteString("digest=")
+	builder.WriteString(_m.Digest)
 	builder.WriteByte(')')
 	return builder.String()
 }

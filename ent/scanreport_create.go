@@ -169,6 +169,48 @@ func (_c *ScanReportCreate) SetNillableFinishedAt(v *time.Time) *ScanReportCreat
 	return _c
 }
 
+// SetJobID sets the "job_id" field.
+func (_c *ScanReportCreate) SetJobID(v int64) *ScanReportCreate {
+	_c.mutation.SetJobID(v)
+	return _c
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_c *ScanReportCreate) SetNillableJobID(v *int64) *ScanReportCreate {
+	if v != nil {
+		_c.SetJobID(*v)
+	}
+	return _c
+}
+
+// SetOperator sets the "operator" field.
+func (_c *ScanReportCreate) SetOperator(v string) *ScanReportCreate {
+	_c.mutation.SetOperator(v)
+	return _c
+}
+
+// SetNillableOperator sets the "operator" field if the given value is not nil.
+func (_c *ScanReportCreate) SetNillableOperator(v *string) *ScanReportCreate {
+	if v != nil {
+		_c.SetOperator(*v)
+	}
+	return _c
+}
+
+// SetDigest sets the "digest" field.
+func (_c *ScanReportCreate) SetDigest(v string) *ScanReportCreate {
+	_c.mutation.SetDigest(v)
+	return _c
+}
+
+// SetNillableDigest sets the "digest" field if the given value is not nil.
+func (_c *ScanReportCreate) SetNillableDigest(v *string) *ScanReportCreate {
+	if v != nil {
+		_c.SetDigest(*v)
+	}
+	return _c
+}
+
 // SetArtifact sets the "artifact" edge to the Artifact entity.
 func (_c *ScanReportCreate) SetArtifact(v *Artifact) *ScanReportCreate {
 	return _c.SetArtifactID(v.ID)
@@ -261,6 +303,14 @@ func (_c *ScanReportCreate) defaults() {
 		v := scanreport.DefaultStartedAt()
 		_c.mutation.SetStartedAt(v)
 	}
+	if _, ok := _c.mutation.Operator(); !ok {
+		v := scanreport.DefaultOperator
+		_c.mutation.SetOperator(v)
+	}
+	if _, ok := _c.mutation.Digest(); !ok {
+		v := scanreport.DefaultDigest
+		_c.mutation.SetDigest(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -314,6 +364,22 @@ func (_c *ScanReportCreate) check() error {
 	}
 	if _, ok := _c.mutation.StartedAt(); !ok {
 		return &ValidationError{Name: "started_at", err: errors.New(`ent: missing required field "ScanReport.started_at"`)}
+	}
+	if _, ok := _c.mutation.Operator(); !ok {
+		return &ValidationError{Name: "operator", err: errors.New(`ent: missing required field "ScanReport.operator"`)}
+	}
+	if v, ok := _c.mutation.Operator(); ok {
+		if err := scanreport.OperatorValidator(v); err != nil {
+			return &ValidationError{Name: "operator", err: fmt.Errorf(`ent: validator failed for field "ScanReport.operator": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Digest(); !ok {
+		return &ValidationError{Name: "digest", err: errors.New(`ent: missing required field "ScanReport.digest"`)}
+	}
+	if v, ok := _c.mutation.Digest(); ok {
+		if err := scanreport.DigestValidator(v); err != nil {
+			return &ValidationError{Name: "digest", err: fmt.Errorf(`ent: validator failed for field "ScanReport.digest": %w`, err)}
+		}
 	}
 	if len(_c.mutation.ArtifactIDs()) == 0 {
 		return &ValidationError{Name: "artifact", err: errors.New(`ent: missing required edge "ScanReport.artifact"`)}
@@ -387,6 +453,18 @@ func (_c *ScanReportCreate) createSpec() (*ScanReport, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FinishedAt(); ok {
 		_spec.SetField(scanreport.FieldFinishedAt, field.TypeTime, value)
 		_node.FinishedAt = &value
+	}
+	if value, ok := _c.mutation.JobID(); ok {
+		_spec.SetField(scanreport.FieldJobID, field.TypeInt64, value)
+		_node.JobID = &value
+	}
+	if value, ok := _c.mutation.Operator(); ok {
+		_spec.SetField(scanreport.FieldOperator, field.TypeString, value)
+		_node.Operator = value
+	}
+	if value, ok := _c.mutation.Digest(); ok {
+		_spec.SetField(scanreport.FieldDigest, field.TypeString, value)
+		_node.Digest = value
 	}
 	if nodes := _c.mutation.ArtifactIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -658,6 +736,54 @@ func (u *ScanReportUpsert) ClearFinishedAt() *ScanReportUpsert {
 	return u
 }
 
+// SetJobID sets the "job_id" field.
+func (u *ScanReportUpsert) SetJobID(v int64) *ScanReportUpsert {
+	u.Set(scanreport.FieldJobID, v)
+	return u
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *ScanReportUpsert) UpdateJobID() *ScanReportUpsert {
+	u.SetExcluded(scanreport.FieldJobID)
+	return u
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *ScanReportUpsert) AddJobID(v int64) *ScanReportUpsert {
+	u.Add(scanreport.FieldJobID, v)
+	return u
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (u *ScanReportUpsert) ClearJobID() *ScanReportUpsert {
+	u.SetNull(scanreport.FieldJobID)
+	return u
+}
+
+// SetOperator sets the "operator" field.
+func (u *ScanReportUpsert) SetOperator(v string) *ScanReportUpsert {
+	u.Set(scanreport.FieldOperator, v)
+	return u
+}
+
+// UpdateOperator sets the "operator" field to the value that was provided on create.
+func (u *ScanReportUpsert) UpdateOperator() *ScanReportUpsert {
+	u.SetExcluded(scanreport.FieldOperator)
+	return u
+}
+
+// SetDigest sets the "digest" field.
+func (u *ScanReportUpsert) SetDigest(v string) *ScanReportUpsert {
+	u.Set(scanreport.FieldDigest, v)
+	return u
+}
+
+// UpdateDigest sets the "digest" field to the value that was provided on create.
+func (u *ScanReportUpsert) UpdateDigest() *ScanReportUpsert {
+	u.SetExcluded(scanreport.FieldDigest)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -891,6 +1017,62 @@ func (u *ScanReportUpsertOne) UpdateFinishedAt() *ScanReportUpsertOne {
 func (u *ScanReportUpsertOne) ClearFinishedAt() *ScanReportUpsertOne {
 	return u.Update(func(s *ScanReportUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetJobID sets the "job_id" field.
+func (u *ScanReportUpsertOne) SetJobID(v int64) *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetJobID(v)
+	})
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *ScanReportUpsertOne) AddJobID(v int64) *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.AddJobID(v)
+	})
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *ScanReportUpsertOne) UpdateJobID() *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateJobID()
+	})
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (u *ScanReportUpsertOne) ClearJobID() *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.ClearJobID()
+	})
+}
+
+// SetOperator sets the "operator" field.
+func (u *ScanReportUpsertOne) SetOperator(v string) *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetOperator(v)
+	})
+}
+
+// UpdateOperator sets the "operator" field to the value that was provided on create.
+func (u *ScanReportUpsertOne) UpdateOperator() *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateOperator()
+	})
+}
+
+// SetDigest sets the "digest" field.
+func (u *ScanReportUpsertOne) SetDigest(v string) *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetDigest(v)
+	})
+}
+
+// UpdateDigest sets the "digest" field to the value that was provided on create.
+func (u *ScanReportUpsertOne) UpdateDigest() *ScanReportUpsertOne {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateDigest()
 	})
 }
 
@@ -1291,6 +1473,62 @@ func (u *ScanReportUpsertBulk) UpdateFinishedAt() *ScanReportUpsertBulk {
 func (u *ScanReportUpsertBulk) ClearFinishedAt() *ScanReportUpsertBulk {
 	return u.Update(func(s *ScanReportUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetJobID sets the "job_id" field.
+func (u *ScanReportUpsertBulk) SetJobID(v int64) *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetJobID(v)
+	})
+}
+
+// AddJobID adds v to the "job_id" field.
+func (u *ScanReportUpsertBulk) AddJobID(v int64) *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.AddJobID(v)
+	})
+}
+
+// UpdateJobID sets the "job_id" field to the value that was provided on create.
+func (u *ScanReportUpsertBulk) UpdateJobID() *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateJobID()
+	})
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (u *ScanReportUpsertBulk) ClearJobID() *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.ClearJobID()
+	})
+}
+
+// SetOperator sets the "operator" field.
+func (u *ScanReportUpsertBulk) SetOperator(v string) *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetOperator(v)
+	})
+}
+
+// UpdateOperator sets the "operator" field to the value that was provided on create.
+func (u *ScanReportUpsertBulk) UpdateOperator() *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateOperator()
+	})
+}
+
+// SetDigest sets the "digest" field.
+func (u *ScanReportUpsertBulk) SetDigest(v string) *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.SetDigest(v)
+	})
+}
+
+// UpdateDigest sets the "digest" field to the value that was provided on create.
+func (u *ScanReportUpsertBulk) UpdateDigest() *ScanReportUpsertBulk {
+	return u.Update(func(s *ScanReportUpsert) {
+		s.UpdateDigest()
 	})
 }
 

@@ -218,6 +218,61 @@ func (_u *ScanReportUpdate) ClearFinishedAt() *ScanReportUpdate {
 	return _u
 }
 
+// SetJobID sets the "job_id" field.
+func (_u *ScanReportUpdate) SetJobID(v int64) *ScanReportUpdate {
+	_u.mutation.ResetJobID()
+	_u.mutation.SetJobID(v)
+	return _u
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_u *ScanReportUpdate) SetNillableJobID(v *int64) *ScanReportUpdate {
+	if v != nil {
+		_u.SetJobID(*v)
+	}
+	return _u
+}
+
+// AddJobID adds value to the "job_id" field.
+func (_u *ScanReportUpdate) AddJobID(v int64) *ScanReportUpdate {
+	_u.mutation.AddJobID(v)
+	return _u
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (_u *ScanReportUpdate) ClearJobID() *ScanReportUpdate {
+	_u.mutation.ClearJobID()
+	return _u
+}
+
+// SetOperator sets the "operator" field.
+func (_u *ScanReportUpdate) SetOperator(v string) *ScanReportUpdate {
+	_u.mutation.SetOperator(v)
+	return _u
+}
+
+// SetNillableOperator sets the "operator" field if the given value is not nil.
+func (_u *ScanReportUpdate) SetNillableOperator(v *string) *ScanReportUpdate {
+	if v != nil {
+		_u.SetOperator(*v)
+	}
+	return _u
+}
+
+// SetDigest sets the "digest" field.
+func (_u *ScanReportUpdate) SetDigest(v string) *ScanReportUpdate {
+	_u.mutation.SetDigest(v)
+	return _u
+}
+
+// SetNillableDigest sets the "digest" field if the given value is not nil.
+func (_u *ScanReportUpdate) SetNillableDigest(v *string) *ScanReportUpdate {
+	if v != nil {
+		_u.SetDigest(*v)
+	}
+	return _u
+}
+
 // SetArtifact sets the "artifact" edge to the Artifact entity.
 func (_u *ScanReportUpdate) SetArtifact(v *Artifact) *ScanReportUpdate {
 	return _u.SetArtifactID(v.ID)
@@ -330,6 +385,16 @@ func (_u *ScanReportUpdate) check() error {
 			return &ValidationError{Name: "scanner_name", err: fmt.Errorf(`ent: validator failed for field "ScanReport.scanner_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Operator(); ok {
+		if err := scanreport.OperatorValidator(v); err != nil {
+			return &ValidationError{Name: "operator", err: fmt.Errorf(`ent: validator failed for field "ScanReport.operator": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Digest(); ok {
+		if err := scanreport.DigestValidator(v); err != nil {
+			return &ValidationError{Name: "digest", err: fmt.Errorf(`ent: validator failed for field "ScanReport.digest": %w`, err)}
+		}
+	}
 	if _u.mutation.ArtifactCleared() && len(_u.mutation.ArtifactIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "ScanReport.artifact"`)
 	}
@@ -398,6 +463,21 @@ func (_u *ScanReportUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(scanreport.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.JobID(); ok {
+		_spec.SetField(scanreport.FieldJobID, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedJobID(); ok {
+		_spec.AddField(scanreport.FieldJobID, field.TypeInt64, value)
+	}
+	if _u.mutation.JobIDCleared() {
+		_spec.ClearField(scanreport.FieldJobID, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.Operator(); ok {
+		_spec.SetField(scanreport.FieldOperator, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Digest(); ok {
+		_spec.SetField(scanreport.FieldDigest, field.TypeString, value)
 	}
 	if _u.mutation.ArtifactCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -710,6 +790,61 @@ func (_u *ScanReportUpdateOne) ClearFinishedAt() *ScanReportUpdateOne {
 	return _u
 }
 
+// SetJobID sets the "job_id" field.
+func (_u *ScanReportUpdateOne) SetJobID(v int64) *ScanReportUpdateOne {
+	_u.mutation.ResetJobID()
+	_u.mutation.SetJobID(v)
+	return _u
+}
+
+// SetNillableJobID sets the "job_id" field if the given value is not nil.
+func (_u *ScanReportUpdateOne) SetNillableJobID(v *int64) *ScanReportUpdateOne {
+	if v != nil {
+		_u.SetJobID(*v)
+	}
+	return _u
+}
+
+// AddJobID adds value to the "job_id" field.
+func (_u *ScanReportUpdateOne) AddJobID(v int64) *ScanReportUpdateOne {
+	_u.mutation.AddJobID(v)
+	return _u
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (_u *ScanReportUpdateOne) ClearJobID() *ScanReportUpdateOne {
+	_u.mutation.ClearJobID()
+	return _u
+}
+
+// SetOperator sets the "operator" field.
+func (_u *ScanReportUpdateOne) SetOperator(v string) *ScanReportUpdateOne {
+	_u.mutation.SetOperator(v)
+	return _u
+}
+
+// SetNillableOperator sets the "operator" field if the given value is not nil.
+func (_u *ScanReportUpdateOne) SetNillableOperator(v *string) *ScanReportUpdateOne {
+	if v != nil {
+		_u.SetOperator(*v)
+	}
+	return _u
+}
+
+// SetDigest sets the "digest" field.
+func (_u *ScanReportUpdateOne) SetDigest(v string) *ScanReportUpdateOne {
+	_u.mutation.SetDigest(v)
+	return _u
+}
+
+// SetNillableDigest sets the "digest" field if the given value is not nil.
+func (_u *ScanReportUpdateOne) SetNillableDigest(v *string) *ScanReportUpdateOne {
+	if v != nil {
+		_u.SetDigest(*v)
+	}
+	return _u
+}
+
 // SetArtifact sets the "artifact" edge to the Artifact entity.
 func (_u *ScanReportUpdateOne) SetArtifact(v *Artifact) *ScanReportUpdateOne {
 	return _u.SetArtifactID(v.ID)
@@ -835,6 +970,16 @@ func (_u *ScanReportUpdateOne) check() error {
 			return &ValidationError{Name: "scanner_name", err: fmt.Errorf(`ent: validator failed for field "ScanReport.scanner_name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Operator(); ok {
+		if err := scanreport.OperatorValidator(v); err != nil {
+			return &ValidationError{Name: "operator", err: fmt.Errorf(`ent: validator failed for field "ScanReport.operator": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Digest(); ok {
+		if err := scanreport.DigestValidator(v); err != nil {
+			return &ValidationError{Name: "digest", err: fmt.Errorf(`ent: validator failed for field "ScanReport.digest": %w`, err)}
+		}
+	}
 	if _u.mutation.ArtifactCleared() && len(_u.mutation.ArtifactIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "ScanReport.artifact"`)
 	}
@@ -920,6 +1065,21 @@ func (_u *ScanReportUpdateOne) sqlSave(ctx context.Context) (_node *ScanReport, 
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(scanreport.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.JobID(); ok {
+		_spec.SetField(scanreport.FieldJobID, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedJobID(); ok {
+		_spec.AddField(scanreport.FieldJobID, field.TypeInt64, value)
+	}
+	if _u.mutation.JobIDCleared() {
+		_spec.ClearField(scanreport.FieldJobID, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.Operator(); ok {
+		_spec.SetField(scanreport.FieldOperator, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Digest(); ok {
+		_spec.SetField(scanreport.FieldDigest, field.TypeString, value)
 	}
 	if _u.mutation.ArtifactCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -18,6 +18,10 @@ type Tx struct {
 	APIToken *APITokenClient
 	// Accessory is the client for interacting with the Accessory builders.
 	Accessory *AccessoryClient
+	// Advisory is the client for interacting with the Advisory builders.
+	Advisory *AdvisoryClient
+	// AdvisoryPackage is the client for interacting with the AdvisoryPackage builders.
+	AdvisoryPackage *AdvisoryPackageClient
 	// Artifact is the client for interacting with the Artifact builders.
 	Artifact *ArtifactClient
 	// ArtifactBlob is the client for interacting with the ArtifactBlob builders.
@@ -195,6 +199,8 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Accessory = NewAccessoryClient(tx.config)
+	tx.Advisory = NewAdvisoryClient(tx.config)
+	tx.AdvisoryPackage = NewAdvisoryPackageClient(tx.config)
 	tx.Artifact = NewArtifactClient(tx.config)
 	tx.ArtifactBlob = NewArtifactBlobClient(tx.config)
 	tx.AuditLog = NewAuditLogClient(tx.config)

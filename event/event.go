@@ -32,12 +32,17 @@ const (
 	GCStarted         Type = "GC_STARTED"
 	GCProgress        Type = "GC_PROGRESS"
 	GCCompleted       Type = "GC_COMPLETED"
+	ScanStarted       Type = "SCAN_STARTED"
+	ScanCompleted     Type = "SCAN_COMPLETED"
+	ScanFailed        Type = "SCAN_FAILED"
+	ScanStopped       Type = "SCAN_STOPPED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
-	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted}
+	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted,
+	ScanStarted, ScanCompleted, ScanFailed, ScanStopped}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is

@@ -132,7 +132,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 				continue // a deleted project's events go to admins only
 			}
 			me := &ent.Event{ID: int(e.ID), Type: e.Type, OccurredAt: e.OccurredAt, Operator: e.Operator,
-				ProjectName: e.ProjectName, Repository: e.Repository, Digest: e.Digest, Tag: e.Tag, Count: e.Count}
+				ProjectName: e.ProjectName, Repository: e.Repository, Digest: e.Digest, Tag: e.Tag, Count: e.Count, JobID: e.JobID}
 			if proj != nil {
 				me.ProjectID = &proj.ID
 			}

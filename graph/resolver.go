@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -41,6 +42,9 @@ type Resolver struct {
 	Dispatcher           *event.Dispatcher // kicked after recording an event
 	Webhooks             *webhook.Service
 	Log                  *slog.Logger
+	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
+	Scans       *scan.Service
+	ScanAdapter *scan.AdapterClient
 }
 
 type responseWriterKey struct{}

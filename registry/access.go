@@ -196,6 +196,21 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		case http.MethodPut:
 			w = withSubjectHeader(w, req)
 		case http.MethodGet:
+			// The scanner's own pull token is exempt: an artifact must be pulled to be scanned.
+			if r.policy != nil && (claims == nil || claims.Subject != auth.ScannerSubject) {
+				reason, err := r.policy.Check(ctx, proj, rt.name, rt.reference)
+				if err != nil {
+					r.log.Error("registry: pull policy", "err", err)
+					serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+					return
+				}
+				if reason != "" {
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(http.StatusPreconditionFailed)
+					_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "PROJECTPOLICYVIOLATION", "message": reason}}})
+					return
+				}
+			}
 			rec := &statusWriter{ResponseWriter: w}
 			r.app.ServeHTTP(rec, req)
 			if rec.status == http.StatusOK {

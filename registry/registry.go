@@ -70,6 +70,14 @@ type Config struct {
 	// GCWindow is how long a pushed, HEADed or referenced blob is never a garbage collection
 	// candidate; zero means DefaultGCWindow.
 	GCWindow time.Duration
+	// PullPolicy refuses pulls of vulnerable or unscanned artifacts where a project says so; nil
+	// allows every pull.
+	PullPolicy PullPolicy
+}
+
+// PullPolicy decides whether a manifest may be pulled: a non-empty reason refuses it (412).
+type PullPolicy interface {
+	Check(ctx context.Context, proj *ent.Project, repo, reference string) (reason string, err error)
 }
 
 // Auditor is the part of the audit log the registry writes to.
@@ -92,13 +100,14 @@ type Registry struct {
 	externalURL string
 	pulls       *pullRecorder
 	audit       Auditor
+	policy      PullPolicy
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never
 // read from the environment, so a stray REGISTRY_* variable cannot change where blobs go.
 func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, indexer *Indexer, log *slog.Logger) (*Registry, error) {
 	r := &Registry{indexer: indexer, auth: authn, db: db, log: log, externalURL: cfg.ExternalURL, audit: cfg.Audit,
-		guard: NewBlobGuard(db, cfg.GCWindow)}
+		guard: NewBlobGuard(db, cfg.GCWindow), policy: cfg.PullPolicy}
 	dcfg, err := r.distributionConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

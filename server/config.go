@@ -47,6 +47,11 @@ type Config struct {
 	UploadPurgeAge      time.Duration `yaml:"upload_purge_age"`
 	UploadPurgeInterval time.Duration `yaml:"upload_purge_interval"`
 	UploadPurgeDryRun   bool          `yaml:"upload_purge_dry_run"`
+	// AdvisoryDir holds OSV advisories (JSON files or osv.dev all.zip files) imported at start
+	// for the built-in scanner.
+	AdvisoryDir string `yaml:"advisory_dir"`
+	// ScanAllSchedule is a cron expression on which every artifact is rescanned; empty never.
+	ScanAllSchedule string `yaml:"scan_all_schedule"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -112,6 +117,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("upload-purge-age", "BERTH_UPLOAD_PURGE_AGE", "half-finished uploads older than this are purged; default "+d.UploadPurgeAge.String())
 	add("upload-purge-interval", "BERTH_UPLOAD_PURGE_INTERVAL", "how often uploads are purged; default "+d.UploadPurgeInterval.String())
 	add("upload-purge-dry-run", "BERTH_UPLOAD_PURGE_DRY_RUN", "true to have scheduled upload purges only report what they would remove; default false")
+	add("advisory-dir", "BERTH_ADVISORY_DIR", "directory of OSV advisories (JSON files, or osv.dev all.zip files) imported at start for the built-in scanner")
+	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
 		cfg := Defaults()
@@ -183,6 +190,10 @@ func (c *Config) set(name, v string) error {
 		c.UploadPurgeInterval, err = time.ParseDuration(v)
 	case "upload-purge-dry-run":
 		c.UploadPurgeDryRun, err = strconv.ParseBool(v)
+	case "advisory-dir":
+		c.AdvisoryDir = v
+	case "scan-all-schedule":
+		c.ScanAllSchedule = v
 	}
 	return err
 }

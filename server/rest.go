@@ -40,6 +40,7 @@ func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
 	h.mux.HandleFunc("DELETE /api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}", h.deleteArtifact)
 	h.exportRoutes()
 	h.robotRoutes()
+	h.addScanRoutes()
 	return h
 }
 

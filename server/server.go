@@ -34,6 +34,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -124,22 +125,32 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.redis = redis.NewClient(opts)
 	}
+	scans := scan.NewService(pool, db)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
-		GCWindow: cfg.GCWindow}, db, s.auth,
+		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth,
 		registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
-	s.jobs, err = worker.NewClient(pool, jobDeps(cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick), cfg.RunJobs)
+	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick)
+	if err != nil {
+		return nil, err
+	}
+	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
+		return nil, err
+	}
+	s.jobs, err = worker.NewClient(pool, deps, cfg.RunJobs)
 	if err != nil {
 		return nil, err
 	}
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
+	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
-		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log}
+		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
+		Scans: scans, ScanAdapter: deps.Adapter}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

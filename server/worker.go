@@ -22,15 +22,24 @@ func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool
 	if err != nil {
 		return worker.Deps{}, nil, err
 	}
-	return jobDeps(cfg, log, pool, db, reg, nil), func() { _ = reg.Close() }, nil
+	deps, err = jobDeps(ctx, cfg, log, pool, db, reg, nil)
+	if err != nil {
+		_ = reg.Close()
+		return worker.Deps{}, nil, err
+	}
+	return deps, func() { _ = reg.Close() }, nil
 }
 
 // jobDeps is what every process that works jobs hands River's workers: `berth serve` and
 // `berth worker` alike. kick has events that jobs record dispatched at once (nil: at the next sweep).
-func jobDeps(cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func()) worker.Deps {
-	return worker.Deps{DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
+func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func()) (worker.Deps, error) {
+	deps := worker.Deps{DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
 		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(),
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
+	if err := addScanDeps(ctx, cfg, reg, &deps); err != nil {
+		return worker.Deps{}, err
+	}
+	return deps, nil
 }

@@ -15,12 +15,14 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
 
@@ -50,6 +52,13 @@ type Deps struct {
 	UploadPurgeAge      time.Duration
 	UploadPurgeInterval time.Duration
 	UploadPurgeDryRun   bool
+	// Content reads images for the built-in scanner; Advisories is its vulnerability database;
+	// Adapter talks to pluggable scanners (nil: this process cannot).
+	Content    scan.Content
+	Advisories *advisory.Store
+	Adapter    *scan.AdapterClient
+	// ScanAll is the parsed scan-all schedule (nil: never).
+	ScanAll river.PeriodicSchedule
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -78,6 +87,8 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		if uploadEvery == 0 {
 			uploadEvery = gc.DefaultUploadPurgeInterval
 		}
+		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log))
+		river.AddWorker(workers, scan.NewAllWorker(scan.NewService(deps.Pool, deps.DB)))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 10},
@@ -111,6 +122,10 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return export.ExpireArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "cve-export-expire", RunOnStart: true}))
+		}
+		if deps.ScanAll != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(deps.ScanAll,
+				func() (river.JobArgs, *river.InsertOpts) { return scan.AllArgs{}, nil }, &river.PeriodicJobOpts{ID: "scan-all"}))
 		}
 	}
 	client, err := river.NewClient(riverpgxv5.New(pool), cfg)

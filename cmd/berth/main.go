@@ -19,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/server"
@@ -35,6 +36,7 @@ Usage:
   berth worker  [flags]            run background jobs only
   berth migrate [flags]            apply database migrations and exit
   berth admin reset-password USER  set a user's password (read from BERTH_NEW_PASSWORD or stdin)
+  berth advisories import PATH     load OSV advisories (JSON files, a directory, or osv.dev all.zip)
   berth version
 
 Run "berth serve --help" for the settings; each flag also reads an environment variable.
@@ -57,6 +59,8 @@ func main() {
 		err = migrate(ctx, args)
 	case "admin":
 		err = admin(ctx, args)
+	case "advisories":
+		err = advisories(ctx, args)
 	case "version", "--version":
 		fmt.Println("berth", version)
 	case "help", "-h", "--help":
@@ -144,6 +148,28 @@ func migrate(ctx context.Context, args []string) error {
 	db.Close()
 	pool.Close()
 	log.Info("database is up to date")
+	return nil
+}
+
+func advisories(ctx context.Context, args []string) error {
+	if len(args) < 2 || args[0] != "import" {
+		return errors.New("usage: berth advisories import PATH [flags]")
+	}
+	cfg, log, _, err := config("advisories", args[2:])
+	if err != nil {
+		return err
+	}
+	pool, _, db, err := server.Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	st, err := advisory.NewStore(pool).Import(ctx, args[1])
+	if err != nil {
+		return err
+	}
+	fmt.Printf("imported %d advisories (%d affected packages) from %d files; skipped %d\n", st.Advisories, st.Packages, st.Files, st.Skipped)
 	return nil
 }
 

@@ -33,6 +33,30 @@ func (f AccessoryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, e
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AccessoryMutation", m)
 }
 
+// The AdvisoryFunc type is an adapter to allow the use of ordinary
+// function as Advisory mutator.
+type AdvisoryFunc func(context.Context, *ent.AdvisoryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AdvisoryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AdvisoryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AdvisoryMutation", m)
+}
+
+// The AdvisoryPackageFunc type is an adapter to allow the use of ordinary
+// function as AdvisoryPackage mutator.
+type AdvisoryPackageFunc func(context.Context, *ent.AdvisoryPackageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AdvisoryPackageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AdvisoryPackageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AdvisoryPackageMutation", m)
+}
+
 // The ArtifactFunc type is an adapter to allow the use of ordinary
 // function as Artifact mutator.
 type ArtifactFunc func(context.Context, *ent.ArtifactMutation) (ent.Value, error)

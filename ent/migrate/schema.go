@@ -71,6 +71,70 @@ var (
 			},
 		},
 	}
+	// AdvisoriesColumns holds the columns for the "advisories" table.
+	AdvisoriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "osv_id", Type: field.TypeString, Unique: true, Size: 255},
+		{Name: "cve_id", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "aliases", Type: field.TypeJSON, Nullable: true},
+		{Name: "summary", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "details", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "severity", Type: field.TypeEnum, Enums: []string{"UNKNOWN", "NONE", "LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "UNKNOWN"},
+		{Name: "cvss_score_v3", Type: field.TypeFloat64, Nullable: true},
+		{Name: "cvss_vector_v3", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "cwe_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "links", Type: field.TypeJSON, Nullable: true},
+		{Name: "modified", Type: field.TypeTime},
+	}
+	// AdvisoriesTable holds the schema information for the "advisories" table.
+	AdvisoriesTable = &schema.Table{
+		Name:       "advisories",
+		Columns:    AdvisoriesColumns,
+		PrimaryKey: []*schema.Column{AdvisoriesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "advisory_cve_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdvisoriesColumns[2]},
+			},
+		},
+	}
+	// AdvisoryPackagesColumns holds the columns for the "advisory_packages" table.
+	AdvisoryPackagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "ecosystem", Type: field.TypeString, Size: 255},
+		{Name: "package", Type: field.TypeString, Size: 512},
+		{Name: "ranges", Type: field.TypeJSON, Nullable: true},
+		{Name: "versions", Type: field.TypeJSON, Nullable: true},
+		{Name: "severity", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "advisory_id", Type: field.TypeInt},
+	}
+	// AdvisoryPackagesTable holds the schema information for the "advisory_packages" table.
+	AdvisoryPackagesTable = &schema.Table{
+		Name:       "advisory_packages",
+		Columns:    AdvisoryPackagesColumns,
+		PrimaryKey: []*schema.Column{AdvisoryPackagesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "advisory_packages_advisories_packages",
+				Columns:    []*schema.Column{AdvisoryPackagesColumns[6]},
+				RefColumns: []*schema.Column{AdvisoriesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "advisorypackage_ecosystem_package",
+				Unique:  false,
+				Columns: []*schema.Column{AdvisoryPackagesColumns[1], AdvisoryPackagesColumns[2]},
+			},
+			{
+				Name:    "advisorypackage_advisory_id",
+				Unique:  false,
+				Columns: []*schema.Column{AdvisoryPackagesColumns[6]},
+			},
+		},
+	}
 	// ArtifactsColumns holds the columns for the "artifacts" table.
 	ArtifactsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -435,6 +499,8 @@ var (
 		{Name: "auto_scan", Type: field.TypeBool, Default: false},
 		{Name: "prevent_vulnerable", Type: field.TypeBool, Default: false},
 		{Name: "severity_threshold", Type: field.TypeEnum, Enums: []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "CRITICAL"},
+		{Name: "cve_allowlist", Type: field.TypeJSON, Nullable: true},
+		{Name: "scanner_id", Type: field.TypeInt, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 	}
@@ -554,6 +620,9 @@ var (
 		{Name: "scanner_name", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "started_at", Type: field.TypeTime},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "digest", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "artifact_id", Type: field.TypeInt},
 		{Name: "scanner_id", Type: field.TypeInt},
 	}
@@ -565,13 +634,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "scan_reports_artifacts_scan_reports",
-				Columns:    []*schema.Column{ScanReportsColumns[11]},
+				Columns:    []*schema.Column{ScanReportsColumns[14]},
 				RefColumns: []*schema.Column{ArtifactsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "scan_reports_scanners_reports",
-				Columns:    []*schema.Column{ScanReportsColumns[12]},
+				Columns:    []*schema.Column{ScanReportsColumns[15]},
 				RefColumns: []*schema.Column{ScannersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -580,7 +649,7 @@ var (
 			{
 				Name:    "scanreport_artifact_id_scanner_id",
 				Unique:  true,
-				Columns: []*schema.Column{ScanReportsColumns[11], ScanReportsColumns[12]},
+				Columns: []*schema.Column{ScanReportsColumns[14], ScanReportsColumns[15]},
 			},
 		},
 	}
@@ -905,6 +974,8 @@ var (
 	Tables = []*schema.Table{
 		APITokensTable,
 		AccessoriesTable,
+		AdvisoriesTable,
+		AdvisoryPackagesTable,
 		ArtifactsTable,
 		ArtifactBlobsTable,
 		AuditLogsTable,
@@ -936,6 +1007,7 @@ var (
 func init() {
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	AccessoriesTable.ForeignKeys[0].RefTable = ArtifactsTable
+	AdvisoryPackagesTable.ForeignKeys[0].RefTable = AdvisoriesTable
 	ArtifactsTable.ForeignKeys[0].RefTable = RepositoriesTable
 	ArtifactBlobsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactBlobsTable.ForeignKeys[1].RefTable = BlobsTable

@@ -12,6 +12,12 @@ type APIToken func(*sql.Selector)
 // Accessory is the predicate function for accessory builders.
 type Accessory func(*sql.Selector)
 
+// Advisory is the predicate function for advisory builders.
+type Advisory func(*sql.Selector)
+
+// AdvisoryPackage is the predicate function for advisorypackage builders.
+type AdvisoryPackage func(*sql.Selector)
+
 // Artifact is the predicate function for artifact builders.
 type Artifact func(*sql.Selector)
 

@@ -27,6 +27,10 @@ const (
 	FieldPreventVulnerable = "prevent_vulnerable"
 	// FieldSeverityThreshold holds the string denoting the severity_threshold field in the database.
 	FieldSeverityThreshold = "severity_threshold"
+	// FieldCveAllowlist holds the string denoting the cve_allowlist field in the database.
+	FieldCveAllowlist = "cve_allowlist"
+	// FieldScannerID holds the string denoting the scanner_id field in the database.
+	FieldScannerID = "scanner_id"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -88,6 +92,8 @@ var Columns = []string{
 	FieldAutoScan,
 	FieldPreventVulnerable,
 	FieldSeverityThreshold,
+	FieldCveAllowlist,
+	FieldScannerID,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -178,6 +184,11 @@ func ByPreventVulnerable(opts ...sql.OrderTermOption) OrderOption {
 // BySeverityThreshold orders the results by the severity_threshold field.
 func BySeverityThreshold(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSeverityThreshold, opts...).ToFunc()
+}
+
+// ByScannerID orders the results by the scanner_id field.
+func ByScannerID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScannerID, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

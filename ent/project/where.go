@@ -75,6 +75,11 @@ func PreventVulnerable(v bool) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldPreventVulnerable, v))
 }
 
+// ScannerID applies equality check predicate on the "scanner_id" field. It's identical to ScannerIDEQ.
+func ScannerID(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldScannerID, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -198,6 +203,66 @@ func SeverityThresholdIn(vs ...SeverityThreshold) predicate.Project {
 // SeverityThresholdNotIn applies the NotIn predicate on the "severity_threshold" field.
 func SeverityThresholdNotIn(vs ...SeverityThreshold) predicate.Project {
 	return predicate.Project(sql.FieldNotIn(FieldSeverityThreshold, vs...))
+}
+
+// CveAllowlistIsNil applies the IsNil predicate on the "cve_allowlist" field.
+func CveAllowlistIsNil() predicate.Project {
+	return predicate.Project(sql.FieldIsNull(FieldCveAllowlist))
+}
+
+// CveAllowlistNotNil applies the NotNil predicate on the "cve_allowlist" field.
+func CveAllowlistNotNil() predicate.Project {
+	return predicate.Project(sql.FieldNotNull(FieldCveAllowlist))
+}
+
+// ScannerIDEQ applies the EQ predicate on the "scanner_id" field.
+func ScannerIDEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldScannerID, v))
+}
+
+// ScannerIDNEQ applies the NEQ predicate on the "scanner_id" field.
+func ScannerIDNEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldScannerID, v))
+}
+
+// ScannerIDIn applies the In predicate on the "scanner_id" field.
+func ScannerIDIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldScannerID, vs...))
+}
+
+// ScannerIDNotIn applies the NotIn predicate on the "scanner_id" field.
+func ScannerIDNotIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldScannerID, vs...))
+}
+
+// ScannerIDGT applies the GT predicate on the "scanner_id" field.
+func ScannerIDGT(v int) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldScannerID, v))
+}
+
+// ScannerIDGTE applies the GTE predicate on the "scanner_id" field.
+func ScannerIDGTE(v int) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldScannerID, v))
+}
+
+// ScannerIDLT applies the LT predicate on the "scanner_id" field.
+func ScannerIDLT(v int) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldScannerID, v))
+}
+
+// ScannerIDLTE applies the LTE predicate on the "scanner_id" field.
+func ScannerIDLTE(v int) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldScannerID, v))
+}
+
+// ScannerIDIsNil applies the IsNil predicate on the "scanner_id" field.
+func ScannerIDIsNil() predicate.Project {
+	return predicate.Project(sql.FieldIsNull(FieldScannerID))
+}
+
+// ScannerIDNotNil applies the NotNil predicate on the "scanner_id" field.
+func ScannerIDNotNil() predicate.Project {
+	return predicate.Project(sql.FieldNotNull(FieldScannerID))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -41,6 +41,12 @@ const (
 	FieldStartedAt = "started_at"
 	// FieldFinishedAt holds the string denoting the finished_at field in the database.
 	FieldFinishedAt = "finished_at"
+	// FieldJobID holds the string denoting the job_id field in the database.
+	FieldJobID = "job_id"
+	// FieldOperator holds the string denoting the operator field in the database.
+	FieldOperator = "operator"
+	// FieldDigest holds the string denoting the digest field in the database.
+	FieldDigest = "digest"
 	// EdgeArtifact holds the string denoting the artifact edge name in mutations.
 	EdgeArtifact = "artifact"
 	// EdgeScanner holds the string denoting the scanner edge name in mutations.
@@ -85,6 +91,9 @@ var Columns = []string{
 	FieldScannerName,
 	FieldStartedAt,
 	FieldFinishedAt,
+	FieldJobID,
+	FieldOperator,
+	FieldDigest,
 }
 
 var (
@@ -120,6 +129,14 @@ var (
 	ScannerNameValidator func(string) error
 	// DefaultStartedAt holds the default value on creation for the "started_at" field.
 	DefaultStartedAt func() time.Time
+	// DefaultOperator holds the default value on creation for the "operator" field.
+	DefaultOperator string
+	// OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	OperatorValidator func(string) error
+	// DefaultDigest holds the default value on creation for the "digest" field.
+	DefaultDigest string
+	// DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	DigestValidator func(string) error
 )
 
 // Status defines the type for the "status" enum field.
@@ -242,6 +259,21 @@ func ByStartedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByFinishedAt orders the results by the finished_at field.
 func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFinishedAt, opts...).ToFunc()
+}
+
+// ByJobID orders the results by the job_id field.
+func ByJobID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldJobID, opts...).ToFunc()
+}
+
+// ByOperator orders the results by the operator field.
+func ByOperator(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldOperator, opts...).ToFunc()
+}
+
+// ByDigest orders the results by the digest field.
+func ByDigest(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDigest, opts...).ToFunc()
 }
 
 // ByArtifactField orders the results by artifact field.

@@ -100,6 +100,21 @@ func FinishedAt(v time.Time) predicate.ScanReport {
 	return predicate.ScanReport(sql.FieldEQ(FieldFinishedAt, v))
 }
 
+// JobID applies equality check predicate on the "job_id" field. It's identical to JobIDEQ.
+func JobID(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldJobID, v))
+}
+
+// Operator applies equality check predicate on the "operator" field. It's identical to OperatorEQ.
+func Operator(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldOperator, v))
+}
+
+// Digest applies equality check predicate on the "digest" field. It's identical to DigestEQ.
+func Digest(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldDigest, v))
+}
+
 // ArtifactIDEQ applies the EQ predicate on the "artifact_id" field.
 func ArtifactIDEQ(v int) predicate.ScanReport {
 	return predicate.ScanReport(sql.FieldEQ(FieldArtifactID, v))
@@ -553,6 +568,186 @@ func FinishedAtIsNil() predicate.ScanReport {
 // FinishedAtNotNil applies the NotNil predicate on the "finished_at" field.
 func FinishedAtNotNil() predicate.ScanReport {
 	return predicate.ScanReport(sql.FieldNotNull(FieldFinishedAt))
+}
+
+// JobIDEQ applies the EQ predicate on the "job_id" field.
+func JobIDEQ(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldJobID, v))
+}
+
+// JobIDNEQ applies the NEQ predicate on the "job_id" field.
+func JobIDNEQ(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNEQ(FieldJobID, v))
+}
+
+// JobIDIn applies the In predicate on the "job_id" field.
+func JobIDIn(vs ...int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldIn(FieldJobID, vs...))
+}
+
+// JobIDNotIn applies the NotIn predicate on the "job_id" field.
+func JobIDNotIn(vs ...int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNotIn(FieldJobID, vs...))
+}
+
+// JobIDGT applies the GT predicate on the "job_id" field.
+func JobIDGT(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGT(FieldJobID, v))
+}
+
+// JobIDGTE applies the GTE predicate on the "job_id" field.
+func JobIDGTE(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGTE(FieldJobID, v))
+}
+
+// JobIDLT applies the LT predicate on the "job_id" field.
+func JobIDLT(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLT(FieldJobID, v))
+}
+
+// JobIDLTE applies the LTE predicate on the "job_id" field.
+func JobIDLTE(v int64) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLTE(FieldJobID, v))
+}
+
+// JobIDIsNil applies the IsNil predicate on the "job_id" field.
+func JobIDIsNil() predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldIsNull(FieldJobID))
+}
+
+// JobIDNotNil applies the NotNil predicate on the "job_id" field.
+func JobIDNotNil() predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNotNull(FieldJobID))
+}
+
+// OperatorEQ applies the EQ predicate on the "operator" field.
+func OperatorEQ(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldOperator, v))
+}
+
+// OperatorNEQ applies the NEQ predicate on the "operator" field.
+func OperatorNEQ(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNEQ(FieldOperator, v))
+}
+
+// OperatorIn applies the In predicate on the "operator" field.
+func OperatorIn(vs ...string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldIn(FieldOperator, vs...))
+}
+
+// OperatorNotIn applies the NotIn predicate on the "operator" field.
+func OperatorNotIn(vs ...string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNotIn(FieldOperator, vs...))
+}
+
+// OperatorGT applies the GT predicate on the "operator" field.
+func OperatorGT(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGT(FieldOperator, v))
+}
+
+// OperatorGTE applies the GTE predicate on the "operator" field.
+func OperatorGTE(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGTE(FieldOperator, v))
+}
+
+// OperatorLT applies the LT predicate on the "operator" field.
+func OperatorLT(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLT(FieldOperator, v))
+}
+
+// OperatorLTE applies the LTE predicate on the "operator" field.
+func OperatorLTE(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLTE(FieldOperator, v))
+}
+
+// OperatorContains applies the Contains predicate on the "operator" field.
+func OperatorContains(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldContains(FieldOperator, v))
+}
+
+// OperatorHasPrefix applies the HasPrefix predicate on the "operator" field.
+func OperatorHasPrefix(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldHasPrefix(FieldOperator, v))
+}
+
+// OperatorHasSuffix applies the HasSuffix predicate on the "operator" field.
+func OperatorHasSuffix(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldHasSuffix(FieldOperator, v))
+}
+
+// OperatorEqualFold applies the EqualFold predicate on the "operator" field.
+func OperatorEqualFold(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEqualFold(FieldOperator, v))
+}
+
+// OperatorContainsFold applies the ContainsFold predicate on the "operator" field.
+func OperatorContainsFold(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldContainsFold(FieldOperator, v))
+}
+
+// DigestEQ applies the EQ predicate on the "digest" field.
+func DigestEQ(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEQ(FieldDigest, v))
+}
+
+// DigestNEQ applies the NEQ predicate on the "digest" field.
+func DigestNEQ(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNEQ(FieldDigest, v))
+}
+
+// DigestIn applies the In predicate on the "digest" field.
+func DigestIn(vs ...string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldIn(FieldDigest, vs...))
+}
+
+// DigestNotIn applies the NotIn predicate on the "digest" field.
+func DigestNotIn(vs ...string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldNotIn(FieldDigest, vs...))
+}
+
+// DigestGT applies the GT predicate on the "digest" field.
+func DigestGT(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGT(FieldDigest, v))
+}
+
+// DigestGTE applies the GTE predicate on the "digest" field.
+func DigestGTE(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldGTE(FieldDigest, v))
+}
+
+// DigestLT applies the LT predicate on the "digest" field.
+func DigestLT(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLT(FieldDigest, v))
+}
+
+// DigestLTE applies the LTE predicate on the "digest" field.
+func DigestLTE(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldLTE(FieldDigest, v))
+}
+
+// DigestContains applies the Contains predicate on the "digest" field.
+func DigestContains(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldContains(FieldDigest, v))
+}
+
+// DigestHasPrefix applies the HasPrefix predicate on the "digest" field.
+func DigestHasPrefix(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldHasPrefix(FieldDigest, v))
+}
+
+// DigestHasSuffix applies the HasSuffix predicate on the "digest" field.
+func DigestHasSuffix(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldHasSuffix(FieldDigest, v))
+}
+
+// DigestEqualFold applies the EqualFold predicate on the "digest" field.
+func DigestEqualFold(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldEqualFold(FieldDigest, v))
+}
+
+// DigestContainsFold applies the ContainsFold predicate on the "digest" field.
+func DigestContainsFold(v string) predicate.ScanReport {
+	return predicate.ScanReport(sql.FieldContainsFold(FieldDigest, v))
 }
 
 // HasArtifact applies the HasEdge predicate on the "artifact" edge.

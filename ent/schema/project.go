@@ -28,6 +28,8 @@ func (Project) Fields() []ent.Field {
 		field.Enum("severity_threshold").
 			NamedValues("Low", "LOW", "Medium", "MEDIUM", "High", "HIGH", "Critical", "CRITICAL").
 			Default("CRITICAL"),
+		field.Strings("cve_allowlist").Optional().Comment("CVE ids the pull-prevention policy ignores in this project."),
+		field.Int("scanner_id").Optional().Nillable().Comment("The scanner this project uses; nil means the default scanner."),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput)),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).

@@ -81,6 +81,9 @@ func (ScanReport) Fields() []ent.Field {
 		field.String("scanner_name").Default("").MaxLen(255).Comment("As the scanner reported it in the report."),
 		field.Time("started_at").Default(time.Now),
 		field.Time("finished_at").Optional().Nillable(),
+		field.Int64("job_id").Optional().Nillable().Annotations(entgql.Skip()).Comment("The River job of the current scan."),
+		field.String("operator").Default("").MaxLen(255).Comment("Who started the scan (a user, or system for scan on push and scan all)."),
+		field.String("digest").Default("").MaxLen(255).Comment("The artifact's digest, kept for the CSV export and events."),
 	}
 }
 

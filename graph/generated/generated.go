@@ -95,8 +95,10 @@ type ComplexityRoot struct {
 		PushTime           func(childComplexity int) int
 		Repository         func(childComplexity int) int
 		RepositoryID       func(childComplexity int) int
+		ScanOverview       func(childComplexity int) int
 		Size               func(childComplexity int) int
 		Tags               func(childComplexity int) int
+		Vulnerabilities    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) int
 	}
 
 	ArtifactConnection struct {
@@ -280,46 +282,55 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddArtifactLabel    func(childComplexity int, artifactID int, labelID int) int
-		AddMember           func(childComplexity int, projectID int, username string, role member.Role) int
-		ChangePassword      func(childComplexity int, oldPassword string, newPassword string) int
-		CreateAPIToken      func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateLabel         func(childComplexity int, input model.CreateLabelInput) int
-		CreateProject       func(childComplexity int, input ent.CreateProjectInput) int
-		CreateRobot         func(childComplexity int, input model.CreateRobotInput) int
-		CreateTag           func(childComplexity int, artifactID int, name string) int
-		CreateUser          func(childComplexity int, input model.CreateUserInput) int
-		CreateWebhookPolicy func(childComplexity int, input model.CreateWebhookPolicyInput) int
-		DeleteArtifact      func(childComplexity int, id int) int
-		DeleteLabel         func(childComplexity int, id int) int
-		DeleteProject       func(childComplexity int, id int) int
-		DeleteRepository    func(childComplexity int, id int) int
-		DeleteRobot         func(childComplexity int, id int) int
-		DeleteTag           func(childComplexity int, id int) int
-		DeleteUser          func(childComplexity int, id int) int
-		DeleteWebhookPolicy func(childComplexity int, id int) int
-		ExportCve           func(childComplexity int, input model.ExportCVEInput) int
-		Login               func(childComplexity int, username string, password string) int
-		Logout              func(childComplexity int) int
-		PurgeAuditLogs      func(childComplexity int, input model.PurgeInput) int
-		PurgeUploads        func(childComplexity int, olderThanHours *int, dryRun *bool) int
-		RefreshRobotSecret  func(childComplexity int, id int) int
-		RemoveArtifactLabel func(childComplexity int, artifactID int, labelID int) int
-		RemoveMember        func(childComplexity int, id int) int
-		RevokeAPIToken      func(childComplexity int, id int) int
-		SetGCSchedule       func(childComplexity int, input model.GCScheduleInput) int
-		SetPurgeSchedule    func(childComplexity int, input model.PurgeScheduleInput) int
-		StartGc             func(childComplexity int, input model.GCInput) int
-		StopCVEExport       func(childComplexity int, id int) int
-		StopGc              func(childComplexity int, id int) int
-		StopPurge           func(childComplexity int, id int) int
-		TestWebhookPolicy   func(childComplexity int, id int) int
-		UpdateAuditSettings func(childComplexity int, input model.AuditSettingsInput) int
-		UpdateMember        func(childComplexity int, id int, role member.Role) int
-		UpdateProject       func(childComplexity int, id int, input ent.UpdateProjectInput) int
-		UpdateRobot         func(childComplexity int, id int, input model.UpdateRobotInput) int
-		UpdateUser          func(childComplexity int, id int, input model.UpdateUserInput) int
-		UpdateWebhookPolicy func(childComplexity int, id int, input model.UpdateWebhookPolicyInput) int
+		AddArtifactLabel      func(childComplexity int, artifactID int, labelID int) int
+		AddMember             func(childComplexity int, projectID int, username string, role member.Role) int
+		AddScanner            func(childComplexity int, input model.ScannerInput) int
+		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
+		CreateAPIToken        func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateLabel           func(childComplexity int, input model.CreateLabelInput) int
+		CreateProject         func(childComplexity int, input ent.CreateProjectInput) int
+		CreateRobot           func(childComplexity int, input model.CreateRobotInput) int
+		CreateTag             func(childComplexity int, artifactID int, name string) int
+		CreateUser            func(childComplexity int, input model.CreateUserInput) int
+		CreateWebhookPolicy   func(childComplexity int, input model.CreateWebhookPolicyInput) int
+		DeleteArtifact        func(childComplexity int, id int) int
+		DeleteLabel           func(childComplexity int, id int) int
+		DeleteProject         func(childComplexity int, id int) int
+		DeleteRepository      func(childComplexity int, id int) int
+		DeleteRobot           func(childComplexity int, id int) int
+		DeleteTag             func(childComplexity int, id int) int
+		DeleteUser            func(childComplexity int, id int) int
+		DeleteWebhookPolicy   func(childComplexity int, id int) int
+		ExportCve             func(childComplexity int, input model.ExportCVEInput) int
+		Login                 func(childComplexity int, username string, password string) int
+		Logout                func(childComplexity int) int
+		PingScanner           func(childComplexity int, input model.ScannerInput) int
+		PurgeAuditLogs        func(childComplexity int, input model.PurgeInput) int
+		PurgeUploads          func(childComplexity int, olderThanHours *int, dryRun *bool) int
+		RefreshRobotSecret    func(childComplexity int, id int) int
+		RemoveArtifactLabel   func(childComplexity int, artifactID int, labelID int) int
+		RemoveMember          func(childComplexity int, id int) int
+		RemoveScanner         func(childComplexity int, id int) int
+		RevokeAPIToken        func(childComplexity int, id int) int
+		ScanAll               func(childComplexity int) int
+		ScanArtifact          func(childComplexity int, id int) int
+		SetDefaultScanner     func(childComplexity int, id int) int
+		SetGCSchedule         func(childComplexity int, input model.GCScheduleInput) int
+		SetPurgeSchedule      func(childComplexity int, input model.PurgeScheduleInput) int
+		SetScannerEnabled     func(childComplexity int, id int, enabled bool) int
+		SetSystemCVEAllowlist func(childComplexity int, cveIDs []string) int
+		StartGc               func(childComplexity int, input model.GCInput) int
+		StopCVEExport         func(childComplexity int, id int) int
+		StopGc                func(childComplexity int, id int) int
+		StopPurge             func(childComplexity int, id int) int
+		StopScan              func(childComplexity int, id int) int
+		TestWebhookPolicy     func(childComplexity int, id int) int
+		UpdateAuditSettings   func(childComplexity int, input model.AuditSettingsInput) int
+		UpdateMember          func(childComplexity int, id int, role member.Role) int
+		UpdateProject         func(childComplexity int, id int, input ent.UpdateProjectInput) int
+		UpdateRobot           func(childComplexity int, id int, input model.UpdateRobotInput) int
+		UpdateUser            func(childComplexity int, id int, input model.UpdateUserInput) int
+		UpdateWebhookPolicy   func(childComplexity int, id int, input model.UpdateWebhookPolicyInput) int
 	}
 
 	PageInfo struct {
@@ -332,6 +343,7 @@ type ComplexityRoot struct {
 	Project struct {
 		AutoScan          func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
+		CveAllowlist      func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Labels            func(childComplexity int) int
 		MemberList        func(childComplexity int) int
@@ -341,6 +353,7 @@ type ComplexityRoot struct {
 		Public            func(childComplexity int) int
 		Repositories      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		RepositoryCount   func(childComplexity int) int
+		ScannerID         func(childComplexity int) int
 		SeverityThreshold func(childComplexity int) int
 		StorageUsed       func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
@@ -394,6 +407,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		AdvisoryCount          func(childComplexity int) int
 		Artifact               func(childComplexity int, repository string, reference string) int
 		AuditLogs              func(childComplexity int, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) int
 		AuditSettings          func(childComplexity int) int
@@ -414,6 +428,8 @@ type ComplexityRoot struct {
 		Robot                  func(childComplexity int, id int) int
 		RobotPermissionChoices func(childComplexity int) int
 		Robots                 func(childComplexity int, projectID *int) int
+		Scanners               func(childComplexity int) int
+		SystemCVEAllowlist     func(childComplexity int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
@@ -464,14 +480,28 @@ type ComplexityRoot struct {
 		Resource  func(childComplexity int) int
 	}
 
+	ScanOverview struct {
+		FinishedAt func(childComplexity int) int
+		Fixable    func(childComplexity int) int
+		Reports    func(childComplexity int) int
+		Scanner    func(childComplexity int) int
+		Severity   func(childComplexity int) int
+		StartedAt  func(childComplexity int) int
+		Status     func(childComplexity int) int
+		Summary    func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
 	ScanReport struct {
 		Artifact        func(childComplexity int) int
 		ArtifactID      func(childComplexity int) int
+		Digest          func(childComplexity int) int
 		FinishedAt      func(childComplexity int) int
 		Fixable         func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Log             func(childComplexity int) int
 		MimeType        func(childComplexity int) int
+		Operator        func(childComplexity int) int
 		Progress        func(childComplexity int) int
 		Scanner         func(childComplexity int) int
 		ScannerID       func(childComplexity int) int
@@ -499,11 +529,29 @@ type ComplexityRoot struct {
 		Version        func(childComplexity int) int
 	}
 
+	ScannerMetadata struct {
+		Consumes func(childComplexity int) int
+		Name     func(childComplexity int) int
+		Produces func(childComplexity int) int
+		Vendor   func(childComplexity int) int
+		Version  func(childComplexity int) int
+	}
+
+	SeveritySummary struct {
+		Critical func(childComplexity int) int
+		High     func(childComplexity int) int
+		Low      func(childComplexity int) int
+		Medium   func(childComplexity int) int
+		None     func(childComplexity int) int
+		Unknown  func(childComplexity int) int
+	}
+
 	Subscription struct {
 		Events         func(childComplexity int, projectID *int, types []event.Type) int
 		ExportProgress func(childComplexity int, id int) int
 		GcProgress     func(childComplexity int, id int) int
 		PurgeProgress  func(childComplexity int, id int) int
+		ScanProgress   func(childComplexity int, id int) int
 	}
 
 	Tag struct {
@@ -639,6 +687,8 @@ type ArtifactResolver interface {
 	Annotations(ctx context.Context, obj *ent.Artifact) (map[string]any, error)
 
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
+	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
+	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
 type CVEExportResolver interface {
 	DownloadURL(ctx context.Context, obj *ent.CVEExport) (*string, error)
@@ -684,6 +734,15 @@ type MutationResolver interface {
 	DeleteRobot(ctx context.Context, id int) (bool, error)
 	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error)
+	AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error)
+	PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error)
+	SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error)
+	SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error)
+	RemoveScanner(ctx context.Context, id int) (bool, error)
+	ScanArtifact(ctx context.Context, id int) ([]*ent.ScanReport, error)
+	StopScan(ctx context.Context, id int) (int, error)
+	ScanAll(ctx context.Context) (bool, error)
+	SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error)
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
@@ -715,6 +774,9 @@ type QueryResolver interface {
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
 	MyAPITokens(ctx context.Context) ([]*ent.APIToken, error)
+	Scanners(ctx context.Context) ([]*ent.Scanner, error)
+	AdvisoryCount(ctx context.Context) (int, error)
+	SystemCVEAllowlist(ctx context.Context) ([]string, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -724,6 +786,7 @@ type SubscriptionResolver interface {
 	PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error)
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
+	ScanProgress(ctx context.Context, id int) (<-chan *ent.ScanReport, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -920,6 +983,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.RepositoryID(childComplexity), true
+	case "Artifact.scanOverview":
+		if e.ComplexityRoot.Artifact.ScanOverview == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.ScanOverview(childComplexity), true
 	case "Artifact.size":
 		if e.ComplexityRoot.Artifact.Size == nil {
 			break
@@ -932,6 +1001,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Tags(childComplexity), true
+	case "Artifact.vulnerabilities":
+		if e.ComplexityRoot.Artifact.Vulnerabilities == nil {
+			break
+		}
+
+		args, err := ec.field_Artifact_vulnerabilities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Artifact.Vulnerabilities(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.VulnerabilityOrder), args["filter"].(*model.VulnerabilityFilter)), true
 
 	case "ArtifactConnection.edges":
 		if e.ComplexityRoot.ArtifactConnection.Edges == nil {
@@ -1712,6 +1792,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddMember(childComplexity, args["projectID"].(int), args["username"].(string), args["role"].(member.Role)), true
+	case "Mutation.addScanner":
+		if e.ComplexityRoot.Mutation.AddScanner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addScanner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(model.ScannerInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -1916,6 +2007,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.pingScanner":
+		if e.ComplexityRoot.Mutation.PingScanner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_pingScanner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(model.ScannerInput)), true
 	case "Mutation.purgeAuditLogs":
 		if e.ComplexityRoot.Mutation.PurgeAuditLogs == nil {
 			break
@@ -1971,6 +2073,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveMember(childComplexity, args["id"].(int)), true
+	case "Mutation.removeScanner":
+		if e.ComplexityRoot.Mutation.RemoveScanner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeScanner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveScanner(childComplexity, args["id"].(int)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -1982,6 +2095,34 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(int)), true
+	case "Mutation.scanAll":
+		if e.ComplexityRoot.Mutation.ScanAll == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.ScanAll(childComplexity), true
+	case "Mutation.scanArtifact":
+		if e.ComplexityRoot.Mutation.ScanArtifact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_scanArtifact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ScanArtifact(childComplexity, args["id"].(int)), true
+	case "Mutation.setDefaultScanner":
+		if e.ComplexityRoot.Mutation.SetDefaultScanner == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setDefaultScanner_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetDefaultScanner(childComplexity, args["id"].(int)), true
 	case "Mutation.setGCSchedule":
 		if e.ComplexityRoot.Mutation.SetGCSchedule == nil {
 			break
@@ -2004,6 +2145,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.setScannerEnabled":
+		if e.ComplexityRoot.Mutation.SetScannerEnabled == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setScannerEnabled_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetScannerEnabled(childComplexity, args["id"].(int), args["enabled"].(bool)), true
+	case "Mutation.setSystemCVEAllowlist":
+		if e.ComplexityRoot.Mutation.SetSystemCVEAllowlist == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setSystemCVEAllowlist_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetSystemCVEAllowlist(childComplexity, args["cveIDs"].([]string)), true
 	case "Mutation.startGC":
 		if e.ComplexityRoot.Mutation.StartGc == nil {
 			break
@@ -2048,6 +2211,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopPurge(childComplexity, args["id"].(int)), true
+	case "Mutation.stopScan":
+		if e.ComplexityRoot.Mutation.StopScan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopScan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopScan(childComplexity, args["id"].(int)), true
 	case "Mutation.testWebhookPolicy":
 		if e.ComplexityRoot.Mutation.TestWebhookPolicy == nil {
 			break
@@ -2163,6 +2337,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.CreatedAt(childComplexity), true
+	case "Project.cveAllowlist":
+		if e.ComplexityRoot.Project.CveAllowlist == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.CveAllowlist(childComplexity), true
 	case "Project.id":
 		if e.ComplexityRoot.Project.ID == nil {
 			break
@@ -2222,6 +2402,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.RepositoryCount(childComplexity), true
+	case "Project.scannerID":
+		if e.ComplexityRoot.Project.ScannerID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.ScannerID(childComplexity), true
 	case "Project.severityThreshold":
 		if e.ComplexityRoot.Project.SeverityThreshold == nil {
 			break
@@ -2421,6 +2607,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PurgeSchedule.RetentionHours(childComplexity), true
 
+	case "Query.advisoryCount":
+		if e.ComplexityRoot.Query.AdvisoryCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.AdvisoryCount(childComplexity), true
 	case "Query.artifact":
 		if e.ComplexityRoot.Query.Artifact == nil {
 			break
@@ -2612,6 +2804,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Robots(childComplexity, args["projectID"].(*int)), true
+	case "Query.scanners":
+		if e.ComplexityRoot.Query.Scanners == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Scanners(childComplexity), true
+	case "Query.systemCVEAllowlist":
+		if e.ComplexityRoot.Query.SystemCVEAllowlist == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SystemCVEAllowlist(childComplexity), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2841,6 +3045,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RobotPermission.Resource(childComplexity), true
 
+	case "ScanOverview.finishedAt":
+		if e.ComplexityRoot.ScanOverview.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.FinishedAt(childComplexity), true
+	case "ScanOverview.fixable":
+		if e.ComplexityRoot.ScanOverview.Fixable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Fixable(childComplexity), true
+	case "ScanOverview.reports":
+		if e.ComplexityRoot.ScanOverview.Reports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Reports(childComplexity), true
+	case "ScanOverview.scanner":
+		if e.ComplexityRoot.ScanOverview.Scanner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Scanner(childComplexity), true
+	case "ScanOverview.severity":
+		if e.ComplexityRoot.ScanOverview.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Severity(childComplexity), true
+	case "ScanOverview.startedAt":
+		if e.ComplexityRoot.ScanOverview.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.StartedAt(childComplexity), true
+	case "ScanOverview.status":
+		if e.ComplexityRoot.ScanOverview.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Status(childComplexity), true
+	case "ScanOverview.summary":
+		if e.ComplexityRoot.ScanOverview.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Summary(childComplexity), true
+	case "ScanOverview.total":
+		if e.ComplexityRoot.ScanOverview.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanOverview.Total(childComplexity), true
+
 	case "ScanReport.artifact":
 		if e.ComplexityRoot.ScanReport.Artifact == nil {
 			break
@@ -2853,6 +3112,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScanReport.ArtifactID(childComplexity), true
+	case "ScanReport.digest":
+		if e.ComplexityRoot.ScanReport.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Digest(childComplexity), true
 	case "ScanReport.finishedAt":
 		if e.ComplexityRoot.ScanReport.FinishedAt == nil {
 			break
@@ -2883,6 +3148,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ScanReport.MimeType(childComplexity), true
+	case "ScanReport.operator":
+		if e.ComplexityRoot.ScanReport.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScanReport.Operator(childComplexity), true
 	case "ScanReport.progress":
 		if e.ComplexityRoot.ScanReport.Progress == nil {
 			break
@@ -3022,6 +3293,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Scanner.Version(childComplexity), true
 
+	case "ScannerMetadata.consumes":
+		if e.ComplexityRoot.ScannerMetadata.Consumes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScannerMetadata.Consumes(childComplexity), true
+	case "ScannerMetadata.name":
+		if e.ComplexityRoot.ScannerMetadata.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScannerMetadata.Name(childComplexity), true
+	case "ScannerMetadata.produces":
+		if e.ComplexityRoot.ScannerMetadata.Produces == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScannerMetadata.Produces(childComplexity), true
+	case "ScannerMetadata.vendor":
+		if e.ComplexityRoot.ScannerMetadata.Vendor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScannerMetadata.Vendor(childComplexity), true
+	case "ScannerMetadata.version":
+		if e.ComplexityRoot.ScannerMetadata.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScannerMetadata.Version(childComplexity), true
+
+	case "SeveritySummary.critical":
+		if e.ComplexityRoot.SeveritySummary.Critical == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.Critical(childComplexity), true
+	case "SeveritySummary.high":
+		if e.ComplexityRoot.SeveritySummary.High == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.High(childComplexity), true
+	case "SeveritySummary.low":
+		if e.ComplexityRoot.SeveritySummary.Low == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.Low(childComplexity), true
+	case "SeveritySummary.medium":
+		if e.ComplexityRoot.SeveritySummary.Medium == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.Medium(childComplexity), true
+	case "SeveritySummary.none":
+		if e.ComplexityRoot.SeveritySummary.None == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.None(childComplexity), true
+	case "SeveritySummary.unknown":
+		if e.ComplexityRoot.SeveritySummary.Unknown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeveritySummary.Unknown(childComplexity), true
+
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
 			break
@@ -3066,6 +3405,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PurgeProgress(childComplexity, args["id"].(int)), true
+	case "Subscription.scanProgress":
+		if e.ComplexityRoot.Subscription.ScanProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_scanProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ScanProgress(childComplexity, args["id"].(int)), true
 
 	case "Tag.artifact":
 		if e.ComplexityRoot.Tag.Artifact == nil {
@@ -3612,6 +3962,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
 			graphql.NewInputUnmarshaler("RobotPermissionInput", ec.unmarshalInputRobotPermissionInput),
+			graphql.NewInputUnmarshaler("ScannerInput", ec.unmarshalInputScannerInput),
 			graphql.NewInputUnmarshaler("TagOrder", ec.unmarshalInputTagOrder),
 			graphql.NewInputUnmarshaler("TagWhereInput", ec.unmarshalInputTagWhereInput),
 			graphql.NewInputUnmarshaler("UpdateProjectInput", ec.unmarshalInputUpdateProjectInput),
@@ -3620,6 +3971,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateWebhookPolicyInput", ec.unmarshalInputUpdateWebhookPolicyInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
+			graphql.NewInputUnmarshaler("VulnerabilityFilter", ec.unmarshalInputVulnerabilityFilter),
 			graphql.NewInputUnmarshaler("VulnerabilityOrder", ec.unmarshalInputVulnerabilityOrder),
 			graphql.NewInputUnmarshaler("VulnerabilityWhereInput", ec.unmarshalInputVulnerabilityWhereInput),
 			graphql.NewInputUnmarshaler("WebhookDeliveryOrder", ec.unmarshalInputWebhookDeliveryOrder),
@@ -3870,6 +4222,14 @@ enum EventType {
   GC_PROGRESS
   "A garbage collection or upload purge ended (system admins only)."
   GC_COMPLETED
+  "A scan of an artifact started; jobID is the scan report's id."
+  SCAN_STARTED
+  "A scan finished with a report."
+  SCAN_COMPLETED
+  "A scan failed; the report's log says why."
+  SCAN_FAILED
+  "A scan was stopped."
+  SCAN_STOPPED
 }
 
 "Something that happened in the registry."
@@ -4620,6 +4980,14 @@ input CreateProjectInput {
   """
   preventVulnerable: Boolean
   severityThreshold: ProjectSeverityThreshold
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
 }
 """
 An opaque pagination cursor.
@@ -4935,6 +5303,14 @@ type Project implements Node {
   """
   preventVulnerable: Boolean!
   severityThreshold: ProjectSeverityThreshold!
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
   createdAt: Time!
   updatedAt: Time!
   repositories(
@@ -5087,6 +5463,19 @@ input ProjectWhereInput {
   severityThresholdNEQ: ProjectSeverityThreshold
   severityThresholdIn: [ProjectSeverityThreshold!]
   severityThresholdNotIn: [ProjectSeverityThreshold!]
+  """
+  scanner_id field predicates
+  """
+  scannerID: Int
+  scannerIDNEQ: Int
+  scannerIDIn: [Int!]
+  scannerIDNotIn: [Int!]
+  scannerIDGT: Int
+  scannerIDGTE: Int
+  scannerIDLT: Int
+  scannerIDLTE: Int
+  scannerIDIsNil: Boolean
+  scannerIDNotNil: Boolean
   """
   created_at field predicates
   """
@@ -5488,6 +5877,14 @@ type ScanReport implements Node {
   scannerName: String!
   startedAt: Time!
   finishedAt: Time
+  """
+  Who started the scan (a user, or system for scan on push and scan all).
+  """
+  operator: String!
+  """
+  The artifact's digest, kept for the CSV export and events.
+  """
+  digest: String!
   artifact: Artifact!
   scanner: Scanner!
   vulnerabilities(
@@ -5727,6 +6124,17 @@ input UpdateProjectInput {
   """
   preventVulnerable: Boolean
   severityThreshold: ProjectSeverityThreshold
+  """
+  CVE ids the pull-prevention policy ignores in this project.
+  """
+  cveAllowlist: [String!]
+  appendCveAllowlist: [String!]
+  clearCveAllowlist: Boolean
+  """
+  The scanner this project uses; nil means the default scanner.
+  """
+  scannerID: Int
+  clearScannerID: Boolean
 }
 type User implements Node {
   id: ID!
@@ -6513,6 +6921,119 @@ type CreatedAPIToken {
   secret: String!
 }
 `, BuiltIn: false},
+	{Name: "../schema/scan.graphqls", Input: `# Vulnerability scanning: scanners, scans, reports and the pull-prevention allowlist.
+
+extend type Query {
+  "Every registered scanner, default first (system admins)."
+  scanners: [Scanner!]!
+  "How many advisories the built-in scanner's database holds (system admins)."
+  advisoryCount: Int!
+  "CVE ids the pull-prevention policy ignores in every project."
+  systemCVEAllowlist: [String!]!
+}
+
+extend type Mutation {
+  "Registers a pluggable scanner after reading its metadata (system admins)."
+  addScanner(input: ScannerInput!): Scanner!
+  "Reads an adapter's metadata without registering it: the form's Test connection (system admins)."
+  pingScanner(input: ScannerInput!): ScannerMetadata!
+  "Makes a scanner the one projects use unless they chose another (system admins)."
+  setDefaultScanner(id: ID!): Scanner!
+  "Enables or disables a scanner (system admins). A disabled scanner takes no scans."
+  setScannerEnabled(id: ID!, enabled: Boolean!): Scanner!
+  "Removes a pluggable scanner and its reports (system admins). The built-in scanner and the default stay."
+  removeScanner(id: ID!): Boolean!
+  "Scans an artifact (each child of an index) with its project's scanner; returns the reports being filled."
+  scanArtifact(id: ID!): [ScanReport!]!
+  "Stops the pending or running scans of an artifact; returns how many were stopped."
+  stopScan(id: ID!): Int!
+  "Queues a scan of every image now, as the scan-all schedule does (system admins)."
+  scanAll: Boolean!
+  "Sets the CVE ids the pull-prevention policy ignores in every project (system admins)."
+  setSystemCVEAllowlist(cveIDs: [String!]!): [String!]!
+}
+
+extend type Subscription {
+  "A scan report as its scan progresses, from any replica, until it ends."
+  scanProgress(id: ID!): ScanReport!
+}
+
+input ScannerInput {
+  name: String!
+  description: String
+  "The adapter's base URL; /api/v1 is appended."
+  url: String!
+  auth: ScannerAuth
+  "user:password for BASIC, the token for BEARER, the key for API_KEY."
+  accessCredential: String
+  skipCertVerify: Boolean
+}
+
+"What an adapter says about itself."
+type ScannerMetadata {
+  name: String!
+  vendor: String!
+  version: String!
+  "Media types of the artifacts it scans."
+  consumes: [String!]!
+  "Report types it produces."
+  produces: [String!]!
+}
+
+extend type Artifact {
+  "The latest scan of the artifact by its project's scanner (of each child, for an index); null if never scanned."
+  scanOverview: ScanOverview
+  "The vulnerabilities the latest scan found (the union over an index's children), highest severity first by default."
+  vulnerabilities(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: VulnerabilityOrder
+    filter: VulnerabilityFilter
+  ): VulnerabilityConnection!
+}
+
+"An artifact's scan, summed over an index's children."
+type ScanOverview {
+  "RUNNING while any report is pending or running; else ERROR if any failed, STOPPED if any stopped, else SUCCESS."
+  status: ScanReportStatus!
+  "The highest severity found (NONE when nothing was)."
+  severity: ScanReportSeverity!
+  summary: SeveritySummary!
+  "Distinct vulnerabilities found."
+  total: Int!
+  "Of those, how many have a fixed version."
+  fixable: Int!
+  scanner: Scanner!
+  startedAt: Time!
+  finishedAt: Time
+  "The reports this overview sums: one per scanned image."
+  reports: [ScanReport!]!
+}
+
+"Counts of vulnerabilities per severity."
+type SeveritySummary {
+  critical: Int!
+  high: Int!
+  medium: Int!
+  low: Int!
+  none: Int!
+  unknown: Int!
+}
+
+"Narrows an artifact's vulnerabilities; every given condition must hold."
+input VulnerabilityFilter {
+  "Only these severities."
+  severities: [VulnerabilitySeverity!]
+  "Only this package (exact name)."
+  package: String
+  "CVE ids starting with this text (case-insensitive)."
+  cveID: String
+  "true: only those with a fixed version; false: only those without."
+  fixable: Boolean
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -6580,6 +7101,10 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_children(ctx, field)
 	case "accessoryArtifacts":
 		return ec.fieldContext_Artifact_accessoryArtifacts(ctx, field)
+	case "scanOverview":
+		return ec.fieldContext_Artifact_scanOverview(ctx, field)
+	case "vulnerabilities":
+		return ec.fieldContext_Artifact_vulnerabilities(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Artifact", field.Name)
 }
@@ -6972,6 +7497,10 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_preventVulnerable(ctx, field)
 	case "severityThreshold":
 		return ec.fieldContext_Project_severityThreshold(ctx, field)
+	case "cveAllowlist":
+		return ec.fieldContext_Project_cveAllowlist(ctx, field)
+	case "scannerID":
+		return ec.fieldContext_Project_scannerID(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":
@@ -7176,6 +7705,72 @@ func (ec *executionContext) childFields_RobotPermission(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type RobotPermission", field.Name)
 }
 
+func (ec *executionContext) childFields_ScanOverview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_ScanOverview_status(ctx, field)
+	case "severity":
+		return ec.fieldContext_ScanOverview_severity(ctx, field)
+	case "summary":
+		return ec.fieldContext_ScanOverview_summary(ctx, field)
+	case "total":
+		return ec.fieldContext_ScanOverview_total(ctx, field)
+	case "fixable":
+		return ec.fieldContext_ScanOverview_fixable(ctx, field)
+	case "scanner":
+		return ec.fieldContext_ScanOverview_scanner(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ScanOverview_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ScanOverview_finishedAt(ctx, field)
+	case "reports":
+		return ec.fieldContext_ScanOverview_reports(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanOverview", field.Name)
+}
+
+func (ec *executionContext) childFields_ScanReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScanReport_id(ctx, field)
+	case "artifactID":
+		return ec.fieldContext_ScanReport_artifactID(ctx, field)
+	case "scannerID":
+		return ec.fieldContext_ScanReport_scannerID(ctx, field)
+	case "status":
+		return ec.fieldContext_ScanReport_status(ctx, field)
+	case "mimeType":
+		return ec.fieldContext_ScanReport_mimeType(ctx, field)
+	case "severity":
+		return ec.fieldContext_ScanReport_severity(ctx, field)
+	case "summary":
+		return ec.fieldContext_ScanReport_summary(ctx, field)
+	case "fixable":
+		return ec.fieldContext_ScanReport_fixable(ctx, field)
+	case "progress":
+		return ec.fieldContext_ScanReport_progress(ctx, field)
+	case "log":
+		return ec.fieldContext_ScanReport_log(ctx, field)
+	case "scannerName":
+		return ec.fieldContext_ScanReport_scannerName(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ScanReport_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ScanReport_finishedAt(ctx, field)
+	case "operator":
+		return ec.fieldContext_ScanReport_operator(ctx, field)
+	case "digest":
+		return ec.fieldContext_ScanReport_digest(ctx, field)
+	case "artifact":
+		return ec.fieldContext_ScanReport_artifact(ctx, field)
+	case "scanner":
+		return ec.fieldContext_ScanReport_scanner(ctx, field)
+	case "vulnerabilities":
+		return ec.fieldContext_ScanReport_vulnerabilities(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScanReport", field.Name)
+}
+
 func (ec *executionContext) childFields_Scanner(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -7206,6 +7801,40 @@ func (ec *executionContext) childFields_Scanner(ctx context.Context, field graph
 		return ec.fieldContext_Scanner_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Scanner", field.Name)
+}
+
+func (ec *executionContext) childFields_ScannerMetadata(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ScannerMetadata_name(ctx, field)
+	case "vendor":
+		return ec.fieldContext_ScannerMetadata_vendor(ctx, field)
+	case "version":
+		return ec.fieldContext_ScannerMetadata_version(ctx, field)
+	case "consumes":
+		return ec.fieldContext_ScannerMetadata_consumes(ctx, field)
+	case "produces":
+		return ec.fieldContext_ScannerMetadata_produces(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScannerMetadata", field.Name)
+}
+
+func (ec *executionContext) childFields_SeveritySummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "critical":
+		return ec.fieldContext_SeveritySummary_critical(ctx, field)
+	case "high":
+		return ec.fieldContext_SeveritySummary_high(ctx, field)
+	case "medium":
+		return ec.fieldContext_SeveritySummary_medium(ctx, field)
+	case "low":
+		return ec.fieldContext_SeveritySummary_low(ctx, field)
+	case "none":
+		return ec.fieldContext_SeveritySummary_none(ctx, field)
+	case "unknown":
+		return ec.fieldContext_SeveritySummary_unknown(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SeveritySummary", field.Name)
 }
 
 func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -7572,6 +8201,60 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) field_Artifact_vulnerabilities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.VulnerabilityOrder, error) {
+			return ec.unmarshalOVulnerabilityOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.VulnerabilityFilter, error) {
+			return ec.unmarshalOVulnerabilityFilter2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐVulnerabilityFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addArtifactLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7621,6 +8304,20 @@ func (ec *executionContext) field_Mutation_addMember_args(ctx context.Context, r
 		return nil, err
 	}
 	args["role"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -7900,6 +8597,20 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_pingScanner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_purgeAuditLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7986,7 +8697,49 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeScanner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeAPIToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_scanArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setDefaultScanner_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -8025,6 +8778,42 @@ func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setScannerEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "enabled",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["enabled"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setSystemCVEAllowlist_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "cveIDs",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cveIDs"] = arg0
 	return args, nil
 }
 
@@ -8071,6 +8860,20 @@ func (ec *executionContext) field_Mutation_stopGC_args(ctx context.Context, rawA
 }
 
 func (ec *executionContext) field_Mutation_stopPurge_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopScan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -8994,6 +9797,20 @@ func (ec *executionContext) field_Subscription_purgeProgress_args(ctx context.Co
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_scanProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_WebhookPolicy_deliveries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9895,6 +10712,82 @@ func (ec *executionContext) fieldContext_Artifact_accessoryArtifacts(_ context.C
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Artifact(ctx, field)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_scanOverview(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().ScanOverview(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
+			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_scanOverview(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanOverview(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_vulnerabilities(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_vulnerabilities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Artifact().Vulnerabilities(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.VulnerabilityOrder), fc.Args["filter"].(*model.VulnerabilityFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.VulnerabilityConnection) graphql.Marshaler {
+			return ec.marshalNVulnerabilityConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_vulnerabilities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_VulnerabilityConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Artifact_vulnerabilities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -14620,6 +15513,381 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIToken(ctx context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addScanner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addScanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(model.ScannerInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addScanner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addScanner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_pingScanner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_pingScanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(model.ScannerInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
+			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_pingScanner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScannerMetadata(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_pingScanner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setDefaultScanner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setDefaultScanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetDefaultScanner(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setDefaultScanner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setDefaultScanner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setScannerEnabled(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setScannerEnabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetScannerEnabled(ctx, fc.Args["id"].(int), fc.Args["enabled"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setScannerEnabled(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setScannerEnabled_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeScanner(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeScanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveScanner(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeScanner(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeScanner_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scanArtifact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanArtifact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ScanArtifact(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ScanReport) graphql.Marshaler {
+			return ec.marshalNScanReport2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReportᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanArtifact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_scanArtifact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopScan(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopScan(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopScan(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopScan(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopScan_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_scanAll(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_scanAll(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().ScanAll(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_scanAll(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Mutation_setSystemCVEAllowlist(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setSystemCVEAllowlist(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetSystemCVEAllowlist(ctx, fc.Args["cveIDs"].([]string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setSystemCVEAllowlist(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setSystemCVEAllowlist_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *entgql.PageInfo[int]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14848,6 +16116,52 @@ func (ec *executionContext) _Project_severityThreshold(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_Project_severityThreshold(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "ProjectSeverityThreshold")
+}
+
+func (ec *executionContext) _Project_cveAllowlist(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_cveAllowlist(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CveAllowlist, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_cveAllowlist(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "String")
+}
+
+func (ec *executionContext) _Project_scannerID(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_scannerID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScannerID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_scannerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
@@ -16734,6 +18048,84 @@ func (ec *executionContext) fieldContext_Query_myAPITokens(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_scanners(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scanners(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Scanners(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScannerᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scanners(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_advisoryCount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_advisoryCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().AdvisoryCount(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_advisoryCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Query_systemCVEAllowlist(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_systemCVEAllowlist(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SystemCVEAllowlist(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_systemCVEAllowlist(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17587,6 +18979,240 @@ func (ec *executionContext) fieldContext_RobotPermission_action(_ context.Contex
 	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
 }
 
+func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scanreport.Status) graphql.Marshaler {
+			return ec.marshalNScanReportStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportStatus")
+}
+
+func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scanreport.Severity) graphql.Marshaler {
+			return ec.marshalNScanReportSeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐSeverity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportSeverity")
+}
+
+func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Summary, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
+			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_summary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanOverview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeveritySummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_fixable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fixable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_fixable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_scanner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Scanner, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
+			return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_scanner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanOverview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Scanner(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanOverview_reports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reports, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ScanReport) graphql.Marshaler {
+			return ec.marshalNScanReport2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReportᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanOverview_reports(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScanOverview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanReport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ScanReport_id(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17884,6 +19510,52 @@ func (ec *executionContext) _ScanReport_finishedAt(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ScanReport_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ScanReport_operator(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScanReport_digest(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScanReport_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScanReport_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScanReport", field, false, false, "String")
 }
 
 func (ec *executionContext) _ScanReport_artifact(ctx context.Context, field graphql.CollectedField, obj *ent.ScanReport) (ret graphql.Marshaler) {
@@ -18293,6 +19965,259 @@ func (ec *executionContext) fieldContext_Scanner_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScannerMetadata_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScannerMetadata_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScannerMetadata_vendor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Vendor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScannerMetadata_vendor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScannerMetadata_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScannerMetadata_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScannerMetadata_consumes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Consumes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScannerMetadata_consumes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScannerMetadata_produces(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Produces, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScannerMetadata_produces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_critical(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Critical, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_critical(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_high(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.High, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_high(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_medium(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Medium, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_medium(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_low(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Low, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_low(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_none(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.None, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_none(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeveritySummary_unknown(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unknown, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeveritySummary_unknown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -18463,6 +20388,50 @@ func (ec *executionContext) fieldContext_Subscription_gcProgress(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_gcProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_scanProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_scanProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ScanProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ScanReport) graphql.Marshaler {
+			return ec.marshalNScanReport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_scanProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScanReport(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_scanProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -23497,7 +25466,7 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold"}
+	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23539,6 +25508,20 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.SeverityThreshold = data
+		case "cveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveAllowlist = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
 		}
 	}
 	return it, nil
@@ -24678,7 +26661,7 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24923,6 +26906,76 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.SeverityThresholdNotIn = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
+		case "scannerIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNEQ = data
+		case "scannerIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDIn = data
+		case "scannerIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNotIn = data
+		case "scannerIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGT = data
+		case "scannerIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDGTE = data
+		case "scannerIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLT = data
+		case "scannerIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDLTE = data
+		case "scannerIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDIsNil = data
+		case "scannerIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerIDNotNil = data
 		case "createdAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -25795,6 +27848,83 @@ func UnmarshalRobotPermissionInput(ctx context.Context, raw any) (schema.RobotPe
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (model.ScannerInput, error) {
+	var it model.ScannerInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "url", "auth", "accessCredential", "skipCertVerify"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "auth":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("auth"))
+			data, err := ec.unmarshalOScannerAuth2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Auth = data
+		case "accessCredential":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessCredential"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessCredential = data
+		case "skipCertVerify":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("skipCertVerify"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SkipCertVerify = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalScannerInput unmarshals raw into the ScannerInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalScannerInput(ctx context.Context, raw any) (model.ScannerInput, error) {
+	var out model.ScannerInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScannerInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputTagOrder(ctx context.Context, obj any) (ent.TagOrder, error) {
 	var it ent.TagOrder
 	if obj == nil {
@@ -26244,7 +28374,7 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold"}
+	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -26279,6 +28409,41 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.SeverityThreshold = data
+		case "cveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveAllowlist = data
+		case "appendCveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appendCveAllowlist"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppendCveAllowlist = data
+		case "clearCveAllowlist":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearCveAllowlist"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearCveAllowlist = data
+		case "scannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scannerID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScannerID = data
+		case "clearScannerID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clearScannerID"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClearScannerID = data
 		}
 	}
 	return it, nil
@@ -27165,6 +29330,69 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 func UnmarshalUserWhereInput(ctx context.Context, raw any) (ent.UserWhereInput, error) {
 	var out ent.UserWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "UserWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputVulnerabilityFilter(ctx context.Context, obj any) (model.VulnerabilityFilter, error) {
+	var it model.VulnerabilityFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"severities", "package", "cveID", "fixable"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "severities":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severities"))
+			data, err := ec.unmarshalOVulnerabilitySeverity2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋvulnerabilityᚐSeverityᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Severities = data
+		case "package":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("package"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Package = data
+		case "cveID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cveID"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CveID = data
+		case "fixable":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fixable"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Fixable = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalVulnerabilityFilter unmarshals raw into the VulnerabilityFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalVulnerabilityFilter(ctx context.Context, raw any) (model.VulnerabilityFilter, error) {
+	var out model.VulnerabilityFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "VulnerabilityFilter", raw, &out)
 	return out, err
 }
 
@@ -28655,6 +30883,18 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_accessoryArtifacts(ctx, field, obj)
 				})
+		case "scanOverview":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_scanOverview(ctx, field, obj)
+				})
+		case "vulnerabilities":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_vulnerabilities(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30122,6 +32362,69 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addScanner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addScanner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pingScanner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_pingScanner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setDefaultScanner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setDefaultScanner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setScannerEnabled":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setScannerEnabled(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeScanner":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeScanner(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanArtifact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanArtifact(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopScan":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopScan(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanAll":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_scanAll(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setSystemCVEAllowlist":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setSystemCVEAllowlist(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -30226,6 +32529,16 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 		case "severityThreshold":
 			out.Values[i] = ec._Project_severityThreshold(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cveAllowlist":
+			out.Values[i] = ec._Project_cveAllowlist(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scannerID":
+			out.Values[i] = ec._Project_scannerID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
@@ -30761,6 +33074,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_myAPITokens(ctx, field)
 				})
+		case "scanners":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_scanners(ctx, field)
+				})
+		case "advisoryCount":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_advisoryCount(ctx, field)
+				})
+		case "systemCVEAllowlist":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_systemCVEAllowlist(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -31085,6 +33416,79 @@ func (ec *executionContext) _RobotPermission(ctx context.Context, sel ast.Select
 	return out
 }
 
+var scanOverviewImplementors = []string{"ScanOverview"}
+
+func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *model.ScanOverview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scanOverviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScanOverview")
+		case "status":
+			out.Values[i] = ec._ScanOverview_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severity":
+			out.Values[i] = ec._ScanOverview_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "summary":
+			out.Values[i] = ec._ScanOverview_summary(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ScanOverview_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fixable":
+			out.Values[i] = ec._ScanOverview_fixable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "scanner":
+			out.Values[i] = ec._ScanOverview_scanner(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._ScanOverview_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ScanOverview_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reports":
+			out.Values[i] = ec._ScanOverview_reports(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var scanReportImplementors = []string{"ScanReport", "Node"}
 
 func (ec *executionContext) _ScanReport(ctx context.Context, sel ast.SelectionSet, obj *ent.ScanReport) graphql.Marshaler {
@@ -31160,6 +33564,16 @@ func (ec *executionContext) _ScanReport(ctx context.Context, sel ast.SelectionSe
 		case "finishedAt":
 			out.Values[i] = ec._ScanReport_finishedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			out.Values[i] = ec._ScanReport_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "digest":
+			out.Values[i] = ec._ScanReport_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "artifact":
@@ -31290,6 +33704,117 @@ func (ec *executionContext) _Scanner(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var scannerMetadataImplementors = []string{"ScannerMetadata"}
+
+func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *model.ScannerMetadata) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scannerMetadataImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScannerMetadata")
+		case "name":
+			out.Values[i] = ec._ScannerMetadata_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "vendor":
+			out.Values[i] = ec._ScannerMetadata_vendor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._ScannerMetadata_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "consumes":
+			out.Values[i] = ec._ScannerMetadata_consumes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "produces":
+			out.Values[i] = ec._ScannerMetadata_produces(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var severitySummaryImplementors = []string{"SeveritySummary"}
+
+func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *model.SeveritySummary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, severitySummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SeveritySummary")
+		case "critical":
+			out.Values[i] = ec._SeveritySummary_critical(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "high":
+			out.Values[i] = ec._SeveritySummary_high(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "medium":
+			out.Values[i] = ec._SeveritySummary_medium(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "low":
+			out.Values[i] = ec._SeveritySummary_low(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "none":
+			out.Values[i] = ec._SeveritySummary_none(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unknown":
+			out.Values[i] = ec._SeveritySummary_unknown(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -31311,6 +33836,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_exportProgress(ctx, fields[0])
 	case "gcProgress":
 		return ec._Subscription_gcProgress(ctx, fields[0])
+	case "scanProgress":
+		return ec._Subscription_scanProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -33328,6 +35855,30 @@ func (ec *executionContext) marshalNRole2githubᚗcomᚋberthᚑregistryᚋberth
 	return v
 }
 
+func (ec *executionContext) marshalNScanReport2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReportᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ScanReport) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScanReport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReport(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScanReport2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanReport(ctx context.Context, sel ast.SelectionSet, v *ent.ScanReport) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScanReport!")
+		return graphql.Null
+	}
+	return ec._ScanReport(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNScanReportSeverity2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscanreportᚐSeverity(ctx context.Context, v any) (scanreport.Severity, error) {
 	var res scanreport.Severity
 	err := res.UnmarshalGQL(v)
@@ -33348,6 +35899,22 @@ func (ec *executionContext) marshalNScanReportStatus2githubᚗcomᚋberthᚑregi
 	return v
 }
 
+func (ec *executionContext) marshalNScanner2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScannerᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Scanner) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNScanner2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐScanner(ctx context.Context, sel ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Scanner!")
@@ -33366,6 +35933,19 @@ func (ec *executionContext) marshalNScannerAuth2githubᚗcomᚋberthᚑregistry�
 	return v
 }
 
+func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx context.Context, v any) (model.ScannerInput, error) {
+	res, err := ec.unmarshalInputScannerInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ScannerMetadata!")
+		return graphql.Null
+	}
+	return ec._ScannerMetadata(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, v any) (model.ScheduleKind, error) {
 	var res model.ScheduleKind
 	err := res.UnmarshalGQL(v)
@@ -33374,6 +35954,14 @@ func (ec *executionContext) unmarshalNScheduleKind2githubᚗcomᚋberthᚑregist
 
 func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, sel ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx context.Context, sel ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SeveritySummary!")
+		return graphql.Null
+	}
+	return ec._SeveritySummary(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -34654,6 +37242,29 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋberthᚑregistryᚋbe
 	return v
 }
 
+func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx context.Context, sel ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScanOverview(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOScannerAuth2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx context.Context, v any) (*scanner.Auth, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(scanner.Auth)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOScannerAuth2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋscannerᚐAuth(ctx context.Context, sel ast.SelectionSet, v *scanner.Auth) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
 	if v == nil {
 		return nil, nil
@@ -34924,6 +37535,14 @@ func (ec *executionContext) marshalOVulnerabilityEdge2ᚖgithubᚗcomᚋberthᚑ
 		return graphql.Null
 	}
 	return ec._VulnerabilityEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOVulnerabilityFilter2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐVulnerabilityFilter(ctx context.Context, v any) (*model.VulnerabilityFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputVulnerabilityFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOVulnerabilityOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐVulnerabilityOrder(ctx context.Context, v any) (*ent.VulnerabilityOrder, error) {

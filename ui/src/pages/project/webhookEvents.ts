@@ -19,6 +19,10 @@ export const eventTypeNames: Record<EventType, string> = {
   GC_STARTED: 'Garbage collection started',
   GC_PROGRESS: 'Garbage collection progress',
   GC_COMPLETED: 'Garbage collection completed',
+  SCAN_STARTED: 'Scan started',
+  SCAN_COMPLETED: 'Scan completed',
+  SCAN_FAILED: 'Scan failed',
+  SCAN_STOPPED: 'Scan stopped',
 }
 
 /**

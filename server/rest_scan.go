@@ -1,0 +1,111 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/scanreport"
+	"github.com/berth-registry/berth/ent/vulnerability"
+	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/scan"
+)
+
+// addScanRoutes adds Harbor's scan endpoints: start and stop a scan, and the vulnerability report.
+func (h *rest) addScanRoutes() {
+	const art = "/api/v2.0/projects/{project}/repositories/{repo}/artifacts/{reference}"
+	h.mux.HandleFunc("POST "+art+"/scan", h.scanArtifact)
+	h.mux.HandleFunc("POST "+art+"/scan/stop", h.stopScan)
+	h.mux.HandleFunc("GET "+art+"/additions/vulnerabilities", h.vulnerabilities)
+}
+
+func (h *rest) artifactOf(r *http.Request) (*ent.Artifact, error) {
+	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
+	if err == nil && a == nil {
+		err = errNotFound("artifact " + r.PathValue("reference"))
+	}
+	return a, err
+}
+
+func (h *rest) scanArtifact(w http.ResponseWriter, r *http.Request) {
+	a, err := h.artifactOf(r)
+	if err == nil {
+		_, err = h.res.Mutation().ScanArtifact(r.Context(), a.ID)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func (h *rest) stopScan(w http.ResponseWriter, r *http.Request) {
+	a, err := h.artifactOf(r)
+	if err == nil {
+		_, err = h.res.Mutation().StopScan(r.Context(), a.ID)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// harborSeverity is the protocol's spelling of a stored severity: "HIGH" → "High".
+func harborSeverity(s string) string {
+	if s == "" {
+		return "Unknown"
+	}
+	return s[:1] + strings.ToLower(s[1:])
+}
+
+// vulnerabilities answers Harbor's report addition: the report type mapped to the latest report
+// of the project's scanner (the union over an index's children), or {} if never scanned.
+func (h *rest) vulnerabilities(w http.ResponseWriter, r *http.Request) {
+	a, err := h.artifactOf(r)
+	var o *model.ScanOverview
+	if err == nil {
+		o, err = h.res.Artifact().ScanOverview(r.Context(), a)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if o == nil || o.Status != scanreport.StatusSuccess {
+		writeJSON(w, http.StatusOK, map[string]any{})
+		return
+	}
+	ids := make([]int, len(o.Reports))
+	generated := o.StartedAt
+	for i, rep := range o.Reports {
+		ids[i] = rep.ID
+		if rep.FinishedAt != nil && rep.FinishedAt.After(generated) {
+			generated = *rep.FinishedAt
+		}
+	}
+	vulns, err := h.res.DB.Vulnerability.Query().Where(vulnerability.HasReportsWith(scanreport.IDIn(ids...))).
+		Order(ent.Desc(vulnerability.FieldSeverityRank), ent.Asc(vulnerability.FieldCveID), ent.Asc(vulnerability.FieldPackage)).
+		All(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	list := make([]map[string]any, len(vulns))
+	for i, v := range vulns {
+		item := map[string]any{"id": v.CveID, "package": v.Package, "version": v.PackageVersion, "fix_version": v.FixedVersion,
+			"severity": harborSeverity(string(v.Severity)), "description": v.Description, "links": v.Links, "cwe_ids": v.CweIds,
+			"preferred_cvss": map[string]any{"score_v3": v.CvssScoreV3, "vector_v3": v.CvssVectorV3, "score_v2": v.CvssScoreV2, "vector_v2": v.CvssVectorV2}}
+		if v.VendorAttributes != "" {
+			item["vendor_attributes"] = json.RawMessage(v.VendorAttributes)
+		}
+		list[i] = item
+	}
+	writeJSON(w, http.StatusOK, map[string]any{scan.ReportMimeType: map[string]any{
+		"generated_at":    generated.UTC().Format(time.RFC3339),
+		"scanner":         map[string]string{"name": o.Scanner.Name, "vendor": o.Scanner.Vendor, "version": o.Scanner.Version},
+		"severity":        harborSeverity(string(o.Severity)),
+		"vulnerabilities": list,
+	}})
+}
