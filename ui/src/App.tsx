@@ -7,6 +7,7 @@ import { CleanUpPage } from './pages/cleanup/CleanUpPage'
 import { GCTab } from './pages/cleanup/GCTab'
 import { LogRotationTab } from './pages/cleanup/LogRotationTab'
 import { ConfigurationPage } from './pages/configuration/ConfigurationPage'
+import { ExportsPage } from './pages/exports/ExportsPage'
 import { LoginPage } from './pages/login/LoginPage'
 import { NotFoundPage } from './pages/not-found/NotFoundPage'
 import { LogsTab } from './pages/project/LogsTab'
@@ -38,6 +39,7 @@ export function App() {
           <Route path="logs" element={<LogsTab />} />
         </Route>
         <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
+        <Route path="/exports" element={<ExportsPage />} />
         <Route path="/admin" element={<Navigate to="/admin/users" replace />} />
         <Route path="/admin/users" element={<UsersPage />} />
         <Route path="/admin/audit-log" element={<AuditLogPage />} />

@@ -24,6 +24,7 @@ export function Header() {
       </Link>
       <nav aria-label="Main">
         <NavLink to="/projects">Projects</NavLink>
+        {viewer && !viewer.anonymous && <NavLink to="/exports">CVE exports</NavLink>}
         {viewer?.admin && <NavLink to="/admin">Administration</NavLink>}
       </nav>
       <div className="header-end">

@@ -26,6 +26,7 @@ export interface ProjectAccess {
   labelArtifact: boolean
   deleteArtifact: boolean
   readLogs: boolean
+  scan: boolean
 }
 
 /**
@@ -47,5 +48,6 @@ export function projectAccess(viewer: Viewer | undefined, role: Role | null | un
     labelArtifact: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER'),
     deleteArtifact: any('PROJECT_ADMIN', 'MAINTAINER'),
     readLogs: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER', 'GUEST'),
+    scan: any('PROJECT_ADMIN', 'MAINTAINER'),
   }
 }

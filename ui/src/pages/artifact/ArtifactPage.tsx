@@ -14,6 +14,7 @@ import { graphql } from '../../gql'
 import { artifactPath, repositoryPath } from '../../paths'
 import { ArtifactLabels } from './ArtifactLabels'
 import { ArtifactTags } from './ArtifactTags'
+import { Vulnerabilities } from './Vulnerabilities'
 
 const ArtifactQuery = graphql(`
   query Artifact($repository: String!, $reference: String!) {
@@ -184,6 +185,8 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             canEdit={access.labelArtifact}
             onChanged={reload}
           />
+
+          <Vulnerabilities repository={repository} artifactID={artifact.id} digest={digest} canScan={access.scan} />
 
           <section aria-labelledby="annotations-title">
             <h2 id="annotations-title">Annotations</h2>

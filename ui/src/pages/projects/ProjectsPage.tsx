@@ -8,6 +8,7 @@ import { useTitle } from '../../components/title'
 import { useViewer } from '../../components/viewer'
 import { formatBytes } from '../../format'
 import { graphql } from '../../gql'
+import { ExportDialog } from '../exports/ExportDialog'
 import { NewProjectDialog } from './NewProjectDialog'
 
 const ProjectsQuery = graphql(`
@@ -77,12 +78,15 @@ export function ProjectsPage() {
       <div className="page-head">
         <h1>Projects</h1>
         {viewer && !viewer.anonymous && (
-          <NewProjectDialog
-            onCreated={(name) => {
-              setCreated(name)
-              refetch({ requestPolicy: 'network-only' })
-            }}
-          />
+          <div className="button-row">
+            <ExportDialog admin={viewer.admin} />
+            <NewProjectDialog
+              onCreated={(name) => {
+                setCreated(name)
+                refetch({ requestPolicy: 'network-only' })
+              }}
+            />
+          </div>
         )}
       </div>
       {created && (

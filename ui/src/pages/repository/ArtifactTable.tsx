@@ -1,6 +1,7 @@
 import { Fragment, useState } from 'react'
 import { Link } from 'react-router'
 import { CopyButton } from '../../components/CopyButton'
+import { SeverityBar } from '../../components/SeverityBar'
 import { Time } from '../../components/Time'
 import { formatBytes, registryHost, shortDigest } from '../../format'
 import { graphql } from '../../gql'
@@ -22,6 +23,18 @@ graphql(`
       id
       name
     }
+    scanOverview {
+      status
+      total
+      summary {
+        critical
+        high
+        medium
+        low
+        none
+        unknown
+      }
+    }
   }
 `)
 
@@ -38,6 +51,7 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
           <th scope="col" className="num">
             Size
           </th>
+          <th scope="col">Vulnerabilities</th>
           <th scope="col">Pushed</th>
           <th scope="col">Pull</th>
         </tr>
@@ -76,6 +90,9 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
                 </td>
                 <td className="num">{formatBytes(a.size)}</td>
                 <td>
+                  <ScanCell overview={a.scanOverview} />
+                </td>
+                <td>
                   <Time value={a.pushTime} />
                 </td>
                 <td className="row-actions">
@@ -96,7 +113,7 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
               </tr>
               {isOpen && (
                 <tr id={detailsID} className="details">
-                  <td colSpan={5}>
+                  <td colSpan={6}>
                     <dl className="facts small">
                       <div>
                         <dt>Digest</dt>
@@ -138,4 +155,20 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
       </tbody>
     </table>
   )
+}
+
+/** ScanCell is an artifact's scan in a list: not scanned, scanning, failed, or its severity bar. */
+function ScanCell({ overview }: { overview: ArtifactRowFragment['scanOverview'] }) {
+  if (!overview) return <span className="muted">not scanned</span>
+  switch (overview.status) {
+    case 'PENDING':
+    case 'RUNNING':
+      return <span className="badge">scanning</span>
+    case 'ERROR':
+      return <span className="badge status-failed">scan failed</span>
+    case 'STOPPED':
+      return <span className="badge">scan stopped</span>
+    default:
+      return <SeverityBar summary={overview.summary} total={overview.total} />
+  }
 }
