@@ -24,6 +24,7 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
     ['/projects/library/logs', 'the project log', 'library'],
     ['/repositories/library/e2e-hello', 'a repository', 'library/e2e-hello'],
     [`/repositories/library/e2e-hello/artifacts/${digest()}`, 'an artifact', 'library/e2e-hello'],
+    ['/exports', 'CVE exports', 'CVE exports'],
     ['/admin/users', 'users', 'Users'],
     ['/admin/audit-log', 'the audit log', 'Audit log'],
     ['/admin/configuration', 'configuration', 'Configuration'],
@@ -43,6 +44,10 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
   await page.getByRole('button', { name: 'New project' }).click()
   await expect(page.getByRole('dialog', { name: 'New project' })).toBeVisible()
   await expectAccessible(page, 'the new project dialog')
+  await page.keyboard.press('Escape')
+  await page.getByRole('button', { name: 'Export CVEs' }).click()
+  await expect(page.getByRole('dialog', { name: 'Export CVEs' }).getByRole('checkbox', { name: 'library' })).toBeVisible()
+  await expectAccessible(page, 'the CVE export dialog')
 })
 
 test('the keyboard alone logs in, opens a project and reaches its tabs', async ({ page }) => {

@@ -4,7 +4,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { artifactsDir, screenshotsDir, uiDir } from './paths'
+import { artifactsDir, repoRoot, screenshotsDir, uiDir } from './paths'
 
 // globalSetup starts a real Berth (its own database and data directory), pushes one image into it
 // with crane, and returns the teardown that stops the server and drops the database. The tests
@@ -92,6 +92,8 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}?sslmode=disable`,
       BERTH_DATA_DIR: join(tmp, 'data'),
       BERTH_ADMIN_PASSWORD: password,
+      // The repository's small OSV fixture set: the built-in scanner's whole database in these tests.
+      BERTH_ADVISORY_DIR: resolve(repoRoot, 'testdata/osv'),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
