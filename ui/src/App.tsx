@@ -14,10 +14,13 @@ import { LogsTab } from './pages/project/LogsTab'
 import { MembersTab } from './pages/project/MembersTab'
 import { ProjectPage } from './pages/project/ProjectPage'
 import { RepositoriesTab } from './pages/project/RepositoriesTab'
+import { RobotsTab } from './pages/project/RobotsTab'
 import { SettingsTab } from './pages/project/SettingsTab'
 import { WebhooksTab } from './pages/project/WebhooksTab'
 import { ProjectsPage } from './pages/projects/ProjectsPage'
 import { RepositoryPage } from './pages/repository/RepositoryPage'
+import { SystemRobotsPage } from './pages/robots/SystemRobotsPage'
+import { TokensPage } from './pages/tokens/TokensPage'
 import { UsersPage } from './pages/users/UsersPage'
 
 /**
@@ -37,11 +40,14 @@ export function App() {
           <Route path="settings" element={<SettingsTab />} />
           <Route path="webhooks" element={<WebhooksTab />} />
           <Route path="logs" element={<LogsTab />} />
+          <Route path="robots" element={<RobotsTab />} />
         </Route>
         <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
         <Route path="/exports" element={<ExportsPage />} />
+        <Route path="/tokens" element={<TokensPage />} />
         <Route path="/admin" element={<Navigate to="/admin/users" replace />} />
         <Route path="/admin/users" element={<UsersPage />} />
+        <Route path="/admin/robots" element={<SystemRobotsPage />} />
         <Route path="/admin/audit-log" element={<AuditLogPage />} />
         <Route path="/admin/configuration" element={<ConfigurationPage />} />
         <Route path="/admin/clean-up" element={<CleanUpPage />}>

@@ -93,6 +93,11 @@ function UserMenu({ viewer }: { viewer: Viewer }) {
             Signed in as <strong>{name}</strong>
             {viewer.admin && <span className="badge">system admin</span>}
           </p>
+          {viewer.kind === 'USER' && (
+            <Link to="/tokens" onClick={() => setOpen(false)}>
+              API tokens
+            </Link>
+          )}
           {error && <ErrorMessage error={error} title="Could not log out" />}
           <button type="button" onClick={onLogout} disabled={fetching}>
             Log out

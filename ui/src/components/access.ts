@@ -27,6 +27,8 @@ export interface ProjectAccess {
   deleteArtifact: boolean
   readLogs: boolean
   scan: boolean
+  readRobots: boolean
+  manageRobots: boolean
 }
 
 /**
@@ -49,5 +51,7 @@ export function projectAccess(viewer: Viewer | undefined, role: Role | null | un
     deleteArtifact: any('PROJECT_ADMIN', 'MAINTAINER'),
     readLogs: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER', 'GUEST'),
     scan: any('PROJECT_ADMIN', 'MAINTAINER'),
+    readRobots: any('PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER', 'GUEST'),
+    manageRobots: any('PROJECT_ADMIN'),
   }
 }

@@ -19,6 +19,7 @@ export function AdminHead({ title, actions, children }: { title: string; actions
       </div>
       <nav aria-label="Administration sections" className="tabs">
         <NavLink to="/admin/users">Users</NavLink>
+        <NavLink to="/admin/robots">Robot accounts</NavLink>
         <NavLink to="/admin/audit-log">Audit log</NavLink>
         <NavLink to="/admin/configuration">Configuration</NavLink>
         <NavLink to="/admin/clean-up">Clean Up</NavLink>

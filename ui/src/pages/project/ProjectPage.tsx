@@ -82,6 +82,7 @@ export function ProjectPage() {
             {member && <NavLink to={`${base}/settings`}>Settings</NavLink>}
             {access.listWebhooks && <NavLink to={`${base}/webhooks`}>Webhooks</NavLink>}
             {access.readLogs && <NavLink to={`${base}/logs`}>Logs</NavLink>}
+            {access.readRobots && <NavLink to={`${base}/robots`}>Robot accounts</NavLink>}
           </nav>
           <Outlet context={{ project, access } satisfies ProjectContext} />
         </>
