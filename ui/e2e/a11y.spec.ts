@@ -22,10 +22,13 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
     ['/projects/library/settings', 'project settings', 'library'],
     ['/projects/library/webhooks', 'project webhooks', 'library'],
     ['/projects/library/logs', 'the project log', 'library'],
+    ['/projects/library/robots', 'project robot accounts', 'library'],
     ['/repositories/library/e2e-hello', 'a repository', 'library/e2e-hello'],
     [`/repositories/library/e2e-hello/artifacts/${digest()}`, 'an artifact', 'library/e2e-hello'],
     ['/exports', 'CVE exports', 'CVE exports'],
     ['/admin/users', 'users', 'Users'],
+    ['/admin/robots', 'system robot accounts', 'Robot accounts'],
+    ['/tokens', 'API tokens', 'API tokens'],
     ['/admin/audit-log', 'the audit log', 'Audit log'],
     ['/admin/configuration', 'configuration', 'Configuration'],
     ['/admin/clean-up/log-rotation', 'log rotation', 'Clean Up'],
@@ -48,6 +51,20 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
   await page.getByRole('button', { name: 'Export CVEs' }).click()
   await expect(page.getByRole('dialog', { name: 'Export CVEs' }).getByRole('checkbox', { name: 'library' })).toBeVisible()
   await expectAccessible(page, 'the CVE export dialog')
+  await page.keyboard.press('Escape')
+  await page.goto('/projects/library/robots')
+  await page.getByRole('button', { name: 'New robot account' }).click()
+  await expect(page.getByRole('dialog', { name: 'New robot account' }).getByRole('group', { name: 'Repository' })).toBeVisible()
+  await expectAccessible(page, 'the new robot account dialog')
+  await page.goto('/admin/robots')
+  await page.getByRole('button', { name: 'New robot account' }).click()
+  await page.getByRole('dialog', { name: 'New robot account' }).getByLabel('Only the projects chosen').check()
+  await expect(page.getByRole('group', { name: 'Chosen projects' }).getByLabel('library')).toBeVisible()
+  await expectAccessible(page, 'the new system robot dialog')
+  await page.goto('/tokens')
+  await page.getByRole('button', { name: 'New API token' }).click()
+  await expect(page.getByRole('dialog', { name: 'New API token' }).getByRole('group', { name: 'Repository' })).toBeVisible()
+  await expectAccessible(page, 'the new API token dialog')
 })
 
 test('the keyboard alone logs in, opens a project and reaches its tabs', async ({ page }) => {
