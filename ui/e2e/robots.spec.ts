@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { crane, createProject, logIn, shot } from './helpers'
+import { crane, createProject, gql, logIn, shot } from './helpers'
 
 /** A crane of its own: a fresh docker config, so it runs as whoever it logs in as and no one else. */
 function freshCrane() {
@@ -85,6 +85,8 @@ test('a project robot with pull only is created in the dialog, pulls its project
     expect(JSON.parse(own.out).layers).toHaveLength(1)
     const elsewhere = asRobot.run('manifest', `${host}/${other}/secret:v1`)
     expect(elsewhere.ok, elsewhere.out).toBe(false)
+    // library is public: anyone, this robot too, may pull from it.
+    expect(asRobot.run('manifest', `${host}/library/e2e-hello:v1`).ok).toBe(true)
     const push = asRobot.run('append', '-f', process.env.BERTH_E2E_LAYER ?? '', '-t', `${host}/${project}/app:v2`)
     expect(push.ok, push.out).toBe(false)
 
@@ -230,4 +232,56 @@ test('an API token made from the user menu works as a Bearer token on /graphql u
   } finally {
     await client.dispose()
   }
+})
+
+test('a maintainer sees the project robots without controls, a limited guest not at all; anyone with a password has API tokens', async ({ page }) => {
+  const suffix = randomBytes(3).toString('hex')
+  const project = `e2e-robots-ro-${suffix}`
+  const maintainer = `e2e-robmaint-${suffix}`
+  const guest = `e2e-robguest-${suffix}`
+  const password = 'e2e-password-robots'
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  const projectID = await createProject(page, project)
+  for (const [username, role] of [
+    [maintainer, 'MAINTAINER'],
+    [guest, 'LIMITED_GUEST'],
+  ]) {
+    await gql(page, 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { username, password } })
+    await gql(page, 'mutation($p: ID!, $u: String!, $r: Role!) { addMember(projectID: $p, username: $u, role: $r) { id } }', {
+      p: projectID,
+      u: username,
+      r: role,
+    })
+  }
+  await gql(page, 'mutation($input: CreateRobotInput!) { createRobot(input: $input) { secret } }', {
+    input: { projectID, name: 'ci', permissions: [{ namespace: project, resource: 'repository', action: 'pull' }] },
+  })
+
+  await page.context().clearCookies()
+  await logIn(page, password, maintainer)
+  await expect(page).toHaveURL(/\/projects$/)
+  await page.goto(`/projects/${project}`)
+  await page.getByRole('navigation', { name: 'Project sections' }).getByRole('link', { name: 'Robot accounts' }).click()
+  const row = robotRow(page, `robot$${project}+ci`)
+  await expect(row).toContainText('Repository: pull')
+  await expect(row).toContainText('Enabled')
+  await expect(page.getByRole('button', { name: 'New robot account' })).toHaveCount(0)
+  await expect(page.getByRole('columnheader', { name: 'Actions' })).toHaveCount(0)
+  await expect(row.getByRole('button')).toHaveCount(0)
+  await shot(page, 'robots-maintainer')
+
+  await page.goto('/admin/robots')
+  await expect(page.getByText('Only system administrators may see this page.')).toBeVisible()
+
+  await page.getByRole('button', { name: `User menu for ${maintainer}` }).click()
+  await page.getByRole('link', { name: 'API tokens' }).click()
+  await expect(page.getByText('You have no API tokens yet.')).toBeVisible()
+  await expect(page.getByRole('button', { name: 'New API token' })).toBeVisible()
+
+  await page.context().clearCookies()
+  await logIn(page, password, guest)
+  await expect(page).toHaveURL(/\/projects$/)
+  await page.goto(`/projects/${project}`)
+  await expect(page.getByRole('navigation', { name: 'Project sections' }).getByRole('link', { name: 'Robot accounts' })).toHaveCount(0)
 })
