@@ -21,6 +21,7 @@ import { ProjectsPage } from './pages/projects/ProjectsPage'
 import { RepositoryPage } from './pages/repository/RepositoryPage'
 import { SystemRobotsPage } from './pages/robots/SystemRobotsPage'
 import { TokensPage } from './pages/tokens/TokensPage'
+import { ScannersPage } from './pages/scanners/ScannersPage'
 import { UsersPage } from './pages/users/UsersPage'
 
 /**
@@ -50,6 +51,7 @@ export function App() {
         <Route path="/admin/robots" element={<SystemRobotsPage />} />
         <Route path="/admin/audit-log" element={<AuditLogPage />} />
         <Route path="/admin/configuration" element={<ConfigurationPage />} />
+        <Route path="/admin/scanners" element={<ScannersPage />} />
         <Route path="/admin/clean-up" element={<CleanUpPage />}>
           <Route index element={<Navigate to="gc" replace />} />
           <Route path="gc" element={<GCTab />} />

@@ -22,6 +22,7 @@ export function AdminHead({ title, actions, children }: { title: string; actions
         <NavLink to="/admin/robots">Robot accounts</NavLink>
         <NavLink to="/admin/audit-log">Audit log</NavLink>
         <NavLink to="/admin/configuration">Configuration</NavLink>
+        <NavLink to="/admin/scanners">Scanners</NavLink>
         <NavLink to="/admin/clean-up">Clean Up</NavLink>
       </nav>
       {viewer && !viewer.admin ? (

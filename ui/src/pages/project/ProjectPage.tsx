@@ -18,6 +18,8 @@ const ProjectQuery = graphql(`
       autoScan
       preventVulnerable
       severityThreshold
+      cveAllowlist
+      scannerID
       createdAt
       myRole
       repositoryCount

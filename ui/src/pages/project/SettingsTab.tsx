@@ -1,12 +1,14 @@
 import { useState, type FormEvent } from 'react'
 import { useNavigate } from 'react-router'
-import { useMutation } from 'urql'
+import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
+import { useViewer } from '../../components/viewer'
 import { graphql } from '../../gql'
 import type { ProjectSeverityThreshold } from '../../gql/graphql'
 import { useProject } from './context'
 import { LabelsSection } from './LabelsSection'
+import { allowlistText, parseAllowlist, sameList } from '../scanners/allowlist'
 
 const UpdateProjectMutation = graphql(`
   mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) {
@@ -16,6 +18,20 @@ const UpdateProjectMutation = graphql(`
       autoScan
       preventVulnerable
       severityThreshold
+      cveAllowlist
+      scannerID
+    }
+  }
+`)
+
+// Only system admins may list the scanners, so only they choose a project's scanner here.
+const ScannerChoicesQuery = graphql(`
+  query ScannerChoices {
+    scanners {
+      id
+      name
+      enabled
+      isDefault
     }
   }
 `)
@@ -44,6 +60,14 @@ export function SettingsTab() {
   const [autoScan, setAutoScan] = useState(project.autoScan)
   const [preventVulnerable, setPreventVulnerable] = useState(project.preventVulnerable)
   const [severity, setSeverity] = useState<ProjectSeverityThreshold>(project.severityThreshold)
+  const [allowlist, setAllowlist] = useState(allowlistText(project.cveAllowlist))
+  const [allowlistError, setAllowlistError] = useState<string | null>(null)
+  const [scannerID, setScannerID] = useState(project.scannerID == null ? '' : String(project.scannerID))
+  const { viewer } = useViewer()
+  const [scannersResult] = useQuery({ query: ScannerChoicesQuery, pause: !viewer?.admin })
+  const scanners = scannersResult.data?.scanners
+  const defaultScanner = scanners?.find((s) => s.isDefault)
+  const current = project.scannerID == null ? '' : String(project.scannerID)
   const [{ fetching, error }, update] = useMutation(UpdateProjectMutation)
   const [, deleteProject] = useMutation(DeleteProjectMutation)
   const [saved, setSaved] = useState(false)
@@ -53,17 +77,26 @@ export function SettingsTab() {
     isPublic !== project.public ||
     autoScan !== project.autoScan ||
     preventVulnerable !== project.preventVulnerable ||
-    severity !== project.severityThreshold
+    severity !== project.severityThreshold ||
+    !sameList(parseAllowlist(allowlist).ids, project.cveAllowlist ?? []) ||
+    !!parseAllowlist(allowlist).error ||
+    (!!scanners && scannerID !== current)
 
   const onSubmit = async (e: FormEvent) => {
     e.preventDefault()
     setSaved(false)
+    const { ids, error: invalid } = parseAllowlist(allowlist)
+    setAllowlistError(invalid)
+    if (invalid) return
     setShowError(true)
+    // The scanner is sent only by those who could see the choices, so no one clears it unknowingly.
+    const scanner = !scanners ? {} : scannerID ? { scannerID: Number(scannerID) } : { clearScannerID: true }
     const result = await update({
       id: project.id,
-      input: { public: isPublic, autoScan, preventVulnerable, severityThreshold: severity },
+      input: { public: isPublic, autoScan, preventVulnerable, severityThreshold: severity, cveAllowlist: ids, ...scanner },
     })
-    if (result.error) return
+    if (result.error || !result.data) return
+    setAllowlist(allowlistText(result.data.updateProject.cveAllowlist))
     setShowError(false)
     setSaved(true)
   }
@@ -131,6 +164,61 @@ export function SettingsTab() {
               With “Prevent pulls” on, artifacts with a vulnerability at or above this severity cannot be pulled.
             </p>
           </div>
+          <div className="field indent">
+            <label htmlFor="project-allowlist">CVE allowlist, one id a line</label>
+            <textarea
+              id="project-allowlist"
+              rows={5}
+              spellCheck={false}
+              placeholder={'CVE-2024-1234\nCVE-2023-45853'}
+              aria-describedby={allowlistError ? 'project-allowlist-help project-allowlist-invalid' : 'project-allowlist-help'}
+              aria-invalid={allowlistError ? true : undefined}
+              value={allowlist}
+              onChange={(e) => {
+                setAllowlist(e.target.value)
+                setAllowlistError(null)
+                setSaved(false)
+              }}
+            />
+            <p id="project-allowlist-help" className="help">
+              Pull prevention ignores these vulnerabilities in this project, as it does those of the system allowlist.
+            </p>
+            {allowlistError && (
+              <div id="project-allowlist-invalid" className="error" role="alert">
+                {allowlistError}
+              </div>
+            )}
+          </div>
+          {scanners ? (
+            <div className="field">
+              <label htmlFor="project-scanner">Scanner</label>
+              <select
+                id="project-scanner"
+                value={scannerID}
+                aria-describedby="project-scanner-help"
+                onChange={(e) => {
+                  setScannerID(e.target.value)
+                  setSaved(false)
+                }}
+              >
+                <option value="">The default scanner{defaultScanner ? ` (${defaultScanner.name})` : ''}</option>
+                {scanners
+                  .filter((s) => s.enabled || s.id === current)
+                  .map((s) => (
+                    <option key={s.id} value={s.id}>
+                      {s.enabled ? s.name : `${s.name} (disabled)`}
+                    </option>
+                  ))}
+              </select>
+              <p id="project-scanner-help" className="help">
+                Scans of this project’s artifacts, on push or on demand, use this scanner.
+              </p>
+            </div>
+          ) : (
+            <p className="help">
+              Scanner: {project.scannerID == null ? 'the default scanner' : 'one chosen by a system administrator'}.
+            </p>
+          )}
         </fieldset>
         {showError && error && <ErrorMessage error={error} title="Could not save the settings" />}
         {saved && (
