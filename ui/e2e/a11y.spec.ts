@@ -31,6 +31,7 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
     ['/tokens', 'API tokens', 'API tokens'],
     ['/admin/audit-log', 'the audit log', 'Audit log'],
     ['/admin/configuration', 'configuration', 'Configuration'],
+    ['/admin/scanners', 'scanners', 'Scanners'],
     ['/admin/clean-up/log-rotation', 'log rotation', 'Clean Up'],
     ['/admin/clean-up/gc', 'garbage collection', 'Clean Up'],
   ]
@@ -65,6 +66,10 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
   await page.getByRole('button', { name: 'New API token' }).click()
   await expect(page.getByRole('dialog', { name: 'New API token' }).getByRole('group', { name: 'Repository' })).toBeVisible()
   await expectAccessible(page, 'the new API token dialog')
+  await page.goto('/admin/scanners')
+  await page.getByRole('button', { name: 'Add scanner' }).click()
+  await expect(page.getByRole('dialog', { name: 'Add scanner' })).toBeVisible()
+  await expectAccessible(page, 'the add scanner dialog')
 })
 
 test('the keyboard alone logs in, opens a project and reaches its tabs', async ({ page }) => {
