@@ -125,6 +125,9 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreatePr
 	if len(input.Name) > 255 || !projectNameRE.MatchString(input.Name) {
 		return nil, badInput("invalid project name %q: use lower-case letters and digits, separated by single '.', '_' or '-'", input.Name)
 	}
+	if err := checkAllowlist(input.CveAllowlist); err != nil {
+		return nil, err
+	}
 	exists, err := r.DB.Project.Query().Where(project.Name(input.Name)).Exist(ctx)
 	if err != nil {
 		return nil, err
@@ -155,6 +158,9 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreatePr
 func (r *mutationResolver) UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error) {
 	proj, err := r.projectFor(ctx, id, auth.ActionUpdateProject)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkAllowlist(input.CveAllowlist, input.AppendCveAllowlist); err != nil {
 		return nil, err
 	}
 	proj, err = r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)

@@ -19,7 +19,32 @@ import (
 	"github.com/berth-registry/berth/worker/scan"
 )
 
-var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
+var (
+	cveIDRE       = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
+	strictCVEIDRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
+)
+
+// validVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
+// (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
+func validVulnID(id string) bool {
+	if strings.HasPrefix(id, "CVE-") {
+		return strictCVEIDRE.MatchString(id)
+	}
+	return cveIDRE.MatchString(id)
+}
+
+// checkAllowlist refuses a project allowlist entry that is not a vulnerability id, as
+// setSystemCVEAllowlist does: an id that can never match would silently allowlist nothing.
+func checkAllowlist(lists ...[]string) error {
+	for _, list := range lists {
+		for _, id := range list {
+			if !validVulnID(id) {
+				return badInput("%q is not a vulnerability id such as CVE-2024-1234", id)
+			}
+		}
+	}
+	return nil
+}
 
 // latestReports returns the reports an artifact's overview sums: those of the project's scanner
 // for the artifact (each child, for an index). nil when it was never scanned.

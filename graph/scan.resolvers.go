@@ -216,7 +216,7 @@ func (r *mutationResolver) SetSystemCVEAllowlist(ctx context.Context, cveIDs []s
 	list := []string{}
 	for _, id := range cveIDs {
 		id = strings.TrimSpace(id)
-		if !cveIDRE.MatchString(id) {
+		if !validVulnID(id) {
 			return nil, badInput("%q is not a vulnerability id such as CVE-2024-1234", id)
 		}
 		if !slices.Contains(list, id) {

@@ -593,3 +593,39 @@ func TestScanAll(t *testing.T) {
 		t.Errorf("the stuck report was not given a new job: %v → %v", rep.JobID, after.JobID)
 	}
 }
+
+func TestProjectCVEAllowlistRefusesWhatIsNoVulnerabilityID(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	id := env.CreateProject("allowlisted", false)
+	const update = `mutation($id: ID!, $input: UpdateProjectInput!) { updateProject(id: $id, input: $input) { cveAllowlist } }`
+
+	for name, input := range map[string]map[string]any{
+		"set":    {"cveAllowlist": []string{"CVE-2024-2398", "not a cve"}},
+		"append": {"appendCveAllowlist": []string{"cve-2024-2398"}},
+		"half a CVE": {"cveAllowlist": []string{"CVE-24-1"}},
+	} {
+		r := env.GraphQL("admin", servertest.AdminPassword, update, map[string]any{"id": id, "input": input})
+		if r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "is not a vulnerability id") {
+			t.Errorf("%s: errors %+v; want BAD_USER_INPUT", name, r.Errors)
+		}
+	}
+	r := env.GraphQL("admin", servertest.AdminPassword, `mutation { createProject(input: {name: "born-allowlisted", cveAllowlist: ["log4shell"]}) { id } }`, nil)
+	if r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("create: errors %+v; want BAD_USER_INPUT", r.Errors)
+	}
+
+	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation { setSystemCVEAllowlist(cveIDs: ["CVE-2024-1"]) }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("system: errors %+v; want BAD_USER_INPUT", r.Errors)
+	}
+
+	// Nothing refused was stored; CVE and other advisory ids are accepted.
+	var out struct {
+		UpdateProject struct{ CveAllowlist []string } `json:"updateProject"`
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, update,
+		map[string]any{"id": id, "input": map[string]any{"cveAllowlist": []string{"CVE-2024-2398", "GHSA-xxxx-yyyy-zzzz"}}}, &out)
+	if got := strings.Join(out.UpdateProject.CveAllowlist, ","); got != "CVE-2024-2398,GHSA-xxxx-yyyy-zzzz" {
+		t.Fatalf("allowlist %q", got)
+	}
+}

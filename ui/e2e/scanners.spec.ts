@@ -187,16 +187,16 @@ test('the system CVE allowlist is checked, saved and shown again after a reload'
     )
     await expect(allowlist).toHaveAttribute('aria-invalid', 'true')
 
-    // Ids are trimmed, upper-cased and kept once.
-    await allowlist.fill('CVE-2024-1234\n cve-2023-45853\n\nCVE-2024-1234\n')
+    // Ids are trimmed, CVE ids upper-cased, all kept once; other databases' ids are taken too.
+    await allowlist.fill('CVE-2024-1234\n cve-2023-45853\n\nCVE-2024-1234\nGHSA-jfh8-c2jp-5v3q\n')
     await save.click()
     await expect(page.getByRole('status')).toHaveText('System allowlist saved.')
     await page.reload()
-    await expect(page.getByLabel('CVE ids, one a line')).toHaveValue('CVE-2024-1234\nCVE-2023-45853')
+    await expect(page.getByLabel('CVE ids, one a line')).toHaveValue('CVE-2024-1234\nCVE-2023-45853\nGHSA-jfh8-c2jp-5v3q')
     await expect(save).toBeDisabled()
     await shot(page, 'system-allowlist')
     const data = await gql<{ systemCVEAllowlist: string[] }>(page, '{ systemCVEAllowlist }')
-    expect(data.systemCVEAllowlist).toEqual(['CVE-2024-1234', 'CVE-2023-45853'])
+    expect(data.systemCVEAllowlist).toEqual(['CVE-2024-1234', 'CVE-2023-45853', 'GHSA-jfh8-c2jp-5v3q'])
   } finally {
     // Other tests' pull-prevention checks expect no system allowlist.
     await gql(page, 'mutation { setSystemCVEAllowlist(cveIDs: []) }')

@@ -1,4 +1,4 @@
-import { useRef, useState, type FormEvent } from 'react'
+import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { useMutation } from 'urql'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { graphql } from '../../gql'
@@ -52,6 +52,12 @@ export function AddScannerDialog({ onAdded }: { onAdded: (name: string) => void 
   const [metadata, setMetadata] = useState<Metadata | null>(null)
   const [shown, setShown] = useState<'ping' | 'add' | null>(null)
   const kind = authKinds.find((k) => k.value === auth) ?? authKinds[0]
+  const outcome = useRef<HTMLDivElement>(null)
+
+  // The test's answer sits below the fields: bring it into view in a short window.
+  useEffect(() => {
+    if (metadata || ping.error) outcome.current?.scrollIntoView({ block: 'nearest' })
+  }, [metadata, ping.error])
 
   const open = () => {
     setName('')
@@ -156,40 +162,42 @@ export function AddScannerDialog({ onAdded }: { onAdded: (name: string) => void 
             Skip TLS certificate verification (self-signed adapters only)
           </label>
 
-          {shown === 'ping' && ping.fetching && (
-            <p className="muted" role="status">
-              Reading the adapter’s metadata…
-            </p>
-          )}
-          {shown === 'ping' && ping.error && <ErrorMessage error={ping.error} title="Test connection failed" />}
-          {shown === 'ping' && metadata && (
-            <div className="notice scanner-metadata" role="status">
-              <strong>Connected.</strong> The adapter says:
-              <dl>
-                <dt>Scanner</dt>
-                <dd>{metadata.name}</dd>
-                <dt>Vendor</dt>
-                <dd>{metadata.vendor}</dd>
-                <dt>Version</dt>
-                <dd>{metadata.version}</dd>
-                <dt>Scans</dt>
-                <dd>
-                  {metadata.consumes.length === 0 ? (
-                    <span className="muted">nothing listed</span>
-                  ) : (
-                    <ul>
-                      {metadata.consumes.map((c) => (
-                        <li key={c}>
-                          <code>{c}</code>
-                        </li>
-                      ))}
-                    </ul>
-                  )}
-                </dd>
-              </dl>
-            </div>
-          )}
-          {shown === 'add' && add.error && <ErrorMessage error={add.error} title="Could not add the scanner" />}
+          <div ref={outcome}>
+            {shown === 'ping' && ping.fetching && (
+              <p className="muted" role="status">
+                Reading the adapter’s metadata…
+              </p>
+            )}
+            {shown === 'ping' && ping.error && <ErrorMessage error={ping.error} title="Test connection failed" />}
+            {shown === 'ping' && metadata && (
+              <div className="notice scanner-metadata" role="status">
+                <strong>Connected.</strong> The adapter says:
+                <dl>
+                  <dt>Scanner</dt>
+                  <dd>{metadata.name}</dd>
+                  <dt>Vendor</dt>
+                  <dd>{metadata.vendor}</dd>
+                  <dt>Version</dt>
+                  <dd>{metadata.version}</dd>
+                  <dt>Scans</dt>
+                  <dd>
+                    {metadata.consumes.length === 0 ? (
+                      <span className="muted">nothing listed</span>
+                    ) : (
+                      <ul>
+                        {metadata.consumes.map((c) => (
+                          <li key={c}>
+                            <code>{c}</code>
+                          </li>
+                        ))}
+                      </ul>
+                    )}
+                  </dd>
+                </dl>
+              </div>
+            )}
+            {shown === 'add' && add.error && <ErrorMessage error={add.error} title="Could not add the scanner" />}
+          </div>
           <div className="actions">
             <button type="button" onClick={() => dialog.current?.close()}>
               Cancel

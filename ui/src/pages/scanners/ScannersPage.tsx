@@ -174,7 +174,7 @@ function ScannerRow({
   return (
     <tr>
       <td>
-        <strong>{s.name}</strong>
+        <strong>{s.name}</strong>{' '}
         {s.isDefault && <span className="badge public">Default</span>}
         {s.description && <div className="muted">{s.description}</div>}
       </td>

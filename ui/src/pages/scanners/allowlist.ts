@@ -1,18 +1,22 @@
 /** A CVE id: CVE-, the year, then four or more digits (CVE-2024-1234). */
 const cveID = /^CVE-\d{4}-\d{4,}$/
+/** Another database's id, which the server accepts too (GHSA-xxxx-xxxx-xxxx, GO-2024-1234). */
+const otherID = /^[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+$/
 
 /**
  * parseAllowlist reads a textarea of CVE ids, one a line: blank lines are skipped, ids are trimmed,
- * upper-cased and deduplicated. It returns the ids, or a sentence naming the lines that are not CVE
- * ids. The server checks again; this only spares a round trip.
+ * CVE ids upper-cased, and all kept once. Other databases' ids (GHSA-…) pass, as the server takes
+ * them. It returns the ids, or a sentence naming the lines that are not ids. The server checks
+ * again; this only spares a round trip.
  */
 export function parseAllowlist(text: string): { ids: string[]; error: string | null } {
   const ids: string[] = []
   const bad: string[] = []
   for (const line of text.split('\n')) {
-    const id = line.trim().toUpperCase()
+    let id = line.trim()
     if (!id) continue
-    if (!cveID.test(id)) bad.push(line.trim())
+    if (/^cve-/i.test(id)) id = id.toUpperCase()
+    if (id.startsWith('CVE-') ? !cveID.test(id) : !otherID.test(id)) bad.push(line.trim())
     else if (!ids.includes(id)) ids.push(id)
   }
   if (bad.length > 0) {
