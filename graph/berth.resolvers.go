@@ -128,6 +128,9 @@ func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreatePr
 	if err := checkAllowlist(input.CveAllowlist); err != nil {
 		return nil, err
 	}
+	if err := r.checkProjectScanner(ctx, input.ScannerID); err != nil {
+		return nil, err
+	}
 	exists, err := r.DB.Project.Query().Where(project.Name(input.Name)).Exist(ctx)
 	if err != nil {
 		return nil, err
@@ -161,6 +164,9 @@ func (r *mutationResolver) UpdateProject(ctx context.Context, id int, input ent.
 		return nil, err
 	}
 	if err := checkAllowlist(input.CveAllowlist, input.AppendCveAllowlist); err != nil {
+		return nil, err
+	}
+	if err := r.checkProjectScanner(ctx, input.ScannerID); err != nil {
 		return nil, err
 	}
 	proj, err = r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)

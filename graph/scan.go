@@ -33,6 +33,25 @@ func validVulnID(id string) bool {
 	return cveIDRE.MatchString(id)
 }
 
+// checkProjectScanner refuses a project scanner that does not exist or is disabled: scans of the
+// project would fail later, far from the setting that broke them.
+func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
+	if id == nil {
+		return nil
+	}
+	s, err := r.DB.Scanner.Get(ctx, *id)
+	if ent.IsNotFound(err) {
+		return badInput("scanner %d does not exist", *id)
+	}
+	if err != nil {
+		return err
+	}
+	if !s.Enabled {
+		return badInput("scanner %s is disabled: enable it first, or choose another", s.Name)
+	}
+	return nil
+}
+
 // checkAllowlist refuses a project allowlist entry that is not a vulnerability id, as
 // setSystemCVEAllowlist does: an id that can never match would silently allowlist nothing.
 func checkAllowlist(lists ...[]string) error {

@@ -628,4 +628,12 @@ func TestProjectCVEAllowlistRefusesWhatIsNoVulnerabilityID(t *testing.T) {
 	if got := strings.Join(out.UpdateProject.CveAllowlist, ","); got != "CVE-2024-2398,GHSA-xxxx-yyyy-zzzz" {
 		t.Fatalf("allowlist %q", got)
 	}
+
+	// A project's scanner must exist (and be enabled).
+	if r := env.GraphQL("admin", servertest.AdminPassword, update, map[string]any{"id": id, "input": map[string]any{"scannerID": 999999}}); r.Code() != "BAD_USER_INPUT" || !strings.Contains(r.Errors[0].Message, "does not exist") {
+		t.Errorf("unknown scanner: errors %+v; want BAD_USER_INPUT", r.Errors)
+	}
+	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation { createProject(input: {name: "ghost-scanner", scannerID: 999999}) { id } }`, nil); r.Code() != "BAD_USER_INPUT" {
+		t.Errorf("create with an unknown scanner: errors %+v; want BAD_USER_INPUT", r.Errors)
+	}
 }
