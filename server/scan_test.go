@@ -601,8 +601,8 @@ func TestProjectCVEAllowlistRefusesWhatIsNoVulnerabilityID(t *testing.T) {
 	const update = `mutation($id: ID!, $input: UpdateProjectInput!) { updateProject(id: $id, input: $input) { cveAllowlist } }`
 
 	for name, input := range map[string]map[string]any{
-		"set":    {"cveAllowlist": []string{"CVE-2024-2398", "not a cve"}},
-		"append": {"appendCveAllowlist": []string{"cve-2024-2398"}},
+		"set":        {"cveAllowlist": []string{"CVE-2024-2398", "not a cve"}},
+		"append":     {"appendCveAllowlist": []string{"cve-2024-2398"}},
 		"half a CVE": {"cveAllowlist": []string{"CVE-24-1"}},
 	} {
 		r := env.GraphQL("admin", servertest.AdminPassword, update, map[string]any{"id": id, "input": input})
