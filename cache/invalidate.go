@@ -17,6 +17,10 @@ import (
 // exactly when (and only if) the change commits.
 const AccessChannel = "berth_cache_access"
 
+// secondPass is how long after an event its keys are invalidated once more: longer than a load
+// plus a Redis write (bounded by the Redis timeout) normally take.
+const secondPass = time.Second
+
 // TagKey is the key of a tag's digest.
 func TagKey(repo, tag string) string { return repo + ":" + tag }
 
@@ -75,6 +79,9 @@ func (c *Cache) Follow(ctx context.Context, bus *event.Bus) {
 			return
 		case e := <-events:
 			c.invalidateEvent(ctx, e)
+			// A replica whose load read the database just before the change may still be
+			// writing the old value to Redis; a second pass a little later removes it.
+			time.AfterFunc(secondPass, func() { c.invalidateEvent(context.WithoutCancel(ctx), e) })
 		}
 	}
 }
@@ -122,8 +129,10 @@ var bookkeeping = []string{"last_login_at", "last_used_at", "updated_at"}
 
 // AccessHook is an ent hook that, for every mutation of the entities permissions come from
 // (users, memberships, robots, API tokens, projects), sends an AccessChannel notification in the
-// mutation's own transaction: every replica forgets its access decisions when it commits.
-func AccessHook() ent.Hook {
+// mutation's own transaction, so every replica forgets its access decisions when it commits, and
+// calls local once the change has committed, so this replica forgets them before the write is
+// answered (local may be nil).
+func AccessHook(local func()) ent.Hook {
 	return func(next ent.Mutator) ent.Mutator {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			switch m.Type() {
@@ -135,13 +144,33 @@ func AccessHook() ent.Hook {
 			if err != nil || onlyBookkeeping(m) {
 				return v, err
 			}
-			cm, ok := m.(interface{ Client() *ent.Client })
+			cm, ok := m.(interface {
+				Client() *ent.Client
+				Tx() (*ent.Tx, error)
+			})
 			if !ok {
 				return v, nil
 			}
 			if _, err := cm.Client().ExecContext(ctx, "SELECT pg_notify($1, '')", AccessChannel); err != nil {
 				return nil, fmt.Errorf("notify access change: %w", err)
 			}
+			if local == nil {
+				return v, nil
+			}
+			tx, err := cm.Tx()
+			if err != nil {
+				local() // not in a transaction: the change has committed
+				return v, nil
+			}
+			tx.OnCommit(func(next ent.Committer) ent.Committer {
+				return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+					err := next.Commit(ctx, tx)
+					if err == nil {
+						local()
+					}
+					return err
+				})
+			})
 			return v, nil
 		})
 	}

@@ -98,7 +98,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
 	// Every replica forgets its access decisions when a permission changes anywhere (whether or
 	// not this one caches them): the hook notifies inside the writing transaction.
-	db.Use(cache.AccessHook())
+	db.Use(cache.AccessHook(func() {
+		if s.cache != nil {
+			s.cache.BumpGeneration()
+		}
+	}))
 	s.db = db
 	ok := false
 	defer func() {
