@@ -52,11 +52,8 @@ func (r *Registry) UseCache(c *cache.Cache) {
 // can; it returns false, having written nothing, when the request must take the ordinary road.
 func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request, rt route) bool {
 	ctx := req.Context()
-	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
-		return false
-	}
 	d, ok := r.cachedDecision(req, rt)
-	if !ok {
+	if !ok || (d.PreventVulnerable && !d.Scanner && r.policy != nil) {
 		return false
 	}
 	dgst := digest.Digest(rt.reference)
@@ -102,10 +99,25 @@ func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request,
 	return true
 }
 
+// serveCachedRead hands a blob or tag-list GET or HEAD to Distribution on a cached access decision,
+// sparing the credential check and the project and membership queries of every layer of a pull.
+// It returns false, having written nothing, when there is no decision to allow.
+func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt route) bool {
+	d, ok := r.cachedDecision(req, rt)
+	if !ok {
+		return false
+	}
+	r.app.ServeHTTP(w, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
+	return true
+}
+
 // cachedDecision is whether the request's credentials may pull rt's repository, from the cache or
 // worked out once and cached. Only a decision to allow is cached and only for credentials in the
 // Authorization header (or none): everything else takes the ordinary road, which explains itself.
 func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) {
+	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
+		return decision{}, false
+	}
 	authz := req.Header.Get("Authorization")
 	if authz == "" {
 		if c, err := req.Cookie(auth.SessionCookie); err == nil && c.Value != "" {
@@ -126,9 +138,6 @@ func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) 
 	}
 	var d decision
 	if json.Unmarshal(b, &d) != nil || d.Principal == nil {
-		return decision{}, false
-	}
-	if d.PreventVulnerable && !d.Scanner && r.policy != nil {
 		return decision{}, false
 	}
 	return d, true

@@ -98,11 +98,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
 	// Every replica forgets its access decisions when a permission changes anywhere (whether or
 	// not this one caches them): the hook notifies inside the writing transaction.
-	db.Use(cache.AccessHook(func() {
-		if s.cache != nil {
-			s.cache.BumpGeneration()
-		}
-	}))
+	db.Use(cache.AccessHook(s.ForgetAccessDecisions))
 	s.db = db
 	ok := false
 	defer func() {
@@ -170,6 +166,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
+}
+
+// ForgetAccessDecisions makes this replica forget its cached access decisions, as a committed
+// permission change does. cache.AccessHook on another ent client (a tool or a test writing to
+// the database directly) calls it.
+func (s *Server) ForgetAccessDecisions() {
+	if s.cache != nil {
+		s.cache.BumpGeneration()
+	}
 }
 
 // Handler is the whole HTTP API, for tests that serve it themselves.
