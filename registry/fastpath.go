@@ -40,6 +40,8 @@ type decision struct {
 	Scanner bool `json:"s,omitempty"`
 	// PreventVulnerable: the project's pull policy needs the database on every pull.
 	PreventVulnerable bool `json:"v,omitempty"`
+	// Until is when the Bearer token the decision was made for expires (zero: no token).
+	Until time.Time `json:"u,omitzero"`
 }
 
 // UseCache has the registry answer manifest GETs and HEADs from c.
@@ -137,7 +139,7 @@ func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) 
 		return decision{}, false
 	}
 	var d decision
-	if json.Unmarshal(b, &d) != nil || d.Principal == nil {
+	if json.Unmarshal(b, &d) != nil || d.Principal == nil || (!d.Until.IsZero() && !time.Now().Before(d.Until)) {
 		return decision{}, false
 	}
 	return d, true
@@ -160,8 +162,14 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 	if claims != nil && !claims.Grants("repository", rt.name, "pull") {
 		return decision{}, errSlowPath
 	}
-	return decision{Principal: p, Scanner: claims != nil && claims.Subject == auth.ScannerSubject,
-		PreventVulnerable: proj.PreventVulnerable}, nil
+	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable}
+	if claims != nil {
+		d.Scanner = claims.Subject == auth.ScannerSubject
+		if claims.ExpiresAt != nil {
+			d.Until = claims.ExpiresAt.Time
+		}
+	}
+	return d, nil
 }
 
 // loadTag is the digest a tag points at, from the index. A tag the index does not have is left to
