@@ -73,8 +73,10 @@ type Cache struct {
 	mu    sync.RWMutex
 	epoch uint64
 
-	// redisSkipUntil (unix nanoseconds) is set when a Redis delete failed: the Redis tier may
-	// then hold a stale entry, so it is not read until its entries have expired.
+	// redisSkipUntil (unix nanoseconds) is when the Redis tier is used again after a failure:
+	// a second after a failed read or write (so a hung Redis costs one timeout a second, not one
+	// per miss), a whole TTL after a failed delete (Redis may then hold a stale entry, so it is
+	// not used until its entries have expired).
 	redisSkipUntil atomic.Int64
 
 	// generation is part of every access-decision key; bumping it forgets every decision.
@@ -202,6 +204,7 @@ func (c *Cache) redisGet(ctx context.Context, kind Kind, k string) ([]byte, bool
 		lookups.WithLabelValues("redis", string(kind), "miss").Inc()
 	default:
 		lookups.WithLabelValues("redis", string(kind), "error").Inc()
+		c.skipRedis(redisRetry)
 		c.log.Debug("cache: redis get failed, loading instead", "key", k, "err", err)
 	}
 	return nil, false
@@ -214,6 +217,7 @@ func (c *Cache) redisSet(ctx context.Context, epoch uint64, k string, v []byte) 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
 	if err := c.shared.Set(ctx, c.cfg.Prefix+k, string(v), store.WithExpiration(c.cfg.TTL)); err != nil {
+		c.skipRedis(redisRetry)
 		c.log.Debug("cache: redis set failed", "key", k, "err", err)
 		return
 	}
@@ -231,12 +235,32 @@ func (c *Cache) redisDelete(ctx context.Context, k string) {
 	if c.shared == nil {
 		return
 	}
+	if !c.redisUsable() {
+		// Redis is failing: rather than wait for it, leave it unused until every entry it may
+		// hold, this one included, has expired.
+		c.skipRedis(c.cfg.TTL)
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
 	if err := c.shared.Delete(ctx, c.cfg.Prefix+k); err != nil {
 		// The entry may survive in Redis: stop reading Redis until it has expired.
-		c.redisSkipUntil.Store(time.Now().Add(c.cfg.TTL).UnixNano())
+		c.skipRedis(c.cfg.TTL)
 		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "key", k, "err", err)
+	}
+}
+
+// redisRetry is how long the Redis tier is skipped after a failed read or write.
+const redisRetry = time.Second
+
+// skipRedis stops using Redis for d from now, unless it is already skipped for longer.
+func (c *Cache) skipRedis(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.redisSkipUntil.Load()
+		if cur >= until || c.redisSkipUntil.CompareAndSwap(cur, until) {
+			return
+		}
 	}
 }
 
