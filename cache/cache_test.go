@@ -197,3 +197,46 @@ func TestGetLocalNeverReachesRedis(t *testing.T) {
 		t.Fatal("generation did not change")
 	}
 }
+
+// failDeletes is a go-redis hook that makes DEL fail while on is set: Redis reachable for reads
+// and writes, but not for an invalidation.
+type failDeletes struct{ on atomic.Bool }
+
+func (f *failDeletes) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (f *failDeletes) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.on.Load() && cmd.Name() == "del" {
+			err := errors.New("injected: delete failed")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (f *failDeletes) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func TestFailedRedisDeleteNeverServesTheStaleEntry(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	hook := &failDeletes{}
+	b.redis.AddHook(hook)
+	ctx := context.Background()
+	if _, err := b.cache.Get(ctx, cache.KindTag, "p/r:v1", func(context.Context) ([]byte, error) { return []byte("old"), nil }); err != nil {
+		t.Fatal(err)
+	}
+	hook.on.Store(true)
+	b.cache.Invalidate(ctx, cache.KindTag, "p/r:v1")
+	hook.on.Store(false)
+	// Redis still holds "old"; the cache must not read it back.
+	if got, _ := b.redis.Get(ctx, b.prefix+"tag:p/r:v1").Result(); got != "old" {
+		t.Fatalf("setup: redis holds %q, want the stale entry", got)
+	}
+	v, err := b.cache.Get(ctx, cache.KindTag, "p/r:v1", func(context.Context) ([]byte, error) { return []byte("new"), nil })
+	if err != nil || string(v) != "new" {
+		t.Fatalf("after a failed delete got %q, %v; want the loader's new value", v, err)
+	}
+}
