@@ -43,10 +43,11 @@ func (c *Cache) InvalidateKeys(ctx context.Context, k Keys) {
 	}
 }
 
-// invalidateEvent forgets, in this replica's memory, what a committed event made stale. Redis was
-// cleared by the replica that made the change; it is cleared again here, which is cheap and
-// covers a writer that died between its commit and its own invalidation.
-func (c *Cache) invalidateEvent(ctx context.Context, e event.Event) {
+// invalidateEvent forgets what a committed event made stale, and reports whether the event was of
+// a kind that can make anything stale. Redis was cleared by the replica that made the change; it
+// is cleared again here, which is cheap and covers a writer that died between its commit and its
+// own invalidation.
+func (c *Cache) invalidateEvent(ctx context.Context, e event.Event) bool {
 	switch e.Type {
 	case event.ArtifactPushed, event.TagCreated, event.TagDeleted:
 		if e.Tag != "" {
@@ -65,7 +66,10 @@ func (c *Cache) invalidateEvent(ctx context.Context, e event.Event) {
 		if e.Type == event.ProjectDeleted {
 			c.BumpGeneration()
 		}
+	default:
+		return false
 	}
+	return true
 }
 
 // Follow applies every event of bus to this replica's cache until ctx ends. The bus hears every
@@ -78,10 +82,12 @@ func (c *Cache) Follow(ctx context.Context, bus *event.Bus) {
 		case <-ctx.Done():
 			return
 		case e := <-events:
-			c.invalidateEvent(ctx, e)
+			if !c.invalidateEvent(ctx, e) {
+				continue
+			}
 			// A replica whose load read the database just before the change may still be
 			// writing the old value to Redis; a second pass a little later removes it.
-			time.AfterFunc(secondPass, func() { c.invalidateEvent(context.WithoutCancel(ctx), e) })
+			time.AfterFunc(secondPass, func() { _ = c.invalidateEvent(context.WithoutCancel(ctx), e) })
 		}
 	}
 }
