@@ -44,7 +44,8 @@ type decision struct {
 	Until time.Time `json:"u,omitzero"`
 }
 
-// UseCache has the registry answer manifest GETs and HEADs from c.
+// UseCache has the registry answer manifest GETs and HEADs from c, take pull decisions for blob
+// and tag-list reads from it, and invalidate it after every index commit.
 func (r *Registry) UseCache(c *cache.Cache) {
 	r.cache = c
 	r.indexer.UseCache(c)
