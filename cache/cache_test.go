@@ -240,3 +240,27 @@ func TestFailedRedisDeleteNeverServesTheStaleEntry(t *testing.T) {
 		t.Fatalf("after a failed delete got %q, %v; want the loader's new value", v, err)
 	}
 }
+
+// A replica that missed a permission notification still forgets its decisions: the writer moves
+// the shared generation in Redis, which every replica polls.
+func TestSharedGenerationReachesAReplicaWithoutNotifications(t *testing.T) {
+	t.Parallel()
+	writer := setup(t, true)
+	reader, err := cache.New(cache.Config{Redis: writer.redis, Prefix: writer.prefix, TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before := reader.Generation()
+	go reader.WatchSharedGeneration(ctx)
+	// The watcher's first read only learns the current value, so change until it has seen one.
+	deadline := time.Now().Add(10 * time.Second)
+	for reader.Generation() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the reader's access generation never moved after the writer's changes")
+		}
+		writer.cache.AccessChanged(ctx)
+		time.Sleep(100 * time.Millisecond)
+	}
+}

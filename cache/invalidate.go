@@ -2,11 +2,13 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
@@ -192,4 +194,56 @@ func onlyBookkeeping(m ent.Mutation) bool {
 		}
 	}
 	return true
+}
+
+// generationPoll is how often a replica with Redis compares its access generation with the
+// shared counter: the bound on staleness when a notification was missed.
+const generationPoll = 250 * time.Millisecond
+
+func (c *Cache) generationKey() string { return c.cfg.Prefix + "access-generation" }
+
+// AccessChanged is called by the writer of a committed permission change: this replica forgets
+// its decisions at once, and the shared counter in Redis (when configured) moves, so a replica
+// that missed the notification (AccessChannel) forgets them at its next poll.
+func (c *Cache) AccessChanged(ctx context.Context) {
+	c.BumpGeneration()
+	if c.redis == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RedisTimeout)
+	defer cancel()
+	if err := c.redis.Incr(ctx, c.generationKey()).Err(); err != nil {
+		c.log.Debug("cache: redis access generation", "err", err)
+	}
+}
+
+// WatchSharedGeneration polls the shared access generation in Redis until ctx ends and forgets
+// this replica's decisions whenever it moves. Without Redis it returns at once.
+func (c *Cache) WatchSharedGeneration(ctx context.Context) {
+	if c.redis == nil {
+		return
+	}
+	ticker := time.NewTicker(generationPoll)
+	defer ticker.Stop()
+	last := int64(-1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+		n, err := c.redis.Get(rctx, c.generationKey()).Int64()
+		cancel()
+		if errors.Is(err, redis.Nil) {
+			n, err = 0, nil
+		}
+		if err != nil {
+			continue
+		}
+		if last >= 0 && n != last {
+			c.BumpGeneration()
+		}
+		last = n
+	}
 }

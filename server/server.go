@@ -173,7 +173,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 // the database directly) calls it.
 func (s *Server) ForgetAccessDecisions() {
 	if s.cache != nil {
-		s.cache.BumpGeneration()
+		s.cache.AccessChanged(context.Background())
 	}
 }
 
@@ -189,6 +189,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if s.cache != nil {
 		go s.cache.Follow(ctx, s.events)
 		go s.cache.ListenAccess(ctx, s.pool)
+		go s.cache.WatchSharedGeneration(ctx)
 	}
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
