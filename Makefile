@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-scan bench-ui tools ui services clean
+.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -72,6 +72,10 @@ bench-audit: services tools
 ## bench-export: a CVE export of 1,000,000 rows against PostgreSQL's own COPY of the same query, and its peak heap growth
 bench-export: services
 	BERTH_BENCH=export go test -run TestBenchExport -count=1 -v -timeout 30m ./worker/export/ 2>&1 | grep -E 'bench_test|^(---|ok|FAIL|PASS)'
+
+## bench-pull: warm manifest GETs at concurrency 50, 200, 1000: Berth with cache, without, and Distribution's own registry
+bench-pull: services tools
+	BERTH_BENCH=pull go test -run TestBenchPull -count=1 -v -timeout 10m ./server/ 2>&1 | grep -E 'bench_pull_test|^(---|ok|FAIL|PASS)'
 
 ## bench-scan: built-in scanner, an image with 2,000 packages against 100,000 advisories (issue figures)
 bench-scan: services tools

@@ -110,6 +110,14 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(req.URL.Path)
+	if r.cache != nil && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
+		switch {
+		case rt.kind == routeManifest && r.serveCachedManifest(w, req, rt):
+			return
+		case (rt.kind == routeBlob || rt.kind == routeTags) && r.serveCachedRead(w, req, rt):
+			return
+		}
+	}
 
 	p, claims, err := r.auth.Authenticate(ctx, req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
@@ -40,12 +41,17 @@ type Indexer struct {
 	db     *ent.Client
 	events *event.Dispatcher
 	log    *slog.Logger
+	cache  *cache.Cache // nil when the cache is off
 }
 
 // NewIndexer returns an indexer writing to db and dispatching events through events.
 func NewIndexer(db *ent.Client, events *event.Dispatcher, log *slog.Logger) *Indexer {
 	return &Indexer{db: db, events: events, log: log}
 }
+
+// UseCache has the indexer invalidate c after each commit, so that this replica (and, through
+// Redis, the others) stops serving what the change made stale before the write is answered.
+func (ix *Indexer) UseCache(c *cache.Cache) { ix.cache = c }
 
 // manifestDoc is the part of every manifest format (Docker schema 2, Docker manifest list, OCI
 // image, OCI index) that the index needs. The formats share these field names.
@@ -91,7 +97,10 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 	}
 	now := time.Now().UTC()
 
-	return ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
+		if m.tag != "" {
+			stale.Tags = append(stale.Tags, cache.TagKey(m.repo, m.tag))
+		}
 		proj, err := tx.Project.Query().Where(project.Name(projectOf(m.repo))).Only(ctx)
 		if err != nil {
 			return fmt.Errorf("project of %s: %w", m.repo, err)
@@ -253,7 +262,8 @@ func tagArtifact(ctx context.Context, tx *ent.Tx, repoID, artifactID int, name s
 
 // Tagged records that a tag now points at dgst.
 func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Digest) error {
-	return ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
+		stale.Tags = append(stale.Tags, cache.TagKey(repo, name))
 		a, err := tx.Artifact.Query().
 			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
 			Only(ctx)
@@ -273,7 +283,8 @@ func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Di
 
 // Untagged records that a tag was removed.
 func (ix *Indexer) Untagged(ctx context.Context, repo, name string) error {
-	return ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
+		stale.Tags = append(stale.Tags, cache.TagKey(repo, name))
 		n, err := tx.Tag.Delete().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).Exec(ctx)
 		if err != nil || n == 0 {
 			return err
@@ -284,7 +295,18 @@ func (ix *Indexer) Untagged(ctx context.Context, repo, name string) error {
 
 // ManifestDeleted records that a manifest is gone from storage, with its tags.
 func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest.Digest) error {
-	return ix.withTx(ctx, func(tx *ent.Tx) error {
+	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
+		stale.Manifests = append(stale.Manifests, cache.ManifestKey(repo, dgst.String()))
+		// The tags go with the artifact: their cached digests go too.
+		tags, err := tx.Tag.Query().
+			Where(tag.HasArtifactWith(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo)))).
+			Select(tag.FieldName).Strings(ctx)
+		if err != nil {
+			return fmt.Errorf("tags of %s@%s: %w", repo, dgst, err)
+		}
+		for _, t := range tags {
+			stale.Tags = append(stale.Tags, cache.TagKey(repo, t))
+		}
 		n, err := tx.Artifact.Delete().
 			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
 			Exec(ctx)
@@ -295,17 +317,23 @@ func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest
 	})
 }
 
-// withTx runs fn in a transaction and, once it has committed, has its events dispatched.
-func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+// withTx runs fn in a transaction and, once it has committed, invalidates the cache keys fn
+// named stale and has its events dispatched. Nothing is invalidated (or cached) inside the
+// transaction: a rollback leaves the cache as it was.
+func (ix *Indexer) withTx(ctx context.Context, fn func(tx *ent.Tx, stale *cache.Keys) error) error {
 	tx, err := ix.db.Tx(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	if err := fn(tx); err != nil {
+	var stale cache.Keys
+	if err := fn(tx, &stale); err != nil {
 		return errors.Join(err, tx.Rollback())
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if ix.cache != nil {
+		ix.cache.InvalidateKeys(context.WithoutCancel(ctx), stale)
 	}
 	ix.events.Kick()
 	return nil

@@ -34,6 +34,7 @@ import (
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
 )
 
@@ -101,6 +102,7 @@ type Registry struct {
 	pulls       *pullRecorder
 	audit       Auditor
 	policy      PullPolicy
+	cache       *cache.Cache // nil: every request goes through Distribution
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never

@@ -52,6 +52,13 @@ type Config struct {
 	AdvisoryDir string `yaml:"advisory_dir"`
 	// ScanAllSchedule is a cron expression on which every artifact is rescanned; empty never.
 	ScanAllSchedule string `yaml:"scan_all_schedule"`
+	// Cache turns the cache layer (manifest fast path, access decisions) on; off sends every
+	// request through the database and Distribution, for comparison and trouble-shooting.
+	Cache bool `yaml:"cache"`
+	// CacheTTL is how long the Redis tier keeps an entry; CacheMemoryTTL caps the in-process tier
+	// (how stale a replica can be if an invalidation never reaches it).
+	CacheTTL       time.Duration `yaml:"cache_ttl"`
+	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -80,6 +87,10 @@ func Defaults() Config {
 		GCWindow:            2 * time.Hour,
 		UploadPurgeAge:      168 * time.Hour,
 		UploadPurgeInterval: 24 * time.Hour,
+
+		Cache:          true,
+		CacheTTL:       10 * time.Minute,
+		CacheMemoryTTL: 30 * time.Second,
 	}
 }
 
@@ -118,6 +129,9 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("upload-purge-interval", "BERTH_UPLOAD_PURGE_INTERVAL", "how often uploads are purged; default "+d.UploadPurgeInterval.String())
 	add("upload-purge-dry-run", "BERTH_UPLOAD_PURGE_DRY_RUN", "true to have scheduled upload purges only report what they would remove; default false")
 	add("advisory-dir", "BERTH_ADVISORY_DIR", "directory of OSV advisories (JSON files, or osv.dev all.zip files) imported at start for the built-in scanner")
+	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
+	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
+	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -194,6 +208,19 @@ func (c *Config) set(name, v string) error {
 		c.AdvisoryDir = v
 	case "scan-all-schedule":
 		c.ScanAllSchedule = v
+	case "cache":
+		switch strings.ToLower(v) {
+		case "on", "true", "1":
+			c.Cache = true
+		case "off", "false", "0":
+			c.Cache = false
+		default:
+			err = fmt.Errorf("%q: use on or off", v)
+		}
+	case "cache-ttl":
+		c.CacheTTL, err = time.ParseDuration(v)
+	case "cache-memory-ttl":
+		c.CacheMemoryTTL, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -207,6 +234,9 @@ func (c *Config) validate() error {
 	}
 	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
 		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")
+	}
+	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
+		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

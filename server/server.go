@@ -25,6 +25,7 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/audit/syslog"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
@@ -54,6 +55,7 @@ type Server struct {
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
 	redis    *redis.Client
+	cache    *cache.Cache // nil when the cache is off
 	handler  http.Handler
 	queries  *atomic.Int64
 }
@@ -94,6 +96,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64)}
 	// (The plain client holds nothing but sqlDB, which the counting one shares: closing it would close both.)
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
+	// Every replica forgets its access decisions when a permission changes anywhere (whether or
+	// not this one caches them): the hook notifies inside the writing transaction.
+	db.Use(cache.AccessHook(s.ForgetAccessDecisions))
 	s.db = db
 	ok := false
 	defer func() {
@@ -132,6 +137,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Cache {
+		s.cache, err = cache.New(cache.Config{Redis: s.redis, TTL: cfg.CacheTTL, MemoryTTL: cfg.CacheMemoryTTL, Log: log})
+		if err != nil {
+			return nil, err
+		}
+		s.registry.UseCache(s.cache)
+	}
 	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick)
 	if err != nil {
 		return nil, err
@@ -156,6 +168,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// ForgetAccessDecisions makes this replica forget its cached access decisions, as a committed
+// permission change does. cache.AccessHook on another ent client (a tool or a test writing to
+// the database directly) calls it.
+func (s *Server) ForgetAccessDecisions() {
+	if s.cache != nil {
+		s.cache.AccessChanged(context.Background())
+	}
+}
+
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -165,6 +186,11 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
 	go s.auth.RecordUse(ctx, s.log)
+	if s.cache != nil {
+		go s.cache.Follow(ctx, s.events)
+		go s.cache.ListenAccess(ctx, s.pool)
+		go s.cache.WatchSharedGeneration(ctx)
+	}
 	go func() {
 		if err := s.events.Run(ctx); err != nil {
 			s.log.Error("event bus stopped", "err", err)

@@ -24,6 +24,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/server"
 )
@@ -129,6 +130,9 @@ func Start(t testing.TB, modify ...func(*server.Config)) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	// The test's own writes are a second writer: permission changes notify every replica, and
+	// this one at once, as the server's own writes do.
+	db.Use(cache.AccessHook(srv.ForgetAccessDecisions))
 	host := ln.Addr().String()
 	return &Env{URL: "http://" + host, Host: host, DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL,
 		Config: cfg, Server: srv, DB: db, t: t}

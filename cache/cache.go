@@ -1,0 +1,303 @@
+// Package cache is Berth's multi-tier cache: an in-process tier (ristretto) in front of an
+// optional shared Redis tier, with loaders that coalesce concurrent misses. It owns keys,
+// lifetimes and invalidation (local, and across replicas through PostgreSQL notifications); it
+// knows nothing of what the values mean, and it never returns a cache failure to a caller: a tier
+// that fails is skipped and the loader answers.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	gocache "github.com/eko/gocache/lib/v4/cache"
+	"github.com/eko/gocache/lib/v4/store"
+	redisstore "github.com/eko/gocache/store/redis/v4"
+	ristrettostore "github.com/eko/gocache/store/ristretto/v4"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
+)
+
+// Kind is a family of keys: it names the metrics and starts the key.
+type Kind string
+
+// The kinds Berth caches.
+const (
+	// KindTag maps repository and tag to the digest the tag points at.
+	KindTag Kind = "tag"
+	// KindManifest holds a manifest's media type and bytes, by repository and digest.
+	KindManifest Kind = "manifest"
+	// KindAccess holds an access decision for a credential and repository (in-process only).
+	KindAccess Kind = "access"
+)
+
+// Config says how to build a Cache.
+type Config struct {
+	// Redis is the shared tier; nil keeps only the in-process tier.
+	Redis *redis.Client
+	// Prefix starts every Redis key (default "berth:"), so tests and deployments can share a Redis.
+	Prefix string
+	// TTL is how long the Redis tier keeps an entry (default 10 minutes).
+	TTL time.Duration
+	// MemoryTTL caps how long the in-process tier keeps an entry (default 30 seconds): it is how
+	// stale a replica can be when an invalidation fails to reach it.
+	MemoryTTL time.Duration
+	// MaxMemory bounds the in-process tier in bytes (default 256 MiB).
+	MaxMemory int64
+	// RedisTimeout bounds each Redis call (default 250 ms); a slower Redis counts as failing.
+	RedisTimeout time.Duration
+	Log          *slog.Logger
+}
+
+// Loader produces a value on a miss. An error is returned to the caller and nothing is cached.
+type Loader func(ctx context.Context) ([]byte, error)
+
+// Cache is the tiered cache. Its zero value is not usable; call New.
+type Cache struct {
+	mem    *gocache.Cache[[]byte]
+	shared *gocache.Cache[string] // nil without Redis
+	redis  *redis.Client
+	cfg    Config
+	log    *slog.Logger
+	group  singleflight.Group
+
+	// epoch counts invalidations. A loader stores its value only if no invalidation happened
+	// while it ran, so a value read before a write can never be cached after that write's
+	// invalidation. mu makes "check the epoch, then store in memory" atomic against Invalidate.
+	mu    sync.RWMutex
+	epoch uint64
+
+	// redisSkipUntil (unix nanoseconds) is when the Redis tier is used again after a failure:
+	// a second after a failed read or write (so a hung Redis costs one timeout a second, not one
+	// per miss), a whole TTL after a failed delete (Redis may then hold a stale entry, so it is
+	// not used until its entries have expired).
+	redisSkipUntil atomic.Int64
+
+	// generation is part of every access-decision key; bumping it forgets every decision.
+	generation atomic.Uint64
+}
+
+// New returns a cache built from cfg.
+func New(cfg Config) (*Cache, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "berth:"
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = 10 * time.Minute
+	}
+	if cfg.MemoryTTL <= 0 {
+		cfg.MemoryTTL = 30 * time.Second
+	}
+	if cfg.MemoryTTL > cfg.TTL {
+		cfg.MemoryTTL = cfg.TTL
+	}
+	if cfg.MaxMemory <= 0 {
+		cfg.MaxMemory = 256 << 20
+	}
+	if cfg.RedisTimeout <= 0 {
+		cfg.RedisTimeout = 250 * time.Millisecond
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	rc, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
+		NumCounters: 1e6, MaxCost: cfg.MaxMemory, BufferItems: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("in-process cache: %w", err)
+	}
+	c := &Cache{mem: gocache.New[[]byte](ristrettostore.NewRistretto[string, []byte](rc)), redis: cfg.Redis, cfg: cfg, log: cfg.Log}
+	if cfg.Redis != nil {
+		c.shared = gocache.New[string](redisstore.NewRedis(cfg.Redis))
+	}
+	return c, nil
+}
+
+// Shared reports whether the Redis tier is configured.
+func (c *Cache) Shared() bool { return c.shared != nil }
+
+func (c *Cache) key(kind Kind, key string) string { return string(kind) + ":" + key }
+
+// Get returns the value of key: from the in-process tier, else from Redis, else from load, whose
+// result both tiers keep (Redis for TTL, memory for at most MemoryTTL). Concurrent misses of one
+// key share one load.
+func (c *Cache) Get(ctx context.Context, kind Kind, key string, load Loader) ([]byte, error) {
+	return c.get(ctx, kind, c.key(kind, key), c.cfg.MemoryTTL, true, load)
+}
+
+// GetLocal is Get on the in-process tier alone, with entries kept at most ttl (and MemoryTTL).
+// It is for values that must not outlive a replica's view of permissions.
+func (c *Cache) GetLocal(ctx context.Context, kind Kind, key string, ttl time.Duration, load Loader) ([]byte, error) {
+	return c.get(ctx, kind, c.key(kind, key), min(ttl, c.cfg.MemoryTTL), false, load)
+}
+
+func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Duration, shared bool, load Loader) ([]byte, error) {
+	if v, err := c.mem.Get(ctx, k); err == nil {
+		lookups.WithLabelValues("memory", string(kind), "hit").Inc()
+		return v, nil
+	}
+	lookups.WithLabelValues("memory", string(kind), "miss").Inc()
+	start := time.Now()
+	c.mu.RLock()
+	epoch := c.epoch
+	c.mu.RUnlock()
+	// The epoch is part of the flight's name: a caller that arrives after an invalidation never
+	// joins a load that started before it.
+	v, err, _ := c.group.Do(k+"#"+strconv.FormatUint(epoch, 10), func() (any, error) {
+		// Callers share this load: one caller giving up must not fail the others.
+		ctx := context.WithoutCancel(ctx)
+		if shared {
+			if v, ok := c.redisGet(ctx, kind, k); ok {
+				c.storeMemory(epoch, k, v, memTTL)
+				return v, nil
+			}
+		}
+		v, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.storeMemory(epoch, k, v, memTTL)
+		if shared {
+			c.redisSet(ctx, epoch, k, v)
+		}
+		return v, nil
+	})
+	loaderWait.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return v.([]byte), nil
+}
+
+func (c *Cache) storeMemory(epoch uint64, k string, v []byte, ttl time.Duration) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.epoch != epoch {
+		return
+	}
+	// ristretto may refuse an entry (admission policy); the next miss simply loads again.
+	_ = c.mem.Set(context.Background(), k, v, store.WithExpiration(ttl), store.WithCost(int64(len(v)+len(k))))
+}
+
+func (c *Cache) redisUsable() bool {
+	return c.shared != nil && time.Now().UnixNano() >= c.redisSkipUntil.Load()
+}
+
+func (c *Cache) redisGet(ctx context.Context, kind Kind, k string) ([]byte, bool) {
+	if !c.redisUsable() {
+		return nil, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	defer cancel()
+	s, err := c.shared.Get(ctx, c.cfg.Prefix+k)
+	switch {
+	case err == nil:
+		lookups.WithLabelValues("redis", string(kind), "hit").Inc()
+		return []byte(s), true
+	case errors.Is(err, store.NotFound{}):
+		lookups.WithLabelValues("redis", string(kind), "miss").Inc()
+	default:
+		lookups.WithLabelValues("redis", string(kind), "error").Inc()
+		c.skipRedis(redisRetry)
+		c.log.Debug("cache: redis get failed, loading instead", "key", k, "err", err)
+	}
+	return nil, false
+}
+
+func (c *Cache) redisSet(ctx context.Context, epoch uint64, k string, v []byte) {
+	if !c.redisUsable() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	defer cancel()
+	if err := c.shared.Set(ctx, c.cfg.Prefix+k, string(v), store.WithExpiration(c.cfg.TTL)); err != nil {
+		c.skipRedis(redisRetry)
+		c.log.Debug("cache: redis set failed", "key", k, "err", err)
+		return
+	}
+	// An invalidation that ran while the value travelled may have deleted the key before this
+	// set reached Redis: delete it again rather than leave a stale value for other replicas.
+	c.mu.RLock()
+	changed := c.epoch != epoch
+	c.mu.RUnlock()
+	if changed {
+		c.redisDelete(ctx, k)
+	}
+}
+
+func (c *Cache) redisDelete(ctx context.Context, k string) {
+	if c.shared == nil {
+		return
+	}
+	if !c.redisUsable() {
+		// Redis is failing: rather than wait for it, leave it unused until every entry it may
+		// hold, this one included, has expired.
+		c.skipRedis(c.cfg.TTL)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
+	defer cancel()
+	if err := c.shared.Delete(ctx, c.cfg.Prefix+k); err != nil {
+		// The entry may survive in Redis: stop reading Redis until it has expired.
+		c.skipRedis(c.cfg.TTL)
+		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "key", k, "err", err)
+	}
+}
+
+// redisRetry is how long the Redis tier is skipped after a failed read or write.
+const redisRetry = time.Second
+
+// skipRedis stops using Redis for d from now, unless it is already skipped for longer.
+func (c *Cache) skipRedis(d time.Duration) {
+	until := time.Now().Add(d).UnixNano()
+	for {
+		cur := c.redisSkipUntil.Load()
+		if cur >= until || c.redisSkipUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+// Invalidate forgets key in both tiers. Call it after the change it reports has committed.
+func (c *Cache) Invalidate(ctx context.Context, kind Kind, key string) {
+	k := c.key(kind, key)
+	c.mu.Lock()
+	c.epoch++
+	_ = c.mem.Delete(ctx, k)
+	c.mu.Unlock()
+	c.redisDelete(ctx, k)
+}
+
+// InvalidateLocal forgets key in the in-process tier only: for replicas told of a change whose
+// Redis entries the writing replica has already deleted.
+func (c *Cache) InvalidateLocal(ctx context.Context, kind Kind, key string) {
+	k := c.key(kind, key)
+	c.mu.Lock()
+	c.epoch++
+	_ = c.mem.Delete(ctx, k)
+	c.mu.Unlock()
+}
+
+// ClearLocal empties the in-process tier, for changes whose keys cannot be named (a deleted
+// repository's tags on another replica).
+func (c *Cache) ClearLocal(ctx context.Context) {
+	c.mu.Lock()
+	c.epoch++
+	_ = c.mem.Clear(ctx)
+	c.mu.Unlock()
+}
+
+// Generation is the current access generation, to be made part of access-decision keys.
+func (c *Cache) Generation() uint64 { return c.generation.Load() }
+
+// BumpGeneration forgets every access decision of this replica.
+func (c *Cache) BumpGeneration() {
+	c.generation.Add(1)
+	generationBumps.Inc()
+}

@@ -1,0 +1,238 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/distribution/v3/manifest/schema2"
+	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/cache"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/tag"
+)
+
+// decisionTTL is how long an access decision is kept. Permission changes forget decisions at
+// once (the access generation); the lifetime bounds what a missed notification can cost, and
+// keeps expiring tokens and credentials from being honoured for long.
+const decisionTTL = 5 * time.Second
+
+// errSlowPath says the cache cannot answer: the request takes the ordinary road, which gives the
+// right answer (and error) for everything the fast path does not handle.
+var errSlowPath = errors.New("not answerable from the cache")
+
+// decision is a cached "this credential may pull this repository".
+type decision struct {
+	Principal *auth.Principal `json:"p"`
+	// Scanner: the scanner's own pull token, exempt from the pull policy.
+	Scanner bool `json:"s,omitempty"`
+	// PreventVulnerable: the project's pull policy needs the database on every pull.
+	PreventVulnerable bool `json:"v,omitempty"`
+	// Until is when the Bearer token the decision was made for expires (zero: no token).
+	Until time.Time `json:"u,omitzero"`
+}
+
+// UseCache has the registry answer manifest GETs and HEADs from c, take pull decisions for blob
+// and tag-list reads from it, and invalidate it after every index commit.
+func (r *Registry) UseCache(c *cache.Cache) {
+	r.cache = c
+	r.indexer.UseCache(c)
+}
+
+// serveCachedManifest answers a manifest GET or HEAD from the cache, without Distribution, when it
+// can; it returns false, having written nothing, when the request must take the ordinary road.
+func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request, rt route) bool {
+	ctx := req.Context()
+	d, ok := r.cachedDecision(req, rt)
+	if !ok || (d.PreventVulnerable && !d.Scanner && r.policy != nil) {
+		return false
+	}
+	dgst := digest.Digest(rt.reference)
+	if dgst.Validate() != nil {
+		if !reference.TagRegexp.MatchString(rt.reference) {
+			return false
+		}
+		b, err := r.cache.Get(ctx, cache.KindTag, cache.TagKey(rt.name, rt.reference), func(ctx context.Context) ([]byte, error) {
+			return r.loadTag(ctx, rt.name, rt.reference)
+		})
+		if err != nil {
+			return false
+		}
+		dgst = digest.Digest(b)
+	}
+	b, err := r.cache.Get(ctx, cache.KindManifest, cache.ManifestKey(rt.name, dgst.String()), func(ctx context.Context) ([]byte, error) {
+		return r.loadManifest(ctx, rt.name, dgst)
+	})
+	if err != nil {
+		return false
+	}
+	mediaType, payload, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok || !accepts(req, string(mediaType)) {
+		return false
+	}
+
+	ctx = auth.WithPrincipal(ctx, d.Principal)
+	h := w.Header()
+	h.Set("Docker-Content-Digest", dgst.String())
+	h.Set("Etag", `"`+dgst.String()+`"`)
+	if etagMatch(req, dgst.String()) {
+		w.WriteHeader(http.StatusNotModified)
+		return true
+	}
+	h.Set("Content-Type", string(mediaType))
+	h.Set("Content-Length", strconv.Itoa(len(payload)))
+	w.WriteHeader(http.StatusOK)
+	if req.Method == http.MethodGet {
+		_, _ = w.Write(payload)
+		r.pulls.record(rt.name, rt.reference, d.Principal.Name)
+		r.auditPull(ctx, rt)
+	}
+	return true
+}
+
+// serveCachedRead hands a blob or tag-list GET or HEAD to Distribution on a cached access decision,
+// sparing the credential check and the project and membership queries of every layer of a pull.
+// It returns false, having written nothing, when there is no decision to allow.
+func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt route) bool {
+	d, ok := r.cachedDecision(req, rt)
+	if !ok {
+		return false
+	}
+	r.app.ServeHTTP(w, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
+	return true
+}
+
+// cachedDecision is whether the request's credentials may pull rt's repository, from the cache or
+// worked out once and cached. Only a decision to allow is cached and only for credentials in the
+// Authorization header (or none): everything else takes the ordinary road, which explains itself.
+func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) {
+	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
+		return decision{}, false
+	}
+	authz := req.Header.Get("Authorization")
+	if authz == "" {
+		if c, err := req.Cookie(auth.SessionCookie); err == nil && c.Value != "" {
+			return decision{}, false
+		}
+	}
+	sum := sha256.Sum256([]byte(authz))
+	key := strconv.FormatUint(r.cache.Generation(), 10) + ":" + hex.EncodeToString(sum[:]) + ":" + rt.name
+	b, err := r.cache.GetLocal(req.Context(), cache.KindAccess, key, decisionTTL, func(ctx context.Context) ([]byte, error) {
+		d, err := r.decide(ctx, req, rt)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(d)
+	})
+	if err != nil {
+		return decision{}, false
+	}
+	var d decision
+	if json.Unmarshal(b, &d) != nil || d.Principal == nil || (!d.Until.IsZero() && !time.Now().Before(d.Until)) {
+		return decision{}, false
+	}
+	return d, true
+}
+
+// decide is the ordinary access check of ServeHTTP for a pull, as a value that can be cached.
+func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (decision, error) {
+	p, claims, err := r.auth.Authenticate(ctx, req)
+	if err != nil {
+		return decision{}, errSlowPath
+	}
+	proj, err := r.db.Project.Query().Where(project.Name(projectOf(rt.name))).Only(ctx)
+	if err != nil {
+		return decision{}, errSlowPath
+	}
+	access, err := r.auth.Access(ctx, p, proj)
+	if err != nil || !access.Allows(auth.ActionPull) {
+		return decision{}, errSlowPath
+	}
+	if claims != nil && !claims.Grants("repository", rt.name, "pull") {
+		return decision{}, errSlowPath
+	}
+	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable}
+	if claims != nil {
+		d.Scanner = claims.Subject == auth.ScannerSubject
+		if claims.ExpiresAt != nil {
+			d.Until = claims.ExpiresAt.Time
+		}
+	}
+	return d, nil
+}
+
+// loadTag is the digest a tag points at, from the index. A tag the index does not have is left to
+// Distribution (storage is written before the index).
+func (r *Registry) loadTag(ctx context.Context, repo, name string) ([]byte, error) {
+	d, err := r.db.Tag.Query().
+		Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).
+		QueryArtifact().Select("digest").String(ctx)
+	if ent.IsNotFound(err) || ent.IsNotSingular(err) {
+		return nil, errSlowPath
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []byte(d), nil
+}
+
+// loadManifest is a manifest's media type, a newline, and its bytes, read from storage.
+func (r *Registry) loadManifest(ctx context.Context, repo string, dgst digest.Digest) ([]byte, error) {
+	rep, err := r.repository(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := rep.Manifests(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ms.Get(ctx, dgst)
+	if err != nil {
+		return nil, errSlowPath
+	}
+	mediaType, payload, err := m.Payload()
+	if err != nil || mediaType == "" || strings.ContainsRune(mediaType, '\n') || digest.FromBytes(payload) != dgst {
+		return nil, errSlowPath
+	}
+	return append([]byte(mediaType+"\n"), payload...), nil
+}
+
+// accepts reports whether Distribution would serve a manifest of mediaType as it is: Docker
+// schema 2 images always; other types only to clients that list them in Accept (Distribution
+// refuses OCI types otherwise and rewrites manifest lists for old clients).
+func accepts(req *http.Request, mediaType string) bool {
+	if mediaType == schema2.MediaTypeManifest {
+		return true
+	}
+	for _, h := range req.Header.Values("Accept") {
+		for _, v := range strings.Split(h, ",") {
+			v, _, _ = strings.Cut(v, ";")
+			if strings.TrimSpace(v) == mediaType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// etagMatch is Distribution's If-None-Match check: the digest, quoted or not.
+func etagMatch(req *http.Request, dgst string) bool {
+	for _, v := range req.Header.Values("If-None-Match") {
+		if v == dgst || v == `"`+dgst+`"` {
+			return true
+		}
+	}
+	return false
+}
