@@ -235,12 +235,8 @@ func (c *Cache) redisDelete(ctx context.Context, k string) {
 	if c.shared == nil {
 		return
 	}
-	if !c.redisUsable() {
-		// Redis is failing: rather than wait for it, leave it unused until every entry it may
-		// hold, this one included, has expired.
-		c.skipRedis(c.cfg.TTL)
-		return
-	}
+	// Always try, even while this replica skips Redis after an error: other replicas may be
+	// reading it, and a stale entry left there would be served to them.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
 	if err := c.shared.Delete(ctx, c.cfg.Prefix+k); err != nil {
