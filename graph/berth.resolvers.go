@@ -50,6 +50,24 @@ func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Arti
 	return out, nil
 }
 
+// Manifest is the resolver for the manifest field.
+func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (string, error) {
+	repo, err := obj.QueryRepository().Only(ctx)
+	if err != nil {
+		return "", err
+	}
+	b, err := r.Registry.Manifest(ctx, repo.Name, digest.Digest(obj.Digest))
+	if err != nil {
+		return "", fmt.Errorf("artifact %d: %w", obj.ID, err)
+	}
+	return string(b), nil
+}
+
+// Signed is the resolver for the signed field.
+func (r *artifactResolver) Signed(ctx context.Context, obj *ent.Artifact) (bool, error) {
+	return loadersFrom(ctx).isSigned(ctx, obj)
+}
+
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.Viewer, error) {
 	p, err := r.Auth.Login(ctx, username, password)

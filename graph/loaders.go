@@ -10,7 +10,10 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/repository"
 )
 
@@ -20,7 +23,18 @@ type loaders struct {
 	counts  *dataloadgen.Loader[int, int]
 	storage *dataloadgen.Loader[int, int64]
 	roles   *dataloadgen.Loader[int, *member.Role]
+	signed  *dataloadgen.Loader[subject, bool]
 }
+
+// subject names an artifact as accessories refer to it: its repository and digest.
+type subject struct {
+	repositoryID int
+	digest       string
+}
+
+// signatureTypes are the artifact types of signatures pushed as referrers (cosign's OCI 1.1
+// form and Notation); cosign's tag-based signatures are recorded as "signature.cosign" links.
+var signatureTypes = []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.cncf.notary.signature"}
 
 type loadersKey struct{}
 
@@ -95,6 +109,27 @@ func (r *Resolver) newLoaders(p *auth.Principal) *loaders {
 			}
 			return out, nil
 		}, wait),
+		signed: dataloadgen.NewLoader(func(ctx context.Context, keys []subject) ([]bool, []error) {
+			match := make([]predicate.Accessory, len(keys))
+			for i, k := range keys {
+				match[i] = accessory.And(accessory.RepositoryID(k.repositoryID), accessory.SubjectDigest(k.digest))
+			}
+			links, err := r.DB.Accessory.Query().Where(accessory.Or(match...),
+				accessory.Or(accessory.Type("signature.cosign"), accessory.HasArtifactWith(artifact.ArtifactTypeIn(signatureTypes...)))).
+				All(ctx)
+			if err != nil {
+				return nil, []error{fmt.Errorf("signatures: %w", err)}
+			}
+			found := make(map[subject]bool, len(links))
+			for _, l := range links {
+				found[subject{l.RepositoryID, l.SubjectDigest}] = true
+			}
+			out := make([]bool, len(keys))
+			for i, k := range keys {
+				out[i] = found[k]
+			}
+			return out, nil
+		}, wait),
 		roles: dataloadgen.NewLoader(func(ctx context.Context, ids []int) ([]*member.Role, []error) {
 			out := make([]*member.Role, len(ids))
 			if p.Kind != auth.KindUser {
@@ -124,6 +159,10 @@ func (l *loaders) repositoryCount(ctx context.Context, projectID int) (int, erro
 
 func (l *loaders) storageUsed(ctx context.Context, projectID int) (int64, error) {
 	return l.storage.Load(ctx, projectID)
+}
+
+func (l *loaders) isSigned(ctx context.Context, a *ent.Artifact) (bool, error) {
+	return l.signed.Load(ctx, subject{a.RepositoryID, a.Digest})
 }
 
 func (l *loaders) role(ctx context.Context, projectID int) (*member.Role, error) {

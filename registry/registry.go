@@ -251,6 +251,27 @@ func (r *Registry) repository(ctx context.Context, name string) (distribution.Re
 	return r.ns.Repository(ctx, named)
 }
 
+// Manifest returns the bytes of manifest dgst in repo as storage holds them, for display.
+func (r *Registry) Manifest(ctx context.Context, repo string, dgst digest.Digest) ([]byte, error) {
+	rep, err := r.repository(ctx, repo)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := rep.Manifests(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, dgst, err)
+	}
+	m, err := ms.Get(ctx, dgst)
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, dgst, err)
+	}
+	_, payload, err := m.Payload()
+	if err != nil {
+		return nil, fmt.Errorf("manifest %s@%s: %w", repo, dgst, err)
+	}
+	return payload, nil
+}
+
 // Tag points tag at the manifest dgst in repo, in storage and in the index.
 func (r *Registry) Tag(ctx context.Context, repo, tag string, dgst digest.Digest) error {
 	if !reference.TagRegexp.MatchString(tag) || len(tag) > 128 {

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/go-digest"
+
 	"github.com/berth-registry/berth/server/servertest"
 )
 
@@ -144,6 +146,27 @@ func TestOrasPushPullAttachDiscover(t *testing.T) {
 	}
 	if len(discovered.Referrers) != 1 || discovered.Referrers[0].Digest != attached.Digest || discovered.Referrers[0].ArtifactType != sigType {
 		t.Fatalf("oras discover = %s, want only %s", out, attached.Digest)
+	}
+
+	// Only a signature makes the artifact signed: a note referrer does not, a Notation one does.
+	signed := func() bool {
+		var out struct{ Artifact struct{ Signed bool } }
+		env.MustGraphQL("admin", servertest.AdminPassword, `{ artifact(repository: "library/notes", reference: "v1") { signed } }`, nil, &out)
+		return out.Artifact.Signed
+	}
+	if signed() {
+		t.Fatal("an artifact with only a note referrer is reported signed")
+	}
+	runIn(t, work, vars, oras, append([]string{"attach", ref, "--artifact-type", "application/vnd.cncf.notary.signature", "sig.txt:application/jose+json"}, common...)...)
+	if !signed() {
+		t.Fatal("an artifact with a Notation signature is not reported signed")
+	}
+
+	// The manifest field is the manifest as the registry serves it.
+	var m struct{ Artifact struct{ Manifest string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `{ artifact(repository: "library/notes", reference: "v1") { manifest } }`, nil, &m)
+	if digest.FromString(m.Artifact.Manifest).String() != pushed.Digest {
+		t.Fatalf("manifest field does not hash to %s: %s", pushed.Digest, m.Artifact.Manifest)
 	}
 }
 

@@ -117,7 +117,7 @@ func TestProjectListQueriesDoNotGrowWithRows(t *testing.T) {
 	}
 	const query = `{ projects(first: 100) { edges { node { name repositoryCount storageUsed myRole
 		repositories(first: 10) { totalCount edges { node { name
-			artifacts(first: 10) { edges { node { digest size tags { name } } } } } } } } } } }`
+			artifacts(first: 10) { edges { node { digest size signed tags { name } } } } } } } } } } }`
 	cost := func() int64 {
 		before := env.Server.QueryCount()
 		env.MustGraphQL("admin", servertest.AdminPassword, query, nil, nil)

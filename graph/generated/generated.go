@@ -88,6 +88,7 @@ type ComplexityRoot struct {
 		Digest             func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		Labels             func(childComplexity int) int
+		Manifest           func(childComplexity int) int
 		MediaType          func(childComplexity int) int
 		Parents            func(childComplexity int) int
 		PullCount          func(childComplexity int) int
@@ -96,6 +97,7 @@ type ComplexityRoot struct {
 		Repository         func(childComplexity int) int
 		RepositoryID       func(childComplexity int) int
 		ScanOverview       func(childComplexity int) int
+		Signed             func(childComplexity int) int
 		Size               func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Vulnerabilities    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) int
@@ -687,6 +689,8 @@ type ArtifactResolver interface {
 	Annotations(ctx context.Context, obj *ent.Artifact) (map[string]any, error)
 
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
+	Manifest(ctx context.Context, obj *ent.Artifact) (string, error)
+	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
@@ -941,6 +945,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Labels(childComplexity), true
+	case "Artifact.manifest":
+		if e.ComplexityRoot.Artifact.Manifest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Manifest(childComplexity), true
 	case "Artifact.mediaType":
 		if e.ComplexityRoot.Artifact.MediaType == nil {
 			break
@@ -989,6 +999,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.ScanOverview(childComplexity), true
+	case "Artifact.signed":
+		if e.ComplexityRoot.Artifact.Signed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Signed(childComplexity), true
 	case "Artifact.size":
 		if e.ComplexityRoot.Artifact.Size == nil {
 			break
@@ -4168,6 +4184,10 @@ extend type Project {
 extend type Artifact {
   "Accessories (signatures, SBOMs, referrers) whose subject is this artifact."
   accessoryArtifacts: [Artifact!]!
+  "The manifest as stored, read from storage (ask for it on one artifact, not in lists)."
+  manifest: String!
+  "True when a signature (cosign or Notation) refers to this artifact."
+  signed: Boolean!
 }
 
 input CreateUserInput {
@@ -7101,6 +7121,10 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_children(ctx, field)
 	case "accessoryArtifacts":
 		return ec.fieldContext_Artifact_accessoryArtifacts(ctx, field)
+	case "manifest":
+		return ec.fieldContext_Artifact_manifest(ctx, field)
+	case "signed":
+		return ec.fieldContext_Artifact_signed(ctx, field)
 	case "scanOverview":
 		return ec.fieldContext_Artifact_scanOverview(ctx, field)
 	case "vulnerabilities":
@@ -10714,6 +10738,52 @@ func (ec *executionContext) fieldContext_Artifact_accessoryArtifacts(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_manifest(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_manifest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Manifest(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_manifest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, true, true, "String")
+}
+
+func (ec *executionContext) _Artifact_signed(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Signed(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
@@ -30882,6 +30952,18 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_accessoryArtifacts(ctx, field, obj)
+				})
+		case "manifest":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_manifest(ctx, field, obj)
+				})
+		case "signed":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_signed(ctx, field, obj)
 				})
 		case "scanOverview":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

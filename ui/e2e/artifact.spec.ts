@@ -29,6 +29,8 @@ test('the artifact page shows the pushed image, its config, and adds and deletes
   // What the manifest stands on: its config first, then the one layer.
   const blobs = page.getByRole('table', { name: 'Layers and config blob' }).locator('tbody tr td:first-child')
   await expect(blobs).toHaveText(['Config', 'Layer'])
+  // The manifest as stored, naming the same config.
+  await expect(page.getByRole('region', { name: 'Manifest' })).toContainText('"schemaVersion": 2')
 
   // A new tag appears among the tags.
   // Each tag and label is a list item: its name, then the button that takes it off.

@@ -53,6 +53,8 @@ const ArtifactQuery = graphql(`
         mediaType
         size
       }
+      manifest
+      signed
       accessoryArtifacts {
         id
         digest
@@ -122,6 +124,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
           {repository}
           <span className="muted">@{shortDigest(digest)}</span>
         </h1>
+        {artifact?.signed && <span className="badge public">Signed</span>}
       </div>
       {result.error && <ErrorMessage error={result.error} title="Could not load the artifact" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
@@ -296,6 +299,13 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
                 </tbody>
               </table>
             )}
+          </section>
+
+          <section aria-labelledby="manifest-title">
+            <h2 id="manifest-title">Manifest</h2>
+            <pre className="config" tabIndex={0} aria-labelledby="manifest-title">
+              <code>{prettyConfig(artifact.manifest)}</code>
+            </pre>
           </section>
 
           <section aria-labelledby="config-title">

@@ -23,6 +23,7 @@ graphql(`
       id
       name
     }
+    signed
     scanOverview {
       status
       total
@@ -87,6 +88,11 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
                     <span className="sr-only"> (open the artifact {ref})</span>
                   </Link>{' '}
                   <CopyButton text={a.digest} label={`Copy digest ${a.digest}`} />
+                  {a.signed && (
+                    <span className="badge public" title="A cosign or Notation signature refers to this artifact">
+                      Signed
+                    </span>
+                  )}
                 </td>
                 <td className="num">{formatBytes(a.size)}</td>
                 <td>
