@@ -166,6 +166,7 @@ test('scanners are listed, tested, added, made default, disabled and removed; al
     await page.getByRole('button', { name: 'Scan all now' }).click()
     await expect(page.getByRole('status')).toContainText('Every image is queued for a scan')
   } finally {
+    server.closeAllConnections() // Berth keeps connections to the adapter open for reuse
     await new Promise<void>((ok) => server.close(() => ok()))
   }
 })

@@ -133,6 +133,8 @@ test('a webhook policy is created, shows its secret once, and delivers a signed 
     await page.getByRole('dialog', { name: 'Delete webhook receiver-2?' }).getByRole('button', { name: 'Delete webhook' }).click()
     await expect(page.getByText('No webhooks yet.')).toBeVisible()
   } finally {
+    // Berth's HTTP client keeps connections open for reuse: close them, or close() waits for them.
+    receiver.closeAllConnections()
     await new Promise((done) => receiver.close(done))
   }
 })
