@@ -51,16 +51,18 @@ func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Arti
 }
 
 // Manifest is the resolver for the manifest field.
-func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (string, error) {
+func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (*string, error) {
 	repo, err := obj.QueryRepository().Only(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	b, err := r.Registry.Manifest(ctx, repo.Name, digest.Digest(obj.Digest))
 	if err != nil {
-		return "", fmt.Errorf("artifact %d: %w", obj.ID, err)
+		// Logged with its cause; the field is null and the client told of an internal error.
+		return nil, fmt.Errorf("artifact %d: read manifest: %w", obj.ID, err)
 	}
-	return string(b), nil
+	m := string(b)
+	return &m, nil
 }
 
 // Signed is the resolver for the signed field.

@@ -689,7 +689,7 @@ type ArtifactResolver interface {
 	Annotations(ctx context.Context, obj *ent.Artifact) (map[string]any, error)
 
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
-	Manifest(ctx context.Context, obj *ent.Artifact) (string, error)
+	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
@@ -4184,8 +4184,11 @@ extend type Project {
 extend type Artifact {
   "Accessories (signatures, SBOMs, referrers) whose subject is this artifact."
   accessoryArtifacts: [Artifact!]!
-  "The manifest as stored, read from storage (ask for it on one artifact, not in lists)."
-  manifest: String!
+  """
+  The manifest as stored, read from storage (ask for it on one artifact, not in lists); null, with
+  an error, when storage cannot give it.
+  """
+  manifest: String
   "True when a signature (cosign or Notation) refers to this artifact."
   signed: Boolean!
 }
@@ -10752,11 +10755,11 @@ func (ec *executionContext) _Artifact_manifest(ctx context.Context, field graphq
 			return ec.Resolvers.Artifact().Manifest(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Artifact_manifest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -30955,7 +30958,7 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				})
 		case "manifest":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
+				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_manifest(ctx, field, obj)
 				})

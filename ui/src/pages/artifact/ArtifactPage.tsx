@@ -303,9 +303,13 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
 
           <section aria-labelledby="manifest-title">
             <h2 id="manifest-title">Manifest</h2>
-            <pre className="config" tabIndex={0} aria-labelledby="manifest-title">
-              <code>{prettyConfig(artifact.manifest)}</code>
-            </pre>
+            {artifact.manifest != null ? (
+              <pre className="config" tabIndex={0} aria-labelledby="manifest-title">
+                <code>{prettyConfig(artifact.manifest)}</code>
+              </pre>
+            ) : (
+              <p className="muted">The manifest could not be read from storage.</p>
+            )}
           </section>
 
           <section aria-labelledby="config-title">
