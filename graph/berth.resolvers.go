@@ -447,7 +447,10 @@ func (r *mutationResolver) CreateWebhookPolicy(ctx context.Context, input model.
 	if _, err := r.projectFor(ctx, input.ProjectID, auth.ActionManageWebhooks); err != nil {
 		return nil, err
 	}
-	if err := validateWebhook(&input.Name, input.EventTypes, nil, &input.Address); err != nil {
+	if err := validateWebhook(&input.Name, input.EventTypes, nil); err != nil {
+		return nil, err
+	}
+	if err := r.checkTarget(ctx, "webhook target", input.Address); err != nil {
 		return nil, err
 	}
 	secret := webhook.NewSecret()
@@ -488,7 +491,10 @@ func (r *mutationResolver) UpdateWebhookPolicy(ctx context.Context, id int, inpu
 	if input.EventTypes != nil {
 		types = input.EventTypes
 	}
-	if err := validateWebhook(&name, types, p.EventTypes, &address); err != nil {
+	if err := validateWebhook(&name, types, p.EventTypes); err != nil {
+		return nil, err
+	}
+	if err := r.checkTarget(ctx, "webhook target", address); err != nil {
 		return nil, err
 	}
 	p, err = p.Update().SetName(name).SetAddress(address).SetEventTypes(types).

@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
@@ -24,7 +23,24 @@ func (r *artifactResolver) Annotations(ctx context.Context, obj *ent.Artifact) (
 
 // Summary is the resolver for the summary field.
 func (r *scanReportResolver) Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error) {
-	panic(fmt.Errorf("not implemented: Summary - summary"))
+	if obj.Summary == nil {
+		return nil, nil // never finished a scan
+	}
+	out := make(map[string]any, len(obj.Summary))
+	for severity, n := range obj.Summary {
+		out[severity] = n
+	}
+	return out, nil
+}
+
+// ResponseExcerpt is the resolver for the responseExcerpt field.
+func (r *webhookDeliveryResolver) ResponseExcerpt(ctx context.Context, obj *ent.WebhookDelivery) (string, error) {
+	// What a receiver answered is shown to system administrators only: a project admin could
+	// otherwise aim a webhook at a service inside the network and read its answers here.
+	if !r.principal(ctx).Admin {
+		return "", nil
+	}
+	return obj.ResponseExcerpt, nil
 }
 
 // Artifact returns generated.ArtifactResolver implementation.
@@ -39,9 +55,15 @@ func (r *Resolver) Project() generated.ProjectResolver { return &projectResolver
 // ScanReport returns generated.ScanReportResolver implementation.
 func (r *Resolver) ScanReport() generated.ScanReportResolver { return &scanReportResolver{r} }
 
+// WebhookDelivery returns generated.WebhookDeliveryResolver implementation.
+func (r *Resolver) WebhookDelivery() generated.WebhookDeliveryResolver {
+	return &webhookDeliveryResolver{r}
+}
+
 type (
-	artifactResolver   struct{ *Resolver }
-	cVEExportResolver  struct{ *Resolver }
-	projectResolver    struct{ *Resolver }
-	scanReportResolver struct{ *Resolver }
+	artifactResolver        struct{ *Resolver }
+	cVEExportResolver       struct{ *Resolver }
+	projectResolver         struct{ *Resolver }
+	scanReportResolver      struct{ *Resolver }
+	webhookDeliveryResolver struct{ *Resolver }
 )

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -159,8 +158,8 @@ func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Act
 }
 
 // validateWebhook checks what a policy must have: a name, at least one event type a project's
-// policy can receive (or that it had before: had), and an absolute http(s) URL.
-func validateWebhook(name *string, types, had []event.Type, address *string) error {
+// policy can receive (or that it had before: had). The address is checkTarget's.
+func validateWebhook(name *string, types, had []event.Type) error {
 	if *name == "" || len(*name) > 255 {
 		return badInput("a webhook policy name must be 1 to 255 characters long")
 	}
@@ -173,9 +172,14 @@ func validateWebhook(name *string, types, had []event.Type, address *string) err
 			return badInput("a project's webhooks cannot receive %s events: they belong to no project", t)
 		}
 	}
-	u, err := url.Parse(*address)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return badInput("webhook address %q must be an absolute http or https URL", *address)
+	return nil
+}
+
+// checkTarget refuses a URL Berth would send requests to (what: "webhook target", "scanner URL")
+// when it leads to an address the egress policy refuses. The message never repeats credentials.
+func (r *Resolver) checkTarget(ctx context.Context, what, address string) error {
+	if err := r.Egress.Check(ctx, nil, address); err != nil {
+		return badInput("%s %s", what, err.Error())
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
@@ -45,6 +46,9 @@ type Resolver struct {
 	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
 	Scans       *scan.Service
 	ScanAdapter *scan.AdapterClient
+	// Egress refuses webhook and scanner URLs that lead to internal addresses when they are saved
+	// (the clients refuse them again when they connect).
+	Egress *egress.Policy
 }
 
 type responseWriterKey struct{}

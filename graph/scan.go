@@ -200,6 +200,9 @@ func (r *Resolver) scannerMetadata(ctx context.Context, input model.ScannerInput
 	if !strings.HasPrefix(input.URL, "http://") && !strings.HasPrefix(input.URL, "https://") {
 		return nil, nil, badInput("the scanner's URL must start with http:// or https://")
 	}
+	if err := r.checkTarget(ctx, "scanner URL", input.URL); err != nil {
+		return nil, nil, err
+	}
 	sc := &ent.Scanner{Name: name, URL: strings.TrimRight(input.URL, "/"), Auth: "NONE"}
 	if input.Auth != nil {
 		sc.Auth = *input.Auth

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/berth-registry/berth/egress"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -59,6 +61,12 @@ type Config struct {
 	// (how stale a replica can be if an invalidation never reaches it).
 	CacheTTL       time.Duration `yaml:"cache_ttl"`
 	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
+	// OutboundAllowCIDRs are address ranges that webhook deliveries and scanner adapters may reach
+	// although they are refused by default (loopback, private, link-local, metadata, …), e.g.
+	// "10.20.0.0/16" for scanners on an internal network. Empty: only public addresses.
+	OutboundAllowCIDRs string `yaml:"outbound_allow_cidrs"`
+	// GraphQLMaxBodyBytes caps a GraphQL request body; larger ones are refused with 413.
+	GraphQLMaxBodyBytes int64 `yaml:"graphql_max_body_bytes"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -67,6 +75,15 @@ func (c Config) RegistryHost() string {
 		return u.Host
 	}
 	return c.Addr
+}
+
+// Egress is the policy for Berth's own outgoing requests, from OutboundAllowCIDRs.
+func (c Config) Egress() (*egress.Policy, error) {
+	allow, err := egress.ParseCIDRs(c.OutboundAllowCIDRs)
+	if err != nil {
+		return nil, fmt.Errorf("BERTH_OUTBOUND_ALLOW_CIDRS: %w", err)
+	}
+	return egress.New(allow), nil
 }
 
 // DefaultDatabaseURL is the local PostgreSQL that `make run` expects.
@@ -91,6 +108,8 @@ func Defaults() Config {
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
+
+		GraphQLMaxBodyBytes: 1 << 20,
 	}
 }
 
@@ -132,6 +151,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
+	add("outbound-allow-cidrs", "BERTH_OUTBOUND_ALLOW_CIDRS", "comma-separated CIDR ranges that webhooks and scanner adapters may reach although they are private, loopback or link-local, e.g. 10.20.0.0/16; default: none")
+	add("graphql-max-body-bytes", "BERTH_GRAPHQL_MAX_BODY_BYTES", "the largest GraphQL request body accepted, in bytes; default 1048576 (1 MiB)")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -221,6 +242,10 @@ func (c *Config) set(name, v string) error {
 		c.CacheTTL, err = time.ParseDuration(v)
 	case "cache-memory-ttl":
 		c.CacheMemoryTTL, err = time.ParseDuration(v)
+	case "outbound-allow-cidrs":
+		c.OutboundAllowCIDRs = v
+	case "graphql-max-body-bytes":
+		c.GraphQLMaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
 	}
 	return err
 }
@@ -237,6 +262,12 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")
+	}
+	if _, err := c.Egress(); err != nil {
+		return err
+	}
+	if c.GraphQLMaxBodyBytes < 1024 {
+		return errors.New("BERTH_GRAPHQL_MAX_BODY_BYTES must be at least 1024")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

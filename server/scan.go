@@ -35,7 +35,7 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	}
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
-	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(deps.DB, tokens)}
+	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(deps.DB, tokens), Egress: deps.Egress}
 	if cfg.ScanAllSchedule != "" {
 		sched, err := cron.ParseStandard(cfg.ScanAllSchedule)
 		if err != nil {

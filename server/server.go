@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
 		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans, ScanAdapter: deps.Adapter}
+		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

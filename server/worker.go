@@ -33,7 +33,11 @@ func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool
 // jobDeps is what every process that works jobs hands River's workers: `berth serve` and
 // `berth worker` alike. kick has events that jobs record dispatched at once (nil: at the next sweep).
 func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func()) (worker.Deps, error) {
-	deps := worker.Deps{DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
+	policy, err := cfg.Egress()
+	if err != nil {
+		return worker.Deps{}, err
+	}
+	deps := worker.Deps{Egress: policy, DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
 		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(),
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
 		// CVE export files live in the registry's storage, so any replica can serve them.

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/berth-registry/berth/advisory"
+	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
@@ -59,6 +60,8 @@ type Deps struct {
 	Adapter    *scan.AdapterClient
 	// ScanAll is the parsed scan-all schedule (nil: never).
 	ScanAll river.PeriodicSchedule
+	// Egress decides which addresses webhook deliveries may reach (nil: public ones only).
+	Egress *egress.Policy
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -74,7 +77,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		river.AddWorker(workers, &sessionPurgeWorker{db: deps.DB})
 		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
-		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase))
+		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase, deps.Egress))
 		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
 		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
 		river.AddWorker(workers, gc.NewWorker(deps.DB, deps.Storage, deps.Artifacts, deps.Log, deps.Kick))

@@ -53,6 +53,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
+	WebhookDelivery() WebhookDeliveryResolver
 }
 
 type DirectiveRoot struct {
@@ -791,6 +792,9 @@ type SubscriptionResolver interface {
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
 	ScanProgress(ctx context.Context, id int) (<-chan *ent.ScanReport, error)
+}
+type WebhookDeliveryResolver interface {
+	ResponseExcerpt(ctx context.Context, obj *ent.WebhookDelivery) (string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -21939,7 +21943,7 @@ func (ec *executionContext) _WebhookDelivery_responseExcerpt(ctx context.Context
 			return ec.fieldContext_WebhookDelivery_responseExcerpt(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ResponseExcerpt, nil
+			return ec.Resolvers.WebhookDelivery().ResponseExcerpt(ctx, obj)
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
@@ -21950,7 +21954,7 @@ func (ec *executionContext) _WebhookDelivery_responseExcerpt(ctx context.Context
 	)
 }
 func (ec *executionContext) fieldContext_WebhookDelivery_responseExcerpt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("WebhookDelivery", field, false, false, "String")
+	return graphql.NewScalarFieldContext("WebhookDelivery", field, true, true, "String")
 }
 
 func (ec *executionContext) _WebhookDelivery_error(ctx context.Context, field graphql.CollectedField, obj *ent.WebhookDelivery) (ret graphql.Marshaler) {
@@ -34507,10 +34511,11 @@ func (ec *executionContext) _WebhookDelivery(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "responseExcerpt":
-			out.Values[i] = ec._WebhookDelivery_responseExcerpt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WebhookDelivery_responseExcerpt(ctx, field, obj)
+				})
 		case "error":
 			out.Values[i] = ec._WebhookDelivery_error(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ type Env struct {
 	// DB is a direct client on the server's database, for arranging and checking state.
 	DB *ent.Client
 
-	t testing.TB
+	t    testing.TB
+	logs *testWriter
 }
 
 // BaseDatabaseURL is the PostgreSQL server tests create their databases on.
@@ -97,10 +99,14 @@ func Start(t testing.TB, modify ...func(*server.Config)) *Env {
 	cfg.DataDir = t.TempDir()
 	cfg.AdminPassword = AdminPassword
 	cfg.LogLevel = "warn"
+	// Tests' receivers (webhooks, scanner adapters) listen on loopback, which Berth refuses to
+	// reach by default; a test of that refusal sets this back to "".
+	cfg.OutboundAllowCIDRs = "127.0.0.0/8,::1/128"
 	for _, m := range modify {
 		m(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	logs := &testWriter{t: t}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
@@ -135,13 +141,28 @@ func Start(t testing.TB, modify ...func(*server.Config)) *Env {
 	db.Use(cache.AccessHook(srv.ForgetAccessDecisions))
 	host := ln.Addr().String()
 	return &Env{URL: "http://" + host, Host: host, DataDir: cfg.DataDir, DatabaseURL: cfg.DatabaseURL,
-		Config: cfg, Server: srv, DB: db, t: t}
+		Config: cfg, Server: srv, DB: db, t: t, logs: logs}
 }
 
-// testWriter sends server logs to the test log, so they show only for failing tests.
-type testWriter struct{ t testing.TB }
+// Logs returns what the server has logged so far (warnings and errors).
+func (e *Env) Logs() string {
+	e.logs.mu.Lock()
+	defer e.logs.mu.Unlock()
+	return e.logs.buf.String()
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
+// testWriter sends server logs to the test log, so they show only for failing tests, and keeps
+// them for Logs.
+type testWriter struct {
+	t   testing.TB
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	w.buf.Write(p)
+	w.mu.Unlock()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }

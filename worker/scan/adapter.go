@@ -3,7 +3,6 @@ package scan
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/scanner"
 )
@@ -33,6 +33,9 @@ type AdapterClient struct {
 	Timeout time.Duration
 	// ReportTimeout bounds the wait for a report; zero means 20 minutes.
 	ReportTimeout time.Duration
+	// Egress refuses connections to internal addresses after DNS (nil: public addresses only),
+	// so an adapter URL cannot be pointed, or re-pointed through DNS, at the inside.
+	Egress *egress.Policy
 }
 
 // Metadata is the adapter's description of itself.
@@ -66,13 +69,9 @@ func (c *AdapterClient) http(sc *ent.Scanner) *http.Client {
 	if timeout == 0 {
 		timeout = 30 * time.Second
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	if sc.SkipCertVerify {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the administrator asked for it
-	}
-	return &http.Client{Timeout: timeout, Transport: tr,
-		// A 302 with Refresh-After means "not ready": the client must see it, not follow it.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Redirects are never followed: a 302 with Refresh-After means "not ready", and the client
+	// must see it; nor may an adapter bounce the request elsewhere.
+	return c.Egress.Client(timeout, sc.SkipCertVerify)
 }
 
 func (c *AdapterClient) request(ctx context.Context, sc *ent.Scanner, method, path, accept, contentType string, body []byte) (*http.Response, error) {
@@ -82,7 +81,7 @@ func (c *AdapterClient) request(ctx context.Context, sc *ent.Scanner, method, pa
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(sc.URL, "/")+"/api/v1"+path, rd)
 	if err != nil {
-		return nil, fmt.Errorf("scanner %s: %w", sc.Name, err)
+		return nil, fmt.Errorf("scanner %s: URL %q is not valid", sc.Name, egress.Redact(sc.URL))
 	}
 	req.Header.Set("Accept", accept)
 	if contentType != "" {

@@ -10,7 +10,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -26,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/event"
@@ -214,15 +214,12 @@ type Worker struct {
 }
 
 // NewWorker returns the delivery worker. Retries wait retryBase, then twice that, and so on, up to
-// an hour.
-func NewWorker(db *ent.Client, log *slog.Logger, retryBase time.Duration) *Worker {
-	transport := func(skipVerify bool) *http.Client {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{InsecureSkipVerify: skipVerify} //nolint:gosec // the policy asks for it
-		return &http.Client{Transport: t, Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	}
-	return &Worker{db: db, log: log, retryBase: retryBase, client: transport(false), insecure: transport(true)}
+// an hour. Every connection goes through policy, which refuses internal addresses after DNS (a
+// policy saved when its name pointed outside cannot be turned inward later); redirects are never
+// followed.
+func NewWorker(db *ent.Client, log *slog.Logger, retryBase time.Duration, policy *egress.Policy) *Worker {
+	return &Worker{db: db, log: log, retryBase: retryBase,
+		client: policy.Client(10*time.Second, false), insecure: policy.Client(10*time.Second, true)}
 }
 
 // NextRetry backs off exponentially.
@@ -246,7 +243,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 	p := d.Edges.Policy
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Address, strings.NewReader(d.Payload))
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("webhook address %q: %w", p.Address, err))
+		return river.JobCancel(fmt.Errorf("webhook address %q is not a URL", egress.Redact(p.Address)))
 	}
 	mac := hmac.New(sha256.New, []byte(p.Secret))
 	mac.Write([]byte(d.Payload))
@@ -296,7 +293,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[DeliveryArgs]) error {
 		return fmt.Errorf("record delivery %d: %w", d.ID, err)
 	}
 	if outcome != nil {
-		return fmt.Errorf("delivery %d to %s: %w", d.ID, p.Address, outcome)
+		return fmt.Errorf("delivery %d to %s: %w", d.ID, egress.Redact(p.Address), outcome)
 	}
 	return nil
 }
