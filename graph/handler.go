@@ -6,53 +6,75 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler"
-	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/validator/core"
+	"github.com/vektah/gqlparser/v2/validator/rules"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
 )
 
-// Limits that keep one query from costing the server too much.
-const (
-	MaxDepth      = 12
-	MaxComplexity = 5000
-)
-
 // NewHandler returns the GraphQL endpoint: POST and GET queries, WebSocket subscriptions
 // (graphql-transport-ws) on the same path. The caller must have put the principal in the request
-// context (auth.WithPrincipal).
+// context (auth.WithPrincipal), and should cap the request body (the server does, before this).
 func NewHandler(res *Resolver) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	// The default WebSocket implementation accepts pages from Berth's own origin and clients that
 	// send no Origin (scripts); a page on another site cannot subscribe with the user's cookie.
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second})
+	// A message is capped like a request body.
+	readLimit := int64(1 << 20)
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, PayloadReadLimit: &readLimit})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
-	srv.Use(depthLimit{max: MaxDepth})
+	srv.SetParserTokenLimit(MaxTokens)
+	// No "Did you mean …?" in validation errors, for anyone: they map the schema for a caller
+	// who may not introspect it.
+	srv.SetDisableSuggestion(true)
+	srv.SetValidationRulesFn(rulesWithoutSuggestions)
+	srv.Use(operationLimits{})
+	srv.AroundFields(defaultPages)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error { return presentError(ctx, err, res.Log) })
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
-		res.Log.Error("graphql: panic in resolver", "panic", p)
-		return errors.New("internal server error")
+		res.Log.Error("graphql: panic in resolver", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
+		return errInternal
 	})
 	return srv
 }
 
-// presentError gives every error a stable extensions.code, and hides internal errors: the client
-// gets "internal server error", the log gets the cause.
+// errInternal stands for a panic: presentError reports it as INTERNAL.
+var errInternal = errors.New("internal server error")
+
+// rulesWithoutSuggestions is gqlparser's default validation with every rule that can suggest a
+// name swapped for its variant that does not.
+func rulesWithoutSuggestions() *rules.Rules {
+	r := rules.NewDefaultRules()
+	for _, rule := range []core.Rule{
+		rules.FieldsOnCorrectTypeRuleWithoutSuggestions, rules.KnownArgumentNamesRuleWithoutSuggestions,
+		rules.KnownTypeNamesRuleWithoutSuggestions, rules.ScalarLeafsRuleWithoutSuggestions,
+		rules.ValuesOfCorrectTypeRuleWithoutSuggestions,
+	} {
+		r.RemoveRule(strings.TrimSuffix(rule.Name, "WithoutSuggestions"))
+		r.AddRule(rule.Name, rule.RuleFunc)
+	}
+	return r
+}
+
+// presentError gives every error a stable extensions.code. Errors meant for the caller (refusals,
+// bad input, not found, the parser's and validator's own messages about the query) keep their
+// message; anything else (a database error, a failed parse of stored data, a panic) is logged
+// with the request id and reaches the caller as INTERNAL with that id and nothing more.
 func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	var userErr *UserError
@@ -72,16 +94,34 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 	case ent.IsConstraintError(err):
 		setCode(gqlErr, "CONFLICT")
 		gqlErr.Message = "conflicts with an existing object"
+	case deliberate(err):
+		// Written by gqlgen, gqlparser or Berth for the caller: it says what is wrong already.
 	default:
-		var already *gqlerror.Error
-		if errors.As(err, &already) {
-			return gqlErr // parse and validation errors from gqlgen say what is wrong already
-		}
-		setCode(gqlErr, "INTERNAL")
-		gqlErr.Message = "internal server error"
-		log.Error("graphql: resolver failed", "path", gqlErr.Path.String(), "err", err)
+		id := RequestID(ctx)
+		log.Error("graphql: internal error", "request_id", id, "path", gqlErr.Path.String(), "err", err)
+		internal := &gqlerror.Error{Message: "internal server error (request id " + id + ")", Path: gqlErr.Path,
+			Locations: gqlErr.Locations, Extensions: map[string]any{"code": "INTERNAL", "requestId": id}}
+		return internal
 	}
 	return gqlErr
+}
+
+// deliberate reports whether err is a *gqlerror.Error that wraps no other error: one made on
+// purpose with a message for the caller. A gqlerror that wraps a resolver's or a scalar's error
+// carries that error's text, which may be anything.
+func deliberate(err error) bool {
+	var g *gqlerror.Error
+	if !errors.As(err, &g) || errors.Is(err, errInternal) {
+		return false
+	}
+	for g.Err != nil {
+		inner, ok := g.Err.(*gqlerror.Error)
+		if !ok {
+			return false
+		}
+		g = inner
+	}
+	return true
 }
 
 func setCode(e *gqlerror.Error, code string) {
@@ -111,47 +151,3 @@ func conflict(format string, args ...any) error {
 	return &UserError{Code: "CONFLICT", Message: fmt.Sprintf(format, args...)}
 }
 
-// depthLimit refuses operations nested deeper than max fields.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, 0); depth > d.max {
-		// A code like the complexity limit's, so clients can tell this refusal apart.
-		err := gqlerror.Errorf("query is nested %d levels deep; the limit is %d", depth, d.max)
-		errcode.Set(err, "DEPTH_LIMIT_EXCEEDED")
-		return err
-	}
-	return nil
-}
-
-func selectionDepth(set ast.SelectionSet, seen int) int {
-	if seen > 64 {
-		return seen // a fragment cycle; validation reports it
-	}
-	deepest := 0
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			d = 1 + selectionDepth(s.SelectionSet, seen+1)
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, seen+1)
-		case *ast.FragmentSpread:
-			if s.Definition != nil {
-				d = selectionDepth(s.Definition.SelectionSet, seen+1)
-			}
-		}
-		deepest = max(deepest, d)
-	}
-	return deepest
-}

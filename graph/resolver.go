@@ -64,3 +64,19 @@ type requestKey struct{}
 func WithRequest(ctx context.Context, r *http.Request) context.Context {
 	return context.WithValue(ctx, requestKey{}, r)
 }
+
+type requestIDKey struct{}
+
+// WithRequestID names the request in ctx: an internal error reaches the caller with this id, and
+// the log with the error, so that one can be found from the other.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID is the id WithRequestID gave the request, or "-".
+func RequestID(ctx context.Context) string {
+	if id, ok := ctx.Value(requestIDKey{}).(string); ok && id != "" {
+		return id
+	}
+	return "-"
+}

@@ -302,8 +302,9 @@ func (h *rest) fail(w http.ResponseWriter, err error) {
 		}
 		writeError(w, status, strings.ReplaceAll(userErr.Code, "BAD_USER_INPUT", "BAD_REQUEST"), userErr.Message)
 	default:
-		h.log.Error("rest: request failed", "err", err)
-		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error")
+		id := w.Header().Get(RequestIDHeader) // set by withRequestID, for the log and the caller alike
+		h.log.Error("rest: request failed", "request_id", id, "err", err)
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error (request id "+id+")")
 	}
 }
 

@@ -19,18 +19,20 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/graph"
 	"github.com/berth-registry/berth/migrations"
+	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/ui"
 )
 
 // routes is the whole HTTP surface.
 func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/v2/", s.registry)
+	mux.Handle("/v2/", registry.CheckUploadRange(s.registry))
 	mux.Handle("/v2", s.registry)
 	mux.HandleFunc("GET /service/token", s.serveToken)
 
 	gql := graph.NewHandler(res)
-	mux.Handle("/graphql", s.authenticated(res.Loaders(withHTTP(gql))))
+	mux.Handle("/graphql", limitBody(s.cfg.GraphQLMaxBodyBytes, "BERTH_GRAPHQL_MAX_BODY_BYTES",
+		s.authenticated(res.Loaders(withHTTP(gql)))))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
 	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log))))
 
@@ -38,7 +40,7 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", promhttp.Handler())
 	mux.Handle("/", serveUI())
-	return s.instrument(mux)
+	return s.instrument(withRequestID(s.securityHeaders(mux)))
 }
 
 // authenticated puts the caller's principal in the request context. Bad credentials are refused
