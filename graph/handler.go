@@ -150,4 +150,3 @@ func notFound(what string) error {
 func conflict(format string, args ...any) error {
 	return &UserError{Code: "CONFLICT", Message: fmt.Sprintf(format, args...)}
 }
-
