@@ -37,14 +37,13 @@ func NewHandler(res *Resolver) http.Handler {
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetQueryCache(pageDefaults{lru.New[*ast.QueryDocument](1000)})
 	srv.SetParserTokenLimit(MaxTokens)
 	// No "Did you mean …?" in validation errors, for anyone: they map the schema for a caller
 	// who may not introspect it.
 	srv.SetDisableSuggestion(true)
 	srv.SetValidationRulesFn(rulesWithoutSuggestions)
 	srv.Use(operationLimits{})
-	srv.AroundFields(defaultPages)
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error { return presentError(ctx, err, res.Log) })
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		res.Log.Error("graphql: panic in resolver", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))

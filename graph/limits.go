@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -67,6 +68,12 @@ func (operationLimits) MutateOperationContext(ctx context.Context, oc *graphql.O
 		return limitError("COMPLEXITY_LIMIT_EXCEEDED",
 			"operation has complexity %d, which exceeds the limit of %d: ask for smaller pages, or fewer nested lists", cost, MaxComplexity)
 	}
+	for _, name := range w.defaultVars {
+		if oc.Variables == nil {
+			oc.Variables = map[string]any{}
+		}
+		oc.Variables[name] = int64(defaultPage)
+	}
 	return nil
 }
 
@@ -81,6 +88,7 @@ type limitWalker struct {
 	vars                   map[string]any
 	depth, fields, aliases int
 	err                    *gqlerror.Error
+	defaultVars            []string // page-size variables that are null where neither first nor last is given
 }
 
 // cost returns what set costs once; level is how deep it is, inConnection whether it is the
@@ -150,6 +158,10 @@ func (w *limitWalker) pageSize(f *ast.Field) (int, bool) {
 	}
 	if !given {
 		size = defaultPage
+		// Written as variables that are null: the variable gets the default page for this request.
+		if arg := f.Arguments.ForName("first"); arg != nil && arg.Value != nil && arg.Value.Kind == ast.Variable {
+			w.defaultVars = append(w.defaultVars, arg.Value.Raw)
+		}
 	}
 	return size, true
 }
@@ -185,17 +197,38 @@ func multiply(a, b int) int {
 	return a * b
 }
 
-// defaultPages gives a paged field that names neither first nor last the default page, so that
-// no list (nested ones included, which ent's generated resolvers page) returns a whole table.
-func defaultPages(ctx context.Context, next graphql.Resolver) (any, error) {
-	fc := graphql.GetFieldContext(ctx)
-	if fc != nil && fc.Args != nil {
-		first, hasFirst := fc.Args["first"].(*int)
-		last, hasLast := fc.Args["last"].(*int)
-		if hasFirst && hasLast && first == nil && last == nil {
-			n := defaultPage
-			fc.Args["first"] = &n
+// pageDefaults is the query cache, which first gives every paged field of a new document that
+// names neither first nor last "first: defaultPage", so that no list returns a whole table: ent's
+// generated resolvers load nested connections ahead, by the arguments written in the document.
+// The document is still the parsing request's own when Add is called, so changing it races with
+// nothing; later requests get it from the cache as changed.
+type pageDefaults struct {
+	graphql.Cache[*ast.QueryDocument]
+}
+
+// Add defaults the document's page sizes, then caches it.
+func (c pageDefaults) Add(ctx context.Context, key string, doc *ast.QueryDocument) {
+	for _, op := range doc.Operations {
+		defaultFirst(op.SelectionSet)
+	}
+	for _, f := range doc.Fragments {
+		defaultFirst(f.SelectionSet)
+	}
+	c.Cache.Add(ctx, key, doc)
+}
+
+func defaultFirst(set ast.SelectionSet) {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Definition != nil && s.Definition.Arguments.ForName("first") != nil && s.Definition.Arguments.ForName("last") != nil &&
+				s.Arguments.ForName("first") == nil && s.Arguments.ForName("last") == nil {
+				s.Arguments = append(s.Arguments, &ast.Argument{Name: "first", Position: s.Position,
+					Value: &ast.Value{Kind: ast.IntValue, Raw: strconv.Itoa(defaultPage), Position: s.Position}})
+			}
+			defaultFirst(s.SelectionSet)
+		case *ast.InlineFragment:
+			defaultFirst(s.SelectionSet)
 		}
 	}
-	return next(ctx)
 }

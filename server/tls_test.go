@@ -37,6 +37,9 @@ func TestServesTLS(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="https://`) {
 		t.Fatalf("GET /v2/ over TLS: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}
+	if hsts := resp.Header.Get("Strict-Transport-Security"); !strings.HasPrefix(hsts, "max-age=") {
+		t.Errorf("no HSTS over TLS: %q", hsts)
+	}
 	if resp, err := http.Get("http://" + env.Host + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
