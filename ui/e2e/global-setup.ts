@@ -94,6 +94,9 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
       BERTH_ADMIN_PASSWORD: password,
       // The repository's small OSV fixture set: the built-in scanner's whole database in these tests.
       BERTH_ADVISORY_DIR: resolve(repoRoot, 'testdata/osv'),
+      // The tests' webhook receivers and scanner adapters listen on loopback, which Berth refuses
+      // to reach unless an administrator allows it.
+      BERTH_OUTBOUND_ALLOW_CIDRS: '127.0.0.0/8',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
