@@ -115,9 +115,10 @@ func TestProjectListQueriesDoNotGrowWithRows(t *testing.T) {
 			}
 		}
 	}
-	const query = `{ projects(first: 100) { edges { node { name repositoryCount storageUsed myRole
-		repositories(first: 10) { totalCount edges { node { name
-			artifacts(first: 10) { edges { node { digest size signed tags { name } } } } } } } } } } }`
+	// Pages as large as the complexity limit allows for three nested lists (20 × 2 × 5, with tags).
+	const query = `{ projects(first: 20) { edges { node { name repositoryCount storageUsed myRole
+		repositories(first: 2) { totalCount edges { node { name
+			artifacts(first: 5) { edges { node { digest size signed tags { name } } } } } } } } } } }`
 	cost := func() int64 {
 		before := env.Server.QueryCount()
 		env.MustGraphQL("admin", servertest.AdminPassword, query, nil, nil)
