@@ -26,14 +26,14 @@ import (
 
 // NewHandler returns the GraphQL endpoint: POST and GET queries, WebSocket subscriptions
 // (graphql-transport-ws) on the same path. The caller must have put the principal in the request
-// context (auth.WithPrincipal), and should cap the request body (the server does, before this).
-func NewHandler(res *Resolver) http.Handler {
+// context (auth.WithPrincipal), and should cap HTTP request bodies (the server does, before this);
+// maxMessage caps each WebSocket message the same way.
+func NewHandler(res *Resolver, maxMessage int64) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	// The default WebSocket implementation accepts pages from Berth's own origin and clients that
 	// send no Origin (scripts); a page on another site cannot subscribe with the user's cookie.
 	// A message is capped like a request body.
-	readLimit := int64(1 << 20)
-	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, PayloadReadLimit: &readLimit})
+	srv.AddTransport(transport.Websocket{KeepAlivePingInterval: 10 * time.Second, PayloadReadLimit: &maxMessage})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})

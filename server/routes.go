@@ -30,8 +30,12 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux.Handle("/v2", s.registry)
 	mux.HandleFunc("GET /service/token", s.serveToken)
 
-	gql := graph.NewHandler(res)
-	mux.Handle("/graphql", limitBody(s.cfg.GraphQLMaxBodyBytes, "BERTH_GRAPHQL_MAX_BODY_BYTES",
+	maxBody := s.cfg.GraphQLMaxBodyBytes
+	if maxBody <= 0 { // a Config not made from Defaults
+		maxBody = Defaults().GraphQLMaxBodyBytes
+	}
+	gql := graph.NewHandler(res, maxBody)
+	mux.Handle("/graphql", limitBody(maxBody, "BERTH_GRAPHQL_MAX_BODY_BYTES",
 		s.authenticated(res.Loaders(withHTTP(gql)))))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
 	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log))))
@@ -131,7 +135,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		api := apiOf(r.URL.Path)
 		requestDuration.WithLabelValues(api, r.Method, http.StatusText(rec.status)).Observe(time.Since(start).Seconds())
 		if rec.status >= 500 {
-			s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", rec.status)
+			s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", rec.status, "request_id", rec.Header().Get(RequestIDHeader))
 		} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}
