@@ -177,6 +177,13 @@ func (s *Server) ForgetAccessDecisions() {
 	}
 }
 
+// EventSubscribers is how many subscriptions (GraphQL subscriptions and cache followers) this
+// replica's event bus feeds now: a test waits on it to know a subscription is live.
+func (s *Server) EventSubscribers() int { return s.events.Subscribers() }
+
+// EventsListening reports whether this replica hears events recorded on any replica now.
+func (s *Server) EventsListening() bool { return s.events.Listening() }
+
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
