@@ -119,8 +119,8 @@ func TestTokenExchangeNeverGrowsScopeOrLife(t *testing.T) {
 	}
 
 	// A scoped token is never exchanged for an identity token, nor used as one.
-	for _, scopes := range [][]string{nil, {""}} {
-		if a := askToken(t, env, "Bearer "+pull.Token, scopes...); a.status != http.StatusForbidden || !strings.Contains(a.body, "identity token") {
+	for _, scopes := range [][]string{nil, {""}, {"repository:alpha/app:push"}, {"repository:beta/app:pull"}} {
+		if a := askToken(t, env, "Bearer "+pull.Token, scopes...); a.status != http.StatusForbidden || !strings.Contains(a.body, "cannot be exchanged for an identity token") {
 			t.Errorf("identity token for a registry token (scopes %q): %d %s; want 403", scopes, a.status, a.body)
 		}
 	}
@@ -410,7 +410,7 @@ func TestRobotTakeoverRefused(t *testing.T) {
 	f := setupRobots(t)
 	env := f.env
 	env.CreateUser("pa", "pa-password")
-	env.AddMember(f.alpha, "pa", "projectAdmin")
+	env.AddMember(f.alpha, "pa", "project_admin")
 	// A robot that pushes, and a robot that may manage robots but only pull.
 	pusher := f.createRobot(t, "pa", "pa-password", &f.alpha, "pusher", "alpha repository pull", "alpha repository push")
 	puller := f.createRobot(t, "pa", "pa-password", &f.alpha, "puller", "alpha repository pull")

@@ -204,9 +204,8 @@ func TestAdapterScanner(t *testing.T) {
 // scanner, gets past the project's pull policy.
 func checkScannerToken(t *testing.T, env *servertest.Env, crane func(...string) (string, error), tok, scanned string) {
 	t.Helper()
-	pushAlpine(t, crane, env.Host+"/held/app:2")
 	pushAlpine(t, crane, env.Host+"/held/other:1")
-	if out, err := crane("mutate", env.Host+"/held/app:1", "--label", "another=yes", "-t", env.Host+"/held/app:3"); err != nil {
+	if out, err := crane("append", "-f", layerTar(t, "another.txt", "another"), "-t", env.Host+"/held/app:3"); err != nil {
 		t.Fatalf("another artifact: %v\n%s", err, out)
 	}
 	another, err := crane("digest", env.Host+"/held/app:3")

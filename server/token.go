@@ -83,6 +83,12 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	if claims != nil && len(claims.Access) > 0 && len(access) == 0 {
+		// A token without access is an identity token, which a registry token never buys.
+		writeError(w, http.StatusForbidden, "DENIED",
+			"the presented token grants none of the requested scope, and a registry token cannot be exchanged for an identity token: log in with your credentials (Basic) instead")
+		return
+	}
 	now := time.Now()
 	token, expires, err := s.auth.Tokens().IssueUntil(p, access, now, notAfter)
 	if err != nil {
