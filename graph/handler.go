@@ -43,6 +43,7 @@ func NewHandler(res *Resolver) http.Handler {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(MaxComplexity))
 	srv.Use(depthLimit{max: MaxDepth})
+	srv.Use(loginLimit{})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error { return presentError(ctx, err, res.Log) })
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		res.Log.Error("graphql: panic in resolver", "panic", p)
@@ -56,7 +57,12 @@ func NewHandler(res *Resolver) http.Handler {
 func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	var userErr *UserError
+	var throttled *auth.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		// GraphQL answers 200; the code and retryAfter (seconds) are its 429 and Retry-After.
+		setCode(gqlErr, "TOO_MANY_REQUESTS")
+		gqlErr.Extensions["retryAfter"] = auth.RetryAfterSeconds(throttled.RetryAfter)
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
 		setCode(gqlErr, "UNAUTHENTICATED")
 	case errors.Is(err, auth.ErrForbidden):

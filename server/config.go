@@ -59,6 +59,12 @@ type Config struct {
 	// (how stale a replica can be if an invalidation never reaches it).
 	CacheTTL       time.Duration `yaml:"cache_ttl"`
 	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
+	// LoginAttempts and LoginAddressAttempts are how many failed password logins one account and
+	// one client address get per LoginWindow before further attempts are refused (429) until
+	// their allowance refills.
+	LoginAttempts        int           `yaml:"login_attempts"`
+	LoginAddressAttempts int           `yaml:"login_address_attempts"`
+	LoginWindow          time.Duration `yaml:"login_window"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -91,6 +97,10 @@ func Defaults() Config {
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
+
+		LoginAttempts:        10,
+		LoginAddressAttempts: 100,
+		LoginWindow:          10 * time.Minute,
 	}
 }
 
@@ -132,6 +142,9 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
+	add("login-attempts", "BERTH_LOGIN_ATTEMPTS", "failed password logins one account gets per login window before further attempts are refused; default "+strconv.Itoa(d.LoginAttempts))
+	add("login-address-attempts", "BERTH_LOGIN_ADDRESS_ATTEMPTS", "failed password logins one client address gets per login window (over all accounts); default "+strconv.Itoa(d.LoginAddressAttempts))
+	add("login-window", "BERTH_LOGIN_WINDOW", "how long a used-up login allowance takes to refill; default "+d.LoginWindow.String())
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -221,6 +234,12 @@ func (c *Config) set(name, v string) error {
 		c.CacheTTL, err = time.ParseDuration(v)
 	case "cache-memory-ttl":
 		c.CacheMemoryTTL, err = time.ParseDuration(v)
+	case "login-attempts":
+		c.LoginAttempts, err = strconv.Atoi(v)
+	case "login-address-attempts":
+		c.LoginAddressAttempts, err = strconv.Atoi(v)
+	case "login-window":
+		c.LoginWindow, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -237,6 +256,9 @@ func (c *Config) validate() error {
 	}
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")
+	}
+	if c.LoginAttempts < 1 || c.LoginAddressAttempts < c.LoginAttempts || c.LoginWindow < time.Second {
+		return errors.New("login throttling: BERTH_LOGIN_ATTEMPTS must be at least 1, BERTH_LOGIN_ADDRESS_ATTEMPTS at least as many, BERTH_LOGIN_WINDOW at least 1s")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -121,6 +121,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.audit = audit.NewWriter(pool, s.auditCfg, log)
+	s.auth.SetThrottleLimits(auth.ThrottleLimits{PerAccount: cfg.LoginAttempts, PerAddress: cfg.LoginAddressAttempts, Window: cfg.LoginWindow})
+	s.auth.AuditLogins(s.auditLoginFailure)
 	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
 	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
@@ -301,4 +303,17 @@ func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
 		return err
 	}
 	return syslog.Check(ctx, ep, 3*time.Second)
+}
+
+// auditLoginFailure records a failed password login, on whichever door it came; a throttled one
+// (refused without its password being checked) is told apart by its resource.
+func (s *Server) auditLoginFailure(ctx context.Context, username string, throttled bool) {
+	resource := username
+	if throttled {
+		resource += " (throttled)"
+	}
+	if err := s.audit.Record(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session",
+		Resource: resource, Failed: true}); err != nil {
+		s.log.Error("audit: record failed login", "err", err)
+	}
 }
