@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
+.PHONY: build run services-test test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -27,12 +27,16 @@ run: build services
 services:
 	scripts/services.sh
 
+## services-test: PostgreSQL and Redis, both of which the tests need
+services-test:
+	scripts/services.sh --redis
+
 ## tools: the pinned clients, conformance suite and browser the tests use
 tools:
 	scripts/tools.sh
 
 ## test: every test: static checks, generated code up to date, Go tests, browser tests
-test: services tools lint check-generated build test-go test-e2e
+test: tools services-test lint check-generated build test-go test-e2e
 
 test-go:
 	BERTH_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...

@@ -15,6 +15,9 @@ const (
 	KindAnonymous Kind = "ANONYMOUS"
 	KindUser      Kind = "USER"
 	KindRobot     Kind = "ROBOT"
+	// KindScanner is a scanner adapter pulling the one artifact it was asked to scan. Only a token
+	// Berth signed for a scan carries it; no account can log in as one.
+	KindScanner Kind = "SCANNER"
 )
 
 // Principal is who is making a request, however they proved it.
@@ -34,6 +37,10 @@ type Principal struct {
 	// Scopes, when not nil, limits the user's project actions to those listed.
 	TokenID int
 	Scopes  []Action
+
+	// ScanRepository and ScanDigest are the one artifact a scanner (KindScanner) may pull.
+	ScanRepository string
+	ScanDigest     string
 
 	// credential fingerprints the robot secret the request proved, for the tokens issued to it.
 	credential string

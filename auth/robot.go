@@ -156,7 +156,7 @@ func (s *Service) apiTokenFromClaims(ctx context.Context, claims *Claims) (*Prin
 	if err != nil {
 		return nil, fmt.Errorf("look up API token: %w", err)
 	}
-	if t.UserID != claims.UserID {
+	if t.UserID != claims.UserID || (t.Edges.User != nil && claims.issuedBefore(t.Edges.User.CredentialsChangedAt)) {
 		return nil, ErrInvalidToken
 	}
 	return s.tokenPrincipal(t)
@@ -251,3 +251,60 @@ func robotProjects(p *Principal) (ids []int, all bool) {
 
 // IsRobotName reports whether a login name is a robot's.
 func IsRobotName(name string) bool { return strings.HasPrefix(name, RobotPrefix) }
+
+// CheckManageRobot returns nil if p may manage rb (refresh its secret, enable or disable it, change
+// its permissions or lifetime, delete it), else the error to report. Managing a robot hands its
+// powers to the manager (a refreshed secret is a login as the robot), so the manager must already
+// hold every permission the robot has, in every project it covers: a robot with robot:create and
+// pull cannot take over a robot that pushes. System robots are managed by system administrators
+// only. Every surface (GraphQL and REST) asks this one function.
+func (s *Service) CheckManageRobot(ctx context.Context, p *Principal, rb *ent.Robot) error {
+	if rb.ProjectID == nil {
+		if !p.Admin {
+			return Denied(p)
+		}
+		return nil
+	}
+	projects := map[int]Access{}
+	access := func(id int) (Access, error) {
+		if a, ok := projects[id]; ok {
+			return a, nil
+		}
+		proj, err := s.db.Project.Get(ctx, id)
+		if err != nil {
+			return Access{}, fmt.Errorf("robot %s: load project %d: %w", rb.Name, id, err)
+		}
+		a, err := s.Access(ctx, p, proj)
+		if err != nil {
+			return Access{}, err
+		}
+		projects[id] = a
+		return a, nil
+	}
+	a, err := access(*rb.ProjectID)
+	if err != nil {
+		return err
+	}
+	if !a.Allows(ActionManageRobots) {
+		return Denied(p)
+	}
+	for _, perm := range rb.Permissions {
+		action, ok := PermissionAction(perm)
+		if !ok {
+			continue
+		}
+		id := perm.ProjectID
+		if id == 0 {
+			id = *rb.ProjectID
+		}
+		a, err := access(id)
+		if err != nil {
+			return err
+		}
+		if !a.Allows(action) {
+			return fmt.Errorf("%w: robot %s may %s, which you may not: only someone who holds every permission of a robot may manage it",
+				Denied(p), rb.Name, action)
+		}
+	}
+	return nil
+}

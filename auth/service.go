@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,19 +29,60 @@ type Service struct {
 	tokens     *Tokens
 	sessionTTL time.Duration
 	usage      usage
+	throttle   *throttle
+	onFailure  LoginAuditor
 }
 
-// NewService returns a Service over db that verifies tokens with tokens.
+// LoginAuditor records a password login that failed (throttled: refused unchecked because the
+// account or address failed too often). The composition root points it at the audit log.
+type LoginAuditor func(ctx context.Context, username string, throttled bool)
+
+// NewService returns a Service over db that verifies tokens with tokens, throttling failed
+// logins by DefaultThrottleLimits.
 func NewService(db *ent.Client, tokens *Tokens, sessionTTL time.Duration) *Service {
-	return &Service{db: db, tokens: tokens, sessionTTL: sessionTTL}
+	return &Service{db: db, tokens: tokens, sessionTTL: sessionTTL, throttle: newThrottle(DefaultThrottleLimits)}
 }
+
+// SetThrottleLimits replaces the failed-login limits (and forgets the failures counted so far).
+// Call it before serving.
+func (s *Service) SetThrottleLimits(l ThrottleLimits) { s.throttle = newThrottle(l) }
+
+// AuditLogins has every failed or throttled password login reported to fn. Call it before serving.
+func (s *Service) AuditLogins(fn LoginAuditor) { s.onFailure = fn }
 
 // Tokens returns the token signer.
 func (s *Service) Tokens() *Tokens { return s.tokens }
 
 // Login checks a username and password. Unknown users, wrong passwords and disabled accounts all
-// get ErrBadCredentials, in about the same time, so a caller cannot tell which it was.
+// get ErrBadCredentials, in about the same time, so a caller cannot tell which it was. It is the
+// one password check of every door, so it is where guessing is throttled: an account or a client
+// address (from the context, WithSourceIP) that failed too often lately gets a *ThrottledError,
+// without its password being looked at, until its bucket refills. Failures are counted in metrics
+// and reported to the LoginAuditor.
 func (s *Service) Login(ctx context.Context, username, password string) (*Principal, error) {
+	address, now := SourceIPFrom(ctx), time.Now()
+	if err := s.throttle.check(username, address, now); err != nil {
+		s.auditFailure(ctx, username, true)
+		return nil, err
+	}
+	p, err := s.checkPassword(ctx, username, password)
+	switch {
+	case errors.Is(err, ErrBadCredentials):
+		s.throttle.fail(username, address, now)
+		s.auditFailure(ctx, username, false)
+	case err == nil:
+		s.throttle.succeed(username)
+	}
+	return p, err
+}
+
+func (s *Service) auditFailure(ctx context.Context, username string, throttled bool) {
+	if s.onFailure != nil {
+		s.onFailure(ctx, username, throttled)
+	}
+}
+
+func (s *Service) checkPassword(ctx context.Context, username, password string) (*Principal, error) {
 	u, err := s.db.User.Query().Where(user.Username(username)).Only(ctx)
 	if ent.IsNotFound(err) {
 		checkPassword(string(dummyHash), password)
@@ -156,7 +198,8 @@ func (s *Service) fromSession(ctx context.Context, token string) (*Principal, er
 	if err != nil {
 		return nil, fmt.Errorf("look up session: %w", err)
 	}
-	if sess.Edges.User.Disabled {
+	u := sess.Edges.User
+	if u.Disabled || (u.CredentialsChangedAt != nil && sess.CreatedAt.Before(*u.CredentialsChangedAt)) {
 		return nil, ErrUnauthenticated
 	}
 	return userPrincipal(sess.Edges.User), nil
@@ -171,6 +214,12 @@ func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Cla
 		return nil, nil, err
 	}
 	switch {
+	case claims.Kind == KindScanner:
+		p, err := scannerPrincipal(claims)
+		if err != nil {
+			return nil, nil, err
+		}
+		return p, claims, nil
 	case claims.Kind == KindRobot:
 		p, err := s.robotFromToken(ctx, claims)
 		if err != nil {
@@ -187,7 +236,7 @@ func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Cla
 		return p, claims, nil
 	}
 	u, err := s.db.User.Get(ctx, claims.UserID)
-	if ent.IsNotFound(err) || (err == nil && u.Disabled) {
+	if ent.IsNotFound(err) || (err == nil && (u.Disabled || claims.issuedBefore(u.CredentialsChangedAt))) {
 		return nil, nil, ErrInvalidToken
 	}
 	if err != nil {
@@ -204,6 +253,10 @@ func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (
 		for _, sc := range p.Scopes {
 			a.Scope[sc] = true
 		}
+	}
+	if p.Kind == KindScanner {
+		a.Robot = scannerActions(p, proj)
+		return a, nil
 	}
 	if p.Kind == KindRobot {
 		a.Robot = robotActions(p, proj.ID)
@@ -239,9 +292,13 @@ func (s *Service) Check(ctx context.Context, p *Principal, proj *ent.Project, ac
 }
 
 // VisibleProjects is the filter for the projects p may see: every one for an admin, else the
-// public ones and those p is a member of.
+// public ones and those p is a member of. A personal API token whose scopes leave out
+// project:read sees none: its scopes bound what it reads as well as what it does. A scanner
+// sees none either: it pulls its one artifact by name.
 func VisibleProjects(p *Principal) predicate.Project {
 	switch {
+	case p.Scopes != nil && !slices.Contains(p.Scopes, ActionReadProject), p.Kind == KindScanner:
+		return project.IDLT(0)
 	case p.Admin:
 		return project.IDGT(0)
 	case p.Kind == KindUser:

@@ -41,6 +41,38 @@ type Claims struct {
 	// TokenID is the personal API token a user's token was obtained with: the token is good only
 	// while that one is, and only for its scopes.
 	TokenID int `json:"tid,omitempty"`
+	// Digest, in a scanner's token (KindScanner), is the one artifact of its repository it may pull.
+	Digest string `json:"dig,omitempty"`
+	// IssuedMilli is IssuedAt in milliseconds ("iat" has whole seconds), so that a token issued
+	// just before a password change is told from one issued just after.
+	IssuedMilli int64 `json:"iatms,omitempty"`
+}
+
+// issuedBefore reports whether the token was issued before t (nil: never).
+func (c *Claims) issuedBefore(t *time.Time) bool {
+	if t == nil {
+		return false
+	}
+	issued := c.IssuedMilli
+	if issued == 0 && c.IssuedAt != nil {
+		issued = c.IssuedAt.UnixMilli()
+	}
+	return issued < t.UnixMilli()
+}
+
+// Narrow returns what of ra the token itself grants, or nil if nothing: a registry token can only
+// be exchanged for a subset of its own scope.
+func (c *Claims) Narrow(ra ResourceActions) *ResourceActions {
+	var kept []string
+	for _, a := range ra.Actions {
+		if c.Grants(ra.Type, ra.Name, a) {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	return &ResourceActions{Type: ra.Type, Name: ra.Name, Actions: kept}
 }
 
 // Grants reports whether the token grants action on the named resource of the given type.
@@ -58,8 +90,9 @@ func (c *Claims) Grants(typ, name, action string) bool {
 	return false
 }
 
-// ScannerSubject is the subject of the pull tokens Berth gives scanner adapters: the registry
-// lets them pull artifacts that a project's vulnerability policy holds back, so they can be scanned.
+// ScannerSubject is the subject of the pull tokens Berth gives scanner adapters. It is only a
+// name for logs: what the registry trusts is the token's kind (KindScanner), which no user or
+// robot can have, whatever it is called.
 const ScannerSubject = "berth-scanner"
 
 // Tokens signs and verifies tokens with an ECDSA key kept in the data directory, so that every
@@ -85,30 +118,62 @@ func (t *Tokens) Service() string { return t.service }
 // TTL is how long an issued token stays valid.
 func (t *Tokens) TTL() time.Duration { return t.ttl }
 
-// Issue signs a token for p granting access (nil for an identity token).
+// Issue signs a token for p granting access (nil for an identity token), good for the TTL.
 func (t *Tokens) Issue(p *Principal, access []ResourceActions, now time.Time) (string, error) {
-	claims := Claims{
+	token, _, err := t.IssueUntil(p, access, now, time.Time{})
+	return token, err
+}
+
+// IssueUntil is Issue for a token that must not outlive notAfter (zero: no bound), and returns
+// when the token expires. A token exchanged for another passes its own expiry here, so that
+// re-issuing never extends what the holder was given.
+func (t *Tokens) IssueUntil(p *Principal, access []ResourceActions, now, notAfter time.Time) (string, time.Time, error) {
+	if p.Kind == KindScanner {
+		return "", time.Time{}, errors.New("scanner tokens are issued by IssueScanner only")
+	}
+	claims := t.claims(p.Name, p.Kind, access, now, notAfter)
+	claims.UserID, claims.RobotID, claims.Credential, claims.TokenID = p.UserID, p.RobotID, p.credential, p.TokenID
+	return t.sign(claims)
+}
+
+// IssueScanner signs the token a scanner adapter pulls one artifact with: repository repo,
+// manifest digest dgst, and the blobs that artifact stands on; nothing else, not even another
+// artifact of the same repository.
+func (t *Tokens) IssueScanner(repo, dgst string, now time.Time) (string, error) {
+	claims := t.claims(ScannerSubject, KindScanner,
+		[]ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, now, time.Time{})
+	claims.Digest = dgst
+	token, _, err := t.sign(claims)
+	return token, err
+}
+
+func (t *Tokens) claims(subject string, kind Kind, access []ResourceActions, now, notAfter time.Time) Claims {
+	exp := now.Add(t.ttl)
+	if !notAfter.IsZero() && notAfter.Before(exp) {
+		exp = notAfter
+	}
+	return Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    TokenIssuer,
-			Subject:   p.Name,
+			Subject:   subject,
 			Audience:  jwt.ClaimStrings{t.service},
-			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			ExpiresAt: jwt.NewNumericDate(exp),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        uuid.NewString(),
 		},
-		Kind:       p.Kind,
-		UserID:     p.UserID,
-		Access:     access,
-		RobotID:    p.RobotID,
-		Credential: p.credential,
-		TokenID:    p.TokenID,
+		Kind:        kind,
+		Access:      access,
+		IssuedMilli: now.UnixMilli(),
 	}
+}
+
+func (t *Tokens) sign(claims Claims) (string, time.Time, error) {
 	signed, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(t.key)
 	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
+		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
-	return signed, nil
+	return signed, claims.ExpiresAt.Time, nil
 }
 
 // ErrInvalidToken is returned for a token that is malformed, expired, or not signed by Berth.

@@ -1,7 +1,9 @@
 package auth_test
 
 import (
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,12 +55,26 @@ func TestTokensSignVerifyAndExpire(t *testing.T) {
 
 func TestPasswordRules(t *testing.T) {
 	t.Parallel()
-	for _, pw := range []string{"short", string(make([]byte, 73))} {
-		if _, err := auth.HashPassword(pw); err != auth.ErrWeakPassword {
+	for _, pw := range []string{
+		"", "Short1a", // 7 characters
+		"Aa1" + strings.Repeat("x", 126),                // 129 characters
+		"long-enough-1", "LONG-ENOUGH-1", "Long-enough", // no upper, no lower, no digit
+		"Aa1\xff\xfe\xfd\xfc\xfb", // not UTF-8
+	} {
+		if _, err := auth.HashPassword(pw); !errors.Is(err, auth.ErrWeakPassword) {
+			t.Errorf("HashPassword(%q) = %v; want ErrWeakPassword", pw, err)
+		}
+	}
+	if !strings.Contains(auth.ErrWeakPassword.Error(), "8 to 128 characters") || !strings.Contains(auth.ErrWeakPassword.Error(), "upper-case") {
+		t.Errorf("the rule's message does not state it: %q", auth.ErrWeakPassword)
+	}
+	// The boundaries are accepted; characters count, not bytes.
+	for _, pw := range []string{"Long-en1", "Aa1" + strings.Repeat("x", 125), "Ää1" + strings.Repeat("é", 125), "Üppercase9"} {
+		if _, err := auth.HashPassword(pw); err != nil {
 			t.Errorf("HashPassword(len %d) = %v", len(pw), err)
 		}
 	}
-	if _, err := auth.HashPassword("long-enough"); err != nil {
-		t.Fatal(err)
+	if p := auth.GeneratePassword(); auth.CheckPasswordRules(p) != nil {
+		t.Errorf("a generated admin password breaks the rules: %q", p)
 	}
 }

@@ -21230,31 +21230,32 @@ func (m *TagMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                 Op
-	typ                string
-	id                 *int
-	username           *string
-	email              *string
-	full_name          *string
-	password_hash      *string
-	admin              *bool
-	disabled           *bool
-	created_at         *time.Time
-	updated_at         *time.Time
-	last_login_at      *time.Time
-	clearedFields      map[string]struct{}
-	memberships        map[int]struct{}
-	removedmemberships map[int]struct{}
-	clearedmemberships bool
-	sessions           map[int]struct{}
-	removedsessions    map[int]struct{}
-	clearedsessions    bool
-	api_tokens         map[int]struct{}
-	removedapi_tokens  map[int]struct{}
-	clearedapi_tokens  bool
-	done               bool
-	oldValue           func(context.Context) (*User, error)
-	predicates         []predicate.User
+	op                     Op
+	typ                    string
+	id                     *int
+	username               *string
+	email                  *string
+	full_name              *string
+	password_hash          *string
+	admin                  *bool
+	disabled               *bool
+	created_at             *time.Time
+	updated_at             *time.Time
+	last_login_at          *time.Time
+	credentials_changed_at *time.Time
+	clearedFields          map[string]struct{}
+	memberships            map[int]struct{}
+	removedmemberships     map[int]struct{}
+	clearedmemberships     bool
+	sessions               map[int]struct{}
+	removedsessions        map[int]struct{}
+	clearedsessions        bool
+	api_tokens             map[int]struct{}
+	removedapi_tokens      map[int]struct{}
+	clearedapi_tokens      bool
+	done                   bool
+	oldValue               func(context.Context) (*User, error)
+	predicates             []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -21692,6 +21693,55 @@ func (m *UserMutation) ResetLastLoginAt() {
 	delete(m.clearedFields, user.FieldLastLoginAt)
 }
 
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (m *UserMutation) SetCredentialsChangedAt(t time.Time) {
+	m.credentials_changed_at = &t
+}
+
+// CredentialsChangedAt returns the value of the "credentials_changed_at" field in the mutation.
+func (m *UserMutation) CredentialsChangedAt() (r time.Time, exists bool) {
+	v := m.credentials_changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCredentialsChangedAt returns the old "credentials_changed_at" field's value of the User entity.
+// If the User object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UserMutation) OldCredentialsChangedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCredentialsChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCredentialsChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCredentialsChangedAt: %w", err)
+	}
+	return oldValue.CredentialsChangedAt, nil
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (m *UserMutation) ClearCredentialsChangedAt() {
+	m.credentials_changed_at = nil
+	m.clearedFields[user.FieldCredentialsChangedAt] = struct{}{}
+}
+
+// CredentialsChangedAtCleared returns if the "credentials_changed_at" field was cleared in this mutation.
+func (m *UserMutation) CredentialsChangedAtCleared() bool {
+	_, ok := m.clearedFields[user.FieldCredentialsChangedAt]
+	return ok
+}
+
+// ResetCredentialsChangedAt resets all changes to the "credentials_changed_at" field.
+func (m *UserMutation) ResetCredentialsChangedAt() {
+	m.credentials_changed_at = nil
+	delete(m.clearedFields, user.FieldCredentialsChangedAt)
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Member entity by ids.
 func (m *UserMutation) AddMembershipIDs(ids ...int) {
 	if m.memberships == nil {
@@ -21888,7 +21938,7 @@ func (m *UserMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UserMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.username != nil {
 		fields = append(fields, user.FieldUsername)
 	}
@@ -21916,6 +21966,9 @@ func (m *UserMutation) Fields() []string {
 	if m.last_login_at != nil {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.credentials_changed_at != nil {
+		fields = append(fields, user.FieldCredentialsChangedAt)
+	}
 	return fields
 }
 
@@ -21942,6 +21995,8 @@ func (m *UserMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case user.FieldLastLoginAt:
 		return m.LastLoginAt()
+	case user.FieldCredentialsChangedAt:
+		return m.CredentialsChangedAt()
 	}
 	return nil, false
 }
@@ -21969,6 +22024,8 @@ func (m *UserMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldUpdatedAt(ctx)
 	case user.FieldLastLoginAt:
 		return m.OldLastLoginAt(ctx)
+	case user.FieldCredentialsChangedAt:
+		return m.OldCredentialsChangedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown User field %s", name)
 }
@@ -22041,6 +22098,13 @@ func (m *UserMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLastLoginAt(v)
 		return nil
+	case user.FieldCredentialsChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCredentialsChangedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)
 }
@@ -22074,6 +22138,9 @@ func (m *UserMutation) ClearedFields() []string {
 	if m.FieldCleared(user.FieldLastLoginAt) {
 		fields = append(fields, user.FieldLastLoginAt)
 	}
+	if m.FieldCleared(user.FieldCredentialsChangedAt) {
+		fields = append(fields, user.FieldCredentialsChangedAt)
+	}
 	return fields
 }
 
@@ -22090,6 +22157,9 @@ func (m *UserMutation) ClearField(name string) error {
 	switch name {
 	case user.FieldLastLoginAt:
 		m.ClearLastLoginAt()
+		return nil
+	case user.FieldCredentialsChangedAt:
+		m.ClearCredentialsChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User nullable field %s", name)
@@ -22125,6 +22195,9 @@ func (m *UserMutation) ResetField(name string) error {
 		return nil
 	case user.FieldLastLoginAt:
 		m.ResetLastLoginAt()
+		return nil
+	case user.FieldCredentialsChangedAt:
+		m.ResetCredentialsChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown User field %s", name)

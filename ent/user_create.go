@@ -135,6 +135,20 @@ func (_c *UserCreate) SetNillableLastLoginAt(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (_c *UserCreate) SetCredentialsChangedAt(v time.Time) *UserCreate {
+	_c.mutation.SetCredentialsChangedAt(v)
+	return _c
+}
+
+// SetNillableCredentialsChangedAt sets the "credentials_changed_at" field if the given value is not nil.
+func (_c *UserCreate) SetNillableCredentialsChangedAt(v *time.Time) *UserCreate {
+	if v != nil {
+		_c.SetCredentialsChangedAt(*v)
+	}
+	return _c
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Member entity by IDs.
 func (_c *UserCreate) AddMembershipIDs(ids ...int) *UserCreate {
 	_c.mutation.AddMembershipIDs(ids...)
@@ -345,6 +359,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 		_spec.SetField(user.FieldLastLoginAt, field.TypeTime, value)
 		_node.LastLoginAt = &value
 	}
+	if value, ok := _c.mutation.CredentialsChangedAt(); ok {
+		_spec.SetField(user.FieldCredentialsChangedAt, field.TypeTime, value)
+		_node.CredentialsChangedAt = &value
+	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -547,6 +565,24 @@ func (u *UserUpsert) ClearLastLoginAt() *UserUpsert {
 	return u
 }
 
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (u *UserUpsert) SetCredentialsChangedAt(v time.Time) *UserUpsert {
+	u.Set(user.FieldCredentialsChangedAt, v)
+	return u
+}
+
+// UpdateCredentialsChangedAt sets the "credentials_changed_at" field to the value that was provided on create.
+func (u *UserUpsert) UpdateCredentialsChangedAt() *UserUpsert {
+	u.SetExcluded(user.FieldCredentialsChangedAt)
+	return u
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (u *UserUpsert) ClearCredentialsChangedAt() *UserUpsert {
+	u.SetNull(user.FieldCredentialsChangedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -708,6 +744,27 @@ func (u *UserUpsertOne) UpdateLastLoginAt() *UserUpsertOne {
 func (u *UserUpsertOne) ClearLastLoginAt() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (u *UserUpsertOne) SetCredentialsChangedAt(v time.Time) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCredentialsChangedAt(v)
+	})
+}
+
+// UpdateCredentialsChangedAt sets the "credentials_changed_at" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateCredentialsChangedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCredentialsChangedAt()
+	})
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (u *UserUpsertOne) ClearCredentialsChangedAt() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearCredentialsChangedAt()
 	})
 }
 
@@ -1038,6 +1095,27 @@ func (u *UserUpsertBulk) UpdateLastLoginAt() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearLastLoginAt() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearLastLoginAt()
+	})
+}
+
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (u *UserUpsertBulk) SetCredentialsChangedAt(v time.Time) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCredentialsChangedAt(v)
+	})
+}
+
+// UpdateCredentialsChangedAt sets the "credentials_changed_at" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateCredentialsChangedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCredentialsChangedAt()
+	})
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (u *UserUpsertBulk) ClearCredentialsChangedAt() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.ClearCredentialsChangedAt()
 	})
 }
 

@@ -142,6 +142,26 @@ func (_u *UserUpdate) ClearLastLoginAt() *UserUpdate {
 	return _u
 }
 
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (_u *UserUpdate) SetCredentialsChangedAt(v time.Time) *UserUpdate {
+	_u.mutation.SetCredentialsChangedAt(v)
+	return _u
+}
+
+// SetNillableCredentialsChangedAt sets the "credentials_changed_at" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableCredentialsChangedAt(v *time.Time) *UserUpdate {
+	if v != nil {
+		_u.SetCredentialsChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (_u *UserUpdate) ClearCredentialsChangedAt() *UserUpdate {
+	_u.mutation.ClearCredentialsChangedAt()
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Member entity by IDs.
 func (_u *UserUpdate) AddMembershipIDs(ids ...int) *UserUpdate {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -355,6 +375,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CredentialsChangedAt(); ok {
+		_spec.SetField(user.FieldCredentialsChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CredentialsChangedAtCleared() {
+		_spec.ClearField(user.FieldCredentialsChangedAt, field.TypeTime)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -623,6 +649,26 @@ func (_u *UserUpdateOne) ClearLastLoginAt() *UserUpdateOne {
 	return _u
 }
 
+// SetCredentialsChangedAt sets the "credentials_changed_at" field.
+func (_u *UserUpdateOne) SetCredentialsChangedAt(v time.Time) *UserUpdateOne {
+	_u.mutation.SetCredentialsChangedAt(v)
+	return _u
+}
+
+// SetNillableCredentialsChangedAt sets the "credentials_changed_at" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableCredentialsChangedAt(v *time.Time) *UserUpdateOne {
+	if v != nil {
+		_u.SetCredentialsChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearCredentialsChangedAt clears the value of the "credentials_changed_at" field.
+func (_u *UserUpdateOne) ClearCredentialsChangedAt() *UserUpdateOne {
+	_u.mutation.ClearCredentialsChangedAt()
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Member entity by IDs.
 func (_u *UserUpdateOne) AddMembershipIDs(ids ...int) *UserUpdateOne {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -866,6 +912,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.LastLoginAtCleared() {
 		_spec.ClearField(user.FieldLastLoginAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CredentialsChangedAt(); ok {
+		_spec.SetField(user.FieldCredentialsChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.CredentialsChangedAtCleared() {
+		_spec.ClearField(user.FieldCredentialsChangedAt, field.TypeTime)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -21,8 +22,9 @@ type Bus struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 
-	mu   sync.Mutex
-	subs map[chan Event]struct{}
+	mu        sync.Mutex
+	subs      map[chan Event]struct{}
+	listening atomic.Bool
 }
 
 // NewBus returns a bus over pool. Call Run to start receiving.
@@ -47,6 +49,17 @@ func (b *Bus) Subscribe(buffer int) (<-chan Event, func()) {
 		})
 	}
 }
+
+// Subscribers is how many subscriptions this replica's bus feeds now.
+func (b *Bus) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs)
+}
+
+// Listening reports whether the bus holds a live LISTEN now: notifications sent while it does not
+// are not heard by this replica.
+func (b *Bus) Listening() bool { return b.listening.Load() }
 
 // Run listens for notifications until ctx ends, reconnecting after a lost connection.
 func (b *Bus) Run(ctx context.Context) error {
@@ -75,6 +88,8 @@ func (b *Bus) listen(ctx context.Context) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	b.listening.Store(true)
+	defer b.listening.Store(false)
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {

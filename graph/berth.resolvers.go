@@ -52,8 +52,13 @@ func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Arti
 
 // Manifest is the resolver for the manifest field.
 func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (*string, error) {
-	repo, err := obj.QueryRepository().Only(ctx)
+	repo, err := obj.QueryRepository().WithProject().Only(ctx)
 	if err != nil {
+		return nil, err
+	}
+	// The manifest is what a pull reads: reading it takes the pull permission, not just sight
+	// of the artifact.
+	if err := r.authorize(ctx, repo.Edges.Project, auth.ActionPull); err != nil {
 		return nil, err
 	}
 	b, err := r.Registry.Manifest(ctx, repo.Name, digest.Digest(obj.Digest))
@@ -72,11 +77,13 @@ func (r *artifactResolver) Signed(ctx context.Context, obj *ent.Artifact) (bool,
 
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.Viewer, error) {
+	// Failed and throttled logins are audited (and counted) by auth, the same on every door.
 	p, err := r.Auth.Login(ctx, username, password)
-	r.audit(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session", Resource: username, Failed: err != nil})
 	if err != nil {
+		setRetryAfter(ctx, err)
 		return nil, err
 	}
+	r.audit(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session", Resource: username})
 	w, ok := ctx.Value(responseWriterKey{}).(http.ResponseWriter)
 	if !ok {
 		return nil, badInput("log in over HTTP POST, not a WebSocket")
@@ -119,16 +126,32 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword strin
 		return false, badInput("only user accounts have passwords")
 	}
 	if _, err := r.Auth.Login(ctx, p.Name, oldPassword); err != nil {
+		var throttled *auth.ThrottledError
+		if errors.As(err, &throttled) {
+			setRetryAfter(ctx, err)
+			return false, err
+		}
 		return false, badInput("the current password is wrong")
 	}
-	hash, err := auth.HashPassword(newPassword)
-	if err != nil {
-		return false, badInput("%s", err.Error())
-	}
-	if err := r.DB.User.UpdateOneID(p.UserID).SetPasswordHash(hash).Exec(ctx); err != nil {
-		return false, err
+	if err := r.Auth.SetPassword(ctx, p.UserID, newPassword); err != nil {
+		return false, passwordError(err)
 	}
 	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "user", Resource: p.Name + " (password)"})
+	// Every session of the user ended with the change; one that changed its password from the
+	// dashboard gets a new one rather than being logged out.
+	req, _ := ctx.Value(requestKey{}).(*http.Request)
+	w, ok := ctx.Value(responseWriterKey{}).(http.ResponseWriter)
+	if req == nil || !ok {
+		return true, nil
+	}
+	if c, err := req.Cookie(auth.SessionCookie); err != nil || c.Value == "" {
+		return true, nil
+	}
+	cookie, err := r.Auth.StartSession(ctx, p, req.TLS != nil)
+	if err != nil {
+		return false, err
+	}
+	http.SetCookie(w, cookie)
 	return true, nil
 }
 
@@ -274,7 +297,7 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUse
 	}
 	hash, err := auth.HashPassword(input.Password)
 	if err != nil {
-		return nil, badInput("%s", err.Error())
+		return nil, passwordError(err)
 	}
 	c := r.DB.User.Create().SetUsername(input.Username).SetPasswordHash(hash).
 		SetNillableEmail(input.Email).SetNillableFullName(input.FullName).SetNillableAdmin(input.Admin)
@@ -293,16 +316,18 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input model.U
 	if err := r.requireAdmin(ctx); err != nil {
 		return nil, err
 	}
+	if input.Password != nil {
+		if err := auth.CheckPasswordRules(*input.Password); err != nil {
+			return nil, passwordError(err)
+		}
+	}
 	up := r.DB.User.UpdateOneID(id).SetNillableEmail(input.Email).SetNillableFullName(input.FullName).
 		SetNillableAdmin(input.Admin).SetNillableDisabled(input.Disabled)
-	if input.Password != nil {
-		hash, err := auth.HashPassword(*input.Password)
-		if err != nil {
-			return nil, badInput("%s", err.Error())
-		}
-		up.SetPasswordHash(hash)
-	}
 	u, err := up.Save(ctx)
+	if err == nil && input.Password != nil {
+		// A reset by an administrator ends the user's sessions and tokens, as a change does.
+		err = r.Auth.SetPassword(ctx, id, *input.Password)
+	}
 	if ent.IsNotFound(err) {
 		return nil, notFound(fmt.Sprintf("user %d", id))
 	}

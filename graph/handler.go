@@ -44,6 +44,7 @@ func NewHandler(res *Resolver, maxMessage int64) http.Handler {
 	srv.SetDisableSuggestion(true)
 	srv.SetValidationRulesFn(rulesWithoutSuggestions)
 	srv.Use(operationLimits{})
+	srv.Use(loginLimit{})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error { return presentError(ctx, err, res.Log) })
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		res.Log.Error("graphql: panic in resolver", "request_id", RequestID(ctx), "panic", p, "stack", string(debug.Stack()))
@@ -77,7 +78,12 @@ func rulesWithoutSuggestions() *rules.Rules {
 func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	var userErr *UserError
+	var throttled *auth.ThrottledError
 	switch {
+	case errors.As(err, &throttled):
+		// GraphQL answers 200; the code and retryAfter (seconds) are its 429 and Retry-After.
+		setCode(gqlErr, "TOO_MANY_REQUESTS")
+		gqlErr.Extensions["retryAfter"] = auth.RetryAfterSeconds(throttled.RetryAfter)
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
 		setCode(gqlErr, "UNAUTHENTICATED")
 	case errors.Is(err, auth.ErrForbidden):

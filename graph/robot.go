@@ -17,8 +17,9 @@ import (
 // maxRobotPermissions bounds a robot's list, which every request of the robot reads.
 const maxRobotPermissions = 200
 
-// robotFor loads a robot and checks that the caller may read it (manage false) or manage it:
-// a project robot by the project's role table, a system robot by system admins only.
+// robotFor loads a robot and checks that the caller may read it (manage false) or manage it. A
+// robot the caller may not read is not found; managing one is auth.CheckManageRobot's decision
+// (the manager must hold every permission the robot has).
 func (r *Resolver) robotFor(ctx context.Context, id int, manage bool) (*ent.Robot, error) {
 	rb, err := r.DB.Robot.Get(ctx, id)
 	if ent.IsNotFound(err) {
@@ -31,14 +32,19 @@ func (r *Resolver) robotFor(ctx context.Context, id int, manage bool) (*ent.Robo
 		if !r.principal(ctx).Admin {
 			return nil, notFound(fmt.Sprintf("robot %d", id))
 		}
-		return rb, nil
+	} else {
+		action := auth.ActionReadRobots
+		if manage {
+			action = auth.ActionManageRobots
+		}
+		if _, err := r.projectFor(ctx, *rb.ProjectID, action); err != nil {
+			return nil, err
+		}
 	}
-	action := auth.ActionReadRobots
 	if manage {
-		action = auth.ActionManageRobots
-	}
-	if _, err := r.projectFor(ctx, *rb.ProjectID, action); err != nil {
-		return nil, err
+		if err := r.Auth.CheckManageRobot(ctx, r.principal(ctx), rb); err != nil {
+			return nil, err
+		}
 	}
 	return rb, nil
 }

@@ -110,16 +110,33 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	ctx := req.Context()
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(req.URL.Path)
+	// failed is the credentials' failure found by the fast path, so they are not checked twice.
+	var failed error
 	if r.cache != nil && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
-		switch {
-		case rt.kind == routeManifest && r.serveCachedManifest(w, req, rt):
-			return
-		case (rt.kind == routeBlob || rt.kind == routeTags) && r.serveCachedRead(w, req, rt):
+		var served bool
+		switch rt.kind {
+		case routeManifest:
+			served, failed = r.serveCachedManifest(w, req, rt)
+		case routeBlob, routeTags:
+			served, failed = r.serveCachedRead(w, req, rt)
+		}
+		if served {
 			return
 		}
 	}
 
-	p, claims, err := r.auth.Authenticate(ctx, req)
+	var p *auth.Principal
+	var claims *auth.Claims
+	err := failed
+	if err == nil {
+		p, claims, err = r.auth.Authenticate(ctx, req)
+	}
+	var throttled *auth.ThrottledError
+	if errors.As(err, &throttled) {
+		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
+		serveError(w, errcode.ErrorCodeTooManyRequests.WithMessage(err.Error()), http.StatusTooManyRequests)
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrInvalidToken) {
 			r.log.Error("registry: authenticate", "err", err)
@@ -143,7 +160,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_, _ = w.Write([]byte("{}"))
 		return
 	case routeCatalog:
-		if !p.Authenticated() {
+		if !p.Authenticated() || (claims != nil && !claims.Grants("registry", "catalog", "*")) {
 			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
 			return
 		}
@@ -191,6 +208,18 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		// client ask for a token that has it.
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage("token does not cover this request"))
 		return
+	case p.Kind == auth.KindScanner:
+		ok, err := r.scannerMayRead(ctx, p, rt)
+		if err != nil {
+			r.log.Error("registry: scanner access", "err", err)
+			serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+			return
+		}
+		if !ok {
+			serveError(w, errcode.ErrorCodeDenied.WithMessage(
+				fmt.Sprintf("a scanner's token may read %s@%s and its blobs only", p.ScanRepository, p.ScanDigest)), http.StatusForbidden)
+			return
+		}
 	}
 
 	switch rt.kind {
@@ -205,7 +234,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			w = withSubjectHeader(w, req)
 		case http.MethodGet:
 			// The scanner's own pull token is exempt: an artifact must be pulled to be scanned.
-			if r.policy != nil && (claims == nil || claims.Subject != auth.ScannerSubject) {
+			// What counts is the principal's kind, which only a token Berth signed for a scan
+			// has; never a name, which an administrator could give a user.
+			if r.policy != nil && p.Kind != auth.KindScanner {
 				reason, err := r.policy.Check(ctx, proj, rt.name, rt.reference)
 				if err != nil {
 					r.log.Error("registry: pull policy", "err", err)

@@ -36,8 +36,6 @@ var errSlowPath = errors.New("not answerable from the cache")
 // decision is a cached "this credential may pull this repository".
 type decision struct {
 	Principal *auth.Principal `json:"p"`
-	// Scanner: the scanner's own pull token, exempt from the pull policy.
-	Scanner bool `json:"s,omitempty"`
 	// PreventVulnerable: the project's pull policy needs the database on every pull.
 	PreventVulnerable bool `json:"v,omitempty"`
 	// Until is when the Bearer token the decision was made for expires (zero: no token).
@@ -51,24 +49,32 @@ func (r *Registry) UseCache(c *cache.Cache) {
 	r.indexer.UseCache(c)
 }
 
+// authFailure is credentials that did not check out while a decision was being made: the
+// ordinary road answers with it instead of checking (and counting a failed login) a second time.
+type authFailure struct{ err error }
+
+func (a *authFailure) Error() string { return a.err.Error() }
+func (a *authFailure) Unwrap() error { return a.err }
+
 // serveCachedManifest answers a manifest GET or HEAD from the cache, without Distribution, when it
-// can; it returns false, having written nothing, when the request must take the ordinary road.
-func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request, rt route) bool {
+// can; it returns false, having written nothing, when the request must take the ordinary road
+// (with the credentials' failure, if that is why).
+func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request, rt route) (bool, error) {
 	ctx := req.Context()
-	d, ok := r.cachedDecision(req, rt)
-	if !ok || (d.PreventVulnerable && !d.Scanner && r.policy != nil) {
-		return false
+	d, ok, authErr := r.cachedDecision(req, rt)
+	if !ok || (d.PreventVulnerable && r.policy != nil) {
+		return false, authErr
 	}
 	dgst := digest.Digest(rt.reference)
 	if dgst.Validate() != nil {
 		if !reference.TagRegexp.MatchString(rt.reference) {
-			return false
+			return false, nil
 		}
 		b, err := r.cache.Get(ctx, cache.KindTag, cache.TagKey(rt.name, rt.reference), func(ctx context.Context) ([]byte, error) {
 			return r.loadTag(ctx, rt.name, rt.reference)
 		})
 		if err != nil {
-			return false
+			return false, nil
 		}
 		dgst = digest.Digest(b)
 	}
@@ -76,11 +82,11 @@ func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request,
 		return r.loadManifest(ctx, rt.name, dgst)
 	})
 	if err != nil {
-		return false
+		return false, nil
 	}
 	mediaType, payload, ok := bytes.Cut(b, []byte{'\n'})
 	if !ok || !accepts(req, string(mediaType)) {
-		return false
+		return false, nil
 	}
 
 	ctx = auth.WithPrincipal(ctx, d.Principal)
@@ -89,7 +95,7 @@ func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request,
 	h.Set("Etag", `"`+dgst.String()+`"`)
 	if etagMatch(req, dgst.String()) {
 		w.WriteHeader(http.StatusNotModified)
-		return true
+		return true, nil
 	}
 	h.Set("Content-Type", string(mediaType))
 	h.Set("Content-Length", strconv.Itoa(len(payload)))
@@ -99,32 +105,32 @@ func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request,
 		r.pulls.record(rt.name, rt.reference, d.Principal.Name)
 		r.auditPull(ctx, rt)
 	}
-	return true
+	return true, nil
 }
 
 // serveCachedRead hands a blob or tag-list GET or HEAD to Distribution on a cached access decision,
 // sparing the credential check and the project and membership queries of every layer of a pull.
 // It returns false, having written nothing, when there is no decision to allow.
-func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt route) bool {
-	d, ok := r.cachedDecision(req, rt)
+func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt route) (bool, error) {
+	d, ok, authErr := r.cachedDecision(req, rt)
 	if !ok {
-		return false
+		return false, authErr
 	}
 	r.app.ServeHTTP(w, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
-	return true
+	return true, nil
 }
 
 // cachedDecision is whether the request's credentials may pull rt's repository, from the cache or
 // worked out once and cached. Only a decision to allow is cached and only for credentials in the
 // Authorization header (or none): everything else takes the ordinary road, which explains itself.
-func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) {
+func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool, error) {
 	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
-		return decision{}, false
+		return decision{}, false, nil
 	}
 	authz := req.Header.Get("Authorization")
 	if authz == "" {
 		if c, err := req.Cookie(auth.SessionCookie); err == nil && c.Value != "" {
-			return decision{}, false
+			return decision{}, false, nil
 		}
 	}
 	sum := sha256.Sum256([]byte(authz))
@@ -136,20 +142,30 @@ func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool) 
 		}
 		return json.Marshal(d)
 	})
+	var failed *authFailure
+	if errors.As(err, &failed) {
+		return decision{}, false, failed.err
+	}
 	if err != nil {
-		return decision{}, false
+		return decision{}, false, nil
 	}
 	var d decision
 	if json.Unmarshal(b, &d) != nil || d.Principal == nil || (!d.Until.IsZero() && !time.Now().Before(d.Until)) {
-		return decision{}, false
+		return decision{}, false, nil
 	}
-	return d, true
+	return d, true, nil
 }
 
 // decide is the ordinary access check of ServeHTTP for a pull, as a value that can be cached.
 func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (decision, error) {
 	p, claims, err := r.auth.Authenticate(ctx, req)
-	if err != nil {
+	var throttled *auth.ThrottledError
+	if errors.Is(err, auth.ErrBadCredentials) || errors.As(err, &throttled) {
+		return decision{}, &authFailure{err: err}
+	}
+	if err != nil || p.Kind == auth.KindScanner {
+		// A scanner may read one artifact of the repository, not the repository: a decision per
+		// repository cannot hold that, so its requests take the ordinary road.
 		return decision{}, errSlowPath
 	}
 	proj, err := r.db.Project.Query().Where(project.Name(projectOf(rt.name))).Only(ctx)
@@ -164,11 +180,8 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 		return decision{}, errSlowPath
 	}
 	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable}
-	if claims != nil {
-		d.Scanner = claims.Subject == auth.ScannerSubject
-		if claims.ExpiresAt != nil {
-			d.Until = claims.ExpiresAt.Time
-		}
+	if claims != nil && claims.ExpiresAt != nil {
+		d.Until = claims.ExpiresAt.Time
 	}
 	return d, nil
 }

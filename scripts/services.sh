@@ -17,7 +17,12 @@ if ! pg_up; then
   pg_up || { echo "services: PostgreSQL is not reachable at 127.0.0.1:5432 (set DATABASE_URL to use another server)" >&2; exit 1; }
 fi
 
-if $want_redis && ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; }
+
+if $want_redis && ! redis_up; then
+  command -v redis-server >/dev/null 2>&1 || { echo "services: redis-server is not installed: run make tools" >&2; exit 1; }
   echo "services: starting Redis"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 1 30); do redis_up && break; sleep 0.2; done
+  redis_up || { echo "services: Redis is not reachable at 127.0.0.1:6379" >&2; exit 1; }
 fi

@@ -25,6 +25,8 @@ apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v skopeo >/dev/null 2>&1 || apt_packages+=(skopeo)
 command -v pg_isready >/dev/null 2>&1 || apt_packages+=(postgresql-client)
+# The cache tier's tests run a private redis-server they can kill; `make test` also starts the shared one.
+command -v redis-server >/dev/null 2>&1 || apt_packages+=(redis-server)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "tools: installing ${apt_packages[*]} from Debian"
   sudo=""

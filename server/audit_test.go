@@ -343,9 +343,7 @@ SELECT now() - interval '48 hours', 'u', '', 'pull', 'artifact', 'r' || g, '', '
 		t.Fatal(err)
 	}
 	admin := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
-	admin.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [PURGE_COMPLETED]) { type jobID count } }`}})
-	time.Sleep(300 * time.Millisecond)
+	admin.subscribe(env, "1", `subscription { events(types: [PURGE_COMPLETED]) { type jobID count } }`, nil)
 
 	var run struct{ PurgeAuditLogs purgeRun }
 	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { purgeAuditLogs(input: {retentionHours: 24, operations: ["pull"]}) { id } }`, nil, &run)

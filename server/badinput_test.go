@@ -111,6 +111,7 @@ func TestCreateProjectAndUserRefuseBadInput(t *testing.T) {
 	t.Parallel()
 	env := servertest.Start(t)
 	const createProject = `mutation($n: String!) { createProject(input: {name: $n}) { id name } }`
+	const passwordRule = "password must be 8 to 128 characters long and contain an upper-case letter, a lower-case letter and a digit"
 	const createUser = `mutation($u: String!, $p: String!) { createUser(input: {username: $u, password: $p}) { id } }`
 	const projectRule = "use lower-case letters and digits, separated by single '.', '_' or '-'"
 	const userRule = "use letters, digits, '.', '_' and '-'"
@@ -139,10 +140,13 @@ func TestCreateProjectAndUserRefuseBadInput(t *testing.T) {
 		{"user with slash", createUser, map[string]any{"u": "bob/x", "p": "long-enough"}, "BAD_USER_INPUT", `invalid username "bob/x": ` + userRule},
 		{"user empty", createUser, map[string]any{"u": "", "p": "long-enough"}, "BAD_USER_INPUT", `invalid username "": ` + userRule},
 		{"user 256 chars", createUser, map[string]any{"u": strings.Repeat("b", 256), "p": "long-enough"}, "BAD_USER_INPUT", userRule},
-		{"password too short", createUser, map[string]any{"u": "bob", "p": "short"}, "BAD_USER_INPUT", "password must be 8 to 72 characters long"},
-		{"password empty", createUser, map[string]any{"u": "bob", "p": ""}, "BAD_USER_INPUT", "password must be 8 to 72 characters long"},
-		{"password too long", createUser, map[string]any{"u": "bob", "p": strings.Repeat("p", 73)}, "BAD_USER_INPUT", "password must be 8 to 72 characters long"},
-		{"user exists", createUser, map[string]any{"u": "alice", "p": "long-enough"}, "CONFLICT", `user "alice" already exists`},
+		{"password too short", createUser, map[string]any{"u": "bob", "p": "Short1"}, "BAD_USER_INPUT", passwordRule},
+		{"password empty", createUser, map[string]any{"u": "bob", "p": ""}, "BAD_USER_INPUT", passwordRule},
+		{"password too long", createUser, map[string]any{"u": "bob", "p": "Aa1" + strings.Repeat("p", 126)}, "BAD_USER_INPUT", passwordRule},
+		{"password without upper case", createUser, map[string]any{"u": "bob", "p": "long-enough-1"}, "BAD_USER_INPUT", passwordRule},
+		{"password without lower case", createUser, map[string]any{"u": "bob", "p": "LONG-ENOUGH-1"}, "BAD_USER_INPUT", passwordRule},
+		{"password without digit", createUser, map[string]any{"u": "bob", "p": "Long-enough"}, "BAD_USER_INPUT", passwordRule},
+		{"user exists", createUser, map[string]any{"u": "alice", "p": "Long-enough-1"}, "CONFLICT", `user "alice" already exists`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := env.GraphQL("admin", servertest.AdminPassword, c.query, c.vars)
@@ -161,8 +165,8 @@ func TestCreateProjectAndUserRefuseBadInput(t *testing.T) {
 	// And the rules are not stricter than they say: the boundary cases are accepted.
 	env.CreateProject(strings.Repeat("a", 255), false)
 	env.CreateProject("a.b_c-d9", false)
-	env.CreateUser("Bob.Smith_2-x", strings.Repeat("p", 8))
-	env.CreateUser(strings.Repeat("c", 255), strings.Repeat("p", 72))
+	env.CreateUser("Bob.Smith_2-x", "Pa1"+strings.Repeat("p", 5))
+	env.CreateUser(strings.Repeat("c", 255), "Pa1"+strings.Repeat("p", 125))
 }
 
 func TestWrongPasswordIsRefusedEverywhere(t *testing.T) {

@@ -67,6 +67,12 @@ type Config struct {
 	OutboundAllowCIDRs string `yaml:"outbound_allow_cidrs"`
 	// GraphQLMaxBodyBytes caps a GraphQL request body; larger ones are refused with 413.
 	GraphQLMaxBodyBytes int64 `yaml:"graphql_max_body_bytes"`
+	// LoginAttempts and LoginAddressAttempts are how many failed password logins one account and
+	// one client address get per LoginWindow before further attempts are refused (429) until
+	// their allowance refills.
+	LoginAttempts        int           `yaml:"login_attempts"`
+	LoginAddressAttempts int           `yaml:"login_address_attempts"`
+	LoginWindow          time.Duration `yaml:"login_window"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -109,7 +115,10 @@ func Defaults() Config {
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
 
-		GraphQLMaxBodyBytes: 1 << 20,
+		GraphQLMaxBodyBytes:  1 << 20,
+		LoginAttempts:        10,
+		LoginAddressAttempts: 100,
+		LoginWindow:          10 * time.Minute,
 	}
 }
 
@@ -153,6 +162,9 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
 	add("outbound-allow-cidrs", "BERTH_OUTBOUND_ALLOW_CIDRS", "comma-separated CIDR ranges that webhooks and scanner adapters may reach although they are private, loopback or link-local, e.g. 10.20.0.0/16; default: none")
 	add("graphql-max-body-bytes", "BERTH_GRAPHQL_MAX_BODY_BYTES", "the largest GraphQL request body accepted, in bytes; default 1048576 (1 MiB)")
+	add("login-attempts", "BERTH_LOGIN_ATTEMPTS", "failed password logins one account gets per login window before further attempts are refused; default "+strconv.Itoa(d.LoginAttempts))
+	add("login-address-attempts", "BERTH_LOGIN_ADDRESS_ATTEMPTS", "failed password logins one client address gets per login window (over all accounts); default "+strconv.Itoa(d.LoginAddressAttempts))
+	add("login-window", "BERTH_LOGIN_WINDOW", "how long a used-up login allowance takes to refill; default "+d.LoginWindow.String())
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -246,6 +258,12 @@ func (c *Config) set(name, v string) error {
 		c.OutboundAllowCIDRs = v
 	case "graphql-max-body-bytes":
 		c.GraphQLMaxBodyBytes, err = strconv.ParseInt(v, 10, 64)
+	case "login-attempts":
+		c.LoginAttempts, err = strconv.Atoi(v)
+	case "login-address-attempts":
+		c.LoginAddressAttempts, err = strconv.Atoi(v)
+	case "login-window":
+		c.LoginWindow, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -268,6 +286,9 @@ func (c *Config) validate() error {
 	}
 	if c.GraphQLMaxBodyBytes < 1024 {
 		return errors.New("BERTH_GRAPHQL_MAX_BODY_BYTES must be at least 1024")
+	}
+	if c.LoginAttempts < 1 || c.LoginAddressAttempts < c.LoginAttempts || c.LoginWindow < time.Second {
+		return errors.New("login throttling: BERTH_LOGIN_ATTEMPTS must be at least 1, BERTH_LOGIN_ADDRESS_ATTEMPTS at least as many, BERTH_LOGIN_WINDOW at least 1s")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -38,9 +38,7 @@ func TestExportProgressIsPublished(t *testing.T) {
 	env.DB.ScanReport.Create().SetArtifactID(a.ID).SetScannerID(sc.ID).SetStatus(scanreport.StatusSuccess).AddVulnerabilityIDs(ids...).ExecX(ctx)
 
 	admin := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
-	admin.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [EXPORT_STARTED, EXPORT_COMPLETED]) { type jobID operator } }`}})
-	time.Sleep(300 * time.Millisecond)
+	admin.subscribe(env, "1", `subscription { events(types: [EXPORT_STARTED, EXPORT_COMPLETED]) { type jobID operator } }`, nil)
 
 	var started struct{ ExportCVE struct{ ID string } }
 	env.MustGraphQL("dev", "dev-password", `mutation($p: ID!) { exportCVE(input: {projects: [$p]}) { id } }`, map[string]any{"p": proj}, &started)

@@ -475,18 +475,27 @@ func TestGCAdminsOnlyHistoryScheduleEvents(t *testing.T) {
 	if run.Status != "SUCCESS" || !strings.Contains(run.Log, "workers 3") {
 		t.Fatalf("gc = %+v", run)
 	}
-	rows, err := g.env.DB.QueryContext(context.Background(), `SELECT type FROM events WHERE job_id = $1 ORDER BY id`, run.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The completion event commits after the run's status: wait for it rather than read once.
 	var types []string
-	for rows.Next() {
-		var typ string
-		_ = rows.Scan(&typ)
-		types = append(types, typ)
+	complete := func() bool {
+		types = nil
+		rows, err := g.env.DB.QueryContext(context.Background(), `SELECT type FROM events WHERE job_id = $1 ORDER BY id`, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var typ string
+			_ = rows.Scan(&typ)
+			types = append(types, typ)
+		}
+		return len(types) >= 2 && types[0] == "GC_STARTED" && types[len(types)-1] == "GC_COMPLETED"
 	}
-	rows.Close()
-	if len(types) < 2 || types[0] != "GC_STARTED" || types[len(types)-1] != "GC_COMPLETED" {
+	deadline := time.Now().Add(20 * time.Second)
+	for !complete() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !complete() {
 		t.Errorf("events of run %s: %v; want GC_STARTED … GC_COMPLETED", run.ID, types)
 	}
 
@@ -641,9 +650,7 @@ func TestGCProgressIsPublished(t *testing.T) {
 	g := setupGC(t, time.Millisecond, 0)
 	g.seedBlobs(t, 120)
 	admin := dialGraphQLWS(t, g.env, "admin", servertest.AdminPassword)
-	admin.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [GC_COMPLETED]) { type jobID count } }`}})
-	time.Sleep(300 * time.Millisecond)
+	admin.subscribe(g.env, "1", `subscription { events(types: [GC_COMPLETED]) { type jobID count } }`, nil)
 
 	var out struct{ StartGC gcRunResult }
 	g.env.MustGraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {workers: 2}) { id } }`, nil, &out)

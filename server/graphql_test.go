@@ -169,6 +169,23 @@ func dialGraphQLWS(t *testing.T, env *servertest.Env, user, password string) *gr
 	return c
 }
 
+// subscribe starts a subscription and returns once the server's event bus feeds it, so that
+// nothing the test does next can happen before the subscription hears it.
+func (c *graphqlWS) subscribe(env *servertest.Env, id, query string, variables map[string]any) {
+	c.t.Helper()
+	before := env.Server.EventSubscribers()
+	payload := map[string]any{"query": query}
+	if variables != nil {
+		payload["variables"] = variables
+	}
+	c.send(map[string]any{"id": id, "type": "subscribe", "payload": payload})
+	for deadline := time.Now().Add(10 * time.Second); env.Server.EventSubscribers() <= before || !env.Server.EventsListening(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("subscription %s is not live after 10s", id)
+		}
+	}
+}
+
 func (c *graphqlWS) send(v any) {
 	if err := wsjson.Write(context.Background(), c.conn, v); err != nil {
 		c.t.Fatalf("ws write: %v", err)
@@ -199,11 +216,9 @@ func TestEventSubscriptionSeesPushesItMaySee(t *testing.T) {
 
 	admin := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
 	watcher := dialGraphQLWS(t, env, "watcher", "watcher-password")
-	sub := map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [ARTIFACT_PUSHED]) { type operator repository tag } }`}}
-	admin.send(sub)
-	watcher.send(sub)
-	time.Sleep(300 * time.Millisecond) // let both subscriptions reach the bus
+	const query = `subscription { events(types: [ARTIFACT_PUSHED]) { type operator repository tag } }`
+	admin.subscribe(env, "1", query, nil)
+	watcher.subscribe(env, "1", query, nil)
 
 	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	for _, repo := range []string{"hidden/app", "secret/app"} {

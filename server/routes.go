@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +54,14 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 func (s *Server) authenticated(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, claims, err := s.auth.Authenticate(r.Context(), r)
-		if err == nil && claims != nil && len(claims.Access) > 0 {
+		if err == nil && claims != nil && (len(claims.Access) > 0 || p.Kind == auth.KindScanner) {
 			err = errors.New("this token is scoped to the registry: use an identity token (GET /service/token without a scope) or Basic credentials")
+		}
+		var throttled *auth.ThrottledError
+		if errors.As(err, &throttled) {
+			w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
+			writeError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", err.Error())
+			return
 		}
 		if err != nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)

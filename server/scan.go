@@ -15,7 +15,6 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entscanner "github.com/berth-registry/berth/ent/scanner"
-	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/scan"
@@ -35,7 +34,7 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	}
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
-	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(deps.DB, tokens), Egress: deps.Egress}
+	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(tokens), Egress: deps.Egress}
 	if cfg.ScanAllSchedule != "" {
 		sched, err := cron.ParseStandard(cfg.ScanAllSchedule)
 		if err != nil {
@@ -62,17 +61,12 @@ func registryURL(cfg Config) string {
 	return scheme + host
 }
 
-// pullToken issues the adapter a registry token that may pull one repository and nothing else,
-// for ten minutes. It is signed for the first enabled system administrator, since registry
-// tokens name a user the registry re-reads on every request.
-func pullToken(db *ent.Client, tokens *auth.Tokens) func(ctx context.Context, repo string) (string, error) {
-	return func(ctx context.Context, repo string) (string, error) {
-		u, err := db.User.Query().Where(user.Admin(true), user.Disabled(false)).Order(ent.Asc(user.FieldID)).First(ctx)
-		if err != nil {
-			return "", fmt.Errorf("find an administrator to sign the scanner's pull token: %w", err)
-		}
-		p := &auth.Principal{Kind: auth.KindUser, UserID: u.ID, Name: auth.ScannerSubject, Admin: true}
-		return tokens.Issue(p, []auth.ResourceActions{{Type: "repository", Name: repo, Actions: []string{"pull"}}}, time.Now())
+// pullToken issues the adapter a scanner's token (auth.KindScanner) that may pull one artifact,
+// its manifest and the blobs it stands on, and nothing else, for ten minutes. It names no user:
+// a scanner adapter, or anyone who reads its scan request, gets that artifact and no more.
+func pullToken(tokens *auth.Tokens) func(ctx context.Context, repo, digest string) (string, error) {
+	return func(_ context.Context, repo, digest string) (string, error) {
+		return tokens.IssueScanner(repo, digest, time.Now())
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/server/servertest"
 )
 
@@ -183,6 +184,7 @@ func TestAdapterScanner(t *testing.T) {
 			t.Errorf("the scanner's token on another repository: %d", resp.StatusCode)
 		}
 	}
+	checkScannerToken(t, env, crane, tok, art["digest"].(string))
 
 	// The default cannot be removed; another can.
 	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { removeScanner(id: $id) }`, map[string]any{"id": added.AddScanner.ID}); r.Code() != "BAD_USER_INPUT" {
@@ -194,5 +196,96 @@ func TestAdapterScanner(t *testing.T) {
 	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { removeScanner(id: $id) }`, map[string]any{"id": added.AddScanner.ID}, nil)
 	if n, _ := env.DB.ScanReport.Query().Count(t.Context()); n != 0 {
 		t.Errorf("%d reports left after removing their scanner", n)
+	}
+}
+
+// checkScannerToken checks that the token a scanner adapter was given pulls exactly the artifact
+// held/app@scanned (its manifest and blobs), and that nothing else, nor a user called like the
+// scanner, gets past the project's pull policy.
+func checkScannerToken(t *testing.T, env *servertest.Env, crane func(...string) (string, error), tok, scanned string) {
+	t.Helper()
+	pushAlpine(t, crane, env.Host+"/held/other:1")
+	if out, err := crane("append", "-f", layerTar(t, "another.txt", "another"), "-t", env.Host+"/held/app:3"); err != nil {
+		t.Fatalf("another artifact: %v\n%s", err, out)
+	}
+	another, err := crane("digest", env.Host+"/held/app:3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	another = strings.TrimSpace(another)
+	otherRepoDigest, _ := crane("digest", env.Host+"/held/other:1")
+	var blobs []string // the blobs of the manifests read
+	get := func(path string) int {
+		req, _ := http.NewRequest(http.MethodGet, env.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept", "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m struct {
+			Config struct{ Digest string }
+			Layers []struct{ Digest string }
+		}
+		if resp.StatusCode == http.StatusOK && strings.Contains(path, "/manifests/") {
+			_ = json.NewDecoder(resp.Body).Decode(&m)
+			if m.Config.Digest != "" {
+				blobs = append(blobs, m.Config.Digest)
+			}
+			for _, l := range m.Layers {
+				blobs = append(blobs, l.Digest)
+			}
+		}
+		return resp.StatusCode
+	}
+	// The scanned artifact, despite the policy that holds it back, and every blob it stands on.
+	blobs = nil
+	if code := get("/v2/held/app/manifests/" + scanned); code != http.StatusOK {
+		t.Fatalf("the scanner's token on its own artifact: %d", code)
+	}
+	own := blobs
+	if len(own) < 2 {
+		t.Fatalf("scanned manifest lists blobs %v", own)
+	}
+	for _, b := range own {
+		if code := get("/v2/held/app/blobs/" + b); code != http.StatusOK {
+			t.Errorf("the scanner's token on blob %s of its artifact: %d", b, code)
+		}
+	}
+	// Nothing else: another artifact of the same repository, by digest or tag, the tag of its own,
+	// the same image in another repository, the tag list, a blob of another artifact.
+	for _, path := range []string{
+		"/v2/held/app/manifests/" + another,
+		"/v2/held/app/manifests/1",
+		"/v2/held/app/manifests/3",
+		"/v2/held/other/manifests/" + strings.TrimSpace(otherRepoDigest),
+		"/v2/held/app/tags/list",
+		"/v2/held/app/referrers/" + scanned,
+		"/v2/_catalog",
+	} {
+		if code := get(path); code == http.StatusOK || code == http.StatusPreconditionFailed {
+			t.Errorf("the scanner's token on %s: %d; want a refusal", path, code)
+		}
+	}
+	blobs = nil
+	if code := get("/v2/held/app/manifests/" + another); code == http.StatusOK {
+		t.Fatalf("another artifact was served")
+	}
+	// A scanner token is not exchanged, nor good outside /v2.
+	for _, path := range []string{"/service/token?service=berth&scope=repository:held/app:pull", "/service/token?service=berth", "/api/v2.0/projects"} {
+		if code := get(path); code == http.StatusOK {
+			t.Errorf("the scanner's token on %s: %d; want a refusal", path, code)
+		}
+	}
+	// A user that an administrator named like the scanner is an ordinary user: the pull policy
+	// holds the vulnerable artifact back from it, by tag and by digest.
+	env.CreateUser("berth-scanner", "Scanner-Lookalike-1")
+	env.AddMember(env.DB.Project.Query().Where(project.Name("held")).OnlyIDX(t.Context()), "berth-scanner", "developer")
+	lookalike := setupCrane(t, env, "berth-scanner", "Scanner-Lookalike-1")
+	for _, ref := range []string{env.Host + "/held/app:1", env.Host + "/held/app@" + scanned} {
+		if out, err := lookalike("manifest", ref); err == nil || !strings.Contains(out, "CVE-2024-0001") {
+			t.Errorf("a user called berth-scanner pulling %s: %v\n%s; want the pull policy's refusal", ref, err, out)
+		}
 	}
 }

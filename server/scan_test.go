@@ -466,9 +466,7 @@ func TestIndexScanEventsAndStop(t *testing.T) {
 	index := artifactIDOf(t, env, crane, env.Host+"/library/multi:both")
 
 	ws := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
-	ws.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [SCAN_STARTED, SCAN_COMPLETED]) { type jobID repository digest } }`}})
-	time.Sleep(300 * time.Millisecond)
+	ws.subscribe(env, "1", `subscription { events(types: [SCAN_STARTED, SCAN_COMPLETED]) { type jobID repository digest } }`, nil)
 
 	// Scanning an index scans each child; its overview and vulnerabilities are their union.
 	var started struct{ ScanArtifact []struct{ ID string } }

@@ -121,6 +121,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.audit = audit.NewWriter(pool, s.auditCfg, log)
+	s.auth.SetThrottleLimits(auth.ThrottleLimits{PerAccount: cfg.LoginAttempts, PerAddress: cfg.LoginAddressAttempts, Window: cfg.LoginWindow})
+	s.auth.AuditLogins(s.auditLoginFailure)
 	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
 	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
@@ -176,6 +178,13 @@ func (s *Server) ForgetAccessDecisions() {
 		s.cache.AccessChanged(context.Background())
 	}
 }
+
+// EventSubscribers is how many subscriptions (GraphQL subscriptions and cache followers) this
+// replica's event bus feeds now: a test waits on it to know a subscription is live.
+func (s *Server) EventSubscribers() int { return s.events.Subscribers() }
+
+// EventsListening reports whether this replica hears events recorded on any replica now.
+func (s *Server) EventsListening() bool { return s.events.Listening() }
 
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -294,4 +303,17 @@ func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
 		return err
 	}
 	return syslog.Check(ctx, ep, 3*time.Second)
+}
+
+// auditLoginFailure records a failed password login, on whichever door it came; a throttled one
+// (refused without its password being checked) is told apart by its resource.
+func (s *Server) auditLoginFailure(ctx context.Context, username string, throttled bool) {
+	resource := username
+	if throttled {
+		resource += " (throttled)"
+	}
+	if err := s.audit.Record(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session",
+		Resource: resource, Failed: true}); err != nil {
+		s.log.Error("audit: record failed login", "err", err)
+	}
 }

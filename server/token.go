@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,22 +14,37 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 )
 
-// serveToken is the Docker token service (GET /service/token): it checks the caller's Basic
-// credentials (or none, for anonymous pulls), grants the requested scopes as far as the
-// permission table allows, and returns a signed token. Without a scope the token is an identity
-// token: `docker login` asks for one to check credentials, and scripts may use it as a Bearer
-// token on GraphQL and REST.
+// serveToken is the Docker token service (GET /service/token): it checks the caller's credentials
+// (Basic, a Berth token as Bearer, or none for anonymous pulls), grants the requested scopes as far
+// as the permission table allows, and returns a signed token. Without a scope the token is an
+// identity token: `docker login` asks for one to check credentials, and scripts may use it as a
+// Bearer token on GraphQL and REST.
+//
+// A Berth token presented as Bearer never buys more than it was issued for: a registry token is
+// exchanged only for a subset of its own scope and never for an identity token, a scanner's token
+// not at all, and no new token outlives the one presented.
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, _, err := s.auth.Authenticate(ctx, r)
-	if user, _, basic := r.BasicAuth(); basic && (err != nil || len(r.URL.Query()["scope"]) == 0) {
+	p, claims, err := s.auth.Authenticate(ctx, r)
+	if user, secret, basic := r.BasicAuth(); basic && (err != nil || len(r.URL.Query()["scope"]) == 0) {
 		// `docker login` asks for a token without a scope: that, and every failure, is a login.
-		if auditErr := s.audit.Record(ctx, audit.Entry{User: user, Operation: audit.OpLogin, ResourceType: "session",
-			Resource: user, Failed: err != nil}); auditErr != nil {
-			s.log.Error("audit: record login", "err", auditErr)
+		// Failed password logins are audited by auth, as on every door; robot secrets and API
+		// tokens here.
+		password := !auth.IsRobotName(user) && !strings.HasPrefix(secret, auth.APITokenPrefix)
+		if err == nil || !password {
+			if auditErr := s.audit.Record(ctx, audit.Entry{User: user, Operation: audit.OpLogin, ResourceType: "session",
+				Resource: user, Failed: err != nil}); auditErr != nil {
+				s.log.Error("audit: record login", "err", auditErr)
+			}
 		}
 	}
-	if err != nil {
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
+		writeError(w, http.StatusTooManyRequests, "TOO_MANY_REQUESTS", err.Error())
+		return
+	case err != nil:
 		w.Header().Set("WWW-Authenticate", `Basic realm="berth"`)
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 		return
@@ -37,21 +53,44 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "unknown service "+svc+": use "+s.auth.Tokens().Service())
 		return
 	}
+	scopes := r.URL.Query()["scope"]
+	var notAfter time.Time
+	if claims != nil {
+		switch {
+		case p.Kind == auth.KindScanner:
+			writeError(w, http.StatusForbidden, "DENIED", "a scanner's pull token cannot be exchanged: use it as it is")
+			return
+		case len(claims.Access) > 0 && len(scopes) == 0:
+			writeError(w, http.StatusForbidden, "DENIED",
+				"a registry token cannot be exchanged for an identity token: log in with your credentials (Basic) instead")
+			return
+		}
+		notAfter = claims.ExpiresAt.Time
+	}
 	var access []auth.ResourceActions
-	for _, scope := range r.URL.Query()["scope"] {
+	for _, scope := range scopes {
 		for _, one := range strings.Split(scope, " ") {
 			ra, err := s.grant(r, p, one)
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
 				return
 			}
+			if ra != nil && claims != nil && len(claims.Access) > 0 {
+				ra = claims.Narrow(*ra)
+			}
 			if ra != nil {
 				access = append(access, *ra)
 			}
 		}
 	}
+	if claims != nil && len(claims.Access) > 0 && len(access) == 0 {
+		// A token without access is an identity token, which a registry token never buys.
+		writeError(w, http.StatusForbidden, "DENIED",
+			"the presented token grants none of the requested scope, and a registry token cannot be exchanged for an identity token: log in with your credentials (Basic) instead")
+		return
+	}
 	now := time.Now()
-	token, err := s.auth.Tokens().Issue(p, access, now)
+	token, expires, err := s.auth.Tokens().IssueUntil(p, access, now, notAfter)
 	if err != nil {
 		s.log.Error("issue token", "err", err)
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "could not issue a token")
@@ -62,7 +101,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"token":        token,
 		"access_token": token,
-		"expires_in":   int(s.auth.Tokens().TTL().Seconds()),
+		"expires_in":   max(0, int(expires.Sub(now).Seconds())),
 		"issued_at":    now.UTC().Format(time.RFC3339),
 	})
 }

@@ -318,9 +318,7 @@ func TestTwoReplicas(t *testing.T) {
 		t.Fatal(r.Errors)
 	}
 	sub := dialGraphQLWS(t, b, "admin", servertest.AdminPassword)
-	sub.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query": `subscription { events(types: [ARTIFACT_PUSHED]) { repository tag } }`}})
-	time.Sleep(300 * time.Millisecond)
+	sub.subscribe(b, "1", `subscription { events(types: [ARTIFACT_PUSHED]) { repository tag } }`, nil)
 
 	crane := setupCrane(t, a, "admin", servertest.AdminPassword)
 	pushed := time.Now()

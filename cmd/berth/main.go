@@ -21,6 +21,7 @@ import (
 
 	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/worker"
@@ -193,8 +194,7 @@ func admin(ctx context.Context, args []string) error {
 		}
 		password = strings.TrimRight(line, "\r\n")
 	}
-	hash, err := auth.HashPassword(password)
-	if err != nil {
+	if err := auth.CheckPasswordRules(password); err != nil {
 		return err
 	}
 	pool, _, db, err := server.Database(ctx, cfg, log)
@@ -203,12 +203,19 @@ func admin(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	defer db.Close()
-	n, err := db.User.Update().Where(user.Username(rest[0])).SetPasswordHash(hash).SetDisabled(false).Save(ctx)
+	u, err := db.User.Query().Where(user.Username(rest[0])).Only(ctx)
+	if ent.IsNotFound(err) {
+		return fmt.Errorf("no user named %q", rest[0])
+	}
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return fmt.Errorf("no user named %q", rest[0])
+	// As any password change, the reset ends the user's sessions and tokens.
+	if err := auth.NewService(db, nil, 0).SetPassword(ctx, u.ID, password); err != nil {
+		return err
+	}
+	if err := db.User.UpdateOneID(u.ID).SetDisabled(false).Exec(ctx); err != nil {
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "password of %s changed\n", rest[0])
 	return nil

@@ -31,6 +31,9 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now),
 		field.Time("last_login_at").Optional().Nillable(),
+		field.Time("credentials_changed_at").Optional().Nillable().
+			Comment("When the password last changed: sessions and tokens issued before are refused.").
+			Annotations(entgql.Skip()),
 	}
 }
 

@@ -32,6 +32,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldLastLoginAt holds the string denoting the last_login_at field in the database.
 	FieldLastLoginAt = "last_login_at"
+	// FieldCredentialsChangedAt holds the string denoting the credentials_changed_at field in the database.
+	FieldCredentialsChangedAt = "credentials_changed_at"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// EdgeSessions holds the string denoting the sessions edge name in mutations.
@@ -75,6 +77,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldLastLoginAt,
+	FieldCredentialsChangedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -161,6 +164,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByLastLoginAt orders the results by the last_login_at field.
 func ByLastLoginAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastLoginAt, opts...).ToFunc()
+}
+
+// ByCredentialsChangedAt orders the results by the credentials_changed_at field.
+func ByCredentialsChangedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCredentialsChangedAt, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

@@ -100,6 +100,11 @@ func LastLoginAt(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldLastLoginAt, v))
 }
 
+// CredentialsChangedAt applies equality check predicate on the "credentials_changed_at" field. It's identical to CredentialsChangedAtEQ.
+func CredentialsChangedAt(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialsChangedAt, v))
+}
+
 // UsernameEQ applies the EQ predicate on the "username" field.
 func UsernameEQ(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldUsername, v))
@@ -508,6 +513,56 @@ func LastLoginAtIsNil() predicate.User {
 // LastLoginAtNotNil applies the NotNil predicate on the "last_login_at" field.
 func LastLoginAtNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldLastLoginAt))
+}
+
+// CredentialsChangedAtEQ applies the EQ predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtNEQ applies the NEQ predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtNEQ(v time.Time) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtIn applies the In predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldIn(FieldCredentialsChangedAt, vs...))
+}
+
+// CredentialsChangedAtNotIn applies the NotIn predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtNotIn(vs ...time.Time) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldCredentialsChangedAt, vs...))
+}
+
+// CredentialsChangedAtGT applies the GT predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtGT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGT(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtGTE applies the GTE predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtGTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtLT applies the LT predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtLT(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLT(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtLTE applies the LTE predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtLTE(v time.Time) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldCredentialsChangedAt, v))
+}
+
+// CredentialsChangedAtIsNil applies the IsNil predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtIsNil() predicate.User {
+	return predicate.User(sql.FieldIsNull(FieldCredentialsChangedAt))
+}
+
+// CredentialsChangedAtNotNil applies the NotNil predicate on the "credentials_changed_at" field.
+func CredentialsChangedAtNotNil() predicate.User {
+	return predicate.User(sql.FieldNotNull(FieldCredentialsChangedAt))
 }
 
 // HasMemberships applies the HasEdge predicate on the "memberships" edge.

@@ -81,7 +81,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const host = `127.0.0.1:${port}`
   const url = `http://${host}`
   const database = `berth_e2e_${randomBytes(6).toString('hex')}`
-  const password = `e2e-${randomBytes(12).toString('hex')}`
+  const password = `E2e1-${randomBytes(12).toString('hex')}`
 
   const log = createWriteStream(join(artifactsDir, 'berth.log'))
   let tail = ''

@@ -16,7 +16,7 @@ test('an admin creates a user, adds them to a project, changes their role and re
   await page.getByRole('button', { name: 'New user' }).click()
   const dialog = page.getByRole('dialog', { name: 'New user' })
   await dialog.getByLabel('Username').fill(username)
-  await dialog.getByLabel('Password').fill('e2e-password-1')
+  await dialog.getByLabel('Password').fill('E2e-password-1')
   await dialog.getByLabel(/Full name/).fill('End To End')
   await shot(page, 'new-user-dialog')
   await dialog.getByRole('button', { name: 'Create' }).click()

@@ -239,7 +239,7 @@ test('a maintainer sees the project robots without controls, a limited guest not
   const project = `e2e-robots-ro-${suffix}`
   const maintainer = `e2e-robmaint-${suffix}`
   const guest = `e2e-robguest-${suffix}`
-  const password = 'e2e-password-robots'
+  const password = 'E2e-password-robots-1'
   await logIn(page)
   await expect(page).toHaveURL(/\/projects$/)
   const projectID = await createProject(page, project)

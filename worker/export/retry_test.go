@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/export"
 )
 
@@ -77,7 +78,7 @@ func TestCrashAndRetry(t *testing.T) {
 	if left, _ := os.ReadDir(folder); len(left) != 1 || left[0].Name() != "attempt-1.partial" {
 		t.Fatalf("after the crash the folder holds %v, want the partial file", left)
 	}
-	if status, _, _ := s.call("admin", "admin-password-for-tests", "GET", fmt.Sprintf("/api/v2.0/export/cve/download/%d", e.ID), nil, nil); status != 404 {
+	if status, _, _ := s.call("admin", servertest.AdminPassword, "GET", fmt.Sprintf("/api/v2.0/export/cve/download/%d", e.ID), nil, nil); status != 404 {
 		t.Errorf("download during the retry = %d, want 404", status)
 	}
 

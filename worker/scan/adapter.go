@@ -27,8 +27,9 @@ const (
 type AdapterClient struct {
 	// RegistryURL is where the adapter pulls the artifact from (Berth's external URL).
 	RegistryURL string
-	// PullToken returns a short-lived Bearer token that may pull repo, for the scan request.
-	PullToken func(ctx context.Context, repo string) (string, error)
+	// PullToken returns a short-lived Bearer token that may pull the one artifact repo@digest
+	// (its manifest and blobs) and nothing else, for the scan request.
+	PullToken func(ctx context.Context, repo, digest string) (string, error)
 	// Timeout bounds one HTTP request; zero means 30 seconds.
 	Timeout time.Duration
 	// ReportTimeout bounds the wait for a report; zero means 20 minutes.
@@ -156,7 +157,7 @@ type report struct {
 // Scan asks the adapter to scan the artifact in repo, then polls for the report as the adapter's
 // Refresh-After says, and returns its findings and the scanner's name as the report gives it.
 func (c *AdapterClient) Scan(ctx context.Context, sc *ent.Scanner, repo string, a *ent.Artifact) ([]Finding, string, error) {
-	token, err := c.PullToken(ctx, repo)
+	token, err := c.PullToken(ctx, repo, a.Digest)
 	if err != nil {
 		return nil, "", fmt.Errorf("pull token for %s: %w", repo, err)
 	}

@@ -79,13 +79,13 @@ export function NewUserDialog({ onCreated }: { onCreated: (username: string) => 
             required
             autoComplete="new-password"
             minLength={8}
-            maxLength={72}
+            maxLength={128}
             aria-describedby="new-user-password-help"
             value={password}
             onChange={(e) => setPassword(e.target.value)}
           />
           <p id="new-user-password-help" className="help">
-            8 to 72 characters. Tell the user, who can change it after logging in.
+            8 to 128 characters, with an upper-case letter, a lower-case letter and a digit. Tell the user, who can change it after logging in.
           </p>
           <label htmlFor="new-user-email">
             Email <span className="muted">(optional)</span>
