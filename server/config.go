@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/berth-registry/berth/audit"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -59,6 +61,11 @@ type Config struct {
 	// (how stale a replica can be if an invalidation never reaches it).
 	CacheTTL       time.Duration `yaml:"cache_ttl"`
 	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
+	// AuditSpoolDir is where audit entries wait on local disk while PostgreSQL cannot take them
+	// (empty: audit-spool under DataDir); one process per directory. AuditSpoolSize is how many
+	// bytes it holds at most.
+	AuditSpoolDir  string `yaml:"audit_spool_dir"`
+	AuditSpoolSize int64  `yaml:"audit_spool_size"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -91,6 +98,8 @@ func Defaults() Config {
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
+
+		AuditSpoolSize: audit.DefaultSpoolLimit,
 	}
 }
 
@@ -132,6 +141,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
+	add("audit-spool-dir", "BERTH_AUDIT_SPOOL_DIR", "directory where audit entries wait on local disk while PostgreSQL is unavailable, one per process; default audit-spool under the data directory")
+	add("audit-spool-size", "BERTH_AUDIT_SPOOL_SIZE", "most bytes the audit spool holds, e.g. 512MiB or 2GiB; default 512MiB")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -221,6 +232,10 @@ func (c *Config) set(name, v string) error {
 		c.CacheTTL, err = time.ParseDuration(v)
 	case "cache-memory-ttl":
 		c.CacheMemoryTTL, err = time.ParseDuration(v)
+	case "audit-spool-dir":
+		c.AuditSpoolDir = v
+	case "audit-spool-size":
+		c.AuditSpoolSize, err = parseSize(v)
 	}
 	return err
 }
@@ -238,10 +253,32 @@ func (c *Config) validate() error {
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")
 	}
+	if c.AuditSpoolSize < 1<<20 {
+		return fmt.Errorf("audit spool size %d bytes: give at least 1MiB (e.g. 512MiB)", c.AuditSpoolSize)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// parseSize reads a size in bytes: a whole number, optionally followed by KiB, MiB or GiB.
+func parseSize(v string) (int64, error) {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: give a positive number of bytes, optionally with KiB, MiB or GiB (e.g. 512MiB)", v)
+	}
+	return n * mult, nil
 }
