@@ -15,7 +15,8 @@ import (
 )
 
 // The spool keeps audit entries on local disk, in order, while PostgreSQL cannot take them (or
-// while the in-memory queue is full). It is a directory of append-only segment files of JSON
+// while the in-memory queue is full). It is a directory (a numbered slot of the configured one,
+// held by this process alone) of append-only segment files of JSON
 // lines, each named by the sequence number of its first entry, so that replaying them in name
 // order replays entries in the order they were recorded. Beside each segment a small ".read" file
 // says how many of its bytes are already in PostgreSQL; a segment is deleted once all of it is.
@@ -70,21 +71,102 @@ type spool struct {
 	dirty   bool       // written since the last sync
 }
 
-// openSpool takes the spool in dir for this process and finds the segments a previous one left.
-// next is a sequence number above every entry in them.
-func openSpool(dir string, limit int64) (s *spool, next uint64, err error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+// maxSlots is how many processes can share one spool directory (each takes a numbered
+// subdirectory of its own).
+const maxSlots = 64
+
+// errSpoolInUse says another live process holds a spool slot.
+var errSpoolInUse = errors.New("in use by another process")
+
+// openSpool takes a spool under base for this process: the first numbered subdirectory no other
+// live process holds (replicas that share a data directory each get their own). Slots left with
+// entries by processes that are gone are adopted: their segments move into this one, to be
+// written like its own. next is a sequence number above every entry in the spool.
+func openSpool(base string, limit int64) (s *spool, next uint64, err error) {
+	var (
+		dir  string
+		lock *os.File
+	)
+	for n := 0; n < maxSlots && lock == nil; n++ {
+		dir = filepath.Join(base, strconv.Itoa(n))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+		}
+		lock, err = lockDir(filepath.Join(dir, lockName))
+		if err != nil && !errors.Is(err, errSpoolInUse) {
+			return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+		}
 	}
-	lock, err := lockDir(filepath.Join(dir, lockName))
-	if err != nil {
-		return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+	if lock == nil {
+		return nil, 0, fmt.Errorf("audit spool %s: all %d slots are in use by other processes: give this one its own BERTH_AUDIT_SPOOL_DIR", base, maxSlots)
 	}
 	s = &spool{dir: dir, limit: limit, lock: lock}
-	names, err := os.ReadDir(dir)
-	if err != nil {
+	if _, next, err = s.load(); err != nil {
 		s.close()
-		return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+		return nil, 0, err
+	}
+	for n := range maxSlots {
+		other := filepath.Join(base, strconv.Itoa(n))
+		if other == dir {
+			continue
+		}
+		if next, err = s.adopt(other, next); err != nil {
+			s.close()
+			return nil, 0, err
+		}
+	}
+	if s.segs, next, err = s.load(); err != nil {
+		s.close()
+		return nil, 0, err
+	}
+	s.pending = 0
+	for _, seg := range s.segs {
+		s.pending += seg.size - seg.read
+	}
+	spoolBytes.Set(float64(s.pending))
+	return s, next, nil
+}
+
+// adopt moves the segments of the slot in dir, if no live process holds it, into this spool,
+// renumbered from next (their order kept), and returns the next free number.
+func (s *spool) adopt(dir string, next uint64) (uint64, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return next, nil
+	}
+	lock, err := lockDir(filepath.Join(dir, lockName))
+	if errors.Is(err, errSpoolInUse) {
+		return next, nil
+	}
+	if err != nil {
+		return next, fmt.Errorf("audit spool %s: %w", dir, err)
+	}
+	defer lock.Close()
+	orphan := &spool{dir: dir}
+	segs, _, err := orphan.load()
+	if err != nil {
+		return next, err
+	}
+	for _, seg := range segs {
+		path := filepath.Join(s.dir, fmt.Sprintf("%020d%s", next, segmentExt))
+		if seg.read > 0 {
+			if err := os.Rename(seg.path+readExt, path+readExt); err != nil {
+				return next, fmt.Errorf("adopt audit spool segment %s: %w", seg.path, err)
+			}
+		}
+		if err := os.Rename(seg.path, path); err != nil {
+			return next, fmt.Errorf("adopt audit spool segment %s: %w", seg.path, err)
+		}
+		next += uint64(seg.size) + 1
+	}
+	return next, nil
+}
+
+// load lists the segments in the spool's directory, in order, and a sequence number above every
+// entry in them.
+func (s *spool) load() (segs []*segment, next uint64, err error) {
+	names, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, 0, fmt.Errorf("audit spool %s: %w", s.dir, err)
 	}
 	next = 1
 	for _, d := range names {
@@ -96,11 +178,10 @@ func openSpool(dir string, limit int64) (s *spool, next uint64, err error) {
 		if err != nil {
 			continue // not one of ours
 		}
-		seg := &segment{first: first, path: filepath.Join(dir, d.Name())}
+		seg := &segment{first: first, path: filepath.Join(s.dir, d.Name())}
 		info, err := d.Info()
 		if err != nil {
-			s.close()
-			return nil, 0, fmt.Errorf("audit spool %s: %w", dir, err)
+			return nil, 0, fmt.Errorf("audit spool %s: %w", s.dir, err)
 		}
 		seg.size = info.Size()
 		if b, err := os.ReadFile(seg.path + readExt); err == nil {
@@ -108,14 +189,12 @@ func openSpool(dir string, limit int64) (s *spool, next uint64, err error) {
 				seg.read = n
 			}
 		}
-		s.segs = append(s.segs, seg)
-		s.pending += seg.size - seg.read
+		segs = append(segs, seg)
 		// A line is at least one byte, so first+size is above every entry of the segment.
 		next = max(next, first+uint64(seg.size)+1)
 	}
-	slices.SortFunc(s.segs, func(a, b *segment) int { return compareSeq(a.first, b.first) })
-	spoolBytes.Set(float64(s.pending))
-	return s, next, nil
+	slices.SortFunc(segs, func(a, b *segment) int { return compareSeq(a.first, b.first) })
+	return segs, next, nil
 }
 
 func compareSeq(a, b uint64) int {

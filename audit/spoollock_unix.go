@@ -19,7 +19,7 @@ func lockDir(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, errors.New("in use by another Berth process: give each process its own spool directory (BERTH_AUDIT_SPOOL_DIR)")
+			return nil, errSpoolInUse
 		}
 		return nil, fmt.Errorf("lock: %w", err)
 	}

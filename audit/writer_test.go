@@ -419,7 +419,7 @@ func TestWriterCrashChild(t *testing.T) {
 const crashEntries = 500
 
 func spooledLines(t *testing.T, dir string) int {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.spool"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*.spool"))
 	n := 0
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -468,11 +468,11 @@ func TestWriterSpoolSurvivesACrash(t *testing.T) {
 	b.newWriter(t, b.pool, dir)
 	waitRows(t, b.pool, crashEntries, 30*time.Second)
 	checkInOrder(t, resources(t, b.pool), crashEntries)
-	if left, _ := filepath.Glob(filepath.Join(dir, "*.spool")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "*", "*.spool")); len(left) != 0 {
 		deadline := time.Now().Add(10 * time.Second)
 		for len(left) != 0 && time.Now().Before(deadline) {
 			time.Sleep(50 * time.Millisecond)
-			left, _ = filepath.Glob(filepath.Join(dir, "*.spool"))
+			left, _ = filepath.Glob(filepath.Join(dir, "*", "*.spool"))
 		}
 		if len(left) != 0 {
 			t.Fatalf("segments left after the spool was written: %v", left)
@@ -480,14 +480,30 @@ func TestWriterSpoolSurvivesACrash(t *testing.T) {
 	}
 }
 
-// Two processes never share a spool.
-func TestWriterSpoolIsExclusive(t *testing.T) {
+// Processes sharing a spool directory (replicas sharing a data directory) each take a slot of their
+// own, and a slot left with entries by a process that is gone is adopted and written.
+func TestWriterSpoolSlots(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	dir := t.TempDir()
-	b.newWriter(t, b.pool, dir)
-	_, err := audit.NewWriter(b.pool, b.settings, b.log, audit.WriterOptions{SpoolDir: dir})
-	if err == nil || !strings.Contains(err.Error(), "another Berth process") {
-		t.Fatalf("a second writer on the same spool: %v", err)
+	base := t.TempDir()
+	// A leftover from a dead process in slot 1, and a live writer in slot 0.
+	if err := os.MkdirAll(filepath.Join(base, "1"), 0o700); err != nil {
+		t.Fatal(err)
 	}
+	line := `{"t":"2026-12-01T00:00:00Z","u":"u","o":"pull","rt":"artifact","r":"library/x:0"}` + "\n"
+	if err := os.WriteFile(filepath.Join(base, "1", "00000000000000000001.spool"), []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, err := audit.NewWriter(b.pool, b.settings, b.log, audit.WriterOptions{SpoolDir: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close(context.Background())
+	second := b.newWriter(t, b.pool, base)
+	waitRows(t, b.pool, 1, 30*time.Second)
+	if err := second.Record(context.Background(), entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, b.pool, 2, 30*time.Second)
+	checkInOrder(t, resources(t, b.pool), 2)
 }
