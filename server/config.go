@@ -62,7 +62,7 @@ type Config struct {
 	CacheTTL       time.Duration `yaml:"cache_ttl"`
 	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
 	// AuditSpoolDir is where audit entries wait on local disk while PostgreSQL cannot take them
-	// (empty: audit-spool under DataDir); one process per directory. AuditSpoolSize is how many
+	// (empty: audit-spool under DataDir; each process takes a numbered slot in it). AuditSpoolSize is how many
 	// bytes it holds at most.
 	AuditSpoolDir  string `yaml:"audit_spool_dir"`
 	AuditSpoolSize int64  `yaml:"audit_spool_size"`
@@ -141,7 +141,7 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
-	add("audit-spool-dir", "BERTH_AUDIT_SPOOL_DIR", "directory where audit entries wait on local disk while PostgreSQL is unavailable, one per process; default audit-spool under the data directory")
+	add("audit-spool-dir", "BERTH_AUDIT_SPOOL_DIR", "directory where audit entries wait on local disk while PostgreSQL is unavailable (each process takes a numbered subdirectory); default audit-spool under the data directory")
 	add("audit-spool-size", "BERTH_AUDIT_SPOOL_SIZE", "most bytes the audit spool holds, e.g. 512MiB or 2GiB; default 512MiB")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
