@@ -98,12 +98,13 @@ func insert(ctx context.Context, db tx, entries []Entry) error {
 		cols[i] = make([]string, n)
 	}
 	for i, e := range entries {
+		e = bounded(e)
 		times[i] = e.Time
 		result := "SUCCESS"
 		if e.Failed {
 			result = "FAILURE"
 		}
-		for j, v := range []string{e.User, e.Project, e.Operation, e.ResourceType, truncate(e.Resource, maxResource), e.SourceIP, result} {
+		for j, v := range []string{e.User, e.Project, e.Operation, e.ResourceType, e.Resource, e.SourceIP, result} {
 			cols[j][i] = clean(v)
 		}
 	}
@@ -123,8 +124,17 @@ ORDER BY t.ord`, times, cols[0], cols[1], cols[2], cols[3], cols[4], cols[5], co
 	return nil
 }
 
-// maxResource is the most bytes of a resource kept.
-const maxResource = 1024
+// bounded cuts an entry's fields to the lengths the schema allows: a user name from a failed
+// login is whatever the client sent, up to the size of an HTTP header.
+func bounded(e Entry) Entry {
+	e.User = truncate(e.User, 255)
+	e.Project = truncate(e.Project, 255)
+	e.Operation = truncate(e.Operation, 32)
+	e.ResourceType = truncate(e.ResourceType, 32)
+	e.Resource = truncate(e.Resource, 1024)
+	e.SourceIP = truncate(e.SourceIP, 64)
+	return e
+}
 
 // clean makes s storable as PostgreSQL text: a user name from a failed login is whatever the
 // client sent, and one byte PostgreSQL refuses (a NUL, invalid UTF-8) would otherwise fail the

@@ -392,6 +392,12 @@ func readBatch(seg *segment, from, to int64, max int) (entries []Entry, next int
 	for len(entries) < max && len(buf) > 0 {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 {
+			if len(entries) == 0 && bad == 0 && len(buf) == 1<<20 {
+				// No line is this long (entries are bounded): skip the window as unreadable.
+				bad++
+				next += int64(len(buf))
+				break
+			}
 			if next+int64(len(buf)) < to || len(entries) > 0 || seg.f != nil {
 				break // the rest is read next time
 			}

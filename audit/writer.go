@@ -121,8 +121,7 @@ var errClosed = errors.New("audit writer closed: the entry was not recorded")
 // for room in the queue. It returns an error only after Close; an entry that the spool has no
 // room for is counted and logged by the writer.
 func (w *Writer) Record(ctx context.Context, e Entry) error {
-	e = FromContext(ctx, e)
-	e.Resource = truncate(e.Resource, maxResource)
+	e = bounded(FromContext(ctx, e))
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {

@@ -507,3 +507,34 @@ func TestWriterSpoolSlots(t *testing.T) {
 	waitRows(t, b.pool, 2, 30*time.Second)
 	checkInOrder(t, resources(t, b.pool), 2)
 }
+
+// A user name PostgreSQL would refuse (a NUL, invalid UTF-8) or that is absurdly long, as a failed
+// login can bring, is cleaned and cut: it never fails its batch, and the entries after it are written.
+func TestWriterStoresHostileStrings(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	w := b.newWriter(t, b.pool, t.TempDir())
+	for _, user := range []string{"a\x00b", "\xff\xfeadmin", strings.Repeat("é", 100000)} {
+		if err := w.Record(context.Background(), audit.Entry{User: user, Operation: audit.OpLogin, ResourceType: "session", Failed: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Record(context.Background(), entry(0)); err != nil {
+		t.Fatal(err)
+	}
+	waitRows(t, b.pool, 4, 30*time.Second)
+	var users []string
+	rows, err := b.pool.Query(context.Background(), "SELECT username FROM audit_logs ORDER BY id LIMIT 3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u string
+		_ = rows.Scan(&u)
+		users = append(users, u)
+	}
+	if len(users) != 3 || users[0] != "ab" || users[1] != "\uFFFDadmin" || len(users[2]) > 258 {
+		t.Fatalf("stored user names %q", users)
+	}
+}
