@@ -21,8 +21,7 @@ func TestAuditForwardingInCommitOrderUnderConcurrentPushes(t *testing.T) {
 	crane := servertest.Tool(t, "crane")
 	one := servertest.Start(t)
 	two := servertest.Start(t, func(c *server.Config) {
-		c.DatabaseURL, c.DataDir = one.DatabaseURL, one.DataDir // a second replica, shared storage
-		c.AuditSpoolDir = t.TempDir()                           // each process has its own spool
+		c.DatabaseURL, c.DataDir = one.DatabaseURL, one.DataDir // a second replica, sharing storage (and the spool directory)
 	})
 	recv := newSyslogReceiver(t)
 	one.MustGraphQL("admin", servertest.AdminPassword, fmt.Sprintf(`mutation { updateAuditSettings(input: {forwardEndpoint: %q, forwardProtocol: TCP}) { forwardEndpoint } }`, recv.addr), nil, nil)
