@@ -10,14 +10,14 @@ import (
 
 // Consumer turns registry events into audit entries inside the event dispatcher's transaction:
 // each push, delete and tag change is recorded exactly once, whichever replica dispatches it, and
-// never on the request path. Pulls are not taken from events (those come in batches with counts):
+// never on the request path. Its insert takes the commit-order lock (see commitOrderLock), which
+// the dispatcher's transaction holds until it commits: register it as the last consumer, so the
+// lock is held for as short a time as possible. Pulls are not taken from events (those come in batches with counts):
 // the registry records each pull through the Writer.
-type Consumer struct {
-	settings *Settings
-}
+type Consumer struct{}
 
 // NewConsumer returns the event consumer.
-func NewConsumer(settings *Settings) *Consumer { return &Consumer{settings: settings} }
+func NewConsumer() *Consumer { return &Consumer{} }
 
 // Consume records the entries for events.
 func (c *Consumer) Consume(ctx context.Context, tx pgx.Tx, events []event.Event) error {
@@ -30,7 +30,7 @@ func (c *Consumer) Consume(ctx context.Context, tx pgx.Tx, events []event.Event)
 	if len(entries) == 0 {
 		return nil
 	}
-	return insert(ctx, tx, entries, !c.settings.Current().Forwarding())
+	return insert(ctx, tx, entries)
 }
 
 // fromEvent maps an event to Harbor's audit vocabulary: a push is "create artifact repo:tag".

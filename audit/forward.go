@@ -16,7 +16,8 @@ import (
 // forwarderLock is the advisory lock the one forwarding replica holds ("berthfwd").
 const forwarderLock int64 = 0x6265727468667764
 
-// Forwarder sends audit entries to the configured syslog endpoint, oldest first. Entries wait in
+// Forwarder sends audit entries to the configured syslog endpoint in the order they committed,
+// each once (again only after a broken connection or a crash). Entries wait in
 // PostgreSQL (forwarded = false) until the endpoint has taken them, so an outage loses nothing:
 // the backlog goes out in order when the endpoint returns. One replica forwards at a time.
 type Forwarder struct {
@@ -91,8 +92,12 @@ func (f *Forwarder) lead(ctx context.Context) error {
 			}
 			sender, current = syslog.NewSender(ep, f.hostname), cfg
 		}
-		n, err := f.forwardBatch(ctx, sender, cfg.SkipDatabase)
+		n, err := f.forwardBatch(ctx, conn, sender, cfg.SkipDatabase)
 		switch {
+		case err != nil && conn.Conn().IsClosed():
+			// The session that held the lock is gone, and the lock with it: another replica may
+			// be forwarding now. Compete again rather than send beside it.
+			return fmt.Errorf("forwarding connection lost: %w", err)
 		case err != nil:
 			f.failed(ctx, err)
 			sleep(ctx, backoff)
@@ -107,10 +112,15 @@ func (f *Forwarder) lead(ctx context.Context) error {
 	return nil
 }
 
-// forwardBatch sends up to 500 waiting entries and marks (or, with skipDatabase, deletes) the
-// ones the endpoint took.
-func (f *Forwarder) forwardBatch(ctx context.Context, sender *syslog.Sender, skipDatabase bool) (int, error) {
-	rows, err := f.pool.Query(ctx, `
+// forwardBatch sends up to 500 waiting entries, oldest first, and marks (or, with skipDatabase,
+// deletes) the ones the endpoint took. It reads and marks on conn, the session that holds the
+// forwarding lock, so that it stops when that session (and the lock) is lost.
+//
+// Id order is commit order (see commitOrderLock): the rows it reads are all that will ever
+// exist below the highest id it sees, so nothing it skips now turns up later, and a receiver
+// sees ids only ever increase (a resend after a broken connection repeats ids it has seen).
+func (f *Forwarder) forwardBatch(ctx context.Context, conn *pgxpool.Conn, sender *syslog.Sender, skipDatabase bool) (int, error) {
+	rows, err := conn.Query(ctx, `
 SELECT id, occurred_at, username, project_name, operation, resource_type, resource, source_ip, result
 FROM audit_logs WHERE NOT forwarded ORDER BY id LIMIT 500`)
 	if err != nil {
@@ -140,7 +150,7 @@ FROM audit_logs WHERE NOT forwarded ORDER BY id LIMIT 500`)
 		if skipDatabase {
 			query = "DELETE FROM audit_logs WHERE id = ANY($1)"
 		}
-		if _, err := f.pool.Exec(ctx, query, ids); err != nil {
+		if _, err := conn.Exec(ctx, query, ids); err != nil {
 			return 0, fmt.Errorf("mark forwarded: %w", err)
 		}
 		forwardedTotal.Add(float64(sent))

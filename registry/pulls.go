@@ -16,7 +16,7 @@ import (
 
 var pullsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 	Namespace: "berth", Name: "pull_records_dropped_total",
-	Help: "Manifest pulls not counted in pull statistics because the recorder's queue was full.",
+	Help: "Manifest pulls not counted in pull statistics: the recorder's queue was full, the database could not be written, or the recorder was closed.",
 })
 
 func init() { prometheus.MustRegister(pullsDropped) }
@@ -27,37 +27,67 @@ type pull struct {
 }
 
 // pullRecorder keeps pull counts and times off the request path: a pull only puts a record on a
-// queue; a goroutine adds them up and writes them in one statement per artifact every interval.
-// Statistics may lag by the interval, and a full queue drops records (counted in a metric) rather
-// than slowing pulls.
+// queue, never waiting; a goroutine adds them up and writes them in one statement per artifact
+// every interval. Statistics may lag by the interval. Pull counts are not worth a pull's
+// latency: a full queue (the database slow or down) or a failed write loses them, counted in
+// berth_pull_records_dropped_total and logged at most once a minute. (The audit entry of each
+// pull goes through the audit writer, which loses nothing.)
 type pullRecorder struct {
 	db       *ent.Client
 	events   *event.Dispatcher
 	log      *slog.Logger
-	queue    chan pull
+	queue    chan pull // never closed: a pull racing close cannot send on a closed channel
 	interval time.Duration
+	stopping chan struct{}
 	done     chan struct{}
 	stop     sync.Once
+
+	mu                 sync.Mutex
+	lost, lostReported int64
+	lastReport         time.Time
 }
 
+// flushTimeout bounds one flush, so that a database that does not answer delays statistics,
+// never the recorder's shutdown for long.
+const flushTimeout = 5 * time.Second
+
 func newPullRecorder(db *ent.Client, events *event.Dispatcher, log *slog.Logger) *pullRecorder {
-	p := &pullRecorder{db: db, events: events, log: log, queue: make(chan pull, 10000), interval: time.Second, done: make(chan struct{})}
+	p := &pullRecorder{db: db, events: events, log: log, queue: make(chan pull, 10000), interval: time.Second,
+		stopping: make(chan struct{}), done: make(chan struct{})}
 	go p.run()
 	return p
 }
 
 func (p *pullRecorder) record(repo, reference, operator string) {
 	select {
+	case <-p.stopping:
+		p.dropped(1, "the registry is shutting down")
+		return
+	default:
+	}
+	select {
 	case p.queue <- pull{repo, reference, operator}:
 	default:
-		pullsDropped.Inc()
+		p.dropped(1, "the pull recorder's queue is full (is the database slow or down?)")
+	}
+}
+
+// dropped counts lost pulls and logs it, at most once a minute.
+func (p *pullRecorder) dropped(n int, why string) {
+	pullsDropped.Add(float64(n))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lost += int64(n)
+	if now := time.Now(); now.Sub(p.lastReport) >= time.Minute {
+		p.log.Warn("pull statistics: pulls not counted", "pulls", p.lost-p.lostReported, "since_start", p.lost, "reason", why)
+		p.lostReported, p.lastReport = p.lost, now
 	}
 }
 
 // close flushes what is queued and stops the recorder.
 func (p *pullRecorder) close() {
 	p.stop.Do(func() {
-		close(p.queue)
+		close(p.stopping)
 		<-p.done
 	})
 }
@@ -69,15 +99,23 @@ func (p *pullRecorder) run() {
 	pending := map[pull]int{}
 	for {
 		select {
-		case rec, ok := <-p.queue:
-			if !ok {
-				p.flush(pending)
-				return
-			}
+		case rec := <-p.queue:
 			pending[rec]++
 		case <-ticker.C:
 			p.flush(pending)
 			pending = map[pull]int{}
+		case <-p.stopping:
+			for {
+				select {
+				case rec := <-p.queue:
+					pending[rec]++
+					continue
+				default:
+				}
+				break
+			}
+			p.flush(pending)
+			return
 		}
 	}
 }
@@ -86,13 +124,23 @@ func (p *pullRecorder) flush(pending map[pull]int) {
 	if len(pending) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	now := time.Now().UTC()
+	var (
+		lost     int
+		firstErr error
+	)
 	for rec, n := range pending {
 		if err := p.flushOne(ctx, rec, n, now); err != nil {
-			p.log.Error("record pulls", "repository", rec.repo, "reference", rec.reference, "err", err)
+			lost += n
+			if firstErr == nil {
+				firstErr = err
+			}
 		}
+	}
+	if lost > 0 {
+		p.dropped(lost, "writing pull statistics failed: "+firstErr.Error())
 	}
 	p.events.Kick()
 }

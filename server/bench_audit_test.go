@@ -60,7 +60,10 @@ func TestBenchAudit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := audit.NewWriter(pool, settings, log)
+		w, err := audit.NewWriter(pool, settings, log, audit.WriterOptions{SpoolDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
 		const n = 500000
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -75,7 +78,11 @@ func TestBenchAudit(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		w.Close() // includes writing the tail of the queue
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		if err := w.Close(closeCtx); err != nil { // includes writing the tail of the queue and the spool
+			t.Fatal(err)
+		}
+		cancel()
 		elapsed := time.Since(start)
 		t.Logf("ingest: %d entries from 8 goroutines in %v = %.0f entries/s (written to PostgreSQL, not just queued)",
 			n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())

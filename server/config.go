@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-registry/berth/egress"
+	"github.com/berth-registry/berth/audit"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -73,6 +74,11 @@ type Config struct {
 	LoginAttempts        int           `yaml:"login_attempts"`
 	LoginAddressAttempts int           `yaml:"login_address_attempts"`
 	LoginWindow          time.Duration `yaml:"login_window"`
+	// AuditSpoolDir is where audit entries wait on local disk while PostgreSQL cannot take them
+	// (empty: audit-spool under DataDir; each process takes a numbered slot in it). AuditSpoolSize is how many
+	// bytes it holds at most.
+	AuditSpoolDir  string `yaml:"audit_spool_dir"`
+	AuditSpoolSize int64  `yaml:"audit_spool_size"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -119,6 +125,7 @@ func Defaults() Config {
 		LoginAttempts:        10,
 		LoginAddressAttempts: 100,
 		LoginWindow:          10 * time.Minute,
+		AuditSpoolSize: audit.DefaultSpoolLimit,
 	}
 }
 
@@ -165,6 +172,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("login-attempts", "BERTH_LOGIN_ATTEMPTS", "failed password logins one account gets per login window before further attempts are refused; default "+strconv.Itoa(d.LoginAttempts))
 	add("login-address-attempts", "BERTH_LOGIN_ADDRESS_ATTEMPTS", "failed password logins one client address gets per login window (over all accounts); default "+strconv.Itoa(d.LoginAddressAttempts))
 	add("login-window", "BERTH_LOGIN_WINDOW", "how long a used-up login allowance takes to refill; default "+d.LoginWindow.String())
+	add("audit-spool-dir", "BERTH_AUDIT_SPOOL_DIR", "directory where audit entries wait on local disk while PostgreSQL is unavailable (each process takes a numbered subdirectory); default audit-spool under the data directory")
+	add("audit-spool-size", "BERTH_AUDIT_SPOOL_SIZE", "most bytes the audit spool holds, e.g. 512MiB or 2GiB; default 512MiB")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -264,6 +273,10 @@ func (c *Config) set(name, v string) error {
 		c.LoginAddressAttempts, err = strconv.Atoi(v)
 	case "login-window":
 		c.LoginWindow, err = time.ParseDuration(v)
+	case "audit-spool-dir":
+		c.AuditSpoolDir = v
+	case "audit-spool-size":
+		c.AuditSpoolSize, err = parseSize(v)
 	}
 	return err
 }
@@ -290,10 +303,32 @@ func (c *Config) validate() error {
 	if c.LoginAttempts < 1 || c.LoginAddressAttempts < c.LoginAttempts || c.LoginWindow < time.Second {
 		return errors.New("login throttling: BERTH_LOGIN_ATTEMPTS must be at least 1, BERTH_LOGIN_ADDRESS_ATTEMPTS at least as many, BERTH_LOGIN_WINDOW at least 1s")
 	}
+	if c.AuditSpoolSize < 1<<20 {
+		return fmt.Errorf("audit spool size %d bytes: give at least 1MiB (e.g. 512MiB)", c.AuditSpoolSize)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// parseSize reads a size in bytes: a whole number, optionally followed by KiB, MiB or GiB.
+func parseSize(v string) (int64, error) {
+	num, mult := strings.TrimSpace(v), int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: give a positive number of bytes, optionally with KiB, MiB or GiB (e.g. 512MiB)", v)
+	}
+	return n * mult, nil
 }

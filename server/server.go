@@ -120,11 +120,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if s.auditCfg, err = audit.LoadSettings(ctx, pool, log); err != nil {
 		return nil, err
 	}
-	s.audit = audit.NewWriter(pool, s.auditCfg, log)
 	s.auth.SetThrottleLimits(auth.ThrottleLimits{PerAccount: cfg.LoginAttempts, PerAddress: cfg.LoginAddressAttempts, Window: cfg.LoginWindow})
 	s.auth.AuditLogins(s.auditLoginFailure)
+	spoolDir := cfg.AuditSpoolDir
+	if spoolDir == "" {
+		spoolDir = filepath.Join(cfg.DataDir, "audit-spool")
+	}
+	if s.audit, err = audit.NewWriter(pool, s.auditCfg, log, audit.WriterOptions{SpoolDir: spoolDir, SpoolLimit: cfg.AuditSpoolSize}); err != nil {
+		return nil, err
+	}
 	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
-	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -160,6 +165,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
+	// Last: its insert takes the audit log's commit-order lock, held until the dispatch commits.
+	s.dispatch.AddConsumer(audit.NewConsumer())
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
@@ -260,12 +267,21 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// auditCloseTimeout bounds how long shutdown spends writing the audit log's last entries.
+const auditCloseTimeout = 10 * time.Second
+
 func (s *Server) close() {
 	if s.registry != nil {
 		_ = s.registry.Close()
 	}
 	if s.audit != nil {
-		s.audit.Close() // after the registry: its last pulls are queued by now
+		// After the registry: its last pulls are recorded by now. What the database cannot take
+		// in time stays in the spool for the next start.
+		ctx, cancel := context.WithTimeout(context.Background(), auditCloseTimeout)
+		if err := s.audit.Close(ctx); err != nil {
+			s.log.Error("audit: close", "err", err)
+		}
+		cancel()
 	}
 	if s.redis != nil {
 		_ = s.redis.Close()

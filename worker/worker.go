@@ -78,7 +78,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		river.AddWorker(workers, &sessionPurgeWorker{db: deps.DB})
 		river.AddWorker(workers, &eventPruneWorker{db: deps.DB})
 		river.AddWorker(workers, webhook.NewWorker(deps.DB, deps.Log, retryBase, deps.Egress))
-		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Kick))
+		river.AddWorker(workers, purge.NewWorker(deps.DB, deps.Log, deps.Kick))
 		river.AddWorker(workers, purge.NewScheduler(deps.Pool))
 		river.AddWorker(workers, gc.NewWorker(deps.DB, deps.Storage, deps.Artifacts, deps.Log, deps.Kick))
 		river.AddWorker(workers, gc.NewScheduler(deps.Pool, deps.GCWindow))

@@ -1,12 +1,15 @@
 // Package purge runs audit-log purges (Harbor's "log rotation"): on demand or on a schedule kept in
 // the database, deleting in small batches so that writers are never blocked for long, stoppable
-// between batches, each run recorded with its parameters, status, count and log.
+// between batches, each run recorded with its parameters, status, count and log. While forwarding
+// is on, a purge never deletes an entry the forwarder has not sent yet: it keeps it back and says
+// how many it kept and why.
 package purge
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -145,11 +148,34 @@ func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int
 type Worker struct {
 	river.WorkerDefaults[Args]
 	db   *ent.Client
+	log  *slog.Logger
 	kick func() // dispatch recorded events now; nil waits for the dispatcher's sweep
 }
 
 // NewWorker returns the run worker; kick, if not nil, has progress events dispatched at once.
-func NewWorker(db *ent.Client, kick func()) *Worker { return &Worker{db: db, kick: kick} }
+func NewWorker(db *ent.Client, log *slog.Logger, kick func()) *Worker {
+	return &Worker{db: db, log: log, kick: kick}
+}
+
+// purgeable is the condition, beside age and operation, for deleting an entry: it is forwarded,
+// or forwarding is off (it never will be).
+const purgeable = `(forwarded OR NOT ` + audit.ForwardingOnSQL + `)`
+
+// keptBack counts the entries a purge with these limits keeps because they wait to be forwarded.
+const keptBack = `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2) AND NOT forwarded AND ` + audit.ForwardingOnSQL
+
+// keptLine says in the run's log, and in the process log, what was kept back and why.
+func (w *Worker) keptLine(run *ent.PurgeRun, kept int64, dryRun bool) string {
+	if kept == 0 {
+		return ""
+	}
+	verb := "kept back"
+	if dryRun {
+		verb = "would keep back"
+	}
+	w.log.Warn("audit purge: entries not yet forwarded kept back", "run", run.ID, "kept", kept, "dry_run", dryRun)
+	return fmt.Sprintf("%s %d entries not yet forwarded to the syslog endpoint: forwarding is on, and an entry is purged only after it is sent (a later run removes them)", verb, kept)
+}
 
 // progress records a PURGE_PROGRESS or PURGE_COMPLETED event for subscribers.
 func (w *Worker) progress(ctx context.Context, run *ent.PurgeRun, typ event.Type, rows int64) {
@@ -195,14 +221,21 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return finish(purgerun.StatusSuccess, 0, logf("no operations chosen: nothing to purge"))
 	}
 	if run.DryRun {
-		var n int64
-		err := w.scanRow(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2)`,
+		var n, kept int64
+		err := w.scanRow(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2) AND `+purgeable,
 			[]any{cutoff, run.Operations}, &n)
+		if err == nil {
+			err = w.scanRow(ctx, keptBack, []any{cutoff, run.Operations}, &kept)
+		}
 		if err != nil {
 			_ = finish(purgerun.StatusError, 0, logf("count failed: %v", err))
 			return err
 		}
-		return finish(purgerun.StatusSuccess, n, logf("dry run: %d entries would be purged", n))
+		line := logf("dry run: %d entries would be purged", n)
+		if k := w.keptLine(run, kept, true); k != "" {
+			line += logf("%s", k)
+		}
+		return finish(purgerun.StatusSuccess, n, line)
 	}
 	// Walk the primary key in ranges: each DELETE touches one range through the index, so the
 	// work is linear in the rows purged however many there are, and each batch is a short
@@ -220,7 +253,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 			return river.JobCancel(ctx.Err())
 		}
 		res, err := w.db.ExecContext(ctx, `
-DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND operation = ANY($4)`,
+DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND operation = ANY($4) AND `+purgeable,
 			*next, *next+batch, cutoff, run.Operations)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -240,7 +273,14 @@ DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND opera
 			w.progress(ctx, run, event.PurgeProgress, total)
 		}
 	}
-	return finish(purgerun.StatusSuccess, total, logf("purged %d entries", total))
+	line := logf("purged %d entries", total)
+	var kept int64
+	if err := w.scanRow(ctx, keptBack, []any{cutoff, run.Operations}, &kept); err != nil {
+		line += logf("could not count the entries kept back for forwarding: %v", err)
+	} else if k := w.keptLine(run, kept, false); k != "" {
+		line += logf("%s", k)
+	}
+	return finish(purgerun.StatusSuccess, total, line)
 }
 
 // scanRow runs a one-row query through ent's database/sql connection.
