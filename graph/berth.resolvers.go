@@ -73,7 +73,9 @@ func (r *artifactResolver) Signed(ctx context.Context, obj *ent.Artifact) (bool,
 // Login is the resolver for the login field.
 func (r *mutationResolver) Login(ctx context.Context, username string, password string) (*model.Viewer, error) {
 	p, err := r.Auth.Login(ctx, username, password)
-	r.audit(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session", Resource: username, Failed: err != nil})
+	if !errors.Is(err, auth.ErrUnavailable) { // credentials that could not be checked are no failed login
+		r.audit(ctx, audit.Entry{User: username, Operation: audit.OpLogin, ResourceType: "session", Resource: username, Failed: err != nil})
+	}
 	if err != nil {
 		return nil, err
 	}

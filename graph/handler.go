@@ -57,6 +57,15 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
 	var userErr *UserError
 	switch {
+	case auth.IsUnavailable(err):
+		// Not the caller's fault and not an internal bug: say so, and have the HTTP answer be a
+		// 503 with Retry-After (the server's response writer does that when asked).
+		setCode(gqlErr, "UNAVAILABLE")
+		gqlErr.Message = auth.ErrUnavailable.Error()
+		if w, ok := ctx.Value(responseWriterKey{}).(interface{ MarkUnavailable() }); ok {
+			w.MarkUnavailable()
+		}
+		log.Warn("graphql: database unavailable", "path", gqlErr.Path.String(), "err", err)
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
 		setCode(gqlErr, "UNAUTHENTICATED")
 	case errors.Is(err, auth.ErrForbidden):

@@ -120,6 +120,12 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	p, claims, err := r.auth.Authenticate(ctx, req)
+	if errors.Is(err, auth.ErrUnavailable) {
+		// Credentials that could not be checked are not wrong ones: no challenge, or Docker
+		// would ask its user to log in again.
+		r.failed(w, "authenticate", err)
+		return
+	}
 	if err != nil {
 		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrInvalidToken) {
 			r.log.Error("registry: authenticate", "err", err)
@@ -168,14 +174,12 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err != nil {
-		r.log.Error("registry: look up project", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "look up project", err)
 		return
 	}
 	access, err := r.auth.Access(ctx, p, proj)
 	if err != nil {
-		r.log.Error("registry: load access", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "load access", err)
 		return
 	}
 	switch {
@@ -208,8 +212,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if r.policy != nil && (claims == nil || claims.Subject != auth.ScannerSubject) {
 				reason, err := r.policy.Check(ctx, proj, rt.name, rt.reference)
 				if err != nil {
-					r.log.Error("registry: pull policy", "err", err)
-					serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+					r.failed(w, "pull policy", err)
 					return
 				}
 				if reason != "" {
@@ -227,6 +230,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			}
 			return
 		}
+	}
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w = retryAfterWriter{w} // writes reach the index, which may be unavailable
 	}
 	r.app.ServeHTTP(w, req)
 }
@@ -372,8 +378,7 @@ func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request, p *aut
 	last := req.URL.Query().Get("last")
 	names, err := r.visibleRepositories(req.Context(), p, last, n+1)
 	if err != nil {
-		r.log.Error("registry: catalog", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "catalog", err)
 		return
 	}
 	if names == nil || n == 0 {

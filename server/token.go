@@ -21,6 +21,12 @@ import (
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, _, err := s.auth.Authenticate(ctx, r)
+	if errors.Is(err, auth.ErrUnavailable) {
+		// Not a failed login: the credentials could not be checked. No audit entry, no challenge.
+		s.log.Warn("token service: database unavailable", "err", err)
+		unavailableREST(w)
+		return
+	}
 	if user, _, basic := r.BasicAuth(); basic && (err != nil || len(r.URL.Query()["scope"]) == 0) {
 		// `docker login` asks for a token without a scope: that, and every failure, is a login.
 		if auditErr := s.audit.Record(ctx, audit.Entry{User: user, Operation: audit.OpLogin, ResourceType: "session",
@@ -41,6 +47,11 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	for _, scope := range r.URL.Query()["scope"] {
 		for _, one := range strings.Split(scope, " ") {
 			ra, err := s.grant(r, p, one)
+			if auth.IsUnavailable(err) {
+				s.log.Warn("token service: database unavailable", "err", err)
+				unavailableREST(w)
+				return
+			}
 			if err != nil {
 				writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
 				return
