@@ -7,6 +7,7 @@ package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +51,18 @@ type Config struct {
 	MemoryTTL time.Duration
 	// MaxMemory bounds the in-process tier in bytes (default 256 MiB).
 	MaxMemory int64
-	// RedisTimeout bounds each Redis call (default 250 ms); a slower Redis counts as failing.
+	// RedisTimeout bounds each Redis call (default 250 ms); a slower Redis counts as failing. Build
+	// the client with NewRedis and the same timeout, so the client itself honours the budget.
 	RedisTimeout time.Duration
-	Log          *slog.Logger
+	// Unavailable reports whether a loader's error means its source (the database) could not be
+	// reached. For such an error an in-process entry that is no longer fresh, but not older than
+	// StaleGrace past its freshness, is served instead: warm reads keep working through an outage.
+	// Nil: never.
+	Unavailable func(error) bool
+	// StaleGrace is how long past its freshness an in-process entry may still be served while its
+	// source is unavailable (default 5 minutes).
+	StaleGrace time.Duration
+	Log        *slog.Logger
 }
 
 // Loader produces a value on a miss. An error is returned to the caller and nothing is cached.
@@ -81,6 +91,11 @@ type Cache struct {
 
 	// generation is part of every access-decision key; bumping it forgets every decision.
 	generation atomic.Uint64
+
+	// staleGen is stamped on every in-process entry; MarkStale moves it, which makes every entry
+	// stored before stale: never served while its loader answers, served only when the loader
+	// cannot reach its source (Config.Unavailable).
+	staleGen atomic.Uint64
 }
 
 // New returns a cache built from cfg.
@@ -101,7 +116,13 @@ func New(cfg Config) (*Cache, error) {
 		cfg.MaxMemory = 256 << 20
 	}
 	if cfg.RedisTimeout <= 0 {
-		cfg.RedisTimeout = 250 * time.Millisecond
+		cfg.RedisTimeout = DefaultRedisTimeout
+	}
+	if cfg.StaleGrace <= 0 {
+		cfg.StaleGrace = 5 * time.Minute
+	}
+	if cfg.Unavailable == nil {
+		cfg.Unavailable = func(error) bool { return false }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -138,15 +159,21 @@ func (c *Cache) GetLocal(ctx context.Context, kind Kind, key string, ttl time.Du
 }
 
 func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Duration, shared bool, load Loader) ([]byte, error) {
-	if v, err := c.mem.Get(ctx, k); err == nil {
-		lookups.WithLabelValues("memory", string(kind), "hit").Inc()
-		return v, nil
+	var stale []byte
+	if e, err := c.mem.Get(ctx, k); err == nil {
+		v, fresh := c.unpack(e)
+		if fresh {
+			lookups.WithLabelValues("memory", string(kind), "hit").Inc()
+			return v, nil
+		}
+		stale = v
 	}
 	lookups.WithLabelValues("memory", string(kind), "miss").Inc()
 	start := time.Now()
 	c.mu.RLock()
 	epoch := c.epoch
 	c.mu.RUnlock()
+	gen := c.staleGen.Load()
 	// The epoch is part of the flight's name: a caller that arrives after an invalidation never
 	// joins a load that started before it.
 	v, err, _ := c.group.Do(k+"#"+strconv.FormatUint(epoch, 10), func() (any, error) {
@@ -154,7 +181,7 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 		ctx := context.WithoutCancel(ctx)
 		if shared {
 			if v, ok := c.redisGet(ctx, kind, k); ok {
-				c.storeMemory(epoch, k, v, memTTL)
+				c.storeMemory(epoch, gen, k, v, memTTL)
 				return v, nil
 			}
 		}
@@ -162,7 +189,7 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 		if err != nil {
 			return nil, err
 		}
-		c.storeMemory(epoch, k, v, memTTL)
+		c.storeMemory(epoch, gen, k, v, memTTL)
 		if shared {
 			c.redisSet(ctx, epoch, k, v)
 		}
@@ -170,19 +197,54 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 	})
 	loaderWait.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
 	if err != nil {
+		if stale != nil && c.cfg.Unavailable(err) {
+			// The source is down and this replica still holds what it last knew: better a value
+			// that was right moments ago than an outage for a read the cache can answer.
+			lookups.WithLabelValues("memory", string(kind), "stale").Inc()
+			return stale, nil
+		}
 		return nil, err
 	}
 	return v.([]byte), nil
 }
 
-func (c *Cache) storeMemory(epoch uint64, k string, v []byte, ttl time.Duration) {
+// entryHeader is the size of what the in-process tier stores before a value: when it stops being
+// fresh (unix nanoseconds) and the staleGen it was loaded under.
+const entryHeader = 16
+
+func (c *Cache) storeMemory(epoch, gen uint64, k string, v []byte, ttl time.Duration) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.epoch != epoch {
 		return
 	}
+	e := make([]byte, entryHeader, entryHeader+len(v))
+	binary.BigEndian.PutUint64(e[0:8], uint64(time.Now().Add(ttl).UnixNano()))
+	binary.BigEndian.PutUint64(e[8:16], gen)
+	e = append(e, v...)
+	// The entry outlives its freshness by StaleGrace, for outages only (see get).
 	// ristretto may refuse an entry (admission policy); the next miss simply loads again.
-	_ = c.mem.Set(context.Background(), k, v, store.WithExpiration(ttl), store.WithCost(int64(len(v)+len(k))))
+	_ = c.mem.Set(context.Background(), k, e, store.WithExpiration(ttl+c.cfg.StaleGrace), store.WithCost(int64(len(e)+len(k))))
+}
+
+// unpack splits an in-process entry into its value and whether it is still fresh.
+func (c *Cache) unpack(e []byte) ([]byte, bool) {
+	if len(e) < entryHeader {
+		return nil, false
+	}
+	until := int64(binary.BigEndian.Uint64(e[0:8]))
+	gen := binary.BigEndian.Uint64(e[8:16])
+	return e[entryHeader:], time.Now().UnixNano() < until && gen == c.staleGen.Load()
+}
+
+// MarkStale makes every in-process entry stale at once: none is served again while its loader
+// answers. It is for a replica that may have missed invalidations (its event stream was lost or
+// lagged): unlike ClearLocal it keeps the entries for an outage of their source (Config.Unavailable).
+func (c *Cache) MarkStale() {
+	c.mu.Lock()
+	c.epoch++ // a load under way may have read before the missed change: do not store it
+	c.staleGen.Add(1)
+	c.mu.Unlock()
 }
 
 func (c *Cache) redisUsable() bool {
@@ -231,18 +293,23 @@ func (c *Cache) redisSet(ctx context.Context, epoch uint64, k string, v []byte) 
 	}
 }
 
-func (c *Cache) redisDelete(ctx context.Context, k string) {
-	if c.shared == nil {
+func (c *Cache) redisDelete(ctx context.Context, keys ...string) {
+	if c.redis == nil || len(keys) == 0 {
 		return
 	}
 	// Always try, even while this replica skips Redis after an error: other replicas may be
-	// reading it, and a stale entry left there would be served to them.
+	// reading it, and a stale entry left there would be served to them. Every key goes in one
+	// call, so a change costs one time budget however many keys it makes stale.
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
-	if err := c.shared.Delete(ctx, c.cfg.Prefix+k); err != nil {
-		// The entry may survive in Redis: stop reading Redis until it has expired.
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = c.cfg.Prefix + k
+	}
+	if err := c.redis.Del(ctx, full...).Err(); err != nil {
+		// The entries may survive in Redis: stop reading Redis until they have expired.
 		c.skipRedis(c.cfg.TTL)
-		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "key", k, "err", err)
+		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "keys", keys, "err", err)
 	}
 }
 
@@ -262,12 +329,18 @@ func (c *Cache) skipRedis(d time.Duration) {
 
 // Invalidate forgets key in both tiers. Call it after the change it reports has committed.
 func (c *Cache) Invalidate(ctx context.Context, kind Kind, key string) {
-	k := c.key(kind, key)
+	c.invalidate(ctx, c.key(kind, key))
+}
+
+// invalidate forgets full keys (kind included) in both tiers, with one Redis call for them all.
+func (c *Cache) invalidate(ctx context.Context, keys ...string) {
 	c.mu.Lock()
 	c.epoch++
-	_ = c.mem.Delete(ctx, k)
+	for _, k := range keys {
+		_ = c.mem.Delete(ctx, k)
+	}
 	c.mu.Unlock()
-	c.redisDelete(ctx, k)
+	c.redisDelete(ctx, keys...)
 }
 
 // InvalidateLocal forgets key in the in-process tier only: for replicas told of a change whose

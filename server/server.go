@@ -124,11 +124,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
 	s.dispatch.AddConsumer(audit.NewConsumer(s.auditCfg))
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
+		if s.redis, err = cache.NewRedis(cfg.RedisURL, cache.DefaultRedisTimeout); err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		s.redis = redis.NewClient(opts)
 	}
 	scans := scan.NewService(pool, db)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
@@ -138,7 +136,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Cache {
-		s.cache, err = cache.New(cache.Config{Redis: s.redis, TTL: cfg.CacheTTL, MemoryTTL: cfg.CacheMemoryTTL, Log: log})
+		s.cache, err = cache.New(cache.Config{Redis: s.redis, TTL: cfg.CacheTTL, MemoryTTL: cfg.CacheMemoryTTL,
+			RedisTimeout: cache.DefaultRedisTimeout, Unavailable: auth.IsUnavailable, Log: log})
 		if err != nil {
 			return nil, err
 		}
