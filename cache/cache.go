@@ -89,6 +89,14 @@ type Cache struct {
 	// not used until its entries have expired).
 	redisSkipUntil atomic.Int64
 
+	// pending are Redis deletes that failed, retried until Redis answers (retrying: one is
+	// scheduled).
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+	retrying  bool
+	// droppedUntil: deletes were dropped, so Redis may hold stale entries until then.
+	droppedUntil time.Time
+
 	// generation is part of every access-decision key; bumping it forgets every decision.
 	generation atomic.Uint64
 
@@ -297,20 +305,88 @@ func (c *Cache) redisDelete(ctx context.Context, keys ...string) {
 	if c.redis == nil || len(keys) == 0 {
 		return
 	}
-	// Always try, even while this replica skips Redis after an error: other replicas may be
-	// reading it, and a stale entry left there would be served to them. Every key goes in one
-	// call, so a change costs one time budget however many keys it makes stale.
+	if !c.redisUsable() {
+		// Redis is failing: do not spend the caller's budget on it again. The deletes wait and
+		// are retried until Redis answers (this replica does not read Redis meanwhile).
+		c.deleteLater(keys)
+		return
+	}
+	// Other replicas may be reading Redis, and a stale entry left there would be served to them.
+	// Every key goes in one call, so a change costs one time budget however many keys it makes
+	// stale.
+	if err := c.redisDel(ctx, keys); err != nil {
+		// The entries may survive in Redis: stop reading Redis until the deletes have landed.
+		c.skipRedis(c.cfg.TTL)
+		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until it can be retried", "keys", keys, "err", err)
+		c.deleteLater(keys)
+	}
+}
+
+func (c *Cache) redisDel(ctx context.Context, keys []string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
 	full := make([]string, len(keys))
 	for i, k := range keys {
 		full[i] = c.cfg.Prefix + k
 	}
-	if err := c.redis.Del(ctx, full...).Err(); err != nil {
-		// The entries may survive in Redis: stop reading Redis until they have expired.
-		c.skipRedis(c.cfg.TTL)
-		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "keys", keys, "err", err)
+	return c.redis.Del(ctx, full...).Err()
+}
+
+// maxPendingDeletes bounds the deletes kept for a Redis that does not answer; beyond it the rest
+// are dropped (Redis stays bypassed by this replica until its entries expire, as before).
+const maxPendingDeletes = 10000
+
+// deleteLater keeps keys to delete from Redis once it answers again, and schedules a retry.
+func (c *Cache) deleteLater(keys []string) {
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]struct{}{}
 	}
+	for _, k := range keys {
+		if len(c.pending) >= maxPendingDeletes {
+			c.skipRedis(c.cfg.TTL)
+			c.droppedUntil = time.Now().Add(c.cfg.TTL)
+			c.log.Warn("cache: too many redis deletes waiting; the redis tier is bypassed until its entries expire")
+			break
+		}
+		c.pending[k] = struct{}{}
+	}
+	if !c.retrying {
+		c.retrying = true
+		time.AfterFunc(redisRetry, c.retryDeletes)
+	}
+}
+
+// retryDeletes sends the waiting deletes; once they have landed, Redis holds nothing stale and this
+// replica uses it again at once, rather than when its entries would have expired.
+func (c *Cache) retryDeletes() {
+	c.pendingMu.Lock()
+	keys := make([]string, 0, len(c.pending))
+	for k := range c.pending {
+		keys = append(keys, k)
+	}
+	c.pendingMu.Unlock()
+	err := c.redisDel(context.Background(), keys)
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	if err != nil {
+		time.AfterFunc(redisRetry, c.retryDeletes)
+		return
+	}
+	for _, k := range keys {
+		delete(c.pending, k)
+	}
+	if len(c.pending) > 0 {
+		time.AfterFunc(0, c.retryDeletes)
+		return
+	}
+	c.retrying = false
+	if time.Now().Before(c.droppedUntil) {
+		return // some deletes were dropped: Redis stays bypassed until their entries expire
+	}
+	c.redisSkipUntil.Store(0)
+	c.log.Info("cache: redis answers again; waiting deletes done, redis tier in use")
 }
 
 // redisRetry is how long the Redis tier is skipped after a failed read or write.
