@@ -231,10 +231,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w = retryAfterWriter{w} // writes reach the index, which may be unavailable
-	}
-	r.app.ServeHTTP(w, req)
+	r.app.ServeHTTP(retryAfterWriter{w}, req) // the index and the blob guard may be unavailable
 }
 
 // statusWriter remembers the status of a response.

@@ -110,7 +110,7 @@ func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt 
 	if !ok {
 		return false
 	}
-	r.app.ServeHTTP(w, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
+	r.app.ServeHTTP(retryAfterWriter{w}, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
 	return true
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"io"
 	"net/http"
 
 	"github.com/distribution/distribution/v3/registry/api/errcode"
@@ -20,6 +21,15 @@ func (ix *Indexer) indexError(err error) error {
 	}
 	ix.log.Warn("registry: index write failed: database unavailable", "err", err)
 	return errUnavailable
+}
+
+// outageError is errUnavailable when err says the database could not be reached, else err: what
+// the blob guard hands back to Distribution, which would otherwise answer 500 with err's text.
+func outageError(err error) error {
+	if auth.IsUnavailable(err) {
+		return errUnavailable
+	}
+	return err
 }
 
 // failed answers a request that the registry could not decide: 503 with Retry-After when the
@@ -42,7 +52,7 @@ func serveUnavailable(w http.ResponseWriter) {
 }
 
 // retryAfterWriter adds Retry-After to a 503 that Distribution writes (errUnavailable from the
-// index middleware).
+// index middleware or the blob guard).
 type retryAfterWriter struct{ http.ResponseWriter }
 
 func (w retryAfterWriter) WriteHeader(code int) {
@@ -54,3 +64,11 @@ func (w retryAfterWriter) WriteHeader(code int) {
 
 // Unwrap lets http.ResponseController reach the connection (Distribution flushes blob bodies).
 func (w retryAfterWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Flush passes flushes on (Distribution's writer looks for http.Flusher).
+func (w retryAfterWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// ReadFrom keeps blob bodies on the underlying writer's fast path (sendfile).
+func (w retryAfterWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(w.ResponseWriter, r)
+}
