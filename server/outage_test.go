@@ -113,6 +113,7 @@ func TestDatabaseOutage(t *testing.T) {
 		{"anonymous token", http.MethodGet, "/service/token?service=berth&scope=repository:outage/app:pull", nil, nil},
 		{"graphql", http.MethodPost, "/graphql", gql, basic},
 		{"anonymous graphql", http.MethodPost, "/graphql", gql, nil},
+		{"dashboard login", http.MethodPost, "/graphql", []byte(`{"query":"mutation { login(username: \"dev\", password: \"dev-password-1\") { kind } }"}`), nil},
 		{"rest", http.MethodGet, "/api/v2.0/projects", nil, basic},
 		{"anonymous rest", http.MethodGet, "/api/v2.0/projects", nil, nil},
 	}
