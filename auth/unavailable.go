@@ -37,25 +37,26 @@ func IsUnavailable(err error) bool {
 }
 
 // dbUnreachable is the one rule for "the database could not be reached", over pgx's errors (pool
-// and database/sql adapter alike) and the network's.
+// and database/sql adapter alike). A network error counts only inside pgx's own errors: a scanner
+// or webhook endpoint that cannot be reached is not a database outage.
 func dbUnreachable(err error) bool {
 	var connectErr *pgconn.ConnectError
-	var netErr net.Error
 	var pgErr *pgconn.PgError
+	var fromPgconn interface{ SafeToRetry() bool } // implemented by pgconn's own error types only
+	var netErr net.Error
 	switch {
-	case errors.As(err, &connectErr), errors.As(err, &netErr),
-		errors.Is(err, pgconn.ErrConnClosed),
-		errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
-		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+	case errors.As(err, &connectErr),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01–57P03: the server is shutting down or starting;
 		// 53300: too many connections.
 		code := pgErr.Code
 		return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03" || code == "53300"
-	case pgconn.Timeout(err):
-		// A connect or query that timed out inside the driver.
-		return true
+	case errors.As(err, &fromPgconn):
+		// A connection that broke under a query (read or write failed, closed, timed out).
+		return errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			pgconn.Timeout(err) || strings.Contains(err.Error(), "conn closed")
 	}
 	return false
 }

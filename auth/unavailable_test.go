@@ -21,8 +21,8 @@ func TestUnavailable(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"refused connection", fmt.Errorf("look up user: %w", refused), true},
-		{"dropped connection", fmt.Errorf("query: %w", io.ErrUnexpectedEOF), true},
+		{"another service refusing", fmt.Errorf("scanner adapter: %w", refused), false},
+		{"another service's EOF", fmt.Errorf("webhook: %w", io.ErrUnexpectedEOF), false},
 		{"bad driver connection", driver.ErrBadConn, true},
 		{"server shutting down", &pgconn.PgError{Code: "57P01"}, true},
 		{"server starting", &pgconn.PgError{Code: "57P03"}, true},
