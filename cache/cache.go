@@ -104,6 +104,9 @@ type Cache struct {
 	// stored before stale: never served while its loader answers, served only when the loader
 	// cannot reach its source (Config.Unavailable).
 	staleGen atomic.Uint64
+
+	// sourceDownUntil (unix nanoseconds): until then stale entries are served without a load.
+	sourceDownUntil atomic.Int64
 }
 
 // New returns a cache built from cfg.
@@ -176,6 +179,11 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 		}
 		stale = v
 	}
+	if stale != nil && time.Now().UnixNano() < c.sourceDownUntil.Load() {
+		// The source was unreachable moments ago: do not make this caller wait for it again.
+		lookups.WithLabelValues("memory", string(kind), "stale").Inc()
+		return stale, nil
+	}
 	lookups.WithLabelValues("memory", string(kind), "miss").Inc()
 	start := time.Now()
 	c.mu.RLock()
@@ -205,6 +213,9 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 	})
 	loaderWait.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
 	if err != nil {
+		if c.cfg.Unavailable(err) {
+			c.sourceDownUntil.Store(time.Now().Add(sourceRetry).UnixNano())
+		}
 		if stale != nil && c.cfg.Unavailable(err) {
 			// The source is down and this replica still holds what it last knew: better a value
 			// that was right moments ago than an outage for a read the cache can answer.
@@ -215,6 +226,11 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 	}
 	return v.([]byte), nil
 }
+
+// sourceRetry is how long after a loader found its source unreachable stale entries are served
+// without asking the source again: one caller a second finds out whether it is back, the others
+// never wait on it (a connect to an unreachable host can take seconds).
+const sourceRetry = time.Second
 
 // entryHeader is the size of what the in-process tier stores before a value: when it stops being
 // fresh (unix nanoseconds) and the staleGen it was loaded under.

@@ -60,13 +60,25 @@ type Server struct {
 	queries  *atomic.Int64
 }
 
+// defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
+
 // Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
 // brings the schema up to date, and returns the pool with an ent client over it.
 func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
 	if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
+	}
+	if poolCfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL a connect to an unreachable host waits for the
+		// operating system (minutes): requests would hang instead of answering 503.
+		poolCfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
