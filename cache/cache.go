@@ -386,6 +386,10 @@ func (c *Cache) retryDeletes() {
 	err := c.redisDel(context.Background(), keys)
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
+	if errors.Is(err, redis.ErrClosed) {
+		c.retrying = false // shut down: nothing will read Redis through this client again
+		return
+	}
 	if err != nil {
 		time.AfterFunc(redisRetry, c.retryDeletes)
 		return
