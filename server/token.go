@@ -52,8 +52,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				unavailableREST(w)
 				return
 			}
+			var bad badScopeError
+			if errors.As(err, &bad) {
+				writeError(w, http.StatusBadRequest, "BAD_REQUEST", bad.Error())
+				return
+			}
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+				s.log.Error("token service: grant", "err", err)
+				writeError(w, http.StatusInternalServerError, "UNKNOWN", "could not check the requested scope")
 				return
 			}
 			if ra != nil {
@@ -87,7 +93,7 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	}
 	parts := strings.Split(scope, ":")
 	if len(parts) < 3 {
-		return nil, errors.New("malformed scope " + scope + ": want type:name:actions")
+		return nil, badScopeError("malformed scope " + scope + ": want type:name:actions")
 	}
 	typ, name, actions := parts[0], strings.Join(parts[1:len(parts)-1], ":"), strings.Split(parts[len(parts)-1], ",")
 	switch typ {
@@ -127,6 +133,12 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	}
 	return &auth.ResourceActions{Type: typ, Name: name, Actions: granted}, nil
 }
+
+// badScopeError is a requested scope that cannot be read: the caller's mistake (400), unlike a
+// failure to check it (500, or 503 when the database is down).
+type badScopeError string
+
+func (e badScopeError) Error() string { return string(e) }
 
 // writeError answers in Harbor's error shape: {"errors":[{"code":…,"message":…}]}.
 func writeError(w http.ResponseWriter, status int, code, message string) {
