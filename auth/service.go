@@ -89,7 +89,7 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up user: %w", err)
+		return nil, Unavailable(fmt.Errorf("look up user: %w", err))
 	}
 	if !checkPassword(u.PasswordHash, password) || u.Disabled {
 		return nil, ErrBadCredentials
@@ -140,8 +140,14 @@ func hashToken(token string) []byte {
 // Authenticate works out who sent r, from (in this order) an Authorization header, Basic or
 // Bearer, or the session cookie. No credentials at all is Anonymous, not an error; credentials
 // that do not check out are ErrBadCredentials or ErrInvalidToken. A Bearer token's claims are
-// returned too, so the registry can honour the token's scope.
+// returned too, so the registry can honour the token's scope. Credentials that could not be
+// checked because the database is down are ErrUnavailable, never a credentials error.
 func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, *Claims, error) {
+	p, claims, err := s.authenticate(ctx, r)
+	return p, claims, Unavailable(err)
+}
+
+func (s *Service) authenticate(ctx context.Context, r *http.Request) (*Principal, *Claims, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, value, _ := strings.Cut(h, " ")
 		switch strings.ToLower(scheme) {
@@ -272,7 +278,7 @@ func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (
 	switch {
 	case ent.IsNotFound(err):
 	case err != nil:
-		return a, fmt.Errorf("look up membership: %w", err)
+		return a, Unavailable(fmt.Errorf("look up membership: %w", err))
 	default:
 		a.Role = m.Role
 	}

@@ -7,6 +7,7 @@ package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,9 +51,18 @@ type Config struct {
 	MemoryTTL time.Duration
 	// MaxMemory bounds the in-process tier in bytes (default 256 MiB).
 	MaxMemory int64
-	// RedisTimeout bounds each Redis call (default 250 ms); a slower Redis counts as failing.
+	// RedisTimeout bounds each Redis call (default 250 ms); a slower Redis counts as failing. Build
+	// the client with NewRedis and the same timeout, so the client itself honours the budget.
 	RedisTimeout time.Duration
-	Log          *slog.Logger
+	// Unavailable reports whether a loader's error means its source (the database) could not be
+	// reached. For such an error an in-process entry that is no longer fresh, but not older than
+	// StaleGrace past its freshness, is served instead: warm reads keep working through an outage.
+	// Nil: never.
+	Unavailable func(error) bool
+	// StaleGrace is how long past its freshness an in-process entry may still be served while its
+	// source is unavailable (default 5 minutes).
+	StaleGrace time.Duration
+	Log        *slog.Logger
 }
 
 // Loader produces a value on a miss. An error is returned to the caller and nothing is cached.
@@ -79,8 +89,24 @@ type Cache struct {
 	// not used until its entries have expired).
 	redisSkipUntil atomic.Int64
 
+	// pending are Redis deletes that failed, retried until Redis answers (retrying: one is
+	// scheduled).
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+	retrying  bool
+	// droppedUntil: deletes were dropped, so Redis may hold stale entries until then.
+	droppedUntil time.Time
+
 	// generation is part of every access-decision key; bumping it forgets every decision.
 	generation atomic.Uint64
+
+	// staleGen is stamped on every in-process entry; MarkStale moves it, which makes every entry
+	// stored before stale: never served while its loader answers, served only when the loader
+	// cannot reach its source (Config.Unavailable).
+	staleGen atomic.Uint64
+
+	// sourceDownUntil (unix nanoseconds): until then stale entries are served without a load.
+	sourceDownUntil atomic.Int64
 }
 
 // New returns a cache built from cfg.
@@ -101,7 +127,13 @@ func New(cfg Config) (*Cache, error) {
 		cfg.MaxMemory = 256 << 20
 	}
 	if cfg.RedisTimeout <= 0 {
-		cfg.RedisTimeout = 250 * time.Millisecond
+		cfg.RedisTimeout = DefaultRedisTimeout
+	}
+	if cfg.StaleGrace <= 0 {
+		cfg.StaleGrace = 5 * time.Minute
+	}
+	if cfg.Unavailable == nil {
+		cfg.Unavailable = func(error) bool { return false }
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -138,15 +170,26 @@ func (c *Cache) GetLocal(ctx context.Context, kind Kind, key string, ttl time.Du
 }
 
 func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Duration, shared bool, load Loader) ([]byte, error) {
-	if v, err := c.mem.Get(ctx, k); err == nil {
-		lookups.WithLabelValues("memory", string(kind), "hit").Inc()
-		return v, nil
+	var stale []byte
+	if e, err := c.mem.Get(ctx, k); err == nil {
+		v, fresh := c.unpack(e)
+		if fresh {
+			lookups.WithLabelValues("memory", string(kind), "hit").Inc()
+			return v, nil
+		}
+		stale = v
+	}
+	if stale != nil && time.Now().UnixNano() < c.sourceDownUntil.Load() {
+		// The source was unreachable moments ago: do not make this caller wait for it again.
+		lookups.WithLabelValues("memory", string(kind), "stale").Inc()
+		return stale, nil
 	}
 	lookups.WithLabelValues("memory", string(kind), "miss").Inc()
 	start := time.Now()
 	c.mu.RLock()
 	epoch := c.epoch
 	c.mu.RUnlock()
+	gen := c.staleGen.Load()
 	// The epoch is part of the flight's name: a caller that arrives after an invalidation never
 	// joins a load that started before it.
 	v, err, _ := c.group.Do(k+"#"+strconv.FormatUint(epoch, 10), func() (any, error) {
@@ -154,7 +197,7 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 		ctx := context.WithoutCancel(ctx)
 		if shared {
 			if v, ok := c.redisGet(ctx, kind, k); ok {
-				c.storeMemory(epoch, k, v, memTTL)
+				c.storeMemory(epoch, gen, k, v, memTTL)
 				return v, nil
 			}
 		}
@@ -162,7 +205,7 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 		if err != nil {
 			return nil, err
 		}
-		c.storeMemory(epoch, k, v, memTTL)
+		c.storeMemory(epoch, gen, k, v, memTTL)
 		if shared {
 			c.redisSet(ctx, epoch, k, v)
 		}
@@ -170,19 +213,62 @@ func (c *Cache) get(ctx context.Context, kind Kind, k string, memTTL time.Durati
 	})
 	loaderWait.WithLabelValues(string(kind)).Observe(time.Since(start).Seconds())
 	if err != nil {
+		if c.cfg.Unavailable(err) {
+			c.sourceDownUntil.Store(time.Now().Add(sourceRetry).UnixNano())
+		}
+		if stale != nil && c.cfg.Unavailable(err) {
+			// The source is down and this replica still holds what it last knew: better a value
+			// that was right moments ago than an outage for a read the cache can answer.
+			lookups.WithLabelValues("memory", string(kind), "stale").Inc()
+			return stale, nil
+		}
 		return nil, err
 	}
 	return v.([]byte), nil
 }
 
-func (c *Cache) storeMemory(epoch uint64, k string, v []byte, ttl time.Duration) {
+// sourceRetry is how long after a loader found its source unreachable stale entries are served
+// without asking the source again: one caller a second finds out whether it is back, the others
+// never wait on it (a connect to an unreachable host can take seconds).
+const sourceRetry = time.Second
+
+// entryHeader is the size of what the in-process tier stores before a value: when it stops being
+// fresh (unix nanoseconds) and the staleGen it was loaded under.
+const entryHeader = 16
+
+func (c *Cache) storeMemory(epoch, gen uint64, k string, v []byte, ttl time.Duration) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if c.epoch != epoch {
 		return
 	}
+	e := make([]byte, entryHeader, entryHeader+len(v))
+	binary.BigEndian.PutUint64(e[0:8], uint64(time.Now().Add(ttl).UnixNano()))
+	binary.BigEndian.PutUint64(e[8:16], gen)
+	e = append(e, v...)
+	// The entry outlives its freshness by StaleGrace, for outages only (see get).
 	// ristretto may refuse an entry (admission policy); the next miss simply loads again.
-	_ = c.mem.Set(context.Background(), k, v, store.WithExpiration(ttl), store.WithCost(int64(len(v)+len(k))))
+	_ = c.mem.Set(context.Background(), k, e, store.WithExpiration(ttl+c.cfg.StaleGrace), store.WithCost(int64(len(e)+len(k))))
+}
+
+// unpack splits an in-process entry into its value and whether it is still fresh.
+func (c *Cache) unpack(e []byte) ([]byte, bool) {
+	if len(e) < entryHeader {
+		return nil, false
+	}
+	until := int64(binary.BigEndian.Uint64(e[0:8]))
+	gen := binary.BigEndian.Uint64(e[8:16])
+	return e[entryHeader:], time.Now().UnixNano() < until && gen == c.staleGen.Load()
+}
+
+// MarkStale makes every in-process entry stale at once: none is served again while its loader
+// answers. It is for a replica that may have missed invalidations (its event stream was lost or
+// lagged): unlike ClearLocal it keeps the entries for an outage of their source (Config.Unavailable).
+func (c *Cache) MarkStale() {
+	c.mu.Lock()
+	c.epoch++ // a load under way may have read before the missed change: do not store it
+	c.staleGen.Add(1)
+	c.mu.Unlock()
 }
 
 func (c *Cache) redisUsable() bool {
@@ -231,19 +317,96 @@ func (c *Cache) redisSet(ctx context.Context, epoch uint64, k string, v []byte) 
 	}
 }
 
-func (c *Cache) redisDelete(ctx context.Context, k string) {
-	if c.shared == nil {
+func (c *Cache) redisDelete(ctx context.Context, keys ...string) {
+	if c.redis == nil || len(keys) == 0 {
 		return
 	}
-	// Always try, even while this replica skips Redis after an error: other replicas may be
-	// reading it, and a stale entry left there would be served to them.
+	if !c.redisUsable() {
+		// Redis is failing: do not spend the caller's budget on it again. The deletes wait and
+		// are retried until Redis answers (this replica does not read Redis meanwhile).
+		c.deleteLater(keys)
+		return
+	}
+	// Other replicas may be reading Redis, and a stale entry left there would be served to them.
+	// Every key goes in one call, so a change costs one time budget however many keys it makes
+	// stale.
+	if err := c.redisDel(ctx, keys); err != nil {
+		// The entries may survive in Redis: stop reading Redis until the deletes have landed.
+		c.skipRedis(c.cfg.TTL)
+		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until it can be retried", "keys", keys, "err", err)
+		c.deleteLater(keys)
+	}
+}
+
+func (c *Cache) redisDel(ctx context.Context, keys []string) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RedisTimeout)
 	defer cancel()
-	if err := c.shared.Delete(ctx, c.cfg.Prefix+k); err != nil {
-		// The entry may survive in Redis: stop reading Redis until it has expired.
-		c.skipRedis(c.cfg.TTL)
-		c.log.Warn("cache: redis delete failed; the redis tier is bypassed until its entries expire", "key", k, "err", err)
+	full := make([]string, len(keys))
+	for i, k := range keys {
+		full[i] = c.cfg.Prefix + k
 	}
+	return c.redis.Del(ctx, full...).Err()
+}
+
+// maxPendingDeletes bounds the deletes kept for a Redis that does not answer; beyond it the rest
+// are dropped (Redis stays bypassed by this replica until its entries expire, as before).
+const maxPendingDeletes = 10000
+
+// deleteLater keeps keys to delete from Redis once it answers again, and schedules a retry.
+func (c *Cache) deleteLater(keys []string) {
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	if c.pending == nil {
+		c.pending = map[string]struct{}{}
+	}
+	for _, k := range keys {
+		if len(c.pending) >= maxPendingDeletes {
+			c.skipRedis(c.cfg.TTL)
+			c.droppedUntil = time.Now().Add(c.cfg.TTL)
+			c.log.Warn("cache: too many redis deletes waiting; the redis tier is bypassed until its entries expire")
+			break
+		}
+		c.pending[k] = struct{}{}
+	}
+	if !c.retrying {
+		c.retrying = true
+		time.AfterFunc(redisRetry, c.retryDeletes)
+	}
+}
+
+// retryDeletes sends the waiting deletes; once they have landed, Redis holds nothing stale and this
+// replica uses it again at once, rather than when its entries would have expired.
+func (c *Cache) retryDeletes() {
+	c.pendingMu.Lock()
+	keys := make([]string, 0, len(c.pending))
+	for k := range c.pending {
+		keys = append(keys, k)
+	}
+	c.pendingMu.Unlock()
+	err := c.redisDel(context.Background(), keys)
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	if errors.Is(err, redis.ErrClosed) {
+		c.retrying = false // shut down: nothing will read Redis through this client again
+		return
+	}
+	if err != nil {
+		time.AfterFunc(redisRetry, c.retryDeletes)
+		return
+	}
+	for _, k := range keys {
+		delete(c.pending, k)
+	}
+	if len(c.pending) > 0 {
+		time.AfterFunc(0, c.retryDeletes)
+		return
+	}
+	c.retrying = false
+	if time.Now().Before(c.droppedUntil) {
+		return // some deletes were dropped: Redis stays bypassed until their entries expire
+	}
+	c.redisSkipUntil.Store(0)
+	c.log.Info("cache: redis answers again; waiting deletes done, redis tier in use")
 }
 
 // redisRetry is how long the Redis tier is skipped after a failed read or write.
@@ -262,12 +425,18 @@ func (c *Cache) skipRedis(d time.Duration) {
 
 // Invalidate forgets key in both tiers. Call it after the change it reports has committed.
 func (c *Cache) Invalidate(ctx context.Context, kind Kind, key string) {
-	k := c.key(kind, key)
+	c.invalidate(ctx, c.key(kind, key))
+}
+
+// invalidate forgets full keys (kind included) in both tiers, with one Redis call for them all.
+func (c *Cache) invalidate(ctx context.Context, keys ...string) {
 	c.mu.Lock()
 	c.epoch++
-	_ = c.mem.Delete(ctx, k)
+	for _, k := range keys {
+		_ = c.mem.Delete(ctx, k)
+	}
 	c.mu.Unlock()
-	c.redisDelete(ctx, k)
+	c.redisDelete(ctx, keys...)
 }
 
 // InvalidateLocal forgets key in the in-process tier only: for replicas told of a change whose

@@ -37,11 +37,15 @@ type Keys struct {
 
 // InvalidateKeys forgets keys in both tiers: the writing replica calls it after its commit.
 func (c *Cache) InvalidateKeys(ctx context.Context, k Keys) {
+	keys := make([]string, 0, len(k.Tags)+len(k.Manifests))
 	for _, t := range k.Tags {
-		c.Invalidate(ctx, KindTag, t)
+		keys = append(keys, c.key(KindTag, t))
 	}
 	for _, m := range k.Manifests {
-		c.Invalidate(ctx, KindManifest, m)
+		keys = append(keys, c.key(KindManifest, m))
+	}
+	if len(keys) > 0 {
+		c.invalidate(ctx, keys...)
 	}
 }
 
@@ -52,12 +56,14 @@ func (c *Cache) InvalidateKeys(ctx context.Context, k Keys) {
 func (c *Cache) invalidateEvent(ctx context.Context, e event.Event) bool {
 	switch e.Type {
 	case event.ArtifactPushed, event.TagCreated, event.TagDeleted:
+		var k Keys
 		if e.Tag != "" {
-			c.Invalidate(ctx, KindTag, TagKey(e.Repository, e.Tag))
+			k.Tags = append(k.Tags, TagKey(e.Repository, e.Tag))
 		}
 		if e.Digest != "" && e.Type == event.ArtifactPushed {
-			c.Invalidate(ctx, KindManifest, ManifestKey(e.Repository, e.Digest))
+			k.Manifests = append(k.Manifests, ManifestKey(e.Repository, e.Digest))
 		}
+		c.InvalidateKeys(ctx, k)
 	case event.ArtifactDeleted, event.RepositoryDeleted, event.ProjectDeleted:
 		if e.Digest != "" {
 			c.Invalidate(ctx, KindManifest, ManifestKey(e.Repository, e.Digest))
@@ -76,8 +82,14 @@ func (c *Cache) invalidateEvent(ctx context.Context, e event.Event) bool {
 
 // Follow applies every event of bus to this replica's cache until ctx ends. The bus hears every
 // replica's committed changes.
+//
+// A replica that lost or lagged its event stream may have missed invalidations, and the bus does
+// not replay them: the moment it notices (the listening connection lost or regained, an event
+// dropped because this subscriber fell behind) every in-process entry is made stale (MarkStale)
+// and the notice is counted (berth_cache_stream_gaps_total). Redis needs nothing: the writing
+// replica deletes its keys there itself.
 func (c *Cache) Follow(ctx context.Context, bus *event.Bus) {
-	events, stop := bus.Subscribe(1024)
+	events, stop := bus.SubscribeGaps(1024, func(g event.Gap) { c.streamGap(string(g)) })
 	defer stop()
 	for {
 		select {
@@ -94,15 +106,25 @@ func (c *Cache) Follow(ctx context.Context, bus *event.Bus) {
 	}
 }
 
+// streamGap makes every in-process entry stale after this replica may have missed invalidations,
+// and counts it.
+func (c *Cache) streamGap(reason string) {
+	c.MarkStale()
+	streamGaps.WithLabelValues(reason).Inc()
+	c.log.Warn("cache: invalidations may have been missed; in-process entries made stale", "reason", reason)
+}
+
 // ListenAccess bumps the access generation on every AccessChannel notification until ctx ends.
-// A lost connection bumps it too (notifications may have been missed while it was down).
+// A lost connection makes every decision stale (notifications may be missed while it is down),
+// and listening again forgets them: a stale decision is served only while the database cannot be
+// reached to make it again, and no permission can change then.
 func (c *Cache) ListenAccess(ctx context.Context, pool *pgxpool.Pool) {
 	for {
 		err := c.listenAccess(ctx, pool)
 		if ctx.Err() != nil {
 			return
 		}
-		c.BumpGeneration()
+		c.streamGap("access_listener_lost")
 		c.log.Warn("cache: access listener lost, reconnecting", "err", err)
 		select {
 		case <-ctx.Done():

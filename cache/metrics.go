@@ -5,7 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 var (
 	lookups = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "berth", Subsystem: "cache", Name: "lookups_total",
-		Help: "Cache lookups by tier (memory, redis), key kind and result (hit, miss, error).",
+		Help: "Cache lookups by tier (memory, redis), key kind and result (hit, miss, error, stale: a stale entry served while its source was unavailable).",
 	}, []string{"tier", "kind", "result"})
 	loaderWait = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "berth", Subsystem: "cache", Name: "loader_wait_seconds",
@@ -18,4 +18,9 @@ var (
 	})
 )
 
-func init() { prometheus.MustRegister(lookups, loaderWait, generationBumps) }
+var streamGaps = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "berth", Subsystem: "cache", Name: "stream_gaps_total",
+	Help: "Times this replica may have missed invalidations (event or access listener lost or regained, an event dropped because the cache fell behind) and made its in-process entries stale.",
+}, []string{"reason"})
+
+func init() { prometheus.MustRegister(lookups, loaderWait, generationBumps, streamGaps) }

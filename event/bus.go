@@ -22,23 +22,47 @@ type Bus struct {
 	pool *pgxpool.Pool
 	log  *slog.Logger
 
-	mu        sync.Mutex
-	subs      map[chan Event]struct{}
+	mu   sync.Mutex
+	subs map[chan Event]func(Gap)
+	// lost is set once a listening connection has been lost, so that the next LISTEN is reported
+	// as the end of a gap.
+	lost      bool
 	listening atomic.Bool
 }
 
+// Gap is why a subscriber may have missed events.
+type Gap string
+
+// The gaps a subscriber is told of.
+const (
+	// GapLost: the listening connection was lost; nothing is heard until it is back.
+	GapLost Gap = "connection_lost"
+	// GapReconnected: listening again after a loss; what was sent meanwhile is not replayed.
+	GapReconnected Gap = "reconnected"
+	// GapDropped: the subscriber was too slow and an event was dropped for it.
+	GapDropped Gap = "dropped"
+)
+
 // NewBus returns a bus over pool. Call Run to start receiving.
 func NewBus(pool *pgxpool.Pool, log *slog.Logger) *Bus {
-	return &Bus{pool: pool, log: log, subs: map[chan Event]struct{}{}}
+	return &Bus{pool: pool, log: log, subs: map[chan Event]func(Gap){}}
 }
 
 // Subscribe returns a channel of every event heard from now on, and a function that ends the
 // subscription. A subscriber that falls more than buffer events behind misses events (it is
 // told in the log) rather than slowing the bus for everyone.
 func (b *Bus) Subscribe(buffer int) (<-chan Event, func()) {
+	return b.SubscribeGaps(buffer, nil)
+}
+
+// SubscribeGaps is Subscribe for a subscriber that must know when it may have missed events (a
+// cache that would otherwise stay stale): onGap is called, on the bus's own goroutine, when an
+// event is dropped for it and when the listening connection is lost and regained. onGap must
+// return quickly.
+func (b *Bus) SubscribeGaps(buffer int, onGap func(Gap)) (<-chan Event, func()) {
 	ch := make(chan Event, buffer)
 	b.mu.Lock()
-	b.subs[ch] = struct{}{}
+	b.subs[ch] = onGap
 	b.mu.Unlock()
 	var once sync.Once
 	return ch, func() {
@@ -69,6 +93,7 @@ func (b *Bus) Run(ctx context.Context) error {
 			return nil
 		}
 		b.log.Warn("event bus: listener lost, reconnecting", "err", err)
+		b.gap(GapLost)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -90,6 +115,12 @@ func (b *Bus) listen(ctx context.Context) error {
 	}
 	b.listening.Store(true)
 	defer b.listening.Store(false)
+	b.mu.Lock()
+	regained := b.lost
+	b.mu.Unlock()
+	if regained {
+		b.gap(GapReconnected)
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -107,11 +138,26 @@ func (b *Bus) listen(ctx context.Context) error {
 func (b *Bus) deliver(e Event) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for ch := range b.subs {
+	for ch, onGap := range b.subs {
 		select {
 		case ch <- e:
 		default:
 			b.log.Warn("event bus: subscriber too slow, event dropped for it", "type", e.Type)
+			if onGap != nil {
+				onGap(GapDropped)
+			}
+		}
+	}
+}
+
+// gap tells every subscriber that asked (SubscribeGaps) that it may have missed events.
+func (b *Bus) gap(g Gap) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lost = b.lost || g == GapLost
+	for _, onGap := range b.subs {
+		if onGap != nil {
+			onGap(g)
 		}
 	}
 }

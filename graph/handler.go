@@ -84,6 +84,15 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 		// GraphQL answers 200; the code and retryAfter (seconds) are its 429 and Retry-After.
 		setCode(gqlErr, "TOO_MANY_REQUESTS")
 		gqlErr.Extensions["retryAfter"] = auth.RetryAfterSeconds(throttled.RetryAfter)
+	case auth.IsUnavailable(err):
+		// Not the caller's fault and not an internal bug: say so, and have the HTTP answer be a
+		// 503 with Retry-After (the server's response writer does that when asked).
+		setCode(gqlErr, "UNAVAILABLE")
+		gqlErr.Message = auth.ErrUnavailable.Error()
+		if w, ok := ctx.Value(responseWriterKey{}).(interface{ MarkUnavailable() }); ok {
+			w.MarkUnavailable()
+		}
+		log.Warn("graphql: database unavailable", "path", gqlErr.Path.String(), "err", err)
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
 		setCode(gqlErr, "UNAUTHENTICATED")
 	case errors.Is(err, auth.ErrForbidden):

@@ -76,8 +76,13 @@ func Redact(databaseURL string) string {
 }
 
 // Apply brings the database up to date: Berth's own migrations, then River's. It holds an
-// advisory lock for the whole run so that replicas starting together never migrate at once.
+// advisory lock for the whole run so that replicas starting together never migrate at once. It
+// first refuses a PostgreSQL older than MinServerVersion, so every entry point (serve, worker,
+// migrate) does.
 func Apply(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	if err := checkServer(ctx, pool); err != nil {
+		return err
+	}
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate: acquire connection: %w", err)

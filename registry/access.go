@@ -131,6 +131,12 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err == nil {
 		p, claims, err = r.auth.Authenticate(ctx, req)
 	}
+	if errors.Is(err, auth.ErrUnavailable) {
+		// Credentials that could not be checked are not wrong ones: no challenge, or Docker
+		// would ask its user to log in again.
+		r.failed(w, "authenticate", err)
+		return
+	}
 	var throttled *auth.ThrottledError
 	if errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
@@ -185,14 +191,12 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err != nil {
-		r.log.Error("registry: look up project", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "look up project", err)
 		return
 	}
 	access, err := r.auth.Access(ctx, p, proj)
 	if err != nil {
-		r.log.Error("registry: load access", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "load access", err)
 		return
 	}
 	switch {
@@ -239,8 +243,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if r.policy != nil && p.Kind != auth.KindScanner {
 				reason, err := r.policy.Check(ctx, proj, rt.name, rt.reference)
 				if err != nil {
-					r.log.Error("registry: pull policy", "err", err)
-					serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+					r.failed(w, "pull policy", err)
 					return
 				}
 				if reason != "" {
@@ -259,7 +262,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	r.app.ServeHTTP(w, req)
+	r.app.ServeHTTP(retryAfterWriter{w}, req) // the index and the blob guard may be unavailable
 }
 
 // statusWriter remembers the status of a response.
@@ -403,8 +406,7 @@ func (r *Registry) serveCatalog(w http.ResponseWriter, req *http.Request, p *aut
 	last := req.URL.Query().Get("last")
 	names, err := r.visibleRepositories(req.Context(), p, last, n+1)
 	if err != nil {
-		r.log.Error("registry: catalog", "err", err)
-		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+		r.failed(w, "catalog", err)
 		return
 	}
 	if names == nil || n == 0 {

@@ -148,7 +148,9 @@ func (b guardedBlobs) Stat(ctx context.Context, dgst digest.Digest) (v1.Descript
 		if errors.Is(err, errBeingDeleted) {
 			return v1.Descriptor{}, distribution.ErrBlobUnknown
 		}
-		return v1.Descriptor{}, err
+		// Without the database the guard cannot promise the blob to garbage collection: 503, not
+		// a blob served unguarded (a client that HEADs it may count on it for half the GC window).
+		return v1.Descriptor{}, outageError(err)
 	}
 	return b.BlobStore.Stat(ctx, dgst)
 }
@@ -166,7 +168,7 @@ func (b guardedBlobs) Create(ctx context.Context, options ...distribution.BlobCr
 	}
 	if opts.Mount.ShouldMount && opts.Mount.From != nil {
 		if err := b.guard.Claim(ctx, opts.Mount.From.Digest(), 0); err != nil {
-			return nil, err
+			return nil, outageError(err)
 		}
 	}
 	w, err := b.BlobStore.Create(ctx, options...)
@@ -193,7 +195,7 @@ type guardedWriter struct {
 func (w guardedWriter) Commit(ctx context.Context, provisional v1.Descriptor) (v1.Descriptor, error) {
 	if provisional.Digest != "" {
 		if err := w.guard.Claim(ctx, provisional.Digest, w.Size()); err != nil {
-			return v1.Descriptor{}, err
+			return v1.Descriptor{}, outageError(err)
 		}
 	}
 	return w.BlobWriter.Commit(ctx, provisional)

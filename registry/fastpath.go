@@ -116,13 +116,18 @@ func (r *Registry) serveCachedRead(w http.ResponseWriter, req *http.Request, rt 
 	if !ok {
 		return false, authErr
 	}
-	r.app.ServeHTTP(w, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
+	r.app.ServeHTTP(retryAfterWriter{w}, req.WithContext(auth.WithPrincipal(req.Context(), d.Principal)))
 	return true, nil
 }
 
 // cachedDecision is whether the request's credentials may pull rt's repository, from the cache or
 // worked out once and cached. Only a decision to allow is cached and only for credentials in the
 // Authorization header (or none): everything else takes the ordinary road, which explains itself.
+//
+// Through a database outage the last decision for the same credentials and repository is served
+// past its lifetime (the cache's stale grace): revocation is not weakened, because every
+// permission change forgets decisions when it commits (the access generation) and none can
+// commit while the database is down; a token's own expiry is still checked here.
 func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool, error) {
 	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
 		return decision{}, false, nil
@@ -157,23 +162,31 @@ func (r *Registry) cachedDecision(req *http.Request, rt route) (decision, bool, 
 }
 
 // decide is the ordinary access check of ServeHTTP for a pull, as a value that can be cached.
+// When the database cannot be reached it says so (auth.ErrUnavailable): the cache then serves the
+// decision it last made for these credentials, if it still holds one (see cachedDecision).
 func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (decision, error) {
 	p, claims, err := r.auth.Authenticate(ctx, req)
 	var throttled *auth.ThrottledError
 	if errors.Is(err, auth.ErrBadCredentials) || errors.As(err, &throttled) {
 		return decision{}, &authFailure{err: err}
 	}
-	if err != nil || p.Kind == auth.KindScanner {
+	if err != nil {
+		return decision{}, unavailableOr(err, errSlowPath)
+	}
+	if p.Kind == auth.KindScanner {
 		// A scanner may read one artifact of the repository, not the repository: a decision per
 		// repository cannot hold that, so its requests take the ordinary road.
 		return decision{}, errSlowPath
 	}
 	proj, err := r.db.Project.Query().Where(project.Name(projectOf(rt.name))).Only(ctx)
 	if err != nil {
-		return decision{}, errSlowPath
+		return decision{}, unavailableOr(err, errSlowPath)
 	}
 	access, err := r.auth.Access(ctx, p, proj)
-	if err != nil || !access.Allows(auth.ActionPull) {
+	if err != nil {
+		return decision{}, unavailableOr(err, errSlowPath)
+	}
+	if !access.Allows(auth.ActionPull) {
 		return decision{}, errSlowPath
 	}
 	if claims != nil && !claims.Grants("repository", rt.name, "pull") {
@@ -184,6 +197,14 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 		d.Until = claims.ExpiresAt.Time
 	}
 	return d, nil
+}
+
+// unavailableOr is err when it says the database could not be reached, else otherwise.
+func unavailableOr(err, otherwise error) error {
+	if auth.IsUnavailable(err) {
+		return auth.Unavailable(err)
+	}
+	return otherwise
 }
 
 // loadTag is the digest a tag points at, from the index. A tag the index does not have is left to

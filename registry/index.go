@@ -419,7 +419,7 @@ func (m indexedManifests) Put(ctx context.Context, manifest distribution.Manifes
 		}
 	}
 	pm.config = m.repo.readConfig(ctx, payload)
-	return dgst, m.repo.ix.ManifestPut(ctx, pm)
+	return dgst, m.repo.ix.indexError(m.repo.ix.ManifestPut(ctx, pm))
 }
 
 func (m indexedManifests) Delete(ctx context.Context, dgst digest.Digest) error {
@@ -429,7 +429,7 @@ func (m indexedManifests) Delete(ctx context.Context, dgst digest.Digest) error 
 	}
 	// Storage no longer has it, whether it went now or before: the index must agree.
 	if ixErr := m.repo.ix.ManifestDeleted(ctx, m.repo.Named().Name(), dgst); ixErr != nil {
-		return ixErr
+		return m.repo.ix.indexError(ixErr)
 	}
 	return err
 }
@@ -457,12 +457,12 @@ func (t indexedTags) Tag(ctx context.Context, name string, desc v1.Descriptor) e
 	if err := t.TagService.Tag(ctx, name, desc); err != nil {
 		return err
 	}
-	return t.repo.ix.Tagged(ctx, t.repo.Named().Name(), name, desc.Digest)
+	return t.repo.ix.indexError(t.repo.ix.Tagged(ctx, t.repo.Named().Name(), name, desc.Digest))
 }
 
 func (t indexedTags) Untag(ctx context.Context, name string) error {
 	if err := t.TagService.Untag(ctx, name); err != nil {
 		return err
 	}
-	return t.repo.ix.Untagged(ctx, t.repo.Named().Name(), name)
+	return t.repo.ix.indexError(t.repo.ix.Untagged(ctx, t.repo.Named().Name(), name))
 }

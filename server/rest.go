@@ -289,6 +289,9 @@ func (h *rest) fail(w http.ResponseWriter, err error) {
 	var nf notFoundError
 	var userErr *graph.UserError
 	switch {
+	case auth.IsUnavailable(err):
+		h.log.Warn("rest: database unavailable", "err", err)
+		unavailableREST(w)
 	case errors.Is(err, auth.ErrUnauthenticated), errors.Is(err, auth.ErrBadCredentials):
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 	case errors.Is(err, auth.ErrForbidden):

@@ -37,9 +37,9 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	}
 	gql := graph.NewHandler(res, maxBody)
 	mux.Handle("/graphql", limitBody(maxBody, "BERTH_GRAPHQL_MAX_BODY_BYTES",
-		s.authenticated(res.Loaders(withHTTP(gql)))))
+		s.authenticated(res.Loaders(withHTTP(gql)), unavailableGraphQL)))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
-	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log))))
+	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log)), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.serveReady)
@@ -50,10 +50,16 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 
 // authenticated puts the caller's principal in the request context. Bad credentials are refused
 // here, once, with 401; no credentials at all is the anonymous principal. Only identity tokens are
-// good outside /v2: a registry token with a scope is refused.
-func (s *Server) authenticated(next http.Handler) http.Handler {
+// good outside /v2: a registry token with a scope is refused. Credentials that could not be
+// checked (the database is down) are answered by unavailable, in the door's own shape.
+func (s *Server) authenticated(next http.Handler, unavailable func(http.ResponseWriter)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, claims, err := s.auth.Authenticate(r.Context(), r)
+		if errors.Is(err, auth.ErrUnavailable) {
+			s.log.Warn("authenticate: database unavailable", "path", r.URL.Path, "err", err)
+			unavailable(w)
+			return
+		}
 		if err == nil && claims != nil && (len(claims.Access) > 0 || p.Kind == auth.KindScanner) {
 			err = errors.New("this token is scoped to the registry: use an identity token (GET /service/token without a scope) or Basic credentials")
 		}
@@ -74,7 +80,8 @@ func (s *Server) authenticated(next http.Handler) http.Handler {
 
 // withHTTP lets resolvers reach the response (for cookies) and the request.
 func withHTTP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w := &outageWriter{ResponseWriter: rw}
 		ctx := graph.WithRequest(graph.WithResponseWriter(r.Context(), w), r)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})

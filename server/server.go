@@ -60,13 +60,25 @@ type Server struct {
 	queries  *atomic.Int64
 }
 
+// defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
+const defaultConnectTimeout = 5 * time.Second
+
 // Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
 // brings the schema up to date, and returns the pool with an ent client over it.
 func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
 	if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
+	}
+	if poolCfg.ConnConfig.ConnectTimeout == 0 {
+		// Without connect_timeout in the URL a connect to an unreachable host waits for the
+		// operating system (minutes): requests would hang instead of answering 503.
+		poolCfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
@@ -131,11 +143,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.forward = audit.NewForwarder(pool, s.auditCfg, log)
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
+		if s.redis, err = cache.NewRedis(cfg.RedisURL, cache.DefaultRedisTimeout); err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		s.redis = redis.NewClient(opts)
 	}
 	scans := scan.NewService(pool, db)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
@@ -145,7 +155,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	if cfg.Cache {
-		s.cache, err = cache.New(cache.Config{Redis: s.redis, TTL: cfg.CacheTTL, MemoryTTL: cfg.CacheMemoryTTL, Log: log})
+		s.cache, err = cache.New(cache.Config{Redis: s.redis, TTL: cfg.CacheTTL, MemoryTTL: cfg.CacheMemoryTTL,
+			RedisTimeout: cache.DefaultRedisTimeout, Unavailable: auth.IsUnavailable, Log: log})
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,12 @@ import (
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p, claims, err := s.auth.Authenticate(ctx, r)
+	if errors.Is(err, auth.ErrUnavailable) {
+		// Not a failed login: the credentials could not be checked. No audit entry, no challenge.
+		s.log.Warn("token service: database unavailable", "err", err)
+		unavailableREST(w)
+		return
+	}
 	if user, secret, basic := r.BasicAuth(); basic && (err != nil || len(r.URL.Query()["scope"]) == 0) {
 		// `docker login` asks for a token without a scope: that, and every failure, is a login.
 		// Failed password logins are audited by auth, as on every door; robot secrets and API
@@ -71,8 +77,19 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	for _, scope := range scopes {
 		for _, one := range strings.Split(scope, " ") {
 			ra, err := s.grant(r, p, one)
+			if auth.IsUnavailable(err) {
+				s.log.Warn("token service: database unavailable", "err", err)
+				unavailableREST(w)
+				return
+			}
+			var bad badScopeError
+			if errors.As(err, &bad) {
+				writeError(w, http.StatusBadRequest, "BAD_REQUEST", bad.Error())
+				return
+			}
 			if err != nil {
-				writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+				s.log.Error("token service: grant", "err", err)
+				writeError(w, http.StatusInternalServerError, "UNKNOWN", "could not check the requested scope")
 				return
 			}
 			if ra != nil && claims != nil && len(claims.Access) > 0 {
@@ -115,7 +132,7 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	}
 	parts := strings.Split(scope, ":")
 	if len(parts) < 3 {
-		return nil, errors.New("malformed scope " + scope + ": want type:name:actions")
+		return nil, badScopeError("malformed scope " + scope + ": want type:name:actions")
 	}
 	typ, name, actions := parts[0], strings.Join(parts[1:len(parts)-1], ":"), strings.Split(parts[len(parts)-1], ",")
 	switch typ {
@@ -155,6 +172,12 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	}
 	return &auth.ResourceActions{Type: typ, Name: name, Actions: granted}, nil
 }
+
+// badScopeError is a requested scope that cannot be read: the caller's mistake (400), unlike a
+// failure to check it (500, or 503 when the database is down).
+type badScopeError string
+
+func (e badScopeError) Error() string { return string(e) }
 
 // writeError answers in Harbor's error shape: {"errors":[{"code":…,"message":…}]}.
 func writeError(w http.ResponseWriter, status int, code, message string) {
