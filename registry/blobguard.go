@@ -32,6 +32,11 @@ const claimTimeout = 2 * time.Minute
 //   - an upload or mount first claims the blob's row (inserting it if new), waiting while a
 //     collector deletes it, and only then writes storage: a blob is never deleted after its upload.
 //
+// A collector's claim (`deleting`) names its owner, the River job of the run, and holds only while
+// that job's run lease does (worker/run): the collector deletes from storage only while its lease
+// is safely held, so once the lease has lapsed (its worker died) the claim is void and the blob is
+// treated as not being deleted: HEAD answers from storage, an upload proceeds at once.
+//
 // A blob not touched for half the window is touched on HEAD or GET, so a client that has just
 // checked a blob exists can count on it for at least half the window.
 type BlobGuard struct {
@@ -61,9 +66,10 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			id, version int64
 			status      string
 			updatedAt   time.Time
+			claimLive   bool
 		)
-		err := g.queryRow(ctx, `SELECT id, status, version, updated_at FROM blobs WHERE digest = $1`,
-			[]any{dgst.String()}, &id, &status, &version, &updatedAt)
+		err := g.queryRow(ctx, `SELECT b.id, b.status, b.version, b.updated_at, `+liveClaim("b")+` FROM blobs b WHERE b.digest = $1`,
+			[]any{dgst.String()}, &id, &status, &version, &updatedAt, &claimLive)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // pushed but not yet referenced, or never seen: storage decides
 		}
@@ -71,12 +77,13 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			return fmt.Errorf("blob guard %s: %w", dgst, err)
 		}
 		switch {
-		case status == "deleting":
+		case status == "deleting" && claimLive:
 			return errBeingDeleted
 		case status == "none" && time.Since(updatedAt) < g.window/2:
 			return nil
 		}
-		res, err := g.db.ExecContext(ctx, `UPDATE blobs SET status = 'none', version = version + 1, updated_at = now()
+		// (A lapsed claim is voided here too: the blob is whatever storage says it is.)
+		res, err := g.db.ExecContext(ctx, `UPDATE blobs SET status = 'none', claimed_by = NULL, version = version + 1, updated_at = now()
 WHERE id = $1 AND version = $2`, id, version)
 		if err != nil {
 			return fmt.Errorf("blob guard %s: touch: %w", dgst, err)
@@ -100,9 +107,9 @@ func (g *BlobGuard) Claim(ctx context.Context, dgst digest.Digest, size int64) e
 		err := g.queryRow(ctx, `
 INSERT INTO blobs (digest, media_type, size, status, version, created_at, updated_at)
 VALUES ($1, '', $2, 'none', 0, now(), now())
-ON CONFLICT (digest) DO UPDATE SET status = 'none', version = blobs.version + 1, updated_at = now(),
+ON CONFLICT (digest) DO UPDATE SET status = 'none', claimed_by = NULL, version = blobs.version + 1, updated_at = now(),
 	size = CASE WHEN blobs.size = 0 THEN EXCLUDED.size ELSE blobs.size END
-WHERE blobs.status <> 'deleting'
+WHERE NOT (blobs.status = 'deleting' AND `+liveClaim("blobs")+`)
 RETURNING id`, []any{dgst.String(), size}, &id)
 		if err == nil {
 			return nil
@@ -117,6 +124,12 @@ RETURNING id`, []any{dgst.String(), size}, &id)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// liveClaim is the condition, on the blobs row called blobs, that its claim's owner still holds
+// its run lease.
+func liveClaim(blobs string) string {
+	return `EXISTS (SELECT 1 FROM run_leases l WHERE l.id = ` + blobs + `.claimed_by AND l.expires_at > now())`
 }
 
 func (g *BlobGuard) queryRow(ctx context.Context, query string, args []any, dest ...any) error {

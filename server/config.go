@@ -59,6 +59,13 @@ type Config struct {
 	// (how stale a replica can be if an invalidation never reaches it).
 	CacheTTL       time.Duration `yaml:"cache_ttl"`
 	CacheMemoryTTL time.Duration `yaml:"cache_memory_ttl"`
+	// JobLease is how long a job run's lease lasts without renewal: a worker that dies mid-run
+	// (GC, purge, export, scan) is noticed, its run ended and its claims on blobs voided, within
+	// about this long. At least 1s.
+	JobLease time.Duration `yaml:"job_lease"`
+	// JobStopTimeout is how long running jobs get to finish at shutdown before they are
+	// cancelled (each then records its run as stopped).
+	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -91,6 +98,9 @@ func Defaults() Config {
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
+
+		JobLease:       time.Minute,
+		JobStopTimeout: 20 * time.Second,
 	}
 }
 
@@ -132,6 +142,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
+	add("job-lease", "BERTH_JOB_LEASE", "how long a job run's lease lasts unrenewed: a worker that dies mid-run is noticed and its run ended within about this long (at least 1s); default "+d.JobLease.String())
+	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -221,6 +233,10 @@ func (c *Config) set(name, v string) error {
 		c.CacheTTL, err = time.ParseDuration(v)
 	case "cache-memory-ttl":
 		c.CacheMemoryTTL, err = time.ParseDuration(v)
+	case "job-lease":
+		c.JobLease, err = time.ParseDuration(v)
+	case "job-stop-timeout":
+		c.JobStopTimeout, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -234,6 +250,9 @@ func (c *Config) validate() error {
 	}
 	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
 		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")
+	}
+	if c.JobLease < time.Second || c.JobStopTimeout <= 0 {
+		return errors.New("the job lease must be at least 1s and the job stop timeout positive")
 	}
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")

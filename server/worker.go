@@ -34,7 +34,7 @@ func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool
 // `berth worker` alike. kick has events that jobs record dispatched at once (nil: at the next sweep).
 func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func()) (worker.Deps, error) {
 	deps := worker.Deps{DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
-		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(),
+		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(), JobLease: cfg.JobLease,
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
