@@ -45,6 +45,9 @@ const (
 // ErrRunning is returned when a GC is asked for while another is pending or running.
 var ErrRunning = errors.New("a garbage collection is already running: wait for it or stop it")
 
+// ErrUploadPurgeRunning is returned when an upload purge is asked for while another is pending or running.
+var ErrUploadPurgeRunning = errors.New("an upload purge is already running: wait for it or stop it")
+
 // Table is where runs are recorded, for the shared run lifecycle.
 var Table = run.Table{Name: "gc_runs", What: "garbage collection", End: run.LogEnd}
 
@@ -154,7 +157,7 @@ VALUES ($1, 'PENDING', $2, $3, $4, $5, $6, $7, $8, '', $9, now()) RETURNING id`,
 			if kind == gcrun.KindGC {
 				return 0, ErrRunning
 			}
-			return 0, errors.New("an upload purge is already running: wait for it or stop it")
+			return 0, ErrUploadPurgeRunning
 		}
 		return 0, err
 	}

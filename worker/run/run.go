@@ -47,18 +47,50 @@ var ErrBusy = errors.New("another run is already queued or running")
 
 // Insert queues args in tx and records the job's id in the run's row (table t, id runID). It
 // returns ErrBusy if args' unique options found another job queued or running.
+//
+// A run's worker records its end before River records its job's: a job whose run has ended is
+// about to be completed, and Insert waits for that (a few seconds at most) rather than answer busy.
+// Each try is a savepoint that is rolled back when it finds a duplicate: River's unique insert
+// locks the job in the way, which would keep River from completing it until tx ends.
 func Insert(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], t Table, runID int, args river.JobArgs) (int64, error) {
-	res, err := client.InsertTx(ctx, tx, args, nil)
-	if err != nil {
-		return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		res, err := client.InsertTx(ctx, sp, args, nil)
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			if err := sp.Commit(ctx); err != nil {
+				return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+			}
+			if _, err := tx.Exec(ctx, "UPDATE "+t.Name+" SET job_id = $1 WHERE id = $2", res.Job.ID, runID); err != nil {
+				return 0, fmt.Errorf("record the job of %s %d: %w", t.What, runID, err)
+			}
+			return res.Job.ID, nil
+		}
+		if err := sp.Rollback(ctx); err != nil {
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		var underWay bool
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.Name+` WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING'))`,
+			res.Job.ID).Scan(&underWay)
+		if err != nil {
+			return 0, fmt.Errorf("queue %s %d: look at the job in the way: %w", t.What, runID, err)
+		}
+		if underWay || time.Now().After(deadline) {
+			return 0, ErrBusy
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	if res.UniqueSkippedAsDuplicate {
-		return 0, ErrBusy
-	}
-	if _, err := tx.Exec(ctx, "UPDATE "+t.Name+" SET job_id = $1 WHERE id = $2", res.Job.ID, runID); err != nil {
-		return 0, fmt.Errorf("record the job of %s %d: %w", t.What, runID, err)
-	}
-	return res.Job.ID, nil
 }
 
 // Trim deletes the finished runs of t beyond the newest keep; scope, if not empty, is a column
