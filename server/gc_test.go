@@ -732,3 +732,46 @@ VALUES ('GC', 'RUNNING', 'MANUAL', '', 'x', now()) RETURNING id`).Scan(&runID); 
 		return runID
 	}
 }
+
+// TestGCDryRunWithNothingUntaggedEqualsRealRun: with no untagged artifact to spare, the dry run
+// still counts only unreferenced blobs (a nil list of spared artifacts once reached SQL as NULL
+// in `<> ALL(...)` and made every blob look like garbage), and the real run frees exactly that.
+func TestGCDryRunWithNothingUntaggedEqualsRealRun(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 0)
+	g.push(t, "library/keep:v1", randomLayer(t, 3000), randomLayer(t, 2000))
+	_, kept := g.blobsOf(t, "library/keep:v1")
+	g.seedBlobs(t, 20)
+	for _, untagged := range []bool{false, true} {
+		before := g.stored(t)
+		dry := g.gc(t, map[string]any{"dryRun": true, "deleteUntagged": untagged})
+		if dry.Status != "SUCCESS" || dry.BlobsDeleted != 20 || dry.ArtifactsDeleted != 0 || dry.ManifestsDeleted != 0 {
+			t.Fatalf("dry run (delete untagged %t) = %+v; want SUCCESS counting the 20 unreferenced blobs only", untagged, dry)
+		}
+		if after := g.stored(t); len(after) != len(before) {
+			t.Fatalf("the dry run deleted %d blobs", len(before)-len(after))
+		}
+		if !untagged {
+			continue // the real run after the second dry run frees them
+		}
+		g.dryRunMatches(t, dry, before)
+	}
+	for _, d := range kept {
+		if _, ok := g.stored(t)[d]; !ok {
+			t.Fatalf("kept image's blob %s is gone", d)
+		}
+	}
+}
+
+// dryRunMatches runs the real GC the dry run predicted and checks it freed exactly that.
+func (g *gcBundle) dryRunMatches(t *testing.T, dry gcRunResult, before map[string]int64) {
+	t.Helper()
+	real := g.gc(t, map[string]any{"deleteUntagged": true})
+	if real.Status != "SUCCESS" || real.BlobsDeleted != dry.BlobsDeleted || real.ManifestsDeleted != dry.ManifestsDeleted ||
+		real.ArtifactsDeleted != dry.ArtifactsDeleted || real.BytesFreed != dry.BytesFreed {
+		t.Fatalf("real run = %+v\ndry run  = %+v; want the same counts", real, dry)
+	}
+	if freed := total(before) - total(g.stored(t)); freed != real.BytesFreed {
+		t.Fatalf("storage shrank by %d bytes; the run says %d", freed, real.BytesFreed)
+	}
+}
