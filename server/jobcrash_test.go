@@ -33,10 +33,15 @@ type helperWorker struct {
 }
 
 // startHelperWorker starts a worker process; blockAfter blob deletes go through before every
-// further one blocks (negative: never). It waits until the worker is running.
-func startHelperWorker(t *testing.T, env *servertest.Env, blockAfter int64) *helperWorker {
+// further one blocks (negative: never); modify may change the rest of its spec. It waits until the
+// worker is running.
+func startHelperWorker(t *testing.T, env *servertest.Env, blockAfter int64, modify ...func(*helperSpec)) *helperWorker {
 	t.Helper()
-	spec, _ := json.Marshal(helperSpec{DatabaseURL: env.DatabaseURL, DataDir: env.DataDir, JobLease: helperLease, BlockAfter: blockAfter})
+	hs := helperSpec{DatabaseURL: env.DatabaseURL, DataDir: env.DataDir, JobLease: helperLease, BlockAfter: blockAfter}
+	for _, m := range modify {
+		m(&hs)
+	}
+	spec, _ := json.Marshal(hs)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(spec))
 	out, err := cmd.StdoutPipe()
@@ -172,57 +177,16 @@ func testGCKilledMidSweep(t *testing.T, stopIt bool) {
 		c.RunJobs = false // jobs run in helper worker processes only
 		c.GCWindow = time.Hour
 	})
-	repo := env.URL + "/v2/library/seed/"
-	// A bearer token: Basic auth would hash the password on each of the hundreds of requests.
-	token := scopedToken(t, env, "admin", pw, "repository:library/seed:pull,push")
-	call := func(method, url string, body []byte) answer {
-		t.Helper()
-		req, err := http.NewRequest(method, url, bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, url, err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return answer{status: resp.StatusCode, header: resp.Header, body: raw}
-	}
-	upload := func(b []byte) answer {
-		t.Helper()
-		a := call(http.MethodPost, repo+"blobs/uploads/", nil)
-		if a.status != http.StatusAccepted {
-			t.Fatalf("start upload: %d %s", a.status, a.body)
-		}
-		return call(http.MethodPut, env.URL+a.header.Get("Location")+"&digest="+digestOf(b), b)
-	}
+	seed := newSeedRepo(t, env)
 	// 150 unreferenced blobs, two hours old: the sweep's batches are 50, the worker's deletes
 	// block after 60, so it dies with the first batch gone, the second claimed and 10 of those
 	// already deleted from storage, and the third untouched.
-	t.Logf("%s: started", time.Now().Format(time.StampMilli))
-	const n = 150
-	content := map[string][]byte{}
-	for i := range n {
-		b := []byte(fmt.Sprintf("blob %d of a killed gc %p", i, t))
-		if a := upload(b); a.status != http.StatusCreated {
-			t.Fatalf("upload blob %d: %d %s", i, a.status, a.body)
-		}
-		content[digestOf(b)] = b
-	}
-	if _, err := env.DB.ExecContext(context.Background(), `UPDATE blobs SET updated_at = now() - interval '2 hours'`); err != nil {
-		t.Fatal(err)
-	}
-
-	t.Logf("%s: seeded", time.Now().Format(time.StampMilli))
+	content := seed.unreferenced(t, 150)
+	repo, call, upload := seed.repo, seed.call, seed.upload
 	first := startHelperWorker(t, env, 60)
-	t.Logf("%s: worker ready", time.Now().Format(time.StampMilli))
 	var started struct{ StartGC gcRunResult }
 	env.MustGraphQL("admin", pw, `mutation { startGC(input: {workers: 1}) { id } }`, nil, &started)
 	first.expect(t, "BLOCKED", time.Minute)
-	t.Logf("%s: blocked", time.Now().Format(time.StampMilli))
 	claimed := map[string]bool{}
 	rows, err := env.DB.QueryContext(context.Background(), `SELECT digest FROM blobs WHERE status = 'deleting'`)
 	if err != nil {
@@ -316,5 +280,117 @@ func testGCKilledMidSweep(t *testing.T, stopIt bool) {
 	}
 	if left := countRows(t, env, `SELECT count(*) FROM blobs WHERE status = 'deleting'`); left != 0 {
 		t.Fatalf("%d blobs still deleting", left)
+	}
+}
+
+// seedRepo is library/seed on a test server, reached with a bearer token (Basic auth would hash
+// the password on each of the hundreds of requests).
+type seedRepo struct {
+	env   *servertest.Env
+	repo  string // the repository's /v2 URL, with a trailing slash
+	token string
+}
+
+func newSeedRepo(t *testing.T, env *servertest.Env) *seedRepo {
+	return &seedRepo{env: env, repo: env.URL + "/v2/library/seed/",
+		token: scopedToken(t, env, "admin", servertest.AdminPassword, "repository:library/seed:pull,push")}
+}
+
+func (s *seedRepo) call(method, url string, body []byte) answer {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		return answer{status: -1, body: []byte(err.Error())}
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return answer{status: -1, body: []byte(err.Error())}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return answer{status: resp.StatusCode, header: resp.Header, body: raw}
+}
+
+// upload pushes b monolithically: POST for an upload, PUT with the digest.
+func (s *seedRepo) upload(b []byte) answer {
+	a := s.call(http.MethodPost, s.repo+"blobs/uploads/", nil)
+	if a.status != http.StatusAccepted {
+		return a
+	}
+	return s.call(http.MethodPut, s.env.URL+a.header.Get("Location")+"&digest="+digestOf(b), b)
+}
+
+// unreferenced uploads n blobs no manifest references and makes every blob two hours old, past
+// the GC window; it returns their content by digest.
+func (s *seedRepo) unreferenced(t *testing.T, n int) map[string][]byte {
+	t.Helper()
+	content := map[string][]byte{}
+	for i := range n {
+		b := []byte(fmt.Sprintf("blob %d of %s", i, t.Name()))
+		if a := s.upload(b); a.status != http.StatusCreated {
+			t.Fatalf("upload blob %d: %d %s", i, a.status, a.body)
+		}
+		content[digestOf(b)] = b
+	}
+	if _, err := s.env.DB.ExecContext(context.Background(), `UPDATE blobs SET updated_at = now() - interval '2 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	return content
+}
+
+// TestShutdownCancelsRunningGC stops (SIGTERM) a worker process in the middle of a slow GC: after
+// the job stop timeout the GC is cancelled, finishes the batch in hand, records STOPPED with the
+// reason, leaves no blob claimed, and the process exits; the next GC runs.
+func TestShutdownCancelsRunningGC(t *testing.T) {
+	t.Parallel()
+	const pw = servertest.AdminPassword
+	env := servertest.Start(t, func(c *server.Config) {
+		c.RunJobs = false
+		c.GCWindow = time.Hour
+	})
+	newSeedRepo(t, env).unreferenced(t, 150)
+	w := startHelperWorker(t, env, -1, func(s *helperSpec) {
+		s.DeleteDelay = 40 * time.Millisecond // 2 s a batch of 50, 6 s the whole sweep
+		s.StopTimeout = 300 * time.Millisecond
+	})
+	var started struct{ StartGC gcRunResult }
+	env.MustGraphQL("admin", pw, `mutation { startGC(input: {workers: 1}) { id } }`, nil, &started)
+	waitUntil(t, time.Minute, "the sweep claims blobs", func() bool {
+		return countRows(t, env, `SELECT count(*) FROM blobs WHERE status = 'deleting'`) > 0
+	})
+	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- w.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("worker exit: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the worker did not exit within 30 s of SIGTERM")
+	}
+	var status, log string
+	if err := queryRow(env, `SELECT status, log FROM gc_runs WHERE id = $1`, []any{started.StartGC.ID}, &status, &log); err != nil {
+		t.Fatal(err)
+	}
+	if status != "STOPPED" || !strings.Contains(log, "shut down") {
+		t.Fatalf("gc after the shutdown: %s\n%s", status, log)
+	}
+	if n := countRows(t, env, `SELECT count(*) FROM blobs WHERE status = 'deleting'`); n != 0 {
+		t.Fatalf("%d blobs left deleting", n)
+	}
+	var state, errs string
+	if err := queryRow(env, `SELECT j.state::text, j.errors::text || j.metadata::text FROM river_job j JOIN gc_runs r ON r.job_id = j.id WHERE r.id = $1`,
+		[]any{started.StartGC.ID}, &state, &errs); err != nil || state != "cancelled" {
+		t.Fatalf("the gc's job after the shutdown: %q %s (%v); want cancelled", state, errs, err)
+	}
+	startHelperWorker(t, env, -1)
+	var next struct{ StartGC gcRunResult }
+	env.MustGraphQL("admin", pw, `mutation { startGC(input: {workers: 2}) { id } }`, nil, &next)
+	if r := (&gcBundle{env: env}).wait(t, next.StartGC.ID); r.Status != "SUCCESS" || r.BlobsDeleted == 0 {
+		t.Fatalf("gc after the shutdown = %+v", r)
 	}
 }

@@ -44,6 +44,9 @@ type helperSpec struct {
 	// BlockAfter is how many blob deletes go through before every further one blocks for good
 	// (and "BLOCKED" is printed); negative never blocks.
 	BlockAfter int64
+	// DeleteDelay slows every blob delete; StopTimeout is the job stop timeout (zero: default).
+	DeleteDelay time.Duration
+	StopTimeout time.Duration
 }
 
 // runHelperWorker is `berth worker` over the spec's database and data directory, with the
@@ -57,8 +60,11 @@ func runHelperWorker(raw string) error {
 	defer stop()
 	cfg := server.Defaults()
 	cfg.DatabaseURL, cfg.DataDir, cfg.JobLease = spec.DatabaseURL, spec.DataDir, spec.JobLease
+	if spec.StopTimeout > 0 {
+		cfg.JobStopTimeout = spec.StopTimeout
+	}
 	cfg.Storage = map[string]map[string]any{"gcblock": {
-		"rootdirectory": spec.DataDir + "/registry", "blockafter": spec.BlockAfter}}
+		"rootdirectory": spec.DataDir + "/registry", "blockafter": spec.BlockAfter, "delay": spec.DeleteDelay}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	pool, _, db, err := server.Database(ctx, cfg, log)
 	if err != nil {
@@ -90,11 +96,13 @@ func runHelperWorker(raw string) error {
 // test kills the process.
 type gcBlockDriver struct {
 	storagedriver.StorageDriver
-	left *atomic.Int64
+	left  *atomic.Int64
+	delay time.Duration
 }
 
 func (d gcBlockDriver) Delete(ctx context.Context, path string) error {
 	if strings.Contains(path, "/blobs/") {
+		time.Sleep(d.delay)
 		if left := d.left.Add(-1); left < 0 {
 			if left == -1 {
 				fmt.Println("BLOCKED")
@@ -118,7 +126,8 @@ func (gcBlockDriverFactory) Create(_ context.Context, params map[string]any) (st
 		n = 1 << 62
 	}
 	left.Store(n)
-	return gcBlockDriver{StorageDriver: fsd, left: left}, nil
+	delay, _ := params["delay"].(time.Duration)
+	return gcBlockDriver{StorageDriver: fsd, left: left, delay: delay}, nil
 }
 
 func init() { factory.Register("gcblock", gcBlockDriverFactory{}) }

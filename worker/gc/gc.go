@@ -261,7 +261,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	w.event(ctx, gr, event.GCCompleted, r.counts.blobs+r.counts.uploads)
 	if ended {
-		return river.JobCancel(context.Cause(ctx))
+		return run.Cancel(why)
 	}
 	return err
 }

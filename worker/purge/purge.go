@@ -238,7 +238,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 			status = purgerun.StatusStopped
 		}
 		_ = finish(status, total, logf("%s after purging %d entries", why, total))
-		return river.JobCancel(context.Cause(ctx))
+		return run.Cancel(why)
 	}
 	for next := lo; next != nil && *next <= *hi; *next += batch {
 		if ctx.Err() != nil {

@@ -108,9 +108,7 @@ func (l *Leases) renew(ctx context.Context, lease *Lease, cancel context.CancelC
 	for {
 		select {
 		case <-stop:
-			return
-		case <-ctx.Done():
-			return
+			return // (not on ctx's end: a stopped job may still be finishing the work in hand)
 		case <-t.C:
 		}
 		start := time.Now()

@@ -131,3 +131,8 @@ func Outcome(ctx context.Context, timeout time.Duration) (stopped bool, why stri
 		return true, "stopped: the worker running it shut down", true
 	}
 }
+
+// Cancel is what a job returns once it has recorded its run as ended because its context ended:
+// River then cancels the job, so its state matches the run's. (Returning the context's error on
+// shutdown would make River put the job back to run again, though its run has ended.)
+func Cancel(why string) error { return river.JobCancel(errors.New(why)) }
