@@ -66,10 +66,10 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			id, version int64
 			status      string
 			updatedAt   time.Time
-			claimLive   bool
+			deleting    bool
 		)
-		err := g.queryRow(ctx, `SELECT b.id, b.status, b.version, b.updated_at, `+liveClaim("b")+` FROM blobs b WHERE b.digest = $1`,
-			[]any{dgst.String()}, &id, &status, &version, &updatedAt, &claimLive)
+		err := g.queryRow(ctx, `SELECT b.id, b.status, b.version, b.updated_at, `+beingDeleted("b.status", "b.claimed_by")+` FROM blobs b WHERE b.digest = $1`,
+			[]any{dgst.String()}, &id, &status, &version, &updatedAt, &deleting)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // pushed but not yet referenced, or never seen: storage decides
 		}
@@ -77,7 +77,7 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			return fmt.Errorf("blob guard %s: %w", dgst, err)
 		}
 		switch {
-		case status == "deleting" && claimLive:
+		case deleting:
 			return errBeingDeleted
 		case status == "none" && time.Since(updatedAt) < g.window/2:
 			return nil
@@ -109,7 +109,7 @@ INSERT INTO blobs (digest, media_type, size, status, version, created_at, update
 VALUES ($1, '', $2, 'none', 0, now(), now())
 ON CONFLICT (digest) DO UPDATE SET status = 'none', claimed_by = NULL, version = blobs.version + 1, updated_at = now(),
 	size = CASE WHEN blobs.size = 0 THEN EXCLUDED.size ELSE blobs.size END
-WHERE NOT (blobs.status = 'deleting' AND `+liveClaim("blobs")+`)
+WHERE NOT `+beingDeleted("blobs.status", "blobs.claimed_by")+`
 RETURNING id`, []any{dgst.String(), size}, &id)
 		if err == nil {
 			return nil
@@ -126,10 +126,11 @@ RETURNING id`, []any{dgst.String(), size}, &id)
 	}
 }
 
-// liveClaim is the condition, on the blobs row called blobs, that its claim's owner still holds
-// its run lease.
-func liveClaim(blobs string) string {
-	return `EXISTS (SELECT 1 FROM run_leases l WHERE l.id = ` + blobs + `.claimed_by AND l.expires_at > now())`
+// beingDeleted is the condition that a blob (given its status and claimed_by columns) is being
+// deleted by a live collector: `deleting`, claimed by a job whose run lease has not lapsed. It is
+// the one rule every writer of a blob's row (guard, indexer) applies.
+func beingDeleted(status, claimedBy string) string {
+	return `(` + status + ` = 'deleting' AND EXISTS (SELECT 1 FROM run_leases l WHERE l.id = ` + claimedBy + ` AND l.expires_at > now()))`
 }
 
 func (g *BlobGuard) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
