@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // DefaultGCWindow is how long a blob stays safe from garbage collection after it was last pushed,
@@ -130,7 +131,7 @@ RETURNING id`, []any{dgst.String(), size}, &id)
 // deleted by a live collector: `deleting`, claimed by a job whose run lease has not lapsed. It is
 // the one rule every writer of a blob's row (guard, indexer) applies.
 func beingDeleted(status, claimedBy string) string {
-	return `(` + status + ` = 'deleting' AND EXISTS (SELECT 1 FROM run_leases l WHERE l.id = ` + claimedBy + ` AND l.expires_at > now()))`
+	return `(` + status + ` = 'deleting' AND ` + run.Held(claimedBy) + `)`
 }
 
 func (g *BlobGuard) queryRow(ctx context.Context, query string, args []any, dest ...any) error {

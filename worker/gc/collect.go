@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // root is where Distribution keeps everything in its storage driver.
@@ -299,8 +300,7 @@ WHERE id = ANY($1) AND status = 'deleting' AND claimed_by = $2`, ids, owner)
 // GC considers them again.
 func ReleaseLapsedClaims(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 	tag, err := pool.Exec(ctx, `UPDATE blobs b SET status = 'delete', claimed_by = NULL, version = b.version + 1
-WHERE b.status = 'deleting' AND NOT EXISTS (
-	SELECT 1 FROM run_leases l WHERE l.id = b.claimed_by AND l.expires_at > now())`)
+WHERE b.status = 'deleting' AND NOT `+run.Held("b.claimed_by"))
 	if err != nil {
 		return 0, fmt.Errorf("release lapsed gc claims: %w", err)
 	}

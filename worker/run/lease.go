@@ -131,6 +131,13 @@ WHERE id = $1 AND owner = $2 AND expires_at > now()`, lease.jobID, lease.owner, 
 	}
 }
 
+// Held is the SQL condition that the River job whose id is in column jobID holds a run lease that
+// has not lapsed: what makes a claim made under a lease (a GC's on a blob) count. The database's
+// clock decides, the same for every process.
+func Held(jobID string) string {
+	return `EXISTS (SELECT 1 FROM run_leases l WHERE l.id = ` + jobID + ` AND l.expires_at > now())`
+}
+
 // Lease is the hold an attempt has on its job while it runs.
 type Lease struct {
 	jobID int64
