@@ -27,6 +27,8 @@ type Blob struct {
 	Status blob.Status `json:"status,omitempty"`
 	// Version holds the value of the "version" field.
 	Version int64 `json:"version,omitempty"`
+	// While `deleting`: the River job of the garbage collection that claimed it. The claim holds only while that job's run lease does.
+	ClaimedBy *int64 `json:"claimed_by,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// Last push, HEAD or status change: the GC time window reads it.
@@ -62,7 +64,7 @@ func (*Blob) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case blob.FieldID, blob.FieldSize, blob.FieldVersion:
+		case blob.FieldID, blob.FieldSize, blob.FieldVersion, blob.FieldClaimedBy:
 			values[i] = new(sql.NullInt64)
 		case blob.FieldDigest, blob.FieldMediaType, blob.FieldStatus:
 			values[i] = new(sql.NullString)
@@ -118,6 +120,13 @@ func (_m *Blob) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field version", values[i])
 			} else if value.Valid {
 				_m.Version = value.Int64
+			}
+		case blob.FieldClaimedBy:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field claimed_by", values[i])
+			} else if value.Valid {
+				_m.ClaimedBy = new(int64)
+				*_m.ClaimedBy = value.Int64
 			}
 		case blob.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -186,6 +195,11 @@ func (_m *Blob) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("version=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Version))
+	builder.WriteString(", ")
+	if v := _m.ClaimedBy; v != nil {
+		builder.WriteString("claimed_by=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -85,6 +85,20 @@ func (_c *BlobCreate) SetNillableVersion(v *int64) *BlobCreate {
 	return _c
 }
 
+// SetClaimedBy sets the "claimed_by" field.
+func (_c *BlobCreate) SetClaimedBy(v int64) *BlobCreate {
+	_c.mutation.SetClaimedBy(v)
+	return _c
+}
+
+// SetNillableClaimedBy sets the "claimed_by" field if the given value is not nil.
+func (_c *BlobCreate) SetNillableClaimedBy(v *int64) *BlobCreate {
+	if v != nil {
+		_c.SetClaimedBy(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *BlobCreate) SetCreatedAt(v time.Time) *BlobCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -274,6 +288,10 @@ func (_c *BlobCreate) createSpec() (*Blob, *sqlgraph.CreateSpec) {
 		_spec.SetField(blob.FieldVersion, field.TypeInt64, value)
 		_node.Version = value
 	}
+	if value, ok := _c.mutation.ClaimedBy(); ok {
+		_spec.SetField(blob.FieldClaimedBy, field.TypeInt64, value)
+		_node.ClaimedBy = &value
+	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(blob.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -422,6 +440,30 @@ func (u *BlobUpsert) AddVersion(v int64) *BlobUpsert {
 	return u
 }
 
+// SetClaimedBy sets the "claimed_by" field.
+func (u *BlobUpsert) SetClaimedBy(v int64) *BlobUpsert {
+	u.Set(blob.FieldClaimedBy, v)
+	return u
+}
+
+// UpdateClaimedBy sets the "claimed_by" field to the value that was provided on create.
+func (u *BlobUpsert) UpdateClaimedBy() *BlobUpsert {
+	u.SetExcluded(blob.FieldClaimedBy)
+	return u
+}
+
+// AddClaimedBy adds v to the "claimed_by" field.
+func (u *BlobUpsert) AddClaimedBy(v int64) *BlobUpsert {
+	u.Add(blob.FieldClaimedBy, v)
+	return u
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (u *BlobUpsert) ClearClaimedBy() *BlobUpsert {
+	u.SetNull(blob.FieldClaimedBy)
+	return u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (u *BlobUpsert) SetUpdatedAt(v time.Time) *BlobUpsert {
 	u.Set(blob.FieldUpdatedAt, v)
@@ -560,6 +602,34 @@ func (u *BlobUpsertOne) AddVersion(v int64) *BlobUpsertOne {
 func (u *BlobUpsertOne) UpdateVersion() *BlobUpsertOne {
 	return u.Update(func(s *BlobUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetClaimedBy sets the "claimed_by" field.
+func (u *BlobUpsertOne) SetClaimedBy(v int64) *BlobUpsertOne {
+	return u.Update(func(s *BlobUpsert) {
+		s.SetClaimedBy(v)
+	})
+}
+
+// AddClaimedBy adds v to the "claimed_by" field.
+func (u *BlobUpsertOne) AddClaimedBy(v int64) *BlobUpsertOne {
+	return u.Update(func(s *BlobUpsert) {
+		s.AddClaimedBy(v)
+	})
+}
+
+// UpdateClaimedBy sets the "claimed_by" field to the value that was provided on create.
+func (u *BlobUpsertOne) UpdateClaimedBy() *BlobUpsertOne {
+	return u.Update(func(s *BlobUpsert) {
+		s.UpdateClaimedBy()
+	})
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (u *BlobUpsertOne) ClearClaimedBy() *BlobUpsertOne {
+	return u.Update(func(s *BlobUpsert) {
+		s.ClearClaimedBy()
 	})
 }
 
@@ -869,6 +939,34 @@ func (u *BlobUpsertBulk) AddVersion(v int64) *BlobUpsertBulk {
 func (u *BlobUpsertBulk) UpdateVersion() *BlobUpsertBulk {
 	return u.Update(func(s *BlobUpsert) {
 		s.UpdateVersion()
+	})
+}
+
+// SetClaimedBy sets the "claimed_by" field.
+func (u *BlobUpsertBulk) SetClaimedBy(v int64) *BlobUpsertBulk {
+	return u.Update(func(s *BlobUpsert) {
+		s.SetClaimedBy(v)
+	})
+}
+
+// AddClaimedBy adds v to the "claimed_by" field.
+func (u *BlobUpsertBulk) AddClaimedBy(v int64) *BlobUpsertBulk {
+	return u.Update(func(s *BlobUpsert) {
+		s.AddClaimedBy(v)
+	})
+}
+
+// UpdateClaimedBy sets the "claimed_by" field to the value that was provided on create.
+func (u *BlobUpsertBulk) UpdateClaimedBy() *BlobUpsertBulk {
+	return u.Update(func(s *BlobUpsert) {
+		s.UpdateClaimedBy()
+	})
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (u *BlobUpsertBulk) ClearClaimedBy() *BlobUpsertBulk {
+	return u.Update(func(s *BlobUpsert) {
+		s.ClearClaimedBy()
 	})
 }
 

@@ -114,6 +114,33 @@ func (_u *BlobUpdate) AddVersion(v int64) *BlobUpdate {
 	return _u
 }
 
+// SetClaimedBy sets the "claimed_by" field.
+func (_u *BlobUpdate) SetClaimedBy(v int64) *BlobUpdate {
+	_u.mutation.ResetClaimedBy()
+	_u.mutation.SetClaimedBy(v)
+	return _u
+}
+
+// SetNillableClaimedBy sets the "claimed_by" field if the given value is not nil.
+func (_u *BlobUpdate) SetNillableClaimedBy(v *int64) *BlobUpdate {
+	if v != nil {
+		_u.SetClaimedBy(*v)
+	}
+	return _u
+}
+
+// AddClaimedBy adds value to the "claimed_by" field.
+func (_u *BlobUpdate) AddClaimedBy(v int64) *BlobUpdate {
+	_u.mutation.AddClaimedBy(v)
+	return _u
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (_u *BlobUpdate) ClearClaimedBy() *BlobUpdate {
+	_u.mutation.ClearClaimedBy()
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *BlobUpdate) SetUpdatedAt(v time.Time) *BlobUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -254,6 +281,15 @@ func (_u *BlobUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(blob.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.ClaimedBy(); ok {
+		_spec.SetField(blob.FieldClaimedBy, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClaimedBy(); ok {
+		_spec.AddField(blob.FieldClaimedBy, field.TypeInt64, value)
+	}
+	if _u.mutation.ClaimedByCleared() {
+		_spec.ClearField(blob.FieldClaimedBy, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(blob.FieldUpdatedAt, field.TypeTime, value)
@@ -406,6 +442,33 @@ func (_u *BlobUpdateOne) SetNillableVersion(v *int64) *BlobUpdateOne {
 // AddVersion adds value to the "version" field.
 func (_u *BlobUpdateOne) AddVersion(v int64) *BlobUpdateOne {
 	_u.mutation.AddVersion(v)
+	return _u
+}
+
+// SetClaimedBy sets the "claimed_by" field.
+func (_u *BlobUpdateOne) SetClaimedBy(v int64) *BlobUpdateOne {
+	_u.mutation.ResetClaimedBy()
+	_u.mutation.SetClaimedBy(v)
+	return _u
+}
+
+// SetNillableClaimedBy sets the "claimed_by" field if the given value is not nil.
+func (_u *BlobUpdateOne) SetNillableClaimedBy(v *int64) *BlobUpdateOne {
+	if v != nil {
+		_u.SetClaimedBy(*v)
+	}
+	return _u
+}
+
+// AddClaimedBy adds value to the "claimed_by" field.
+func (_u *BlobUpdateOne) AddClaimedBy(v int64) *BlobUpdateOne {
+	_u.mutation.AddClaimedBy(v)
+	return _u
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (_u *BlobUpdateOne) ClearClaimedBy() *BlobUpdateOne {
+	_u.mutation.ClearClaimedBy()
 	return _u
 }
 
@@ -579,6 +642,15 @@ func (_u *BlobUpdateOne) sqlSave(ctx context.Context) (_node *Blob, err error) {
 	}
 	if value, ok := _u.mutation.AddedVersion(); ok {
 		_spec.AddField(blob.FieldVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.ClaimedBy(); ok {
+		_spec.SetField(blob.FieldClaimedBy, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedClaimedBy(); ok {
+		_spec.AddField(blob.FieldClaimedBy, field.TypeInt64, value)
+	}
+	if _u.mutation.ClaimedByCleared() {
+		_spec.ClearField(blob.FieldClaimedBy, field.TypeInt64)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(blob.FieldUpdatedAt, field.TypeTime, value)

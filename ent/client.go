@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
@@ -84,6 +85,8 @@ type Client struct {
 	Repository *RepositoryClient
 	// Robot is the client for interacting with the Robot builders.
 	Robot *RobotClient
+	// RunLease is the client for interacting with the RunLease builders.
+	RunLease *RunLeaseClient
 	// ScanReport is the client for interacting with the ScanReport builders.
 	ScanReport *ScanReportClient
 	// Scanner is the client for interacting with the Scanner builders.
@@ -132,6 +135,7 @@ func (c *Client) init() {
 	c.PurgeRun = NewPurgeRunClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
 	c.Robot = NewRobotClient(c.config)
+	c.RunLease = NewRunLeaseClient(c.config)
 	c.ScanReport = NewScanReportClient(c.config)
 	c.Scanner = NewScannerClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -250,6 +254,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
 		Robot:           NewRobotClient(cfg),
+		RunLease:        NewRunLeaseClient(cfg),
 		ScanReport:      NewScanReportClient(cfg),
 		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
@@ -295,6 +300,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PurgeRun:        NewPurgeRunClient(cfg),
 		Repository:      NewRepositoryClient(cfg),
 		Robot:           NewRobotClient(cfg),
+		RunLease:        NewRunLeaseClient(cfg),
 		ScanReport:      NewScanReportClient(cfg),
 		Scanner:         NewScannerClient(cfg),
 		Session:         NewSessionClient(cfg),
@@ -335,8 +341,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
-		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.RunLease,
+		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
 		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
@@ -349,8 +355,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.ScanReport,
-		c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
+		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.RunLease,
+		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
 		c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
@@ -394,6 +400,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Repository.mutate(ctx, m)
 	case *RobotMutation:
 		return c.Robot.mutate(ctx, m)
+	case *RunLeaseMutation:
+		return c.RunLease.mutate(ctx, m)
 	case *ScanReportMutation:
 		return c.ScanReport.mutate(ctx, m)
 	case *ScannerMutation:
@@ -3093,6 +3101,139 @@ func (c *RobotClient) mutate(ctx context.Context, m *RobotMutation) (Value, erro
 	}
 }
 
+// RunLeaseClient is a client for the RunLease schema.
+type RunLeaseClient struct {
+	config
+}
+
+// NewRunLeaseClient returns a client for the RunLease from the given config.
+func NewRunLeaseClient(c config) *RunLeaseClient {
+	return &RunLeaseClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `runlease.Hooks(f(g(h())))`.
+func (c *RunLeaseClient) Use(hooks ...Hook) {
+	c.hooks.RunLease = append(c.hooks.RunLease, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `runlease.Intercept(f(g(h())))`.
+func (c *RunLeaseClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RunLease = append(c.inters.RunLease, interceptors...)
+}
+
+// Create returns a builder for creating a RunLease entity.
+func (c *RunLeaseClient) Create() *RunLeaseCreate {
+	mutation := newRunLeaseMutation(c.config, OpCreate)
+	return &RunLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RunLease entities.
+func (c *RunLeaseClient) CreateBulk(builders ...*RunLeaseCreate) *RunLeaseCreateBulk {
+	return &RunLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RunLeaseClient) MapCreateBulk(slice any, setFunc func(*RunLeaseCreate, int)) *RunLeaseCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RunLeaseCreateBulk{err: fmt.Errorf("calling to RunLeaseClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RunLeaseCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RunLeaseCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RunLease.
+func (c *RunLeaseClient) Update() *RunLeaseUpdate {
+	mutation := newRunLeaseMutation(c.config, OpUpdate)
+	return &RunLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RunLeaseClient) UpdateOne(_m *RunLease) *RunLeaseUpdateOne {
+	mutation := newRunLeaseMutation(c.config, OpUpdateOne, withRunLease(_m))
+	return &RunLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RunLeaseClient) UpdateOneID(id int64) *RunLeaseUpdateOne {
+	mutation := newRunLeaseMutation(c.config, OpUpdateOne, withRunLeaseID(id))
+	return &RunLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RunLease.
+func (c *RunLeaseClient) Delete() *RunLeaseDelete {
+	mutation := newRunLeaseMutation(c.config, OpDelete)
+	return &RunLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RunLeaseClient) DeleteOne(_m *RunLease) *RunLeaseDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RunLeaseClient) DeleteOneID(id int64) *RunLeaseDeleteOne {
+	builder := c.Delete().Where(runlease.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RunLeaseDeleteOne{builder}
+}
+
+// Query returns a query builder for RunLease.
+func (c *RunLeaseClient) Query() *RunLeaseQuery {
+	return &RunLeaseQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRunLease},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RunLease entity by its id.
+func (c *RunLeaseClient) Get(ctx context.Context, id int64) (*RunLease, error) {
+	return c.Query().Where(runlease.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RunLeaseClient) GetX(ctx context.Context, id int64) *RunLease {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *RunLeaseClient) Hooks() []Hook {
+	return c.hooks.RunLease
+}
+
+// Interceptors returns the client interceptors.
+func (c *RunLeaseClient) Interceptors() []Interceptor {
+	return c.inters.RunLease
+}
+
+func (c *RunLeaseClient) mutate(ctx context.Context, m *RunLeaseMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RunLeaseCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RunLeaseUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RunLeaseUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RunLeaseDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RunLease mutation op: %q", m.Op())
+	}
+}
+
 // ScanReportClient is a client for the ScanReport schema.
 type ScanReportClient struct {
 	config
@@ -4519,13 +4660,13 @@ type (
 	hooks struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
-		Repository, Robot, ScanReport, Scanner, Session, Setting, Tag, User,
+		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
 		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
-		Repository, Robot, ScanReport, Scanner, Session, Setting, Tag, User,
+		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
 		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )

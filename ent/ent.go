@@ -30,6 +30,7 @@ import (
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
@@ -116,6 +117,7 @@ func checkColumn(t, c string) error {
 			purgerun.Table:        purgerun.ValidColumn,
 			repository.Table:      repository.ValidColumn,
 			robot.Table:           robot.ValidColumn,
+			runlease.Table:        runlease.ValidColumn,
 			scanreport.Table:      scanreport.ValidColumn,
 			scanner.Table:         scanner.ValidColumn,
 			session.Table:         session.ValidColumn,

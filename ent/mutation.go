@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
@@ -68,6 +69,7 @@ const (
 	TypePurgeRun        = "PurgeRun"
 	TypeRepository      = "Repository"
 	TypeRobot           = "Robot"
+	TypeRunLease        = "RunLease"
 	TypeScanReport      = "ScanReport"
 	TypeScanner         = "Scanner"
 	TypeSession         = "Session"
@@ -6132,6 +6134,8 @@ type BlobMutation struct {
 	status           *blob.Status
 	version          *int64
 	addversion       *int64
+	claimed_by       *int64
+	addclaimed_by    *int64
 	created_at       *time.Time
 	updated_at       *time.Time
 	clearedFields    map[string]struct{}
@@ -6461,6 +6465,76 @@ func (m *BlobMutation) ResetVersion() {
 	m.addversion = nil
 }
 
+// SetClaimedBy sets the "claimed_by" field.
+func (m *BlobMutation) SetClaimedBy(i int64) {
+	m.claimed_by = &i
+	m.addclaimed_by = nil
+}
+
+// ClaimedBy returns the value of the "claimed_by" field in the mutation.
+func (m *BlobMutation) ClaimedBy() (r int64, exists bool) {
+	v := m.claimed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClaimedBy returns the old "claimed_by" field's value of the Blob entity.
+// If the Blob object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BlobMutation) OldClaimedBy(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClaimedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClaimedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClaimedBy: %w", err)
+	}
+	return oldValue.ClaimedBy, nil
+}
+
+// AddClaimedBy adds i to the "claimed_by" field.
+func (m *BlobMutation) AddClaimedBy(i int64) {
+	if m.addclaimed_by != nil {
+		*m.addclaimed_by += i
+	} else {
+		m.addclaimed_by = &i
+	}
+}
+
+// AddedClaimedBy returns the value that was added to the "claimed_by" field in this mutation.
+func (m *BlobMutation) AddedClaimedBy() (r int64, exists bool) {
+	v := m.addclaimed_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearClaimedBy clears the value of the "claimed_by" field.
+func (m *BlobMutation) ClearClaimedBy() {
+	m.claimed_by = nil
+	m.addclaimed_by = nil
+	m.clearedFields[blob.FieldClaimedBy] = struct{}{}
+}
+
+// ClaimedByCleared returns if the "claimed_by" field was cleared in this mutation.
+func (m *BlobMutation) ClaimedByCleared() bool {
+	_, ok := m.clearedFields[blob.FieldClaimedBy]
+	return ok
+}
+
+// ResetClaimedBy resets all changes to the "claimed_by" field.
+func (m *BlobMutation) ResetClaimedBy() {
+	m.claimed_by = nil
+	m.addclaimed_by = nil
+	delete(m.clearedFields, blob.FieldClaimedBy)
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *BlobMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -6621,7 +6695,7 @@ func (m *BlobMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BlobMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.digest != nil {
 		fields = append(fields, blob.FieldDigest)
 	}
@@ -6636,6 +6710,9 @@ func (m *BlobMutation) Fields() []string {
 	}
 	if m.version != nil {
 		fields = append(fields, blob.FieldVersion)
+	}
+	if m.claimed_by != nil {
+		fields = append(fields, blob.FieldClaimedBy)
 	}
 	if m.created_at != nil {
 		fields = append(fields, blob.FieldCreatedAt)
@@ -6661,6 +6738,8 @@ func (m *BlobMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case blob.FieldVersion:
 		return m.Version()
+	case blob.FieldClaimedBy:
+		return m.ClaimedBy()
 	case blob.FieldCreatedAt:
 		return m.CreatedAt()
 	case blob.FieldUpdatedAt:
@@ -6684,6 +6763,8 @@ func (m *BlobMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldStatus(ctx)
 	case blob.FieldVersion:
 		return m.OldVersion(ctx)
+	case blob.FieldClaimedBy:
+		return m.OldClaimedBy(ctx)
 	case blob.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case blob.FieldUpdatedAt:
@@ -6732,6 +6813,13 @@ func (m *BlobMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetVersion(v)
 		return nil
+	case blob.FieldClaimedBy:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClaimedBy(v)
+		return nil
 	case blob.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -6760,6 +6848,9 @@ func (m *BlobMutation) AddedFields() []string {
 	if m.addversion != nil {
 		fields = append(fields, blob.FieldVersion)
 	}
+	if m.addclaimed_by != nil {
+		fields = append(fields, blob.FieldClaimedBy)
+	}
 	return fields
 }
 
@@ -6772,6 +6863,8 @@ func (m *BlobMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedSize()
 	case blob.FieldVersion:
 		return m.AddedVersion()
+	case blob.FieldClaimedBy:
+		return m.AddedClaimedBy()
 	}
 	return nil, false
 }
@@ -6795,6 +6888,13 @@ func (m *BlobMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddVersion(v)
 		return nil
+	case blob.FieldClaimedBy:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddClaimedBy(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Blob numeric field %s", name)
 }
@@ -6802,7 +6902,11 @@ func (m *BlobMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *BlobMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(blob.FieldClaimedBy) {
+		fields = append(fields, blob.FieldClaimedBy)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -6815,6 +6919,11 @@ func (m *BlobMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *BlobMutation) ClearField(name string) error {
+	switch name {
+	case blob.FieldClaimedBy:
+		m.ClearClaimedBy()
+		return nil
+	}
 	return fmt.Errorf("unknown Blob nullable field %s", name)
 }
 
@@ -6836,6 +6945,9 @@ func (m *BlobMutation) ResetField(name string) error {
 		return nil
 	case blob.FieldVersion:
 		m.ResetVersion()
+		return nil
+	case blob.FieldClaimedBy:
+		m.ResetClaimedBy()
 		return nil
 	case blob.FieldCreatedAt:
 		m.ResetCreatedAt()
@@ -17126,6 +17238,446 @@ func (m *RobotMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Robot edge %s", name)
+}
+
+// RunLeaseMutation represents an operation that mutates the RunLease nodes in the graph.
+type RunLeaseMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int64
+	kind          *string
+	owner         *string
+	expires_at    *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*RunLease, error)
+	predicates    []predicate.RunLease
+}
+
+var _ ent.Mutation = (*RunLeaseMutation)(nil)
+
+// runleaseOption allows management of the mutation configuration using functional options.
+type runleaseOption func(*RunLeaseMutation)
+
+// newRunLeaseMutation creates new mutation for the RunLease entity.
+func newRunLeaseMutation(c config, op Op, opts ...runleaseOption) *RunLeaseMutation {
+	m := &RunLeaseMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRunLease,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRunLeaseID sets the ID field of the mutation.
+func withRunLeaseID(id int64) runleaseOption {
+	return func(m *RunLeaseMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RunLease
+		)
+		m.oldValue = func(ctx context.Context) (*RunLease, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RunLease.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRunLease sets the old RunLease of the mutation.
+func withRunLease(node *RunLease) runleaseOption {
+	return func(m *RunLeaseMutation) {
+		m.oldValue = func(context.Context) (*RunLease, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RunLeaseMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RunLeaseMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of RunLease entities.
+func (m *RunLeaseMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RunLeaseMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RunLeaseMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RunLease.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetKind sets the "kind" field.
+func (m *RunLeaseMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *RunLeaseMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the RunLease entity.
+// If the RunLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunLeaseMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *RunLeaseMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetOwner sets the "owner" field.
+func (m *RunLeaseMutation) SetOwner(s string) {
+	m.owner = &s
+}
+
+// Owner returns the value of the "owner" field in the mutation.
+func (m *RunLeaseMutation) Owner() (r string, exists bool) {
+	v := m.owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOwner returns the old "owner" field's value of the RunLease entity.
+// If the RunLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunLeaseMutation) OldOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOwner: %w", err)
+	}
+	return oldValue.Owner, nil
+}
+
+// ResetOwner resets all changes to the "owner" field.
+func (m *RunLeaseMutation) ResetOwner() {
+	m.owner = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *RunLeaseMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *RunLeaseMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the RunLease entity.
+// If the RunLease object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RunLeaseMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *RunLeaseMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// Where appends a list predicates to the RunLeaseMutation builder.
+func (m *RunLeaseMutation) Where(ps ...predicate.RunLease) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RunLeaseMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RunLeaseMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RunLease, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RunLeaseMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RunLeaseMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RunLease).
+func (m *RunLeaseMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RunLeaseMutation) Fields() []string {
+	fields := make([]string, 0, 3)
+	if m.kind != nil {
+		fields = append(fields, runlease.FieldKind)
+	}
+	if m.owner != nil {
+		fields = append(fields, runlease.FieldOwner)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, runlease.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RunLeaseMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case runlease.FieldKind:
+		return m.Kind()
+	case runlease.FieldOwner:
+		return m.Owner()
+	case runlease.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RunLeaseMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case runlease.FieldKind:
+		return m.OldKind(ctx)
+	case runlease.FieldOwner:
+		return m.OldOwner(ctx)
+	case runlease.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RunLease field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RunLeaseMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case runlease.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case runlease.FieldOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOwner(v)
+		return nil
+	case runlease.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RunLease field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RunLeaseMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RunLeaseMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RunLeaseMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RunLease numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RunLeaseMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RunLeaseMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RunLeaseMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown RunLease nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RunLeaseMutation) ResetField(name string) error {
+	switch name {
+	case runlease.FieldKind:
+		m.ResetKind()
+		return nil
+	case runlease.FieldOwner:
+		m.ResetOwner()
+		return nil
+	case runlease.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RunLease field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RunLeaseMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RunLeaseMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RunLeaseMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RunLeaseMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RunLeaseMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RunLeaseMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RunLeaseMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown RunLease unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RunLeaseMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown RunLease edge %s", name)
 }
 
 // ScanReportMutation represents an operation that mutates the ScanReport nodes in the graph.

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
@@ -278,11 +279,11 @@ func init() {
 	// blob.DefaultVersion holds the default value on creation for the version field.
 	blob.DefaultVersion = blobDescVersion.Default.(int64)
 	// blobDescCreatedAt is the schema descriptor for created_at field.
-	blobDescCreatedAt := blobFields[5].Descriptor()
+	blobDescCreatedAt := blobFields[6].Descriptor()
 	// blob.DefaultCreatedAt holds the default value on creation for the created_at field.
 	blob.DefaultCreatedAt = blobDescCreatedAt.Default.(func() time.Time)
 	// blobDescUpdatedAt is the schema descriptor for updated_at field.
-	blobDescUpdatedAt := blobFields[6].Descriptor()
+	blobDescUpdatedAt := blobFields[7].Descriptor()
 	// blob.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	blob.DefaultUpdatedAt = blobDescUpdatedAt.Default.(func() time.Time)
 	cveexportFields := schema.CVEExport{}.Fields()
@@ -665,6 +666,16 @@ func init() {
 	robot.DefaultUpdatedAt = robotDescUpdatedAt.Default.(func() time.Time)
 	// robot.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	robot.UpdateDefaultUpdatedAt = robotDescUpdatedAt.UpdateDefault.(func() time.Time)
+	runleaseFields := schema.RunLease{}.Fields()
+	_ = runleaseFields
+	// runleaseDescKind is the schema descriptor for kind field.
+	runleaseDescKind := runleaseFields[1].Descriptor()
+	// runlease.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	runlease.KindValidator = runleaseDescKind.Validators[0].(func(string) error)
+	// runleaseDescOwner is the schema descriptor for owner field.
+	runleaseDescOwner := runleaseFields[2].Descriptor()
+	// runlease.OwnerValidator is a validator for the "owner" field. It is called by the builders before save.
+	runlease.OwnerValidator = runleaseDescOwner.Validators[0].(func(string) error)
 	scanreportFields := schema.ScanReport{}.Fields()
 	_ = scanreportFields
 	// scanreportDescMimeType is the schema descriptor for mime_type field.

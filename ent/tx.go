@@ -48,6 +48,8 @@ type Tx struct {
 	Repository *RepositoryClient
 	// Robot is the client for interacting with the Robot builders.
 	Robot *RobotClient
+	// RunLease is the client for interacting with the RunLease builders.
+	RunLease *RunLeaseClient
 	// ScanReport is the client for interacting with the ScanReport builders.
 	ScanReport *ScanReportClient
 	// Scanner is the client for interacting with the Scanner builders.
@@ -214,6 +216,7 @@ func (tx *Tx) init() {
 	tx.PurgeRun = NewPurgeRunClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
 	tx.Robot = NewRobotClient(tx.config)
+	tx.RunLease = NewRunLeaseClient(tx.config)
 	tx.ScanReport = NewScanReportClient(tx.config)
 	tx.Scanner = NewScannerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

@@ -599,7 +599,11 @@ func (r *mutationResolver) PurgeAuditLogs(ctx context.Context, input model.Purge
 	if err := params.Validate(); err != nil {
 		return nil, badInput("%s", err.Error())
 	}
-	return r.Purge.Start(ctx, r.Jobs, params, purgerun.TriggerManual, r.principal(ctx).Name)
+	run, err := r.Purge.Start(ctx, r.Jobs, params, purgerun.TriggerManual, r.principal(ctx).Name)
+	if errors.Is(err, purge.ErrRunning) {
+		return nil, conflict("%s", err.Error())
+	}
+	return run, err
 }
 
 // StopPurge is the resolver for the stopPurge field.

@@ -78,7 +78,11 @@ func (r *mutationResolver) PurgeUploads(ctx context.Context, olderThanHours *int
 		}
 		age = time.Duration(*olderThanHours) * time.Hour
 	}
-	return r.GC.PurgeUploads(ctx, r.Jobs, age, dryRun != nil && *dryRun, gcrun.TriggerManual, r.principal(ctx).Name)
+	run, err := r.GC.PurgeUploads(ctx, r.Jobs, age, dryRun != nil && *dryRun, gcrun.TriggerManual, r.principal(ctx).Name)
+	if errors.Is(err, gc.ErrUploadPurgeRunning) {
+		return nil, conflict("%s", err.Error())
+	}
+	return run, err
 }
 
 // GcRuns is the resolver for the gcRuns field.

@@ -13,6 +13,7 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // DefaultGCWindow is how long a blob stays safe from garbage collection after it was last pushed,
@@ -31,6 +32,11 @@ const claimTimeout = 2 * time.Minute
 //   - a blob being deleted (`deleting`) answers 404, so the client uploads it again;
 //   - an upload or mount first claims the blob's row (inserting it if new), waiting while a
 //     collector deletes it, and only then writes storage: a blob is never deleted after its upload.
+//
+// A collector's claim (`deleting`) names its owner, the River job of the run, and holds only while
+// that job's run lease does (worker/run): the collector deletes from storage only while its lease
+// is safely held, so once the lease has lapsed (its worker died) the claim is void and the blob is
+// treated as not being deleted: HEAD answers from storage, an upload proceeds at once.
 //
 // A blob not touched for half the window is touched on HEAD or GET, so a client that has just
 // checked a blob exists can count on it for at least half the window.
@@ -61,9 +67,10 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			id, version int64
 			status      string
 			updatedAt   time.Time
+			deleting    bool
 		)
-		err := g.queryRow(ctx, `SELECT id, status, version, updated_at FROM blobs WHERE digest = $1`,
-			[]any{dgst.String()}, &id, &status, &version, &updatedAt)
+		err := g.queryRow(ctx, `SELECT b.id, b.status, b.version, b.updated_at, `+beingDeleted("b.status", "b.claimed_by")+` FROM blobs b WHERE b.digest = $1`,
+			[]any{dgst.String()}, &id, &status, &version, &updatedAt, &deleting)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // pushed but not yet referenced, or never seen: storage decides
 		}
@@ -71,12 +78,13 @@ func (g *BlobGuard) Touch(ctx context.Context, dgst digest.Digest) error {
 			return fmt.Errorf("blob guard %s: %w", dgst, err)
 		}
 		switch {
-		case status == "deleting":
+		case deleting:
 			return errBeingDeleted
 		case status == "none" && time.Since(updatedAt) < g.window/2:
 			return nil
 		}
-		res, err := g.db.ExecContext(ctx, `UPDATE blobs SET status = 'none', version = version + 1, updated_at = now()
+		// (A lapsed claim is voided here too: the blob is whatever storage says it is.)
+		res, err := g.db.ExecContext(ctx, `UPDATE blobs SET status = 'none', claimed_by = NULL, version = version + 1, updated_at = now()
 WHERE id = $1 AND version = $2`, id, version)
 		if err != nil {
 			return fmt.Errorf("blob guard %s: touch: %w", dgst, err)
@@ -100,9 +108,9 @@ func (g *BlobGuard) Claim(ctx context.Context, dgst digest.Digest, size int64) e
 		err := g.queryRow(ctx, `
 INSERT INTO blobs (digest, media_type, size, status, version, created_at, updated_at)
 VALUES ($1, '', $2, 'none', 0, now(), now())
-ON CONFLICT (digest) DO UPDATE SET status = 'none', version = blobs.version + 1, updated_at = now(),
+ON CONFLICT (digest) DO UPDATE SET status = 'none', claimed_by = NULL, version = blobs.version + 1, updated_at = now(),
 	size = CASE WHEN blobs.size = 0 THEN EXCLUDED.size ELSE blobs.size END
-WHERE blobs.status <> 'deleting'
+WHERE NOT `+beingDeleted("blobs.status", "blobs.claimed_by")+`
 RETURNING id`, []any{dgst.String(), size}, &id)
 		if err == nil {
 			return nil
@@ -117,6 +125,13 @@ RETURNING id`, []any{dgst.String(), size}, &id)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// beingDeleted is the condition that a blob (given its status and claimed_by columns) is being
+// deleted by a live collector: `deleting`, claimed by a job whose run lease has not lapsed. It is
+// the one rule every writer of a blob's row (guard, indexer) applies.
+func beingDeleted(status, claimedBy string) string {
+	return `(` + status + ` = 'deleting' AND ` + run.Held(claimedBy) + `)`
 }
 
 func (g *BlobGuard) queryRow(ctx context.Context, query string, args []any, dest ...any) error {

@@ -209,13 +209,14 @@ func upsertBlobs(ctx context.Context, tx *ent.Tx, descs []v1.Descriptor, now tim
 			SetSize(d.Size).SetUpdatedAt(now))
 	}
 	// A blob marked for garbage collection that a manifest now references goes back to none; the
-	// version bump makes the collector's compare-and-set fail. One being deleted is left alone and
-	// fails the push below, so the client pushes again (and uploads it again).
+	// version bump makes the collector's compare-and-set fail. One being deleted (under a live
+	// claim: see BlobGuard) is left alone and fails the push below, so the client pushes again
+	// (and uploads it again).
 	err := tx.Blob.CreateBulk(creates...).
 		OnConflict(sql.ConflictColumns(blob.FieldDigest),
-			sql.UpdateWhere(sql.NEQ(blob.FieldStatus, blob.StatusDeleting.String()))).
+			sql.UpdateWhere(sql.ExprP("NOT "+beingDeleted("blobs.status", "blobs.claimed_by")))).
 		Update(func(u *ent.BlobUpsert) {
-			u.SetUpdatedAt(now).SetStatus(blob.StatusNone).AddVersion(1)
+			u.SetUpdatedAt(now).SetStatus(blob.StatusNone).AddVersion(1).ClearClaimedBy()
 			u.UpdateMediaType().UpdateSize() // an upload recorded neither
 		}).
 		Exec(ctx)
@@ -227,11 +228,25 @@ func upsertBlobs(ctx context.Context, tx *ent.Tx, descs []v1.Descriptor, now tim
 		return nil, fmt.Errorf("look up blobs: %w", err)
 	}
 	ids := make([]int, len(rows))
+	var deleting []string
 	for i, b := range rows {
 		if b.Status == blob.StatusDeleting {
-			return nil, fmt.Errorf("blob %s is being garbage-collected: push it again", b.Digest)
+			deleting = append(deleting, b.Digest)
 		}
 		ids[i] = b.ID
+	}
+	if len(deleting) > 0 {
+		// Left `deleting` by the upsert: by a live collector, or one whose claim lapsed since.
+		live, err := tx.Blob.Query().Where(blob.DigestIn(deleting...), func(s *sql.Selector) {
+			s.Where(sql.ExprP(beingDeleted(s.C(blob.FieldStatus), s.C(blob.FieldClaimedBy))))
+		}).Select(blob.FieldDigest).Strings(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("look up blobs: %w", err)
+		}
+		if len(live) > 0 {
+			return nil, fmt.Errorf("blob %s is being garbage-collected: push it again", live[0])
+		}
+		return nil, fmt.Errorf("blob %s was being garbage-collected by a collector that has stopped: push it again", deleting[0])
 	}
 	return ids, nil
 }

@@ -16,8 +16,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/egress"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -79,6 +79,13 @@ type Config struct {
 	// bytes it holds at most.
 	AuditSpoolDir  string `yaml:"audit_spool_dir"`
 	AuditSpoolSize int64  `yaml:"audit_spool_size"`
+	// JobLease is how long a job run's lease lasts without renewal: a worker that dies mid-run
+	// (GC, purge, export, scan) is noticed, its run ended and its claims on blobs voided, within
+	// about this long. At least 1s.
+	JobLease time.Duration `yaml:"job_lease"`
+	// JobStopTimeout is how long running jobs get to finish at shutdown before they are
+	// cancelled (each then records its run as stopped).
+	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -125,7 +132,9 @@ func Defaults() Config {
 		LoginAttempts:        10,
 		LoginAddressAttempts: 100,
 		LoginWindow:          10 * time.Minute,
-		AuditSpoolSize: audit.DefaultSpoolLimit,
+		AuditSpoolSize:       audit.DefaultSpoolLimit,
+		JobLease:             time.Minute,
+		JobStopTimeout:       20 * time.Second,
 	}
 }
 
@@ -174,6 +183,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("login-window", "BERTH_LOGIN_WINDOW", "how long a used-up login allowance takes to refill; default "+d.LoginWindow.String())
 	add("audit-spool-dir", "BERTH_AUDIT_SPOOL_DIR", "directory where audit entries wait on local disk while PostgreSQL is unavailable (each process takes a numbered subdirectory); default audit-spool under the data directory")
 	add("audit-spool-size", "BERTH_AUDIT_SPOOL_SIZE", "most bytes the audit spool holds, e.g. 512MiB or 2GiB; default 512MiB")
+	add("job-lease", "BERTH_JOB_LEASE", "how long a job run's lease lasts unrenewed: a worker that dies mid-run is noticed and its run ended within about this long (at least 1s); default "+d.JobLease.String())
+	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -277,6 +288,10 @@ func (c *Config) set(name, v string) error {
 		c.AuditSpoolDir = v
 	case "audit-spool-size":
 		c.AuditSpoolSize, err = parseSize(v)
+	case "job-lease":
+		c.JobLease, err = time.ParseDuration(v)
+	case "job-stop-timeout":
+		c.JobStopTimeout, err = time.ParseDuration(v)
 	}
 	return err
 }
@@ -290,6 +305,9 @@ func (c *Config) validate() error {
 	}
 	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
 		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")
+	}
+	if c.JobLease < time.Second || c.JobStopTimeout <= 0 {
+		return errors.New("the job lease must be at least 1s and the job stop timeout positive")
 	}
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")

@@ -20,9 +20,13 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
+	"github.com/berth-registry/berth/worker/gc"
 )
 
 // gcTestDriver is the filesystem driver with deletes that fail on demand: a delete whose path
@@ -499,8 +503,9 @@ func TestGCAdminsOnlyHistoryScheduleEvents(t *testing.T) {
 		t.Errorf("events of run %s: %v; want GC_STARTED … GC_COMPLETED", run.ID, types)
 	}
 
-	// One GC at a time: while one is running, another is refused.
-	g.exec(t, `INSERT INTO gc_runs (kind, status, trigger, log, operator, created_at) VALUES ('GC', 'RUNNING', 'MANUAL', '', 'x', now())`)
+	// One GC at a time: while one is queued or running (River's job state says so), another is
+	// refused. This one's job is scheduled an hour ahead, so it stays queued.
+	queueGCJob(t, g.env, time.Hour)
 	if r := g.env.GraphQL("admin", servertest.AdminPassword, `mutation { startGC(input: {}) { id } }`, nil); r.Code() != "CONFLICT" {
 		t.Errorf("second gc while one runs: code %q; want CONFLICT", r.Code())
 	}
@@ -684,4 +689,96 @@ func TestGCProgressIsPublished(t *testing.T) {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// queueGCJob records a RUNNING GC run whose River job is queued to run after in, as a GC queued
+// on another replica is.
+func queueGCJob(t *testing.T, env *servertest.Env, in time.Duration) (runID int) {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := gc.Args{}.InsertOpts()
+	opts.ScheduledAt = time.Now().Add(in)
+	// An earlier GC's job may not be recorded as completed yet (River does that just after its run
+	// ends): until then it is still the one GC. Each try is its own transaction, which must end
+	// for River to complete that job.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO gc_runs (kind, status, trigger, log, operator, created_at)
+VALUES ('GC', 'RUNNING', 'MANUAL', '', 'x', now()) RETURNING id`).Scan(&runID); err != nil {
+			t.Fatal(err)
+		}
+		res, err := client.InsertTx(ctx, tx, gc.Args{RunID: runID, RunKind: "GC"}, &opts)
+		if err != nil {
+			t.Fatalf("queue gc job: %v", err)
+		}
+		if res.UniqueSkippedAsDuplicate {
+			_ = tx.Rollback(ctx)
+			if time.Now().After(deadline) {
+				t.Fatalf("queue gc job: another gc job stays active: %+v", res.Job)
+			}
+			continue
+		}
+		if _, err := tx.Exec(ctx, `UPDATE gc_runs SET job_id = $1 WHERE id = $2`, res.Job.ID, runID); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return runID
+	}
+}
+
+// TestGCDryRunWithNothingUntaggedEqualsRealRun: with no untagged artifact to spare, the dry run
+// still counts only unreferenced blobs (a nil list of spared artifacts once reached SQL as NULL
+// in `<> ALL(...)` and made every blob look like garbage), and the real run frees exactly that.
+func TestGCDryRunWithNothingUntaggedEqualsRealRun(t *testing.T) {
+	t.Parallel()
+	g := setupGC(t, time.Millisecond, 0)
+	g.push(t, "library/keep:v1", randomLayer(t, 3000), randomLayer(t, 2000))
+	_, kept := g.blobsOf(t, "library/keep:v1")
+	g.seedBlobs(t, 20)
+	for _, untagged := range []bool{false, true} {
+		before := g.stored(t)
+		dry := g.gc(t, map[string]any{"dryRun": true, "deleteUntagged": untagged})
+		if dry.Status != "SUCCESS" || dry.BlobsDeleted != 20 || dry.ArtifactsDeleted != 0 || dry.ManifestsDeleted != 0 {
+			t.Fatalf("dry run (delete untagged %t) = %+v; want SUCCESS counting the 20 unreferenced blobs only", untagged, dry)
+		}
+		if after := g.stored(t); len(after) != len(before) {
+			t.Fatalf("the dry run deleted %d blobs", len(before)-len(after))
+		}
+		if !untagged {
+			continue // the real run after the second dry run frees them
+		}
+		g.dryRunMatches(t, dry, before)
+	}
+	for _, d := range kept {
+		if _, ok := g.stored(t)[d]; !ok {
+			t.Fatalf("kept image's blob %s is gone", d)
+		}
+	}
+}
+
+// dryRunMatches runs the real GC the dry run predicted and checks it freed exactly that.
+func (g *gcBundle) dryRunMatches(t *testing.T, dry gcRunResult, before map[string]int64) {
+	t.Helper()
+	real := g.gc(t, map[string]any{"deleteUntagged": true})
+	if real.Status != "SUCCESS" || real.BlobsDeleted != dry.BlobsDeleted || real.ManifestsDeleted != dry.ManifestsDeleted ||
+		real.ArtifactsDeleted != dry.ArtifactsDeleted || real.BytesFreed != dry.BytesFreed {
+		t.Fatalf("real run = %+v\ndry run  = %+v; want the same counts", real, dry)
+	}
+	if freed := total(before) - total(g.stored(t)); freed != real.BytesFreed {
+		t.Fatalf("storage shrank by %d bytes; the run says %d", freed, real.BytesFreed)
+	}
 }

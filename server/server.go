@@ -54,6 +54,7 @@ type Server struct {
 	forward  *audit.Forwarder
 	registry *registry.Registry
 	jobs     *river.Client[pgx.Tx]
+	jobDeps  worker.Deps
 	redis    *redis.Client
 	cache    *cache.Cache // nil when the cache is off
 	handler  http.Handler
@@ -169,6 +170,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
 		return nil, err
 	}
+	s.jobDeps = deps
 	s.jobs, err = worker.NewClient(pool, deps, cfg.RunJobs)
 	if err != nil {
 		return nil, err
@@ -223,7 +225,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("event bus stopped", "err", err)
 		}
 	}()
-	if err := worker.Start(ctx, s.jobs, s.cfg.RunJobs); err != nil {
+	if err := worker.Start(ctx, s.jobs, s.jobDeps, s.cfg.RunJobs); err != nil {
 		return fmt.Errorf("start jobs: %w", err)
 	}
 	return nil
@@ -267,11 +269,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down: finishing in-flight requests")
+	s.log.Info("shutting down: finishing in-flight requests and running jobs")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	// Jobs stop beside the HTTP server: each gets JobStopTimeout, then is cancelled and records
+	// its run as stopped. Only after both does close() close the pool they write through.
+	jobsStopped := make(chan error, 1)
+	go func() { jobsStopped <- s.stopJobs(context.Background()) }()
 	err := srv.Shutdown(shutdownCtx)
-	if stopErr := s.stopJobs(shutdownCtx); stopErr != nil && !errors.Is(stopErr, context.Canceled) {
+	if stopErr := <-jobsStopped; stopErr != nil {
 		err = errors.Join(err, fmt.Errorf("stop jobs: %w", stopErr))
 	}
 	stopBackground()
@@ -319,7 +325,7 @@ func (s *Server) stopJobs(ctx context.Context) error {
 	if !s.cfg.RunJobs {
 		return nil
 	}
-	return s.jobs.Stop(ctx)
+	return worker.Stop(ctx, s.jobs, s.cfg.JobStopTimeout, 10*time.Second)
 }
 
 // checkForwardEndpoint dials an audit forwarding endpoint, so that a setting that cannot work is

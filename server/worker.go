@@ -38,7 +38,7 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 		return worker.Deps{}, err
 	}
 	deps := worker.Deps{Egress: policy, DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
-		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(),
+		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(), JobLease: cfg.JobLease,
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/egress"
@@ -23,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -62,6 +64,25 @@ type Deps struct {
 	ScanAll river.PeriodicSchedule
 	// Egress decides which addresses webhook deliveries may reach (nil: public ones only).
 	Egress *egress.Policy
+	// JobLease is how long a run's lease lasts without renewal (run.DefaultLease if zero): a
+	// worker that dies mid-run is noticed, and its run ended, within about this long.
+	JobLease time.Duration
+}
+
+// leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
+// be left under way when its worker dies.
+var leasedKinds = []string{gc.Args{}.Kind(), purge.Args{}.Kind(), export.Args{}.Kind(), scan.Args{}.Kind(), scan.AllArgs{}.Kind()}
+
+// Leases returns the middleware that holds run leases for deps' jobs.
+func Leases(deps Deps) *run.Leases {
+	return run.NewLeases(deps.Pool, deps.JobLease, deps.Log, leasedKinds...)
+}
+
+// NewReconciler returns the reconciler of every kind of run: it ends the runs of dead workers and
+// of jobs that are gone, and hands back garbage collection's lapsed claims on blobs.
+func NewReconciler(deps Deps) *run.Reconciler {
+	return run.NewReconciler(deps.Pool, Leases(deps), deps.Log,
+		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table}, gc.ReleaseLapsedClaims)
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -70,6 +91,7 @@ type Deps struct {
 func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{Logger: deps.Log}
 	if work {
+		cfg.Middleware = []rivertype.Middleware{Leases(deps)}
 		workers := river.NewWorkers()
 		retryBase := deps.WebhookRetryBase
 		if retryBase == 0 {
@@ -138,12 +160,35 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 	return client, nil
 }
 
-// Start starts client if it works jobs; an insert-only client has nothing to start.
-func Start(ctx context.Context, client *river.Client[pgx.Tx], work bool) error {
+// Start starts client if it works jobs, with the run reconciler beside it until ctx ends; an
+// insert-only client has nothing to start.
+func Start(ctx context.Context, client *river.Client[pgx.Tx], deps Deps, work bool) error {
 	if !work {
 		return nil
 	}
-	return client.Start(ctx)
+	if err := client.Start(ctx); err != nil {
+		return err
+	}
+	go NewReconciler(deps).Run(ctx)
+	return nil
+}
+
+// Stop stops client: running jobs get soft to finish; then their contexts are cancelled, so each
+// records how its run ended (stopped by the shutdown) rather than leaving it under way, and Stop
+// waits up to hard more for that. Only then may the caller close the database pool.
+func Stop(ctx context.Context, client *river.Client[pgx.Tx], soft, hard time.Duration) error {
+	softCtx, cancel := context.WithTimeout(ctx, soft)
+	err := client.Stop(softCtx)
+	cancel()
+	if err == nil {
+		return nil
+	}
+	hardCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hard)
+	defer cancel()
+	if err := client.StopAndCancel(hardCtx); err != nil {
+		return fmt.Errorf("jobs did not stop within %s of being cancelled: %w", hard, err)
+	}
+	return nil
 }
 
 // SessionPurgeArgs is the hourly job that deletes expired dashboard sessions.

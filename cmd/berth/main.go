@@ -18,6 +18,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
@@ -128,13 +129,17 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := client.Start(ctx); err != nil {
+	// The jobs' context is not ctx: a signal starts a soft stop (running jobs get
+	// JobStopTimeout to finish), not an immediate cancel.
+	jobCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := worker.Start(jobCtx, client, deps, true); err != nil {
 		return err
 	}
 	log.Info("worker running")
 	<-ctx.Done()
-	log.Info("worker stopping: letting running jobs finish")
-	return client.Stop(context.WithoutCancel(ctx))
+	log.Info("worker stopping: letting running jobs finish", "timeout", cfg.JobStopTimeout)
+	return worker.Stop(jobCtx, client, cfg.JobStopTimeout, 10*time.Second)
 }
 
 func migrate(ctx context.Context, args []string) error {

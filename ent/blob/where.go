@@ -75,6 +75,11 @@ func Version(v int64) predicate.Blob {
 	return predicate.Blob(sql.FieldEQ(FieldVersion, v))
 }
 
+// ClaimedBy applies equality check predicate on the "claimed_by" field. It's identical to ClaimedByEQ.
+func ClaimedBy(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldEQ(FieldClaimedBy, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Blob {
 	return predicate.Blob(sql.FieldEQ(FieldCreatedAt, v))
@@ -313,6 +318,56 @@ func VersionLT(v int64) predicate.Blob {
 // VersionLTE applies the LTE predicate on the "version" field.
 func VersionLTE(v int64) predicate.Blob {
 	return predicate.Blob(sql.FieldLTE(FieldVersion, v))
+}
+
+// ClaimedByEQ applies the EQ predicate on the "claimed_by" field.
+func ClaimedByEQ(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldEQ(FieldClaimedBy, v))
+}
+
+// ClaimedByNEQ applies the NEQ predicate on the "claimed_by" field.
+func ClaimedByNEQ(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldNEQ(FieldClaimedBy, v))
+}
+
+// ClaimedByIn applies the In predicate on the "claimed_by" field.
+func ClaimedByIn(vs ...int64) predicate.Blob {
+	return predicate.Blob(sql.FieldIn(FieldClaimedBy, vs...))
+}
+
+// ClaimedByNotIn applies the NotIn predicate on the "claimed_by" field.
+func ClaimedByNotIn(vs ...int64) predicate.Blob {
+	return predicate.Blob(sql.FieldNotIn(FieldClaimedBy, vs...))
+}
+
+// ClaimedByGT applies the GT predicate on the "claimed_by" field.
+func ClaimedByGT(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldGT(FieldClaimedBy, v))
+}
+
+// ClaimedByGTE applies the GTE predicate on the "claimed_by" field.
+func ClaimedByGTE(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldGTE(FieldClaimedBy, v))
+}
+
+// ClaimedByLT applies the LT predicate on the "claimed_by" field.
+func ClaimedByLT(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldLT(FieldClaimedBy, v))
+}
+
+// ClaimedByLTE applies the LTE predicate on the "claimed_by" field.
+func ClaimedByLTE(v int64) predicate.Blob {
+	return predicate.Blob(sql.FieldLTE(FieldClaimedBy, v))
+}
+
+// ClaimedByIsNil applies the IsNil predicate on the "claimed_by" field.
+func ClaimedByIsNil() predicate.Blob {
+	return predicate.Blob(sql.FieldIsNull(FieldClaimedBy))
+}
+
+// ClaimedByNotNil applies the NotNil predicate on the "claimed_by" field.
+func ClaimedByNotNil() predicate.Blob {
+	return predicate.Blob(sql.FieldNotNull(FieldClaimedBy))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

@@ -213,6 +213,18 @@ func (f RobotFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RobotMutation", m)
 }
 
+// The RunLeaseFunc type is an adapter to allow the use of ordinary
+// function as RunLease mutator.
+type RunLeaseFunc func(context.Context, *ent.RunLeaseMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RunLeaseFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RunLeaseMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RunLeaseMutation", m)
+}
+
 // The ScanReportFunc type is an adapter to allow the use of ordinary
 // function as ScanReport mutator.
 type ScanReportFunc func(context.Context, *ent.ScanReportMutation) (ent.Value, error)

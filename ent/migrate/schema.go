@@ -283,6 +283,7 @@ var (
 		{Name: "size", Type: field.TypeInt64, Default: 0},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"none", "delete", "deleting", "deletefailed"}, Default: "none"},
 		{Name: "version", Type: field.TypeInt64, Default: 0},
+		{Name: "claimed_by", Type: field.TypeInt64, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 	}
@@ -295,7 +296,7 @@ var (
 			{
 				Name:    "blob_status_updated_at",
 				Unique:  false,
-				Columns: []*schema.Column{BlobsColumns[4], BlobsColumns[7]},
+				Columns: []*schema.Column{BlobsColumns[4], BlobsColumns[8]},
 			},
 		},
 	}
@@ -604,6 +605,26 @@ var (
 				Name:    "robot_project_id",
 				Unique:  false,
 				Columns: []*schema.Column{RobotsColumns[13]},
+			},
+		},
+	}
+	// RunLeasesColumns holds the columns for the "run_leases" table.
+	RunLeasesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "kind", Type: field.TypeString, Size: 255},
+		{Name: "owner", Type: field.TypeString, Size: 255},
+		{Name: "expires_at", Type: field.TypeTime},
+	}
+	// RunLeasesTable holds the schema information for the "run_leases" table.
+	RunLeasesTable = &schema.Table{
+		Name:       "run_leases",
+		Columns:    RunLeasesColumns,
+		PrimaryKey: []*schema.Column{RunLeasesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "runlease_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{RunLeasesColumns[3]},
 			},
 		},
 	}
@@ -990,6 +1011,7 @@ var (
 		PurgeRunsTable,
 		RepositoriesTable,
 		RobotsTable,
+		RunLeasesTable,
 		ScanReportsTable,
 		ScannersTable,
 		SessionsTable,

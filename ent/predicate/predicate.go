@@ -57,6 +57,9 @@ type Repository func(*sql.Selector)
 // Robot is the predicate function for robot builders.
 type Robot func(*sql.Selector)
 
+// RunLease is the predicate function for runlease builders.
+type RunLease func(*sql.Selector)
+
 // ScanReport is the predicate function for scanreport builders.
 type ScanReport func(*sql.Selector)
 

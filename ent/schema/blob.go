@@ -25,6 +25,8 @@ func (Blob) Fields() []ent.Field {
 		field.Int64("size").Default(0),
 		field.Enum("status").Values("none", "delete", "deleting", "deletefailed").Default("none"),
 		field.Int64("version").Default(0),
+		field.Int64("claimed_by").Optional().Nillable().Annotations(entgql.Skip()).
+			Comment("While `deleting`: the River job of the garbage collection that claimed it. The claim holds only while that job's run lease does."),
 		field.Time("created_at").Default(time.Now).Immutable(),
 		field.Time("updated_at").Default(time.Now).Comment("Last push, HEAD or status change: the GC time window reads it."),
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 const (
@@ -54,16 +55,26 @@ type Owner struct {
 
 // Args is the job that writes one execution's file.
 type Args struct {
-	ExportID int `json:"export_id"`
+	ExportID int `json:"export_id" river:"unique"`
 }
 
 // Kind names the job in River's table.
 func (Args) Kind() string { return "cve_export" }
 
-// InsertOpts puts exports on their own queue; a failed attempt starts over.
+// InsertOpts puts exports on their own queue; a failed attempt starts over; an execution has one
+// job queued or running.
 func (Args) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: maxAttempts}
+	return river.InsertOpts{Queue: Queue, MaxAttempts: maxAttempts, UniqueOpts: run.Unique(true)}
 }
+
+// Table is where executions are recorded, for the shared run lifecycle.
+var Table = run.Table{Name: "cve_exports", What: "CVE export",
+	End: `status = d.status, finished_at = now(), status_text = CASE d.status WHEN 'STOPPED' THEN 'Stopped' ELSE 'Export failed' END,
+	error = d.why`}
+
+// Timeout bounds one attempt: 1,000,000 rows take about 5 s, so this is billions of rows. A
+// worker that dies is noticed by its lease, not by this.
+const Timeout = 6 * time.Hour
 
 // Service starts, stops, serves and expires executions. API handlers on any replica use it.
 type Service struct {
@@ -102,23 +113,12 @@ VALUES ($1, $2, $3, $4, 'PENDING', 'Pending', 0, 0, 0, '', '', '', now()) RETURN
 	if err != nil {
 		return nil, fmt.Errorf("record export: %w", err)
 	}
-	res, err := client.InsertTx(ctx, tx, Args{ExportID: id}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("queue export %d: %w", id, err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE cve_exports SET job_id = $1 WHERE id = $2", res.Job.ID, id); err != nil {
+	if _, err := run.Insert(ctx, tx, client, Table, id, Args{ExportID: id}); err != nil {
 		return nil, err
 	}
-	old, err := tx.Query(ctx, `
-DELETE FROM cve_exports WHERE owner = $1 AND status NOT IN ('PENDING', 'RUNNING')
-  AND id NOT IN (SELECT id FROM cve_exports WHERE owner = $1 ORDER BY id DESC LIMIT $2)
-RETURNING id`, owner.Name, keptPerOwner)
+	trimmed, err := run.Trim(ctx, tx, Table, keptPerOwner, "owner", owner.Name)
 	if err != nil {
-		return nil, fmt.Errorf("trim %s's exports: %w", owner.Name, err)
-	}
-	trimmed, err := pgx.CollectRows(old, pgx.RowTo[int])
-	if err != nil {
-		return nil, fmt.Errorf("trim %s's exports: %w", owner.Name, err)
+		return nil, err
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
@@ -147,16 +147,17 @@ func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int
 	if e.Status != cveexport.StatusPending && e.Status != cveexport.StatusRunning {
 		return e, nil
 	}
-	if e.JobID != nil {
-		if _, err := client.JobCancel(ctx, *e.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-			return nil, fmt.Errorf("stop export %d: %w", id, err)
-		}
-	}
-	// One whose job had not started is stopped now; a running one records it itself.
+	// One whose job had not started is stopped now.
 	err = s.db.CVEExport.Update().Where(cveexport.ID(id), cveexport.StatusEQ(cveexport.StatusPending)).
 		SetStatus(cveexport.StatusStopped).SetStatusText("Stopped before it started").SetFinishedAt(time.Now()).Exec(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// A running one records it itself, unless its worker is gone: then it is ended here.
+	if e.JobID != nil {
+		if err := run.Stop(ctx, s.pool, client, Table, id, *e.JobID); err != nil {
+			return nil, err
+		}
 	}
 	return s.db.CVEExport.Get(ctx, id)
 }
@@ -233,9 +234,8 @@ func NewWorker(svc *Service, ttl time.Duration, kick func()) *Worker {
 	return &Worker{svc: svc, ttl: ttl, kick: kick}
 }
 
-// Timeout: 1,000,000 rows take about 5 s, so 50 minutes is hundreds of millions of rows; it stays
-// under River's rescue of stuck jobs (1 hour), so a slow export is never run twice at once.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 50 * time.Minute }
+// Timeout bounds an attempt (see the constant).
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // publish records a job event for e's owner (and admins) and has it dispatched.
 func (w *Worker) publish(ctx context.Context, e *ent.CVEExport, typ event.Type, rows int64) {
@@ -279,15 +279,26 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	w.publish(ctx, e, event.ExportStarted, 0)
 
 	finish := func(u *ent.CVEExportUpdateOne, typ event.Type, rows int64) error {
-		err := u.SetFinishedAt(time.Now()).Exec(context.WithoutCancel(ctx))
+		// Only an execution still under way: the reconciler may have ended it (this worker presumed dead).
+		err := u.Where(cveexport.StatusIn(cveexport.StatusPending, cveexport.StatusRunning)).
+			SetFinishedAt(time.Now()).Exec(context.WithoutCancel(ctx))
 		w.publish(ctx, e, typ, rows)
+		if ent.IsNotFound(err) {
+			return nil
+		}
 		return err
 	}
 	fail := func(rows int64, cause error) error {
+		stopped, why, ended := run.Outcome(ctx, Timeout)
 		switch {
-		case errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
+		case ended && stopped && errors.Is(context.Cause(ctx), river.ErrJobCancelledRemotely):
 			_ = finish(db.CVEExport.UpdateOne(e).SetStatus(cveexport.StatusStopped).SetStatusText("Stopped").SetRows(rows),
 				event.ExportFailed, rows)
+			return river.JobCancel(cause)
+		case ended && !stopped:
+			// Out of time, or presumed dead: trying again would end the same way.
+			_ = finish(db.CVEExport.UpdateOne(e).SetStatus(cveexport.StatusError).SetStatusText("Export failed").
+				SetError(why).SetRows(rows), event.ExportFailed, rows)
 			return river.JobCancel(cause)
 		case job.Attempt < job.MaxAttempts:
 			// Left Running: the retry starts over (River waits a few seconds first).

@@ -10,9 +10,12 @@ import (
 	"time"
 
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
 
+	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // root is where Distribution keeps everything in its storage driver.
@@ -66,7 +69,7 @@ func (r *runState) collect(ctx context.Context) error {
 	cutoff := time.Now().Add(-time.Duration(run.WindowSeconds) * time.Second)
 
 	// 1. Untagged artifacts. A dry run deletes nothing, so it counts their blobs as gone instead.
-	var spared []int64 // artifacts whose links the dry run's mark disregards
+	spared := []int64{} // artifacts whose links the dry run's mark disregards
 	if run.DeleteUntagged {
 		untagged, err := r.w.db.Artifact.Query().
 			Where(artifact.Not(artifact.HasTags()), artifact.Not(artifact.HasParents()),
@@ -100,8 +103,12 @@ func (r *runState) collect(ctx context.Context) error {
 	// 2. Mark: blobs no artifact references and nobody touched within the window. One statement;
 	// a push that references or touches a blob meanwhile either commits first (and the blob no
 	// longer qualifies) or bumps the version after, which the sweep's compare-and-set sees.
+	// $2 is the artifacts to disregard. A nil Go slice reaches SQL as NULL, and `x <> ALL(NULL)`
+	// is NULL, not true: every link would be disregarded and every blob would look like garbage.
+	// Hence the coalesce, whatever the caller passes.
 	const unreferenced = `status IN ('none', 'delete', 'deletefailed') AND updated_at < $1
-AND NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.blob_id = b.id AND ab.artifact_id <> ALL($2))`
+AND NOT EXISTS (SELECT 1 FROM artifact_blobs ab WHERE ab.blob_id = b.id
+	AND ab.artifact_id <> ALL(coalesce($2::bigint[], '{}')))`
 	if run.DryRun {
 		var n, manifests, bytes int64
 		err := r.queryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE media_type = ANY($3)), coalesce(sum(size), 0)
@@ -195,11 +202,16 @@ WHERE status = 'delete' AND id > $1 ORDER BY id LIMIT $2`, lastID, page)
 }
 
 // sweepBatch deletes marked blobs: it claims them by compare-and-set (delete → deleting, version
-// unchanged since the mark), deletes each one's manifest links and data from storage, then the
-// rows of those that went. A blob touched since it was marked fails the claim and is kept; a
-// storage error marks that blob deletefailed, and the others go on.
+// unchanged since the mark, owner this run's job), deletes each one's manifest links and data from
+// storage, then the rows of those that went. A blob touched since it was marked fails the claim and
+// is kept; a storage error marks that blob deletefailed, and the others go on.
+//
+// A claim holds only while the run's lease does (registry.BlobGuard reads the owner's lease): if
+// this process dies, its claims lapse with its lease and the blobs are served and uploaded again.
+// So storage is deleted from only while the lease is safely held; when it is not, the rest of the
+// batch is handed back unclaimed.
 func (r *runState) sweepBatch(ctx context.Context, b []candidate, links map[digest.Digest][]string) {
-	if ctx.Err() != nil {
+	if ctx.Err() != nil || !r.lease.Valid() {
 		return
 	}
 	ids := make([]int64, len(b))
@@ -207,9 +219,10 @@ func (r *runState) sweepBatch(ctx context.Context, b []candidate, links map[dige
 	for i, c := range b {
 		ids[i], versions[i] = c.id, c.version
 	}
-	rows, err := r.w.db.QueryContext(ctx, `UPDATE blobs b SET status = 'deleting', version = b.version + 1
+	owner := r.lease.JobID()
+	rows, err := r.w.db.QueryContext(ctx, `UPDATE blobs b SET status = 'deleting', claimed_by = $3, version = b.version + 1
 FROM unnest($1::bigint[], $2::bigint[]) AS c(id, version)
-WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.id`, ids, versions)
+WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.id`, ids, versions, owner)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.fail("claim %d blobs: %v", len(b), err)
@@ -226,11 +239,15 @@ WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.
 	rows.Close()
 	// From here the batch is finished even if the run is stopped: a blob must not stay `deleting`.
 	ctx = context.WithoutCancel(ctx)
-	var gone, failed []int64
+	var gone, failed, handedBack []int64
 	var n counts
 	for _, c := range b {
 		if !claimed[c.id] {
 			continue // pushed, HEADed or referenced since it was marked: it stays
+		}
+		if !r.lease.Valid() {
+			handedBack = append(handedBack, c.id)
+			continue
 		}
 		freed, err := r.deleteFromStorage(ctx, c, links[c.digest])
 		if err != nil {
@@ -245,13 +262,20 @@ WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.
 			n.manifests++
 		}
 	}
+	if len(handedBack) > 0 {
+		r.fail("the run's lease is not safely held (the database is unreachable?): %d claimed blobs handed back", len(handedBack))
+		if err := releaseClaims(ctx, r.w.db, handedBack, owner); err != nil {
+			r.fail("hand back %d blobs: %v", len(handedBack), err)
+		}
+	}
 	if len(failed) > 0 {
-		if _, err := r.w.db.ExecContext(ctx, `UPDATE blobs SET status = 'deletefailed', version = version + 1 WHERE id = ANY($1)`, failed); err != nil {
+		if _, err := r.w.db.ExecContext(ctx, `UPDATE blobs SET status = 'deletefailed', claimed_by = NULL, version = version + 1
+WHERE id = ANY($1) AND status = 'deleting' AND claimed_by = $2`, failed, owner); err != nil {
 			r.fail("mark %d blobs deletefailed: %v", len(failed), err)
 		}
 	}
 	if len(gone) > 0 {
-		if _, err := r.w.db.ExecContext(ctx, `DELETE FROM blobs WHERE id = ANY($1) AND status = 'deleting'`, gone); err != nil {
+		if _, err := r.w.db.ExecContext(ctx, `DELETE FROM blobs WHERE id = ANY($1) AND status = 'deleting' AND claimed_by = $2`, gone, owner); err != nil {
 			r.fail("forget %d deleted blobs: %v", len(gone), err)
 		}
 	}
@@ -260,6 +284,27 @@ WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.
 		c.bytes += n.bytes
 		c.manifests += n.manifests
 	})
+}
+
+// releaseClaims hands claimed blobs back, marked for deletion as before the claim: the next GC
+// considers them again, and the blob guard serves or re-uploads them meanwhile.
+func releaseClaims(ctx context.Context, db *ent.Client, ids []int64, owner int64) error {
+	_, err := db.ExecContext(ctx, `UPDATE blobs SET status = 'delete', claimed_by = NULL, version = version + 1
+WHERE id = ANY($1) AND status = 'deleting' AND claimed_by = $2`, ids, owner)
+	return err
+}
+
+// ReleaseLapsedClaims hands back every blob claimed by a garbage collection whose run lease has
+// lapsed (its worker died, or stopped renewing): a run.Cleanup for the reconciler. The blob guard
+// already treats such claims as void; this puts the rows themselves back to `delete`, so the next
+// GC considers them again.
+func ReleaseLapsedClaims(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	tag, err := pool.Exec(ctx, `UPDATE blobs b SET status = 'delete', claimed_by = NULL, version = b.version + 1
+WHERE b.status = 'deleting' AND NOT `+run.Held("b.claimed_by"))
+	if err != nil {
+		return 0, fmt.Errorf("release lapsed gc claims: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 // deleteFromStorage removes a blob's manifest revision and tag links, then its data, and returns

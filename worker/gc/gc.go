@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // Limits and defaults of a run's parameters (Harbor's).
@@ -41,11 +42,17 @@ const (
 	maxLoggedFailures = 200
 )
 
-// runLock is the advisory lock key that makes starting a GC exclusive: "berth-gc".
-const runLock = 0x6265727468_6763
-
 // ErrRunning is returned when a GC is asked for while another is pending or running.
 var ErrRunning = errors.New("a garbage collection is already running: wait for it or stop it")
+
+// ErrUploadPurgeRunning is returned when an upload purge is asked for while another is pending or running.
+var ErrUploadPurgeRunning = errors.New("an upload purge is already running: wait for it or stop it")
+
+// Table is where runs are recorded, for the shared run lifecycle.
+var Table = run.Table{Name: "gc_runs", What: "garbage collection", End: run.LogEnd}
+
+// Timeout bounds one run: a GC of millions of blobs on an object store takes hours.
+const Timeout = 12 * time.Hour
 
 // Params say what a GC does.
 type Params struct {
@@ -72,13 +79,18 @@ func (p Params) Validate() error {
 // Args is the job that performs one run (a GC or an upload purge).
 type Args struct {
 	RunID int `json:"run_id"`
+	// RunKind is the run's kind (GC or UPLOAD_PURGE): one job of each may be queued or running.
+	RunKind string `json:"run_kind" river:"unique"`
 }
 
 // Kind names the job in River's table.
 func (Args) Kind() string { return "gc" }
 
-// InsertOpts: a run is tried once; its record says how it ended.
-func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+// InsertOpts: a run is tried once (its record says how it ended), and there is at most one GC and
+// one upload purge queued or running: River's unique jobs are the "is one running?" check.
+func (Args) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(true)}
+}
 
 // ArtifactDeleter deletes an artifact from storage and the index, as the registry API does.
 type ArtifactDeleter interface {
@@ -129,20 +141,6 @@ func start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx]
 		return 0, err
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if kind == gcrun.KindGC {
-		// One GC at a time, whichever replica or schedule asks.
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", int64(runLock)); err != nil {
-			return 0, fmt.Errorf("lock gc runs: %w", err)
-		}
-		var busy bool
-		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM gc_runs WHERE kind = 'GC' AND status IN ('PENDING', 'RUNNING'))`).Scan(&busy)
-		if err != nil {
-			return 0, fmt.Errorf("look for a running gc: %w", err)
-		}
-		if busy {
-			return 0, ErrRunning
-		}
-	}
 	var id int
 	err = tx.QueryRow(ctx, `
 INSERT INTO gc_runs (kind, status, trigger, dry_run, delete_untagged, remove_orphans, workers, window_seconds,
@@ -153,16 +151,18 @@ VALUES ($1, 'PENDING', $2, $3, $4, $5, $6, $7, $8, '', $9, now()) RETURNING id`,
 	if err != nil {
 		return 0, fmt.Errorf("record %s run: %w", kind, err)
 	}
-	res, err := client.InsertTx(ctx, tx, Args{RunID: id}, nil)
-	if err != nil {
-		return 0, fmt.Errorf("queue %s run: %w", kind, err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE gc_runs SET job_id = $1 WHERE id = $2", res.Job.ID, id); err != nil {
+	// One GC at a time, whichever replica or schedule asks: the job is unique while queued or running.
+	if _, err := run.Insert(ctx, tx, client, Table, id, Args{RunID: id, RunKind: string(kind)}); err != nil {
+		if errors.Is(err, run.ErrBusy) {
+			if kind == gcrun.KindGC {
+				return 0, ErrRunning
+			}
+			return 0, ErrUploadPurgeRunning
+		}
 		return 0, err
 	}
 	// The history keeps the newest runs of each kind only.
-	if _, err := tx.Exec(ctx, `DELETE FROM gc_runs WHERE kind = $1 AND status NOT IN ('PENDING', 'RUNNING')
-AND id NOT IN (SELECT id FROM gc_runs WHERE kind = $1 ORDER BY id DESC LIMIT $2)`, string(kind), keptRuns); err != nil {
+	if _, err := run.Trim(ctx, tx, Table, keptRuns, "kind", string(kind)); err != nil {
 		return 0, err
 	}
 	return id, tx.Commit(ctx)
@@ -170,23 +170,24 @@ AND id NOT IN (SELECT id FROM gc_runs WHERE kind = $1 ORDER BY id DESC LIMIT $2)
 
 // Stop cancels a pending or running run; a running one stops after the items in hand.
 func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.GCRun, error) {
-	run, err := s.db.GCRun.Get(ctx, id)
+	r, err := s.db.GCRun.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if run.Status != gcrun.StatusPending && run.Status != gcrun.StatusRunning {
-		return run, nil
+	if r.Status != gcrun.StatusPending && r.Status != gcrun.StatusRunning {
+		return r, nil
 	}
-	if run.JobID != nil {
-		if _, err := client.JobCancel(ctx, *run.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-			return nil, fmt.Errorf("stop gc run %d: %w", id, err)
-		}
-	}
-	// A run whose job had not started is stopped now; a running one records it itself.
+	// A run whose job had not started is stopped now.
 	err = s.db.GCRun.Update().Where(gcrun.ID(id), gcrun.StatusEQ(gcrun.StatusPending)).
-		SetStatus(gcrun.StatusStopped).SetEndedAt(time.Now()).SetLog(run.Log + "stopped before it started\n").Exec(ctx)
+		SetStatus(gcrun.StatusStopped).SetEndedAt(time.Now()).SetLog(r.Log + "stopped before it started\n").Exec(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// A running one records it itself, unless its worker is gone: then it is ended here.
+	if r.JobID != nil {
+		if err := run.Stop(ctx, s.pool, client, Table, id, *r.JobID); err != nil {
+			return nil, err
+		}
 	}
 	return s.db.GCRun.Get(ctx, id)
 }
@@ -208,38 +209,47 @@ func NewWorker(db *ent.Client, driver storagedriver.StorageDriver, artifacts Art
 }
 
 // Timeout: a GC of millions of blobs on an object store takes hours.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 24 * time.Hour }
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work performs the run the job names.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	run, err := w.db.GCRun.Get(ctx, job.Args.RunID)
+	gr, err := w.db.GCRun.Get(ctx, job.Args.RunID)
 	if ent.IsNotFound(err) {
 		return river.JobCancel(err)
 	}
 	if err != nil {
 		return err
 	}
-	if run.Status != gcrun.StatusPending {
+	if gr.Status != gcrun.StatusPending {
 		return nil
 	}
-	r := &runState{w: w, run: run, lastReport: time.Now()}
-	r.logf("%s", describe(run))
-	run, err = run.Update().SetStatus(gcrun.StatusRunning).SetStartedAt(time.Now()).SetLog(r.logText()).Save(ctx)
+	lease := run.From(ctx)
+	if lease == nil {
+		// Claims on blobs hold only while their owner's lease does: no lease, no sweep.
+		return river.JobCancel(fmt.Errorf("gc run %d: worked without a run lease", job.Args.RunID))
+	}
+	r := &runState{w: w, run: gr, lease: lease, lastReport: time.Now()}
+	r.logf("%s", describe(gr))
+	gr, err = gr.Update().SetStatus(gcrun.StatusRunning).SetStartedAt(time.Now()).SetLog(r.logText()).Save(ctx)
 	if err != nil {
 		return err
 	}
-	r.run = run
-	w.event(ctx, run, event.GCStarted, 0)
-	if run.Kind == gcrun.KindUploadPurge {
+	r.run = gr
+	w.event(ctx, gr, event.GCStarted, 0)
+	if gr.Kind == gcrun.KindUploadPurge {
 		err = r.purgeUploads(ctx)
 	} else {
 		err = r.collect(ctx)
 	}
 	status := gcrun.StatusSuccess
+	stopped, why, ended := run.Outcome(ctx, Timeout)
 	switch {
-	case ctx.Err() != nil:
+	case ended && stopped:
 		status = gcrun.StatusStopped
-		r.logf("stopped")
+		r.logf("%s", why)
+	case ended:
+		status = gcrun.StatusError
+		r.logf("%s", why)
 	case err != nil:
 		status = gcrun.StatusError
 		r.logf("failed: %v", err)
@@ -249,9 +259,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	if saveErr := r.save(context.WithoutCancel(ctx), status); saveErr != nil {
 		return errors.Join(err, saveErr)
 	}
-	w.event(ctx, run, event.GCCompleted, r.counts.blobs+r.counts.uploads)
-	if status == gcrun.StatusStopped {
-		return river.JobCancel(ctx.Err())
+	w.event(ctx, gr, event.GCCompleted, r.counts.blobs+r.counts.uploads)
+	if ended {
+		return run.Cancel(why)
 	}
 	return err
 }
@@ -280,8 +290,9 @@ type counts struct {
 
 // runState is one run in progress: its counts and log, shared by the sweep's workers.
 type runState struct {
-	w   *Worker
-	run *ent.GCRun
+	w     *Worker
+	run   *ent.GCRun
+	lease *run.Lease // claims on blobs name its job; storage is deleted from only while it is valid
 
 	mu         sync.Mutex
 	counts     counts
@@ -346,14 +357,18 @@ func (r *runState) save(ctx context.Context, status gcrun.Status) error {
 	r.mu.Lock()
 	c := r.counts
 	r.mu.Unlock()
-	u := r.w.db.GCRun.UpdateOneID(r.run.ID).SetStatus(status).
+	// Only a run still under way: the reconciler may have ended it (this worker presumed dead).
+	u := r.w.db.GCRun.UpdateOneID(r.run.ID).Where(gcrun.StatusIn(gcrun.StatusPending, gcrun.StatusRunning)).SetStatus(status).
 		SetArtifactsDeleted(c.artifacts).SetManifestsDeleted(c.manifests).SetBlobsMarked(c.marked).SetBlobsDeleted(c.blobs).
 		SetBytesFreed(c.bytes).SetOrphans(c.orphans).SetOrphanBytes(c.orphanBytes).SetUploadsPurged(c.uploads).
 		SetFailures(c.failures).SetLog(r.logText())
 	if status != gcrun.StatusRunning {
 		u.SetEndedAt(time.Now())
 	}
-	return u.Exec(ctx)
+	if err := u.Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return err
+	}
+	return nil
 }
 
 // progress saves the counts and sends GC_PROGRESS, at most once a second.

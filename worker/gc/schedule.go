@@ -124,5 +124,8 @@ func (w *UploadPurgeScheduler) Work(ctx context.Context, job *river.Job[UploadPu
 	}
 	_, err = start(ctx, w.pool, client, gcrun.KindUploadPurge, gcrun.TriggerSchedule, "scheduler",
 		Params{DryRun: job.Args.DryRun, Workers: 1}, 0, job.Args.Age)
+	if errors.Is(err, ErrUploadPurgeRunning) {
+		return nil // the one running does the work
+	}
 	return err
 }

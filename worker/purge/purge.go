@@ -22,6 +22,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/schedule"
 )
 
@@ -64,8 +65,20 @@ type Args struct {
 // Kind names the job in River's table.
 func (Args) Kind() string { return "audit_purge" }
 
-// InsertOpts: a run is tried once; its record says how it ended.
-func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+// InsertOpts: a run is tried once (its record says how it ended), and one purge at a time is
+// queued or running.
+func (Args) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(false)}
+}
+
+// Table is where runs are recorded, for the shared run lifecycle.
+var Table = run.Table{Name: "purge_runs", What: "audit purge", End: run.LogEnd}
+
+// ErrRunning is returned when a purge is asked for while another is queued or running.
+var ErrRunning = errors.New("an audit purge is already running: wait for it or stop it")
+
+// Timeout bounds one run: a purge of tens of millions of rows takes minutes, not hours.
+const Timeout = 6 * time.Hour
 
 // Service starts and stops runs.
 type Service struct {
@@ -106,16 +119,14 @@ VALUES ('PENDING', $1, $2, $3, $4, 0, '', $5, now()) RETURNING id`,
 	if err != nil {
 		return 0, fmt.Errorf("record purge run: %w", err)
 	}
-	res, err := client.InsertTx(ctx, tx, Args{RunID: id}, nil)
-	if err != nil {
-		return 0, fmt.Errorf("queue purge run: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "UPDATE purge_runs SET job_id = $1 WHERE id = $2", res.Job.ID, id); err != nil {
+	if _, err := run.Insert(ctx, tx, client, Table, id, Args{RunID: id}); err != nil {
+		if errors.Is(err, run.ErrBusy) {
+			return 0, ErrRunning
+		}
 		return 0, err
 	}
 	// The history keeps the newest runs only.
-	if _, err := tx.Exec(ctx, `DELETE FROM purge_runs WHERE id NOT IN (SELECT id FROM purge_runs ORDER BY id DESC LIMIT $1)
-AND status NOT IN ('PENDING', 'RUNNING')`, keptRuns); err != nil {
+	if _, err := run.Trim(ctx, tx, Table, keptRuns, "", nil); err != nil {
 		return 0, err
 	}
 	return id, tx.Commit(ctx)
@@ -123,23 +134,24 @@ AND status NOT IN ('PENDING', 'RUNNING')`, keptRuns); err != nil {
 
 // Stop cancels a pending or running run; a running one stops after its current batch.
 func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.PurgeRun, error) {
-	run, err := s.db.PurgeRun.Get(ctx, id)
+	r, err := s.db.PurgeRun.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if run.Status != purgerun.StatusPending && run.Status != purgerun.StatusRunning {
-		return run, nil
+	if r.Status != purgerun.StatusPending && r.Status != purgerun.StatusRunning {
+		return r, nil
 	}
-	if run.JobID != nil {
-		if _, err := client.JobCancel(ctx, *run.JobID); err != nil && !errors.Is(err, river.ErrNotFound) {
-			return nil, fmt.Errorf("stop purge %d: %w", id, err)
-		}
-	}
-	// A run whose job had not started is stopped now; a running one records it itself.
+	// A run whose job had not started is stopped now.
 	err = s.db.PurgeRun.Update().Where(purgerun.ID(id), purgerun.StatusEQ(purgerun.StatusPending)).
-		SetStatus(purgerun.StatusStopped).SetEndedAt(time.Now()).SetLog(run.Log + "stopped before it started\n").Exec(ctx)
+		SetStatus(purgerun.StatusStopped).SetEndedAt(time.Now()).SetLog(r.Log + "stopped before it started\n").Exec(ctx)
 	if err != nil {
 		return nil, err
+	}
+	// A running one records it itself, unless its worker is gone: then it is ended here.
+	if r.JobID != nil {
+		if err := run.Stop(ctx, s.pool, client, Table, id, *r.JobID); err != nil {
+			return nil, err
+		}
 	}
 	return s.db.PurgeRun.Get(ctx, id)
 }
@@ -185,54 +197,59 @@ func (w *Worker) progress(ctx context.Context, run *ent.PurgeRun, typ event.Type
 	}
 }
 
-// Timeout: a purge of tens of millions of rows takes minutes, not hours.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 6 * time.Hour }
+// Timeout bounds a run (see the constant).
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work deletes (or counts) the matching entries in batches, recording progress after each.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	run, err := w.db.PurgeRun.Get(ctx, job.Args.RunID)
+	pr, err := w.db.PurgeRun.Get(ctx, job.Args.RunID)
 	if ent.IsNotFound(err) {
 		return river.JobCancel(err)
 	}
 	if err != nil {
 		return err
 	}
-	if run.Status != purgerun.StatusPending {
+	if pr.Status != purgerun.StatusPending {
 		return nil
 	}
-	cutoff := time.Now().Add(-time.Duration(run.RetentionHours) * time.Hour)
+	cutoff := time.Now().Add(-time.Duration(pr.RetentionHours) * time.Hour)
 	logf := func(format string, args ...any) string {
 		return time.Now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n"
 	}
-	run, err = run.Update().SetStatus(purgerun.StatusRunning).SetStartedAt(time.Now()).
+	pr, err = pr.Update().SetStatus(purgerun.StatusRunning).SetStartedAt(time.Now()).
 		SetLog(logf("purging entries before %s with operations [%s]%s", cutoff.UTC().Format(time.RFC3339),
-			strings.Join(run.Operations, ", "), map[bool]string{true: " (dry run)"}[run.DryRun])).Save(ctx)
+			strings.Join(pr.Operations, ", "), map[bool]string{true: " (dry run)"}[pr.DryRun])).Save(ctx)
 	if err != nil {
 		return err
 	}
-	w.progress(ctx, run, event.PurgeProgress, 0)
+	w.progress(ctx, pr, event.PurgeProgress, 0)
 	finish := func(status purgerun.Status, rows int64, line string) error {
-		err := w.db.PurgeRun.UpdateOne(run).SetStatus(status).SetRowsPurged(rows).SetEndedAt(time.Now()).
-			SetLog(run.Log + line).Exec(context.WithoutCancel(ctx))
-		w.progress(ctx, run, event.PurgeCompleted, rows)
+		// Only a run still under way: the reconciler may have ended it (this worker presumed dead).
+		err := w.db.PurgeRun.UpdateOne(pr).Where(purgerun.StatusIn(purgerun.StatusPending, purgerun.StatusRunning)).
+			SetStatus(status).SetRowsPurged(rows).SetEndedAt(time.Now()).
+			SetLog(pr.Log + line).Exec(context.WithoutCancel(ctx))
+		w.progress(ctx, pr, event.PurgeCompleted, rows)
+		if ent.IsNotFound(err) {
+			return nil
+		}
 		return err
 	}
-	if len(run.Operations) == 0 {
+	if len(pr.Operations) == 0 {
 		return finish(purgerun.StatusSuccess, 0, logf("no operations chosen: nothing to purge"))
 	}
-	if run.DryRun {
+	if pr.DryRun {
 		var n, kept int64
 		err := w.scanRow(ctx, `SELECT count(*) FROM audit_logs WHERE occurred_at < $1 AND operation = ANY($2) AND `+purgeable,
-			[]any{cutoff, run.Operations}, &n)
+			[]any{cutoff, pr.Operations}, &n)
 		if err == nil {
-			err = w.scanRow(ctx, keptBack, []any{cutoff, run.Operations}, &kept)
+			err = w.scanRow(ctx, keptBack, []any{cutoff, pr.Operations}, &kept)
 		}
 		if err != nil {
 			_ = finish(purgerun.StatusError, 0, logf("count failed: %v", err))
 			return err
 		}
 		line := logf("dry run: %d entries would be purged", n)
-		if k := w.keptLine(run, kept, true); k != "" {
+		if k := w.keptLine(pr, kept, true); k != "" {
 			line += logf("%s", k)
 		}
 		return finish(purgerun.StatusSuccess, n, line)
@@ -247,18 +264,25 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	var total int64
 	lastReport := time.Now()
+	ended := func() error {
+		stopped, why, _ := run.Outcome(ctx, Timeout)
+		status := purgerun.StatusError
+		if stopped {
+			status = purgerun.StatusStopped
+		}
+		_ = finish(status, total, logf("%s after purging %d entries", why, total))
+		return run.Cancel(why)
+	}
 	for next := lo; next != nil && *next <= *hi; *next += batch {
 		if ctx.Err() != nil {
-			_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
-			return river.JobCancel(ctx.Err())
+			return ended()
 		}
 		res, err := w.db.ExecContext(ctx, `
 DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND operation = ANY($4) AND `+purgeable,
-			*next, *next+batch, cutoff, run.Operations)
+			*next, *next+batch, cutoff, pr.Operations)
 		if err != nil {
 			if ctx.Err() != nil {
-				_ = finish(purgerun.StatusStopped, total, logf("stopped after purging %d entries", total))
-				return river.JobCancel(ctx.Err())
+				return ended()
 			}
 			_ = finish(purgerun.StatusError, total, logf("failed after %d entries: %v", total, err))
 			return err
@@ -267,17 +291,17 @@ DELETE FROM audit_logs WHERE id >= $1 AND id < $2 AND occurred_at < $3 AND opera
 		total += n
 		if time.Since(lastReport) > time.Second {
 			lastReport = time.Now()
-			if err := w.db.PurgeRun.UpdateOne(run).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
+			if err := w.db.PurgeRun.UpdateOne(pr).SetRowsPurged(total).Exec(ctx); err != nil && ctx.Err() == nil {
 				return err
 			}
-			w.progress(ctx, run, event.PurgeProgress, total)
+			w.progress(ctx, pr, event.PurgeProgress, total)
 		}
 	}
 	line := logf("purged %d entries", total)
 	var kept int64
-	if err := w.scanRow(ctx, keptBack, []any{cutoff, run.Operations}, &kept); err != nil {
+	if err := w.scanRow(ctx, keptBack, []any{cutoff, pr.Operations}, &kept); err != nil {
 		line += logf("could not count the entries kept back for forwarding: %v", err)
-	} else if k := w.keptLine(run, kept, false); k != "" {
+	} else if k := w.keptLine(pr, kept, false); k != "" {
 		line += logf("%s", k)
 	}
 	return finish(purgerun.StatusSuccess, total, line)
@@ -388,7 +412,7 @@ func (w *Scheduler) Work(ctx context.Context, job *river.Job[SchedulerArgs]) err
 	if err != nil {
 		return err
 	}
-	if _, err := start(ctx, w.pool, client, s.Params, purgerun.TriggerSchedule, "scheduler"); err != nil {
+	if _, err := start(ctx, w.pool, client, s.Params, purgerun.TriggerSchedule, "scheduler"); err != nil && !errors.Is(err, ErrRunning) {
 		return err
 	}
 	now := time.Now().UTC()

@@ -99,9 +99,12 @@ func (p *Policy) Check(ctx context.Context, proj *ent.Project, repo, reference s
 		return "", err
 	}
 	allow = append(allow, proj.CveAllowlist...)
+	// An empty allowlist may be a nil slice, which reaches SQL as NULL; `NOT x = ANY(NULL)` is
+	// NULL, which would let every vulnerability through: hence the coalesce.
 	rows, err := p.svc.pool.Query(ctx, `
 SELECT DISTINCT v.cve_id FROM scan_report_vulnerabilities l JOIN vulnerabilities v ON v.id = l.vulnerability_id
-WHERE l.scan_report_id = ANY($1) AND v.severity_rank >= $2 AND NOT v.cve_id = ANY($3) ORDER BY v.cve_id`,
+WHERE l.scan_report_id = ANY($1) AND v.severity_rank >= $2 AND NOT v.cve_id = ANY(coalesce($3::text[], '{}'))
+ORDER BY v.cve_id`,
 		reports, advisory.SeverityRank(threshold), allow)
 	if err != nil {
 		return "", fmt.Errorf("pull policy: %w", err)

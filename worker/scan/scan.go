@@ -27,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // BuiltinName is the name of the built-in scanner, registered at first start.
@@ -37,14 +38,20 @@ const ReportMimeType = "application/vnd.security.vulnerability.report; version=1
 
 // Args is the job that scans one artifact with one scanner: it fills one scan report.
 type Args struct {
-	ReportID int `json:"report_id"`
+	ReportID int `json:"report_id" river:"unique"`
 }
 
 // Kind names the job in River's table.
 func (Args) Kind() string { return "scan" }
 
-// InsertOpts: a scan is tried once; its report says how it ended, and a rescan is a new job.
-func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+// InsertOpts: a scan is tried once; its report says how it ended, and a rescan is a new job (one
+// per report queued or running).
+func (Args) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(true)}
+}
+
+// Table is where scans are recorded, for the shared run lifecycle.
+var Table = run.Table{Name: "scan_reports", What: "scan", End: `status = d.status, finished_at = now(), log = d.why`}
 
 // ErrNoScanner is returned when no enabled scanner can take a scan.
 var ErrNoScanner = errors.New("no enabled scanner: add one, or enable the built-in scanner")

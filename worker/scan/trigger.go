@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // PushConsumer starts scans of pushed artifacts in projects with auto_scan. It runs inside the
@@ -59,10 +60,15 @@ type AllArgs struct{}
 // Kind names the job in River's table.
 func (AllArgs) Kind() string { return "scan_all" }
 
-// InsertOpts: one scan-all at a time.
+// InsertOpts: one scan-all queued or running at a time; a schedule that comes due while one runs
+// is skipped.
 func (AllArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(false)}
 }
+
+// AllTimeout bounds a scan-all: it only queues scans, 500 to a transaction, so an hour is millions
+// of artifacts. (River's default, one minute, cut large ones short.)
+const AllTimeout = time.Hour
 
 // AllWorker queues a scan of every image (index children are images too) in batches.
 type AllWorker struct {
@@ -72,6 +78,9 @@ type AllWorker struct {
 
 // NewAllWorker returns the scan-all worker.
 func NewAllWorker(svc *Service) *AllWorker { return &AllWorker{svc: svc} }
+
+// Timeout bounds a scan-all (see AllTimeout).
+func (w *AllWorker) Timeout(*river.Job[AllArgs]) time.Duration { return AllTimeout }
 
 // Work walks artifacts in id order, queueing scans 500 at a time, one transaction each.
 func (w *AllWorker) Work(ctx context.Context, job *river.Job[AllArgs]) error {

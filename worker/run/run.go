@@ -1,0 +1,138 @@
+// Package run is the lifecycle every recorded job run shares: garbage collection and upload
+// purges, audit-log purges, CVE exports, scans and scan-all. A run is a row in its own table
+// (gc_runs, purge_runs, cve_exports, scan_reports) that names its River job, and River's job
+// state is the truth about it:
+//   - a run starts by inserting its row and its job in one transaction, with unique-job options
+//     (Unique) instead of hand-made "is one running?" checks (Insert);
+//   - while an attempt runs, its process holds a lease that it renews (Leases); a lease that runs
+//     out says the process died;
+//   - the reconciler (Reconciler), at start-up and periodically on every process that works jobs,
+//     ends the attempts of dead processes in River and the runs whose job is gone or finished
+//     without saying how the run ended, and records why;
+//   - stopping a run cancels its job through River (Stop), and ends it at once if its job
+//     cannot do so itself any more;
+//   - a job that ends because its context ended says why (Outcome): stopped, out of time, shut
+//     down, or lease lost.
+//
+// It owns run_leases. It updates a run table's status columns only for runs whose job can no
+// longer do it, and River's job rows only for attempts whose process is dead.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Active are the River job states of a job that is still to run or running: a unique job is
+// unique among these, so a finished, cancelled or discarded run never blocks the next.
+var Active = []rivertype.JobState{
+	rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+	rivertype.JobStateRunning, rivertype.JobStateScheduled,
+}
+
+// Unique makes a job kind (with ByArgs, each distinct value of its `river:"unique"` args) have
+// at most one job queued or running at a time.
+func Unique(byArgs bool) river.UniqueOpts {
+	return river.UniqueOpts{ByArgs: byArgs, ByState: Active}
+}
+
+// ErrBusy is returned by Insert when a unique job of the same kind is already queued or running.
+var ErrBusy = errors.New("another run is already queued or running")
+
+// Insert queues args in tx and records the job's id in the run's row (table t, id runID). It
+// returns ErrBusy if args' unique options found another job queued or running.
+//
+// A run's worker records its end before River records its job's: a job whose run has ended is
+// about to be completed, and Insert waits for that (a few seconds at most) rather than answer busy.
+// Each try is a savepoint that is rolled back when it finds a duplicate: River's unique insert
+// locks the job in the way, which would keep River from completing it until tx ends.
+func Insert(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], t Table, runID int, args river.JobArgs) (int64, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sp, err := tx.Begin(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		res, err := client.InsertTx(ctx, sp, args, nil)
+		if err != nil {
+			_ = sp.Rollback(ctx)
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		if !res.UniqueSkippedAsDuplicate {
+			if err := sp.Commit(ctx); err != nil {
+				return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+			}
+			if _, err := tx.Exec(ctx, "UPDATE "+t.Name+" SET job_id = $1 WHERE id = $2", res.Job.ID, runID); err != nil {
+				return 0, fmt.Errorf("record the job of %s %d: %w", t.What, runID, err)
+			}
+			return res.Job.ID, nil
+		}
+		if err := sp.Rollback(ctx); err != nil {
+			return 0, fmt.Errorf("queue %s %d: %w", t.What, runID, err)
+		}
+		var underWay bool
+		err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.Name+` WHERE job_id = $1 AND status IN ('PENDING', 'RUNNING'))`,
+			res.Job.ID).Scan(&underWay)
+		if err != nil {
+			return 0, fmt.Errorf("queue %s %d: look at the job in the way: %w", t.What, runID, err)
+		}
+		if underWay || time.Now().After(deadline) {
+			return 0, ErrBusy
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Trim deletes the finished runs of t beyond the newest keep; scope, if not empty, is a column
+// whose value (scopeValue) the history is kept per (an owner, a kind).
+func Trim(ctx context.Context, tx pgx.Tx, t Table, keep int, scope string, scopeValue any) ([]int, error) {
+	where, args := "true", []any{keep}
+	if scope != "" {
+		where, args = scope+" = $2", append(args, scopeValue)
+	}
+	rows, err := tx.Query(ctx, `DELETE FROM `+t.Name+` WHERE `+where+` AND status NOT IN ('PENDING', 'RUNNING')
+AND id NOT IN (SELECT id FROM `+t.Name+` WHERE `+where+` ORDER BY id DESC LIMIT $1) RETURNING id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("trim the history of %s runs: %w", t.What, err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return nil, fmt.Errorf("trim the history of %s runs: %w", t.What, err)
+	}
+	return ids, nil
+}
+
+// Outcome says how a run whose work returned (with err) ended, from its context: stopped by a
+// request, out of time, lease lost, or its worker shutting down; ok is false while ctx is live,
+// and the run's own result stands.
+func Outcome(ctx context.Context, timeout time.Duration) (stopped bool, why string, ok bool) {
+	if ctx.Err() == nil {
+		return false, "", false
+	}
+	cause := context.Cause(ctx)
+	switch {
+	case errors.Is(cause, river.ErrJobCancelledRemotely):
+		return true, "stopped by request", true
+	case errors.Is(cause, context.DeadlineExceeded):
+		return false, fmt.Sprintf("failed: ran out of time (this kind of run may take at most %s)", timeout), true
+	case errors.Is(cause, ErrLeaseLost):
+		return false, "failed: " + ErrLeaseLost.Error(), true
+	default:
+		return true, "stopped: the worker running it shut down", true
+	}
+}
+
+// Cancel is what a job returns once it has recorded its run as ended because its context ended:
+// River then cancels the job, so its state matches the run's. (Returning the context's error on
+// shutdown would make River put the job back to run again, though its run has ended.)
+func Cancel(why string) error { return river.JobCancel(errors.New(why)) }
