@@ -52,6 +52,10 @@ type Config struct {
 	AdvisoryDir string `yaml:"advisory_dir"`
 	// ScanAllSchedule is a cron expression on which every artifact is rescanned; empty never.
 	ScanAllSchedule string `yaml:"scan_all_schedule"`
+	// ScanMaxBytes and ScanMaxFiles bound what one built-in scan unpacks, over all the image's
+	// layers: uncompressed bytes read, and tar entries.
+	ScanMaxBytes int64 `yaml:"scan_max_bytes"`
+	ScanMaxFiles int   `yaml:"scan_max_files"`
 	// Cache turns the cache layer (manifest fast path, access decisions) on; off sends every
 	// request through the database and Distribution, for comparison and trouble-shooting.
 	Cache bool `yaml:"cache"`
@@ -91,6 +95,9 @@ func Defaults() Config {
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
 		CacheMemoryTTL: 30 * time.Second,
+
+		ScanMaxBytes: 8 << 30,
+		ScanMaxFiles: 1_000_000,
 	}
 }
 
@@ -132,6 +139,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
 	add("cache-memory-ttl", "BERTH_CACHE_MEMORY_TTL", "the most the in-process cache tier keeps an entry; default "+d.CacheMemoryTTL.String())
+	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
+	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -208,6 +217,10 @@ func (c *Config) set(name, v string) error {
 		c.AdvisoryDir = v
 	case "scan-all-schedule":
 		c.ScanAllSchedule = v
+	case "scan-max-bytes":
+		c.ScanMaxBytes, err = parseBytes(v)
+	case "scan-max-files":
+		c.ScanMaxFiles, err = strconv.Atoi(v)
 	case "cache":
 		switch strings.ToLower(v) {
 		case "on", "true", "1":
@@ -238,10 +251,33 @@ func (c *Config) validate() error {
 	if c.CacheTTL <= 0 || c.CacheMemoryTTL <= 0 || c.CacheMemoryTTL > c.CacheTTL {
 		return errors.New("cache lifetimes must be positive, the in-process one no longer than the Redis one")
 	}
+	if c.ScanMaxBytes <= 0 || c.ScanMaxFiles <= 0 {
+		return errors.New("BERTH_SCAN_MAX_BYTES and BERTH_SCAN_MAX_FILES must be positive")
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		return fmt.Errorf("log level %q: use debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// parseBytes reads a size: a number of bytes, or one with a KiB, MiB or GiB suffix ("8GiB").
+func parseBytes(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = strings.TrimSpace(n), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("%q: use a positive number of bytes, or one with KiB, MiB or GiB", v)
+	}
+	return n * mult, nil
 }

@@ -35,6 +35,8 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	}
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
+	deps.ScanUnpack = scan.Unpack{Dir: filepath.Join(cfg.DataDir, "scanner"),
+		Limits: scan.Limits{MaxBytes: cfg.ScanMaxBytes, MaxEntries: cfg.ScanMaxFiles}}
 	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(deps.DB, tokens)}
 	if cfg.ScanAllSchedule != "" {
 		sched, err := cron.ParseStandard(cfg.ScanAllSchedule)
