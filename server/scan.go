@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/scan"
+	"github.com/berth-registry/berth/worker/scan/layer"
 )
 
 // addScanDeps gives deps what scan jobs need: the registry's storage to read images from, the
@@ -36,7 +37,7 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
 	deps.ScanUnpack = scan.Unpack{Dir: filepath.Join(cfg.DataDir, "scanner"),
-		Limits: scan.Limits{MaxBytes: cfg.ScanMaxBytes, MaxEntries: cfg.ScanMaxFiles}}
+		Limits: layer.Limits{MaxBytes: cfg.ScanMaxBytes, MaxEntries: cfg.ScanMaxFiles}}
 	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(deps.DB, tokens)}
 	if cfg.ScanAllSchedule != "" {
 		sched, err := cron.ParseStandard(cfg.ScanAllSchedule)

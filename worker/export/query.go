@@ -3,6 +3,8 @@ package export
 import (
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -100,6 +102,9 @@ WHERE ` + strings.Join(where, "\n  AND ") + `
 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`, args
 }
 
+// maxGlob is the longest glob a filter takes: room for a brace list of dozens of CVE ids.
+const maxGlob = 1024
+
 // globRegex turns a doublestar glob into an anchored PostgreSQL regular expression with the
 // same matches: * and ? stay inside one path segment, ** (a whole segment) crosses them, {a,b}
 // alternates (nested too), [...] is a class, \ escapes. "" (no filter) gives "".
@@ -109,6 +114,12 @@ func globRegex(glob string) (string, error) {
 	}
 	if strings.ContainsAny(glob, " \t\r\n") {
 		return "", fmt.Errorf("%q contains white space", glob)
+	}
+	if !utf8.ValidString(glob) || strings.ContainsFunc(glob, unicode.IsControl) {
+		return "", fmt.Errorf("%q contains control characters or is not UTF-8", glob)
+	}
+	if len(glob) > maxGlob {
+		return "", fmt.Errorf("the glob is %d bytes long; at most %d are allowed", len(glob), maxGlob)
 	}
 	if !doublestar.ValidatePattern(glob) {
 		return "", fmt.Errorf("%q is not a valid glob (use *, **, ?, [abc] and {a,b})", glob)
@@ -174,27 +185,39 @@ func globRegex(glob string) (string, error) {
 				writeLiteral(&b, glob[i])
 			}
 		case '[':
-			end := strings.IndexByte(glob[i+1:], ']')
+			// The class ends at the first "]" that is not escaped.
+			end := -1
+			for j := i + 1; j < len(glob); j++ {
+				if glob[j] == '\\' {
+					j++
+				} else if glob[j] == ']' {
+					end = j
+					break
+				}
+			}
 			if end < 0 {
 				writeLiteral(&b, c)
 				continue
 			}
-			class := glob[i+1 : i+1+end]
-			i += end + 1
+			class := glob[i+1 : end]
+			i = end
 			b.WriteString("[")
 			if strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^") {
 				b.WriteString("^/")
 				class = class[1:]
 			}
+			// Letters, digits and "-" (ranges) go as they are; anything else is escaped, so
+			// that PostgreSQL reads no "[:", "[=" or "[." construct and no escape like "\d".
 			for j := 0; j < len(class); j++ {
-				switch class[j] {
-				case '\\':
-					if j+1 < len(class) {
-						j++
-					}
-					b.WriteString(`\` + string(class[j]))
-				default:
-					b.WriteByte(class[j])
+				ch, escaped := class[j], false
+				if ch == '\\' && j+1 < len(class) {
+					j++
+					ch, escaped = class[j], true
+				}
+				if isAlnum(ch) || ch >= 0x80 || ch == '-' && !escaped {
+					b.WriteByte(ch)
+				} else {
+					b.WriteString(`\` + string(ch))
 				}
 			}
 			b.WriteString("]")
@@ -204,6 +227,11 @@ func globRegex(glob string) (string, error) {
 	}
 	b.WriteString("$")
 	return b.String(), nil
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // writeLiteral writes c so that a PostgreSQL regular expression matches it literally.

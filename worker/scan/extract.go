@@ -29,6 +29,7 @@ import (
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/advisory"
+	"github.com/berth-registry/berth/worker/scan/layer"
 )
 
 // Content is the storage the scanner reads images from.
@@ -75,7 +76,7 @@ type Unpack struct {
 	// Dir is the scanner's own folder: the only place on disk a scan writes (the rpm database
 	// reader needs a file), one subfolder per scan, removed when the scan ends.
 	Dir    string
-	Limits Limits
+	Limits layer.Limits
 }
 
 // packages reads the image manifest dgst of repo, replays its layers (in order, honouring
@@ -90,7 +91,7 @@ func packages(ctx context.Context, content Content, repo string, dgst digest.Dig
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return nil, "", fmt.Errorf("manifest %s: %w", dgst, err)
 	}
-	t := newTree(unpack.Limits, wanted)
+	t := layer.New(unpack.Limits, wanted)
 	for i, l := range m.Layers {
 		if err := applyLayer(ctx, content, repo, l.Digest, t); err != nil {
 			return nil, "", fmt.Errorf("layer %s: %w", l.Digest, err)
@@ -99,17 +100,17 @@ func packages(ctx context.Context, content Content, repo string, dgst digest.Dig
 			progress(i+1, len(m.Layers))
 		}
 	}
-	return extract(ctx, t.files(wantedPaths), unpack.Dir)
+	return extract(ctx, t.Files(wantedPaths), unpack.Dir)
 }
 
 // applyLayer replays one layer blob onto t.
-func applyLayer(ctx context.Context, content Content, repo string, dgst digest.Digest, t *tree) error {
+func applyLayer(ctx context.Context, content Content, repo string, dgst digest.Digest, t *layer.Tree) error {
 	rc, err := content.Open(ctx, repo, dgst)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return t.apply(ctx, rc)
+	return t.Apply(ctx, rc)
 }
 
 // extract runs the OS package extractors over the files an image holds and returns the

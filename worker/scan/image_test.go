@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/worker/scan/layer"
 )
 
 // images is a Content holding images in memory: manifests and layer blobs by digest.
@@ -56,9 +58,9 @@ func (c images) add(layers ...[]byte) digest.Digest {
 	return d
 }
 
-// layer builds a tar layer of headers; a regular file's content is its Linkname field's
+// tarLayer builds a tar layer of headers; a regular file's content is its Linkname field's
 // "content:" value, so one slice of headers describes the whole layer.
-func layer(t testing.TB, headers ...tar.Header) []byte {
+func tarLayer(t testing.TB, headers ...tar.Header) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -164,7 +166,7 @@ func TestHostileLayersStayInside(t *testing.T) {
 	// whiteout and a device go through a/…/b.
 	const d = "var/lib/dpkg/status.d/"
 	through := d + "a/" + d + "b/"
-	hostile := layer(t,
+	hostile := tarLayer(t,
 		symlink(d+"a", "/"),
 		symlink(d+"a/"+d+"b", up+abs),
 		file(through+"written", status),
@@ -185,7 +187,7 @@ func TestHostileLayersStayInside(t *testing.T) {
 		tar.Header{Name: through + "h3", Typeflag: tar.TypeLink, Linkname: d + "written"},
 	)
 	// A second layer repeats the names, whites them out and writes through them again.
-	again := layer(t,
+	again := tarLayer(t,
 		symlink(d+"a", "/"+abs),
 		file(d+"a/again", status),
 		tar.Header{Name: d + "a/.wh.status.d"},
@@ -214,7 +216,7 @@ func TestHostileLayersStayInside(t *testing.T) {
 // dpkg status, a whiteout and an opaque directory of a later layer, names repeated across layers.
 func TestLegitimateImageScans(t *testing.T) {
 	t.Parallel()
-	l1 := layer(t,
+	l1 := tarLayer(t,
 		tar.Header{Name: "usr/", Typeflag: tar.TypeDir, Mode: 0o755},
 		file("usr/lib/os-release", osRelease),
 		symlink("etc/os-release", "../usr/lib/os-release"),
@@ -222,7 +224,7 @@ func TestLegitimateImageScans(t *testing.T) {
 		file("lib/apk/db/installed", "P:busybox\nV:1.36.1-r15\n"),
 		file("var/lib/dpkg/status.d/old", "Package: hidden\nStatus: install ok installed\nVersion: 1\n"),
 	)
-	l2 := layer(t,
+	l2 := tarLayer(t,
 		file("var/lib/dpkg/status", status), // replaces the first layer's
 		tar.Header{Name: "lib/apk/db/.wh.installed"},
 		file("var/lib/dpkg/status.d/new", "Package: kept\nStatus: install ok installed\nVersion: 2\n"),
@@ -284,9 +286,9 @@ func TestGzipBombStopsAtTheLimit(t *testing.T) {
 	c := images{}
 	img := c.add(bomb)
 	dir := filepath.Join(t.TempDir(), "scanner")
-	limits := Limits{MaxBytes: 64 << 20}
+	limits := layer.Limits{MaxBytes: 64 << 20}
 	_, _, err := packages(context.Background(), c, "library/bomb", img, Unpack{Dir: dir, Limits: limits}, nil)
-	var le *LimitError
+	var le *layer.LimitError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "BERTH_SCAN_MAX_BYTES") || !strings.Contains(err.Error(), "64 MiB") {
 		t.Fatalf("scan of a gzip bomb: %v; want a limit error naming 64 MiB and BERTH_SCAN_MAX_BYTES", err)
 	}
@@ -303,8 +305,8 @@ func TestTooManyEntriesStops(t *testing.T) {
 		headers = append(headers, file("usr/share/doc/x", "x"))
 	}
 	c := images{}
-	img := c.add(layer(t, headers...), layer(t, headers...))
-	_, _, err := packages(context.Background(), c, "library/many", img, Unpack{Limits: Limits{MaxEntries: 100}}, nil)
+	img := c.add(tarLayer(t, headers...), tarLayer(t, headers...))
+	_, _, err := packages(context.Background(), c, "library/many", img, Unpack{Limits: layer.Limits{MaxEntries: 100}}, nil)
 	if err == nil || !strings.Contains(err.Error(), "BERTH_SCAN_MAX_FILES") {
 		t.Fatalf("scan of 120 entries with a limit of 100: %v", err)
 	}

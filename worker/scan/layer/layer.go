@@ -1,4 +1,8 @@
-package scan
+// Package layer replays container image layers (tar streams, plain, gzip or zstd) into an
+// in-memory tree confined to the image: it owns the rules of layer application (whiteouts, opaque
+// directories, symlinks and hard links resolved inside the image's root) and the limits on what
+// one image may unpack. It never touches the host's file system.
+package layer
 
 import (
 	"archive/tar"
@@ -16,12 +20,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Image layers are hostile input. The scanner never writes them to disk: it replays their tar
-// entries into an in-memory tree that holds only directories, symlinks and the package
-// databases it reads, with every path resolved inside the image's own root (symlinks, "..",
-// absolute names and hard links included), so no entry can name anything on the host.
+// Image layers are hostile input, so they are never written to disk: their tar entries are
+// replayed into an in-memory tree that holds only directories, symlinks and the files the caller
+// wants, with every path resolved inside the image's own root (symlinks, "..", absolute names and
+// hard links included), so no entry can name anything on the host.
 
-// Limits bound what one scan may unpack, over all the layers of the image.
+// Limits bound what one image may unpack, over all the layers of the image.
 type Limits struct {
 	// MaxBytes is the most uncompressed layer data the scan reads (every byte the
 	// decompressors give, skipped file contents included).
@@ -121,9 +125,10 @@ func (n *node) size() int64 {
 	return 0
 }
 
-// tree is an image's file system as its layers build it, confined to itself: every name is
-// resolved inside it and nothing in it refers to the host.
-type tree struct {
+// Tree is an image's file system as its layers build it, confined to itself: every name is
+// resolved inside it and nothing in it refers to the host. It keeps the content of wanted files
+// only.
+type Tree struct {
 	root    *node
 	layer   int   // the layer being applied
 	kept    int64 // bytes held by the nodes
@@ -135,8 +140,10 @@ type tree struct {
 	want func(name string) bool
 }
 
-func newTree(limits Limits, want func(string) bool) *tree {
-	return &tree{root: &node{kind: kindDir, children: map[string]*node{}}, limits: limits.orDefault(), want: want}
+// New returns an empty tree that keeps the content of the files want accepts (by their name in a
+// layer, or the path it resolves to), within limits (zero fields take the defaults).
+func New(limits Limits, want func(string) bool) *Tree {
+	return &Tree{root: &node{kind: kindDir, children: map[string]*node{}}, limits: limits.orDefault(), want: want}
 }
 
 // cleanName turns an entry name or absolute link target into a path relative to the image's
@@ -155,7 +162,7 @@ var errUnresolvable = errors.New("the path does not resolve inside the image (a 
 // resolve follows the symlinks of p inside the tree (its last component too when followLast)
 // and returns the components of the path it names, relative to the root. An absolute link
 // target starts again from the image's root and ".." stops at it, as in a chroot.
-func (t *tree) resolve(p string, followLast bool) ([]string, error) {
+func (t *Tree) resolve(p string, followLast bool) ([]string, error) {
 	rest := split(p)
 	out := make([]string, 0, len(rest))
 	stack := []*node{t.root} // stack[i] is the node at out[:i], nil where the tree keeps none
@@ -196,7 +203,7 @@ func (t *tree) resolve(p string, followLast bool) ([]string, error) {
 }
 
 // lookup returns the node at the resolved components parts, or nil.
-func (t *tree) lookup(parts []string) *node {
+func (t *Tree) lookup(parts []string) *node {
 	n := t.root
 	for _, c := range parts {
 		if n == nil || n.kind != kindDir {
@@ -208,7 +215,7 @@ func (t *tree) lookup(parts []string) *node {
 }
 
 // release takes n and everything under it off the kept count.
-func (t *tree) release(n *node) {
+func (t *Tree) release(n *node) {
 	t.kept -= n.size()
 	for _, c := range n.children {
 		t.release(c)
@@ -217,7 +224,7 @@ func (t *tree) release(n *node) {
 
 // mkdirAll returns the directory at parts, creating missing ones and replacing anything else
 // in the way (as tar extraction does), and marks each as touched by the current layer.
-func (t *tree) mkdirAll(parts []string) *node {
+func (t *Tree) mkdirAll(parts []string) *node {
 	n := t.root
 	for _, c := range parts {
 		child := n.children[c]
@@ -235,7 +242,7 @@ func (t *tree) mkdirAll(parts []string) *node {
 }
 
 // put places n at parts, replacing what was there.
-func (t *tree) put(parts []string, n *node) error {
+func (t *Tree) put(parts []string, n *node) error {
 	if len(parts) == 0 {
 		return nil // the root itself is always a directory
 	}
@@ -262,7 +269,7 @@ func (t *tree) put(parts []string, n *node) error {
 }
 
 // remove drops whatever is at parts (a file the tree does not keep replaced it).
-func (t *tree) remove(parts []string) {
+func (t *Tree) remove(parts []string) {
 	if len(parts) == 0 {
 		return
 	}
@@ -278,7 +285,7 @@ func (t *tree) remove(parts []string) {
 
 // hide applies a whiteout to the child name of dir: what lower layers put there goes, what the
 // current layer put there stays (the OCI image spec's rule).
-func (t *tree) hide(dir *node, name string) {
+func (t *Tree) hide(dir *node, name string) {
 	c := dir.children[name]
 	if c == nil {
 		return
@@ -294,7 +301,7 @@ func (t *tree) hide(dir *node, name string) {
 }
 
 // hideAll applies an opaque whiteout to dir: everything lower layers put in it goes.
-func (t *tree) hideAll(dir *node) {
+func (t *Tree) hideAll(dir *node) {
 	for name := range dir.children {
 		t.hide(dir, name)
 	}
@@ -304,7 +311,7 @@ func (t *tree) hideAll(dir *node) {
 // expands to gigabytes stops at the limit whatever the tar reader does with them.
 type counter struct {
 	r io.Reader
-	t *tree
+	t *Tree
 }
 
 func (c *counter) Read(p []byte) (int, error) {
@@ -323,8 +330,9 @@ func (c *counter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// apply replays one layer (a tar stream, plain, gzip or zstd) onto the tree.
-func (t *tree) apply(ctx context.Context, layer io.Reader) error {
+// Apply replays one layer (a tar stream, plain, gzip or zstd) onto the tree, the layers in
+// the image's order. A *LimitError says the image is past a limit.
+func (t *Tree) Apply(ctx context.Context, layer io.Reader) error {
 	t.layer++
 	br := bufio.NewReaderSize(layer, 1<<16)
 	magic, _ := br.Peek(4)
@@ -371,7 +379,7 @@ func (t *tree) apply(ctx context.Context, layer io.Reader) error {
 }
 
 // entry applies one tar entry.
-func (t *tree) entry(h *tar.Header, content io.Reader) error {
+func (t *Tree) entry(h *tar.Header, content io.Reader) error {
 	if len(h.Name) > maxName || len(h.Linkname) > maxName {
 		return fmt.Errorf("entry %.64q…: a name or link target longer than %d bytes", h.Name, maxName)
 	}
@@ -447,10 +455,10 @@ func (t *tree) entry(h *tar.Header, content io.Reader) error {
 	}
 }
 
-// files returns the package databases the image holds, by path: each kept file under its own
-// path, and under every wanted path that is a symlink to it (etc/os-release →
-// ../usr/lib/os-release). Paths that share content map to the same slice.
-func (t *tree) files(alsoAt []string) map[string]*[]byte {
+// Files returns the wanted files the image holds, by path: each kept file under its own path,
+// under every wanted path that is a symlink to it (etc/os-release → ../usr/lib/os-release), and
+// under each of alsoAt that resolves to it. Paths that share content map to the same slice.
+func (t *Tree) Files(alsoAt []string) map[string]*[]byte {
 	out := map[string]*[]byte{}
 	var walk func(n *node, p string)
 	walk = func(n *node, p string) {
