@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/registry/manifest"
 )
 
 // maxConfigSize is the largest image config the index keeps a copy of.
@@ -83,82 +83,13 @@ func projectOf(repo string) string {
 	return name
 }
 
-// manifestInfo is what the index records of a manifest: its types, the blobs it stands on
-// besides itself (config and distributable layers), the children an index lists, and the size
-// of itself, its config and its layers (children's sizes are added from the database).
-type manifestInfo struct {
-	mediaType, artifactType string
-	blobs                   []v1.Descriptor
-	children                []string
-	subject                 *v1.Descriptor
-	annotations             map[string]string
-	size                    int64
-}
-
-// parseManifest reads what the index needs from a manifest's payload. mediaType is the one the
-// client sent, if any. A manifest the index cannot record faithfully is refused: a descriptor
-// with a negative size or a malformed digest, or sizes that add up past int64.
-func parseManifest(mediaType string, payload []byte) (manifestInfo, error) {
-	var doc manifestDoc
-	if err := json.Unmarshal(payload, &doc); err != nil {
-		return manifestInfo{}, fmt.Errorf("decode manifest: %w", err)
-	}
-	info := manifestInfo{mediaType: mediaType, artifactType: doc.ArtifactType, annotations: doc.Annotations,
-		subject: doc.Subject, size: int64(len(payload))}
-	if info.mediaType == "" {
-		info.mediaType = doc.MediaType
-	}
-	if info.artifactType == "" && doc.Config != nil {
-		info.artifactType = doc.Config.MediaType
-	}
-	add := func(what string, d v1.Descriptor) error {
-		if err := d.Digest.Validate(); err != nil {
-			return fmt.Errorf("%s digest %.80q: %w", what, d.Digest, err)
-		}
-		if d.Size < 0 {
-			return fmt.Errorf("%s %s has a negative size", what, d.Digest)
-		}
-		if info.size > math.MaxInt64-d.Size {
-			return fmt.Errorf("the sizes of the manifest's blobs add up to more than %d bytes", int64(math.MaxInt64))
-		}
-		info.size += d.Size
-		info.blobs = append(info.blobs, d)
-		return nil
-	}
-	if doc.Config != nil {
-		if err := add("config", *doc.Config); err != nil {
-			return manifestInfo{}, err
-		}
-	}
-	for _, l := range doc.Layers {
-		if len(l.URLs) > 0 {
-			continue // non-distributable: never stored here
-		}
-		if err := add("layer", l); err != nil {
-			return manifestInfo{}, err
-		}
-	}
-	for _, c := range doc.Manifests {
-		if err := c.Digest.Validate(); err != nil {
-			return manifestInfo{}, fmt.Errorf("child manifest digest %.80q: %w", c.Digest, err)
-		}
-		info.children = append(info.children, c.Digest.String())
-	}
-	if doc.Subject != nil {
-		if err := doc.Subject.Digest.Validate(); err != nil {
-			return manifestInfo{}, fmt.Errorf("subject digest %.80q: %w", doc.Subject.Digest, err)
-		}
-	}
-	return info, nil
-}
-
 // ManifestPut records a manifest the registry has just stored, and its tag if it was pushed by tag.
 func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
-	info, err := parseManifest(m.mediaType, m.payload)
+	info, err := manifest.Parse(m.mediaType, m.payload)
 	if err != nil {
 		return fmt.Errorf("index %s@%s: %w", m.repo, m.digest, err)
 	}
-	mediaType, artifactType, doc := info.mediaType, info.artifactType, info
+	mediaType, artifactType, doc := info.MediaType, info.ArtifactType, info
 	now := time.Now().UTC()
 
 	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
@@ -180,12 +111,12 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 
 		// The blobs this manifest stands on, the manifest itself included: garbage collection
 		// keeps exactly the blobs some artifact links to.
-		blobs := append([]v1.Descriptor{{MediaType: mediaType, Digest: m.digest, Size: int64(len(m.payload))}}, doc.blobs...)
-		size := doc.size
+		blobs := append([]v1.Descriptor{{MediaType: mediaType, Digest: m.digest, Size: int64(len(m.payload))}}, doc.Blobs...)
+		size := doc.Size
 		var childIDs []int
-		if len(doc.children) > 0 {
+		if len(doc.Children) > 0 {
 			children, err := tx.Artifact.Query().
-				Where(artifact.RepositoryID(repoID), artifact.DigestIn(doc.children...)).
+				Where(artifact.RepositoryID(repoID), artifact.DigestIn(doc.Children...)).
 				Select(artifact.FieldID, artifact.FieldSize).All(ctx)
 			if err != nil {
 				return fmt.Errorf("look up index children: %w", err)
@@ -199,11 +130,11 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 		artifactID, err := tx.Artifact.Create().
 			SetRepositoryID(repoID).SetDigest(m.digest.String()).
 			SetMediaType(mediaType).SetArtifactType(artifactType).SetSize(size).
-			SetConfig(m.config).SetAnnotations(doc.annotations).SetPushTime(now).
+			SetConfig(m.config).SetAnnotations(doc.Annotations).SetPushTime(now).
 			OnConflictColumns(artifact.FieldRepositoryID, artifact.FieldDigest).
 			Update(func(u *ent.ArtifactUpsert) {
 				u.SetMediaType(mediaType).SetArtifactType(artifactType).SetSize(size).
-					SetConfig(m.config).SetAnnotations(doc.annotations).SetPushTime(now)
+					SetConfig(m.config).SetAnnotations(doc.Annotations).SetPushTime(now)
 			}).
 			ID(ctx)
 		if err != nil {
@@ -225,8 +156,8 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 		if _, err := tx.Accessory.Delete().Where(accessory.HasArtifactWith(artifact.ID(artifactID))).Exec(ctx); err != nil {
 			return fmt.Errorf("clear accessory links: %w", err)
 		}
-		if doc.subject != nil {
-			err := tx.Accessory.Create().SetType("subject").SetSubjectDigest(doc.subject.Digest.String()).
+		if doc.Subject != nil {
+			err := tx.Accessory.Create().SetType("subject").SetSubjectDigest(doc.Subject.Digest.String()).
 				SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
 			if err != nil {
 				return fmt.Errorf("link subject: %w", err)
@@ -452,16 +383,16 @@ type indexedManifests struct {
 	repo indexedRepository
 }
 
-func (m indexedManifests) Put(ctx context.Context, manifest distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
-	mediaType, payload, err := manifest.Payload()
+func (m indexedManifests) Put(ctx context.Context, mf distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
+	mediaType, payload, err := mf.Payload()
 	if err != nil {
 		return "", fmt.Errorf("read manifest payload: %w", err)
 	}
 	// A manifest the index cannot record is refused before storage keeps it.
-	if _, err := parseManifest(mediaType, payload); err != nil {
+	if _, err := manifest.Parse(mediaType, payload); err != nil {
 		return "", errcode.ErrorCodeManifestInvalid.WithDetail(err.Error())
 	}
-	dgst, err := m.ManifestService.Put(ctx, manifest, options...)
+	dgst, err := m.ManifestService.Put(ctx, mf, options...)
 	if err != nil {
 		return dgst, err
 	}

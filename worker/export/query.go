@@ -3,10 +3,8 @@ package export
 import (
 	"fmt"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
-	"github.com/bmatcuk/doublestar/v4"
+	"github.com/berth-registry/berth/worker/export/glob"
 )
 
 // Params are an export's filters, with Harbor's names and semantics (harbor-compat §2). Every
@@ -41,7 +39,7 @@ func (p Params) Validate() error {
 	for _, g := range []struct{ field, glob string }{
 		{"repositories", p.Repositories}, {"tags", p.Tags}, {"cveIds", p.CVEIDs},
 	} {
-		if _, err := globRegex(g.glob); err != nil {
+		if _, err := glob.Regex(g.glob); err != nil {
 			return &FieldError{Field: g.field, Message: err.Error()}
 		}
 	}
@@ -72,10 +70,10 @@ func (p Params) Query() (string, []any) {
 	// Artifacts whose tags and labels a (as a child of an index) inherits: itself and its parents.
 	// In artifact_children, artifact_id is the index and parent_id the child (ent's column names).
 	const family = `(SELECT a.id UNION SELECT ac.artifact_id FROM artifact_children ac WHERE ac.parent_id = a.id)`
-	if re, _ := globRegex(p.Repositories); re != "" {
+	if re, _ := glob.Regex(p.Repositories); re != "" {
 		where = append(where, "substr(r.name, length(pr.name) + 2) ~ "+arg(re))
 	}
-	if re, _ := globRegex(p.Tags); re != "" {
+	if re, _ := glob.Regex(p.Tags); re != "" {
 		where = append(where, fmt.Sprintf(`(NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id IN %[1]s)
     OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id IN %[1]s AND t.name ~ %[2]s))`, family, arg(re)))
 	}
@@ -83,7 +81,7 @@ func (p Params) Query() (string, []any) {
 		where = append(where, fmt.Sprintf(`EXISTS (SELECT 1 FROM artifact_labels al WHERE al.artifact_id IN %s AND al.label_id = ANY(%s))`,
 			family, arg(p.Labels)))
 	}
-	if re, _ := globRegex(p.CVEIDs); re != "" {
+	if re, _ := glob.Regex(p.CVEIDs); re != "" {
 		where = append(where, "v.cve_id ~ "+arg(re))
 	}
 	return `SELECT DISTINCT r.name, a.digest, v.cve_id, v.package, v.package_version, v.fixed_version,
@@ -100,144 +98,4 @@ JOIN scan_report_vulnerabilities srv ON srv.scan_report_id = sr.id
 JOIN vulnerabilities v ON v.id = srv.vulnerability_id
 WHERE ` + strings.Join(where, "\n  AND ") + `
 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`, args
-}
-
-// maxGlob is the longest glob a filter takes: room for a brace list of dozens of CVE ids.
-const maxGlob = 1024
-
-// globRegex turns a doublestar glob into an anchored PostgreSQL regular expression with the
-// same matches: * and ? stay inside one path segment, ** (a whole segment) crosses them, {a,b}
-// alternates (nested too), [...] is a class, \ escapes. "" (no filter) gives "".
-func globRegex(glob string) (string, error) {
-	if glob == "" {
-		return "", nil
-	}
-	if strings.ContainsAny(glob, " \t\r\n") {
-		return "", fmt.Errorf("%q contains white space", glob)
-	}
-	if !utf8.ValidString(glob) || strings.ContainsFunc(glob, unicode.IsControl) {
-		return "", fmt.Errorf("%q contains control characters or is not UTF-8", glob)
-	}
-	if len(glob) > maxGlob {
-		return "", fmt.Errorf("the glob is %d bytes long; at most %d are allowed", len(glob), maxGlob)
-	}
-	if !doublestar.ValidatePattern(glob) {
-		return "", fmt.Errorf("%q is not a valid glob (use *, **, ?, [abc] and {a,b})", glob)
-	}
-	var b strings.Builder
-	b.WriteString("^")
-	depth := 0
-	for i := 0; i < len(glob); i++ {
-		c := glob[i]
-		switch c {
-		case '*':
-			start := i == 0 || glob[i-1] == '/' || glob[i-1] == '{' || glob[i-1] == ','
-			if i+1 < len(glob) && glob[i+1] == '*' {
-				i++
-				for i+1 < len(glob) && glob[i+1] == '*' {
-					i++
-				}
-				next := byte(0)
-				if i+1 < len(glob) {
-					next = glob[i+1]
-				}
-				switch {
-				case start && next == '/':
-					b.WriteString("(?:.*/)?") // "**/": any number of leading segments, none included
-					i++
-					continue
-				case start && (next == 0 || next == '}' || next == ','):
-					b.WriteString(".*")
-					continue
-				}
-				// A ** inside a segment is a plain *.
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		case '/':
-			// "/**" at the end (or of an alternative) also matches the directory itself.
-			if rest := glob[i+1:]; rest == "**" || strings.HasPrefix(rest, "**}") || strings.HasPrefix(rest, "**,") {
-				b.WriteString("(?:/.*)?")
-				i += 2
-				continue
-			}
-			b.WriteString("/")
-		case '{':
-			depth++
-			b.WriteString("(?:")
-		case '}':
-			if depth > 0 {
-				depth--
-				b.WriteString(")")
-			} else {
-				b.WriteString(`\}`)
-			}
-		case ',':
-			if depth > 0 {
-				b.WriteString("|")
-			} else {
-				b.WriteString(",")
-			}
-		case '\\':
-			if i+1 < len(glob) {
-				i++
-				writeLiteral(&b, glob[i])
-			}
-		case '[':
-			// The class ends at the first "]" that is not escaped.
-			end := -1
-			for j := i + 1; j < len(glob); j++ {
-				if glob[j] == '\\' {
-					j++
-				} else if glob[j] == ']' {
-					end = j
-					break
-				}
-			}
-			if end < 0 {
-				writeLiteral(&b, c)
-				continue
-			}
-			class := glob[i+1 : end]
-			i = end
-			b.WriteString("[")
-			if strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^") {
-				b.WriteString("^/")
-				class = class[1:]
-			}
-			// Letters, digits and "-" (ranges) go as they are; anything else is escaped, so
-			// that PostgreSQL reads no "[:", "[=" or "[." construct and no escape like "\d".
-			for j := 0; j < len(class); j++ {
-				ch, escaped := class[j], false
-				if ch == '\\' && j+1 < len(class) {
-					j++
-					ch, escaped = class[j], true
-				}
-				if isAlnum(ch) || ch >= 0x80 || ch == '-' && !escaped {
-					b.WriteByte(ch)
-				} else {
-					b.WriteString(`\` + string(ch))
-				}
-			}
-			b.WriteString("]")
-		default:
-			writeLiteral(&b, c)
-		}
-	}
-	b.WriteString("$")
-	return b.String(), nil
-}
-
-// isAlnum reports whether c is an ASCII letter or digit.
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// writeLiteral writes c so that a PostgreSQL regular expression matches it literally.
-func writeLiteral(b *strings.Builder, c byte) {
-	if strings.IndexByte(`.^$|()[]{}*+?\`, c) >= 0 {
-		b.WriteByte('\\')
-	}
-	b.WriteByte(c)
 }

@@ -1,4 +1,4 @@
-package registry
+package manifest
 
 import (
 	"encoding/json"
@@ -28,65 +28,65 @@ func FuzzParseManifest(f *testing.F) {
 	f.Add("", []byte(`{"layers":[{"digest":"sha256:zz","size":-1}],"manifests":[{"digest":"../../x"}],"subject":{"digest":""}}`))
 	f.Add("", []byte(`null`))
 	f.Fuzz(func(t *testing.T, mediaType string, payload []byte) {
-		info, err := parseManifest(mediaType, payload)
+		info, err := Parse(mediaType, payload)
 		if err != nil {
 			return
 		}
-		var doc manifestDoc
+		var doc document
 		if json.Unmarshal(payload, &doc) != nil {
 			t.Fatalf("accepted a payload that is not a JSON manifest: %q", payload)
 		}
 		sum := int64(len(payload))
-		for _, b := range info.blobs {
+		for _, b := range info.Blobs {
 			if b.Digest.Validate() != nil || b.Size < 0 || len(b.URLs) > 0 {
 				t.Fatalf("recorded blob %+v: an invalid digest, a negative size or a non-distributable layer", b)
 			}
 			sum += b.Size
 			if sum < 0 {
-				t.Fatalf("blob sizes overflow: %+v", info.blobs)
+				t.Fatalf("blob sizes overflow: %+v", info.Blobs)
 			}
 		}
-		if sum != info.size || info.size < int64(len(payload)) {
-			t.Fatalf("size %d; the payload and blobs add up to %d", info.size, sum)
+		if sum != info.Size || info.Size < int64(len(payload)) {
+			t.Fatalf("size %d; the payload and blobs add up to %d", info.Size, sum)
 		}
-		if len(info.children) != len(doc.Manifests) {
-			t.Fatalf("%d children recorded of %d listed", len(info.children), len(doc.Manifests))
+		if len(info.Children) != len(doc.Manifests) {
+			t.Fatalf("%d children recorded of %d listed", len(info.Children), len(doc.Manifests))
 		}
-		for _, c := range info.children {
+		for _, c := range info.Children {
 			if digest.Digest(c).Validate() != nil {
 				t.Fatalf("child digest %q recorded", c)
 			}
 		}
-		if info.subject != nil && info.subject.Digest.Validate() != nil {
-			t.Fatalf("subject digest %q recorded", info.subject.Digest)
+		if info.Subject != nil && info.Subject.Digest.Validate() != nil {
+			t.Fatalf("subject digest %q recorded", info.Subject.Digest)
 		}
-		if mediaType != "" && info.mediaType != mediaType || mediaType == "" && info.mediaType != doc.MediaType {
-			t.Fatalf("media type %q from %q and %q", info.mediaType, mediaType, doc.MediaType)
+		if mediaType != "" && info.MediaType != mediaType || mediaType == "" && info.MediaType != doc.MediaType {
+			t.Fatalf("media type %q from %q and %q", info.MediaType, mediaType, doc.MediaType)
 		}
 
 		// Written back as a document of the blobs and children it recorded, it reads the same.
-		again := manifestDoc{MediaType: info.mediaType, ArtifactType: info.artifactType, Subject: info.subject,
-			Annotations: info.annotations}
-		for i, b := range info.blobs {
+		again := document{MediaType: info.MediaType, ArtifactType: info.ArtifactType, Subject: info.Subject,
+			Annotations: info.Annotations}
+		for i, b := range info.Blobs {
 			if i == 0 && doc.Config != nil {
 				again.Config = &v1.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size}
 				continue
 			}
 			again.Layers = append(again.Layers, v1.Descriptor{MediaType: b.MediaType, Digest: b.Digest, Size: b.Size})
 		}
-		for _, c := range info.children {
+		for _, c := range info.Children {
 			again.Manifests = append(again.Manifests, v1.Descriptor{Digest: digest.Digest(c)})
 		}
 		payload2, err := json.Marshal(again)
 		if err != nil {
 			t.Fatal(err)
 		}
-		info2, err := parseManifest(info.mediaType, payload2)
+		info2, err := Parse(info.MediaType, payload2)
 		if err != nil {
 			t.Fatalf("the accepted manifest, written back, is refused: %v", err)
 		}
-		if info2.size-int64(len(payload2)) != info.size-int64(len(payload)) || len(info2.blobs) != len(info.blobs) ||
-			len(info2.children) != len(info.children) || info2.artifactType != info.artifactType {
+		if info2.Size-int64(len(payload2)) != info.Size-int64(len(payload)) || len(info2.Blobs) != len(info.Blobs) ||
+			len(info2.Children) != len(info.Children) || info2.ArtifactType != info.ArtifactType {
 			t.Fatalf("written back, the manifest reads differently:\n%+v\n%+v", info, info2)
 		}
 	})
