@@ -72,6 +72,13 @@ func Regex(glob string) (string, error) {
 				i += 2
 				continue
 			}
+			// "/**/" at the end matches the directory itself, with or without its slash, and
+			// any directory path under it ending in a slash.
+			if rest := glob[i+1:]; rest == "**/" || strings.HasPrefix(rest, "**/}") || strings.HasPrefix(rest, "**/,") {
+				b.WriteString("(?:/(?:.*/)?)?")
+				i += 3
+				continue
+			}
 			b.WriteString("/")
 		case '{':
 			depth++
