@@ -44,8 +44,14 @@ func Regex(glob string) (string, error) {
 			start := i == 0 || glob[i-1] == '/' || glob[i-1] == '{' || glob[i-1] == ','
 			if i+1 < len(glob) && glob[i+1] == '*' {
 				i++
+				stars := 2
 				for i+1 < len(glob) && glob[i+1] == '*' {
 					i++
+					stars++
+				}
+				if stars > 2 {
+					// doublestar gives runs of three or more stars odd meanings; nobody needs them.
+					return "", fmt.Errorf("%q has %d stars in a row: use * or **", glob, stars)
 				}
 				next := byte(0)
 				if i+1 < len(glob) {
@@ -123,19 +129,37 @@ func Regex(glob string) (string, error) {
 				b.WriteString("^/")
 				class = class[1:]
 			}
-			// Letters, digits and "-" (ranges) go as they are; anything else is escaped, so
-			// that PostgreSQL reads no "[:", "[=" or "[." construct and no escape like "\d".
-			for j := 0; j < len(class); j++ {
-				ch, escaped := class[j], false
-				if ch == '\\' && j+1 < len(class) {
+			// Letters, digits and other non-ASCII characters go as they are, "-" between two
+			// characters makes a range (which must run forwards, or PostgreSQL refuses the
+			// expression); anything else is escaped, so that PostgreSQL reads no "[:", "[=" or
+			// "[." construct and no escape like "\d".
+			type item struct {
+				r       rune
+				escaped bool
+			}
+			var items []item
+			rs := []rune(class)
+			for j := 0; j < len(rs); j++ {
+				if rs[j] == '\\' && j+1 < len(rs) {
 					j++
-					ch, escaped = class[j], true
+					items = append(items, item{rs[j], true})
+					continue
 				}
-				if isAlnum(ch) || ch >= 0x80 || ch == '-' && !escaped {
-					b.WriteByte(ch)
-				} else {
-					b.WriteString(`\` + string(ch))
+				items = append(items, item{rs[j], false})
+			}
+			for j := 0; j < len(items); j++ {
+				if j+2 < len(items) && items[j+1].r == '-' && !items[j+1].escaped {
+					lo, hi := items[j].r, items[j+2].r
+					if lo > hi {
+						return "", fmt.Errorf("%q: the character range %c-%c runs backwards", glob, lo, hi)
+					}
+					writeClassRune(&b, lo)
+					b.WriteByte('-')
+					writeClassRune(&b, hi)
+					j += 2
+					continue
 				}
+				writeClassRune(&b, items[j].r)
 			}
 			b.WriteString("]")
 		default:
@@ -146,9 +170,14 @@ func Regex(glob string) (string, error) {
 	return b.String(), nil
 }
 
-// isAlnum reports whether c is an ASCII letter or digit.
-func isAlnum(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+// writeClassRune writes r inside a bracket expression so that PostgreSQL reads it literally.
+func writeClassRune(b *strings.Builder, r rune) {
+	if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r >= 0x80 {
+		b.WriteRune(r)
+		return
+	}
+	b.WriteByte('\\')
+	b.WriteRune(r)
 }
 
 // writeLiteral writes c so that a PostgreSQL regular expression matches it literally.

@@ -62,8 +62,9 @@ func FuzzGlob(f *testing.F) {
 			}
 			conn = c
 		})
-		if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
-			name = ""
+		// Names are repository names, tags and CVE ids: never empty, valid UTF-8, no NUL.
+		if name == "" || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+			name = "x"
 		}
 		var got bool
 		if err := conn.QueryRow(context.Background(), "SELECT $1 ~ $2", name, re).Scan(&got); err != nil {
