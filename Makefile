@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run services-test test test-go test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
+.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -36,7 +36,7 @@ tools:
 	scripts/tools.sh
 
 ## test: every test: static checks, generated code up to date, Go tests, browser tests
-test: tools services-test lint check-generated build test-go test-e2e
+test: tools services-test lint fuzz check-generated build test-go test-e2e
 
 test-go:
 	BERTH_REQUIRE_TOOLS=1 go test $(GO_TEST_FLAGS) ./...
@@ -56,6 +56,14 @@ check-generated: services generate
 	@if [ -n "$$(git status --porcelain -- ent graph migrations go.mod go.sum)" ]; then \
 		git status --porcelain -- ent graph migrations go.mod go.sum; \
 		echo "generated code is stale: run 'make generate' and commit the result" >&2; exit 1; fi
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora in each package's testdata/fuzz); a failing
+## input is written there, to be fixed and committed as a seed
+FUZZTIME ?= 8s
+fuzz: services
+	go test -run '^$$' -fuzz '^FuzzLayer$$' -fuzztime $(FUZZTIME) ./worker/scan/layer/
+	go test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $(FUZZTIME) ./worker/export/glob/
+	go test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZTIME) ./registry/manifest/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

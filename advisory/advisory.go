@@ -169,23 +169,8 @@ func (r *record) keep() bool {
 	return false
 }
 
-// cveIDs are the CVEs a record is about: its own id if it is one, else its CVE aliases and
-// upstream ids; a record about no CVE is reported under its own id.
-func (r *record) cveIDs() []string {
-	if strings.HasPrefix(r.ID, "CVE-") {
-		return []string{r.ID}
-	}
-	var ids []string
-	for _, a := range slices.Concat(r.Aliases, r.Upstream) {
-		if strings.HasPrefix(a, "CVE-") && !slices.Contains(ids, a) {
-			ids = append(ids, a)
-		}
-	}
-	if len(ids) == 0 {
-		return []string{r.ID}
-	}
-	return ids
-}
+// cveIDs are the CVEs a record is about (see CVEIDs).
+func (r *record) cveIDs() []string { return CVEIDs(r.ID, r.Aliases, r.Upstream) }
 
 // severity is the record's CVSS v3 vector and score, and its rating: from the score when there
 // is one, else from the database's own severity word.

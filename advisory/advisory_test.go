@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/berth-registry/berth/advisory"
@@ -119,4 +120,35 @@ func writeZip(t *testing.T, path, dir string) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+// Only a CVE id is reported as one: a record whose id merely starts with "CVE-" is reported under
+// its CVE aliases (or upstream ids); aliases that only look like CVE ids are not CVEs either.
+func TestCVEIDs(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		id      string
+		aliases [][]string
+		want    string
+	}{
+		{"CVE-2023-5363", nil, "CVE-2023-5363"},
+		{"CVE-2023-12345678", [][]string{{"CVE-2023-1111"}}, "CVE-2023-12345678"},
+		{"CVE-2099-0001-OSV", [][]string{{"CVE-2099-0001"}}, "CVE-2099-0001"},
+		{"CVE-2099-0001-OSV", [][]string{{"GHSA-xxxx"}, {"CVE-2099-0001"}}, "CVE-2099-0001"},
+		{"DSA-5532-1", [][]string{{"CVE-2023-5363", "CVE-2023-5678", "CVE-2023-5363"}}, "CVE-2023-5363 CVE-2023-5678"},
+		{"DEBIAN-CVE-2023-45853", [][]string{nil, {"CVE-2023-45853"}}, "CVE-2023-45853"},
+		{"GHSA-abcd", [][]string{{"CVE-24-1", "CVE-2024-12a4"}}, "GHSA-abcd"},
+		{"CVE-2099-0001-OSV", nil, "CVE-2099-0001-OSV"},
+		{"cve-2023-5363", nil, "cve-2023-5363"},
+	} {
+		if got := strings.Join(advisory.CVEIDs(c.id, c.aliases...), " "); got != c.want {
+			t.Errorf("CVEIDs(%q, %q) = %q, want %q", c.id, c.aliases, got, c.want)
+		}
+	}
+	for id, want := range map[string]bool{"CVE-2023-5363": true, "CVE-2023-123456": true, "CVE-2099-0001-OSV": false,
+		"CVE-23-1234": false, "CVE-2023-123": false, " CVE-2023-1234": false, "CVE-2023-1234\n": false} {
+		if IsCVE := advisory.IsCVE(id); IsCVE != want {
+			t.Errorf("IsCVE(%q) = %v", id, IsCVE)
+		}
+	}
 }

@@ -153,7 +153,7 @@ WHERE ap.ecosystem = ANY($1) AND ap.package = ANY($2)`, keys(ecoSet), keys(nameS
 				if description == "" {
 					description = c.summary
 				}
-				for _, cve := range cveIDs(c.osvID, c.cveID, c.aliases) {
+				for _, cve := range CVEIDs(c.osvID, c.aliases) {
 					k := [3]string{cve, p.Name, p.Version}
 					f := found[k]
 					if f == nil {
@@ -209,23 +209,6 @@ WHERE ap.ecosystem = ANY($1) AND ap.package = ANY($2)`, keys(ecoSet), keys(nameS
 		return a.Package < b.Package
 	})
 	return out, nil
-}
-
-// cveIDs are the CVEs one stored advisory reports: its own CVE id or its CVE aliases.
-func cveIDs(osvID, cveID string, aliases []string) []string {
-	if strings.HasPrefix(osvID, "CVE-") {
-		return []string{osvID}
-	}
-	var ids []string
-	for _, a := range aliases {
-		if strings.HasPrefix(a, "CVE-") && !contains(ids, a) {
-			ids = append(ids, a)
-		}
-	}
-	if len(ids) == 0 {
-		return []string{cveID}
-	}
-	return ids
 }
 
 func contains(list []string, s string) bool {

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
+	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/scanreport"
@@ -19,16 +20,13 @@ import (
 	"github.com/berth-registry/berth/worker/scan"
 )
 
-var (
-	cveIDRE       = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
-	strictCVEIDRE = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
-)
+var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
 
 // validVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
 // (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
 func validVulnID(id string) bool {
 	if strings.HasPrefix(id, "CVE-") {
-		return strictCVEIDRE.MatchString(id)
+		return advisory.IsCVE(id)
 	}
 	return cveIDRE.MatchString(id)
 }

@@ -1,6 +1,8 @@
 // Package migrations owns Berth's database schema: the versioned SQL files in this folder,
 // generated from the ent schema by `make generate`, and the code that applies them (and River's
-// own migrations) at start. It must not hold data fixes that depend on application code.
+// own migrations) at start. It must not hold data fixes that depend on application code; a data
+// fix is a hand-written SQL file named like the generated ones (atlas.sum rewritten by
+// `go run ./migrations/gen sum`).
 package migrations
 
 import (

@@ -98,3 +98,67 @@ func TestRedactHidesPassword(t *testing.T) {
 		t.Fatalf("Redact = %q", got)
 	}
 }
+
+// The CVE id fix corrects what earlier versions stored: an advisory whose id only starts like a
+// CVE id takes its CVE alias, and the built-in scanner's findings under that id follow it;
+// adapters' findings and correct ids stay as they are.
+func TestCVEIDFix(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := servertest.NewDatabase(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		t.Fatal(err)
+	}
+	// The state an earlier version left, then the fix applied again.
+	_, err = pool.Exec(ctx, `
+INSERT INTO scanners (id, name, builtin, created_at, updated_at) VALUES (1, 'Berth', true, now(), now()), (2, 'Trivy', false, now(), now());
+INSERT INTO advisories (osv_id, cve_id, aliases, modified) VALUES
+  ('CVE-2099-0001-OSV', 'CVE-2099-0001-OSV', '["CVE-2099-0001"]', now()),
+  ('DSA-1', 'CVE-24-1', '["CVE-24-1", "CVE-2024-1234", "CVE-2024-5678"]', now()),
+  ('CVE-2099-0002-X', 'CVE-2099-0002-X', NULL, now()),
+  ('CVE-2023-5363', 'CVE-2023-5363', '["DSA-5532-1"]', now());
+INSERT INTO vulnerabilities (key, scanner_id, cve_id) VALUES
+  ('a', 1, 'CVE-2099-0001-OSV'), ('b', 2, 'CVE-2099-0001-OSV'), ('c', 1, 'CVE-2023-5363'), ('d', 1, 'CVE-2099-0002-X');
+DELETE FROM berth_schema_migrations WHERE version = '20261204200000_cve_ids';`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrations.Apply(ctx, pool, log); err != nil {
+		t.Fatal(err)
+	}
+	read := func(query string) map[string]string {
+		t.Helper()
+		rows, err := pool.Query(ctx, query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for rows.Next() {
+			var k, v string
+			if err := rows.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			out[k] = v
+		}
+		return out
+	}
+	advisories := read("SELECT osv_id, cve_id FROM advisories")
+	for osv, want := range map[string]string{"CVE-2099-0001-OSV": "CVE-2099-0001", "DSA-1": "CVE-2024-1234",
+		"CVE-2099-0002-X": "CVE-2099-0002-X", "CVE-2023-5363": "CVE-2023-5363"} {
+		if advisories[osv] != want {
+			t.Errorf("advisory %s: CVE id %q, want %q", osv, advisories[osv], want)
+		}
+	}
+	vulns := read("SELECT key, cve_id FROM vulnerabilities")
+	for key, want := range map[string]string{"a": "CVE-2099-0001", "b": "CVE-2099-0001-OSV", "c": "CVE-2023-5363", "d": "CVE-2099-0002-X"} {
+		if vulns[key] != want {
+			t.Errorf("vulnerability %s: CVE id %q, want %q", key, vulns[key], want)
+		}
+	}
+}

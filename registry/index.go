@@ -12,6 +12,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/distribution/distribution/v3"
+	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -26,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/registry/manifest"
 )
 
 // maxConfigSize is the largest image config the index keeps a copy of.
@@ -83,18 +85,11 @@ func projectOf(repo string) string {
 
 // ManifestPut records a manifest the registry has just stored, and its tag if it was pushed by tag.
 func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
-	var doc manifestDoc
-	if err := json.Unmarshal(m.payload, &doc); err != nil {
-		return fmt.Errorf("index %s@%s: decode manifest: %w", m.repo, m.digest, err)
+	info, err := manifest.Parse(m.mediaType, m.payload)
+	if err != nil {
+		return fmt.Errorf("index %s@%s: %w", m.repo, m.digest, err)
 	}
-	mediaType := m.mediaType
-	if mediaType == "" {
-		mediaType = doc.MediaType
-	}
-	artifactType := doc.ArtifactType
-	if artifactType == "" && doc.Config != nil {
-		artifactType = doc.Config.MediaType
-	}
+	mediaType, artifactType, doc := info.MediaType, info.ArtifactType, info
 	now := time.Now().UTC()
 
 	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
@@ -116,27 +111,12 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 
 		// The blobs this manifest stands on, the manifest itself included: garbage collection
 		// keeps exactly the blobs some artifact links to.
-		blobs := []v1.Descriptor{{MediaType: mediaType, Digest: m.digest, Size: int64(len(m.payload))}}
-		size := int64(len(m.payload))
-		if doc.Config != nil {
-			blobs = append(blobs, *doc.Config)
-			size += doc.Config.Size
-		}
-		for _, l := range doc.Layers {
-			if len(l.URLs) > 0 {
-				continue // non-distributable: never stored here
-			}
-			blobs = append(blobs, l)
-			size += l.Size
-		}
+		blobs := append([]v1.Descriptor{{MediaType: mediaType, Digest: m.digest, Size: int64(len(m.payload))}}, doc.Blobs...)
+		size := doc.Size
 		var childIDs []int
-		if len(doc.Manifests) > 0 {
-			digests := make([]string, len(doc.Manifests))
-			for i, c := range doc.Manifests {
-				digests[i] = c.Digest.String()
-			}
+		if len(doc.Children) > 0 {
 			children, err := tx.Artifact.Query().
-				Where(artifact.RepositoryID(repoID), artifact.DigestIn(digests...)).
+				Where(artifact.RepositoryID(repoID), artifact.DigestIn(doc.Children...)).
 				Select(artifact.FieldID, artifact.FieldSize).All(ctx)
 			if err != nil {
 				return fmt.Errorf("look up index children: %w", err)
@@ -418,14 +398,18 @@ type indexedManifests struct {
 	repo indexedRepository
 }
 
-func (m indexedManifests) Put(ctx context.Context, manifest distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
-	dgst, err := m.ManifestService.Put(ctx, manifest, options...)
+func (m indexedManifests) Put(ctx context.Context, mf distribution.Manifest, options ...distribution.ManifestServiceOption) (digest.Digest, error) {
+	mediaType, payload, err := mf.Payload()
+	if err != nil {
+		return "", fmt.Errorf("read manifest payload: %w", err)
+	}
+	// A manifest the index cannot record is refused before storage keeps it.
+	if _, err := manifest.Parse(mediaType, payload); err != nil {
+		return "", errcode.ErrorCodeManifestInvalid.WithDetail(err.Error())
+	}
+	dgst, err := m.ManifestService.Put(ctx, mf, options...)
 	if err != nil {
 		return dgst, err
-	}
-	mediaType, payload, err := manifest.Payload()
-	if err != nil {
-		return dgst, fmt.Errorf("read manifest payload: %w", err)
 	}
 	pm := pushedManifest{repo: m.repo.Named().Name(), digest: dgst, mediaType: mediaType, payload: payload}
 	for _, o := range options {

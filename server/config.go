@@ -55,6 +55,10 @@ type Config struct {
 	AdvisoryDir string `yaml:"advisory_dir"`
 	// ScanAllSchedule is a cron expression on which every artifact is rescanned; empty never.
 	ScanAllSchedule string `yaml:"scan_all_schedule"`
+	// ScanMaxBytes and ScanMaxFiles bound what one built-in scan unpacks, over all the image's
+	// layers: uncompressed bytes read, and tar entries.
+	ScanMaxBytes int64 `yaml:"scan_max_bytes"`
+	ScanMaxFiles int   `yaml:"scan_max_files"`
 	// Cache turns the cache layer (manifest fast path, access decisions) on; off sends every
 	// request through the database and Distribution, for comparison and trouble-shooting.
 	Cache bool `yaml:"cache"`
@@ -135,6 +139,8 @@ func Defaults() Config {
 		AuditSpoolSize:       audit.DefaultSpoolLimit,
 		JobLease:             time.Minute,
 		JobStopTimeout:       20 * time.Second,
+		ScanMaxBytes:         8 << 30,
+		ScanMaxFiles:         1_000_000,
 	}
 }
 
@@ -185,6 +191,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("audit-spool-size", "BERTH_AUDIT_SPOOL_SIZE", "most bytes the audit spool holds, e.g. 512MiB or 2GiB; default 512MiB")
 	add("job-lease", "BERTH_JOB_LEASE", "how long a job run's lease lasts unrenewed: a worker that dies mid-run is noticed and its run ended within about this long (at least 1s); default "+d.JobLease.String())
 	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
+	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
+	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -261,6 +269,10 @@ func (c *Config) set(name, v string) error {
 		c.AdvisoryDir = v
 	case "scan-all-schedule":
 		c.ScanAllSchedule = v
+	case "scan-max-bytes":
+		c.ScanMaxBytes, err = parseSize(v)
+	case "scan-max-files":
+		c.ScanMaxFiles, err = strconv.Atoi(v)
 	case "cache":
 		switch strings.ToLower(v) {
 		case "on", "true", "1":
@@ -323,6 +335,9 @@ func (c *Config) validate() error {
 	}
 	if c.AuditSpoolSize < 1<<20 {
 		return fmt.Errorf("audit spool size %d bytes: give at least 1MiB (e.g. 512MiB)", c.AuditSpoolSize)
+	}
+	if c.ScanMaxBytes <= 0 || c.ScanMaxFiles <= 0 {
+		return errors.New("BERTH_SCAN_MAX_BYTES and BERTH_SCAN_MAX_FILES must be positive")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/scan"
+	"github.com/berth-registry/berth/worker/scan/layer"
 )
 
 // addScanDeps gives deps what scan jobs need: the registry's storage to read images from, the
@@ -34,6 +35,8 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	}
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
+	deps.ScanUnpack = scan.Unpack{Dir: filepath.Join(cfg.DataDir, "scanner"),
+		Limits: layer.Limits{MaxBytes: cfg.ScanMaxBytes, MaxEntries: cfg.ScanMaxFiles}}
 	deps.Adapter = &scan.AdapterClient{RegistryURL: registryURL(cfg), PullToken: pullToken(tokens), Egress: deps.Egress}
 	if cfg.ScanAllSchedule != "" {
 		sched, err := cron.ParseStandard(cfg.ScanAllSchedule)

@@ -60,6 +60,8 @@ type Deps struct {
 	Content    scan.Content
 	Advisories *advisory.Store
 	Adapter    *scan.AdapterClient
+	// ScanUnpack is the built-in scanner's own folder and the limits of what one scan unpacks.
+	ScanUnpack scan.Unpack
 	// ScanAll is the parsed scan-all schedule (nil: never).
 	ScanAll river.PeriodicSchedule
 	// Egress decides which addresses webhook deliveries may reach (nil: public ones only).
@@ -112,7 +114,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		if uploadEvery == 0 {
 			uploadEvery = gc.DefaultUploadPurgeInterval
 		}
-		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log))
+		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log, deps.ScanUnpack))
 		river.AddWorker(workers, scan.NewAllWorker(scan.NewService(deps.Pool, deps.DB)))
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{

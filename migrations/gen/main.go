@@ -1,6 +1,9 @@
 // Command gen writes a new versioned migration into migrations/ when the ent schema has changed
 // since the last one. `make generate` runs it; it needs a PostgreSQL server to replay the existing
 // migrations into a scratch database (DATABASE_URL's server, default the local one).
+//
+// `go run ./migrations/gen sum` only rewrites atlas.sum, after a hand-written migration (a data
+// fix in plain SQL, named like the generated ones with a later timestamp) was added.
 package main
 
 import (
@@ -27,6 +30,17 @@ func main() {
 }
 
 func run(ctx context.Context) error {
+	if len(os.Args) > 1 && os.Args[1] == "sum" {
+		dir, err := migrate.NewLocalDir("migrations")
+		if err != nil {
+			return err
+		}
+		sum, err := dir.Checksum()
+		if err != nil {
+			return err
+		}
+		return migrate.WriteSumFile(dir, sum)
+	}
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
 		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/bmatcuk/doublestar/v4"
+	"github.com/berth-registry/berth/worker/export/glob"
 )
 
 // Params are an export's filters, with Harbor's names and semantics (harbor-compat §2). Every
@@ -39,7 +39,7 @@ func (p Params) Validate() error {
 	for _, g := range []struct{ field, glob string }{
 		{"repositories", p.Repositories}, {"tags", p.Tags}, {"cveIds", p.CVEIDs},
 	} {
-		if _, err := globRegex(g.glob); err != nil {
+		if _, err := glob.Regex(g.glob); err != nil {
 			return &FieldError{Field: g.field, Message: err.Error()}
 		}
 	}
@@ -70,10 +70,10 @@ func (p Params) Query() (string, []any) {
 	// Artifacts whose tags and labels a (as a child of an index) inherits: itself and its parents.
 	// In artifact_children, artifact_id is the index and parent_id the child (ent's column names).
 	const family = `(SELECT a.id UNION SELECT ac.artifact_id FROM artifact_children ac WHERE ac.parent_id = a.id)`
-	if re, _ := globRegex(p.Repositories); re != "" {
+	if re, _ := glob.Regex(p.Repositories); re != "" {
 		where = append(where, "substr(r.name, length(pr.name) + 2) ~ "+arg(re))
 	}
-	if re, _ := globRegex(p.Tags); re != "" {
+	if re, _ := glob.Regex(p.Tags); re != "" {
 		where = append(where, fmt.Sprintf(`(NOT EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id IN %[1]s)
     OR EXISTS (SELECT 1 FROM tags t WHERE t.artifact_id IN %[1]s AND t.name ~ %[2]s))`, family, arg(re)))
 	}
@@ -81,7 +81,7 @@ func (p Params) Query() (string, []any) {
 		where = append(where, fmt.Sprintf(`EXISTS (SELECT 1 FROM artifact_labels al WHERE al.artifact_id IN %s AND al.label_id = ANY(%s))`,
 			family, arg(p.Labels)))
 	}
-	if re, _ := globRegex(p.CVEIDs); re != "" {
+	if re, _ := glob.Regex(p.CVEIDs); re != "" {
 		where = append(where, "v.cve_id ~ "+arg(re))
 	}
 	return `SELECT DISTINCT r.name, a.digest, v.cve_id, v.package, v.package_version, v.fixed_version,
@@ -98,118 +98,4 @@ JOIN scan_report_vulnerabilities srv ON srv.scan_report_id = sr.id
 JOIN vulnerabilities v ON v.id = srv.vulnerability_id
 WHERE ` + strings.Join(where, "\n  AND ") + `
 ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10`, args
-}
-
-// globRegex turns a doublestar glob into an anchored PostgreSQL regular expression with the
-// same matches: * and ? stay inside one path segment, ** (a whole segment) crosses them, {a,b}
-// alternates (nested too), [...] is a class, \ escapes. "" (no filter) gives "".
-func globRegex(glob string) (string, error) {
-	if glob == "" {
-		return "", nil
-	}
-	if strings.ContainsAny(glob, " \t\r\n") {
-		return "", fmt.Errorf("%q contains white space", glob)
-	}
-	if !doublestar.ValidatePattern(glob) {
-		return "", fmt.Errorf("%q is not a valid glob (use *, **, ?, [abc] and {a,b})", glob)
-	}
-	var b strings.Builder
-	b.WriteString("^")
-	depth := 0
-	for i := 0; i < len(glob); i++ {
-		c := glob[i]
-		switch c {
-		case '*':
-			start := i == 0 || glob[i-1] == '/' || glob[i-1] == '{' || glob[i-1] == ','
-			if i+1 < len(glob) && glob[i+1] == '*' {
-				i++
-				for i+1 < len(glob) && glob[i+1] == '*' {
-					i++
-				}
-				next := byte(0)
-				if i+1 < len(glob) {
-					next = glob[i+1]
-				}
-				switch {
-				case start && next == '/':
-					b.WriteString("(?:.*/)?") // "**/": any number of leading segments, none included
-					i++
-					continue
-				case start && (next == 0 || next == '}' || next == ','):
-					b.WriteString(".*")
-					continue
-				}
-				// A ** inside a segment is a plain *.
-			}
-			b.WriteString("[^/]*")
-		case '?':
-			b.WriteString("[^/]")
-		case '/':
-			// "/**" at the end (or of an alternative) also matches the directory itself.
-			if rest := glob[i+1:]; rest == "**" || strings.HasPrefix(rest, "**}") || strings.HasPrefix(rest, "**,") {
-				b.WriteString("(?:/.*)?")
-				i += 2
-				continue
-			}
-			b.WriteString("/")
-		case '{':
-			depth++
-			b.WriteString("(?:")
-		case '}':
-			if depth > 0 {
-				depth--
-				b.WriteString(")")
-			} else {
-				b.WriteString(`\}`)
-			}
-		case ',':
-			if depth > 0 {
-				b.WriteString("|")
-			} else {
-				b.WriteString(",")
-			}
-		case '\\':
-			if i+1 < len(glob) {
-				i++
-				writeLiteral(&b, glob[i])
-			}
-		case '[':
-			end := strings.IndexByte(glob[i+1:], ']')
-			if end < 0 {
-				writeLiteral(&b, c)
-				continue
-			}
-			class := glob[i+1 : i+1+end]
-			i += end + 1
-			b.WriteString("[")
-			if strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^") {
-				b.WriteString("^/")
-				class = class[1:]
-			}
-			for j := 0; j < len(class); j++ {
-				switch class[j] {
-				case '\\':
-					if j+1 < len(class) {
-						j++
-					}
-					b.WriteString(`\` + string(class[j]))
-				default:
-					b.WriteByte(class[j])
-				}
-			}
-			b.WriteString("]")
-		default:
-			writeLiteral(&b, c)
-		}
-	}
-	b.WriteString("$")
-	return b.String(), nil
-}
-
-// writeLiteral writes c so that a PostgreSQL regular expression matches it literally.
-func writeLiteral(b *strings.Builder, c byte) {
-	if strings.IndexByte(`.^$|()[]{}*+?\`, c) >= 0 {
-		b.WriteByte('\\')
-	}
-	b.WriteByte(c)
 }

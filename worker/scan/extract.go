@@ -1,10 +1,7 @@
 package scan
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +9,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"testing/fstest"
+	"time"
 
 	cpb "github.com/google/osv-scalibr/binary/proto/config_go_proto"
 	"github.com/google/osv-scalibr/extractor/filesystem"
@@ -27,11 +26,10 @@ import (
 	"github.com/google/osv-scalibr/extractor/filesystem/os/rpm"
 	rpmmeta "github.com/google/osv-scalibr/extractor/filesystem/os/rpm/metadata"
 	"github.com/google/osv-scalibr/extractor/filesystem/simplefileapi"
-	scalibrfs "github.com/google/osv-scalibr/fs"
-	"github.com/klauspost/compress/zstd"
 	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/advisory"
+	"github.com/berth-registry/berth/worker/scan/layer"
 )
 
 // Content is the storage the scanner reads images from.
@@ -39,9 +37,6 @@ type Content interface {
 	Manifest(ctx context.Context, repo string, dgst digest.Digest) (mediaType string, payload []byte, err error)
 	Open(ctx context.Context, repo string, dgst digest.Digest) (io.ReadCloser, error)
 }
-
-// maxFileSize bounds one package database read from a layer.
-const maxFileSize = 512 << 20
 
 // wanted reports whether a file in a layer is one the OS package extractors read.
 func wanted(name string) bool {
@@ -61,6 +56,13 @@ func wanted(name string) bool {
 	return false
 }
 
+// wantedPaths are the fixed paths wanted names the extractors look at; each is also looked up
+// through the image's symlinks (etc/os-release is usually one).
+var wantedPaths = []string{"etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status", "lib/apk/db/installed",
+	"usr/lib/apk/db/installed", "var/lib/rpm/Packages", "var/lib/rpm/Packages.db", "var/lib/rpm/rpmdb.sqlite",
+	"usr/lib/sysimage/rpm/Packages", "usr/lib/sysimage/rpm/Packages.db", "usr/lib/sysimage/rpm/rpmdb.sqlite",
+	"usr/share/rpm/Packages", "usr/share/rpm/Packages.db", "usr/share/rpm/rpmdb.sqlite"}
+
 // manifest is the part of an OCI or Docker v2 image manifest the scanner reads.
 type manifest struct {
 	Layers []struct {
@@ -69,10 +71,18 @@ type manifest struct {
 	} `json:"layers"`
 }
 
-// packages reads the image manifest dgst of repo, unpacks the package databases and os-release
-// of its layers (in order, honouring whiteouts) into a temporary directory, and runs the dpkg,
-// apk and rpm extractors over them. progress is called after each layer.
-func packages(ctx context.Context, content Content, repo string, dgst digest.Digest, progress func(done, total int)) ([]advisory.Package, string, error) {
+// Unpack is where and how much the built-in scanner may unpack.
+type Unpack struct {
+	// Dir is the scanner's own folder: the only place on disk a scan writes (the rpm database
+	// reader needs a file), one subfolder per scan, removed when the scan ends.
+	Dir    string
+	Limits layer.Limits
+}
+
+// packages reads the image manifest dgst of repo, replays its layers (in order, honouring
+// whiteouts) into an in-memory tree that keeps only the package databases and os-release, and
+// runs the dpkg, apk and rpm extractors over them. progress is called after each layer.
+func packages(ctx context.Context, content Content, repo string, dgst digest.Digest, unpack Unpack, progress func(done, total int)) ([]advisory.Package, string, error) {
 	_, payload, err := content.Manifest(ctx, repo, dgst)
 	if err != nil {
 		return nil, "", err
@@ -81,127 +91,37 @@ func packages(ctx context.Context, content Content, repo string, dgst digest.Dig
 	if err := json.Unmarshal(payload, &m); err != nil {
 		return nil, "", fmt.Errorf("manifest %s: %w", dgst, err)
 	}
-	root, err := os.MkdirTemp("", "berth-scan-")
-	if err != nil {
-		return nil, "", fmt.Errorf("scan %s: %w", dgst, err)
-	}
-	defer os.RemoveAll(root)
+	t := layer.New(unpack.Limits, wanted)
 	for i, l := range m.Layers {
-		if err := unpackLayer(ctx, content, repo, l.Digest, root); err != nil {
+		if err := applyLayer(ctx, content, repo, l.Digest, t); err != nil {
 			return nil, "", fmt.Errorf("layer %s: %w", l.Digest, err)
 		}
 		if progress != nil {
 			progress(i+1, len(m.Layers))
 		}
 	}
-	return extract(ctx, root)
+	return extract(ctx, t.Files(wantedPaths), unpack.Dir)
 }
 
-// unpackLayer writes the wanted files of one layer under root, applying its whiteouts first
-// to what earlier layers left.
-func unpackLayer(ctx context.Context, content Content, repo string, dgst digest.Digest, root string) error {
+// applyLayer replays one layer blob onto t.
+func applyLayer(ctx context.Context, content Content, repo string, dgst digest.Digest, t *layer.Tree) error {
 	rc, err := content.Open(ctx, repo, dgst)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	br := bufio.NewReaderSize(rc, 1<<16)
-	magic, _ := br.Peek(4)
-	var r io.Reader = br
-	switch {
-	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
-		gz, err := gzip.NewReader(br)
-		if err != nil {
-			return err
-		}
-		defer gz.Close()
-		r = gz
-	case bytes.HasPrefix(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return err
-		}
-		defer zr.Close()
-		r = zr
-	}
-	tr := tar.NewReader(r)
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read tar: %w", err)
-		}
-		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		if name == "" || strings.HasPrefix(name, "../") {
-			continue
-		}
-		dir, base := path.Split(name)
-		if base == ".wh..wh..opq" {
-			// An opaque directory hides everything earlier layers put in it.
-			if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(dir))); err != nil {
-				return err
-			}
-			continue
-		}
-		if hidden, ok := strings.CutPrefix(base, ".wh."); ok {
-			if err := os.RemoveAll(filepath.Join(root, filepath.FromSlash(dir+hidden))); err != nil {
-				return err
-			}
-			continue
-		}
-		if !wanted(name) {
-			continue
-		}
-		dst := filepath.Join(root, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-			return err
-		}
-		_ = os.RemoveAll(dst)
-		switch h.Typeflag {
-		case tar.TypeReg:
-			if h.Size > maxFileSize {
-				return fmt.Errorf("%s is %d bytes, more than the scanner reads (%d)", name, h.Size, maxFileSize)
-			}
-			f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, io.LimitReader(tr, maxFileSize))
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			// os-release is usually a link to ../usr/lib/os-release. Keep links inside root:
-			// an absolute target is taken relative to the image's root.
-			target := h.Linkname
-			if path.IsAbs(target) {
-				target = path.Clean(target)
-			} else {
-				target = path.Clean("/" + path.Join(dir, target))
-			}
-			rel, err := filepath.Rel(filepath.Dir(dst), filepath.Join(root, filepath.FromSlash(target)))
-			if err != nil {
-				return err
-			}
-			if err := os.Symlink(rel, dst); err != nil {
-				return err
-			}
-		}
-	}
+	return t.Apply(ctx, rc)
 }
 
-// extract runs the OS package extractors over the unpacked files and returns the packages with
-// the ecosystems to match them in, and the OS as "ID VERSION_ID".
-func extract(ctx context.Context, root string) ([]advisory.Package, string, error) {
-	fsys := scalibrfs.DirFS(root)
+// extract runs the OS package extractors over the files an image holds and returns the
+// packages with the ecosystems to match them in, and the OS as "ID VERSION_ID". A database
+// reachable under several paths is read once. Only the rpm reader needs a file on disk: it gets
+// a copy in a fresh subfolder of dir, removed on return.
+func extract(ctx context.Context, files map[string]*[]byte, dir string) ([]advisory.Package, string, error) {
+	fsys := fstest.MapFS{} // an in-memory fs.FS with directories, Stat and ReadDir, as scalibr needs
+	for p, data := range files {
+		fsys[p] = &fstest.MapFile{Data: *data, Mode: 0o444}
+	}
 	osRelease, _ := osrelease.GetOSRelease(fsys)
 	cfg := &cpb.PluginConfig{}
 	var extractors []filesystem.Extractor
@@ -212,40 +132,127 @@ func extract(ctx context.Context, root string) ([]advisory.Package, string, erro
 		}
 		extractors = append(extractors, e)
 	}
-	var out []advisory.Package
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	var (
+		out     []advisory.Package
+		done    = map[*[]byte]bool{}
+		workdir *os.Root
+	)
+	defer func() {
+		if workdir != nil {
+			name := workdir.Name()
+			workdir.Close()
+			os.RemoveAll(name)
 		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		info, err := os.Stat(p)
-		if err != nil || !info.Mode().IsRegular() {
-			return nil // a dangling link
+	}()
+	for _, p := range paths {
+		data := files[p]
+		if done[data] {
+			continue
+		}
+		info, err := fs.Stat(fsys, p)
+		if err != nil {
+			return nil, "", err
 		}
 		for _, e := range extractors {
-			if !e.FileRequired(simplefileapi.New(rel, info)) {
+			if !e.FileRequired(simplefileapi.New(p, info)) {
 				continue
 			}
-			f, err := os.Open(p)
-			if err != nil {
-				return err
+			done[data] = true
+			input := &filesystem.ScanInput{FS: fsys, Path: p, Info: info, Reader: bytes.NewReader(*data)}
+			if e.Name() == rpm.Name {
+				if workdir == nil {
+					if workdir, err = scratch(dir); err != nil {
+						return nil, "", err
+					}
+				}
+				name := fmt.Sprintf("rpmdb-%d", len(done))
+				if err := writeFile(workdir, name, *data); err != nil {
+					return nil, "", err
+				}
+				input.Root, input.Path = workdir.Name(), name
 			}
-			inv, err := e.Extract(ctx, &filesystem.ScanInput{FS: fsys, Path: rel, Root: root, Info: info, Reader: f})
-			f.Close()
+			inv, err := e.Extract(ctx, input)
 			if err != nil {
-				return fmt.Errorf("%s: read %s: %w", e.Name(), rel, err)
+				return nil, "", fmt.Errorf("%s: read %s: %w", e.Name(), p, err)
 			}
 			for _, pkg := range inv.Packages {
 				out = append(out, toPackage(osRelease, pkg.Name, pkg.Version, pkg.Metadata))
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, "", err
 	}
 	return out, strings.TrimSpace(osRelease["ID"] + " " + osRelease["VERSION_ID"]), nil
+}
+
+// scratch makes a fresh folder for one scan inside dir and opens it as a root, so that nothing
+// written through it can land elsewhere.
+func scratch(dir string) (*os.Root, error) {
+	if dir == "" {
+		return nil, errors.New("the scanner has no folder of its own to read rpm databases in")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("scanner folder: %w", err)
+	}
+	p, err := os.MkdirTemp(dir, scratchPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("scanner folder: %w", err)
+	}
+	r, err := os.OpenRoot(p)
+	if err != nil {
+		os.RemoveAll(p)
+		return nil, fmt.Errorf("scanner folder: %w", err)
+	}
+	return r, nil
+}
+
+// writeFile writes data as name in root.
+func writeFile(root *os.Root, name string, data []byte) error {
+	f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("scanner folder: %w", err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("scanner folder: %w", err)
+	}
+	return nil
+}
+
+// scratchPrefix names the per-scan folders in the scanner's folder.
+const scratchPrefix = "scan-"
+
+// CleanScratch removes the per-scan folders in dir older than age: those of scans that were
+// killed before they could remove their own. A scan never runs longer than its job's timeout, so
+// an age above it touches no live scan, whichever process runs it.
+func CleanScratch(dir string, age time.Duration) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("scanner folder: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), scratchPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < age {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // toPackage names the ecosystems an extracted package is matched in, most specific first, and

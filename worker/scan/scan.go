@@ -272,16 +272,29 @@ type Worker struct {
 	adapter    *AdapterClient
 	kick       func()
 	log        *slog.Logger
+	unpack     Unpack
 }
 
 // NewWorker returns the scan worker. content reads images from storage; adapter, if not nil,
-// scans with pluggable scanners; kick, if not nil, has events dispatched at once.
-func NewWorker(db *ent.Client, content Content, advisories *advisory.Store, adapter *AdapterClient, kick func(), log *slog.Logger) *Worker {
-	return &Worker{db: db, content: content, advisories: advisories, adapter: adapter, kick: kick, log: log}
+// scans with pluggable scanners; kick, if not nil, has events dispatched at once; unpack is the
+// built-in scanner's folder and limits. Scan folders that killed scans left behind are removed.
+func NewWorker(db *ent.Client, content Content, advisories *advisory.Store, adapter *AdapterClient, kick func(), log *slog.Logger, unpack Unpack) *Worker {
+	if unpack.Dir != "" {
+		if err := CleanScratch(unpack.Dir, scratchAge); err != nil {
+			log.Warn("scanner folder: remove what killed scans left", "dir", unpack.Dir, "err", err)
+		}
+	}
+	return &Worker{db: db, content: content, advisories: advisories, adapter: adapter, kick: kick, log: log, unpack: unpack}
 }
 
-// Timeout: a scan of a large image against a large database takes minutes at most.
-func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return 30 * time.Minute }
+// timeout: a scan of a large image against a large database takes minutes at most.
+const timeout = 30 * time.Minute
+
+// scratchAge is the age past which a scan folder belongs to no live scan.
+const scratchAge = timeout + 5*time.Minute
+
+// Timeout is how long one scan may run.
+func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return timeout }
 
 // Work runs one scan and records how it ended.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
@@ -330,7 +343,11 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 
 // builtin scans an image with the built-in scanner.
 func (w *Worker) builtin(ctx context.Context, r *ent.ScanReport, repo string) ([]Finding, error) {
-	pkgs, _, err := packages(ctx, w.content, repo, digest.Digest(r.Digest), func(done, total int) {
+	if w.unpack.Dir != "" {
+		// Also here, so that a long-running process clears what a killed sibling left.
+		_ = CleanScratch(w.unpack.Dir, scratchAge)
+	}
+	pkgs, _, err := packages(ctx, w.content, repo, digest.Digest(r.Digest), w.unpack, func(done, total int) {
 		_ = w.db.ScanReport.UpdateOneID(r.ID).SetProgress(done * 90 / total).Exec(ctx)
 	})
 	if err != nil {
