@@ -66,7 +66,9 @@ func Regex(glob string) (string, error) {
 					b.WriteString(".*")
 					continue
 				}
-				// A ** inside a segment is a plain *.
+				// doublestar reads a ** inside a segment in ways that depend on what surrounds it;
+				// refuse it rather than guess.
+				return "", fmt.Errorf("%q has ** inside a path segment: ** must stand between slashes (a/**/b); use * within a segment", glob)
 			}
 			b.WriteString("[^/]*")
 		case '?':
@@ -78,12 +80,10 @@ func Regex(glob string) (string, error) {
 				i += 2
 				continue
 			}
-			// "/**/" at the end matches the directory itself, with or without its slash, and
-			// any directory path under it ending in a slash.
-			if rest := glob[i+1:]; rest == "**/" || strings.HasPrefix(rest, "**/}") || strings.HasPrefix(rest, "**/,") {
-				b.WriteString("(?:/(?:.*/)?)?")
-				i += 3
-				continue
+			// Names never end in a slash, and doublestar's matches of a pattern that does depend on
+			// what precedes it: refuse it.
+			if rest := glob[i+1:]; rest == "" || rest[0] == '}' || rest[0] == ',' || strings.HasPrefix(rest, "**/") && (len(rest) == 3 || rest[3] == '}' || rest[3] == ',') {
+				return "", fmt.Errorf("%q ends a name with a slash: repository names, tags and CVE ids never do", glob)
 			}
 			b.WriteString("/")
 		case '{':
@@ -126,7 +126,8 @@ func Regex(glob string) (string, error) {
 			i = end
 			b.WriteString("[")
 			if strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^") {
-				b.WriteString("^/")
+				// As doublestar does, a negated class may match "/": it excludes only what it names.
+				b.WriteString("^")
 				class = class[1:]
 			}
 			// Letters, digits and other non-ASCII characters go as they are, "-" between two
