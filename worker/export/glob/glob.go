@@ -130,6 +130,14 @@ func Regex(glob string) (string, error) {
 				b.WriteString("^")
 				class = class[1:]
 			}
+			// Repository names, tags and CVE ids are letters, digits, ".", "_" and "-": a class of
+			// anything else (slashes, brackets, escapes) matches nothing a filter needs, and
+			// doublestar's readings of such classes disagree with its own validation.
+			if class == "" || strings.ContainsFunc(class, func(r rune) bool {
+				return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '.' && r != '_' && r != '-'
+			}) {
+				return "", fmt.Errorf("%q has a character class [%s]: a class may hold only letters, digits, '.', '_' and '-' (ranges like a-z included)", glob, class)
+			}
 			// Letters, digits and other non-ASCII characters go as they are, "-" between two
 			// characters makes a range (which must run forwards, or PostgreSQL refuses the
 			// expression); anything else is escaped, so that PostgreSQL reads no "[:", "[=" or
