@@ -55,18 +55,6 @@ func NewIndexer(db *ent.Client, events *event.Dispatcher, log *slog.Logger) *Ind
 // Redis, the others) stops serving what the change made stale before the write is answered.
 func (ix *Indexer) UseCache(c *cache.Cache) { ix.cache = c }
 
-// manifestDoc is the part of every manifest format (Docker schema 2, Docker manifest list, OCI
-// image, OCI index) that the index needs. The formats share these field names.
-type manifestDoc struct {
-	MediaType    string            `json:"mediaType"`
-	ArtifactType string            `json:"artifactType"`
-	Config       *v1.Descriptor    `json:"config"`
-	Layers       []v1.Descriptor   `json:"layers"`
-	Manifests    []v1.Descriptor   `json:"manifests"`
-	Subject      *v1.Descriptor    `json:"subject"`
-	Annotations  map[string]string `json:"annotations"`
-}
-
 // pushedManifest is what ManifestPut needs to know about one manifest.
 type pushedManifest struct {
 	repo      string
@@ -435,12 +423,11 @@ func (m indexedManifests) Delete(ctx context.Context, dgst digest.Digest) error 
 
 // readConfig returns an image's config JSON when it is small enough to keep, else "".
 func (r indexedRepository) readConfig(ctx context.Context, payload []byte) string {
-	var doc manifestDoc
-	if json.Unmarshal(payload, &doc) != nil || doc.Config == nil || doc.Config.Size > maxConfigSize ||
-		!strings.HasSuffix(doc.Config.MediaType, "json") {
+	info, err := manifest.Parse("", payload)
+	if err != nil || info.Config == nil || info.Config.Size > maxConfigSize || !strings.HasSuffix(info.Config.MediaType, "json") {
 		return ""
 	}
-	b, err := r.Blobs(ctx).Get(ctx, doc.Config.Digest)
+	b, err := r.Blobs(ctx).Get(ctx, info.Config.Digest)
 	if err != nil || !json.Valid(b) {
 		return ""
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 
 	"github.com/berth-registry/berth/server"
-	"github.com/berth-registry/berth/worker"
 )
 
 // helperEnv, when set in a re-executed test binary, makes it a `berth worker` process instead of
@@ -66,29 +65,7 @@ func runHelperWorker(raw string) error {
 	cfg.Storage = map[string]map[string]any{"gcblock": {
 		"rootdirectory": spec.DataDir + "/registry", "blockafter": spec.BlockAfter, "delay": spec.DeleteDelay}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	pool, _, db, err := server.Database(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	defer db.Close()
-	deps, release, err := server.WorkerDeps(ctx, cfg, log, pool, db)
-	if err != nil {
-		return err
-	}
-	defer release()
-	client, err := worker.NewClient(pool, deps, true)
-	if err != nil {
-		return err
-	}
-	jobCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	if err := worker.Start(jobCtx, client, deps, true); err != nil {
-		return err
-	}
-	fmt.Println("READY")
-	<-ctx.Done()
-	return worker.Stop(jobCtx, client, cfg.JobStopTimeout, 10*time.Second)
+	return server.RunWorker(ctx, cfg, log, func() { fmt.Println("READY") })
 }
 
 // gcBlockDriver is the filesystem driver whose blob deletes block for good after a number of

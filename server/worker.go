@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -12,6 +13,40 @@ import (
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
 )
+
+// RunWorker is `berth worker`: it works jobs, and serves nothing, until ctx ends; then running jobs
+// get cfg.JobStopTimeout to finish before they are cancelled. ready, if not nil, is called once the
+// jobs are being worked.
+func RunWorker(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
+	pool, _, db, err := Database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	defer db.Close()
+	deps, release, err := WorkerDeps(ctx, cfg, log, pool, db)
+	if err != nil {
+		return err
+	}
+	defer release()
+	client, err := worker.NewClient(pool, deps, true)
+	if err != nil {
+		return err
+	}
+	// The jobs' context is not ctx: a signal starts a soft stop (running jobs get
+	// JobStopTimeout to finish), not an immediate cancel.
+	jobCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if err := worker.Start(jobCtx, client, deps, true); err != nil {
+		return err
+	}
+	if ready != nil {
+		ready()
+	}
+	<-ctx.Done()
+	log.Info("worker stopping: letting running jobs finish", "timeout", cfg.JobStopTimeout)
+	return worker.Stop(jobCtx, client, cfg.JobStopTimeout, 10*time.Second)
+}
 
 // WorkerDeps builds what the jobs of a `berth worker` process need: the database, and for garbage
 // collection and upload purging the registry's storage (its namespace, without the HTTP side).

@@ -18,14 +18,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/server"
-	"github.com/berth-registry/berth/worker"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -114,32 +112,7 @@ func runWorker(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pool, _, db, err := server.Database(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	defer db.Close()
-	deps, release, err := server.WorkerDeps(ctx, cfg, log, pool, db)
-	if err != nil {
-		return err
-	}
-	defer release()
-	client, err := worker.NewClient(pool, deps, true)
-	if err != nil {
-		return err
-	}
-	// The jobs' context is not ctx: a signal starts a soft stop (running jobs get
-	// JobStopTimeout to finish), not an immediate cancel.
-	jobCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	if err := worker.Start(jobCtx, client, deps, true); err != nil {
-		return err
-	}
-	log.Info("worker running")
-	<-ctx.Done()
-	log.Info("worker stopping: letting running jobs finish", "timeout", cfg.JobStopTimeout)
-	return worker.Stop(jobCtx, client, cfg.JobStopTimeout, 10*time.Second)
+	return server.RunWorker(ctx, cfg, log, func() { log.Info("worker running") })
 }
 
 func migrate(ctx context.Context, args []string) error {

@@ -29,6 +29,7 @@ type document struct {
 // of itself, its config and its layers (children's sizes are added from the database).
 type Info struct {
 	MediaType, ArtifactType string
+	Config                  *v1.Descriptor // an image's config, nil for an index
 	Blobs                   []v1.Descriptor
 	Children                []string
 	Subject                 *v1.Descriptor
@@ -44,7 +45,7 @@ func Parse(mediaType string, payload []byte) (Info, error) {
 	if err := json.Unmarshal(payload, &doc); err != nil {
 		return Info{}, fmt.Errorf("decode manifest: %w", err)
 	}
-	info := Info{MediaType: mediaType, ArtifactType: doc.ArtifactType, Annotations: doc.Annotations,
+	info := Info{MediaType: mediaType, ArtifactType: doc.ArtifactType, Config: doc.Config, Annotations: doc.Annotations,
 		Subject: doc.Subject, Size: int64(len(payload))}
 	if info.MediaType == "" {
 		info.MediaType = doc.MediaType
