@@ -134,7 +134,11 @@ func Start(t testing.TB, modify ...func(*server.Config)) *Env {
 			t.Errorf("server did not shut down within 40s")
 		}
 	})
-	_, _, db, err := server.Database(context.Background(), cfg, log)
+	// The test's own client needs few connections: many servers run in parallel on one PostgreSQL
+	// (and a developer's `make run` beside them), within its default 100 connections.
+	testCfg := cfg
+	testCfg.DatabaseURL = withPoolSize(cfg.DatabaseURL, 2)
+	_, _, db, err := server.Database(context.Background(), testCfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +156,18 @@ func (e *Env) Logs() string {
 	e.logs.mu.Lock()
 	defer e.logs.mu.Unlock()
 	return e.logs.buf.String()
+}
+
+// withPoolSize sets the most connections a pool over databaseURL opens.
+func withPoolSize(databaseURL string, n int) string {
+	u, err := url.Parse(databaseURL)
+	if err != nil {
+		return databaseURL
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", fmt.Sprint(n))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // testWriter sends server logs to the test log, so they show only for failing tests, and keeps

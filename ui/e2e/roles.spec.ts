@@ -4,7 +4,7 @@ import { createProject, gql, logIn, shot } from './helpers'
 
 test('a maintainer sees members read-only, may change settings but not delete, and sees webhooks without controls', async ({ page }) => {
   const username = `e2e-maint-${randomBytes(3).toString('hex')}`
-  const password = 'e2e-password-2'
+  const password = 'E2e-password-2'
   const projectName = `e2e-roles-${randomBytes(3).toString('hex')}`
   await logIn(page)
   await expect(page).toHaveURL(/\/projects$/)
