@@ -33,10 +33,13 @@ const lockKey int64 = 0x62657274686d6967
 // EnsureDatabase creates the database named in databaseURL if it does not exist yet, by
 // connecting to the server's "postgres" database.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
-	cfg, err := pgx.ParseConfig(databaseURL)
+	// Parsed as the pool parses it, so that pool settings in the URL (pool_max_conns, …) are
+	// not sent to the server as run-time parameters, which it would refuse.
+	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
+	cfg := poolCfg.ConnConfig
 	name := cfg.Database
 	if name == "" {
 		return errors.New("DATABASE_URL names no database")

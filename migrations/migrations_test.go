@@ -162,3 +162,14 @@ DELETE FROM berth_schema_migrations WHERE version = '20261204200000_cve_ids';`)
 		}
 	}
 }
+
+// Pool settings in DATABASE_URL (pool_max_conns sizes the pool) are the pool's, not run-time
+// parameters for the server: creating a missing database with them in the URL works.
+func TestEnsureDatabaseWithPoolSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := servertest.NewDatabase(t) + "&pool_max_conns=2"
+	if err := migrations.EnsureDatabase(ctx, url); err != nil {
+		t.Fatalf("EnsureDatabase with pool_max_conns: %v", err)
+	}
+}

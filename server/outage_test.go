@@ -34,6 +34,9 @@ func TestDatabaseOutage(t *testing.T) {
 
 	basic := func(r *http.Request) { r.SetBasicAuth("dev", "dev-password-1") }
 	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+token) }
+	// appPulls counts the manifest pulls of outage/app that succeeded: each must reach the audit
+	// log, those made during the outage once the database is back.
+	var appPulls int
 	do := func(method, path string, body []byte, prepare func(*http.Request)) (int, http.Header, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, env.URL+path, bytes.NewReader(body))
@@ -50,6 +53,9 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
+		if method == http.MethodGet && path == "/v2/outage/app/manifests/v1" && resp.StatusCode == http.StatusOK {
+			appPulls++
+		}
 		return resp.StatusCode, resp.Header, string(b)
 	}
 	// Warm the cache: the same credentials pull the same manifest the same ways as during the
@@ -167,6 +173,23 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Errorf("graphql after the database came back: %d %+v", r.Status, r.Errors)
 	}
 	cacheImage(t, env, "outage/app:after", "pushed after the outage")
+
+	// The pulls answered during the outage were audited: their entries waited in the spool and
+	// are written now that the database is back.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		n, err := env.DB.AuditLog.Query().Where(auditlog.Operation("pull"), auditlog.ResourceContains("outage/app")).Count(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= appPulls {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pull entries of outage/app in the audit log 30 s after the outage; want the %d pulls answered", n, appPulls)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// No failed login for the outage. A real failed login after it is recorded, and the audit
 	// writer keeps order, so once it is there anything queued before it would be too.
