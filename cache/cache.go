@@ -70,6 +70,10 @@ type Loader func(ctx context.Context) ([]byte, error)
 
 // Cache is the tiered cache. Its zero value is not usable; call New.
 type Cache struct {
+	// following counts the events whose invalidations (the first pass and the second a second
+	// later) have not all run yet.
+	following atomic.Int64
+
 	mem    *gocache.Cache[[]byte]
 	shared *gocache.Cache[string] // nil without Redis
 	redis  *redis.Client
@@ -460,6 +464,10 @@ func (c *Cache) ClearLocal(ctx context.Context) {
 
 // Generation is the current access generation, to be made part of access-decision keys.
 func (c *Cache) Generation() uint64 { return c.generation.Load() }
+
+// InvalidationsPending is how many events heard on the bus still have an invalidation pass to
+// run: while it is not 0, entries this replica holds may yet be forgotten.
+func (c *Cache) InvalidationsPending() int64 { return c.following.Load() }
 
 // BumpGeneration forgets every access decision of this replica.
 func (c *Cache) BumpGeneration() {

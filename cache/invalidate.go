@@ -96,12 +96,17 @@ func (c *Cache) Follow(ctx context.Context, bus *event.Bus) {
 		case <-ctx.Done():
 			return
 		case e := <-events:
+			c.following.Add(1)
 			if !c.invalidateEvent(ctx, e) {
+				c.following.Add(-1)
 				continue
 			}
 			// A replica whose load read the database just before the change may still be
 			// writing the old value to Redis; a second pass a little later removes it.
-			time.AfterFunc(secondPass, func() { _ = c.invalidateEvent(context.WithoutCancel(ctx), e) })
+			time.AfterFunc(secondPass, func() {
+				defer c.following.Add(-1)
+				_ = c.invalidateEvent(context.WithoutCancel(ctx), e)
+			})
 		}
 	}
 }

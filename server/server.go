@@ -199,6 +199,24 @@ func (s *Server) ForgetAccessDecisions() {
 	}
 }
 
+// AccessGeneration is this replica's access generation: it moves whenever cached access decisions
+// are forgotten (a permission change here or anywhere). 0 without the cache.
+func (s *Server) AccessGeneration() uint64 {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.Generation()
+}
+
+// CacheInvalidationsPending is how many events this replica heard still have a cache invalidation
+// pass to run (0 without the cache).
+func (s *Server) CacheInvalidationsPending() int64 {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.InvalidationsPending()
+}
+
 // EventSubscribers is how many subscriptions (GraphQL subscriptions and cache followers) this
 // replica's event bus feeds now: a test waits on it to know a subscription is live.
 func (s *Server) EventSubscribers() int { return s.events.Subscribers() }
