@@ -215,15 +215,10 @@ func TestAuditForwardingSurvivesAnOutage(t *testing.T) {
 		}
 	}
 	// The receiver has every entry; the forwarder marks them sent just after: wait for it.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+	waitFor(t, "a healthy forwarder with nothing behind after recovery", func() bool {
 		env.MustGraphQL("admin", servertest.AdminPassword, `{ auditSettings { forwarder { healthy behind } } }`, nil, &out)
-		if out.AuditSettings.Forwarder.Healthy && out.AuditSettings.Forwarder.Behind == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after recovery: %+v", out.AuditSettings.Forwarder)
-		}
-	}
+		return out.AuditSettings.Forwarder.Healthy && out.AuditSettings.Forwarder.Behind == 0
+	})
 	var sawProject bool
 	for _, m := range recv.messages() {
 		if strings.Contains(m, `user="admin" operation="create" resource_type="project" resource="fwd-000" project="fwd-000"`) &&

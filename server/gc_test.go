@@ -495,13 +495,7 @@ func TestGCAdminsOnlyHistoryScheduleEvents(t *testing.T) {
 		}
 		return len(types) >= 2 && types[0] == "GC_STARTED" && types[len(types)-1] == "GC_COMPLETED"
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !complete() && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !complete() {
-		t.Errorf("events of run %s: %v; want GC_STARTED … GC_COMPLETED", run.ID, types)
-	}
+	waitFor(t, "GC_STARTED … GC_COMPLETED for run "+run.ID, complete)
 
 	// One GC at a time: while one is queued or running (River's job state says so), another is
 	// refused. This one's job is scheduled an hour ahead, so it stays queued.
