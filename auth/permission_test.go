@@ -54,7 +54,7 @@ var capabilityActions = map[string]map[string][]auth.Action{
 		"y":    {auth.ActionManageMembers, auth.ActionReadMembers},
 		"read": {auth.ActionReadMembers},
 	},
-	"project settings": {"y": {auth.ActionUpdateProject}},
+	"project settings": {"y": {auth.ActionUpdateProject, auth.ActionManageLabels}}, // labels are a project setting in Harbor
 	"robot accounts": {
 		"y":    {auth.ActionManageRobots, auth.ActionReadRobots},
 		"read": {auth.ActionReadRobots},

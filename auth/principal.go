@@ -44,6 +44,9 @@ type Principal struct {
 
 	// credential fingerprints the robot secret the request proved, for the tokens issued to it.
 	credential string
+	// claims are those of the Berth token the request presented as Bearer, if any: what a
+	// registry token does not grant, Decide refuses (OutOfScope).
+	claims *Claims
 }
 
 // Anonymous is the principal of a request that carries no credentials.

@@ -72,16 +72,6 @@ func PermissionAction(p schema.RobotPermission) (Action, bool) {
 	return a, IsProjectAction(a)
 }
 
-// IsProjectAction reports whether a is an action of the role table.
-func IsProjectAction(a Action) bool {
-	for _, known := range ProjectActions {
-		if known == a {
-			return true
-		}
-	}
-	return false
-}
-
 // robotActive reports whether a robot may authenticate now.
 func robotActive(rb *ent.Robot, now time.Time) bool {
 	return !rb.Disabled && (rb.ExpiresAt == nil || rb.ExpiresAt.After(now))
@@ -260,10 +250,7 @@ func IsRobotName(name string) bool { return strings.HasPrefix(name, RobotPrefix)
 // only. Every surface (GraphQL and REST) asks this one function.
 func (s *Service) CheckManageRobot(ctx context.Context, p *Principal, rb *ent.Robot) error {
 	if rb.ProjectID == nil {
-		if !p.Admin {
-			return Denied(p)
-		}
-		return nil
+		return s.Check(ctx, p, System, ActionManageRobots, "robot "+rb.Name)
 	}
 	projects := map[int]Access{}
 	access := func(id int) (Access, error) {

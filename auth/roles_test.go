@@ -25,6 +25,7 @@ var spec = map[auth.Action][6]bool{
 	auth.ActionManageMembers:  {true, false, false, false, false, false},
 	auth.ActionReadMembers:    {true, true, true, true, false, false},
 	auth.ActionUpdateProject:  {true, true, false, false, false, false},
+	auth.ActionManageLabels:   {true, true, false, false, false, false},
 	auth.ActionDeleteProject:  {true, false, false, false, false, false}, // Harbor: project admins only
 	auth.ActionManageRobots:   {true, false, false, false, false, false},
 	auth.ActionReadRobots:     {true, true, true, true, false, false},

@@ -144,6 +144,12 @@ func hashToken(token string) []byte {
 // checked because the database is down are ErrUnavailable, never a credentials error.
 func (s *Service) Authenticate(ctx context.Context, r *http.Request) (*Principal, *Claims, error) {
 	p, claims, err := s.authenticate(ctx, r)
+	if err == nil && claims != nil {
+		// The principal carries the token it proved itself with: Decide honours its scope.
+		withClaims := *p
+		withClaims.claims = claims
+		p = &withClaims
+	}
 	return p, claims, Unavailable(err)
 }
 
@@ -283,18 +289,6 @@ func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (
 		a.Role = m.Role
 	}
 	return a, nil
-}
-
-// Check returns nil if p may do action in proj, else the error to report (401 or 403).
-func (s *Service) Check(ctx context.Context, p *Principal, proj *ent.Project, action Action) error {
-	a, err := s.Access(ctx, p, proj)
-	if err != nil {
-		return err
-	}
-	if !a.Allows(action) {
-		return Denied(p)
-	}
-	return nil
 }
 
 // VisibleProjects is the filter for the projects p may see: every one for an admin, else the

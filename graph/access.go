@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/fault"
 )
 
 // maxPage is the largest page a connection returns; a query that asks for no size gets defaultPage.
@@ -26,7 +27,7 @@ var (
 func pageSize(first, last *int) (*int, *int, error) {
 	for _, n := range []*int{first, last} {
 		if n != nil && (*n < 0 || *n > maxPage) {
-			return nil, nil, badInput("page size %d is out of range: ask for 0 to %d items", *n, maxPage)
+			return nil, nil, fault.BadInput("page size %d is out of range: ask for 0 to %d items", *n, maxPage)
 		}
 	}
 	if first == nil && last == nil {
@@ -38,11 +39,9 @@ func pageSize(first, last *int) (*int, *int, error) {
 
 func (r *Resolver) principal(ctx context.Context) *auth.Principal { return auth.PrincipalFrom(ctx) }
 
-func (r *Resolver) requireAdmin(ctx context.Context) error {
-	if p := r.principal(ctx); !p.Admin {
-		return auth.Denied(p)
-	}
-	return nil
+// allow checks a system action: nil if the caller may do it, else the refusal to report.
+func (r *Resolver) allow(ctx context.Context, action auth.Action) error {
+	return r.Auth.Check(ctx, r.principal(ctx), auth.System, action, "")
 }
 
 func (r *Resolver) requireLogin(ctx context.Context) (*auth.Principal, error) {
@@ -56,25 +55,14 @@ func (r *Resolver) requireLogin(ctx context.Context) (*auth.Principal, error) {
 // authorize checks that the caller may do action in proj. A project the caller may not even see
 // is reported as not found, so that its existence does not leak.
 func (r *Resolver) authorize(ctx context.Context, proj *ent.Project, action auth.Action) error {
-	p := r.principal(ctx)
-	a, err := r.Auth.Access(ctx, p, proj)
-	if err != nil {
-		return err
-	}
-	if !a.Allows(auth.ActionReadProject) {
-		return notFound(fmt.Sprintf("project %d", proj.ID))
-	}
-	if !a.Allows(action) {
-		return auth.Denied(p)
-	}
-	return nil
+	return r.Auth.Check(ctx, r.principal(ctx), auth.InProjectResource(proj), action, fmt.Sprintf("project %d", proj.ID))
 }
 
 // projectFor loads a project by id and checks action on it.
 func (r *Resolver) projectFor(ctx context.Context, id int, action auth.Action) (*ent.Project, error) {
 	proj, err := r.DB.Project.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("project %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("project %d", id))
 	}
 	if err != nil {
 		return nil, err
@@ -86,7 +74,7 @@ func (r *Resolver) projectFor(ctx context.Context, id int, action auth.Action) (
 func (r *Resolver) artifactFor(ctx context.Context, id int, action auth.Action) (*ent.Artifact, error) {
 	a, err := r.DB.Artifact.Query().Where(artifactID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("artifact %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("artifact %d", id))
 	}
 	if err != nil {
 		return nil, err
@@ -98,7 +86,7 @@ func (r *Resolver) artifactFor(ctx context.Context, id int, action auth.Action) 
 func (r *Resolver) repositoryFor(ctx context.Context, id int, action auth.Action) (*ent.Repository, error) {
 	repo, err := r.DB.Repository.Query().Where(repositoryID(id)).WithProject().Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("repository %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("repository %d", id))
 	}
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/predicate"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/purge"
 )
@@ -58,10 +59,10 @@ const maxGlobAlternatives = 64
 func globPredicate(glob string) (predicate.AuditLog, error) {
 	alternatives, err := expandBraces(glob)
 	if err != nil {
-		return nil, badInput("resourceGlob %q: %s", glob, err.Error())
+		return nil, fault.BadInput("resourceGlob %q: %s", glob, err.Error())
 	}
 	if len(alternatives) > maxGlobAlternatives {
-		return nil, badInput("resourceGlob %q expands to %d patterns; the limit is %d", glob, len(alternatives), maxGlobAlternatives)
+		return nil, fault.BadInput("resourceGlob %q expands to %d patterns; the limit is %d", glob, len(alternatives), maxGlobAlternatives)
 	}
 	return predicate.AuditLog(func(s *sql.Selector) {
 		likes := make([]*sql.Predicate, len(alternatives))

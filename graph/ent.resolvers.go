@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
 )
@@ -37,7 +38,7 @@ func (r *scanReportResolver) Summary(ctx context.Context, obj *ent.ScanReport) (
 func (r *webhookDeliveryResolver) ResponseExcerpt(ctx context.Context, obj *ent.WebhookDelivery) (string, error) {
 	// What a receiver answered is shown to system administrators only: a project admin could
 	// otherwise aim a webhook at a service inside the network and read its answers here.
-	if !r.principal(ctx).Admin {
+	if r.allow(ctx, auth.ActionReadDeliveryReply) != nil {
 		return "", nil
 	}
 	return obj.ResponseExcerpt, nil

@@ -11,6 +11,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/export"
 )
@@ -41,7 +42,7 @@ func (r *Resolver) startExport(ctx context.Context, input model.ExportCVEInput) 
 	}
 	var fe *export.FieldError
 	if err := params.Validate(); errors.As(err, &fe) {
-		return nil, badInput("%s: %s", fe.Field, fe.Message)
+		return nil, fault.BadInput("%s: %s", fe.Field, fe.Message)
 	} else if err != nil {
 		return nil, err
 	}
@@ -60,7 +61,7 @@ func (r *Resolver) startExport(ctx context.Context, input model.ExportCVEInput) 
 		jobName = *input.JobName
 	}
 	if len(jobName) > 255 {
-		return nil, badInput("jobName: at most 255 characters")
+		return nil, fault.BadInput("jobName: at most 255 characters")
 	}
 	return r.Exports.Start(ctx, r.Jobs, owner, jobName, params)
 }
@@ -73,7 +74,7 @@ func (r *Resolver) exportFor(ctx context.Context, id int) (*ent.CVEExport, error
 	}
 	e, err := r.DB.CVEExport.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("CVE export %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("CVE export %d", id))
 	}
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/gc"
 )
@@ -42,7 +43,7 @@ func gcScheduleModel(s gc.Schedule) *model.GCSchedule {
 func (r *Resolver) subscribeGC(ctx context.Context, id int) (<-chan *ent.GCRun, error) {
 	run, err := r.DB.GCRun.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("gc run %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("gc run %d", id))
 	}
 	if err != nil {
 		return nil, err

@@ -13,8 +13,10 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/schedule"
@@ -22,35 +24,35 @@ import (
 
 // StartGc is the resolver for the startGC field.
 func (r *mutationResolver) StartGc(ctx context.Context, input model.GCInput) (*ent.GCRun, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
 		return nil, err
 	}
 	params := gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans)
 	if err := params.Validate(); err != nil {
-		return nil, badInput("%s", err.Error())
+		return nil, fault.BadInput("%s", err.Error())
 	}
 	run, err := r.GC.Start(ctx, r.Jobs, params, gcrun.TriggerManual, r.principal(ctx).Name)
 	if errors.Is(err, gc.ErrRunning) {
-		return nil, conflict("%s", err.Error())
+		return nil, fault.Conflict("%s", err.Error())
 	}
 	return run, err
 }
 
 // StopGc is the resolver for the stopGC field.
 func (r *mutationResolver) StopGc(ctx context.Context, id int) (*ent.GCRun, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
 		return nil, err
 	}
 	run, err := r.GC.Stop(ctx, r.Jobs, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("gc run %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("gc run %d", id))
 	}
 	return run, err
 }
 
 // SetGCSchedule is the resolver for the setGCSchedule field.
 func (r *mutationResolver) SetGCSchedule(ctx context.Context, input model.GCScheduleInput) (*model.GCSchedule, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
 		return nil, err
 	}
 	sched := gc.Schedule{Params: gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans)}
@@ -60,7 +62,7 @@ func (r *mutationResolver) SetGCSchedule(ctx context.Context, input model.GCSche
 	}
 	sched, err := gc.SaveSchedule(ctx, r.Pool, sched)
 	if err != nil {
-		return nil, badInput("%s", err.Error())
+		return nil, fault.BadInput("%s", err.Error())
 	}
 	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "gc schedule"})
 	return gcScheduleModel(sched), nil
@@ -68,26 +70,26 @@ func (r *mutationResolver) SetGCSchedule(ctx context.Context, input model.GCSche
 
 // PurgeUploads is the resolver for the purgeUploads field.
 func (r *mutationResolver) PurgeUploads(ctx context.Context, olderThanHours *int, dryRun *bool) (*ent.GCRun, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
 		return nil, err
 	}
 	age := gc.DefaultUploadAge
 	if olderThanHours != nil {
 		if *olderThanHours < 1 {
-			return nil, badInput("olderThanHours must be at least 1, not %d", *olderThanHours)
+			return nil, fault.BadInput("olderThanHours must be at least 1, not %d", *olderThanHours)
 		}
 		age = time.Duration(*olderThanHours) * time.Hour
 	}
 	run, err := r.GC.PurgeUploads(ctx, r.Jobs, age, dryRun != nil && *dryRun, gcrun.TriggerManual, r.principal(ctx).Name)
 	if errors.Is(err, gc.ErrUploadPurgeRunning) {
-		return nil, conflict("%s", err.Error())
+		return nil, fault.Conflict("%s", err.Error())
 	}
 	return run, err
 }
 
 // GcRuns is the resolver for the gcRuns field.
 func (r *queryResolver) GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
 		return nil, err
 	}
 	first, last, err := pageSize(first, last)
@@ -104,7 +106,7 @@ func (r *queryResolver) GcRuns(ctx context.Context, kind *gcrun.Kind, after *ent
 
 // GcRun is the resolver for the gcRun field.
 func (r *queryResolver) GcRun(ctx context.Context, id int) (*ent.GCRun, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
 		return nil, err
 	}
 	run, err := r.DB.GCRun.Get(ctx, id)
@@ -116,7 +118,7 @@ func (r *queryResolver) GcRun(ctx context.Context, id int) (*ent.GCRun, error) {
 
 // GcSchedule is the resolver for the gcSchedule field.
 func (r *queryResolver) GcSchedule(ctx context.Context) (*model.GCSchedule, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
 		return nil, err
 	}
 	sched, err := gc.LoadSchedule(ctx, r.Pool)
@@ -128,7 +130,7 @@ func (r *queryResolver) GcSchedule(ctx context.Context) (*model.GCSchedule, erro
 
 // GcProgress is the resolver for the gcProgress field.
 func (r *subscriptionResolver) GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
 		return nil, err
 	}
 	return r.subscribeGC(ctx, id)

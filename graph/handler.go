@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/generated"
 )
 
@@ -77,7 +77,6 @@ func rulesWithoutSuggestions() *rules.Rules {
 // with the request id and reaches the caller as INTERNAL with that id and nothing more.
 func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Error {
 	gqlErr := graphql.DefaultErrorPresenter(ctx, err)
-	var userErr *UserError
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
@@ -97,9 +96,10 @@ func presentError(ctx context.Context, err error, log *slog.Logger) *gqlerror.Er
 		setCode(gqlErr, "UNAUTHENTICATED")
 	case errors.Is(err, auth.ErrForbidden):
 		setCode(gqlErr, "FORBIDDEN")
-	case errors.As(err, &userErr):
-		setCode(gqlErr, userErr.Code)
-		gqlErr.Message = userErr.Message
+	case isFault(err):
+		f, _ := fault.As(err)
+		setCode(gqlErr, string(f.Kind))
+		gqlErr.Message = f.Message
 	case ent.IsNotFound(err):
 		setCode(gqlErr, "NOT_FOUND")
 		gqlErr.Message = "not found"
@@ -145,22 +145,7 @@ func setCode(e *gqlerror.Error, code string) {
 	e.Extensions["code"] = code
 }
 
-// UserError is an error whose message is meant for the caller: bad input, a refused operation.
-type UserError struct {
-	Code    string // BAD_USER_INPUT, NOT_FOUND, CONFLICT, …
-	Message string
-}
-
-func (e *UserError) Error() string { return e.Message }
-
-func badInput(format string, args ...any) error {
-	return &UserError{Code: "BAD_USER_INPUT", Message: fmt.Sprintf(format, args...)}
-}
-
-func notFound(what string) error {
-	return &UserError{Code: "NOT_FOUND", Message: what + " not found"}
-}
-
-func conflict(format string, args ...any) error {
-	return &UserError{Code: "CONFLICT", Message: fmt.Sprintf(format, args...)}
+func isFault(err error) bool {
+	_, ok := fault.As(err)
+	return ok
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 )
 
 func artifactID(id int) predicate.Artifact     { return artifact.ID(id) }
@@ -50,7 +51,7 @@ func (r *Resolver) publish(ctx context.Context, e event.Event) {
 func (r *Resolver) memberFor(ctx context.Context, id int) (*ent.Member, error) {
 	m, err := r.DB.Member.Query().Where(member.ID(id)).WithProject().Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("member %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("member %d", id))
 	}
 	if err != nil {
 		return nil, err
@@ -67,13 +68,13 @@ func (r *Resolver) artifactAndLabel(ctx context.Context, artifactID, labelID int
 	}
 	l, err := r.DB.Label.Get(ctx, labelID)
 	if ent.IsNotFound(err) {
-		return nil, nil, notFound(fmt.Sprintf("label %d", labelID))
+		return nil, nil, fault.NotFound(fmt.Sprintf("label %d", labelID))
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	if l.ProjectID != nil && *l.ProjectID != a.Edges.Repository.ProjectID {
-		return nil, nil, badInput("label %q belongs to another project", l.Name)
+		return nil, nil, fault.BadInput("label %q belongs to another project", l.Name)
 	}
 	return a, l, nil
 }
@@ -105,7 +106,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 				continue
 			}
 			if e.ProjectName == "" { // system events (purges): admins only
-				if !r.principal(ctx).Admin || projectID != nil {
+				if projectID != nil || r.allow(ctx, auth.ActionReadSystemEvents) != nil {
 					continue
 				}
 				select {
@@ -127,7 +128,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 				if r.authorize(ctx, proj, auth.ActionReadProject) != nil {
 					continue
 				}
-			} else if !r.principal(ctx).Admin {
+			} else if r.allow(ctx, auth.ActionReadSystemEvents) != nil {
 				continue // a deleted project's events go to admins only
 			}
 			me := &ent.Event{ID: int(e.ID), Type: e.Type, OccurredAt: e.OccurredAt, Operator: e.Operator,
@@ -149,7 +150,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Action) (*ent.WebhookPolicy, error) {
 	p, err := r.DB.WebhookPolicy.Query().Where(webhookpolicy.ID(id)).WithProject().Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("webhook policy %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("webhook policy %d", id))
 	}
 	if err != nil {
 		return nil, err
@@ -161,15 +162,15 @@ func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Act
 // policy can receive (or that it had before: had). The address is checkTarget's.
 func validateWebhook(name *string, types, had []event.Type) error {
 	if *name == "" || len(*name) > 255 {
-		return badInput("a webhook policy name must be 1 to 255 characters long")
+		return fault.BadInput("a webhook policy name must be 1 to 255 characters long")
 	}
 	if len(types) == 0 {
-		return badInput("choose at least one event type")
+		return fault.BadInput("choose at least one event type")
 	}
 	for _, t := range types {
 		// A policy saved before this check may list such a type: editing it keeps it.
 		if !t.ForWebhooks() && !slices.Contains(had, t) {
-			return badInput("a project's webhooks cannot receive %s events: they belong to no project", t)
+			return fault.BadInput("a project's webhooks cannot receive %s events: they belong to no project", t)
 		}
 	}
 	return nil
@@ -179,7 +180,7 @@ func validateWebhook(name *string, types, had []event.Type) error {
 // when it leads to an address the egress policy refuses. The message never repeats credentials.
 func (r *Resolver) checkTarget(ctx context.Context, what, address string) error {
 	if err := r.Egress.Check(ctx, nil, address); err != nil {
-		return badInput("%s %s", what, err.Error())
+		return fault.BadInput("%s %s", what, err.Error())
 	}
 	return nil
 }
@@ -188,7 +189,7 @@ func (r *Resolver) checkTarget(ctx context.Context, what, address string) error 
 func (r *Resolver) subscribePurge(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
 	run, err := r.DB.PurgeRun.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("purge run %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("purge run %d", id))
 	}
 	if err != nil {
 		return nil, err

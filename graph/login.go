@@ -12,6 +12,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/fault"
 )
 
 // loginLimit refuses an operation that asks for more than one login: the failed-login throttle
@@ -75,7 +76,7 @@ func setRetryAfter(ctx context.Context, err error) {
 // or the cause (logged) if it was something else.
 func passwordError(err error) error {
 	if errors.Is(err, auth.ErrWeakPassword) {
-		return badInput("%s", err.Error())
+		return fault.BadInput("%s", err.Error())
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/fault"
 )
 
 // maxRobotPermissions bounds a robot's list, which every request of the robot reads.
@@ -23,14 +24,14 @@ const maxRobotPermissions = 200
 func (r *Resolver) robotFor(ctx context.Context, id int, manage bool) (*ent.Robot, error) {
 	rb, err := r.DB.Robot.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("robot %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("robot %d", id))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if rb.ProjectID == nil {
-		if !r.principal(ctx).Admin {
-			return nil, notFound(fmt.Sprintf("robot %d", id))
+		if r.allow(ctx, auth.ActionReadRobots) != nil {
+			return nil, fault.NotFound(fmt.Sprintf("robot %d", id))
 		}
 	} else {
 		action := auth.ActionReadRobots
@@ -55,10 +56,10 @@ func (r *Resolver) robotFor(ctx context.Context, id int, manage bool) (*ent.Robo
 // never has more than its creator could do.
 func (r *Resolver) robotPermissions(ctx context.Context, proj *ent.Project, in []*schema.RobotPermission) ([]schema.RobotPermission, error) {
 	if len(in) == 0 {
-		return nil, badInput("give the robot at least one permission")
+		return nil, fault.BadInput("give the robot at least one permission")
 	}
 	if len(in) > maxRobotPermissions {
-		return nil, badInput("a robot may have at most %d permissions", maxRobotPermissions)
+		return nil, fault.BadInput("a robot may have at most %d permissions", maxRobotPermissions)
 	}
 	caller := r.principal(ctx)
 	projects := map[string]*ent.Project{}
@@ -68,22 +69,22 @@ func (r *Resolver) robotPermissions(ctx context.Context, proj *ent.Project, in [
 		perm := schema.RobotPermission{Namespace: strings.TrimSpace(p.Namespace), Resource: p.Resource, Action: p.Action}
 		action, ok := auth.PermissionAction(perm)
 		if !ok {
-			return nil, badInput("unknown permission %s:%s: use a resource and action of the role table (robotPermissionChoices lists them)", p.Resource, p.Action)
+			return nil, fault.BadInput("unknown permission %s:%s: use a resource and action of the role table (robotPermissionChoices lists them)", p.Resource, p.Action)
 		}
 		switch {
 		case perm.Namespace == "*" && proj != nil:
-			return nil, badInput("a project robot's permissions name its own project %q, not *", proj.Name)
+			return nil, fault.BadInput("a project robot's permissions name its own project %q, not *", proj.Name)
 		case perm.Namespace == "*":
 			// Only system admins manage system robots, and they hold every action everywhere.
 		case proj != nil && perm.Namespace != proj.Name:
-			return nil, badInput("a project robot of %q cannot be given permissions in project %q", proj.Name, perm.Namespace)
+			return nil, fault.BadInput("a project robot of %q cannot be given permissions in project %q", proj.Name, perm.Namespace)
 		default:
 			target, found := projects[perm.Namespace]
 			if !found {
 				var err error
 				target, err = r.DB.Project.Query().Where(project.Name(perm.Namespace), auth.VisibleProjects(caller)).Only(ctx)
 				if ent.IsNotFound(err) {
-					return nil, notFound(fmt.Sprintf("project %q", perm.Namespace))
+					return nil, fault.NotFound(fmt.Sprintf("project %q", perm.Namespace))
 				}
 				if err != nil {
 					return nil, err
@@ -96,7 +97,7 @@ func (r *Resolver) robotPermissions(ctx context.Context, proj *ent.Project, in [
 				return nil, err
 			}
 			if !a.Allows(action) {
-				return nil, forbidden("you may not %s in project %q, so you cannot give a robot that permission", action, perm.Namespace)
+				return nil, fault.Forbidden("you may not %s in project %q, so you cannot give a robot that permission", action, perm.Namespace)
 			}
 		}
 		if !seen[perm] {
@@ -113,7 +114,7 @@ func robotExpiry(created time.Time, days int) (*time.Time, error) {
 	case days == -1:
 		return nil, nil
 	case days <= 0 || days > 36500:
-		return nil, badInput("invalid duration %d: give 1 to 36500 days, or -1 for a robot that never expires", days)
+		return nil, fault.BadInput("invalid duration %d: give 1 to 36500 days, or -1 for a robot that never expires", days)
 	}
 	t := created.AddDate(0, 0, days)
 	return &t, nil
@@ -133,7 +134,7 @@ func (r *Resolver) auditRobot(ctx context.Context, op string, rb *ent.Robot) {
 // robotList returns a project's robots (projectID given) or the system's.
 func (r *Resolver) robotList(ctx context.Context, projectID *int) ([]*ent.Robot, error) {
 	if projectID == nil {
-		if err := r.requireAdmin(ctx); err != nil {
+		if err := r.allow(ctx, auth.ActionReadRobots); err != nil {
 			return nil, err
 		}
 		return r.DB.Robot.Query().Where(robot.ProjectIDIsNil()).Order(ent.Asc(robot.FieldName)).All(ctx)
@@ -151,12 +152,7 @@ func (r *Resolver) requireUserLogin(ctx context.Context) (*auth.Principal, error
 		return nil, err
 	}
 	if p.Kind != auth.KindUser {
-		return nil, forbidden("only user accounts have API tokens")
+		return nil, fault.Forbidden("only user accounts have API tokens")
 	}
 	return p, nil
-}
-
-// forbidden is a refusal whose reason the caller should read.
-func forbidden(format string, args ...any) error {
-	return &UserError{Code: "FORBIDDEN", Message: fmt.Sprintf(format, args...)}
 }

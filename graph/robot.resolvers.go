@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 )
 
@@ -28,7 +28,7 @@ func (r *mutationResolver) CreateRobot(ctx context.Context, input model.CreateRo
 		if proj, err = r.projectFor(ctx, *input.ProjectID, auth.ActionManageRobots); err != nil {
 			return nil, err
 		}
-	} else if err := r.requireAdmin(ctx); err != nil {
+	} else if err := r.allow(ctx, auth.ActionManageRobots); err != nil {
 		return nil, err
 	}
 	projName := ""
@@ -37,7 +37,7 @@ func (r *mutationResolver) CreateRobot(ctx context.Context, input model.CreateRo
 	}
 	name, err := auth.RobotName(projName, input.Name)
 	if err != nil {
-		return nil, badInput("%s", err.Error())
+		return nil, fault.BadInput("%s", err.Error())
 	}
 	perms, err := r.robotPermissions(ctx, proj, input.Permissions)
 	if err != nil {
@@ -66,7 +66,7 @@ func (r *mutationResolver) CreateRobot(ctx context.Context, input model.CreateRo
 	}
 	rb, err := c.Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, conflict("a robot named %q already exists", name)
+		return nil, fault.Conflict("a robot named %q already exists", name)
 	}
 	if err != nil {
 		return nil, err
@@ -151,19 +151,19 @@ func (r *mutationResolver) CreateAPIToken(ctx context.Context, input model.Creat
 		return nil, err
 	}
 	if p.TokenID != 0 {
-		return nil, forbidden("an API token cannot create API tokens: log in with your password")
+		return nil, fault.Forbidden("an API token cannot create API tokens: log in with your password")
 	}
 	name := strings.TrimSpace(input.Name)
 	if name == "" || len(name) > 255 {
-		return nil, badInput("give the token a name of 1 to 255 characters")
+		return nil, fault.BadInput("give the token a name of 1 to 255 characters")
 	}
 	if err := auth.ValidScopes(input.Scopes); err != nil {
-		return nil, badInput("%s", err.Error())
+		return nil, fault.BadInput("%s", err.Error())
 	}
 	var expires *time.Time
 	if input.ExpiresInDays != nil {
 		if *input.ExpiresInDays <= 0 || *input.ExpiresInDays > 36500 {
-			return nil, badInput("invalid expiresInDays %d: give 1 to 36500, or leave it out for a token that never expires", *input.ExpiresInDays)
+			return nil, fault.BadInput("invalid expiresInDays %d: give 1 to 36500, or leave it out for a token that never expires", *input.ExpiresInDays)
 		}
 		t := time.Now().AddDate(0, 0, *input.ExpiresInDays)
 		expires = &t
@@ -176,7 +176,7 @@ func (r *mutationResolver) CreateAPIToken(ctx context.Context, input model.Creat
 	t, err := r.DB.APIToken.Create().SetUserID(p.UserID).SetName(name).SetScopes(input.Scopes).
 		SetNillableExpiresAt(expires).SetTokenHash(auth.HashSecret(secret)).Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, conflict("you already have an API token named %q", name)
+		return nil, fault.Conflict("you already have an API token named %q", name)
 	}
 	if err != nil {
 		return nil, err
@@ -193,7 +193,7 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id int) (*ent.API
 	}
 	t, err := r.DB.APIToken.Query().Where(apitoken.ID(id), apitoken.UserID(p.UserID)).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("API token %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("API token %d", id))
 	}
 	if err != nil {
 		return nil, err
@@ -216,8 +216,7 @@ func (r *queryResolver) Robots(ctx context.Context, projectID *int) ([]*ent.Robo
 // Robot is the resolver for the robot field.
 func (r *queryResolver) Robot(ctx context.Context, id int) (*ent.Robot, error) {
 	rb, err := r.robotFor(ctx, id, false)
-	var userErr *UserError
-	if errors.As(err, &userErr) && userErr.Code == "NOT_FOUND" {
+	if fault.IsNotFound(err) {
 		return nil, nil
 	}
 	return rb, err

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
 )
@@ -39,13 +40,13 @@ func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
 	}
 	s, err := r.DB.Scanner.Get(ctx, *id)
 	if ent.IsNotFound(err) {
-		return badInput("scanner %d does not exist", *id)
+		return fault.BadInput("scanner %d does not exist", *id)
 	}
 	if err != nil {
 		return err
 	}
 	if !s.Enabled {
-		return badInput("scanner %s is disabled: enable it first, or choose another", s.Name)
+		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", s.Name)
 	}
 	return nil
 }
@@ -56,7 +57,7 @@ func checkAllowlist(lists ...[]string) error {
 	for _, list := range lists {
 		for _, id := range list {
 			if !validVulnID(id) {
-				return badInput("%q is not a vulnerability id such as CVE-2024-1234", id)
+				return fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
 			}
 		}
 	}
@@ -193,10 +194,10 @@ func vulnerabilityFilter(f *model.VulnerabilityFilter) []func(*sql.Selector) {
 func (r *Resolver) scannerMetadata(ctx context.Context, input model.ScannerInput) (*ent.Scanner, *scan.Metadata, error) {
 	name := strings.TrimSpace(input.Name)
 	if name == "" || len(name) > 255 {
-		return nil, nil, badInput("a scanner needs a name of 1 to 255 characters")
+		return nil, nil, fault.BadInput("a scanner needs a name of 1 to 255 characters")
 	}
 	if !strings.HasPrefix(input.URL, "http://") && !strings.HasPrefix(input.URL, "https://") {
-		return nil, nil, badInput("the scanner's URL must start with http:// or https://")
+		return nil, nil, fault.BadInput("the scanner's URL must start with http:// or https://")
 	}
 	if err := r.checkTarget(ctx, "scanner URL", input.URL); err != nil {
 		return nil, nil, err
@@ -213,7 +214,7 @@ func (r *Resolver) scannerMetadata(ctx context.Context, input model.ScannerInput
 	}
 	m, err := r.ScanAdapter.Metadata(ctx, sc)
 	if err != nil {
-		return nil, nil, badInput("%s", err.Error())
+		return nil, nil, fault.BadInput("%s", err.Error())
 	}
 	return sc, m, nil
 }
@@ -231,7 +232,7 @@ func metadataModel(m *scan.Metadata) *model.ScannerMetadata {
 func (r *Resolver) subscribeScan(ctx context.Context, id int) (<-chan *ent.ScanReport, error) {
 	rep, err := r.DB.ScanReport.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("scan report %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("scan report %d", id))
 	}
 	if err != nil {
 		return nil, err

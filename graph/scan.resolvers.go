@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/riverqueue/river"
@@ -66,7 +67,7 @@ func (r *artifactResolver) Vulnerabilities(ctx context.Context, obj *ent.Artifac
 
 // AddScanner is the resolver for the addScanner field.
 func (r *mutationResolver) AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
 		return nil, err
 	}
 	sc, m, err := r.scannerMetadata(ctx, input)
@@ -81,14 +82,14 @@ func (r *mutationResolver) AddScanner(ctx context.Context, input model.ScannerIn
 		SetAccessCredential(sc.AccessCredential).SetSkipCertVerify(sc.SkipCertVerify).
 		SetVendor(m.Scanner.Vendor).SetVersion(m.Scanner.Version).Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, conflict("a scanner named %q exists already", sc.Name)
+		return nil, fault.Conflict("a scanner named %q exists already", sc.Name)
 	}
 	return created, err
 }
 
 // PingScanner is the resolver for the pingScanner field.
 func (r *mutationResolver) PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
 		return nil, err
 	}
 	_, m, err := r.scannerMetadata(ctx, input)
@@ -100,19 +101,19 @@ func (r *mutationResolver) PingScanner(ctx context.Context, input model.ScannerI
 
 // SetDefaultScanner is the resolver for the setDefaultScanner field.
 func (r *mutationResolver) SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
 		return nil, err
 	}
 	err := withTx(ctx, r.DB, func(tx *ent.Tx) error {
 		sc, err := tx.Scanner.Get(ctx, id)
 		if ent.IsNotFound(err) {
-			return notFound(fmt.Sprintf("scanner %d", id))
+			return fault.NotFound(fmt.Sprintf("scanner %d", id))
 		}
 		if err != nil {
 			return err
 		}
 		if !sc.Enabled {
-			return badInput("scanner %q is disabled: enable it first", sc.Name)
+			return fault.BadInput("scanner %q is disabled: enable it first", sc.Name)
 		}
 		if err := tx.Scanner.Update().Where(scanner.IDNEQ(id)).SetIsDefault(false).Exec(ctx); err != nil {
 			return err
@@ -127,39 +128,39 @@ func (r *mutationResolver) SetDefaultScanner(ctx context.Context, id int) (*ent.
 
 // SetScannerEnabled is the resolver for the setScannerEnabled field.
 func (r *mutationResolver) SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
 		return nil, err
 	}
 	sc, err := r.DB.Scanner.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, notFound(fmt.Sprintf("scanner %d", id))
+		return nil, fault.NotFound(fmt.Sprintf("scanner %d", id))
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !enabled && sc.IsDefault {
-		return nil, badInput("scanner %q is the default: make another the default first", sc.Name)
+		return nil, fault.BadInput("scanner %q is the default: make another the default first", sc.Name)
 	}
 	return sc.Update().SetEnabled(enabled).Save(ctx)
 }
 
 // RemoveScanner is the resolver for the removeScanner field.
 func (r *mutationResolver) RemoveScanner(ctx context.Context, id int) (bool, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
 		return false, err
 	}
 	sc, err := r.DB.Scanner.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return false, notFound(fmt.Sprintf("scanner %d", id))
+		return false, fault.NotFound(fmt.Sprintf("scanner %d", id))
 	}
 	if err != nil {
 		return false, err
 	}
 	if sc.Builtin {
-		return false, badInput("the built-in scanner cannot be removed: disable it instead")
+		return false, fault.BadInput("the built-in scanner cannot be removed: disable it instead")
 	}
 	if sc.IsDefault {
-		return false, badInput("scanner %q is the default: make another the default first", sc.Name)
+		return false, fault.BadInput("scanner %q is the default: make another the default first", sc.Name)
 	}
 	// Projects that chose it fall back to the default.
 	if err := r.DB.Project.Update().Where(project.ScannerID(id)).ClearScannerID().Exec(ctx); err != nil {
@@ -177,7 +178,7 @@ func (r *mutationResolver) ScanArtifact(ctx context.Context, id int) ([]*ent.Sca
 	ids, err := r.Scans.Scan(ctx, r.Jobs, a.ID, r.principal(ctx).Name)
 	switch {
 	case errors.Is(err, scan.ErrNoScanner), errors.Is(err, scan.ErrNotScannable):
-		return nil, badInput("%s", err.Error())
+		return nil, fault.BadInput("%s", err.Error())
 	case err != nil:
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func (r *mutationResolver) StopScan(ctx context.Context, id int) (int, error) {
 
 // ScanAll is the resolver for the scanAll field.
 func (r *mutationResolver) ScanAll(ctx context.Context) (bool, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionScanAll); err != nil {
 		return false, err
 	}
 	if _, err := r.Jobs.Insert(ctx, scan.AllArgs{}, &river.InsertOpts{MaxAttempts: 1}); err != nil {
@@ -210,14 +211,14 @@ func (r *mutationResolver) ScanAll(ctx context.Context) (bool, error) {
 
 // SetSystemCVEAllowlist is the resolver for the setSystemCVEAllowlist field.
 func (r *mutationResolver) SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionManageAllowlist); err != nil {
 		return nil, err
 	}
 	list := []string{}
 	for _, id := range cveIDs {
 		id = strings.TrimSpace(id)
 		if !validVulnID(id) {
-			return nil, badInput("%q is not a vulnerability id such as CVE-2024-1234", id)
+			return nil, fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
 		}
 		if !slices.Contains(list, id) {
 			list = append(list, id)
@@ -234,7 +235,7 @@ ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, sca
 
 // Scanners is the resolver for the scanners field.
 func (r *queryResolver) Scanners(ctx context.Context) ([]*ent.Scanner, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadScanners); err != nil {
 		return nil, err
 	}
 	return r.DB.Scanner.Query().Order(ent.Desc(scanner.FieldIsDefault), ent.Asc(scanner.FieldID)).All(ctx)
@@ -242,7 +243,7 @@ func (r *queryResolver) Scanners(ctx context.Context) ([]*ent.Scanner, error) {
 
 // AdvisoryCount is the resolver for the advisoryCount field.
 func (r *queryResolver) AdvisoryCount(ctx context.Context) (int, error) {
-	if err := r.requireAdmin(ctx); err != nil {
+	if err := r.allow(ctx, auth.ActionReadScanners); err != nil {
 		return 0, err
 	}
 	var n int

@@ -92,18 +92,6 @@ func (rt route) action(method string) auth.Action {
 	}
 }
 
-// tokenAction is the Docker token-scope verb for a permission.
-func tokenAction(a auth.Action) string {
-	switch a {
-	case auth.ActionPull:
-		return "pull"
-	case auth.ActionPush:
-		return "push"
-	default:
-		return "delete"
-	}
-}
-
 // ServeHTTP authenticates and authorises every /v2 request, answers the catalog and referrers
 // from the index, and hands the rest to Distribution with the principal in the context.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -126,10 +114,9 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	var p *auth.Principal
-	var claims *auth.Claims
 	err := failed
 	if err == nil {
-		p, claims, err = r.auth.Authenticate(ctx, req)
+		p, _, err = r.auth.Authenticate(ctx, req)
 	}
 	if errors.Is(err, auth.ErrUnavailable) {
 		// Credentials that could not be checked are not wrong ones: no challenge, or Docker
@@ -166,7 +153,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_, _ = w.Write([]byte("{}"))
 		return
 	case routeCatalog:
-		if !p.Authenticated() || (claims != nil && !claims.Grants("registry", "catalog", "*")) {
+		if d, err := r.auth.Decide(ctx, p, auth.System, auth.ActionListCatalog); err != nil || d != auth.Allowed {
 			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
 			return
 		}
@@ -194,23 +181,23 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.failed(w, "look up project", err)
 		return
 	}
-	access, err := r.auth.Access(ctx, p, proj)
+	d, err := r.auth.Decide(ctx, p, auth.InRepository(proj, rt.name), needed)
 	if err != nil {
-		r.failed(w, "load access", err)
+		r.failed(w, "decide access", err)
 		return
 	}
 	switch {
-	case !access.Allows(needed) && !p.Authenticated():
+	case d != auth.Allowed && !p.Authenticated():
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
 		return
-	case !access.Allows(needed):
-		serveError(w, errcode.ErrorCodeDenied.WithMessage(
-			fmt.Sprintf("%s may not %s in project %s", p.Name, tokenAction(needed), proj.Name)), http.StatusForbidden)
-		return
-	case claims != nil && !claims.Grants("repository", rt.name, tokenAction(needed)):
+	case d == auth.OutOfScope:
 		// The permission is there but this token's scope lacks it: a new challenge makes the
 		// client ask for a token that has it.
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage("token does not cover this request"))
+		return
+	case d != auth.Allowed:
+		serveError(w, errcode.ErrorCodeDenied.WithMessage(
+			fmt.Sprintf("%s may not %s in project %s", p.Name, auth.TokenVerb(needed), proj.Name)), http.StatusForbidden)
 		return
 	case p.Kind == auth.KindScanner:
 		ok, err := r.scannerMayRead(ctx, p, rt)
@@ -231,7 +218,7 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.serveReferrers(w, req, rt)
 		return
 	case routeUpload:
-		r.checkMount(req, p, claims)
+		r.checkMount(req, p)
 	case routeManifest:
 		switch req.Method {
 		case http.MethodPut:
@@ -322,31 +309,20 @@ func (h *headerOnSuccess) WriteHeader(code int) {
 	h.ResponseWriter.WriteHeader(code)
 }
 
-// allowed decides one request: the permission table for the principal and, for a registry token,
-// the token's own scope as well.
-func (r *Registry) allowed(req *http.Request, p *auth.Principal, claims *auth.Claims, proj *ent.Project, repo string, needed auth.Action) bool {
-	access, err := r.auth.Access(req.Context(), p, proj)
-	if err != nil {
-		r.log.Error("registry: load access", "err", err)
-		return false
-	}
-	if !access.Allows(needed) {
-		return false
-	}
-	return claims == nil || claims.Grants("repository", repo, tokenAction(needed))
-}
-
 // checkMount drops a cross-repository mount whose source the principal may not pull from:
 // Distribution then starts an ordinary upload instead of leaking the blob.
-func (r *Registry) checkMount(req *http.Request, p *auth.Principal, claims *auth.Claims) {
+func (r *Registry) checkMount(req *http.Request, p *auth.Principal) {
 	q := req.URL.Query()
 	from := q.Get("from")
 	if q.Get("mount") == "" || from == "" {
 		return
 	}
 	proj, err := r.db.Project.Query().Where(project.Name(projectOf(from))).Only(req.Context())
-	if err == nil && r.allowed(req, p, claims, proj, from, auth.ActionPull) {
-		return
+	if err == nil {
+		d, err := r.auth.Decide(req.Context(), p, auth.InRepository(proj, from), auth.ActionPull)
+		if err == nil && d == auth.Allowed {
+			return
+		}
 	}
 	q.Del("mount")
 	q.Del("from")
@@ -368,7 +344,7 @@ func (r *Registry) challenge(w http.ResponseWriter, req *http.Request, rt route,
 	default:
 		scope := "pull"
 		if act := rt.action(req.Method); act != auth.ActionPull {
-			scope = "pull," + tokenAction(act)
+			scope = "pull," + auth.TokenVerb(act)
 		}
 		h += fmt.Sprintf(`,scope="repository:%s:%s"`, rt.name, scope)
 	}

@@ -182,14 +182,11 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 	if err != nil {
 		return decision{}, unavailableOr(err, errSlowPath)
 	}
-	access, err := r.auth.Access(ctx, p, proj)
+	allowed, err := r.auth.Decide(ctx, p, auth.InRepository(proj, rt.name), auth.ActionPull)
 	if err != nil {
 		return decision{}, unavailableOr(err, errSlowPath)
 	}
-	if !access.Allows(auth.ActionPull) {
-		return decision{}, errSlowPath
-	}
-	if claims != nil && !claims.Grants("repository", rt.name, "pull") {
+	if allowed != auth.Allowed {
 		return decision{}, errSlowPath
 	}
 	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable}

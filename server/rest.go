@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/berth-registry/berth/auth"
@@ -16,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph"
 )
 
@@ -163,7 +163,7 @@ func (h *rest) projectOf(r *http.Request) (*ent.Project, error) {
 	}
 	p, err := q.Only(r.Context())
 	if ent.IsNotFound(err) {
-		return nil, errNotFound("project " + ref)
+		return nil, fault.NotFound("project " + ref)
 	}
 	return p, err
 }
@@ -233,7 +233,7 @@ func repositoryName(r *http.Request) string {
 func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 	repo, err := h.res.Query().Repository(r.Context(), repositoryName(r))
 	if err == nil && repo == nil {
-		err = errNotFound("repository " + repositoryName(r))
+		err = fault.NotFound("repository " + repositoryName(r))
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -266,7 +266,7 @@ func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 func (h *rest) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
 	if err == nil && a == nil {
-		err = errNotFound("artifact " + r.PathValue("reference"))
+		err = fault.NotFound("artifact " + r.PathValue("reference"))
 	}
 	if err == nil {
 		_, err = h.res.Mutation().DeleteArtifact(r.Context(), a.ID)
@@ -278,16 +278,9 @@ func (h *rest) deleteArtifact(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-type notFoundError string
-
-func (e notFoundError) Error() string { return string(e) + " not found" }
-
-func errNotFound(what string) error { return notFoundError(what) }
-
-// fail maps an error from a resolver to Harbor's status codes and error shape.
+// fail maps an error from a domain service to Harbor's status codes and error shape.
 func (h *rest) fail(w http.ResponseWriter, err error) {
-	var nf notFoundError
-	var userErr *graph.UserError
+	f, isFault := fault.As(err)
 	switch {
 	case auth.IsUnavailable(err):
 		h.log.Warn("rest: database unavailable", "err", err)
@@ -296,19 +289,25 @@ func (h *rest) fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusUnauthorized, "UNAUTHORIZED", err.Error())
 	case errors.Is(err, auth.ErrForbidden):
 		writeError(w, http.StatusForbidden, "FORBIDDEN", err.Error())
-	case errors.As(err, &nf):
-		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
-	case errors.As(err, &userErr):
-		status := map[string]int{"NOT_FOUND": http.StatusNotFound, "CONFLICT": http.StatusConflict, "FORBIDDEN": http.StatusForbidden}[userErr.Code]
-		if status == 0 {
-			status = http.StatusBadRequest
+	case isFault:
+		status, code := restStatus[f.Kind], string(f.Kind)
+		if f.Kind == fault.KindBadInput {
+			code = "BAD_REQUEST"
 		}
-		writeError(w, status, strings.ReplaceAll(userErr.Code, "BAD_USER_INPUT", "BAD_REQUEST"), userErr.Message)
+		writeError(w, status, code, f.Message)
 	default:
 		id := w.Header().Get(RequestIDHeader) // set by withRequestID, for the log and the caller alike
 		h.log.Error("rest: request failed", "request_id", id, "err", err)
 		writeError(w, http.StatusInternalServerError, "UNKNOWN", "internal server error (request id "+id+")")
 	}
+}
+
+// restStatus is the HTTP status of each kind of fault.
+var restStatus = map[fault.Kind]int{
+	fault.KindBadInput:  http.StatusBadRequest,
+	fault.KindNotFound:  http.StatusNotFound,
+	fault.KindConflict:  http.StatusConflict,
+	fault.KindForbidden: http.StatusForbidden,
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

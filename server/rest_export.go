@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/export"
 )
@@ -55,7 +56,7 @@ func (h *rest) startExport(w http.ResponseWriter, r *http.Request) {
 func exportID(r *http.Request) (int, error) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	if err != nil {
-		return 0, errNotFound("CVE export " + r.PathValue("id"))
+		return 0, fault.NotFound("CVE export " + r.PathValue("id"))
 	}
 	return id, nil
 }
@@ -128,7 +129,7 @@ func (h *rest) downloadExport(w http.ResponseWriter, r *http.Request) {
 		file, err = h.res.Exports.Open(r.Context(), e)
 	}
 	if errors.Is(err, export.ErrNoFile) {
-		err = errNotFound("the file of CVE export " + strconv.Itoa(id))
+		err = fault.NotFound("the file of CVE export " + strconv.Itoa(id))
 	}
 	if err != nil {
 		h.fail(w, err)

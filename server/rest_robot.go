@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 )
 
@@ -157,7 +158,7 @@ func (h *rest) createRobot(w http.ResponseWriter, r *http.Request) {
 		proj, err := h.res.DB.Project.Query().Where(project.Name(body.Permissions[0].Namespace),
 			auth.VisibleProjects(auth.PrincipalFrom(r.Context()))).Only(r.Context())
 		if ent.IsNotFound(err) {
-			h.fail(w, errNotFound(fmt.Sprintf("project %q", body.Permissions[0].Namespace)))
+			h.fail(w, fault.NotFound(fmt.Sprintf("project %q", body.Permissions[0].Namespace)))
 			return
 		}
 		if err != nil {
@@ -187,7 +188,7 @@ func (h *rest) getRobot(w http.ResponseWriter, r *http.Request) {
 	}
 	rb, err := h.res.Query().Robot(r.Context(), id)
 	if err == nil && rb == nil {
-		err = errNotFound(fmt.Sprintf("robot %d", id))
+		err = fault.NotFound(fmt.Sprintf("robot %d", id))
 	}
 	if err != nil {
 		h.fail(w, err)

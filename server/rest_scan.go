@@ -9,6 +9,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
 )
@@ -24,7 +25,7 @@ func (h *rest) addScanRoutes() {
 func (h *rest) artifactOf(r *http.Request) (*ent.Artifact, error) {
 	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
 	if err == nil && a == nil {
-		err = errNotFound("artifact " + r.PathValue("reference"))
+		err = fault.NotFound("artifact " + r.PathValue("reference"))
 	}
 	return a, err
 }

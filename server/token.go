@@ -76,7 +76,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	var access []auth.ResourceActions
 	for _, scope := range scopes {
 		for _, one := range strings.Split(scope, " ") {
-			ra, err := s.grant(r, p, one)
+			ra, err := s.grant(r, p, claims, one)
 			if auth.IsUnavailable(err) {
 				s.log.Warn("token service: database unavailable", "err", err)
 				unavailableREST(w)
@@ -91,9 +91,6 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 				s.log.Error("token service: grant", "err", err)
 				writeError(w, http.StatusInternalServerError, "UNKNOWN", "could not check the requested scope")
 				return
-			}
-			if ra != nil && claims != nil && len(claims.Access) > 0 {
-				ra = claims.Narrow(*ra)
 			}
 			if ra != nil {
 				access = append(access, *ra)
@@ -126,7 +123,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 // grant returns what of one requested scope ("repository:library/nginx:pull,push") p may have,
 // or nil if nothing. Actions not granted are left out rather than refused, as the Docker token
 // specification asks: the registry then answers 401 or 403 for the request that needs them.
-func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.ResourceActions, error) {
+func (s *Server) grant(r *http.Request, p *auth.Principal, claims *auth.Claims, scope string) (*auth.ResourceActions, error) {
 	if scope == "" {
 		return nil, nil
 	}
@@ -137,10 +134,14 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	typ, name, actions := parts[0], strings.Join(parts[1:len(parts)-1], ":"), strings.Split(parts[len(parts)-1], ",")
 	switch typ {
 	case "registry":
-		if name == "catalog" && p.Authenticated() {
-			return &auth.ResourceActions{Type: typ, Name: name, Actions: []string{"*"}}, nil
+		if name != "catalog" {
+			return nil, nil
 		}
-		return nil, nil
+		d, err := s.auth.Decide(r.Context(), p, auth.System, auth.ActionListCatalog)
+		if err != nil || !kept(d, claims) {
+			return nil, err
+		}
+		return &auth.ResourceActions{Type: typ, Name: name, Actions: []string{"*"}}, nil
 	case "repository":
 	default:
 		return nil, nil
@@ -152,25 +153,53 @@ func (s *Server) grant(r *http.Request, p *auth.Principal, scope string) (*auth.
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.auth.Access(r.Context(), p, proj)
+	decide, err := s.auth.Decider(r.Context(), p, auth.InRepository(proj, name))
 	if err != nil {
 		return nil, err
 	}
+	// A verb is permitted when the table allows one of its actions, and kept when the token the
+	// caller presented (if any) covers it too: a registry token buys only a subset of itself.
+	verb := func(v string) (permitted, isKept bool) {
+		for _, a := range auth.VerbActions(v) {
+			d := decide(a)
+			permitted = permitted || d == auth.Allowed || d == auth.OutOfScope
+			isKept = isKept || kept(d, claims)
+		}
+		return permitted, isKept
+	}
 	var granted []string
 	for _, act := range actions {
-		switch {
-		case act == "pull" && a.Allows(auth.ActionPull),
-			act == "push" && a.Allows(auth.ActionPush),
-			act == "delete" && (a.Allows(auth.ActionDeleteArtifact) || a.Allows(auth.ActionDeleteTag)):
-			granted = append(granted, act)
-		case act == "*" && a.Allows(auth.ActionPull) && a.Allows(auth.ActionPush) && a.Allows(auth.ActionDeleteArtifact):
-			granted = append(granted, "pull", "push", "delete")
+		if act != "*" {
+			if _, ok := verb(act); ok {
+				granted = append(granted, act)
+			}
+			continue
 		}
+		// "*" asks for everything: granted when the table allows all of it.
+		var all []string
+		for _, v := range []string{"pull", "push", "delete"} {
+			permitted, ok := verb(v)
+			if !permitted {
+				all = nil
+				break
+			}
+			if ok {
+				all = append(all, v)
+			}
+		}
+		granted = append(granted, all...)
 	}
 	if len(granted) == 0 {
 		return nil, nil
 	}
 	return &auth.ResourceActions{Type: typ, Name: name, Actions: granted}, nil
+}
+
+// kept reports whether a decision lets the token service grant an action: allowed, or outside
+// the scope of a presented identity token, which (unlike a registry token) does not bound what
+// it is exchanged for.
+func kept(d auth.Decision, claims *auth.Claims) bool {
+	return d == auth.Allowed || (d == auth.OutOfScope && claims != nil && len(claims.Access) == 0)
 }
 
 // badScopeError is a requested scope that cannot be read: the caller's mistake (400), unlike a
