@@ -144,6 +144,14 @@ func (w *Writer) Record(ctx context.Context, e Entry) error {
 	return nil
 }
 
+// Log is Record for a change that stands whether or not it is audited (the domain services'
+// case): the only failure, after Close, is logged.
+func (w *Writer) Log(ctx context.Context, e Entry) {
+	if err := w.Record(ctx, e); err != nil {
+		w.log.Error("audit: record", "operation", e.Operation, "resource", e.Resource, "err", err)
+	}
+}
+
 // spoolLocked writes recs to the spool, counting and reporting any it cannot keep.
 func (w *Writer) spoolLocked(recs []record) {
 	kept, err := w.spool.write(recs)
