@@ -126,14 +126,16 @@ func (s *Service) Decider(ctx context.Context, p *Principal, res Resource) (func
 	}
 	return func(action Action) Decision {
 		switch {
+		case a.Allows(action) && res.Repository != "" && p.claims != nil &&
+			!p.claims.Grants("repository", res.Repository, TokenVerb(action)):
+			return OutOfScope
+		case a.Allows(action):
+			// Even without project:read (a token scoped to pulls): what may be done is not hidden.
+			return Allowed
 		case !a.Allows(ActionReadProject):
 			return Hidden
-		case !a.Allows(action):
-			return Refused
-		case res.Repository != "" && p.claims != nil && !p.claims.Grants("repository", res.Repository, TokenVerb(action)):
-			return OutOfScope
 		default:
-			return Allowed
+			return Refused
 		}
 	}, nil
 }

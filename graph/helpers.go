@@ -37,15 +37,7 @@ func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) erro
 
 // publish records an event with the caller as operator, for a change that has committed, and
 // has it dispatched. A failure is logged; the change stands.
-func (r *Resolver) publish(ctx context.Context, e event.Event) {
-	e.Operator = r.principal(ctx).Name
-	e.SourceIP = auth.SourceIPFrom(ctx)
-	if err := event.Record(ctx, r.DB, e); err != nil {
-		r.Log.Error("record event", "type", e.Type, "err", err)
-		return
-	}
-	r.Dispatcher.Kick()
-}
+func (r *Resolver) publish(ctx context.Context, e event.Event) { r.Publisher.Publish(ctx, e) }
 
 // memberFor loads a membership and checks that the caller may manage the project's members.
 func (r *Resolver) memberFor(ctx context.Context, id int) (*ent.Member, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -39,10 +40,13 @@ type Resolver struct {
 	CheckForwardEndpoint func(ctx context.Context, address, protocol string) error
 	Auth                 *auth.Service
 	Registry             *registry.Registry
-	Events               *event.Bus        // what subscriptions listen to
-	Dispatcher           *event.Dispatcher // kicked after recording an event
-	Webhooks             *webhook.Service
-	Log                  *slog.Logger
+	Events               *event.Bus       // what subscriptions listen to
+	Publisher            *event.Publisher // records and dispatches the events of committed changes
+	// The domain services: each owns its rules, and resolvers are adapters over them.
+	Projects   *project.Service
+	Dispatcher *event.Dispatcher // kicked after recording an event
+	Webhooks   *webhook.Service
+	Log        *slog.Logger
 	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
 	Scans       *scan.Service
 	ScanAdapter *scan.AdapterClient

@@ -30,6 +30,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
 	"github.com/berth-registry/berth/migrations"
+	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
@@ -180,7 +181,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
 	// Last: its insert takes the audit log's commit-order lock, held until the dispatch commits.
 	s.dispatch.AddConsumer(audit.NewConsumer())
+	publisher := event.NewPublisher(db, s.dispatch, log, func(ctx context.Context) (string, string) {
+		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
+	})
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
+		Publisher: publisher, Projects: project.New(db, s.auth, s.audit, publisher),
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
 		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
