@@ -30,6 +30,10 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
+	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
@@ -81,6 +85,14 @@ type Client struct {
 	Project *ProjectClient
 	// PurgeRun is the client for interacting with the PurgeRun builders.
 	PurgeRun *PurgeRunClient
+	// RegistryEndpoint is the client for interacting with the RegistryEndpoint builders.
+	RegistryEndpoint *RegistryEndpointClient
+	// ReplicationExecution is the client for interacting with the ReplicationExecution builders.
+	ReplicationExecution *ReplicationExecutionClient
+	// ReplicationPolicy is the client for interacting with the ReplicationPolicy builders.
+	ReplicationPolicy *ReplicationPolicyClient
+	// ReplicationTask is the client for interacting with the ReplicationTask builders.
+	ReplicationTask *ReplicationTaskClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
 	// Robot is the client for interacting with the Robot builders.
@@ -133,6 +145,10 @@ func (c *Client) init() {
 	c.Member = NewMemberClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.PurgeRun = NewPurgeRunClient(c.config)
+	c.RegistryEndpoint = NewRegistryEndpointClient(c.config)
+	c.ReplicationExecution = NewReplicationExecutionClient(c.config)
+	c.ReplicationPolicy = NewReplicationPolicyClient(c.config)
+	c.ReplicationTask = NewReplicationTaskClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
 	c.Robot = NewRobotClient(c.config)
 	c.RunLease = NewRunLeaseClient(c.config)
@@ -235,35 +251,39 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		APIToken:        NewAPITokenClient(cfg),
-		Accessory:       NewAccessoryClient(cfg),
-		Advisory:        NewAdvisoryClient(cfg),
-		AdvisoryPackage: NewAdvisoryPackageClient(cfg),
-		Artifact:        NewArtifactClient(cfg),
-		ArtifactBlob:    NewArtifactBlobClient(cfg),
-		AuditLog:        NewAuditLogClient(cfg),
-		Blob:            NewBlobClient(cfg),
-		CVEExport:       NewCVEExportClient(cfg),
-		Event:           NewEventClient(cfg),
-		GCRun:           NewGCRunClient(cfg),
-		Label:           NewLabelClient(cfg),
-		Member:          NewMemberClient(cfg),
-		Project:         NewProjectClient(cfg),
-		PurgeRun:        NewPurgeRunClient(cfg),
-		Repository:      NewRepositoryClient(cfg),
-		Robot:           NewRobotClient(cfg),
-		RunLease:        NewRunLeaseClient(cfg),
-		ScanReport:      NewScanReportClient(cfg),
-		Scanner:         NewScannerClient(cfg),
-		Session:         NewSessionClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		Tag:             NewTagClient(cfg),
-		User:            NewUserClient(cfg),
-		Vulnerability:   NewVulnerabilityClient(cfg),
-		WebhookDelivery: NewWebhookDeliveryClient(cfg),
-		WebhookPolicy:   NewWebhookPolicyClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		APIToken:             NewAPITokenClient(cfg),
+		Accessory:            NewAccessoryClient(cfg),
+		Advisory:             NewAdvisoryClient(cfg),
+		AdvisoryPackage:      NewAdvisoryPackageClient(cfg),
+		Artifact:             NewArtifactClient(cfg),
+		ArtifactBlob:         NewArtifactBlobClient(cfg),
+		AuditLog:             NewAuditLogClient(cfg),
+		Blob:                 NewBlobClient(cfg),
+		CVEExport:            NewCVEExportClient(cfg),
+		Event:                NewEventClient(cfg),
+		GCRun:                NewGCRunClient(cfg),
+		Label:                NewLabelClient(cfg),
+		Member:               NewMemberClient(cfg),
+		Project:              NewProjectClient(cfg),
+		PurgeRun:             NewPurgeRunClient(cfg),
+		RegistryEndpoint:     NewRegistryEndpointClient(cfg),
+		ReplicationExecution: NewReplicationExecutionClient(cfg),
+		ReplicationPolicy:    NewReplicationPolicyClient(cfg),
+		ReplicationTask:      NewReplicationTaskClient(cfg),
+		Repository:           NewRepositoryClient(cfg),
+		Robot:                NewRobotClient(cfg),
+		RunLease:             NewRunLeaseClient(cfg),
+		ScanReport:           NewScanReportClient(cfg),
+		Scanner:              NewScannerClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Setting:              NewSettingClient(cfg),
+		Tag:                  NewTagClient(cfg),
+		User:                 NewUserClient(cfg),
+		Vulnerability:        NewVulnerabilityClient(cfg),
+		WebhookDelivery:      NewWebhookDeliveryClient(cfg),
+		WebhookPolicy:        NewWebhookPolicyClient(cfg),
 	}, nil
 }
 
@@ -281,35 +301,39 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:             ctx,
-		config:          cfg,
-		APIToken:        NewAPITokenClient(cfg),
-		Accessory:       NewAccessoryClient(cfg),
-		Advisory:        NewAdvisoryClient(cfg),
-		AdvisoryPackage: NewAdvisoryPackageClient(cfg),
-		Artifact:        NewArtifactClient(cfg),
-		ArtifactBlob:    NewArtifactBlobClient(cfg),
-		AuditLog:        NewAuditLogClient(cfg),
-		Blob:            NewBlobClient(cfg),
-		CVEExport:       NewCVEExportClient(cfg),
-		Event:           NewEventClient(cfg),
-		GCRun:           NewGCRunClient(cfg),
-		Label:           NewLabelClient(cfg),
-		Member:          NewMemberClient(cfg),
-		Project:         NewProjectClient(cfg),
-		PurgeRun:        NewPurgeRunClient(cfg),
-		Repository:      NewRepositoryClient(cfg),
-		Robot:           NewRobotClient(cfg),
-		RunLease:        NewRunLeaseClient(cfg),
-		ScanReport:      NewScanReportClient(cfg),
-		Scanner:         NewScannerClient(cfg),
-		Session:         NewSessionClient(cfg),
-		Setting:         NewSettingClient(cfg),
-		Tag:             NewTagClient(cfg),
-		User:            NewUserClient(cfg),
-		Vulnerability:   NewVulnerabilityClient(cfg),
-		WebhookDelivery: NewWebhookDeliveryClient(cfg),
-		WebhookPolicy:   NewWebhookPolicyClient(cfg),
+		ctx:                  ctx,
+		config:               cfg,
+		APIToken:             NewAPITokenClient(cfg),
+		Accessory:            NewAccessoryClient(cfg),
+		Advisory:             NewAdvisoryClient(cfg),
+		AdvisoryPackage:      NewAdvisoryPackageClient(cfg),
+		Artifact:             NewArtifactClient(cfg),
+		ArtifactBlob:         NewArtifactBlobClient(cfg),
+		AuditLog:             NewAuditLogClient(cfg),
+		Blob:                 NewBlobClient(cfg),
+		CVEExport:            NewCVEExportClient(cfg),
+		Event:                NewEventClient(cfg),
+		GCRun:                NewGCRunClient(cfg),
+		Label:                NewLabelClient(cfg),
+		Member:               NewMemberClient(cfg),
+		Project:              NewProjectClient(cfg),
+		PurgeRun:             NewPurgeRunClient(cfg),
+		RegistryEndpoint:     NewRegistryEndpointClient(cfg),
+		ReplicationExecution: NewReplicationExecutionClient(cfg),
+		ReplicationPolicy:    NewReplicationPolicyClient(cfg),
+		ReplicationTask:      NewReplicationTaskClient(cfg),
+		Repository:           NewRepositoryClient(cfg),
+		Robot:                NewRobotClient(cfg),
+		RunLease:             NewRunLeaseClient(cfg),
+		ScanReport:           NewScanReportClient(cfg),
+		Scanner:              NewScannerClient(cfg),
+		Session:              NewSessionClient(cfg),
+		Setting:              NewSettingClient(cfg),
+		Tag:                  NewTagClient(cfg),
+		User:                 NewUserClient(cfg),
+		Vulnerability:        NewVulnerabilityClient(cfg),
+		WebhookDelivery:      NewWebhookDeliveryClient(cfg),
+		WebhookPolicy:        NewWebhookPolicyClient(cfg),
 	}, nil
 }
 
@@ -341,7 +365,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.RunLease,
+		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
+		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
 		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
 		c.WebhookDelivery, c.WebhookPolicy,
 	} {
@@ -355,7 +380,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.Repository, c.Robot, c.RunLease,
+		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
+		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
 		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
 		c.WebhookDelivery, c.WebhookPolicy,
 	} {
@@ -396,6 +422,14 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Project.mutate(ctx, m)
 	case *PurgeRunMutation:
 		return c.PurgeRun.mutate(ctx, m)
+	case *RegistryEndpointMutation:
+		return c.RegistryEndpoint.mutate(ctx, m)
+	case *ReplicationExecutionMutation:
+		return c.ReplicationExecution.mutate(ctx, m)
+	case *ReplicationPolicyMutation:
+		return c.ReplicationPolicy.mutate(ctx, m)
+	case *ReplicationTaskMutation:
+		return c.ReplicationTask.mutate(ctx, m)
 	case *RepositoryMutation:
 		return c.Repository.mutate(ctx, m)
 	case *RobotMutation:
@@ -2597,6 +2631,22 @@ func (c *ProjectClient) QueryRobots(_m *Project) *RobotQuery {
 	return query
 }
 
+// QueryProxyRegistry queries the proxy_registry edge of a Project.
+func (c *ProjectClient) QueryProxyRegistry(_m *Project) *RegistryEndpointQuery {
+	query := (&RegistryEndpointClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(registryendpoint.Table, registryendpoint.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, project.ProxyRegistryTable, project.ProxyRegistryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryLabels queries the labels edge of a Project.
 func (c *ProjectClient) QueryLabels(_m *Project) *LabelQuery {
 	query := (&LabelClient{config: c.config}).Query()
@@ -2768,6 +2818,650 @@ func (c *PurgeRunClient) mutate(ctx context.Context, m *PurgeRunMutation) (Value
 		return (&PurgeRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PurgeRun mutation op: %q", m.Op())
+	}
+}
+
+// RegistryEndpointClient is a client for the RegistryEndpoint schema.
+type RegistryEndpointClient struct {
+	config
+}
+
+// NewRegistryEndpointClient returns a client for the RegistryEndpoint from the given config.
+func NewRegistryEndpointClient(c config) *RegistryEndpointClient {
+	return &RegistryEndpointClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `registryendpoint.Hooks(f(g(h())))`.
+func (c *RegistryEndpointClient) Use(hooks ...Hook) {
+	c.hooks.RegistryEndpoint = append(c.hooks.RegistryEndpoint, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `registryendpoint.Intercept(f(g(h())))`.
+func (c *RegistryEndpointClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RegistryEndpoint = append(c.inters.RegistryEndpoint, interceptors...)
+}
+
+// Create returns a builder for creating a RegistryEndpoint entity.
+func (c *RegistryEndpointClient) Create() *RegistryEndpointCreate {
+	mutation := newRegistryEndpointMutation(c.config, OpCreate)
+	return &RegistryEndpointCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RegistryEndpoint entities.
+func (c *RegistryEndpointClient) CreateBulk(builders ...*RegistryEndpointCreate) *RegistryEndpointCreateBulk {
+	return &RegistryEndpointCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RegistryEndpointClient) MapCreateBulk(slice any, setFunc func(*RegistryEndpointCreate, int)) *RegistryEndpointCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RegistryEndpointCreateBulk{err: fmt.Errorf("calling to RegistryEndpointClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RegistryEndpointCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RegistryEndpointCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RegistryEndpoint.
+func (c *RegistryEndpointClient) Update() *RegistryEndpointUpdate {
+	mutation := newRegistryEndpointMutation(c.config, OpUpdate)
+	return &RegistryEndpointUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RegistryEndpointClient) UpdateOne(_m *RegistryEndpoint) *RegistryEndpointUpdateOne {
+	mutation := newRegistryEndpointMutation(c.config, OpUpdateOne, withRegistryEndpoint(_m))
+	return &RegistryEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RegistryEndpointClient) UpdateOneID(id int) *RegistryEndpointUpdateOne {
+	mutation := newRegistryEndpointMutation(c.config, OpUpdateOne, withRegistryEndpointID(id))
+	return &RegistryEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RegistryEndpoint.
+func (c *RegistryEndpointClient) Delete() *RegistryEndpointDelete {
+	mutation := newRegistryEndpointMutation(c.config, OpDelete)
+	return &RegistryEndpointDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RegistryEndpointClient) DeleteOne(_m *RegistryEndpoint) *RegistryEndpointDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RegistryEndpointClient) DeleteOneID(id int) *RegistryEndpointDeleteOne {
+	builder := c.Delete().Where(registryendpoint.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RegistryEndpointDeleteOne{builder}
+}
+
+// Query returns a query builder for RegistryEndpoint.
+func (c *RegistryEndpointClient) Query() *RegistryEndpointQuery {
+	return &RegistryEndpointQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRegistryEndpoint},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RegistryEndpoint entity by its id.
+func (c *RegistryEndpointClient) Get(ctx context.Context, id int) (*RegistryEndpoint, error) {
+	return c.Query().Where(registryendpoint.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RegistryEndpointClient) GetX(ctx context.Context, id int) *RegistryEndpoint {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPolicies queries the policies edge of a RegistryEndpoint.
+func (c *RegistryEndpointClient) QueryPolicies(_m *RegistryEndpoint) *ReplicationPolicyQuery {
+	query := (&ReplicationPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(registryendpoint.Table, registryendpoint.FieldID, id),
+			sqlgraph.To(replicationpolicy.Table, replicationpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, registryendpoint.PoliciesTable, registryendpoint.PoliciesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryProxyProjects queries the proxy_projects edge of a RegistryEndpoint.
+func (c *RegistryEndpointClient) QueryProxyProjects(_m *RegistryEndpoint) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(registryendpoint.Table, registryendpoint.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, registryendpoint.ProxyProjectsTable, registryendpoint.ProxyProjectsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RegistryEndpointClient) Hooks() []Hook {
+	return c.hooks.RegistryEndpoint
+}
+
+// Interceptors returns the client interceptors.
+func (c *RegistryEndpointClient) Interceptors() []Interceptor {
+	return c.inters.RegistryEndpoint
+}
+
+func (c *RegistryEndpointClient) mutate(ctx context.Context, m *RegistryEndpointMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RegistryEndpointCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RegistryEndpointUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RegistryEndpointUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RegistryEndpointDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RegistryEndpoint mutation op: %q", m.Op())
+	}
+}
+
+// ReplicationExecutionClient is a client for the ReplicationExecution schema.
+type ReplicationExecutionClient struct {
+	config
+}
+
+// NewReplicationExecutionClient returns a client for the ReplicationExecution from the given config.
+func NewReplicationExecutionClient(c config) *ReplicationExecutionClient {
+	return &ReplicationExecutionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `replicationexecution.Hooks(f(g(h())))`.
+func (c *ReplicationExecutionClient) Use(hooks ...Hook) {
+	c.hooks.ReplicationExecution = append(c.hooks.ReplicationExecution, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `replicationexecution.Intercept(f(g(h())))`.
+func (c *ReplicationExecutionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReplicationExecution = append(c.inters.ReplicationExecution, interceptors...)
+}
+
+// Create returns a builder for creating a ReplicationExecution entity.
+func (c *ReplicationExecutionClient) Create() *ReplicationExecutionCreate {
+	mutation := newReplicationExecutionMutation(c.config, OpCreate)
+	return &ReplicationExecutionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReplicationExecution entities.
+func (c *ReplicationExecutionClient) CreateBulk(builders ...*ReplicationExecutionCreate) *ReplicationExecutionCreateBulk {
+	return &ReplicationExecutionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReplicationExecutionClient) MapCreateBulk(slice any, setFunc func(*ReplicationExecutionCreate, int)) *ReplicationExecutionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReplicationExecutionCreateBulk{err: fmt.Errorf("calling to ReplicationExecutionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReplicationExecutionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReplicationExecutionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReplicationExecution.
+func (c *ReplicationExecutionClient) Update() *ReplicationExecutionUpdate {
+	mutation := newReplicationExecutionMutation(c.config, OpUpdate)
+	return &ReplicationExecutionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReplicationExecutionClient) UpdateOne(_m *ReplicationExecution) *ReplicationExecutionUpdateOne {
+	mutation := newReplicationExecutionMutation(c.config, OpUpdateOne, withReplicationExecution(_m))
+	return &ReplicationExecutionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReplicationExecutionClient) UpdateOneID(id int) *ReplicationExecutionUpdateOne {
+	mutation := newReplicationExecutionMutation(c.config, OpUpdateOne, withReplicationExecutionID(id))
+	return &ReplicationExecutionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReplicationExecution.
+func (c *ReplicationExecutionClient) Delete() *ReplicationExecutionDelete {
+	mutation := newReplicationExecutionMutation(c.config, OpDelete)
+	return &ReplicationExecutionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReplicationExecutionClient) DeleteOne(_m *ReplicationExecution) *ReplicationExecutionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReplicationExecutionClient) DeleteOneID(id int) *ReplicationExecutionDeleteOne {
+	builder := c.Delete().Where(replicationexecution.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReplicationExecutionDeleteOne{builder}
+}
+
+// Query returns a query builder for ReplicationExecution.
+func (c *ReplicationExecutionClient) Query() *ReplicationExecutionQuery {
+	return &ReplicationExecutionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReplicationExecution},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReplicationExecution entity by its id.
+func (c *ReplicationExecutionClient) Get(ctx context.Context, id int) (*ReplicationExecution, error) {
+	return c.Query().Where(replicationexecution.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReplicationExecutionClient) GetX(ctx context.Context, id int) *ReplicationExecution {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryPolicy queries the policy edge of a ReplicationExecution.
+func (c *ReplicationExecutionClient) QueryPolicy(_m *ReplicationExecution) *ReplicationPolicyQuery {
+	query := (&ReplicationPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(replicationexecution.Table, replicationexecution.FieldID, id),
+			sqlgraph.To(replicationpolicy.Table, replicationpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, replicationexecution.PolicyTable, replicationexecution.PolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTasks queries the tasks edge of a ReplicationExecution.
+func (c *ReplicationExecutionClient) QueryTasks(_m *ReplicationExecution) *ReplicationTaskQuery {
+	query := (&ReplicationTaskClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(replicationexecution.Table, replicationexecution.FieldID, id),
+			sqlgraph.To(replicationtask.Table, replicationtask.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, replicationexecution.TasksTable, replicationexecution.TasksColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReplicationExecutionClient) Hooks() []Hook {
+	return c.hooks.ReplicationExecution
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReplicationExecutionClient) Interceptors() []Interceptor {
+	return c.inters.ReplicationExecution
+}
+
+func (c *ReplicationExecutionClient) mutate(ctx context.Context, m *ReplicationExecutionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReplicationExecutionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReplicationExecutionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReplicationExecutionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReplicationExecutionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReplicationExecution mutation op: %q", m.Op())
+	}
+}
+
+// ReplicationPolicyClient is a client for the ReplicationPolicy schema.
+type ReplicationPolicyClient struct {
+	config
+}
+
+// NewReplicationPolicyClient returns a client for the ReplicationPolicy from the given config.
+func NewReplicationPolicyClient(c config) *ReplicationPolicyClient {
+	return &ReplicationPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `replicationpolicy.Hooks(f(g(h())))`.
+func (c *ReplicationPolicyClient) Use(hooks ...Hook) {
+	c.hooks.ReplicationPolicy = append(c.hooks.ReplicationPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `replicationpolicy.Intercept(f(g(h())))`.
+func (c *ReplicationPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReplicationPolicy = append(c.inters.ReplicationPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a ReplicationPolicy entity.
+func (c *ReplicationPolicyClient) Create() *ReplicationPolicyCreate {
+	mutation := newReplicationPolicyMutation(c.config, OpCreate)
+	return &ReplicationPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReplicationPolicy entities.
+func (c *ReplicationPolicyClient) CreateBulk(builders ...*ReplicationPolicyCreate) *ReplicationPolicyCreateBulk {
+	return &ReplicationPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReplicationPolicyClient) MapCreateBulk(slice any, setFunc func(*ReplicationPolicyCreate, int)) *ReplicationPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReplicationPolicyCreateBulk{err: fmt.Errorf("calling to ReplicationPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReplicationPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReplicationPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReplicationPolicy.
+func (c *ReplicationPolicyClient) Update() *ReplicationPolicyUpdate {
+	mutation := newReplicationPolicyMutation(c.config, OpUpdate)
+	return &ReplicationPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReplicationPolicyClient) UpdateOne(_m *ReplicationPolicy) *ReplicationPolicyUpdateOne {
+	mutation := newReplicationPolicyMutation(c.config, OpUpdateOne, withReplicationPolicy(_m))
+	return &ReplicationPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReplicationPolicyClient) UpdateOneID(id int) *ReplicationPolicyUpdateOne {
+	mutation := newReplicationPolicyMutation(c.config, OpUpdateOne, withReplicationPolicyID(id))
+	return &ReplicationPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReplicationPolicy.
+func (c *ReplicationPolicyClient) Delete() *ReplicationPolicyDelete {
+	mutation := newReplicationPolicyMutation(c.config, OpDelete)
+	return &ReplicationPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReplicationPolicyClient) DeleteOne(_m *ReplicationPolicy) *ReplicationPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReplicationPolicyClient) DeleteOneID(id int) *ReplicationPolicyDeleteOne {
+	builder := c.Delete().Where(replicationpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReplicationPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for ReplicationPolicy.
+func (c *ReplicationPolicyClient) Query() *ReplicationPolicyQuery {
+	return &ReplicationPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReplicationPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReplicationPolicy entity by its id.
+func (c *ReplicationPolicyClient) Get(ctx context.Context, id int) (*ReplicationPolicy, error) {
+	return c.Query().Where(replicationpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReplicationPolicyClient) GetX(ctx context.Context, id int) *ReplicationPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryRegistry queries the registry edge of a ReplicationPolicy.
+func (c *ReplicationPolicyClient) QueryRegistry(_m *ReplicationPolicy) *RegistryEndpointQuery {
+	query := (&RegistryEndpointClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(replicationpolicy.Table, replicationpolicy.FieldID, id),
+			sqlgraph.To(registryendpoint.Table, registryendpoint.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, replicationpolicy.RegistryTable, replicationpolicy.RegistryColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryExecutions queries the executions edge of a ReplicationPolicy.
+func (c *ReplicationPolicyClient) QueryExecutions(_m *ReplicationPolicy) *ReplicationExecutionQuery {
+	query := (&ReplicationExecutionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(replicationpolicy.Table, replicationpolicy.FieldID, id),
+			sqlgraph.To(replicationexecution.Table, replicationexecution.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, replicationpolicy.ExecutionsTable, replicationpolicy.ExecutionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReplicationPolicyClient) Hooks() []Hook {
+	return c.hooks.ReplicationPolicy
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReplicationPolicyClient) Interceptors() []Interceptor {
+	return c.inters.ReplicationPolicy
+}
+
+func (c *ReplicationPolicyClient) mutate(ctx context.Context, m *ReplicationPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReplicationPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReplicationPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReplicationPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReplicationPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReplicationPolicy mutation op: %q", m.Op())
+	}
+}
+
+// ReplicationTaskClient is a client for the ReplicationTask schema.
+type ReplicationTaskClient struct {
+	config
+}
+
+// NewReplicationTaskClient returns a client for the ReplicationTask from the given config.
+func NewReplicationTaskClient(c config) *ReplicationTaskClient {
+	return &ReplicationTaskClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `replicationtask.Hooks(f(g(h())))`.
+func (c *ReplicationTaskClient) Use(hooks ...Hook) {
+	c.hooks.ReplicationTask = append(c.hooks.ReplicationTask, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `replicationtask.Intercept(f(g(h())))`.
+func (c *ReplicationTaskClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ReplicationTask = append(c.inters.ReplicationTask, interceptors...)
+}
+
+// Create returns a builder for creating a ReplicationTask entity.
+func (c *ReplicationTaskClient) Create() *ReplicationTaskCreate {
+	mutation := newReplicationTaskMutation(c.config, OpCreate)
+	return &ReplicationTaskCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ReplicationTask entities.
+func (c *ReplicationTaskClient) CreateBulk(builders ...*ReplicationTaskCreate) *ReplicationTaskCreateBulk {
+	return &ReplicationTaskCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ReplicationTaskClient) MapCreateBulk(slice any, setFunc func(*ReplicationTaskCreate, int)) *ReplicationTaskCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ReplicationTaskCreateBulk{err: fmt.Errorf("calling to ReplicationTaskClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ReplicationTaskCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ReplicationTaskCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ReplicationTask.
+func (c *ReplicationTaskClient) Update() *ReplicationTaskUpdate {
+	mutation := newReplicationTaskMutation(c.config, OpUpdate)
+	return &ReplicationTaskUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ReplicationTaskClient) UpdateOne(_m *ReplicationTask) *ReplicationTaskUpdateOne {
+	mutation := newReplicationTaskMutation(c.config, OpUpdateOne, withReplicationTask(_m))
+	return &ReplicationTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ReplicationTaskClient) UpdateOneID(id int) *ReplicationTaskUpdateOne {
+	mutation := newReplicationTaskMutation(c.config, OpUpdateOne, withReplicationTaskID(id))
+	return &ReplicationTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ReplicationTask.
+func (c *ReplicationTaskClient) Delete() *ReplicationTaskDelete {
+	mutation := newReplicationTaskMutation(c.config, OpDelete)
+	return &ReplicationTaskDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ReplicationTaskClient) DeleteOne(_m *ReplicationTask) *ReplicationTaskDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ReplicationTaskClient) DeleteOneID(id int) *ReplicationTaskDeleteOne {
+	builder := c.Delete().Where(replicationtask.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ReplicationTaskDeleteOne{builder}
+}
+
+// Query returns a query builder for ReplicationTask.
+func (c *ReplicationTaskClient) Query() *ReplicationTaskQuery {
+	return &ReplicationTaskQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeReplicationTask},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ReplicationTask entity by its id.
+func (c *ReplicationTaskClient) Get(ctx context.Context, id int) (*ReplicationTask, error) {
+	return c.Query().Where(replicationtask.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ReplicationTaskClient) GetX(ctx context.Context, id int) *ReplicationTask {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryExecution queries the execution edge of a ReplicationTask.
+func (c *ReplicationTaskClient) QueryExecution(_m *ReplicationTask) *ReplicationExecutionQuery {
+	query := (&ReplicationExecutionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(replicationtask.Table, replicationtask.FieldID, id),
+			sqlgraph.To(replicationexecution.Table, replicationexecution.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, replicationtask.ExecutionTable, replicationtask.ExecutionColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ReplicationTaskClient) Hooks() []Hook {
+	return c.hooks.ReplicationTask
+}
+
+// Interceptors returns the client interceptors.
+func (c *ReplicationTaskClient) Interceptors() []Interceptor {
+	return c.inters.ReplicationTask
+}
+
+func (c *ReplicationTaskClient) mutate(ctx context.Context, m *ReplicationTaskMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ReplicationTaskCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ReplicationTaskUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ReplicationTaskUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ReplicationTaskDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ReplicationTask mutation op: %q", m.Op())
 	}
 }
 
@@ -4660,12 +5354,14 @@ type (
 	hooks struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
+		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
 		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
 		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
+		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
 		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
 		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}

@@ -28,6 +28,10 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
+	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
@@ -100,33 +104,37 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apitoken.Table:        apitoken.ValidColumn,
-			accessory.Table:       accessory.ValidColumn,
-			advisory.Table:        advisory.ValidColumn,
-			advisorypackage.Table: advisorypackage.ValidColumn,
-			artifact.Table:        artifact.ValidColumn,
-			artifactblob.Table:    artifactblob.ValidColumn,
-			auditlog.Table:        auditlog.ValidColumn,
-			blob.Table:            blob.ValidColumn,
-			cveexport.Table:       cveexport.ValidColumn,
-			entevent.Table:        entevent.ValidColumn,
-			gcrun.Table:           gcrun.ValidColumn,
-			label.Table:           label.ValidColumn,
-			member.Table:          member.ValidColumn,
-			project.Table:         project.ValidColumn,
-			purgerun.Table:        purgerun.ValidColumn,
-			repository.Table:      repository.ValidColumn,
-			robot.Table:           robot.ValidColumn,
-			runlease.Table:        runlease.ValidColumn,
-			scanreport.Table:      scanreport.ValidColumn,
-			scanner.Table:         scanner.ValidColumn,
-			session.Table:         session.ValidColumn,
-			setting.Table:         setting.ValidColumn,
-			tag.Table:             tag.ValidColumn,
-			user.Table:            user.ValidColumn,
-			vulnerability.Table:   vulnerability.ValidColumn,
-			webhookdelivery.Table: webhookdelivery.ValidColumn,
-			webhookpolicy.Table:   webhookpolicy.ValidColumn,
+			apitoken.Table:             apitoken.ValidColumn,
+			accessory.Table:            accessory.ValidColumn,
+			advisory.Table:             advisory.ValidColumn,
+			advisorypackage.Table:      advisorypackage.ValidColumn,
+			artifact.Table:             artifact.ValidColumn,
+			artifactblob.Table:         artifactblob.ValidColumn,
+			auditlog.Table:             auditlog.ValidColumn,
+			blob.Table:                 blob.ValidColumn,
+			cveexport.Table:            cveexport.ValidColumn,
+			entevent.Table:             entevent.ValidColumn,
+			gcrun.Table:                gcrun.ValidColumn,
+			label.Table:                label.ValidColumn,
+			member.Table:               member.ValidColumn,
+			project.Table:              project.ValidColumn,
+			purgerun.Table:             purgerun.ValidColumn,
+			registryendpoint.Table:     registryendpoint.ValidColumn,
+			replicationexecution.Table: replicationexecution.ValidColumn,
+			replicationpolicy.Table:    replicationpolicy.ValidColumn,
+			replicationtask.Table:      replicationtask.ValidColumn,
+			repository.Table:           repository.ValidColumn,
+			robot.Table:                robot.ValidColumn,
+			runlease.Table:             runlease.ValidColumn,
+			scanreport.Table:           scanreport.ValidColumn,
+			scanner.Table:              scanner.ValidColumn,
+			session.Table:              session.ValidColumn,
+			setting.Table:              setting.ValidColumn,
+			tag.Table:                  tag.ValidColumn,
+			user.Table:                 user.ValidColumn,
+			vulnerability.Table:        vulnerability.ValidColumn,
+			webhookdelivery.Table:      webhookdelivery.ValidColumn,
+			webhookpolicy.Table:        webhookpolicy.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

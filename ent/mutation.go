@@ -27,6 +27,10 @@ import (
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
+	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
@@ -52,33 +56,37 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIToken        = "APIToken"
-	TypeAccessory       = "Accessory"
-	TypeAdvisory        = "Advisory"
-	TypeAdvisoryPackage = "AdvisoryPackage"
-	TypeArtifact        = "Artifact"
-	TypeArtifactBlob    = "ArtifactBlob"
-	TypeAuditLog        = "AuditLog"
-	TypeBlob            = "Blob"
-	TypeCVEExport       = "CVEExport"
-	TypeEvent           = "Event"
-	TypeGCRun           = "GCRun"
-	TypeLabel           = "Label"
-	TypeMember          = "Member"
-	TypeProject         = "Project"
-	TypePurgeRun        = "PurgeRun"
-	TypeRepository      = "Repository"
-	TypeRobot           = "Robot"
-	TypeRunLease        = "RunLease"
-	TypeScanReport      = "ScanReport"
-	TypeScanner         = "Scanner"
-	TypeSession         = "Session"
-	TypeSetting         = "Setting"
-	TypeTag             = "Tag"
-	TypeUser            = "User"
-	TypeVulnerability   = "Vulnerability"
-	TypeWebhookDelivery = "WebhookDelivery"
-	TypeWebhookPolicy   = "WebhookPolicy"
+	TypeAPIToken             = "APIToken"
+	TypeAccessory            = "Accessory"
+	TypeAdvisory             = "Advisory"
+	TypeAdvisoryPackage      = "AdvisoryPackage"
+	TypeArtifact             = "Artifact"
+	TypeArtifactBlob         = "ArtifactBlob"
+	TypeAuditLog             = "AuditLog"
+	TypeBlob                 = "Blob"
+	TypeCVEExport            = "CVEExport"
+	TypeEvent                = "Event"
+	TypeGCRun                = "GCRun"
+	TypeLabel                = "Label"
+	TypeMember               = "Member"
+	TypeProject              = "Project"
+	TypePurgeRun             = "PurgeRun"
+	TypeRegistryEndpoint     = "RegistryEndpoint"
+	TypeReplicationExecution = "ReplicationExecution"
+	TypeReplicationPolicy    = "ReplicationPolicy"
+	TypeReplicationTask      = "ReplicationTask"
+	TypeRepository           = "Repository"
+	TypeRobot                = "Robot"
+	TypeRunLease             = "RunLease"
+	TypeScanReport           = "ScanReport"
+	TypeScanner              = "Scanner"
+	TypeSession              = "Session"
+	TypeSetting              = "Setting"
+	TypeTag                  = "Tag"
+	TypeUser                 = "User"
+	TypeVulnerability        = "Vulnerability"
+	TypeWebhookDelivery      = "WebhookDelivery"
+	TypeWebhookPolicy        = "WebhookPolicy"
 )
 
 // APITokenMutation represents an operation that mutates the APIToken nodes in the graph.
@@ -12953,6 +12961,8 @@ type ProjectMutation struct {
 	robots                  map[int]struct{}
 	removedrobots           map[int]struct{}
 	clearedrobots           bool
+	proxy_registry          *int
+	clearedproxy_registry   bool
 	labels                  map[int]struct{}
 	removedlabels           map[int]struct{}
 	clearedlabels           bool
@@ -13374,6 +13384,55 @@ func (m *ProjectMutation) ResetScannerID() {
 	delete(m.clearedFields, project.FieldScannerID)
 }
 
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (m *ProjectMutation) SetProxyRegistryID(i int) {
+	m.proxy_registry = &i
+}
+
+// ProxyRegistryID returns the value of the "proxy_registry_id" field in the mutation.
+func (m *ProjectMutation) ProxyRegistryID() (r int, exists bool) {
+	v := m.proxy_registry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProxyRegistryID returns the old "proxy_registry_id" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldProxyRegistryID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProxyRegistryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProxyRegistryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProxyRegistryID: %w", err)
+	}
+	return oldValue.ProxyRegistryID, nil
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (m *ProjectMutation) ClearProxyRegistryID() {
+	m.proxy_registry = nil
+	m.clearedFields[project.FieldProxyRegistryID] = struct{}{}
+}
+
+// ProxyRegistryIDCleared returns if the "proxy_registry_id" field was cleared in this mutation.
+func (m *ProjectMutation) ProxyRegistryIDCleared() bool {
+	_, ok := m.clearedFields[project.FieldProxyRegistryID]
+	return ok
+}
+
+// ResetProxyRegistryID resets all changes to the "proxy_registry_id" field.
+func (m *ProjectMutation) ResetProxyRegistryID() {
+	m.proxy_registry = nil
+	delete(m.clearedFields, project.FieldProxyRegistryID)
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *ProjectMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -13662,6 +13721,33 @@ func (m *ProjectMutation) ResetRobots() {
 	m.removedrobots = nil
 }
 
+// ClearProxyRegistry clears the "proxy_registry" edge to the RegistryEndpoint entity.
+func (m *ProjectMutation) ClearProxyRegistry() {
+	m.clearedproxy_registry = true
+	m.clearedFields[project.FieldProxyRegistryID] = struct{}{}
+}
+
+// ProxyRegistryCleared reports if the "proxy_registry" edge to the RegistryEndpoint entity was cleared.
+func (m *ProjectMutation) ProxyRegistryCleared() bool {
+	return m.ProxyRegistryIDCleared() || m.clearedproxy_registry
+}
+
+// ProxyRegistryIDs returns the "proxy_registry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProxyRegistryID instead. It exists only for internal usage by the builders.
+func (m *ProjectMutation) ProxyRegistryIDs() (ids []int) {
+	if id := m.proxy_registry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProxyRegistry resets all changes to the "proxy_registry" edge.
+func (m *ProjectMutation) ResetProxyRegistry() {
+	m.proxy_registry = nil
+	m.clearedproxy_registry = false
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by ids.
 func (m *ProjectMutation) AddLabelIDs(ids ...int) {
 	if m.labels == nil {
@@ -13750,7 +13836,7 @@ func (m *ProjectMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProjectMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.name != nil {
 		fields = append(fields, project.FieldName)
 	}
@@ -13771,6 +13857,9 @@ func (m *ProjectMutation) Fields() []string {
 	}
 	if m.scanner_id != nil {
 		fields = append(fields, project.FieldScannerID)
+	}
+	if m.proxy_registry != nil {
+		fields = append(fields, project.FieldProxyRegistryID)
 	}
 	if m.created_at != nil {
 		fields = append(fields, project.FieldCreatedAt)
@@ -13800,6 +13889,8 @@ func (m *ProjectMutation) Field(name string) (ent.Value, bool) {
 		return m.CveAllowlist()
 	case project.FieldScannerID:
 		return m.ScannerID()
+	case project.FieldProxyRegistryID:
+		return m.ProxyRegistryID()
 	case project.FieldCreatedAt:
 		return m.CreatedAt()
 	case project.FieldUpdatedAt:
@@ -13827,6 +13918,8 @@ func (m *ProjectMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldCveAllowlist(ctx)
 	case project.FieldScannerID:
 		return m.OldScannerID(ctx)
+	case project.FieldProxyRegistryID:
+		return m.OldProxyRegistryID(ctx)
 	case project.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case project.FieldUpdatedAt:
@@ -13888,6 +13981,13 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetScannerID(v)
+		return nil
+	case project.FieldProxyRegistryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProxyRegistryID(v)
 		return nil
 	case project.FieldCreatedAt:
 		v, ok := value.(time.Time)
@@ -13954,6 +14054,9 @@ func (m *ProjectMutation) ClearedFields() []string {
 	if m.FieldCleared(project.FieldScannerID) {
 		fields = append(fields, project.FieldScannerID)
 	}
+	if m.FieldCleared(project.FieldProxyRegistryID) {
+		fields = append(fields, project.FieldProxyRegistryID)
+	}
 	return fields
 }
 
@@ -13973,6 +14076,9 @@ func (m *ProjectMutation) ClearField(name string) error {
 		return nil
 	case project.FieldScannerID:
 		m.ClearScannerID()
+		return nil
+	case project.FieldProxyRegistryID:
+		m.ClearProxyRegistryID()
 		return nil
 	}
 	return fmt.Errorf("unknown Project nullable field %s", name)
@@ -14003,6 +14109,9 @@ func (m *ProjectMutation) ResetField(name string) error {
 	case project.FieldScannerID:
 		m.ResetScannerID()
 		return nil
+	case project.FieldProxyRegistryID:
+		m.ResetProxyRegistryID()
+		return nil
 	case project.FieldCreatedAt:
 		m.ResetCreatedAt()
 		return nil
@@ -14015,7 +14124,7 @@ func (m *ProjectMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ProjectMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.repositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14027,6 +14136,9 @@ func (m *ProjectMutation) AddedEdges() []string {
 	}
 	if m.robots != nil {
 		edges = append(edges, project.EdgeRobots)
+	}
+	if m.proxy_registry != nil {
+		edges = append(edges, project.EdgeProxyRegistry)
 	}
 	if m.labels != nil {
 		edges = append(edges, project.EdgeLabels)
@@ -14062,6 +14174,10 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case project.EdgeProxyRegistry:
+		if id := m.proxy_registry; id != nil {
+			return []ent.Value{*id}
+		}
 	case project.EdgeLabels:
 		ids := make([]ent.Value, 0, len(m.labels))
 		for id := range m.labels {
@@ -14074,7 +14190,7 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ProjectMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedrepositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14133,7 +14249,7 @@ func (m *ProjectMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ProjectMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedrepositories {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14145,6 +14261,9 @@ func (m *ProjectMutation) ClearedEdges() []string {
 	}
 	if m.clearedrobots {
 		edges = append(edges, project.EdgeRobots)
+	}
+	if m.clearedproxy_registry {
+		edges = append(edges, project.EdgeProxyRegistry)
 	}
 	if m.clearedlabels {
 		edges = append(edges, project.EdgeLabels)
@@ -14164,6 +14283,8 @@ func (m *ProjectMutation) EdgeCleared(name string) bool {
 		return m.clearedwebhook_policies
 	case project.EdgeRobots:
 		return m.clearedrobots
+	case project.EdgeProxyRegistry:
+		return m.clearedproxy_registry
 	case project.EdgeLabels:
 		return m.clearedlabels
 	}
@@ -14174,6 +14295,9 @@ func (m *ProjectMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *ProjectMutation) ClearEdge(name string) error {
 	switch name {
+	case project.EdgeProxyRegistry:
+		m.ClearProxyRegistry()
+		return nil
 	}
 	return fmt.Errorf("unknown Project unique edge %s", name)
 }
@@ -14193,6 +14317,9 @@ func (m *ProjectMutation) ResetEdge(name string) error {
 		return nil
 	case project.EdgeRobots:
 		m.ResetRobots()
+		return nil
+	case project.EdgeProxyRegistry:
+		m.ResetProxyRegistry()
 		return nil
 	case project.EdgeLabels:
 		m.ResetLabels()
@@ -15298,6 +15425,5482 @@ func (m *PurgeRunMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *PurgeRunMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PurgeRun edge %s", name)
+}
+
+// RegistryEndpointMutation represents an operation that mutates the RegistryEndpoint nodes in the graph.
+type RegistryEndpointMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	name                  *string
+	description           *string
+	_type                 *registryendpoint.Type
+	url                   *string
+	credential_type       *registryendpoint.CredentialType
+	access_key            *string
+	access_secret_sealed  *[]byte
+	insecure              *bool
+	created_at            *time.Time
+	updated_at            *time.Time
+	clearedFields         map[string]struct{}
+	policies              map[int]struct{}
+	removedpolicies       map[int]struct{}
+	clearedpolicies       bool
+	proxy_projects        map[int]struct{}
+	removedproxy_projects map[int]struct{}
+	clearedproxy_projects bool
+	done                  bool
+	oldValue              func(context.Context) (*RegistryEndpoint, error)
+	predicates            []predicate.RegistryEndpoint
+}
+
+var _ ent.Mutation = (*RegistryEndpointMutation)(nil)
+
+// registryendpointOption allows management of the mutation configuration using functional options.
+type registryendpointOption func(*RegistryEndpointMutation)
+
+// newRegistryEndpointMutation creates new mutation for the RegistryEndpoint entity.
+func newRegistryEndpointMutation(c config, op Op, opts ...registryendpointOption) *RegistryEndpointMutation {
+	m := &RegistryEndpointMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRegistryEndpoint,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRegistryEndpointID sets the ID field of the mutation.
+func withRegistryEndpointID(id int) registryendpointOption {
+	return func(m *RegistryEndpointMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RegistryEndpoint
+		)
+		m.oldValue = func(ctx context.Context) (*RegistryEndpoint, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RegistryEndpoint.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRegistryEndpoint sets the old RegistryEndpoint of the mutation.
+func withRegistryEndpoint(node *RegistryEndpoint) registryendpointOption {
+	return func(m *RegistryEndpointMutation) {
+		m.oldValue = func(context.Context) (*RegistryEndpoint, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RegistryEndpointMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RegistryEndpointMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RegistryEndpointMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RegistryEndpointMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RegistryEndpoint.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *RegistryEndpointMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *RegistryEndpointMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *RegistryEndpointMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *RegistryEndpointMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *RegistryEndpointMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *RegistryEndpointMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetType sets the "type" field.
+func (m *RegistryEndpointMutation) SetType(r registryendpoint.Type) {
+	m._type = &r
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *RegistryEndpointMutation) GetType() (r registryendpoint.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldType(ctx context.Context) (v registryendpoint.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *RegistryEndpointMutation) ResetType() {
+	m._type = nil
+}
+
+// SetURL sets the "url" field.
+func (m *RegistryEndpointMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *RegistryEndpointMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *RegistryEndpointMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetCredentialType sets the "credential_type" field.
+func (m *RegistryEndpointMutation) SetCredentialType(rt registryendpoint.CredentialType) {
+	m.credential_type = &rt
+}
+
+// CredentialType returns the value of the "credential_type" field in the mutation.
+func (m *RegistryEndpointMutation) CredentialType() (r registryendpoint.CredentialType, exists bool) {
+	v := m.credential_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCredentialType returns the old "credential_type" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldCredentialType(ctx context.Context) (v registryendpoint.CredentialType, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCredentialType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCredentialType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCredentialType: %w", err)
+	}
+	return oldValue.CredentialType, nil
+}
+
+// ResetCredentialType resets all changes to the "credential_type" field.
+func (m *RegistryEndpointMutation) ResetCredentialType() {
+	m.credential_type = nil
+}
+
+// SetAccessKey sets the "access_key" field.
+func (m *RegistryEndpointMutation) SetAccessKey(s string) {
+	m.access_key = &s
+}
+
+// AccessKey returns the value of the "access_key" field in the mutation.
+func (m *RegistryEndpointMutation) AccessKey() (r string, exists bool) {
+	v := m.access_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessKey returns the old "access_key" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldAccessKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessKey: %w", err)
+	}
+	return oldValue.AccessKey, nil
+}
+
+// ResetAccessKey resets all changes to the "access_key" field.
+func (m *RegistryEndpointMutation) ResetAccessKey() {
+	m.access_key = nil
+}
+
+// SetAccessSecretSealed sets the "access_secret_sealed" field.
+func (m *RegistryEndpointMutation) SetAccessSecretSealed(b []byte) {
+	m.access_secret_sealed = &b
+}
+
+// AccessSecretSealed returns the value of the "access_secret_sealed" field in the mutation.
+func (m *RegistryEndpointMutation) AccessSecretSealed() (r []byte, exists bool) {
+	v := m.access_secret_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessSecretSealed returns the old "access_secret_sealed" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldAccessSecretSealed(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessSecretSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessSecretSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessSecretSealed: %w", err)
+	}
+	return oldValue.AccessSecretSealed, nil
+}
+
+// ClearAccessSecretSealed clears the value of the "access_secret_sealed" field.
+func (m *RegistryEndpointMutation) ClearAccessSecretSealed() {
+	m.access_secret_sealed = nil
+	m.clearedFields[registryendpoint.FieldAccessSecretSealed] = struct{}{}
+}
+
+// AccessSecretSealedCleared returns if the "access_secret_sealed" field was cleared in this mutation.
+func (m *RegistryEndpointMutation) AccessSecretSealedCleared() bool {
+	_, ok := m.clearedFields[registryendpoint.FieldAccessSecretSealed]
+	return ok
+}
+
+// ResetAccessSecretSealed resets all changes to the "access_secret_sealed" field.
+func (m *RegistryEndpointMutation) ResetAccessSecretSealed() {
+	m.access_secret_sealed = nil
+	delete(m.clearedFields, registryendpoint.FieldAccessSecretSealed)
+}
+
+// SetInsecure sets the "insecure" field.
+func (m *RegistryEndpointMutation) SetInsecure(b bool) {
+	m.insecure = &b
+}
+
+// Insecure returns the value of the "insecure" field in the mutation.
+func (m *RegistryEndpointMutation) Insecure() (r bool, exists bool) {
+	v := m.insecure
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInsecure returns the old "insecure" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldInsecure(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInsecure is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInsecure requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInsecure: %w", err)
+	}
+	return oldValue.Insecure, nil
+}
+
+// ResetInsecure resets all changes to the "insecure" field.
+func (m *RegistryEndpointMutation) ResetInsecure() {
+	m.insecure = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RegistryEndpointMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RegistryEndpointMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RegistryEndpointMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RegistryEndpointMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RegistryEndpointMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RegistryEndpoint entity.
+// If the RegistryEndpoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RegistryEndpointMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RegistryEndpointMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// AddPolicyIDs adds the "policies" edge to the ReplicationPolicy entity by ids.
+func (m *RegistryEndpointMutation) AddPolicyIDs(ids ...int) {
+	if m.policies == nil {
+		m.policies = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.policies[ids[i]] = struct{}{}
+	}
+}
+
+// ClearPolicies clears the "policies" edge to the ReplicationPolicy entity.
+func (m *RegistryEndpointMutation) ClearPolicies() {
+	m.clearedpolicies = true
+}
+
+// PoliciesCleared reports if the "policies" edge to the ReplicationPolicy entity was cleared.
+func (m *RegistryEndpointMutation) PoliciesCleared() bool {
+	return m.clearedpolicies
+}
+
+// RemovePolicyIDs removes the "policies" edge to the ReplicationPolicy entity by IDs.
+func (m *RegistryEndpointMutation) RemovePolicyIDs(ids ...int) {
+	if m.removedpolicies == nil {
+		m.removedpolicies = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.policies, ids[i])
+		m.removedpolicies[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedPolicies returns the removed IDs of the "policies" edge to the ReplicationPolicy entity.
+func (m *RegistryEndpointMutation) RemovedPoliciesIDs() (ids []int) {
+	for id := range m.removedpolicies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// PoliciesIDs returns the "policies" edge IDs in the mutation.
+func (m *RegistryEndpointMutation) PoliciesIDs() (ids []int) {
+	for id := range m.policies {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetPolicies resets all changes to the "policies" edge.
+func (m *RegistryEndpointMutation) ResetPolicies() {
+	m.policies = nil
+	m.clearedpolicies = false
+	m.removedpolicies = nil
+}
+
+// AddProxyProjectIDs adds the "proxy_projects" edge to the Project entity by ids.
+func (m *RegistryEndpointMutation) AddProxyProjectIDs(ids ...int) {
+	if m.proxy_projects == nil {
+		m.proxy_projects = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.proxy_projects[ids[i]] = struct{}{}
+	}
+}
+
+// ClearProxyProjects clears the "proxy_projects" edge to the Project entity.
+func (m *RegistryEndpointMutation) ClearProxyProjects() {
+	m.clearedproxy_projects = true
+}
+
+// ProxyProjectsCleared reports if the "proxy_projects" edge to the Project entity was cleared.
+func (m *RegistryEndpointMutation) ProxyProjectsCleared() bool {
+	return m.clearedproxy_projects
+}
+
+// RemoveProxyProjectIDs removes the "proxy_projects" edge to the Project entity by IDs.
+func (m *RegistryEndpointMutation) RemoveProxyProjectIDs(ids ...int) {
+	if m.removedproxy_projects == nil {
+		m.removedproxy_projects = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.proxy_projects, ids[i])
+		m.removedproxy_projects[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedProxyProjects returns the removed IDs of the "proxy_projects" edge to the Project entity.
+func (m *RegistryEndpointMutation) RemovedProxyProjectsIDs() (ids []int) {
+	for id := range m.removedproxy_projects {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ProxyProjectsIDs returns the "proxy_projects" edge IDs in the mutation.
+func (m *RegistryEndpointMutation) ProxyProjectsIDs() (ids []int) {
+	for id := range m.proxy_projects {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetProxyProjects resets all changes to the "proxy_projects" edge.
+func (m *RegistryEndpointMutation) ResetProxyProjects() {
+	m.proxy_projects = nil
+	m.clearedproxy_projects = false
+	m.removedproxy_projects = nil
+}
+
+// Where appends a list predicates to the RegistryEndpointMutation builder.
+func (m *RegistryEndpointMutation) Where(ps ...predicate.RegistryEndpoint) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RegistryEndpointMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RegistryEndpointMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RegistryEndpoint, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RegistryEndpointMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RegistryEndpointMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RegistryEndpoint).
+func (m *RegistryEndpointMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RegistryEndpointMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.name != nil {
+		fields = append(fields, registryendpoint.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, registryendpoint.FieldDescription)
+	}
+	if m._type != nil {
+		fields = append(fields, registryendpoint.FieldType)
+	}
+	if m.url != nil {
+		fields = append(fields, registryendpoint.FieldURL)
+	}
+	if m.credential_type != nil {
+		fields = append(fields, registryendpoint.FieldCredentialType)
+	}
+	if m.access_key != nil {
+		fields = append(fields, registryendpoint.FieldAccessKey)
+	}
+	if m.access_secret_sealed != nil {
+		fields = append(fields, registryendpoint.FieldAccessSecretSealed)
+	}
+	if m.insecure != nil {
+		fields = append(fields, registryendpoint.FieldInsecure)
+	}
+	if m.created_at != nil {
+		fields = append(fields, registryendpoint.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, registryendpoint.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RegistryEndpointMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case registryendpoint.FieldName:
+		return m.Name()
+	case registryendpoint.FieldDescription:
+		return m.Description()
+	case registryendpoint.FieldType:
+		return m.GetType()
+	case registryendpoint.FieldURL:
+		return m.URL()
+	case registryendpoint.FieldCredentialType:
+		return m.CredentialType()
+	case registryendpoint.FieldAccessKey:
+		return m.AccessKey()
+	case registryendpoint.FieldAccessSecretSealed:
+		return m.AccessSecretSealed()
+	case registryendpoint.FieldInsecure:
+		return m.Insecure()
+	case registryendpoint.FieldCreatedAt:
+		return m.CreatedAt()
+	case registryendpoint.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RegistryEndpointMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case registryendpoint.FieldName:
+		return m.OldName(ctx)
+	case registryendpoint.FieldDescription:
+		return m.OldDescription(ctx)
+	case registryendpoint.FieldType:
+		return m.OldType(ctx)
+	case registryendpoint.FieldURL:
+		return m.OldURL(ctx)
+	case registryendpoint.FieldCredentialType:
+		return m.OldCredentialType(ctx)
+	case registryendpoint.FieldAccessKey:
+		return m.OldAccessKey(ctx)
+	case registryendpoint.FieldAccessSecretSealed:
+		return m.OldAccessSecretSealed(ctx)
+	case registryendpoint.FieldInsecure:
+		return m.OldInsecure(ctx)
+	case registryendpoint.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case registryendpoint.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RegistryEndpoint field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RegistryEndpointMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case registryendpoint.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case registryendpoint.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case registryendpoint.FieldType:
+		v, ok := value.(registryendpoint.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case registryendpoint.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case registryendpoint.FieldCredentialType:
+		v, ok := value.(registryendpoint.CredentialType)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCredentialType(v)
+		return nil
+	case registryendpoint.FieldAccessKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessKey(v)
+		return nil
+	case registryendpoint.FieldAccessSecretSealed:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessSecretSealed(v)
+		return nil
+	case registryendpoint.FieldInsecure:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInsecure(v)
+		return nil
+	case registryendpoint.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case registryendpoint.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RegistryEndpoint field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RegistryEndpointMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RegistryEndpointMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RegistryEndpointMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RegistryEndpoint numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RegistryEndpointMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(registryendpoint.FieldAccessSecretSealed) {
+		fields = append(fields, registryendpoint.FieldAccessSecretSealed)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RegistryEndpointMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RegistryEndpointMutation) ClearField(name string) error {
+	switch name {
+	case registryendpoint.FieldAccessSecretSealed:
+		m.ClearAccessSecretSealed()
+		return nil
+	}
+	return fmt.Errorf("unknown RegistryEndpoint nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RegistryEndpointMutation) ResetField(name string) error {
+	switch name {
+	case registryendpoint.FieldName:
+		m.ResetName()
+		return nil
+	case registryendpoint.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case registryendpoint.FieldType:
+		m.ResetType()
+		return nil
+	case registryendpoint.FieldURL:
+		m.ResetURL()
+		return nil
+	case registryendpoint.FieldCredentialType:
+		m.ResetCredentialType()
+		return nil
+	case registryendpoint.FieldAccessKey:
+		m.ResetAccessKey()
+		return nil
+	case registryendpoint.FieldAccessSecretSealed:
+		m.ResetAccessSecretSealed()
+		return nil
+	case registryendpoint.FieldInsecure:
+		m.ResetInsecure()
+		return nil
+	case registryendpoint.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case registryendpoint.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RegistryEndpoint field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RegistryEndpointMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.policies != nil {
+		edges = append(edges, registryendpoint.EdgePolicies)
+	}
+	if m.proxy_projects != nil {
+		edges = append(edges, registryendpoint.EdgeProxyProjects)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RegistryEndpointMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case registryendpoint.EdgePolicies:
+		ids := make([]ent.Value, 0, len(m.policies))
+		for id := range m.policies {
+			ids = append(ids, id)
+		}
+		return ids
+	case registryendpoint.EdgeProxyProjects:
+		ids := make([]ent.Value, 0, len(m.proxy_projects))
+		for id := range m.proxy_projects {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RegistryEndpointMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedpolicies != nil {
+		edges = append(edges, registryendpoint.EdgePolicies)
+	}
+	if m.removedproxy_projects != nil {
+		edges = append(edges, registryendpoint.EdgeProxyProjects)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RegistryEndpointMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case registryendpoint.EdgePolicies:
+		ids := make([]ent.Value, 0, len(m.removedpolicies))
+		for id := range m.removedpolicies {
+			ids = append(ids, id)
+		}
+		return ids
+	case registryendpoint.EdgeProxyProjects:
+		ids := make([]ent.Value, 0, len(m.removedproxy_projects))
+		for id := range m.removedproxy_projects {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RegistryEndpointMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpolicies {
+		edges = append(edges, registryendpoint.EdgePolicies)
+	}
+	if m.clearedproxy_projects {
+		edges = append(edges, registryendpoint.EdgeProxyProjects)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RegistryEndpointMutation) EdgeCleared(name string) bool {
+	switch name {
+	case registryendpoint.EdgePolicies:
+		return m.clearedpolicies
+	case registryendpoint.EdgeProxyProjects:
+		return m.clearedproxy_projects
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RegistryEndpointMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RegistryEndpoint unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RegistryEndpointMutation) ResetEdge(name string) error {
+	switch name {
+	case registryendpoint.EdgePolicies:
+		m.ResetPolicies()
+		return nil
+	case registryendpoint.EdgeProxyProjects:
+		m.ResetProxyProjects()
+		return nil
+	}
+	return fmt.Errorf("unknown RegistryEndpoint edge %s", name)
+}
+
+// ReplicationExecutionMutation represents an operation that mutates the ReplicationExecution nodes in the graph.
+type ReplicationExecutionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	status        *replicationexecution.Status
+	trigger       *replicationexecution.Trigger
+	event_id      *int64
+	addevent_id   *int64
+	planned       *bool
+	total         *int
+	addtotal      *int
+	succeeded     *int
+	addsucceeded  *int
+	failed        *int
+	addfailed     *int
+	skipped       *int
+	addskipped    *int
+	stopped       *int
+	addstopped    *int
+	bytes         *int64
+	addbytes      *int64
+	log           *string
+	operator      *string
+	job_id        *int64
+	addjob_id     *int64
+	created_at    *time.Time
+	started_at    *time.Time
+	ended_at      *time.Time
+	clearedFields map[string]struct{}
+	policy        *int
+	clearedpolicy bool
+	tasks         map[int]struct{}
+	removedtasks  map[int]struct{}
+	clearedtasks  bool
+	done          bool
+	oldValue      func(context.Context) (*ReplicationExecution, error)
+	predicates    []predicate.ReplicationExecution
+}
+
+var _ ent.Mutation = (*ReplicationExecutionMutation)(nil)
+
+// replicationexecutionOption allows management of the mutation configuration using functional options.
+type replicationexecutionOption func(*ReplicationExecutionMutation)
+
+// newReplicationExecutionMutation creates new mutation for the ReplicationExecution entity.
+func newReplicationExecutionMutation(c config, op Op, opts ...replicationexecutionOption) *ReplicationExecutionMutation {
+	m := &ReplicationExecutionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReplicationExecution,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReplicationExecutionID sets the ID field of the mutation.
+func withReplicationExecutionID(id int) replicationexecutionOption {
+	return func(m *ReplicationExecutionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReplicationExecution
+		)
+		m.oldValue = func(ctx context.Context) (*ReplicationExecution, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReplicationExecution.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReplicationExecution sets the old ReplicationExecution of the mutation.
+func withReplicationExecution(node *ReplicationExecution) replicationexecutionOption {
+	return func(m *ReplicationExecutionMutation) {
+		m.oldValue = func(context.Context) (*ReplicationExecution, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReplicationExecutionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReplicationExecutionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReplicationExecutionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReplicationExecutionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReplicationExecution.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetPolicyID sets the "policy_id" field.
+func (m *ReplicationExecutionMutation) SetPolicyID(i int) {
+	m.policy = &i
+}
+
+// PolicyID returns the value of the "policy_id" field in the mutation.
+func (m *ReplicationExecutionMutation) PolicyID() (r int, exists bool) {
+	v := m.policy
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPolicyID returns the old "policy_id" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldPolicyID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPolicyID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPolicyID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPolicyID: %w", err)
+	}
+	return oldValue.PolicyID, nil
+}
+
+// ResetPolicyID resets all changes to the "policy_id" field.
+func (m *ReplicationExecutionMutation) ResetPolicyID() {
+	m.policy = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ReplicationExecutionMutation) SetStatus(r replicationexecution.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ReplicationExecutionMutation) Status() (r replicationexecution.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldStatus(ctx context.Context) (v replicationexecution.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ReplicationExecutionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetTrigger sets the "trigger" field.
+func (m *ReplicationExecutionMutation) SetTrigger(r replicationexecution.Trigger) {
+	m.trigger = &r
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *ReplicationExecutionMutation) Trigger() (r replicationexecution.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldTrigger(ctx context.Context) (v replicationexecution.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *ReplicationExecutionMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
+// SetEventID sets the "event_id" field.
+func (m *ReplicationExecutionMutation) SetEventID(i int64) {
+	m.event_id = &i
+	m.addevent_id = nil
+}
+
+// EventID returns the value of the "event_id" field in the mutation.
+func (m *ReplicationExecutionMutation) EventID() (r int64, exists bool) {
+	v := m.event_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventID returns the old "event_id" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldEventID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventID: %w", err)
+	}
+	return oldValue.EventID, nil
+}
+
+// AddEventID adds i to the "event_id" field.
+func (m *ReplicationExecutionMutation) AddEventID(i int64) {
+	if m.addevent_id != nil {
+		*m.addevent_id += i
+	} else {
+		m.addevent_id = &i
+	}
+}
+
+// AddedEventID returns the value that was added to the "event_id" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedEventID() (r int64, exists bool) {
+	v := m.addevent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearEventID clears the value of the "event_id" field.
+func (m *ReplicationExecutionMutation) ClearEventID() {
+	m.event_id = nil
+	m.addevent_id = nil
+	m.clearedFields[replicationexecution.FieldEventID] = struct{}{}
+}
+
+// EventIDCleared returns if the "event_id" field was cleared in this mutation.
+func (m *ReplicationExecutionMutation) EventIDCleared() bool {
+	_, ok := m.clearedFields[replicationexecution.FieldEventID]
+	return ok
+}
+
+// ResetEventID resets all changes to the "event_id" field.
+func (m *ReplicationExecutionMutation) ResetEventID() {
+	m.event_id = nil
+	m.addevent_id = nil
+	delete(m.clearedFields, replicationexecution.FieldEventID)
+}
+
+// SetPlanned sets the "planned" field.
+func (m *ReplicationExecutionMutation) SetPlanned(b bool) {
+	m.planned = &b
+}
+
+// Planned returns the value of the "planned" field in the mutation.
+func (m *ReplicationExecutionMutation) Planned() (r bool, exists bool) {
+	v := m.planned
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPlanned returns the old "planned" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldPlanned(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPlanned is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPlanned requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPlanned: %w", err)
+	}
+	return oldValue.Planned, nil
+}
+
+// ResetPlanned resets all changes to the "planned" field.
+func (m *ReplicationExecutionMutation) ResetPlanned() {
+	m.planned = nil
+}
+
+// SetTotal sets the "total" field.
+func (m *ReplicationExecutionMutation) SetTotal(i int) {
+	m.total = &i
+	m.addtotal = nil
+}
+
+// Total returns the value of the "total" field in the mutation.
+func (m *ReplicationExecutionMutation) Total() (r int, exists bool) {
+	v := m.total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTotal returns the old "total" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldTotal(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTotal: %w", err)
+	}
+	return oldValue.Total, nil
+}
+
+// AddTotal adds i to the "total" field.
+func (m *ReplicationExecutionMutation) AddTotal(i int) {
+	if m.addtotal != nil {
+		*m.addtotal += i
+	} else {
+		m.addtotal = &i
+	}
+}
+
+// AddedTotal returns the value that was added to the "total" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedTotal() (r int, exists bool) {
+	v := m.addtotal
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTotal resets all changes to the "total" field.
+func (m *ReplicationExecutionMutation) ResetTotal() {
+	m.total = nil
+	m.addtotal = nil
+}
+
+// SetSucceeded sets the "succeeded" field.
+func (m *ReplicationExecutionMutation) SetSucceeded(i int) {
+	m.succeeded = &i
+	m.addsucceeded = nil
+}
+
+// Succeeded returns the value of the "succeeded" field in the mutation.
+func (m *ReplicationExecutionMutation) Succeeded() (r int, exists bool) {
+	v := m.succeeded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSucceeded returns the old "succeeded" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldSucceeded(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSucceeded is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSucceeded requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSucceeded: %w", err)
+	}
+	return oldValue.Succeeded, nil
+}
+
+// AddSucceeded adds i to the "succeeded" field.
+func (m *ReplicationExecutionMutation) AddSucceeded(i int) {
+	if m.addsucceeded != nil {
+		*m.addsucceeded += i
+	} else {
+		m.addsucceeded = &i
+	}
+}
+
+// AddedSucceeded returns the value that was added to the "succeeded" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedSucceeded() (r int, exists bool) {
+	v := m.addsucceeded
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSucceeded resets all changes to the "succeeded" field.
+func (m *ReplicationExecutionMutation) ResetSucceeded() {
+	m.succeeded = nil
+	m.addsucceeded = nil
+}
+
+// SetFailed sets the "failed" field.
+func (m *ReplicationExecutionMutation) SetFailed(i int) {
+	m.failed = &i
+	m.addfailed = nil
+}
+
+// Failed returns the value of the "failed" field in the mutation.
+func (m *ReplicationExecutionMutation) Failed() (r int, exists bool) {
+	v := m.failed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailed returns the old "failed" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldFailed(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailed: %w", err)
+	}
+	return oldValue.Failed, nil
+}
+
+// AddFailed adds i to the "failed" field.
+func (m *ReplicationExecutionMutation) AddFailed(i int) {
+	if m.addfailed != nil {
+		*m.addfailed += i
+	} else {
+		m.addfailed = &i
+	}
+}
+
+// AddedFailed returns the value that was added to the "failed" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedFailed() (r int, exists bool) {
+	v := m.addfailed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailed resets all changes to the "failed" field.
+func (m *ReplicationExecutionMutation) ResetFailed() {
+	m.failed = nil
+	m.addfailed = nil
+}
+
+// SetSkipped sets the "skipped" field.
+func (m *ReplicationExecutionMutation) SetSkipped(i int) {
+	m.skipped = &i
+	m.addskipped = nil
+}
+
+// Skipped returns the value of the "skipped" field in the mutation.
+func (m *ReplicationExecutionMutation) Skipped() (r int, exists bool) {
+	v := m.skipped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSkipped returns the old "skipped" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldSkipped(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSkipped is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSkipped requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSkipped: %w", err)
+	}
+	return oldValue.Skipped, nil
+}
+
+// AddSkipped adds i to the "skipped" field.
+func (m *ReplicationExecutionMutation) AddSkipped(i int) {
+	if m.addskipped != nil {
+		*m.addskipped += i
+	} else {
+		m.addskipped = &i
+	}
+}
+
+// AddedSkipped returns the value that was added to the "skipped" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedSkipped() (r int, exists bool) {
+	v := m.addskipped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSkipped resets all changes to the "skipped" field.
+func (m *ReplicationExecutionMutation) ResetSkipped() {
+	m.skipped = nil
+	m.addskipped = nil
+}
+
+// SetStopped sets the "stopped" field.
+func (m *ReplicationExecutionMutation) SetStopped(i int) {
+	m.stopped = &i
+	m.addstopped = nil
+}
+
+// Stopped returns the value of the "stopped" field in the mutation.
+func (m *ReplicationExecutionMutation) Stopped() (r int, exists bool) {
+	v := m.stopped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStopped returns the old "stopped" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldStopped(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStopped is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStopped requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStopped: %w", err)
+	}
+	return oldValue.Stopped, nil
+}
+
+// AddStopped adds i to the "stopped" field.
+func (m *ReplicationExecutionMutation) AddStopped(i int) {
+	if m.addstopped != nil {
+		*m.addstopped += i
+	} else {
+		m.addstopped = &i
+	}
+}
+
+// AddedStopped returns the value that was added to the "stopped" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedStopped() (r int, exists bool) {
+	v := m.addstopped
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStopped resets all changes to the "stopped" field.
+func (m *ReplicationExecutionMutation) ResetStopped() {
+	m.stopped = nil
+	m.addstopped = nil
+}
+
+// SetBytes sets the "bytes" field.
+func (m *ReplicationExecutionMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *ReplicationExecutionMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *ReplicationExecutionMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *ReplicationExecutionMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetLog sets the "log" field.
+func (m *ReplicationExecutionMutation) SetLog(s string) {
+	m.log = &s
+}
+
+// Log returns the value of the "log" field in the mutation.
+func (m *ReplicationExecutionMutation) Log() (r string, exists bool) {
+	v := m.log
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLog returns the old "log" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldLog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLog: %w", err)
+	}
+	return oldValue.Log, nil
+}
+
+// ResetLog resets all changes to the "log" field.
+func (m *ReplicationExecutionMutation) ResetLog() {
+	m.log = nil
+}
+
+// SetOperator sets the "operator" field.
+func (m *ReplicationExecutionMutation) SetOperator(s string) {
+	m.operator = &s
+}
+
+// Operator returns the value of the "operator" field in the mutation.
+func (m *ReplicationExecutionMutation) Operator() (r string, exists bool) {
+	v := m.operator
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperator returns the old "operator" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldOperator(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperator is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperator requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperator: %w", err)
+	}
+	return oldValue.Operator, nil
+}
+
+// ResetOperator resets all changes to the "operator" field.
+func (m *ReplicationExecutionMutation) ResetOperator() {
+	m.operator = nil
+}
+
+// SetJobID sets the "job_id" field.
+func (m *ReplicationExecutionMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *ReplicationExecutionMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldJobID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *ReplicationExecutionMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *ReplicationExecutionMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (m *ReplicationExecutionMutation) ClearJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	m.clearedFields[replicationexecution.FieldJobID] = struct{}{}
+}
+
+// JobIDCleared returns if the "job_id" field was cleared in this mutation.
+func (m *ReplicationExecutionMutation) JobIDCleared() bool {
+	_, ok := m.clearedFields[replicationexecution.FieldJobID]
+	return ok
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *ReplicationExecutionMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	delete(m.clearedFields, replicationexecution.FieldJobID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReplicationExecutionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReplicationExecutionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReplicationExecutionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ReplicationExecutionMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ReplicationExecutionMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *ReplicationExecutionMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[replicationexecution.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *ReplicationExecutionMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[replicationexecution.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ReplicationExecutionMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, replicationexecution.FieldStartedAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *ReplicationExecutionMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *ReplicationExecutionMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the ReplicationExecution entity.
+// If the ReplicationExecution object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationExecutionMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *ReplicationExecutionMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[replicationexecution.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *ReplicationExecutionMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[replicationexecution.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *ReplicationExecutionMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, replicationexecution.FieldEndedAt)
+}
+
+// ClearPolicy clears the "policy" edge to the ReplicationPolicy entity.
+func (m *ReplicationExecutionMutation) ClearPolicy() {
+	m.clearedpolicy = true
+	m.clearedFields[replicationexecution.FieldPolicyID] = struct{}{}
+}
+
+// PolicyCleared reports if the "policy" edge to the ReplicationPolicy entity was cleared.
+func (m *ReplicationExecutionMutation) PolicyCleared() bool {
+	return m.clearedpolicy
+}
+
+// PolicyIDs returns the "policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// PolicyID instead. It exists only for internal usage by the builders.
+func (m *ReplicationExecutionMutation) PolicyIDs() (ids []int) {
+	if id := m.policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetPolicy resets all changes to the "policy" edge.
+func (m *ReplicationExecutionMutation) ResetPolicy() {
+	m.policy = nil
+	m.clearedpolicy = false
+}
+
+// AddTaskIDs adds the "tasks" edge to the ReplicationTask entity by ids.
+func (m *ReplicationExecutionMutation) AddTaskIDs(ids ...int) {
+	if m.tasks == nil {
+		m.tasks = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.tasks[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTasks clears the "tasks" edge to the ReplicationTask entity.
+func (m *ReplicationExecutionMutation) ClearTasks() {
+	m.clearedtasks = true
+}
+
+// TasksCleared reports if the "tasks" edge to the ReplicationTask entity was cleared.
+func (m *ReplicationExecutionMutation) TasksCleared() bool {
+	return m.clearedtasks
+}
+
+// RemoveTaskIDs removes the "tasks" edge to the ReplicationTask entity by IDs.
+func (m *ReplicationExecutionMutation) RemoveTaskIDs(ids ...int) {
+	if m.removedtasks == nil {
+		m.removedtasks = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.tasks, ids[i])
+		m.removedtasks[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTasks returns the removed IDs of the "tasks" edge to the ReplicationTask entity.
+func (m *ReplicationExecutionMutation) RemovedTasksIDs() (ids []int) {
+	for id := range m.removedtasks {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TasksIDs returns the "tasks" edge IDs in the mutation.
+func (m *ReplicationExecutionMutation) TasksIDs() (ids []int) {
+	for id := range m.tasks {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTasks resets all changes to the "tasks" edge.
+func (m *ReplicationExecutionMutation) ResetTasks() {
+	m.tasks = nil
+	m.clearedtasks = false
+	m.removedtasks = nil
+}
+
+// Where appends a list predicates to the ReplicationExecutionMutation builder.
+func (m *ReplicationExecutionMutation) Where(ps ...predicate.ReplicationExecution) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReplicationExecutionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReplicationExecutionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReplicationExecution, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReplicationExecutionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReplicationExecutionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReplicationExecution).
+func (m *ReplicationExecutionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReplicationExecutionMutation) Fields() []string {
+	fields := make([]string, 0, 17)
+	if m.policy != nil {
+		fields = append(fields, replicationexecution.FieldPolicyID)
+	}
+	if m.status != nil {
+		fields = append(fields, replicationexecution.FieldStatus)
+	}
+	if m.trigger != nil {
+		fields = append(fields, replicationexecution.FieldTrigger)
+	}
+	if m.event_id != nil {
+		fields = append(fields, replicationexecution.FieldEventID)
+	}
+	if m.planned != nil {
+		fields = append(fields, replicationexecution.FieldPlanned)
+	}
+	if m.total != nil {
+		fields = append(fields, replicationexecution.FieldTotal)
+	}
+	if m.succeeded != nil {
+		fields = append(fields, replicationexecution.FieldSucceeded)
+	}
+	if m.failed != nil {
+		fields = append(fields, replicationexecution.FieldFailed)
+	}
+	if m.skipped != nil {
+		fields = append(fields, replicationexecution.FieldSkipped)
+	}
+	if m.stopped != nil {
+		fields = append(fields, replicationexecution.FieldStopped)
+	}
+	if m.bytes != nil {
+		fields = append(fields, replicationexecution.FieldBytes)
+	}
+	if m.log != nil {
+		fields = append(fields, replicationexecution.FieldLog)
+	}
+	if m.operator != nil {
+		fields = append(fields, replicationexecution.FieldOperator)
+	}
+	if m.job_id != nil {
+		fields = append(fields, replicationexecution.FieldJobID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, replicationexecution.FieldCreatedAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, replicationexecution.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, replicationexecution.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReplicationExecutionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case replicationexecution.FieldPolicyID:
+		return m.PolicyID()
+	case replicationexecution.FieldStatus:
+		return m.Status()
+	case replicationexecution.FieldTrigger:
+		return m.Trigger()
+	case replicationexecution.FieldEventID:
+		return m.EventID()
+	case replicationexecution.FieldPlanned:
+		return m.Planned()
+	case replicationexecution.FieldTotal:
+		return m.Total()
+	case replicationexecution.FieldSucceeded:
+		return m.Succeeded()
+	case replicationexecution.FieldFailed:
+		return m.Failed()
+	case replicationexecution.FieldSkipped:
+		return m.Skipped()
+	case replicationexecution.FieldStopped:
+		return m.Stopped()
+	case replicationexecution.FieldBytes:
+		return m.Bytes()
+	case replicationexecution.FieldLog:
+		return m.Log()
+	case replicationexecution.FieldOperator:
+		return m.Operator()
+	case replicationexecution.FieldJobID:
+		return m.JobID()
+	case replicationexecution.FieldCreatedAt:
+		return m.CreatedAt()
+	case replicationexecution.FieldStartedAt:
+		return m.StartedAt()
+	case replicationexecution.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReplicationExecutionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case replicationexecution.FieldPolicyID:
+		return m.OldPolicyID(ctx)
+	case replicationexecution.FieldStatus:
+		return m.OldStatus(ctx)
+	case replicationexecution.FieldTrigger:
+		return m.OldTrigger(ctx)
+	case replicationexecution.FieldEventID:
+		return m.OldEventID(ctx)
+	case replicationexecution.FieldPlanned:
+		return m.OldPlanned(ctx)
+	case replicationexecution.FieldTotal:
+		return m.OldTotal(ctx)
+	case replicationexecution.FieldSucceeded:
+		return m.OldSucceeded(ctx)
+	case replicationexecution.FieldFailed:
+		return m.OldFailed(ctx)
+	case replicationexecution.FieldSkipped:
+		return m.OldSkipped(ctx)
+	case replicationexecution.FieldStopped:
+		return m.OldStopped(ctx)
+	case replicationexecution.FieldBytes:
+		return m.OldBytes(ctx)
+	case replicationexecution.FieldLog:
+		return m.OldLog(ctx)
+	case replicationexecution.FieldOperator:
+		return m.OldOperator(ctx)
+	case replicationexecution.FieldJobID:
+		return m.OldJobID(ctx)
+	case replicationexecution.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case replicationexecution.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case replicationexecution.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReplicationExecution field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationExecutionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case replicationexecution.FieldPolicyID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPolicyID(v)
+		return nil
+	case replicationexecution.FieldStatus:
+		v, ok := value.(replicationexecution.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case replicationexecution.FieldTrigger:
+		v, ok := value.(replicationexecution.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
+	case replicationexecution.FieldEventID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventID(v)
+		return nil
+	case replicationexecution.FieldPlanned:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPlanned(v)
+		return nil
+	case replicationexecution.FieldTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTotal(v)
+		return nil
+	case replicationexecution.FieldSucceeded:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSucceeded(v)
+		return nil
+	case replicationexecution.FieldFailed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailed(v)
+		return nil
+	case replicationexecution.FieldSkipped:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSkipped(v)
+		return nil
+	case replicationexecution.FieldStopped:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStopped(v)
+		return nil
+	case replicationexecution.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case replicationexecution.FieldLog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLog(v)
+		return nil
+	case replicationexecution.FieldOperator:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperator(v)
+		return nil
+	case replicationexecution.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
+	case replicationexecution.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case replicationexecution.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case replicationexecution.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReplicationExecutionMutation) AddedFields() []string {
+	var fields []string
+	if m.addevent_id != nil {
+		fields = append(fields, replicationexecution.FieldEventID)
+	}
+	if m.addtotal != nil {
+		fields = append(fields, replicationexecution.FieldTotal)
+	}
+	if m.addsucceeded != nil {
+		fields = append(fields, replicationexecution.FieldSucceeded)
+	}
+	if m.addfailed != nil {
+		fields = append(fields, replicationexecution.FieldFailed)
+	}
+	if m.addskipped != nil {
+		fields = append(fields, replicationexecution.FieldSkipped)
+	}
+	if m.addstopped != nil {
+		fields = append(fields, replicationexecution.FieldStopped)
+	}
+	if m.addbytes != nil {
+		fields = append(fields, replicationexecution.FieldBytes)
+	}
+	if m.addjob_id != nil {
+		fields = append(fields, replicationexecution.FieldJobID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReplicationExecutionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case replicationexecution.FieldEventID:
+		return m.AddedEventID()
+	case replicationexecution.FieldTotal:
+		return m.AddedTotal()
+	case replicationexecution.FieldSucceeded:
+		return m.AddedSucceeded()
+	case replicationexecution.FieldFailed:
+		return m.AddedFailed()
+	case replicationexecution.FieldSkipped:
+		return m.AddedSkipped()
+	case replicationexecution.FieldStopped:
+		return m.AddedStopped()
+	case replicationexecution.FieldBytes:
+		return m.AddedBytes()
+	case replicationexecution.FieldJobID:
+		return m.AddedJobID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationExecutionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case replicationexecution.FieldEventID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddEventID(v)
+		return nil
+	case replicationexecution.FieldTotal:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTotal(v)
+		return nil
+	case replicationexecution.FieldSucceeded:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSucceeded(v)
+		return nil
+	case replicationexecution.FieldFailed:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailed(v)
+		return nil
+	case replicationexecution.FieldSkipped:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSkipped(v)
+		return nil
+	case replicationexecution.FieldStopped:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStopped(v)
+		return nil
+	case replicationexecution.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	case replicationexecution.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReplicationExecutionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(replicationexecution.FieldEventID) {
+		fields = append(fields, replicationexecution.FieldEventID)
+	}
+	if m.FieldCleared(replicationexecution.FieldJobID) {
+		fields = append(fields, replicationexecution.FieldJobID)
+	}
+	if m.FieldCleared(replicationexecution.FieldStartedAt) {
+		fields = append(fields, replicationexecution.FieldStartedAt)
+	}
+	if m.FieldCleared(replicationexecution.FieldEndedAt) {
+		fields = append(fields, replicationexecution.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReplicationExecutionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReplicationExecutionMutation) ClearField(name string) error {
+	switch name {
+	case replicationexecution.FieldEventID:
+		m.ClearEventID()
+		return nil
+	case replicationexecution.FieldJobID:
+		m.ClearJobID()
+		return nil
+	case replicationexecution.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case replicationexecution.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReplicationExecutionMutation) ResetField(name string) error {
+	switch name {
+	case replicationexecution.FieldPolicyID:
+		m.ResetPolicyID()
+		return nil
+	case replicationexecution.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case replicationexecution.FieldTrigger:
+		m.ResetTrigger()
+		return nil
+	case replicationexecution.FieldEventID:
+		m.ResetEventID()
+		return nil
+	case replicationexecution.FieldPlanned:
+		m.ResetPlanned()
+		return nil
+	case replicationexecution.FieldTotal:
+		m.ResetTotal()
+		return nil
+	case replicationexecution.FieldSucceeded:
+		m.ResetSucceeded()
+		return nil
+	case replicationexecution.FieldFailed:
+		m.ResetFailed()
+		return nil
+	case replicationexecution.FieldSkipped:
+		m.ResetSkipped()
+		return nil
+	case replicationexecution.FieldStopped:
+		m.ResetStopped()
+		return nil
+	case replicationexecution.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case replicationexecution.FieldLog:
+		m.ResetLog()
+		return nil
+	case replicationexecution.FieldOperator:
+		m.ResetOperator()
+		return nil
+	case replicationexecution.FieldJobID:
+		m.ResetJobID()
+		return nil
+	case replicationexecution.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case replicationexecution.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case replicationexecution.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReplicationExecutionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.policy != nil {
+		edges = append(edges, replicationexecution.EdgePolicy)
+	}
+	if m.tasks != nil {
+		edges = append(edges, replicationexecution.EdgeTasks)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReplicationExecutionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case replicationexecution.EdgePolicy:
+		if id := m.policy; id != nil {
+			return []ent.Value{*id}
+		}
+	case replicationexecution.EdgeTasks:
+		ids := make([]ent.Value, 0, len(m.tasks))
+		for id := range m.tasks {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReplicationExecutionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedtasks != nil {
+		edges = append(edges, replicationexecution.EdgeTasks)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReplicationExecutionMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case replicationexecution.EdgeTasks:
+		ids := make([]ent.Value, 0, len(m.removedtasks))
+		for id := range m.removedtasks {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReplicationExecutionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedpolicy {
+		edges = append(edges, replicationexecution.EdgePolicy)
+	}
+	if m.clearedtasks {
+		edges = append(edges, replicationexecution.EdgeTasks)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReplicationExecutionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case replicationexecution.EdgePolicy:
+		return m.clearedpolicy
+	case replicationexecution.EdgeTasks:
+		return m.clearedtasks
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReplicationExecutionMutation) ClearEdge(name string) error {
+	switch name {
+	case replicationexecution.EdgePolicy:
+		m.ClearPolicy()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReplicationExecutionMutation) ResetEdge(name string) error {
+	switch name {
+	case replicationexecution.EdgePolicy:
+		m.ResetPolicy()
+		return nil
+	case replicationexecution.EdgeTasks:
+		m.ResetTasks()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationExecution edge %s", name)
+}
+
+// ReplicationPolicyMutation represents an operation that mutates the ReplicationPolicy nodes in the graph.
+type ReplicationPolicyMutation struct {
+	config
+	op                              Op
+	typ                             string
+	id                              *int
+	name                            *string
+	description                     *string
+	direction                       *replicationpolicy.Direction
+	source_namespace                *string
+	filter                          *schema.ReplicationFilter
+	dest_namespace                  *string
+	dest_namespace_replace_count    *int
+	adddest_namespace_replace_count *int
+	trigger                         *replicationpolicy.Trigger
+	cron                            *string
+	override                        *bool
+	enabled                         *bool
+	replicate_deletion              *bool
+	include_proxy_cache             *bool
+	speed_kb                        *int
+	addspeed_kb                     *int
+	copy_by_chunk                   *bool
+	last_scheduled_at               *time.Time
+	created_at                      *time.Time
+	updated_at                      *time.Time
+	clearedFields                   map[string]struct{}
+	registry                        *int
+	clearedregistry                 bool
+	executions                      map[int]struct{}
+	removedexecutions               map[int]struct{}
+	clearedexecutions               bool
+	done                            bool
+	oldValue                        func(context.Context) (*ReplicationPolicy, error)
+	predicates                      []predicate.ReplicationPolicy
+}
+
+var _ ent.Mutation = (*ReplicationPolicyMutation)(nil)
+
+// replicationpolicyOption allows management of the mutation configuration using functional options.
+type replicationpolicyOption func(*ReplicationPolicyMutation)
+
+// newReplicationPolicyMutation creates new mutation for the ReplicationPolicy entity.
+func newReplicationPolicyMutation(c config, op Op, opts ...replicationpolicyOption) *ReplicationPolicyMutation {
+	m := &ReplicationPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReplicationPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReplicationPolicyID sets the ID field of the mutation.
+func withReplicationPolicyID(id int) replicationpolicyOption {
+	return func(m *ReplicationPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReplicationPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*ReplicationPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReplicationPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReplicationPolicy sets the old ReplicationPolicy of the mutation.
+func withReplicationPolicy(node *ReplicationPolicy) replicationpolicyOption {
+	return func(m *ReplicationPolicyMutation) {
+		m.oldValue = func(context.Context) (*ReplicationPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReplicationPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReplicationPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReplicationPolicyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReplicationPolicyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReplicationPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *ReplicationPolicyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ReplicationPolicyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ReplicationPolicyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *ReplicationPolicyMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *ReplicationPolicyMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *ReplicationPolicyMutation) ResetDescription() {
+	m.description = nil
+}
+
+// SetDirection sets the "direction" field.
+func (m *ReplicationPolicyMutation) SetDirection(r replicationpolicy.Direction) {
+	m.direction = &r
+}
+
+// Direction returns the value of the "direction" field in the mutation.
+func (m *ReplicationPolicyMutation) Direction() (r replicationpolicy.Direction, exists bool) {
+	v := m.direction
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDirection returns the old "direction" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldDirection(ctx context.Context) (v replicationpolicy.Direction, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDirection is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDirection requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDirection: %w", err)
+	}
+	return oldValue.Direction, nil
+}
+
+// ResetDirection resets all changes to the "direction" field.
+func (m *ReplicationPolicyMutation) ResetDirection() {
+	m.direction = nil
+}
+
+// SetRegistryID sets the "registry_id" field.
+func (m *ReplicationPolicyMutation) SetRegistryID(i int) {
+	m.registry = &i
+}
+
+// RegistryID returns the value of the "registry_id" field in the mutation.
+func (m *ReplicationPolicyMutation) RegistryID() (r int, exists bool) {
+	v := m.registry
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRegistryID returns the old "registry_id" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldRegistryID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRegistryID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRegistryID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRegistryID: %w", err)
+	}
+	return oldValue.RegistryID, nil
+}
+
+// ResetRegistryID resets all changes to the "registry_id" field.
+func (m *ReplicationPolicyMutation) ResetRegistryID() {
+	m.registry = nil
+}
+
+// SetSourceNamespace sets the "source_namespace" field.
+func (m *ReplicationPolicyMutation) SetSourceNamespace(s string) {
+	m.source_namespace = &s
+}
+
+// SourceNamespace returns the value of the "source_namespace" field in the mutation.
+func (m *ReplicationPolicyMutation) SourceNamespace() (r string, exists bool) {
+	v := m.source_namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceNamespace returns the old "source_namespace" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldSourceNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceNamespace: %w", err)
+	}
+	return oldValue.SourceNamespace, nil
+}
+
+// ResetSourceNamespace resets all changes to the "source_namespace" field.
+func (m *ReplicationPolicyMutation) ResetSourceNamespace() {
+	m.source_namespace = nil
+}
+
+// SetFilter sets the "filter" field.
+func (m *ReplicationPolicyMutation) SetFilter(sf schema.ReplicationFilter) {
+	m.filter = &sf
+}
+
+// Filter returns the value of the "filter" field in the mutation.
+func (m *ReplicationPolicyMutation) Filter() (r schema.ReplicationFilter, exists bool) {
+	v := m.filter
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFilter returns the old "filter" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldFilter(ctx context.Context) (v schema.ReplicationFilter, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFilter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFilter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFilter: %w", err)
+	}
+	return oldValue.Filter, nil
+}
+
+// ResetFilter resets all changes to the "filter" field.
+func (m *ReplicationPolicyMutation) ResetFilter() {
+	m.filter = nil
+}
+
+// SetDestNamespace sets the "dest_namespace" field.
+func (m *ReplicationPolicyMutation) SetDestNamespace(s string) {
+	m.dest_namespace = &s
+}
+
+// DestNamespace returns the value of the "dest_namespace" field in the mutation.
+func (m *ReplicationPolicyMutation) DestNamespace() (r string, exists bool) {
+	v := m.dest_namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDestNamespace returns the old "dest_namespace" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldDestNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDestNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDestNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDestNamespace: %w", err)
+	}
+	return oldValue.DestNamespace, nil
+}
+
+// ResetDestNamespace resets all changes to the "dest_namespace" field.
+func (m *ReplicationPolicyMutation) ResetDestNamespace() {
+	m.dest_namespace = nil
+}
+
+// SetDestNamespaceReplaceCount sets the "dest_namespace_replace_count" field.
+func (m *ReplicationPolicyMutation) SetDestNamespaceReplaceCount(i int) {
+	m.dest_namespace_replace_count = &i
+	m.adddest_namespace_replace_count = nil
+}
+
+// DestNamespaceReplaceCount returns the value of the "dest_namespace_replace_count" field in the mutation.
+func (m *ReplicationPolicyMutation) DestNamespaceReplaceCount() (r int, exists bool) {
+	v := m.dest_namespace_replace_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDestNamespaceReplaceCount returns the old "dest_namespace_replace_count" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldDestNamespaceReplaceCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDestNamespaceReplaceCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDestNamespaceReplaceCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDestNamespaceReplaceCount: %w", err)
+	}
+	return oldValue.DestNamespaceReplaceCount, nil
+}
+
+// AddDestNamespaceReplaceCount adds i to the "dest_namespace_replace_count" field.
+func (m *ReplicationPolicyMutation) AddDestNamespaceReplaceCount(i int) {
+	if m.adddest_namespace_replace_count != nil {
+		*m.adddest_namespace_replace_count += i
+	} else {
+		m.adddest_namespace_replace_count = &i
+	}
+}
+
+// AddedDestNamespaceReplaceCount returns the value that was added to the "dest_namespace_replace_count" field in this mutation.
+func (m *ReplicationPolicyMutation) AddedDestNamespaceReplaceCount() (r int, exists bool) {
+	v := m.adddest_namespace_replace_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDestNamespaceReplaceCount resets all changes to the "dest_namespace_replace_count" field.
+func (m *ReplicationPolicyMutation) ResetDestNamespaceReplaceCount() {
+	m.dest_namespace_replace_count = nil
+	m.adddest_namespace_replace_count = nil
+}
+
+// SetTrigger sets the "trigger" field.
+func (m *ReplicationPolicyMutation) SetTrigger(r replicationpolicy.Trigger) {
+	m.trigger = &r
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *ReplicationPolicyMutation) Trigger() (r replicationpolicy.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldTrigger(ctx context.Context) (v replicationpolicy.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *ReplicationPolicyMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
+// SetCron sets the "cron" field.
+func (m *ReplicationPolicyMutation) SetCron(s string) {
+	m.cron = &s
+}
+
+// Cron returns the value of the "cron" field in the mutation.
+func (m *ReplicationPolicyMutation) Cron() (r string, exists bool) {
+	v := m.cron
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCron returns the old "cron" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldCron(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCron is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCron requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCron: %w", err)
+	}
+	return oldValue.Cron, nil
+}
+
+// ResetCron resets all changes to the "cron" field.
+func (m *ReplicationPolicyMutation) ResetCron() {
+	m.cron = nil
+}
+
+// SetOverride sets the "override" field.
+func (m *ReplicationPolicyMutation) SetOverride(b bool) {
+	m.override = &b
+}
+
+// Override returns the value of the "override" field in the mutation.
+func (m *ReplicationPolicyMutation) Override() (r bool, exists bool) {
+	v := m.override
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOverride returns the old "override" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldOverride(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOverride is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOverride requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOverride: %w", err)
+	}
+	return oldValue.Override, nil
+}
+
+// ResetOverride resets all changes to the "override" field.
+func (m *ReplicationPolicyMutation) ResetOverride() {
+	m.override = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *ReplicationPolicyMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *ReplicationPolicyMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *ReplicationPolicyMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetReplicateDeletion sets the "replicate_deletion" field.
+func (m *ReplicationPolicyMutation) SetReplicateDeletion(b bool) {
+	m.replicate_deletion = &b
+}
+
+// ReplicateDeletion returns the value of the "replicate_deletion" field in the mutation.
+func (m *ReplicationPolicyMutation) ReplicateDeletion() (r bool, exists bool) {
+	v := m.replicate_deletion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReplicateDeletion returns the old "replicate_deletion" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldReplicateDeletion(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReplicateDeletion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReplicateDeletion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReplicateDeletion: %w", err)
+	}
+	return oldValue.ReplicateDeletion, nil
+}
+
+// ResetReplicateDeletion resets all changes to the "replicate_deletion" field.
+func (m *ReplicationPolicyMutation) ResetReplicateDeletion() {
+	m.replicate_deletion = nil
+}
+
+// SetIncludeProxyCache sets the "include_proxy_cache" field.
+func (m *ReplicationPolicyMutation) SetIncludeProxyCache(b bool) {
+	m.include_proxy_cache = &b
+}
+
+// IncludeProxyCache returns the value of the "include_proxy_cache" field in the mutation.
+func (m *ReplicationPolicyMutation) IncludeProxyCache() (r bool, exists bool) {
+	v := m.include_proxy_cache
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIncludeProxyCache returns the old "include_proxy_cache" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldIncludeProxyCache(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIncludeProxyCache is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIncludeProxyCache requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIncludeProxyCache: %w", err)
+	}
+	return oldValue.IncludeProxyCache, nil
+}
+
+// ResetIncludeProxyCache resets all changes to the "include_proxy_cache" field.
+func (m *ReplicationPolicyMutation) ResetIncludeProxyCache() {
+	m.include_proxy_cache = nil
+}
+
+// SetSpeedKB sets the "speed_kb" field.
+func (m *ReplicationPolicyMutation) SetSpeedKB(i int) {
+	m.speed_kb = &i
+	m.addspeed_kb = nil
+}
+
+// SpeedKB returns the value of the "speed_kb" field in the mutation.
+func (m *ReplicationPolicyMutation) SpeedKB() (r int, exists bool) {
+	v := m.speed_kb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSpeedKB returns the old "speed_kb" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldSpeedKB(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSpeedKB is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSpeedKB requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSpeedKB: %w", err)
+	}
+	return oldValue.SpeedKB, nil
+}
+
+// AddSpeedKB adds i to the "speed_kb" field.
+func (m *ReplicationPolicyMutation) AddSpeedKB(i int) {
+	if m.addspeed_kb != nil {
+		*m.addspeed_kb += i
+	} else {
+		m.addspeed_kb = &i
+	}
+}
+
+// AddedSpeedKB returns the value that was added to the "speed_kb" field in this mutation.
+func (m *ReplicationPolicyMutation) AddedSpeedKB() (r int, exists bool) {
+	v := m.addspeed_kb
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSpeedKB resets all changes to the "speed_kb" field.
+func (m *ReplicationPolicyMutation) ResetSpeedKB() {
+	m.speed_kb = nil
+	m.addspeed_kb = nil
+}
+
+// SetCopyByChunk sets the "copy_by_chunk" field.
+func (m *ReplicationPolicyMutation) SetCopyByChunk(b bool) {
+	m.copy_by_chunk = &b
+}
+
+// CopyByChunk returns the value of the "copy_by_chunk" field in the mutation.
+func (m *ReplicationPolicyMutation) CopyByChunk() (r bool, exists bool) {
+	v := m.copy_by_chunk
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCopyByChunk returns the old "copy_by_chunk" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldCopyByChunk(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCopyByChunk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCopyByChunk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCopyByChunk: %w", err)
+	}
+	return oldValue.CopyByChunk, nil
+}
+
+// ResetCopyByChunk resets all changes to the "copy_by_chunk" field.
+func (m *ReplicationPolicyMutation) ResetCopyByChunk() {
+	m.copy_by_chunk = nil
+}
+
+// SetLastScheduledAt sets the "last_scheduled_at" field.
+func (m *ReplicationPolicyMutation) SetLastScheduledAt(t time.Time) {
+	m.last_scheduled_at = &t
+}
+
+// LastScheduledAt returns the value of the "last_scheduled_at" field in the mutation.
+func (m *ReplicationPolicyMutation) LastScheduledAt() (r time.Time, exists bool) {
+	v := m.last_scheduled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastScheduledAt returns the old "last_scheduled_at" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldLastScheduledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastScheduledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastScheduledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastScheduledAt: %w", err)
+	}
+	return oldValue.LastScheduledAt, nil
+}
+
+// ClearLastScheduledAt clears the value of the "last_scheduled_at" field.
+func (m *ReplicationPolicyMutation) ClearLastScheduledAt() {
+	m.last_scheduled_at = nil
+	m.clearedFields[replicationpolicy.FieldLastScheduledAt] = struct{}{}
+}
+
+// LastScheduledAtCleared returns if the "last_scheduled_at" field was cleared in this mutation.
+func (m *ReplicationPolicyMutation) LastScheduledAtCleared() bool {
+	_, ok := m.clearedFields[replicationpolicy.FieldLastScheduledAt]
+	return ok
+}
+
+// ResetLastScheduledAt resets all changes to the "last_scheduled_at" field.
+func (m *ReplicationPolicyMutation) ResetLastScheduledAt() {
+	m.last_scheduled_at = nil
+	delete(m.clearedFields, replicationpolicy.FieldLastScheduledAt)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ReplicationPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ReplicationPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ReplicationPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ReplicationPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ReplicationPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ReplicationPolicy entity.
+// If the ReplicationPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ReplicationPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// ClearRegistry clears the "registry" edge to the RegistryEndpoint entity.
+func (m *ReplicationPolicyMutation) ClearRegistry() {
+	m.clearedregistry = true
+	m.clearedFields[replicationpolicy.FieldRegistryID] = struct{}{}
+}
+
+// RegistryCleared reports if the "registry" edge to the RegistryEndpoint entity was cleared.
+func (m *ReplicationPolicyMutation) RegistryCleared() bool {
+	return m.clearedregistry
+}
+
+// RegistryIDs returns the "registry" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RegistryID instead. It exists only for internal usage by the builders.
+func (m *ReplicationPolicyMutation) RegistryIDs() (ids []int) {
+	if id := m.registry; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRegistry resets all changes to the "registry" edge.
+func (m *ReplicationPolicyMutation) ResetRegistry() {
+	m.registry = nil
+	m.clearedregistry = false
+}
+
+// AddExecutionIDs adds the "executions" edge to the ReplicationExecution entity by ids.
+func (m *ReplicationPolicyMutation) AddExecutionIDs(ids ...int) {
+	if m.executions == nil {
+		m.executions = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.executions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearExecutions clears the "executions" edge to the ReplicationExecution entity.
+func (m *ReplicationPolicyMutation) ClearExecutions() {
+	m.clearedexecutions = true
+}
+
+// ExecutionsCleared reports if the "executions" edge to the ReplicationExecution entity was cleared.
+func (m *ReplicationPolicyMutation) ExecutionsCleared() bool {
+	return m.clearedexecutions
+}
+
+// RemoveExecutionIDs removes the "executions" edge to the ReplicationExecution entity by IDs.
+func (m *ReplicationPolicyMutation) RemoveExecutionIDs(ids ...int) {
+	if m.removedexecutions == nil {
+		m.removedexecutions = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.executions, ids[i])
+		m.removedexecutions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedExecutions returns the removed IDs of the "executions" edge to the ReplicationExecution entity.
+func (m *ReplicationPolicyMutation) RemovedExecutionsIDs() (ids []int) {
+	for id := range m.removedexecutions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ExecutionsIDs returns the "executions" edge IDs in the mutation.
+func (m *ReplicationPolicyMutation) ExecutionsIDs() (ids []int) {
+	for id := range m.executions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetExecutions resets all changes to the "executions" edge.
+func (m *ReplicationPolicyMutation) ResetExecutions() {
+	m.executions = nil
+	m.clearedexecutions = false
+	m.removedexecutions = nil
+}
+
+// Where appends a list predicates to the ReplicationPolicyMutation builder.
+func (m *ReplicationPolicyMutation) Where(ps ...predicate.ReplicationPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReplicationPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReplicationPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReplicationPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReplicationPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReplicationPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReplicationPolicy).
+func (m *ReplicationPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReplicationPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.name != nil {
+		fields = append(fields, replicationpolicy.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, replicationpolicy.FieldDescription)
+	}
+	if m.direction != nil {
+		fields = append(fields, replicationpolicy.FieldDirection)
+	}
+	if m.registry != nil {
+		fields = append(fields, replicationpolicy.FieldRegistryID)
+	}
+	if m.source_namespace != nil {
+		fields = append(fields, replicationpolicy.FieldSourceNamespace)
+	}
+	if m.filter != nil {
+		fields = append(fields, replicationpolicy.FieldFilter)
+	}
+	if m.dest_namespace != nil {
+		fields = append(fields, replicationpolicy.FieldDestNamespace)
+	}
+	if m.dest_namespace_replace_count != nil {
+		fields = append(fields, replicationpolicy.FieldDestNamespaceReplaceCount)
+	}
+	if m.trigger != nil {
+		fields = append(fields, replicationpolicy.FieldTrigger)
+	}
+	if m.cron != nil {
+		fields = append(fields, replicationpolicy.FieldCron)
+	}
+	if m.override != nil {
+		fields = append(fields, replicationpolicy.FieldOverride)
+	}
+	if m.enabled != nil {
+		fields = append(fields, replicationpolicy.FieldEnabled)
+	}
+	if m.replicate_deletion != nil {
+		fields = append(fields, replicationpolicy.FieldReplicateDeletion)
+	}
+	if m.include_proxy_cache != nil {
+		fields = append(fields, replicationpolicy.FieldIncludeProxyCache)
+	}
+	if m.speed_kb != nil {
+		fields = append(fields, replicationpolicy.FieldSpeedKB)
+	}
+	if m.copy_by_chunk != nil {
+		fields = append(fields, replicationpolicy.FieldCopyByChunk)
+	}
+	if m.last_scheduled_at != nil {
+		fields = append(fields, replicationpolicy.FieldLastScheduledAt)
+	}
+	if m.created_at != nil {
+		fields = append(fields, replicationpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, replicationpolicy.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReplicationPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case replicationpolicy.FieldName:
+		return m.Name()
+	case replicationpolicy.FieldDescription:
+		return m.Description()
+	case replicationpolicy.FieldDirection:
+		return m.Direction()
+	case replicationpolicy.FieldRegistryID:
+		return m.RegistryID()
+	case replicationpolicy.FieldSourceNamespace:
+		return m.SourceNamespace()
+	case replicationpolicy.FieldFilter:
+		return m.Filter()
+	case replicationpolicy.FieldDestNamespace:
+		return m.DestNamespace()
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		return m.DestNamespaceReplaceCount()
+	case replicationpolicy.FieldTrigger:
+		return m.Trigger()
+	case replicationpolicy.FieldCron:
+		return m.Cron()
+	case replicationpolicy.FieldOverride:
+		return m.Override()
+	case replicationpolicy.FieldEnabled:
+		return m.Enabled()
+	case replicationpolicy.FieldReplicateDeletion:
+		return m.ReplicateDeletion()
+	case replicationpolicy.FieldIncludeProxyCache:
+		return m.IncludeProxyCache()
+	case replicationpolicy.FieldSpeedKB:
+		return m.SpeedKB()
+	case replicationpolicy.FieldCopyByChunk:
+		return m.CopyByChunk()
+	case replicationpolicy.FieldLastScheduledAt:
+		return m.LastScheduledAt()
+	case replicationpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case replicationpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReplicationPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case replicationpolicy.FieldName:
+		return m.OldName(ctx)
+	case replicationpolicy.FieldDescription:
+		return m.OldDescription(ctx)
+	case replicationpolicy.FieldDirection:
+		return m.OldDirection(ctx)
+	case replicationpolicy.FieldRegistryID:
+		return m.OldRegistryID(ctx)
+	case replicationpolicy.FieldSourceNamespace:
+		return m.OldSourceNamespace(ctx)
+	case replicationpolicy.FieldFilter:
+		return m.OldFilter(ctx)
+	case replicationpolicy.FieldDestNamespace:
+		return m.OldDestNamespace(ctx)
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		return m.OldDestNamespaceReplaceCount(ctx)
+	case replicationpolicy.FieldTrigger:
+		return m.OldTrigger(ctx)
+	case replicationpolicy.FieldCron:
+		return m.OldCron(ctx)
+	case replicationpolicy.FieldOverride:
+		return m.OldOverride(ctx)
+	case replicationpolicy.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case replicationpolicy.FieldReplicateDeletion:
+		return m.OldReplicateDeletion(ctx)
+	case replicationpolicy.FieldIncludeProxyCache:
+		return m.OldIncludeProxyCache(ctx)
+	case replicationpolicy.FieldSpeedKB:
+		return m.OldSpeedKB(ctx)
+	case replicationpolicy.FieldCopyByChunk:
+		return m.OldCopyByChunk(ctx)
+	case replicationpolicy.FieldLastScheduledAt:
+		return m.OldLastScheduledAt(ctx)
+	case replicationpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case replicationpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReplicationPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case replicationpolicy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case replicationpolicy.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case replicationpolicy.FieldDirection:
+		v, ok := value.(replicationpolicy.Direction)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDirection(v)
+		return nil
+	case replicationpolicy.FieldRegistryID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRegistryID(v)
+		return nil
+	case replicationpolicy.FieldSourceNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceNamespace(v)
+		return nil
+	case replicationpolicy.FieldFilter:
+		v, ok := value.(schema.ReplicationFilter)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFilter(v)
+		return nil
+	case replicationpolicy.FieldDestNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDestNamespace(v)
+		return nil
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDestNamespaceReplaceCount(v)
+		return nil
+	case replicationpolicy.FieldTrigger:
+		v, ok := value.(replicationpolicy.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
+	case replicationpolicy.FieldCron:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCron(v)
+		return nil
+	case replicationpolicy.FieldOverride:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOverride(v)
+		return nil
+	case replicationpolicy.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case replicationpolicy.FieldReplicateDeletion:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReplicateDeletion(v)
+		return nil
+	case replicationpolicy.FieldIncludeProxyCache:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIncludeProxyCache(v)
+		return nil
+	case replicationpolicy.FieldSpeedKB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSpeedKB(v)
+		return nil
+	case replicationpolicy.FieldCopyByChunk:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCopyByChunk(v)
+		return nil
+	case replicationpolicy.FieldLastScheduledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastScheduledAt(v)
+		return nil
+	case replicationpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case replicationpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReplicationPolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.adddest_namespace_replace_count != nil {
+		fields = append(fields, replicationpolicy.FieldDestNamespaceReplaceCount)
+	}
+	if m.addspeed_kb != nil {
+		fields = append(fields, replicationpolicy.FieldSpeedKB)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReplicationPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		return m.AddedDestNamespaceReplaceCount()
+	case replicationpolicy.FieldSpeedKB:
+		return m.AddedSpeedKB()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDestNamespaceReplaceCount(v)
+		return nil
+	case replicationpolicy.FieldSpeedKB:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSpeedKB(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReplicationPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(replicationpolicy.FieldLastScheduledAt) {
+		fields = append(fields, replicationpolicy.FieldLastScheduledAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReplicationPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReplicationPolicyMutation) ClearField(name string) error {
+	switch name {
+	case replicationpolicy.FieldLastScheduledAt:
+		m.ClearLastScheduledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReplicationPolicyMutation) ResetField(name string) error {
+	switch name {
+	case replicationpolicy.FieldName:
+		m.ResetName()
+		return nil
+	case replicationpolicy.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case replicationpolicy.FieldDirection:
+		m.ResetDirection()
+		return nil
+	case replicationpolicy.FieldRegistryID:
+		m.ResetRegistryID()
+		return nil
+	case replicationpolicy.FieldSourceNamespace:
+		m.ResetSourceNamespace()
+		return nil
+	case replicationpolicy.FieldFilter:
+		m.ResetFilter()
+		return nil
+	case replicationpolicy.FieldDestNamespace:
+		m.ResetDestNamespace()
+		return nil
+	case replicationpolicy.FieldDestNamespaceReplaceCount:
+		m.ResetDestNamespaceReplaceCount()
+		return nil
+	case replicationpolicy.FieldTrigger:
+		m.ResetTrigger()
+		return nil
+	case replicationpolicy.FieldCron:
+		m.ResetCron()
+		return nil
+	case replicationpolicy.FieldOverride:
+		m.ResetOverride()
+		return nil
+	case replicationpolicy.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case replicationpolicy.FieldReplicateDeletion:
+		m.ResetReplicateDeletion()
+		return nil
+	case replicationpolicy.FieldIncludeProxyCache:
+		m.ResetIncludeProxyCache()
+		return nil
+	case replicationpolicy.FieldSpeedKB:
+		m.ResetSpeedKB()
+		return nil
+	case replicationpolicy.FieldCopyByChunk:
+		m.ResetCopyByChunk()
+		return nil
+	case replicationpolicy.FieldLastScheduledAt:
+		m.ResetLastScheduledAt()
+		return nil
+	case replicationpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case replicationpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReplicationPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.registry != nil {
+		edges = append(edges, replicationpolicy.EdgeRegistry)
+	}
+	if m.executions != nil {
+		edges = append(edges, replicationpolicy.EdgeExecutions)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReplicationPolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case replicationpolicy.EdgeRegistry:
+		if id := m.registry; id != nil {
+			return []ent.Value{*id}
+		}
+	case replicationpolicy.EdgeExecutions:
+		ids := make([]ent.Value, 0, len(m.executions))
+		for id := range m.executions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReplicationPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedexecutions != nil {
+		edges = append(edges, replicationpolicy.EdgeExecutions)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReplicationPolicyMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case replicationpolicy.EdgeExecutions:
+		ids := make([]ent.Value, 0, len(m.removedexecutions))
+		for id := range m.removedexecutions {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReplicationPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedregistry {
+		edges = append(edges, replicationpolicy.EdgeRegistry)
+	}
+	if m.clearedexecutions {
+		edges = append(edges, replicationpolicy.EdgeExecutions)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReplicationPolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case replicationpolicy.EdgeRegistry:
+		return m.clearedregistry
+	case replicationpolicy.EdgeExecutions:
+		return m.clearedexecutions
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReplicationPolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case replicationpolicy.EdgeRegistry:
+		m.ClearRegistry()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReplicationPolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case replicationpolicy.EdgeRegistry:
+		m.ResetRegistry()
+		return nil
+	case replicationpolicy.EdgeExecutions:
+		m.ResetExecutions()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationPolicy edge %s", name)
+}
+
+// ReplicationTaskMutation represents an operation that mutates the ReplicationTask nodes in the graph.
+type ReplicationTaskMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	operation        *replicationtask.Operation
+	resource_type    *string
+	src_resource     *string
+	dst_resource     *string
+	digest           *string
+	tags             *[]string
+	appendtags       []string
+	status           *replicationtask.Status
+	bytes            *int64
+	addbytes         *int64
+	duration_ms      *int64
+	addduration_ms   *int64
+	attempts         *int
+	addattempts      *int
+	message          *string
+	started_at       *time.Time
+	ended_at         *time.Time
+	clearedFields    map[string]struct{}
+	execution        *int
+	clearedexecution bool
+	done             bool
+	oldValue         func(context.Context) (*ReplicationTask, error)
+	predicates       []predicate.ReplicationTask
+}
+
+var _ ent.Mutation = (*ReplicationTaskMutation)(nil)
+
+// replicationtaskOption allows management of the mutation configuration using functional options.
+type replicationtaskOption func(*ReplicationTaskMutation)
+
+// newReplicationTaskMutation creates new mutation for the ReplicationTask entity.
+func newReplicationTaskMutation(c config, op Op, opts ...replicationtaskOption) *ReplicationTaskMutation {
+	m := &ReplicationTaskMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeReplicationTask,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withReplicationTaskID sets the ID field of the mutation.
+func withReplicationTaskID(id int) replicationtaskOption {
+	return func(m *ReplicationTaskMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ReplicationTask
+		)
+		m.oldValue = func(ctx context.Context) (*ReplicationTask, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ReplicationTask.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withReplicationTask sets the old ReplicationTask of the mutation.
+func withReplicationTask(node *ReplicationTask) replicationtaskOption {
+	return func(m *ReplicationTaskMutation) {
+		m.oldValue = func(context.Context) (*ReplicationTask, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ReplicationTaskMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ReplicationTaskMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ReplicationTaskMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ReplicationTaskMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ReplicationTask.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetExecutionID sets the "execution_id" field.
+func (m *ReplicationTaskMutation) SetExecutionID(i int) {
+	m.execution = &i
+}
+
+// ExecutionID returns the value of the "execution_id" field in the mutation.
+func (m *ReplicationTaskMutation) ExecutionID() (r int, exists bool) {
+	v := m.execution
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExecutionID returns the old "execution_id" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldExecutionID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExecutionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExecutionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExecutionID: %w", err)
+	}
+	return oldValue.ExecutionID, nil
+}
+
+// ResetExecutionID resets all changes to the "execution_id" field.
+func (m *ReplicationTaskMutation) ResetExecutionID() {
+	m.execution = nil
+}
+
+// SetOperation sets the "operation" field.
+func (m *ReplicationTaskMutation) SetOperation(r replicationtask.Operation) {
+	m.operation = &r
+}
+
+// Operation returns the value of the "operation" field in the mutation.
+func (m *ReplicationTaskMutation) Operation() (r replicationtask.Operation, exists bool) {
+	v := m.operation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperation returns the old "operation" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldOperation(ctx context.Context) (v replicationtask.Operation, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperation is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperation requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperation: %w", err)
+	}
+	return oldValue.Operation, nil
+}
+
+// ResetOperation resets all changes to the "operation" field.
+func (m *ReplicationTaskMutation) ResetOperation() {
+	m.operation = nil
+}
+
+// SetResourceType sets the "resource_type" field.
+func (m *ReplicationTaskMutation) SetResourceType(s string) {
+	m.resource_type = &s
+}
+
+// ResourceType returns the value of the "resource_type" field in the mutation.
+func (m *ReplicationTaskMutation) ResourceType() (r string, exists bool) {
+	v := m.resource_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResourceType returns the old "resource_type" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldResourceType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResourceType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResourceType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResourceType: %w", err)
+	}
+	return oldValue.ResourceType, nil
+}
+
+// ResetResourceType resets all changes to the "resource_type" field.
+func (m *ReplicationTaskMutation) ResetResourceType() {
+	m.resource_type = nil
+}
+
+// SetSrcResource sets the "src_resource" field.
+func (m *ReplicationTaskMutation) SetSrcResource(s string) {
+	m.src_resource = &s
+}
+
+// SrcResource returns the value of the "src_resource" field in the mutation.
+func (m *ReplicationTaskMutation) SrcResource() (r string, exists bool) {
+	v := m.src_resource
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSrcResource returns the old "src_resource" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldSrcResource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSrcResource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSrcResource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSrcResource: %w", err)
+	}
+	return oldValue.SrcResource, nil
+}
+
+// ResetSrcResource resets all changes to the "src_resource" field.
+func (m *ReplicationTaskMutation) ResetSrcResource() {
+	m.src_resource = nil
+}
+
+// SetDstResource sets the "dst_resource" field.
+func (m *ReplicationTaskMutation) SetDstResource(s string) {
+	m.dst_resource = &s
+}
+
+// DstResource returns the value of the "dst_resource" field in the mutation.
+func (m *ReplicationTaskMutation) DstResource() (r string, exists bool) {
+	v := m.dst_resource
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDstResource returns the old "dst_resource" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldDstResource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDstResource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDstResource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDstResource: %w", err)
+	}
+	return oldValue.DstResource, nil
+}
+
+// ResetDstResource resets all changes to the "dst_resource" field.
+func (m *ReplicationTaskMutation) ResetDstResource() {
+	m.dst_resource = nil
+}
+
+// SetDigest sets the "digest" field.
+func (m *ReplicationTaskMutation) SetDigest(s string) {
+	m.digest = &s
+}
+
+// Digest returns the value of the "digest" field in the mutation.
+func (m *ReplicationTaskMutation) Digest() (r string, exists bool) {
+	v := m.digest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDigest returns the old "digest" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldDigest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDigest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDigest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDigest: %w", err)
+	}
+	return oldValue.Digest, nil
+}
+
+// ResetDigest resets all changes to the "digest" field.
+func (m *ReplicationTaskMutation) ResetDigest() {
+	m.digest = nil
+}
+
+// SetTags sets the "tags" field.
+func (m *ReplicationTaskMutation) SetTags(s []string) {
+	m.tags = &s
+	m.appendtags = nil
+}
+
+// Tags returns the value of the "tags" field in the mutation.
+func (m *ReplicationTaskMutation) Tags() (r []string, exists bool) {
+	v := m.tags
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTags returns the old "tags" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldTags(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTags is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTags requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTags: %w", err)
+	}
+	return oldValue.Tags, nil
+}
+
+// AppendTags adds s to the "tags" field.
+func (m *ReplicationTaskMutation) AppendTags(s []string) {
+	m.appendtags = append(m.appendtags, s...)
+}
+
+// AppendedTags returns the list of values that were appended to the "tags" field in this mutation.
+func (m *ReplicationTaskMutation) AppendedTags() ([]string, bool) {
+	if len(m.appendtags) == 0 {
+		return nil, false
+	}
+	return m.appendtags, true
+}
+
+// ClearTags clears the value of the "tags" field.
+func (m *ReplicationTaskMutation) ClearTags() {
+	m.tags = nil
+	m.appendtags = nil
+	m.clearedFields[replicationtask.FieldTags] = struct{}{}
+}
+
+// TagsCleared returns if the "tags" field was cleared in this mutation.
+func (m *ReplicationTaskMutation) TagsCleared() bool {
+	_, ok := m.clearedFields[replicationtask.FieldTags]
+	return ok
+}
+
+// ResetTags resets all changes to the "tags" field.
+func (m *ReplicationTaskMutation) ResetTags() {
+	m.tags = nil
+	m.appendtags = nil
+	delete(m.clearedFields, replicationtask.FieldTags)
+}
+
+// SetStatus sets the "status" field.
+func (m *ReplicationTaskMutation) SetStatus(r replicationtask.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ReplicationTaskMutation) Status() (r replicationtask.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldStatus(ctx context.Context) (v replicationtask.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ReplicationTaskMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetBytes sets the "bytes" field.
+func (m *ReplicationTaskMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *ReplicationTaskMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *ReplicationTaskMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *ReplicationTaskMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *ReplicationTaskMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (m *ReplicationTaskMutation) SetDurationMs(i int64) {
+	m.duration_ms = &i
+	m.addduration_ms = nil
+}
+
+// DurationMs returns the value of the "duration_ms" field in the mutation.
+func (m *ReplicationTaskMutation) DurationMs() (r int64, exists bool) {
+	v := m.duration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationMs returns the old "duration_ms" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldDurationMs(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationMs: %w", err)
+	}
+	return oldValue.DurationMs, nil
+}
+
+// AddDurationMs adds i to the "duration_ms" field.
+func (m *ReplicationTaskMutation) AddDurationMs(i int64) {
+	if m.addduration_ms != nil {
+		*m.addduration_ms += i
+	} else {
+		m.addduration_ms = &i
+	}
+}
+
+// AddedDurationMs returns the value that was added to the "duration_ms" field in this mutation.
+func (m *ReplicationTaskMutation) AddedDurationMs() (r int64, exists bool) {
+	v := m.addduration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDurationMs resets all changes to the "duration_ms" field.
+func (m *ReplicationTaskMutation) ResetDurationMs() {
+	m.duration_ms = nil
+	m.addduration_ms = nil
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *ReplicationTaskMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *ReplicationTaskMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *ReplicationTaskMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *ReplicationTaskMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *ReplicationTaskMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *ReplicationTaskMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *ReplicationTaskMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *ReplicationTaskMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ReplicationTaskMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ReplicationTaskMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *ReplicationTaskMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[replicationtask.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *ReplicationTaskMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[replicationtask.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ReplicationTaskMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, replicationtask.FieldStartedAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *ReplicationTaskMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *ReplicationTaskMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the ReplicationTask entity.
+// If the ReplicationTask object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ReplicationTaskMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *ReplicationTaskMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[replicationtask.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *ReplicationTaskMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[replicationtask.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *ReplicationTaskMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, replicationtask.FieldEndedAt)
+}
+
+// ClearExecution clears the "execution" edge to the ReplicationExecution entity.
+func (m *ReplicationTaskMutation) ClearExecution() {
+	m.clearedexecution = true
+	m.clearedFields[replicationtask.FieldExecutionID] = struct{}{}
+}
+
+// ExecutionCleared reports if the "execution" edge to the ReplicationExecution entity was cleared.
+func (m *ReplicationTaskMutation) ExecutionCleared() bool {
+	return m.clearedexecution
+}
+
+// ExecutionIDs returns the "execution" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ExecutionID instead. It exists only for internal usage by the builders.
+func (m *ReplicationTaskMutation) ExecutionIDs() (ids []int) {
+	if id := m.execution; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetExecution resets all changes to the "execution" edge.
+func (m *ReplicationTaskMutation) ResetExecution() {
+	m.execution = nil
+	m.clearedexecution = false
+}
+
+// Where appends a list predicates to the ReplicationTaskMutation builder.
+func (m *ReplicationTaskMutation) Where(ps ...predicate.ReplicationTask) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ReplicationTaskMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ReplicationTaskMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ReplicationTask, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ReplicationTaskMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ReplicationTaskMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ReplicationTask).
+func (m *ReplicationTaskMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ReplicationTaskMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.execution != nil {
+		fields = append(fields, replicationtask.FieldExecutionID)
+	}
+	if m.operation != nil {
+		fields = append(fields, replicationtask.FieldOperation)
+	}
+	if m.resource_type != nil {
+		fields = append(fields, replicationtask.FieldResourceType)
+	}
+	if m.src_resource != nil {
+		fields = append(fields, replicationtask.FieldSrcResource)
+	}
+	if m.dst_resource != nil {
+		fields = append(fields, replicationtask.FieldDstResource)
+	}
+	if m.digest != nil {
+		fields = append(fields, replicationtask.FieldDigest)
+	}
+	if m.tags != nil {
+		fields = append(fields, replicationtask.FieldTags)
+	}
+	if m.status != nil {
+		fields = append(fields, replicationtask.FieldStatus)
+	}
+	if m.bytes != nil {
+		fields = append(fields, replicationtask.FieldBytes)
+	}
+	if m.duration_ms != nil {
+		fields = append(fields, replicationtask.FieldDurationMs)
+	}
+	if m.attempts != nil {
+		fields = append(fields, replicationtask.FieldAttempts)
+	}
+	if m.message != nil {
+		fields = append(fields, replicationtask.FieldMessage)
+	}
+	if m.started_at != nil {
+		fields = append(fields, replicationtask.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, replicationtask.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ReplicationTaskMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case replicationtask.FieldExecutionID:
+		return m.ExecutionID()
+	case replicationtask.FieldOperation:
+		return m.Operation()
+	case replicationtask.FieldResourceType:
+		return m.ResourceType()
+	case replicationtask.FieldSrcResource:
+		return m.SrcResource()
+	case replicationtask.FieldDstResource:
+		return m.DstResource()
+	case replicationtask.FieldDigest:
+		return m.Digest()
+	case replicationtask.FieldTags:
+		return m.Tags()
+	case replicationtask.FieldStatus:
+		return m.Status()
+	case replicationtask.FieldBytes:
+		return m.Bytes()
+	case replicationtask.FieldDurationMs:
+		return m.DurationMs()
+	case replicationtask.FieldAttempts:
+		return m.Attempts()
+	case replicationtask.FieldMessage:
+		return m.Message()
+	case replicationtask.FieldStartedAt:
+		return m.StartedAt()
+	case replicationtask.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ReplicationTaskMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case replicationtask.FieldExecutionID:
+		return m.OldExecutionID(ctx)
+	case replicationtask.FieldOperation:
+		return m.OldOperation(ctx)
+	case replicationtask.FieldResourceType:
+		return m.OldResourceType(ctx)
+	case replicationtask.FieldSrcResource:
+		return m.OldSrcResource(ctx)
+	case replicationtask.FieldDstResource:
+		return m.OldDstResource(ctx)
+	case replicationtask.FieldDigest:
+		return m.OldDigest(ctx)
+	case replicationtask.FieldTags:
+		return m.OldTags(ctx)
+	case replicationtask.FieldStatus:
+		return m.OldStatus(ctx)
+	case replicationtask.FieldBytes:
+		return m.OldBytes(ctx)
+	case replicationtask.FieldDurationMs:
+		return m.OldDurationMs(ctx)
+	case replicationtask.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case replicationtask.FieldMessage:
+		return m.OldMessage(ctx)
+	case replicationtask.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case replicationtask.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ReplicationTask field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationTaskMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case replicationtask.FieldExecutionID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExecutionID(v)
+		return nil
+	case replicationtask.FieldOperation:
+		v, ok := value.(replicationtask.Operation)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperation(v)
+		return nil
+	case replicationtask.FieldResourceType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResourceType(v)
+		return nil
+	case replicationtask.FieldSrcResource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSrcResource(v)
+		return nil
+	case replicationtask.FieldDstResource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDstResource(v)
+		return nil
+	case replicationtask.FieldDigest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDigest(v)
+		return nil
+	case replicationtask.FieldTags:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTags(v)
+		return nil
+	case replicationtask.FieldStatus:
+		v, ok := value.(replicationtask.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case replicationtask.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case replicationtask.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationMs(v)
+		return nil
+	case replicationtask.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case replicationtask.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case replicationtask.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case replicationtask.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ReplicationTaskMutation) AddedFields() []string {
+	var fields []string
+	if m.addbytes != nil {
+		fields = append(fields, replicationtask.FieldBytes)
+	}
+	if m.addduration_ms != nil {
+		fields = append(fields, replicationtask.FieldDurationMs)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, replicationtask.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ReplicationTaskMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case replicationtask.FieldBytes:
+		return m.AddedBytes()
+	case replicationtask.FieldDurationMs:
+		return m.AddedDurationMs()
+	case replicationtask.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ReplicationTaskMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case replicationtask.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	case replicationtask.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationMs(v)
+		return nil
+	case replicationtask.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ReplicationTaskMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(replicationtask.FieldTags) {
+		fields = append(fields, replicationtask.FieldTags)
+	}
+	if m.FieldCleared(replicationtask.FieldStartedAt) {
+		fields = append(fields, replicationtask.FieldStartedAt)
+	}
+	if m.FieldCleared(replicationtask.FieldEndedAt) {
+		fields = append(fields, replicationtask.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ReplicationTaskMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ReplicationTaskMutation) ClearField(name string) error {
+	switch name {
+	case replicationtask.FieldTags:
+		m.ClearTags()
+		return nil
+	case replicationtask.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case replicationtask.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ReplicationTaskMutation) ResetField(name string) error {
+	switch name {
+	case replicationtask.FieldExecutionID:
+		m.ResetExecutionID()
+		return nil
+	case replicationtask.FieldOperation:
+		m.ResetOperation()
+		return nil
+	case replicationtask.FieldResourceType:
+		m.ResetResourceType()
+		return nil
+	case replicationtask.FieldSrcResource:
+		m.ResetSrcResource()
+		return nil
+	case replicationtask.FieldDstResource:
+		m.ResetDstResource()
+		return nil
+	case replicationtask.FieldDigest:
+		m.ResetDigest()
+		return nil
+	case replicationtask.FieldTags:
+		m.ResetTags()
+		return nil
+	case replicationtask.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case replicationtask.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case replicationtask.FieldDurationMs:
+		m.ResetDurationMs()
+		return nil
+	case replicationtask.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case replicationtask.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case replicationtask.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case replicationtask.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ReplicationTaskMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.execution != nil {
+		edges = append(edges, replicationtask.EdgeExecution)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ReplicationTaskMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case replicationtask.EdgeExecution:
+		if id := m.execution; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ReplicationTaskMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ReplicationTaskMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ReplicationTaskMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedexecution {
+		edges = append(edges, replicationtask.EdgeExecution)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ReplicationTaskMutation) EdgeCleared(name string) bool {
+	switch name {
+	case replicationtask.EdgeExecution:
+		return m.clearedexecution
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ReplicationTaskMutation) ClearEdge(name string) error {
+	switch name {
+	case replicationtask.EdgeExecution:
+		m.ClearExecution()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ReplicationTaskMutation) ResetEdge(name string) error {
+	switch name {
+	case replicationtask.EdgeExecution:
+		m.ResetExecution()
+		return nil
+	}
+	return fmt.Errorf("unknown ReplicationTask edge %s", name)
 }
 
 // RepositoryMutation represents an operation that mutates the Repository nodes in the graph.

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 )
 
 // Project is the model entity for the Project schema.
@@ -32,6 +33,8 @@ type Project struct {
 	CveAllowlist []string `json:"cve_allowlist,omitempty"`
 	// The scanner this project uses; nil means the default scanner.
 	ScannerID *int `json:"scanner_id,omitempty"`
+	// Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one.
+	ProxyRegistryID *int `json:"proxy_registry_id,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -52,11 +55,13 @@ type ProjectEdges struct {
 	WebhookPolicies []*WebhookPolicy `json:"webhook_policies,omitempty"`
 	// Exposed in GraphQL as robots(projectID), which checks the robot:read permission.
 	Robots []*Robot `json:"robots,omitempty"`
+	// ProxyRegistry holds the value of the proxy_registry edge.
+	ProxyRegistry *RegistryEndpoint `json:"proxy_registry,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
@@ -103,10 +108,21 @@ func (e ProjectEdges) RobotsOrErr() ([]*Robot, error) {
 	return nil, &NotLoadedError{edge: "robots"}
 }
 
+// ProxyRegistryOrErr returns the ProxyRegistry value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ProjectEdges) ProxyRegistryOrErr() (*RegistryEndpoint, error) {
+	if e.ProxyRegistry != nil {
+		return e.ProxyRegistry, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: registryendpoint.Label}
+	}
+	return nil, &NotLoadedError{edge: "proxy_registry"}
+}
+
 // LabelsOrErr returns the Labels value or an error if the edge
 // was not loaded in eager-loading.
 func (e ProjectEdges) LabelsOrErr() ([]*Label, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.Labels, nil
 	}
 	return nil, &NotLoadedError{edge: "labels"}
@@ -121,7 +137,7 @@ func (*Project) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable:
 			values[i] = new(sql.NullBool)
-		case project.FieldID, project.FieldScannerID:
+		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID:
 			values[i] = new(sql.NullInt64)
 		case project.FieldName, project.FieldSeverityThreshold:
 			values[i] = new(sql.NullString)
@@ -193,6 +209,13 @@ func (_m *Project) assignValues(columns []string, values []any) error {
 				_m.ScannerID = new(int)
 				*_m.ScannerID = int(value.Int64)
 			}
+		case project.FieldProxyRegistryID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field proxy_registry_id", values[i])
+			} else if value.Valid {
+				_m.ProxyRegistryID = new(int)
+				*_m.ProxyRegistryID = int(value.Int64)
+			}
 		case project.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -236,6 +259,11 @@ func (_m *Project) QueryWebhookPolicies() *WebhookPolicyQuery {
 // QueryRobots queries the "robots" edge of the Project entity.
 func (_m *Project) QueryRobots() *RobotQuery {
 	return NewProjectClient(_m.config).QueryRobots(_m)
+}
+
+// QueryProxyRegistry queries the "proxy_registry" edge of the Project entity.
+func (_m *Project) QueryProxyRegistry() *RegistryEndpointQuery {
+	return NewProjectClient(_m.config).QueryProxyRegistry(_m)
 }
 
 // QueryLabels queries the "labels" edge of the Project entity.
@@ -286,6 +314,11 @@ func (_m *Project) String() string {
 	builder.WriteString(", ")
 	if v := _m.ScannerID; v != nil {
 		builder.WriteString("scanner_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ProxyRegistryID; v != nil {
+		builder.WriteString("proxy_registry_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")

@@ -14,6 +14,7 @@ import (
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -109,6 +110,20 @@ func (_c *ProjectCreate) SetNillableScannerID(v *int) *ProjectCreate {
 	return _c
 }
 
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (_c *ProjectCreate) SetProxyRegistryID(v int) *ProjectCreate {
+	_c.mutation.SetProxyRegistryID(v)
+	return _c
+}
+
+// SetNillableProxyRegistryID sets the "proxy_registry_id" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableProxyRegistryID(v *int) *ProjectCreate {
+	if v != nil {
+		_c.SetProxyRegistryID(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *ProjectCreate) SetCreatedAt(v time.Time) *ProjectCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -195,6 +210,11 @@ func (_c *ProjectCreate) AddRobots(v ...*Robot) *ProjectCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddRobotIDs(ids...)
+}
+
+// SetProxyRegistry sets the "proxy_registry" edge to the RegistryEndpoint entity.
+func (_c *ProjectCreate) SetProxyRegistry(v *RegistryEndpoint) *ProjectCreate {
+	return _c.SetProxyRegistryID(v.ID)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -433,6 +453,23 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.ProxyRegistryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   project.ProxyRegistryTable,
+			Columns: []string{project.ProxyRegistryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.ProxyRegistryID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.LabelsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -588,6 +625,24 @@ func (u *ProjectUpsert) AddScannerID(v int) *ProjectUpsert {
 // ClearScannerID clears the value of the "scanner_id" field.
 func (u *ProjectUpsert) ClearScannerID() *ProjectUpsert {
 	u.SetNull(project.FieldScannerID)
+	return u
+}
+
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsert) SetProxyRegistryID(v int) *ProjectUpsert {
+	u.Set(project.FieldProxyRegistryID, v)
+	return u
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateProxyRegistryID() *ProjectUpsert {
+	u.SetExcluded(project.FieldProxyRegistryID)
+	return u
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsert) ClearProxyRegistryID() *ProjectUpsert {
+	u.SetNull(project.FieldProxyRegistryID)
 	return u
 }
 
@@ -753,6 +808,27 @@ func (u *ProjectUpsertOne) UpdateScannerID() *ProjectUpsertOne {
 func (u *ProjectUpsertOne) ClearScannerID() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
 		s.ClearScannerID()
+	})
+}
+
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsertOne) SetProxyRegistryID(v int) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetProxyRegistryID(v)
+	})
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateProxyRegistryID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateProxyRegistryID()
+	})
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsertOne) ClearProxyRegistryID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearProxyRegistryID()
 	})
 }
 
@@ -1086,6 +1162,27 @@ func (u *ProjectUpsertBulk) UpdateScannerID() *ProjectUpsertBulk {
 func (u *ProjectUpsertBulk) ClearScannerID() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
 		s.ClearScannerID()
+	})
+}
+
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsertBulk) SetProxyRegistryID(v int) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetProxyRegistryID(v)
+	})
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateProxyRegistryID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateProxyRegistryID()
+	})
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsertBulk) ClearProxyRegistryID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearProxyRegistryID()
 	})
 }
 

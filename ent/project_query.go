@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -33,6 +34,7 @@ type ProjectQuery struct {
 	withMembers              *MemberQuery
 	withWebhookPolicies      *WebhookPolicyQuery
 	withRobots               *RobotQuery
+	withProxyRegistry        *RegistryEndpointQuery
 	withLabels               *LabelQuery
 	loadTotal                []func(context.Context, []*Project) error
 	modifiers                []func(*sql.Selector)
@@ -158,6 +160,28 @@ func (_q *ProjectQuery) QueryRobots() *RobotQuery {
 			sqlgraph.From(project.Table, project.FieldID, selector),
 			sqlgraph.To(robot.Table, robot.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, project.RobotsTable, project.RobotsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryProxyRegistry chains the current query on the "proxy_registry" edge.
+func (_q *ProjectQuery) QueryProxyRegistry() *RegistryEndpointQuery {
+	query := (&RegistryEndpointClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(registryendpoint.Table, registryendpoint.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, project.ProxyRegistryTable, project.ProxyRegistryColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -383,6 +407,7 @@ func (_q *ProjectQuery) Clone() *ProjectQuery {
 		withMembers:         _q.withMembers.Clone(),
 		withWebhookPolicies: _q.withWebhookPolicies.Clone(),
 		withRobots:          _q.withRobots.Clone(),
+		withProxyRegistry:   _q.withProxyRegistry.Clone(),
 		withLabels:          _q.withLabels.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -432,6 +457,17 @@ func (_q *ProjectQuery) WithRobots(opts ...func(*RobotQuery)) *ProjectQuery {
 		opt(query)
 	}
 	_q.withRobots = query
+	return _q
+}
+
+// WithProxyRegistry tells the query-builder to eager-load the nodes that are connected to
+// the "proxy_registry" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithProxyRegistry(opts ...func(*RegistryEndpointQuery)) *ProjectQuery {
+	query := (&RegistryEndpointClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withProxyRegistry = query
 	return _q
 }
 
@@ -524,11 +560,12 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 	var (
 		nodes       = []*Project{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withRepositories != nil,
 			_q.withMembers != nil,
 			_q.withWebhookPolicies != nil,
 			_q.withRobots != nil,
+			_q.withProxyRegistry != nil,
 			_q.withLabels != nil,
 		}
 	)
@@ -578,6 +615,12 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 		if err := _q.loadRobots(ctx, query, nodes,
 			func(n *Project) { n.Edges.Robots = []*Robot{} },
 			func(n *Project, e *Robot) { n.Edges.Robots = append(n.Edges.Robots, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withProxyRegistry; query != nil {
+		if err := _q.loadProxyRegistry(ctx, query, nodes, nil,
+			func(n *Project, e *RegistryEndpoint) { n.Edges.ProxyRegistry = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -754,6 +797,38 @@ func (_q *ProjectQuery) loadRobots(ctx context.Context, query *RobotQuery, nodes
 	}
 	return nil
 }
+func (_q *ProjectQuery) loadProxyRegistry(ctx context.Context, query *RegistryEndpointQuery, nodes []*Project, init func(*Project), assign func(*Project, *RegistryEndpoint)) error {
+	ids := make([]int, 0, len(nodes))
+	nodeids := make(map[int][]*Project)
+	for i := range nodes {
+		if nodes[i].ProxyRegistryID == nil {
+			continue
+		}
+		fk := *nodes[i].ProxyRegistryID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(registryendpoint.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "proxy_registry_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 func (_q *ProjectQuery) loadLabels(ctx context.Context, query *LabelQuery, nodes []*Project, init func(*Project), assign func(*Project, *Label)) error {
 	fks := make([]driver.Value, 0, len(nodes))
 	nodeids := make(map[int]*Project)
@@ -815,6 +890,9 @@ func (_q *ProjectQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != project.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withProxyRegistry != nil {
+			_spec.Node.AddColumnOnce(project.FieldProxyRegistryID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -19,6 +19,10 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
+	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
@@ -555,11 +559,11 @@ func init() {
 	// project.DefaultPreventVulnerable holds the default value on creation for the prevent_vulnerable field.
 	project.DefaultPreventVulnerable = projectDescPreventVulnerable.Default.(bool)
 	// projectDescCreatedAt is the schema descriptor for created_at field.
-	projectDescCreatedAt := projectFields[7].Descriptor()
+	projectDescCreatedAt := projectFields[8].Descriptor()
 	// project.DefaultCreatedAt holds the default value on creation for the created_at field.
 	project.DefaultCreatedAt = projectDescCreatedAt.Default.(func() time.Time)
 	// projectDescUpdatedAt is the schema descriptor for updated_at field.
-	projectDescUpdatedAt := projectFields[8].Descriptor()
+	projectDescUpdatedAt := projectFields[9].Descriptor()
 	// project.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
@@ -584,6 +588,236 @@ func init() {
 	purgerunDescCreatedAt := purgerunFields[9].Descriptor()
 	// purgerun.DefaultCreatedAt holds the default value on creation for the created_at field.
 	purgerun.DefaultCreatedAt = purgerunDescCreatedAt.Default.(func() time.Time)
+	registryendpointFields := schema.RegistryEndpoint{}.Fields()
+	_ = registryendpointFields
+	// registryendpointDescName is the schema descriptor for name field.
+	registryendpointDescName := registryendpointFields[0].Descriptor()
+	// registryendpoint.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	registryendpoint.NameValidator = func() func(string) error {
+		validators := registryendpointDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// registryendpointDescDescription is the schema descriptor for description field.
+	registryendpointDescDescription := registryendpointFields[1].Descriptor()
+	// registryendpoint.DefaultDescription holds the default value on creation for the description field.
+	registryendpoint.DefaultDescription = registryendpointDescDescription.Default.(string)
+	// registryendpoint.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	registryendpoint.DescriptionValidator = registryendpointDescDescription.Validators[0].(func(string) error)
+	// registryendpointDescURL is the schema descriptor for url field.
+	registryendpointDescURL := registryendpointFields[3].Descriptor()
+	// registryendpoint.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	registryendpoint.URLValidator = func() func(string) error {
+		validators := registryendpointDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// registryendpointDescAccessKey is the schema descriptor for access_key field.
+	registryendpointDescAccessKey := registryendpointFields[5].Descriptor()
+	// registryendpoint.DefaultAccessKey holds the default value on creation for the access_key field.
+	registryendpoint.DefaultAccessKey = registryendpointDescAccessKey.Default.(string)
+	// registryendpoint.AccessKeyValidator is a validator for the "access_key" field. It is called by the builders before save.
+	registryendpoint.AccessKeyValidator = registryendpointDescAccessKey.Validators[0].(func(string) error)
+	// registryendpointDescInsecure is the schema descriptor for insecure field.
+	registryendpointDescInsecure := registryendpointFields[7].Descriptor()
+	// registryendpoint.DefaultInsecure holds the default value on creation for the insecure field.
+	registryendpoint.DefaultInsecure = registryendpointDescInsecure.Default.(bool)
+	// registryendpointDescCreatedAt is the schema descriptor for created_at field.
+	registryendpointDescCreatedAt := registryendpointFields[8].Descriptor()
+	// registryendpoint.DefaultCreatedAt holds the default value on creation for the created_at field.
+	registryendpoint.DefaultCreatedAt = registryendpointDescCreatedAt.Default.(func() time.Time)
+	// registryendpointDescUpdatedAt is the schema descriptor for updated_at field.
+	registryendpointDescUpdatedAt := registryendpointFields[9].Descriptor()
+	// registryendpoint.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	registryendpoint.DefaultUpdatedAt = registryendpointDescUpdatedAt.Default.(func() time.Time)
+	// registryendpoint.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	registryendpoint.UpdateDefaultUpdatedAt = registryendpointDescUpdatedAt.UpdateDefault.(func() time.Time)
+	replicationexecutionFields := schema.ReplicationExecution{}.Fields()
+	_ = replicationexecutionFields
+	// replicationexecutionDescPlanned is the schema descriptor for planned field.
+	replicationexecutionDescPlanned := replicationexecutionFields[4].Descriptor()
+	// replicationexecution.DefaultPlanned holds the default value on creation for the planned field.
+	replicationexecution.DefaultPlanned = replicationexecutionDescPlanned.Default.(bool)
+	// replicationexecutionDescTotal is the schema descriptor for total field.
+	replicationexecutionDescTotal := replicationexecutionFields[5].Descriptor()
+	// replicationexecution.DefaultTotal holds the default value on creation for the total field.
+	replicationexecution.DefaultTotal = replicationexecutionDescTotal.Default.(int)
+	// replicationexecutionDescSucceeded is the schema descriptor for succeeded field.
+	replicationexecutionDescSucceeded := replicationexecutionFields[6].Descriptor()
+	// replicationexecution.DefaultSucceeded holds the default value on creation for the succeeded field.
+	replicationexecution.DefaultSucceeded = replicationexecutionDescSucceeded.Default.(int)
+	// replicationexecutionDescFailed is the schema descriptor for failed field.
+	replicationexecutionDescFailed := replicationexecutionFields[7].Descriptor()
+	// replicationexecution.DefaultFailed holds the default value on creation for the failed field.
+	replicationexecution.DefaultFailed = replicationexecutionDescFailed.Default.(int)
+	// replicationexecutionDescSkipped is the schema descriptor for skipped field.
+	replicationexecutionDescSkipped := replicationexecutionFields[8].Descriptor()
+	// replicationexecution.DefaultSkipped holds the default value on creation for the skipped field.
+	replicationexecution.DefaultSkipped = replicationexecutionDescSkipped.Default.(int)
+	// replicationexecutionDescStopped is the schema descriptor for stopped field.
+	replicationexecutionDescStopped := replicationexecutionFields[9].Descriptor()
+	// replicationexecution.DefaultStopped holds the default value on creation for the stopped field.
+	replicationexecution.DefaultStopped = replicationexecutionDescStopped.Default.(int)
+	// replicationexecutionDescBytes is the schema descriptor for bytes field.
+	replicationexecutionDescBytes := replicationexecutionFields[10].Descriptor()
+	// replicationexecution.DefaultBytes holds the default value on creation for the bytes field.
+	replicationexecution.DefaultBytes = replicationexecutionDescBytes.Default.(int64)
+	// replicationexecutionDescLog is the schema descriptor for log field.
+	replicationexecutionDescLog := replicationexecutionFields[11].Descriptor()
+	// replicationexecution.DefaultLog holds the default value on creation for the log field.
+	replicationexecution.DefaultLog = replicationexecutionDescLog.Default.(string)
+	// replicationexecutionDescOperator is the schema descriptor for operator field.
+	replicationexecutionDescOperator := replicationexecutionFields[12].Descriptor()
+	// replicationexecution.DefaultOperator holds the default value on creation for the operator field.
+	replicationexecution.DefaultOperator = replicationexecutionDescOperator.Default.(string)
+	// replicationexecution.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	replicationexecution.OperatorValidator = replicationexecutionDescOperator.Validators[0].(func(string) error)
+	// replicationexecutionDescCreatedAt is the schema descriptor for created_at field.
+	replicationexecutionDescCreatedAt := replicationexecutionFields[14].Descriptor()
+	// replicationexecution.DefaultCreatedAt holds the default value on creation for the created_at field.
+	replicationexecution.DefaultCreatedAt = replicationexecutionDescCreatedAt.Default.(func() time.Time)
+	replicationpolicyFields := schema.ReplicationPolicy{}.Fields()
+	_ = replicationpolicyFields
+	// replicationpolicyDescName is the schema descriptor for name field.
+	replicationpolicyDescName := replicationpolicyFields[0].Descriptor()
+	// replicationpolicy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	replicationpolicy.NameValidator = func() func(string) error {
+		validators := replicationpolicyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// replicationpolicyDescDescription is the schema descriptor for description field.
+	replicationpolicyDescDescription := replicationpolicyFields[1].Descriptor()
+	// replicationpolicy.DefaultDescription holds the default value on creation for the description field.
+	replicationpolicy.DefaultDescription = replicationpolicyDescDescription.Default.(string)
+	// replicationpolicy.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	replicationpolicy.DescriptionValidator = replicationpolicyDescDescription.Validators[0].(func(string) error)
+	// replicationpolicyDescSourceNamespace is the schema descriptor for source_namespace field.
+	replicationpolicyDescSourceNamespace := replicationpolicyFields[4].Descriptor()
+	// replicationpolicy.DefaultSourceNamespace holds the default value on creation for the source_namespace field.
+	replicationpolicy.DefaultSourceNamespace = replicationpolicyDescSourceNamespace.Default.(string)
+	// replicationpolicy.SourceNamespaceValidator is a validator for the "source_namespace" field. It is called by the builders before save.
+	replicationpolicy.SourceNamespaceValidator = replicationpolicyDescSourceNamespace.Validators[0].(func(string) error)
+	// replicationpolicyDescDestNamespace is the schema descriptor for dest_namespace field.
+	replicationpolicyDescDestNamespace := replicationpolicyFields[6].Descriptor()
+	// replicationpolicy.DefaultDestNamespace holds the default value on creation for the dest_namespace field.
+	replicationpolicy.DefaultDestNamespace = replicationpolicyDescDestNamespace.Default.(string)
+	// replicationpolicy.DestNamespaceValidator is a validator for the "dest_namespace" field. It is called by the builders before save.
+	replicationpolicy.DestNamespaceValidator = replicationpolicyDescDestNamespace.Validators[0].(func(string) error)
+	// replicationpolicyDescDestNamespaceReplaceCount is the schema descriptor for dest_namespace_replace_count field.
+	replicationpolicyDescDestNamespaceReplaceCount := replicationpolicyFields[7].Descriptor()
+	// replicationpolicy.DefaultDestNamespaceReplaceCount holds the default value on creation for the dest_namespace_replace_count field.
+	replicationpolicy.DefaultDestNamespaceReplaceCount = replicationpolicyDescDestNamespaceReplaceCount.Default.(int)
+	// replicationpolicyDescCron is the schema descriptor for cron field.
+	replicationpolicyDescCron := replicationpolicyFields[9].Descriptor()
+	// replicationpolicy.DefaultCron holds the default value on creation for the cron field.
+	replicationpolicy.DefaultCron = replicationpolicyDescCron.Default.(string)
+	// replicationpolicy.CronValidator is a validator for the "cron" field. It is called by the builders before save.
+	replicationpolicy.CronValidator = replicationpolicyDescCron.Validators[0].(func(string) error)
+	// replicationpolicyDescOverride is the schema descriptor for override field.
+	replicationpolicyDescOverride := replicationpolicyFields[10].Descriptor()
+	// replicationpolicy.DefaultOverride holds the default value on creation for the override field.
+	replicationpolicy.DefaultOverride = replicationpolicyDescOverride.Default.(bool)
+	// replicationpolicyDescEnabled is the schema descriptor for enabled field.
+	replicationpolicyDescEnabled := replicationpolicyFields[11].Descriptor()
+	// replicationpolicy.DefaultEnabled holds the default value on creation for the enabled field.
+	replicationpolicy.DefaultEnabled = replicationpolicyDescEnabled.Default.(bool)
+	// replicationpolicyDescReplicateDeletion is the schema descriptor for replicate_deletion field.
+	replicationpolicyDescReplicateDeletion := replicationpolicyFields[12].Descriptor()
+	// replicationpolicy.DefaultReplicateDeletion holds the default value on creation for the replicate_deletion field.
+	replicationpolicy.DefaultReplicateDeletion = replicationpolicyDescReplicateDeletion.Default.(bool)
+	// replicationpolicyDescIncludeProxyCache is the schema descriptor for include_proxy_cache field.
+	replicationpolicyDescIncludeProxyCache := replicationpolicyFields[13].Descriptor()
+	// replicationpolicy.DefaultIncludeProxyCache holds the default value on creation for the include_proxy_cache field.
+	replicationpolicy.DefaultIncludeProxyCache = replicationpolicyDescIncludeProxyCache.Default.(bool)
+	// replicationpolicyDescSpeedKB is the schema descriptor for speed_kb field.
+	replicationpolicyDescSpeedKB := replicationpolicyFields[14].Descriptor()
+	// replicationpolicy.DefaultSpeedKB holds the default value on creation for the speed_kb field.
+	replicationpolicy.DefaultSpeedKB = replicationpolicyDescSpeedKB.Default.(int)
+	// replicationpolicyDescCopyByChunk is the schema descriptor for copy_by_chunk field.
+	replicationpolicyDescCopyByChunk := replicationpolicyFields[15].Descriptor()
+	// replicationpolicy.DefaultCopyByChunk holds the default value on creation for the copy_by_chunk field.
+	replicationpolicy.DefaultCopyByChunk = replicationpolicyDescCopyByChunk.Default.(bool)
+	// replicationpolicyDescCreatedAt is the schema descriptor for created_at field.
+	replicationpolicyDescCreatedAt := replicationpolicyFields[17].Descriptor()
+	// replicationpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	replicationpolicy.DefaultCreatedAt = replicationpolicyDescCreatedAt.Default.(func() time.Time)
+	// replicationpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	replicationpolicyDescUpdatedAt := replicationpolicyFields[18].Descriptor()
+	// replicationpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	replicationpolicy.DefaultUpdatedAt = replicationpolicyDescUpdatedAt.Default.(func() time.Time)
+	// replicationpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	replicationpolicy.UpdateDefaultUpdatedAt = replicationpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	replicationtaskFields := schema.ReplicationTask{}.Fields()
+	_ = replicationtaskFields
+	// replicationtaskDescResourceType is the schema descriptor for resource_type field.
+	replicationtaskDescResourceType := replicationtaskFields[2].Descriptor()
+	// replicationtask.DefaultResourceType holds the default value on creation for the resource_type field.
+	replicationtask.DefaultResourceType = replicationtaskDescResourceType.Default.(string)
+	// replicationtask.ResourceTypeValidator is a validator for the "resource_type" field. It is called by the builders before save.
+	replicationtask.ResourceTypeValidator = replicationtaskDescResourceType.Validators[0].(func(string) error)
+	// replicationtaskDescSrcResource is the schema descriptor for src_resource field.
+	replicationtaskDescSrcResource := replicationtaskFields[3].Descriptor()
+	// replicationtask.SrcResourceValidator is a validator for the "src_resource" field. It is called by the builders before save.
+	replicationtask.SrcResourceValidator = replicationtaskDescSrcResource.Validators[0].(func(string) error)
+	// replicationtaskDescDstResource is the schema descriptor for dst_resource field.
+	replicationtaskDescDstResource := replicationtaskFields[4].Descriptor()
+	// replicationtask.DstResourceValidator is a validator for the "dst_resource" field. It is called by the builders before save.
+	replicationtask.DstResourceValidator = replicationtaskDescDstResource.Validators[0].(func(string) error)
+	// replicationtaskDescDigest is the schema descriptor for digest field.
+	replicationtaskDescDigest := replicationtaskFields[5].Descriptor()
+	// replicationtask.DefaultDigest holds the default value on creation for the digest field.
+	replicationtask.DefaultDigest = replicationtaskDescDigest.Default.(string)
+	// replicationtask.DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	replicationtask.DigestValidator = replicationtaskDescDigest.Validators[0].(func(string) error)
+	// replicationtaskDescBytes is the schema descriptor for bytes field.
+	replicationtaskDescBytes := replicationtaskFields[8].Descriptor()
+	// replicationtask.DefaultBytes holds the default value on creation for the bytes field.
+	replicationtask.DefaultBytes = replicationtaskDescBytes.Default.(int64)
+	// replicationtaskDescDurationMs is the schema descriptor for duration_ms field.
+	replicationtaskDescDurationMs := replicationtaskFields[9].Descriptor()
+	// replicationtask.DefaultDurationMs holds the default value on creation for the duration_ms field.
+	replicationtask.DefaultDurationMs = replicationtaskDescDurationMs.Default.(int64)
+	// replicationtaskDescAttempts is the schema descriptor for attempts field.
+	replicationtaskDescAttempts := replicationtaskFields[10].Descriptor()
+	// replicationtask.DefaultAttempts holds the default value on creation for the attempts field.
+	replicationtask.DefaultAttempts = replicationtaskDescAttempts.Default.(int)
+	// replicationtaskDescMessage is the schema descriptor for message field.
+	replicationtaskDescMessage := replicationtaskFields[11].Descriptor()
+	// replicationtask.DefaultMessage holds the default value on creation for the message field.
+	replicationtask.DefaultMessage = replicationtaskDescMessage.Default.(string)
+	// replicationtask.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	replicationtask.MessageValidator = replicationtaskDescMessage.Validators[0].(func(string) error)
 	repositoryFields := schema.Repository{}.Fields()
 	_ = repositoryFields
 	// repositoryDescName is the schema descriptor for name field.

@@ -44,6 +44,14 @@ type Tx struct {
 	Project *ProjectClient
 	// PurgeRun is the client for interacting with the PurgeRun builders.
 	PurgeRun *PurgeRunClient
+	// RegistryEndpoint is the client for interacting with the RegistryEndpoint builders.
+	RegistryEndpoint *RegistryEndpointClient
+	// ReplicationExecution is the client for interacting with the ReplicationExecution builders.
+	ReplicationExecution *ReplicationExecutionClient
+	// ReplicationPolicy is the client for interacting with the ReplicationPolicy builders.
+	ReplicationPolicy *ReplicationPolicyClient
+	// ReplicationTask is the client for interacting with the ReplicationTask builders.
+	ReplicationTask *ReplicationTaskClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
 	// Robot is the client for interacting with the Robot builders.
@@ -214,6 +222,10 @@ func (tx *Tx) init() {
 	tx.Member = NewMemberClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.PurgeRun = NewPurgeRunClient(tx.config)
+	tx.RegistryEndpoint = NewRegistryEndpointClient(tx.config)
+	tx.ReplicationExecution = NewReplicationExecutionClient(tx.config)
+	tx.ReplicationPolicy = NewReplicationPolicyClient(tx.config)
+	tx.ReplicationTask = NewReplicationTaskClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
 	tx.Robot = NewRobotClient(tx.config)
 	tx.RunLease = NewRunLeaseClient(tx.config)

@@ -189,6 +189,54 @@ func (f PurgeRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PurgeRunMutation", m)
 }
 
+// The RegistryEndpointFunc type is an adapter to allow the use of ordinary
+// function as RegistryEndpoint mutator.
+type RegistryEndpointFunc func(context.Context, *ent.RegistryEndpointMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RegistryEndpointFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RegistryEndpointMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RegistryEndpointMutation", m)
+}
+
+// The ReplicationExecutionFunc type is an adapter to allow the use of ordinary
+// function as ReplicationExecution mutator.
+type ReplicationExecutionFunc func(context.Context, *ent.ReplicationExecutionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReplicationExecutionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReplicationExecutionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReplicationExecutionMutation", m)
+}
+
+// The ReplicationPolicyFunc type is an adapter to allow the use of ordinary
+// function as ReplicationPolicy mutator.
+type ReplicationPolicyFunc func(context.Context, *ent.ReplicationPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReplicationPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReplicationPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReplicationPolicyMutation", m)
+}
+
+// The ReplicationTaskFunc type is an adapter to allow the use of ordinary
+// function as ReplicationTask mutator.
+type ReplicationTaskFunc func(context.Context, *ent.ReplicationTaskMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ReplicationTaskFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ReplicationTaskMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ReplicationTaskMutation", m)
+}
+
 // The RepositoryFunc type is an adapter to allow the use of ordinary
 // function as Repository mutator.
 type RepositoryFunc func(context.Context, *ent.RepositoryMutation) (ent.Value, error)

@@ -504,12 +504,21 @@ var (
 		{Name: "scanner_id", Type: field.TypeInt, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "proxy_registry_id", Type: field.TypeInt, Nullable: true},
 	}
 	// ProjectsTable holds the schema information for the "projects" table.
 	ProjectsTable = &schema.Table{
 		Name:       "projects",
 		Columns:    ProjectsColumns,
 		PrimaryKey: []*schema.Column{ProjectsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "projects_registry_endpoints_proxy_projects",
+				Columns:    []*schema.Column{ProjectsColumns[10]},
+				RefColumns: []*schema.Column{RegistryEndpointsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 	}
 	// PurgeRunsColumns holds the columns for the "purge_runs" table.
 	PurgeRunsColumns = []*schema.Column{
@@ -537,6 +546,149 @@ var (
 				Name:    "purgerun_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{PurgeRunsColumns[10]},
+			},
+		},
+	}
+	// RegistryEndpointsColumns holds the columns for the "registry_endpoints" table.
+	RegistryEndpointsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"berth", "harbor", "docker-registry", "docker-hub"}},
+		{Name: "url", Type: field.TypeString, Size: 2048},
+		{Name: "credential_type", Type: field.TypeEnum, Enums: []string{"none", "basic", "bearer", "robot_secret"}, Default: "none"},
+		{Name: "access_key", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "access_secret_sealed", Type: field.TypeBytes, Nullable: true},
+		{Name: "insecure", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+	}
+	// RegistryEndpointsTable holds the schema information for the "registry_endpoints" table.
+	RegistryEndpointsTable = &schema.Table{
+		Name:       "registry_endpoints",
+		Columns:    RegistryEndpointsColumns,
+		PrimaryKey: []*schema.Column{RegistryEndpointsColumns[0]},
+	}
+	// ReplicationExecutionsColumns holds the columns for the "replication_executions" table.
+	ReplicationExecutionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "SCHEDULED", "EVENT_BASED"}},
+		{Name: "event_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "planned", Type: field.TypeBool, Default: false},
+		{Name: "total", Type: field.TypeInt, Default: 0},
+		{Name: "succeeded", Type: field.TypeInt, Default: 0},
+		{Name: "failed", Type: field.TypeInt, Default: 0},
+		{Name: "skipped", Type: field.TypeInt, Default: 0},
+		{Name: "stopped", Type: field.TypeInt, Default: 0},
+		{Name: "bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "log", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "policy_id", Type: field.TypeInt},
+	}
+	// ReplicationExecutionsTable holds the schema information for the "replication_executions" table.
+	ReplicationExecutionsTable = &schema.Table{
+		Name:       "replication_executions",
+		Columns:    ReplicationExecutionsColumns,
+		PrimaryKey: []*schema.Column{ReplicationExecutionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "replication_executions_replication_policies_executions",
+				Columns:    []*schema.Column{ReplicationExecutionsColumns[17]},
+				RefColumns: []*schema.Column{ReplicationPoliciesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "replicationexecution_policy_id_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{ReplicationExecutionsColumns[17], ReplicationExecutionsColumns[3]},
+			},
+			{
+				Name:    "replicationexecution_status",
+				Unique:  false,
+				Columns: []*schema.Column{ReplicationExecutionsColumns[1]},
+			},
+		},
+	}
+	// ReplicationPoliciesColumns holds the columns for the "replication_policies" table.
+	ReplicationPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 255},
+		{Name: "description", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "direction", Type: field.TypeEnum, Enums: []string{"PUSH", "PULL"}},
+		{Name: "source_namespace", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "filter", Type: field.TypeJSON},
+		{Name: "dest_namespace", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "dest_namespace_replace_count", Type: field.TypeInt, Default: 0},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "SCHEDULED", "EVENT_BASED"}, Default: "MANUAL"},
+		{Name: "cron", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "override", Type: field.TypeBool, Default: true},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "replicate_deletion", Type: field.TypeBool, Default: false},
+		{Name: "include_proxy_cache", Type: field.TypeBool, Default: false},
+		{Name: "speed_kb", Type: field.TypeInt, Default: 0},
+		{Name: "copy_by_chunk", Type: field.TypeBool, Default: false},
+		{Name: "last_scheduled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "registry_id", Type: field.TypeInt},
+	}
+	// ReplicationPoliciesTable holds the schema information for the "replication_policies" table.
+	ReplicationPoliciesTable = &schema.Table{
+		Name:       "replication_policies",
+		Columns:    ReplicationPoliciesColumns,
+		PrimaryKey: []*schema.Column{ReplicationPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "replication_policies_registry_endpoints_policies",
+				Columns:    []*schema.Column{ReplicationPoliciesColumns[19]},
+				RefColumns: []*schema.Column{RegistryEndpointsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
+	// ReplicationTasksColumns holds the columns for the "replication_tasks" table.
+	ReplicationTasksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "operation", Type: field.TypeEnum, Enums: []string{"copy", "deletion"}, Default: "copy"},
+		{Name: "resource_type", Type: field.TypeString, Size: 32, Default: "image"},
+		{Name: "src_resource", Type: field.TypeString, Size: 1024},
+		{Name: "dst_resource", Type: field.TypeString, Size: 1024},
+		{Name: "digest", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "tags", Type: field.TypeJSON, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "FAILED", "SKIPPED", "STOPPED"}, Default: "PENDING"},
+		{Name: "bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "duration_ms", Type: field.TypeInt64, Default: 0},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "message", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "execution_id", Type: field.TypeInt},
+	}
+	// ReplicationTasksTable holds the schema information for the "replication_tasks" table.
+	ReplicationTasksTable = &schema.Table{
+		Name:       "replication_tasks",
+		Columns:    ReplicationTasksColumns,
+		PrimaryKey: []*schema.Column{ReplicationTasksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "replication_tasks_replication_executions_tasks",
+				Columns:    []*schema.Column{ReplicationTasksColumns[14]},
+				RefColumns: []*schema.Column{ReplicationExecutionsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "replicationtask_execution_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ReplicationTasksColumns[14], ReplicationTasksColumns[7]},
 			},
 		},
 	}
@@ -1009,6 +1161,10 @@ var (
 		MembersTable,
 		ProjectsTable,
 		PurgeRunsTable,
+		RegistryEndpointsTable,
+		ReplicationExecutionsTable,
+		ReplicationPoliciesTable,
+		ReplicationTasksTable,
 		RepositoriesTable,
 		RobotsTable,
 		RunLeasesTable,
@@ -1037,6 +1193,10 @@ func init() {
 	LabelsTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[1].RefTable = UsersTable
+	ProjectsTable.ForeignKeys[0].RefTable = RegistryEndpointsTable
+	ReplicationExecutionsTable.ForeignKeys[0].RefTable = ReplicationPoliciesTable
+	ReplicationPoliciesTable.ForeignKeys[0].RefTable = RegistryEndpointsTable
+	ReplicationTasksTable.ForeignKeys[0].RefTable = ReplicationExecutionsTable
 	RepositoriesTable.ForeignKeys[0].RefTable = ProjectsTable
 	RobotsTable.ForeignKeys[0].RefTable = ProjectsTable
 	ScanReportsTable.ForeignKeys[0].RefTable = ArtifactsTable

@@ -51,6 +51,18 @@ type Project func(*sql.Selector)
 // PurgeRun is the predicate function for purgerun builders.
 type PurgeRun func(*sql.Selector)
 
+// RegistryEndpoint is the predicate function for registryendpoint builders.
+type RegistryEndpoint func(*sql.Selector)
+
+// ReplicationExecution is the predicate function for replicationexecution builders.
+type ReplicationExecution func(*sql.Selector)
+
+// ReplicationPolicy is the predicate function for replicationpolicy builders.
+type ReplicationPolicy func(*sql.Selector)
+
+// ReplicationTask is the predicate function for replicationtask builders.
+type ReplicationTask func(*sql.Selector)
+
 // Repository is the predicate function for repository builders.
 type Repository func(*sql.Selector)
 

@@ -31,6 +31,8 @@ const (
 	FieldCveAllowlist = "cve_allowlist"
 	// FieldScannerID holds the string denoting the scanner_id field in the database.
 	FieldScannerID = "scanner_id"
+	// FieldProxyRegistryID holds the string denoting the proxy_registry_id field in the database.
+	FieldProxyRegistryID = "proxy_registry_id"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -43,6 +45,8 @@ const (
 	EdgeWebhookPolicies = "webhook_policies"
 	// EdgeRobots holds the string denoting the robots edge name in mutations.
 	EdgeRobots = "robots"
+	// EdgeProxyRegistry holds the string denoting the proxy_registry edge name in mutations.
+	EdgeProxyRegistry = "proxy_registry"
 	// EdgeLabels holds the string denoting the labels edge name in mutations.
 	EdgeLabels = "labels"
 	// Table holds the table name of the project in the database.
@@ -75,6 +79,13 @@ const (
 	RobotsInverseTable = "robots"
 	// RobotsColumn is the table column denoting the robots relation/edge.
 	RobotsColumn = "project_id"
+	// ProxyRegistryTable is the table that holds the proxy_registry relation/edge.
+	ProxyRegistryTable = "projects"
+	// ProxyRegistryInverseTable is the table name for the RegistryEndpoint entity.
+	// It exists in this package in order to avoid circular dependency with the "registryendpoint" package.
+	ProxyRegistryInverseTable = "registry_endpoints"
+	// ProxyRegistryColumn is the table column denoting the proxy_registry relation/edge.
+	ProxyRegistryColumn = "proxy_registry_id"
 	// LabelsTable is the table that holds the labels relation/edge.
 	LabelsTable = "labels"
 	// LabelsInverseTable is the table name for the Label entity.
@@ -94,6 +105,7 @@ var Columns = []string{
 	FieldSeverityThreshold,
 	FieldCveAllowlist,
 	FieldScannerID,
+	FieldProxyRegistryID,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -191,6 +203,11 @@ func ByScannerID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldScannerID, opts...).ToFunc()
 }
 
+// ByProxyRegistryID orders the results by the proxy_registry_id field.
+func ByProxyRegistryID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldProxyRegistryID, opts...).ToFunc()
+}
+
 // ByCreatedAt orders the results by the created_at field.
 func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
@@ -257,6 +274,13 @@ func ByRobots(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByProxyRegistryField orders the results by proxy_registry field.
+func ByProxyRegistryField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newProxyRegistryStep(), sql.OrderByField(field, opts...))
+	}
+}
+
 // ByLabelsCount orders the results by labels count.
 func ByLabelsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -296,6 +320,13 @@ func newRobotsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RobotsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RobotsTable, RobotsColumn),
+	)
+}
+func newProxyRegistryStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ProxyRegistryInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, true, ProxyRegistryTable, ProxyRegistryColumn),
 	)
 }
 func newLabelsStep() *sqlgraph.Step {

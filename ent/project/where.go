@@ -80,6 +80,11 @@ func ScannerID(v int) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldScannerID, v))
 }
 
+// ProxyRegistryID applies equality check predicate on the "proxy_registry_id" field. It's identical to ProxyRegistryIDEQ.
+func ProxyRegistryID(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyRegistryID, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -265,6 +270,36 @@ func ScannerIDNotNil() predicate.Project {
 	return predicate.Project(sql.FieldNotNull(FieldScannerID))
 }
 
+// ProxyRegistryIDEQ applies the EQ predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyRegistryID, v))
+}
+
+// ProxyRegistryIDNEQ applies the NEQ predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDNEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldProxyRegistryID, v))
+}
+
+// ProxyRegistryIDIn applies the In predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldProxyRegistryID, vs...))
+}
+
+// ProxyRegistryIDNotIn applies the NotIn predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDNotIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldProxyRegistryID, vs...))
+}
+
+// ProxyRegistryIDIsNil applies the IsNil predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDIsNil() predicate.Project {
+	return predicate.Project(sql.FieldIsNull(FieldProxyRegistryID))
+}
+
+// ProxyRegistryIDNotNil applies the NotNil predicate on the "proxy_registry_id" field.
+func ProxyRegistryIDNotNil() predicate.Project {
+	return predicate.Project(sql.FieldNotNull(FieldProxyRegistryID))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -429,6 +464,29 @@ func HasRobots() predicate.Project {
 func HasRobotsWith(preds ...predicate.Robot) predicate.Project {
 	return predicate.Project(func(s *sql.Selector) {
 		step := newRobotsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasProxyRegistry applies the HasEdge predicate on the "proxy_registry" edge.
+func HasProxyRegistry() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, ProxyRegistryTable, ProxyRegistryColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasProxyRegistryWith applies the HasEdge predicate on the "proxy_registry" edge with a given conditions (other predicates).
+func HasProxyRegistryWith(preds ...predicate.RegistryEndpoint) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newProxyRegistryStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

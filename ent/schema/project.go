@@ -30,6 +30,8 @@ func (Project) Fields() []ent.Field {
 			Default("CRITICAL"),
 		field.Strings("cve_allowlist").Optional().Comment("CVE ids the pull-prevention policy ignores in this project."),
 		field.Int("scanner_id").Optional().Nillable().Comment("The scanner this project uses; nil means the default scanner."),
+		field.Int("proxy_registry_id").Optional().Nillable().Annotations(entgql.Skip()).
+			Comment("Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one."),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput)),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
@@ -54,6 +56,8 @@ func (Project) Edges() []ent.Edge {
 		edge.To("robots", Robot.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as robots(projectID), which checks the robot:read permission.").
+			Annotations(entgql.Skip()),
+		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().
 			Annotations(entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
