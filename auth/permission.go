@@ -58,6 +58,10 @@ const (
 	ActionReadSystemEvents  Action = "event:read"     // events that belong to no project (purges, deleted projects)
 	ActionReadDeliveryReply Action = "webhook-response:read"
 	ActionListCatalog       Action = "catalog:read" // /v2/_catalog (what it lists is filtered by project:read)
+	ActionReadRegistries    Action = "registry:read"
+	ActionManageRegistries  Action = "registry:create" // register, change, test and remove registry endpoints
+	ActionReadReplication   Action = "replication:read"
+	ActionRunReplication    Action = "replication:create" // policies: create, change, delete, start, stop, retry
 	// Labels and robots exist at both levels: ActionManageLabels and ActionManageRobots, asked of
 	// System, are the system's own labels and robots.
 )
@@ -143,6 +147,10 @@ var table = []row{
 	{ActionManageLabels, InSystem, nil},
 	{ActionManageRobots, InSystem, nil},
 	{ActionReadRobots, InSystem, nil},
+	{ActionReadRegistries, InSystem, nil},
+	{ActionManageRegistries, InSystem, nil},
+	{ActionReadReplication, InSystem, nil},
+	{ActionRunReplication, InSystem, nil},
 }
 
 // RoleRobot is the column for robot accounts at system level: what any robot may do whatever its

@@ -90,6 +90,10 @@ type Config struct {
 	// JobStopTimeout is how long running jobs get to finish at shutdown before they are
 	// cancelled (each then records its run as stopped).
 	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
+	// SecretKey seals registry endpoint credentials at rest (AES-256-GCM): 32 bytes in base64 or
+	// hex, or a passphrase of at least 32 characters. Empty: a key generated once in
+	// <data>/keys/secret.key (share that file between replicas).
+	SecretKey string `yaml:"secret_key"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -193,6 +197,7 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
 	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
+	add("secret-key", "BERTH_SECRET_KEY", "key that seals registry endpoint credentials at rest: 32 bytes in base64 or hex, or a passphrase of 32+ characters; default: a key generated in <data>/keys/secret.key")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -304,6 +309,8 @@ func (c *Config) set(name, v string) error {
 		c.JobLease, err = time.ParseDuration(v)
 	case "job-stop-timeout":
 		c.JobStopTimeout, err = time.ParseDuration(v)
+	case "secret-key":
+		c.SecretKey = v
 	}
 	return err
 }

@@ -49,17 +49,20 @@ func (h *rest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 type harborProject struct {
-	ProjectID    int               `json:"project_id"`
-	Name         string            `json:"name"`
-	Metadata     map[string]string `json:"metadata"`
-	RepoCount    int               `json:"repo_count"`
-	CreationTime time.Time         `json:"creation_time"`
-	UpdateTime   time.Time         `json:"update_time"`
+	ProjectID int               `json:"project_id"`
+	Name      string            `json:"name"`
+	Metadata  map[string]string `json:"metadata"`
+	RepoCount int               `json:"repo_count"`
+	// RegistryID names the endpoint a proxy-cache project pulls through (Harbor's field): other
+	// registries read it to never replicate into one.
+	RegistryID   *int      `json:"registry_id,omitempty"`
+	CreationTime time.Time `json:"creation_time"`
+	UpdateTime   time.Time `json:"update_time"`
 }
 
 func toHarborProject(p *ent.Project, repos int) harborProject {
 	return harborProject{
-		ProjectID: p.ID, Name: p.Name, RepoCount: repos, CreationTime: p.CreatedAt, UpdateTime: p.UpdatedAt,
+		ProjectID: p.ID, Name: p.Name, RepoCount: repos, RegistryID: p.ProxyRegistryID, CreationTime: p.CreatedAt, UpdateTime: p.UpdatedAt,
 		Metadata: map[string]string{
 			"public": strconv.FormatBool(p.Public), "auto_scan": strconv.FormatBool(p.AutoScan),
 			"prevent_vul": strconv.FormatBool(p.PreventVulnerable), "severity": string(p.SeverityThreshold),
