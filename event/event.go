@@ -36,13 +36,18 @@ const (
 	ScanCompleted     Type = "SCAN_COMPLETED"
 	ScanFailed        Type = "SCAN_FAILED"
 	ScanStopped       Type = "SCAN_STOPPED"
+	// ReplicationStarted, ReplicationProgress and ReplicationCompleted report an execution
+	// (JobID is its id).
+	ReplicationStarted   Type = "REPLICATION_STARTED"
+	ReplicationProgress  Type = "REPLICATION_PROGRESS"
+	ReplicationCompleted Type = "REPLICATION_COMPLETED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
 	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted,
-	ScanStarted, ScanCompleted, ScanFailed, ScanStopped}
+	ScanStarted, ScanCompleted, ScanFailed, ScanStopped, ReplicationStarted, ReplicationProgress, ReplicationCompleted}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is

@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/egress"
+	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/project"
@@ -22,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/replication"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -53,6 +55,9 @@ type Resolver struct {
 	// Egress refuses webhook and scanner URLs that lead to internal addresses when they are saved
 	// (the clients refuse them again when they connect).
 	Egress *egress.Policy
+	// Endpoints are the remote registries; Replication their policies, executions and tasks.
+	Endpoints   *endpoint.Service
+	Replication *replication.Service
 }
 
 type responseWriterKey struct{}

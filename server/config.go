@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/egress"
+	"github.com/berth-registry/berth/endpoint"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -111,6 +113,12 @@ func (c Config) Egress() (*egress.Policy, error) {
 		return nil, fmt.Errorf("BERTH_OUTBOUND_ALLOW_CIDRS: %w", err)
 	}
 	return egress.New(allow), nil
+}
+
+// Sealer is the key that seals registry endpoint credentials: SecretKey, or the key file in the
+// data directory (created the first time).
+func (c Config) Sealer() (*endpoint.Sealer, error) {
+	return endpoint.LoadSealer(c.SecretKey, filepath.Join(c.DataDir, "keys", "secret.key"))
 }
 
 // DefaultDatabaseURL is the local PostgreSQL that `make run` expects.

@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/audit/syslog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
+	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
@@ -36,6 +37,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/replication"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -179,6 +181,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
+	sealer, err := cfg.Sealer()
+	if err != nil {
+		return nil, err
+	}
+	endpoints := endpoint.New(db, s.auth, s.audit, deps.Egress, sealer)
+	replications := replication.NewService(pool, db, s.jobs, s.auth, s.audit, log)
+	s.dispatch.AddConsumer(replications) // event-based replication: once per event
 	// Last: its insert takes the audit log's commit-order lock, held until the dispatch commits.
 	s.dispatch.AddConsumer(audit.NewConsumer())
 	publisher := event.NewPublisher(db, s.dispatch, log, func(ctx context.Context) (string, string) {
@@ -189,7 +198,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
 		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress}
+		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress,
+		Endpoints: endpoints, Replication: replications}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

@@ -7,11 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/replication"
 )
 
 // RunWorker is `berth worker`: it works jobs, and serves nothing, until ctx ends; then running jobs
@@ -77,6 +79,12 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
+	sealer, err := cfg.Sealer()
+	if err != nil {
+		return worker.Deps{}, err
+	}
+	// The jobs' endpoint service only builds clients: it authorizes no caller.
+	deps.Replication = replication.NewWorker(pool, db, reg, endpoint.New(db, nil, nil, policy, sealer), log, kick)
 	if err := addScanDeps(ctx, cfg, reg, &deps); err != nil {
 		return worker.Deps{}, err
 	}

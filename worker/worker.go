@@ -24,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/replication"
 	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
@@ -69,11 +70,14 @@ type Deps struct {
 	// JobLease is how long a run's lease lasts without renewal (run.DefaultLease if zero): a
 	// worker that dies mid-run is noticed, and its run ended, within about this long.
 	JobLease time.Duration
+	// Replication performs replication executions (nil: this process does not).
+	Replication *replication.Worker
 }
 
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
 // be left under way when its worker dies.
-var leasedKinds = []string{gc.Args{}.Kind(), purge.Args{}.Kind(), export.Args{}.Kind(), scan.Args{}.Kind(), scan.AllArgs{}.Kind()}
+var leasedKinds = []string{gc.Args{}.Kind(), purge.Args{}.Kind(), export.Args{}.Kind(), scan.Args{}.Kind(), scan.AllArgs{}.Kind(),
+	replication.Args{}.Kind()}
 
 // Leases returns the middleware that holds run leases for deps' jobs.
 func Leases(deps Deps) *run.Leases {
@@ -84,7 +88,7 @@ func Leases(deps Deps) *run.Leases {
 // of jobs that are gone, and hands back garbage collection's lapsed claims on blobs.
 func NewReconciler(deps Deps) *run.Reconciler {
 	return run.NewReconciler(deps.Pool, Leases(deps), deps.Log,
-		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table}, gc.ReleaseLapsedClaims)
+		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table, replication.Table}, gc.ReleaseLapsedClaims)
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -149,6 +153,14 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
 				func() (river.JobArgs, *river.InsertOpts) { return export.ExpireArgs{}, nil },
 				&river.PeriodicJobOpts{ID: "cve-export-expire", RunOnStart: true}))
+		}
+		if deps.Replication != nil {
+			river.AddWorker(workers, deps.Replication)
+			river.AddWorker(workers, replication.NewScheduler(deps.Pool))
+			cfg.Queues[replication.Queue] = river.QueueConfig{MaxWorkers: replication.QueueWorkers}
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
+				func() (river.JobArgs, *river.InsertOpts) { return replication.SchedulerArgs{}, nil },
+				&river.PeriodicJobOpts{ID: "replication-scheduler", RunOnStart: true}))
 		}
 		if deps.ScanAll != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(deps.ScanAll,
