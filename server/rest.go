@@ -41,6 +41,7 @@ func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
 	h.exportRoutes()
 	h.robotRoutes()
 	h.addScanRoutes()
+	h.replicationRoutes()
 	return h
 }
 
