@@ -119,7 +119,20 @@ func (l *local) openBlob(ctx context.Context, repo string, d digest.Digest) (io.
 	if err != nil {
 		return nil, err
 	}
-	return r.Blobs(ctx).Open(ctx, d)
+	rc, err := r.Blobs(ctx).Open(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return quietCloser{rc}, nil
+}
+
+// quietCloser drops the error of Close: Distribution's file reader reports "closed" from every
+// Close, which an HTTP client sending it as a body would take for a failed upload.
+type quietCloser struct{ io.ReadCloser }
+
+func (q quietCloser) Close() error {
+	_ = q.ReadCloser.Close()
+	return nil
 }
 
 func (l *local) putBlob(ctx context.Context, repo string, d digest.Digest, size int64, _ string, open func() (io.ReadCloser, error), mountFrom string) (int64, error) {

@@ -1,0 +1,321 @@
+package server_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/server/servertest"
+)
+
+// distribution is Distribution's registry binary serving a directory on a loopback address; it
+// can be killed and started again on the same address and content.
+type distribution struct {
+	t         *testing.T
+	bin, cfg  string
+	addr, URL string
+	cmd       *exec.Cmd
+	stopped   bool
+}
+
+func newDistribution(t *testing.T) *distribution {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: %s\n",
+		t.TempDir(), addr)
+	file := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := &distribution{t: t, bin: servertest.Tool(t, "registry"), cfg: file, addr: addr, URL: "http://" + addr}
+	d.start()
+	t.Cleanup(d.kill)
+	return d
+}
+
+func (d *distribution) start() {
+	d.t.Helper()
+	d.cmd = exec.Command(d.bin, "serve", d.cfg)
+	d.cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.stopped = false
+	waitReplication(d.t, 10*time.Second, "distribution to answer", func() (bool, string) {
+		resp, err := http.Get(d.URL + "/v2/")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return true, ""
+	})
+}
+
+func (d *distribution) kill() {
+	if d.cmd != nil && !d.stopped {
+		_ = d.cmd.Process.Kill()
+		_, _ = d.cmd.Process.Wait()
+		d.stopped = true
+	}
+}
+
+// waitReplication polls cond until it holds or the deadline passes, then fails with what it last saw.
+func waitReplication(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s; last saw: %s", within, what, saw)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// harborAPI calls Berth's REST API as admin; it returns the status, the Location's last part and the body.
+func harborAPI(t *testing.T, env *servertest.Env, method, path string, body any) (int, string, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, env.URL+"/api/v2.0"+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", servertest.AdminPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	loc := resp.Header.Get("Location")
+	return resp.StatusCode, loc[strings.LastIndex(loc, "/")+1:], out
+}
+
+func mustCreate(t *testing.T, env *servertest.Env, path string, body any) int {
+	t.Helper()
+	status, loc, out := harborAPI(t, env, http.MethodPost, path, body)
+	if status != http.StatusCreated {
+		t.Fatalf("POST %s: %d %s", path, status, out)
+	}
+	id, err := strconv.Atoi(loc)
+	if err != nil {
+		t.Fatalf("POST %s: Location %q", path, loc)
+	}
+	return id
+}
+
+type restExecution struct {
+	ID                                          int
+	Status                                      string
+	Total, Failed, Succeed, InProgress, Stopped int
+	Skipped                                     int
+	Bytes                                       int64
+}
+
+type restTask struct {
+	ID          int
+	SrcResource string `json:"src_resource"`
+	DstResource string `json:"dst_resource"`
+	Operation   string
+	Status      string
+	Message     string
+	Bytes       int64
+}
+
+// runPolicy starts policy id and waits for its execution to end.
+func runPolicy(t *testing.T, env *servertest.Env, policyID int) restExecution {
+	t.Helper()
+	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policyID})
+	return waitExecution(t, env, id)
+}
+
+func waitExecution(t *testing.T, env *servertest.Env, id int) restExecution {
+	t.Helper()
+	var e restExecution
+	waitReplication(t, 60*time.Second, fmt.Sprintf("execution %d to end", id), func() (bool, string) {
+		_, _, out := harborAPI(t, env, http.MethodGet, fmt.Sprintf("/replication/executions/%d", id), nil)
+		e = restExecution{}
+		_ = json.Unmarshal(out, &e)
+		return e.Status != "Pending" && e.Status != "InProgress" && e.Status != "", string(out)
+	})
+	return e
+}
+
+func tasksOf(t *testing.T, env *servertest.Env, id int) []restTask {
+	t.Helper()
+	var tasks []restTask
+	_, _, out := harborAPI(t, env, http.MethodGet, fmt.Sprintf("/replication/executions/%d/tasks?page_size=100", id), nil)
+	if err := json.Unmarshal(out, &tasks); err != nil {
+		t.Fatalf("tasks: %s", out)
+	}
+	return tasks
+}
+
+// pushImage pushes a one-layer image with size random bytes and returns its digest.
+func pushImage(t *testing.T, crane func(...string) (string, error), ref string, size int) string {
+	t.Helper()
+	b := make([]byte, size/2)
+	_, _ = rand.Read(b)
+	if out, err := crane("append", "-f", layerTar(t, "data", hex.EncodeToString(b)), "-t", ref); err != nil {
+		t.Fatalf("push %s: %v %s", ref, err, out)
+	}
+	d, err := crane("digest", ref)
+	if err != nil {
+		t.Fatalf("digest %s: %v", ref, err)
+	}
+	return strings.TrimSpace(d)
+}
+
+// pushCosignSignature pushes a cosign-style signature of subject (tagged sha256-<hex>.sig, its
+// layer a simple-signing payload), as cosign sign would, and returns its digest.
+func pushCosignSignature(t *testing.T, env *servertest.Env, repo, subject string) string {
+	t.Helper()
+	r, err := name.NewRepository(env.Host+"/"+repo, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []remote.Option{remote.WithAuth(&authn.Basic{Username: "admin", Password: servertest.AdminPassword})}
+	payload := static.NewLayer([]byte(`{"critical":{"image":{"docker-manifest-digest":"`+subject+`"}}}`), "application/vnd.dev.cosign.simplesigning.v1+json")
+	config := static.NewLayer([]byte(`{}`), types.OCIConfigJSON)
+	if err := remote.WriteLayer(r, payload, opts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteLayer(r, config, opts...); err != nil {
+		t.Fatal(err)
+	}
+	pd, _ := payload.Digest()
+	cd, _ := config.Digest()
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":2},`+
+		`"layers":[{"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json","digest":"%s","size":%d,`+
+		`"annotations":{"dev.cosignproject.cosign/signature":"MEUCIQ"}}]}`, cd, pd, len(`{"critical":{"image":{"docker-manifest-digest":"`+subject+`"}}}`))
+	tag := strings.Replace(subject, ":", "-", 1) + ".sig"
+	if err := remote.Put(r.Tag(tag), rawTaggable{types.OCIManifestSchema1, []byte(manifest)}, opts...); err != nil {
+		t.Fatal(err)
+	}
+	return digest.FromString(manifest).String()
+}
+
+// rawTaggable puts manifest bytes as they are.
+type rawTaggable struct {
+	mediaType types.MediaType
+	body      []byte
+}
+
+func (m rawTaggable) RawManifest() ([]byte, error)        { return m.body, nil }
+func (m rawTaggable) MediaType() (types.MediaType, error) { return m.mediaType, nil }
+
+// A push-based policy to a plain Distribution registry copies what its filters pass, flattened
+// into the destination namespace, with the cosign signature and the oras-attached SBOM of each
+// image; a second run sends nothing again; override off leaves a changed tag alone.
+func TestReplicationPushToDistribution(t *testing.T) {
+	t.Parallel()
+	oras := servertest.Tool(t, "oras")
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+
+	v1 := pushImage(t, crane, env.Host+"/library/app:v1", 4096)
+	pushImage(t, crane, env.Host+"/library/app:v2-dev", 4096)
+	pushImage(t, crane, env.Host+"/library/other:v1", 4096)
+	sig := pushCosignSignature(t, env, "library/app", v1)
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "sbom.json"), []byte(`{"spdxVersion":"SPDX-2.3"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	vars := []string{"HOME=" + t.TempDir()}
+	regCfg := filepath.Join(t.TempDir(), "auth.json")
+	runIn(t, work, vars, oras, "login", env.Host, "-u", "admin", "-p", servertest.AdminPassword, "--plain-http", "--registry-config", regCfg)
+	var attached struct{ Digest string }
+	out := runIn(t, work, vars, oras, "attach", env.Host+"/library/app:v1", "--artifact-type", "application/spdx+json",
+		"--format", "json", "--plain-http", "--registry-config", regCfg, "sbom.json:application/spdx+json")
+	if err := json.Unmarshal([]byte(out), &attached); err != nil || attached.Digest == "" {
+		t.Fatalf("oras attach: %s %v", out, err)
+	}
+
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "to-dist", "dest_registry": map[string]any{"id": reg}, "dest_namespace": "mirror", "dest_namespace_replace_count": 1,
+		"filters": []map[string]any{{"type": "name", "value": "library/app"}, {"type": "tag", "value": "*-dev", "decoration": "excludes"}},
+		"trigger": map[string]any{"type": "manual"}, "override": true, "enabled": true,
+	})
+	e := runPolicy(t, env, policy)
+	if e.Status != "Succeed" || e.Total != 1 || e.Succeed != 1 || e.Bytes == 0 {
+		t.Fatalf("execution = %+v, tasks %+v; want one task copied", e, tasksOf(t, env, e.ID))
+	}
+	if got, err := plain("digest", dist.addr+"/mirror/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
+		t.Fatalf("mirror/app:v1 on the destination = %q %v, want %s", got, err, v1)
+	}
+	tags, _ := plain("ls", dist.addr+"/mirror/app")
+	if strings.Contains(tags, "v2-dev") {
+		t.Fatalf("the excluded tag was copied: %s", tags)
+	}
+	if got, err := plain("digest", dist.addr+"/mirror/app:"+strings.Replace(v1, ":", "-", 1)+".sig"); err != nil || strings.TrimSpace(got) != sig {
+		t.Fatalf("cosign signature on the destination = %q %v, want %s (tags %s)", got, err, sig, tags)
+	}
+	if _, err := plain("manifest", dist.addr+"/mirror/app@"+attached.Digest); err != nil {
+		t.Fatalf("the SBOM %s did not travel with its subject: %v (tags %s)", attached.Digest, err, tags)
+	}
+	// Distribution has no referrers API: the SBOM is found through the referrers tag schema.
+	refs := runIn(t, work, vars, oras, "discover", dist.addr+"/mirror/app:v1", "--format", "json", "--plain-http", "--registry-config", regCfg)
+	if !strings.Contains(refs, attached.Digest) {
+		t.Fatalf("oras discover on the destination: %s, want %s", refs, attached.Digest)
+	}
+	if _, err := plain("manifest", dist.addr+"/mirror/other:v1"); err == nil {
+		t.Fatal("a repository the name filter leaves out was copied")
+	}
+
+	// Again: everything is there, nothing is sent.
+	again := runPolicy(t, env, policy)
+	if again.Status != "Succeed" || again.Bytes != 0 {
+		t.Fatalf("second execution = %+v, want success with 0 bytes sent", again)
+	}
+
+	// Override off: a tag that moved locally is left alone on the destination, and said so.
+	status, _, body := harborAPI(t, env, http.MethodPut, fmt.Sprintf("/replication/policies/%d", policy), map[string]any{"override": false})
+	if status != http.StatusOK {
+		t.Fatalf("update policy: %d %s", status, body)
+	}
+	moved := pushImage(t, crane, env.Host+"/library/app:v1", 4096)
+	kept := runPolicy(t, env, policy)
+	tasks := tasksOf(t, env, kept.ID)
+	if kept.Status != "Succeed" || len(tasks) != 1 || tasks[0].Status != "Skipped" || !strings.Contains(tasks[0].Message, "override is off") {
+		t.Fatalf("override off: execution %+v tasks %+v, want the task skipped because override is off", kept, tasks)
+	}
+	if got, _ := plain("digest", dist.addr+"/mirror/app:v1"); strings.TrimSpace(got) != v1 || moved == v1 {
+		t.Fatalf("override off: destination tag = %q, want still %s", got, v1)
+	}
+}
