@@ -319,3 +319,116 @@ func TestReplicationPushToDistribution(t *testing.T) {
 		t.Fatalf("override off: destination tag = %q, want still %s", got, v1)
 	}
 }
+
+// A pull-based policy copies from a second Berth; test connection says what failed in plain
+// words; a push into a remote proxy-cache project, and from a local one, is skipped with the reason.
+func TestReplicationBetweenBerths(t *testing.T) {
+	t.Parallel()
+	remoteEnv := servertest.Start(t)
+	env := servertest.Start(t)
+	remoteCrane := setupCrane(t, remoteEnv, "admin", servertest.AdminPassword)
+	v1 := pushImage(t, remoteCrane, remoteEnv.Host+"/library/src:v1", 2048)
+	pushImage(t, remoteCrane, remoteEnv.Host+"/library/src:v2", 2048)
+
+	// Test connection.
+	good := map[string]any{"type": "berth", "url": remoteEnv.URL,
+		"credential": map[string]any{"type": "basic", "access_key": "admin", "access_secret": servertest.AdminPassword}}
+	if status, _, body := harborAPI(t, env, http.MethodPost, "/registries/ping", good); status != http.StatusOK {
+		t.Fatalf("ping with good credentials: %d %s", status, body)
+	}
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String()
+	_ = closed.Close()
+	for _, tc := range []struct {
+		body map[string]any
+		want string
+	}{
+		{map[string]any{"type": "berth", "url": remoteEnv.URL, "credential": map[string]any{"type": "basic", "access_key": "admin", "access_secret": "wrong"}}, "authentication failed"},
+		{map[string]any{"type": "berth", "url": remoteEnv.URL}, "authentication required"},
+		{map[string]any{"type": "docker-registry", "url": closedURL}, "connection refused"},
+		{map[string]any{"type": "docker-registry", "url": "http://no-such-host.invalid"}, "DNS"},
+		{map[string]any{"type": "docker-registry", "url": remoteEnv.URL + "/api"}, "nothing after the host"},
+	} {
+		status, _, body := harborAPI(t, env, http.MethodPost, "/registries/ping", tc.body)
+		if status != http.StatusBadRequest || !strings.Contains(string(body), tc.want) {
+			t.Errorf("ping %v: %d %s, want 400 saying %q", tc.body["url"], status, body, tc.want)
+		}
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "other-berth", "type": "berth", "url": remoteEnv.URL,
+		"credential": map[string]any{"type": "basic", "access_key": "admin", "access_secret": servertest.AdminPassword}})
+	// The secret is never returned, and is sealed at rest.
+	_, _, body := harborAPI(t, env, http.MethodGet, fmt.Sprintf("/registries/%d", reg), nil)
+	if strings.Contains(string(body), servertest.AdminPassword) {
+		t.Fatalf("the registry API returned the secret: %s", body)
+	}
+	stored, err := env.DB.RegistryEndpoint.Get(t.Context(), reg)
+	if err != nil || bytes.Contains(stored.AccessSecretSealed, []byte(servertest.AdminPassword)) || len(stored.AccessSecretSealed) == 0 {
+		t.Fatalf("the secret is not sealed at rest: %v", err)
+	}
+
+	// Pull-based, tag filter.
+	pull := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "from-berth", "src_registry": map[string]any{"id": reg},
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}, {"type": "tag", "value": "v1"}},
+	})
+	e := runPolicy(t, env, pull)
+	if e.Status != "Succeed" || e.Total != 1 {
+		t.Fatalf("pull execution = %+v, tasks %+v", e, tasksOf(t, env, e.ID))
+	}
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	if got, err := crane("digest", env.Host+"/library/src:v1"); err != nil || strings.TrimSpace(got) != v1 {
+		t.Fatalf("pulled library/src:v1 = %q %v, want %s", got, err, v1)
+	}
+	if _, err := crane("digest", env.Host+"/library/src:v2"); err == nil {
+		t.Fatal("a tag the filter leaves out was pulled")
+	}
+	// What replication wrote is indexed like a push.
+	if n, err := env.DB.Artifact.Query().Count(t.Context()); err != nil || n != 1 {
+		t.Fatalf("indexed artifacts after the pull = %d %v, want 1", n, err)
+	}
+
+	// Push-based into a remote project that is a proxy cache: skipped, with the reason.
+	upstream, err := remoteEnv.DB.RegistryEndpoint.Create().SetName("hub").SetType("docker-hub").SetURL("https://registry-1.docker.io").Save(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheID := remoteEnv.CreateProject("cache", false)
+	if err := remoteEnv.DB.Project.UpdateOneID(cacheID).SetProxyRegistryID(upstream.ID).Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	push := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "into-cache", "dest_registry": map[string]any{"id": reg}, "dest_namespace": "cache", "dest_namespace_replace_count": 1,
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+	e = runPolicy(t, env, push)
+	tasks := tasksOf(t, env, e.ID)
+	if e.Status != "Succeed" || len(tasks) != 1 || tasks[0].Status != "Skipped" || !strings.Contains(tasks[0].Message, "proxy cache") {
+		t.Fatalf("push into a proxy-cache project: %+v tasks %+v, want one task skipped naming the proxy cache", e, tasks)
+	}
+	if _, err := remoteCrane("digest", remoteEnv.Host+"/cache/src:v1"); err == nil {
+		t.Fatal("replication pushed into a proxy-cache project")
+	}
+
+	// From a local proxy-cache project: skipped unless the policy includes them.
+	localUp, err := env.DB.RegistryEndpoint.Query().First(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := env.CreateProject("proxied", false)
+	pushImage(t, crane, env.Host+"/proxied/img:v1", 1024)
+	if err := env.DB.Project.UpdateOneID(proxied).SetProxyRegistryID(localUp.ID).Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fromProxy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "from-proxy", "dest_registry": map[string]any{"id": reg}, "dest_namespace": "library", "dest_namespace_replace_count": 1,
+		"filters": []map[string]any{{"type": "name", "value": "proxied/**"}},
+	})
+	e = runPolicy(t, env, fromProxy)
+	tasks = tasksOf(t, env, e.ID)
+	if len(tasks) != 1 || tasks[0].Status != "Skipped" || !strings.Contains(tasks[0].Message, "proxy cache") {
+		t.Fatalf("push from a local proxy-cache project: %+v tasks %+v, want it skipped", e, tasks)
+	}
+}
