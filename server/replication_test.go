@@ -24,6 +24,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/opencontainers/go-digest"
 
+	entevent "github.com/berth-registry/berth/ent/event"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationtask"
+	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
 )
 
@@ -430,5 +434,102 @@ func TestReplicationBetweenBerths(t *testing.T) {
 	tasks = tasksOf(t, env, e.ID)
 	if len(tasks) != 1 || tasks[0].Status != "Skipped" || !strings.Contains(tasks[0].Message, "proxy cache") {
 		t.Fatalf("push from a local proxy-cache project: %+v tasks %+v, want it skipped", e, tasks)
+	}
+}
+
+// An event-based policy replicates a push exactly once though two replicas dispatch events, and
+// propagates the delete of the artifact.
+func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	a := servertest.Start(t)
+	b := servertest.Start(t, func(c *server.Config) { c.DatabaseURL, c.DataDir = a.DatabaseURL, a.DataDir })
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	reg := mustCreate(t, a, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	mustCreate(t, b, "/replication/policies", map[string]any{
+		"name": "on-push", "dest_registry": map[string]any{"id": reg}, "trigger": map[string]any{"type": "event_based"},
+		"replicate_deletion": true, "filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+	crane := setupCrane(t, a, "admin", servertest.AdminPassword)
+	d := pushImage(t, crane, a.Host+"/library/evt:v1", 2048)
+	waitReplication(t, 30*time.Second, "the push on the destination", func() (bool, string) {
+		got, err := plain("digest", dist.addr+"/library/evt:v1")
+		return err == nil && strings.TrimSpace(got) == d, got
+	})
+	// Every event dispatched (by either replica) and every execution ended: exactly one for the push.
+	waitReplication(t, 30*time.Second, "all events dispatched and executions ended", func() (bool, string) {
+		pending, _ := a.DB.Event.Query().Where(entevent.DispatchedAtIsNil()).Count(t.Context())
+		running, _ := a.DB.ReplicationExecution.Query().Where(replicationexecution.StatusIn(replicationexecution.StatusPending, replicationexecution.StatusRunning)).Count(t.Context())
+		return pending == 0 && running == 0, fmt.Sprintf("%d events pending, %d executions running", pending, running)
+	})
+	pushed, err := a.DB.Event.Query().Where(entevent.Type("ARTIFACT_PUSHED"), entevent.Repository("library/evt")).Only(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := a.DB.ReplicationExecution.Query().Where(replicationexecution.EventID(int64(pushed.ID))).Count(t.Context()); err != nil || n != 1 {
+		t.Fatalf("executions for the push event = %d %v, want exactly 1", n, err)
+	}
+
+	// Delete propagation.
+	if out, err := crane("delete", a.Host+"/library/evt@"+d); err != nil {
+		t.Fatalf("delete: %v %s", err, out)
+	}
+	waitReplication(t, 30*time.Second, "the delete on the destination", func() (bool, string) {
+		_, err := plain("manifest", dist.addr+"/library/evt@"+d)
+		return err != nil, "still there"
+	})
+	del, err := a.DB.ReplicationTask.Query().Where(replicationtask.OperationEQ(replicationtask.OperationDeletion)).Only(t.Context())
+	if err != nil || del.Status != replicationtask.StatusSuccess {
+		t.Fatalf("deletion task = %+v %v", del, err)
+	}
+}
+
+// A remote that dies mid-execution fails the tasks not yet done, cleanly; a retry of the
+// execution, once the remote is back, copies them and only them.
+func TestReplicationRemoteDiesThenRetry(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	const images = 8
+	for i := range images {
+		pushImage(t, crane, fmt.Sprintf("%s/library/img%d:v1", env.Host, i), 64<<10)
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	// 64 KB/s: each image takes about a second, so the remote dies with tasks left.
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "slow", "dest_registry": map[string]any{"id": reg}, "speed": 64,
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
+	waitReplication(t, 60*time.Second, "a first task to succeed", func() (bool, string) {
+		n, _ := env.DB.ReplicationTask.Query().Where(replicationtask.StatusEQ(replicationtask.StatusSuccess)).Count(t.Context())
+		return n > 0, fmt.Sprintf("%d succeeded", n)
+	})
+	dist.kill()
+	e := waitExecution(t, env, id)
+	if e.Status != "Failed" || e.Failed == 0 || e.Succeed+e.Failed != images || e.InProgress != 0 {
+		t.Fatalf("execution after the remote died = %+v, want failed tasks and none left running", e)
+	}
+	for _, task := range tasksOf(t, env, id) {
+		if task.Status == "Failed" && task.Message == "" {
+			t.Fatalf("a failed task without a reason: %+v", task)
+		}
+	}
+	dist.start()
+	if status, _, body := harborAPI(t, env, http.MethodPost, fmt.Sprintf("/replication/executions/%d/retry", id), nil); status != http.StatusOK {
+		t.Fatalf("retry: %d %s", status, body)
+	}
+	e = waitExecution(t, env, id)
+	if e.Status != "Succeed" || e.Succeed != images || e.Failed != 0 {
+		t.Fatalf("execution after the retry = %+v, tasks %+v", e, tasksOf(t, env, id))
+	}
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	for i := range images {
+		want, _ := crane("digest", fmt.Sprintf("%s/library/img%d:v1", env.Host, i))
+		got, err := plain("digest", fmt.Sprintf("%s/library/img%d:v1", dist.addr, i))
+		if err != nil || got != want {
+			t.Fatalf("img%d on the destination = %q %v, want %q", i, got, err, want)
+		}
 	}
 }
