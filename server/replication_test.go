@@ -533,3 +533,84 @@ func TestReplicationRemoteDiesThenRetry(t *testing.T) {
 		}
 	}
 }
+
+// GraphQL offers the same endpoints, policies and executions, to system admins only.
+func TestReplicationGraphQL(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	env.CreateUser("dev", "Dev-password-1")
+	var created struct {
+		CreateRegistryEndpoint struct {
+			ID        int  `json:"id,string"`
+			HasSecret bool `json:"hasSecret"`
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($in: RegistryEndpointInput!) { createRegistryEndpoint(input: $in) { id hasSecret } }`,
+		map[string]any{"in": map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL, "credentialType": "basic", "accessKey": "u", "accessSecret": "s3cret"}}, &created)
+	if !created.CreateRegistryEndpoint.HasSecret {
+		t.Fatal("hasSecret false after a secret was given")
+	}
+	var tested struct {
+		TestRegistryEndpoint struct {
+			Ok      bool
+			Message string
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($in: RegistryEndpointInput) { testRegistryEndpoint(input: $in) { ok message } }`,
+		map[string]any{"in": map[string]any{"name": "x", "type": "docker-registry", "url": "http://no-such-host.invalid"}}, &tested)
+	if tested.TestRegistryEndpoint.Ok || !strings.Contains(tested.TestRegistryEndpoint.Message, "DNS") {
+		t.Fatalf("test of an unknown host = %+v", tested)
+	}
+	if r := env.GraphQL("dev", "Dev-password-1", `{ registryEndpoints { total } }`, nil); r.Code() != "FORBIDDEN" {
+		t.Fatalf("a user lists registry endpoints: %+v", r.Errors)
+	}
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	pushImage(t, crane, env.Host+"/library/g:v1", 1024)
+	var policy struct {
+		CreateReplicationPolicy struct {
+			ID int `json:"id,string"`
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($in: ReplicationPolicyInput!) { createReplicationPolicy(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"name": "g", "direction": "PUSH", "registryID": created.CreateRegistryEndpoint.ID,
+			"filter": map[string]any{"repository": "library/*"}}}, &policy)
+	if r := env.GraphQL("admin", servertest.AdminPassword, `mutation($in: ReplicationPolicyInput!) { createReplicationPolicy(input: $in) { id } }`,
+		map[string]any{"in": map[string]any{"name": "bad", "direction": "PULL", "registryID": created.CreateRegistryEndpoint.ID,
+			"trigger": "EVENT_BASED"}}); r.Code() != "BAD_USER_INPUT" && r.Code() != "BAD_INPUT" {
+		t.Fatalf("an event-based pull policy: %+v, want a bad-input error", r.Errors)
+	}
+	var started struct {
+		StartReplication struct {
+			ID int `json:"id,string"`
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { startReplication(policyID: $id) { id } }`,
+		map[string]any{"id": policy.CreateReplicationPolicy.ID}, &started)
+	e := waitExecution(t, env, started.StartReplication.ID)
+	if e.Status != "Succeed" {
+		t.Fatalf("execution = %+v", e)
+	}
+	var got struct {
+		ReplicationPolicies struct {
+			Total int
+			Items []struct {
+				Registry      struct{ Name string }
+				LastExecution struct {
+					Status    string
+					Succeeded int
+					Tasks     struct {
+						Items []struct{ Status, DstResource string }
+					}
+				}
+			}
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `{ replicationPolicies { total items { registry { name }
+		lastExecution { status succeeded tasks { items { status dstResource } } } } } }`, nil, &got)
+	p := got.ReplicationPolicies
+	if p.Total != 1 || p.Items[0].Registry.Name != "dist" || p.Items[0].LastExecution.Status != "SUCCESS" ||
+		len(p.Items[0].LastExecution.Tasks.Items) != 1 || p.Items[0].LastExecution.Tasks.Items[0].DstResource != "library/g:v1" {
+		t.Fatalf("policies = %+v", got)
+	}
+}

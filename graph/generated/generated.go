@@ -23,6 +23,10 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
+	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
@@ -51,6 +55,9 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Project() ProjectResolver
 	Query() QueryResolver
+	RegistryEndpoint() RegistryEndpointResolver
+	ReplicationExecution() ReplicationExecutionResolver
+	ReplicationPolicy() ReplicationPolicyResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -179,6 +186,11 @@ type ComplexityRoot struct {
 		StatusText    func(childComplexity int) int
 	}
 
+	ConnectionTest struct {
+		Message func(childComplexity int) int
+		Ok      func(childComplexity int) int
+	}
+
 	CreatedAPIToken struct {
 		Secret func(childComplexity int) int
 		Token  func(childComplexity int) int
@@ -285,55 +297,65 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddArtifactLabel      func(childComplexity int, artifactID int, labelID int) int
-		AddMember             func(childComplexity int, projectID int, username string, role member.Role) int
-		AddScanner            func(childComplexity int, input model.ScannerInput) int
-		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
-		CreateAPIToken        func(childComplexity int, input model.CreateAPITokenInput) int
-		CreateLabel           func(childComplexity int, input model.CreateLabelInput) int
-		CreateProject         func(childComplexity int, input ent.CreateProjectInput) int
-		CreateRobot           func(childComplexity int, input model.CreateRobotInput) int
-		CreateTag             func(childComplexity int, artifactID int, name string) int
-		CreateUser            func(childComplexity int, input model.CreateUserInput) int
-		CreateWebhookPolicy   func(childComplexity int, input model.CreateWebhookPolicyInput) int
-		DeleteArtifact        func(childComplexity int, id int) int
-		DeleteLabel           func(childComplexity int, id int) int
-		DeleteProject         func(childComplexity int, id int) int
-		DeleteRepository      func(childComplexity int, id int) int
-		DeleteRobot           func(childComplexity int, id int) int
-		DeleteTag             func(childComplexity int, id int) int
-		DeleteUser            func(childComplexity int, id int) int
-		DeleteWebhookPolicy   func(childComplexity int, id int) int
-		ExportCve             func(childComplexity int, input model.ExportCVEInput) int
-		Login                 func(childComplexity int, username string, password string) int
-		Logout                func(childComplexity int) int
-		PingScanner           func(childComplexity int, input model.ScannerInput) int
-		PurgeAuditLogs        func(childComplexity int, input model.PurgeInput) int
-		PurgeUploads          func(childComplexity int, olderThanHours *int, dryRun *bool) int
-		RefreshRobotSecret    func(childComplexity int, id int) int
-		RemoveArtifactLabel   func(childComplexity int, artifactID int, labelID int) int
-		RemoveMember          func(childComplexity int, id int) int
-		RemoveScanner         func(childComplexity int, id int) int
-		RevokeAPIToken        func(childComplexity int, id int) int
-		ScanAll               func(childComplexity int) int
-		ScanArtifact          func(childComplexity int, id int) int
-		SetDefaultScanner     func(childComplexity int, id int) int
-		SetGCSchedule         func(childComplexity int, input model.GCScheduleInput) int
-		SetPurgeSchedule      func(childComplexity int, input model.PurgeScheduleInput) int
-		SetScannerEnabled     func(childComplexity int, id int, enabled bool) int
-		SetSystemCVEAllowlist func(childComplexity int, cveIDs []string) int
-		StartGc               func(childComplexity int, input model.GCInput) int
-		StopCVEExport         func(childComplexity int, id int) int
-		StopGc                func(childComplexity int, id int) int
-		StopPurge             func(childComplexity int, id int) int
-		StopScan              func(childComplexity int, id int) int
-		TestWebhookPolicy     func(childComplexity int, id int) int
-		UpdateAuditSettings   func(childComplexity int, input model.AuditSettingsInput) int
-		UpdateMember          func(childComplexity int, id int, role member.Role) int
-		UpdateProject         func(childComplexity int, id int, input ent.UpdateProjectInput) int
-		UpdateRobot           func(childComplexity int, id int, input model.UpdateRobotInput) int
-		UpdateUser            func(childComplexity int, id int, input model.UpdateUserInput) int
-		UpdateWebhookPolicy   func(childComplexity int, id int, input model.UpdateWebhookPolicyInput) int
+		AddArtifactLabel        func(childComplexity int, artifactID int, labelID int) int
+		AddMember               func(childComplexity int, projectID int, username string, role member.Role) int
+		AddScanner              func(childComplexity int, input model.ScannerInput) int
+		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
+		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
+		CreateProject           func(childComplexity int, input ent.CreateProjectInput) int
+		CreateRegistryEndpoint  func(childComplexity int, input model.RegistryEndpointInput) int
+		CreateReplicationPolicy func(childComplexity int, input model.ReplicationPolicyInput) int
+		CreateRobot             func(childComplexity int, input model.CreateRobotInput) int
+		CreateTag               func(childComplexity int, artifactID int, name string) int
+		CreateUser              func(childComplexity int, input model.CreateUserInput) int
+		CreateWebhookPolicy     func(childComplexity int, input model.CreateWebhookPolicyInput) int
+		DeleteArtifact          func(childComplexity int, id int) int
+		DeleteLabel             func(childComplexity int, id int) int
+		DeleteProject           func(childComplexity int, id int) int
+		DeleteRegistryEndpoint  func(childComplexity int, id int) int
+		DeleteReplicationPolicy func(childComplexity int, id int) int
+		DeleteRepository        func(childComplexity int, id int) int
+		DeleteRobot             func(childComplexity int, id int) int
+		DeleteTag               func(childComplexity int, id int) int
+		DeleteUser              func(childComplexity int, id int) int
+		DeleteWebhookPolicy     func(childComplexity int, id int) int
+		ExportCve               func(childComplexity int, input model.ExportCVEInput) int
+		Login                   func(childComplexity int, username string, password string) int
+		Logout                  func(childComplexity int) int
+		PingScanner             func(childComplexity int, input model.ScannerInput) int
+		PurgeAuditLogs          func(childComplexity int, input model.PurgeInput) int
+		PurgeUploads            func(childComplexity int, olderThanHours *int, dryRun *bool) int
+		RefreshRobotSecret      func(childComplexity int, id int) int
+		RemoveArtifactLabel     func(childComplexity int, artifactID int, labelID int) int
+		RemoveMember            func(childComplexity int, id int) int
+		RemoveScanner           func(childComplexity int, id int) int
+		RetryReplication        func(childComplexity int, id int) int
+		RevokeAPIToken          func(childComplexity int, id int) int
+		ScanAll                 func(childComplexity int) int
+		ScanArtifact            func(childComplexity int, id int) int
+		SetDefaultScanner       func(childComplexity int, id int) int
+		SetGCSchedule           func(childComplexity int, input model.GCScheduleInput) int
+		SetPurgeSchedule        func(childComplexity int, input model.PurgeScheduleInput) int
+		SetScannerEnabled       func(childComplexity int, id int, enabled bool) int
+		SetSystemCVEAllowlist   func(childComplexity int, cveIDs []string) int
+		StartGc                 func(childComplexity int, input model.GCInput) int
+		StartReplication        func(childComplexity int, policyID int) int
+		StopCVEExport           func(childComplexity int, id int) int
+		StopGc                  func(childComplexity int, id int) int
+		StopPurge               func(childComplexity int, id int) int
+		StopReplication         func(childComplexity int, id int) int
+		StopScan                func(childComplexity int, id int) int
+		TestRegistryEndpoint    func(childComplexity int, id *int, input *model.RegistryEndpointInput) int
+		TestWebhookPolicy       func(childComplexity int, id int) int
+		UpdateAuditSettings     func(childComplexity int, input model.AuditSettingsInput) int
+		UpdateMember            func(childComplexity int, id int, role member.Role) int
+		UpdateProject           func(childComplexity int, id int, input ent.UpdateProjectInput) int
+		UpdateRegistryEndpoint  func(childComplexity int, id int, input model.RegistryEndpointInput) int
+		UpdateReplicationPolicy func(childComplexity int, id int, input model.ReplicationPolicyInput) int
+		UpdateRobot             func(childComplexity int, id int, input model.UpdateRobotInput) int
+		UpdateUser              func(childComplexity int, id int, input model.UpdateUserInput) int
+		UpdateWebhookPolicy     func(childComplexity int, id int, input model.UpdateWebhookPolicyInput) int
 	}
 
 	PageInfo struct {
@@ -427,6 +449,12 @@ type ComplexityRoot struct {
 		Projects               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
 		PurgeRun               func(childComplexity int, id int) int
 		PurgeRuns              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		RegistryEndpoint       func(childComplexity int, id int) int
+		RegistryEndpoints      func(childComplexity int, query *string, offset *int, limit *int) int
+		ReplicationExecution   func(childComplexity int, id int) int
+		ReplicationExecutions  func(childComplexity int, policyID *int, status *replicationexecution.Status, offset *int, limit *int) int
+		ReplicationPolicies    func(childComplexity int, query *string, offset *int, limit *int) int
+		ReplicationPolicy      func(childComplexity int, id int) int
 		Repositories           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		Repository             func(childComplexity int, name string) int
 		Robot                  func(childComplexity int, id int) int
@@ -437,6 +465,106 @@ type ComplexityRoot struct {
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
+	}
+
+	RegistryEndpoint struct {
+		AccessKey      func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		CredentialType func(childComplexity int) int
+		Description    func(childComplexity int) int
+		HasSecret      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Insecure       func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Type           func(childComplexity int) int
+		URL            func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	RegistryEndpointPage struct {
+		Items func(childComplexity int) int
+		Total func(childComplexity int) int
+	}
+
+	ReplicationExecution struct {
+		Bytes     func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		EndedAt   func(childComplexity int) int
+		Failed    func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Log       func(childComplexity int) int
+		Operator  func(childComplexity int) int
+		Policy    func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		StartedAt func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Stopped   func(childComplexity int) int
+		Succeeded func(childComplexity int) int
+		Tasks     func(childComplexity int, status *replicationtask.Status, offset *int, limit *int) int
+		Total     func(childComplexity int) int
+		Trigger   func(childComplexity int) int
+	}
+
+	ReplicationExecutionPage struct {
+		Items func(childComplexity int) int
+		Total func(childComplexity int) int
+	}
+
+	ReplicationFilter struct {
+		Labels     func(childComplexity int) int
+		Repository func(childComplexity int) int
+		Resource   func(childComplexity int) int
+		Tag        func(childComplexity int) int
+		TagExclude func(childComplexity int) int
+	}
+
+	ReplicationPolicy struct {
+		CopyByChunk               func(childComplexity int) int
+		CreatedAt                 func(childComplexity int) int
+		Cron                      func(childComplexity int) int
+		Description               func(childComplexity int) int
+		DestNamespace             func(childComplexity int) int
+		DestNamespaceReplaceCount func(childComplexity int) int
+		Direction                 func(childComplexity int) int
+		Enabled                   func(childComplexity int) int
+		Filter                    func(childComplexity int) int
+		ID                        func(childComplexity int) int
+		IncludeProxyCache         func(childComplexity int) int
+		LastExecution             func(childComplexity int) int
+		Name                      func(childComplexity int) int
+		Override                  func(childComplexity int) int
+		Registry                  func(childComplexity int) int
+		ReplicateDeletion         func(childComplexity int) int
+		SourceNamespace           func(childComplexity int) int
+		SpeedKB                   func(childComplexity int) int
+		Trigger                   func(childComplexity int) int
+		UpdatedAt                 func(childComplexity int) int
+	}
+
+	ReplicationPolicyPage struct {
+		Items func(childComplexity int) int
+		Total func(childComplexity int) int
+	}
+
+	ReplicationTask struct {
+		Attempts     func(childComplexity int) int
+		Bytes        func(childComplexity int) int
+		Digest       func(childComplexity int) int
+		DstResource  func(childComplexity int) int
+		DurationMs   func(childComplexity int) int
+		EndedAt      func(childComplexity int) int
+		ID           func(childComplexity int) int
+		Message      func(childComplexity int) int
+		Operation    func(childComplexity int) int
+		ResourceType func(childComplexity int) int
+		SrcResource  func(childComplexity int) int
+		StartedAt    func(childComplexity int) int
+		Status       func(childComplexity int) int
+	}
+
+	ReplicationTaskPage struct {
+		Items func(childComplexity int) int
+		Total func(childComplexity int) int
 	}
 
 	Repository struct {
@@ -551,11 +679,12 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		Events         func(childComplexity int, projectID *int, types []event.Type) int
-		ExportProgress func(childComplexity int, id int) int
-		GcProgress     func(childComplexity int, id int) int
-		PurgeProgress  func(childComplexity int, id int) int
-		ScanProgress   func(childComplexity int, id int) int
+		Events              func(childComplexity int, projectID *int, types []event.Type) int
+		ExportProgress      func(childComplexity int, id int) int
+		GcProgress          func(childComplexity int, id int) int
+		PurgeProgress       func(childComplexity int, id int) int
+		ReplicationProgress func(childComplexity int, id int) int
+		ScanProgress        func(childComplexity int, id int) int
 	}
 
 	Tag struct {
@@ -727,6 +856,16 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error)
 	UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error)
 	DeleteProject(ctx context.Context, id int) (bool, error)
+	CreateRegistryEndpoint(ctx context.Context, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
+	UpdateRegistryEndpoint(ctx context.Context, id int, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
+	DeleteRegistryEndpoint(ctx context.Context, id int) (bool, error)
+	TestRegistryEndpoint(ctx context.Context, id *int, input *model.RegistryEndpointInput) (*model.ConnectionTest, error)
+	CreateReplicationPolicy(ctx context.Context, input model.ReplicationPolicyInput) (*ent.ReplicationPolicy, error)
+	UpdateReplicationPolicy(ctx context.Context, id int, input model.ReplicationPolicyInput) (*ent.ReplicationPolicy, error)
+	DeleteReplicationPolicy(ctx context.Context, id int) (bool, error)
+	StartReplication(ctx context.Context, policyID int) (*ent.ReplicationExecution, error)
+	StopReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
+	RetryReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
 	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
 	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
 	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
@@ -774,6 +913,12 @@ type QueryResolver interface {
 	Labels(ctx context.Context, projectID *int) ([]*ent.Label, error)
 	Projects(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) (*ent.ProjectConnection, error)
 	Project(ctx context.Context, id *int, name *string) (*ent.Project, error)
+	RegistryEndpoints(ctx context.Context, query *string, offset *int, limit *int) (*model.RegistryEndpointPage, error)
+	RegistryEndpoint(ctx context.Context, id int) (*ent.RegistryEndpoint, error)
+	ReplicationPolicies(ctx context.Context, query *string, offset *int, limit *int) (*model.ReplicationPolicyPage, error)
+	ReplicationPolicy(ctx context.Context, id int) (*ent.ReplicationPolicy, error)
+	ReplicationExecutions(ctx context.Context, policyID *int, status *replicationexecution.Status, offset *int, limit *int) (*model.ReplicationExecutionPage, error)
+	ReplicationExecution(ctx context.Context, id int) (*ent.ReplicationExecution, error)
 	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
@@ -785,6 +930,19 @@ type QueryResolver interface {
 	WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error)
 	WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error)
 }
+type RegistryEndpointResolver interface {
+	HasSecret(ctx context.Context, obj *ent.RegistryEndpoint) (bool, error)
+}
+type ReplicationExecutionResolver interface {
+	Policy(ctx context.Context, obj *ent.ReplicationExecution) (*ent.ReplicationPolicy, error)
+
+	Tasks(ctx context.Context, obj *ent.ReplicationExecution, status *replicationtask.Status, offset *int, limit *int) (*model.ReplicationTaskPage, error)
+}
+type ReplicationPolicyResolver interface {
+	Registry(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.RegistryEndpoint, error)
+
+	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
+}
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
 }
@@ -793,6 +951,7 @@ type SubscriptionResolver interface {
 	PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error)
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
+	ReplicationProgress(ctx context.Context, id int) (<-chan *ent.ReplicationExecution, error)
 	ScanProgress(ctx context.Context, id int) (<-chan *ent.ScanReport, error)
 }
 type WebhookDeliveryResolver interface {
@@ -1349,6 +1508,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CVEExport.StatusText(childComplexity), true
 
+	case "ConnectionTest.message":
+		if e.ComplexityRoot.ConnectionTest.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTest.Message(childComplexity), true
+	case "ConnectionTest.ok":
+		if e.ComplexityRoot.ConnectionTest.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ConnectionTest.Ok(childComplexity), true
+
 	case "CreatedAPIToken.secret":
 		if e.ComplexityRoot.CreatedAPIToken.Secret == nil {
 			break
@@ -1869,6 +2041,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateProject(childComplexity, args["input"].(ent.CreateProjectInput)), true
+	case "Mutation.createRegistryEndpoint":
+		if e.ComplexityRoot.Mutation.CreateRegistryEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createRegistryEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateRegistryEndpoint(childComplexity, args["input"].(model.RegistryEndpointInput)), true
+	case "Mutation.createReplicationPolicy":
+		if e.ComplexityRoot.Mutation.CreateReplicationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createReplicationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateReplicationPolicy(childComplexity, args["input"].(model.ReplicationPolicyInput)), true
 	case "Mutation.createRobot":
 		if e.ComplexityRoot.Mutation.CreateRobot == nil {
 			break
@@ -1946,6 +2140,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteProject(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteRegistryEndpoint":
+		if e.ComplexityRoot.Mutation.DeleteRegistryEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteRegistryEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteRegistryEndpoint(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteReplicationPolicy":
+		if e.ComplexityRoot.Mutation.DeleteReplicationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteReplicationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteReplicationPolicy(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteRepository":
 		if e.ComplexityRoot.Mutation.DeleteRepository == nil {
 			break
@@ -2106,6 +2322,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveScanner(childComplexity, args["id"].(int)), true
+	case "Mutation.retryReplication":
+		if e.ComplexityRoot.Mutation.RetryReplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryReplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryReplication(childComplexity, args["id"].(int)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2200,6 +2427,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartGc(childComplexity, args["input"].(model.GCInput)), true
+	case "Mutation.startReplication":
+		if e.ComplexityRoot.Mutation.StartReplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startReplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartReplication(childComplexity, args["policyID"].(int)), true
 	case "Mutation.stopCVEExport":
 		if e.ComplexityRoot.Mutation.StopCVEExport == nil {
 			break
@@ -2233,6 +2471,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopPurge(childComplexity, args["id"].(int)), true
+	case "Mutation.stopReplication":
+		if e.ComplexityRoot.Mutation.StopReplication == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopReplication_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopReplication(childComplexity, args["id"].(int)), true
 	case "Mutation.stopScan":
 		if e.ComplexityRoot.Mutation.StopScan == nil {
 			break
@@ -2244,6 +2493,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopScan(childComplexity, args["id"].(int)), true
+	case "Mutation.testRegistryEndpoint":
+		if e.ComplexityRoot.Mutation.TestRegistryEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testRegistryEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestRegistryEndpoint(childComplexity, args["id"].(*int), args["input"].(*model.RegistryEndpointInput)), true
 	case "Mutation.testWebhookPolicy":
 		if e.ComplexityRoot.Mutation.TestWebhookPolicy == nil {
 			break
@@ -2288,6 +2548,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateProject(childComplexity, args["id"].(int), args["input"].(ent.UpdateProjectInput)), true
+	case "Mutation.updateRegistryEndpoint":
+		if e.ComplexityRoot.Mutation.UpdateRegistryEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateRegistryEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateRegistryEndpoint(childComplexity, args["id"].(int), args["input"].(model.RegistryEndpointInput)), true
+	case "Mutation.updateReplicationPolicy":
+		if e.ComplexityRoot.Mutation.UpdateReplicationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateReplicationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateReplicationPolicy(childComplexity, args["id"].(int), args["input"].(model.ReplicationPolicyInput)), true
 	case "Mutation.updateRobot":
 		if e.ComplexityRoot.Mutation.UpdateRobot == nil {
 			break
@@ -2787,6 +3069,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PurgeRuns(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
+	case "Query.registryEndpoint":
+		if e.ComplexityRoot.Query.RegistryEndpoint == nil {
+			break
+		}
+
+		args, err := ec.field_Query_registryEndpoint_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RegistryEndpoint(childComplexity, args["id"].(int)), true
+	case "Query.registryEndpoints":
+		if e.ComplexityRoot.Query.RegistryEndpoints == nil {
+			break
+		}
+
+		args, err := ec.field_Query_registryEndpoints_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RegistryEndpoints(childComplexity, args["query"].(*string), args["offset"].(*int), args["limit"].(*int)), true
+	case "Query.replicationExecution":
+		if e.ComplexityRoot.Query.ReplicationExecution == nil {
+			break
+		}
+
+		args, err := ec.field_Query_replicationExecution_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReplicationExecution(childComplexity, args["id"].(int)), true
+	case "Query.replicationExecutions":
+		if e.ComplexityRoot.Query.ReplicationExecutions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_replicationExecutions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReplicationExecutions(childComplexity, args["policyID"].(*int), args["status"].(*replicationexecution.Status), args["offset"].(*int), args["limit"].(*int)), true
+	case "Query.replicationPolicies":
+		if e.ComplexityRoot.Query.ReplicationPolicies == nil {
+			break
+		}
+
+		args, err := ec.field_Query_replicationPolicies_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReplicationPolicies(childComplexity, args["query"].(*string), args["offset"].(*int), args["limit"].(*int)), true
+	case "Query.replicationPolicy":
+		if e.ComplexityRoot.Query.ReplicationPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_replicationPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReplicationPolicy(childComplexity, args["id"].(int)), true
 	case "Query.repositories":
 		if e.ComplexityRoot.Query.Repositories == nil {
 			break
@@ -2882,6 +3230,458 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookPolicy(childComplexity, args["id"].(int)), true
+
+	case "RegistryEndpoint.accessKey":
+		if e.ComplexityRoot.RegistryEndpoint.AccessKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.AccessKey(childComplexity), true
+	case "RegistryEndpoint.createdAt":
+		if e.ComplexityRoot.RegistryEndpoint.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.CreatedAt(childComplexity), true
+	case "RegistryEndpoint.credentialType":
+		if e.ComplexityRoot.RegistryEndpoint.CredentialType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.CredentialType(childComplexity), true
+	case "RegistryEndpoint.description":
+		if e.ComplexityRoot.RegistryEndpoint.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.Description(childComplexity), true
+	case "RegistryEndpoint.hasSecret":
+		if e.ComplexityRoot.RegistryEndpoint.HasSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.HasSecret(childComplexity), true
+	case "RegistryEndpoint.id":
+		if e.ComplexityRoot.RegistryEndpoint.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.ID(childComplexity), true
+	case "RegistryEndpoint.insecure":
+		if e.ComplexityRoot.RegistryEndpoint.Insecure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.Insecure(childComplexity), true
+	case "RegistryEndpoint.name":
+		if e.ComplexityRoot.RegistryEndpoint.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.Name(childComplexity), true
+	case "RegistryEndpoint.type":
+		if e.ComplexityRoot.RegistryEndpoint.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.Type(childComplexity), true
+	case "RegistryEndpoint.url":
+		if e.ComplexityRoot.RegistryEndpoint.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.URL(childComplexity), true
+	case "RegistryEndpoint.updatedAt":
+		if e.ComplexityRoot.RegistryEndpoint.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpoint.UpdatedAt(childComplexity), true
+
+	case "RegistryEndpointPage.items":
+		if e.ComplexityRoot.RegistryEndpointPage.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpointPage.Items(childComplexity), true
+	case "RegistryEndpointPage.total":
+		if e.ComplexityRoot.RegistryEndpointPage.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RegistryEndpointPage.Total(childComplexity), true
+
+	case "ReplicationExecution.bytes":
+		if e.ComplexityRoot.ReplicationExecution.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Bytes(childComplexity), true
+	case "ReplicationExecution.createdAt":
+		if e.ComplexityRoot.ReplicationExecution.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.CreatedAt(childComplexity), true
+	case "ReplicationExecution.endedAt":
+		if e.ComplexityRoot.ReplicationExecution.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.EndedAt(childComplexity), true
+	case "ReplicationExecution.failed":
+		if e.ComplexityRoot.ReplicationExecution.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Failed(childComplexity), true
+	case "ReplicationExecution.id":
+		if e.ComplexityRoot.ReplicationExecution.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.ID(childComplexity), true
+	case "ReplicationExecution.log":
+		if e.ComplexityRoot.ReplicationExecution.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Log(childComplexity), true
+	case "ReplicationExecution.operator":
+		if e.ComplexityRoot.ReplicationExecution.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Operator(childComplexity), true
+	case "ReplicationExecution.policy":
+		if e.ComplexityRoot.ReplicationExecution.Policy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Policy(childComplexity), true
+	case "ReplicationExecution.skipped":
+		if e.ComplexityRoot.ReplicationExecution.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Skipped(childComplexity), true
+	case "ReplicationExecution.startedAt":
+		if e.ComplexityRoot.ReplicationExecution.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.StartedAt(childComplexity), true
+	case "ReplicationExecution.status":
+		if e.ComplexityRoot.ReplicationExecution.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Status(childComplexity), true
+	case "ReplicationExecution.stopped":
+		if e.ComplexityRoot.ReplicationExecution.Stopped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Stopped(childComplexity), true
+	case "ReplicationExecution.succeeded":
+		if e.ComplexityRoot.ReplicationExecution.Succeeded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Succeeded(childComplexity), true
+	case "ReplicationExecution.tasks":
+		if e.ComplexityRoot.ReplicationExecution.Tasks == nil {
+			break
+		}
+
+		args, err := ec.field_ReplicationExecution_tasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Tasks(childComplexity, args["status"].(*replicationtask.Status), args["offset"].(*int), args["limit"].(*int)), true
+	case "ReplicationExecution.total":
+		if e.ComplexityRoot.ReplicationExecution.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Total(childComplexity), true
+	case "ReplicationExecution.trigger":
+		if e.ComplexityRoot.ReplicationExecution.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecution.Trigger(childComplexity), true
+
+	case "ReplicationExecutionPage.items":
+		if e.ComplexityRoot.ReplicationExecutionPage.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecutionPage.Items(childComplexity), true
+	case "ReplicationExecutionPage.total":
+		if e.ComplexityRoot.ReplicationExecutionPage.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationExecutionPage.Total(childComplexity), true
+
+	case "ReplicationFilter.labels":
+		if e.ComplexityRoot.ReplicationFilter.Labels == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationFilter.Labels(childComplexity), true
+	case "ReplicationFilter.repository":
+		if e.ComplexityRoot.ReplicationFilter.Repository == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationFilter.Repository(childComplexity), true
+	case "ReplicationFilter.resource":
+		if e.ComplexityRoot.ReplicationFilter.Resource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationFilter.Resource(childComplexity), true
+	case "ReplicationFilter.tag":
+		if e.ComplexityRoot.ReplicationFilter.Tag == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationFilter.Tag(childComplexity), true
+	case "ReplicationFilter.tagExclude":
+		if e.ComplexityRoot.ReplicationFilter.TagExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationFilter.TagExclude(childComplexity), true
+
+	case "ReplicationPolicy.copyByChunk":
+		if e.ComplexityRoot.ReplicationPolicy.CopyByChunk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.CopyByChunk(childComplexity), true
+	case "ReplicationPolicy.createdAt":
+		if e.ComplexityRoot.ReplicationPolicy.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.CreatedAt(childComplexity), true
+	case "ReplicationPolicy.cron":
+		if e.ComplexityRoot.ReplicationPolicy.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Cron(childComplexity), true
+	case "ReplicationPolicy.description":
+		if e.ComplexityRoot.ReplicationPolicy.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Description(childComplexity), true
+	case "ReplicationPolicy.destNamespace":
+		if e.ComplexityRoot.ReplicationPolicy.DestNamespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.DestNamespace(childComplexity), true
+	case "ReplicationPolicy.destNamespaceReplaceCount":
+		if e.ComplexityRoot.ReplicationPolicy.DestNamespaceReplaceCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.DestNamespaceReplaceCount(childComplexity), true
+	case "ReplicationPolicy.direction":
+		if e.ComplexityRoot.ReplicationPolicy.Direction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Direction(childComplexity), true
+	case "ReplicationPolicy.enabled":
+		if e.ComplexityRoot.ReplicationPolicy.Enabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Enabled(childComplexity), true
+	case "ReplicationPolicy.filter":
+		if e.ComplexityRoot.ReplicationPolicy.Filter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Filter(childComplexity), true
+	case "ReplicationPolicy.id":
+		if e.ComplexityRoot.ReplicationPolicy.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.ID(childComplexity), true
+	case "ReplicationPolicy.includeProxyCache":
+		if e.ComplexityRoot.ReplicationPolicy.IncludeProxyCache == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.IncludeProxyCache(childComplexity), true
+	case "ReplicationPolicy.lastExecution":
+		if e.ComplexityRoot.ReplicationPolicy.LastExecution == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.LastExecution(childComplexity), true
+	case "ReplicationPolicy.name":
+		if e.ComplexityRoot.ReplicationPolicy.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Name(childComplexity), true
+	case "ReplicationPolicy.override":
+		if e.ComplexityRoot.ReplicationPolicy.Override == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Override(childComplexity), true
+	case "ReplicationPolicy.registry":
+		if e.ComplexityRoot.ReplicationPolicy.Registry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Registry(childComplexity), true
+	case "ReplicationPolicy.replicateDeletion":
+		if e.ComplexityRoot.ReplicationPolicy.ReplicateDeletion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.ReplicateDeletion(childComplexity), true
+	case "ReplicationPolicy.sourceNamespace":
+		if e.ComplexityRoot.ReplicationPolicy.SourceNamespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.SourceNamespace(childComplexity), true
+	case "ReplicationPolicy.speedKB":
+		if e.ComplexityRoot.ReplicationPolicy.SpeedKB == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.SpeedKB(childComplexity), true
+	case "ReplicationPolicy.trigger":
+		if e.ComplexityRoot.ReplicationPolicy.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.Trigger(childComplexity), true
+	case "ReplicationPolicy.updatedAt":
+		if e.ComplexityRoot.ReplicationPolicy.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicy.UpdatedAt(childComplexity), true
+
+	case "ReplicationPolicyPage.items":
+		if e.ComplexityRoot.ReplicationPolicyPage.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicyPage.Items(childComplexity), true
+	case "ReplicationPolicyPage.total":
+		if e.ComplexityRoot.ReplicationPolicyPage.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationPolicyPage.Total(childComplexity), true
+
+	case "ReplicationTask.attempts":
+		if e.ComplexityRoot.ReplicationTask.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Attempts(childComplexity), true
+	case "ReplicationTask.bytes":
+		if e.ComplexityRoot.ReplicationTask.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Bytes(childComplexity), true
+	case "ReplicationTask.digest":
+		if e.ComplexityRoot.ReplicationTask.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Digest(childComplexity), true
+	case "ReplicationTask.dstResource":
+		if e.ComplexityRoot.ReplicationTask.DstResource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.DstResource(childComplexity), true
+	case "ReplicationTask.durationMs":
+		if e.ComplexityRoot.ReplicationTask.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.DurationMs(childComplexity), true
+	case "ReplicationTask.endedAt":
+		if e.ComplexityRoot.ReplicationTask.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.EndedAt(childComplexity), true
+	case "ReplicationTask.id":
+		if e.ComplexityRoot.ReplicationTask.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.ID(childComplexity), true
+	case "ReplicationTask.message":
+		if e.ComplexityRoot.ReplicationTask.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Message(childComplexity), true
+	case "ReplicationTask.operation":
+		if e.ComplexityRoot.ReplicationTask.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Operation(childComplexity), true
+	case "ReplicationTask.resourceType":
+		if e.ComplexityRoot.ReplicationTask.ResourceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.ResourceType(childComplexity), true
+	case "ReplicationTask.srcResource":
+		if e.ComplexityRoot.ReplicationTask.SrcResource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.SrcResource(childComplexity), true
+	case "ReplicationTask.startedAt":
+		if e.ComplexityRoot.ReplicationTask.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.StartedAt(childComplexity), true
+	case "ReplicationTask.status":
+		if e.ComplexityRoot.ReplicationTask.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTask.Status(childComplexity), true
+
+	case "ReplicationTaskPage.items":
+		if e.ComplexityRoot.ReplicationTaskPage.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTaskPage.Items(childComplexity), true
+	case "ReplicationTaskPage.total":
+		if e.ComplexityRoot.ReplicationTaskPage.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReplicationTaskPage.Total(childComplexity), true
 
 	case "Repository.artifacts":
 		if e.ComplexityRoot.Repository.Artifacts == nil {
@@ -3438,6 +4238,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.PurgeProgress(childComplexity, args["id"].(int)), true
+	case "Subscription.replicationProgress":
+		if e.ComplexityRoot.Subscription.ReplicationProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_replicationProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ReplicationProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.scanProgress":
 		if e.ComplexityRoot.Subscription.ScanProgress == nil {
 			break
@@ -3992,6 +4803,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PurgeInput", ec.unmarshalInputPurgeInput),
 			graphql.NewInputUnmarshaler("PurgeRunOrder", ec.unmarshalInputPurgeRunOrder),
 			graphql.NewInputUnmarshaler("PurgeScheduleInput", ec.unmarshalInputPurgeScheduleInput),
+			graphql.NewInputUnmarshaler("RegistryEndpointInput", ec.unmarshalInputRegistryEndpointInput),
+			graphql.NewInputUnmarshaler("ReplicationFilterInput", ec.unmarshalInputReplicationFilterInput),
+			graphql.NewInputUnmarshaler("ReplicationPolicyInput", ec.unmarshalInputReplicationPolicyInput),
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
 			graphql.NewInputUnmarshaler("RobotPermissionInput", ec.unmarshalInputRobotPermissionInput),
@@ -6610,6 +7424,12 @@ enum EventType {
   SCAN_FAILED
   "A scan was stopped."
   SCAN_STOPPED
+  "A replication execution started; jobID is the execution's id."
+  REPLICATION_STARTED
+  "A replication execution's tasks progressed."
+  REPLICATION_PROGRESS
+  "A replication execution ended."
+  REPLICATION_COMPLETED
 }
 
 "Something that happened in the registry."
@@ -6797,6 +7617,239 @@ extend type Project {
   storageUsed: Int!
   "Members, for those who may read them."
   memberList: [Member!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/replication.graphqls", Input: `# Replication (system admins): registry endpoints, replication policies, their executions and
+# tasks (harbor-compat §9). The same services serve Harbor's REST paths (/registries,
+# /replication/policies, /replication/executions).
+
+extend type Query {
+  "Registry endpoints whose name contains query (system admins)."
+  registryEndpoints(query: String, offset: Int, limit: Int): RegistryEndpointPage!
+  registryEndpoint(id: ID!): RegistryEndpoint
+  "Replication policies whose name contains query (system admins)."
+  replicationPolicies(query: String, offset: Int, limit: Int): ReplicationPolicyPage!
+  replicationPolicy(id: ID!): ReplicationPolicy
+  "Replication executions, newest first, of one policy or all (system admins)."
+  replicationExecutions(policyID: ID, status: ReplicationExecutionStatus, offset: Int, limit: Int): ReplicationExecutionPage!
+  replicationExecution(id: ID!): ReplicationExecution
+}
+
+extend type Mutation {
+  "Registers a remote registry. Its secret is sealed at rest and never returned."
+  createRegistryEndpoint(input: RegistryEndpointInput!): RegistryEndpoint!
+  "Changes an endpoint; a null accessSecret keeps the stored one, an empty one clears it."
+  updateRegistryEndpoint(id: ID!, input: RegistryEndpointInput!): RegistryEndpoint!
+  "Removes an endpoint no policy or proxy-cache project uses."
+  deleteRegistryEndpoint(id: ID!): Boolean!
+  """
+  Tests the connection to a saved endpoint (id), to one not saved yet (input), or to a saved one
+  with changes (both). The answer says in plain words what failed: DNS, address policy,
+  connection, TLS, authentication, not a registry.
+  """
+  testRegistryEndpoint(id: ID, input: RegistryEndpointInput): ConnectionTest!
+  createReplicationPolicy(input: ReplicationPolicyInput!): ReplicationPolicy!
+  updateReplicationPolicy(id: ID!, input: ReplicationPolicyInput!): ReplicationPolicy!
+  "Deletes a policy and its history; one with an execution under way is kept (CONFLICT)."
+  deleteReplicationPolicy(id: ID!): Boolean!
+  "Runs a policy now."
+  startReplication(policyID: ID!): ReplicationExecution!
+  "Stops an execution: the tasks not done are recorded as stopped."
+  stopReplication(id: ID!): ReplicationExecution!
+  "Runs the failed and stopped tasks of a finished execution again."
+  retryReplication(id: ID!): ReplicationExecution!
+}
+
+extend type Subscription {
+  "An execution as it progresses, from any replica, until it ends (system admins)."
+  replicationProgress(id: ID!): ReplicationExecution!
+}
+
+type RegistryEndpoint {
+  id: ID!
+  name: String!
+  description: String!
+  "berth, harbor, docker-registry or docker-hub."
+  type: String!
+  url: String!
+  "none, basic, bearer or robot_secret."
+  credentialType: String!
+  accessKey: String!
+  "Whether a secret is stored (it is never returned)."
+  hasSecret: Boolean!
+  insecure: Boolean!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type RegistryEndpointPage {
+  items: [RegistryEndpoint!]!
+  total: Int!
+}
+
+input RegistryEndpointInput {
+  name: String!
+  description: String
+  type: String!
+  url: String!
+  credentialType: String
+  accessKey: String
+  accessSecret: String
+  insecure: Boolean
+}
+
+type ConnectionTest {
+  ok: Boolean!
+  "What failed, in plain words; empty when ok."
+  message: String!
+}
+
+enum ReplicationDirection {
+  PUSH
+  PULL
+}
+
+enum ReplicationTrigger {
+  MANUAL
+  SCHEDULED
+  EVENT_BASED
+}
+
+enum ReplicationExecutionStatus {
+  PENDING
+  RUNNING
+  SUCCESS
+  ERROR
+  STOPPED
+}
+
+type ReplicationFilter {
+  "Doublestar glob on the repository name (project included)."
+  repository: String!
+  "Doublestar glob on tags; with tagExclude, every tag but those."
+  tag: String!
+  tagExclude: Boolean!
+  "Label names an artifact must all carry (push-based only)."
+  labels: [String!]!
+  "image, artifact, or empty for both."
+  resource: String!
+}
+
+input ReplicationFilterInput {
+  repository: String
+  tag: String
+  tagExclude: Boolean
+  labels: [String!]
+  resource: String
+}
+
+type ReplicationPolicy {
+  id: ID!
+  name: String!
+  description: String!
+  direction: ReplicationDirection!
+  "The remote side: destination of a push, source of a pull."
+  registry: RegistryEndpoint!
+  "Push: the local project to copy from (empty: all). Pull: the remote namespace."
+  sourceNamespace: String!
+  filter: ReplicationFilter!
+  destNamespace: String!
+  "Flattening: leading path components the destination namespace replaces (0 none, -1 all)."
+  destNamespaceReplaceCount: Int!
+  trigger: ReplicationTrigger!
+  cron: String!
+  override: Boolean!
+  enabled: Boolean!
+  replicateDeletion: Boolean!
+  includeProxyCache: Boolean!
+  "Bandwidth limit in KB/s; 0 unlimited."
+  speedKB: Int!
+  copyByChunk: Boolean!
+  "The newest execution, for the policy's totals."
+  lastExecution: ReplicationExecution
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type ReplicationPolicyPage {
+  items: [ReplicationPolicy!]!
+  total: Int!
+}
+
+input ReplicationPolicyInput {
+  name: String!
+  description: String
+  direction: ReplicationDirection!
+  registryID: ID!
+  sourceNamespace: String
+  filter: ReplicationFilterInput
+  destNamespace: String
+  destNamespaceReplaceCount: Int
+  trigger: ReplicationTrigger
+  cron: String
+  override: Boolean
+  enabled: Boolean
+  replicateDeletion: Boolean
+  includeProxyCache: Boolean
+  speedKB: Int
+  copyByChunk: Boolean
+}
+
+type ReplicationExecution {
+  id: ID!
+  policy: ReplicationPolicy!
+  status: ReplicationExecutionStatus!
+  trigger: ReplicationTrigger!
+  total: Int!
+  succeeded: Int!
+  failed: Int!
+  skipped: Int!
+  stopped: Int!
+  "Bytes sent (blobs the destination had are not)."
+  bytes: Int!
+  log: String!
+  operator: String!
+  createdAt: Time!
+  startedAt: Time
+  endedAt: Time
+  tasks(status: ReplicationTaskStatus, offset: Int, limit: Int): ReplicationTaskPage!
+}
+
+type ReplicationExecutionPage {
+  items: [ReplicationExecution!]!
+  total: Int!
+}
+
+enum ReplicationTaskStatus {
+  PENDING
+  RUNNING
+  SUCCESS
+  FAILED
+  SKIPPED
+  STOPPED
+}
+
+type ReplicationTask {
+  id: ID!
+  "copy or deletion."
+  operation: String!
+  resourceType: String!
+  srcResource: String!
+  dstResource: String!
+  digest: String!
+  status: ReplicationTaskStatus!
+  bytes: Int!
+  durationMs: Int!
+  attempts: Int!
+  "Why it failed or was skipped."
+  message: String!
+  startedAt: Time
+  endedAt: Time
+}
+
+type ReplicationTaskPage {
+  items: [ReplicationTask!]!
+  total: Int!
 }
 `, BuiltIn: false},
 	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
@@ -7353,6 +8406,16 @@ func (ec *executionContext) childFields_CVEExport(ctx context.Context, field gra
 	return nil, fmt.Errorf("no field named %q was found under type CVEExport", field.Name)
 }
 
+func (ec *executionContext) childFields_ConnectionTest(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "ok":
+		return ec.fieldContext_ConnectionTest_ok(ctx, field)
+	case "message":
+		return ec.fieldContext_ConnectionTest_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ConnectionTest", field.Name)
+}
+
 func (ec *executionContext) childFields_CreatedAPIToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -7707,6 +8770,206 @@ func (ec *executionContext) childFields_PurgeSchedule(ctx context.Context, field
 		return ec.fieldContext_PurgeSchedule_lastRunAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PurgeSchedule", field.Name)
+}
+
+func (ec *executionContext) childFields_RegistryEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RegistryEndpoint_id(ctx, field)
+	case "name":
+		return ec.fieldContext_RegistryEndpoint_name(ctx, field)
+	case "description":
+		return ec.fieldContext_RegistryEndpoint_description(ctx, field)
+	case "type":
+		return ec.fieldContext_RegistryEndpoint_type(ctx, field)
+	case "url":
+		return ec.fieldContext_RegistryEndpoint_url(ctx, field)
+	case "credentialType":
+		return ec.fieldContext_RegistryEndpoint_credentialType(ctx, field)
+	case "accessKey":
+		return ec.fieldContext_RegistryEndpoint_accessKey(ctx, field)
+	case "hasSecret":
+		return ec.fieldContext_RegistryEndpoint_hasSecret(ctx, field)
+	case "insecure":
+		return ec.fieldContext_RegistryEndpoint_insecure(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_RegistryEndpoint_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_RegistryEndpoint_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegistryEndpoint", field.Name)
+}
+
+func (ec *executionContext) childFields_RegistryEndpointPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_RegistryEndpointPage_items(ctx, field)
+	case "total":
+		return ec.fieldContext_RegistryEndpointPage_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RegistryEndpointPage", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationExecution(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReplicationExecution_id(ctx, field)
+	case "policy":
+		return ec.fieldContext_ReplicationExecution_policy(ctx, field)
+	case "status":
+		return ec.fieldContext_ReplicationExecution_status(ctx, field)
+	case "trigger":
+		return ec.fieldContext_ReplicationExecution_trigger(ctx, field)
+	case "total":
+		return ec.fieldContext_ReplicationExecution_total(ctx, field)
+	case "succeeded":
+		return ec.fieldContext_ReplicationExecution_succeeded(ctx, field)
+	case "failed":
+		return ec.fieldContext_ReplicationExecution_failed(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ReplicationExecution_skipped(ctx, field)
+	case "stopped":
+		return ec.fieldContext_ReplicationExecution_stopped(ctx, field)
+	case "bytes":
+		return ec.fieldContext_ReplicationExecution_bytes(ctx, field)
+	case "log":
+		return ec.fieldContext_ReplicationExecution_log(ctx, field)
+	case "operator":
+		return ec.fieldContext_ReplicationExecution_operator(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ReplicationExecution_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ReplicationExecution_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_ReplicationExecution_endedAt(ctx, field)
+	case "tasks":
+		return ec.fieldContext_ReplicationExecution_tasks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationExecution", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationExecutionPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_ReplicationExecutionPage_items(ctx, field)
+	case "total":
+		return ec.fieldContext_ReplicationExecutionPage_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationExecutionPage", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationFilter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "repository":
+		return ec.fieldContext_ReplicationFilter_repository(ctx, field)
+	case "tag":
+		return ec.fieldContext_ReplicationFilter_tag(ctx, field)
+	case "tagExclude":
+		return ec.fieldContext_ReplicationFilter_tagExclude(ctx, field)
+	case "labels":
+		return ec.fieldContext_ReplicationFilter_labels(ctx, field)
+	case "resource":
+		return ec.fieldContext_ReplicationFilter_resource(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationFilter", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationPolicy(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReplicationPolicy_id(ctx, field)
+	case "name":
+		return ec.fieldContext_ReplicationPolicy_name(ctx, field)
+	case "description":
+		return ec.fieldContext_ReplicationPolicy_description(ctx, field)
+	case "direction":
+		return ec.fieldContext_ReplicationPolicy_direction(ctx, field)
+	case "registry":
+		return ec.fieldContext_ReplicationPolicy_registry(ctx, field)
+	case "sourceNamespace":
+		return ec.fieldContext_ReplicationPolicy_sourceNamespace(ctx, field)
+	case "filter":
+		return ec.fieldContext_ReplicationPolicy_filter(ctx, field)
+	case "destNamespace":
+		return ec.fieldContext_ReplicationPolicy_destNamespace(ctx, field)
+	case "destNamespaceReplaceCount":
+		return ec.fieldContext_ReplicationPolicy_destNamespaceReplaceCount(ctx, field)
+	case "trigger":
+		return ec.fieldContext_ReplicationPolicy_trigger(ctx, field)
+	case "cron":
+		return ec.fieldContext_ReplicationPolicy_cron(ctx, field)
+	case "override":
+		return ec.fieldContext_ReplicationPolicy_override(ctx, field)
+	case "enabled":
+		return ec.fieldContext_ReplicationPolicy_enabled(ctx, field)
+	case "replicateDeletion":
+		return ec.fieldContext_ReplicationPolicy_replicateDeletion(ctx, field)
+	case "includeProxyCache":
+		return ec.fieldContext_ReplicationPolicy_includeProxyCache(ctx, field)
+	case "speedKB":
+		return ec.fieldContext_ReplicationPolicy_speedKB(ctx, field)
+	case "copyByChunk":
+		return ec.fieldContext_ReplicationPolicy_copyByChunk(ctx, field)
+	case "lastExecution":
+		return ec.fieldContext_ReplicationPolicy_lastExecution(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ReplicationPolicy_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ReplicationPolicy_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationPolicy", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationPolicyPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_ReplicationPolicyPage_items(ctx, field)
+	case "total":
+		return ec.fieldContext_ReplicationPolicyPage_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationPolicyPage", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationTask(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReplicationTask_id(ctx, field)
+	case "operation":
+		return ec.fieldContext_ReplicationTask_operation(ctx, field)
+	case "resourceType":
+		return ec.fieldContext_ReplicationTask_resourceType(ctx, field)
+	case "srcResource":
+		return ec.fieldContext_ReplicationTask_srcResource(ctx, field)
+	case "dstResource":
+		return ec.fieldContext_ReplicationTask_dstResource(ctx, field)
+	case "digest":
+		return ec.fieldContext_ReplicationTask_digest(ctx, field)
+	case "status":
+		return ec.fieldContext_ReplicationTask_status(ctx, field)
+	case "bytes":
+		return ec.fieldContext_ReplicationTask_bytes(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_ReplicationTask_durationMs(ctx, field)
+	case "attempts":
+		return ec.fieldContext_ReplicationTask_attempts(ctx, field)
+	case "message":
+		return ec.fieldContext_ReplicationTask_message(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ReplicationTask_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_ReplicationTask_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationTask", field.Name)
+}
+
+func (ec *executionContext) childFields_ReplicationTaskPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_ReplicationTaskPage_items(ctx, field)
+	case "total":
+		return ec.fieldContext_ReplicationTaskPage_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReplicationTaskPage", field.Name)
 }
 
 func (ec *executionContext) childFields_Repository(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8479,6 +9742,34 @@ func (ec *executionContext) field_Mutation_createProject_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createRegistryEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RegistryEndpointInput, error) {
+			return ec.unmarshalNRegistryEndpointInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createReplicationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReplicationPolicyInput, error) {
+			return ec.unmarshalNReplicationPolicyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationPolicyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createRobot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8572,6 +9863,34 @@ func (ec *executionContext) field_Mutation_deleteLabel_args(ctx context.Context,
 }
 
 func (ec *executionContext) field_Mutation_deleteProject_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteRegistryEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteReplicationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -8805,6 +10124,20 @@ func (ec *executionContext) field_Mutation_removeScanner_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_retryReplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeAPIToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8925,6 +10258,20 @@ func (ec *executionContext) field_Mutation_startGC_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startReplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "policyID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["policyID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_stopCVEExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8967,6 +10314,20 @@ func (ec *executionContext) field_Mutation_stopPurge_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_stopReplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_stopScan_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -8978,6 +10339,28 @@ func (ec *executionContext) field_Mutation_stopScan_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_testRegistryEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (*model.RegistryEndpointInput, error) {
+			return ec.unmarshalORegistryEndpointInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -9045,6 +10428,50 @@ func (ec *executionContext) field_Mutation_updateProject_args(ctx context.Contex
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (ent.UpdateProjectInput, error) {
 			return ec.unmarshalNUpdateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐUpdateProjectInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateRegistryEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.RegistryEndpointInput, error) {
+			return ec.unmarshalNRegistryEndpointInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateReplicationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.ReplicationPolicyInput, error) {
+			return ec.unmarshalNReplicationPolicyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationPolicyInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -9509,6 +10936,146 @@ func (ec *executionContext) field_Query_purgeRuns_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_registryEndpoint_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_registryEndpoints_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_replicationExecution_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_replicationExecutions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "policyID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["policyID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*replicationexecution.Status, error) {
+			return ec.unmarshalOReplicationExecutionStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_replicationPolicies_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "query",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["query"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_replicationPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_repositories_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9684,6 +11251,36 @@ func (ec *executionContext) field_Query_webhookPolicy_args(ctx context.Context, 
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_ReplicationExecution_tasks_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "status",
+		func(ctx context.Context, v any) (*replicationtask.Status, error) {
+			return ec.unmarshalOReplicationTaskStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "offset",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["offset"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg2
 	return args, nil
 }
 
@@ -9892,6 +11489,20 @@ func (ec *executionContext) field_Subscription_gcProgress_args(ctx context.Conte
 }
 
 func (ec *executionContext) field_Subscription_purgeProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_replicationProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -12189,6 +13800,52 @@ func (ec *executionContext) _CVEExport_downloadURL(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_CVEExport_downloadURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CVEExport", field, true, true, "String")
+}
+
+func (ec *executionContext) _ConnectionTest_ok(ctx context.Context, field graphql.CollectedField, obj *model.ConnectionTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTest_ok(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Ok, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTest_ok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTest", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ConnectionTest_message(ctx context.Context, field graphql.CollectedField, obj *model.ConnectionTest) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ConnectionTest_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ConnectionTest_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ConnectionTest", field, false, false, "String")
 }
 
 func (ec *executionContext) _CreatedAPIToken_token(ctx context.Context, field graphql.CollectedField, obj *model.CreatedAPIToken) (ret graphql.Marshaler) {
@@ -15095,6 +16752,446 @@ func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createRegistryEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateRegistryEndpoint(ctx, fc.Args["input"].(model.RegistryEndpointInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+			return ec.marshalNRegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createRegistryEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateRegistryEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateRegistryEndpoint(ctx, fc.Args["id"].(int), fc.Args["input"].(model.RegistryEndpointInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+			return ec.marshalNRegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateRegistryEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteRegistryEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteRegistryEndpoint(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteRegistryEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_testRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_testRegistryEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TestRegistryEndpoint(ctx, fc.Args["id"].(*int), fc.Args["input"].(*model.RegistryEndpointInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ConnectionTest) graphql.Marshaler {
+			return ec.marshalNConnectionTest2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐConnectionTest(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_testRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ConnectionTest(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_testRegistryEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createReplicationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createReplicationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateReplicationPolicy(ctx, fc.Args["input"].(model.ReplicationPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+			return ec.marshalNReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createReplicationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createReplicationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateReplicationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateReplicationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateReplicationPolicy(ctx, fc.Args["id"].(int), fc.Args["input"].(model.ReplicationPolicyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+			return ec.marshalNReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateReplicationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateReplicationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteReplicationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteReplicationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteReplicationPolicy(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteReplicationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteReplicationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startReplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startReplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartReplication(ctx, fc.Args["policyID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startReplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startReplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopReplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopReplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopReplication(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopReplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopReplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_retryReplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_retryReplication(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RetryReplication(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_retryReplication(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_retryReplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17962,6 +20059,270 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_registryEndpoints(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_registryEndpoints(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RegistryEndpoints(ctx, fc.Args["query"].(*string), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RegistryEndpointPage) graphql.Marshaler {
+			return ec.marshalNRegistryEndpointPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_registryEndpoints(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpointPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_registryEndpoints_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_registryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_registryEndpoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RegistryEndpoint(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+			return ec.marshalORegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_registryEndpoint(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_registryEndpoint_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_replicationPolicies(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_replicationPolicies(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReplicationPolicies(ctx, fc.Args["query"].(*string), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReplicationPolicyPage) graphql.Marshaler {
+			return ec.marshalNReplicationPolicyPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationPolicyPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_replicationPolicies(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicyPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_replicationPolicies_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_replicationPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_replicationPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReplicationPolicy(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+			return ec.marshalOReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_replicationPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicy(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_replicationPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_replicationExecutions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_replicationExecutions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReplicationExecutions(ctx, fc.Args["policyID"].(*int), fc.Args["status"].(*replicationexecution.Status), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReplicationExecutionPage) graphql.Marshaler {
+			return ec.marshalNReplicationExecutionPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationExecutionPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_replicationExecutions(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecutionPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_replicationExecutions_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_replicationExecution(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_replicationExecution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReplicationExecution(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalOReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_replicationExecution(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_replicationExecution_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_robots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18398,6 +20759,1778 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RegistryEndpoint_id(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RegistryEndpoint_name(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_description(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_type(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v registryendpoint.Type) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_url(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_credentialType(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_credentialType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v registryendpoint.CredentialType) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐCredentialType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_credentialType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_accessKey(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_accessKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AccessKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_accessKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "String")
+}
+
+func (ec *executionContext) _RegistryEndpoint_hasSecret(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_hasSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RegistryEndpoint().HasSecret(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_hasSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _RegistryEndpoint_insecure(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_insecure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Insecure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_insecure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RegistryEndpoint_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RegistryEndpoint_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpoint_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpoint_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpoint", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RegistryEndpointPage_items(ctx context.Context, field graphql.CollectedField, obj *model.RegistryEndpointPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpointPage_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.RegistryEndpoint) graphql.Marshaler {
+			return ec.marshalNRegistryEndpoint2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpointPage_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RegistryEndpointPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RegistryEndpointPage_total(ctx context.Context, field graphql.CollectedField, obj *model.RegistryEndpointPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RegistryEndpointPage_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RegistryEndpointPage_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RegistryEndpointPage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReplicationExecution_policy(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_policy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReplicationExecution().Policy(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+			return ec.marshalNReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_policy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationExecution",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationExecution_status(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationexecution.Status) graphql.Marshaler {
+			return ec.marshalNReplicationExecutionStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "ReplicationExecutionStatus")
+}
+
+func (ec *executionContext) _ReplicationExecution_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationexecution.Trigger) graphql.Marshaler {
+			return ec.marshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "ReplicationTrigger")
+}
+
+func (ec *executionContext) _ReplicationExecution_total(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_succeeded(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_succeeded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Succeeded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_succeeded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_failed(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_skipped(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_stopped(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_stopped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stopped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_stopped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_bytes(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_bytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_bytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationExecution_log(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationExecution_operator(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationExecution_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationExecution_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationExecution_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecution", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationExecution_tasks(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationExecution) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecution_tasks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.ReplicationExecution().Tasks(ctx, obj, fc.Args["status"].(*replicationtask.Status), fc.Args["offset"].(*int), fc.Args["limit"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReplicationTaskPage) graphql.Marshaler {
+			return ec.marshalNReplicationTaskPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationTaskPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecution_tasks(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationExecution",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationTaskPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_ReplicationExecution_tasks_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationExecutionPage_items(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationExecutionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecutionPage_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalNReplicationExecution2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecutionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecutionPage_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationExecutionPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationExecutionPage_total(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationExecutionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationExecutionPage_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationExecutionPage_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationExecutionPage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationFilter_repository(ctx context.Context, field graphql.CollectedField, obj *schema.ReplicationFilter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationFilter_repository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repository, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationFilter_repository(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationFilter_tag(ctx context.Context, field graphql.CollectedField, obj *schema.ReplicationFilter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationFilter_tag(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tag, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationFilter_tag(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationFilter_tagExclude(ctx context.Context, field graphql.CollectedField, obj *schema.ReplicationFilter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationFilter_tagExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationFilter_tagExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationFilter", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationFilter_labels(ctx context.Context, field graphql.CollectedField, obj *schema.ReplicationFilter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationFilter_labels(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Labels, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationFilter_labels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationFilter_resource(ctx context.Context, field graphql.CollectedField, obj *schema.ReplicationFilter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationFilter_resource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Resource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationFilter_resource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReplicationPolicy_name(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_description(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_direction(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_direction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Direction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationpolicy.Direction) graphql.Marshaler {
+			return ec.marshalNReplicationDirection2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐDirection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_direction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "ReplicationDirection")
+}
+
+func (ec *executionContext) _ReplicationPolicy_registry(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_registry(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReplicationPolicy().Registry(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+			return ec.marshalNRegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_registry(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RegistryEndpoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationPolicy_sourceNamespace(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_sourceNamespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SourceNamespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_sourceNamespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_filter(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_filter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Filter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v schema.ReplicationFilter) graphql.Marshaler {
+			return ec.marshalNReplicationFilter2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐReplicationFilter(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_filter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationPolicy",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationFilter(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationPolicy_destNamespace(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_destNamespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DestNamespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_destNamespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_destNamespaceReplaceCount(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_destNamespaceReplaceCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DestNamespaceReplaceCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_destNamespaceReplaceCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationPolicy_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationpolicy.Trigger) graphql.Marshaler {
+			return ec.marshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "ReplicationTrigger")
+}
+
+func (ec *executionContext) _ReplicationPolicy_cron(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationPolicy_override(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_override(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Override, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_override(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationPolicy_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_enabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationPolicy_replicateDeletion(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_replicateDeletion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReplicateDeletion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_replicateDeletion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationPolicy_includeProxyCache(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_includeProxyCache(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IncludeProxyCache, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_includeProxyCache(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationPolicy_speedKB(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_speedKB(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SpeedKB, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_speedKB(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationPolicy_copyByChunk(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_copyByChunk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CopyByChunk, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_copyByChunk(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReplicationPolicy_lastExecution(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_lastExecution(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReplicationPolicy().LastExecution(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalOReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_lastExecution(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationPolicy",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationPolicy_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationPolicy_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationPolicy) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicy_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicy_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicy", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationPolicyPage_items(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationPolicyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicyPage_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReplicationPolicy) graphql.Marshaler {
+			return ec.marshalNReplicationPolicy2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicyPage_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationPolicyPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationPolicy(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationPolicyPage_total(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationPolicyPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationPolicyPage_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationPolicyPage_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationPolicyPage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationTask_id(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReplicationTask_operation(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationtask.Operation) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐOperation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_resourceType(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_resourceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ResourceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_resourceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_srcResource(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_srcResource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SrcResource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_srcResource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_dstResource(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_dstResource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DstResource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_dstResource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_digest(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_status(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v replicationtask.Status) graphql.Marshaler {
+			return ec.marshalNReplicationTaskStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "ReplicationTaskStatus")
+}
+
+func (ec *executionContext) _ReplicationTask_bytes(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_bytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_bytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationTask_durationMs(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_durationMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DurationMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_durationMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationTask_attempts(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReplicationTask_message(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReplicationTask_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationTask_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ReplicationTask) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTask_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTask_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTask", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReplicationTaskPage_items(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationTaskPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTaskPage_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ReplicationTask) graphql.Marshaler {
+			return ec.marshalNReplicationTask2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationTaskᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTaskPage_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReplicationTaskPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationTask(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReplicationTaskPage_total(ctx context.Context, field graphql.CollectedField, obj *model.ReplicationTaskPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReplicationTaskPage_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReplicationTaskPage_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReplicationTaskPage", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Repository_id(ctx context.Context, field graphql.CollectedField, obj *ent.Repository) (ret graphql.Marshaler) {
@@ -20586,6 +24719,50 @@ func (ec *executionContext) fieldContext_Subscription_gcProgress(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_gcProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_replicationProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_replicationProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ReplicationProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+			return ec.marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_replicationProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReplicationExecution(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_replicationProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -27496,6 +31673,314 @@ func UnmarshalPurgeScheduleInput(ctx context.Context, raw any) (model.PurgeSched
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRegistryEndpointInput(ctx context.Context, obj any) (model.RegistryEndpointInput, error) {
+	var it model.RegistryEndpointInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "type", "url", "credentialType", "accessKey", "accessSecret", "insecure"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "credentialType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("credentialType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CredentialType = data
+		case "accessKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessKey = data
+		case "accessSecret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessSecret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessSecret = data
+		case "insecure":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("insecure"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Insecure = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRegistryEndpointInput unmarshals raw into the RegistryEndpointInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRegistryEndpointInput(ctx context.Context, raw any) (model.RegistryEndpointInput, error) {
+	var out model.RegistryEndpointInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RegistryEndpointInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReplicationFilterInput(ctx context.Context, obj any) (schema.ReplicationFilter, error) {
+	var it schema.ReplicationFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"repository", "tag", "tagExclude", "labels", "resource"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "repository":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repository"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Repository = data
+		case "tag":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tag"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tag = data
+		case "tagExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagExclude = data
+		case "labels":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("labels"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Labels = data
+		case "resource":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resource"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resource = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReplicationFilterInput unmarshals raw into the ReplicationFilterInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReplicationFilterInput(ctx context.Context, raw any) (schema.ReplicationFilter, error) {
+	var out schema.ReplicationFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReplicationFilterInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReplicationPolicyInput(ctx context.Context, obj any) (model.ReplicationPolicyInput, error) {
+	var it model.ReplicationPolicyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "direction", "registryID", "sourceNamespace", "filter", "destNamespace", "destNamespaceReplaceCount", "trigger", "cron", "override", "enabled", "replicateDeletion", "includeProxyCache", "speedKB", "copyByChunk"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNReplicationDirection2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "registryID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("registryID"))
+			data, err := ec.unmarshalNID2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegistryID = data
+		case "sourceNamespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sourceNamespace"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SourceNamespace = data
+		case "filter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("filter"))
+			data, err := ec.unmarshalOReplicationFilterInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐReplicationFilter(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Filter = data
+		case "destNamespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("destNamespace"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DestNamespace = data
+		case "destNamespaceReplaceCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("destNamespaceReplaceCount"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DestNamespaceReplaceCount = data
+		case "trigger":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("trigger"))
+			data, err := ec.unmarshalOReplicationTrigger2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Trigger = data
+		case "cron":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cron"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cron = data
+		case "override":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("override"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Override = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "replicateDeletion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("replicateDeletion"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReplicateDeletion = data
+		case "includeProxyCache":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("includeProxyCache"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IncludeProxyCache = data
+		case "speedKB":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("speedKB"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SpeedKb = data
+		case "copyByChunk":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("copyByChunk"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CopyByChunk = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReplicationPolicyInput unmarshals raw into the ReplicationPolicyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReplicationPolicyInput(ctx context.Context, raw any) (model.ReplicationPolicyInput, error) {
+	var out model.ReplicationPolicyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReplicationPolicyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRepositoryOrder(ctx context.Context, obj any) (ent.RepositoryOrder, error) {
 	var it ent.RepositoryOrder
 	if obj == nil {
@@ -31602,6 +36087,44 @@ func (ec *executionContext) _CVEExport(ctx context.Context, sel ast.SelectionSet
 	return out
 }
 
+var connectionTestImplementors = []string{"ConnectionTest"}
+
+func (ec *executionContext) _ConnectionTest(ctx context.Context, sel ast.SelectionSet, obj *model.ConnectionTest) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, connectionTestImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ConnectionTest")
+		case "ok":
+			out.Values[i] = ec._ConnectionTest_ok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ConnectionTest_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var createdAPITokenImplementors = []string{"CreatedAPIToken"}
 
 func (ec *executionContext) _CreatedAPIToken(ctx context.Context, sel ast.SelectionSet, obj *model.CreatedAPIToken) graphql.Marshaler {
@@ -32481,6 +37004,76 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createRegistryEndpoint":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createRegistryEndpoint(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateRegistryEndpoint":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateRegistryEndpoint(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteRegistryEndpoint":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteRegistryEndpoint(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "testRegistryEndpoint":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_testRegistryEndpoint(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createReplicationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createReplicationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateReplicationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateReplicationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteReplicationPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteReplicationPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startReplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startReplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopReplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopReplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retryReplication":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_retryReplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createRobot":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createRobot(ctx, field)
@@ -33248,6 +37841,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_project(ctx, field)
 				})
+		case "registryEndpoints":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_registryEndpoints(ctx, field)
+				})
+		case "registryEndpoint":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_registryEndpoint(ctx, field)
+				})
+		case "replicationPolicies":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_replicationPolicies(ctx, field)
+				})
+		case "replicationPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_replicationPolicy(ctx, field)
+				})
+		case "replicationExecutions":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_replicationExecutions(ctx, field)
+				})
+		case "replicationExecution":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_replicationExecution(ctx, field)
+				})
 		case "robots":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -33321,6 +37950,628 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var registryEndpointImplementors = []string{"RegistryEndpoint"}
+
+func (ec *executionContext) _RegistryEndpoint(ctx context.Context, sel ast.SelectionSet, obj *ent.RegistryEndpoint) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, registryEndpointImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RegistryEndpoint")
+		case "id":
+			out.Values[i] = ec._RegistryEndpoint_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._RegistryEndpoint_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._RegistryEndpoint_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._RegistryEndpoint_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.Values[i] = ec._RegistryEndpoint_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "credentialType":
+			out.Values[i] = ec._RegistryEndpoint_credentialType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accessKey":
+			out.Values[i] = ec._RegistryEndpoint_accessKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hasSecret":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RegistryEndpoint_hasSecret(ctx, field, obj)
+				})
+		case "insecure":
+			out.Values[i] = ec._RegistryEndpoint_insecure(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._RegistryEndpoint_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._RegistryEndpoint_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var registryEndpointPageImplementors = []string{"RegistryEndpointPage"}
+
+func (ec *executionContext) _RegistryEndpointPage(ctx context.Context, sel ast.SelectionSet, obj *model.RegistryEndpointPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, registryEndpointPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RegistryEndpointPage")
+		case "items":
+			out.Values[i] = ec._RegistryEndpointPage_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._RegistryEndpointPage_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationExecutionImplementors = []string{"ReplicationExecution"}
+
+func (ec *executionContext) _ReplicationExecution(ctx context.Context, sel ast.SelectionSet, obj *ent.ReplicationExecution) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationExecutionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationExecution")
+		case "id":
+			out.Values[i] = ec._ReplicationExecution_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "policy":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReplicationExecution_policy(ctx, field, obj)
+				})
+		case "status":
+			out.Values[i] = ec._ReplicationExecution_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trigger":
+			out.Values[i] = ec._ReplicationExecution_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._ReplicationExecution_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "succeeded":
+			out.Values[i] = ec._ReplicationExecution_succeeded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failed":
+			out.Values[i] = ec._ReplicationExecution_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "skipped":
+			out.Values[i] = ec._ReplicationExecution_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stopped":
+			out.Values[i] = ec._ReplicationExecution_stopped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytes":
+			out.Values[i] = ec._ReplicationExecution_bytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "log":
+			out.Values[i] = ec._ReplicationExecution_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			out.Values[i] = ec._ReplicationExecution_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ReplicationExecution_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._ReplicationExecution_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endedAt":
+			out.Values[i] = ec._ReplicationExecution_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tasks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReplicationExecution_tasks(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationExecutionPageImplementors = []string{"ReplicationExecutionPage"}
+
+func (ec *executionContext) _ReplicationExecutionPage(ctx context.Context, sel ast.SelectionSet, obj *model.ReplicationExecutionPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationExecutionPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationExecutionPage")
+		case "items":
+			out.Values[i] = ec._ReplicationExecutionPage_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ReplicationExecutionPage_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationFilterImplementors = []string{"ReplicationFilter"}
+
+func (ec *executionContext) _ReplicationFilter(ctx context.Context, sel ast.SelectionSet, obj *schema.ReplicationFilter) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationFilterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationFilter")
+		case "repository":
+			out.Values[i] = ec._ReplicationFilter_repository(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tag":
+			out.Values[i] = ec._ReplicationFilter_tag(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagExclude":
+			out.Values[i] = ec._ReplicationFilter_tagExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labels":
+			out.Values[i] = ec._ReplicationFilter_labels(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resource":
+			out.Values[i] = ec._ReplicationFilter_resource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationPolicyImplementors = []string{"ReplicationPolicy"}
+
+func (ec *executionContext) _ReplicationPolicy(ctx context.Context, sel ast.SelectionSet, obj *ent.ReplicationPolicy) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationPolicyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationPolicy")
+		case "id":
+			out.Values[i] = ec._ReplicationPolicy_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ReplicationPolicy_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._ReplicationPolicy_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "direction":
+			out.Values[i] = ec._ReplicationPolicy_direction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "registry":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReplicationPolicy_registry(ctx, field, obj)
+				})
+		case "sourceNamespace":
+			out.Values[i] = ec._ReplicationPolicy_sourceNamespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "filter":
+			out.Values[i] = ec._ReplicationPolicy_filter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "destNamespace":
+			out.Values[i] = ec._ReplicationPolicy_destNamespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "destNamespaceReplaceCount":
+			out.Values[i] = ec._ReplicationPolicy_destNamespaceReplaceCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trigger":
+			out.Values[i] = ec._ReplicationPolicy_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cron":
+			out.Values[i] = ec._ReplicationPolicy_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "override":
+			out.Values[i] = ec._ReplicationPolicy_override(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enabled":
+			out.Values[i] = ec._ReplicationPolicy_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "replicateDeletion":
+			out.Values[i] = ec._ReplicationPolicy_replicateDeletion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "includeProxyCache":
+			out.Values[i] = ec._ReplicationPolicy_includeProxyCache(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "speedKB":
+			out.Values[i] = ec._ReplicationPolicy_speedKB(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "copyByChunk":
+			out.Values[i] = ec._ReplicationPolicy_copyByChunk(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastExecution":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReplicationPolicy_lastExecution(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._ReplicationPolicy_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ReplicationPolicy_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationPolicyPageImplementors = []string{"ReplicationPolicyPage"}
+
+func (ec *executionContext) _ReplicationPolicyPage(ctx context.Context, sel ast.SelectionSet, obj *model.ReplicationPolicyPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationPolicyPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationPolicyPage")
+		case "items":
+			out.Values[i] = ec._ReplicationPolicyPage_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ReplicationPolicyPage_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationTaskImplementors = []string{"ReplicationTask"}
+
+func (ec *executionContext) _ReplicationTask(ctx context.Context, sel ast.SelectionSet, obj *ent.ReplicationTask) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationTaskImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationTask")
+		case "id":
+			out.Values[i] = ec._ReplicationTask_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operation":
+			out.Values[i] = ec._ReplicationTask_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resourceType":
+			out.Values[i] = ec._ReplicationTask_resourceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "srcResource":
+			out.Values[i] = ec._ReplicationTask_srcResource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "dstResource":
+			out.Values[i] = ec._ReplicationTask_dstResource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "digest":
+			out.Values[i] = ec._ReplicationTask_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ReplicationTask_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "bytes":
+			out.Values[i] = ec._ReplicationTask_bytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "durationMs":
+			out.Values[i] = ec._ReplicationTask_durationMs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._ReplicationTask_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "message":
+			out.Values[i] = ec._ReplicationTask_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._ReplicationTask_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "endedAt":
+			out.Values[i] = ec._ReplicationTask_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var replicationTaskPageImplementors = []string{"ReplicationTaskPage"}
+
+func (ec *executionContext) _ReplicationTaskPage(ctx context.Context, sel ast.SelectionSet, obj *model.ReplicationTaskPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, replicationTaskPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReplicationTaskPage")
+		case "items":
+			out.Values[i] = ec._ReplicationTaskPage_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ReplicationTaskPage_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -34052,6 +39303,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_exportProgress(ctx, fields[0])
 	case "gcProgress":
 		return ec._Subscription_gcProgress(ctx, fields[0])
+	case "replicationProgress":
+		return ec._Subscription_replicationProgress(ctx, fields[0])
 	case "scanProgress":
 		return ec._Subscription_scanProgress(ctx, fields[0])
 	default:
@@ -35420,6 +40673,14 @@ func (ec *executionContext) marshalNCVEExportStatus2githubᚗcomᚋberthᚑregis
 	return v
 }
 
+func (ec *executionContext) marshalNConnectionTest2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐConnectionTest(ctx context.Context, sel ast.SelectionSet, v *model.ConnectionTest) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ConnectionTest!")
+		return graphql.Null
+	}
+	return ec._ConnectionTest(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateAPITokenInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐCreateAPITokenInput(ctx context.Context, v any) (model.CreateAPITokenInput, error) {
 	res, err := ec.unmarshalInputCreateAPITokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -35930,6 +41191,198 @@ func (ec *executionContext) unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRegistryEndpoint2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpointᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.RegistryEndpoint) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx context.Context, sel ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RegistryEndpoint!")
+		return graphql.Null
+	}
+	return ec._RegistryEndpoint(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRegistryEndpointInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointInput(ctx context.Context, v any) (model.RegistryEndpointInput, error) {
+	res, err := ec.unmarshalInputRegistryEndpointInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRegistryEndpointPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointPage(ctx context.Context, sel ast.SelectionSet, v *model.RegistryEndpointPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RegistryEndpointPage!")
+		return graphql.Null
+	}
+	return ec._RegistryEndpointPage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReplicationDirection2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐDirection(ctx context.Context, v any) (replicationpolicy.Direction, error) {
+	var res replicationpolicy.Direction
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationDirection2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐDirection(ctx context.Context, sel ast.SelectionSet, v replicationpolicy.Direction) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNReplicationExecution2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecutionᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReplicationExecution) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx context.Context, sel ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationExecution!")
+		return graphql.Null
+	}
+	return ec._ReplicationExecution(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReplicationExecutionPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationExecutionPage(ctx context.Context, sel ast.SelectionSet, v *model.ReplicationExecutionPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationExecutionPage!")
+		return graphql.Null
+	}
+	return ec._ReplicationExecutionPage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReplicationExecutionStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx context.Context, v any) (replicationexecution.Status, error) {
+	var res replicationexecution.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationExecutionStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx context.Context, sel ast.SelectionSet, v replicationexecution.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNReplicationFilter2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐReplicationFilter(ctx context.Context, sel ast.SelectionSet, v schema.ReplicationFilter) graphql.Marshaler {
+	return ec._ReplicationFilter(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReplicationPolicy2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReplicationPolicy) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationPolicy!")
+		return graphql.Null
+	}
+	return ec._ReplicationPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReplicationPolicyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationPolicyInput(ctx context.Context, v any) (model.ReplicationPolicyInput, error) {
+	res, err := ec.unmarshalInputReplicationPolicyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationPolicyPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationPolicyPage(ctx context.Context, sel ast.SelectionSet, v *model.ReplicationPolicyPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationPolicyPage!")
+		return graphql.Null
+	}
+	return ec._ReplicationPolicyPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReplicationTask2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationTaskᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ReplicationTask) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReplicationTask2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationTask(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReplicationTask2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationTask(ctx context.Context, sel ast.SelectionSet, v *ent.ReplicationTask) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationTask!")
+		return graphql.Null
+	}
+	return ec._ReplicationTask(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReplicationTaskPage2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐReplicationTaskPage(ctx context.Context, sel ast.SelectionSet, v *model.ReplicationTaskPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReplicationTaskPage!")
+		return graphql.Null
+	}
+	return ec._ReplicationTaskPage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNReplicationTaskStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx context.Context, v any) (replicationtask.Status, error) {
+	var res replicationtask.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationTaskStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx context.Context, sel ast.SelectionSet, v replicationtask.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐTrigger(ctx context.Context, v any) (replicationexecution.Trigger, error) {
+	var res replicationexecution.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐTrigger(ctx context.Context, sel ast.SelectionSet, v replicationexecution.Trigger) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx context.Context, v any) (replicationpolicy.Trigger, error) {
+	var res replicationpolicy.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReplicationTrigger2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx context.Context, sel ast.SelectionSet, v replicationpolicy.Trigger) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNRepository2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRepository(ctx context.Context, sel ast.SelectionSet, v *ent.Repository) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Repository!")
@@ -36179,6 +41632,36 @@ func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑre
 		return graphql.Null
 	}
 	return ec._SeveritySummary(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐCredentialType(ctx context.Context, v any) (registryendpoint.CredentialType, error) {
+	var res registryendpoint.CredentialType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐCredentialType(ctx context.Context, sel ast.SelectionSet, v registryendpoint.CredentialType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐType(ctx context.Context, v any) (registryendpoint.Type, error) {
+	var res registryendpoint.Type
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐType(ctx context.Context, sel ast.SelectionSet, v registryendpoint.Type) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐOperation(ctx context.Context, v any) (replicationtask.Operation, error) {
+	var res replicationtask.Operation
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐOperation(ctx context.Context, sel ast.SelectionSet, v replicationtask.Operation) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -37359,6 +42842,91 @@ func (ec *executionContext) marshalOPurgeRunEdge2ᚖgithubᚗcomᚋberthᚑregis
 	return ec._PurgeRunEdge(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalORegistryEndpoint2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRegistryEndpoint(ctx context.Context, sel ast.SelectionSet, v *ent.RegistryEndpoint) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RegistryEndpoint(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORegistryEndpointInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐRegistryEndpointInput(ctx context.Context, v any) (*model.RegistryEndpointInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRegistryEndpointInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReplicationExecution2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationExecution(ctx context.Context, sel ast.SelectionSet, v *ent.ReplicationExecution) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReplicationExecution(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReplicationExecutionStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx context.Context, v any) (*replicationexecution.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(replicationexecution.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReplicationExecutionStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationexecutionᚐStatus(ctx context.Context, sel ast.SelectionSet, v *replicationexecution.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReplicationFilterInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋschemaᚐReplicationFilter(ctx context.Context, v any) (*schema.ReplicationFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputReplicationFilterInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReplicationPolicy2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐReplicationPolicy(ctx context.Context, sel ast.SelectionSet, v *ent.ReplicationPolicy) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ReplicationPolicy(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOReplicationTaskStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx context.Context, v any) (*replicationtask.Status, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(replicationtask.Status)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReplicationTaskStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐStatus(ctx context.Context, sel ast.SelectionSet, v *replicationtask.Status) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOReplicationTrigger2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx context.Context, v any) (*replicationpolicy.Trigger, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(replicationpolicy.Trigger)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOReplicationTrigger2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationpolicyᚐTrigger(ctx context.Context, sel ast.SelectionSet, v *replicationpolicy.Trigger) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) marshalORepository2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRepository(ctx context.Context, sel ast.SelectionSet, v *ent.Repository) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -37480,6 +43048,18 @@ func (ec *executionContext) marshalOScannerAuth2ᚖgithubᚗcomᚋberthᚑregist
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
@@ -36,6 +37,12 @@ type AuditSettingsInput struct {
 	ForwardProtocol *ForwardProtocol `json:"forwardProtocol,omitempty"`
 	SkipDatabase    *bool            `json:"skipDatabase,omitempty"`
 	LogPulls        *bool            `json:"logPulls,omitempty"`
+}
+
+type ConnectionTest struct {
+	Ok bool `json:"ok"`
+	// What failed, in plain words; empty when ok.
+	Message string `json:"message"`
 }
 
 type CreateAPITokenInput struct {
@@ -190,6 +197,56 @@ type PurgeScheduleInput struct {
 	RetentionHours int          `json:"retentionHours"`
 	Operations     []string     `json:"operations"`
 	DryRun         *bool        `json:"dryRun,omitempty"`
+}
+
+type RegistryEndpointInput struct {
+	Name           string  `json:"name"`
+	Description    *string `json:"description,omitempty"`
+	Type           string  `json:"type"`
+	URL            string  `json:"url"`
+	CredentialType *string `json:"credentialType,omitempty"`
+	AccessKey      *string `json:"accessKey,omitempty"`
+	AccessSecret   *string `json:"accessSecret,omitempty"`
+	Insecure       *bool   `json:"insecure,omitempty"`
+}
+
+type RegistryEndpointPage struct {
+	Items []*ent.RegistryEndpoint `json:"items"`
+	Total int                     `json:"total"`
+}
+
+type ReplicationExecutionPage struct {
+	Items []*ent.ReplicationExecution `json:"items"`
+	Total int                         `json:"total"`
+}
+
+type ReplicationPolicyInput struct {
+	Name                      string                      `json:"name"`
+	Description               *string                     `json:"description,omitempty"`
+	Direction                 replicationpolicy.Direction `json:"direction"`
+	RegistryID                int                         `json:"registryID"`
+	SourceNamespace           *string                     `json:"sourceNamespace,omitempty"`
+	Filter                    *schema.ReplicationFilter   `json:"filter,omitempty"`
+	DestNamespace             *string                     `json:"destNamespace,omitempty"`
+	DestNamespaceReplaceCount *int                        `json:"destNamespaceReplaceCount,omitempty"`
+	Trigger                   *replicationpolicy.Trigger  `json:"trigger,omitempty"`
+	Cron                      *string                     `json:"cron,omitempty"`
+	Override                  *bool                       `json:"override,omitempty"`
+	Enabled                   *bool                       `json:"enabled,omitempty"`
+	ReplicateDeletion         *bool                       `json:"replicateDeletion,omitempty"`
+	IncludeProxyCache         *bool                       `json:"includeProxyCache,omitempty"`
+	SpeedKb                   *int                        `json:"speedKB,omitempty"`
+	CopyByChunk               *bool                       `json:"copyByChunk,omitempty"`
+}
+
+type ReplicationPolicyPage struct {
+	Items []*ent.ReplicationPolicy `json:"items"`
+	Total int                      `json:"total"`
+}
+
+type ReplicationTaskPage struct {
+	Items []*ent.ReplicationTask `json:"items"`
+	Total int                    `json:"total"`
 }
 
 // An artifact's scan, summed over an index's children.

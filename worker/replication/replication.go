@@ -571,3 +571,16 @@ func destRepository(p *ent.ReplicationPolicy, src string) string {
 	}
 	return p.DestNamespace + "/" + strings.Join(parts[n:], "/")
 }
+
+// LastExecution returns policy id's newest execution, or nil.
+func (s *Service) LastExecution(ctx context.Context, policyID int) (*ent.ReplicationExecution, error) {
+	if err := s.check(ctx, auth.ActionReadReplication); err != nil {
+		return nil, err
+	}
+	e, err := s.db.ReplicationExecution.Query().Where(replicationexecution.PolicyID(policyID)).
+		Order(ent.Desc(replicationexecution.FieldID)).First(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return e, err
+}
