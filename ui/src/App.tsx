@@ -18,6 +18,7 @@ import { RobotsTab } from './pages/project/RobotsTab'
 import { SettingsTab } from './pages/project/SettingsTab'
 import { WebhooksTab } from './pages/project/WebhooksTab'
 import { ProjectsPage } from './pages/projects/ProjectsPage'
+import { ReplicationPage } from './pages/replication/ReplicationPage'
 import { RepositoryPage } from './pages/repository/RepositoryPage'
 import { SystemRobotsPage } from './pages/robots/SystemRobotsPage'
 import { TokensPage } from './pages/tokens/TokensPage'
@@ -52,6 +53,7 @@ export function App() {
         <Route path="/admin/audit-log" element={<AuditLogPage />} />
         <Route path="/admin/configuration" element={<ConfigurationPage />} />
         <Route path="/admin/scanners" element={<ScannersPage />} />
+        <Route path="/admin/replication" element={<ReplicationPage />} />
         <Route path="/admin/clean-up" element={<CleanUpPage />}>
           <Route index element={<Navigate to="gc" replace />} />
           <Route path="gc" element={<GCTab />} />

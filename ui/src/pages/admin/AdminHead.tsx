@@ -23,6 +23,7 @@ export function AdminHead({ title, actions, children }: { title: string; actions
         <NavLink to="/admin/audit-log">Audit log</NavLink>
         <NavLink to="/admin/configuration">Configuration</NavLink>
         <NavLink to="/admin/scanners">Scanners</NavLink>
+        <NavLink to="/admin/replication">Replication</NavLink>
         <NavLink to="/admin/clean-up">Clean Up</NavLink>
       </nav>
       {viewer && !viewer.admin ? (

@@ -23,6 +23,9 @@ export const eventTypeNames: Record<EventType, string> = {
   SCAN_COMPLETED: 'Scan completed',
   SCAN_FAILED: 'Scan failed',
   SCAN_STOPPED: 'Scan stopped',
+  REPLICATION_STARTED: 'Replication started',
+  REPLICATION_PROGRESS: 'Replication progress',
+  REPLICATION_COMPLETED: 'Replication completed',
 }
 
 /**

@@ -1,0 +1,22 @@
+import { useState } from 'react'
+import { useTitle } from '../../components/title'
+import { AdminHead } from '../admin/AdminHead'
+import { EndpointsSection } from './EndpointsSection'
+import { ExecutionsSection } from './ExecutionsSection'
+import { PoliciesSection } from './PoliciesSection'
+
+/**
+ * ReplicationPage is Administration → Replication: the registry endpoints (with Test connection),
+ * the replication policies, and their executions with live progress.
+ */
+export function ReplicationPage() {
+  useTitle('Replication')
+  const [version, setVersion] = useState(0)
+  return (
+    <AdminHead title="Replication">
+      <EndpointsSection />
+      <PoliciesSection onStarted={() => setVersion(version + 1)} />
+      <ExecutionsSection version={version} />
+    </AdminHead>
+  )
+}
