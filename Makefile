@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-scan bench-ui tools ui services clean
+.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-replication bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -97,6 +97,10 @@ bench-scan: services tools
 bench-ui: build services tools
 	mkdir -p test-artifacts/e2e
 	cd ui && BERTH_BIN=$(CURDIR)/bin/berth CRANE=$(CURDIR)/tools/bin/crane npx playwright test -c e2e/bench.config.ts
+
+## bench-replication: 200 small images push-replicated to Distribution's registry against crane copy of the same set
+bench-replication: services tools
+	BERTH_BENCH=replication go test -run TestBenchReplication -count=1 -v -timeout 20m ./server/ 2>&1 | grep -E 'bench_replication_test|^(---|ok|FAIL|PASS)'
 
 ## bench-gc: mark and sweep of 100,000 unreferenced blobs on filesystem storage, 1 and 8 workers
 bench-gc: services

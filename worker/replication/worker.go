@@ -76,7 +76,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	}
 	p := e.Edges.Policy
 	ctx = auth.WithPrincipal(ctx, principal(p))
-	x := &execution{w: w, e: e, p: p, lastReport: time.Now(), sentTo: map[digest.Digest]string{}}
+	x := &execution{w: w, e: e, p: p, lastReport: time.Now(), sent: map[digest.Digest]*blobFlight{}}
 	if p.SpeedKB > 0 {
 		x.limit = rate.NewLimiter(rate.Limit(p.SpeedKB*1024), max(p.SpeedKB*1024, 32*1024))
 	}
@@ -150,8 +150,8 @@ type execution struct {
 	mu         sync.Mutex
 	log        strings.Builder
 	lastReport time.Time
-	// sentTo remembers a destination repository each blob is in, for cross-repository mounts.
-	sentTo map[digest.Digest]string
+	// sent remembers the destination repository each blob went to, for cross-repository mounts.
+	sent map[digest.Digest]*blobFlight
 	// proxy caches whether a destination project is a proxy cache.
 	proxy map[string]error
 }
@@ -637,10 +637,30 @@ func (x *execution) copyTree(ctx context.Context, srcRepo, dstRepo string, d dig
 
 // copyBlob sends a blob the destination lacks: HEAD first, a mount from another repository this
 // execution sent it to, else the bytes (through the bandwidth limit, checked against the digest).
+// Tasks that need the same blob at once wait for the first to send it, then mount it: a base layer
+// shared by many images crosses the wire once.
 func (x *execution) copyBlob(ctx context.Context, srcRepo, dstRepo string, d digest.Digest, size int64, mediaType string) (int64, error) {
 	x.mu.Lock()
-	from := x.sentTo[d]
+	f, waiting := x.sent[d]
+	if !waiting {
+		f = &blobFlight{done: make(chan struct{})}
+		x.sent[d] = f
+	}
 	x.mu.Unlock()
+	from := ""
+	if waiting {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		if f.err == nil {
+			if f.repo == dstRepo {
+				return 0, nil
+			}
+			from = f.repo
+		}
+	}
 	open := func() (io.ReadCloser, error) {
 		rc, err := x.src.openBlob(ctx, srcRepo, d)
 		if err != nil {
@@ -650,14 +670,20 @@ func (x *execution) copyBlob(ctx context.Context, srcRepo, dstRepo string, d dig
 	}
 	n, err := x.dst.putBlob(ctx, dstRepo, d, size, mediaType, open, from)
 	if err != nil {
-		return n, fmt.Errorf("copy blob %s to %s: %w", d, dstRepo, err)
+		err = fmt.Errorf("copy blob %s to %s: %w", d, dstRepo, err)
 	}
-	x.mu.Lock()
-	if _, ok := x.sentTo[d]; !ok {
-		x.sentTo[d] = dstRepo
+	if !waiting {
+		f.repo, f.err = dstRepo, err
+		close(f.done)
 	}
-	x.mu.Unlock()
-	return n, nil
+	return n, err
+}
+
+// blobFlight is a blob one task of the execution is sending (or has sent) to repo.
+type blobFlight struct {
+	done chan struct{}
+	repo string
+	err  error
 }
 
 // verifyingReader checks at the end of a blob that its bytes have its digest, and paces reads
