@@ -478,10 +478,10 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 		_, err := plain("manifest", dist.addr+"/library/evt@"+d)
 		return err != nil, "still there"
 	})
-	del, err := a.DB.ReplicationTask.Query().Where(replicationtask.OperationEQ(replicationtask.OperationDeletion)).Only(t.Context())
-	if err != nil || del.Status != replicationtask.StatusSuccess {
-		t.Fatalf("deletion task = %+v %v", del, err)
-	}
+	waitReplication(t, 30*time.Second, "the deletion task to be recorded", func() (bool, string) {
+		del, err := a.DB.ReplicationTask.Query().Where(replicationtask.OperationEQ(replicationtask.OperationDeletion)).Only(t.Context())
+		return err == nil && del.Status == replicationtask.StatusSuccess, fmt.Sprintf("%v %v", del, err)
+	})
 }
 
 // A remote that dies mid-execution fails the tasks not yet done, cleanly; a retry of the
