@@ -87,8 +87,11 @@ func authenticate(ctx context.Context, client *http.Client, ep *ent.RegistryEndp
 	if cred.Type == registryendpoint.CredentialTypeNone {
 		return pingErr("auth", "authentication required: the registry asks for credentials and this endpoint has none")
 	}
-	switch strings.ToLower(scheme) {
-	case "basic":
+	direct := strings.EqualFold(scheme, "basic") ||
+		(strings.EqualFold(scheme, "bearer") && cred.Type == registryendpoint.CredentialTypeBearer)
+	switch {
+	case direct:
+		// The credential goes with the request itself: Basic, or a bearer token of the admin's.
 		resp, err := get(ctx, client, ep.URL+"/v2/", func(r *http.Request) { setCredential(r, cred) })
 		if err != nil {
 			return classify(ep.URL, err)
@@ -98,18 +101,7 @@ func authenticate(ctx context.Context, client *http.Client, ep *ent.RegistryEndp
 			return nil
 		}
 		return pingErr("auth", "authentication failed: the registry refused the %s credential (%s); check the access key and secret", cred.Type, resp.Status)
-	case "bearer":
-		if cred.Type == registryendpoint.CredentialTypeBearer {
-			resp, err := get(ctx, client, ep.URL+"/v2/", func(r *http.Request) { setCredential(r, cred) })
-			if err != nil {
-				return classify(ep.URL, err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			return pingErr("auth", "authentication failed: the registry refused the bearer token (%s)", resp.Status)
-		}
+	case strings.EqualFold(scheme, "bearer"):
 		realm := params["realm"]
 		ru, err := url.Parse(realm)
 		if err != nil || (ru.Scheme != "http" && ru.Scheme != "https") {

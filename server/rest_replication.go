@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -50,6 +51,55 @@ func pathID(r *http.Request, name string) (int, error) {
 		return 0, fault.BadInput("%s must be a positive integer", name)
 	}
 	return id, nil
+}
+
+// getOne answers GET of the item the path's id names, in Harbor's shape.
+func getOne[T, H any](h *rest, w http.ResponseWriter, r *http.Request, get func(context.Context, int) (T, error), shape func(T) H) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	v, err := get(r.Context(), id)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, shape(v))
+}
+
+// byID does something to the item the path's id names and answers 200.
+func (h *rest) byID(w http.ResponseWriter, r *http.Request, do func(context.Context, int) error) {
+	id, err := pathID(r, "id")
+	if err == nil {
+		err = do(r.Context(), id)
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// listPage answers a Harbor list: the page and page_size asked, in Harbor's shape, with the total
+// in X-Total-Count.
+func listPage[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list func(offset, limit int) ([]T, int, error), shape func(T) H) {
+	offset, limit, err := page(r)
+	if err != nil {
+		h.fail(w, fault.BadInput("%s", err.Error()))
+		return
+	}
+	items, total, err := list(offset, limit)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := make([]H, len(items))
+	for i, v := range items {
+		out[i] = shape(v)
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	writeJSON(w, http.StatusOK, out)
 }
 
 func readJSON(r *http.Request, v any) error {
@@ -153,26 +203,13 @@ func inputOf(ep *ent.RegistryEndpoint) endpoint.Input {
 }
 
 func (h *rest) listRegistries(w http.ResponseWriter, r *http.Request) {
-	offset, limit, err := page(r)
-	if err != nil {
-		h.fail(w, fault.BadInput("%s", err.Error()))
-		return
-	}
 	q := r.URL.Query().Get("name")
 	if q == "" {
 		q = strings.TrimPrefix(r.URL.Query().Get("q"), "name=~")
 	}
-	list, total, err := h.res.Endpoints.List(r.Context(), q, offset, limit)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	out := make([]harborRegistry, len(list))
-	for i, ep := range list {
-		out[i] = toHarborRegistry(ep)
-	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	listPage(h, w, r, func(offset, limit int) ([]*ent.RegistryEndpoint, int, error) {
+		return h.res.Endpoints.List(r.Context(), q, offset, limit)
+	}, toHarborRegistry)
 }
 
 func (h *rest) createRegistry(w http.ResponseWriter, r *http.Request) {
@@ -194,17 +231,7 @@ func (h *rest) createRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) getRegistry(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	ep, err := h.res.Endpoints.Get(r.Context(), id)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toHarborRegistry(ep))
+	getOne(h, w, r, h.res.Endpoints.Get, toHarborRegistry)
 }
 
 func (h *rest) updateRegistry(w http.ResponseWriter, r *http.Request) {
@@ -235,15 +262,7 @@ func (h *rest) updateRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) deleteRegistry(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		err = h.res.Endpoints.Delete(r.Context(), id)
-	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	h.byID(w, r, h.res.Endpoints.Delete)
 }
 
 // pingRegistry tests a saved endpoint (id) or an unsaved one (the other fields); with an id,
@@ -415,22 +434,9 @@ func policyInput(b harborPolicy) (replication.PolicyInput, error) {
 }
 
 func (h *rest) listReplicationPolicies(w http.ResponseWriter, r *http.Request) {
-	offset, limit, err := page(r)
-	if err != nil {
-		h.fail(w, fault.BadInput("%s", err.Error()))
-		return
-	}
-	list, total, err := h.res.Replication.Policies(r.Context(), r.URL.Query().Get("name"), offset, limit)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	out := make([]harborPolicy, len(list))
-	for i, p := range list {
-		out[i] = toHarborPolicy(p)
-	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationPolicy, int, error) {
+		return h.res.Replication.Policies(r.Context(), r.URL.Query().Get("name"), offset, limit)
+	}, toHarborPolicy)
 }
 
 func (h *rest) createReplicationPolicy(w http.ResponseWriter, r *http.Request) {
@@ -452,17 +458,7 @@ func (h *rest) createReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) getReplicationPolicy(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	p, err := h.res.Replication.Policy(r.Context(), id)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toHarborPolicy(p))
+	getOne(h, w, r, h.res.Replication.Policy, toHarborPolicy)
 }
 
 func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
@@ -493,15 +489,7 @@ func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) deleteReplicationPolicy(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		err = h.res.Replication.DeletePolicy(r.Context(), id)
-	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	h.byID(w, r, h.res.Replication.DeletePolicy)
 }
 
 type harborReplicationExecution struct {
@@ -536,14 +524,10 @@ func toHarborReplicationExecution(e *ent.ReplicationExecution) harborReplication
 }
 
 func (h *rest) listReplicationExecutions(w http.ResponseWriter, r *http.Request) {
-	offset, limit, err := page(r)
-	if err != nil {
-		h.fail(w, fault.BadInput("%s", err.Error()))
-		return
-	}
 	var f replication.ExecutionFilter
 	q := r.URL.Query()
 	if v := q.Get("policy_id"); v != "" {
+		var err error
 		if f.PolicyID, err = strconv.Atoi(v); err != nil {
 			h.fail(w, fault.BadInput("policy_id must be an integer"))
 			return
@@ -557,17 +541,9 @@ func (h *rest) listReplicationExecutions(w http.ResponseWriter, r *http.Request)
 	if v := q.Get("trigger"); v != "" {
 		f.Trigger = replicationexecution.Trigger(strings.ToUpper(v))
 	}
-	list, total, err := h.res.Replication.Executions(r.Context(), f, offset, limit)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	out := make([]harborReplicationExecution, len(list))
-	for i, e := range list {
-		out[i] = toHarborReplicationExecution(e)
-	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationExecution, int, error) {
+		return h.res.Replication.Executions(r.Context(), f, offset, limit)
+	}, toHarborReplicationExecution)
 }
 
 func (h *rest) startReplication(w http.ResponseWriter, r *http.Request) {
@@ -588,41 +564,21 @@ func (h *rest) startReplication(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) getReplicationExecution(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	e, err := h.res.Replication.Execution(r.Context(), id)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, toHarborReplicationExecution(e))
+	getOne(h, w, r, h.res.Replication.Execution, toHarborReplicationExecution)
 }
 
 func (h *rest) stopReplication(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		_, err = h.res.Replication.Stop(r.Context(), id)
-	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	h.byID(w, r, func(ctx context.Context, id int) error {
+		_, err := h.res.Replication.Stop(ctx, id)
+		return err
+	})
 }
 
 func (h *rest) retryReplication(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		_, err = h.res.Replication.Retry(r.Context(), id)
-	}
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	w.WriteHeader(http.StatusOK)
+	h.byID(w, r, func(ctx context.Context, id int) error {
+		_, err := h.res.Replication.Retry(ctx, id)
+		return err
+	})
 }
 
 type harborTask struct {
@@ -647,36 +603,16 @@ func (h *rest) listReplicationTasks(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	offset, limit, err := page(r)
-	if err != nil {
-		h.fail(w, fault.BadInput("%s", err.Error()))
-		return
-	}
-	var status replicationtask.Status
-	for k, v := range harborStatus {
-		if v == r.URL.Query().Get("status") && k != "ERROR" && k != "SUCCESS" && k != "RUNNING" {
-			status = replicationtask.Status(k)
-		}
-	}
-	switch r.URL.Query().Get("status") {
-	case "Succeed":
-		status = replicationtask.StatusSuccess
-	case "InProgress":
-		status = replicationtask.StatusRunning
-	}
-	list, total, err := h.res.Replication.Tasks(r.Context(), id, status, offset, limit)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	out := make([]harborTask, len(list))
-	for i, t := range list {
-		out[i] = harborTask{ID: t.ID, ExecutionID: t.ExecutionID, ResourceType: t.ResourceType, SrcResource: t.SrcResource,
+	status := map[string]replicationtask.Status{"Pending": replicationtask.StatusPending, "InProgress": replicationtask.StatusRunning,
+		"Succeed": replicationtask.StatusSuccess, "Failed": replicationtask.StatusFailed, "Skipped": replicationtask.StatusSkipped,
+		"Stopped": replicationtask.StatusStopped}[r.URL.Query().Get("status")]
+	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationTask, int, error) {
+		return h.res.Replication.Tasks(r.Context(), id, status, offset, limit)
+	}, func(t *ent.ReplicationTask) harborTask {
+		return harborTask{ID: t.ID, ExecutionID: t.ExecutionID, ResourceType: t.ResourceType, SrcResource: t.SrcResource,
 			DstResource: t.DstResource, Operation: string(t.Operation), Status: harborStatus[string(t.Status)],
 			StartTime: t.StartedAt, EndTime: t.EndedAt, Bytes: t.Bytes, DurationMs: t.DurationMs, Message: t.Message}
-	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	})
 }
 
 func (h *rest) replicationTaskLog(w http.ResponseWriter, r *http.Request) {

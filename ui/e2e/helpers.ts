@@ -1,5 +1,7 @@
 import { expect, type Page } from '@playwright/test'
 import { spawnSync } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { screenshotsDir } from './paths'
 
@@ -51,4 +53,13 @@ export async function createProject(page: Page, name: string, isPublic = false):
     { input: { name, public: isPublic } },
   )
   return data.createProject.id
+}
+
+/** closedPort is a loopback port nothing listens on: one just given up by a server. */
+export async function closedPort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((ok) => s.close(() => ok()))
+  return port
 }

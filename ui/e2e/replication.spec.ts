@@ -1,17 +1,6 @@
 import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
-import { adminPassword, crane, createProject, digest, logIn, shot } from './helpers'
-
-/** closedPort is a loopback port nothing listens on: one just given up by a server. */
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((ok) => s.close(() => ok()))
-  return port
-}
+import { adminPassword, closedPort, crane, createProject, digest, logIn, shot } from './helpers'
 
 test('an endpoint is tested and added, a policy replicates an image and its execution is followed', async ({ page }) => {
   const suffix = randomBytes(3).toString('hex')

@@ -2,7 +2,7 @@ import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createProject, gql, logIn, shot } from './helpers'
+import { closedPort, createProject, gql, logIn, shot } from './helpers'
 
 const metadataType = 'application/vnd.scanner.adapter.metadata+json; version=1.0'
 const apiKey = 'e2e-adapter-key'
@@ -39,15 +39,6 @@ async function adapter(): Promise<{ server: Server; url: string; asked: () => nu
   })
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, asked: () => asked }
-}
-
-/** closedPort is a loopback port nothing listens on: one just given up by a server. */
-async function closedPort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((ok) => s.listen(0, '127.0.0.1', ok))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((ok) => s.close(() => ok()))
-  return port
 }
 
 test('scanners are listed, tested, added, made default, disabled and removed; allowlists are saved', async ({ page }) => {

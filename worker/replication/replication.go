@@ -105,6 +105,26 @@ type PolicyInput struct {
 	CopyByChunk               bool
 }
 
+// apply sets every field of a policy from in, for a create and an update alike.
+func (in PolicyInput) apply(m *ent.ReplicationPolicyMutation) {
+	m.SetName(in.Name)
+	m.SetDescription(in.Description)
+	m.SetDirection(in.Direction)
+	m.SetRegistryID(in.RegistryID)
+	m.SetSourceNamespace(in.SourceNamespace)
+	m.SetFilter(in.Filter)
+	m.SetDestNamespace(in.DestNamespace)
+	m.SetDestNamespaceReplaceCount(in.DestNamespaceReplaceCount)
+	m.SetTrigger(in.Trigger)
+	m.SetCron(in.Cron)
+	m.SetOverride(in.Override)
+	m.SetEnabled(in.Enabled)
+	m.SetReplicateDeletion(in.ReplicateDeletion)
+	m.SetIncludeProxyCache(in.IncludeProxyCache)
+	m.SetSpeedKB(in.SpeedKB)
+	m.SetCopyByChunk(in.CopyByChunk)
+}
+
 // validate checks in with messages that say what to do.
 func (s *Service) validate(ctx context.Context, in *PolicyInput) error {
 	in.Name = strings.TrimSpace(in.Name)
@@ -176,12 +196,9 @@ func (s *Service) CreatePolicy(ctx context.Context, in PolicyInput) (*ent.Replic
 	if err := s.validate(ctx, &in); err != nil {
 		return nil, err
 	}
-	p, err := s.db.ReplicationPolicy.Create().SetName(in.Name).SetDescription(in.Description).SetDirection(in.Direction).
-		SetRegistryID(in.RegistryID).SetSourceNamespace(in.SourceNamespace).SetFilter(in.Filter).
-		SetDestNamespace(in.DestNamespace).SetDestNamespaceReplaceCount(in.DestNamespaceReplaceCount).
-		SetTrigger(in.Trigger).SetCron(in.Cron).SetOverride(in.Override).SetEnabled(in.Enabled).
-		SetReplicateDeletion(in.ReplicateDeletion).SetIncludeProxyCache(in.IncludeProxyCache).
-		SetSpeedKB(in.SpeedKB).SetCopyByChunk(in.CopyByChunk).Save(ctx)
+	c := s.db.ReplicationPolicy.Create()
+	in.apply(c.Mutation())
+	p, err := c.Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, fault.Conflict("a replication policy named %q already exists", in.Name)
 	}
@@ -203,12 +220,9 @@ func (s *Service) UpdatePolicy(ctx context.Context, id int, in PolicyInput) (*en
 	if err := s.validate(ctx, &in); err != nil {
 		return nil, err
 	}
-	p, err := s.db.ReplicationPolicy.UpdateOneID(id).SetName(in.Name).SetDescription(in.Description).SetDirection(in.Direction).
-		SetRegistryID(in.RegistryID).SetSourceNamespace(in.SourceNamespace).SetFilter(in.Filter).
-		SetDestNamespace(in.DestNamespace).SetDestNamespaceReplaceCount(in.DestNamespaceReplaceCount).
-		SetTrigger(in.Trigger).SetCron(in.Cron).SetOverride(in.Override).SetEnabled(in.Enabled).
-		SetReplicateDeletion(in.ReplicateDeletion).SetIncludeProxyCache(in.IncludeProxyCache).
-		SetSpeedKB(in.SpeedKB).SetCopyByChunk(in.CopyByChunk).Save(ctx)
+	u := s.db.ReplicationPolicy.UpdateOneID(id)
+	in.apply(u.Mutation())
+	p, err := u.Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, fault.Conflict("a replication policy named %q already exists", in.Name)
 	}
