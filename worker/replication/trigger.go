@@ -26,9 +26,13 @@ func (s *Service) Consume(ctx context.Context, tx pgx.Tx, events []event.Event) 
 		if e.Type != event.ArtifactPushed && e.Type != event.TagCreated && !deletion {
 			continue
 		}
-		rows, err := tx.Query(ctx, `SELECT id FROM replication_policies
-WHERE enabled AND trigger = 'EVENT_BASED' AND direction = 'PUSH' AND (source_namespace = '' OR source_namespace = $1)
-	AND ($2 = false OR replicate_deletion)`, e.ProjectName, deletion)
+		// What a policy pulled from a registry is not pushed back to that registry: two sites
+		// replicating to each other would otherwise copy every push back and forth for ever.
+		rows, err := tx.Query(ctx, `SELECT p.id FROM replication_policies p
+WHERE p.enabled AND p.trigger = 'EVENT_BASED' AND p.direction = 'PUSH' AND (p.source_namespace = '' OR p.source_namespace = $1)
+	AND ($2 = false OR p.replicate_deletion)
+	AND NOT EXISTS (SELECT 1 FROM replication_policies src WHERE $3 = 'replication:' || src.name AND src.registry_id = p.registry_id)`,
+			e.ProjectName, deletion, e.Operator)
 		if err != nil {
 			return fmt.Errorf("replication policies for event %d: %w", e.ID, err)
 		}

@@ -218,6 +218,7 @@ func (x *execution) run(ctx context.Context) error {
 type candidate struct {
 	repo, digest string
 	tags         []string
+	resource     string // image or artifact
 	deletion     bool
 	skip         string // a reason to record the task as skipped
 }
@@ -251,7 +252,7 @@ func (x *execution) plan(ctx context.Context) error {
 			op = replicationtask.OperationDeletion
 		}
 		b := x.w.db.ReplicationTask.Create().SetExecutionID(x.e.ID).SetOperation(op).SetSrcResource(trim(ref, 1024)).
-			SetDstResource(trim(dref, 1024)).SetDigest(c.digest).SetTags(c.tags)
+			SetDstResource(trim(dref, 1024)).SetDigest(c.digest).SetTags(c.tags).SetResourceType(c.resource)
 		if c.skip != "" {
 			b.SetStatus(replicationtask.StatusSkipped).SetMessage(c.skip).SetEndedAt(time.Now())
 		}
@@ -324,10 +325,14 @@ func (x *execution) filterLocal(a *ent.Artifact) (candidate, bool) {
 			}
 		}
 	}
-	if f.Resource != "" && (f.Resource == "image") != isImageType(a.MediaType, a.ArtifactType, a.Config) {
+	resource := "artifact"
+	if isImageType(a.MediaType, a.ArtifactType, a.Config) {
+		resource = "image"
+	}
+	if f.Resource != "" && f.Resource != resource {
 		return candidate{}, false
 	}
-	c := candidate{repo: repo.Name, digest: a.Digest, tags: tags}
+	c := candidate{repo: repo.Name, digest: a.Digest, tags: tags, resource: resource}
 	if proj := repo.Edges.Project; proj != nil && proj.ProxyRegistryID != nil && !x.p.IncludeProxyCache {
 		c.skip = fmt.Sprintf("skipped: project %s is a proxy cache, and the policy does not include proxy-cache projects", proj.Name)
 	}
@@ -357,7 +362,7 @@ func (x *execution) planEvent(ctx context.Context, eventID int64) ([]candidate, 
 		return nil, nil
 	}
 	if ev.Type == event.ArtifactDeleted {
-		return []candidate{{repo: ev.Repository, digest: ev.Digest, deletion: true}}, nil
+		return []candidate{{repo: ev.Repository, digest: ev.Digest, deletion: true, resource: "artifact"}}, nil
 	}
 	a, err := x.w.db.Artifact.Query().Where(artifact.Digest(ev.Digest), artifact.HasRepositoryWith(repository.Name(ev.Repository))).
 		WithTags().WithRepository(func(rq *ent.RepositoryQuery) { rq.WithProject() }).WithLabels().Only(ctx)
@@ -417,16 +422,18 @@ func (x *execution) planPull(ctx context.Context) ([]candidate, error) {
 			byDigest[d] = append(byDigest[d], t)
 		}
 		for _, d := range order {
-			if x.p.Filter.Resource != "" {
-				mt, body, err := far.manifest(ctx, repo, d)
-				if err != nil {
-					return nil, err
-				}
-				if (x.p.Filter.Resource == "image") != isImage(mt, body) {
-					continue
-				}
+			mt, body, err := far.manifest(ctx, repo, d)
+			if err != nil {
+				return nil, fmt.Errorf("read %s@%s: %w", repo, d, err)
 			}
-			out = append(out, candidate{repo: repo, digest: d.String(), tags: byDigest[d]})
+			resource := "artifact"
+			if isImage(mt, body) {
+				resource = "image"
+			}
+			if x.p.Filter.Resource != "" && x.p.Filter.Resource != resource {
+				continue
+			}
+			out = append(out, candidate{repo: repo, digest: d.String(), tags: byDigest[d], resource: resource})
 		}
 	}
 	return out, nil
