@@ -32,6 +32,7 @@ test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast',
     ['/admin/audit-log', 'the audit log', 'Audit log'],
     ['/admin/configuration', 'configuration', 'Configuration'],
     ['/admin/scanners', 'scanners', 'Scanners'],
+    ['/admin/replication', 'replication', 'Replication'],
     ['/admin/clean-up/log-rotation', 'log rotation', 'Clean Up'],
     ['/admin/clean-up/gc', 'garbage collection', 'Clean Up'],
   ]
