@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -612,5 +613,71 @@ func TestReplicationGraphQL(t *testing.T) {
 	if p.Total != 1 || p.Items[0].Registry.Name != "dist" || p.Items[0].LastExecution.Status != "SUCCESS" ||
 		len(p.Items[0].LastExecution.Tasks.Items) != 1 || p.Items[0].LastExecution.Tasks.Items[0].DstResource != "library/g:v1" {
 		t.Fatalf("policies = %+v", got)
+	}
+}
+
+// replicationProgress follows an execution while it runs; stopping it ends it STOPPED with the
+// tasks not done recorded as stopped, and the subscription says so and completes.
+func TestReplicationProgressAndStop(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	const images = 12
+	for i := range images {
+		pushImage(t, crane, fmt.Sprintf("%s/library/slow%d:v1", env.Host, i), 64<<10)
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	// 16 KB/s: the execution runs long enough to be watched and stopped.
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "slow", "dest_registry": map[string]any{"id": reg}, "speed": 16,
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
+	ws := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
+	ws.subscribe(env, "1", `subscription($id: ID!) { replicationProgress(id: $id) { status total succeeded stopped } }`, map[string]any{"id": strconv.Itoa(id)})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var got []string
+	stopped := false
+	for {
+		m := ws.next(ctx)
+		if m["id"] != "1" {
+			continue
+		}
+		if m["type"] == "complete" {
+			break
+		}
+		b, _ := json.Marshal(m["payload"])
+		got = append(got, string(b))
+		if !stopped && strings.Contains(string(b), `"status":"RUNNING"`) && strings.Contains(string(b), fmt.Sprintf(`"total":%d`, images)) {
+			stopped = true
+			if status, _, body := harborAPI(t, env, http.MethodPut, fmt.Sprintf("/replication/executions/%d", id), nil); status != http.StatusOK {
+				t.Fatalf("stop: %d %s", status, body)
+			}
+		}
+	}
+	if !stopped || !strings.Contains(got[len(got)-1], `"status":"STOPPED"`) {
+		t.Fatalf("replicationProgress sent %v, want RUNNING with all tasks listed, then STOPPED", got)
+	}
+	e := waitExecution(t, env, id)
+	if e.Status != "Stopped" || e.Stopped == 0 || e.InProgress != 0 {
+		t.Fatalf("stopped execution = %+v", e)
+	}
+}
+
+// A registry endpoint on an inside address is refused when saved or tested unless allowed, as a
+// webhook's is; the refusal names the address and the setting.
+func TestRegistryEndpointRefusedInside(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) { c.OutboundAllowCIDRs = "" })
+	for _, path := range []string{"/registries", "/registries/ping"} {
+		status, _, body := harborAPI(t, env, http.MethodPost, path, map[string]any{"name": "inside", "type": "docker-registry", "url": "http://127.0.0.1:5000"})
+		if status != http.StatusBadRequest || !strings.Contains(string(body), "loopback") || !strings.Contains(string(body), "BERTH_OUTBOUND_ALLOW_CIDRS") {
+			t.Errorf("POST %s to a loopback registry: %d %s", path, status, body)
+		}
+	}
+	if n, err := env.DB.RegistryEndpoint.Query().Count(t.Context()); err != nil || n != 0 {
+		t.Fatalf("endpoints saved: %d %v", n, err)
 	}
 }
