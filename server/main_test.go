@@ -59,6 +59,8 @@ func runHelperWorker(raw string) error {
 	defer stop()
 	cfg := server.Defaults()
 	cfg.DatabaseURL, cfg.DataDir, cfg.JobLease = spec.DatabaseURL, spec.DataDir, spec.JobLease
+	// As servertest's servers: the registries and receivers tests start listen on loopback.
+	cfg.OutboundAllowCIDRs = "127.0.0.0/8,::1/128"
 	if spec.StopTimeout > 0 {
 		cfg.JobStopTimeout = spec.StopTimeout
 	}

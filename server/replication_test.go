@@ -681,3 +681,40 @@ func TestRegistryEndpointRefusedInside(t *testing.T) {
 		t.Fatalf("endpoints saved: %d %v", n, err)
 	}
 }
+
+// A worker killed mid-execution (SIGKILL) loses its lease; the next worker retries the job,
+// which resumes the tasks not done, and the execution ends with every image copied.
+func TestReplicationSurvivesKilledWorker(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t, func(c *server.Config) {
+		c.RunJobs = false // executions run in helper worker processes only
+		c.JobLease = helperLease
+	})
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	const images = 8
+	for i := range images {
+		pushImage(t, crane, fmt.Sprintf("%s/library/crash%d:v1", env.Host, i), 64<<10)
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "crash", "dest_registry": map[string]any{"id": reg}, "speed": 32,
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+	first := startHelperWorker(t, env, -1)
+	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
+	waitReplication(t, 60*time.Second, "a first task to succeed", func() (bool, string) {
+		n, _ := env.DB.ReplicationTask.Query().Where(replicationtask.StatusEQ(replicationtask.StatusSuccess)).Count(t.Context())
+		return n > 0, fmt.Sprintf("%d succeeded", n)
+	})
+	first.kill(t)
+	startHelperWorker(t, env, -1)
+	e := waitExecution(t, env, id)
+	if e.Status != "Succeed" || e.Succeed != images || e.Failed != 0 {
+		t.Fatalf("execution after the worker was killed = %+v, tasks %+v", e, tasksOf(t, env, id))
+	}
+	stored, err := env.DB.ReplicationExecution.Get(t.Context(), id)
+	if err != nil || !strings.Contains(stored.Log, "attempt 2") {
+		t.Fatalf("execution log does not show the resumed attempt: %q %v", stored.Log, err)
+	}
+}
