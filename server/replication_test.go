@@ -334,6 +334,24 @@ func TestReplicationBetweenBerths(t *testing.T) {
 	remoteCrane := setupCrane(t, remoteEnv, "admin", servertest.AdminPassword)
 	v1 := pushImage(t, remoteCrane, remoteEnv.Host+"/library/src:v1", 2048)
 	pushImage(t, remoteCrane, remoteEnv.Host+"/library/src:v2", 2048)
+	// Its signature (cosign's tag scheme) and an SBOM (a referrer, found through Berth's referrers API).
+	sig := pushCosignSignature(t, remoteEnv, "library/src", v1)
+	oras := servertest.Tool(t, "oras")
+	work := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work, "sbom.json"), []byte(`{"spdxVersion":"SPDX-2.3"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	orasVars := []string{"HOME=" + t.TempDir()}
+	regCfg := filepath.Join(t.TempDir(), "auth.json")
+	for _, host := range []string{remoteEnv.Host, env.Host} {
+		runIn(t, work, orasVars, oras, "login", host, "-u", "admin", "-p", servertest.AdminPassword, "--plain-http", "--registry-config", regCfg)
+	}
+	var sbom struct{ Digest string }
+	out := runIn(t, work, orasVars, oras, "attach", remoteEnv.Host+"/library/src:v1", "--artifact-type", "application/spdx+json",
+		"--format", "json", "--plain-http", "--registry-config", regCfg, "sbom.json:application/spdx+json")
+	if err := json.Unmarshal([]byte(out), &sbom); err != nil || sbom.Digest == "" {
+		t.Fatalf("oras attach: %s %v", out, err)
+	}
 
 	// Test connection.
 	good := map[string]any{"type": "berth", "url": remoteEnv.URL,
@@ -390,9 +408,16 @@ func TestReplicationBetweenBerths(t *testing.T) {
 	if _, err := crane("digest", env.Host+"/library/src:v2"); err == nil {
 		t.Fatal("a tag the filter leaves out was pulled")
 	}
-	// What replication wrote is indexed like a push.
-	if n, err := env.DB.Artifact.Query().Count(t.Context()); err != nil || n != 1 {
-		t.Fatalf("indexed artifacts after the pull = %d %v, want 1", n, err)
+	if got, err := crane("digest", env.Host+"/library/src:"+strings.Replace(v1, ":", "-", 1)+".sig"); err != nil || strings.TrimSpace(got) != sig {
+		t.Fatalf("the signature did not travel with its subject: %q %v", got, err)
+	}
+	refs := runIn(t, work, orasVars, oras, "discover", env.Host+"/library/src:v1", "--format", "json", "--plain-http", "--registry-config", regCfg)
+	if !strings.Contains(refs, sbom.Digest) {
+		t.Fatalf("the SBOM did not travel with its subject: oras discover says %s", refs)
+	}
+	// What replication wrote is indexed like a push: the image, its signature and its SBOM.
+	if n, err := env.DB.Artifact.Query().Count(t.Context()); err != nil || n != 3 {
+		t.Fatalf("indexed artifacts after the pull = %d %v, want 3", n, err)
 	}
 
 	// Push-based into a remote project that is a proxy cache: skipped, with the reason.
