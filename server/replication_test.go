@@ -474,13 +474,20 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 	reg := mustCreate(t, a, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
 	mustCreate(t, b, "/replication/policies", map[string]any{
 		"name": "on-push", "dest_registry": map[string]any{"id": reg}, "trigger": map[string]any{"type": "event_based"},
-		"replicate_deletion": true, "filters": []map[string]any{{"type": "name", "value": "library/**"}},
+		"replicate_deletion": true, "filters": []map[string]any{{"type": "name", "value": "library/**"}, {"type": "tag", "value": "v*"}},
 	})
 	crane := setupCrane(t, a, "admin", servertest.AdminPassword)
 	d := pushImage(t, crane, a.Host+"/library/evt:v1", 2048)
+	pushImage(t, crane, a.Host+"/library/evt:dev", 2048) // the tag filter leaves it out: no execution
 	waitReplication(t, 30*time.Second, "the push on the destination", func() (bool, string) {
 		got, err := plain("digest", dist.addr+"/library/evt:v1")
 		return err == nil && strings.TrimSpace(got) == d, got
+	})
+	// Signed after the push: the signature follows its subject, though its tag is not v*.
+	sig := pushCosignSignature(t, a, "library/evt", d)
+	waitReplication(t, 30*time.Second, "the signature on the destination", func() (bool, string) {
+		got, err := plain("digest", dist.addr+"/library/evt:"+strings.Replace(d, ":", "-", 1)+".sig")
+		return err == nil && strings.TrimSpace(got) == sig, got
 	})
 	// Every event dispatched (by either replica) and every execution ended: exactly one for the push.
 	waitReplication(t, 30*time.Second, "all events dispatched and executions ended", func() (bool, string) {
@@ -488,12 +495,19 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 		running, _ := a.DB.ReplicationExecution.Query().Where(replicationexecution.StatusIn(replicationexecution.StatusPending, replicationexecution.StatusRunning)).Count(t.Context())
 		return pending == 0 && running == 0, fmt.Sprintf("%d events pending, %d executions running", pending, running)
 	})
-	pushed, err := a.DB.Event.Query().Where(entevent.Type("ARTIFACT_PUSHED"), entevent.Repository("library/evt")).Only(t.Context())
+	pushed, err := a.DB.Event.Query().Where(entevent.Type("ARTIFACT_PUSHED"), entevent.Repository("library/evt"), entevent.Tag("v1")).Only(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, err := a.DB.ReplicationExecution.Query().Where(replicationexecution.EventID(int64(pushed.ID))).Count(t.Context()); err != nil || n != 1 {
 		t.Fatalf("executions for the push event = %d %v, want exactly 1", n, err)
+	}
+	// One for the image, one for its signature; none for the dev tag.
+	if n, err := a.DB.ReplicationExecution.Query().Count(t.Context()); err != nil || n != 2 {
+		t.Fatalf("executions = %d %v, want 2 (the image and its signature)", n, err)
+	}
+	if _, err := plain("digest", dist.addr+"/library/evt:dev"); err == nil {
+		t.Fatal("a tag the filter leaves out was replicated")
 	}
 
 	// Delete propagation.
@@ -504,9 +518,13 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 		_, err := plain("manifest", dist.addr+"/library/evt@"+d)
 		return err != nil, "still there"
 	})
-	waitReplication(t, 30*time.Second, "the deletion task to be recorded", func() (bool, string) {
-		del, err := a.DB.ReplicationTask.Query().Where(replicationtask.OperationEQ(replicationtask.OperationDeletion)).Only(t.Context())
-		return err == nil && del.Status == replicationtask.StatusSuccess, fmt.Sprintf("%v %v", del, err)
+	waitReplication(t, 30*time.Second, "the deletion tasks to be recorded", func() (bool, string) {
+		dels, err := a.DB.ReplicationTask.Query().Where(replicationtask.OperationEQ(replicationtask.OperationDeletion)).All(t.Context())
+		done := err == nil && len(dels) > 0
+		for _, del := range dels {
+			done = done && del.Status == replicationtask.StatusSuccess
+		}
+		return done, fmt.Sprintf("%v %v", dels, err)
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/ent/replicationexecution"
+	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/schedule"
@@ -28,7 +29,7 @@ func (s *Service) Consume(ctx context.Context, tx pgx.Tx, events []event.Event) 
 		}
 		// What a policy pulled from a registry is not pushed back to that registry: two sites
 		// replicating to each other would otherwise copy every push back and forth for ever.
-		rows, err := tx.Query(ctx, `SELECT p.id FROM replication_policies p
+		rows, err := tx.Query(ctx, `SELECT p.id, p.filter FROM replication_policies p
 WHERE p.enabled AND p.trigger = 'EVENT_BASED' AND p.direction = 'PUSH' AND (p.source_namespace = '' OR p.source_namespace = $1)
 	AND ($2 = false OR p.replicate_deletion)
 	AND NOT EXISTS (SELECT 1 FROM replication_policies src WHERE $3 = 'replication:' || src.name AND src.registry_id = p.registry_id)`,
@@ -36,9 +37,31 @@ WHERE p.enabled AND p.trigger = 'EVENT_BASED' AND p.direction = 'PUSH' AND (p.so
 		if err != nil {
 			return fmt.Errorf("replication policies for event %d: %w", e.ID, err)
 		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		type candidate struct {
+			id     int
+			filter schema.ReplicationFilter
+		}
+		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
+			var c candidate
+			return c, r.Scan(&c.id, &c.filter)
+		})
 		if err != nil {
 			return fmt.Errorf("replication policies for event %d: %w", e.ID, err)
+		}
+		// The filters that the event alone can answer are applied here, so a push no policy
+		// wants makes no execution; the rest (labels, resource, an accessory's subject) when the
+		// execution plans.
+		var ids []int
+		for _, c := range found {
+			if !match(c.filter.Repository, e.Repository) {
+				continue
+			}
+			if e.Tag != "" && !isCosignTag(e.Tag) {
+				if _, ok := tagsPass(c.filter, []string{e.Tag}); !ok {
+					continue
+				}
+			}
+			ids = append(ids, c.id)
 		}
 		for _, id := range ids {
 			if _, err := insertExecution(ctx, tx, s.jobs, id, replicationexecution.TriggerEventBased, e.ID, e.Operator); err != nil {

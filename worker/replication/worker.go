@@ -364,8 +364,7 @@ func (x *execution) planEvent(ctx context.Context, eventID int64) ([]candidate, 
 	if ev.Type == event.ArtifactDeleted {
 		return []candidate{{repo: ev.Repository, digest: ev.Digest, deletion: true, resource: "artifact"}}, nil
 	}
-	a, err := x.w.db.Artifact.Query().Where(artifact.Digest(ev.Digest), artifact.HasRepositoryWith(repository.Name(ev.Repository))).
-		WithTags().WithRepository(func(rq *ent.RepositoryQuery) { rq.WithProject() }).WithLabels().Only(ctx)
+	a, err := x.localArtifact(ctx, ev.Repository, ev.Digest)
 	if ent.IsNotFound(err) {
 		x.logf("%s@%s is gone: nothing to replicate", ev.Repository, ev.Digest)
 		return nil, nil
@@ -373,11 +372,35 @@ func (x *execution) planEvent(ctx context.Context, eventID int64) ([]candidate, 
 	if err != nil {
 		return nil, err
 	}
-	c, ok := x.filterLocal(a)
+	// A signature or SBOM pushed after its subject goes if its subject passes the filters.
+	subject := a
+	if len(a.Edges.AccessoryLinks) > 0 {
+		subject, err = x.localArtifact(ctx, ev.Repository, a.Edges.AccessoryLinks[0].SubjectDigest)
+		if ent.IsNotFound(err) {
+			x.logf("%s@%s is an accessory of %s, which is not here: nothing to replicate", ev.Repository, ev.Digest, a.Edges.AccessoryLinks[0].SubjectDigest)
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	c, ok := x.filterLocal(subject)
 	if !ok {
 		return nil, nil
 	}
+	if subject != a {
+		c.digest, c.tags, c.resource = a.Digest, nil, "artifact"
+		for _, t := range a.Edges.Tags {
+			c.tags = append(c.tags, t.Name)
+		}
+	}
 	return []candidate{c}, nil
+}
+
+// localArtifact loads repo@digest with what the filters read.
+func (x *execution) localArtifact(ctx context.Context, repo, dgst string) (*ent.Artifact, error) {
+	return x.w.db.Artifact.Query().Where(artifact.Digest(dgst), artifact.HasRepositoryWith(repository.Name(repo))).
+		WithTags().WithRepository(func(rq *ent.RepositoryQuery) { rq.WithProject() }).WithLabels().WithAccessoryLinks().Only(ctx)
 }
 
 // planPull lists the remote's repositories under the source namespace (through its catalog)
