@@ -528,28 +528,42 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 	})
 }
 
+// slowPolicy pushes images images of 64 KiB named library/<prefix><n>:v1 to env and makes a policy
+// that copies them to dist at speedKB KB/s, so that an execution lasts long enough to be watched,
+// stopped or broken; it returns the policy's id.
+func slowPolicy(t *testing.T, env *servertest.Env, dist *distribution, prefix string, images, speedKB int) int {
+	t.Helper()
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	for i := range images {
+		pushImage(t, crane, fmt.Sprintf("%s/library/%s%d:v1", env.Host, prefix, i), 64<<10)
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	return mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": prefix, "dest_registry": map[string]any{"id": reg}, "speed": speedKB,
+		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
+	})
+}
+
+// waitFirstTask waits until one task of env's executions has succeeded.
+func waitFirstTask(t *testing.T, env *servertest.Env) {
+	t.Helper()
+	waitReplication(t, 60*time.Second, "a first task to succeed", func() (bool, string) {
+		n, _ := env.DB.ReplicationTask.Query().Where(replicationtask.StatusEQ(replicationtask.StatusSuccess)).Count(t.Context())
+		return n > 0, fmt.Sprintf("%d succeeded", n)
+	})
+}
+
 // A remote that dies mid-execution fails the tasks not yet done, cleanly; a retry of the
 // execution, once the remote is back, copies them and only them.
 func TestReplicationRemoteDiesThenRetry(t *testing.T) {
 	t.Parallel()
 	dist := newDistribution(t)
 	env := servertest.Start(t)
-	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	const images = 8
-	for i := range images {
-		pushImage(t, crane, fmt.Sprintf("%s/library/img%d:v1", env.Host, i), 64<<10)
-	}
-	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
 	// 64 KB/s: each image takes about a second, so the remote dies with tasks left.
-	policy := mustCreate(t, env, "/replication/policies", map[string]any{
-		"name": "slow", "dest_registry": map[string]any{"id": reg}, "speed": 64,
-		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
-	})
+	policy := slowPolicy(t, env, dist, "img", images, 64)
 	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
-	waitReplication(t, 60*time.Second, "a first task to succeed", func() (bool, string) {
-		n, _ := env.DB.ReplicationTask.Query().Where(replicationtask.StatusEQ(replicationtask.StatusSuccess)).Count(t.Context())
-		return n > 0, fmt.Sprintf("%d succeeded", n)
-	})
+	waitFirstTask(t, env)
 	dist.kill()
 	e := waitExecution(t, env, id)
 	if e.Status != "Failed" || e.Failed == 0 || e.Succeed+e.Failed != images || e.InProgress != 0 {
@@ -569,6 +583,7 @@ func TestReplicationRemoteDiesThenRetry(t *testing.T) {
 		t.Fatalf("execution after the retry = %+v, tasks %+v", e, tasksOf(t, env, id))
 	}
 	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	for i := range images {
 		want, _ := crane("digest", fmt.Sprintf("%s/library/img%d:v1", env.Host, i))
 		got, err := plain("digest", fmt.Sprintf("%s/library/img%d:v1", dist.addr, i))
@@ -665,17 +680,9 @@ func TestReplicationProgressAndStop(t *testing.T) {
 	t.Parallel()
 	dist := newDistribution(t)
 	env := servertest.Start(t)
-	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	const images = 12
-	for i := range images {
-		pushImage(t, crane, fmt.Sprintf("%s/library/slow%d:v1", env.Host, i), 64<<10)
-	}
-	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
 	// 16 KB/s: the execution runs long enough to be watched and stopped.
-	policy := mustCreate(t, env, "/replication/policies", map[string]any{
-		"name": "slow", "dest_registry": map[string]any{"id": reg}, "speed": 16,
-		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
-	})
+	policy := slowPolicy(t, env, dist, "slow", images, 16)
 	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
 	ws := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
 	ws.subscribe(env, "1", `subscription($id: ID!) { replicationProgress(id: $id) { status total succeeded stopped } }`, map[string]any{"id": strconv.Itoa(id)})
@@ -734,22 +741,11 @@ func TestReplicationSurvivesKilledWorker(t *testing.T) {
 		c.RunJobs = false // executions run in helper worker processes only
 		c.JobLease = helperLease
 	})
-	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	const images = 8
-	for i := range images {
-		pushImage(t, crane, fmt.Sprintf("%s/library/crash%d:v1", env.Host, i), 64<<10)
-	}
-	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
-	policy := mustCreate(t, env, "/replication/policies", map[string]any{
-		"name": "crash", "dest_registry": map[string]any{"id": reg}, "speed": 32,
-		"filters": []map[string]any{{"type": "name", "value": "library/**"}},
-	})
+	policy := slowPolicy(t, env, dist, "crash", images, 32)
 	first := startHelperWorker(t, env, -1)
 	id := mustCreate(t, env, "/replication/executions", map[string]any{"policy_id": policy})
-	waitReplication(t, 60*time.Second, "a first task to succeed", func() (bool, string) {
-		n, _ := env.DB.ReplicationTask.Query().Where(replicationtask.StatusEQ(replicationtask.StatusSuccess)).Count(t.Context())
-		return n > 0, fmt.Sprintf("%d succeeded", n)
-	})
+	waitFirstTask(t, env)
 	first.kill(t)
 	startHelperWorker(t, env, -1)
 	e := waitExecution(t, env, id)

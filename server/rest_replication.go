@@ -68,6 +68,16 @@ func getOne[T, H any](h *rest, w http.ResponseWriter, r *http.Request, get func(
 	writeJSON(w, http.StatusOK, shape(v))
 }
 
+// created answers 201 with the new item's address (location), or the error that kept it from being made.
+func (h *rest) created(w http.ResponseWriter, err error, location func() string) {
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	w.Header().Set("Location", location())
+	w.WriteHeader(http.StatusCreated)
+}
+
 // byID does something to the item the path's id names and answers 200.
 func (h *rest) byID(w http.ResponseWriter, r *http.Request, do func(context.Context, int) error) {
 	id, err := pathID(r, "id")
@@ -219,15 +229,12 @@ func (h *rest) createRegistry(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := b.input(endpoint.Input{})
-	if err == nil {
-		var ep *ent.RegistryEndpoint
-		if ep, err = h.res.Endpoints.Create(r.Context(), in); err == nil {
-			w.Header().Set("Location", "/api/v2.0/registries/"+strconv.Itoa(ep.ID))
-			w.WriteHeader(http.StatusCreated)
-			return
-		}
+	if err != nil {
+		h.fail(w, err)
+		return
 	}
-	h.fail(w, err)
+	ep, err := h.res.Endpoints.Create(r.Context(), in)
+	h.created(w, err, func() string { return "/api/v2.0/registries/" + strconv.Itoa(ep.ID) })
 }
 
 func (h *rest) getRegistry(w http.ResponseWriter, r *http.Request) {
@@ -446,15 +453,12 @@ func (h *rest) createReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in, err := policyInput(b)
-	if err == nil {
-		var p *ent.ReplicationPolicy
-		if p, err = h.res.Replication.CreatePolicy(r.Context(), in); err == nil {
-			w.Header().Set("Location", "/api/v2.0/replication/policies/"+strconv.Itoa(p.ID))
-			w.WriteHeader(http.StatusCreated)
-			return
-		}
+	if err != nil {
+		h.fail(w, err)
+		return
 	}
-	h.fail(w, err)
+	p, err := h.res.Replication.CreatePolicy(r.Context(), in)
+	h.created(w, err, func() string { return "/api/v2.0/replication/policies/" + strconv.Itoa(p.ID) })
 }
 
 func (h *rest) getReplicationPolicy(w http.ResponseWriter, r *http.Request) {
@@ -555,12 +559,7 @@ func (h *rest) startReplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := h.res.Replication.Start(r.Context(), b.PolicyID)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	w.Header().Set("Location", "/api/v2.0/replication/executions/"+strconv.Itoa(e.ID))
-	w.WriteHeader(http.StatusCreated)
+	h.created(w, err, func() string { return "/api/v2.0/replication/executions/" + strconv.Itoa(e.ID) })
 }
 
 func (h *rest) getReplicationExecution(w http.ResponseWriter, r *http.Request) {
