@@ -33,7 +33,7 @@ test('an endpoint is tested and added, a policy replicates an image and its exec
   await expect(form.getByRole('status')).toHaveText('Connection OK')
   await form.getByRole('button', { name: 'Add endpoint' }).click()
   await expect(form.getByRole('status')).toHaveText(`Endpoint self-${suffix} added.`)
-  const endpointRow = page.locator('tbody tr', { hasText: `self-${suffix}` })
+  const endpointRow = page.getByRole('table', { name: 'Registry endpoints' }).locator('tbody tr', { hasText: `self-${suffix}` })
   await expect(endpointRow).toContainText('(secret stored)')
   await expect(page.getByText(adminPassword())).toHaveCount(0)
 
@@ -49,7 +49,7 @@ test('an endpoint is tested and added, a policy replicates an image and its exec
   await policyForm.getByRole('button', { name: 'Add policy' }).click()
   await expect(policyForm.getByRole('status')).toHaveText(`Policy copy-${suffix} added.`)
 
-  const policyRow = page.locator('tbody tr', { hasText: `copy-${suffix}` })
+  const policyRow = page.getByRole('table', { name: 'Replication policies' }).locator('tbody tr', { hasText: `copy-${suffix}` })
   await expect(policyRow).toContainText('never run')
   await policyRow.getByRole('button', { name: `Replicate now copy-${suffix}` }).click()
 
@@ -57,6 +57,9 @@ test('an endpoint is tested and added, a policy replicates an image and its exec
   const run = executions.locator('tbody tr', { hasText: `copy-${suffix}` }).first()
   await expect(run).toContainText('Succeeded', { timeout: 30_000 })
   await expect(run).toContainText('1 copied, 0 failed, 0 skipped')
+  // The policy's last execution follows.
+  await expect(policyRow).toContainText('Succeeded')
+  await expect(policyRow).toContainText('1/1 copied')
   await run.getByRole('button', { name: /^Tasks/ }).click()
   await expect(page.getByRole('table', { name: /^Tasks of execution/ })).toContainText(`${target}/e2e-hello:v1`)
   await shot(page, 'replication')

@@ -169,42 +169,54 @@ function NewEndpoint() {
   return (
     <form className="settings" aria-label="New registry endpoint" onSubmit={onSubmit}>
       <h3>New endpoint</h3>
-      <label htmlFor="ep-name">Name</label>
-      <input id="ep-name" required maxLength={255} autoComplete="off" value={form.name} onChange={(e) => set({ name: e.target.value })} />
-      <label htmlFor="ep-type">Type</label>
-      <select id="ep-type" value={form.type} onChange={(e) => set({ type: e.target.value })}>
-        {types.map((t) => (
-          <option key={t.value} value={t.value}>
-            {t.label}
-          </option>
-        ))}
-      </select>
-      <label htmlFor="ep-url">URL</label>
-      <input id="ep-url" type="url" required placeholder="https://registry.example.com" value={form.url} onChange={(e) => set({ url: e.target.value })} />
-      <label htmlFor="ep-cred">Credential</label>
-      <select id="ep-cred" value={form.credentialType ?? 'none'} onChange={(e) => set({ credentialType: e.target.value })}>
-        {credentialTypes.map((t) => (
-          <option key={t.value} value={t.value}>
-            {t.label}
-          </option>
-        ))}
-      </select>
+      <div className="field">
+        <label htmlFor="ep-name">Name</label>
+        <input id="ep-name" required maxLength={255} autoComplete="off" value={form.name} onChange={(e) => set({ name: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="ep-type">Type</label>
+        <select id="ep-type" value={form.type} onChange={(e) => set({ type: e.target.value })}>
+          {types.map((t) => (
+            <option key={t.value} value={t.value}>
+              {t.label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="ep-url">URL</label>
+        <input id="ep-url" type="url" required placeholder="https://registry.example.com" value={form.url} onChange={(e) => set({ url: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="ep-cred">Credential</label>
+        <select id="ep-cred" value={form.credentialType ?? 'none'} onChange={(e) => set({ credentialType: e.target.value })}>
+          {credentialTypes.map((t) => (
+            <option key={t.value} value={t.value}>
+              {t.label}
+            </option>
+          ))}
+        </select>
+      </div>
       {form.credentialType !== 'none' && (
         <>
           {form.credentialType !== 'bearer' && (
             <>
-              <label htmlFor="ep-key">Access key (user or robot name)</label>
-              <input id="ep-key" autoComplete="off" value={form.accessKey ?? ''} onChange={(e) => set({ accessKey: e.target.value })} />
+              <div className="field">
+                <label htmlFor="ep-key">Access key (user or robot name)</label>
+                <input id="ep-key" autoComplete="off" value={form.accessKey ?? ''} onChange={(e) => set({ accessKey: e.target.value })} />
+              </div>
             </>
           )}
-          <label htmlFor="ep-secret">{form.credentialType === 'bearer' ? 'Token' : 'Secret'}</label>
-          <input
-            id="ep-secret"
-            type="password"
-            autoComplete="off"
-            value={form.accessSecret ?? ''}
-            onChange={(e) => set({ accessSecret: e.target.value })}
-          />
+          <div className="field">
+            <label htmlFor="ep-secret">{form.credentialType === 'bearer' ? 'Token' : 'Secret'}</label>
+            <input
+              id="ep-secret"
+              type="password"
+              autoComplete="off"
+              value={form.accessSecret ?? ''}
+              onChange={(e) => set({ accessSecret: e.target.value })}
+            />
+          </div>
         </>
       )}
       <label className="check">

@@ -88,7 +88,7 @@ const RetryMutation = graphql(`
 type Execution = ReplicationExecutionsQuery['replicationExecutions']['items'][number]
 
 /** ExecutionsSection is the history of executions, running ones followed live. */
-export function ExecutionsSection({ version }: { version: number }) {
+export function ExecutionsSection({ version, onEnded }: { version: number; onEnded: () => void }) {
   const context = useMemo(() => ({ additionalTypenames: ['ReplicationExecution'] }), [])
   const [list, refetch] = useQuery({ query: ExecutionsDocument, context })
   // A policy started from this page: show its execution at once.
@@ -114,7 +114,7 @@ export function ExecutionsSection({ version }: { version: number }) {
           </thead>
           <tbody>
             {list.data.replicationExecutions.items.map((e) => (
-              <ExecutionRow key={e.id} execution={e} />
+              <ExecutionRow key={e.id} execution={e} onEnded={onEnded} />
             ))}
           </tbody>
         </table>
@@ -123,7 +123,7 @@ export function ExecutionsSection({ version }: { version: number }) {
   )
 }
 
-function ExecutionRow({ execution: initial }: { execution: Execution }) {
+function ExecutionRow({ execution: initial, onEnded }: { execution: Execution; onEnded: () => void }) {
   const active = initial.status === 'PENDING' || initial.status === 'RUNNING'
   const [live] = useSubscription({ query: ProgressSubscription, variables: { id: initial.id }, pause: !active })
   const [stopped, stop] = useMutation(StopMutation)
@@ -132,6 +132,10 @@ function ExecutionRow({ execution: initial }: { execution: Execution }) {
   const running = e.status === 'PENDING' || e.status === 'RUNNING'
   const [open, setOpen] = useState(false)
   const done = e.succeeded + e.failed + e.skipped + e.stopped
+  // An execution followed live that ends changes its policy's "last execution".
+  useEffect(() => {
+    if (active && !running) onEnded()
+  }, [active, running, onEnded])
 
   return (
     <Fragment>

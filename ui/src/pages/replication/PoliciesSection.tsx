@@ -1,4 +1,4 @@
-import { useMemo, useState, type FormEvent } from 'react'
+import { useEffect, useMemo, useState, type FormEvent } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
@@ -72,9 +72,12 @@ const flattening = [
 ]
 
 /** PoliciesSection lists replication policies with their last execution, starts them, and adds new ones. */
-export function PoliciesSection({ onStarted }: { onStarted: () => void }) {
+export function PoliciesSection({ onStarted, ended }: { onStarted: () => void; ended: number }) {
   const context = useMemo(() => ({ additionalTypenames: ['ReplicationPolicy', 'ReplicationExecution'] }), [])
-  const [list] = useQuery({ query: PoliciesDocument, context })
+  const [list, refetch] = useQuery({ query: PoliciesDocument, context })
+  useEffect(() => {
+    if (ended > 0) refetch({ requestPolicy: 'network-only' })
+  }, [ended, refetch])
   const [, remove] = useMutation(DeletePolicyMutation)
   const [started, start] = useMutation(StartMutation)
 
@@ -201,62 +204,80 @@ function NewPolicy() {
   return (
     <form className="settings" aria-label="New replication policy" onSubmit={onSubmit}>
       <h3>New policy</h3>
-      <label htmlFor="rp-name">Name</label>
-      <input id="rp-name" required maxLength={255} autoComplete="off" value={form.name} onChange={(e) => set({ name: e.target.value })} />
-      <label htmlFor="rp-direction">Direction</label>
-      <select id="rp-direction" value={form.direction} onChange={(e) => set({ direction: e.target.value as ReplicationDirection })}>
-        <option value="PUSH">Push-based: from this registry to the endpoint</option>
-        <option value="PULL">Pull-based: from the endpoint to this registry</option>
-      </select>
-      <label htmlFor="rp-endpoint">Endpoint</label>
-      <select id="rp-endpoint" required value={registryID} onChange={(e) => set({ registryID: e.target.value })}>
-        {endpoints.data?.registryEndpoints.items.map((ep) => (
-          <option key={ep.id} value={ep.id}>
-            {ep.name} ({ep.url})
-          </option>
-        ))}
-      </select>
-      <label htmlFor="rp-repo">Repository filter</label>
-      <input
-        id="rp-repo"
-        placeholder="library/**"
-        aria-describedby="rp-repo-help"
-        value={filter.repository ?? ''}
-        onChange={(e) => set({ filter: { ...filter, repository: e.target.value } })}
-      />
-      <p id="rp-repo-help" className="help">
-        A doublestar glob on the full repository name: *, **, ?, [abc], {'{a,b}'}. Empty: every repository.
-      </p>
-      <label htmlFor="rp-tag">Tag filter</label>
-      <input id="rp-tag" placeholder="v*" value={filter.tag ?? ''} onChange={(e) => set({ filter: { ...filter, tag: e.target.value } })} />
+      <div className="field">
+        <label htmlFor="rp-name">Name</label>
+        <input id="rp-name" required maxLength={255} autoComplete="off" value={form.name} onChange={(e) => set({ name: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="rp-direction">Direction</label>
+        <select id="rp-direction" value={form.direction} onChange={(e) => set({ direction: e.target.value as ReplicationDirection })}>
+          <option value="PUSH">Push-based: from this registry to the endpoint</option>
+          <option value="PULL">Pull-based: from the endpoint to this registry</option>
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="rp-endpoint">Endpoint</label>
+        <select id="rp-endpoint" required value={registryID} onChange={(e) => set({ registryID: e.target.value })}>
+          {endpoints.data?.registryEndpoints.items.map((ep) => (
+            <option key={ep.id} value={ep.id}>
+              {ep.name} ({ep.url})
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="rp-repo">Repository filter</label>
+        <input
+          id="rp-repo"
+          placeholder="library/**"
+          aria-describedby="rp-repo-help"
+          value={filter.repository ?? ''}
+          onChange={(e) => set({ filter: { ...filter, repository: e.target.value } })}
+        />
+        <p id="rp-repo-help" className="help">
+          A doublestar glob on the full repository name: *, **, ?, [abc], {'{a,b}'}. Empty: every repository.
+        </p>
+      </div>
+      <div className="field">
+        <label htmlFor="rp-tag">Tag filter</label>
+        <input id="rp-tag" placeholder="v*" value={filter.tag ?? ''} onChange={(e) => set({ filter: { ...filter, tag: e.target.value } })} />
+      </div>
       <label className="check">
         <input type="checkbox" checked={!!filter.tagExclude} onChange={(e) => set({ filter: { ...filter, tagExclude: e.target.checked } })} />
         Exclude the matching tags instead
       </label>
-      <label htmlFor="rp-ns">Destination namespace</label>
-      <input id="rp-ns" placeholder="mirror" value={form.destNamespace ?? ''} onChange={(e) => set({ destNamespace: e.target.value })} />
-      <label htmlFor="rp-flatten">Flattening</label>
-      <select
-        id="rp-flatten"
-        value={form.destNamespaceReplaceCount ?? 0}
-        onChange={(e) => set({ destNamespaceReplaceCount: Number(e.target.value) })}
-      >
-        {flattening.map((f) => (
-          <option key={f.value} value={f.value}>
-            {f.label}
-          </option>
-        ))}
-      </select>
-      <label htmlFor="rp-trigger">Trigger</label>
-      <select id="rp-trigger" value={form.trigger ?? 'MANUAL'} onChange={(e) => set({ trigger: e.target.value as ReplicationTrigger })}>
-        <option value="MANUAL">Manual</option>
-        <option value="SCHEDULED">Scheduled (cron)</option>
-        <option value="EVENT_BASED">On push, tag and delete</option>
-      </select>
+      <div className="field">
+        <label htmlFor="rp-ns">Destination namespace</label>
+        <input id="rp-ns" placeholder="mirror" value={form.destNamespace ?? ''} onChange={(e) => set({ destNamespace: e.target.value })} />
+      </div>
+      <div className="field">
+        <label htmlFor="rp-flatten">Flattening</label>
+        <select
+          id="rp-flatten"
+          value={form.destNamespaceReplaceCount ?? 0}
+          onChange={(e) => set({ destNamespaceReplaceCount: Number(e.target.value) })}
+        >
+          {flattening.map((f) => (
+            <option key={f.value} value={f.value}>
+              {f.label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor="rp-trigger">Trigger</label>
+        <select id="rp-trigger" value={form.trigger ?? 'MANUAL'} onChange={(e) => set({ trigger: e.target.value as ReplicationTrigger })}>
+          <option value="MANUAL">Manual</option>
+          <option value="SCHEDULED">Scheduled (cron)</option>
+          <option value="EVENT_BASED">On push, tag and delete</option>
+        </select>
+      </div>
       {form.trigger === 'SCHEDULED' && (
         <>
-          <label htmlFor="rp-cron">Cron expression (UTC)</label>
-          <input id="rp-cron" required placeholder="0 3 * * *" value={form.cron ?? ''} onChange={(e) => set({ cron: e.target.value })} />
+          <div className="field">
+            <label htmlFor="rp-cron">Cron expression (UTC)</label>
+            <input id="rp-cron" required placeholder="0 3 * * *" value={form.cron ?? ''} onChange={(e) => set({ cron: e.target.value })} />
+          </div>
         </>
       )}
       <label className="check">
@@ -267,8 +288,10 @@ function NewPolicy() {
         <input type="checkbox" checked={!!form.replicateDeletion} onChange={(e) => set({ replicateDeletion: e.target.checked })} />
         Delete remotely what is deleted here
       </label>
-      <label htmlFor="rp-speed">Bandwidth limit (KB/s, 0 for none)</label>
-      <input id="rp-speed" type="number" min={0} value={form.speedKB ?? 0} onChange={(e) => set({ speedKB: Number(e.target.value) })} />
+      <div className="field">
+        <label htmlFor="rp-speed">Bandwidth limit (KB/s, 0 for none)</label>
+        <input id="rp-speed" type="number" min={0} value={form.speedKB ?? 0} onChange={(e) => set({ speedKB: Number(e.target.value) })} />
+      </div>
       {notice && (
         <p className="notice" role="status">
           {notice}

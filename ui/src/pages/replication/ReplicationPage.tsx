@@ -1,4 +1,4 @@
-import { useState } from 'react'
+import { useCallback, useState } from 'react'
 import { useTitle } from '../../components/title'
 import { AdminHead } from '../admin/AdminHead'
 import { EndpointsSection } from './EndpointsSection'
@@ -12,11 +12,13 @@ import { PoliciesSection } from './PoliciesSection'
 export function ReplicationPage() {
   useTitle('Replication')
   const [version, setVersion] = useState(0)
+  const [ended, setEnded] = useState(0)
+  const onEnded = useCallback(() => setEnded((n) => n + 1), [])
   return (
     <AdminHead title="Replication">
       <EndpointsSection />
-      <PoliciesSection onStarted={() => setVersion(version + 1)} />
-      <ExecutionsSection version={version} />
+      <PoliciesSection onStarted={() => setVersion(version + 1)} ended={ended} />
+      <ExecutionsSection version={version} onEnded={onEnded} />
     </AdminHead>
   )
 }
