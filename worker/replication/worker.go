@@ -121,7 +121,7 @@ WHERE execution_id = $1 AND status IN ('PENDING', 'RUNNING')`, e.ID)
 	// Only a run still under way: the reconciler may have ended it (this worker presumed dead).
 	if serr := w.db.ReplicationExecution.Update().Where(replicationexecution.ID(e.ID),
 		replicationexecution.StatusIn(replicationexecution.StatusPending, replicationexecution.StatusRunning)).
-		SetStatus(status).SetEndedAt(time.Now()).SetLog(done.Log + x.logText()).Exec(bg); serr != nil {
+		SetStatus(status).SetEndedAt(time.Now()).SetLog(e.Log + x.logText()).Exec(bg); serr != nil {
 		return errors.Join(err, serr)
 	}
 	w.event(ctx, e.ID, event.ReplicationCompleted, int64(done.Succeeded))
@@ -533,6 +533,10 @@ func (x *execution) progress(ctx context.Context) {
 	if err := recount(ctx, x.w.pool, x.e.ID); err != nil {
 		x.w.log.Warn("replication progress", "execution", x.e.ID, "err", err)
 		return
+	}
+	// The log so far: what the execution had when this attempt began, and this attempt's lines.
+	if err := x.w.db.ReplicationExecution.UpdateOneID(x.e.ID).SetLog(x.e.Log + x.logText()).Exec(ctx); err != nil {
+		x.w.log.Warn("replication progress", "execution", x.e.ID, "err", err)
 	}
 	x.w.event(ctx, x.e.ID, event.ReplicationProgress, 0)
 }
