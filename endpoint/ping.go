@@ -84,8 +84,10 @@ func get(ctx context.Context, client *http.Client, target string, prepare func(*
 // authenticate answers a 401 challenge with cred.
 func authenticate(ctx context.Context, client *http.Client, ep *ent.RegistryEndpoint, cred Credential, challenge string) error {
 	scheme, params := parseChallenge(challenge)
-	if cred.Type == registryendpoint.CredentialTypeNone {
-		return pingErr("auth", "authentication required: the registry asks for credentials and this endpoint has none")
+	// Without a credential, a Bearer challenge may still grant anonymous access (Docker Hub,
+	// public projects): the token service says.
+	if cred.Type == registryendpoint.CredentialTypeNone && !strings.EqualFold(scheme, "bearer") {
+		return pingErr("auth", "authentication required: the registry asks for a user name and password and this endpoint has none")
 	}
 	direct := strings.EqualFold(scheme, "basic") ||
 		(strings.EqualFold(scheme, "bearer") && cred.Type == registryendpoint.CredentialTypeBearer)
@@ -117,6 +119,9 @@ func authenticate(ctx context.Context, client *http.Client, ep *ent.RegistryEndp
 			return classify(ru.Host, err)
 		}
 		defer resp.Body.Close()
+		if (resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden) && cred.Type == registryendpoint.CredentialTypeNone {
+			return pingErr("auth", "authentication required: the registry gives no anonymous access (%s); give this endpoint a credential", resp.Status)
+		}
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return pingErr("auth", "authentication failed: the token service refused the %s credential (%s); check the access key and secret", cred.Type, resp.Status)
 		}

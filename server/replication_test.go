@@ -359,6 +359,10 @@ func TestReplicationBetweenBerths(t *testing.T) {
 	if status, _, body := harborAPI(t, env, http.MethodPost, "/registries/ping", good); status != http.StatusOK {
 		t.Fatalf("ping with good credentials: %d %s", status, body)
 	}
+	// Anonymous: Berth's token service grants anonymous tokens (public projects), so it connects.
+	if status, _, body := harborAPI(t, env, http.MethodPost, "/registries/ping", map[string]any{"type": "berth", "url": remoteEnv.URL}); status != http.StatusOK {
+		t.Fatalf("anonymous ping: %d %s", status, body)
+	}
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -370,7 +374,7 @@ func TestReplicationBetweenBerths(t *testing.T) {
 		want string
 	}{
 		{map[string]any{"type": "berth", "url": remoteEnv.URL, "credential": map[string]any{"type": "basic", "access_key": "admin", "access_secret": "wrong"}}, "authentication failed"},
-		{map[string]any{"type": "berth", "url": remoteEnv.URL}, "authentication required"},
+		{map[string]any{"type": "berth", "url": remoteEnv.URL, "credential": map[string]any{"type": "oauth", "access_secret": "not-a-token"}}, "authentication failed"},
 		{map[string]any{"type": "docker-registry", "url": closedURL}, "connection refused"},
 		{map[string]any{"type": "docker-registry", "url": "http://no-such-host.invalid"}, "DNS"},
 		{map[string]any{"type": "docker-registry", "url": remoteEnv.URL + "/api"}, "nothing after the host"},

@@ -22,12 +22,13 @@ test('an endpoint is tested and added, a policy replicates an image and its exec
   await form.getByRole('button', { name: 'Test connection' }).click()
   await expect(form.getByRole('status')).toContainText('connection refused')
 
-  // This very Berth, as a remote: anonymous first (refused), then with the admin's credential.
+  // This very Berth, as a remote: a wrong secret first, then the admin's.
   await form.getByLabel('URL').fill(page.url().replace(/\/admin\/replication$/, ''))
-  await form.getByRole('button', { name: 'Test connection' }).click()
-  await expect(form.getByRole('status')).toContainText('authentication required')
   await form.getByLabel('Credential').selectOption('basic')
   await form.getByLabel('Access key (user or robot name)').fill('admin')
+  await form.getByLabel('Secret').fill('not-the-password')
+  await form.getByRole('button', { name: 'Test connection' }).click()
+  await expect(form.getByRole('status')).toContainText('authentication failed')
   await form.getByLabel('Secret').fill(adminPassword())
   await form.getByRole('button', { name: 'Test connection' }).click()
   await expect(form.getByRole('status')).toHaveText('Connection OK')
