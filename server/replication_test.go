@@ -23,13 +23,18 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/opencontainers/go-digest"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
 
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
+	"github.com/berth-registry/berth/worker/replication"
 )
 
 // distribution is Distribution's registry binary serving a directory on a loopback address; it
@@ -759,5 +764,56 @@ func TestReplicationSurvivesKilledWorker(t *testing.T) {
 	stored, err := env.DB.ReplicationExecution.Get(t.Context(), id)
 	if err != nil || !strings.Contains(stored.Log, "attempt 2") {
 		t.Fatalf("execution log does not show the resumed attempt: %q %v", stored.Log, err)
+	}
+}
+
+// A scheduled policy runs when its cron expression comes due, once however often the scheduler
+// looks.
+func TestReplicationSchedule(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	d := pushImage(t, crane, env.Host+"/library/cron:v1", 1024)
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{"name": "nightly", "dest_registry": map[string]any{"id": reg},
+		"trigger": map[string]any{"type": "scheduled", "trigger_settings": map[string]any{"cron": "* * * * *"}}})
+	if status, _, body := harborAPI(t, env, http.MethodPost, "/replication/policies", map[string]any{"name": "bad-cron",
+		"dest_registry": map[string]any{"id": reg}, "trigger": map[string]any{"type": "scheduled", "trigger_settings": map[string]any{"cron": "sometimes"}}}); status != http.StatusBadRequest || !strings.Contains(string(body), "cron") {
+		t.Fatalf("a bad cron expression: %d %s", status, body)
+	}
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, env.DatabaseURL+"&pool_max_conns=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// The policy was saved two minutes ago: a minute-by-minute schedule is due.
+	if _, err := pool.Exec(ctx, `UPDATE replication_policies SET updated_at = now() - interval '2 minutes' WHERE id = $1`, policy); err != nil {
+		t.Fatal(err)
+	}
+	scheduler := rivertest.NewWorker(t, riverpgxv5.New(pool), &river.Config{}, replication.NewScheduler(pool))
+	for range 2 { // the second look finds the turn taken
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := scheduler.Work(ctx, t, tx, replication.SchedulerArgs{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		_ = tx.Rollback(ctx)
+	}
+	var list []restExecution
+	waitReplication(t, 30*time.Second, "the scheduled execution to end", func() (bool, string) {
+		_, _, body := harborAPI(t, env, http.MethodGet, fmt.Sprintf("/replication/executions?policy_id=%d", policy), nil)
+		list = nil
+		err := json.Unmarshal(body, &list)
+		return err == nil && len(list) > 0 && list[0].Status == "Succeed", string(body)
+	})
+	if len(list) != 1 {
+		t.Fatalf("scheduled executions = %d, want 1", len(list))
+	}
+	if got, err := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")("digest", dist.addr+"/library/cron:v1"); err != nil || strings.TrimSpace(got) != d {
+		t.Fatalf("library/cron:v1 on the destination = %q %v", got, err)
 	}
 }
