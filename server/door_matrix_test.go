@@ -67,6 +67,11 @@ type doorMatrix struct {
 	baseIDs  map[string]string
 	scanner  string // the built-in scanner's id
 
+	// adminGQL and adminV2 are the system administrator's identity token and registry token (for
+	// the app repositories), so that arranging a probe costs no password check.
+	adminGQL, adminV2 doorCaller
+	manifests         map[string][]byte // <project>/app:base
+
 	mu         sync.Mutex
 	principals map[string]*auth.Principal // by Authorization header: a password is checked once
 }
@@ -130,7 +135,7 @@ func (m *doorMatrix) gql(t *testing.T, c doorCaller, query string, vars map[stri
 // admin runs a GraphQL operation as the system administrator and decodes its data into out.
 func (m *doorMatrix) admin(t *testing.T, query string, vars map[string]any, out any) {
 	t.Helper()
-	res := m.gql(t, doorCaller{name: "admin", authorization: permAdmin.authorization()}, query, vars)
+	res := m.gql(t, m.adminGQL, query, vars)
 	if len(res.Errors) > 0 {
 		t.Fatalf("as admin: %s: %+v", query, res.Errors)
 	}
@@ -285,11 +290,38 @@ func (c doorCaller) slug() string {
 	return strings.ToLower(strings.NewReplacer("$", "", "+", "-", ":", "-", "_", "-", " ", "-").Replace(c.name))
 }
 
-// fresh pushes a new artifact (tagged) into the caller's project as admin, for a probe that uses it up.
+// fresh pushes a new artifact tagged <what>-<caller> into the caller's project as admin, for a
+// probe that uses it up: the base image with an annotation that makes its digest its own.
 func (m *doorMatrix) fresh(t *testing.T, c doorCaller, what string) (digest, id, tag string) {
+	t.Helper()
 	tag = what + "-" + c.slug()
-	digest, id = m.push(t, c.project, tag)
-	return digest, id, tag
+	var manifest map[string]any
+	if err := json.Unmarshal(m.manifests[c.project], &manifest); err != nil {
+		t.Fatal(err)
+	}
+	manifest["annotations"] = map[string]string{"probe": tag}
+	body, _ := json.Marshal(manifest)
+	status, hdr, resp := m.do(t, http.MethodPut, "/v2/"+c.project+"/app/manifests/"+tag, m.adminV2.authorization, body, "application/vnd.oci.image.manifest.v1+json")
+	if status != http.StatusCreated {
+		t.Fatalf("push %s: %d %s", tag, status, resp)
+	}
+	digest = hdr.Get("Docker-Content-Digest")
+	var a struct{ Artifact struct{ ID string } }
+	m.admin(t, `query($r: String!, $d: String!) { artifact(repository: $r, reference: $d) { id } }`,
+		map[string]any{"r": c.project + "/app", "d": digest}, &a)
+	return digest, a.Artifact.ID, tag
+}
+
+// token is a token from the token service for the system administrator, with scope (none: an
+// identity token).
+func (m *doorMatrix) token(t *testing.T, scope string) doorCaller {
+	t.Helper()
+	status, _, b := m.do(t, http.MethodGet, "/service/token?service=berth"+scope, permAdmin.authorization(), nil, "")
+	var tok struct{ Token string }
+	if err := json.Unmarshal(b, &tok); status != http.StatusOK || err != nil {
+		t.Fatalf("admin's token: %d %s", status, b)
+	}
+	return doorCaller{name: "admin", authorization: "Bearer " + tok.Token}
 }
 
 // tagID is the id of tag on the artifact digest in <project>/app.
@@ -672,7 +704,9 @@ func setupDoorMatrix(t *testing.T) *doorMatrix {
 		permFixture: &permFixture{env: env, projects: map[string]int{}, labels: map[string]string{}, base: map[string]string{}},
 		decider:     auth.NewService(env.DB, tokens, time.Hour),
 		policies:    map[string]int{}, baseIDs: map[string]string{}, principals: map[string]*auth.Principal{},
+		manifests: map[string][]byte{},
 	}
+	m.adminGQL = m.token(t, "")
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("pong")) }))
 	t.Cleanup(receiver.Close)
 	m.projects["priv"] = env.CreateProject("priv", false)
@@ -686,6 +720,11 @@ func setupDoorMatrix(t *testing.T) *doorMatrix {
 		var a struct{ Artifact struct{ ID, Digest string } }
 		m.admin(t, `query($r: String!) { artifact(repository: $r, reference: "base") { id digest } }`, map[string]any{"r": name + "/app"}, &a)
 		m.base[name], m.baseIDs[name] = a.Artifact.Digest, a.Artifact.ID
+		status, _, manifest := m.do(t, http.MethodGet, "/v2/"+name+"/app/manifests/base", permAdmin.authorization(), nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("get %s: %d %s", ref, status, manifest)
+		}
+		m.manifests[name] = manifest
 		var l struct{ CreateLabel struct{ ID string } }
 		m.admin(t, `mutation($p: ID) { createLabel(input: {name: "prod", projectID: $p}) { id } }`, map[string]any{"p": id}, &l)
 		m.labels[name] = l.CreateLabel.ID
@@ -710,6 +749,7 @@ func setupDoorMatrix(t *testing.T) *doorMatrix {
 			m.admin(t, `mutation($id: ID!) { removeMember(id: $id) }`, map[string]any{"id": mb.ID}, nil)
 		}
 	}
+	m.adminV2 = m.token(t, "&scope=repository:priv/app:pull,push&scope=repository:pub/app:pull,push")
 	// One delivery whose receiver answered, for webhook-response:read.
 	var sent struct{ TestWebhookPolicy struct{ ID string } }
 	m.admin(t, `mutation($id: ID!) { testWebhookPolicy(id: $id) { id } }`, map[string]any{"id": m.policies["priv"]}, &sent)
