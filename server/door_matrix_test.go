@@ -286,6 +286,25 @@ func repoScope(verb string) doorProbe {
 }
 
 // slug is the caller's name as part of a name or tag: lower case, no spaces.
+// withToken is a /v2 probe sent with a registry token the caller got from the token service for
+// verb: what the token service leaves out, the registry refuses.
+func withToken(verb, method string, path func(c doorCaller) string, ok int) doorProbe {
+	return doorProbe{door: "/v2 with a token", folds: true, try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
+		status, _, b := m.do(t, http.MethodGet, "/service/token?service=berth&scope=repository:"+c.project+"/app:"+verb, c.authorization, nil, "")
+		var tok struct{ Token string }
+		if err := json.Unmarshal(b, &tok); status != http.StatusOK || err != nil {
+			return doorAnswer("unexpected " + strconv.Itoa(status)), string(b)
+		}
+		bearer := doorCaller{name: c.name, authorization: "Bearer " + tok.Token, project: c.project}
+		status, hdr, b := m.do(t, method, path(c), bearer.authorization, nil, "")
+		// A token is never anonymous, but an anonymous caller's refusal is still a challenge.
+		if c.anonymous() && status == http.StatusUnauthorized && strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer realm=") {
+			return answerRefused, fmt.Sprintf("%d %s", status, b)
+		}
+		return registryAnswer(bearer, ok, status, hdr, b)
+	}}
+}
+
 func (c doorCaller) slug() string {
 	return strings.ToLower(strings.NewReplacer("$", "", "+", "-", ":", "-", "_", "-", " ", "-").Replace(c.name))
 }
@@ -382,6 +401,7 @@ var projectProbes = map[auth.Action][]doorProbe{
 		}, http.StatusOK),
 		registryProbe(http.MethodGet, func(_ *testing.T, _ *doorMatrix, c doorCaller) string { return "/v2/" + c.project + "/app/tags/list" }, http.StatusOK),
 		repoScope("pull"),
+		withToken("pull", http.MethodGet, func(c doorCaller) string { return "/v2/" + c.project + "/app/manifests/base" }, http.StatusOK),
 		{door: "GraphQL", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
 			// The manifest is what a pull reads; the artifact itself is visible with project:read.
 			res := m.gql(t, c, `query($r: String!) { artifact(repository: $r, reference: "base") { manifest } }`, map[string]any{"r": c.project + "/app"})
@@ -398,8 +418,10 @@ var projectProbes = map[auth.Action][]doorProbe{
 			return "/v2/" + c.project + "/app/blobs/uploads/"
 		}, http.StatusAccepted),
 		repoScope("push"),
+		withToken("push", http.MethodPost, func(c doorCaller) string { return "/v2/" + c.project + "/app/blobs/uploads/" }, http.StatusAccepted),
 	},
 	auth.ActionDeleteArtifact: {
+		repoScope("delete"),
 		registryProbe(http.MethodDelete, func(t *testing.T, m *doorMatrix, c doorCaller) string {
 			d, _, _ := m.fresh(t, c, "v2-del")
 			return "/v2/" + c.project + "/app/manifests/" + d
@@ -419,6 +441,7 @@ var projectProbes = map[auth.Action][]doorProbe{
 		}),
 	},
 	auth.ActionDeleteTag: {
+		repoScope("delete"),
 		registryProbe(http.MethodDelete, func(t *testing.T, m *doorMatrix, c doorCaller) string {
 			_, _, tag := m.fresh(t, c, "v2-untag")
 			return "/v2/" + c.project + "/app/manifests/" + tag
