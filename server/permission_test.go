@@ -380,30 +380,14 @@ func checkRegistryPermissions(t *testing.T, f *permFixture, r permRow) {
 // and returns the actions it grants on repo.
 func permTokenActions(t *testing.T, token, repo string) []string {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWT", token)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	var claims struct {
-		Access []struct {
-			Type, Name string
-			Actions    []string
-		}
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatalf("token payload %s: %v", payload, err)
-	}
 	var actions []string
-	for _, a := range claims.Access {
-		if a.Type != "repository" || a.Name != repo {
-			t.Errorf("token grants %s %s, asked only for repository %s", a.Type, a.Name, repo)
+	for _, g := range tokenGrants(t, token) {
+		action, ok := strings.CutPrefix(g, "repository:"+repo+":")
+		if !ok {
+			t.Errorf("token grants %s, asked only for repository %s", g, repo)
 			continue
 		}
-		actions = append(actions, a.Actions...)
+		actions = append(actions, action)
 	}
 	return actions
 }
