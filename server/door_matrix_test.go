@@ -20,15 +20,6 @@ import (
 	"github.com/berth-registry/berth/server/servertest"
 )
 
-// The door matrix: auth.Decide is the one access decision, and every door that exposes an action
-// (/v2, the token service, GraphQL, REST, myPermissions) must give its doorAnswer. This test walks the
-// role table itself (auth.ProjectActions, auth.SystemActions), so a new row fails here until it
-// has a probe: an action no door is asked about is an action nobody has checked a door honours.
-//
-// It is the companion of TestPermissionMatrixOnRegistryGraphQLAndREST, which writes the expected
-// answers out by hand (so that the table itself is held to the spec); here the expectation is
-// whatever Decide answers, and only the doors are under test.
-
 // doorAnswer is what a door said, in Decide's words (a door that cannot tell Hidden from Refused, as
 // /v2 cannot, has its expectation folded).
 type doorAnswer string
@@ -76,7 +67,7 @@ type doorMatrix struct {
 	principals map[string]*auth.Principal // by Authorization header: a password is checked once
 }
 
-// decide is auth.Decide's doorAnswer for c.
+// decide is auth.Decide's answer for c.
 func (m *doorMatrix) decide(t *testing.T, c doorCaller, project string, action auth.Action) auth.Decision {
 	t.Helper()
 	ctx := context.Background()
@@ -111,7 +102,7 @@ func (m *doorMatrix) decide(t *testing.T, c doorCaller, project string, action a
 	return d
 }
 
-// gql posts a GraphQL operation as c and returns the decoded doorAnswer.
+// gql posts a GraphQL operation as c and returns the decoded answer.
 func (m *doorMatrix) gql(t *testing.T, c doorCaller, query string, vars map[string]any) *servertest.GraphQLResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
@@ -146,7 +137,7 @@ func (m *doorMatrix) admin(t *testing.T, query string, vars map[string]any, out 
 	}
 }
 
-// gqlAnswer reads a GraphQL doorAnswer: success (or one of the codes that only a caller let through
+// gqlAnswer reads a GraphQL answer: success (or one of the codes that only a caller let through
 // can get, such as CONFLICT) is allowed, NOT_FOUND hidden, and the refusal the caller should get
 // (UNAUTHENTICATED for the anonymous, FORBIDDEN otherwise) refused.
 func gqlAnswer(c doorCaller, res *servertest.GraphQLResponse, passed ...string) (doorAnswer, string) {
@@ -164,7 +155,7 @@ func gqlAnswer(c doorCaller, res *servertest.GraphQLResponse, passed ...string) 
 	}
 }
 
-// restAnswer reads a REST doorAnswer the same way: 2xx (or a status in passed) allowed, 404 hidden,
+// restAnswer reads a REST answer the same way: 2xx (or a status in passed) allowed, 404 hidden,
 // 401 for the anonymous and 403 for everyone else refused.
 func restAnswer(c doorCaller, status int, body []byte, passed ...int) (doorAnswer, string) {
 	detail := fmt.Sprintf("%d %s", status, body)
@@ -180,7 +171,7 @@ func restAnswer(c doorCaller, status int, body []byte, passed ...int) (doorAnswe
 	}
 }
 
-// registryAnswer reads a /v2 doorAnswer: ok allowed; a Bearer challenge for the anonymous and 403
+// registryAnswer reads a /v2 answer: ok allowed; a Bearer challenge for the anonymous and 403
 // DENIED for everyone else refused.
 func registryAnswer(c doorCaller, ok, status int, hdr http.Header, body []byte) (doorAnswer, string) {
 	detail := fmt.Sprintf("%d (WWW-Authenticate %q) %s", status, hdr.Get("WWW-Authenticate"), body)
@@ -616,6 +607,14 @@ var askedOnlyByMyPermissions = map[auth.Action]string{
 	auth.ActionReadSystemEvents: "filters a subscription's stream",
 }
 
+// TestDoorsAnswerAsDecide is the door matrix: auth.Decide is the one access decision, and every
+// door that exposes an action (/v2, the token service, GraphQL, REST, myPermissions) must give its
+// answer, for every caller of the matrix (see callers). The test walks the role table itself (auth.ProjectActions, auth.SystemActions), so a new row fails here until it
+// has a probe: an action no door is asked about is an action nobody has checked a door honours.
+//
+// It is the companion of TestPermissionMatrixOnRegistryGraphQLAndREST, which writes the expected
+// answers out by hand (so that the table itself is held to the spec); here the expectation is
+// whatever Decide answers, and only the doors are under test.
 func TestDoorsAnswerAsDecide(t *testing.T) {
 	t.Parallel()
 	for scope, probes := range map[string]struct {
@@ -671,7 +670,7 @@ func TestDoorsAnswerAsDecide(t *testing.T) {
 	})
 }
 
-// check asks every probe of action as c and compares each door's doorAnswer with Decide's.
+// check asks every probe of action as c and compares each door's answer with Decide's.
 func (m *doorMatrix) check(t *testing.T, c doorCaller, project string, action auth.Action, probes []doorProbe) {
 	t.Helper()
 	d := m.decide(t, c, project, action)
@@ -829,8 +828,8 @@ func (m *doorMatrix) callers(t *testing.T) (project, system []doorCaller, robots
 			map[string]any{"p": m.projects["priv"], "n": "only-" + resource + "-" + verb, "r": resource, "a": verb}, &out)
 		robots[a] = doorCaller{name: out.CreateRobot.Robot.Name, authorization: basic(out.CreateRobot.Robot.Name, out.CreateRobot.Secret), project: "priv"}
 	}
-	// The project admin is an ordinary user at system level, and the one who may send the test
-	// delivery that shows whether a receiver's doorAnswer is revealed.
+	// The project admin is an ordinary user at system level, and one who may read the webhook's
+	// deliveries (but not what their receiver answered).
 	system = []doorCaller{admin, project[0], outsider, robots[auth.ActionPull], anonymous}
 	return project, system, robots
 }
