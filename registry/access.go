@@ -211,8 +211,7 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route,
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
 		return nil, false
 	case ent.IsNotFound(err):
-		serveError(w, errcode.ErrorCodeNameUnknown.WithMessage(
-			fmt.Sprintf("project %q does not exist: create it first", projectOf(rt.name))), http.StatusNotFound)
+		r.projectUnknown(w, rt)
 		return nil, false
 	case err != nil:
 		r.failed(w, "look up project", err)
@@ -226,6 +225,9 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route,
 		return proj, true
 	case !p.Authenticated():
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+	case d == auth.Hidden:
+		// A private project the caller may not see answers as one that does not exist.
+		r.projectUnknown(w, rt)
 	case d == auth.OutOfScope:
 		// The permission is there but this token's scope lacks it: a new challenge makes the
 		// client ask for a token that has it.
@@ -235,6 +237,14 @@ func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route,
 			fmt.Sprintf("%s may not %s in project %s", p.Name, auth.TokenVerb(needed), proj.Name)), http.StatusForbidden)
 	}
 	return nil, false
+}
+
+// projectUnknown answers a request on a project that does not exist or that the caller may not
+// see: the same answer for both, so that a private project's name cannot be probed.
+func (r *Registry) projectUnknown(w http.ResponseWriter, rt route) {
+	serveError(w, errcode.ErrorCodeNameUnknown.WithMessage(fmt.Sprintf(
+		"project %q does not exist or you are not a member of it: create it, or ask its administrator to add you",
+		projectOf(rt.name))), http.StatusNotFound)
 }
 
 // withinScannerScope holds a scanner's token to the one artifact it was issued for (see

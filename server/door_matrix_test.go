@@ -21,7 +21,7 @@ import (
 )
 
 // doorAnswer is what a door said, in Decide's words (a door that cannot tell Hidden from Refused, as
-// /v2 cannot, has its expectation folded).
+// the token service cannot, has its expectation folded).
 type doorAnswer string
 
 const (
@@ -45,7 +45,7 @@ func (c doorCaller) anonymous() bool { return c.authorization == "" }
 // doorProbe asks one door about one action, as one caller.
 type doorProbe struct {
 	door string // "/v2", "token", "GraphQL", "REST"
-	// folds: the door answers Hidden as Refused (/v2: 403 either way; the token service: left out).
+	// folds: the door answers Hidden as Refused (the token service leaves both out).
 	folds bool
 	try   func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string)
 }
@@ -172,7 +172,7 @@ func restAnswer(c doorCaller, status int, body []byte, passed ...int) (doorAnswe
 }
 
 // registryAnswer reads a /v2 answer: ok allowed; a Bearer challenge for the anonymous and 403
-// DENIED for everyone else refused.
+// DENIED for everyone else refused; 404 NAME_UNKNOWN (a project the caller may not see) hidden.
 func registryAnswer(c doorCaller, ok, status int, hdr http.Header, body []byte) (doorAnswer, string) {
 	detail := fmt.Sprintf("%d (WWW-Authenticate %q) %s", status, hdr.Get("WWW-Authenticate"), body)
 	switch {
@@ -182,6 +182,8 @@ func registryAnswer(c doorCaller, ok, status int, hdr http.Header, body []byte) 
 		return answerRefused, detail
 	case !c.anonymous() && status == http.StatusForbidden && permErrCode(body) == "DENIED":
 		return answerRefused, detail
+	case !c.anonymous() && status == http.StatusNotFound && permErrCode(body) == "NAME_UNKNOWN":
+		return answerHidden, detail
 	default:
 		return doorAnswer("unexpected " + strconv.Itoa(status)), detail
 	}
@@ -230,7 +232,7 @@ func restProbe(method string, path func(t *testing.T, m *doorMatrix, c doorCalle
 
 // registryProbe is a /v2 probe of one request that answers ok when allowed.
 func registryProbe(method string, path func(t *testing.T, m *doorMatrix, c doorCaller) string, ok int) doorProbe {
-	return doorProbe{door: "/v2", folds: true, try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
+	return doorProbe{door: "/v2", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
 		status, hdr, b := m.do(t, method, path(t, m, c), c.authorization, nil, "")
 		return registryAnswer(c, ok, status, hdr, b)
 	}}
@@ -293,7 +295,7 @@ func repoScope(verb string) doorProbe {
 // withToken is a /v2 probe sent with a registry token the caller got from the token service for
 // verb: what the token service leaves out, the registry refuses.
 func withToken(verb, method string, path func(c doorCaller) string, ok int) doorProbe {
-	return doorProbe{door: "/v2 with a token", folds: true, try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
+	return doorProbe{door: "/v2 with a token", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
 		status, _, b := m.do(t, http.MethodGet, "/service/token?service=berth&scope=repository:"+c.project+"/app:"+verb, c.authorization, nil, "")
 		var tok struct{ Token string }
 		if err := json.Unmarshal(b, &tok); status != http.StatusOK || err != nil {
