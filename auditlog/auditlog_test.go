@@ -35,12 +35,7 @@ func setup(t *testing.T) bundle {
 	return b
 }
 
-func kind(err error) fault.Kind {
-	if f, ok := fault.As(err); ok {
-		return f.Kind
-	}
-	return ""
-}
+var kind = servertest.FaultKind
 
 func TestQueryAuthorizesAndFilters(t *testing.T) {
 	t.Parallel()

@@ -42,12 +42,7 @@ func perm(ns, resource, action string) schema.RobotPermission {
 	return schema.RobotPermission{Namespace: ns, Resource: resource, Action: action}
 }
 
-func kind(err error) fault.Kind {
-	if f, ok := fault.As(err); ok {
-		return f.Kind
-	}
-	return ""
-}
+var kind = servertest.FaultKind
 
 // login authenticates as the robot with secret, as every door does.
 func (b bundle) login(name, secret string) error {

@@ -27,12 +27,7 @@ func setup(t *testing.T) bundle {
 		admin: d.User(t, "root", "Root-Password-1", true), alice: d.User(t, "alice", "Alice-Password-1", false)}
 }
 
-func kind(err error) fault.Kind {
-	if f, ok := fault.As(err); ok {
-		return f.Kind
-	}
-	return ""
-}
+var kind = servertest.FaultKind
 
 func TestCreateValidatesAndAudits(t *testing.T) {
 	t.Parallel()

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	entuser "github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 )
@@ -127,4 +128,12 @@ func (d *Domain) WaitAudit(t testing.TB, operation, resourceType, resource strin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// FaultKind is the kind of the fault in err's chain, or "" if there is none.
+func FaultKind(err error) fault.Kind {
+	if f, ok := fault.As(err); ok {
+		return f.Kind
+	}
+	return ""
 }

@@ -51,12 +51,7 @@ func setup(t *testing.T) bundle {
 	return b
 }
 
-func kind(err error) fault.Kind {
-	if f, ok := fault.As(err); ok {
-		return f.Kind
-	}
-	return ""
-}
+var kind = servertest.FaultKind
 
 func (b bundle) input(name, address string, types ...event.Type) webhook.PolicyInput {
 	if types == nil {
