@@ -146,7 +146,7 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*Created, error) 
 	if err != nil {
 		return nil, fmt.Errorf("create robot %s: %w", name, err)
 	}
-	s.log(ctx, audit.OpCreate, rb, projName, rb.Name)
+	s.log(ctx, audit.OpCreate, projName, rb.Name)
 	return &Created{Robot: rb, Secret: secret}, nil
 }
 
@@ -189,7 +189,7 @@ func (s *Service) Update(ctx context.Context, id int, in UpdateInput) (*ent.Robo
 	if err != nil {
 		return nil, fmt.Errorf("update robot %d: %w", id, err)
 	}
-	s.log(ctx, audit.OpUpdate, rb, projectName(proj), rb.Name)
+	s.log(ctx, audit.OpUpdate, projectName(proj), rb.Name)
 	return rb, nil
 }
 
@@ -207,7 +207,7 @@ func (s *Service) RefreshSecret(ctx context.Context, id int) (*Created, error) {
 	if rb, err = rb.Update().SetSecretHash(auth.HashSecret(secret)).Save(ctx); err != nil {
 		return nil, fmt.Errorf("refresh the secret of robot %d: %w", id, err)
 	}
-	s.log(ctx, audit.OpUpdate, rb, projectName(proj), rb.Name+" (secret)")
+	s.log(ctx, audit.OpUpdate, projectName(proj), rb.Name+" (secret)")
 	return &Created{Robot: rb, Secret: secret}, nil
 }
 
@@ -220,7 +220,7 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 	if err := s.db.Robot.DeleteOne(rb).Exec(ctx); err != nil && !ent.IsNotFound(err) {
 		return fmt.Errorf("delete robot %d: %w", id, err)
 	}
-	s.log(ctx, audit.OpDelete, rb, projectName(proj), rb.Name)
+	s.log(ctx, audit.OpDelete, projectName(proj), rb.Name)
 	return nil
 }
 
@@ -362,8 +362,8 @@ func expiry(created time.Time, days int) (*time.Time, error) {
 	return &t, nil
 }
 
-// log records a change of robot rb (resource type "robot") in the audit log.
-func (s *Service) log(ctx context.Context, op string, rb *ent.Robot, projName, resource string) {
+// log records a change of a robot (resource type "robot", resource its name) in the audit log.
+func (s *Service) log(ctx context.Context, op, projName, resource string) {
 	s.audit.Log(ctx, audit.Entry{Project: projName, Operation: op, ResourceType: "robot", Resource: resource})
 }
 
