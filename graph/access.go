@@ -20,7 +20,6 @@ const (
 // Harbor's naming rules, which scripts and clients already follow.
 var (
 	projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	usernameRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 )
 
 // pageSize bounds a connection's first/last so that no query loads a whole table.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/berth-registry/berth/auth"
@@ -15,7 +14,6 @@ import (
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
-	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 )
@@ -138,37 +136,7 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 	return out, nil
 }
 
-// webhookPolicyFor loads a policy with its project and checks action on the project.
-func (r *Resolver) webhookPolicyFor(ctx context.Context, id int, action auth.Action) (*ent.WebhookPolicy, error) {
-	p, err := r.DB.WebhookPolicy.Query().Where(webhookpolicy.ID(id)).WithProject().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("webhook policy %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return p, r.authorize(ctx, p.Edges.Project, action)
-}
-
-// validateWebhook checks what a policy must have: a name, at least one event type a project's
-// policy can receive (or that it had before: had). The address is checkTarget's.
-func validateWebhook(name *string, types, had []event.Type) error {
-	if *name == "" || len(*name) > 255 {
-		return fault.BadInput("a webhook policy name must be 1 to 255 characters long")
-	}
-	if len(types) == 0 {
-		return fault.BadInput("choose at least one event type")
-	}
-	for _, t := range types {
-		// A policy saved before this check may list such a type: editing it keeps it.
-		if !t.ForWebhooks() && !slices.Contains(had, t) {
-			return fault.BadInput("a project's webhooks cannot receive %s events: they belong to no project", t)
-		}
-	}
-	return nil
-}
-
-// checkTarget refuses a URL Berth would send requests to (what: "webhook target", "scanner URL")
+// checkTarget refuses a URL Berth would send requests to (what: "scanner URL")
 // when it leads to an address the egress policy refuses. The message never repeats credentials.
 func (r *Resolver) checkTarget(ctx context.Context, what, address string) error {
 	if err := r.Egress.Check(ctx, nil, address); err != nil {

@@ -17,20 +17,24 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/user"
 )
 
 // rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
 // Every handler goes through the same resolvers as GraphQL, so permissions and validation are the
 // same on both; this file only translates shapes and errors.
 type rest struct {
-	res *graph.Resolver
-	log *slog.Logger
-	mux *http.ServeMux
+	res    *graph.Resolver
+	log    *slog.Logger
+	mux    *http.ServeMux
+	users  *user.Service
+	robots *robot.Service
 }
 
-func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
-	h := &rest{res: res, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /api/v2.0/users/current", h.currentUser)
+func newREST(res *graph.Resolver, log *slog.Logger, users *user.Service, robots *robot.Service) http.Handler {
+	h := &rest{res: res, log: log, mux: http.NewServeMux(), users: users, robots: robots}
+	h.userRoutes()
 	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
 	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)
 	h.mux.HandleFunc("GET /api/v2.0/projects/{project}", h.getProject)
@@ -65,22 +69,6 @@ func toHarborProject(p *ent.Project, repos int) harborProject {
 			"prevent_vul": strconv.FormatBool(p.PreventVulnerable), "severity": string(p.SeverityThreshold),
 		},
 	}
-}
-
-func (h *rest) currentUser(w http.ResponseWriter, r *http.Request) {
-	v, err := h.res.Query().Me(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	if v.User == nil {
-		h.fail(w, auth.ErrUnauthenticated)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user_id": v.User.ID, "username": v.User.Username, "email": v.User.Email,
-		"realname": v.User.FullName, "sysadmin_flag": v.User.Admin, "creation_time": v.User.CreatedAt,
-	})
 }
 
 // page reads Harbor's page and page_size (1-based; page_size at most 100).

@@ -23,7 +23,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/audit/syslog"
+	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
@@ -32,6 +32,8 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -184,12 +186,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	publisher := event.NewPublisher(db, s.dispatch, log, func(ctx context.Context) (string, string) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
+	projects := project.New(db, s.auth, s.audit, publisher)
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
-		Publisher: publisher, Projects: project.New(db, s.auth, s.audit, publisher),
-		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
+		Publisher: publisher, Projects: projects,
+		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
-		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress}
+		GC: gc.NewService(pool, db, s.registry.Guard().Window()), Log: log,
+		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress,
+		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
+		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
+		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
@@ -349,16 +355,6 @@ func (s *Server) stopJobs(ctx context.Context) error {
 		return nil
 	}
 	return worker.Stop(ctx, s.jobs, s.cfg.JobStopTimeout, 10*time.Second)
-}
-
-// checkForwardEndpoint dials an audit forwarding endpoint, so that a setting that cannot work is
-// refused when it is saved.
-func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
-	ep, err := syslog.ParseEndpoint(address, protocol)
-	if err != nil {
-		return err
-	}
-	return syslog.Check(ctx, ep, 3*time.Second)
 }
 
 // auditLoginFailure records a failed password login, on whichever door it came; a throttled one
