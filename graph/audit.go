@@ -22,18 +22,6 @@ func (r *Resolver) audit(ctx context.Context, e audit.Entry) {
 	}
 }
 
-// auditMember records a membership change: resource "<project>/<username>".
-func (r *Resolver) auditMember(ctx context.Context, op string, m *ent.Member) {
-	proj, user := "", ""
-	if p, err := r.DB.Project.Get(ctx, m.ProjectID); err == nil {
-		proj = p.Name
-	}
-	if u, err := r.DB.User.Get(ctx, m.UserID); err == nil {
-		user = u.Username
-	}
-	r.audit(ctx, audit.Entry{Project: proj, Operation: op, ResourceType: "member", Resource: proj + "/" + user})
-}
-
 // auditWebhook records a webhook policy change: resource "<project>/<policy name>".
 func (r *Resolver) auditWebhook(ctx context.Context, op string, p *ent.WebhookPolicy) {
 	proj := ""
