@@ -35,7 +35,7 @@ func (s *Service) List(ctx context.Context, proj *ent.Project) ([]*ent.Member, e
 	if err := s.projects.Authorize(ctx, proj, auth.ActionReadMembers); err != nil {
 		return nil, err
 	}
-	ms, err := proj.QueryMembers().WithUser().Order(ent.Asc(entmember.FieldID)).All(ctx)
+	ms, err := s.db.Member.Query().Where(entmember.ProjectID(proj.ID)).WithUser().Order(ent.Asc(entmember.FieldID)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list members of %s: %w", proj.Name, err)
 	}

@@ -55,19 +55,25 @@ func (s *Service) Create(ctx context.Context, input ent.CreateProjectInput) (*en
 	if err != nil {
 		return nil, fmt.Errorf("create project %q: %w", input.Name, err)
 	}
+	proj = proj.Unwrap() // made in the transaction, which has ended: its queries go to the client
 	s.events.Publish(ctx, event.Event{Type: event.ProjectCreated, ProjectID: proj.ID, ProjectName: proj.Name})
 	return proj, nil
 }
 
 // Update changes a project's settings.
 func (s *Service) Update(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error) {
-	if _, err := s.Get(ctx, id, auth.ActionUpdateProject); err != nil {
+	proj, err := s.Get(ctx, id, auth.ActionUpdateProject)
+	if err != nil {
 		return nil, err
 	}
 	if err := s.checkSettings(ctx, input.ScannerID, input.CveAllowlist, input.AppendCveAllowlist); err != nil {
 		return nil, err
 	}
-	proj, err := s.db.Project.UpdateOneID(id).SetInput(input).Save(ctx)
+	if proj.CveAllowlist == nil && input.CveAllowlist == nil && !input.ClearCveAllowlist {
+		// Appending to a list never set appends to SQL NULL, which stays NULL: set it instead.
+		input.CveAllowlist, input.AppendCveAllowlist = input.AppendCveAllowlist, nil
+	}
+	proj, err = s.db.Project.UpdateOneID(id).SetInput(input).Save(ctx)
 	if ent.IsNotFound(err) { // deleted meanwhile
 		return nil, fault.NotFound(fmt.Sprintf("project %d", id))
 	}

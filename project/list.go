@@ -53,7 +53,7 @@ func ParseRef(s string, byName bool) Ref {
 
 func (r Ref) String() string {
 	if r.Name != "" {
-		return fmt.Sprintf("project %q", r.Name)
+		return "project " + r.Name
 	}
 	return fmt.Sprintf("project %d", r.ID)
 }
