@@ -3,6 +3,7 @@ package artifact
 import (
 	"context"
 	"fmt"
+	"regexp"
 
 	"github.com/opencontainers/go-digest"
 
@@ -13,11 +14,17 @@ import (
 	"github.com/berth-registry/berth/fault"
 )
 
+// tagRE is the OCI distribution spec's rule for tag names.
+var tagRE = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
 // CreateTag points tag name at artifact artifactID, in storage and in the index alike.
 func (s *Service) CreateTag(ctx context.Context, artifactID int, name string) (*ent.Tag, error) {
 	a, err := s.Get(ctx, artifactID, auth.ActionCreateTag)
 	if err != nil {
 		return nil, err
+	}
+	if !tagRE.MatchString(name) {
+		return nil, fault.BadInput("invalid tag %q: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", name)
 	}
 	repo := a.Edges.Repository
 	if err := s.registry.Tag(ctx, repo.Name, name, digest.Digest(a.Digest)); err != nil {
