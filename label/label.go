@@ -111,26 +111,24 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 
 // AddToArtifact puts label labelID on artifact artifactID.
 func (s *Service) AddToArtifact(ctx context.Context, artifactID, labelID int) (*ent.Artifact, error) {
-	a, l, err := s.artifactAndLabel(ctx, artifactID, labelID)
-	if err != nil {
-		return nil, err
-	}
-	a, err = s.db.Artifact.UpdateOne(a).AddLabels(l).Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("label artifact %d: %w", artifactID, err)
-	}
-	return a, nil
+	return s.relabel(ctx, artifactID, labelID, (*ent.ArtifactUpdateOne).AddLabels)
 }
 
 // RemoveFromArtifact takes label labelID off artifact artifactID.
 func (s *Service) RemoveFromArtifact(ctx context.Context, artifactID, labelID int) (*ent.Artifact, error) {
+	return s.relabel(ctx, artifactID, labelID, (*ent.ArtifactUpdateOne).RemoveLabels)
+}
+
+// relabel adds or removes (change) a label of an artifact.
+func (s *Service) relabel(ctx context.Context, artifactID, labelID int,
+	change func(*ent.ArtifactUpdateOne, ...*ent.Label) *ent.ArtifactUpdateOne) (*ent.Artifact, error) {
 	a, l, err := s.artifactAndLabel(ctx, artifactID, labelID)
 	if err != nil {
 		return nil, err
 	}
-	a, err = s.db.Artifact.UpdateOne(a).RemoveLabels(l).Save(ctx)
+	a, err = change(s.db.Artifact.UpdateOne(a), l).Save(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("unlabel artifact %d: %w", artifactID, err)
+		return nil, fmt.Errorf("change the labels of artifact %d: %w", artifactID, err)
 	}
 	return a, nil
 }
