@@ -52,6 +52,9 @@ func (s *Service) Create(ctx context.Context, input ent.CreateProjectInput) (*en
 	if ent.IsConstraintError(err) { // created by someone else since the check above
 		return nil, fault.Conflict("project %q already exists", input.Name)
 	}
+	if err := invalid(err); err != nil {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create project %q: %w", input.Name, err)
 	}
@@ -76,6 +79,9 @@ func (s *Service) Update(ctx context.Context, id int, input ent.UpdateProjectInp
 	proj, err = s.db.Project.UpdateOneID(id).SetInput(input).Save(ctx)
 	if ent.IsNotFound(err) { // deleted meanwhile
 		return nil, fault.NotFound(fmt.Sprintf("project %d", id))
+	}
+	if err := invalid(err); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("update project %d: %w", id, err)
@@ -128,6 +134,16 @@ func (s *Service) checkSettings(ctx context.Context, scannerID *int, allowlists 
 	}
 	if !sc.Enabled {
 		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", sc.Name)
+	}
+	return nil
+}
+
+// invalid is a setting the data model refused (a value out of its enum), as bad input; nil for any
+// other error.
+func invalid(err error) error {
+	var v *ent.ValidationError
+	if errors.As(err, &v) {
+		return fault.BadInput("invalid %s: %v", v.Name, v.Unwrap())
 	}
 	return nil
 }

@@ -54,6 +54,7 @@ func TestCreateRefusesWhatCannotBe(t *testing.T) {
 		t.Fatal(err)
 	}
 	missing := 4242
+	extreme := entproject.SeverityThreshold("EXTREME")
 	for _, c := range []struct {
 		name  string
 		input ent.CreateProjectInput
@@ -67,6 +68,7 @@ func TestCreateRefusesWhatCannotBe(t *testing.T) {
 		{"half a CVE", ent.CreateProjectInput{Name: "a2", CveAllowlist: []string{"CVE-24-1"}}, fault.KindBadInput},
 		{"unknown scanner", ent.CreateProjectInput{Name: "a3", ScannerID: &missing}, fault.KindBadInput},
 		{"disabled scanner", ent.CreateProjectInput{Name: "a4", ScannerID: &disabled.ID}, fault.KindBadInput},
+		{"unknown severity", ent.CreateProjectInput{Name: "a5", SeverityThreshold: &extreme}, fault.KindBadInput},
 		{"name taken", ent.CreateProjectInput{Name: "taken"}, fault.KindConflict},
 	} {
 		t.Run(c.name, func(t *testing.T) {
