@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/purge"
 )
@@ -14,18 +13,6 @@ func (r *Resolver) audit(ctx context.Context, e audit.Entry) {
 	if err := r.Audit.Record(ctx, e); err != nil {
 		r.Log.Error("audit: record", "operation", e.Operation, "resource", e.Resource, "err", err)
 	}
-}
-
-// auditMember records a membership change: resource "<project>/<username>".
-func (r *Resolver) auditMember(ctx context.Context, op string, m *ent.Member) {
-	proj, user := "", ""
-	if p, err := r.DB.Project.Get(ctx, m.ProjectID); err == nil {
-		proj = p.Name
-	}
-	if u, err := r.DB.User.Get(ctx, m.UserID); err == nil {
-		user = u.Username
-	}
-	r.audit(ctx, audit.Entry{Project: proj, Operation: op, ResourceType: "member", Resource: proj + "/" + user})
 }
 
 func scheduleModel(s purge.Schedule) *model.PurgeSchedule {

@@ -8,18 +8,11 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/artifact"
-	"github.com/berth-registry/berth/ent/member"
-	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
-	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 )
-
-func artifactID(id int) predicate.Artifact     { return artifact.ID(id) }
-func repositoryID(id int) predicate.Repository { return repository.ID(id) }
 
 // withTx runs fn in a transaction, committing if it returns nil.
 func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) error {
@@ -31,42 +24,6 @@ func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) erro
 		return errors.Join(err, tx.Rollback())
 	}
 	return tx.Commit()
-}
-
-// publish records an event with the caller as operator, for a change that has committed, and
-// has it dispatched. A failure is logged; the change stands.
-func (r *Resolver) publish(ctx context.Context, e event.Event) { r.Publisher.Publish(ctx, e) }
-
-// memberFor loads a membership and checks that the caller may manage the project's members.
-func (r *Resolver) memberFor(ctx context.Context, id int) (*ent.Member, error) {
-	m, err := r.DB.Member.Query().Where(member.ID(id)).WithProject().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("member %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return m, r.authorize(ctx, m.Edges.Project, auth.ActionManageMembers)
-}
-
-// artifactAndLabel loads both and checks that the label may go on the artifact: a project label
-// only inside its own project.
-func (r *Resolver) artifactAndLabel(ctx context.Context, artifactID, labelID int) (*ent.Artifact, *ent.Label, error) {
-	a, err := r.artifactFor(ctx, artifactID, auth.ActionLabelArtifact)
-	if err != nil {
-		return nil, nil, err
-	}
-	l, err := r.DB.Label.Get(ctx, labelID)
-	if ent.IsNotFound(err) {
-		return nil, nil, fault.NotFound(fmt.Sprintf("label %d", labelID))
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if l.ProjectID != nil && *l.ProjectID != a.Edges.Repository.ProjectID {
-		return nil, nil, fault.BadInput("label %q belongs to another project", l.Name)
-	}
-	return a, l, nil
 }
 
 // subscribeEvents streams bus events that the caller may see, filtered by project and type.

@@ -12,12 +12,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
@@ -44,6 +47,9 @@ type Resolver struct {
 	Publisher *event.Publisher // records and dispatches the events of committed changes
 	// The domain services: each owns its rules, and resolvers are adapters over them.
 	Projects   *project.Service
+	Members    *member.Service
+	Artifacts  *artifact.Service
+	Labels     *label.Service
 	Dispatcher *event.Dispatcher // kicked after recording an event
 	Webhooks   *webhook.Service
 	Log        *slog.Logger

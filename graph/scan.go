@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -21,48 +20,8 @@ import (
 	"github.com/berth-registry/berth/worker/scan"
 )
 
-var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
-
-// validVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
-// (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
-func validVulnID(id string) bool {
-	if strings.HasPrefix(id, "CVE-") {
-		return advisory.IsCVE(id)
-	}
-	return cveIDRE.MatchString(id)
-}
-
-// checkProjectScanner refuses a project scanner that does not exist or is disabled: scans of the
-// project would fail later, far from the setting that broke them.
-func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
-	if id == nil {
-		return nil
-	}
-	s, err := r.DB.Scanner.Get(ctx, *id)
-	if ent.IsNotFound(err) {
-		return fault.BadInput("scanner %d does not exist", *id)
-	}
-	if err != nil {
-		return err
-	}
-	if !s.Enabled {
-		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", s.Name)
-	}
-	return nil
-}
-
-// checkAllowlist refuses a project allowlist entry that is not a vulnerability id, as
-// setSystemCVEAllowlist does: an id that can never match would silently allowlist nothing.
-func checkAllowlist(lists ...[]string) error {
-	for _, list := range lists {
-		for _, id := range list {
-			if !validVulnID(id) {
-				return fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
-			}
-		}
-	}
-	return nil
-}
+// validVulnID reports whether id names a vulnerability (advisory.IsVulnID).
+func validVulnID(id string) bool { return advisory.IsVulnID(id) }
 
 // latestReports returns the reports an artifact's overview sums: those of the project's scanner
 // for the artifact (each child, for an index). nil when it was never scanned.

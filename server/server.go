@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
@@ -29,6 +30,8 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
@@ -187,8 +190,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
+	artifacts := artifact.New(db, projects, s.registry, publisher)
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
-		Publisher: publisher, Projects: projects,
+		Publisher: publisher, Projects: projects, Members: member.New(db, projects, s.audit),
+		Artifacts: artifacts, Labels: label.New(db, s.auth, projects, artifacts),
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit,
 		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
 		GC: gc.NewService(pool, db, s.registry.Guard().Window()), Log: log,
