@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/egress"
+	"github.com/berth-registry/berth/telemetry"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -90,6 +91,9 @@ type Config struct {
 	// JobStopTimeout is how long running jobs get to finish at shutdown before they are
 	// cancelled (each then records its run as stopped).
 	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
+	// Trace is where OpenTelemetry spans go (a YAML section; BERTH_TRACE_* in the environment).
+	// Off unless an exporter is set.
+	Trace telemetry.Config `yaml:"trace"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -141,6 +145,7 @@ func Defaults() Config {
 		JobStopTimeout:       20 * time.Second,
 		ScanMaxBytes:         8 << 30,
 		ScanMaxFiles:         1_000_000,
+		Trace:                telemetry.Defaults(),
 	}
 }
 
@@ -193,6 +198,14 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
 	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
+	add("trace-exporter", "BERTH_TRACE_EXPORTER", "where traces go: none, otlp-http, otlp-grpc or jaeger (OTLP to Jaeger); default none")
+	add("trace-endpoint", "BERTH_TRACE_ENDPOINT", "the trace collector: host:port or URL; default the exporter's own (localhost:4318 for otlp-http, localhost:4317 otherwise)")
+	add("trace-insecure", "BERTH_TRACE_INSECURE", "true to send traces without TLS; default false")
+	add("trace-headers", "BERTH_TRACE_HEADERS", "headers sent with every trace export, e.g. x-api-key=SECRET,x-tenant=a")
+	add("trace-sample-ratio", "BERTH_TRACE_SAMPLE_RATIO", "share of new traces recorded, 0 to 1 (requests that arrive in a sampled trace are always recorded); default 1")
+	add("trace-service-name", "BERTH_TRACE_SERVICE_NAME", "service.name of this process's spans; default "+d.Trace.ServiceName)
+	add("trace-namespace", "BERTH_TRACE_NAMESPACE", "service.namespace of this process's spans, e.g. the environment; default none")
+	add("trace-attributes", "BERTH_TRACE_ATTRIBUTES", "extra resource attributes on every span, e.g. deployment.environment=prod,region=eu")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -304,6 +317,22 @@ func (c *Config) set(name, v string) error {
 		c.JobLease, err = time.ParseDuration(v)
 	case "job-stop-timeout":
 		c.JobStopTimeout, err = time.ParseDuration(v)
+	case "trace-exporter":
+		c.Trace.Exporter = v
+	case "trace-endpoint":
+		c.Trace.Endpoint = v
+	case "trace-insecure":
+		c.Trace.Insecure, err = strconv.ParseBool(v)
+	case "trace-headers":
+		c.Trace.Headers, err = telemetry.ParsePairs(v)
+	case "trace-sample-ratio":
+		c.Trace.SampleRatio, err = strconv.ParseFloat(v, 64)
+	case "trace-service-name":
+		c.Trace.ServiceName = v
+	case "trace-namespace":
+		c.Trace.Namespace = v
+	case "trace-attributes":
+		c.Trace.Attributes, err = telemetry.ParsePairs(v)
 	}
 	return err
 }
@@ -338,6 +367,9 @@ func (c *Config) validate() error {
 	}
 	if c.ScanMaxBytes <= 0 || c.ScanMaxFiles <= 0 {
 		return errors.New("BERTH_SCAN_MAX_BYTES and BERTH_SCAN_MAX_FILES must be positive")
+	}
+	if err := c.Trace.Validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
@@ -36,6 +37,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
@@ -65,6 +67,9 @@ type Server struct {
 	cache    *cache.Cache // nil when the cache is off
 	handler  http.Handler
 	queries  *atomic.Int64
+	tracing  *telemetry.Tracing
+	metrics  *prometheus.Registry
+	runs     *worker.RunProgress
 }
 
 // defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
@@ -73,6 +78,11 @@ const defaultConnectTimeout = 5 * time.Second
 // Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
 // brings the schema up to date, and returns the pool with an ent client over it.
 func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
+	return openDatabase(ctx, cfg, log, nil)
+}
+
+// openDatabase is Database with tracer (nil: none) tracing every query of the pool.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, tracer pgx.QueryTracer) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
 	if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
@@ -84,6 +94,9 @@ func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool,
 		// Without connect_timeout in the URL a connect to an unreachable host waits for the
 		// operating system (minutes): requests would hang instead of answering 503.
 		poolCfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	if tracer != nil {
+		poolCfg.ConnConfig.Tracer = tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
@@ -105,14 +118,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	pool, sqlDB, db, err := Database(ctx, cfg, log)
+	tracing, err := telemetry.New(ctx, cfg.Trace, log)
 	if err != nil {
+		return nil, err
+	}
+	pool, sqlDB, db, err := openDatabase(ctx, cfg, log, tracing.QueryTracer())
+	if err != nil {
+		_ = tracing.Shutdown(ctx)
 		return nil, err
 	}
 	// The API's own client counts its statements; background jobs keep Database's plain client, so
 	// that the count (and berth_db_queries_total) is the API's alone.
 	jobsDB := db
-	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64)}
+	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64), tracing: tracing}
 	// (The plain client holds nothing but sqlDB, which the counting one shares: closing it would close both.)
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
 	// Every replica forgets its access decisions when a permission changes anywhere (whether or
@@ -126,6 +144,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}()
 
+	if s.metrics, err = newMetrics(pool); err != nil {
+		return nil, err
+	}
 	if err := bootstrap(ctx, db, cfg.AdminPassword, log); err != nil {
 		return nil, err
 	}
@@ -135,6 +156,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
+	if s.runs, err = worker.NewRunProgress(s.metrics); err != nil {
+		return nil, err
+	}
+	if err := s.metrics.Register(s.events); err != nil {
+		return nil, err
+	}
 	s.dispatch = event.NewDispatcher(pool, log)
 	if s.auditCfg, err = audit.LoadSettings(ctx, pool, log); err != nil {
 		return nil, err
@@ -153,6 +180,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		if s.redis, err = cache.NewRedis(cfg.RedisURL, cache.DefaultRedisTimeout); err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		if err := tracing.InstrumentRedis(s.redis); err != nil {
+			return nil, fmt.Errorf("trace Redis: %w", err)
+		}
 	}
 	scans := scan.NewService(pool, db)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
@@ -169,8 +199,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.registry.UseCache(s.cache)
 	}
-	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick)
+	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick, tracing)
 	if err != nil {
+		return nil, err
+	}
+	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
+		return nil, err
+	}
+	if err := s.metrics.Register(worker.NewQueueCollector(pool)); err != nil {
 		return nil, err
 	}
 	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
@@ -249,6 +285,11 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
 	go s.auth.RecordUse(ctx, s.log)
+	runEvents, stopRunEvents := s.events.Subscribe(256)
+	go func() {
+		defer stopRunEvents()
+		s.runs.Follow(ctx, runEvents)
+	}()
 	if s.cache != nil {
 		go s.cache.Follow(ctx, s.events)
 		go s.cache.ListenAccess(ctx, s.pool)
@@ -343,6 +384,12 @@ func (s *Server) close() {
 	if s.pool != nil {
 		s.pool.Close()
 	}
+	// Last: the spans of everything above are sent before the exporter stops.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.tracing.Shutdown(ctx); err != nil {
+		s.log.Warn("tracing: last spans not sent", "err", err)
+	}
+	cancel()
 }
 
 // warnIgnoredEnv tells the operator that Distribution's own variables do nothing here: the

@@ -69,6 +69,11 @@ type Deps struct {
 	// JobLease is how long a run's lease lasts without renewal (run.DefaultLease if zero): a
 	// worker that dies mid-run is noticed, and its run ended, within about this long.
 	JobLease time.Duration
+	// Middleware wraps every job this process inserts and works, ahead of Berth's own (tracing:
+	// a job's span links to the request that queued it); nil entries are skipped.
+	Middleware []rivertype.Middleware
+	// Metrics counts the jobs this process works (nil: not counted).
+	Metrics *JobMetrics
 }
 
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
@@ -92,8 +97,16 @@ func NewReconciler(deps Deps) *run.Reconciler {
 // insert jobs, for a `berth serve` that leaves the work to `berth worker` processes.
 func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{Logger: deps.Log}
+	for _, m := range deps.Middleware {
+		if m != nil {
+			cfg.Middleware = append(cfg.Middleware, m)
+		}
+	}
 	if work {
-		cfg.Middleware = []rivertype.Middleware{Leases(deps)}
+		if deps.Metrics != nil {
+			cfg.Middleware = append(cfg.Middleware, deps.Metrics)
+		}
+		cfg.Middleware = append(cfg.Middleware, Leases(deps))
 		workers := river.NewWorkers()
 		retryBase := deps.WebhookRetryBase
 		if retryBase == 0 {

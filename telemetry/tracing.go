@@ -1,0 +1,234 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/extra/redisotel/v9"
+	"github.com/redis/go-redis/v9"
+	"github.com/riverqueue/rivercontrib/otelriver"
+	"github.com/riverqueue/river/rivertype"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/embedded"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// Tracing is the tracer provider one process sends its spans through, and the instrumentation
+// built on it. A nil *Tracing, and one made from a Config with no exporter, is off: its wrappers
+// return what they are given and its hooks are nil.
+type Tracing struct {
+	sdk        *sdktrace.TracerProvider
+	propagator propagation.TextMapPropagator
+}
+
+// New builds the tracer provider cfg describes and installs it as the global provider (the
+// embedded Distribution emits its storage and request spans through the global one), with the
+// W3C trace-context and baggage propagators. With no exporter it installs nothing and returns an
+// off Tracing. The binary's module version becomes service.version. Export failures are logged
+// through log.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if !cfg.Enabled() {
+		return &Tracing{}, nil
+	}
+	exp, err := exporter(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("trace exporter %s: %w", cfg.Exporter, err)
+	}
+	version := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("service.name", cfg.ServiceName),
+		attribute.String("service.version", version),
+	}
+	if cfg.Namespace != "" {
+		attrs = append(attrs, attribute.String("service.namespace", cfg.Namespace))
+	}
+	for k, v := range cfg.Attributes {
+		attrs = append(attrs, attribute.String(k, v))
+	}
+	res, err := resource.New(ctx, resource.WithTelemetrySDK(), resource.WithHost(), resource.WithAttributes(attrs...))
+	if err != nil {
+		return nil, fmt.Errorf("trace resource: %w", err)
+	}
+	t := &Tracing{
+		sdk: sdktrace.NewTracerProvider(
+			sdktrace.WithBatcher(exp),
+			sdktrace.WithResource(res),
+			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+		),
+		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+	}
+	otel.SetTracerProvider(t.sdk)
+	otel.SetTextMapPropagator(t.propagator)
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: export failed", "err", err) }))
+	return t, nil
+}
+
+func exporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
+	isURL := strings.Contains(cfg.Endpoint, "://")
+	if cfg.Exporter == ExporterOTLPHTTP {
+		var opts []otlptracehttp.Option
+		switch {
+		case isURL:
+			opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
+		case cfg.Endpoint != "":
+			opts = append(opts, otlptracehttp.WithEndpoint(cfg.Endpoint))
+		}
+		if cfg.Insecure {
+			opts = append(opts, otlptracehttp.WithInsecure())
+		}
+		if len(cfg.Headers) > 0 {
+			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
+		}
+		return otlptracehttp.New(ctx, opts...)
+	}
+	var opts []otlptracegrpc.Option
+	switch {
+	case isURL:
+		opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
+	case cfg.Endpoint != "":
+		opts = append(opts, otlptracegrpc.WithEndpoint(cfg.Endpoint))
+	}
+	if cfg.Insecure {
+		opts = append(opts, otlptracegrpc.WithInsecure())
+	}
+	if len(cfg.Headers) > 0 {
+		opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
+	}
+	return otlptracegrpc.New(ctx, opts...)
+}
+
+// Enabled reports whether spans are recorded and sent.
+func (t *Tracing) Enabled() bool { return t != nil && t.sdk != nil }
+
+// Provider is the tracer provider: the SDK's, or a no-op one when off.
+func (t *Tracing) Provider() trace.TracerProvider {
+	if !t.Enabled() {
+		return tracenoop.NewTracerProvider()
+	}
+	return t.sdk
+}
+
+// Shutdown sends the spans still buffered and stops the exporter.
+func (t *Tracing) Shutdown(ctx context.Context) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return t.sdk.Shutdown(ctx)
+}
+
+// ForceFlush sends the spans buffered so far.
+func (t *Tracing) ForceFlush(ctx context.Context) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return t.sdk.ForceFlush(ctx)
+}
+
+// Handler wraps the HTTP server: one server span per request, continuing the caller's trace
+// if it sent one. route names a request's span by its route ("GET /v2/{name}/blobs/{digest}"),
+// never by the ids in its path; a request route names "" is not traced (health checks, metrics).
+func (t *Tracing) Handler(next http.Handler, route func(*http.Request) string) http.Handler {
+	if !t.Enabled() {
+		return next
+	}
+	traced := otelhttp.NewHandler(next, "http",
+		otelhttp.WithTracerProvider(t.sdk), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithPropagators(t.propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return route(r) }))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if route(r) == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		traced.ServeHTTP(w, r)
+	})
+}
+
+// Transport wraps an outgoing HTTP transport (webhooks, scanner adapters): one client span per
+// request, and the trace context sent along. The transport underneath still dials as it did
+// (egress policy included).
+func (t *Tracing) Transport(rt http.RoundTripper) http.RoundTripper {
+	if !t.Enabled() {
+		return rt
+	}
+	return otelhttp.NewTransport(rt,
+		otelhttp.WithTracerProvider(t.sdk), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelhttp.WithPropagators(t.propagator),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "HTTP " + r.Method }))
+}
+
+// QueryTracer is pgx's tracer: a span for each query, batch, copy and connect made within a traced
+// operation (the statement is recorded, its arguments never). Nil when off.
+func (t *Tracing) QueryTracer() pgx.QueryTracer {
+	if !t.Enabled() {
+		return nil
+	}
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(t.sdk), otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
+		otelpgx.WithTrimSQLInSpanName())
+}
+
+// InstrumentRedis adds a span for each Redis command made within a traced operation (commands
+// only, never their values: the cache holds access decisions).
+func (t *Tracing) InstrumentRedis(c redis.UniversalClient) error {
+	if !t.Enabled() {
+		return nil
+	}
+	return redisotel.InstrumentTracing(c, redisotel.WithTracerProvider(childOnly{tp: t.sdk}), redisotel.WithDBStatement(false))
+}
+
+// RiverMiddleware traces job inserts and work: the trace context of the inserting request goes
+// into the job's metadata, and the span that works the job links back to it. Nil when off.
+func (t *Tracing) RiverMiddleware() rivertype.Middleware {
+	if !t.Enabled() {
+		return nil
+	}
+	return otelriver.NewMiddleware(&otelriver.MiddlewareConfig{
+		TracerProvider: t.sdk, MeterProvider: metricnoop.NewMeterProvider(),
+		EnableTracePropagation: true, EnableWorkSpanJobKindSuffix: true,
+	})
+}
+
+// childOnly is a tracer provider whose spans exist only inside a recorded span: background
+// polling (a cache's Redis commands between requests) makes no traces of its own.
+type childOnly struct {
+	embedded.TracerProvider
+	tp trace.TracerProvider
+}
+
+func (p childOnly) Tracer(name string, opts ...trace.TracerOption) trace.Tracer {
+	return childOnlyTracer{t: p.tp.Tracer(name, opts...)}
+}
+
+type childOnlyTracer struct {
+	embedded.Tracer
+	t trace.Tracer
+}
+
+func (t childOnlyTracer) Start(ctx context.Context, name string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+	if parent := trace.SpanFromContext(ctx); !parent.IsRecording() {
+		return ctx, parent
+	}
+	return t.t.Start(ctx, name, opts...)
+}
