@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
@@ -68,7 +67,7 @@ type Server struct {
 	handler  http.Handler
 	queries  *atomic.Int64
 	tracing  *telemetry.Tracing
-	metrics  *prometheus.Registry
+	metrics  *metricsRegistry
 	runs     *worker.RunProgress
 }
 
@@ -275,6 +274,9 @@ func (s *Server) EventSubscribers() int { return s.events.Subscribers() }
 
 // EventsListening reports whether this replica hears events recorded on any replica now.
 func (s *Server) EventsListening() bool { return s.events.Listening() }
+
+// FlushTraces sends the spans recorded so far, when tracing is on.
+func (s *Server) FlushTraces(ctx context.Context) error { return s.tracing.ForceFlush(ctx) }
 
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -2,7 +2,10 @@ package server
 
 import (
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,11 +17,67 @@ import (
 	"github.com/berth-registry/berth/registry"
 )
 
+// metricsRegistry is the registry /metrics serves. It remembers what was registered on it, so that
+// the names it can serve can be listed: the shipped dashboard and alert rules are checked against
+// them.
+type metricsRegistry struct {
+	*prometheus.Registry
+	mu         sync.Mutex
+	collectors []prometheus.Collector
+}
+
+// Register implements prometheus.Registerer.
+func (r *metricsRegistry) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.collectors = append(r.collectors, c)
+	r.mu.Unlock()
+	return nil
+}
+
+// MustRegister implements prometheus.Registerer.
+func (r *metricsRegistry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+// names are the metric names r's collectors describe (a histogram's without _bucket, _sum, _count).
+func (r *metricsRegistry) names() []string {
+	r.mu.Lock()
+	cs := slices.Clone(r.collectors)
+	r.mu.Unlock()
+	ch := make(chan *prometheus.Desc)
+	go func() {
+		for _, c := range cs {
+			c.Describe(ch)
+		}
+		close(ch)
+	}()
+	var out []string
+	for d := range ch {
+		if m := fqName.FindStringSubmatch(d.String()); m != nil {
+			out = append(out, m[1])
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// MetricNames are the names of every metric this server's /metrics can serve.
+func (s *Server) MetricNames() []string { return s.metrics.names() }
+
 // newMetrics is the registry /metrics serves: the process's own (Go runtime, process), each
 // part's, and the database pool's. Parts built later (the event bus, jobs) register on it as
 // they are made.
-func newMetrics(pool *pgxpool.Pool) (*prometheus.Registry, error) {
-	reg := prometheus.NewRegistry()
+func newMetrics(pool *pgxpool.Pool) (*metricsRegistry, error) {
+	reg := &metricsRegistry{Registry: prometheus.NewRegistry()}
 	cs := []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		requestDuration, dbQueries, poolCollector{pool},
