@@ -45,6 +45,9 @@ func (g graphqlTracer) InterceptOperation(ctx context.Context, next graphql.Oper
 		kind = string(oc.Operation.Operation)
 	}
 	name := oc.OperationName
+	if name == "" && oc.Operation != nil {
+		name = oc.Operation.Name
+	}
 	if len(name) > maxNameLen {
 		name = name[:maxNameLen]
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"unicode"
 
 	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5"
@@ -186,7 +187,30 @@ func (t *Tracing) QueryTracer() pgx.QueryTracer {
 		return nil
 	}
 	return otelpgx.NewTracer(otelpgx.WithTracerProvider(t.sdk), otelpgx.WithMeterProvider(metricnoop.NewMeterProvider()),
-		otelpgx.WithTrimSQLInSpanName())
+		otelpgx.WithTrimSQLInSpanName(), otelpgx.WithSpanNameFunc(sqlName))
+}
+
+// sqlName names a statement's span: River's statements by the name their generator gave them
+// ("-- name: JobGetAvailable :many" becomes JobGetAvailable), the others by their first word
+// (SELECT, INSERT, BEGIN).
+func sqlName(stmt string) string {
+	stmt = strings.TrimSpace(stmt)
+	for strings.HasPrefix(stmt, "--") {
+		line, rest, _ := strings.Cut(stmt, "\n")
+		if name, ok := strings.CutPrefix(line, "-- name: "); ok {
+			if f := strings.Fields(name); len(f) > 0 {
+				return f[0]
+			}
+		}
+		stmt = strings.TrimSpace(rest)
+	}
+	if end := strings.IndexFunc(stmt, unicode.IsSpace); end >= 0 {
+		stmt = stmt[:end]
+	}
+	if stmt == "" {
+		return "SQL"
+	}
+	return strings.ToUpper(stmt)
 }
 
 // InstrumentRedis adds a span for each Redis command made within a traced operation (commands
