@@ -28,8 +28,9 @@ import (
 // export's job span links back to the GraphQL request that started it; and a server sampling
 // nothing sends nothing.
 //
-// Both servers live in this one test, one after the other: the embedded Distribution traces
-// through the process-wide provider, which the last server started owns.
+// The unsampled server starts first: the embedded Distribution's tracers bind to the first
+// provider installed in the process, so the traced server's storage spans reach its trace only
+// because Berth's global provider hands each span to its parent's provider.
 func TestTracingReachesJaeger(t *testing.T) {
 	t.Parallel()
 	j := startJaeger(t)
@@ -42,7 +43,6 @@ func TestTracingReachesJaeger(t *testing.T) {
 		}
 	}
 	quietName, tracedName := "berth-unsampled-"+suffix, "berth-traced-"+suffix
-	// First the server that samples nothing, so that the traced one owns the global provider.
 	quiet := servertest.Start(t, traced(quietName, 0))
 	traced1 := servertest.Start(t, traced(tracedName, 1))
 

@@ -38,8 +38,8 @@ type Tracing struct {
 	propagator propagation.TextMapPropagator
 }
 
-// New builds the tracer provider cfg describes and installs it as the global provider (the
-// embedded Distribution emits its storage and request spans through the global one), with the
+// New builds the tracer provider cfg describes and installs it behind the global provider (the
+// embedded Distribution emits its storage spans through the global one; see install), with the
 // W3C trace-context and baggage propagators. With no exporter it installs nothing and returns an
 // off Tracing. The binary's module version becomes service.version. Export failures are logged
 // through log.
@@ -80,7 +80,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
 		),
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 	}
-	otel.SetTracerProvider(t.sdk)
+	install(t.sdk)
 	otel.SetTextMapPropagator(t.propagator)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("tracing: export failed", "err", err) }))
 	return t, nil
@@ -136,6 +136,7 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 	if !t.Enabled() {
 		return nil
 	}
+	uninstall(t.sdk)
 	return t.sdk.Shutdown(ctx)
 }
 
