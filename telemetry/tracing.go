@@ -2,8 +2,10 @@ package telemetry
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -36,6 +38,7 @@ import (
 type Tracing struct {
 	sdk        *sdktrace.TracerProvider
 	propagator propagation.TextMapPropagator
+	ratio      float64
 }
 
 // New builds the tracer provider cfg describes and installs it behind the global provider (the
@@ -76,9 +79,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
 		sdk: sdktrace.NewTracerProvider(
 			sdktrace.WithBatcher(exp),
 			sdktrace.WithResource(res),
-			sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.SampleRatio))),
+			sdktrace.WithSampler(sampler(cfg.SampleRatio)),
 		),
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		ratio:      cfg.SampleRatio,
 	}
 	install(t.sdk)
 	otel.SetTextMapPropagator(t.propagator)
@@ -151,6 +155,11 @@ func (t *Tracing) ForceFlush(ctx context.Context) error {
 // Handler wraps the HTTP server: one server span per request, continuing the caller's trace
 // if it sent one. route names a request's span by its route ("GET /v2/{name}/blobs/{digest}"),
 // never by the ids in its path; a request route names "" is not traced (health checks, metrics).
+//
+// A request that starts a trace is sampled here, before otelhttp, so that the ones not sampled
+// skip its work (attributes, wrapped body and writer) and only carry an unsampled span context,
+// which makes everything below them drop its spans too. Sampling at 0.1 then costs little more
+// than off.
 func (t *Tracing) Handler(next http.Handler, route func(*http.Request) string) http.Handler {
 	if !t.Enabled() {
 		return next
@@ -164,8 +173,46 @@ func (t *Tracing) Handler(next http.Handler, route func(*http.Request) string) h
 			next.ServeHTTP(w, r)
 			return
 		}
-		traced.ServeHTTP(w, r)
+		if r.Header.Get("Traceparent") != "" { // the caller's trace decides (parent-based)
+			traced.ServeHTTP(w, r)
+			return
+		}
+		if rand.Float64() >= t.ratio {
+			next.ServeHTTP(w, r.WithContext(trace.ContextWithSpanContext(r.Context(), unsampled())))
+			return
+		}
+		traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), sampledKey{}, true)))
 	})
+}
+
+// sampledKey marks a request context whose new trace Handler has already chosen to sample.
+type sampledKey struct{}
+
+// sampler is parent-based ratio sampling, except for the roots Handler has already sampled.
+func sampler(ratio float64) sdktrace.Sampler {
+	return decided{ratio: sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))}
+}
+
+type decided struct{ ratio sdktrace.Sampler }
+
+func (s decided) ShouldSample(p sdktrace.SamplingParameters) sdktrace.SamplingResult {
+	if sampled, _ := p.ParentContext.Value(sampledKey{}).(bool); sampled && !trace.SpanContextFromContext(p.ParentContext).IsValid() {
+		return sdktrace.AlwaysSample().ShouldSample(p)
+	}
+	return s.ratio.ShouldSample(p)
+}
+
+func (s decided) Description() string { return "BerthSampler{" + s.ratio.Description() + "}" }
+
+// unsampled is a new trace's span context that is not sampled: what the SDK would give a request
+// it dropped, without the span.
+func unsampled() trace.SpanContext {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	binary.LittleEndian.PutUint64(tid[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1) // never all zero
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid})
 }
 
 // Transport wraps an outgoing HTTP transport (webhooks, scanner adapters): one client span per
