@@ -91,37 +91,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
 }
 
 func exporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
-	isURL := strings.Contains(cfg.Endpoint, "://")
 	if cfg.Exporter == ExporterOTLPHTTP {
-		var opts []otlptracehttp.Option
-		switch {
-		case isURL:
-			opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
-		case cfg.Endpoint != "":
-			opts = append(opts, otlptracehttp.WithEndpoint(cfg.Endpoint))
-		}
-		if cfg.Insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if len(cfg.Headers) > 0 {
-			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
-		}
-		return otlptracehttp.New(ctx, opts...)
+		return otlptracehttp.New(ctx, exporterOptions(cfg, otlptracehttp.WithEndpointURL, otlptracehttp.WithEndpoint,
+			otlptracehttp.WithInsecure, otlptracehttp.WithHeaders)...)
 	}
-	var opts []otlptracegrpc.Option
+	return otlptracegrpc.New(ctx, exporterOptions(cfg, otlptracegrpc.WithEndpointURL, otlptracegrpc.WithEndpoint,
+		otlptracegrpc.WithInsecure, otlptracegrpc.WithHeaders)...)
+}
+
+// exporterOptions turns cfg into the options of either OTLP exporter, which spell them alike.
+func exporterOptions[O any](cfg Config, endpointURL, endpoint func(string) O, insecure func() O, headers func(map[string]string) O) []O {
+	var opts []O
 	switch {
-	case isURL:
-		opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
+	case strings.Contains(cfg.Endpoint, "://"):
+		opts = append(opts, endpointURL(cfg.Endpoint))
 	case cfg.Endpoint != "":
-		opts = append(opts, otlptracegrpc.WithEndpoint(cfg.Endpoint))
+		opts = append(opts, endpoint(cfg.Endpoint))
 	}
 	if cfg.Insecure {
-		opts = append(opts, otlptracegrpc.WithInsecure())
+		opts = append(opts, insecure())
 	}
 	if len(cfg.Headers) > 0 {
-		opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
+		opts = append(opts, headers(cfg.Headers))
 	}
-	return otlptracegrpc.New(ctx, opts...)
+	return opts
 }
 
 // Enabled reports whether spans are recorded and sent.

@@ -41,12 +41,7 @@ func NewJobMetrics(reg prometheus.Registerer) (*JobMetrics, error) {
 			Help: "Job attempts running in this process now, by kind and queue.",
 		}, []string{"kind", "queue"}),
 	}
-	for _, c := range []prometheus.Collector{m.worked, m.duration, m.running} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("job metrics: %w", err)
-		}
-	}
-	return m, nil
+	return m, register(reg, "job metrics", m.worked, m.duration, m.running)
 }
 
 // Work counts one attempt around the job's own work.
@@ -134,12 +129,7 @@ func NewRunProgress(reg prometheus.Registerer) (*RunProgress, error) {
 			Help: "When a run of each kind last recorded an event of each phase (Unix time).",
 		}, []string{"run", "phase"}),
 	}
-	for _, c := range []prometheus.Collector{p.events, p.last} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("run metrics: %w", err)
-		}
-	}
-	return p, nil
+	return p, register(reg, "run metrics", p.events, p.last)
 }
 
 // Follow counts the run events of events until ctx ends or the channel closes.
@@ -175,4 +165,14 @@ func (p *RunProgress) Observe(e event.Event) {
 		at = time.Now()
 	}
 	p.last.WithLabelValues(run, phase).Set(float64(at.Unix()))
+}
+
+// register registers cs on reg, naming what failed.
+func register(reg prometheus.Registerer, what string, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
 }
