@@ -62,9 +62,15 @@ func TestTracingReachesJaeger(t *testing.T) {
 		t.Fatalf("push: %v\n%s", err, out)
 	}
 	proj := traced1.CreateProject("scanned", false)
+	// Subscriptions upgrade to WebSocket through the traced handler.
+	ws := dialGraphQLWS(t, traced1, "admin", servertest.AdminPassword)
+	ws.subscribe(traced1, "1", `subscription { events(types: [EXPORT_STARTED]) { type } }`, nil)
 	var started struct{ ExportCVE struct{ ID string } }
 	traced1.MustGraphQL("admin", servertest.AdminPassword, `mutation StartExport($p: ID!) { exportCVE(input: {projects: [$p]}) { id } }`,
 		map[string]any{"p": proj}, &started)
+	if m := ws.next(ctx); !strings.Contains(fmt.Sprint(m["payload"]), "EXPORT_STARTED") {
+		t.Fatalf("subscription got %v", m)
+	}
 
 	// The push: one trace with the manifest PUT, the index's queries and the storage writes.
 	push := j.waitForTrace(ctx, t, tracedName, "PUT /v2/{name}/manifests/{reference}", func(tr jaegerTrace) string {
