@@ -24,9 +24,10 @@ import (
 )
 
 // TestTracingReachesJaeger runs Berth with tracing on against a real Jaeger: a push makes one
-// trace holding the HTTP span, the indexer's database spans and the storage driver's spans; a CVE
-// export's job span links back to the GraphQL request that started it; and a server sampling
-// nothing sends nothing.
+// trace holding the HTTP span, the indexer's database spans and the storage driver's spans; the
+// push's webhook delivery is a job whose outgoing request is a span and sends its trace context; a
+// CVE export's job span links back to the GraphQL request that started it; a subscription works
+// through the traced handler; and a server sampling nothing sends nothing.
 //
 // The unsampled server starts first: the embedded Distribution's tracers bind to the first
 // provider installed in the process, so the traced server's storage spans reach its trace only
@@ -57,9 +58,20 @@ func TestTracingReachesJaeger(t *testing.T) {
 		t.Fatalf("flush the unsampled server: %v", err)
 	}
 
+	recv := newReceiver(t, 0)
+	policyID, _, r := createPolicy(t, traced1, "admin", servertest.AdminPassword, map[string]any{
+		"projectID": 1, "name": "traced", "eventTypes": []string{"ARTIFACT_PUSHED"}, "address": recv.URL + "/hook"})
+	if len(r.Errors) > 0 {
+		t.Fatalf("create webhook policy: %+v", r.Errors)
+	}
 	crane := setupCrane(t, traced1, "admin", servertest.AdminPassword)
 	if out, err := crane("append", "-f", layerTar(t, "f", "traced"), "-t", traced1.Host+"/library/app:1"); err != nil {
 		t.Fatalf("push: %v\n%s", err, out)
+	}
+	// The webhook delivery (a job, then an outgoing request) carries its trace to the receiver.
+	waitDelivery(t, traced1, policyID, "SUCCEEDED")
+	if got := recv.received(); len(got) != 1 || got[0].header.Get("Traceparent") == "" {
+		t.Errorf("the webhook receiver got no trace context: %d requests", len(got))
 	}
 	proj := traced1.CreateProject("scanned", false)
 	// Subscriptions upgrade to WebSocket through the traced handler.
@@ -93,6 +105,13 @@ func TestTracingReachesJaeger(t *testing.T) {
 	if svc := push.service(); svc != tracedName {
 		t.Errorf("push trace service = %q", svc)
 	}
+
+	j.waitForTrace(ctx, t, tracedName, "river.work/webhook_delivery", func(tr jaegerTrace) string {
+		if tr.span("HTTP POST") == nil {
+			return fmt.Sprintf("no outgoing request span in %v", tr.operations())
+		}
+		return ""
+	})
 
 	// The export: its job's span links to the GraphQL request that queued it.
 	j.waitForTrace(ctx, t, tracedName, "river.work/cve_export", func(tr jaegerTrace) string {
