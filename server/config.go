@@ -91,6 +91,8 @@ type Config struct {
 	// JobStopTimeout is how long running jobs get to finish at shutdown before they are
 	// cancelled (each then records its run as stopped).
 	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
+	// WorkerMetricsAddr is where `berth worker` serves /metrics (its jobs, its pool); empty: nowhere.
+	WorkerMetricsAddr string `yaml:"worker_metrics_addr"`
 	// Trace is where OpenTelemetry spans go (a YAML section; BERTH_TRACE_* in the environment).
 	// Off unless an exporter is set.
 	Trace telemetry.Config `yaml:"trace"`
@@ -198,6 +200,7 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
 	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
+	add("worker-metrics-addr", "BERTH_WORKER_METRICS_ADDR", "address on which `berth worker` serves /metrics (its jobs and database pool), e.g. 0.0.0.0:9090; default: none")
 	add("trace-exporter", "BERTH_TRACE_EXPORTER", "where traces go: none, otlp-http, otlp-grpc or jaeger (OTLP to Jaeger); default none")
 	add("trace-endpoint", "BERTH_TRACE_ENDPOINT", "the trace collector: host:port or URL; default the exporter's own (localhost:4318 for otlp-http, localhost:4317 otherwise)")
 	add("trace-insecure", "BERTH_TRACE_INSECURE", "true to send traces without TLS; default false")
@@ -317,6 +320,8 @@ func (c *Config) set(name, v string) error {
 		c.JobLease, err = time.ParseDuration(v)
 	case "job-stop-timeout":
 		c.JobStopTimeout, err = time.ParseDuration(v)
+	case "worker-metrics-addr":
+		c.WorkerMetricsAddr = v
 	case "trace-exporter":
 		c.Trace.Exporter = v
 	case "trace-endpoint":

@@ -2,10 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/berth-registry/berth/ent"
@@ -16,9 +21,10 @@ import (
 	"github.com/berth-registry/berth/worker/export"
 )
 
-// RunWorker is `berth worker`: it works jobs, and serves nothing, until ctx ends; then running jobs
-// get cfg.JobStopTimeout to finish before they are cancelled. ready, if not nil, is called once the
-// jobs are being worked.
+// RunWorker is `berth worker`: it works jobs until ctx ends; then running jobs get
+// cfg.JobStopTimeout to finish before they are cancelled. It serves nothing but, when
+// cfg.WorkerMetricsAddr is set, Prometheus metrics of its jobs and pool on that address. ready, if
+// not nil, is called once the jobs are being worked.
 func RunWorker(ctx context.Context, cfg Config, log *slog.Logger, ready func()) error {
 	tracing, err := telemetry.New(ctx, cfg.Trace, log)
 	if err != nil {
@@ -41,6 +47,20 @@ func RunWorker(ctx context.Context, cfg Config, log *slog.Logger, ready func()) 
 		return err
 	}
 	defer release()
+	metrics, err := newMetrics(pool)
+	if err != nil {
+		return err
+	}
+	if deps.Metrics, err = worker.NewJobMetrics(metrics); err != nil {
+		return err
+	}
+	if cfg.WorkerMetricsAddr != "" {
+		stop, err := serveMetrics(cfg.WorkerMetricsAddr, metrics, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	client, err := worker.NewClient(pool, deps, true)
 	if err != nil {
 		return err
@@ -58,6 +78,24 @@ func RunWorker(ctx context.Context, cfg Config, log *slog.Logger, ready func()) 
 	<-ctx.Done()
 	log.Info("worker stopping: letting running jobs finish", "timeout", cfg.JobStopTimeout)
 	return worker.Stop(jobCtx, client, cfg.JobStopTimeout, 10*time.Second)
+}
+
+// serveMetrics serves reg on addr's /metrics until stop is called.
+func serveMetrics(addr string, reg *metricsRegistry, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("BERTH_WORKER_METRICS_ADDR: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("worker metrics stopped", "err", err)
+		}
+	}()
+	log.Info("serving worker metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { _ = srv.Close() }, nil
 }
 
 // WorkerDeps builds what the jobs of a `berth worker` process need: the database, and for garbage
