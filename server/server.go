@@ -205,9 +205,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
 		return nil, err
 	}
-	if err := s.metrics.Register(worker.NewQueueCollector(pool)); err != nil {
-		return nil, err
-	}
 	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
 		return nil, err
 	}

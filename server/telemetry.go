@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/worker"
 )
 
 // metricsRegistry is the registry /metrics serves. It remembers what was registered on it, so that
@@ -74,13 +75,13 @@ func (r *metricsRegistry) names() []string {
 func (s *Server) MetricNames() []string { return s.metrics.names() }
 
 // newMetrics is the registry /metrics serves: the process's own (Go runtime, process), each
-// part's, and the database pool's. Parts built later (the event bus, jobs) register on it as
+// part's, the database pool's and River's backlog. Parts built later (the event bus, jobs) register on it as
 // they are made.
 func newMetrics(pool *pgxpool.Pool) (*metricsRegistry, error) {
 	reg := &metricsRegistry{Registry: prometheus.NewRegistry()}
 	cs := []prometheus.Collector{
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		requestDuration, dbQueries, poolCollector{pool},
+		requestDuration, dbQueries, poolCollector{pool}, worker.NewQueueCollector(pool),
 	}
 	cs = append(cs, auth.Collectors()...)
 	cs = append(cs, cache.Collectors()...)
