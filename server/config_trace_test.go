@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,19 +16,11 @@ import (
 // section, and a bad one is refused without repeating a header's value.
 func TestTraceSettings(t *testing.T) {
 	t.Parallel()
-	parse := func(args ...string) (server.Config, error) {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		get := server.Flags(fs)
-		if err := fs.Parse(args); err != nil {
-			return server.Config{}, err
-		}
-		return get()
-	}
-	cfg, err := parse()
+	cfg, err := parseServeFlags()
 	if err != nil || cfg.Trace.Enabled() || cfg.Trace.SampleRatio != 1 || cfg.Trace.ServiceName != "berth" {
 		t.Fatalf("defaults: %+v, %v", cfg.Trace, err)
 	}
-	cfg, err = parse("-trace-exporter", "otlp-http", "-trace-endpoint", "http://collector:4318/v1/traces",
+	cfg, err = parseServeFlags("-trace-exporter", "otlp-http", "-trace-endpoint", "http://collector:4318/v1/traces",
 		"-trace-insecure", "true", "-trace-headers", "x-api-key=s3cret,x-tenant=a", "-trace-sample-ratio", "0.1",
 		"-trace-service-name", "registry", "-trace-namespace", "prod", "-trace-attributes", "deployment.environment=prod")
 	want := telemetry.Config{Exporter: "otlp-http", Endpoint: "http://collector:4318/v1/traces", Insecure: true,
@@ -44,7 +37,7 @@ func TestTraceSettings(t *testing.T) {
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err = parse("-config", file)
+	cfg, err = parseServeFlags("-config", file)
 	if err != nil || cfg.Trace.Exporter != "jaeger" || cfg.Trace.SampleRatio != 0.25 || cfg.Trace.ServiceName != "berth" ||
 		cfg.Trace.Headers["authorization"] != "Bearer s3cret" {
 		t.Fatalf("YAML: %+v, %v", cfg.Trace, err)
@@ -58,11 +51,23 @@ func TestTraceSettings(t *testing.T) {
 		{"-trace-exporter", "otlp-http", "-trace-endpoint", "ftp://collector"},
 		{"-trace-insecure", "maybe"},
 	} {
-		_, err := parse(args...)
+		_, err := parseServeFlags(args...)
 		if err == nil {
 			t.Errorf("%v accepted", args)
 		} else if strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%v: the error repeats a header's value: %v", args, err)
 		}
 	}
+}
+
+// parseServeFlags is the configuration `berth serve` would run with, given args (and the
+// environment).
+func parseServeFlags(args ...string) (server.Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	get := server.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return server.Config{}, err
+	}
+	return get()
 }
