@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/berth-registry/berth/telemetry"
 )
@@ -80,13 +81,18 @@ func TestLogHandlerAddsTraceAndSpanIDs(t *testing.T) {
 	log.InfoContext(ctx, "inside")
 	span.End()
 	log.Info("outside")
+	unsampled := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1}, SpanID: trace.SpanID{1}}))
+	log.InfoContext(unsampled, "unsampled")
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	sc := span.SpanContext()
 	if !strings.Contains(lines[0], "trace_id="+sc.TraceID().String()) || !strings.Contains(lines[0], "span_id="+sc.SpanID().String()) ||
 		!strings.Contains(lines[0], "part=test") {
 		t.Errorf("inside a span: %s", lines[0])
 	}
-	if strings.Contains(lines[1], "trace_id") {
-		t.Errorf("outside a span: %s", lines[1])
+	for _, l := range lines[1:] {
+		if strings.Contains(l, "trace_id") {
+			t.Errorf("outside a sampled span: %s", l)
+		}
 	}
 }
