@@ -73,6 +73,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
 	}
 	res, err := resource.New(ctx, resource.WithTelemetrySDK(), resource.WithHost(), resource.WithAttributes(attrs...))
 	if err != nil {
+		_ = exp.Shutdown(ctx)
 		return nil, fmt.Errorf("trace resource: %w", err)
 	}
 	t := &Tracing{
@@ -90,6 +91,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Tracing, error) {
 	return t, nil
 }
 
+// exporter is the OTLP exporter cfg names; jaeger is OTLP over gRPC. It connects lazily: a
+// collector that is down delays no start.
 func exporter(ctx context.Context, cfg Config) (*otlptrace.Exporter, error) {
 	if cfg.Exporter == ExporterOTLPHTTP {
 		return otlptracehttp.New(ctx, exporterOptions(cfg, otlptracehttp.WithEndpointURL, otlptracehttp.WithEndpoint,
