@@ -3,10 +3,12 @@ package telemetry_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -94,5 +96,25 @@ func TestLogHandlerAddsTraceAndSpanIDs(t *testing.T) {
 		if strings.Contains(l, "trace_id") {
 			t.Errorf("outside a sampled span: %s", l)
 		}
+	}
+}
+
+// A collector that is down delays no start: the exporters connect lazily, and every hook exists.
+func TestOnWithCollectorDown(t *testing.T) {
+	t.Parallel()
+	for _, exporter := range []string{telemetry.ExporterOTLPGRPC, telemetry.ExporterOTLPHTTP, telemetry.ExporterJaeger} {
+		cfg := telemetry.Defaults()
+		cfg.Exporter, cfg.Endpoint, cfg.Insecure = exporter, "127.0.0.1:1", true
+		tr, err := telemetry.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatalf("%s: %v", exporter, err)
+		}
+		if !tr.Enabled() || tr.QueryTracer() == nil || tr.RiverMiddleware() == nil || tr.GraphQL() == nil ||
+			tr.Transport(http.DefaultTransport) == http.DefaultTransport {
+			t.Errorf("%s: an instrumentation hook is missing", exporter)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = tr.Shutdown(ctx) // the buffered spans cannot go anywhere
+		cancel()
 	}
 }
