@@ -29,7 +29,7 @@ if [ ! -x "$BIN/jaeger" ] || [ "$(cat "$BIN/.jaeger.version" 2>/dev/null)" != "$
   echo "tools: installing $jaeger"
   mod="$(mktemp -d)"
   (cd "$mod" && go mod init tools/jaeger >/dev/null 2>&1 && go get -tool "$jaeger" &&
-    GOFLAGS=-p=1 nice go build -o "$BIN/jaeger" "${jaeger%@*}")
+    go build -o "$BIN/jaeger" "${jaeger%@*}")
   rm -rf "$mod"
   echo "$jaeger" > "$BIN/.jaeger.version"
 fi
