@@ -22,8 +22,8 @@ go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 go_tool conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
 # Jaeger all-in-one: the tracing tests send OTLP to it and read the traces back through its query API.
 # Its module carries replace directives, which `go install module@version` refuses, so it is built
-# from a throwaway module that requires it as a tool. A large build (several CPU minutes, one
-# package at a time to leave the machine usable); built once and reused.
+# from a throwaway module that requires it as a tool. A large build (several CPU minutes); built
+# once and reused.
 jaeger=github.com/jaegertracing/jaeger/cmd/jaeger@v1.75.0
 if [ ! -x "$BIN/jaeger" ] || [ "$(cat "$BIN/.jaeger.version" 2>/dev/null)" != "$jaeger" ]; then
   echo "tools: installing $jaeger"
