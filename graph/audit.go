@@ -11,8 +11,6 @@ import (
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph/model"
-	"github.com/berth-registry/berth/worker/purge"
 )
 
 // audit records an entry for an operation done through the API; a failure to queue it is logged.
@@ -41,14 +39,6 @@ func (r *Resolver) auditWebhook(ctx context.Context, op string, p *ent.WebhookPo
 		proj = pr.Name
 	}
 	r.audit(ctx, audit.Entry{Project: proj, Operation: op, ResourceType: "webhook", Resource: proj + "/" + p.Name})
-}
-
-func scheduleModel(s purge.Schedule) *model.PurgeSchedule {
-	return &model.PurgeSchedule{
-		Kind: model.ScheduleKind(s.Kind), Cron: s.Cron, RetentionHours: s.Params.RetentionHours,
-		Operations: append([]string{}, s.Params.Operations...), DryRun: s.Params.DryRun,
-		NextRunAt: s.Next(), LastRunAt: s.LastRunAt,
-	}
 }
 
 // maxGlobAlternatives bounds how many LIKE patterns one glob may expand to.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
@@ -13,7 +12,6 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
@@ -175,51 +173,4 @@ func (r *Resolver) checkTarget(ctx context.Context, what, address string) error 
 		return fault.BadInput("%s %s", what, err.Error())
 	}
 	return nil
-}
-
-// subscribePurge streams a purge run: as it is now, then after every progress event, until it ends.
-func (r *Resolver) subscribePurge(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
-	run, err := r.DB.PurgeRun.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("purge run %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	in, cancel := r.Events.Subscribe(64)
-	out := make(chan *ent.PurgeRun, 1)
-	out <- run
-	go func() {
-		defer close(out)
-		defer cancel()
-		for !finished(run) {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-in:
-				if (e.Type != event.PurgeProgress && e.Type != event.PurgeCompleted) || e.JobID != int64(id) {
-					continue
-				}
-			case <-time.After(5 * time.Second): // a missed notification costs at most this
-			}
-			next, err := r.DB.PurgeRun.Get(ctx, id)
-			if err != nil {
-				return
-			}
-			if next.Status == run.Status && next.RowsPurged == run.RowsPurged {
-				continue
-			}
-			run = next
-			select {
-			case out <- run:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
-func finished(run *ent.PurgeRun) bool {
-	return run.Status != purgerun.StatusPending && run.Status != purgerun.StatusRunning
 }

@@ -17,19 +17,21 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/worker/export"
 )
 
 // rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
 // Every handler goes through the same resolvers as GraphQL, so permissions and validation are the
 // same on both; this file only translates shapes and errors.
 type rest struct {
-	res *graph.Resolver
-	log *slog.Logger
-	mux *http.ServeMux
+	res     *graph.Resolver
+	exports *export.Service
+	log     *slog.Logger
+	mux     *http.ServeMux
 }
 
-func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
-	h := &rest{res: res, log: log, mux: http.NewServeMux()}
+func newREST(res *graph.Resolver, exports *export.Service, log *slog.Logger) http.Handler {
+	h := &rest{res: res, exports: exports, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/v2.0/users/current", h.currentUser)
 	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
 	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)

@@ -184,11 +184,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	publisher := event.NewPublisher(db, s.dispatch, log, func(ctx context.Context) (string, string) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
+	projects := project.New(db, s.auth, s.audit, publisher)
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
-		Publisher: publisher, Projects: project.New(db, s.auth, s.audit, publisher),
+		Publisher: publisher, Projects: projects,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
-		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
+		Purge:                purge.NewService(pool, db, s.jobs, s.auth, s.audit, s.events),
+		Exports:              deps.Exports.Serving(export.Access{Auth: s.auth, Projects: projects, Jobs: s.jobs, Bus: s.events}),
+		GC:                   gc.NewService(pool, db, s.registry.Guard().Window(), s.jobs, s.auth, s.audit, s.events),
+		CheckForwardEndpoint: checkForwardEndpoint, Log: log,
 		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress}
 	s.handler = s.routes(res)
 	ok = true

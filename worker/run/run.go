@@ -93,12 +93,15 @@ func Insert(ctx context.Context, tx pgx.Tx, client *river.Client[pgx.Tx], t Tabl
 	}
 }
 
-// Trim deletes the finished runs of t beyond the newest keep; scope, if not empty, is a column
-// whose value (scopeValue) the history is kept per (an owner, a kind).
-func Trim(ctx context.Context, tx pgx.Tx, t Table, keep int, scope string, scopeValue any) ([]int, error) {
-	where, args := "true", []any{keep}
-	if scope != "" {
-		where, args = scope+" = $2", append(args, scopeValue)
+// Trim deletes the finished runs of t beyond the newest t.Keep (per scopeValue of t.Scope, if
+// t has a scope) and returns their ids. A table that keeps every run trims nothing.
+func Trim(ctx context.Context, tx pgx.Tx, t Table, scopeValue any) ([]int, error) {
+	if t.Keep <= 0 {
+		return nil, nil
+	}
+	where, args := "true", []any{t.Keep}
+	if t.Scope != "" {
+		where, args = t.Scope+" = $2", append(args, scopeValue)
 	}
 	rows, err := tx.Query(ctx, `DELETE FROM `+t.Name+` WHERE `+where+` AND status NOT IN ('PENDING', 'RUNNING')
 AND id NOT IN (SELECT id FROM `+t.Name+` WHERE `+where+` ORDER BY id DESC LIMIT $1) RETURNING id`, args...)
