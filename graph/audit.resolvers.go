@@ -128,16 +128,11 @@ func (r *queryResolver) AuditSettings(ctx context.Context) (*model.AuditSettings
 
 // PurgeRuns is the resolver for the purgeRuns field.
 func (r *queryResolver) PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error) {
-	q, err := r.Purge.Runs(ctx)
+	first, last, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
-	first, last, err = pageSize(first, last)
-	if err != nil {
-		return nil, err
-	}
-	return q.Paginate(ctx, after, first, before, last,
-		ent.WithPurgeRunOrder(&ent.PurgeRunOrder{Field: ent.PurgeRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return r.Purge.Page(ctx, after, first, before, last)
 }
 
 // PurgeRun is the resolver for the purgeRun field.

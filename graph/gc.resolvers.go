@@ -41,16 +41,11 @@ func (r *mutationResolver) PurgeUploads(ctx context.Context, olderThanHours *int
 
 // GcRuns is the resolver for the gcRuns field.
 func (r *queryResolver) GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error) {
-	q, err := r.GC.Runs(ctx, kind)
+	first, last, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
-	first, last, err = pageSize(first, last)
-	if err != nil {
-		return nil, err
-	}
-	return q.Paginate(ctx, after, first, before, last,
-		ent.WithGCRunOrder(&ent.GCRunOrder{Field: ent.GCRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return r.GC.Page(ctx, kind, after, first, before, last)
 }
 
 // GcRun is the resolver for the gcRun field.

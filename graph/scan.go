@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 )
 
@@ -230,51 +231,25 @@ func metadataModel(m *scan.Metadata) *model.ScannerMetadata {
 
 // subscribeScan follows one scan report until it ends.
 func (r *Resolver) subscribeScan(ctx context.Context, id int) (<-chan *ent.ScanReport, error) {
-	rep, err := r.DB.ScanReport.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("scan report %d", id))
+	load := func(ctx context.Context) (*ent.ScanReport, error) {
+		rep, err := r.DB.ScanReport.Get(ctx, id)
+		if ent.IsNotFound(err) {
+			return nil, fault.NotFound(fmt.Sprintf("scan report %d", id))
+		}
+		return rep, err
 	}
+	rep, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := r.artifactFor(ctx, rep.ArtifactID, auth.ActionReadScan); err != nil {
 		return nil, err
 	}
-	in, cancel := r.Events.Subscribe(64)
-	out := make(chan *ent.ScanReport, 1)
-	out <- rep
-	go func() {
-		defer close(out)
-		defer cancel()
-		for rep.Status == scanreport.StatusPending || rep.Status == scanreport.StatusRunning {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-in:
-				switch e.Type {
-				case event.ScanStarted, event.ScanCompleted, event.ScanFailed, event.ScanStopped:
-				default:
-					continue
-				}
-				if e.JobID != int64(id) {
-					continue
-				}
-			case <-time.After(2 * time.Second): // progress (and a missed notification) shows within this
-			}
-			next, err := r.DB.ScanReport.Get(ctx, id)
-			if err != nil {
-				return
-			}
-			if next.Status == rep.Status && next.Progress == rep.Progress {
-				continue
-			}
-			rep = next
-			select {
-			case out <- rep:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return run.Follow(ctx, r.Events, id, run.Followed[*ent.ScanReport]{
+		Events: []event.Type{event.ScanStarted, event.ScanCompleted, event.ScanFailed, event.ScanStopped},
+		Load:   load,
+		Done:   func(rep *ent.ScanReport) bool { return run.Finished(rep.Status) },
+		Same:   func(a, b *ent.ScanReport) bool { return a.Status == b.Status && a.Progress == b.Progress },
+		Poll:   2 * time.Second, // progress (and a missed notification) shows within this
+	})
 }

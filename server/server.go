@@ -33,9 +33,9 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/worker"
-	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -185,12 +185,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
+	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Publisher: publisher, Projects: projects,
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge:                purge.NewService(pool, db, s.jobs, s.auth, s.audit, s.events),
-		Exports:              deps.Exports.Serving(export.Access{Auth: s.auth, Projects: projects, Jobs: s.jobs, Bus: s.events}),
-		GC:                   gc.NewService(pool, db, s.registry.Guard().Window(), s.jobs, s.auth, s.audit, s.events),
+		Purge:                purge.NewService(runs, db),
+		Exports:              deps.Exports.Serving(runs, projects),
+		GC:                   gc.NewService(runs, db, s.registry.Guard().Window()),
 		CheckForwardEndpoint: checkForwardEndpoint, Log: log,
 		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress}
 	s.handler = s.routes(res)

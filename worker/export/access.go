@@ -7,9 +7,6 @@ import (
 	"io"
 	"slices"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
@@ -19,19 +16,18 @@ import (
 	"github.com/berth-registry/berth/worker/run"
 )
 
-// Access is what the service needs to serve callers (GraphQL and Harbor's REST API): who may
-// export from a project, the queue, and the events that Follow listens to.
-type Access struct {
-	Auth     *auth.Service
-	Projects *project.Service
-	Jobs     *river.Client[pgx.Tx]
-	Bus      *event.Bus
+// access is what the service needs to serve callers (GraphQL and Harbor's REST API): the queue,
+// the events that Follow listens to, and who may export from a project.
+type access struct {
+	run.Deps
+	projects *project.Service
 }
 
-// Serving returns the service that answers callers through a; the methods below need it.
-func (s *Service) Serving(a Access) *Service {
+// Serving returns the service that answers callers (the methods below need it): deps queue
+// and follow runs, projects says who may export from a project.
+func (s *Service) Serving(deps run.Deps, projects *project.Service) *Service {
 	c := *s
-	c.access = &a
+	c.access = &access{Deps: deps, projects: projects}
 	return &c
 }
 
@@ -71,7 +67,7 @@ func (s *Service) Request(ctx context.Context, req Request) (*ent.CVEExport, err
 		return nil, err
 	}
 	for _, id := range params.Projects {
-		if _, err := s.access.Projects.Get(ctx, id, auth.ActionExportCVE); err != nil {
+		if _, err := s.access.projects.Get(ctx, id, auth.ActionExportCVE); err != nil {
 			return nil, err
 		}
 	}

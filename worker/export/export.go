@@ -85,7 +85,7 @@ type Service struct {
 	db      *ent.Client
 	storage storagedriver.StorageDriver
 	log     *slog.Logger
-	access  *Access // nil on workers: only Serving's copy answers callers
+	access  *access // nil on workers: only Serving's copy answers callers
 }
 
 // NewService returns the export service over the registry's storage.

@@ -1,13 +1,12 @@
-import { useMemo, useState } from 'react'
+import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { useLocalPage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { formatBytes } from '../../format'
 import { graphql } from '../../gql'
 import type { GcRunsQuery, GcScheduleQuery } from '../../gql/graphql'
-import { RunHistory, RunStatus, ScheduleForm, StartPanel, underWay, useStart } from './RunPanel'
+import { RunHistory, RunStatus, ScheduleForm, StartPanel, underWay, useRunHistory, useStart } from './RunPanel'
 
 // The fields every view of a GC run shows; the documents below spread it.
 graphql(`
@@ -37,17 +36,24 @@ graphql(`
   }
 `)
 
+// A GC schedule as the form shows it.
+graphql(`
+  fragment GCScheduleFields on GCSchedule {
+    kind
+    cron
+    deleteUntagged
+    dryRun
+    workers
+    removeOrphans
+    nextRunAt
+    lastRunAt
+  }
+`)
+
 const GCScheduleDocument = graphql(`
   query GCSchedule {
     gcSchedule {
-      kind
-      cron
-      deleteUntagged
-      dryRun
-      workers
-      removeOrphans
-      nextRunAt
-      lastRunAt
+      ...GCScheduleFields
     }
   }
 `)
@@ -97,14 +103,7 @@ const StopGCMutation = graphql(`
 const SetGCScheduleMutation = graphql(`
   mutation SetGCSchedule($input: GCScheduleInput!) {
     setGCSchedule(input: $input) {
-      kind
-      cron
-      deleteUntagged
-      dryRun
-      workers
-      removeOrphans
-      nextRunAt
-      lastRunAt
+      ...GCScheduleFields
     }
   }
 `)
@@ -159,11 +158,7 @@ function OptionFields({ id, value, onChange }: { id: string; value: GCOptions; o
  */
 export function GCTab() {
   const [schedule] = useQuery({ query: GCScheduleDocument })
-  const page = useLocalPage(10)
-  const context = useMemo(() => ({ additionalTypenames: ['GCRun'] }), [])
-  const [runs, refetchRuns] = useQuery({ query: GCRunsDocument, variables: page.variables, context })
-  const reload = () => refetchRuns({ requestPolicy: 'network-only' })
-  const rows = runs.data?.gcRuns.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  const { history, reload } = useRunHistory(GCRunsDocument, (d) => d.gcRuns, 'GCRun')
   const [, stop] = useMutation(StopGCMutation)
 
   return (
@@ -177,17 +172,8 @@ export function GCTab() {
         noun="run"
         empty="No garbage collection or upload purge has run yet."
         errorTitle="Could not load the history"
-        fetched={!!runs.data}
-        error={runs.error}
-        rows={rows}
-        page={page}
-        pageInfo={runs.data?.gcRuns.pageInfo}
-        head={[
-          <th scope="col" key="started">Started</th>,
-          <th scope="col" key="what">What</th>,
-          <th scope="col" key="status">Status</th>,
-          <th scope="col" key="result">Result</th>,
-        ]}
+        history={history}
+        columns={['Started', 'What', 'Status', 'Result']}
         cells={(run) => <RunCells run={run} />}
         follow={{ subscription: GCProgressSubscription, pick: (d) => d.gcProgress }}
         stopping={{

@@ -1,25 +1,31 @@
-import { useMemo, useState } from 'react'
+import { useState } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { useLocalPage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { graphql } from '../../gql'
 import type { PurgeRunsQuery, PurgeScheduleQuery } from '../../gql/graphql'
 import { operations } from '../audit/AuditLogTable'
-import { RunHistory, RunStatus, ScheduleForm, StartPanel, useStart } from './RunPanel'
+import { RunHistory, RunStatus, ScheduleForm, StartPanel, useRunHistory, useStart } from './RunPanel'
+
+// A purge schedule as the form shows it.
+graphql(`
+  fragment PurgeScheduleFields on PurgeSchedule {
+    kind
+    cron
+    retentionHours
+    operations
+    dryRun
+    nextRunAt
+    lastRunAt
+  }
+`)
 
 const PurgeScheduleDocument = graphql(`
   query PurgeSchedule {
     auditSettings {
       purgeSchedule {
-        kind
-        cron
-        retentionHours
-        operations
-        dryRun
-        nextRunAt
-        lastRunAt
+        ...PurgeScheduleFields
       }
     }
   }
@@ -80,13 +86,7 @@ const StopPurgeMutation = graphql(`
 const SetPurgeScheduleMutation = graphql(`
   mutation SetPurgeSchedule($input: PurgeScheduleInput!) {
     setPurgeSchedule(input: $input) {
-      kind
-      cron
-      retentionHours
-      operations
-      dryRun
-      nextRunAt
-      lastRunAt
+      ...PurgeScheduleFields
     }
   }
 `)
@@ -111,11 +111,7 @@ type Schedule = PurgeScheduleQuery['auditSettings']['purgeSchedule']
  */
 export function LogRotationTab() {
   const [schedule] = useQuery({ query: PurgeScheduleDocument })
-  const page = useLocalPage(10)
-  const context = useMemo(() => ({ additionalTypenames: ['PurgeRun'] }), [])
-  const [runs, refetchRuns] = useQuery({ query: PurgeRunsDocument, variables: page.variables, context })
-  const reload = () => refetchRuns({ requestPolicy: 'network-only' })
-  const rows = runs.data?.purgeRuns.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  const { history, reload } = useRunHistory(PurgeRunsDocument, (d) => d.purgeRuns, 'PurgeRun')
   const [, stop] = useMutation(StopPurgeMutation)
 
   return (
@@ -129,20 +125,9 @@ export function LogRotationTab() {
         noun="purge"
         empty="No purge has run yet."
         errorTitle="Could not load the purge history"
-        fetched={!!runs.data}
-        error={runs.error}
-        rows={rows}
-        page={page}
-        pageInfo={runs.data?.purgeRuns.pageInfo}
-        head={[
-          <th scope="col" key="started">Started</th>,
-          <th scope="col" key="status">Status</th>,
-          <th scope="col" key="trigger">Trigger</th>,
-          <th scope="col" key="parameters">Parameters</th>,
-          <th scope="col" key="entries" className="num">
-            Entries
-          </th>,
-        ]}
+        history={history}
+        columns={['Started', 'Status', 'Trigger', 'Parameters', 'Entries']}
+        numeric="Entries"
         cells={(run) => <RunCells run={run} />}
         follow={{ subscription: PurgeProgressSubscription, pick: (d) => d.purgeProgress }}
         stopping={{

@@ -1,8 +1,8 @@
-import { Fragment, useState, type FormEvent, type ReactNode } from 'react'
-import { useSubscription, type CombinedError, type TypedDocumentNode } from 'urql'
+import { Fragment, useMemo, useState, type FormEvent, type ReactNode } from 'react'
+import { useQuery, useSubscription, type CombinedError, type TypedDocumentNode } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { Pager, type Page } from '../../components/Pager'
+import { Pager, useLocalPage, type Page } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import type { ScheduleKind } from '../../gql/graphql'
 import { RunStatus } from './RunStatus'
@@ -186,6 +186,43 @@ export interface Following<R, D> {
   pick: (data: D) => R | null | undefined
 }
 
+type PageInfo = Parameters<typeof Pager>[0]['pageInfo']
+
+/** Connection is a page of runs as a GraphQL connection field returns it. */
+interface Connection<R> {
+  pageInfo: PageInfo
+  edges?: ({ node?: R | null } | null)[] | null
+}
+
+/** History is what RunHistory shows: a page of runs, fetched or not yet, or what went wrong. */
+export interface History<R> {
+  fetched: boolean
+  error?: CombinedError
+  rows: R[]
+  page: Page
+  pageInfo?: PageInfo
+}
+
+/**
+ * useRunHistory fetches a page of runs (ten at a time) with query, whose connection field
+ * connection picks; typename is the runs' type, whose changes refetch it. reload refetches now.
+ */
+export function useRunHistory<D, R>(
+  query: TypedDocumentNode<D, Page['variables']>,
+  connection: (data: D) => Connection<R>,
+  typename: string,
+): { history: History<R>; reload: () => void } {
+  const page = useLocalPage(10)
+  const context = useMemo(() => ({ additionalTypenames: [typename] }), [typename])
+  const [runs, refetch] = useQuery({ query, variables: page.variables, context })
+  const conn = runs.data ? connection(runs.data) : undefined
+  const rows = conn?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  return {
+    history: { fetched: !!runs.data, error: runs.error, rows, page, pageInfo: conn?.pageInfo },
+    reload: () => refetch({ requestPolicy: 'network-only' }),
+  }
+}
+
 /**
  * RunHistory is the history of a job's runs, newest first, a page at a time: each row the tab's
  * own cells, then its log on demand and, while it runs, a stop button; running rows update live.
@@ -196,12 +233,9 @@ export function RunHistory<R extends RunLike, D>({
   noun,
   empty,
   errorTitle,
-  fetched,
-  error,
-  rows,
-  page,
-  pageInfo,
-  head,
+  history: { fetched, error, rows, page, pageInfo },
+  columns,
+  numeric,
   cells,
   follow,
   stopping,
@@ -212,18 +246,15 @@ export function RunHistory<R extends RunLike, D>({
   noun: string
   empty: string
   errorTitle: string
-  fetched: boolean
-  error?: CombinedError
-  rows: R[]
-  page: Page
-  pageInfo?: Parameters<typeof Pager>[0]['pageInfo']
-  head: ReactNode
+  history: History<R>
+  /** columns name the tab's own cells; numeric is the one whose figures align right. */
+  columns: string[]
+  numeric?: string
   cells: (run: R) => ReactNode
   follow: Following<R, D>
   stopping: Stopping
   onChanged: () => void
 }) {
-  const columns = Array.isArray(head) ? head.length + 1 : 2
   return (
     <section aria-label={label}>
       <h2>History</h2>
@@ -238,13 +269,17 @@ export function RunHistory<R extends RunLike, D>({
           <caption className="sr-only">{caption}</caption>
           <thead>
             <tr>
-              {head}
+              {columns.map((c) => (
+                <th scope="col" key={c} className={c === numeric ? 'num' : undefined}>
+                  {c}
+                </th>
+              ))}
               <th scope="col">Actions</th>
             </tr>
           </thead>
           <tbody>
             {rows.map((r) => (
-              <RunRow key={r.id} initial={r} noun={noun} columns={columns} cells={cells} follow={follow} stopping={stopping} onChanged={onChanged} />
+              <RunRow key={r.id} initial={r} noun={noun} columns={columns.length + 1} cells={cells} follow={follow} stopping={stopping} onChanged={onChanged} />
             ))}
           </tbody>
         </table>
