@@ -3,7 +3,8 @@
 // (gc_runs, purge_runs, cve_exports, scan_reports) that names its River job, and River's job
 // state is the truth about it:
 //   - a run starts by inserting its row and its job in one transaction, with unique-job options
-//     (Unique) instead of hand-made "is one running?" checks (Insert);
+//     (Unique) instead of hand-made "is one running?" checks, and trimming the history to the
+//     newest runs (Start, Insert, Trim);
 //   - while an attempt runs, its process holds a lease that it renews (Leases); a lease that runs
 //     out says the process died;
 //   - the reconciler (Reconciler), at start-up and periodically on every process that works jobs,
@@ -12,10 +13,16 @@
 //   - stopping a run cancels its job through River (Stop), and ends it at once if its job
 //     cannot do so itself any more;
 //   - a job that ends because its context ended says why (Outcome): stopped, out of time, shut
-//     down, or lease lost.
+//     down, or lease lost;
+//   - a schedule kept in the settings table starts runs when due (Schedules, Scheduler, Every);
+//   - workers announce progress (Announcer) and subscriptions follow a run until it ends (Follow);
+//   - the API side of a kind of run authorizes its caller and begins, stops, reads, schedules and
+//     follows runs the same way for every kind (Service); each kind's package adds its own work.
 //
-// It owns run_leases. It updates a run table's status columns only for runs whose job can no
-// longer do it, and River's job rows only for attempts whose process is dead.
+// It owns run_leases and the lifecycle's rules; a kind's own work (what GC deletes, what a purge
+// removes) stays in its package. It updates a run table's status columns only for runs whose job
+// can no longer do it (or that are stopped before they start), and River's job rows only for
+// attempts whose process is dead.
 package run
 
 import (
