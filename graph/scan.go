@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -13,7 +12,6 @@ import (
 	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
@@ -63,105 +61,6 @@ func checkAllowlist(lists ...[]string) error {
 		}
 	}
 	return nil
-}
-
-// latestReports returns the reports an artifact's overview sums: those of the project's scanner
-// for the artifact (each child, for an index). nil when it was never scanned.
-func (r *Resolver) latestReports(ctx context.Context, a *ent.Artifact) ([]*ent.ScanReport, *ent.Scanner, error) {
-	proj, err := a.QueryRepository().QueryProject().Only(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	sc, err := r.Scans.ScannerFor(ctx, proj.ScannerID)
-	if errors.Is(err, scan.ErrNoScanner) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	targets, err := r.Scans.Targets(ctx, a)
-	if errors.Is(err, scan.ErrNotScannable) {
-		return nil, sc, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	ids := make([]int, len(targets))
-	for i, t := range targets {
-		ids[i] = t.ID
-	}
-	reports, err := r.DB.ScanReport.Query().Where(scanreport.ArtifactIDIn(ids...), scanreport.ScannerID(sc.ID)).
-		Order(ent.Asc(scanreport.FieldID)).All(ctx)
-	return reports, sc, err
-}
-
-// overview sums reports into a ScanOverview, counting each vulnerability record once.
-func (r *Resolver) overview(ctx context.Context, reports []*ent.ScanReport, sc *ent.Scanner) (*model.ScanOverview, error) {
-	o := &model.ScanOverview{Status: scanreport.StatusSuccess, Severity: scanreport.SeverityNone, Summary: &model.SeveritySummary{},
-		Scanner: sc, Reports: reports, StartedAt: reports[0].StartedAt}
-	ids := make([]int, len(reports))
-	var finished *time.Time
-	for i, rep := range reports {
-		ids[i] = rep.ID
-		switch {
-		case rep.Status == scanreport.StatusPending || rep.Status == scanreport.StatusRunning:
-			o.Status = scanreport.StatusRunning
-		case rep.Status == scanreport.StatusError && o.Status != scanreport.StatusRunning:
-			o.Status = scanreport.StatusError
-		case rep.Status == scanreport.StatusStopped && o.Status == scanreport.StatusSuccess:
-			o.Status = scanreport.StatusStopped
-		}
-		if rep.StartedAt.Before(o.StartedAt) {
-			o.StartedAt = rep.StartedAt
-		}
-		if rep.FinishedAt != nil && (finished == nil || rep.FinishedAt.After(*finished)) {
-			finished = rep.FinishedAt
-		}
-	}
-	if o.Status != scanreport.StatusRunning {
-		o.FinishedAt = finished
-	}
-	rows, err := r.Pool.Query(ctx, `
-SELECT v.severity, count(DISTINCT v.id), count(DISTINCT v.id) FILTER (WHERE v.fixed_version <> '')
-FROM scan_report_vulnerabilities l JOIN vulnerabilities v ON v.id = l.vulnerability_id
-WHERE l.scan_report_id = ANY($1) GROUP BY v.severity`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("scan overview: %w", err)
-	}
-	defer rows.Close()
-	top := 1 // NONE
-	for rows.Next() {
-		var sev string
-		var n, fixable int
-		if err := rows.Scan(&sev, &n, &fixable); err != nil {
-			return nil, err
-		}
-		o.Total += n
-		o.Fixable += fixable
-		switch sev {
-		case "CRITICAL":
-			o.Summary.Critical = n
-		case "HIGH":
-			o.Summary.High = n
-		case "MEDIUM":
-			o.Summary.Medium = n
-		case "LOW":
-			o.Summary.Low = n
-		case "NONE":
-			o.Summary.None = n
-		default:
-			o.Summary.Unknown = n
-		}
-		if rank := severityRank(sev); rank > top || (rank == 0 && top == 1) {
-			top = rank
-			o.Severity = scanreport.Severity(sev)
-		}
-	}
-	return o, rows.Err()
-}
-
-func severityRank(s string) int {
-	return map[string]int{"UNKNOWN": 0, "NONE": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}[s]
 }
 
 // vulnerabilityFilter turns a VulnerabilityFilter into predicates.

@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,19 +22,11 @@ import (
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
-	"github.com/riverqueue/river"
 )
 
 // ScanOverview is the resolver for the scanOverview field.
-func (r *artifactResolver) ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error) {
-	if _, err := r.artifactFor(ctx, obj.ID, auth.ActionReadScan); err != nil {
-		return nil, err
-	}
-	reports, sc, err := r.latestReports(ctx, obj)
-	if err != nil || len(reports) == 0 {
-		return nil, err
-	}
-	return r.overview(ctx, reports, sc)
+func (r *artifactResolver) ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error) {
+	return r.Scans.Overview(ctx, obj.ID)
 }
 
 // Vulnerabilities is the resolver for the vulnerabilities field.
@@ -47,7 +38,7 @@ func (r *artifactResolver) Vulnerabilities(ctx context.Context, obj *ent.Artifac
 	if err != nil {
 		return nil, err
 	}
-	reports, _, err := r.latestReports(ctx, obj)
+	reports, _, err := r.Scans.LatestReports(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -171,40 +162,18 @@ func (r *mutationResolver) RemoveScanner(ctx context.Context, id int) (bool, err
 
 // ScanArtifact is the resolver for the scanArtifact field.
 func (r *mutationResolver) ScanArtifact(ctx context.Context, id int) ([]*ent.ScanReport, error) {
-	a, err := r.artifactFor(ctx, id, auth.ActionScan)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := r.Scans.Scan(ctx, r.Jobs, a.ID, r.principal(ctx).Name)
-	switch {
-	case errors.Is(err, scan.ErrNoScanner), errors.Is(err, scan.ErrNotScannable):
-		return nil, fault.BadInput("%s", err.Error())
-	case err != nil:
-		return nil, err
-	}
-	return r.DB.ScanReport.Query().Where(scanreport.IDIn(ids...)).Order(ent.Asc(scanreport.FieldID)).All(ctx)
+	return r.Scans.ScanArtifact(ctx, id)
 }
 
 // StopScan is the resolver for the stopScan field.
 func (r *mutationResolver) StopScan(ctx context.Context, id int) (int, error) {
-	a, err := r.artifactFor(ctx, id, auth.ActionScan)
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.Scans.Stop(ctx, r.Jobs, a.ID, r.Dispatcher.Kick)
-	if errors.Is(err, scan.ErrNotScannable) {
-		return 0, nil
-	}
-	return n, err
+	return r.Scans.StopArtifact(ctx, id)
 }
 
 // ScanAll is the resolver for the scanAll field.
 func (r *mutationResolver) ScanAll(ctx context.Context) (bool, error) {
-	if err := r.allow(ctx, auth.ActionScanAll); err != nil {
+	if err := r.Scans.ScanAll(ctx); err != nil {
 		return false, err
-	}
-	if _, err := r.Jobs.Insert(ctx, scan.AllArgs{}, &river.InsertOpts{MaxAttempts: 1}); err != nil {
-		return false, fmt.Errorf("queue scan all: %w", err)
 	}
 	return true, nil
 }

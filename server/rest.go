@@ -18,6 +18,7 @@ import (
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph"
 	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/scan"
 )
 
 // rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
@@ -26,12 +27,13 @@ import (
 type rest struct {
 	res     *graph.Resolver
 	exports *export.Service
+	scans   *scan.Service
 	log     *slog.Logger
 	mux     *http.ServeMux
 }
 
-func newREST(res *graph.Resolver, exports *export.Service, log *slog.Logger) http.Handler {
-	h := &rest{res: res, exports: exports, log: log, mux: http.NewServeMux()}
+func newREST(res *graph.Resolver, exports *export.Service, scans *scan.Service, log *slog.Logger) http.Handler {
+	h := &rest{res: res, exports: exports, scans: scans, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /api/v2.0/users/current", h.currentUser)
 	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
 	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)

@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/scan"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -693,7 +694,7 @@ type ArtifactResolver interface {
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
-	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
+	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
 type CVEExportResolver interface {
@@ -10882,8 +10883,8 @@ func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field gr
 			return ec.Resolvers.Artifact().ScanOverview(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
-			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
+			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx, selections, v)
 		},
 		true,
 		false,
@@ -19177,7 +19178,7 @@ func (ec *executionContext) fieldContext_RobotPermission_action(_ context.Contex
 	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19200,7 +19201,7 @@ func (ec *executionContext) fieldContext_ScanOverview_status(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportStatus")
 }
 
-func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19223,7 +19224,7 @@ func (ec *executionContext) fieldContext_ScanOverview_severity(_ context.Context
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportSeverity")
 }
 
-func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19235,8 +19236,8 @@ func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field gra
 			return obj.Summary, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
-			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
+			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -19255,7 +19256,7 @@ func (ec *executionContext) fieldContext_ScanOverview_summary(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19278,7 +19279,7 @@ func (ec *executionContext) fieldContext_ScanOverview_total(_ context.Context, f
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19301,7 +19302,7 @@ func (ec *executionContext) fieldContext_ScanOverview_fixable(_ context.Context,
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19333,7 +19334,7 @@ func (ec *executionContext) fieldContext_ScanOverview_scanner(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19356,7 +19357,7 @@ func (ec *executionContext) fieldContext_ScanOverview_startedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19379,7 +19380,7 @@ func (ec *executionContext) fieldContext_ScanOverview_finishedAt(_ context.Conte
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20278,7 +20279,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_produces(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20301,7 +20302,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_critical(_ context.Cont
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20324,7 +20325,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_high(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20347,7 +20348,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_medium(_ context.Contex
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20370,7 +20371,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_low(_ context.Context, 
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20393,7 +20394,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_none(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -33634,7 +33635,7 @@ func (ec *executionContext) _RobotPermission(ctx context.Context, sel ast.Select
 
 var scanOverviewImplementors = []string{"ScanOverview"}
 
-func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *scan.Overview) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scanOverviewImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -33975,7 +33976,7 @@ func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.Select
 
 var severitySummaryImplementors = []string{"SeveritySummary"}
 
-func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *scan.Summary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, severitySummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -36173,7 +36174,7 @@ func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistry
 	return v
 }
 
-func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx context.Context, sel ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx context.Context, sel ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SeveritySummary!")
 		return graphql.Null
@@ -37459,7 +37460,7 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋberthᚑregistryᚋbe
 	return v
 }
 
-func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx context.Context, sel ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx context.Context, sel ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
