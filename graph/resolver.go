@@ -47,9 +47,8 @@ type Resolver struct {
 	Dispatcher *event.Dispatcher // kicked after recording an event
 	Webhooks   *webhook.Service
 	Log        *slog.Logger
-	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
-	Scans       *scan.Service
-	ScanAdapter *scan.AdapterClient
+	// Scans starts, stops and reads scans, manages scanners and scan-all.
+	Scans *scan.Service
 	// Egress refuses webhook and scanner URLs that lead to internal addresses when they are saved
 	// (the clients refuse them again when they connect).
 	Egress *egress.Policy

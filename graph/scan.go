@@ -3,13 +3,11 @@ package graph
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
 
-	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/vulnerability"
@@ -19,17 +17,6 @@ import (
 	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 )
-
-var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
-
-// validVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
-// (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
-func validVulnID(id string) bool {
-	if strings.HasPrefix(id, "CVE-") {
-		return advisory.IsCVE(id)
-	}
-	return cveIDRE.MatchString(id)
-}
 
 // checkProjectScanner refuses a project scanner that does not exist or is disabled: scans of the
 // project would fail later, far from the setting that broke them.
@@ -55,7 +42,7 @@ func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
 func checkAllowlist(lists ...[]string) error {
 	for _, list := range lists {
 		for _, id := range list {
-			if !validVulnID(id) {
+			if !scan.ValidVulnID(id) {
 				return fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
 			}
 		}
@@ -88,44 +75,6 @@ func vulnerabilityFilter(f *model.VulnerabilityFilter) []func(*sql.Selector) {
 		}
 	}
 	return ps
-}
-
-// scannerMetadata reads an adapter's metadata for input.
-func (r *Resolver) scannerMetadata(ctx context.Context, input model.ScannerInput) (*ent.Scanner, *scan.Metadata, error) {
-	name := strings.TrimSpace(input.Name)
-	if name == "" || len(name) > 255 {
-		return nil, nil, fault.BadInput("a scanner needs a name of 1 to 255 characters")
-	}
-	if !strings.HasPrefix(input.URL, "http://") && !strings.HasPrefix(input.URL, "https://") {
-		return nil, nil, fault.BadInput("the scanner's URL must start with http:// or https://")
-	}
-	if err := r.checkTarget(ctx, "scanner URL", input.URL); err != nil {
-		return nil, nil, err
-	}
-	sc := &ent.Scanner{Name: name, URL: strings.TrimRight(input.URL, "/"), Auth: "NONE"}
-	if input.Auth != nil {
-		sc.Auth = *input.Auth
-	}
-	if input.AccessCredential != nil {
-		sc.AccessCredential = *input.AccessCredential
-	}
-	if input.SkipCertVerify != nil {
-		sc.SkipCertVerify = *input.SkipCertVerify
-	}
-	m, err := r.ScanAdapter.Metadata(ctx, sc)
-	if err != nil {
-		return nil, nil, fault.BadInput("%s", err.Error())
-	}
-	return sc, m, nil
-}
-
-func metadataModel(m *scan.Metadata) *model.ScannerMetadata {
-	out := &model.ScannerMetadata{Name: m.Scanner.Name, Vendor: m.Scanner.Vendor, Version: m.Scanner.Version, Consumes: []string{}, Produces: []string{}}
-	for _, c := range m.Capabilities {
-		out.Consumes = append(out.Consumes, c.ConsumesMimeTypes...)
-		out.Produces = append(out.Produces, c.ProducesMimeTypes...)
-	}
-	return out
 }
 
 // subscribeScan follows one scan report until it ends.

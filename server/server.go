@@ -193,7 +193,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Exports:              deps.Exports.Serving(runs, projects),
 		GC:                   gc.NewService(runs, db, s.registry.Guard().Window()),
 		CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans.Serving(runs, projects, s.dispatch.Kick), ScanAdapter: deps.Adapter, Egress: deps.Egress}
+		Scans: scans.Serving(scan.Callers{Deps: runs, Projects: projects, Kick: s.dispatch.Kick, Egress: deps.Egress, Adapter: deps.Adapter}), Egress: deps.Egress}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

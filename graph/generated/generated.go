@@ -288,7 +288,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddArtifactLabel      func(childComplexity int, artifactID int, labelID int) int
 		AddMember             func(childComplexity int, projectID int, username string, role member.Role) int
-		AddScanner            func(childComplexity int, input model.ScannerInput) int
+		AddScanner            func(childComplexity int, input scan.ScannerInput) int
 		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken        func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel           func(childComplexity int, input model.CreateLabelInput) int
@@ -308,7 +308,7 @@ type ComplexityRoot struct {
 		ExportCve             func(childComplexity int, input model.ExportCVEInput) int
 		Login                 func(childComplexity int, username string, password string) int
 		Logout                func(childComplexity int) int
-		PingScanner           func(childComplexity int, input model.ScannerInput) int
+		PingScanner           func(childComplexity int, input scan.ScannerInput) int
 		PurgeAuditLogs        func(childComplexity int, input model.PurgeInput) int
 		PurgeUploads          func(childComplexity int, olderThanHours *int, dryRun *bool) int
 		RefreshRobotSecret    func(childComplexity int, id int) int
@@ -734,8 +734,8 @@ type MutationResolver interface {
 	DeleteRobot(ctx context.Context, id int) (bool, error)
 	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error)
-	AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error)
-	PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error)
+	AddScanner(ctx context.Context, input scan.ScannerInput) (*ent.Scanner, error)
+	PingScanner(ctx context.Context, input scan.ScannerInput) (*scan.ScannerMetadata, error)
 	SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error)
 	SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error)
 	RemoveScanner(ctx context.Context, id int) (bool, error)
@@ -1825,7 +1825,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2040,7 +2040,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.purgeAuditLogs":
 		if e.ComplexityRoot.Mutation.PurgeAuditLogs == nil {
 			break
@@ -8406,8 +8406,8 @@ func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, 
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8696,8 +8696,8 @@ func (ec *executionContext) field_Mutation_pingScanner_args(ctx context.Context,
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -15370,7 +15370,7 @@ func (ec *executionContext) _Mutation_addScanner(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
@@ -15414,11 +15414,11 @@ func (ec *executionContext) _Mutation_pingScanner(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
-			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
+			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx, selections, v)
 		},
 		true,
 		true,
@@ -20164,7 +20164,7 @@ func (ec *executionContext) fieldContext_Scanner_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20187,7 +20187,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_name(_ context.Context,
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20210,7 +20210,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_vendor(_ context.Contex
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20233,7 +20233,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_version(_ context.Conte
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20256,7 +20256,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_consumes(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28047,8 +28047,8 @@ func UnmarshalRobotPermissionInput(ctx context.Context, raw any) (schema.RobotPe
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (model.ScannerInput, error) {
-	var it model.ScannerInput
+func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (scan.ScannerInput, error) {
+	var it scan.ScannerInput
 	if obj == nil {
 		return it, nil
 	}
@@ -28118,8 +28118,8 @@ func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj 
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalScannerInput(ctx context.Context, raw any) (model.ScannerInput, error) {
-	var out model.ScannerInput
+func UnmarshalScannerInput(ctx context.Context, raw any) (scan.ScannerInput, error) {
+	var out scan.ScannerInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScannerInput", raw, &out)
 	return out, err
 }
@@ -33923,7 +33923,7 @@ func (ec *executionContext) _Scanner(ctx context.Context, sel ast.SelectionSet, 
 
 var scannerMetadataImplementors = []string{"ScannerMetadata"}
 
-func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *scan.ScannerMetadata) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scannerMetadataImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -36151,12 +36151,12 @@ func (ec *executionContext) marshalNScannerAuth2githubᚗcomᚋberthᚑregistry�
 	return v
 }
 
-func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx context.Context, v any) (model.ScannerInput, error) {
+func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx context.Context, v any) (scan.ScannerInput, error) {
 	res, err := ec.unmarshalInputScannerInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScannerMetadata!")
 		return graphql.Null

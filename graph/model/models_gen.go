@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -189,28 +188,6 @@ type PurgeScheduleInput struct {
 	RetentionHours int          `json:"retentionHours"`
 	Operations     []string     `json:"operations"`
 	DryRun         *bool        `json:"dryRun,omitempty"`
-}
-
-type ScannerInput struct {
-	Name        string  `json:"name"`
-	Description *string `json:"description,omitempty"`
-	// The adapter's base URL; /api/v1 is appended.
-	URL  string        `json:"url"`
-	Auth *scanner.Auth `json:"auth,omitempty"`
-	// user:password for BASIC, the token for BEARER, the key for API_KEY.
-	AccessCredential *string `json:"accessCredential,omitempty"`
-	SkipCertVerify   *bool   `json:"skipCertVerify,omitempty"`
-}
-
-// What an adapter says about itself.
-type ScannerMetadata struct {
-	Name    string `json:"name"`
-	Vendor  string `json:"vendor"`
-	Version string `json:"version"`
-	// Media types of the artifacts it scans.
-	Consumes []string `json:"consumes"`
-	// Report types it produces.
-	Produces []string `json:"produces"`
 }
 
 type Subscription struct {

@@ -10,6 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/repository"
@@ -21,20 +22,25 @@ import (
 	"github.com/berth-registry/berth/worker/run"
 )
 
-// access is what the service needs to serve callers (GraphQL and Harbor's REST API).
-type access struct {
+// Callers is what the service needs to answer callers (GraphQL and Harbor's REST API).
+type Callers struct {
+	// Deps queue and stop scans and authorize system actions.
 	run.Deps
-	projects *project.Service
-	kick     func() // has the events of a stop dispatched at once
+	// Projects authorizes project actions.
+	Projects *project.Service
+	// Kick dispatches the events a stop records at once.
+	Kick func()
+	// Egress refuses scanner URLs that lead where Berth must not connect; Adapter pings them.
+	Egress  *egress.Policy
+	Adapter *AdapterClient
 }
 
-// Serving returns the service that answers callers (the methods below need it): deps queue and
-// stop scans and authorize system actions, projects authorizes project actions, kick dispatches
-// the events a stop records.
-func (s *Service) Serving(deps run.Deps, projects *project.Service, kick func()) *Service {
-	c := *s
-	c.access = &access{Deps: deps, projects: projects, kick: kick}
-	return &c
+// Serving returns the service that answers callers through c (the methods below and in
+// scanners.go need it).
+func (s *Service) Serving(c Callers) *Service {
+	out := *s
+	out.access = &c
+	return &out
 }
 
 // Artifact loads the artifact reference (a digest, or else a tag) names in repository
@@ -42,7 +48,7 @@ func (s *Service) Serving(deps run.Deps, projects *project.Service, kick func())
 // project the caller may not see is not found.
 func (s *Service) Artifact(ctx context.Context, repo, reference string, action auth.Action) (*ent.Artifact, error) {
 	projectName, _, _ := strings.Cut(repo, "/")
-	proj, err := s.access.projects.ByName(ctx, projectName, action)
+	proj, err := s.access.Projects.ByName(ctx, projectName, action)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +74,7 @@ func (s *Service) load(ctx context.Context, id int, action auth.Action) (*ent.Ar
 	if err != nil {
 		return nil, err
 	}
-	return a, s.access.projects.Authorize(ctx, a.Edges.Repository.Edges.Project, action)
+	return a, s.access.Projects.Authorize(ctx, a.Edges.Repository.Edges.Project, action)
 }
 
 // ScanArtifact queues a scan of artifact id (each child, for an index) and returns its reports.
@@ -93,7 +99,7 @@ func (s *Service) StopArtifact(ctx context.Context, id int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.Stop(ctx, s.access.Jobs, a.ID, s.access.kick)
+	n, err := s.Stop(ctx, s.access.Jobs, a.ID, s.access.Kick)
 	if errors.Is(err, ErrNotScannable) {
 		return 0, nil
 	}

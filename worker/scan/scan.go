@@ -63,7 +63,7 @@ var ErrNotScannable = errors.New("the artifact is not an image or an index of im
 type Service struct {
 	pool   *pgxpool.Pool
 	db     *ent.Client
-	access *access // nil on workers and in the registry: only Serving's copy answers callers
+	access *Callers // nil on workers and in the registry: only Serving's copy answers callers
 }
 
 // NewService returns the scan service.
