@@ -3,8 +3,6 @@ package run_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -15,24 +13,12 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/schedule"
 )
 
-// purgeArgs queues runs recorded in purge_runs: one queued or running at a time.
-type purgeArgs struct {
-	RunID int `json:"run_id"`
-}
-
-func (purgeArgs) Kind() string { return "lifecycle_test" }
-
-func (purgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(false)}
-}
-
-// table is a kind of run kept in purge_runs whose history keeps two runs.
+// table is a kind of run (cleanupArgs, in the example) kept in purge_runs whose history keeps two runs.
 var table = run.Table{Name: "purge_runs", What: "test run", End: run.LogEnd,
 	StoppedBeforeStart: run.LogStoppedBeforeStart, Keep: 2}
 
@@ -45,15 +31,7 @@ type bundle struct {
 
 func setup(t *testing.T) bundle {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, servertest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if err := migrations.Apply(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
+	pool := servertest.NewPool(t)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +46,7 @@ func (b bundle) start(ctx context.Context) (int, error) {
 			return id, tx.QueryRow(ctx, `INSERT INTO purge_runs (status, trigger, retention_hours, operations, dry_run, rows_purged, log, operator, created_at)
 VALUES ('PENDING', 'MANUAL', 1, '{}', false, 0, '', 'test', now()) RETURNING id`).Scan(&id)
 		},
-		Job:  func(id int) river.JobArgs { return purgeArgs{RunID: id} },
+		Job:  func(id int) river.JobArgs { return cleanupArgs{RunID: id} },
 		Busy: errBusy,
 	})
 	return id, err
