@@ -180,15 +180,10 @@ func Stop(ctx context.Context, client *river.Client[pgx.Tx], soft, hard time.Dur
 }
 
 // SessionPurgeArgs is the hourly job that deletes expired dashboard sessions.
-type SessionPurgeArgs struct{}
+type SessionPurgeArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (SessionPurgeArgs) Kind() string { return "session_purge" }
-
-// InsertOpts makes the job unique per hour, so replicas never queue it twice.
-func (SessionPurgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type sessionPurgeWorker struct {
 	river.WorkerDefaults[SessionPurgeArgs]
@@ -204,15 +199,10 @@ func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPur
 const EventRetention = 7 * 24 * time.Hour
 
 // EventPruneArgs is the hourly job that deletes dispatched events past EventRetention.
-type EventPruneArgs struct{}
+type EventPruneArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (EventPruneArgs) Kind() string { return "event_prune" }
-
-// InsertOpts makes the job unique per hour.
-func (EventPruneArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type eventPruneWorker struct {
 	river.WorkerDefaults[EventPruneArgs]

@@ -228,15 +228,9 @@ func (w *Worker) publish(ctx context.Context, e *ent.CVEExport, typ event.Type, 
 // most a temporary file, which the retry deletes before it starts over.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	db := w.svc.db
-	e, err := db.CVEExport.Get(ctx, job.Args.ExportID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
-		return err
-	}
-	if e.Status != cveexport.StatusPending && e.Status != cveexport.StatusRunning {
-		return nil // finished or stopped already
+	e, ok, err := run.Claim(ctx, db.CVEExport.Get, job.Args.ExportID, func(e *ent.CVEExport) bool { return !run.Finished(e.Status) })
+	if !ok {
+		return err // finished or stopped already
 	}
 	var p Params
 	raw, _ := json.Marshal(e.Params)

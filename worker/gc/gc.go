@@ -144,15 +144,9 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work performs the run the job names.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	gr, err := w.db.GCRun.Get(ctx, job.Args.RunID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
+	gr, ok, err := run.Claim(ctx, w.db.GCRun.Get, job.Args.RunID, func(r *ent.GCRun) bool { return r.Status == gcrun.StatusPending })
+	if !ok {
 		return err
-	}
-	if gr.Status != gcrun.StatusPending {
-		return nil
 	}
 	lease := run.From(ctx)
 	if lease == nil {

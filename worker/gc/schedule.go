@@ -23,7 +23,7 @@ func schedules(pool *pgxpool.Pool) *run.Schedules[Params] {
 
 // SchedulerArgs is the periodic job (every minute, on River's elected leader) that starts a
 // scheduled GC when one is due.
-type SchedulerArgs struct{ run.Tick }
+type SchedulerArgs struct{ run.Minutely }
 
 // Kind names the job in River's table.
 func (SchedulerArgs) Kind() string { return "gc_scheduler" }
@@ -39,17 +39,13 @@ func NewScheduler(pool *pgxpool.Pool, window time.Duration) *run.Scheduler[Sched
 
 // UploadPurgeArgs is the periodic job that starts an upload purge every configured interval.
 type UploadPurgeArgs struct {
-	Age    time.Duration `json:"age"`
-	DryRun bool          `json:"dry_run"`
+	run.Hourly               // unique per hour, so replicas never queue it twice
+	Age        time.Duration `json:"age"`
+	DryRun     bool          `json:"dry_run"`
 }
 
 // Kind names the job in River's table.
 func (UploadPurgeArgs) Kind() string { return "upload_purge_scheduler" }
-
-// InsertOpts makes it unique per hour, so replicas never queue it twice.
-func (UploadPurgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 // UploadPurgeScheduler records and queues a scheduled upload purge.
 type UploadPurgeScheduler struct {

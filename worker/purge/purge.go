@@ -143,15 +143,9 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work deletes (or counts) the matching entries in batches, recording progress after each.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	pr, err := w.db.PurgeRun.Get(ctx, job.Args.RunID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
+	pr, ok, err := run.Claim(ctx, w.db.PurgeRun.Get, job.Args.RunID, func(r *ent.PurgeRun) bool { return r.Status == purgerun.StatusPending })
+	if !ok {
 		return err
-	}
-	if pr.Status != purgerun.StatusPending {
-		return nil
 	}
 	cutoff := time.Now().Add(-time.Duration(pr.RetentionHours) * time.Hour)
 	logf := run.Line
@@ -276,7 +270,7 @@ func schedules(pool *pgxpool.Pool) *run.Schedules[Params] {
 
 // SchedulerArgs is the periodic job (every minute, on River's elected leader) that starts a
 // scheduled run when one is due.
-type SchedulerArgs struct{ run.Tick }
+type SchedulerArgs struct{ run.Minutely }
 
 // Kind names the job in River's table.
 func (SchedulerArgs) Kind() string { return "audit_purge_scheduler" }

@@ -35,6 +35,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
+
+	"github.com/berth-registry/berth/ent"
 )
 
 // Active are the River job states of a job that is still to run or running: a unique job is
@@ -121,6 +123,20 @@ AND id NOT IN (SELECT id FROM `+t.Name+` WHERE `+where+` ORDER BY id DESC LIMIT 
 		return nil, fmt.Errorf("trim the history of %s runs: %w", t.What, err)
 	}
 	return ids, nil
+}
+
+// Claim loads run id, which a job is to perform, with get (ent's Get): a run that is gone
+// cancels the job, and ok is false for a run todo says is no longer to be done (stopped before it
+// started, or ended by an earlier attempt): the job then returns err, nil, at once.
+func Claim[R any](ctx context.Context, get func(context.Context, int) (R, error), id int, todo func(R) bool) (r R, ok bool, err error) {
+	r, err = get(ctx, id)
+	if ent.IsNotFound(err) {
+		return r, false, river.JobCancel(err)
+	}
+	if err != nil {
+		return r, false, err
+	}
+	return r, todo(r), nil
 }
 
 // Outcome says how a run whose work returned (with err) ended, from its context: stopped by a

@@ -85,13 +85,21 @@ func (s *Schedules[P]) Tick(ctx context.Context, start func(ctx context.Context,
 	return audit.SaveSetting(ctx, s.pool, s.key, sc)
 }
 
-// Tick is embedded in the args of a scheduler job (one kind per schedule): it makes the job
-// unique per minute, so that replicas never queue it twice.
-type Tick struct{}
+// Minutely is embedded in the args of a job queued every minute (a scheduler: one kind per
+// schedule): it makes the job unique per minute, so that replicas never queue it twice.
+type Minutely struct{}
 
 // InsertOpts makes the job unique per minute.
-func (Tick) InsertOpts() river.InsertOpts {
+func (Minutely) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
+}
+
+// Hourly is Minutely for a job queued every hour (housekeeping, the upload purge).
+type Hourly struct{}
+
+// InsertOpts makes the job unique per hour.
+func (Hourly) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
 }
 
 // Scheduler is the job (every minute, on River's elected leader: see Every) that starts a
