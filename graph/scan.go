@@ -15,40 +15,7 @@ import (
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/run"
-	"github.com/berth-registry/berth/worker/scan"
 )
-
-// checkProjectScanner refuses a project scanner that does not exist or is disabled: scans of the
-// project would fail later, far from the setting that broke them.
-func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
-	if id == nil {
-		return nil
-	}
-	s, err := r.DB.Scanner.Get(ctx, *id)
-	if ent.IsNotFound(err) {
-		return fault.BadInput("scanner %d does not exist", *id)
-	}
-	if err != nil {
-		return err
-	}
-	if !s.Enabled {
-		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", s.Name)
-	}
-	return nil
-}
-
-// checkAllowlist refuses a project allowlist entry that is not a vulnerability id, as
-// setSystemCVEAllowlist does: an id that can never match would silently allowlist nothing.
-func checkAllowlist(lists ...[]string) error {
-	for _, list := range lists {
-		for _, id := range list {
-			if !scan.ValidVulnID(id) {
-				return fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
-			}
-		}
-	}
-	return nil
-}
 
 // vulnerabilityFilter turns a VulnerabilityFilter into predicates.
 func vulnerabilityFilter(f *model.VulnerabilityFilter) []func(*sql.Selector) {

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/worker/scan"
@@ -20,13 +19,14 @@ func (h *rest) addScanRoutes() {
 	h.mux.HandleFunc("GET "+art+"/additions/vulnerabilities", h.vulnerabilities)
 }
 
-// artifactOf loads the artifact the path names, for a caller who may do action in its project.
-func (h *rest) artifactOf(r *http.Request, action auth.Action) (*ent.Artifact, error) {
-	return h.scans.Artifact(r.Context(), repositoryName(r), r.PathValue("reference"), action)
+// artifactOf loads the artifact the path names, if the caller may see it (the scan service
+// checks what they may do to it).
+func (h *rest) artifactOf(r *http.Request) (*ent.Artifact, error) {
+	return h.artifacts.ByReference(r.Context(), repositoryName(r), r.PathValue("reference"))
 }
 
 func (h *rest) scanArtifact(w http.ResponseWriter, r *http.Request) {
-	a, err := h.artifactOf(r, auth.ActionScan)
+	a, err := h.artifactOf(r)
 	if err == nil {
 		_, err = h.scans.ScanArtifact(r.Context(), a.ID)
 	}
@@ -38,7 +38,7 @@ func (h *rest) scanArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) stopScan(w http.ResponseWriter, r *http.Request) {
-	a, err := h.artifactOf(r, auth.ActionScan)
+	a, err := h.artifactOf(r)
 	if err == nil {
 		_, err = h.scans.StopArtifact(r.Context(), a.ID)
 	}
@@ -60,7 +60,7 @@ func harborSeverity(s string) string {
 // vulnerabilities answers Harbor's report addition: the report type mapped to the latest report
 // of the project's scanner (the union over an index's children), or {} if never scanned.
 func (h *rest) vulnerabilities(w http.ResponseWriter, r *http.Request) {
-	a, err := h.artifactOf(r, auth.ActionReadScan)
+	a, err := h.artifactOf(r)
 	var o *scan.Overview
 	if err == nil {
 		o, err = h.scans.Overview(r.Context(), a.ID)

@@ -22,16 +22,21 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/audit/syslog"
+	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -185,15 +190,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
+	artifacts := artifact.New(db, projects, s.registry, publisher)
 	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
-		Publisher: publisher, Projects: projects,
-		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge:                purge.NewService(runs, db),
-		Exports:              deps.Exports.Serving(runs, projects),
-		GC:                   gc.NewService(runs, db, s.registry.Guard().Window()),
-		CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans.Serving(scan.Callers{Deps: runs, Projects: projects, Kick: s.dispatch.Kick, Egress: deps.Egress, Adapter: deps.Adapter}), Egress: deps.Egress}
+		Publisher: publisher, Projects: projects, Members: member.New(db, projects, s.audit),
+		Artifacts: artifacts, Labels: label.New(db, s.auth, projects, artifacts),
+		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit,
+		Purge: purge.NewService(runs, db), Exports: deps.Exports.Serving(runs, projects),
+		GC: gc.NewService(runs, db, s.registry.Guard().Window()), Log: log,
+		Scans: scans.Serving(scan.Callers{Deps: runs, Artifacts: artifacts, Kick: s.dispatch.Kick, Egress: deps.Egress, Adapter: deps.Adapter}),
+		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
+		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
+		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
@@ -353,16 +361,6 @@ func (s *Server) stopJobs(ctx context.Context) error {
 		return nil
 	}
 	return worker.Stop(ctx, s.jobs, s.cfg.JobStopTimeout, 10*time.Second)
-}
-
-// checkForwardEndpoint dials an audit forwarding endpoint, so that a setting that cannot work is
-// refused when it is saved.
-func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
-	ep, err := syslog.ParseEndpoint(address, protocol)
-	if err != nil {
-		return err
-	}
-	return syslog.Check(ctx, ep, 3*time.Second)
 }
 
 // auditLoginFailure records a failed password login, on whichever door it came; a throttled one

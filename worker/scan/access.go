@@ -4,21 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/artifact"
-	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/scanreport"
-	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/worker/run"
 )
 
@@ -26,8 +22,8 @@ import (
 type Callers struct {
 	// Deps queue and stop scans and authorize system actions.
 	run.Deps
-	// Projects authorizes project actions.
-	Projects *project.Service
+	// Artifacts loads artifacts for callers who may act on them.
+	Artifacts *artifact.Service
 	// Kick dispatches the events a stop records at once.
 	Kick func()
 	// Egress refuses scanner URLs that lead where Berth must not connect; Adapter pings them.
@@ -43,38 +39,9 @@ func (s *Service) Serving(c Callers) *Service {
 	return &out
 }
 
-// Artifact loads the artifact reference (a digest, or else a tag) names in repository
-// ("project/name"), for a caller who may do action in its project; nil if there is none. A
-// project the caller may not see is not found.
-func (s *Service) Artifact(ctx context.Context, repo, reference string, action auth.Action) (*ent.Artifact, error) {
-	projectName, _, _ := strings.Cut(repo, "/")
-	proj, err := s.access.Projects.ByName(ctx, projectName, action)
-	if err != nil {
-		return nil, err
-	}
-	q := s.db.Artifact.Query().Where(artifact.HasRepositoryWith(repository.Name(repo), repository.ProjectID(proj.ID)))
-	if strings.Contains(reference, ":") {
-		q = q.Where(artifact.Digest(reference))
-	} else {
-		q = q.Where(artifact.HasTagsWith(tag.Name(reference)))
-	}
-	a, err := q.WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound("artifact " + reference)
-	}
-	return a, err
-}
-
 // load loads artifact id for a caller who may do action in its project.
 func (s *Service) load(ctx context.Context, id int, action auth.Action) (*ent.Artifact, error) {
-	a, err := s.db.Artifact.Query().Where(artifact.ID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("artifact %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return a, s.access.Projects.Authorize(ctx, a.Edges.Repository.Edges.Project, action)
+	return s.access.Artifacts.Get(ctx, id, action)
 }
 
 // ScanArtifact queues a scan of artifact id (each child, for an index) and returns its reports.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -195,17 +194,6 @@ func (s *Service) RemoveScanner(ctx context.Context, id int) error {
 	return s.db.Scanner.DeleteOneID(id).Exec(ctx)
 }
 
-var vulnIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
-
-// ValidVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
-// (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
-func ValidVulnID(id string) bool {
-	if strings.HasPrefix(id, "CVE-") {
-		return advisory.IsCVE(id)
-	}
-	return vulnIDRE.MatchString(id)
-}
-
 // SetSystemAllowlist replaces the system CVE allowlist (system-cve-allowlist:update): each id
 // must name a vulnerability; duplicates are dropped.
 func (s *Service) SetSystemAllowlist(ctx context.Context, ids []string) ([]string, error) {
@@ -215,7 +203,7 @@ func (s *Service) SetSystemAllowlist(ctx context.Context, ids []string) ([]strin
 	list := []string{}
 	for _, id := range ids {
 		id = strings.TrimSpace(id)
-		if !ValidVulnID(id) {
+		if !advisory.IsVulnID(id) {
 			return nil, fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
 		}
 		if !slices.Contains(list, id) {
