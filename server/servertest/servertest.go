@@ -96,12 +96,13 @@ func NewDatabase(t testing.TB) string {
 	return u.String()
 }
 
-// NewPool returns a pool on a new database with every migration applied (Berth's and River's),
-// closed and dropped when the test ends: for tests of a package's SQL without a whole server.
+// NewPool returns a pool (of at most four connections) on a new database with every migration
+// applied (Berth's and River's), closed and dropped when the test ends: for tests of a package's
+// SQL and services without a whole server.
 func NewPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, NewDatabase(t))
+	pool, err := pgxpool.New(ctx, NewDatabase(t)+"&pool_max_conns=4")
 	if err != nil {
 		t.Fatal(err)
 	}
