@@ -7,17 +7,11 @@ package graph
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auditlog"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/purgerun"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/purge"
 )
@@ -37,47 +31,20 @@ func (r *mutationResolver) UpdateAuditSettings(ctx context.Context, input model.
 
 // PurgeAuditLogs is the resolver for the purgeAuditLogs field.
 func (r *mutationResolver) PurgeAuditLogs(ctx context.Context, input model.PurgeInput) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
-		return nil, err
-	}
-	params := purge.Params{RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}
-	if err := params.Validate(); err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	run, err := r.Purge.Start(ctx, r.Jobs, params, purgerun.TriggerManual, r.principal(ctx).Name)
-	if errors.Is(err, purge.ErrRunning) {
-		return nil, fault.Conflict("%s", err.Error())
-	}
-	return run, err
+	return r.Purge.Start(ctx, purgeParams(input.RetentionHours, input.Operations, input.DryRun))
 }
 
 // StopPurge is the resolver for the stopPurge field.
 func (r *mutationResolver) StopPurge(ctx context.Context, id int) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
-		return nil, err
-	}
-	run, err := r.Purge.Stop(ctx, r.Jobs, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("purge run %d", id))
-	}
-	return run, err
+	return r.Purge.Stop(ctx, id)
 }
 
 // SetPurgeSchedule is the resolver for the setPurgeSchedule field.
 func (r *mutationResolver) SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
+	sched, err := r.Purge.SetSchedule(ctx, scheduleInput(input.Kind, input.Cron, purgeParams(input.RetentionHours, input.Operations, input.DryRun)))
+	if err != nil {
 		return nil, err
 	}
-	sched := purge.Schedule{Kind: purge.ScheduleKind(input.Kind), Params: purge.Params{
-		RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}}
-	if input.Cron != nil {
-		sched.Cron = *input.Cron
-	}
-	sched, err := purge.SaveSchedule(ctx, r.Pool, sched)
-	if err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "audit log purge schedule"})
 	return scheduleModel(sched), nil
 }
 
@@ -119,33 +86,19 @@ func (r *queryResolver) AuditSettings(ctx context.Context) (*model.AuditSettings
 
 // PurgeRuns is the resolver for the purgeRuns field.
 func (r *queryResolver) PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
 	first, last, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.PurgeRun.Query().Paginate(ctx, after, first, before, last,
-		ent.WithPurgeRunOrder(&ent.PurgeRunOrder{Field: ent.PurgeRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return r.Purge.Page(ctx, after, first, before, last)
 }
 
 // PurgeRun is the resolver for the purgeRun field.
 func (r *queryResolver) PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
-	run, err := r.DB.PurgeRun.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return run, err
+	return r.Purge.Run(ctx, id)
 }
 
 // PurgeProgress is the resolver for the purgeProgress field.
 func (r *subscriptionResolver) PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
-	return r.subscribePurge(ctx, id)
+	return r.Purge.Follow(ctx, id)
 }

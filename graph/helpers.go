@@ -3,15 +3,11 @@ package graph
 import (
 	"context"
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/event"
-	"github.com/berth-registry/berth/fault"
 )
 
 // withTx runs fn in a transaction, committing if it returns nil.
@@ -91,60 +87,4 @@ func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []
 		}
 	}()
 	return out, nil
-}
-
-// checkTarget refuses a URL Berth would send requests to (what: "scanner URL")
-// when it leads to an address the egress policy refuses. The message never repeats credentials.
-func (r *Resolver) checkTarget(ctx context.Context, what, address string) error {
-	if err := r.Egress.Check(ctx, nil, address); err != nil {
-		return fault.BadInput("%s %s", what, err.Error())
-	}
-	return nil
-}
-
-// subscribePurge streams a purge run: as it is now, then after every progress event, until it ends.
-func (r *Resolver) subscribePurge(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
-	run, err := r.DB.PurgeRun.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("purge run %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	in, cancel := r.Events.Subscribe(64)
-	out := make(chan *ent.PurgeRun, 1)
-	out <- run
-	go func() {
-		defer close(out)
-		defer cancel()
-		for !finished(run) {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-in:
-				if (e.Type != event.PurgeProgress && e.Type != event.PurgeCompleted) || e.JobID != int64(id) {
-					continue
-				}
-			case <-time.After(5 * time.Second): // a missed notification costs at most this
-			}
-			next, err := r.DB.PurgeRun.Get(ctx, id)
-			if err != nil {
-				return
-			}
-			if next.Status == run.Status && next.RowsPurged == run.RowsPurged {
-				continue
-			}
-			run = next
-			select {
-			case out <- run:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
-}
-
-func finished(run *ent.PurgeRun) bool {
-	return run.Status != purgerun.StatusPending && run.Status != purgerun.StatusRunning
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/label"
@@ -53,12 +52,8 @@ type Resolver struct {
 	Dispatcher *event.Dispatcher // kicked after recording an event
 	Webhooks   *webhook.Service
 	Log        *slog.Logger
-	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
-	Scans       *scan.Service
-	ScanAdapter *scan.AdapterClient
-	// Egress refuses webhook and scanner URLs that lead to internal addresses when they are saved
-	// (the clients refuse them again when they connect).
-	Egress *egress.Policy
+	// Scans starts, stops and reads scans, manages scanners and scan-all.
+	Scans *scan.Service
 
 	// Users, Robots (robot accounts and personal API tokens), WebhookPolicies and AuditLog (reading
 	// the log, its settings) are the account and audit domain services.

@@ -18,6 +18,8 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/user"
+	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/scan"
 )
 
 // rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
@@ -36,6 +38,8 @@ type restServices struct {
 	artifacts *artifact.Service
 	users     *user.Service
 	robots    *robot.Service
+	exports   *export.Service
+	scans     *scan.Service
 }
 
 func newREST(res *graph.Resolver, log *slog.Logger, services restServices) http.Handler {

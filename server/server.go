@@ -39,9 +39,9 @@ import (
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
-	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -223,13 +223,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
 	artifacts := artifact.New(db, projects, s.registry, publisher)
+	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
 		Publisher: publisher, Projects: projects, Members: member.New(db, projects, s.audit),
 		Artifacts: artifacts, Labels: label.New(db, s.auth, projects, artifacts),
 		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit,
-		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
-		GC: gc.NewService(pool, db, s.registry.Guard().Window()), Log: log,
-		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress,
+		Purge: purge.NewService(runs, db), Exports: deps.Exports.Serving(runs, projects),
+		GC: gc.NewService(runs, db, s.registry.Guard().Window()), Log: log,
+		Scans: scans.Serving(scan.Callers{Deps: runs, Artifacts: artifacts, Kick: s.dispatch.Kick, Egress: deps.Egress, Adapter: deps.Adapter}),
 		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit)}

@@ -140,28 +140,14 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
 		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return SessionPurgeArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "session-purge", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return EventPruneArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "event-prune", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return gc.SchedulerArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "gc-scheduler", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(uploadEvery),
-				func() (river.JobArgs, *river.InsertOpts) {
-					return gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, nil
-				},
-				&river.PeriodicJobOpts{ID: "upload-purge"}),
+			run.Every(time.Hour, SessionPurgeArgs{}, "session-purge", true),
+			run.Every(time.Hour, EventPruneArgs{}, "event-prune", true),
+			run.Every(time.Minute, purge.SchedulerArgs{}, "audit-purge-scheduler", true),
+			run.Every(time.Minute, gc.SchedulerArgs{}, "gc-scheduler", true),
+			run.Every(uploadEvery, gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, "upload-purge", false),
 		}
 		if deps.Exports != nil {
-			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return export.ExpireArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "cve-export-expire", RunOnStart: true}))
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
 		}
 		if deps.ScanAll != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(deps.ScanAll,
@@ -207,15 +193,10 @@ func Stop(ctx context.Context, client *river.Client[pgx.Tx], soft, hard time.Dur
 }
 
 // SessionPurgeArgs is the hourly job that deletes expired dashboard sessions.
-type SessionPurgeArgs struct{}
+type SessionPurgeArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (SessionPurgeArgs) Kind() string { return "session_purge" }
-
-// InsertOpts makes the job unique per hour, so replicas never queue it twice.
-func (SessionPurgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type sessionPurgeWorker struct {
 	river.WorkerDefaults[SessionPurgeArgs]
@@ -231,15 +212,10 @@ func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPur
 const EventRetention = 7 * 24 * time.Hour
 
 // EventPruneArgs is the hourly job that deletes dispatched events past EventRetention.
-type EventPruneArgs struct{}
+type EventPruneArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (EventPruneArgs) Kind() string { return "event_prune" }
-
-// InsertOpts makes the job unique per hour.
-func (EventPruneArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type eventPruneWorker struct {
 	river.WorkerDefaults[EventPruneArgs]

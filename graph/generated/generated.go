@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/scan"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -287,7 +288,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddArtifactLabel      func(childComplexity int, artifactID int, labelID int) int
 		AddMember             func(childComplexity int, projectID int, username string, role member.Role) int
-		AddScanner            func(childComplexity int, input model.ScannerInput) int
+		AddScanner            func(childComplexity int, input scan.ScannerInput) int
 		ChangePassword        func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken        func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel           func(childComplexity int, input model.CreateLabelInput) int
@@ -307,7 +308,7 @@ type ComplexityRoot struct {
 		ExportCve             func(childComplexity int, input model.ExportCVEInput) int
 		Login                 func(childComplexity int, username string, password string) int
 		Logout                func(childComplexity int) int
-		PingScanner           func(childComplexity int, input model.ScannerInput) int
+		PingScanner           func(childComplexity int, input scan.ScannerInput) int
 		PurgeAuditLogs        func(childComplexity int, input model.PurgeInput) int
 		PurgeUploads          func(childComplexity int, olderThanHours *int, dryRun *bool) int
 		RefreshRobotSecret    func(childComplexity int, id int) int
@@ -693,7 +694,7 @@ type ArtifactResolver interface {
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
-	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
+	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
 type CVEExportResolver interface {
@@ -733,8 +734,8 @@ type MutationResolver interface {
 	DeleteRobot(ctx context.Context, id int) (bool, error)
 	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error)
-	AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error)
-	PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error)
+	AddScanner(ctx context.Context, input scan.ScannerInput) (*ent.Scanner, error)
+	PingScanner(ctx context.Context, input scan.ScannerInput) (*scan.ScannerMetadata, error)
 	SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error)
 	SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error)
 	RemoveScanner(ctx context.Context, id int) (bool, error)
@@ -1824,7 +1825,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2039,7 +2040,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.purgeAuditLogs":
 		if e.ComplexityRoot.Mutation.PurgeAuditLogs == nil {
 			break
@@ -8405,8 +8406,8 @@ func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, 
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -8695,8 +8696,8 @@ func (ec *executionContext) field_Mutation_pingScanner_args(ctx context.Context,
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10882,8 +10883,8 @@ func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field gr
 			return ec.Resolvers.Artifact().ScanOverview(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
-			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
+			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx, selections, v)
 		},
 		true,
 		false,
@@ -15369,7 +15370,7 @@ func (ec *executionContext) _Mutation_addScanner(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
@@ -15413,11 +15414,11 @@ func (ec *executionContext) _Mutation_pingScanner(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
-			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
+			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx, selections, v)
 		},
 		true,
 		true,
@@ -19177,7 +19178,7 @@ func (ec *executionContext) fieldContext_RobotPermission_action(_ context.Contex
 	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19200,7 +19201,7 @@ func (ec *executionContext) fieldContext_ScanOverview_status(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportStatus")
 }
 
-func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19223,7 +19224,7 @@ func (ec *executionContext) fieldContext_ScanOverview_severity(_ context.Context
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportSeverity")
 }
 
-func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19235,8 +19236,8 @@ func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field gra
 			return obj.Summary, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
-			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
+			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -19255,7 +19256,7 @@ func (ec *executionContext) fieldContext_ScanOverview_summary(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19278,7 +19279,7 @@ func (ec *executionContext) fieldContext_ScanOverview_total(_ context.Context, f
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19301,7 +19302,7 @@ func (ec *executionContext) fieldContext_ScanOverview_fixable(_ context.Context,
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19333,7 +19334,7 @@ func (ec *executionContext) fieldContext_ScanOverview_scanner(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19356,7 +19357,7 @@ func (ec *executionContext) fieldContext_ScanOverview_startedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -19379,7 +19380,7 @@ func (ec *executionContext) fieldContext_ScanOverview_finishedAt(_ context.Conte
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20163,7 +20164,7 @@ func (ec *executionContext) fieldContext_Scanner_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20186,7 +20187,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_name(_ context.Context,
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20209,7 +20210,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_vendor(_ context.Contex
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20232,7 +20233,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_version(_ context.Conte
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20255,7 +20256,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_consumes(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20278,7 +20279,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_produces(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20301,7 +20302,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_critical(_ context.Cont
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20324,7 +20325,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_high(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20347,7 +20348,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_medium(_ context.Contex
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20370,7 +20371,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_low(_ context.Context, 
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -20393,7 +20394,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_none(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -28046,8 +28047,8 @@ func UnmarshalRobotPermissionInput(ctx context.Context, raw any) (schema.RobotPe
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (model.ScannerInput, error) {
-	var it model.ScannerInput
+func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (scan.ScannerInput, error) {
+	var it scan.ScannerInput
 	if obj == nil {
 		return it, nil
 	}
@@ -28117,8 +28118,8 @@ func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj 
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalScannerInput(ctx context.Context, raw any) (model.ScannerInput, error) {
-	var out model.ScannerInput
+func UnmarshalScannerInput(ctx context.Context, raw any) (scan.ScannerInput, error) {
+	var out scan.ScannerInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScannerInput", raw, &out)
 	return out, err
 }
@@ -33634,7 +33635,7 @@ func (ec *executionContext) _RobotPermission(ctx context.Context, sel ast.Select
 
 var scanOverviewImplementors = []string{"ScanOverview"}
 
-func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *scan.Overview) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scanOverviewImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -33922,7 +33923,7 @@ func (ec *executionContext) _Scanner(ctx context.Context, sel ast.SelectionSet, 
 
 var scannerMetadataImplementors = []string{"ScannerMetadata"}
 
-func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *scan.ScannerMetadata) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scannerMetadataImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -33975,7 +33976,7 @@ func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.Select
 
 var severitySummaryImplementors = []string{"SeveritySummary"}
 
-func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *scan.Summary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, severitySummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -36150,12 +36151,12 @@ func (ec *executionContext) marshalNScannerAuth2githubᚗcomᚋberthᚑregistry�
 	return v
 }
 
-func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx context.Context, v any) (model.ScannerInput, error) {
+func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx context.Context, v any) (scan.ScannerInput, error) {
 	res, err := ec.unmarshalInputScannerInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScannerMetadata!")
 		return graphql.Null
@@ -36173,7 +36174,7 @@ func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistry
 	return v
 }
 
-func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx context.Context, sel ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx context.Context, sel ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SeveritySummary!")
 		return graphql.Null
@@ -37459,7 +37460,7 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋberthᚑregistryᚋbe
 	return v
 }
 
-func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx context.Context, sel ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx context.Context, sel ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

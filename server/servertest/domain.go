@@ -22,7 +22,6 @@ import (
 	entuser "github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 )
 
@@ -44,15 +43,8 @@ type Domain struct {
 func NewDomain(t testing.TB) *Domain {
 	t.Helper()
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, NewDatabase(t)+"&pool_max_conns=4")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		t.Fatal(err)
-	}
 	db := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, stdlib.OpenDBFromPool(pool))))
 	tokens, err := auth.NewTokens(filepath.Join(t.TempDir(), "token.pem"), "berth", time.Hour)
 	if err != nil {
