@@ -14,7 +14,6 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/user"
@@ -26,7 +25,6 @@ import (
 // Every handler calls the same domain services as GraphQL, so permissions and validation are the
 // same on both; this file only translates Harbor's shapes and errors.
 type rest struct {
-	res *graph.Resolver
 	restServices
 	log *slog.Logger
 	mux *http.ServeMux
@@ -42,8 +40,8 @@ type restServices struct {
 	scans     *scan.Service
 }
 
-func newREST(res *graph.Resolver, log *slog.Logger, services restServices) http.Handler {
-	h := &rest{res: res, restServices: services, log: log, mux: http.NewServeMux()}
+func newREST(log *slog.Logger, services restServices) http.Handler {
+	h := &rest{restServices: services, log: log, mux: http.NewServeMux()}
 	h.userRoutes()
 	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
 	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)

@@ -39,8 +39,8 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux.Handle("/graphql", limitBody(maxBody, "BERTH_GRAPHQL_MAX_BODY_BYTES",
 		s.authenticated(res.Loaders(withHTTP(gql)), unavailableGraphQL)))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
-	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log, restServices{
-		projects: res.Projects, artifacts: res.Artifacts, users: res.Users, robots: res.Robots, exports: res.Exports, scans: res.Scans})), unavailableREST))
+	mux.Handle("/api/v2.0/", s.authenticated(newREST(s.log, restServices{
+		projects: res.Projects, artifacts: res.Artifacts, users: res.Users, robots: res.Robots, exports: res.Exports, scans: res.Scans}), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.serveReady)
