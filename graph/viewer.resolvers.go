@@ -94,18 +94,7 @@ func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
 
 // MyPermissions is the resolver for the myPermissions field.
 func (r *queryResolver) MyPermissions(ctx context.Context, projectID *int) ([]string, error) {
-	res := auth.System
-	if projectID != nil {
-		proj, err := r.DB.Project.Get(ctx, *projectID)
-		if ent.IsNotFound(err) {
-			return []string{}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		res = auth.InProjectResource(proj)
-	}
-	actions, err := r.Auth.Permissions(ctx, r.principal(ctx), res)
+	actions, err := r.Resolver.Projects.Permissions(ctx, projectID)
 	out := make([]string, len(actions))
 	for i, a := range actions {
 		out[i] = string(a)
