@@ -67,3 +67,12 @@ func orNil[T any](v *T, err error) (*T, error) {
 	}
 	return v, err
 }
+
+// actionNames are actions as the API spells them.
+func actionNames(actions []auth.Action) []string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
+	}
+	return out
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/berth-registry/berth/artifact"
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent/member"
 )
 
@@ -17,6 +18,7 @@ type loaders struct {
 	counts  *dataloadgen.Loader[int, int]
 	storage *dataloadgen.Loader[int, int64]
 	roles   *dataloadgen.Loader[int, *member.Role]
+	perms   *dataloadgen.Loader[int, []auth.Action]
 	signed  *dataloadgen.Loader[artifact.Subject, bool]
 }
 
@@ -43,6 +45,7 @@ func (r *Resolver) newLoaders() *loaders {
 		counts:  dataloadgen.NewLoader(batch(r.Projects.RepositoryCounts), wait),
 		storage: dataloadgen.NewLoader(batch(r.Projects.StorageUsed), wait),
 		roles:   dataloadgen.NewLoader(batch(r.Projects.Roles), wait),
+		perms:   dataloadgen.NewLoader(batch(r.Projects.PermissionsIn), wait),
 		signed:  dataloadgen.NewLoader(batch(r.Artifacts.Signed), wait),
 	}
 }

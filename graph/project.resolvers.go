@@ -35,6 +35,12 @@ func (r *projectResolver) MyRole(ctx context.Context, obj *ent.Project) (*member
 	return loadersFrom(ctx).roles.Load(ctx, obj.ID)
 }
 
+// MyPermissions is the resolver for the myPermissions field.
+func (r *projectResolver) MyPermissions(ctx context.Context, obj *ent.Project) ([]string, error) {
+	actions, err := loadersFrom(ctx).perms.Load(ctx, obj.ID)
+	return actionNames(actions), err
+}
+
 // RepositoryCount is the resolver for the repositoryCount field.
 func (r *projectResolver) RepositoryCount(ctx context.Context, obj *ent.Project) (int, error) {
 	return loadersFrom(ctx).counts.Load(ctx, obj.ID)

@@ -95,11 +95,7 @@ func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
 // MyPermissions is the resolver for the myPermissions field.
 func (r *queryResolver) MyPermissions(ctx context.Context, projectID *int) ([]string, error) {
 	actions, err := r.Resolver.Projects.Permissions(ctx, projectID)
-	out := make([]string, len(actions))
-	for i, a := range actions {
-		out[i] = string(a)
-	}
-	return out, err
+	return actionNames(actions), err
 }
 
 // Events is the resolver for the events field.

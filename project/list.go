@@ -201,3 +201,30 @@ func (s *Service) Roles(ctx context.Context, ids []int) ([]*member.Role, error) 
 	}
 	return out, nil
 }
+
+// PermissionsIn lists what the caller may do in each project in ids, in the order of ids (empty
+// for a project that does not exist or that the caller may not see), in two queries whatever the
+// number of projects: what a page of projects shows as each one's myPermissions.
+func (s *Service) PermissionsIn(ctx context.Context, ids []int) ([][]auth.Action, error) {
+	projs, err := s.db.Project.Query().Where(entproject.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load projects: %w", err)
+	}
+	roles, err := s.Roles(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[int]*ent.Project, len(projs))
+	for _, proj := range projs {
+		byID[proj.ID] = proj
+	}
+	p := auth.PrincipalFrom(ctx)
+	out := make([][]auth.Action, len(ids))
+	for i, id := range ids {
+		out[i] = []auth.Action{}
+		if proj, ok := byID[id]; ok {
+			out[i] = auth.PermissionsWith(p, proj, auth.AccessWithRole(p, proj, roles[i]))
+		}
+	}
+	return out, nil
+}

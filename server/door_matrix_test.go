@@ -711,6 +711,33 @@ func (m *doorMatrix) checkMyPermissions(t *testing.T, c doorCaller, project stri
 	if !slices.Equal(got.MyPermissions, want) {
 		t.Errorf("myPermissions(%q) for %s = %v, Decide allows %v", project, c.name, got.MyPermissions, want)
 	}
+	if project == "" {
+		return
+	}
+	// Project.myPermissions, batched over a page of projects, answers the same.
+	res = m.gql(t, c, `{ projects(first: 100) { edges { node { id myPermissions } } } }`, nil)
+	var page struct {
+		Projects struct {
+			Edges []struct {
+				Node struct {
+					ID            string
+					MyPermissions []string
+				}
+			}
+		}
+	}
+	if len(res.Errors) > 0 || json.Unmarshal(res.Data, &page) != nil {
+		t.Fatalf("projects { myPermissions } as %s: %s %+v", c.name, res.Data, res.Errors)
+	}
+	for _, e := range page.Projects.Edges {
+		if e.Node.ID != strconv.Itoa(m.projects[project]) {
+			continue
+		}
+		slices.Sort(e.Node.MyPermissions)
+		if !slices.Equal(e.Node.MyPermissions, want) {
+			t.Errorf("project %q { myPermissions } for %s = %v, Decide allows %v", project, c.name, e.Node.MyPermissions, want)
+		}
+	}
 }
 
 // setupDoorMatrix starts the server and arranges a private project with a member of each role and a

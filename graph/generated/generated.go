@@ -351,6 +351,7 @@ type ComplexityRoot struct {
 		ID                func(childComplexity int) int
 		Labels            func(childComplexity int) int
 		MemberList        func(childComplexity int) int
+		MyPermissions     func(childComplexity int) int
 		MyRole            func(childComplexity int) int
 		Name              func(childComplexity int) int
 		PreventVulnerable func(childComplexity int) int
@@ -753,6 +754,7 @@ type MutationResolver interface {
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
+	MyPermissions(ctx context.Context, obj *ent.Project) ([]string, error)
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
 	StorageUsed(ctx context.Context, obj *ent.Project) (int, error)
 	MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error)
@@ -2384,6 +2386,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.MemberList(childComplexity), true
+	case "Project.myPermissions":
+		if e.ComplexityRoot.Project.MyPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.MyPermissions(childComplexity), true
 	case "Project.myRole":
 		if e.ComplexityRoot.Project.MyRole == nil {
 			break
@@ -6793,6 +6801,8 @@ extend type Mutation {
 extend type Project {
   "The caller's role in this project, if they are a member."
   myRole: Role
+  "What the caller may do in this project (as Query.myPermissions answers), batched over a page."
+  myPermissions: [String!]!
   repositoryCount: Int!
   "Bytes of storage the project's artifacts use: manifests, configs and layers, each blob counted once."
   storageUsed: Int!
@@ -7606,6 +7616,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_labels(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Project_myRole(ctx, field)
+	case "myPermissions":
+		return ec.fieldContext_Project_myPermissions(ctx, field)
 	case "repositoryCount":
 		return ec.fieldContext_Project_repositoryCount(ctx, field)
 	case "storageUsed":
@@ -16462,6 +16474,29 @@ func (ec *executionContext) _Project_myRole(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Project_myRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, true, true, "Role")
+}
+
+func (ec *executionContext) _Project_myPermissions(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_myPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().MyPermissions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_myPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, true, true, "String")
 }
 
 func (ec *executionContext) _Project_repositoryCount(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
@@ -32779,6 +32814,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_myRole(ctx, field, obj)
+				})
+		case "myPermissions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_myPermissions(ctx, field, obj)
 				})
 		case "repositoryCount":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

@@ -81,7 +81,7 @@ export function ProjectsPage() {
         <h1>Projects</h1>
         {viewer && !viewer.anonymous && (
           <div className="button-row">
-            <ExportDialog admin={viewer.admin} />
+            <ExportDialog />
             {system.can('project:create') && (
               <NewProjectDialog
                 onCreated={(name) => {
