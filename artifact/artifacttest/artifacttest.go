@@ -41,7 +41,7 @@ func Setup(t testing.TB) *Env {
 	t.Cleanup(func() { _ = reg.Close() })
 	srv := httptest.NewServer(reg)
 	t.Cleanup(srv.Close)
-	return &Env{Env: env, Registry: reg, Artifacts: artifact.New(env.DB, env.Projects, reg, env.Events), url: srv.URL}
+	return &Env{Env: env, Registry: reg, Artifacts: artifact.New(env.DB, env.Projects, reg, env.Publisher), url: srv.URL}
 }
 
 // Push pushes a one-layer image to repo:tag as the admin, through /v2/ as a client does, and

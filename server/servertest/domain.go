@@ -33,6 +33,7 @@ type Domain struct {
 	Auth          *auth.Service
 	Audit         *audit.Writer
 	AuditSettings *audit.Settings
+	Dispatcher    *event.Dispatcher
 	Publisher     *event.Publisher
 	Projects      *project.Service
 	Log           *slog.Logger
@@ -64,10 +65,11 @@ func NewDomain(t testing.TB) *Domain {
 		_ = w.Close(ctx)
 	})
 	authz := auth.NewService(db, tokens, time.Hour)
-	publisher := event.NewPublisher(db, event.NewDispatcher(pool, log), log, func(ctx context.Context) (string, string) {
+	dispatcher := event.NewDispatcher(pool, log)
+	publisher := event.NewPublisher(db, dispatcher, log, func(ctx context.Context) (string, string) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
-	return &Domain{Pool: pool, DB: db, Auth: authz, Audit: w, AuditSettings: settings, Publisher: publisher,
+	return &Domain{Pool: pool, DB: db, Auth: authz, Audit: w, AuditSettings: settings, Dispatcher: dispatcher, Publisher: publisher,
 		Projects: project.New(db, authz, w, publisher), Log: log}
 }
 
@@ -101,14 +103,17 @@ func (d *Domain) Project(t testing.TB, name string, members map[string]member.Ro
 	return p
 }
 
-// WaitAudit waits (up to ten seconds) for an audit entry of resourceType and resource, and
-// returns it.
+// WaitAudit waits (up to ten seconds) for an audit entry of operation (any, when ""),
+// resourceType and resource, and returns it.
 func (d *Domain) WaitAudit(t testing.TB, operation, resourceType, resource string) *ent.AuditLog {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	q := d.DB.AuditLog.Query().Where(auditlog.ResourceType(resourceType), auditlog.Resource(resource))
+	if operation != "" {
+		q = q.Where(auditlog.Operation(operation))
+	}
 	for {
-		e, err := d.DB.AuditLog.Query().Where(auditlog.Operation(operation), auditlog.ResourceType(resourceType),
-			auditlog.Resource(resource)).First(context.Background())
+		e, err := q.Clone().First(context.Background())
 		if err == nil {
 			return e
 		}
