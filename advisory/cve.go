@@ -1,6 +1,9 @@
 package advisory
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // cvePattern is the form of a CVE id: the year, then four or more digits.
 var cvePattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
@@ -8,6 +11,19 @@ var cvePattern = regexp.MustCompile(`^CVE-\d{4}-\d{4,}$`)
 // IsCVE reports whether id is a CVE id. An id that merely starts with "CVE-" (a database's own
 // record about a CVE, "CVE-2099-0001-OSV") is not one.
 func IsCVE(id string) bool { return cvePattern.MatchString(id) }
+
+// vulnIDPattern is the form of a vulnerability id of any database: a CVE, or an upper-case prefix
+// and the database's own id (GHSA-…, GO-…, DSA-…).
+var vulnIDPattern = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
+
+// IsVulnID reports whether id names a vulnerability, as allowlists must: CVE-YYYY-NNNN, or another
+// database's id. An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
+func IsVulnID(id string) bool {
+	if strings.HasPrefix(id, "CVE-") {
+		return IsCVE(id)
+	}
+	return vulnIDPattern.MatchString(id)
+}
 
 // CVEIDs are the CVEs an OSV record is about, the ids it is reported under: its own id if that is
 // a CVE id, else the CVE ids among its aliases (and upstream ids), in order, each once; a record

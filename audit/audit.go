@@ -3,7 +3,8 @@
 // when the queue is full or the database is away), how registry events become entries
 // (Consumer), the order rows commit in (one lock for every inserter), the run-time settings
 // (forwarding endpoint, pull logging), and the forwarder that sends entries to syslog in commit
-// order. Reading the log is GraphQL's; purging it is worker/purge's.
+// order. Reading the log and changing the settings (who may, and the endpoint check) is package
+// auditlog's; purging it is worker/purge's.
 package audit
 
 import (

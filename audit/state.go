@@ -19,8 +19,6 @@ var (
 		Namespace: "berth", Name: "audit_forwarded_total", Help: "Audit entries sent to syslog."})
 )
 
-func init() { prometheus.MustRegister(forwardBehind, forwardHealthy, forwardedTotal) }
-
 // stateKey is the settings row where the forwarder publishes its state for every replica.
 const stateKey = "audit.forwarder"
 

@@ -29,8 +29,11 @@ var (
 		Help: "Audit entries lost: the spool was full or could not be written, a spooled line could not be read, or the writer was closed."})
 )
 
-func init() {
-	prometheus.MustRegister(queued, written, writeErrors, spooledTotal, spoolBytes, droppedTotal)
+// Collectors are this package's metrics (the writer's and the forwarder's), for the composition
+// root to register.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{queued, written, writeErrors, spooledTotal, spoolBytes, droppedTotal,
+		forwardBehind, forwardHealthy, forwardedTotal}
 }
 
 // Queue, batch and timing.

@@ -124,20 +124,35 @@ func (s *Service) Decider(ctx context.Context, p *Principal, res Resource) (func
 	if err != nil {
 		return nil, fmt.Errorf("decide for %s in project %s: %w", p.Name, res.Project.Name, err)
 	}
-	return func(action Action) Decision {
-		switch {
-		case a.Allows(action) && res.Repository != "" && p.claims != nil &&
-			!p.claims.Grants("repository", res.Repository, TokenVerb(action)):
-			return OutOfScope
-		case a.Allows(action):
-			// Even without project:read (a token scoped to pulls): what may be done is not hidden.
-			return Allowed
-		case !a.Allows(ActionReadProject):
-			return Hidden
-		default:
-			return Refused
+	return func(action Action) Decision { return decideIn(p, res, a, action) }, nil
+}
+
+// decideIn is the decision for a project action once the caller's access to the project is known.
+func decideIn(p *Principal, res Resource, a Access, action Action) Decision {
+	switch {
+	case a.Allows(action) && res.Repository != "" && p.claims != nil &&
+		!p.claims.Grants("repository", res.Repository, TokenVerb(action)):
+		return OutOfScope
+	case a.Allows(action):
+		// Even without project:read (a token scoped to pulls): what may be done is not hidden.
+		return Allowed
+	case !a.Allows(ActionReadProject):
+		return Hidden
+	default:
+		return Refused
+	}
+}
+
+// PermissionsWith is Permissions in a project where the caller's access is already known
+// (AccessWithRole): what a page of projects lists without a query per project.
+func PermissionsWith(p *Principal, proj *ent.Project, a Access) []Action {
+	out := []Action{}
+	for _, action := range ProjectActions {
+		if decideIn(p, InProjectResource(proj), a, action) == Allowed {
+			out = append(out, action)
 		}
-	}, nil
+	}
+	return out
 }
 
 // TokenVerb is the verb of a Docker registry token's scope ("repository:<name>:<verbs>") that

@@ -259,6 +259,23 @@ func (s *Service) fromToken(ctx context.Context, token string) (*Principal, *Cla
 
 // Access loads what p may do in proj.
 func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (Access, error) {
+	if p.Kind != KindUser || p.Admin {
+		return AccessWithRole(p, proj, nil), nil
+	}
+	m, err := s.db.Member.Query().Where(member.ProjectID(proj.ID), member.UserID(p.UserID)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return AccessWithRole(p, proj, nil), nil
+	case err != nil:
+		return Access{}, Unavailable(fmt.Errorf("look up membership: %w", err))
+	default:
+		return AccessWithRole(p, proj, &m.Role), nil
+	}
+}
+
+// AccessWithRole is Access for a caller whose role in proj is already known (nil: no member),
+// as when a page of projects has loaded every role in one query.
+func AccessWithRole(p *Principal, proj *ent.Project, role *member.Role) Access {
 	a := Access{Admin: p.Admin, Public: proj.Public}
 	if p.Scopes != nil {
 		a.Scope = make(map[Action]bool, len(p.Scopes))
@@ -266,29 +283,18 @@ func (s *Service) Access(ctx context.Context, p *Principal, proj *ent.Project) (
 			a.Scope[sc] = true
 		}
 	}
-	if p.Kind == KindScanner {
+	switch {
+	case p.Kind == KindScanner:
 		a.Robot = scannerActions(p, proj)
-		return a, nil
-	}
-	if p.Kind == KindRobot {
+	case p.Kind == KindRobot:
 		a.Robot = robotActions(p, proj.ID)
 		if a.Robot == nil {
 			a.Robot = map[Action]bool{}
 		}
-		return a, nil
+	case p.Kind == KindUser && !p.Admin && role != nil:
+		a.Role = *role
 	}
-	if p.Kind != KindUser || p.Admin {
-		return a, nil
-	}
-	m, err := s.db.Member.Query().Where(member.ProjectID(proj.ID), member.UserID(p.UserID)).Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-	case err != nil:
-		return a, Unavailable(fmt.Errorf("look up membership: %w", err))
-	default:
-		a.Role = m.Role
-	}
-	return a, nil
+	return a
 }
 
 // VisibleProjects is the filter for the projects p may see: every one for an admin, else the

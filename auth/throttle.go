@@ -128,4 +128,5 @@ var loginAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Password logins on every door (token service, /v2 Basic, GraphQL login, REST Basic) by outcome: succeeded, failed, or throttled (refused unchecked because the account or address failed too often).",
 }, []string{"outcome"})
 
-func init() { prometheus.MustRegister(loginAttempts) }
+// Collectors are this package's metrics, for the composition root to register.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{loginAttempts} }

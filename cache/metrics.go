@@ -23,4 +23,8 @@ var streamGaps = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Times this replica may have missed invalidations (event or access listener lost or regained, an event dropped because the cache fell behind) and made its in-process entries stale.",
 }, []string{"reason"})
 
-func init() { prometheus.MustRegister(lookups, loaderWait, generationBumps, streamGaps) }
+// Collectors are this package's metrics, for the composition root to register. stream_gaps_total
+// counts the cache's resyncs: each makes every in-process entry stale, to be loaded again.
+func Collectors() []prometheus.Collector {
+	return []prometheus.Collector{lookups, loaderWait, generationBumps, streamGaps}
+}

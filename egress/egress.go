@@ -71,6 +71,8 @@ var (
 // Policy (and a nil one) allows no refused range.
 type Policy struct {
 	allow []netip.Prefix
+	// wrap, if set, wraps Client's transport (tracing) around the dialling one.
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // New returns a Policy that lets requests reach the given ranges even where they are refused by
@@ -81,6 +83,17 @@ func New(allow []netip.Prefix) *Policy {
 		out[i] = p.Masked()
 	}
 	return &Policy{allow: out}
+}
+
+// WithTransport returns a copy of p whose clients send their requests through wrap (a tracing
+// transport) around the transport that enforces the policy: wrap sees each request, the policy
+// still decides every connection. p itself is unchanged.
+func (p *Policy) WithTransport(wrap func(http.RoundTripper) http.RoundTripper) *Policy {
+	out := &Policy{wrap: wrap}
+	if p != nil {
+		out.allow = p.allow
+	}
+	return out
 }
 
 // ParseCIDRs reads a comma- or space-separated list of CIDR ranges ("10.0.0.0/8, fd00::/8"); a
@@ -240,7 +253,11 @@ func (p *Policy) Transport(skipVerify bool) *http.Transport {
 // Client returns an HTTP client over Transport that never follows redirects: the caller sees a
 // 3xx as it is, so a receiver cannot bounce a request (with its headers) elsewhere.
 func (p *Policy) Client(timeout time.Duration, skipVerify bool) *http.Client {
-	return &http.Client{Transport: p.Transport(skipVerify), Timeout: timeout,
+	var rt http.RoundTripper = p.Transport(skipVerify)
+	if p != nil && p.wrap != nil {
+		rt = p.wrap(rt)
+	}
+	return &http.Client{Transport: rt, Timeout: timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 

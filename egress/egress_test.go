@@ -165,3 +165,38 @@ func TestRedact(t *testing.T) {
 		}
 	}
 }
+
+// A wrapped transport (tracing) sees every request, and the policy still decides each connection.
+func TestWithTransportKeepsThePolicy(t *testing.T) {
+	t.Parallel()
+	inside := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer inside.Close()
+	var seen []string
+	wrap := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			seen = append(seen, r.URL.String())
+			return next.RoundTrip(r)
+		})
+	}
+	closed := egress.New(nil).WithTransport(wrap).Client(5*time.Second, false)
+	if resp, err := closed.Get(inside.URL); err == nil || !strings.Contains(err.Error(), "outgoing connection refused") {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		t.Fatalf("a wrapped client reached the inside: %v", err)
+	}
+	allowed, _ := egress.ParseCIDRs("127.0.0.0/8")
+	open := egress.New(allowed).WithTransport(wrap).Client(5*time.Second, false)
+	resp, err := open.Get(inside.URL)
+	if err != nil {
+		t.Fatalf("allowed range through the wrapper: %v", err)
+	}
+	resp.Body.Close()
+	if len(seen) != 2 {
+		t.Errorf("the wrapper saw %v", seen)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -35,7 +35,7 @@ func main() {
 
 // dropNodeQueries removes the Relay node and nodes queries that entgql adds: they would look
 // any object up by id without the per-project permission checks that Berth's own queries make.
-// The Query type is declared in graph/schema/berth.graphqls instead.
+// The Query type is declared in graph/schema/viewer.graphqls instead.
 func dropNodeQueries(_ *gen.Graph, s *ast.Schema) error {
 	delete(s.Types, "Query")
 	return nil

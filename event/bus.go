@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // channel is the PostgreSQL notification channel every replica listens on.
@@ -28,6 +29,9 @@ type Bus struct {
 	// as the end of a gap.
 	lost      bool
 	listening atomic.Bool
+
+	// gaps counts drops, losses and reconnects by kind; the bus is a prometheus.Collector.
+	gaps *prometheus.CounterVec
 }
 
 // Gap is why a subscriber may have missed events.
@@ -45,7 +49,36 @@ const (
 
 // NewBus returns a bus over pool. Call Run to start receiving.
 func NewBus(pool *pgxpool.Pool, log *slog.Logger) *Bus {
-	return &Bus{pool: pool, log: log, subs: map[chan Event]func(Gap){}}
+	return &Bus{pool: pool, log: log, subs: map[chan Event]func(Gap){}, gaps: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "berth", Subsystem: "event_bus", Name: "gaps_total",
+		Help: "Times subscribers of this replica's event bus may have missed events: dropped (a subscriber too slow, per event and subscriber), connection_lost, reconnected.",
+	}, []string{"gap"})}
+}
+
+var (
+	listeningDesc = prometheus.NewDesc("berth_event_bus_listening",
+		"1 while this replica's event bus holds a live LISTEN (hears events recorded anywhere).", nil, nil)
+	subscribersDesc = prometheus.NewDesc("berth_event_bus_subscribers",
+		"Subscriptions (GraphQL subscriptions, cache followers) this replica's event bus feeds.", nil, nil)
+)
+
+// Describe implements prometheus.Collector: the bus reports its gaps, whether it listens and
+// how many it feeds.
+func (b *Bus) Describe(ch chan<- *prometheus.Desc) {
+	b.gaps.Describe(ch)
+	ch <- listeningDesc
+	ch <- subscribersDesc
+}
+
+// Collect implements prometheus.Collector.
+func (b *Bus) Collect(ch chan<- prometheus.Metric) {
+	b.gaps.Collect(ch)
+	listening := 0.0
+	if b.Listening() {
+		listening = 1
+	}
+	ch <- prometheus.MustNewConstMetric(listeningDesc, prometheus.GaugeValue, listening)
+	ch <- prometheus.MustNewConstMetric(subscribersDesc, prometheus.GaugeValue, float64(b.Subscribers()))
 }
 
 // Subscribe returns a channel of every event heard from now on, and a function that ends the
@@ -143,6 +176,7 @@ func (b *Bus) deliver(e Event) {
 		case ch <- e:
 		default:
 			b.log.Warn("event bus: subscriber too slow, event dropped for it", "type", e.Type)
+			b.gaps.WithLabelValues(string(GapDropped)).Inc()
 			if onGap != nil {
 				onGap(GapDropped)
 			}
@@ -155,6 +189,7 @@ func (b *Bus) gap(g Gap) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.lost = b.lost || g == GapLost
+	b.gaps.WithLabelValues(string(g)).Inc()
 	for _, onGap := range b.subs {
 		if onGap != nil {
 			onGap(g)

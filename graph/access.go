@@ -2,12 +2,9 @@ package graph
 
 import (
 	"context"
-	"fmt"
-	"regexp"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/fault"
 )
 
@@ -15,12 +12,6 @@ import (
 const (
 	maxPage     = 100
 	defaultPage = 25
-)
-
-// Harbor's naming rules, which scripts and clients already follow.
-var (
-	projectNameRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
-	usernameRE    = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 )
 
 // pageSize bounds a connection's first/last so that no query loads a whole table.
@@ -55,50 +46,33 @@ func (r *Resolver) requireLogin(ctx context.Context) (*auth.Principal, error) {
 // authorize checks that the caller may do action in proj. A project the caller may not even see
 // is reported as not found, so that its existence does not leak.
 func (r *Resolver) authorize(ctx context.Context, proj *ent.Project, action auth.Action) error {
-	return r.Auth.Check(ctx, r.principal(ctx), auth.InProjectResource(proj), action, fmt.Sprintf("project %d", proj.ID))
+	return r.Projects.Authorize(ctx, proj, action)
 }
 
 // projectFor loads a project by id and checks action on it.
 func (r *Resolver) projectFor(ctx context.Context, id int, action auth.Action) (*ent.Project, error) {
-	proj, err := r.DB.Project.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("project %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return proj, r.authorize(ctx, proj, action)
+	return r.Projects.Get(ctx, id, action)
 }
 
-// artifactFor loads an artifact with its repository and checks action on its project.
+// artifactFor loads an artifact with its repository and project and checks action on the project.
 func (r *Resolver) artifactFor(ctx context.Context, id int, action auth.Action) (*ent.Artifact, error) {
-	a, err := r.DB.Artifact.Query().Where(artifactID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("artifact %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return a, r.authorize(ctx, a.Edges.Repository.Edges.Project, action)
+	return r.Artifacts.Get(ctx, id, action)
 }
 
-// repositoryFor loads a repository with its project and checks action on the project.
-func (r *Resolver) repositoryFor(ctx context.Context, id int, action auth.Action) (*ent.Repository, error) {
-	repo, err := r.DB.Repository.Query().Where(repositoryID(id)).WithProject().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("repository %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	return repo, r.authorize(ctx, repo.Edges.Project, action)
-}
-
-// projectByName loads a visible project by name, or nil.
-func (r *Resolver) projectByName(ctx context.Context, name string) (*ent.Project, error) {
-	proj, err := r.DB.Project.Query().Where(project.Name(name), auth.VisibleProjects(r.principal(ctx))).Only(ctx)
-	if ent.IsNotFound(err) {
+// orNil is a lookup as a nullable field: what the caller may not see, or what does not exist, is
+// null rather than an error.
+func orNil[T any](v *T, err error) (*T, error) {
+	if fault.IsNotFound(err) {
 		return nil, nil
 	}
-	return proj, err
+	return v, err
+}
+
+// actionNames are actions as the API spells them.
+func actionNames(actions []auth.Action) []string {
+	out := make([]string, len(actions))
+	for i, a := range actions {
+		out[i] = string(a)
+	}
+	return out
 }

@@ -7,51 +7,22 @@ package graph
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/accessory"
-	"github.com/berth-registry/berth/ent/artifact"
-	"github.com/berth-registry/berth/ent/repository"
-	"github.com/berth-registry/berth/ent/tag"
-	"github.com/berth-registry/berth/event"
-	"github.com/berth-registry/berth/fault"
-	"github.com/opencontainers/go-digest"
 )
 
 // AccessoryArtifacts is the resolver for the accessoryArtifacts field.
 func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error) {
-	links, err := r.DB.Accessory.Query().
-		Where(accessory.RepositoryID(obj.RepositoryID), accessory.SubjectDigest(obj.Digest)).
-		WithArtifact().All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*ent.Artifact, len(links))
-	for i, l := range links {
-		out[i] = l.Edges.Artifact
-	}
-	return out, nil
+	return r.Artifacts.Accessories(ctx, obj)
 }
 
 // Manifest is the resolver for the manifest field.
 func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (*string, error) {
-	repo, err := obj.QueryRepository().WithProject().Only(ctx)
+	b, err := r.Artifacts.Manifest(ctx, obj)
 	if err != nil {
-		return nil, err
-	}
-	// The manifest is what a pull reads: reading it takes the pull permission, not just sight
-	// of the artifact.
-	if err := r.authorize(ctx, repo.Edges.Project, auth.ActionPull); err != nil {
-		return nil, err
-	}
-	b, err := r.Registry.Manifest(ctx, repo.Name, digest.Digest(obj.Digest))
-	if err != nil {
-		// Logged with its cause; the field is null and the client told of an internal error.
-		return nil, fmt.Errorf("artifact %d: read manifest: %w", obj.ID, err)
+		return nil, err // the field is null; an internal cause is logged, not shown
 	}
 	m := string(b)
 	return &m, nil
@@ -59,58 +30,27 @@ func (r *artifactResolver) Manifest(ctx context.Context, obj *ent.Artifact) (*st
 
 // Signed is the resolver for the signed field.
 func (r *artifactResolver) Signed(ctx context.Context, obj *ent.Artifact) (bool, error) {
-	return loadersFrom(ctx).isSigned(ctx, obj)
+	return loadersFrom(ctx).signed.Load(ctx, artifact.Subject{RepositoryID: obj.RepositoryID, Digest: obj.Digest})
 }
 
 // CreateTag is the resolver for the createTag field.
 func (r *mutationResolver) CreateTag(ctx context.Context, artifactID int, name string) (*ent.Tag, error) {
-	a, err := r.artifactFor(ctx, artifactID, auth.ActionCreateTag)
-	if err != nil {
-		return nil, err
-	}
-	repo := a.Edges.Repository
-	if err := r.Registry.Tag(ctx, repo.Name, name, digest.Digest(a.Digest)); err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	return r.DB.Tag.Query().Where(tag.RepositoryID(repo.ID), tag.Name(name)).Only(ctx)
+	return r.Artifacts.CreateTag(ctx, artifactID, name)
 }
 
 // DeleteTag is the resolver for the deleteTag field.
 func (r *mutationResolver) DeleteTag(ctx context.Context, id int) (bool, error) {
-	t, err := r.DB.Tag.Query().Where(tag.ID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
-	if ent.IsNotFound(err) {
-		return false, fault.NotFound(fmt.Sprintf("tag %d", id))
-	}
-	if err != nil {
-		return false, err
-	}
-	repo := t.Edges.Repository
-	if err := r.authorize(ctx, repo.Edges.Project, auth.ActionDeleteTag); err != nil {
-		return false, err
-	}
-	return true, r.Registry.Untag(ctx, repo.Name, t.Name)
+	return true, r.Artifacts.DeleteTag(ctx, id)
 }
 
 // DeleteArtifact is the resolver for the deleteArtifact field.
 func (r *mutationResolver) DeleteArtifact(ctx context.Context, id int) (bool, error) {
-	a, err := r.artifactFor(ctx, id, auth.ActionDeleteArtifact)
-	if err != nil {
-		return false, err
-	}
-	return true, r.Registry.DeleteArtifact(ctx, a.Edges.Repository.Name, digest.Digest(a.Digest))
+	return true, r.Artifacts.Delete(ctx, id)
 }
 
 // DeleteRepository is the resolver for the deleteRepository field.
 func (r *mutationResolver) DeleteRepository(ctx context.Context, id int) (bool, error) {
-	repo, err := r.repositoryFor(ctx, id, auth.ActionDeleteArtifact)
-	if err != nil {
-		return false, err
-	}
-	if err := r.Registry.DeleteRepository(ctx, repo); err != nil {
-		return false, err
-	}
-	r.publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID, ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
-	return true, nil
+	return true, r.Artifacts.DeleteRepository(ctx, id)
 }
 
 // Repositories is the resolver for the repositories field.
@@ -119,35 +59,16 @@ func (r *queryResolver) Repositories(ctx context.Context, after *entgql.Cursor[i
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.Repository.Query().Where(repository.HasProjectWith(auth.VisibleProjects(r.principal(ctx)))).
+	return r.Artifacts.RepositoryQuery(ctx).
 		Paginate(ctx, after, first, before, last, ent.WithRepositoryOrder(orderBy), ent.WithRepositoryFilter(where.Filter))
 }
 
 // Repository is the resolver for the repository field.
 func (r *queryResolver) Repository(ctx context.Context, name string) (*ent.Repository, error) {
-	repo, err := r.DB.Repository.Query().
-		Where(repository.Name(name), repository.HasProjectWith(auth.VisibleProjects(r.principal(ctx)))).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return repo, err
+	return orNil(r.Artifacts.RepositoryByName(ctx, name))
 }
 
 // Artifact is the resolver for the artifact field.
 func (r *queryResolver) Artifact(ctx context.Context, repository string, reference string) (*ent.Artifact, error) {
-	repo, err := r.Query().Repository(ctx, repository)
-	if err != nil || repo == nil {
-		return nil, err
-	}
-	q := r.DB.Artifact.Query().Where(artifact.RepositoryID(repo.ID))
-	if strings.Contains(reference, ":") {
-		q = q.Where(artifact.Digest(reference))
-	} else {
-		q = q.Where(artifact.HasTagsWith(tag.Name(reference)))
-	}
-	a, err := q.Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return a, err
+	return orNil(r.Artifacts.ByReference(ctx, repository, reference))
 }

@@ -7,122 +7,54 @@ package graph
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strings"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/auditlog"
-	"github.com/berth-registry/berth/ent/purgerun"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/purge"
 )
 
 // UpdateAuditSettings is the resolver for the updateAuditSettings field.
 func (r *mutationResolver) UpdateAuditSettings(ctx context.Context, input model.AuditSettingsInput) (*model.AuditSettings, error) {
-	if err := r.allow(ctx, auth.ActionUpdateConfig); err != nil {
-		return nil, err
-	}
-	cfg := r.AuditConfig.Current()
-	if input.ForwardEndpoint != nil {
-		cfg.ForwardEndpoint = *input.ForwardEndpoint
-	}
+	in := auditlog.SettingsInput{ForwardEndpoint: input.ForwardEndpoint, SkipDatabase: input.SkipDatabase, LogPulls: input.LogPulls}
 	if input.ForwardProtocol != nil {
-		cfg.ForwardProtocol = strings.ToLower(string(*input.ForwardProtocol))
+		protocol := string(*input.ForwardProtocol)
+		in.ForwardProtocol = &protocol
 	}
-	if input.SkipDatabase != nil {
-		cfg.SkipDatabase = *input.SkipDatabase
-	}
-	if input.LogPulls != nil {
-		cfg.LogPulls = *input.LogPulls
-	}
-	if cfg.SkipDatabase && !cfg.Forwarding() {
-		return nil, fault.BadInput("skipDatabase needs a forwarding endpoint: without one the entries would be lost")
-	}
-	if cfg.Forwarding() {
-		if err := r.CheckForwardEndpoint(ctx, cfg.ForwardEndpoint, cfg.ForwardProtocol); err != nil {
-			return nil, fault.BadInput("%s", err.Error())
-		}
-	}
-	if err := r.AuditConfig.Save(ctx, cfg); err != nil {
+	if err := r.AuditLog.UpdateSettings(ctx, in); err != nil {
 		return nil, err
 	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "audit log settings"})
 	return r.Query().AuditSettings(ctx)
 }
 
 // PurgeAuditLogs is the resolver for the purgeAuditLogs field.
 func (r *mutationResolver) PurgeAuditLogs(ctx context.Context, input model.PurgeInput) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
-		return nil, err
-	}
-	params := purge.Params{RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}
-	if err := params.Validate(); err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	run, err := r.Purge.Start(ctx, r.Jobs, params, purgerun.TriggerManual, r.principal(ctx).Name)
-	if errors.Is(err, purge.ErrRunning) {
-		return nil, fault.Conflict("%s", err.Error())
-	}
-	return run, err
+	return r.Purge.Start(ctx, purgeParams(input.RetentionHours, input.Operations, input.DryRun))
 }
 
 // StopPurge is the resolver for the stopPurge field.
 func (r *mutationResolver) StopPurge(ctx context.Context, id int) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
-		return nil, err
-	}
-	run, err := r.Purge.Stop(ctx, r.Jobs, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("purge run %d", id))
-	}
-	return run, err
+	return r.Purge.Stop(ctx, id)
 }
 
 // SetPurgeSchedule is the resolver for the setPurgeSchedule field.
 func (r *mutationResolver) SetPurgeSchedule(ctx context.Context, input model.PurgeScheduleInput) (*model.PurgeSchedule, error) {
-	if err := r.allow(ctx, auth.ActionRunPurge); err != nil {
+	sched, err := r.Purge.SetSchedule(ctx, scheduleInput(input.Kind, input.Cron, purgeParams(input.RetentionHours, input.Operations, input.DryRun)))
+	if err != nil {
 		return nil, err
 	}
-	sched := purge.Schedule{Kind: purge.ScheduleKind(input.Kind), Params: purge.Params{
-		RetentionHours: input.RetentionHours, Operations: input.Operations, DryRun: input.DryRun != nil && *input.DryRun}}
-	if input.Cron != nil {
-		sched.Cron = *input.Cron
-	}
-	sched, err := purge.SaveSchedule(ctx, r.Pool, sched)
-	if err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "audit log purge schedule"})
 	return scheduleModel(sched), nil
 }
 
 // AuditLogs is the resolver for the auditLogs field.
 func (r *queryResolver) AuditLogs(ctx context.Context, projectID *int, resourceGlob *string, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditLogOrder, where *ent.AuditLogWhereInput) (*ent.AuditLogConnection, error) {
-	q := r.DB.AuditLog.Query()
-	switch {
-	case projectID != nil:
-		if _, err := r.projectFor(ctx, *projectID, auth.ActionReadLog); err != nil {
-			return nil, err
-		}
-		q = q.Where(auditlog.ProjectID(*projectID))
-	default:
-		if err := r.allow(ctx, auth.ActionReadAuditLog); err != nil {
-			return nil, err
-		}
+	q, err := r.AuditLog.Query(ctx, projectID, resourceGlob)
+	if err != nil {
+		return nil, err
 	}
-	if resourceGlob != nil {
-		pred, err := globPredicate(*resourceGlob)
-		if err != nil {
-			return nil, err
-		}
-		q = q.Where(pred)
-	}
-	first, last, err := pageSize(first, last)
+	first, last, err = pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +66,7 @@ func (r *queryResolver) AuditLogs(ctx context.Context, projectID *int, resourceG
 
 // AuditSettings is the resolver for the auditSettings field.
 func (r *queryResolver) AuditSettings(ctx context.Context) (*model.AuditSettings, error) {
-	if err := r.allow(ctx, auth.ActionReadConfiguration); err != nil {
-		return nil, err
-	}
-	cfg := r.AuditConfig.Current()
-	st, err := audit.State(ctx, r.Pool)
+	st, err := r.AuditLog.Settings(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -146,45 +74,31 @@ func (r *queryResolver) AuditSettings(ctx context.Context) (*model.AuditSettings
 	if err != nil {
 		return nil, err
 	}
-	healthy := st.Healthy || (st.LastError == "" && st.Behind == 0) || !cfg.Forwarding()
+	f := st.Forwarder
 	return &model.AuditSettings{
-		ForwardEndpoint: cfg.ForwardEndpoint, ForwardProtocol: model.ForwardProtocol(strings.ToUpper(cfg.ForwardProtocol)),
-		SkipDatabase: cfg.SkipDatabase, LogPulls: cfg.LogPulls,
-		Forwarder: &model.ForwarderState{Healthy: healthy, Behind: int(st.Behind), LastError: st.LastError,
-			LastErrorAt: st.LastErrorAt, LastSuccessAt: st.LastSuccessAt},
+		ForwardEndpoint: st.ForwardEndpoint, ForwardProtocol: model.ForwardProtocol(strings.ToUpper(st.ForwardProtocol)),
+		SkipDatabase: st.SkipDatabase, LogPulls: st.LogPulls,
+		Forwarder: &model.ForwarderState{Healthy: f.Healthy, Behind: int(f.Behind), LastError: f.LastError,
+			LastErrorAt: f.LastErrorAt, LastSuccessAt: f.LastSuccessAt},
 		PurgeSchedule: scheduleModel(sched),
 	}, nil
 }
 
 // PurgeRuns is the resolver for the purgeRuns field.
 func (r *queryResolver) PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
 	first, last, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.PurgeRun.Query().Paginate(ctx, after, first, before, last,
-		ent.WithPurgeRunOrder(&ent.PurgeRunOrder{Field: ent.PurgeRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return r.Purge.Page(ctx, after, first, before, last)
 }
 
 // PurgeRun is the resolver for the purgeRun field.
 func (r *queryResolver) PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
-	run, err := r.DB.PurgeRun.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return run, err
+	return r.Purge.Run(ctx, id)
 }
 
 // PurgeProgress is the resolver for the purgeProgress field.
 func (r *subscriptionResolver) PurgeProgress(ctx context.Context, id int) (<-chan *ent.PurgeRun, error) {
-	if err := r.allow(ctx, auth.ActionReadPurge); err != nil {
-		return nil, err
-	}
-	return r.subscribePurge(ctx, id)
+	return r.Purge.Follow(ctx, id)
 }

@@ -24,28 +24,25 @@ func (r *cVEExportResolver) DownloadURL(ctx context.Context, obj *ent.CVEExport)
 
 // ExportCve is the resolver for the exportCVE field.
 func (r *mutationResolver) ExportCve(ctx context.Context, input model.ExportCVEInput) (*ent.CVEExport, error) {
-	return r.startExport(ctx, input)
+	return r.Exports.Request(ctx, exportRequest(input))
 }
 
 // StopCVEExport is the resolver for the stopCVEExport field.
 func (r *mutationResolver) StopCVEExport(ctx context.Context, id int) (*ent.CVEExport, error) {
-	if _, err := r.exportFor(ctx, id); err != nil {
-		return nil, err
-	}
-	return r.Exports.Stop(ctx, r.Jobs, id)
+	return r.Exports.Cancel(ctx, id)
 }
 
 // CveExports is the resolver for the cveExports field.
 func (r *queryResolver) CveExports(ctx context.Context) ([]*ent.CVEExport, error) {
-	return r.myExports(ctx)
+	return r.Exports.Mine(ctx)
 }
 
 // CveExport is the resolver for the cveExport field.
 func (r *queryResolver) CveExport(ctx context.Context, id int) (*ent.CVEExport, error) {
-	return r.exportFor(ctx, id)
+	return r.Exports.Get(ctx, id)
 }
 
 // ExportProgress is the resolver for the exportProgress field.
 func (r *subscriptionResolver) ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error) {
-	return r.subscribeExport(ctx, id)
+	return r.Exports.Follow(ctx, id)
 }

@@ -7,121 +7,55 @@ package graph
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"time"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/gcrun"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
-	"github.com/berth-registry/berth/worker/gc"
-	"github.com/berth-registry/berth/worker/schedule"
 )
 
 // StartGc is the resolver for the startGC field.
 func (r *mutationResolver) StartGc(ctx context.Context, input model.GCInput) (*ent.GCRun, error) {
-	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
-		return nil, err
-	}
-	params := gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans)
-	if err := params.Validate(); err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	run, err := r.GC.Start(ctx, r.Jobs, params, gcrun.TriggerManual, r.principal(ctx).Name)
-	if errors.Is(err, gc.ErrRunning) {
-		return nil, fault.Conflict("%s", err.Error())
-	}
-	return run, err
+	return r.GC.Start(ctx, gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans))
 }
 
 // StopGc is the resolver for the stopGC field.
 func (r *mutationResolver) StopGc(ctx context.Context, id int) (*ent.GCRun, error) {
-	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
-		return nil, err
-	}
-	run, err := r.GC.Stop(ctx, r.Jobs, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("gc run %d", id))
-	}
-	return run, err
+	return r.GC.Stop(ctx, id)
 }
 
 // SetGCSchedule is the resolver for the setGCSchedule field.
 func (r *mutationResolver) SetGCSchedule(ctx context.Context, input model.GCScheduleInput) (*model.GCSchedule, error) {
-	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
+	sched, err := r.GC.SetSchedule(ctx, scheduleInput(input.Kind, input.Cron,
+		gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans)))
+	if err != nil {
 		return nil, err
 	}
-	sched := gc.Schedule{Params: gcParams(input.DeleteUntagged, input.DryRun, input.Workers, input.RemoveOrphans)}
-	sched.Kind = schedule.Kind(input.Kind)
-	if input.Cron != nil {
-		sched.Cron = *input.Cron
-	}
-	sched, err := gc.SaveSchedule(ctx, r.Pool, sched)
-	if err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "configuration", Resource: "gc schedule"})
 	return gcScheduleModel(sched), nil
 }
 
 // PurgeUploads is the resolver for the purgeUploads field.
 func (r *mutationResolver) PurgeUploads(ctx context.Context, olderThanHours *int, dryRun *bool) (*ent.GCRun, error) {
-	if err := r.allow(ctx, auth.ActionRunGC); err != nil {
-		return nil, err
-	}
-	age := gc.DefaultUploadAge
-	if olderThanHours != nil {
-		if *olderThanHours < 1 {
-			return nil, fault.BadInput("olderThanHours must be at least 1, not %d", *olderThanHours)
-		}
-		age = time.Duration(*olderThanHours) * time.Hour
-	}
-	run, err := r.GC.PurgeUploads(ctx, r.Jobs, age, dryRun != nil && *dryRun, gcrun.TriggerManual, r.principal(ctx).Name)
-	if errors.Is(err, gc.ErrUploadPurgeRunning) {
-		return nil, fault.Conflict("%s", err.Error())
-	}
-	return run, err
+	return r.GC.PurgeUploads(ctx, olderThanHours, isTrue(dryRun))
 }
 
 // GcRuns is the resolver for the gcRuns field.
 func (r *queryResolver) GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error) {
-	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
-		return nil, err
-	}
 	first, last, err := pageSize(first, last)
 	if err != nil {
 		return nil, err
 	}
-	q := r.DB.GCRun.Query()
-	if kind != nil {
-		q = q.Where(gcrun.KindEQ(*kind))
-	}
-	return q.Paginate(ctx, after, first, before, last,
-		ent.WithGCRunOrder(&ent.GCRunOrder{Field: ent.GCRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
+	return r.GC.Page(ctx, kind, after, first, before, last)
 }
 
 // GcRun is the resolver for the gcRun field.
 func (r *queryResolver) GcRun(ctx context.Context, id int) (*ent.GCRun, error) {
-	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
-		return nil, err
-	}
-	run, err := r.DB.GCRun.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	return run, err
+	return r.GC.Run(ctx, id)
 }
 
 // GcSchedule is the resolver for the gcSchedule field.
 func (r *queryResolver) GcSchedule(ctx context.Context) (*model.GCSchedule, error) {
-	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
-		return nil, err
-	}
-	sched, err := gc.LoadSchedule(ctx, r.Pool)
+	sched, err := r.GC.Schedule(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -130,8 +64,5 @@ func (r *queryResolver) GcSchedule(ctx context.Context) (*model.GCSchedule, erro
 
 // GcProgress is the resolver for the gcProgress field.
 func (r *subscriptionResolver) GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error) {
-	if err := r.allow(ctx, auth.ActionReadGC); err != nil {
-		return nil, err
-	}
-	return r.subscribeGC(ctx, id)
+	return r.GC.Follow(ctx, id)
 }

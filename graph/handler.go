@@ -27,8 +27,9 @@ import (
 // NewHandler returns the GraphQL endpoint: POST and GET queries, WebSocket subscriptions
 // (graphql-transport-ws) on the same path. The caller must have put the principal in the request
 // context (auth.WithPrincipal), and should cap HTTP request bodies (the server does, before this);
-// maxMessage caps each WebSocket message the same way.
-func NewHandler(res *Resolver, maxMessage int64) http.Handler {
+// maxMessage caps each WebSocket message the same way. exts (tracing) wrap every operation
+// and field, outside Berth's own limits; nil ones are skipped.
+func NewHandler(res *Resolver, maxMessage int64, exts ...graphql.HandlerExtension) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	// The default WebSocket implementation accepts pages from Berth's own origin and clients that
 	// send no Origin (scripts); a page on another site cannot subscribe with the user's cookie.
@@ -43,6 +44,11 @@ func NewHandler(res *Resolver, maxMessage int64) http.Handler {
 	// who may not introspect it.
 	srv.SetDisableSuggestion(true)
 	srv.SetValidationRulesFn(rulesWithoutSuggestions)
+	for _, ext := range exts {
+		if ext != nil {
+			srv.Use(ext)
+		}
+	}
 	srv.Use(operationLimits{})
 	srv.Use(loginLimit{})
 	srv.SetErrorPresenter(func(ctx context.Context, err error) *gqlerror.Error { return presentError(ctx, err, res.Log) })

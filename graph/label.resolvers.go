@@ -7,83 +7,34 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/label"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/label"
 )
 
 // CreateLabel is the resolver for the createLabel field.
 func (r *mutationResolver) CreateLabel(ctx context.Context, input model.CreateLabelInput) (*ent.Label, error) {
-	if input.ProjectID == nil {
-		if err := r.allow(ctx, auth.ActionManageLabels); err != nil {
-			return nil, err
-		}
-	} else if _, err := r.projectFor(ctx, *input.ProjectID, auth.ActionManageLabels); err != nil {
-		return nil, err
-	}
-	if input.Name == "" || len(input.Name) > 128 {
-		return nil, fault.BadInput("a label name must be 1 to 128 characters long")
-	}
-	l, err := r.DB.Label.Create().SetName(input.Name).SetNillableDescription(input.Description).
-		SetNillableColor(input.Color).SetNillableProjectID(input.ProjectID).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("label %q already exists", input.Name)
-	}
-	return l, err
+	return r.Labels.Create(ctx, label.CreateInput{Name: input.Name, Description: input.Description,
+		Color: input.Color, ProjectID: input.ProjectID})
 }
 
 // DeleteLabel is the resolver for the deleteLabel field.
 func (r *mutationResolver) DeleteLabel(ctx context.Context, id int) (bool, error) {
-	l, err := r.DB.Label.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return false, fault.NotFound(fmt.Sprintf("label %d", id))
-	}
-	if err != nil {
-		return false, err
-	}
-	if l.ProjectID == nil {
-		err = r.allow(ctx, auth.ActionManageLabels)
-	} else {
-		_, err = r.projectFor(ctx, *l.ProjectID, auth.ActionManageLabels)
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, r.DB.Label.DeleteOne(l).Exec(ctx)
+	return true, r.Labels.Delete(ctx, id)
 }
 
 // AddArtifactLabel is the resolver for the addArtifactLabel field.
 func (r *mutationResolver) AddArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error) {
-	a, l, err := r.artifactAndLabel(ctx, artifactID, labelID)
-	if err != nil {
-		return nil, err
-	}
-	return a.Update().AddLabels(l).Save(ctx)
+	return r.Labels.AddToArtifact(ctx, artifactID, labelID)
 }
 
 // RemoveArtifactLabel is the resolver for the removeArtifactLabel field.
 func (r *mutationResolver) RemoveArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error) {
-	a, l, err := r.artifactAndLabel(ctx, artifactID, labelID)
-	if err != nil {
-		return nil, err
-	}
-	return a.Update().RemoveLabels(l).Save(ctx)
+	return r.Labels.RemoveFromArtifact(ctx, artifactID, labelID)
 }
 
 // Labels is the resolver for the labels field.
 func (r *queryResolver) Labels(ctx context.Context, projectID *int) ([]*ent.Label, error) {
-	q := r.DB.Label.Query()
-	if projectID == nil {
-		q = q.Where(label.ProjectIDIsNil())
-	} else {
-		if _, err := r.projectFor(ctx, *projectID, auth.ActionReadProject); err != nil {
-			return nil, err
-		}
-		q = q.Where(label.Or(label.ProjectIDIsNil(), label.ProjectID(*projectID)))
-	}
-	return q.Order(ent.Asc(label.FieldName)).All(ctx)
+	return r.Resolver.Labels.List(ctx, projectID)
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/fault"
 )
 
 // loginLimit refuses an operation that asks for more than one login: the failed-login throttle
@@ -70,13 +69,4 @@ func setRetryAfter(ctx context.Context, err error) {
 	if ok && errors.As(err, &throttled) {
 		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
 	}
-}
-
-// passwordError is the caller's error for a password that could not be set: the rules it broke,
-// or the cause (logged) if it was something else.
-func passwordError(err error) error {
-	if errors.Is(err, auth.ErrWeakPassword) {
-		return fault.BadInput("%s", err.Error())
-	}
-	return err
 }

@@ -7,60 +7,22 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/member"
-	"github.com/berth-registry/berth/ent/user"
-	"github.com/berth-registry/berth/fault"
 )
 
 // AddMember is the resolver for the addMember field.
 func (r *mutationResolver) AddMember(ctx context.Context, projectID int, username string, role member.Role) (*ent.Member, error) {
-	if _, err := r.projectFor(ctx, projectID, auth.ActionManageMembers); err != nil {
-		return nil, err
-	}
-	u, err := r.DB.User.Query().Where(user.Username(username)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("user %q", username))
-	}
-	if err != nil {
-		return nil, err
-	}
-	m, err := r.DB.Member.Create().SetProjectID(projectID).SetUserID(u.ID).SetRole(role).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("%s is already a member of this project", username)
-	}
-	if err == nil {
-		r.auditMember(ctx, audit.OpCreate, m)
-	}
-	return m, err
+	return r.Members.Add(ctx, projectID, username, role)
 }
 
 // UpdateMember is the resolver for the updateMember field.
 func (r *mutationResolver) UpdateMember(ctx context.Context, id int, role member.Role) (*ent.Member, error) {
-	m, err := r.memberFor(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	updated, err := m.Update().SetRole(role).Save(ctx)
-	if err == nil {
-		r.auditMember(ctx, audit.OpUpdate, m)
-	}
-	return updated, err
+	return r.Members.Update(ctx, id, role)
 }
 
 // RemoveMember is the resolver for the removeMember field.
 func (r *mutationResolver) RemoveMember(ctx context.Context, id int) (bool, error) {
-	m, err := r.memberFor(ctx, id)
-	if err != nil {
-		return false, err
-	}
-	if err := r.DB.Member.DeleteOne(m).Exec(ctx); err != nil {
-		return false, err
-	}
-	r.auditMember(ctx, audit.OpDelete, m)
-	return true, nil
+	return true, r.Members.Remove(ctx, id)
 }

@@ -9,117 +9,52 @@ import (
 	"context"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/member"
-	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
+	"github.com/berth-registry/berth/project"
 )
 
 // CreateProject is the resolver for the createProject field.
 func (r *mutationResolver) CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error) {
-	p := r.principal(ctx)
-	if err := r.allow(ctx, auth.ActionCreateProject); err != nil {
-		return nil, err
-	}
-	if len(input.Name) > 255 || !projectNameRE.MatchString(input.Name) {
-		return nil, fault.BadInput("invalid project name %q: use lower-case letters and digits, separated by single '.', '_' or '-'", input.Name)
-	}
-	if err := checkAllowlist(input.CveAllowlist); err != nil {
-		return nil, err
-	}
-	if err := r.checkProjectScanner(ctx, input.ScannerID); err != nil {
-		return nil, err
-	}
-	exists, err := r.DB.Project.Query().Where(project.Name(input.Name)).Exist(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if exists {
-		return nil, fault.Conflict("project %q already exists", input.Name)
-	}
-	var proj *ent.Project
-	err = withTx(ctx, r.DB, func(tx *ent.Tx) error {
-		proj, err = tx.Project.Create().SetInput(input).Save(ctx)
-		if err != nil {
-			return err
-		}
-		if p.Kind != auth.KindUser {
-			return nil
-		}
-		// The creator administers the project, as in Harbor.
-		return tx.Member.Create().SetProjectID(proj.ID).SetUserID(p.UserID).SetRole(member.RoleProjectAdmin).Exec(ctx)
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.publish(ctx, event.Event{Type: event.ProjectCreated, ProjectID: proj.ID, ProjectName: proj.Name})
-	return proj, nil
+	return r.Projects.Create(ctx, input)
 }
 
 // UpdateProject is the resolver for the updateProject field.
 func (r *mutationResolver) UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error) {
-	proj, err := r.projectFor(ctx, id, auth.ActionUpdateProject)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkAllowlist(input.CveAllowlist, input.AppendCveAllowlist); err != nil {
-		return nil, err
-	}
-	if err := r.checkProjectScanner(ctx, input.ScannerID); err != nil {
-		return nil, err
-	}
-	proj, err = r.DB.Project.UpdateOneID(id).SetInput(input).Save(ctx)
-	if err == nil {
-		r.audit(ctx, audit.Entry{Project: proj.Name, Operation: audit.OpUpdate, ResourceType: "project", Resource: proj.Name})
-	}
-	return proj, err
+	return r.Projects.Update(ctx, id, input)
 }
 
 // DeleteProject is the resolver for the deleteProject field.
 func (r *mutationResolver) DeleteProject(ctx context.Context, id int) (bool, error) {
-	proj, err := r.projectFor(ctx, id, auth.ActionDeleteProject)
-	if err != nil {
-		return false, err
-	}
-	n, err := proj.QueryRepositories().Count(ctx)
-	if err != nil {
-		return false, err
-	}
-	if n > 0 {
-		return false, fault.Conflict("project %s still holds %d repositories: delete them first", proj.Name, n)
-	}
-	if err := r.DB.Project.DeleteOneID(id).Exec(ctx); err != nil {
-		return false, err
-	}
-	r.publish(ctx, event.Event{Type: event.ProjectDeleted, ProjectID: proj.ID, ProjectName: proj.Name})
-	return true, nil
+	return true, r.Projects.Delete(ctx, id)
 }
 
 // MyRole is the resolver for the myRole field.
 func (r *projectResolver) MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error) {
-	return loadersFrom(ctx).role(ctx, obj.ID)
+	return loadersFrom(ctx).roles.Load(ctx, obj.ID)
+}
+
+// MyPermissions is the resolver for the myPermissions field.
+func (r *projectResolver) MyPermissions(ctx context.Context, obj *ent.Project) ([]string, error) {
+	actions, err := loadersFrom(ctx).perms.Load(ctx, obj.ID)
+	return actionNames(actions), err
 }
 
 // RepositoryCount is the resolver for the repositoryCount field.
 func (r *projectResolver) RepositoryCount(ctx context.Context, obj *ent.Project) (int, error) {
-	return loadersFrom(ctx).repositoryCount(ctx, obj.ID)
+	return loadersFrom(ctx).counts.Load(ctx, obj.ID)
 }
 
 // StorageUsed is the resolver for the storageUsed field.
 func (r *projectResolver) StorageUsed(ctx context.Context, obj *ent.Project) (int, error) {
-	n, err := loadersFrom(ctx).storageUsed(ctx, obj.ID)
+	n, err := loadersFrom(ctx).storage.Load(ctx, obj.ID)
 	return int(n), err
 }
 
 // MemberList is the resolver for the memberList field.
 func (r *projectResolver) MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error) {
-	if err := r.authorize(ctx, obj, auth.ActionReadMembers); err != nil {
-		return nil, err
-	}
-	return obj.QueryMembers().WithUser().Order(ent.Asc(member.FieldID)).All(ctx)
+	return r.Members.List(ctx, obj)
 }
 
 // Projects is the resolver for the projects field.
@@ -128,22 +63,19 @@ func (r *queryResolver) Projects(ctx context.Context, after *entgql.Cursor[int],
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.Project.Query().Where(auth.VisibleProjects(r.principal(ctx))).
-		Paginate(ctx, after, first, before, last, ent.WithProjectOrder(orderBy), ent.WithProjectFilter(where.Filter))
+	return r.Resolver.Projects.Query(ctx).Paginate(ctx, after, first, before, last, ent.WithProjectOrder(orderBy), ent.WithProjectFilter(where.Filter))
 }
 
 // Project is the resolver for the project field.
 func (r *queryResolver) Project(ctx context.Context, id *int, name *string) (*ent.Project, error) {
+	var ref project.Ref
 	switch {
 	case id != nil:
-		proj, err := r.DB.Project.Query().Where(project.ID(*id), auth.VisibleProjects(r.principal(ctx))).Only(ctx)
-		if ent.IsNotFound(err) {
-			return nil, nil
-		}
-		return proj, err
+		ref.ID = *id
 	case name != nil:
-		return r.projectByName(ctx, *name)
+		ref.Name = *name
 	default:
 		return nil, fault.BadInput("give a project id or name")
 	}
+	return orNil(r.Resolver.Projects.Find(ctx, ref))
 }

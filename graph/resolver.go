@@ -12,14 +12,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/audit"
+	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
-	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -30,31 +35,34 @@ import (
 
 // Resolver holds what every resolver needs. The server builds one.
 type Resolver struct {
-	DB          *ent.Client
-	Pool        *pgxpool.Pool
-	Jobs        *river.Client[pgx.Tx]
-	Audit       *audit.Writer
-	AuditConfig *audit.Settings
-	Purge       *purge.Service
-	Exports     *export.Service
-	GC          *gc.Service
-	// CheckForwardEndpoint dials an audit forwarding endpoint before it is saved.
-	CheckForwardEndpoint func(ctx context.Context, address, protocol string) error
-	Auth                 *auth.Service
-	Registry             *registry.Registry
-	Events               *event.Bus       // what subscriptions listen to
-	Publisher            *event.Publisher // records and dispatches the events of committed changes
+	DB        *ent.Client
+	Pool      *pgxpool.Pool
+	Jobs      *river.Client[pgx.Tx]
+	Audit     *audit.Writer
+	Purge     *purge.Service
+	Exports   *export.Service
+	GC        *gc.Service
+	Auth      *auth.Service
+	Registry  *registry.Registry
+	Events    *event.Bus       // what subscriptions listen to
+	Publisher *event.Publisher // records and dispatches the events of committed changes
 	// The domain services: each owns its rules, and resolvers are adapters over them.
 	Projects   *project.Service
+	Members    *member.Service
+	Artifacts  *artifact.Service
+	Labels     *label.Service
 	Dispatcher *event.Dispatcher // kicked after recording an event
 	Webhooks   *webhook.Service
 	Log        *slog.Logger
-	// Scans starts and stops scans; ScanAdapter pings pluggable scanners.
-	Scans       *scan.Service
-	ScanAdapter *scan.AdapterClient
-	// Egress refuses webhook and scanner URLs that lead to internal addresses when they are saved
-	// (the clients refuse them again when they connect).
-	Egress *egress.Policy
+	// Scans starts, stops and reads scans, manages scanners and scan-all.
+	Scans *scan.Service
+
+	// Users, Robots (robot accounts and personal API tokens), WebhookPolicies and AuditLog (reading
+	// the log, its settings) are the account and audit domain services.
+	Users           *user.Service
+	Robots          *robot.Service
+	WebhookPolicies *webhook.Policies
+	AuditLog        *auditlog.Service
 	// Endpoints are the remote registries; Replication their policies, executions and tasks.
 	Endpoints   *endpoint.Service
 	Replication *replication.Service

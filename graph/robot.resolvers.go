@@ -7,215 +7,69 @@ package graph
 
 import (
 	"context"
-	"fmt"
-	"strings"
-	"time"
 
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/apitoken"
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/robot"
 )
 
 // CreateRobot is the resolver for the createRobot field.
 func (r *mutationResolver) CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error) {
-	var proj *ent.Project
-	if input.ProjectID != nil {
-		var err error
-		if proj, err = r.projectFor(ctx, *input.ProjectID, auth.ActionManageRobots); err != nil {
-			return nil, err
-		}
-	} else if err := r.allow(ctx, auth.ActionManageRobots); err != nil {
-		return nil, err
-	}
-	projName := ""
-	if proj != nil {
-		projName = proj.Name
-	}
-	name, err := auth.RobotName(projName, input.Name)
-	if err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	perms, err := r.robotPermissions(ctx, proj, input.Permissions)
+	created, err := r.Robots.Create(ctx, robot.CreateInput{ProjectID: input.ProjectID, Name: input.Name,
+		Description: input.Description, Duration: input.Duration, Disabled: input.Disabled,
+		Permissions: robotPermissions(input.Permissions)})
 	if err != nil {
 		return nil, err
 	}
-	duration := -1
-	if input.Duration != nil {
-		duration = *input.Duration
-	}
-	now := time.Now()
-	expires, err := robotExpiry(now, duration)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := auth.NewSecret()
-	if err != nil {
-		return nil, err
-	}
-	c := r.DB.Robot.Create().SetName(name).SetNillableDescription(input.Description).
-		SetPermissions(perms).SetDuration(duration).SetNillableExpiresAt(expires).SetCreatedAt(now).
-		SetNillableDisabled(input.Disabled).SetSecretHash(auth.HashSecret(secret)).SetCreatedBy(r.principal(ctx).Name)
-	if proj != nil {
-		c.SetLevel("PROJECT").SetProjectID(proj.ID)
-	} else {
-		c.SetLevel("SYSTEM")
-	}
-	rb, err := c.Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("a robot named %q already exists", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.auditRobot(ctx, audit.OpCreate, rb)
-	return &model.CreatedRobot{Robot: rb, Secret: secret}, nil
+	return &model.CreatedRobot{Robot: created.Robot, Secret: created.Secret}, nil
 }
 
 // UpdateRobot is the resolver for the updateRobot field.
 func (r *mutationResolver) UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error) {
-	rb, err := r.robotFor(ctx, id, true)
-	if err != nil {
-		return nil, err
-	}
-	u := rb.Update().SetNillableDescription(input.Description).SetNillableDisabled(input.Disabled)
-	if input.Duration != nil {
-		expires, err := robotExpiry(rb.CreatedAt, *input.Duration)
-		if err != nil {
-			return nil, err
-		}
-		u.SetDuration(*input.Duration)
-		if expires == nil {
-			u.ClearExpiresAt()
-		} else {
-			u.SetExpiresAt(*expires)
-		}
-	}
-	if input.Permissions != nil {
-		var proj *ent.Project
-		if rb.ProjectID != nil {
-			if proj, err = r.DB.Project.Get(ctx, *rb.ProjectID); err != nil {
-				return nil, err
-			}
-		}
-		perms, err := r.robotPermissions(ctx, proj, input.Permissions)
-		if err != nil {
-			return nil, err
-		}
-		u.SetPermissions(perms)
-	}
-	if rb, err = u.Save(ctx); err != nil {
-		return nil, err
-	}
-	r.auditRobot(ctx, audit.OpUpdate, rb)
-	return rb, nil
+	return r.Robots.Update(ctx, id, robot.UpdateInput{Description: input.Description, Duration: input.Duration,
+		Disabled: input.Disabled, Permissions: robotPermissions(input.Permissions)})
 }
 
 // RefreshRobotSecret is the resolver for the refreshRobotSecret field.
 func (r *mutationResolver) RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error) {
-	rb, err := r.robotFor(ctx, id, true)
+	created, err := r.Robots.RefreshSecret(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := auth.NewSecret()
-	if err != nil {
-		return nil, err
-	}
-	if rb, err = rb.Update().SetSecretHash(auth.HashSecret(secret)).Save(ctx); err != nil {
-		return nil, err
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "robot", Resource: rb.Name + " (secret)"})
-	return &model.CreatedRobot{Robot: rb, Secret: secret}, nil
+	return &model.CreatedRobot{Robot: created.Robot, Secret: created.Secret}, nil
 }
 
 // DeleteRobot is the resolver for the deleteRobot field.
 func (r *mutationResolver) DeleteRobot(ctx context.Context, id int) (bool, error) {
-	rb, err := r.robotFor(ctx, id, true)
-	if err != nil {
-		return false, err
-	}
-	if err := r.DB.Robot.DeleteOne(rb).Exec(ctx); err != nil {
-		return false, err
-	}
-	r.auditRobot(ctx, audit.OpDelete, rb)
-	return true, nil
+	err := r.Robots.Delete(ctx, id)
+	return err == nil, err
 }
 
 // CreateAPIToken is the resolver for the createAPIToken field.
 func (r *mutationResolver) CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error) {
-	p, err := r.requireUserLogin(ctx)
+	created, err := r.Robots.CreateToken(ctx, robot.TokenInput{Name: input.Name, Scopes: input.Scopes, ExpiresInDays: input.ExpiresInDays})
 	if err != nil {
 		return nil, err
 	}
-	if p.TokenID != 0 {
-		return nil, fault.Forbidden("an API token cannot create API tokens: log in with your password")
-	}
-	name := strings.TrimSpace(input.Name)
-	if name == "" || len(name) > 255 {
-		return nil, fault.BadInput("give the token a name of 1 to 255 characters")
-	}
-	if err := auth.ValidScopes(input.Scopes); err != nil {
-		return nil, fault.BadInput("%s", err.Error())
-	}
-	var expires *time.Time
-	if input.ExpiresInDays != nil {
-		if *input.ExpiresInDays <= 0 || *input.ExpiresInDays > 36500 {
-			return nil, fault.BadInput("invalid expiresInDays %d: give 1 to 36500, or leave it out for a token that never expires", *input.ExpiresInDays)
-		}
-		t := time.Now().AddDate(0, 0, *input.ExpiresInDays)
-		expires = &t
-	}
-	secret, err := auth.NewSecret()
-	if err != nil {
-		return nil, err
-	}
-	secret = auth.APITokenPrefix + secret
-	t, err := r.DB.APIToken.Create().SetUserID(p.UserID).SetName(name).SetScopes(input.Scopes).
-		SetNillableExpiresAt(expires).SetTokenHash(auth.HashSecret(secret)).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("you already have an API token named %q", name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpCreate, ResourceType: "api-token", Resource: p.Name + "/" + name})
-	return &model.CreatedAPIToken{Token: t, Secret: secret}, nil
+	return &model.CreatedAPIToken{Token: created.Token, Secret: created.Secret}, nil
 }
 
 // RevokeAPIToken is the resolver for the revokeAPIToken field.
 func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error) {
-	p, err := r.requireUserLogin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := r.DB.APIToken.Query().Where(apitoken.ID(id), apitoken.UserID(p.UserID)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("API token %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if t.RevokedAt != nil {
-		return t, nil
-	}
-	if t, err = t.Update().SetRevokedAt(time.Now()).Save(ctx); err != nil {
-		return nil, err
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpDelete, ResourceType: "api-token", Resource: p.Name + "/" + t.Name})
-	return t, nil
+	return r.Robots.RevokeToken(ctx, id)
 }
 
 // Robots is the resolver for the robots field.
 func (r *queryResolver) Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error) {
-	return r.robotList(ctx, projectID)
+	robots, _, err := r.Resolver.Robots.List(ctx, projectID, robot.Page{})
+	return robots, err
 }
 
 // Robot is the resolver for the robot field.
 func (r *queryResolver) Robot(ctx context.Context, id int) (*ent.Robot, error) {
-	rb, err := r.robotFor(ctx, id, false)
+	rb, err := r.Resolver.Robots.Get(ctx, id)
 	if fault.IsNotFound(err) {
 		return nil, nil
 	}
@@ -224,19 +78,15 @@ func (r *queryResolver) Robot(ctx context.Context, id int) (*ent.Robot, error) {
 
 // RobotPermissionChoices is the resolver for the robotPermissionChoices field.
 func (r *queryResolver) RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error) {
-	out := make([]*schema.RobotPermission, 0, len(auth.ProjectActions))
-	for _, a := range auth.ProjectActions {
-		resource, action, _ := strings.Cut(string(a), ":")
-		out = append(out, &schema.RobotPermission{Namespace: "*", Resource: resource, Action: action})
+	choices := robot.PermissionChoices()
+	out := make([]*schema.RobotPermission, len(choices))
+	for i := range choices {
+		out[i] = &choices[i]
 	}
 	return out, nil
 }
 
 // MyAPITokens is the resolver for the myAPITokens field.
 func (r *queryResolver) MyAPITokens(ctx context.Context) ([]*ent.APIToken, error) {
-	p, err := r.requireUserLogin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return r.DB.APIToken.Query().Where(apitoken.UserID(p.UserID)).Order(ent.Desc(apitoken.FieldID)).All(ctx)
+	return r.Resolver.Robots.Tokens(ctx, robot.Page{})
 }

@@ -2,166 +2,20 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
 
-	"github.com/berth-registry/berth/advisory"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
-	"github.com/berth-registry/berth/worker/scan"
+	"github.com/berth-registry/berth/worker/run"
 )
-
-var cveIDRE = regexp.MustCompile(`^(CVE-\d{4}-\d{4,}|[A-Z][A-Z0-9]*-[A-Za-z0-9._:-]+)$`)
-
-// validVulnID reports whether id names a vulnerability: CVE-YYYY-NNNN, or another database's id
-// (GHSA-…, GO-…). An id that starts as a CVE must be a whole one: "CVE-24-1" matches nothing.
-func validVulnID(id string) bool {
-	if strings.HasPrefix(id, "CVE-") {
-		return advisory.IsCVE(id)
-	}
-	return cveIDRE.MatchString(id)
-}
-
-// checkProjectScanner refuses a project scanner that does not exist or is disabled: scans of the
-// project would fail later, far from the setting that broke them.
-func (r *Resolver) checkProjectScanner(ctx context.Context, id *int) error {
-	if id == nil {
-		return nil
-	}
-	s, err := r.DB.Scanner.Get(ctx, *id)
-	if ent.IsNotFound(err) {
-		return fault.BadInput("scanner %d does not exist", *id)
-	}
-	if err != nil {
-		return err
-	}
-	if !s.Enabled {
-		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", s.Name)
-	}
-	return nil
-}
-
-// checkAllowlist refuses a project allowlist entry that is not a vulnerability id, as
-// setSystemCVEAllowlist does: an id that can never match would silently allowlist nothing.
-func checkAllowlist(lists ...[]string) error {
-	for _, list := range lists {
-		for _, id := range list {
-			if !validVulnID(id) {
-				return fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
-			}
-		}
-	}
-	return nil
-}
-
-// latestReports returns the reports an artifact's overview sums: those of the project's scanner
-// for the artifact (each child, for an index). nil when it was never scanned.
-func (r *Resolver) latestReports(ctx context.Context, a *ent.Artifact) ([]*ent.ScanReport, *ent.Scanner, error) {
-	proj, err := a.QueryRepository().QueryProject().Only(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	sc, err := r.Scans.ScannerFor(ctx, proj.ScannerID)
-	if errors.Is(err, scan.ErrNoScanner) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	targets, err := r.Scans.Targets(ctx, a)
-	if errors.Is(err, scan.ErrNotScannable) {
-		return nil, sc, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	ids := make([]int, len(targets))
-	for i, t := range targets {
-		ids[i] = t.ID
-	}
-	reports, err := r.DB.ScanReport.Query().Where(scanreport.ArtifactIDIn(ids...), scanreport.ScannerID(sc.ID)).
-		Order(ent.Asc(scanreport.FieldID)).All(ctx)
-	return reports, sc, err
-}
-
-// overview sums reports into a ScanOverview, counting each vulnerability record once.
-func (r *Resolver) overview(ctx context.Context, reports []*ent.ScanReport, sc *ent.Scanner) (*model.ScanOverview, error) {
-	o := &model.ScanOverview{Status: scanreport.StatusSuccess, Severity: scanreport.SeverityNone, Summary: &model.SeveritySummary{},
-		Scanner: sc, Reports: reports, StartedAt: reports[0].StartedAt}
-	ids := make([]int, len(reports))
-	var finished *time.Time
-	for i, rep := range reports {
-		ids[i] = rep.ID
-		switch {
-		case rep.Status == scanreport.StatusPending || rep.Status == scanreport.StatusRunning:
-			o.Status = scanreport.StatusRunning
-		case rep.Status == scanreport.StatusError && o.Status != scanreport.StatusRunning:
-			o.Status = scanreport.StatusError
-		case rep.Status == scanreport.StatusStopped && o.Status == scanreport.StatusSuccess:
-			o.Status = scanreport.StatusStopped
-		}
-		if rep.StartedAt.Before(o.StartedAt) {
-			o.StartedAt = rep.StartedAt
-		}
-		if rep.FinishedAt != nil && (finished == nil || rep.FinishedAt.After(*finished)) {
-			finished = rep.FinishedAt
-		}
-	}
-	if o.Status != scanreport.StatusRunning {
-		o.FinishedAt = finished
-	}
-	rows, err := r.Pool.Query(ctx, `
-SELECT v.severity, count(DISTINCT v.id), count(DISTINCT v.id) FILTER (WHERE v.fixed_version <> '')
-FROM scan_report_vulnerabilities l JOIN vulnerabilities v ON v.id = l.vulnerability_id
-WHERE l.scan_report_id = ANY($1) GROUP BY v.severity`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("scan overview: %w", err)
-	}
-	defer rows.Close()
-	top := 1 // NONE
-	for rows.Next() {
-		var sev string
-		var n, fixable int
-		if err := rows.Scan(&sev, &n, &fixable); err != nil {
-			return nil, err
-		}
-		o.Total += n
-		o.Fixable += fixable
-		switch sev {
-		case "CRITICAL":
-			o.Summary.Critical = n
-		case "HIGH":
-			o.Summary.High = n
-		case "MEDIUM":
-			o.Summary.Medium = n
-		case "LOW":
-			o.Summary.Low = n
-		case "NONE":
-			o.Summary.None = n
-		default:
-			o.Summary.Unknown = n
-		}
-		if rank := severityRank(sev); rank > top || (rank == 0 && top == 1) {
-			top = rank
-			o.Severity = scanreport.Severity(sev)
-		}
-	}
-	return o, rows.Err()
-}
-
-func severityRank(s string) int {
-	return map[string]int{"UNKNOWN": 0, "NONE": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}[s]
-}
 
 // vulnerabilityFilter turns a VulnerabilityFilter into predicates.
 func vulnerabilityFilter(f *model.VulnerabilityFilter) []func(*sql.Selector) {
@@ -190,91 +44,27 @@ func vulnerabilityFilter(f *model.VulnerabilityFilter) []func(*sql.Selector) {
 	return ps
 }
 
-// scannerMetadata reads an adapter's metadata for input.
-func (r *Resolver) scannerMetadata(ctx context.Context, input model.ScannerInput) (*ent.Scanner, *scan.Metadata, error) {
-	name := strings.TrimSpace(input.Name)
-	if name == "" || len(name) > 255 {
-		return nil, nil, fault.BadInput("a scanner needs a name of 1 to 255 characters")
-	}
-	if !strings.HasPrefix(input.URL, "http://") && !strings.HasPrefix(input.URL, "https://") {
-		return nil, nil, fault.BadInput("the scanner's URL must start with http:// or https://")
-	}
-	if err := r.checkTarget(ctx, "scanner URL", input.URL); err != nil {
-		return nil, nil, err
-	}
-	sc := &ent.Scanner{Name: name, URL: strings.TrimRight(input.URL, "/"), Auth: "NONE"}
-	if input.Auth != nil {
-		sc.Auth = *input.Auth
-	}
-	if input.AccessCredential != nil {
-		sc.AccessCredential = *input.AccessCredential
-	}
-	if input.SkipCertVerify != nil {
-		sc.SkipCertVerify = *input.SkipCertVerify
-	}
-	m, err := r.ScanAdapter.Metadata(ctx, sc)
-	if err != nil {
-		return nil, nil, fault.BadInput("%s", err.Error())
-	}
-	return sc, m, nil
-}
-
-func metadataModel(m *scan.Metadata) *model.ScannerMetadata {
-	out := &model.ScannerMetadata{Name: m.Scanner.Name, Vendor: m.Scanner.Vendor, Version: m.Scanner.Version, Consumes: []string{}, Produces: []string{}}
-	for _, c := range m.Capabilities {
-		out.Consumes = append(out.Consumes, c.ConsumesMimeTypes...)
-		out.Produces = append(out.Produces, c.ProducesMimeTypes...)
-	}
-	return out
-}
-
 // subscribeScan follows one scan report until it ends.
 func (r *Resolver) subscribeScan(ctx context.Context, id int) (<-chan *ent.ScanReport, error) {
-	rep, err := r.DB.ScanReport.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("scan report %d", id))
+	load := func(ctx context.Context) (*ent.ScanReport, error) {
+		rep, err := r.DB.ScanReport.Get(ctx, id)
+		if ent.IsNotFound(err) {
+			return nil, fault.NotFound(fmt.Sprintf("scan report %d", id))
+		}
+		return rep, err
 	}
+	rep, err := load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := r.artifactFor(ctx, rep.ArtifactID, auth.ActionReadScan); err != nil {
 		return nil, err
 	}
-	in, cancel := r.Events.Subscribe(64)
-	out := make(chan *ent.ScanReport, 1)
-	out <- rep
-	go func() {
-		defer close(out)
-		defer cancel()
-		for rep.Status == scanreport.StatusPending || rep.Status == scanreport.StatusRunning {
-			select {
-			case <-ctx.Done():
-				return
-			case e := <-in:
-				switch e.Type {
-				case event.ScanStarted, event.ScanCompleted, event.ScanFailed, event.ScanStopped:
-				default:
-					continue
-				}
-				if e.JobID != int64(id) {
-					continue
-				}
-			case <-time.After(2 * time.Second): // progress (and a missed notification) shows within this
-			}
-			next, err := r.DB.ScanReport.Get(ctx, id)
-			if err != nil {
-				return
-			}
-			if next.Status == rep.Status && next.Progress == rep.Progress {
-				continue
-			}
-			rep = next
-			select {
-			case out <- rep:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return run.Follow(ctx, r.Events, id, run.Followed[*ent.ScanReport]{
+		Events: []event.Type{event.ScanStarted, event.ScanCompleted, event.ScanFailed, event.ScanStopped},
+		Load:   load,
+		Done:   func(rep *ent.ScanReport) bool { return run.Finished(rep.Status) },
+		Same:   func(a, b *ent.ScanReport) bool { return a.Status == b.Status && a.Progress == b.Progress },
+		Poll:   2 * time.Second, // progress (and a missed notification) shows within this
+	})
 }

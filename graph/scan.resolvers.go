@@ -7,35 +7,19 @@ package graph
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
 
 	"entgo.io/contrib/entgql"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/vulnerability"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
-	"github.com/riverqueue/river"
 )
 
 // ScanOverview is the resolver for the scanOverview field.
-func (r *artifactResolver) ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error) {
-	if _, err := r.artifactFor(ctx, obj.ID, auth.ActionReadScan); err != nil {
-		return nil, err
-	}
-	reports, sc, err := r.latestReports(ctx, obj)
-	if err != nil || len(reports) == 0 {
-		return nil, err
-	}
-	return r.overview(ctx, reports, sc)
+func (r *artifactResolver) ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error) {
+	return r.Scans.Overview(ctx, obj.ID)
 }
 
 // Vulnerabilities is the resolver for the vulnerabilities field.
@@ -47,7 +31,7 @@ func (r *artifactResolver) Vulnerabilities(ctx context.Context, obj *ent.Artifac
 	if err != nil {
 		return nil, err
 	}
-	reports, _, err := r.latestReports(ctx, obj)
+	reports, _, err := r.Scans.LatestReports(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -66,188 +50,64 @@ func (r *artifactResolver) Vulnerabilities(ctx context.Context, obj *ent.Artifac
 }
 
 // AddScanner is the resolver for the addScanner field.
-func (r *mutationResolver) AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error) {
-	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
-		return nil, err
-	}
-	sc, m, err := r.scannerMetadata(ctx, input)
-	if err != nil {
-		return nil, err
-	}
-	desc := ""
-	if input.Description != nil {
-		desc = *input.Description
-	}
-	created, err := r.DB.Scanner.Create().SetName(sc.Name).SetDescription(desc).SetURL(sc.URL).SetAuth(sc.Auth).
-		SetAccessCredential(sc.AccessCredential).SetSkipCertVerify(sc.SkipCertVerify).
-		SetVendor(m.Scanner.Vendor).SetVersion(m.Scanner.Version).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("a scanner named %q exists already", sc.Name)
-	}
-	return created, err
+func (r *mutationResolver) AddScanner(ctx context.Context, input scan.ScannerInput) (*ent.Scanner, error) {
+	return r.Scans.AddScanner(ctx, input)
 }
 
 // PingScanner is the resolver for the pingScanner field.
-func (r *mutationResolver) PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error) {
-	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
-		return nil, err
-	}
-	_, m, err := r.scannerMetadata(ctx, input)
-	if err != nil {
-		return nil, err
-	}
-	return metadataModel(m), nil
+func (r *mutationResolver) PingScanner(ctx context.Context, input scan.ScannerInput) (*scan.ScannerMetadata, error) {
+	return r.Scans.PingScanner(ctx, input)
 }
 
 // SetDefaultScanner is the resolver for the setDefaultScanner field.
 func (r *mutationResolver) SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error) {
-	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
-		return nil, err
-	}
-	err := withTx(ctx, r.DB, func(tx *ent.Tx) error {
-		sc, err := tx.Scanner.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return fault.NotFound(fmt.Sprintf("scanner %d", id))
-		}
-		if err != nil {
-			return err
-		}
-		if !sc.Enabled {
-			return fault.BadInput("scanner %q is disabled: enable it first", sc.Name)
-		}
-		if err := tx.Scanner.Update().Where(scanner.IDNEQ(id)).SetIsDefault(false).Exec(ctx); err != nil {
-			return err
-		}
-		return tx.Scanner.UpdateOneID(id).SetIsDefault(true).Exec(ctx)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return r.DB.Scanner.Get(ctx, id)
+	return r.Scans.SetDefaultScanner(ctx, id)
 }
 
 // SetScannerEnabled is the resolver for the setScannerEnabled field.
 func (r *mutationResolver) SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error) {
-	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
-		return nil, err
-	}
-	sc, err := r.DB.Scanner.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("scanner %d", id))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !enabled && sc.IsDefault {
-		return nil, fault.BadInput("scanner %q is the default: make another the default first", sc.Name)
-	}
-	return sc.Update().SetEnabled(enabled).Save(ctx)
+	return r.Scans.SetScannerEnabled(ctx, id, enabled)
 }
 
 // RemoveScanner is the resolver for the removeScanner field.
 func (r *mutationResolver) RemoveScanner(ctx context.Context, id int) (bool, error) {
-	if err := r.allow(ctx, auth.ActionManageScanners); err != nil {
+	if err := r.Scans.RemoveScanner(ctx, id); err != nil {
 		return false, err
 	}
-	sc, err := r.DB.Scanner.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return false, fault.NotFound(fmt.Sprintf("scanner %d", id))
-	}
-	if err != nil {
-		return false, err
-	}
-	if sc.Builtin {
-		return false, fault.BadInput("the built-in scanner cannot be removed: disable it instead")
-	}
-	if sc.IsDefault {
-		return false, fault.BadInput("scanner %q is the default: make another the default first", sc.Name)
-	}
-	// Projects that chose it fall back to the default.
-	if err := r.DB.Project.Update().Where(project.ScannerID(id)).ClearScannerID().Exec(ctx); err != nil {
-		return false, err
-	}
-	return true, r.DB.Scanner.DeleteOneID(id).Exec(ctx)
+	return true, nil
 }
 
 // ScanArtifact is the resolver for the scanArtifact field.
 func (r *mutationResolver) ScanArtifact(ctx context.Context, id int) ([]*ent.ScanReport, error) {
-	a, err := r.artifactFor(ctx, id, auth.ActionScan)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := r.Scans.Scan(ctx, r.Jobs, a.ID, r.principal(ctx).Name)
-	switch {
-	case errors.Is(err, scan.ErrNoScanner), errors.Is(err, scan.ErrNotScannable):
-		return nil, fault.BadInput("%s", err.Error())
-	case err != nil:
-		return nil, err
-	}
-	return r.DB.ScanReport.Query().Where(scanreport.IDIn(ids...)).Order(ent.Asc(scanreport.FieldID)).All(ctx)
+	return r.Scans.ScanArtifact(ctx, id)
 }
 
 // StopScan is the resolver for the stopScan field.
 func (r *mutationResolver) StopScan(ctx context.Context, id int) (int, error) {
-	a, err := r.artifactFor(ctx, id, auth.ActionScan)
-	if err != nil {
-		return 0, err
-	}
-	n, err := r.Scans.Stop(ctx, r.Jobs, a.ID, r.Dispatcher.Kick)
-	if errors.Is(err, scan.ErrNotScannable) {
-		return 0, nil
-	}
-	return n, err
+	return r.Scans.StopArtifact(ctx, id)
 }
 
 // ScanAll is the resolver for the scanAll field.
 func (r *mutationResolver) ScanAll(ctx context.Context) (bool, error) {
-	if err := r.allow(ctx, auth.ActionScanAll); err != nil {
+	if err := r.Scans.ScanAll(ctx); err != nil {
 		return false, err
-	}
-	if _, err := r.Jobs.Insert(ctx, scan.AllArgs{}, &river.InsertOpts{MaxAttempts: 1}); err != nil {
-		return false, fmt.Errorf("queue scan all: %w", err)
 	}
 	return true, nil
 }
 
 // SetSystemCVEAllowlist is the resolver for the setSystemCVEAllowlist field.
 func (r *mutationResolver) SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error) {
-	if err := r.allow(ctx, auth.ActionManageAllowlist); err != nil {
-		return nil, err
-	}
-	list := []string{}
-	for _, id := range cveIDs {
-		id = strings.TrimSpace(id)
-		if !validVulnID(id) {
-			return nil, fault.BadInput("%q is not a vulnerability id such as CVE-2024-1234", id)
-		}
-		if !slices.Contains(list, id) {
-			list = append(list, id)
-		}
-	}
-	b, _ := json.Marshal(list)
-	_, err := r.Pool.Exec(ctx, `INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, now())
-ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`, scan.SystemAllowlistKey, string(b))
-	if err != nil {
-		return nil, err
-	}
-	return list, nil
+	return r.Scans.SetSystemAllowlist(ctx, cveIDs)
 }
 
 // Scanners is the resolver for the scanners field.
 func (r *queryResolver) Scanners(ctx context.Context) ([]*ent.Scanner, error) {
-	if err := r.allow(ctx, auth.ActionReadScanners); err != nil {
-		return nil, err
-	}
-	return r.DB.Scanner.Query().Order(ent.Desc(scanner.FieldIsDefault), ent.Asc(scanner.FieldID)).All(ctx)
+	return r.Scans.Scanners(ctx)
 }
 
 // AdvisoryCount is the resolver for the advisoryCount field.
 func (r *queryResolver) AdvisoryCount(ctx context.Context) (int, error) {
-	if err := r.allow(ctx, auth.ActionReadScanners); err != nil {
-		return 0, err
-	}
-	var n int
-	return n, r.Pool.QueryRow(ctx, "SELECT count(*) FROM advisories").Scan(&n)
+	return r.Scans.AdvisoryCount(ctx)
 }
 
 // SystemCVEAllowlist is the resolver for the systemCVEAllowlist field.

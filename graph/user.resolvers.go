@@ -7,95 +7,40 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/user"
 )
 
 // CreateUser is the resolver for the createUser field.
 func (r *mutationResolver) CreateUser(ctx context.Context, input model.CreateUserInput) (*ent.User, error) {
-	if err := r.allow(ctx, auth.ActionManageUsers); err != nil {
-		return nil, err
-	}
-	if len(input.Username) > 255 || !usernameRE.MatchString(input.Username) {
-		return nil, fault.BadInput("invalid username %q: use letters, digits, '.', '_' and '-'", input.Username)
-	}
-	hash, err := auth.HashPassword(input.Password)
-	if err != nil {
-		return nil, passwordError(err)
-	}
-	c := r.DB.User.Create().SetUsername(input.Username).SetPasswordHash(hash).
-		SetNillableEmail(input.Email).SetNillableFullName(input.FullName).SetNillableAdmin(input.Admin)
-	u, err := c.Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("user %q already exists", input.Username)
-	}
-	if err == nil {
-		r.audit(ctx, audit.Entry{Operation: audit.OpCreate, ResourceType: "user", Resource: u.Username})
-	}
-	return u, err
+	return r.Users.Create(ctx, user.CreateInput{Username: input.Username, Password: input.Password,
+		Email: input.Email, FullName: input.FullName, Admin: input.Admin})
 }
 
 // UpdateUser is the resolver for the updateUser field.
 func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input model.UpdateUserInput) (*ent.User, error) {
-	if err := r.allow(ctx, auth.ActionManageUsers); err != nil {
-		return nil, err
-	}
-	if input.Password != nil {
-		if err := auth.CheckPasswordRules(*input.Password); err != nil {
-			return nil, passwordError(err)
-		}
-	}
-	up := r.DB.User.UpdateOneID(id).SetNillableEmail(input.Email).SetNillableFullName(input.FullName).
-		SetNillableAdmin(input.Admin).SetNillableDisabled(input.Disabled)
-	u, err := up.Save(ctx)
-	if err == nil && input.Password != nil {
-		// A reset by an administrator ends the user's sessions and tokens, as a change does.
-		err = r.Auth.SetPassword(ctx, id, *input.Password)
-	}
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("user %d", id))
-	}
-	if err == nil {
-		r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "user", Resource: u.Username})
-	}
-	return u, err
+	return r.Users.Update(ctx, id, user.UpdateInput{Email: input.Email, FullName: input.FullName,
+		Admin: input.Admin, Disabled: input.Disabled, Password: input.Password})
 }
 
 // DeleteUser is the resolver for the deleteUser field.
 func (r *mutationResolver) DeleteUser(ctx context.Context, id int) (bool, error) {
-	if err := r.allow(ctx, auth.ActionManageUsers); err != nil {
-		return false, err
-	}
-	if r.principal(ctx).UserID == id {
-		return false, fault.BadInput("you cannot delete your own account")
-	}
-	u, err := r.DB.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return false, fault.NotFound(fmt.Sprintf("user %d", id))
-	}
-	if err == nil {
-		err = r.DB.User.DeleteOne(u).Exec(ctx)
-	}
-	if err == nil {
-		r.audit(ctx, audit.Entry{Operation: audit.OpDelete, ResourceType: "user", Resource: u.Username})
-	}
+	err := r.Users.Delete(ctx, id)
 	return err == nil, err
 }
 
 // Users is the resolver for the users field.
 func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error) {
-	if err := r.allow(ctx, auth.ActionListUsers); err != nil {
-		return nil, err
-	}
-	first, last, err := pageSize(first, last)
+	q, err := r.Resolver.Users.Query(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return r.DB.User.Query().Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
+	first, last, err = pageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }

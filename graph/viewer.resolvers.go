@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"net/http"
 
 	"github.com/berth-registry/berth/audit"
@@ -62,25 +61,10 @@ func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
 
 // ChangePassword is the resolver for the changePassword field.
 func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword string, newPassword string) (bool, error) {
-	p, err := r.requireLogin(ctx)
-	if err != nil {
+	if err := r.Users.ChangePassword(ctx, oldPassword, newPassword); err != nil {
+		setRetryAfter(ctx, err)
 		return false, err
 	}
-	if p.Kind != auth.KindUser {
-		return false, fault.BadInput("only user accounts have passwords")
-	}
-	if _, err := r.Auth.Login(ctx, p.Name, oldPassword); err != nil {
-		var throttled *auth.ThrottledError
-		if errors.As(err, &throttled) {
-			setRetryAfter(ctx, err)
-			return false, err
-		}
-		return false, fault.BadInput("the current password is wrong")
-	}
-	if err := r.Auth.SetPassword(ctx, p.UserID, newPassword); err != nil {
-		return false, passwordError(err)
-	}
-	r.audit(ctx, audit.Entry{Operation: audit.OpUpdate, ResourceType: "user", Resource: p.Name + " (password)"})
 	// Every session of the user ended with the change; one that changed its password from the
 	// dashboard gets a new one rather than being logged out.
 	req, _ := ctx.Value(requestKey{}).(*http.Request)
@@ -91,7 +75,7 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword strin
 	if c, err := req.Cookie(auth.SessionCookie); err != nil || c.Value == "" {
 		return true, nil
 	}
-	cookie, err := r.Auth.StartSession(ctx, p, req.TLS != nil)
+	cookie, err := r.Auth.StartSession(ctx, auth.PrincipalFrom(ctx), req.TLS != nil)
 	if err != nil {
 		return false, err
 	}
@@ -101,37 +85,17 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, oldPassword strin
 
 // Me is the resolver for the me field.
 func (r *queryResolver) Me(ctx context.Context) (*model.Viewer, error) {
-	p := r.principal(ctx)
-	v := &model.Viewer{Admin: p.Admin, Kind: string(p.Kind)}
-	if p.Kind == auth.KindUser {
-		u, err := r.DB.User.Get(ctx, p.UserID)
-		if err != nil {
-			return nil, err
-		}
-		v.User = u
+	v, err := r.Resolver.Users.Current(ctx)
+	if err != nil {
+		return nil, err
 	}
-	return v, nil
+	return &model.Viewer{User: v.User, Admin: v.Admin, Kind: string(v.Kind)}, nil
 }
 
 // MyPermissions is the resolver for the myPermissions field.
 func (r *queryResolver) MyPermissions(ctx context.Context, projectID *int) ([]string, error) {
-	res := auth.System
-	if projectID != nil {
-		proj, err := r.DB.Project.Get(ctx, *projectID)
-		if ent.IsNotFound(err) {
-			return []string{}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		res = auth.InProjectResource(proj)
-	}
-	actions, err := r.Auth.Permissions(ctx, r.principal(ctx), res)
-	out := make([]string, len(actions))
-	for i, a := range actions {
-		out[i] = string(a)
-	}
-	return out, err
+	actions, err := r.Resolver.Projects.Permissions(ctx, projectID)
+	return actionNames(actions), err
 }
 
 // Events is the resolver for the events field.

@@ -8,10 +8,7 @@ package graph
 import (
 	"context"
 
-	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/webhook"
@@ -19,105 +16,41 @@ import (
 
 // CreateWebhookPolicy is the resolver for the createWebhookPolicy field.
 func (r *mutationResolver) CreateWebhookPolicy(ctx context.Context, input model.CreateWebhookPolicyInput) (*model.CreatedWebhookPolicy, error) {
-	if _, err := r.projectFor(ctx, input.ProjectID, auth.ActionManageWebhooks); err != nil {
-		return nil, err
-	}
-	if err := validateWebhook(&input.Name, input.EventTypes, nil); err != nil {
-		return nil, err
-	}
-	if err := r.checkTarget(ctx, "webhook target", input.Address); err != nil {
-		return nil, err
-	}
-	secret := webhook.NewSecret()
-	if input.Secret != nil {
-		if len(*input.Secret) < 16 {
-			return nil, fault.BadInput("a webhook secret must be at least 16 characters long")
-		}
-		secret = *input.Secret
-	}
-	c := r.DB.WebhookPolicy.Create().SetProjectID(input.ProjectID).SetName(input.Name).
-		SetNillableDescription(input.Description).SetNillableEnabled(input.Enabled).SetEventTypes(input.EventTypes).
-		SetAddress(input.Address).SetNillableAuthHeader(input.AuthHeader).SetNillableSkipCertVerify(input.SkipCertVerify).
-		SetNillablePayloadFormat(input.PayloadFormat).SetSecret(secret)
-	p, err := c.Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("this project already has a webhook policy named %q", input.Name)
-	}
+	created, err := r.WebhookPolicies.Create(ctx, webhook.PolicyInput{ProjectID: input.ProjectID, Name: input.Name,
+		Description: input.Description, Enabled: input.Enabled, EventTypes: input.EventTypes, Address: input.Address,
+		AuthHeader: input.AuthHeader, SkipCertVerify: input.SkipCertVerify, PayloadFormat: input.PayloadFormat, Secret: input.Secret})
 	if err != nil {
 		return nil, err
 	}
-	r.auditWebhook(ctx, audit.OpCreate, p)
-	return &model.CreatedWebhookPolicy{Policy: p, Secret: secret}, nil
+	return &model.CreatedWebhookPolicy{Policy: created.Policy, Secret: created.Secret}, nil
 }
 
 // UpdateWebhookPolicy is the resolver for the updateWebhookPolicy field.
 func (r *mutationResolver) UpdateWebhookPolicy(ctx context.Context, id int, input model.UpdateWebhookPolicyInput) (*ent.WebhookPolicy, error) {
-	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
-	if err != nil {
-		return nil, err
-	}
-	name, address, types := p.Name, p.Address, p.EventTypes
-	if input.Name != nil {
-		name = *input.Name
-	}
-	if input.Address != nil {
-		address = *input.Address
-	}
-	if input.EventTypes != nil {
-		types = input.EventTypes
-	}
-	if err := validateWebhook(&name, types, p.EventTypes); err != nil {
-		return nil, err
-	}
-	if err := r.checkTarget(ctx, "webhook target", address); err != nil {
-		return nil, err
-	}
-	p, err = p.Update().SetName(name).SetAddress(address).SetEventTypes(types).
-		SetNillableDescription(input.Description).SetNillableEnabled(input.Enabled).
-		SetNillableAuthHeader(input.AuthHeader).SetNillableSkipCertVerify(input.SkipCertVerify).
-		SetNillablePayloadFormat(input.PayloadFormat).Save(ctx)
-	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("this project already has a webhook policy named %q", name)
-	}
-	if err == nil {
-		r.auditWebhook(ctx, audit.OpUpdate, p)
-	}
-	return p, err
+	return r.WebhookPolicies.Update(ctx, id, webhook.PolicyUpdate{Name: input.Name, Description: input.Description,
+		Enabled: input.Enabled, EventTypes: input.EventTypes, Address: input.Address, AuthHeader: input.AuthHeader,
+		SkipCertVerify: input.SkipCertVerify, PayloadFormat: input.PayloadFormat})
 }
 
 // DeleteWebhookPolicy is the resolver for the deleteWebhookPolicy field.
 func (r *mutationResolver) DeleteWebhookPolicy(ctx context.Context, id int) (bool, error) {
-	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
-	if err != nil {
-		return false, err
-	}
-	if err := r.DB.WebhookPolicy.DeleteOne(p).Exec(ctx); err != nil {
-		return false, err
-	}
-	r.auditWebhook(ctx, audit.OpDelete, p)
-	return true, nil
+	err := r.WebhookPolicies.Delete(ctx, id)
+	return err == nil, err
 }
 
 // TestWebhookPolicy is the resolver for the testWebhookPolicy field.
 func (r *mutationResolver) TestWebhookPolicy(ctx context.Context, id int) (*ent.WebhookDelivery, error) {
-	p, err := r.webhookPolicyFor(ctx, id, auth.ActionManageWebhooks)
-	if err != nil {
-		return nil, err
-	}
-	return r.Webhooks.SendTest(ctx, p, p.Edges.Project.Name, r.principal(ctx).Name)
+	return r.WebhookPolicies.Test(ctx, id)
 }
 
 // WebhookPolicies is the resolver for the webhookPolicies field.
 func (r *queryResolver) WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error) {
-	if _, err := r.projectFor(ctx, projectID, auth.ActionListWebhooks); err != nil {
-		return nil, err
-	}
-	return r.DB.WebhookPolicy.Query().Where(webhookpolicy.ProjectID(projectID)).Order(ent.Asc(webhookpolicy.FieldName)).All(ctx)
+	return r.Resolver.WebhookPolicies.List(ctx, projectID)
 }
 
 // WebhookPolicy is the resolver for the webhookPolicy field.
 func (r *queryResolver) WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error) {
-	p, err := r.webhookPolicyFor(ctx, id, auth.ActionListWebhooks)
+	p, err := r.Resolver.WebhookPolicies.Get(ctx, id)
 	if fault.IsNotFound(err) {
 		return nil, nil
 	}

@@ -63,3 +63,21 @@ func (s *Service) Authorize(ctx context.Context, proj *ent.Project, action auth.
 func (s *Service) authorize(ctx context.Context, proj *ent.Project, action auth.Action, what string) error {
 	return s.auth.Check(ctx, auth.PrincipalFrom(ctx), auth.InProjectResource(proj), action, what)
 }
+
+// Permissions lists what the caller may do in the project with id, or at system level when id is
+// nil: what the dashboard asks to decide which controls to offer. A project that does not exist,
+// or that the caller may not see, answers an empty list.
+func (s *Service) Permissions(ctx context.Context, id *int) ([]auth.Action, error) {
+	res := auth.System
+	if id != nil {
+		proj, err := s.db.Project.Get(ctx, *id)
+		if ent.IsNotFound(err) {
+			return []auth.Action{}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load project %d: %w", *id, err)
+		}
+		res = auth.InProjectResource(proj)
+	}
+	return s.auth.Permissions(ctx, auth.PrincipalFrom(ctx), res)
+}

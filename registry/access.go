@@ -92,164 +92,229 @@ func (rt route) action(method string) auth.Action {
 	}
 }
 
-// ServeHTTP authenticates and authorises every /v2 request, answers the catalog and referrers
-// from the index, and hands the rest to Distribution with the principal in the context.
+// ServeHTTP is the registry's door: every /v2 request passes the same steps, in this order, and
+// each step either answers the request (and stops it) or hands it on.
+//
+//  1. the cache's fast path, which answers warm pulls with no query (fastpath.go);
+//  2. authenticate: who is asking;
+//  3. the APIs that need no project (the base check, the catalog);
+//  4. authorize: auth.Decide on the repository, for the action the method needs;
+//  5. a scanner's token: its one artifact and that artifact's blobs only (scanner.go);
+//  6. serve: the referrers from the index, everything else by Distribution, where a manifest
+//     pull first passes the project's pull policy and is then counted and audited.
 func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	ctx := req.Context()
 	w.Header().Set("Docker-Distribution-API-Version", "registry/2.0")
 	rt := parseRoute(req.URL.Path)
-	// failed is the credentials' failure found by the fast path, so they are not checked twice.
-	var failed error
-	if r.cache != nil && (req.Method == http.MethodGet || req.Method == http.MethodHead) {
-		var served bool
-		switch rt.kind {
-		case routeManifest:
-			served, failed = r.serveCachedManifest(w, req, rt)
-		case routeBlob, routeTags:
-			served, failed = r.serveCachedRead(w, req, rt)
-		}
-		if served {
-			return
-		}
-	}
-
-	var p *auth.Principal
-	err := failed
-	if err == nil {
-		p, _, err = r.auth.Authenticate(ctx, req)
-	}
-	if errors.Is(err, auth.ErrUnavailable) {
-		// Credentials that could not be checked are not wrong ones: no challenge, or Docker
-		// would ask its user to log in again.
-		r.failed(w, "authenticate", err)
+	served, failed := r.serveFromCache(w, req, rt)
+	if served {
 		return
 	}
-	var throttled *auth.ThrottledError
-	if errors.As(err, &throttled) {
-		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
-		serveError(w, errcode.ErrorCodeTooManyRequests.WithMessage(err.Error()), http.StatusTooManyRequests)
+	p, ok := r.authenticate(w, req, rt, failed)
+	if !ok {
 		return
 	}
-	if err != nil {
-		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrInvalidToken) {
-			r.log.Error("registry: authenticate", "err", err)
-		}
-		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage(err.Error()))
-		return
-	}
-	ctx = auth.WithPrincipal(ctx, p)
-	req = req.WithContext(ctx)
-
+	req = req.WithContext(auth.WithPrincipal(req.Context(), p))
 	switch rt.kind {
 	case routeUnknown:
 		serveError(w, errcode.ErrorCodeUnsupported.WithMessage("no such registry API"), http.StatusNotFound)
 		return
 	case routeBase:
-		if !p.Authenticated() {
-			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte("{}"))
+		r.serveBase(w, req, rt, p)
 		return
 	case routeCatalog:
-		if d, err := r.auth.Decide(ctx, p, auth.System, auth.ActionListCatalog); err != nil || d != auth.Allowed {
+		if d, err := r.auth.Decide(req.Context(), p, auth.System, auth.ActionListCatalog); err != nil || d != auth.Allowed {
 			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
 			return
 		}
 		r.serveCatalog(w, req, p)
 		return
 	}
+	proj, ok := r.authorize(w, req, rt, p)
+	if !ok {
+		return
+	}
+	if p.Kind == auth.KindScanner && !r.withinScannerScope(w, req, rt, p) {
+		return
+	}
+	r.serve(w, req, rt, p, proj)
+}
 
+// serveFromCache offers a read to the fast path. It reports whether the request was answered;
+// if not, failed is the credentials' failure the fast path found, so they are not checked twice.
+func (r *Registry) serveFromCache(w http.ResponseWriter, req *http.Request, rt route) (served bool, failed error) {
+	if r.cache == nil || (req.Method != http.MethodGet && req.Method != http.MethodHead) {
+		return false, nil
+	}
+	switch rt.kind {
+	case routeManifest:
+		return r.serveCachedManifest(w, req, rt)
+	case routeBlob, routeTags:
+		return r.serveCachedRead(w, req, rt)
+	}
+	return false, nil
+}
+
+// authenticate finds the principal of a request (the anonymous one when it carries no
+// credentials). Bad credentials get a challenge, a throttled login 429 with Retry-After, and
+// credentials that could not be checked 503: it reports false when it has answered.
+func (r *Registry) authenticate(w http.ResponseWriter, req *http.Request, rt route, failed error) (*auth.Principal, bool) {
+	var p *auth.Principal
+	err := failed
+	if err == nil {
+		p, _, err = r.auth.Authenticate(req.Context(), req)
+	}
+	var throttled *auth.ThrottledError
+	switch {
+	case err == nil:
+		return p, true
+	case errors.Is(err, auth.ErrUnavailable):
+		// Credentials that could not be checked are not wrong ones: no challenge, or Docker
+		// would ask its user to log in again.
+		r.failed(w, "authenticate", err)
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(auth.RetryAfterSeconds(throttled.RetryAfter)))
+		serveError(w, errcode.ErrorCodeTooManyRequests.WithMessage(err.Error()), http.StatusTooManyRequests)
+	default:
+		if !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, auth.ErrInvalidToken) {
+			r.log.Error("registry: authenticate", "err", err)
+		}
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage(err.Error()))
+	}
+	return nil, false
+}
+
+// serveBase answers GET /v2/, the check clients make that they are logged in.
+func (r *Registry) serveBase(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal) {
+	if !p.Authenticated() {
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write([]byte("{}"))
+}
+
+// authorize finds the project of rt's repository and asks auth.Decide whether p may do what
+// the request needs there. A refusal is a challenge for the anonymous (logging in may help) and
+// for a token whose scope lacks the verb (a new token may have it), else 403 DENIED; an unknown
+// project is 404 for those who are logged in. It reports false when it has answered.
+func (r *Registry) authorize(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal) (*ent.Project, bool) {
+	ctx := req.Context()
 	if _, err := reference.WithName(rt.name); err != nil || !strings.Contains(rt.name, "/") {
 		serveError(w, errcode.ErrorCodeNameInvalid.WithMessage(
 			fmt.Sprintf("invalid repository name %q: use <project>/<name> in lower case", rt.name)), http.StatusBadRequest)
-		return
+		return nil, false
 	}
 	needed := rt.action(req.Method)
 	proj, err := r.db.Project.Query().Where(project.Name(projectOf(rt.name))).Only(ctx)
-	if ent.IsNotFound(err) {
-		if !p.Authenticated() {
-			r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
-			return
-		}
-		serveError(w, errcode.ErrorCodeNameUnknown.WithMessage(
-			fmt.Sprintf("project %q does not exist: create it first", projectOf(rt.name))), http.StatusNotFound)
-		return
-	}
-	if err != nil {
+	switch {
+	case ent.IsNotFound(err) && !p.Authenticated():
+		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
+		return nil, false
+	case ent.IsNotFound(err):
+		r.projectUnknown(w, rt)
+		return nil, false
+	case err != nil:
 		r.failed(w, "look up project", err)
-		return
+		return nil, false
 	}
 	d, err := r.auth.Decide(ctx, p, auth.InRepository(proj, rt.name), needed)
-	if err != nil {
-		r.failed(w, "decide access", err)
-		return
-	}
 	switch {
-	case d != auth.Allowed && !p.Authenticated():
+	case err != nil:
+		r.failed(w, "decide access", err)
+	case d == auth.Allowed:
+		return proj, true
+	case !p.Authenticated():
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized)
-		return
+	case d == auth.Hidden:
+		// A private project the caller may not see answers as one that does not exist.
+		r.projectUnknown(w, rt)
 	case d == auth.OutOfScope:
 		// The permission is there but this token's scope lacks it: a new challenge makes the
 		// client ask for a token that has it.
 		r.challenge(w, req, rt, errcode.ErrorCodeUnauthorized.WithMessage("token does not cover this request"))
-		return
-	case d != auth.Allowed:
+	default:
 		serveError(w, errcode.ErrorCodeDenied.WithMessage(
 			fmt.Sprintf("%s may not %s in project %s", p.Name, auth.TokenVerb(needed), proj.Name)), http.StatusForbidden)
-		return
-	case p.Kind == auth.KindScanner:
-		ok, err := r.scannerMayRead(ctx, p, rt)
-		if err != nil {
-			r.log.Error("registry: scanner access", "err", err)
-			serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
-			return
-		}
-		if !ok {
-			serveError(w, errcode.ErrorCodeDenied.WithMessage(
-				fmt.Sprintf("a scanner's token may read %s@%s and its blobs only", p.ScanRepository, p.ScanDigest)), http.StatusForbidden)
-			return
-		}
 	}
+	return nil, false
+}
 
-	switch rt.kind {
-	case routeReferrers:
+// projectUnknown answers a request on a project that does not exist or that the caller may not
+// see: the same answer for both, so that a private project's name cannot be probed.
+func (r *Registry) projectUnknown(w http.ResponseWriter, rt route) {
+	serveError(w, errcode.ErrorCodeNameUnknown.WithMessage(fmt.Sprintf(
+		"project %q does not exist or you are not a member of it: create it, or ask its administrator to add you",
+		projectOf(rt.name))), http.StatusNotFound)
+}
+
+// withinScannerScope holds a scanner's token to the one artifact it was issued for (see
+// scannerMayRead): the table lets it pull the repository, the token names less. It reports false
+// when it has answered.
+func (r *Registry) withinScannerScope(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal) bool {
+	ok, err := r.scannerMayRead(req.Context(), p, rt)
+	switch {
+	case err != nil:
+		r.log.Error("registry: scanner access", "err", err)
+		serveError(w, errcode.ErrorCodeUnknown, http.StatusInternalServerError)
+	case !ok:
+		serveError(w, errcode.ErrorCodeDenied.WithMessage(
+			fmt.Sprintf("a scanner's token may read %s@%s and its blobs only", p.ScanRepository, p.ScanDigest)), http.StatusForbidden)
+	}
+	return ok && err == nil
+}
+
+// serve answers an authorized request on a repository: the referrers from the index, the rest by
+// Distribution (whose index and blob guard may be unavailable: their 503s get Retry-After).
+func (r *Registry) serve(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal, proj *ent.Project) {
+	switch {
+	case rt.kind == routeReferrers:
 		r.serveReferrers(w, req, rt)
-		return
-	case routeUpload:
+	case rt.kind == routeUpload:
 		r.checkMount(req, p)
-	case routeManifest:
-		switch req.Method {
-		case http.MethodPut:
-			w = withSubjectHeader(w, req)
-		case http.MethodGet:
-			// The scanner's own pull token is exempt: an artifact must be pulled to be scanned.
-			// What counts is the principal's kind, which only a token Berth signed for a scan
-			// has; never a name, which an administrator could give a user.
-			if r.policy != nil && p.Kind != auth.KindScanner {
-				reason, err := r.policy.Check(ctx, proj, rt.name, rt.reference)
-				if err != nil {
-					r.failed(w, "pull policy", err)
-					return
-				}
-				if reason != "" {
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(http.StatusPreconditionFailed)
-					_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "PROJECTPOLICYVIOLATION", "message": reason}}})
-					return
-				}
-			}
-			rec := &statusWriter{ResponseWriter: w}
-			r.app.ServeHTTP(rec, req)
-			if rec.status == http.StatusOK {
-				r.pulls.record(rt.name, rt.reference, p.Name)
-				r.auditPull(ctx, rt)
-			}
+		r.app.ServeHTTP(retryAfterWriter{w}, req)
+	case rt.kind == routeManifest && req.Method == http.MethodPut:
+		r.app.ServeHTTP(retryAfterWriter{withSubjectHeader(w, req)}, req)
+	case rt.kind == routeManifest && req.Method == http.MethodGet:
+		if r.pullPolicyRefuses(w, req, rt, p, proj) {
 			return
 		}
+		r.servePull(w, req, rt, p)
+	default:
+		r.app.ServeHTTP(retryAfterWriter{w}, req)
 	}
-	r.app.ServeHTTP(retryAfterWriter{w}, req) // the index and the blob guard may be unavailable
+}
+
+// pullPolicyRefuses asks the project's pull policy (vulnerable or unscanned artifacts) about a
+// manifest GET and answers 412 when it refuses. The scanner's own pull token is exempt: an
+// artifact must be pulled to be scanned. What counts is the principal's kind, which only a token
+// Berth signed for a scan has; never a name, which an administrator could give a user.
+func (r *Registry) pullPolicyRefuses(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal, proj *ent.Project) bool {
+	if r.policy == nil || p.Kind == auth.KindScanner {
+		return false
+	}
+	reason, err := r.policy.Check(req.Context(), proj, rt.name, rt.reference)
+	if err != nil {
+		r.failed(w, "pull policy", err)
+		return true
+	}
+	if reason == "" {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusPreconditionFailed)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "PROJECTPOLICYVIOLATION", "message": reason}}})
+	return true
+}
+
+// servePull has Distribution serve a manifest GET and, when it was served, counts and audits the
+// pull (both off the request path).
+func (r *Registry) servePull(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal) {
+	rec := &statusWriter{ResponseWriter: w}
+	r.app.ServeHTTP(rec, req)
+	if rec.status == http.StatusOK {
+		r.pulls.record(rt.name, rt.reference, p.Name)
+		r.auditPull(req.Context(), rt)
+	}
 }
 
 // statusWriter remembers the status of a response.

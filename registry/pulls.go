@@ -19,7 +19,8 @@ var pullsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Manifest pulls not counted in pull statistics: the recorder's queue was full, the database could not be written, or the recorder was closed.",
 })
 
-func init() { prometheus.MustRegister(pullsDropped) }
+// Collectors are this package's metrics, for the composition root to register.
+func Collectors() []prometheus.Collector { return []prometheus.Collector{pullsDropped} }
 
 // pull is one manifest GET that succeeded: reference is a tag or a digest.
 type pull struct {

@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -26,7 +25,6 @@ import (
 	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/sirupsen/logrus"
 
 	// The storage drivers Berth can be configured with.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
@@ -114,11 +112,7 @@ func New(ctx context.Context, cfg Config, db *ent.Client, authn *auth.Service, i
 	if err != nil {
 		return nil, err
 	}
-	// Distribution logs through logrus, and logs every 4xx answer as an error. Berth logs what
-	// matters (5xx, failures) itself; Distribution's lines appear only at debug level.
-	if !log.Enabled(ctx, slog.LevelDebug) {
-		logrus.SetOutput(io.Discard)
-	}
+	forwardDistributionLogs(ctx, log)
 	app, err := newApp(ctx, dcfg)
 	if err != nil {
 		return nil, err

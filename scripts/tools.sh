@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, at pinned versions, every tool the tests use: registry clients (crane, oras, skopeo),
+# Installs, at pinned versions, every tool the tests use: registry clients (crane, oras, skopeo), Jaeger,
 # the OCI conformance suite, Chromium for the browser tests, and the dashboard's npm packages.
 # Go tools go to tools/bin; Debian packages through apt (as root, or with sudo).
 set -euo pipefail
@@ -20,6 +20,19 @@ go_tool oras oras.land/oras/cmd/oras@v1.3.6
 # Distribution's own registry, same version as go.mod: the baseline of `make bench-pull`.
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 go_tool conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111
+# Jaeger all-in-one: the tracing tests send OTLP to it and read the traces back through its query API.
+# Its module carries replace directives, which `go install module@version` refuses, so it is built
+# from a throwaway module that requires it as a tool. A large build (several CPU minutes); built
+# once and reused.
+jaeger=github.com/jaegertracing/jaeger/cmd/jaeger@v1.75.0
+if [ ! -x "$BIN/jaeger" ] || [ "$(cat "$BIN/.jaeger.version" 2>/dev/null)" != "$jaeger" ]; then
+  echo "tools: installing $jaeger"
+  mod="$(mktemp -d)"
+  (cd "$mod" && go mod init tools/jaeger >/dev/null 2>&1 && go get -tool "$jaeger" &&
+    go build -o "$BIN/jaeger" "${jaeger%@*}")
+  rm -rf "$mod"
+  echo "$jaeger" > "$BIN/.jaeger.version"
+fi
 
 apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)

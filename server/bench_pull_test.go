@@ -24,6 +24,7 @@ import (
 // registry binary on the same filesystem storage without authentication. It prints requests/s,
 // p50, p99, errors, the ratios to Distribution, and database statements per warm pull; it asserts
 // nothing about speed. BERTH_BENCH_PULL_SECONDS sets the length of each point (default 5).
+// BERTH_BENCH_PULL_TRACE=1 measures tracing's cost instead (benchPullTracing).
 func TestBenchPull(t *testing.T) {
 	if os.Getenv("BERTH_BENCH") != "pull" {
 		t.Skip("a benchmark: run `make bench-pull`")
@@ -35,6 +36,10 @@ func TestBenchPull(t *testing.T) {
 	cached := servertest.Start(t)
 	benchPush(t, cached)
 	token := benchToken(t, cached, "repository:library/bench:pull")
+	if os.Getenv("BERTH_BENCH_PULL_TRACE") != "" {
+		benchPullTracing(t, cached, token, seconds)
+		return
+	}
 	uncached := servertest.Start(t, func(c *server.Config) {
 		c.DatabaseURL, c.DataDir, c.Cache, c.RunJobs = cached.DatabaseURL, cached.DataDir, false, false
 	})

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/endpoint"
+	"github.com/berth-registry/berth/telemetry"
 )
 
 // Config is everything `berth serve` can be told. Each field can come from a flag, from the
@@ -96,6 +97,11 @@ type Config struct {
 	// hex, or a passphrase of at least 32 characters. Empty: a key generated once in
 	// <data>/keys/secret.key (share that file between replicas).
 	SecretKey string `yaml:"secret_key"`
+	// WorkerMetricsAddr is where `berth worker` serves /metrics (its jobs, its pool); empty: nowhere.
+	WorkerMetricsAddr string `yaml:"worker_metrics_addr"`
+	// Trace is where OpenTelemetry spans go (a YAML section; BERTH_TRACE_* in the environment).
+	// Off unless an exporter is set.
+	Trace telemetry.Config `yaml:"trace"`
 }
 
 // RegistryHost is the host[:port] clients pull from, for URLs in webhook payloads.
@@ -153,6 +159,7 @@ func Defaults() Config {
 		JobStopTimeout:       20 * time.Second,
 		ScanMaxBytes:         8 << 30,
 		ScanMaxFiles:         1_000_000,
+		Trace:                telemetry.Defaults(),
 	}
 }
 
@@ -206,6 +213,15 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
 	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
 	add("secret-key", "BERTH_SECRET_KEY", "key that seals registry endpoint credentials at rest: 32 bytes in base64 or hex, or a passphrase of 32+ characters; default: a key generated in <data>/keys/secret.key")
+	add("worker-metrics-addr", "BERTH_WORKER_METRICS_ADDR", "address on which `berth worker` serves /metrics (its jobs and database pool), e.g. 0.0.0.0:9090; default: none")
+	add("trace-exporter", "BERTH_TRACE_EXPORTER", "where traces go: none, otlp-http, otlp-grpc or jaeger (OTLP to Jaeger); default none")
+	add("trace-endpoint", "BERTH_TRACE_ENDPOINT", "the trace collector: host:port or URL; default the exporter's own (localhost:4318 for otlp-http, localhost:4317 otherwise)")
+	add("trace-insecure", "BERTH_TRACE_INSECURE", "true to send traces without TLS; default false")
+	add("trace-headers", "BERTH_TRACE_HEADERS", "headers sent with every trace export, e.g. x-api-key=SECRET,x-tenant=a")
+	add("trace-sample-ratio", "BERTH_TRACE_SAMPLE_RATIO", "share of new traces recorded, 0 to 1 (requests that arrive in a sampled trace are always recorded); default 1")
+	add("trace-service-name", "BERTH_TRACE_SERVICE_NAME", "service.name of this process's spans; default "+d.Trace.ServiceName)
+	add("trace-namespace", "BERTH_TRACE_NAMESPACE", "service.namespace of this process's spans, e.g. the environment; default none")
+	add("trace-attributes", "BERTH_TRACE_ATTRIBUTES", "extra resource attributes on every span, e.g. deployment.environment=prod,region=eu")
 	add("scan-all-schedule", "BERTH_SCAN_ALL_SCHEDULE", "cron expression (5 fields, UTC) on which every artifact is rescanned, e.g. \"0 3 * * *\"; default: never")
 
 	return func() (Config, error) {
@@ -319,6 +335,24 @@ func (c *Config) set(name, v string) error {
 		c.JobStopTimeout, err = time.ParseDuration(v)
 	case "secret-key":
 		c.SecretKey = v
+	case "worker-metrics-addr":
+		c.WorkerMetricsAddr = v
+	case "trace-exporter":
+		c.Trace.Exporter = v
+	case "trace-endpoint":
+		c.Trace.Endpoint = v
+	case "trace-insecure":
+		c.Trace.Insecure, err = strconv.ParseBool(v)
+	case "trace-headers":
+		c.Trace.Headers, err = telemetry.ParsePairs(v)
+	case "trace-sample-ratio":
+		c.Trace.SampleRatio, err = strconv.ParseFloat(v, 64)
+	case "trace-service-name":
+		c.Trace.ServiceName = v
+	case "trace-namespace":
+		c.Trace.Namespace = v
+	case "trace-attributes":
+		c.Trace.Attributes, err = telemetry.ParsePairs(v)
 	}
 	return err
 }
@@ -353,6 +387,9 @@ func (c *Config) validate() error {
 	}
 	if c.ScanMaxBytes <= 0 || c.ScanMaxFiles <= 0 {
 		return errors.New("BERTH_SCAN_MAX_BYTES and BERTH_SCAN_MAX_FILES must be positive")
+	}
+	if err := c.Trace.Validate(); err != nil {
+		return err
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

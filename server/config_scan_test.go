@@ -1,38 +1,25 @@
 package server_test
 
-import (
-	"flag"
-	"testing"
-
-	"github.com/berth-registry/berth/server"
-)
+import "testing"
 
 // The scan limits read sizes with binary units and refuse what is not a positive size.
 func TestScanLimitSettings(t *testing.T) {
 	t.Parallel()
-	parse := func(args ...string) (server.Config, error) {
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		get := server.Flags(fs)
-		if err := fs.Parse(args); err != nil {
-			return server.Config{}, err
-		}
-		return get()
-	}
-	cfg, err := parse()
+	cfg, err := parseServeFlags()
 	if err != nil || cfg.ScanMaxBytes != 8<<30 || cfg.ScanMaxFiles != 1_000_000 {
 		t.Fatalf("defaults: %d bytes, %d files, %v", cfg.ScanMaxBytes, cfg.ScanMaxFiles, err)
 	}
 	for v, want := range map[string]int64{"1024": 1024, "512MiB": 512 << 20, "2 GiB": 2 << 30, "64KiB": 64 << 10} {
-		if cfg, err := parse("-scan-max-bytes", v); err != nil || cfg.ScanMaxBytes != want {
+		if cfg, err := parseServeFlags("-scan-max-bytes", v); err != nil || cfg.ScanMaxBytes != want {
 			t.Errorf("-scan-max-bytes %s: %d, %v; want %d", v, cfg.ScanMaxBytes, err, want)
 		}
 	}
 	for _, v := range []string{"0", "-1", "8GB", "lots", "9999999999GiB"} {
-		if _, err := parse("-scan-max-bytes", v); err == nil {
+		if _, err := parseServeFlags("-scan-max-bytes", v); err == nil {
 			t.Errorf("-scan-max-bytes %s accepted", v)
 		}
 	}
-	if _, err := parse("-scan-max-files", "0"); err == nil {
+	if _, err := parseServeFlags("-scan-max-files", "0"); err == nil {
 		t.Error("-scan-max-files 0 accepted")
 	}
 }

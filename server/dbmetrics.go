@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"entgo.io/ent/dialect"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,7 +15,50 @@ var dbQueries = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Statements the API sent to PostgreSQL through ent (jobs and the event listener not included).",
 })
 
-func init() { prometheus.MustRegister(dbQueries) }
+// poolCollector reports the pgx pool's own counters at each scrape: how many connections are
+// busy, idle and allowed, and how often callers waited for one.
+type poolCollector struct{ pool *pgxpool.Pool }
+
+var (
+	poolConns = prometheus.NewDesc("berth_db_pool_connections",
+		"Connections in the PostgreSQL pool by state: acquired (in use), idle, constructing.", []string{"state"}, nil)
+	poolMax = prometheus.NewDesc("berth_db_pool_max_connections",
+		"The most connections the pool opens.", nil, nil)
+	poolAcquires = prometheus.NewDesc("berth_db_pool_acquires_total",
+		"Connections handed out by the pool, by how: immediate (one was idle), waited (the caller had to wait), canceled (the caller gave up).",
+		[]string{"result"}, nil)
+	poolAcquireSeconds = prometheus.NewDesc("berth_db_pool_acquire_seconds_total",
+		"Time callers spent acquiring connections, summed.", nil, nil)
+	poolOpened = prometheus.NewDesc("berth_db_pool_opened_total",
+		"Connections the pool opened.", nil, nil)
+	poolClosed = prometheus.NewDesc("berth_db_pool_closed_total",
+		"Connections the pool closed, by reason: max_lifetime, max_idle_time.", []string{"reason"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{poolConns, poolMax, poolAcquires, poolAcquireSeconds, poolOpened, poolClosed} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.pool.Stat()
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	ch <- prometheus.MustNewConstMetric(poolConns, gauge, float64(st.AcquiredConns()), "acquired")
+	ch <- prometheus.MustNewConstMetric(poolConns, gauge, float64(st.IdleConns()), "idle")
+	ch <- prometheus.MustNewConstMetric(poolConns, gauge, float64(st.ConstructingConns()), "constructing")
+	ch <- prometheus.MustNewConstMetric(poolMax, gauge, float64(st.MaxConns()))
+	waited := st.EmptyAcquireCount()
+	ch <- prometheus.MustNewConstMetric(poolAcquires, counter, float64(st.AcquireCount()-waited), "immediate")
+	ch <- prometheus.MustNewConstMetric(poolAcquires, counter, float64(waited), "waited")
+	ch <- prometheus.MustNewConstMetric(poolAcquires, counter, float64(st.CanceledAcquireCount()), "canceled")
+	ch <- prometheus.MustNewConstMetric(poolAcquireSeconds, counter, st.AcquireDuration().Seconds())
+	ch <- prometheus.MustNewConstMetric(poolOpened, counter, float64(st.NewConnsCount()))
+	ch <- prometheus.MustNewConstMetric(poolClosed, counter, float64(st.MaxLifetimeDestroyCount()), "max_lifetime")
+	ch <- prometheus.MustNewConstMetric(poolClosed, counter, float64(st.MaxIdleDestroyCount()), "max_idle_time")
+}
 
 // countingDriver counts every statement ent sends, for the metric and for tests that prove a
 // request costs a fixed number of queries.

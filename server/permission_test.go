@@ -301,6 +301,11 @@ func checkRegistryPermissions(t *testing.T, f *permFixture, r permRow) {
 			if status != http.StatusUnauthorized || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer realm=") {
 				t.Errorf("%s: %d (WWW-Authenticate %q) %s, want 401 with a Bearer challenge", what, status, hdr.Get("WWW-Authenticate"), body)
 			}
+		case !r.may("see"):
+			// A private project the caller may not see answers as one that does not exist.
+			if status != http.StatusNotFound || permErrCode(body) != "NAME_UNKNOWN" {
+				t.Errorf("%s: %d %s, want 404 NAME_UNKNOWN", what, status, body)
+			}
 		default:
 			if status != http.StatusForbidden || permErrCode(body) != "DENIED" {
 				t.Errorf("%s: %d %s, want 403 DENIED", what, status, body)
@@ -329,8 +334,11 @@ func checkRegistryPermissions(t *testing.T, f *permFixture, r permRow) {
 	// crane stops at its first refused request, often a HEAD, whose answer has no body: it then
 	// reports the status line rather than the error code.
 	refusal := []string{"DENIED", "403 Forbidden"}
-	if r.anonymous() {
+	switch {
+	case r.anonymous():
 		refusal = []string{"UNAUTHORIZED", "401 Unauthorized"}
+	case !r.may("see"):
+		refusal = []string{"NAME_UNKNOWN", "404 Not Found"}
 	}
 	switch {
 	case r.may("push") && err != nil:
@@ -380,30 +388,14 @@ func checkRegistryPermissions(t *testing.T, f *permFixture, r permRow) {
 // and returns the actions it grants on repo.
 func permTokenActions(t *testing.T, token, repo string) []string {
 	t.Helper()
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token %q is not a JWT", token)
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatalf("token payload: %v", err)
-	}
-	var claims struct {
-		Access []struct {
-			Type, Name string
-			Actions    []string
-		}
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		t.Fatalf("token payload %s: %v", payload, err)
-	}
 	var actions []string
-	for _, a := range claims.Access {
-		if a.Type != "repository" || a.Name != repo {
-			t.Errorf("token grants %s %s, asked only for repository %s", a.Type, a.Name, repo)
+	for _, g := range tokenGrants(t, token) {
+		action, ok := strings.CutPrefix(g, "repository:"+repo+":")
+		if !ok {
+			t.Errorf("token grants %s, asked only for repository %s", g, repo)
 			continue
 		}
-		actions = append(actions, a.Actions...)
+		actions = append(actions, action)
 	}
 	return actions
 }

@@ -10,27 +10,44 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/artifact"
-	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/project"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/user"
+	"github.com/berth-registry/berth/worker/export"
+	"github.com/berth-registry/berth/worker/replication"
+	"github.com/berth-registry/berth/worker/scan"
 )
 
 // rest serves the part of Harbor's REST API (/api/v2.0) that scripts written for Harbor use most.
-// Every handler goes through the same resolvers as GraphQL, so permissions and validation are the
-// same on both; this file only translates shapes and errors.
+// Every handler calls the same domain services as GraphQL, so permissions and validation are the
+// same on both; this file only translates Harbor's shapes and errors.
 type rest struct {
-	res *graph.Resolver
+	restServices
 	log *slog.Logger
 	mux *http.ServeMux
 }
 
-func newREST(res *graph.Resolver, log *slog.Logger) http.Handler {
-	h := &rest{res: res, log: log, mux: http.NewServeMux()}
-	h.mux.HandleFunc("GET /api/v2.0/users/current", h.currentUser)
+// restServices are the domain services the REST handlers adapt.
+type restServices struct {
+	projects  *project.Service
+	artifacts *artifact.Service
+	users     *user.Service
+	robots    *robot.Service
+	exports   *export.Service
+	scans     *scan.Service
+	// endpoints and replication serve /registries and /replication (rest_replication.go).
+	endpoints   *endpoint.Service
+	replication *replication.Service
+}
+
+func newREST(log *slog.Logger, services restServices) http.Handler {
+	h := &rest{restServices: services, log: log, mux: http.NewServeMux()}
+	h.userRoutes()
 	h.mux.HandleFunc("GET /api/v2.0/projects", h.listProjects)
 	h.mux.HandleFunc("POST /api/v2.0/projects", h.createProject)
 	h.mux.HandleFunc("GET /api/v2.0/projects/{project}", h.getProject)
@@ -71,22 +88,6 @@ func toHarborProject(p *ent.Project, repos int) harborProject {
 	}
 }
 
-func (h *rest) currentUser(w http.ResponseWriter, r *http.Request) {
-	v, err := h.res.Query().Me(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	if v.User == nil {
-		h.fail(w, auth.ErrUnauthenticated)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user_id": v.User.ID, "username": v.User.Username, "email": v.User.Email,
-		"realname": v.User.FullName, "sysadmin_flag": v.User.Admin, "creation_time": v.User.CreatedAt,
-	})
-}
-
 // page reads Harbor's page and page_size (1-based; page_size at most 100).
 func page(r *http.Request) (offset, limit int, err error) {
 	pageNo, size := 1, 10
@@ -96,40 +97,44 @@ func page(r *http.Request) (offset, limit int, err error) {
 		}
 	}
 	if v := r.URL.Query().Get("page_size"); v != "" {
-		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > 100 {
-			return 0, 0, fmt.Errorf("page_size must be between 1 and 100")
+		if size, err = strconv.Atoi(v); err != nil || size < 1 || size > project.MaxPage {
+			return 0, 0, fmt.Errorf("page_size must be between 1 and %d", project.MaxPage)
 		}
 	}
 	return (pageNo - 1) * size, size, nil
 }
 
-func (h *rest) listProjects(w http.ResponseWriter, r *http.Request) {
+// listPage is page as a service's page, or false after answering 400.
+func listPage(w http.ResponseWriter, r *http.Request) (project.Page, bool) {
 	offset, limit, err := page(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return project.Page{}, false
+	}
+	return project.Page{Offset: offset, Limit: limit}, true
+}
+
+// writeList answers a page of a list with the total, as Harbor does, in X-Total-Count.
+func writeList[T any](w http.ResponseWriter, total int, items []T) {
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
+	writeJSON(w, http.StatusOK, items)
+}
+
+func (h *rest) listProjects(w http.ResponseWriter, r *http.Request) {
+	pg, ok := listPage(w, r)
+	if !ok {
 		return
 	}
-	q := h.res.DB.Project.Query().Where(auth.VisibleProjects(auth.PrincipalFrom(r.Context())))
-	if name := r.URL.Query().Get("name"); name != "" {
-		q = q.Where(project.NameContains(name))
-	}
-	total, err := q.Clone().Count(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	projects, err := q.Order(ent.Asc(project.FieldName)).Offset(offset).Limit(limit).
-		WithRepositories(func(rq *ent.RepositoryQuery) { rq.Select(repository.FieldProjectID) }).All(r.Context())
+	projects, total, err := h.projects.List(r.Context(), project.ListOptions{NameContains: r.URL.Query().Get("name"), Page: pg})
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
 	out := make([]harborProject, len(projects))
 	for i, p := range projects {
-		out[i] = toHarborProject(p, len(p.Edges.Repositories))
+		out[i] = toHarborProject(p.Project, p.Repositories)
 	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, total, out)
 }
 
 func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +151,7 @@ func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
 	if v, ok := body.Metadata["public"]; ok {
 		public = v == "true"
 	}
-	p, err := h.res.Mutation().CreateProject(r.Context(), ent.CreateProjectInput{Name: body.ProjectName, Public: &public})
+	p, err := h.projects.Create(r.Context(), ent.CreateProjectInput{Name: body.ProjectName, Public: &public})
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -155,41 +160,30 @@ func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 }
 
-// projectOf finds the project named in the path by name or, when it is a number, by id; the
-// project must be visible to the caller.
-func (h *rest) projectOf(r *http.Request) (*ent.Project, error) {
-	ref := r.PathValue("project")
-	q := h.res.DB.Project.Query().Where(auth.VisibleProjects(auth.PrincipalFrom(r.Context())))
-	if id, err := strconv.Atoi(ref); err == nil && r.Header.Get("X-Is-Resource-Name") != "true" {
-		q = q.Where(project.ID(id))
-	} else {
-		q = q.Where(project.Name(ref))
-	}
-	p, err := q.Only(r.Context())
-	if ent.IsNotFound(err) {
-		return nil, fault.NotFound("project " + ref)
-	}
-	return p, err
+// projectRef is the project named in the path: by name or, when it is a number, by id (unless
+// the client says it is a name, as Harbor's X-Is-Resource-Name does).
+func projectRef(r *http.Request) project.Ref {
+	return project.ParseRef(r.PathValue("project"), r.Header.Get("X-Is-Resource-Name") == "true")
 }
 
 func (h *rest) getProject(w http.ResponseWriter, r *http.Request) {
-	p, err := h.projectOf(r)
+	p, err := h.projects.Find(r.Context(), projectRef(r))
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	n, err := p.QueryRepositories().Count(r.Context())
+	n, err := h.projects.RepositoryCounts(r.Context(), []int{p.ID})
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toHarborProject(p, n))
+	writeJSON(w, http.StatusOK, toHarborProject(p, n[0]))
 }
 
 func (h *rest) deleteProject(w http.ResponseWriter, r *http.Request) {
-	p, err := h.projectOf(r)
+	p, err := h.projects.Find(r.Context(), projectRef(r))
 	if err == nil {
-		_, err = h.res.Mutation().DeleteProject(r.Context(), p.ID)
+		err = h.projects.Delete(r.Context(), p.ID)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -199,18 +193,11 @@ func (h *rest) deleteProject(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) listRepositories(w http.ResponseWriter, r *http.Request) {
-	p, err := h.projectOf(r)
-	if err != nil {
-		h.fail(w, err)
+	pg, ok := listPage(w, r)
+	if !ok {
 		return
 	}
-	offset, limit, err := page(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
-		return
-	}
-	repos, err := p.QueryRepositories().Order(ent.Asc(repository.FieldName)).Offset(offset).Limit(limit).
-		WithArtifacts(func(q *ent.ArtifactQuery) { q.Select(artifact.FieldRepositoryID) }).All(r.Context())
+	repos, total, err := h.artifacts.ListRepositories(r.Context(), projectRef(r), pg)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -218,10 +205,10 @@ func (h *rest) listRepositories(w http.ResponseWriter, r *http.Request) {
 	out := make([]map[string]any, len(repos))
 	for i, repo := range repos {
 		out[i] = map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID,
-			"artifact_count": len(repo.Edges.Artifacts), "pull_count": repo.PullCount,
+			"artifact_count": repo.Artifacts, "pull_count": repo.PullCount,
 			"creation_time": repo.CreatedAt, "update_time": repo.UpdatedAt}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, total, out)
 }
 
 // repositoryName is "<project>/<repo>" from the path; Harbor clients escape a slash in the repo
@@ -235,21 +222,11 @@ func repositoryName(r *http.Request) string {
 }
 
 func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
-	repo, err := h.res.Query().Repository(r.Context(), repositoryName(r))
-	if err == nil && repo == nil {
-		err = fault.NotFound("repository " + repositoryName(r))
-	}
-	if err != nil {
-		h.fail(w, err)
+	pg, ok := listPage(w, r)
+	if !ok {
 		return
 	}
-	offset, limit, err := page(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
-		return
-	}
-	arts, err := repo.QueryArtifacts().Order(ent.Desc(artifact.FieldPushTime)).Offset(offset).Limit(limit).
-		WithTags().All(r.Context())
+	arts, total, err := h.artifacts.ListArtifacts(r.Context(), repositoryName(r), pg)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -264,16 +241,13 @@ func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 			"manifest_media_type": a.MediaType, "artifact_type": a.ArtifactType, "push_time": a.PushTime,
 			"pull_time": a.PullTime, "repository_id": a.RepositoryID, "tags": tags, "annotations": a.Annotations}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, total, out)
 }
 
 func (h *rest) deleteArtifact(w http.ResponseWriter, r *http.Request) {
-	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
-	if err == nil && a == nil {
-		err = fault.NotFound("artifact " + r.PathValue("reference"))
-	}
+	a, err := h.artifacts.ByReference(r.Context(), repositoryName(r), r.PathValue("reference"))
 	if err == nil {
-		_, err = h.res.Mutation().DeleteArtifact(r.Context(), a.ID)
+		err = h.artifacts.Delete(r.Context(), a.ID)
 	}
 	if err != nil {
 		h.fail(w, err)

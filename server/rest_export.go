@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/export"
 )
 
@@ -43,8 +41,8 @@ func (h *rest) startExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "invalid JSON body: "+err.Error())
 		return
 	}
-	e, err := h.res.Mutation().ExportCve(r.Context(), model.ExportCVEInput{JobName: &body.JobName, Projects: body.Projects,
-		Repositories: body.Repositories, Tags: body.Tags, Labels: body.Labels, CveIds: body.CVEIDs})
+	e, err := h.exports.Request(r.Context(), export.Request{JobName: body.JobName, Projects: body.Projects, Labels: body.Labels,
+		Repositories: body.Repositories, Tags: body.Tags, CVEIDs: body.CVEIDs})
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -94,7 +92,7 @@ func (h *rest) getExport(w http.ResponseWriter, r *http.Request) {
 	id, err := exportID(r)
 	var e *ent.CVEExport
 	if err == nil {
-		e, err = h.res.Query().CveExport(r.Context(), id)
+		e, err = h.exports.Get(r.Context(), id)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -104,7 +102,7 @@ func (h *rest) getExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) listExports(w http.ResponseWriter, r *http.Request) {
-	all, err := h.res.Query().CveExports(r.Context())
+	all, err := h.exports.Mine(r.Context())
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -121,15 +119,9 @@ func (h *rest) listExports(w http.ResponseWriter, r *http.Request) {
 func (h *rest) downloadExport(w http.ResponseWriter, r *http.Request) {
 	id, err := exportID(r)
 	var e *ent.CVEExport
-	if err == nil {
-		e, err = h.res.Query().CveExport(r.Context(), id)
-	}
 	var file io.ReadCloser
 	if err == nil {
-		file, err = h.res.Exports.Open(r.Context(), e)
-	}
-	if errors.Is(err, export.ErrNoFile) {
-		err = fault.NotFound("the file of CVE export " + strconv.Itoa(id))
+		e, file, err = h.exports.Download(r.Context(), id)
 	}
 	if err != nil {
 		h.fail(w, err)

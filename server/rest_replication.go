@@ -91,15 +91,14 @@ func (h *rest) byID(w http.ResponseWriter, r *http.Request, do func(context.Cont
 	w.WriteHeader(http.StatusOK)
 }
 
-// listPage answers a Harbor list: the page and page_size asked, in Harbor's shape, with the total
-// in X-Total-Count.
-func listPage[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list func(offset, limit int) ([]T, int, error), shape func(T) H) {
-	offset, limit, err := page(r)
-	if err != nil {
-		h.fail(w, fault.BadInput("%s", err.Error()))
+// listShaped answers a Harbor list: the page asked, in Harbor's shape, with the total in
+// X-Total-Count.
+func listShaped[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list func(offset, limit int) ([]T, int, error), shape func(T) H) {
+	pg, ok := listPage(w, r)
+	if !ok {
 		return
 	}
-	items, total, err := list(offset, limit)
+	items, total, err := list(pg.Offset, pg.Limit)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -108,8 +107,7 @@ func listPage[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list fu
 	for i, v := range items {
 		out[i] = shape(v)
 	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, total, out)
 }
 
 func readJSON(r *http.Request, v any) error {
@@ -217,8 +215,8 @@ func (h *rest) listRegistries(w http.ResponseWriter, r *http.Request) {
 	if q == "" {
 		q = strings.TrimPrefix(r.URL.Query().Get("q"), "name=~")
 	}
-	listPage(h, w, r, func(offset, limit int) ([]*ent.RegistryEndpoint, int, error) {
-		return h.res.Endpoints.List(r.Context(), q, offset, limit)
+	listShaped(h, w, r, func(offset, limit int) ([]*ent.RegistryEndpoint, int, error) {
+		return h.endpoints.List(r.Context(), q, offset, limit)
 	}, toHarborRegistry)
 }
 
@@ -233,12 +231,12 @@ func (h *rest) createRegistry(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	ep, err := h.res.Endpoints.Create(r.Context(), in)
+	ep, err := h.endpoints.Create(r.Context(), in)
 	h.created(w, err, func() string { return "/api/v2.0/registries/" + strconv.Itoa(ep.ID) })
 }
 
 func (h *rest) getRegistry(w http.ResponseWriter, r *http.Request) {
-	getOne(h, w, r, h.res.Endpoints.Get, toHarborRegistry)
+	getOne(h, w, r, h.endpoints.Get, toHarborRegistry)
 }
 
 func (h *rest) updateRegistry(w http.ResponseWriter, r *http.Request) {
@@ -252,14 +250,14 @@ func (h *rest) updateRegistry(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	ep, err := h.res.Endpoints.Get(r.Context(), id)
+	ep, err := h.endpoints.Get(r.Context(), id)
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
 	in, err := b.input(inputOf(ep))
 	if err == nil {
-		_, err = h.res.Endpoints.Update(r.Context(), id, in)
+		_, err = h.endpoints.Update(r.Context(), id, in)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -269,7 +267,7 @@ func (h *rest) updateRegistry(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) deleteRegistry(w http.ResponseWriter, r *http.Request) {
-	h.byID(w, r, h.res.Endpoints.Delete)
+	h.byID(w, r, h.endpoints.Delete)
 }
 
 // pingRegistry tests a saved endpoint (id) or an unsaved one (the other fields); with an id,
@@ -284,7 +282,7 @@ func (h *rest) pingRegistry(w http.ResponseWriter, r *http.Request) {
 	if b.URL != nil || b.Type != nil || b.Credential != nil || b.CredentialType != nil || b.AccessSecret != nil {
 		base := endpoint.Input{Type: registryendpoint.TypeDockerRegistry}
 		if b.ID != 0 {
-			ep, err := h.res.Endpoints.Get(r.Context(), b.ID)
+			ep, err := h.endpoints.Get(r.Context(), b.ID)
 			if err != nil {
 				h.fail(w, err)
 				return
@@ -298,7 +296,7 @@ func (h *rest) pingRegistry(w http.ResponseWriter, r *http.Request) {
 		}
 		in = &merged
 	}
-	if err := h.res.Endpoints.Ping(r.Context(), b.ID, in); err != nil {
+	if err := h.endpoints.Ping(r.Context(), b.ID, in); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -441,8 +439,8 @@ func policyInput(b harborPolicy) (replication.PolicyInput, error) {
 }
 
 func (h *rest) listReplicationPolicies(w http.ResponseWriter, r *http.Request) {
-	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationPolicy, int, error) {
-		return h.res.Replication.Policies(r.Context(), r.URL.Query().Get("name"), offset, limit)
+	listShaped(h, w, r, func(offset, limit int) ([]*ent.ReplicationPolicy, int, error) {
+		return h.replication.Policies(r.Context(), r.URL.Query().Get("name"), offset, limit)
 	}, toHarborPolicy)
 }
 
@@ -457,12 +455,12 @@ func (h *rest) createReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	p, err := h.res.Replication.CreatePolicy(r.Context(), in)
+	p, err := h.replication.CreatePolicy(r.Context(), in)
 	h.created(w, err, func() string { return "/api/v2.0/replication/policies/" + strconv.Itoa(p.ID) })
 }
 
 func (h *rest) getReplicationPolicy(w http.ResponseWriter, r *http.Request) {
-	getOne(h, w, r, h.res.Replication.Policy, toHarborPolicy)
+	getOne(h, w, r, h.replication.Policy, toHarborPolicy)
 }
 
 func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
@@ -471,7 +469,7 @@ func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	p, err := h.res.Replication.Policy(r.Context(), id)
+	p, err := h.replication.Policy(r.Context(), id)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -483,7 +481,7 @@ func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := policyInput(b)
 	if err == nil {
-		_, err = h.res.Replication.UpdatePolicy(r.Context(), id, in)
+		_, err = h.replication.UpdatePolicy(r.Context(), id, in)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -493,7 +491,7 @@ func (h *rest) updateReplicationPolicy(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *rest) deleteReplicationPolicy(w http.ResponseWriter, r *http.Request) {
-	h.byID(w, r, h.res.Replication.DeletePolicy)
+	h.byID(w, r, h.replication.DeletePolicy)
 }
 
 type harborReplicationExecution struct {
@@ -545,8 +543,8 @@ func (h *rest) listReplicationExecutions(w http.ResponseWriter, r *http.Request)
 	if v := q.Get("trigger"); v != "" {
 		f.Trigger = replicationexecution.Trigger(strings.ToUpper(v))
 	}
-	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationExecution, int, error) {
-		return h.res.Replication.Executions(r.Context(), f, offset, limit)
+	listShaped(h, w, r, func(offset, limit int) ([]*ent.ReplicationExecution, int, error) {
+		return h.replication.Executions(r.Context(), f, offset, limit)
 	}, toHarborReplicationExecution)
 }
 
@@ -558,24 +556,24 @@ func (h *rest) startReplication(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	e, err := h.res.Replication.Start(r.Context(), b.PolicyID)
+	e, err := h.replication.Start(r.Context(), b.PolicyID)
 	h.created(w, err, func() string { return "/api/v2.0/replication/executions/" + strconv.Itoa(e.ID) })
 }
 
 func (h *rest) getReplicationExecution(w http.ResponseWriter, r *http.Request) {
-	getOne(h, w, r, h.res.Replication.Execution, toHarborReplicationExecution)
+	getOne(h, w, r, h.replication.Execution, toHarborReplicationExecution)
 }
 
 func (h *rest) stopReplication(w http.ResponseWriter, r *http.Request) {
 	h.byID(w, r, func(ctx context.Context, id int) error {
-		_, err := h.res.Replication.Stop(ctx, id)
+		_, err := h.replication.Stop(ctx, id)
 		return err
 	})
 }
 
 func (h *rest) retryReplication(w http.ResponseWriter, r *http.Request) {
 	h.byID(w, r, func(ctx context.Context, id int) error {
-		_, err := h.res.Replication.Retry(ctx, id)
+		_, err := h.replication.Retry(ctx, id)
 		return err
 	})
 }
@@ -605,8 +603,8 @@ func (h *rest) listReplicationTasks(w http.ResponseWriter, r *http.Request) {
 	status := map[string]replicationtask.Status{"Pending": replicationtask.StatusPending, "InProgress": replicationtask.StatusRunning,
 		"Succeed": replicationtask.StatusSuccess, "Failed": replicationtask.StatusFailed, "Skipped": replicationtask.StatusSkipped,
 		"Stopped": replicationtask.StatusStopped}[r.URL.Query().Get("status")]
-	listPage(h, w, r, func(offset, limit int) ([]*ent.ReplicationTask, int, error) {
-		return h.res.Replication.Tasks(r.Context(), id, status, offset, limit)
+	listShaped(h, w, r, func(offset, limit int) ([]*ent.ReplicationTask, int, error) {
+		return h.replication.Tasks(r.Context(), id, status, offset, limit)
 	}, func(t *ent.ReplicationTask) harborTask {
 		return harborTask{ID: t.ID, ExecutionID: t.ExecutionID, ResourceType: t.ResourceType, SrcResource: t.SrcResource,
 			DstResource: t.DstResource, Operation: string(t.Operation), Status: harborStatus[string(t.Status)],
@@ -625,7 +623,7 @@ func (h *rest) replicationTaskLog(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	t, err := h.res.Replication.Task(r.Context(), id, taskID)
+	t, err := h.replication.Task(r.Context(), id, taskID)
 	if err != nil {
 		h.fail(w, err)
 		return

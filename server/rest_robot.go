@@ -2,22 +2,19 @@ package server
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/schema"
-	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/robot"
 )
 
 // Harbor's robot API (/api/v2.0/robots), for scripts that create CI robots. It goes through the
-// GraphQL resolvers, so who may do what is decided in one place.
+// robot service, as GraphQL does, so who may do what is decided in one place; this file only
+// translates Harbor's shapes.
 
 // harborRobotPermission is Harbor's shape of a robot's permissions: per project, a list of access.
 type harborRobotPermission struct {
@@ -86,11 +83,11 @@ type harborRobotBody struct {
 	Permissions []harborRobotPermission `json:"permissions"`
 }
 
-func (b harborRobotBody) permissions() []*schema.RobotPermission {
-	var out []*schema.RobotPermission
+func (b harborRobotBody) permissions() []schema.RobotPermission {
+	out := []schema.RobotPermission{}
 	for _, p := range b.Permissions {
 		for _, a := range p.Access {
-			out = append(out, &schema.RobotPermission{Namespace: p.Namespace, Resource: a.Resource, Action: a.Action})
+			out = append(out, schema.RobotPermission{Namespace: p.Namespace, Resource: a.Resource, Action: a.Action})
 		}
 	}
 	return out
@@ -113,7 +110,7 @@ func robotID(w http.ResponseWriter, r *http.Request) (int, bool) {
 }
 
 // listRobots answers GET /robots?q=Level=project,ProjectID=<id> (a project's robots) or
-// q=Level=system (the system's), as Harbor's dashboard asks.
+// q=Level=system (the system's), as Harbor's dashboard asks, a page at a time.
 func (h *rest) listRobots(w http.ResponseWriter, r *http.Request) {
 	var projectID *int
 	for _, kv := range strings.Split(r.URL.Query().Get("q"), ",") {
@@ -127,7 +124,12 @@ func (h *rest) listRobots(w http.ResponseWriter, r *http.Request) {
 			projectID = &id
 		}
 	}
-	robots, err := h.res.Query().Robots(r.Context(), projectID)
+	offset, limit, err := page(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+		return
+	}
+	robots, total, err := h.robots.List(r.Context(), projectID, robot.Page{Offset: offset, Limit: limit})
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -136,7 +138,7 @@ func (h *rest) listRobots(w http.ResponseWriter, r *http.Request) {
 	for i, rb := range robots {
 		out[i] = toHarborRobot(rb)
 	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(len(out)))
+	w.Header().Set("X-Total-Count", strconv.Itoa(total))
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -145,32 +147,22 @@ func (h *rest) createRobot(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	in := model.CreateRobotInput{Name: body.Name, Description: body.Description, Duration: body.Duration,
+	in := robot.CreateInput{Name: body.Name, Description: body.Description, Duration: body.Duration,
 		Disabled: body.Disable, Permissions: body.permissions()}
 	switch body.Level {
 	case "system":
 	case "project":
 		// Harbor names a project robot's project by its (one) permission namespace.
-		if len(body.Permissions) != 1 {
+		if len(body.Permissions) != 1 || body.Permissions[0].Namespace == "" {
 			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "a project robot has permissions in exactly one project")
 			return
 		}
-		proj, err := h.res.DB.Project.Query().Where(project.Name(body.Permissions[0].Namespace),
-			auth.VisibleProjects(auth.PrincipalFrom(r.Context()))).Only(r.Context())
-		if ent.IsNotFound(err) {
-			h.fail(w, fault.NotFound(fmt.Sprintf("project %q", body.Permissions[0].Namespace)))
-			return
-		}
-		if err != nil {
-			h.fail(w, err)
-			return
-		}
-		in.ProjectID = &proj.ID
+		in.ProjectName = body.Permissions[0].Namespace
 	default:
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", `level must be "system" or "project"`)
 		return
 	}
-	created, err := h.res.Mutation().CreateRobot(r.Context(), in)
+	created, err := h.robots.Create(r.Context(), in)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -186,10 +178,7 @@ func (h *rest) getRobot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rb, err := h.res.Query().Robot(r.Context(), id)
-	if err == nil && rb == nil {
-		err = fault.NotFound(fmt.Sprintf("robot %d", id))
-	}
+	rb, err := h.robots.Get(r.Context(), id)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -206,11 +195,11 @@ func (h *rest) updateRobot(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &body) {
 		return
 	}
-	in := model.UpdateRobotInput{Description: body.Description, Duration: body.Duration, Disabled: body.Disable}
+	in := robot.UpdateInput{Description: body.Description, Duration: body.Duration, Disabled: body.Disable}
 	if body.Permissions != nil {
 		in.Permissions = body.permissions()
 	}
-	if _, err := h.res.Mutation().UpdateRobot(r.Context(), id, in); err != nil {
+	if _, err := h.robots.Update(r.Context(), id, in); err != nil {
 		h.fail(w, err)
 		return
 	}
@@ -234,7 +223,7 @@ func (h *rest) refreshRobot(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "Berth generates robot secrets: send {} and read the new secret from the answer")
 		return
 	}
-	created, err := h.res.Mutation().RefreshRobotSecret(r.Context(), id)
+	created, err := h.robots.RefreshSecret(r.Context(), id)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -247,7 +236,7 @@ func (h *rest) deleteRobot(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := h.res.Mutation().DeleteRobot(r.Context(), id); err != nil {
+	if err := h.robots.Delete(r.Context(), id); err != nil {
 		h.fail(w, err)
 		return
 	}

@@ -8,9 +8,6 @@ import (
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/scanreport"
-	"github.com/berth-registry/berth/ent/vulnerability"
-	"github.com/berth-registry/berth/fault"
-	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/worker/scan"
 )
 
@@ -22,18 +19,16 @@ func (h *rest) addScanRoutes() {
 	h.mux.HandleFunc("GET "+art+"/additions/vulnerabilities", h.vulnerabilities)
 }
 
+// artifactOf loads the artifact the path names, if the caller may see it (the scan service
+// checks what they may do to it).
 func (h *rest) artifactOf(r *http.Request) (*ent.Artifact, error) {
-	a, err := h.res.Query().Artifact(r.Context(), repositoryName(r), r.PathValue("reference"))
-	if err == nil && a == nil {
-		err = fault.NotFound("artifact " + r.PathValue("reference"))
-	}
-	return a, err
+	return h.artifacts.ByReference(r.Context(), repositoryName(r), r.PathValue("reference"))
 }
 
 func (h *rest) scanArtifact(w http.ResponseWriter, r *http.Request) {
 	a, err := h.artifactOf(r)
 	if err == nil {
-		_, err = h.res.Mutation().ScanArtifact(r.Context(), a.ID)
+		_, err = h.scans.ScanArtifact(r.Context(), a.ID)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -45,7 +40,7 @@ func (h *rest) scanArtifact(w http.ResponseWriter, r *http.Request) {
 func (h *rest) stopScan(w http.ResponseWriter, r *http.Request) {
 	a, err := h.artifactOf(r)
 	if err == nil {
-		_, err = h.res.Mutation().StopScan(r.Context(), a.ID)
+		_, err = h.scans.StopArtifact(r.Context(), a.ID)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -66,9 +61,9 @@ func harborSeverity(s string) string {
 // of the project's scanner (the union over an index's children), or {} if never scanned.
 func (h *rest) vulnerabilities(w http.ResponseWriter, r *http.Request) {
 	a, err := h.artifactOf(r)
-	var o *model.ScanOverview
+	var o *scan.Overview
 	if err == nil {
-		o, err = h.res.Artifact().ScanOverview(r.Context(), a)
+		o, err = h.scans.Overview(r.Context(), a.ID)
 	}
 	if err != nil {
 		h.fail(w, err)
@@ -78,17 +73,13 @@ func (h *rest) vulnerabilities(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
-	ids := make([]int, len(o.Reports))
 	generated := o.StartedAt
-	for i, rep := range o.Reports {
-		ids[i] = rep.ID
+	for _, rep := range o.Reports {
 		if rep.FinishedAt != nil && rep.FinishedAt.After(generated) {
 			generated = *rep.FinishedAt
 		}
 	}
-	vulns, err := h.res.DB.Vulnerability.Query().Where(vulnerability.HasReportsWith(scanreport.IDIn(ids...))).
-		Order(ent.Desc(vulnerability.FieldSeverityRank), ent.Asc(vulnerability.FieldCveID), ent.Asc(vulnerability.FieldPackage)).
-		All(r.Context())
+	vulns, err := h.scans.Vulnerabilities(r.Context(), o)
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -558,6 +558,18 @@ func TestRobotHarborREST(t *testing.T) {
 	if _, ok := list[0]["secret"]; ok || list[0]["name"] != "robot$alpha+ci" {
 		t.Fatalf("listed robot %v: want robot$alpha+ci without a secret", list[0])
 	}
+	// Pages as Harbor's do, with the total in X-Total-Count.
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v2.0/robots?q=Level=project,ProjectID=%d&page=2&page_size=1", f.env.URL, f.alpha), nil)
+	req.Header.Set("Authorization", admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Total-Count") != "1" || strings.TrimSpace(string(raw)) != "[]" {
+		t.Fatalf("page 2 of alpha's robots: %d, total %q, %s", resp.StatusCode, resp.Header.Get("X-Total-Count"), raw)
+	}
 	var refreshed struct {
 		Secret string `json:"secret"`
 	}

@@ -35,17 +35,19 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	if maxBody <= 0 { // a Config not made from Defaults
 		maxBody = Defaults().GraphQLMaxBodyBytes
 	}
-	gql := graph.NewHandler(res, maxBody)
+	gql := graph.NewHandler(res, maxBody, s.tracing.GraphQL())
 	mux.Handle("/graphql", limitBody(maxBody, "BERTH_GRAPHQL_MAX_BODY_BYTES",
 		s.authenticated(res.Loaders(withHTTP(gql)), unavailableGraphQL)))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
-	mux.Handle("/api/v2.0/", s.authenticated(res.Loaders(newREST(res, s.log)), unavailableREST))
+	mux.Handle("/api/v2.0/", s.authenticated(newREST(s.log, restServices{
+		projects: res.Projects, artifacts: res.Artifacts, users: res.Users, robots: res.Robots, exports: res.Exports, scans: res.Scans,
+		endpoints: res.Endpoints, replication: res.Replication}), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	mux.Handle("GET /metrics", promhttp.Handler())
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics, promhttp.HandlerOpts{}))
 	mux.Handle("/", serveUI())
-	return s.instrument(withRequestID(s.securityHeaders(mux)))
+	return s.tracing.Handler(s.instrument(withRequestID(s.securityHeaders(mux))), routeName)
 }
 
 // authenticated puts the caller's principal in the request context. Bad credentials are refused
@@ -124,21 +126,14 @@ func serveUI() http.Handler {
 	})
 }
 
-var (
-	requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: "berth", Name: "http_request_duration_seconds",
-		Help:    "HTTP requests by API, method and status.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-	}, []string{"api", "method", "code"})
-	registerMetrics = func() bool {
-		prometheus.MustRegister(requestDuration)
-		return true
-	}()
-)
+var requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Namespace: "berth", Name: "http_request_duration_seconds",
+	Help:    "HTTP requests by API, method and status.",
+	Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+}, []string{"api", "method", "code"})
 
 // instrument records every request's duration and logs failures.
 func (s *Server) instrument(next http.Handler) http.Handler {
-	_ = registerMetrics
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
@@ -149,7 +144,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		api := apiOf(r.URL.Path)
 		requestDuration.WithLabelValues(api, r.Method, http.StatusText(rec.status)).Observe(time.Since(start).Seconds())
 		if rec.status >= 500 {
-			s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", rec.status, "request_id", rec.Header().Get(RequestIDHeader))
+			s.log.WarnContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "status", rec.status, "request_id", rec.Header().Get(RequestIDHeader))
 		} else if s.log.Enabled(r.Context(), slog.LevelDebug) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "duration", time.Since(start))
 		}

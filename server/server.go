@@ -22,22 +22,28 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/riverqueue/river"
 
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/audit"
-	"github.com/berth-registry/berth/audit/syslog"
+	"github.com/berth-registry/berth/auditlog"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/telemetry"
+	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
-	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
 	"github.com/berth-registry/berth/worker/replication"
+	"github.com/berth-registry/berth/worker/run"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/webhook"
 )
@@ -62,6 +68,9 @@ type Server struct {
 	cache    *cache.Cache // nil when the cache is off
 	handler  http.Handler
 	queries  *atomic.Int64
+	tracing  *telemetry.Tracing
+	metrics  *metricsRegistry
+	runs     *worker.RunProgress
 }
 
 // defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
@@ -70,6 +79,11 @@ const defaultConnectTimeout = 5 * time.Second
 // Database opens the PostgreSQL pool named by cfg (creating the database if it is missing),
 // brings the schema up to date, and returns the pool with an ent client over it.
 func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
+	return openDatabase(ctx, cfg, log, nil)
+}
+
+// openDatabase is Database with tracer (nil: none) tracing every query of the pool.
+func openDatabase(ctx context.Context, cfg Config, log *slog.Logger, tracer pgx.QueryTracer) (*pgxpool.Pool, *sql.DB, *ent.Client, error) {
 	if err := migrations.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, nil, nil, fmt.Errorf("database %s: %w", migrations.Redact(cfg.DatabaseURL), err)
 	}
@@ -81,6 +95,9 @@ func Database(ctx context.Context, cfg Config, log *slog.Logger) (*pgxpool.Pool,
 		// Without connect_timeout in the URL a connect to an unreachable host waits for the
 		// operating system (minutes): requests would hang instead of answering 503.
 		poolCfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	if tracer != nil {
+		poolCfg.ConnConfig.Tracer = tracer
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	if err != nil {
@@ -102,14 +119,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	pool, sqlDB, db, err := Database(ctx, cfg, log)
+	tracing, err := telemetry.New(ctx, cfg.Trace, log)
 	if err != nil {
+		return nil, err
+	}
+	pool, sqlDB, db, err := openDatabase(ctx, cfg, log, tracing.QueryTracer())
+	if err != nil {
+		_ = tracing.Shutdown(ctx)
 		return nil, err
 	}
 	// The API's own client counts its statements; background jobs keep Database's plain client, so
 	// that the count (and berth_db_queries_total) is the API's alone.
 	jobsDB := db
-	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64)}
+	s := &Server{cfg: cfg, log: log, pool: pool, sqlDB: sqlDB, queries: new(atomic.Int64), tracing: tracing}
 	// (The plain client holds nothing but sqlDB, which the counting one shares: closing it would close both.)
 	db = ent.NewClient(ent.Driver(countingDriver{Driver: entsql.OpenDB(dialect.Postgres, sqlDB), n: s.queries}))
 	// Every replica forgets its access decisions when a permission changes anywhere (whether or
@@ -123,6 +145,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}()
 
+	if s.metrics, err = newMetrics(pool); err != nil {
+		return nil, err
+	}
 	if err := bootstrap(ctx, db, cfg.AdminPassword, log); err != nil {
 		return nil, err
 	}
@@ -132,6 +157,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
+	if s.runs, err = worker.NewRunProgress(s.metrics); err != nil {
+		return nil, err
+	}
+	if err := s.metrics.Register(s.events); err != nil {
+		return nil, err
+	}
 	s.dispatch = event.NewDispatcher(pool, log)
 	if s.auditCfg, err = audit.LoadSettings(ctx, pool, log); err != nil {
 		return nil, err
@@ -150,6 +181,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		if s.redis, err = cache.NewRedis(cfg.RedisURL, cache.DefaultRedisTimeout); err != nil {
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
+		if err := tracing.InstrumentRedis(s.redis); err != nil {
+			return nil, fmt.Errorf("trace Redis: %w", err)
+		}
 	}
 	scans := scan.NewService(pool, db)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
@@ -166,8 +200,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.registry.UseCache(s.cache)
 	}
-	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick)
+	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick, tracing)
 	if err != nil {
+		return nil, err
+	}
+	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
 		return nil, err
 	}
 	if err := bootstrapScanning(ctx, db, deps.Advisories, cfg.AdvisoryDir, log); err != nil {
@@ -193,13 +230,20 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	publisher := event.NewPublisher(db, s.dispatch, log, func(ctx context.Context) (string, string) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
+	projects := project.New(db, s.auth, s.audit, publisher)
+	artifacts := artifact.New(db, projects, s.registry, publisher)
+	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
-		Publisher: publisher, Projects: project.New(db, s.auth, s.audit, publisher),
-		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit, AuditConfig: s.auditCfg,
-		Purge: purge.NewService(pool, db), Exports: export.NewService(pool, db, s.registry.Driver(), log),
-		GC: gc.NewService(pool, db, s.registry.Guard().Window()), CheckForwardEndpoint: checkForwardEndpoint, Log: log,
-		Scans: scans, ScanAdapter: deps.Adapter, Egress: deps.Egress,
-		Endpoints: endpoints, Replication: replications}
+		Publisher: publisher, Projects: projects, Members: member.New(db, projects, s.audit),
+		Artifacts: artifacts, Labels: label.New(db, s.auth, projects, artifacts),
+		Dispatcher: s.dispatch, Webhooks: hooks, Audit: s.audit,
+		Purge: purge.NewService(runs, db), Exports: deps.Exports.Serving(runs, projects),
+		GC: gc.NewService(runs, db, s.registry.Guard().Window()), Log: log,
+		Scans: scans.Serving(scan.Callers{Deps: runs, Artifacts: artifacts, Kick: s.dispatch.Kick, Egress: deps.Egress, Adapter: deps.Adapter}),
+		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
+		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
+		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
+		Endpoints:       endpoints, Replication: replications}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
@@ -239,6 +283,9 @@ func (s *Server) EventSubscribers() int { return s.events.Subscribers() }
 // EventsListening reports whether this replica hears events recorded on any replica now.
 func (s *Server) EventsListening() bool { return s.events.Listening() }
 
+// FlushTraces sends the spans recorded so far, when tracing is on.
+func (s *Server) FlushTraces(ctx context.Context) error { return s.tracing.ForceFlush(ctx) }
+
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -248,6 +295,11 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
 	go s.auth.RecordUse(ctx, s.log)
+	runEvents, stopRunEvents := s.events.Subscribe(256)
+	go func() {
+		defer stopRunEvents()
+		s.runs.Follow(ctx, runEvents)
+	}()
 	if s.cache != nil {
 		go s.cache.Follow(ctx, s.events)
 		go s.cache.ListenAccess(ctx, s.pool)
@@ -342,6 +394,12 @@ func (s *Server) close() {
 	if s.pool != nil {
 		s.pool.Close()
 	}
+	// Last: the spans of everything above are sent before the exporter stops.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := s.tracing.Shutdown(ctx); err != nil {
+		s.log.Warn("tracing: last spans not sent", "err", err)
+	}
+	cancel()
 }
 
 // warnIgnoredEnv tells the operator that Distribution's own variables do nothing here: the
@@ -359,16 +417,6 @@ func (s *Server) stopJobs(ctx context.Context) error {
 		return nil
 	}
 	return worker.Stop(ctx, s.jobs, s.cfg.JobStopTimeout, 10*time.Second)
-}
-
-// checkForwardEndpoint dials an audit forwarding endpoint, so that a setting that cannot work is
-// refused when it is saved.
-func checkForwardEndpoint(ctx context.Context, address, protocol string) error {
-	ep, err := syslog.ParseEndpoint(address, protocol)
-	if err != nil {
-		return err
-	}
-	return syslog.Check(ctx, ep, 3*time.Second)
 }
 
 // auditLoginFailure records a failed password login, on whichever door it came; a throttled one

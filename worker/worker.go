@@ -72,6 +72,11 @@ type Deps struct {
 	JobLease time.Duration
 	// Replication performs replication executions (nil: this process does not).
 	Replication *replication.Worker
+	// Middleware wraps every job this process inserts and works, ahead of Berth's own (tracing:
+	// a job's span links to the request that queued it); nil entries are skipped.
+	Middleware []rivertype.Middleware
+	// Metrics counts the jobs this process works (nil: not counted).
+	Metrics *JobMetrics
 }
 
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
@@ -96,8 +101,16 @@ func NewReconciler(deps Deps) *run.Reconciler {
 // insert jobs, for a `berth serve` that leaves the work to `berth worker` processes.
 func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx], error) {
 	cfg := &river.Config{Logger: deps.Log}
+	for _, m := range deps.Middleware {
+		if m != nil {
+			cfg.Middleware = append(cfg.Middleware, m)
+		}
+	}
 	if work {
-		cfg.Middleware = []rivertype.Middleware{Leases(deps)}
+		if deps.Metrics != nil {
+			cfg.Middleware = append(cfg.Middleware, deps.Metrics)
+		}
+		cfg.Middleware = append(cfg.Middleware, Leases(deps))
 		workers := river.NewWorkers()
 		retryBase := deps.WebhookRetryBase
 		if retryBase == 0 {
@@ -131,36 +144,20 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
 		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return SessionPurgeArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "session-purge", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
-				func() (river.JobArgs, *river.InsertOpts) { return EventPruneArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "event-prune", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return purge.SchedulerArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "audit-purge-scheduler", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return gc.SchedulerArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "gc-scheduler", RunOnStart: true}),
-			river.NewPeriodicJob(river.PeriodicInterval(uploadEvery),
-				func() (river.JobArgs, *river.InsertOpts) {
-					return gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, nil
-				},
-				&river.PeriodicJobOpts{ID: "upload-purge"}),
+			run.Every(time.Hour, SessionPurgeArgs{}, "session-purge", true),
+			run.Every(time.Hour, EventPruneArgs{}, "event-prune", true),
+			run.Every(time.Minute, purge.SchedulerArgs{}, "audit-purge-scheduler", true),
+			run.Every(time.Minute, gc.SchedulerArgs{}, "gc-scheduler", true),
+			run.Every(uploadEvery, gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, "upload-purge", false),
 		}
 		if deps.Exports != nil {
-			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(10*time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return export.ExpireArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "cve-export-expire", RunOnStart: true}))
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
 		}
 		if deps.Replication != nil {
 			river.AddWorker(workers, deps.Replication)
 			river.AddWorker(workers, replication.NewScheduler(deps.Pool))
 			cfg.Queues[replication.Queue] = river.QueueConfig{MaxWorkers: replication.QueueWorkers}
-			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(time.Minute),
-				func() (river.JobArgs, *river.InsertOpts) { return replication.SchedulerArgs{}, nil },
-				&river.PeriodicJobOpts{ID: "replication-scheduler", RunOnStart: true}))
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, replication.SchedulerArgs{}, "replication-scheduler", true))
 		}
 		if deps.ScanAll != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, river.NewPeriodicJob(deps.ScanAll,
@@ -206,15 +203,10 @@ func Stop(ctx context.Context, client *river.Client[pgx.Tx], soft, hard time.Dur
 }
 
 // SessionPurgeArgs is the hourly job that deletes expired dashboard sessions.
-type SessionPurgeArgs struct{}
+type SessionPurgeArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (SessionPurgeArgs) Kind() string { return "session_purge" }
-
-// InsertOpts makes the job unique per hour, so replicas never queue it twice.
-func (SessionPurgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type sessionPurgeWorker struct {
 	river.WorkerDefaults[SessionPurgeArgs]
@@ -230,15 +222,10 @@ func (w *sessionPurgeWorker) Work(ctx context.Context, job *river.Job[SessionPur
 const EventRetention = 7 * 24 * time.Hour
 
 // EventPruneArgs is the hourly job that deletes dispatched events past EventRetention.
-type EventPruneArgs struct{}
+type EventPruneArgs struct{ run.Hourly }
 
 // Kind names the job in River's table.
 func (EventPruneArgs) Kind() string { return "event_prune" }
-
-// InsertOpts makes the job unique per hour.
-func (EventPruneArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 type eventPruneWorker struct {
 	river.WorkerDefaults[EventPruneArgs]

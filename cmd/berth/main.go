@@ -24,6 +24,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/server"
+	"github.com/berth-registry/berth/telemetry"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -91,7 +92,8 @@ func config(name string, args []string) (server.Config, *slog.Logger, []string, 
 	}
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// A line logged inside a traced request or job names its trace and span.
+	log := slog.New(telemetry.LogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	return cfg, log, fs.Args(), nil
 }
 

@@ -36,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/worker/scan"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -299,7 +300,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AddArtifactLabel        func(childComplexity int, artifactID int, labelID int) int
 		AddMember               func(childComplexity int, projectID int, username string, role member.Role) int
-		AddScanner              func(childComplexity int, input model.ScannerInput) int
+		AddScanner              func(childComplexity int, input scan.ScannerInput) int
 		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
@@ -323,7 +324,7 @@ type ComplexityRoot struct {
 		ExportCve               func(childComplexity int, input model.ExportCVEInput) int
 		Login                   func(childComplexity int, username string, password string) int
 		Logout                  func(childComplexity int) int
-		PingScanner             func(childComplexity int, input model.ScannerInput) int
+		PingScanner             func(childComplexity int, input scan.ScannerInput) int
 		PurgeAuditLogs          func(childComplexity int, input model.PurgeInput) int
 		PurgeUploads            func(childComplexity int, olderThanHours *int, dryRun *bool) int
 		RefreshRobotSecret      func(childComplexity int, id int) int
@@ -372,6 +373,7 @@ type ComplexityRoot struct {
 		ID                func(childComplexity int) int
 		Labels            func(childComplexity int) int
 		MemberList        func(childComplexity int) int
+		MyPermissions     func(childComplexity int) int
 		MyRole            func(childComplexity int) int
 		Name              func(childComplexity int) int
 		PreventVulnerable func(childComplexity int) int
@@ -822,7 +824,7 @@ type ArtifactResolver interface {
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
-	ScanOverview(ctx context.Context, obj *ent.Artifact) (*model.ScanOverview, error)
+	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
 type CVEExportResolver interface {
@@ -872,8 +874,8 @@ type MutationResolver interface {
 	DeleteRobot(ctx context.Context, id int) (bool, error)
 	CreateAPIToken(ctx context.Context, input model.CreateAPITokenInput) (*model.CreatedAPIToken, error)
 	RevokeAPIToken(ctx context.Context, id int) (*ent.APIToken, error)
-	AddScanner(ctx context.Context, input model.ScannerInput) (*ent.Scanner, error)
-	PingScanner(ctx context.Context, input model.ScannerInput) (*model.ScannerMetadata, error)
+	AddScanner(ctx context.Context, input scan.ScannerInput) (*ent.Scanner, error)
+	PingScanner(ctx context.Context, input scan.ScannerInput) (*scan.ScannerMetadata, error)
 	SetDefaultScanner(ctx context.Context, id int) (*ent.Scanner, error)
 	SetScannerEnabled(ctx context.Context, id int, enabled bool) (*ent.Scanner, error)
 	RemoveScanner(ctx context.Context, id int) (bool, error)
@@ -891,6 +893,7 @@ type MutationResolver interface {
 }
 type ProjectResolver interface {
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
+	MyPermissions(ctx context.Context, obj *ent.Project) ([]string, error)
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
 	StorageUsed(ctx context.Context, obj *ent.Project) (int, error)
 	MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error)
@@ -1996,7 +1999,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2255,7 +2258,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(model.ScannerInput)), true
+		return e.ComplexityRoot.Mutation.PingScanner(childComplexity, args["input"].(scan.ScannerInput)), true
 	case "Mutation.purgeAuditLogs":
 		if e.ComplexityRoot.Mutation.PurgeAuditLogs == nil {
 			break
@@ -2665,6 +2668,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.MemberList(childComplexity), true
+	case "Project.myPermissions":
+		if e.ComplexityRoot.Project.MyPermissions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.MyPermissions(childComplexity), true
 	case "Project.myRole":
 		if e.ComplexityRoot.Project.MyRole == nil {
 			break
@@ -7612,6 +7621,8 @@ extend type Mutation {
 extend type Project {
   "The caller's role in this project, if they are a member."
   myRole: Role
+  "What the caller may do in this project (as Query.myPermissions answers), batched over a page."
+  myPermissions: [String!]!
   repositoryCount: Int!
   "Bytes of storage the project's artifacts use: manifests, configs and layers, each blob counted once."
   storageUsed: Int!
@@ -8668,6 +8679,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_labels(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Project_myRole(ctx, field)
+	case "myPermissions":
+		return ec.fieldContext_Project_myPermissions(ctx, field)
 	case "repositoryCount":
 		return ec.fieldContext_Project_repositoryCount(ctx, field)
 	case "storageUsed":
@@ -9668,8 +9681,8 @@ func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, 
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10014,8 +10027,8 @@ func (ec *executionContext) field_Mutation_pingScanner_args(ctx context.Context,
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
-		func(ctx context.Context, v any) (model.ScannerInput, error) {
-			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx, v)
+		func(ctx context.Context, v any) (scan.ScannerInput, error) {
+			return ec.unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -12493,8 +12506,8 @@ func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field gr
 			return ec.Resolvers.Artifact().ScanOverview(ctx, obj)
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
-			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
+			return ec.marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx, selections, v)
 		},
 		true,
 		false,
@@ -17466,7 +17479,7 @@ func (ec *executionContext) _Mutation_addScanner(ctx context.Context, field grap
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().AddScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.Scanner) graphql.Marshaler {
@@ -17510,11 +17523,11 @@ func (ec *executionContext) _Mutation_pingScanner(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(model.ScannerInput))
+			return ec.Resolvers.Mutation().PingScanner(ctx, fc.Args["input"].(scan.ScannerInput))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
-			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
+			return ec.marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx, selections, v)
 		},
 		true,
 		true,
@@ -18558,6 +18571,29 @@ func (ec *executionContext) _Project_myRole(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_Project_myRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, true, true, "Role")
+}
+
+func (ec *executionContext) _Project_myPermissions(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_myPermissions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().MyPermissions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_myPermissions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, true, true, "String")
 }
 
 func (ec *executionContext) _Project_repositoryCount(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
@@ -23310,7 +23346,7 @@ func (ec *executionContext) fieldContext_RobotPermission_action(_ context.Contex
 	return graphql.NewScalarFieldContext("RobotPermission", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_status(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23333,7 +23369,7 @@ func (ec *executionContext) fieldContext_ScanOverview_status(_ context.Context, 
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportStatus")
 }
 
-func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_severity(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23356,7 +23392,7 @@ func (ec *executionContext) fieldContext_ScanOverview_severity(_ context.Context
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "ScanReportSeverity")
 }
 
-func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23368,8 +23404,8 @@ func (ec *executionContext) _ScanOverview_summary(ctx context.Context, field gra
 			return obj.Summary, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
-			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
+			return ec.marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx, selections, v)
 		},
 		true,
 		true,
@@ -23388,7 +23424,7 @@ func (ec *executionContext) fieldContext_ScanOverview_summary(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_total(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23411,7 +23447,7 @@ func (ec *executionContext) fieldContext_ScanOverview_total(_ context.Context, f
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_fixable(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23434,7 +23470,7 @@ func (ec *executionContext) fieldContext_ScanOverview_fixable(_ context.Context,
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Int")
 }
 
-func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_scanner(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23466,7 +23502,7 @@ func (ec *executionContext) fieldContext_ScanOverview_scanner(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_startedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23489,7 +23525,7 @@ func (ec *executionContext) fieldContext_ScanOverview_startedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_finishedAt(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -23512,7 +23548,7 @@ func (ec *executionContext) fieldContext_ScanOverview_finishedAt(_ context.Conte
 	return graphql.NewScalarFieldContext("ScanOverview", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *model.ScanOverview) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScanOverview_reports(ctx context.Context, field graphql.CollectedField, obj *scan.Overview) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24296,7 +24332,7 @@ func (ec *executionContext) fieldContext_Scanner_updatedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Scanner", field, false, false, "Time")
 }
 
-func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_name(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24319,7 +24355,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_name(_ context.Context,
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_vendor(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24342,7 +24378,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_vendor(_ context.Contex
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_version(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24365,7 +24401,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_version(_ context.Conte
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_consumes(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24388,7 +24424,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_consumes(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *model.ScannerMetadata) (ret graphql.Marshaler) {
+func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field graphql.CollectedField, obj *scan.ScannerMetadata) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24411,7 +24447,7 @@ func (ec *executionContext) fieldContext_ScannerMetadata_produces(_ context.Cont
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
 }
 
-func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24434,7 +24470,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_critical(_ context.Cont
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_high(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24457,7 +24493,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_high(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_medium(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24480,7 +24516,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_medium(_ context.Contex
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_low(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24503,7 +24539,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_low(_ context.Context, 
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_none(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -24526,7 +24562,7 @@ func (ec *executionContext) fieldContext_SeveritySummary_none(_ context.Context,
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
 }
 
-func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *model.SeveritySummary) (ret graphql.Marshaler) {
+func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -32531,8 +32567,8 @@ func UnmarshalRobotPermissionInput(ctx context.Context, raw any) (schema.RobotPe
 	return out, err
 }
 
-func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (model.ScannerInput, error) {
-	var it model.ScannerInput
+func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj any) (scan.ScannerInput, error) {
+	var it scan.ScannerInput
 	if obj == nil {
 		return it, nil
 	}
@@ -32602,8 +32638,8 @@ func (ec *executionContext) unmarshalInputScannerInput(ctx context.Context, obj 
 //
 // ctx must come from a gqlgen request; outside one there is no unmarshaler to use
 // and the returned error says so.
-func UnmarshalScannerInput(ctx context.Context, raw any) (model.ScannerInput, error) {
-	var out model.ScannerInput
+func UnmarshalScannerInput(ctx context.Context, raw any) (scan.ScannerInput, error) {
+	var out scan.ScannerInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ScannerInput", raw, &out)
 	return out, err
 }
@@ -37372,6 +37408,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_myRole(ctx, field, obj)
 				})
+		case "myPermissions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_myPermissions(ctx, field, obj)
+				})
 		case "repositoryCount":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -38885,7 +38927,7 @@ func (ec *executionContext) _RobotPermission(ctx context.Context, sel ast.Select
 
 var scanOverviewImplementors = []string{"ScanOverview"}
 
-func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) _ScanOverview(ctx context.Context, sel ast.SelectionSet, obj *scan.Overview) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scanOverviewImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -39173,7 +39215,7 @@ func (ec *executionContext) _Scanner(ctx context.Context, sel ast.SelectionSet, 
 
 var scannerMetadataImplementors = []string{"ScannerMetadata"}
 
-func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.SelectionSet, obj *scan.ScannerMetadata) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, scannerMetadataImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -39226,7 +39268,7 @@ func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.Select
 
 var severitySummaryImplementors = []string{"SeveritySummary"}
 
-func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *scan.Summary) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, severitySummaryImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -41603,12 +41645,12 @@ func (ec *executionContext) marshalNScannerAuth2githubᚗcomᚋberthᚑregistry�
 	return v
 }
 
-func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerInput(ctx context.Context, v any) (model.ScannerInput, error) {
+func (ec *executionContext) unmarshalNScannerInput2githubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerInput(ctx context.Context, v any) (scan.ScannerInput, error) {
 	res, err := ec.unmarshalInputScannerInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *model.ScannerMetadata) graphql.Marshaler {
+func (ec *executionContext) marshalNScannerMetadata2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐScannerMetadata(ctx context.Context, sel ast.SelectionSet, v *scan.ScannerMetadata) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ScannerMetadata!")
 		return graphql.Null
@@ -41626,7 +41668,7 @@ func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistry
 	return v
 }
 
-func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐSeveritySummary(ctx context.Context, sel ast.SelectionSet, v *model.SeveritySummary) graphql.Marshaler {
+func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx context.Context, sel ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "SeveritySummary!")
 		return graphql.Null
@@ -43027,7 +43069,7 @@ func (ec *executionContext) marshalORole2ᚖgithubᚗcomᚋberthᚑregistryᚋbe
 	return v
 }
 
-func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScanOverview(ctx context.Context, sel ast.SelectionSet, v *model.ScanOverview) graphql.Marshaler {
+func (ec *executionContext) marshalOScanOverview2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐOverview(ctx context.Context, sel ast.SelectionSet, v *scan.Overview) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

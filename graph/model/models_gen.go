@@ -11,8 +11,6 @@ import (
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
-	"github.com/berth-registry/berth/ent/scanner"
-	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -247,56 +245,6 @@ type ReplicationPolicyPage struct {
 type ReplicationTaskPage struct {
 	Items []*ent.ReplicationTask `json:"items"`
 	Total int                    `json:"total"`
-}
-
-// An artifact's scan, summed over an index's children.
-type ScanOverview struct {
-	// RUNNING while any report is pending or running; else ERROR if any failed, STOPPED if any stopped, else SUCCESS.
-	Status scanreport.Status `json:"status"`
-	// The highest severity found (NONE when nothing was).
-	Severity scanreport.Severity `json:"severity"`
-	Summary  *SeveritySummary    `json:"summary"`
-	// Distinct vulnerabilities found.
-	Total int `json:"total"`
-	// Of those, how many have a fixed version.
-	Fixable    int          `json:"fixable"`
-	Scanner    *ent.Scanner `json:"scanner"`
-	StartedAt  time.Time    `json:"startedAt"`
-	FinishedAt *time.Time   `json:"finishedAt,omitempty"`
-	// The reports this overview sums: one per scanned image.
-	Reports []*ent.ScanReport `json:"reports"`
-}
-
-type ScannerInput struct {
-	Name        string  `json:"name"`
-	Description *string `json:"description,omitempty"`
-	// The adapter's base URL; /api/v1 is appended.
-	URL  string        `json:"url"`
-	Auth *scanner.Auth `json:"auth,omitempty"`
-	// user:password for BASIC, the token for BEARER, the key for API_KEY.
-	AccessCredential *string `json:"accessCredential,omitempty"`
-	SkipCertVerify   *bool   `json:"skipCertVerify,omitempty"`
-}
-
-// What an adapter says about itself.
-type ScannerMetadata struct {
-	Name    string `json:"name"`
-	Vendor  string `json:"vendor"`
-	Version string `json:"version"`
-	// Media types of the artifacts it scans.
-	Consumes []string `json:"consumes"`
-	// Report types it produces.
-	Produces []string `json:"produces"`
-}
-
-// Counts of vulnerabilities per severity.
-type SeveritySummary struct {
-	Critical int `json:"critical"`
-	High     int `json:"high"`
-	Medium   int `json:"medium"`
-	Low      int `json:"low"`
-	None     int `json:"none"`
-	Unknown  int `json:"unknown"`
 }
 
 type Subscription struct {

@@ -24,11 +24,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/server"
 )
 
@@ -92,6 +94,23 @@ func NewDatabase(t testing.TB) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// NewPool returns a pool (of at most four connections) on a new database with every migration
+// applied (Berth's and River's), closed and dropped when the test ends: for tests of a package's
+// SQL and services without a whole server.
+func NewPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, NewDatabase(t)+"&pool_max_conns=4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if err := migrations.Apply(ctx, pool, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatalf("migrate the test database: %v", err)
+	}
+	return pool
 }
 
 // Start runs a fresh Berth until the test ends. modify, if given, may change the configuration.

@@ -51,3 +51,50 @@ test('anonymous visitors of a public project see only its repositories', async (
   await expect(page.getByRole('heading', { level: 1, name: 'library' })).toBeVisible()
   await expect(page.getByRole('navigation', { name: 'Project sections' }).getByRole('link')).toHaveText(['Repositories'])
 })
+
+test('member controls follow myPermissions: a guest gets none, a project admin gets them', async ({ page }) => {
+  const suffix = randomBytes(3).toString('hex')
+  const projectName = `e2e-perms-${suffix}`
+  const password = 'E2e-password-3'
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  const projectID = await createProject(page, projectName)
+  for (const [username, role] of [
+    [`e2e-guest-${suffix}`, 'GUEST'],
+    [`e2e-padmin-${suffix}`, 'PROJECT_ADMIN'],
+  ]) {
+    await gql(page, 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { username, password } })
+    await gql(page, 'mutation($p: ID!, $u: String!, $r: Role!) { addMember(projectID: $p, username: $u, role: $r) { id } }', {
+      p: projectID,
+      u: username,
+      r: role,
+    })
+  }
+
+  // The page asks the server what the viewer may do in the project, and offers exactly that.
+  const membersAs = async (username: string) => {
+    await page.context().clearCookies()
+    await logIn(page, password, username)
+    await expect(page).toHaveURL(/\/projects$/)
+    const asked = page.waitForResponse(
+      (r) => r.url().endsWith('/graphql') && (r.request().postData() ?? '').includes('myPermissions') && (r.request().postData() ?? '').includes(`"projectID":"${projectID}"`),
+    )
+    await page.goto(`/projects/${projectName}/members`)
+    const answer = (await (await asked).json()) as { data: { myPermissions: string[] } }
+    await expect(page.getByRole('row').filter({ hasText: username })).toBeVisible()
+    return answer.data.myPermissions
+  }
+
+  const guest = await membersAs(`e2e-guest-${suffix}`)
+  expect(guest).toContain('member:read')
+  expect(guest).not.toContain('member:create')
+  await expect(page.getByRole('button', { name: 'Add member' })).toHaveCount(0)
+  await expect(page.getByRole('button', { name: /^Remove/ })).toHaveCount(0)
+  await expect(page.getByRole('button', { name: /^Save role of/ })).toHaveCount(0)
+
+  const projectAdmin = await membersAs(`e2e-padmin-${suffix}`)
+  expect(projectAdmin).toContain('member:create')
+  await expect(page.getByRole('button', { name: 'Add member' })).toBeVisible()
+  await expect(page.getByRole('button', { name: `Remove e2e-guest-${suffix}` })).toBeVisible()
+  await shot(page, 'members-project-admin')
+})

@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/worker/run"
 )
 
@@ -70,7 +71,9 @@ func (Args) InsertOpts() river.InsertOpts {
 // Table is where executions are recorded, for the shared run lifecycle.
 var Table = run.Table{Name: "cve_exports", What: "CVE export",
 	End: `status = d.status, finished_at = now(), status_text = CASE d.status WHEN 'STOPPED' THEN 'Stopped' ELSE 'Export failed' END,
-	error = d.why`}
+	error = d.why`,
+	StoppedBeforeStart: `status = 'STOPPED', status_text = 'Stopped before it started', finished_at = now()`,
+	Keep:               keptPerOwner, Scope: "owner"}
 
 // Timeout bounds one attempt: 1,000,000 rows take about 5 s, so this is billions of rows. A
 // worker that dies is noticed by its lease, not by this.
@@ -82,6 +85,7 @@ type Service struct {
 	db      *ent.Client
 	storage storagedriver.StorageDriver
 	log     *slog.Logger
+	access  *access // nil on workers: only Serving's copy answers callers
 }
 
 // NewService returns the export service over the registry's storage.
@@ -100,27 +104,18 @@ func (s *Service) Start(ctx context.Context, client *river.Client[pgx.Tx], owner
 	if err != nil {
 		return nil, err
 	}
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var id int
-	err = tx.QueryRow(ctx, `
+	id, trimmed, err := run.Start(ctx, s.pool, client, Table, run.New{
+		Record: func(ctx context.Context, tx pgx.Tx) (int, error) {
+			var id int
+			return id, tx.QueryRow(ctx, `
 INSERT INTO cve_exports (owner, owner_user_id, job_name, params, status, status_text, rows, estimated_rows, size, digest, file_path, error, created_at)
 VALUES ($1, $2, $3, $4, 'PENDING', 'Pending', 0, 0, 0, '', '', '', now()) RETURNING id`,
-		owner.Name, owner.UserID, jobName, raw).Scan(&id)
+				owner.Name, owner.UserID, jobName, raw).Scan(&id)
+		},
+		Job:   func(id int) river.JobArgs { return Args{ExportID: id} },
+		Scope: owner.Name,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("record export: %w", err)
-	}
-	if _, err := run.Insert(ctx, tx, client, Table, id, Args{ExportID: id}); err != nil {
-		return nil, err
-	}
-	trimmed, err := run.Trim(ctx, tx, Table, keptPerOwner, "owner", owner.Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return nil, err
 	}
 	for _, old := range trimmed {
@@ -140,24 +135,10 @@ func (s *Service) removeFiles(ctx context.Context, id int) {
 
 // Stop cancels a pending or running execution; a running one stops at its next row.
 func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.CVEExport, error) {
-	e, err := s.db.CVEExport.Get(ctx, id)
-	if err != nil {
+	if err := Table.Stop(ctx, s.pool, client, id); errors.Is(err, run.ErrNoRun) {
+		return nil, fault.NotFound(fmt.Sprintf("CVE export %d", id))
+	} else if err != nil {
 		return nil, err
-	}
-	if e.Status != cveexport.StatusPending && e.Status != cveexport.StatusRunning {
-		return e, nil
-	}
-	// One whose job had not started is stopped now.
-	err = s.db.CVEExport.Update().Where(cveexport.ID(id), cveexport.StatusEQ(cveexport.StatusPending)).
-		SetStatus(cveexport.StatusStopped).SetStatusText("Stopped before it started").SetFinishedAt(time.Now()).Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A running one records it itself, unless its worker is gone: then it is ended here.
-	if e.JobID != nil {
-		if err := run.Stop(ctx, s.pool, client, Table, id, *e.JobID); err != nil {
-			return nil, err
-		}
 	}
 	return s.db.CVEExport.Get(ctx, id)
 }
@@ -220,9 +201,9 @@ func (s *Service) Expire(ctx context.Context) (int, error) {
 // Worker writes executions' files.
 type Worker struct {
 	river.WorkerDefaults[Args]
-	svc  *Service
-	ttl  time.Duration
-	kick func() // dispatch recorded events now; nil waits for the dispatcher's sweep
+	svc    *Service
+	ttl    time.Duration
+	events *run.Announcer
 }
 
 // NewWorker returns the export worker; finished files are kept ttl (0: DefaultTTL) unless
@@ -231,7 +212,7 @@ func NewWorker(svc *Service, ttl time.Duration, kick func()) *Worker {
 	if ttl <= 0 {
 		ttl = DefaultTTL
 	}
-	return &Worker{svc: svc, ttl: ttl, kick: kick}
+	return &Worker{svc: svc, ttl: ttl, events: run.NewAnnouncer(svc.db, kick, svc.log)}
 }
 
 // Timeout bounds an attempt (see the constant).
@@ -239,14 +220,7 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // publish records a job event for e's owner (and admins) and has it dispatched.
 func (w *Worker) publish(ctx context.Context, e *ent.CVEExport, typ event.Type, rows int64) {
-	err := event.Record(context.WithoutCancel(ctx), w.svc.db, event.Event{Type: typ, Operator: e.Owner, JobID: int64(e.ID), Count: rows})
-	if err != nil {
-		w.svc.log.Warn("record export event", "export", e.ID, "err", err)
-		return
-	}
-	if w.kick != nil {
-		w.kick()
-	}
+	w.events.Announce(ctx, typ, e.Owner, e.ID, rows)
 }
 
 // Work writes the file: rows stream from PostgreSQL into the storage under a temporary name,
@@ -254,15 +228,9 @@ func (w *Worker) publish(ctx context.Context, e *ent.CVEExport, typ event.Type, 
 // most a temporary file, which the retry deletes before it starts over.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 	db := w.svc.db
-	e, err := db.CVEExport.Get(ctx, job.Args.ExportID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
-		return err
-	}
-	if e.Status != cveexport.StatusPending && e.Status != cveexport.StatusRunning {
-		return nil // finished or stopped already
+	e, ok, err := run.Claim(ctx, db.CVEExport.Get, job.Args.ExportID, func(e *ent.CVEExport) bool { return !run.Finished(e.Status) })
+	if !ok {
+		return err // finished or stopped already
 	}
 	var p Params
 	raw, _ := json.Marshal(e.Params)

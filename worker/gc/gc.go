@@ -43,13 +43,15 @@ const (
 )
 
 // ErrRunning is returned when a GC is asked for while another is pending or running.
-var ErrRunning = errors.New("a garbage collection is already running: wait for it or stop it")
+var ErrRunning = run.Busy("a garbage collection is already running: wait for it or stop it")
 
 // ErrUploadPurgeRunning is returned when an upload purge is asked for while another is pending or running.
-var ErrUploadPurgeRunning = errors.New("an upload purge is already running: wait for it or stop it")
+var ErrUploadPurgeRunning = run.Busy("an upload purge is already running: wait for it or stop it")
 
-// Table is where runs are recorded, for the shared run lifecycle.
-var Table = run.Table{Name: "gc_runs", What: "garbage collection", End: run.LogEnd}
+// Table is where runs are recorded, for the shared run lifecycle: the history keeps the newest
+// runs of each kind.
+var Table = run.Table{Name: "gc_runs", What: "garbage collection", End: run.LogEnd,
+	StoppedBeforeStart: run.LogStoppedBeforeStart, Keep: keptRuns, Scope: "kind"}
 
 // Timeout bounds one run: a GC of millions of blobs on an object store takes hours.
 const Timeout = 12 * time.Hour
@@ -97,99 +99,28 @@ type ArtifactDeleter interface {
 	DeleteArtifact(ctx context.Context, repo string, dgst digest.Digest) error
 }
 
-// Service starts and stops runs.
-type Service struct {
-	pool   *pgxpool.Pool
-	db     *ent.Client
-	window time.Duration
-}
-
-// NewService returns the GC service; window is how long a touched blob is never a candidate.
-func NewService(pool *pgxpool.Pool, db *ent.Client, window time.Duration) *Service {
-	return &Service{pool: pool, db: db, window: window}
-}
-
-// Start records a GC run and queues its job in one transaction: a run exists only with its job.
-// It returns ErrRunning while another GC is pending or running.
-func (s *Service) Start(ctx context.Context, client *river.Client[pgx.Tx], p Params, trigger gcrun.Trigger, operator string) (*ent.GCRun, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	id, err := start(ctx, s.pool, client, gcrun.KindGC, trigger, operator, p, s.window, 0)
-	if err != nil {
-		return nil, err
-	}
-	return s.db.GCRun.Get(ctx, id)
-}
-
-// PurgeUploads records an upload purge (uploads older than age) and queues its job.
-func (s *Service) PurgeUploads(ctx context.Context, client *river.Client[pgx.Tx], age time.Duration, dryRun bool, trigger gcrun.Trigger, operator string) (*ent.GCRun, error) {
-	if age < time.Hour {
-		return nil, fmt.Errorf("upload age must be at least 1 hour, not %s", age)
-	}
-	id, err := start(ctx, s.pool, client, gcrun.KindUploadPurge, trigger, operator, Params{DryRun: dryRun, Workers: 1}, 0, age)
-	if err != nil {
-		return nil, err
-	}
-	return s.db.GCRun.Get(ctx, id)
-}
-
+// start records a run of kind and queues its job (see run.Start).
 func start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx], kind gcrun.Kind, trigger gcrun.Trigger,
 	operator string, p Params, window, uploadAge time.Duration) (int, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return 0, err
+	busy := ErrRunning
+	if kind == gcrun.KindUploadPurge {
+		busy = ErrUploadPurgeRunning
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var id int
-	err = tx.QueryRow(ctx, `
+	id, _, err := run.Start(ctx, pool, client, Table, run.New{
+		Record: func(ctx context.Context, tx pgx.Tx) (int, error) {
+			var id int
+			return id, tx.QueryRow(ctx, `
 INSERT INTO gc_runs (kind, status, trigger, dry_run, delete_untagged, remove_orphans, workers, window_seconds,
 	upload_age_seconds, log, operator, created_at)
 VALUES ($1, 'PENDING', $2, $3, $4, $5, $6, $7, $8, '', $9, now()) RETURNING id`,
-		string(kind), string(trigger), p.DryRun, p.DeleteUntagged, p.RemoveOrphans, p.Workers,
-		int64(window/time.Second), int64(uploadAge/time.Second), operator).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("record %s run: %w", kind, err)
-	}
-	// One GC at a time, whichever replica or schedule asks: the job is unique while queued or running.
-	if _, err := run.Insert(ctx, tx, client, Table, id, Args{RunID: id, RunKind: string(kind)}); err != nil {
-		if errors.Is(err, run.ErrBusy) {
-			if kind == gcrun.KindGC {
-				return 0, ErrRunning
-			}
-			return 0, ErrUploadPurgeRunning
-		}
-		return 0, err
-	}
-	// The history keeps the newest runs of each kind only.
-	if _, err := run.Trim(ctx, tx, Table, keptRuns, "kind", string(kind)); err != nil {
-		return 0, err
-	}
-	return id, tx.Commit(ctx)
-}
-
-// Stop cancels a pending or running run; a running one stops after the items in hand.
-func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.GCRun, error) {
-	r, err := s.db.GCRun.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != gcrun.StatusPending && r.Status != gcrun.StatusRunning {
-		return r, nil
-	}
-	// A run whose job had not started is stopped now.
-	err = s.db.GCRun.Update().Where(gcrun.ID(id), gcrun.StatusEQ(gcrun.StatusPending)).
-		SetStatus(gcrun.StatusStopped).SetEndedAt(time.Now()).SetLog(r.Log + "stopped before it started\n").Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A running one records it itself, unless its worker is gone: then it is ended here.
-	if r.JobID != nil {
-		if err := run.Stop(ctx, s.pool, client, Table, id, *r.JobID); err != nil {
-			return nil, err
-		}
-	}
-	return s.db.GCRun.Get(ctx, id)
+				string(kind), string(trigger), p.DryRun, p.DeleteUntagged, p.RemoveOrphans, p.Workers,
+				int64(window/time.Second), int64(uploadAge/time.Second), operator).Scan(&id)
+		},
+		Job:   func(id int) river.JobArgs { return Args{RunID: id, RunKind: string(kind)} },
+		Scope: string(kind),
+		Busy:  busy,
+	})
+	return id, err
 }
 
 // Worker performs runs.
@@ -199,13 +130,13 @@ type Worker struct {
 	driver    storagedriver.StorageDriver
 	artifacts ArtifactDeleter
 	log       *slog.Logger
-	kick      func() // dispatch recorded events now; nil waits for the dispatcher's sweep
+	events    *run.Announcer
 }
 
 // NewWorker returns the run worker: it deletes through driver, and untagged artifacts through
 // artifacts; kick, if not nil, has progress events dispatched at once.
 func NewWorker(db *ent.Client, driver storagedriver.StorageDriver, artifacts ArtifactDeleter, log *slog.Logger, kick func()) *Worker {
-	return &Worker{db: db, driver: driver, artifacts: artifacts, log: log, kick: kick}
+	return &Worker{db: db, driver: driver, artifacts: artifacts, log: log, events: run.NewAnnouncer(db, kick, log)}
 }
 
 // Timeout: a GC of millions of blobs on an object store takes hours.
@@ -213,15 +144,9 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work performs the run the job names.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	gr, err := w.db.GCRun.Get(ctx, job.Args.RunID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
+	gr, ok, err := run.Claim(ctx, w.db.GCRun.Get, job.Args.RunID, func(r *ent.GCRun) bool { return r.Status == gcrun.StatusPending })
+	if !ok {
 		return err
-	}
-	if gr.Status != gcrun.StatusPending {
-		return nil
 	}
 	lease := run.From(ctx)
 	if lease == nil {
@@ -267,11 +192,8 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
 }
 
 // event records a GC_* event for subscribers.
-func (w *Worker) event(ctx context.Context, run *ent.GCRun, typ event.Type, n int64) {
-	err := event.Record(context.WithoutCancel(ctx), w.db, event.Event{Type: typ, Operator: run.Operator, JobID: int64(run.ID), Count: n})
-	if err == nil && w.kick != nil {
-		w.kick()
-	}
+func (w *Worker) event(ctx context.Context, gr *ent.GCRun, typ event.Type, n int64) {
+	w.events.Announce(ctx, typ, gr.Operator, gr.ID, n)
 }
 
 func describe(run *ent.GCRun) string {
@@ -304,7 +226,7 @@ type runState struct {
 func (r *runState) logf(format string, args ...any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.log.WriteString(time.Now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n")
+	r.log.WriteString(run.Line(format, args...))
 }
 
 // fail records one item that could not be deleted: logged (up to a bound) and counted.

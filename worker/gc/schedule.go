@@ -9,101 +9,43 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
-	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/ent/gcrun"
-	"github.com/berth-registry/berth/worker/schedule"
+	"github.com/berth-registry/berth/worker/run"
 )
 
 // Schedule is when GC runs by itself and with which parameters, kept in the settings table.
-type Schedule struct {
-	schedule.Schedule
-	Params Params `json:"params"`
-}
+type Schedule = run.Schedule[Params]
 
-const scheduleKey = "gc.schedule"
-
-// Validate checks the schedule and its parameters.
-func (s Schedule) Validate() error {
-	if err := s.Schedule.Validate(); err != nil {
-		return err
-	}
-	return s.Params.Validate()
-}
-
-// LoadSchedule reads the GC schedule (NONE if never set).
-func LoadSchedule(ctx context.Context, pool *pgxpool.Pool) (Schedule, error) {
-	s := Schedule{Schedule: schedule.Schedule{Kind: schedule.None}, Params: Params{Workers: 1}}
-	return s, audit.LoadSetting(ctx, pool, scheduleKey, &s)
-}
-
-// SaveSchedule validates and stores a schedule; it counts from now.
-func SaveSchedule(ctx context.Context, pool *pgxpool.Pool, s Schedule) (Schedule, error) {
-	if err := s.Validate(); err != nil {
-		return s, err
-	}
-	s.UpdatedAt = time.Now().UTC()
-	return s, audit.SaveSetting(ctx, pool, scheduleKey, s)
+// schedules is the GC schedule's store: one worker by default, the parameters always checked.
+func schedules(pool *pgxpool.Pool) *run.Schedules[Params] {
+	return run.NewSchedules(pool, "gc.schedule", Params{Workers: 1}, func(s Schedule) error { return s.Params.Validate() })
 }
 
 // SchedulerArgs is the periodic job (every minute, on River's elected leader) that starts a
 // scheduled GC when one is due.
-type SchedulerArgs struct{}
+type SchedulerArgs struct{ run.Minutely }
 
 // Kind names the job in River's table.
 func (SchedulerArgs) Kind() string { return "gc_scheduler" }
 
-// InsertOpts makes it unique per minute.
-func (SchedulerArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
-}
-
-// Scheduler starts scheduled GC runs.
-type Scheduler struct {
-	river.WorkerDefaults[SchedulerArgs]
-	pool   *pgxpool.Pool
-	window time.Duration
-}
-
-// NewScheduler returns the scheduler worker.
-func NewScheduler(pool *pgxpool.Pool, window time.Duration) *Scheduler {
-	return &Scheduler{pool: pool, window: window}
-}
-
-// Work starts a run if the schedule says one is due. A GC still running when the next is due
-// makes this one skip: the schedule moves on.
-func (w *Scheduler) Work(ctx context.Context, job *river.Job[SchedulerArgs]) error {
-	s, err := LoadSchedule(ctx, w.pool)
-	if err != nil {
+// NewScheduler returns the scheduler worker: a GC still running when the next is due makes this
+// one skip.
+func NewScheduler(pool *pgxpool.Pool, window time.Duration) *run.Scheduler[SchedulerArgs, Params] {
+	return run.NewScheduler[SchedulerArgs](schedules(pool), func(ctx context.Context, client *river.Client[pgx.Tx], p Params) error {
+		_, err := start(ctx, pool, client, gcrun.KindGC, gcrun.TriggerSchedule, "scheduler", p, window, 0)
 		return err
-	}
-	if !s.Due(time.Now()) {
-		return nil
-	}
-	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := start(ctx, w.pool, client, gcrun.KindGC, gcrun.TriggerSchedule, "scheduler", s.Params, w.window, 0); err != nil && !errors.Is(err, ErrRunning) {
-		return err
-	}
-	now := time.Now().UTC()
-	s.LastRunAt = &now
-	return audit.SaveSetting(ctx, w.pool, scheduleKey, s)
+	})
 }
 
 // UploadPurgeArgs is the periodic job that starts an upload purge every configured interval.
 type UploadPurgeArgs struct {
-	Age    time.Duration `json:"age"`
-	DryRun bool          `json:"dry_run"`
+	run.Hourly               // unique per hour, so replicas never queue it twice
+	Age        time.Duration `json:"age"`
+	DryRun     bool          `json:"dry_run"`
 }
 
 // Kind names the job in River's table.
 func (UploadPurgeArgs) Kind() string { return "upload_purge_scheduler" }
-
-// InsertOpts makes it unique per hour, so replicas never queue it twice.
-func (UploadPurgeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Hour}}
-}
 
 // UploadPurgeScheduler records and queues a scheduled upload purge.
 type UploadPurgeScheduler struct {

@@ -16,7 +16,6 @@ import (
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/purgerun"
-	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/purge"
 )
@@ -29,16 +28,8 @@ type bundle struct {
 
 func setup(t *testing.T) bundle {
 	t.Helper()
-	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, servertest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	pool := servertest.NewPool(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := migrations.Apply(ctx, pool, log); err != nil {
-		t.Fatal(err)
-	}
 	db := ent.NewClient(ent.Driver(entsql.OpenDB(dialect.Postgres, stdlib.OpenDBFromPool(pool))))
 	return bundle{pool: pool, db: db, worker: purge.NewWorker(db, log, nil)}
 }

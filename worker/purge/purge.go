@@ -7,7 +7,6 @@ package purge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -71,102 +70,47 @@ func (Args) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: run.Unique(false)}
 }
 
-// Table is where runs are recorded, for the shared run lifecycle.
-var Table = run.Table{Name: "purge_runs", What: "audit purge", End: run.LogEnd}
+// Table is where runs are recorded, for the shared run lifecycle: the history keeps the newest.
+var Table = run.Table{Name: "purge_runs", What: "audit purge", End: run.LogEnd,
+	StoppedBeforeStart: run.LogStoppedBeforeStart, Keep: keptRuns}
 
 // ErrRunning is returned when a purge is asked for while another is queued or running.
-var ErrRunning = errors.New("an audit purge is already running: wait for it or stop it")
+var ErrRunning = run.Busy("an audit purge is already running: wait for it or stop it")
 
 // Timeout bounds one run: a purge of tens of millions of rows takes minutes, not hours.
 const Timeout = 6 * time.Hour
 
-// Service starts and stops runs.
-type Service struct {
-	pool *pgxpool.Pool
-	db   *ent.Client
-}
-
-// NewService returns the purge service.
-func NewService(pool *pgxpool.Pool, db *ent.Client) *Service { return &Service{pool: pool, db: db} }
-
-// Start records a run and queues its job in one transaction: a run exists only with its job.
-func (s *Service) Start(ctx context.Context, client *river.Client[pgx.Tx], p Params, trigger purgerun.Trigger, operator string) (*ent.PurgeRun, error) {
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	id, err := start(ctx, s.pool, client, p, trigger, operator)
-	if err != nil {
-		return nil, err
-	}
-	return s.db.PurgeRun.Get(ctx, id)
-}
-
+// start records a run and queues its job (see run.Start).
 func start(ctx context.Context, pool *pgxpool.Pool, client *river.Client[pgx.Tx], p Params, trigger purgerun.Trigger, operator string) (int, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	var id int
 	ops := p.Operations
 	if ops == nil {
 		ops = []string{}
 	}
-	err = tx.QueryRow(ctx, `
+	id, _, err := run.Start(ctx, pool, client, Table, run.New{
+		Record: func(ctx context.Context, tx pgx.Tx) (int, error) {
+			var id int
+			return id, tx.QueryRow(ctx, `
 INSERT INTO purge_runs (status, trigger, retention_hours, operations, dry_run, rows_purged, log, operator, created_at)
 VALUES ('PENDING', $1, $2, $3, $4, 0, '', $5, now()) RETURNING id`,
-		string(trigger), p.RetentionHours, ops, p.DryRun, operator).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("record purge run: %w", err)
-	}
-	if _, err := run.Insert(ctx, tx, client, Table, id, Args{RunID: id}); err != nil {
-		if errors.Is(err, run.ErrBusy) {
-			return 0, ErrRunning
-		}
-		return 0, err
-	}
-	// The history keeps the newest runs only.
-	if _, err := run.Trim(ctx, tx, Table, keptRuns, "", nil); err != nil {
-		return 0, err
-	}
-	return id, tx.Commit(ctx)
-}
-
-// Stop cancels a pending or running run; a running one stops after its current batch.
-func (s *Service) Stop(ctx context.Context, client *river.Client[pgx.Tx], id int) (*ent.PurgeRun, error) {
-	r, err := s.db.PurgeRun.Get(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != purgerun.StatusPending && r.Status != purgerun.StatusRunning {
-		return r, nil
-	}
-	// A run whose job had not started is stopped now.
-	err = s.db.PurgeRun.Update().Where(purgerun.ID(id), purgerun.StatusEQ(purgerun.StatusPending)).
-		SetStatus(purgerun.StatusStopped).SetEndedAt(time.Now()).SetLog(r.Log + "stopped before it started\n").Exec(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A running one records it itself, unless its worker is gone: then it is ended here.
-	if r.JobID != nil {
-		if err := run.Stop(ctx, s.pool, client, Table, id, *r.JobID); err != nil {
-			return nil, err
-		}
-	}
-	return s.db.PurgeRun.Get(ctx, id)
+				string(trigger), p.RetentionHours, ops, p.DryRun, operator).Scan(&id)
+		},
+		Job:  func(id int) river.JobArgs { return Args{RunID: id} },
+		Busy: ErrRunning,
+	})
+	return id, err
 }
 
 // Worker performs runs.
 type Worker struct {
 	river.WorkerDefaults[Args]
-	db   *ent.Client
-	log  *slog.Logger
-	kick func() // dispatch recorded events now; nil waits for the dispatcher's sweep
+	db     *ent.Client
+	log    *slog.Logger
+	events *run.Announcer
 }
 
 // NewWorker returns the run worker; kick, if not nil, has progress events dispatched at once.
 func NewWorker(db *ent.Client, log *slog.Logger, kick func()) *Worker {
-	return &Worker{db: db, log: log, kick: kick}
+	return &Worker{db: db, log: log, events: run.NewAnnouncer(db, kick, log)}
 }
 
 // purgeable is the condition, beside age and operation, for deleting an entry: it is forwarded,
@@ -190,11 +134,8 @@ func (w *Worker) keptLine(run *ent.PurgeRun, kept int64, dryRun bool) string {
 }
 
 // progress records a PURGE_PROGRESS or PURGE_COMPLETED event for subscribers.
-func (w *Worker) progress(ctx context.Context, run *ent.PurgeRun, typ event.Type, rows int64) {
-	err := event.Record(context.WithoutCancel(ctx), w.db, event.Event{Type: typ, Operator: run.Operator, JobID: int64(run.ID), Count: rows})
-	if err == nil && w.kick != nil {
-		w.kick()
-	}
+func (w *Worker) progress(ctx context.Context, pr *ent.PurgeRun, typ event.Type, rows int64) {
+	w.events.Announce(ctx, typ, pr.Operator, pr.ID, rows)
 }
 
 // Timeout bounds a run (see the constant).
@@ -202,20 +143,12 @@ func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return Timeout }
 
 // Work deletes (or counts) the matching entries in batches, recording progress after each.
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	pr, err := w.db.PurgeRun.Get(ctx, job.Args.RunID)
-	if ent.IsNotFound(err) {
-		return river.JobCancel(err)
-	}
-	if err != nil {
+	pr, ok, err := run.Claim(ctx, w.db.PurgeRun.Get, job.Args.RunID, func(r *ent.PurgeRun) bool { return r.Status == purgerun.StatusPending })
+	if !ok {
 		return err
 	}
-	if pr.Status != purgerun.StatusPending {
-		return nil
-	}
 	cutoff := time.Now().Add(-time.Duration(pr.RetentionHours) * time.Hour)
-	logf := func(format string, args ...any) string {
-		return time.Now().UTC().Format(time.RFC3339) + " " + fmt.Sprintf(format, args...) + "\n"
-	}
+	logf := run.Line
 	pr, err = pr.Update().SetStatus(purgerun.StatusRunning).SetStartedAt(time.Now()).
 		SetLog(logf("purging entries before %s with operations [%s]%s", cutoff.UTC().Format(time.RFC3339),
 			strings.Join(pr.Operations, ", "), map[bool]string{true: " (dry run)"}[pr.DryRun])).Save(ctx)
@@ -320,102 +253,37 @@ func (w *Worker) scanRow(ctx context.Context, query string, args []any, dest ...
 	return rows.Scan(dest...)
 }
 
-// ScheduleKind says when scheduled purges run.
-type ScheduleKind = schedule.Kind
-
-// The schedule kinds; CUSTOM uses Schedule.Cron.
-const (
-	ScheduleNone   = schedule.None
-	ScheduleHourly = schedule.Hourly
-	ScheduleDaily  = schedule.Daily
-	ScheduleWeekly = schedule.Weekly
-	ScheduleCustom = schedule.Custom
-)
-
 // Schedule is the purge schedule, kept in the settings table.
-type Schedule struct {
-	Kind      ScheduleKind `json:"kind"`
-	Cron      string       `json:"cron"`
-	Params    Params       `json:"params"`
-	UpdatedAt time.Time    `json:"updated_at"`
-	LastRunAt *time.Time   `json:"last_run_at"`
-}
+type Schedule = run.Schedule[Params]
 
-const scheduleKey = "audit.purge_schedule"
-
-// rule is the schedule's timing, which worker/schedule interprets.
-func (s Schedule) rule() schedule.Schedule {
-	return schedule.Schedule{Kind: s.Kind, Cron: s.Cron, UpdatedAt: s.UpdatedAt, LastRunAt: s.LastRunAt}
-}
-
-// Next is when the schedule next runs after the last run (or its last change), or nil.
-func (s Schedule) Next() *time.Time { return s.rule().Next() }
-
-// Validate checks the kind, the cron expression and the parameters.
-func (s Schedule) Validate() error {
-	if err := s.rule().Validate(); err != nil {
-		return err
-	}
-	if s.Kind == ScheduleNone {
-		return nil
-	}
-	return s.Params.Validate()
-}
-
-// LoadSchedule reads the schedule (NONE if never set).
-func LoadSchedule(ctx context.Context, pool *pgxpool.Pool) (Schedule, error) {
-	s := Schedule{Kind: ScheduleNone, Params: Params{RetentionHours: 720, Operations: []string{audit.OpPull}}}
-	return s, audit.LoadSetting(ctx, pool, scheduleKey, &s)
-}
-
-// SaveSchedule validates and stores a schedule; it counts from now.
-func SaveSchedule(ctx context.Context, pool *pgxpool.Pool, s Schedule) (Schedule, error) {
-	if err := s.Validate(); err != nil {
-		return s, err
-	}
-	s.UpdatedAt = time.Now().UTC()
-	return s, audit.SaveSetting(ctx, pool, scheduleKey, s)
+// schedules is the purge schedule's store: a month of pulls by default; the parameters matter
+// (and are checked) only when it runs.
+func schedules(pool *pgxpool.Pool) *run.Schedules[Params] {
+	return run.NewSchedules(pool, "audit.purge_schedule", Params{RetentionHours: 720, Operations: []string{audit.OpPull}},
+		func(s Schedule) error {
+			if s.Kind == schedule.None {
+				return nil
+			}
+			return s.Params.Validate()
+		})
 }
 
 // SchedulerArgs is the periodic job (every minute, on River's elected leader) that starts a
 // scheduled run when one is due.
-type SchedulerArgs struct{}
+type SchedulerArgs struct{ run.Minutely }
 
 // Kind names the job in River's table.
 func (SchedulerArgs) Kind() string { return "audit_purge_scheduler" }
 
-// InsertOpts makes it unique per minute.
-func (SchedulerArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByPeriod: time.Minute}}
-}
-
-// Scheduler starts scheduled runs.
-type Scheduler struct {
-	river.WorkerDefaults[SchedulerArgs]
-	pool *pgxpool.Pool
-}
-
 // NewScheduler returns the scheduler worker.
-func NewScheduler(pool *pgxpool.Pool) *Scheduler { return &Scheduler{pool: pool} }
+func NewScheduler(pool *pgxpool.Pool) *run.Scheduler[SchedulerArgs, Params] {
+	return run.NewScheduler[SchedulerArgs](schedules(pool), func(ctx context.Context, client *river.Client[pgx.Tx], p Params) error {
+		_, err := start(ctx, pool, client, p, purgerun.TriggerSchedule, "scheduler")
+		return err
+	})
+}
 
-// Work starts a run if the schedule says one is due.
-func (w *Scheduler) Work(ctx context.Context, job *river.Job[SchedulerArgs]) error {
-	s, err := LoadSchedule(ctx, w.pool)
-	if err != nil {
-		return err
-	}
-	next := s.Next()
-	if next == nil || next.After(time.Now()) {
-		return nil
-	}
-	client, err := river.ClientFromContextSafely[pgx.Tx](ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := start(ctx, w.pool, client, s.Params, purgerun.TriggerSchedule, "scheduler"); err != nil && !errors.Is(err, ErrRunning) {
-		return err
-	}
-	now := time.Now().UTC()
-	s.LastRunAt = &now
-	return audit.SaveSetting(ctx, w.pool, scheduleKey, s)
+// LoadSchedule reads the schedule (NONE if never set), for callers that have authorized their own.
+func LoadSchedule(ctx context.Context, pool *pgxpool.Pool) (Schedule, error) {
+	return schedules(pool).Load(ctx)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berth-registry/berth/worker/purge"
+	"github.com/berth-registry/berth/worker/schedule"
 )
 
 func TestParamsValidate(t *testing.T) {
@@ -36,13 +37,13 @@ func TestScheduleNext(t *testing.T) {
 		s    purge.Schedule
 		want *time.Time
 	}{
-		{purge.Schedule{Kind: purge.ScheduleNone, UpdatedAt: base, Params: p}, nil},
-		{purge.Schedule{Kind: purge.ScheduleHourly, UpdatedAt: base, Params: p}, ptr(time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC))},
-		{purge.Schedule{Kind: purge.ScheduleDaily, UpdatedAt: base, Params: p}, ptr(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))},
-		{purge.Schedule{Kind: purge.ScheduleWeekly, UpdatedAt: base, Params: p}, ptr(time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC))}, // a Sunday
-		{purge.Schedule{Kind: purge.ScheduleCustom, Cron: "15 */6 * * *", UpdatedAt: base, Params: p}, ptr(time.Date(2026, 11, 23, 12, 15, 0, 0, time.UTC))},
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.None, UpdatedAt: base}, Params: p}, nil},
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Hourly, UpdatedAt: base}, Params: p}, ptr(time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC))},
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Daily, UpdatedAt: base}, Params: p}, ptr(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))},
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Weekly, UpdatedAt: base}, Params: p}, ptr(time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC))}, // a Sunday
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Custom, Cron: "15 */6 * * *", UpdatedAt: base}, Params: p}, ptr(time.Date(2026, 11, 23, 12, 15, 0, 0, time.UTC))},
 		// After a run, the next one counts from the run.
-		{purge.Schedule{Kind: purge.ScheduleHourly, UpdatedAt: base, LastRunAt: &last, Params: p}, ptr(time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC))},
+		{purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Hourly, UpdatedAt: base, LastRunAt: &last}, Params: p}, ptr(time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC))},
 	} {
 		got := c.s.Next()
 		if (got == nil) != (c.want == nil) || (got != nil && !got.Equal(*c.want)) {
@@ -52,10 +53,10 @@ func TestScheduleNext(t *testing.T) {
 			t.Errorf("%s: %v", c.s.Kind, err)
 		}
 	}
-	if err := (purge.Schedule{Kind: purge.ScheduleCustom, Cron: "every day", Params: p}).Validate(); err == nil || !strings.Contains(err.Error(), "cron") {
+	if err := (purge.Schedule{Schedule: schedule.Schedule{Kind: schedule.Custom, Cron: "every day"}, Params: p}).Validate(); err == nil || !strings.Contains(err.Error(), "cron") {
 		t.Errorf("a bad cron expression was accepted: %v", err)
 	}
-	if err := (purge.Schedule{Kind: "MONTHLY", Params: p}).Validate(); err == nil {
+	if err := (purge.Schedule{Schedule: schedule.Schedule{Kind: "MONTHLY"}, Params: p}).Validate(); err == nil {
 		t.Error("an unknown schedule kind was accepted")
 	}
 }

@@ -35,7 +35,8 @@ import (
 )
 
 // Table is where executions are recorded, for the shared run lifecycle.
-var Table = run.Table{Name: "replication_executions", What: "replication", End: run.LogEnd}
+var Table = run.Table{Name: "replication_executions", What: "replication", End: run.LogEnd,
+	StoppedBeforeStart: run.LogStoppedBeforeStart, Keep: keptExecutions, Scope: "policy_id"}
 
 // Timeout bounds one attempt of an execution.
 const Timeout = 24 * time.Hour
@@ -445,7 +446,7 @@ VALUES ($1, 'PENDING', $2, $3, '', $4, now()) ON CONFLICT (policy_id, event_id) 
 	if _, err := run.Insert(ctx, tx, jobs, Table, id, Args{ExecutionID: id, EventID: eventID}); err != nil {
 		return 0, err
 	}
-	if _, err := run.Trim(ctx, tx, Table, keptExecutions, "policy_id", policyID); err != nil {
+	if _, err := run.Trim(ctx, tx, Table, policyID); err != nil {
 		return 0, err
 	}
 	return id, nil
@@ -463,18 +464,12 @@ func (s *Service) Stop(ctx context.Context, id int) (*ent.ReplicationExecution, 
 	if e.Status != replicationexecution.StatusPending && e.Status != replicationexecution.StatusRunning {
 		return e, nil
 	}
-	if e.JobID != nil {
-		if err := run.Stop(ctx, s.pool, s.jobs, Table, id, *e.JobID); err != nil {
-			return nil, err
-		}
+	if err := Table.Stop(ctx, s.pool, s.jobs, id); err != nil {
+		return nil, err
 	}
-	// Whatever the job did not get to is stopped, and a run the job had not started ends here.
+	// Whatever the job did not get to is stopped.
 	if _, err := s.pool.Exec(ctx, `UPDATE replication_tasks SET status = 'STOPPED', ended_at = now()
 WHERE execution_id = $1 AND status IN ('PENDING')`, id); err != nil {
-		return nil, fmt.Errorf("stop replication execution %d: %w", id, err)
-	}
-	if _, err := s.pool.Exec(ctx, `UPDATE replication_executions SET status = 'STOPPED', ended_at = now(),
-	log = log || $2 WHERE id = $1 AND status = 'PENDING'`, id, run.Line("stopped before it started")); err != nil {
 		return nil, fmt.Errorf("stop replication execution %d: %w", id, err)
 	}
 	if err := recount(ctx, s.pool, id); err != nil {

@@ -23,6 +23,13 @@ type Table struct {
 	// End is the SET list that ends a run: `d.status` is the final status (ERROR or STOPPED)
 	// and `d.why` the line that says why, without a timestamp; `r` is the run's row.
 	End string
+	// StoppedBeforeStart is the SET list that ends a PENDING run stopped before its job took it.
+	StoppedBeforeStart string
+	// Keep is how many runs the history keeps (per value of Scope, if set); older finished
+	// ones are deleted when a run starts. Zero keeps them all.
+	Keep int
+	// Scope, if not empty, is the column whose value the history is kept per (an owner, a kind).
+	Scope string
 }
 
 // Cleanup runs after each reconciliation, for state that dead attempts leave behind (garbage
@@ -206,3 +213,6 @@ func Line(format string, args ...any) string {
 // LogEnd is the End of tables that keep a text log and an ended_at (gc_runs, purge_runs).
 const LogEnd = `status = d.status, ended_at = now(),
 	log = r.log || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' ' || d.why || E'\n'`
+
+// LogStoppedBeforeStart is the StoppedBeforeStart of tables that keep a text log and an ended_at.
+const LogStoppedBeforeStart = `status = 'STOPPED', ended_at = now(), log = log || E'stopped before it started\n'`

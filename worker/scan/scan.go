@@ -61,8 +61,9 @@ var ErrNotScannable = errors.New("the artifact is not an image or an index of im
 
 // Service starts and stops scans; resolvers and the push trigger call it.
 type Service struct {
-	pool *pgxpool.Pool
-	db   *ent.Client
+	pool   *pgxpool.Pool
+	db     *ent.Client
+	access *Callers // nil on workers and in the registry: only Serving's copy answers callers
 }
 
 // NewService returns the scan service.

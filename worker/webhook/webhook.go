@@ -2,7 +2,8 @@
 // dispatched events into delivery rows and River jobs (in the dispatcher's transaction, so none is
 // lost or doubled), sends them with retries and exponential back-off, signs every body with
 // HMAC-SHA256, and keeps the history of each delivery. Receivers never slow a push: everything
-// here runs after the push has answered.
+// here runs after the push has answered. Policies is the policy domain service: who may see and
+// change a project's policies and what a policy must hold.
 package webhook
 
 import (

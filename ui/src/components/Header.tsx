@@ -4,6 +4,8 @@ import { useMutation } from 'urql'
 import { graphql } from '../gql'
 import { useRestartSession } from '../session'
 import { ErrorMessage } from './ErrorMessage'
+import { adminSections } from '../pages/admin/AdminHead'
+import { usePermissions } from './permissions'
 import { useViewer, type Viewer } from './viewer'
 
 const LogoutMutation = graphql(`
@@ -15,6 +17,8 @@ const LogoutMutation = graphql(`
 /** Header is the bar on every page but the login form: the name, the navigation and the user menu. */
 export function Header() {
   const { viewer } = useViewer()
+  const system = usePermissions(null)
+  const administration = adminSections.some((s) => system.can(s.read))
   const location = useLocation()
   const next = encodeURIComponent(location.pathname + location.search)
   return (
@@ -25,7 +29,7 @@ export function Header() {
       <nav aria-label="Main">
         <NavLink to="/projects">Projects</NavLink>
         {viewer && !viewer.anonymous && <NavLink to="/exports">CVE exports</NavLink>}
-        {viewer?.admin && <NavLink to="/admin">Administration</NavLink>}
+        {administration && <NavLink to="/admin">Administration</NavLink>}
       </nav>
       <div className="header-end">
         {viewer && viewer.anonymous && (

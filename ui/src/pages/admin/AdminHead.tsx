@@ -1,13 +1,38 @@
 import type { ReactNode } from 'react'
 import { Link, NavLink } from 'react-router'
-import { useViewer } from '../../components/viewer'
+import { type Action, usePermissions } from '../../components/permissions'
+
+/** adminSections are the pages of Administration, each with the system action that reads it. */
+export const adminSections: { to: string; label: string; read: Action }[] = [
+  { to: '/admin/users', label: 'Users', read: 'user:list' },
+  { to: '/admin/robots', label: 'Robot accounts', read: 'robot:read' },
+  { to: '/admin/audit-log', label: 'Audit log', read: 'audit-log:list' },
+  { to: '/admin/configuration', label: 'Configuration', read: 'configuration:read' },
+  { to: '/admin/scanners', label: 'Scanners', read: 'scanner:read' },
+  { to: '/admin/replication', label: 'Replication', read: 'replication:read' },
+  { to: '/admin/clean-up', label: 'Clean Up', read: 'garbage-collection:read' },
+]
 
 /**
  * AdminHead is the top of every Administration page: the breadcrumb, the page's title and the
- * sections of Administration. For anyone but a system admin it says so instead of the page.
+ * sections of Administration the viewer may read. A viewer the server does not allow to read the
+ * page (read) is told so instead of the page; the page's own controls (actions) are offered to
+ * those it allows to manage (manage, else read).
  */
-export function AdminHead({ title, actions, children }: { title: string; actions?: ReactNode; children: ReactNode }) {
-  const { viewer } = useViewer()
+export function AdminHead({
+  title,
+  read,
+  manage,
+  actions,
+  children,
+}: {
+  title: string
+  read: Action
+  manage?: Action
+  actions?: ReactNode
+  children: ReactNode
+}) {
+  const { can, ready } = usePermissions(null)
   return (
     <>
       <nav aria-label="Breadcrumb" className="breadcrumb">
@@ -15,18 +40,18 @@ export function AdminHead({ title, actions, children }: { title: string; actions
       </nav>
       <div className="page-head">
         <h1>{title}</h1>
-        {viewer?.admin && actions}
+        {can(manage ?? read) && actions}
       </div>
       <nav aria-label="Administration sections" className="tabs">
-        <NavLink to="/admin/users">Users</NavLink>
-        <NavLink to="/admin/robots">Robot accounts</NavLink>
-        <NavLink to="/admin/audit-log">Audit log</NavLink>
-        <NavLink to="/admin/configuration">Configuration</NavLink>
-        <NavLink to="/admin/scanners">Scanners</NavLink>
-        <NavLink to="/admin/replication">Replication</NavLink>
-        <NavLink to="/admin/clean-up">Clean Up</NavLink>
+        {adminSections
+          .filter((s) => !ready || can(s.read))
+          .map((s) => (
+            <NavLink key={s.to} to={s.to}>
+              {s.label}
+            </NavLink>
+          ))}
       </nav>
-      {viewer && !viewer.admin ? (
+      {ready && !can(read) ? (
         <div className="empty">
           <p>Only system administrators may see this page.</p>
           <p>
@@ -34,7 +59,7 @@ export function AdminHead({ title, actions, children }: { title: string; actions
           </p>
         </div>
       ) : (
-        viewer && children
+        ready && children
       )}
     </>
   )

@@ -1,14 +1,13 @@
 import { useMemo } from 'react'
 import { Link, useNavigate } from 'react-router'
 import { useMutation, useQuery } from 'urql'
-import { projectAccess } from '../../components/access'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { CopyButton } from '../../components/CopyButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Missing } from '../../components/Missing'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
-import { useViewer } from '../../components/viewer'
+import { useProjectAccess } from '../../components/permissions'
 import { formatBytes, registryHost, shortDigest } from '../../format'
 import { graphql } from '../../gql'
 import { artifactPath, repositoryPath } from '../../paths'
@@ -97,14 +96,13 @@ function prettyConfig(config: string): string {
  */
 export function ArtifactPage({ repository, digest }: { repository: string; digest: string }) {
   useTitle(`${repository}@${shortDigest(digest)}`)
-  const { viewer } = useViewer()
   const navigate = useNavigate()
   const context = useMemo(() => ({ additionalTypenames: ['Tag', 'Label'] }), [])
   const [result, refetch] = useQuery({ query: ArtifactQuery, variables: { repository, reference: digest }, context })
   const [, deleteArtifact] = useMutation(DeleteArtifactMutation)
   const artifact = result.data?.artifact
   const project = artifact?.repository.project
-  const access = projectAccess(viewer, project?.myRole)
+  const access = useProjectAccess(project?.id)
   const projectName = project?.name ?? repository.split('/')[0]
   const reload = () => refetch({ requestPolicy: 'network-only' })
   const annotations = Object.entries(artifact?.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))

@@ -6,7 +6,7 @@ import { AuditLogTable } from './AuditLogTable'
 export function AuditLogPage() {
   useTitle('Audit log')
   return (
-    <AdminHead title="Audit log">
+    <AdminHead title="Audit log" read="audit-log:list">
       <AuditLogTable showProject />
     </AdminHead>
   )

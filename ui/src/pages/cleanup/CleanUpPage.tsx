@@ -6,7 +6,7 @@ import { AdminHead } from '../admin/AdminHead'
 export function CleanUpPage() {
   useTitle('Clean Up')
   return (
-    <AdminHead title="Clean Up">
+    <AdminHead title="Clean Up" read="garbage-collection:read">
       <nav aria-label="Clean-up sections" className="tabs">
         <NavLink to="/admin/clean-up/gc">Garbage Collection</NavLink>
         <NavLink to="/admin/clean-up/log-rotation">Log Rotation</NavLink>

@@ -1,14 +1,12 @@
-import { Fragment, useMemo, useState, type FormEvent } from 'react'
-import { useMutation, useQuery, useSubscription } from 'urql'
+import { useState } from 'react'
+import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { Pager, useLocalPage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { formatBytes } from '../../format'
 import { graphql } from '../../gql'
-import type { GcRunsQuery, GcScheduleQuery, ScheduleKind } from '../../gql/graphql'
-import { RunStatus } from './RunStatus'
-import { ScheduleFields } from './ScheduleFields'
+import type { GcRunsQuery, GcScheduleQuery } from '../../gql/graphql'
+import { RunHistory, RunStatus, ScheduleForm, StartPanel, underWay, useRunHistory, useStart } from './RunPanel'
 
 // The fields every view of a GC run shows; the documents below spread it.
 graphql(`
@@ -38,17 +36,24 @@ graphql(`
   }
 `)
 
+// A GC schedule as the form shows it.
+graphql(`
+  fragment GCScheduleFields on GCSchedule {
+    kind
+    cron
+    deleteUntagged
+    dryRun
+    workers
+    removeOrphans
+    nextRunAt
+    lastRunAt
+  }
+`)
+
 const GCScheduleDocument = graphql(`
   query GCSchedule {
     gcSchedule {
-      kind
-      cron
-      deleteUntagged
-      dryRun
-      workers
-      removeOrphans
-      nextRunAt
-      lastRunAt
+      ...GCScheduleFields
     }
   }
 `)
@@ -98,14 +103,7 @@ const StopGCMutation = graphql(`
 const SetGCScheduleMutation = graphql(`
   mutation SetGCSchedule($input: GCScheduleInput!) {
     setGCSchedule(input: $input) {
-      kind
-      cron
-      deleteUntagged
-      dryRun
-      workers
-      removeOrphans
-      nextRunAt
-      lastRunAt
+      ...GCScheduleFields
     }
   }
 `)
@@ -160,46 +158,32 @@ function OptionFields({ id, value, onChange }: { id: string; value: GCOptions; o
  */
 export function GCTab() {
   const [schedule] = useQuery({ query: GCScheduleDocument })
-  const page = useLocalPage(10)
-  const context = useMemo(() => ({ additionalTypenames: ['GCRun'] }), [])
-  const [runs, refetchRuns] = useQuery({ query: GCRunsDocument, variables: page.variables, context })
-  const reload = () => refetchRuns({ requestPolicy: 'network-only' })
-  const rows = runs.data?.gcRuns.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  const { history, reload } = useRunHistory(GCRunsDocument, (d) => d.gcRuns, 'GCRun')
+  const [, stop] = useMutation(StopGCMutation)
 
   return (
     <>
       <RunNow onStarted={reload} />
       {schedule.error && <ErrorMessage error={schedule.error} title="Could not load the schedule" />}
-      {schedule.data && <ScheduleForm schedule={schedule.data.gcSchedule} />}
-      <section aria-label="Garbage collection history">
-        <h2>History</h2>
-        {runs.error && <ErrorMessage error={runs.error} title="Could not load the history" />}
-        {runs.data && rows.length === 0 && (
-          <div className="empty">
-            <p>No garbage collection or upload purge has run yet.</p>
-          </div>
-        )}
-        {rows.length > 0 && (
-          <table className="history">
-            <caption className="sr-only">Garbage collection runs</caption>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">What</th>
-                <th scope="col">Status</th>
-                <th scope="col">Result</th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <RunRow key={r.id} run={r} onChanged={reload} />
-              ))}
-            </tbody>
-          </table>
-        )}
-        {runs.data && <Pager page={page} pageInfo={runs.data.gcRuns.pageInfo} label="Garbage collection runs" />}
-      </section>
+      {schedule.data && <GCScheduleForm schedule={schedule.data.gcSchedule} />}
+      <RunHistory
+        label="Garbage collection history"
+        caption="Garbage collection runs"
+        noun="run"
+        empty="No garbage collection or upload purge has run yet."
+        errorTitle="Could not load the history"
+        history={history}
+        columns={['Started', 'What', 'Status', 'Result']}
+        cells={(run) => <RunCells run={run} />}
+        follow={{ subscription: GCProgressSubscription, pick: (d) => d.gcProgress }}
+        stopping={{
+          title: 'Stop this run?',
+          message: 'It stops after the items in hand; what it deleted so far stays deleted.',
+          confirmLabel: 'Stop',
+          stop: (id) => stop({ id }),
+        }}
+        onChanged={reload}
+      />
     </>
   )
 }
@@ -208,126 +192,74 @@ function RunNow({ onStarted }: { onStarted: () => void }) {
   const [options, setOptions] = useState<GCOptions>({ deleteUntagged: false, workers: 1, removeOrphans: false })
   const [gc, startGC] = useMutation(StartGCMutation)
   const [uploads, purgeUploads] = useMutation(PurgeUploadsMutation)
-  const [notice, setNotice] = useState<string | null>(null)
-  const [showError, setShowError] = useState(false)
+  const { notice, showError, start } = useStart(onStarted)
   const error = gc.error ?? uploads.error
 
-  const start = async (dryRun: boolean) => {
-    setNotice(null)
-    setShowError(true)
-    const result = await startGC({ input: { ...options, dryRun } })
-    if (result.error) return result.error
-    setShowError(false)
-    setNotice(dryRun ? 'Dry run started: what it would free appears in the history below.' : 'Garbage collection started.')
-    onStarted()
-    return null
-  }
-  const purge = async (dryRun: boolean) => {
-    setNotice(null)
-    setShowError(true)
-    const result = await purgeUploads({ dryRun })
-    if (result.error) return
-    setShowError(false)
-    setNotice(dryRun ? 'Upload purge dry run started.' : 'Upload purge started.')
-    onStarted()
-  }
+  const collect = (dryRun: boolean) =>
+    start(
+      () => startGC({ input: { ...options, dryRun } }),
+      dryRun ? 'Dry run started: what it would free appears in the history below.' : 'Garbage collection started.',
+    )
+  const purge = (dryRun: boolean) =>
+    void start(() => purgeUploads({ dryRun }), dryRun ? 'Upload purge dry run started.' : 'Upload purge started.')
 
   return (
-    <form className="panel settings" aria-label="Run garbage collection" onSubmit={(e: FormEvent) => e.preventDefault()}>
-      <h2>Garbage collection</h2>
-      <p className="muted">
-        Deletes blobs and manifests no artifact references while the registry stays online. Blobs pushed or pulled in the last
-        two hours are always kept.
-      </p>
-      <OptionFields id="gc-now" value={options} onChange={setOptions} />
-      {notice && (
-        <p className="notice" role="status">
-          {notice}
+    <StartPanel
+      label="Run garbage collection"
+      title="Garbage collection"
+      intro={
+        <p className="muted">
+          Deletes blobs and manifests no artifact references while the registry stays online. Blobs pushed or pulled in the last
+          two hours are always kept.
         </p>
-      )}
-      {showError && error && <ErrorMessage error={error} title="Could not start" />}
-      <div className="button-row">
-        <button type="button" disabled={gc.fetching} onClick={() => void start(true)}>
-          Dry run
-        </button>
-        <ConfirmButton
-          title="Run garbage collection now?"
-          message={<p>Unreferenced blobs and manifests are deleted from storage for good. A dry run shows what would go first.</p>}
-          confirmLabel="Run GC"
-          disabled={gc.fetching}
-          onConfirm={() => start(false)}
-        >
-          Run GC now
-        </ConfirmButton>
-        <button type="button" disabled={uploads.fetching} onClick={() => void purge(true)}>
-          Purge uploads (dry run)
-        </button>
-        <button type="button" disabled={uploads.fetching} onClick={() => void purge(false)}>
-          Purge uploads older than 7 days
-        </button>
-      </div>
-    </form>
+      }
+      fields={<OptionFields id="gc-now" value={options} onChange={setOptions} />}
+      notice={notice}
+      error={showError ? error : null}
+      errorTitle="Could not start"
+    >
+      <button type="button" disabled={gc.fetching} onClick={() => void collect(true)}>
+        Dry run
+      </button>
+      <ConfirmButton
+        title="Run garbage collection now?"
+        message={<p>Unreferenced blobs and manifests are deleted from storage for good. A dry run shows what would go first.</p>}
+        confirmLabel="Run GC"
+        disabled={gc.fetching}
+        onConfirm={() => collect(false)}
+      >
+        Run GC now
+      </ConfirmButton>
+      <button type="button" disabled={uploads.fetching} onClick={() => purge(true)}>
+        Purge uploads (dry run)
+      </button>
+      <button type="button" disabled={uploads.fetching} onClick={() => purge(false)}>
+        Purge uploads older than 7 days
+      </button>
+    </StartPanel>
   )
 }
 
-function ScheduleForm({ schedule }: { schedule: Schedule }) {
-  const [kind, setKind] = useState<ScheduleKind>(schedule.kind)
-  const [cron, setCron] = useState(schedule.cron)
+function GCScheduleForm({ schedule }: { schedule: Schedule }) {
   const [options, setOptions] = useState<GCOptions>({
     deleteUntagged: schedule.deleteUntagged,
     workers: schedule.workers || 1,
     removeOrphans: schedule.removeOrphans,
   })
-  const [dryRun, setDryRun] = useState(schedule.dryRun)
-  const [{ fetching, error, data }, save] = useMutation(SetGCScheduleMutation)
-  const [saved, setSaved] = useState(false)
-  const [showError, setShowError] = useState(false)
-  const current = data?.setGCSchedule ?? schedule
-
-  const onSubmit = async (e: FormEvent) => {
-    e.preventDefault()
-    setSaved(false)
-    setShowError(true)
-    const result = await save({ input: { kind, cron: kind === 'CUSTOM' ? cron : undefined, ...options, dryRun } })
-    if (result.error) return
-    setShowError(false)
-    setSaved(true)
-  }
-
+  const [, save] = useMutation(SetGCScheduleMutation)
   return (
-    <form className="panel settings" aria-label="Garbage collection schedule" onSubmit={onSubmit}>
-      <h2>Schedule</h2>
-      <ScheduleFields id="gc-schedule" kind={kind} cron={cron} onKind={setKind} onCron={setCron} />
-      {kind !== 'NONE' && (
-        <>
-          <OptionFields id="gc-schedule" value={options} onChange={setOptions} />
-          <label className="check">
-            <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.target.checked)} />
-            Dry run only (report, delete nothing)
-          </label>
-        </>
-      )}
-      <p className="muted">
-        {current.kind === 'NONE' ? (
-          'Garbage collection runs only when started by hand.'
-        ) : (
-          <>
-            Next run: <Time value={current.nextRunAt} />. Last run: <Time value={current.lastRunAt} />.
-          </>
-        )}
-      </p>
-      {saved && (
-        <p className="notice" role="status">
-          Schedule saved.
-        </p>
-      )}
-      {showError && error && <ErrorMessage error={error} title="Could not save the schedule" />}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={fetching}>
-          Save schedule
-        </button>
-      </div>
-    </form>
+    <ScheduleForm
+      label="Garbage collection schedule"
+      id="gc-schedule"
+      schedule={schedule}
+      fields={<OptionFields id="gc-schedule" value={options} onChange={setOptions} />}
+      dryRunLabel="Dry run only (report, delete nothing)"
+      manualOnly="Garbage collection runs only when started by hand."
+      save={async (timing) => {
+        const result = await save({ input: { ...timing, ...options } })
+        return { error: result.error, saved: result.data?.setGCSchedule }
+      }}
+    />
   )
 }
 
@@ -342,78 +274,38 @@ function runResult(run: Run): string {
   return parts.join('; ')
 }
 
-function RunRow({ run: initial, onChanged }: { run: Run; onChanged: () => void }) {
-  const active = initial.status === 'PENDING' || initial.status === 'RUNNING'
-  const [live] = useSubscription({ query: GCProgressSubscription, variables: { id: initial.id }, pause: !active })
-  const run = live.data?.gcProgress ?? initial
-  const [open, setOpen] = useState(false)
-  const [, stop] = useMutation(StopGCMutation)
-  const running = run.status === 'PENDING' || run.status === 'RUNNING'
+function RunCells({ run }: { run: Run }) {
   const what = run.kind === 'UPLOAD_PURGE' ? 'Upload purge' : 'Garbage collection'
   const total = run.kind === 'GC' && !run.dryRun ? run.blobsMarked : 0
-
   return (
-    <Fragment>
-      <tr>
-        <td>
-          <Time value={run.startedAt ?? run.createdAt} />
-        </td>
-        <td>
-          {what}
-          {run.dryRun && <span className="badge">dry run</span>}
-          <div className="muted">{run.trigger === 'SCHEDULE' ? 'on schedule' : `by ${run.operator}`}</div>
-        </td>
-        <td>
-          <RunStatus status={run.status} />
-          {running && (
-            <div>
-              <progress
-                max={total || undefined}
-                value={total ? run.blobsDeleted : undefined}
-                aria-label={`Progress of ${what.toLowerCase()} ${run.id}`}
-              />
-              {total > 0 && (
-                <span className="muted">
-                  {' '}
-                  {run.blobsDeleted} of {total}
-                </span>
-              )}
-            </div>
-          )}
-        </td>
-        <td>{runResult(run)}</td>
-        <td className="row-actions">
-          <div className="button-row">
-            <button type="button" aria-expanded={open} onClick={() => setOpen(!open)}>
-              {open ? 'Hide log' : 'Log'}
-              <span className="sr-only"> of run {run.id}</span>
-            </button>
-            {running && (
-              <ConfirmButton
-                label={`Stop run ${run.id}`}
-                title="Stop this run?"
-                message={<p>It stops after the items in hand; what it deleted so far stays deleted.</p>}
-                confirmLabel="Stop"
-                onConfirm={async () => {
-                  const res = await stop({ id: run.id })
-                  if (res.error) return res.error
-                  onChanged()
-                  return null
-                }}
-              >
-                Stop
-              </ConfirmButton>
+    <>
+      <td>
+        <Time value={run.startedAt ?? run.createdAt} />
+      </td>
+      <td>
+        {what}
+        {run.dryRun && <span className="badge">dry run</span>}
+        <div className="muted">{run.trigger === 'SCHEDULE' ? 'on schedule' : `by ${run.operator}`}</div>
+      </td>
+      <td>
+        <RunStatus status={run.status} />
+        {underWay(run.status) && (
+          <div>
+            <progress
+              max={total || undefined}
+              value={total ? run.blobsDeleted : undefined}
+              aria-label={`Progress of ${what.toLowerCase()} ${run.id}`}
+            />
+            {total > 0 && (
+              <span className="muted">
+                {' '}
+                {run.blobsDeleted} of {total}
+              </span>
             )}
           </div>
-        </td>
-      </tr>
-      {open && (
-        <tr className="details">
-          <td colSpan={5}>
-            <pre className="excerpt">{run.log || 'Nothing logged yet.'}</pre>
-          </td>
-        </tr>
-      )}
-    </Fragment>
+        )}
+      </td>
+      <td>{runResult(run)}</td>
+    </>
   )
 }

@@ -1,26 +1,31 @@
-import { Fragment, useMemo, useState, type FormEvent } from 'react'
-import { useMutation, useQuery, useSubscription } from 'urql'
+import { useState } from 'react'
+import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { Pager, useLocalPage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { graphql } from '../../gql'
-import type { PurgeRunsQuery, PurgeScheduleQuery, ScheduleKind } from '../../gql/graphql'
+import type { PurgeRunsQuery, PurgeScheduleQuery } from '../../gql/graphql'
 import { operations } from '../audit/AuditLogTable'
-import { RunStatus } from './RunStatus'
-import { ScheduleFields } from './ScheduleFields'
+import { RunHistory, RunStatus, ScheduleForm, StartPanel, useRunHistory, useStart } from './RunPanel'
+
+// A purge schedule as the form shows it.
+graphql(`
+  fragment PurgeScheduleFields on PurgeSchedule {
+    kind
+    cron
+    retentionHours
+    operations
+    dryRun
+    nextRunAt
+    lastRunAt
+  }
+`)
 
 const PurgeScheduleDocument = graphql(`
   query PurgeSchedule {
     auditSettings {
       purgeSchedule {
-        kind
-        cron
-        retentionHours
-        operations
-        dryRun
-        nextRunAt
-        lastRunAt
+        ...PurgeScheduleFields
       }
     }
   }
@@ -81,13 +86,7 @@ const StopPurgeMutation = graphql(`
 const SetPurgeScheduleMutation = graphql(`
   mutation SetPurgeSchedule($input: PurgeScheduleInput!) {
     setPurgeSchedule(input: $input) {
-      kind
-      cron
-      retentionHours
-      operations
-      dryRun
-      nextRunAt
-      lastRunAt
+      ...PurgeScheduleFields
     }
   }
 `)
@@ -112,49 +111,33 @@ type Schedule = PurgeScheduleQuery['auditSettings']['purgeSchedule']
  */
 export function LogRotationTab() {
   const [schedule] = useQuery({ query: PurgeScheduleDocument })
-  const page = useLocalPage(10)
-  const context = useMemo(() => ({ additionalTypenames: ['PurgeRun'] }), [])
-  const [runs, refetchRuns] = useQuery({ query: PurgeRunsDocument, variables: page.variables, context })
-  const reload = () => refetchRuns({ requestPolicy: 'network-only' })
-  const rows = runs.data?.purgeRuns.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
+  const { history, reload } = useRunHistory(PurgeRunsDocument, (d) => d.purgeRuns, 'PurgeRun')
+  const [, stop] = useMutation(StopPurgeMutation)
 
   return (
     <>
       <PurgeNow onStarted={reload} />
       {schedule.error && <ErrorMessage error={schedule.error} title="Could not load the schedule" />}
-      {schedule.data && <ScheduleForm schedule={schedule.data.auditSettings.purgeSchedule} />}
-      <section aria-label="Purge history">
-        <h2>History</h2>
-        {runs.error && <ErrorMessage error={runs.error} title="Could not load the purge history" />}
-        {runs.data && rows.length === 0 && (
-          <div className="empty">
-            <p>No purge has run yet.</p>
-          </div>
-        )}
-        {rows.length > 0 && (
-          <table className="history">
-            <caption className="sr-only">Purge runs</caption>
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Status</th>
-                <th scope="col">Trigger</th>
-                <th scope="col">Parameters</th>
-                <th scope="col" className="num">
-                  Entries
-                </th>
-                <th scope="col">Actions</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map((r) => (
-                <RunRow key={r.id} run={r} onChanged={reload} />
-              ))}
-            </tbody>
-          </table>
-        )}
-        {runs.data && <Pager page={page} pageInfo={runs.data.purgeRuns.pageInfo} label="Purge runs" />}
-      </section>
+      {schedule.data && <PurgeScheduleForm schedule={schedule.data.auditSettings.purgeSchedule} />}
+      <RunHistory
+        label="Purge history"
+        caption="Purge runs"
+        noun="purge"
+        empty="No purge has run yet."
+        errorTitle="Could not load the purge history"
+        history={history}
+        columns={['Started', 'Status', 'Trigger', 'Parameters', 'Entries']}
+        numeric="Entries"
+        cells={(run) => <RunCells run={run} />}
+        follow={{ subscription: PurgeProgressSubscription, pick: (d) => d.purgeProgress }}
+        stopping={{
+          title: 'Stop this purge?',
+          message: 'It stops after its current batch; what it purged so far stays purged.',
+          confirmLabel: 'Stop purge',
+          stop: (id) => stop({ id }),
+        }}
+        onChanged={reload}
+      />
     </>
   )
 }
@@ -213,175 +196,95 @@ function PurgeNow({ onStarted }: { onStarted: () => void }) {
   const [retention, setRetention] = useState('720')
   const [ops, setOps] = useState<string[]>(['create', 'delete', 'update', 'pull', 'login'])
   const [{ fetching, error }, purge] = useMutation(PurgeAuditLogsMutation)
-  const [notice, setNotice] = useState<string | null>(null)
-  const [showError, setShowError] = useState(false)
+  const { notice, showError, start } = useStart(onStarted)
   const invalid = retentionError(retention)
 
-  const start = async (dryRun: boolean) => {
-    setNotice(null)
-    setShowError(true)
-    const result = await purge({ input: { retentionHours: Number(retention), operations: ops, dryRun } })
-    if (result.error || !result.data) return result.error
-    setShowError(false)
-    setNotice(dryRun ? 'Dry run started: its count appears in the history below.' : 'Purge started.')
-    onStarted()
-    return null
-  }
+  const begin = (dryRun: boolean) =>
+    start(
+      () => purge({ input: { retentionHours: Number(retention), operations: ops, dryRun } }),
+      dryRun ? 'Dry run started: its count appears in the history below.' : 'Purge started.',
+    )
 
   return (
-    <form className="panel settings" aria-label="Purge now" onSubmit={(e) => e.preventDefault()}>
-      <h2>Purge now</h2>
-      <RetentionField id="purge-retention" value={retention} error={invalid} onChange={setRetention} />
-      <OperationChoices id="purge-operations" chosen={ops} onChange={setOps} />
-      {notice && (
-        <p className="notice" role="status">
-          {notice}
-        </p>
-      )}
-      {showError && error && <ErrorMessage error={error} title="Could not start the purge" />}
-      <div className="button-row">
-        <button type="button" disabled={fetching || !!invalid} onClick={() => void start(true)}>
-          Dry run
-        </button>
-        <ConfirmButton
-          title="Purge the audit log now?"
-          message={
-            <p>
-              Entries older than {retention} hours with the operations {ops.join(', ') || '(none)'} are deleted for good.
-              A dry run counts them first.
-            </p>
-          }
-          confirmLabel="Purge now"
-          disabled={fetching || !!invalid}
-          onConfirm={() => start(false)}
-        >
-          Purge now
-        </ConfirmButton>
-      </div>
-    </form>
+    <StartPanel
+      label="Purge now"
+      title="Purge now"
+      fields={
+        <>
+          <RetentionField id="purge-retention" value={retention} error={invalid} onChange={setRetention} />
+          <OperationChoices id="purge-operations" chosen={ops} onChange={setOps} />
+        </>
+      }
+      notice={notice}
+      error={showError ? error : null}
+      errorTitle="Could not start the purge"
+    >
+      <button type="button" disabled={fetching || !!invalid} onClick={() => void begin(true)}>
+        Dry run
+      </button>
+      <ConfirmButton
+        title="Purge the audit log now?"
+        message={
+          <p>
+            Entries older than {retention} hours with the operations {ops.join(', ') || '(none)'} are deleted for good. A
+            dry run counts them first.
+          </p>
+        }
+        confirmLabel="Purge now"
+        disabled={fetching || !!invalid}
+        onConfirm={() => begin(false)}
+      >
+        Purge now
+      </ConfirmButton>
+    </StartPanel>
   )
 }
 
-function ScheduleForm({ schedule }: { schedule: Schedule }) {
-  const [kind, setKind] = useState<ScheduleKind>(schedule.kind)
-  const [cron, setCron] = useState(schedule.cron)
+function PurgeScheduleForm({ schedule }: { schedule: Schedule }) {
   const [retention, setRetention] = useState(String(schedule.retentionHours))
   const [ops, setOps] = useState<string[]>(schedule.operations)
-  const [dryRun, setDryRun] = useState(schedule.dryRun)
-  const [{ fetching, error, data }, save] = useMutation(SetPurgeScheduleMutation)
-  const [saved, setSaved] = useState(false)
-  const [showError, setShowError] = useState(false)
-  const invalid = kind === 'NONE' ? null : retentionError(retention)
-  const current = data?.setPurgeSchedule ?? schedule
-
-  const onSubmit = async (e: FormEvent) => {
-    e.preventDefault()
-    setSaved(false)
-    setShowError(true)
-    const result = await save({
-      input: { kind, cron: kind === 'CUSTOM' ? cron : undefined, retentionHours: Number(retention), operations: ops, dryRun },
-    })
-    if (result.error) return
-    setShowError(false)
-    setSaved(true)
-  }
-
+  const [, save] = useMutation(SetPurgeScheduleMutation)
+  const invalid = retentionError(retention)
   return (
-    <form className="panel settings" aria-label="Purge schedule" onSubmit={onSubmit}>
-      <h2>Schedule</h2>
-      <ScheduleFields id="purge-schedule" kind={kind} cron={cron} onKind={setKind} onCron={setCron} />
-      {kind !== 'NONE' && (
+    <ScheduleForm
+      label="Purge schedule"
+      id="purge-schedule"
+      schedule={schedule}
+      fields={
         <>
           <RetentionField id="schedule-retention" value={retention} error={invalid} onChange={setRetention} />
           <OperationChoices id="schedule-operations" chosen={ops} onChange={setOps} />
-          <label className="check">
-            <input type="checkbox" checked={dryRun} onChange={(e) => setDryRun(e.target.checked)} />
-            Dry run only (count, delete nothing)
-          </label>
         </>
-      )}
-      <p className="muted">
-        {current.kind === 'NONE' ? (
-          'Purges run only when started by hand.'
-        ) : (
-          <>
-            Next run: <Time value={current.nextRunAt} />. Last run: <Time value={current.lastRunAt} />.
-          </>
-        )}
-      </p>
-      {saved && (
-        <p className="notice" role="status">
-          Schedule saved.
-        </p>
-      )}
-      {showError && error && <ErrorMessage error={error} title="Could not save the schedule" />}
-      <div className="actions">
-        <button type="submit" className="primary" disabled={fetching || !!invalid}>
-          Save schedule
-        </button>
-      </div>
-    </form>
+      }
+      invalid={!!invalid}
+      dryRunLabel="Dry run only (count, delete nothing)"
+      manualOnly="Purges run only when started by hand."
+      save={async (timing) => {
+        const result = await save({ input: { ...timing, retentionHours: Number(retention), operations: ops } })
+        return { error: result.error, saved: result.data?.setPurgeSchedule }
+      }}
+    />
   )
 }
 
-function RunRow({ run: initial, onChanged }: { run: Run; onChanged: () => void }) {
-  const active = initial.status === 'PENDING' || initial.status === 'RUNNING'
-  const [live] = useSubscription({ query: PurgeProgressSubscription, variables: { id: initial.id }, pause: !active })
-  const run = live.data?.purgeProgress ?? initial
-  const [open, setOpen] = useState(false)
-  const [, stop] = useMutation(StopPurgeMutation)
-  const running = run.status === 'PENDING' || run.status === 'RUNNING'
-
+function RunCells({ run }: { run: Run }) {
   return (
-    <Fragment>
-      <tr>
-        <td>
-          <Time value={run.startedAt ?? run.createdAt} />
-        </td>
-        <td>
-          <RunStatus status={run.status} />
-          {run.dryRun && <span className="badge">dry run</span>}
-        </td>
-        <td>{run.trigger === 'SCHEDULE' ? 'Schedule' : `By ${run.operator}`}</td>
-        <td>
-          older than {run.retentionHours} h; {run.operations.join(', ') || 'no operations'}
-        </td>
-        <td className="num">
-          {run.rowsPurged.toLocaleString()}
-          {run.dryRun ? ' would go' : ' purged'}
-        </td>
-        <td className="row-actions">
-          <div className="button-row">
-            <button type="button" aria-expanded={open} onClick={() => setOpen(!open)}>
-              {open ? 'Hide log' : 'Log'}
-              <span className="sr-only"> of purge {run.id}</span>
-            </button>
-            {running && (
-              <ConfirmButton
-                label={`Stop purge ${run.id}`}
-                title="Stop this purge?"
-                message={<p>It stops after its current batch; what it purged so far stays purged.</p>}
-                confirmLabel="Stop purge"
-                onConfirm={async () => {
-                  const res = await stop({ id: run.id })
-                  if (res.error) return res.error
-                  onChanged()
-                  return null
-                }}
-              >
-                Stop
-              </ConfirmButton>
-            )}
-          </div>
-        </td>
-      </tr>
-      {open && (
-        <tr className="details">
-          <td colSpan={6}>
-            <pre className="excerpt">{run.log || 'Nothing logged yet.'}</pre>
-          </td>
-        </tr>
-      )}
-    </Fragment>
+    <>
+      <td>
+        <Time value={run.startedAt ?? run.createdAt} />
+      </td>
+      <td>
+        <RunStatus status={run.status} />
+        {run.dryRun && <span className="badge">dry run</span>}
+      </td>
+      <td>{run.trigger === 'SCHEDULE' ? 'Schedule' : `By ${run.operator}`}</td>
+      <td>
+        older than {run.retentionHours} h; {run.operations.join(', ') || 'no operations'}
+      </td>
+      <td className="num">
+        {run.rowsPurged.toLocaleString()}
+        {run.dryRun ? ' would go' : ' purged'}
+      </td>
+    </>
   )
 }

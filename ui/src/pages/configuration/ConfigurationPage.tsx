@@ -62,7 +62,7 @@ export function ConfigurationPage() {
 
   const settings = result.data?.auditSettings
   return (
-    <AdminHead title="Configuration">
+    <AdminHead title="Configuration" read="configuration:read">
       {result.error && !settings && <ErrorMessage error={result.error} title="Could not load the configuration" />}
       {!settings && result.fetching && <p className="muted">Loading…</p>}
       {settings && (

@@ -13,7 +13,7 @@ const ExportChoicesQuery = graphql(`
         node {
           id
           name
-          myRole
+          myPermissions
         }
       }
     }
@@ -33,15 +33,12 @@ const ExportCVEMutation = graphql(`
   }
 `)
 
-/** Roles that may export CVEs, as the role table says; system admins may everywhere. */
-const exporters = new Set(['PROJECT_ADMIN', 'MAINTAINER', 'DEVELOPER'])
-
 /**
  * ExportDialog starts a CVE export: the projects (one or more) and Harbor's filters, globs checked
  * by the server, which names the field it refuses. On success it opens the list of my exports,
  * where the new one's progress shows.
  */
-export function ExportDialog({ admin }: { admin: boolean }) {
+export function ExportDialog() {
   const dialog = useRef<HTMLDialogElement>(null)
   const id = useId()
   const [open, setOpen] = useState(false)
@@ -60,8 +57,8 @@ export function ExportDialog({ admin }: { admin: boolean }) {
     () =>
       (choices.data?.projects.edges ?? [])
         .flatMap((e) => (e?.node ? [e.node] : []))
-        .filter((p) => admin || (p.myRole && exporters.has(p.myRole))),
-    [choices.data, admin],
+        .filter((p) => p.myPermissions.includes('export-cve:create')),
+    [choices.data],
   )
 
   const show = () => {

@@ -73,7 +73,7 @@ export function ExportsPage() {
     <>
       <div className="page-head">
         <h1>CVE exports</h1>
-        {viewer && !viewer.anonymous && <ExportDialog admin={viewer.admin} />}
+        {viewer && !viewer.anonymous && <ExportDialog />}
       </div>
       {viewer?.anonymous && (
         <div className="empty">

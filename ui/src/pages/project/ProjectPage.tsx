@@ -1,11 +1,11 @@
 import { Link, NavLink, Outlet, useParams } from 'react-router'
 import { useQuery } from 'urql'
-import { projectAccess, roleNames } from '../../components/access'
+import { roleNames } from '../../components/access'
+import { useProjectAccess } from '../../components/permissions'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Missing } from '../../components/Missing'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
-import { useViewer } from '../../components/viewer'
 import { graphql } from '../../gql'
 import type { ProjectContext } from './context'
 
@@ -35,11 +35,11 @@ const ProjectQuery = graphql(`
 export function ProjectPage() {
   const name = useParams().name ?? ''
   useTitle(name)
-  const { viewer } = useViewer()
   const [result] = useQuery({ query: ProjectQuery, variables: { name } })
   const project = result.data?.project
-  const access = projectAccess(viewer, project?.myRole)
-  const member = !!viewer && !viewer.anonymous && (viewer.admin || !!project?.myRole)
+  const access = useProjectAccess(project?.id)
+  // Members see the settings (read-only unless they may change them); so do those who may change them.
+  const member = !!project?.myRole || access.updateProject
   const base = `/projects/${name}`
 
   return (

@@ -3,7 +3,7 @@ import { useNavigate } from 'react-router'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
-import { useViewer } from '../../components/viewer'
+import { usePermissions } from '../../components/permissions'
 import { graphql } from '../../gql'
 import type { ProjectSeverityThreshold } from '../../gql/graphql'
 import { useProject } from './context'
@@ -63,8 +63,8 @@ export function SettingsTab() {
   const [allowlist, setAllowlist] = useState(allowlistText(project.cveAllowlist))
   const [allowlistError, setAllowlistError] = useState<string | null>(null)
   const [scannerID, setScannerID] = useState(project.scannerID == null ? '' : String(project.scannerID))
-  const { viewer } = useViewer()
-  const [scannersResult] = useQuery({ query: ScannerChoicesQuery, pause: !viewer?.admin })
+  const system = usePermissions(null)
+  const [scannersResult] = useQuery({ query: ScannerChoicesQuery, pause: !system.can('scanner:read') })
   const scanners = scannersResult.data?.scanners
   const defaultScanner = scanners?.find((s) => s.isDefault)
   const current = project.scannerID == null ? '' : String(project.scannerID)
@@ -235,7 +235,7 @@ export function SettingsTab() {
         )}
       </form>
 
-      <LabelsSection projectID={project.id} editable={access.updateProject} />
+      <LabelsSection projectID={project.id} editable={access.manageLabels} />
 
       {access.deleteProject && (
         <section className="panel danger-zone" aria-labelledby="delete-project-title">

@@ -1,5 +1,5 @@
 import { useOutletContext } from 'react-router'
-import type { ProjectAccess } from '../../components/access'
+import type { ProjectAccess } from '../../components/permissions'
 import type { ProjectQuery } from '../../gql/graphql'
 
 /** ProjectContext is what ProjectPage hands to the tab it shows. */

@@ -3,6 +3,7 @@ import { Link, useSearchParams } from 'react-router'
 import { useQuery } from 'urql'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Pager, usePage } from '../../components/Pager'
+import { usePermissions } from '../../components/permissions'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
 import { useViewer } from '../../components/viewer'
@@ -46,6 +47,7 @@ const ProjectsQuery = graphql(`
 export function ProjectsPage() {
   useTitle('Projects')
   const { viewer } = useViewer()
+  const system = usePermissions(null)
   const [params, setParams] = useSearchParams()
   const search = params.get('q') ?? ''
   const [typed, setTyped] = useState(search)
@@ -79,13 +81,15 @@ export function ProjectsPage() {
         <h1>Projects</h1>
         {viewer && !viewer.anonymous && (
           <div className="button-row">
-            <ExportDialog admin={viewer.admin} />
-            <NewProjectDialog
-              onCreated={(name) => {
-                setCreated(name)
-                refetch({ requestPolicy: 'network-only' })
-              }}
-            />
+            <ExportDialog />
+            {system.can('project:create') && (
+              <NewProjectDialog
+                onCreated={(name) => {
+                  setCreated(name)
+                  refetch({ requestPolicy: 'network-only' })
+                }}
+              />
+            )}
           </div>
         )}
       </div>

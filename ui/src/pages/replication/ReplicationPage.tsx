@@ -15,7 +15,7 @@ export function ReplicationPage() {
   const [ended, setEnded] = useState(0)
   const onEnded = useCallback(() => setEnded((n) => n + 1), [])
   return (
-    <AdminHead title="Replication">
+    <AdminHead title="Replication" read="replication:read" manage="replication:create">
       <EndpointsSection />
       <PoliciesSection onStarted={() => setVersion(version + 1)} ended={ended} />
       <ExecutionsSection version={version} onEnded={onEnded} />

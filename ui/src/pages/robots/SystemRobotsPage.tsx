@@ -6,7 +6,7 @@ import { RobotList } from './RobotList'
 export function SystemRobotsPage() {
   useTitle('Robot accounts')
   return (
-    <AdminHead title="Robot accounts">
+    <AdminHead title="Robot accounts" read="robot:read">
       <RobotList manage />
     </AdminHead>
   )

@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { useTitle } from '../../components/title'
-import { useViewer } from '../../components/viewer'
+import { usePermissions } from '../../components/permissions'
 import { graphql } from '../../gql'
 import type { ScannersQuery } from '../../gql/graphql'
 import { AdminHead } from '../admin/AdminHead'
@@ -68,10 +68,10 @@ type Scanner = ScannersQuery['scanners'][number]
  */
 export function ScannersPage() {
   useTitle('Scanners')
-  const { viewer } = useViewer()
+  const system = usePermissions(null)
   const [notice, setNotice] = useState<string | null>(null)
   const context = useMemo(() => ({ additionalTypenames: ['Scanner'] }), [])
-  const [result, refetch] = useQuery({ query: ScannersQueryDocument, context, pause: !viewer?.admin })
+  const [result, refetch] = useQuery({ query: ScannersQueryDocument, context, pause: !system.can('scanner:read') })
   const [scanAll, runScanAll] = useMutation(ScanAllMutation)
   const [scanAllTried, setScanAllTried] = useState(false)
   const scanners = result.data?.scanners
@@ -90,6 +90,8 @@ export function ScannersPage() {
   return (
     <AdminHead
       title="Scanners"
+      read="scanner:read"
+      manage="scanner:create"
       actions={
         <div className="button-row">
           <button type="button" onClick={startScanAll} disabled={scanAll.fetching}>
@@ -136,7 +138,7 @@ export function ScannersPage() {
           Projects use the default scanner unless their settings choose another. A disabled scanner takes no scans.
         </p>
       )}
-      {viewer?.admin && <SystemAllowlist />}
+      {system.can('system-cve-allowlist:update') && <SystemAllowlist />}
     </AdminHead>
   )
 }

@@ -6,6 +6,7 @@ import { ErrorMessage } from '../../components/ErrorMessage'
 import { Pager, usePage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
+import { usePermissions } from '../../components/permissions'
 import { useViewer } from '../../components/viewer'
 import { graphql } from '../../gql'
 import type { UsersQuery } from '../../gql/graphql'
@@ -67,6 +68,7 @@ type User = NonNullable<NonNullable<NonNullable<UsersQuery['users']['edges']>[nu
 export function UsersPage() {
   useTitle('Users')
   const { viewer } = useViewer()
+  const system = usePermissions(null)
   const [params, setParams] = useSearchParams()
   const search = params.get('q') ?? ''
   const [typed, setTyped] = useState(search)
@@ -89,7 +91,7 @@ export function UsersPage() {
     query: UsersQueryDocument,
     variables: { ...page.variables, where: search ? { usernameContains: search } : undefined },
     context,
-    pause: !viewer?.admin,
+    pause: !system.can('user:list'),
   })
   const users = result.data?.users
   const rows = users?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
@@ -100,7 +102,7 @@ export function UsersPage() {
   }
 
   return (
-    <AdminHead title="Users" actions={<NewUserDialog onCreated={(name) => changed(`User ${name} created.`)} />}>
+    <AdminHead title="Users" read="user:list" manage="user:create" actions={<NewUserDialog onCreated={(name) => changed(`User ${name} created.`)} />}>
       {notice && (
         <p className="notice" role="status">
           {notice}

@@ -1,0 +1,85 @@
+package artifact
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+
+	"github.com/opencontainers/go-digest"
+
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/fault"
+)
+
+// tagRE is the OCI distribution spec's rule for tag names.
+var tagRE = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+
+// CreateTag points tag name at artifact artifactID, in storage and in the index alike.
+func (s *Service) CreateTag(ctx context.Context, artifactID int, name string) (*ent.Tag, error) {
+	a, err := s.Get(ctx, artifactID, auth.ActionCreateTag)
+	if err != nil {
+		return nil, err
+	}
+	if !tagRE.MatchString(name) {
+		return nil, fault.BadInput("invalid tag %q: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", name)
+	}
+	repo := a.Edges.Repository
+	if err := s.registry.Tag(ctx, repo.Name, name, digest.Digest(a.Digest)); err != nil {
+		return nil, fault.BadInput("%s", err.Error())
+	}
+	t, err := s.db.Tag.Query().Where(tag.RepositoryID(repo.ID), tag.Name(name)).Only(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tag %s:%s: read it back: %w", repo.Name, name, err)
+	}
+	return t, nil
+}
+
+// DeleteTag removes tag id from its repository; the artifact stays.
+func (s *Service) DeleteTag(ctx context.Context, id int) error {
+	what := fmt.Sprintf("tag %d", id)
+	t, err := s.db.Tag.Query().Where(tag.ID(id)).WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).Only(ctx)
+	if ent.IsNotFound(err) {
+		return fault.NotFound(what)
+	}
+	if err != nil {
+		return fmt.Errorf("load %s: %w", what, err)
+	}
+	repo := t.Edges.Repository
+	if err := s.authorize(ctx, repo.Edges.Project, auth.ActionDeleteTag, what); err != nil {
+		return err
+	}
+	if err := s.registry.Untag(ctx, repo.Name, t.Name); err != nil {
+		return fmt.Errorf("untag %s:%s: %w", repo.Name, t.Name, err)
+	}
+	return nil
+}
+
+// Delete deletes artifact id and every tag that points at it, as DELETE /v2/…/manifests/<digest>
+// does.
+func (s *Service) Delete(ctx context.Context, id int) error {
+	a, err := s.Get(ctx, id, auth.ActionDeleteArtifact)
+	if err != nil {
+		return err
+	}
+	if err := s.registry.DeleteArtifact(ctx, a.Edges.Repository.Name, digest.Digest(a.Digest)); err != nil {
+		return fmt.Errorf("delete artifact %d: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteRepository deletes repository id and every artifact in it.
+func (s *Service) DeleteRepository(ctx context.Context, id int) error {
+	repo, err := s.Repository(ctx, id, auth.ActionDeleteArtifact)
+	if err != nil {
+		return err
+	}
+	if err := s.registry.DeleteRepository(ctx, repo); err != nil {
+		return fmt.Errorf("delete repository %s: %w", repo.Name, err)
+	}
+	s.events.Publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID,
+		ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
+	return nil
+}
