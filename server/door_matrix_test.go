@@ -539,9 +539,29 @@ var systemProbes = map[auth.Action][]doorProbe{
 	},
 	auth.ActionScanAll:         {gqlProbe(`mutation { scanAll }`, noVars)},
 	auth.ActionManageAllowlist: {gqlProbe(`mutation { setSystemCVEAllowlist(cveIDs: []) }`, noVars)},
-	auth.ActionReadGC:          {gqlProbe(`{ gcSchedule { kind } }`, noVars)},
-	auth.ActionRunGC:           {gqlProbe(`mutation { setGCSchedule(input: {kind: NONE}) { kind } }`, noVars)},
-	auth.ActionReadPurge:       {gqlProbe(`{ purgeRuns(first: 1) { totalCount } }`, noVars)},
+	auth.ActionReadRegistries: {
+		gqlProbe(`{ registryEndpoints { total } }`, noVars),
+		restProbe(http.MethodGet, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/registries" }, ""),
+	},
+	// A connection test of a closed port: allowed, it answers what failed (REST: 400).
+	auth.ActionManageRegistries: {
+		gqlProbe(`mutation { testRegistryEndpoint(input: {name: "probe", type: "docker-registry", url: "http://127.0.0.1:1"}) { ok } }`, noVars),
+		restProbe(http.MethodPost, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/registries/ping" },
+			`{"type": "docker-registry", "url": "http://127.0.0.1:1"}`, http.StatusBadRequest),
+	},
+	auth.ActionReadReplication: {
+		gqlProbe(`{ replicationPolicies { total } }`, noVars),
+		restProbe(http.MethodGet, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/replication/executions" }, ""),
+	},
+	// Stopping an execution that does not exist: allowed, it is not found.
+	auth.ActionRunReplication: {
+		gqlProbe(`mutation { stopReplication(id: 999999) { id } }`, noVars, "NOT_FOUND"),
+		restProbe(http.MethodPut, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/replication/executions/999999" },
+			"", http.StatusNotFound),
+	},
+	auth.ActionReadGC:    {gqlProbe(`{ gcSchedule { kind } }`, noVars)},
+	auth.ActionRunGC:     {gqlProbe(`mutation { setGCSchedule(input: {kind: NONE}) { kind } }`, noVars)},
+	auth.ActionReadPurge: {gqlProbe(`{ purgeRuns(first: 1) { totalCount } }`, noVars)},
 	auth.ActionRunPurge: {
 		gqlProbe(`mutation { setPurgeSchedule(input: {kind: NONE, retentionHours: 720, operations: []}) { kind } }`, noVars),
 	},
