@@ -1,6 +1,8 @@
-// Package graph is Berth's GraphQL API: the schema in schema/, the resolvers beside this file and
-// the generated executor in generated/. Resolvers check permissions through auth and do the work
-// through ent and the registry; they hold no state of their own.
+// Package graph is Berth's GraphQL API: the schema in schema/ (one file per feature), the
+// resolvers beside this file and the generated executor in generated/. Resolvers are adapters over
+// the domain services, which check permissions (through auth.Decide), validate, and do the work;
+// this package holds no rule and no state of its own, only transport (handler.go), operation
+// limits (limits.go), dataloaders and the mapping of fault errors to GraphQL codes.
 package graph
 
 import (
