@@ -1369,6 +1369,21 @@ func (_q *ProjectQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, project.FieldScannerID)
 				fieldSeen[project.FieldScannerID] = struct{}{}
 			}
+		case "proxyRegistryID":
+			if _, ok := fieldSeen[project.FieldProxyRegistryID]; !ok {
+				selectedFields = append(selectedFields, project.FieldProxyRegistryID)
+				fieldSeen[project.FieldProxyRegistryID] = struct{}{}
+			}
+		case "proxyNamespace":
+			if _, ok := fieldSeen[project.FieldProxyNamespace]; !ok {
+				selectedFields = append(selectedFields, project.FieldProxyNamespace)
+				fieldSeen[project.FieldProxyNamespace] = struct{}{}
+			}
+		case "proxyFreshnessSeconds":
+			if _, ok := fieldSeen[project.FieldProxyFreshnessSeconds]; !ok {
+				selectedFields = append(selectedFields, project.FieldProxyFreshnessSeconds)
+				fieldSeen[project.FieldProxyFreshnessSeconds] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[project.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, project.FieldCreatedAt)

@@ -8,13 +8,16 @@ import (
 
 // CreateProjectInput represents a mutation input for creating projects.
 type CreateProjectInput struct {
-	Name              string
-	Public            *bool
-	AutoScan          *bool
-	PreventVulnerable *bool
-	SeverityThreshold *project.SeverityThreshold
-	CveAllowlist      []string
-	ScannerID         *int
+	Name                  string
+	Public                *bool
+	AutoScan              *bool
+	PreventVulnerable     *bool
+	SeverityThreshold     *project.SeverityThreshold
+	CveAllowlist          []string
+	ScannerID             *int
+	ProxyNamespace        *string
+	ProxyFreshnessSeconds *int
+	ProxyRegistryID       *int
 }
 
 // Mutate applies the CreateProjectInput on the ProjectMutation builder.
@@ -38,6 +41,15 @@ func (i *CreateProjectInput) Mutate(m *ProjectMutation) {
 	if v := i.ScannerID; v != nil {
 		m.SetScannerID(*v)
 	}
+	if v := i.ProxyNamespace; v != nil {
+		m.SetProxyNamespace(*v)
+	}
+	if v := i.ProxyFreshnessSeconds; v != nil {
+		m.SetProxyFreshnessSeconds(*v)
+	}
+	if v := i.ProxyRegistryID; v != nil {
+		m.SetProxyRegistryID(*v)
+	}
 }
 
 // SetInput applies the change-set in the CreateProjectInput on the ProjectCreate builder.
@@ -48,15 +60,16 @@ func (c *ProjectCreate) SetInput(i CreateProjectInput) *ProjectCreate {
 
 // UpdateProjectInput represents a mutation input for updating projects.
 type UpdateProjectInput struct {
-	Public             *bool
-	AutoScan           *bool
-	PreventVulnerable  *bool
-	SeverityThreshold  *project.SeverityThreshold
-	ClearCveAllowlist  bool
-	CveAllowlist       []string
-	AppendCveAllowlist []string
-	ClearScannerID     bool
-	ScannerID          *int
+	Public                *bool
+	AutoScan              *bool
+	PreventVulnerable     *bool
+	SeverityThreshold     *project.SeverityThreshold
+	ClearCveAllowlist     bool
+	CveAllowlist          []string
+	AppendCveAllowlist    []string
+	ClearScannerID        bool
+	ScannerID             *int
+	ProxyFreshnessSeconds *int
 }
 
 // Mutate applies the UpdateProjectInput on the ProjectMutation builder.
@@ -87,6 +100,9 @@ func (i *UpdateProjectInput) Mutate(m *ProjectMutation) {
 	}
 	if v := i.ScannerID; v != nil {
 		m.SetScannerID(*v)
+	}
+	if v := i.ProxyFreshnessSeconds; v != nil {
+		m.SetProxyFreshnessSeconds(*v)
 	}
 }
 

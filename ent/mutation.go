@@ -12934,41 +12934,44 @@ func (m *MemberMutation) ResetEdge(name string) error {
 // ProjectMutation represents an operation that mutates the Project nodes in the graph.
 type ProjectMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *int
-	name                    *string
-	public                  *bool
-	auto_scan               *bool
-	prevent_vulnerable      *bool
-	severity_threshold      *project.SeverityThreshold
-	cve_allowlist           *[]string
-	appendcve_allowlist     []string
-	scanner_id              *int
-	addscanner_id           *int
-	created_at              *time.Time
-	updated_at              *time.Time
-	clearedFields           map[string]struct{}
-	repositories            map[int]struct{}
-	removedrepositories     map[int]struct{}
-	clearedrepositories     bool
-	members                 map[int]struct{}
-	removedmembers          map[int]struct{}
-	clearedmembers          bool
-	webhook_policies        map[int]struct{}
-	removedwebhook_policies map[int]struct{}
-	clearedwebhook_policies bool
-	robots                  map[int]struct{}
-	removedrobots           map[int]struct{}
-	clearedrobots           bool
-	proxy_registry          *int
-	clearedproxy_registry   bool
-	labels                  map[int]struct{}
-	removedlabels           map[int]struct{}
-	clearedlabels           bool
-	done                    bool
-	oldValue                func(context.Context) (*Project, error)
-	predicates              []predicate.Project
+	op                         Op
+	typ                        string
+	id                         *int
+	name                       *string
+	public                     *bool
+	auto_scan                  *bool
+	prevent_vulnerable         *bool
+	severity_threshold         *project.SeverityThreshold
+	cve_allowlist              *[]string
+	appendcve_allowlist        []string
+	scanner_id                 *int
+	addscanner_id              *int
+	proxy_namespace            *string
+	proxy_freshness_seconds    *int
+	addproxy_freshness_seconds *int
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	clearedFields              map[string]struct{}
+	repositories               map[int]struct{}
+	removedrepositories        map[int]struct{}
+	clearedrepositories        bool
+	members                    map[int]struct{}
+	removedmembers             map[int]struct{}
+	clearedmembers             bool
+	webhook_policies           map[int]struct{}
+	removedwebhook_policies    map[int]struct{}
+	clearedwebhook_policies    bool
+	robots                     map[int]struct{}
+	removedrobots              map[int]struct{}
+	clearedrobots              bool
+	proxy_registry             *int
+	clearedproxy_registry      bool
+	labels                     map[int]struct{}
+	removedlabels              map[int]struct{}
+	clearedlabels              bool
+	done                       bool
+	oldValue                   func(context.Context) (*Project, error)
+	predicates                 []predicate.Project
 }
 
 var _ ent.Mutation = (*ProjectMutation)(nil)
@@ -13433,6 +13436,98 @@ func (m *ProjectMutation) ResetProxyRegistryID() {
 	delete(m.clearedFields, project.FieldProxyRegistryID)
 }
 
+// SetProxyNamespace sets the "proxy_namespace" field.
+func (m *ProjectMutation) SetProxyNamespace(s string) {
+	m.proxy_namespace = &s
+}
+
+// ProxyNamespace returns the value of the "proxy_namespace" field in the mutation.
+func (m *ProjectMutation) ProxyNamespace() (r string, exists bool) {
+	v := m.proxy_namespace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProxyNamespace returns the old "proxy_namespace" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldProxyNamespace(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProxyNamespace is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProxyNamespace requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProxyNamespace: %w", err)
+	}
+	return oldValue.ProxyNamespace, nil
+}
+
+// ResetProxyNamespace resets all changes to the "proxy_namespace" field.
+func (m *ProjectMutation) ResetProxyNamespace() {
+	m.proxy_namespace = nil
+}
+
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (m *ProjectMutation) SetProxyFreshnessSeconds(i int) {
+	m.proxy_freshness_seconds = &i
+	m.addproxy_freshness_seconds = nil
+}
+
+// ProxyFreshnessSeconds returns the value of the "proxy_freshness_seconds" field in the mutation.
+func (m *ProjectMutation) ProxyFreshnessSeconds() (r int, exists bool) {
+	v := m.proxy_freshness_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProxyFreshnessSeconds returns the old "proxy_freshness_seconds" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldProxyFreshnessSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProxyFreshnessSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProxyFreshnessSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProxyFreshnessSeconds: %w", err)
+	}
+	return oldValue.ProxyFreshnessSeconds, nil
+}
+
+// AddProxyFreshnessSeconds adds i to the "proxy_freshness_seconds" field.
+func (m *ProjectMutation) AddProxyFreshnessSeconds(i int) {
+	if m.addproxy_freshness_seconds != nil {
+		*m.addproxy_freshness_seconds += i
+	} else {
+		m.addproxy_freshness_seconds = &i
+	}
+}
+
+// AddedProxyFreshnessSeconds returns the value that was added to the "proxy_freshness_seconds" field in this mutation.
+func (m *ProjectMutation) AddedProxyFreshnessSeconds() (r int, exists bool) {
+	v := m.addproxy_freshness_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProxyFreshnessSeconds resets all changes to the "proxy_freshness_seconds" field.
+func (m *ProjectMutation) ResetProxyFreshnessSeconds() {
+	m.proxy_freshness_seconds = nil
+	m.addproxy_freshness_seconds = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *ProjectMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -13836,7 +13931,7 @@ func (m *ProjectMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProjectMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 12)
 	if m.name != nil {
 		fields = append(fields, project.FieldName)
 	}
@@ -13860,6 +13955,12 @@ func (m *ProjectMutation) Fields() []string {
 	}
 	if m.proxy_registry != nil {
 		fields = append(fields, project.FieldProxyRegistryID)
+	}
+	if m.proxy_namespace != nil {
+		fields = append(fields, project.FieldProxyNamespace)
+	}
+	if m.proxy_freshness_seconds != nil {
+		fields = append(fields, project.FieldProxyFreshnessSeconds)
 	}
 	if m.created_at != nil {
 		fields = append(fields, project.FieldCreatedAt)
@@ -13891,6 +13992,10 @@ func (m *ProjectMutation) Field(name string) (ent.Value, bool) {
 		return m.ScannerID()
 	case project.FieldProxyRegistryID:
 		return m.ProxyRegistryID()
+	case project.FieldProxyNamespace:
+		return m.ProxyNamespace()
+	case project.FieldProxyFreshnessSeconds:
+		return m.ProxyFreshnessSeconds()
 	case project.FieldCreatedAt:
 		return m.CreatedAt()
 	case project.FieldUpdatedAt:
@@ -13920,6 +14025,10 @@ func (m *ProjectMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldScannerID(ctx)
 	case project.FieldProxyRegistryID:
 		return m.OldProxyRegistryID(ctx)
+	case project.FieldProxyNamespace:
+		return m.OldProxyNamespace(ctx)
+	case project.FieldProxyFreshnessSeconds:
+		return m.OldProxyFreshnessSeconds(ctx)
 	case project.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case project.FieldUpdatedAt:
@@ -13989,6 +14098,20 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetProxyRegistryID(v)
 		return nil
+	case project.FieldProxyNamespace:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProxyNamespace(v)
+		return nil
+	case project.FieldProxyFreshnessSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProxyFreshnessSeconds(v)
+		return nil
 	case project.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -14014,6 +14137,9 @@ func (m *ProjectMutation) AddedFields() []string {
 	if m.addscanner_id != nil {
 		fields = append(fields, project.FieldScannerID)
 	}
+	if m.addproxy_freshness_seconds != nil {
+		fields = append(fields, project.FieldProxyFreshnessSeconds)
+	}
 	return fields
 }
 
@@ -14024,6 +14150,8 @@ func (m *ProjectMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case project.FieldScannerID:
 		return m.AddedScannerID()
+	case project.FieldProxyFreshnessSeconds:
+		return m.AddedProxyFreshnessSeconds()
 	}
 	return nil, false
 }
@@ -14039,6 +14167,13 @@ func (m *ProjectMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddScannerID(v)
+		return nil
+	case project.FieldProxyFreshnessSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProxyFreshnessSeconds(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Project numeric field %s", name)
@@ -14111,6 +14246,12 @@ func (m *ProjectMutation) ResetField(name string) error {
 		return nil
 	case project.FieldProxyRegistryID:
 		m.ResetProxyRegistryID()
+		return nil
+	case project.FieldProxyNamespace:
+		m.ResetProxyNamespace()
+		return nil
+	case project.FieldProxyFreshnessSeconds:
+		m.ResetProxyFreshnessSeconds()
 		return nil
 	case project.FieldCreatedAt:
 		m.ResetCreatedAt()

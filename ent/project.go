@@ -35,6 +35,10 @@ type Project struct {
 	ScannerID *int `json:"scanner_id,omitempty"`
 	// Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one.
 	ProxyRegistryID *int `json:"proxy_registry_id,omitempty"`
+	// Proxy cache: the upstream namespace repositories are pulled from (e.g. library on Docker Hub); empty means the repository's own path without the project.
+	ProxyNamespace string `json:"proxy_namespace,omitempty"`
+	// Proxy cache: how long a cached tag is served without asking upstream whether it moved.
+	ProxyFreshnessSeconds int `json:"proxy_freshness_seconds,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -137,9 +141,9 @@ func (*Project) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable:
 			values[i] = new(sql.NullBool)
-		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID:
+		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID, project.FieldProxyFreshnessSeconds:
 			values[i] = new(sql.NullInt64)
-		case project.FieldName, project.FieldSeverityThreshold:
+		case project.FieldName, project.FieldSeverityThreshold, project.FieldProxyNamespace:
 			values[i] = new(sql.NullString)
 		case project.FieldCreatedAt, project.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -215,6 +219,18 @@ func (_m *Project) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ProxyRegistryID = new(int)
 				*_m.ProxyRegistryID = int(value.Int64)
+			}
+		case project.FieldProxyNamespace:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field proxy_namespace", values[i])
+			} else if value.Valid {
+				_m.ProxyNamespace = value.String
+			}
+		case project.FieldProxyFreshnessSeconds:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field proxy_freshness_seconds", values[i])
+			} else if value.Valid {
+				_m.ProxyFreshnessSeconds = int(value.Int64)
 			}
 		case project.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -321,6 +337,12 @@ func (_m *Project) String() string {
 		builder.WriteString("proxy_registry_id=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("proxy_namespace=")
+	builder.WriteString(_m.ProxyNamespace)
+	builder.WriteString(", ")
+	builder.WriteString("proxy_freshness_seconds=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ProxyFreshnessSeconds))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))

@@ -124,6 +124,34 @@ func (_c *ProjectCreate) SetNillableProxyRegistryID(v *int) *ProjectCreate {
 	return _c
 }
 
+// SetProxyNamespace sets the "proxy_namespace" field.
+func (_c *ProjectCreate) SetProxyNamespace(v string) *ProjectCreate {
+	_c.mutation.SetProxyNamespace(v)
+	return _c
+}
+
+// SetNillableProxyNamespace sets the "proxy_namespace" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableProxyNamespace(v *string) *ProjectCreate {
+	if v != nil {
+		_c.SetProxyNamespace(*v)
+	}
+	return _c
+}
+
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (_c *ProjectCreate) SetProxyFreshnessSeconds(v int) *ProjectCreate {
+	_c.mutation.SetProxyFreshnessSeconds(v)
+	return _c
+}
+
+// SetNillableProxyFreshnessSeconds sets the "proxy_freshness_seconds" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableProxyFreshnessSeconds(v *int) *ProjectCreate {
+	if v != nil {
+		_c.SetProxyFreshnessSeconds(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *ProjectCreate) SetCreatedAt(v time.Time) *ProjectCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -283,6 +311,14 @@ func (_c *ProjectCreate) defaults() {
 		v := project.DefaultSeverityThreshold
 		_c.mutation.SetSeverityThreshold(v)
 	}
+	if _, ok := _c.mutation.ProxyNamespace(); !ok {
+		v := project.DefaultProxyNamespace
+		_c.mutation.SetProxyNamespace(v)
+	}
+	if _, ok := _c.mutation.ProxyFreshnessSeconds(); !ok {
+		v := project.DefaultProxyFreshnessSeconds
+		_c.mutation.SetProxyFreshnessSeconds(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := project.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -318,6 +354,22 @@ func (_c *ProjectCreate) check() error {
 	if v, ok := _c.mutation.SeverityThreshold(); ok {
 		if err := project.SeverityThresholdValidator(v); err != nil {
 			return &ValidationError{Name: "severity_threshold", err: fmt.Errorf(`ent: validator failed for field "Project.severity_threshold": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ProxyNamespace(); !ok {
+		return &ValidationError{Name: "proxy_namespace", err: errors.New(`ent: missing required field "Project.proxy_namespace"`)}
+	}
+	if v, ok := _c.mutation.ProxyNamespace(); ok {
+		if err := project.ProxyNamespaceValidator(v); err != nil {
+			return &ValidationError{Name: "proxy_namespace", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_namespace": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ProxyFreshnessSeconds(); !ok {
+		return &ValidationError{Name: "proxy_freshness_seconds", err: errors.New(`ent: missing required field "Project.proxy_freshness_seconds"`)}
+	}
+	if v, ok := _c.mutation.ProxyFreshnessSeconds(); ok {
+		if err := project.ProxyFreshnessSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
@@ -380,6 +432,14 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ScannerID(); ok {
 		_spec.SetField(project.FieldScannerID, field.TypeInt, value)
 		_node.ScannerID = &value
+	}
+	if value, ok := _c.mutation.ProxyNamespace(); ok {
+		_spec.SetField(project.FieldProxyNamespace, field.TypeString, value)
+		_node.ProxyNamespace = value
+	}
+	if value, ok := _c.mutation.ProxyFreshnessSeconds(); ok {
+		_spec.SetField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
+		_node.ProxyFreshnessSeconds = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(project.FieldCreatedAt, field.TypeTime, value)
@@ -628,21 +688,21 @@ func (u *ProjectUpsert) ClearScannerID() *ProjectUpsert {
 	return u
 }
 
-// SetProxyRegistryID sets the "proxy_registry_id" field.
-func (u *ProjectUpsert) SetProxyRegistryID(v int) *ProjectUpsert {
-	u.Set(project.FieldProxyRegistryID, v)
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (u *ProjectUpsert) SetProxyFreshnessSeconds(v int) *ProjectUpsert {
+	u.Set(project.FieldProxyFreshnessSeconds, v)
 	return u
 }
 
-// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
-func (u *ProjectUpsert) UpdateProxyRegistryID() *ProjectUpsert {
-	u.SetExcluded(project.FieldProxyRegistryID)
+// UpdateProxyFreshnessSeconds sets the "proxy_freshness_seconds" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateProxyFreshnessSeconds() *ProjectUpsert {
+	u.SetExcluded(project.FieldProxyFreshnessSeconds)
 	return u
 }
 
-// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
-func (u *ProjectUpsert) ClearProxyRegistryID() *ProjectUpsert {
-	u.SetNull(project.FieldProxyRegistryID)
+// AddProxyFreshnessSeconds adds v to the "proxy_freshness_seconds" field.
+func (u *ProjectUpsert) AddProxyFreshnessSeconds(v int) *ProjectUpsert {
+	u.Add(project.FieldProxyFreshnessSeconds, v)
 	return u
 }
 
@@ -671,6 +731,12 @@ func (u *ProjectUpsertOne) UpdateNewValues() *ProjectUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.Name(); exists {
 			s.SetIgnore(project.FieldName)
+		}
+		if _, exists := u.create.mutation.ProxyRegistryID(); exists {
+			s.SetIgnore(project.FieldProxyRegistryID)
+		}
+		if _, exists := u.create.mutation.ProxyNamespace(); exists {
+			s.SetIgnore(project.FieldProxyNamespace)
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(project.FieldCreatedAt)
@@ -811,24 +877,24 @@ func (u *ProjectUpsertOne) ClearScannerID() *ProjectUpsertOne {
 	})
 }
 
-// SetProxyRegistryID sets the "proxy_registry_id" field.
-func (u *ProjectUpsertOne) SetProxyRegistryID(v int) *ProjectUpsertOne {
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (u *ProjectUpsertOne) SetProxyFreshnessSeconds(v int) *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
-		s.SetProxyRegistryID(v)
+		s.SetProxyFreshnessSeconds(v)
 	})
 }
 
-// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
-func (u *ProjectUpsertOne) UpdateProxyRegistryID() *ProjectUpsertOne {
+// AddProxyFreshnessSeconds adds v to the "proxy_freshness_seconds" field.
+func (u *ProjectUpsertOne) AddProxyFreshnessSeconds(v int) *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
-		s.UpdateProxyRegistryID()
+		s.AddProxyFreshnessSeconds(v)
 	})
 }
 
-// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
-func (u *ProjectUpsertOne) ClearProxyRegistryID() *ProjectUpsertOne {
+// UpdateProxyFreshnessSeconds sets the "proxy_freshness_seconds" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateProxyFreshnessSeconds() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
-		s.ClearProxyRegistryID()
+		s.UpdateProxyFreshnessSeconds()
 	})
 }
 
@@ -1025,6 +1091,12 @@ func (u *ProjectUpsertBulk) UpdateNewValues() *ProjectUpsertBulk {
 			if _, exists := b.mutation.Name(); exists {
 				s.SetIgnore(project.FieldName)
 			}
+			if _, exists := b.mutation.ProxyRegistryID(); exists {
+				s.SetIgnore(project.FieldProxyRegistryID)
+			}
+			if _, exists := b.mutation.ProxyNamespace(); exists {
+				s.SetIgnore(project.FieldProxyNamespace)
+			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(project.FieldCreatedAt)
 			}
@@ -1165,24 +1237,24 @@ func (u *ProjectUpsertBulk) ClearScannerID() *ProjectUpsertBulk {
 	})
 }
 
-// SetProxyRegistryID sets the "proxy_registry_id" field.
-func (u *ProjectUpsertBulk) SetProxyRegistryID(v int) *ProjectUpsertBulk {
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (u *ProjectUpsertBulk) SetProxyFreshnessSeconds(v int) *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
-		s.SetProxyRegistryID(v)
+		s.SetProxyFreshnessSeconds(v)
 	})
 }
 
-// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
-func (u *ProjectUpsertBulk) UpdateProxyRegistryID() *ProjectUpsertBulk {
+// AddProxyFreshnessSeconds adds v to the "proxy_freshness_seconds" field.
+func (u *ProjectUpsertBulk) AddProxyFreshnessSeconds(v int) *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
-		s.UpdateProxyRegistryID()
+		s.AddProxyFreshnessSeconds(v)
 	})
 }
 
-// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
-func (u *ProjectUpsertBulk) ClearProxyRegistryID() *ProjectUpsertBulk {
+// UpdateProxyFreshnessSeconds sets the "proxy_freshness_seconds" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateProxyFreshnessSeconds() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
-		s.ClearProxyRegistryID()
+		s.UpdateProxyFreshnessSeconds()
 	})
 }
 

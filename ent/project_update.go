@@ -16,7 +16,6 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
-	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -137,23 +136,24 @@ func (_u *ProjectUpdate) ClearScannerID() *ProjectUpdate {
 	return _u
 }
 
-// SetProxyRegistryID sets the "proxy_registry_id" field.
-func (_u *ProjectUpdate) SetProxyRegistryID(v int) *ProjectUpdate {
-	_u.mutation.SetProxyRegistryID(v)
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (_u *ProjectUpdate) SetProxyFreshnessSeconds(v int) *ProjectUpdate {
+	_u.mutation.ResetProxyFreshnessSeconds()
+	_u.mutation.SetProxyFreshnessSeconds(v)
 	return _u
 }
 
-// SetNillableProxyRegistryID sets the "proxy_registry_id" field if the given value is not nil.
-func (_u *ProjectUpdate) SetNillableProxyRegistryID(v *int) *ProjectUpdate {
+// SetNillableProxyFreshnessSeconds sets the "proxy_freshness_seconds" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableProxyFreshnessSeconds(v *int) *ProjectUpdate {
 	if v != nil {
-		_u.SetProxyRegistryID(*v)
+		_u.SetProxyFreshnessSeconds(*v)
 	}
 	return _u
 }
 
-// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
-func (_u *ProjectUpdate) ClearProxyRegistryID() *ProjectUpdate {
-	_u.mutation.ClearProxyRegistryID()
+// AddProxyFreshnessSeconds adds value to the "proxy_freshness_seconds" field.
+func (_u *ProjectUpdate) AddProxyFreshnessSeconds(v int) *ProjectUpdate {
+	_u.mutation.AddProxyFreshnessSeconds(v)
 	return _u
 }
 
@@ -221,11 +221,6 @@ func (_u *ProjectUpdate) AddRobots(v ...*Robot) *ProjectUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddRobotIDs(ids...)
-}
-
-// SetProxyRegistry sets the "proxy_registry" edge to the RegistryEndpoint entity.
-func (_u *ProjectUpdate) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdate {
-	return _u.SetProxyRegistryID(v.ID)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -332,12 +327,6 @@ func (_u *ProjectUpdate) RemoveRobots(v ...*Robot) *ProjectUpdate {
 	return _u.RemoveRobotIDs(ids...)
 }
 
-// ClearProxyRegistry clears the "proxy_registry" edge to the RegistryEndpoint entity.
-func (_u *ProjectUpdate) ClearProxyRegistry() *ProjectUpdate {
-	_u.mutation.ClearProxyRegistry()
-	return _u
-}
-
 // ClearLabels clears all "labels" edges to the Label entity.
 func (_u *ProjectUpdate) ClearLabels() *ProjectUpdate {
 	_u.mutation.ClearLabels()
@@ -402,6 +391,11 @@ func (_u *ProjectUpdate) check() error {
 			return &ValidationError{Name: "severity_threshold", err: fmt.Errorf(`ent: validator failed for field "Project.severity_threshold": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ProxyFreshnessSeconds(); ok {
+		if err := project.ProxyFreshnessSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -454,6 +448,12 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ScannerIDCleared() {
 		_spec.ClearField(project.FieldScannerID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ProxyFreshnessSeconds(); ok {
+		_spec.SetField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedProxyFreshnessSeconds(); ok {
+		_spec.AddField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)
@@ -631,35 +631,6 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.ProxyRegistryCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   project.ProxyRegistryTable,
-			Columns: []string{project.ProxyRegistryColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ProxyRegistryIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   project.ProxyRegistryTable,
-			Columns: []string{project.ProxyRegistryColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -835,23 +806,24 @@ func (_u *ProjectUpdateOne) ClearScannerID() *ProjectUpdateOne {
 	return _u
 }
 
-// SetProxyRegistryID sets the "proxy_registry_id" field.
-func (_u *ProjectUpdateOne) SetProxyRegistryID(v int) *ProjectUpdateOne {
-	_u.mutation.SetProxyRegistryID(v)
+// SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
+func (_u *ProjectUpdateOne) SetProxyFreshnessSeconds(v int) *ProjectUpdateOne {
+	_u.mutation.ResetProxyFreshnessSeconds()
+	_u.mutation.SetProxyFreshnessSeconds(v)
 	return _u
 }
 
-// SetNillableProxyRegistryID sets the "proxy_registry_id" field if the given value is not nil.
-func (_u *ProjectUpdateOne) SetNillableProxyRegistryID(v *int) *ProjectUpdateOne {
+// SetNillableProxyFreshnessSeconds sets the "proxy_freshness_seconds" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableProxyFreshnessSeconds(v *int) *ProjectUpdateOne {
 	if v != nil {
-		_u.SetProxyRegistryID(*v)
+		_u.SetProxyFreshnessSeconds(*v)
 	}
 	return _u
 }
 
-// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
-func (_u *ProjectUpdateOne) ClearProxyRegistryID() *ProjectUpdateOne {
-	_u.mutation.ClearProxyRegistryID()
+// AddProxyFreshnessSeconds adds value to the "proxy_freshness_seconds" field.
+func (_u *ProjectUpdateOne) AddProxyFreshnessSeconds(v int) *ProjectUpdateOne {
+	_u.mutation.AddProxyFreshnessSeconds(v)
 	return _u
 }
 
@@ -919,11 +891,6 @@ func (_u *ProjectUpdateOne) AddRobots(v ...*Robot) *ProjectUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddRobotIDs(ids...)
-}
-
-// SetProxyRegistry sets the "proxy_registry" edge to the RegistryEndpoint entity.
-func (_u *ProjectUpdateOne) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdateOne {
-	return _u.SetProxyRegistryID(v.ID)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -1030,12 +997,6 @@ func (_u *ProjectUpdateOne) RemoveRobots(v ...*Robot) *ProjectUpdateOne {
 	return _u.RemoveRobotIDs(ids...)
 }
 
-// ClearProxyRegistry clears the "proxy_registry" edge to the RegistryEndpoint entity.
-func (_u *ProjectUpdateOne) ClearProxyRegistry() *ProjectUpdateOne {
-	_u.mutation.ClearProxyRegistry()
-	return _u
-}
-
 // ClearLabels clears all "labels" edges to the Label entity.
 func (_u *ProjectUpdateOne) ClearLabels() *ProjectUpdateOne {
 	_u.mutation.ClearLabels()
@@ -1113,6 +1074,11 @@ func (_u *ProjectUpdateOne) check() error {
 			return &ValidationError{Name: "severity_threshold", err: fmt.Errorf(`ent: validator failed for field "Project.severity_threshold": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.ProxyFreshnessSeconds(); ok {
+		if err := project.ProxyFreshnessSecondsValidator(v); err != nil {
+			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1182,6 +1148,12 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 	}
 	if _u.mutation.ScannerIDCleared() {
 		_spec.ClearField(project.FieldScannerID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ProxyFreshnessSeconds(); ok {
+		_spec.SetField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedProxyFreshnessSeconds(); ok {
+		_spec.AddField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)
@@ -1359,35 +1331,6 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.ProxyRegistryCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   project.ProxyRegistryTable,
-			Columns: []string{project.ProxyRegistryColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.ProxyRegistryIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   project.ProxyRegistryTable,
-			Columns: []string{project.ProxyRegistryColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

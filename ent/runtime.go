@@ -558,12 +558,38 @@ func init() {
 	projectDescPreventVulnerable := projectFields[3].Descriptor()
 	// project.DefaultPreventVulnerable holds the default value on creation for the prevent_vulnerable field.
 	project.DefaultPreventVulnerable = projectDescPreventVulnerable.Default.(bool)
+	// projectDescProxyNamespace is the schema descriptor for proxy_namespace field.
+	projectDescProxyNamespace := projectFields[8].Descriptor()
+	// project.DefaultProxyNamespace holds the default value on creation for the proxy_namespace field.
+	project.DefaultProxyNamespace = projectDescProxyNamespace.Default.(string)
+	// project.ProxyNamespaceValidator is a validator for the "proxy_namespace" field. It is called by the builders before save.
+	project.ProxyNamespaceValidator = projectDescProxyNamespace.Validators[0].(func(string) error)
+	// projectDescProxyFreshnessSeconds is the schema descriptor for proxy_freshness_seconds field.
+	projectDescProxyFreshnessSeconds := projectFields[9].Descriptor()
+	// project.DefaultProxyFreshnessSeconds holds the default value on creation for the proxy_freshness_seconds field.
+	project.DefaultProxyFreshnessSeconds = projectDescProxyFreshnessSeconds.Default.(int)
+	// project.ProxyFreshnessSecondsValidator is a validator for the "proxy_freshness_seconds" field. It is called by the builders before save.
+	project.ProxyFreshnessSecondsValidator = func() func(int) error {
+		validators := projectDescProxyFreshnessSeconds.Validators
+		fns := [...]func(int) error{
+			validators[0].(func(int) error),
+			validators[1].(func(int) error),
+		}
+		return func(proxy_freshness_seconds int) error {
+			for _, fn := range fns {
+				if err := fn(proxy_freshness_seconds); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	// projectDescCreatedAt is the schema descriptor for created_at field.
-	projectDescCreatedAt := projectFields[8].Descriptor()
+	projectDescCreatedAt := projectFields[10].Descriptor()
 	// project.DefaultCreatedAt holds the default value on creation for the created_at field.
 	project.DefaultCreatedAt = projectDescCreatedAt.Default.(func() time.Time)
 	// projectDescUpdatedAt is the schema descriptor for updated_at field.
-	projectDescUpdatedAt := projectFields[9].Descriptor()
+	projectDescUpdatedAt := projectFields[11].Descriptor()
 	// project.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.

@@ -502,6 +502,8 @@ var (
 		{Name: "severity_threshold", Type: field.TypeEnum, Enums: []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "CRITICAL"},
 		{Name: "cve_allowlist", Type: field.TypeJSON, Nullable: true},
 		{Name: "scanner_id", Type: field.TypeInt, Nullable: true},
+		{Name: "proxy_namespace", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "proxy_freshness_seconds", Type: field.TypeInt, Default: 300},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "proxy_registry_id", Type: field.TypeInt, Nullable: true},
@@ -514,7 +516,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "projects_registry_endpoints_proxy_projects",
-				Columns:    []*schema.Column{ProjectsColumns[10]},
+				Columns:    []*schema.Column{ProjectsColumns[12]},
 				RefColumns: []*schema.Column{RegistryEndpointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},

@@ -33,6 +33,10 @@ const (
 	FieldScannerID = "scanner_id"
 	// FieldProxyRegistryID holds the string denoting the proxy_registry_id field in the database.
 	FieldProxyRegistryID = "proxy_registry_id"
+	// FieldProxyNamespace holds the string denoting the proxy_namespace field in the database.
+	FieldProxyNamespace = "proxy_namespace"
+	// FieldProxyFreshnessSeconds holds the string denoting the proxy_freshness_seconds field in the database.
+	FieldProxyFreshnessSeconds = "proxy_freshness_seconds"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -106,6 +110,8 @@ var Columns = []string{
 	FieldCveAllowlist,
 	FieldScannerID,
 	FieldProxyRegistryID,
+	FieldProxyNamespace,
+	FieldProxyFreshnessSeconds,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -129,6 +135,14 @@ var (
 	DefaultAutoScan bool
 	// DefaultPreventVulnerable holds the default value on creation for the "prevent_vulnerable" field.
 	DefaultPreventVulnerable bool
+	// DefaultProxyNamespace holds the default value on creation for the "proxy_namespace" field.
+	DefaultProxyNamespace string
+	// ProxyNamespaceValidator is a validator for the "proxy_namespace" field. It is called by the builders before save.
+	ProxyNamespaceValidator func(string) error
+	// DefaultProxyFreshnessSeconds holds the default value on creation for the "proxy_freshness_seconds" field.
+	DefaultProxyFreshnessSeconds int
+	// ProxyFreshnessSecondsValidator is a validator for the "proxy_freshness_seconds" field. It is called by the builders before save.
+	ProxyFreshnessSecondsValidator func(int) error
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultUpdatedAt holds the default value on creation for the "updated_at" field.
@@ -206,6 +220,16 @@ func ByScannerID(opts ...sql.OrderTermOption) OrderOption {
 // ByProxyRegistryID orders the results by the proxy_registry_id field.
 func ByProxyRegistryID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldProxyRegistryID, opts...).ToFunc()
+}
+
+// ByProxyNamespace orders the results by the proxy_namespace field.
+func ByProxyNamespace(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldProxyNamespace, opts...).ToFunc()
+}
+
+// ByProxyFreshnessSeconds orders the results by the proxy_freshness_seconds field.
+func ByProxyFreshnessSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldProxyFreshnessSeconds, opts...).ToFunc()
 }
 
 // ByCreatedAt orders the results by the created_at field.

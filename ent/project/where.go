@@ -85,6 +85,16 @@ func ProxyRegistryID(v int) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldProxyRegistryID, v))
 }
 
+// ProxyNamespace applies equality check predicate on the "proxy_namespace" field. It's identical to ProxyNamespaceEQ.
+func ProxyNamespace(v string) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyNamespace, v))
+}
+
+// ProxyFreshnessSeconds applies equality check predicate on the "proxy_freshness_seconds" field. It's identical to ProxyFreshnessSecondsEQ.
+func ProxyFreshnessSeconds(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyFreshnessSeconds, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -298,6 +308,111 @@ func ProxyRegistryIDIsNil() predicate.Project {
 // ProxyRegistryIDNotNil applies the NotNil predicate on the "proxy_registry_id" field.
 func ProxyRegistryIDNotNil() predicate.Project {
 	return predicate.Project(sql.FieldNotNull(FieldProxyRegistryID))
+}
+
+// ProxyNamespaceEQ applies the EQ predicate on the "proxy_namespace" field.
+func ProxyNamespaceEQ(v string) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceNEQ applies the NEQ predicate on the "proxy_namespace" field.
+func ProxyNamespaceNEQ(v string) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceIn applies the In predicate on the "proxy_namespace" field.
+func ProxyNamespaceIn(vs ...string) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldProxyNamespace, vs...))
+}
+
+// ProxyNamespaceNotIn applies the NotIn predicate on the "proxy_namespace" field.
+func ProxyNamespaceNotIn(vs ...string) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldProxyNamespace, vs...))
+}
+
+// ProxyNamespaceGT applies the GT predicate on the "proxy_namespace" field.
+func ProxyNamespaceGT(v string) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceGTE applies the GTE predicate on the "proxy_namespace" field.
+func ProxyNamespaceGTE(v string) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceLT applies the LT predicate on the "proxy_namespace" field.
+func ProxyNamespaceLT(v string) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceLTE applies the LTE predicate on the "proxy_namespace" field.
+func ProxyNamespaceLTE(v string) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceContains applies the Contains predicate on the "proxy_namespace" field.
+func ProxyNamespaceContains(v string) predicate.Project {
+	return predicate.Project(sql.FieldContains(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceHasPrefix applies the HasPrefix predicate on the "proxy_namespace" field.
+func ProxyNamespaceHasPrefix(v string) predicate.Project {
+	return predicate.Project(sql.FieldHasPrefix(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceHasSuffix applies the HasSuffix predicate on the "proxy_namespace" field.
+func ProxyNamespaceHasSuffix(v string) predicate.Project {
+	return predicate.Project(sql.FieldHasSuffix(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceEqualFold applies the EqualFold predicate on the "proxy_namespace" field.
+func ProxyNamespaceEqualFold(v string) predicate.Project {
+	return predicate.Project(sql.FieldEqualFold(FieldProxyNamespace, v))
+}
+
+// ProxyNamespaceContainsFold applies the ContainsFold predicate on the "proxy_namespace" field.
+func ProxyNamespaceContainsFold(v string) predicate.Project {
+	return predicate.Project(sql.FieldContainsFold(FieldProxyNamespace, v))
+}
+
+// ProxyFreshnessSecondsEQ applies the EQ predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldProxyFreshnessSeconds, v))
+}
+
+// ProxyFreshnessSecondsNEQ applies the NEQ predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsNEQ(v int) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldProxyFreshnessSeconds, v))
+}
+
+// ProxyFreshnessSecondsIn applies the In predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldProxyFreshnessSeconds, vs...))
+}
+
+// ProxyFreshnessSecondsNotIn applies the NotIn predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsNotIn(vs ...int) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldProxyFreshnessSeconds, vs...))
+}
+
+// ProxyFreshnessSecondsGT applies the GT predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsGT(v int) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldProxyFreshnessSeconds, v))
+}
+
+// ProxyFreshnessSecondsGTE applies the GTE predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsGTE(v int) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldProxyFreshnessSeconds, v))
+}
+
+// ProxyFreshnessSecondsLT applies the LT predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsLT(v int) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldProxyFreshnessSeconds, v))
+}
+
+// ProxyFreshnessSecondsLTE applies the LTE predicate on the "proxy_freshness_seconds" field.
+func ProxyFreshnessSecondsLTE(v int) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldProxyFreshnessSeconds, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.

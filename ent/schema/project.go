@@ -30,8 +30,15 @@ func (Project) Fields() []ent.Field {
 			Default("CRITICAL"),
 		field.Strings("cve_allowlist").Optional().Comment("CVE ids the pull-prevention policy ignores in this project."),
 		field.Int("scanner_id").Optional().Nillable().Comment("The scanner this project uses; nil means the default scanner."),
-		field.Int("proxy_registry_id").Optional().Nillable().Annotations(entgql.Skip()).
+		field.Int("proxy_registry_id").Optional().Nillable().Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)).
 			Comment("Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one."),
+		field.String("proxy_namespace").Default("").MaxLen(255).Immutable().
+			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)).
+			Comment("Proxy cache: the upstream namespace repositories are pulled from (e.g. library on Docker Hub); empty means the repository's own path without the project."),
+		field.Int("proxy_freshness_seconds").Default(300).Min(0).Max(86400).
+			Annotations(entgql.Skip(entgql.SkipWhereInput)).
+			Comment("Proxy cache: how long a cached tag is served without asking upstream whether it moved."),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput)),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
@@ -57,8 +64,8 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as robots(projectID), which checks the robot:read permission.").
 			Annotations(entgql.Skip()),
-		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().
-			Annotations(entgql.Skip()),
+		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

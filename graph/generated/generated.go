@@ -367,23 +367,26 @@ type ComplexityRoot struct {
 	}
 
 	Project struct {
-		AutoScan          func(childComplexity int) int
-		CreatedAt         func(childComplexity int) int
-		CveAllowlist      func(childComplexity int) int
-		ID                func(childComplexity int) int
-		Labels            func(childComplexity int) int
-		MemberList        func(childComplexity int) int
-		MyPermissions     func(childComplexity int) int
-		MyRole            func(childComplexity int) int
-		Name              func(childComplexity int) int
-		PreventVulnerable func(childComplexity int) int
-		Public            func(childComplexity int) int
-		Repositories      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
-		RepositoryCount   func(childComplexity int) int
-		ScannerID         func(childComplexity int) int
-		SeverityThreshold func(childComplexity int) int
-		StorageUsed       func(childComplexity int) int
-		UpdatedAt         func(childComplexity int) int
+		AutoScan              func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		CveAllowlist          func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		Labels                func(childComplexity int) int
+		MemberList            func(childComplexity int) int
+		MyPermissions         func(childComplexity int) int
+		MyRole                func(childComplexity int) int
+		Name                  func(childComplexity int) int
+		PreventVulnerable     func(childComplexity int) int
+		ProxyFreshnessSeconds func(childComplexity int) int
+		ProxyNamespace        func(childComplexity int) int
+		ProxyRegistryID       func(childComplexity int) int
+		Public                func(childComplexity int) int
+		Repositories          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
+		RepositoryCount       func(childComplexity int) int
+		ScannerID             func(childComplexity int) int
+		SeverityThreshold     func(childComplexity int) int
+		StorageUsed           func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
 	}
 
 	ProjectConnection struct {
@@ -2692,6 +2695,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.PreventVulnerable(childComplexity), true
+	case "Project.proxyFreshnessSeconds":
+		if e.ComplexityRoot.Project.ProxyFreshnessSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.ProxyFreshnessSeconds(childComplexity), true
+	case "Project.proxyNamespace":
+		if e.ComplexityRoot.Project.ProxyNamespace == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.ProxyNamespace(childComplexity), true
+	case "Project.proxyRegistryID":
+		if e.ComplexityRoot.Project.ProxyRegistryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.ProxyRegistryID(childComplexity), true
 	case "Project.public":
 		if e.ComplexityRoot.Project.Public == nil {
 			break
@@ -5662,6 +5683,15 @@ input CreateProjectInput {
   The scanner this project uses; nil means the default scanner.
   """
   scannerID: Int
+  """
+  Proxy cache: the upstream namespace repositories are pulled from (e.g. library on Docker Hub); empty means the repository's own path without the project.
+  """
+  proxyNamespace: String
+  """
+  Proxy cache: how long a cached tag is served without asking upstream whether it moved.
+  """
+  proxyFreshnessSeconds: Int
+  proxyRegistryID: ID
 }
 """
 An opaque pagination cursor.
@@ -5985,6 +6015,18 @@ type Project implements Node {
   The scanner this project uses; nil means the default scanner.
   """
   scannerID: Int
+  """
+  Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one.
+  """
+  proxyRegistryID: ID
+  """
+  Proxy cache: the upstream namespace repositories are pulled from (e.g. library on Docker Hub); empty means the repository's own path without the project.
+  """
+  proxyNamespace: String!
+  """
+  Proxy cache: how long a cached tag is served without asking upstream whether it moved.
+  """
+  proxyFreshnessSeconds: Int!
   createdAt: Time!
   updatedAt: Time!
   repositories(
@@ -6809,6 +6851,10 @@ input UpdateProjectInput {
   """
   scannerID: Int
   clearScannerID: Boolean
+  """
+  Proxy cache: how long a cached tag is served without asking upstream whether it moved.
+  """
+  proxyFreshnessSeconds: Int
 }
 type User implements Node {
   id: ID!
@@ -8669,6 +8715,12 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_cveAllowlist(ctx, field)
 	case "scannerID":
 		return ec.fieldContext_Project_scannerID(ctx, field)
+	case "proxyRegistryID":
+		return ec.fieldContext_Project_proxyRegistryID(ctx, field)
+	case "proxyNamespace":
+		return ec.fieldContext_Project_proxyNamespace(ctx, field)
+	case "proxyFreshnessSeconds":
+		return ec.fieldContext_Project_proxyFreshnessSeconds(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":
@@ -18425,6 +18477,75 @@ func (ec *executionContext) _Project_scannerID(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Project_scannerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Project_proxyRegistryID(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_proxyRegistryID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProxyRegistryID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_proxyRegistryID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Project_proxyNamespace(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_proxyNamespace(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProxyNamespace, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_proxyNamespace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "String")
+}
+
+func (ec *executionContext) _Project_proxyFreshnessSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_proxyFreshnessSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProxyFreshnessSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_proxyFreshnessSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
 }
 
@@ -29877,7 +29998,7 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID"}
+	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID", "proxyNamespace", "proxyFreshnessSeconds", "proxyRegistryID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -29933,6 +30054,27 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.ScannerID = data
+		case "proxyNamespace":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyNamespace"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyNamespace = data
+		case "proxyFreshnessSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyFreshnessSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyFreshnessSeconds = data
+		case "proxyRegistryID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyRegistryID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyRegistryID = data
 		}
 	}
 	return it, nil
@@ -33093,7 +33235,7 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID"}
+	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID", "proxyFreshnessSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33163,6 +33305,13 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.ClearScannerID = data
+		case "proxyFreshnessSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("proxyFreshnessSeconds"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProxyFreshnessSeconds = data
 		}
 	}
 	return it, nil
@@ -37378,6 +37527,21 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 		case "scannerID":
 			out.Values[i] = ec._Project_scannerID(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "proxyRegistryID":
+			out.Values[i] = ec._Project_proxyRegistryID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "proxyNamespace":
+			out.Values[i] = ec._Project_proxyNamespace(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "proxyFreshnessSeconds":
+			out.Values[i] = ec._Project_proxyFreshnessSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
