@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/member"
 	entproject "github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 )
@@ -30,6 +31,9 @@ func (s *Service) Create(ctx context.Context, input ent.CreateProjectInput) (*en
 		return nil, fault.BadInput("invalid project name %q: use lower-case letters and digits, separated by single '.', '_' or '-'", input.Name)
 	}
 	if err := s.checkSettings(ctx, input.ScannerID, input.CveAllowlist); err != nil {
+		return nil, err
+	}
+	if err := s.checkProxy(ctx, p, input); err != nil {
 		return nil, err
 	}
 	exists, err := s.db.Project.Query().Where(entproject.Name(input.Name)).Exist(ctx)
@@ -134,6 +138,34 @@ func (s *Service) checkSettings(ctx context.Context, scannerID *int, allowlists 
 	}
 	if !sc.Enabled {
 		return fault.BadInput("scanner %s is disabled: enable it first, or choose another", sc.Name)
+	}
+	return nil
+}
+
+// namespaceRE is an upstream namespace: one or more repository path components.
+var namespaceRE = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+
+// checkProxy validates the proxy-cache settings of a new project: only those who may read registry
+// endpoints may name one (its existence is what they learn), and it must exist.
+func (s *Service) checkProxy(ctx context.Context, p *auth.Principal, input ent.CreateProjectInput) error {
+	if input.ProxyRegistryID == nil {
+		if input.ProxyNamespace != nil && *input.ProxyNamespace != "" {
+			return fault.BadInput("an upstream namespace needs an upstream registry endpoint: name one, or leave the namespace empty")
+		}
+		return nil
+	}
+	if err := s.auth.Check(ctx, p, auth.System, auth.ActionReadRegistries, "registry endpoints"); err != nil {
+		return err
+	}
+	if ns := input.ProxyNamespace; ns != nil && *ns != "" && (len(*ns) > 255 || !namespaceRE.MatchString(*ns)) {
+		return fault.BadInput("invalid upstream namespace %q: use lower-case path components such as library or team/images", *ns)
+	}
+	exists, err := s.db.RegistryEndpoint.Query().Where(registryendpoint.ID(*input.ProxyRegistryID)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("look up registry endpoint %d: %w", *input.ProxyRegistryID, err)
+	}
+	if !exists {
+		return fault.BadInput("registry endpoint %d does not exist: create it first, or name another", *input.ProxyRegistryID)
 	}
 	return nil
 }

@@ -263,9 +263,13 @@ func (r *Registry) withinScannerScope(w http.ResponseWriter, req *http.Request, 
 	return ok && err == nil
 }
 
-// serve answers an authorized request on a repository: the referrers from the index, the rest by
+// serve answers an authorized request on a repository (in a proxy-cache project, after pulling
+// what it reads through from upstream: proxy.go): the referrers from the index, the rest by
 // Distribution (whose index and blob guard may be unavailable: their 503s get Retry-After).
 func (r *Registry) serve(w http.ResponseWriter, req *http.Request, rt route, p *auth.Principal, proj *ent.Project) {
+	if proj.ProxyRegistryID != nil && !r.servesProxy(w, req, rt, proj) {
+		return
+	}
 	switch {
 	case rt.kind == routeReferrers:
 		r.serveReferrers(w, req, rt)

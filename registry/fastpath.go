@@ -182,6 +182,10 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 	if err != nil {
 		return decision{}, unavailableOr(err, errSlowPath)
 	}
+	if proj.ProxyRegistryID != nil {
+		// A proxy-cache project's reads may have to pull through from upstream first (proxy.go).
+		return decision{}, errSlowPath
+	}
 	allowed, err := r.auth.Decide(ctx, p, auth.InRepository(proj, rt.name), auth.ActionPull)
 	if err != nil {
 		return decision{}, unavailableOr(err, errSlowPath)

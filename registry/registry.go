@@ -101,6 +101,7 @@ type Registry struct {
 	audit       Auditor
 	policy      PullPolicy
 	cache       *cache.Cache // nil: every request goes through Distribution
+	proxy       *proxyCache  // nil: proxy-cache projects serve what they hold (proxy.go)
 }
 
 // New builds the embedded Distribution application. Its configuration is made here in code, never

@@ -142,6 +142,8 @@ func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
 		ProjectName string            `json:"project_name"`
 		Public      *bool             `json:"public"`
 		Metadata    map[string]string `json:"metadata"`
+		// RegistryID makes a proxy-cache project of the endpoint it names (0 or absent: none).
+		RegistryID *int `json:"registry_id"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
 		writeError(w, http.StatusBadRequest, "BAD_REQUEST", "invalid JSON body: "+err.Error())
@@ -151,7 +153,11 @@ func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
 	if v, ok := body.Metadata["public"]; ok {
 		public = v == "true"
 	}
-	p, err := h.projects.Create(r.Context(), ent.CreateProjectInput{Name: body.ProjectName, Public: &public})
+	input := ent.CreateProjectInput{Name: body.ProjectName, Public: &public}
+	if body.RegistryID != nil && *body.RegistryID != 0 {
+		input.ProxyRegistryID = body.RegistryID
+	}
+	p, err := h.projects.Create(r.Context(), input)
 	if err != nil {
 		h.fail(w, err)
 		return

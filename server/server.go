@@ -223,6 +223,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	endpoints := endpoint.New(db, s.auth, s.audit, deps.Egress, sealer)
+	if err := s.registry.UseProxy(endpoints, registry.DefaultUpstreamTimeout, s.metrics); err != nil {
+		return nil, err
+	}
 	replications := replication.NewService(pool, db, s.jobs, s.auth, s.audit, log)
 	s.dispatch.AddConsumer(replications) // event-based replication: once per event
 	// Last: its insert takes the audit log's commit-order lock, held until the dispatch commits.
