@@ -23,6 +23,9 @@ func (s *Service) CreateTag(ctx context.Context, artifactID int, name string) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := clientWritable(a.Edges.Repository.Edges.Project); err != nil {
+		return nil, err
+	}
 	if !tagRE.MatchString(name) {
 		return nil, fault.BadInput("invalid tag %q: use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'", name)
 	}
@@ -51,6 +54,9 @@ func (s *Service) DeleteTag(ctx context.Context, id int) error {
 	if err := s.authorize(ctx, repo.Edges.Project, auth.ActionDeleteTag, what); err != nil {
 		return err
 	}
+	if err := clientWritable(repo.Edges.Project); err != nil {
+		return err
+	}
 	if err := s.registry.Untag(ctx, repo.Name, t.Name); err != nil {
 		return fmt.Errorf("untag %s:%s: %w", repo.Name, t.Name, err)
 	}
@@ -62,6 +68,9 @@ func (s *Service) DeleteTag(ctx context.Context, id int) error {
 func (s *Service) Delete(ctx context.Context, id int) error {
 	a, err := s.Get(ctx, id, auth.ActionDeleteArtifact)
 	if err != nil {
+		return err
+	}
+	if err := clientWritable(a.Edges.Repository.Edges.Project); err != nil {
 		return err
 	}
 	if err := s.registry.DeleteArtifact(ctx, a.Edges.Repository.Name, digest.Digest(a.Digest)); err != nil {
@@ -81,5 +90,14 @@ func (s *Service) DeleteRepository(ctx context.Context, id int) error {
 	}
 	s.events.Publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID,
 		ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
+	return nil
+}
+
+// clientWritable refuses tags and deletes in a proxy-cache project, whose content is upstream's
+// (as the registry refuses pushes there). Whole repositories may still go, to clear the cache.
+func clientWritable(proj *ent.Project) error {
+	if proj.ProxyRegistryID != nil {
+		return fault.Forbidden("can not push artifact to a proxy project")
+	}
 	return nil
 }

@@ -688,6 +688,24 @@ func (u *ProjectUpsert) ClearScannerID() *ProjectUpsert {
 	return u
 }
 
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsert) SetProxyRegistryID(v int) *ProjectUpsert {
+	u.Set(project.FieldProxyRegistryID, v)
+	return u
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateProxyRegistryID() *ProjectUpsert {
+	u.SetExcluded(project.FieldProxyRegistryID)
+	return u
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsert) ClearProxyRegistryID() *ProjectUpsert {
+	u.SetNull(project.FieldProxyRegistryID)
+	return u
+}
+
 // SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
 func (u *ProjectUpsert) SetProxyFreshnessSeconds(v int) *ProjectUpsert {
 	u.Set(project.FieldProxyFreshnessSeconds, v)
@@ -731,9 +749,6 @@ func (u *ProjectUpsertOne) UpdateNewValues() *ProjectUpsertOne {
 	u.create.conflict = append(u.create.conflict, sql.ResolveWith(func(s *sql.UpdateSet) {
 		if _, exists := u.create.mutation.Name(); exists {
 			s.SetIgnore(project.FieldName)
-		}
-		if _, exists := u.create.mutation.ProxyRegistryID(); exists {
-			s.SetIgnore(project.FieldProxyRegistryID)
 		}
 		if _, exists := u.create.mutation.ProxyNamespace(); exists {
 			s.SetIgnore(project.FieldProxyNamespace)
@@ -874,6 +889,27 @@ func (u *ProjectUpsertOne) UpdateScannerID() *ProjectUpsertOne {
 func (u *ProjectUpsertOne) ClearScannerID() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
 		s.ClearScannerID()
+	})
+}
+
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsertOne) SetProxyRegistryID(v int) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetProxyRegistryID(v)
+	})
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateProxyRegistryID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateProxyRegistryID()
+	})
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsertOne) ClearProxyRegistryID() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearProxyRegistryID()
 	})
 }
 
@@ -1091,9 +1127,6 @@ func (u *ProjectUpsertBulk) UpdateNewValues() *ProjectUpsertBulk {
 			if _, exists := b.mutation.Name(); exists {
 				s.SetIgnore(project.FieldName)
 			}
-			if _, exists := b.mutation.ProxyRegistryID(); exists {
-				s.SetIgnore(project.FieldProxyRegistryID)
-			}
 			if _, exists := b.mutation.ProxyNamespace(); exists {
 				s.SetIgnore(project.FieldProxyNamespace)
 			}
@@ -1234,6 +1267,27 @@ func (u *ProjectUpsertBulk) UpdateScannerID() *ProjectUpsertBulk {
 func (u *ProjectUpsertBulk) ClearScannerID() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
 		s.ClearScannerID()
+	})
+}
+
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (u *ProjectUpsertBulk) SetProxyRegistryID(v int) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetProxyRegistryID(v)
+	})
+}
+
+// UpdateProxyRegistryID sets the "proxy_registry_id" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateProxyRegistryID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateProxyRegistryID()
+	})
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (u *ProjectUpsertBulk) ClearProxyRegistryID() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.ClearProxyRegistryID()
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -136,6 +137,26 @@ func (_u *ProjectUpdate) ClearScannerID() *ProjectUpdate {
 	return _u
 }
 
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (_u *ProjectUpdate) SetProxyRegistryID(v int) *ProjectUpdate {
+	_u.mutation.SetProxyRegistryID(v)
+	return _u
+}
+
+// SetNillableProxyRegistryID sets the "proxy_registry_id" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableProxyRegistryID(v *int) *ProjectUpdate {
+	if v != nil {
+		_u.SetProxyRegistryID(*v)
+	}
+	return _u
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (_u *ProjectUpdate) ClearProxyRegistryID() *ProjectUpdate {
+	_u.mutation.ClearProxyRegistryID()
+	return _u
+}
+
 // SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
 func (_u *ProjectUpdate) SetProxyFreshnessSeconds(v int) *ProjectUpdate {
 	_u.mutation.ResetProxyFreshnessSeconds()
@@ -221,6 +242,11 @@ func (_u *ProjectUpdate) AddRobots(v ...*Robot) *ProjectUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddRobotIDs(ids...)
+}
+
+// SetProxyRegistry sets the "proxy_registry" edge to the RegistryEndpoint entity.
+func (_u *ProjectUpdate) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdate {
+	return _u.SetProxyRegistryID(v.ID)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -325,6 +351,12 @@ func (_u *ProjectUpdate) RemoveRobots(v ...*Robot) *ProjectUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRobotIDs(ids...)
+}
+
+// ClearProxyRegistry clears the "proxy_registry" edge to the RegistryEndpoint entity.
+func (_u *ProjectUpdate) ClearProxyRegistry() *ProjectUpdate {
+	_u.mutation.ClearProxyRegistry()
+	return _u
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -638,6 +670,35 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.ProxyRegistryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   project.ProxyRegistryTable,
+			Columns: []string{project.ProxyRegistryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ProxyRegistryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   project.ProxyRegistryTable,
+			Columns: []string{project.ProxyRegistryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.LabelsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -806,6 +867,26 @@ func (_u *ProjectUpdateOne) ClearScannerID() *ProjectUpdateOne {
 	return _u
 }
 
+// SetProxyRegistryID sets the "proxy_registry_id" field.
+func (_u *ProjectUpdateOne) SetProxyRegistryID(v int) *ProjectUpdateOne {
+	_u.mutation.SetProxyRegistryID(v)
+	return _u
+}
+
+// SetNillableProxyRegistryID sets the "proxy_registry_id" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableProxyRegistryID(v *int) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetProxyRegistryID(*v)
+	}
+	return _u
+}
+
+// ClearProxyRegistryID clears the value of the "proxy_registry_id" field.
+func (_u *ProjectUpdateOne) ClearProxyRegistryID() *ProjectUpdateOne {
+	_u.mutation.ClearProxyRegistryID()
+	return _u
+}
+
 // SetProxyFreshnessSeconds sets the "proxy_freshness_seconds" field.
 func (_u *ProjectUpdateOne) SetProxyFreshnessSeconds(v int) *ProjectUpdateOne {
 	_u.mutation.ResetProxyFreshnessSeconds()
@@ -891,6 +972,11 @@ func (_u *ProjectUpdateOne) AddRobots(v ...*Robot) *ProjectUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddRobotIDs(ids...)
+}
+
+// SetProxyRegistry sets the "proxy_registry" edge to the RegistryEndpoint entity.
+func (_u *ProjectUpdateOne) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdateOne {
+	return _u.SetProxyRegistryID(v.ID)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -995,6 +1081,12 @@ func (_u *ProjectUpdateOne) RemoveRobots(v ...*Robot) *ProjectUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveRobotIDs(ids...)
+}
+
+// ClearProxyRegistry clears the "proxy_registry" edge to the RegistryEndpoint entity.
+func (_u *ProjectUpdateOne) ClearProxyRegistry() *ProjectUpdateOne {
+	_u.mutation.ClearProxyRegistry()
+	return _u
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -1331,6 +1423,35 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(robot.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ProxyRegistryCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   project.ProxyRegistryTable,
+			Columns: []string{project.ProxyRegistryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ProxyRegistryIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   project.ProxyRegistryTable,
+			Columns: []string{project.ProxyRegistryColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

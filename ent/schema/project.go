@@ -30,7 +30,7 @@ func (Project) Fields() []ent.Field {
 			Default("CRITICAL"),
 		field.Strings("cve_allowlist").Optional().Comment("CVE ids the pull-prevention policy ignores in this project."),
 		field.Int("scanner_id").Optional().Nillable().Comment("The scanner this project uses; nil means the default scanner."),
-		field.Int("proxy_registry_id").Optional().Nillable().Immutable().
+		field.Int("proxy_registry_id").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)).
 			Comment("Set for a proxy-cache project: the registry endpoint it pulls through. Replication never pushes into one."),
 		field.String("proxy_namespace").Default("").MaxLen(255).Immutable().
@@ -64,7 +64,7 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as robots(projectID), which checks the robot:read permission.").
 			Annotations(entgql.Skip()),
-		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().Immutable().
+		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().
 			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).

@@ -1,0 +1,182 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/berth-registry/berth/server/servertest"
+)
+
+// countingProxy stands in front of an upstream registry and counts the requests it passes on, by
+// method and path.
+type countingProxy struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func newCountingProxy(t *testing.T, upstream string) (*countingProxy, string) {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingProxy{seen: map[string]int{}}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		c.seen[r.Method+" "+r.URL.Path]++
+		c.mu.Unlock()
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return c, srv.URL
+}
+
+func (c *countingProxy) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.seen[key]
+}
+
+// createProxyProject creates a public proxy-cache project of endpoint reg through GraphQL, with an
+// upstream namespace and a freshness interval, and returns its id.
+func createProxyProject(t *testing.T, env *servertest.Env, name string, reg int, namespace string, freshness int) {
+	t.Helper()
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($n: String!, $r: ID!, $ns: String, $f: Int) {
+		createProject(input: {name: $n, public: true, proxyRegistryID: $r, proxyNamespace: $ns, proxyFreshnessSeconds: $f}) { id proxyRegistryID } }`,
+		map[string]any{"n": name, "r": reg, "ns": namespace, "f": freshness}, nil)
+}
+
+// A proxy-cache project pulls through on a miss (by tag and by digest), refuses pushes, follows a
+// tag that moved upstream once its freshness interval has passed, and serves its cached copy when
+// upstream is gone.
+func TestProxyCachePullThrough(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	v1 := pushImage(t, plain, dist.addr+"/library/app:v1", 4096)
+
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	// Harbor's REST shape: registry_id makes a proxy-cache project; the repository's path is used as
+	// it is upstream.
+	mustCreate(t, env, "/projects", map[string]any{"project_name": "hub", "registry_id": reg, "metadata": map[string]string{"public": "true"}})
+	createProxyProject(t, env, "fresh", reg, "library", 0)
+
+	if got, err := crane("digest", env.Host+"/hub/library/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
+		t.Fatalf("pull through hub/library/app:v1 = %q %v, want %s", got, err, v1)
+	}
+	if out, err := crane("pull", env.Host+"/hub/library/app:v1", t.TempDir()+"/app.tar"); err != nil {
+		t.Fatalf("pull hub/library/app:v1: %v %s", err, out)
+	}
+	if out, err := crane("pull", env.Host+"/fresh/app@"+v1, t.TempDir()+"/app.tar"); err != nil {
+		t.Fatalf("pull fresh/app@%s by digest: %v %s", v1, err, out)
+	}
+	status, _, body := harborAPI(t, env, http.MethodGet, "/projects/hub/repositories/library%252Fapp/artifacts", nil)
+	if status != http.StatusOK || !strings.Contains(string(body), v1) {
+		t.Fatalf("the pulled artifact is not indexed: %d %s", status, body)
+	}
+
+	// Pushes and tags into a proxy-cache project are refused.
+	if out, err := crane("append", "-f", layerTar(t, "x", "x"), "-t", env.Host+"/hub/library/app:mine"); err == nil || !strings.Contains(out+err.Error(), "can not push artifact to a proxy project") {
+		t.Fatalf("push into a proxy-cache project: %v %s, want refused", err, out)
+	}
+	if out, err := crane("tag", env.Host+"/hub/library/app:v1", "other"); err == nil || !strings.Contains(out+err.Error(), "can not push artifact to a proxy project") {
+		t.Fatalf("tag in a proxy-cache project: %v %s, want refused", err, out)
+	}
+
+	// The tag moves upstream: with no freshness interval the next pull by tag follows it.
+	if got, err := crane("digest", env.Host+"/fresh/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
+		t.Fatalf("fresh/app:v1 = %q %v, want %s", got, err, v1)
+	}
+	v2 := pushImage(t, plain, dist.addr+"/library/app:v1", 4096)
+	if got, err := crane("digest", env.Host+"/fresh/app:v1"); err != nil || strings.TrimSpace(got) != v2 {
+		t.Fatalf("fresh/app:v1 after the tag moved upstream = %q %v, want %s", got, err, v2)
+	}
+	// hub's interval (the default) has not passed: it serves what it has without asking.
+	if got, err := crane("digest", env.Host+"/hub/library/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
+		t.Fatalf("hub/library/app:v1 within its freshness interval = %q %v, want the cached %s", got, err, v1)
+	}
+
+	// Upstream is gone: the cached copy is served (stale-if-error).
+	dist.kill()
+	if out, err := crane("pull", env.Host+"/fresh/app:v1", t.TempDir()+"/app.tar"); err != nil {
+		t.Fatalf("pull fresh/app:v1 with upstream down: %v %s", err, out)
+	}
+	if !strings.Contains(env.Logs(), "serving the cached copy") {
+		t.Fatal("no log line says the cached copy was served stale")
+	}
+	// Nothing cached and upstream gone: a clear error, not a hang.
+	if _, err := crane("digest", env.Host+"/fresh/other:v1"); err == nil {
+		t.Fatal("a miss with upstream down succeeded")
+	}
+}
+
+// Many clients missing the same image at once cause one upstream fetch of each blob.
+func TestProxyCacheCoalescesMisses(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	counter, upstream := newCountingProxy(t, dist.URL)
+	env := servertest.Start(t)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	dgst := pushImage(t, plain, dist.addr+"/library/app:v1", 1<<20)
+	manifest, err := plain("manifest", dist.addr+"/library/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "counted", "type": "docker-registry", "url": upstream})
+	createProxyProject(t, env, "cold", reg, "library", 300)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := crane("pull", env.Host+"/cold/app:v1", fmt.Sprintf("%s/%d.tar", t.TempDir(), i)); err != nil {
+				errs <- fmt.Errorf("pull %d: %v %s", i, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	blobs := blobDigests(t, manifest)
+	if len(blobs) < 2 {
+		t.Fatalf("manifest %s names %d blobs", dgst, len(blobs))
+	}
+	for _, b := range blobs {
+		if n := counter.count("GET /v2/library/app/blobs/" + b); n != 1 {
+			t.Errorf("blob %s was fetched upstream %d times, want once", b, n)
+		}
+	}
+}
+
+// blobDigests are the config and layer digests of an image manifest.
+func blobDigests(t *testing.T, manifest string) []string {
+	t.Helper()
+	var m struct {
+		Config struct{ Digest string }
+		Layers []struct{ Digest string }
+	}
+	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
+		t.Fatalf("manifest %q: %v", manifest, err)
+	}
+	out := []string{m.Config.Digest}
+	for _, l := range m.Layers {
+		out = append(out, l.Digest)
+	}
+	return out
+}
