@@ -53,6 +53,8 @@ type Config struct {
 	UploadPurgeAge      time.Duration `yaml:"upload_purge_age"`
 	UploadPurgeInterval time.Duration `yaml:"upload_purge_interval"`
 	UploadPurgeDryRun   bool          `yaml:"upload_purge_dry_run"`
+	// ProxyCacheTTLDays: artifacts of proxy-cache projects not pulled for this many days are deleted.
+	ProxyCacheTTLDays int `yaml:"proxy_cache_ttl_days"`
 	// AdvisoryDir holds OSV advisories (JSON files or osv.dev all.zip files) imported at start
 	// for the built-in scanner.
 	AdvisoryDir string `yaml:"advisory_dir"`
@@ -145,6 +147,7 @@ func Defaults() Config {
 		GCWindow:            2 * time.Hour,
 		UploadPurgeAge:      168 * time.Hour,
 		UploadPurgeInterval: 24 * time.Hour,
+		ProxyCacheTTLDays:   7,
 
 		Cache:          true,
 		CacheTTL:       10 * time.Minute,
@@ -197,6 +200,7 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("upload-purge-age", "BERTH_UPLOAD_PURGE_AGE", "half-finished uploads older than this are purged; default "+d.UploadPurgeAge.String())
 	add("upload-purge-interval", "BERTH_UPLOAD_PURGE_INTERVAL", "how often uploads are purged; default "+d.UploadPurgeInterval.String())
 	add("upload-purge-dry-run", "BERTH_UPLOAD_PURGE_DRY_RUN", "true to have scheduled upload purges only report what they would remove; default false")
+	add("proxy-cache-ttl-days", "BERTH_PROXY_CACHE_TTL_DAYS", "artifacts of proxy-cache projects not pulled for this many days are deleted; default "+strconv.Itoa(d.ProxyCacheTTLDays))
 	add("advisory-dir", "BERTH_ADVISORY_DIR", "directory of OSV advisories (JSON files, or osv.dev all.zip files) imported at start for the built-in scanner")
 	add("cache", "BERTH_CACHE", "on or off: answer warm manifest pulls and access decisions from the cache; default on")
 	add("cache-ttl", "BERTH_CACHE_TTL", "how long the Redis cache tier keeps an entry; default "+d.CacheTTL.String())
@@ -294,6 +298,8 @@ func (c *Config) set(name, v string) error {
 		c.UploadPurgeInterval, err = time.ParseDuration(v)
 	case "upload-purge-dry-run":
 		c.UploadPurgeDryRun, err = strconv.ParseBool(v)
+	case "proxy-cache-ttl-days":
+		c.ProxyCacheTTLDays, err = strconv.Atoi(v)
 	case "advisory-dir":
 		c.AdvisoryDir = v
 	case "scan-all-schedule":
@@ -366,6 +372,9 @@ func (c *Config) validate() error {
 	}
 	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
 		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")
+	}
+	if c.ProxyCacheTTLDays < 1 {
+		return errors.New("the proxy-cache TTL must be at least 1 day")
 	}
 	if c.JobLease < time.Second || c.JobStopTimeout <= 0 {
 		return errors.New("the job lease must be at least 1s and the job stop timeout positive")

@@ -132,6 +132,7 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 	deps := worker.Deps{Egress: policy, Middleware: []rivertype.Middleware{tracing.RiverMiddleware()}, DB: db, Pool: pool, Log: log, Kick: kick, WebhookRetryBase: cfg.WebhookRetryBase,
 		Storage: reg.Driver(), Artifacts: reg, GCWindow: reg.Guard().Window(), JobLease: cfg.JobLease,
 		UploadPurgeAge: cfg.UploadPurgeAge, UploadPurgeInterval: cfg.UploadPurgeInterval, UploadPurgeDryRun: cfg.UploadPurgeDryRun,
+		ProxyCacheTTL: time.Duration(cfg.ProxyCacheTTLDays) * 24 * time.Hour,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
 	sealer, err := cfg.Sealer()

@@ -77,6 +77,9 @@ type Deps struct {
 	Middleware []rivertype.Middleware
 	// Metrics counts the jobs this process works (nil: not counted).
 	Metrics *JobMetrics
+	// ProxyCacheTTL: artifacts of proxy-cache projects not pulled for this long are deleted
+	// (DefaultProxyCacheTTL if zero).
+	ProxyCacheTTL time.Duration
 }
 
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
@@ -133,6 +136,11 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log, deps.ScanUnpack))
 		river.AddWorker(workers, scan.NewAllWorker(scan.NewService(deps.Pool, deps.DB)))
+		proxyTTL := deps.ProxyCacheTTL
+		if proxyTTL == 0 {
+			proxyTTL = DefaultProxyCacheTTL
+		}
+		river.AddWorker(workers, &proxyEvictWorker{db: deps.DB, artifacts: deps.Artifacts, ttl: proxyTTL})
 		cfg.Workers = workers
 		cfg.Queues = map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 10},
@@ -149,6 +157,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			run.Every(time.Minute, purge.SchedulerArgs{}, "audit-purge-scheduler", true),
 			run.Every(time.Minute, gc.SchedulerArgs{}, "gc-scheduler", true),
 			run.Every(uploadEvery, gc.UploadPurgeArgs{Age: uploadAge, DryRun: deps.UploadPurgeDryRun}, "upload-purge", false),
+			run.Every(time.Hour, ProxyEvictArgs{}, "proxy-cache-evict", true),
 		}
 		if deps.Exports != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
