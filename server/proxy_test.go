@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,8 +11,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+
+	entartifact "github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/server/servertest"
+	"github.com/berth-registry/berth/worker"
 )
 
 // countingProxy stands in front of an upstream registry and counts the requests it passes on, by
@@ -179,4 +187,56 @@ func blobDigests(t *testing.T, manifest string) []string {
 		out = append(out, l.Digest)
 	}
 	return out
+}
+
+// The eviction job deletes what a proxy-cache project fetched and nobody pulled for the TTL, and
+// keeps the rest.
+func TestProxyCacheEviction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	old := pushImage(t, plain, dist.addr+"/library/app:old", 1024)
+	recent := pushImage(t, plain, dist.addr+"/library/app:recent", 1024)
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	createProxyProject(t, env, "cached", reg, "library", 300)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	for _, tag := range []string{"old", "recent"} {
+		if out, err := crane("pull", env.Host+"/cached/app:"+tag, t.TempDir()+"/app.tar"); err != nil {
+			t.Fatalf("pull cached/app:%s: %v %s", tag, err, out)
+		}
+	}
+	// The pulls are recorded off the request path: wait for them, then age the old one.
+	waitReplication(t, 30*time.Second, "both pulls to be recorded", func() (bool, string) {
+		n, err := env.DB.Artifact.Query().Where(entartifact.PullTimeNotNil()).Count(ctx)
+		return err == nil && n == 2, fmt.Sprint(n, err)
+	})
+	long := time.Now().Add(-30 * 24 * time.Hour)
+	if err := env.DB.Artifact.Update().Where(entartifact.Digest(old)).SetPullTime(long).SetPushTime(long).Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	pool, err := pgxpool.New(ctx, env.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Insert(ctx, worker.ProxyEvictArgs{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitReplication(t, 30*time.Second, "the old artifact to be evicted", func() (bool, string) {
+		n, err := env.DB.Artifact.Query().Where(entartifact.Digest(old)).Count(ctx)
+		return err == nil && n == 0, fmt.Sprint(n, err)
+	})
+	if n, err := env.DB.Artifact.Query().Where(entartifact.Digest(recent)).Count(ctx); err != nil || n != 1 {
+		t.Fatalf("the recently pulled artifact: %d %v, want kept", n, err)
+	}
+	if _, err := crane("manifest", env.Host+"/cached/app@"+recent); err != nil {
+		t.Fatalf("the recently pulled artifact is not served: %v", err)
+	}
 }
