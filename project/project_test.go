@@ -9,6 +9,7 @@ import (
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/member"
 	entproject "github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
@@ -182,5 +183,40 @@ func TestListPagesAndCounts(t *testing.T) {
 		if _, _, err := env.Projects.List(env.Admin, project.ListOptions{Page: pg}); kind(err) != fault.KindBadInput {
 			t.Fatalf("page %+v: %v; want bad input", pg, err)
 		}
+	}
+}
+
+func TestCreateProxyCacheProject(t *testing.T) {
+	t.Parallel()
+	env := projecttest.Setup(t)
+	alice := env.User(t, "alice", false)
+	ep, err := env.DB.RegistryEndpoint.Create().SetName("hub").SetURL("https://registry.example").
+		SetType(registryendpoint.TypeDockerRegistry).Save(env.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := ep.ID + 1000
+	ns := func(s string) *string { return &s }
+	for _, c := range []struct {
+		name  string
+		input ent.CreateProjectInput
+	}{
+		{"unknown endpoint", ent.CreateProjectInput{Name: "p1", ProxyRegistryID: &missing}},
+		{"namespace without endpoint", ent.CreateProjectInput{Name: "p2", ProxyNamespace: ns("library")}},
+		{"bad namespace", ent.CreateProjectInput{Name: "p3", ProxyRegistryID: &ep.ID, ProxyNamespace: ns("Library/../x")}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := env.Projects.Create(env.Admin, c.input); kind(err) != fault.KindBadInput {
+				t.Fatalf("err = %v; want a bad input fault", err)
+			}
+		})
+	}
+	// Only those who may read registry endpoints may name one.
+	if _, err := env.Projects.Create(alice, ent.CreateProjectInput{Name: "mine", ProxyRegistryID: &ep.ID}); !errors.Is(err, auth.ErrForbidden) {
+		t.Fatalf("a user naming an endpoint: %v; want ErrForbidden", err)
+	}
+	p, err := env.Projects.Create(env.Admin, ent.CreateProjectInput{Name: "cache", ProxyRegistryID: &ep.ID, ProxyNamespace: ns("library")})
+	if err != nil || p.ProxyRegistryID == nil || *p.ProxyRegistryID != ep.ID || p.ProxyNamespace != "library" || p.ProxyFreshnessSeconds != 300 {
+		t.Fatalf("proxy-cache project: %+v, %v", p, err)
 	}
 }
