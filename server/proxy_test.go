@@ -101,6 +101,20 @@ func TestProxyCachePullThrough(t *testing.T) {
 		t.Fatalf("tag in a proxy-cache project: %v %s, want refused", err, out)
 	}
 
+	// Through GraphQL too, the services refuse tags and deletes.
+	var hubArtifact int
+	for _, a := range env.DB.Artifact.Query().Where(entartifact.Digest(v1)).WithRepository().AllX(context.Background()) {
+		if a.Edges.Repository.Name == "hub/library/app" {
+			hubArtifact = a.ID
+		}
+	}
+	for _, m := range []string{`mutation($a: ID!) { createTag(artifactID: $a, name: "mine") { id } }`, `mutation($a: ID!) { deleteArtifact(id: $a) }`} {
+		res := env.GraphQL("admin", servertest.AdminPassword, m, map[string]any{"a": hubArtifact})
+		if len(res.Errors) == 0 || !strings.Contains(res.Errors[0].Message, "can not push artifact to a proxy project") {
+			t.Fatalf("%s in a proxy-cache project: %+v, want refused", m, res.Errors)
+		}
+	}
+
 	// The tag moves upstream: with no freshness interval the next pull by tag follows it.
 	if got, err := crane("digest", env.Host+"/fresh/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
 		t.Fatalf("fresh/app:v1 = %q %v, want %s", got, err, v1)
