@@ -13,10 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-
 	entartifact "github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker"
@@ -231,18 +227,7 @@ func TestProxyCacheEviction(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pool, err := pgxpool.New(ctx, env.DatabaseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := client.Insert(ctx, worker.ProxyEvictArgs{}, nil); err != nil {
-		t.Fatal(err)
-	}
+	env.InsertJob(worker.ProxyEvictArgs{})
 	waitReplication(t, 30*time.Second, "the old artifact to be evicted", func() (bool, string) {
 		n, err := env.DB.Artifact.Query().Where(entartifact.Digest(old)).Count(ctx)
 		return err == nil && n == 0, fmt.Sprint(n, err)

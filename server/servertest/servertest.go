@@ -25,6 +25,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/berth-registry/berth/auth"
@@ -382,4 +384,23 @@ func RunErr(env []string, name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// InsertJob queues a River job on the server's database, as a periodic schedule or another
+// replica would, for the server's workers to run.
+func (e *Env) InsertJob(args river.JobArgs) {
+	e.t.Helper()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, e.DatabaseURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer pool.Close()
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := client.Insert(ctx, args, nil); err != nil {
+		e.t.Fatalf("insert %s job: %v", args.Kind(), err)
+	}
 }
