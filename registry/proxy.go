@@ -87,10 +87,20 @@ func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt rout
 		return true
 	}
 	var err error
-	if rt.kind == routeManifest {
+	switch {
+	case rt.kind == routeManifest:
 		err = r.pullManifestThrough(req.Context(), proj, rt.name, rt.reference)
-	} else {
-		err = r.pullBlobThrough(req.Context(), proj, rt.name, rt.reference)
+	case req.Method == http.MethodGet && req.Header.Get("Range") == "":
+		// A whole blob is streamed to the client that starts its fetch while it is stored.
+		var streamed bool
+		if streamed, err = r.pullBlobThrough(req.Context(), proj, rt.name, rt.reference, w); streamed {
+			if err != nil {
+				r.log.Warn("proxy cache: blob stream from upstream broke off", "project", proj.Name, "repository", rt.name, "digest", rt.reference, "err", err)
+			}
+			return false
+		}
+	default:
+		_, err = r.pullBlobThrough(req.Context(), proj, rt.name, rt.reference, nil)
 	}
 	if err == nil || isUpstreamNotFound(err) {
 		return true // served, or answered "unknown", by the ordinary road
@@ -221,7 +231,7 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 		if d.MediaType.IsIndex() {
 			err = r.pullManifestThrough(ctx, proj, repo, ref.Digest.String())
 		} else if len(ref.URLs) == 0 { // foreign layers stay where they are
-			err = r.pullBlobThrough(ctx, proj, repo, ref.Digest.String())
+			_, err = r.pullBlobThrough(ctx, proj, repo, ref.Digest.String(), nil)
 		}
 		if err != nil {
 			return err
@@ -248,20 +258,22 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 }
 
 // pullBlobThrough makes sure blob dgst is stored in repo, fetching it from upstream (once, however
-// many clients ask at the same time) when it is not.
-func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo, ref string) error {
+// many clients ask at the same time) when it is not. With to set, the caller whose request starts
+// the fetch gets the blob streamed to it while it is stored (streamed true: it has been answered,
+// whatever the error); the others wait for the fetch and are served from storage.
+func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo, ref string, to http.ResponseWriter) (streamed bool, err error) {
 	dgst, err := digest.Parse(ref)
 	if err != nil {
-		return nil // the ordinary road explains a bad digest
+		return false, nil // the ordinary road explains a bad digest
 	}
 	rep, err := r.repository(ctx, repo)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := rep.Blobs(ctx).Stat(ctx, dgst); err == nil {
-		return nil
+		return false, nil
 	}
-	return r.proxy.shared(ctx, "b:"+repo+"@"+ref, func(ctx context.Context) error {
+	err = r.proxy.shared(ctx, "b:"+repo+"@"+ref, func(ctx context.Context) error {
 		blobs := rep.Blobs(ctx)
 		if _, err := blobs.Stat(ctx, dgst); err == nil {
 			return nil // stored by the fetch that just ended
@@ -284,7 +296,17 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 		if err != nil {
 			return fmt.Errorf("store blob %s: %w", ref, err)
 		}
-		n, err := io.Copy(bw, rc) // the digest is verified as it is read
+		var src io.Reader = rc
+		if to != nil {
+			h := to.Header()
+			h.Set("Content-Type", "application/octet-stream")
+			h.Set("Docker-Content-Digest", ref)
+			h.Set("Etag", `"`+ref+`"`)
+			to.WriteHeader(http.StatusOK)
+			streamed = true
+			src = io.TeeReader(rc, &clientCopy{w: to})
+		}
+		n, err := io.Copy(bw, src) // the digest is verified as it is read
 		if err != nil {
 			_ = bw.Cancel(ctx)
 			return fmt.Errorf("fetch blob %s: %w", ref, err)
@@ -294,6 +316,23 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 		}
 		return nil
 	})
+	return streamed, err
+}
+
+// clientCopy writes to a client until the client goes away, then drops what follows: the blob is
+// still stored for the others.
+type clientCopy struct {
+	w    io.Writer
+	gone bool
+}
+
+func (c *clientCopy) Write(p []byte) (int, error) {
+	if !c.gone {
+		if _, err := c.w.Write(p); err != nil {
+			c.gone = true
+		}
+	}
+	return len(p), nil
 }
 
 // isUpstreamNotFound reports whether upstream said it has no such manifest or blob.

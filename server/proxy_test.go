@@ -124,8 +124,25 @@ func TestProxyCachePullThrough(t *testing.T) {
 		t.Fatalf("hub/library/app:v1 within its freshness interval = %q %v, want the cached %s", got, err, v1)
 	}
 
+	// A blob hub has not fetched yet is streamed to the client while it is stored.
+	v2Manifest, err := crane("manifest", env.Host+"/fresh/app@"+v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := blobDigests(t, v2Manifest)[1]
+	want, err := plain("blob", dist.addr+"/library/app@"+layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := crane("blob", env.Host+"/hub/library/app@"+layer); err != nil || got != want {
+		t.Fatalf("blob %s through hub: %d bytes, %v; want the %d bytes upstream has", layer, len(got), err, len(want))
+	}
+
 	// Upstream is gone: the cached copy is served (stale-if-error).
 	dist.kill()
+	if got, err := crane("blob", env.Host+"/hub/library/app@"+layer); err != nil || got != want {
+		t.Fatalf("blob %s through hub with upstream down: %d bytes, %v; want it from storage", layer, len(got), err)
+	}
 	if out, err := crane("pull", env.Host+"/fresh/app:v1", t.TempDir()+"/app.tar"); err != nil {
 		t.Fatalf("pull fresh/app:v1 with upstream down: %v %s", err, out)
 	}
