@@ -1,8 +1,9 @@
 // Package endpoint owns registry endpoints: the remote registries (Berth, Harbor, any OCI
-// Distribution registry, Docker Hub) that replication copies to and from. It keeps their
-// credentials sealed at rest (Sealer), never hands them back through any API, checks every URL
-// against the egress policy when it is saved and on every connection, and answers "test
-// connection" in plain words (Ping). It builds the clients replication uses (Remote); it does not
+// Distribution registry, Docker Hub) that replication copies to and from and that proxy-cache
+// projects pull through to. It keeps their credentials sealed at rest (Sealer), never hands them
+// back through any API, checks every URL against the egress policy when it is saved and on every
+// connection, and answers "test connection" in plain words (Ping). It builds the clients
+// replication and the pull-through use (Remote); it does not
 // copy anything itself, and it does not decide who may replicate what beyond its own actions.
 package endpoint
 
@@ -300,7 +301,8 @@ func (s *Service) Ping(ctx context.Context, id int, in *Input) error {
 	return nil
 }
 
-// Remote returns a client for endpoint id, for replication (which authorizes its own callers).
+// Remote returns a client for endpoint id, for replication and the registry's pull-through (which
+// authorize their own callers).
 func (s *Service) Remote(ctx context.Context, id int) (*Remote, error) {
 	ep, err := s.load(ctx, id)
 	if err != nil {
