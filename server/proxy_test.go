@@ -197,6 +197,9 @@ func TestProxyCacheCoalescesMisses(t *testing.T) {
 			t.Errorf("blob %s was fetched upstream %d times, want once", b, n)
 		}
 	}
+	if n := counter.count("GET /v2/library/app/manifests/v1"); n != 1 {
+		t.Errorf("the manifest was fetched upstream %d times, want once", n)
+	}
 }
 
 // blobDigests are the config and layer digests of an image manifest.
