@@ -187,6 +187,9 @@ func (r *Registry) pullManifestThrough(ctx context.Context, proj *ent.Project, r
 			r.proxy.stale.Inc()
 			r.log.Warn("proxy cache: upstream did not answer whether a tag moved: serving the cached copy",
 				"project", proj.Name, "repository", repo, "tag", ref, "err", err)
+			// Asked again after the freshness interval, not on every pull: a slow upstream would
+			// otherwise hold each one for the whole timeout.
+			r.proxy.checked.Store(key, time.Now())
 			return nil
 		}
 		if desc.Digest.String() != local.Digest.String() {
