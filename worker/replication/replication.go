@@ -504,19 +504,21 @@ WHERE execution_id = $1 AND status IN ('FAILED', 'STOPPED')`, id)
 	if tag.RowsAffected() == 0 && e.Planned {
 		return nil, fault.BadInput("execution %d has no failed or stopped tasks to retry", id)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE replication_executions SET status = 'PENDING', ended_at = NULL, log = log || $2 WHERE id = $1`,
-		id, run.Line("retrying %d tasks (by %s)", tag.RowsAffected(), auth.PrincipalFrom(ctx).Name)); err != nil {
-		return nil, fmt.Errorf("retry replication execution %d: %w", id, err)
-	}
 	var eventID int64
 	if e.EventID != nil {
 		eventID = *e.EventID
 	}
+	// Queued before the execution is marked pending again: Insert waits for the last attempt's job
+	// (its run already ended, River about to complete it) only while the run reads as ended.
 	if _, err := run.Insert(ctx, tx, s.jobs, Table, id, Args{ExecutionID: id, EventID: eventID}); err != nil {
 		if errors.Is(err, run.ErrBusy) {
 			return nil, fault.Conflict("execution %d is still under way", id)
 		}
 		return nil, err
+	}
+	if _, err := tx.Exec(ctx, `UPDATE replication_executions SET status = 'PENDING', ended_at = NULL, log = log || $2 WHERE id = $1`,
+		id, run.Line("retrying %d tasks (by %s)", tag.RowsAffected(), auth.PrincipalFrom(ctx).Name)); err != nil {
+		return nil, fmt.Errorf("retry replication execution %d: %w", id, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, err
