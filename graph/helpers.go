@@ -2,25 +2,12 @@ package graph
 
 import (
 	"context"
-	"errors"
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/event"
 )
-
-// withTx runs fn in a transaction, committing if it returns nil.
-func withTx(ctx context.Context, db *ent.Client, fn func(tx *ent.Tx) error) error {
-	tx, err := db.Tx(ctx)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	return tx.Commit()
-}
 
 // subscribeEvents streams bus events that the caller may see, filtered by project and type.
 func (r *Resolver) subscribeEvents(ctx context.Context, projectID *int, types []event.Type) (<-chan *ent.Event, error) {
