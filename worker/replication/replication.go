@@ -168,6 +168,15 @@ func (s *Service) validate(ctx context.Context, in *PolicyInput) error {
 	if len(in.Filter.Labels) > 0 && in.Direction == replicationpolicy.DirectionPull {
 		return fault.BadInput("the label filter applies to push-based policies only: remote labels are not read")
 	}
+	if len(in.Description) > 1024 {
+		return fault.BadInput("the description is longer than 1024 characters")
+	}
+	if len(in.Filter.Labels) > 100 {
+		return fault.BadInput("a label filter names at most 100 labels")
+	}
+	if len(in.SourceNamespace) > 255 || len(in.DestNamespace) > 255 {
+		return fault.BadInput("a namespace is at most 255 characters long")
+	}
 	if strings.Contains(in.SourceNamespace, "/") || strings.Contains(in.DestNamespace, "//") {
 		return fault.BadInput("namespaces are project names (the destination may have a path, without empty parts)")
 	}
