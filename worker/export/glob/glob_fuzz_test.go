@@ -74,6 +74,12 @@ func FuzzGlob(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Validate accepted %q, doublestar refuses it: %v", glob, err)
 		}
+		if got && !want && strings.HasSuffix(glob, "/**") {
+			// doublestar's rule is that "p/**" also matches what p matches ("x/b/**" and "x/*b/**"
+			// match "x/b"), but v4 misses it when p's last segment ends in a star that matches
+			// nothing ("x/b*/**" on "x/b"). Berth keeps the rule; the quirk is not a disagreement.
+			want, _ = doublestar.Match(strings.TrimSuffix(glob, "/**"), name)
+		}
 		if got != want {
 			t.Fatalf("glob %q (regex %q) on %q: PostgreSQL %v, doublestar %v", glob, re, name, got, want)
 		}
