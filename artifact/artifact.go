@@ -133,6 +133,18 @@ func (s *Service) Accessories(ctx context.Context, a *ent.Artifact) ([]*ent.Arti
 	return out, nil
 }
 
+// AccessoryLinks are the links (with their artifacts) of the accessories whose subject is a, an
+// artifact the caller has been shown: what Harbor's with_accessory lists.
+func (s *Service) AccessoryLinks(ctx context.Context, a *ent.Artifact) ([]*ent.Accessory, error) {
+	links, err := s.db.Accessory.Query().
+		Where(accessory.RepositoryID(a.RepositoryID), accessory.SubjectDigest(a.Digest)).
+		WithArtifact().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("accessories of artifact %d: %w", a.ID, err)
+	}
+	return links, nil
+}
+
 // Manifest is a's manifest as storage holds it. It is what a pull reads, so reading it takes the
 // pull permission, not just sight of the artifact.
 func (s *Service) Manifest(ctx context.Context, a *ent.Artifact) ([]byte, error) {

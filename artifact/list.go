@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entartifact "github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/repository"
@@ -26,14 +27,45 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	if err != nil {
 		return nil, 0, err
 	}
-	q := proj.QueryRepositories()
+	return s.listRepositories(ctx, proj.QueryRepositories(), page, proj.Name)
+}
+
+// RepositoryFilter narrows a list of repositories.
+type RepositoryFilter struct {
+	NameContains string // only repositories whose full name contains this
+	Name         string // only the repository of this full name
+	ProjectID    int    // only the repositories of this project (0: every project)
+}
+
+// ListAllRepositories returns a page of the repositories of every project the caller may see, in
+// name order, and how many there are in all (Harbor's /repositories and search).
+func (s *Service) ListAllRepositories(ctx context.Context, f RepositoryFilter, page project.Page) ([]ListedRepository, int, error) {
+	if err := page.Check(); err != nil {
+		return nil, 0, err
+	}
+	q := s.db.Repository.Query().Where(repository.HasProjectWith(auth.VisibleProjects(auth.PrincipalFrom(ctx))))
+	if f.NameContains != "" {
+		q = q.Where(repository.NameContains(f.NameContains))
+	}
+	if f.Name != "" {
+		q = q.Where(repository.Name(f.Name))
+	}
+	if f.ProjectID != 0 {
+		q = q.Where(repository.ProjectID(f.ProjectID))
+	}
+	return s.listRepositories(ctx, q, page, "all projects")
+}
+
+// listRepositories is a page of q, each repository with its number of artifacts (one grouped
+// query for the page).
+func (s *Service) listRepositories(ctx context.Context, q *ent.RepositoryQuery, page project.Page, what string) ([]ListedRepository, int, error) {
 	total, err := q.Clone().Count(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("count repositories of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("count repositories of %s: %w", what, err)
 	}
 	repos, err := q.Order(ent.Asc(repository.FieldName)).Offset(page.Offset).Limit(page.Limit).All(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list repositories of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("list repositories of %s: %w", what, err)
 	}
 	ids := make([]int, len(repos))
 	for i, r := range repos {
@@ -46,7 +78,7 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...)).
 		GroupBy(entartifact.FieldRepositoryID).Aggregate(ent.Count()).Scan(ctx, &rows)
 	if err != nil {
-		return nil, 0, fmt.Errorf("count artifacts of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("count artifacts of %s: %w", what, err)
 	}
 	counts := make(map[int]int, len(rows))
 	for _, row := range rows {
@@ -59,7 +91,16 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	return out, total, nil
 }
 
-// ListArtifacts returns a page of the artifacts of repository repoName with their tags, newest
+// ArtifactCount is how many artifacts repository repo (one the caller has been shown) holds.
+func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int, error) {
+	n, err := repo.QueryArtifacts().Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)
+	}
+	return n, nil
+}
+
+// ListArtifacts returns a page of the artifacts of repository repoName with their tags and labels, newest
 // push first, and how many there are in all.
 func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page) ([]*ent.Artifact, int, error) {
 	if err := page.Check(); err != nil {
@@ -75,7 +116,7 @@ func (s *Service) ListArtifacts(ctx context.Context, repoName string, page proje
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)
 	}
 	arts, err := q.Order(ent.Desc(entartifact.FieldPushTime), ent.Desc(entartifact.FieldID)).
-		Offset(page.Offset).Limit(page.Limit).WithTags().All(ctx)
+		Offset(page.Offset).Limit(page.Limit).WithTags().WithLabels().All(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list artifacts of %s: %w", repo.Name, err)
 	}

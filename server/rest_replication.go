@@ -94,7 +94,7 @@ func (h *rest) byID(w http.ResponseWriter, r *http.Request, do func(context.Cont
 // listShaped answers a Harbor list: the page asked, in Harbor's shape, with the total in
 // X-Total-Count.
 func listShaped[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list func(offset, limit int) ([]T, int, error), shape func(T) H) {
-	pg, ok := listPage(w, r)
+	pg, ok := h.listPage(w, r)
 	if !ok {
 		return
 	}
@@ -107,7 +107,7 @@ func listShaped[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list 
 	for i, v := range items {
 		out[i] = shape(v)
 	}
-	writeList(w, total, out)
+	writeList(w, r, total, out)
 }
 
 func readJSON(r *http.Request, v any) error {
