@@ -7,6 +7,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entartifact "github.com/berth-registry/berth/ent/artifact"
+	entproject "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/project"
 )
@@ -35,6 +36,8 @@ type RepositoryFilter struct {
 	NameContains string // only repositories whose full name contains this
 	Name         string // only the repository of this full name
 	ProjectID    int    // only the repositories of this project (0: every project)
+	// ProjectPublic keeps the repositories of public (true) or private (false) projects.
+	ProjectPublic *bool
 }
 
 // ListAllRepositories returns a page of the repositories of every project the caller may see, in
@@ -52,6 +55,9 @@ func (s *Service) ListAllRepositories(ctx context.Context, f RepositoryFilter, p
 	}
 	if f.ProjectID != 0 {
 		q = q.Where(repository.ProjectID(f.ProjectID))
+	}
+	if f.ProjectPublic != nil {
+		q = q.Where(repository.HasProjectWith(entproject.Public(*f.ProjectPublic)))
 	}
 	return s.listRepositories(ctx, q, page, "all projects")
 }

@@ -60,6 +60,8 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.projectRoutes()
 	h.artifactRoutes()
 	h.auditRoutes()
+	h.jobRoutes()
+	h.catalogRoutes()
 	h.exportRoutes()
 	h.robotRoutes()
 	h.addScanRoutes()

@@ -538,15 +538,15 @@ func (h *rest) deleteTag(w http.ResponseWriter, r *http.Request) {
 
 func (h *rest) addArtifactLabel(w http.ResponseWriter, r *http.Request) {
 	var body struct {
-		ID           int    `json:"id"`
-		Name         any    `json:"name"`
-		Description  any    `json:"description"`
-		Color        any    `json:"color"`
-		Scope        any    `json:"scope"`
-		ProjectID    any    `json:"project_id"`
-		CreationTime any    `json:"creation_time"`
-		UpdateTime   any    `json:"update_time"`
-		Deleted      any    `json:"deleted"`
+		ID           int `json:"id"`
+		Name         any `json:"name"`
+		Description  any `json:"description"`
+		Color        any `json:"color"`
+		Scope        any `json:"scope"`
+		ProjectID    any `json:"project_id"`
+		CreationTime any `json:"creation_time"`
+		UpdateTime   any `json:"update_time"`
+		Deleted      any `json:"deleted"`
 	}
 	if err := readBody(w, r, &body); err != nil {
 		h.fail(w, err)

@@ -276,6 +276,11 @@ func projectRef(r *http.Request) project.Ref {
 	return project.ParseRef(r.PathValue("project"), r.Header.Get("X-Is-Resource-Name") == "true")
 }
 
+// projectRefFrom is a project named by id or name outside the path (a scope, a query).
+func projectRefFrom(s string) project.Ref {
+	return project.ParseRef(s, false)
+}
+
 // headProject answers whether a project of the name exists (that the caller may see): 200 or 404,
 // which "create it if missing" scripts rely on.
 func (h *rest) headProject(w http.ResponseWriter, r *http.Request) {

@@ -2,9 +2,20 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/berth-registry/berth/artifact"
+	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/fault"
+	"github.com/berth-registry/berth/label"
+	"github.com/berth-registry/berth/project"
 )
 
 // Harbor's system endpoints: ping, health and systeminfo.
@@ -74,4 +85,187 @@ func (h *rest) systemInfo(w http.ResponseWriter, _ *http.Request) {
 		"with_notary": false, "with_chartmuseum": false, "self_registration": false, "has_ca_root": false,
 		"read_only": false, "notification_enable": true,
 	})
+}
+
+// Search, statistics, labels and scanners.
+
+func (h *rest) catalogRoutes() {
+	h.mux.HandleFunc("GET /api/v2.0/search", h.search)
+	h.mux.HandleFunc("GET /api/v2.0/statistics", h.statistics)
+	h.mux.HandleFunc("GET /api/v2.0/labels", h.listLabels)
+	h.mux.HandleFunc("POST /api/v2.0/labels", h.createLabel)
+	h.mux.HandleFunc("DELETE /api/v2.0/labels/{id}", h.deleteLabel)
+	h.mux.HandleFunc("GET /api/v2.0/scanners", h.listScanners)
+}
+
+// search answers Harbor's Search: the first page (up to 100) of projects and of repositories
+// whose names contain q, among those the caller may see.
+func (h *rest) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("q")
+	if q == "" || len(q) > 255 {
+		h.fail(w, fault.BadInput("q (1 to 255 characters) is required"))
+		return
+	}
+	pg := project.Page{Limit: project.MaxPage}
+	projects, _, err := h.projects.List(r.Context(), project.ListOptions{NameContains: q, Page: pg})
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	repos, _, err := h.artifacts.ListAllRepositories(r.Context(), artifact.RepositoryFilter{NameContains: q}, pg)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	outProjects := make([]harborProject, len(projects))
+	for i, p := range projects {
+		outProjects[i] = toHarborProject(p.Project, p.Repositories, nil)
+	}
+	public := map[int]*bool{}
+	outRepos := make([]map[string]any, len(repos))
+	for i, repo := range repos {
+		if public[repo.ProjectID] == nil {
+			p, err := h.projects.Find(r.Context(), project.Ref{ID: repo.ProjectID})
+			if err != nil {
+				h.fail(w, err)
+				return
+			}
+			public[repo.ProjectID] = &p.Public
+		}
+		projectName, _, _ := strings.Cut(repo.Name, "/")
+		outRepos[i] = map[string]any{"project_id": repo.ProjectID, "project_name": projectName,
+			"project_public": *public[repo.ProjectID], "repository_name": repo.Name,
+			"pull_count": repo.PullCount, "artifact_count": repo.Artifacts}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project": outProjects, "repository": outRepos})
+}
+
+// statistics counts the projects and repositories the caller may see, public and private.
+func (h *rest) statistics(w http.ResponseWriter, r *http.Request) {
+	if !auth.PrincipalFrom(r.Context()).Authenticated() {
+		h.fail(w, auth.ErrUnauthenticated)
+		return
+	}
+	one := project.Page{Limit: 1}
+	out := map[string]int{}
+	for _, public := range []bool{true, false} {
+		kind := "private"
+		if public {
+			kind = "public"
+		}
+		_, projects, err := h.projects.List(r.Context(), project.ListOptions{Public: &public, Page: one})
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		_, repos, err := h.artifacts.ListAllRepositories(r.Context(), artifact.RepositoryFilter{ProjectPublic: &public}, one)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		out[kind+"_project_count"], out[kind+"_repo_count"] = projects, repos
+	}
+	out["total_project_count"] = out["public_project_count"] + out["private_project_count"]
+	out["total_repo_count"] = out["public_repo_count"] + out["private_repo_count"]
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listLabels answers the system's labels (scope g) or a project's own (scope p, project_id).
+func (h *rest) listLabels(w http.ResponseWriter, r *http.Request) {
+	pg, ok := h.listPage(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := h.listQuery(w, r); !ok {
+		return
+	}
+	var projectID *int
+	switch scope := r.URL.Query().Get("scope"); scope {
+	case "", "g":
+	case "p":
+		id, err := strconv.Atoi(r.URL.Query().Get("project_id"))
+		if err != nil || id < 1 {
+			h.fail(w, fault.BadInput("scope p needs project_id, a positive integer"))
+			return
+		}
+		projectID = &id
+	default:
+		h.fail(w, fault.BadInput("scope must be g (system) or p (project), not %.10q", scope))
+		return
+	}
+	labels, err := h.labels.List(r.Context(), projectID)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	name := r.URL.Query().Get("name")
+	labels = slices.DeleteFunc(labels, func(l *ent.Label) bool {
+		return (projectID != nil) != (l.ProjectID != nil) || name != "" && !strings.Contains(l.Name, name)
+	})
+	total := len(labels)
+	labels = labels[min(pg.Offset, total):min(pg.Offset+pg.Limit, total)]
+	out := make([]map[string]any, len(labels))
+	for i, l := range labels {
+		out[i] = toHarborLabel(l)
+	}
+	writeList(w, r, total, out)
+}
+
+func (h *rest) createLabel(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Name        string  `json:"name"`
+		Description *string `json:"description"`
+		Color       *string `json:"color"`
+		Scope       string  `json:"scope"`
+		ProjectID   int     `json:"project_id"`
+	}
+	if err := readBody(w, r, &body); err != nil {
+		h.fail(w, err)
+		return
+	}
+	in := label.CreateInput{Name: body.Name, Description: body.Description, Color: body.Color}
+	switch body.Scope {
+	case "", "g":
+		if body.ProjectID != 0 {
+			h.fail(w, fault.BadInput("a system label (scope g) has no project_id"))
+			return
+		}
+	case "p":
+		in.ProjectID = &body.ProjectID
+	default:
+		h.fail(w, fault.BadInput("scope must be g or p"))
+		return
+	}
+	l, err := h.labels.Create(r.Context(), in)
+	h.created(w, err, func() string { return fmt.Sprintf("/api/v2.0/labels/%d", l.ID) })
+}
+
+func (h *rest) deleteLabel(w http.ResponseWriter, r *http.Request) {
+	h.byID(w, r, h.labels.Delete)
+}
+
+// listScanners answers Harbor's ScannerRegistration list (uuid is Berth's scanner id).
+func (h *rest) listScanners(w http.ResponseWriter, r *http.Request) {
+	pg, ok := h.listPage(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := h.listQuery(w, r); !ok {
+		return
+	}
+	scanners, err := h.scans.Scanners(r.Context())
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	total := len(scanners)
+	scanners = scanners[min(pg.Offset, total):min(pg.Offset+pg.Limit, total)]
+	out := make([]map[string]any, len(scanners))
+	for i, s := range scanners {
+		out[i] = map[string]any{"uuid": strconv.Itoa(s.ID), "name": s.Name, "description": s.Description, "url": s.URL,
+			"disabled": !s.Enabled, "is_default": s.IsDefault, "auth": string(s.Auth), "access_credential": "",
+			"skip_certVerify": s.SkipCertVerify, "use_internal_addr": false, "create_time": s.CreatedAt,
+			"update_time": s.UpdatedAt, "adapter": s.Name, "vendor": s.Vendor, "version": s.Version}
+	}
+	writeList(w, r, total, out)
 }
