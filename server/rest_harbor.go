@@ -180,7 +180,7 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &tooBig) {
 			return fault.BadInput("the body is larger than %d bytes", maxRESTBody)
 		}
-		return fault.BadInput("the body is not the JSON expected: %v", err)
+		return fault.BadInput("invalid JSON body: %v", err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fault.BadInput("the body holds more than one JSON value")

@@ -36,7 +36,7 @@ type swaggerResponse struct {
 
 type swaggerDoc struct {
 	Paths       map[string]map[string]struct{ Responses map[string]swaggerResponse } `yaml:"paths"`
-	Definitions map[string]swaggerSchema                                            `yaml:"definitions"`
+	Definitions map[string]swaggerSchema                                             `yaml:"definitions"`
 }
 
 func loadSwagger(t *testing.T) *swaggerDoc {
