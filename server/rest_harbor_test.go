@@ -54,7 +54,9 @@ func loadSwagger(t *testing.T) *swaggerDoc {
 
 // berthExtensions are the fields Berth adds to a Harbor definition, on purpose and documented.
 var berthExtensions = map[string][]string{
-	"GeneralInfo": {"berth_version"},
+	"GeneralInfo":          {"berth_version"},
+	"ReplicationPolicy":    {"include_proxy_cache"},
+	"ReplicationExecution": {"skipped", "bytes"},
 }
 
 // checkSchema fails for every field of v that schema s does not declare.
@@ -264,6 +266,10 @@ func TestHarborRESTMatchesSwagger(t *testing.T) {
 			{"GET", "/labels?scope=g", "/labels", "", 200},
 			{"GET", "/scanners", "/scanners", "", 200},
 			{"GET", "/robots", "/robots", "", 200},
+			{"POST", "/registries", "/registries", `{"name":"hub","type":"docker-registry","url":"https://registry.example.com","credential":{"type":"basic","access_key":"u","access_secret":"p"}}`, 201},
+			{"GET", "/registries", "/registries", "", 200},
+			{"GET", "/replication/policies", "/replication/policies", "", 200},
+			{"GET", "/replication/executions", "/replication/executions", "", 200},
 		})
 	})
 	t.Run("projects", func(t *testing.T) {

@@ -519,7 +519,11 @@ var harborStatus = map[string]string{"PENDING": "Pending", "RUNNING": "InProgres
 
 func toHarborReplicationExecution(e *ent.ReplicationExecution) harborReplicationExecution {
 	inProgress := e.Total - e.Succeeded - e.Failed - e.Skipped - e.Stopped
-	return harborReplicationExecution{ID: e.ID, PolicyID: e.PolicyID, Status: harborStatus[string(e.Status)],
+	status := harborStatus[string(e.Status)]
+	if status == "Pending" {
+		status = "InProgress" // Harbor says InProgress for an execution not started yet (its tasks keep Pending)
+	}
+	return harborReplicationExecution{ID: e.ID, PolicyID: e.PolicyID, Status: status,
 		Trigger: strings.ToLower(string(e.Trigger)), StartTime: e.CreatedAt, EndTime: e.EndedAt, Total: e.Total,
 		Failed: e.Failed, Succeed: e.Succeeded + e.Skipped, InProgress: max(inProgress, 0), Stopped: e.Stopped,
 		Skipped: e.Skipped, Bytes: e.Bytes}
