@@ -62,6 +62,7 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.auditRoutes()
 	h.jobRoutes()
 	h.catalogRoutes()
+	h.webhookRoutes()
 	h.exportRoutes()
 	h.robotRoutes()
 	h.addScanRoutes()

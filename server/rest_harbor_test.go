@@ -292,6 +292,11 @@ func TestHarborRESTMatchesSwagger(t *testing.T) {
 			{"POST", "/projects/shop/members", projPath + "/members", `{"role_id":2,"member_user":{"username":"dev"}}`, 409},
 			{"GET", "/projects/shop/members", projPath + "/members", "", 200},
 			{"GET", "/projects/shop/logs", "/projects/{project_name}/logs", "", 200},
+			{"POST", "/projects/shop/webhook/policies", projPath + "/webhook/policies", `{"name":"ci","event_types":["PUSH_ARTIFACT","DELETE_ARTIFACT"],"targets":[{"type":"http","address":"https://hooks.example.com/berth","skip_cert_verify":false}],"enabled":true}`, 201},
+			{"POST", "/projects/shop/webhook/policies", projPath + "/webhook/policies", `{"name":"q","event_types":["QUOTA_EXCEED"],"targets":[{"type":"http","address":"https://hooks.example.com/q"}]}`, 400},
+			{"POST", "/projects/shop/webhook/policies", projPath + "/webhook/policies", `{"name":"s","event_types":["PUSH_ARTIFACT"],"targets":[{"type":"slack","address":"https://hooks.example.com/s"}]}`, 400},
+			{"GET", "/projects/shop/webhook/policies", projPath + "/webhook/policies", "", 200},
+			{"GET", "/projects/library/webhook/policies/1", projPath + "/webhook/policies/{webhook_policy_id}", "", 404},
 			{"DELETE", "/projects/made", projPath, "", 200},
 		})
 	})
