@@ -298,6 +298,13 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 			}
 		}
 	}
+	var accessories [][]*ent.Accessory
+	if o.accessories {
+		var err error
+		if accessories, err = h.artifacts.AccessoryLinks(ctx, arts); err != nil {
+			return nil, err
+		}
+	}
 	projectID := 0
 	if len(arts) > 0 {
 		p, err := h.projects.Find(ctx, projectRefOf(repo))
@@ -346,12 +353,8 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 			m["scan_overview"] = overview
 		}
 		if o.accessories {
-			links, err := h.artifacts.AccessoryLinks(ctx, a)
-			if err != nil {
-				return nil, err
-			}
-			acc := make([]map[string]any, 0, len(links))
-			for _, l := range links {
+			acc := make([]map[string]any, 0, len(accessories[i]))
+			for _, l := range accessories[i] {
 				if l.Edges.Artifact == nil {
 					continue
 				}

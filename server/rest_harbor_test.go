@@ -549,3 +549,44 @@ func TestHarborRESTFlows(t *testing.T) {
 	}
 	checkHarborError(t, "PUT /projects/shop", a)
 }
+
+// The queries one page of artifacts costs, per switch: tags and labels are eager-loaded,
+// signatures and accessories one batch each, so they stay flat; scan_overview asks per artifact
+// (an overview needs the project's scanner and each child's latest report), so it grows with the
+// page. The figures are logged (go test -v); the bound keeps the flat ones flat.
+func TestHarborRESTArtifactPageQueries(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	ctx := t.Context()
+	id := env.CreateProject("many", false)
+	repo := env.DB.Repository.Create().SetName("many/app").SetProjectID(id).SaveX(ctx)
+	for i := range 50 {
+		a := env.DB.Artifact.Create().SetRepositoryID(repo.ID).SetDigest(fmt.Sprintf("sha256:%064d", i)).
+			SetMediaType("application/vnd.oci.image.manifest.v1+json").SaveX(ctx)
+		env.DB.Tag.Create().SetName(fmt.Sprintf("t%d", i)).SetRepositoryID(repo.ID).SetArtifactID(a.ID).ExecX(ctx)
+	}
+	count := func(query string, size int) int64 {
+		path := fmt.Sprintf("%s/api/v2.0/projects/many/repositories/app/artifacts?page_size=%d%s", env.URL, size, query)
+		send(t, "GET", path, "admin", servertest.AdminPassword, nil, nil) // warm the caller's caches
+		before := env.Server.QueryCount()
+		if a := send(t, "GET", path, "admin", servertest.AdminPassword, nil, nil); a.status != 200 {
+			t.Fatalf("%s: %d %s", path, a.status, a.body)
+		}
+		return env.Server.QueryCount() - before
+	}
+	for _, c := range []struct {
+		name, query string
+		flat        bool
+	}{
+		{"tags", "", true},
+		{"tags, labels, signatures", "&with_label=true&with_signature=true", true},
+		{"scan overview", "&with_scan_overview=true", false},
+		{"accessories", "&with_accessory=true", true},
+	} {
+		n10, n50 := count(c.query, 10), count(c.query, 50)
+		t.Logf("%-26s page of 10: %3d queries, page of 50: %3d queries", c.name, n10, n50)
+		if c.flat && n50 > n10+2 {
+			t.Errorf("%s: %d queries for 10 artifacts but %d for 50: should not grow with the page", c.name, n10, n50)
+		}
+	}
+}
