@@ -63,6 +63,7 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.jobRoutes()
 	h.catalogRoutes()
 	h.webhookRoutes()
+	h.scannerRoutes()
 	h.exportRoutes()
 	h.robotRoutes()
 	h.addScanRoutes()

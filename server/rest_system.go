@@ -87,7 +87,7 @@ func (h *rest) systemInfo(w http.ResponseWriter, _ *http.Request) {
 	})
 }
 
-// Search, statistics, labels and scanners.
+// Search, statistics and labels.
 
 func (h *rest) catalogRoutes() {
 	h.mux.HandleFunc("GET /api/v2.0/search", h.search)
@@ -95,7 +95,6 @@ func (h *rest) catalogRoutes() {
 	h.mux.HandleFunc("GET /api/v2.0/labels", h.listLabels)
 	h.mux.HandleFunc("POST /api/v2.0/labels", h.createLabel)
 	h.mux.HandleFunc("DELETE /api/v2.0/labels/{id}", h.deleteLabel)
-	h.mux.HandleFunc("GET /api/v2.0/scanners", h.listScanners)
 }
 
 // search answers Harbor's Search: the first page (up to 100) of projects and of repositories
@@ -242,30 +241,4 @@ func (h *rest) createLabel(w http.ResponseWriter, r *http.Request) {
 
 func (h *rest) deleteLabel(w http.ResponseWriter, r *http.Request) {
 	h.byID(w, r, h.labels.Delete)
-}
-
-// listScanners answers Harbor's ScannerRegistration list (uuid is Berth's scanner id).
-func (h *rest) listScanners(w http.ResponseWriter, r *http.Request) {
-	pg, ok := h.listPage(w, r)
-	if !ok {
-		return
-	}
-	if _, ok := h.listQuery(w, r); !ok {
-		return
-	}
-	scanners, err := h.scans.Scanners(r.Context())
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	total := len(scanners)
-	scanners = scanners[min(pg.Offset, total):min(pg.Offset+pg.Limit, total)]
-	out := make([]map[string]any, len(scanners))
-	for i, s := range scanners {
-		out[i] = map[string]any{"uuid": strconv.Itoa(s.ID), "name": s.Name, "description": s.Description, "url": s.URL,
-			"disabled": !s.Enabled, "is_default": s.IsDefault, "auth": string(s.Auth), "access_credential": "",
-			"skip_certVerify": s.SkipCertVerify, "use_internal_addr": false, "create_time": s.CreatedAt,
-			"update_time": s.UpdatedAt, "adapter": s.Name, "vendor": s.Vendor, "version": s.Version}
-	}
-	writeList(w, r, total, out)
 }
