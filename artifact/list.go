@@ -7,8 +7,11 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entartifact "github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/label"
 	entproject "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
 )
 
@@ -97,6 +100,17 @@ func (s *Service) listRepositories(ctx context.Context, q *ent.RepositoryQuery, 
 	return out, total, nil
 }
 
+// ArtifactFilter narrows a list of artifacts (Harbor's artifact q).
+type ArtifactFilter struct {
+	Tagged      *bool  // only tagged (true) or untagged (false) artifacts
+	Tag         string // only the artifact with this tag
+	TagContains string // only artifacts with a tag containing this
+	LabelIDs    []int  // only artifacts carrying every one of these labels
+}
+
+// MaxFilterLabels bounds ArtifactFilter.LabelIDs.
+const MaxFilterLabels = 16
+
 // ArtifactCount is how many artifacts repository repo (one the caller has been shown) holds.
 func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int, error) {
 	n, err := repo.QueryArtifacts().Count(ctx)
@@ -108,7 +122,7 @@ func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int,
 
 // ListArtifacts returns a page of the artifacts of repository repoName with their tags and labels, newest
 // push first, and how many there are in all.
-func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page) ([]*ent.Artifact, int, error) {
+func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page, filters ...ArtifactFilter) ([]*ent.Artifact, int, error) {
 	if err := page.Check(); err != nil {
 		return nil, 0, err
 	}
@@ -117,6 +131,26 @@ func (s *Service) ListArtifacts(ctx context.Context, repoName string, page proje
 		return nil, 0, err
 	}
 	q := repo.QueryArtifacts()
+	for _, f := range filters {
+		if len(f.LabelIDs) > MaxFilterLabels {
+			return nil, 0, fault.BadInput("filter on at most %d labels", MaxFilterLabels)
+		}
+		if f.Tagged != nil && *f.Tagged {
+			q = q.Where(entartifact.HasTags())
+		}
+		if f.Tagged != nil && !*f.Tagged {
+			q = q.Where(entartifact.Not(entartifact.HasTags()))
+		}
+		if f.Tag != "" {
+			q = q.Where(entartifact.HasTagsWith(tag.Name(f.Tag)))
+		}
+		if f.TagContains != "" {
+			q = q.Where(entartifact.HasTagsWith(tag.NameContains(f.TagContains)))
+		}
+		for _, id := range f.LabelIDs {
+			q = q.Where(entartifact.HasLabelsWith(label.ID(id)))
+		}
+	}
 	total, err := q.Clone().Count(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)

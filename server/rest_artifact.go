@@ -387,7 +387,13 @@ func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, ok := h.listQuery(w, r); !ok {
+	q, ok := h.listQuery(w, r, "tags", "labels")
+	if !ok {
+		return
+	}
+	f, err := artifactFilter(q)
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
 	o, err := readArtifactOptions(r)
@@ -395,7 +401,7 @@ func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	arts, total, err := h.artifacts.ListArtifacts(r.Context(), repositoryName(r), pg)
+	arts, total, err := h.artifacts.ListArtifacts(r.Context(), repositoryName(r), pg, f)
 	var out []map[string]any
 	if err == nil {
 		out, err = h.harborArtifacts(r, repositoryName(r), arts, o)
@@ -405,6 +411,44 @@ func (h *rest) listArtifacts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeList(w, r, total, out)
+}
+
+// artifactFilter reads Harbor's artifact q: tags=* (tagged), tags=nil (untagged), tags=v,
+// tags=~v, and labels=(id1 id2) (carrying all of them; labels=id for one).
+func artifactFilter(q harborq.Query) (artifact.ArtifactFilter, error) {
+	var f artifact.ArtifactFilter
+	if t, ok := q.Get("tags"); ok {
+		if err := t.Kinds(harborq.Exact, harborq.Fuzzy); err != nil {
+			return f, err
+		}
+		switch {
+		case t.Kind == harborq.Fuzzy:
+			f.TagContains = t.Value
+		case t.Value == "*":
+			f.Tagged = new(true)
+		case t.Value == "nil":
+			f.Tagged = new(false)
+		default:
+			f.Tag = t.Value
+		}
+	}
+	if t, ok := q.Get("labels"); ok {
+		if err := t.Kinds(harborq.Exact, harborq.Intersection); err != nil {
+			return f, err
+		}
+		vals := t.Values
+		if t.Kind == harborq.Exact {
+			vals = []string{t.Value}
+		}
+		for _, v := range vals {
+			id, err := strconv.Atoi(strings.TrimSuffix(v, ","))
+			if err != nil || id < 1 {
+				return f, fault.BadInput("q labels: %.20q is not a label id", v)
+			}
+			f.LabelIDs = append(f.LabelIDs, id)
+		}
+	}
+	return f, nil
 }
 
 // artifactWithEdges loads the artifact the path names, with its tags and labels.

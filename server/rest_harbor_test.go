@@ -321,7 +321,15 @@ func TestHarborRESTMatchesSwagger(t *testing.T) {
 			{"POST", art + "v1/tags", artPath + "/tags", `{"name":"stable"}`, 409},
 			{"DELETE", art + "v1/tags/stable", artPath + "/tags/{tag_name}", "", 200},
 			{"DELETE", art + "v1/tags/stable", artPath + "/tags/{tag_name}", "", 404},
+			{"GET", "/projects/shop/repositories/app/artifacts?q=labels%3D%28x%29", "/projects/{project_name}/repositories/{repository_name}/artifacts", "", 400},
 		})
+		// Harbor's artifact q: tagged, untagged, one tag, tags containing.
+		for q, want := range map[string]string{"tags%3D*": "2", "tags%3Dnil": "0", "tags%3Dv1": "1", "tags%3D~v": "2", "tags%3D~1": "1"} {
+			a := f.call(t, "GET", "/projects/shop/repositories/app/artifacts?q="+q, "")
+			if a.status != 200 || a.header.Get("X-Total-Count") != want {
+				t.Errorf("q=%s: %d, X-Total-Count %q; want %s", q, a.status, a.header.Get("X-Total-Count"), want)
+			}
+		}
 	})
 	t.Run("jobs", func(t *testing.T) {
 		f.run(t, []harborCase{
