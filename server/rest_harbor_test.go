@@ -440,6 +440,17 @@ func TestHarborRESTFlows(t *testing.T) {
 		return a
 	}
 
+	// What a client asks first: the version (only a caller who logged in is told it).
+	var info map[string]any
+	_ = json.Unmarshal(must(f.call(t, "GET", "/systeminfo", ""), 200).body, &info)
+	if v, _ := info["harbor_version"].(string); !strings.HasPrefix(v, "v2.6.0-berth-") || info["auth_mode"] != "db_auth" {
+		t.Fatalf("systeminfo: %v", info)
+	}
+	anon := send(t, "GET", f.api+"/systeminfo", "", "", nil, nil)
+	if anon.status != 200 || strings.Contains(string(anon.body), "version") {
+		t.Fatalf("anonymous systeminfo: %d %s", anon.status, anon.body)
+	}
+
 	// "Create the project if it is missing", with vulnerability blocking on.
 	must(f.call(t, "HEAD", "/projects?project_name=team", ""), 404)
 	created := must(f.call(t, "POST", "/projects", `{"project_name":"team","public":false,"metadata":{"auto_scan":"true","prevent_vul":"true","severity":"high","reuse_sys_cve_allowlist":"true"},"storage_limit":-1}`), 201)

@@ -46,8 +46,9 @@ func (s *Server) componentHealth(ctx context.Context) []componentHealth {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	check := func(name string, err error) componentHealth {
-		if err != nil {
-			return componentHealth{Name: name, Status: "unhealthy", Error: err.Error()}
+		if err != nil { // anyone may ask: the cause (addresses, drivers) goes to the log, not the answer
+			s.log.Warn("health: component unhealthy", "component", name, "err", err)
+			return componentHealth{Name: name, Status: "unhealthy", Error: name + " is unreachable"}
 		}
 		return componentHealth{Name: name, Status: "healthy"}
 	}
@@ -78,13 +79,17 @@ func berthVersion() string {
 	return "dev"
 }
 
-// systemInfo answers Harbor's GeneralInfo, which anyone may read.
-func (h *rest) systemInfo(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"auth_mode": "db_auth", "harbor_version": harborVersion + "-berth-" + berthVersion(), "berth_version": berthVersion(),
-		"with_notary": false, "with_chartmuseum": false, "self_registration": false, "has_ca_root": false,
-		"read_only": false, "notification_enable": true,
-	})
+// systemInfo answers Harbor's GeneralInfo, which anyone may read; as Harbor does, an anonymous
+// caller is not told the versions.
+func (h *rest) systemInfo(w http.ResponseWriter, r *http.Request) {
+	info := map[string]any{
+		"auth_mode": "db_auth", "with_notary": false, "with_chartmuseum": false, "self_registration": false,
+		"has_ca_root": false, "read_only": false, "notification_enable": true,
+	}
+	if auth.PrincipalFrom(r.Context()).Authenticated() {
+		info["harbor_version"], info["berth_version"] = harborVersion+"-berth-"+berthVersion(), berthVersion()
+	}
+	writeJSON(w, http.StatusOK, info)
 }
 
 // Search, statistics and labels.
