@@ -67,6 +67,7 @@ fuzz: services
 	go test -run '^$$' -fuzz '^FuzzLayer$$' -fuzztime $$((60000 * $(FUZZSCALE)))x ./worker/scan/layer/
 	go test -run '^$$' -fuzz '^FuzzGlob$$' -fuzztime $$((15000 * $(FUZZSCALE)))x ./worker/export/glob/
 	go test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $$((300000 * $(FUZZSCALE)))x ./registry/manifest/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $$((50000 * $(FUZZSCALE)))x ./server/harborq/
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

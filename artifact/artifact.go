@@ -133,6 +133,32 @@ func (s *Service) Accessories(ctx context.Context, a *ent.Artifact) ([]*ent.Arti
 	return out, nil
 }
 
+// AccessoryLinks are, for each of arts (artifacts the caller has been shown), the links (with
+// their artifacts) of the accessories whose subject it is, in one query: what Harbor's
+// with_accessory lists.
+func (s *Service) AccessoryLinks(ctx context.Context, arts []*ent.Artifact) ([][]*ent.Accessory, error) {
+	out := make([][]*ent.Accessory, len(arts))
+	if len(arts) == 0 {
+		return out, nil
+	}
+	match := make([]predicate.Accessory, len(arts))
+	for i, a := range arts {
+		match[i] = accessory.And(accessory.RepositoryID(a.RepositoryID), accessory.SubjectDigest(a.Digest))
+	}
+	links, err := s.db.Accessory.Query().Where(accessory.Or(match...)).WithArtifact().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("accessories: %w", err)
+	}
+	for i, a := range arts {
+		for _, l := range links {
+			if l.RepositoryID == a.RepositoryID && l.SubjectDigest == a.Digest {
+				out[i] = append(out[i], l)
+			}
+		}
+	}
+	return out, nil
+}
+
 // Manifest is a's manifest as storage holds it. It is what a pull reads, so reading it takes the
 // pull permission, not just sight of the artifact.
 func (s *Service) Manifest(ctx context.Context, a *ent.Artifact) ([]byte, error) {

@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entartifact "github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/label"
+	entproject "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
 )
 
@@ -26,14 +31,50 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	if err != nil {
 		return nil, 0, err
 	}
-	q := proj.QueryRepositories()
+	return s.listRepositories(ctx, proj.QueryRepositories(), page, proj.Name)
+}
+
+// RepositoryFilter narrows a list of repositories.
+type RepositoryFilter struct {
+	NameContains string // only repositories whose full name contains this
+	Name         string // only the repository of this full name
+	ProjectID    int    // only the repositories of this project (0: every project)
+	// ProjectPublic keeps the repositories of public (true) or private (false) projects.
+	ProjectPublic *bool
+}
+
+// ListAllRepositories returns a page of the repositories of every project the caller may see, in
+// name order, and how many there are in all (Harbor's /repositories and search).
+func (s *Service) ListAllRepositories(ctx context.Context, f RepositoryFilter, page project.Page) ([]ListedRepository, int, error) {
+	if err := page.Check(); err != nil {
+		return nil, 0, err
+	}
+	q := s.db.Repository.Query().Where(repository.HasProjectWith(auth.VisibleProjects(auth.PrincipalFrom(ctx))))
+	if f.NameContains != "" {
+		q = q.Where(repository.NameContains(f.NameContains))
+	}
+	if f.Name != "" {
+		q = q.Where(repository.Name(f.Name))
+	}
+	if f.ProjectID != 0 {
+		q = q.Where(repository.ProjectID(f.ProjectID))
+	}
+	if f.ProjectPublic != nil {
+		q = q.Where(repository.HasProjectWith(entproject.Public(*f.ProjectPublic)))
+	}
+	return s.listRepositories(ctx, q, page, "all projects")
+}
+
+// listRepositories is a page of q, each repository with its number of artifacts (one grouped
+// query for the page).
+func (s *Service) listRepositories(ctx context.Context, q *ent.RepositoryQuery, page project.Page, what string) ([]ListedRepository, int, error) {
 	total, err := q.Clone().Count(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("count repositories of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("count repositories of %s: %w", what, err)
 	}
 	repos, err := q.Order(ent.Asc(repository.FieldName)).Offset(page.Offset).Limit(page.Limit).All(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list repositories of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("list repositories of %s: %w", what, err)
 	}
 	ids := make([]int, len(repos))
 	for i, r := range repos {
@@ -46,7 +87,7 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...)).
 		GroupBy(entartifact.FieldRepositoryID).Aggregate(ent.Count()).Scan(ctx, &rows)
 	if err != nil {
-		return nil, 0, fmt.Errorf("count artifacts of %s: %w", proj.Name, err)
+		return nil, 0, fmt.Errorf("count artifacts of %s: %w", what, err)
 	}
 	counts := make(map[int]int, len(rows))
 	for _, row := range rows {
@@ -59,9 +100,29 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 	return out, total, nil
 }
 
-// ListArtifacts returns a page of the artifacts of repository repoName with their tags, newest
+// ArtifactFilter narrows a list of artifacts (Harbor's artifact q).
+type ArtifactFilter struct {
+	Tagged      *bool  // only tagged (true) or untagged (false) artifacts
+	Tag         string // only the artifact with this tag
+	TagContains string // only artifacts with a tag containing this
+	LabelIDs    []int  // only artifacts carrying every one of these labels
+}
+
+// MaxFilterLabels bounds ArtifactFilter.LabelIDs.
+const MaxFilterLabels = 16
+
+// ArtifactCount is how many artifacts repository repo (one the caller has been shown) holds.
+func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int, error) {
+	n, err := repo.QueryArtifacts().Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)
+	}
+	return n, nil
+}
+
+// ListArtifacts returns a page of the artifacts of repository repoName with their tags and labels, newest
 // push first, and how many there are in all.
-func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page) ([]*ent.Artifact, int, error) {
+func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page, filters ...ArtifactFilter) ([]*ent.Artifact, int, error) {
 	if err := page.Check(); err != nil {
 		return nil, 0, err
 	}
@@ -70,12 +131,32 @@ func (s *Service) ListArtifacts(ctx context.Context, repoName string, page proje
 		return nil, 0, err
 	}
 	q := repo.QueryArtifacts()
+	for _, f := range filters {
+		if len(f.LabelIDs) > MaxFilterLabels {
+			return nil, 0, fault.BadInput("filter on at most %d labels", MaxFilterLabels)
+		}
+		if f.Tagged != nil && *f.Tagged {
+			q = q.Where(entartifact.HasTags())
+		}
+		if f.Tagged != nil && !*f.Tagged {
+			q = q.Where(entartifact.Not(entartifact.HasTags()))
+		}
+		if f.Tag != "" {
+			q = q.Where(entartifact.HasTagsWith(tag.Name(f.Tag)))
+		}
+		if f.TagContains != "" {
+			q = q.Where(entartifact.HasTagsWith(tag.NameContains(f.TagContains)))
+		}
+		for _, id := range f.LabelIDs {
+			q = q.Where(entartifact.HasLabelsWith(label.ID(id)))
+		}
+	}
 	total, err := q.Clone().Count(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)
 	}
 	arts, err := q.Order(ent.Desc(entartifact.FieldPushTime), ent.Desc(entartifact.FieldID)).
-		Offset(page.Offset).Limit(page.Limit).WithTags().All(ctx)
+		Offset(page.Offset).Limit(page.Limit).WithTags().WithLabels().All(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list artifacts of %s: %w", repo.Name, err)
 	}

@@ -7,11 +7,13 @@ package member
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	entmember "github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
@@ -44,6 +46,15 @@ func (s *Service) List(ctx context.Context, proj *ent.Project) ([]*ent.Member, e
 
 // Add makes the user named username a member of project projectID in role.
 func (s *Service) Add(ctx context.Context, projectID int, username string, role entmember.Role) (*ent.Member, error) {
+	return s.add(ctx, projectID, user.Username(username), fmt.Sprintf("%q", username), role)
+}
+
+// AddUserID makes the user of id userID a member of project projectID in role.
+func (s *Service) AddUserID(ctx context.Context, projectID, userID int, role entmember.Role) (*ent.Member, error) {
+	return s.add(ctx, projectID, user.ID(userID), strconv.Itoa(userID), role)
+}
+
+func (s *Service) add(ctx context.Context, projectID int, who predicate.User, name string, role entmember.Role) (*ent.Member, error) {
 	proj, err := s.projects.Get(ctx, projectID, auth.ActionManageMembers)
 	if err != nil {
 		return nil, err
@@ -51,16 +62,16 @@ func (s *Service) Add(ctx context.Context, projectID int, username string, role 
 	if err := checkRole(role); err != nil {
 		return nil, err
 	}
-	u, err := s.db.User.Query().Where(user.Username(username)).Only(ctx)
+	u, err := s.db.User.Query().Where(who).Only(ctx)
 	if ent.IsNotFound(err) {
-		return nil, fault.NotFound(fmt.Sprintf("user %q", username))
+		return nil, fault.NotFound("user " + name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add member to %s: load user: %w", proj.Name, err)
 	}
 	m, err := s.db.Member.Create().SetProjectID(proj.ID).SetUserID(u.ID).SetRole(role).Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, fault.Conflict("%s is already a member of this project", username)
+		return nil, fault.Conflict("%s is already a member of this project", u.Username)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("add member to %s: %w", proj.Name, err)

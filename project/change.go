@@ -101,6 +101,32 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 	if err != nil {
 		return err
 	}
+	if err := s.deletable(ctx, proj); err != nil {
+		return err
+	}
+	if err := s.db.Project.DeleteOneID(id).Exec(ctx); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("delete project %s: %w", proj.Name, err)
+	}
+	s.events.Publish(ctx, event.Event{Type: event.ProjectDeleted, ProjectID: proj.ID, ProjectName: proj.Name})
+	return nil
+}
+
+// Deletable says whether the caller could delete project id now, and if not, why (Harbor's
+// _deletable): the same rule Delete applies.
+func (s *Service) Deletable(ctx context.Context, id int) (bool, string, error) {
+	proj, err := s.Get(ctx, id, auth.ActionDeleteProject)
+	if err != nil {
+		return false, "", err
+	}
+	err = s.deletable(ctx, proj)
+	if f, ok := fault.As(err); ok {
+		return false, f.Message, nil
+	}
+	return err == nil, "", err
+}
+
+// deletable is the rule: only an empty project goes.
+func (s *Service) deletable(ctx context.Context, proj *ent.Project) error {
 	n, err := proj.QueryRepositories().Count(ctx)
 	if err != nil {
 		return fmt.Errorf("delete project %s: count repositories: %w", proj.Name, err)
@@ -108,10 +134,6 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 	if n > 0 {
 		return fault.Conflict("project %s still holds %d repositories: delete them first", proj.Name, n)
 	}
-	if err := s.db.Project.DeleteOneID(id).Exec(ctx); err != nil && !ent.IsNotFound(err) {
-		return fmt.Errorf("delete project %s: %w", proj.Name, err)
-	}
-	s.events.Publish(ctx, event.Event{Type: event.ProjectDeleted, ProjectID: proj.ID, ProjectName: proj.Name})
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/berth-registry/berth/ent/member"
 	entproject "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/fault"
 )
 
@@ -79,6 +80,11 @@ func (s *Service) Find(ctx context.Context, ref Ref) (*ent.Project, error) {
 // ListOptions selects a page of the projects the caller may see, in name order.
 type ListOptions struct {
 	NameContains string // only projects whose name contains this
+	Name         string // only the project of this exact name
+	Public       *bool  // only public (true) or private (false) projects
+	// Owner keeps the projects whose project admins include the user of this name: Berth makes
+	// a project's creator its project admin, which is what Harbor's owner is.
+	Owner string
 	Page
 }
 
@@ -96,6 +102,15 @@ func (s *Service) List(ctx context.Context, opts ListOptions) ([]Listed, int, er
 	q := s.Query(ctx)
 	if opts.NameContains != "" {
 		q = q.Where(entproject.NameContains(opts.NameContains))
+	}
+	if opts.Name != "" {
+		q = q.Where(entproject.Name(opts.Name))
+	}
+	if opts.Public != nil {
+		q = q.Where(entproject.Public(*opts.Public))
+	}
+	if opts.Owner != "" {
+		q = q.Where(entproject.HasMembersWith(member.RoleEQ(member.RoleProjectAdmin), member.HasUserWith(user.Username(opts.Owner))))
 	}
 	total, err := q.Clone().Count(ctx)
 	if err != nil {

@@ -225,6 +225,29 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 }
 
 // List returns a page of a project's robots (projectID given; robot:read in the project) or of
+
+// ListAll is a page of every robot, system and project ones alike, for a caller who may read the
+// system's robots (Harbor's GET /robots without a filter, as an administrator asks it).
+func (s *Service) ListAll(ctx context.Context, page Page) ([]*ent.Robot, int, error) {
+	offset, limit, err := page.bounds()
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := s.auth.Check(ctx, auth.PrincipalFrom(ctx), auth.System, auth.ActionReadRobots, ""); err != nil {
+		return nil, 0, err
+	}
+	q := s.db.Robot.Query()
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count robots: %w", err)
+	}
+	robots, err := q.Order(ent.Asc(entrobot.FieldName), ent.Asc(entrobot.FieldID)).Offset(offset).Limit(limit).All(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list robots: %w", err)
+	}
+	return robots, total, nil
+}
+
 // the system's (system robot:read), by name, with how many there are in all.
 func (s *Service) List(ctx context.Context, projectID *int, page Page) ([]*ent.Robot, int, error) {
 	offset, limit, err := page.bounds()

@@ -94,7 +94,7 @@ func (h *rest) byID(w http.ResponseWriter, r *http.Request, do func(context.Cont
 // listShaped answers a Harbor list: the page asked, in Harbor's shape, with the total in
 // X-Total-Count.
 func listShaped[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list func(offset, limit int) ([]T, int, error), shape func(T) H) {
-	pg, ok := listPage(w, r)
+	pg, ok := h.listPage(w, r)
 	if !ok {
 		return
 	}
@@ -107,7 +107,7 @@ func listShaped[T, H any](h *rest, w http.ResponseWriter, r *http.Request, list 
 	for i, v := range items {
 		out[i] = shape(v)
 	}
-	writeList(w, total, out)
+	writeList(w, r, total, out)
 }
 
 func readJSON(r *http.Request, v any) error {
@@ -519,7 +519,11 @@ var harborStatus = map[string]string{"PENDING": "Pending", "RUNNING": "InProgres
 
 func toHarborReplicationExecution(e *ent.ReplicationExecution) harborReplicationExecution {
 	inProgress := e.Total - e.Succeeded - e.Failed - e.Skipped - e.Stopped
-	return harborReplicationExecution{ID: e.ID, PolicyID: e.PolicyID, Status: harborStatus[string(e.Status)],
+	status := harborStatus[string(e.Status)]
+	if status == "Pending" {
+		status = "InProgress" // Harbor says InProgress for an execution not started yet (its tasks keep Pending)
+	}
+	return harborReplicationExecution{ID: e.ID, PolicyID: e.PolicyID, Status: status,
 		Trigger: strings.ToLower(string(e.Trigger)), StartTime: e.CreatedAt, EndTime: e.EndedAt, Total: e.Total,
 		Failed: e.Failed, Succeed: e.Succeeded + e.Skipped, InProgress: max(inProgress, 0), Stopped: e.Stopped,
 		Skipped: e.Skipped, Bytes: e.Bytes}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/server/harborq"
 )
 
 // Harbor's robot API (/api/v2.0/robots), for scripts that create CI robots. It goes through the
@@ -109,27 +111,49 @@ func robotID(w http.ResponseWriter, r *http.Request) (int, bool) {
 	return id, err == nil
 }
 
-// listRobots answers GET /robots?q=Level=project,ProjectID=<id> (a project's robots) or
-// q=Level=system (the system's), as Harbor's dashboard asks, a page at a time.
+// listRobots answers GET /robots: every robot (no q; system robot readers only),
+// q=Level=system (the system's), or q=Level=project,ProjectID=<id> (a project's), a page at a time.
 func (h *rest) listRobots(w http.ResponseWriter, r *http.Request) {
-	var projectID *int
-	for _, kv := range strings.Split(r.URL.Query().Get("q"), ",") {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.EqualFold(k, "ProjectID") {
-			id, err := strconv.Atoi(strings.Trim(v, "~"))
-			if err != nil {
-				writeError(w, http.StatusBadRequest, "BAD_REQUEST", "ProjectID must be a number")
-				return
-			}
-			projectID = &id
-		}
-	}
-	offset, limit, err := page(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "BAD_REQUEST", err.Error())
+	pg, ok := h.listPage(w, r)
+	if !ok {
 		return
 	}
-	robots, total, err := h.robots.List(r.Context(), projectID, robot.Page{Offset: offset, Limit: limit})
+	q, ok := h.listQuery(w, r, "Level", "ProjectID")
+	if !ok {
+		return
+	}
+	var projectID *int
+	level, _ := q.Get("Level")
+	if t, ok := q.Get("ProjectID"); ok {
+		if t.Kind != harborq.Exact && t.Kind != harborq.Fuzzy { // Harbor's dashboard sends ProjectID=~<id>
+			h.fail(w, fault.BadInput("q ProjectID must be a project id"))
+			return
+		}
+		id, err := strconv.Atoi(t.Value)
+		if err != nil {
+			h.fail(w, fault.BadInput("q ProjectID must be a number"))
+			return
+		}
+		projectID = &id
+	}
+	page := robot.Page{Offset: pg.Offset, Limit: pg.Limit}
+	var robots []*ent.Robot
+	var total int
+	var err error
+	switch {
+	case level.Kind != harborq.Exact || level.Value != "" && level.Value != "system" && level.Value != "project":
+		err = fault.BadInput("q Level must be system or project")
+	case level.Value == "system" && projectID != nil:
+		err = fault.BadInput("q Level=system takes no ProjectID")
+	case projectID != nil:
+		robots, total, err = h.robots.List(r.Context(), projectID, page)
+	case level.Value == "system":
+		robots, total, err = h.robots.List(r.Context(), nil, page)
+	case level.Value == "project":
+		err = fault.BadInput("q Level=project needs ProjectID")
+	default:
+		robots, total, err = h.robots.ListAll(r.Context(), page)
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -138,8 +162,7 @@ func (h *rest) listRobots(w http.ResponseWriter, r *http.Request) {
 	for i, rb := range robots {
 		out[i] = toHarborRobot(rb)
 	}
-	w.Header().Set("X-Total-Count", strconv.Itoa(total))
-	writeJSON(w, http.StatusOK, out)
+	writeList(w, r, total, out)
 }
 
 func (h *rest) createRobot(w http.ResponseWriter, r *http.Request) {

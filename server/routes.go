@@ -40,7 +40,8 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 		s.authenticated(res.Loaders(withHTTP(gql)), unavailableGraphQL)))
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
 	mux.Handle("/api/v2.0/", s.authenticated(newREST(s.log, restServices{
-		projects: res.Projects, artifacts: res.Artifacts, users: res.Users, robots: res.Robots, exports: res.Exports, scans: res.Scans,
+		projects: res.Projects, members: res.Members, artifacts: res.Artifacts, labels: res.Labels, users: res.Users, robots: res.Robots,
+		auditLog: res.AuditLog, exports: res.Exports, scans: res.Scans, gc: res.GC, purge: res.Purge, webhooks: res.WebhookPolicies, health: s.componentHealth,
 		endpoints: res.Endpoints, replication: res.Replication}), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

@@ -73,3 +73,21 @@ func (s *Service) Page(ctx context.Context, kind *gcrun.Kind, after *entgql.Curs
 	return q.Paginate(ctx, after, first, before, last,
 		ent.WithGCRunOrder(&ent.GCRunOrder{Field: ent.GCRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
+
+// History is a page of the garbage collections (not upload purges), newest first, and how many
+// there are: what Harbor's offset-paged /system/gc lists.
+func (s *Service) History(ctx context.Context, offset, limit int) ([]*ent.GCRun, int, error) {
+	if err := s.Allow(ctx, auth.ActionReadGC); err != nil {
+		return nil, 0, err
+	}
+	if offset < 0 || limit < 1 || limit > 100 {
+		return nil, 0, fault.BadInput("a page holds 1 to 100 runs")
+	}
+	q := s.db.GCRun.Query().Where(gcrun.KindEQ(gcrun.KindGC))
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	runs, err := q.Order(ent.Desc(gcrun.FieldCreatedAt), ent.Desc(gcrun.FieldID)).Offset(offset).Limit(limit).All(ctx)
+	return runs, total, err
+}

@@ -51,3 +51,21 @@ func (s *Service) Page(ctx context.Context, after *entgql.Cursor[int], first *in
 	return s.db.PurgeRun.Query().Paginate(ctx, after, first, before, last,
 		ent.WithPurgeRunOrder(&ent.PurgeRunOrder{Field: ent.PurgeRunOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
+
+// History is a page of the purges, newest first, and how many there are: what Harbor's
+// offset-paged /system/purgeaudit lists.
+func (s *Service) History(ctx context.Context, offset, limit int) ([]*ent.PurgeRun, int, error) {
+	if err := s.Allow(ctx, auth.ActionReadPurge); err != nil {
+		return nil, 0, err
+	}
+	if offset < 0 || limit < 1 || limit > 100 {
+		return nil, 0, fault.BadInput("a page holds 1 to 100 runs")
+	}
+	q := s.db.PurgeRun.Query()
+	total, err := q.Clone().Count(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	runs, err := q.Order(ent.Desc(purgerun.FieldCreatedAt), ent.Desc(purgerun.FieldID)).Offset(offset).Limit(limit).All(ctx)
+	return runs, total, err
+}
