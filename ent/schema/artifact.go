@@ -35,6 +35,12 @@ func (Artifact) Fields() []ent.Field {
 			Annotations(entgql.OrderField("PULL_TIME")),
 		field.Int64("pull_count").Default(0),
 		field.Int("repository_id"),
+		field.Enum("signature_status").NamedValues("Unsigned", "UNSIGNED", "Verified", "VERIFIED", "Unverified", "UNVERIFIED").
+			Default("UNSIGNED").Comment("What verifying the signatures that refer to this artifact against the trusted keys found."),
+		field.String("signature_key").Default("").MaxLen(64).
+			Comment("VERIFIED: the name of the trusted key (or certificate) that verified a signature."),
+		field.String("signature_reason").Default("").MaxLen(512).
+			Comment("UNVERIFIED: why no signature verified."),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
@@ -31,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -106,6 +108,9 @@ type ComplexityRoot struct {
 		Repository         func(childComplexity int) int
 		RepositoryID       func(childComplexity int) int
 		ScanOverview       func(childComplexity int) int
+		SignatureKey       func(childComplexity int) int
+		SignatureReason    func(childComplexity int) int
+		SignatureStatus    func(childComplexity int) int
 		Signed             func(childComplexity int) int
 		Size               func(childComplexity int) int
 		Tags               func(childComplexity int) int
@@ -367,26 +372,27 @@ type ComplexityRoot struct {
 	}
 
 	Project struct {
-		AutoScan              func(childComplexity int) int
-		CreatedAt             func(childComplexity int) int
-		CveAllowlist          func(childComplexity int) int
-		ID                    func(childComplexity int) int
-		Labels                func(childComplexity int) int
-		MemberList            func(childComplexity int) int
-		MyPermissions         func(childComplexity int) int
-		MyRole                func(childComplexity int) int
-		Name                  func(childComplexity int) int
-		PreventVulnerable     func(childComplexity int) int
-		ProxyFreshnessSeconds func(childComplexity int) int
-		ProxyNamespace        func(childComplexity int) int
-		ProxyRegistryID       func(childComplexity int) int
-		Public                func(childComplexity int) int
-		Repositories          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
-		RepositoryCount       func(childComplexity int) int
-		ScannerID             func(childComplexity int) int
-		SeverityThreshold     func(childComplexity int) int
-		StorageUsed           func(childComplexity int) int
-		UpdatedAt             func(childComplexity int) int
+		AutoScan                 func(childComplexity int) int
+		CreatedAt                func(childComplexity int) int
+		CveAllowlist             func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		Labels                   func(childComplexity int) int
+		MemberList               func(childComplexity int) int
+		MyPermissions            func(childComplexity int) int
+		MyRole                   func(childComplexity int) int
+		Name                     func(childComplexity int) int
+		PreventVulnerable        func(childComplexity int) int
+		ProxyFreshnessSeconds    func(childComplexity int) int
+		ProxyNamespace           func(childComplexity int) int
+		ProxyRegistryID          func(childComplexity int) int
+		Public                   func(childComplexity int) int
+		Repositories             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
+		RepositoryCount          func(childComplexity int) int
+		RequireVerifiedSignature func(childComplexity int) int
+		ScannerID                func(childComplexity int) int
+		SeverityThreshold        func(childComplexity int) int
+		StorageUsed              func(childComplexity int) int
+		UpdatedAt                func(childComplexity int) int
 	}
 
 	ProjectConnection struct {
@@ -712,6 +718,18 @@ type ComplexityRoot struct {
 	TagEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TrustedKey struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		Fingerprint func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Pem         func(childComplexity int) int
+		Project     func(childComplexity int) int
+		ProjectID   func(childComplexity int) int
 	}
 
 	User struct {
@@ -1170,6 +1188,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.ScanOverview(childComplexity), true
+	case "Artifact.signatureKey":
+		if e.ComplexityRoot.Artifact.SignatureKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureKey(childComplexity), true
+	case "Artifact.signatureReason":
+		if e.ComplexityRoot.Artifact.SignatureReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureReason(childComplexity), true
+	case "Artifact.signatureStatus":
+		if e.ComplexityRoot.Artifact.SignatureStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureStatus(childComplexity), true
 	case "Artifact.signed":
 		if e.ComplexityRoot.Artifact.Signed == nil {
 			break
@@ -2736,6 +2772,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.RepositoryCount(childComplexity), true
+	case "Project.requireVerifiedSignature":
+		if e.ComplexityRoot.Project.RequireVerifiedSignature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.RequireVerifiedSignature(childComplexity), true
 	case "Project.scannerID":
 		if e.ComplexityRoot.Project.ScannerID == nil {
 			break
@@ -4372,6 +4414,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TagEdge.Node(childComplexity), true
 
+	case "TrustedKey.createdAt":
+		if e.ComplexityRoot.TrustedKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.CreatedAt(childComplexity), true
+	case "TrustedKey.createdBy":
+		if e.ComplexityRoot.TrustedKey.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.CreatedBy(childComplexity), true
+	case "TrustedKey.fingerprint":
+		if e.ComplexityRoot.TrustedKey.Fingerprint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Fingerprint(childComplexity), true
+	case "TrustedKey.id":
+		if e.ComplexityRoot.TrustedKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ID(childComplexity), true
+	case "TrustedKey.kind":
+		if e.ComplexityRoot.TrustedKey.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Kind(childComplexity), true
+	case "TrustedKey.name":
+		if e.ComplexityRoot.TrustedKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Name(childComplexity), true
+	case "TrustedKey.pem":
+		if e.ComplexityRoot.TrustedKey.Pem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Pem(childComplexity), true
+	case "TrustedKey.project":
+		if e.ComplexityRoot.TrustedKey.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Project(childComplexity), true
+	case "TrustedKey.projectID":
+		if e.ComplexityRoot.TrustedKey.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ProjectID(childComplexity), true
+
 	case "User.admin":
 		if e.ComplexityRoot.User.Admin == nil {
 			break
@@ -5117,7 +5214,7 @@ type APIToken implements Node {
 type Accessory implements Node {
   id: ID!
   """
-  "signature.cosign" or "subject".
+  Harbor's accessory types: "signature.cosign", "signature.notation", "attestation.cosign", "sbom.harbor", or "subject.accessory" for any other referrer.
   """
   type: String!
   subjectDigest: String!
@@ -5151,6 +5248,18 @@ type Artifact implements Node {
   pullTime: Time
   pullCount: Int!
   repositoryID: ID!
+  """
+  What verifying the signatures that refer to this artifact against the trusted keys found.
+  """
+  signatureStatus: ArtifactSignatureStatus!
+  """
+  VERIFIED: the name of the trusted key (or certificate) that verified a signature.
+  """
+  signatureKey: String!
+  """
+  UNVERIFIED: why no signature verified.
+  """
+  signatureReason: String!
   repository: Repository!
   tags: [Tag!]
   labels: [Label!]
@@ -5208,6 +5317,14 @@ enum ArtifactOrderField {
   SIZE
   PUSH_TIME
   PULL_TIME
+}
+"""
+ArtifactSignatureStatus is enum for the field signature_status
+"""
+enum ArtifactSignatureStatus @goModel(model: "github.com/berth-registry/berth/ent/artifact.SignatureStatus") {
+  UNSIGNED
+  VERIFIED
+  UNVERIFIED
 }
 """
 ArtifactWhereInput is used for filtering Artifact objects.
@@ -5345,6 +5462,45 @@ input ArtifactWhereInput {
   repositoryIDNEQ: ID
   repositoryIDIn: [ID!]
   repositoryIDNotIn: [ID!]
+  """
+  signature_status field predicates
+  """
+  signatureStatus: ArtifactSignatureStatus
+  signatureStatusNEQ: ArtifactSignatureStatus
+  signatureStatusIn: [ArtifactSignatureStatus!]
+  signatureStatusNotIn: [ArtifactSignatureStatus!]
+  """
+  signature_key field predicates
+  """
+  signatureKey: String
+  signatureKeyNEQ: String
+  signatureKeyIn: [String!]
+  signatureKeyNotIn: [String!]
+  signatureKeyGT: String
+  signatureKeyGTE: String
+  signatureKeyLT: String
+  signatureKeyLTE: String
+  signatureKeyContains: String
+  signatureKeyHasPrefix: String
+  signatureKeyHasSuffix: String
+  signatureKeyEqualFold: String
+  signatureKeyContainsFold: String
+  """
+  signature_reason field predicates
+  """
+  signatureReason: String
+  signatureReasonNEQ: String
+  signatureReasonIn: [String!]
+  signatureReasonNotIn: [String!]
+  signatureReasonGT: String
+  signatureReasonGTE: String
+  signatureReasonLT: String
+  signatureReasonLTE: String
+  signatureReasonContains: String
+  signatureReasonHasPrefix: String
+  signatureReasonHasSuffix: String
+  signatureReasonEqualFold: String
+  signatureReasonContainsFold: String
   """
   repository edge predicates
   """
@@ -5674,6 +5830,10 @@ input CreateProjectInput {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean
   severityThreshold: ProjectSeverityThreshold
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -6006,6 +6166,10 @@ type Project implements Node {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean!
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean!
   severityThreshold: ProjectSeverityThreshold!
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -6172,6 +6336,11 @@ input ProjectWhereInput {
   """
   preventVulnerable: Boolean
   preventVulnerableNEQ: Boolean
+  """
+  require_verified_signature field predicates
+  """
+  requireVerifiedSignature: Boolean
+  requireVerifiedSignatureNEQ: Boolean
   """
   severity_threshold field predicates
   """
@@ -6822,6 +6991,39 @@ input TagWhereInput {
 An RFC 3339 timestamp.
 """
 scalar Time
+type TrustedKey implements Node {
+  id: ID!
+  """
+  Shown as the key a signature was verified by.
+  """
+  name: String!
+  """
+  PUBLIC_KEY: a cosign key (ECDSA, Ed25519 or RSA). CERTIFICATE: an X.509 certificate or root that Notation signatures and keyless cosign certificates must chain to.
+  """
+  kind: TrustedKeyKind!
+  """
+  The key or certificate, PEM-encoded, as given.
+  """
+  pem: String!
+  """
+  sha256:<hex> of the DER key or certificate.
+  """
+  fingerprint: String!
+  """
+  Nil: a system-wide key, trusted in every project.
+  """
+  projectID: ID
+  createdBy: String!
+  createdAt: Time!
+  project: Project
+}
+"""
+TrustedKeyKind is enum for the field kind
+"""
+enum TrustedKeyKind @goModel(model: "github.com/berth-registry/berth/ent/trustedkey.Kind") {
+  PUBLIC_KEY
+  CERTIFICATE
+}
 """
 UpdateProjectInput is used for update Project object.
 Input was generated by ent.
@@ -6839,6 +7041,10 @@ input UpdateProjectInput {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean
   severityThreshold: ProjectSeverityThreshold
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -8287,6 +8493,12 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_pullCount(ctx, field)
 	case "repositoryID":
 		return ec.fieldContext_Artifact_repositoryID(ctx, field)
+	case "signatureStatus":
+		return ec.fieldContext_Artifact_signatureStatus(ctx, field)
+	case "signatureKey":
+		return ec.fieldContext_Artifact_signatureKey(ctx, field)
+	case "signatureReason":
+		return ec.fieldContext_Artifact_signatureReason(ctx, field)
 	case "repository":
 		return ec.fieldContext_Artifact_repository(ctx, field)
 	case "tags":
@@ -8709,6 +8921,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_autoScan(ctx, field)
 	case "preventVulnerable":
 		return ec.fieldContext_Project_preventVulnerable(ctx, field)
+	case "requireVerifiedSignature":
+		return ec.fieldContext_Project_requireVerifiedSignature(ctx, field)
 	case "severityThreshold":
 		return ec.fieldContext_Project_severityThreshold(ctx, field)
 	case "cveAllowlist":
@@ -12274,6 +12488,75 @@ func (ec *executionContext) _Artifact_repositoryID(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_Artifact_repositoryID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Artifact", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Artifact_signatureStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
+			return ec.marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "ArtifactSignatureStatus")
+}
+
+func (ec *executionContext) _Artifact_signatureKey(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _Artifact_signatureReason(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "String")
 }
 
 func (ec *executionContext) _Artifact_repository(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
@@ -18408,6 +18691,29 @@ func (ec *executionContext) _Project_preventVulnerable(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Project_preventVulnerable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Project_requireVerifiedSignature(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_requireVerifiedSignature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireVerifiedSignature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_requireVerifiedSignature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "Boolean")
 }
 
@@ -25314,6 +25620,222 @@ func (ec *executionContext) fieldContext_TagEdge_cursor(_ context.Context, field
 	return graphql.NewScalarFieldContext("TagEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _TrustedKey_id(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TrustedKey_name(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_kind(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v trustedkey.Kind) graphql.Marshaler {
+			return ec.marshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "TrustedKeyKind")
+}
+
+func (ec *executionContext) _TrustedKey_pem(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_pem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_pem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_fingerprint(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_fingerprint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fingerprint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_fingerprint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TrustedKey_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_project(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Project) graphql.Marshaler {
+			return ec.marshalOProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TrustedKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -28167,7 +28689,7 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "signatureStatus", "signatureStatusNEQ", "signatureStatusIn", "signatureStatusNotIn", "signatureKey", "signatureKeyNEQ", "signatureKeyIn", "signatureKeyNotIn", "signatureKeyGT", "signatureKeyGTE", "signatureKeyLT", "signatureKeyLTE", "signatureKeyContains", "signatureKeyHasPrefix", "signatureKeyHasSuffix", "signatureKeyEqualFold", "signatureKeyContainsFold", "signatureReason", "signatureReasonNEQ", "signatureReasonIn", "signatureReasonNotIn", "signatureReasonGT", "signatureReasonGTE", "signatureReasonLT", "signatureReasonLTE", "signatureReasonContains", "signatureReasonHasPrefix", "signatureReasonHasSuffix", "signatureReasonEqualFold", "signatureReasonContainsFold", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28881,6 +29403,216 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 				return it, err
 			}
 			it.RepositoryIDNotIn = data
+		case "signatureStatus":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatus"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatus = data
+		case "signatureStatusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusNEQ"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusNEQ = data
+		case "signatureStatusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusIn"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusIn = data
+		case "signatureStatusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusNotIn"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusNotIn = data
+		case "signatureKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKey = data
+		case "signatureKeyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyNEQ = data
+		case "signatureKeyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyIn = data
+		case "signatureKeyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyNotIn = data
+		case "signatureKeyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyGT = data
+		case "signatureKeyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyGTE = data
+		case "signatureKeyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyLT = data
+		case "signatureKeyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyLTE = data
+		case "signatureKeyContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyContains = data
+		case "signatureKeyHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyHasPrefix = data
+		case "signatureKeyHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyHasSuffix = data
+		case "signatureKeyEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyEqualFold = data
+		case "signatureKeyContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyContainsFold = data
+		case "signatureReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReason = data
+		case "signatureReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonNEQ = data
+		case "signatureReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonIn = data
+		case "signatureReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonNotIn = data
+		case "signatureReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonGT = data
+		case "signatureReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonGTE = data
+		case "signatureReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonLT = data
+		case "signatureReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonLTE = data
+		case "signatureReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonContains = data
+		case "signatureReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonHasPrefix = data
+		case "signatureReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonHasSuffix = data
+		case "signatureReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonEqualFold = data
+		case "signatureReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonContainsFold = data
 		case "hasRepository":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRepository"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -29998,7 +30730,7 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID", "proxyNamespace", "proxyFreshnessSeconds", "proxyRegistryID"}
+	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "requireVerifiedSignature", "severityThreshold", "cveAllowlist", "scannerID", "proxyNamespace", "proxyFreshnessSeconds", "proxyRegistryID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30033,6 +30765,13 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.PreventVulnerable = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -31214,7 +31953,7 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "requireVerifiedSignature", "requireVerifiedSignatureNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -31431,6 +32170,20 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.PreventVulnerableNEQ = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
+		case "requireVerifiedSignatureNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignatureNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignatureNEQ = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -33235,7 +33988,7 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID", "proxyFreshnessSeconds"}
+	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "requireVerifiedSignature", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID", "proxyFreshnessSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33263,6 +34016,13 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.PreventVulnerable = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -35427,6 +36187,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case *ent.TrustedKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._TrustedKey(ctx, sel, obj)
 	case *ent.Tag:
 		if obj == nil {
 			return graphql.Null
@@ -35706,6 +36471,21 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "repositoryID":
 			out.Values[i] = ec._Artifact_repositoryID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureStatus":
+			out.Values[i] = ec._Artifact_signatureStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureKey":
+			out.Values[i] = ec._Artifact_signatureKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureReason":
+			out.Values[i] = ec._Artifact_signatureReason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -37511,6 +38291,11 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "preventVulnerable":
 			out.Values[i] = ec._Project_preventVulnerable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requireVerifiedSignature":
+			out.Values[i] = ec._Project_requireVerifiedSignature(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -39669,6 +40454,80 @@ func (ec *executionContext) _TagEdge(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var trustedKeyImplementors = []string{"TrustedKey", "Node"}
+
+func (ec *executionContext) _TrustedKey(ctx context.Context, sel ast.SelectionSet, obj *ent.TrustedKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedKey")
+		case "id":
+			out.Values[i] = ec._TrustedKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._TrustedKey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._TrustedKey_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pem":
+			out.Values[i] = ec._TrustedKey_pem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprint":
+			out.Values[i] = ec._TrustedKey_fingerprint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "projectID":
+			out.Values[i] = ec._TrustedKey_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._TrustedKey_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._TrustedKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_project(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
@@ -40755,6 +41614,16 @@ func (ec *executionContext) marshalNArtifactOrderField2ᚖgithubᚗcomᚋberth�
 		graphql.AddInvalidNullError(ctx, "ArtifactOrderField!")
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (artifact.SignatureStatus, error) {
+	var res artifact.SignatureStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
 	return v
 }
 
@@ -41962,6 +42831,16 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) unmarshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx context.Context, v any) (trustedkey.Kind, error) {
+	var res trustedkey.Kind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx context.Context, sel ast.SelectionSet, v trustedkey.Kind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNUpdateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐUpdateProjectInput(ctx context.Context, v any) (ent.UpdateProjectInput, error) {
 	res, err := ec.unmarshalInputUpdateProjectInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -42330,6 +43209,58 @@ func (ec *executionContext) unmarshalOArtifactOrder2ᚖgithubᚗcomᚋberthᚑre
 	}
 	res, err := ec.unmarshalInputArtifactOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, v any) ([]artifact.SignatureStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]artifact.SignatureStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []artifact.SignatureStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (*artifact.SignatureStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(artifact.SignatureStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v *artifact.SignatureStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOArtifactWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactWhereInputᚄ(ctx context.Context, v any) ([]*ent.ArtifactWhereInput, error) {
