@@ -43,7 +43,7 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 		RepositoryID int `json:"repository_id"`
 		Count        int `json:"count"`
 	}
-	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...)).
+	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...), entartifact.Accessory(false)).
 		GroupBy(entartifact.FieldRepositoryID).Aggregate(ent.Count()).Scan(ctx, &rows)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", proj.Name, err)
@@ -60,8 +60,15 @@ func (s *Service) ListRepositories(ctx context.Context, ref project.Ref, page pr
 }
 
 // ListArtifacts returns a page of the artifacts of repository repoName with their tags, newest
-// push first, and how many there are in all.
+// push first, and how many there are in all. Accessories are left out: they are shown under their
+// subject (Harbor's with_accessory=false, its default).
 func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page) ([]*ent.Artifact, int, error) {
+	return s.ListArtifactsWith(ctx, repoName, page, false)
+}
+
+// ListArtifactsWith is ListArtifacts, with accessories in the list when withAccessories (Harbor's
+// with_accessory=true).
+func (s *Service) ListArtifactsWith(ctx context.Context, repoName string, page project.Page, withAccessories bool) ([]*ent.Artifact, int, error) {
 	if err := page.Check(); err != nil {
 		return nil, 0, err
 	}
@@ -70,6 +77,9 @@ func (s *Service) ListArtifacts(ctx context.Context, repoName string, page proje
 		return nil, 0, err
 	}
 	q := repo.QueryArtifacts()
+	if !withAccessories {
+		q = q.Where(entartifact.Accessory(false))
+	}
 	total, err := q.Clone().Count(ctx)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)

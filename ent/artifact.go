@@ -39,6 +39,8 @@ type Artifact struct {
 	PullCount int64 `json:"pull_count,omitempty"`
 	// RepositoryID holds the value of the "repository_id" field.
 	RepositoryID int `json:"repository_id,omitempty"`
+	// Set when the artifact is an accessory of another (a signature, attestation, SBOM or other referrer): lists, counts and exports leave accessories out unless asked.
+	Accessory bool `json:"accessory,omitempty"`
 	// What verifying the signatures that refer to this artifact against the trusted keys found.
 	SignatureStatus artifact.SignatureStatus `json:"signature_status,omitempty"`
 	// VERIFIED: the name of the trusted key (or certificate) that verified a signature.
@@ -177,6 +179,8 @@ func (*Artifact) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case artifact.FieldAnnotations:
 			values[i] = new([]byte)
+		case artifact.FieldAccessory:
+			values[i] = new(sql.NullBool)
 		case artifact.FieldID, artifact.FieldSize, artifact.FieldPullCount, artifact.FieldRepositoryID:
 			values[i] = new(sql.NullInt64)
 		case artifact.FieldDigest, artifact.FieldMediaType, artifact.FieldArtifactType, artifact.FieldConfig, artifact.FieldSignatureStatus, artifact.FieldSignatureKey, artifact.FieldSignatureReason:
@@ -266,6 +270,12 @@ func (_m *Artifact) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field repository_id", values[i])
 			} else if value.Valid {
 				_m.RepositoryID = int(value.Int64)
+			}
+		case artifact.FieldAccessory:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field accessory", values[i])
+			} else if value.Valid {
+				_m.Accessory = value.Bool
 			}
 		case artifact.FieldSignatureStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -397,6 +407,9 @@ func (_m *Artifact) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("repository_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RepositoryID))
+	builder.WriteString(", ")
+	builder.WriteString("accessory=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Accessory))
 	builder.WriteString(", ")
 	builder.WriteString("signature_status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SignatureStatus))

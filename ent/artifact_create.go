@@ -136,6 +136,20 @@ func (_c *ArtifactCreate) SetRepositoryID(v int) *ArtifactCreate {
 	return _c
 }
 
+// SetAccessory sets the "accessory" field.
+func (_c *ArtifactCreate) SetAccessory(v bool) *ArtifactCreate {
+	_c.mutation.SetAccessory(v)
+	return _c
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_c *ArtifactCreate) SetNillableAccessory(v *bool) *ArtifactCreate {
+	if v != nil {
+		_c.SetAccessory(*v)
+	}
+	return _c
+}
+
 // SetSignatureStatus sets the "signature_status" field.
 func (_c *ArtifactCreate) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactCreate {
 	_c.mutation.SetSignatureStatus(v)
@@ -343,6 +357,10 @@ func (_c *ArtifactCreate) defaults() {
 		v := artifact.DefaultPullCount
 		_c.mutation.SetPullCount(v)
 	}
+	if _, ok := _c.mutation.Accessory(); !ok {
+		v := artifact.DefaultAccessory
+		_c.mutation.SetAccessory(v)
+	}
 	if _, ok := _c.mutation.SignatureStatus(); !ok {
 		v := artifact.DefaultSignatureStatus
 		_c.mutation.SetSignatureStatus(v)
@@ -397,6 +415,9 @@ func (_c *ArtifactCreate) check() error {
 	}
 	if _, ok := _c.mutation.RepositoryID(); !ok {
 		return &ValidationError{Name: "repository_id", err: errors.New(`ent: missing required field "Artifact.repository_id"`)}
+	}
+	if _, ok := _c.mutation.Accessory(); !ok {
+		return &ValidationError{Name: "accessory", err: errors.New(`ent: missing required field "Artifact.accessory"`)}
 	}
 	if _, ok := _c.mutation.SignatureStatus(); !ok {
 		return &ValidationError{Name: "signature_status", err: errors.New(`ent: missing required field "Artifact.signature_status"`)}
@@ -487,6 +508,10 @@ func (_c *ArtifactCreate) createSpec() (*Artifact, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PullCount(); ok {
 		_spec.SetField(artifact.FieldPullCount, field.TypeInt64, value)
 		_node.PullCount = value
+	}
+	if value, ok := _c.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
+		_node.Accessory = value
 	}
 	if value, ok := _c.mutation.SignatureStatus(); ok {
 		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)
@@ -825,6 +850,18 @@ func (u *ArtifactUpsert) UpdateRepositoryID() *ArtifactUpsert {
 	return u
 }
 
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsert) SetAccessory(v bool) *ArtifactUpsert {
+	u.Set(artifact.FieldAccessory, v)
+	return u
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsert) UpdateAccessory() *ArtifactUpsert {
+	u.SetExcluded(artifact.FieldAccessory)
+	return u
+}
+
 // SetSignatureStatus sets the "signature_status" field.
 func (u *ArtifactUpsert) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpsert {
 	u.Set(artifact.FieldSignatureStatus, v)
@@ -1066,6 +1103,20 @@ func (u *ArtifactUpsertOne) SetRepositoryID(v int) *ArtifactUpsertOne {
 func (u *ArtifactUpsertOne) UpdateRepositoryID() *ArtifactUpsertOne {
 	return u.Update(func(s *ArtifactUpsert) {
 		s.UpdateRepositoryID()
+	})
+}
+
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsertOne) SetAccessory(v bool) *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetAccessory(v)
+	})
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsertOne) UpdateAccessory() *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateAccessory()
 	})
 }
 
@@ -1480,6 +1531,20 @@ func (u *ArtifactUpsertBulk) SetRepositoryID(v int) *ArtifactUpsertBulk {
 func (u *ArtifactUpsertBulk) UpdateRepositoryID() *ArtifactUpsertBulk {
 	return u.Update(func(s *ArtifactUpsert) {
 		s.UpdateRepositoryID()
+	})
+}
+
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsertBulk) SetAccessory(v bool) *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetAccessory(v)
+	})
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsertBulk) UpdateAccessory() *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateAccessory()
 	})
 }
 

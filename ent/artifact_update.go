@@ -193,6 +193,20 @@ func (_u *ArtifactUpdate) SetNillableRepositoryID(v *int) *ArtifactUpdate {
 	return _u
 }
 
+// SetAccessory sets the "accessory" field.
+func (_u *ArtifactUpdate) SetAccessory(v bool) *ArtifactUpdate {
+	_u.mutation.SetAccessory(v)
+	return _u
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_u *ArtifactUpdate) SetNillableAccessory(v *bool) *ArtifactUpdate {
+	if v != nil {
+		_u.SetAccessory(*v)
+	}
+	return _u
+}
+
 // SetSignatureStatus sets the "signature_status" field.
 func (_u *ArtifactUpdate) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpdate {
 	_u.mutation.SetSignatureStatus(v)
@@ -624,6 +638,9 @@ func (_u *ArtifactUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedPullCount(); ok {
 		_spec.AddField(artifact.FieldPullCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.SignatureStatus(); ok {
 		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)
@@ -1158,6 +1175,20 @@ func (_u *ArtifactUpdateOne) SetNillableRepositoryID(v *int) *ArtifactUpdateOne 
 	return _u
 }
 
+// SetAccessory sets the "accessory" field.
+func (_u *ArtifactUpdateOne) SetAccessory(v bool) *ArtifactUpdateOne {
+	_u.mutation.SetAccessory(v)
+	return _u
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_u *ArtifactUpdateOne) SetNillableAccessory(v *bool) *ArtifactUpdateOne {
+	if v != nil {
+		_u.SetAccessory(*v)
+	}
+	return _u
+}
+
 // SetSignatureStatus sets the "signature_status" field.
 func (_u *ArtifactUpdateOne) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpdateOne {
 	_u.mutation.SetSignatureStatus(v)
@@ -1619,6 +1650,9 @@ func (_u *ArtifactUpdateOne) sqlSave(ctx context.Context) (_node *Artifact, err 
 	}
 	if value, ok := _u.mutation.AddedPullCount(); ok {
 		_spec.AddField(artifact.FieldPullCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.SignatureStatus(); ok {
 		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)

@@ -363,6 +363,11 @@ func (_q *ArtifactQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 				selectedFields = append(selectedFields, artifact.FieldRepositoryID)
 				fieldSeen[artifact.FieldRepositoryID] = struct{}{}
 			}
+		case "accessory":
+			if _, ok := fieldSeen[artifact.FieldAccessory]; !ok {
+				selectedFields = append(selectedFields, artifact.FieldAccessory)
+				fieldSeen[artifact.FieldAccessory] = struct{}{}
+			}
 		case "signatureStatus":
 			if _, ok := fieldSeen[artifact.FieldSignatureStatus]; !ok {
 				selectedFields = append(selectedFields, artifact.FieldSignatureStatus)

@@ -143,6 +143,10 @@ type ArtifactWhereInput struct {
 	RepositoryIDIn    []int `json:"repositoryIDIn,omitempty"`
 	RepositoryIDNotIn []int `json:"repositoryIDNotIn,omitempty"`
 
+	// "accessory" field predicates.
+	Accessory    *bool `json:"accessory,omitempty"`
+	AccessoryNEQ *bool `json:"accessoryNEQ,omitempty"`
+
 	// "signature_status" field predicates.
 	SignatureStatus      *artifact.SignatureStatus  `json:"signatureStatus,omitempty"`
 	SignatureStatusNEQ   *artifact.SignatureStatus  `json:"signatureStatusNEQ,omitempty"`
@@ -556,6 +560,12 @@ func (i *ArtifactWhereInput) P() (predicate.Artifact, error) {
 	}
 	if len(i.RepositoryIDNotIn) > 0 {
 		predicates = append(predicates, artifact.RepositoryIDNotIn(i.RepositoryIDNotIn...))
+	}
+	if i.Accessory != nil {
+		predicates = append(predicates, artifact.AccessoryEQ(*i.Accessory))
+	}
+	if i.AccessoryNEQ != nil {
+		predicates = append(predicates, artifact.AccessoryNEQ(*i.AccessoryNEQ))
 	}
 	if i.SignatureStatus != nil {
 		predicates = append(predicates, artifact.SignatureStatusEQ(*i.SignatureStatus))

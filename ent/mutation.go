@@ -3336,6 +3336,7 @@ type ArtifactMutation struct {
 	pull_time              *time.Time
 	pull_count             *int64
 	addpull_count          *int64
+	accessory              *bool
 	signature_status       *artifact.SignatureStatus
 	signature_key          *string
 	signature_reason       *string
@@ -3892,6 +3893,42 @@ func (m *ArtifactMutation) ResetRepositoryID() {
 	m.repository = nil
 }
 
+// SetAccessory sets the "accessory" field.
+func (m *ArtifactMutation) SetAccessory(b bool) {
+	m.accessory = &b
+}
+
+// Accessory returns the value of the "accessory" field in the mutation.
+func (m *ArtifactMutation) Accessory() (r bool, exists bool) {
+	v := m.accessory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessory returns the old "accessory" field's value of the Artifact entity.
+// If the Artifact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArtifactMutation) OldAccessory(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessory: %w", err)
+	}
+	return oldValue.Accessory, nil
+}
+
+// ResetAccessory resets all changes to the "accessory" field.
+func (m *ArtifactMutation) ResetAccessory() {
+	m.accessory = nil
+}
+
 // SetSignatureStatus sets the "signature_status" field.
 func (m *ArtifactMutation) SetSignatureStatus(as artifact.SignatureStatus) {
 	m.signature_status = &as
@@ -4439,7 +4476,7 @@ func (m *ArtifactMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArtifactMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.digest != nil {
 		fields = append(fields, artifact.FieldDigest)
 	}
@@ -4469,6 +4506,9 @@ func (m *ArtifactMutation) Fields() []string {
 	}
 	if m.repository != nil {
 		fields = append(fields, artifact.FieldRepositoryID)
+	}
+	if m.accessory != nil {
+		fields = append(fields, artifact.FieldAccessory)
 	}
 	if m.signature_status != nil {
 		fields = append(fields, artifact.FieldSignatureStatus)
@@ -4507,6 +4547,8 @@ func (m *ArtifactMutation) Field(name string) (ent.Value, bool) {
 		return m.PullCount()
 	case artifact.FieldRepositoryID:
 		return m.RepositoryID()
+	case artifact.FieldAccessory:
+		return m.Accessory()
 	case artifact.FieldSignatureStatus:
 		return m.SignatureStatus()
 	case artifact.FieldSignatureKey:
@@ -4542,6 +4584,8 @@ func (m *ArtifactMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldPullCount(ctx)
 	case artifact.FieldRepositoryID:
 		return m.OldRepositoryID(ctx)
+	case artifact.FieldAccessory:
+		return m.OldAccessory(ctx)
 	case artifact.FieldSignatureStatus:
 		return m.OldSignatureStatus(ctx)
 	case artifact.FieldSignatureKey:
@@ -4626,6 +4670,13 @@ func (m *ArtifactMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRepositoryID(v)
+		return nil
+	case artifact.FieldAccessory:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessory(v)
 		return nil
 	case artifact.FieldSignatureStatus:
 		v, ok := value.(artifact.SignatureStatus)
@@ -4768,6 +4819,9 @@ func (m *ArtifactMutation) ResetField(name string) error {
 		return nil
 	case artifact.FieldRepositoryID:
 		m.ResetRepositoryID()
+		return nil
+	case artifact.FieldAccessory:
+		m.ResetAccessory()
 		return nil
 	case artifact.FieldSignatureStatus:
 		m.ResetSignatureStatus()

@@ -211,14 +211,18 @@ func init() {
 	artifactDescPullCount := artifactFields[8].Descriptor()
 	// artifact.DefaultPullCount holds the default value on creation for the pull_count field.
 	artifact.DefaultPullCount = artifactDescPullCount.Default.(int64)
+	// artifactDescAccessory is the schema descriptor for accessory field.
+	artifactDescAccessory := artifactFields[10].Descriptor()
+	// artifact.DefaultAccessory holds the default value on creation for the accessory field.
+	artifact.DefaultAccessory = artifactDescAccessory.Default.(bool)
 	// artifactDescSignatureKey is the schema descriptor for signature_key field.
-	artifactDescSignatureKey := artifactFields[11].Descriptor()
+	artifactDescSignatureKey := artifactFields[12].Descriptor()
 	// artifact.DefaultSignatureKey holds the default value on creation for the signature_key field.
 	artifact.DefaultSignatureKey = artifactDescSignatureKey.Default.(string)
 	// artifact.SignatureKeyValidator is a validator for the "signature_key" field. It is called by the builders before save.
 	artifact.SignatureKeyValidator = artifactDescSignatureKey.Validators[0].(func(string) error)
 	// artifactDescSignatureReason is the schema descriptor for signature_reason field.
-	artifactDescSignatureReason := artifactFields[12].Descriptor()
+	artifactDescSignatureReason := artifactFields[13].Descriptor()
 	// artifact.DefaultSignatureReason holds the default value on creation for the signature_reason field.
 	artifact.DefaultSignatureReason = artifactDescSignatureReason.Default.(string)
 	// artifact.SignatureReasonValidator is a validator for the "signature_reason" field. It is called by the builders before save.

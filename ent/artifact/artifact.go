@@ -37,6 +37,8 @@ const (
 	FieldPullCount = "pull_count"
 	// FieldRepositoryID holds the string denoting the repository_id field in the database.
 	FieldRepositoryID = "repository_id"
+	// FieldAccessory holds the string denoting the accessory field in the database.
+	FieldAccessory = "accessory"
 	// FieldSignatureStatus holds the string denoting the signature_status field in the database.
 	FieldSignatureStatus = "signature_status"
 	// FieldSignatureKey holds the string denoting the signature_key field in the database.
@@ -127,6 +129,7 @@ var Columns = []string{
 	FieldPullTime,
 	FieldPullCount,
 	FieldRepositoryID,
+	FieldAccessory,
 	FieldSignatureStatus,
 	FieldSignatureKey,
 	FieldSignatureReason,
@@ -174,6 +177,8 @@ var (
 	DefaultPushTime func() time.Time
 	// DefaultPullCount holds the default value on creation for the "pull_count" field.
 	DefaultPullCount int64
+	// DefaultAccessory holds the default value on creation for the "accessory" field.
+	DefaultAccessory bool
 	// DefaultSignatureKey holds the default value on creation for the "signature_key" field.
 	DefaultSignatureKey string
 	// SignatureKeyValidator is a validator for the "signature_key" field. It is called by the builders before save.
@@ -262,6 +267,11 @@ func ByPullCount(opts ...sql.OrderTermOption) OrderOption {
 // ByRepositoryID orders the results by the repository_id field.
 func ByRepositoryID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRepositoryID, opts...).ToFunc()
+}
+
+// ByAccessory orders the results by the accessory field.
+func ByAccessory(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccessory, opts...).ToFunc()
 }
 
 // BySignatureStatus orders the results by the signature_status field.

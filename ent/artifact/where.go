@@ -100,6 +100,11 @@ func RepositoryID(v int) predicate.Artifact {
 	return predicate.Artifact(sql.FieldEQ(FieldRepositoryID, v))
 }
 
+// Accessory applies equality check predicate on the "accessory" field. It's identical to AccessoryEQ.
+func Accessory(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldAccessory, v))
+}
+
 // SignatureKey applies equality check predicate on the "signature_key" field. It's identical to SignatureKeyEQ.
 func SignatureKey(v string) predicate.Artifact {
 	return predicate.Artifact(sql.FieldEQ(FieldSignatureKey, v))
@@ -568,6 +573,16 @@ func RepositoryIDIn(vs ...int) predicate.Artifact {
 // RepositoryIDNotIn applies the NotIn predicate on the "repository_id" field.
 func RepositoryIDNotIn(vs ...int) predicate.Artifact {
 	return predicate.Artifact(sql.FieldNotIn(FieldRepositoryID, vs...))
+}
+
+// AccessoryEQ applies the EQ predicate on the "accessory" field.
+func AccessoryEQ(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldAccessory, v))
+}
+
+// AccessoryNEQ applies the NEQ predicate on the "accessory" field.
+func AccessoryNEQ(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNEQ(FieldAccessory, v))
 }
 
 // SignatureStatusEQ applies the EQ predicate on the "signature_status" field.

@@ -147,6 +147,7 @@ var (
 		{Name: "push_time", Type: field.TypeTime},
 		{Name: "pull_time", Type: field.TypeTime, Nullable: true},
 		{Name: "pull_count", Type: field.TypeInt64, Default: 0},
+		{Name: "accessory", Type: field.TypeBool, Default: false},
 		{Name: "signature_status", Type: field.TypeEnum, Enums: []string{"UNSIGNED", "VERIFIED", "UNVERIFIED"}, Default: "UNSIGNED"},
 		{Name: "signature_key", Type: field.TypeString, Size: 64, Default: ""},
 		{Name: "signature_reason", Type: field.TypeString, Size: 512, Default: ""},
@@ -160,7 +161,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "artifacts_repositories_artifacts",
-				Columns:    []*schema.Column{ArtifactsColumns[13]},
+				Columns:    []*schema.Column{ArtifactsColumns[14]},
 				RefColumns: []*schema.Column{RepositoriesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -169,7 +170,7 @@ var (
 			{
 				Name:    "artifact_repository_id_digest",
 				Unique:  true,
-				Columns: []*schema.Column{ArtifactsColumns[13], ArtifactsColumns[1]},
+				Columns: []*schema.Column{ArtifactsColumns[14], ArtifactsColumns[1]},
 			},
 			{
 				Name:    "artifact_digest",
@@ -179,7 +180,7 @@ var (
 			{
 				Name:    "artifact_repository_id_push_time",
 				Unique:  false,
-				Columns: []*schema.Column{ArtifactsColumns[13], ArtifactsColumns[7]},
+				Columns: []*schema.Column{ArtifactsColumns[14], ArtifactsColumns[7]},
 			},
 		},
 	}

@@ -61,6 +61,7 @@ type ResolverRoot interface {
 	RegistryEndpoint() RegistryEndpointResolver
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
+	Repository() RepositoryResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -90,6 +91,8 @@ type ComplexityRoot struct {
 	}
 
 	Artifact struct {
+		Accessories        func(childComplexity int) int
+		Accessory          func(childComplexity int) int
 		AccessoryArtifacts func(childComplexity int) int
 		Annotations        func(childComplexity int) int
 		ArtifactType       func(childComplexity int) int
@@ -115,6 +118,12 @@ type ComplexityRoot struct {
 		Size               func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Vulnerabilities    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) int
+	}
+
+	ArtifactAccessory struct {
+		Artifact func(childComplexity int) int
+		Digest   func(childComplexity int) int
+		Type     func(childComplexity int) int
 	}
 
 	ArtifactConnection struct {
@@ -306,6 +315,7 @@ type ComplexityRoot struct {
 		AddArtifactLabel        func(childComplexity int, artifactID int, labelID int) int
 		AddMember               func(childComplexity int, projectID int, username string, role member.Role) int
 		AddScanner              func(childComplexity int, input scan.ScannerInput) int
+		AddTrustedKey           func(childComplexity int, input model.AddTrustedKeyInput) int
 		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
@@ -324,6 +334,7 @@ type ComplexityRoot struct {
 		DeleteRepository        func(childComplexity int, id int) int
 		DeleteRobot             func(childComplexity int, id int) int
 		DeleteTag               func(childComplexity int, id int) int
+		DeleteTrustedKey        func(childComplexity int, id int) int
 		DeleteUser              func(childComplexity int, id int) int
 		DeleteWebhookPolicy     func(childComplexity int, id int) int
 		ExportCve               func(childComplexity int, input model.ExportCVEInput) int
@@ -337,6 +348,7 @@ type ComplexityRoot struct {
 		RemoveMember            func(childComplexity int, id int) int
 		RemoveScanner           func(childComplexity int, id int) int
 		RetryReplication        func(childComplexity int, id int) int
+		ReverifySignatures      func(childComplexity int, projectID *int) int
 		RevokeAPIToken          func(childComplexity int, id int) int
 		ScanAll                 func(childComplexity int) int
 		ScanArtifact            func(childComplexity int, id int) int
@@ -473,6 +485,7 @@ type ComplexityRoot struct {
 		Robots                 func(childComplexity int, projectID *int) int
 		Scanners               func(childComplexity int) int
 		SystemCVEAllowlist     func(childComplexity int) int
+		TrustedKeys            func(childComplexity int, projectID *int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
@@ -847,6 +860,7 @@ type ArtifactResolver interface {
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
+	Accessories(ctx context.Context, obj *ent.Artifact) ([]*model.ArtifactAccessory, error)
 }
 type CVEExportResolver interface {
 	DownloadURL(ctx context.Context, obj *ent.CVEExport) (*string, error)
@@ -904,6 +918,9 @@ type MutationResolver interface {
 	StopScan(ctx context.Context, id int) (int, error)
 	ScanAll(ctx context.Context) (bool, error)
 	SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error)
+	AddTrustedKey(ctx context.Context, input model.AddTrustedKeyInput) (*ent.TrustedKey, error)
+	DeleteTrustedKey(ctx context.Context, id int) (bool, error)
+	ReverifySignatures(ctx context.Context, projectID *int) (bool, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id int, input model.UpdateUserInput) (*ent.User, error)
 	DeleteUser(ctx context.Context, id int) (bool, error)
@@ -950,6 +967,7 @@ type QueryResolver interface {
 	Scanners(ctx context.Context) ([]*ent.Scanner, error)
 	AdvisoryCount(ctx context.Context) (int, error)
 	SystemCVEAllowlist(ctx context.Context) ([]string, error)
+	TrustedKeys(ctx context.Context, projectID *int) ([]*ent.TrustedKey, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error)
 	WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error)
@@ -966,6 +984,9 @@ type ReplicationPolicyResolver interface {
 	Registry(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.RegistryEndpoint, error)
 
 	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
+}
+type RepositoryResolver interface {
+	Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -1080,6 +1101,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Accessory.Type(childComplexity), true
 
+	case "Artifact.accessories":
+		if e.ComplexityRoot.Artifact.Accessories == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Accessories(childComplexity), true
+	case "Artifact.accessory":
+		if e.ComplexityRoot.Artifact.Accessory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Accessory(childComplexity), true
 	case "Artifact.accessoryArtifacts":
 		if e.ComplexityRoot.Artifact.AccessoryArtifacts == nil {
 			break
@@ -1235,6 +1268,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Vulnerabilities(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.VulnerabilityOrder), args["filter"].(*model.VulnerabilityFilter)), true
+
+	case "ArtifactAccessory.artifact":
+		if e.ComplexityRoot.ArtifactAccessory.Artifact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Artifact(childComplexity), true
+	case "ArtifactAccessory.digest":
+		if e.ComplexityRoot.ArtifactAccessory.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Digest(childComplexity), true
+	case "ArtifactAccessory.type":
+		if e.ComplexityRoot.ArtifactAccessory.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Type(childComplexity), true
 
 	case "ArtifactConnection.edges":
 		if e.ComplexityRoot.ArtifactConnection.Edges == nil {
@@ -2039,6 +2091,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(scan.ScannerInput)), true
+	case "Mutation.addTrustedKey":
+		if e.ComplexityRoot.Mutation.AddTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddTrustedKey(childComplexity, args["input"].(model.AddTrustedKeyInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2237,6 +2300,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteTag(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteTrustedKey":
+		if e.ComplexityRoot.Mutation.DeleteTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTrustedKey(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteUser":
 		if e.ComplexityRoot.Mutation.DeleteUser == nil {
 			break
@@ -2375,6 +2449,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RetryReplication(childComplexity, args["id"].(int)), true
+	case "Mutation.reverifySignatures":
+		if e.ComplexityRoot.Mutation.ReverifySignatures == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reverifySignatures_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReverifySignatures(childComplexity, args["projectID"].(*int)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -3269,6 +3354,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SystemCVEAllowlist(childComplexity), true
+	case "Query.trustedKeys":
+		if e.ComplexityRoot.Query.TrustedKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedKeys(childComplexity, args["projectID"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -4908,6 +5004,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddTrustedKeyInput", ec.unmarshalInputAddTrustedKeyInput),
 			graphql.NewInputUnmarshaler("ArtifactOrder", ec.unmarshalInputArtifactOrder),
 			graphql.NewInputUnmarshaler("ArtifactWhereInput", ec.unmarshalInputArtifactWhereInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
@@ -5249,6 +5346,10 @@ type Artifact implements Node {
   pullCount: Int!
   repositoryID: ID!
   """
+  Set when the artifact is an accessory of another (a signature, attestation, SBOM or other referrer): lists, counts and exports leave accessories out unless asked.
+  """
+  accessory: Boolean!
+  """
   What verifying the signatures that refer to this artifact against the trusted keys found.
   """
   signatureStatus: ArtifactSignatureStatus!
@@ -5462,6 +5563,11 @@ input ArtifactWhereInput {
   repositoryIDNEQ: ID
   repositoryIDIn: [ID!]
   repositoryIDNotIn: [ID!]
+  """
+  accessory field predicates
+  """
+  accessory: Boolean
+  accessoryNEQ: Boolean
   """
   signature_status field predicates
   """
@@ -7691,6 +7797,10 @@ enum EventType {
   REPLICATION_PROGRESS
   "A replication execution ended."
   REPLICATION_COMPLETED
+  "An artifact's signature status became VERIFIED; tag names the trusted key that verified it."
+  SIGNATURE_VERIFIED
+  "An artifact's signature status became UNVERIFIED: a signature is present but no trusted key verifies it."
+  SIGNATURE_FAILED
 }
 
 "Something that happened in the registry."
@@ -8322,6 +8432,53 @@ input VulnerabilityFilter {
   fixable: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/signature.graphqls", Input: `# Signatures: the keys a project trusts, accessories, and each artifact's signature status.
+
+# TrustedKey and TrustedKeyKind come from ent (ent/schema/trustedkey.go).
+
+input AddTrustedKeyInput {
+  "The project whose trust policy gets the key (project admins); omit for a system-wide key (system administrators)."
+  projectID: ID
+  "1 to 64 characters; shown as the key a signature was verified by."
+  name: String!
+  kind: TrustedKeyKind!
+  pem: String!
+}
+
+"An accessory of an artifact: a signature, attestation, SBOM or other referrer."
+type ArtifactAccessory {
+  "signature.cosign, signature.notation, attestation.cosign, sbom.harbor or subject.accessory (Harbor's types)."
+  type: String!
+  digest: String!
+  artifact: Artifact!
+}
+
+extend type Query {
+  """
+  The keys project projectID trusts (its own and the system-wide ones; anyone who may see the
+  project), or, without projectID, the system-wide keys (system administrators).
+  """
+  trustedKeys(projectID: ID): [TrustedKey!]!
+}
+
+extend type Mutation {
+  "Trusts a key in a project (project admins) or system-wide (system administrators); signed artifacts are verified again."
+  addTrustedKey(input: AddTrustedKeyInput!): TrustedKey!
+  "Stops trusting a key; what it verified is verified again without it."
+  deleteTrustedKey(id: ID!): Boolean!
+  "Verifies a project's signed artifacts again (or every project's, without projectID)."
+  reverifySignatures(projectID: ID): Boolean!
+}
+
+extend type Artifact {
+  """
+  Accessories whose subject is this artifact, with their type. (The signature status is
+  signatureStatus: VERIFIED, with signatureKey naming the key; UNVERIFIED, with signatureReason
+  saying why; or UNSIGNED.)
+  """
+  accessories: [ArtifactAccessory!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/user.graphqls", Input: `# User accounts (system admins manage them).
 
 extend type Query {
@@ -8493,6 +8650,8 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_pullCount(ctx, field)
 	case "repositoryID":
 		return ec.fieldContext_Artifact_repositoryID(ctx, field)
+	case "accessory":
+		return ec.fieldContext_Artifact_accessory(ctx, field)
 	case "signatureStatus":
 		return ec.fieldContext_Artifact_signatureStatus(ctx, field)
 	case "signatureKey":
@@ -8521,8 +8680,22 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_scanOverview(ctx, field)
 	case "vulnerabilities":
 		return ec.fieldContext_Artifact_vulnerabilities(ctx, field)
+	case "accessories":
+		return ec.fieldContext_Artifact_accessories(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Artifact", field.Name)
+}
+
+func (ec *executionContext) childFields_ArtifactAccessory(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ArtifactAccessory_type(ctx, field)
+	case "digest":
+		return ec.fieldContext_ArtifactAccessory_digest(ctx, field)
+	case "artifact":
+		return ec.fieldContext_ArtifactAccessory_artifact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArtifactAccessory", field.Name)
 }
 
 func (ec *executionContext) childFields_ArtifactConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9517,6 +9690,30 @@ func (ec *executionContext) childFields_TagEdge(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type TagEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TrustedKey_id(ctx, field)
+	case "name":
+		return ec.fieldContext_TrustedKey_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_TrustedKey_kind(ctx, field)
+	case "pem":
+		return ec.fieldContext_TrustedKey_pem(ctx, field)
+	case "fingerprint":
+		return ec.fieldContext_TrustedKey_fingerprint(ctx, field)
+	case "projectID":
+		return ec.fieldContext_TrustedKey_projectID(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_TrustedKey_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TrustedKey_createdAt(ctx, field)
+	case "project":
+		return ec.fieldContext_TrustedKey_project(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedKey", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9957,6 +10154,20 @@ func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AddTrustedKeyInput, error) {
+			return ec.unmarshalNAddTrustedKeyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAddTrustedKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10225,6 +10436,20 @@ func (ec *executionContext) field_Mutation_deleteTag_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10414,6 +10639,20 @@ func (ec *executionContext) field_Mutation_retryReplication_args(ctx context.Con
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reverifySignatures_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
 	return args, nil
 }
 
@@ -11438,6 +11677,20 @@ func (ec *executionContext) field_Query_robot_args(ctx context.Context, rawArgs 
 }
 
 func (ec *executionContext) field_Query_robots_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
@@ -12490,6 +12743,29 @@ func (ec *executionContext) fieldContext_Artifact_repositoryID(_ context.Context
 	return graphql.NewScalarFieldContext("Artifact", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Artifact_accessory(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_accessory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accessory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_accessory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Artifact_signatureStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12901,6 +13177,116 @@ func (ec *executionContext) fieldContext_Artifact_vulnerabilities(ctx context.Co
 	if fc.Args, err = ec.field_Artifact_vulnerabilities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_accessories(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_accessories(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Accessories(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ArtifactAccessory) graphql.Marshaler {
+			return ec.marshalNArtifactAccessory2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessoryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_accessories(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArtifactAccessory(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArtifactAccessory_type(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArtifactAccessory", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArtifactAccessory_digest(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArtifactAccessory", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArtifactAccessory_artifact(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_artifact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Artifact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Artifact) graphql.Marshaler {
+			return ec.marshalNArtifact2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_artifact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArtifactAccessory",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Artifact(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -18179,6 +18565,138 @@ func (ec *executionContext) fieldContext_Mutation_setSystemCVEAllowlist(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddTrustedKey(ctx, fc.Args["input"].(model.AddTrustedKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteTrustedKey(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reverifySignatures(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reverifySignatures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReverifySignatures(ctx, fc.Args["projectID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reverifySignatures(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reverifySignatures_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21016,6 +21534,50 @@ func (ec *executionContext) fieldContext_Query_systemCVEAllowlist(_ context.Cont
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
+func (ec *executionContext) _Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedKeys(ctx, fc.Args["projectID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23176,7 +23738,7 @@ func (ec *executionContext) _Repository_artifacts(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Artifacts(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
+			return ec.Resolvers.Repository().Artifacts(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
@@ -23191,7 +23753,7 @@ func (ec *executionContext) fieldContext_Repository_artifacts(ctx context.Contex
 		Object:     "Repository",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ArtifactConnection(ctx, field)
 		},
@@ -28625,6 +29187,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddTrustedKeyInput(ctx context.Context, obj any) (model.AddTrustedKeyInput, error) {
+	var it model.AddTrustedKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectID", "name", "kind", "pem"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "pem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pem"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pem = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddTrustedKeyInput unmarshals raw into the AddTrustedKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddTrustedKeyInput(ctx context.Context, raw any) (model.AddTrustedKeyInput, error) {
+	var out model.AddTrustedKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddTrustedKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputArtifactOrder(ctx context.Context, obj any) (ent.ArtifactOrder, error) {
 	var it ent.ArtifactOrder
 	if obj == nil {
@@ -28689,7 +29314,7 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "signatureStatus", "signatureStatusNEQ", "signatureStatusIn", "signatureStatusNotIn", "signatureKey", "signatureKeyNEQ", "signatureKeyIn", "signatureKeyNotIn", "signatureKeyGT", "signatureKeyGTE", "signatureKeyLT", "signatureKeyLTE", "signatureKeyContains", "signatureKeyHasPrefix", "signatureKeyHasSuffix", "signatureKeyEqualFold", "signatureKeyContainsFold", "signatureReason", "signatureReasonNEQ", "signatureReasonIn", "signatureReasonNotIn", "signatureReasonGT", "signatureReasonGTE", "signatureReasonLT", "signatureReasonLTE", "signatureReasonContains", "signatureReasonHasPrefix", "signatureReasonHasSuffix", "signatureReasonEqualFold", "signatureReasonContainsFold", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "accessory", "accessoryNEQ", "signatureStatus", "signatureStatusNEQ", "signatureStatusIn", "signatureStatusNotIn", "signatureKey", "signatureKeyNEQ", "signatureKeyIn", "signatureKeyNotIn", "signatureKeyGT", "signatureKeyGTE", "signatureKeyLT", "signatureKeyLTE", "signatureKeyContains", "signatureKeyHasPrefix", "signatureKeyHasSuffix", "signatureKeyEqualFold", "signatureKeyContainsFold", "signatureReason", "signatureReasonNEQ", "signatureReasonIn", "signatureReasonNotIn", "signatureReasonGT", "signatureReasonGTE", "signatureReasonLT", "signatureReasonLTE", "signatureReasonContains", "signatureReasonHasPrefix", "signatureReasonHasSuffix", "signatureReasonEqualFold", "signatureReasonContainsFold", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -29403,6 +30028,20 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 				return it, err
 			}
 			it.RepositoryIDNotIn = data
+		case "accessory":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessory"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Accessory = data
+		case "accessoryNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessoryNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessoryNEQ = data
 		case "signatureStatus":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatus"))
 			data, err := ec.unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, v)
@@ -36474,6 +37113,11 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "accessory":
+			out.Values[i] = ec._Artifact_accessory(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "signatureStatus":
 			out.Values[i] = ec._Artifact_signatureStatus(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -36555,6 +37199,55 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_vulnerabilities(ctx, field, obj)
 				})
+		case "accessories":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_accessories(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var artifactAccessoryImplementors = []string{"ArtifactAccessory"}
+
+func (ec *executionContext) _ArtifactAccessory(ctx context.Context, sel ast.SelectionSet, obj *model.ArtifactAccessory) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, artifactAccessoryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArtifactAccessory")
+		case "type":
+			out.Values[i] = ec._ArtifactAccessory_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "digest":
+			out.Values[i] = ec._ArtifactAccessory_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifact":
+			out.Values[i] = ec._ArtifactAccessory_artifact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -38144,6 +38837,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reverifySignatures":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reverifySignatures(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createUser(ctx, field)
@@ -38909,6 +39623,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_systemCVEAllowlist(ctx, field)
+				})
+		case "trustedKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustedKeys(ctx, field)
 				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -41571,6 +42291,11 @@ func (ec *executionContext) marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistry�
 	return ec._APIToken(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAddTrustedKeyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAddTrustedKeyInput(ctx context.Context, v any) (model.AddTrustedKeyInput, error) {
+	res, err := ec.unmarshalInputAddTrustedKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNArtifact2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Artifact) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -41593,6 +42318,30 @@ func (ec *executionContext) marshalNArtifact2ᚖgithubᚗcomᚋberthᚑregistry�
 		return graphql.Null
 	}
 	return ec._Artifact(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNArtifactAccessory2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessoryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ArtifactAccessory) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArtifactAccessory2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessory(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNArtifactAccessory2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessory(ctx context.Context, sel ast.SelectionSet, v *model.ArtifactAccessory) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ArtifactAccessory!")
+		return graphql.Null
+	}
+	return ec._ArtifactAccessory(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNArtifactConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
@@ -42829,6 +43578,30 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.TrustedKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v *ent.TrustedKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrustedKey!")
+		return graphql.Null
+	}
+	return ec._TrustedKey(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx context.Context, v any) (trustedkey.Kind, error) {
