@@ -142,14 +142,23 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 			return fmt.Errorf("link blobs and children: %w", err)
 		}
 
-		if _, err := tx.Accessory.Delete().Where(accessory.HasArtifactWith(artifact.ID(artifactID))).Exec(ctx); err != nil {
-			return fmt.Errorf("clear accessory links: %w", err)
-		}
-		isAccessory := doc.Subject != nil || (m.tag != "" && cosignAccessoryTag.MatchString(m.tag))
-		if err := tx.Artifact.UpdateOneID(artifactID).SetAccessory(isAccessory).Exec(ctx); err != nil {
-			return fmt.Errorf("mark accessory: %w", err)
-		}
+		// A manifest's subject is part of its content, so a push of the same digest names the
+		// same one; links made by cosign's tag scheme are kept (the same signature may be tagged
+		// for several subjects).
 		if doc.Subject != nil {
+			if err := tx.Artifact.UpdateOneID(artifactID).SetAccessory(true).Exec(ctx); err != nil {
+				return fmt.Errorf("mark accessory: %w", err)
+			}
+		}
+		linked := false
+		if doc.Subject != nil {
+			linked, err = tx.Accessory.Query().Where(accessory.HasArtifactWith(artifact.ID(artifactID)),
+				accessory.SubjectDigest(doc.Subject.Digest.String())).Exist(ctx)
+			if err != nil {
+				return fmt.Errorf("look up accessory links: %w", err)
+			}
+		}
+		if doc.Subject != nil && !linked {
 			err := tx.Accessory.Create().SetType(manifest.AccessoryType(artifactType)).SetSubjectDigest(doc.Subject.Digest.String()).
 				SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
 			if err != nil {

@@ -143,20 +143,29 @@ func (v *Verifier) VerifyArtifact(ctx context.Context, repoName string, dgst dig
 	if err != nil {
 		return fmt.Errorf("repository %s: %w", repoName, err)
 	}
-	subject := dgst
-	link, err := v.db.Accessory.Query().
-		Where(accessory.RepositoryID(repo.ID), accessory.HasArtifactWith(entartifact.Digest(dgst.String()))).First(ctx)
-	if err != nil && !ent.IsNotFound(err) {
-		return fmt.Errorf("accessory link of %s@%s: %w", repoName, dgst, err)
+	links, err := v.db.Accessory.Query().
+		Where(accessory.RepositoryID(repo.ID), accessory.HasArtifactWith(entartifact.Digest(dgst.String()))).Limit(100).All(ctx)
+	if err != nil {
+		return fmt.Errorf("accessory links of %s@%s: %w", repoName, dgst, err)
 	}
-	if link != nil {
-		subject = digest.Digest(link.SubjectDigest)
+	subjects := []digest.Digest{dgst}
+	if len(links) > 0 {
+		// The same signature may be tagged for several subjects (cosign's tag scheme).
+		subjects = subjects[:0]
+		for _, l := range links {
+			subjects = append(subjects, digest.Digest(l.SubjectDigest))
+		}
 	}
 	keys, err := v.Keys(ctx, repo.ProjectID)
 	if err != nil {
 		return err
 	}
-	return v.record(ctx, repo, subject, keys)
+	for _, s := range subjects {
+		if err := v.record(ctx, repo, s, keys); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // VerifyRepository re-verifies every artifact of a repository that is signed or was: after an
