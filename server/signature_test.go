@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -12,10 +13,15 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/server/servertest"
+	"github.com/berth-registry/berth/signature/signaturetest"
 )
 
 // cosignCLI runs the real cosign against env, offline: keys from files, no transparency log.
@@ -161,7 +167,9 @@ func addTrustedKey(t *testing.T, env *servertest.Env, projectID any, name, kind,
 
 func setRequireVerified(t *testing.T, env *servertest.Env, projectID int, on bool) {
 	t.Helper()
-	var got struct{ UpdateProject struct{ RequireVerifiedSignature bool } }
+	var got struct {
+		UpdateProject struct{ RequireVerifiedSignature bool }
+	}
 	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!, $on: Boolean!) {
 		updateProject(id: $id, input: {requireVerifiedSignature: $on}) { requireVerifiedSignature } }`,
 		map[string]any{"id": projectID, "on": on}, &got)
@@ -341,5 +349,47 @@ func TestSBOMIsAnAccessory(t *testing.T) {
 	env.MustGraphQL("admin", servertest.AdminPassword, `{ repository(name: "sbom/app") { artifacts { totalCount edges { node { digest } } } } }`, nil, &list)
 	if list.Repository.Artifacts.TotalCount != 1 || list.Repository.Artifacts.Edges[0].Node.Digest != img {
 		t.Errorf("artifact list: %+v, want only the image", list.Repository.Artifacts)
+	}
+}
+
+// TestNotationSignatureVerified: a Notation signature (a JWS envelope made with notation-core-go,
+// as the notation CLI makes it, pushed as an OCI 1.1 referrer) verifies once the project trusts
+// its root certificate, and not before.
+func TestNotationSignatureVerified(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	projectID := env.CreateProject("notary", false)
+	img := pushRandomImage(t, env, "notary/app:v1")
+	ca := signaturetest.NewCA(t, "acme")
+
+	r, _ := name.NewRepository(env.Host+"/notary/app", name.Insecure)
+	auth := remote.WithAuth(&authn.Basic{Username: "admin", Password: servertest.AdminPassword})
+	desc, err := remote.Head(r.Digest(img), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envelope := static.NewLayer(ca.NotationEnvelope(t, string(desc.MediaType), img, desc.Size), "application/jose+json")
+	empty := static.NewLayer([]byte("{}"), "application/vnd.oci.empty.v1+json")
+	for _, l := range []v1.Layer{envelope, empty} {
+		if err := remote.WriteLayer(r, l, auth); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ed, _ := envelope.Digest()
+	es, _ := envelope.Size()
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/vnd.cncf.notary.signature",`+
+		`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"%s","size":2},"layers":[{"mediaType":"application/jose+json","digest":"%s","size":%d}],`+
+		`"subject":{"mediaType":"%s","digest":"%s","size":%d}}`, digest.FromString("{}"), ed, es, desc.MediaType, img, desc.Size)
+	sigDigest := digest.FromString(manifest)
+	if err := remote.Put(r.Digest(sigDigest.String()), rawTaggable{types.OCIManifestSchema1, []byte(manifest)}, auth); err != nil {
+		t.Fatal(err)
+	}
+	st := waitSignature(t, env, "notary/app", img, "UNVERIFIED")
+	if len(st.Accessories) != 1 || st.Accessories[0].Type != "signature.notation" || !strings.Contains(st.SignatureReason, "trusts no key") {
+		t.Fatalf("before the root is trusted: %+v", st)
+	}
+	addTrustedKey(t, env, projectID, "acme root", "CERTIFICATE", ca.RootPEM)
+	if st := waitSignature(t, env, "notary/app", img, "VERIFIED"); st.SignatureKey != "acme root" {
+		t.Fatalf("after: %+v", st)
 	}
 }
