@@ -338,6 +338,17 @@ func TestSBOMIsAnAccessory(t *testing.T) {
 	if len(st.Accessories) != 1 || st.Accessories[0].Type != "sbom.harbor" || st.Accessories[0].Digest != attached.Digest || st.SignatureStatus != "UNSIGNED" {
 		t.Fatalf("image with an SBOM: %+v", st)
 	}
+	// Harbor's REST shape.
+	var accs []struct {
+		ArtifactID        int    `json:"artifact_id"`
+		SubjectArtifactID int    `json:"subject_artifact_id"`
+		Digest            string `json:"digest"`
+		Type              string `json:"type"`
+	}
+	getJSON(t, env.URL+"/api/v2.0/projects/sbom/repositories/app/artifacts/"+img+"/accessories", &accs)
+	if len(accs) != 1 || accs[0].Type != "sbom.harbor" || accs[0].Digest != attached.Digest || accs[0].SubjectArtifactID == 0 || accs[0].ArtifactID == 0 {
+		t.Errorf("REST accessories: %+v", accs)
+	}
 	var list struct {
 		Repository struct {
 			Artifacts struct {
