@@ -65,7 +65,9 @@ export function TrustPolicySection({ projectID, canUpdateProject }: { projectID:
   const [pem, setPem] = useState('')
   const [showError, setShowError] = useState(false)
   const keys = result.data?.trustedKeys
-  const required = result.data?.project?.requireVerifiedSignature ?? false
+  // The switch shows the choice at once, and the server's answer once it has saved it.
+  const [choice, setChoice] = useState<boolean | null>(null)
+  const required = choice ?? result.data?.project?.requireVerifiedSignature ?? false
   const reload = () => refetch({ requestPolicy: 'network-only' })
 
   const onSubmit = async (e: FormEvent) => {
@@ -80,30 +82,31 @@ export function TrustPolicySection({ projectID, canUpdateProject }: { projectID:
   }
 
   return (
-    <section className="panel" aria-labelledby="trust-title">
+    <section className="panel settings" aria-labelledby="trust-title">
       <h3 id="trust-title">Signatures</h3>
       <p className="help">
         Berth verifies cosign and Notation signatures against these keys, offline. An image is VERIFIED when a signature
         checks out with one of them, UNVERIFIED when it is signed but none does, UNSIGNED otherwise.
       </p>
       {result.error && <ErrorMessage error={result.error} title="Could not load the trust policy" />}
-      <div className="field checkbox">
+      <label className="check">
         <input
-          id="require-verified"
           type="checkbox"
           checked={required}
           disabled={!canUpdateProject || enforce.fetching || !result.data}
           aria-describedby="require-verified-help"
           onChange={async (e) => {
+            setChoice(e.target.checked)
             await setEnforce({ id: projectID, on: e.target.checked })
+            setChoice(null)
             reload()
           }}
         />
-        <label htmlFor="require-verified">Only verified images may be pulled</label>
-        <p id="require-verified-help" className="help">
-          Pulls of images that are not VERIFIED are refused (412); signatures, attestations and SBOMs stay pullable.
-        </p>
-      </div>
+        Only verified images may be pulled
+      </label>
+      <p id="require-verified-help" className="help indent">
+        Pulls of images that are not VERIFIED are refused (412); signatures, attestations and SBOMs stay pullable.
+      </p>
       {enforce.error && <ErrorMessage error={enforce.error} title="Could not change the setting" />}
       {keys && keys.length === 0 && <p className="muted">No trusted keys: every signature is UNVERIFIED.</p>}
       {keys && keys.length > 0 && (
@@ -153,7 +156,7 @@ export function TrustPolicySection({ projectID, canUpdateProject }: { projectID:
         </table>
       )}
       {editable && (
-        <form className="stacked-form" onSubmit={onSubmit}>
+        <form onSubmit={onSubmit}>
           <div className="field">
             <label htmlFor="key-name">Key name</label>
             <input id="key-name" required maxLength={64} autoComplete="off" value={name} onChange={(e) => setName(e.target.value)} />
@@ -177,9 +180,11 @@ export function TrustPolicySection({ projectID, canUpdateProject }: { projectID:
               onChange={(e) => setPem(e.target.value)}
             />
           </div>
-          <button type="submit" disabled={add.fetching}>
-            Trust this key
-          </button>
+          <div className="actions start">
+            <button type="submit" disabled={add.fetching}>
+              Trust this key
+            </button>
+          </div>
           {showError && add.error && <ErrorMessage error={add.error} title="Could not add the key" />}
         </form>
       )}
