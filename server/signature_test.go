@@ -186,6 +186,7 @@ func setRequireVerified(t *testing.T, env *servertest.Env, projectID int, on boo
 // signatures.
 func TestCosignSignaturesVerifiedAndEnforced(t *testing.T) {
 	t.Parallel()
+	servertest.Tool(t, "cosign") // skips (or fails under BERTH_REQUIRE_TOOLS) before starting a server
 	env := servertest.Start(t)
 	cosign := newCosign(t, env)
 	projectID := env.CreateProject("signed", false)
