@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-pull-trace bench-replication bench-scan bench-ui tools ui services clean
+.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-pull-signed bench-pull-trace bench-replication bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -92,6 +92,10 @@ bench-export: services
 ## bench-pull: warm manifest GETs at concurrency 50, 200, 1000: Berth with cache, without, and Distribution's own registry
 bench-pull: services tools
 	BERTH_BENCH=pull go test -run TestBenchPull -count=1 -v -timeout 10m ./server/ 2>&1 | grep -E 'bench_pull_test|^(---|ok|FAIL|PASS)'
+
+## bench-pull-signed: the same warm manifest GETs, without and with "only verified images may be pulled", in one run
+bench-pull-signed: services tools
+	BERTH_BENCH=pull go test -run TestBenchPullSigned -count=1 -v -timeout 10m ./server/ 2>&1 | grep -E 'bench_pull_signed_test|^(---|ok|FAIL|PASS)'
 
 ## bench-pull-trace: the same warm manifest GETs with tracing off, sampling 10 % and sampling everything (OTLP to a discarding receiver)
 bench-pull-trace: services tools

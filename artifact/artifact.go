@@ -23,6 +23,7 @@ import (
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/registry/manifest"
 )
 
 // Service is the repository and artifact domain service.
@@ -145,7 +146,8 @@ func (s *Service) AccessoryLinks(ctx context.Context, arts []*ent.Artifact) ([][
 	for i, a := range arts {
 		match[i] = accessory.And(accessory.RepositoryID(a.RepositoryID), accessory.SubjectDigest(a.Digest))
 	}
-	links, err := s.db.Accessory.Query().Where(accessory.Or(match...)).WithArtifact().All(ctx)
+	links, err := s.db.Accessory.Query().Where(accessory.Or(match...)).WithArtifact().
+		Order(ent.Asc(accessory.FieldID)).Limit(500 * len(arts)).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("accessories: %w", err)
 	}
@@ -157,6 +159,28 @@ func (s *Service) AccessoryLinks(ctx context.Context, arts []*ent.Artifact) ([][
 		}
 	}
 	return out, nil
+}
+
+// AccessoryLinksOf are the links of a's accessories (with their type), each with its artifact, for
+// an artifact the caller has been shown.
+func (s *Service) AccessoryLinksOf(ctx context.Context, a *ent.Artifact) ([]*ent.Accessory, error) {
+	links, err := s.AccessoryLinks(ctx, []*ent.Artifact{a})
+	if err != nil {
+		return nil, err
+	}
+	return links[0], nil
+}
+
+// RepositoryArtifacts is a page of the artifacts of repo, a repository the caller has been shown.
+// Accessories (signatures, attestations, SBOMs, referrers) are left out unless where asks about
+// them (where.accessory): they are shown under their subject.
+func (s *Service) RepositoryArtifacts(ctx context.Context, repo *ent.Repository, after *ent.Cursor, first *int, before *ent.Cursor, last *int,
+	orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error) {
+	q := repo.QueryArtifacts()
+	if where == nil || where.Accessory == nil {
+		q = q.Where(entartifact.Accessory(false))
+	}
+	return q.Paginate(ctx, after, first, before, last, ent.WithArtifactOrder(orderBy), ent.WithArtifactFilter(where.Filter))
 }
 
 // Manifest is a's manifest as storage holds it. It is what a pull reads, so reading it takes the
@@ -182,10 +206,6 @@ type Subject struct {
 	Digest       string
 }
 
-// signatureTypes are the artifact types of signatures pushed as referrers (cosign's OCI 1.1
-// form and Notation); cosign's tag-based signatures are recorded as "signature.cosign" links.
-var signatureTypes = []string{"application/vnd.dev.cosign.artifact.sig.v1+json", "application/vnd.cncf.notary.signature"}
-
 // Signed reports, for each subject (artifacts the caller has been shown), whether a signature
 // refers to it, in one query.
 func (s *Service) Signed(ctx context.Context, subjects []Subject) ([]bool, error) {
@@ -194,7 +214,7 @@ func (s *Service) Signed(ctx context.Context, subjects []Subject) ([]bool, error
 		match[i] = accessory.And(accessory.RepositoryID(k.RepositoryID), accessory.SubjectDigest(k.Digest))
 	}
 	links, err := s.db.Accessory.Query().Where(accessory.Or(match...),
-		accessory.Or(accessory.Type("signature.cosign"), accessory.HasArtifactWith(entartifact.ArtifactTypeIn(signatureTypes...)))).
+		accessory.TypeIn(manifest.AccessorySignatures...)).
 		All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("signatures: %w", err)

@@ -84,7 +84,7 @@ func (s *Service) listRepositories(ctx context.Context, q *ent.RepositoryQuery, 
 		RepositoryID int `json:"repository_id"`
 		Count        int `json:"count"`
 	}
-	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...)).
+	err = s.db.Artifact.Query().Where(entartifact.RepositoryIDIn(ids...), entartifact.Accessory(false)).
 		GroupBy(entartifact.FieldRepositoryID).Aggregate(ent.Count()).Scan(ctx, &rows)
 	if err != nil {
 		return nil, 0, fmt.Errorf("count artifacts of %s: %w", what, err)
@@ -113,7 +113,7 @@ const MaxFilterLabels = 16
 
 // ArtifactCount is how many artifacts repository repo (one the caller has been shown) holds.
 func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int, error) {
-	n, err := repo.QueryArtifacts().Count(ctx)
+	n, err := repo.QueryArtifacts().Where(entartifact.Accessory(false)).Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("count artifacts of %s: %w", repo.Name, err)
 	}
@@ -121,7 +121,8 @@ func (s *Service) ArtifactCount(ctx context.Context, repo *ent.Repository) (int,
 }
 
 // ListArtifacts returns a page of the artifacts of repository repoName with their tags and labels, newest
-// push first, and how many there are in all.
+// push first, and how many there are in all. Accessories are left out: they are shown under their
+// subject (Harbor's default).
 func (s *Service) ListArtifacts(ctx context.Context, repoName string, page project.Page, filters ...ArtifactFilter) ([]*ent.Artifact, int, error) {
 	if err := page.Check(); err != nil {
 		return nil, 0, err
@@ -130,7 +131,7 @@ func (s *Service) ListArtifacts(ctx context.Context, repoName string, page proje
 	if err != nil {
 		return nil, 0, err
 	}
-	q := repo.QueryArtifacts()
+	q := repo.QueryArtifacts().Where(entartifact.Accessory(false))
 	for _, f := range filters {
 		if len(f.LabelIDs) > MaxFilterLabels {
 			return nil, 0, fault.BadInput("filter on at most %d labels", MaxFilterLabels)

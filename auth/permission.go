@@ -36,6 +36,9 @@ const (
 	ActionListWebhooks   Action = "webhook-policy:list"
 	ActionManageWebhooks Action = "webhook-policy:create"
 	ActionManageLabels   Action = "label:create" // create and delete the project's own labels
+	// ActionManageTrustPolicy adds and removes trusted signing keys (in the system: the keys every
+	// project trusts) and, in a project, re-runs verification.
+	ActionManageTrustPolicy Action = "trust-policy:create"
 )
 
 // The system actions: what is done to Berth as a whole rather than inside one project. Robot
@@ -126,6 +129,7 @@ var table = []row{
 	{ActionListWebhooks, InProject, []Role{admin, maintainer}},
 	{ActionManageWebhooks, InProject, []Role{admin}},
 	{ActionManageLabels, InProject, []Role{admin, maintainer}},
+	{ActionManageTrustPolicy, InProject, []Role{admin}},
 
 	{ActionCreateProject, InSystem, []Role{RoleUser}},
 	{ActionListUsers, InSystem, nil},
@@ -151,6 +155,7 @@ var table = []row{
 	{ActionManageRegistries, InSystem, nil},
 	{ActionReadReplication, InSystem, nil},
 	{ActionRunReplication, InSystem, nil},
+	{ActionManageTrustPolicy, InSystem, nil},
 }
 
 // RoleRobot is the column for robot accounts at system level: what any robot may do whatever its

@@ -29,12 +29,13 @@ const harborRoleTable = `
 | webhook policies | y | list | | | | |
 `
 
-// harborExtraRows are the two project actions the spec's table leaves implicit, in the same form:
+// harborExtraRows are the project actions the spec's table leaves implicit (or Harbor lacks), in the same form:
 // every member (and anyone, for a public project) sees the project, and only a project admin may
 // delete it, as in Harbor.
 const harborExtraRows = `
 | see the project | y | y | y | y | y | y |
 | delete the project | y | | | | | |
+| manage the trust policy | y | | | | | |
 `
 
 // capabilityActions says which actions each capability of the table stands for. A cell grants the
@@ -63,8 +64,9 @@ var capabilityActions = map[string]map[string][]auth.Action{
 		"y":    {auth.ActionManageWebhooks, auth.ActionListWebhooks},
 		"list": {auth.ActionListWebhooks},
 	},
-	"see the project":    {"y": {auth.ActionReadProject}},
-	"delete the project": {"y": {auth.ActionDeleteProject}},
+	"see the project":         {"y": {auth.ActionReadProject}},
+	"delete the project":      {"y": {auth.ActionDeleteProject}},
+	"manage the trust policy": {"y": {auth.ActionManageTrustPolicy}},
 }
 
 // tableColumns are the table's columns after the capability, in order.

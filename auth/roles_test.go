@@ -31,6 +31,8 @@ var spec = map[auth.Action][6]bool{
 	auth.ActionReadRobots:     {true, true, true, true, false, false},
 	auth.ActionManageWebhooks: {true, false, false, false, false, false},
 	auth.ActionListWebhooks:   {true, true, false, false, false, false},
+	// Not in Harbor's table (Harbor has no trust policy): project admins only, like members.
+	auth.ActionManageTrustPolicy: {true, false, false, false, false, false},
 }
 
 var roles = []member.Role{member.RoleProjectAdmin, member.RoleMaintainer, member.RoleDeveloper, member.RoleGuest, member.RoleLimitedGuest}

@@ -17,7 +17,7 @@ type Accessory struct {
 	config `json:"-"`
 	// ID of the ent.
 	ID int `json:"id,omitempty"`
-	// "signature.cosign" or "subject".
+	// Harbor's accessory types: "signature.cosign", "signature.notation", "attestation.cosign", "sbom.harbor", or "subject.accessory" for any other referrer.
 	Type string `json:"type,omitempty"`
 	// SubjectDigest holds the value of the "subject_digest" field.
 	SubjectDigest string `json:"subject_digest,omitempty"`

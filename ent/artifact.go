@@ -39,6 +39,14 @@ type Artifact struct {
 	PullCount int64 `json:"pull_count,omitempty"`
 	// RepositoryID holds the value of the "repository_id" field.
 	RepositoryID int `json:"repository_id,omitempty"`
+	// Set when the artifact is an accessory of another (a signature, attestation, SBOM or other referrer): lists, counts and exports leave accessories out unless asked.
+	Accessory bool `json:"accessory,omitempty"`
+	// What verifying the signatures that refer to this artifact against the trusted keys found.
+	SignatureStatus artifact.SignatureStatus `json:"signature_status,omitempty"`
+	// VERIFIED: the name of the trusted key (or certificate) that verified a signature.
+	SignatureKey string `json:"signature_key,omitempty"`
+	// UNVERIFIED: why no signature verified.
+	SignatureReason string `json:"signature_reason,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ArtifactQuery when eager-loading is set.
 	Edges        ArtifactEdges `json:"edges"`
@@ -171,9 +179,11 @@ func (*Artifact) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case artifact.FieldAnnotations:
 			values[i] = new([]byte)
+		case artifact.FieldAccessory:
+			values[i] = new(sql.NullBool)
 		case artifact.FieldID, artifact.FieldSize, artifact.FieldPullCount, artifact.FieldRepositoryID:
 			values[i] = new(sql.NullInt64)
-		case artifact.FieldDigest, artifact.FieldMediaType, artifact.FieldArtifactType, artifact.FieldConfig:
+		case artifact.FieldDigest, artifact.FieldMediaType, artifact.FieldArtifactType, artifact.FieldConfig, artifact.FieldSignatureStatus, artifact.FieldSignatureKey, artifact.FieldSignatureReason:
 			values[i] = new(sql.NullString)
 		case artifact.FieldPushTime, artifact.FieldPullTime:
 			values[i] = new(sql.NullTime)
@@ -260,6 +270,30 @@ func (_m *Artifact) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field repository_id", values[i])
 			} else if value.Valid {
 				_m.RepositoryID = int(value.Int64)
+			}
+		case artifact.FieldAccessory:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field accessory", values[i])
+			} else if value.Valid {
+				_m.Accessory = value.Bool
+			}
+		case artifact.FieldSignatureStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field signature_status", values[i])
+			} else if value.Valid {
+				_m.SignatureStatus = artifact.SignatureStatus(value.String)
+			}
+		case artifact.FieldSignatureKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field signature_key", values[i])
+			} else if value.Valid {
+				_m.SignatureKey = value.String
+			}
+		case artifact.FieldSignatureReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field signature_reason", values[i])
+			} else if value.Valid {
+				_m.SignatureReason = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -373,6 +407,18 @@ func (_m *Artifact) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("repository_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RepositoryID))
+	builder.WriteString(", ")
+	builder.WriteString("accessory=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Accessory))
+	builder.WriteString(", ")
+	builder.WriteString("signature_status=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SignatureStatus))
+	builder.WriteString(", ")
+	builder.WriteString("signature_key=")
+	builder.WriteString(_m.SignatureKey)
+	builder.WriteString(", ")
+	builder.WriteString("signature_reason=")
+	builder.WriteString(_m.SignatureReason)
 	builder.WriteByte(')')
 	return builder.String()
 }

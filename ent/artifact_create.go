@@ -136,6 +136,62 @@ func (_c *ArtifactCreate) SetRepositoryID(v int) *ArtifactCreate {
 	return _c
 }
 
+// SetAccessory sets the "accessory" field.
+func (_c *ArtifactCreate) SetAccessory(v bool) *ArtifactCreate {
+	_c.mutation.SetAccessory(v)
+	return _c
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_c *ArtifactCreate) SetNillableAccessory(v *bool) *ArtifactCreate {
+	if v != nil {
+		_c.SetAccessory(*v)
+	}
+	return _c
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (_c *ArtifactCreate) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactCreate {
+	_c.mutation.SetSignatureStatus(v)
+	return _c
+}
+
+// SetNillableSignatureStatus sets the "signature_status" field if the given value is not nil.
+func (_c *ArtifactCreate) SetNillableSignatureStatus(v *artifact.SignatureStatus) *ArtifactCreate {
+	if v != nil {
+		_c.SetSignatureStatus(*v)
+	}
+	return _c
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_c *ArtifactCreate) SetSignatureKey(v string) *ArtifactCreate {
+	_c.mutation.SetSignatureKey(v)
+	return _c
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_c *ArtifactCreate) SetNillableSignatureKey(v *string) *ArtifactCreate {
+	if v != nil {
+		_c.SetSignatureKey(*v)
+	}
+	return _c
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (_c *ArtifactCreate) SetSignatureReason(v string) *ArtifactCreate {
+	_c.mutation.SetSignatureReason(v)
+	return _c
+}
+
+// SetNillableSignatureReason sets the "signature_reason" field if the given value is not nil.
+func (_c *ArtifactCreate) SetNillableSignatureReason(v *string) *ArtifactCreate {
+	if v != nil {
+		_c.SetSignatureReason(*v)
+	}
+	return _c
+}
+
 // SetRepository sets the "repository" edge to the Repository entity.
 func (_c *ArtifactCreate) SetRepository(v *Repository) *ArtifactCreate {
 	return _c.SetRepositoryID(v.ID)
@@ -301,6 +357,22 @@ func (_c *ArtifactCreate) defaults() {
 		v := artifact.DefaultPullCount
 		_c.mutation.SetPullCount(v)
 	}
+	if _, ok := _c.mutation.Accessory(); !ok {
+		v := artifact.DefaultAccessory
+		_c.mutation.SetAccessory(v)
+	}
+	if _, ok := _c.mutation.SignatureStatus(); !ok {
+		v := artifact.DefaultSignatureStatus
+		_c.mutation.SetSignatureStatus(v)
+	}
+	if _, ok := _c.mutation.SignatureKey(); !ok {
+		v := artifact.DefaultSignatureKey
+		_c.mutation.SetSignatureKey(v)
+	}
+	if _, ok := _c.mutation.SignatureReason(); !ok {
+		v := artifact.DefaultSignatureReason
+		_c.mutation.SetSignatureReason(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -343,6 +415,33 @@ func (_c *ArtifactCreate) check() error {
 	}
 	if _, ok := _c.mutation.RepositoryID(); !ok {
 		return &ValidationError{Name: "repository_id", err: errors.New(`ent: missing required field "Artifact.repository_id"`)}
+	}
+	if _, ok := _c.mutation.Accessory(); !ok {
+		return &ValidationError{Name: "accessory", err: errors.New(`ent: missing required field "Artifact.accessory"`)}
+	}
+	if _, ok := _c.mutation.SignatureStatus(); !ok {
+		return &ValidationError{Name: "signature_status", err: errors.New(`ent: missing required field "Artifact.signature_status"`)}
+	}
+	if v, ok := _c.mutation.SignatureStatus(); ok {
+		if err := artifact.SignatureStatusValidator(v); err != nil {
+			return &ValidationError{Name: "signature_status", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SignatureKey(); !ok {
+		return &ValidationError{Name: "signature_key", err: errors.New(`ent: missing required field "Artifact.signature_key"`)}
+	}
+	if v, ok := _c.mutation.SignatureKey(); ok {
+		if err := artifact.SignatureKeyValidator(v); err != nil {
+			return &ValidationError{Name: "signature_key", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_key": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SignatureReason(); !ok {
+		return &ValidationError{Name: "signature_reason", err: errors.New(`ent: missing required field "Artifact.signature_reason"`)}
+	}
+	if v, ok := _c.mutation.SignatureReason(); ok {
+		if err := artifact.SignatureReasonValidator(v); err != nil {
+			return &ValidationError{Name: "signature_reason", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_reason": %w`, err)}
+		}
 	}
 	if len(_c.mutation.RepositoryIDs()) == 0 {
 		return &ValidationError{Name: "repository", err: errors.New(`ent: missing required edge "Artifact.repository"`)}
@@ -409,6 +508,22 @@ func (_c *ArtifactCreate) createSpec() (*Artifact, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PullCount(); ok {
 		_spec.SetField(artifact.FieldPullCount, field.TypeInt64, value)
 		_node.PullCount = value
+	}
+	if value, ok := _c.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
+		_node.Accessory = value
+	}
+	if value, ok := _c.mutation.SignatureStatus(); ok {
+		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)
+		_node.SignatureStatus = value
+	}
+	if value, ok := _c.mutation.SignatureKey(); ok {
+		_spec.SetField(artifact.FieldSignatureKey, field.TypeString, value)
+		_node.SignatureKey = value
+	}
+	if value, ok := _c.mutation.SignatureReason(); ok {
+		_spec.SetField(artifact.FieldSignatureReason, field.TypeString, value)
+		_node.SignatureReason = value
 	}
 	if nodes := _c.mutation.RepositoryIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -735,6 +850,54 @@ func (u *ArtifactUpsert) UpdateRepositoryID() *ArtifactUpsert {
 	return u
 }
 
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsert) SetAccessory(v bool) *ArtifactUpsert {
+	u.Set(artifact.FieldAccessory, v)
+	return u
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsert) UpdateAccessory() *ArtifactUpsert {
+	u.SetExcluded(artifact.FieldAccessory)
+	return u
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (u *ArtifactUpsert) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpsert {
+	u.Set(artifact.FieldSignatureStatus, v)
+	return u
+}
+
+// UpdateSignatureStatus sets the "signature_status" field to the value that was provided on create.
+func (u *ArtifactUpsert) UpdateSignatureStatus() *ArtifactUpsert {
+	u.SetExcluded(artifact.FieldSignatureStatus)
+	return u
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (u *ArtifactUpsert) SetSignatureKey(v string) *ArtifactUpsert {
+	u.Set(artifact.FieldSignatureKey, v)
+	return u
+}
+
+// UpdateSignatureKey sets the "signature_key" field to the value that was provided on create.
+func (u *ArtifactUpsert) UpdateSignatureKey() *ArtifactUpsert {
+	u.SetExcluded(artifact.FieldSignatureKey)
+	return u
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (u *ArtifactUpsert) SetSignatureReason(v string) *ArtifactUpsert {
+	u.Set(artifact.FieldSignatureReason, v)
+	return u
+}
+
+// UpdateSignatureReason sets the "signature_reason" field to the value that was provided on create.
+func (u *ArtifactUpsert) UpdateSignatureReason() *ArtifactUpsert {
+	u.SetExcluded(artifact.FieldSignatureReason)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -940,6 +1103,62 @@ func (u *ArtifactUpsertOne) SetRepositoryID(v int) *ArtifactUpsertOne {
 func (u *ArtifactUpsertOne) UpdateRepositoryID() *ArtifactUpsertOne {
 	return u.Update(func(s *ArtifactUpsert) {
 		s.UpdateRepositoryID()
+	})
+}
+
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsertOne) SetAccessory(v bool) *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetAccessory(v)
+	})
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsertOne) UpdateAccessory() *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateAccessory()
+	})
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (u *ArtifactUpsertOne) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureStatus(v)
+	})
+}
+
+// UpdateSignatureStatus sets the "signature_status" field to the value that was provided on create.
+func (u *ArtifactUpsertOne) UpdateSignatureStatus() *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureStatus()
+	})
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (u *ArtifactUpsertOne) SetSignatureKey(v string) *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureKey(v)
+	})
+}
+
+// UpdateSignatureKey sets the "signature_key" field to the value that was provided on create.
+func (u *ArtifactUpsertOne) UpdateSignatureKey() *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureKey()
+	})
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (u *ArtifactUpsertOne) SetSignatureReason(v string) *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureReason(v)
+	})
+}
+
+// UpdateSignatureReason sets the "signature_reason" field to the value that was provided on create.
+func (u *ArtifactUpsertOne) UpdateSignatureReason() *ArtifactUpsertOne {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureReason()
 	})
 }
 
@@ -1312,6 +1531,62 @@ func (u *ArtifactUpsertBulk) SetRepositoryID(v int) *ArtifactUpsertBulk {
 func (u *ArtifactUpsertBulk) UpdateRepositoryID() *ArtifactUpsertBulk {
 	return u.Update(func(s *ArtifactUpsert) {
 		s.UpdateRepositoryID()
+	})
+}
+
+// SetAccessory sets the "accessory" field.
+func (u *ArtifactUpsertBulk) SetAccessory(v bool) *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetAccessory(v)
+	})
+}
+
+// UpdateAccessory sets the "accessory" field to the value that was provided on create.
+func (u *ArtifactUpsertBulk) UpdateAccessory() *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateAccessory()
+	})
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (u *ArtifactUpsertBulk) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureStatus(v)
+	})
+}
+
+// UpdateSignatureStatus sets the "signature_status" field to the value that was provided on create.
+func (u *ArtifactUpsertBulk) UpdateSignatureStatus() *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureStatus()
+	})
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (u *ArtifactUpsertBulk) SetSignatureKey(v string) *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureKey(v)
+	})
+}
+
+// UpdateSignatureKey sets the "signature_key" field to the value that was provided on create.
+func (u *ArtifactUpsertBulk) UpdateSignatureKey() *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureKey()
+	})
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (u *ArtifactUpsertBulk) SetSignatureReason(v string) *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.SetSignatureReason(v)
+	})
+}
+
+// UpdateSignatureReason sets the "signature_reason" field to the value that was provided on create.
+func (u *ArtifactUpsertBulk) UpdateSignatureReason() *ArtifactUpsertBulk {
+	return u.Update(func(s *ArtifactUpsert) {
+		s.UpdateSignatureReason()
 	})
 }
 

@@ -193,6 +193,62 @@ func (_u *ArtifactUpdate) SetNillableRepositoryID(v *int) *ArtifactUpdate {
 	return _u
 }
 
+// SetAccessory sets the "accessory" field.
+func (_u *ArtifactUpdate) SetAccessory(v bool) *ArtifactUpdate {
+	_u.mutation.SetAccessory(v)
+	return _u
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_u *ArtifactUpdate) SetNillableAccessory(v *bool) *ArtifactUpdate {
+	if v != nil {
+		_u.SetAccessory(*v)
+	}
+	return _u
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (_u *ArtifactUpdate) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpdate {
+	_u.mutation.SetSignatureStatus(v)
+	return _u
+}
+
+// SetNillableSignatureStatus sets the "signature_status" field if the given value is not nil.
+func (_u *ArtifactUpdate) SetNillableSignatureStatus(v *artifact.SignatureStatus) *ArtifactUpdate {
+	if v != nil {
+		_u.SetSignatureStatus(*v)
+	}
+	return _u
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_u *ArtifactUpdate) SetSignatureKey(v string) *ArtifactUpdate {
+	_u.mutation.SetSignatureKey(v)
+	return _u
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_u *ArtifactUpdate) SetNillableSignatureKey(v *string) *ArtifactUpdate {
+	if v != nil {
+		_u.SetSignatureKey(*v)
+	}
+	return _u
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (_u *ArtifactUpdate) SetSignatureReason(v string) *ArtifactUpdate {
+	_u.mutation.SetSignatureReason(v)
+	return _u
+}
+
+// SetNillableSignatureReason sets the "signature_reason" field if the given value is not nil.
+func (_u *ArtifactUpdate) SetNillableSignatureReason(v *string) *ArtifactUpdate {
+	if v != nil {
+		_u.SetSignatureReason(*v)
+	}
+	return _u
+}
+
 // SetRepository sets the "repository" edge to the Repository entity.
 func (_u *ArtifactUpdate) SetRepository(v *Repository) *ArtifactUpdate {
 	return _u.SetRepositoryID(v.ID)
@@ -505,6 +561,21 @@ func (_u *ArtifactUpdate) check() error {
 			return &ValidationError{Name: "artifact_type", err: fmt.Errorf(`ent: validator failed for field "Artifact.artifact_type": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SignatureStatus(); ok {
+		if err := artifact.SignatureStatusValidator(v); err != nil {
+			return &ValidationError{Name: "signature_status", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignatureKey(); ok {
+		if err := artifact.SignatureKeyValidator(v); err != nil {
+			return &ValidationError{Name: "signature_key", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignatureReason(); ok {
+		if err := artifact.SignatureReasonValidator(v); err != nil {
+			return &ValidationError{Name: "signature_reason", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.RepositoryCleared() && len(_u.mutation.RepositoryIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Artifact.repository"`)
 	}
@@ -567,6 +638,18 @@ func (_u *ArtifactUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedPullCount(); ok {
 		_spec.AddField(artifact.FieldPullCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SignatureStatus(); ok {
+		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SignatureKey(); ok {
+		_spec.SetField(artifact.FieldSignatureKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SignatureReason(); ok {
+		_spec.SetField(artifact.FieldSignatureReason, field.TypeString, value)
 	}
 	if _u.mutation.RepositoryCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1092,6 +1175,62 @@ func (_u *ArtifactUpdateOne) SetNillableRepositoryID(v *int) *ArtifactUpdateOne 
 	return _u
 }
 
+// SetAccessory sets the "accessory" field.
+func (_u *ArtifactUpdateOne) SetAccessory(v bool) *ArtifactUpdateOne {
+	_u.mutation.SetAccessory(v)
+	return _u
+}
+
+// SetNillableAccessory sets the "accessory" field if the given value is not nil.
+func (_u *ArtifactUpdateOne) SetNillableAccessory(v *bool) *ArtifactUpdateOne {
+	if v != nil {
+		_u.SetAccessory(*v)
+	}
+	return _u
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (_u *ArtifactUpdateOne) SetSignatureStatus(v artifact.SignatureStatus) *ArtifactUpdateOne {
+	_u.mutation.SetSignatureStatus(v)
+	return _u
+}
+
+// SetNillableSignatureStatus sets the "signature_status" field if the given value is not nil.
+func (_u *ArtifactUpdateOne) SetNillableSignatureStatus(v *artifact.SignatureStatus) *ArtifactUpdateOne {
+	if v != nil {
+		_u.SetSignatureStatus(*v)
+	}
+	return _u
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (_u *ArtifactUpdateOne) SetSignatureKey(v string) *ArtifactUpdateOne {
+	_u.mutation.SetSignatureKey(v)
+	return _u
+}
+
+// SetNillableSignatureKey sets the "signature_key" field if the given value is not nil.
+func (_u *ArtifactUpdateOne) SetNillableSignatureKey(v *string) *ArtifactUpdateOne {
+	if v != nil {
+		_u.SetSignatureKey(*v)
+	}
+	return _u
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (_u *ArtifactUpdateOne) SetSignatureReason(v string) *ArtifactUpdateOne {
+	_u.mutation.SetSignatureReason(v)
+	return _u
+}
+
+// SetNillableSignatureReason sets the "signature_reason" field if the given value is not nil.
+func (_u *ArtifactUpdateOne) SetNillableSignatureReason(v *string) *ArtifactUpdateOne {
+	if v != nil {
+		_u.SetSignatureReason(*v)
+	}
+	return _u
+}
+
 // SetRepository sets the "repository" edge to the Repository entity.
 func (_u *ArtifactUpdateOne) SetRepository(v *Repository) *ArtifactUpdateOne {
 	return _u.SetRepositoryID(v.ID)
@@ -1417,6 +1556,21 @@ func (_u *ArtifactUpdateOne) check() error {
 			return &ValidationError{Name: "artifact_type", err: fmt.Errorf(`ent: validator failed for field "Artifact.artifact_type": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SignatureStatus(); ok {
+		if err := artifact.SignatureStatusValidator(v); err != nil {
+			return &ValidationError{Name: "signature_status", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignatureKey(); ok {
+		if err := artifact.SignatureKeyValidator(v); err != nil {
+			return &ValidationError{Name: "signature_key", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_key": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SignatureReason(); ok {
+		if err := artifact.SignatureReasonValidator(v); err != nil {
+			return &ValidationError{Name: "signature_reason", err: fmt.Errorf(`ent: validator failed for field "Artifact.signature_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.RepositoryCleared() && len(_u.mutation.RepositoryIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Artifact.repository"`)
 	}
@@ -1496,6 +1650,18 @@ func (_u *ArtifactUpdateOne) sqlSave(ctx context.Context) (_node *Artifact, err 
 	}
 	if value, ok := _u.mutation.AddedPullCount(); ok {
 		_spec.AddField(artifact.FieldPullCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Accessory(); ok {
+		_spec.SetField(artifact.FieldAccessory, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SignatureStatus(); ok {
+		_spec.SetField(artifact.FieldSignatureStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SignatureKey(); ok {
+		_spec.SetField(artifact.FieldSignatureKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SignatureReason(); ok {
+		_spec.SetField(artifact.FieldSignatureReason, field.TypeString, value)
 	}
 	if _u.mutation.RepositoryCleared() {
 		edge := &sqlgraph.EdgeSpec{

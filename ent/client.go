@@ -42,6 +42,7 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -109,6 +110,8 @@ type Client struct {
 	Setting *SettingClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
+	// TrustedKey is the client for interacting with the TrustedKey builders.
+	TrustedKey *TrustedKeyClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Vulnerability is the client for interacting with the Vulnerability builders.
@@ -157,6 +160,7 @@ func (c *Client) init() {
 	c.Session = NewSessionClient(c.config)
 	c.Setting = NewSettingClient(c.config)
 	c.Tag = NewTagClient(c.config)
+	c.TrustedKey = NewTrustedKeyClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Vulnerability = NewVulnerabilityClient(c.config)
 	c.WebhookDelivery = NewWebhookDeliveryClient(c.config)
@@ -280,6 +284,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Session:              NewSessionClient(cfg),
 		Setting:              NewSettingClient(cfg),
 		Tag:                  NewTagClient(cfg),
+		TrustedKey:           NewTrustedKeyClient(cfg),
 		User:                 NewUserClient(cfg),
 		Vulnerability:        NewVulnerabilityClient(cfg),
 		WebhookDelivery:      NewWebhookDeliveryClient(cfg),
@@ -330,6 +335,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Session:              NewSessionClient(cfg),
 		Setting:              NewSettingClient(cfg),
 		Tag:                  NewTagClient(cfg),
+		TrustedKey:           NewTrustedKeyClient(cfg),
 		User:                 NewUserClient(cfg),
 		Vulnerability:        NewVulnerabilityClient(cfg),
 		WebhookDelivery:      NewWebhookDeliveryClient(cfg),
@@ -367,8 +373,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
 		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
 		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
-		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey, c.User,
+		c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -382,8 +388,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
 		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
 		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
-		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.User, c.Vulnerability,
-		c.WebhookDelivery, c.WebhookPolicy,
+		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey, c.User,
+		c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -446,6 +452,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Setting.mutate(ctx, m)
 	case *TagMutation:
 		return c.Tag.mutate(ctx, m)
+	case *TrustedKeyMutation:
+		return c.TrustedKey.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *VulnerabilityMutation:
@@ -2647,6 +2655,22 @@ func (c *ProjectClient) QueryProxyRegistry(_m *Project) *RegistryEndpointQuery {
 	return query
 }
 
+// QueryTrustedKeys queries the trusted_keys edge of a Project.
+func (c *ProjectClient) QueryTrustedKeys(_m *Project) *TrustedKeyQuery {
+	query := (&TrustedKeyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(trustedkey.Table, trustedkey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.TrustedKeysTable, project.TrustedKeysColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryLabels queries the labels edge of a Project.
 func (c *ProjectClient) QueryLabels(_m *Project) *LabelQuery {
 	query := (&LabelClient{config: c.config}).Query()
@@ -4705,6 +4729,155 @@ func (c *TagClient) mutate(ctx context.Context, m *TagMutation) (Value, error) {
 	}
 }
 
+// TrustedKeyClient is a client for the TrustedKey schema.
+type TrustedKeyClient struct {
+	config
+}
+
+// NewTrustedKeyClient returns a client for the TrustedKey from the given config.
+func NewTrustedKeyClient(c config) *TrustedKeyClient {
+	return &TrustedKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `trustedkey.Hooks(f(g(h())))`.
+func (c *TrustedKeyClient) Use(hooks ...Hook) {
+	c.hooks.TrustedKey = append(c.hooks.TrustedKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `trustedkey.Intercept(f(g(h())))`.
+func (c *TrustedKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TrustedKey = append(c.inters.TrustedKey, interceptors...)
+}
+
+// Create returns a builder for creating a TrustedKey entity.
+func (c *TrustedKeyClient) Create() *TrustedKeyCreate {
+	mutation := newTrustedKeyMutation(c.config, OpCreate)
+	return &TrustedKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TrustedKey entities.
+func (c *TrustedKeyClient) CreateBulk(builders ...*TrustedKeyCreate) *TrustedKeyCreateBulk {
+	return &TrustedKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TrustedKeyClient) MapCreateBulk(slice any, setFunc func(*TrustedKeyCreate, int)) *TrustedKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TrustedKeyCreateBulk{err: fmt.Errorf("calling to TrustedKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TrustedKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TrustedKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TrustedKey.
+func (c *TrustedKeyClient) Update() *TrustedKeyUpdate {
+	mutation := newTrustedKeyMutation(c.config, OpUpdate)
+	return &TrustedKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TrustedKeyClient) UpdateOne(_m *TrustedKey) *TrustedKeyUpdateOne {
+	mutation := newTrustedKeyMutation(c.config, OpUpdateOne, withTrustedKey(_m))
+	return &TrustedKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TrustedKeyClient) UpdateOneID(id int) *TrustedKeyUpdateOne {
+	mutation := newTrustedKeyMutation(c.config, OpUpdateOne, withTrustedKeyID(id))
+	return &TrustedKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TrustedKey.
+func (c *TrustedKeyClient) Delete() *TrustedKeyDelete {
+	mutation := newTrustedKeyMutation(c.config, OpDelete)
+	return &TrustedKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TrustedKeyClient) DeleteOne(_m *TrustedKey) *TrustedKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TrustedKeyClient) DeleteOneID(id int) *TrustedKeyDeleteOne {
+	builder := c.Delete().Where(trustedkey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TrustedKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for TrustedKey.
+func (c *TrustedKeyClient) Query() *TrustedKeyQuery {
+	return &TrustedKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTrustedKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TrustedKey entity by its id.
+func (c *TrustedKeyClient) Get(ctx context.Context, id int) (*TrustedKey, error) {
+	return c.Query().Where(trustedkey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TrustedKeyClient) GetX(ctx context.Context, id int) *TrustedKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a TrustedKey.
+func (c *TrustedKeyClient) QueryProject(_m *TrustedKey) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(trustedkey.Table, trustedkey.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, trustedkey.ProjectTable, trustedkey.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TrustedKeyClient) Hooks() []Hook {
+	return c.hooks.TrustedKey
+}
+
+// Interceptors returns the client interceptors.
+func (c *TrustedKeyClient) Interceptors() []Interceptor {
+	return c.inters.TrustedKey
+}
+
+func (c *TrustedKeyClient) mutate(ctx context.Context, m *TrustedKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TrustedKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TrustedKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TrustedKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TrustedKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TrustedKey mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -5355,15 +5528,16 @@ type (
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
 		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
-		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
+		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag,
+		TrustedKey, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
 		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
-		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
+		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag,
+		TrustedKey, User, Vulnerability, WebhookDelivery,
+		WebhookPolicy []ent.Interceptor
 	}
 )
 

@@ -40,6 +40,7 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -131,6 +132,7 @@ func checkColumn(t, c string) error {
 			session.Table:              session.ValidColumn,
 			setting.Table:              setting.ValidColumn,
 			tag.Table:                  tag.ValidColumn,
+			trustedkey.Table:           trustedkey.ValidColumn,
 			user.Table:                 user.ValidColumn,
 			vulnerability.Table:        vulnerability.ValidColumn,
 			webhookdelivery.Table:      webhookdelivery.ValidColumn,

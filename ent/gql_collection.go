@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -361,6 +362,26 @@ func (_q *ArtifactQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if _, ok := fieldSeen[artifact.FieldRepositoryID]; !ok {
 				selectedFields = append(selectedFields, artifact.FieldRepositoryID)
 				fieldSeen[artifact.FieldRepositoryID] = struct{}{}
+			}
+		case "accessory":
+			if _, ok := fieldSeen[artifact.FieldAccessory]; !ok {
+				selectedFields = append(selectedFields, artifact.FieldAccessory)
+				fieldSeen[artifact.FieldAccessory] = struct{}{}
+			}
+		case "signatureStatus":
+			if _, ok := fieldSeen[artifact.FieldSignatureStatus]; !ok {
+				selectedFields = append(selectedFields, artifact.FieldSignatureStatus)
+				fieldSeen[artifact.FieldSignatureStatus] = struct{}{}
+			}
+		case "signatureKey":
+			if _, ok := fieldSeen[artifact.FieldSignatureKey]; !ok {
+				selectedFields = append(selectedFields, artifact.FieldSignatureKey)
+				fieldSeen[artifact.FieldSignatureKey] = struct{}{}
+			}
+		case "signatureReason":
+			if _, ok := fieldSeen[artifact.FieldSignatureReason]; !ok {
+				selectedFields = append(selectedFields, artifact.FieldSignatureReason)
+				fieldSeen[artifact.FieldSignatureReason] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -1353,6 +1374,11 @@ func (_q *ProjectQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 			if _, ok := fieldSeen[project.FieldPreventVulnerable]; !ok {
 				selectedFields = append(selectedFields, project.FieldPreventVulnerable)
 				fieldSeen[project.FieldPreventVulnerable] = struct{}{}
+			}
+		case "requireVerifiedSignature":
+			if _, ok := fieldSeen[project.FieldRequireVerifiedSignature]; !ok {
+				selectedFields = append(selectedFields, project.FieldRequireVerifiedSignature)
+				fieldSeen[project.FieldRequireVerifiedSignature] = struct{}{}
 			}
 		case "severityThreshold":
 			if _, ok := fieldSeen[project.FieldSeverityThreshold]; !ok {
@@ -2520,6 +2546,115 @@ func newTagPaginateArgs(rv map[string]any) *tagPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*TagWhereInput); ok {
 		args.opts = append(args.opts, WithTagFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *TrustedKeyQuery) CollectFields(ctx context.Context, satisfies ...string) (*TrustedKeyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *TrustedKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(trustedkey.Columns))
+		selectedFields = []string{trustedkey.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "project":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProjectClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, projectImplementors)...); err != nil {
+				return err
+			}
+			_q.withProject = query
+			if _, ok := fieldSeen[trustedkey.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldProjectID)
+				fieldSeen[trustedkey.FieldProjectID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[trustedkey.FieldName]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldName)
+				fieldSeen[trustedkey.FieldName] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[trustedkey.FieldKind]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldKind)
+				fieldSeen[trustedkey.FieldKind] = struct{}{}
+			}
+		case "pem":
+			if _, ok := fieldSeen[trustedkey.FieldPem]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldPem)
+				fieldSeen[trustedkey.FieldPem] = struct{}{}
+			}
+		case "fingerprint":
+			if _, ok := fieldSeen[trustedkey.FieldFingerprint]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldFingerprint)
+				fieldSeen[trustedkey.FieldFingerprint] = struct{}{}
+			}
+		case "projectID":
+			if _, ok := fieldSeen[trustedkey.FieldProjectID]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldProjectID)
+				fieldSeen[trustedkey.FieldProjectID] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[trustedkey.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldCreatedBy)
+				fieldSeen[trustedkey.FieldCreatedBy] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[trustedkey.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, trustedkey.FieldCreatedAt)
+				fieldSeen[trustedkey.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type trustedkeyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []TrustedKeyPaginateOption
+}
+
+func newTrustedKeyPaginateArgs(rv map[string]any) *trustedkeyPaginateArgs {
+	args := &trustedkeyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
 	}
 	return args
 }

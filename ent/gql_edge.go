@@ -243,6 +243,14 @@ func (_m *Tag) Artifact(ctx context.Context) (*Artifact, error) {
 	return result, err
 }
 
+func (_m *TrustedKey) Project(ctx context.Context) (*Project, error) {
+	result, err := _m.Edges.ProjectOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProject().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *WebhookDelivery) Policy(ctx context.Context) (*WebhookPolicy, error) {
 	result, err := _m.Edges.PolicyOrErr()
 	if IsNotLoaded(err) {

@@ -8,16 +8,17 @@ import (
 
 // CreateProjectInput represents a mutation input for creating projects.
 type CreateProjectInput struct {
-	Name                  string
-	Public                *bool
-	AutoScan              *bool
-	PreventVulnerable     *bool
-	SeverityThreshold     *project.SeverityThreshold
-	CveAllowlist          []string
-	ScannerID             *int
-	ProxyNamespace        *string
-	ProxyFreshnessSeconds *int
-	ProxyRegistryID       *int
+	Name                     string
+	Public                   *bool
+	AutoScan                 *bool
+	PreventVulnerable        *bool
+	RequireVerifiedSignature *bool
+	SeverityThreshold        *project.SeverityThreshold
+	CveAllowlist             []string
+	ScannerID                *int
+	ProxyNamespace           *string
+	ProxyFreshnessSeconds    *int
+	ProxyRegistryID          *int
 }
 
 // Mutate applies the CreateProjectInput on the ProjectMutation builder.
@@ -31,6 +32,9 @@ func (i *CreateProjectInput) Mutate(m *ProjectMutation) {
 	}
 	if v := i.PreventVulnerable; v != nil {
 		m.SetPreventVulnerable(*v)
+	}
+	if v := i.RequireVerifiedSignature; v != nil {
+		m.SetRequireVerifiedSignature(*v)
 	}
 	if v := i.SeverityThreshold; v != nil {
 		m.SetSeverityThreshold(*v)
@@ -60,16 +64,17 @@ func (c *ProjectCreate) SetInput(i CreateProjectInput) *ProjectCreate {
 
 // UpdateProjectInput represents a mutation input for updating projects.
 type UpdateProjectInput struct {
-	Public                *bool
-	AutoScan              *bool
-	PreventVulnerable     *bool
-	SeverityThreshold     *project.SeverityThreshold
-	ClearCveAllowlist     bool
-	CveAllowlist          []string
-	AppendCveAllowlist    []string
-	ClearScannerID        bool
-	ScannerID             *int
-	ProxyFreshnessSeconds *int
+	Public                   *bool
+	AutoScan                 *bool
+	PreventVulnerable        *bool
+	RequireVerifiedSignature *bool
+	SeverityThreshold        *project.SeverityThreshold
+	ClearCveAllowlist        bool
+	CveAllowlist             []string
+	AppendCveAllowlist       []string
+	ClearScannerID           bool
+	ScannerID                *int
+	ProxyFreshnessSeconds    *int
 }
 
 // Mutate applies the UpdateProjectInput on the ProjectMutation builder.
@@ -82,6 +87,9 @@ func (i *UpdateProjectInput) Mutate(m *ProjectMutation) {
 	}
 	if v := i.PreventVulnerable; v != nil {
 		m.SetPreventVulnerable(*v)
+	}
+	if v := i.RequireVerifiedSignature; v != nil {
+		m.SetRequireVerifiedSignature(*v)
 	}
 	if v := i.SeverityThreshold; v != nil {
 		m.SetSeverityThreshold(*v)

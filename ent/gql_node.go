@@ -29,6 +29,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -121,6 +122,11 @@ var tagImplementors = []string{"Tag", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Tag) IsNode() {}
+
+var trustedkeyImplementors = []string{"TrustedKey", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*TrustedKey) IsNode() {}
 
 var userImplementors = []string{"User", "Node"}
 
@@ -340,6 +346,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(tag.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, tagImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case trustedkey.Table:
+		query := c.TrustedKey.Query().
+			Where(trustedkey.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, trustedkeyImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -697,6 +712,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Tag.Query().
 			Where(tag.IDIn(ids...))
 		query, err := query.CollectFields(ctx, tagImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case trustedkey.Table:
+		query := c.TrustedKey.Query().
+			Where(trustedkey.IDIn(ids...))
+		query, err := query.CollectFields(ctx, trustedkeyImplementors...)
 		if err != nil {
 			return nil, err
 		}

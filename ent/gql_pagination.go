@@ -30,6 +30,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -4670,6 +4671,255 @@ func (_m *Tag) ToEdge(order *TagOrder) *TagEdge {
 		order = DefaultTagOrder
 	}
 	return &TagEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// TrustedKeyEdge is the edge representation of TrustedKey.
+type TrustedKeyEdge struct {
+	Node   *TrustedKey `json:"node"`
+	Cursor Cursor      `json:"cursor"`
+}
+
+// TrustedKeyConnection is the connection containing edges to TrustedKey.
+type TrustedKeyConnection struct {
+	Edges      []*TrustedKeyEdge `json:"edges"`
+	PageInfo   PageInfo          `json:"pageInfo"`
+	TotalCount int               `json:"totalCount"`
+}
+
+func (c *TrustedKeyConnection) build(nodes []*TrustedKey, pager *trustedkeyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *TrustedKey
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *TrustedKey {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *TrustedKey {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*TrustedKeyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &TrustedKeyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// TrustedKeyPaginateOption enables pagination customization.
+type TrustedKeyPaginateOption func(*trustedkeyPager) error
+
+// WithTrustedKeyOrder configures pagination ordering.
+func WithTrustedKeyOrder(order *TrustedKeyOrder) TrustedKeyPaginateOption {
+	if order == nil {
+		order = DefaultTrustedKeyOrder
+	}
+	o := *order
+	return func(pager *trustedkeyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultTrustedKeyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithTrustedKeyFilter configures pagination filter.
+func WithTrustedKeyFilter(filter func(*TrustedKeyQuery) (*TrustedKeyQuery, error)) TrustedKeyPaginateOption {
+	return func(pager *trustedkeyPager) error {
+		if filter == nil {
+			return errors.New("TrustedKeyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type trustedkeyPager struct {
+	reverse bool
+	order   *TrustedKeyOrder
+	filter  func(*TrustedKeyQuery) (*TrustedKeyQuery, error)
+}
+
+func newTrustedKeyPager(opts []TrustedKeyPaginateOption, reverse bool) (*trustedkeyPager, error) {
+	pager := &trustedkeyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultTrustedKeyOrder
+	}
+	return pager, nil
+}
+
+func (p *trustedkeyPager) applyFilter(query *TrustedKeyQuery) (*TrustedKeyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *trustedkeyPager) toCursor(_m *TrustedKey) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *trustedkeyPager) applyCursors(query *TrustedKeyQuery, after, before *Cursor) (*TrustedKeyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultTrustedKeyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *trustedkeyPager) applyOrder(query *TrustedKeyQuery) *TrustedKeyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultTrustedKeyOrder.Field {
+		query = query.Order(DefaultTrustedKeyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *trustedkeyPager) orderExpr(query *TrustedKeyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultTrustedKeyOrder.Field {
+			b.Comma().Ident(DefaultTrustedKeyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to TrustedKey.
+func (_m *TrustedKeyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...TrustedKeyPaginateOption,
+) (*TrustedKeyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newTrustedKeyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &TrustedKeyConnection{Edges: []*TrustedKeyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// TrustedKeyOrderField defines the ordering field of TrustedKey.
+type TrustedKeyOrderField struct {
+	// Value extracts the ordering value from the given TrustedKey.
+	Value    func(*TrustedKey) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) trustedkey.OrderOption
+	toCursor func(*TrustedKey) Cursor
+}
+
+// TrustedKeyOrder defines the ordering of TrustedKey.
+type TrustedKeyOrder struct {
+	Direction OrderDirection        `json:"direction"`
+	Field     *TrustedKeyOrderField `json:"field"`
+}
+
+// DefaultTrustedKeyOrder is the default ordering of TrustedKey.
+var DefaultTrustedKeyOrder = &TrustedKeyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &TrustedKeyOrderField{
+		Value: func(_m *TrustedKey) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: trustedkey.FieldID,
+		toTerm: trustedkey.ByID,
+		toCursor: func(_m *TrustedKey) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts TrustedKey into TrustedKeyEdge.
+func (_m *TrustedKey) ToEdge(order *TrustedKeyOrder) *TrustedKeyEdge {
+	if order == nil {
+		order = DefaultTrustedKeyOrder
+	}
+	return &TrustedKeyEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

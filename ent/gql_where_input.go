@@ -143,6 +143,46 @@ type ArtifactWhereInput struct {
 	RepositoryIDIn    []int `json:"repositoryIDIn,omitempty"`
 	RepositoryIDNotIn []int `json:"repositoryIDNotIn,omitempty"`
 
+	// "accessory" field predicates.
+	Accessory    *bool `json:"accessory,omitempty"`
+	AccessoryNEQ *bool `json:"accessoryNEQ,omitempty"`
+
+	// "signature_status" field predicates.
+	SignatureStatus      *artifact.SignatureStatus  `json:"signatureStatus,omitempty"`
+	SignatureStatusNEQ   *artifact.SignatureStatus  `json:"signatureStatusNEQ,omitempty"`
+	SignatureStatusIn    []artifact.SignatureStatus `json:"signatureStatusIn,omitempty"`
+	SignatureStatusNotIn []artifact.SignatureStatus `json:"signatureStatusNotIn,omitempty"`
+
+	// "signature_key" field predicates.
+	SignatureKey             *string  `json:"signatureKey,omitempty"`
+	SignatureKeyNEQ          *string  `json:"signatureKeyNEQ,omitempty"`
+	SignatureKeyIn           []string `json:"signatureKeyIn,omitempty"`
+	SignatureKeyNotIn        []string `json:"signatureKeyNotIn,omitempty"`
+	SignatureKeyGT           *string  `json:"signatureKeyGT,omitempty"`
+	SignatureKeyGTE          *string  `json:"signatureKeyGTE,omitempty"`
+	SignatureKeyLT           *string  `json:"signatureKeyLT,omitempty"`
+	SignatureKeyLTE          *string  `json:"signatureKeyLTE,omitempty"`
+	SignatureKeyContains     *string  `json:"signatureKeyContains,omitempty"`
+	SignatureKeyHasPrefix    *string  `json:"signatureKeyHasPrefix,omitempty"`
+	SignatureKeyHasSuffix    *string  `json:"signatureKeyHasSuffix,omitempty"`
+	SignatureKeyEqualFold    *string  `json:"signatureKeyEqualFold,omitempty"`
+	SignatureKeyContainsFold *string  `json:"signatureKeyContainsFold,omitempty"`
+
+	// "signature_reason" field predicates.
+	SignatureReason             *string  `json:"signatureReason,omitempty"`
+	SignatureReasonNEQ          *string  `json:"signatureReasonNEQ,omitempty"`
+	SignatureReasonIn           []string `json:"signatureReasonIn,omitempty"`
+	SignatureReasonNotIn        []string `json:"signatureReasonNotIn,omitempty"`
+	SignatureReasonGT           *string  `json:"signatureReasonGT,omitempty"`
+	SignatureReasonGTE          *string  `json:"signatureReasonGTE,omitempty"`
+	SignatureReasonLT           *string  `json:"signatureReasonLT,omitempty"`
+	SignatureReasonLTE          *string  `json:"signatureReasonLTE,omitempty"`
+	SignatureReasonContains     *string  `json:"signatureReasonContains,omitempty"`
+	SignatureReasonHasPrefix    *string  `json:"signatureReasonHasPrefix,omitempty"`
+	SignatureReasonHasSuffix    *string  `json:"signatureReasonHasSuffix,omitempty"`
+	SignatureReasonEqualFold    *string  `json:"signatureReasonEqualFold,omitempty"`
+	SignatureReasonContainsFold *string  `json:"signatureReasonContainsFold,omitempty"`
+
 	// "repository" edge predicates.
 	HasRepository     *bool                   `json:"hasRepository,omitempty"`
 	HasRepositoryWith []*RepositoryWhereInput `json:"hasRepositoryWith,omitempty"`
@@ -520,6 +560,102 @@ func (i *ArtifactWhereInput) P() (predicate.Artifact, error) {
 	}
 	if len(i.RepositoryIDNotIn) > 0 {
 		predicates = append(predicates, artifact.RepositoryIDNotIn(i.RepositoryIDNotIn...))
+	}
+	if i.Accessory != nil {
+		predicates = append(predicates, artifact.AccessoryEQ(*i.Accessory))
+	}
+	if i.AccessoryNEQ != nil {
+		predicates = append(predicates, artifact.AccessoryNEQ(*i.AccessoryNEQ))
+	}
+	if i.SignatureStatus != nil {
+		predicates = append(predicates, artifact.SignatureStatusEQ(*i.SignatureStatus))
+	}
+	if i.SignatureStatusNEQ != nil {
+		predicates = append(predicates, artifact.SignatureStatusNEQ(*i.SignatureStatusNEQ))
+	}
+	if len(i.SignatureStatusIn) > 0 {
+		predicates = append(predicates, artifact.SignatureStatusIn(i.SignatureStatusIn...))
+	}
+	if len(i.SignatureStatusNotIn) > 0 {
+		predicates = append(predicates, artifact.SignatureStatusNotIn(i.SignatureStatusNotIn...))
+	}
+	if i.SignatureKey != nil {
+		predicates = append(predicates, artifact.SignatureKeyEQ(*i.SignatureKey))
+	}
+	if i.SignatureKeyNEQ != nil {
+		predicates = append(predicates, artifact.SignatureKeyNEQ(*i.SignatureKeyNEQ))
+	}
+	if len(i.SignatureKeyIn) > 0 {
+		predicates = append(predicates, artifact.SignatureKeyIn(i.SignatureKeyIn...))
+	}
+	if len(i.SignatureKeyNotIn) > 0 {
+		predicates = append(predicates, artifact.SignatureKeyNotIn(i.SignatureKeyNotIn...))
+	}
+	if i.SignatureKeyGT != nil {
+		predicates = append(predicates, artifact.SignatureKeyGT(*i.SignatureKeyGT))
+	}
+	if i.SignatureKeyGTE != nil {
+		predicates = append(predicates, artifact.SignatureKeyGTE(*i.SignatureKeyGTE))
+	}
+	if i.SignatureKeyLT != nil {
+		predicates = append(predicates, artifact.SignatureKeyLT(*i.SignatureKeyLT))
+	}
+	if i.SignatureKeyLTE != nil {
+		predicates = append(predicates, artifact.SignatureKeyLTE(*i.SignatureKeyLTE))
+	}
+	if i.SignatureKeyContains != nil {
+		predicates = append(predicates, artifact.SignatureKeyContains(*i.SignatureKeyContains))
+	}
+	if i.SignatureKeyHasPrefix != nil {
+		predicates = append(predicates, artifact.SignatureKeyHasPrefix(*i.SignatureKeyHasPrefix))
+	}
+	if i.SignatureKeyHasSuffix != nil {
+		predicates = append(predicates, artifact.SignatureKeyHasSuffix(*i.SignatureKeyHasSuffix))
+	}
+	if i.SignatureKeyEqualFold != nil {
+		predicates = append(predicates, artifact.SignatureKeyEqualFold(*i.SignatureKeyEqualFold))
+	}
+	if i.SignatureKeyContainsFold != nil {
+		predicates = append(predicates, artifact.SignatureKeyContainsFold(*i.SignatureKeyContainsFold))
+	}
+	if i.SignatureReason != nil {
+		predicates = append(predicates, artifact.SignatureReasonEQ(*i.SignatureReason))
+	}
+	if i.SignatureReasonNEQ != nil {
+		predicates = append(predicates, artifact.SignatureReasonNEQ(*i.SignatureReasonNEQ))
+	}
+	if len(i.SignatureReasonIn) > 0 {
+		predicates = append(predicates, artifact.SignatureReasonIn(i.SignatureReasonIn...))
+	}
+	if len(i.SignatureReasonNotIn) > 0 {
+		predicates = append(predicates, artifact.SignatureReasonNotIn(i.SignatureReasonNotIn...))
+	}
+	if i.SignatureReasonGT != nil {
+		predicates = append(predicates, artifact.SignatureReasonGT(*i.SignatureReasonGT))
+	}
+	if i.SignatureReasonGTE != nil {
+		predicates = append(predicates, artifact.SignatureReasonGTE(*i.SignatureReasonGTE))
+	}
+	if i.SignatureReasonLT != nil {
+		predicates = append(predicates, artifact.SignatureReasonLT(*i.SignatureReasonLT))
+	}
+	if i.SignatureReasonLTE != nil {
+		predicates = append(predicates, artifact.SignatureReasonLTE(*i.SignatureReasonLTE))
+	}
+	if i.SignatureReasonContains != nil {
+		predicates = append(predicates, artifact.SignatureReasonContains(*i.SignatureReasonContains))
+	}
+	if i.SignatureReasonHasPrefix != nil {
+		predicates = append(predicates, artifact.SignatureReasonHasPrefix(*i.SignatureReasonHasPrefix))
+	}
+	if i.SignatureReasonHasSuffix != nil {
+		predicates = append(predicates, artifact.SignatureReasonHasSuffix(*i.SignatureReasonHasSuffix))
+	}
+	if i.SignatureReasonEqualFold != nil {
+		predicates = append(predicates, artifact.SignatureReasonEqualFold(*i.SignatureReasonEqualFold))
+	}
+	if i.SignatureReasonContainsFold != nil {
+		predicates = append(predicates, artifact.SignatureReasonContainsFold(*i.SignatureReasonContainsFold))
 	}
 
 	if i.HasRepository != nil {
@@ -1518,6 +1654,10 @@ type ProjectWhereInput struct {
 	PreventVulnerable    *bool `json:"preventVulnerable,omitempty"`
 	PreventVulnerableNEQ *bool `json:"preventVulnerableNEQ,omitempty"`
 
+	// "require_verified_signature" field predicates.
+	RequireVerifiedSignature    *bool `json:"requireVerifiedSignature,omitempty"`
+	RequireVerifiedSignatureNEQ *bool `json:"requireVerifiedSignatureNEQ,omitempty"`
+
 	// "severity_threshold" field predicates.
 	SeverityThreshold      *project.SeverityThreshold  `json:"severityThreshold,omitempty"`
 	SeverityThresholdNEQ   *project.SeverityThreshold  `json:"severityThresholdNEQ,omitempty"`
@@ -1712,6 +1852,12 @@ func (i *ProjectWhereInput) P() (predicate.Project, error) {
 	}
 	if i.PreventVulnerableNEQ != nil {
 		predicates = append(predicates, project.PreventVulnerableNEQ(*i.PreventVulnerableNEQ))
+	}
+	if i.RequireVerifiedSignature != nil {
+		predicates = append(predicates, project.RequireVerifiedSignatureEQ(*i.RequireVerifiedSignature))
+	}
+	if i.RequireVerifiedSignatureNEQ != nil {
+		predicates = append(predicates, project.RequireVerifiedSignatureNEQ(*i.RequireVerifiedSignatureNEQ))
 	}
 	if i.SeverityThreshold != nil {
 		predicates = append(predicates, project.SeverityThresholdEQ(*i.SeverityThreshold))

@@ -40,6 +40,7 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -83,6 +84,7 @@ const (
 	TypeSession              = "Session"
 	TypeSetting              = "Setting"
 	TypeTag                  = "Tag"
+	TypeTrustedKey           = "TrustedKey"
 	TypeUser                 = "User"
 	TypeVulnerability        = "Vulnerability"
 	TypeWebhookDelivery      = "WebhookDelivery"
@@ -3334,6 +3336,10 @@ type ArtifactMutation struct {
 	pull_time              *time.Time
 	pull_count             *int64
 	addpull_count          *int64
+	accessory              *bool
+	signature_status       *artifact.SignatureStatus
+	signature_key          *string
+	signature_reason       *string
 	clearedFields          map[string]struct{}
 	repository             *int
 	clearedrepository      bool
@@ -3887,6 +3893,150 @@ func (m *ArtifactMutation) ResetRepositoryID() {
 	m.repository = nil
 }
 
+// SetAccessory sets the "accessory" field.
+func (m *ArtifactMutation) SetAccessory(b bool) {
+	m.accessory = &b
+}
+
+// Accessory returns the value of the "accessory" field in the mutation.
+func (m *ArtifactMutation) Accessory() (r bool, exists bool) {
+	v := m.accessory
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccessory returns the old "accessory" field's value of the Artifact entity.
+// If the Artifact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArtifactMutation) OldAccessory(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccessory is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccessory requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccessory: %w", err)
+	}
+	return oldValue.Accessory, nil
+}
+
+// ResetAccessory resets all changes to the "accessory" field.
+func (m *ArtifactMutation) ResetAccessory() {
+	m.accessory = nil
+}
+
+// SetSignatureStatus sets the "signature_status" field.
+func (m *ArtifactMutation) SetSignatureStatus(as artifact.SignatureStatus) {
+	m.signature_status = &as
+}
+
+// SignatureStatus returns the value of the "signature_status" field in the mutation.
+func (m *ArtifactMutation) SignatureStatus() (r artifact.SignatureStatus, exists bool) {
+	v := m.signature_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignatureStatus returns the old "signature_status" field's value of the Artifact entity.
+// If the Artifact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArtifactMutation) OldSignatureStatus(ctx context.Context) (v artifact.SignatureStatus, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignatureStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignatureStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignatureStatus: %w", err)
+	}
+	return oldValue.SignatureStatus, nil
+}
+
+// ResetSignatureStatus resets all changes to the "signature_status" field.
+func (m *ArtifactMutation) ResetSignatureStatus() {
+	m.signature_status = nil
+}
+
+// SetSignatureKey sets the "signature_key" field.
+func (m *ArtifactMutation) SetSignatureKey(s string) {
+	m.signature_key = &s
+}
+
+// SignatureKey returns the value of the "signature_key" field in the mutation.
+func (m *ArtifactMutation) SignatureKey() (r string, exists bool) {
+	v := m.signature_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignatureKey returns the old "signature_key" field's value of the Artifact entity.
+// If the Artifact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArtifactMutation) OldSignatureKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignatureKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignatureKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignatureKey: %w", err)
+	}
+	return oldValue.SignatureKey, nil
+}
+
+// ResetSignatureKey resets all changes to the "signature_key" field.
+func (m *ArtifactMutation) ResetSignatureKey() {
+	m.signature_key = nil
+}
+
+// SetSignatureReason sets the "signature_reason" field.
+func (m *ArtifactMutation) SetSignatureReason(s string) {
+	m.signature_reason = &s
+}
+
+// SignatureReason returns the value of the "signature_reason" field in the mutation.
+func (m *ArtifactMutation) SignatureReason() (r string, exists bool) {
+	v := m.signature_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSignatureReason returns the old "signature_reason" field's value of the Artifact entity.
+// If the Artifact object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ArtifactMutation) OldSignatureReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSignatureReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSignatureReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSignatureReason: %w", err)
+	}
+	return oldValue.SignatureReason, nil
+}
+
+// ResetSignatureReason resets all changes to the "signature_reason" field.
+func (m *ArtifactMutation) ResetSignatureReason() {
+	m.signature_reason = nil
+}
+
 // ClearRepository clears the "repository" edge to the Repository entity.
 func (m *ArtifactMutation) ClearRepository() {
 	m.clearedrepository = true
@@ -4326,7 +4476,7 @@ func (m *ArtifactMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ArtifactMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 14)
 	if m.digest != nil {
 		fields = append(fields, artifact.FieldDigest)
 	}
@@ -4357,6 +4507,18 @@ func (m *ArtifactMutation) Fields() []string {
 	if m.repository != nil {
 		fields = append(fields, artifact.FieldRepositoryID)
 	}
+	if m.accessory != nil {
+		fields = append(fields, artifact.FieldAccessory)
+	}
+	if m.signature_status != nil {
+		fields = append(fields, artifact.FieldSignatureStatus)
+	}
+	if m.signature_key != nil {
+		fields = append(fields, artifact.FieldSignatureKey)
+	}
+	if m.signature_reason != nil {
+		fields = append(fields, artifact.FieldSignatureReason)
+	}
 	return fields
 }
 
@@ -4385,6 +4547,14 @@ func (m *ArtifactMutation) Field(name string) (ent.Value, bool) {
 		return m.PullCount()
 	case artifact.FieldRepositoryID:
 		return m.RepositoryID()
+	case artifact.FieldAccessory:
+		return m.Accessory()
+	case artifact.FieldSignatureStatus:
+		return m.SignatureStatus()
+	case artifact.FieldSignatureKey:
+		return m.SignatureKey()
+	case artifact.FieldSignatureReason:
+		return m.SignatureReason()
 	}
 	return nil, false
 }
@@ -4414,6 +4584,14 @@ func (m *ArtifactMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldPullCount(ctx)
 	case artifact.FieldRepositoryID:
 		return m.OldRepositoryID(ctx)
+	case artifact.FieldAccessory:
+		return m.OldAccessory(ctx)
+	case artifact.FieldSignatureStatus:
+		return m.OldSignatureStatus(ctx)
+	case artifact.FieldSignatureKey:
+		return m.OldSignatureKey(ctx)
+	case artifact.FieldSignatureReason:
+		return m.OldSignatureReason(ctx)
 	}
 	return nil, fmt.Errorf("unknown Artifact field %s", name)
 }
@@ -4492,6 +4670,34 @@ func (m *ArtifactMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRepositoryID(v)
+		return nil
+	case artifact.FieldAccessory:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccessory(v)
+		return nil
+	case artifact.FieldSignatureStatus:
+		v, ok := value.(artifact.SignatureStatus)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignatureStatus(v)
+		return nil
+	case artifact.FieldSignatureKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignatureKey(v)
+		return nil
+	case artifact.FieldSignatureReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSignatureReason(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Artifact field %s", name)
@@ -4613,6 +4819,18 @@ func (m *ArtifactMutation) ResetField(name string) error {
 		return nil
 	case artifact.FieldRepositoryID:
 		m.ResetRepositoryID()
+		return nil
+	case artifact.FieldAccessory:
+		m.ResetAccessory()
+		return nil
+	case artifact.FieldSignatureStatus:
+		m.ResetSignatureStatus()
+		return nil
+	case artifact.FieldSignatureKey:
+		m.ResetSignatureKey()
+		return nil
+	case artifact.FieldSignatureReason:
+		m.ResetSignatureReason()
 		return nil
 	}
 	return fmt.Errorf("unknown Artifact field %s", name)
@@ -12941,6 +13159,7 @@ type ProjectMutation struct {
 	public                     *bool
 	auto_scan                  *bool
 	prevent_vulnerable         *bool
+	require_verified_signature *bool
 	severity_threshold         *project.SeverityThreshold
 	cve_allowlist              *[]string
 	appendcve_allowlist        []string
@@ -12966,6 +13185,9 @@ type ProjectMutation struct {
 	clearedrobots              bool
 	proxy_registry             *int
 	clearedproxy_registry      bool
+	trusted_keys               map[int]struct{}
+	removedtrusted_keys        map[int]struct{}
+	clearedtrusted_keys        bool
 	labels                     map[int]struct{}
 	removedlabels              map[int]struct{}
 	clearedlabels              bool
@@ -13214,6 +13436,42 @@ func (m *ProjectMutation) OldPreventVulnerable(ctx context.Context) (v bool, err
 // ResetPreventVulnerable resets all changes to the "prevent_vulnerable" field.
 func (m *ProjectMutation) ResetPreventVulnerable() {
 	m.prevent_vulnerable = nil
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (m *ProjectMutation) SetRequireVerifiedSignature(b bool) {
+	m.require_verified_signature = &b
+}
+
+// RequireVerifiedSignature returns the value of the "require_verified_signature" field in the mutation.
+func (m *ProjectMutation) RequireVerifiedSignature() (r bool, exists bool) {
+	v := m.require_verified_signature
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequireVerifiedSignature returns the old "require_verified_signature" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldRequireVerifiedSignature(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequireVerifiedSignature is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequireVerifiedSignature requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequireVerifiedSignature: %w", err)
+	}
+	return oldValue.RequireVerifiedSignature, nil
+}
+
+// ResetRequireVerifiedSignature resets all changes to the "require_verified_signature" field.
+func (m *ProjectMutation) ResetRequireVerifiedSignature() {
+	m.require_verified_signature = nil
 }
 
 // SetSeverityThreshold sets the "severity_threshold" field.
@@ -13843,6 +14101,60 @@ func (m *ProjectMutation) ResetProxyRegistry() {
 	m.clearedproxy_registry = false
 }
 
+// AddTrustedKeyIDs adds the "trusted_keys" edge to the TrustedKey entity by ids.
+func (m *ProjectMutation) AddTrustedKeyIDs(ids ...int) {
+	if m.trusted_keys == nil {
+		m.trusted_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.trusted_keys[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTrustedKeys clears the "trusted_keys" edge to the TrustedKey entity.
+func (m *ProjectMutation) ClearTrustedKeys() {
+	m.clearedtrusted_keys = true
+}
+
+// TrustedKeysCleared reports if the "trusted_keys" edge to the TrustedKey entity was cleared.
+func (m *ProjectMutation) TrustedKeysCleared() bool {
+	return m.clearedtrusted_keys
+}
+
+// RemoveTrustedKeyIDs removes the "trusted_keys" edge to the TrustedKey entity by IDs.
+func (m *ProjectMutation) RemoveTrustedKeyIDs(ids ...int) {
+	if m.removedtrusted_keys == nil {
+		m.removedtrusted_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.trusted_keys, ids[i])
+		m.removedtrusted_keys[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTrustedKeys returns the removed IDs of the "trusted_keys" edge to the TrustedKey entity.
+func (m *ProjectMutation) RemovedTrustedKeysIDs() (ids []int) {
+	for id := range m.removedtrusted_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TrustedKeysIDs returns the "trusted_keys" edge IDs in the mutation.
+func (m *ProjectMutation) TrustedKeysIDs() (ids []int) {
+	for id := range m.trusted_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTrustedKeys resets all changes to the "trusted_keys" edge.
+func (m *ProjectMutation) ResetTrustedKeys() {
+	m.trusted_keys = nil
+	m.clearedtrusted_keys = false
+	m.removedtrusted_keys = nil
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by ids.
 func (m *ProjectMutation) AddLabelIDs(ids ...int) {
 	if m.labels == nil {
@@ -13931,7 +14243,7 @@ func (m *ProjectMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProjectMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.name != nil {
 		fields = append(fields, project.FieldName)
 	}
@@ -13943,6 +14255,9 @@ func (m *ProjectMutation) Fields() []string {
 	}
 	if m.prevent_vulnerable != nil {
 		fields = append(fields, project.FieldPreventVulnerable)
+	}
+	if m.require_verified_signature != nil {
+		fields = append(fields, project.FieldRequireVerifiedSignature)
 	}
 	if m.severity_threshold != nil {
 		fields = append(fields, project.FieldSeverityThreshold)
@@ -13984,6 +14299,8 @@ func (m *ProjectMutation) Field(name string) (ent.Value, bool) {
 		return m.AutoScan()
 	case project.FieldPreventVulnerable:
 		return m.PreventVulnerable()
+	case project.FieldRequireVerifiedSignature:
+		return m.RequireVerifiedSignature()
 	case project.FieldSeverityThreshold:
 		return m.SeverityThreshold()
 	case project.FieldCveAllowlist:
@@ -14017,6 +14334,8 @@ func (m *ProjectMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldAutoScan(ctx)
 	case project.FieldPreventVulnerable:
 		return m.OldPreventVulnerable(ctx)
+	case project.FieldRequireVerifiedSignature:
+		return m.OldRequireVerifiedSignature(ctx)
 	case project.FieldSeverityThreshold:
 		return m.OldSeverityThreshold(ctx)
 	case project.FieldCveAllowlist:
@@ -14069,6 +14388,13 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPreventVulnerable(v)
+		return nil
+	case project.FieldRequireVerifiedSignature:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequireVerifiedSignature(v)
 		return nil
 	case project.FieldSeverityThreshold:
 		v, ok := value.(project.SeverityThreshold)
@@ -14235,6 +14561,9 @@ func (m *ProjectMutation) ResetField(name string) error {
 	case project.FieldPreventVulnerable:
 		m.ResetPreventVulnerable()
 		return nil
+	case project.FieldRequireVerifiedSignature:
+		m.ResetRequireVerifiedSignature()
+		return nil
 	case project.FieldSeverityThreshold:
 		m.ResetSeverityThreshold()
 		return nil
@@ -14265,7 +14594,7 @@ func (m *ProjectMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ProjectMutation) AddedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.repositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14280,6 +14609,9 @@ func (m *ProjectMutation) AddedEdges() []string {
 	}
 	if m.proxy_registry != nil {
 		edges = append(edges, project.EdgeProxyRegistry)
+	}
+	if m.trusted_keys != nil {
+		edges = append(edges, project.EdgeTrustedKeys)
 	}
 	if m.labels != nil {
 		edges = append(edges, project.EdgeLabels)
@@ -14319,6 +14651,12 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 		if id := m.proxy_registry; id != nil {
 			return []ent.Value{*id}
 		}
+	case project.EdgeTrustedKeys:
+		ids := make([]ent.Value, 0, len(m.trusted_keys))
+		for id := range m.trusted_keys {
+			ids = append(ids, id)
+		}
+		return ids
 	case project.EdgeLabels:
 		ids := make([]ent.Value, 0, len(m.labels))
 		for id := range m.labels {
@@ -14331,7 +14669,7 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ProjectMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.removedrepositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14343,6 +14681,9 @@ func (m *ProjectMutation) RemovedEdges() []string {
 	}
 	if m.removedrobots != nil {
 		edges = append(edges, project.EdgeRobots)
+	}
+	if m.removedtrusted_keys != nil {
+		edges = append(edges, project.EdgeTrustedKeys)
 	}
 	if m.removedlabels != nil {
 		edges = append(edges, project.EdgeLabels)
@@ -14378,6 +14719,12 @@ func (m *ProjectMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case project.EdgeTrustedKeys:
+		ids := make([]ent.Value, 0, len(m.removedtrusted_keys))
+		for id := range m.removedtrusted_keys {
+			ids = append(ids, id)
+		}
+		return ids
 	case project.EdgeLabels:
 		ids := make([]ent.Value, 0, len(m.removedlabels))
 		for id := range m.removedlabels {
@@ -14390,7 +14737,7 @@ func (m *ProjectMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ProjectMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 6)
+	edges := make([]string, 0, 7)
 	if m.clearedrepositories {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14405,6 +14752,9 @@ func (m *ProjectMutation) ClearedEdges() []string {
 	}
 	if m.clearedproxy_registry {
 		edges = append(edges, project.EdgeProxyRegistry)
+	}
+	if m.clearedtrusted_keys {
+		edges = append(edges, project.EdgeTrustedKeys)
 	}
 	if m.clearedlabels {
 		edges = append(edges, project.EdgeLabels)
@@ -14426,6 +14776,8 @@ func (m *ProjectMutation) EdgeCleared(name string) bool {
 		return m.clearedrobots
 	case project.EdgeProxyRegistry:
 		return m.clearedproxy_registry
+	case project.EdgeTrustedKeys:
+		return m.clearedtrusted_keys
 	case project.EdgeLabels:
 		return m.clearedlabels
 	}
@@ -14461,6 +14813,9 @@ func (m *ProjectMutation) ResetEdge(name string) error {
 		return nil
 	case project.EdgeProxyRegistry:
 		m.ResetProxyRegistry()
+		return nil
+	case project.EdgeTrustedKeys:
+		m.ResetTrustedKeys()
 		return nil
 	case project.EdgeLabels:
 		m.ResetLabels()
@@ -27521,6 +27876,735 @@ func (m *TagMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Tag edge %s", name)
+}
+
+// TrustedKeyMutation represents an operation that mutates the TrustedKey nodes in the graph.
+type TrustedKeyMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	name           *string
+	kind           *trustedkey.Kind
+	pem            *string
+	fingerprint    *string
+	created_by     *string
+	created_at     *time.Time
+	clearedFields  map[string]struct{}
+	project        *int
+	clearedproject bool
+	done           bool
+	oldValue       func(context.Context) (*TrustedKey, error)
+	predicates     []predicate.TrustedKey
+}
+
+var _ ent.Mutation = (*TrustedKeyMutation)(nil)
+
+// trustedkeyOption allows management of the mutation configuration using functional options.
+type trustedkeyOption func(*TrustedKeyMutation)
+
+// newTrustedKeyMutation creates new mutation for the TrustedKey entity.
+func newTrustedKeyMutation(c config, op Op, opts ...trustedkeyOption) *TrustedKeyMutation {
+	m := &TrustedKeyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTrustedKey,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTrustedKeyID sets the ID field of the mutation.
+func withTrustedKeyID(id int) trustedkeyOption {
+	return func(m *TrustedKeyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TrustedKey
+		)
+		m.oldValue = func(ctx context.Context) (*TrustedKey, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TrustedKey.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTrustedKey sets the old TrustedKey of the mutation.
+func withTrustedKey(node *TrustedKey) trustedkeyOption {
+	return func(m *TrustedKeyMutation) {
+		m.oldValue = func(context.Context) (*TrustedKey, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TrustedKeyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TrustedKeyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TrustedKeyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TrustedKeyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TrustedKey.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetName sets the "name" field.
+func (m *TrustedKeyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *TrustedKeyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *TrustedKeyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *TrustedKeyMutation) SetKind(t trustedkey.Kind) {
+	m.kind = &t
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *TrustedKeyMutation) Kind() (r trustedkey.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldKind(ctx context.Context) (v trustedkey.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *TrustedKeyMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetPem sets the "pem" field.
+func (m *TrustedKeyMutation) SetPem(s string) {
+	m.pem = &s
+}
+
+// Pem returns the value of the "pem" field in the mutation.
+func (m *TrustedKeyMutation) Pem() (r string, exists bool) {
+	v := m.pem
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPem returns the old "pem" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldPem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPem: %w", err)
+	}
+	return oldValue.Pem, nil
+}
+
+// ResetPem resets all changes to the "pem" field.
+func (m *TrustedKeyMutation) ResetPem() {
+	m.pem = nil
+}
+
+// SetFingerprint sets the "fingerprint" field.
+func (m *TrustedKeyMutation) SetFingerprint(s string) {
+	m.fingerprint = &s
+}
+
+// Fingerprint returns the value of the "fingerprint" field in the mutation.
+func (m *TrustedKeyMutation) Fingerprint() (r string, exists bool) {
+	v := m.fingerprint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFingerprint returns the old "fingerprint" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldFingerprint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFingerprint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFingerprint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFingerprint: %w", err)
+	}
+	return oldValue.Fingerprint, nil
+}
+
+// ResetFingerprint resets all changes to the "fingerprint" field.
+func (m *TrustedKeyMutation) ResetFingerprint() {
+	m.fingerprint = nil
+}
+
+// SetProjectID sets the "project_id" field.
+func (m *TrustedKeyMutation) SetProjectID(i int) {
+	m.project = &i
+}
+
+// ProjectID returns the value of the "project_id" field in the mutation.
+func (m *TrustedKeyMutation) ProjectID() (r int, exists bool) {
+	v := m.project
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjectID returns the old "project_id" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldProjectID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjectID: %w", err)
+	}
+	return oldValue.ProjectID, nil
+}
+
+// ClearProjectID clears the value of the "project_id" field.
+func (m *TrustedKeyMutation) ClearProjectID() {
+	m.project = nil
+	m.clearedFields[trustedkey.FieldProjectID] = struct{}{}
+}
+
+// ProjectIDCleared returns if the "project_id" field was cleared in this mutation.
+func (m *TrustedKeyMutation) ProjectIDCleared() bool {
+	_, ok := m.clearedFields[trustedkey.FieldProjectID]
+	return ok
+}
+
+// ResetProjectID resets all changes to the "project_id" field.
+func (m *TrustedKeyMutation) ResetProjectID() {
+	m.project = nil
+	delete(m.clearedFields, trustedkey.FieldProjectID)
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *TrustedKeyMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *TrustedKeyMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *TrustedKeyMutation) ResetCreatedBy() {
+	m.created_by = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TrustedKeyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TrustedKeyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the TrustedKey entity.
+// If the TrustedKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedKeyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TrustedKeyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearProject clears the "project" edge to the Project entity.
+func (m *TrustedKeyMutation) ClearProject() {
+	m.clearedproject = true
+	m.clearedFields[trustedkey.FieldProjectID] = struct{}{}
+}
+
+// ProjectCleared reports if the "project" edge to the Project entity was cleared.
+func (m *TrustedKeyMutation) ProjectCleared() bool {
+	return m.ProjectIDCleared() || m.clearedproject
+}
+
+// ProjectIDs returns the "project" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProjectID instead. It exists only for internal usage by the builders.
+func (m *TrustedKeyMutation) ProjectIDs() (ids []int) {
+	if id := m.project; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProject resets all changes to the "project" edge.
+func (m *TrustedKeyMutation) ResetProject() {
+	m.project = nil
+	m.clearedproject = false
+}
+
+// Where appends a list predicates to the TrustedKeyMutation builder.
+func (m *TrustedKeyMutation) Where(ps ...predicate.TrustedKey) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TrustedKeyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TrustedKeyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TrustedKey, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TrustedKeyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TrustedKeyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TrustedKey).
+func (m *TrustedKeyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TrustedKeyMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.name != nil {
+		fields = append(fields, trustedkey.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, trustedkey.FieldKind)
+	}
+	if m.pem != nil {
+		fields = append(fields, trustedkey.FieldPem)
+	}
+	if m.fingerprint != nil {
+		fields = append(fields, trustedkey.FieldFingerprint)
+	}
+	if m.project != nil {
+		fields = append(fields, trustedkey.FieldProjectID)
+	}
+	if m.created_by != nil {
+		fields = append(fields, trustedkey.FieldCreatedBy)
+	}
+	if m.created_at != nil {
+		fields = append(fields, trustedkey.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TrustedKeyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case trustedkey.FieldName:
+		return m.Name()
+	case trustedkey.FieldKind:
+		return m.Kind()
+	case trustedkey.FieldPem:
+		return m.Pem()
+	case trustedkey.FieldFingerprint:
+		return m.Fingerprint()
+	case trustedkey.FieldProjectID:
+		return m.ProjectID()
+	case trustedkey.FieldCreatedBy:
+		return m.CreatedBy()
+	case trustedkey.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TrustedKeyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case trustedkey.FieldName:
+		return m.OldName(ctx)
+	case trustedkey.FieldKind:
+		return m.OldKind(ctx)
+	case trustedkey.FieldPem:
+		return m.OldPem(ctx)
+	case trustedkey.FieldFingerprint:
+		return m.OldFingerprint(ctx)
+	case trustedkey.FieldProjectID:
+		return m.OldProjectID(ctx)
+	case trustedkey.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	case trustedkey.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown TrustedKey field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedKeyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case trustedkey.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case trustedkey.FieldKind:
+		v, ok := value.(trustedkey.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case trustedkey.FieldPem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPem(v)
+		return nil
+	case trustedkey.FieldFingerprint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFingerprint(v)
+		return nil
+	case trustedkey.FieldProjectID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjectID(v)
+		return nil
+	case trustedkey.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	case trustedkey.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedKey field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TrustedKeyMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TrustedKeyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedKeyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown TrustedKey numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TrustedKeyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(trustedkey.FieldProjectID) {
+		fields = append(fields, trustedkey.FieldProjectID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TrustedKeyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TrustedKeyMutation) ClearField(name string) error {
+	switch name {
+	case trustedkey.FieldProjectID:
+		m.ClearProjectID()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedKey nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TrustedKeyMutation) ResetField(name string) error {
+	switch name {
+	case trustedkey.FieldName:
+		m.ResetName()
+		return nil
+	case trustedkey.FieldKind:
+		m.ResetKind()
+		return nil
+	case trustedkey.FieldPem:
+		m.ResetPem()
+		return nil
+	case trustedkey.FieldFingerprint:
+		m.ResetFingerprint()
+		return nil
+	case trustedkey.FieldProjectID:
+		m.ResetProjectID()
+		return nil
+	case trustedkey.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	case trustedkey.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedKey field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TrustedKeyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.project != nil {
+		edges = append(edges, trustedkey.EdgeProject)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TrustedKeyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case trustedkey.EdgeProject:
+		if id := m.project; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TrustedKeyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TrustedKeyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TrustedKeyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedproject {
+		edges = append(edges, trustedkey.EdgeProject)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TrustedKeyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case trustedkey.EdgeProject:
+		return m.clearedproject
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TrustedKeyMutation) ClearEdge(name string) error {
+	switch name {
+	case trustedkey.EdgeProject:
+		m.ClearProject()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedKey unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TrustedKeyMutation) ResetEdge(name string) error {
+	switch name {
+	case trustedkey.EdgeProject:
+		m.ResetProject()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedKey edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -27,6 +27,8 @@ type Project struct {
 	AutoScan bool `json:"auto_scan,omitempty"`
 	// Refuse pulls of artifacts at or above severity_threshold.
 	PreventVulnerable bool `json:"prevent_vulnerable,omitempty"`
+	// Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+	RequireVerifiedSignature bool `json:"require_verified_signature,omitempty"`
 	// SeverityThreshold holds the value of the "severity_threshold" field.
 	SeverityThreshold project.SeverityThreshold `json:"severity_threshold,omitempty"`
 	// CVE ids the pull-prevention policy ignores in this project.
@@ -61,11 +63,13 @@ type ProjectEdges struct {
 	Robots []*Robot `json:"robots,omitempty"`
 	// ProxyRegistry holds the value of the proxy_registry edge.
 	ProxyRegistry *RegistryEndpoint `json:"proxy_registry,omitempty"`
+	// Exposed in GraphQL as trustedKeys(projectID), which checks the trust-policy permission.
+	TrustedKeys []*TrustedKey `json:"trusted_keys,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [6]bool
+	loadedTypes [7]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
@@ -73,6 +77,7 @@ type ProjectEdges struct {
 	namedMembers         map[string][]*Member
 	namedWebhookPolicies map[string][]*WebhookPolicy
 	namedRobots          map[string][]*Robot
+	namedTrustedKeys     map[string][]*TrustedKey
 	namedLabels          map[string][]*Label
 }
 
@@ -123,10 +128,19 @@ func (e ProjectEdges) ProxyRegistryOrErr() (*RegistryEndpoint, error) {
 	return nil, &NotLoadedError{edge: "proxy_registry"}
 }
 
+// TrustedKeysOrErr returns the TrustedKeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) TrustedKeysOrErr() ([]*TrustedKey, error) {
+	if e.loadedTypes[5] {
+		return e.TrustedKeys, nil
+	}
+	return nil, &NotLoadedError{edge: "trusted_keys"}
+}
+
 // LabelsOrErr returns the Labels value or an error if the edge
 // was not loaded in eager-loading.
 func (e ProjectEdges) LabelsOrErr() ([]*Label, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.Labels, nil
 	}
 	return nil, &NotLoadedError{edge: "labels"}
@@ -139,7 +153,7 @@ func (*Project) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case project.FieldCveAllowlist:
 			values[i] = new([]byte)
-		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable:
+		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable, project.FieldRequireVerifiedSignature:
 			values[i] = new(sql.NullBool)
 		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID, project.FieldProxyFreshnessSeconds:
 			values[i] = new(sql.NullInt64)
@@ -191,6 +205,12 @@ func (_m *Project) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field prevent_vulnerable", values[i])
 			} else if value.Valid {
 				_m.PreventVulnerable = value.Bool
+			}
+		case project.FieldRequireVerifiedSignature:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field require_verified_signature", values[i])
+			} else if value.Valid {
+				_m.RequireVerifiedSignature = value.Bool
 			}
 		case project.FieldSeverityThreshold:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -282,6 +302,11 @@ func (_m *Project) QueryProxyRegistry() *RegistryEndpointQuery {
 	return NewProjectClient(_m.config).QueryProxyRegistry(_m)
 }
 
+// QueryTrustedKeys queries the "trusted_keys" edge of the Project entity.
+func (_m *Project) QueryTrustedKeys() *TrustedKeyQuery {
+	return NewProjectClient(_m.config).QueryTrustedKeys(_m)
+}
+
 // QueryLabels queries the "labels" edge of the Project entity.
 func (_m *Project) QueryLabels() *LabelQuery {
 	return NewProjectClient(_m.config).QueryLabels(_m)
@@ -321,6 +346,9 @@ func (_m *Project) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("prevent_vulnerable=")
 	builder.WriteString(fmt.Sprintf("%v", _m.PreventVulnerable))
+	builder.WriteString(", ")
+	builder.WriteString("require_verified_signature=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RequireVerifiedSignature))
 	builder.WriteString(", ")
 	builder.WriteString("severity_threshold=")
 	builder.WriteString(fmt.Sprintf("%v", _m.SeverityThreshold))
@@ -446,6 +474,30 @@ func (_m *Project) appendNamedRobots(name string, edges ...*Robot) {
 		_m.Edges.namedRobots[name] = []*Robot{}
 	} else {
 		_m.Edges.namedRobots[name] = append(_m.Edges.namedRobots[name], edges...)
+	}
+}
+
+// NamedTrustedKeys returns the TrustedKeys named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedTrustedKeys(name string) ([]*TrustedKey, error) {
+	if _m.Edges.namedTrustedKeys == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedTrustedKeys[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedTrustedKeys(name string, edges ...*TrustedKey) {
+	if _m.Edges.namedTrustedKeys == nil {
+		_m.Edges.namedTrustedKeys = make(map[string][]*TrustedKey)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedTrustedKeys[name] = []*TrustedKey{}
+	} else {
+		_m.Edges.namedTrustedKeys[name] = append(_m.Edges.namedTrustedKeys[name], edges...)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
@@ -72,6 +73,20 @@ func (_c *ProjectCreate) SetPreventVulnerable(v bool) *ProjectCreate {
 func (_c *ProjectCreate) SetNillablePreventVulnerable(v *bool) *ProjectCreate {
 	if v != nil {
 		_c.SetPreventVulnerable(*v)
+	}
+	return _c
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (_c *ProjectCreate) SetRequireVerifiedSignature(v bool) *ProjectCreate {
+	_c.mutation.SetRequireVerifiedSignature(v)
+	return _c
+}
+
+// SetNillableRequireVerifiedSignature sets the "require_verified_signature" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableRequireVerifiedSignature(v *bool) *ProjectCreate {
+	if v != nil {
+		_c.SetRequireVerifiedSignature(*v)
 	}
 	return _c
 }
@@ -245,6 +260,21 @@ func (_c *ProjectCreate) SetProxyRegistry(v *RegistryEndpoint) *ProjectCreate {
 	return _c.SetProxyRegistryID(v.ID)
 }
 
+// AddTrustedKeyIDs adds the "trusted_keys" edge to the TrustedKey entity by IDs.
+func (_c *ProjectCreate) AddTrustedKeyIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddTrustedKeyIDs(ids...)
+	return _c
+}
+
+// AddTrustedKeys adds the "trusted_keys" edges to the TrustedKey entity.
+func (_c *ProjectCreate) AddTrustedKeys(v ...*TrustedKey) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddTrustedKeyIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_c *ProjectCreate) AddLabelIDs(ids ...int) *ProjectCreate {
 	_c.mutation.AddLabelIDs(ids...)
@@ -307,6 +337,10 @@ func (_c *ProjectCreate) defaults() {
 		v := project.DefaultPreventVulnerable
 		_c.mutation.SetPreventVulnerable(v)
 	}
+	if _, ok := _c.mutation.RequireVerifiedSignature(); !ok {
+		v := project.DefaultRequireVerifiedSignature
+		_c.mutation.SetRequireVerifiedSignature(v)
+	}
 	if _, ok := _c.mutation.SeverityThreshold(); !ok {
 		v := project.DefaultSeverityThreshold
 		_c.mutation.SetSeverityThreshold(v)
@@ -347,6 +381,9 @@ func (_c *ProjectCreate) check() error {
 	}
 	if _, ok := _c.mutation.PreventVulnerable(); !ok {
 		return &ValidationError{Name: "prevent_vulnerable", err: errors.New(`ent: missing required field "Project.prevent_vulnerable"`)}
+	}
+	if _, ok := _c.mutation.RequireVerifiedSignature(); !ok {
+		return &ValidationError{Name: "require_verified_signature", err: errors.New(`ent: missing required field "Project.require_verified_signature"`)}
 	}
 	if _, ok := _c.mutation.SeverityThreshold(); !ok {
 		return &ValidationError{Name: "severity_threshold", err: errors.New(`ent: missing required field "Project.severity_threshold"`)}
@@ -420,6 +457,10 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.PreventVulnerable(); ok {
 		_spec.SetField(project.FieldPreventVulnerable, field.TypeBool, value)
 		_node.PreventVulnerable = value
+	}
+	if value, ok := _c.mutation.RequireVerifiedSignature(); ok {
+		_spec.SetField(project.FieldRequireVerifiedSignature, field.TypeBool, value)
+		_node.RequireVerifiedSignature = value
 	}
 	if value, ok := _c.mutation.SeverityThreshold(); ok {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
@@ -530,6 +571,22 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 		_node.ProxyRegistryID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.TrustedKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	if nodes := _c.mutation.LabelsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -631,6 +688,18 @@ func (u *ProjectUpsert) SetPreventVulnerable(v bool) *ProjectUpsert {
 // UpdatePreventVulnerable sets the "prevent_vulnerable" field to the value that was provided on create.
 func (u *ProjectUpsert) UpdatePreventVulnerable() *ProjectUpsert {
 	u.SetExcluded(project.FieldPreventVulnerable)
+	return u
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (u *ProjectUpsert) SetRequireVerifiedSignature(v bool) *ProjectUpsert {
+	u.Set(project.FieldRequireVerifiedSignature, v)
+	return u
+}
+
+// UpdateRequireVerifiedSignature sets the "require_verified_signature" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateRequireVerifiedSignature() *ProjectUpsert {
+	u.SetExcluded(project.FieldRequireVerifiedSignature)
 	return u
 }
 
@@ -826,6 +895,20 @@ func (u *ProjectUpsertOne) SetPreventVulnerable(v bool) *ProjectUpsertOne {
 func (u *ProjectUpsertOne) UpdatePreventVulnerable() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdatePreventVulnerable()
+	})
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (u *ProjectUpsertOne) SetRequireVerifiedSignature(v bool) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetRequireVerifiedSignature(v)
+	})
+}
+
+// UpdateRequireVerifiedSignature sets the "require_verified_signature" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateRequireVerifiedSignature() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateRequireVerifiedSignature()
 	})
 }
 
@@ -1204,6 +1287,20 @@ func (u *ProjectUpsertBulk) SetPreventVulnerable(v bool) *ProjectUpsertBulk {
 func (u *ProjectUpsertBulk) UpdatePreventVulnerable() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdatePreventVulnerable()
+	})
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (u *ProjectUpsertBulk) SetRequireVerifiedSignature(v bool) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetRequireVerifiedSignature(v)
+	})
+}
+
+// UpdateRequireVerifiedSignature sets the "require_verified_signature" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateRequireVerifiedSignature() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateRequireVerifiedSignature()
 	})
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
@@ -35,6 +36,7 @@ type ProjectQuery struct {
 	withWebhookPolicies      *WebhookPolicyQuery
 	withRobots               *RobotQuery
 	withProxyRegistry        *RegistryEndpointQuery
+	withTrustedKeys          *TrustedKeyQuery
 	withLabels               *LabelQuery
 	loadTotal                []func(context.Context, []*Project) error
 	modifiers                []func(*sql.Selector)
@@ -42,6 +44,7 @@ type ProjectQuery struct {
 	withNamedMembers         map[string]*MemberQuery
 	withNamedWebhookPolicies map[string]*WebhookPolicyQuery
 	withNamedRobots          map[string]*RobotQuery
+	withNamedTrustedKeys     map[string]*TrustedKeyQuery
 	withNamedLabels          map[string]*LabelQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -182,6 +185,28 @@ func (_q *ProjectQuery) QueryProxyRegistry() *RegistryEndpointQuery {
 			sqlgraph.From(project.Table, project.FieldID, selector),
 			sqlgraph.To(registryendpoint.Table, registryendpoint.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, project.ProxyRegistryTable, project.ProxyRegistryColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTrustedKeys chains the current query on the "trusted_keys" edge.
+func (_q *ProjectQuery) QueryTrustedKeys() *TrustedKeyQuery {
+	query := (&TrustedKeyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(trustedkey.Table, trustedkey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.TrustedKeysTable, project.TrustedKeysColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -408,6 +433,7 @@ func (_q *ProjectQuery) Clone() *ProjectQuery {
 		withWebhookPolicies: _q.withWebhookPolicies.Clone(),
 		withRobots:          _q.withRobots.Clone(),
 		withProxyRegistry:   _q.withProxyRegistry.Clone(),
+		withTrustedKeys:     _q.withTrustedKeys.Clone(),
 		withLabels:          _q.withLabels.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -468,6 +494,17 @@ func (_q *ProjectQuery) WithProxyRegistry(opts ...func(*RegistryEndpointQuery)) 
 		opt(query)
 	}
 	_q.withProxyRegistry = query
+	return _q
+}
+
+// WithTrustedKeys tells the query-builder to eager-load the nodes that are connected to
+// the "trusted_keys" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithTrustedKeys(opts ...func(*TrustedKeyQuery)) *ProjectQuery {
+	query := (&TrustedKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTrustedKeys = query
 	return _q
 }
 
@@ -560,12 +597,13 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 	var (
 		nodes       = []*Project{}
 		_spec       = _q.querySpec()
-		loadedTypes = [6]bool{
+		loadedTypes = [7]bool{
 			_q.withRepositories != nil,
 			_q.withMembers != nil,
 			_q.withWebhookPolicies != nil,
 			_q.withRobots != nil,
 			_q.withProxyRegistry != nil,
+			_q.withTrustedKeys != nil,
 			_q.withLabels != nil,
 		}
 	)
@@ -624,6 +662,13 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 			return nil, err
 		}
 	}
+	if query := _q.withTrustedKeys; query != nil {
+		if err := _q.loadTrustedKeys(ctx, query, nodes,
+			func(n *Project) { n.Edges.TrustedKeys = []*TrustedKey{} },
+			func(n *Project, e *TrustedKey) { n.Edges.TrustedKeys = append(n.Edges.TrustedKeys, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withLabels; query != nil {
 		if err := _q.loadLabels(ctx, query, nodes,
 			func(n *Project) { n.Edges.Labels = []*Label{} },
@@ -656,6 +701,13 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 		if err := _q.loadRobots(ctx, query, nodes,
 			func(n *Project) { n.appendNamedRobots(name) },
 			func(n *Project, e *Robot) { n.appendNamedRobots(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedTrustedKeys {
+		if err := _q.loadTrustedKeys(ctx, query, nodes,
+			func(n *Project) { n.appendNamedTrustedKeys(name) },
+			func(n *Project, e *TrustedKey) { n.appendNamedTrustedKeys(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -826,6 +878,39 @@ func (_q *ProjectQuery) loadProxyRegistry(ctx context.Context, query *RegistryEn
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadTrustedKeys(ctx context.Context, query *TrustedKeyQuery, nodes []*Project, init func(*Project), assign func(*Project, *TrustedKey)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(trustedkey.FieldProjectID)
+	}
+	query.Where(predicate.TrustedKey(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.TrustedKeysColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "project_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -1038,6 +1123,20 @@ func (_q *ProjectQuery) WithNamedRobots(name string, opts ...func(*RobotQuery)) 
 		_q.withNamedRobots = make(map[string]*RobotQuery)
 	}
 	_q.withNamedRobots[name] = query
+	return _q
+}
+
+// WithNamedTrustedKeys tells the query-builder to eager-load the nodes that are connected to the "trusted_keys"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithNamedTrustedKeys(name string, opts ...func(*TrustedKeyQuery)) *ProjectQuery {
+	query := (&TrustedKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedTrustedKeys == nil {
+		_q.withNamedTrustedKeys = make(map[string]*TrustedKeyQuery)
+	}
+	_q.withNamedTrustedKeys[name] = query
 	return _q
 }
 

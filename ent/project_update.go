@@ -19,6 +19,7 @@ import (
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/robot"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 )
 
@@ -74,6 +75,20 @@ func (_u *ProjectUpdate) SetPreventVulnerable(v bool) *ProjectUpdate {
 func (_u *ProjectUpdate) SetNillablePreventVulnerable(v *bool) *ProjectUpdate {
 	if v != nil {
 		_u.SetPreventVulnerable(*v)
+	}
+	return _u
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (_u *ProjectUpdate) SetRequireVerifiedSignature(v bool) *ProjectUpdate {
+	_u.mutation.SetRequireVerifiedSignature(v)
+	return _u
+}
+
+// SetNillableRequireVerifiedSignature sets the "require_verified_signature" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableRequireVerifiedSignature(v *bool) *ProjectUpdate {
+	if v != nil {
+		_u.SetRequireVerifiedSignature(*v)
 	}
 	return _u
 }
@@ -249,6 +264,21 @@ func (_u *ProjectUpdate) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdate {
 	return _u.SetProxyRegistryID(v.ID)
 }
 
+// AddTrustedKeyIDs adds the "trusted_keys" edge to the TrustedKey entity by IDs.
+func (_u *ProjectUpdate) AddTrustedKeyIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddTrustedKeyIDs(ids...)
+	return _u
+}
+
+// AddTrustedKeys adds the "trusted_keys" edges to the TrustedKey entity.
+func (_u *ProjectUpdate) AddTrustedKeys(v ...*TrustedKey) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTrustedKeyIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdate) AddLabelIDs(ids ...int) *ProjectUpdate {
 	_u.mutation.AddLabelIDs(ids...)
@@ -359,6 +389,27 @@ func (_u *ProjectUpdate) ClearProxyRegistry() *ProjectUpdate {
 	return _u
 }
 
+// ClearTrustedKeys clears all "trusted_keys" edges to the TrustedKey entity.
+func (_u *ProjectUpdate) ClearTrustedKeys() *ProjectUpdate {
+	_u.mutation.ClearTrustedKeys()
+	return _u
+}
+
+// RemoveTrustedKeyIDs removes the "trusted_keys" edge to TrustedKey entities by IDs.
+func (_u *ProjectUpdate) RemoveTrustedKeyIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveTrustedKeyIDs(ids...)
+	return _u
+}
+
+// RemoveTrustedKeys removes "trusted_keys" edges to TrustedKey entities.
+func (_u *ProjectUpdate) RemoveTrustedKeys(v ...*TrustedKey) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTrustedKeyIDs(ids...)
+}
+
 // ClearLabels clears all "labels" edges to the Label entity.
 func (_u *ProjectUpdate) ClearLabels() *ProjectUpdate {
 	_u.mutation.ClearLabels()
@@ -457,6 +508,9 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.PreventVulnerable(); ok {
 		_spec.SetField(project.FieldPreventVulnerable, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RequireVerifiedSignature(); ok {
+		_spec.SetField(project.FieldRequireVerifiedSignature, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.SeverityThreshold(); ok {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
@@ -699,6 +753,51 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.TrustedKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTrustedKeysIDs(); len(nodes) > 0 && !_u.mutation.TrustedKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TrustedKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.LabelsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -804,6 +903,20 @@ func (_u *ProjectUpdateOne) SetPreventVulnerable(v bool) *ProjectUpdateOne {
 func (_u *ProjectUpdateOne) SetNillablePreventVulnerable(v *bool) *ProjectUpdateOne {
 	if v != nil {
 		_u.SetPreventVulnerable(*v)
+	}
+	return _u
+}
+
+// SetRequireVerifiedSignature sets the "require_verified_signature" field.
+func (_u *ProjectUpdateOne) SetRequireVerifiedSignature(v bool) *ProjectUpdateOne {
+	_u.mutation.SetRequireVerifiedSignature(v)
+	return _u
+}
+
+// SetNillableRequireVerifiedSignature sets the "require_verified_signature" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableRequireVerifiedSignature(v *bool) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetRequireVerifiedSignature(*v)
 	}
 	return _u
 }
@@ -979,6 +1092,21 @@ func (_u *ProjectUpdateOne) SetProxyRegistry(v *RegistryEndpoint) *ProjectUpdate
 	return _u.SetProxyRegistryID(v.ID)
 }
 
+// AddTrustedKeyIDs adds the "trusted_keys" edge to the TrustedKey entity by IDs.
+func (_u *ProjectUpdateOne) AddTrustedKeyIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddTrustedKeyIDs(ids...)
+	return _u
+}
+
+// AddTrustedKeys adds the "trusted_keys" edges to the TrustedKey entity.
+func (_u *ProjectUpdateOne) AddTrustedKeys(v ...*TrustedKey) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTrustedKeyIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_u *ProjectUpdateOne) AddLabelIDs(ids ...int) *ProjectUpdateOne {
 	_u.mutation.AddLabelIDs(ids...)
@@ -1087,6 +1215,27 @@ func (_u *ProjectUpdateOne) RemoveRobots(v ...*Robot) *ProjectUpdateOne {
 func (_u *ProjectUpdateOne) ClearProxyRegistry() *ProjectUpdateOne {
 	_u.mutation.ClearProxyRegistry()
 	return _u
+}
+
+// ClearTrustedKeys clears all "trusted_keys" edges to the TrustedKey entity.
+func (_u *ProjectUpdateOne) ClearTrustedKeys() *ProjectUpdateOne {
+	_u.mutation.ClearTrustedKeys()
+	return _u
+}
+
+// RemoveTrustedKeyIDs removes the "trusted_keys" edge to TrustedKey entities by IDs.
+func (_u *ProjectUpdateOne) RemoveTrustedKeyIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveTrustedKeyIDs(ids...)
+	return _u
+}
+
+// RemoveTrustedKeys removes "trusted_keys" edges to TrustedKey entities.
+func (_u *ProjectUpdateOne) RemoveTrustedKeys(v ...*TrustedKey) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTrustedKeyIDs(ids...)
 }
 
 // ClearLabels clears all "labels" edges to the Label entity.
@@ -1217,6 +1366,9 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 	}
 	if value, ok := _u.mutation.PreventVulnerable(); ok {
 		_spec.SetField(project.FieldPreventVulnerable, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RequireVerifiedSignature(); ok {
+		_spec.SetField(project.FieldRequireVerifiedSignature, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.SeverityThreshold(); ok {
 		_spec.SetField(project.FieldSeverityThreshold, field.TypeEnum, value)
@@ -1452,6 +1604,51 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(registryendpoint.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TrustedKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTrustedKeysIDs(); len(nodes) > 0 && !_u.mutation.TrustedKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TrustedKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.TrustedKeysTable,
+			Columns: []string{project.TrustedKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

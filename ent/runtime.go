@@ -32,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
 	"github.com/berth-registry/berth/ent/tag"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
@@ -210,6 +211,22 @@ func init() {
 	artifactDescPullCount := artifactFields[8].Descriptor()
 	// artifact.DefaultPullCount holds the default value on creation for the pull_count field.
 	artifact.DefaultPullCount = artifactDescPullCount.Default.(int64)
+	// artifactDescAccessory is the schema descriptor for accessory field.
+	artifactDescAccessory := artifactFields[10].Descriptor()
+	// artifact.DefaultAccessory holds the default value on creation for the accessory field.
+	artifact.DefaultAccessory = artifactDescAccessory.Default.(bool)
+	// artifactDescSignatureKey is the schema descriptor for signature_key field.
+	artifactDescSignatureKey := artifactFields[12].Descriptor()
+	// artifact.DefaultSignatureKey holds the default value on creation for the signature_key field.
+	artifact.DefaultSignatureKey = artifactDescSignatureKey.Default.(string)
+	// artifact.SignatureKeyValidator is a validator for the "signature_key" field. It is called by the builders before save.
+	artifact.SignatureKeyValidator = artifactDescSignatureKey.Validators[0].(func(string) error)
+	// artifactDescSignatureReason is the schema descriptor for signature_reason field.
+	artifactDescSignatureReason := artifactFields[13].Descriptor()
+	// artifact.DefaultSignatureReason holds the default value on creation for the signature_reason field.
+	artifact.DefaultSignatureReason = artifactDescSignatureReason.Default.(string)
+	// artifact.SignatureReasonValidator is a validator for the "signature_reason" field. It is called by the builders before save.
+	artifact.SignatureReasonValidator = artifactDescSignatureReason.Validators[0].(func(string) error)
 	auditlogFields := schema.AuditLog{}.Fields()
 	_ = auditlogFields
 	// auditlogDescOccurredAt is the schema descriptor for occurred_at field.
@@ -558,14 +575,18 @@ func init() {
 	projectDescPreventVulnerable := projectFields[3].Descriptor()
 	// project.DefaultPreventVulnerable holds the default value on creation for the prevent_vulnerable field.
 	project.DefaultPreventVulnerable = projectDescPreventVulnerable.Default.(bool)
+	// projectDescRequireVerifiedSignature is the schema descriptor for require_verified_signature field.
+	projectDescRequireVerifiedSignature := projectFields[4].Descriptor()
+	// project.DefaultRequireVerifiedSignature holds the default value on creation for the require_verified_signature field.
+	project.DefaultRequireVerifiedSignature = projectDescRequireVerifiedSignature.Default.(bool)
 	// projectDescProxyNamespace is the schema descriptor for proxy_namespace field.
-	projectDescProxyNamespace := projectFields[8].Descriptor()
+	projectDescProxyNamespace := projectFields[9].Descriptor()
 	// project.DefaultProxyNamespace holds the default value on creation for the proxy_namespace field.
 	project.DefaultProxyNamespace = projectDescProxyNamespace.Default.(string)
 	// project.ProxyNamespaceValidator is a validator for the "proxy_namespace" field. It is called by the builders before save.
 	project.ProxyNamespaceValidator = projectDescProxyNamespace.Validators[0].(func(string) error)
 	// projectDescProxyFreshnessSeconds is the schema descriptor for proxy_freshness_seconds field.
-	projectDescProxyFreshnessSeconds := projectFields[9].Descriptor()
+	projectDescProxyFreshnessSeconds := projectFields[10].Descriptor()
 	// project.DefaultProxyFreshnessSeconds holds the default value on creation for the proxy_freshness_seconds field.
 	project.DefaultProxyFreshnessSeconds = projectDescProxyFreshnessSeconds.Default.(int)
 	// project.ProxyFreshnessSecondsValidator is a validator for the "proxy_freshness_seconds" field. It is called by the builders before save.
@@ -585,11 +606,11 @@ func init() {
 		}
 	}()
 	// projectDescCreatedAt is the schema descriptor for created_at field.
-	projectDescCreatedAt := projectFields[10].Descriptor()
+	projectDescCreatedAt := projectFields[11].Descriptor()
 	// project.DefaultCreatedAt holds the default value on creation for the created_at field.
 	project.DefaultCreatedAt = projectDescCreatedAt.Default.(func() time.Time)
 	// projectDescUpdatedAt is the schema descriptor for updated_at field.
-	projectDescUpdatedAt := projectFields[11].Descriptor()
+	projectDescUpdatedAt := projectFields[12].Descriptor()
 	// project.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
@@ -1108,6 +1129,40 @@ func init() {
 	tagDescPushTime := tagFields[1].Descriptor()
 	// tag.DefaultPushTime holds the default value on creation for the push_time field.
 	tag.DefaultPushTime = tagDescPushTime.Default.(func() time.Time)
+	trustedkeyFields := schema.TrustedKey{}.Fields()
+	_ = trustedkeyFields
+	// trustedkeyDescName is the schema descriptor for name field.
+	trustedkeyDescName := trustedkeyFields[0].Descriptor()
+	// trustedkey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	trustedkey.NameValidator = func() func(string) error {
+		validators := trustedkeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// trustedkeyDescFingerprint is the schema descriptor for fingerprint field.
+	trustedkeyDescFingerprint := trustedkeyFields[3].Descriptor()
+	// trustedkey.FingerprintValidator is a validator for the "fingerprint" field. It is called by the builders before save.
+	trustedkey.FingerprintValidator = trustedkeyDescFingerprint.Validators[0].(func(string) error)
+	// trustedkeyDescCreatedBy is the schema descriptor for created_by field.
+	trustedkeyDescCreatedBy := trustedkeyFields[5].Descriptor()
+	// trustedkey.DefaultCreatedBy holds the default value on creation for the created_by field.
+	trustedkey.DefaultCreatedBy = trustedkeyDescCreatedBy.Default.(string)
+	// trustedkey.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	trustedkey.CreatedByValidator = trustedkeyDescCreatedBy.Validators[0].(func(string) error)
+	// trustedkeyDescCreatedAt is the schema descriptor for created_at field.
+	trustedkeyDescCreatedAt := trustedkeyFields[6].Descriptor()
+	// trustedkey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	trustedkey.DefaultCreatedAt = trustedkeyDescCreatedAt.Default.(func() time.Time)
 	userFields := schema.User{}.Fields()
 	_ = userFields
 	// userDescUsername is the schema descriptor for username field.

@@ -68,6 +68,8 @@ type Tx struct {
 	Setting *SettingClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
+	// TrustedKey is the client for interacting with the TrustedKey builders.
+	TrustedKey *TrustedKeyClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Vulnerability is the client for interacting with the Vulnerability builders.
@@ -234,6 +236,7 @@ func (tx *Tx) init() {
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
+	tx.TrustedKey = NewTrustedKeyClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Vulnerability = NewVulnerabilityClient(tx.config)
 	tx.WebhookDelivery = NewWebhookDeliveryClient(tx.config)

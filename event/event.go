@@ -41,18 +41,24 @@ const (
 	ReplicationStarted   Type = "REPLICATION_STARTED"
 	ReplicationProgress  Type = "REPLICATION_PROGRESS"
 	ReplicationCompleted Type = "REPLICATION_COMPLETED"
+	// SignatureVerified: an artifact's signature status became VERIFIED (Digest is the artifact,
+	// Tag the key that verified it). SignatureFailed: it became UNVERIFIED (Tag is empty).
+	SignatureVerified Type = "SIGNATURE_VERIFIED"
+	SignatureFailed   Type = "SIGNATURE_FAILED"
 )
 
 // Types lists every event type.
 var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
 	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted,
-	ScanStarted, ScanCompleted, ScanFailed, ScanStopped, ReplicationStarted, ReplicationProgress, ReplicationCompleted}
+	ScanStarted, ScanCompleted, ScanFailed, ScanStopped, ReplicationStarted, ReplicationProgress, ReplicationCompleted,
+	SignatureVerified, SignatureFailed}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is
 // created and are deleted with it, so those types would never be delivered.
-var WebhookTypes = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted}
+var WebhookTypes = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
+	SignatureVerified, SignatureFailed}
 
 // ForWebhooks reports whether a project's webhook policy can receive events of type t.
 func (t Type) ForWebhooks() bool {

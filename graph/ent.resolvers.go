@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"entgo.io/contrib/entgql"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
@@ -20,6 +21,11 @@ func (r *artifactResolver) Annotations(ctx context.Context, obj *ent.Artifact) (
 		out[k] = v
 	}
 	return out, nil
+}
+
+// Artifacts is the resolver for the artifacts field.
+func (r *repositoryResolver) Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error) {
+	return r.Resolver.Artifacts.RepositoryArtifacts(ctx, obj, after, first, before, last, orderBy, where)
 }
 
 // Summary is the resolver for the summary field.
@@ -53,6 +59,9 @@ func (r *Resolver) CVEExport() generated.CVEExportResolver { return &cVEExportRe
 // Project returns generated.ProjectResolver implementation.
 func (r *Resolver) Project() generated.ProjectResolver { return &projectResolver{r} }
 
+// Repository returns generated.RepositoryResolver implementation.
+func (r *Resolver) Repository() generated.RepositoryResolver { return &repositoryResolver{r} }
+
 // ScanReport returns generated.ScanReportResolver implementation.
 func (r *Resolver) ScanReport() generated.ScanReportResolver { return &scanReportResolver{r} }
 
@@ -65,6 +74,7 @@ type (
 	artifactResolver        struct{ *Resolver }
 	cVEExportResolver       struct{ *Resolver }
 	projectResolver         struct{ *Resolver }
+	repositoryResolver      struct{ *Resolver }
 	scanReportResolver      struct{ *Resolver }
 	webhookDeliveryResolver struct{ *Resolver }
 )

@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -53,6 +54,7 @@ type Resolver struct {
 	Members    *member.Service
 	Artifacts  *artifact.Service
 	Labels     *label.Service
+	Signatures *signature.Service
 	Dispatcher *event.Dispatcher // kicked after recording an event
 	Webhooks   *webhook.Service
 	Log        *slog.Logger

@@ -278,8 +278,10 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, rt route, p *
 		r.app.ServeHTTP(retryAfterWriter{w}, req)
 	case rt.kind == routeManifest && req.Method == http.MethodPut:
 		r.app.ServeHTTP(retryAfterWriter{withSubjectHeader(w, req)}, req)
+	case rt.kind == routeManifest && req.Method == http.MethodDelete:
+		r.serveDelete(w, req, rt)
 	case rt.kind == routeManifest && req.Method == http.MethodGet:
-		if r.pullPolicyRefuses(w, req, rt, p, proj) {
+		if r.pullPolicyRefuses(w, req, rt, p, proj) || r.signaturePolicyRefuses(w, req, rt, p, proj) {
 			return
 		}
 		r.servePull(w, req, rt, p)

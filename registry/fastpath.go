@@ -38,6 +38,11 @@ type decision struct {
 	Principal *auth.Principal `json:"p"`
 	// PreventVulnerable: the project's pull policy needs the database on every pull.
 	PreventVulnerable bool `json:"v,omitempty"`
+	// RequireVerified: the project only lets VERIFIED artifacts be pulled; the status of each
+	// digest is a cached decision of its own (cachedSignatureAllows).
+	RequireVerified bool `json:"s,omitempty"`
+	// Project is the project's name, for the refusal's message.
+	Project string `json:"n,omitempty"`
 	// Until is when the Bearer token the decision was made for expires (zero: no token).
 	Until time.Time `json:"u,omitzero"`
 }
@@ -86,6 +91,10 @@ func (r *Registry) serveCachedManifest(w http.ResponseWriter, req *http.Request,
 	}
 	mediaType, payload, ok := bytes.Cut(b, []byte{'\n'})
 	if !ok || !accepts(req, string(mediaType)) {
+		return false, nil
+	}
+	if d.RequireVerified && req.Method == http.MethodGet && d.Principal.Kind != auth.KindScanner &&
+		!r.cachedSignatureAllows(ctx, d.Project, rt.name, dgst) {
 		return false, nil
 	}
 
@@ -193,7 +202,7 @@ func (r *Registry) decide(ctx context.Context, req *http.Request, rt route) (dec
 	if allowed != auth.Allowed {
 		return decision{}, errSlowPath
 	}
-	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable}
+	d := decision{Principal: p, PreventVulnerable: proj.PreventVulnerable, RequireVerified: proj.RequireVerifiedSignature, Project: proj.Name}
 	if claims != nil && claims.ExpiresAt != nil {
 		d.Until = claims.ExpiresAt.Time
 	}

@@ -33,8 +33,9 @@ import (
 // maxConfigSize is the largest image config the index keeps a copy of.
 const maxConfigSize = 256 << 10
 
-// cosignSignatureTag matches the tag cosign gives a signature: sha256-<hex>.sig.
-var cosignSignatureTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})\.sig$`)
+// cosignAccessoryTag matches the tags cosign gives a signature, an attestation and an SBOM:
+// sha256-<hex>.sig, .att and .sbom.
+var cosignAccessoryTag = regexp.MustCompile(`^(sha256)-([a-f0-9]{64})\.(sig|att|sbom)$`)
 
 // Indexer records in PostgreSQL what the registry stores: every manifest put, delete, tag and
 // untag, each in one transaction, after storage has accepted it. The event that reports the
@@ -141,11 +142,24 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 			return fmt.Errorf("link blobs and children: %w", err)
 		}
 
-		if _, err := tx.Accessory.Delete().Where(accessory.HasArtifactWith(artifact.ID(artifactID))).Exec(ctx); err != nil {
-			return fmt.Errorf("clear accessory links: %w", err)
-		}
+		// A manifest's subject is part of its content, so a push of the same digest names the
+		// same one; links made by cosign's tag scheme are kept (the same signature may be tagged
+		// for several subjects).
 		if doc.Subject != nil {
-			err := tx.Accessory.Create().SetType("subject").SetSubjectDigest(doc.Subject.Digest.String()).
+			if err := tx.Artifact.UpdateOneID(artifactID).SetAccessory(true).Exec(ctx); err != nil {
+				return fmt.Errorf("mark accessory: %w", err)
+			}
+		}
+		linked := false
+		if doc.Subject != nil {
+			linked, err = tx.Accessory.Query().Where(accessory.HasArtifactWith(artifact.ID(artifactID)),
+				accessory.SubjectDigest(doc.Subject.Digest.String())).Exist(ctx)
+			if err != nil {
+				return fmt.Errorf("look up accessory links: %w", err)
+			}
+		}
+		if doc.Subject != nil && !linked {
+			err := tx.Accessory.Create().SetType(manifest.AccessoryType(artifactType)).SetSubjectDigest(doc.Subject.Digest.String()).
 				SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
 			if err != nil {
 				return fmt.Errorf("link subject: %w", err)
@@ -219,8 +233,9 @@ func upsertBlobs(ctx context.Context, tx *ent.Tx, descs []v1.Descriptor, now tim
 	return ids, nil
 }
 
-// tagArtifact points a tag at an artifact, moving it if it pointed elsewhere. A cosign signature
-// tag also links the signature to the artifact it signs.
+// tagArtifact points a tag at an artifact, moving it if it pointed elsewhere. A cosign accessory
+// tag (signature, attestation, SBOM) also links the accessory to the artifact it describes, unless
+// its manifest's subject already did.
 func tagArtifact(ctx context.Context, tx *ent.Tx, repoID, artifactID int, name string, now time.Time) error {
 	err := tx.Tag.Create().SetRepositoryID(repoID).SetArtifactID(artifactID).SetName(name).SetPushTime(now).
 		OnConflictColumns(tag.FieldRepositoryID, tag.FieldName).
@@ -229,15 +244,18 @@ func tagArtifact(ctx context.Context, tx *ent.Tx, repoID, artifactID int, name s
 	if err != nil {
 		return fmt.Errorf("upsert tag %s: %w", name, err)
 	}
-	if sig := cosignSignatureTag.FindStringSubmatch(name); sig != nil {
-		exists, err := tx.Accessory.Query().Where(accessory.HasArtifactWith(artifact.ID(artifactID)), accessory.Type("signature.cosign")).Exist(ctx)
+	if sig := cosignAccessoryTag.FindStringSubmatch(name); sig != nil {
+		exists, err := tx.Accessory.Query().Where(accessory.HasArtifactWith(artifact.ID(artifactID)), accessory.SubjectDigest(sig[1]+":"+sig[2])).Exist(ctx)
 		if err != nil || exists {
 			return err
 		}
-		err = tx.Accessory.Create().SetType("signature.cosign").SetSubjectDigest(sig[1] + ":" + sig[2]).
+		err = tx.Accessory.Create().SetType(manifest.CosignTagAccessory(sig[3])).SetSubjectDigest(sig[1] + ":" + sig[2]).
 			SetRepositoryID(repoID).SetArtifactID(artifactID).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("link signature: %w", err)
+		}
+		if err := tx.Artifact.UpdateOneID(artifactID).SetAccessory(true).Exec(ctx); err != nil {
+			return fmt.Errorf("mark accessory: %w", err)
 		}
 	}
 	return nil

@@ -34,6 +34,9 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/cache"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/accessory"
+	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/repository"
 )
 
 // middlewareName is the name Berth's namespace middleware is registered under in Distribution.
@@ -309,6 +312,46 @@ func (r *Registry) Untag(ctx context.Context, repo, tag string) error {
 // DeleteArtifact deletes a manifest and every tag that points at it, as DELETE
 // /v2/<repo>/manifests/<digest> does.
 func (r *Registry) DeleteArtifact(ctx context.Context, repo string, dgst digest.Digest) error {
+	// Accessories (signatures, attestations, SBOMs, referrers) go with their subject, first: a
+	// crash half-way leaves the subject, whose delete can be asked again.
+	if err := r.deleteAccessories(ctx, repo, dgst, 0); err != nil {
+		return err
+	}
+	return r.deleteOne(ctx, repo, dgst)
+}
+
+// maxAccessoryDepth bounds the chain of accessories of accessories deleted with a subject (a
+// signature of an SBOM of an image is depth 2).
+const maxAccessoryDepth = 4
+
+// deleteAccessories deletes the accessories of repo@dgst, and theirs, through the index.
+func (r *Registry) deleteAccessories(ctx context.Context, repo string, dgst digest.Digest, depth int) error {
+	if depth >= maxAccessoryDepth {
+		return nil
+	}
+	digests, err := r.db.Artifact.Query().
+		Where(artifact.HasRepositoryWith(repository.Name(repo)),
+			artifact.HasAccessoryLinksWith(accessory.SubjectDigest(dgst.String()))).
+		Select(artifact.FieldDigest).Strings(ctx)
+	if err != nil {
+		return fmt.Errorf("find accessories of %s@%s: %w", repo, dgst, err)
+	}
+	for _, d := range digests {
+		if d == dgst.String() {
+			continue
+		}
+		if err := r.deleteAccessories(ctx, repo, digest.Digest(d), depth+1); err != nil {
+			return err
+		}
+		if err := r.deleteOne(ctx, repo, digest.Digest(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteOne deletes one manifest and the tags that point at it.
+func (r *Registry) deleteOne(ctx context.Context, repo string, dgst digest.Digest) error {
 	rep, err := r.repository(ctx, repo)
 	if err != nil {
 		return err

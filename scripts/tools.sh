@@ -17,6 +17,9 @@ go_tool() { # name module@version
 }
 go_tool crane github.com/google/go-containerregistry/cmd/crane@v0.22.1
 go_tool oras oras.land/oras/cmd/oras@v1.3.6
+# cosign signs images in the signature tests (offline: keys from files, no transparency log). A
+# large build (several CPU minutes); built once and reused.
+go_tool cosign github.com/sigstore/cosign/v2/cmd/cosign@v2.6.5
 # Distribution's own registry, same version as go.mod: the baseline of `make bench-pull`.
 go_tool registry github.com/distribution/distribution/v3/cmd/registry@v3.1.2
 go_tool conformance github.com/opencontainers/distribution-spec/conformance@v0.0.0-20260831232431-97274622c111

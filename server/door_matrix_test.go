@@ -511,6 +511,9 @@ var projectProbes = map[auth.Action][]doorProbe{
 			return gqlAnswer(c, res)
 		}},
 	},
+	auth.ActionManageTrustPolicy: {
+		gqlProbe(`mutation($p: ID!) { reverifySignatures(projectID: $p) }`, projectVars),
+	},
 }
 
 // systemProbes asks, for every system action, the doors that expose it.
@@ -615,6 +618,7 @@ var systemProbes = map[auth.Action][]doorProbe{
 			return gqlAnswer(c, res)
 		}},
 	},
+	auth.ActionManageTrustPolicy: {gqlProbe(`mutation { reverifySignatures }`, noVars)},
 	auth.ActionReadRobots: {
 		gqlProbe(`{ robots { id } }`, noVars),
 		restProbe(http.MethodGet, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/robots" }, ""),

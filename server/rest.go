@@ -68,5 +68,6 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.robotRoutes()
 	h.addScanRoutes()
 	h.replicationRoutes()
+	h.accessoryRoutes()
 	return h
 }

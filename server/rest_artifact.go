@@ -358,9 +358,7 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 				if l.Edges.Artifact == nil {
 					continue
 				}
-				acc = append(acc, map[string]any{"id": l.ID, "artifact_id": l.Edges.Artifact.ID, "subject_artifact_id": a.ID,
-					"size": l.Edges.Artifact.Size, "digest": l.Edges.Artifact.Digest, "type": l.Type, "icon": "",
-					"creation_time": l.Edges.Artifact.PushTime})
+				acc = append(acc, toHarborAccessory(a, l))
 			}
 			m["accessories"] = acc
 		}

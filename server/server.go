@@ -37,6 +37,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
@@ -218,6 +219,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
+	s.dispatch.AddConsumer(signature.NewPushConsumer(s.jobs)) // verify pushed signatures (and subjects)
 	sealer, err := cfg.Sealer()
 	if err != nil {
 		return nil, err
@@ -246,7 +248,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
-		Endpoints:       endpoints, Replication: replications}
+		Endpoints:       endpoints, Replication: replications,
+		Signatures: signature.NewService(db, s.auth, projects, s.audit, s.jobs)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

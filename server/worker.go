@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/export"
@@ -141,6 +142,11 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 	}
 	// The jobs' endpoint service only builds clients: it authorizes no caller.
 	deps.Replication = replication.NewWorker(pool, db, reg, endpoint.New(db, nil, nil, policy, sealer), log, kick)
+	content, err := registry.NewContent(ctx, reg.Driver())
+	if err != nil {
+		return worker.Deps{}, err
+	}
+	deps.Signatures = signature.NewVerifier(db, content, log, kick)
 	if err := addScanDeps(ctx, cfg, reg, &deps); err != nil {
 		return worker.Deps{}, err
 	}

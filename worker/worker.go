@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -75,6 +76,8 @@ type Deps struct {
 	// Middleware wraps every job this process inserts and works, ahead of Berth's own (tracing:
 	// a job's span links to the request that queued it); nil entries are skipped.
 	Middleware []rivertype.Middleware
+	// Signatures verifies signatures against trusted keys (nil: this process does not).
+	Signatures *signature.Verifier
 	// Metrics counts the jobs this process works (nil: not counted).
 	Metrics *JobMetrics
 	// ProxyCacheTTL: artifacts of proxy-cache projects not pulled for this long are deleted
@@ -136,6 +139,10 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		river.AddWorker(workers, scan.NewWorker(deps.DB, deps.Content, deps.Advisories, deps.Adapter, deps.Kick, deps.Log, deps.ScanUnpack))
 		river.AddWorker(workers, scan.NewAllWorker(scan.NewService(deps.Pool, deps.DB)))
+		if deps.Signatures != nil {
+			river.AddWorker(workers, signature.NewVerifyWorker(deps.Signatures))
+			river.AddWorker(workers, signature.NewReverifyWorker(deps.Signatures))
+		}
 		proxyTTL := deps.ProxyCacheTTL
 		if proxyTTL == 0 {
 			proxyTTL = DefaultProxyCacheTTL

@@ -3,6 +3,9 @@
 package artifact
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -34,6 +37,14 @@ const (
 	FieldPullCount = "pull_count"
 	// FieldRepositoryID holds the string denoting the repository_id field in the database.
 	FieldRepositoryID = "repository_id"
+	// FieldAccessory holds the string denoting the accessory field in the database.
+	FieldAccessory = "accessory"
+	// FieldSignatureStatus holds the string denoting the signature_status field in the database.
+	FieldSignatureStatus = "signature_status"
+	// FieldSignatureKey holds the string denoting the signature_key field in the database.
+	FieldSignatureKey = "signature_key"
+	// FieldSignatureReason holds the string denoting the signature_reason field in the database.
+	FieldSignatureReason = "signature_reason"
 	// EdgeRepository holds the string denoting the repository edge name in mutations.
 	EdgeRepository = "repository"
 	// EdgeTags holds the string denoting the tags edge name in mutations.
@@ -118,6 +129,10 @@ var Columns = []string{
 	FieldPullTime,
 	FieldPullCount,
 	FieldRepositoryID,
+	FieldAccessory,
+	FieldSignatureStatus,
+	FieldSignatureKey,
+	FieldSignatureReason,
 }
 
 var (
@@ -162,7 +177,44 @@ var (
 	DefaultPushTime func() time.Time
 	// DefaultPullCount holds the default value on creation for the "pull_count" field.
 	DefaultPullCount int64
+	// DefaultAccessory holds the default value on creation for the "accessory" field.
+	DefaultAccessory bool
+	// DefaultSignatureKey holds the default value on creation for the "signature_key" field.
+	DefaultSignatureKey string
+	// SignatureKeyValidator is a validator for the "signature_key" field. It is called by the builders before save.
+	SignatureKeyValidator func(string) error
+	// DefaultSignatureReason holds the default value on creation for the "signature_reason" field.
+	DefaultSignatureReason string
+	// SignatureReasonValidator is a validator for the "signature_reason" field. It is called by the builders before save.
+	SignatureReasonValidator func(string) error
 )
+
+// SignatureStatus defines the type for the "signature_status" enum field.
+type SignatureStatus string
+
+// SignatureStatusUnsigned is the default value of the SignatureStatus enum.
+const DefaultSignatureStatus = SignatureStatusUnsigned
+
+// SignatureStatus values.
+const (
+	SignatureStatusUnsigned   SignatureStatus = "UNSIGNED"
+	SignatureStatusVerified   SignatureStatus = "VERIFIED"
+	SignatureStatusUnverified SignatureStatus = "UNVERIFIED"
+)
+
+func (ss SignatureStatus) String() string {
+	return string(ss)
+}
+
+// SignatureStatusValidator is a validator for the "signature_status" field enum values. It is called by the builders before save.
+func SignatureStatusValidator(ss SignatureStatus) error {
+	switch ss {
+	case SignatureStatusUnsigned, SignatureStatusVerified, SignatureStatusUnverified:
+		return nil
+	default:
+		return fmt.Errorf("artifact: invalid enum value for signature_status field: %q", ss)
+	}
+}
 
 // OrderOption defines the ordering options for the Artifact queries.
 type OrderOption func(*sql.Selector)
@@ -215,6 +267,26 @@ func ByPullCount(opts ...sql.OrderTermOption) OrderOption {
 // ByRepositoryID orders the results by the repository_id field.
 func ByRepositoryID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRepositoryID, opts...).ToFunc()
+}
+
+// ByAccessory orders the results by the accessory field.
+func ByAccessory(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccessory, opts...).ToFunc()
+}
+
+// BySignatureStatus orders the results by the signature_status field.
+func BySignatureStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignatureStatus, opts...).ToFunc()
+}
+
+// BySignatureKey orders the results by the signature_key field.
+func BySignatureKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignatureKey, opts...).ToFunc()
+}
+
+// BySignatureReason orders the results by the signature_reason field.
+func BySignatureReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSignatureReason, opts...).ToFunc()
 }
 
 // ByRepositoryField orders the results by repository field.
@@ -397,4 +469,22 @@ func newArtifactBlobsStep() *sqlgraph.Step {
 		sqlgraph.To(ArtifactBlobsInverseTable, ArtifactBlobsColumn),
 		sqlgraph.Edge(sqlgraph.O2M, true, ArtifactBlobsTable, ArtifactBlobsColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e SignatureStatus) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *SignatureStatus) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = SignatureStatus(str)
+	if err := SignatureStatusValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid SignatureStatus", str)
+	}
+	return nil
 }

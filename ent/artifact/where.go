@@ -100,6 +100,21 @@ func RepositoryID(v int) predicate.Artifact {
 	return predicate.Artifact(sql.FieldEQ(FieldRepositoryID, v))
 }
 
+// Accessory applies equality check predicate on the "accessory" field. It's identical to AccessoryEQ.
+func Accessory(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldAccessory, v))
+}
+
+// SignatureKey applies equality check predicate on the "signature_key" field. It's identical to SignatureKeyEQ.
+func SignatureKey(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldSignatureKey, v))
+}
+
+// SignatureReason applies equality check predicate on the "signature_reason" field. It's identical to SignatureReasonEQ.
+func SignatureReason(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldSignatureReason, v))
+}
+
 // DigestEQ applies the EQ predicate on the "digest" field.
 func DigestEQ(v string) predicate.Artifact {
 	return predicate.Artifact(sql.FieldEQ(FieldDigest, v))
@@ -558,6 +573,166 @@ func RepositoryIDIn(vs ...int) predicate.Artifact {
 // RepositoryIDNotIn applies the NotIn predicate on the "repository_id" field.
 func RepositoryIDNotIn(vs ...int) predicate.Artifact {
 	return predicate.Artifact(sql.FieldNotIn(FieldRepositoryID, vs...))
+}
+
+// AccessoryEQ applies the EQ predicate on the "accessory" field.
+func AccessoryEQ(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldAccessory, v))
+}
+
+// AccessoryNEQ applies the NEQ predicate on the "accessory" field.
+func AccessoryNEQ(v bool) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNEQ(FieldAccessory, v))
+}
+
+// SignatureStatusEQ applies the EQ predicate on the "signature_status" field.
+func SignatureStatusEQ(v SignatureStatus) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldSignatureStatus, v))
+}
+
+// SignatureStatusNEQ applies the NEQ predicate on the "signature_status" field.
+func SignatureStatusNEQ(v SignatureStatus) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNEQ(FieldSignatureStatus, v))
+}
+
+// SignatureStatusIn applies the In predicate on the "signature_status" field.
+func SignatureStatusIn(vs ...SignatureStatus) predicate.Artifact {
+	return predicate.Artifact(sql.FieldIn(FieldSignatureStatus, vs...))
+}
+
+// SignatureStatusNotIn applies the NotIn predicate on the "signature_status" field.
+func SignatureStatusNotIn(vs ...SignatureStatus) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNotIn(FieldSignatureStatus, vs...))
+}
+
+// SignatureKeyEQ applies the EQ predicate on the "signature_key" field.
+func SignatureKeyEQ(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldSignatureKey, v))
+}
+
+// SignatureKeyNEQ applies the NEQ predicate on the "signature_key" field.
+func SignatureKeyNEQ(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNEQ(FieldSignatureKey, v))
+}
+
+// SignatureKeyIn applies the In predicate on the "signature_key" field.
+func SignatureKeyIn(vs ...string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldIn(FieldSignatureKey, vs...))
+}
+
+// SignatureKeyNotIn applies the NotIn predicate on the "signature_key" field.
+func SignatureKeyNotIn(vs ...string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNotIn(FieldSignatureKey, vs...))
+}
+
+// SignatureKeyGT applies the GT predicate on the "signature_key" field.
+func SignatureKeyGT(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldGT(FieldSignatureKey, v))
+}
+
+// SignatureKeyGTE applies the GTE predicate on the "signature_key" field.
+func SignatureKeyGTE(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldGTE(FieldSignatureKey, v))
+}
+
+// SignatureKeyLT applies the LT predicate on the "signature_key" field.
+func SignatureKeyLT(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldLT(FieldSignatureKey, v))
+}
+
+// SignatureKeyLTE applies the LTE predicate on the "signature_key" field.
+func SignatureKeyLTE(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldLTE(FieldSignatureKey, v))
+}
+
+// SignatureKeyContains applies the Contains predicate on the "signature_key" field.
+func SignatureKeyContains(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldContains(FieldSignatureKey, v))
+}
+
+// SignatureKeyHasPrefix applies the HasPrefix predicate on the "signature_key" field.
+func SignatureKeyHasPrefix(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldHasPrefix(FieldSignatureKey, v))
+}
+
+// SignatureKeyHasSuffix applies the HasSuffix predicate on the "signature_key" field.
+func SignatureKeyHasSuffix(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldHasSuffix(FieldSignatureKey, v))
+}
+
+// SignatureKeyEqualFold applies the EqualFold predicate on the "signature_key" field.
+func SignatureKeyEqualFold(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEqualFold(FieldSignatureKey, v))
+}
+
+// SignatureKeyContainsFold applies the ContainsFold predicate on the "signature_key" field.
+func SignatureKeyContainsFold(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldContainsFold(FieldSignatureKey, v))
+}
+
+// SignatureReasonEQ applies the EQ predicate on the "signature_reason" field.
+func SignatureReasonEQ(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEQ(FieldSignatureReason, v))
+}
+
+// SignatureReasonNEQ applies the NEQ predicate on the "signature_reason" field.
+func SignatureReasonNEQ(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNEQ(FieldSignatureReason, v))
+}
+
+// SignatureReasonIn applies the In predicate on the "signature_reason" field.
+func SignatureReasonIn(vs ...string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldIn(FieldSignatureReason, vs...))
+}
+
+// SignatureReasonNotIn applies the NotIn predicate on the "signature_reason" field.
+func SignatureReasonNotIn(vs ...string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldNotIn(FieldSignatureReason, vs...))
+}
+
+// SignatureReasonGT applies the GT predicate on the "signature_reason" field.
+func SignatureReasonGT(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldGT(FieldSignatureReason, v))
+}
+
+// SignatureReasonGTE applies the GTE predicate on the "signature_reason" field.
+func SignatureReasonGTE(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldGTE(FieldSignatureReason, v))
+}
+
+// SignatureReasonLT applies the LT predicate on the "signature_reason" field.
+func SignatureReasonLT(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldLT(FieldSignatureReason, v))
+}
+
+// SignatureReasonLTE applies the LTE predicate on the "signature_reason" field.
+func SignatureReasonLTE(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldLTE(FieldSignatureReason, v))
+}
+
+// SignatureReasonContains applies the Contains predicate on the "signature_reason" field.
+func SignatureReasonContains(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldContains(FieldSignatureReason, v))
+}
+
+// SignatureReasonHasPrefix applies the HasPrefix predicate on the "signature_reason" field.
+func SignatureReasonHasPrefix(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldHasPrefix(FieldSignatureReason, v))
+}
+
+// SignatureReasonHasSuffix applies the HasSuffix predicate on the "signature_reason" field.
+func SignatureReasonHasSuffix(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldHasSuffix(FieldSignatureReason, v))
+}
+
+// SignatureReasonEqualFold applies the EqualFold predicate on the "signature_reason" field.
+func SignatureReasonEqualFold(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldEqualFold(FieldSignatureReason, v))
+}
+
+// SignatureReasonContainsFold applies the ContainsFold predicate on the "signature_reason" field.
+func SignatureReasonContainsFold(v string) predicate.Artifact {
+	return predicate.Artifact(sql.FieldContainsFold(FieldSignatureReason, v))
 }
 
 // HasRepository applies the HasEdge predicate on the "repository" edge.

@@ -147,6 +147,10 @@ var (
 		{Name: "push_time", Type: field.TypeTime},
 		{Name: "pull_time", Type: field.TypeTime, Nullable: true},
 		{Name: "pull_count", Type: field.TypeInt64, Default: 0},
+		{Name: "accessory", Type: field.TypeBool, Default: false},
+		{Name: "signature_status", Type: field.TypeEnum, Enums: []string{"UNSIGNED", "VERIFIED", "UNVERIFIED"}, Default: "UNSIGNED"},
+		{Name: "signature_key", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "signature_reason", Type: field.TypeString, Size: 512, Default: ""},
 		{Name: "repository_id", Type: field.TypeInt},
 	}
 	// ArtifactsTable holds the schema information for the "artifacts" table.
@@ -157,7 +161,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "artifacts_repositories_artifacts",
-				Columns:    []*schema.Column{ArtifactsColumns[10]},
+				Columns:    []*schema.Column{ArtifactsColumns[14]},
 				RefColumns: []*schema.Column{RepositoriesColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -166,7 +170,7 @@ var (
 			{
 				Name:    "artifact_repository_id_digest",
 				Unique:  true,
-				Columns: []*schema.Column{ArtifactsColumns[10], ArtifactsColumns[1]},
+				Columns: []*schema.Column{ArtifactsColumns[14], ArtifactsColumns[1]},
 			},
 			{
 				Name:    "artifact_digest",
@@ -176,7 +180,7 @@ var (
 			{
 				Name:    "artifact_repository_id_push_time",
 				Unique:  false,
-				Columns: []*schema.Column{ArtifactsColumns[10], ArtifactsColumns[7]},
+				Columns: []*schema.Column{ArtifactsColumns[14], ArtifactsColumns[7]},
 			},
 		},
 	}
@@ -499,6 +503,7 @@ var (
 		{Name: "public", Type: field.TypeBool, Default: false},
 		{Name: "auto_scan", Type: field.TypeBool, Default: false},
 		{Name: "prevent_vulnerable", Type: field.TypeBool, Default: false},
+		{Name: "require_verified_signature", Type: field.TypeBool, Default: false},
 		{Name: "severity_threshold", Type: field.TypeEnum, Enums: []string{"LOW", "MEDIUM", "HIGH", "CRITICAL"}, Default: "CRITICAL"},
 		{Name: "cve_allowlist", Type: field.TypeJSON, Nullable: true},
 		{Name: "scanner_id", Type: field.TypeInt, Nullable: true},
@@ -516,7 +521,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "projects_registry_endpoints_proxy_projects",
-				Columns:    []*schema.Column{ProjectsColumns[12]},
+				Columns:    []*schema.Column{ProjectsColumns[13]},
 				RefColumns: []*schema.Column{RegistryEndpointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -934,6 +939,38 @@ var (
 			},
 		},
 	}
+	// TrustedKeysColumns holds the columns for the "trusted_keys" table.
+	TrustedKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"PUBLIC_KEY", "CERTIFICATE"}},
+		{Name: "pem", Type: field.TypeString, Size: 2147483647},
+		{Name: "fingerprint", Type: field.TypeString, Size: 71},
+		{Name: "created_by", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "project_id", Type: field.TypeInt, Nullable: true},
+	}
+	// TrustedKeysTable holds the schema information for the "trusted_keys" table.
+	TrustedKeysTable = &schema.Table{
+		Name:       "trusted_keys",
+		Columns:    TrustedKeysColumns,
+		PrimaryKey: []*schema.Column{TrustedKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "trusted_keys_projects_trusted_keys",
+				Columns:    []*schema.Column{TrustedKeysColumns[7]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "trustedkey_project_id_fingerprint",
+				Unique:  true,
+				Columns: []*schema.Column{TrustedKeysColumns[7], TrustedKeysColumns[4]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1175,6 +1212,7 @@ var (
 		SessionsTable,
 		SettingsTable,
 		TagsTable,
+		TrustedKeysTable,
 		UsersTable,
 		VulnerabilitiesTable,
 		WebhookDeliveriesTable,
@@ -1206,6 +1244,7 @@ func init() {
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	TagsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	TagsTable.ForeignKeys[1].RefTable = RepositoriesTable
+	TrustedKeysTable.ForeignKeys[0].RefTable = ProjectsTable
 	WebhookDeliveriesTable.ForeignKeys[0].RefTable = WebhookPoliciesTable
 	WebhookPoliciesTable.ForeignKeys[0].RefTable = ProjectsTable
 	ArtifactLabelsTable.ForeignKeys[0].RefTable = ArtifactsTable

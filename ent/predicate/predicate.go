@@ -87,6 +87,9 @@ type Setting func(*sql.Selector)
 // Tag is the predicate function for tag builders.
 type Tag func(*sql.Selector)
 
+// TrustedKey is the predicate function for trustedkey builders.
+type TrustedKey func(*sql.Selector)
+
 // User is the predicate function for user builders.
 type User func(*sql.Selector)
 

@@ -25,6 +25,8 @@ const (
 	FieldAutoScan = "auto_scan"
 	// FieldPreventVulnerable holds the string denoting the prevent_vulnerable field in the database.
 	FieldPreventVulnerable = "prevent_vulnerable"
+	// FieldRequireVerifiedSignature holds the string denoting the require_verified_signature field in the database.
+	FieldRequireVerifiedSignature = "require_verified_signature"
 	// FieldSeverityThreshold holds the string denoting the severity_threshold field in the database.
 	FieldSeverityThreshold = "severity_threshold"
 	// FieldCveAllowlist holds the string denoting the cve_allowlist field in the database.
@@ -51,6 +53,8 @@ const (
 	EdgeRobots = "robots"
 	// EdgeProxyRegistry holds the string denoting the proxy_registry edge name in mutations.
 	EdgeProxyRegistry = "proxy_registry"
+	// EdgeTrustedKeys holds the string denoting the trusted_keys edge name in mutations.
+	EdgeTrustedKeys = "trusted_keys"
 	// EdgeLabels holds the string denoting the labels edge name in mutations.
 	EdgeLabels = "labels"
 	// Table holds the table name of the project in the database.
@@ -90,6 +94,13 @@ const (
 	ProxyRegistryInverseTable = "registry_endpoints"
 	// ProxyRegistryColumn is the table column denoting the proxy_registry relation/edge.
 	ProxyRegistryColumn = "proxy_registry_id"
+	// TrustedKeysTable is the table that holds the trusted_keys relation/edge.
+	TrustedKeysTable = "trusted_keys"
+	// TrustedKeysInverseTable is the table name for the TrustedKey entity.
+	// It exists in this package in order to avoid circular dependency with the "trustedkey" package.
+	TrustedKeysInverseTable = "trusted_keys"
+	// TrustedKeysColumn is the table column denoting the trusted_keys relation/edge.
+	TrustedKeysColumn = "project_id"
 	// LabelsTable is the table that holds the labels relation/edge.
 	LabelsTable = "labels"
 	// LabelsInverseTable is the table name for the Label entity.
@@ -106,6 +117,7 @@ var Columns = []string{
 	FieldPublic,
 	FieldAutoScan,
 	FieldPreventVulnerable,
+	FieldRequireVerifiedSignature,
 	FieldSeverityThreshold,
 	FieldCveAllowlist,
 	FieldScannerID,
@@ -135,6 +147,8 @@ var (
 	DefaultAutoScan bool
 	// DefaultPreventVulnerable holds the default value on creation for the "prevent_vulnerable" field.
 	DefaultPreventVulnerable bool
+	// DefaultRequireVerifiedSignature holds the default value on creation for the "require_verified_signature" field.
+	DefaultRequireVerifiedSignature bool
 	// DefaultProxyNamespace holds the default value on creation for the "proxy_namespace" field.
 	DefaultProxyNamespace string
 	// ProxyNamespaceValidator is a validator for the "proxy_namespace" field. It is called by the builders before save.
@@ -205,6 +219,11 @@ func ByAutoScan(opts ...sql.OrderTermOption) OrderOption {
 // ByPreventVulnerable orders the results by the prevent_vulnerable field.
 func ByPreventVulnerable(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPreventVulnerable, opts...).ToFunc()
+}
+
+// ByRequireVerifiedSignature orders the results by the require_verified_signature field.
+func ByRequireVerifiedSignature(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequireVerifiedSignature, opts...).ToFunc()
 }
 
 // BySeverityThreshold orders the results by the severity_threshold field.
@@ -305,6 +324,20 @@ func ByProxyRegistryField(field string, opts ...sql.OrderTermOption) OrderOption
 	}
 }
 
+// ByTrustedKeysCount orders the results by trusted_keys count.
+func ByTrustedKeysCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newTrustedKeysStep(), opts...)
+	}
+}
+
+// ByTrustedKeys orders the results by trusted_keys terms.
+func ByTrustedKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTrustedKeysStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByLabelsCount orders the results by labels count.
 func ByLabelsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -351,6 +384,13 @@ func newProxyRegistryStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ProxyRegistryInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, ProxyRegistryTable, ProxyRegistryColumn),
+	)
+}
+func newTrustedKeysStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TrustedKeysInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, TrustedKeysTable, TrustedKeysColumn),
 	)
 }
 func newLabelsStep() *sqlgraph.Step {

@@ -75,6 +75,11 @@ func PreventVulnerable(v bool) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldPreventVulnerable, v))
 }
 
+// RequireVerifiedSignature applies equality check predicate on the "require_verified_signature" field. It's identical to RequireVerifiedSignatureEQ.
+func RequireVerifiedSignature(v bool) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldRequireVerifiedSignature, v))
+}
+
 // ScannerID applies equality check predicate on the "scanner_id" field. It's identical to ScannerIDEQ.
 func ScannerID(v int) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldScannerID, v))
@@ -198,6 +203,16 @@ func PreventVulnerableEQ(v bool) predicate.Project {
 // PreventVulnerableNEQ applies the NEQ predicate on the "prevent_vulnerable" field.
 func PreventVulnerableNEQ(v bool) predicate.Project {
 	return predicate.Project(sql.FieldNEQ(FieldPreventVulnerable, v))
+}
+
+// RequireVerifiedSignatureEQ applies the EQ predicate on the "require_verified_signature" field.
+func RequireVerifiedSignatureEQ(v bool) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldRequireVerifiedSignature, v))
+}
+
+// RequireVerifiedSignatureNEQ applies the NEQ predicate on the "require_verified_signature" field.
+func RequireVerifiedSignatureNEQ(v bool) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldRequireVerifiedSignature, v))
 }
 
 // SeverityThresholdEQ applies the EQ predicate on the "severity_threshold" field.
@@ -602,6 +617,29 @@ func HasProxyRegistry() predicate.Project {
 func HasProxyRegistryWith(preds ...predicate.RegistryEndpoint) predicate.Project {
 	return predicate.Project(func(s *sql.Selector) {
 		step := newProxyRegistryStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTrustedKeys applies the HasEdge predicate on the "trusted_keys" edge.
+func HasTrustedKeys() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, TrustedKeysTable, TrustedKeysColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTrustedKeysWith applies the HasEdge predicate on the "trusted_keys" edge with a given conditions (other predicates).
+func HasTrustedKeysWith(preds ...predicate.TrustedKey) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newTrustedKeysStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -18,7 +18,7 @@ type Accessory struct {
 // Fields of the Accessory.
 func (Accessory) Fields() []ent.Field {
 	return []ent.Field{
-		field.String("type").MaxLen(64).Comment(`"signature.cosign" or "subject".`),
+		field.String("type").MaxLen(64).Comment(`Harbor's accessory types: "signature.cosign", "signature.notation", "attestation.cosign", "sbom.harbor", or "subject.accessory" for any other referrer.`),
 		field.String("subject_digest").MaxLen(255),
 		field.Int("repository_id"),
 	}

@@ -35,6 +35,14 @@ func (Artifact) Fields() []ent.Field {
 			Annotations(entgql.OrderField("PULL_TIME")),
 		field.Int64("pull_count").Default(0),
 		field.Int("repository_id"),
+		field.Bool("accessory").Default(false).
+			Comment("Set when the artifact is an accessory of another (a signature, attestation, SBOM or other referrer): lists, counts and exports leave accessories out unless asked."),
+		field.Enum("signature_status").NamedValues("Unsigned", "UNSIGNED", "Verified", "VERIFIED", "Unverified", "UNVERIFIED").
+			Default("UNSIGNED").Comment("What verifying the signatures that refer to this artifact against the trusted keys found."),
+		field.String("signature_key").Default("").MaxLen(64).
+			Comment("VERIFIED: the name of the trusted key (or certificate) that verified a signature."),
+		field.String("signature_reason").Default("").MaxLen(512).
+			Comment("UNVERIFIED: why no signature verified."),
 	}
 }
 

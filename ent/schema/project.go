@@ -25,6 +25,8 @@ func (Project) Fields() []ent.Field {
 		field.Bool("public").Default(false).Comment("Anyone, even anonymous, may pull."),
 		field.Bool("auto_scan").Default(false).Comment("Scan every artifact when it is pushed."),
 		field.Bool("prevent_vulnerable").Default(false).Comment("Refuse pulls of artifacts at or above severity_threshold."),
+		field.Bool("require_verified_signature").Default(false).
+			Comment("Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable)."),
 		field.Enum("severity_threshold").
 			NamedValues("Low", "LOW", "Medium", "MEDIUM", "High", "HIGH", "Critical", "CRITICAL").
 			Default("CRITICAL"),
@@ -66,6 +68,10 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entgql.Skip()),
 		edge.From("proxy_registry", RegistryEndpoint.Type).Ref("proxy_projects").Field("proxy_registry_id").Unique().
 			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipWhereInput, entgql.SkipMutationUpdateInput)),
+		edge.To("trusted_keys", TrustedKey.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade)).
+			Comment("Exposed in GraphQL as trustedKeys(projectID), which checks the trust-policy permission.").
+			Annotations(entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

@@ -16,6 +16,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
@@ -31,6 +32,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookdelivery"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -59,6 +61,7 @@ type ResolverRoot interface {
 	RegistryEndpoint() RegistryEndpointResolver
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
+	Repository() RepositoryResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -88,6 +91,8 @@ type ComplexityRoot struct {
 	}
 
 	Artifact struct {
+		Accessories        func(childComplexity int) int
+		Accessory          func(childComplexity int) int
 		AccessoryArtifacts func(childComplexity int) int
 		Annotations        func(childComplexity int) int
 		ArtifactType       func(childComplexity int) int
@@ -106,10 +111,19 @@ type ComplexityRoot struct {
 		Repository         func(childComplexity int) int
 		RepositoryID       func(childComplexity int) int
 		ScanOverview       func(childComplexity int) int
+		SignatureKey       func(childComplexity int) int
+		SignatureReason    func(childComplexity int) int
+		SignatureStatus    func(childComplexity int) int
 		Signed             func(childComplexity int) int
 		Size               func(childComplexity int) int
 		Tags               func(childComplexity int) int
 		Vulnerabilities    func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) int
+	}
+
+	ArtifactAccessory struct {
+		Artifact func(childComplexity int) int
+		Digest   func(childComplexity int) int
+		Type     func(childComplexity int) int
 	}
 
 	ArtifactConnection struct {
@@ -301,6 +315,7 @@ type ComplexityRoot struct {
 		AddArtifactLabel        func(childComplexity int, artifactID int, labelID int) int
 		AddMember               func(childComplexity int, projectID int, username string, role member.Role) int
 		AddScanner              func(childComplexity int, input scan.ScannerInput) int
+		AddTrustedKey           func(childComplexity int, input model.AddTrustedKeyInput) int
 		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
 		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
@@ -319,6 +334,7 @@ type ComplexityRoot struct {
 		DeleteRepository        func(childComplexity int, id int) int
 		DeleteRobot             func(childComplexity int, id int) int
 		DeleteTag               func(childComplexity int, id int) int
+		DeleteTrustedKey        func(childComplexity int, id int) int
 		DeleteUser              func(childComplexity int, id int) int
 		DeleteWebhookPolicy     func(childComplexity int, id int) int
 		ExportCve               func(childComplexity int, input model.ExportCVEInput) int
@@ -332,6 +348,7 @@ type ComplexityRoot struct {
 		RemoveMember            func(childComplexity int, id int) int
 		RemoveScanner           func(childComplexity int, id int) int
 		RetryReplication        func(childComplexity int, id int) int
+		ReverifySignatures      func(childComplexity int, projectID *int) int
 		RevokeAPIToken          func(childComplexity int, id int) int
 		ScanAll                 func(childComplexity int) int
 		ScanArtifact            func(childComplexity int, id int) int
@@ -367,26 +384,27 @@ type ComplexityRoot struct {
 	}
 
 	Project struct {
-		AutoScan              func(childComplexity int) int
-		CreatedAt             func(childComplexity int) int
-		CveAllowlist          func(childComplexity int) int
-		ID                    func(childComplexity int) int
-		Labels                func(childComplexity int) int
-		MemberList            func(childComplexity int) int
-		MyPermissions         func(childComplexity int) int
-		MyRole                func(childComplexity int) int
-		Name                  func(childComplexity int) int
-		PreventVulnerable     func(childComplexity int) int
-		ProxyFreshnessSeconds func(childComplexity int) int
-		ProxyNamespace        func(childComplexity int) int
-		ProxyRegistryID       func(childComplexity int) int
-		Public                func(childComplexity int) int
-		Repositories          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
-		RepositoryCount       func(childComplexity int) int
-		ScannerID             func(childComplexity int) int
-		SeverityThreshold     func(childComplexity int) int
-		StorageUsed           func(childComplexity int) int
-		UpdatedAt             func(childComplexity int) int
+		AutoScan                 func(childComplexity int) int
+		CreatedAt                func(childComplexity int) int
+		CveAllowlist             func(childComplexity int) int
+		ID                       func(childComplexity int) int
+		Labels                   func(childComplexity int) int
+		MemberList               func(childComplexity int) int
+		MyPermissions            func(childComplexity int) int
+		MyRole                   func(childComplexity int) int
+		Name                     func(childComplexity int) int
+		PreventVulnerable        func(childComplexity int) int
+		ProxyFreshnessSeconds    func(childComplexity int) int
+		ProxyNamespace           func(childComplexity int) int
+		ProxyRegistryID          func(childComplexity int) int
+		Public                   func(childComplexity int) int
+		Repositories             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
+		RepositoryCount          func(childComplexity int) int
+		RequireVerifiedSignature func(childComplexity int) int
+		ScannerID                func(childComplexity int) int
+		SeverityThreshold        func(childComplexity int) int
+		StorageUsed              func(childComplexity int) int
+		UpdatedAt                func(childComplexity int) int
 	}
 
 	ProjectConnection struct {
@@ -467,6 +485,7 @@ type ComplexityRoot struct {
 		Robots                 func(childComplexity int, projectID *int) int
 		Scanners               func(childComplexity int) int
 		SystemCVEAllowlist     func(childComplexity int) int
+		TrustedKeys            func(childComplexity int, projectID *int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
@@ -714,6 +733,18 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	TrustedKey struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedBy   func(childComplexity int) int
+		Fingerprint func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Pem         func(childComplexity int) int
+		Project     func(childComplexity int) int
+		ProjectID   func(childComplexity int) int
+	}
+
 	User struct {
 		Admin       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -829,6 +860,7 @@ type ArtifactResolver interface {
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
+	Accessories(ctx context.Context, obj *ent.Artifact) ([]*model.ArtifactAccessory, error)
 }
 type CVEExportResolver interface {
 	DownloadURL(ctx context.Context, obj *ent.CVEExport) (*string, error)
@@ -886,6 +918,9 @@ type MutationResolver interface {
 	StopScan(ctx context.Context, id int) (int, error)
 	ScanAll(ctx context.Context) (bool, error)
 	SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error)
+	AddTrustedKey(ctx context.Context, input model.AddTrustedKeyInput) (*ent.TrustedKey, error)
+	DeleteTrustedKey(ctx context.Context, id int) (bool, error)
+	ReverifySignatures(ctx context.Context, projectID *int) (bool, error)
 	CreateUser(ctx context.Context, input model.CreateUserInput) (*ent.User, error)
 	UpdateUser(ctx context.Context, id int, input model.UpdateUserInput) (*ent.User, error)
 	DeleteUser(ctx context.Context, id int) (bool, error)
@@ -932,6 +967,7 @@ type QueryResolver interface {
 	Scanners(ctx context.Context) ([]*ent.Scanner, error)
 	AdvisoryCount(ctx context.Context) (int, error)
 	SystemCVEAllowlist(ctx context.Context) ([]string, error)
+	TrustedKeys(ctx context.Context, projectID *int) ([]*ent.TrustedKey, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error)
 	WebhookPolicy(ctx context.Context, id int) (*ent.WebhookPolicy, error)
@@ -948,6 +984,9 @@ type ReplicationPolicyResolver interface {
 	Registry(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.RegistryEndpoint, error)
 
 	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
+}
+type RepositoryResolver interface {
+	Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -1062,6 +1101,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Accessory.Type(childComplexity), true
 
+	case "Artifact.accessories":
+		if e.ComplexityRoot.Artifact.Accessories == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Accessories(childComplexity), true
+	case "Artifact.accessory":
+		if e.ComplexityRoot.Artifact.Accessory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Accessory(childComplexity), true
 	case "Artifact.accessoryArtifacts":
 		if e.ComplexityRoot.Artifact.AccessoryArtifacts == nil {
 			break
@@ -1170,6 +1221,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.ScanOverview(childComplexity), true
+	case "Artifact.signatureKey":
+		if e.ComplexityRoot.Artifact.SignatureKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureKey(childComplexity), true
+	case "Artifact.signatureReason":
+		if e.ComplexityRoot.Artifact.SignatureReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureReason(childComplexity), true
+	case "Artifact.signatureStatus":
+		if e.ComplexityRoot.Artifact.SignatureStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.SignatureStatus(childComplexity), true
 	case "Artifact.signed":
 		if e.ComplexityRoot.Artifact.Signed == nil {
 			break
@@ -1199,6 +1268,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Vulnerabilities(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.VulnerabilityOrder), args["filter"].(*model.VulnerabilityFilter)), true
+
+	case "ArtifactAccessory.artifact":
+		if e.ComplexityRoot.ArtifactAccessory.Artifact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Artifact(childComplexity), true
+	case "ArtifactAccessory.digest":
+		if e.ComplexityRoot.ArtifactAccessory.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Digest(childComplexity), true
+	case "ArtifactAccessory.type":
+		if e.ComplexityRoot.ArtifactAccessory.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ArtifactAccessory.Type(childComplexity), true
 
 	case "ArtifactConnection.edges":
 		if e.ComplexityRoot.ArtifactConnection.Edges == nil {
@@ -2003,6 +2091,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddScanner(childComplexity, args["input"].(scan.ScannerInput)), true
+	case "Mutation.addTrustedKey":
+		if e.ComplexityRoot.Mutation.AddTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddTrustedKey(childComplexity, args["input"].(model.AddTrustedKeyInput)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2201,6 +2300,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteTag(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteTrustedKey":
+		if e.ComplexityRoot.Mutation.DeleteTrustedKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteTrustedKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteTrustedKey(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteUser":
 		if e.ComplexityRoot.Mutation.DeleteUser == nil {
 			break
@@ -2339,6 +2449,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RetryReplication(childComplexity, args["id"].(int)), true
+	case "Mutation.reverifySignatures":
+		if e.ComplexityRoot.Mutation.ReverifySignatures == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reverifySignatures_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReverifySignatures(childComplexity, args["projectID"].(*int)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2736,6 +2857,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.RepositoryCount(childComplexity), true
+	case "Project.requireVerifiedSignature":
+		if e.ComplexityRoot.Project.RequireVerifiedSignature == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.RequireVerifiedSignature(childComplexity), true
 	case "Project.scannerID":
 		if e.ComplexityRoot.Project.ScannerID == nil {
 			break
@@ -3227,6 +3354,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.SystemCVEAllowlist(childComplexity), true
+	case "Query.trustedKeys":
+		if e.ComplexityRoot.Query.TrustedKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_trustedKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TrustedKeys(childComplexity, args["projectID"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -4372,6 +4510,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TagEdge.Node(childComplexity), true
 
+	case "TrustedKey.createdAt":
+		if e.ComplexityRoot.TrustedKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.CreatedAt(childComplexity), true
+	case "TrustedKey.createdBy":
+		if e.ComplexityRoot.TrustedKey.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.CreatedBy(childComplexity), true
+	case "TrustedKey.fingerprint":
+		if e.ComplexityRoot.TrustedKey.Fingerprint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Fingerprint(childComplexity), true
+	case "TrustedKey.id":
+		if e.ComplexityRoot.TrustedKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ID(childComplexity), true
+	case "TrustedKey.kind":
+		if e.ComplexityRoot.TrustedKey.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Kind(childComplexity), true
+	case "TrustedKey.name":
+		if e.ComplexityRoot.TrustedKey.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Name(childComplexity), true
+	case "TrustedKey.pem":
+		if e.ComplexityRoot.TrustedKey.Pem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Pem(childComplexity), true
+	case "TrustedKey.project":
+		if e.ComplexityRoot.TrustedKey.Project == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.Project(childComplexity), true
+	case "TrustedKey.projectID":
+		if e.ComplexityRoot.TrustedKey.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TrustedKey.ProjectID(childComplexity), true
+
 	case "User.admin":
 		if e.ComplexityRoot.User.Admin == nil {
 			break
@@ -4811,6 +5004,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AddTrustedKeyInput", ec.unmarshalInputAddTrustedKeyInput),
 			graphql.NewInputUnmarshaler("ArtifactOrder", ec.unmarshalInputArtifactOrder),
 			graphql.NewInputUnmarshaler("ArtifactWhereInput", ec.unmarshalInputArtifactWhereInput),
 			graphql.NewInputUnmarshaler("AuditLogOrder", ec.unmarshalInputAuditLogOrder),
@@ -5117,7 +5311,7 @@ type APIToken implements Node {
 type Accessory implements Node {
   id: ID!
   """
-  "signature.cosign" or "subject".
+  Harbor's accessory types: "signature.cosign", "signature.notation", "attestation.cosign", "sbom.harbor", or "subject.accessory" for any other referrer.
   """
   type: String!
   subjectDigest: String!
@@ -5151,6 +5345,22 @@ type Artifact implements Node {
   pullTime: Time
   pullCount: Int!
   repositoryID: ID!
+  """
+  Set when the artifact is an accessory of another (a signature, attestation, SBOM or other referrer): lists, counts and exports leave accessories out unless asked.
+  """
+  accessory: Boolean!
+  """
+  What verifying the signatures that refer to this artifact against the trusted keys found.
+  """
+  signatureStatus: ArtifactSignatureStatus!
+  """
+  VERIFIED: the name of the trusted key (or certificate) that verified a signature.
+  """
+  signatureKey: String!
+  """
+  UNVERIFIED: why no signature verified.
+  """
+  signatureReason: String!
   repository: Repository!
   tags: [Tag!]
   labels: [Label!]
@@ -5208,6 +5418,14 @@ enum ArtifactOrderField {
   SIZE
   PUSH_TIME
   PULL_TIME
+}
+"""
+ArtifactSignatureStatus is enum for the field signature_status
+"""
+enum ArtifactSignatureStatus @goModel(model: "github.com/berth-registry/berth/ent/artifact.SignatureStatus") {
+  UNSIGNED
+  VERIFIED
+  UNVERIFIED
 }
 """
 ArtifactWhereInput is used for filtering Artifact objects.
@@ -5345,6 +5563,50 @@ input ArtifactWhereInput {
   repositoryIDNEQ: ID
   repositoryIDIn: [ID!]
   repositoryIDNotIn: [ID!]
+  """
+  accessory field predicates
+  """
+  accessory: Boolean
+  accessoryNEQ: Boolean
+  """
+  signature_status field predicates
+  """
+  signatureStatus: ArtifactSignatureStatus
+  signatureStatusNEQ: ArtifactSignatureStatus
+  signatureStatusIn: [ArtifactSignatureStatus!]
+  signatureStatusNotIn: [ArtifactSignatureStatus!]
+  """
+  signature_key field predicates
+  """
+  signatureKey: String
+  signatureKeyNEQ: String
+  signatureKeyIn: [String!]
+  signatureKeyNotIn: [String!]
+  signatureKeyGT: String
+  signatureKeyGTE: String
+  signatureKeyLT: String
+  signatureKeyLTE: String
+  signatureKeyContains: String
+  signatureKeyHasPrefix: String
+  signatureKeyHasSuffix: String
+  signatureKeyEqualFold: String
+  signatureKeyContainsFold: String
+  """
+  signature_reason field predicates
+  """
+  signatureReason: String
+  signatureReasonNEQ: String
+  signatureReasonIn: [String!]
+  signatureReasonNotIn: [String!]
+  signatureReasonGT: String
+  signatureReasonGTE: String
+  signatureReasonLT: String
+  signatureReasonLTE: String
+  signatureReasonContains: String
+  signatureReasonHasPrefix: String
+  signatureReasonHasSuffix: String
+  signatureReasonEqualFold: String
+  signatureReasonContainsFold: String
   """
   repository edge predicates
   """
@@ -5674,6 +5936,10 @@ input CreateProjectInput {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean
   severityThreshold: ProjectSeverityThreshold
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -6006,6 +6272,10 @@ type Project implements Node {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean!
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean!
   severityThreshold: ProjectSeverityThreshold!
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -6172,6 +6442,11 @@ input ProjectWhereInput {
   """
   preventVulnerable: Boolean
   preventVulnerableNEQ: Boolean
+  """
+  require_verified_signature field predicates
+  """
+  requireVerifiedSignature: Boolean
+  requireVerifiedSignatureNEQ: Boolean
   """
   severity_threshold field predicates
   """
@@ -6822,6 +7097,39 @@ input TagWhereInput {
 An RFC 3339 timestamp.
 """
 scalar Time
+type TrustedKey implements Node {
+  id: ID!
+  """
+  Shown as the key a signature was verified by.
+  """
+  name: String!
+  """
+  PUBLIC_KEY: a cosign key (ECDSA, Ed25519 or RSA). CERTIFICATE: an X.509 certificate or root that Notation signatures and keyless cosign certificates must chain to.
+  """
+  kind: TrustedKeyKind!
+  """
+  The key or certificate, PEM-encoded, as given.
+  """
+  pem: String!
+  """
+  sha256:<hex> of the DER key or certificate.
+  """
+  fingerprint: String!
+  """
+  Nil: a system-wide key, trusted in every project.
+  """
+  projectID: ID
+  createdBy: String!
+  createdAt: Time!
+  project: Project
+}
+"""
+TrustedKeyKind is enum for the field kind
+"""
+enum TrustedKeyKind @goModel(model: "github.com/berth-registry/berth/ent/trustedkey.Kind") {
+  PUBLIC_KEY
+  CERTIFICATE
+}
 """
 UpdateProjectInput is used for update Project object.
 Input was generated by ent.
@@ -6839,6 +7147,10 @@ input UpdateProjectInput {
   Refuse pulls of artifacts at or above severity_threshold.
   """
   preventVulnerable: Boolean
+  """
+  Refuse manifest pulls of artifacts whose signature status is not VERIFIED (signatures, attestations and SBOMs stay pullable).
+  """
+  requireVerifiedSignature: Boolean
   severityThreshold: ProjectSeverityThreshold
   """
   CVE ids the pull-prevention policy ignores in this project.
@@ -7485,6 +7797,10 @@ enum EventType {
   REPLICATION_PROGRESS
   "A replication execution ended."
   REPLICATION_COMPLETED
+  "An artifact's signature status became VERIFIED; tag names the trusted key that verified it."
+  SIGNATURE_VERIFIED
+  "An artifact's signature status became UNVERIFIED: a signature is present but no trusted key verifies it."
+  SIGNATURE_FAILED
 }
 
 "Something that happened in the registry."
@@ -8116,6 +8432,53 @@ input VulnerabilityFilter {
   fixable: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/signature.graphqls", Input: `# Signatures: the keys a project trusts, accessories, and each artifact's signature status.
+
+# TrustedKey and TrustedKeyKind come from ent (ent/schema/trustedkey.go).
+
+input AddTrustedKeyInput {
+  "The project whose trust policy gets the key (project admins); omit for a system-wide key (system administrators)."
+  projectID: ID
+  "1 to 64 characters; shown as the key a signature was verified by."
+  name: String!
+  kind: TrustedKeyKind!
+  pem: String!
+}
+
+"An accessory of an artifact: a signature, attestation, SBOM or other referrer."
+type ArtifactAccessory {
+  "signature.cosign, signature.notation, attestation.cosign, sbom.harbor or subject.accessory (Harbor's types)."
+  type: String!
+  digest: String!
+  artifact: Artifact!
+}
+
+extend type Query {
+  """
+  The keys project projectID trusts (its own and the system-wide ones; anyone who may see the
+  project), or, without projectID, the system-wide keys (system administrators).
+  """
+  trustedKeys(projectID: ID): [TrustedKey!]!
+}
+
+extend type Mutation {
+  "Trusts a key in a project (project admins) or system-wide (system administrators); signed artifacts are verified again."
+  addTrustedKey(input: AddTrustedKeyInput!): TrustedKey!
+  "Stops trusting a key; what it verified is verified again without it."
+  deleteTrustedKey(id: ID!): Boolean!
+  "Verifies a project's signed artifacts again (or every project's, without projectID)."
+  reverifySignatures(projectID: ID): Boolean!
+}
+
+extend type Artifact {
+  """
+  Accessories whose subject is this artifact, with their type. (The signature status is
+  signatureStatus: VERIFIED, with signatureKey naming the key; UNVERIFIED, with signatureReason
+  saying why; or UNSIGNED.)
+  """
+  accessories: [ArtifactAccessory!]!
+}
+`, BuiltIn: false},
 	{Name: "../schema/user.graphqls", Input: `# User accounts (system admins manage them).
 
 extend type Query {
@@ -8287,6 +8650,14 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_pullCount(ctx, field)
 	case "repositoryID":
 		return ec.fieldContext_Artifact_repositoryID(ctx, field)
+	case "accessory":
+		return ec.fieldContext_Artifact_accessory(ctx, field)
+	case "signatureStatus":
+		return ec.fieldContext_Artifact_signatureStatus(ctx, field)
+	case "signatureKey":
+		return ec.fieldContext_Artifact_signatureKey(ctx, field)
+	case "signatureReason":
+		return ec.fieldContext_Artifact_signatureReason(ctx, field)
 	case "repository":
 		return ec.fieldContext_Artifact_repository(ctx, field)
 	case "tags":
@@ -8309,8 +8680,22 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_scanOverview(ctx, field)
 	case "vulnerabilities":
 		return ec.fieldContext_Artifact_vulnerabilities(ctx, field)
+	case "accessories":
+		return ec.fieldContext_Artifact_accessories(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Artifact", field.Name)
+}
+
+func (ec *executionContext) childFields_ArtifactAccessory(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "type":
+		return ec.fieldContext_ArtifactAccessory_type(ctx, field)
+	case "digest":
+		return ec.fieldContext_ArtifactAccessory_digest(ctx, field)
+	case "artifact":
+		return ec.fieldContext_ArtifactAccessory_artifact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ArtifactAccessory", field.Name)
 }
 
 func (ec *executionContext) childFields_ArtifactConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8709,6 +9094,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_autoScan(ctx, field)
 	case "preventVulnerable":
 		return ec.fieldContext_Project_preventVulnerable(ctx, field)
+	case "requireVerifiedSignature":
+		return ec.fieldContext_Project_requireVerifiedSignature(ctx, field)
 	case "severityThreshold":
 		return ec.fieldContext_Project_severityThreshold(ctx, field)
 	case "cveAllowlist":
@@ -9303,6 +9690,30 @@ func (ec *executionContext) childFields_TagEdge(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type TagEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_TrustedKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TrustedKey_id(ctx, field)
+	case "name":
+		return ec.fieldContext_TrustedKey_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_TrustedKey_kind(ctx, field)
+	case "pem":
+		return ec.fieldContext_TrustedKey_pem(ctx, field)
+	case "fingerprint":
+		return ec.fieldContext_TrustedKey_fingerprint(ctx, field)
+	case "projectID":
+		return ec.fieldContext_TrustedKey_projectID(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_TrustedKey_createdBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TrustedKey_createdAt(ctx, field)
+	case "project":
+		return ec.fieldContext_TrustedKey_project(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TrustedKey", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9743,6 +10154,20 @@ func (ec *executionContext) field_Mutation_addScanner_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AddTrustedKeyInput, error) {
+			return ec.unmarshalNAddTrustedKeyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAddTrustedKeyInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_changePassword_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10011,6 +10436,20 @@ func (ec *executionContext) field_Mutation_deleteTag_args(ctx context.Context, r
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteTrustedKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10200,6 +10639,20 @@ func (ec *executionContext) field_Mutation_retryReplication_args(ctx context.Con
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reverifySignatures_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
 	return args, nil
 }
 
@@ -11224,6 +11677,20 @@ func (ec *executionContext) field_Query_robot_args(ctx context.Context, rawArgs 
 }
 
 func (ec *executionContext) field_Query_robots_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOID2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_trustedKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
@@ -12276,6 +12743,98 @@ func (ec *executionContext) fieldContext_Artifact_repositoryID(_ context.Context
 	return graphql.NewScalarFieldContext("Artifact", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Artifact_accessory(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_accessory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accessory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_accessory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Artifact_signatureStatus(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureStatus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
+			return ec.marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "ArtifactSignatureStatus")
+}
+
+func (ec *executionContext) _Artifact_signatureKey(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureKey, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _Artifact_signatureReason(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_signatureReason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SignatureReason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_signatureReason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Artifact", field, false, false, "String")
+}
+
 func (ec *executionContext) _Artifact_repository(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12618,6 +13177,116 @@ func (ec *executionContext) fieldContext_Artifact_vulnerabilities(ctx context.Co
 	if fc.Args, err = ec.field_Artifact_vulnerabilities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_accessories(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_accessories(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Accessories(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ArtifactAccessory) graphql.Marshaler {
+			return ec.marshalNArtifactAccessory2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessoryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_accessories(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArtifactAccessory(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ArtifactAccessory_type(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArtifactAccessory", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArtifactAccessory_digest(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ArtifactAccessory", field, false, false, "String")
+}
+
+func (ec *executionContext) _ArtifactAccessory_artifact(ctx context.Context, field graphql.CollectedField, obj *model.ArtifactAccessory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ArtifactAccessory_artifact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Artifact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Artifact) graphql.Marshaler {
+			return ec.marshalNArtifact2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ArtifactAccessory_artifact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ArtifactAccessory",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Artifact(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -17896,6 +18565,138 @@ func (ec *executionContext) fieldContext_Mutation_setSystemCVEAllowlist(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddTrustedKey(ctx, fc.Args["input"].(model.AddTrustedKeyInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteTrustedKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteTrustedKey(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteTrustedKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteTrustedKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reverifySignatures(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reverifySignatures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReverifySignatures(ctx, fc.Args["projectID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reverifySignatures(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reverifySignatures_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18408,6 +19209,29 @@ func (ec *executionContext) _Project_preventVulnerable(ctx context.Context, fiel
 	)
 }
 func (ec *executionContext) fieldContext_Project_preventVulnerable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Project_requireVerifiedSignature(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_requireVerifiedSignature(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequireVerifiedSignature, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_requireVerifiedSignature(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Project", field, false, false, "Boolean")
 }
 
@@ -20710,6 +21534,50 @@ func (ec *executionContext) fieldContext_Query_systemCVEAllowlist(_ context.Cont
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
 }
 
+func (ec *executionContext) _Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_trustedKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().TrustedKeys(ctx, fc.Args["projectID"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.TrustedKey) graphql.Marshaler {
+			return ec.marshalNTrustedKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TrustedKey(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_trustedKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_users(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22870,7 +23738,7 @@ func (ec *executionContext) _Repository_artifacts(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return obj.Artifacts(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
+			return ec.Resolvers.Repository().Artifacts(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
@@ -22885,7 +23753,7 @@ func (ec *executionContext) fieldContext_Repository_artifacts(ctx context.Contex
 		Object:     "Repository",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: false,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ArtifactConnection(ctx, field)
 		},
@@ -25312,6 +26180,222 @@ func (ec *executionContext) _TagEdge_cursor(ctx context.Context, field graphql.C
 }
 func (ec *executionContext) fieldContext_TagEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TagEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _TrustedKey_id(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TrustedKey_name(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_kind(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v trustedkey.Kind) graphql.Marshaler {
+			return ec.marshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "TrustedKeyKind")
+}
+
+func (ec *executionContext) _TrustedKey_pem(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_pem(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_pem(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_fingerprint(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_fingerprint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Fingerprint, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_fingerprint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOID2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TrustedKey_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _TrustedKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TrustedKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TrustedKey_project(ctx context.Context, field graphql.CollectedField, obj *ent.TrustedKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TrustedKey_project(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Project(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Project) graphql.Marshaler {
+			return ec.marshalOProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TrustedKey_project(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TrustedKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Project(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _User_id(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
@@ -28103,6 +29187,69 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAddTrustedKeyInput(ctx context.Context, obj any) (model.AddTrustedKeyInput, error) {
+	var it model.AddTrustedKeyInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"projectID", "name", "kind", "pem"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "projectID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("projectID"))
+			data, err := ec.unmarshalOID2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ProjectID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "pem":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pem"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pem = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAddTrustedKeyInput unmarshals raw into the AddTrustedKeyInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAddTrustedKeyInput(ctx context.Context, raw any) (model.AddTrustedKeyInput, error) {
+	var out model.AddTrustedKeyInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AddTrustedKeyInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputArtifactOrder(ctx context.Context, obj any) (ent.ArtifactOrder, error) {
 	var it ent.ArtifactOrder
 	if obj == nil {
@@ -28167,7 +29314,7 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "digest", "digestNEQ", "digestIn", "digestNotIn", "digestGT", "digestGTE", "digestLT", "digestLTE", "digestContains", "digestHasPrefix", "digestHasSuffix", "digestEqualFold", "digestContainsFold", "mediaType", "mediaTypeNEQ", "mediaTypeIn", "mediaTypeNotIn", "mediaTypeGT", "mediaTypeGTE", "mediaTypeLT", "mediaTypeLTE", "mediaTypeContains", "mediaTypeHasPrefix", "mediaTypeHasSuffix", "mediaTypeEqualFold", "mediaTypeContainsFold", "artifactType", "artifactTypeNEQ", "artifactTypeIn", "artifactTypeNotIn", "artifactTypeGT", "artifactTypeGTE", "artifactTypeLT", "artifactTypeLTE", "artifactTypeContains", "artifactTypeHasPrefix", "artifactTypeHasSuffix", "artifactTypeEqualFold", "artifactTypeContainsFold", "size", "sizeNEQ", "sizeIn", "sizeNotIn", "sizeGT", "sizeGTE", "sizeLT", "sizeLTE", "config", "configNEQ", "configIn", "configNotIn", "configGT", "configGTE", "configLT", "configLTE", "configContains", "configHasPrefix", "configHasSuffix", "configEqualFold", "configContainsFold", "pushTime", "pushTimeNEQ", "pushTimeIn", "pushTimeNotIn", "pushTimeGT", "pushTimeGTE", "pushTimeLT", "pushTimeLTE", "pullTime", "pullTimeNEQ", "pullTimeIn", "pullTimeNotIn", "pullTimeGT", "pullTimeGTE", "pullTimeLT", "pullTimeLTE", "pullTimeIsNil", "pullTimeNotNil", "pullCount", "pullCountNEQ", "pullCountIn", "pullCountNotIn", "pullCountGT", "pullCountGTE", "pullCountLT", "pullCountLTE", "repositoryID", "repositoryIDNEQ", "repositoryIDIn", "repositoryIDNotIn", "accessory", "accessoryNEQ", "signatureStatus", "signatureStatusNEQ", "signatureStatusIn", "signatureStatusNotIn", "signatureKey", "signatureKeyNEQ", "signatureKeyIn", "signatureKeyNotIn", "signatureKeyGT", "signatureKeyGTE", "signatureKeyLT", "signatureKeyLTE", "signatureKeyContains", "signatureKeyHasPrefix", "signatureKeyHasSuffix", "signatureKeyEqualFold", "signatureKeyContainsFold", "signatureReason", "signatureReasonNEQ", "signatureReasonIn", "signatureReasonNotIn", "signatureReasonGT", "signatureReasonGTE", "signatureReasonLT", "signatureReasonLTE", "signatureReasonContains", "signatureReasonHasPrefix", "signatureReasonHasSuffix", "signatureReasonEqualFold", "signatureReasonContainsFold", "hasRepository", "hasRepositoryWith", "hasLabels", "hasLabelsWith", "hasChildren", "hasChildrenWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28881,6 +30028,230 @@ func (ec *executionContext) unmarshalInputArtifactWhereInput(ctx context.Context
 				return it, err
 			}
 			it.RepositoryIDNotIn = data
+		case "accessory":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessory"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Accessory = data
+		case "accessoryNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accessoryNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccessoryNEQ = data
+		case "signatureStatus":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatus"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatus = data
+		case "signatureStatusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusNEQ"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusNEQ = data
+		case "signatureStatusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusIn"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusIn = data
+		case "signatureStatusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureStatusNotIn"))
+			data, err := ec.unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureStatusNotIn = data
+		case "signatureKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKey = data
+		case "signatureKeyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyNEQ = data
+		case "signatureKeyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyIn = data
+		case "signatureKeyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyNotIn = data
+		case "signatureKeyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyGT = data
+		case "signatureKeyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyGTE = data
+		case "signatureKeyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyLT = data
+		case "signatureKeyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyLTE = data
+		case "signatureKeyContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyContains = data
+		case "signatureKeyHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyHasPrefix = data
+		case "signatureKeyHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyHasSuffix = data
+		case "signatureKeyEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyEqualFold = data
+		case "signatureKeyContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureKeyContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureKeyContainsFold = data
+		case "signatureReason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReason = data
+		case "signatureReasonNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonNEQ = data
+		case "signatureReasonIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonIn = data
+		case "signatureReasonNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonNotIn = data
+		case "signatureReasonGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonGT = data
+		case "signatureReasonGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonGTE = data
+		case "signatureReasonLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonLT = data
+		case "signatureReasonLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonLTE = data
+		case "signatureReasonContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonContains = data
+		case "signatureReasonHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonHasPrefix = data
+		case "signatureReasonHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonHasSuffix = data
+		case "signatureReasonEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonEqualFold = data
+		case "signatureReasonContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("signatureReasonContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SignatureReasonContainsFold = data
 		case "hasRepository":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRepository"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -29998,7 +31369,7 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "scannerID", "proxyNamespace", "proxyFreshnessSeconds", "proxyRegistryID"}
+	fieldsInOrder := [...]string{"name", "public", "autoScan", "preventVulnerable", "requireVerifiedSignature", "severityThreshold", "cveAllowlist", "scannerID", "proxyNamespace", "proxyFreshnessSeconds", "proxyRegistryID"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -30033,6 +31404,13 @@ func (ec *executionContext) unmarshalInputCreateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.PreventVulnerable = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -31214,7 +32592,7 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "public", "publicNEQ", "autoScan", "autoScanNEQ", "preventVulnerable", "preventVulnerableNEQ", "requireVerifiedSignature", "requireVerifiedSignatureNEQ", "severityThreshold", "severityThresholdNEQ", "severityThresholdIn", "severityThresholdNotIn", "scannerID", "scannerIDNEQ", "scannerIDIn", "scannerIDNotIn", "scannerIDGT", "scannerIDGTE", "scannerIDLT", "scannerIDLTE", "scannerIDIsNil", "scannerIDNotNil", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "hasRepositories", "hasRepositoriesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -31431,6 +32809,20 @@ func (ec *executionContext) unmarshalInputProjectWhereInput(ctx context.Context,
 				return it, err
 			}
 			it.PreventVulnerableNEQ = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
+		case "requireVerifiedSignatureNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignatureNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignatureNEQ = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -33235,7 +34627,7 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID", "proxyFreshnessSeconds"}
+	fieldsInOrder := [...]string{"public", "autoScan", "preventVulnerable", "requireVerifiedSignature", "severityThreshold", "cveAllowlist", "appendCveAllowlist", "clearCveAllowlist", "scannerID", "clearScannerID", "proxyFreshnessSeconds"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33263,6 +34655,13 @@ func (ec *executionContext) unmarshalInputUpdateProjectInput(ctx context.Context
 				return it, err
 			}
 			it.PreventVulnerable = data
+		case "requireVerifiedSignature":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requireVerifiedSignature"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequireVerifiedSignature = data
 		case "severityThreshold":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("severityThreshold"))
 			data, err := ec.unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, v)
@@ -35427,6 +36826,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._User(ctx, sel, obj)
+	case *ent.TrustedKey:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._TrustedKey(ctx, sel, obj)
 	case *ent.Tag:
 		if obj == nil {
 			return graphql.Null
@@ -35709,6 +37113,26 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "accessory":
+			out.Values[i] = ec._Artifact_accessory(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureStatus":
+			out.Values[i] = ec._Artifact_signatureStatus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureKey":
+			out.Values[i] = ec._Artifact_signatureKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "signatureReason":
+			out.Values[i] = ec._Artifact_signatureReason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "repository":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -35775,6 +37199,55 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_vulnerabilities(ctx, field, obj)
 				})
+		case "accessories":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_accessories(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var artifactAccessoryImplementors = []string{"ArtifactAccessory"}
+
+func (ec *executionContext) _ArtifactAccessory(ctx context.Context, sel ast.SelectionSet, obj *model.ArtifactAccessory) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, artifactAccessoryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ArtifactAccessory")
+		case "type":
+			out.Values[i] = ec._ArtifactAccessory_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "digest":
+			out.Values[i] = ec._ArtifactAccessory_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "artifact":
+			out.Values[i] = ec._ArtifactAccessory_artifact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -37364,6 +38837,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "addTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteTrustedKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteTrustedKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reverifySignatures":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reverifySignatures(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createUser":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createUser(ctx, field)
@@ -37511,6 +39005,11 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "preventVulnerable":
 			out.Values[i] = ec._Project_preventVulnerable(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requireVerifiedSignature":
+			out.Values[i] = ec._Project_requireVerifiedSignature(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -38124,6 +39623,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_systemCVEAllowlist(ctx, field)
+				})
+		case "trustedKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_trustedKeys(ctx, field)
 				})
 		case "users":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -39669,6 +41174,80 @@ func (ec *executionContext) _TagEdge(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var trustedKeyImplementors = []string{"TrustedKey", "Node"}
+
+func (ec *executionContext) _TrustedKey(ctx context.Context, sel ast.SelectionSet, obj *ent.TrustedKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, trustedKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TrustedKey")
+		case "id":
+			out.Values[i] = ec._TrustedKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._TrustedKey_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._TrustedKey_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "pem":
+			out.Values[i] = ec._TrustedKey_pem(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fingerprint":
+			out.Values[i] = ec._TrustedKey_fingerprint(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "projectID":
+			out.Values[i] = ec._TrustedKey_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._TrustedKey_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._TrustedKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "project":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TrustedKey_project(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var userImplementors = []string{"User", "Node"}
 
 func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj *ent.User) graphql.Marshaler {
@@ -40712,6 +42291,11 @@ func (ec *executionContext) marshalNAPIToken2ᚖgithubᚗcomᚋberthᚑregistry�
 	return ec._APIToken(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAddTrustedKeyInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐAddTrustedKeyInput(ctx context.Context, v any) (model.AddTrustedKeyInput, error) {
+	res, err := ec.unmarshalInputAddTrustedKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) marshalNArtifact2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Artifact) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -40736,6 +42320,30 @@ func (ec *executionContext) marshalNArtifact2ᚖgithubᚗcomᚋberthᚑregistry�
 	return ec._Artifact(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNArtifactAccessory2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessoryᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ArtifactAccessory) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArtifactAccessory2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessory(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNArtifactAccessory2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐArtifactAccessory(ctx context.Context, sel ast.SelectionSet, v *model.ArtifactAccessory) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ArtifactAccessory!")
+		return graphql.Null
+	}
+	return ec._ArtifactAccessory(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNArtifactConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ArtifactConnection!")
@@ -40755,6 +42363,16 @@ func (ec *executionContext) marshalNArtifactOrderField2ᚖgithubᚗcomᚋberth�
 		graphql.AddInvalidNullError(ctx, "ArtifactOrderField!")
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (artifact.SignatureStatus, error) {
+	var res artifact.SignatureStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
 	return v
 }
 
@@ -41962,6 +43580,40 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 	return res
 }
 
+func (ec *executionContext) marshalNTrustedKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.TrustedKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTrustedKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐTrustedKey(ctx context.Context, sel ast.SelectionSet, v *ent.TrustedKey) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TrustedKey!")
+		return graphql.Null
+	}
+	return ec._TrustedKey(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx context.Context, v any) (trustedkey.Kind, error) {
+	var res trustedkey.Kind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTrustedKeyKind2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋtrustedkeyᚐKind(ctx context.Context, sel ast.SelectionSet, v trustedkey.Kind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNUpdateProjectInput2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚐUpdateProjectInput(ctx context.Context, v any) (ent.UpdateProjectInput, error) {
 	res, err := ec.unmarshalInputUpdateProjectInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -42330,6 +43982,58 @@ func (ec *executionContext) unmarshalOArtifactOrder2ᚖgithubᚗcomᚋberthᚑre
 	}
 	res, err := ec.unmarshalInputArtifactOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, v any) ([]artifact.SignatureStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]artifact.SignatureStatus, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []artifact.SignatureStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (*artifact.SignatureStatus, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(artifact.SignatureStatus)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v *artifact.SignatureStatus) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOArtifactWhereInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactWhereInputᚄ(ctx context.Context, v any) ([]*ent.ArtifactWhereInput, error) {

@@ -12,10 +12,28 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/schema"
+	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/vulnerability"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 )
+
+type AddTrustedKeyInput struct {
+	// The project whose trust policy gets the key (project admins); omit for a system-wide key (system administrators).
+	ProjectID *int `json:"projectID,omitempty"`
+	// 1 to 64 characters; shown as the key a signature was verified by.
+	Name string          `json:"name"`
+	Kind trustedkey.Kind `json:"kind"`
+	Pem  string          `json:"pem"`
+}
+
+// An accessory of an artifact: a signature, attestation, SBOM or other referrer.
+type ArtifactAccessory struct {
+	// signature.cosign, signature.notation, attestation.cosign, sbom.harbor or subject.accessory (Harbor's types).
+	Type     string        `json:"type"`
+	Digest   string        `json:"digest"`
+	Artifact *ent.Artifact `json:"artifact"`
+}
 
 type AuditSettings struct {
 	// host:port of the syslog receiver; empty when not forwarding.

@@ -1,3 +1,4 @@
+import { SignatureBadge } from '../../components/SignatureBadge'
 import { useMemo } from 'react'
 import { Link, useNavigate } from 'react-router'
 import { useMutation, useQuery } from 'urql'
@@ -54,6 +55,9 @@ const ArtifactQuery = graphql(`
       }
       manifest
       signed
+      signatureStatus
+      signatureKey
+      signatureReason
       accessoryArtifacts {
         id
         digest
@@ -122,7 +126,9 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
           {repository}
           <span className="muted">@{shortDigest(digest)}</span>
         </h1>
-        {artifact?.signed && <span className="badge public">Signed</span>}
+        {artifact && (
+          <SignatureBadge status={artifact.signatureStatus} keyName={artifact.signatureKey} reason={artifact.signatureReason} />
+        )}
       </div>
       {result.error && <ErrorMessage error={result.error} title="Could not load the artifact" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}

@@ -8,6 +8,7 @@ import { graphql } from '../../gql'
 import type { ProjectSeverityThreshold } from '../../gql/graphql'
 import { useProject } from './context'
 import { LabelsSection } from './LabelsSection'
+import { TrustPolicySection } from './TrustPolicySection'
 import { allowlistText, parseAllowlist, sameList } from '../scanners/allowlist'
 
 const UpdateProjectMutation = graphql(`
@@ -236,6 +237,8 @@ export function SettingsTab() {
       </form>
 
       <LabelsSection projectID={project.id} editable={access.manageLabels} />
+
+      <TrustPolicySection projectID={project.id} canUpdateProject={access.updateProject} />
 
       {access.deleteProject && (
         <section className="panel danger-zone" aria-labelledby="delete-project-title">

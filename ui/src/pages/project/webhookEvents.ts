@@ -26,6 +26,8 @@ export const eventTypeNames: Record<EventType, string> = {
   REPLICATION_STARTED: 'Replication started',
   REPLICATION_PROGRESS: 'Replication progress',
   REPLICATION_COMPLETED: 'Replication completed',
+  SIGNATURE_VERIFIED: 'Signature verified',
+  SIGNATURE_FAILED: 'Signature not verified',
 }
 
 /**
@@ -41,6 +43,8 @@ export const webhookEventTypes: EventType[] = [
   'TAG_CREATED',
   'TAG_DELETED',
   'REPOSITORY_DELETED',
+  'SIGNATURE_VERIFIED',
+  'SIGNATURE_FAILED',
 ]
 
 /** payloadFormatNames are the body formats a receiver can ask for. */

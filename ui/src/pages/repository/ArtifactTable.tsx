@@ -1,3 +1,4 @@
+import { SignatureBadge } from '../../components/SignatureBadge'
 import { Fragment, useState } from 'react'
 import { Link } from 'react-router'
 import { CopyButton } from '../../components/CopyButton'
@@ -24,6 +25,9 @@ graphql(`
       name
     }
     signed
+    signatureStatus
+    signatureKey
+    signatureReason
     scanOverview {
       status
       total
@@ -88,10 +92,8 @@ export function ArtifactTable({ repository, artifacts }: { repository: string; a
                     <span className="sr-only"> (open the artifact {ref})</span>
                   </Link>{' '}
                   <CopyButton text={a.digest} label={`Copy digest ${a.digest}`} />
-                  {a.signed && (
-                    <span className="badge public" title="A cosign or Notation signature refers to this artifact">
-                      Signed
-                    </span>
+                  {a.signatureStatus !== 'UNSIGNED' && (
+                    <SignatureBadge status={a.signatureStatus} keyName={a.signatureKey} reason={a.signatureReason} />
                   )}
                 </td>
                 <td className="num">{formatBytes(a.size)}</td>
