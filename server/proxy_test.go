@@ -119,6 +119,10 @@ func TestProxyCachePullThrough(t *testing.T) {
 	if got, err := crane("digest", env.Host+"/fresh/app:v1"); err != nil || strings.TrimSpace(got) != v2 {
 		t.Fatalf("fresh/app:v1 after the tag moved upstream = %q %v, want %s", got, err, v2)
 	}
+	// A manifest miss stores the manifest (and its config) only: the layers come when asked for.
+	if out, err := crane("pull", env.Host+"/fresh/app:v1", t.TempDir()+"/app.tar"); err != nil {
+		t.Fatalf("pull fresh/app:v1 after the tag moved: %v %s", err, out)
+	}
 	// hub's interval (the default) has not passed: it serves what it has without asking.
 	if got, err := crane("digest", env.Host+"/hub/library/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
 		t.Fatalf("hub/library/app:v1 within its freshness interval = %q %v, want the cached %s", got, err, v1)
