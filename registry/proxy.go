@@ -410,29 +410,30 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 			streamed = true
 			client = &clientCopy{w: to}
 		}
-		n, held, err := copyVerified(bw, client, body, dgst, size)
+		n, held, err := copyHeld(bw, client, body, size)
 		if err != nil {
 			_ = bw.Cancel(ctx)
 			return fmt.Errorf("fetch blob %s: %w", ref, err)
 		}
-		// Verified: the client gets its last bytes, storage commits (and checks again).
+		// Storage checks the digest it computed as the bytes were written: only a blob that is
+		// what was asked for is committed, and only then does the client get its last bytes.
+		if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n}); err != nil {
+			_ = bw.Cancel(ctx)
+			return fmt.Errorf("upstream sent bytes that are not %s (discarded): %w", ref, err)
+		}
 		if client != nil {
 			_, _ = client.Write(held)
-		}
-		if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n}); err != nil {
-			return fmt.Errorf("store blob %s: %w", ref, err)
 		}
 		return nil
 	})
 	return streamed, err
 }
 
-// copyVerified copies src to store and to client (when not nil), checking the bytes against want
-// (and size, when known). The client is always one read behind: the last bytes read are held back
-// and returned, to be sent only once the digest is known to match, so a client never gets a whole
-// blob that is not what it asked for.
-func copyVerified(store, client io.Writer, src io.Reader, want digest.Digest, size int64) (int64, []byte, error) {
-	v := want.Verifier()
+// copyHeld copies src to store and to client (when not nil), checking the length when it is
+// known. The client is always one read behind: the last bytes read are held back and returned,
+// to be sent only once the digest is known to match, so a client never gets a whole blob that is
+// not what it asked for.
+func copyHeld(store, client io.Writer, src io.Reader, size int64) (int64, []byte, error) {
 	bufs := [2][]byte{make([]byte, 256<<10), make([]byte, 256<<10)}
 	var held []byte
 	var n int64
@@ -441,7 +442,6 @@ func copyVerified(store, client io.Writer, src io.Reader, want digest.Digest, si
 		if k > 0 {
 			chunk := bufs[i][:k]
 			n += int64(k)
-			_, _ = v.Write(chunk)
 			if _, werr := store.Write(chunk); werr != nil {
 				return n, nil, werr
 			}
@@ -459,9 +459,6 @@ func copyVerified(store, client io.Writer, src io.Reader, want digest.Digest, si
 	}
 	if size >= 0 && n != size {
 		return n, nil, fmt.Errorf("upstream sent %d bytes, announced %d", n, size)
-	}
-	if !v.Verified() {
-		return n, nil, fmt.Errorf("upstream sent bytes that are not %s: discarded", want)
 	}
 	return n, held, nil
 }
