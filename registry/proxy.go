@@ -25,6 +25,7 @@ import (
 
 	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
+	entproject "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/registry/manifest"
 )
 
@@ -145,6 +146,21 @@ func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	serveError(w, errcode.ErrorCodeUnavailable.WithMessage(msg), http.StatusServiceUnavailable)
 	return false
+}
+
+// PullBlobThrough makes sure blob dgst of repo is stored when repo is in a proxy-cache project,
+// fetching it from upstream (coalesced as a client's miss is) if not; elsewhere it does nothing.
+// Background readers of storage (the scanner) call it for a blob they miss.
+func (r *Registry) PullBlobThrough(ctx context.Context, repo string, dgst digest.Digest) error {
+	if r.proxy == nil {
+		return nil
+	}
+	proj, err := r.db.Project.Query().Where(entproject.Name(projectOf(repo))).Only(ctx)
+	if err != nil || proj.ProxyRegistryID == nil {
+		return nil
+	}
+	_, err = r.pullBlobThrough(ctx, proj, repo, dgst.String(), nil)
+	return err
 }
 
 // upstream is the client of proj's endpoint and the upstream name of repo: the project's prefix
