@@ -33,10 +33,10 @@ import (
 	"github.com/riverqueue/river/rivertest"
 
 	entevent "github.com/berth-registry/berth/ent/event"
-	entrepository "github.com/berth-registry/berth/ent/repository"
-	enttag "github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationtask"
+	entrepository "github.com/berth-registry/berth/ent/repository"
+	enttag "github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/replication"
