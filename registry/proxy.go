@@ -295,10 +295,15 @@ func (p *proxyCache) fresh(ctx context.Context, key string, freshness time.Durat
 	if p.locks == nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, redisBudget)
-	defer cancel()
-	n, err := p.locks.rdb.Exists(ctx, freshKey(key)).Result()
-	return err == nil && n > 0
+	for range 2 { // once more when Redis does not answer in time: the other answer is a HEAD upstream
+		cctx, cancel := context.WithTimeout(ctx, redisBudget)
+		n, err := p.locks.rdb.Exists(cctx, freshKey(key)).Result()
+		cancel()
+		if err == nil {
+			return n > 0
+		}
+	}
+	return false
 }
 
 // agreed records that tag key agrees with upstream now, for this replica and the others.

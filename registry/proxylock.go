@@ -46,9 +46,7 @@ func (l *fetchLocks) run(ctx context.Context, key string, budget time.Duration, 
 	deadline := time.Now().Add(budget)
 	delay := 10 * time.Millisecond
 	for {
-		cctx, cancel := context.WithTimeout(ctx, redisBudget)
-		ok, err := l.rdb.SetNX(cctx, lock, token, lockTTL).Result()
-		cancel()
+		ok, err := l.claim(ctx, lock, token)
 		if err != nil {
 			l.log.Warn("proxy cache: Redis unreachable, fetching without the replicas' lock", "key", key, "err", err)
 			return fetch(ctx)
@@ -78,6 +76,32 @@ func (l *fetchLocks) run(ctx context.Context, key string, budget time.Duration, 
 			}
 		}
 	}
+}
+
+// claimAttempts is how many times a claim is tried when Redis does not answer in time (a loaded
+// host or a dial timing out) before the fetch runs unclaimed.
+const claimAttempts = 4
+
+// claim tries to take lock for token, asking again when Redis does not answer in time.
+func (l *fetchLocks) claim(ctx context.Context, lock, token string) (bool, error) {
+	var err error
+	for i := range claimAttempts {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(time.Duration(i) * 50 * time.Millisecond):
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, redisBudget)
+		var ok bool
+		ok, err = l.rdb.SetNX(cctx, lock, token, lockTTL).Result()
+		cancel()
+		if err == nil {
+			return ok, nil
+		}
+	}
+	return false, err
 }
 
 // holding runs fetch while holding the claim lock, renewing it, and releases it after.
