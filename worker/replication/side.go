@@ -122,6 +122,17 @@ func (l *local) openBlob(ctx context.Context, repo string, d digest.Digest) (io.
 		return nil, err
 	}
 	rc, err := r.Blobs(ctx).Open(ctx, d)
+	if errors.Is(err, distribution.ErrBlobUnknown) {
+		// A layer of a proxy-cache artifact no client has pulled yet: fetched from upstream first.
+		if pt, ok := l.store.(interface {
+			PullBlobThrough(ctx context.Context, repo string, dgst digest.Digest) error
+		}); ok {
+			if ferr := pt.PullBlobThrough(ctx, repo, d); ferr != nil {
+				return nil, ferr
+			}
+			rc, err = r.Blobs(ctx).Open(ctx, d)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
