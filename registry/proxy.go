@@ -453,29 +453,65 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 // copyHeld copies src to store and to client (when not nil), checking the length when it is
 // known. The client is always one read behind: the last bytes read are held back and returned,
 // to be sent only once the digest is known to match, so a client never gets a whole blob that is
-// not what it asked for.
+// not what it asked for. Upstream is read ahead (up to 4 buffers of 256 KiB) while storage and
+// the client are written, so the three overlap.
 func copyHeld(store, client io.Writer, src io.Reader, size int64) (int64, []byte, error) {
-	bufs := [2][]byte{make([]byte, 256<<10), make([]byte, 256<<10)}
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	const buffers, bufSize = 4, 256 << 10
+	free := make(chan []byte, buffers)
+	for range buffers {
+		free <- make([]byte, bufSize)
+	}
+	full := make(chan chunk, buffers)
+	stop := make(chan struct{})
+	defer close(stop) // the reader stops too (the caller closes src, which ends a blocked read)
+	go func() {
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			k, err := io.ReadFull(src, b)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF // a short last read; a short blob is caught by the length or the digest
+			}
+			select {
+			case full <- chunk{b[:k], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
 	var held []byte
 	var n int64
-	for i := 0; ; i = 1 - i {
-		k, err := io.ReadFull(src, bufs[i])
-		if k > 0 {
-			chunk := bufs[i][:k]
-			n += int64(k)
-			if _, werr := store.Write(chunk); werr != nil {
-				return n, nil, werr
+	for {
+		c := <-full
+		if len(c.b) > 0 {
+			n += int64(len(c.b))
+			if _, err := store.Write(c.b); err != nil {
+				return n, nil, err
 			}
-			if client != nil && len(held) > 0 {
-				_, _ = client.Write(held)
+			if held != nil {
+				if client != nil {
+					_, _ = client.Write(held)
+				}
+				free <- held[:cap(held)]
 			}
-			held = chunk
+			held = c.b
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if c.err == io.EOF {
 			break
 		}
-		if err != nil {
-			return n, nil, err
+		if c.err != nil {
+			return n, nil, c.err
 		}
 	}
 	if size >= 0 && n != size {
