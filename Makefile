@@ -110,9 +110,9 @@ bench-ui: build services tools
 	mkdir -p test-artifacts/e2e
 	cd ui && BERTH_BIN=$(CURDIR)/bin/berth CRANE=$(CURDIR)/tools/bin/crane npx playwright test -c e2e/bench.config.ts
 
-## bench-replication: 200 small images push-replicated to Distribution's registry against crane copy of the same set
+## bench-replication: push replication (200 small images, one 1 GiB image) against crane copy; proxy-cache cold/warm pulls and 100 concurrent cold pulls
 bench-replication: services tools
-	BERTH_BENCH=replication go test -run TestBenchReplication -count=1 -v -timeout 20m ./server/ 2>&1 | grep -E 'bench_replication_test|^(---|ok|FAIL|PASS)'
+	BERTH_BENCH=replication go test -run 'TestBenchReplication|TestBenchProxyCache' -count=1 -v -timeout 60m ./server/ 2>&1 | grep -E 'bench_(replication|proxy)_test|^(---|ok|FAIL|PASS)'
 
 ## bench-gc: mark and sweep of 100,000 unreferenced blobs on filesystem storage, 1 and 8 workers
 bench-gc: services

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/ent"
@@ -64,6 +65,41 @@ func (r *Remote) Repository(repo string) (name.Repository, error) {
 func (r *Remote) Options(ctx context.Context) []remote.Option {
 	return []remote.Option{remote.WithContext(ctx), remote.WithTransport(r.transport), remote.WithAuth(r.authenticator()),
 		remote.WithUserAgent("Berth-Replication/1"), remote.WithJobs(4)}
+}
+
+// Transport is an http.RoundTripper that talks to the remote with the endpoint's credential,
+// authorized for scopes (e.g. repo.Scope(transport.PullScope)), for the requests
+// go-containerregistry has no call for (a blob read with its length, an upload in chunks).
+func (r *Remote) Transport(ctx context.Context, scopes ...string) (http.RoundTripper, error) {
+	return transport.NewWithContext(ctx, r.Registry, r.authenticator(), r.transport, scopes)
+}
+
+// URL is the address of path (starting with /v2/) on the remote.
+func (r *Remote) URL(path string) string {
+	return r.Registry.Scheme() + "://" + r.Registry.RegistryStr() + path
+}
+
+// OpenBlob starts reading blob dgst of repo: its body (not yet checked against the digest: the
+// caller checks) and its length (-1 when the remote did not say). A remote that does not have it
+// answers an error that is a *transport.Error with status 404.
+func (r *Remote) OpenBlob(ctx context.Context, repo name.Repository, dgst string) (io.ReadCloser, int64, error) {
+	rt, err := r.Transport(ctx, repo.Scope(transport.PullScope))
+	if err != nil {
+		return nil, 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.URL("/v2/"+repo.RepositoryStr()+"/blobs/"+dgst), nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		resp.Body.Close()
+		return nil, 0, err
+	}
+	return resp.Body, resp.ContentLength, nil
 }
 
 func (r *Remote) authenticator() authn.Authenticator {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -16,7 +17,15 @@ import (
 // index middleware: what background jobs (the scanner) need, in `berth serve` and `berth worker`
 // alike. It never writes.
 type Content struct {
-	ns distribution.Namespace
+	ns    distribution.Namespace
+	fetch func(ctx context.Context, repo string, dgst digest.Digest) error
+}
+
+// FetchMissingWith has Open call fetch for a blob storage does not hold, then try again: the
+// registry's PullBlobThrough, so that a scan of an artifact a proxy-cache project holds before
+// its layers were pulled fetches them from upstream.
+func (c *Content) FetchMissingWith(fetch func(ctx context.Context, repo string, dgst digest.Digest) error) {
+	c.fetch = fetch
 }
 
 // NewContent reads the storage driver holds (the registry's: Registry.Driver).
@@ -64,6 +73,12 @@ func (c *Content) Open(ctx context.Context, repo string, dgst digest.Digest) (io
 		return nil, err
 	}
 	rc, err := rep.Blobs(ctx).Open(ctx, dgst)
+	if errors.Is(err, distribution.ErrBlobUnknown) && c.fetch != nil {
+		if ferr := c.fetch(ctx, repo, dgst); ferr != nil {
+			return nil, fmt.Errorf("blob %s@%s: %w", repo, dgst, ferr)
+		}
+		rc, err = rep.Blobs(ctx).Open(ctx, dgst)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("blob %s@%s: %w", repo, dgst, err)
 	}

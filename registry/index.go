@@ -286,11 +286,23 @@ func (ix *Indexer) Tagged(ctx context.Context, repo, name string, dgst digest.Di
 func (ix *Indexer) Untagged(ctx context.Context, repo, name string) error {
 	return ix.withTx(ctx, func(tx *ent.Tx, stale *cache.Keys) error {
 		stale.Tags = append(stale.Tags, cache.TagKey(repo, name))
-		n, err := tx.Tag.Delete().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).Exec(ctx)
-		if err != nil || n == 0 {
+		// The event names what the tag named, so that a replica of it deletes the tag only
+		// where it still names that.
+		cur, err := tx.Tag.Query().Where(tag.Name(name), tag.HasRepositoryWith(repository.Name(repo))).WithArtifact().Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		return ix.record(ctx, tx, event.Event{Type: event.TagDeleted, ProjectName: projectOf(repo), Repository: repo, Tag: name})
+		if err := tx.Tag.DeleteOne(cur).Exec(ctx); err != nil {
+			return err
+		}
+		var dgst string
+		if cur.Edges.Artifact != nil {
+			dgst = cur.Edges.Artifact.Digest
+		}
+		return ix.record(ctx, tx, event.Event{Type: event.TagDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst, Tag: name})
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/registry/api/errcode"
+	"github.com/distribution/distribution/v3/registry/storage"
 	"github.com/google/go-containerregistry/pkg/name"
 	ggcr "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -19,10 +20,13 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
+	entproject "github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/registry/manifest"
 )
 
 // errProxyPush is Harbor's refusal of every write into a proxy-cache project.
@@ -35,49 +39,76 @@ const DefaultUpstreamTimeout = 5 * time.Second
 // that started it: other clients may be waiting for it.
 const fetchTimeout = 30 * time.Minute
 
+// DefaultFetchWait bounds how long a pull waits for another replica that is fetching the same
+// manifest or blob from upstream.
+const DefaultFetchWait = 5 * time.Minute
+
 // Upstreams gives the client of a registry endpoint, through which a proxy-cache project pulls.
 type Upstreams interface {
 	Remote(ctx context.Context, id int) (*endpoint.Remote, error)
 }
 
+// ProxyConfig is how the registry pulls through to upstream registries.
+type ProxyConfig struct {
+	Upstreams Upstreams
+	// Timeout bounds the HEAD that asks upstream whether a cached tag moved (DefaultUpstreamTimeout).
+	Timeout time.Duration
+	// Redis, when set, is shared by the replicas: one of them fetches what many miss at once
+	// (a lock per manifest or blob), and when a tag last agreed with upstream is known to all.
+	Redis *redis.Client
+	// Wait bounds how long a pull waits for another replica's fetch (DefaultFetchWait).
+	Wait time.Duration
+}
+
 // proxyCache is the pull-through state of the registry's proxy-cache projects: the upstream
-// clients, the fetches in flight (one per manifest or blob however many clients miss it at once),
-// and when each cached tag last agreed with upstream.
+// clients, the fetches in flight (one per manifest or blob however many clients miss it at once,
+// in this process and, with Redis, across replicas), and when each cached tag last agreed with
+// upstream.
 type proxyCache struct {
 	upstreams Upstreams
 	timeout   time.Duration
+	wait      time.Duration
 	flight    singleflight.Group
-	checked   sync.Map // "project/repo:tag" -> time.Time upstream last agreed with the cache
+	locks     *fetchLocks // nil without Redis
+	checked   sync.Map    // "project/repo:tag" -> time.Time upstream last agreed with the cache
 	stale     prometheus.Counter
 	fetched   *prometheus.CounterVec
+	waited    prometheus.Counter
 }
 
 // UseProxy has the registry pull through to upstream registries in proxy-cache projects. Without
 // it such projects serve what they hold and refuse writes. Its metrics are registered on reg.
-func (r *Registry) UseProxy(upstreams Upstreams, timeout time.Duration, reg prometheus.Registerer) error {
-	if timeout <= 0 {
-		timeout = DefaultUpstreamTimeout
+func (r *Registry) UseProxy(cfg ProxyConfig, reg prometheus.Registerer) error {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultUpstreamTimeout
 	}
-	p := &proxyCache{upstreams: upstreams, timeout: timeout,
+	if cfg.Wait <= 0 {
+		cfg.Wait = DefaultFetchWait
+	}
+	p := &proxyCache{upstreams: cfg.Upstreams, timeout: cfg.Timeout, wait: cfg.Wait,
 		stale: prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_proxy_cache_stale_served_total",
 			Help: "Cached manifests of proxy-cache projects served because upstream could not say whether a tag moved."}),
 		fetched: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "berth_proxy_cache_upstream_fetches_total",
 			Help: "Manifests and blobs proxy-cache projects fetched from upstream, by kind."}, []string{"kind"}),
+		waited: prometheus.NewCounter(prometheus.CounterOpts{Name: "berth_proxy_cache_replica_waits_total",
+			Help: "Pull-throughs served from storage after waiting for another replica's upstream fetch."}),
 	}
-	if err := reg.Register(p.stale); err != nil {
-		return fmt.Errorf("register proxy-cache metrics: %w", err)
+	if cfg.Redis != nil {
+		p.locks = &fetchLocks{rdb: cfg.Redis, log: r.log}
 	}
-	if err := reg.Register(p.fetched); err != nil {
-		return fmt.Errorf("register proxy-cache metrics: %w", err)
+	for _, c := range []prometheus.Collector{p.stale, p.fetched, p.waited} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register proxy-cache metrics: %w", err)
+		}
 	}
 	r.proxy = p
 	return nil
 }
 
-// servesProxy readies an authorized request on a proxy-cache project: writes are refused, and a
-// manifest or blob read that misses the local copy is first pulled through from upstream and
-// stored, so that the ordinary road then serves it (store, then serve). It reports false when it
-// has answered.
+// servesProxy readies an authorized request on a proxy-cache project: writes are refused; a
+// manifest read that misses the local copy first pulls the manifest through (stored and indexed as
+// a push, its blobs left for the client to ask for); a blob read that misses is streamed from
+// upstream to the client while it is stored. It reports false when it has answered.
 func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt route, proj *ent.Project) bool {
 	if req.Method != http.MethodGet && req.Method != http.MethodHead {
 		serveError(w, errProxyPush, http.StatusForbidden)
@@ -96,6 +127,9 @@ func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt rout
 		if streamed, err = r.pullBlobThrough(req.Context(), proj, rt.name, rt.reference, w); streamed {
 			if err != nil {
 				r.log.Warn("proxy cache: blob stream from upstream broke off", "project", proj.Name, "repository", rt.name, "digest", rt.reference, "err", err)
+				// The client must not take what it got for the blob: break its connection
+				// (its last bytes were held back until the digest matched).
+				panic(http.ErrAbortHandler)
 			}
 			return false
 		}
@@ -106,10 +140,27 @@ func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt rout
 		return true // served, or answered "unknown", by the ordinary road
 	}
 	r.log.Warn("proxy cache: pull through failed", "project", proj.Name, "repository", rt.name, "reference", rt.reference, "err", err)
-	serveError(w, errcode.ErrorCodeUnavailable.WithMessage(
-		"the upstream registry of this proxy-cache project could not be reached, and nothing is cached for this reference: try again later"),
-		http.StatusServiceUnavailable)
+	msg := "the upstream registry of this proxy-cache project could not be reached, and nothing is cached for this reference: try again later"
+	if errors.Is(err, errWaitBudget) {
+		msg = fmt.Sprintf("another replica has been fetching this from the upstream registry for more than %s: try again later", r.proxy.wait)
+	}
+	serveError(w, errcode.ErrorCodeUnavailable.WithMessage(msg), http.StatusServiceUnavailable)
 	return false
+}
+
+// PullBlobThrough makes sure blob dgst of repo is stored when repo is in a proxy-cache project,
+// fetching it from upstream (coalesced as a client's miss is) if not; elsewhere it does nothing.
+// Background readers of storage (the scanner) call it for a blob they miss.
+func (r *Registry) PullBlobThrough(ctx context.Context, repo string, dgst digest.Digest) error {
+	if r.proxy == nil {
+		return nil
+	}
+	proj, err := r.db.Project.Query().Where(entproject.Name(projectOf(repo))).Only(ctx)
+	if err != nil || proj.ProxyRegistryID == nil {
+		return nil
+	}
+	_, err = r.pullBlobThrough(ctx, proj, repo, dgst.String(), nil)
+	return err
 }
 
 // upstream is the client of proj's endpoint and the upstream name of repo: the project's prefix
@@ -127,13 +178,27 @@ func (r *Registry) upstream(ctx context.Context, proj *ent.Project, repo string)
 	return up, upRepo, err
 }
 
-// shared runs fetch once for every caller asking for key at the same time. The fetch runs under
-// its own deadline, not the first caller's: the others wait for it too.
-func (p *proxyCache) shared(ctx context.Context, key string, fetch func(ctx context.Context) error) error {
+// shared runs fetch once for every caller asking for key at the same time: in this process
+// through a singleflight, and across replicas through a Redis lock, whose waiters are done when
+// done reports that the holder has stored the result. The fetch runs under its own deadline, not
+// the first caller's: the others wait for it too.
+func (p *proxyCache) shared(ctx context.Context, key string, done func(context.Context) bool, fetch func(ctx context.Context) error) error {
 	_, err, _ := p.flight.Do(key, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
-		return nil, fetch(ctx)
+		if done(ctx) {
+			return nil, nil // stored by a fetch that has just ended
+		}
+		if p.locks == nil {
+			return nil, fetch(ctx)
+		}
+		return nil, p.locks.run(ctx, key, p.wait, func(ctx context.Context) bool {
+			if done(ctx) {
+				p.waited.Inc()
+				return true
+			}
+			return false
+		}, fetch)
 	})
 	return err
 }
@@ -149,31 +214,41 @@ func (r *Registry) pullManifestThrough(ctx context.Context, proj *ent.Project, r
 		return err
 	}
 	if dgst, err := digest.Parse(ref); err == nil {
-		ms, err := rep.Manifests(ctx)
-		if err != nil {
-			return err
+		stored := func(ctx context.Context) bool {
+			ms, err := rep.Manifests(ctx)
+			if err != nil {
+				return false
+			}
+			ok, err := ms.Exists(ctx, dgst)
+			return err == nil && ok
 		}
-		if ok, err := ms.Exists(ctx, dgst); err == nil && ok {
+		if stored(ctx) {
 			return nil
 		}
-		return r.proxy.shared(ctx, "m:"+repo+"@"+ref, func(ctx context.Context) error {
+		return r.proxy.shared(ctx, "m:"+repo+"@"+ref, stored, func(ctx context.Context) error {
 			return r.fetchManifest(ctx, proj, repo, ref, "")
 		})
 	}
 	key := repo + ":" + ref
+	freshness := time.Duration(proj.ProxyFreshnessSeconds) * time.Second
 	local, err := rep.Tags(ctx).Get(ctx, ref)
 	cached := err == nil
-	if cached {
-		if at, ok := r.proxy.checked.Load(key); ok && time.Since(at.(time.Time)) < time.Duration(proj.ProxyFreshnessSeconds)*time.Second {
-			return nil
-		}
+	if cached && r.proxy.fresh(ctx, key, freshness) {
+		return nil
 	}
-	return r.proxy.shared(ctx, "t:"+key, func(ctx context.Context) error {
+	done := func(ctx context.Context) bool { // another replica has fetched or checked the tag
+		if !cached {
+			_, err := rep.Tags(ctx).Get(ctx, ref)
+			return err == nil
+		}
+		return r.proxy.fresh(ctx, key, freshness)
+	}
+	return r.proxy.shared(ctx, "t:"+key, done, func(ctx context.Context) error {
 		if !cached {
 			if err := r.fetchManifest(ctx, proj, repo, ref, ref); err != nil {
 				return err
 			}
-			r.proxy.checked.Store(key, time.Now())
+			r.proxy.agreed(ctx, key, freshness)
 			return nil
 		}
 		up, upRepo, err := r.upstream(ctx, proj, repo)
@@ -189,7 +264,7 @@ func (r *Registry) pullManifestThrough(ctx context.Context, proj *ent.Project, r
 				"project", proj.Name, "repository", repo, "tag", ref, "err", err)
 			// Asked again after the freshness interval, not on every pull: a slow upstream would
 			// otherwise hold each one for the whole timeout.
-			r.proxy.checked.Store(key, time.Now())
+			r.proxy.agreed(ctx, key, freshness)
 			return nil
 		}
 		if desc.Digest.String() != local.Digest.String() {
@@ -200,14 +275,55 @@ func (r *Registry) pullManifestThrough(ctx context.Context, proj *ent.Project, r
 				return nil
 			}
 		}
-		r.proxy.checked.Store(key, time.Now())
+		r.proxy.agreed(ctx, key, freshness)
 		return nil
 	})
 }
 
-// fetchManifest fetches manifest ref from upstream with everything it references (an index's
-// manifests, an image's config and layers), stores them as a push would (the index records the
-// artifact, with its events and scan on push) and, when tag is set, points tag at it.
+// freshKey is the Redis key saying that tag key agreed with upstream within the freshness interval.
+func freshKey(key string) string { return "berth:proxy:fresh:" + key }
+
+// fresh reports whether tag key agreed with upstream less than freshness ago, here or (with
+// Redis) on any replica.
+func (p *proxyCache) fresh(ctx context.Context, key string, freshness time.Duration) bool {
+	if freshness <= 0 {
+		return false
+	}
+	if at, ok := p.checked.Load(key); ok && time.Since(at.(time.Time)) < freshness {
+		return true
+	}
+	if p.locks == nil {
+		return false
+	}
+	for range 2 { // once more when Redis does not answer in time: the other answer is a HEAD upstream
+		cctx, cancel := context.WithTimeout(ctx, redisBudget)
+		n, err := p.locks.rdb.Exists(cctx, freshKey(key)).Result()
+		cancel()
+		if err == nil {
+			return n > 0
+		}
+	}
+	return false
+}
+
+// agreed records that tag key agrees with upstream now, for this replica and the others.
+func (p *proxyCache) agreed(ctx context.Context, key string, freshness time.Duration) {
+	p.checked.Store(key, time.Now())
+	if p.locks == nil || freshness <= 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, redisBudget)
+	defer cancel()
+	if err := p.locks.rdb.Set(ctx, freshKey(key), "1", freshness).Err(); err != nil {
+		p.locks.log.Warn("proxy cache: could not share a tag's freshness through Redis", "err", err)
+	}
+}
+
+// fetchManifest fetches manifest ref from upstream and stores it as a push would (the index
+// records the artifact, with its events, audit and scan on push) and, when tag is set, points tag
+// at it. What the index reads is fetched first: an index's manifests, an image's config. Its
+// layers are not: each is fetched when a client asks for it, streamed to that client while it is
+// stored, so a cold pull costs about what a direct one does.
 func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, ref, tag string) error {
 	up, upRepo, err := r.upstream(ctx, proj, repo)
 	if err != nil {
@@ -230,17 +346,19 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 	if err != nil {
 		return err
 	}
-	for _, ref := range m.References() {
-		if d.MediaType.IsIndex() {
-			err = r.pullManifestThrough(ctx, proj, repo, ref.Digest.String())
-		} else if len(ref.URLs) == 0 { // foreign layers stay where they are
-			_, err = r.pullBlobThrough(ctx, proj, repo, ref.Digest.String(), nil)
+	if d.MediaType.IsIndex() {
+		for _, ref := range m.References() {
+			if err := r.pullManifestThrough(ctx, proj, repo, ref.Digest.String()); err != nil {
+				return err
+			}
 		}
-		if err != nil {
+	} else if info, err := manifest.Parse(string(d.MediaType), d.Manifest); err == nil && info.Config != nil && info.Config.Size <= maxConfigSize {
+		if _, err := r.pullBlobThrough(ctx, proj, repo, info.Config.Digest.String(), nil); err != nil {
 			return err
 		}
 	}
-	ms, err := rep.Manifests(ctx)
+	// Distribution's own pull-through stores a manifest before its layers the same way.
+	ms, err := rep.Manifests(ctx, storage.SkipLayerVerification())
 	if err != nil {
 		return err
 	}
@@ -252,6 +370,9 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 	if err != nil {
 		return fmt.Errorf("store manifest %s: %w", upRef, err)
 	}
+	if dgst.String() != d.Digest.String() {
+		return fmt.Errorf("manifest %s: upstream said %s, the bytes are %s", upRef, d.Digest, dgst)
+	}
 	if tag != "" {
 		if err := rep.Tags(ctx).Tag(ctx, tag, v1.Descriptor{Digest: dgst}); err != nil {
 			return fmt.Errorf("tag %s:%s: %w", repo, tag, err)
@@ -261,9 +382,10 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 }
 
 // pullBlobThrough makes sure blob dgst is stored in repo, fetching it from upstream (once, however
-// many clients ask at the same time) when it is not. With to set, the caller whose request starts
-// the fetch gets the blob streamed to it while it is stored (streamed true: it has been answered,
-// whatever the error); the others wait for the fetch and are served from storage.
+// many clients ask at the same time, on however many replicas) when it is not. With to set, the
+// caller whose request starts the fetch gets the blob streamed to it while it is stored (streamed
+// true: it has been answered, and on an error must not be left with what it got); the others wait
+// for the fetch and are served from storage.
 func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo, ref string, to http.ResponseWriter) (streamed bool, err error) {
 	dgst, err := digest.Parse(ref)
 	if err != nil {
@@ -273,53 +395,129 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 	if err != nil {
 		return false, err
 	}
-	if _, err := rep.Blobs(ctx).Stat(ctx, dgst); err == nil {
+	stored := func(ctx context.Context) bool {
+		_, err := rep.Blobs(ctx).Stat(ctx, dgst)
+		return err == nil
+	}
+	if stored(ctx) {
 		return false, nil
 	}
-	err = r.proxy.shared(ctx, "b:"+repo+"@"+ref, func(ctx context.Context) error {
-		blobs := rep.Blobs(ctx)
-		if _, err := blobs.Stat(ctx, dgst); err == nil {
-			return nil // stored by the fetch that just ended
-		}
+	err = r.proxy.shared(ctx, "b:"+repo+"@"+ref, stored, func(ctx context.Context) error {
 		up, upRepo, err := r.upstream(ctx, proj, repo)
 		if err != nil {
 			return err
 		}
-		layer, err := remote.Layer(upRepo.Digest(ref), up.Options(ctx)...)
+		body, size, err := up.OpenBlob(ctx, upRepo, ref)
 		if err != nil {
 			return fmt.Errorf("fetch blob %s: %w", ref, err)
 		}
-		rc, err := layer.Compressed()
-		if err != nil {
-			return fmt.Errorf("fetch blob %s: %w", ref, err)
-		}
-		defer rc.Close()
+		defer body.Close()
 		r.proxy.fetched.WithLabelValues("blob").Inc()
+		blobs := rep.Blobs(ctx)
 		bw, err := blobs.Create(ctx)
 		if err != nil {
 			return fmt.Errorf("store blob %s: %w", ref, err)
 		}
-		var src io.Reader = rc
+		var client io.Writer
 		if to != nil {
 			h := to.Header()
 			h.Set("Content-Type", "application/octet-stream")
 			h.Set("Docker-Content-Digest", ref)
 			h.Set("Etag", `"`+ref+`"`)
+			if size >= 0 {
+				h.Set("Content-Length", fmt.Sprint(size))
+			}
 			to.WriteHeader(http.StatusOK)
 			streamed = true
-			src = io.TeeReader(rc, &clientCopy{w: to})
+			client = &clientCopy{w: to}
 		}
-		n, err := io.Copy(bw, src) // the digest is verified as it is read
+		n, held, err := copyHeld(bw, client, body, size)
 		if err != nil {
 			_ = bw.Cancel(ctx)
 			return fmt.Errorf("fetch blob %s: %w", ref, err)
 		}
+		// Storage checks the digest it computed as the bytes were written: only a blob that is
+		// what was asked for is committed, and only then does the client get its last bytes.
 		if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n}); err != nil {
-			return fmt.Errorf("store blob %s: %w", ref, err)
+			_ = bw.Cancel(ctx)
+			return fmt.Errorf("upstream sent bytes that are not %s (discarded): %w", ref, err)
+		}
+		if client != nil {
+			_, _ = client.Write(held)
 		}
 		return nil
 	})
 	return streamed, err
+}
+
+// copyHeld copies src to store and to client (when not nil), checking the length when it is
+// known. The client is always one read behind: the last bytes read are held back and returned,
+// to be sent only once the digest is known to match, so a client never gets a whole blob that is
+// not what it asked for. Upstream is read ahead (up to 4 buffers of 256 KiB) while storage and
+// the client are written, so the three overlap.
+func copyHeld(store, client io.Writer, src io.Reader, size int64) (int64, []byte, error) {
+	type chunk struct {
+		b   []byte
+		err error
+	}
+	const buffers, bufSize = 4, 256 << 10
+	free := make(chan []byte, buffers)
+	for range buffers {
+		free <- make([]byte, bufSize)
+	}
+	full := make(chan chunk, buffers)
+	stop := make(chan struct{})
+	defer close(stop) // the reader stops too (the caller closes src, which ends a blocked read)
+	go func() {
+		for {
+			var b []byte
+			select {
+			case b = <-free:
+			case <-stop:
+				return
+			}
+			k, err := io.ReadFull(src, b)
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF // a short last read; a short blob is caught by the length or the digest
+			}
+			select {
+			case full <- chunk{b[:k], err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var held []byte
+	var n int64
+	for {
+		c := <-full
+		if len(c.b) > 0 {
+			n += int64(len(c.b))
+			if _, err := store.Write(c.b); err != nil {
+				return n, nil, err
+			}
+			if held != nil {
+				if client != nil {
+					_, _ = client.Write(held)
+				}
+				free <- held[:cap(held)]
+			}
+			held = c.b
+		}
+		if c.err == io.EOF {
+			break
+		}
+		if c.err != nil {
+			return n, nil, c.err
+		}
+	}
+	if size >= 0 && n != size {
+		return n, nil, fmt.Errorf("upstream sent %d bytes, announced %d", n, size)
+	}
+	return n, held, nil
 }
 
 // clientCopy writes to a client until the client goes away, then drops what follows: the blob is

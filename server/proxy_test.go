@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	entartifact "github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker"
 )
@@ -21,8 +23,9 @@ import (
 // countingProxy stands in front of an upstream registry and counts the requests it passes on, by
 // method and path.
 type countingProxy struct {
-	mu   sync.Mutex
-	seen map[string]int
+	mu      sync.Mutex
+	seen    map[string]int
+	corrupt map[string]bool // paths whose answers have their first byte changed
 }
 
 func newCountingProxy(t *testing.T, upstream string) (*countingProxy, string) {
@@ -31,8 +34,17 @@ func newCountingProxy(t *testing.T, upstream string) (*countingProxy, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &countingProxy{seen: map[string]int{}}
+	c := &countingProxy{seen: map[string]int{}, corrupt: map[string]bool{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		c.mu.Lock()
+		bad := c.corrupt[resp.Request.URL.Path]
+		c.mu.Unlock()
+		if bad && resp.StatusCode == http.StatusOK {
+			resp.Body = &flipFirst{ReadCloser: resp.Body}
+		}
+		return nil
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.mu.Lock()
 		c.seen[r.Method+" "+r.URL.Path]++
@@ -41,6 +53,27 @@ func newCountingProxy(t *testing.T, upstream string) (*countingProxy, string) {
 	}))
 	t.Cleanup(srv.Close)
 	return c, srv.URL
+}
+
+// flipFirst changes the first byte it reads.
+type flipFirst struct {
+	io.ReadCloser
+	done bool
+}
+
+func (f *flipFirst) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	if n > 0 && !f.done {
+		p[0] ^= 0xff
+		f.done = true
+	}
+	return n, err
+}
+
+func (c *countingProxy) setCorrupt(path string, bad bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corrupt[path] = bad
 }
 
 func (c *countingProxy) count(key string) int {
@@ -118,6 +151,10 @@ func TestProxyCachePullThrough(t *testing.T) {
 	v2 := pushImage(t, plain, dist.addr+"/library/app:v1", 4096)
 	if got, err := crane("digest", env.Host+"/fresh/app:v1"); err != nil || strings.TrimSpace(got) != v2 {
 		t.Fatalf("fresh/app:v1 after the tag moved upstream = %q %v, want %s", got, err, v2)
+	}
+	// A manifest miss stores the manifest (and its config) only: the layers come when asked for.
+	if out, err := crane("pull", env.Host+"/fresh/app:v1", t.TempDir()+"/app.tar"); err != nil {
+		t.Fatalf("pull fresh/app:v1 after the tag moved: %v %s", err, out)
 	}
 	// hub's interval (the default) has not passed: it serves what it has without asking.
 	if got, err := crane("digest", env.Host+"/hub/library/app:v1"); err != nil || strings.TrimSpace(got) != v1 {
@@ -257,5 +294,124 @@ func TestProxyCacheEviction(t *testing.T) {
 	}
 	if _, err := crane("manifest", env.Host+"/cached/app@"+recent); err != nil {
 		t.Fatalf("the recently pulled artifact is not served: %v", err)
+	}
+}
+
+// A blob whose bytes upstream are not its digest is never stored, and the client streaming it
+// gets a broken connection, not a wrong blob; once upstream is right again the blob is fetched
+// anew. A manifest miss fetches the manifest and its config, not the layers.
+func TestProxyCacheDiscardsCorruptBlob(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	counter, upstream := newCountingProxy(t, dist.URL)
+	env := servertest.Start(t)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	pushImage(t, plain, dist.addr+"/library/app:v1", 1<<20)
+	manifest, err := plain("manifest", dist.addr+"/library/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobs := blobDigests(t, manifest)
+	layer := blobs[len(blobs)-1]
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "bad", "type": "docker-registry", "url": upstream})
+	createProxyProject(t, env, "bad", reg, "library", 300)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+
+	if _, err := crane("manifest", env.Host+"/bad/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := counter.count("GET /v2/library/app/blobs/" + blobs[0]); n != 1 {
+		t.Errorf("the config was fetched %d times on a manifest miss, want once", n)
+	}
+	if n := counter.count("GET /v2/library/app/blobs/" + layer); n != 0 {
+		t.Errorf("the layer was fetched %d times on a manifest miss, want not yet", n)
+	}
+
+	path := "/v2/library/app/blobs/" + layer
+	counter.setCorrupt(path, true)
+	token := registryToken(t, env, "admin", servertest.AdminPassword, "bad/app")
+	req, _ := http.NewRequest(http.MethodGet, env.URL+"/v2/bad/app/blobs/"+layer, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatalf("a corrupt upstream blob was served whole: %d, %d bytes", resp.StatusCode, len(b))
+		}
+	}
+	counter.setCorrupt(path, false)
+	want, err := plain("blob", dist.addr+"/library/app@"+layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := crane("blob", env.Host+"/bad/app@"+layer); err != nil || got != want {
+		t.Fatalf("blob after upstream is right again: %d bytes, %v; want the %d bytes upstream has", len(got), err, len(want))
+	}
+	if n := counter.count("GET " + path); n != 2 {
+		t.Errorf("the layer was fetched upstream %d times, want twice (the corrupt copy was not kept)", n)
+	}
+	if !strings.Contains(env.Logs(), "not "+layer) {
+		t.Error("no log line says the upstream bytes did not match")
+	}
+}
+
+// Two replicas sharing PostgreSQL, storage and Redis: clients on both missing the same image at
+// once cause one upstream fetch of the manifest and of each blob, and a tag one replica checked
+// is fresh for the other (no HEAD upstream).
+func TestProxyCacheCoalescesAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rs := startRedisServer(t)
+	dist := newDistribution(t)
+	counter, upstream := newCountingProxy(t, dist.URL)
+	one := servertest.Start(t, func(c *server.Config) { c.RedisURL = rs.url })
+	two := servertest.Start(t, func(c *server.Config) {
+		c.DatabaseURL, c.DataDir, c.RedisURL, c.RunJobs = one.DatabaseURL, one.DataDir, rs.url, false
+	})
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	pushImage(t, plain, dist.addr+"/library/app:v1", 4<<20)
+	manifest, err := plain("manifest", dist.addr+"/library/app:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := mustCreate(t, one, "/registries", map[string]any{"name": "counted", "type": "docker-registry", "url": upstream})
+	createProxyProject(t, one, "cold", reg, "library", 300)
+	cranes := []func(...string) (string, error){
+		setupCrane(t, one, "admin", servertest.AdminPassword), setupCrane(t, two, "admin", servertest.AdminPassword)}
+	hosts := []string{one.Host, two.Host}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := cranes[i%2]("pull", hosts[i%2]+"/cold/app:v1", fmt.Sprintf("%s/%d.tar", t.TempDir(), i)); err != nil {
+				errs <- fmt.Errorf("pull %d from replica %d: %v %s", i, i%2+1, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, b := range blobDigests(t, manifest) {
+		if n := counter.count("GET /v2/library/app/blobs/" + b); n != 1 {
+			t.Errorf("blob %s was fetched upstream %d times by two replicas, want once", b, n)
+		}
+	}
+	if n := counter.count("GET /v2/library/app/manifests/v1"); n != 1 {
+		t.Errorf("the manifest was fetched upstream %d times by two replicas, want once", n)
+	}
+	// Within the freshness interval neither replica asks upstream about the tag again.
+	for i := range 2 {
+		if _, err := cranes[i]("digest", hosts[i]+"/cold/app:v1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := counter.count("HEAD /v2/library/app/manifests/v1"); n != 0 {
+		t.Errorf("upstream was asked about a fresh tag %d times, want never", n)
 	}
 }

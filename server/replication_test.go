@@ -20,6 +20,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -32,6 +35,8 @@ import (
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationtask"
+	entrepository "github.com/berth-registry/berth/ent/repository"
+	enttag "github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/server"
 	"github.com/berth-registry/berth/server/servertest"
 	"github.com/berth-registry/berth/worker/replication"
@@ -519,7 +524,36 @@ func TestReplicationEventTriggerOnceAndDeletes(t *testing.T) {
 		t.Fatal("a tag the filter leaves out was replicated")
 	}
 
-	// Delete propagation.
+	// Delete propagation: a deleted tag goes, the artifact stays.
+	if out, err := crane("tag", a.Host+"/library/evt:v1", "v9"); err != nil {
+		t.Fatalf("tag v9: %v %s", err, out)
+	}
+	waitReplication(t, 30*time.Second, "the new tag on the destination", func() (bool, string) {
+		got, err := plain("digest", dist.addr+"/library/evt:v9")
+		return err == nil && strings.TrimSpace(got) == d, got
+	})
+	v9, err := a.DB.Tag.Query().Where(enttag.Name("v9"), enttag.HasRepositoryWith(entrepository.Name("library/evt"))).Only(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { deleteTag(id: $id) }`, map[string]any{"id": v9.ID}, nil)
+	waitReplication(t, 30*time.Second, "the tag deleted on the destination", func() (bool, string) {
+		_, err := plain("digest", dist.addr+"/library/evt:v9")
+		return err != nil, "still there"
+	})
+	if got, err := plain("digest", dist.addr+"/library/evt:v1"); err != nil || strings.TrimSpace(got) != d {
+		t.Fatalf("after the tag delete, v1 on the destination = %q %v, want %s kept", got, err, d)
+	}
+	tagDeleted, err := a.DB.Event.Query().Where(entevent.Type("TAG_DELETED"), entevent.Repository("library/evt"), entevent.Tag("v9")).Only(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReplication(t, 30*time.Second, "one execution for the tag delete", func() (bool, string) {
+		n, err := a.DB.ReplicationExecution.Query().Where(replicationexecution.EventID(int64(tagDeleted.ID))).Count(t.Context())
+		return err == nil && n == 1, fmt.Sprint(n, err)
+	})
+
+	// Artifact delete propagation.
 	if out, err := crane("delete", a.Host+"/library/evt@"+d); err != nil {
 		t.Fatalf("delete: %v %s", err, out)
 	}
@@ -815,5 +849,57 @@ func TestReplicationSchedule(t *testing.T) {
 	}
 	if got, err := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")("digest", dist.addr+"/library/cron:v1"); err != nil || strings.TrimSpace(got) != d {
 		t.Fatalf("library/cron:v1 on the destination = %q %v", got, err)
+	}
+}
+
+// copy_by_chunk: a blob larger than the chunk size goes to Distribution's registry in several
+// PATCH requests, and lands whole.
+func TestReplicationCopyByChunk(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	counter, url := newCountingProxy(t, dist.URL)
+	env := servertest.Start(t)
+	layer, err := random.Layer(replication.ChunkSize+replication.ChunkSize/4, types.OCIUncompressedLayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.ParseReference(env.Host+"/library/big:v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, remote.WithAuth(&authn.Basic{Username: "admin", Password: servertest.AdminPassword})); err != nil {
+		t.Fatal(err)
+	}
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": url})
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{"name": "chunks", "dest_registry": map[string]any{"id": reg},
+		"copy_by_chunk": true, "filters": []map[string]any{{"type": "name", "value": "library/big"}}})
+	if e := runPolicy(t, env, policy); e.Status != "Succeed" || e.Succeed != 1 {
+		t.Fatalf("execution = %+v", e)
+	}
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	if got, err := plain("digest", dist.addr+"/library/big:v1"); err != nil || strings.TrimSpace(got) != want.String() {
+		t.Fatalf("on the destination: %q %v, want %s", got, err, want)
+	}
+	if out, err := plain("pull", dist.addr+"/library/big:v1", t.TempDir()+"/big.tar"); err != nil {
+		t.Fatalf("pull from the destination: %v %s", err, out)
+	}
+	patches := 0
+	counter.mu.Lock()
+	for k, n := range counter.seen {
+		if strings.HasPrefix(k, "PATCH /v2/library/big/blobs/uploads/") {
+			patches += n
+		}
+	}
+	counter.mu.Unlock()
+	if patches < 2 {
+		t.Fatalf("%d PATCH requests for a blob of 1.25 chunks, want at least 2", patches)
 	}
 }

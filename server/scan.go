@@ -29,6 +29,7 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	if err != nil {
 		return err
 	}
+	content.FetchMissingWith(reg.PullBlobThrough) // layers of proxy-cache artifacts not pulled yet
 	tokens, err := auth.NewTokens(filepath.Join(cfg.DataDir, "keys", "token-signing.pem"), "berth", 10*time.Minute)
 	if err != nil {
 		return err

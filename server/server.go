@@ -225,7 +225,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	endpoints := endpoint.New(db, s.auth, s.audit, deps.Egress, sealer)
-	if err := s.registry.UseProxy(endpoints, registry.DefaultUpstreamTimeout, s.metrics); err != nil {
+	if err := s.registry.UseProxy(registry.ProxyConfig{Upstreams: endpoints, Redis: s.redis}, s.metrics); err != nil {
 		return nil, err
 	}
 	replications := replication.NewService(pool, db, s.jobs, s.auth, s.audit, log)

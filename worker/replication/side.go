@@ -39,6 +39,8 @@ type side interface {
 	putBlob(ctx context.Context, repo string, d digest.Digest, size int64, mediaType string, open func() (io.ReadCloser, error), mountFrom string) (sent int64, err error)
 	putManifest(ctx context.Context, repo, ref, mediaType string, body []byte) error
 	deleteManifest(ctx context.Context, repo string, d digest.Digest) error
+	// deleteTag removes tag from repo, leaving what it named; a tag already gone is no error.
+	deleteTag(ctx context.Context, repo, tag string) error
 	tags(ctx context.Context, repo string) ([]string, error)
 	// accessories are the artifacts whose subject is d in repo (signatures, SBOMs), with the tags
 	// that name them (cosign's sha256-<hex>.sig scheme).
@@ -120,6 +122,17 @@ func (l *local) openBlob(ctx context.Context, repo string, d digest.Digest) (io.
 		return nil, err
 	}
 	rc, err := r.Blobs(ctx).Open(ctx, d)
+	if errors.Is(err, distribution.ErrBlobUnknown) {
+		// A layer of a proxy-cache artifact no client has pulled yet: fetched from upstream first.
+		if pt, ok := l.store.(interface {
+			PullBlobThrough(ctx context.Context, repo string, dgst digest.Digest) error
+		}); ok {
+			if ferr := pt.PullBlobThrough(ctx, repo, d); ferr != nil {
+				return nil, ferr
+			}
+			rc, err = r.Blobs(ctx).Open(ctx, d)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -207,6 +220,19 @@ func (l *local) deleteManifest(ctx context.Context, repo string, d digest.Digest
 	return l.store.DeleteArtifact(ctx, repo, d)
 }
 
+func (l *local) deleteTag(ctx context.Context, repo, tag string) error {
+	r, err := l.repo(ctx, repo)
+	if err != nil {
+		return err
+	}
+	err = r.Tags(ctx).Untag(ctx, tag)
+	var unknown distribution.ErrTagUnknown
+	if errors.As(err, &unknown) {
+		return nil
+	}
+	return err
+}
+
 func (l *local) tags(ctx context.Context, repo string) ([]string, error) {
 	r, err := l.repo(ctx, repo)
 	if err != nil {
@@ -241,7 +267,8 @@ func (l *local) accessories(ctx context.Context, repo string, d digest.Digest) (
 
 // far is a remote registry as a side, through go-containerregistry.
 type far struct {
-	r *endpoint.Remote
+	r     *endpoint.Remote
+	chunk bool // copy_by_chunk: blobs larger than ChunkSize go in chunks
 }
 
 func (f *far) ref(repo, ref string) (name.Reference, error) {
@@ -300,6 +327,9 @@ func (f *far) openBlob(ctx context.Context, repo string, d digest.Digest) (io.Re
 }
 
 func (f *far) putBlob(ctx context.Context, repo string, d digest.Digest, size int64, mediaType string, open func() (io.ReadCloser, error), mountFrom string) (int64, error) {
+	if f.chunk && size > ChunkSize {
+		return f.putBlobChunked(ctx, repo, d, size, open, mountFrom)
+	}
 	rp, err := f.r.Repository(repo)
 	if err != nil {
 		return 0, err
@@ -333,6 +363,18 @@ func (f *far) putManifest(ctx context.Context, repo, ref, mediaType string, body
 
 func (f *far) deleteManifest(ctx context.Context, repo string, d digest.Digest) error {
 	r, err := f.ref(repo, d.String())
+	if err != nil {
+		return err
+	}
+	err = remote.Delete(r, f.r.Options(ctx)...)
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (f *far) deleteTag(ctx context.Context, repo, tag string) error {
+	r, err := f.ref(repo, tag)
 	if err != nil {
 		return err
 	}

@@ -17,13 +17,13 @@ import (
 	"github.com/berth-registry/berth/worker/schedule"
 )
 
-// Consume turns dispatched pushes, tags and deletes into executions of the enabled event-based
+// Consume turns dispatched pushes, tags and deletes (of artifacts and of tags) into executions of the enabled event-based
 // push policies that want them. It runs in the dispatcher's transaction, which marks the events
 // dispatched: an event reaches it once, whatever the replicas and crashes, and the unique
 // (policy, event) index and the job's unique arguments keep it to one execution even so.
 func (s *Service) Consume(ctx context.Context, tx pgx.Tx, events []event.Event) error {
 	for _, e := range events {
-		deletion := e.Type == event.ArtifactDeleted
+		deletion := e.Type == event.ArtifactDeleted || e.Type == event.TagDeleted
 		if e.Type != event.ArtifactPushed && e.Type != event.TagCreated && !deletion {
 			continue
 		}

@@ -174,7 +174,7 @@ func (x *execution) run(ctx context.Context) error {
 		return err
 	}
 	loc := &local{store: x.w.store, db: x.w.db}
-	far := &far{r: remote}
+	far := &far{r: remote, chunk: x.p.CopyByChunk}
 	if x.p.Direction == replicationpolicy.DirectionPush {
 		x.src, x.dst = loc, far
 	} else {
@@ -364,6 +364,9 @@ func (x *execution) planEvent(ctx context.Context, eventID int64) ([]candidate, 
 	if ev.Type == event.ArtifactDeleted {
 		return []candidate{{repo: ev.Repository, digest: ev.Digest, deletion: true, resource: "artifact"}}, nil
 	}
+	if ev.Type == event.TagDeleted {
+		return []candidate{{repo: ev.Repository, digest: ev.Digest, tags: []string{ev.Tag}, deletion: true, resource: "artifact"}}, nil
+	}
 	a, err := x.localArtifact(ctx, ev.Repository, ev.Digest)
 	if ent.IsNotFound(err) {
 		x.logf("%s@%s is gone: nothing to replicate", ev.Repository, ev.Digest)
@@ -485,9 +488,12 @@ func (x *execution) task(ctx context.Context, t *ent.ReplicationTask) {
 		skip string
 		err  error
 	)
-	if t.Operation == replicationtask.OperationDeletion {
+	switch {
+	case t.Operation == replicationtask.OperationDeletion && len(t.Tags) > 0:
+		skip, err = x.deleteTags(ctx, dstRepo, digest.Digest(t.Digest), t.Tags)
+	case t.Operation == replicationtask.OperationDeletion:
 		err = x.dst.deleteManifest(ctx, dstRepo, digest.Digest(t.Digest))
-	} else {
+	default:
 		sent, skip, err = x.copyArtifact(ctx, srcRepo, dstRepo, digest.Digest(t.Digest), t.Tags)
 	}
 	status, msg := replicationtask.StatusSuccess, skip
@@ -506,6 +512,33 @@ func (x *execution) task(ctx context.Context, t *ent.ReplicationTask) {
 		x.w.log.Error("record replication task", "task", t.ID, "err", uerr)
 	}
 	x.progress(bg)
+}
+
+// deleteTags removes a deleted tag's replicas from the destination: only where the tag still
+// names the artifact it named here (a tag moved since is someone else's), and a tag already gone
+// is done.
+func (x *execution) deleteTags(ctx context.Context, repo string, was digest.Digest, tags []string) (string, error) {
+	var kept []string
+	for _, tag := range tags {
+		d, ok, err := x.dst.resolve(ctx, repo, tag)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			continue
+		}
+		if was != "" && d != was {
+			kept = append(kept, fmt.Sprintf("%s names %s there, not %s", tag, d, was))
+			continue
+		}
+		if err := x.dst.deleteTag(ctx, repo, tag); err != nil {
+			return "", err
+		}
+	}
+	if len(kept) > 0 {
+		return "skipped: " + strings.Join(kept, "; "), nil
+	}
+	return "", nil
 }
 
 // repoOf is the repository of "repo:tag,tag" or "repo@digest".

@@ -72,6 +72,7 @@ const ArtifactQuery = graphql(`
           id
           name
           myRole
+          proxyRegistryID
         }
       }
     }
@@ -107,6 +108,8 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
   const artifact = result.data?.artifact
   const project = artifact?.repository.project
   const access = useProjectAccess(project?.id)
+  // A proxy-cache project mirrors its upstream: tags and deletes are refused there, so not offered.
+  const proxy = !!project?.proxyRegistryID
   const projectName = project?.name ?? repository.split('/')[0]
   const reload = () => refetch({ requestPolicy: 'network-only' })
   const annotations = Object.entries(artifact?.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))
@@ -181,8 +184,8 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
           <ArtifactTags
             artifactID={artifact.id}
             tags={artifact.tags ?? []}
-            canCreate={access.createTag}
-            canDelete={access.deleteTag}
+            canCreate={access.createTag && !proxy}
+            canDelete={access.deleteTag && !proxy}
             onChanged={reload}
           />
           <ArtifactLabels
@@ -329,7 +332,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             )}
           </section>
 
-          {access.deleteArtifact && (
+          {access.deleteArtifact && !proxy && (
             <section className="panel danger-zone" aria-labelledby="delete-artifact-title">
               <h2 id="delete-artifact-title">Delete this artifact</h2>
               <p>Its tags and accessories go with it. Clients can no longer pull it, by tag or by digest.</p>

@@ -8,6 +8,7 @@ import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
 import { graphql } from '../../gql'
 import type { ProjectContext } from './context'
+import { ProxyFact } from './ProxyFact'
 
 const ProjectQuery = graphql(`
   query Project($name: String!) {
@@ -23,6 +24,9 @@ const ProjectQuery = graphql(`
       createdAt
       myRole
       repositoryCount
+      proxyRegistryID
+      proxyNamespace
+      proxyFreshnessSeconds
     }
   }
 `)
@@ -52,6 +56,7 @@ export function ProjectPage() {
         {project && (
           <span className={project.public ? 'badge public' : 'badge'}>{project.public ? 'Public' : 'Private'}</span>
         )}
+        {project?.proxyRegistryID && <span className="badge">Proxy cache</span>}
       </div>
       {result.error && <ErrorMessage error={result.error} title="Could not load the project" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
@@ -69,6 +74,13 @@ export function ProjectPage() {
                 <Time value={project.createdAt} />
               </dd>
             </div>
+            {project.proxyRegistryID && (
+              <ProxyFact
+                registryID={project.proxyRegistryID}
+                namespace={project.proxyNamespace ?? ''}
+                freshness={project.proxyFreshnessSeconds ?? 0}
+              />
+            )}
             {project.myRole && (
               <div>
                 <dt>Your role</dt>

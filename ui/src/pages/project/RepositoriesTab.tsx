@@ -53,9 +53,16 @@ export function RepositoriesTab() {
       {repositories && rows.length === 0 && (
         <div className="empty">
           <p>No repositories yet.</p>
-          <p className="muted">
-            Push an image to create one: <code>docker push {window.location.host}/{project.name}/NAME:TAG</code>
-          </p>
+          {project.proxyRegistryID ? (
+            <p className="muted">
+              Pull an image through this proxy cache to fetch and keep it:{' '}
+              <code>docker pull {window.location.host}/{project.name}/NAME:TAG</code>
+            </p>
+          ) : (
+            <p className="muted">
+              Push an image to create one: <code>docker push {window.location.host}/{project.name}/NAME:TAG</code>
+            </p>
+          )}
         </div>
       )}
       {rows.length > 0 && (
