@@ -29,12 +29,15 @@ const harborRoleTable = `
 | webhook policies | y | list | | | | |
 `
 
-// harborExtraRows are the two project actions the spec's table leaves implicit, in the same form:
+// harborExtraRows are the project actions the spec's table leaves implicit, in the same form:
 // every member (and anyone, for a public project) sees the project, and only a project admin may
 // delete it, as in Harbor.
 const harborExtraRows = `
 | see the project | y | y | y | y | y | y |
 | delete the project | y | | | | | |
+| project quota | read | read | read | read | | |
+| tag retention | y | y | read | read | | |
+| immutable tags | y | y | list | list | | |
 `
 
 // capabilityActions says which actions each capability of the table stands for. A cell grants the
@@ -63,7 +66,17 @@ var capabilityActions = map[string]map[string][]auth.Action{
 		"y":    {auth.ActionManageWebhooks, auth.ActionListWebhooks},
 		"list": {auth.ActionListWebhooks},
 	},
-	"see the project":    {"y": {auth.ActionReadProject}},
+	"see the project": {"y": {auth.ActionReadProject}},
+	// Harbor's rbac: members read their project's quota; only system administrators change it.
+	"project quota": {"read": {auth.ActionReadQuota}, "admin": {auth.ActionUpdateQuota}},
+	"tag retention": {
+		"y":    {auth.ActionReadRetention, auth.ActionManageRetention, auth.ActionRunRetention},
+		"read": {auth.ActionReadRetention},
+	},
+	"immutable tags": {
+		"y":    {auth.ActionListImmutable, auth.ActionManageImmutable},
+		"list": {auth.ActionListImmutable},
+	},
 	"delete the project": {"y": {auth.ActionDeleteProject}},
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
+	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/replication"
@@ -43,6 +45,9 @@ type restServices struct {
 	// endpoints and replication serve /registries and /replication (rest_replication.go).
 	endpoints   *endpoint.Service
 	replication *replication.Service
+	// quotas and tagRules serve /quotas and /projects/{project}/immutabletagrules (rest_quota.go).
+	quotas   *quota.Service
+	tagRules *tagrule.Service
 }
 
 func newREST(log *slog.Logger, services restServices) http.Handler {
@@ -59,6 +64,7 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.robotRoutes()
 	h.addScanRoutes()
 	h.replicationRoutes()
+	h.policyRoutes()
 	return h
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
@@ -186,9 +187,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	scans := scan.NewService(pool, db)
+	indexer, policies := newIndexer(cfg, db, pool, s.dispatch, log)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
-		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth,
-		registry.NewIndexer(db, s.dispatch, log), log)
+		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth, indexer, log)
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +205,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	deps.Quota = policies.ledger
 	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
 		return nil, err
 	}
@@ -234,6 +236,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
+	projects.UseDefaultQuota(func() int64 { return policies.settings.Current().DefaultLimit })
 	artifacts := artifact.New(db, projects, s.registry, publisher)
 	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
@@ -246,7 +249,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
-		Endpoints:       endpoints, Replication: replications}
+		Endpoints:       endpoints, Replication: replications,
+		Quotas: policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

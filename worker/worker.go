@@ -21,6 +21,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -32,9 +33,12 @@ import (
 
 // Deps are the parts jobs need, handed in by the composition root.
 type Deps struct {
-	DB   *ent.Client
-	Pool *pgxpool.Pool
-	Log  *slog.Logger
+	// Quota keeps project storage quotas: its recompute job and the sweep of expired reservations
+	// run here (nil: neither is registered).
+	Quota *quota.Ledger
+	DB    *ent.Client
+	Pool  *pgxpool.Pool
+	Log   *slog.Logger
 	// Kick has events recorded by jobs dispatched at once (nil: within the dispatcher's sweep).
 	Kick func()
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
@@ -151,6 +155,10 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.AddWorker(workers, export.NewExpirer(deps.Exports))
 			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
 		}
+		if deps.Quota != nil {
+			river.AddWorker(workers, quota.NewWorker(deps.DB, deps.Quota))
+			river.AddWorker(workers, quota.NewSweeper(deps.Quota))
+		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
 			run.Every(time.Hour, SessionPurgeArgs{}, "session-purge", true),
 			run.Every(time.Hour, EventPruneArgs{}, "event-prune", true),
@@ -161,6 +169,9 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		if deps.Exports != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
+		}
+		if deps.Quota != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, quota.SweepArgs{}, "quota-sweep", true))
 		}
 		if deps.Replication != nil {
 			river.AddWorker(workers, deps.Replication)

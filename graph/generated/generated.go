@@ -36,6 +36,8 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/scan"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -277,6 +279,16 @@ type ComplexityRoot struct {
 		Workers        func(childComplexity int) int
 	}
 
+	ImmutableRule struct {
+		Disabled          func(childComplexity int) int
+		ID                func(childComplexity int) int
+		ProjectID         func(childComplexity int) int
+		RepositoryExclude func(childComplexity int) int
+		RepositoryPattern func(childComplexity int) int
+		TagExclude        func(childComplexity int) int
+		TagPattern        func(childComplexity int) int
+	}
+
 	Label struct {
 		Color       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -303,6 +315,7 @@ type ComplexityRoot struct {
 		AddScanner              func(childComplexity int, input scan.ScannerInput) int
 		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateImmutableRule     func(childComplexity int, projectID int, input tagrule.Input) int
 		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
 		CreateProject           func(childComplexity int, input ent.CreateProjectInput) int
 		CreateRegistryEndpoint  func(childComplexity int, input model.RegistryEndpointInput) int
@@ -312,6 +325,7 @@ type ComplexityRoot struct {
 		CreateUser              func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhookPolicy     func(childComplexity int, input model.CreateWebhookPolicyInput) int
 		DeleteArtifact          func(childComplexity int, id int) int
+		DeleteImmutableRule     func(childComplexity int, id int) int
 		DeleteLabel             func(childComplexity int, id int) int
 		DeleteProject           func(childComplexity int, id int) int
 		DeleteRegistryEndpoint  func(childComplexity int, id int) int
@@ -327,6 +341,7 @@ type ComplexityRoot struct {
 		PingScanner             func(childComplexity int, input scan.ScannerInput) int
 		PurgeAuditLogs          func(childComplexity int, input model.PurgeInput) int
 		PurgeUploads            func(childComplexity int, olderThanHours *int, dryRun *bool) int
+		RecomputeProjectQuota   func(childComplexity int, projectID int) int
 		RefreshRobotSecret      func(childComplexity int, id int) int
 		RemoveArtifactLabel     func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember            func(childComplexity int, id int) int
@@ -337,7 +352,9 @@ type ComplexityRoot struct {
 		ScanArtifact            func(childComplexity int, id int) int
 		SetDefaultScanner       func(childComplexity int, id int) int
 		SetGCSchedule           func(childComplexity int, input model.GCScheduleInput) int
+		SetProjectQuota         func(childComplexity int, projectID int, limit int) int
 		SetPurgeSchedule        func(childComplexity int, input model.PurgeScheduleInput) int
+		SetQuotaConfig          func(childComplexity int, input quota.Config) int
 		SetScannerEnabled       func(childComplexity int, id int, enabled bool) int
 		SetSystemCVEAllowlist   func(childComplexity int, cveIDs []string) int
 		StartGc                 func(childComplexity int, input model.GCInput) int
@@ -350,6 +367,7 @@ type ComplexityRoot struct {
 		TestRegistryEndpoint    func(childComplexity int, id *int, input *model.RegistryEndpointInput) int
 		TestWebhookPolicy       func(childComplexity int, id int) int
 		UpdateAuditSettings     func(childComplexity int, input model.AuditSettingsInput) int
+		UpdateImmutableRule     func(childComplexity int, id int, input tagrule.Input) int
 		UpdateMember            func(childComplexity int, id int, role member.Role) int
 		UpdateProject           func(childComplexity int, id int, input ent.UpdateProjectInput) int
 		UpdateRegistryEndpoint  func(childComplexity int, id int, input model.RegistryEndpointInput) int
@@ -381,6 +399,8 @@ type ComplexityRoot struct {
 		ProxyNamespace        func(childComplexity int) int
 		ProxyRegistryID       func(childComplexity int) int
 		Public                func(childComplexity int) int
+		Quota                 func(childComplexity int) int
+		QuotaLimit            func(childComplexity int) int
 		Repositories          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		RepositoryCount       func(childComplexity int) int
 		ScannerID             func(childComplexity int) int
@@ -398,6 +418,14 @@ type ComplexityRoot struct {
 	ProjectEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ProjectQuota struct {
+		Limit       func(childComplexity int) int
+		ProjectID   func(childComplexity int) int
+		ProjectName func(childComplexity int) int
+		Reserved    func(childComplexity int) int
+		Used        func(childComplexity int) int
 	}
 
 	PurgeRun struct {
@@ -446,6 +474,7 @@ type ComplexityRoot struct {
 		GcRun                  func(childComplexity int, id int) int
 		GcRuns                 func(childComplexity int, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
 		GcSchedule             func(childComplexity int) int
+		ImmutableRules         func(childComplexity int, projectID int) int
 		Labels                 func(childComplexity int, projectID *int) int
 		Me                     func(childComplexity int) int
 		MyAPITokens            func(childComplexity int) int
@@ -454,6 +483,7 @@ type ComplexityRoot struct {
 		Projects               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
 		PurgeRun               func(childComplexity int, id int) int
 		PurgeRuns              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		QuotaConfig            func(childComplexity int) int
 		RegistryEndpoint       func(childComplexity int, id int) int
 		RegistryEndpoints      func(childComplexity int, query *string, offset *int, limit *int) int
 		ReplicationExecution   func(childComplexity int, id int) int
@@ -470,6 +500,11 @@ type ComplexityRoot struct {
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
+	}
+
+	QuotaConfig struct {
+		DefaultLimit   func(childComplexity int) int
+		WarningPercent func(childComplexity int) int
 	}
 
 	RegistryEndpoint struct {
@@ -851,6 +886,9 @@ type MutationResolver interface {
 	StopGc(ctx context.Context, id int) (*ent.GCRun, error)
 	SetGCSchedule(ctx context.Context, input model.GCScheduleInput) (*model.GCSchedule, error)
 	PurgeUploads(ctx context.Context, olderThanHours *int, dryRun *bool) (*ent.GCRun, error)
+	CreateImmutableRule(ctx context.Context, projectID int, input tagrule.Input) (*tagrule.Rule, error)
+	UpdateImmutableRule(ctx context.Context, id int, input tagrule.Input) (*tagrule.Rule, error)
+	DeleteImmutableRule(ctx context.Context, id int) (bool, error)
 	CreateLabel(ctx context.Context, input model.CreateLabelInput) (*ent.Label, error)
 	DeleteLabel(ctx context.Context, id int) (bool, error)
 	AddArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error)
@@ -861,6 +899,9 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error)
 	UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error)
 	DeleteProject(ctx context.Context, id int) (bool, error)
+	SetProjectQuota(ctx context.Context, projectID int, limit int) (*quota.Quota, error)
+	SetQuotaConfig(ctx context.Context, input quota.Config) (*quota.Config, error)
+	RecomputeProjectQuota(ctx context.Context, projectID int) (int, error)
 	CreateRegistryEndpoint(ctx context.Context, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
 	UpdateRegistryEndpoint(ctx context.Context, id int, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
 	DeleteRegistryEndpoint(ctx context.Context, id int) (bool, error)
@@ -900,6 +941,7 @@ type ProjectResolver interface {
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
 	StorageUsed(ctx context.Context, obj *ent.Project) (int, error)
 	MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error)
+	Quota(ctx context.Context, obj *ent.Project) (*quota.Quota, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*model.Viewer, error)
@@ -916,9 +958,11 @@ type QueryResolver interface {
 	GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error)
 	GcRun(ctx context.Context, id int) (*ent.GCRun, error)
 	GcSchedule(ctx context.Context) (*model.GCSchedule, error)
+	ImmutableRules(ctx context.Context, projectID int) ([]*tagrule.Rule, error)
 	Labels(ctx context.Context, projectID *int) ([]*ent.Label, error)
 	Projects(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) (*ent.ProjectConnection, error)
 	Project(ctx context.Context, id *int, name *string) (*ent.Project, error)
+	QuotaConfig(ctx context.Context) (*quota.Config, error)
 	RegistryEndpoints(ctx context.Context, query *string, offset *int, limit *int) (*model.RegistryEndpointPage, error)
 	RegistryEndpoint(ctx context.Context, id int) (*ent.RegistryEndpoint, error)
 	ReplicationPolicies(ctx context.Context, query *string, offset *int, limit *int) (*model.ReplicationPolicyPage, error)
@@ -1884,6 +1928,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GCSchedule.Workers(childComplexity), true
 
+	case "ImmutableRule.disabled":
+		if e.ComplexityRoot.ImmutableRule.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.Disabled(childComplexity), true
+	case "ImmutableRule.id":
+		if e.ComplexityRoot.ImmutableRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.ID(childComplexity), true
+	case "ImmutableRule.projectID":
+		if e.ComplexityRoot.ImmutableRule.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.ProjectID(childComplexity), true
+	case "ImmutableRule.repositoryExclude":
+		if e.ComplexityRoot.ImmutableRule.RepositoryExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.RepositoryExclude(childComplexity), true
+	case "ImmutableRule.repositoryPattern":
+		if e.ComplexityRoot.ImmutableRule.RepositoryPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.RepositoryPattern(childComplexity), true
+	case "ImmutableRule.tagExclude":
+		if e.ComplexityRoot.ImmutableRule.TagExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.TagExclude(childComplexity), true
+	case "ImmutableRule.tagPattern":
+		if e.ComplexityRoot.ImmutableRule.TagPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.TagPattern(childComplexity), true
+
 	case "Label.color":
 		if e.ComplexityRoot.Label.Color == nil {
 			break
@@ -2025,6 +2112,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.createImmutableRule":
+		if e.ComplexityRoot.Mutation.CreateImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateImmutableRule(childComplexity, args["projectID"].(int), args["input"].(tagrule.Input)), true
 	case "Mutation.createLabel":
 		if e.ComplexityRoot.Mutation.CreateLabel == nil {
 			break
@@ -2124,6 +2222,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteArtifact(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteImmutableRule":
+		if e.ComplexityRoot.Mutation.DeleteImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteImmutableRule(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteLabel":
 		if e.ComplexityRoot.Mutation.DeleteLabel == nil {
 			break
@@ -2284,6 +2393,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PurgeUploads(childComplexity, args["olderThanHours"].(*int), args["dryRun"].(*bool)), true
+	case "Mutation.recomputeProjectQuota":
+		if e.ComplexityRoot.Mutation.RecomputeProjectQuota == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recomputeProjectQuota_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecomputeProjectQuota(childComplexity, args["projectID"].(int)), true
 	case "Mutation.refreshRobotSecret":
 		if e.ComplexityRoot.Mutation.RefreshRobotSecret == nil {
 			break
@@ -2389,6 +2509,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetGCSchedule(childComplexity, args["input"].(model.GCScheduleInput)), true
+	case "Mutation.setProjectQuota":
+		if e.ComplexityRoot.Mutation.SetProjectQuota == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setProjectQuota_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetProjectQuota(childComplexity, args["projectID"].(int), args["limit"].(int)), true
 	case "Mutation.setPurgeSchedule":
 		if e.ComplexityRoot.Mutation.SetPurgeSchedule == nil {
 			break
@@ -2400,6 +2531,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.setQuotaConfig":
+		if e.ComplexityRoot.Mutation.SetQuotaConfig == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setQuotaConfig_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetQuotaConfig(childComplexity, args["input"].(quota.Config)), true
 	case "Mutation.setScannerEnabled":
 		if e.ComplexityRoot.Mutation.SetScannerEnabled == nil {
 			break
@@ -2532,6 +2674,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateAuditSettings(childComplexity, args["input"].(model.AuditSettingsInput)), true
+	case "Mutation.updateImmutableRule":
+		if e.ComplexityRoot.Mutation.UpdateImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateImmutableRule(childComplexity, args["id"].(int), args["input"].(tagrule.Input)), true
 	case "Mutation.updateMember":
 		if e.ComplexityRoot.Mutation.UpdateMember == nil {
 			break
@@ -2719,6 +2872,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.Public(childComplexity), true
+	case "Project.quota":
+		if e.ComplexityRoot.Project.Quota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.Quota(childComplexity), true
+	case "Project.quotaLimit":
+		if e.ComplexityRoot.Project.QuotaLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.QuotaLimit(childComplexity), true
 	case "Project.repositories":
 		if e.ComplexityRoot.Project.Repositories == nil {
 			break
@@ -2792,6 +2957,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
+
+	case "ProjectQuota.limit":
+		if e.ComplexityRoot.ProjectQuota.Limit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Limit(childComplexity), true
+	case "ProjectQuota.projectID":
+		if e.ComplexityRoot.ProjectQuota.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.ProjectID(childComplexity), true
+	case "ProjectQuota.projectName":
+		if e.ComplexityRoot.ProjectQuota.ProjectName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.ProjectName(childComplexity), true
+	case "ProjectQuota.reserved":
+		if e.ComplexityRoot.ProjectQuota.Reserved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Reserved(childComplexity), true
+	case "ProjectQuota.used":
+		if e.ComplexityRoot.ProjectQuota.Used == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Used(childComplexity), true
 
 	case "PurgeRun.createdAt":
 		if e.ComplexityRoot.PurgeRun.CreatedAt == nil {
@@ -3020,6 +3216,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.GcSchedule(childComplexity), true
+	case "Query.immutableRules":
+		if e.ComplexityRoot.Query.ImmutableRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_immutableRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ImmutableRules(childComplexity, args["projectID"].(int)), true
 
 	case "Query.labels":
 		if e.ComplexityRoot.Query.Labels == nil {
@@ -3099,6 +3306,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PurgeRuns(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
+	case "Query.quotaConfig":
+		if e.ComplexityRoot.Query.QuotaConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.QuotaConfig(childComplexity), true
 	case "Query.registryEndpoint":
 		if e.ComplexityRoot.Query.RegistryEndpoint == nil {
 			break
@@ -3260,6 +3473,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookPolicy(childComplexity, args["id"].(int)), true
+
+	case "QuotaConfig.defaultLimit":
+		if e.ComplexityRoot.QuotaConfig.DefaultLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuotaConfig.DefaultLimit(childComplexity), true
+	case "QuotaConfig.warningPercent":
+		if e.ComplexityRoot.QuotaConfig.WarningPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuotaConfig.WarningPercent(childComplexity), true
 
 	case "RegistryEndpoint.accessKey":
 		if e.ComplexityRoot.RegistryEndpoint.AccessKey == nil {
@@ -4826,6 +5052,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GCInput", ec.unmarshalInputGCInput),
 			graphql.NewInputUnmarshaler("GCRunOrder", ec.unmarshalInputGCRunOrder),
 			graphql.NewInputUnmarshaler("GCScheduleInput", ec.unmarshalInputGCScheduleInput),
+			graphql.NewInputUnmarshaler("ImmutableRuleInput", ec.unmarshalInputImmutableRuleInput),
 			graphql.NewInputUnmarshaler("LabelOrder", ec.unmarshalInputLabelOrder),
 			graphql.NewInputUnmarshaler("LabelWhereInput", ec.unmarshalInputLabelWhereInput),
 			graphql.NewInputUnmarshaler("ProjectOrder", ec.unmarshalInputProjectOrder),
@@ -4833,6 +5060,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PurgeInput", ec.unmarshalInputPurgeInput),
 			graphql.NewInputUnmarshaler("PurgeRunOrder", ec.unmarshalInputPurgeRunOrder),
 			graphql.NewInputUnmarshaler("PurgeScheduleInput", ec.unmarshalInputPurgeScheduleInput),
+			graphql.NewInputUnmarshaler("QuotaConfigInput", ec.unmarshalInputQuotaConfigInput),
 			graphql.NewInputUnmarshaler("RegistryEndpointInput", ec.unmarshalInputRegistryEndpointInput),
 			graphql.NewInputUnmarshaler("ReplicationFilterInput", ec.unmarshalInputReplicationFilterInput),
 			graphql.NewInputUnmarshaler("ReplicationPolicyInput", ec.unmarshalInputReplicationPolicyInput),
@@ -6027,6 +6255,10 @@ type Project implements Node {
   Proxy cache: how long a cached tag is served without asking upstream whether it moved.
   """
   proxyFreshnessSeconds: Int!
+  """
+  Storage quota in bytes; -1 is unlimited. Set by system administrators (quota.Service).
+  """
+  quotaLimit: Int!
   createdAt: Time!
   updatedAt: Time!
   repositories(
@@ -7485,6 +7717,16 @@ enum EventType {
   REPLICATION_PROGRESS
   "A replication execution ended."
   REPLICATION_COMPLETED
+  "A project's usage reached the warning share of its storage quota."
+  QUOTA_WARNING
+  "A push was refused because the project's storage quota could not hold it."
+  QUOTA_EXCEED
+  "A tag retention run started; jobID is the run's id."
+  RETENTION_STARTED
+  "A tag retention run progressed."
+  RETENTION_PROGRESS
+  "A tag retention run ended."
+  RETENTION_COMPLETED
 }
 
 "Something that happened in the registry."
@@ -7610,6 +7852,40 @@ input GCScheduleInput {
   removeOrphans: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/immutability.graphqls", Input: `# Tag immutability: the rules that stop a project's tags from moving or going.
+
+"A tag immutability rule: the tags it selects cannot be moved to another digest, deleted, or lose their artifact."
+type ImmutableRule {
+  id: ID!
+  projectID: ID!
+  "Doublestar glob on the repository path without the project (** for all)."
+  repositoryPattern: String!
+  "The rule applies to the repositories the pattern does not match."
+  repositoryExclude: Boolean!
+  tagPattern: String!
+  tagExclude: Boolean!
+  disabled: Boolean!
+}
+
+input ImmutableRuleInput {
+  repositoryPattern: String!
+  repositoryExclude: Boolean = false
+  tagPattern: String!
+  tagExclude: Boolean = false
+  disabled: Boolean = false
+}
+
+extend type Query {
+  "A project's immutability rules (immutable-tag:list)."
+  immutableRules(projectID: ID!): [ImmutableRule!]!
+}
+
+extend type Mutation {
+  createImmutableRule(projectID: ID!, input: ImmutableRuleInput!): ImmutableRule!
+  updateImmutableRule(id: ID!, input: ImmutableRuleInput!): ImmutableRule!
+  deleteImmutableRule(id: ID!): Boolean!
+}
+`, BuiltIn: false},
 	{Name: "../schema/label.graphqls", Input: `# Labels: system-wide or a project's own, and the artifacts that carry them.
 
 extend type Query {
@@ -7674,6 +7950,52 @@ extend type Project {
   storageUsed: Int!
   "Members, for those who may read them."
   memberList: [Member!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/quota.graphqls", Input: `# Project storage quotas: the limit, the usage (each blob once per project) and the system defaults.
+
+"A project's storage quota."
+type ProjectQuota {
+  projectID: ID!
+  projectName: String!
+  "The limit in bytes; -1 is unlimited."
+  limit: Int!
+  "Bytes of the distinct blobs the project's artifacts (accessories included) link to."
+  used: Int!
+  "Bytes held for pushes under way (uploaded blobs whose manifest has not arrived yet)."
+  reserved: Int!
+}
+
+"The system's quota configuration."
+type QuotaConfig {
+  "The storage limit in bytes a new project gets; -1 is unlimited."
+  defaultLimit: Int!
+  "The share of its limit at which a project's QUOTA_WARNING event is sent; 0 sends none."
+  warningPercent: Int!
+}
+
+input QuotaConfigInput {
+  defaultLimit: Int!
+  warningPercent: Int!
+}
+
+extend type Project {
+  "The project's storage quota; null for callers who may not read it (quota:read)."
+  quota: ProjectQuota
+}
+
+extend type Query {
+  "The system's quota configuration (configuration:read)."
+  quotaConfig: QuotaConfig!
+}
+
+extend type Mutation {
+  "Sets a project's storage limit in bytes (-1: unlimited). System administrators only."
+  setProjectQuota(projectID: ID!, limit: Int!): ProjectQuota!
+  "Sets the default limit of new projects and the warning share (configuration:update)."
+  setQuotaConfig(input: QuotaConfigInput!): QuotaConfig!
+  "Queues the exact recompute of a project's usage (also releasing expired reservations); returns the job's id."
+  recomputeProjectQuota(projectID: ID!): ID!
 }
 `, BuiltIn: false},
 	{Name: "../schema/replication.graphqls", Input: `# Replication (system admins): registry endpoints, replication policies, their executions and
@@ -8643,6 +8965,26 @@ func (ec *executionContext) childFields_GCSchedule(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type GCSchedule", field.Name)
 }
 
+func (ec *executionContext) childFields_ImmutableRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ImmutableRule_id(ctx, field)
+	case "projectID":
+		return ec.fieldContext_ImmutableRule_projectID(ctx, field)
+	case "repositoryPattern":
+		return ec.fieldContext_ImmutableRule_repositoryPattern(ctx, field)
+	case "repositoryExclude":
+		return ec.fieldContext_ImmutableRule_repositoryExclude(ctx, field)
+	case "tagPattern":
+		return ec.fieldContext_ImmutableRule_tagPattern(ctx, field)
+	case "tagExclude":
+		return ec.fieldContext_ImmutableRule_tagExclude(ctx, field)
+	case "disabled":
+		return ec.fieldContext_ImmutableRule_disabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImmutableRule", field.Name)
+}
+
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -8721,6 +9063,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_proxyNamespace(ctx, field)
 	case "proxyFreshnessSeconds":
 		return ec.fieldContext_Project_proxyFreshnessSeconds(ctx, field)
+	case "quotaLimit":
+		return ec.fieldContext_Project_quotaLimit(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":
@@ -8739,6 +9083,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_storageUsed(ctx, field)
 	case "memberList":
 		return ec.fieldContext_Project_memberList(ctx, field)
+	case "quota":
+		return ec.fieldContext_Project_quota(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Project", field.Name)
 }
@@ -8763,6 +9109,22 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 		return ec.fieldContext_ProjectEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectQuota(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "projectID":
+		return ec.fieldContext_ProjectQuota_projectID(ctx, field)
+	case "projectName":
+		return ec.fieldContext_ProjectQuota_projectName(ctx, field)
+	case "limit":
+		return ec.fieldContext_ProjectQuota_limit(ctx, field)
+	case "used":
+		return ec.fieldContext_ProjectQuota_used(ctx, field)
+	case "reserved":
+		return ec.fieldContext_ProjectQuota_reserved(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectQuota", field.Name)
 }
 
 func (ec *executionContext) childFields_PurgeRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8835,6 +9197,16 @@ func (ec *executionContext) childFields_PurgeSchedule(ctx context.Context, field
 		return ec.fieldContext_PurgeSchedule_lastRunAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PurgeSchedule", field.Name)
+}
+
+func (ec *executionContext) childFields_QuotaConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "defaultLimit":
+		return ec.fieldContext_QuotaConfig_defaultLimit(ctx, field)
+	case "warningPercent":
+		return ec.fieldContext_QuotaConfig_warningPercent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuotaConfig", field.Name)
 }
 
 func (ec *executionContext) childFields_RegistryEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9779,6 +10151,28 @@ func (ec *executionContext) field_Mutation_createAPIToken_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (tagrule.Input, error) {
+			return ec.unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -9900,6 +10294,20 @@ func (ec *executionContext) field_Mutation_createWebhookPolicy_args(ctx context.
 }
 
 func (ec *executionContext) field_Mutation_deleteArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -10125,6 +10533,20 @@ func (ec *executionContext) field_Mutation_purgeUploads_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recomputeProjectQuota_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshRobotSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10259,12 +10681,48 @@ func (ec *executionContext) field_Mutation_setGCSchedule_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setProjectQuota_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.PurgeScheduleInput, error) {
 			return ec.unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeScheduleInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setQuotaConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (quota.Config, error) {
+			return ec.unmarshalNQuotaConfigInput2githubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10454,6 +10912,28 @@ func (ec *executionContext) field_Mutation_updateAuditSettings_args(ctx context.
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (tagrule.Input, error) {
+			return ec.unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -10842,6 +11322,20 @@ func (ec *executionContext) field_Query_gcRuns_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["last"] = arg4
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_immutableRules_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
 	return args, nil
 }
 
@@ -15301,6 +15795,167 @@ func (ec *executionContext) fieldContext_GCSchedule_lastRunAt(_ context.Context,
 	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ImmutableRule_id(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImmutableRule_projectID(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImmutableRule_repositoryPattern(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_repositoryPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_repositoryPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImmutableRule_repositoryExclude(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_repositoryExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_repositoryExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImmutableRule_tagPattern(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_tagPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_tagPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImmutableRule_tagExclude(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_tagExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_tagExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImmutableRule_disabled(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Label_id(ctx context.Context, field graphql.CollectedField, obj *ent.Label) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16377,6 +17032,138 @@ func (ec *executionContext) fieldContext_Mutation_purgeUploads(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateImmutableRule(ctx, fc.Args["projectID"].(int), fc.Args["input"].(tagrule.Input))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateImmutableRule(ctx, fc.Args["id"].(int), fc.Args["input"].(tagrule.Input))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteImmutableRule(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16811,6 +17598,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteProject_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setProjectQuota(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setProjectQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetProjectQuota(ctx, fc.Args["projectID"].(int), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+			return ec.marshalNProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setProjectQuota(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectQuota(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setProjectQuota_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setQuotaConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setQuotaConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetQuotaConfig(ctx, fc.Args["input"].(quota.Config))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+			return ec.marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setQuotaConfig(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuotaConfig(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setQuotaConfig_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recomputeProjectQuota(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recomputeProjectQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecomputeProjectQuota(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recomputeProjectQuota(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recomputeProjectQuota_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -18549,6 +19468,29 @@ func (ec *executionContext) fieldContext_Project_proxyFreshnessSeconds(_ context
 	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Project_quotaLimit(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_quotaLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuotaLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_quotaLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18795,6 +19737,38 @@ func (ec *executionContext) fieldContext_Project_memberList(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_quota(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_quota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().Quota(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+			return ec.marshalOProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_quota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectQuota(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ProjectConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18935,6 +19909,121 @@ func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ProjectQuota_projectID(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProjectQuota_projectName(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_projectName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_projectName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectQuota_limit(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_limit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Limit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_limit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectQuota_used(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_used(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Used, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_used(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectQuota_reserved(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_reserved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reserved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_reserved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PurgeRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
@@ -20084,6 +21173,50 @@ func (ec *executionContext) fieldContext_Query_gcSchedule(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_immutableRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_immutableRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ImmutableRules(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_immutableRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_immutableRules_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_labels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20212,6 +21345,38 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 	if fc.Args, err = ec.field_Query_project_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_quotaConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quotaConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().QuotaConfig(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+			return ec.marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quotaConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuotaConfig(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -20916,6 +22081,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _QuotaConfig_defaultLimit(ctx context.Context, field graphql.CollectedField, obj *quota.Config) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuotaConfig_defaultLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuotaConfig_defaultLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuotaConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _QuotaConfig_warningPercent(ctx context.Context, field graphql.CollectedField, obj *quota.Config) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuotaConfig_warningPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WarningPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuotaConfig_warningPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuotaConfig", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RegistryEndpoint_id(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
@@ -30614,6 +31825,86 @@ func UnmarshalGCScheduleInput(ctx context.Context, raw any) (model.GCScheduleInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputImmutableRuleInput(ctx context.Context, obj any) (tagrule.Input, error) {
+	var it tagrule.Input
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["repositoryExclude"]; !present {
+		asMap["repositoryExclude"] = false
+	}
+	if _, present := asMap["tagExclude"]; !present {
+		asMap["tagExclude"] = false
+	}
+	if _, present := asMap["disabled"]; !present {
+		asMap["disabled"] = false
+	}
+
+	fieldsInOrder := [...]string{"repositoryPattern", "repositoryExclude", "tagPattern", "tagExclude", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "repositoryPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryPattern = data
+		case "repositoryExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryExclude = data
+		case "tagPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagPattern = data
+		case "tagExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagExclude = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImmutableRuleInput unmarshals raw into the ImmutableRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImmutableRuleInput(ctx context.Context, raw any) (tagrule.Input, error) {
+	var out tagrule.Input
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImmutableRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLabelOrder(ctx context.Context, obj any) (ent.LabelOrder, error) {
 	var it ent.LabelOrder
 	if obj == nil {
@@ -31848,6 +33139,55 @@ func (ec *executionContext) unmarshalInputPurgeScheduleInput(ctx context.Context
 func UnmarshalPurgeScheduleInput(ctx context.Context, raw any) (model.PurgeScheduleInput, error) {
 	var out model.PurgeScheduleInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PurgeScheduleInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputQuotaConfigInput(ctx context.Context, obj any) (quota.Config, error) {
+	var it quota.Config
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"defaultLimit", "warningPercent"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "defaultLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultLimit"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultLimit = data
+		case "warningPercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("warningPercent"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WarningPercent = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalQuotaConfigInput unmarshals raw into the QuotaConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalQuotaConfigInput(ctx context.Context, raw any) (quota.Config, error) {
+	var out quota.Config
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "QuotaConfigInput", raw, &out)
 	return out, err
 }
 
@@ -36852,6 +38192,69 @@ func (ec *executionContext) _GCSchedule(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var immutableRuleImplementors = []string{"ImmutableRule"}
+
+func (ec *executionContext) _ImmutableRule(ctx context.Context, sel ast.SelectionSet, obj *tagrule.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, immutableRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImmutableRule")
+		case "id":
+			out.Values[i] = ec._ImmutableRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectID":
+			out.Values[i] = ec._ImmutableRule_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryPattern":
+			out.Values[i] = ec._ImmutableRule_repositoryPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryExclude":
+			out.Values[i] = ec._ImmutableRule_repositoryExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagPattern":
+			out.Values[i] = ec._ImmutableRule_tagPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagExclude":
+			out.Values[i] = ec._ImmutableRule_tagExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._ImmutableRule_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var labelImplementors = []string{"Label", "Node"}
 
 func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *ent.Label) graphql.Marshaler {
@@ -37119,6 +38522,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createLabel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createLabel(ctx, field)
@@ -37185,6 +38609,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteProject":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteProject(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setProjectQuota":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setProjectQuota(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setQuotaConfig":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setQuotaConfig(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recomputeProjectQuota":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recomputeProjectQuota(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -37544,6 +38989,11 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "quotaLimit":
+			out.Values[i] = ec._Project_quotaLimit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._Project_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -37595,6 +39045,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_memberList(ctx, field, obj)
+				})
+		case "quota":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_quota(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -37674,6 +39130,59 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._ProjectEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectQuotaImplementors = []string{"ProjectQuota"}
+
+func (ec *executionContext) _ProjectQuota(ctx context.Context, sel ast.SelectionSet, obj *quota.Quota) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectQuotaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectQuota")
+		case "projectID":
+			out.Values[i] = ec._ProjectQuota_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectName":
+			out.Values[i] = ec._ProjectQuota_projectName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "limit":
+			out.Values[i] = ec._ProjectQuota_limit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "used":
+			out.Values[i] = ec._ProjectQuota_used(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reserved":
+			out.Values[i] = ec._ProjectQuota_reserved(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -38029,6 +39538,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_gcSchedule(ctx, field)
 				})
+		case "immutableRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_immutableRules(ctx, field)
+				})
 		case "labels":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -38046,6 +39561,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_project(ctx, field)
+				})
+		case "quotaConfig":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_quotaConfig(ctx, field)
 				})
 		case "registryEndpoints":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -38156,6 +39677,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var quotaConfigImplementors = []string{"QuotaConfig"}
+
+func (ec *executionContext) _QuotaConfig(ctx context.Context, sel ast.SelectionSet, obj *quota.Config) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quotaConfigImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuotaConfig")
+		case "defaultLimit":
+			out.Values[i] = ec._QuotaConfig_defaultLimit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warningPercent":
+			out.Values[i] = ec._QuotaConfig_warningPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -41157,6 +42716,35 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	return ret
 }
 
+func (ec *executionContext) marshalNImmutableRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*tagrule.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx context.Context, sel ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImmutableRule!")
+		return graphql.Null
+	}
+	return ec._ImmutableRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx context.Context, v any) (tagrule.Input, error) {
+	res, err := ec.unmarshalInputImmutableRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -41314,6 +42902,14 @@ func (ec *executionContext) marshalNProjectOrderField2ᚖgithubᚗcomᚋberthᚑ
 	return v
 }
 
+func (ec *executionContext) marshalNProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx context.Context, sel ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectQuota!")
+		return graphql.Null
+	}
+	return ec._ProjectQuota(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (project.SeverityThreshold, error) {
 	var res project.SeverityThreshold
 	err := res.UnmarshalGQL(v)
@@ -41394,6 +42990,19 @@ func (ec *executionContext) marshalNPurgeSchedule2ᚖgithubᚗcomᚋberthᚑregi
 
 func (ec *executionContext) unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeScheduleInput(ctx context.Context, v any) (model.PurgeScheduleInput, error) {
 	res, err := ec.unmarshalInputPurgeScheduleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx context.Context, sel ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "QuotaConfig!")
+		return graphql.Null
+	}
+	return ec._QuotaConfig(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNQuotaConfigInput2githubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx context.Context, v any) (quota.Config, error) {
+	res, err := ec.unmarshalInputQuotaConfigInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -42942,6 +44551,13 @@ func (ec *executionContext) unmarshalOProjectOrder2ᚖgithubᚗcomᚋberthᚑreg
 	}
 	res, err := ec.unmarshalInputProjectOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx context.Context, sel ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProjectQuota(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, v any) ([]project.SeverityThreshold, error) {
