@@ -18,8 +18,8 @@ import (
 	"github.com/berth-registry/berth/server/servertest"
 )
 
-// randomLayer is a layer of n random (incompressible) bytes, so its stored size is about n.
-func randomLayer(t *testing.T, n int) string {
+// incompressibleLayer is a layer of n random (incompressible) bytes, so its stored size is about n.
+func incompressibleLayer(t *testing.T, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -104,7 +104,7 @@ func TestQuotaConcurrentPushesCannotOvershoot(t *testing.T) {
 	const layer = 300 << 10
 	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!, $l: Int!) { setProjectQuota(projectID: $p, limit: $l) { limit } }`,
 		map[string]any{"p": id, "l": 450 << 10}, nil)
-	layers := []string{randomLayer(t, layer), randomLayer(t, layer)}
+	layers := []string{incompressibleLayer(t, layer), incompressibleLayer(t, layer)}
 
 	var wg sync.WaitGroup
 	outs, errs := make([]string, 2), make([]error, 2)
@@ -151,7 +151,12 @@ func TestQuotaConcurrentPushesCannotOvershoot(t *testing.T) {
 		loser = 1
 	}
 	winner := 1 - loser
-	if out, err := crane("delete", fmt.Sprintf("%s/quota/app%d:v1", env.Host, winner)); err != nil {
+	ref := fmt.Sprintf("%s/quota/app%d", env.Host, winner)
+	dgst, err := crane("digest", ref+":v1")
+	if err != nil {
+		t.Fatalf("digest: %v\n%s", err, dgst)
+	}
+	if out, err := crane("delete", ref+"@"+strings.TrimSpace(dgst)); err != nil {
 		t.Fatalf("delete: %v\n%s", err, out)
 	}
 	if q, _ := readQuota(t, env, "quota"); q.Used != 0 {
@@ -173,14 +178,14 @@ func TestQuotaCountsSharedBlobsOnce(t *testing.T) {
 	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
 	env.CreateProject("shared", false)
 	base := env.Host + "/shared/app:v1"
-	if out, err := crane("append", "-f", randomLayer(t, 100<<10), "-t", base); err != nil {
+	if out, err := crane("append", "-f", incompressibleLayer(t, 100<<10), "-t", base); err != nil {
 		t.Fatalf("push: %v\n%s", err, out)
 	}
 	first, _ := readQuota(t, env, "shared")
 	if out, err := crane("copy", base, env.Host+"/shared/other:v1"); err != nil {
 		t.Fatalf("copy: %v\n%s", err, out)
 	}
-	if out, err := crane("append", "-b", base, "-f", randomLayer(t, 10<<10), "-t", env.Host+"/shared/app:v2"); err != nil {
+	if out, err := crane("append", "-b", base, "-f", incompressibleLayer(t, 10<<10), "-t", env.Host+"/shared/app:v2"); err != nil {
 		t.Fatalf("push v2: %v\n%s", err, out)
 	}
 	q, exact := readQuota(t, env, "shared")
@@ -208,7 +213,7 @@ func TestQuotaLeakedReservationIsReleased(t *testing.T) {
 	}
 	// Within the TTL the reservation holds: another 150 KiB does not fit.
 	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
-	if out, err := crane("append", "-f", randomLayer(t, 150<<10), "-t", env.Host+"/leak/other:v1"); err == nil || !strings.Contains(out, "quota exceeded") {
+	if out, err := crane("append", "-f", incompressibleLayer(t, 150<<10), "-t", env.Host+"/leak/other:v1"); err == nil || !strings.Contains(out, "quota exceeded") {
 		t.Fatalf("a push over the reserved room: %v\n%s", err, out)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -222,7 +227,7 @@ func TestQuotaLeakedReservationIsReleased(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if out, err := crane("append", "-f", randomLayer(t, 150<<10), "-t", env.Host+"/leak/other:v1"); err != nil {
+	if out, err := crane("append", "-f", incompressibleLayer(t, 150<<10), "-t", env.Host+"/leak/other:v1"); err != nil {
 		t.Fatalf("push once the reservation was released: %v\n%s", err, out)
 	}
 }
