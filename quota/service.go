@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/riverqueue/river"
 	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"

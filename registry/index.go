@@ -45,8 +45,8 @@ type Indexer struct {
 	db     *ent.Client
 	events *event.Dispatcher
 	log    *slog.Logger
-	cache  *cache.Cache // nil when the cache is off
-	quota  *quota.Ledger // nil: no quotas (tests of the index alone)
+	cache  *cache.Cache   // nil when the cache is off
+	quota  *quota.Ledger  // nil: no quotas (tests of the index alone)
 	tags   *tagrule.Guard // nil: no immutability rules
 }
 

@@ -45,7 +45,7 @@ func decoration(exclude bool, prefix string) string {
 
 func toHarborImmutableRule(r tagrule.Rule) harborImmutableRule {
 	return harborImmutableRule{ID: r.ID, Disabled: r.Disabled, Action: "immutable", Template: "immutable_template", Params: map[string]any{},
-		TagSelectors: []harborSelector{{Kind: "doublestar", Decoration: decorationLower(r.TagExclude), Pattern: r.TagPattern}},
+		TagSelectors:   []harborSelector{{Kind: "doublestar", Decoration: decorationLower(r.TagExclude), Pattern: r.TagPattern}},
 		ScopeSelectors: map[string][]harborSelector{"repository": {{Kind: "doublestar", Decoration: decoration(r.RepositoryExclude, "repo"), Pattern: r.RepositoryPattern}}}}
 }
 
