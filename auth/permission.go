@@ -135,6 +135,9 @@ var table = []row{
 	{ActionManageLabels, InProject, []Role{admin, maintainer}},
 	{ActionReadQuota, InProject, []Role{admin, maintainer, developer, guest}},
 	{ActionUpdateQuota, InProject, nil},
+	{ActionReadRetention, InProject, []Role{admin, maintainer, developer, guest}},
+	{ActionManageRetention, InProject, []Role{admin, maintainer}},
+	{ActionRunRetention, InProject, []Role{admin, maintainer}},
 	{ActionListImmutable, InProject, []Role{admin, maintainer, developer, guest}},
 	{ActionManageImmutable, InProject, []Role{admin, maintainer}},
 

@@ -36,6 +36,7 @@ const harborExtraRows = `
 | see the project | y | y | y | y | y | y |
 | delete the project | y | | | | | |
 | project quota | read | read | read | read | | |
+| tag retention | y | y | read | read | | |
 | immutable tags | y | y | list | list | | |
 `
 
@@ -68,6 +69,10 @@ var capabilityActions = map[string]map[string][]auth.Action{
 	"see the project": {"y": {auth.ActionReadProject}},
 	// Harbor's rbac: members read their project's quota; only system administrators change it.
 	"project quota": {"read": {auth.ActionReadQuota}, "admin": {auth.ActionUpdateQuota}},
+	"tag retention": {
+		"y":    {auth.ActionReadRetention, auth.ActionManageRetention, auth.ActionRunRetention},
+		"read": {auth.ActionReadRetention},
+	},
 	"immutable tags": {
 		"y":    {auth.ActionListImmutable, auth.ActionManageImmutable},
 		"list": {auth.ActionListImmutable},

@@ -33,6 +33,9 @@ var spec = map[auth.Action][6]bool{
 	auth.ActionListWebhooks:    {true, true, false, false, false, false},
 	auth.ActionReadQuota:       {true, true, true, true, false, false},
 	auth.ActionUpdateQuota:     {false, false, false, false, false, false}, // system administrators only
+	auth.ActionReadRetention:   {true, true, true, true, false, false},
+	auth.ActionManageRetention: {true, true, false, false, false, false},
+	auth.ActionRunRetention:    {true, true, false, false, false, false},
 	auth.ActionListImmutable:   {true, true, true, true, false, false},
 	auth.ActionManageImmutable: {true, true, false, false, false, false},
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
@@ -73,6 +74,8 @@ type Resolver struct {
 	// Quotas are project storage quotas; TagRules the tag immutability rules.
 	Quotas   *quota.Service
 	TagRules *tagrule.Service
+	// Retention is tag retention: policies and runs.
+	Retention *retention.Service
 }
 
 type responseWriterKey struct{}

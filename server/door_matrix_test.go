@@ -531,6 +531,14 @@ var projectProbes = map[auth.Action][]doorProbe{
 			return fmt.Sprintf("/api/v2.0/quotas/%d", m.projects[c.project])
 		}, `{"hard": {"storage": -1}}`),
 	},
+	auth.ActionReadRetention: {gqlProbe(`query($p: ID!) { retentionPolicy(projectID: $p) { template } }`, projectVars)},
+	auth.ActionManageRetention: {
+		gqlProbe(`mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: []) { template } }`, projectVars),
+	},
+	// A dry run of an empty policy: it reads and deletes nothing; a second caller meets the first's run.
+	auth.ActionRunRetention: {
+		gqlProbe(`mutation($p: ID!) { startRetention(projectID: $p, dryRun: true) { id } }`, projectVars, "CONFLICT"),
+	},
 	auth.ActionListImmutable: {
 		gqlProbe(`query($p: ID!) { immutableRules(projectID: $p) { id } }`, projectVars),
 		restProbe(http.MethodGet, func(_ *testing.T, _ *doorMatrix, c doorCaller) string {

@@ -36,6 +36,7 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/telemetry"
@@ -205,7 +206,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	deps.Quota = policies.ledger
+	deps.Quota, deps.TagRules, deps.RetentionGrace = policies.ledger, policies.guard, cfg.RetentionGrace
 	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
 		return nil, err
 	}
@@ -250,7 +251,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
 		Endpoints:       endpoints, Replication: replications,
-		Quotas: policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit)}
+		Quotas: policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit),
+		Retention: retention.NewService(db, pool, s.jobs, projects, s.audit)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

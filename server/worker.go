@@ -115,7 +115,7 @@ func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool
 		_ = reg.Close()
 		return worker.Deps{}, nil, err
 	}
-	deps.Quota = policies.ledger
+	deps.Quota, deps.TagRules, deps.RetentionGrace = policies.ledger, policies.guard, cfg.RetentionGrace
 	return deps, func() { _ = reg.Close() }, nil
 }
 

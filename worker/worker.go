@@ -22,6 +22,8 @@ import (
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -36,9 +38,13 @@ type Deps struct {
 	// Quota keeps project storage quotas: its recompute job and the sweep of expired reservations
 	// run here (nil: neither is registered).
 	Quota *quota.Ledger
-	DB    *ent.Client
-	Pool  *pgxpool.Pool
-	Log   *slog.Logger
+	// TagRules guard tag retention's deletes (nil: retention runs are not worked here);
+	// RetentionGrace protects artifacts pushed or pulled that recently from retention.
+	TagRules       *tagrule.Guard
+	RetentionGrace time.Duration
+	DB             *ent.Client
+	Pool           *pgxpool.Pool
+	Log            *slog.Logger
 	// Kick has events recorded by jobs dispatched at once (nil: within the dispatcher's sweep).
 	Kick func()
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
@@ -89,7 +95,7 @@ type Deps struct {
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
 // be left under way when its worker dies.
 var leasedKinds = []string{gc.Args{}.Kind(), purge.Args{}.Kind(), export.Args{}.Kind(), scan.Args{}.Kind(), scan.AllArgs{}.Kind(),
-	replication.Args{}.Kind()}
+	replication.Args{}.Kind(), retention.Args{}.Kind()}
 
 // Leases returns the middleware that holds run leases for deps' jobs.
 func Leases(deps Deps) *run.Leases {
@@ -100,7 +106,7 @@ func Leases(deps Deps) *run.Leases {
 // of jobs that are gone, and hands back garbage collection's lapsed claims on blobs.
 func NewReconciler(deps Deps) *run.Reconciler {
 	return run.NewReconciler(deps.Pool, Leases(deps), deps.Log,
-		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table, replication.Table}, gc.ReleaseLapsedClaims)
+		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table, replication.Table, retention.Table}, gc.ReleaseLapsedClaims)
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -154,6 +160,9 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.AddWorker(workers, export.NewWorker(deps.Exports, deps.ExportTTL, deps.Kick))
 			river.AddWorker(workers, export.NewExpirer(deps.Exports))
 			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
+		}
+		if deps.TagRules != nil {
+			river.AddWorker(workers, retention.NewWorker(deps.DB, deps.Artifacts, deps.TagRules, deps.RetentionGrace, deps.Log, deps.Kick))
 		}
 		if deps.Quota != nil {
 			river.AddWorker(workers, quota.NewWorker(deps.DB, deps.Quota))

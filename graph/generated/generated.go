@@ -27,6 +27,7 @@ import (
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
@@ -37,6 +38,7 @@ import (
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/scan"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -61,6 +63,7 @@ type ResolverRoot interface {
 	RegistryEndpoint() RegistryEndpointResolver
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
+	RetentionRun() RetentionRunResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -355,14 +358,17 @@ type ComplexityRoot struct {
 		SetProjectQuota         func(childComplexity int, projectID int, limit int) int
 		SetPurgeSchedule        func(childComplexity int, input model.PurgeScheduleInput) int
 		SetQuotaConfig          func(childComplexity int, input quota.Config) int
+		SetRetentionPolicy      func(childComplexity int, projectID int, rules []*retention.Rule) int
 		SetScannerEnabled       func(childComplexity int, id int, enabled bool) int
 		SetSystemCVEAllowlist   func(childComplexity int, cveIDs []string) int
 		StartGc                 func(childComplexity int, input model.GCInput) int
 		StartReplication        func(childComplexity int, policyID int) int
+		StartRetention          func(childComplexity int, projectID int, dryRun bool) int
 		StopCVEExport           func(childComplexity int, id int) int
 		StopGc                  func(childComplexity int, id int) int
 		StopPurge               func(childComplexity int, id int) int
 		StopReplication         func(childComplexity int, id int) int
+		StopRetention           func(childComplexity int, id int) int
 		StopScan                func(childComplexity int, id int) int
 		TestRegistryEndpoint    func(childComplexity int, id *int, input *model.RegistryEndpointInput) int
 		TestWebhookPolicy       func(childComplexity int, id int) int
@@ -492,6 +498,9 @@ type ComplexityRoot struct {
 		ReplicationPolicy      func(childComplexity int, id int) int
 		Repositories           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		Repository             func(childComplexity int, name string) int
+		RetentionPolicy        func(childComplexity int, projectID int) int
+		RetentionRun           func(childComplexity int, id int) int
+		RetentionRuns          func(childComplexity int, projectID int) int
 		Robot                  func(childComplexity int, id int) int
 		RobotPermissionChoices func(childComplexity int) int
 		Robots                 func(childComplexity int, projectID *int) int
@@ -628,6 +637,48 @@ type ComplexityRoot struct {
 	RepositoryEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RetentionArtifact struct {
+		Digest func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Tags   func(childComplexity int) int
+	}
+
+	RetentionRepositoryResult struct {
+		Deleted    func(childComplexity int) int
+		Failed     func(childComplexity int) int
+		Repository func(childComplexity int) int
+		Retained   func(childComplexity int) int
+	}
+
+	RetentionRule struct {
+		Disabled          func(childComplexity int) int
+		N                 func(childComplexity int) int
+		RepositoryExclude func(childComplexity int) int
+		RepositoryPattern func(childComplexity int) int
+		TagExclude        func(childComplexity int) int
+		TagPattern        func(childComplexity int) int
+		Template          func(childComplexity int) int
+		Untagged          func(childComplexity int) int
+	}
+
+	RetentionRun struct {
+		ArtifactsDeleted  func(childComplexity int) int
+		ArtifactsRetained func(childComplexity int) int
+		ArtifactsTotal    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		DryRun            func(childComplexity int) int
+		EndedAt           func(childComplexity int) int
+		Failures          func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Log               func(childComplexity int) int
+		Operator          func(childComplexity int) int
+		ProjectID         func(childComplexity int) int
+		Results           func(childComplexity int) int
+		StartedAt         func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Trigger           func(childComplexity int) int
 	}
 
 	Robot struct {
@@ -912,6 +963,9 @@ type MutationResolver interface {
 	StartReplication(ctx context.Context, policyID int) (*ent.ReplicationExecution, error)
 	StopReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
 	RetryReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
+	SetRetentionPolicy(ctx context.Context, projectID int, rules []*retention.Rule) ([]*retention.Rule, error)
+	StartRetention(ctx context.Context, projectID int, dryRun bool) (*ent.RetentionRun, error)
+	StopRetention(ctx context.Context, id int) (*ent.RetentionRun, error)
 	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
 	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
 	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
@@ -969,6 +1023,9 @@ type QueryResolver interface {
 	ReplicationPolicy(ctx context.Context, id int) (*ent.ReplicationPolicy, error)
 	ReplicationExecutions(ctx context.Context, policyID *int, status *replicationexecution.Status, offset *int, limit *int) (*model.ReplicationExecutionPage, error)
 	ReplicationExecution(ctx context.Context, id int) (*ent.ReplicationExecution, error)
+	RetentionPolicy(ctx context.Context, projectID int) ([]*retention.Rule, error)
+	RetentionRuns(ctx context.Context, projectID int) ([]*ent.RetentionRun, error)
+	RetentionRun(ctx context.Context, id int) (*ent.RetentionRun, error)
 	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
@@ -992,6 +1049,9 @@ type ReplicationPolicyResolver interface {
 	Registry(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.RegistryEndpoint, error)
 
 	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
+}
+type RetentionRunResolver interface {
+	Results(ctx context.Context, obj *ent.RetentionRun) ([]*retention.RepositoryResult, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -2542,6 +2602,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetQuotaConfig(childComplexity, args["input"].(quota.Config)), true
+	case "Mutation.setRetentionPolicy":
+		if e.ComplexityRoot.Mutation.SetRetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRetentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRetentionPolicy(childComplexity, args["projectID"].(int), args["rules"].([]*retention.Rule)), true
 	case "Mutation.setScannerEnabled":
 		if e.ComplexityRoot.Mutation.SetScannerEnabled == nil {
 			break
@@ -2586,6 +2657,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartReplication(childComplexity, args["policyID"].(int)), true
+	case "Mutation.startRetention":
+		if e.ComplexityRoot.Mutation.StartRetention == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startRetention_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartRetention(childComplexity, args["projectID"].(int), args["dryRun"].(bool)), true
 	case "Mutation.stopCVEExport":
 		if e.ComplexityRoot.Mutation.StopCVEExport == nil {
 			break
@@ -2630,6 +2712,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopReplication(childComplexity, args["id"].(int)), true
+	case "Mutation.stopRetention":
+		if e.ComplexityRoot.Mutation.StopRetention == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopRetention_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopRetention(childComplexity, args["id"].(int)), true
 	case "Mutation.stopScan":
 		if e.ComplexityRoot.Mutation.StopScan == nil {
 			break
@@ -3400,6 +3493,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Repository(childComplexity, args["name"].(string)), true
+	case "Query.retentionPolicy":
+		if e.ComplexityRoot.Query.RetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionPolicy(childComplexity, args["projectID"].(int)), true
+	case "Query.retentionRun":
+		if e.ComplexityRoot.Query.RetentionRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionRun(childComplexity, args["id"].(int)), true
+	case "Query.retentionRuns":
+		if e.ComplexityRoot.Query.RetentionRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionRuns(childComplexity, args["projectID"].(int)), true
 	case "Query.robot":
 		if e.ComplexityRoot.Query.Robot == nil {
 			break
@@ -4035,6 +4161,190 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RepositoryEdge.Node(childComplexity), true
+
+	case "RetentionArtifact.digest":
+		if e.ComplexityRoot.RetentionArtifact.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Digest(childComplexity), true
+	case "RetentionArtifact.reason":
+		if e.ComplexityRoot.RetentionArtifact.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Reason(childComplexity), true
+	case "RetentionArtifact.tags":
+		if e.ComplexityRoot.RetentionArtifact.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Tags(childComplexity), true
+
+	case "RetentionRepositoryResult.deleted":
+		if e.ComplexityRoot.RetentionRepositoryResult.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Deleted(childComplexity), true
+	case "RetentionRepositoryResult.failed":
+		if e.ComplexityRoot.RetentionRepositoryResult.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Failed(childComplexity), true
+	case "RetentionRepositoryResult.repository":
+		if e.ComplexityRoot.RetentionRepositoryResult.Repository == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Repository(childComplexity), true
+	case "RetentionRepositoryResult.retained":
+		if e.ComplexityRoot.RetentionRepositoryResult.Retained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Retained(childComplexity), true
+
+	case "RetentionRule.disabled":
+		if e.ComplexityRoot.RetentionRule.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Disabled(childComplexity), true
+	case "RetentionRule.n":
+		if e.ComplexityRoot.RetentionRule.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.N(childComplexity), true
+	case "RetentionRule.repositoryExclude":
+		if e.ComplexityRoot.RetentionRule.RepositoryExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.RepositoryExclude(childComplexity), true
+	case "RetentionRule.repositoryPattern":
+		if e.ComplexityRoot.RetentionRule.RepositoryPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.RepositoryPattern(childComplexity), true
+	case "RetentionRule.tagExclude":
+		if e.ComplexityRoot.RetentionRule.TagExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.TagExclude(childComplexity), true
+	case "RetentionRule.tagPattern":
+		if e.ComplexityRoot.RetentionRule.TagPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.TagPattern(childComplexity), true
+	case "RetentionRule.template":
+		if e.ComplexityRoot.RetentionRule.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Template(childComplexity), true
+	case "RetentionRule.untagged":
+		if e.ComplexityRoot.RetentionRule.Untagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Untagged(childComplexity), true
+
+	case "RetentionRun.artifactsDeleted":
+		if e.ComplexityRoot.RetentionRun.ArtifactsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsDeleted(childComplexity), true
+	case "RetentionRun.artifactsRetained":
+		if e.ComplexityRoot.RetentionRun.ArtifactsRetained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsRetained(childComplexity), true
+	case "RetentionRun.artifactsTotal":
+		if e.ComplexityRoot.RetentionRun.ArtifactsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsTotal(childComplexity), true
+	case "RetentionRun.createdAt":
+		if e.ComplexityRoot.RetentionRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.CreatedAt(childComplexity), true
+	case "RetentionRun.dryRun":
+		if e.ComplexityRoot.RetentionRun.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.DryRun(childComplexity), true
+	case "RetentionRun.endedAt":
+		if e.ComplexityRoot.RetentionRun.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.EndedAt(childComplexity), true
+	case "RetentionRun.failures":
+		if e.ComplexityRoot.RetentionRun.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Failures(childComplexity), true
+	case "RetentionRun.id":
+		if e.ComplexityRoot.RetentionRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ID(childComplexity), true
+	case "RetentionRun.log":
+		if e.ComplexityRoot.RetentionRun.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Log(childComplexity), true
+	case "RetentionRun.operator":
+		if e.ComplexityRoot.RetentionRun.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Operator(childComplexity), true
+	case "RetentionRun.projectID":
+		if e.ComplexityRoot.RetentionRun.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ProjectID(childComplexity), true
+	case "RetentionRun.results":
+		if e.ComplexityRoot.RetentionRun.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Results(childComplexity), true
+	case "RetentionRun.startedAt":
+		if e.ComplexityRoot.RetentionRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.StartedAt(childComplexity), true
+	case "RetentionRun.status":
+		if e.ComplexityRoot.RetentionRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Status(childComplexity), true
+	case "RetentionRun.trigger":
+		if e.ComplexityRoot.RetentionRun.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Trigger(childComplexity), true
 
 	case "Robot.createdAt":
 		if e.ComplexityRoot.Robot.CreatedAt == nil {
@@ -5066,6 +5376,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("ReplicationPolicyInput", ec.unmarshalInputReplicationPolicyInput),
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
+			graphql.NewInputUnmarshaler("RetentionRuleInput", ec.unmarshalInputRetentionRuleInput),
 			graphql.NewInputUnmarshaler("RobotPermissionInput", ec.unmarshalInputRobotPermissionInput),
 			graphql.NewInputUnmarshaler("ScannerInput", ec.unmarshalInputScannerInput),
 			graphql.NewInputUnmarshaler("TagOrder", ec.unmarshalInputTagOrder),
@@ -8231,6 +8542,86 @@ type ReplicationTaskPage {
   total: Int!
 }
 `, BuiltIn: false},
+	{Name: "../schema/retention.graphqls", Input: `# Tag retention: a project's policy of rules and its runs (Harbor's semantics: an artifact survives
+# if any rule keeps it; the rest of the artifacts of the repositories the rules scope are deleted).
+
+"A tag retention rule."
+type RetentionRule {
+  "latestPushedK, latestPulledN, nDaysSinceLastPush, nDaysSinceLastPull or always."
+  template: String!
+  "The count (of artifacts, or of days) the template keeps; ignored by always."
+  n: Int!
+  "Doublestar glob on the repository path without the project."
+  repositoryPattern: String!
+  repositoryExclude: Boolean!
+  tagPattern: String!
+  tagExclude: Boolean!
+  "Untagged artifacts are selected too."
+  untagged: Boolean!
+  disabled: Boolean!
+}
+
+input RetentionRuleInput {
+  template: String!
+  n: Int = 0
+  repositoryPattern: String!
+  repositoryExclude: Boolean = false
+  tagPattern: String!
+  tagExclude: Boolean = false
+  untagged: Boolean = false
+  disabled: Boolean = false
+}
+
+"One repository's outcome in a retention run."
+type RetentionRepositoryResult {
+  repository: String!
+  retained: Int!
+  "What was deleted (for a dry run: what would be)."
+  deleted: [RetentionArtifact!]!
+  failed: [RetentionArtifact!]
+}
+
+type RetentionArtifact {
+  digest: String!
+  tags: [String!]!
+  reason: String
+}
+
+"A run of a project's retention policy."
+type RetentionRun {
+  id: ID!
+  projectID: ID!
+  status: String!
+  trigger: String!
+  dryRun: Boolean!
+  artifactsTotal: Int!
+  artifactsRetained: Int!
+  artifactsDeleted: Int!
+  failures: Int!
+  results: [RetentionRepositoryResult!]!
+  log: String!
+  operator: String!
+  createdAt: Time!
+  startedAt: Time
+  endedAt: Time
+}
+
+extend type Query {
+  "A project's retention rules (tag-retention:read)."
+  retentionPolicy(projectID: ID!): [RetentionRule!]!
+  "A project's retention runs, newest first (the newest 50 are kept)."
+  retentionRuns(projectID: ID!): [RetentionRun!]!
+  retentionRun(id: ID!): RetentionRun
+}
+
+extend type Mutation {
+  "Replaces a project's retention rules (at most 15; tag-retention:update)."
+  setRetentionPolicy(projectID: ID!, rules: [RetentionRuleInput!]!): [RetentionRule!]!
+  "Starts a run of the project's policy now; a dry run only reports (tag-retention:operate)."
+  startRetention(projectID: ID!, dryRun: Boolean! = false): RetentionRun!
+  stopRetention(id: ID!): RetentionRun!
+}
+`, BuiltIn: false},
 	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
 
 """
@@ -9453,6 +9844,90 @@ func (ec *executionContext) childFields_RepositoryEdge(ctx context.Context, fiel
 		return ec.fieldContext_RepositoryEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RepositoryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionArtifact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "digest":
+		return ec.fieldContext_RetentionArtifact_digest(ctx, field)
+	case "tags":
+		return ec.fieldContext_RetentionArtifact_tags(ctx, field)
+	case "reason":
+		return ec.fieldContext_RetentionArtifact_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionArtifact", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRepositoryResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "repository":
+		return ec.fieldContext_RetentionRepositoryResult_repository(ctx, field)
+	case "retained":
+		return ec.fieldContext_RetentionRepositoryResult_retained(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RetentionRepositoryResult_deleted(ctx, field)
+	case "failed":
+		return ec.fieldContext_RetentionRepositoryResult_failed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRepositoryResult", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "template":
+		return ec.fieldContext_RetentionRule_template(ctx, field)
+	case "n":
+		return ec.fieldContext_RetentionRule_n(ctx, field)
+	case "repositoryPattern":
+		return ec.fieldContext_RetentionRule_repositoryPattern(ctx, field)
+	case "repositoryExclude":
+		return ec.fieldContext_RetentionRule_repositoryExclude(ctx, field)
+	case "tagPattern":
+		return ec.fieldContext_RetentionRule_tagPattern(ctx, field)
+	case "tagExclude":
+		return ec.fieldContext_RetentionRule_tagExclude(ctx, field)
+	case "untagged":
+		return ec.fieldContext_RetentionRule_untagged(ctx, field)
+	case "disabled":
+		return ec.fieldContext_RetentionRule_disabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRule", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RetentionRun_id(ctx, field)
+	case "projectID":
+		return ec.fieldContext_RetentionRun_projectID(ctx, field)
+	case "status":
+		return ec.fieldContext_RetentionRun_status(ctx, field)
+	case "trigger":
+		return ec.fieldContext_RetentionRun_trigger(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_RetentionRun_dryRun(ctx, field)
+	case "artifactsTotal":
+		return ec.fieldContext_RetentionRun_artifactsTotal(ctx, field)
+	case "artifactsRetained":
+		return ec.fieldContext_RetentionRun_artifactsRetained(ctx, field)
+	case "artifactsDeleted":
+		return ec.fieldContext_RetentionRun_artifactsDeleted(ctx, field)
+	case "failures":
+		return ec.fieldContext_RetentionRun_failures(ctx, field)
+	case "results":
+		return ec.fieldContext_RetentionRun_results(ctx, field)
+	case "log":
+		return ec.fieldContext_RetentionRun_log(ctx, field)
+	case "operator":
+		return ec.fieldContext_RetentionRun_operator(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_RetentionRun_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_RetentionRun_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_RetentionRun_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRun", field.Name)
 }
 
 func (ec *executionContext) childFields_Robot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10731,6 +11206,28 @@ func (ec *executionContext) field_Mutation_setQuotaConfig_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setRetentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "rules",
+		func(ctx context.Context, v any) ([]*retention.Rule, error) {
+			return ec.unmarshalNRetentionRuleInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rules"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setScannerEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10795,6 +11292,28 @@ func (ec *executionContext) field_Mutation_startReplication_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startRetention_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_stopCVEExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10838,6 +11357,20 @@ func (ec *executionContext) field_Mutation_stopPurge_args(ctx context.Context, r
 }
 
 func (ec *executionContext) field_Mutation_stopReplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopRetention_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -11700,6 +12233,48 @@ func (ec *executionContext) field_Query_repository_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
 	return args, nil
 }
 
@@ -18176,6 +18751,138 @@ func (ec *executionContext) fieldContext_Mutation_retryReplication(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setRetentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRetentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRetentionPolicy(ctx, fc.Args["projectID"].(int), fc.Args["rules"].([]*retention.Rule))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+			return ec.marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRetentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRetentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startRetention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startRetention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartRetention(ctx, fc.Args["projectID"].(int), fc.Args["dryRun"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startRetention(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startRetention_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopRetention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopRetention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopRetention(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopRetention(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopRetention_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21645,6 +22352,138 @@ func (ec *executionContext) fieldContext_Query_replicationExecution(ctx context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionPolicy(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+			return ec.marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionRuns(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionRun(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalORetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_robots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24299,6 +25138,723 @@ func (ec *executionContext) _RepositoryEdge_cursor(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_RepositoryEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RepositoryEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _RetentionArtifact_digest(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionArtifact_tags(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionArtifact_reason(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_repository(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_repository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repository, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_repository(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRepositoryResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_retained(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_retained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_retained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRepositoryResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_deleted(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+			return ec.marshalNRetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRepositoryResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionArtifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_failed(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+			return ec.marshalORetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRepositoryResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionArtifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRule_template(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_n(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRule_repositoryPattern(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_repositoryPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_repositoryPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_repositoryExclude(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_repositoryExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_repositoryExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_tagPattern(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_tagPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_tagPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_tagExclude(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_tagExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_tagExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_untagged(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_untagged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Untagged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_untagged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_disabled(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RetentionRun_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RetentionRun_status(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v retentionrun.Status) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v retentionrun.Trigger) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_dryRun(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsTotal(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsRetained(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsRetained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsRetained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsRetained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsDeleted(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_failures(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_results(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionRun().Results(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.RepositoryResult) graphql.Marshaler {
+			return ec.marshalNRetentionRepositoryResult2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRepositoryResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRun_log(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_operator(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionRun_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Robot_id(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
@@ -33993,6 +35549,113 @@ func UnmarshalRepositoryWhereInput(ctx context.Context, raw any) (ent.Repository
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputRetentionRuleInput(ctx context.Context, obj any) (retention.Rule, error) {
+	var it retention.Rule
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["n"]; !present {
+		asMap["n"] = 0
+	}
+	if _, present := asMap["repositoryExclude"]; !present {
+		asMap["repositoryExclude"] = false
+	}
+	if _, present := asMap["tagExclude"]; !present {
+		asMap["tagExclude"] = false
+	}
+	if _, present := asMap["untagged"]; !present {
+		asMap["untagged"] = false
+	}
+	if _, present := asMap["disabled"]; !present {
+		asMap["disabled"] = false
+	}
+
+	fieldsInOrder := [...]string{"template", "n", "repositoryPattern", "repositoryExclude", "tagPattern", "tagExclude", "untagged", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "n":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("n"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.N = data
+		case "repositoryPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryPattern = data
+		case "repositoryExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryExclude = data
+		case "tagPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagPattern = data
+		case "tagExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagExclude = data
+		case "untagged":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("untagged"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Untagged = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRetentionRuleInput unmarshals raw into the RetentionRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRetentionRuleInput(ctx context.Context, raw any) (retention.Rule, error) {
+	var out retention.Rule
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RetentionRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRobotPermissionInput(ctx context.Context, obj any) (schema.RobotPermission, error) {
 	var it schema.RobotPermission
 	if obj == nil {
@@ -38704,6 +40367,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setRetentionPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRetentionPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startRetention":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startRetention(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopRetention":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopRetention(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createRobot":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createRobot(ctx, field)
@@ -39604,6 +41288,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_replicationExecution(ctx, field)
 				})
+		case "retentionPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionPolicy(ctx, field)
+				})
+		case "retentionRuns":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionRuns(ctx, field)
+				})
+		case "retentionRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionRun(ctx, field)
+				})
 		case "robots":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -40494,6 +42196,269 @@ func (ec *executionContext) _RepositoryEdge(ctx context.Context, sel ast.Selecti
 			out.Values[i] = ec._RepositoryEdge_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionArtifactImplementors = []string{"RetentionArtifact"}
+
+func (ec *executionContext) _RetentionArtifact(ctx context.Context, sel ast.SelectionSet, obj *retention.Artifact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionArtifactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionArtifact")
+		case "digest":
+			out.Values[i] = ec._RetentionArtifact_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tags":
+			out.Values[i] = ec._RetentionArtifact_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RetentionArtifact_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRepositoryResultImplementors = []string{"RetentionRepositoryResult"}
+
+func (ec *executionContext) _RetentionRepositoryResult(ctx context.Context, sel ast.SelectionSet, obj *retention.RepositoryResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRepositoryResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRepositoryResult")
+		case "repository":
+			out.Values[i] = ec._RetentionRepositoryResult_repository(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retained":
+			out.Values[i] = ec._RetentionRepositoryResult_retained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RetentionRepositoryResult_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._RetentionRepositoryResult_failed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRuleImplementors = []string{"RetentionRule"}
+
+func (ec *executionContext) _RetentionRule(ctx context.Context, sel ast.SelectionSet, obj *retention.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRule")
+		case "template":
+			out.Values[i] = ec._RetentionRule_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "n":
+			out.Values[i] = ec._RetentionRule_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryPattern":
+			out.Values[i] = ec._RetentionRule_repositoryPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryExclude":
+			out.Values[i] = ec._RetentionRule_repositoryExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagPattern":
+			out.Values[i] = ec._RetentionRule_tagPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagExclude":
+			out.Values[i] = ec._RetentionRule_tagExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "untagged":
+			out.Values[i] = ec._RetentionRule_untagged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._RetentionRule_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRunImplementors = []string{"RetentionRun"}
+
+func (ec *executionContext) _RetentionRun(ctx context.Context, sel ast.SelectionSet, obj *ent.RetentionRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRun")
+		case "id":
+			out.Values[i] = ec._RetentionRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "projectID":
+			out.Values[i] = ec._RetentionRun_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._RetentionRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trigger":
+			out.Values[i] = ec._RetentionRun_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dryRun":
+			out.Values[i] = ec._RetentionRun_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsTotal":
+			out.Values[i] = ec._RetentionRun_artifactsTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsRetained":
+			out.Values[i] = ec._RetentionRun_artifactsRetained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsDeleted":
+			out.Values[i] = ec._RetentionRun_artifactsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failures":
+			out.Values[i] = ec._RetentionRun_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "results":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionRun_results(ctx, field, obj)
+				})
+		case "log":
+			out.Values[i] = ec._RetentionRun_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			out.Values[i] = ec._RetentionRun_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._RetentionRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._RetentionRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endedAt":
+			out.Values[i] = ec._RetentionRun_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -43233,6 +45198,117 @@ func (ec *executionContext) unmarshalNRepositoryWhereInput2ᚖgithubᚗcomᚋber
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx context.Context, sel ast.SelectionSet, v retention.Artifact) graphql.Marshaler {
+	return ec._RetentionArtifact(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRepositoryResult2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*retention.RepositoryResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRepositoryResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRepositoryResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResult(ctx context.Context, sel ast.SelectionSet, v *retention.RepositoryResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRepositoryResult!")
+		return graphql.Null
+	}
+	return ec._RetentionRepositoryResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx context.Context, sel ast.SelectionSet, v *retention.Rule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRule!")
+		return graphql.Null
+	}
+	return ec._RetentionRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRetentionRuleInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx context.Context, v any) ([]*retention.Rule, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*retention.Rule, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRetentionRuleInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNRetentionRuleInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx context.Context, v any) (*retention.Rule, error) {
+	res, err := ec.unmarshalInputRetentionRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRetentionRun2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.RetentionRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx context.Context, sel ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRun!")
+		return graphql.Null
+	}
+	return ec._RetentionRun(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNRobot2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobotᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Robot) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -43476,6 +45552,26 @@ func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋb
 }
 
 func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐOperation(ctx context.Context, sel ast.SelectionSet, v replicationtask.Operation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx context.Context, v any) (retentionrun.Status, error) {
+	var res retentionrun.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx context.Context, sel ast.SelectionSet, v retentionrun.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx context.Context, v any) (retentionrun.Trigger, error) {
+	var res retentionrun.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx context.Context, sel ast.SelectionSet, v retentionrun.Trigger) graphql.Marshaler {
 	return v
 }
 
@@ -44350,6 +46446,18 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
 	if v == nil {
 		return nil, nil
@@ -44807,6 +46915,32 @@ func (ec *executionContext) unmarshalORepositoryWhereInput2ᚖgithubᚗcomᚋber
 	}
 	res, err := ec.unmarshalInputRepositoryWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalORetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx context.Context, sel ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RetentionRun(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx context.Context, sel ast.SelectionSet, v *ent.Robot) graphql.Marshaler {

@@ -1,0 +1,141 @@
+package server_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/server"
+	"github.com/berth-registry/berth/server/servertest"
+)
+
+type retentionRun struct {
+	ID                               string
+	Status                           string
+	DryRun                           bool
+	ArtifactsTotal, ArtifactsDeleted int
+	ArtifactsRetained                int
+	Results                          []struct {
+		Repository string
+		Retained   int
+		Deleted    []struct {
+			Digest string
+			Tags   []string
+		}
+	}
+	Log string
+}
+
+const runFields = `id status dryRun artifactsTotal artifactsDeleted artifactsRetained results { repository retained deleted { digest tags } } log`
+
+// waitRetention waits for run id to end and returns it.
+func waitRetention(t *testing.T, env *servertest.Env, id string) retentionRun {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var got struct{ RetentionRun retentionRun }
+		env.MustGraphQL("admin", servertest.AdminPassword, `query($id: ID!) { retentionRun(id: $id) { `+runFields+` } }`, map[string]any{"id": id}, &got)
+		if s := got.RetentionRun.Status; s != "PENDING" && s != "RUNNING" {
+			return got.RetentionRun
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention run %s still %s after 60 s", id, got.RetentionRun.Status)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A retention run keeps exactly what the rules keep (and what an immutable tag protects) and
+// deletes the rest through the registry; its dry run reports the same and deletes nothing.
+func TestRetentionRunDryAndReal(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) { c.RetentionGrace = 0 })
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	projectID := env.CreateProject("ret", false)
+	// app:c1…c6 pushed 1…6 days ago (c3 also pulled an hour ago); other:x untouched by the rules.
+	tags := []string{"c1", "c2", "c3", "c4", "c5", "c6"}
+	for _, tag := range tags {
+		if out, err := crane("append", "-f", layerTar(t, tag+".txt", tag), "-t", env.Host+"/ret/app:"+tag); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, out)
+		}
+	}
+	if out, err := crane("append", "-f", layerTar(t, "x.txt", "x"), "-t", env.Host+"/ret/other:x"); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	now := time.Now()
+	digests := map[string]string{}
+	for i, tag := range tags {
+		d, err := crane("digest", env.Host+"/ret/app:"+tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests[tag] = strings.TrimSpace(d)
+		upd := env.DB.Artifact.Update().Where(artifact.Digest(digests[tag])).SetPushTime(now.Add(-time.Duration(i+1) * 24 * time.Hour))
+		if tag == "c3" {
+			upd.SetPullTime(now.Add(-time.Hour))
+		}
+		upd.ExecX(t.Context())
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: [
+		{template: "latestPushedK", n: 2, repositoryPattern: "app", tagPattern: "**"},
+		{template: "nDaysSinceLastPull", n: 1, repositoryPattern: "app", tagPattern: "c*"}]) { template } }`,
+		map[string]any{"p": projectID}, nil)
+	// c6 is immutable: no rule keeps it, but the run may not delete it.
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { createImmutableRule(projectID: $p, input: {repositoryPattern: "**", tagPattern: "c6"}) { id } }`,
+		map[string]any{"p": projectID}, nil)
+
+	start := func(dry bool) retentionRun {
+		var got struct{ StartRetention struct{ ID string } }
+		env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!, $d: Boolean!) { startRetention(projectID: $p, dryRun: $d) { id } }`,
+			map[string]any{"p": projectID, "d": dry}, &got)
+		return waitRetention(t, env, got.StartRetention.ID)
+	}
+	wantDeleted := []string{"c4", "c5"}
+	check := func(r retentionRun) {
+		t.Helper()
+		if r.Status != "SUCCESS" || r.ArtifactsTotal != 6 || r.ArtifactsDeleted != 2 || r.ArtifactsRetained != 4 || len(r.Results) != 1 || r.Results[0].Repository != "ret/app" {
+			t.Fatalf("run: %+v", r)
+		}
+		var got []string
+		for _, d := range r.Results[0].Deleted {
+			got = append(got, d.Tags...)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, wantDeleted) {
+			t.Fatalf("deleted %v, want %v", got, wantDeleted)
+		}
+	}
+	dry := start(true)
+	check(dry)
+	if out, _ := crane("ls", env.Host+"/ret/app"); len(strings.Fields(out)) != 6 {
+		t.Fatalf("a dry run deleted something: %q", out)
+	}
+	real := start(false)
+	check(real)
+	out, err := crane("ls", env.Host+"/ret/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := strings.Fields(out)
+	slices.Sort(left)
+	if want := []string{"c1", "c2", "c3", "c6"}; !slices.Equal(left, want) {
+		t.Fatalf("left %v, want %v", left, want)
+	}
+	for _, tag := range wantDeleted {
+		if n := env.DB.Artifact.Query().Where(artifact.Digest(digests[tag])).CountX(t.Context()); n != 0 {
+			t.Fatalf("%s is still indexed", tag)
+		}
+	}
+	if out, err := crane("ls", env.Host+"/ret/other"); err != nil || strings.TrimSpace(out) != "x" {
+		t.Fatalf("a repository no rule scopes: %q %v", out, err)
+	}
+	// The history holds both, newest first.
+	var runs struct{ RetentionRuns []struct{ ID string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `query($p: ID!) { retentionRuns(projectID: $p) { id } }`, map[string]any{"p": projectID}, &runs)
+	if fmt.Sprint(runs.RetentionRuns) != fmt.Sprintf("[{%s} {%s}]", real.ID, dry.ID) {
+		t.Fatalf("history %v", runs.RetentionRuns)
+	}
+}
