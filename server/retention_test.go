@@ -139,3 +139,43 @@ func TestRetentionRunDryAndReal(t *testing.T) {
 		t.Fatalf("history %v", runs.RetentionRuns)
 	}
 }
+
+// A retention run whose worker is killed mid-way (its artifact deletes blocked after two) is
+// retried by the reconciler on another worker, which evaluates again and finishes: the same
+// survivors as an uninterrupted run, and the run says it took a second attempt.
+func TestRetentionKilledMidRunRecovers(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) {
+		c.RunJobs = false // jobs run in helper worker processes only
+		c.RetentionGrace = 0
+	})
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	projectID := env.CreateProject("retkill", false)
+	for i := 1; i <= 6; i++ {
+		tag := fmt.Sprintf("k%d", i)
+		if out, err := crane("append", "-f", layerTar(t, tag+".txt", tag), "-t", env.Host+"/retkill/app:"+tag); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, out)
+		}
+	}
+	// Older than the helper worker's grace window (the default hour).
+	env.DB.Artifact.Update().SetPushTime(time.Now().Add(-48 * time.Hour)).ExecX(t.Context())
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: [
+		{template: "always", repositoryPattern: "app", tagPattern: "k1"}]) { template } }`, map[string]any{"p": projectID}, nil)
+
+	first := startHelperWorker(t, env, 2, func(s *helperSpec) { s.BlockPath = "/_manifests/revisions/" })
+	var started struct{ StartRetention struct{ ID string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { startRetention(projectID: $p) { id } }`,
+		map[string]any{"p": projectID}, &started)
+	first.expect(t, "BLOCKED", time.Minute)
+	first.kill(t)
+
+	startHelperWorker(t, env, -1)
+	r := waitRetention(t, env, started.StartRetention.ID)
+	if r.Status != "SUCCESS" || !strings.Contains(r.Log, "attempt 2") {
+		t.Fatalf("run after the kill: %+v", r)
+	}
+	out, err := crane("ls", env.Host+"/retkill/app")
+	if err != nil || strings.TrimSpace(out) != "k1" {
+		t.Fatalf("left after the recovered run: %q %v", out, err)
+	}
+}
