@@ -174,6 +174,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
 
           <ArtifactTags
             artifactID={artifact.id}
+            repository={repository}
             tags={artifact.tags ?? []}
             canCreate={access.createTag}
             canDelete={access.deleteTag}

@@ -8,6 +8,7 @@ import { Time } from '../../components/Time'
 import { useTitle } from '../../components/title'
 import { graphql } from '../../gql'
 import type { ProjectContext } from './context'
+import { QuotaFact } from './QuotaFact'
 
 const ProjectQuery = graphql(`
   query Project($name: String!) {
@@ -23,6 +24,10 @@ const ProjectQuery = graphql(`
       createdAt
       myRole
       repositoryCount
+      quota {
+        limit
+        used
+      }
     }
   }
 `)
@@ -35,7 +40,7 @@ const ProjectQuery = graphql(`
 export function ProjectPage() {
   const name = useParams().name ?? ''
   useTitle(name)
-  const [result] = useQuery({ query: ProjectQuery, variables: { name } })
+  const [result, reload] = useQuery({ query: ProjectQuery, variables: { name } })
   const project = result.data?.project
   const access = useProjectAccess(project?.id)
   // Members see the settings (read-only unless they may change them); so do those who may change them.
@@ -69,6 +74,15 @@ export function ProjectPage() {
                 <Time value={project.createdAt} />
               </dd>
             </div>
+            {project.quota && (
+              <QuotaFact
+                projectID={project.id}
+                projectName={project.name}
+                quota={project.quota}
+                canEdit={access.updateQuota}
+                onChanged={() => reload({ requestPolicy: 'network-only' })}
+              />
+            )}
             {project.myRole && (
               <div>
                 <dt>Your role</dt>
@@ -85,6 +99,8 @@ export function ProjectPage() {
             {access.listWebhooks && <NavLink to={`${base}/webhooks`}>Webhooks</NavLink>}
             {access.readLogs && <NavLink to={`${base}/logs`}>Logs</NavLink>}
             {access.readRobots && <NavLink to={`${base}/robots`}>Robot accounts</NavLink>}
+            {access.readRetention && <NavLink to={`${base}/retention`}>Tag retention</NavLink>}
+            {access.listImmutable && <NavLink to={`${base}/immutability`}>Immutable tags</NavLink>}
           </nav>
           <Outlet context={{ project, access } satisfies ProjectContext} />
         </>

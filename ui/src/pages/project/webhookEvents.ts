@@ -26,6 +26,11 @@ export const eventTypeNames: Record<EventType, string> = {
   REPLICATION_STARTED: 'Replication started',
   REPLICATION_PROGRESS: 'Replication progress',
   REPLICATION_COMPLETED: 'Replication completed',
+  QUOTA_WARNING: 'Quota warning',
+  QUOTA_EXCEED: 'Quota exceeded',
+  RETENTION_STARTED: 'Tag retention started',
+  RETENTION_PROGRESS: 'Tag retention progress',
+  RETENTION_COMPLETED: 'Tag retention completed',
 }
 
 /**
@@ -41,6 +46,9 @@ export const webhookEventTypes: EventType[] = [
   'TAG_CREATED',
   'TAG_DELETED',
   'REPOSITORY_DELETED',
+  'QUOTA_WARNING',
+  'QUOTA_EXCEED',
+  'RETENTION_COMPLETED',
 ]
 
 /** payloadFormatNames are the body formats a receiver can ask for. */
