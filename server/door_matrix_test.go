@@ -531,13 +531,24 @@ var projectProbes = map[auth.Action][]doorProbe{
 			return fmt.Sprintf("/api/v2.0/quotas/%d", m.projects[c.project])
 		}, `{"hard": {"storage": -1}}`),
 	},
-	auth.ActionReadRetention: {gqlProbe(`query($p: ID!) { retentionPolicy(projectID: $p) { template } }`, projectVars)},
+	auth.ActionReadRetention: {
+		gqlProbe(`query($p: ID!) { retentionPolicy(projectID: $p) { template } }`, projectVars),
+		restProbe(http.MethodGet, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d", m.projects[c.project])
+		}, ""),
+	},
 	auth.ActionManageRetention: {
 		gqlProbe(`mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: []) { template } }`, projectVars),
+		restProbe(http.MethodPut, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d", m.projects[c.project])
+		}, `{"rules": []}`),
 	},
 	// A dry run of an empty policy: it reads and deletes nothing; a second caller meets the first's run.
 	auth.ActionRunRetention: {
 		gqlProbe(`mutation($p: ID!) { startRetention(projectID: $p, dryRun: true) { id } }`, projectVars, "CONFLICT"),
+		restProbe(http.MethodPost, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d/executions", m.projects[c.project])
+		}, `{"dry_run": true}`, http.StatusConflict),
 	},
 	auth.ActionListImmutable: {
 		gqlProbe(`query($p: ID!) { immutableRules(projectID: $p) { id } }`, projectVars),

@@ -104,6 +104,7 @@ func TestQuotaConcurrentPushesCannotOvershoot(t *testing.T) {
 	const layer = 300 << 10
 	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!, $l: Int!) { setProjectQuota(projectID: $p, limit: $l) { limit } }`,
 		map[string]any{"p": id, "l": 450 << 10}, nil)
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { setQuotaConfig(input: {defaultLimit: -1, warningPercent: 50}) { warningPercent } }`, nil, nil)
 	layers := []string{incompressibleLayer(t, layer), incompressibleLayer(t, layer)}
 
 	var wg sync.WaitGroup
@@ -135,9 +136,26 @@ func TestQuotaConcurrentPushesCannotOvershoot(t *testing.T) {
 	if q.Used != exact || q.Used < layer || q.Used > 450<<10 {
 		t.Fatalf("live usage %d, exact %d: want them equal, between %d and the limit", q.Used, exact, layer)
 	}
-	// The refused push left no blob in storage (its upload was cancelled, not committed).
-	if disk := storedBlobBytes(t, env); disk != exact {
-		t.Fatalf("storage holds %d bytes of blobs, the project's artifacts %d", disk, exact)
+	// The refused upload left no blob in storage (it was cancelled, not committed). Blobs of the
+	// refused push accepted before it (a small config, depending on the order) are exactly what
+	// is still reserved: released after the TTL, then garbage-collected.
+	if disk := storedBlobBytes(t, env); disk != exact+q.Reserved {
+		t.Fatalf("storage holds %d bytes of blobs, the project's artifacts %d and reservations %d", disk, exact, q.Reserved)
+	}
+	// The winner crossed the warning share (50 %), the loser met the limit: one event each.
+	for typ, want := range map[string]int{"QUOTA_WARNING": 1, "QUOTA_EXCEED": 1} {
+		rows, err := env.DB.QueryContext(t.Context(), `SELECT count(*) FROM events WHERE type = $1 AND project_name = 'quota'`, typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if rows.Next() {
+			_ = rows.Scan(&n)
+		}
+		rows.Close()
+		if n < want {
+			t.Fatalf("%d %s events, want %d", n, typ, want)
+		}
 	}
 	recompute(t, env, id)
 	after, _ := readQuota(t, env, "quota")

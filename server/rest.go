@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
@@ -46,8 +47,9 @@ type restServices struct {
 	endpoints   *endpoint.Service
 	replication *replication.Service
 	// quotas and tagRules serve /quotas and /projects/{project}/immutabletagrules (rest_quota.go).
-	quotas   *quota.Service
-	tagRules *tagrule.Service
+	quotas    *quota.Service
+	tagRules  *tagrule.Service
+	retention *retention.Service
 }
 
 func newREST(log *slog.Logger, services restServices) http.Handler {

@@ -16,6 +16,7 @@ func (h *rest) policyRoutes() {
 	h.mux.HandleFunc("GET /api/v2.0/quotas/{id}", h.getQuota)
 	h.mux.HandleFunc("PUT /api/v2.0/quotas/{id}", h.updateQuota)
 	h.immutableRoutes()
+	h.retentionRoutes()
 }
 
 // harborQuota is Harbor's Quota: its id is the project's id here (a project has one quota).

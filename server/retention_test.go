@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -131,6 +133,40 @@ func TestRetentionRunDryAndReal(t *testing.T) {
 	}
 	if out, err := crane("ls", env.Host+"/ret/other"); err != nil || strings.TrimSpace(out) != "x" {
 		t.Fatalf("a repository no rule scopes: %q %v", out, err)
+	}
+	// Harbor's REST view of the same policy and history.
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v2.0/retentions/%d/executions", env.URL, projectID), nil)
+	req.SetBasicAuth("admin", servertest.AdminPassword)
+	res, err := servertest.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var execs []struct {
+		ID     int    `json:"id"`
+		Status string `json:"status"`
+		DryRun bool   `json:"dry_run"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&execs)
+	res.Body.Close()
+	if len(execs) != 2 || execs[0].Status != "Succeed" || execs[0].DryRun || !execs[1].DryRun {
+		t.Fatalf("REST executions: %+v", execs)
+	}
+	req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/v2.0/retentions/%d", env.URL, projectID), nil)
+	req.SetBasicAuth("admin", servertest.AdminPassword)
+	res, err = servertest.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy struct {
+		Rules []struct {
+			Template string         `json:"template"`
+			Params   map[string]int `json:"params"`
+		} `json:"rules"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&policy)
+	res.Body.Close()
+	if len(policy.Rules) != 2 || policy.Rules[0].Template != "latestPushedK" || policy.Rules[0].Params["latestPushedK"] != 2 {
+		t.Fatalf("REST policy: %+v", policy)
 	}
 	// The history holds both, newest first.
 	var runs struct{ RetentionRuns []struct{ ID string } }

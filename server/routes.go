@@ -41,7 +41,7 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux.Handle("GET /graphiql", playground.Handler("Berth GraphQL", "/graphql"))
 	mux.Handle("/api/v2.0/", s.authenticated(newREST(s.log, restServices{
 		projects: res.Projects, artifacts: res.Artifacts, users: res.Users, robots: res.Robots, exports: res.Exports, scans: res.Scans,
-		endpoints: res.Endpoints, replication: res.Replication, quotas: res.Quotas, tagRules: res.TagRules}), unavailableREST))
+		endpoints: res.Endpoints, replication: res.Replication, quotas: res.Quotas, tagRules: res.TagRules, retention: res.Retention}), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.serveReady)
