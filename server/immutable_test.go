@@ -176,3 +176,32 @@ func TestImmutableTagEveryDoor(t *testing.T) {
 		t.Fatalf("moving v1 once its rule is disabled: %v\n%s", err, out)
 	}
 }
+
+// Replication's pull into Berth writes through the same guarded registry: a pull-based policy that
+// would move an immutable tag to the remote's digest fails that task, naming the rule, and the
+// local tag keeps its artifact.
+func TestImmutableTagRefusesReplicationPull(t *testing.T) {
+	t.Parallel()
+	dist := newDistribution(t)
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	plain := setupCrane(t, &servertest.Env{Host: dist.addr}, "", "")
+	pushImage(t, plain, dist.addr+"/library/src:v1", 2048)
+	local := pushImage(t, crane, env.Host+"/library/src:v1", 2048)
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { createImmutableRule(projectID: 1, input: {repositoryPattern: "**", tagPattern: "v1"}) { id } }`, nil, nil)
+
+	reg := mustCreate(t, env, "/registries", map[string]any{"name": "dist", "type": "docker-registry", "url": dist.URL})
+	policy := mustCreate(t, env, "/replication/policies", map[string]any{
+		"name": "from-dist", "src_registry": map[string]any{"id": reg},
+		"filters": []map[string]any{{"type": "name", "value": "library/src"}},
+		"trigger": map[string]any{"type": "manual"}, "override": true, "enabled": true,
+	})
+	e := runPolicy(t, env, policy)
+	tasks := tasksOf(t, env, e.ID)
+	if e.Status != "Failed" || len(tasks) != 1 || !strings.Contains(tasks[0].Message, "immutable") {
+		t.Fatalf("execution = %+v, tasks %+v; want the task refused by the immutability rule", e, tasks)
+	}
+	if got, err := crane("digest", env.Host+"/library/src:v1"); err != nil || strings.TrimSpace(got) != local {
+		t.Fatalf("library/src:v1 = %q %v, want the local %s", got, err, local)
+	}
+}
