@@ -7,11 +7,14 @@ package graph
 
 import (
 	"context"
+	"time"
 
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/graph/generated"
+	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/retention"
+	"github.com/berth-registry/berth/worker/schedule"
 )
 
 // SetRetentionPolicy is the resolver for the setRetentionPolicy field.
@@ -34,6 +37,19 @@ func (r *mutationResolver) StopRetention(ctx context.Context, id int) (*ent.Rete
 	return r.Retention.Stop(ctx, id)
 }
 
+// SetRetentionSchedule is the resolver for the setRetentionSchedule field.
+func (r *mutationResolver) SetRetentionSchedule(ctx context.Context, projectID int, kind model.ScheduleKind, cron *string) (*schedule.Schedule, error) {
+	expr := ""
+	if cron != nil {
+		expr = *cron
+	}
+	sc, err := r.Retention.SetSchedule(ctx, projectID, schedule.Kind(kind), expr)
+	if err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
 // RetentionPolicy is the resolver for the retentionPolicy field.
 func (r *queryResolver) RetentionPolicy(ctx context.Context, projectID int) ([]*retention.Rule, error) {
 	out, err := r.Retention.Policy(ctx, projectID)
@@ -54,6 +70,15 @@ func (r *queryResolver) RetentionRun(ctx context.Context, id int) (*ent.Retentio
 	return run, err
 }
 
+// RetentionSchedule is the resolver for the retentionSchedule field.
+func (r *queryResolver) RetentionSchedule(ctx context.Context, projectID int) (*schedule.Schedule, error) {
+	sc, err := r.Retention.Schedule(ctx, projectID)
+	if err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
 // Results is the resolver for the results field.
 func (r *retentionRunResolver) Results(ctx context.Context, obj *ent.RetentionRun) ([]*retention.RepositoryResult, error) {
 	results := retention.Results(obj)
@@ -64,7 +89,30 @@ func (r *retentionRunResolver) Results(ctx context.Context, obj *ent.RetentionRu
 	return out, nil
 }
 
+// Kind is the resolver for the kind field.
+func (r *retentionScheduleResolver) Kind(ctx context.Context, obj *schedule.Schedule) (model.ScheduleKind, error) {
+	return model.ScheduleKind(obj.Kind), nil
+}
+
+// NextRunAt is the resolver for the nextRunAt field.
+func (r *retentionScheduleResolver) NextRunAt(ctx context.Context, obj *schedule.Schedule) (*time.Time, error) {
+	return obj.Next(), nil
+}
+
+// RetentionProgress is the resolver for the retentionProgress field.
+func (r *subscriptionResolver) RetentionProgress(ctx context.Context, id int) (<-chan *ent.RetentionRun, error) {
+	return r.Retention.Follow(ctx, id)
+}
+
 // RetentionRun returns generated.RetentionRunResolver implementation.
 func (r *Resolver) RetentionRun() generated.RetentionRunResolver { return &retentionRunResolver{r} }
 
-type retentionRunResolver struct{ *Resolver }
+// RetentionSchedule returns generated.RetentionScheduleResolver implementation.
+func (r *Resolver) RetentionSchedule() generated.RetentionScheduleResolver {
+	return &retentionScheduleResolver{r}
+}
+
+type (
+	retentionRunResolver      struct{ *Resolver }
+	retentionScheduleResolver struct{ *Resolver }
+)

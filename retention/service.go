@@ -15,6 +15,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/retentionpolicy"
 	"github.com/berth-registry/berth/ent/retentionrun"
+	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/worker/run"
@@ -29,11 +30,15 @@ type Service struct {
 	jobs     *river.Client[pgx.Tx]
 	projects *project.Service
 	audit    *audit.Writer
+	bus      *event.Bus
 }
 
-// NewService returns the retention service.
-func NewService(db *ent.Client, pool *pgxpool.Pool, jobs *river.Client[pgx.Tx], projects *project.Service, auditLog *audit.Writer) *Service {
-	return &Service{db: db, pool: pool, jobs: jobs, projects: projects, audit: auditLog}
+// runEvents are the events that say a run changed.
+var runEvents = []event.Type{event.RetentionStarted, event.RetentionProgress, event.RetentionCompleted}
+
+// NewService returns the retention service; bus feeds Follow.
+func NewService(db *ent.Client, pool *pgxpool.Pool, jobs *river.Client[pgx.Tx], projects *project.Service, auditLog *audit.Writer, bus *event.Bus) *Service {
+	return &Service{db: db, pool: pool, jobs: jobs, projects: projects, audit: auditLog, bus: bus}
 }
 
 // Policy is project projectID's rules (none if it has no policy).

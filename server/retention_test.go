@@ -168,6 +168,22 @@ func TestRetentionRunDryAndReal(t *testing.T) {
 	if len(policy.Rules) != 2 || policy.Rules[0].Template != "latestPushedK" || policy.Rules[0].Params["latestPushedK"] != 2 {
 		t.Fatalf("REST policy: %+v", policy)
 	}
+	// A schedule: read back with its next run; a bad cron expression is the caller's error.
+	var sc struct {
+		SetRetentionSchedule struct {
+			Kind      string
+			NextRunAt *time.Time
+		}
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { setRetentionSchedule(projectID: $p, kind: DAILY) { kind nextRunAt } }`,
+		map[string]any{"p": projectID}, &sc)
+	if sc.SetRetentionSchedule.Kind != "DAILY" || sc.SetRetentionSchedule.NextRunAt == nil {
+		t.Fatalf("schedule: %+v", sc)
+	}
+	if res := env.GraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { setRetentionSchedule(projectID: $p, kind: CUSTOM, cron: "not cron") { kind } }`,
+		map[string]any{"p": projectID}); res.Code() != "BAD_USER_INPUT" {
+		t.Fatalf("a bad cron expression: %s %+v", res.Code(), res.Errors)
+	}
 	// The history holds both, newest first.
 	var runs struct{ RetentionRuns []struct{ ID string } }
 	env.MustGraphQL("admin", servertest.AdminPassword, `query($p: ID!) { retentionRuns(projectID: $p) { id } }`, map[string]any{"p": projectID}, &runs)

@@ -252,7 +252,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
 		Endpoints:       endpoints, Replication: replications,
 		Quotas: policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit),
-		Retention: retention.NewService(db, pool, s.jobs, projects, s.audit)}
+		Retention: retention.NewService(db, pool, s.jobs, projects, s.audit, s.events)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

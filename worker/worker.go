@@ -163,6 +163,7 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		if deps.TagRules != nil {
 			river.AddWorker(workers, retention.NewWorker(deps.DB, deps.Artifacts, deps.TagRules, deps.RetentionGrace, deps.Log, deps.Kick))
+			river.AddWorker(workers, retention.NewScheduler(deps.DB, deps.Pool, deps.Log))
 		}
 		if deps.Quota != nil {
 			river.AddWorker(workers, quota.NewWorker(deps.DB, deps.Quota))
@@ -178,6 +179,9 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		if deps.Exports != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
+		}
+		if deps.TagRules != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, retention.SchedulerArgs{}, "tag-retention-scheduler", true))
 		}
 		if deps.Quota != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, quota.SweepArgs{}, "quota-sweep", true))

@@ -41,6 +41,7 @@ import (
 	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/scan"
+	"github.com/berth-registry/berth/worker/schedule"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -64,6 +65,7 @@ type ResolverRoot interface {
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
 	RetentionRun() RetentionRunResolver
+	RetentionSchedule() RetentionScheduleResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -359,6 +361,7 @@ type ComplexityRoot struct {
 		SetPurgeSchedule        func(childComplexity int, input model.PurgeScheduleInput) int
 		SetQuotaConfig          func(childComplexity int, input quota.Config) int
 		SetRetentionPolicy      func(childComplexity int, projectID int, rules []*retention.Rule) int
+		SetRetentionSchedule    func(childComplexity int, projectID int, kind model.ScheduleKind, cron *string) int
 		SetScannerEnabled       func(childComplexity int, id int, enabled bool) int
 		SetSystemCVEAllowlist   func(childComplexity int, cveIDs []string) int
 		StartGc                 func(childComplexity int, input model.GCInput) int
@@ -501,6 +504,7 @@ type ComplexityRoot struct {
 		RetentionPolicy        func(childComplexity int, projectID int) int
 		RetentionRun           func(childComplexity int, id int) int
 		RetentionRuns          func(childComplexity int, projectID int) int
+		RetentionSchedule      func(childComplexity int, projectID int) int
 		Robot                  func(childComplexity int, id int) int
 		RobotPermissionChoices func(childComplexity int) int
 		Robots                 func(childComplexity int, projectID *int) int
@@ -681,6 +685,13 @@ type ComplexityRoot struct {
 		Trigger           func(childComplexity int) int
 	}
 
+	RetentionSchedule struct {
+		Cron      func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		LastRunAt func(childComplexity int) int
+		NextRunAt func(childComplexity int) int
+	}
+
 	Robot struct {
 		CreatedAt   func(childComplexity int) int
 		CreatedBy   func(childComplexity int) int
@@ -775,6 +786,7 @@ type ComplexityRoot struct {
 		GcProgress          func(childComplexity int, id int) int
 		PurgeProgress       func(childComplexity int, id int) int
 		ReplicationProgress func(childComplexity int, id int) int
+		RetentionProgress   func(childComplexity int, id int) int
 		ScanProgress        func(childComplexity int, id int) int
 	}
 
@@ -966,6 +978,7 @@ type MutationResolver interface {
 	SetRetentionPolicy(ctx context.Context, projectID int, rules []*retention.Rule) ([]*retention.Rule, error)
 	StartRetention(ctx context.Context, projectID int, dryRun bool) (*ent.RetentionRun, error)
 	StopRetention(ctx context.Context, id int) (*ent.RetentionRun, error)
+	SetRetentionSchedule(ctx context.Context, projectID int, kind model.ScheduleKind, cron *string) (*schedule.Schedule, error)
 	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
 	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
 	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
@@ -1026,6 +1039,7 @@ type QueryResolver interface {
 	RetentionPolicy(ctx context.Context, projectID int) ([]*retention.Rule, error)
 	RetentionRuns(ctx context.Context, projectID int) ([]*ent.RetentionRun, error)
 	RetentionRun(ctx context.Context, id int) (*ent.RetentionRun, error)
+	RetentionSchedule(ctx context.Context, projectID int) (*schedule.Schedule, error)
 	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
@@ -1053,6 +1067,11 @@ type ReplicationPolicyResolver interface {
 type RetentionRunResolver interface {
 	Results(ctx context.Context, obj *ent.RetentionRun) ([]*retention.RepositoryResult, error)
 }
+type RetentionScheduleResolver interface {
+	Kind(ctx context.Context, obj *schedule.Schedule) (model.ScheduleKind, error)
+
+	NextRunAt(ctx context.Context, obj *schedule.Schedule) (*time.Time, error)
+}
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
 }
@@ -1062,6 +1081,7 @@ type SubscriptionResolver interface {
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
 	ReplicationProgress(ctx context.Context, id int) (<-chan *ent.ReplicationExecution, error)
+	RetentionProgress(ctx context.Context, id int) (<-chan *ent.RetentionRun, error)
 	ScanProgress(ctx context.Context, id int) (<-chan *ent.ScanReport, error)
 }
 type WebhookDeliveryResolver interface {
@@ -2613,6 +2633,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetRetentionPolicy(childComplexity, args["projectID"].(int), args["rules"].([]*retention.Rule)), true
+	case "Mutation.setRetentionSchedule":
+		if e.ComplexityRoot.Mutation.SetRetentionSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRetentionSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRetentionSchedule(childComplexity, args["projectID"].(int), args["kind"].(model.ScheduleKind), args["cron"].(*string)), true
 	case "Mutation.setScannerEnabled":
 		if e.ComplexityRoot.Mutation.SetScannerEnabled == nil {
 			break
@@ -3526,6 +3557,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RetentionRuns(childComplexity, args["projectID"].(int)), true
+	case "Query.retentionSchedule":
+		if e.ComplexityRoot.Query.RetentionSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionSchedule(childComplexity, args["projectID"].(int)), true
 	case "Query.robot":
 		if e.ComplexityRoot.Query.Robot == nil {
 			break
@@ -4346,6 +4388,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RetentionRun.Trigger(childComplexity), true
 
+	case "RetentionSchedule.cron":
+		if e.ComplexityRoot.RetentionSchedule.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.Cron(childComplexity), true
+	case "RetentionSchedule.kind":
+		if e.ComplexityRoot.RetentionSchedule.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.Kind(childComplexity), true
+	case "RetentionSchedule.lastRunAt":
+		if e.ComplexityRoot.RetentionSchedule.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.LastRunAt(childComplexity), true
+	case "RetentionSchedule.nextRunAt":
+		if e.ComplexityRoot.RetentionSchedule.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.NextRunAt(childComplexity), true
+
 	case "Robot.createdAt":
 		if e.ComplexityRoot.Robot.CreatedAt == nil {
 			break
@@ -4815,6 +4882,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ReplicationProgress(childComplexity, args["id"].(int)), true
+	case "Subscription.retentionProgress":
+		if e.ComplexityRoot.Subscription.RetentionProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_retentionProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RetentionProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.scanProgress":
 		if e.ComplexityRoot.Subscription.ScanProgress == nil {
 			break
@@ -8621,6 +8699,29 @@ extend type Mutation {
   startRetention(projectID: ID!, dryRun: Boolean! = false): RetentionRun!
   stopRetention(id: ID!): RetentionRun!
 }
+
+"When a project's retention policy runs by itself."
+type RetentionSchedule {
+  kind: ScheduleKind!
+  "The cron expression of a CUSTOM schedule."
+  cron: String!
+  lastRunAt: Time
+  nextRunAt: Time
+}
+
+extend type Query {
+  retentionSchedule(projectID: ID!): RetentionSchedule!
+}
+
+extend type Mutation {
+  "Sets when the project's policy runs by itself (NONE: only on demand; tag-retention:update)."
+  setRetentionSchedule(projectID: ID!, kind: ScheduleKind!, cron: String = ""): RetentionSchedule!
+}
+
+extend type Subscription {
+  "A retention run as it progresses, until it ends."
+  retentionProgress(id: ID!): RetentionRun!
+}
 `, BuiltIn: false},
 	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
 
@@ -9930,6 +10031,20 @@ func (ec *executionContext) childFields_RetentionRun(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type RetentionRun", field.Name)
 }
 
+func (ec *executionContext) childFields_RetentionSchedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RetentionSchedule_kind(ctx, field)
+	case "cron":
+		return ec.fieldContext_RetentionSchedule_cron(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_RetentionSchedule_lastRunAt(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_RetentionSchedule_nextRunAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionSchedule", field.Name)
+}
+
 func (ec *executionContext) childFields_Robot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11228,6 +11343,36 @@ func (ec *executionContext) field_Mutation_setRetentionPolicy_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setRetentionSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (model.ScheduleKind, error) {
+			return ec.unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "cron",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cron"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setScannerEnabled_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12278,6 +12423,20 @@ func (ec *executionContext) field_Query_retentionRuns_args(ctx context.Context, 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_retentionSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_robot_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12637,6 +12796,20 @@ func (ec *executionContext) field_Subscription_purgeProgress_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Subscription_replicationProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_retentionProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -18883,6 +19056,50 @@ func (ec *executionContext) fieldContext_Mutation_stopRetention(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setRetentionSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRetentionSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRetentionSchedule(ctx, fc.Args["projectID"].(int), fc.Args["kind"].(model.ScheduleKind), fc.Args["cron"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+			return ec.marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRetentionSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRetentionSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createRobot(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22484,6 +22701,50 @@ func (ec *executionContext) fieldContext_Query_retentionRun(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_retentionSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionSchedule(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+			return ec.marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_robots(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25857,6 +26118,98 @@ func (ec *executionContext) fieldContext_RetentionRun_endedAt(_ context.Context,
 	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
 }
 
+func (ec *executionContext) _RetentionSchedule_kind(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionSchedule().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
+			return ec.marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, true, true, "ScheduleKind")
+}
+
+func (ec *executionContext) _RetentionSchedule_cron(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionSchedule_lastRunAt(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_lastRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_lastRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionSchedule_nextRunAt(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_nextRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionSchedule().NextRunAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_nextRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, true, true, "Time")
+}
+
 func (ec *executionContext) _Robot_id(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27687,6 +28040,50 @@ func (ec *executionContext) fieldContext_Subscription_replicationProgress(ctx co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_replicationProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_retentionProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_retentionProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RetentionProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_retentionProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_retentionProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -40388,6 +40785,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setRetentionSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRetentionSchedule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createRobot":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createRobot(ctx, field)
@@ -41305,6 +41709,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_retentionRun(ctx, field)
+				})
+		case "retentionSchedule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionSchedule(ctx, field)
 				})
 		case "robots":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -42477,6 +42887,56 @@ func (ec *executionContext) _RetentionRun(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var retentionScheduleImplementors = []string{"RetentionSchedule"}
+
+func (ec *executionContext) _RetentionSchedule(ctx context.Context, sel ast.SelectionSet, obj *schedule.Schedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionScheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionSchedule")
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionSchedule_kind(ctx, field, obj)
+				})
+		case "cron":
+			out.Values[i] = ec._RetentionSchedule_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRunAt":
+			out.Values[i] = ec._RetentionSchedule_lastRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextRunAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionSchedule_nextRunAt(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var robotImplementors = []string{"Robot", "Node"}
 
 func (ec *executionContext) _Robot(ctx context.Context, sel ast.SelectionSet, obj *ent.Robot) graphql.Marshaler {
@@ -43035,6 +43495,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_gcProgress(ctx, fields[0])
 	case "replicationProgress":
 		return ec._Subscription_replicationProgress(ctx, fields[0])
+	case "retentionProgress":
+		return ec._Subscription_retentionProgress(ctx, fields[0])
 	case "scanProgress":
 		return ec._Subscription_scanProgress(ctx, fields[0])
 	default:
@@ -45307,6 +45769,14 @@ func (ec *executionContext) marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregis
 		return graphql.Null
 	}
 	return ec._RetentionRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx context.Context, sel ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionSchedule!")
+		return graphql.Null
+	}
+	return ec._RetentionSchedule(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRobot2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobotᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Robot) graphql.Marshaler {
