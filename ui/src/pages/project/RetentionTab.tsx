@@ -3,7 +3,7 @@ import { useMutation, useQuery } from 'urql'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Time } from '../../components/Time'
 import { graphql } from '../../gql'
-import type { RetentionRuleInput } from '../../gql/graphql'
+import type { RetentionRuleInput, ScheduleKind } from '../../gql/graphql'
 import { useProject } from './context'
 
 const PolicyQuery = graphql(`
@@ -17,6 +17,11 @@ const PolicyQuery = graphql(`
       tagExclude
       untagged
       disabled
+    }
+    retentionSchedule(projectID: $projectID) {
+      kind
+      cron
+      nextRunAt
     }
     retentionRuns(projectID: $projectID) {
       id
@@ -58,6 +63,16 @@ const StartMutation = graphql(`
   }
 `)
 
+const ScheduleMutation = graphql(`
+  mutation SetRetentionSchedule($projectID: ID!, $kind: ScheduleKind!, $cron: String) {
+    setRetentionSchedule(projectID: $projectID, kind: $kind, cron: $cron) {
+      kind
+      cron
+      nextRunAt
+    }
+  }
+`)
+
 const StopMutation = graphql(`
   mutation StopRetention($id: ID!) {
     stopRetention(id: $id) {
@@ -94,6 +109,7 @@ export function RetentionTab() {
   const [save, setPolicy] = useMutation(SetPolicyMutation)
   const [start, startRun] = useMutation(StartMutation)
   const [, stopRun] = useMutation(StopMutation)
+  const [scheduling, setSchedule] = useMutation(ScheduleMutation)
   const [template, setTemplate] = useState('latestPushedK')
   const [n, setN] = useState('10')
   const [repositoryPattern, setRepositoryPattern] = useState('**')
@@ -172,6 +188,21 @@ export function RetentionTab() {
           {save.error && <ErrorMessage error={save.error} title="Could not save the policy" />}
         </form>
       )}
+      {result.data && (
+        <ScheduleForm
+          key={`${result.data.retentionSchedule.kind}-${result.data.retentionSchedule.cron}`}
+          kind={result.data.retentionSchedule.kind}
+          cron={result.data.retentionSchedule.cron}
+          nextRunAt={result.data.retentionSchedule.nextRunAt}
+          canEdit={access.manageRetention}
+          saving={scheduling.fetching}
+          onSave={async (kind, cron) => {
+            const res = await setSchedule({ projectID: project.id, kind, cron })
+            if (!res.error) refresh()
+          }}
+        />
+      )}
+      {scheduling.error && <ErrorMessage error={scheduling.error} title="Could not save the schedule" />}
       {access.runRetention && (
         <p>
           <button type="button" disabled={start.fetching} onClick={async () => (await startRun({ projectID: project.id, dryRun: true }), refresh())}>
@@ -232,5 +263,57 @@ export function RetentionTab() {
         </table>
       )}
     </section>
+  )
+}
+
+interface ScheduleProps {
+  kind: ScheduleKind
+  cron: string
+  nextRunAt?: string | null
+  canEdit: boolean
+  saving: boolean
+  onSave: (kind: ScheduleKind, cron: string) => void
+}
+
+/** ScheduleForm says when the policy runs by itself, and lets those who may change it do so. */
+function ScheduleForm({ kind: initialKind, cron: initialCron, nextRunAt, canEdit, saving, onSave }: ScheduleProps) {
+  const [kind, setKind] = useState<ScheduleKind>(initialKind)
+  const [cron, setCron] = useState(initialCron)
+  return (
+    <form
+      className="inline-form"
+      aria-label="Retention schedule"
+      onSubmit={(e) => {
+        e.preventDefault()
+        onSave(kind, cron)
+      }}
+    >
+      <div className="field">
+        <label htmlFor="ret-schedule">Runs by itself</label>
+        <select id="ret-schedule" disabled={!canEdit} value={kind} onChange={(e) => setKind(e.target.value as ScheduleKind)}>
+          <option value="NONE">never</option>
+          <option value="HOURLY">hourly</option>
+          <option value="DAILY">daily</option>
+          <option value="WEEKLY">weekly</option>
+          <option value="CUSTOM">on a cron schedule</option>
+        </select>
+      </div>
+      {kind === 'CUSTOM' && (
+        <div className="field">
+          <label htmlFor="ret-cron">Cron expression</label>
+          <input id="ret-cron" required disabled={!canEdit} value={cron} onChange={(e) => setCron(e.target.value)} />
+        </div>
+      )}
+      {canEdit && (
+        <button type="submit" disabled={saving}>
+          Save schedule
+        </button>
+      )}
+      {nextRunAt && (
+        <span className="muted">
+          Next run <Time value={nextRunAt} />
+        </span>
+      )}
+    </form>
   )
 }
