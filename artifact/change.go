@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
+	"github.com/berth-registry/berth/tagrule"
 )
 
 // tagRE is the OCI distribution spec's rule for tag names.
@@ -31,6 +33,9 @@ func (s *Service) CreateTag(ctx context.Context, artifactID int, name string) (*
 	}
 	repo := a.Edges.Repository
 	if err := s.registry.Tag(ctx, repo.Name, name, digest.Digest(a.Digest)); err != nil {
+		if r := immutable(err); r != nil {
+			return nil, r
+		}
 		return nil, fault.BadInput("%s", err.Error())
 	}
 	t, err := s.db.Tag.Query().Where(tag.RepositoryID(repo.ID), tag.Name(name)).Only(ctx)
@@ -58,6 +63,9 @@ func (s *Service) DeleteTag(ctx context.Context, id int) error {
 		return err
 	}
 	if err := s.registry.Untag(ctx, repo.Name, t.Name); err != nil {
+		if r := immutable(err); r != nil {
+			return r
+		}
 		return fmt.Errorf("untag %s:%s: %w", repo.Name, t.Name, err)
 	}
 	return nil
@@ -74,6 +82,9 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 		return err
 	}
 	if err := s.registry.DeleteArtifact(ctx, a.Edges.Repository.Name, digest.Digest(a.Digest)); err != nil {
+		if r := immutable(err); r != nil {
+			return r
+		}
 		return fmt.Errorf("delete artifact %d: %w", id, err)
 	}
 	return nil
@@ -86,6 +97,9 @@ func (s *Service) DeleteRepository(ctx context.Context, id int) error {
 		return err
 	}
 	if err := s.registry.DeleteRepository(ctx, repo); err != nil {
+		if r := immutable(err); r != nil {
+			return r
+		}
 		return fmt.Errorf("delete repository %s: %w", repo.Name, err)
 	}
 	s.events.Publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID,
@@ -98,6 +112,16 @@ func (s *Service) DeleteRepository(ctx context.Context, id int) error {
 func clientWritable(proj *ent.Project) error {
 	if proj.ProxyRegistryID != nil {
 		return fault.Forbidden("can not push artifact to a proxy project")
+	}
+	return nil
+}
+
+// immutable is the caller's answer when the tag rules refused a change (tagrule.Guard, asked by
+// the registry for every write): forbidden, with the rule's message; nil for any other error.
+func immutable(err error) error {
+	var r *tagrule.Refusal
+	if errors.As(err, &r) {
+		return fault.Forbidden("%s", r.Error())
 	}
 	return nil
 }

@@ -16,26 +16,33 @@ type Action string
 
 // The project actions of Harbor's role table (docs: harbor-compat §1).
 const (
-	ActionReadProject    Action = "project:read"
-	ActionUpdateProject  Action = "project:update"
-	ActionDeleteProject  Action = "project:delete"
-	ActionPull           Action = "repository:pull"
-	ActionPush           Action = "repository:push"
-	ActionDeleteArtifact Action = "artifact:delete" // artifacts and whole repositories
-	ActionCreateTag      Action = "tag:create"
-	ActionDeleteTag      Action = "tag:delete"
-	ActionLabelArtifact  Action = "artifact-label:create" // add or remove a label on an artifact
-	ActionScan           Action = "scan:create"           // start or stop a scan
-	ActionReadScan       Action = "scan:read"
-	ActionExportCVE      Action = "export-cve:create" // create, read and list CVE exports
-	ActionReadLog        Action = "log:list"
-	ActionReadMembers    Action = "member:read"
-	ActionManageMembers  Action = "member:create" // add, change and remove members
-	ActionReadRobots     Action = "robot:read"
-	ActionManageRobots   Action = "robot:create"
-	ActionListWebhooks   Action = "webhook-policy:list"
-	ActionManageWebhooks Action = "webhook-policy:create"
-	ActionManageLabels   Action = "label:create" // create and delete the project's own labels
+	ActionReadProject     Action = "project:read"
+	ActionUpdateProject   Action = "project:update"
+	ActionDeleteProject   Action = "project:delete"
+	ActionPull            Action = "repository:pull"
+	ActionPush            Action = "repository:push"
+	ActionDeleteArtifact  Action = "artifact:delete" // artifacts and whole repositories
+	ActionCreateTag       Action = "tag:create"
+	ActionDeleteTag       Action = "tag:delete"
+	ActionLabelArtifact   Action = "artifact-label:create" // add or remove a label on an artifact
+	ActionScan            Action = "scan:create"           // start or stop a scan
+	ActionReadScan        Action = "scan:read"
+	ActionExportCVE       Action = "export-cve:create" // create, read and list CVE exports
+	ActionReadLog         Action = "log:list"
+	ActionReadMembers     Action = "member:read"
+	ActionManageMembers   Action = "member:create" // add, change and remove members
+	ActionReadRobots      Action = "robot:read"
+	ActionManageRobots    Action = "robot:create"
+	ActionListWebhooks    Action = "webhook-policy:list"
+	ActionManageWebhooks  Action = "webhook-policy:create"
+	ActionManageLabels    Action = "label:create" // create and delete the project's own labels
+	ActionReadQuota       Action = "quota:read"
+	ActionUpdateQuota     Action = "quota:update" // the project's storage limit: system administrators only, as in Harbor
+	ActionReadRetention   Action = "tag-retention:read"
+	ActionManageRetention Action = "tag-retention:update"  // create, change and delete the policy and its rules
+	ActionRunRetention    Action = "tag-retention:operate" // run, dry run, stop
+	ActionListImmutable   Action = "immutable-tag:list"
+	ActionManageImmutable Action = "immutable-tag:create" // create, change and delete immutability rules
 	// ActionManageTrustPolicy adds and removes trusted signing keys (in the system: the keys every
 	// project trusts) and, in a project, re-runs verification.
 	ActionManageTrustPolicy Action = "trust-policy:create"
@@ -130,6 +137,13 @@ var table = []row{
 	{ActionManageWebhooks, InProject, []Role{admin}},
 	{ActionManageLabels, InProject, []Role{admin, maintainer}},
 	{ActionManageTrustPolicy, InProject, []Role{admin}},
+	{ActionReadQuota, InProject, []Role{admin, maintainer, developer, guest}},
+	{ActionUpdateQuota, InProject, nil},
+	{ActionReadRetention, InProject, []Role{admin, maintainer, developer, guest}},
+	{ActionManageRetention, InProject, []Role{admin, maintainer}},
+	{ActionRunRetention, InProject, []Role{admin, maintainer}},
+	{ActionListImmutable, InProject, []Role{admin, maintainer, developer, guest}},
+	{ActionManageImmutable, InProject, []Role{admin, maintainer}},
 
 	{ActionCreateProject, InSystem, []Role{RoleUser}},
 	{ActionListUsers, InSystem, nil},
@@ -156,6 +170,7 @@ var table = []row{
 	{ActionReadReplication, InSystem, nil},
 	{ActionRunReplication, InSystem, nil},
 	{ActionManageTrustPolicy, InSystem, nil},
+	{ActionReadQuota, InSystem, nil}, // every project's quota (Harbor's GET /quotas)
 }
 
 // RoleRobot is the column for robot accounts at system level: what any robot may do whatever its

@@ -36,6 +36,9 @@ const harborExtraRows = `
 | see the project | y | y | y | y | y | y |
 | delete the project | y | | | | | |
 | manage the trust policy | y | | | | | |
+| project quota | read | read | read | read | | |
+| tag retention | y | y | read | read | | |
+| immutable tags | y | y | list | list | | |
 `
 
 // capabilityActions says which actions each capability of the table stands for. A cell grants the
@@ -64,7 +67,17 @@ var capabilityActions = map[string]map[string][]auth.Action{
 		"y":    {auth.ActionManageWebhooks, auth.ActionListWebhooks},
 		"list": {auth.ActionListWebhooks},
 	},
-	"see the project":         {"y": {auth.ActionReadProject}},
+	"see the project": {"y": {auth.ActionReadProject}},
+	// Harbor's rbac: members read their project's quota; only system administrators change it.
+	"project quota": {"read": {auth.ActionReadQuota}, "admin": {auth.ActionUpdateQuota}},
+	"tag retention": {
+		"y":    {auth.ActionReadRetention, auth.ActionManageRetention, auth.ActionRunRetention},
+		"read": {auth.ActionReadRetention},
+	},
+	"immutable tags": {
+		"y":    {auth.ActionListImmutable, auth.ActionManageImmutable},
+		"list": {auth.ActionListImmutable},
+	},
 	"delete the project":      {"y": {auth.ActionDeleteProject}},
 	"manage the trust policy": {"y": {auth.ActionManageTrustPolicy}},
 }

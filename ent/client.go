@@ -26,15 +26,19 @@ import (
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
@@ -78,6 +82,8 @@ type Client struct {
 	Event *EventClient
 	// GCRun is the client for interacting with the GCRun builders.
 	GCRun *GCRunClient
+	// ImmutableRule is the client for interacting with the ImmutableRule builders.
+	ImmutableRule *ImmutableRuleClient
 	// Label is the client for interacting with the Label builders.
 	Label *LabelClient
 	// Member is the client for interacting with the Member builders.
@@ -86,6 +92,8 @@ type Client struct {
 	Project *ProjectClient
 	// PurgeRun is the client for interacting with the PurgeRun builders.
 	PurgeRun *PurgeRunClient
+	// QuotaReservation is the client for interacting with the QuotaReservation builders.
+	QuotaReservation *QuotaReservationClient
 	// RegistryEndpoint is the client for interacting with the RegistryEndpoint builders.
 	RegistryEndpoint *RegistryEndpointClient
 	// ReplicationExecution is the client for interacting with the ReplicationExecution builders.
@@ -96,6 +104,10 @@ type Client struct {
 	ReplicationTask *ReplicationTaskClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// RetentionPolicy is the client for interacting with the RetentionPolicy builders.
+	RetentionPolicy *RetentionPolicyClient
+	// RetentionRun is the client for interacting with the RetentionRun builders.
+	RetentionRun *RetentionRunClient
 	// Robot is the client for interacting with the Robot builders.
 	Robot *RobotClient
 	// RunLease is the client for interacting with the RunLease builders.
@@ -144,15 +156,19 @@ func (c *Client) init() {
 	c.CVEExport = NewCVEExportClient(c.config)
 	c.Event = NewEventClient(c.config)
 	c.GCRun = NewGCRunClient(c.config)
+	c.ImmutableRule = NewImmutableRuleClient(c.config)
 	c.Label = NewLabelClient(c.config)
 	c.Member = NewMemberClient(c.config)
 	c.Project = NewProjectClient(c.config)
 	c.PurgeRun = NewPurgeRunClient(c.config)
+	c.QuotaReservation = NewQuotaReservationClient(c.config)
 	c.RegistryEndpoint = NewRegistryEndpointClient(c.config)
 	c.ReplicationExecution = NewReplicationExecutionClient(c.config)
 	c.ReplicationPolicy = NewReplicationPolicyClient(c.config)
 	c.ReplicationTask = NewReplicationTaskClient(c.config)
 	c.Repository = NewRepositoryClient(c.config)
+	c.RetentionPolicy = NewRetentionPolicyClient(c.config)
+	c.RetentionRun = NewRetentionRunClient(c.config)
 	c.Robot = NewRobotClient(c.config)
 	c.RunLease = NewRunLeaseClient(c.config)
 	c.ScanReport = NewScanReportClient(c.config)
@@ -268,15 +284,19 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		CVEExport:            NewCVEExportClient(cfg),
 		Event:                NewEventClient(cfg),
 		GCRun:                NewGCRunClient(cfg),
+		ImmutableRule:        NewImmutableRuleClient(cfg),
 		Label:                NewLabelClient(cfg),
 		Member:               NewMemberClient(cfg),
 		Project:              NewProjectClient(cfg),
 		PurgeRun:             NewPurgeRunClient(cfg),
+		QuotaReservation:     NewQuotaReservationClient(cfg),
 		RegistryEndpoint:     NewRegistryEndpointClient(cfg),
 		ReplicationExecution: NewReplicationExecutionClient(cfg),
 		ReplicationPolicy:    NewReplicationPolicyClient(cfg),
 		ReplicationTask:      NewReplicationTaskClient(cfg),
 		Repository:           NewRepositoryClient(cfg),
+		RetentionPolicy:      NewRetentionPolicyClient(cfg),
+		RetentionRun:         NewRetentionRunClient(cfg),
 		Robot:                NewRobotClient(cfg),
 		RunLease:             NewRunLeaseClient(cfg),
 		ScanReport:           NewScanReportClient(cfg),
@@ -319,15 +339,19 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		CVEExport:            NewCVEExportClient(cfg),
 		Event:                NewEventClient(cfg),
 		GCRun:                NewGCRunClient(cfg),
+		ImmutableRule:        NewImmutableRuleClient(cfg),
 		Label:                NewLabelClient(cfg),
 		Member:               NewMemberClient(cfg),
 		Project:              NewProjectClient(cfg),
 		PurgeRun:             NewPurgeRunClient(cfg),
+		QuotaReservation:     NewQuotaReservationClient(cfg),
 		RegistryEndpoint:     NewRegistryEndpointClient(cfg),
 		ReplicationExecution: NewReplicationExecutionClient(cfg),
 		ReplicationPolicy:    NewReplicationPolicyClient(cfg),
 		ReplicationTask:      NewReplicationTaskClient(cfg),
 		Repository:           NewRepositoryClient(cfg),
+		RetentionPolicy:      NewRetentionPolicyClient(cfg),
+		RetentionRun:         NewRetentionRunClient(cfg),
 		Robot:                NewRobotClient(cfg),
 		RunLease:             NewRunLeaseClient(cfg),
 		ScanReport:           NewScanReportClient(cfg),
@@ -370,11 +394,12 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
-		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
-		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
-		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey, c.User,
-		c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun,
+		c.ImmutableRule, c.Label, c.Member, c.Project, c.PurgeRun, c.QuotaReservation,
+		c.RegistryEndpoint, c.ReplicationExecution, c.ReplicationPolicy,
+		c.ReplicationTask, c.Repository, c.RetentionPolicy, c.RetentionRun, c.Robot,
+		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey,
+		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -385,11 +410,12 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Accessory, c.Advisory, c.AdvisoryPackage, c.Artifact,
-		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun, c.Label,
-		c.Member, c.Project, c.PurgeRun, c.RegistryEndpoint, c.ReplicationExecution,
-		c.ReplicationPolicy, c.ReplicationTask, c.Repository, c.Robot, c.RunLease,
-		c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey, c.User,
-		c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.ArtifactBlob, c.AuditLog, c.Blob, c.CVEExport, c.Event, c.GCRun,
+		c.ImmutableRule, c.Label, c.Member, c.Project, c.PurgeRun, c.QuotaReservation,
+		c.RegistryEndpoint, c.ReplicationExecution, c.ReplicationPolicy,
+		c.ReplicationTask, c.Repository, c.RetentionPolicy, c.RetentionRun, c.Robot,
+		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey,
+		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -420,6 +446,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Event.mutate(ctx, m)
 	case *GCRunMutation:
 		return c.GCRun.mutate(ctx, m)
+	case *ImmutableRuleMutation:
+		return c.ImmutableRule.mutate(ctx, m)
 	case *LabelMutation:
 		return c.Label.mutate(ctx, m)
 	case *MemberMutation:
@@ -428,6 +456,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Project.mutate(ctx, m)
 	case *PurgeRunMutation:
 		return c.PurgeRun.mutate(ctx, m)
+	case *QuotaReservationMutation:
+		return c.QuotaReservation.mutate(ctx, m)
 	case *RegistryEndpointMutation:
 		return c.RegistryEndpoint.mutate(ctx, m)
 	case *ReplicationExecutionMutation:
@@ -438,6 +468,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ReplicationTask.mutate(ctx, m)
 	case *RepositoryMutation:
 		return c.Repository.mutate(ctx, m)
+	case *RetentionPolicyMutation:
+		return c.RetentionPolicy.mutate(ctx, m)
+	case *RetentionRunMutation:
+		return c.RetentionRun.mutate(ctx, m)
 	case *RobotMutation:
 		return c.Robot.mutate(ctx, m)
 	case *RunLeaseMutation:
@@ -2137,6 +2171,155 @@ func (c *GCRunClient) mutate(ctx context.Context, m *GCRunMutation) (Value, erro
 	}
 }
 
+// ImmutableRuleClient is a client for the ImmutableRule schema.
+type ImmutableRuleClient struct {
+	config
+}
+
+// NewImmutableRuleClient returns a client for the ImmutableRule from the given config.
+func NewImmutableRuleClient(c config) *ImmutableRuleClient {
+	return &ImmutableRuleClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `immutablerule.Hooks(f(g(h())))`.
+func (c *ImmutableRuleClient) Use(hooks ...Hook) {
+	c.hooks.ImmutableRule = append(c.hooks.ImmutableRule, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `immutablerule.Intercept(f(g(h())))`.
+func (c *ImmutableRuleClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ImmutableRule = append(c.inters.ImmutableRule, interceptors...)
+}
+
+// Create returns a builder for creating a ImmutableRule entity.
+func (c *ImmutableRuleClient) Create() *ImmutableRuleCreate {
+	mutation := newImmutableRuleMutation(c.config, OpCreate)
+	return &ImmutableRuleCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ImmutableRule entities.
+func (c *ImmutableRuleClient) CreateBulk(builders ...*ImmutableRuleCreate) *ImmutableRuleCreateBulk {
+	return &ImmutableRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ImmutableRuleClient) MapCreateBulk(slice any, setFunc func(*ImmutableRuleCreate, int)) *ImmutableRuleCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ImmutableRuleCreateBulk{err: fmt.Errorf("calling to ImmutableRuleClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ImmutableRuleCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ImmutableRuleCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ImmutableRule.
+func (c *ImmutableRuleClient) Update() *ImmutableRuleUpdate {
+	mutation := newImmutableRuleMutation(c.config, OpUpdate)
+	return &ImmutableRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ImmutableRuleClient) UpdateOne(_m *ImmutableRule) *ImmutableRuleUpdateOne {
+	mutation := newImmutableRuleMutation(c.config, OpUpdateOne, withImmutableRule(_m))
+	return &ImmutableRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ImmutableRuleClient) UpdateOneID(id int) *ImmutableRuleUpdateOne {
+	mutation := newImmutableRuleMutation(c.config, OpUpdateOne, withImmutableRuleID(id))
+	return &ImmutableRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ImmutableRule.
+func (c *ImmutableRuleClient) Delete() *ImmutableRuleDelete {
+	mutation := newImmutableRuleMutation(c.config, OpDelete)
+	return &ImmutableRuleDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ImmutableRuleClient) DeleteOne(_m *ImmutableRule) *ImmutableRuleDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ImmutableRuleClient) DeleteOneID(id int) *ImmutableRuleDeleteOne {
+	builder := c.Delete().Where(immutablerule.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ImmutableRuleDeleteOne{builder}
+}
+
+// Query returns a query builder for ImmutableRule.
+func (c *ImmutableRuleClient) Query() *ImmutableRuleQuery {
+	return &ImmutableRuleQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeImmutableRule},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ImmutableRule entity by its id.
+func (c *ImmutableRuleClient) Get(ctx context.Context, id int) (*ImmutableRule, error) {
+	return c.Query().Where(immutablerule.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ImmutableRuleClient) GetX(ctx context.Context, id int) *ImmutableRule {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a ImmutableRule.
+func (c *ImmutableRuleClient) QueryProject(_m *ImmutableRule) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(immutablerule.Table, immutablerule.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, immutablerule.ProjectTable, immutablerule.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ImmutableRuleClient) Hooks() []Hook {
+	return c.hooks.ImmutableRule
+}
+
+// Interceptors returns the client interceptors.
+func (c *ImmutableRuleClient) Interceptors() []Interceptor {
+	return c.inters.ImmutableRule
+}
+
+func (c *ImmutableRuleClient) mutate(ctx context.Context, m *ImmutableRuleMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ImmutableRuleCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ImmutableRuleUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ImmutableRuleUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ImmutableRuleDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ImmutableRule mutation op: %q", m.Op())
+	}
+}
+
 // LabelClient is a client for the Label schema.
 type LabelClient struct {
 	config
@@ -2671,6 +2854,70 @@ func (c *ProjectClient) QueryTrustedKeys(_m *Project) *TrustedKeyQuery {
 	return query
 }
 
+// QueryImmutableRules queries the immutable_rules edge of a Project.
+func (c *ProjectClient) QueryImmutableRules(_m *Project) *ImmutableRuleQuery {
+	query := (&ImmutableRuleClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(immutablerule.Table, immutablerule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.ImmutableRulesTable, project.ImmutableRulesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryQuotaReservations queries the quota_reservations edge of a Project.
+func (c *ProjectClient) QueryQuotaReservations(_m *Project) *QuotaReservationQuery {
+	query := (&QuotaReservationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(quotareservation.Table, quotareservation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.QuotaReservationsTable, project.QuotaReservationsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRetentionPolicy queries the retention_policy edge of a Project.
+func (c *ProjectClient) QueryRetentionPolicy(_m *Project) *RetentionPolicyQuery {
+	query := (&RetentionPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(retentionpolicy.Table, retentionpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, project.RetentionPolicyTable, project.RetentionPolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRetentionRuns queries the retention_runs edge of a Project.
+func (c *ProjectClient) QueryRetentionRuns(_m *Project) *RetentionRunQuery {
+	query := (&RetentionRunClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, id),
+			sqlgraph.To(retentionrun.Table, retentionrun.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.RetentionRunsTable, project.RetentionRunsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryLabels queries the labels edge of a Project.
 func (c *ProjectClient) QueryLabels(_m *Project) *LabelQuery {
 	query := (&LabelClient{config: c.config}).Query()
@@ -2842,6 +3089,155 @@ func (c *PurgeRunClient) mutate(ctx context.Context, m *PurgeRunMutation) (Value
 		return (&PurgeRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown PurgeRun mutation op: %q", m.Op())
+	}
+}
+
+// QuotaReservationClient is a client for the QuotaReservation schema.
+type QuotaReservationClient struct {
+	config
+}
+
+// NewQuotaReservationClient returns a client for the QuotaReservation from the given config.
+func NewQuotaReservationClient(c config) *QuotaReservationClient {
+	return &QuotaReservationClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `quotareservation.Hooks(f(g(h())))`.
+func (c *QuotaReservationClient) Use(hooks ...Hook) {
+	c.hooks.QuotaReservation = append(c.hooks.QuotaReservation, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `quotareservation.Intercept(f(g(h())))`.
+func (c *QuotaReservationClient) Intercept(interceptors ...Interceptor) {
+	c.inters.QuotaReservation = append(c.inters.QuotaReservation, interceptors...)
+}
+
+// Create returns a builder for creating a QuotaReservation entity.
+func (c *QuotaReservationClient) Create() *QuotaReservationCreate {
+	mutation := newQuotaReservationMutation(c.config, OpCreate)
+	return &QuotaReservationCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of QuotaReservation entities.
+func (c *QuotaReservationClient) CreateBulk(builders ...*QuotaReservationCreate) *QuotaReservationCreateBulk {
+	return &QuotaReservationCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *QuotaReservationClient) MapCreateBulk(slice any, setFunc func(*QuotaReservationCreate, int)) *QuotaReservationCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &QuotaReservationCreateBulk{err: fmt.Errorf("calling to QuotaReservationClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*QuotaReservationCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &QuotaReservationCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for QuotaReservation.
+func (c *QuotaReservationClient) Update() *QuotaReservationUpdate {
+	mutation := newQuotaReservationMutation(c.config, OpUpdate)
+	return &QuotaReservationUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *QuotaReservationClient) UpdateOne(_m *QuotaReservation) *QuotaReservationUpdateOne {
+	mutation := newQuotaReservationMutation(c.config, OpUpdateOne, withQuotaReservation(_m))
+	return &QuotaReservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *QuotaReservationClient) UpdateOneID(id int) *QuotaReservationUpdateOne {
+	mutation := newQuotaReservationMutation(c.config, OpUpdateOne, withQuotaReservationID(id))
+	return &QuotaReservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for QuotaReservation.
+func (c *QuotaReservationClient) Delete() *QuotaReservationDelete {
+	mutation := newQuotaReservationMutation(c.config, OpDelete)
+	return &QuotaReservationDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *QuotaReservationClient) DeleteOne(_m *QuotaReservation) *QuotaReservationDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *QuotaReservationClient) DeleteOneID(id int) *QuotaReservationDeleteOne {
+	builder := c.Delete().Where(quotareservation.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &QuotaReservationDeleteOne{builder}
+}
+
+// Query returns a query builder for QuotaReservation.
+func (c *QuotaReservationClient) Query() *QuotaReservationQuery {
+	return &QuotaReservationQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeQuotaReservation},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a QuotaReservation entity by its id.
+func (c *QuotaReservationClient) Get(ctx context.Context, id int) (*QuotaReservation, error) {
+	return c.Query().Where(quotareservation.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *QuotaReservationClient) GetX(ctx context.Context, id int) *QuotaReservation {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a QuotaReservation.
+func (c *QuotaReservationClient) QueryProject(_m *QuotaReservation) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(quotareservation.Table, quotareservation.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, quotareservation.ProjectTable, quotareservation.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *QuotaReservationClient) Hooks() []Hook {
+	return c.hooks.QuotaReservation
+}
+
+// Interceptors returns the client interceptors.
+func (c *QuotaReservationClient) Interceptors() []Interceptor {
+	return c.inters.QuotaReservation
+}
+
+func (c *QuotaReservationClient) mutate(ctx context.Context, m *QuotaReservationMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&QuotaReservationCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&QuotaReservationUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&QuotaReservationUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&QuotaReservationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown QuotaReservation mutation op: %q", m.Op())
 	}
 }
 
@@ -3667,6 +4063,304 @@ func (c *RepositoryClient) mutate(ctx context.Context, m *RepositoryMutation) (V
 		return (&RepositoryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Repository mutation op: %q", m.Op())
+	}
+}
+
+// RetentionPolicyClient is a client for the RetentionPolicy schema.
+type RetentionPolicyClient struct {
+	config
+}
+
+// NewRetentionPolicyClient returns a client for the RetentionPolicy from the given config.
+func NewRetentionPolicyClient(c config) *RetentionPolicyClient {
+	return &RetentionPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `retentionpolicy.Hooks(f(g(h())))`.
+func (c *RetentionPolicyClient) Use(hooks ...Hook) {
+	c.hooks.RetentionPolicy = append(c.hooks.RetentionPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `retentionpolicy.Intercept(f(g(h())))`.
+func (c *RetentionPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RetentionPolicy = append(c.inters.RetentionPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a RetentionPolicy entity.
+func (c *RetentionPolicyClient) Create() *RetentionPolicyCreate {
+	mutation := newRetentionPolicyMutation(c.config, OpCreate)
+	return &RetentionPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RetentionPolicy entities.
+func (c *RetentionPolicyClient) CreateBulk(builders ...*RetentionPolicyCreate) *RetentionPolicyCreateBulk {
+	return &RetentionPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RetentionPolicyClient) MapCreateBulk(slice any, setFunc func(*RetentionPolicyCreate, int)) *RetentionPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RetentionPolicyCreateBulk{err: fmt.Errorf("calling to RetentionPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RetentionPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RetentionPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RetentionPolicy.
+func (c *RetentionPolicyClient) Update() *RetentionPolicyUpdate {
+	mutation := newRetentionPolicyMutation(c.config, OpUpdate)
+	return &RetentionPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RetentionPolicyClient) UpdateOne(_m *RetentionPolicy) *RetentionPolicyUpdateOne {
+	mutation := newRetentionPolicyMutation(c.config, OpUpdateOne, withRetentionPolicy(_m))
+	return &RetentionPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RetentionPolicyClient) UpdateOneID(id int) *RetentionPolicyUpdateOne {
+	mutation := newRetentionPolicyMutation(c.config, OpUpdateOne, withRetentionPolicyID(id))
+	return &RetentionPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RetentionPolicy.
+func (c *RetentionPolicyClient) Delete() *RetentionPolicyDelete {
+	mutation := newRetentionPolicyMutation(c.config, OpDelete)
+	return &RetentionPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RetentionPolicyClient) DeleteOne(_m *RetentionPolicy) *RetentionPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RetentionPolicyClient) DeleteOneID(id int) *RetentionPolicyDeleteOne {
+	builder := c.Delete().Where(retentionpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RetentionPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for RetentionPolicy.
+func (c *RetentionPolicyClient) Query() *RetentionPolicyQuery {
+	return &RetentionPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRetentionPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RetentionPolicy entity by its id.
+func (c *RetentionPolicyClient) Get(ctx context.Context, id int) (*RetentionPolicy, error) {
+	return c.Query().Where(retentionpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RetentionPolicyClient) GetX(ctx context.Context, id int) *RetentionPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a RetentionPolicy.
+func (c *RetentionPolicyClient) QueryProject(_m *RetentionPolicy) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(retentionpolicy.Table, retentionpolicy.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, retentionpolicy.ProjectTable, retentionpolicy.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RetentionPolicyClient) Hooks() []Hook {
+	return c.hooks.RetentionPolicy
+}
+
+// Interceptors returns the client interceptors.
+func (c *RetentionPolicyClient) Interceptors() []Interceptor {
+	return c.inters.RetentionPolicy
+}
+
+func (c *RetentionPolicyClient) mutate(ctx context.Context, m *RetentionPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RetentionPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RetentionPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RetentionPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RetentionPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RetentionPolicy mutation op: %q", m.Op())
+	}
+}
+
+// RetentionRunClient is a client for the RetentionRun schema.
+type RetentionRunClient struct {
+	config
+}
+
+// NewRetentionRunClient returns a client for the RetentionRun from the given config.
+func NewRetentionRunClient(c config) *RetentionRunClient {
+	return &RetentionRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `retentionrun.Hooks(f(g(h())))`.
+func (c *RetentionRunClient) Use(hooks ...Hook) {
+	c.hooks.RetentionRun = append(c.hooks.RetentionRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `retentionrun.Intercept(f(g(h())))`.
+func (c *RetentionRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RetentionRun = append(c.inters.RetentionRun, interceptors...)
+}
+
+// Create returns a builder for creating a RetentionRun entity.
+func (c *RetentionRunClient) Create() *RetentionRunCreate {
+	mutation := newRetentionRunMutation(c.config, OpCreate)
+	return &RetentionRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RetentionRun entities.
+func (c *RetentionRunClient) CreateBulk(builders ...*RetentionRunCreate) *RetentionRunCreateBulk {
+	return &RetentionRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RetentionRunClient) MapCreateBulk(slice any, setFunc func(*RetentionRunCreate, int)) *RetentionRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RetentionRunCreateBulk{err: fmt.Errorf("calling to RetentionRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RetentionRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RetentionRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RetentionRun.
+func (c *RetentionRunClient) Update() *RetentionRunUpdate {
+	mutation := newRetentionRunMutation(c.config, OpUpdate)
+	return &RetentionRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RetentionRunClient) UpdateOne(_m *RetentionRun) *RetentionRunUpdateOne {
+	mutation := newRetentionRunMutation(c.config, OpUpdateOne, withRetentionRun(_m))
+	return &RetentionRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RetentionRunClient) UpdateOneID(id int) *RetentionRunUpdateOne {
+	mutation := newRetentionRunMutation(c.config, OpUpdateOne, withRetentionRunID(id))
+	return &RetentionRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RetentionRun.
+func (c *RetentionRunClient) Delete() *RetentionRunDelete {
+	mutation := newRetentionRunMutation(c.config, OpDelete)
+	return &RetentionRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RetentionRunClient) DeleteOne(_m *RetentionRun) *RetentionRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RetentionRunClient) DeleteOneID(id int) *RetentionRunDeleteOne {
+	builder := c.Delete().Where(retentionrun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RetentionRunDeleteOne{builder}
+}
+
+// Query returns a query builder for RetentionRun.
+func (c *RetentionRunClient) Query() *RetentionRunQuery {
+	return &RetentionRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRetentionRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RetentionRun entity by its id.
+func (c *RetentionRunClient) Get(ctx context.Context, id int) (*RetentionRun, error) {
+	return c.Query().Where(retentionrun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RetentionRunClient) GetX(ctx context.Context, id int) *RetentionRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryProject queries the project edge of a RetentionRun.
+func (c *RetentionRunClient) QueryProject(_m *RetentionRun) *ProjectQuery {
+	query := (&ProjectClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(retentionrun.Table, retentionrun.FieldID, id),
+			sqlgraph.To(project.Table, project.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, retentionrun.ProjectTable, retentionrun.ProjectColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RetentionRunClient) Hooks() []Hook {
+	return c.hooks.RetentionRun
+}
+
+// Interceptors returns the client interceptors.
+func (c *RetentionRunClient) Interceptors() []Interceptor {
+	return c.inters.RetentionRun
+}
+
+func (c *RetentionRunClient) mutate(ctx context.Context, m *RetentionRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RetentionRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RetentionRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RetentionRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RetentionRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RetentionRun mutation op: %q", m.Op())
 	}
 }
 
@@ -5526,18 +6220,19 @@ func (c *WebhookPolicyClient) mutate(ctx context.Context, m *WebhookPolicyMutati
 type (
 	hooks struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
-		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
-		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
-		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag,
-		TrustedKey, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
+		AuditLog, Blob, CVEExport, Event, GCRun, ImmutableRule, Label, Member, Project,
+		PurgeRun, QuotaReservation, RegistryEndpoint, ReplicationExecution,
+		ReplicationPolicy, ReplicationTask, Repository, RetentionPolicy, RetentionRun,
+		Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, TrustedKey, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
-		AuditLog, Blob, CVEExport, Event, GCRun, Label, Member, Project, PurgeRun,
-		RegistryEndpoint, ReplicationExecution, ReplicationPolicy, ReplicationTask,
-		Repository, Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag,
-		TrustedKey, User, Vulnerability, WebhookDelivery,
-		WebhookPolicy []ent.Interceptor
+		AuditLog, Blob, CVEExport, Event, GCRun, ImmutableRule, Label, Member, Project,
+		PurgeRun, QuotaReservation, RegistryEndpoint, ReplicationExecution,
+		ReplicationPolicy, ReplicationTask, Repository, RetentionPolicy, RetentionRun,
+		Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, TrustedKey, User,
+		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
 	}
 )
 

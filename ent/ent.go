@@ -24,15 +24,19 @@ import (
 
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
@@ -116,15 +120,19 @@ func checkColumn(t, c string) error {
 			cveexport.Table:            cveexport.ValidColumn,
 			entevent.Table:             entevent.ValidColumn,
 			gcrun.Table:                gcrun.ValidColumn,
+			immutablerule.Table:        immutablerule.ValidColumn,
 			label.Table:                label.ValidColumn,
 			member.Table:               member.ValidColumn,
 			project.Table:              project.ValidColumn,
 			purgerun.Table:             purgerun.ValidColumn,
+			quotareservation.Table:     quotareservation.ValidColumn,
 			registryendpoint.Table:     registryendpoint.ValidColumn,
 			replicationexecution.Table: replicationexecution.ValidColumn,
 			replicationpolicy.Table:    replicationpolicy.ValidColumn,
 			replicationtask.Table:      replicationtask.ValidColumn,
 			repository.Table:           repository.ValidColumn,
+			retentionpolicy.Table:      retentionpolicy.ValidColumn,
+			retentionrun.Table:         retentionrun.ValidColumn,
 			robot.Table:                robot.ValidColumn,
 			runlease.Table:             runlease.ValidColumn,
 			scanreport.Table:           scanreport.ValidColumn,

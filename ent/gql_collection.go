@@ -1410,6 +1410,11 @@ func (_q *ProjectQuery) collectField(ctx context.Context, oneNode bool, opCtx *g
 				selectedFields = append(selectedFields, project.FieldProxyFreshnessSeconds)
 				fieldSeen[project.FieldProxyFreshnessSeconds] = struct{}{}
 			}
+		case "quotaLimit":
+			if _, ok := fieldSeen[project.FieldQuotaLimit]; !ok {
+				selectedFields = append(selectedFields, project.FieldQuotaLimit)
+				fieldSeen[project.FieldQuotaLimit] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[project.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, project.FieldCreatedAt)

@@ -22,16 +22,20 @@ import (
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
@@ -68,15 +72,19 @@ const (
 	TypeCVEExport            = "CVEExport"
 	TypeEvent                = "Event"
 	TypeGCRun                = "GCRun"
+	TypeImmutableRule        = "ImmutableRule"
 	TypeLabel                = "Label"
 	TypeMember               = "Member"
 	TypeProject              = "Project"
 	TypePurgeRun             = "PurgeRun"
+	TypeQuotaReservation     = "QuotaReservation"
 	TypeRegistryEndpoint     = "RegistryEndpoint"
 	TypeReplicationExecution = "ReplicationExecution"
 	TypeReplicationPolicy    = "ReplicationPolicy"
 	TypeReplicationTask      = "ReplicationTask"
 	TypeRepository           = "Repository"
+	TypeRetentionPolicy      = "RetentionPolicy"
+	TypeRetentionRun         = "RetentionRun"
 	TypeRobot                = "Robot"
 	TypeRunLease             = "RunLease"
 	TypeScanReport           = "ScanReport"
@@ -11852,6 +11860,713 @@ func (m *GCRunMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown GCRun edge %s", name)
 }
 
+// ImmutableRuleMutation represents an operation that mutates the ImmutableRule nodes in the graph.
+type ImmutableRuleMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	repository_pattern *string
+	repository_exclude *bool
+	tag_pattern        *string
+	tag_exclude        *bool
+	disabled           *bool
+	created_at         *time.Time
+	clearedFields      map[string]struct{}
+	project            *int
+	clearedproject     bool
+	done               bool
+	oldValue           func(context.Context) (*ImmutableRule, error)
+	predicates         []predicate.ImmutableRule
+}
+
+var _ ent.Mutation = (*ImmutableRuleMutation)(nil)
+
+// immutableruleOption allows management of the mutation configuration using functional options.
+type immutableruleOption func(*ImmutableRuleMutation)
+
+// newImmutableRuleMutation creates new mutation for the ImmutableRule entity.
+func newImmutableRuleMutation(c config, op Op, opts ...immutableruleOption) *ImmutableRuleMutation {
+	m := &ImmutableRuleMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeImmutableRule,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withImmutableRuleID sets the ID field of the mutation.
+func withImmutableRuleID(id int) immutableruleOption {
+	return func(m *ImmutableRuleMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ImmutableRule
+		)
+		m.oldValue = func(ctx context.Context) (*ImmutableRule, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ImmutableRule.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withImmutableRule sets the old ImmutableRule of the mutation.
+func withImmutableRule(node *ImmutableRule) immutableruleOption {
+	return func(m *ImmutableRuleMutation) {
+		m.oldValue = func(context.Context) (*ImmutableRule, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ImmutableRuleMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ImmutableRuleMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ImmutableRuleMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ImmutableRuleMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ImmutableRule.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetProjectID sets the "project_id" field.
+func (m *ImmutableRuleMutation) SetProjectID(i int) {
+	m.project = &i
+}
+
+// ProjectID returns the value of the "project_id" field in the mutation.
+func (m *ImmutableRuleMutation) ProjectID() (r int, exists bool) {
+	v := m.project
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjectID returns the old "project_id" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldProjectID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjectID: %w", err)
+	}
+	return oldValue.ProjectID, nil
+}
+
+// ResetProjectID resets all changes to the "project_id" field.
+func (m *ImmutableRuleMutation) ResetProjectID() {
+	m.project = nil
+}
+
+// SetRepositoryPattern sets the "repository_pattern" field.
+func (m *ImmutableRuleMutation) SetRepositoryPattern(s string) {
+	m.repository_pattern = &s
+}
+
+// RepositoryPattern returns the value of the "repository_pattern" field in the mutation.
+func (m *ImmutableRuleMutation) RepositoryPattern() (r string, exists bool) {
+	v := m.repository_pattern
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRepositoryPattern returns the old "repository_pattern" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldRepositoryPattern(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRepositoryPattern is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRepositoryPattern requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRepositoryPattern: %w", err)
+	}
+	return oldValue.RepositoryPattern, nil
+}
+
+// ResetRepositoryPattern resets all changes to the "repository_pattern" field.
+func (m *ImmutableRuleMutation) ResetRepositoryPattern() {
+	m.repository_pattern = nil
+}
+
+// SetRepositoryExclude sets the "repository_exclude" field.
+func (m *ImmutableRuleMutation) SetRepositoryExclude(b bool) {
+	m.repository_exclude = &b
+}
+
+// RepositoryExclude returns the value of the "repository_exclude" field in the mutation.
+func (m *ImmutableRuleMutation) RepositoryExclude() (r bool, exists bool) {
+	v := m.repository_exclude
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRepositoryExclude returns the old "repository_exclude" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldRepositoryExclude(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRepositoryExclude is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRepositoryExclude requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRepositoryExclude: %w", err)
+	}
+	return oldValue.RepositoryExclude, nil
+}
+
+// ResetRepositoryExclude resets all changes to the "repository_exclude" field.
+func (m *ImmutableRuleMutation) ResetRepositoryExclude() {
+	m.repository_exclude = nil
+}
+
+// SetTagPattern sets the "tag_pattern" field.
+func (m *ImmutableRuleMutation) SetTagPattern(s string) {
+	m.tag_pattern = &s
+}
+
+// TagPattern returns the value of the "tag_pattern" field in the mutation.
+func (m *ImmutableRuleMutation) TagPattern() (r string, exists bool) {
+	v := m.tag_pattern
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTagPattern returns the old "tag_pattern" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldTagPattern(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTagPattern is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTagPattern requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTagPattern: %w", err)
+	}
+	return oldValue.TagPattern, nil
+}
+
+// ResetTagPattern resets all changes to the "tag_pattern" field.
+func (m *ImmutableRuleMutation) ResetTagPattern() {
+	m.tag_pattern = nil
+}
+
+// SetTagExclude sets the "tag_exclude" field.
+func (m *ImmutableRuleMutation) SetTagExclude(b bool) {
+	m.tag_exclude = &b
+}
+
+// TagExclude returns the value of the "tag_exclude" field in the mutation.
+func (m *ImmutableRuleMutation) TagExclude() (r bool, exists bool) {
+	v := m.tag_exclude
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTagExclude returns the old "tag_exclude" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldTagExclude(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTagExclude is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTagExclude requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTagExclude: %w", err)
+	}
+	return oldValue.TagExclude, nil
+}
+
+// ResetTagExclude resets all changes to the "tag_exclude" field.
+func (m *ImmutableRuleMutation) ResetTagExclude() {
+	m.tag_exclude = nil
+}
+
+// SetDisabled sets the "disabled" field.
+func (m *ImmutableRuleMutation) SetDisabled(b bool) {
+	m.disabled = &b
+}
+
+// Disabled returns the value of the "disabled" field in the mutation.
+func (m *ImmutableRuleMutation) Disabled() (r bool, exists bool) {
+	v := m.disabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisabled returns the old "disabled" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldDisabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisabled: %w", err)
+	}
+	return oldValue.Disabled, nil
+}
+
+// ResetDisabled resets all changes to the "disabled" field.
+func (m *ImmutableRuleMutation) ResetDisabled() {
+	m.disabled = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ImmutableRuleMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ImmutableRuleMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ImmutableRule entity.
+// If the ImmutableRule object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ImmutableRuleMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ImmutableRuleMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// ClearProject clears the "project" edge to the Project entity.
+func (m *ImmutableRuleMutation) ClearProject() {
+	m.clearedproject = true
+	m.clearedFields[immutablerule.FieldProjectID] = struct{}{}
+}
+
+// ProjectCleared reports if the "project" edge to the Project entity was cleared.
+func (m *ImmutableRuleMutation) ProjectCleared() bool {
+	return m.clearedproject
+}
+
+// ProjectIDs returns the "project" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProjectID instead. It exists only for internal usage by the builders.
+func (m *ImmutableRuleMutation) ProjectIDs() (ids []int) {
+	if id := m.project; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProject resets all changes to the "project" edge.
+func (m *ImmutableRuleMutation) ResetProject() {
+	m.project = nil
+	m.clearedproject = false
+}
+
+// Where appends a list predicates to the ImmutableRuleMutation builder.
+func (m *ImmutableRuleMutation) Where(ps ...predicate.ImmutableRule) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ImmutableRuleMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ImmutableRuleMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ImmutableRule, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ImmutableRuleMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ImmutableRuleMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ImmutableRule).
+func (m *ImmutableRuleMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ImmutableRuleMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.project != nil {
+		fields = append(fields, immutablerule.FieldProjectID)
+	}
+	if m.repository_pattern != nil {
+		fields = append(fields, immutablerule.FieldRepositoryPattern)
+	}
+	if m.repository_exclude != nil {
+		fields = append(fields, immutablerule.FieldRepositoryExclude)
+	}
+	if m.tag_pattern != nil {
+		fields = append(fields, immutablerule.FieldTagPattern)
+	}
+	if m.tag_exclude != nil {
+		fields = append(fields, immutablerule.FieldTagExclude)
+	}
+	if m.disabled != nil {
+		fields = append(fields, immutablerule.FieldDisabled)
+	}
+	if m.created_at != nil {
+		fields = append(fields, immutablerule.FieldCreatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ImmutableRuleMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case immutablerule.FieldProjectID:
+		return m.ProjectID()
+	case immutablerule.FieldRepositoryPattern:
+		return m.RepositoryPattern()
+	case immutablerule.FieldRepositoryExclude:
+		return m.RepositoryExclude()
+	case immutablerule.FieldTagPattern:
+		return m.TagPattern()
+	case immutablerule.FieldTagExclude:
+		return m.TagExclude()
+	case immutablerule.FieldDisabled:
+		return m.Disabled()
+	case immutablerule.FieldCreatedAt:
+		return m.CreatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ImmutableRuleMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case immutablerule.FieldProjectID:
+		return m.OldProjectID(ctx)
+	case immutablerule.FieldRepositoryPattern:
+		return m.OldRepositoryPattern(ctx)
+	case immutablerule.FieldRepositoryExclude:
+		return m.OldRepositoryExclude(ctx)
+	case immutablerule.FieldTagPattern:
+		return m.OldTagPattern(ctx)
+	case immutablerule.FieldTagExclude:
+		return m.OldTagExclude(ctx)
+	case immutablerule.FieldDisabled:
+		return m.OldDisabled(ctx)
+	case immutablerule.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ImmutableRule field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ImmutableRuleMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case immutablerule.FieldProjectID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjectID(v)
+		return nil
+	case immutablerule.FieldRepositoryPattern:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRepositoryPattern(v)
+		return nil
+	case immutablerule.FieldRepositoryExclude:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRepositoryExclude(v)
+		return nil
+	case immutablerule.FieldTagPattern:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTagPattern(v)
+		return nil
+	case immutablerule.FieldTagExclude:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTagExclude(v)
+		return nil
+	case immutablerule.FieldDisabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisabled(v)
+		return nil
+	case immutablerule.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ImmutableRule field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ImmutableRuleMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ImmutableRuleMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ImmutableRuleMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ImmutableRule numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ImmutableRuleMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ImmutableRuleMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ImmutableRuleMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ImmutableRule nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ImmutableRuleMutation) ResetField(name string) error {
+	switch name {
+	case immutablerule.FieldProjectID:
+		m.ResetProjectID()
+		return nil
+	case immutablerule.FieldRepositoryPattern:
+		m.ResetRepositoryPattern()
+		return nil
+	case immutablerule.FieldRepositoryExclude:
+		m.ResetRepositoryExclude()
+		return nil
+	case immutablerule.FieldTagPattern:
+		m.ResetTagPattern()
+		return nil
+	case immutablerule.FieldTagExclude:
+		m.ResetTagExclude()
+		return nil
+	case immutablerule.FieldDisabled:
+		m.ResetDisabled()
+		return nil
+	case immutablerule.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ImmutableRule field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ImmutableRuleMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.project != nil {
+		edges = append(edges, immutablerule.EdgeProject)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ImmutableRuleMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case immutablerule.EdgeProject:
+		if id := m.project; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ImmutableRuleMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ImmutableRuleMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ImmutableRuleMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedproject {
+		edges = append(edges, immutablerule.EdgeProject)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ImmutableRuleMutation) EdgeCleared(name string) bool {
+	switch name {
+	case immutablerule.EdgeProject:
+		return m.clearedproject
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ImmutableRuleMutation) ClearEdge(name string) error {
+	switch name {
+	case immutablerule.EdgeProject:
+		m.ClearProject()
+		return nil
+	}
+	return fmt.Errorf("unknown ImmutableRule unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ImmutableRuleMutation) ResetEdge(name string) error {
+	switch name {
+	case immutablerule.EdgeProject:
+		m.ResetProject()
+		return nil
+	}
+	return fmt.Errorf("unknown ImmutableRule edge %s", name)
+}
+
 // LabelMutation represents an operation that mutates the Label nodes in the graph.
 type LabelMutation struct {
 	config
@@ -13168,6 +13883,12 @@ type ProjectMutation struct {
 	proxy_namespace            *string
 	proxy_freshness_seconds    *int
 	addproxy_freshness_seconds *int
+	quota_limit                *int64
+	addquota_limit             *int64
+	quota_used                 *int64
+	addquota_used              *int64
+	quota_reserved             *int64
+	addquota_reserved          *int64
 	created_at                 *time.Time
 	updated_at                 *time.Time
 	clearedFields              map[string]struct{}
@@ -13188,6 +13909,17 @@ type ProjectMutation struct {
 	trusted_keys               map[int]struct{}
 	removedtrusted_keys        map[int]struct{}
 	clearedtrusted_keys        bool
+	immutable_rules            map[int]struct{}
+	removedimmutable_rules     map[int]struct{}
+	clearedimmutable_rules     bool
+	quota_reservations         map[int]struct{}
+	removedquota_reservations  map[int]struct{}
+	clearedquota_reservations  bool
+	retention_policy           *int
+	clearedretention_policy    bool
+	retention_runs             map[int]struct{}
+	removedretention_runs      map[int]struct{}
+	clearedretention_runs      bool
 	labels                     map[int]struct{}
 	removedlabels              map[int]struct{}
 	clearedlabels              bool
@@ -13786,6 +14518,174 @@ func (m *ProjectMutation) ResetProxyFreshnessSeconds() {
 	m.addproxy_freshness_seconds = nil
 }
 
+// SetQuotaLimit sets the "quota_limit" field.
+func (m *ProjectMutation) SetQuotaLimit(i int64) {
+	m.quota_limit = &i
+	m.addquota_limit = nil
+}
+
+// QuotaLimit returns the value of the "quota_limit" field in the mutation.
+func (m *ProjectMutation) QuotaLimit() (r int64, exists bool) {
+	v := m.quota_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuotaLimit returns the old "quota_limit" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldQuotaLimit(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuotaLimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuotaLimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuotaLimit: %w", err)
+	}
+	return oldValue.QuotaLimit, nil
+}
+
+// AddQuotaLimit adds i to the "quota_limit" field.
+func (m *ProjectMutation) AddQuotaLimit(i int64) {
+	if m.addquota_limit != nil {
+		*m.addquota_limit += i
+	} else {
+		m.addquota_limit = &i
+	}
+}
+
+// AddedQuotaLimit returns the value that was added to the "quota_limit" field in this mutation.
+func (m *ProjectMutation) AddedQuotaLimit() (r int64, exists bool) {
+	v := m.addquota_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuotaLimit resets all changes to the "quota_limit" field.
+func (m *ProjectMutation) ResetQuotaLimit() {
+	m.quota_limit = nil
+	m.addquota_limit = nil
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (m *ProjectMutation) SetQuotaUsed(i int64) {
+	m.quota_used = &i
+	m.addquota_used = nil
+}
+
+// QuotaUsed returns the value of the "quota_used" field in the mutation.
+func (m *ProjectMutation) QuotaUsed() (r int64, exists bool) {
+	v := m.quota_used
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuotaUsed returns the old "quota_used" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldQuotaUsed(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuotaUsed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuotaUsed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuotaUsed: %w", err)
+	}
+	return oldValue.QuotaUsed, nil
+}
+
+// AddQuotaUsed adds i to the "quota_used" field.
+func (m *ProjectMutation) AddQuotaUsed(i int64) {
+	if m.addquota_used != nil {
+		*m.addquota_used += i
+	} else {
+		m.addquota_used = &i
+	}
+}
+
+// AddedQuotaUsed returns the value that was added to the "quota_used" field in this mutation.
+func (m *ProjectMutation) AddedQuotaUsed() (r int64, exists bool) {
+	v := m.addquota_used
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuotaUsed resets all changes to the "quota_used" field.
+func (m *ProjectMutation) ResetQuotaUsed() {
+	m.quota_used = nil
+	m.addquota_used = nil
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (m *ProjectMutation) SetQuotaReserved(i int64) {
+	m.quota_reserved = &i
+	m.addquota_reserved = nil
+}
+
+// QuotaReserved returns the value of the "quota_reserved" field in the mutation.
+func (m *ProjectMutation) QuotaReserved() (r int64, exists bool) {
+	v := m.quota_reserved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuotaReserved returns the old "quota_reserved" field's value of the Project entity.
+// If the Project object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProjectMutation) OldQuotaReserved(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuotaReserved is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuotaReserved requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuotaReserved: %w", err)
+	}
+	return oldValue.QuotaReserved, nil
+}
+
+// AddQuotaReserved adds i to the "quota_reserved" field.
+func (m *ProjectMutation) AddQuotaReserved(i int64) {
+	if m.addquota_reserved != nil {
+		*m.addquota_reserved += i
+	} else {
+		m.addquota_reserved = &i
+	}
+}
+
+// AddedQuotaReserved returns the value that was added to the "quota_reserved" field in this mutation.
+func (m *ProjectMutation) AddedQuotaReserved() (r int64, exists bool) {
+	v := m.addquota_reserved
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQuotaReserved resets all changes to the "quota_reserved" field.
+func (m *ProjectMutation) ResetQuotaReserved() {
+	m.quota_reserved = nil
+	m.addquota_reserved = nil
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (m *ProjectMutation) SetCreatedAt(t time.Time) {
 	m.created_at = &t
@@ -14155,6 +15055,207 @@ func (m *ProjectMutation) ResetTrustedKeys() {
 	m.removedtrusted_keys = nil
 }
 
+// AddImmutableRuleIDs adds the "immutable_rules" edge to the ImmutableRule entity by ids.
+func (m *ProjectMutation) AddImmutableRuleIDs(ids ...int) {
+	if m.immutable_rules == nil {
+		m.immutable_rules = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.immutable_rules[ids[i]] = struct{}{}
+	}
+}
+
+// ClearImmutableRules clears the "immutable_rules" edge to the ImmutableRule entity.
+func (m *ProjectMutation) ClearImmutableRules() {
+	m.clearedimmutable_rules = true
+}
+
+// ImmutableRulesCleared reports if the "immutable_rules" edge to the ImmutableRule entity was cleared.
+func (m *ProjectMutation) ImmutableRulesCleared() bool {
+	return m.clearedimmutable_rules
+}
+
+// RemoveImmutableRuleIDs removes the "immutable_rules" edge to the ImmutableRule entity by IDs.
+func (m *ProjectMutation) RemoveImmutableRuleIDs(ids ...int) {
+	if m.removedimmutable_rules == nil {
+		m.removedimmutable_rules = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.immutable_rules, ids[i])
+		m.removedimmutable_rules[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedImmutableRules returns the removed IDs of the "immutable_rules" edge to the ImmutableRule entity.
+func (m *ProjectMutation) RemovedImmutableRulesIDs() (ids []int) {
+	for id := range m.removedimmutable_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ImmutableRulesIDs returns the "immutable_rules" edge IDs in the mutation.
+func (m *ProjectMutation) ImmutableRulesIDs() (ids []int) {
+	for id := range m.immutable_rules {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetImmutableRules resets all changes to the "immutable_rules" edge.
+func (m *ProjectMutation) ResetImmutableRules() {
+	m.immutable_rules = nil
+	m.clearedimmutable_rules = false
+	m.removedimmutable_rules = nil
+}
+
+// AddQuotaReservationIDs adds the "quota_reservations" edge to the QuotaReservation entity by ids.
+func (m *ProjectMutation) AddQuotaReservationIDs(ids ...int) {
+	if m.quota_reservations == nil {
+		m.quota_reservations = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.quota_reservations[ids[i]] = struct{}{}
+	}
+}
+
+// ClearQuotaReservations clears the "quota_reservations" edge to the QuotaReservation entity.
+func (m *ProjectMutation) ClearQuotaReservations() {
+	m.clearedquota_reservations = true
+}
+
+// QuotaReservationsCleared reports if the "quota_reservations" edge to the QuotaReservation entity was cleared.
+func (m *ProjectMutation) QuotaReservationsCleared() bool {
+	return m.clearedquota_reservations
+}
+
+// RemoveQuotaReservationIDs removes the "quota_reservations" edge to the QuotaReservation entity by IDs.
+func (m *ProjectMutation) RemoveQuotaReservationIDs(ids ...int) {
+	if m.removedquota_reservations == nil {
+		m.removedquota_reservations = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.quota_reservations, ids[i])
+		m.removedquota_reservations[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedQuotaReservations returns the removed IDs of the "quota_reservations" edge to the QuotaReservation entity.
+func (m *ProjectMutation) RemovedQuotaReservationsIDs() (ids []int) {
+	for id := range m.removedquota_reservations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// QuotaReservationsIDs returns the "quota_reservations" edge IDs in the mutation.
+func (m *ProjectMutation) QuotaReservationsIDs() (ids []int) {
+	for id := range m.quota_reservations {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetQuotaReservations resets all changes to the "quota_reservations" edge.
+func (m *ProjectMutation) ResetQuotaReservations() {
+	m.quota_reservations = nil
+	m.clearedquota_reservations = false
+	m.removedquota_reservations = nil
+}
+
+// SetRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by id.
+func (m *ProjectMutation) SetRetentionPolicyID(id int) {
+	m.retention_policy = &id
+}
+
+// ClearRetentionPolicy clears the "retention_policy" edge to the RetentionPolicy entity.
+func (m *ProjectMutation) ClearRetentionPolicy() {
+	m.clearedretention_policy = true
+}
+
+// RetentionPolicyCleared reports if the "retention_policy" edge to the RetentionPolicy entity was cleared.
+func (m *ProjectMutation) RetentionPolicyCleared() bool {
+	return m.clearedretention_policy
+}
+
+// RetentionPolicyID returns the "retention_policy" edge ID in the mutation.
+func (m *ProjectMutation) RetentionPolicyID() (id int, exists bool) {
+	if m.retention_policy != nil {
+		return *m.retention_policy, true
+	}
+	return
+}
+
+// RetentionPolicyIDs returns the "retention_policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// RetentionPolicyID instead. It exists only for internal usage by the builders.
+func (m *ProjectMutation) RetentionPolicyIDs() (ids []int) {
+	if id := m.retention_policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetRetentionPolicy resets all changes to the "retention_policy" edge.
+func (m *ProjectMutation) ResetRetentionPolicy() {
+	m.retention_policy = nil
+	m.clearedretention_policy = false
+}
+
+// AddRetentionRunIDs adds the "retention_runs" edge to the RetentionRun entity by ids.
+func (m *ProjectMutation) AddRetentionRunIDs(ids ...int) {
+	if m.retention_runs == nil {
+		m.retention_runs = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.retention_runs[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRetentionRuns clears the "retention_runs" edge to the RetentionRun entity.
+func (m *ProjectMutation) ClearRetentionRuns() {
+	m.clearedretention_runs = true
+}
+
+// RetentionRunsCleared reports if the "retention_runs" edge to the RetentionRun entity was cleared.
+func (m *ProjectMutation) RetentionRunsCleared() bool {
+	return m.clearedretention_runs
+}
+
+// RemoveRetentionRunIDs removes the "retention_runs" edge to the RetentionRun entity by IDs.
+func (m *ProjectMutation) RemoveRetentionRunIDs(ids ...int) {
+	if m.removedretention_runs == nil {
+		m.removedretention_runs = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.retention_runs, ids[i])
+		m.removedretention_runs[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRetentionRuns returns the removed IDs of the "retention_runs" edge to the RetentionRun entity.
+func (m *ProjectMutation) RemovedRetentionRunsIDs() (ids []int) {
+	for id := range m.removedretention_runs {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RetentionRunsIDs returns the "retention_runs" edge IDs in the mutation.
+func (m *ProjectMutation) RetentionRunsIDs() (ids []int) {
+	for id := range m.retention_runs {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRetentionRuns resets all changes to the "retention_runs" edge.
+func (m *ProjectMutation) ResetRetentionRuns() {
+	m.retention_runs = nil
+	m.clearedretention_runs = false
+	m.removedretention_runs = nil
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by ids.
 func (m *ProjectMutation) AddLabelIDs(ids ...int) {
 	if m.labels == nil {
@@ -14243,7 +15344,7 @@ func (m *ProjectMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProjectMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 16)
 	if m.name != nil {
 		fields = append(fields, project.FieldName)
 	}
@@ -14276,6 +15377,15 @@ func (m *ProjectMutation) Fields() []string {
 	}
 	if m.proxy_freshness_seconds != nil {
 		fields = append(fields, project.FieldProxyFreshnessSeconds)
+	}
+	if m.quota_limit != nil {
+		fields = append(fields, project.FieldQuotaLimit)
+	}
+	if m.quota_used != nil {
+		fields = append(fields, project.FieldQuotaUsed)
+	}
+	if m.quota_reserved != nil {
+		fields = append(fields, project.FieldQuotaReserved)
 	}
 	if m.created_at != nil {
 		fields = append(fields, project.FieldCreatedAt)
@@ -14313,6 +15423,12 @@ func (m *ProjectMutation) Field(name string) (ent.Value, bool) {
 		return m.ProxyNamespace()
 	case project.FieldProxyFreshnessSeconds:
 		return m.ProxyFreshnessSeconds()
+	case project.FieldQuotaLimit:
+		return m.QuotaLimit()
+	case project.FieldQuotaUsed:
+		return m.QuotaUsed()
+	case project.FieldQuotaReserved:
+		return m.QuotaReserved()
 	case project.FieldCreatedAt:
 		return m.CreatedAt()
 	case project.FieldUpdatedAt:
@@ -14348,6 +15464,12 @@ func (m *ProjectMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldProxyNamespace(ctx)
 	case project.FieldProxyFreshnessSeconds:
 		return m.OldProxyFreshnessSeconds(ctx)
+	case project.FieldQuotaLimit:
+		return m.OldQuotaLimit(ctx)
+	case project.FieldQuotaUsed:
+		return m.OldQuotaUsed(ctx)
+	case project.FieldQuotaReserved:
+		return m.OldQuotaReserved(ctx)
 	case project.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case project.FieldUpdatedAt:
@@ -14438,6 +15560,27 @@ func (m *ProjectMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetProxyFreshnessSeconds(v)
 		return nil
+	case project.FieldQuotaLimit:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuotaLimit(v)
+		return nil
+	case project.FieldQuotaUsed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuotaUsed(v)
+		return nil
+	case project.FieldQuotaReserved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuotaReserved(v)
+		return nil
 	case project.FieldCreatedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -14466,6 +15609,15 @@ func (m *ProjectMutation) AddedFields() []string {
 	if m.addproxy_freshness_seconds != nil {
 		fields = append(fields, project.FieldProxyFreshnessSeconds)
 	}
+	if m.addquota_limit != nil {
+		fields = append(fields, project.FieldQuotaLimit)
+	}
+	if m.addquota_used != nil {
+		fields = append(fields, project.FieldQuotaUsed)
+	}
+	if m.addquota_reserved != nil {
+		fields = append(fields, project.FieldQuotaReserved)
+	}
 	return fields
 }
 
@@ -14478,6 +15630,12 @@ func (m *ProjectMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedScannerID()
 	case project.FieldProxyFreshnessSeconds:
 		return m.AddedProxyFreshnessSeconds()
+	case project.FieldQuotaLimit:
+		return m.AddedQuotaLimit()
+	case project.FieldQuotaUsed:
+		return m.AddedQuotaUsed()
+	case project.FieldQuotaReserved:
+		return m.AddedQuotaReserved()
 	}
 	return nil, false
 }
@@ -14500,6 +15658,27 @@ func (m *ProjectMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddProxyFreshnessSeconds(v)
+		return nil
+	case project.FieldQuotaLimit:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuotaLimit(v)
+		return nil
+	case project.FieldQuotaUsed:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuotaUsed(v)
+		return nil
+	case project.FieldQuotaReserved:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQuotaReserved(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Project numeric field %s", name)
@@ -14582,6 +15761,15 @@ func (m *ProjectMutation) ResetField(name string) error {
 	case project.FieldProxyFreshnessSeconds:
 		m.ResetProxyFreshnessSeconds()
 		return nil
+	case project.FieldQuotaLimit:
+		m.ResetQuotaLimit()
+		return nil
+	case project.FieldQuotaUsed:
+		m.ResetQuotaUsed()
+		return nil
+	case project.FieldQuotaReserved:
+		m.ResetQuotaReserved()
+		return nil
 	case project.FieldCreatedAt:
 		m.ResetCreatedAt()
 		return nil
@@ -14594,7 +15782,7 @@ func (m *ProjectMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ProjectMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 11)
 	if m.repositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14612,6 +15800,18 @@ func (m *ProjectMutation) AddedEdges() []string {
 	}
 	if m.trusted_keys != nil {
 		edges = append(edges, project.EdgeTrustedKeys)
+	}
+	if m.immutable_rules != nil {
+		edges = append(edges, project.EdgeImmutableRules)
+	}
+	if m.quota_reservations != nil {
+		edges = append(edges, project.EdgeQuotaReservations)
+	}
+	if m.retention_policy != nil {
+		edges = append(edges, project.EdgeRetentionPolicy)
+	}
+	if m.retention_runs != nil {
+		edges = append(edges, project.EdgeRetentionRuns)
 	}
 	if m.labels != nil {
 		edges = append(edges, project.EdgeLabels)
@@ -14657,6 +15857,28 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case project.EdgeImmutableRules:
+		ids := make([]ent.Value, 0, len(m.immutable_rules))
+		for id := range m.immutable_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case project.EdgeQuotaReservations:
+		ids := make([]ent.Value, 0, len(m.quota_reservations))
+		for id := range m.quota_reservations {
+			ids = append(ids, id)
+		}
+		return ids
+	case project.EdgeRetentionPolicy:
+		if id := m.retention_policy; id != nil {
+			return []ent.Value{*id}
+		}
+	case project.EdgeRetentionRuns:
+		ids := make([]ent.Value, 0, len(m.retention_runs))
+		for id := range m.retention_runs {
+			ids = append(ids, id)
+		}
+		return ids
 	case project.EdgeLabels:
 		ids := make([]ent.Value, 0, len(m.labels))
 		for id := range m.labels {
@@ -14669,7 +15891,7 @@ func (m *ProjectMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ProjectMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 11)
 	if m.removedrepositories != nil {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14684,6 +15906,15 @@ func (m *ProjectMutation) RemovedEdges() []string {
 	}
 	if m.removedtrusted_keys != nil {
 		edges = append(edges, project.EdgeTrustedKeys)
+	}
+	if m.removedimmutable_rules != nil {
+		edges = append(edges, project.EdgeImmutableRules)
+	}
+	if m.removedquota_reservations != nil {
+		edges = append(edges, project.EdgeQuotaReservations)
+	}
+	if m.removedretention_runs != nil {
+		edges = append(edges, project.EdgeRetentionRuns)
 	}
 	if m.removedlabels != nil {
 		edges = append(edges, project.EdgeLabels)
@@ -14725,6 +15956,24 @@ func (m *ProjectMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case project.EdgeImmutableRules:
+		ids := make([]ent.Value, 0, len(m.removedimmutable_rules))
+		for id := range m.removedimmutable_rules {
+			ids = append(ids, id)
+		}
+		return ids
+	case project.EdgeQuotaReservations:
+		ids := make([]ent.Value, 0, len(m.removedquota_reservations))
+		for id := range m.removedquota_reservations {
+			ids = append(ids, id)
+		}
+		return ids
+	case project.EdgeRetentionRuns:
+		ids := make([]ent.Value, 0, len(m.removedretention_runs))
+		for id := range m.removedretention_runs {
+			ids = append(ids, id)
+		}
+		return ids
 	case project.EdgeLabels:
 		ids := make([]ent.Value, 0, len(m.removedlabels))
 		for id := range m.removedlabels {
@@ -14737,7 +15986,7 @@ func (m *ProjectMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ProjectMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 11)
 	if m.clearedrepositories {
 		edges = append(edges, project.EdgeRepositories)
 	}
@@ -14755,6 +16004,18 @@ func (m *ProjectMutation) ClearedEdges() []string {
 	}
 	if m.clearedtrusted_keys {
 		edges = append(edges, project.EdgeTrustedKeys)
+	}
+	if m.clearedimmutable_rules {
+		edges = append(edges, project.EdgeImmutableRules)
+	}
+	if m.clearedquota_reservations {
+		edges = append(edges, project.EdgeQuotaReservations)
+	}
+	if m.clearedretention_policy {
+		edges = append(edges, project.EdgeRetentionPolicy)
+	}
+	if m.clearedretention_runs {
+		edges = append(edges, project.EdgeRetentionRuns)
 	}
 	if m.clearedlabels {
 		edges = append(edges, project.EdgeLabels)
@@ -14778,6 +16039,14 @@ func (m *ProjectMutation) EdgeCleared(name string) bool {
 		return m.clearedproxy_registry
 	case project.EdgeTrustedKeys:
 		return m.clearedtrusted_keys
+	case project.EdgeImmutableRules:
+		return m.clearedimmutable_rules
+	case project.EdgeQuotaReservations:
+		return m.clearedquota_reservations
+	case project.EdgeRetentionPolicy:
+		return m.clearedretention_policy
+	case project.EdgeRetentionRuns:
+		return m.clearedretention_runs
 	case project.EdgeLabels:
 		return m.clearedlabels
 	}
@@ -14790,6 +16059,9 @@ func (m *ProjectMutation) ClearEdge(name string) error {
 	switch name {
 	case project.EdgeProxyRegistry:
 		m.ClearProxyRegistry()
+		return nil
+	case project.EdgeRetentionPolicy:
+		m.ClearRetentionPolicy()
 		return nil
 	}
 	return fmt.Errorf("unknown Project unique edge %s", name)
@@ -14816,6 +16088,18 @@ func (m *ProjectMutation) ResetEdge(name string) error {
 		return nil
 	case project.EdgeTrustedKeys:
 		m.ResetTrustedKeys()
+		return nil
+	case project.EdgeImmutableRules:
+		m.ResetImmutableRules()
+		return nil
+	case project.EdgeQuotaReservations:
+		m.ResetQuotaReservations()
+		return nil
+	case project.EdgeRetentionPolicy:
+		m.ResetRetentionPolicy()
+		return nil
+	case project.EdgeRetentionRuns:
+		m.ResetRetentionRuns()
 		return nil
 	case project.EdgeLabels:
 		m.ResetLabels()
@@ -15921,6 +17205,584 @@ func (m *PurgeRunMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *PurgeRunMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown PurgeRun edge %s", name)
+}
+
+// QuotaReservationMutation represents an operation that mutates the QuotaReservation nodes in the graph.
+type QuotaReservationMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	digest         *string
+	size           *int64
+	addsize        *int64
+	expires_at     *time.Time
+	clearedFields  map[string]struct{}
+	project        *int
+	clearedproject bool
+	done           bool
+	oldValue       func(context.Context) (*QuotaReservation, error)
+	predicates     []predicate.QuotaReservation
+}
+
+var _ ent.Mutation = (*QuotaReservationMutation)(nil)
+
+// quotareservationOption allows management of the mutation configuration using functional options.
+type quotareservationOption func(*QuotaReservationMutation)
+
+// newQuotaReservationMutation creates new mutation for the QuotaReservation entity.
+func newQuotaReservationMutation(c config, op Op, opts ...quotareservationOption) *QuotaReservationMutation {
+	m := &QuotaReservationMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeQuotaReservation,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withQuotaReservationID sets the ID field of the mutation.
+func withQuotaReservationID(id int) quotareservationOption {
+	return func(m *QuotaReservationMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *QuotaReservation
+		)
+		m.oldValue = func(ctx context.Context) (*QuotaReservation, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().QuotaReservation.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withQuotaReservation sets the old QuotaReservation of the mutation.
+func withQuotaReservation(node *QuotaReservation) quotareservationOption {
+	return func(m *QuotaReservationMutation) {
+		m.oldValue = func(context.Context) (*QuotaReservation, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m QuotaReservationMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m QuotaReservationMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *QuotaReservationMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *QuotaReservationMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().QuotaReservation.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetProjectID sets the "project_id" field.
+func (m *QuotaReservationMutation) SetProjectID(i int) {
+	m.project = &i
+}
+
+// ProjectID returns the value of the "project_id" field in the mutation.
+func (m *QuotaReservationMutation) ProjectID() (r int, exists bool) {
+	v := m.project
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjectID returns the old "project_id" field's value of the QuotaReservation entity.
+// If the QuotaReservation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QuotaReservationMutation) OldProjectID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjectID: %w", err)
+	}
+	return oldValue.ProjectID, nil
+}
+
+// ResetProjectID resets all changes to the "project_id" field.
+func (m *QuotaReservationMutation) ResetProjectID() {
+	m.project = nil
+}
+
+// SetDigest sets the "digest" field.
+func (m *QuotaReservationMutation) SetDigest(s string) {
+	m.digest = &s
+}
+
+// Digest returns the value of the "digest" field in the mutation.
+func (m *QuotaReservationMutation) Digest() (r string, exists bool) {
+	v := m.digest
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDigest returns the old "digest" field's value of the QuotaReservation entity.
+// If the QuotaReservation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QuotaReservationMutation) OldDigest(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDigest is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDigest requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDigest: %w", err)
+	}
+	return oldValue.Digest, nil
+}
+
+// ResetDigest resets all changes to the "digest" field.
+func (m *QuotaReservationMutation) ResetDigest() {
+	m.digest = nil
+}
+
+// SetSize sets the "size" field.
+func (m *QuotaReservationMutation) SetSize(i int64) {
+	m.size = &i
+	m.addsize = nil
+}
+
+// Size returns the value of the "size" field in the mutation.
+func (m *QuotaReservationMutation) Size() (r int64, exists bool) {
+	v := m.size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSize returns the old "size" field's value of the QuotaReservation entity.
+// If the QuotaReservation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QuotaReservationMutation) OldSize(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSize: %w", err)
+	}
+	return oldValue.Size, nil
+}
+
+// AddSize adds i to the "size" field.
+func (m *QuotaReservationMutation) AddSize(i int64) {
+	if m.addsize != nil {
+		*m.addsize += i
+	} else {
+		m.addsize = &i
+	}
+}
+
+// AddedSize returns the value that was added to the "size" field in this mutation.
+func (m *QuotaReservationMutation) AddedSize() (r int64, exists bool) {
+	v := m.addsize
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSize resets all changes to the "size" field.
+func (m *QuotaReservationMutation) ResetSize() {
+	m.size = nil
+	m.addsize = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *QuotaReservationMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *QuotaReservationMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the QuotaReservation entity.
+// If the QuotaReservation object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *QuotaReservationMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *QuotaReservationMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// ClearProject clears the "project" edge to the Project entity.
+func (m *QuotaReservationMutation) ClearProject() {
+	m.clearedproject = true
+	m.clearedFields[quotareservation.FieldProjectID] = struct{}{}
+}
+
+// ProjectCleared reports if the "project" edge to the Project entity was cleared.
+func (m *QuotaReservationMutation) ProjectCleared() bool {
+	return m.clearedproject
+}
+
+// ProjectIDs returns the "project" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProjectID instead. It exists only for internal usage by the builders.
+func (m *QuotaReservationMutation) ProjectIDs() (ids []int) {
+	if id := m.project; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProject resets all changes to the "project" edge.
+func (m *QuotaReservationMutation) ResetProject() {
+	m.project = nil
+	m.clearedproject = false
+}
+
+// Where appends a list predicates to the QuotaReservationMutation builder.
+func (m *QuotaReservationMutation) Where(ps ...predicate.QuotaReservation) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the QuotaReservationMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *QuotaReservationMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.QuotaReservation, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *QuotaReservationMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *QuotaReservationMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (QuotaReservation).
+func (m *QuotaReservationMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *QuotaReservationMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.project != nil {
+		fields = append(fields, quotareservation.FieldProjectID)
+	}
+	if m.digest != nil {
+		fields = append(fields, quotareservation.FieldDigest)
+	}
+	if m.size != nil {
+		fields = append(fields, quotareservation.FieldSize)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, quotareservation.FieldExpiresAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *QuotaReservationMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case quotareservation.FieldProjectID:
+		return m.ProjectID()
+	case quotareservation.FieldDigest:
+		return m.Digest()
+	case quotareservation.FieldSize:
+		return m.Size()
+	case quotareservation.FieldExpiresAt:
+		return m.ExpiresAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *QuotaReservationMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case quotareservation.FieldProjectID:
+		return m.OldProjectID(ctx)
+	case quotareservation.FieldDigest:
+		return m.OldDigest(ctx)
+	case quotareservation.FieldSize:
+		return m.OldSize(ctx)
+	case quotareservation.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown QuotaReservation field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QuotaReservationMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case quotareservation.FieldProjectID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjectID(v)
+		return nil
+	case quotareservation.FieldDigest:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDigest(v)
+		return nil
+	case quotareservation.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSize(v)
+		return nil
+	case quotareservation.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QuotaReservation field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *QuotaReservationMutation) AddedFields() []string {
+	var fields []string
+	if m.addsize != nil {
+		fields = append(fields, quotareservation.FieldSize)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *QuotaReservationMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case quotareservation.FieldSize:
+		return m.AddedSize()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *QuotaReservationMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case quotareservation.FieldSize:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSize(v)
+		return nil
+	}
+	return fmt.Errorf("unknown QuotaReservation numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *QuotaReservationMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *QuotaReservationMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *QuotaReservationMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown QuotaReservation nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *QuotaReservationMutation) ResetField(name string) error {
+	switch name {
+	case quotareservation.FieldProjectID:
+		m.ResetProjectID()
+		return nil
+	case quotareservation.FieldDigest:
+		m.ResetDigest()
+		return nil
+	case quotareservation.FieldSize:
+		m.ResetSize()
+		return nil
+	case quotareservation.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	}
+	return fmt.Errorf("unknown QuotaReservation field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *QuotaReservationMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.project != nil {
+		edges = append(edges, quotareservation.EdgeProject)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *QuotaReservationMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case quotareservation.EdgeProject:
+		if id := m.project; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *QuotaReservationMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *QuotaReservationMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *QuotaReservationMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedproject {
+		edges = append(edges, quotareservation.EdgeProject)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *QuotaReservationMutation) EdgeCleared(name string) bool {
+	switch name {
+	case quotareservation.EdgeProject:
+		return m.clearedproject
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *QuotaReservationMutation) ClearEdge(name string) error {
+	switch name {
+	case quotareservation.EdgeProject:
+		m.ClearProject()
+		return nil
+	}
+	return fmt.Errorf("unknown QuotaReservation unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *QuotaReservationMutation) ResetEdge(name string) error {
+	switch name {
+	case quotareservation.EdgeProject:
+		m.ResetProject()
+		return nil
+	}
+	return fmt.Errorf("unknown QuotaReservation edge %s", name)
 }
 
 // RegistryEndpointMutation represents an operation that mutates the RegistryEndpoint nodes in the graph.
@@ -22197,6 +24059,1992 @@ func (m *RepositoryMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Repository edge %s", name)
+}
+
+// RetentionPolicyMutation represents an operation that mutates the RetentionPolicy nodes in the graph.
+type RetentionPolicyMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	rules             *string
+	schedule          *string
+	last_scheduled_at *time.Time
+	updated_at        *time.Time
+	clearedFields     map[string]struct{}
+	project           *int
+	clearedproject    bool
+	done              bool
+	oldValue          func(context.Context) (*RetentionPolicy, error)
+	predicates        []predicate.RetentionPolicy
+}
+
+var _ ent.Mutation = (*RetentionPolicyMutation)(nil)
+
+// retentionpolicyOption allows management of the mutation configuration using functional options.
+type retentionpolicyOption func(*RetentionPolicyMutation)
+
+// newRetentionPolicyMutation creates new mutation for the RetentionPolicy entity.
+func newRetentionPolicyMutation(c config, op Op, opts ...retentionpolicyOption) *RetentionPolicyMutation {
+	m := &RetentionPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRetentionPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRetentionPolicyID sets the ID field of the mutation.
+func withRetentionPolicyID(id int) retentionpolicyOption {
+	return func(m *RetentionPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RetentionPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*RetentionPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RetentionPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRetentionPolicy sets the old RetentionPolicy of the mutation.
+func withRetentionPolicy(node *RetentionPolicy) retentionpolicyOption {
+	return func(m *RetentionPolicyMutation) {
+		m.oldValue = func(context.Context) (*RetentionPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RetentionPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RetentionPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RetentionPolicyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RetentionPolicyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RetentionPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetProjectID sets the "project_id" field.
+func (m *RetentionPolicyMutation) SetProjectID(i int) {
+	m.project = &i
+}
+
+// ProjectID returns the value of the "project_id" field in the mutation.
+func (m *RetentionPolicyMutation) ProjectID() (r int, exists bool) {
+	v := m.project
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjectID returns the old "project_id" field's value of the RetentionPolicy entity.
+// If the RetentionPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionPolicyMutation) OldProjectID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjectID: %w", err)
+	}
+	return oldValue.ProjectID, nil
+}
+
+// ResetProjectID resets all changes to the "project_id" field.
+func (m *RetentionPolicyMutation) ResetProjectID() {
+	m.project = nil
+}
+
+// SetRules sets the "rules" field.
+func (m *RetentionPolicyMutation) SetRules(s string) {
+	m.rules = &s
+}
+
+// Rules returns the value of the "rules" field in the mutation.
+func (m *RetentionPolicyMutation) Rules() (r string, exists bool) {
+	v := m.rules
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRules returns the old "rules" field's value of the RetentionPolicy entity.
+// If the RetentionPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionPolicyMutation) OldRules(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRules is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRules requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRules: %w", err)
+	}
+	return oldValue.Rules, nil
+}
+
+// ResetRules resets all changes to the "rules" field.
+func (m *RetentionPolicyMutation) ResetRules() {
+	m.rules = nil
+}
+
+// SetSchedule sets the "schedule" field.
+func (m *RetentionPolicyMutation) SetSchedule(s string) {
+	m.schedule = &s
+}
+
+// Schedule returns the value of the "schedule" field in the mutation.
+func (m *RetentionPolicyMutation) Schedule() (r string, exists bool) {
+	v := m.schedule
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSchedule returns the old "schedule" field's value of the RetentionPolicy entity.
+// If the RetentionPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionPolicyMutation) OldSchedule(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSchedule is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSchedule requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSchedule: %w", err)
+	}
+	return oldValue.Schedule, nil
+}
+
+// ResetSchedule resets all changes to the "schedule" field.
+func (m *RetentionPolicyMutation) ResetSchedule() {
+	m.schedule = nil
+}
+
+// SetLastScheduledAt sets the "last_scheduled_at" field.
+func (m *RetentionPolicyMutation) SetLastScheduledAt(t time.Time) {
+	m.last_scheduled_at = &t
+}
+
+// LastScheduledAt returns the value of the "last_scheduled_at" field in the mutation.
+func (m *RetentionPolicyMutation) LastScheduledAt() (r time.Time, exists bool) {
+	v := m.last_scheduled_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastScheduledAt returns the old "last_scheduled_at" field's value of the RetentionPolicy entity.
+// If the RetentionPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionPolicyMutation) OldLastScheduledAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastScheduledAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastScheduledAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastScheduledAt: %w", err)
+	}
+	return oldValue.LastScheduledAt, nil
+}
+
+// ClearLastScheduledAt clears the value of the "last_scheduled_at" field.
+func (m *RetentionPolicyMutation) ClearLastScheduledAt() {
+	m.last_scheduled_at = nil
+	m.clearedFields[retentionpolicy.FieldLastScheduledAt] = struct{}{}
+}
+
+// LastScheduledAtCleared returns if the "last_scheduled_at" field was cleared in this mutation.
+func (m *RetentionPolicyMutation) LastScheduledAtCleared() bool {
+	_, ok := m.clearedFields[retentionpolicy.FieldLastScheduledAt]
+	return ok
+}
+
+// ResetLastScheduledAt resets all changes to the "last_scheduled_at" field.
+func (m *RetentionPolicyMutation) ResetLastScheduledAt() {
+	m.last_scheduled_at = nil
+	delete(m.clearedFields, retentionpolicy.FieldLastScheduledAt)
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RetentionPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RetentionPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the RetentionPolicy entity.
+// If the RetentionPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RetentionPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// ClearProject clears the "project" edge to the Project entity.
+func (m *RetentionPolicyMutation) ClearProject() {
+	m.clearedproject = true
+	m.clearedFields[retentionpolicy.FieldProjectID] = struct{}{}
+}
+
+// ProjectCleared reports if the "project" edge to the Project entity was cleared.
+func (m *RetentionPolicyMutation) ProjectCleared() bool {
+	return m.clearedproject
+}
+
+// ProjectIDs returns the "project" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProjectID instead. It exists only for internal usage by the builders.
+func (m *RetentionPolicyMutation) ProjectIDs() (ids []int) {
+	if id := m.project; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProject resets all changes to the "project" edge.
+func (m *RetentionPolicyMutation) ResetProject() {
+	m.project = nil
+	m.clearedproject = false
+}
+
+// Where appends a list predicates to the RetentionPolicyMutation builder.
+func (m *RetentionPolicyMutation) Where(ps ...predicate.RetentionPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RetentionPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RetentionPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RetentionPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RetentionPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RetentionPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RetentionPolicy).
+func (m *RetentionPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RetentionPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.project != nil {
+		fields = append(fields, retentionpolicy.FieldProjectID)
+	}
+	if m.rules != nil {
+		fields = append(fields, retentionpolicy.FieldRules)
+	}
+	if m.schedule != nil {
+		fields = append(fields, retentionpolicy.FieldSchedule)
+	}
+	if m.last_scheduled_at != nil {
+		fields = append(fields, retentionpolicy.FieldLastScheduledAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, retentionpolicy.FieldUpdatedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RetentionPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case retentionpolicy.FieldProjectID:
+		return m.ProjectID()
+	case retentionpolicy.FieldRules:
+		return m.Rules()
+	case retentionpolicy.FieldSchedule:
+		return m.Schedule()
+	case retentionpolicy.FieldLastScheduledAt:
+		return m.LastScheduledAt()
+	case retentionpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RetentionPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case retentionpolicy.FieldProjectID:
+		return m.OldProjectID(ctx)
+	case retentionpolicy.FieldRules:
+		return m.OldRules(ctx)
+	case retentionpolicy.FieldSchedule:
+		return m.OldSchedule(ctx)
+	case retentionpolicy.FieldLastScheduledAt:
+		return m.OldLastScheduledAt(ctx)
+	case retentionpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RetentionPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RetentionPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case retentionpolicy.FieldProjectID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjectID(v)
+		return nil
+	case retentionpolicy.FieldRules:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRules(v)
+		return nil
+	case retentionpolicy.FieldSchedule:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSchedule(v)
+		return nil
+	case retentionpolicy.FieldLastScheduledAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastScheduledAt(v)
+		return nil
+	case retentionpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RetentionPolicyMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RetentionPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RetentionPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown RetentionPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RetentionPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(retentionpolicy.FieldLastScheduledAt) {
+		fields = append(fields, retentionpolicy.FieldLastScheduledAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RetentionPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RetentionPolicyMutation) ClearField(name string) error {
+	switch name {
+	case retentionpolicy.FieldLastScheduledAt:
+		m.ClearLastScheduledAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RetentionPolicyMutation) ResetField(name string) error {
+	switch name {
+	case retentionpolicy.FieldProjectID:
+		m.ResetProjectID()
+		return nil
+	case retentionpolicy.FieldRules:
+		m.ResetRules()
+		return nil
+	case retentionpolicy.FieldSchedule:
+		m.ResetSchedule()
+		return nil
+	case retentionpolicy.FieldLastScheduledAt:
+		m.ResetLastScheduledAt()
+		return nil
+	case retentionpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RetentionPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.project != nil {
+		edges = append(edges, retentionpolicy.EdgeProject)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RetentionPolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case retentionpolicy.EdgeProject:
+		if id := m.project; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RetentionPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RetentionPolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RetentionPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedproject {
+		edges = append(edges, retentionpolicy.EdgeProject)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RetentionPolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case retentionpolicy.EdgeProject:
+		return m.clearedproject
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RetentionPolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case retentionpolicy.EdgeProject:
+		m.ClearProject()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RetentionPolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case retentionpolicy.EdgeProject:
+		m.ResetProject()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionPolicy edge %s", name)
+}
+
+// RetentionRunMutation represents an operation that mutates the RetentionRun nodes in the graph.
+type RetentionRunMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	status                *retentionrun.Status
+	trigger               *retentionrun.Trigger
+	dry_run               *bool
+	artifacts_total       *int64
+	addartifacts_total    *int64
+	artifacts_retained    *int64
+	addartifacts_retained *int64
+	artifacts_deleted     *int64
+	addartifacts_deleted  *int64
+	failures              *int64
+	addfailures           *int64
+	results               *string
+	log                   *string
+	operator              *string
+	job_id                *int64
+	addjob_id             *int64
+	created_at            *time.Time
+	started_at            *time.Time
+	ended_at              *time.Time
+	clearedFields         map[string]struct{}
+	project               *int
+	clearedproject        bool
+	done                  bool
+	oldValue              func(context.Context) (*RetentionRun, error)
+	predicates            []predicate.RetentionRun
+}
+
+var _ ent.Mutation = (*RetentionRunMutation)(nil)
+
+// retentionrunOption allows management of the mutation configuration using functional options.
+type retentionrunOption func(*RetentionRunMutation)
+
+// newRetentionRunMutation creates new mutation for the RetentionRun entity.
+func newRetentionRunMutation(c config, op Op, opts ...retentionrunOption) *RetentionRunMutation {
+	m := &RetentionRunMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRetentionRun,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRetentionRunID sets the ID field of the mutation.
+func withRetentionRunID(id int) retentionrunOption {
+	return func(m *RetentionRunMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *RetentionRun
+		)
+		m.oldValue = func(ctx context.Context) (*RetentionRun, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().RetentionRun.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRetentionRun sets the old RetentionRun of the mutation.
+func withRetentionRun(node *RetentionRun) retentionrunOption {
+	return func(m *RetentionRunMutation) {
+		m.oldValue = func(context.Context) (*RetentionRun, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RetentionRunMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RetentionRunMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RetentionRunMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RetentionRunMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().RetentionRun.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetProjectID sets the "project_id" field.
+func (m *RetentionRunMutation) SetProjectID(i int) {
+	m.project = &i
+}
+
+// ProjectID returns the value of the "project_id" field in the mutation.
+func (m *RetentionRunMutation) ProjectID() (r int, exists bool) {
+	v := m.project
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProjectID returns the old "project_id" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldProjectID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProjectID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProjectID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProjectID: %w", err)
+	}
+	return oldValue.ProjectID, nil
+}
+
+// ResetProjectID resets all changes to the "project_id" field.
+func (m *RetentionRunMutation) ResetProjectID() {
+	m.project = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *RetentionRunMutation) SetStatus(r retentionrun.Status) {
+	m.status = &r
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *RetentionRunMutation) Status() (r retentionrun.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldStatus(ctx context.Context) (v retentionrun.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *RetentionRunMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetTrigger sets the "trigger" field.
+func (m *RetentionRunMutation) SetTrigger(r retentionrun.Trigger) {
+	m.trigger = &r
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *RetentionRunMutation) Trigger() (r retentionrun.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldTrigger(ctx context.Context) (v retentionrun.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *RetentionRunMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
+// SetDryRun sets the "dry_run" field.
+func (m *RetentionRunMutation) SetDryRun(b bool) {
+	m.dry_run = &b
+}
+
+// DryRun returns the value of the "dry_run" field in the mutation.
+func (m *RetentionRunMutation) DryRun() (r bool, exists bool) {
+	v := m.dry_run
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDryRun returns the old "dry_run" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldDryRun(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDryRun is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDryRun requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDryRun: %w", err)
+	}
+	return oldValue.DryRun, nil
+}
+
+// ResetDryRun resets all changes to the "dry_run" field.
+func (m *RetentionRunMutation) ResetDryRun() {
+	m.dry_run = nil
+}
+
+// SetArtifactsTotal sets the "artifacts_total" field.
+func (m *RetentionRunMutation) SetArtifactsTotal(i int64) {
+	m.artifacts_total = &i
+	m.addartifacts_total = nil
+}
+
+// ArtifactsTotal returns the value of the "artifacts_total" field in the mutation.
+func (m *RetentionRunMutation) ArtifactsTotal() (r int64, exists bool) {
+	v := m.artifacts_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArtifactsTotal returns the old "artifacts_total" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldArtifactsTotal(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArtifactsTotal is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArtifactsTotal requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArtifactsTotal: %w", err)
+	}
+	return oldValue.ArtifactsTotal, nil
+}
+
+// AddArtifactsTotal adds i to the "artifacts_total" field.
+func (m *RetentionRunMutation) AddArtifactsTotal(i int64) {
+	if m.addartifacts_total != nil {
+		*m.addartifacts_total += i
+	} else {
+		m.addartifacts_total = &i
+	}
+}
+
+// AddedArtifactsTotal returns the value that was added to the "artifacts_total" field in this mutation.
+func (m *RetentionRunMutation) AddedArtifactsTotal() (r int64, exists bool) {
+	v := m.addartifacts_total
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArtifactsTotal resets all changes to the "artifacts_total" field.
+func (m *RetentionRunMutation) ResetArtifactsTotal() {
+	m.artifacts_total = nil
+	m.addartifacts_total = nil
+}
+
+// SetArtifactsRetained sets the "artifacts_retained" field.
+func (m *RetentionRunMutation) SetArtifactsRetained(i int64) {
+	m.artifacts_retained = &i
+	m.addartifacts_retained = nil
+}
+
+// ArtifactsRetained returns the value of the "artifacts_retained" field in the mutation.
+func (m *RetentionRunMutation) ArtifactsRetained() (r int64, exists bool) {
+	v := m.artifacts_retained
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArtifactsRetained returns the old "artifacts_retained" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldArtifactsRetained(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArtifactsRetained is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArtifactsRetained requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArtifactsRetained: %w", err)
+	}
+	return oldValue.ArtifactsRetained, nil
+}
+
+// AddArtifactsRetained adds i to the "artifacts_retained" field.
+func (m *RetentionRunMutation) AddArtifactsRetained(i int64) {
+	if m.addartifacts_retained != nil {
+		*m.addartifacts_retained += i
+	} else {
+		m.addartifacts_retained = &i
+	}
+}
+
+// AddedArtifactsRetained returns the value that was added to the "artifacts_retained" field in this mutation.
+func (m *RetentionRunMutation) AddedArtifactsRetained() (r int64, exists bool) {
+	v := m.addartifacts_retained
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArtifactsRetained resets all changes to the "artifacts_retained" field.
+func (m *RetentionRunMutation) ResetArtifactsRetained() {
+	m.artifacts_retained = nil
+	m.addartifacts_retained = nil
+}
+
+// SetArtifactsDeleted sets the "artifacts_deleted" field.
+func (m *RetentionRunMutation) SetArtifactsDeleted(i int64) {
+	m.artifacts_deleted = &i
+	m.addartifacts_deleted = nil
+}
+
+// ArtifactsDeleted returns the value of the "artifacts_deleted" field in the mutation.
+func (m *RetentionRunMutation) ArtifactsDeleted() (r int64, exists bool) {
+	v := m.artifacts_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldArtifactsDeleted returns the old "artifacts_deleted" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldArtifactsDeleted(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldArtifactsDeleted is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldArtifactsDeleted requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldArtifactsDeleted: %w", err)
+	}
+	return oldValue.ArtifactsDeleted, nil
+}
+
+// AddArtifactsDeleted adds i to the "artifacts_deleted" field.
+func (m *RetentionRunMutation) AddArtifactsDeleted(i int64) {
+	if m.addartifacts_deleted != nil {
+		*m.addartifacts_deleted += i
+	} else {
+		m.addartifacts_deleted = &i
+	}
+}
+
+// AddedArtifactsDeleted returns the value that was added to the "artifacts_deleted" field in this mutation.
+func (m *RetentionRunMutation) AddedArtifactsDeleted() (r int64, exists bool) {
+	v := m.addartifacts_deleted
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetArtifactsDeleted resets all changes to the "artifacts_deleted" field.
+func (m *RetentionRunMutation) ResetArtifactsDeleted() {
+	m.artifacts_deleted = nil
+	m.addartifacts_deleted = nil
+}
+
+// SetFailures sets the "failures" field.
+func (m *RetentionRunMutation) SetFailures(i int64) {
+	m.failures = &i
+	m.addfailures = nil
+}
+
+// Failures returns the value of the "failures" field in the mutation.
+func (m *RetentionRunMutation) Failures() (r int64, exists bool) {
+	v := m.failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailures returns the old "failures" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldFailures(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailures: %w", err)
+	}
+	return oldValue.Failures, nil
+}
+
+// AddFailures adds i to the "failures" field.
+func (m *RetentionRunMutation) AddFailures(i int64) {
+	if m.addfailures != nil {
+		*m.addfailures += i
+	} else {
+		m.addfailures = &i
+	}
+}
+
+// AddedFailures returns the value that was added to the "failures" field in this mutation.
+func (m *RetentionRunMutation) AddedFailures() (r int64, exists bool) {
+	v := m.addfailures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailures resets all changes to the "failures" field.
+func (m *RetentionRunMutation) ResetFailures() {
+	m.failures = nil
+	m.addfailures = nil
+}
+
+// SetResults sets the "results" field.
+func (m *RetentionRunMutation) SetResults(s string) {
+	m.results = &s
+}
+
+// Results returns the value of the "results" field in the mutation.
+func (m *RetentionRunMutation) Results() (r string, exists bool) {
+	v := m.results
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResults returns the old "results" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldResults(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResults is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResults requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResults: %w", err)
+	}
+	return oldValue.Results, nil
+}
+
+// ResetResults resets all changes to the "results" field.
+func (m *RetentionRunMutation) ResetResults() {
+	m.results = nil
+}
+
+// SetLog sets the "log" field.
+func (m *RetentionRunMutation) SetLog(s string) {
+	m.log = &s
+}
+
+// Log returns the value of the "log" field in the mutation.
+func (m *RetentionRunMutation) Log() (r string, exists bool) {
+	v := m.log
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLog returns the old "log" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldLog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLog: %w", err)
+	}
+	return oldValue.Log, nil
+}
+
+// ResetLog resets all changes to the "log" field.
+func (m *RetentionRunMutation) ResetLog() {
+	m.log = nil
+}
+
+// SetOperator sets the "operator" field.
+func (m *RetentionRunMutation) SetOperator(s string) {
+	m.operator = &s
+}
+
+// Operator returns the value of the "operator" field in the mutation.
+func (m *RetentionRunMutation) Operator() (r string, exists bool) {
+	v := m.operator
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOperator returns the old "operator" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldOperator(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOperator is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOperator requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOperator: %w", err)
+	}
+	return oldValue.Operator, nil
+}
+
+// ResetOperator resets all changes to the "operator" field.
+func (m *RetentionRunMutation) ResetOperator() {
+	m.operator = nil
+}
+
+// SetJobID sets the "job_id" field.
+func (m *RetentionRunMutation) SetJobID(i int64) {
+	m.job_id = &i
+	m.addjob_id = nil
+}
+
+// JobID returns the value of the "job_id" field in the mutation.
+func (m *RetentionRunMutation) JobID() (r int64, exists bool) {
+	v := m.job_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldJobID returns the old "job_id" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldJobID(ctx context.Context) (v *int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldJobID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldJobID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldJobID: %w", err)
+	}
+	return oldValue.JobID, nil
+}
+
+// AddJobID adds i to the "job_id" field.
+func (m *RetentionRunMutation) AddJobID(i int64) {
+	if m.addjob_id != nil {
+		*m.addjob_id += i
+	} else {
+		m.addjob_id = &i
+	}
+}
+
+// AddedJobID returns the value that was added to the "job_id" field in this mutation.
+func (m *RetentionRunMutation) AddedJobID() (r int64, exists bool) {
+	v := m.addjob_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearJobID clears the value of the "job_id" field.
+func (m *RetentionRunMutation) ClearJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	m.clearedFields[retentionrun.FieldJobID] = struct{}{}
+}
+
+// JobIDCleared returns if the "job_id" field was cleared in this mutation.
+func (m *RetentionRunMutation) JobIDCleared() bool {
+	_, ok := m.clearedFields[retentionrun.FieldJobID]
+	return ok
+}
+
+// ResetJobID resets all changes to the "job_id" field.
+func (m *RetentionRunMutation) ResetJobID() {
+	m.job_id = nil
+	m.addjob_id = nil
+	delete(m.clearedFields, retentionrun.FieldJobID)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RetentionRunMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RetentionRunMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RetentionRunMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *RetentionRunMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *RetentionRunMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *RetentionRunMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[retentionrun.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *RetentionRunMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[retentionrun.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *RetentionRunMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, retentionrun.FieldStartedAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *RetentionRunMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *RetentionRunMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the RetentionRun entity.
+// If the RetentionRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RetentionRunMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *RetentionRunMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[retentionrun.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *RetentionRunMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[retentionrun.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *RetentionRunMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, retentionrun.FieldEndedAt)
+}
+
+// ClearProject clears the "project" edge to the Project entity.
+func (m *RetentionRunMutation) ClearProject() {
+	m.clearedproject = true
+	m.clearedFields[retentionrun.FieldProjectID] = struct{}{}
+}
+
+// ProjectCleared reports if the "project" edge to the Project entity was cleared.
+func (m *RetentionRunMutation) ProjectCleared() bool {
+	return m.clearedproject
+}
+
+// ProjectIDs returns the "project" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProjectID instead. It exists only for internal usage by the builders.
+func (m *RetentionRunMutation) ProjectIDs() (ids []int) {
+	if id := m.project; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProject resets all changes to the "project" edge.
+func (m *RetentionRunMutation) ResetProject() {
+	m.project = nil
+	m.clearedproject = false
+}
+
+// Where appends a list predicates to the RetentionRunMutation builder.
+func (m *RetentionRunMutation) Where(ps ...predicate.RetentionRun) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RetentionRunMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RetentionRunMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.RetentionRun, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RetentionRunMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RetentionRunMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (RetentionRun).
+func (m *RetentionRunMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RetentionRunMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.project != nil {
+		fields = append(fields, retentionrun.FieldProjectID)
+	}
+	if m.status != nil {
+		fields = append(fields, retentionrun.FieldStatus)
+	}
+	if m.trigger != nil {
+		fields = append(fields, retentionrun.FieldTrigger)
+	}
+	if m.dry_run != nil {
+		fields = append(fields, retentionrun.FieldDryRun)
+	}
+	if m.artifacts_total != nil {
+		fields = append(fields, retentionrun.FieldArtifactsTotal)
+	}
+	if m.artifacts_retained != nil {
+		fields = append(fields, retentionrun.FieldArtifactsRetained)
+	}
+	if m.artifacts_deleted != nil {
+		fields = append(fields, retentionrun.FieldArtifactsDeleted)
+	}
+	if m.failures != nil {
+		fields = append(fields, retentionrun.FieldFailures)
+	}
+	if m.results != nil {
+		fields = append(fields, retentionrun.FieldResults)
+	}
+	if m.log != nil {
+		fields = append(fields, retentionrun.FieldLog)
+	}
+	if m.operator != nil {
+		fields = append(fields, retentionrun.FieldOperator)
+	}
+	if m.job_id != nil {
+		fields = append(fields, retentionrun.FieldJobID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, retentionrun.FieldCreatedAt)
+	}
+	if m.started_at != nil {
+		fields = append(fields, retentionrun.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, retentionrun.FieldEndedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RetentionRunMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case retentionrun.FieldProjectID:
+		return m.ProjectID()
+	case retentionrun.FieldStatus:
+		return m.Status()
+	case retentionrun.FieldTrigger:
+		return m.Trigger()
+	case retentionrun.FieldDryRun:
+		return m.DryRun()
+	case retentionrun.FieldArtifactsTotal:
+		return m.ArtifactsTotal()
+	case retentionrun.FieldArtifactsRetained:
+		return m.ArtifactsRetained()
+	case retentionrun.FieldArtifactsDeleted:
+		return m.ArtifactsDeleted()
+	case retentionrun.FieldFailures:
+		return m.Failures()
+	case retentionrun.FieldResults:
+		return m.Results()
+	case retentionrun.FieldLog:
+		return m.Log()
+	case retentionrun.FieldOperator:
+		return m.Operator()
+	case retentionrun.FieldJobID:
+		return m.JobID()
+	case retentionrun.FieldCreatedAt:
+		return m.CreatedAt()
+	case retentionrun.FieldStartedAt:
+		return m.StartedAt()
+	case retentionrun.FieldEndedAt:
+		return m.EndedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RetentionRunMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case retentionrun.FieldProjectID:
+		return m.OldProjectID(ctx)
+	case retentionrun.FieldStatus:
+		return m.OldStatus(ctx)
+	case retentionrun.FieldTrigger:
+		return m.OldTrigger(ctx)
+	case retentionrun.FieldDryRun:
+		return m.OldDryRun(ctx)
+	case retentionrun.FieldArtifactsTotal:
+		return m.OldArtifactsTotal(ctx)
+	case retentionrun.FieldArtifactsRetained:
+		return m.OldArtifactsRetained(ctx)
+	case retentionrun.FieldArtifactsDeleted:
+		return m.OldArtifactsDeleted(ctx)
+	case retentionrun.FieldFailures:
+		return m.OldFailures(ctx)
+	case retentionrun.FieldResults:
+		return m.OldResults(ctx)
+	case retentionrun.FieldLog:
+		return m.OldLog(ctx)
+	case retentionrun.FieldOperator:
+		return m.OldOperator(ctx)
+	case retentionrun.FieldJobID:
+		return m.OldJobID(ctx)
+	case retentionrun.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case retentionrun.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case retentionrun.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown RetentionRun field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RetentionRunMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case retentionrun.FieldProjectID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProjectID(v)
+		return nil
+	case retentionrun.FieldStatus:
+		v, ok := value.(retentionrun.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case retentionrun.FieldTrigger:
+		v, ok := value.(retentionrun.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
+	case retentionrun.FieldDryRun:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDryRun(v)
+		return nil
+	case retentionrun.FieldArtifactsTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactsTotal(v)
+		return nil
+	case retentionrun.FieldArtifactsRetained:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactsRetained(v)
+		return nil
+	case retentionrun.FieldArtifactsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetArtifactsDeleted(v)
+		return nil
+	case retentionrun.FieldFailures:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailures(v)
+		return nil
+	case retentionrun.FieldResults:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResults(v)
+		return nil
+	case retentionrun.FieldLog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLog(v)
+		return nil
+	case retentionrun.FieldOperator:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOperator(v)
+		return nil
+	case retentionrun.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetJobID(v)
+		return nil
+	case retentionrun.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case retentionrun.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case retentionrun.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RetentionRunMutation) AddedFields() []string {
+	var fields []string
+	if m.addartifacts_total != nil {
+		fields = append(fields, retentionrun.FieldArtifactsTotal)
+	}
+	if m.addartifacts_retained != nil {
+		fields = append(fields, retentionrun.FieldArtifactsRetained)
+	}
+	if m.addartifacts_deleted != nil {
+		fields = append(fields, retentionrun.FieldArtifactsDeleted)
+	}
+	if m.addfailures != nil {
+		fields = append(fields, retentionrun.FieldFailures)
+	}
+	if m.addjob_id != nil {
+		fields = append(fields, retentionrun.FieldJobID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RetentionRunMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case retentionrun.FieldArtifactsTotal:
+		return m.AddedArtifactsTotal()
+	case retentionrun.FieldArtifactsRetained:
+		return m.AddedArtifactsRetained()
+	case retentionrun.FieldArtifactsDeleted:
+		return m.AddedArtifactsDeleted()
+	case retentionrun.FieldFailures:
+		return m.AddedFailures()
+	case retentionrun.FieldJobID:
+		return m.AddedJobID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RetentionRunMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case retentionrun.FieldArtifactsTotal:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddArtifactsTotal(v)
+		return nil
+	case retentionrun.FieldArtifactsRetained:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddArtifactsRetained(v)
+		return nil
+	case retentionrun.FieldArtifactsDeleted:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddArtifactsDeleted(v)
+		return nil
+	case retentionrun.FieldFailures:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailures(v)
+		return nil
+	case retentionrun.FieldJobID:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddJobID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RetentionRunMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(retentionrun.FieldJobID) {
+		fields = append(fields, retentionrun.FieldJobID)
+	}
+	if m.FieldCleared(retentionrun.FieldStartedAt) {
+		fields = append(fields, retentionrun.FieldStartedAt)
+	}
+	if m.FieldCleared(retentionrun.FieldEndedAt) {
+		fields = append(fields, retentionrun.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RetentionRunMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RetentionRunMutation) ClearField(name string) error {
+	switch name {
+	case retentionrun.FieldJobID:
+		m.ClearJobID()
+		return nil
+	case retentionrun.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case retentionrun.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RetentionRunMutation) ResetField(name string) error {
+	switch name {
+	case retentionrun.FieldProjectID:
+		m.ResetProjectID()
+		return nil
+	case retentionrun.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case retentionrun.FieldTrigger:
+		m.ResetTrigger()
+		return nil
+	case retentionrun.FieldDryRun:
+		m.ResetDryRun()
+		return nil
+	case retentionrun.FieldArtifactsTotal:
+		m.ResetArtifactsTotal()
+		return nil
+	case retentionrun.FieldArtifactsRetained:
+		m.ResetArtifactsRetained()
+		return nil
+	case retentionrun.FieldArtifactsDeleted:
+		m.ResetArtifactsDeleted()
+		return nil
+	case retentionrun.FieldFailures:
+		m.ResetFailures()
+		return nil
+	case retentionrun.FieldResults:
+		m.ResetResults()
+		return nil
+	case retentionrun.FieldLog:
+		m.ResetLog()
+		return nil
+	case retentionrun.FieldOperator:
+		m.ResetOperator()
+		return nil
+	case retentionrun.FieldJobID:
+		m.ResetJobID()
+		return nil
+	case retentionrun.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case retentionrun.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case retentionrun.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RetentionRunMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.project != nil {
+		edges = append(edges, retentionrun.EdgeProject)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RetentionRunMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case retentionrun.EdgeProject:
+		if id := m.project; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RetentionRunMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RetentionRunMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RetentionRunMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedproject {
+		edges = append(edges, retentionrun.EdgeProject)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RetentionRunMutation) EdgeCleared(name string) bool {
+	switch name {
+	case retentionrun.EdgeProject:
+		return m.clearedproject
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RetentionRunMutation) ClearEdge(name string) error {
+	switch name {
+	case retentionrun.EdgeProject:
+		m.ClearProject()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RetentionRunMutation) ResetEdge(name string) error {
+	switch name {
+	case retentionrun.EdgeProject:
+		m.ResetProject()
+		return nil
+	}
+	return fmt.Errorf("unknown RetentionRun edge %s", name)
 }
 
 // RobotMutation represents an operation that mutates the Robot nodes in the graph.

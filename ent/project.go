@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/registryendpoint"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
 )
 
 // Project is the model entity for the Project schema.
@@ -41,6 +42,12 @@ type Project struct {
 	ProxyNamespace string `json:"proxy_namespace,omitempty"`
 	// Proxy cache: how long a cached tag is served without asking upstream whether it moved.
 	ProxyFreshnessSeconds int `json:"proxy_freshness_seconds,omitempty"`
+	// Storage quota in bytes; -1 is unlimited. Set by system administrators (quota.Service).
+	QuotaLimit int64 `json:"quota_limit,omitempty"`
+	// Live usage: bytes of the distinct blobs the project's artifacts link to, kept by the indexer; the recompute job corrects it.
+	QuotaUsed int64 `json:"quota_used,omitempty"`
+	// Bytes reserved by uploads and manifest pushes not yet indexed (the sum of the project's quota_reservations).
+	QuotaReserved int64 `json:"quota_reserved,omitempty"`
 	// CreatedAt holds the value of the "created_at" field.
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
@@ -65,20 +72,31 @@ type ProjectEdges struct {
 	ProxyRegistry *RegistryEndpoint `json:"proxy_registry,omitempty"`
 	// Exposed in GraphQL as trustedKeys(projectID), which checks the trust-policy permission.
 	TrustedKeys []*TrustedKey `json:"trusted_keys,omitempty"`
+	// ImmutableRules holds the value of the immutable_rules edge.
+	ImmutableRules []*ImmutableRule `json:"immutable_rules,omitempty"`
+	// QuotaReservations holds the value of the quota_reservations edge.
+	QuotaReservations []*QuotaReservation `json:"quota_reservations,omitempty"`
+	// RetentionPolicy holds the value of the retention_policy edge.
+	RetentionPolicy *RetentionPolicy `json:"retention_policy,omitempty"`
+	// RetentionRuns holds the value of the retention_runs edge.
+	RetentionRuns []*RetentionRun `json:"retention_runs,omitempty"`
 	// Labels holds the value of the labels edge.
 	Labels []*Label `json:"labels,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [11]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedRepositories    map[string][]*Repository
-	namedMembers         map[string][]*Member
-	namedWebhookPolicies map[string][]*WebhookPolicy
-	namedRobots          map[string][]*Robot
-	namedTrustedKeys     map[string][]*TrustedKey
-	namedLabels          map[string][]*Label
+	namedRepositories      map[string][]*Repository
+	namedMembers           map[string][]*Member
+	namedWebhookPolicies   map[string][]*WebhookPolicy
+	namedRobots            map[string][]*Robot
+	namedTrustedKeys       map[string][]*TrustedKey
+	namedImmutableRules    map[string][]*ImmutableRule
+	namedQuotaReservations map[string][]*QuotaReservation
+	namedRetentionRuns     map[string][]*RetentionRun
+	namedLabels            map[string][]*Label
 }
 
 // RepositoriesOrErr returns the Repositories value or an error if the edge
@@ -137,10 +155,48 @@ func (e ProjectEdges) TrustedKeysOrErr() ([]*TrustedKey, error) {
 	return nil, &NotLoadedError{edge: "trusted_keys"}
 }
 
+// ImmutableRulesOrErr returns the ImmutableRules value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) ImmutableRulesOrErr() ([]*ImmutableRule, error) {
+	if e.loadedTypes[6] {
+		return e.ImmutableRules, nil
+	}
+	return nil, &NotLoadedError{edge: "immutable_rules"}
+}
+
+// QuotaReservationsOrErr returns the QuotaReservations value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) QuotaReservationsOrErr() ([]*QuotaReservation, error) {
+	if e.loadedTypes[7] {
+		return e.QuotaReservations, nil
+	}
+	return nil, &NotLoadedError{edge: "quota_reservations"}
+}
+
+// RetentionPolicyOrErr returns the RetentionPolicy value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e ProjectEdges) RetentionPolicyOrErr() (*RetentionPolicy, error) {
+	if e.RetentionPolicy != nil {
+		return e.RetentionPolicy, nil
+	} else if e.loadedTypes[8] {
+		return nil, &NotFoundError{label: retentionpolicy.Label}
+	}
+	return nil, &NotLoadedError{edge: "retention_policy"}
+}
+
+// RetentionRunsOrErr returns the RetentionRuns value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProjectEdges) RetentionRunsOrErr() ([]*RetentionRun, error) {
+	if e.loadedTypes[9] {
+		return e.RetentionRuns, nil
+	}
+	return nil, &NotLoadedError{edge: "retention_runs"}
+}
+
 // LabelsOrErr returns the Labels value or an error if the edge
 // was not loaded in eager-loading.
 func (e ProjectEdges) LabelsOrErr() ([]*Label, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[10] {
 		return e.Labels, nil
 	}
 	return nil, &NotLoadedError{edge: "labels"}
@@ -155,7 +211,7 @@ func (*Project) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case project.FieldPublic, project.FieldAutoScan, project.FieldPreventVulnerable, project.FieldRequireVerifiedSignature:
 			values[i] = new(sql.NullBool)
-		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID, project.FieldProxyFreshnessSeconds:
+		case project.FieldID, project.FieldScannerID, project.FieldProxyRegistryID, project.FieldProxyFreshnessSeconds, project.FieldQuotaLimit, project.FieldQuotaUsed, project.FieldQuotaReserved:
 			values[i] = new(sql.NullInt64)
 		case project.FieldName, project.FieldSeverityThreshold, project.FieldProxyNamespace:
 			values[i] = new(sql.NullString)
@@ -252,6 +308,24 @@ func (_m *Project) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ProxyFreshnessSeconds = int(value.Int64)
 			}
+		case project.FieldQuotaLimit:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field quota_limit", values[i])
+			} else if value.Valid {
+				_m.QuotaLimit = value.Int64
+			}
+		case project.FieldQuotaUsed:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field quota_used", values[i])
+			} else if value.Valid {
+				_m.QuotaUsed = value.Int64
+			}
+		case project.FieldQuotaReserved:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field quota_reserved", values[i])
+			} else if value.Valid {
+				_m.QuotaReserved = value.Int64
+			}
 		case project.FieldCreatedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field created_at", values[i])
@@ -305,6 +379,26 @@ func (_m *Project) QueryProxyRegistry() *RegistryEndpointQuery {
 // QueryTrustedKeys queries the "trusted_keys" edge of the Project entity.
 func (_m *Project) QueryTrustedKeys() *TrustedKeyQuery {
 	return NewProjectClient(_m.config).QueryTrustedKeys(_m)
+}
+
+// QueryImmutableRules queries the "immutable_rules" edge of the Project entity.
+func (_m *Project) QueryImmutableRules() *ImmutableRuleQuery {
+	return NewProjectClient(_m.config).QueryImmutableRules(_m)
+}
+
+// QueryQuotaReservations queries the "quota_reservations" edge of the Project entity.
+func (_m *Project) QueryQuotaReservations() *QuotaReservationQuery {
+	return NewProjectClient(_m.config).QueryQuotaReservations(_m)
+}
+
+// QueryRetentionPolicy queries the "retention_policy" edge of the Project entity.
+func (_m *Project) QueryRetentionPolicy() *RetentionPolicyQuery {
+	return NewProjectClient(_m.config).QueryRetentionPolicy(_m)
+}
+
+// QueryRetentionRuns queries the "retention_runs" edge of the Project entity.
+func (_m *Project) QueryRetentionRuns() *RetentionRunQuery {
+	return NewProjectClient(_m.config).QueryRetentionRuns(_m)
 }
 
 // QueryLabels queries the "labels" edge of the Project entity.
@@ -371,6 +465,15 @@ func (_m *Project) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("proxy_freshness_seconds=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ProxyFreshnessSeconds))
+	builder.WriteString(", ")
+	builder.WriteString("quota_limit=")
+	builder.WriteString(fmt.Sprintf("%v", _m.QuotaLimit))
+	builder.WriteString(", ")
+	builder.WriteString("quota_used=")
+	builder.WriteString(fmt.Sprintf("%v", _m.QuotaUsed))
+	builder.WriteString(", ")
+	builder.WriteString("quota_reserved=")
+	builder.WriteString(fmt.Sprintf("%v", _m.QuotaReserved))
 	builder.WriteString(", ")
 	builder.WriteString("created_at=")
 	builder.WriteString(_m.CreatedAt.Format(time.ANSIC))
@@ -498,6 +601,78 @@ func (_m *Project) appendNamedTrustedKeys(name string, edges ...*TrustedKey) {
 		_m.Edges.namedTrustedKeys[name] = []*TrustedKey{}
 	} else {
 		_m.Edges.namedTrustedKeys[name] = append(_m.Edges.namedTrustedKeys[name], edges...)
+	}
+}
+
+// NamedImmutableRules returns the ImmutableRules named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedImmutableRules(name string) ([]*ImmutableRule, error) {
+	if _m.Edges.namedImmutableRules == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedImmutableRules[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedImmutableRules(name string, edges ...*ImmutableRule) {
+	if _m.Edges.namedImmutableRules == nil {
+		_m.Edges.namedImmutableRules = make(map[string][]*ImmutableRule)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedImmutableRules[name] = []*ImmutableRule{}
+	} else {
+		_m.Edges.namedImmutableRules[name] = append(_m.Edges.namedImmutableRules[name], edges...)
+	}
+}
+
+// NamedQuotaReservations returns the QuotaReservations named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedQuotaReservations(name string) ([]*QuotaReservation, error) {
+	if _m.Edges.namedQuotaReservations == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedQuotaReservations[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedQuotaReservations(name string, edges ...*QuotaReservation) {
+	if _m.Edges.namedQuotaReservations == nil {
+		_m.Edges.namedQuotaReservations = make(map[string][]*QuotaReservation)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedQuotaReservations[name] = []*QuotaReservation{}
+	} else {
+		_m.Edges.namedQuotaReservations[name] = append(_m.Edges.namedQuotaReservations[name], edges...)
+	}
+}
+
+// NamedRetentionRuns returns the RetentionRuns named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Project) NamedRetentionRuns(name string) ([]*RetentionRun, error) {
+	if _m.Edges.namedRetentionRuns == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRetentionRuns[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Project) appendNamedRetentionRuns(name string, edges ...*RetentionRun) {
+	if _m.Edges.namedRetentionRuns == nil {
+		_m.Edges.namedRetentionRuns = make(map[string][]*RetentionRun)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRetentionRuns[name] = []*RetentionRun{}
+	} else {
+		_m.Edges.namedRetentionRuns[name] = append(_m.Edges.namedRetentionRuns[name], edges...)
 	}
 }
 

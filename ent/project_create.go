@@ -11,11 +11,15 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -167,6 +171,48 @@ func (_c *ProjectCreate) SetNillableProxyFreshnessSeconds(v *int) *ProjectCreate
 	return _c
 }
 
+// SetQuotaLimit sets the "quota_limit" field.
+func (_c *ProjectCreate) SetQuotaLimit(v int64) *ProjectCreate {
+	_c.mutation.SetQuotaLimit(v)
+	return _c
+}
+
+// SetNillableQuotaLimit sets the "quota_limit" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableQuotaLimit(v *int64) *ProjectCreate {
+	if v != nil {
+		_c.SetQuotaLimit(*v)
+	}
+	return _c
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (_c *ProjectCreate) SetQuotaUsed(v int64) *ProjectCreate {
+	_c.mutation.SetQuotaUsed(v)
+	return _c
+}
+
+// SetNillableQuotaUsed sets the "quota_used" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableQuotaUsed(v *int64) *ProjectCreate {
+	if v != nil {
+		_c.SetQuotaUsed(*v)
+	}
+	return _c
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (_c *ProjectCreate) SetQuotaReserved(v int64) *ProjectCreate {
+	_c.mutation.SetQuotaReserved(v)
+	return _c
+}
+
+// SetNillableQuotaReserved sets the "quota_reserved" field if the given value is not nil.
+func (_c *ProjectCreate) SetNillableQuotaReserved(v *int64) *ProjectCreate {
+	if v != nil {
+		_c.SetQuotaReserved(*v)
+	}
+	return _c
+}
+
 // SetCreatedAt sets the "created_at" field.
 func (_c *ProjectCreate) SetCreatedAt(v time.Time) *ProjectCreate {
 	_c.mutation.SetCreatedAt(v)
@@ -275,6 +321,70 @@ func (_c *ProjectCreate) AddTrustedKeys(v ...*TrustedKey) *ProjectCreate {
 	return _c.AddTrustedKeyIDs(ids...)
 }
 
+// AddImmutableRuleIDs adds the "immutable_rules" edge to the ImmutableRule entity by IDs.
+func (_c *ProjectCreate) AddImmutableRuleIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddImmutableRuleIDs(ids...)
+	return _c
+}
+
+// AddImmutableRules adds the "immutable_rules" edges to the ImmutableRule entity.
+func (_c *ProjectCreate) AddImmutableRules(v ...*ImmutableRule) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddImmutableRuleIDs(ids...)
+}
+
+// AddQuotaReservationIDs adds the "quota_reservations" edge to the QuotaReservation entity by IDs.
+func (_c *ProjectCreate) AddQuotaReservationIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddQuotaReservationIDs(ids...)
+	return _c
+}
+
+// AddQuotaReservations adds the "quota_reservations" edges to the QuotaReservation entity.
+func (_c *ProjectCreate) AddQuotaReservations(v ...*QuotaReservation) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddQuotaReservationIDs(ids...)
+}
+
+// SetRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID.
+func (_c *ProjectCreate) SetRetentionPolicyID(id int) *ProjectCreate {
+	_c.mutation.SetRetentionPolicyID(id)
+	return _c
+}
+
+// SetNillableRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID if the given value is not nil.
+func (_c *ProjectCreate) SetNillableRetentionPolicyID(id *int) *ProjectCreate {
+	if id != nil {
+		_c = _c.SetRetentionPolicyID(*id)
+	}
+	return _c
+}
+
+// SetRetentionPolicy sets the "retention_policy" edge to the RetentionPolicy entity.
+func (_c *ProjectCreate) SetRetentionPolicy(v *RetentionPolicy) *ProjectCreate {
+	return _c.SetRetentionPolicyID(v.ID)
+}
+
+// AddRetentionRunIDs adds the "retention_runs" edge to the RetentionRun entity by IDs.
+func (_c *ProjectCreate) AddRetentionRunIDs(ids ...int) *ProjectCreate {
+	_c.mutation.AddRetentionRunIDs(ids...)
+	return _c
+}
+
+// AddRetentionRuns adds the "retention_runs" edges to the RetentionRun entity.
+func (_c *ProjectCreate) AddRetentionRuns(v ...*RetentionRun) *ProjectCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRetentionRunIDs(ids...)
+}
+
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
 func (_c *ProjectCreate) AddLabelIDs(ids ...int) *ProjectCreate {
 	_c.mutation.AddLabelIDs(ids...)
@@ -353,6 +463,18 @@ func (_c *ProjectCreate) defaults() {
 		v := project.DefaultProxyFreshnessSeconds
 		_c.mutation.SetProxyFreshnessSeconds(v)
 	}
+	if _, ok := _c.mutation.QuotaLimit(); !ok {
+		v := project.DefaultQuotaLimit
+		_c.mutation.SetQuotaLimit(v)
+	}
+	if _, ok := _c.mutation.QuotaUsed(); !ok {
+		v := project.DefaultQuotaUsed
+		_c.mutation.SetQuotaUsed(v)
+	}
+	if _, ok := _c.mutation.QuotaReserved(); !ok {
+		v := project.DefaultQuotaReserved
+		_c.mutation.SetQuotaReserved(v)
+	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		v := project.DefaultCreatedAt()
 		_c.mutation.SetCreatedAt(v)
@@ -408,6 +530,20 @@ func (_c *ProjectCreate) check() error {
 		if err := project.ProxyFreshnessSecondsValidator(v); err != nil {
 			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.QuotaLimit(); !ok {
+		return &ValidationError{Name: "quota_limit", err: errors.New(`ent: missing required field "Project.quota_limit"`)}
+	}
+	if v, ok := _c.mutation.QuotaLimit(); ok {
+		if err := project.QuotaLimitValidator(v); err != nil {
+			return &ValidationError{Name: "quota_limit", err: fmt.Errorf(`ent: validator failed for field "Project.quota_limit": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.QuotaUsed(); !ok {
+		return &ValidationError{Name: "quota_used", err: errors.New(`ent: missing required field "Project.quota_used"`)}
+	}
+	if _, ok := _c.mutation.QuotaReserved(); !ok {
+		return &ValidationError{Name: "quota_reserved", err: errors.New(`ent: missing required field "Project.quota_reserved"`)}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "Project.created_at"`)}
@@ -481,6 +617,18 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ProxyFreshnessSeconds(); ok {
 		_spec.SetField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
 		_node.ProxyFreshnessSeconds = value
+	}
+	if value, ok := _c.mutation.QuotaLimit(); ok {
+		_spec.SetField(project.FieldQuotaLimit, field.TypeInt64, value)
+		_node.QuotaLimit = value
+	}
+	if value, ok := _c.mutation.QuotaUsed(); ok {
+		_spec.SetField(project.FieldQuotaUsed, field.TypeInt64, value)
+		_node.QuotaUsed = value
+	}
+	if value, ok := _c.mutation.QuotaReserved(); ok {
+		_spec.SetField(project.FieldQuotaReserved, field.TypeInt64, value)
+		_node.QuotaReserved = value
 	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(project.FieldCreatedAt, field.TypeTime, value)
@@ -580,6 +728,70 @@ func (_c *ProjectCreate) createSpec() (*Project, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ImmutableRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.QuotaReservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetentionPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   project.RetentionPolicyTable,
+			Columns: []string{project.RetentionPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RetentionRunsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -790,6 +1002,60 @@ func (u *ProjectUpsert) UpdateProxyFreshnessSeconds() *ProjectUpsert {
 // AddProxyFreshnessSeconds adds v to the "proxy_freshness_seconds" field.
 func (u *ProjectUpsert) AddProxyFreshnessSeconds(v int) *ProjectUpsert {
 	u.Add(project.FieldProxyFreshnessSeconds, v)
+	return u
+}
+
+// SetQuotaLimit sets the "quota_limit" field.
+func (u *ProjectUpsert) SetQuotaLimit(v int64) *ProjectUpsert {
+	u.Set(project.FieldQuotaLimit, v)
+	return u
+}
+
+// UpdateQuotaLimit sets the "quota_limit" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateQuotaLimit() *ProjectUpsert {
+	u.SetExcluded(project.FieldQuotaLimit)
+	return u
+}
+
+// AddQuotaLimit adds v to the "quota_limit" field.
+func (u *ProjectUpsert) AddQuotaLimit(v int64) *ProjectUpsert {
+	u.Add(project.FieldQuotaLimit, v)
+	return u
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (u *ProjectUpsert) SetQuotaUsed(v int64) *ProjectUpsert {
+	u.Set(project.FieldQuotaUsed, v)
+	return u
+}
+
+// UpdateQuotaUsed sets the "quota_used" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateQuotaUsed() *ProjectUpsert {
+	u.SetExcluded(project.FieldQuotaUsed)
+	return u
+}
+
+// AddQuotaUsed adds v to the "quota_used" field.
+func (u *ProjectUpsert) AddQuotaUsed(v int64) *ProjectUpsert {
+	u.Add(project.FieldQuotaUsed, v)
+	return u
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (u *ProjectUpsert) SetQuotaReserved(v int64) *ProjectUpsert {
+	u.Set(project.FieldQuotaReserved, v)
+	return u
+}
+
+// UpdateQuotaReserved sets the "quota_reserved" field to the value that was provided on create.
+func (u *ProjectUpsert) UpdateQuotaReserved() *ProjectUpsert {
+	u.SetExcluded(project.FieldQuotaReserved)
+	return u
+}
+
+// AddQuotaReserved adds v to the "quota_reserved" field.
+func (u *ProjectUpsert) AddQuotaReserved(v int64) *ProjectUpsert {
+	u.Add(project.FieldQuotaReserved, v)
 	return u
 }
 
@@ -1014,6 +1280,69 @@ func (u *ProjectUpsertOne) AddProxyFreshnessSeconds(v int) *ProjectUpsertOne {
 func (u *ProjectUpsertOne) UpdateProxyFreshnessSeconds() *ProjectUpsertOne {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdateProxyFreshnessSeconds()
+	})
+}
+
+// SetQuotaLimit sets the "quota_limit" field.
+func (u *ProjectUpsertOne) SetQuotaLimit(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaLimit(v)
+	})
+}
+
+// AddQuotaLimit adds v to the "quota_limit" field.
+func (u *ProjectUpsertOne) AddQuotaLimit(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaLimit(v)
+	})
+}
+
+// UpdateQuotaLimit sets the "quota_limit" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateQuotaLimit() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaLimit()
+	})
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (u *ProjectUpsertOne) SetQuotaUsed(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaUsed(v)
+	})
+}
+
+// AddQuotaUsed adds v to the "quota_used" field.
+func (u *ProjectUpsertOne) AddQuotaUsed(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaUsed(v)
+	})
+}
+
+// UpdateQuotaUsed sets the "quota_used" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateQuotaUsed() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaUsed()
+	})
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (u *ProjectUpsertOne) SetQuotaReserved(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaReserved(v)
+	})
+}
+
+// AddQuotaReserved adds v to the "quota_reserved" field.
+func (u *ProjectUpsertOne) AddQuotaReserved(v int64) *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaReserved(v)
+	})
+}
+
+// UpdateQuotaReserved sets the "quota_reserved" field to the value that was provided on create.
+func (u *ProjectUpsertOne) UpdateQuotaReserved() *ProjectUpsertOne {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaReserved()
 	})
 }
 
@@ -1406,6 +1735,69 @@ func (u *ProjectUpsertBulk) AddProxyFreshnessSeconds(v int) *ProjectUpsertBulk {
 func (u *ProjectUpsertBulk) UpdateProxyFreshnessSeconds() *ProjectUpsertBulk {
 	return u.Update(func(s *ProjectUpsert) {
 		s.UpdateProxyFreshnessSeconds()
+	})
+}
+
+// SetQuotaLimit sets the "quota_limit" field.
+func (u *ProjectUpsertBulk) SetQuotaLimit(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaLimit(v)
+	})
+}
+
+// AddQuotaLimit adds v to the "quota_limit" field.
+func (u *ProjectUpsertBulk) AddQuotaLimit(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaLimit(v)
+	})
+}
+
+// UpdateQuotaLimit sets the "quota_limit" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateQuotaLimit() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaLimit()
+	})
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (u *ProjectUpsertBulk) SetQuotaUsed(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaUsed(v)
+	})
+}
+
+// AddQuotaUsed adds v to the "quota_used" field.
+func (u *ProjectUpsertBulk) AddQuotaUsed(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaUsed(v)
+	})
+}
+
+// UpdateQuotaUsed sets the "quota_used" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateQuotaUsed() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaUsed()
+	})
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (u *ProjectUpsertBulk) SetQuotaReserved(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.SetQuotaReserved(v)
+	})
+}
+
+// AddQuotaReserved adds v to the "quota_reserved" field.
+func (u *ProjectUpsertBulk) AddQuotaReserved(v int64) *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.AddQuotaReserved(v)
+	})
+}
+
+// UpdateQuotaReserved sets the "quota_reserved" field to the value that was provided on create.
+func (u *ProjectUpsertBulk) UpdateQuotaReserved() *ProjectUpsertBulk {
+	return u.Update(func(s *ProjectUpsert) {
+		s.UpdateQuotaReserved()
 	})
 }
 

@@ -13,12 +13,16 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -27,25 +31,32 @@ import (
 // ProjectQuery is the builder for querying Project entities.
 type ProjectQuery struct {
 	config
-	ctx                      *QueryContext
-	order                    []project.OrderOption
-	inters                   []Interceptor
-	predicates               []predicate.Project
-	withRepositories         *RepositoryQuery
-	withMembers              *MemberQuery
-	withWebhookPolicies      *WebhookPolicyQuery
-	withRobots               *RobotQuery
-	withProxyRegistry        *RegistryEndpointQuery
-	withTrustedKeys          *TrustedKeyQuery
-	withLabels               *LabelQuery
-	loadTotal                []func(context.Context, []*Project) error
-	modifiers                []func(*sql.Selector)
-	withNamedRepositories    map[string]*RepositoryQuery
-	withNamedMembers         map[string]*MemberQuery
-	withNamedWebhookPolicies map[string]*WebhookPolicyQuery
-	withNamedRobots          map[string]*RobotQuery
-	withNamedTrustedKeys     map[string]*TrustedKeyQuery
-	withNamedLabels          map[string]*LabelQuery
+	ctx                        *QueryContext
+	order                      []project.OrderOption
+	inters                     []Interceptor
+	predicates                 []predicate.Project
+	withRepositories           *RepositoryQuery
+	withMembers                *MemberQuery
+	withWebhookPolicies        *WebhookPolicyQuery
+	withRobots                 *RobotQuery
+	withProxyRegistry          *RegistryEndpointQuery
+	withTrustedKeys            *TrustedKeyQuery
+	withImmutableRules         *ImmutableRuleQuery
+	withQuotaReservations      *QuotaReservationQuery
+	withRetentionPolicy        *RetentionPolicyQuery
+	withRetentionRuns          *RetentionRunQuery
+	withLabels                 *LabelQuery
+	loadTotal                  []func(context.Context, []*Project) error
+	modifiers                  []func(*sql.Selector)
+	withNamedRepositories      map[string]*RepositoryQuery
+	withNamedMembers           map[string]*MemberQuery
+	withNamedWebhookPolicies   map[string]*WebhookPolicyQuery
+	withNamedRobots            map[string]*RobotQuery
+	withNamedTrustedKeys       map[string]*TrustedKeyQuery
+	withNamedImmutableRules    map[string]*ImmutableRuleQuery
+	withNamedQuotaReservations map[string]*QuotaReservationQuery
+	withNamedRetentionRuns     map[string]*RetentionRunQuery
+	withNamedLabels            map[string]*LabelQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -207,6 +218,94 @@ func (_q *ProjectQuery) QueryTrustedKeys() *TrustedKeyQuery {
 			sqlgraph.From(project.Table, project.FieldID, selector),
 			sqlgraph.To(trustedkey.Table, trustedkey.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, project.TrustedKeysTable, project.TrustedKeysColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryImmutableRules chains the current query on the "immutable_rules" edge.
+func (_q *ProjectQuery) QueryImmutableRules() *ImmutableRuleQuery {
+	query := (&ImmutableRuleClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(immutablerule.Table, immutablerule.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.ImmutableRulesTable, project.ImmutableRulesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryQuotaReservations chains the current query on the "quota_reservations" edge.
+func (_q *ProjectQuery) QueryQuotaReservations() *QuotaReservationQuery {
+	query := (&QuotaReservationClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(quotareservation.Table, quotareservation.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.QuotaReservationsTable, project.QuotaReservationsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRetentionPolicy chains the current query on the "retention_policy" edge.
+func (_q *ProjectQuery) QueryRetentionPolicy() *RetentionPolicyQuery {
+	query := (&RetentionPolicyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(retentionpolicy.Table, retentionpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, project.RetentionPolicyTable, project.RetentionPolicyColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRetentionRuns chains the current query on the "retention_runs" edge.
+func (_q *ProjectQuery) QueryRetentionRuns() *RetentionRunQuery {
+	query := (&RetentionRunClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(project.Table, project.FieldID, selector),
+			sqlgraph.To(retentionrun.Table, retentionrun.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, project.RetentionRunsTable, project.RetentionRunsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -423,18 +522,22 @@ func (_q *ProjectQuery) Clone() *ProjectQuery {
 		return nil
 	}
 	return &ProjectQuery{
-		config:              _q.config,
-		ctx:                 _q.ctx.Clone(),
-		order:               append([]project.OrderOption{}, _q.order...),
-		inters:              append([]Interceptor{}, _q.inters...),
-		predicates:          append([]predicate.Project{}, _q.predicates...),
-		withRepositories:    _q.withRepositories.Clone(),
-		withMembers:         _q.withMembers.Clone(),
-		withWebhookPolicies: _q.withWebhookPolicies.Clone(),
-		withRobots:          _q.withRobots.Clone(),
-		withProxyRegistry:   _q.withProxyRegistry.Clone(),
-		withTrustedKeys:     _q.withTrustedKeys.Clone(),
-		withLabels:          _q.withLabels.Clone(),
+		config:                _q.config,
+		ctx:                   _q.ctx.Clone(),
+		order:                 append([]project.OrderOption{}, _q.order...),
+		inters:                append([]Interceptor{}, _q.inters...),
+		predicates:            append([]predicate.Project{}, _q.predicates...),
+		withRepositories:      _q.withRepositories.Clone(),
+		withMembers:           _q.withMembers.Clone(),
+		withWebhookPolicies:   _q.withWebhookPolicies.Clone(),
+		withRobots:            _q.withRobots.Clone(),
+		withProxyRegistry:     _q.withProxyRegistry.Clone(),
+		withTrustedKeys:       _q.withTrustedKeys.Clone(),
+		withImmutableRules:    _q.withImmutableRules.Clone(),
+		withQuotaReservations: _q.withQuotaReservations.Clone(),
+		withRetentionPolicy:   _q.withRetentionPolicy.Clone(),
+		withRetentionRuns:     _q.withRetentionRuns.Clone(),
+		withLabels:            _q.withLabels.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -505,6 +608,50 @@ func (_q *ProjectQuery) WithTrustedKeys(opts ...func(*TrustedKeyQuery)) *Project
 		opt(query)
 	}
 	_q.withTrustedKeys = query
+	return _q
+}
+
+// WithImmutableRules tells the query-builder to eager-load the nodes that are connected to
+// the "immutable_rules" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithImmutableRules(opts ...func(*ImmutableRuleQuery)) *ProjectQuery {
+	query := (&ImmutableRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withImmutableRules = query
+	return _q
+}
+
+// WithQuotaReservations tells the query-builder to eager-load the nodes that are connected to
+// the "quota_reservations" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithQuotaReservations(opts ...func(*QuotaReservationQuery)) *ProjectQuery {
+	query := (&QuotaReservationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withQuotaReservations = query
+	return _q
+}
+
+// WithRetentionPolicy tells the query-builder to eager-load the nodes that are connected to
+// the "retention_policy" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithRetentionPolicy(opts ...func(*RetentionPolicyQuery)) *ProjectQuery {
+	query := (&RetentionPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetentionPolicy = query
+	return _q
+}
+
+// WithRetentionRuns tells the query-builder to eager-load the nodes that are connected to
+// the "retention_runs" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithRetentionRuns(opts ...func(*RetentionRunQuery)) *ProjectQuery {
+	query := (&RetentionRunClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRetentionRuns = query
 	return _q
 }
 
@@ -597,13 +744,17 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 	var (
 		nodes       = []*Project{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [11]bool{
 			_q.withRepositories != nil,
 			_q.withMembers != nil,
 			_q.withWebhookPolicies != nil,
 			_q.withRobots != nil,
 			_q.withProxyRegistry != nil,
 			_q.withTrustedKeys != nil,
+			_q.withImmutableRules != nil,
+			_q.withQuotaReservations != nil,
+			_q.withRetentionPolicy != nil,
+			_q.withRetentionRuns != nil,
 			_q.withLabels != nil,
 		}
 	)
@@ -669,6 +820,35 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 			return nil, err
 		}
 	}
+	if query := _q.withImmutableRules; query != nil {
+		if err := _q.loadImmutableRules(ctx, query, nodes,
+			func(n *Project) { n.Edges.ImmutableRules = []*ImmutableRule{} },
+			func(n *Project, e *ImmutableRule) { n.Edges.ImmutableRules = append(n.Edges.ImmutableRules, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withQuotaReservations; query != nil {
+		if err := _q.loadQuotaReservations(ctx, query, nodes,
+			func(n *Project) { n.Edges.QuotaReservations = []*QuotaReservation{} },
+			func(n *Project, e *QuotaReservation) {
+				n.Edges.QuotaReservations = append(n.Edges.QuotaReservations, e)
+			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetentionPolicy; query != nil {
+		if err := _q.loadRetentionPolicy(ctx, query, nodes, nil,
+			func(n *Project, e *RetentionPolicy) { n.Edges.RetentionPolicy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withRetentionRuns; query != nil {
+		if err := _q.loadRetentionRuns(ctx, query, nodes,
+			func(n *Project) { n.Edges.RetentionRuns = []*RetentionRun{} },
+			func(n *Project, e *RetentionRun) { n.Edges.RetentionRuns = append(n.Edges.RetentionRuns, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withLabels; query != nil {
 		if err := _q.loadLabels(ctx, query, nodes,
 			func(n *Project) { n.Edges.Labels = []*Label{} },
@@ -708,6 +888,27 @@ func (_q *ProjectQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Proj
 		if err := _q.loadTrustedKeys(ctx, query, nodes,
 			func(n *Project) { n.appendNamedTrustedKeys(name) },
 			func(n *Project, e *TrustedKey) { n.appendNamedTrustedKeys(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedImmutableRules {
+		if err := _q.loadImmutableRules(ctx, query, nodes,
+			func(n *Project) { n.appendNamedImmutableRules(name) },
+			func(n *Project, e *ImmutableRule) { n.appendNamedImmutableRules(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedQuotaReservations {
+		if err := _q.loadQuotaReservations(ctx, query, nodes,
+			func(n *Project) { n.appendNamedQuotaReservations(name) },
+			func(n *Project, e *QuotaReservation) { n.appendNamedQuotaReservations(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRetentionRuns {
+		if err := _q.loadRetentionRuns(ctx, query, nodes,
+			func(n *Project) { n.appendNamedRetentionRuns(name) },
+			func(n *Project, e *RetentionRun) { n.appendNamedRetentionRuns(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -909,6 +1110,123 @@ func (_q *ProjectQuery) loadTrustedKeys(ctx context.Context, query *TrustedKeyQu
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadImmutableRules(ctx context.Context, query *ImmutableRuleQuery, nodes []*Project, init func(*Project), assign func(*Project, *ImmutableRule)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(immutablerule.FieldProjectID)
+	}
+	query.Where(predicate.ImmutableRule(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.ImmutableRulesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadQuotaReservations(ctx context.Context, query *QuotaReservationQuery, nodes []*Project, init func(*Project), assign func(*Project, *QuotaReservation)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(quotareservation.FieldProjectID)
+	}
+	query.Where(predicate.QuotaReservation(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.QuotaReservationsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadRetentionPolicy(ctx context.Context, query *RetentionPolicyQuery, nodes []*Project, init func(*Project), assign func(*Project, *RetentionPolicy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(retentionpolicy.FieldProjectID)
+	}
+	query.Where(predicate.RetentionPolicy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.RetentionPolicyColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProjectQuery) loadRetentionRuns(ctx context.Context, query *RetentionRunQuery, nodes []*Project, init func(*Project), assign func(*Project, *RetentionRun)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Project)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(retentionrun.FieldProjectID)
+	}
+	query.Where(predicate.RetentionRun(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(project.RetentionRunsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProjectID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "project_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -1137,6 +1455,48 @@ func (_q *ProjectQuery) WithNamedTrustedKeys(name string, opts ...func(*TrustedK
 		_q.withNamedTrustedKeys = make(map[string]*TrustedKeyQuery)
 	}
 	_q.withNamedTrustedKeys[name] = query
+	return _q
+}
+
+// WithNamedImmutableRules tells the query-builder to eager-load the nodes that are connected to the "immutable_rules"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithNamedImmutableRules(name string, opts ...func(*ImmutableRuleQuery)) *ProjectQuery {
+	query := (&ImmutableRuleClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedImmutableRules == nil {
+		_q.withNamedImmutableRules = make(map[string]*ImmutableRuleQuery)
+	}
+	_q.withNamedImmutableRules[name] = query
+	return _q
+}
+
+// WithNamedQuotaReservations tells the query-builder to eager-load the nodes that are connected to the "quota_reservations"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithNamedQuotaReservations(name string, opts ...func(*QuotaReservationQuery)) *ProjectQuery {
+	query := (&QuotaReservationClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedQuotaReservations == nil {
+		_q.withNamedQuotaReservations = make(map[string]*QuotaReservationQuery)
+	}
+	_q.withNamedQuotaReservations[name] = query
+	return _q
+}
+
+// WithNamedRetentionRuns tells the query-builder to eager-load the nodes that are connected to the "retention_runs"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProjectQuery) WithNamedRetentionRuns(name string, opts ...func(*RetentionRunQuery)) *ProjectQuery {
+	query := (&RetentionRunClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRetentionRuns == nil {
+		_q.withNamedRetentionRuns = make(map[string]*RetentionRunQuery)
+	}
+	_q.withNamedRetentionRuns[name] = query
 	return _q
 }
 

@@ -12,12 +12,16 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/predicate"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/webhookpolicy"
@@ -193,6 +197,69 @@ func (_u *ProjectUpdate) AddProxyFreshnessSeconds(v int) *ProjectUpdate {
 	return _u
 }
 
+// SetQuotaLimit sets the "quota_limit" field.
+func (_u *ProjectUpdate) SetQuotaLimit(v int64) *ProjectUpdate {
+	_u.mutation.ResetQuotaLimit()
+	_u.mutation.SetQuotaLimit(v)
+	return _u
+}
+
+// SetNillableQuotaLimit sets the "quota_limit" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableQuotaLimit(v *int64) *ProjectUpdate {
+	if v != nil {
+		_u.SetQuotaLimit(*v)
+	}
+	return _u
+}
+
+// AddQuotaLimit adds value to the "quota_limit" field.
+func (_u *ProjectUpdate) AddQuotaLimit(v int64) *ProjectUpdate {
+	_u.mutation.AddQuotaLimit(v)
+	return _u
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (_u *ProjectUpdate) SetQuotaUsed(v int64) *ProjectUpdate {
+	_u.mutation.ResetQuotaUsed()
+	_u.mutation.SetQuotaUsed(v)
+	return _u
+}
+
+// SetNillableQuotaUsed sets the "quota_used" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableQuotaUsed(v *int64) *ProjectUpdate {
+	if v != nil {
+		_u.SetQuotaUsed(*v)
+	}
+	return _u
+}
+
+// AddQuotaUsed adds value to the "quota_used" field.
+func (_u *ProjectUpdate) AddQuotaUsed(v int64) *ProjectUpdate {
+	_u.mutation.AddQuotaUsed(v)
+	return _u
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (_u *ProjectUpdate) SetQuotaReserved(v int64) *ProjectUpdate {
+	_u.mutation.ResetQuotaReserved()
+	_u.mutation.SetQuotaReserved(v)
+	return _u
+}
+
+// SetNillableQuotaReserved sets the "quota_reserved" field if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableQuotaReserved(v *int64) *ProjectUpdate {
+	if v != nil {
+		_u.SetQuotaReserved(*v)
+	}
+	return _u
+}
+
+// AddQuotaReserved adds value to the "quota_reserved" field.
+func (_u *ProjectUpdate) AddQuotaReserved(v int64) *ProjectUpdate {
+	_u.mutation.AddQuotaReserved(v)
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ProjectUpdate) SetUpdatedAt(v time.Time) *ProjectUpdate {
 	_u.mutation.SetUpdatedAt(v)
@@ -277,6 +344,70 @@ func (_u *ProjectUpdate) AddTrustedKeys(v ...*TrustedKey) *ProjectUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTrustedKeyIDs(ids...)
+}
+
+// AddImmutableRuleIDs adds the "immutable_rules" edge to the ImmutableRule entity by IDs.
+func (_u *ProjectUpdate) AddImmutableRuleIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddImmutableRuleIDs(ids...)
+	return _u
+}
+
+// AddImmutableRules adds the "immutable_rules" edges to the ImmutableRule entity.
+func (_u *ProjectUpdate) AddImmutableRules(v ...*ImmutableRule) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddImmutableRuleIDs(ids...)
+}
+
+// AddQuotaReservationIDs adds the "quota_reservations" edge to the QuotaReservation entity by IDs.
+func (_u *ProjectUpdate) AddQuotaReservationIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddQuotaReservationIDs(ids...)
+	return _u
+}
+
+// AddQuotaReservations adds the "quota_reservations" edges to the QuotaReservation entity.
+func (_u *ProjectUpdate) AddQuotaReservations(v ...*QuotaReservation) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddQuotaReservationIDs(ids...)
+}
+
+// SetRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID.
+func (_u *ProjectUpdate) SetRetentionPolicyID(id int) *ProjectUpdate {
+	_u.mutation.SetRetentionPolicyID(id)
+	return _u
+}
+
+// SetNillableRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID if the given value is not nil.
+func (_u *ProjectUpdate) SetNillableRetentionPolicyID(id *int) *ProjectUpdate {
+	if id != nil {
+		_u = _u.SetRetentionPolicyID(*id)
+	}
+	return _u
+}
+
+// SetRetentionPolicy sets the "retention_policy" edge to the RetentionPolicy entity.
+func (_u *ProjectUpdate) SetRetentionPolicy(v *RetentionPolicy) *ProjectUpdate {
+	return _u.SetRetentionPolicyID(v.ID)
+}
+
+// AddRetentionRunIDs adds the "retention_runs" edge to the RetentionRun entity by IDs.
+func (_u *ProjectUpdate) AddRetentionRunIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.AddRetentionRunIDs(ids...)
+	return _u
+}
+
+// AddRetentionRuns adds the "retention_runs" edges to the RetentionRun entity.
+func (_u *ProjectUpdate) AddRetentionRuns(v ...*RetentionRun) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetentionRunIDs(ids...)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -410,6 +541,75 @@ func (_u *ProjectUpdate) RemoveTrustedKeys(v ...*TrustedKey) *ProjectUpdate {
 	return _u.RemoveTrustedKeyIDs(ids...)
 }
 
+// ClearImmutableRules clears all "immutable_rules" edges to the ImmutableRule entity.
+func (_u *ProjectUpdate) ClearImmutableRules() *ProjectUpdate {
+	_u.mutation.ClearImmutableRules()
+	return _u
+}
+
+// RemoveImmutableRuleIDs removes the "immutable_rules" edge to ImmutableRule entities by IDs.
+func (_u *ProjectUpdate) RemoveImmutableRuleIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveImmutableRuleIDs(ids...)
+	return _u
+}
+
+// RemoveImmutableRules removes "immutable_rules" edges to ImmutableRule entities.
+func (_u *ProjectUpdate) RemoveImmutableRules(v ...*ImmutableRule) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveImmutableRuleIDs(ids...)
+}
+
+// ClearQuotaReservations clears all "quota_reservations" edges to the QuotaReservation entity.
+func (_u *ProjectUpdate) ClearQuotaReservations() *ProjectUpdate {
+	_u.mutation.ClearQuotaReservations()
+	return _u
+}
+
+// RemoveQuotaReservationIDs removes the "quota_reservations" edge to QuotaReservation entities by IDs.
+func (_u *ProjectUpdate) RemoveQuotaReservationIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveQuotaReservationIDs(ids...)
+	return _u
+}
+
+// RemoveQuotaReservations removes "quota_reservations" edges to QuotaReservation entities.
+func (_u *ProjectUpdate) RemoveQuotaReservations(v ...*QuotaReservation) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveQuotaReservationIDs(ids...)
+}
+
+// ClearRetentionPolicy clears the "retention_policy" edge to the RetentionPolicy entity.
+func (_u *ProjectUpdate) ClearRetentionPolicy() *ProjectUpdate {
+	_u.mutation.ClearRetentionPolicy()
+	return _u
+}
+
+// ClearRetentionRuns clears all "retention_runs" edges to the RetentionRun entity.
+func (_u *ProjectUpdate) ClearRetentionRuns() *ProjectUpdate {
+	_u.mutation.ClearRetentionRuns()
+	return _u
+}
+
+// RemoveRetentionRunIDs removes the "retention_runs" edge to RetentionRun entities by IDs.
+func (_u *ProjectUpdate) RemoveRetentionRunIDs(ids ...int) *ProjectUpdate {
+	_u.mutation.RemoveRetentionRunIDs(ids...)
+	return _u
+}
+
+// RemoveRetentionRuns removes "retention_runs" edges to RetentionRun entities.
+func (_u *ProjectUpdate) RemoveRetentionRuns(v ...*RetentionRun) *ProjectUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetentionRunIDs(ids...)
+}
+
 // ClearLabels clears all "labels" edges to the Label entity.
 func (_u *ProjectUpdate) ClearLabels() *ProjectUpdate {
 	_u.mutation.ClearLabels()
@@ -479,6 +679,11 @@ func (_u *ProjectUpdate) check() error {
 			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.QuotaLimit(); ok {
+		if err := project.QuotaLimitValidator(v); err != nil {
+			return &ValidationError{Name: "quota_limit", err: fmt.Errorf(`ent: validator failed for field "Project.quota_limit": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -540,6 +745,24 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedProxyFreshnessSeconds(); ok {
 		_spec.AddField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.QuotaLimit(); ok {
+		_spec.SetField(project.FieldQuotaLimit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaLimit(); ok {
+		_spec.AddField(project.FieldQuotaLimit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.QuotaUsed(); ok {
+		_spec.SetField(project.FieldQuotaUsed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaUsed(); ok {
+		_spec.AddField(project.FieldQuotaUsed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.QuotaReserved(); ok {
+		_spec.SetField(project.FieldQuotaReserved, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaReserved(); ok {
+		_spec.AddField(project.FieldQuotaReserved, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)
@@ -791,6 +1014,170 @@ func (_u *ProjectUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ImmutableRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedImmutableRulesIDs(); len(nodes) > 0 && !_u.mutation.ImmutableRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ImmutableRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.QuotaReservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedQuotaReservationsIDs(); len(nodes) > 0 && !_u.mutation.QuotaReservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.QuotaReservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetentionPolicyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   project.RetentionPolicyTable,
+			Columns: []string{project.RetentionPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetentionPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   project.RetentionPolicyTable,
+			Columns: []string{project.RetentionPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetentionRunsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetentionRunsIDs(); len(nodes) > 0 && !_u.mutation.RetentionRunsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetentionRunsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1021,6 +1408,69 @@ func (_u *ProjectUpdateOne) AddProxyFreshnessSeconds(v int) *ProjectUpdateOne {
 	return _u
 }
 
+// SetQuotaLimit sets the "quota_limit" field.
+func (_u *ProjectUpdateOne) SetQuotaLimit(v int64) *ProjectUpdateOne {
+	_u.mutation.ResetQuotaLimit()
+	_u.mutation.SetQuotaLimit(v)
+	return _u
+}
+
+// SetNillableQuotaLimit sets the "quota_limit" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableQuotaLimit(v *int64) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetQuotaLimit(*v)
+	}
+	return _u
+}
+
+// AddQuotaLimit adds value to the "quota_limit" field.
+func (_u *ProjectUpdateOne) AddQuotaLimit(v int64) *ProjectUpdateOne {
+	_u.mutation.AddQuotaLimit(v)
+	return _u
+}
+
+// SetQuotaUsed sets the "quota_used" field.
+func (_u *ProjectUpdateOne) SetQuotaUsed(v int64) *ProjectUpdateOne {
+	_u.mutation.ResetQuotaUsed()
+	_u.mutation.SetQuotaUsed(v)
+	return _u
+}
+
+// SetNillableQuotaUsed sets the "quota_used" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableQuotaUsed(v *int64) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetQuotaUsed(*v)
+	}
+	return _u
+}
+
+// AddQuotaUsed adds value to the "quota_used" field.
+func (_u *ProjectUpdateOne) AddQuotaUsed(v int64) *ProjectUpdateOne {
+	_u.mutation.AddQuotaUsed(v)
+	return _u
+}
+
+// SetQuotaReserved sets the "quota_reserved" field.
+func (_u *ProjectUpdateOne) SetQuotaReserved(v int64) *ProjectUpdateOne {
+	_u.mutation.ResetQuotaReserved()
+	_u.mutation.SetQuotaReserved(v)
+	return _u
+}
+
+// SetNillableQuotaReserved sets the "quota_reserved" field if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableQuotaReserved(v *int64) *ProjectUpdateOne {
+	if v != nil {
+		_u.SetQuotaReserved(*v)
+	}
+	return _u
+}
+
+// AddQuotaReserved adds value to the "quota_reserved" field.
+func (_u *ProjectUpdateOne) AddQuotaReserved(v int64) *ProjectUpdateOne {
+	_u.mutation.AddQuotaReserved(v)
+	return _u
+}
+
 // SetUpdatedAt sets the "updated_at" field.
 func (_u *ProjectUpdateOne) SetUpdatedAt(v time.Time) *ProjectUpdateOne {
 	_u.mutation.SetUpdatedAt(v)
@@ -1105,6 +1555,70 @@ func (_u *ProjectUpdateOne) AddTrustedKeys(v ...*TrustedKey) *ProjectUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTrustedKeyIDs(ids...)
+}
+
+// AddImmutableRuleIDs adds the "immutable_rules" edge to the ImmutableRule entity by IDs.
+func (_u *ProjectUpdateOne) AddImmutableRuleIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddImmutableRuleIDs(ids...)
+	return _u
+}
+
+// AddImmutableRules adds the "immutable_rules" edges to the ImmutableRule entity.
+func (_u *ProjectUpdateOne) AddImmutableRules(v ...*ImmutableRule) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddImmutableRuleIDs(ids...)
+}
+
+// AddQuotaReservationIDs adds the "quota_reservations" edge to the QuotaReservation entity by IDs.
+func (_u *ProjectUpdateOne) AddQuotaReservationIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddQuotaReservationIDs(ids...)
+	return _u
+}
+
+// AddQuotaReservations adds the "quota_reservations" edges to the QuotaReservation entity.
+func (_u *ProjectUpdateOne) AddQuotaReservations(v ...*QuotaReservation) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddQuotaReservationIDs(ids...)
+}
+
+// SetRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID.
+func (_u *ProjectUpdateOne) SetRetentionPolicyID(id int) *ProjectUpdateOne {
+	_u.mutation.SetRetentionPolicyID(id)
+	return _u
+}
+
+// SetNillableRetentionPolicyID sets the "retention_policy" edge to the RetentionPolicy entity by ID if the given value is not nil.
+func (_u *ProjectUpdateOne) SetNillableRetentionPolicyID(id *int) *ProjectUpdateOne {
+	if id != nil {
+		_u = _u.SetRetentionPolicyID(*id)
+	}
+	return _u
+}
+
+// SetRetentionPolicy sets the "retention_policy" edge to the RetentionPolicy entity.
+func (_u *ProjectUpdateOne) SetRetentionPolicy(v *RetentionPolicy) *ProjectUpdateOne {
+	return _u.SetRetentionPolicyID(v.ID)
+}
+
+// AddRetentionRunIDs adds the "retention_runs" edge to the RetentionRun entity by IDs.
+func (_u *ProjectUpdateOne) AddRetentionRunIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.AddRetentionRunIDs(ids...)
+	return _u
+}
+
+// AddRetentionRuns adds the "retention_runs" edges to the RetentionRun entity.
+func (_u *ProjectUpdateOne) AddRetentionRuns(v ...*RetentionRun) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRetentionRunIDs(ids...)
 }
 
 // AddLabelIDs adds the "labels" edge to the Label entity by IDs.
@@ -1238,6 +1752,75 @@ func (_u *ProjectUpdateOne) RemoveTrustedKeys(v ...*TrustedKey) *ProjectUpdateOn
 	return _u.RemoveTrustedKeyIDs(ids...)
 }
 
+// ClearImmutableRules clears all "immutable_rules" edges to the ImmutableRule entity.
+func (_u *ProjectUpdateOne) ClearImmutableRules() *ProjectUpdateOne {
+	_u.mutation.ClearImmutableRules()
+	return _u
+}
+
+// RemoveImmutableRuleIDs removes the "immutable_rules" edge to ImmutableRule entities by IDs.
+func (_u *ProjectUpdateOne) RemoveImmutableRuleIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveImmutableRuleIDs(ids...)
+	return _u
+}
+
+// RemoveImmutableRules removes "immutable_rules" edges to ImmutableRule entities.
+func (_u *ProjectUpdateOne) RemoveImmutableRules(v ...*ImmutableRule) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveImmutableRuleIDs(ids...)
+}
+
+// ClearQuotaReservations clears all "quota_reservations" edges to the QuotaReservation entity.
+func (_u *ProjectUpdateOne) ClearQuotaReservations() *ProjectUpdateOne {
+	_u.mutation.ClearQuotaReservations()
+	return _u
+}
+
+// RemoveQuotaReservationIDs removes the "quota_reservations" edge to QuotaReservation entities by IDs.
+func (_u *ProjectUpdateOne) RemoveQuotaReservationIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveQuotaReservationIDs(ids...)
+	return _u
+}
+
+// RemoveQuotaReservations removes "quota_reservations" edges to QuotaReservation entities.
+func (_u *ProjectUpdateOne) RemoveQuotaReservations(v ...*QuotaReservation) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveQuotaReservationIDs(ids...)
+}
+
+// ClearRetentionPolicy clears the "retention_policy" edge to the RetentionPolicy entity.
+func (_u *ProjectUpdateOne) ClearRetentionPolicy() *ProjectUpdateOne {
+	_u.mutation.ClearRetentionPolicy()
+	return _u
+}
+
+// ClearRetentionRuns clears all "retention_runs" edges to the RetentionRun entity.
+func (_u *ProjectUpdateOne) ClearRetentionRuns() *ProjectUpdateOne {
+	_u.mutation.ClearRetentionRuns()
+	return _u
+}
+
+// RemoveRetentionRunIDs removes the "retention_runs" edge to RetentionRun entities by IDs.
+func (_u *ProjectUpdateOne) RemoveRetentionRunIDs(ids ...int) *ProjectUpdateOne {
+	_u.mutation.RemoveRetentionRunIDs(ids...)
+	return _u
+}
+
+// RemoveRetentionRuns removes "retention_runs" edges to RetentionRun entities.
+func (_u *ProjectUpdateOne) RemoveRetentionRuns(v ...*RetentionRun) *ProjectUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRetentionRunIDs(ids...)
+}
+
 // ClearLabels clears all "labels" edges to the Label entity.
 func (_u *ProjectUpdateOne) ClearLabels() *ProjectUpdateOne {
 	_u.mutation.ClearLabels()
@@ -1320,6 +1903,11 @@ func (_u *ProjectUpdateOne) check() error {
 			return &ValidationError{Name: "proxy_freshness_seconds", err: fmt.Errorf(`ent: validator failed for field "Project.proxy_freshness_seconds": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.QuotaLimit(); ok {
+		if err := project.QuotaLimitValidator(v); err != nil {
+			return &ValidationError{Name: "quota_limit", err: fmt.Errorf(`ent: validator failed for field "Project.quota_limit": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1398,6 +1986,24 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 	}
 	if value, ok := _u.mutation.AddedProxyFreshnessSeconds(); ok {
 		_spec.AddField(project.FieldProxyFreshnessSeconds, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.QuotaLimit(); ok {
+		_spec.SetField(project.FieldQuotaLimit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaLimit(); ok {
+		_spec.AddField(project.FieldQuotaLimit, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.QuotaUsed(); ok {
+		_spec.SetField(project.FieldQuotaUsed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaUsed(); ok {
+		_spec.AddField(project.FieldQuotaUsed, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.QuotaReserved(); ok {
+		_spec.SetField(project.FieldQuotaReserved, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedQuotaReserved(); ok {
+		_spec.AddField(project.FieldQuotaReserved, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(project.FieldUpdatedAt, field.TypeTime, value)
@@ -1649,6 +2255,170 @@ func (_u *ProjectUpdateOne) sqlSave(ctx context.Context) (_node *Project, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(trustedkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ImmutableRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedImmutableRulesIDs(); len(nodes) > 0 && !_u.mutation.ImmutableRulesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ImmutableRulesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.ImmutableRulesTable,
+			Columns: []string{project.ImmutableRulesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(immutablerule.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.QuotaReservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedQuotaReservationsIDs(); len(nodes) > 0 && !_u.mutation.QuotaReservationsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.QuotaReservationsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.QuotaReservationsTable,
+			Columns: []string{project.QuotaReservationsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(quotareservation.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetentionPolicyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   project.RetentionPolicyTable,
+			Columns: []string{project.RetentionPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetentionPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   project.RetentionPolicyTable,
+			Columns: []string{project.RetentionPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.RetentionRunsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRetentionRunsIDs(); len(nodes) > 0 && !_u.mutation.RetentionRunsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RetentionRunsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   project.RetentionRunsTable,
+			Columns: []string{project.RetentionRunsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(retentionrun.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -15,15 +15,19 @@ import (
 	"github.com/berth-registry/berth/ent/cveexport"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/gcrun"
+	"github.com/berth-registry/berth/ent/immutablerule"
 	"github.com/berth-registry/berth/ent/label"
 	"github.com/berth-registry/berth/ent/member"
 	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
+	"github.com/berth-registry/berth/ent/quotareservation"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
 	"github.com/berth-registry/berth/ent/repository"
+	"github.com/berth-registry/berth/ent/retentionpolicy"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/runlease"
 	"github.com/berth-registry/berth/ent/scanner"
@@ -501,6 +505,32 @@ func init() {
 	gcrunDescCreatedAt := gcrunFields[21].Descriptor()
 	// gcrun.DefaultCreatedAt holds the default value on creation for the created_at field.
 	gcrun.DefaultCreatedAt = gcrunDescCreatedAt.Default.(func() time.Time)
+	immutableruleFields := schema.ImmutableRule{}.Fields()
+	_ = immutableruleFields
+	// immutableruleDescRepositoryPattern is the schema descriptor for repository_pattern field.
+	immutableruleDescRepositoryPattern := immutableruleFields[1].Descriptor()
+	// immutablerule.RepositoryPatternValidator is a validator for the "repository_pattern" field. It is called by the builders before save.
+	immutablerule.RepositoryPatternValidator = immutableruleDescRepositoryPattern.Validators[0].(func(string) error)
+	// immutableruleDescRepositoryExclude is the schema descriptor for repository_exclude field.
+	immutableruleDescRepositoryExclude := immutableruleFields[2].Descriptor()
+	// immutablerule.DefaultRepositoryExclude holds the default value on creation for the repository_exclude field.
+	immutablerule.DefaultRepositoryExclude = immutableruleDescRepositoryExclude.Default.(bool)
+	// immutableruleDescTagPattern is the schema descriptor for tag_pattern field.
+	immutableruleDescTagPattern := immutableruleFields[3].Descriptor()
+	// immutablerule.TagPatternValidator is a validator for the "tag_pattern" field. It is called by the builders before save.
+	immutablerule.TagPatternValidator = immutableruleDescTagPattern.Validators[0].(func(string) error)
+	// immutableruleDescTagExclude is the schema descriptor for tag_exclude field.
+	immutableruleDescTagExclude := immutableruleFields[4].Descriptor()
+	// immutablerule.DefaultTagExclude holds the default value on creation for the tag_exclude field.
+	immutablerule.DefaultTagExclude = immutableruleDescTagExclude.Default.(bool)
+	// immutableruleDescDisabled is the schema descriptor for disabled field.
+	immutableruleDescDisabled := immutableruleFields[5].Descriptor()
+	// immutablerule.DefaultDisabled holds the default value on creation for the disabled field.
+	immutablerule.DefaultDisabled = immutableruleDescDisabled.Default.(bool)
+	// immutableruleDescCreatedAt is the schema descriptor for created_at field.
+	immutableruleDescCreatedAt := immutableruleFields[6].Descriptor()
+	// immutablerule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	immutablerule.DefaultCreatedAt = immutableruleDescCreatedAt.Default.(func() time.Time)
 	labelFields := schema.Label{}.Fields()
 	_ = labelFields
 	// labelDescName is the schema descriptor for name field.
@@ -605,12 +635,26 @@ func init() {
 			return nil
 		}
 	}()
+	// projectDescQuotaLimit is the schema descriptor for quota_limit field.
+	projectDescQuotaLimit := projectFields[11].Descriptor()
+	// project.DefaultQuotaLimit holds the default value on creation for the quota_limit field.
+	project.DefaultQuotaLimit = projectDescQuotaLimit.Default.(int64)
+	// project.QuotaLimitValidator is a validator for the "quota_limit" field. It is called by the builders before save.
+	project.QuotaLimitValidator = projectDescQuotaLimit.Validators[0].(func(int64) error)
+	// projectDescQuotaUsed is the schema descriptor for quota_used field.
+	projectDescQuotaUsed := projectFields[12].Descriptor()
+	// project.DefaultQuotaUsed holds the default value on creation for the quota_used field.
+	project.DefaultQuotaUsed = projectDescQuotaUsed.Default.(int64)
+	// projectDescQuotaReserved is the schema descriptor for quota_reserved field.
+	projectDescQuotaReserved := projectFields[13].Descriptor()
+	// project.DefaultQuotaReserved holds the default value on creation for the quota_reserved field.
+	project.DefaultQuotaReserved = projectDescQuotaReserved.Default.(int64)
 	// projectDescCreatedAt is the schema descriptor for created_at field.
-	projectDescCreatedAt := projectFields[11].Descriptor()
+	projectDescCreatedAt := projectFields[14].Descriptor()
 	// project.DefaultCreatedAt holds the default value on creation for the created_at field.
 	project.DefaultCreatedAt = projectDescCreatedAt.Default.(func() time.Time)
 	// projectDescUpdatedAt is the schema descriptor for updated_at field.
-	projectDescUpdatedAt := projectFields[12].Descriptor()
+	projectDescUpdatedAt := projectFields[15].Descriptor()
 	// project.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	project.DefaultUpdatedAt = projectDescUpdatedAt.Default.(func() time.Time)
 	// project.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
@@ -635,6 +679,16 @@ func init() {
 	purgerunDescCreatedAt := purgerunFields[9].Descriptor()
 	// purgerun.DefaultCreatedAt holds the default value on creation for the created_at field.
 	purgerun.DefaultCreatedAt = purgerunDescCreatedAt.Default.(func() time.Time)
+	quotareservationFields := schema.QuotaReservation{}.Fields()
+	_ = quotareservationFields
+	// quotareservationDescDigest is the schema descriptor for digest field.
+	quotareservationDescDigest := quotareservationFields[1].Descriptor()
+	// quotareservation.DigestValidator is a validator for the "digest" field. It is called by the builders before save.
+	quotareservation.DigestValidator = quotareservationDescDigest.Validators[0].(func(string) error)
+	// quotareservationDescSize is the schema descriptor for size field.
+	quotareservationDescSize := quotareservationFields[2].Descriptor()
+	// quotareservation.SizeValidator is a validator for the "size" field. It is called by the builders before save.
+	quotareservation.SizeValidator = quotareservationDescSize.Validators[0].(func(int64) error)
 	registryendpointFields := schema.RegistryEndpoint{}.Fields()
 	_ = registryendpointFields
 	// registryendpointDescName is the schema descriptor for name field.
@@ -897,6 +951,62 @@ func init() {
 	repositoryDescUpdatedAt := repositoryFields[3].Descriptor()
 	// repository.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	repository.DefaultUpdatedAt = repositoryDescUpdatedAt.Default.(func() time.Time)
+	retentionpolicyFields := schema.RetentionPolicy{}.Fields()
+	_ = retentionpolicyFields
+	// retentionpolicyDescRules is the schema descriptor for rules field.
+	retentionpolicyDescRules := retentionpolicyFields[1].Descriptor()
+	// retentionpolicy.DefaultRules holds the default value on creation for the rules field.
+	retentionpolicy.DefaultRules = retentionpolicyDescRules.Default.(string)
+	// retentionpolicyDescSchedule is the schema descriptor for schedule field.
+	retentionpolicyDescSchedule := retentionpolicyFields[2].Descriptor()
+	// retentionpolicy.DefaultSchedule holds the default value on creation for the schedule field.
+	retentionpolicy.DefaultSchedule = retentionpolicyDescSchedule.Default.(string)
+	// retentionpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	retentionpolicyDescUpdatedAt := retentionpolicyFields[4].Descriptor()
+	// retentionpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	retentionpolicy.DefaultUpdatedAt = retentionpolicyDescUpdatedAt.Default.(func() time.Time)
+	// retentionpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	retentionpolicy.UpdateDefaultUpdatedAt = retentionpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	retentionrunFields := schema.RetentionRun{}.Fields()
+	_ = retentionrunFields
+	// retentionrunDescDryRun is the schema descriptor for dry_run field.
+	retentionrunDescDryRun := retentionrunFields[3].Descriptor()
+	// retentionrun.DefaultDryRun holds the default value on creation for the dry_run field.
+	retentionrun.DefaultDryRun = retentionrunDescDryRun.Default.(bool)
+	// retentionrunDescArtifactsTotal is the schema descriptor for artifacts_total field.
+	retentionrunDescArtifactsTotal := retentionrunFields[4].Descriptor()
+	// retentionrun.DefaultArtifactsTotal holds the default value on creation for the artifacts_total field.
+	retentionrun.DefaultArtifactsTotal = retentionrunDescArtifactsTotal.Default.(int64)
+	// retentionrunDescArtifactsRetained is the schema descriptor for artifacts_retained field.
+	retentionrunDescArtifactsRetained := retentionrunFields[5].Descriptor()
+	// retentionrun.DefaultArtifactsRetained holds the default value on creation for the artifacts_retained field.
+	retentionrun.DefaultArtifactsRetained = retentionrunDescArtifactsRetained.Default.(int64)
+	// retentionrunDescArtifactsDeleted is the schema descriptor for artifacts_deleted field.
+	retentionrunDescArtifactsDeleted := retentionrunFields[6].Descriptor()
+	// retentionrun.DefaultArtifactsDeleted holds the default value on creation for the artifacts_deleted field.
+	retentionrun.DefaultArtifactsDeleted = retentionrunDescArtifactsDeleted.Default.(int64)
+	// retentionrunDescFailures is the schema descriptor for failures field.
+	retentionrunDescFailures := retentionrunFields[7].Descriptor()
+	// retentionrun.DefaultFailures holds the default value on creation for the failures field.
+	retentionrun.DefaultFailures = retentionrunDescFailures.Default.(int64)
+	// retentionrunDescResults is the schema descriptor for results field.
+	retentionrunDescResults := retentionrunFields[8].Descriptor()
+	// retentionrun.DefaultResults holds the default value on creation for the results field.
+	retentionrun.DefaultResults = retentionrunDescResults.Default.(string)
+	// retentionrunDescLog is the schema descriptor for log field.
+	retentionrunDescLog := retentionrunFields[9].Descriptor()
+	// retentionrun.DefaultLog holds the default value on creation for the log field.
+	retentionrun.DefaultLog = retentionrunDescLog.Default.(string)
+	// retentionrunDescOperator is the schema descriptor for operator field.
+	retentionrunDescOperator := retentionrunFields[10].Descriptor()
+	// retentionrun.DefaultOperator holds the default value on creation for the operator field.
+	retentionrun.DefaultOperator = retentionrunDescOperator.Default.(string)
+	// retentionrun.OperatorValidator is a validator for the "operator" field. It is called by the builders before save.
+	retentionrun.OperatorValidator = retentionrunDescOperator.Validators[0].(func(string) error)
+	// retentionrunDescCreatedAt is the schema descriptor for created_at field.
+	retentionrunDescCreatedAt := retentionrunFields[12].Descriptor()
+	// retentionrun.DefaultCreatedAt holds the default value on creation for the created_at field.
+	retentionrun.DefaultCreatedAt = retentionrunDescCreatedAt.Default.(func() time.Time)
 	robotFields := schema.Robot{}.Fields()
 	_ = robotFields
 	// robotDescName is the schema descriptor for name field.

@@ -36,6 +36,8 @@ type Tx struct {
 	Event *EventClient
 	// GCRun is the client for interacting with the GCRun builders.
 	GCRun *GCRunClient
+	// ImmutableRule is the client for interacting with the ImmutableRule builders.
+	ImmutableRule *ImmutableRuleClient
 	// Label is the client for interacting with the Label builders.
 	Label *LabelClient
 	// Member is the client for interacting with the Member builders.
@@ -44,6 +46,8 @@ type Tx struct {
 	Project *ProjectClient
 	// PurgeRun is the client for interacting with the PurgeRun builders.
 	PurgeRun *PurgeRunClient
+	// QuotaReservation is the client for interacting with the QuotaReservation builders.
+	QuotaReservation *QuotaReservationClient
 	// RegistryEndpoint is the client for interacting with the RegistryEndpoint builders.
 	RegistryEndpoint *RegistryEndpointClient
 	// ReplicationExecution is the client for interacting with the ReplicationExecution builders.
@@ -54,6 +58,10 @@ type Tx struct {
 	ReplicationTask *ReplicationTaskClient
 	// Repository is the client for interacting with the Repository builders.
 	Repository *RepositoryClient
+	// RetentionPolicy is the client for interacting with the RetentionPolicy builders.
+	RetentionPolicy *RetentionPolicyClient
+	// RetentionRun is the client for interacting with the RetentionRun builders.
+	RetentionRun *RetentionRunClient
 	// Robot is the client for interacting with the Robot builders.
 	Robot *RobotClient
 	// RunLease is the client for interacting with the RunLease builders.
@@ -220,15 +228,19 @@ func (tx *Tx) init() {
 	tx.CVEExport = NewCVEExportClient(tx.config)
 	tx.Event = NewEventClient(tx.config)
 	tx.GCRun = NewGCRunClient(tx.config)
+	tx.ImmutableRule = NewImmutableRuleClient(tx.config)
 	tx.Label = NewLabelClient(tx.config)
 	tx.Member = NewMemberClient(tx.config)
 	tx.Project = NewProjectClient(tx.config)
 	tx.PurgeRun = NewPurgeRunClient(tx.config)
+	tx.QuotaReservation = NewQuotaReservationClient(tx.config)
 	tx.RegistryEndpoint = NewRegistryEndpointClient(tx.config)
 	tx.ReplicationExecution = NewReplicationExecutionClient(tx.config)
 	tx.ReplicationPolicy = NewReplicationPolicyClient(tx.config)
 	tx.ReplicationTask = NewReplicationTaskClient(tx.config)
 	tx.Repository = NewRepositoryClient(tx.config)
+	tx.RetentionPolicy = NewRetentionPolicyClient(tx.config)
+	tx.RetentionRun = NewRetentionRunClient(tx.config)
 	tx.Robot = NewRobotClient(tx.config)
 	tx.RunLease = NewRunLeaseClient(tx.config)
 	tx.ScanReport = NewScanReportClient(tx.config)

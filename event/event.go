@@ -45,6 +45,15 @@ const (
 	// Tag the key that verified it). SignatureFailed: it became UNVERIFIED (Tag is empty).
 	SignatureVerified Type = "SIGNATURE_VERIFIED"
 	SignatureFailed   Type = "SIGNATURE_FAILED"
+	// QuotaWarning is a project's usage reaching the warning share of its quota; QuotaExceeded a
+	// push refused (or, without a reservation, accepted) past it. Harbor's names.
+	QuotaWarning  Type = "QUOTA_WARNING"
+	QuotaExceeded Type = "QUOTA_EXCEED"
+	// RetentionStarted, RetentionProgress and RetentionCompleted report a tag retention run (JobID
+	// is its id; ProjectID its project).
+	RetentionStarted   Type = "RETENTION_STARTED"
+	RetentionProgress  Type = "RETENTION_PROGRESS"
+	RetentionCompleted Type = "RETENTION_COMPLETED"
 )
 
 // Types lists every event type.
@@ -52,13 +61,15 @@ var Types = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, 
 	ProjectCreated, ProjectDeleted, PurgeProgress, PurgeCompleted,
 	ExportStarted, ExportProgress, ExportCompleted, ExportFailed, GCStarted, GCProgress, GCCompleted,
 	ScanStarted, ScanCompleted, ScanFailed, ScanStopped, ReplicationStarted, ReplicationProgress, ReplicationCompleted,
-	SignatureVerified, SignatureFailed}
+	SignatureVerified, SignatureFailed,
+	QuotaWarning, QuotaExceeded, RetentionStarted, RetentionProgress, RetentionCompleted}
 
 // WebhookTypes are the types a project's webhook policy can receive: what happens to a project's
 // content. Job events belong to no project, and a project's policies do not exist yet when it is
 // created and are deleted with it, so those types would never be delivered.
 var WebhookTypes = []Type{ArtifactPushed, ArtifactPulled, ArtifactDeleted, TagCreated, TagDeleted, RepositoryDeleted,
-	SignatureVerified, SignatureFailed}
+	SignatureVerified, SignatureFailed,
+	QuotaWarning, QuotaExceeded, RetentionCompleted}
 
 // ForWebhooks reports whether a project's webhook policy can receive events of type t.
 func (t Type) ForWebhooks() bool {

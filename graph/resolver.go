@@ -24,9 +24,12 @@ import (
 	"github.com/berth-registry/berth/label"
 	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/project"
+	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/signature"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -70,6 +73,11 @@ type Resolver struct {
 	// Endpoints are the remote registries; Replication their policies, executions and tasks.
 	Endpoints   *endpoint.Service
 	Replication *replication.Service
+	// Quotas are project storage quotas; TagRules the tag immutability rules.
+	Quotas   *quota.Service
+	TagRules *tagrule.Service
+	// Retention is tag retention: policies and runs.
+	Retention *retention.Service
 }
 
 type responseWriterKey struct{}

@@ -45,7 +45,7 @@ func (s *Service) Create(ctx context.Context, input ent.CreateProjectInput) (*en
 	}
 	var proj *ent.Project
 	err = s.inTx(ctx, func(tx *ent.Tx) error {
-		if proj, err = tx.Project.Create().SetInput(input).Save(ctx); err != nil {
+		if proj, err = tx.Project.Create().SetInput(input).SetQuotaLimit(s.defaultQuota()).Save(ctx); err != nil {
 			return err
 		}
 		if p.Kind != auth.KindUser {

@@ -21,12 +21,18 @@ type Service struct {
 	auth   *auth.Service
 	audit  *audit.Writer
 	events *event.Publisher
+	// defaultQuota is the storage limit a new project gets (the quota package's configuration).
+	defaultQuota func() int64
 }
 
 // New returns the project service.
 func New(db *ent.Client, authz *auth.Service, auditLog *audit.Writer, events *event.Publisher) *Service {
-	return &Service{db: db, auth: authz, audit: auditLog, events: events}
+	return &Service{db: db, auth: authz, audit: auditLog, events: events, defaultQuota: func() int64 { return -1 }}
 }
+
+// UseDefaultQuota has new projects get the storage limit f answers (bytes, -1 unlimited); without
+// it they are unlimited. The quota package owns the setting and sits above this one.
+func (s *Service) UseDefaultQuota(f func() int64) { s.defaultQuota = f }
 
 // Get loads the project with id and checks that the caller may do action in it. A project the
 // caller may not see is not found, so that its existence does not leak.

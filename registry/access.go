@@ -15,11 +15,13 @@ import (
 
 	"github.com/distribution/distribution/v3/registry/api/errcode"
 	"github.com/distribution/reference"
+	"github.com/opencontainers/go-digest"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/tagrule"
 )
 
 // routeKind is which /v2 API a request is for.
@@ -276,6 +278,8 @@ func (r *Registry) serve(w http.ResponseWriter, req *http.Request, rt route, p *
 	case rt.kind == routeUpload:
 		r.checkMount(req, p)
 		r.app.ServeHTTP(retryAfterWriter{w}, req)
+	case rt.kind == routeManifest && (req.Method == http.MethodPut || req.Method == http.MethodDelete) && r.immutableRefuses(w, req, rt):
+		return
 	case rt.kind == routeManifest && req.Method == http.MethodPut:
 		r.app.ServeHTTP(retryAfterWriter{withSubjectHeader(w, req)}, req)
 	case rt.kind == routeManifest && req.Method == http.MethodDelete:
@@ -310,6 +314,46 @@ func (r *Registry) pullPolicyRefuses(w http.ResponseWriter, req *http.Request, r
 	w.WriteHeader(http.StatusPreconditionFailed)
 	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "PROJECTPOLICYVIOLATION", "message": reason}}})
 	return true
+}
+
+// immutableRefuses asks the tag rules about a manifest PUT by tag (the tag would point at the
+// body's digest) or a manifest DELETE (of a tag, or of an artifact and its tags), and answers
+// 412 DENIED naming the tag and the rule when they refuse. Re-pushing the digest a tag already
+// has is no change and passes. The index middleware asks the same question again when storage
+// is written (it is the check of every other door); this one only gives /v2 clients Harbor's status.
+func (r *Registry) immutableRefuses(w http.ResponseWriter, req *http.Request, rt route) bool {
+	ctx := req.Context()
+	var err error
+	isDigest := strings.Contains(rt.reference, ":")
+	switch {
+	case req.Method == http.MethodPut && isDigest:
+		return false
+	case req.Method == http.MethodPut:
+		body, rerr := io.ReadAll(io.LimitReader(req.Body, maxManifestSize+1))
+		req.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), req.Body))
+		if rerr != nil || len(body) > maxManifestSize {
+			return false // Distribution answers for the body
+		}
+		err = r.indexer.CheckTags(ctx, rt.name, digest.FromBytes(body), rt.reference)
+	case isDigest:
+		dgst, perr := digest.Parse(rt.reference)
+		if perr != nil {
+			return false
+		}
+		err = r.indexer.CheckArtifactDelete(ctx, rt.name, dgst)
+	default:
+		err = r.indexer.CheckTags(ctx, rt.name, "", rt.reference)
+	}
+	var refusal *tagrule.Refusal
+	switch {
+	case errors.As(err, &refusal):
+		serveError(w, errcode.ErrorCodeDenied.WithMessage(refusal.Error()), http.StatusPreconditionFailed)
+		return true
+	case err != nil:
+		r.failed(w, "tag immutability", err)
+		return true
+	}
+	return false
 }
 
 // servePull has Distribution serve a manifest GET and, when it was served, counts and audits the

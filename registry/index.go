@@ -27,7 +27,9 @@ import (
 	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/event"
+	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/registry/manifest"
+	"github.com/berth-registry/berth/tagrule"
 )
 
 // maxConfigSize is the largest image config the index keeps a copy of.
@@ -44,7 +46,9 @@ type Indexer struct {
 	db     *ent.Client
 	events *event.Dispatcher
 	log    *slog.Logger
-	cache  *cache.Cache // nil when the cache is off
+	cache  *cache.Cache   // nil when the cache is off
+	quota  *quota.Ledger  // nil: no quotas (tests of the index alone)
+	tags   *tagrule.Guard // nil: no immutability rules
 }
 
 // NewIndexer returns an indexer writing to db and dispatching events through events.
@@ -85,7 +89,9 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 		if m.tag != "" {
 			stale.Tags = append(stale.Tags, cache.TagKey(m.repo, m.tag))
 		}
-		proj, err := tx.Project.Query().Where(project.Name(projectOf(m.repo))).Only(ctx)
+		// The project's row is locked first: its quota counters change one push at a time, and
+		// every index write of the project takes its locks in the same order.
+		proj, err := tx.Project.Query().Where(project.Name(projectOf(m.repo))).ForUpdate().Only(ctx)
 		if err != nil {
 			return fmt.Errorf("project of %s: %w", m.repo, err)
 		}
@@ -133,6 +139,11 @@ func (ix *Indexer) ManifestPut(ctx context.Context, m pushedManifest) error {
 		blobIDs, err := upsertBlobs(ctx, tx, blobs, now)
 		if err != nil {
 			return err
+		}
+		if ix.quota != nil {
+			if err := ix.quota.Linked(ctx, tx, proj.ID, artifactID, blobIDs); err != nil {
+				return err
+			}
 		}
 		err = tx.Artifact.UpdateOneID(artifactID).
 			ClearBlobs().AddBlobIDs(blobIDs...).
@@ -320,11 +331,26 @@ func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest
 		for _, t := range tags {
 			stale.Tags = append(stale.Tags, cache.TagKey(repo, t))
 		}
-		n, err := tx.Artifact.Delete().
+		proj, err := tx.Project.Query().Where(project.Name(projectOf(repo))).ForUpdate().Only(ctx)
+		if err != nil {
+			return fmt.Errorf("project of %s: %w", repo, err)
+		}
+		a, err := tx.Artifact.Query().
 			Where(artifact.Digest(dgst.String()), artifact.HasRepositoryWith(repository.Name(repo))).
-			Exec(ctx)
-		if err != nil || n == 0 {
-			return err
+			Select(artifact.FieldID).Only(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("artifact %s@%s: %w", repo, dgst, err)
+		}
+		if ix.quota != nil {
+			if err := ix.quota.Unlinking(ctx, tx, proj.ID, a.ID); err != nil {
+				return err
+			}
+		}
+		if err := tx.Artifact.DeleteOneID(a.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("delete artifact %s@%s: %w", repo, dgst, err)
 		}
 		return ix.record(ctx, tx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()})
 	})
@@ -393,10 +419,15 @@ type indexedRepository struct {
 }
 
 func (r indexedRepository) Blobs(ctx context.Context) distribution.BlobStore {
-	if r.guard == nil {
-		return r.Repository.Blobs(ctx)
+	bs := r.Repository.Blobs(ctx)
+	if r.guard != nil {
+		bs = guardedBlobs{BlobStore: bs, guard: r.guard}
 	}
-	return guardedBlobs{BlobStore: r.Repository.Blobs(ctx), guard: r.guard}
+	if r.ix.quota != nil {
+		// Outside the guard: an upload the quota refuses never claims its blob.
+		bs = quotaBlobs{BlobStore: bs, ix: r.ix, repo: r.Named().Name()}
+	}
+	return bs
 }
 
 func (r indexedRepository) Manifests(ctx context.Context, options ...distribution.ManifestServiceOption) (distribution.ManifestService, error) {
@@ -422,24 +453,45 @@ func (m indexedManifests) Put(ctx context.Context, mf distribution.Manifest, opt
 		return "", fmt.Errorf("read manifest payload: %w", err)
 	}
 	// A manifest the index cannot record is refused before storage keeps it.
-	if _, err := manifest.Parse(mediaType, payload); err != nil {
+	info, err := manifest.Parse(mediaType, payload)
+	if err != nil {
 		return "", errcode.ErrorCodeManifestInvalid.WithDetail(err.Error())
 	}
-	dgst, err := m.ManifestService.Put(ctx, mf, options...)
-	if err != nil {
-		return dgst, err
-	}
-	pm := pushedManifest{repo: m.repo.Named().Name(), digest: dgst, mediaType: mediaType, payload: payload}
+	ix, repo := m.repo.ix, m.repo.Named().Name()
+	pm := pushedManifest{repo: repo, digest: digest.FromBytes(payload), mediaType: mediaType, payload: payload}
 	for _, o := range options {
 		if t, ok := o.(distribution.WithTagOption); ok {
 			pm.tag = t.Tag
 		}
 	}
-	pm.config = m.repo.readConfig(ctx, payload)
-	return dgst, m.repo.ix.indexError(m.repo.ix.ManifestPut(ctx, pm))
+	// So is one that would move an immutable tag, or that the project's quota cannot hold.
+	if pm.tag != "" {
+		if err := ix.CheckTags(ctx, repo, pm.digest, pm.tag); err != nil {
+			return "", ix.indexError(deniedError(err))
+		}
+	}
+	reserved, err := ix.reserveManifest(ctx, repo, pm.digest, payload, info.Blobs)
+	if err != nil {
+		return "", ix.indexError(deniedError(err))
+	}
+	dgst, err := m.ManifestService.Put(ctx, mf, options...)
+	if err == nil {
+		pm.digest = dgst
+		pm.config = m.repo.readConfig(ctx, payload)
+		err = ix.indexError(ix.ManifestPut(ctx, pm))
+	}
+	if err != nil && len(reserved) > 0 {
+		if rerr := ix.quota.Release(context.WithoutCancel(ctx), projectOf(repo), reserved); rerr != nil {
+			ix.log.Error("quota: release after a failed manifest push", "repository", repo, "err", rerr)
+		}
+	}
+	return dgst, err
 }
 
 func (m indexedManifests) Delete(ctx context.Context, dgst digest.Digest) error {
+	if err := m.repo.ix.CheckArtifactDelete(ctx, m.repo.Named().Name(), dgst); err != nil {
+		return m.repo.ix.indexError(err)
+	}
 	err := m.ManifestService.Delete(ctx, dgst)
 	if err != nil && !errors.Is(err, distribution.ErrBlobUnknown) {
 		return err
@@ -470,6 +522,9 @@ type indexedTags struct {
 }
 
 func (t indexedTags) Tag(ctx context.Context, name string, desc v1.Descriptor) error {
+	if err := t.repo.ix.CheckTags(ctx, t.repo.Named().Name(), desc.Digest, name); err != nil {
+		return t.repo.ix.indexError(err)
+	}
 	if err := t.TagService.Tag(ctx, name, desc); err != nil {
 		return err
 	}
@@ -477,6 +532,9 @@ func (t indexedTags) Tag(ctx context.Context, name string, desc v1.Descriptor) e
 }
 
 func (t indexedTags) Untag(ctx context.Context, name string) error {
+	if err := t.repo.ix.CheckTags(ctx, t.repo.Named().Name(), "", name); err != nil {
+		return t.repo.ix.indexError(err)
+	}
 	if err := t.TagService.Untag(ctx, name); err != nil {
 		return err
 	}

@@ -378,6 +378,10 @@ func (r *Registry) deleteOne(ctx context.Context, repo string, dgst digest.Diges
 
 // DeleteRepository deletes every artifact of repo and then the repository itself.
 func (r *Registry) DeleteRepository(ctx context.Context, repo *ent.Repository) error {
+	// All or nothing: a repository holding an immutable tag is not emptied part way.
+	if err := r.indexer.checkRepositoryDelete(ctx, repo.Name); err != nil {
+		return err
+	}
 	digests, err := repo.QueryArtifacts().Select("digest").Strings(ctx)
 	if err != nil {
 		return fmt.Errorf("list artifacts of %s: %w", repo.Name, err)

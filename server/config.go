@@ -48,6 +48,11 @@ type Config struct {
 	WebhookRetryBase time.Duration `yaml:"webhook_retry_base"`
 	// GCWindow: blobs pushed, HEADed or referenced this recently are never garbage-collected.
 	GCWindow time.Duration `yaml:"gc_window"`
+	// QuotaReservationTTL: quota held for an uploaded blob whose manifest has not arrived is
+	// released after this (the push is presumed abandoned). Zero means one hour.
+	QuotaReservationTTL time.Duration `yaml:"quota_reservation_ttl"`
+	// RetentionGrace: tag retention never deletes an artifact pushed or pulled this recently.
+	RetentionGrace time.Duration `yaml:"retention_grace"`
 	// UploadPurgeAge: half-finished uploads older than this are purged every UploadPurgeInterval
 	// (a dry run only reports them when UploadPurgeDryRun).
 	UploadPurgeAge      time.Duration `yaml:"upload_purge_age"`
@@ -145,6 +150,7 @@ func Defaults() Config {
 		ExportTTL:   24 * time.Hour,
 
 		GCWindow:            2 * time.Hour,
+		RetentionGrace:      time.Hour,
 		UploadPurgeAge:      168 * time.Hour,
 		UploadPurgeInterval: 24 * time.Hour,
 		ProxyCacheTTLDays:   7,
@@ -197,6 +203,8 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("token-ttl", "BERTH_TOKEN_TTL", "how long a registry token lasts; default "+d.TokenTTL.String())
 	add("export-ttl", "BERTH_EXPORT_TTL", "how long an undownloaded CVE export file is kept; default "+d.ExportTTL.String())
 	add("gc-window", "BERTH_GC_WINDOW", "blobs pushed, HEADed or referenced this recently are never garbage-collected; default "+d.GCWindow.String())
+	add("quota-reservation-ttl", "BERTH_QUOTA_RESERVATION_TTL", "quota held for an uploaded blob whose manifest has not arrived is released after this; default 1h")
+	add("retention-grace", "BERTH_RETENTION_GRACE", "tag retention never deletes an artifact pushed or pulled this recently; default "+d.RetentionGrace.String())
 	add("upload-purge-age", "BERTH_UPLOAD_PURGE_AGE", "half-finished uploads older than this are purged; default "+d.UploadPurgeAge.String())
 	add("upload-purge-interval", "BERTH_UPLOAD_PURGE_INTERVAL", "how often uploads are purged; default "+d.UploadPurgeInterval.String())
 	add("upload-purge-dry-run", "BERTH_UPLOAD_PURGE_DRY_RUN", "true to have scheduled upload purges only report what they would remove; default false")
@@ -292,6 +300,10 @@ func (c *Config) set(name, v string) error {
 		c.ExportTTL, err = time.ParseDuration(v)
 	case "gc-window":
 		c.GCWindow, err = time.ParseDuration(v)
+	case "quota-reservation-ttl":
+		c.QuotaReservationTTL, err = time.ParseDuration(v)
+	case "retention-grace":
+		c.RetentionGrace, err = time.ParseDuration(v)
 	case "upload-purge-age":
 		c.UploadPurgeAge, err = time.ParseDuration(v)
 	case "upload-purge-interval":
@@ -369,6 +381,9 @@ func (c *Config) validate() error {
 	}
 	if c.SessionTTL <= 0 || c.TokenTTL <= 0 || c.ExportTTL <= 0 {
 		return errors.New("session, token and export lifetimes must be positive")
+	}
+	if c.QuotaReservationTTL < 0 || c.RetentionGrace < 0 {
+		return errors.New("BERTH_QUOTA_RESERVATION_TTL and BERTH_RETENTION_GRACE must not be negative")
 	}
 	if c.GCWindow < 0 || c.UploadPurgeAge < time.Hour || c.UploadPurgeInterval < time.Hour {
 		return errors.New("the GC window must not be negative; the upload purge age and interval must be at least 1h")

@@ -503,6 +503,68 @@ var projectProbes = map[auth.Action][]doorProbe{
 			return map[string]any{"id": m.policies[c.project]}
 		}),
 	},
+	// Project.quota is null for callers who may not read it.
+	auth.ActionReadQuota: {
+		{door: "GraphQL", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
+			res := m.gql(t, c, `query($n: String!) { project(name: $n) { quota { limit } } }`, map[string]any{"n": c.project})
+			var d struct {
+				Project *struct{ Quota *struct{ Limit int64 } }
+			}
+			if len(res.Errors) > 0 || json.Unmarshal(res.Data, &d) != nil {
+				return gqlAnswer(c, res)
+			}
+			switch {
+			case d.Project == nil:
+				return answerHidden, string(res.Data)
+			case d.Project.Quota == nil:
+				return answerRefused, string(res.Data)
+			}
+			return answerAllowed, string(res.Data)
+		}},
+		restProbe(http.MethodGet, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/quotas/%d", m.projects[c.project])
+		}, ""),
+	},
+	auth.ActionUpdateQuota: {
+		gqlProbe(`mutation($p: ID!) { setProjectQuota(projectID: $p, limit: -1) { limit } }`, projectVars),
+		restProbe(http.MethodPut, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/quotas/%d", m.projects[c.project])
+		}, `{"hard": {"storage": -1}}`),
+	},
+	auth.ActionReadRetention: {
+		gqlProbe(`query($p: ID!) { retentionPolicy(projectID: $p) { template } }`, projectVars),
+		restProbe(http.MethodGet, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d", m.projects[c.project])
+		}, ""),
+	},
+	auth.ActionManageRetention: {
+		gqlProbe(`mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: []) { template } }`, projectVars),
+		restProbe(http.MethodPut, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d", m.projects[c.project])
+		}, `{"rules": []}`),
+	},
+	// A dry run of an empty policy: it reads and deletes nothing; a second caller meets the first's run.
+	auth.ActionRunRetention: {
+		gqlProbe(`mutation($p: ID!) { startRetention(projectID: $p, dryRun: true) { id } }`, projectVars, "CONFLICT"),
+		restProbe(http.MethodPost, func(_ *testing.T, m *doorMatrix, c doorCaller) string {
+			return fmt.Sprintf("/api/v2.0/retentions/%d/executions", m.projects[c.project])
+		}, `{"dry_run": true}`, http.StatusConflict),
+	},
+	auth.ActionListImmutable: {
+		gqlProbe(`query($p: ID!) { immutableRules(projectID: $p) { id } }`, projectVars),
+		restProbe(http.MethodGet, func(_ *testing.T, _ *doorMatrix, c doorCaller) string {
+			return "/api/v2.0/projects/" + c.project + "/immutabletagrules"
+		}, ""),
+	},
+	// A disabled rule, removed again: it never protects a tag another probe moves.
+	auth.ActionManageImmutable: {
+		{door: "GraphQL", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
+			res := m.gql(t, c, `mutation($p: ID!) { createImmutableRule(projectID: $p, input: {repositoryPattern: "none", tagPattern: "none", disabled: true}) { id } }`,
+				projectVars(t, m, c))
+			m.undo(t, res, []string{"createImmutableRule", "id"}, `mutation($id: ID!) { deleteImmutableRule(id: $id) }`)
+			return gqlAnswer(c, res)
+		}},
+	},
 	auth.ActionManageLabels: {
 		{door: "GraphQL", try: func(t *testing.T, m *doorMatrix, c doorCaller) (doorAnswer, string) {
 			res := m.gql(t, c, `mutation($p: ID, $n: String!) { createLabel(input: {name: $n, projectID: $p}) { id } }`,
@@ -568,9 +630,13 @@ var systemProbes = map[auth.Action][]doorProbe{
 	auth.ActionRunPurge: {
 		gqlProbe(`mutation { setPurgeSchedule(input: {kind: NONE, retentionHours: 720, operations: []}) { kind } }`, noVars),
 	},
-	auth.ActionReadConfiguration: {gqlProbe(`{ auditSettings { logPulls } }`, noVars)},
-	auth.ActionUpdateConfig:      {gqlProbe(`mutation { updateAuditSettings(input: {}) { logPulls } }`, noVars)},
-	auth.ActionReadAuditLog:      {gqlProbe(`{ auditLogs(first: 1) { totalCount } }`, noVars)},
+	auth.ActionReadConfiguration: {gqlProbe(`{ auditSettings { logPulls } }`, noVars), gqlProbe(`{ quotaConfig { defaultLimit } }`, noVars)},
+	auth.ActionUpdateConfig: {
+		gqlProbe(`mutation { updateAuditSettings(input: {}) { logPulls } }`, noVars),
+		gqlProbe(`mutation { setQuotaConfig(input: {defaultLimit: -1, warningPercent: 85}) { defaultLimit } }`, noVars),
+	},
+	auth.ActionReadQuota:    {restProbe(http.MethodGet, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/quotas" }, "")},
+	auth.ActionReadAuditLog: {gqlProbe(`{ auditLogs(first: 1) { totalCount } }`, noVars)},
 	// What a webhook receiver answered is blanked, not refused: the probe reads the answer to the
 	// fixture's test delivery, which only callers who may list the project's webhooks can reach.
 	auth.ActionReadDeliveryReply: {

@@ -43,6 +43,9 @@ type helperSpec struct {
 	// BlockAfter is how many blob deletes go through before every further one blocks for good
 	// (and "BLOCKED" is printed); negative never blocks.
 	BlockAfter int64
+	// BlockPath is the part of a storage path whose deletes BlockAfter counts ("/blobs/" if empty;
+	// "/_manifests/revisions/" blocks artifact deletes).
+	BlockPath string
 	// DeleteDelay slows every blob delete; StopTimeout is the job stop timeout (zero: default).
 	DeleteDelay time.Duration
 	StopTimeout time.Duration
@@ -65,7 +68,7 @@ func runHelperWorker(raw string) error {
 		cfg.JobStopTimeout = spec.StopTimeout
 	}
 	cfg.Storage = map[string]map[string]any{"gcblock": {
-		"rootdirectory": spec.DataDir + "/registry", "blockafter": spec.BlockAfter, "delay": spec.DeleteDelay}}
+		"rootdirectory": spec.DataDir + "/registry", "blockafter": spec.BlockAfter, "delay": spec.DeleteDelay, "blockpath": spec.BlockPath}}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return server.RunWorker(ctx, cfg, log, func() { fmt.Println("READY") })
 }
@@ -77,10 +80,11 @@ type gcBlockDriver struct {
 	storagedriver.StorageDriver
 	left  *atomic.Int64
 	delay time.Duration
+	path  string
 }
 
 func (d gcBlockDriver) Delete(ctx context.Context, path string) error {
-	if strings.Contains(path, "/blobs/") {
+	if strings.Contains(path, d.path) {
 		time.Sleep(d.delay)
 		if left := d.left.Add(-1); left < 0 {
 			if left == -1 {
@@ -106,7 +110,11 @@ func (gcBlockDriverFactory) Create(_ context.Context, params map[string]any) (st
 	}
 	left.Store(n)
 	delay, _ := params["delay"].(time.Duration)
-	return gcBlockDriver{StorageDriver: fsd, left: left, delay: delay}, nil
+	path, _ := params["blockpath"].(string)
+	if path == "" {
+		path = "/blobs/"
+	}
+	return gcBlockDriver{StorageDriver: fsd, left: left, delay: delay, path: path}, nil
 }
 
 func init() { factory.Register("gcblock", gcBlockDriverFactory{}) }

@@ -11,7 +11,10 @@ import (
 	"github.com/berth-registry/berth/label"
 	"github.com/berth-registry/berth/member"
 	"github.com/berth-registry/berth/project"
+	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -50,6 +53,10 @@ type restServices struct {
 	replication *replication.Service
 	// health reports the state of the components /health lists.
 	health func(context.Context) []componentHealth
+	// quotas and tagRules serve /quotas and /projects/{project}/immutabletagrules (rest_quota.go).
+	quotas    *quota.Service
+	tagRules  *tagrule.Service
+	retention *retention.Service
 }
 
 // newREST registers every group of routes: a new group is one line here and a file of its own.
@@ -69,5 +76,6 @@ func newREST(log *slog.Logger, services restServices) http.Handler {
 	h.addScanRoutes()
 	h.replicationRoutes()
 	h.accessoryRoutes()
+	h.policyRoutes()
 	return h
 }

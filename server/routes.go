@@ -42,7 +42,8 @@ func (s *Server) routes(res *graph.Resolver) http.Handler {
 	mux.Handle("/api/v2.0/", s.authenticated(newREST(s.log, restServices{
 		projects: res.Projects, members: res.Members, artifacts: res.Artifacts, labels: res.Labels, users: res.Users, robots: res.Robots,
 		auditLog: res.AuditLog, exports: res.Exports, scans: res.Scans, gc: res.GC, purge: res.Purge, webhooks: res.WebhookPolicies, health: s.componentHealth,
-		endpoints: res.Endpoints, replication: res.Replication}), unavailableREST))
+		endpoints: res.Endpoints, replication: res.Replication,
+		quotas: res.Quotas, tagRules: res.TagRules, retention: res.Retention}), unavailableREST))
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", s.serveReady)

@@ -36,8 +36,10 @@ import (
 	"github.com/berth-registry/berth/migrations"
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
 	"github.com/berth-registry/berth/signature"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
@@ -187,9 +189,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	scans := scan.NewService(pool, db)
+	indexer, policies := newIndexer(cfg, db, pool, s.dispatch, log)
 	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
-		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth,
-		registry.NewIndexer(db, s.dispatch, log), log)
+		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth, indexer, log)
 	if err != nil {
 		return nil, err
 	}
@@ -205,6 +207,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	deps.Quota, deps.TagRules, deps.RetentionGrace = policies.ledger, policies.guard, cfg.RetentionGrace
 	if deps.Metrics, err = worker.NewJobMetrics(s.metrics); err != nil {
 		return nil, err
 	}
@@ -236,6 +239,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return auth.PrincipalFrom(ctx).Name, auth.SourceIPFrom(ctx)
 	})
 	projects := project.New(db, s.auth, s.audit, publisher)
+	projects.UseDefaultQuota(func() int64 { return policies.settings.Current().DefaultLimit })
 	artifacts := artifact.New(db, projects, s.registry, publisher)
 	runs := run.Deps{Pool: pool, Jobs: s.jobs, Auth: s.auth, Audit: s.audit, Bus: s.events}
 	res := &graph.Resolver{DB: db, Pool: pool, Jobs: s.jobs, Auth: s.auth, Registry: s.registry, Events: s.events,
@@ -249,7 +253,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
 		Endpoints:       endpoints, Replication: replications,
-		Signatures: signature.NewService(db, s.auth, projects, s.audit, s.jobs)}
+		Signatures: signature.NewService(db, s.auth, projects, s.audit, s.jobs),
+		Quotas:     policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit),
+		Retention: retention.NewService(db, pool, s.jobs, projects, s.audit, s.events)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil

@@ -106,7 +106,7 @@ func serveMetrics(addr string, reg *metricsRegistry, log *slog.Logger) (stop fun
 // Events its jobs record are dispatched by a serving replica's sweep. release closes the registry.
 // tracing (nil: off) traces the jobs.
 func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, tracing *telemetry.Tracing) (deps worker.Deps, release func(), err error) {
-	indexer := registry.NewIndexer(db, event.NewDispatcher(pool, log), log)
+	indexer, policies := newIndexer(cfg, db, pool, event.NewDispatcher(pool, log), log)
 	reg, err := registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, GCWindow: cfg.GCWindow}, db, nil, indexer, log)
 	if err != nil {
 		return worker.Deps{}, nil, err
@@ -116,6 +116,7 @@ func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool
 		_ = reg.Close()
 		return worker.Deps{}, nil, err
 	}
+	deps.Quota, deps.TagRules, deps.RetentionGrace = policies.ledger, policies.guard, cfg.RetentionGrace
 	return deps, func() { _ = reg.Close() }, nil
 }
 

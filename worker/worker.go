@@ -21,7 +21,10 @@ import (
 	"github.com/berth-registry/berth/ent"
 	entevent "github.com/berth-registry/berth/ent/event"
 	"github.com/berth-registry/berth/ent/session"
+	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/signature"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
 	"github.com/berth-registry/berth/worker/purge"
@@ -33,9 +36,16 @@ import (
 
 // Deps are the parts jobs need, handed in by the composition root.
 type Deps struct {
-	DB   *ent.Client
-	Pool *pgxpool.Pool
-	Log  *slog.Logger
+	// Quota keeps project storage quotas: its recompute job and the sweep of expired reservations
+	// run here (nil: neither is registered).
+	Quota *quota.Ledger
+	// TagRules guard tag retention's deletes (nil: retention runs are not worked here);
+	// RetentionGrace protects artifacts pushed or pulled that recently from retention.
+	TagRules       *tagrule.Guard
+	RetentionGrace time.Duration
+	DB             *ent.Client
+	Pool           *pgxpool.Pool
+	Log            *slog.Logger
 	// Kick has events recorded by jobs dispatched at once (nil: within the dispatcher's sweep).
 	Kick func()
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried; each retry
@@ -88,7 +98,7 @@ type Deps struct {
 // leasedKinds are the jobs whose attempts hold a run lease: each records a run that must not
 // be left under way when its worker dies.
 var leasedKinds = []string{gc.Args{}.Kind(), purge.Args{}.Kind(), export.Args{}.Kind(), scan.Args{}.Kind(), scan.AllArgs{}.Kind(),
-	replication.Args{}.Kind()}
+	replication.Args{}.Kind(), retention.Args{}.Kind()}
 
 // Leases returns the middleware that holds run leases for deps' jobs.
 func Leases(deps Deps) *run.Leases {
@@ -99,7 +109,7 @@ func Leases(deps Deps) *run.Leases {
 // of jobs that are gone, and hands back garbage collection's lapsed claims on blobs.
 func NewReconciler(deps Deps) *run.Reconciler {
 	return run.NewReconciler(deps.Pool, Leases(deps), deps.Log,
-		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table, replication.Table}, gc.ReleaseLapsedClaims)
+		[]run.Table{gc.Table, purge.Table, export.Table, scan.Table, replication.Table, retention.Table}, gc.ReleaseLapsedClaims)
 }
 
 // NewClient returns a River client over pool. With work true it works jobs and runs the periodic
@@ -158,6 +168,14 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 			river.AddWorker(workers, export.NewExpirer(deps.Exports))
 			cfg.Queues[export.Queue] = river.QueueConfig{MaxWorkers: export.QueueWorkers}
 		}
+		if deps.TagRules != nil {
+			river.AddWorker(workers, retention.NewWorker(deps.DB, deps.Artifacts, deps.TagRules, deps.RetentionGrace, deps.Log, deps.Kick))
+			river.AddWorker(workers, retention.NewScheduler(deps.DB, deps.Pool, deps.Log))
+		}
+		if deps.Quota != nil {
+			river.AddWorker(workers, quota.NewWorker(deps.DB, deps.Quota))
+			river.AddWorker(workers, quota.NewSweeper(deps.Quota))
+		}
 		cfg.PeriodicJobs = []*river.PeriodicJob{
 			run.Every(time.Hour, SessionPurgeArgs{}, "session-purge", true),
 			run.Every(time.Hour, EventPruneArgs{}, "event-prune", true),
@@ -168,6 +186,12 @@ func NewClient(pool *pgxpool.Pool, deps Deps, work bool) (*river.Client[pgx.Tx],
 		}
 		if deps.Exports != nil {
 			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(10*time.Minute, export.ExpireArgs{}, "cve-export-expire", true))
+		}
+		if deps.TagRules != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, retention.SchedulerArgs{}, "tag-retention-scheduler", true))
+		}
+		if deps.Quota != nil {
+			cfg.PeriodicJobs = append(cfg.PeriodicJobs, run.Every(time.Minute, quota.SweepArgs{}, "quota-sweep", true))
 		}
 		if deps.Replication != nil {
 			river.AddWorker(workers, deps.Replication)

@@ -141,6 +141,18 @@ func (f GCRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.GCRunMutation", m)
 }
 
+// The ImmutableRuleFunc type is an adapter to allow the use of ordinary
+// function as ImmutableRule mutator.
+type ImmutableRuleFunc func(context.Context, *ent.ImmutableRuleMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ImmutableRuleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ImmutableRuleMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ImmutableRuleMutation", m)
+}
+
 // The LabelFunc type is an adapter to allow the use of ordinary
 // function as Label mutator.
 type LabelFunc func(context.Context, *ent.LabelMutation) (ent.Value, error)
@@ -187,6 +199,18 @@ func (f PurgeRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PurgeRunMutation", m)
+}
+
+// The QuotaReservationFunc type is an adapter to allow the use of ordinary
+// function as QuotaReservation mutator.
+type QuotaReservationFunc func(context.Context, *ent.QuotaReservationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f QuotaReservationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.QuotaReservationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.QuotaReservationMutation", m)
 }
 
 // The RegistryEndpointFunc type is an adapter to allow the use of ordinary
@@ -247,6 +271,30 @@ func (f RepositoryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RepositoryMutation", m)
+}
+
+// The RetentionPolicyFunc type is an adapter to allow the use of ordinary
+// function as RetentionPolicy mutator.
+type RetentionPolicyFunc func(context.Context, *ent.RetentionPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RetentionPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RetentionPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RetentionPolicyMutation", m)
+}
+
+// The RetentionRunFunc type is an adapter to allow the use of ordinary
+// function as RetentionRun mutator.
+type RetentionRunFunc func(context.Context, *ent.RetentionRunMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RetentionRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RetentionRunMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RetentionRunMutation", m)
 }
 
 // The RobotFunc type is an adapter to allow the use of ordinary

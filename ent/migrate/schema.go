@@ -426,6 +426,38 @@ var (
 			},
 		},
 	}
+	// ImmutableRulesColumns holds the columns for the "immutable_rules" table.
+	ImmutableRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "repository_pattern", Type: field.TypeString, Size: 255},
+		{Name: "repository_exclude", Type: field.TypeBool, Default: false},
+		{Name: "tag_pattern", Type: field.TypeString, Size: 255},
+		{Name: "tag_exclude", Type: field.TypeBool, Default: false},
+		{Name: "disabled", Type: field.TypeBool, Default: false},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "project_id", Type: field.TypeInt},
+	}
+	// ImmutableRulesTable holds the schema information for the "immutable_rules" table.
+	ImmutableRulesTable = &schema.Table{
+		Name:       "immutable_rules",
+		Columns:    ImmutableRulesColumns,
+		PrimaryKey: []*schema.Column{ImmutableRulesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "immutable_rules_projects_immutable_rules",
+				Columns:    []*schema.Column{ImmutableRulesColumns[7]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "immutablerule_project_id",
+				Unique:  false,
+				Columns: []*schema.Column{ImmutableRulesColumns[7]},
+			},
+		},
+	}
 	// LabelsColumns holds the columns for the "labels" table.
 	LabelsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -509,6 +541,9 @@ var (
 		{Name: "scanner_id", Type: field.TypeInt, Nullable: true},
 		{Name: "proxy_namespace", Type: field.TypeString, Size: 255, Default: ""},
 		{Name: "proxy_freshness_seconds", Type: field.TypeInt, Default: 300},
+		{Name: "quota_limit", Type: field.TypeInt64, Default: -1},
+		{Name: "quota_used", Type: field.TypeInt64, Default: 0},
+		{Name: "quota_reserved", Type: field.TypeInt64, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "proxy_registry_id", Type: field.TypeInt, Nullable: true},
@@ -521,7 +556,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "projects_registry_endpoints_proxy_projects",
-				Columns:    []*schema.Column{ProjectsColumns[13]},
+				Columns:    []*schema.Column{ProjectsColumns[16]},
 				RefColumns: []*schema.Column{RegistryEndpointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -553,6 +588,40 @@ var (
 				Name:    "purgerun_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{PurgeRunsColumns[10]},
+			},
+		},
+	}
+	// QuotaReservationsColumns holds the columns for the "quota_reservations" table.
+	QuotaReservationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "digest", Type: field.TypeString, Size: 255},
+		{Name: "size", Type: field.TypeInt64},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "project_id", Type: field.TypeInt},
+	}
+	// QuotaReservationsTable holds the schema information for the "quota_reservations" table.
+	QuotaReservationsTable = &schema.Table{
+		Name:       "quota_reservations",
+		Columns:    QuotaReservationsColumns,
+		PrimaryKey: []*schema.Column{QuotaReservationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "quota_reservations_projects_quota_reservations",
+				Columns:    []*schema.Column{QuotaReservationsColumns[4]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "quotareservation_project_id_digest",
+				Unique:  true,
+				Columns: []*schema.Column{QuotaReservationsColumns[4], QuotaReservationsColumns[1]},
+			},
+			{
+				Name:    "quotareservation_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{QuotaReservationsColumns[3]},
 			},
 		},
 	}
@@ -726,6 +795,74 @@ var (
 				Name:    "repository_project_id_name",
 				Unique:  false,
 				Columns: []*schema.Column{RepositoriesColumns[5], RepositoriesColumns[1]},
+			},
+		},
+	}
+	// RetentionPoliciesColumns holds the columns for the "retention_policies" table.
+	RetentionPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "rules", Type: field.TypeString, Size: 2147483647, Default: "[]"},
+		{Name: "schedule", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "last_scheduled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "project_id", Type: field.TypeInt, Unique: true},
+	}
+	// RetentionPoliciesTable holds the schema information for the "retention_policies" table.
+	RetentionPoliciesTable = &schema.Table{
+		Name:       "retention_policies",
+		Columns:    RetentionPoliciesColumns,
+		PrimaryKey: []*schema.Column{RetentionPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "retention_policies_projects_retention_policy",
+				Columns:    []*schema.Column{RetentionPoliciesColumns[5]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// RetentionRunsColumns holds the columns for the "retention_runs" table.
+	RetentionRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PENDING", "RUNNING", "SUCCESS", "ERROR", "STOPPED"}, Default: "PENDING"},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"MANUAL", "SCHEDULE"}},
+		{Name: "dry_run", Type: field.TypeBool, Default: false},
+		{Name: "artifacts_total", Type: field.TypeInt64, Default: 0},
+		{Name: "artifacts_retained", Type: field.TypeInt64, Default: 0},
+		{Name: "artifacts_deleted", Type: field.TypeInt64, Default: 0},
+		{Name: "failures", Type: field.TypeInt64, Default: 0},
+		{Name: "results", Type: field.TypeString, Size: 2147483647, Default: "[]"},
+		{Name: "log", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "operator", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "job_id", Type: field.TypeInt64, Nullable: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "project_id", Type: field.TypeInt},
+	}
+	// RetentionRunsTable holds the schema information for the "retention_runs" table.
+	RetentionRunsTable = &schema.Table{
+		Name:       "retention_runs",
+		Columns:    RetentionRunsColumns,
+		PrimaryKey: []*schema.Column{RetentionRunsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "retention_runs_projects_retention_runs",
+				Columns:    []*schema.Column{RetentionRunsColumns[15]},
+				RefColumns: []*schema.Column{ProjectsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "retentionrun_project_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{RetentionRunsColumns[15], RetentionRunsColumns[12]},
+			},
+			{
+				Name:    "retentionrun_status",
+				Unique:  false,
+				Columns: []*schema.Column{RetentionRunsColumns[1]},
 			},
 		},
 	}
@@ -1196,15 +1333,19 @@ var (
 		CveExportsTable,
 		EventsTable,
 		GcRunsTable,
+		ImmutableRulesTable,
 		LabelsTable,
 		MembersTable,
 		ProjectsTable,
 		PurgeRunsTable,
+		QuotaReservationsTable,
 		RegistryEndpointsTable,
 		ReplicationExecutionsTable,
 		ReplicationPoliciesTable,
 		ReplicationTasksTable,
 		RepositoriesTable,
+		RetentionPoliciesTable,
+		RetentionRunsTable,
 		RobotsTable,
 		RunLeasesTable,
 		ScanReportsTable,
@@ -1230,14 +1371,18 @@ func init() {
 	ArtifactsTable.ForeignKeys[0].RefTable = RepositoriesTable
 	ArtifactBlobsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ArtifactBlobsTable.ForeignKeys[1].RefTable = BlobsTable
+	ImmutableRulesTable.ForeignKeys[0].RefTable = ProjectsTable
 	LabelsTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[0].RefTable = ProjectsTable
 	MembersTable.ForeignKeys[1].RefTable = UsersTable
 	ProjectsTable.ForeignKeys[0].RefTable = RegistryEndpointsTable
+	QuotaReservationsTable.ForeignKeys[0].RefTable = ProjectsTable
 	ReplicationExecutionsTable.ForeignKeys[0].RefTable = ReplicationPoliciesTable
 	ReplicationPoliciesTable.ForeignKeys[0].RefTable = RegistryEndpointsTable
 	ReplicationTasksTable.ForeignKeys[0].RefTable = ReplicationExecutionsTable
 	RepositoriesTable.ForeignKeys[0].RefTable = ProjectsTable
+	RetentionPoliciesTable.ForeignKeys[0].RefTable = ProjectsTable
+	RetentionRunsTable.ForeignKeys[0].RefTable = ProjectsTable
 	RobotsTable.ForeignKeys[0].RefTable = ProjectsTable
 	ScanReportsTable.ForeignKeys[0].RefTable = ArtifactsTable
 	ScanReportsTable.ForeignKeys[1].RefTable = ScannersTable

@@ -39,6 +39,9 @@ type Event func(*sql.Selector)
 // GCRun is the predicate function for gcrun builders.
 type GCRun func(*sql.Selector)
 
+// ImmutableRule is the predicate function for immutablerule builders.
+type ImmutableRule func(*sql.Selector)
+
 // Label is the predicate function for label builders.
 type Label func(*sql.Selector)
 
@@ -50,6 +53,9 @@ type Project func(*sql.Selector)
 
 // PurgeRun is the predicate function for purgerun builders.
 type PurgeRun func(*sql.Selector)
+
+// QuotaReservation is the predicate function for quotareservation builders.
+type QuotaReservation func(*sql.Selector)
 
 // RegistryEndpoint is the predicate function for registryendpoint builders.
 type RegistryEndpoint func(*sql.Selector)
@@ -65,6 +71,12 @@ type ReplicationTask func(*sql.Selector)
 
 // Repository is the predicate function for repository builders.
 type Repository func(*sql.Selector)
+
+// RetentionPolicy is the predicate function for retentionpolicy builders.
+type RetentionPolicy func(*sql.Selector)
+
+// RetentionRun is the predicate function for retentionrun builders.
+type RetentionRun func(*sql.Selector)
 
 // Robot is the predicate function for robot builders.
 type Robot func(*sql.Selector)

@@ -39,6 +39,12 @@ const (
 	FieldProxyNamespace = "proxy_namespace"
 	// FieldProxyFreshnessSeconds holds the string denoting the proxy_freshness_seconds field in the database.
 	FieldProxyFreshnessSeconds = "proxy_freshness_seconds"
+	// FieldQuotaLimit holds the string denoting the quota_limit field in the database.
+	FieldQuotaLimit = "quota_limit"
+	// FieldQuotaUsed holds the string denoting the quota_used field in the database.
+	FieldQuotaUsed = "quota_used"
+	// FieldQuotaReserved holds the string denoting the quota_reserved field in the database.
+	FieldQuotaReserved = "quota_reserved"
 	// FieldCreatedAt holds the string denoting the created_at field in the database.
 	FieldCreatedAt = "created_at"
 	// FieldUpdatedAt holds the string denoting the updated_at field in the database.
@@ -55,6 +61,14 @@ const (
 	EdgeProxyRegistry = "proxy_registry"
 	// EdgeTrustedKeys holds the string denoting the trusted_keys edge name in mutations.
 	EdgeTrustedKeys = "trusted_keys"
+	// EdgeImmutableRules holds the string denoting the immutable_rules edge name in mutations.
+	EdgeImmutableRules = "immutable_rules"
+	// EdgeQuotaReservations holds the string denoting the quota_reservations edge name in mutations.
+	EdgeQuotaReservations = "quota_reservations"
+	// EdgeRetentionPolicy holds the string denoting the retention_policy edge name in mutations.
+	EdgeRetentionPolicy = "retention_policy"
+	// EdgeRetentionRuns holds the string denoting the retention_runs edge name in mutations.
+	EdgeRetentionRuns = "retention_runs"
 	// EdgeLabels holds the string denoting the labels edge name in mutations.
 	EdgeLabels = "labels"
 	// Table holds the table name of the project in the database.
@@ -101,6 +115,34 @@ const (
 	TrustedKeysInverseTable = "trusted_keys"
 	// TrustedKeysColumn is the table column denoting the trusted_keys relation/edge.
 	TrustedKeysColumn = "project_id"
+	// ImmutableRulesTable is the table that holds the immutable_rules relation/edge.
+	ImmutableRulesTable = "immutable_rules"
+	// ImmutableRulesInverseTable is the table name for the ImmutableRule entity.
+	// It exists in this package in order to avoid circular dependency with the "immutablerule" package.
+	ImmutableRulesInverseTable = "immutable_rules"
+	// ImmutableRulesColumn is the table column denoting the immutable_rules relation/edge.
+	ImmutableRulesColumn = "project_id"
+	// QuotaReservationsTable is the table that holds the quota_reservations relation/edge.
+	QuotaReservationsTable = "quota_reservations"
+	// QuotaReservationsInverseTable is the table name for the QuotaReservation entity.
+	// It exists in this package in order to avoid circular dependency with the "quotareservation" package.
+	QuotaReservationsInverseTable = "quota_reservations"
+	// QuotaReservationsColumn is the table column denoting the quota_reservations relation/edge.
+	QuotaReservationsColumn = "project_id"
+	// RetentionPolicyTable is the table that holds the retention_policy relation/edge.
+	RetentionPolicyTable = "retention_policies"
+	// RetentionPolicyInverseTable is the table name for the RetentionPolicy entity.
+	// It exists in this package in order to avoid circular dependency with the "retentionpolicy" package.
+	RetentionPolicyInverseTable = "retention_policies"
+	// RetentionPolicyColumn is the table column denoting the retention_policy relation/edge.
+	RetentionPolicyColumn = "project_id"
+	// RetentionRunsTable is the table that holds the retention_runs relation/edge.
+	RetentionRunsTable = "retention_runs"
+	// RetentionRunsInverseTable is the table name for the RetentionRun entity.
+	// It exists in this package in order to avoid circular dependency with the "retentionrun" package.
+	RetentionRunsInverseTable = "retention_runs"
+	// RetentionRunsColumn is the table column denoting the retention_runs relation/edge.
+	RetentionRunsColumn = "project_id"
 	// LabelsTable is the table that holds the labels relation/edge.
 	LabelsTable = "labels"
 	// LabelsInverseTable is the table name for the Label entity.
@@ -124,6 +166,9 @@ var Columns = []string{
 	FieldProxyRegistryID,
 	FieldProxyNamespace,
 	FieldProxyFreshnessSeconds,
+	FieldQuotaLimit,
+	FieldQuotaUsed,
+	FieldQuotaReserved,
 	FieldCreatedAt,
 	FieldUpdatedAt,
 }
@@ -157,6 +202,14 @@ var (
 	DefaultProxyFreshnessSeconds int
 	// ProxyFreshnessSecondsValidator is a validator for the "proxy_freshness_seconds" field. It is called by the builders before save.
 	ProxyFreshnessSecondsValidator func(int) error
+	// DefaultQuotaLimit holds the default value on creation for the "quota_limit" field.
+	DefaultQuotaLimit int64
+	// QuotaLimitValidator is a validator for the "quota_limit" field. It is called by the builders before save.
+	QuotaLimitValidator func(int64) error
+	// DefaultQuotaUsed holds the default value on creation for the "quota_used" field.
+	DefaultQuotaUsed int64
+	// DefaultQuotaReserved holds the default value on creation for the "quota_reserved" field.
+	DefaultQuotaReserved int64
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultUpdatedAt holds the default value on creation for the "updated_at" field.
@@ -251,6 +304,21 @@ func ByProxyFreshnessSeconds(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldProxyFreshnessSeconds, opts...).ToFunc()
 }
 
+// ByQuotaLimit orders the results by the quota_limit field.
+func ByQuotaLimit(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldQuotaLimit, opts...).ToFunc()
+}
+
+// ByQuotaUsed orders the results by the quota_used field.
+func ByQuotaUsed(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldQuotaUsed, opts...).ToFunc()
+}
+
+// ByQuotaReserved orders the results by the quota_reserved field.
+func ByQuotaReserved(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldQuotaReserved, opts...).ToFunc()
+}
+
 // ByCreatedAt orders the results by the created_at field.
 func ByCreatedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCreatedAt, opts...).ToFunc()
@@ -338,6 +406,55 @@ func ByTrustedKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByImmutableRulesCount orders the results by immutable_rules count.
+func ByImmutableRulesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newImmutableRulesStep(), opts...)
+	}
+}
+
+// ByImmutableRules orders the results by immutable_rules terms.
+func ByImmutableRules(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newImmutableRulesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByQuotaReservationsCount orders the results by quota_reservations count.
+func ByQuotaReservationsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newQuotaReservationsStep(), opts...)
+	}
+}
+
+// ByQuotaReservations orders the results by quota_reservations terms.
+func ByQuotaReservations(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newQuotaReservationsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByRetentionPolicyField orders the results by retention_policy field.
+func ByRetentionPolicyField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetentionPolicyStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByRetentionRunsCount orders the results by retention_runs count.
+func ByRetentionRunsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRetentionRunsStep(), opts...)
+	}
+}
+
+// ByRetentionRuns orders the results by retention_runs terms.
+func ByRetentionRuns(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRetentionRunsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByLabelsCount orders the results by labels count.
 func ByLabelsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -391,6 +508,34 @@ func newTrustedKeysStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TrustedKeysInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, TrustedKeysTable, TrustedKeysColumn),
+	)
+}
+func newImmutableRulesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ImmutableRulesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ImmutableRulesTable, ImmutableRulesColumn),
+	)
+}
+func newQuotaReservationsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(QuotaReservationsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, QuotaReservationsTable, QuotaReservationsColumn),
+	)
+}
+func newRetentionPolicyStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RetentionPolicyInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, RetentionPolicyTable, RetentionPolicyColumn),
+	)
+}
+func newRetentionRunsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RetentionRunsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RetentionRunsTable, RetentionRunsColumn),
 	)
 }
 func newLabelsStep() *sqlgraph.Step {

@@ -100,6 +100,21 @@ func ProxyFreshnessSeconds(v int) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldProxyFreshnessSeconds, v))
 }
 
+// QuotaLimit applies equality check predicate on the "quota_limit" field. It's identical to QuotaLimitEQ.
+func QuotaLimit(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaLimit, v))
+}
+
+// QuotaUsed applies equality check predicate on the "quota_used" field. It's identical to QuotaUsedEQ.
+func QuotaUsed(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaUsed, v))
+}
+
+// QuotaReserved applies equality check predicate on the "quota_reserved" field. It's identical to QuotaReservedEQ.
+func QuotaReserved(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaReserved, v))
+}
+
 // CreatedAt applies equality check predicate on the "created_at" field. It's identical to CreatedAtEQ.
 func CreatedAt(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -430,6 +445,126 @@ func ProxyFreshnessSecondsLTE(v int) predicate.Project {
 	return predicate.Project(sql.FieldLTE(FieldProxyFreshnessSeconds, v))
 }
 
+// QuotaLimitEQ applies the EQ predicate on the "quota_limit" field.
+func QuotaLimitEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaLimit, v))
+}
+
+// QuotaLimitNEQ applies the NEQ predicate on the "quota_limit" field.
+func QuotaLimitNEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldQuotaLimit, v))
+}
+
+// QuotaLimitIn applies the In predicate on the "quota_limit" field.
+func QuotaLimitIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldQuotaLimit, vs...))
+}
+
+// QuotaLimitNotIn applies the NotIn predicate on the "quota_limit" field.
+func QuotaLimitNotIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldQuotaLimit, vs...))
+}
+
+// QuotaLimitGT applies the GT predicate on the "quota_limit" field.
+func QuotaLimitGT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldQuotaLimit, v))
+}
+
+// QuotaLimitGTE applies the GTE predicate on the "quota_limit" field.
+func QuotaLimitGTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldQuotaLimit, v))
+}
+
+// QuotaLimitLT applies the LT predicate on the "quota_limit" field.
+func QuotaLimitLT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldQuotaLimit, v))
+}
+
+// QuotaLimitLTE applies the LTE predicate on the "quota_limit" field.
+func QuotaLimitLTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldQuotaLimit, v))
+}
+
+// QuotaUsedEQ applies the EQ predicate on the "quota_used" field.
+func QuotaUsedEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaUsed, v))
+}
+
+// QuotaUsedNEQ applies the NEQ predicate on the "quota_used" field.
+func QuotaUsedNEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldQuotaUsed, v))
+}
+
+// QuotaUsedIn applies the In predicate on the "quota_used" field.
+func QuotaUsedIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldQuotaUsed, vs...))
+}
+
+// QuotaUsedNotIn applies the NotIn predicate on the "quota_used" field.
+func QuotaUsedNotIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldQuotaUsed, vs...))
+}
+
+// QuotaUsedGT applies the GT predicate on the "quota_used" field.
+func QuotaUsedGT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldQuotaUsed, v))
+}
+
+// QuotaUsedGTE applies the GTE predicate on the "quota_used" field.
+func QuotaUsedGTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldQuotaUsed, v))
+}
+
+// QuotaUsedLT applies the LT predicate on the "quota_used" field.
+func QuotaUsedLT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldQuotaUsed, v))
+}
+
+// QuotaUsedLTE applies the LTE predicate on the "quota_used" field.
+func QuotaUsedLTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldQuotaUsed, v))
+}
+
+// QuotaReservedEQ applies the EQ predicate on the "quota_reserved" field.
+func QuotaReservedEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldEQ(FieldQuotaReserved, v))
+}
+
+// QuotaReservedNEQ applies the NEQ predicate on the "quota_reserved" field.
+func QuotaReservedNEQ(v int64) predicate.Project {
+	return predicate.Project(sql.FieldNEQ(FieldQuotaReserved, v))
+}
+
+// QuotaReservedIn applies the In predicate on the "quota_reserved" field.
+func QuotaReservedIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldIn(FieldQuotaReserved, vs...))
+}
+
+// QuotaReservedNotIn applies the NotIn predicate on the "quota_reserved" field.
+func QuotaReservedNotIn(vs ...int64) predicate.Project {
+	return predicate.Project(sql.FieldNotIn(FieldQuotaReserved, vs...))
+}
+
+// QuotaReservedGT applies the GT predicate on the "quota_reserved" field.
+func QuotaReservedGT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGT(FieldQuotaReserved, v))
+}
+
+// QuotaReservedGTE applies the GTE predicate on the "quota_reserved" field.
+func QuotaReservedGTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldGTE(FieldQuotaReserved, v))
+}
+
+// QuotaReservedLT applies the LT predicate on the "quota_reserved" field.
+func QuotaReservedLT(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLT(FieldQuotaReserved, v))
+}
+
+// QuotaReservedLTE applies the LTE predicate on the "quota_reserved" field.
+func QuotaReservedLTE(v int64) predicate.Project {
+	return predicate.Project(sql.FieldLTE(FieldQuotaReserved, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Project {
 	return predicate.Project(sql.FieldEQ(FieldCreatedAt, v))
@@ -640,6 +775,98 @@ func HasTrustedKeys() predicate.Project {
 func HasTrustedKeysWith(preds ...predicate.TrustedKey) predicate.Project {
 	return predicate.Project(func(s *sql.Selector) {
 		step := newTrustedKeysStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasImmutableRules applies the HasEdge predicate on the "immutable_rules" edge.
+func HasImmutableRules() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ImmutableRulesTable, ImmutableRulesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasImmutableRulesWith applies the HasEdge predicate on the "immutable_rules" edge with a given conditions (other predicates).
+func HasImmutableRulesWith(preds ...predicate.ImmutableRule) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newImmutableRulesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasQuotaReservations applies the HasEdge predicate on the "quota_reservations" edge.
+func HasQuotaReservations() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, QuotaReservationsTable, QuotaReservationsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasQuotaReservationsWith applies the HasEdge predicate on the "quota_reservations" edge with a given conditions (other predicates).
+func HasQuotaReservationsWith(preds ...predicate.QuotaReservation) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newQuotaReservationsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetentionPolicy applies the HasEdge predicate on the "retention_policy" edge.
+func HasRetentionPolicy() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, RetentionPolicyTable, RetentionPolicyColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetentionPolicyWith applies the HasEdge predicate on the "retention_policy" edge with a given conditions (other predicates).
+func HasRetentionPolicyWith(preds ...predicate.RetentionPolicy) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newRetentionPolicyStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRetentionRuns applies the HasEdge predicate on the "retention_runs" edge.
+func HasRetentionRuns() predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RetentionRunsTable, RetentionRunsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRetentionRunsWith applies the HasEdge predicate on the "retention_runs" edge with a given conditions (other predicates).
+func HasRetentionRunsWith(preds ...predicate.RetentionRun) predicate.Project {
+	return predicate.Project(func(s *sql.Selector) {
+		step := newRetentionRunsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

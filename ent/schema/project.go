@@ -41,6 +41,15 @@ func (Project) Fields() []ent.Field {
 		field.Int("proxy_freshness_seconds").Default(300).Min(0).Max(86400).
 			Annotations(entgql.Skip(entgql.SkipWhereInput)).
 			Comment("Proxy cache: how long a cached tag is served without asking upstream whether it moved."),
+		field.Int64("quota_limit").Default(-1).Min(-1).
+			Annotations(entgql.Skip(entgql.SkipWhereInput, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)).
+			Comment("Storage quota in bytes; -1 is unlimited. Set by system administrators (quota.Service)."),
+		field.Int64("quota_used").Default(0).
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("Live usage: bytes of the distinct blobs the project's artifacts link to, kept by the indexer; the recompute job corrects it."),
+		field.Int64("quota_reserved").Default(0).
+			Annotations(entgql.Skip(entgql.SkipAll)).
+			Comment("Bytes reserved by uploads and manifest pushes not yet indexed (the sum of the project's quota_reservations)."),
 		field.Time("created_at").Default(time.Now).Immutable().
 			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput)),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
@@ -72,6 +81,14 @@ func (Project) Edges() []ent.Edge {
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Comment("Exposed in GraphQL as trustedKeys(projectID), which checks the trust-policy permission.").
 			Annotations(entgql.Skip()),
+		edge.To("immutable_rules", ImmutableRule.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("quota_reservations", QuotaReservation.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("retention_policy", RetentionPolicy.Type).Unique().
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
+		edge.To("retention_runs", RetentionRun.Type).
+			Annotations(entsql.OnDelete(entsql.Cascade), entgql.Skip()),
 		edge.To("labels", Label.Type).
 			Annotations(entsql.OnDelete(entsql.Cascade)).
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),

@@ -28,6 +28,7 @@ import (
 	"github.com/berth-registry/berth/ent/replicationexecution"
 	"github.com/berth-registry/berth/ent/replicationpolicy"
 	"github.com/berth-registry/berth/ent/replicationtask"
+	"github.com/berth-registry/berth/ent/retentionrun"
 	"github.com/berth-registry/berth/ent/robot"
 	"github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/ent/scanreport"
@@ -38,7 +39,11 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/quota"
+	"github.com/berth-registry/berth/retention"
+	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/scan"
+	"github.com/berth-registry/berth/worker/schedule"
 	gqlparser "github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -62,6 +67,8 @@ type ResolverRoot interface {
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
 	Repository() RepositoryResolver
+	RetentionRun() RetentionRunResolver
+	RetentionSchedule() RetentionScheduleResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -291,6 +298,16 @@ type ComplexityRoot struct {
 		Workers        func(childComplexity int) int
 	}
 
+	ImmutableRule struct {
+		Disabled          func(childComplexity int) int
+		ID                func(childComplexity int) int
+		ProjectID         func(childComplexity int) int
+		RepositoryExclude func(childComplexity int) int
+		RepositoryPattern func(childComplexity int) int
+		TagExclude        func(childComplexity int) int
+		TagPattern        func(childComplexity int) int
+	}
+
 	Label struct {
 		Color       func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -318,6 +335,7 @@ type ComplexityRoot struct {
 		AddTrustedKey           func(childComplexity int, input model.AddTrustedKeyInput) int
 		ChangePassword          func(childComplexity int, oldPassword string, newPassword string) int
 		CreateAPIToken          func(childComplexity int, input model.CreateAPITokenInput) int
+		CreateImmutableRule     func(childComplexity int, projectID int, input tagrule.Input) int
 		CreateLabel             func(childComplexity int, input model.CreateLabelInput) int
 		CreateProject           func(childComplexity int, input ent.CreateProjectInput) int
 		CreateRegistryEndpoint  func(childComplexity int, input model.RegistryEndpointInput) int
@@ -327,6 +345,7 @@ type ComplexityRoot struct {
 		CreateUser              func(childComplexity int, input model.CreateUserInput) int
 		CreateWebhookPolicy     func(childComplexity int, input model.CreateWebhookPolicyInput) int
 		DeleteArtifact          func(childComplexity int, id int) int
+		DeleteImmutableRule     func(childComplexity int, id int) int
 		DeleteLabel             func(childComplexity int, id int) int
 		DeleteProject           func(childComplexity int, id int) int
 		DeleteRegistryEndpoint  func(childComplexity int, id int) int
@@ -343,6 +362,7 @@ type ComplexityRoot struct {
 		PingScanner             func(childComplexity int, input scan.ScannerInput) int
 		PurgeAuditLogs          func(childComplexity int, input model.PurgeInput) int
 		PurgeUploads            func(childComplexity int, olderThanHours *int, dryRun *bool) int
+		RecomputeProjectQuota   func(childComplexity int, projectID int) int
 		RefreshRobotSecret      func(childComplexity int, id int) int
 		RemoveArtifactLabel     func(childComplexity int, artifactID int, labelID int) int
 		RemoveMember            func(childComplexity int, id int) int
@@ -354,19 +374,26 @@ type ComplexityRoot struct {
 		ScanArtifact            func(childComplexity int, id int) int
 		SetDefaultScanner       func(childComplexity int, id int) int
 		SetGCSchedule           func(childComplexity int, input model.GCScheduleInput) int
+		SetProjectQuota         func(childComplexity int, projectID int, limit int) int
 		SetPurgeSchedule        func(childComplexity int, input model.PurgeScheduleInput) int
+		SetQuotaConfig          func(childComplexity int, input quota.Config) int
+		SetRetentionPolicy      func(childComplexity int, projectID int, rules []*retention.Rule) int
+		SetRetentionSchedule    func(childComplexity int, projectID int, kind model.ScheduleKind, cron *string) int
 		SetScannerEnabled       func(childComplexity int, id int, enabled bool) int
 		SetSystemCVEAllowlist   func(childComplexity int, cveIDs []string) int
 		StartGc                 func(childComplexity int, input model.GCInput) int
 		StartReplication        func(childComplexity int, policyID int) int
+		StartRetention          func(childComplexity int, projectID int, dryRun bool) int
 		StopCVEExport           func(childComplexity int, id int) int
 		StopGc                  func(childComplexity int, id int) int
 		StopPurge               func(childComplexity int, id int) int
 		StopReplication         func(childComplexity int, id int) int
+		StopRetention           func(childComplexity int, id int) int
 		StopScan                func(childComplexity int, id int) int
 		TestRegistryEndpoint    func(childComplexity int, id *int, input *model.RegistryEndpointInput) int
 		TestWebhookPolicy       func(childComplexity int, id int) int
 		UpdateAuditSettings     func(childComplexity int, input model.AuditSettingsInput) int
+		UpdateImmutableRule     func(childComplexity int, id int, input tagrule.Input) int
 		UpdateMember            func(childComplexity int, id int, role member.Role) int
 		UpdateProject           func(childComplexity int, id int, input ent.UpdateProjectInput) int
 		UpdateRegistryEndpoint  func(childComplexity int, id int, input model.RegistryEndpointInput) int
@@ -398,6 +425,8 @@ type ComplexityRoot struct {
 		ProxyNamespace           func(childComplexity int) int
 		ProxyRegistryID          func(childComplexity int) int
 		Public                   func(childComplexity int) int
+		Quota                    func(childComplexity int) int
+		QuotaLimit               func(childComplexity int) int
 		Repositories             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		RepositoryCount          func(childComplexity int) int
 		RequireVerifiedSignature func(childComplexity int) int
@@ -416,6 +445,14 @@ type ComplexityRoot struct {
 	ProjectEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	ProjectQuota struct {
+		Limit       func(childComplexity int) int
+		ProjectID   func(childComplexity int) int
+		ProjectName func(childComplexity int) int
+		Reserved    func(childComplexity int) int
+		Used        func(childComplexity int) int
 	}
 
 	PurgeRun struct {
@@ -464,6 +501,7 @@ type ComplexityRoot struct {
 		GcRun                  func(childComplexity int, id int) int
 		GcRuns                 func(childComplexity int, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
 		GcSchedule             func(childComplexity int) int
+		ImmutableRules         func(childComplexity int, projectID int) int
 		Labels                 func(childComplexity int, projectID *int) int
 		Me                     func(childComplexity int) int
 		MyAPITokens            func(childComplexity int) int
@@ -472,6 +510,7 @@ type ComplexityRoot struct {
 		Projects               func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) int
 		PurgeRun               func(childComplexity int, id int) int
 		PurgeRuns              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) int
+		QuotaConfig            func(childComplexity int) int
 		RegistryEndpoint       func(childComplexity int, id int) int
 		RegistryEndpoints      func(childComplexity int, query *string, offset *int, limit *int) int
 		ReplicationExecution   func(childComplexity int, id int) int
@@ -480,6 +519,10 @@ type ComplexityRoot struct {
 		ReplicationPolicy      func(childComplexity int, id int) int
 		Repositories           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RepositoryOrder, where *ent.RepositoryWhereInput) int
 		Repository             func(childComplexity int, name string) int
+		RetentionPolicy        func(childComplexity int, projectID int) int
+		RetentionRun           func(childComplexity int, id int) int
+		RetentionRuns          func(childComplexity int, projectID int) int
+		RetentionSchedule      func(childComplexity int, projectID int) int
 		Robot                  func(childComplexity int, id int) int
 		RobotPermissionChoices func(childComplexity int) int
 		Robots                 func(childComplexity int, projectID *int) int
@@ -489,6 +532,11 @@ type ComplexityRoot struct {
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		WebhookPolicies        func(childComplexity int, projectID int) int
 		WebhookPolicy          func(childComplexity int, id int) int
+	}
+
+	QuotaConfig struct {
+		DefaultLimit   func(childComplexity int) int
+		WarningPercent func(childComplexity int) int
 	}
 
 	RegistryEndpoint struct {
@@ -614,6 +662,55 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	RetentionArtifact struct {
+		Digest func(childComplexity int) int
+		Reason func(childComplexity int) int
+		Tags   func(childComplexity int) int
+	}
+
+	RetentionRepositoryResult struct {
+		Deleted    func(childComplexity int) int
+		Failed     func(childComplexity int) int
+		Repository func(childComplexity int) int
+		Retained   func(childComplexity int) int
+	}
+
+	RetentionRule struct {
+		Disabled          func(childComplexity int) int
+		N                 func(childComplexity int) int
+		RepositoryExclude func(childComplexity int) int
+		RepositoryPattern func(childComplexity int) int
+		TagExclude        func(childComplexity int) int
+		TagPattern        func(childComplexity int) int
+		Template          func(childComplexity int) int
+		Untagged          func(childComplexity int) int
+	}
+
+	RetentionRun struct {
+		ArtifactsDeleted  func(childComplexity int) int
+		ArtifactsRetained func(childComplexity int) int
+		ArtifactsTotal    func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		DryRun            func(childComplexity int) int
+		EndedAt           func(childComplexity int) int
+		Failures          func(childComplexity int) int
+		ID                func(childComplexity int) int
+		Log               func(childComplexity int) int
+		Operator          func(childComplexity int) int
+		ProjectID         func(childComplexity int) int
+		Results           func(childComplexity int) int
+		StartedAt         func(childComplexity int) int
+		Status            func(childComplexity int) int
+		Trigger           func(childComplexity int) int
+	}
+
+	RetentionSchedule struct {
+		Cron      func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		LastRunAt func(childComplexity int) int
+		NextRunAt func(childComplexity int) int
+	}
+
 	Robot struct {
 		CreatedAt   func(childComplexity int) int
 		CreatedBy   func(childComplexity int) int
@@ -708,6 +805,7 @@ type ComplexityRoot struct {
 		GcProgress          func(childComplexity int, id int) int
 		PurgeProgress       func(childComplexity int, id int) int
 		ReplicationProgress func(childComplexity int, id int) int
+		RetentionProgress   func(childComplexity int, id int) int
 		ScanProgress        func(childComplexity int, id int) int
 	}
 
@@ -883,6 +981,9 @@ type MutationResolver interface {
 	StopGc(ctx context.Context, id int) (*ent.GCRun, error)
 	SetGCSchedule(ctx context.Context, input model.GCScheduleInput) (*model.GCSchedule, error)
 	PurgeUploads(ctx context.Context, olderThanHours *int, dryRun *bool) (*ent.GCRun, error)
+	CreateImmutableRule(ctx context.Context, projectID int, input tagrule.Input) (*tagrule.Rule, error)
+	UpdateImmutableRule(ctx context.Context, id int, input tagrule.Input) (*tagrule.Rule, error)
+	DeleteImmutableRule(ctx context.Context, id int) (bool, error)
 	CreateLabel(ctx context.Context, input model.CreateLabelInput) (*ent.Label, error)
 	DeleteLabel(ctx context.Context, id int) (bool, error)
 	AddArtifactLabel(ctx context.Context, artifactID int, labelID int) (*ent.Artifact, error)
@@ -893,6 +994,9 @@ type MutationResolver interface {
 	CreateProject(ctx context.Context, input ent.CreateProjectInput) (*ent.Project, error)
 	UpdateProject(ctx context.Context, id int, input ent.UpdateProjectInput) (*ent.Project, error)
 	DeleteProject(ctx context.Context, id int) (bool, error)
+	SetProjectQuota(ctx context.Context, projectID int, limit int) (*quota.Quota, error)
+	SetQuotaConfig(ctx context.Context, input quota.Config) (*quota.Config, error)
+	RecomputeProjectQuota(ctx context.Context, projectID int) (int, error)
 	CreateRegistryEndpoint(ctx context.Context, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
 	UpdateRegistryEndpoint(ctx context.Context, id int, input model.RegistryEndpointInput) (*ent.RegistryEndpoint, error)
 	DeleteRegistryEndpoint(ctx context.Context, id int) (bool, error)
@@ -903,6 +1007,10 @@ type MutationResolver interface {
 	StartReplication(ctx context.Context, policyID int) (*ent.ReplicationExecution, error)
 	StopReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
 	RetryReplication(ctx context.Context, id int) (*ent.ReplicationExecution, error)
+	SetRetentionPolicy(ctx context.Context, projectID int, rules []*retention.Rule) ([]*retention.Rule, error)
+	StartRetention(ctx context.Context, projectID int, dryRun bool) (*ent.RetentionRun, error)
+	StopRetention(ctx context.Context, id int) (*ent.RetentionRun, error)
+	SetRetentionSchedule(ctx context.Context, projectID int, kind model.ScheduleKind, cron *string) (*schedule.Schedule, error)
 	CreateRobot(ctx context.Context, input model.CreateRobotInput) (*model.CreatedRobot, error)
 	UpdateRobot(ctx context.Context, id int, input model.UpdateRobotInput) (*ent.Robot, error)
 	RefreshRobotSecret(ctx context.Context, id int) (*model.CreatedRobot, error)
@@ -935,6 +1043,7 @@ type ProjectResolver interface {
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
 	StorageUsed(ctx context.Context, obj *ent.Project) (int, error)
 	MemberList(ctx context.Context, obj *ent.Project) ([]*ent.Member, error)
+	Quota(ctx context.Context, obj *ent.Project) (*quota.Quota, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*model.Viewer, error)
@@ -951,15 +1060,21 @@ type QueryResolver interface {
 	GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error)
 	GcRun(ctx context.Context, id int) (*ent.GCRun, error)
 	GcSchedule(ctx context.Context) (*model.GCSchedule, error)
+	ImmutableRules(ctx context.Context, projectID int) ([]*tagrule.Rule, error)
 	Labels(ctx context.Context, projectID *int) ([]*ent.Label, error)
 	Projects(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ProjectOrder, where *ent.ProjectWhereInput) (*ent.ProjectConnection, error)
 	Project(ctx context.Context, id *int, name *string) (*ent.Project, error)
+	QuotaConfig(ctx context.Context) (*quota.Config, error)
 	RegistryEndpoints(ctx context.Context, query *string, offset *int, limit *int) (*model.RegistryEndpointPage, error)
 	RegistryEndpoint(ctx context.Context, id int) (*ent.RegistryEndpoint, error)
 	ReplicationPolicies(ctx context.Context, query *string, offset *int, limit *int) (*model.ReplicationPolicyPage, error)
 	ReplicationPolicy(ctx context.Context, id int) (*ent.ReplicationPolicy, error)
 	ReplicationExecutions(ctx context.Context, policyID *int, status *replicationexecution.Status, offset *int, limit *int) (*model.ReplicationExecutionPage, error)
 	ReplicationExecution(ctx context.Context, id int) (*ent.ReplicationExecution, error)
+	RetentionPolicy(ctx context.Context, projectID int) ([]*retention.Rule, error)
+	RetentionRuns(ctx context.Context, projectID int) ([]*ent.RetentionRun, error)
+	RetentionRun(ctx context.Context, id int) (*ent.RetentionRun, error)
+	RetentionSchedule(ctx context.Context, projectID int) (*schedule.Schedule, error)
 	Robots(ctx context.Context, projectID *int) ([]*ent.Robot, error)
 	Robot(ctx context.Context, id int) (*ent.Robot, error)
 	RobotPermissionChoices(ctx context.Context) ([]*schema.RobotPermission, error)
@@ -988,6 +1103,14 @@ type ReplicationPolicyResolver interface {
 type RepositoryResolver interface {
 	Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error)
 }
+type RetentionRunResolver interface {
+	Results(ctx context.Context, obj *ent.RetentionRun) ([]*retention.RepositoryResult, error)
+}
+type RetentionScheduleResolver interface {
+	Kind(ctx context.Context, obj *schedule.Schedule) (model.ScheduleKind, error)
+
+	NextRunAt(ctx context.Context, obj *schedule.Schedule) (*time.Time, error)
+}
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
 }
@@ -997,6 +1120,7 @@ type SubscriptionResolver interface {
 	ExportProgress(ctx context.Context, id int) (<-chan *ent.CVEExport, error)
 	GcProgress(ctx context.Context, id int) (<-chan *ent.GCRun, error)
 	ReplicationProgress(ctx context.Context, id int) (<-chan *ent.ReplicationExecution, error)
+	RetentionProgress(ctx context.Context, id int) (<-chan *ent.RetentionRun, error)
 	ScanProgress(ctx context.Context, id int) (<-chan *ent.ScanReport, error)
 }
 type WebhookDeliveryResolver interface {
@@ -1972,6 +2096,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.GCSchedule.Workers(childComplexity), true
 
+	case "ImmutableRule.disabled":
+		if e.ComplexityRoot.ImmutableRule.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.Disabled(childComplexity), true
+	case "ImmutableRule.id":
+		if e.ComplexityRoot.ImmutableRule.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.ID(childComplexity), true
+	case "ImmutableRule.projectID":
+		if e.ComplexityRoot.ImmutableRule.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.ProjectID(childComplexity), true
+	case "ImmutableRule.repositoryExclude":
+		if e.ComplexityRoot.ImmutableRule.RepositoryExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.RepositoryExclude(childComplexity), true
+	case "ImmutableRule.repositoryPattern":
+		if e.ComplexityRoot.ImmutableRule.RepositoryPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.RepositoryPattern(childComplexity), true
+	case "ImmutableRule.tagExclude":
+		if e.ComplexityRoot.ImmutableRule.TagExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.TagExclude(childComplexity), true
+	case "ImmutableRule.tagPattern":
+		if e.ComplexityRoot.ImmutableRule.TagPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImmutableRule.TagPattern(childComplexity), true
+
 	case "Label.color":
 		if e.ComplexityRoot.Label.Color == nil {
 			break
@@ -2124,6 +2291,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateAPIToken(childComplexity, args["input"].(model.CreateAPITokenInput)), true
+	case "Mutation.createImmutableRule":
+		if e.ComplexityRoot.Mutation.CreateImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateImmutableRule(childComplexity, args["projectID"].(int), args["input"].(tagrule.Input)), true
 	case "Mutation.createLabel":
 		if e.ComplexityRoot.Mutation.CreateLabel == nil {
 			break
@@ -2223,6 +2401,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteArtifact(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteImmutableRule":
+		if e.ComplexityRoot.Mutation.DeleteImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteImmutableRule(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteLabel":
 		if e.ComplexityRoot.Mutation.DeleteLabel == nil {
 			break
@@ -2394,6 +2583,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.PurgeUploads(childComplexity, args["olderThanHours"].(*int), args["dryRun"].(*bool)), true
+	case "Mutation.recomputeProjectQuota":
+		if e.ComplexityRoot.Mutation.RecomputeProjectQuota == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recomputeProjectQuota_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecomputeProjectQuota(childComplexity, args["projectID"].(int)), true
 	case "Mutation.refreshRobotSecret":
 		if e.ComplexityRoot.Mutation.RefreshRobotSecret == nil {
 			break
@@ -2510,6 +2710,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetGCSchedule(childComplexity, args["input"].(model.GCScheduleInput)), true
+	case "Mutation.setProjectQuota":
+		if e.ComplexityRoot.Mutation.SetProjectQuota == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setProjectQuota_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetProjectQuota(childComplexity, args["projectID"].(int), args["limit"].(int)), true
 	case "Mutation.setPurgeSchedule":
 		if e.ComplexityRoot.Mutation.SetPurgeSchedule == nil {
 			break
@@ -2521,6 +2732,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetPurgeSchedule(childComplexity, args["input"].(model.PurgeScheduleInput)), true
+	case "Mutation.setQuotaConfig":
+		if e.ComplexityRoot.Mutation.SetQuotaConfig == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setQuotaConfig_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetQuotaConfig(childComplexity, args["input"].(quota.Config)), true
+	case "Mutation.setRetentionPolicy":
+		if e.ComplexityRoot.Mutation.SetRetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRetentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRetentionPolicy(childComplexity, args["projectID"].(int), args["rules"].([]*retention.Rule)), true
+	case "Mutation.setRetentionSchedule":
+		if e.ComplexityRoot.Mutation.SetRetentionSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setRetentionSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetRetentionSchedule(childComplexity, args["projectID"].(int), args["kind"].(model.ScheduleKind), args["cron"].(*string)), true
 	case "Mutation.setScannerEnabled":
 		if e.ComplexityRoot.Mutation.SetScannerEnabled == nil {
 			break
@@ -2565,6 +2809,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartReplication(childComplexity, args["policyID"].(int)), true
+	case "Mutation.startRetention":
+		if e.ComplexityRoot.Mutation.StartRetention == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startRetention_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartRetention(childComplexity, args["projectID"].(int), args["dryRun"].(bool)), true
 	case "Mutation.stopCVEExport":
 		if e.ComplexityRoot.Mutation.StopCVEExport == nil {
 			break
@@ -2609,6 +2864,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StopReplication(childComplexity, args["id"].(int)), true
+	case "Mutation.stopRetention":
+		if e.ComplexityRoot.Mutation.StopRetention == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_stopRetention_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StopRetention(childComplexity, args["id"].(int)), true
 	case "Mutation.stopScan":
 		if e.ComplexityRoot.Mutation.StopScan == nil {
 			break
@@ -2653,6 +2919,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateAuditSettings(childComplexity, args["input"].(model.AuditSettingsInput)), true
+	case "Mutation.updateImmutableRule":
+		if e.ComplexityRoot.Mutation.UpdateImmutableRule == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateImmutableRule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateImmutableRule(childComplexity, args["id"].(int), args["input"].(tagrule.Input)), true
 	case "Mutation.updateMember":
 		if e.ComplexityRoot.Mutation.UpdateMember == nil {
 			break
@@ -2840,6 +3117,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.Public(childComplexity), true
+	case "Project.quota":
+		if e.ComplexityRoot.Project.Quota == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.Quota(childComplexity), true
+	case "Project.quotaLimit":
+		if e.ComplexityRoot.Project.QuotaLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.QuotaLimit(childComplexity), true
 	case "Project.repositories":
 		if e.ComplexityRoot.Project.Repositories == nil {
 			break
@@ -2919,6 +3208,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectEdge.Node(childComplexity), true
+
+	case "ProjectQuota.limit":
+		if e.ComplexityRoot.ProjectQuota.Limit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Limit(childComplexity), true
+	case "ProjectQuota.projectID":
+		if e.ComplexityRoot.ProjectQuota.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.ProjectID(childComplexity), true
+	case "ProjectQuota.projectName":
+		if e.ComplexityRoot.ProjectQuota.ProjectName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.ProjectName(childComplexity), true
+	case "ProjectQuota.reserved":
+		if e.ComplexityRoot.ProjectQuota.Reserved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Reserved(childComplexity), true
+	case "ProjectQuota.used":
+		if e.ComplexityRoot.ProjectQuota.Used == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectQuota.Used(childComplexity), true
 
 	case "PurgeRun.createdAt":
 		if e.ComplexityRoot.PurgeRun.CreatedAt == nil {
@@ -3147,6 +3467,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.GcSchedule(childComplexity), true
+	case "Query.immutableRules":
+		if e.ComplexityRoot.Query.ImmutableRules == nil {
+			break
+		}
+
+		args, err := ec.field_Query_immutableRules_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ImmutableRules(childComplexity, args["projectID"].(int)), true
 
 	case "Query.labels":
 		if e.ComplexityRoot.Query.Labels == nil {
@@ -3226,6 +3557,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PurgeRuns(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int)), true
+	case "Query.quotaConfig":
+		if e.ComplexityRoot.Query.QuotaConfig == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.QuotaConfig(childComplexity), true
 	case "Query.registryEndpoint":
 		if e.ComplexityRoot.Query.RegistryEndpoint == nil {
 			break
@@ -3314,6 +3651,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Repository(childComplexity, args["name"].(string)), true
+	case "Query.retentionPolicy":
+		if e.ComplexityRoot.Query.RetentionPolicy == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionPolicy_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionPolicy(childComplexity, args["projectID"].(int)), true
+	case "Query.retentionRun":
+		if e.ComplexityRoot.Query.RetentionRun == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionRun_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionRun(childComplexity, args["id"].(int)), true
+	case "Query.retentionRuns":
+		if e.ComplexityRoot.Query.RetentionRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionRuns(childComplexity, args["projectID"].(int)), true
+	case "Query.retentionSchedule":
+		if e.ComplexityRoot.Query.RetentionSchedule == nil {
+			break
+		}
+
+		args, err := ec.field_Query_retentionSchedule_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.RetentionSchedule(childComplexity, args["projectID"].(int)), true
 	case "Query.robot":
 		if e.ComplexityRoot.Query.Robot == nil {
 			break
@@ -3398,6 +3779,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.WebhookPolicy(childComplexity, args["id"].(int)), true
+
+	case "QuotaConfig.defaultLimit":
+		if e.ComplexityRoot.QuotaConfig.DefaultLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuotaConfig.DefaultLimit(childComplexity), true
+	case "QuotaConfig.warningPercent":
+		if e.ComplexityRoot.QuotaConfig.WarningPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QuotaConfig.WarningPercent(childComplexity), true
 
 	case "RegistryEndpoint.accessKey":
 		if e.ComplexityRoot.RegistryEndpoint.AccessKey == nil {
@@ -3948,6 +4342,215 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RepositoryEdge.Node(childComplexity), true
 
+	case "RetentionArtifact.digest":
+		if e.ComplexityRoot.RetentionArtifact.Digest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Digest(childComplexity), true
+	case "RetentionArtifact.reason":
+		if e.ComplexityRoot.RetentionArtifact.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Reason(childComplexity), true
+	case "RetentionArtifact.tags":
+		if e.ComplexityRoot.RetentionArtifact.Tags == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionArtifact.Tags(childComplexity), true
+
+	case "RetentionRepositoryResult.deleted":
+		if e.ComplexityRoot.RetentionRepositoryResult.Deleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Deleted(childComplexity), true
+	case "RetentionRepositoryResult.failed":
+		if e.ComplexityRoot.RetentionRepositoryResult.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Failed(childComplexity), true
+	case "RetentionRepositoryResult.repository":
+		if e.ComplexityRoot.RetentionRepositoryResult.Repository == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Repository(childComplexity), true
+	case "RetentionRepositoryResult.retained":
+		if e.ComplexityRoot.RetentionRepositoryResult.Retained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRepositoryResult.Retained(childComplexity), true
+
+	case "RetentionRule.disabled":
+		if e.ComplexityRoot.RetentionRule.Disabled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Disabled(childComplexity), true
+	case "RetentionRule.n":
+		if e.ComplexityRoot.RetentionRule.N == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.N(childComplexity), true
+	case "RetentionRule.repositoryExclude":
+		if e.ComplexityRoot.RetentionRule.RepositoryExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.RepositoryExclude(childComplexity), true
+	case "RetentionRule.repositoryPattern":
+		if e.ComplexityRoot.RetentionRule.RepositoryPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.RepositoryPattern(childComplexity), true
+	case "RetentionRule.tagExclude":
+		if e.ComplexityRoot.RetentionRule.TagExclude == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.TagExclude(childComplexity), true
+	case "RetentionRule.tagPattern":
+		if e.ComplexityRoot.RetentionRule.TagPattern == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.TagPattern(childComplexity), true
+	case "RetentionRule.template":
+		if e.ComplexityRoot.RetentionRule.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Template(childComplexity), true
+	case "RetentionRule.untagged":
+		if e.ComplexityRoot.RetentionRule.Untagged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRule.Untagged(childComplexity), true
+
+	case "RetentionRun.artifactsDeleted":
+		if e.ComplexityRoot.RetentionRun.ArtifactsDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsDeleted(childComplexity), true
+	case "RetentionRun.artifactsRetained":
+		if e.ComplexityRoot.RetentionRun.ArtifactsRetained == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsRetained(childComplexity), true
+	case "RetentionRun.artifactsTotal":
+		if e.ComplexityRoot.RetentionRun.ArtifactsTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ArtifactsTotal(childComplexity), true
+	case "RetentionRun.createdAt":
+		if e.ComplexityRoot.RetentionRun.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.CreatedAt(childComplexity), true
+	case "RetentionRun.dryRun":
+		if e.ComplexityRoot.RetentionRun.DryRun == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.DryRun(childComplexity), true
+	case "RetentionRun.endedAt":
+		if e.ComplexityRoot.RetentionRun.EndedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.EndedAt(childComplexity), true
+	case "RetentionRun.failures":
+		if e.ComplexityRoot.RetentionRun.Failures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Failures(childComplexity), true
+	case "RetentionRun.id":
+		if e.ComplexityRoot.RetentionRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ID(childComplexity), true
+	case "RetentionRun.log":
+		if e.ComplexityRoot.RetentionRun.Log == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Log(childComplexity), true
+	case "RetentionRun.operator":
+		if e.ComplexityRoot.RetentionRun.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Operator(childComplexity), true
+	case "RetentionRun.projectID":
+		if e.ComplexityRoot.RetentionRun.ProjectID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.ProjectID(childComplexity), true
+	case "RetentionRun.results":
+		if e.ComplexityRoot.RetentionRun.Results == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Results(childComplexity), true
+	case "RetentionRun.startedAt":
+		if e.ComplexityRoot.RetentionRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.StartedAt(childComplexity), true
+	case "RetentionRun.status":
+		if e.ComplexityRoot.RetentionRun.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Status(childComplexity), true
+	case "RetentionRun.trigger":
+		if e.ComplexityRoot.RetentionRun.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionRun.Trigger(childComplexity), true
+
+	case "RetentionSchedule.cron":
+		if e.ComplexityRoot.RetentionSchedule.Cron == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.Cron(childComplexity), true
+	case "RetentionSchedule.kind":
+		if e.ComplexityRoot.RetentionSchedule.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.Kind(childComplexity), true
+	case "RetentionSchedule.lastRunAt":
+		if e.ComplexityRoot.RetentionSchedule.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.LastRunAt(childComplexity), true
+	case "RetentionSchedule.nextRunAt":
+		if e.ComplexityRoot.RetentionSchedule.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RetentionSchedule.NextRunAt(childComplexity), true
+
 	case "Robot.createdAt":
 		if e.ComplexityRoot.Robot.CreatedAt == nil {
 			break
@@ -4417,6 +5020,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.ReplicationProgress(childComplexity, args["id"].(int)), true
+	case "Subscription.retentionProgress":
+		if e.ComplexityRoot.Subscription.RetentionProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_retentionProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.RetentionProgress(childComplexity, args["id"].(int)), true
 	case "Subscription.scanProgress":
 		if e.ComplexityRoot.Subscription.ScanProgress == nil {
 			break
@@ -5020,6 +5634,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("GCInput", ec.unmarshalInputGCInput),
 			graphql.NewInputUnmarshaler("GCRunOrder", ec.unmarshalInputGCRunOrder),
 			graphql.NewInputUnmarshaler("GCScheduleInput", ec.unmarshalInputGCScheduleInput),
+			graphql.NewInputUnmarshaler("ImmutableRuleInput", ec.unmarshalInputImmutableRuleInput),
 			graphql.NewInputUnmarshaler("LabelOrder", ec.unmarshalInputLabelOrder),
 			graphql.NewInputUnmarshaler("LabelWhereInput", ec.unmarshalInputLabelWhereInput),
 			graphql.NewInputUnmarshaler("ProjectOrder", ec.unmarshalInputProjectOrder),
@@ -5027,11 +5642,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PurgeInput", ec.unmarshalInputPurgeInput),
 			graphql.NewInputUnmarshaler("PurgeRunOrder", ec.unmarshalInputPurgeRunOrder),
 			graphql.NewInputUnmarshaler("PurgeScheduleInput", ec.unmarshalInputPurgeScheduleInput),
+			graphql.NewInputUnmarshaler("QuotaConfigInput", ec.unmarshalInputQuotaConfigInput),
 			graphql.NewInputUnmarshaler("RegistryEndpointInput", ec.unmarshalInputRegistryEndpointInput),
 			graphql.NewInputUnmarshaler("ReplicationFilterInput", ec.unmarshalInputReplicationFilterInput),
 			graphql.NewInputUnmarshaler("ReplicationPolicyInput", ec.unmarshalInputReplicationPolicyInput),
 			graphql.NewInputUnmarshaler("RepositoryOrder", ec.unmarshalInputRepositoryOrder),
 			graphql.NewInputUnmarshaler("RepositoryWhereInput", ec.unmarshalInputRepositoryWhereInput),
+			graphql.NewInputUnmarshaler("RetentionRuleInput", ec.unmarshalInputRetentionRuleInput),
 			graphql.NewInputUnmarshaler("RobotPermissionInput", ec.unmarshalInputRobotPermissionInput),
 			graphql.NewInputUnmarshaler("ScannerInput", ec.unmarshalInputScannerInput),
 			graphql.NewInputUnmarshaler("TagOrder", ec.unmarshalInputTagOrder),
@@ -6297,6 +6914,10 @@ type Project implements Node {
   Proxy cache: how long a cached tag is served without asking upstream whether it moved.
   """
   proxyFreshnessSeconds: Int!
+  """
+  Storage quota in bytes; -1 is unlimited. Set by system administrators (quota.Service).
+  """
+  quotaLimit: Int!
   createdAt: Time!
   updatedAt: Time!
   repositories(
@@ -7801,6 +8422,16 @@ enum EventType {
   SIGNATURE_VERIFIED
   "An artifact's signature status became UNVERIFIED: a signature is present but no trusted key verifies it."
   SIGNATURE_FAILED
+  "A project's usage reached the warning share of its storage quota."
+  QUOTA_WARNING
+  "A push was refused because the project's storage quota could not hold it."
+  QUOTA_EXCEED
+  "A tag retention run started; jobID is the run's id."
+  RETENTION_STARTED
+  "A tag retention run progressed."
+  RETENTION_PROGRESS
+  "A tag retention run ended."
+  RETENTION_COMPLETED
 }
 
 "Something that happened in the registry."
@@ -7926,6 +8557,40 @@ input GCScheduleInput {
   removeOrphans: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/immutability.graphqls", Input: `# Tag immutability: the rules that stop a project's tags from moving or going.
+
+"A tag immutability rule: the tags it selects cannot be moved to another digest, deleted, or lose their artifact."
+type ImmutableRule {
+  id: ID!
+  projectID: ID!
+  "Doublestar glob on the repository path without the project (** for all)."
+  repositoryPattern: String!
+  "The rule applies to the repositories the pattern does not match."
+  repositoryExclude: Boolean!
+  tagPattern: String!
+  tagExclude: Boolean!
+  disabled: Boolean!
+}
+
+input ImmutableRuleInput {
+  repositoryPattern: String!
+  repositoryExclude: Boolean = false
+  tagPattern: String!
+  tagExclude: Boolean = false
+  disabled: Boolean = false
+}
+
+extend type Query {
+  "A project's immutability rules (immutable-tag:list)."
+  immutableRules(projectID: ID!): [ImmutableRule!]!
+}
+
+extend type Mutation {
+  createImmutableRule(projectID: ID!, input: ImmutableRuleInput!): ImmutableRule!
+  updateImmutableRule(id: ID!, input: ImmutableRuleInput!): ImmutableRule!
+  deleteImmutableRule(id: ID!): Boolean!
+}
+`, BuiltIn: false},
 	{Name: "../schema/label.graphqls", Input: `# Labels: system-wide or a project's own, and the artifacts that carry them.
 
 extend type Query {
@@ -7990,6 +8655,52 @@ extend type Project {
   storageUsed: Int!
   "Members, for those who may read them."
   memberList: [Member!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/quota.graphqls", Input: `# Project storage quotas: the limit, the usage (each blob once per project) and the system defaults.
+
+"A project's storage quota."
+type ProjectQuota {
+  projectID: ID!
+  projectName: String!
+  "The limit in bytes; -1 is unlimited."
+  limit: Int!
+  "Bytes of the distinct blobs the project's artifacts (accessories included) link to."
+  used: Int!
+  "Bytes held for pushes under way (uploaded blobs whose manifest has not arrived yet)."
+  reserved: Int!
+}
+
+"The system's quota configuration."
+type QuotaConfig {
+  "The storage limit in bytes a new project gets; -1 is unlimited."
+  defaultLimit: Int!
+  "The share of its limit at which a project's QUOTA_WARNING event is sent; 0 sends none."
+  warningPercent: Int!
+}
+
+input QuotaConfigInput {
+  defaultLimit: Int!
+  warningPercent: Int!
+}
+
+extend type Project {
+  "The project's storage quota; null for callers who may not read it (quota:read)."
+  quota: ProjectQuota
+}
+
+extend type Query {
+  "The system's quota configuration (configuration:read)."
+  quotaConfig: QuotaConfig!
+}
+
+extend type Mutation {
+  "Sets a project's storage limit in bytes (-1: unlimited). System administrators only."
+  setProjectQuota(projectID: ID!, limit: Int!): ProjectQuota!
+  "Sets the default limit of new projects and the warning share (configuration:update)."
+  setQuotaConfig(input: QuotaConfigInput!): QuotaConfig!
+  "Queues the exact recompute of a project's usage (also releasing expired reservations); returns the job's id."
+  recomputeProjectQuota(projectID: ID!): ID!
 }
 `, BuiltIn: false},
 	{Name: "../schema/replication.graphqls", Input: `# Replication (system admins): registry endpoints, replication policies, their executions and
@@ -8223,6 +8934,109 @@ type ReplicationTask {
 type ReplicationTaskPage {
   items: [ReplicationTask!]!
   total: Int!
+}
+`, BuiltIn: false},
+	{Name: "../schema/retention.graphqls", Input: `# Tag retention: a project's policy of rules and its runs (Harbor's semantics: an artifact survives
+# if any rule keeps it; the rest of the artifacts of the repositories the rules scope are deleted).
+
+"A tag retention rule."
+type RetentionRule {
+  "latestPushedK, latestPulledN, nDaysSinceLastPush, nDaysSinceLastPull or always."
+  template: String!
+  "The count (of artifacts, or of days) the template keeps; ignored by always."
+  n: Int!
+  "Doublestar glob on the repository path without the project."
+  repositoryPattern: String!
+  repositoryExclude: Boolean!
+  tagPattern: String!
+  tagExclude: Boolean!
+  "Untagged artifacts are selected too."
+  untagged: Boolean!
+  disabled: Boolean!
+}
+
+input RetentionRuleInput {
+  template: String!
+  n: Int = 0
+  repositoryPattern: String!
+  repositoryExclude: Boolean = false
+  tagPattern: String!
+  tagExclude: Boolean = false
+  untagged: Boolean = false
+  disabled: Boolean = false
+}
+
+"One repository's outcome in a retention run."
+type RetentionRepositoryResult {
+  repository: String!
+  retained: Int!
+  "What was deleted (for a dry run: what would be)."
+  deleted: [RetentionArtifact!]!
+  failed: [RetentionArtifact!]
+}
+
+type RetentionArtifact {
+  digest: String!
+  tags: [String!]!
+  reason: String
+}
+
+"A run of a project's retention policy."
+type RetentionRun {
+  id: ID!
+  projectID: ID!
+  status: String!
+  trigger: String!
+  dryRun: Boolean!
+  artifactsTotal: Int!
+  artifactsRetained: Int!
+  artifactsDeleted: Int!
+  failures: Int!
+  results: [RetentionRepositoryResult!]!
+  log: String!
+  operator: String!
+  createdAt: Time!
+  startedAt: Time
+  endedAt: Time
+}
+
+extend type Query {
+  "A project's retention rules (tag-retention:read)."
+  retentionPolicy(projectID: ID!): [RetentionRule!]!
+  "A project's retention runs, newest first (the newest 50 are kept)."
+  retentionRuns(projectID: ID!): [RetentionRun!]!
+  retentionRun(id: ID!): RetentionRun
+}
+
+extend type Mutation {
+  "Replaces a project's retention rules (at most 15; tag-retention:update)."
+  setRetentionPolicy(projectID: ID!, rules: [RetentionRuleInput!]!): [RetentionRule!]!
+  "Starts a run of the project's policy now; a dry run only reports (tag-retention:operate)."
+  startRetention(projectID: ID!, dryRun: Boolean! = false): RetentionRun!
+  stopRetention(id: ID!): RetentionRun!
+}
+
+"When a project's retention policy runs by itself."
+type RetentionSchedule {
+  kind: ScheduleKind!
+  "The cron expression of a CUSTOM schedule."
+  cron: String!
+  lastRunAt: Time
+  nextRunAt: Time
+}
+
+extend type Query {
+  retentionSchedule(projectID: ID!): RetentionSchedule!
+}
+
+extend type Mutation {
+  "Sets when the project's policy runs by itself (NONE: only on demand; tag-retention:update)."
+  setRetentionSchedule(projectID: ID!, kind: ScheduleKind!, cron: String = ""): RetentionSchedule!
+}
+
+extend type Subscription {
+  "A retention run as it progresses, until it ends."
+  retentionProgress(id: ID!): RetentionRun!
 }
 `, BuiltIn: false},
 	{Name: "../schema/robot.graphqls", Input: `# Robot accounts and personal API tokens.
@@ -9028,6 +9842,26 @@ func (ec *executionContext) childFields_GCSchedule(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type GCSchedule", field.Name)
 }
 
+func (ec *executionContext) childFields_ImmutableRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ImmutableRule_id(ctx, field)
+	case "projectID":
+		return ec.fieldContext_ImmutableRule_projectID(ctx, field)
+	case "repositoryPattern":
+		return ec.fieldContext_ImmutableRule_repositoryPattern(ctx, field)
+	case "repositoryExclude":
+		return ec.fieldContext_ImmutableRule_repositoryExclude(ctx, field)
+	case "tagPattern":
+		return ec.fieldContext_ImmutableRule_tagPattern(ctx, field)
+	case "tagExclude":
+		return ec.fieldContext_ImmutableRule_tagExclude(ctx, field)
+	case "disabled":
+		return ec.fieldContext_ImmutableRule_disabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImmutableRule", field.Name)
+}
+
 func (ec *executionContext) childFields_Label(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9108,6 +9942,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_proxyNamespace(ctx, field)
 	case "proxyFreshnessSeconds":
 		return ec.fieldContext_Project_proxyFreshnessSeconds(ctx, field)
+	case "quotaLimit":
+		return ec.fieldContext_Project_quotaLimit(ctx, field)
 	case "createdAt":
 		return ec.fieldContext_Project_createdAt(ctx, field)
 	case "updatedAt":
@@ -9126,6 +9962,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_storageUsed(ctx, field)
 	case "memberList":
 		return ec.fieldContext_Project_memberList(ctx, field)
+	case "quota":
+		return ec.fieldContext_Project_quota(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Project", field.Name)
 }
@@ -9150,6 +9988,22 @@ func (ec *executionContext) childFields_ProjectEdge(ctx context.Context, field g
 		return ec.fieldContext_ProjectEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectQuota(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "projectID":
+		return ec.fieldContext_ProjectQuota_projectID(ctx, field)
+	case "projectName":
+		return ec.fieldContext_ProjectQuota_projectName(ctx, field)
+	case "limit":
+		return ec.fieldContext_ProjectQuota_limit(ctx, field)
+	case "used":
+		return ec.fieldContext_ProjectQuota_used(ctx, field)
+	case "reserved":
+		return ec.fieldContext_ProjectQuota_reserved(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectQuota", field.Name)
 }
 
 func (ec *executionContext) childFields_PurgeRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9222,6 +10076,16 @@ func (ec *executionContext) childFields_PurgeSchedule(ctx context.Context, field
 		return ec.fieldContext_PurgeSchedule_lastRunAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PurgeSchedule", field.Name)
+}
+
+func (ec *executionContext) childFields_QuotaConfig(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "defaultLimit":
+		return ec.fieldContext_QuotaConfig_defaultLimit(ctx, field)
+	case "warningPercent":
+		return ec.fieldContext_QuotaConfig_warningPercent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QuotaConfig", field.Name)
 }
 
 func (ec *executionContext) childFields_RegistryEndpoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9468,6 +10332,104 @@ func (ec *executionContext) childFields_RepositoryEdge(ctx context.Context, fiel
 		return ec.fieldContext_RepositoryEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RepositoryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionArtifact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "digest":
+		return ec.fieldContext_RetentionArtifact_digest(ctx, field)
+	case "tags":
+		return ec.fieldContext_RetentionArtifact_tags(ctx, field)
+	case "reason":
+		return ec.fieldContext_RetentionArtifact_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionArtifact", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRepositoryResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "repository":
+		return ec.fieldContext_RetentionRepositoryResult_repository(ctx, field)
+	case "retained":
+		return ec.fieldContext_RetentionRepositoryResult_retained(ctx, field)
+	case "deleted":
+		return ec.fieldContext_RetentionRepositoryResult_deleted(ctx, field)
+	case "failed":
+		return ec.fieldContext_RetentionRepositoryResult_failed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRepositoryResult", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "template":
+		return ec.fieldContext_RetentionRule_template(ctx, field)
+	case "n":
+		return ec.fieldContext_RetentionRule_n(ctx, field)
+	case "repositoryPattern":
+		return ec.fieldContext_RetentionRule_repositoryPattern(ctx, field)
+	case "repositoryExclude":
+		return ec.fieldContext_RetentionRule_repositoryExclude(ctx, field)
+	case "tagPattern":
+		return ec.fieldContext_RetentionRule_tagPattern(ctx, field)
+	case "tagExclude":
+		return ec.fieldContext_RetentionRule_tagExclude(ctx, field)
+	case "untagged":
+		return ec.fieldContext_RetentionRule_untagged(ctx, field)
+	case "disabled":
+		return ec.fieldContext_RetentionRule_disabled(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRule", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_RetentionRun_id(ctx, field)
+	case "projectID":
+		return ec.fieldContext_RetentionRun_projectID(ctx, field)
+	case "status":
+		return ec.fieldContext_RetentionRun_status(ctx, field)
+	case "trigger":
+		return ec.fieldContext_RetentionRun_trigger(ctx, field)
+	case "dryRun":
+		return ec.fieldContext_RetentionRun_dryRun(ctx, field)
+	case "artifactsTotal":
+		return ec.fieldContext_RetentionRun_artifactsTotal(ctx, field)
+	case "artifactsRetained":
+		return ec.fieldContext_RetentionRun_artifactsRetained(ctx, field)
+	case "artifactsDeleted":
+		return ec.fieldContext_RetentionRun_artifactsDeleted(ctx, field)
+	case "failures":
+		return ec.fieldContext_RetentionRun_failures(ctx, field)
+	case "results":
+		return ec.fieldContext_RetentionRun_results(ctx, field)
+	case "log":
+		return ec.fieldContext_RetentionRun_log(ctx, field)
+	case "operator":
+		return ec.fieldContext_RetentionRun_operator(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_RetentionRun_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_RetentionRun_startedAt(ctx, field)
+	case "endedAt":
+		return ec.fieldContext_RetentionRun_endedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionRun", field.Name)
+}
+
+func (ec *executionContext) childFields_RetentionSchedule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RetentionSchedule_kind(ctx, field)
+	case "cron":
+		return ec.fieldContext_RetentionSchedule_cron(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_RetentionSchedule_lastRunAt(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_RetentionSchedule_nextRunAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RetentionSchedule", field.Name)
 }
 
 func (ec *executionContext) childFields_Robot(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10204,6 +11166,28 @@ func (ec *executionContext) field_Mutation_createAPIToken_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (tagrule.Input, error) {
+			return ec.unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createLabel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10325,6 +11309,20 @@ func (ec *executionContext) field_Mutation_createWebhookPolicy_args(ctx context.
 }
 
 func (ec *executionContext) field_Mutation_deleteArtifact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -10564,6 +11562,20 @@ func (ec *executionContext) field_Mutation_purgeUploads_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recomputeProjectQuota_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshRobotSecret_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10712,6 +11724,28 @@ func (ec *executionContext) field_Mutation_setGCSchedule_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setProjectQuota_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "limit",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["limit"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10723,6 +11757,72 @@ func (ec *executionContext) field_Mutation_setPurgeSchedule_args(ctx context.Con
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setQuotaConfig_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (quota.Config, error) {
+			return ec.unmarshalNQuotaConfigInput2githubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setRetentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "rules",
+		func(ctx context.Context, v any) ([]*retention.Rule, error) {
+			return ec.unmarshalNRetentionRuleInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rules"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setRetentionSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (model.ScheduleKind, error) {
+			return ec.unmarshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "cron",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["cron"] = arg2
 	return args, nil
 }
 
@@ -10790,6 +11890,28 @@ func (ec *executionContext) field_Mutation_startReplication_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startRetention_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "dryRun",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["dryRun"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_stopCVEExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -10833,6 +11955,20 @@ func (ec *executionContext) field_Mutation_stopPurge_args(ctx context.Context, r
 }
 
 func (ec *executionContext) field_Mutation_stopReplication_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_stopRetention_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -10907,6 +12043,28 @@ func (ec *executionContext) field_Mutation_updateAuditSettings_args(ctx context.
 		return nil, err
 	}
 	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateImmutableRule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (tagrule.Input, error) {
+			return ec.unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -11298,6 +12456,20 @@ func (ec *executionContext) field_Query_gcRuns_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_immutableRules_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_labels_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -11659,6 +12831,62 @@ func (ec *executionContext) field_Query_repository_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionPolicy_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionRun_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_retentionSchedule_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
 	return args, nil
 }
 
@@ -12035,6 +13263,20 @@ func (ec *executionContext) field_Subscription_purgeProgress_args(ctx context.Co
 }
 
 func (ec *executionContext) field_Subscription_replicationProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_retentionProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -15970,6 +17212,167 @@ func (ec *executionContext) fieldContext_GCSchedule_lastRunAt(_ context.Context,
 	return graphql.NewScalarFieldContext("GCSchedule", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ImmutableRule_id(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImmutableRule_projectID(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImmutableRule_repositoryPattern(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_repositoryPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_repositoryPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImmutableRule_repositoryExclude(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_repositoryExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_repositoryExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImmutableRule_tagPattern(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_tagPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_tagPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImmutableRule_tagExclude(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_tagExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_tagExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImmutableRule_disabled(ctx context.Context, field graphql.CollectedField, obj *tagrule.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImmutableRule_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImmutableRule_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImmutableRule", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Label_id(ctx context.Context, field graphql.CollectedField, obj *ent.Label) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17046,6 +18449,138 @@ func (ec *executionContext) fieldContext_Mutation_purgeUploads(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateImmutableRule(ctx, fc.Args["projectID"].(int), fc.Args["input"].(tagrule.Input))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateImmutableRule(ctx, fc.Args["id"].(int), fc.Args["input"].(tagrule.Input))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteImmutableRule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteImmutableRule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteImmutableRule(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteImmutableRule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteImmutableRule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createLabel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17486,6 +19021,138 @@ func (ec *executionContext) fieldContext_Mutation_deleteProject(ctx context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_setProjectQuota(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setProjectQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetProjectQuota(ctx, fc.Args["projectID"].(int), fc.Args["limit"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+			return ec.marshalNProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setProjectQuota(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectQuota(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setProjectQuota_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setQuotaConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setQuotaConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetQuotaConfig(ctx, fc.Args["input"].(quota.Config))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+			return ec.marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setQuotaConfig(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuotaConfig(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setQuotaConfig_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recomputeProjectQuota(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recomputeProjectQuota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecomputeProjectQuota(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recomputeProjectQuota(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recomputeProjectQuota_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createRegistryEndpoint(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -17920,6 +19587,182 @@ func (ec *executionContext) fieldContext_Mutation_retryReplication(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_retryReplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setRetentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRetentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRetentionPolicy(ctx, fc.Args["projectID"].(int), fc.Args["rules"].([]*retention.Rule))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+			return ec.marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRetentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRetentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startRetention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startRetention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartRetention(ctx, fc.Args["projectID"].(int), fc.Args["dryRun"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startRetention(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startRetention_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_stopRetention(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_stopRetention(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StopRetention(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_stopRetention(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_stopRetention_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setRetentionSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setRetentionSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetRetentionSchedule(ctx, fc.Args["projectID"].(int), fc.Args["kind"].(model.ScheduleKind), fc.Args["cron"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+			return ec.marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setRetentionSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setRetentionSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -19373,6 +21216,29 @@ func (ec *executionContext) fieldContext_Project_proxyFreshnessSeconds(_ context
 	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Project_quotaLimit(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_quotaLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuotaLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_quotaLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Project", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Project_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19619,6 +21485,38 @@ func (ec *executionContext) fieldContext_Project_memberList(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Project_quota(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_quota(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().Quota(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+			return ec.marshalOProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Project_quota(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectQuota(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _ProjectConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ProjectConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19759,6 +21657,121 @@ func (ec *executionContext) _ProjectEdge_cursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_ProjectEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectEdge", field, false, false, "Cursor")
+}
+
+func (ec *executionContext) _ProjectQuota_projectID(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ProjectQuota_projectName(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_projectName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_projectName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "String")
+}
+
+func (ec *executionContext) _ProjectQuota_limit(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_limit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Limit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_limit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectQuota_used(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_used(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Used, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_used(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectQuota_reserved(ctx context.Context, field graphql.CollectedField, obj *quota.Quota) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectQuota_reserved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reserved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectQuota_reserved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
 }
 
 func (ec *executionContext) _PurgeRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
@@ -20908,6 +22921,50 @@ func (ec *executionContext) fieldContext_Query_gcSchedule(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_immutableRules(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_immutableRules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ImmutableRules(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*tagrule.Rule) graphql.Marshaler {
+			return ec.marshalNImmutableRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_immutableRules(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImmutableRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_immutableRules_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_labels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21036,6 +23093,38 @@ func (ec *executionContext) fieldContext_Query_project(ctx context.Context, fiel
 	if fc.Args, err = ec.field_Query_project_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_quotaConfig(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_quotaConfig(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().QuotaConfig(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+			return ec.marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_quotaConfig(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_QuotaConfig(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -21298,6 +23387,182 @@ func (ec *executionContext) fieldContext_Query_replicationExecution(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_replicationExecution_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionPolicy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionPolicy(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+			return ec.marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionPolicy(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionPolicy_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionRuns(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRunᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionRun(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionRun(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalORetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionRun(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_retentionSchedule(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_retentionSchedule(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().RetentionSchedule(ctx, fc.Args["projectID"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+			return ec.marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_retentionSchedule(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionSchedule(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_retentionSchedule_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -21784,6 +24049,52 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _QuotaConfig_defaultLimit(ctx context.Context, field graphql.CollectedField, obj *quota.Config) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuotaConfig_defaultLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultLimit, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuotaConfig_defaultLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuotaConfig", field, false, false, "Int")
+}
+
+func (ec *executionContext) _QuotaConfig_warningPercent(ctx context.Context, field graphql.CollectedField, obj *quota.Config) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QuotaConfig_warningPercent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WarningPercent, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QuotaConfig_warningPercent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QuotaConfig", field, false, false, "Int")
 }
 
 func (ec *executionContext) _RegistryEndpoint_id(ctx context.Context, field graphql.CollectedField, obj *ent.RegistryEndpoint) (ret graphql.Marshaler) {
@@ -23958,6 +26269,815 @@ func (ec *executionContext) fieldContext_RepositoryEdge_cursor(_ context.Context
 	return graphql.NewScalarFieldContext("RepositoryEdge", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _RetentionArtifact_digest(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_digest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Digest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_digest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionArtifact_tags(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_tags(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Tags, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_tags(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionArtifact_reason(ctx context.Context, field graphql.CollectedField, obj *retention.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionArtifact_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionArtifact_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionArtifact", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_repository(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_repository(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Repository, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_repository(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRepositoryResult", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_retained(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_retained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_retained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRepositoryResult", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_deleted(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_deleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Deleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+			return ec.marshalNRetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_deleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRepositoryResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionArtifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRepositoryResult_failed(ctx context.Context, field graphql.CollectedField, obj *retention.RepositoryResult) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRepositoryResult_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+			return ec.marshalORetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRepositoryResult_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRepositoryResult",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionArtifact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRule_template(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Template, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_n(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_n(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.N, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_n(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRule_repositoryPattern(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_repositoryPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_repositoryPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_repositoryExclude(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_repositoryExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RepositoryExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_repositoryExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_tagPattern(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_tagPattern(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagPattern, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_tagPattern(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRule_tagExclude(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_tagExclude(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TagExclude, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_tagExclude(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_untagged(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_untagged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Untagged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_untagged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRule_disabled(ctx context.Context, field graphql.CollectedField, obj *retention.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRule_disabled(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disabled, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRule_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRule", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RetentionRun_projectID(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_projectID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ProjectID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNID2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_projectID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RetentionRun_status(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v retentionrun.Status) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v retentionrun.Trigger) graphql.Marshaler {
+			return ec.marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_dryRun(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_dryRun(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DryRun, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_dryRun(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsTotal(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsTotal(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsTotal, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsTotal(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsRetained(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsRetained(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsRetained, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsRetained(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_artifactsDeleted(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_artifactsDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ArtifactsDeleted, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_artifactsDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_failures(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_failures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failures, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_failures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RetentionRun_results(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_results(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionRun().Results(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*retention.RepositoryResult) graphql.Marshaler {
+			return ec.marshalNRetentionRepositoryResult2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResultᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_results(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RetentionRun",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRepositoryResult(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RetentionRun_log(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_log(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Log, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_log(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_operator(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionRun_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionRun_endedAt(ctx context.Context, field graphql.CollectedField, obj *ent.RetentionRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionRun_endedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EndedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionRun_endedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionRun", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionSchedule_kind(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionSchedule().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
+			return ec.marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, true, true, "ScheduleKind")
+}
+
+func (ec *executionContext) _RetentionSchedule_cron(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_cron(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cron, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_cron(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, false, false, "String")
+}
+
+func (ec *executionContext) _RetentionSchedule_lastRunAt(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_lastRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRunAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_lastRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RetentionSchedule_nextRunAt(ctx context.Context, field graphql.CollectedField, obj *schedule.Schedule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RetentionSchedule_nextRunAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RetentionSchedule().NextRunAt(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RetentionSchedule_nextRunAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RetentionSchedule", field, true, true, "Time")
+}
+
 func (ec *executionContext) _Robot_id(ctx context.Context, field graphql.CollectedField, obj *ent.Robot) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -25788,6 +28908,50 @@ func (ec *executionContext) fieldContext_Subscription_replicationProgress(ctx co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_replicationProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_retentionProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_retentionProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().RetentionProgress(ctx, fc.Args["id"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+			return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_retentionProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RetentionRun(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_retentionProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -31992,6 +35156,86 @@ func UnmarshalGCScheduleInput(ctx context.Context, raw any) (model.GCScheduleInp
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputImmutableRuleInput(ctx context.Context, obj any) (tagrule.Input, error) {
+	var it tagrule.Input
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["repositoryExclude"]; !present {
+		asMap["repositoryExclude"] = false
+	}
+	if _, present := asMap["tagExclude"]; !present {
+		asMap["tagExclude"] = false
+	}
+	if _, present := asMap["disabled"]; !present {
+		asMap["disabled"] = false
+	}
+
+	fieldsInOrder := [...]string{"repositoryPattern", "repositoryExclude", "tagPattern", "tagExclude", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "repositoryPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryPattern = data
+		case "repositoryExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryExclude = data
+		case "tagPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagPattern = data
+		case "tagExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagExclude = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImmutableRuleInput unmarshals raw into the ImmutableRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImmutableRuleInput(ctx context.Context, raw any) (tagrule.Input, error) {
+	var out tagrule.Input
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImmutableRuleInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLabelOrder(ctx context.Context, obj any) (ent.LabelOrder, error) {
 	var it ent.LabelOrder
 	if obj == nil {
@@ -33243,6 +36487,55 @@ func UnmarshalPurgeScheduleInput(ctx context.Context, raw any) (model.PurgeSched
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputQuotaConfigInput(ctx context.Context, obj any) (quota.Config, error) {
+	var it quota.Config
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"defaultLimit", "warningPercent"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "defaultLimit":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultLimit"))
+			data, err := ec.unmarshalNInt2int64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultLimit = data
+		case "warningPercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("warningPercent"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WarningPercent = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalQuotaConfigInput unmarshals raw into the QuotaConfigInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalQuotaConfigInput(ctx context.Context, raw any) (quota.Config, error) {
+	var out quota.Config
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "QuotaConfigInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputRegistryEndpointInput(ctx context.Context, obj any) (model.RegistryEndpointInput, error) {
 	var it model.RegistryEndpointInput
 	if obj == nil {
@@ -34042,6 +37335,113 @@ func (ec *executionContext) unmarshalInputRepositoryWhereInput(ctx context.Conte
 func UnmarshalRepositoryWhereInput(ctx context.Context, raw any) (ent.RepositoryWhereInput, error) {
 	var out ent.RepositoryWhereInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "RepositoryWhereInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputRetentionRuleInput(ctx context.Context, obj any) (retention.Rule, error) {
+	var it retention.Rule
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["n"]; !present {
+		asMap["n"] = 0
+	}
+	if _, present := asMap["repositoryExclude"]; !present {
+		asMap["repositoryExclude"] = false
+	}
+	if _, present := asMap["tagExclude"]; !present {
+		asMap["tagExclude"] = false
+	}
+	if _, present := asMap["untagged"]; !present {
+		asMap["untagged"] = false
+	}
+	if _, present := asMap["disabled"]; !present {
+		asMap["disabled"] = false
+	}
+
+	fieldsInOrder := [...]string{"template", "n", "repositoryPattern", "repositoryExclude", "tagPattern", "tagExclude", "untagged", "disabled"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "template":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("template"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Template = data
+		case "n":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("n"))
+			data, err := ec.unmarshalOInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.N = data
+		case "repositoryPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryPattern = data
+		case "repositoryExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("repositoryExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RepositoryExclude = data
+		case "tagPattern":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagPattern"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagPattern = data
+		case "tagExclude":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tagExclude"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TagExclude = data
+		case "untagged":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("untagged"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Untagged = data
+		case "disabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("disabled"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Disabled = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalRetentionRuleInput unmarshals raw into the RetentionRuleInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalRetentionRuleInput(ctx context.Context, raw any) (retention.Rule, error) {
+	var out retention.Rule
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "RetentionRuleInput", raw, &out)
 	return out, err
 }
 
@@ -38325,6 +41725,69 @@ func (ec *executionContext) _GCSchedule(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var immutableRuleImplementors = []string{"ImmutableRule"}
+
+func (ec *executionContext) _ImmutableRule(ctx context.Context, sel ast.SelectionSet, obj *tagrule.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, immutableRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImmutableRule")
+		case "id":
+			out.Values[i] = ec._ImmutableRule_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectID":
+			out.Values[i] = ec._ImmutableRule_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryPattern":
+			out.Values[i] = ec._ImmutableRule_repositoryPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryExclude":
+			out.Values[i] = ec._ImmutableRule_repositoryExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagPattern":
+			out.Values[i] = ec._ImmutableRule_tagPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagExclude":
+			out.Values[i] = ec._ImmutableRule_tagExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._ImmutableRule_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var labelImplementors = []string{"Label", "Node"}
 
 func (ec *executionContext) _Label(ctx context.Context, sel ast.SelectionSet, obj *ent.Label) graphql.Marshaler {
@@ -38592,6 +42055,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteImmutableRule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteImmutableRule(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createLabel":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createLabel(ctx, field)
@@ -38662,6 +42146,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setProjectQuota":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setProjectQuota(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setQuotaConfig":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setQuotaConfig(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recomputeProjectQuota":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recomputeProjectQuota(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createRegistryEndpoint":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createRegistryEndpoint(ctx, field)
@@ -38728,6 +42233,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "retryReplication":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_retryReplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setRetentionPolicy":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRetentionPolicy(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startRetention":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startRetention(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stopRetention":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_stopRetention(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setRetentionSchedule":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setRetentionSchedule(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -39043,6 +42576,11 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "quotaLimit":
+			out.Values[i] = ec._Project_quotaLimit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._Project_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -39094,6 +42632,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_memberList(ctx, field, obj)
+				})
+		case "quota":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_quota(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -39173,6 +42717,59 @@ func (ec *executionContext) _ProjectEdge(ctx context.Context, sel ast.SelectionS
 			}
 		case "cursor":
 			out.Values[i] = ec._ProjectEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectQuotaImplementors = []string{"ProjectQuota"}
+
+func (ec *executionContext) _ProjectQuota(ctx context.Context, sel ast.SelectionSet, obj *quota.Quota) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectQuotaImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectQuota")
+		case "projectID":
+			out.Values[i] = ec._ProjectQuota_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "projectName":
+			out.Values[i] = ec._ProjectQuota_projectName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "limit":
+			out.Values[i] = ec._ProjectQuota_limit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "used":
+			out.Values[i] = ec._ProjectQuota_used(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reserved":
+			out.Values[i] = ec._ProjectQuota_reserved(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -39528,6 +43125,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_gcSchedule(ctx, field)
 				})
+		case "immutableRules":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_immutableRules(ctx, field)
+				})
 		case "labels":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
@@ -39545,6 +43148,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_project(ctx, field)
+				})
+		case "quotaConfig":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_quotaConfig(ctx, field)
 				})
 		case "registryEndpoints":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -39581,6 +43190,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_replicationExecution(ctx, field)
+				})
+		case "retentionPolicy":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionPolicy(ctx, field)
+				})
+		case "retentionRuns":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionRuns(ctx, field)
+				})
+		case "retentionRun":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionRun(ctx, field)
+				})
+		case "retentionSchedule":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_retentionSchedule(ctx, field)
 				})
 		case "robots":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -39661,6 +43294,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var quotaConfigImplementors = []string{"QuotaConfig"}
+
+func (ec *executionContext) _QuotaConfig(ctx context.Context, sel ast.SelectionSet, obj *quota.Config) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, quotaConfigImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("QuotaConfig")
+		case "defaultLimit":
+			out.Values[i] = ec._QuotaConfig_defaultLimit(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "warningPercent":
+			out.Values[i] = ec._QuotaConfig_warningPercent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -40458,6 +44129,319 @@ func (ec *executionContext) _RepositoryEdge(ctx context.Context, sel ast.Selecti
 	return out
 }
 
+var retentionArtifactImplementors = []string{"RetentionArtifact"}
+
+func (ec *executionContext) _RetentionArtifact(ctx context.Context, sel ast.SelectionSet, obj *retention.Artifact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionArtifactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionArtifact")
+		case "digest":
+			out.Values[i] = ec._RetentionArtifact_digest(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tags":
+			out.Values[i] = ec._RetentionArtifact_tags(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RetentionArtifact_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRepositoryResultImplementors = []string{"RetentionRepositoryResult"}
+
+func (ec *executionContext) _RetentionRepositoryResult(ctx context.Context, sel ast.SelectionSet, obj *retention.RepositoryResult) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRepositoryResultImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRepositoryResult")
+		case "repository":
+			out.Values[i] = ec._RetentionRepositoryResult_repository(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retained":
+			out.Values[i] = ec._RetentionRepositoryResult_retained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleted":
+			out.Values[i] = ec._RetentionRepositoryResult_deleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "failed":
+			out.Values[i] = ec._RetentionRepositoryResult_failed(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRuleImplementors = []string{"RetentionRule"}
+
+func (ec *executionContext) _RetentionRule(ctx context.Context, sel ast.SelectionSet, obj *retention.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRule")
+		case "template":
+			out.Values[i] = ec._RetentionRule_template(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "n":
+			out.Values[i] = ec._RetentionRule_n(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryPattern":
+			out.Values[i] = ec._RetentionRule_repositoryPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "repositoryExclude":
+			out.Values[i] = ec._RetentionRule_repositoryExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagPattern":
+			out.Values[i] = ec._RetentionRule_tagPattern(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tagExclude":
+			out.Values[i] = ec._RetentionRule_tagExclude(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "untagged":
+			out.Values[i] = ec._RetentionRule_untagged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disabled":
+			out.Values[i] = ec._RetentionRule_disabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionRunImplementors = []string{"RetentionRun"}
+
+func (ec *executionContext) _RetentionRun(ctx context.Context, sel ast.SelectionSet, obj *ent.RetentionRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionRun")
+		case "id":
+			out.Values[i] = ec._RetentionRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "projectID":
+			out.Values[i] = ec._RetentionRun_projectID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._RetentionRun_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "trigger":
+			out.Values[i] = ec._RetentionRun_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "dryRun":
+			out.Values[i] = ec._RetentionRun_dryRun(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsTotal":
+			out.Values[i] = ec._RetentionRun_artifactsTotal(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsRetained":
+			out.Values[i] = ec._RetentionRun_artifactsRetained(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "artifactsDeleted":
+			out.Values[i] = ec._RetentionRun_artifactsDeleted(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failures":
+			out.Values[i] = ec._RetentionRun_failures(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "results":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionRun_results(ctx, field, obj)
+				})
+		case "log":
+			out.Values[i] = ec._RetentionRun_log(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "operator":
+			out.Values[i] = ec._RetentionRun_operator(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._RetentionRun_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._RetentionRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endedAt":
+			out.Values[i] = ec._RetentionRun_endedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var retentionScheduleImplementors = []string{"RetentionSchedule"}
+
+func (ec *executionContext) _RetentionSchedule(ctx context.Context, sel ast.SelectionSet, obj *schedule.Schedule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, retentionScheduleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RetentionSchedule")
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionSchedule_kind(ctx, field, obj)
+				})
+		case "cron":
+			out.Values[i] = ec._RetentionSchedule_cron(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRunAt":
+			out.Values[i] = ec._RetentionSchedule_lastRunAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "nextRunAt":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RetentionSchedule_nextRunAt(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var robotImplementors = []string{"Robot", "Node"}
 
 func (ec *executionContext) _Robot(ctx context.Context, sel ast.SelectionSet, obj *ent.Robot) graphql.Marshaler {
@@ -41016,6 +45000,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_gcProgress(ctx, fields[0])
 	case "replicationProgress":
 		return ec._Subscription_replicationProgress(ctx, fields[0])
+	case "retentionProgress":
+		return ec._Subscription_retentionProgress(ctx, fields[0])
 	case "scanProgress":
 		return ec._Subscription_scanProgress(ctx, fields[0])
 	default:
@@ -42775,6 +46761,35 @@ func (ec *executionContext) marshalNID2ᚕintᚄ(ctx context.Context, sel ast.Se
 	return ret
 }
 
+func (ec *executionContext) marshalNImmutableRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*tagrule.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImmutableRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐRule(ctx context.Context, sel ast.SelectionSet, v *tagrule.Rule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImmutableRule!")
+		return graphql.Null
+	}
+	return ec._ImmutableRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNImmutableRuleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋtagruleᚐInput(ctx context.Context, v any) (tagrule.Input, error) {
+	res, err := ec.unmarshalInputImmutableRuleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -42932,6 +46947,14 @@ func (ec *executionContext) marshalNProjectOrderField2ᚖgithubᚗcomᚋberthᚑ
 	return v
 }
 
+func (ec *executionContext) marshalNProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx context.Context, sel ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectQuota!")
+		return graphql.Null
+	}
+	return ec._ProjectQuota(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (project.SeverityThreshold, error) {
 	var res project.SeverityThreshold
 	err := res.UnmarshalGQL(v)
@@ -43012,6 +47035,19 @@ func (ec *executionContext) marshalNPurgeSchedule2ᚖgithubᚗcomᚋberthᚑregi
 
 func (ec *executionContext) unmarshalNPurgeScheduleInput2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐPurgeScheduleInput(ctx context.Context, v any) (model.PurgeScheduleInput, error) {
 	res, err := ec.unmarshalInputPurgeScheduleInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNQuotaConfig2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx context.Context, sel ast.SelectionSet, v *quota.Config) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "QuotaConfig!")
+		return graphql.Null
+	}
+	return ec._QuotaConfig(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNQuotaConfigInput2githubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐConfig(ctx context.Context, v any) (quota.Config, error) {
+	res, err := ec.unmarshalInputQuotaConfigInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -43240,6 +47276,125 @@ func (ec *executionContext) marshalNRepositoryOrderField2ᚖgithubᚗcomᚋberth
 func (ec *executionContext) unmarshalNRepositoryWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRepositoryWhereInput(ctx context.Context, v any) (*ent.RepositoryWhereInput, error) {
 	res, err := ec.unmarshalInputRepositoryWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx context.Context, sel ast.SelectionSet, v retention.Artifact) graphql.Marshaler {
+	return ec._RetentionArtifact(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRepositoryResult2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResultᚄ(ctx context.Context, sel ast.SelectionSet, v []*retention.RepositoryResult) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRepositoryResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResult(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRepositoryResult2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRepositoryResult(ctx context.Context, sel ast.SelectionSet, v *retention.RepositoryResult) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRepositoryResult!")
+		return graphql.Null
+	}
+	return ec._RetentionRepositoryResult(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*retention.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx context.Context, sel ast.SelectionSet, v *retention.Rule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRule!")
+		return graphql.Null
+	}
+	return ec._RetentionRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRetentionRuleInput2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRuleᚄ(ctx context.Context, v any) ([]*retention.Rule, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*retention.Rule, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNRetentionRuleInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNRetentionRuleInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐRule(ctx context.Context, v any) (*retention.Rule, error) {
+	res, err := ec.unmarshalInputRetentionRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRetentionRun2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRunᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.RetentionRun) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx context.Context, sel ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionRun!")
+		return graphql.Null
+	}
+	return ec._RetentionRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNRetentionSchedule2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscheduleᚐSchedule(ctx context.Context, sel ast.SelectionSet, v *schedule.Schedule) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RetentionSchedule!")
+		return graphql.Null
+	}
+	return ec._RetentionSchedule(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRobot2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobotᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Robot) graphql.Marshaler {
@@ -43485,6 +47640,26 @@ func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋb
 }
 
 func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋreplicationtaskᚐOperation(ctx context.Context, sel ast.SelectionSet, v replicationtask.Operation) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx context.Context, v any) (retentionrun.Status, error) {
+	var res retentionrun.Status
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐStatus(ctx context.Context, sel ast.SelectionSet, v retentionrun.Status) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx context.Context, v any) (retentionrun.Trigger, error) {
+	var res retentionrun.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋretentionrunᚐTrigger(ctx context.Context, sel ast.SelectionSet, v retentionrun.Trigger) graphql.Marshaler {
 	return v
 }
 
@@ -44445,6 +48620,18 @@ func (ec *executionContext) marshalOID2ᚖint(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚕint64ᚄ(ctx context.Context, v any) ([]int64, error) {
 	if v == nil {
 		return nil, nil
@@ -44646,6 +48833,13 @@ func (ec *executionContext) unmarshalOProjectOrder2ᚖgithubᚗcomᚋberthᚑreg
 	}
 	res, err := ec.unmarshalInputProjectOrder(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOProjectQuota2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋquotaᚐQuota(ctx context.Context, sel ast.SelectionSet, v *quota.Quota) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ProjectQuota(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, v any) ([]project.SeverityThreshold, error) {
@@ -44895,6 +49089,32 @@ func (ec *executionContext) unmarshalORepositoryWhereInput2ᚖgithubᚗcomᚋber
 	}
 	res, err := ec.unmarshalInputRepositoryWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORetentionArtifact2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifactᚄ(ctx context.Context, sel ast.SelectionSet, v []retention.Artifact) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRetentionArtifact2githubᚗcomᚋberthᚑregistryᚋberthᚋretentionᚐArtifact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalORetentionRun2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRetentionRun(ctx context.Context, sel ast.SelectionSet, v *ent.RetentionRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._RetentionRun(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalORobot2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐRobot(ctx context.Context, sel ast.SelectionSet, v *ent.Robot) graphql.Marshaler {

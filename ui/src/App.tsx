@@ -15,6 +15,8 @@ import { MembersTab } from './pages/project/MembersTab'
 import { ProjectPage } from './pages/project/ProjectPage'
 import { RepositoriesTab } from './pages/project/RepositoriesTab'
 import { RobotsTab } from './pages/project/RobotsTab'
+import { RetentionTab } from './pages/project/RetentionTab'
+import { ImmutabilityTab } from './pages/project/ImmutabilityTab'
 import { SettingsTab } from './pages/project/SettingsTab'
 import { WebhooksTab } from './pages/project/WebhooksTab'
 import { ProjectsPage } from './pages/projects/ProjectsPage'
@@ -43,6 +45,8 @@ export function App() {
           <Route path="webhooks" element={<WebhooksTab />} />
           <Route path="logs" element={<LogsTab />} />
           <Route path="robots" element={<RobotsTab />} />
+          <Route path="retention" element={<RetentionTab />} />
+          <Route path="immutability" element={<ImmutabilityTab />} />
         </Route>
         <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
         <Route path="/exports" element={<ExportsPage />} />

@@ -11,9 +11,12 @@ import (
 // harborTypes names Berth's events the way Harbor's webhooks do, for receivers written for Harbor.
 // Events Harbor has no name for keep Berth's.
 var harborTypes = map[event.Type]string{
-	event.ArtifactPushed:  "PUSH_ARTIFACT",
-	event.ArtifactPulled:  "PULL_ARTIFACT",
-	event.ArtifactDeleted: "DELETE_ARTIFACT",
+	event.ArtifactPushed:     "PUSH_ARTIFACT",
+	event.ArtifactPulled:     "PULL_ARTIFACT",
+	event.ArtifactDeleted:    "DELETE_ARTIFACT",
+	event.QuotaWarning:       "QUOTA_WARNING",
+	event.QuotaExceeded:      "QUOTA_EXCEED",
+	event.RetentionCompleted: "TAG_RETENTION",
 }
 
 // repoInfo is what a payload says about the event's repository, read when the event is dispatched.

@@ -57,6 +57,12 @@ export interface ProjectAccess {
   scan: boolean
   readRobots: boolean
   manageRobots: boolean
+  updateQuota: boolean
+  readRetention: boolean
+  manageRetention: boolean
+  runRetention: boolean
+  listImmutable: boolean
+  manageImmutable: boolean
 }
 
 /** projectControls names, for each control, the action the server must allow. */
@@ -76,6 +82,12 @@ const projectControls: Record<keyof ProjectAccess, Action> = {
   scan: 'scan:create',
   readRobots: 'robot:read',
   manageRobots: 'robot:create',
+  updateQuota: 'quota:update',
+  readRetention: 'tag-retention:read',
+  manageRetention: 'tag-retention:update',
+  runRetention: 'tag-retention:operate',
+  listImmutable: 'immutable-tag:list',
+  manageImmutable: 'immutable-tag:create',
 }
 
 /** useProjectAccess is usePermissions for a project, as the controls its pages offer. */

@@ -183,6 +183,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
 
           <ArtifactTags
             artifactID={artifact.id}
+            repository={repository}
             tags={artifact.tags ?? []}
             canCreate={access.createTag && !proxy}
             canDelete={access.deleteTag && !proxy}

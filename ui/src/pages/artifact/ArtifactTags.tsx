@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react'
-import { useMutation } from 'urql'
+import { useClient, useMutation } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { graphql } from '../../gql'
@@ -13,6 +13,15 @@ const CreateTagMutation = graphql(`
   }
 `)
 
+const TagOwnerQuery = graphql(`
+  query TagOwner($repository: String!, $tag: String!) {
+    artifact(repository: $repository, reference: $tag) {
+      id
+      digest
+    }
+  }
+`)
+
 const DeleteTagMutation = graphql(`
   mutation DeleteTag($id: ID!) {
     deleteTag(id: $id)
@@ -21,6 +30,8 @@ const DeleteTagMutation = graphql(`
 
 interface Props {
   artifactID: string
+  /** The repository's name: a tag that already names another artifact there is moved only after asking. */
+  repository: string
   tags: { id: string; name: string; pushTime: string }[]
   canCreate: boolean
   canDelete: boolean
@@ -28,7 +39,9 @@ interface Props {
 }
 
 /** ArtifactTags lists an artifact's tags, with a form to add one and a button to delete each. */
-export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged }: Props) {
+export function ArtifactTags({ artifactID, repository, tags, canCreate, canDelete, onChanged }: Props) {
+  const client = useClient()
+  const [moving, setMoving] = useState<{ tag: string; from: string } | null>(null)
   const [name, setName] = useState('')
   const [create, createTag] = useMutation(CreateTagMutation)
   const [, deleteTag] = useMutation(DeleteTagMutation)
@@ -38,9 +51,21 @@ export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged
 
   const onSubmit = async (e: FormEvent) => {
     e.preventDefault()
-    setShowError(true)
     setNotice(null)
     const tag = name.trim()
+    // A tag that names another artifact of the repository would move silently: ask first.
+    const owner = await client.query(TagOwnerQuery, { repository, tag }, { requestPolicy: 'network-only' }).toPromise()
+    const other = owner.data?.artifact
+    if (other && other.id !== artifactID) {
+      setMoving({ tag, from: other.digest })
+      return
+    }
+    await add(tag)
+  }
+
+  const add = async (tag: string) => {
+    setMoving(null)
+    setShowError(true)
     const result = await createTag({ artifactID, name: tag })
     if (result.error) return
     setShowError(false)
@@ -91,6 +116,21 @@ export function ArtifactTags({ artifactID, tags, canCreate, canDelete, onChanged
             </li>
           ))}
         </ul>
+      )}
+      {moving && (
+        <div role="alertdialog" aria-labelledby="move-tag-title" aria-describedby="move-tag-text" className="confirm-inline">
+          <h3 id="move-tag-title">Move tag {moving.tag}?</h3>
+          <p id="move-tag-text">
+            Tag {moving.tag} now names another artifact ({moving.from.slice(0, 19)}…). Adding it here moves it: pulls of{' '}
+            {moving.tag} will get this artifact instead.
+          </p>
+          <button type="button" onClick={() => void add(moving.tag)}>
+            Move tag
+          </button>{' '}
+          <button type="button" onClick={() => setMoving(null)}>
+            Cancel
+          </button>
+        </div>
       )}
       {canCreate && (
         <form className="inline-form" onSubmit={onSubmit}>

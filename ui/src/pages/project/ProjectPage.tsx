@@ -9,6 +9,7 @@ import { useTitle } from '../../components/title'
 import { graphql } from '../../gql'
 import type { ProjectContext } from './context'
 import { ProxyFact } from './ProxyFact'
+import { QuotaFact } from './QuotaFact'
 
 const ProjectQuery = graphql(`
   query Project($name: String!) {
@@ -27,6 +28,10 @@ const ProjectQuery = graphql(`
       proxyRegistryID
       proxyNamespace
       proxyFreshnessSeconds
+      quota {
+        limit
+        used
+      }
     }
   }
 `)
@@ -39,7 +44,7 @@ const ProjectQuery = graphql(`
 export function ProjectPage() {
   const name = useParams().name ?? ''
   useTitle(name)
-  const [result] = useQuery({ query: ProjectQuery, variables: { name } })
+  const [result, reload] = useQuery({ query: ProjectQuery, variables: { name } })
   const project = result.data?.project
   const access = useProjectAccess(project?.id)
   // Members see the settings (read-only unless they may change them); so do those who may change them.
@@ -81,6 +86,15 @@ export function ProjectPage() {
                 freshness={project.proxyFreshnessSeconds ?? 0}
               />
             )}
+            {project.quota && (
+              <QuotaFact
+                projectID={project.id}
+                projectName={project.name}
+                quota={project.quota}
+                canEdit={access.updateQuota}
+                onChanged={() => reload({ requestPolicy: 'network-only' })}
+              />
+            )}
             {project.myRole && (
               <div>
                 <dt>Your role</dt>
@@ -97,6 +111,8 @@ export function ProjectPage() {
             {access.listWebhooks && <NavLink to={`${base}/webhooks`}>Webhooks</NavLink>}
             {access.readLogs && <NavLink to={`${base}/logs`}>Logs</NavLink>}
             {access.readRobots && <NavLink to={`${base}/robots`}>Robot accounts</NavLink>}
+            {access.readRetention && <NavLink to={`${base}/retention`}>Tag retention</NavLink>}
+            {access.listImmutable && <NavLink to={`${base}/immutability`}>Immutable tags</NavLink>}
           </nav>
           <Outlet context={{ project, access } satisfies ProjectContext} />
         </>

@@ -28,6 +28,11 @@ export const eventTypeNames: Record<EventType, string> = {
   REPLICATION_COMPLETED: 'Replication completed',
   SIGNATURE_VERIFIED: 'Signature verified',
   SIGNATURE_FAILED: 'Signature not verified',
+  QUOTA_WARNING: 'Quota warning',
+  QUOTA_EXCEED: 'Quota exceeded',
+  RETENTION_STARTED: 'Tag retention started',
+  RETENTION_PROGRESS: 'Tag retention progress',
+  RETENTION_COMPLETED: 'Tag retention completed',
 }
 
 /**
@@ -45,6 +50,9 @@ export const webhookEventTypes: EventType[] = [
   'REPOSITORY_DELETED',
   'SIGNATURE_VERIFIED',
   'SIGNATURE_FAILED',
+  'QUOTA_WARNING',
+  'QUOTA_EXCEED',
+  'RETENTION_COMPLETED',
 ]
 
 /** payloadFormatNames are the body formats a receiver can ask for. */

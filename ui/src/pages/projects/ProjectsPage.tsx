@@ -1,3 +1,4 @@
+import { QuotaBar } from '../../components/QuotaBar'
 import { useEffect, useMemo, useState } from 'react'
 import { Link, useSearchParams } from 'react-router'
 import { useQuery } from 'urql'
@@ -36,6 +37,10 @@ const ProjectsQuery = graphql(`
           public
           repositoryCount
           storageUsed
+          quota {
+            limit
+            used
+          }
           createdAt
         }
       }
@@ -151,7 +156,9 @@ export function ProjectsPage() {
                   <span className={p.public ? 'badge public' : 'badge'}>{p.public ? 'Public' : 'Private'}</span>
                 </td>
                 <td className="num">{p.repositoryCount}</td>
-                <td className="num">{formatBytes(p.storageUsed)}</td>
+                <td className="num">
+                  {p.quota ? <QuotaBar used={p.quota.used} limit={p.quota.limit} label={`Storage used by ${p.name}`} /> : formatBytes(p.storageUsed)}
+                </td>
                 <td>
                   <Time value={p.createdAt} />
                 </td>
