@@ -66,6 +66,8 @@ type Tx struct {
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// SharedSecret is the client for interacting with the SharedSecret builders.
+	SharedSecret *SharedSecretClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
 	// User is the client for interacting with the User builders.
@@ -233,6 +235,7 @@ func (tx *Tx) init() {
 	tx.Scanner = NewScannerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.SharedSecret = NewSharedSecretClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Vulnerability = NewVulnerabilityClient(tx.config)

@@ -37,6 +37,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker"
@@ -71,6 +72,7 @@ type Server struct {
 	tracing  *telemetry.Tracing
 	metrics  *metricsRegistry
 	runs     *worker.RunProgress
+	secrets  *secrets.Store
 }
 
 // defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
@@ -151,11 +153,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := bootstrap(ctx, db, cfg.AdminPassword, log); err != nil {
 		return nil, err
 	}
-	tokens, err := auth.NewTokens(filepath.Join(cfg.DataDir, "keys", "token-signing.pem"), "berth", cfg.TokenTTL)
-	if err != nil {
+	if s.secrets, err = cfg.Secrets(ctx, pool, log); err != nil {
 		return nil, err
 	}
-	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
+	s.auth = auth.NewService(db, auth.NewTokensWith(s.secrets, "berth", cfg.TokenTTL), cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
 	if s.runs, err = worker.NewRunProgress(s.metrics); err != nil {
 		return nil, err
@@ -186,9 +187,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 	}
 	scans := scan.NewService(pool, db)
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
-		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth,
-		registry.NewIndexer(db, s.dispatch, log), log)
+	regCfg := cfg.registryConfig(s.secrets)
+	regCfg.Audit, regCfg.PullPolicy = s.audit, scan.NewPolicy(scans)
+	s.registry, err = registry.New(ctx, regCfg, db, s.auth, registry.NewIndexer(db, s.dispatch, log), log)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +201,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.registry.UseCache(s.cache)
 	}
-	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick, tracing)
+	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.secrets, s.dispatch.Kick, tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +219,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	hooks := webhook.NewService(pool, db, s.jobs, cfg.RegistryHost())
 	s.dispatch.AddConsumer(hooks)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
-	sealer, err := cfg.Sealer()
+	sealer, err := sealer(s.secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +299,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
 	go s.auth.RecordUse(ctx, s.log)
+	go s.secrets.Run(ctx)
 	runEvents, stopRunEvents := s.events.Subscribe(256)
 	go func() {
 		defer stopRunEvents()
