@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/user"
 	"github.com/berth-registry/berth/worker/export"
 	"github.com/berth-registry/berth/worker/gc"
@@ -68,6 +69,8 @@ type Resolver struct {
 	// Endpoints are the remote registries; Replication their policies, executions and tasks.
 	Endpoints   *endpoint.Service
 	Replication *replication.Service
+	// Secrets rotates the token-signing keys every replica shares.
+	Secrets *secrets.Service
 }
 
 type responseWriterKey struct{}

@@ -559,6 +559,11 @@ var systemProbes = map[auth.Action][]doorProbe{
 		restProbe(http.MethodPut, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/replication/executions/999999" },
 			"", http.StatusNotFound),
 	},
+	// Rotating mid-matrix is harmless by design: tokens already issued keep verifying.
+	auth.ActionRotateSigningKey: {
+		gqlProbe(`{ signingKeys { id } }`, noVars),
+		gqlProbe(`mutation { rotateSigningKey { id } }`, noVars),
+	},
 	auth.ActionReadGC:    {gqlProbe(`{ gcSchedule { kind } }`, noVars)},
 	auth.ActionRunGC:     {gqlProbe(`mutation { setGCSchedule(input: {kind: NONE}) { kind } }`, noVars)},
 	auth.ActionReadPurge: {gqlProbe(`{ purgeRuns(first: 1) { totalCount } }`, noVars)},

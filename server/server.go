@@ -247,7 +247,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
-		Endpoints:       endpoints, Replication: replications}
+		Endpoints:       endpoints, Replication: replications, Secrets: secrets.NewService(s.secrets, s.auth, s.audit)}
 	s.handler = s.routes(res)
 	ok = true
 	return s, nil
