@@ -72,7 +72,8 @@ type Store struct {
 	mu          sync.RWMutex
 	keys        []Key // newest first; keys[0] signs
 	lastRefresh time.Time
-	refreshing  sync.Mutex
+	refreshing  sync.Mutex // held while reading keys for an unknown key id
+	lastMiss    time.Time  // when that was last done
 }
 
 // Open loads the shared secrets, generating (or importing) what the database lacks.
@@ -295,7 +296,7 @@ func (s *Store) Signer() (string, *ecdsa.PrivateKey) {
 }
 
 // Verifiers are the public keys a token with key id kid may be verified with: that key (re-reading
-// the database once, at most every second, when it is not known here yet), or every key held when
+// the database, at most once a second, when it is not known here yet), or every key held when
 // kid is empty (tokens signed before keys had ids).
 func (s *Store) Verifiers(kid string) []*ecdsa.PublicKey {
 	if kid == "" {
@@ -304,11 +305,10 @@ func (s *Store) Verifiers(kid string) []*ecdsa.PublicKey {
 	if k := s.publicKeys(kid); len(k) > 0 {
 		return k
 	}
+	// At most one such read a second: tokens with made-up key ids must not become a query each.
 	s.refreshing.Lock()
-	s.mu.RLock()
-	stale := time.Since(s.lastRefresh) > time.Second
-	s.mu.RUnlock()
-	if stale {
+	if time.Since(s.lastMiss) > time.Second {
+		s.lastMiss = time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := s.Reload(ctx); err != nil {
 			s.opts.Log.Warn("shared secrets: reading keys for an unknown key id failed", "kid", kid, "err", err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -769,10 +768,7 @@ func (m *doorMatrix) checkMyPermissions(t *testing.T, c doorCaller, project stri
 // public one with no members, each with an image, a label and a webhook policy.
 func setupDoorMatrix(t *testing.T) *doorMatrix {
 	env := servertest.Start(t)
-	tokens, err := auth.NewTokens(filepath.Join(env.DataDir, "keys", "token-signing.pem"), "berth", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := env.Server.Tokens().WithTTL(time.Hour)
 	m := &doorMatrix{
 		permFixture: &permFixture{env: env, projects: map[string]int{}, labels: map[string]string{}, base: map[string]string{}},
 		decider:     auth.NewService(env.DB, tokens, time.Hour),

@@ -290,6 +290,9 @@ func (s *Server) EventsListening() bool { return s.events.Listening() }
 // FlushTraces sends the spans recorded so far, when tracing is on.
 func (s *Server) FlushTraces(ctx context.Context) error { return s.tracing.ForceFlush(ctx) }
 
+// Tokens signs and verifies tokens with the replicas' shared keys, for tools and tests.
+func (s *Server) Tokens() *auth.Tokens { return s.auth.Tokens() }
+
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
