@@ -419,3 +419,56 @@ func TestS3RedirectsBlobGets(t *testing.T) {
 		t.Fatalf("anonymous blob GET = %v %v, want 401", resp, err)
 	}
 }
+
+// On S3: the built-in scanner reads an image's layers from the bucket, and a CVE export is written
+// to the bucket and downloaded from it.
+func TestS3ScanAndCVEExport(t *testing.T) {
+	t.Parallel()
+	sw := servertest.StartSeaweed(t)
+	env := startOnS3(t, sw, func(c *server.Config) { c.AdvisoryDir = osvFixtures })
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	pushAlpine(t, crane, env.Host+"/library/alp:3.19")
+	id := artifactIDOf(t, env, crane, env.Host+"/library/alp:3.19")
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { scanArtifact(id: $id) { id } }`, map[string]any{"id": id}, nil)
+	if o := waitScan(t, env, ref{"library/alp", "3.19"}); o.Status != "SUCCESS" || o.Total != 3 {
+		t.Fatalf("scan on S3: %+v, want 3 findings", o)
+	}
+
+	proj := env.DB.Project.Query().OnlyIDX(t.Context())
+	var started struct{ ExportCVE struct{ ID string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { exportCVE(input: {projects: [$p]}) { id } }`, map[string]any{"p": proj}, &started)
+	deadline := time.Now().Add(2 * time.Minute)
+	var got struct {
+		CveExport struct {
+			Status      string
+			DownloadURL *string
+		}
+	}
+	for {
+		env.MustGraphQL("admin", servertest.AdminPassword, `query($id: ID!) { cveExport(id: $id) { status downloadURL } }`, map[string]any{"id": started.ExportCVE.ID}, &got)
+		if got.CveExport.Status != "PENDING" && got.CveExport.Status != "RUNNING" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("export did not end: %+v", got)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got.CveExport.Status != "SUCCESS" || got.CveExport.DownloadURL == nil {
+		t.Fatalf("export on S3: %+v", got)
+	}
+	if n := objectsUnder(t, sw, "tests3scanandcveexport/berth/cve-exports/"); n != 1 {
+		t.Fatalf("%d export objects in the bucket, want 1", n)
+	}
+	req, _ := http.NewRequest(http.MethodGet, env.URL+*got.CveExport.DownloadURL, nil)
+	req.SetBasicAuth("admin", servertest.AdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "CVE-2023-42363") {
+		t.Fatalf("download = %s:\n%.500s", resp.Status, body)
+	}
+}
