@@ -168,7 +168,9 @@ func TestBenchS3(t *testing.T) {
 	}
 	oldBlobs := blobs
 	blobs = small
-	parallel(func(i int) error { return benchUpload(client, env, tok, "library/gcbench", smallDigests[i], smallData[i]) })
+	parallel(func(i int) error {
+		return benchUpload(client, env, tok, "library/gcbench", smallDigests[i], smallData[i])
+	})
 	blobs = oldBlobs
 	time.Sleep(1500 * time.Millisecond)
 	start = time.Now()
