@@ -6,7 +6,7 @@ export PATH := $(CURDIR)/tools/bin:$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-pull-signed bench-pull-trace bench-replication bench-scan bench-ui tools ui services clean
+.PHONY: build run services-test test test-go fuzz test-e2e generate check-generated lint bench bench-audit bench-export bench-gc bench-pull bench-pull-signed bench-pull-trace bench-replication bench-s3 bench-scan bench-ui tools ui services clean
 
 ## build: bin/berth with the dashboard embedded
 build: ui
@@ -113,6 +113,10 @@ bench-ui: build services tools
 ## bench-replication: push replication (200 small images, one 1 GiB image) against crane copy; proxy-cache cold/warm pulls and 100 concurrent cold pulls
 bench-replication: services tools
 	BERTH_BENCH=replication go test -run 'TestBenchReplication|TestBenchProxyCache' -count=1 -v -timeout 60m ./server/ 2>&1 | grep -E 'bench_(replication|proxy)_test|^(---|ok|FAIL|PASS)'
+
+## bench-s3: blob push/pull through Berth vs straight to SeaweedFS's S3 API, GC blobs/s on S3, bytes through Berth with redirects
+bench-s3: services tools
+	BERTH_BENCH=s3 go test -run TestBenchS3 -count=1 -v -timeout 20m ./server/ 2>&1 | grep -E 'bench_s3_test|^(---|ok|FAIL|PASS)'
 
 ## bench-gc: mark and sweep of 100,000 unreferenced blobs on filesystem storage, 1 and 8 workers
 bench-gc: services

@@ -72,6 +72,7 @@ const (
 	ActionManageRegistries  Action = "registry:create" // register, change, test and remove registry endpoints
 	ActionReadReplication   Action = "replication:read"
 	ActionRunReplication    Action = "replication:create" // policies: create, change, delete, start, stop, retry
+	ActionRotateSigningKey  Action = "signing-key:create" // list the token-signing keys, rotate in a new one
 	// Labels and robots exist at both levels: ActionManageLabels and ActionManageRobots, asked of
 	// System, are the system's own labels and robots.
 )
@@ -171,6 +172,7 @@ var table = []row{
 	{ActionRunReplication, InSystem, nil},
 	{ActionManageTrustPolicy, InSystem, nil},
 	{ActionReadQuota, InSystem, nil}, // every project's quota (Harbor's GET /quotas)
+	{ActionRotateSigningKey, InSystem, nil},
 }
 
 // RoleRobot is the column for robot accounts at system level: what any robot may do whatever its

@@ -95,22 +95,47 @@ func (c *Claims) Grants(typ, name, action string) bool {
 // robot can have, whatever it is called.
 const ScannerSubject = "berth-scanner"
 
-// Tokens signs and verifies tokens with an ECDSA key kept in the data directory, so that every
-// replica sharing the directory (or the key file) accepts every other replica's tokens.
+// Keyring is where token keys come from: the key new tokens are signed with (and its id, the
+// JWT "kid"), and the public keys a token naming a key id may be verified with (every key held
+// for an empty kid). secrets.Store is the one every replica shares through PostgreSQL.
+type Keyring interface {
+	Signer() (kid string, key *ecdsa.PrivateKey)
+	Verifiers(kid string) []*ecdsa.PublicKey
+}
+
+// Tokens signs and verifies tokens with the keys of a Keyring, so that every replica sharing it
+// accepts every other replica's tokens, across key rotations.
 type Tokens struct {
-	key     *ecdsa.PrivateKey
+	keys    Keyring
 	service string
 	ttl     time.Duration
 }
 
-// NewTokens loads the signing key from keyPath, creating it on first use.
+// NewTokens signs with one key kept in the file keyPath, creating it on first use: for tools and
+// tests that run without the shared secrets.
 func NewTokens(keyPath, service string, ttl time.Duration) (*Tokens, error) {
 	key, err := loadOrCreateKey(keyPath)
 	if err != nil {
 		return nil, err
 	}
-	return &Tokens{key: key, service: service, ttl: ttl}, nil
+	return &Tokens{keys: staticKey{key}, service: service, ttl: ttl}, nil
 }
+
+// NewTokensWith signs and verifies with the keys of kr.
+func NewTokensWith(kr Keyring, service string, ttl time.Duration) *Tokens {
+	return &Tokens{keys: kr, service: service, ttl: ttl}
+}
+
+// WithTTL is the same keys and service with another token lifetime.
+func (t *Tokens) WithTTL(ttl time.Duration) *Tokens {
+	return &Tokens{keys: t.keys, service: t.service, ttl: ttl}
+}
+
+// staticKey is a keyring of one key without an id.
+type staticKey struct{ key *ecdsa.PrivateKey }
+
+func (k staticKey) Signer() (string, *ecdsa.PrivateKey) { return "", k.key }
+func (k staticKey) Verifiers(string) []*ecdsa.PublicKey { return []*ecdsa.PublicKey{&k.key.PublicKey} }
 
 // Service is the "service" name clients must ask tokens for (the "aud" of every token).
 func (t *Tokens) Service() string { return t.service }
@@ -169,7 +194,12 @@ func (t *Tokens) claims(subject string, kind Kind, access []ResourceActions, now
 }
 
 func (t *Tokens) sign(claims Claims) (string, time.Time, error) {
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodES256, claims).SignedString(t.key)
+	kid, key := t.keys.Signer()
+	token := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	if kid != "" {
+		token.Header["kid"] = kid
+	}
+	signed, err := token.SignedString(key)
 	if err != nil {
 		return "", time.Time{}, fmt.Errorf("sign token: %w", err)
 	}
@@ -181,17 +211,25 @@ var ErrInvalidToken = errors.New("invalid or expired token")
 
 // Verify checks a token's signature, issuer, audience and lifetime and returns its claims.
 func (t *Tokens) Verify(token string) (*Claims, error) {
-	var claims Claims
-	_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return &t.key.PublicKey, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
-		jwt.WithIssuer(TokenIssuer),
-		jwt.WithAudience(t.service),
-		jwt.WithExpirationRequired(),
-	)
-	if err != nil {
-		return nil, ErrInvalidToken
+	// A token naming a key id is checked with that key (a key rotated in on another replica is
+	// fetched then); one without, signed before keys had ids, with each key held.
+	var kid string
+	if parsed, _, err := jwt.NewParser().ParseUnverified(token, &Claims{}); err == nil {
+		kid, _ = parsed.Header["kid"].(string)
 	}
-	return &claims, nil
+	for _, pub := range t.keys.Verifiers(kid) {
+		var claims Claims
+		_, err := jwt.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return pub, nil },
+			jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
+			jwt.WithIssuer(TokenIssuer),
+			jwt.WithAudience(t.service),
+			jwt.WithExpirationRequired(),
+		)
+		if err == nil {
+			return &claims, nil
+		}
+	}
+	return nil, ErrInvalidToken
 }
 
 func loadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {

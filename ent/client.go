@@ -45,6 +45,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
+	"github.com/berth-registry/berth/ent/sharedsecret"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
@@ -120,6 +121,8 @@ type Client struct {
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// SharedSecret is the client for interacting with the SharedSecret builders.
+	SharedSecret *SharedSecretClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
 	// TrustedKey is the client for interacting with the TrustedKey builders.
@@ -175,6 +178,7 @@ func (c *Client) init() {
 	c.Scanner = NewScannerClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Setting = NewSettingClient(c.config)
+	c.SharedSecret = NewSharedSecretClient(c.config)
 	c.Tag = NewTagClient(c.config)
 	c.TrustedKey = NewTrustedKeyClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -303,6 +307,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Scanner:              NewScannerClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Setting:              NewSettingClient(cfg),
+		SharedSecret:         NewSharedSecretClient(cfg),
 		Tag:                  NewTagClient(cfg),
 		TrustedKey:           NewTrustedKeyClient(cfg),
 		User:                 NewUserClient(cfg),
@@ -358,6 +363,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Scanner:              NewScannerClient(cfg),
 		Session:              NewSessionClient(cfg),
 		Setting:              NewSettingClient(cfg),
+		SharedSecret:         NewSharedSecretClient(cfg),
 		Tag:                  NewTagClient(cfg),
 		TrustedKey:           NewTrustedKeyClient(cfg),
 		User:                 NewUserClient(cfg),
@@ -398,8 +404,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.ImmutableRule, c.Label, c.Member, c.Project, c.PurgeRun, c.QuotaReservation,
 		c.RegistryEndpoint, c.ReplicationExecution, c.ReplicationPolicy,
 		c.ReplicationTask, c.Repository, c.RetentionPolicy, c.RetentionRun, c.Robot,
-		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey,
-		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.SharedSecret,
+		c.Tag, c.TrustedKey, c.User, c.Vulnerability, c.WebhookDelivery,
+		c.WebhookPolicy,
 	} {
 		n.Use(hooks...)
 	}
@@ -414,8 +421,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.ImmutableRule, c.Label, c.Member, c.Project, c.PurgeRun, c.QuotaReservation,
 		c.RegistryEndpoint, c.ReplicationExecution, c.ReplicationPolicy,
 		c.ReplicationTask, c.Repository, c.RetentionPolicy, c.RetentionRun, c.Robot,
-		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.Tag, c.TrustedKey,
-		c.User, c.Vulnerability, c.WebhookDelivery, c.WebhookPolicy,
+		c.RunLease, c.ScanReport, c.Scanner, c.Session, c.Setting, c.SharedSecret,
+		c.Tag, c.TrustedKey, c.User, c.Vulnerability, c.WebhookDelivery,
+		c.WebhookPolicy,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -484,6 +492,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Session.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
+	case *SharedSecretMutation:
+		return c.SharedSecret.mutate(ctx, m)
 	case *TagMutation:
 		return c.Tag.mutate(ctx, m)
 	case *TrustedKeyMutation:
@@ -5258,6 +5268,139 @@ func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, 
 	}
 }
 
+// SharedSecretClient is a client for the SharedSecret schema.
+type SharedSecretClient struct {
+	config
+}
+
+// NewSharedSecretClient returns a client for the SharedSecret from the given config.
+func NewSharedSecretClient(c config) *SharedSecretClient {
+	return &SharedSecretClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `sharedsecret.Hooks(f(g(h())))`.
+func (c *SharedSecretClient) Use(hooks ...Hook) {
+	c.hooks.SharedSecret = append(c.hooks.SharedSecret, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `sharedsecret.Intercept(f(g(h())))`.
+func (c *SharedSecretClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SharedSecret = append(c.inters.SharedSecret, interceptors...)
+}
+
+// Create returns a builder for creating a SharedSecret entity.
+func (c *SharedSecretClient) Create() *SharedSecretCreate {
+	mutation := newSharedSecretMutation(c.config, OpCreate)
+	return &SharedSecretCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SharedSecret entities.
+func (c *SharedSecretClient) CreateBulk(builders ...*SharedSecretCreate) *SharedSecretCreateBulk {
+	return &SharedSecretCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SharedSecretClient) MapCreateBulk(slice any, setFunc func(*SharedSecretCreate, int)) *SharedSecretCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SharedSecretCreateBulk{err: fmt.Errorf("calling to SharedSecretClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SharedSecretCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SharedSecretCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SharedSecret.
+func (c *SharedSecretClient) Update() *SharedSecretUpdate {
+	mutation := newSharedSecretMutation(c.config, OpUpdate)
+	return &SharedSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SharedSecretClient) UpdateOne(_m *SharedSecret) *SharedSecretUpdateOne {
+	mutation := newSharedSecretMutation(c.config, OpUpdateOne, withSharedSecret(_m))
+	return &SharedSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SharedSecretClient) UpdateOneID(id int) *SharedSecretUpdateOne {
+	mutation := newSharedSecretMutation(c.config, OpUpdateOne, withSharedSecretID(id))
+	return &SharedSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SharedSecret.
+func (c *SharedSecretClient) Delete() *SharedSecretDelete {
+	mutation := newSharedSecretMutation(c.config, OpDelete)
+	return &SharedSecretDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SharedSecretClient) DeleteOne(_m *SharedSecret) *SharedSecretDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SharedSecretClient) DeleteOneID(id int) *SharedSecretDeleteOne {
+	builder := c.Delete().Where(sharedsecret.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SharedSecretDeleteOne{builder}
+}
+
+// Query returns a query builder for SharedSecret.
+func (c *SharedSecretClient) Query() *SharedSecretQuery {
+	return &SharedSecretQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSharedSecret},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SharedSecret entity by its id.
+func (c *SharedSecretClient) Get(ctx context.Context, id int) (*SharedSecret, error) {
+	return c.Query().Where(sharedsecret.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SharedSecretClient) GetX(ctx context.Context, id int) *SharedSecret {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SharedSecretClient) Hooks() []Hook {
+	return c.hooks.SharedSecret
+}
+
+// Interceptors returns the client interceptors.
+func (c *SharedSecretClient) Interceptors() []Interceptor {
+	return c.inters.SharedSecret
+}
+
+func (c *SharedSecretClient) mutate(ctx context.Context, m *SharedSecretMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SharedSecretCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SharedSecretUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SharedSecretUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SharedSecretDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SharedSecret mutation op: %q", m.Op())
+	}
+}
+
 // TagClient is a client for the Tag schema.
 type TagClient struct {
 	config
@@ -6223,16 +6366,17 @@ type (
 		AuditLog, Blob, CVEExport, Event, GCRun, ImmutableRule, Label, Member, Project,
 		PurgeRun, QuotaReservation, RegistryEndpoint, ReplicationExecution,
 		ReplicationPolicy, ReplicationTask, Repository, RetentionPolicy, RetentionRun,
-		Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, TrustedKey, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
+		Robot, RunLease, ScanReport, Scanner, Session, Setting, SharedSecret, Tag,
+		TrustedKey, User, Vulnerability, WebhookDelivery, WebhookPolicy []ent.Hook
 	}
 	inters struct {
 		APIToken, Accessory, Advisory, AdvisoryPackage, Artifact, ArtifactBlob,
 		AuditLog, Blob, CVEExport, Event, GCRun, ImmutableRule, Label, Member, Project,
 		PurgeRun, QuotaReservation, RegistryEndpoint, ReplicationExecution,
 		ReplicationPolicy, ReplicationTask, Repository, RetentionPolicy, RetentionRun,
-		Robot, RunLease, ScanReport, Scanner, Session, Setting, Tag, TrustedKey, User,
-		Vulnerability, WebhookDelivery, WebhookPolicy []ent.Interceptor
+		Robot, RunLease, ScanReport, Scanner, Session, Setting, SharedSecret, Tag,
+		TrustedKey, User, Vulnerability, WebhookDelivery,
+		WebhookPolicy []ent.Interceptor
 	}
 )
 

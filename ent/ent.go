@@ -43,6 +43,7 @@ import (
 	"github.com/berth-registry/berth/ent/scanreport"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
+	"github.com/berth-registry/berth/ent/sharedsecret"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
@@ -139,6 +140,7 @@ func checkColumn(t, c string) error {
 			scanner.Table:              scanner.ValidColumn,
 			session.Table:              session.ValidColumn,
 			setting.Table:              setting.ValidColumn,
+			sharedsecret.Table:         sharedsecret.ValidColumn,
 			tag.Table:                  tag.ValidColumn,
 			trustedkey.Table:           trustedkey.ValidColumn,
 			user.Table:                 user.ValidColumn,

@@ -35,6 +35,7 @@ import (
 	"github.com/berth-registry/berth/ent/schema"
 	"github.com/berth-registry/berth/ent/session"
 	"github.com/berth-registry/berth/ent/setting"
+	"github.com/berth-registry/berth/ent/sharedsecret"
 	"github.com/berth-registry/berth/ent/tag"
 	"github.com/berth-registry/berth/ent/trustedkey"
 	"github.com/berth-registry/berth/ent/user"
@@ -1215,6 +1216,26 @@ func init() {
 	setting.DefaultUpdatedAt = settingDescUpdatedAt.Default.(func() time.Time)
 	// setting.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	setting.UpdateDefaultUpdatedAt = settingDescUpdatedAt.UpdateDefault.(func() time.Time)
+	sharedsecretFields := schema.SharedSecret{}.Fields()
+	_ = sharedsecretFields
+	// sharedsecretDescKid is the schema descriptor for kid field.
+	sharedsecretDescKid := sharedsecretFields[1].Descriptor()
+	// sharedsecret.KidValidator is a validator for the "kid" field. It is called by the builders before save.
+	sharedsecret.KidValidator = func() func(string) error {
+		validators := sharedsecretDescKid.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kid string) error {
+			for _, fn := range fns {
+				if err := fn(kid); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	tagFields := schema.Tag{}.Fields()
 	_ = tagFields
 	// tagDescName is the schema descriptor for name field.

@@ -74,6 +74,8 @@ type Tx struct {
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// SharedSecret is the client for interacting with the SharedSecret builders.
+	SharedSecret *SharedSecretClient
 	// Tag is the client for interacting with the Tag builders.
 	Tag *TagClient
 	// TrustedKey is the client for interacting with the TrustedKey builders.
@@ -247,6 +249,7 @@ func (tx *Tx) init() {
 	tx.Scanner = NewScannerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.SharedSecret = NewSharedSecretClient(tx.config)
 	tx.Tag = NewTagClient(tx.config)
 	tx.TrustedKey = NewTrustedKeyClient(tx.config)
 	tx.User = NewUserClient(tx.config)

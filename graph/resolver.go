@@ -28,6 +28,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/user"
@@ -78,6 +79,8 @@ type Resolver struct {
 	TagRules *tagrule.Service
 	// Retention is tag retention: policies and runs.
 	Retention *retention.Service
+	// Secrets rotates the token-signing keys every replica shares.
+	Secrets *secrets.Service
 }
 
 type responseWriterKey struct{}

@@ -27,8 +27,12 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
 	// The storage drivers Berth can be configured with.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/azure"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/gcs"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/middleware/redirect"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
@@ -65,6 +69,15 @@ type Config struct {
 	// Storage is a Distribution storage section, e.g. {"s3": {"bucket": …}}. Empty means the
 	// filesystem driver under DataDir.
 	Storage map[string]map[string]any
+	// Redirect answers blob GETs with a redirect to the storage's own (presigned) URL, where the
+	// driver offers one (s3, gcs, azure); access is checked before. Off: Berth streams blobs.
+	Redirect bool
+	// Middleware is Distribution's storage middleware, e.g. {Name: "redirect", Options:
+	// {"baseurl": "https://cdn.example.com"}}.
+	Middleware []StorageMiddleware
+	// HTTPSecret signs upload state; every replica must have the same. Empty: a secret kept in
+	// DataDir/keys (a single process, or tests).
+	HTTPSecret string
 	// ExternalURL is where clients reach Berth; empty means the scheme and host of each request.
 	ExternalURL string
 	// Audit records pulls (when its settings say so); nil records nothing.
@@ -75,6 +88,41 @@ type Config struct {
 	// PullPolicy refuses pulls of vulnerable or unscanned artifacts where a project says so; nil
 	// allows every pull.
 	PullPolicy PullPolicy
+}
+
+// StorageMiddleware is one entry of Distribution's storage middleware list.
+type StorageMiddleware struct {
+	Name    string         `yaml:"name"`
+	Options map[string]any `yaml:"options"`
+}
+
+// storageKeys are the keys of a Distribution storage section that are not drivers: Berth sets
+// them itself.
+var storageKeys = map[string]string{
+	"delete": "Berth always allows deletes", "redirect": "use storage_redirect (BERTH_STORAGE_REDIRECT)",
+	"maintenance": "Berth purges uploads itself (upload_purge_*)", "cache": "Berth caches in its own cache tier",
+	"tag": "not supported",
+}
+
+// CheckStorage reports a storage section Berth cannot use: not exactly one driver, a key Berth
+// sets itself, or a redirect asked of a driver that cannot presign.
+func CheckStorage(storage map[string]map[string]any, redirect bool) error {
+	var drivers []string
+	for name := range storage {
+		if why, ok := storageKeys[name]; ok {
+			return fmt.Errorf("storage: %q cannot be set here: %s", name, why)
+		}
+		drivers = append(drivers, name)
+	}
+	if len(drivers) > 1 {
+		return fmt.Errorf("storage: configure one driver, not %d (%s)", len(drivers), strings.Join(drivers, ", "))
+	}
+	if redirect {
+		if len(drivers) == 0 || drivers[0] == "filesystem" || drivers[0] == "inmemory" {
+			return errors.New("storage_redirect needs an object store driver (s3, gcs, azure): the filesystem cannot presign URLs")
+		}
+	}
+	return nil
 }
 
 // PullPolicy decides whether a manifest may be pulled: a non-empty reason refuses it (412).
@@ -168,13 +216,15 @@ func (r *Registry) distributionConfig(ctx context.Context, cfg Config) (*configu
 	}
 	r.driver = driver
 	storage["delete"] = configuration.Parameters{"enabled": true}
-	storage["redirect"] = configuration.Parameters{"disable": true}
+	storage["redirect"] = configuration.Parameters{"disable": !cfg.Redirect}
 	// Berth purges uploads itself (worker/gc), on its schedule and with a record of each run.
 	storage["maintenance"] = configuration.Parameters{"uploadpurging": map[any]any{"enabled": false}}
 
-	secret, err := loadOrCreateSecret(filepath.Join(cfg.DataDir, "keys", "upload-secret"))
-	if err != nil {
-		return nil, err
+	secret := cfg.HTTPSecret
+	if secret == "" {
+		if secret, err = loadOrCreateSecret(filepath.Join(cfg.DataDir, "keys", "upload-secret")); err != nil {
+			return nil, err
+		}
 	}
 	dcfg := &configuration.Configuration{Storage: storage}
 	dcfg.Version = configuration.MajorMinorVersion(0, 1)
@@ -182,6 +232,10 @@ func (r *Registry) distributionConfig(ctx context.Context, cfg Config) (*configu
 	dcfg.HTTP.RelativeURLs = true
 	dcfg.Middleware = map[string][]configuration.Middleware{
 		"registry": {{Name: middlewareName, Options: configuration.Parameters{"registry": r}}},
+	}
+	for _, m := range cfg.Middleware {
+		dcfg.Middleware["storage"] = append(dcfg.Middleware["storage"],
+			configuration.Middleware{Name: m.Name, Options: configuration.Parameters(m.Options)})
 	}
 	return dcfg, nil
 }

@@ -37,6 +37,23 @@ if [ ! -x "$BIN/jaeger" ] || [ "$(cat "$BIN/.jaeger.version" 2>/dev/null)" != "$
   echo "$jaeger" > "$BIN/.jaeger.version"
 fi
 
+# SeaweedFS: the S3-compatible object store the storage tests and `make bench-s3` run Berth against.
+# Its module carries replace directives, which `go install` refuses, and its main package is not
+# importable as a tool, so the module is downloaded and ./weed built inside a writable copy of it.
+# A large build (about six CPU minutes); built once and reused.
+weed=github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
+if [ ! -x "$BIN/weed" ] || [ "$(cat "$BIN/.weed.version" 2>/dev/null)" != "$weed" ]; then
+  echo "tools: installing $weed"
+  src="$(mktemp -d)"
+  dir="$(cd "$src" && go mod download -json "$weed" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -n "$dir" ] || { echo "tools: could not download $weed" >&2; exit 1; }
+  cp -a "$dir/." "$src/"
+  chmod -R u+w "$src"
+  (cd "$src" && go build -o "$BIN/weed" ./weed)
+  rm -rf "$src"
+  echo "$weed" > "$BIN/.weed.version"
+fi
+
 apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v skopeo >/dev/null 2>&1 || apt_packages+=(skopeo)

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,10 +59,7 @@ func askToken(t *testing.T, env *servertest.Env, authorization string, scopes ..
 // claimsOf verifies a token with the test server's own key and returns its claims.
 func claimsOf(t *testing.T, env *servertest.Env, token string) *auth.Claims {
 	t.Helper()
-	tokens, err := auth.NewTokens(filepath.Join(env.DataDir, "keys", "token-signing.pem"), "berth", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := env.Server.Tokens().WithTTL(time.Minute)
 	c, err := tokens.Verify(token)
 	if err != nil {
 		t.Fatalf("verify token: %v", err)

@@ -5,9 +5,11 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,11 +17,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"gopkg.in/yaml.v3"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/egress"
 	"github.com/berth-registry/berth/endpoint"
+	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/telemetry"
 )
 
@@ -41,8 +46,22 @@ type Config struct {
 	TokenTTL      time.Duration `yaml:"token_ttl"`
 	// ExportTTL is how long an undownloaded CVE export file is kept.
 	ExportTTL time.Duration `yaml:"export_ttl"`
-	// Storage is a Distribution storage section (driver name → parameters), YAML only.
+	// Storage is a Distribution storage section (driver name → parameters), YAML only: one of
+	// filesystem, inmemory, s3 (s3-aws), gcs, azure; see docs/operations.md for an example of each.
+	// Empty: filesystem under DataDir/registry.
 	Storage map[string]map[string]any `yaml:"storage"`
+	// StorageRedirect answers blob GETs with a redirect to a presigned URL of the object store
+	// (s3, gcs, azure), so that blob bytes do not pass through Berth. Access, pull policy and
+	// accounting are decided before the redirect. Off by default.
+	StorageRedirect bool `yaml:"storage_redirect"`
+	// StorageMiddleware is Distribution's storage middleware list, YAML only: e.g. the
+	// "redirect" middleware (options: baseurl) sends blob GETs to a CDN or another host name.
+	StorageMiddleware []registry.StorageMiddleware `yaml:"storage_middleware"`
+	// HTTPSecret signs upload state between replicas. Empty: generated once in PostgreSQL.
+	HTTPSecret string `yaml:"http_secret"`
+	// KeyRefresh is how often each process re-reads the shared token-signing keys: after a
+	// rotation, every replica signs with the new key within this long.
+	KeyRefresh time.Duration `yaml:"key_refresh_interval"`
 	// WebhookRetryBase is the first wait before a failed webhook delivery is retried (doubling
 	// each time), YAML only. Zero means 10 seconds.
 	WebhookRetryBase time.Duration `yaml:"webhook_retry_base"`
@@ -101,8 +120,8 @@ type Config struct {
 	// cancelled (each then records its run as stopped).
 	JobStopTimeout time.Duration `yaml:"job_stop_timeout"`
 	// SecretKey seals registry endpoint credentials at rest (AES-256-GCM): 32 bytes in base64 or
-	// hex, or a passphrase of at least 32 characters. Empty: a key generated once in
-	// <data>/keys/secret.key (share that file between replicas).
+	// hex, or a passphrase of at least 32 characters. Empty: a key generated once in PostgreSQL
+	// (imported from an older <data>/keys/secret.key if there is one).
 	SecretKey string `yaml:"secret_key"`
 	// WorkerMetricsAddr is where `berth worker` serves /metrics (its jobs, its pool); empty: nowhere.
 	WorkerMetricsAddr string `yaml:"worker_metrics_addr"`
@@ -128,10 +147,30 @@ func (c Config) Egress() (*egress.Policy, error) {
 	return egress.New(allow), nil
 }
 
-// Sealer is the key that seals registry endpoint credentials: SecretKey, or the key file in the
-// data directory (created the first time).
-func (c Config) Sealer() (*endpoint.Sealer, error) {
-	return endpoint.LoadSealer(c.SecretKey, filepath.Join(c.DataDir, "keys", "secret.key"))
+// Secrets opens the secrets every replica shares (token-signing keys, HTTP secret, sealing key):
+// from PostgreSQL, generated there on first start, with the keys of an older data directory
+// imported once; the HTTP secret and the sealing key come from settings when set.
+func (c Config) Secrets(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*secrets.Store, error) {
+	return secrets.Open(ctx, pool, secrets.Options{ImportDir: filepath.Join(c.DataDir, "keys"),
+		HTTPSecret: c.HTTPSecret, SecretKey: c.SecretKey, Verify: c.keyVerifyWindow(), Refresh: c.KeyRefresh, Log: log})
+}
+
+// keyVerifyWindow is how long a retired signing key still verifies: the longest a token signed
+// with it can live (the token lifetime, or a scanner's pull token), plus the time replicas take to
+// stop signing with it, plus a minute of clock skew.
+func (c Config) keyVerifyWindow() time.Duration {
+	return max(c.TokenTTL, scanTokenTTL) + 2*c.KeyRefresh + time.Minute
+}
+
+// sealer is the key that seals registry endpoint credentials.
+func sealer(store *secrets.Store) (*endpoint.Sealer, error) {
+	return endpoint.LoadSealer(store.SecretKey(), "")
+}
+
+// registryConfig is the part of c the registry needs, with the shared HTTP secret.
+func (c Config) registryConfig(store *secrets.Store) registry.Config {
+	return registry.Config{DataDir: c.DataDir, Storage: c.Storage, Redirect: c.StorageRedirect,
+		Middleware: c.StorageMiddleware, HTTPSecret: store.HTTPSecret(), ExternalURL: c.ExternalURL, GCWindow: c.GCWindow}
 }
 
 // DefaultDatabaseURL is the local PostgreSQL that `make run` expects.
@@ -148,6 +187,7 @@ func Defaults() Config {
 		SessionTTL:  12 * time.Hour,
 		TokenTTL:    30 * time.Minute,
 		ExportTTL:   24 * time.Hour,
+		KeyRefresh:  10 * time.Second,
 
 		GCWindow:            2 * time.Hour,
 		RetentionGrace:      time.Hour,
@@ -224,7 +264,10 @@ func Flags(fs *flag.FlagSet) func() (Config, error) {
 	add("job-stop-timeout", "BERTH_JOB_STOP_TIMEOUT", "how long running jobs get to finish at shutdown before they are cancelled and their runs recorded as stopped; default "+d.JobStopTimeout.String())
 	add("scan-max-bytes", "BERTH_SCAN_MAX_BYTES", "the most uncompressed layer data one built-in scan reads, e.g. 8GiB (bytes, or KiB, MiB, GiB); default 8GiB")
 	add("scan-max-files", "BERTH_SCAN_MAX_FILES", fmt.Sprintf("the most tar entries one built-in scan reads, over all layers; default %d", d.ScanMaxFiles))
-	add("secret-key", "BERTH_SECRET_KEY", "key that seals registry endpoint credentials at rest: 32 bytes in base64 or hex, or a passphrase of 32+ characters; default: a key generated in <data>/keys/secret.key")
+	add("secret-key", "BERTH_SECRET_KEY", "key that seals registry endpoint credentials at rest: 32 bytes in base64 or hex, or a passphrase of 32+ characters; default: a key generated once in PostgreSQL")
+	add("http-secret", "BERTH_HTTP_SECRET", "secret that signs upload state between replicas; default: one generated once in PostgreSQL")
+	add("key-refresh-interval", "BERTH_KEY_REFRESH_INTERVAL", "how often each process re-reads the shared token-signing keys (after a rotation every replica signs with the new key within this long); default "+d.KeyRefresh.String())
+	add("storage-redirect", "BERTH_STORAGE_REDIRECT", "true to answer blob GETs with a redirect to a presigned URL of the object store (s3, gcs, azure), after access is checked; default false")
 	add("worker-metrics-addr", "BERTH_WORKER_METRICS_ADDR", "address on which `berth worker` serves /metrics (its jobs and database pool), e.g. 0.0.0.0:9090; default: none")
 	add("trace-exporter", "BERTH_TRACE_EXPORTER", "where traces go: none, otlp-http, otlp-grpc or jaeger (OTLP to Jaeger); default none")
 	add("trace-endpoint", "BERTH_TRACE_ENDPOINT", "the trace collector: host:port or URL; default the exporter's own (localhost:4318 for otlp-http, localhost:4317 otherwise)")
@@ -353,6 +396,12 @@ func (c *Config) set(name, v string) error {
 		c.JobStopTimeout, err = time.ParseDuration(v)
 	case "secret-key":
 		c.SecretKey = v
+	case "http-secret":
+		c.HTTPSecret = v
+	case "key-refresh-interval":
+		c.KeyRefresh, err = time.ParseDuration(v)
+	case "storage-redirect":
+		c.StorageRedirect, err = strconv.ParseBool(v)
 	case "worker-metrics-addr":
 		c.WorkerMetricsAddr = v
 	case "trace-exporter":
@@ -408,6 +457,15 @@ func (c *Config) validate() error {
 	}
 	if c.AuditSpoolSize < 1<<20 {
 		return fmt.Errorf("audit spool size %d bytes: give at least 1MiB (e.g. 512MiB)", c.AuditSpoolSize)
+	}
+	if c.KeyRefresh < 100*time.Millisecond || c.KeyRefresh > 10*time.Minute {
+		return errors.New("BERTH_KEY_REFRESH_INTERVAL must be between 100ms and 10m")
+	}
+	if c.HTTPSecret != "" && len(c.HTTPSecret) < 16 {
+		return errors.New("BERTH_HTTP_SECRET must be at least 16 characters")
+	}
+	if err := registry.CheckStorage(c.Storage, c.StorageRedirect); err != nil {
+		return err
 	}
 	if c.ScanMaxBytes <= 0 || c.ScanMaxFiles <= 0 {
 		return errors.New("BERTH_SCAN_MAX_BYTES and BERTH_SCAN_MAX_FILES must be positive")

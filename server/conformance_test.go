@@ -26,8 +26,12 @@ var (
 func TestOCIConformance(t *testing.T) {
 	t.Parallel()
 	bin := servertest.Tool(t, "conformance")
-	env := servertest.Start(t)
+	runConformance(t, bin, servertest.Start(t))
+}
 
+// runConformance runs the suite against env and fails t unless every check passed.
+func runConformance(t *testing.T, bin string, env *servertest.Env) {
+	t.Helper()
 	workDir := t.TempDir()
 	resultsDir := filepath.Join(workDir, "results")
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -624,6 +623,11 @@ var systemProbes = map[auth.Action][]doorProbe{
 		restProbe(http.MethodPut, func(*testing.T, *doorMatrix, doorCaller) string { return "/api/v2.0/replication/executions/999999" },
 			"", http.StatusNotFound),
 	},
+	// Rotating mid-matrix is harmless by design: tokens already issued keep verifying.
+	auth.ActionRotateSigningKey: {
+		gqlProbe(`{ signingKeys { id } }`, noVars),
+		gqlProbe(`mutation { rotateSigningKey { id } }`, noVars),
+	},
 	auth.ActionReadGC:    {gqlProbe(`{ gcSchedule { kind } }`, noVars)},
 	auth.ActionRunGC:     {gqlProbe(`mutation { setGCSchedule(input: {kind: NONE}) { kind } }`, noVars)},
 	auth.ActionReadPurge: {gqlProbe(`{ purgeRuns(first: 1) { totalCount } }`, noVars)},
@@ -834,10 +838,7 @@ func (m *doorMatrix) checkMyPermissions(t *testing.T, c doorCaller, project stri
 // public one with no members, each with an image, a label and a webhook policy.
 func setupDoorMatrix(t *testing.T) *doorMatrix {
 	env := servertest.Start(t)
-	tokens, err := auth.NewTokens(filepath.Join(env.DataDir, "keys", "token-signing.pem"), "berth", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := env.Server.Tokens().WithTTL(time.Hour)
 	m := &doorMatrix{
 		permFixture: &permFixture{env: env, projects: map[string]int{}, labels: map[string]string{}, base: map[string]string{}},
 		decider:     auth.NewService(env.DB, tokens, time.Hour),

@@ -16,6 +16,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	entscanner "github.com/berth-registry/berth/ent/scanner"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/worker"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/scan/layer"
@@ -24,16 +25,13 @@ import (
 // addScanDeps gives deps what scan jobs need: the registry's storage to read images from, the
 // advisory database, the adapter client (with pull tokens signed by the data directory's key) and
 // the scan-all schedule.
-func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *worker.Deps) error {
+func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, store *secrets.Store, deps *worker.Deps) error {
 	content, err := registry.NewContent(ctx, reg.Driver())
 	if err != nil {
 		return err
 	}
 	content.FetchMissingWith(reg.PullBlobThrough) // layers of proxy-cache artifacts not pulled yet
-	tokens, err := auth.NewTokens(filepath.Join(cfg.DataDir, "keys", "token-signing.pem"), "berth", 10*time.Minute)
-	if err != nil {
-		return err
-	}
+	tokens := auth.NewTokensWith(store, "berth", scanTokenTTL)
 	deps.Content = content
 	deps.Advisories = advisory.NewStore(deps.Pool)
 	deps.ScanUnpack = scan.Unpack{Dir: filepath.Join(cfg.DataDir, "scanner"),
@@ -48,6 +46,9 @@ func addScanDeps(ctx context.Context, cfg Config, reg *registry.Registry, deps *
 	}
 	return nil
 }
+
+// scanTokenTTL is how long a scanner adapter's pull token lasts.
+const scanTokenTTL = 10 * time.Minute
 
 // registryURL is where scanner adapters pull from.
 func registryURL(cfg Config) string {

@@ -38,6 +38,7 @@ import (
 	"github.com/berth-registry/berth/registry"
 	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/robot"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/telemetry"
@@ -74,6 +75,7 @@ type Server struct {
 	tracing  *telemetry.Tracing
 	metrics  *metricsRegistry
 	runs     *worker.RunProgress
+	secrets  *secrets.Store
 }
 
 // defaultConnectTimeout bounds a connection attempt when DATABASE_URL sets no connect_timeout.
@@ -154,11 +156,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := bootstrap(ctx, db, cfg.AdminPassword, log); err != nil {
 		return nil, err
 	}
-	tokens, err := auth.NewTokens(filepath.Join(cfg.DataDir, "keys", "token-signing.pem"), "berth", cfg.TokenTTL)
-	if err != nil {
+	if s.secrets, err = cfg.Secrets(ctx, pool, log); err != nil {
 		return nil, err
 	}
-	s.auth = auth.NewService(db, tokens, cfg.SessionTTL)
+	s.auth = auth.NewService(db, auth.NewTokensWith(s.secrets, "berth", cfg.TokenTTL), cfg.SessionTTL)
 	s.events = event.NewBus(pool, log)
 	if s.runs, err = worker.NewRunProgress(s.metrics); err != nil {
 		return nil, err
@@ -190,8 +191,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	scans := scan.NewService(pool, db)
 	indexer, policies := newIndexer(cfg, db, pool, s.dispatch, log)
-	s.registry, err = registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, ExternalURL: cfg.ExternalURL, Audit: s.audit,
-		GCWindow: cfg.GCWindow, PullPolicy: scan.NewPolicy(scans)}, db, s.auth, indexer, log)
+	regCfg := cfg.registryConfig(s.secrets)
+	regCfg.Audit, regCfg.PullPolicy = s.audit, scan.NewPolicy(scans)
+	s.registry, err = registry.New(ctx, regCfg, db, s.auth, indexer, log)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +205,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		}
 		s.registry.UseCache(s.cache)
 	}
-	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.dispatch.Kick, tracing)
+	deps, err := jobDeps(ctx, cfg, log, pool, jobsDB, s.registry, s.secrets, s.dispatch.Kick, tracing)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +225,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	s.dispatch.AddConsumer(hooks)
 	s.dispatch.AddConsumer(scan.NewPushConsumer(scans, s.jobs, log))
 	s.dispatch.AddConsumer(signature.NewPushConsumer(s.jobs)) // verify pushed signatures (and subjects)
-	sealer, err := cfg.Sealer()
+	sealer, err := sealer(s.secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +254,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		Users: user.New(db, s.auth, s.audit), Robots: robot.New(db, s.auth, projects, s.audit),
 		WebhookPolicies: webhook.NewPolicies(db, projects, deps.Egress, s.audit, hooks),
 		AuditLog:        auditlog.New(pool, db, s.auth, projects, s.auditCfg, s.audit),
-		Endpoints:       endpoints, Replication: replications,
+		Endpoints:       endpoints, Replication: replications, Secrets: secrets.NewService(s.secrets, s.auth, s.audit),
 		Signatures: signature.NewService(db, s.auth, projects, s.audit, s.jobs),
 		Quotas:     policies.service(db, s.auth, projects, s.audit, s.jobs), TagRules: tagrule.NewService(db, projects, s.audit),
 		Retention: retention.NewService(db, pool, s.jobs, projects, s.audit, s.events)}
@@ -298,6 +300,9 @@ func (s *Server) EventsListening() bool { return s.events.Listening() }
 // FlushTraces sends the spans recorded so far, when tracing is on.
 func (s *Server) FlushTraces(ctx context.Context) error { return s.tracing.ForceFlush(ctx) }
 
+// Tokens signs and verifies tokens with the replicas' shared keys, for tools and tests.
+func (s *Server) Tokens() *auth.Tokens { return s.auth.Tokens() }
+
 // Handler is the whole HTTP API, for tests that serve it themselves.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -307,6 +312,7 @@ func (s *Server) Start(ctx context.Context) error {
 	go s.auditCfg.Run(ctx)
 	go s.forward.Run(ctx)
 	go s.auth.RecordUse(ctx, s.log)
+	go s.secrets.Run(ctx)
 	runEvents, stopRunEvents := s.events.Subscribe(256)
 	go func() {
 		defer stopRunEvents()

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/registry"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/signature"
 	"github.com/berth-registry/berth/telemetry"
 	"github.com/berth-registry/berth/worker"
@@ -107,23 +108,32 @@ func serveMetrics(addr string, reg *metricsRegistry, log *slog.Logger) (stop fun
 // tracing (nil: off) traces the jobs.
 func WorkerDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, tracing *telemetry.Tracing) (deps worker.Deps, release func(), err error) {
 	indexer, policies := newIndexer(cfg, db, pool, event.NewDispatcher(pool, log), log)
-	reg, err := registry.New(ctx, registry.Config{DataDir: cfg.DataDir, Storage: cfg.Storage, GCWindow: cfg.GCWindow}, db, nil, indexer, log)
+	store, err := cfg.Secrets(ctx, pool, log)
 	if err != nil {
 		return worker.Deps{}, nil, err
 	}
-	deps, err = jobDeps(ctx, cfg, log, pool, db, reg, nil, tracing)
+	regCfg := cfg.registryConfig(store)
+	regCfg.ExternalURL = ""
+	reg, err := registry.New(ctx, regCfg, db, nil, indexer, log)
+	if err != nil {
+		return worker.Deps{}, nil, err
+	}
+	deps, err = jobDeps(ctx, cfg, log, pool, db, reg, store, nil, tracing)
 	if err != nil {
 		_ = reg.Close()
 		return worker.Deps{}, nil, err
 	}
 	deps.Quota, deps.TagRules, deps.RetentionGrace = policies.ledger, policies.guard, cfg.RetentionGrace
-	return deps, func() { _ = reg.Close() }, nil
+	// The scanner's pull tokens are signed with the shared keys: follow rotations.
+	refresh, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	go store.Run(refresh)
+	return deps, func() { stopRefresh(); _ = reg.Close() }, nil
 }
 
 // jobDeps is what every process that works jobs hands River's workers: `berth serve` and
 // `berth worker` alike. kick has events that jobs record dispatched at once (nil: at the next sweep).
 // tracing (nil: off) traces the jobs and their outgoing requests.
-func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, kick func(), tracing *telemetry.Tracing) (worker.Deps, error) {
+func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Pool, db *ent.Client, reg *registry.Registry, store *secrets.Store, kick func(), tracing *telemetry.Tracing) (worker.Deps, error) {
 	policy, err := cfg.Egress()
 	if err != nil {
 		return worker.Deps{}, err
@@ -137,7 +147,7 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 		ProxyCacheTTL: time.Duration(cfg.ProxyCacheTTLDays) * 24 * time.Hour,
 		// CVE export files live in the registry's storage, so any replica can serve them.
 		Exports: export.NewService(pool, db, reg.Driver(), log), ExportTTL: cfg.ExportTTL}
-	sealer, err := cfg.Sealer()
+	sealer, err := sealer(store)
 	if err != nil {
 		return worker.Deps{}, err
 	}
@@ -148,7 +158,7 @@ func jobDeps(ctx context.Context, cfg Config, log *slog.Logger, pool *pgxpool.Po
 		return worker.Deps{}, err
 	}
 	deps.Signatures = signature.NewVerifier(db, content, log, kick)
-	if err := addScanDeps(ctx, cfg, reg, &deps); err != nil {
+	if err := addScanDeps(ctx, cfg, reg, store, &deps); err != nil {
 		return worker.Deps{}, err
 	}
 	return deps, nil

@@ -3,7 +3,7 @@
 //	berth serve     serve the registry, GraphQL, REST and the dashboard (and run jobs)
 //	berth worker    run background jobs only
 //	berth migrate   bring the database schema up to date and exit
-//	berth admin     administrative commands (reset-password)
+//	berth admin     administrative commands (reset-password, rotate-signing-key)
 //	berth version   print the version
 package main
 
@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	osuser "os/user"
 	"strings"
 	"syscall"
 
@@ -37,6 +38,7 @@ Usage:
   berth worker  [flags]            run background jobs only
   berth migrate [flags]            apply database migrations and exit
   berth admin reset-password USER  set a user's password (read from BERTH_NEW_PASSWORD or stdin)
+  berth admin rotate-signing-key   make a new token-signing key the one that signs (old ones verify until their tokens expire)
   berth advisories import PATH     load OSV advisories (JSON files, a directory, or osv.dev all.zip)
   berth version
 
@@ -155,8 +157,11 @@ func advisories(ctx context.Context, args []string) error {
 }
 
 func admin(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "rotate-signing-key" {
+		return rotateSigningKey(ctx, args[1:])
+	}
 	if len(args) == 0 || args[0] != "reset-password" {
-		return errors.New("usage: berth admin reset-password USER [flags]")
+		return errors.New("usage: berth admin reset-password USER [flags] | berth admin rotate-signing-key [flags]")
 	}
 	cfg, log, rest, err := config("admin", args[1:])
 	if err != nil {
@@ -198,5 +203,27 @@ func admin(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "password of %s changed\n", rest[0])
+	return nil
+}
+
+// rotateSigningKey is `berth admin rotate-signing-key`, audited as the operating-system user who
+// ran it.
+func rotateSigningKey(ctx context.Context, args []string) error {
+	cfg, log, rest, err := config("admin", args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return errors.New("usage: berth admin rotate-signing-key [flags]")
+	}
+	who := "berth admin (command line)"
+	if u, err := osuser.Current(); err == nil {
+		who += " " + u.Username
+	}
+	k, err := server.RotateSigningKey(ctx, cfg, log, who)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("new signing key %s; every replica signs with it within %s\n", k.ID, cfg.KeyRefresh)
 	return nil
 }

@@ -1035,6 +1035,33 @@ var (
 		Columns:    SettingsColumns,
 		PrimaryKey: []*schema.Column{SettingsColumns[0]},
 	}
+	// SharedSecretsColumns holds the columns for the "shared_secrets" table.
+	SharedSecretsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"signing_key", "http_secret", "secret_key"}},
+		{Name: "kid", Type: field.TypeString, Size: 64},
+		{Name: "value", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "retired_at", Type: field.TypeTime, Nullable: true},
+	}
+	// SharedSecretsTable holds the schema information for the "shared_secrets" table.
+	SharedSecretsTable = &schema.Table{
+		Name:       "shared_secrets",
+		Columns:    SharedSecretsColumns,
+		PrimaryKey: []*schema.Column{SharedSecretsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "sharedsecret_kid",
+				Unique:  true,
+				Columns: []*schema.Column{SharedSecretsColumns[2]},
+			},
+			{
+				Name:    "sharedsecret_kind_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{SharedSecretsColumns[1], SharedSecretsColumns[4]},
+			},
+		},
+	}
 	// TagsColumns holds the columns for the "tags" table.
 	TagsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1352,6 +1379,7 @@ var (
 		ScannersTable,
 		SessionsTable,
 		SettingsTable,
+		SharedSecretsTable,
 		TagsTable,
 		TrustedKeysTable,
 		UsersTable,

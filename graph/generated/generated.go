@@ -41,6 +41,7 @@ import (
 	"github.com/berth-registry/berth/graph/model"
 	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/retention"
+	"github.com/berth-registry/berth/secrets"
 	"github.com/berth-registry/berth/tagrule"
 	"github.com/berth-registry/berth/worker/scan"
 	"github.com/berth-registry/berth/worker/schedule"
@@ -370,6 +371,7 @@ type ComplexityRoot struct {
 		RetryReplication        func(childComplexity int, id int) int
 		ReverifySignatures      func(childComplexity int, projectID *int) int
 		RevokeAPIToken          func(childComplexity int, id int) int
+		RotateSigningKey        func(childComplexity int) int
 		ScanAll                 func(childComplexity int) int
 		ScanArtifact            func(childComplexity int, id int) int
 		SetDefaultScanner       func(childComplexity int, id int) int
@@ -527,6 +529,7 @@ type ComplexityRoot struct {
 		RobotPermissionChoices func(childComplexity int) int
 		Robots                 func(childComplexity int, projectID *int) int
 		Scanners               func(childComplexity int) int
+		SigningKeys            func(childComplexity int) int
 		SystemCVEAllowlist     func(childComplexity int) int
 		TrustedKeys            func(childComplexity int, projectID *int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
@@ -799,6 +802,12 @@ type ComplexityRoot struct {
 		Unknown  func(childComplexity int) int
 	}
 
+	SigningKey struct {
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		RetiredAt func(childComplexity int) int
+	}
+
 	Subscription struct {
 		Events              func(childComplexity int, projectID *int, types []event.Type) int
 		ExportProgress      func(childComplexity int, id int) int
@@ -1026,6 +1035,7 @@ type MutationResolver interface {
 	StopScan(ctx context.Context, id int) (int, error)
 	ScanAll(ctx context.Context) (bool, error)
 	SetSystemCVEAllowlist(ctx context.Context, cveIDs []string) ([]string, error)
+	RotateSigningKey(ctx context.Context) (*secrets.Key, error)
 	AddTrustedKey(ctx context.Context, input model.AddTrustedKeyInput) (*ent.TrustedKey, error)
 	DeleteTrustedKey(ctx context.Context, id int) (bool, error)
 	ReverifySignatures(ctx context.Context, projectID *int) (bool, error)
@@ -1082,6 +1092,7 @@ type QueryResolver interface {
 	Scanners(ctx context.Context) ([]*ent.Scanner, error)
 	AdvisoryCount(ctx context.Context) (int, error)
 	SystemCVEAllowlist(ctx context.Context) ([]string, error)
+	SigningKeys(ctx context.Context) ([]*secrets.Key, error)
 	TrustedKeys(ctx context.Context, projectID *int) ([]*ent.TrustedKey, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	WebhookPolicies(ctx context.Context, projectID int) ([]*ent.WebhookPolicy, error)
@@ -2671,6 +2682,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(int)), true
+	case "Mutation.rotateSigningKey":
+		if e.ComplexityRoot.Mutation.RotateSigningKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RotateSigningKey(childComplexity), true
 	case "Mutation.scanAll":
 		if e.ComplexityRoot.Mutation.ScanAll == nil {
 			break
@@ -3729,6 +3746,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Scanners(childComplexity), true
+	case "Query.signingKeys":
+		if e.ComplexityRoot.Query.SigningKeys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SigningKeys(childComplexity), true
 	case "Query.systemCVEAllowlist":
 		if e.ComplexityRoot.Query.SystemCVEAllowlist == nil {
 			break
@@ -4964,6 +4987,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SeveritySummary.Unknown(childComplexity), true
+
+	case "SigningKey.createdAt":
+		if e.ComplexityRoot.SigningKey.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.CreatedAt(childComplexity), true
+	case "SigningKey.id":
+		if e.ComplexityRoot.SigningKey.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.ID(childComplexity), true
+	case "SigningKey.retiredAt":
+		if e.ComplexityRoot.SigningKey.RetiredAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SigningKey.RetiredAt(childComplexity), true
 
 	case "Subscription.events":
 		if e.ComplexityRoot.Subscription.Events == nil {
@@ -9246,6 +9288,28 @@ input VulnerabilityFilter {
   fixable: Boolean
 }
 `, BuiltIn: false},
+	{Name: "../schema/secrets.graphqls", Input: `extend type Query {
+  "The token-signing keys that still verify tokens, the signing one first (system admins)."
+  signingKeys: [SigningKey!]!
+}
+
+extend type Mutation {
+  """
+  Makes a new token-signing key the one that signs (system admins). Older keys keep verifying the
+  tokens they signed until those expire; every replica signs with the new key within the key
+  refresh interval (BERTH_KEY_REFRESH_INTERVAL), and accepts tokens of the new key at once.
+  """
+  rotateSigningKey: SigningKey!
+}
+
+"A token-signing key: its id is the kid in the header of every token it signs."
+type SigningKey {
+  id: String!
+  createdAt: Time!
+  "When a newer key took over; null for the key that signs."
+  retiredAt: Time
+}
+`, BuiltIn: false},
 	{Name: "../schema/signature.graphqls", Input: `# Signatures: the keys a project trusts, accessories, and each artifact's signature status.
 
 # TrustedKey and TrustedKeyKind come from ent (ent/schema/trustedkey.go).
@@ -10606,6 +10670,18 @@ func (ec *executionContext) childFields_SeveritySummary(ctx context.Context, fie
 		return ec.fieldContext_SeveritySummary_unknown(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SeveritySummary", field.Name)
+}
+
+func (ec *executionContext) childFields_SigningKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_SigningKey_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_SigningKey_createdAt(ctx, field)
+	case "retiredAt":
+		return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SigningKey", field.Name)
 }
 
 func (ec *executionContext) childFields_Tag(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -20408,6 +20484,38 @@ func (ec *executionContext) fieldContext_Mutation_setSystemCVEAllowlist(ctx cont
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_rotateSigningKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateSigningKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RotateSigningKey(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *secrets.Key) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋsecretsᚐKey(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateSigningKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_addTrustedKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -23797,6 +23905,38 @@ func (ec *executionContext) _Query_systemCVEAllowlist(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_Query_systemCVEAllowlist(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Query", field, true, true, "String")
+}
+
+func (ec *executionContext) _Query_signingKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_signingKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SigningKeys(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*secrets.Key) graphql.Marshaler {
+			return ec.marshalNSigningKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋsecretsᚐKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_signingKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SigningKey(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Query_trustedKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -28692,6 +28832,75 @@ func (ec *executionContext) _SeveritySummary_unknown(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_SeveritySummary_unknown(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("SeveritySummary", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SigningKey_id(ctx context.Context, field graphql.CollectedField, obj *secrets.Key) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _SigningKey_createdAt(ctx context.Context, field graphql.CollectedField, obj *secrets.Key) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
+}
+
+func (ec *executionContext) _SigningKey_retiredAt(ctx context.Context, field graphql.CollectedField, obj *secrets.Key) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SigningKey_retiredAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RetiredAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SigningKey_retiredAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SigningKey", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Subscription_events(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -42370,6 +42579,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "rotateSigningKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateSigningKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "addTrustedKey":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_addTrustedKey(ctx, field)
@@ -43256,6 +43472,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_systemCVEAllowlist(ctx, field)
+				})
+		case "signingKeys":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_signingKeys(ctx, field)
 				})
 		case "trustedKeys":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -44958,6 +45180,49 @@ func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.Select
 		case "unknown":
 			out.Values[i] = ec._SeveritySummary_unknown(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var signingKeyImplementors = []string{"SigningKey"}
+
+func (ec *executionContext) _SigningKey(ctx context.Context, sel ast.SelectionSet, obj *secrets.Key) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, signingKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SigningKey")
+		case "id":
+			out.Values[i] = ec._SigningKey_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._SigningKey_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "retiredAt":
+			out.Values[i] = ec._SigningKey_retiredAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -47611,6 +47876,30 @@ func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑre
 		return graphql.Null
 	}
 	return ec._SeveritySummary(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋsecretsᚐKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []*secrets.Key) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSigningKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋsecretsᚐKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSigningKey2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋsecretsᚐKey(ctx context.Context, sel ast.SelectionSet, v *secrets.Key) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SigningKey!")
+		return graphql.Null
+	}
+	return ec._SigningKey(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNString2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋregistryendpointᚐCredentialType(ctx context.Context, v any) (registryendpoint.CredentialType, error) {
