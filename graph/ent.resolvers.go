@@ -53,6 +53,9 @@ func (r *Resolver) CVEExport() generated.CVEExportResolver { return &cVEExportRe
 // Project returns generated.ProjectResolver implementation.
 func (r *Resolver) Project() generated.ProjectResolver { return &projectResolver{r} }
 
+// Repository returns generated.RepositoryResolver implementation.
+func (r *Resolver) Repository() generated.RepositoryResolver { return &repositoryResolver{r} }
+
 // ScanReport returns generated.ScanReportResolver implementation.
 func (r *Resolver) ScanReport() generated.ScanReportResolver { return &scanReportResolver{r} }
 
@@ -65,6 +68,7 @@ type (
 	artifactResolver        struct{ *Resolver }
 	cVEExportResolver       struct{ *Resolver }
 	projectResolver         struct{ *Resolver }
+	repositoryResolver      struct{ *Resolver }
 	scanReportResolver      struct{ *Resolver }
 	webhookDeliveryResolver struct{ *Resolver }
 )

@@ -15,6 +15,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
@@ -59,6 +60,7 @@ type ResolverRoot interface {
 	RegistryEndpoint() RegistryEndpointResolver
 	ReplicationExecution() ReplicationExecutionResolver
 	ReplicationPolicy() ReplicationPolicyResolver
+	Repository() RepositoryResolver
 	ScanReport() ScanReportResolver
 	Subscription() SubscriptionResolver
 	WebhookDelivery() WebhookDeliveryResolver
@@ -100,6 +102,8 @@ type ComplexityRoot struct {
 		Manifest           func(childComplexity int) int
 		MediaType          func(childComplexity int) int
 		Parents            func(childComplexity int) int
+		Platform           func(childComplexity int) int
+		Platforms          func(childComplexity int) int
 		PullCount          func(childComplexity int) int
 		PullTime           func(childComplexity int) int
 		PushTime           func(childComplexity int) int
@@ -366,6 +370,13 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Platform struct {
+		Architecture func(childComplexity int) int
+		OS           func(childComplexity int) int
+		OSVersion    func(childComplexity int) int
+		Variant      func(childComplexity int) int
+	}
+
 	Project struct {
 		AutoScan              func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
@@ -573,15 +584,16 @@ type ComplexityRoot struct {
 	}
 
 	Repository struct {
-		Artifacts func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Project   func(childComplexity int) int
-		ProjectID func(childComplexity int) int
-		PullCount func(childComplexity int) int
-		Tags      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TagOrder, where *ent.TagWhereInput) int
-		UpdatedAt func(childComplexity int) int
+		Artifacts       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		ListedArtifacts func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) int
+		Name            func(childComplexity int) int
+		Project         func(childComplexity int) int
+		ProjectID       func(childComplexity int) int
+		PullCount       func(childComplexity int) int
+		Tags            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TagOrder, where *ent.TagWhereInput) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	RepositoryConnection struct {
@@ -827,6 +839,8 @@ type ArtifactResolver interface {
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
+	Platform(ctx context.Context, obj *ent.Artifact) (*artifact.Platform, error)
+	Platforms(ctx context.Context, obj *ent.Artifact) ([]*artifact.Platform, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 }
@@ -948,6 +962,9 @@ type ReplicationPolicyResolver interface {
 	Registry(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.RegistryEndpoint, error)
 
 	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
+}
+type RepositoryResolver interface {
+	ListedArtifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) (*ent.ArtifactConnection, error)
 }
 type ScanReportResolver interface {
 	Summary(ctx context.Context, obj *ent.ScanReport) (map[string]any, error)
@@ -1134,6 +1151,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Parents(childComplexity), true
+	case "Artifact.platform":
+		if e.ComplexityRoot.Artifact.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Platform(childComplexity), true
+	case "Artifact.platforms":
+		if e.ComplexityRoot.Artifact.Platforms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Platforms(childComplexity), true
 	case "Artifact.pullCount":
 		if e.ComplexityRoot.Artifact.PullCount == nil {
 			break
@@ -2635,6 +2664,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Platform.architecture":
+		if e.ComplexityRoot.Platform.Architecture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.Architecture(childComplexity), true
+	case "Platform.os":
+		if e.ComplexityRoot.Platform.OS == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.OS(childComplexity), true
+	case "Platform.osVersion":
+		if e.ComplexityRoot.Platform.OSVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.OSVersion(childComplexity), true
+	case "Platform.variant":
+		if e.ComplexityRoot.Platform.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.Variant(childComplexity), true
+
 	case "Project.autoScan":
 		if e.ComplexityRoot.Project.AutoScan == nil {
 			break
@@ -3736,6 +3790,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Repository.ID(childComplexity), true
+	case "Repository.listedArtifacts":
+		if e.ComplexityRoot.Repository.ListedArtifacts == nil {
+			break
+		}
+
+		args, err := ec.field_Repository_listedArtifacts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Repository.ListedArtifacts(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ArtifactOrder), args["search"].(*string)), true
 	case "Repository.name":
 		if e.ComplexityRoot.Repository.Name == nil {
 			break
@@ -5097,6 +5162,43 @@ input PurgeScheduleInput {
   retentionHours: Int!
   operations: [String!]!
   dryRun: Boolean
+}
+`, BuiltIn: false},
+	{Name: "../schema/dashboard.graphqls", Input: `# What the dashboard's lists and pages need beyond the ent-generated schema.
+
+extend type Repository {
+  """
+  The repository's artifacts as a list shows them: an index's children are under their index
+  (children), not listed on their own unless a tag names them; accessories are under their subject
+  (accessoryArtifacts). search keeps artifacts with a tag containing it or a digest starting with it.
+  """
+  listedArtifacts(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: ArtifactOrder
+    search: String
+  ): ArtifactConnection!
+}
+
+"The platform an image was built for, from its config."
+type Platform {
+  os: String!
+  architecture: String!
+  "Empty when the architecture has none (arm/v7 has v7)."
+  variant: String!
+  osVersion: String!
+}
+
+extend type Artifact {
+  "The platform from the image config; null for an index or an artifact that is not an image."
+  platform: Platform
+  """
+  The platforms an artifact runs on: its children's, for an index (read for a page of artifacts in
+  one batch); its own, for an image; empty otherwise.
+  """
+  platforms: [Platform!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -8305,6 +8407,10 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_manifest(ctx, field)
 	case "signed":
 		return ec.fieldContext_Artifact_signed(ctx, field)
+	case "platform":
+		return ec.fieldContext_Artifact_platform(ctx, field)
+	case "platforms":
+		return ec.fieldContext_Artifact_platforms(ctx, field)
 	case "scanOverview":
 		return ec.fieldContext_Artifact_scanOverview(ctx, field)
 	case "vulnerabilities":
@@ -8697,6 +8803,20 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Platform(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "os":
+		return ec.fieldContext_Platform_os(ctx, field)
+	case "architecture":
+		return ec.fieldContext_Platform_architecture(ctx, field)
+	case "variant":
+		return ec.fieldContext_Platform_variant(ctx, field)
+	case "osVersion":
+		return ec.fieldContext_Platform_osVersion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Platform", field.Name)
+}
+
 func (ec *executionContext) childFields_Project(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9057,6 +9177,8 @@ func (ec *executionContext) childFields_Repository(ctx context.Context, field gr
 		return ec.fieldContext_Repository_artifacts(ctx, field)
 	case "tags":
 		return ec.fieldContext_Repository_tags(ctx, field)
+	case "listedArtifacts":
+		return ec.fieldContext_Repository_listedArtifacts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Repository", field.Name)
 }
@@ -11403,6 +11525,60 @@ func (ec *executionContext) field_Repository_artifacts_args(ctx context.Context,
 	return args, nil
 }
 
+func (ec *executionContext) field_Repository_listedArtifacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ArtifactOrder, error) {
+			return ec.unmarshalOArtifactOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg5
+	return args, nil
+}
+
 func (ec *executionContext) field_Repository_tags_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -12544,6 +12720,70 @@ func (ec *executionContext) _Artifact_signed(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Artifact_signed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Artifact", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Artifact_platform(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Platform(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+			return ec.marshalOPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Platform(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_platforms(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_platforms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Platforms(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*artifact.Platform) graphql.Marshaler {
+			return ec.marshalNPlatform2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatformᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_platforms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Platform(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
@@ -18296,6 +18536,98 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Platform_os(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_os(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OS, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_os(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_architecture(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_architecture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Architecture, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_architecture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_variant(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_osVersion(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_osVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OSVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_osVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22942,6 +23274,50 @@ func (ec *executionContext) fieldContext_Repository_tags(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Repository_tags_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Repository_listedArtifacts(ctx context.Context, field graphql.CollectedField, obj *ent.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_listedArtifacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Repository().ListedArtifacts(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["search"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
+			return ec.marshalNArtifactConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_listedArtifacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Repository",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArtifactConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Repository_listedArtifacts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -35763,6 +36139,18 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_signed(ctx, field, obj)
 				})
+		case "platform":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_platform(ctx, field, obj)
+				})
+		case "platforms":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_platforms(ctx, field, obj)
+				})
 		case "scanOverview":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -37478,6 +37866,54 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var platformImplementors = []string{"Platform"}
+
+func (ec *executionContext) _Platform(ctx context.Context, sel ast.SelectionSet, obj *artifact.Platform) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, platformImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Platform")
+		case "os":
+			out.Values[i] = ec._Platform_os(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "architecture":
+			out.Values[i] = ec._Platform_architecture(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "variant":
+			out.Values[i] = ec._Platform_variant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "osVersion":
+			out.Values[i] = ec._Platform_osVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var projectImplementors = []string{"Project", "Node"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *ent.Project) graphql.Marshaler {
@@ -38854,6 +39290,12 @@ func (ec *executionContext) _Repository(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Repository_tags(ctx, field, obj)
+				})
+		case "listedArtifacts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Repository_listedArtifacts(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -41284,6 +41726,30 @@ func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPag
 	return ec._PageInfo(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNPlatform2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatformᚄ(ctx context.Context, sel ast.SelectionSet, v []*artifact.Platform) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx context.Context, sel ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Platform!")
+		return graphql.Null
+	}
+	return ec._Platform(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx context.Context, sel ast.SelectionSet, v *ent.Project) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Project!")
@@ -42907,6 +43373,13 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	_ = ctx
 	res := graphql.MarshalMap(v)
 	return res
+}
+
+func (ec *executionContext) marshalOPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx context.Context, sel ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Platform(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx context.Context, sel ast.SelectionSet, v *ent.Project) graphql.Marshaler {

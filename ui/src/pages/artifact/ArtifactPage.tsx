@@ -14,6 +14,7 @@ import { artifactPath, repositoryPath } from '../../paths'
 import { ArtifactLabels } from './ArtifactLabels'
 import { ArtifactTags } from './ArtifactTags'
 import { Vulnerabilities } from './Vulnerabilities'
+import { platformName } from '../repository/ArtifactTable'
 
 const ArtifactQuery = graphql(`
   query Artifact($repository: String!, $reference: String!) {
@@ -45,6 +46,12 @@ const ArtifactQuery = graphql(`
         mediaType
         artifactType
         size
+        platform {
+          os
+          architecture
+          variant
+          osVersion
+        }
       }
       blobs {
         id
@@ -227,6 +234,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
                   <thead>
                     <tr>
                       <th scope="col">Digest</th>
+                      <th scope="col">Platform</th>
                       <th scope="col">Media type</th>
                       <th scope="col" className="num">
                         Size
@@ -242,6 +250,13 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
                               {shortDigest(c.digest)}
                             </code>
                           </Link>
+                        </td>
+                        <td>
+                          {c.platform ? (
+                            platformName(c.platform) + (c.platform.osVersion ? ` (${c.platform.osVersion})` : '')
+                          ) : (
+                            <span className="muted">unknown</span>
+                          )}
                         </td>
                         <td>
                           <code>{c.mediaType}</code>
