@@ -280,7 +280,7 @@ function RunCells({ run }: { run: Run }) {
   return (
     <>
       <td>
-        <Time value={run.startedAt ?? run.createdAt} />
+        <Time value={run.startedAt ?? run.createdAt} compact />
       </td>
       <td>
         {what}

@@ -135,7 +135,7 @@ function ExportRow({ initial, onGone }: { initial: Export; onGone: () => void })
   return (
     <tr>
       <td>
-        <Time value={e.createdAt} />
+        <Time value={e.createdAt} compact />
       </td>
       <td>
         <strong>{name}</strong>

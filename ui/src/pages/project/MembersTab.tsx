@@ -225,7 +225,7 @@ function MemberRow({ member, projectName, editable, self, onChanged }: MemberRow
         {showError && update.error && <ErrorMessage error={update.error} title="Could not change the role" />}
       </td>
       <td>
-        <Time value={member.createdAt} />
+        <Time value={member.createdAt} compact />
       </td>
       {editable && (
         <td className="row-actions">
