@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/accessory"
 	entartifact "github.com/berth-registry/berth/ent/artifact"
@@ -123,4 +124,46 @@ func (s *Service) ChildPlatforms(ctx context.Context, ids []int) ([][]Platform, 
 		}
 	}
 	return out, nil
+}
+
+// GetMany is Get for a page of artifacts: one query loads them with their repositories and
+// projects, and each project is authorized once. errs[i] is Get's error for ids[i].
+func (s *Service) GetMany(ctx context.Context, ids []int, action auth.Action) ([]*ent.Artifact, []error) {
+	out := make([]*ent.Artifact, len(ids))
+	errs := make([]error, len(ids))
+	found, err := s.db.Artifact.Query().Where(entartifact.IDIn(ids...)).
+		WithRepository(func(q *ent.RepositoryQuery) { q.WithProject() }).All(ctx)
+	if err != nil {
+		for i := range errs {
+			errs[i] = fmt.Errorf("load artifacts: %w", err)
+		}
+		return out, errs
+	}
+	byID := make(map[int]*ent.Artifact, len(found))
+	for _, a := range found {
+		byID[a.ID] = a
+	}
+	decided := map[int]error{}
+	for i, id := range ids {
+		what := fmt.Sprintf("artifact %d", id)
+		a := byID[id]
+		if a == nil {
+			errs[i] = fault.NotFound(what)
+			continue
+		}
+		proj := a.Edges.Repository.Edges.Project
+		verdict, ok := decided[proj.ID]
+		if !ok {
+			verdict = s.projects.Authorize(ctx, proj, action)
+			decided[proj.ID] = verdict
+		}
+		if fault.IsNotFound(verdict) {
+			errs[i] = fault.NotFound(what)
+		} else if verdict != nil {
+			errs[i] = verdict
+		} else {
+			out[i] = a
+		}
+	}
+	return out, errs
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/worker/scan"
 )
 
 // loaders batch the per-project and per-artifact fields of a list into one service call each, so
@@ -25,6 +26,7 @@ type loaders struct {
 	// Per-row fields of the dashboard's artifact table.
 	accessories *dataloadgen.Loader[artifact.Subject, []*ent.Artifact]
 	platforms   *dataloadgen.Loader[int, []artifact.Platform]
+	scans       *dataloadgen.Loader[int, *scan.Overview]
 }
 
 type loadersKey struct{}
@@ -55,6 +57,7 @@ func (r *Resolver) newLoaders() *loaders {
 
 		accessories: dataloadgen.NewLoader(batch(r.Artifacts.AccessoriesOf), wait),
 		platforms:   dataloadgen.NewLoader(batch(r.Artifacts.ChildPlatforms), wait),
+		scans:       dataloadgen.NewLoader(r.Scans.Overviews, wait),
 	}
 }
 
