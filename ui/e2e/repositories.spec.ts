@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
 import { expectAccessible } from './axe'
-import { crane, createProject, logIn, shot } from './helpers'
+import { crane, createProject, gql, logIn, shot } from './helpers'
 
 const host = () => process.env.BERTH_E2E_HOST ?? ''
 const layer = () => process.env.BERTH_E2E_LAYER ?? ''
@@ -99,4 +99,36 @@ test('a multi-platform index is one row with its platforms; the index page names
   await expect(repos).toHaveText([`${name}/parts`, `${name}/app`])
   await page.getByRole('searchbox', { name: 'Search repositories by name' }).fill('part')
   await expect(repos).toHaveText([`${name}/parts`])
+})
+
+test('a guest is offered no CVE export and no repository delete', async ({ page }) => {
+  const suffix = randomBytes(3).toString('hex')
+  const name = `guest-${suffix}`
+  const username = `e2e-guest-${suffix}`
+  const password = 'E2e-password-3'
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  const projectID = await createProject(page, name)
+  crane('append', '-f', layer(), '-t', `${host()}/${name}/app:v1`)
+  await gql(page, 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { username, password } })
+  await gql(page, 'mutation($p: ID!, $u: String!, $r: Role!) { addMember(projectID: $p, username: $u, role: $r) { id } }', {
+    p: projectID,
+    u: username,
+    r: 'GUEST',
+  })
+  await page.context().clearCookies()
+  await logIn(page, password, username)
+  await expect(page).toHaveURL(/\/projects$/)
+  await expect(page.getByRole('link', { name, exact: true })).toBeVisible()
+  await expect(page.getByRole('button', { name: 'Export CVEs' })).toHaveCount(0)
+  await page.goto('/exports')
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('CVE exports')
+  await expect(page.getByRole('button', { name: 'Export CVEs' })).toHaveCount(0)
+  await page.goto(`/projects/${name}`)
+  await expect(page.getByRole('link', { name: `${name}/app` })).toBeVisible()
+  await expect(page.getByRole('button', { name: /Delete/ })).toHaveCount(0)
+  await page.goto(`/repositories/${name}/app`)
+  await expect(page.getByRole('table', { name: `Artifacts in ${name}/app` })).toBeVisible()
+  await expect(page.getByRole('button', { name: /Delete/ })).toHaveCount(0)
+  await expect(page.getByRole('checkbox')).toHaveCount(0)
 })

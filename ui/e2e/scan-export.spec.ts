@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { crane, createProject, logIn, shot } from './helpers'
+import { expectAccessible } from './axe'
 import { uiDir } from './paths'
 
 /** debianLayer writes a layer holding a Debian 12 os-release and the fixture's dpkg status. */
@@ -66,9 +67,15 @@ test('scan an image pushed by crane, export its CVEs, watch the progress reach 1
   const progress = row.getByRole('progressbar')
   await expect(progress).toHaveAttribute('value', '100', { timeout: 30_000 })
   await expect(row).toContainText('Succeeded')
+  // The filters name the project, not its id.
+  await expect(row).toContainText(`project ${project}`)
   await shot(page, 'exports')
 
-  const link = row.getByRole('link', { name: /Download CSV/ })
+  await row.getByRole('button', { name: /Download CSV/ }).click()
+  const warning = page.getByRole('dialog', { name: /^Download / })
+  await expect(warning).toContainText('can be downloaded once')
+  await expectAccessible(page, 'the one-time download warning')
+  const link = warning.getByRole('link', { name: 'Download now' })
   const href = await link.getAttribute('href')
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
   expect(download.suggestedFilename()).toMatch(/\.csv$/)
