@@ -33,7 +33,7 @@ test('scan an image pushed by crane, export its CVEs, watch the progress reach 1
   // The repository lists it as not scanned; its page scans it.
   await page.goto(`/repositories/${project}/app`)
   await expect(page.getByRole('table').getByText('not scanned')).toBeVisible()
-  await page.goto(`/repositories/${project}/app/artifacts/${digest}`)
+  await page.goto(`/repositories/${project}/app/artifacts/${digest}?tab=vulnerabilities`)
   const section = page.getByRole('region', { name: 'Vulnerabilities' })
   await expect(section).toContainText('Not scanned yet')
   await section.getByRole('button', { name: 'Scan' }).click()

@@ -238,7 +238,7 @@ export function ArtifactTable({
                   <Platforms artifact={a} />
                 </td>
                 <td>
-                  <Link to={artifactPath(repository, a.digest)}>
+                  <Link to={artifactPath(repository, a.digest) + (tags[0] ? `?tag=${encodeURIComponent(tags[0].name)}` : '')}>
                     <code title={a.digest} className="digest">
                       {shortDigest(a.digest)}
                     </code>
