@@ -39,6 +39,8 @@ test('scan an image pushed by crane, export its CVEs, watch the progress reach 1
   await section.getByRole('button', { name: 'Scan' }).click()
   const findings = section.getByRole('table', { name: 'Vulnerabilities', exact: true })
   await expect(findings).toContainText('CVE-2023-45853', { timeout: 30_000 })
+  // Each finding says what it is, under its id.
+  await expect(findings.locator('.cve-description').first()).not.toBeEmpty()
   await expect(section.getByRole('img', { name: /vulnerabilities:/ })).toBeVisible()
   await expect(section.getByRole('table', { name: 'Vulnerabilities by severity' })).toBeVisible()
   await shot(page, 'artifact-vulnerabilities')
