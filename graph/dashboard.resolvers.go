@@ -37,6 +37,11 @@ func (r *artifactResolver) Platforms(ctx context.Context, obj *ent.Artifact) ([]
 	return out, nil
 }
 
+// MemberCandidates is the resolver for the memberCandidates field.
+func (r *queryResolver) MemberCandidates(ctx context.Context, projectID int, prefix string) ([]string, error) {
+	return r.Members.Candidates(ctx, projectID, prefix)
+}
+
 // ListedArtifacts is the resolver for the listedArtifacts field.
 func (r *repositoryResolver) ListedArtifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) (*ent.ArtifactConnection, error) {
 	first, last, err := pageSize(first, last)

@@ -459,6 +459,7 @@ type ComplexityRoot struct {
 		GcSchedule             func(childComplexity int) int
 		Labels                 func(childComplexity int, projectID *int) int
 		Me                     func(childComplexity int) int
+		MemberCandidates       func(childComplexity int, projectID int, prefix string) int
 		MyAPITokens            func(childComplexity int) int
 		MyPermissions          func(childComplexity int, projectID *int) int
 		Project                func(childComplexity int, id *int, name *string) int
@@ -925,6 +926,7 @@ type QueryResolver interface {
 	AuditSettings(ctx context.Context) (*model.AuditSettings, error)
 	PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error)
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
+	MemberCandidates(ctx context.Context, projectID int, prefix string) ([]string, error)
 	CveExports(ctx context.Context) ([]*ent.CVEExport, error)
 	CveExport(ctx context.Context, id int) (*ent.CVEExport, error)
 	GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error)
@@ -3092,6 +3094,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.memberCandidates":
+		if e.ComplexityRoot.Query.MemberCandidates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_memberCandidates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MemberCandidates(childComplexity, args["projectID"].(int), args["prefix"].(string)), true
 	case "Query.myAPITokens":
 		if e.ComplexityRoot.Query.MyAPITokens == nil {
 			break
@@ -5199,6 +5212,14 @@ extend type Artifact {
   one batch); its own, for an image; empty otherwise.
   """
   platforms: [Platform!]!
+}
+
+extend type Query {
+  """
+  Up to 10 usernames starting with prefix, of active users not yet members of the project: the
+  add-member form's suggestions. For those who may manage the project's members.
+  """
+  memberCandidates(projectID: ID!, prefix: String!): [String!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -10978,6 +10999,28 @@ func (ec *executionContext) field_Query_labels_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["projectID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_memberCandidates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "prefix",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["prefix"] = arg1
 	return args, nil
 }
 
@@ -20214,6 +20257,50 @@ func (ec *executionContext) fieldContext_Query_purgeRun(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_purgeRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_memberCandidates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_memberCandidates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MemberCandidates(ctx, fc.Args["projectID"].(int), fc.Args["prefix"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_memberCandidates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_memberCandidates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -38434,6 +38521,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_purgeRun(ctx, field)
+				})
+		case "memberCandidates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_memberCandidates(ctx, field)
 				})
 		case "cveExports":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,

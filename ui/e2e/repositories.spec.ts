@@ -101,7 +101,7 @@ test('a multi-platform index is one row with its platforms; the index page names
   await expect(repos).toHaveText([`${name}/parts`])
 })
 
-test('a guest is offered no CVE export and no repository delete', async ({ page }) => {
+test('the add-member form suggests usernames; a guest is offered no CVE export and no repository delete', async ({ page }) => {
   const suffix = randomBytes(3).toString('hex')
   const name = `guest-${suffix}`
   const username = `e2e-guest-${suffix}`
@@ -116,6 +116,15 @@ test('a guest is offered no CVE export and no repository delete', async ({ page 
     u: username,
     r: 'GUEST',
   })
+  // The add-member form suggests users who are not members yet, by prefix.
+  const candidate = `e2e-cand-${suffix}`
+  await gql(page, 'mutation($input: CreateUserInput!) { createUser(input: $input) { id } }', { input: { username: candidate, password } })
+  await page.goto(`/projects/${name}/members`)
+  await page.getByLabel('Username').fill(`e2e-`)
+  await page.getByLabel('Username').pressSequentially(`cand-${suffix.slice(0, 2)}`)
+  await expect(page.locator('#add-member-candidates option')).toHaveCount(1)
+  await expect(page.locator('#add-member-candidates option')).toHaveAttribute('value', candidate)
+
   await page.context().clearCookies()
   await logIn(page, password, username)
   await expect(page).toHaveURL(/\/projects$/)
