@@ -168,3 +168,36 @@ func TestListsArePagesWithTotals(t *testing.T) {
 
 func second[T any](_ T, err error) error       { return err }
 func third[T any](_ T, _ int, err error) error { return err }
+
+func TestDeletingTheLastArtifactDropsTheRepository(t *testing.T) {
+	t.Parallel()
+	env := artifacttest.Setup(t)
+	p := env.Project(t, env.Admin, "team", false)
+	one := env.Push(t, "team/app", "v1", "one")
+	two := env.Push(t, "team/app", "v2", "two")
+	if err := env.Artifacts.Delete(env.Admin, one.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := env.Artifacts.RepositoryByName(env.Admin, "team/app"); err != nil {
+		t.Fatalf("a repository that still holds an artifact: %v; want it kept", err)
+	}
+	if err := env.Artifacts.Delete(env.Admin, two.ID); err != nil {
+		t.Fatalf("delete: %v", err)
+	}
+	if _, err := env.Artifacts.RepositoryByName(env.Admin, "team/app"); !fault.IsNotFound(err) {
+		t.Fatalf("repository without artifacts: %v; want not found", err)
+	}
+	n, err := env.DB.Event.Query().Where(entevent.Type(event.RepositoryDeleted), entevent.Repository("team/app")).Count(env.Admin)
+	if err != nil || n != 1 {
+		t.Fatalf("repository.deleted events = %d, %v; want 1", n, err)
+	}
+	if err := env.Projects.Delete(env.Admin, p.ID); err != nil {
+		t.Fatalf("deleting the emptied project: %v", err)
+	}
+	// A push after that finds no project; into a new one, the repository comes back.
+	env.Project(t, env.Admin, "team2", false)
+	env.Push(t, "team2/app", "v1", "one")
+	if _, err := env.Artifacts.RepositoryByName(env.Admin, "team2/app"); err != nil {
+		t.Fatalf("pushed repository: %v", err)
+	}
+}

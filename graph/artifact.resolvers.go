@@ -15,7 +15,7 @@ import (
 
 // AccessoryArtifacts is the resolver for the accessoryArtifacts field.
 func (r *artifactResolver) AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error) {
-	return r.Artifacts.Accessories(ctx, obj)
+	return loadersFrom(ctx).accessories.Load(ctx, artifact.Subject{RepositoryID: obj.RepositoryID, Digest: obj.Digest})
 }
 
 // Manifest is the resolver for the manifest field.

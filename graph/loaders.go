@@ -3,13 +3,16 @@ package graph
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/vikstrous/dataloadgen"
 
 	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/auth"
+	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/member"
+	"github.com/berth-registry/berth/worker/scan"
 )
 
 // loaders batch the per-project and per-artifact fields of a list into one service call each, so
@@ -20,6 +23,10 @@ type loaders struct {
 	roles   *dataloadgen.Loader[int, *member.Role]
 	perms   *dataloadgen.Loader[int, []auth.Action]
 	signed  *dataloadgen.Loader[artifact.Subject, bool]
+	// Per-row fields of the dashboard's artifact table.
+	accessories *dataloadgen.Loader[artifact.Subject, []*ent.Artifact]
+	platforms   *dataloadgen.Loader[int, []artifact.Platform]
+	scans       *dataloadgen.Loader[int, *scan.Overview]
 }
 
 type loadersKey struct{}
@@ -47,6 +54,10 @@ func (r *Resolver) newLoaders() *loaders {
 		roles:   dataloadgen.NewLoader(batch(r.Projects.Roles), wait),
 		perms:   dataloadgen.NewLoader(batch(r.Projects.PermissionsIn), wait),
 		signed:  dataloadgen.NewLoader(batch(r.Artifacts.Signed), wait),
+
+		accessories: dataloadgen.NewLoader(batch(r.Artifacts.AccessoriesOf), wait),
+		platforms:   dataloadgen.NewLoader(batch(r.Artifacts.ChildPlatforms), wait),
+		scans:       dataloadgen.NewLoader(r.Scans.Overviews, wait),
 	}
 }
 
@@ -59,4 +70,9 @@ func batch[K comparable, V any](fetch func(context.Context, []K) ([]V, error)) f
 		}
 		return out, nil
 	}
+}
+
+// isIndex reports whether a manifest media type is an OCI index or a Docker manifest list.
+func isIndex(mediaType string) bool {
+	return strings.Contains(mediaType, "image.index") || strings.Contains(mediaType, "manifest.list")
 }

@@ -19,7 +19,8 @@ import (
 
 // ScanOverview is the resolver for the scanOverview field.
 func (r *artifactResolver) ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error) {
-	return r.Scans.Overview(ctx, obj.ID)
+	// A page of artifacts asks for its overviews in one batch (Scans.Overviews).
+	return loadersFrom(ctx).scans.Load(ctx, obj.ID)
 }
 
 // Vulnerabilities is the resolver for the vulnerabilities field.

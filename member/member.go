@@ -8,6 +8,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"unicode"
 
 	"github.com/berth-registry/berth/audit"
 	"github.com/berth-registry/berth/auth"
@@ -143,4 +145,30 @@ func checkRole(role entmember.Role) error {
 // log records a membership change: resource "<project>/<username>".
 func (s *Service) log(ctx context.Context, op string, proj *ent.Project, u *ent.User) {
 	s.audit.Log(ctx, audit.Entry{Project: proj.Name, Operation: op, ResourceType: "member", Resource: proj.Name + "/" + u.Username})
+}
+
+// maxCandidates bounds how many usernames one Candidates call returns.
+const maxCandidates = 10
+
+// Candidates returns up to 10 usernames starting with prefix, in name order, of active users
+// who are not yet members of project projectID, for a caller who may manage its members: what the
+// add-member form suggests. A project admin learns that these accounts exist, which adding a member
+// by name reveals anyway; the prefix must be at least one character, so nobody lists every user.
+func (s *Service) Candidates(ctx context.Context, projectID int, prefix string) ([]string, error) {
+	proj, err := s.projects.Get(ctx, projectID, auth.ActionManageMembers)
+	if err != nil {
+		return nil, err
+	}
+	prefix = strings.TrimSpace(prefix)
+	if prefix == "" || len(prefix) > 255 || strings.IndexFunc(prefix, unicode.IsControl) >= 0 {
+		return nil, fault.BadInput("prefix: 1 to 255 characters, none of them control characters")
+	}
+	names, err := s.db.User.Query().
+		Where(user.UsernameHasPrefix(prefix), user.Disabled(false),
+			user.Not(user.HasMembershipsWith(entmember.ProjectID(proj.ID)))).
+		Order(ent.Asc(user.FieldUsername)).Limit(maxCandidates).Select(user.FieldUsername).Strings(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("member candidates for %s: %w", proj.Name, err)
+	}
+	return names, nil
 }

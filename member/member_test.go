@@ -101,3 +101,30 @@ func isKind(err error, k fault.Kind) bool {
 	f, ok := fault.As(err)
 	return ok && f.Kind == k
 }
+
+func TestCandidatesAreBoundedAndForMemberManagersOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	owner := b.User(t, "owner", false)
+	guest := b.User(t, "guest", false)
+	for i := range 12 {
+		b.User(t, "dev"+string(rune('a'+i)), false)
+	}
+	p := b.Project(t, owner, "team", false)
+	if _, err := b.members.Add(owner, p.ID, "deva", entmember.RoleDeveloper); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.members.Add(owner, p.ID, "guest", entmember.RoleGuest); err != nil {
+		t.Fatal(err)
+	}
+	names, err := b.members.Candidates(owner, p.ID, "dev")
+	if err != nil || len(names) != 10 || names[0] != "devb" {
+		t.Fatalf("candidates = %v, %v; want 10, members left out, in name order", names, err)
+	}
+	if _, err := b.members.Candidates(guest, p.ID, "dev"); !errors.Is(err, auth.ErrForbidden) {
+		t.Fatalf("a guest asking: %v; want forbidden", err)
+	}
+	if _, err := b.members.Candidates(owner, p.ID, " "); !isKind(err, fault.KindBadInput) {
+		t.Fatalf("an empty prefix: %v; want bad input", err)
+	}
+}

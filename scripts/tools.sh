@@ -49,7 +49,7 @@ if [ ! -x "$BIN/weed" ] || [ "$(cat "$BIN/.weed.version" 2>/dev/null)" != "$weed
   [ -n "$dir" ] || { echo "tools: could not download $weed" >&2; exit 1; }
   cp -a "$dir/." "$src/"
   chmod -R u+w "$src"
-  (cd "$src" && go build -o "$BIN/weed" ./weed)
+  (cd "$src" && go build -trimpath -o "$BIN/weed" ./weed) # -trimpath: the build cache serves the next fresh clone
   rm -rf "$src"
   echo "$weed" > "$BIN/.weed.version"
 fi

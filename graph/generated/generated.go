@@ -15,8 +15,9 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/artifact"
+	artifact1 "github.com/berth-registry/berth/ent/artifact"
 	"github.com/berth-registry/berth/ent/auditlog"
 	"github.com/berth-registry/berth/ent/blob"
 	"github.com/berth-registry/berth/ent/cveexport"
@@ -113,6 +114,8 @@ type ComplexityRoot struct {
 		Manifest           func(childComplexity int) int
 		MediaType          func(childComplexity int) int
 		Parents            func(childComplexity int) int
+		Platform           func(childComplexity int) int
+		Platforms          func(childComplexity int) int
 		PullCount          func(childComplexity int) int
 		PullTime           func(childComplexity int) int
 		PushTime           func(childComplexity int) int
@@ -412,6 +415,13 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	Platform struct {
+		Architecture func(childComplexity int) int
+		OS           func(childComplexity int) int
+		OSVersion    func(childComplexity int) int
+		Variant      func(childComplexity int) int
+	}
+
 	Project struct {
 		AutoScan                 func(childComplexity int) int
 		CreatedAt                func(childComplexity int) int
@@ -506,6 +516,7 @@ type ComplexityRoot struct {
 		ImmutableRules         func(childComplexity int, projectID int) int
 		Labels                 func(childComplexity int, projectID *int) int
 		Me                     func(childComplexity int) int
+		MemberCandidates       func(childComplexity int, projectID int, prefix string) int
 		MyAPITokens            func(childComplexity int) int
 		MyPermissions          func(childComplexity int, projectID *int) int
 		Project                func(childComplexity int, id *int, name *string) int
@@ -643,15 +654,16 @@ type ComplexityRoot struct {
 	}
 
 	Repository struct {
-		Artifacts func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Project   func(childComplexity int) int
-		ProjectID func(childComplexity int) int
-		PullCount func(childComplexity int) int
-		Tags      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TagOrder, where *ent.TagWhereInput) int
-		UpdatedAt func(childComplexity int) int
+		Artifacts       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		ListedArtifacts func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) int
+		Name            func(childComplexity int) int
+		Project         func(childComplexity int) int
+		ProjectID       func(childComplexity int) int
+		PullCount       func(childComplexity int) int
+		Tags            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TagOrder, where *ent.TagWhereInput) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	RepositoryConnection struct {
@@ -965,6 +977,8 @@ type ArtifactResolver interface {
 	AccessoryArtifacts(ctx context.Context, obj *ent.Artifact) ([]*ent.Artifact, error)
 	Manifest(ctx context.Context, obj *ent.Artifact) (*string, error)
 	Signed(ctx context.Context, obj *ent.Artifact) (bool, error)
+	Platform(ctx context.Context, obj *ent.Artifact) (*artifact.Platform, error)
+	Platforms(ctx context.Context, obj *ent.Artifact) ([]*artifact.Platform, error)
 	ScanOverview(ctx context.Context, obj *ent.Artifact) (*scan.Overview, error)
 	Vulnerabilities(ctx context.Context, obj *ent.Artifact, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.VulnerabilityOrder, filter *model.VulnerabilityFilter) (*ent.VulnerabilityConnection, error)
 	Accessories(ctx context.Context, obj *ent.Artifact) ([]*model.ArtifactAccessory, error)
@@ -1065,6 +1079,7 @@ type QueryResolver interface {
 	AuditSettings(ctx context.Context) (*model.AuditSettings, error)
 	PurgeRuns(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.PurgeRunConnection, error)
 	PurgeRun(ctx context.Context, id int) (*ent.PurgeRun, error)
+	MemberCandidates(ctx context.Context, projectID int, prefix string) ([]string, error)
 	CveExports(ctx context.Context) ([]*ent.CVEExport, error)
 	CveExport(ctx context.Context, id int) (*ent.CVEExport, error)
 	GcRuns(ctx context.Context, kind *gcrun.Kind, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int) (*ent.GCRunConnection, error)
@@ -1113,6 +1128,8 @@ type ReplicationPolicyResolver interface {
 }
 type RepositoryResolver interface {
 	Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error)
+
+	ListedArtifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) (*ent.ArtifactConnection, error)
 }
 type RetentionRunResolver interface {
 	Results(ctx context.Context, obj *ent.RetentionRun) ([]*retention.RepositoryResult, error)
@@ -1320,6 +1337,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Artifact.Parents(childComplexity), true
+	case "Artifact.platform":
+		if e.ComplexityRoot.Artifact.Platform == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Platform(childComplexity), true
+	case "Artifact.platforms":
+		if e.ComplexityRoot.Artifact.Platforms == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Artifact.Platforms(childComplexity), true
 	case "Artifact.pullCount":
 		if e.ComplexityRoot.Artifact.PullCount == nil {
 			break
@@ -3050,6 +3079,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Platform.architecture":
+		if e.ComplexityRoot.Platform.Architecture == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.Architecture(childComplexity), true
+	case "Platform.os":
+		if e.ComplexityRoot.Platform.OS == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.OS(childComplexity), true
+	case "Platform.osVersion":
+		if e.ComplexityRoot.Platform.OSVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.OSVersion(childComplexity), true
+	case "Platform.variant":
+		if e.ComplexityRoot.Platform.Variant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Platform.Variant(childComplexity), true
+
 	case "Project.autoScan":
 		if e.ComplexityRoot.Project.AutoScan == nil {
 			break
@@ -3513,6 +3567,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.memberCandidates":
+		if e.ComplexityRoot.Query.MemberCandidates == nil {
+			break
+		}
+
+		args, err := ec.field_Query_memberCandidates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.MemberCandidates(childComplexity, args["projectID"].(int), args["prefix"].(string)), true
 	case "Query.myAPITokens":
 		if e.ComplexityRoot.Query.MyAPITokens == nil {
 			break
@@ -4291,6 +4356,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Repository.ID(childComplexity), true
+	case "Repository.listedArtifacts":
+		if e.ComplexityRoot.Repository.ListedArtifacts == nil {
+			break
+		}
+
+		args, err := ec.field_Repository_listedArtifacts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Repository.ListedArtifacts(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ArtifactOrder), args["search"].(*string)), true
 	case "Repository.name":
 		if e.ComplexityRoot.Repository.Name == nil {
 			break
@@ -5950,6 +6026,51 @@ input PurgeScheduleInput {
   retentionHours: Int!
   operations: [String!]!
   dryRun: Boolean
+}
+`, BuiltIn: false},
+	{Name: "../schema/dashboard.graphqls", Input: `# What the dashboard's lists and pages need beyond the ent-generated schema.
+
+extend type Repository {
+  """
+  The repository's artifacts as a list shows them: an index's children are under their index
+  (children), not listed on their own unless a tag names them; accessories are under their subject
+  (accessoryArtifacts). search keeps artifacts with a tag containing it or a digest starting with it.
+  """
+  listedArtifacts(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: ArtifactOrder
+    search: String
+  ): ArtifactConnection!
+}
+
+"The platform an image was built for, from its config."
+type Platform {
+  os: String!
+  architecture: String!
+  "Empty when the architecture has none (arm/v7 has v7)."
+  variant: String!
+  osVersion: String!
+}
+
+extend type Artifact {
+  "The platform from the image config; null for an index or an artifact that is not an image."
+  platform: Platform
+  """
+  The platforms an artifact runs on: its children's, for an index (read for a page of artifacts in
+  one batch); its own, for an image; empty otherwise.
+  """
+  platforms: [Platform!]!
+}
+
+extend type Query {
+  """
+  Up to 10 usernames starting with prefix, of active users not yet members of the project: the
+  add-member form's suggestions. For those who may manage the project's members.
+  """
+  memberCandidates(projectID: ID!, prefix: String!): [String!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -9554,6 +9675,10 @@ func (ec *executionContext) childFields_Artifact(ctx context.Context, field grap
 		return ec.fieldContext_Artifact_manifest(ctx, field)
 	case "signed":
 		return ec.fieldContext_Artifact_signed(ctx, field)
+	case "platform":
+		return ec.fieldContext_Artifact_platform(ctx, field)
+	case "platforms":
+		return ec.fieldContext_Artifact_platforms(ctx, field)
 	case "scanOverview":
 		return ec.fieldContext_Artifact_scanOverview(ctx, field)
 	case "vulnerabilities":
@@ -9980,6 +10105,20 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_Platform(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "os":
+		return ec.fieldContext_Platform_os(ctx, field)
+	case "architecture":
+		return ec.fieldContext_Platform_architecture(ctx, field)
+	case "variant":
+		return ec.fieldContext_Platform_variant(ctx, field)
+	case "osVersion":
+		return ec.fieldContext_Platform_osVersion(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Platform", field.Name)
+}
+
 func (ec *executionContext) childFields_Project(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10372,6 +10511,8 @@ func (ec *executionContext) childFields_Repository(ctx context.Context, field gr
 		return ec.fieldContext_Repository_artifacts(ctx, field)
 	case "tags":
 		return ec.fieldContext_Repository_tags(ctx, field)
+	case "listedArtifacts":
+		return ec.fieldContext_Repository_listedArtifacts(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Repository", field.Name)
 }
@@ -12560,6 +12701,28 @@ func (ec *executionContext) field_Query_labels_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_memberCandidates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "projectID",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["projectID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "prefix",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["prefix"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_myPermissions_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -13171,6 +13334,60 @@ func (ec *executionContext) field_Repository_artifacts_args(ctx context.Context,
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Repository_listedArtifacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before",
+		func(ctx context.Context, v any) (*entgql.Cursor[int], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.ArtifactOrder, error) {
+			return ec.unmarshalOArtifactOrder2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg5
 	return args, nil
 }
 
@@ -14096,7 +14313,7 @@ func (ec *executionContext) _Artifact_signatureStatus(ctx context.Context, field
 			return obj.SignatureStatus, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v artifact1.SignatureStatus) graphql.Marshaler {
 			return ec.marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, selections, v)
 		},
 		true,
@@ -14421,6 +14638,70 @@ func (ec *executionContext) _Artifact_signed(ctx context.Context, field graphql.
 }
 func (ec *executionContext) fieldContext_Artifact_signed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Artifact", field, true, true, "Boolean")
+}
+
+func (ec *executionContext) _Artifact_platform(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_platform(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Platform(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+			return ec.marshalOPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_platform(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Platform(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Artifact_platforms(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Artifact_platforms(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Artifact().Platforms(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*artifact.Platform) graphql.Marshaler {
+			return ec.marshalNPlatform2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatformᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Artifact_platforms(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Artifact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Platform(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Artifact_scanOverview(ctx context.Context, field graphql.CollectedField, obj *ent.Artifact) (ret graphql.Marshaler) {
@@ -21048,6 +21329,98 @@ func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, f
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "Cursor")
 }
 
+func (ec *executionContext) _Platform_os(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_os(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OS, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_os(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_architecture(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_architecture(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Architecture, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_architecture(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_variant(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_variant(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Variant, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_variant(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
+func (ec *executionContext) _Platform_osVersion(ctx context.Context, field graphql.CollectedField, obj *artifact.Platform) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Platform_osVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OSVersion, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Platform_osVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Platform", field, false, false, "String")
+}
+
 func (ec *executionContext) _Project_id(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -22827,6 +23200,50 @@ func (ec *executionContext) fieldContext_Query_purgeRun(ctx context.Context, fie
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_purgeRun_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_memberCandidates(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_memberCandidates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().MemberCandidates(ctx, fc.Args["projectID"].(int), fc.Args["prefix"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_memberCandidates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_memberCandidates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -26261,6 +26678,50 @@ func (ec *executionContext) fieldContext_Repository_tags(ctx context.Context, fi
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Repository_tags_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Repository_listedArtifacts(ctx context.Context, field graphql.CollectedField, obj *ent.Repository) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Repository_listedArtifacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Repository().ListedArtifacts(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["search"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
+			return ec.marshalNArtifactConnection2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐArtifactConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Repository_listedArtifacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Repository",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ArtifactConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Repository_listedArtifacts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -40796,6 +41257,18 @@ func (ec *executionContext) _Artifact(ctx context.Context, sel ast.SelectionSet,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Artifact_signed(ctx, field, obj)
 				})
+		case "platform":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_platform(ctx, field, obj)
+				})
+		case "platforms":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Artifact_platforms(ctx, field, obj)
+				})
 		case "scanOverview":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -42721,6 +43194,54 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var platformImplementors = []string{"Platform"}
+
+func (ec *executionContext) _Platform(ctx context.Context, sel ast.SelectionSet, obj *artifact.Platform) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, platformImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Platform")
+		case "os":
+			out.Values[i] = ec._Platform_os(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "architecture":
+			out.Values[i] = ec._Platform_architecture(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "variant":
+			out.Values[i] = ec._Platform_variant(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "osVersion":
+			out.Values[i] = ec._Platform_osVersion(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var projectImplementors = []string{"Project", "Node"}
 
 func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, obj *ent.Project) graphql.Marshaler {
@@ -43310,6 +43831,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_purgeRun(ctx, field)
+				})
+		case "memberCandidates":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_memberCandidates(ctx, field)
 				})
 		case "cveExports":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -44252,6 +44779,12 @@ func (ec *executionContext) _Repository(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Repository_tags(ctx, field, obj)
+				})
+		case "listedArtifacts":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Repository_listedArtifacts(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -46617,13 +47150,13 @@ func (ec *executionContext) marshalNArtifactOrderField2ᚖgithubᚗcomᚋberth�
 	return v
 }
 
-func (ec *executionContext) unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (artifact.SignatureStatus, error) {
-	var res artifact.SignatureStatus
+func (ec *executionContext) unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (artifact1.SignatureStatus, error) {
+	var res artifact1.SignatureStatus
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v artifact.SignatureStatus) graphql.Marshaler {
+func (ec *executionContext) marshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v artifact1.SignatureStatus) graphql.Marshaler {
 	return v
 }
 
@@ -47180,6 +47713,30 @@ func (ec *executionContext) marshalNOrderDirection2entgoᚗioᚋcontribᚋentgql
 
 func (ec *executionContext) marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v entgql.PageInfo[int]) graphql.Marshaler {
 	return ec._PageInfo(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPlatform2ᚕᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatformᚄ(ctx context.Context, sel ast.SelectionSet, v []*artifact.Platform) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx context.Context, sel ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Platform!")
+		return graphql.Null
+	}
+	return ec._Platform(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx context.Context, sel ast.SelectionSet, v *ent.Project) graphql.Marshaler {
@@ -48448,13 +49005,13 @@ func (ec *executionContext) unmarshalOArtifactOrder2ᚖgithubᚗcomᚋberthᚑre
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, v any) ([]artifact.SignatureStatus, error) {
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, v any) ([]artifact1.SignatureStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]artifact.SignatureStatus, len(vSlice))
+	res := make([]artifact1.SignatureStatus, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNArtifactSignatureStatus2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx, vSlice[i])
@@ -48465,7 +49022,7 @@ func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋ
 	return res, nil
 }
 
-func (ec *executionContext) marshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []artifact.SignatureStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []artifact1.SignatureStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -48484,16 +49041,16 @@ func (ec *executionContext) marshalOArtifactSignatureStatus2ᚕgithubᚗcomᚋbe
 	return ret
 }
 
-func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (*artifact.SignatureStatus, error) {
+func (ec *executionContext) unmarshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, v any) (*artifact1.SignatureStatus, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(artifact.SignatureStatus)
+	var res = new(artifact1.SignatureStatus)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v *artifact.SignatureStatus) graphql.Marshaler {
+func (ec *executionContext) marshalOArtifactSignatureStatus2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋartifactᚐSignatureStatus(ctx context.Context, sel ast.SelectionSet, v *artifact1.SignatureStatus) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -49087,6 +49644,13 @@ func (ec *executionContext) marshalOMap2map(ctx context.Context, sel ast.Selecti
 	_ = ctx
 	res := graphql.MarshalMap(v)
 	return res
+}
+
+func (ec *executionContext) marshalOPlatform2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋartifactᚐPlatform(ctx context.Context, sel ast.SelectionSet, v *artifact.Platform) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Platform(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOProject2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProject(ctx context.Context, sel ast.SelectionSet, v *ent.Project) graphql.Marshaler {

@@ -10,6 +10,8 @@ async function expectAccessible(page: Page, what: string) {
 }
 
 test('every page passes axe’s WCAG 2 A and AA rules: labels, names, contrast', async ({ page }) => {
+  // Nineteen pages through axe: over a minute on a busy machine.
+  test.setTimeout(180_000)
   await page.goto('/login')
   await expectAccessible(page, 'the login page')
   await logIn(page)

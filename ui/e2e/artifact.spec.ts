@@ -1,6 +1,7 @@
 import { expect, test } from '@playwright/test'
 import { randomBytes } from 'node:crypto'
 import { crane, createProject, digest, gql, logIn, shot } from './helpers'
+import { expectAccessible } from './axe'
 
 test('the artifact page shows the pushed image, its config, and adds and deletes a tag and a label', async ({ page }) => {
   const tag = `e2e-${randomBytes(3).toString('hex')}`
@@ -15,22 +16,37 @@ test('the artifact page shows the pushed image, its config, and adds and deletes
   await page.goto('/repositories/library/e2e-hello')
   const row = page.getByRole('row').filter({ hasText: 'v1' })
   await row.getByRole('link', { name: /open the artifact v1/ }).click()
-  await expect(page).toHaveURL(new RegExp(`/repositories/library/e2e-hello/artifacts/${digest()}$`))
+  await expect(page).toHaveURL(new RegExp(`/repositories/library/e2e-hello/artifacts/${digest()}\\?tag=v1$`))
   await expect(page.getByRole('heading', { level: 1 })).toHaveText(`library/e2e-hello@${digest().slice(0, 19)}`)
+  // The tag the reader came by is named, and the pull command uses it.
+  await expect(page.getByText('Opened by tag')).toContainText('v1')
+  await expect(page.locator('.command code')).toHaveText(/e2e-hello:v1$/)
   await expect(page.getByRole('main')).toContainText(digest())
   await expect(page.getByRole('button', { name: 'Copy digest' })).toBeVisible()
   await expect(page.getByRole('main')).toContainText('application/vnd.docker.distribution.manifest.v2+json')
 
-  // crane's image config, indented.
+  // The manifest as stored, naming the same config, on the overview.
+  await expect(page.getByRole('region', { name: 'Manifest' })).toContainText('"schemaVersion": 2')
+  const sections = page.getByRole('navigation', { name: 'Artifact sections' })
+
+  // crane's image config, indented, with the layers and the build history.
+  await sections.getByRole('link', { name: 'Layers' }).click()
+  await expect(page).toHaveURL(/tab=layers/)
+  await expect(page.getByRole('region', { name: 'Build history' })).toBeVisible()
   const config = page.getByRole('region', { name: 'Config' })
   await expect(config).toContainText('"rootfs": {')
   await expect(config).toContainText('"diff_ids": [')
-  await expect(page.getByRole('region', { name: 'Accessories' })).toContainText('No signatures')
   // What the manifest stands on: its config first, then the one layer.
   const blobs = page.getByRole('table', { name: 'Layers and config blob' }).locator('tbody tr td:first-child')
   await expect(blobs).toHaveText(['Config', 'Layer'])
-  // The manifest as stored, naming the same config.
-  await expect(page.getByRole('region', { name: 'Manifest' })).toContainText('"schemaVersion": 2')
+  await expectAccessible(page, 'the artifact’s layers tab')
+  await sections.getByRole('link', { name: 'Accessories' }).click()
+  await expect(page.getByRole('region', { name: 'Accessories' })).toContainText('No signatures')
+  await expectAccessible(page, 'the artifact’s accessories tab')
+  await sections.getByRole('link', { name: 'Vulnerabilities' }).click()
+  await expect(page.getByRole('region', { name: 'Vulnerabilities' })).toBeVisible()
+  await expectAccessible(page, 'the artifact’s vulnerabilities tab')
+  await sections.getByRole('link', { name: 'Overview' }).click()
 
   // A new tag appears among the tags.
   // Each tag and label is a list item: its name, then the button that takes it off.
@@ -40,7 +56,9 @@ test('the artifact page shows the pushed image, its config, and adds and deletes
   await page.getByRole('button', { name: 'Add tag' }).click()
   await expect(tags).toHaveText([tag, 'v1'])
 
-  // A label goes on and comes off.
+  // A label goes on and comes off, on the labels tab.
+  await sections.getByRole('link', { name: 'Labels' }).click()
+  await expectAccessible(page, 'the artifact’s labels tab')
   await page.getByLabel('Add a label').selectOption({ label: `${labelName} – checked by the e2e suite` })
   await page.getByRole('button', { name: 'Add label' }).click()
   const labels = page.getByRole('list', { name: 'Labels' }).getByRole('listitem').locator('.chip-name')
@@ -49,6 +67,7 @@ test('the artifact page shows the pushed image, its config, and adds and deletes
 
   await page.getByRole('button', { name: `Remove label ${labelName}` }).click()
   await expect(page.getByRole('region', { name: 'Labels' })).toContainText('No labels.')
+  await sections.getByRole('link', { name: 'Overview' }).click()
 
   // Deleting the tag asks first, then leaves the artifact with its first tag only.
   await page.getByRole('button', { name: `Delete tag ${tag}` }).click()
@@ -86,5 +105,6 @@ test('an index lists its manifests, which link to their own pages', async ({ pag
 
   await children.getByRole('link').click()
   await expect(page).toHaveURL(new RegExp(`/repositories/${projectName}/multi/artifacts/${digest()}$`))
+  await page.getByRole('navigation', { name: 'Artifact sections' }).getByRole('link', { name: 'Layers' }).click()
   await expect(page.getByRole('region', { name: 'Config' })).toContainText('"rootfs"')
 })

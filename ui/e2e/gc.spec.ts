@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test'
-import { logIn, shot } from './helpers'
+import { crane, gql, logIn, shot } from './helpers'
 
 test('garbage collection: a dry run reports and deletes nothing; a schedule is saved; uploads are purged', async ({ page }) => {
   await logIn(page)
@@ -48,4 +48,25 @@ test('garbage collection: a dry run reports and deletes nothing; a schedule is s
   await saved.getByLabel('Schedule').selectOption('NONE')
   await saved.getByRole('button', { name: 'Save schedule' }).click()
   await expect(saved.getByRole('status')).toHaveText('Schedule saved.')
+})
+
+test('garbage collection says how many untagged artifacts its time window kept', async ({ page }) => {
+  const host = process.env.BERTH_E2E_HOST ?? ''
+  await logIn(page)
+  await expect(page).toHaveURL(/\/projects$/)
+  // An untagged artifact pushed just now: the window protects it.
+  crane('mutate', `${host}/library/e2e-hello:v1`, '--label', 'gc=window', '-t', `${host}/library/e2e-gc-window:tmp`)
+  const { artifact } = await gql<{ artifact: { tags: { id: string }[] } }>(
+    page,
+    'query { artifact(repository: "library/e2e-gc-window", reference: "tmp") { tags { id } } }',
+  )
+  await gql(page, 'mutation($id: ID!) { deleteTag(id: $id) }', { id: artifact.tags[0].id })
+
+  await page.goto('/admin/clean-up/gc')
+  const run = page.getByRole('form', { name: 'Run garbage collection' })
+  await run.getByRole('checkbox', { name: /Delete untagged/ }).check()
+  await run.getByRole('button', { name: 'Dry run', exact: true }).click()
+  const first = page.getByRole('table', { name: 'Garbage collection runs' }).locator('tbody tr').first()
+  await expect(first).toContainText('Succeeded', { timeout: 30_000 })
+  await expect(first).toContainText(/\d+ untagged artifacts kept: pushed within the last/)
 })

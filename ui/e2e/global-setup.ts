@@ -12,7 +12,7 @@ import { artifactsDir, repoRoot, screenshotsDir, uiDir } from './paths'
 
 const readyTimeoutMs = 60_000
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const srv = createServer()
     srv.once('error', fail)
@@ -32,7 +32,7 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, what: stri
   return r.stdout.trim()
 }
 
-async function waitReady(url: string, server: ChildProcess, output: () => string): Promise<void> {
+export async function waitReady(url: string, server: ChildProcess, output: () => string): Promise<void> {
   const deadline = Date.now() + readyTimeoutMs
   let last = 'no answer yet'
   while (Date.now() < deadline) {
@@ -51,7 +51,7 @@ async function waitReady(url: string, server: ChildProcess, output: () => string
   throw new Error(`berth serve was not ready after ${readyTimeoutMs / 1000}s (last /readyz: ${last}); its output:\n${output()}`)
 }
 
-function stopServer(server: ChildProcess): Promise<void> {
+export function stopServer(server: ChildProcess): Promise<void> {
   if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve()
   return new Promise((done) => {
     const kill = setTimeout(() => server.kill('SIGKILL'), 20_000)
@@ -63,7 +63,7 @@ function stopServer(server: ChildProcess): Promise<void> {
   })
 }
 
-function dropDatabase(name: string): void {
+export function dropDatabase(name: string): void {
   const r = spawnSync('psql', ['-h', '127.0.0.1', '-U', 'postgres', '-c', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`], {
     encoding: 'utf8',
   })

@@ -76,6 +76,24 @@ test('pages render on a project with 10,000 artifacts', async ({ page }) => {
     const sorted = [...t].sort((a, b) => a - b)
     lines.push(`${name.padEnd(32)} median ${String(sorted[Math.floor(RUNS / 2)]).padStart(5)}   max ${String(sorted[RUNS - 1]).padStart(5)}`)
   }
+  // The database statements one load of the repository page costs (every query it sends: the
+  // artifact table's page of 25 with tags, scan overviews, platforms, accessories and signatures,
+  // and the page's permissions), from the server's berth_db_queries_total.
+  const statements = async () => {
+    const text = await (await page.request.get('/metrics')).text()
+    const m = /^berth_db_queries_total (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text)
+    return m ? Number(m[1]) : NaN
+  }
+  const perLoad: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    await page.goto('about:blank')
+    const before = await statements()
+    await page.goto('/repositories/bench-render/app')
+    await page.locator('code.digest').first().waitFor({ state: 'visible', timeout: 30_000 })
+    await page.waitForLoadState('networkidle')
+    perLoad.push((await statements()) - before)
+  }
+  lines.push('', `repository page, 25 artifacts: database statements per load ${perLoad.join(', ')}`)
   const report = lines.join('\n')
   console.log(report)
   writeFileSync(join(artifactsDir, 'render-bench.txt'), report + '\n')

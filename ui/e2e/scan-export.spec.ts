@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { crane, createProject, logIn, shot } from './helpers'
+import { expectAccessible } from './axe'
 import { uiDir } from './paths'
 
 /** debianLayer writes a layer holding a Debian 12 os-release and the fixture's dpkg status. */
@@ -32,12 +33,14 @@ test('scan an image pushed by crane, export its CVEs, watch the progress reach 1
   // The repository lists it as not scanned; its page scans it.
   await page.goto(`/repositories/${project}/app`)
   await expect(page.getByRole('table').getByText('not scanned')).toBeVisible()
-  await page.goto(`/repositories/${project}/app/artifacts/${digest}`)
+  await page.goto(`/repositories/${project}/app/artifacts/${digest}?tab=vulnerabilities`)
   const section = page.getByRole('region', { name: 'Vulnerabilities' })
   await expect(section).toContainText('Not scanned yet')
   await section.getByRole('button', { name: 'Scan' }).click()
   const findings = section.getByRole('table', { name: 'Vulnerabilities', exact: true })
   await expect(findings).toContainText('CVE-2023-45853', { timeout: 30_000 })
+  // Each finding says what it is, under its id.
+  await expect(findings.locator('.cve-description').first()).not.toBeEmpty()
   await expect(section.getByRole('img', { name: /vulnerabilities:/ })).toBeVisible()
   await expect(section.getByRole('table', { name: 'Vulnerabilities by severity' })).toBeVisible()
   await shot(page, 'artifact-vulnerabilities')
@@ -66,9 +69,15 @@ test('scan an image pushed by crane, export its CVEs, watch the progress reach 1
   const progress = row.getByRole('progressbar')
   await expect(progress).toHaveAttribute('value', '100', { timeout: 30_000 })
   await expect(row).toContainText('Succeeded')
+  // The filters name the project, not its id.
+  await expect(row).toContainText(`project ${project}`)
   await shot(page, 'exports')
 
-  const link = row.getByRole('link', { name: /Download CSV/ })
+  await row.getByRole('button', { name: /Download CSV/ }).click()
+  const warning = page.getByRole('dialog', { name: /^Download / })
+  await expect(warning).toContainText('can be downloaded once')
+  await expectAccessible(page, 'the one-time download warning')
+  const link = warning.getByRole('link', { name: 'Download now' })
   const href = await link.getAttribute('href')
   const [download] = await Promise.all([page.waitForEvent('download'), link.click()])
   expect(download.suggestedFilename()).toMatch(/\.csv$/)

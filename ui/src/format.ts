@@ -21,6 +21,16 @@ export function formatTime(iso: string): string {
   return Number.isNaN(d.getTime()) ? iso : dateTime.format(d)
 }
 
+const timeOfDay = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' })
+const shortDate = new Intl.DateTimeFormat(undefined, { dateStyle: 'short' })
+
+/** formatTimeCompact writes a time for a table cell: the time of day for today, else the date. */
+export function formatTimeCompact(iso: string): string {
+  const d = new Date(iso)
+  if (Number.isNaN(d.getTime())) return iso
+  return d.toDateString() === new Date().toDateString() ? timeOfDay.format(d) : shortDate.format(d)
+}
+
 /** shortDigest keeps the algorithm and the first 12 hex digits: sha256:0123456789ab. */
 export function shortDigest(digest: string): string {
   const [algorithm, hex] = digest.split(':', 2)

@@ -1,15 +1,29 @@
 import { createContext, useCallback, useContext, useMemo, useState, type ReactNode } from 'react'
 import { Client, Provider, cacheExchange, fetchExchange, subscriptionExchange } from 'urql'
 import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws'
+import { newRecovery, type Recovery } from './recovery'
 
 // A session is one urql client (with its cache) and one WebSocket. Logging in or out starts a new
 // session, so nothing the previous user could see stays in memory.
-function newSession(): { client: Client; ws: WSClient } {
+// Queries that failed to reach the server are asked again by themselves (recovery.ts); the
+// WebSocket reconnects, with a backoff, for as long as a subscription wants it, and graphql-ws
+// subscribes again to what was running.
+function newSession(): { client: Client; ws: WSClient; recovery: Recovery } {
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws'
+  const recovery = newRecovery()
   const ws = createWSClient({
     url: `${scheme}://${window.location.host}/graphql`,
     lazy: true,
-    retryAttempts: 5,
+    retryAttempts: Number.MAX_SAFE_INTEGER,
+    shouldRetry: () => true,
+    retryWait: (retries) => new Promise((ok) => setTimeout(ok, Math.min(15_000, 500 * 2 ** retries) * (0.75 + Math.random() / 2))),
+    on: {
+      // Once the socket is back after a drop, events were missed and what the pages show may be
+      // stale: ask again.
+      connected: (_socket, _payload, wasRetry) => {
+        if (wasRetry) recovery.refreshAll()
+      },
+    },
   })
   const client = new Client({
     url: '/graphql',
@@ -18,6 +32,7 @@ function newSession(): { client: Client; ws: WSClient } {
     requestPolicy: 'cache-and-network',
     exchanges: [
       cacheExchange,
+      recovery.exchange,
       fetchExchange,
       subscriptionExchange({
         forwardSubscription(request) {
@@ -32,10 +47,12 @@ function newSession(): { client: Client; ws: WSClient } {
       }),
     ],
   })
-  return { client, ws }
+  recovery.bind(client)
+  return { client, ws, recovery }
 }
 
 const RestartContext = createContext<() => void>(() => {})
+const RetryContext = createContext<() => void>(() => {})
 
 /** SessionProvider gives the app its GraphQL client and a way to start afresh after login or logout. */
 export function SessionProvider({ children }: { children: ReactNode }) {
@@ -49,7 +66,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
   const value = useMemo(() => restart, [restart])
   return (
     <RestartContext.Provider value={value}>
-      <Provider value={session.client}>{children}</Provider>
+      <RetryContext.Provider value={session.recovery.retryNow}>
+        <Provider value={session.client}>{children}</Provider>
+      </RetryContext.Provider>
     </RestartContext.Provider>
   )
 }
@@ -57,4 +76,9 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 /** useRestartSession returns a function that drops every cached result and reconnects. */
 export function useRestartSession(): () => void {
   return useContext(RestartContext)
+}
+
+/** useRetryNow returns a function that asks every query that could not reach the server again now. */
+export function useRetryNow(): () => void {
+  return useContext(RetryContext)
 }

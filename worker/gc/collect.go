@@ -98,6 +98,17 @@ func (r *runState) collect(ctx context.Context) error {
 			r.add(func(c *counts) { c.artifacts++ })
 		}
 		r.logf("untagged artifacts: %d %s", len(untagged), map[bool]string{true: "would be deleted", false: "deleted"}[run.DryRun])
+		// Those the window protects are said, so that a run that deleted nothing is not a mystery.
+		protected, err := r.w.db.Artifact.Query().
+			Where(artifact.Not(artifact.HasTags()), artifact.Not(artifact.HasParents()),
+				artifact.Not(artifact.HasAccessoryLinks()), artifact.PushTimeGTE(cutoff)).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("count protected untagged artifacts: %w", err)
+		}
+		if protected > 0 {
+			r.logf("untagged artifacts protected by the time window (pushed within the last %s): %d kept",
+				time.Duration(run.WindowSeconds)*time.Second, protected)
+		}
 	}
 
 	// 2. Mark: blobs no artifact references and nobody touched within the window. One statement;

@@ -21,17 +21,30 @@ export function Header() {
   const administration = adminSections.some((s) => system.can(s.read))
   const location = useLocation()
   const next = encodeURIComponent(location.pathname + location.search)
+  // On a narrow screen the navigation and the user menu fold behind a Menu button (CSS shows the
+  // button below 700 px only); going to another page folds them again.
+  const [unfolded, setUnfolded] = useState(false)
+  useEffect(() => setUnfolded(false), [location.pathname])
   return (
-    <header className="header">
+    <header className={unfolded ? 'header unfolded' : 'header'}>
       <Link to="/projects" className="brand">
         Berth
       </Link>
-      <nav aria-label="Main">
+      <button
+        type="button"
+        className="menu-toggle"
+        aria-expanded={unfolded}
+        aria-controls="main-nav header-end"
+        onClick={() => setUnfolded(!unfolded)}
+      >
+        Menu
+      </button>
+      <nav aria-label="Main" id="main-nav">
         <NavLink to="/projects">Projects</NavLink>
         {viewer && !viewer.anonymous && <NavLink to="/exports">CVE exports</NavLink>}
         {administration && <NavLink to="/admin">Administration</NavLink>}
       </nav>
-      <div className="header-end">
+      <div className="header-end" id="header-end">
         {viewer && viewer.anonymous && (
           <Link to={`/login?next=${next}`} className="button">
             Log in

@@ -1,7 +1,14 @@
-import { formatTime } from '../format'
+import { formatTime, formatTimeCompact } from '../format'
 
-/** Time shows a server time in the reader's locale, keeping the exact value for machines. */
-export function Time({ value }: { value: string | null | undefined }) {
+/**
+ * Time shows a server time in the reader's locale, keeping the exact value for machines and, on
+ * hover, for the reader. compact writes a short date (a time of day for today) for tables.
+ */
+export function Time({ value, compact }: { value: string | null | undefined; compact?: boolean }) {
   if (!value) return <span className="muted">never</span>
-  return <time dateTime={value} title={value}>{formatTime(value)}</time>
+  return (
+    <time dateTime={value} title={formatTime(value) + ' (' + value + ')'} className={compact ? 'compact' : undefined}>
+      {compact ? formatTimeCompact(value) : formatTime(value)}
+    </time>
+  )
 }

@@ -1,6 +1,6 @@
 import { SignatureBadge } from '../../components/SignatureBadge'
 import { useMemo } from 'react'
-import { Link, useNavigate } from 'react-router'
+import { Link, useNavigate, useSearchParams } from 'react-router'
 import { useMutation, useQuery } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
 import { CopyButton } from '../../components/CopyButton'
@@ -15,6 +15,7 @@ import { artifactPath, repositoryPath } from '../../paths'
 import { ArtifactLabels } from './ArtifactLabels'
 import { ArtifactTags } from './ArtifactTags'
 import { Vulnerabilities } from './Vulnerabilities'
+import { platformName } from '../repository/ArtifactTable'
 
 const ArtifactQuery = graphql(`
   query Artifact($repository: String!, $reference: String!) {
@@ -46,6 +47,12 @@ const ArtifactQuery = graphql(`
         mediaType
         artifactType
         size
+        platform {
+          os
+          architecture
+          variant
+          osVersion
+        }
       }
       blobs {
         id
@@ -115,7 +122,20 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
   const annotations = Object.entries(artifact?.annotations ?? {}).sort(([a], [b]) => a.localeCompare(b))
   const children = artifact?.children ?? []
   const isIndex = children.length > 0 || /index|manifest\.list/.test(artifact?.mediaType ?? '')
-  const pull = `docker pull ${registryHost()}/${repository}@${digest}`
+  // The tab lives in the address (?tab=layers), and so does the tag the reader came by (?tag=v1),
+  // which the page names and pulls by as long as it still points here.
+  const [params] = useSearchParams()
+  const tab = tabs.some((t) => t.key === params.get('tab')) ? (params.get('tab') as TabKey) : 'overview'
+  const arrivedBy = params.get('tag')
+  const byTag = arrivedBy && (artifact?.tags ?? []).some((t) => t.name === arrivedBy) ? arrivedBy : null
+  const pull = byTag ? `docker pull ${registryHost()}/${repository}:${byTag}` : `docker pull ${registryHost()}/${repository}@${digest}`
+  const tabLink = (key: TabKey) => {
+    const p = new URLSearchParams(params)
+    if (key === 'overview') p.delete('tab')
+    else p.set('tab', key)
+    const q = p.toString()
+    return q ? `?${q}` : '?'
+  }
 
   return (
     <>
@@ -133,11 +153,26 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
           <SignatureBadge status={artifact.signatureStatus} keyName={artifact.signatureKey} reason={artifact.signatureReason} />
         )}
       </div>
+      {byTag && (
+        <p className="arrived-by">
+          Opened by tag <span className="tag">{byTag}</span>
+        </p>
+      )}
       {result.error && <ErrorMessage error={result.error} title="Could not load the artifact" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
       {result.data && !artifact && <Missing what={`Artifact ${shortDigest(digest)} in “${repository}”`} />}
       {artifact && project && (
         <>
+          <nav aria-label="Artifact sections" className="tabs">
+            {tabs.map((t) => (
+              <Link key={t.key} to={tabLink(t.key)} aria-current={tab === t.key ? 'page' : undefined} replace>
+                {t.label}
+                {t.key === 'accessories' && artifact.accessoryArtifacts.length > 0 && ` (${artifact.accessoryArtifacts.length})`}
+              </Link>
+            ))}
+          </nav>
+          {tab === 'overview' && (
+          <>
           <dl className="facts artifact-facts">
             <div className="wide">
               <dt>Digest</dt>
@@ -189,15 +224,6 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             canDelete={access.deleteTag && !proxy}
             onChanged={reload}
           />
-          <ArtifactLabels
-            artifactID={artifact.id}
-            projectID={project.id}
-            labels={artifact.labels ?? []}
-            canEdit={access.labelArtifact}
-            onChanged={reload}
-          />
-
-          <Vulnerabilities repository={repository} artifactID={artifact.id} digest={digest} canScan={access.scan} />
 
           <section aria-labelledby="annotations-title">
             <h2 id="annotations-title">Annotations</h2>
@@ -237,6 +263,7 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
                   <thead>
                     <tr>
                       <th scope="col">Digest</th>
+                      <th scope="col">Platform</th>
                       <th scope="col">Media type</th>
                       <th scope="col" className="num">
                         Size
@@ -254,6 +281,13 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
                           </Link>
                         </td>
                         <td>
+                          {c.platform ? (
+                            platformName(c.platform) + (c.platform.osVersion ? ` (${c.platform.osVersion})` : '')
+                          ) : (
+                            <span className="muted">unknown</span>
+                          )}
+                        </td>
+                        <td>
                           <code>{c.mediaType}</code>
                         </td>
                         <td className="num">{formatBytes(c.size)}</td>
@@ -265,13 +299,58 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             </section>
           )}
 
+          <section aria-labelledby="manifest-title">
+            <h2 id="manifest-title">Manifest</h2>
+            {artifact.manifest != null ? (
+              <pre className="config" tabIndex={0} aria-labelledby="manifest-title">
+                <code>{prettyConfig(artifact.manifest)}</code>
+              </pre>
+            ) : (
+              <p className="muted">The manifest could not be read from storage.</p>
+            )}
+          </section>
+          </>
+          )}
+
+          {tab === 'layers' && (
+            <>
+          {!isIndex && <BuildHistory config={artifact.config} />}
           {!isIndex && (
             <section aria-labelledby="layers-title">
               <h2 id="layers-title">Layers</h2>
               <BlobTable blobs={(artifact.blobs ?? []).filter((b) => b.digest !== artifact.digest)} />
             </section>
           )}
+          <section aria-labelledby="config-title">
+            <h2 id="config-title">Config</h2>
+            {artifact.config ? (
+              <pre className="config" tabIndex={0} aria-labelledby="config-title">
+                <code>{prettyConfig(artifact.config)}</code>
+              </pre>
+            ) : isIndex ? (
+              <p className="muted">An index has no config of its own: open one of its manifests.</p>
+            ) : (
+              <p className="muted">No config to show: this artifact has none, or it is not a small JSON document.</p>
+            )}
+          </section>
+            </>
+          )}
 
+          {tab === 'vulnerabilities' && (
+            <Vulnerabilities repository={repository} artifactID={artifact.id} digest={digest} canScan={access.scan} />
+          )}
+
+          {tab === 'labels' && (
+            <ArtifactLabels
+              artifactID={artifact.id}
+              projectID={project.id}
+              labels={artifact.labels ?? []}
+              canEdit={access.labelArtifact}
+              onChanged={reload}
+            />
+          )}
+
+          {tab === 'accessories' && (
           <section aria-labelledby="accessories-title">
             <h2 id="accessories-title">Accessories</h2>
             {artifact.accessoryArtifacts.length === 0 ? (
@@ -309,31 +388,9 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
             )}
           </section>
 
-          <section aria-labelledby="manifest-title">
-            <h2 id="manifest-title">Manifest</h2>
-            {artifact.manifest != null ? (
-              <pre className="config" tabIndex={0} aria-labelledby="manifest-title">
-                <code>{prettyConfig(artifact.manifest)}</code>
-              </pre>
-            ) : (
-              <p className="muted">The manifest could not be read from storage.</p>
-            )}
-          </section>
+          )}
 
-          <section aria-labelledby="config-title">
-            <h2 id="config-title">Config</h2>
-            {artifact.config ? (
-              <pre className="config" tabIndex={0} aria-labelledby="config-title">
-                <code>{prettyConfig(artifact.config)}</code>
-              </pre>
-            ) : isIndex ? (
-              <p className="muted">An index has no config of its own: open one of its manifests.</p>
-            ) : (
-              <p className="muted">No config to show: this artifact has none, or it is not a small JSON document.</p>
-            )}
-          </section>
-
-          {access.deleteArtifact && !proxy && (
+          {tab === 'overview' && access.deleteArtifact && !proxy && (
             <section className="panel danger-zone" aria-labelledby="delete-artifact-title">
               <h2 id="delete-artifact-title">Delete this artifact</h2>
               <p>Its tags and accessories go with it. Clients can no longer pull it, by tag or by digest.</p>
@@ -363,6 +420,63 @@ export function ArtifactPage({ repository, digest }: { repository: string; diges
         </>
       )}
     </>
+  )
+}
+
+type TabKey = 'overview' | 'layers' | 'vulnerabilities' | 'accessories' | 'labels'
+
+const tabs: { key: TabKey; label: string }[] = [
+  { key: 'overview', label: 'Overview' },
+  { key: 'layers', label: 'Layers' },
+  { key: 'vulnerabilities', label: 'Vulnerabilities' },
+  { key: 'accessories', label: 'Accessories' },
+  { key: 'labels', label: 'Labels' },
+]
+
+type HistoryEntry = { created?: string; created_by?: string; empty_layer?: boolean; comment?: string }
+
+/** BuildHistory lists the steps that built an image, from its config's history. */
+function BuildHistory({ config }: { config: string }) {
+  let history: HistoryEntry[] = []
+  try {
+    const parsed = JSON.parse(config) as { history?: HistoryEntry[] }
+    if (Array.isArray(parsed.history)) history = parsed.history
+  } catch {
+    // not JSON: no history to show
+  }
+  return (
+    <section aria-labelledby="history-title">
+      <h2 id="history-title">Build history</h2>
+      {history.length === 0 ? (
+        <p className="muted">The image config records no build steps.</p>
+      ) : (
+        <table>
+          <caption className="sr-only">Build history</caption>
+          <thead>
+            <tr>
+              <th scope="col" className="num">
+                Step
+              </th>
+              <th scope="col">Command</th>
+              <th scope="col">Created</th>
+              <th scope="col">Layer</th>
+            </tr>
+          </thead>
+          <tbody>
+            {history.map((h, i) => (
+              <tr key={i}>
+                <td className="num">{i + 1}</td>
+                <td>
+                  <code className="history-command">{h.created_by || h.comment || ''}</code>
+                </td>
+                <td>{h.created ? <Time value={h.created} compact /> : <span className="muted">unknown</span>}</td>
+                <td>{h.empty_layer ? <span className="muted">none</span> : 'yes'}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
   )
 }
 

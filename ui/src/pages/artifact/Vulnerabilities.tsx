@@ -292,6 +292,7 @@ export function Vulnerabilities({ repository, artifactID, digest, canScan }: { r
                       ) : (
                         <span title={v.description}>{v.cveID}</span>
                       )}
+                      {v.description && <CveDescription text={v.description} />}
                     </td>
                     <td>
                       <span className={`badge sev-${v.severity.toLowerCase()}`}>{v.severity.toLowerCase()}</span>
@@ -348,5 +349,21 @@ function SeverityChart({ summary }: { summary: Record<string, number> }) {
         </div>
       ))}
     </div>
+  )
+}
+
+/** CveDescription shows the start of a CVE's description under its id, the rest on demand. */
+function CveDescription({ text }: { text: string }) {
+  const [open, setOpen] = useState(false)
+  const short = text.length > 140 && !open
+  return (
+    <p className="cve-description">
+      {short ? `${text.slice(0, 140).trimEnd()}…` : text}
+      {text.length > 140 && (
+        <button type="button" className="link" aria-expanded={open} onClick={() => setOpen(!open)}>
+          {open ? 'less' : 'more'}
+        </button>
+      )}
+    </p>
   )
 }

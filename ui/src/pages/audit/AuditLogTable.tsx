@@ -234,7 +234,7 @@ export function AuditLogTable({ projectID, showProject }: { projectID?: string; 
             {rows.map((r) => (
               <tr key={r.id}>
                 <td>
-                  <Time value={r.occurredAt} />
+                  <Time value={r.occurredAt} compact />
                 </td>
                 <td>{r.username}</td>
                 {showProject && <td>{r.projectName || <span className="muted">–</span>}</td>}

@@ -133,6 +133,7 @@ function OptionFields({ id, value, onChange }: { id: string; value: GCOptions; o
         <input type="checkbox" checked={value.deleteUntagged} onChange={(e) => onChange({ ...value, deleteUntagged: e.target.checked })} />
         Delete untagged artifacts first
       </label>
+      <p className="help indent">Untagged artifacts pushed within the time window are kept; the run says how many.</p>
       <label className="check">
         <input type="checkbox" checked={value.removeOrphans} onChange={(e) => onChange({ ...value, removeOrphans: e.target.checked })} />
         Remove blobs that storage holds but the registry never knew (orphans)
@@ -269,6 +270,9 @@ function runResult(run: Run): string {
   if (run.kind === 'UPLOAD_PURGE') return `${run.uploadsPurged} uploads ${run.dryRun ? 'would be purged' : 'purged'}`
   const parts = [`${run.blobsDeleted} blobs (${run.manifestsDeleted} manifests), ${verb} ${formatBytes(run.bytesFreed)}`]
   if (run.artifactsDeleted) parts.push(`${run.artifactsDeleted} untagged artifacts`)
+  // worker/gc/collect.go logs the untagged artifacts the time window kept.
+  const kept = /untagged artifacts protected by the time window \(pushed within the last ([^)]+)\): (\d+) kept/.exec(run.log ?? '')
+  if (kept) parts.push(`${kept[2]} untagged artifacts kept: pushed within the last ${kept[1]}`)
   if (run.orphans) parts.push(`${run.orphans} orphans (${formatBytes(run.orphanBytes)})`)
   if (run.failures) parts.push(`${run.failures} failed`)
   return parts.join('; ')
@@ -280,7 +284,7 @@ function RunCells({ run }: { run: Run }) {
   return (
     <>
       <td>
-        <Time value={run.startedAt ?? run.createdAt} />
+        <Time value={run.startedAt ?? run.createdAt} compact />
       </td>
       <td>
         {what}

@@ -271,7 +271,7 @@ function RunCells({ run }: { run: Run }) {
   return (
     <>
       <td>
-        <Time value={run.startedAt ?? run.createdAt} />
+        <Time value={run.startedAt ?? run.createdAt} compact />
       </td>
       <td>
         <RunStatus status={run.status} />

@@ -41,8 +41,9 @@ const ExportCVEMutation = graphql(`
 export function ExportDialog() {
   const dialog = useRef<HTMLDialogElement>(null)
   const id = useId()
-  const [open, setOpen] = useState(false)
-  const [choices] = useQuery({ query: ExportChoicesQuery, pause: !open })
+  const [, setOpen] = useState(false)
+  // Asked at once (not when the dialog opens), so that a viewer who may export nowhere gets no button.
+  const [choices] = useQuery({ query: ExportChoicesQuery })
   const [{ fetching, error }, exportCVE] = useMutation(ExportCVEMutation)
   const [showError, setShowError] = useState(false)
   const [jobName, setJobName] = useState('')
@@ -90,6 +91,9 @@ export function ExportDialog() {
     close()
     navigate('/exports')
   }
+
+  // A viewer who may export from no project (a guest, say) is not offered the export at all.
+  if (choices.data && allowed.length === 0) return null
 
   return (
     <>

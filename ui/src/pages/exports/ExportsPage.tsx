@@ -1,4 +1,5 @@
-import { useMemo, useState } from 'react'
+import { useId, useMemo, useRef, useState } from 'react'
+import { createPortal } from 'react-dom'
 import { Link } from 'react-router'
 import { useMutation, useQuery, useSubscription } from 'urql'
 import { ConfirmButton } from '../../components/ConfirmButton'
@@ -57,6 +58,19 @@ const StopExportMutation = graphql(`
 
 type Export = CveExportsQuery['cveExports'][number]
 
+const ExportProjectNamesQuery = graphql(`
+  query ExportProjectNames($ids: [ID!]) {
+    projects(first: 100, where: { idIn: $ids }) {
+      edges {
+        node {
+          id
+          name
+        }
+      }
+    }
+  }
+`)
+
 /**
  * ExportsPage lists my CVE exports: running ones with a live progress bar, finished ones with a
  * download button. A file downloads once: after that the export is gone from the list.
@@ -68,6 +82,17 @@ export function ExportsPage() {
   const [result, refetch] = useQuery({ query: CVEExportsDocument, context, pause: !viewer || viewer.anonymous })
   const reload = () => refetch({ requestPolicy: 'network-only' })
   const exports = result.data?.cveExports
+  // The exports name their projects by id; the names come in one bounded query (a project the
+  // viewer no longer sees stays an id).
+  const ids = useMemo(
+    () => [...new Set((exports ?? []).flatMap((e) => (Array.isArray(e.params?.projects) ? (e.params.projects as unknown[]).map(String) : [])))].sort().slice(0, 100),
+    [exports],
+  )
+  const [names] = useQuery({ query: ExportProjectNamesQuery, variables: { ids }, pause: ids.length === 0 })
+  const projectNames = useMemo(
+    () => new Map((names.data?.projects.edges ?? []).flatMap((e) => (e?.node ? [[e.node.id, e.node.name] as const] : []))),
+    [names.data],
+  )
 
   return (
     <>
@@ -105,7 +130,7 @@ export function ExportsPage() {
           </thead>
           <tbody>
             {exports.map((e) => (
-              <ExportRow key={e.id} initial={e} onGone={reload} />
+              <ExportRow key={e.id} initial={e} onGone={reload} projectNames={projectNames} />
             ))}
           </tbody>
         </table>
@@ -122,7 +147,7 @@ function percent(e: Export): number {
   return Math.min(99, Math.floor((e.rows * 100) / e.estimatedRows))
 }
 
-function ExportRow({ initial, onGone }: { initial: Export; onGone: () => void }) {
+function ExportRow({ initial, onGone, projectNames }: { initial: Export; onGone: () => void; projectNames: Map<string, string> }) {
   const active = initial.status === 'PENDING' || initial.status === 'RUNNING'
   const [live] = useSubscription({ query: ExportProgressSubscription, variables: { id: initial.id }, pause: !active })
   const e = live.data?.exportProgress ?? initial
@@ -135,11 +160,11 @@ function ExportRow({ initial, onGone }: { initial: Export; onGone: () => void })
   return (
     <tr>
       <td>
-        <Time value={e.createdAt} />
+        <Time value={e.createdAt} compact />
       </td>
       <td>
         <strong>{name}</strong>
-        <div className="muted">{describeParams(e.params)}</div>
+        <div className="muted">{describeParams(e.params, projectNames)}</div>
       </td>
       <td>
         <RunStatus status={e.status} />
@@ -169,18 +194,15 @@ function ExportRow({ initial, onGone }: { initial: Export; onGone: () => void })
         )}
         {e.downloadURL && !downloaded && (
           <>
-            <a
-              className="button primary"
-              href={e.downloadURL}
-              download
-              onClick={() => {
+            <DownloadOnce
+              url={e.downloadURL}
+              name={name}
+              onDownloaded={() => {
                 // The server deletes the file once it is downloaded: the row goes with it.
                 setDownloaded(true)
                 setTimeout(onGone, 2000)
               }}
-            >
-              Download CSV<span className="sr-only"> of {name}</span>
-            </a>
+            />
             <div className="muted">
               {formatBytes(e.size)}, expires <Time value={e.expiresAt} />
             </div>
@@ -193,16 +215,61 @@ function ExportRow({ initial, onGone }: { initial: Export; onGone: () => void })
 }
 
 /** describeParams writes an export's filters in one line. */
-function describeParams(params: Record<string, unknown> | null | undefined): string {
+function describeParams(params: Record<string, unknown> | null | undefined, projectNames: Map<string, string>): string {
   if (!params) return ''
   const parts: string[] = []
   const add = (label: string, v: unknown) => {
     if (Array.isArray(v) ? v.length : v) parts.push(`${label} ${Array.isArray(v) ? v.join(', ') : String(v)}`)
   }
-  add('project ids', params.projects)
+  const projects = Array.isArray(params.projects) ? params.projects.map((id) => projectNames.get(String(id)) ?? `project ${id}`) : []
+  add(projects.length === 1 ? 'project' : 'projects', projects)
   add('repositories', params.repositories)
   add('tags', params.tags)
   add('labels', params.labels)
   add('CVEs', params.cveIds)
   return parts.join(' · ')
+}
+
+/**
+ * DownloadOnce says, before the download starts, that the file can be downloaded only once (the
+ * server deletes it as it sends it); the download is a plain link in the dialog.
+ */
+function DownloadOnce({ url, name, onDownloaded }: { url: string; name: string; onDownloaded: () => void }) {
+  const dialog = useRef<HTMLDialogElement>(null)
+  const id = useId()
+  return (
+    <>
+      <button type="button" className="primary" onClick={() => dialog.current?.showModal()}>
+        Download CSV<span className="sr-only"> of {name}</span>
+      </button>
+      {createPortal(
+        <dialog ref={dialog} className="dialog" aria-labelledby={`${id}-title`} aria-describedby={`${id}-message`}>
+          <form method="dialog" onSubmit={(e) => e.preventDefault()}>
+            <h2 id={`${id}-title`}>Download {name}?</h2>
+            <p id={`${id}-message`} className="warning">
+              The file can be downloaded once: the server deletes it as it sends it, and the export leaves this
+              list. Save it where you will find it.
+            </p>
+            <div className="actions">
+              <button type="button" autoFocus onClick={() => dialog.current?.close()}>
+                Cancel
+              </button>
+              <a
+                className="button primary"
+                href={url}
+                download
+                onClick={() => {
+                  dialog.current?.close()
+                  onDownloaded()
+                }}
+              >
+                Download now
+              </a>
+            </div>
+          </form>
+        </dialog>,
+        document.body,
+      )}
+    </>
+  )
 }

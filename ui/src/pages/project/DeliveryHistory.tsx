@@ -121,7 +121,7 @@ export function DeliveryHistory({ policyID, policyName, refreshKey }: { policyID
                 <td className="num">{d.statusCode ?? <span className="muted">–</span>}</td>
                 <td className="num">{d.latencyMs != null ? `${d.latencyMs} ms` : <span className="muted">–</span>}</td>
                 <td>
-                  <Time value={d.createdAt} />
+                  <Time value={d.createdAt} compact />
                 </td>
                 <td className="excerpt">
                   {d.error && <span className="error-text">{d.error}</span>}

@@ -1,4 +1,4 @@
-import { useMemo, useState, type FormEvent } from 'react'
+import { useEffect, useMemo, useState, type FormEvent } from 'react'
 import { useMutation, useQuery } from 'urql'
 import { roleNames, roles } from '../../components/access'
 import { ConfirmButton } from '../../components/ConfirmButton'
@@ -121,8 +121,22 @@ export function MembersTab() {
   )
 }
 
+const MemberCandidatesQuery = graphql(`
+  query MemberCandidates($projectID: ID!, $prefix: String!) {
+    memberCandidates(projectID: $projectID, prefix: $prefix)
+  }
+`)
+
 function AddMemberForm({ projectID, onAdded }: { projectID: string; onAdded: (username: string, role: Role) => void }) {
   const [username, setUsername] = useState('')
+  // Suggestions (a datalist) for what has been typed, asked once typing pauses.
+  const [prefix, setPrefix] = useState('')
+  useEffect(() => {
+    const t = setTimeout(() => setPrefix(username.trim()), 250)
+    return () => clearTimeout(t)
+  }, [username])
+  const [candidates] = useQuery({ query: MemberCandidatesQuery, variables: { projectID, prefix }, pause: prefix === '' })
+  const suggestions = prefix ? (candidates.data?.memberCandidates ?? []) : []
   const [role, setRole] = useState<Role>('DEVELOPER')
   const [{ fetching, error }, add] = useMutation(AddMemberMutation)
   const [showError, setShowError] = useState(false)
@@ -149,9 +163,15 @@ function AddMemberForm({ projectID, onAdded }: { projectID: string; onAdded: (us
           id="add-member-username"
           required
           autoComplete="off"
+          list="add-member-candidates"
           value={username}
           onChange={(e) => setUsername(e.target.value)}
         />
+        <datalist id="add-member-candidates">
+          {suggestions.map((name) => (
+            <option key={name} value={name} />
+          ))}
+        </datalist>
       </div>
       <div className="field">
         <label htmlFor="add-member-role">Role</label>
@@ -225,7 +245,7 @@ function MemberRow({ member, projectName, editable, self, onChanged }: MemberRow
         {showError && update.error && <ErrorMessage error={update.error} title="Could not change the role" />}
       </td>
       <td>
-        <Time value={member.createdAt} />
+        <Time value={member.createdAt} compact />
       </td>
       {editable && (
         <td className="row-actions">

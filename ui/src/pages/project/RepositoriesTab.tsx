@@ -1,13 +1,25 @@
-import { Link } from 'react-router'
+import { Link, useSearchParams } from 'react-router'
+import { SearchBox } from '../../components/SearchBox'
+import { SortHeader } from '../../components/SortHeader'
+import type { OrderDirection, RepositoryOrderField } from '../../gql/graphql'
 import { useQuery } from 'urql'
 import { ErrorMessage } from '../../components/ErrorMessage'
 import { Pager, usePage } from '../../components/Pager'
 import { Time } from '../../components/Time'
 import { graphql } from '../../gql'
 import { useProject } from './context'
+import { DeleteRepositoryButton } from '../repository/DeleteRepositoryButton'
 
 const ProjectRepositoriesQuery = graphql(`
-  query ProjectRepositories($name: String!, $first: Int, $after: Cursor, $last: Int, $before: Cursor) {
+  query ProjectRepositories(
+    $name: String!
+    $first: Int
+    $after: Cursor
+    $last: Int
+    $before: Cursor
+    $orderBy: RepositoryOrder
+    $where: RepositoryWhereInput
+  ) {
     project(name: $name) {
       id
       repositories(
@@ -15,7 +27,8 @@ const ProjectRepositoriesQuery = graphql(`
         after: $after
         last: $last
         before: $before
-        orderBy: { field: NAME, direction: ASC }
+        orderBy: $orderBy
+        where: $where
       ) {
         totalCount
         pageInfo {
@@ -37,11 +50,43 @@ const ProjectRepositoriesQuery = graphql(`
   }
 `)
 
-/** RepositoriesTab lists a project's repositories by name, a page at a time. */
+const sortFields: Record<string, RepositoryOrderField> = { name: 'NAME', pulls: 'PULL_COUNT', updated: 'UPDATED_AT' }
+
+/**
+ * RepositoriesTab lists a project's repositories a page at a time, sorted and searched on the
+ * server (both in the address), each with a delete for those who may.
+ */
 export function RepositoriesTab() {
-  const { project } = useProject()
+  const { project, access } = useProject()
   const page = usePage()
-  const [result] = useQuery({ query: ProjectRepositoriesQuery, variables: { name: project.name, ...page.variables } })
+  const [params, setParams] = useSearchParams()
+  const search = params.get('q') ?? ''
+  const [sortKey, sortDir] = (params.get('sort') ?? '').split('-')
+  const field: RepositoryOrderField = sortFields[sortKey] ?? 'NAME'
+  const direction: OrderDirection = sortDir === 'desc' ? 'DESC' : sortDir === 'asc' ? 'ASC' : field === 'NAME' ? 'ASC' : 'DESC'
+  const [result, refetch] = useQuery({
+    query: ProjectRepositoriesQuery,
+    variables: {
+      name: project.name,
+      ...page.variables,
+      orderBy: { field, direction },
+      where: search ? { nameContainsFold: search } : null,
+    },
+  })
+  const setView = (changes: Record<string, string | null>) => {
+    const p = new URLSearchParams(params)
+    p.delete('after')
+    p.delete('before')
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) p.set(k, v)
+      else p.delete(k)
+    }
+    setParams(p, { replace: true })
+  }
+  const onSort = (f: RepositoryOrderField, d: OrderDirection) => {
+    const key = Object.entries(sortFields).find(([, v]) => v === f)?.[0] ?? 'name'
+    setView({ sort: `${key}-${d.toLowerCase()}` })
+  }
   const repositories = result.data?.project?.repositories
   const rows = repositories?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
 
@@ -50,7 +95,15 @@ export function RepositoriesTab() {
       <h2 className="sr-only">Repositories</h2>
       {result.error && <ErrorMessage error={result.error} title="Could not load the repositories" />}
       {!repositories && result.fetching && <p className="muted">Loading repositories…</p>}
-      {repositories && rows.length === 0 && (
+      {(rows.length > 0 || search) && (
+        <SearchBox label="Search repositories by name" value={search} onChange={(q) => setView({ q })} />
+      )}
+      {repositories && rows.length === 0 && search && (
+        <div className="empty">
+          <p>No repository name contains “{search}”.</p>
+        </div>
+      )}
+      {repositories && rows.length === 0 && !search && (
         <div className="empty">
           <p>No repositories yet.</p>
           {project.proxyRegistryID ? (
@@ -70,11 +123,20 @@ export function RepositoriesTab() {
           <caption className="sr-only">Repositories in {project.name}</caption>
           <thead>
             <tr>
-              <th scope="col">Name</th>
-              <th scope="col" className="num">
+              <SortHeader field="NAME" current={field} direction={direction} onSort={onSort} firstDirection="ASC">
+                Name
+              </SortHeader>
+              <SortHeader field="PULL_COUNT" current={field} direction={direction} onSort={onSort} className="num">
                 Pulls
-              </th>
-              <th scope="col">Updated</th>
+              </SortHeader>
+              <SortHeader field="UPDATED_AT" current={field} direction={direction} onSort={onSort}>
+                Updated
+              </SortHeader>
+              {access.deleteArtifact && (
+                <th scope="col">
+                  <span className="sr-only">Actions</span>
+                </th>
+              )}
             </tr>
           </thead>
           <tbody>
@@ -85,8 +147,18 @@ export function RepositoriesTab() {
                 </td>
                 <td className="num">{r.pullCount}</td>
                 <td>
-                  <Time value={r.updatedAt} />
+                  <Time value={r.updatedAt} compact />
                 </td>
+                {access.deleteArtifact && (
+                  <td className="row-actions">
+                    <DeleteRepositoryButton
+                      id={r.id}
+                      name={r.name}
+                      compact
+                      onDeleted={() => refetch({ requestPolicy: 'network-only' })}
+                    />
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>

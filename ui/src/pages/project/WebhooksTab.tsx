@@ -187,7 +187,7 @@ function PolicyCard({ policy, manage, projectID, onChanged }: PolicyCardProps) {
         <div>
           <dt>Updated</dt>
           <dd>
-            <Time value={policy.updatedAt} />
+            <Time value={policy.updatedAt} compact />
           </dd>
         </div>
       </dl>

@@ -141,7 +141,7 @@ function ExecutionRow({ execution: initial, onEnded }: { execution: Execution; o
     <Fragment>
       <tr>
         <td>
-          <Time value={e.createdAt} />
+          <Time value={e.createdAt} compact />
         </td>
         <td>
           {e.policy.name}

@@ -1,4 +1,6 @@
-import { Link, useParams } from 'react-router'
+import { Link, useNavigate, useParams, useSearchParams } from 'react-router'
+import { SearchBox } from '../../components/SearchBox'
+import { formatSort, parseSort } from './sort'
 import { useQuery, useSubscription } from 'urql'
 import { CopyButton } from '../../components/CopyButton'
 import { ErrorMessage } from '../../components/ErrorMessage'
@@ -8,9 +10,19 @@ import { useTitle } from '../../components/title'
 import { registryHost } from '../../format'
 import { graphql } from '../../gql'
 import { ArtifactTable } from './ArtifactTable'
+import { DeleteRepositoryButton } from './DeleteRepositoryButton'
+import { useProjectAccess } from '../../components/permissions'
 
 const RepositoryQuery = graphql(`
-  query Repository($name: String!, $first: Int, $after: Cursor, $last: Int, $before: Cursor) {
+  query Repository(
+    $name: String!
+    $first: Int
+    $after: Cursor
+    $last: Int
+    $before: Cursor
+    $orderBy: ArtifactOrder
+    $search: String
+  ) {
     repository(name: $name) {
       id
       name
@@ -21,12 +33,13 @@ const RepositoryQuery = graphql(`
         name
         public
       }
-      artifacts(
+      artifacts: listedArtifacts(
         first: $first
         after: $after
         last: $last
         before: $before
-        orderBy: { field: PUSH_TIME, direction: DESC }
+        orderBy: $orderBy
+        search: $search
       ) {
         totalCount
         pageInfo {
@@ -59,7 +72,24 @@ export function RepositoryPage() {
   const name = useParams()['*']?.replace(/\/+$/, '') ?? ''
   useTitle(name)
   const page = usePage()
-  const [result, refetch] = useQuery({ query: RepositoryQuery, variables: { name, ...page.variables } })
+  const [params, setParams] = useSearchParams()
+  const sort = parseSort(params.get('sort'))
+  const search = params.get('q') ?? ''
+  const [result, refetch] = useQuery({
+    query: RepositoryQuery,
+    variables: { name, ...page.variables, orderBy: { field: sort.field, direction: sort.direction }, search: search || null },
+  })
+  // Sorting or searching starts from the first page.
+  const setView = (changes: Record<string, string | null>) => {
+    const p = new URLSearchParams(params)
+    p.delete('after')
+    p.delete('before')
+    for (const [k, v] of Object.entries(changes)) {
+      if (v) p.set(k, v)
+      else p.delete(k)
+    }
+    setParams(p, { replace: true })
+  }
   const repository = result.data?.repository
   const artifacts = repository?.artifacts
   const rows = artifacts?.edges?.flatMap((e) => (e?.node ? [e.node] : [])) ?? []
@@ -74,6 +104,8 @@ export function RepositoryPage() {
   )
 
   const projectName = repository?.project.name ?? name.split('/')[0]
+  const access = useProjectAccess(repository?.projectID)
+  const navigate = useNavigate()
   return (
     <>
       <nav aria-label="Breadcrumb" className="breadcrumb">
@@ -82,11 +114,26 @@ export function RepositoryPage() {
       </nav>
       <div className="page-head">
         <h1>{name}</h1>
+        {repository && access.deleteArtifact && (
+          <span className="page-actions">
+            <DeleteRepositoryButton
+              id={repository.id}
+              name={repository.name}
+              artifactCount={artifacts?.totalCount}
+              onDeleted={() => navigate(`/projects/${projectName}`, { replace: true })}
+            />
+          </span>
+        )}
       </div>
       {result.error && <ErrorMessage error={result.error} title="Could not load the repository" />}
       {!result.data && result.fetching && <p className="muted">Loading…</p>}
       {result.data && !repository && (
-        <Missing what={`Repository “${name}”`} />
+        <>
+          <Missing what={`Repository “${name}”`} />
+          <p>
+            <Link to={`/projects/${projectName}`}>Go to the project {projectName}</Link>
+          </p>
+        </>
       )}
       {repository && artifacts && (
         <>
@@ -102,12 +149,20 @@ export function RepositoryPage() {
           </dl>
           {rows[0] && <PullNewest repository={repository.name} digest={rows[0].digest} />}
           <h2>Artifacts</h2>
+          <SearchBox label="Search artifacts by tag or digest" value={search} onChange={(q) => setView({ q })} />
           {rows.length === 0 ? (
             <div className="empty">
-              <p>No artifacts in this repository.</p>
+              <p>{search ? `No artifact has a tag or digest matching “${search}”.` : 'No artifacts in this repository.'}</p>
             </div>
           ) : (
-            <ArtifactTable repository={repository.name} artifacts={rows} />
+            <ArtifactTable
+              repository={repository.name}
+              artifacts={rows}
+              sort={sort}
+              onSort={(s) => setView({ sort: formatSort(s) })}
+              access={access}
+              onChanged={() => refetch({ requestPolicy: 'network-only' })}
+            />
           )}
           <Pager page={page} pageInfo={artifacts.pageInfo} label="Artifacts" />
         </>

@@ -192,14 +192,14 @@ function RobotRow({ robot, manage, system, onChanged, onSecret }: RowProps) {
           'Enabled'
         )}
       </td>
-      <td>{robot.expiresAt ? <Time value={robot.expiresAt} /> : 'Never'}</td>
+      <td>{robot.expiresAt ? <Time value={robot.expiresAt} compact /> : 'Never'}</td>
       <td>
-        <Time value={robot.lastUsedAt} />
+        <Time value={robot.lastUsedAt} compact />
       </td>
       <td>
         {robot.createdBy}
         <div className="muted">
-          <Time value={robot.createdAt} />
+          <Time value={robot.createdAt} compact />
         </div>
       </td>
       {manage && (

@@ -190,12 +190,12 @@ function TokenRow({ token, onChanged }: { token: Token; onChanged: (notice: stri
           'Active'
         )}
       </td>
-      <td>{token.expiresAt ? <Time value={token.expiresAt} /> : 'Never'}</td>
+      <td>{token.expiresAt ? <Time value={token.expiresAt} compact /> : 'Never'}</td>
       <td>
-        <Time value={token.lastUsedAt} />
+        <Time value={token.lastUsedAt} compact />
       </td>
       <td>
-        <Time value={token.createdAt} />
+        <Time value={token.createdAt} compact />
       </td>
       <td className="row-actions">
         {token.revokedAt ? (

@@ -180,7 +180,7 @@ function UserRow({ user, self, onChanged }: { user: User; self: boolean; onChang
       <td>{user.admin ? <span className="badge public">System admin</span> : 'User'}</td>
       <td>{user.disabled ? <span className="badge status-failed">Disabled</span> : 'Active'}</td>
       <td>
-        <Time value={user.lastLoginAt} />
+        <Time value={user.lastLoginAt} compact />
       </td>
       <td className="row-actions">
         {self ? (
