@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strings"
@@ -284,7 +285,7 @@ func TestHarborRESTMatchesSwagger(t *testing.T) {
 			{"HEAD", "/projects?project_name=nothere", "/projects", "", 404},
 			{"POST", "/projects", "/projects", `{"project_name":"made","metadata":{"public":"true","auto_scan":"true","prevent_vul":"true","severity":"high"}}`, 201},
 			{"POST", "/projects", "/projects", `{"project_name":"made"}`, 409},
-			{"POST", "/projects", "/projects", `{"project_name":"bad","metadata":{"enable_content_trust_cosign":"true"}}`, 400},
+			{"POST", "/projects", "/projects", `{"project_name":"bad","metadata":{"enable_content_trust":"true"}}`, 400},
 			{"GET", "/projects/made", projPath, "", 200},
 			{"PUT", "/projects/made", projPath, `{"metadata":{"severity":"low"},"cve_allowlist":{"items":[{"cve_id":"CVE-2024-1234"}]}}`, 200},
 			{"GET", "/projects/shop/_deletable", projPath + "/_deletable", "", 200},
@@ -382,7 +383,7 @@ func TestHarborRESTRefusesInHarborsShape(t *testing.T) {
 		{"POST", "/projects", `{"project_name":"x","metadata":{"auto_scan":"yes"}}`, 400},
 		{"POST", "/projects", `{"project_name":"x","metadata":{"severity":"none"}}`, 400},
 		{"POST", "/projects", `{"project_name":"x","metadata":{"reuse_sys_cve_allowlist":"false"}}`, 400},
-		{"POST", "/projects", `{"project_name":"x","storage_limit":1024}`, 400},
+		{"POST", "/projects", `{"project_name":"x","storage_limit":-5}`, 400},
 		{"POST", "/projects", `{"project_name":"x","surprise":1}`, 400},
 		{"POST", "/projects", `{"project_name":"x"} {"again":1}`, 400},
 		{"POST", "/projects", `not json`, 400},
@@ -453,7 +454,7 @@ func TestHarborRESTFlows(t *testing.T) {
 
 	// "Create the project if it is missing", with vulnerability blocking on.
 	must(f.call(t, "HEAD", "/projects?project_name=team", ""), 404)
-	created := must(f.call(t, "POST", "/projects", `{"project_name":"team","public":false,"metadata":{"auto_scan":"true","prevent_vul":"true","severity":"high","reuse_sys_cve_allowlist":"true"},"storage_limit":-1}`), 201)
+	created := must(f.call(t, "POST", "/projects", `{"project_name":"team","public":false,"metadata":{"auto_scan":"true","prevent_vul":"true","severity":"high","reuse_sys_cve_allowlist":"true","enable_content_trust_cosign":"true"},"storage_limit":1048576}`), 201)
 	if loc := created.header.Get("Location"); !regexp.MustCompile(`^/api/v2.0/projects/\d+$`).MatchString(loc) {
 		t.Fatalf("Location %q", loc)
 	}
@@ -467,6 +468,18 @@ func TestHarborRESTFlows(t *testing.T) {
 	if p.Metadata["prevent_vul"] != "true" || p.Metadata["auto_scan"] != "true" || p.Metadata["severity"] != "high" || p.Metadata["public"] != "false" {
 		t.Fatalf("metadata after create: %v", p.Metadata)
 	}
+	if p.Metadata["enable_content_trust_cosign"] != "true" {
+		t.Fatalf("enable_content_trust_cosign after create: %v", p.Metadata)
+	}
+	var q struct {
+		Hard map[string]int64 `json:"hard"`
+	}
+	_ = json.Unmarshal(must(f.call(t, "GET", "/quotas/"+path.Base(created.header.Get("Location")), ""), 200).body, &q)
+	if q.Hard["storage"] != 1048576 {
+		t.Fatalf("storage_limit on create: quota %v", q)
+	}
+	// The rest of the flow pulls unsigned images: signature enforcement goes off again.
+	must(f.call(t, "PUT", "/projects/team", `{"metadata":{"enable_content_trust_cosign":"false"},"storage_limit":-1}`), 200)
 
 	// Add a member, then see it listed with Harbor's role.
 	must(f.call(t, "POST", "/projects/team/members", `{"role_id":4,"member_user":{"username":"dev"}}`), 201)

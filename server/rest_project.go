@@ -77,6 +77,10 @@ var projectMetadata = []metadataKey{
 	{key: "enable_content_trust", reset: "false",
 		parse: metadataFixed("enable_content_trust", "false", "Notary v1 content trust is not part of Berth (Harbor 2.6 deprecated it)"),
 		read:  func(*ent.Project) string { return "false" }},
+	// Harbor checks only that a cosign signature exists; Berth requires one that verifies against
+	// the project's trusted keys (docs/security.md, Signatures).
+	{key: "enable_content_trust_cosign", field: "RequireVerifiedSignature", parse: metadataBool("enable_content_trust_cosign"), reset: "false",
+		read: func(p *ent.Project) string { return strconv.FormatBool(p.RequireVerifiedSignature) }},
 }
 
 func metadataBool(key string) func(string) (any, error) {
@@ -185,7 +189,8 @@ type harborProjectReq struct {
 	Public       *bool             `json:"public"`
 	Metadata     map[string]string `json:"metadata"`
 	CVEAllowlist *harborAllowlist  `json:"cve_allowlist"`
-	// StorageLimit: Berth has no quotas yet; only -1 (unlimited) is what it does.
+	// StorageLimit is the project's quota in bytes (-1: unlimited); setting it takes quota:update
+	// (system administrators), as in Harbor.
 	StorageLimit *int64 `json:"storage_limit"`
 	// RegistryID makes a proxy-cache project of the endpoint it names (0 or absent: none).
 	RegistryID *int `json:"registry_id"`
@@ -194,9 +199,6 @@ type harborProjectReq struct {
 // settings applies the request's settings to input (*ent.CreateProjectInput or
 // *ent.UpdateProjectInput) and returns the allowlist it sets, if any.
 func (b *harborProjectReq) settings(input any) ([]string, error) {
-	if b.StorageLimit != nil && *b.StorageLimit != -1 {
-		return nil, fault.BadInput("storage_limit %d is not supported: Berth has no project quotas yet (send -1 or leave it out)", *b.StorageLimit)
-	}
 	meta := maps.Clone(b.Metadata)
 	if b.Public != nil {
 		if v, ok := meta["public"]; ok && v != strconv.FormatBool(*b.Public) {
@@ -394,6 +396,16 @@ func (h *rest) createProject(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	if body.StorageLimit != nil {
+		// A limit the caller may not set takes the project back: the request does all or nothing.
+		if _, err := h.quotas.SetLimit(r.Context(), p.ID, *body.StorageLimit); err != nil {
+			if derr := h.projects.Delete(r.Context(), p.ID); derr != nil {
+				h.log.Error("take back a project whose storage_limit was refused", "project", p.Name, "err", derr)
+			}
+			h.fail(w, err)
+			return
+		}
+	}
 	location := "/api/v2.0/projects/" + strconv.Itoa(p.ID)
 	if r.Header.Get("X-Resource-Name-In-Location") == "true" {
 		location = "/api/v2.0/projects/" + p.Name
@@ -446,6 +458,12 @@ func (h *rest) updateProject(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, err)
 		return
+	}
+	if body.StorageLimit != nil {
+		if _, err := h.quotas.SetLimit(r.Context(), p.ID, *body.StorageLimit); err != nil {
+			h.fail(w, err)
+			return
+		}
 	}
 	if body.CVEAllowlist != nil {
 		input.CveAllowlist, input.ClearCveAllowlist = allowlist, len(allowlist) == 0
