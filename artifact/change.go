@@ -10,9 +10,7 @@ import (
 
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
-	"github.com/berth-registry/berth/ent/repository"
 	"github.com/berth-registry/berth/ent/tag"
-	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/fault"
 	"github.com/berth-registry/berth/tagrule"
 )
@@ -89,35 +87,7 @@ func (s *Service) Delete(ctx context.Context, id int) error {
 		}
 		return fmt.Errorf("delete artifact %d: %w", id, err)
 	}
-	return s.dropIfEmpty(ctx, repo)
-}
-
-// dropIfEmpty deletes repo's row when its last artifact is gone, so that an emptied project can be
-// deleted (as Harbor drops a repository with its last artifact). The row is locked first, so a push
-// into it either lands before (and the repository stays) or waits and recreates the row after.
-// Storage keeps the repository's empty directories; a later push reuses them.
-func (s *Service) dropIfEmpty(ctx context.Context, repo *ent.Repository) error {
-	tx, err := s.db.Tx(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.Repository.Query().Where(repository.ID(repo.ID)).ForUpdate().Only(ctx); ent.IsNotFound(err) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("lock repository %s: %w", repo.Name, err)
-	}
-	n, err := tx.Repository.Delete().Where(repository.ID(repo.ID), repository.Not(repository.HasArtifacts())).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("drop empty repository %s: %w", repo.Name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("drop empty repository %s: %w", repo.Name, err)
-	}
-	if n > 0 {
-		s.events.Publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID,
-			ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
-	}
+	// The registry's index drops the repository's row with its last artifact (registry.Indexer).
 	return nil
 }
 
@@ -133,8 +103,7 @@ func (s *Service) DeleteRepository(ctx context.Context, id int) error {
 		}
 		return fmt.Errorf("delete repository %s: %w", repo.Name, err)
 	}
-	s.events.Publish(ctx, event.Event{Type: event.RepositoryDeleted, ProjectID: repo.ProjectID,
-		ProjectName: repo.Edges.Project.Name, Repository: repo.Name})
+	// The registry records REPOSITORY_DELETED once, when the row goes (registry.Indexer.dropIfEmpty).
 	return nil
 }
 

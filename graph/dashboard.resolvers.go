@@ -11,6 +11,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/berth-registry/berth/artifact"
 	"github.com/berth-registry/berth/ent"
+	"github.com/berth-registry/berth/project"
 )
 
 // Platform is the resolver for the platform field.
@@ -35,6 +36,11 @@ func (r *artifactResolver) Platforms(ctx context.Context, obj *ent.Artifact) ([]
 		out[i] = &ps[i]
 	}
 	return out, nil
+}
+
+// Summary is the resolver for the summary field.
+func (r *projectResolver) Summary(ctx context.Context, obj *ent.Project) (*project.Summary, error) {
+	return r.Projects.Summary(ctx, obj.ID)
 }
 
 // MemberCandidates is the resolver for the memberCandidates field.

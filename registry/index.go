@@ -352,8 +352,30 @@ func (ix *Indexer) ManifestDeleted(ctx context.Context, repo string, dgst digest
 		if err := tx.Artifact.DeleteOneID(a.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("delete artifact %s@%s: %w", repo, dgst, err)
 		}
-		return ix.record(ctx, tx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()})
+		if err := ix.record(ctx, tx, event.Event{Type: event.ArtifactDeleted, ProjectName: projectOf(repo), Repository: repo, Digest: dgst.String()}); err != nil {
+			return err
+		}
+		return ix.dropIfEmpty(ctx, tx, repo)
 	})
+}
+
+// dropIfEmpty deletes repo's row once its last artifact is gone, so that an emptied project can be
+// deleted (as Harbor drops a repository with its last artifact). It is the one place of that rule:
+// every manifest delete comes here, whether over /v2 (crane delete, docker) or through
+// artifact.Service. It runs in the delete's transaction, which holds the project's row lock that
+// every push takes first (ManifestPut): a concurrent push into repo either lands before (and the
+// repository stays) or waits and recreates the row after. Storage keeps the repository's empty
+// directories; a later push reuses them.
+func (ix *Indexer) dropIfEmpty(ctx context.Context, tx *ent.Tx, repo string) error {
+	n, err := tx.Repository.Delete().
+		Where(repository.Name(repo), repository.Not(repository.HasArtifacts())).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("drop empty repository %s: %w", repo, err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return ix.record(ctx, tx, event.Event{Type: event.RepositoryDeleted, ProjectName: projectOf(repo), Repository: repo})
 }
 
 // withTx runs fn in a transaction and, once it has committed, invalidates the cache keys fn

@@ -40,6 +40,7 @@ import (
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/ent/accessory"
 	"github.com/berth-registry/berth/ent/artifact"
+	"github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/repository"
 )
 
@@ -454,10 +455,14 @@ func (r *Registry) DeleteRepository(ctx context.Context, repo *ent.Repository) e
 			return fmt.Errorf("remove %s from storage: %w", repo.Name, err)
 		}
 	}
-	if err := r.db.Repository.DeleteOneID(repo.ID).Exec(ctx); err != nil && !ent.IsNotFound(err) {
-		return fmt.Errorf("delete repository %s: %w", repo.Name, err)
-	}
-	return nil
+	// The last artifact's delete has dropped the row already (Indexer.dropIfEmpty); this drops one
+	// that had no artifact, under the same rule and lock.
+	return r.indexer.withTx(ctx, func(tx *ent.Tx, _ *cache.Keys) error {
+		if _, err := tx.Project.Query().Where(project.Name(projectOf(repo.Name))).ForUpdate().Only(ctx); err != nil && !ent.IsNotFound(err) {
+			return fmt.Errorf("project of %s: %w", repo.Name, err)
+		}
+		return r.indexer.dropIfEmpty(ctx, tx, repo.Name)
+	})
 }
 
 func isPathNotFound(err error) bool {

@@ -135,3 +135,52 @@ func TestDashboardArtifactPageStatementsDoNotGrowWithRows(t *testing.T) {
 		t.Fatalf("statements for 4 rows: %d, for 24 rows: %d; the table must not cost statements per row", small, large)
 	}
 }
+
+// The project summary (the dashboard's own query) costs the same number of statements for a
+// project of 2 artifacts as for one of 22: each series is one aggregated statement.
+func TestDashboardProjectSummaryStatementsDoNotGrow(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	ctx := context.Background()
+	query := dashboardOperation(t, "ProjectSummary")
+	projectID := env.CreateProject("sums", false)
+	repo := env.DB.Repository.Create().SetName("sums/app").SetProjectID(projectID).SaveX(ctx)
+	n := 0
+	seed := func(count int) {
+		for range count {
+			n++
+			env.DB.Artifact.Create().SetRepositoryID(repo.ID).SetDigest(fmt.Sprintf("sha256:%064d", n)).
+				SetMediaType("application/vnd.oci.image.manifest.v1+json").
+				SetPushTime(time.Now().AddDate(0, 0, -n)).ExecX(ctx)
+		}
+	}
+	var out struct {
+		Project struct {
+			Summary struct {
+				Storage    []struct{ Value int64 }
+				Pulls      []struct{ Value int64 }
+				Severities []struct {
+					Severity string
+					Count    int
+				}
+			}
+		}
+	}
+	cost := func(images int) int64 {
+		before := env.Server.QueryCount()
+		env.MustGraphQL("admin", servertest.AdminPassword, query, map[string]any{"name": "sums"}, &out)
+		ran := env.Server.QueryCount() - before
+		s := out.Project.Summary
+		if len(s.Storage) != 30 || len(s.Pulls) != 7 || len(s.Severities) != 7 || s.Severities[6].Count != images {
+			t.Fatalf("summary = %+v; want 30 storage days, 7 pull days, %d images not scanned", s, images)
+		}
+		t.Logf("the project summary with %d images: %d statements", images, ran)
+		return ran
+	}
+	seed(2)
+	small := cost(2)
+	seed(20)
+	if large := cost(22); large != small {
+		t.Fatalf("statements for 2 images: %d, for 22: %d; the summary must not cost statements per artifact", small, large)
+	}
+}

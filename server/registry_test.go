@@ -164,3 +164,39 @@ func TestProjectStorageUsedMatchesStorage(t *testing.T) {
 		t.Fatalf("storageUsed = %d, storage holds %d bytes of blobs", got.Project.StorageUsed, onDisk)
 	}
 }
+
+// A DELETE of a repository's last manifest over /v2 drops the repository's row, as a delete from
+// the dashboard does, so the emptied project can be deleted.
+func TestCraneDeleteOfTheLastManifestEmptiesTheProject(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t)
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	var created struct {
+		CreateProject struct {
+			ID string `json:"id"`
+		} `json:"createProject"`
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation { createProject(input: {name: "gone"}) { id } }`, nil, &created)
+	ref := env.Host + "/gone/app:v1"
+	if out, err := crane("append", "-f", layerTar(t, "a.txt", "a"), "-t", ref); err != nil {
+		t.Fatalf("push: %v\n%s", err, out)
+	}
+	dgst, err := crane("digest", ref)
+	if err != nil {
+		t.Fatalf("digest: %v %s", err, dgst)
+	}
+	if out, err := crane("delete", env.Host+"/gone/app@"+strings.TrimSpace(dgst)); err != nil {
+		t.Fatalf("delete: %v\n%s", err, out)
+	}
+	if n := env.DB.Repository.Query().CountX(t.Context()); n != 0 {
+		t.Fatalf("repositories after the last manifest's delete = %d, want 0", n)
+	}
+	var deleted struct {
+		DeleteProject bool `json:"deleteProject"`
+	}
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($id: ID!) { deleteProject(id: $id) }`,
+		map[string]any{"id": created.CreateProject.ID}, &deleted)
+	if !deleted.DeleteProject {
+		t.Fatal("deleteProject = false after the project was emptied")
+	}
+}

@@ -23,7 +23,7 @@ import (
 	"github.com/berth-registry/berth/ent/cveexport"
 	"github.com/berth-registry/berth/ent/gcrun"
 	"github.com/berth-registry/berth/ent/member"
-	"github.com/berth-registry/berth/ent/project"
+	project1 "github.com/berth-registry/berth/ent/project"
 	"github.com/berth-registry/berth/ent/purgerun"
 	"github.com/berth-registry/berth/ent/registryendpoint"
 	"github.com/berth-registry/berth/ent/replicationexecution"
@@ -40,6 +40,7 @@ import (
 	"github.com/berth-registry/berth/ent/webhookpolicy"
 	"github.com/berth-registry/berth/event"
 	"github.com/berth-registry/berth/graph/model"
+	"github.com/berth-registry/berth/project"
 	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/retention"
 	"github.com/berth-registry/berth/secrets"
@@ -230,6 +231,11 @@ type ComplexityRoot struct {
 	CreatedWebhookPolicy struct {
 		Policy func(childComplexity int) int
 		Secret func(childComplexity int) int
+	}
+
+	DayValue struct {
+		Day   func(childComplexity int) int
+		Value func(childComplexity int) int
 	}
 
 	Event struct {
@@ -445,6 +451,7 @@ type ComplexityRoot struct {
 		ScannerID                func(childComplexity int) int
 		SeverityThreshold        func(childComplexity int) int
 		StorageUsed              func(childComplexity int) int
+		Summary                  func(childComplexity int) int
 		UpdatedAt                func(childComplexity int) int
 	}
 
@@ -465,6 +472,12 @@ type ComplexityRoot struct {
 		ProjectName func(childComplexity int) int
 		Reserved    func(childComplexity int) int
 		Used        func(childComplexity int) int
+	}
+
+	ProjectSummary struct {
+		Pulls      func(childComplexity int) int
+		Severities func(childComplexity int) int
+		Storage    func(childComplexity int) int
 	}
 
 	PurgeRun struct {
@@ -805,6 +818,11 @@ type ComplexityRoot struct {
 		Version  func(childComplexity int) int
 	}
 
+	SeverityCount struct {
+		Count    func(childComplexity int) int
+		Severity func(childComplexity int) int
+	}
+
 	SeveritySummary struct {
 		Critical func(childComplexity int) int
 		High     func(childComplexity int) int
@@ -1062,6 +1080,7 @@ type MutationResolver interface {
 	TestWebhookPolicy(ctx context.Context, id int) (*ent.WebhookDelivery, error)
 }
 type ProjectResolver interface {
+	Summary(ctx context.Context, obj *ent.Project) (*project.Summary, error)
 	MyRole(ctx context.Context, obj *ent.Project) (*member.Role, error)
 	MyPermissions(ctx context.Context, obj *ent.Project) ([]string, error)
 	RepositoryCount(ctx context.Context, obj *ent.Project) (int, error)
@@ -1817,6 +1836,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreatedWebhookPolicy.Secret(childComplexity), true
+
+	case "DayValue.day":
+		if e.ComplexityRoot.DayValue.Day == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DayValue.Day(childComplexity), true
+	case "DayValue.value":
+		if e.ComplexityRoot.DayValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DayValue.Value(childComplexity), true
 
 	case "Event.count":
 		if e.ComplexityRoot.Event.Count == nil {
@@ -3241,6 +3273,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Project.StorageUsed(childComplexity), true
+	case "Project.summary":
+		if e.ComplexityRoot.Project.Summary == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Project.Summary(childComplexity), true
 	case "Project.updatedAt":
 		if e.ComplexityRoot.Project.UpdatedAt == nil {
 			break
@@ -3310,6 +3348,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ProjectQuota.Used(childComplexity), true
+
+	case "ProjectSummary.pulls":
+		if e.ComplexityRoot.ProjectSummary.Pulls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectSummary.Pulls(childComplexity), true
+	case "ProjectSummary.severities":
+		if e.ComplexityRoot.ProjectSummary.Severities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectSummary.Severities(childComplexity), true
+	case "ProjectSummary.storage":
+		if e.ComplexityRoot.ProjectSummary.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ProjectSummary.Storage(childComplexity), true
 
 	case "PurgeRun.createdAt":
 		if e.ComplexityRoot.PurgeRun.CreatedAt == nil {
@@ -5027,6 +5084,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ScannerMetadata.Version(childComplexity), true
 
+	case "SeverityCount.count":
+		if e.ComplexityRoot.SeverityCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityCount.Count(childComplexity), true
+	case "SeverityCount.severity":
+		if e.ComplexityRoot.SeverityCount.Severity == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SeverityCount.Severity(childComplexity), true
+
 	case "SeveritySummary.critical":
 		if e.ComplexityRoot.SeveritySummary.Critical == nil {
 			break
@@ -6071,6 +6141,40 @@ extend type Query {
   add-member form's suggestions. For those who may manage the project's members.
   """
   memberCandidates(projectID: ID!, prefix: String!): [String!]!
+}
+
+"One day's figure of a project summary chart; day is YYYY-MM-DD (UTC)."
+type DayValue {
+  day: String!
+  value: Int!
+}
+
+"How many of a project's images have severity as the highest their latest scan found."
+type SeverityCount {
+  "CRITICAL, HIGH, MEDIUM, LOW, NONE, UNKNOWN, or NOT_SCANNED."
+  severity: String!
+  count: Int!
+}
+
+"A project's figures over time, each read in one aggregated statement (project.Service.Summary)."
+type ProjectSummary {
+  """
+  Per day of the last 30 (UTC), the bytes of the current artifacts' blobs first pushed on or before
+  it: storage of what is there now, by push date, cumulative (deleted artifacts are not recorded).
+  """
+  storage: [DayValue!]!
+  "Pulls per day over the last 7 days (UTC), from the event log, which keeps a week."
+  pulls: [DayValue!]!
+  """
+  The project's images (neither indexes nor accessories) by the highest severity of their latest
+  successful scan with the project's scanner, worst first; null for callers who may not read scans.
+  """
+  severities: [SeverityCount!]
+}
+
+extend type Project {
+  "The project page's summary charts, for those who may read the project."
+  summary: ProjectSummary!
 }
 `, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
@@ -9891,6 +9995,16 @@ func (ec *executionContext) childFields_CreatedWebhookPolicy(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type CreatedWebhookPolicy", field.Name)
 }
 
+func (ec *executionContext) childFields_DayValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "day":
+		return ec.fieldContext_DayValue_day(ctx, field)
+	case "value":
+		return ec.fieldContext_DayValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DayValue", field.Name)
+}
+
 func (ec *executionContext) childFields_Event(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "type":
@@ -10155,6 +10269,8 @@ func (ec *executionContext) childFields_Project(ctx context.Context, field graph
 		return ec.fieldContext_Project_repositories(ctx, field)
 	case "labels":
 		return ec.fieldContext_Project_labels(ctx, field)
+	case "summary":
+		return ec.fieldContext_Project_summary(ctx, field)
 	case "myRole":
 		return ec.fieldContext_Project_myRole(ctx, field)
 	case "myPermissions":
@@ -10207,6 +10323,18 @@ func (ec *executionContext) childFields_ProjectQuota(ctx context.Context, field 
 		return ec.fieldContext_ProjectQuota_reserved(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ProjectQuota", field.Name)
+}
+
+func (ec *executionContext) childFields_ProjectSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "storage":
+		return ec.fieldContext_ProjectSummary_storage(ctx, field)
+	case "pulls":
+		return ec.fieldContext_ProjectSummary_pulls(ctx, field)
+	case "severities":
+		return ec.fieldContext_ProjectSummary_severities(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ProjectSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_PurgeRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10793,6 +10921,16 @@ func (ec *executionContext) childFields_ScannerMetadata(ctx context.Context, fie
 		return ec.fieldContext_ScannerMetadata_produces(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ScannerMetadata", field.Name)
+}
+
+func (ec *executionContext) childFields_SeverityCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "severity":
+		return ec.fieldContext_SeverityCount_severity(ctx, field)
+	case "count":
+		return ec.fieldContext_SeverityCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SeverityCount", field.Name)
 }
 
 func (ec *executionContext) childFields_SeveritySummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -16346,6 +16484,52 @@ func (ec *executionContext) fieldContext_CreatedWebhookPolicy_secret(_ context.C
 	return graphql.NewScalarFieldContext("CreatedWebhookPolicy", field, false, false, "String")
 }
 
+func (ec *executionContext) _DayValue_day(ctx context.Context, field graphql.CollectedField, obj *project.DayValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DayValue_day(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Day, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DayValue_day(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DayValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _DayValue_value(ctx context.Context, field graphql.CollectedField, obj *project.DayValue) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DayValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DayValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DayValue", field, false, false, "Int")
+}
+
 func (ec *executionContext) _Event_type(ctx context.Context, field graphql.CollectedField, obj *ent.Event) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -21571,7 +21755,7 @@ func (ec *executionContext) _Project_severityThreshold(ctx context.Context, fiel
 			return obj.SeverityThreshold, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v project.SeverityThreshold) graphql.Marshaler {
+		func(ctx context.Context, selections ast.SelectionSet, v project1.SeverityThreshold) graphql.Marshaler {
 			return ec.marshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, selections, v)
 		},
 		true,
@@ -21837,6 +22021,38 @@ func (ec *executionContext) fieldContext_Project_labels(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Label(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Project_summary(ctx context.Context, field graphql.CollectedField, obj *ent.Project) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Project_summary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Project().Summary(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *project.Summary) graphql.Marshaler {
+			return ec.marshalNProjectSummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Project_summary(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Project",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ProjectSummary(ctx, field)
 		},
 	}
 	return fc, nil
@@ -22253,6 +22469,102 @@ func (ec *executionContext) _ProjectQuota_reserved(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ProjectQuota_reserved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ProjectQuota", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ProjectSummary_storage(ctx context.Context, field graphql.CollectedField, obj *project.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectSummary_storage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Storage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []project.DayValue) graphql.Marshaler {
+			return ec.marshalNDayValue2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐDayValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectSummary_storage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DayValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectSummary_pulls(ctx context.Context, field graphql.CollectedField, obj *project.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectSummary_pulls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pulls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []project.DayValue) graphql.Marshaler {
+			return ec.marshalNDayValue2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐDayValueᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectSummary_pulls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DayValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ProjectSummary_severities(ctx context.Context, field graphql.CollectedField, obj *project.Summary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ProjectSummary_severities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severities, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []project.SeverityCount) graphql.Marshaler {
+			return ec.marshalOSeverityCount2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSeverityCountᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ProjectSummary_severities(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ProjectSummary",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SeverityCount(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _PurgeRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.PurgeRun) (ret graphql.Marshaler) {
@@ -29155,6 +29467,52 @@ func (ec *executionContext) _ScannerMetadata_produces(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_ScannerMetadata_produces(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ScannerMetadata", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeverityCount_severity(ctx context.Context, field graphql.CollectedField, obj *project.SeverityCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityCount_severity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Severity, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityCount_severity(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityCount", field, false, false, "String")
+}
+
+func (ec *executionContext) _SeverityCount_count(ctx context.Context, field graphql.CollectedField, obj *project.SeverityCount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SeverityCount_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SeverityCount_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SeverityCount", field, false, false, "Int")
 }
 
 func (ec *executionContext) _SeveritySummary_critical(ctx context.Context, field graphql.CollectedField, obj *scan.Summary) (ret graphql.Marshaler) {
@@ -41979,6 +42337,44 @@ func (ec *executionContext) _CreatedWebhookPolicy(ctx context.Context, sel ast.S
 	return out
 }
 
+var dayValueImplementors = []string{"DayValue"}
+
+func (ec *executionContext) _DayValue(ctx context.Context, sel ast.SelectionSet, obj *project.DayValue) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, dayValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DayValue")
+		case "day":
+			out.Values[i] = ec._DayValue_day(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._DayValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var eventImplementors = []string{"Event"}
 
 func (ec *executionContext) _Event(ctx context.Context, sel ast.SelectionSet, obj *ent.Event) graphql.Marshaler {
@@ -43340,6 +43736,12 @@ func (ec *executionContext) _Project(ctx context.Context, sel ast.SelectionSet, 
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Project_labels(ctx, field, obj)
 				})
+		case "summary":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Project_summary(ctx, field, obj)
+				})
 		case "myRole":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -43508,6 +43910,49 @@ func (ec *executionContext) _ProjectQuota(ctx context.Context, sel ast.Selection
 		case "reserved":
 			out.Values[i] = ec._ProjectQuota_reserved(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var projectSummaryImplementors = []string{"ProjectSummary"}
+
+func (ec *executionContext) _ProjectSummary(ctx context.Context, sel ast.SelectionSet, obj *project.Summary) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, projectSummaryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ProjectSummary")
+		case "storage":
+			out.Values[i] = ec._ProjectSummary_storage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pulls":
+			out.Values[i] = ec._ProjectSummary_pulls(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "severities":
+			out.Values[i] = ec._ProjectSummary_severities(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -45674,6 +46119,44 @@ func (ec *executionContext) _ScannerMetadata(ctx context.Context, sel ast.Select
 	return out
 }
 
+var severityCountImplementors = []string{"SeverityCount"}
+
+func (ec *executionContext) _SeverityCount(ctx context.Context, sel ast.SelectionSet, obj *project.SeverityCount) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, severityCountImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SeverityCount")
+		case "severity":
+			out.Values[i] = ec._SeverityCount_severity(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "count":
+			out.Values[i] = ec._SeverityCount_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var severitySummaryImplementors = []string{"SeveritySummary"}
 
 func (ec *executionContext) _SeveritySummary(ctx context.Context, sel ast.SelectionSet, obj *scan.Summary) graphql.Marshaler {
@@ -47353,6 +47836,26 @@ func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCurso
 	return v
 }
 
+func (ec *executionContext) marshalNDayValue2githubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐDayValue(ctx context.Context, sel ast.SelectionSet, v project.DayValue) graphql.Marshaler {
+	return ec._DayValue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNDayValue2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐDayValueᚄ(ctx context.Context, sel ast.SelectionSet, v []project.DayValue) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDayValue2githubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐDayValue(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNEvent2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐEvent(ctx context.Context, sel ast.SelectionSet, v *ent.Event) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Event!")
@@ -47777,14 +48280,22 @@ func (ec *executionContext) marshalNProjectQuota2ᚖgithubᚗcomᚋberthᚑregis
 	return ec._ProjectQuota(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (project.SeverityThreshold, error) {
-	var res project.SeverityThreshold
+func (ec *executionContext) unmarshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (project1.SeverityThreshold, error) {
+	var res project1.SeverityThreshold
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, sel ast.SelectionSet, v project.SeverityThreshold) graphql.Marshaler {
+func (ec *executionContext) marshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, sel ast.SelectionSet, v project1.SeverityThreshold) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNProjectSummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSummary(ctx context.Context, sel ast.SelectionSet, v *project.Summary) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ProjectSummary!")
+		return graphql.Null
+	}
+	return ec._ProjectSummary(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNProjectWhereInput2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚐProjectWhereInput(ctx context.Context, v any) (*ent.ProjectWhereInput, error) {
@@ -48425,6 +48936,10 @@ func (ec *executionContext) unmarshalNScheduleKind2githubᚗcomᚋberthᚑregist
 
 func (ec *executionContext) marshalNScheduleKind2githubᚗcomᚋberthᚑregistryᚋberthᚋgraphᚋmodelᚐScheduleKind(ctx context.Context, sel ast.SelectionSet, v model.ScheduleKind) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) marshalNSeverityCount2githubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSeverityCount(ctx context.Context, sel ast.SelectionSet, v project.SeverityCount) graphql.Marshaler {
+	return ec._SeverityCount(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNSeveritySummary2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋworkerᚋscanᚐSummary(ctx context.Context, sel ast.SelectionSet, v *scan.Summary) graphql.Marshaler {
@@ -49695,13 +50210,13 @@ func (ec *executionContext) marshalOProjectQuota2ᚖgithubᚗcomᚋberthᚑregis
 	return ec._ProjectQuota(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, v any) ([]project.SeverityThreshold, error) {
+func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, v any) ([]project1.SeverityThreshold, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]project.SeverityThreshold, len(vSlice))
+	res := make([]project1.SeverityThreshold, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
 		res[i], err = ec.unmarshalNProjectSeverityThreshold2githubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx, vSlice[i])
@@ -49712,7 +50227,7 @@ func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚕgithubᚗcom�
 	return res, nil
 }
 
-func (ec *executionContext) marshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, sel ast.SelectionSet, v []project.SeverityThreshold) graphql.Marshaler {
+func (ec *executionContext) marshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThresholdᚄ(ctx context.Context, sel ast.SelectionSet, v []project1.SeverityThreshold) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -49731,16 +50246,16 @@ func (ec *executionContext) marshalOProjectSeverityThreshold2ᚕgithubᚗcomᚋb
 	return ret
 }
 
-func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (*project.SeverityThreshold, error) {
+func (ec *executionContext) unmarshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, v any) (*project1.SeverityThreshold, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(project.SeverityThreshold)
+	var res = new(project1.SeverityThreshold)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, sel ast.SelectionSet, v *project.SeverityThreshold) graphql.Marshaler {
+func (ec *executionContext) marshalOProjectSeverityThreshold2ᚖgithubᚗcomᚋberthᚑregistryᚋberthᚋentᚋprojectᚐSeverityThreshold(ctx context.Context, sel ast.SelectionSet, v *project1.SeverityThreshold) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
@@ -50031,6 +50546,25 @@ func (ec *executionContext) marshalOScannerAuth2ᚖgithubᚗcomᚋberthᚑregist
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOSeverityCount2ᚕgithubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSeverityCountᚄ(ctx context.Context, sel ast.SelectionSet, v []project.SeverityCount) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSeverityCount2githubᚗcomᚋberthᚑregistryᚋberthᚋprojectᚐSeverityCount(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

@@ -62,6 +62,19 @@ test('after the server is stopped and started again, the page recovers by itself
     const tags = page.getByRole('table', { name: 'Artifacts in library/app' }).locator('tbody > tr:not(.accessory) .tag')
     await expect(tags).toHaveText(['v1'])
 
+    // A change that finds no server says so, without Retry now: nothing repeats a mutation, so the
+    // button would do nothing.
+    await page.goto(`${url}/projects/library/settings`)
+    await page.getByLabel('Scan artifacts when they are pushed').click()
+    await stopServer(server)
+    await page.getByRole('button', { name: 'Save settings' }).click()
+    const saveError = page.getByRole('alert').filter({ hasText: 'Could not save the settings' })
+    await expect(saveError).toContainText('Could not reach the Berth server', { timeout: 20_000 })
+    await expect(saveError.getByRole('button', { name: 'Retry now' })).toHaveCount(0)
+    server = await start()
+    await page.goto(`${url}/repositories/library/app`)
+    await expect(tags).toHaveText(['v1'])
+
     // The outage: the page's next question finds no server, and says so, with Retry now.
     await stopServer(server)
     await page.getByRole('link', { name: 'library', exact: true }).click()

@@ -11,6 +11,7 @@ const pages = (): string[] => [
   '/projects/library/webhooks',
   '/projects/library/logs',
   '/projects/library/robots',
+  '/projects/library/summary',
   '/repositories/library/e2e-hello',
   `/repositories/library/e2e-hello/artifacts/${digest()}`,
   '/exports',

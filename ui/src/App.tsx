@@ -17,6 +17,7 @@ import { RepositoriesTab } from './pages/project/RepositoriesTab'
 import { RobotsTab } from './pages/project/RobotsTab'
 import { RetentionTab } from './pages/project/RetentionTab'
 import { ImmutabilityTab } from './pages/project/ImmutabilityTab'
+import { SummaryTab } from './pages/project/SummaryTab'
 import { SettingsTab } from './pages/project/SettingsTab'
 import { WebhooksTab } from './pages/project/WebhooksTab'
 import { ProjectsPage } from './pages/projects/ProjectsPage'
@@ -47,6 +48,7 @@ export function App() {
           <Route path="robots" element={<RobotsTab />} />
           <Route path="retention" element={<RetentionTab />} />
           <Route path="immutability" element={<ImmutabilityTab />} />
+          <Route path="summary" element={<SummaryTab />} />
         </Route>
         <Route path="/repositories/*" element={<RepositoryOrArtifact />} />
         <Route path="/exports" element={<ExportsPage />} />

@@ -1,4 +1,4 @@
-import { makeOperation, mapExchange, type Client, type Exchange, type Operation } from 'urql'
+import { makeOperation, mapExchange, type Client, type CombinedError, type Exchange, type Operation } from 'urql'
 
 /**
  * Recovery re-asks the queries that failed because the server could not be reached, by itself,
@@ -17,6 +17,14 @@ export interface Recovery {
 }
 
 const maxDelayMs = 15_000
+
+/** The errors of the queries the recovery asks again: only there does a Retry button do something. */
+const retried = new WeakSet<CombinedError>()
+
+/** isRetried tells whether error is one of a query the recovery asks again (never a mutation's). */
+export function isRetried(error: CombinedError): boolean {
+  return retried.has(error)
+}
 
 export function newRecovery(): Recovery {
   let client: Client | null = null
@@ -48,6 +56,7 @@ export function newRecovery(): Recovery {
         forget(operation.key)
         return
       }
+      retried.add(result.error)
       const previous = failed.get(operation.key)
       if (previous) clearTimeout(previous.timer)
       const attempt = (previous?.attempt ?? 0) + 1

@@ -1,4 +1,5 @@
 import type { CombinedError } from 'urql'
+import { isRetried } from '../recovery'
 import { useRetryNow } from '../session'
 
 /** errorText turns a failed GraphQL operation into a sentence for the user. */
@@ -14,17 +15,18 @@ export function errorText(error: CombinedError): string {
 
 /**
  * ErrorMessage shows a failed operation's error, announced to screen readers. When the server
- * could not be reached, it offers Retry now (queries also try again by themselves, with a backoff).
+ * could not be reached by a query, it offers Retry now (such queries also try again by themselves,
+ * with a backoff); a failed mutation is never repeated, so it gets no Retry button.
  */
 export function ErrorMessage({ error, title }: { error: CombinedError | string; title?: string }) {
   const retryNow = useRetryNow()
   const text = typeof error === 'string' ? error : errorText(error)
-  const unreachable = typeof error !== 'string' && !!error.networkError
+  const retryable = typeof error !== 'string' && !!error.networkError && isRetried(error)
   return (
     <div className="error" role="alert">
       {title && <strong>{title}: </strong>}
       {text}
-      {unreachable && (
+      {retryable && (
         <>
           {' '}
           <button type="button" className="small" onClick={retryNow}>

@@ -113,6 +113,7 @@ export function ProjectPage() {
             {access.readRobots && <NavLink to={`${base}/robots`}>Robot accounts</NavLink>}
             {access.readRetention && <NavLink to={`${base}/retention`}>Tag retention</NavLink>}
             {access.listImmutable && <NavLink to={`${base}/immutability`}>Immutable tags</NavLink>}
+            <NavLink to={`${base}/summary`}>Summary</NavLink>
           </nav>
           <Outlet context={{ project, access } satisfies ProjectContext} />
         </>
