@@ -228,3 +228,53 @@ func TestRetentionScheduleStartsDueRun(t *testing.T) {
 		t.Fatalf("a project without a schedule got %d runs", n)
 	}
 }
+
+// retentionProgress follows a run from before it starts: the first message is the pending run,
+// the last its end (with the counts), and then the subscription completes.
+func TestRetentionProgressFollowsARun(t *testing.T) {
+	t.Parallel()
+	env := servertest.Start(t, func(c *server.Config) {
+		c.RunJobs = false // the run waits until a helper worker is started
+		c.RetentionGrace = 0
+	})
+	crane := setupCrane(t, env, "admin", servertest.AdminPassword)
+	projectID := env.CreateProject("retprog", false)
+	for _, tag := range []string{"p1", "p2", "p3"} {
+		if out, err := crane("append", "-f", layerTar(t, tag+".txt", tag), "-t", env.Host+"/retprog/app:"+tag); err != nil {
+			t.Fatalf("push %s: %v\n%s", tag, err, out)
+		}
+	}
+	env.DB.Artifact.Update().SetPushTime(time.Now().Add(-48 * time.Hour)).ExecX(t.Context()) // past the helper's grace
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { setRetentionPolicy(projectID: $p, rules: [
+		{template: "always", repositoryPattern: "app", tagPattern: "p1"}]) { template } }`, map[string]any{"p": projectID}, nil)
+	var started struct{ StartRetention struct{ ID string } }
+	env.MustGraphQL("admin", servertest.AdminPassword, `mutation($p: ID!) { startRetention(projectID: $p) { id } }`,
+		map[string]any{"p": projectID}, &started)
+
+	admin := dialGraphQLWS(t, env, "admin", servertest.AdminPassword)
+	admin.subscribe(env, "1", `subscription($id: ID!) { retentionProgress(id: $id) { status artifactsTotal artifactsDeleted } }`,
+		map[string]any{"id": started.StartRetention.ID})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	first := admin.next(ctx)
+	if b, _ := json.Marshal(first["payload"]); first["id"] != "1" || !strings.Contains(string(b), `"status":"PENDING"`) {
+		t.Fatalf("first message: %v", first)
+	}
+	startHelperWorker(t, env, -1)
+	var got []string
+	for {
+		m := admin.next(ctx)
+		if m["type"] == "complete" {
+			break
+		}
+		if m["type"] != "next" {
+			t.Fatalf("retentionProgress: %v", m)
+		}
+		b, _ := json.Marshal(m["payload"])
+		got = append(got, string(b))
+	}
+	if len(got) == 0 || !strings.Contains(got[len(got)-1], `"status":"SUCCESS"`) || !strings.Contains(got[len(got)-1], `"artifactsTotal":3`) ||
+		!strings.Contains(got[len(got)-1], `"artifactsDeleted":2`) {
+		t.Fatalf("retentionProgress after PENDING sent %v", got)
+	}
+}
