@@ -26,6 +26,7 @@ import (
 	"github.com/berth-registry/berth/endpoint"
 	"github.com/berth-registry/berth/ent"
 	entproject "github.com/berth-registry/berth/ent/project"
+	"github.com/berth-registry/berth/quota"
 	"github.com/berth-registry/berth/registry/manifest"
 )
 
@@ -138,6 +139,11 @@ func (r *Registry) servesProxy(w http.ResponseWriter, req *http.Request, rt rout
 	}
 	if err == nil || isUpstreamNotFound(err) {
 		return true // served, or answered "unknown", by the ordinary road
+	}
+	if exceeded := (*quota.Exceeded)(nil); errors.As(err, &exceeded) {
+		// The fill would pass the project's quota: nothing of it was stored.
+		serveError(w, errcode.ErrorCodeDenied.WithMessage(exceeded.Error()), http.StatusForbidden)
+		return false
 	}
 	r.log.Warn("proxy cache: pull through failed", "project", proj.Name, "repository", rt.name, "reference", rt.reference, "err", err)
 	msg := "the upstream registry of this proxy-cache project could not be reached, and nothing is cached for this reference: try again later"
@@ -324,7 +330,7 @@ func (p *proxyCache) agreed(ctx context.Context, key string, freshness time.Dura
 // at it. What the index reads is fetched first: an index's manifests, an image's config. Its
 // layers are not: each is fetched when a client asks for it, streamed to that client while it is
 // stored, so a cold pull costs about what a direct one does.
-func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, ref, tag string) error {
+func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, ref, tag string) (err error) {
 	up, upRepo, err := r.upstream(ctx, proj, repo)
 	if err != nil {
 		return err
@@ -346,6 +352,22 @@ func (r *Registry) fetchManifest(ctx context.Context, proj *ent.Project, repo, r
 	if err != nil {
 		return err
 	}
+	// The fill is a push: the quota is asked for the manifest and every blob it references before
+	// anything of it (its config, its children) is stored, so a refused fill leaves nothing. The
+	// index takes the reservation over when it records the manifest; a fill that fails gives it back.
+	var reserved []string
+	if r.indexer != nil {
+		if reserved, err = r.indexer.reserveManifest(ctx, repo, digest.Digest(d.Digest.String()), d.Manifest, m.References()); err != nil {
+			return fmt.Errorf("manifest %s: %w", upRef, err)
+		}
+	}
+	defer func() {
+		if err != nil && len(reserved) > 0 {
+			if rerr := r.indexer.quota.Release(context.WithoutCancel(ctx), projectOf(repo), reserved); rerr != nil {
+				r.log.Error("quota: release after a failed proxy-cache fill", "repository", repo, "err", rerr)
+			}
+		}
+	}()
 	if d.MediaType.IsIndex() {
 		for _, ref := range m.References() {
 			if err := r.pullManifestThrough(ctx, proj, repo, ref.Digest.String()); err != nil {
@@ -413,9 +435,26 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 		}
 		defer body.Close()
 		r.proxy.fetched.WithLabelValues("blob").Inc()
+		// Reserved before the client gets a byte (nothing if the project already counts it, as
+		// the layers of a manifest it stored): a blob the quota cannot hold is refused with 403,
+		// not cut off mid-stream by the commit's own reservation. Of unknown size, the commit asks.
+		var reserved []string
+		if size >= 0 && r.indexer != nil && r.indexer.quota != nil {
+			if reserved, err = r.indexer.quota.Reserve(ctx, projectOf(repo), []quota.Blob{{Digest: ref, Size: size}}); err != nil {
+				return fmt.Errorf("fetch blob %s: %w", ref, err)
+			}
+		}
+		release := func() {
+			if len(reserved) > 0 {
+				if rerr := r.indexer.quota.Release(context.WithoutCancel(ctx), projectOf(repo), reserved); rerr != nil {
+					r.log.Error("quota: release after a failed proxy-cache fill", "repository", repo, "err", rerr)
+				}
+			}
+		}
 		blobs := rep.Blobs(ctx)
 		bw, err := blobs.Create(ctx)
 		if err != nil {
+			release()
 			return fmt.Errorf("store blob %s: %w", ref, err)
 		}
 		var client io.Writer
@@ -434,12 +473,14 @@ func (r *Registry) pullBlobThrough(ctx context.Context, proj *ent.Project, repo,
 		n, held, err := copyHeld(bw, client, body, size)
 		if err != nil {
 			_ = bw.Cancel(ctx)
+			release()
 			return fmt.Errorf("fetch blob %s: %w", ref, err)
 		}
 		// Storage checks the digest it computed as the bytes were written: only a blob that is
 		// what was asked for is committed, and only then does the client get its last bytes.
 		if _, err := bw.Commit(ctx, v1.Descriptor{Digest: dgst, Size: n}); err != nil {
 			_ = bw.Cancel(ctx)
+			release()
 			return fmt.Errorf("upstream sent bytes that are not %s (discarded): %w", ref, err)
 		}
 		if client != nil {

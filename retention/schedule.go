@@ -105,11 +105,20 @@ func (w *Scheduler) Work(ctx context.Context, _ *river.Job[SchedulerArgs]) error
 	if err != nil {
 		return err
 	}
+	_, err = w.StartDue(ctx, client, time.Now())
+	return err
+}
+
+// StartDue starts the run of every policy whose schedule is due at now, records now as its last
+// run, and returns the projects it started a run for (a project whose run is under way is skipped
+// but its schedule still advances, as Harbor's does). Work calls it every minute; tests call it
+// with a chosen time.
+func (w *Scheduler) StartDue(ctx context.Context, client *river.Client[pgx.Tx], now time.Time) ([]int, error) {
 	policies, err := w.db.RetentionPolicy.Query().Where(retentionpolicy.ScheduleNEQ("")).All(ctx)
 	if err != nil {
-		return fmt.Errorf("retention scheduler: %w", err)
+		return nil, fmt.Errorf("retention scheduler: %w", err)
 	}
-	now := time.Now()
+	var started []int
 	for _, p := range policies {
 		sc := parseSchedule(p.Schedule)
 		if sc.Kind == schedule.None || !sc.Due(now) {
@@ -120,12 +129,15 @@ func (w *Scheduler) Work(ctx context.Context, _ *river.Job[SchedulerArgs]) error
 			w.log.Warn("retention scheduler: start", "project_id", p.ProjectID, "err", err)
 			continue
 		}
+		if err == nil {
+			started = append(started, p.ProjectID)
+		}
 		last := now.UTC()
 		sc.LastRunAt = &last
 		b, _ := json.Marshal(sc)
 		if err := w.db.RetentionPolicy.UpdateOne(p).SetSchedule(string(b)).Exec(ctx); err != nil {
-			return fmt.Errorf("retention scheduler: %w", err)
+			return started, fmt.Errorf("retention scheduler: %w", err)
 		}
 	}
-	return nil
+	return started, nil
 }

@@ -54,6 +54,13 @@ func blobDir(d digest.Digest) string {
 // batch is being deleted its blobs answer 404 and uploads of them wait.
 const batch = 50
 
+// deleteConcurrency is how many blobs of one batch a sweep worker deletes from storage at the same
+// time. Distribution's storage drivers have no bulk delete, and on object storage each blob costs
+// a few round trips (a Stat for the bytes freed, then the driver's list and delete of the blob's
+// directory), so a batch's deletes overlap instead of running one after another. With the run's
+// workers (1–10), at most workers × deleteConcurrency blobs are being deleted at once.
+const deleteConcurrency = 8
+
 // candidate is a blob marked for deletion.
 type candidate struct {
 	id        int64
@@ -252,25 +259,27 @@ WHERE b.id = c.id AND b.version = c.version AND b.status = 'delete' RETURNING b.
 	ctx = context.WithoutCancel(ctx)
 	var gone, failed, handedBack []int64
 	var n counts
+	var mine []candidate
 	for _, c := range b {
-		if !claimed[c.id] {
-			continue // pushed, HEADed or referenced since it was marked: it stays
+		if claimed[c.id] { // otherwise pushed, HEADed or referenced since it was marked: it stays
+			mine = append(mine, c)
 		}
-		if !r.lease.Valid() {
+	}
+	for i, res := range deleteBatch(ctx, r.w.driver, mine, links, r.lease.Valid) {
+		c := mine[i]
+		switch {
+		case res.handedBack:
 			handedBack = append(handedBack, c.id)
-			continue
-		}
-		freed, err := r.deleteFromStorage(ctx, c, links[c.digest])
-		if err != nil {
+		case res.err != nil:
 			failed = append(failed, c.id)
-			r.fail("delete blob %s: %v", c.digest, err)
-			continue
-		}
-		gone = append(gone, c.id)
-		n.blobs++
-		n.bytes += freed
-		if isManifest(c.mediaType) {
-			n.manifests++
+			r.fail("delete blob %s: %v", c.digest, res.err)
+		default:
+			gone = append(gone, c.id)
+			n.blobs++
+			n.bytes += res.freed
+			if isManifest(c.mediaType) {
+				n.manifests++
+			}
 		}
 	}
 	if len(handedBack) > 0 {
@@ -318,11 +327,44 @@ WHERE b.status = 'deleting' AND NOT `+run.Held("b.claimed_by"))
 	return tag.RowsAffected(), nil
 }
 
+// deleted is what became of one blob of a batch in storage.
+type deleted struct {
+	freed      int64 // bytes its data took (zero if storage no longer had it)
+	err        error
+	handedBack bool // not deleted: the run's lease was not safely held
+}
+
+// deleteBatch deletes the claimed blobs cs from storage, deleteConcurrency at a time, and returns
+// what became of each (in cs's order). A blob is deleted only while held reports the run's lease
+// safely held; once it does not, the blobs not yet started are handed back.
+func deleteBatch(ctx context.Context, driver storagedriver.StorageDriver, cs []candidate, links map[digest.Digest][]string, held func() bool) []deleted {
+	out := make([]deleted, len(cs))
+	sem := make(chan struct{}, deleteConcurrency)
+	var wg sync.WaitGroup
+	for i, c := range cs {
+		sem <- struct{}{}
+		if !held() {
+			<-sem
+			for j := i; j < len(cs); j++ {
+				out[j].handedBack = true
+			}
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			out[i].freed, out[i].err = deleteFromStorage(ctx, driver, c, links[c.digest])
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
 // deleteFromStorage removes a blob's manifest revision and tag links, then its data, and returns
 // the bytes the data took (zero if storage no longer had it).
-func (r *runState) deleteFromStorage(ctx context.Context, c candidate, links []string) (int64, error) {
+func deleteFromStorage(ctx context.Context, driver storagedriver.StorageDriver, c candidate, links []string) (int64, error) {
 	for _, l := range links {
-		if err := r.w.driver.Delete(ctx, l); err != nil && !isNotFound(err) {
+		if err := driver.Delete(ctx, l); err != nil && !isNotFound(err) {
 			return 0, fmt.Errorf("delete link %s: %w", l, err)
 		}
 	}
@@ -331,7 +373,7 @@ func (r *runState) deleteFromStorage(ctx context.Context, c candidate, links []s
 		return 0, fmt.Errorf("malformed digest %q", c.digest)
 	}
 	var size int64
-	fi, err := r.w.driver.Stat(ctx, path.Join(dir, "data"))
+	fi, err := driver.Stat(ctx, path.Join(dir, "data"))
 	switch {
 	case isNotFound(err):
 	case err != nil:
@@ -339,7 +381,7 @@ func (r *runState) deleteFromStorage(ctx context.Context, c candidate, links []s
 	default:
 		size = fi.Size()
 	}
-	if err := r.w.driver.Delete(ctx, dir); err != nil && !isNotFound(err) {
+	if err := driver.Delete(ctx, dir); err != nil && !isNotFound(err) {
 		return 0, err
 	}
 	return size, nil
