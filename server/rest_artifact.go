@@ -51,7 +51,7 @@ func repositoryName(r *http.Request) string {
 }
 
 func toHarborRepository(repo *ent.Repository, artifacts int) map[string]any {
-	return map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID, "description": "",
+	return map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID, "description": repo.Description,
 		"artifact_count": artifacts, "pull_count": repo.PullCount,
 		"creation_time": repo.CreatedAt, "update_time": repo.UpdatedAt}
 }
@@ -143,8 +143,7 @@ func (h *rest) getRepository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toHarborRepository(repo, n))
 }
 
-// updateRepository is Harbor's description update; Berth keeps no repository descriptions, so
-// only an empty one is what it already has.
+// updateRepository is Harbor's description update (artifact.Service.SetRepositoryDescription).
 func (h *rest) updateRepository(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Description   string `json:"description"`
@@ -160,12 +159,12 @@ func (h *rest) updateRepository(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	if _, err := h.artifacts.RepositoryByName(r.Context(), repositoryName(r)); err != nil {
-		h.fail(w, err)
-		return
+	repo, err := h.artifacts.RepositoryByName(r.Context(), repositoryName(r))
+	if err == nil {
+		_, err = h.artifacts.SetRepositoryDescription(r.Context(), repo.ID, body.Description)
 	}
-	if body.Description != "" {
-		h.fail(w, fault.BadInput("repository descriptions are not supported by Berth"))
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)

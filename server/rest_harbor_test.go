@@ -311,7 +311,7 @@ func TestHarborRESTMatchesSwagger(t *testing.T) {
 			{"GET", "/repositories?q=name%3D~app", "/repositories", "", 200},
 			{"GET", "/projects/shop/repositories", "/projects/{project_name}/repositories", "", 200},
 			{"GET", "/projects/shop/repositories/app", "/projects/{project_name}/repositories/{repository_name}", "", 200},
-			{"PUT", "/projects/shop/repositories/app", "/projects/{project_name}/repositories/{repository_name}", `{"description":""}`, 200},
+			{"PUT", "/projects/shop/repositories/app", "/projects/{project_name}/repositories/{repository_name}", `{"description":"the shop front"}`, 200},
 			{"GET", "/projects/shop/repositories/app/artifacts?with_label=true&with_scan_overview=true&with_accessory=true&with_signature=true",
 				"/projects/{project_name}/repositories/{repository_name}/artifacts", "", 200},
 			{"GET", art + "v1?with_scan_overview=true&with_label=true", artPath, "", 200},
@@ -539,6 +539,21 @@ func TestHarborRESTFlows(t *testing.T) {
 	must(f.call(t, "DELETE", "/projects/shop/repositories/app/artifacts/v1/tags/old", ""), 200)
 	must(f.call(t, "GET", "/projects/shop/repositories/app/artifacts/old", ""), 404)
 	must(f.call(t, "GET", "/projects/shop/repositories/app/artifacts/v1", ""), 200)
+
+	// A repository description: set by a maintainer (project:update), read back, bounded; a
+	// developer may not change it.
+	must(f.call(t, "PUT", "/projects/shop/repositories/app", `{"description":"the shop front"}`), 200)
+	var repoAnswer map[string]any
+	_ = json.Unmarshal(must(f.call(t, "GET", "/projects/shop/repositories/app", ""), 200).body, &repoAnswer)
+	if repoAnswer["description"] != "the shop front" {
+		t.Fatalf("repository description: %v", repoAnswer)
+	}
+	checkHarborError(t, "long description", must(f.call(t, "PUT", "/projects/shop/repositories/app",
+		`{"description":"`+strings.Repeat("x", 4097)+`"}`), 400))
+	member := must(f.call(t, "POST", "/projects/shop/members", `{"role_id":2,"member_user":{"username":"dev"}}`), 201)
+	checkHarborError(t, "developer PUT repository", must(f.call(t, "PUT", "/projects/shop/repositories/app",
+		`{"description":"mine"}`, "dev", "dev-password-1"), 403))
+	must(f.call(t, "DELETE", strings.TrimPrefix(member.header.Get("Location"), "/api/v2.0"), ""), 200)
 
 	// A tag an immutability rule selects is "immutable" in the artifact and tag lists.
 	must(f.call(t, "POST", "/projects/shop/repositories/app/artifacts/v1/tags", `{"name":"keep"}`), 201)
