@@ -555,6 +555,18 @@ func TestHarborRESTFlows(t *testing.T) {
 		`{"description":"mine"}`, "dev", "dev-password-1"), 403))
 	must(f.call(t, "DELETE", strings.TrimPrefix(member.header.Get("Location"), "/api/v2.0"), ""), 200)
 
+	// Statistics: the storage used (the quota usage) is told to an administrator only.
+	var stats map[string]any
+	_ = json.Unmarshal(must(f.call(t, "GET", "/statistics", ""), 200).body, &stats)
+	if used, ok := stats["total_storage_consumption"].(float64); !ok || used < 0 {
+		t.Fatalf("admin statistics: %v", stats)
+	}
+	stats = nil
+	_ = json.Unmarshal(must(f.call(t, "GET", "/statistics", "", "dev", "dev-password-1"), 200).body, &stats)
+	if _, ok := stats["total_storage_consumption"]; ok || stats["total_project_count"] == nil {
+		t.Fatalf("user statistics: %v", stats)
+	}
+
 	// A tag an immutability rule selects is "immutable" in the artifact and tag lists.
 	must(f.call(t, "POST", "/projects/shop/repositories/app/artifacts/v1/tags", `{"name":"keep"}`), 201)
 	must(f.call(t, "POST", "/projects/shop/immutabletagrules", `{"tag_selectors":[{"kind":"doublestar","decoration":"matches","pattern":"keep"}],
