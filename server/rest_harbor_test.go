@@ -468,6 +468,16 @@ func TestHarborRESTFlows(t *testing.T) {
 	if p.Metadata["prevent_vul"] != "true" || p.Metadata["auto_scan"] != "true" || p.Metadata["severity"] != "high" || p.Metadata["public"] != "false" {
 		t.Fatalf("metadata after create: %v", p.Metadata)
 	}
+	var owned map[string]any
+	_ = json.Unmarshal(must(f.call(t, "GET", "/projects/team", ""), 200).body, &owned)
+	if owned["owner_name"] != "admin" || owned["owner_id"] == float64(0) {
+		t.Fatalf("owner of a project admin created: %v", owned)
+	}
+	var listed []map[string]any
+	_ = json.Unmarshal(must(f.call(t, "GET", "/projects?name=team", ""), 200).body, &listed)
+	if len(listed) != 1 || listed[0]["owner_name"] != "admin" {
+		t.Fatalf("owner in the project list: %v", listed)
+	}
 	if p.Metadata["enable_content_trust_cosign"] != "true" {
 		t.Fatalf("enable_content_trust_cosign after create: %v", p.Metadata)
 	}

@@ -121,9 +121,14 @@ func (h *rest) search(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	owners, err := h.projects.Owners(r.Context(), listedProjects(projects))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	outProjects := make([]harborProject, len(projects))
 	for i, p := range projects {
-		outProjects[i] = toHarborProject(p.Project, p.Repositories, nil)
+		outProjects[i] = toHarborProject(p.Project, p.Repositories, nil, owners[i])
 	}
 	public := map[int]*bool{}
 	outRepos := make([]map[string]any, len(repos))
