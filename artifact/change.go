@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
+	"unicode/utf8"
 
 	"github.com/opencontainers/go-digest"
 
@@ -124,4 +126,30 @@ func immutable(err error) error {
 		return fault.Forbidden("%s", r.Error())
 	}
 	return nil
+}
+
+// MaxRepositoryDescription is the longest repository description, in bytes (the schema's bound).
+const MaxRepositoryDescription = 4096
+
+// SetRepositoryDescription replaces repository id's description. Harbor's repository update is
+// for project administrators and maintainers: Berth asks project:update, the row that names them.
+func (s *Service) SetRepositoryDescription(ctx context.Context, id int, description string) (*ent.Repository, error) {
+	if len(description) > MaxRepositoryDescription {
+		return nil, fault.BadInput("a repository description is at most %d bytes", MaxRepositoryDescription)
+	}
+	if !utf8.ValidString(description) {
+		return nil, fault.BadInput("a repository description must be UTF-8 text")
+	}
+	repo, err := s.Repository(ctx, id, auth.ActionUpdateProject)
+	if err != nil {
+		return nil, err
+	}
+	updated, err := s.db.Repository.UpdateOne(repo).SetDescription(description).SetUpdatedAt(time.Now()).Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, fault.NotFound(fmt.Sprintf("repository %d", id))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("set the description of %s: %w", repo.Name, err)
+	}
+	return updated, nil
 }

@@ -1863,6 +1863,11 @@ func (_q *RepositoryQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, repository.FieldProjectID)
 				fieldSeen[repository.FieldProjectID] = struct{}{}
 			}
+		case "description":
+			if _, ok := fieldSeen[repository.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, repository.FieldDescription)
+				fieldSeen[repository.FieldDescription] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -23274,6 +23274,7 @@ type RepositoryMutation struct {
 	addpull_count    *int64
 	created_at       *time.Time
 	updated_at       *time.Time
+	description      *string
 	clearedFields    map[string]struct{}
 	project          *int
 	clearedproject   bool
@@ -23586,6 +23587,42 @@ func (m *RepositoryMutation) ResetProjectID() {
 	m.project = nil
 }
 
+// SetDescription sets the "description" field.
+func (m *RepositoryMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *RepositoryMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Repository entity.
+// If the Repository object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RepositoryMutation) OldDescription(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *RepositoryMutation) ResetDescription() {
+	m.description = nil
+}
+
 // ClearProject clears the "project" edge to the Project entity.
 func (m *RepositoryMutation) ClearProject() {
 	m.clearedproject = true
@@ -23755,7 +23792,7 @@ func (m *RepositoryMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RepositoryMutation) Fields() []string {
-	fields := make([]string, 0, 5)
+	fields := make([]string, 0, 6)
 	if m.name != nil {
 		fields = append(fields, repository.FieldName)
 	}
@@ -23770,6 +23807,9 @@ func (m *RepositoryMutation) Fields() []string {
 	}
 	if m.project != nil {
 		fields = append(fields, repository.FieldProjectID)
+	}
+	if m.description != nil {
+		fields = append(fields, repository.FieldDescription)
 	}
 	return fields
 }
@@ -23789,6 +23829,8 @@ func (m *RepositoryMutation) Field(name string) (ent.Value, bool) {
 		return m.UpdatedAt()
 	case repository.FieldProjectID:
 		return m.ProjectID()
+	case repository.FieldDescription:
+		return m.Description()
 	}
 	return nil, false
 }
@@ -23808,6 +23850,8 @@ func (m *RepositoryMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldUpdatedAt(ctx)
 	case repository.FieldProjectID:
 		return m.OldProjectID(ctx)
+	case repository.FieldDescription:
+		return m.OldDescription(ctx)
 	}
 	return nil, fmt.Errorf("unknown Repository field %s", name)
 }
@@ -23851,6 +23895,13 @@ func (m *RepositoryMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetProjectID(v)
+		return nil
+	case repository.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Repository field %s", name)
@@ -23930,6 +23981,9 @@ func (m *RepositoryMutation) ResetField(name string) error {
 		return nil
 	case repository.FieldProjectID:
 		m.ResetProjectID()
+		return nil
+	case repository.FieldDescription:
+		m.ResetDescription()
 		return nil
 	}
 	return fmt.Errorf("unknown Repository field %s", name)

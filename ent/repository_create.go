@@ -79,6 +79,20 @@ func (_c *RepositoryCreate) SetProjectID(v int) *RepositoryCreate {
 	return _c
 }
 
+// SetDescription sets the "description" field.
+func (_c *RepositoryCreate) SetDescription(v string) *RepositoryCreate {
+	_c.mutation.SetDescription(v)
+	return _c
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_c *RepositoryCreate) SetNillableDescription(v *string) *RepositoryCreate {
+	if v != nil {
+		_c.SetDescription(*v)
+	}
+	return _c
+}
+
 // SetProject sets the "project" edge to the Project entity.
 func (_c *RepositoryCreate) SetProject(v *Project) *RepositoryCreate {
 	return _c.SetProjectID(v.ID)
@@ -161,6 +175,10 @@ func (_c *RepositoryCreate) defaults() {
 		v := repository.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.Description(); !ok {
+		v := repository.DefaultDescription
+		_c.mutation.SetDescription(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -184,6 +202,14 @@ func (_c *RepositoryCreate) check() error {
 	}
 	if _, ok := _c.mutation.ProjectID(); !ok {
 		return &ValidationError{Name: "project_id", err: errors.New(`ent: missing required field "Repository.project_id"`)}
+	}
+	if _, ok := _c.mutation.Description(); !ok {
+		return &ValidationError{Name: "description", err: errors.New(`ent: missing required field "Repository.description"`)}
+	}
+	if v, ok := _c.mutation.Description(); ok {
+		if err := repository.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Repository.description": %w`, err)}
+		}
 	}
 	if len(_c.mutation.ProjectIDs()) == 0 {
 		return &ValidationError{Name: "project", err: errors.New(`ent: missing required edge "Repository.project"`)}
@@ -230,6 +256,10 @@ func (_c *RepositoryCreate) createSpec() (*Repository, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UpdatedAt(); ok {
 		_spec.SetField(repository.FieldUpdatedAt, field.TypeTime, value)
 		_node.UpdatedAt = value
+	}
+	if value, ok := _c.mutation.Description(); ok {
+		_spec.SetField(repository.FieldDescription, field.TypeString, value)
+		_node.Description = value
 	}
 	if nodes := _c.mutation.ProjectIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -386,6 +416,18 @@ func (u *RepositoryUpsert) UpdateProjectID() *RepositoryUpsert {
 	return u
 }
 
+// SetDescription sets the "description" field.
+func (u *RepositoryUpsert) SetDescription(v string) *RepositoryUpsert {
+	u.Set(repository.FieldDescription, v)
+	return u
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *RepositoryUpsert) UpdateDescription() *RepositoryUpsert {
+	u.SetExcluded(repository.FieldDescription)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -491,6 +533,20 @@ func (u *RepositoryUpsertOne) SetProjectID(v int) *RepositoryUpsertOne {
 func (u *RepositoryUpsertOne) UpdateProjectID() *RepositoryUpsertOne {
 	return u.Update(func(s *RepositoryUpsert) {
 		s.UpdateProjectID()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *RepositoryUpsertOne) SetDescription(v string) *RepositoryUpsertOne {
+	return u.Update(func(s *RepositoryUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *RepositoryUpsertOne) UpdateDescription() *RepositoryUpsertOne {
+	return u.Update(func(s *RepositoryUpsert) {
+		s.UpdateDescription()
 	})
 }
 
@@ -765,6 +821,20 @@ func (u *RepositoryUpsertBulk) SetProjectID(v int) *RepositoryUpsertBulk {
 func (u *RepositoryUpsertBulk) UpdateProjectID() *RepositoryUpsertBulk {
 	return u.Update(func(s *RepositoryUpsert) {
 		s.UpdateProjectID()
+	})
+}
+
+// SetDescription sets the "description" field.
+func (u *RepositoryUpsertBulk) SetDescription(v string) *RepositoryUpsertBulk {
+	return u.Update(func(s *RepositoryUpsert) {
+		s.SetDescription(v)
+	})
+}
+
+// UpdateDescription sets the "description" field to the value that was provided on create.
+func (u *RepositoryUpsertBulk) UpdateDescription() *RepositoryUpsertBulk {
+	return u.Update(func(s *RepositoryUpsert) {
+		s.UpdateDescription()
 	})
 }
 

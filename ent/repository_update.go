@@ -95,6 +95,20 @@ func (_u *RepositoryUpdate) SetNillableProjectID(v *int) *RepositoryUpdate {
 	return _u
 }
 
+// SetDescription sets the "description" field.
+func (_u *RepositoryUpdate) SetDescription(v string) *RepositoryUpdate {
+	_u.mutation.SetDescription(v)
+	return _u
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_u *RepositoryUpdate) SetNillableDescription(v *string) *RepositoryUpdate {
+	if v != nil {
+		_u.SetDescription(*v)
+	}
+	return _u
+}
+
 // SetProject sets the "project" edge to the Project entity.
 func (_u *RepositoryUpdate) SetProject(v *Project) *RepositoryUpdate {
 	return _u.SetProjectID(v.ID)
@@ -217,6 +231,11 @@ func (_u *RepositoryUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Repository.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := repository.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Repository.description": %w`, err)}
+		}
+	}
 	if _u.mutation.ProjectCleared() && len(_u.mutation.ProjectIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Repository.project"`)
 	}
@@ -252,6 +271,9 @@ func (_u *RepositoryUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(repository.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Description(); ok {
+		_spec.SetField(repository.FieldDescription, field.TypeString, value)
 	}
 	if _u.mutation.ProjectCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -457,6 +479,20 @@ func (_u *RepositoryUpdateOne) SetNillableProjectID(v *int) *RepositoryUpdateOne
 	return _u
 }
 
+// SetDescription sets the "description" field.
+func (_u *RepositoryUpdateOne) SetDescription(v string) *RepositoryUpdateOne {
+	_u.mutation.SetDescription(v)
+	return _u
+}
+
+// SetNillableDescription sets the "description" field if the given value is not nil.
+func (_u *RepositoryUpdateOne) SetNillableDescription(v *string) *RepositoryUpdateOne {
+	if v != nil {
+		_u.SetDescription(*v)
+	}
+	return _u
+}
+
 // SetProject sets the "project" edge to the Project entity.
 func (_u *RepositoryUpdateOne) SetProject(v *Project) *RepositoryUpdateOne {
 	return _u.SetProjectID(v.ID)
@@ -592,6 +628,11 @@ func (_u *RepositoryUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Repository.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Description(); ok {
+		if err := repository.DescriptionValidator(v); err != nil {
+			return &ValidationError{Name: "description", err: fmt.Errorf(`ent: validator failed for field "Repository.description": %w`, err)}
+		}
+	}
 	if _u.mutation.ProjectCleared() && len(_u.mutation.ProjectIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Repository.project"`)
 	}
@@ -644,6 +685,9 @@ func (_u *RepositoryUpdateOne) sqlSave(ctx context.Context) (_node *Repository, 
 	}
 	if value, ok := _u.mutation.UpdatedAt(); ok {
 		_spec.SetField(repository.FieldUpdatedAt, field.TypeTime, value)
+	}
+	if value, ok := _u.mutation.Description(); ok {
+		_spec.SetField(repository.FieldDescription, field.TypeString, value)
 	}
 	if _u.mutation.ProjectCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -952,6 +952,12 @@ func init() {
 	repositoryDescUpdatedAt := repositoryFields[3].Descriptor()
 	// repository.DefaultUpdatedAt holds the default value on creation for the updated_at field.
 	repository.DefaultUpdatedAt = repositoryDescUpdatedAt.Default.(func() time.Time)
+	// repositoryDescDescription is the schema descriptor for description field.
+	repositoryDescDescription := repositoryFields[5].Descriptor()
+	// repository.DefaultDescription holds the default value on creation for the description field.
+	repository.DefaultDescription = repositoryDescDescription.Default.(string)
+	// repository.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	repository.DescriptionValidator = repositoryDescDescription.Validators[0].(func(string) error)
 	retentionpolicyFields := schema.RetentionPolicy{}.Fields()
 	_ = retentionpolicyFields
 	// retentionpolicyDescRules is the schema descriptor for rules field.

@@ -243,3 +243,33 @@ func (s *Service) PermissionsIn(ctx context.Context, ids []int) ([][]auth.Action
 	}
 	return out, nil
 }
+
+// Owners is, for each of projects (ones the caller has been shown), its owner as Harbor answers
+// it: the project administrator who has been one longest (the creator, unless removed), or nil
+// if none is left. One query for the whole page, as the Owner filter reads the same members.
+func (s *Service) Owners(ctx context.Context, projects []*ent.Project) ([]*ent.User, error) {
+	out := make([]*ent.User, len(projects))
+	if len(projects) == 0 {
+		return out, nil
+	}
+	ids := make([]int, len(projects))
+	for i, p := range projects {
+		ids[i] = p.ID
+	}
+	admins, err := s.db.Member.Query().
+		Where(member.RoleEQ(member.RoleProjectAdmin), member.ProjectIDIn(ids...)).
+		Order(ent.Asc(member.FieldCreatedAt), ent.Asc(member.FieldID)).WithUser().All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("project owners: %w", err)
+	}
+	first := map[int]*ent.User{}
+	for _, m := range admins {
+		if _, ok := first[m.ProjectID]; !ok && m.Edges.User != nil {
+			first[m.ProjectID] = m.Edges.User
+		}
+	}
+	for i, p := range projects {
+		out[i] = first[p.ID]
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package quota
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -154,4 +155,23 @@ func (s *Service) Recompute(ctx context.Context, id int) (int64, error) {
 		return 0, fmt.Errorf("queue quota recompute of project %d: %w", id, err)
 	}
 	return res.Job.ID, nil
+}
+
+// TotalUsed is the storage every project uses (Harbor's total_storage_consumption), for a caller
+// who may read every quota (system administrators); ok is false for anyone else.
+func (s *Service) TotalUsed(ctx context.Context) (used int64, ok bool, err error) {
+	d, err := s.auth.Decide(ctx, auth.PrincipalFrom(ctx), auth.System, auth.ActionReadQuota)
+	if err != nil || d != auth.Allowed {
+		return 0, false, err
+	}
+	var v []struct {
+		Sum sql.NullInt64 `json:"sum"`
+	}
+	if err := s.db.Project.Query().Aggregate(ent.As(ent.Sum(entproject.FieldQuotaUsed), "sum")).Scan(ctx, &v); err != nil {
+		return 0, false, fmt.Errorf("total storage used: %w", err)
+	}
+	if len(v) == 1 {
+		used = v[0].Sum.Int64
+	}
+	return used, true, nil
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -50,7 +51,7 @@ func repositoryName(r *http.Request) string {
 }
 
 func toHarborRepository(repo *ent.Repository, artifacts int) map[string]any {
-	return map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID, "description": "",
+	return map[string]any{"id": repo.ID, "name": repo.Name, "project_id": repo.ProjectID, "description": repo.Description,
 		"artifact_count": artifacts, "pull_count": repo.PullCount,
 		"creation_time": repo.CreatedAt, "update_time": repo.UpdatedAt}
 }
@@ -142,8 +143,7 @@ func (h *rest) getRepository(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toHarborRepository(repo, n))
 }
 
-// updateRepository is Harbor's description update; Berth keeps no repository descriptions, so
-// only an empty one is what it already has.
+// updateRepository is Harbor's description update (artifact.Service.SetRepositoryDescription).
 func (h *rest) updateRepository(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Description   string `json:"description"`
@@ -159,12 +159,12 @@ func (h *rest) updateRepository(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	if _, err := h.artifacts.RepositoryByName(r.Context(), repositoryName(r)); err != nil {
-		h.fail(w, err)
-		return
+	repo, err := h.artifacts.RepositoryByName(r.Context(), repositoryName(r))
+	if err == nil {
+		_, err = h.artifacts.SetRepositoryDescription(r.Context(), repo.ID, body.Description)
 	}
-	if body.Description != "" {
-		h.fail(w, fault.BadInput("repository descriptions are not supported by Berth"))
+	if err != nil {
+		h.fail(w, err)
 		return
 	}
 	w.WriteHeader(http.StatusOK)
@@ -184,7 +184,7 @@ func (h *rest) deleteRepository(w http.ResponseWriter, r *http.Request) {
 
 // artifactOptions are the with_* switches of Harbor's artifact answers.
 type artifactOptions struct {
-	tags, labels, scanOverview, accessories, signature bool
+	tags, labels, scanOverview, accessories, signature, immutable bool
 	// reportType keys scan_overview: the first type X-Accept-Vulnerabilities names that Berth
 	// produces (its summaries are the same in both).
 	reportType string
@@ -201,7 +201,7 @@ func readArtifactOptions(r *http.Request) (artifactOptions, error) {
 		def  bool
 		into *bool
 	}{{"with_tag", true, &o.tags}, {"with_label", false, &o.labels}, {"with_scan_overview", false, &o.scanOverview},
-		{"with_accessory", false, &o.accessories}, {"with_signature", false, &o.signature}, {"with_immutable_status", false, new(bool)}} {
+		{"with_accessory", false, &o.accessories}, {"with_signature", false, &o.signature}, {"with_immutable_status", false, &o.immutable}} {
 		if *sw.into, err = boolParam(r, sw.name, sw.def); err != nil {
 			return o, err
 		}
@@ -231,9 +231,26 @@ func harborArtifactType(a *ent.Artifact) string {
 	return "UNKNOWN"
 }
 
-func toHarborTag(t *ent.Tag, artifactID int, signed bool) map[string]any {
+func toHarborTag(t *ent.Tag, artifactID int, signed, immutable bool) map[string]any {
 	return map[string]any{"id": t.ID, "repository_id": t.RepositoryID, "artifact_id": artifactID, "name": t.Name,
-		"push_time": t.PushTime, "pull_time": t.PullTime, "immutable": false, "signed": signed}
+		"push_time": t.PushTime, "pull_time": t.PullTime, "immutable": immutable, "signed": signed}
+}
+
+// tagsProtected is, per tag id, whether an immutability rule protects it (one query for the page).
+func (h *rest) tagsProtected(ctx context.Context, repo string, tags []*ent.Tag) (map[int]bool, error) {
+	names := make([]string, len(tags))
+	for i, t := range tags {
+		names[i] = t.Name
+	}
+	protected, err := h.tagRules.Protected(ctx, repo, names)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int]bool, len(tags))
+	for i, t := range tags {
+		out[t.ID] = protected[i]
+	}
+	return out, nil
 }
 
 func toHarborLabel(l *ent.Label) map[string]any {
@@ -305,6 +322,31 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 			return nil, err
 		}
 	}
+	var immutable map[int]bool // tag id → protected by an immutability rule
+	if o.tags && o.immutable {
+		var all []*ent.Tag
+		for _, a := range arts {
+			all = append(all, a.Edges.Tags...)
+		}
+		var err error
+		if immutable, err = h.tagsProtected(ctx, repo, all); err != nil {
+			return nil, err
+		}
+	}
+	var overviews []*scan.Overview
+	if o.scanOverview && len(arts) > 0 {
+		ids := make([]int, len(arts))
+		for i, a := range arts {
+			ids[i] = a.ID
+		}
+		var errs []error
+		overviews, errs = h.scans.Overviews(ctx, ids)
+		for _, err := range errs {
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
 	projectID := 0
 	if len(arts) > 0 {
 		p, err := h.projects.Find(ctx, projectRefOf(repo))
@@ -330,7 +372,7 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 		if o.tags {
 			tags := make([]map[string]any, len(a.Edges.Tags))
 			for j, t := range a.Edges.Tags {
-				tags[j] = toHarborTag(t, a.ID, tagSigned[t.ID])
+				tags[j] = toHarborTag(t, a.ID, tagSigned[t.ID], immutable[t.ID])
 			}
 			m["tags"] = tags
 		}
@@ -342,12 +384,8 @@ func (h *rest) harborArtifacts(r *http.Request, repo string, arts []*ent.Artifac
 			m["labels"] = labels
 		}
 		if o.scanOverview {
-			ov, err := h.scans.Overview(ctx, a.ID)
-			if err != nil {
-				return nil, err
-			}
 			overview := map[string]any{}
-			if ov != nil {
+			if ov := overviews[i]; ov != nil {
 				overview[o.reportType] = toHarborOverview(ov)
 			}
 			m["scan_overview"] = overview
@@ -503,6 +541,10 @@ func (h *rest) listTags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	withSignature, err := boolParam(r, "with_signature", false)
+	withImmutable := false
+	if err == nil {
+		withImmutable, err = boolParam(r, "with_immutable_status", false)
+	}
 	var a *ent.Artifact
 	if err == nil {
 		a, err = h.artifactWithEdges(r)
@@ -528,9 +570,16 @@ func (h *rest) listTags(w http.ResponseWriter, r *http.Request) {
 	slices.SortFunc(tags, func(a, b *ent.Tag) int { return strings.Compare(a.Name, b.Name) })
 	total := len(tags)
 	tags = tags[min(pg.Offset, total):min(pg.Offset+pg.Limit, total)]
+	var immutable map[int]bool
+	if withImmutable {
+		if immutable, err = h.tagsProtected(r.Context(), repositoryName(r), tags); err != nil {
+			h.fail(w, err)
+			return
+		}
+	}
 	out := make([]map[string]any, len(tags))
 	for i, t := range tags {
-		out[i] = toHarborTag(t, a.ID, signed[0])
+		out[i] = toHarborTag(t, a.ID, signed[0], immutable[t.ID])
 	}
 	writeList(w, r, total, out)
 }

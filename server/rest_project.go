@@ -230,6 +230,8 @@ type harborProject struct {
 	CurrentUserRoleID  int               `json:"current_user_role_id"`
 	CurrentUserRoleIDs []int             `json:"current_user_role_ids"`
 	RepoCount          int               `json:"repo_count"`
+	OwnerID            int               `json:"owner_id"`
+	OwnerName          string            `json:"owner_name"`
 	ChartCount         int               `json:"chart_count"`
 	Metadata           map[string]string `json:"metadata"`
 	CVEAllowlist       harborAllowlist   `json:"cve_allowlist"`
@@ -255,7 +257,8 @@ func roleOfHarborID(id int) (entmember.Role, error) {
 	return "", fault.BadInput("role_id %d is not a role: 1 project admin, 2 developer, 3 guest, 4 maintainer, 5 limited guest", id)
 }
 
-func toHarborProject(p *ent.Project, repos int, role *entmember.Role) harborProject {
+// toHarborProject is Harbor's Project; owner is project.Service.Owners's answer (nil: none left).
+func toHarborProject(p *ent.Project, repos int, role *entmember.Role, owner *ent.User) harborProject {
 	items := make([]harborAllowlistItem, len(p.CveAllowlist))
 	for i, id := range p.CveAllowlist {
 		items[i] = harborAllowlistItem{CveID: id}
@@ -264,6 +267,9 @@ func toHarborProject(p *ent.Project, repos int, role *entmember.Role) harborProj
 		ProjectID: p.ID, Name: p.Name, RepoCount: repos, RegistryID: p.ProxyRegistryID, CreationTime: p.CreatedAt,
 		UpdateTime: p.UpdatedAt, Metadata: projectMetadataOf(p), CurrentUserRoleIDs: []int{},
 		CVEAllowlist: harborAllowlist{ProjectID: p.ID, Items: items, CreationTime: &p.CreatedAt, UpdateTime: &p.UpdatedAt},
+	}
+	if owner != nil {
+		out.OwnerID, out.OwnerName = owner.ID, owner.Username
 	}
 	if role != nil {
 		out.CurrentUserRoleID = harborRoleIDs[*role]
@@ -334,13 +340,17 @@ func (h *rest) listProjects(w http.ResponseWriter, r *http.Request) {
 		ids[i] = p.ID
 	}
 	roles, err := h.projects.Roles(r.Context(), ids)
+	var owners []*ent.User
+	if err == nil {
+		owners, err = h.projects.Owners(r.Context(), listedProjects(projects))
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
 	out := make([]harborProject, len(projects))
 	for i, p := range projects {
-		out[i] = toHarborProject(p.Project, p.Repositories, roles[i])
+		out[i] = toHarborProject(p.Project, p.Repositories, roles[i], owners[i])
 	}
 	writeList(w, r, total, out)
 }
@@ -426,11 +436,15 @@ func (h *rest) getProject(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roles, err := h.projects.Roles(r.Context(), []int{p.ID})
+	var owners []*ent.User
+	if err == nil {
+		owners, err = h.projects.Owners(r.Context(), []*ent.Project{p})
+	}
 	if err != nil {
 		h.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toHarborProject(p, n[0], roles[0]))
+	writeJSON(w, http.StatusOK, toHarborProject(p, n[0], roles[0], owners[0]))
 }
 
 // updateProject changes the settings a ProjectReq names; the others stay as they are.
@@ -750,4 +764,13 @@ func (h *rest) removeMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// listedProjects are the projects of a listed page.
+func listedProjects(listed []project.Listed) []*ent.Project {
+	out := make([]*ent.Project, len(listed))
+	for i, l := range listed {
+		out[i] = l.Project
+	}
+	return out
 }

@@ -121,9 +121,14 @@ func (h *rest) search(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
+	owners, err := h.projects.Owners(r.Context(), listedProjects(projects))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	outProjects := make([]harborProject, len(projects))
 	for i, p := range projects {
-		outProjects[i] = toHarborProject(p.Project, p.Repositories, nil)
+		outProjects[i] = toHarborProject(p.Project, p.Repositories, nil, owners[i])
 	}
 	public := map[int]*bool{}
 	outRepos := make([]map[string]any, len(repos))
@@ -144,14 +149,15 @@ func (h *rest) search(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"project": outProjects, "repository": outRepos})
 }
 
-// statistics counts the projects and repositories the caller may see, public and private.
+// statistics counts the projects and repositories the caller may see, public and private, and
+// (for system administrators) the storage used, from the quota usage.
 func (h *rest) statistics(w http.ResponseWriter, r *http.Request) {
 	if !auth.PrincipalFrom(r.Context()).Authenticated() {
 		h.fail(w, auth.ErrUnauthenticated)
 		return
 	}
 	one := project.Page{Limit: 1}
-	out := map[string]int{}
+	out := map[string]int64{}
 	for _, public := range []bool{true, false} {
 		kind := "private"
 		if public {
@@ -167,10 +173,17 @@ func (h *rest) statistics(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, err)
 			return
 		}
-		out[kind+"_project_count"], out[kind+"_repo_count"] = projects, repos
+		out[kind+"_project_count"], out[kind+"_repo_count"] = int64(projects), int64(repos)
 	}
 	out["total_project_count"] = out["public_project_count"] + out["private_project_count"]
 	out["total_repo_count"] = out["public_repo_count"] + out["private_repo_count"]
+	// The storage every project uses, told only to who may read every quota, as in Harbor.
+	if used, ok, err := h.quotas.TotalUsed(r.Context()); err != nil {
+		h.fail(w, err)
+		return
+	} else if ok {
+		out["total_storage_consumption"] = used
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

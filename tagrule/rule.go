@@ -140,3 +140,29 @@ func (g *Guard) Check(ctx context.Context, repo string, changes ...Change) error
 	}
 	return nil
 }
+
+// Protected reports, for each of tags in repository repo (the full name), whether an enabled
+// rule of its project selects it (Harbor's "immutable" of a tag), with one query whatever the
+// number of tags.
+func (g *Guard) Protected(ctx context.Context, repo string, tags []string) ([]bool, error) {
+	out := make([]bool, len(tags))
+	if len(tags) == 0 {
+		return out, nil
+	}
+	projectName, _, _ := strings.Cut(repo, "/")
+	rows, err := g.db.ImmutableRule.Query().
+		Where(immutablerule.Disabled(false), immutablerule.HasProjectWith(project.Name(projectName))).
+		Order(immutablerule.ByID()).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("immutability rules of %s: %w", projectName, err)
+	}
+	for i, tag := range tags {
+		for _, row := range rows {
+			if ruleOf(row).Selects(repo, tag) {
+				out[i] = true
+				break
+			}
+		}
+	}
+	return out, nil
+}

@@ -139,3 +139,10 @@ func (s *Service) load(ctx context.Context, id int) (*ent.Project, error) {
 	}
 	return proj, err
 }
+
+// Protected is Guard.Protected for a caller who has already read the tags (their immutable
+// status tells no more than the tags do): for each of tags in repository repo, whether an
+// enabled rule selects it. One query for the whole list.
+func (s *Service) Protected(ctx context.Context, repo string, tags []string) ([]bool, error) {
+	return NewGuard(s.db).Protected(ctx, repo, tags)
+}

@@ -775,6 +775,7 @@ var (
 		{Name: "pull_count", Type: field.TypeInt64, Default: 0},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "description", Type: field.TypeString, Size: 4096, Default: ""},
 		{Name: "project_id", Type: field.TypeInt},
 	}
 	// RepositoriesTable holds the schema information for the "repositories" table.
@@ -785,7 +786,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "repositories_projects_repositories",
-				Columns:    []*schema.Column{RepositoriesColumns[5]},
+				Columns:    []*schema.Column{RepositoriesColumns[6]},
 				RefColumns: []*schema.Column{ProjectsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -794,7 +795,7 @@ var (
 			{
 				Name:    "repository_project_id_name",
 				Unique:  false,
-				Columns: []*schema.Column{RepositoriesColumns[5], RepositoriesColumns[1]},
+				Columns: []*schema.Column{RepositoriesColumns[6], RepositoriesColumns[1]},
 			},
 		},
 	}

@@ -29,6 +29,9 @@ func (Repository) Fields() []ent.Field {
 		field.Time("updated_at").Default(time.Now).
 			Annotations(entgql.OrderField("UPDATED_AT")),
 		field.Int("project_id"),
+		field.String("description").Default("").MaxLen(4096).
+			Comment("Free text shown with the repository (Harbor's repository description); set through artifact.Service.").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 
