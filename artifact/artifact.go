@@ -171,18 +171,6 @@ func (s *Service) AccessoryLinksOf(ctx context.Context, a *ent.Artifact) ([]*ent
 	return links[0], nil
 }
 
-// RepositoryArtifacts is a page of the artifacts of repo, a repository the caller has been shown.
-// Accessories (signatures, attestations, SBOMs, referrers) are left out unless where asks about
-// them (where.accessory): they are shown under their subject.
-func (s *Service) RepositoryArtifacts(ctx context.Context, repo *ent.Repository, after *ent.Cursor, first *int, before *ent.Cursor, last *int,
-	orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error) {
-	q := repo.QueryArtifacts()
-	if where == nil || where.Accessory == nil {
-		q = q.Where(entartifact.Accessory(false))
-	}
-	return q.Paginate(ctx, after, first, before, last, ent.WithArtifactOrder(orderBy), ent.WithArtifactFilter(where.Filter))
-}
-
 // Manifest is a's manifest as storage holds it. It is what a pull reads, so reading it takes the
 // pull permission, not just sight of the artifact.
 func (s *Service) Manifest(ctx context.Context, a *ent.Artifact) ([]byte, error) {

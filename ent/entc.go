@@ -19,7 +19,7 @@ func main() {
 		entgql.WithConfigPath("../gqlgen.yml"),
 		entgql.WithWhereInputs(true),
 		entgql.WithRelaySpec(true),
-		entgql.WithSchemaHook(dropNodeQueries, declareScalars),
+		entgql.WithSchemaHook(dropNodeQueries, declareScalars, leaveOutAccessories),
 	)
 	if err != nil {
 		log.Fatalf("creating entgql extension: %v", err)
@@ -52,5 +52,16 @@ func declareScalars(_ *gen.Graph, s *ast.Schema) error {
 	} {
 		s.Types[name] = &ast.Definition{Kind: ast.Scalar, Name: name, Description: doc}
 	}
+	return nil
+}
+
+// leaveOutAccessories makes Repository.artifacts leave accessories (signatures, attestations, SBOMs,
+// referrers) out unless where says otherwise: they are shown under their subject. A default of the
+// argument, rather than a resolver of our own, keeps the nested lists loaded in one query per level.
+func leaveOutAccessories(_ *gen.Graph, s *ast.Schema) error {
+	where := s.Types["Repository"].Fields.ForName("artifacts").Arguments.ForName("where")
+	where.DefaultValue = &ast.Value{Kind: ast.ObjectValue, Children: ast.ChildValueList{
+		{Name: "accessory", Value: &ast.Value{Kind: ast.BooleanValue, Raw: "false"}},
+	}}
 	return nil
 }

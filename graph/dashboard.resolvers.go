@@ -58,7 +58,7 @@ func (r *repositoryResolver) ListedArtifacts(ctx context.Context, obj *ent.Repos
 	if search != nil {
 		text = *search
 	}
-	q, err := r.Resolver.Artifacts.ListedQuery(obj, text)
+	q, err := r.Artifacts.ListedQuery(obj, text)
 	if err != nil {
 		return nil, err
 	}

@@ -8,7 +8,6 @@ package graph
 import (
 	"context"
 
-	"entgo.io/contrib/entgql"
 	"github.com/berth-registry/berth/auth"
 	"github.com/berth-registry/berth/ent"
 	"github.com/berth-registry/berth/graph/generated"
@@ -21,11 +20,6 @@ func (r *artifactResolver) Annotations(ctx context.Context, obj *ent.Artifact) (
 		out[k] = v
 	}
 	return out, nil
-}
-
-// Artifacts is the resolver for the artifacts field.
-func (r *repositoryResolver) Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error) {
-	return r.Resolver.Artifacts.RepositoryArtifacts(ctx, obj, after, first, before, last, orderBy, where)
 }
 
 // Summary is the resolver for the summary field.

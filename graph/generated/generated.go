@@ -1147,8 +1147,6 @@ type ReplicationPolicyResolver interface {
 	LastExecution(ctx context.Context, obj *ent.ReplicationPolicy) (*ent.ReplicationExecution, error)
 }
 type RepositoryResolver interface {
-	Artifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, where *ent.ArtifactWhereInput) (*ent.ArtifactConnection, error)
-
 	ListedArtifacts(ctx context.Context, obj *ent.Repository, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ArtifactOrder, search *string) (*ent.ArtifactConnection, error)
 }
 type RetentionRunResolver interface {
@@ -7517,7 +7515,7 @@ type Repository implements Node {
     """
     Filtering options for Artifacts returned from the connection.
     """
-    where: ArtifactWhereInput
+    where: ArtifactWhereInput = {accessory:false}
   ): ArtifactConnection!
   tags(
     """
@@ -26970,7 +26968,7 @@ func (ec *executionContext) _Repository_artifacts(ctx context.Context, field gra
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Repository().Artifacts(ctx, obj, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
+			return obj.Artifacts(ctx, fc.Args["after"].(*entgql.Cursor[int]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[int]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.ArtifactOrder), fc.Args["where"].(*ent.ArtifactWhereInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *ent.ArtifactConnection) graphql.Marshaler {
@@ -26985,7 +26983,7 @@ func (ec *executionContext) fieldContext_Repository_artifacts(ctx context.Contex
 		Object:     "Repository",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ArtifactConnection(ctx, field)
 		},
