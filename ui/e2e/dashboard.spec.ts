@@ -66,7 +66,7 @@ test('a new project is created through the dialog and listed', async ({ page }) 
   const row = page.getByRole('row').filter({ has: page.getByRole('link', { name, exact: true }) })
   await expect(row).toContainText('Public')
   await expect(row.getByRole('cell').nth(2)).toHaveText('0')
-  await expect(row.getByRole('cell').nth(3)).toHaveText('0 B')
+  await expect(row.getByRole('cell').nth(3)).toHaveText('0 B of unlimited')
   await shot(page, 'projects-after-create')
 
   // The search box narrows the list to the new project.

@@ -149,7 +149,7 @@ test('a system robot for chosen projects is created and deleted under Administra
   await dialog.getByLabel('Expires after (days)').fill('-1')
   await dialog.getByLabel('Only the projects chosen').check()
   await dialog.getByRole('group', { name: 'Chosen projects' }).getByLabel(project, { exact: true }).check()
-  await dialog.getByRole('group', { name: 'Tag' }).getByLabel('create').check()
+  await dialog.getByRole('group', { name: 'Tag', exact: true }).getByLabel('create').check()
   await shot(page, 'admin-robot-new-dialog')
   await dialog.getByRole('button', { name: 'Create' }).click()
   const created = page.getByRole('dialog', { name: `Robot account ${robot} created` })

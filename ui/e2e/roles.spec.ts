@@ -46,10 +46,10 @@ test('a maintainer sees members read-only, may change settings but not delete, a
   await expect(page.getByText('Only system administrators may see this page.')).toBeVisible()
 })
 
-test('anonymous visitors of a public project see only its repositories', async ({ page }) => {
+test('anonymous visitors of a public project see only its repositories and its summary', async ({ page }) => {
   await page.goto('/projects/library')
   await expect(page.getByRole('heading', { level: 1, name: 'library' })).toBeVisible()
-  await expect(page.getByRole('navigation', { name: 'Project sections' }).getByRole('link')).toHaveText(['Repositories'])
+  await expect(page.getByRole('navigation', { name: 'Project sections' }).getByRole('link')).toHaveText(['Repositories', 'Summary'])
 })
 
 test('member controls follow myPermissions: a guest gets none, a project admin gets them', async ({ page }) => {
