@@ -307,6 +307,12 @@ func (r *Registry) pullPolicyRefuses(w http.ResponseWriter, req *http.Request, r
 		r.failed(w, "pull policy", err)
 		return true
 	}
+	return refusedByPolicy(w, reason)
+}
+
+// refusedByPolicy answers a pull a project policy refuses (reason, when not empty) with 412
+// PROJECTPOLICYVIOLATION, as Harbor does, and reports whether it did.
+func refusedByPolicy(w http.ResponseWriter, reason string) bool {
 	if reason == "" {
 		return false
 	}

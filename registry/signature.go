@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -44,13 +43,7 @@ func (r *Registry) signaturePolicyRefuses(w http.ResponseWriter, req *http.Reque
 		r.failed(w, "signature policy", err)
 		return true
 	}
-	if reason == "" {
-		return false
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusPreconditionFailed)
-	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "PROJECTPOLICYVIOLATION", "message": reason}}})
-	return true
+	return refusedByPolicy(w, reason)
 }
 
 // signatureRefusal is why repo's artifact reference may not be pulled under "only verified images
