@@ -151,29 +151,10 @@ func (s *Service) LatestReports(ctx context.Context, a *ent.Artifact) ([]*ent.Sc
 
 // overview sums reports, counting each vulnerability record once.
 func (s *Service) overview(ctx context.Context, reports []*ent.ScanReport, sc *ent.Scanner) (*Overview, error) {
-	o := &Overview{Status: scanreport.StatusSuccess, Severity: scanreport.SeverityNone, Summary: &Summary{},
-		Scanner: sc, Reports: reports, StartedAt: reports[0].StartedAt}
+	o := summarize(reports, sc)
 	ids := make([]int, len(reports))
-	var finished *time.Time
 	for i, rep := range reports {
 		ids[i] = rep.ID
-		switch {
-		case rep.Status == scanreport.StatusPending || rep.Status == scanreport.StatusRunning:
-			o.Status = scanreport.StatusRunning
-		case rep.Status == scanreport.StatusError && o.Status != scanreport.StatusRunning:
-			o.Status = scanreport.StatusError
-		case rep.Status == scanreport.StatusStopped && o.Status == scanreport.StatusSuccess:
-			o.Status = scanreport.StatusStopped
-		}
-		if rep.StartedAt.Before(o.StartedAt) {
-			o.StartedAt = rep.StartedAt
-		}
-		if rep.FinishedAt != nil && (finished == nil || rep.FinishedAt.After(*finished)) {
-			finished = rep.FinishedAt
-		}
-	}
-	if o.Status != scanreport.StatusRunning {
-		o.FinishedAt = finished
 	}
 	rows, err := s.pool.Query(ctx, `
 SELECT v.severity, count(DISTINCT v.id), count(DISTINCT v.id) FILTER (WHERE v.fixed_version <> '')
